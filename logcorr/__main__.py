@@ -1,0 +1,5 @@
+"""Allow `python -m logcorr`."""
+
+from logcorr.cli.main import run
+
+run()

@@ -1,0 +1,74 @@
+"""`logcorr ingest`: thin command over `logcorr.pipeline.ingest.ingest`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from logcorr.errors import ExitCode
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest_cmd)
+
+
+def ingest_cmd(
+    paths: list[str] = typer.Argument(..., help="Files or directories to read (.gz works; - reads stdin)."),
+    db: str = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file [default: ./logcorr.duckdb]."),
+    policy: str = typer.Option(None, "--policy", help="Policy TOML (or pyproject.toml) [default: story defaults]."),
+    format_name: str = typer.Option(None, "--format", help="Force one input format for all files (see `logcorr formats`)."),
+    strict: bool = typer.Option(False, "--strict", help="Store nothing and exit 3 if any line is rejected."),
+    json_out: bool = typer.Option(False, "--json", help="Print the machine summary as JSON on stdout."),
+    max_line_mb: float = typer.Option(8.0, "--max-line-mb", help="Reject records longer than this [default: 8]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary on stderr."),
+) -> None:
+    """Read native log exports, apply the protection rules, and store them in DuckDB.
+
+    Example: logcorr ingest exports/ logpush-2024-05-05.log.gz --db app.duckdb
+    """
+    from logcorr.pipeline.ingest import ingest
+    from logcorr.render.console import stderr_console, write_json
+    from logcorr.render.ingest_summary import render, to_json
+    from logcorr.rules.policy import load_policy
+    from logcorr.store.connection import resolve_db
+
+    console = stderr_console()
+    progress, stop = _progress(console, quiet)
+    try:
+        result = ingest(paths, resolve_db(db), load_policy(policy), format_name=format_name, strict=strict,
+                        max_record_bytes=int(max_line_mb * (1 << 20)), progress=progress)  # fmt: skip
+    finally:
+        stop()
+    if json_out:
+        write_json(to_json(result))
+    if not quiet:
+        render(result, console)
+    if not result.committed:
+        raise typer.Exit(ExitCode.INPUT)
+
+
+def _progress(console: Any, quiet: bool) -> tuple[Any, Any]:
+    """A byte-based progress bar on stderr for large inputs (TTY only)."""
+    if quiet or not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    bar = Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), console=console,
+                   transient=True)  # fmt: skip
+    state: dict[str, Any] = {"task": None}
+
+    def update(done: int, total: int) -> None:
+        if total < 8 << 20:
+            return
+        if state["task"] is None:
+            bar.start()
+            state["task"] = bar.add_task("ingest", total=total)
+        bar.update(state["task"], completed=done)
+
+    def stop() -> None:
+        if state["task"] is not None:
+            bar.stop()
+
+    return update, stop

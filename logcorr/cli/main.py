@@ -1,0 +1,87 @@
+"""The `logcorr` command: the typer app, its sub-commands, and the one error boundary where
+exceptions become messages and exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from logcorr.errors import ExitCode, LogcorrError
+
+app = typer.Typer(
+    name="logcorr",
+    help="Correlate browser, Cloudflare Worker and Convex logs offline, with the live system's protection rules.\n\n"
+    "Example: logcorr ingest fixtures/ --db sample.duckdb",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from logcorr import __version__
+
+        typer.echo(f"logcorr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Correlate browser, Cloudflare Worker and Convex logs offline."""
+    if debug:
+        os.environ["LOGCORR_DEBUG"] = "1"
+
+
+def _register() -> None:
+    from logcorr.cli import ingest
+
+    ingest.register(app)
+
+
+_register()
+
+
+def run() -> None:
+    """Console-script entry point: run the app and map errors to documented exit codes."""
+    debug = "--debug" in sys.argv or os.environ.get("LOGCORR_DEBUG") == "1"
+    try:
+        app(standalone_mode=False)
+    except LogcorrError as e:
+        _fail(e.message, e.hint, e.exit_code, debug, e)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(ExitCode.INTERRUPTED)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except SystemExit:
+        raise
+    except Exception as e:  # a click usage error, or a bug
+        import click
+
+        if isinstance(e, click.exceptions.Abort):
+            sys.stderr.write("aborted\n")
+            sys.exit(ExitCode.INTERRUPTED)
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(ExitCode.USAGE)
+        _fail(f"internal error: {type(e).__name__}: {e}", "re-run with --debug and report it", ExitCode.INPUT,
+              debug, e)  # fmt: skip
+    sys.exit(ExitCode.OK)
+
+
+def _fail(message: str, hint: str | None, code: int, debug: bool, exc: BaseException) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    sys.stderr.write(f"error: {message}\n")
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+    sys.exit(code)

@@ -1,0 +1,389 @@
+"""`ingest`: files → staging → rule engine (event-time order across all files) → DuckDB, as one
+transaction. Re-ingesting a file already ingested changes nothing; an interrupted ingest leaves the
+database as it was."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from logcorr import __version__
+from logcorr.errors import DatabaseError, InputError, UsageError
+from logcorr.pipeline.parse import FileResult, parse_file
+from logcorr.pipeline.stage import Stager
+from logcorr.rules.engine import Engine
+from logcorr.rules.policy import Policy
+from logcorr.sources.detect import FORMATS
+from logcorr.sources.reader import DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
+from logcorr.store.connection import connect
+from logcorr.store.schema import EVENT_NAMES
+
+INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
+
+
+@dataclass
+class IngestResult:
+    """Everything the summary shows, and what --json prints."""
+
+    db: str
+    run_id: int
+    files: list[FileResult]
+    elapsed_s: float = 0.0
+    committed: bool = True
+    drops: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, system) → n
+    redactions: Counter[str] = field(default_factory=Counter)
+    stored_by_system: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def stored(self) -> int:
+        return sum(f.stored for f in self.files)
+
+    @property
+    def dropped(self) -> int:
+        return sum(f.dropped for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    @property
+    def bytes_in(self) -> int:
+        return sum(f.stats.bytes_read for f in self.files)
+
+
+def expand_inputs(paths: list[str]) -> list[str]:
+    """Files to read: each path, with directories expanded to their log files (sorted)."""
+    out: list[str] = []
+    for p in paths:
+        if p == "-":
+            out.append(p)
+            continue
+        path = Path(p)
+        if path.is_dir():
+            found = sorted(
+                str(f) for f in path.rglob("*") if f.is_file() and f.name.lower().endswith(INPUT_SUFFIXES)
+            )
+            if not found:
+                raise InputError(f"directory {p} holds no log files ({', '.join(INPUT_SUFFIXES)})")
+            out.extend(found)
+        elif path.is_file():
+            out.append(p)
+        elif path.exists():
+            raise InputError(f"{p} is not a regular file")
+        else:
+            raise InputError(f"input file {p} not found", "check the path; use - to read standard input")
+    if out.count("-") > 1:
+        raise UsageError("standard input (-) can be read only once")
+    return out
+
+
+def ingest(
+    paths: list[str],
+    db: str,
+    policy: Policy | None = None,
+    *,
+    format_name: str | None = None,
+    strict: bool = False,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestResult:
+    """Ingest `paths` into the database at `db`; returns per-file accounting and rule counts."""
+    policy = policy or Policy()
+    forced = None
+    if format_name is not None:
+        forced = FORMATS.get(format_name)
+        if forced is None:
+            raise UsageError(f"unknown format {format_name!r}", f"choose one of: {', '.join(FORMATS)}")
+    files = expand_inputs(paths)
+    started = time.perf_counter()
+    con = connect(db)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        result = _run(con, db, files, policy, forced, max_record_bytes, progress)
+        if strict and result.rejected:
+            con.execute("ROLLBACK")
+            result.committed = False
+        else:
+            con.execute("COMMIT")
+    except BaseException as e:
+        try:
+            con.execute("ROLLBACK")
+        except Exception:
+            pass
+        con.close()
+        if isinstance(e, OSError):
+            raise InputError(f"cannot read input: {e}") from e
+        import duckdb
+
+        if isinstance(e, duckdb.Error):
+            raise DatabaseError(f"database error during ingest: {str(e).splitlines()[0]}") from e
+        raise
+    con.close()
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+def _run(
+    con: Any,
+    db: str,
+    files: list[str],
+    policy: Policy,
+    forced: Any,
+    max_record_bytes: int,
+    progress: Callable[[int, int], None] | None,
+) -> IngestResult:
+    run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM ingest_runs").fetchone()[0]
+    con.execute(
+        "INSERT INTO ingest_runs (run_id, started_at, logcorr_version, policy_hash, files) VALUES (?, now(), ?, ?, ?)",
+        [run_id, __version__, policy.digest(), len(files)],
+    )
+    known = {
+        h
+        for (h,) in con.execute(
+            "SELECT DISTINCT content_hash FROM ingest_files WHERE status = 'ingested' AND content_hash IS NOT NULL"
+        ).fetchall()
+    }
+    stager = Stager(con, policy)
+    result = IngestResult(db=db, run_id=run_id, files=[])
+    total = sum(os.path.getsize(f) for f in files if f != "-")
+    done_before = 0
+
+    for file_id, path in enumerate(files, start=1):
+        fr = FileResult(file_id=file_id, path=path)
+        result.files.append(fr)
+        if path != "-":
+            fr.size = os.path.getsize(path)
+            fr.content_hash = file_hash(path)
+            if fr.content_hash in known:
+                fr.status = "already-ingested"
+                done_before += fr.size
+                continue
+        cb = None
+        if progress is not None:
+            base = done_before
+
+            def cb(n: int, base: int = base) -> None:
+                progress(base + n, total)
+
+        stream = open_input(path)
+        try:
+            parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-", max_record_bytes=max_record_bytes,
+                       progress=cb)  # fmt: skip
+        finally:
+            if path != "-":
+                stream.close()
+        if path == "-":
+            fr.content_hash = fr.stats.content_hash
+            fr.size = fr.stats.bytes_read
+            if fr.content_hash in known:
+                stager.discard_file(file_id)
+                fr.status = "already-ingested"
+                continue
+        if fr.stats.lines == 0 and not fr.rejected:
+            fr.rejected_lines += 1
+            fr.reject_reasons["empty file"] += 1
+            stager.reject(file_id, 0, None, "empty file: no lines to read", "")
+        elif fr.records == 0 and fr.rejected == 0 and not fr.skipped_lines:
+            fr.stats.notes.append("no records (only blank lines)")
+        known.add(fr.content_hash)
+        done_before += fr.size or 0
+    stager.flush()
+    result.redactions = stager.redactor.counts
+
+    _register_files(con, result.files)
+    _propagate_request_traces(con)
+    _decide(con, policy)
+    _store(con, run_id, policy)
+    _count(con, result)
+    con.execute(
+        "UPDATE ingest_runs SET finished_at = now(), events_stored = ?, events_dropped = ?, rejected = ? WHERE run_id = ?",
+        [result.stored, result.dropped, result.rejected, run_id],
+    )
+    _record_files(con, run_id, result.files)
+    for name in ("staging", "staged_metrics", "staged_rejects", "ordered", "drops", "files"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return result
+
+
+def _register_files(con: Any, files: list[FileResult]) -> None:
+    table = pa.table(
+        {
+            "file_id": pa.array([f.file_id for f in files], pa.int32()),
+            "path": pa.array(["<stdin>" if f.path == "-" else f.path for f in files], pa.string()),
+        }
+    )
+    con.register("_files", table)
+    con.execute("CREATE TEMP TABLE files AS SELECT * FROM _files")
+    con.unregister("_files")
+
+
+def _propagate_request_traces(con: Any) -> None:
+    """Lines of one request (Convex function run, Worker invocation) take the trace id a sibling carries."""
+    con.execute(
+        """
+        UPDATE staging SET trace_id = t.trace_id, trace_source = 'request_id'
+        FROM (
+            SELECT request_id, arg_min(trace_id, ts_ms) AS trace_id
+            FROM staging WHERE request_id IS NOT NULL AND trace_id IS NOT NULL
+            GROUP BY request_id
+        ) AS t
+        WHERE staging.request_id = t.request_id AND staging.trace_id IS NULL
+        """
+    )
+
+
+def _decide(con: Any, policy: Policy) -> None:
+    """Run the engine over staging in event-time order; drops land in TEMP table `drops`."""
+    con.execute(
+        """
+        CREATE TEMP TABLE ordered AS
+        SELECT seq,
+               row_number() OVER (ORDER BY ts_ms, seq) AS pos,
+               (row_number() OVER (PARTITION BY event_key ORDER BY ts_ms, seq) > 1
+                OR event_key IN (SELECT event_key FROM log_queue UNION ALL SELECT event_key FROM drop_ledger)) AS dup
+        FROM staging
+        """
+    )
+    con.execute("CREATE TEMP TABLE drops (pos BIGINT, rule VARCHAR, reason VARCHAR, rule_state VARCHAR)")
+    engine = Engine(policy)
+    reader = con.sql(
+        """
+        SELECT o.pos, s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed, o.dup
+        FROM ordered o JOIN staging s USING (seq) ORDER BY o.pos
+        """
+    ).to_arrow_reader(65_536)
+    pending: list[tuple[int, str, str, str | None]] = []
+    for batch in reader:
+        pending.extend(engine.process(batch.to_pydict()))
+        if len(pending) >= 65_536:
+            _flush_drops(con, pending)
+    _flush_drops(con, pending)
+
+
+def _flush_drops(con: Any, drops: list[tuple[int, str, str, str | None]]) -> None:
+    if not drops:
+        return
+    pos, rule, reason, state = zip(*drops, strict=True)
+    table = pa.table(
+        {
+            "pos": pa.array(pos, pa.int64()),
+            "rule": pa.array(rule, pa.string()),
+            "reason": pa.array(reason, pa.string()),
+            "rule_state": pa.array(state, pa.string()),
+        }
+    )
+    con.register("_drops", table)
+    con.execute("INSERT INTO drops SELECT * FROM _drops")
+    con.unregister("_drops")
+    drops.clear()
+
+
+_SELECT_EVENT = """
+    {base} + o.pos, make_timestamp(s.ts_ms * 1000), make_timestamp(s.client_ts_ms * 1000), s.system,
+    s.system_label, s.level, s.message, s.trace_id, s.trace_source, s.request_id, s.user_id,
+    s.context::JSON, s.stack, f.path, s.source_line, s.source_format, s.fingerprint, s.event_key, {run_id}
+"""
+
+
+def _store(con: Any, run_id: int, policy: Policy) -> None:
+    base = con.execute(
+        "SELECT greatest((SELECT coalesce(max(event_id), 0) FROM log_queue), "
+        "(SELECT coalesce(max(event_id), 0) FROM drop_ledger))"
+    ).fetchone()[0]
+    cols = ", ".join(EVENT_NAMES)
+    select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id))
+    con.execute(
+        f"""
+        INSERT INTO log_queue ({cols}, processed)
+        SELECT {select}, false
+        FROM staging s JOIN ordered o USING (seq) JOIN files f USING (file_id)
+        WHERE o.pos NOT IN (SELECT pos FROM drops)
+        ORDER BY o.pos
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO drop_ledger ({cols}, rule, reason, rule_state)
+        SELECT {select}, d.rule, d.reason, d.rule_state::JSON
+        FROM staging s JOIN ordered o USING (seq) JOIN files f USING (file_id) JOIN drops d ON d.pos = o.pos
+        ORDER BY o.pos
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO metrics
+        SELECT make_timestamp(m.ts_ms * 1000), m.system, m.topic, m.data::JSON, f.path, m.source_line,
+               m.source_format, {int(run_id)}
+        FROM staged_metrics m JOIN files f USING (file_id)
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO rejects
+        SELECT {int(run_id)}, f.path, r.source_line, r.source_format, r.reason, r.excerpt
+        FROM staged_rejects r JOIN files f USING (file_id)
+        """
+    )
+    # the recent window: accepted events newer than (newest event time − window), as in the live system
+    window = int(policy.recent.window_minutes)
+    con.execute(
+        f"DELETE FROM recent_log_entries WHERE expires_at <= (SELECT max(ts) FROM log_queue)"
+    )
+    con.execute(
+        f"""
+        INSERT INTO recent_log_entries ({cols}, expires_at)
+        SELECT {cols}, ts + INTERVAL {window} MINUTE FROM log_queue
+        WHERE run_id = {int(run_id)}
+          AND ts + INTERVAL {window} MINUTE > (SELECT max(ts) FROM log_queue)
+        """
+    )
+
+
+def _count(con: Any, result: IngestResult) -> None:
+    by_file = {f.file_id: f for f in result.files}
+    rows = con.execute(
+        """
+        SELECT s.file_id, count(*) FILTER (WHERE d.pos IS NULL), count(d.pos)
+        FROM staging s JOIN ordered o USING (seq) LEFT JOIN drops d ON d.pos = o.pos
+        GROUP BY s.file_id
+        """
+    ).fetchall()
+    for file_id, stored, dropped in rows:
+        by_file[file_id].stored = int(stored)
+        by_file[file_id].dropped = int(dropped)
+    for rule, system, n in con.execute(
+        """
+        SELECT d.rule, s.system, count(*) FROM drops d JOIN ordered o ON d.pos = o.pos JOIN staging s USING (seq)
+        GROUP BY ALL
+        """
+    ).fetchall():
+        result.drops[(rule, system)] = int(n)
+    for system, n in con.execute(
+        """
+        SELECT s.system, count(*) FROM staging s JOIN ordered o USING (seq)
+        WHERE o.pos NOT IN (SELECT pos FROM drops) GROUP BY ALL
+        """
+    ).fetchall():
+        result.stored_by_system[system] = int(n)
+
+
+def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:
+    for f in files:
+        con.execute(
+            """
+            INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                run_id, f.file_id, "<stdin>" if f.path == "-" else f.path, f.size, f.content_hash, f.status,
+                f.stats.mode, ",".join(sorted(f.formats)), f.stats.lines, f.stats.blank, f.records,
+                f.records_with_events, f.records_metric_only, f.records_skipped, f.rejected, f.events,
+                f.stored, f.dropped, f.metrics, "; ".join(f.stats.notes) or None,
+            ],
+        )  # fmt: skip

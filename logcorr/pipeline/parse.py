@@ -1,0 +1,149 @@
+"""Stage 1 of ingest: read one input, detect each record's format, run its adapter and stage the
+results. Every record gets exactly one fate, counted per file: events, metric only, skipped or
+rejected."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from logcorr.model import Event, Metric, RecordError
+from logcorr.pipeline.stage import Stager
+from logcorr.sources.base import Format
+from logcorr.sources.detect import describe_unknown, detect
+from logcorr.sources.reader import RECORD, REJECT, FileStats, excerpt, iter_records
+
+
+@dataclass
+class FileResult:
+    """What happened to one input file."""
+
+    file_id: int
+    path: str
+    size: int | None = None
+    content_hash: str = ""
+    status: str = "ingested"  # ingested | already-ingested | unreadable
+    stats: FileStats = field(default_factory=FileStats)
+    formats: Counter[str] = field(default_factory=Counter)
+    records: int = 0  # JSON values taken as records (array elements count one each)
+    records_with_events: int = 0
+    records_metric_only: int = 0
+    records_skipped: int = 0  # intentionally skipped (verification pings, empty lists)
+    rejected_records: int = 0
+    rejected_lines: int = 0  # lines that are not JSON, and file-level faults (truncated gzip)
+    skipped_lines: int = 0  # known banner lines between records
+    events: int = 0
+    metrics: int = 0
+    stored: int = 0
+    dropped: int = 0
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    reject_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rejected(self) -> int:
+        return self.rejected_records + self.rejected_lines
+
+    @property
+    def balanced(self) -> bool:
+        """The accounting invariant: every record has exactly one fate, every event is stored or dropped."""
+        fates = self.records_with_events + self.records_metric_only + self.records_skipped + self.rejected_records
+        return self.records == fates and self.events == self.stored + self.dropped
+
+
+def _short(reason: str) -> str:
+    """A reject reason without the per-line detail, for counting by kind."""
+    return reason.split(" (", 1)[0].split(":", 1)[0]
+
+
+def parse_file(
+    stream: IO[bytes],
+    result: FileResult,
+    stager: Stager,
+    *,
+    forced: Format | None = None,
+    hash_stream: bool = False,
+    max_record_bytes: int,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Stage every record of one input; fills `result`'s counters."""
+    events: list[Event] = []
+    metrics: list[Metric] = []
+    file_id = result.file_id
+    stats = result.stats
+    formats = result.formats
+    stage_event = stager.event
+    tick = 0
+    for kind, line, payload in iter_records(stream, stats, hash_stream=hash_stream, max_record_bytes=max_record_bytes):
+        if kind == RECORD:
+            result.records += 1
+            fmt = forced or (detect(payload) if type(payload) is dict else None)
+            if fmt is None:
+                reason = describe_unknown(payload) if type(payload) is dict else "not a JSON object"
+                _reject(result, stager, line, None, reason, payload, record=True)
+                continue
+            try:
+                skip = fmt.parse(payload, events, metrics)
+            except RecordError as e:
+                events.clear()
+                metrics.clear()
+                _reject(result, stager, line, fmt.name, str(e), payload, record=True)
+                continue
+            except (TypeError, AttributeError, ValueError, KeyError, IndexError, RecursionError, OverflowError) as e:
+                # an adapter met a shape it did not expect: reject the record, never the file
+                events.clear()
+                metrics.clear()
+                _reject(result, stager, line, fmt.name, f"unexpected record shape ({type(e).__name__}: {e})",
+                        payload, record=True)  # fmt: skip
+                continue
+            formats[fmt.name] += 1
+            name = fmt.name
+            if events:
+                result.records_with_events += 1
+                result.events += len(events)
+                for part, ev in enumerate(events):
+                    stage_event(ev, file_id, line, name, part)
+                events.clear()
+            elif metrics:
+                result.records_metric_only += 1
+            else:
+                result.records_skipped += 1
+                result.skip_reasons[skip or "record holds no log lines"] += 1
+            if metrics:
+                result.metrics += len(metrics)
+                for m in metrics:
+                    stager.metric(m, file_id, line, name)
+                metrics.clear()
+            tick += 1
+            if progress is not None and tick >= 16384:
+                tick = 0
+                progress(stats.bytes_read)
+        elif kind == REJECT:
+            reason, text = payload
+            _reject(result, stager, line, None, reason, text, record=False)
+        else:
+            result.skipped_lines += 1
+            result.skip_reasons[payload[0]] += 1
+    if progress is not None:
+        progress(stats.bytes_read)
+
+
+def _reject(
+    result: FileResult, stager: Stager, line: int, fmt: str | None, reason: str, payload: Any, *, record: bool
+) -> None:
+    if record:
+        result.rejected_records += 1
+    else:
+        result.rejected_lines += 1
+    result.reject_reasons[_short(reason)] += 1
+    if isinstance(payload, str):
+        text = payload
+    else:
+        try:
+            import orjson
+
+            text = excerpt(orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS))
+        except TypeError:
+            text = excerpt(repr(payload))
+    stager.reject(result.file_id, line, fmt, reason, text)

@@ -1,0 +1,159 @@
+"""The protection policy as data: a pydantic model (extra keys forbidden) whose defaults are the
+story's numbers, loaded from a TOML file or `[tool.logcorr]` in pyproject.toml."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from logcorr.errors import ConfigError
+
+# the live system's suppression lists (reference: live-system-formats-and-rules.md §1.4, §2.2)
+DEFAULT_SUPPRESS: tuple[str, ...] = (
+    "[HMR]",
+    "unexpected require",
+    "disposed module",
+    "webpack-internal",
+    "webpack-hot-middleware",
+    "hot-update",
+    "[Fast Refresh]",
+    "React DevTools",
+    "DevTools detected",
+    "Received an error",
+    "Non-Error promise rejection",
+    "Claude logging provider initialized",
+    "Claude logging user context updated",
+    "Claude logging user context reset",
+    "Script will terminate",
+    "Worker script error",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Redaction(_Model):
+    enabled: bool = True
+
+
+class Suppression(_Model):
+    enabled: bool = True
+    patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_SUPPRESS))
+    case_sensitive: bool = False
+
+
+class Duplicates(_Model):
+    enabled: bool = True
+
+
+class Loop(_Model):
+    enabled: bool = True
+    max_identical: int = Field(5, ge=1, description="identical messages allowed per window")
+    window_ms: int = Field(1000, ge=1)
+
+
+class CrossSystem(_Model):
+    enabled: bool = True
+    window_ms: int = Field(2000, ge=0, description="same fingerprint, same trace, another system")
+
+
+class RateLimit(_Model):
+    enabled: bool = True
+    tiers: list[int] = Field(default_factory=lambda: [50, 25, 12, 6], min_length=1)
+    window_ms: int = Field(60_000, ge=1000)
+    calm_minutes_to_recover: int = Field(1, ge=1)
+
+    @field_validator("tiers")
+    @classmethod
+    def _descending(cls, v: list[int]) -> list[int]:
+        if any(t <= 0 for t in v) or any(a < b for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("tiers must be positive and non-increasing, e.g. [50, 25, 12, 6]")
+        return v
+
+
+class Budget(_Model):
+    enabled: bool = True
+    monthly_writes: int = Field(125_000, ge=1)
+    shares: dict[str, float] = Field(default_factory=lambda: {"browser": 0.40, "worker": 0.30, "backend": 0.30})
+    borrowing: bool = True
+    warn_pct: float = Field(80.0, gt=0, le=100)
+    essential_pct: float = Field(95.0, gt=0, le=100)
+    essential_levels: list[str] = Field(default_factory=lambda: ["error"])
+
+    @field_validator("shares")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = set(v) - {"browser", "worker", "backend"}
+        if unknown:
+            raise ValueError(f"unknown systems {sorted(unknown)}; use browser, worker, backend")
+        if abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"shares must add up to 1.0 (they add up to {sum(v.values()):.3f})")
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> Budget:
+        if self.warn_pct > self.essential_pct:
+            raise ValueError("warn_pct must not exceed essential_pct")
+        return self
+
+
+class Critical(_Model):
+    trace_id_patterns: list[str] = Field(default_factory=lambda: ["critical_"])
+    levels: list[str] = Field(default_factory=lambda: ["error"])
+
+
+class Recent(_Model):
+    window_minutes: int = Field(60, ge=1)
+
+
+class Policy(_Model):
+    """Every number the rules use; defaults are the story's."""
+
+    redaction: Redaction = Redaction()
+    suppression: Suppression = Suppression()
+    duplicates: Duplicates = Duplicates()
+    loop: Loop = Loop()
+    cross_system: CrossSystem = CrossSystem()
+    rate_limit: RateLimit = RateLimit()
+    budget: Budget = Budget()
+    critical: Critical = Critical()
+    recent: Recent = Recent()
+
+    def digest(self) -> str:
+        """A short stable hash of the effective policy (recorded with each ingest run)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+def format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid policy in {source}:"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_policy(path: str | None) -> Policy:
+    """The policy from a TOML file (or a pyproject.toml's [tool.logcorr]); defaults when path is None."""
+    if path is None:
+        return Policy()
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"policy file {path} not found", "check the --policy path") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read policy file {path}: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"policy file {path} is not valid TOML: {e}") from e
+    data: Any = raw
+    if p.name == "pyproject.toml":
+        data = raw.get("tool", {}).get("logcorr", {})
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_errors(e, path), "see `logcorr policy show` for every field and its default") from e

@@ -1,0 +1,45 @@
+"""The adapter contract shared by every source module.
+
+An adapter takes one decoded JSON object and appends normalised `Event`s (and `Metric`s) to the
+lists it is given. It returns None, or a reason string when the record is intentionally skipped
+(a verification ping, say). It raises `RecordError(reason)` when the record cannot be used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from logcorr.model import Event, Metric
+
+Adapter = Callable[[dict[str, Any], list[Event], list[Metric]], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """One native input format: its name (as used by --format), system and parser."""
+
+    name: str
+    system: str
+    parse: Adapter
+    summary: str
+
+
+def propagate_trace(events: list[Event], start: int) -> None:
+    """Give lines of one request (events[start:]) the trace id that one of them carries.
+
+    Lines that found no trace id of their own take the first id found among their siblings,
+    recorded as trace_source='request_id'.
+    """
+    found: str | None = None
+    for ev in events[start:]:
+        if ev.trace_id is not None:
+            found = ev.trace_id
+            break
+    if found is None:
+        return
+    for i in range(start, len(events)):
+        ev = events[i]
+        if ev.trace_id is None:
+            events[i] = ev._replace(trace_id=found, trace_source="request_id")

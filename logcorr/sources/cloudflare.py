@@ -1,0 +1,288 @@
+"""Cloudflare Workers exports (reference cloudflare §1–3): Logpush `workers_trace_events` (PascalCase),
+`wrangler tail --format json` / Tail Worker `TraceItem`s (camelCase), and Workers Logs query-API events.
+
+One invocation record becomes one event per `console.*` line and per uncaught exception; the
+invocation itself (CPU, wall time, outcome) is kept as a `worker_invocation` metric for cost. The
+Ray ID is the request id; a trace id found on one line of an invocation is given to its siblings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from logcorr.model import Event, Metric, RecordError, as_text, norm_level, opt_str, require_ts, to_ms, valid_ts
+from logcorr.sources import traceid
+from logcorr.sources.base import propagate_trace
+
+
+def _join_message(parts: Any) -> tuple[str, str | None]:
+    """Console arguments joined with spaces, and a trace id from an object argument if one has it."""
+    if isinstance(parts, list):
+        tid = None
+        texts = []
+        for p in parts:
+            if tid is None and isinstance(p, dict):
+                tid = traceid.from_fields(p)
+            texts.append(as_text(p))
+        return " ".join(texts), tid
+    if parts is None:
+        return "", None
+    if isinstance(parts, dict):
+        return as_text(parts), traceid.from_fields(parts)
+    return as_text(parts), None
+
+
+def ray_id(value: Any) -> str | None:
+    """A Ray ID normalised to its 16-hex part (no `-COLO` suffix), lower case."""
+    if not isinstance(value, str) or not value:
+        return None
+    return value.split("-")[0].lower()
+
+
+def _invocation(
+    events: list[Event],
+    metrics: list[Metric],
+    *,
+    ts: int,
+    logs: Any,
+    exceptions: Any,
+    keys: tuple[str, str, str, str, str],
+    headers: Any,
+    request_id: str | None,
+    context: dict[str, Any],
+    metric: dict[str, Any],
+) -> str | None:
+    """Shared by Logpush and tail: one event per log line and per exception."""
+    k_level, k_message, k_ts, k_name, k_stack = keys
+    start = len(events)
+    header_tid = traceid.from_headers(headers)
+    if logs is not None and not isinstance(logs, list):
+        raise RecordError("logs must be a list")
+    if exceptions is not None and not isinstance(exceptions, list):
+        raise RecordError("exceptions must be a list")
+    for item in logs or ():
+        if not isinstance(item, dict):
+            continue
+        message, tid = _join_message(item.get(k_message, item.get(k_message.lower())))
+        how = "field" if tid else "none"
+        if tid is None and header_tid:
+            tid, how = header_tid, "header"
+        if tid is None:
+            tid = traceid.from_message(message)
+            how = "message" if tid else "none"
+        lts = to_ms(item.get(k_ts, item.get(k_ts.lower())))
+        events.append(
+            Event(
+                lts if valid_ts(lts) else ts,  # type: ignore[arg-type]
+                "worker",
+                "worker",
+                norm_level(item.get(k_level, item.get(k_level.lower()))),
+                message,
+                tid,
+                how,
+                request_id,
+                None,
+                context,
+                None,
+                None,
+            )
+        )
+    for item in exceptions or ():
+        if not isinstance(item, dict):
+            continue
+        name = as_text(item.get(k_name, item.get(k_name.lower(), "Error")))
+        text = as_text(item.get(k_message, item.get(k_message.lower(), "")))
+        message = f"{name}: {text}" if text else name
+        tid = header_tid
+        how = "header" if tid else "none"
+        if tid is None:
+            tid = traceid.from_message(message)
+            how = "message" if tid else "none"
+        ets = to_ms(item.get(k_ts, item.get(k_ts.lower())))
+        events.append(
+            Event(
+                ets if valid_ts(ets) else ts,  # type: ignore[arg-type]
+                "worker",
+                "worker",
+                "error",
+                message,
+                tid,
+                how,
+                request_id,
+                None,
+                context,
+                opt_str(item.get(k_stack)),
+                None,
+            )
+        )
+    propagate_trace(events, start)
+    metrics.append(Metric(ts, "worker", "worker_invocation", metric))
+    return None
+
+
+def parse_logpush(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
+    """A Logpush `workers_trace_events` record (NDJSON, usually gzip)."""
+    ts = require_ts(obj.get("EventTimestampMs"), "EventTimestampMs")
+    event = obj.get("Event") if isinstance(obj.get("Event"), dict) else {}
+    request = event.get("Request") if isinstance(event.get("Request"), dict) else {}
+    response = event.get("Response") if isinstance(event.get("Response"), dict) else {}
+    rid = ray_id(event.get("RayID"))
+    context = _drop_none(
+        {
+            "script": obj.get("ScriptName"),
+            "event_type": obj.get("EventType"),
+            "outcome": obj.get("Outcome"),
+            "url": request.get("URL"),
+            "method": request.get("Method"),
+            "status": response.get("Status"),
+            "ray_id": rid,
+        }
+    )
+    metric = _drop_none(
+        {
+            "script": obj.get("ScriptName"),
+            "outcome": obj.get("Outcome"),
+            "event_type": obj.get("EventType"),
+            "cpu_ms": obj.get("CPUTimeMs"),
+            "wall_ms": obj.get("WallTimeMs"),
+            "ray_id": rid,
+            "logs": len(obj["Logs"]) if isinstance(obj.get("Logs"), list) else 0,
+            "exceptions": len(obj["Exceptions"]) if isinstance(obj.get("Exceptions"), list) else 0,
+        }
+    )
+    return _invocation(
+        events,
+        metrics,
+        ts=ts,
+        logs=obj.get("Logs"),
+        exceptions=obj.get("Exceptions"),
+        keys=("Level", "Message", "TimestampMs", "Name", "Stack"),
+        headers=request.get("Headers"),
+        request_id=rid,
+        context=context,
+        metric=metric,
+    )
+
+
+def parse_tail(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
+    """A `wrangler tail --format json` object or a Tail Worker `TraceItem`."""
+    ts = to_ms(obj.get("eventTimestamp"))
+    logs = obj.get("logs")
+    if not valid_ts(ts):
+        # eventTimestamp may be null for some event kinds: fall back to the first log line's time
+        first = next((to_ms(x.get("timestamp")) for x in logs or () if isinstance(x, dict)), None)
+        ts = require_ts(first, "eventTimestamp")
+    assert ts is not None
+    event = obj.get("event") if isinstance(obj.get("event"), dict) else {}
+    request = event.get("request") if isinstance(event.get("request"), dict) else {}
+    response = event.get("response") if isinstance(event.get("response"), dict) else {}
+    headers = request.get("headers") if isinstance(request.get("headers"), dict) else {}
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    rid = ray_id(lowered.get("cf-ray"))
+    context = _drop_none(
+        {
+            "script": obj.get("scriptName"),
+            "outcome": obj.get("outcome"),
+            "url": request.get("url"),
+            "method": request.get("method"),
+            "status": response.get("status"),
+            "ray_id": rid,
+            "cron": event.get("cron"),
+            "queue": event.get("queue"),
+        }
+    )
+    metric = _drop_none(
+        {
+            "script": obj.get("scriptName"),
+            "outcome": obj.get("outcome"),
+            "cpu_ms": obj.get("cpuTime"),
+            "wall_ms": obj.get("wallTime"),
+            "ray_id": rid,
+            "logs": len(logs) if isinstance(logs, list) else 0,
+        }
+    )
+    return _invocation(
+        events,
+        metrics,
+        ts=ts,
+        logs=logs,
+        exceptions=obj.get("exceptions"),
+        keys=("level", "message", "timestamp", "name", "stack"),
+        headers=headers,
+        request_id=rid,
+        context=context,
+        metric=metric,
+    )
+
+
+def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
+    """A Workers Logs query-API event (`$metadata`, `$workers`, `source`)."""
+    ts = require_ts(obj.get("timestamp"), "timestamp")
+    meta = obj.get("$metadata") if isinstance(obj.get("$metadata"), dict) else {}
+    workers = obj.get("$workers") if isinstance(obj.get("$workers"), dict) else {}
+    source = obj.get("source")
+    src = source if isinstance(source, dict) else {}
+    message = meta.get("message") or src.get("message") or src.get("msg")
+    if message is None:
+        message = as_text(source) if source is not None else (meta.get("trigger") or "")
+    if not isinstance(message, str):
+        message = as_text(message)
+    level = meta.get("level") or src.get("level")
+    tid = traceid.from_fields(src)
+    how = "field" if tid else "none"
+    if tid is None:
+        tid = traceid.from_message(message)
+        how = "message" if tid else "none"
+    if tid is None:
+        tid = traceid.clean_id(meta.get("traceId"))
+        how = "field" if tid else "none"
+    wevent = workers.get("event") if isinstance(workers.get("event"), dict) else {}
+    request = wevent.get("request") if isinstance(wevent.get("request"), dict) else {}
+    context = _drop_none(
+        {
+            "script": workers.get("scriptName") or meta.get("service"),
+            "type": meta.get("type"),
+            "trigger": meta.get("trigger"),
+            "outcome": workers.get("outcome"),
+            "url": request.get("url") or meta.get("url"),
+            "status": meta.get("statusCode"),
+            "source": source if isinstance(source, dict) else None,
+        }
+    )
+    events.append(
+        Event(
+            ts,
+            "worker",
+            "worker",
+            norm_level(level, "error" if meta.get("error") else "log"),
+            message,
+            tid,
+            how,
+            opt_str(meta.get("requestId") or workers.get("requestId")),
+            None,
+            context,
+            None,
+            None,
+        )
+    )
+    if "cpuTimeMs" in workers or meta.get("type") == "cf-worker-event":
+        metrics.append(
+            Metric(
+                ts,
+                "worker",
+                "worker_invocation",
+                _drop_none(
+                    {
+                        "script": context.get("script"),
+                        "outcome": workers.get("outcome"),
+                        "cpu_ms": workers.get("cpuTimeMs"),
+                        "wall_ms": workers.get("wallTimeMs"),
+                    }
+                ),
+            )
+        )
+    return None
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None and v != ""}

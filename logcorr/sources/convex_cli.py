@@ -1,0 +1,81 @@
+"""`npx convex logs --jsonl` (reference convex §2): the internal `FunctionExecutionJson` entries, tagged
+by `kind` (`Completion` | `Progress`), camelCase, with record times in float seconds and log-line
+times in ms. Each log line becomes an event; a Completion also becomes a function-execution event
+and a `function_execution` metric (its `usageStats`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from logcorr.model import Event, Metric, RecordError, as_text, norm_level, opt_str, require_ts, to_ms, valid_ts
+from logcorr.sources import traceid
+from logcorr.sources.base import propagate_trace
+from logcorr.sources.convex_stream import execution_message, split_level_prefix, unquote_inspect
+
+
+def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
+    kind = obj.get("kind")
+    if kind not in ("Completion", "Progress"):
+        raise RecordError(f"unknown convex logs entry kind {kind!r}")
+    ts = require_ts(obj.get("timestamp"), "timestamp")
+    request_id = opt_str(obj.get("requestId"))
+    path = obj.get("identifier")
+    context = {k: v for k, v in (("function", path), ("function_type", obj.get("udfType"))) if v is not None}
+    if obj.get("componentPath"):
+        context["component_path"] = obj["componentPath"]
+    start = len(events)
+    lines = obj.get("logLines")
+    if lines is not None and not isinstance(lines, list):
+        raise RecordError("'logLines' must be a list")
+    for line in lines or ():
+        if isinstance(line, str):
+            level, message = split_level_prefix(line)
+            lts: int | None = ts
+        elif isinstance(line, dict):
+            msgs = line.get("messages")
+            if isinstance(msgs, list):
+                message = " ".join(unquote_inspect(m) if isinstance(m, str) else as_text(m) for m in msgs)
+            else:
+                message = as_text(msgs) if msgs is not None else ""
+            level = norm_level(line.get("level"))
+            lts = to_ms(line.get("timestamp"))
+            if not valid_ts(lts):
+                lts = ts
+        else:
+            continue
+        tid = traceid.from_message(message)
+        events.append(
+            Event(lts, "backend", "convex", level, message, tid, "message" if tid else "none", request_id,
+                  None, context or None, None, None)  # fmt: skip
+        )
+    if kind == "Completion":
+        error = obj.get("error")
+        ok = bool(obj.get("success", error is None)) and not error
+        secs = obj.get("executionTime")
+        ms = secs * 1000 if isinstance(secs, int | float) and not isinstance(secs, bool) else None
+        message = execution_message(obj.get("udfType"), path, ok, ms, error)
+        tid = traceid.from_message(message)
+        events.append(
+            Event(ts, "backend", "convex", "info" if ok else "error", message, tid, "message" if tid else "none",
+                  request_id, None, context or None, None, None)  # fmt: skip
+        )
+        usage = obj.get("usageStats") if isinstance(obj.get("usageStats"), dict) else {}
+        metrics.append(
+            Metric(
+                ts,
+                "backend",
+                "function_execution",
+                {
+                    "type": obj.get("udfType"),
+                    "path": path,
+                    "status": "success" if ok else "failure",
+                    "cached": obj.get("cachedResult"),
+                    "execution_time_ms": ms,
+                    "request_id": request_id,
+                    **{k: v for k, v in usage.items() if v is not None},
+                },
+            )
+        )
+    propagate_trace(events, start)
+    return None

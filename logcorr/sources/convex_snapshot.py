@@ -1,0 +1,62 @@
+"""Convex table snapshot exports (`npx convex export`, `documents.jsonl`) of the live system's tables:
+`log_queue` / `recent_log_entries` rows (eras A/B: `system_area`, `raw_args`, `stack_trace`) and
+`debug_logs` rows (era C: a worker record plus `raw_data`, `synced_at`). Every row carries `_id` and
+`_creationTime`. Both tables hold the same logs, so exporting both delivers each log twice; the
+duplicate-delivery rule keeps one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from logcorr.model import Event, Metric, RecordError, as_text, norm_level, norm_system, opt_str, require_ts
+from logcorr.sources import traceid
+from logcorr.sources.worker import parse_record
+
+
+def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
+    if "system_area" not in obj and ("system" in obj or "raw_data" in obj):
+        return parse_record(obj, events, metrics)  # a debug_logs row
+    message = obj.get("message")
+    raw_args = obj.get("raw_args")
+    if message is None and isinstance(raw_args, list):
+        message = " ".join(as_text(a) for a in raw_args)
+    if message is None:
+        raise RecordError("missing 'message'")
+    if not isinstance(message, str):
+        message = as_text(message)
+    ts = require_ts(obj.get("timestamp", obj.get("_creationTime")), "timestamp")
+    label = opt_str(obj.get("system_area")) or "browser"
+    request_id = None
+    context: dict[str, Any] | None = None
+    # Log-Stream rows keep function details as JSON in raw_args[1]
+    if isinstance(raw_args, list) and len(raw_args) > 1 and isinstance(raw_args[1], str) and raw_args[1][:1] == "{":
+        try:
+            details = orjson.loads(raw_args[1])
+        except orjson.JSONDecodeError:
+            details = None
+        if isinstance(details, dict):
+            context = details
+            request_id = opt_str(details.get("requestId"))
+    tid, how = traceid.find(obj, message, context)
+    if tid is not None and tid.startswith("convex_req_") and request_id and tid == f"convex_req_{request_id}":
+        how = "request_id"  # the live webhook's own fallback id, not a cross-system trace id
+    events.append(
+        Event(
+            ts,
+            norm_system(label, "browser"),
+            label,
+            norm_level(obj.get("level")),
+            message,
+            tid,
+            how,
+            request_id,
+            opt_str(obj.get("user_id")),
+            context,
+            opt_str(obj.get("stack_trace")),
+            None,
+        )
+    )
+    return None

@@ -1,0 +1,435 @@
+"""Framing: turn a file (plain, gzip, or stdin) into JSON records with line numbers.
+
+Two modes, picked from the first non-blank line: NDJSON (one value per line, parsed with orjson,
+the fast path) and a scanner for pretty-printed objects written back to back (`wrangler tail`),
+JSON array bodies and banner lines in between. Every physical line ends up counted: as part of a
+record, blank, skipped (a known banner) or rejected with a reason. Memory is bounded by the
+longest accepted record (`max_record_bytes`), never by the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import re
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import orjson
+
+CHUNK = 1 << 20
+DEFAULT_MAX_RECORD_BYTES = 8 << 20
+DEFAULT_MAX_DECOMPRESSED = 64 << 30
+EXCERPT = 160
+
+# kinds yielded by iter_records
+RECORD = 0
+REJECT = 1
+SKIP = 2
+
+_BANNER = re.compile(
+    r"^\s*(?:⛅️|Connected to|Successfully created tail|Waiting for logs|waiting for logs|Retrieving|"
+    r"Tail is|Ctrl-C|--+|wrangler|\[wrangler|Using .*account|Getting User settings|Need to login|"
+    r"Listening|Press|GET |POST |PUT |DELETE |OPTIONS |\(log\)|\(error\)|\(warn\)|\(info\))",
+)
+
+
+@dataclass
+class FileStats:
+    """What the reader saw in one input."""
+
+    lines: int = 0
+    blank: int = 0
+    bytes_read: int = 0
+    mode: str = ""
+    content_hash: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class _CountingStream:
+    """Wraps the raw byte stream: counts bytes and (optionally) hashes them as they pass."""
+
+    def __init__(self, raw: IO[bytes], hasher: Any | None) -> None:
+        self.raw = raw
+        self.hasher = hasher
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.count += len(data)
+        if self.hasher is not None and data:
+            self.hasher.update(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+class _Source:
+    """An opened input with gzip handled by zlib directly, so a truncated stream keeps every byte
+    that could be decompressed; `read` raises TruncatedInput once the stream breaks."""
+
+    def __init__(self, raw: IO[bytes], hash_stream: bool, max_decompressed: int) -> None:
+        self.counting = _CountingStream(raw, hashlib.sha256() if hash_stream else None)
+        self.head = self.counting.read(2)
+        self.gzip = self.head == b"\x1f\x8b"
+        self.max_decompressed = max_decompressed
+        self.decompressed = 0
+        self._z: Any = zlib.decompressobj(wbits=31) if self.gzip else None
+        self._pending_error: str | None = None
+
+    def read(self, n: int) -> bytes:
+        if self._z is None:
+            if self.head:
+                data, self.head = self.head + self.counting.read(max(0, n - len(self.head))), b""
+                return data
+            return self.counting.read(n)
+        return self._read_gzip(n)
+
+    def _read_gzip(self, n: int) -> bytes:
+        if self._pending_error:
+            err, self._pending_error = self._pending_error, None
+            raise TruncatedInput(err)
+        out: list[bytes] = []
+        size = 0
+        while size < n:
+            if self.head:
+                comp, self.head = self.head + self.counting.read(CHUNK), b""
+            else:
+                comp = self.counting.read(CHUNK)
+            if not comp:
+                if not self._z.eof:
+                    self._pending_error = "gzip stream ends early (truncated file)"
+                break
+            try:
+                data = self._z.decompress(comp)
+                while self._z.eof and self._z.unused_data:
+                    rest = self._z.unused_data
+                    self._z = zlib.decompressobj(wbits=31)
+                    data += self._z.decompress(rest)
+            except zlib.error as e:
+                self._pending_error = f"corrupt gzip data ({e})"
+                break
+            out.append(data)
+            size += len(data)
+            self.decompressed += len(data)
+            if self.decompressed > self.max_decompressed:
+                self._pending_error = (
+                    f"decompressed size exceeds the limit of {self.max_decompressed} bytes (gzip bomb?)"
+                )
+                break
+        if not size and self._pending_error:
+            err, self._pending_error = self._pending_error, None
+            raise TruncatedInput(err)
+        return b"".join(out)
+
+
+class TruncatedInput(ValueError):
+    """The byte stream ended or broke mid-way (truncated or corrupt gzip, size limit)."""
+
+
+def file_hash(path: str) -> str:
+    """sha256 of a regular file's bytes (what makes re-ingesting a file a no-op)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def excerpt(data: bytes | str, limit: int = EXCERPT) -> str:
+    """A short printable excerpt of a bad line for the rejects table (redacted later)."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = text.strip().replace("\n", "\\n")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def iter_records(
+    raw: IO[bytes],
+    stats: FileStats,
+    *,
+    hash_stream: bool = False,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+) -> Iterator[tuple[int, int, Any]]:
+    """Yield (kind, line, payload): RECORD → parsed JSON value; REJECT/SKIP → (reason, excerpt)."""
+    src = _Source(raw, hash_stream, max_decompressed)
+    try:
+        first = src.read(CHUNK)
+    except TruncatedInput as e:
+        stats.notes.append(str(e))
+        yield REJECT, 0, (str(e), "")
+        first = b""
+    if first.startswith(codecs.BOM_UTF8):
+        first = first[len(codecs.BOM_UTF8) :]
+        stats.notes.append("UTF-8 byte-order mark removed")
+    mode = _pick_mode(first)
+    stats.mode = mode
+    if mode == "ndjson":
+        yield from _ndjson(src, first, stats, max_record_bytes)
+    else:
+        yield from _scan(src, first, stats, max_record_bytes)
+    stats.bytes_read = src.counting.count
+    if src.counting.hasher is not None:
+        stats.content_hash = src.counting.hasher.hexdigest()
+
+
+def _pick_mode(first: bytes) -> str:
+    for line in first.split(b"\n", 64)[:64]:
+        s = line.strip()
+        if not s:
+            continue
+        if s[:1] in (b"{", b"["):
+            try:
+                orjson.loads(s)
+                return "ndjson"
+            except orjson.JSONDecodeError:
+                # a lone "{" or "[" opens a pretty-printed value; anything else is a bad NDJSON line
+                return "scan" if s in (b"{", b"[") or not _looks_complete(s) else "ndjson"
+        return "scan"
+    return "ndjson"
+
+
+def _looks_complete(s: bytes) -> bool:
+    return s.endswith((b"}", b"]"))
+
+
+def _reject_reason(err: Exception) -> str:
+    msg = str(err)
+    if "UTF-8" in msg or "utf-8" in msg:
+        return f"invalid UTF-8 ({msg})"
+    return f"malformed JSON ({msg})"
+
+
+def _ndjson(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterator[tuple[int, int, Any]]:
+    loads = orjson.loads
+    JSONDecodeError = orjson.JSONDecodeError
+    line_no = 0
+    pending = b""
+    oversize = False
+    chunk = first
+    truncated: str | None = None
+    while chunk:
+        parts = chunk.split(b"\n")
+        last = parts.pop()
+        for i, part in enumerate(parts):
+            if i == 0:
+                if oversize:
+                    oversize = False
+                    line_no += 1
+                    yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", "")
+                    continue
+                if pending:
+                    part = pending + part
+                    pending = b""
+            line_no += 1
+            if len(part) > max_len:
+                yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT]))
+                continue
+            try:
+                value = loads(part)
+            except JSONDecodeError as e:
+                if not part.strip():
+                    stats.blank += 1
+                    continue
+                yield REJECT, line_no, (_reject_reason(e), excerpt(part))
+                continue
+            if type(value) is dict:
+                yield RECORD, line_no, value
+            elif type(value) is list:
+                for item in value:
+                    yield RECORD, line_no, item
+            else:
+                yield REJECT, line_no, ("not a JSON object or array", excerpt(part))
+        if not oversize:
+            pending = pending + last if not parts else last
+            if len(pending) > max_len:
+                oversize = True
+                pending = b""
+        try:
+            chunk = src.read(CHUNK)
+        except TruncatedInput as e:
+            truncated = str(e)
+            break
+    if oversize:
+        line_no += 1
+        yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", "")
+    elif pending.strip():
+        line_no += 1
+        try:
+            value = loads(pending)
+        except JSONDecodeError as e:
+            reason = _reject_reason(e)
+            if truncated:
+                reason = f"{reason}; last line cut off: {truncated}"
+            yield REJECT, line_no, (reason, excerpt(pending))
+        else:
+            if type(value) is dict:
+                yield RECORD, line_no, value
+            elif type(value) is list:
+                for item in value:
+                    yield RECORD, line_no, item
+            else:
+                yield REJECT, line_no, ("not a JSON object or array", excerpt(pending))
+    elif pending:
+        line_no += 1
+        stats.blank += 1
+    if truncated:
+        stats.notes.append(truncated)
+        yield REJECT, line_no, (truncated, "")
+    stats.lines = line_no
+
+
+class _Text:
+    """A growing text window over the decoded stream with monotone line counting."""
+
+    def __init__(self, src: _Source, first: bytes) -> None:
+        self.src = src
+        self.dec = codecs.getincrementaldecoder("utf-8")("replace")
+        self.buf = self.dec.decode(first)
+        self.lines_before = 0  # newlines in text already trimmed off the front of buf
+        self.counted_to = 0  # newlines in buf[:counted_to] are in counted
+        self.counted = 0
+        self.eof = not first
+        self.error: str | None = None
+        self.bad_utf8 = "\ufffd" in self.buf
+
+    def more(self) -> bool:
+        """Append the next chunk; False at end of input."""
+        if self.eof:
+            return False
+        try:
+            data = self.src.read(CHUNK)
+        except TruncatedInput as e:
+            self.error = str(e)
+            data = b""
+        if not data:
+            self.eof = True
+            self.buf += self.dec.decode(b"", final=True)
+            return False
+        text = self.dec.decode(data)
+        if "\ufffd" in text:
+            self.bad_utf8 = True
+        self.buf += text
+        return True
+
+    def line_at(self, pos: int) -> int:
+        """1-based line number of buf[pos]; positions must be asked in increasing order."""
+        if pos > self.counted_to:
+            self.counted += self.buf.count("\n", self.counted_to, pos)
+            self.counted_to = pos
+        return self.lines_before + self.counted + 1
+
+    def trim(self, pos: int) -> int:
+        """Forget text before pos (once it is large); returns the new position of pos."""
+        if pos < CHUNK:
+            return pos
+        self.line_at(pos)
+        self.lines_before += self.counted
+        self.counted = 0
+        self.counted_to = 0
+        self.buf = self.buf[pos:]
+        return 0
+
+    def total_lines(self) -> int:
+        n = self.lines_before + self.buf.count("\n")
+        if self.buf and not self.buf.endswith("\n"):
+            n += 1
+        return n
+
+
+_WS = " \t\r\n\ufeff"
+
+
+def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterator[tuple[int, int, Any]]:
+    decoder = json.JSONDecoder()
+    t = _Text(src, first)
+    pos = 0
+    in_array = False
+    while True:
+        while True:
+            n = len(t.buf)
+            while pos < n and t.buf[pos] in _WS:
+                pos += 1
+            if pos < n or not t.more():
+                break
+        if pos >= len(t.buf):
+            break
+        pos = t.trim(pos)
+        ch = t.buf[pos]
+        line = t.line_at(pos)
+        if in_array and ch in ",]":
+            in_array = ch == ","
+            pos += 1
+            continue
+        if ch == "[" and not in_array:
+            in_array = True
+            pos += 1
+            continue
+        if ch == "{" or in_array:
+            value, end, err = _decode_one(decoder, t, pos, max_len)
+            if err is None:
+                if type(value) is dict:
+                    yield RECORD, line, value
+                else:
+                    yield REJECT, line, ("array element is not a JSON object", excerpt(t.buf[pos:end]))
+                pos = end
+                continue
+            yield REJECT, line, (err, excerpt(t.buf[pos : pos + EXCERPT]))
+            in_array = False
+            pos = _resync(t, pos)
+            continue
+        end = t.buf.find("\n", pos)
+        while end < 0 and t.more():
+            end = t.buf.find("\n", pos)
+        end = len(t.buf) if end < 0 else end
+        text = t.buf[pos:end]
+        if _BANNER.match(text):
+            yield SKIP, line, ("non-JSON banner line", excerpt(text))
+        else:
+            yield REJECT, line, ("not JSON", excerpt(text))
+        pos = end
+    stats.lines = t.total_lines()
+    if t.bad_utf8:
+        stats.notes.append("invalid UTF-8 bytes replaced with U+FFFD")
+    if t.error:
+        stats.notes.append(t.error)
+        yield REJECT, stats.lines, (t.error, "")
+
+
+def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> tuple[Any, int, str | None]:
+    while True:
+        try:
+            value, end = decoder.raw_decode(t.buf, pos)
+            return value, end, None
+        except json.JSONDecodeError as e:
+            if len(t.buf) - pos > max_len:
+                return None, pos, f"JSON value longer than the {max_len}-byte limit or malformed ({e.msg})"
+            if not t.more():
+                return None, pos, f"malformed or truncated JSON ({e.msg} at line {t.line_at(e.pos)})"
+        except RecursionError:
+            return None, pos, "JSON nested too deeply"
+
+
+def _resync(t: _Text, pos: int) -> int:
+    """After a bad value: skip to the next line that starts with '{' or '['."""
+    p = pos + 1
+    while True:
+        nl = t.buf.find("\n", p)
+        while nl < 0 and t.more():
+            nl = t.buf.find("\n", p)
+        if nl < 0:
+            return len(t.buf)
+        p = nl + 1
+        if p >= len(t.buf):
+            t.more()
+        if p < len(t.buf) and t.buf[p] in "{[":
+            return p
+
+
+def open_input(path: str) -> IO[bytes]:
+    """The raw byte stream for a path, or stdin for '-'."""
+    if path == "-":
+        return sys.stdin.buffer
+    return open(path, "rb")

@@ -1,0 +1,119 @@
+"""Trace-id extraction: explicit fields, then trace headers, then patterns in the message text.
+
+Returns the id and how it was found (`field`, `header`, `message`); adapters add `request_id`
+(propagated from a sibling line of the same request) and `none`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+FIELD_NAMES: tuple[str, ...] = ("trace_id", "traceId", "traceID", "trace-id", "correlation_id", "correlationId")
+
+# header names are compared lower-case
+_HEADER_NAMES: tuple[str, ...] = ("traceparent", "sentry-trace", "x-trace-id", "x-correlation-id", "trace-id")
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+_SENTRY = re.compile(r"^([0-9a-f]{32})(?:-[0-9a-f]{16})?(?:-[01])?$")
+
+# `trace_id: X`, `trace-id=X`, `TRACE_ID X`, `traceId: "X"`, `"trace_id":"X"` (JSON inside a message)
+_MSG_KEYED = re.compile(r"""trace[_-]?id["']?\s*[:=\s]\s*["']?([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127})""", re.IGNORECASE)
+# the browser console override's own ids: trace_<epoch-ms>_<base36>
+_MSG_BARE = re.compile(r"\b(trace_\d{10,}_[a-z0-9]+)\b")
+_MSG_TRACEPARENT = re.compile(r"\b[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b")
+
+_TRAILING = ".,:;"
+_NOT_IDS = frozenset({"null", "undefined", "none", "unknown", "", "n/a"})
+
+
+def clean_id(value: Any) -> str | None:
+    """A usable trace id from a field value, or None for empty/placeholder values."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    v = value.strip()
+    if v.lower() in _NOT_IDS or len(v) > 256:
+        return None
+    return v
+
+
+def from_fields(obj: Mapping[str, Any]) -> str | None:
+    """The first usable trace id among the well-known field names of `obj`."""
+    for name in FIELD_NAMES:
+        if name in obj:
+            tid = clean_id(obj[name])
+            if tid:
+                return tid
+    return None
+
+
+def from_headers(headers: Any) -> str | None:
+    """A trace id from W3C `traceparent`, `sentry-trace` or `x-trace-id`-style headers."""
+    if not isinstance(headers, Mapping) or not headers:
+        return None
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    for name in _HEADER_NAMES:
+        raw = lowered.get(name)
+        if not isinstance(raw, str):
+            continue
+        raw = raw.strip()
+        if name == "traceparent":
+            m = _TRACEPARENT.match(raw.lower())
+            if m and m.group(1) != "0" * 32:
+                return m.group(1)
+        elif name == "sentry-trace":
+            m = _SENTRY.match(raw.lower())
+            if m:
+                return m.group(1)
+        else:
+            tid = clean_id(raw)
+            if tid:
+                return tid
+    return None
+
+
+def from_message(message: str) -> str | None:
+    """A trace id mentioned in free text, or None."""
+    if "race" in message or "RACE" in message:
+        m = _MSG_KEYED.search(message)
+        if m:
+            tid = m.group(1).rstrip(_TRAILING)
+            if tid and tid.lower() not in _NOT_IDS:
+                return tid
+        m = _MSG_BARE.search(message)
+        if m:
+            return m.group(1)
+    if "-" in message and len(message) >= 55:
+        m = _MSG_TRACEPARENT.search(message)
+        if m and m.group(1) != "0" * 32:
+            return m.group(1)
+    return None
+
+
+def find(
+    obj: Mapping[str, Any] | None,
+    message: str,
+    context: Mapping[str, Any] | None = None,
+    headers: Any = None,
+) -> tuple[str | None, str]:
+    """Trace id and its source, trying record fields, context fields, headers, then message text."""
+    if obj is not None:
+        tid = from_fields(obj)
+        if tid:
+            return tid, "field"
+    if context:
+        tid = from_fields(context)
+        if tid:
+            return tid, "field"
+        if headers is None:
+            headers = context.get("headers")
+    tid = from_headers(headers)
+    if tid:
+        return tid, "header"
+    tid = from_message(message)
+    if tid:
+        return tid, "message"
+    return None, "none"

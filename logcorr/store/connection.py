@@ -1,0 +1,49 @@
+"""The one way to open the DuckDB database: path resolution, read-only mode, clear errors, migrations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from logcorr.errors import DatabaseError
+
+DEFAULT_DB = "logcorr.duckdb"
+
+
+def resolve_db(path: str | None) -> str:
+    """--db, else $LOGCORR_DB, else ./logcorr.duckdb."""
+    return path or os.environ.get("LOGCORR_DB") or DEFAULT_DB
+
+
+def connect(path: str, *, read_only: bool = False, migrate: bool = True) -> Any:
+    """A DuckDB connection with the schema migrated (read-write) or checked (read-only)."""
+    import duckdb
+
+    if read_only and not Path(path).exists():
+        raise DatabaseError(f"database {path} does not exist", "run `logcorr ingest FILES --db {path}` first")
+    try:
+        con = duckdb.connect(path, read_only=read_only)
+    except duckdb.IOException as e:
+        text = str(e)
+        if "lock" in text.lower():
+            raise DatabaseError(
+                f"database {path} is in use by another logcorr process (it holds the write lock)",
+                "wait for the other ingest to finish, or use another --db",
+            ) from e
+        raise DatabaseError(f"cannot open database {path}: {text.splitlines()[0]}") from e
+    except duckdb.Error as e:
+        raise DatabaseError(f"cannot open database {path}: {str(e).splitlines()[0]}",
+                            "is it a DuckDB file written by logcorr?") from e  # fmt: skip
+    from logcorr.store.schema import check_schema, migrate_schema
+
+    if read_only:
+        check_schema(con, path)
+    elif migrate:
+        migrate_schema(con)
+    return con
+
+
+def quote_ident(name: str) -> str:
+    """An SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'

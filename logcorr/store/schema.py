@@ -1,0 +1,149 @@
+"""Ordered, named schema migrations. Each runs once, in order, inside its own transaction.
+
+The event columns are shared by `log_queue`, `recent_log_entries` and `drop_ledger`, so a row can
+move between them with `INSERT … SELECT` and every table answers the same queries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from logcorr.errors import DatabaseError
+
+EVENT_COLUMNS = """
+    event_id BIGINT NOT NULL,
+    ts TIMESTAMP NOT NULL,
+    client_ts TIMESTAMP,
+    system VARCHAR NOT NULL,
+    system_label VARCHAR,
+    level VARCHAR NOT NULL,
+    message VARCHAR NOT NULL,
+    trace_id VARCHAR,
+    trace_source VARCHAR NOT NULL,
+    request_id VARCHAR,
+    user_id VARCHAR,
+    context JSON,
+    stack VARCHAR,
+    source_file VARCHAR NOT NULL,
+    source_line BIGINT NOT NULL,
+    source_format VARCHAR NOT NULL,
+    fingerprint VARCHAR NOT NULL,
+    event_key BIGINT NOT NULL,
+    run_id INTEGER NOT NULL
+"""
+
+# names, in table order, for INSERT … SELECT between the event tables
+EVENT_NAMES: tuple[str, ...] = tuple(
+    line.split()[0] for line in EVENT_COLUMNS.strip().splitlines() if line.strip()
+)
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "initial tables",
+        f"""
+        CREATE TABLE ingest_runs (
+            run_id INTEGER PRIMARY KEY,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            logcorr_version VARCHAR,
+            policy_hash VARCHAR,
+            files INTEGER,
+            events_stored BIGINT,
+            events_dropped BIGINT,
+            rejected BIGINT
+        );
+        CREATE TABLE ingest_files (
+            run_id INTEGER NOT NULL,
+            file_id INTEGER NOT NULL,
+            path VARCHAR NOT NULL,
+            size BIGINT,
+            content_hash VARCHAR,
+            status VARCHAR NOT NULL,
+            mode VARCHAR,
+            formats VARCHAR,
+            lines BIGINT,
+            blank BIGINT,
+            records BIGINT,
+            records_with_events BIGINT,
+            records_metric_only BIGINT,
+            records_skipped BIGINT,
+            rejected BIGINT,
+            events BIGINT,
+            stored BIGINT,
+            dropped BIGINT,
+            metrics BIGINT,
+            notes VARCHAR
+        );
+        CREATE TABLE log_queue ({EVENT_COLUMNS}, processed BOOLEAN NOT NULL DEFAULT false);
+        CREATE TABLE recent_log_entries ({EVENT_COLUMNS}, expires_at TIMESTAMP NOT NULL);
+        CREATE TABLE drop_ledger ({EVENT_COLUMNS}, rule VARCHAR NOT NULL, reason VARCHAR NOT NULL, rule_state JSON);
+        CREATE TABLE rejects (
+            run_id INTEGER NOT NULL,
+            source_file VARCHAR NOT NULL,
+            source_line BIGINT NOT NULL,
+            source_format VARCHAR,
+            reason VARCHAR NOT NULL,
+            excerpt VARCHAR
+        );
+        CREATE TABLE metrics (
+            ts TIMESTAMP NOT NULL,
+            system VARCHAR NOT NULL,
+            topic VARCHAR NOT NULL,
+            data JSON,
+            source_file VARCHAR NOT NULL,
+            source_line BIGINT NOT NULL,
+            source_format VARCHAR NOT NULL,
+            run_id INTEGER NOT NULL
+        );
+        CREATE INDEX log_queue_trace ON log_queue (trace_id);
+        CREATE INDEX drop_ledger_trace ON drop_ledger (trace_id);
+        """,
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def _current(con: Any) -> int:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate_schema(con: Any) -> int:
+    """Apply pending migrations in order; returns the schema version."""
+    version = _current(con)
+    if version > LATEST:
+        raise DatabaseError(
+            f"database schema v{version} is newer than this logcorr (v{LATEST})", "upgrade logcorr"
+        )
+    for number, name, sql in MIGRATIONS:
+        if number <= version:
+            continue
+        con.execute("BEGIN")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        version = number
+    return version
+
+
+def check_schema(con: Any, path: str) -> None:
+    """For read-only connections: the schema must exist and be current."""
+    try:
+        row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    except Exception as e:
+        raise DatabaseError(f"{path} is not a logcorr database (no schema_migrations table)") from e
+    version = int(row[0]) if row else 0
+    if version != LATEST:
+        raise DatabaseError(
+            f"{path} has schema v{version}, this logcorr needs v{LATEST}",
+            f"run any `logcorr ingest --db {path}` to migrate it",
+        )
