@@ -48,35 +48,37 @@ def _register() -> None:
 _register()
 
 
-def run() -> None:
-    """Console-script entry point: run the app and map errors to documented exit codes."""
-    debug = "--debug" in sys.argv or os.environ.get("LOGCORR_DEBUG") == "1"
+def cli_main(argv: list[str] | None = None) -> int:
+    """Run the app on `argv` and return the documented exit code (the one error boundary)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("LOGCORR_DEBUG") == "1"
     try:
-        app(standalone_mode=False)
+        rv = app(args=args, prog_name="logcorr", standalone_mode=False)
     except LogcorrError as e:
-        _fail(e.message, e.hint, e.exit_code, debug, e)
+        return _fail(e.message, e.hint, e.exit_code, debug, e)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        sys.exit(ExitCode.INTERRUPTED)
+        return ExitCode.INTERRUPTED
     except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except SystemExit:
-        raise
-    except Exception as e:  # a click usage error, or a bug
-        import click
-
-        if isinstance(e, click.exceptions.Abort):
-            sys.stderr.write("aborted\n")
-            sys.exit(ExitCode.INTERRUPTED)
-        if isinstance(e, click.ClickException):
+        return int(e.exit_code)
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        return ExitCode.INTERRUPTED
+    except Exception as e:
+        if hasattr(e, "show") and hasattr(e, "exit_code"):  # a click usage error (bad flag, missing argument)
             e.show()
-            sys.exit(ExitCode.USAGE)
-        _fail(f"internal error: {type(e).__name__}: {e}", "re-run with --debug and report it", ExitCode.INPUT,
-              debug, e)  # fmt: skip
-    sys.exit(ExitCode.OK)
+            return ExitCode.USAGE
+        return _fail(f"internal error: {type(e).__name__}: {e}", "re-run with --debug and report it",
+                     ExitCode.INPUT, debug, e)  # fmt: skip
+    return int(rv) if isinstance(rv, int) else ExitCode.OK
 
 
-def _fail(message: str, hint: str | None, code: int, debug: bool, exc: BaseException) -> None:
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(cli_main())
+
+
+def _fail(message: str, hint: str | None, code: int, debug: bool, exc: BaseException) -> int:
     if debug:
         import traceback
 
@@ -84,4 +86,4 @@ def _fail(message: str, hint: str | None, code: int, debug: bool, exc: BaseExcep
     sys.stderr.write(f"error: {message}\n")
     if hint:
         sys.stderr.write(f"hint: {hint}\n")
-    sys.exit(code)
+    return code

@@ -103,7 +103,7 @@ class _Source:
                 comp = self.counting.read(CHUNK)
             if not comp:
                 if not self._z.eof:
-                    self._pending_error = "gzip stream ends early (truncated file)"
+                    self._pending_error = "truncated gzip file: the compressed stream ends early"
                 break
             try:
                 data = self._z.decompress(comp)
@@ -388,7 +388,7 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
         if _BANNER.match(text):
             yield SKIP, line, ("non-JSON banner line", excerpt(text))
         else:
-            yield REJECT, line, ("not JSON", excerpt(text))
+            yield REJECT, line, (_text_line_reason(text), excerpt(text))
         pos = end
     stats.lines = t.total_lines()
     if t.bad_utf8:
@@ -396,6 +396,14 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
     if t.error:
         stats.notes.append(t.error)
         yield REJECT, stats.lines, (t.error, "")
+
+
+def _text_line_reason(text: str) -> str:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return "not JSON"
+    return "not a JSON object or array"
 
 
 def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> tuple[Any, int, str | None]:

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Project tasks with nothing but Python 3.11+ installed.
+
+    python3 dev.py demo    set up .venv, ingest the bundled fixtures into sample.duckdb, show the result
+    python3 dev.py test    set up .venv, run ruff, mypy and the test suite (what CI runs)
+    python3 dev.py bench   set up .venv, run the ingest benchmark (scripts/bench_ingest.py)
+
+Set-up is idempotent: the virtualenv is (re)installed only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".logcorr-setup"
+DEMO_DB = ROOT / "sample.duckdb"
+
+
+def sh(*args: str | Path, check: bool = True, env: dict[str, str] | None = None) -> int:
+    cmd = [str(a) for a in args]
+    print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
+    rc = subprocess.call(cmd, cwd=ROOT, env=env)
+    if check and rc != 0:
+        sys.exit(rc)
+    return rc
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"logcorr needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == want and PY.exists():
+        return
+    if not PY.exists():
+        sh(sys.executable, "-m", "venv", VENV)
+    sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade", "pip")
+    sh(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[dev]")
+    STAMP.write_text(want)
+
+
+def logcorr(*args: str | Path, check: bool = True) -> int:
+    return sh(BIN / "logcorr", *args, check=check)
+
+
+def demo() -> None:
+    setup()
+    for suffix in ("", ".wal"):
+        Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
+    logcorr("ingest", "fixtures/", "--db", DEMO_DB)
+    if (ROOT / "logcorr" / "cli" / "trace.py").exists():
+        logcorr("stats", "--db", DEMO_DB)
+        logcorr("traces", "--db", DEMO_DB, "--min-systems", "3")
+        logcorr("trace", "--db", DEMO_DB, "--first-with-errors")
+    print(f"\nThe database is {DEMO_DB.name}; try: .venv/bin/logcorr --help", file=sys.stderr)
+
+
+def test() -> None:
+    setup()
+    sh(PY, "-m", "ruff", "check", "logcorr", "tests", "scripts", "dev.py")
+    sh(PY, "-m", "ruff", "format", "--check", "logcorr", "tests", "scripts", "dev.py")
+    sh(PY, "-m", "mypy", "logcorr")
+    sh(BIN / "logcorr", "--help")  # clean-install smoke: the console script starts
+    rc = sh(PY, "-m", "pytest", *sys.argv[2:], check=False)
+    if rc == 5:
+        sys.exit("pytest collected no tests: that is a failure")
+    sys.exit(rc)
+
+
+def bench() -> None:
+    setup()
+    sys.exit(sh(PY, "scripts/bench_ingest.py", *sys.argv[2:], check=False))
+
+
+TASKS = {"demo": demo, "test": test, "bench": bench}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
+        sys.exit(__doc__)
+    TASKS[sys.argv[1]]()

@@ -1,0 +1,92 @@
+"""Shared fixtures: the CLI runner (through the real error boundary) and small input helpers."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from logcorr.cli.main import cli_main
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", default=False, help="run slow tests (fuzz, kill)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    stdout_bytes: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.stdout_bytes)
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    """Run `logcorr ARGS…` in-process through the same boundary as the console script."""
+
+    def invoke(*args: str, input: bytes | str | None = None, env: dict[str, str] | None = None) -> CliResult:
+        runner = CliRunner()
+        with runner.isolation(input=input, env=env) as streams:
+            code = cli_main([str(a) for a in args])
+            out = streams[0].getvalue()
+            err = streams[1].getvalue()
+        return CliResult(int(code), out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), out)
+
+    return invoke
+
+
+@pytest.fixture
+def write_jsonl(tmp_path: Path) -> Callable[..., Path]:
+    """Write records (dicts, or raw bytes/str lines) to a .jsonl (or .jsonl.gz) file in tmp_path."""
+
+    def write(name: str, records: list[Any], *, gz: bool = False) -> Path:
+        lines = []
+        for r in records:
+            if isinstance(r, bytes):
+                lines.append(r)
+            elif isinstance(r, str):
+                lines.append(r.encode())
+            else:
+                lines.append(orjson.dumps(r))
+        data = b"\n".join(lines) + b"\n"
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(data) if gz else data)
+        return path
+
+    return write
+
+
+def browser_event(ts: int, message: str, trace: str | None = "trace_1714910400000_abc", level: str = "log") -> dict[str, Any]:
+    """A newer-form console-override payload."""
+    rec: dict[str, Any] = {
+        "message": message,
+        "level": level,
+        "system": "browser",
+        "user_id": "u1",
+        "context": {"timestamp": ts, "url": "http://localhost:3000/", "userAgent": "Mozilla/5.0"},
+    }
+    if trace is not None:
+        rec["trace_id"] = trace
+    return rec

@@ -1,0 +1,255 @@
+"""Ingest end to end: accounting on bad input, idempotency, atomicity, stdin, gzip, the recent window."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from logcorr.errors import InputError, UsageError
+from logcorr.pipeline import ingest as ingest_mod
+from logcorr.pipeline.ingest import ingest
+from tests.conftest import browser_event
+
+T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
+
+
+def counts(db: Path) -> dict[str, int]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {
+            t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+            for t in ("log_queue", "recent_log_entries", "drop_ledger", "rejects", "metrics", "ingest_files")
+        }
+    finally:
+        con.close()
+
+
+def assert_accounted(result: ingest_mod.IngestResult) -> None:
+    for f in result.files:
+        assert f.balanced, f
+        assert f.events == f.stored + f.dropped
+
+
+@pytest.mark.parametrize(
+    "name, data, reason",
+    [
+        ("malformed", b'{"message":"ok","level":"log","context":{"timestamp":1714910400000}}\n{"message": "x",\n', "malformed JSON"),
+        ("bad-utf8", b'{"message":"\xff","level":"log","context":{"timestamp":1714910400000}}\n', "invalid UTF-8"),
+        ("unknown", b'{"hello":"world"}\n', "unknown record shape"),
+        ("not-object", b'42\n"text"\n', "not a JSON object or array"),
+        ("no-timestamp", b'{"message":"m","level":"log"}\n', "missing or unreadable timestamp"),
+        ("empty", b"", "empty file"),
+    ],
+)
+def test_bad_input_is_rejected_with_file_line_and_reason_and_nothing_is_lost(
+    tmp_path: Path, name: str, data: bytes, reason: str
+) -> None:
+    path = tmp_path / f"{name}.jsonl"
+    path.write_bytes(data)
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(path)], str(db))
+    assert_accounted(result)
+    (f,) = result.files
+    assert f.rejected >= 1
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT source_file, source_line, reason FROM rejects").fetchall()
+    con.close()
+    assert rows and all(r[0] == str(path) for r in rows)
+    assert any(reason in r[2] for r in rows), rows
+
+
+def test_crlf_and_bom_files_parse_like_plain_ones(tmp_path: Path) -> None:
+    line = b'{"message":"hi","level":"log","trace_id":"t1","context":{"timestamp":1714910400000}}'
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + line + b"\r\n" + line.replace(b"hi", b"ho") + b"\r\n")
+    result = ingest([str(path)], str(tmp_path / "db.duckdb"))
+    assert result.stored == 2 and result.rejected == 0
+
+
+def test_ten_megabyte_line_is_rejected_and_its_neighbours_kept(tmp_path: Path) -> None:
+    ok = b'{"message":"ok","level":"log","context":{"timestamp":1714910400000}}'
+    huge = b'{"message":"' + b"y" * (10 << 20) + b'","level":"log","context":{"timestamp":1714910400000}}'
+    path = tmp_path / "huge.jsonl"
+    path.write_bytes(ok + b"\n" + huge + b"\n" + ok.replace(b"ok", b"ok2") + b"\n")
+    result = ingest([str(path)], str(tmp_path / "db.duckdb"))
+    (f,) = result.files
+    assert (f.stored, f.rejected, f.stats.lines) == (2, 1, 3)
+    assert_accounted(result)
+
+
+def test_truncated_gzip_keeps_complete_lines_and_reports_the_truncation(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    records = [browser_event(T0 + i * 1000, f"message {i}", trace=f"t{i}") for i in range(20_000)]
+    src = write_jsonl("full.jsonl.gz", records, gz=True)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    result = ingest([str(cut)], str(tmp_path / "db.duckdb"))
+    (f,) = result.files
+    assert 1000 < f.stored < 20_000
+    assert any("truncated" in r for r in f.reject_reasons)
+    assert_accounted(result)
+
+
+def test_same_file_twice_changes_nothing_and_says_so(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("a.jsonl", [browser_event(T0 + i, f"m{i}") for i in range(10)])
+    db = tmp_path / "db.duckdb"
+    first = ingest([str(path)], str(db))
+    before = counts(db)
+    second = ingest([str(path)], str(db))
+    after = counts(db)
+    assert first.stored == 10
+    assert second.files[0].status == "already-ingested" and second.stored == 0
+    assert {k: v for k, v in after.items() if k != "ingest_files"} == {
+        k: v for k, v in before.items() if k != "ingest_files"
+    }
+
+
+def test_overlapping_exports_do_not_double_events(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+    events = [browser_event(T0 + i * 10, f"m{i}") for i in range(30)]
+    a = write_jsonl("a.jsonl", events[:20])
+    b = write_jsonl("b.jsonl", events[10:])  # overlaps a by 10 events
+    db = tmp_path / "db.duckdb"
+    ingest([str(a)], str(db))
+    result = ingest([str(b)], str(db))
+    assert result.stored == 10 and result.dropped == 10
+    assert result.drops[("duplicate", "browser")] == 10
+    assert counts(db)["log_queue"] == 30
+
+
+def test_stdin_is_read_and_remembered_like_a_file(tmp_path: Path, cli: Callable[..., object]) -> None:
+    import orjson
+
+    data = b"\n".join(orjson.dumps(browser_event(T0 + i, f"m{i}")) for i in range(5)) + b"\n"
+    db = tmp_path / "db.duckdb"
+    r1 = cli("ingest", "-", "--db", str(db), "--json", "-q", input=data)
+    r2 = cli("ingest", "-", "--db", str(db), "--json", "-q", input=data)
+    assert r1.exit_code == 0 and r1.json()["stored"] == 5  # type: ignore[attr-defined]
+    assert r2.json()["files"][0]["status"] == "already-ingested"  # type: ignore[attr-defined]
+    assert counts(db)["log_queue"] == 5
+
+
+def test_gzip_file_ingests_like_the_plain_one(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+    recs = [browser_event(T0 + i, f"m{i}") for i in range(50)]
+    plain = ingest([str(write_jsonl("p.jsonl", recs))], str(tmp_path / "p.duckdb"))
+    packed = ingest([str(write_jsonl("g.jsonl.gz", recs, gz=True))], str(tmp_path / "g.duckdb"))
+    assert plain.stored == packed.stored == 50
+
+
+def test_a_failure_half_way_leaves_the_database_as_it_was(
+    tmp_path: Path, write_jsonl: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "db.duckdb"
+    ingest([str(write_jsonl("a.jsonl", [browser_event(T0 + i, f"a{i}") for i in range(5)]))], str(db))
+    before = counts(db)
+    real_count = ingest_mod._count
+
+    def explode(*args: object) -> None:
+        real_count(*args)  # type: ignore[arg-type]
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(ingest_mod, "_count", explode)
+    b = write_jsonl("b.jsonl", [browser_event(T0 + 100 + i, f"b{i}") for i in range(5)])
+    with pytest.raises(RuntimeError):
+        ingest([str(b)], str(db))
+    assert counts(db) == before
+    monkeypatch.undo()
+    assert ingest([str(b)], str(db)).stored == 5
+
+
+def test_strict_stores_nothing_when_a_line_is_rejected(tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., object]) -> None:
+    path = write_jsonl("a.jsonl", [browser_event(T0, "fine"), b"{broken"])
+    db = tmp_path / "db.duckdb"
+    r = cli("ingest", str(path), "--db", str(db), "--strict")
+    assert r.exit_code == 3  # type: ignore[attr-defined]
+    assert "nothing was stored" in r.stderr  # type: ignore[attr-defined]
+    assert counts(db)["log_queue"] == 0
+    assert cli("ingest", str(path), "--db", str(db)).exit_code == 0  # type: ignore[attr-defined]
+    assert counts(db)["log_queue"] == 1
+
+
+def test_recent_entries_hold_the_last_hour_before_the_newest_event(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    hour = 3_600_000
+    recs = [browser_event(T0, "old"), browser_event(T0 + 2 * hour, "new"), browser_event(T0 + 2 * hour - 10, "edge")]
+    db = tmp_path / "db.duckdb"
+    ingest([str(write_jsonl("a.jsonl", recs))], str(db))
+    con = duckdb.connect(str(db), read_only=True)
+    msgs = {m for (m,) in con.execute("SELECT message FROM recent_log_entries").fetchall()}
+    expires = con.execute("SELECT expires_at - ts FROM recent_log_entries LIMIT 1").fetchone()[0]  # type: ignore[index]
+    con.close()
+    assert msgs == {"new", "edge"}
+    assert expires.total_seconds() == 3600
+
+
+def test_events_from_all_files_are_stored_in_event_time_order(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+    a = write_jsonl("a.jsonl", [browser_event(T0 + 2, "a2"), browser_event(T0 + 4, "a4")])
+    b = write_jsonl("b.jsonl", [browser_event(T0 + 1, "b1"), browser_event(T0 + 3, "b3")])
+    db = tmp_path / "db.duckdb"
+    ingest([str(a), str(b)], str(db))
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT message FROM log_queue ORDER BY event_id").fetchall()
+    con.close()
+    assert [m for (m,) in rows] == ["b1", "a2", "b3", "a4"]
+
+
+def test_provenance_names_the_file_line_and_format(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("a.jsonl", [browser_event(T0, "first"), browser_event(T0 + 1, "second")])
+    db = tmp_path / "db.duckdb"
+    ingest([str(path)], str(db))
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT message, source_file, source_line, source_format FROM log_queue ORDER BY ts").fetchall()
+    con.close()
+    assert rows == [("first", str(path), 1, "browser-v2"), ("second", str(path), 2, "browser-v2")]
+
+
+def test_secrets_never_reach_the_database_or_rejects(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    recs = [
+        {**browser_event(T0, f"token {jwt}"), "stack": "Error: Bearer abcdefghijklmnopqrstuvwxyz"},
+        {**browser_event(T0 + 1, "login"), "context": {"timestamp": T0 + 1, "headers": {"Authorization": "Basic dXNlcjpzM2NyM3Q="}, "password": "hunter2hunter2"}},
+        f'{{"broken": "{jwt}"',
+    ]
+    db = tmp_path / "db.duckdb"
+    ingest([str(write_jsonl("a.jsonl", recs))], str(db))
+    con = duckdb.connect(str(db))
+    con.execute("CHECKPOINT")
+    con.close()
+    raw = db.read_bytes()
+    for secret in (jwt.encode(), b"abcdefghijklmnopqrstuvwxyz", b"dXNlcjpzM2NyM3Q=", b"hunter2hunter2"):
+        assert secret not in raw
+
+
+def test_missing_input_and_unknown_format_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        ingest([str(tmp_path / "nope.jsonl")], str(tmp_path / "db.duckdb"))
+    (tmp_path / "x.jsonl").write_text("{}\n")
+    with pytest.raises(UsageError, match="unknown format"):
+        ingest([str(tmp_path / "x.jsonl")], str(tmp_path / "db.duckdb"), format_name="nope")
+
+
+def test_forced_format_parses_records_detection_would_not(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+    # a worker record with no id and a context: detection would call it browser-v2
+    rec = {"trace_id": "t", "system": "worker", "level": "log", "message": "m", "timestamp": T0}
+    path = write_jsonl("a.jsonl", [rec])
+    db = tmp_path / "db.duckdb"
+    ingest([str(path)], str(db), format_name="worker-record")
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT source_format, system FROM log_queue").fetchall() == [("worker-record", "worker")]
+    con.close()
+
+
+def test_directories_expand_to_their_log_files(tmp_path: Path) -> None:
+    d = tmp_path / "logs" / "nested"
+    d.mkdir(parents=True)
+    (d / "a.jsonl").write_bytes(b'{"message":"m","level":"log","context":{"timestamp":1714910400000}}\n')
+    (d / "b.log.gz").write_bytes(gzip.compress(b'{"message":"n","level":"log","context":{"timestamp":1714910400001}}\n'))
+    (d / "notes.md").write_text("not a log")
+    result = ingest([str(tmp_path / "logs")], str(tmp_path / "db.duckdb"))
+    assert sorted(Path(f.path).name for f in result.files) == ["a.jsonl", "b.log.gz"]
+    assert result.stored == 2

@@ -1,0 +1,126 @@
+"""Framing: every physical line is counted, and bad bytes become reasons, never exceptions."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+from logcorr.sources.reader import RECORD, REJECT, SKIP, FileStats, iter_records
+
+
+def read(data: bytes, **kw: int) -> tuple[FileStats, list[tuple[int, int, object]]]:
+    stats = FileStats()
+    return stats, list(iter_records(io.BytesIO(data), stats, **kw))  # type: ignore[arg-type]
+
+
+def test_ndjson_lines_become_records_with_their_line_numbers() -> None:
+    stats, out = read(b'{"a":1}\n\n{"b":2}\r\n')
+    assert stats.mode == "ndjson"
+    assert [(k, line) for k, line, _ in out] == [(RECORD, 1), (RECORD, 3)]
+    assert stats.lines == 3 and stats.blank == 1
+
+
+def test_a_json_array_line_yields_each_element_as_a_record() -> None:
+    _, out = read(b'[{"a":1},{"b":2}]\n')
+    assert [p for _, _, p in out] == [{"a": 1}, {"b": 2}]
+
+
+def test_malformed_line_is_rejected_with_its_line_and_parsing_goes_on() -> None:
+    _, out = read(b'{"a":1}\n{"a":\n{"c":3}\n')
+    assert out[1][0] == REJECT and out[1][1] == 2
+    assert "malformed JSON" in out[1][2][0]  # type: ignore[index]
+    assert out[2] == (RECORD, 3, {"c": 3})
+
+
+def test_invalid_utf8_is_rejected_by_name() -> None:
+    _, out = read(b'{"a":"\xff\xfe"}\n')
+    assert out[0][0] == REJECT
+    assert "invalid UTF-8" in out[0][2][0]  # type: ignore[index]
+
+
+def test_byte_order_mark_is_removed_and_noted() -> None:
+    stats, out = read(b'\xef\xbb\xbf{"a":1}\n')
+    assert out == [(RECORD, 1, {"a": 1})]
+    assert any("byte-order mark" in n for n in stats.notes)
+
+
+def test_last_line_without_newline_is_read() -> None:
+    stats, out = read(b'{"a":1}\n{"b":2}')
+    assert [p for _, _, p in out] == [{"a": 1}, {"b": 2}]
+    assert stats.lines == 2
+
+
+def test_overlong_line_is_rejected_without_holding_it_in_memory() -> None:
+    big = b'{"m":"' + b"x" * 3_000_000 + b'"}'
+    stats, out = read(b'{"a":1}\n' + big + b'\n{"b":2}\n', max_record_bytes=1 << 20)
+    kinds = [(k, line) for k, line, _ in out]
+    assert kinds == [(RECORD, 1), (REJECT, 2), (RECORD, 3)]
+    assert "longer than" in out[1][2][0]  # type: ignore[index]
+    assert stats.lines == 3
+
+
+def test_pretty_printed_objects_with_banner_lines_are_scanned() -> None:
+    data = (
+        b"Successfully created tail, expires at 2024-05-05T12:00:00Z\n"
+        b"Connected to worker, waiting for logs...\n"
+        b'{\n  "outcome": "ok",\n  "logs": []\n}\n'
+        b'{\n  "outcome": "exception"\n}\n'
+    )
+    stats, out = read(data)
+    assert stats.mode == "scan"
+    assert [(k, line) for k, line, _ in out] == [(SKIP, 1), (SKIP, 2), (RECORD, 3), (RECORD, 7)]
+    assert stats.lines == 9
+
+
+def test_pretty_printed_array_elements_keep_their_own_line_numbers() -> None:
+    stats, out = read(b'[\n  {"topic": "console"},\n  {"topic": "x"}\n]\n')
+    assert [(k, line) for k, line, _ in out] == [(RECORD, 2), (RECORD, 3)]
+
+
+def test_scanner_resyncs_after_a_broken_object() -> None:
+    data = b'{\n "a": 1,\n "b": \n}\n{"ok": 1}\n'
+    _, out = read(data)
+    assert out[0][0] == REJECT and out[0][1] == 1
+    assert out[-1] == (RECORD, 5, {"ok": 1})
+
+
+def test_gzip_is_detected_by_magic_bytes_not_by_name() -> None:
+    _, out = read(gzip.compress(b'{"a":1}\n{"b":2}\n'))
+    assert [p for _, _, p in out] == [{"a": 1}, {"b": 2}]
+
+
+def test_concatenated_gzip_members_are_all_read() -> None:
+    _, out = read(gzip.compress(b'{"a":1}\n') + gzip.compress(b'{"b":2}\n'))
+    assert [p for _, _, p in out] == [{"a": 1}, {"b": 2}]
+
+
+def test_truncated_gzip_keeps_every_complete_line_and_reports_the_cut() -> None:
+    payload = b"".join(b'{"n":%d}\n' % i for i in range(200_000))
+    cut = gzip.compress(payload)[:-5000]
+    stats, out = read(cut)
+    records = [p for k, _, p in out if k == RECORD]
+    rejects = [p for k, _, p in out if k == REJECT]
+    assert len(records) > 100_000
+    assert records == [{"n": i} for i in range(len(records))]
+    assert any("truncated" in r[0] for r in rejects)  # type: ignore[index]
+
+
+def test_corrupt_gzip_is_a_reason_not_an_exception() -> None:
+    _, out = read(b"\x1f\x8bnot really gzip at all")
+    assert out and out[-1][0] == REJECT
+    assert "gzip" in out[-1][2][0]  # type: ignore[index]
+
+
+def test_gzip_bomb_is_stopped_at_the_limit() -> None:
+    bomb = gzip.compress(b'{"a":1}\n' * 2_000_000)  # 16 MB unpacked
+    from logcorr.sources import reader
+
+    _, out = read(bomb, max_decompressed=1 << 20)
+    assert out[-1][0] == REJECT
+    assert "limit" in out[-1][2][0]  # type: ignore[index]
+    assert reader.DEFAULT_MAX_DECOMPRESSED > 1 << 30
+
+
+def test_empty_input_has_no_records_and_no_lines() -> None:
+    stats, out = read(b"")
+    assert out == [] and stats.lines == 0
