@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ def cli() -> Callable[..., CliResult]:
         runner = CliRunner()
         with runner.isolation(input=input, env=env) as streams:
             code = cli_main([str(a) for a in args])
+            sys.stdout.flush()
+            sys.stderr.flush()
             out = streams[0].getvalue()
             err = streams[1].getvalue()
         return CliResult(int(code), out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), out)

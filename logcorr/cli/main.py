@@ -40,9 +40,10 @@ def main(
 
 
 def _register() -> None:
-    from logcorr.cli import ingest
+    from logcorr.cli import ingest, query
 
     ingest.register(app)
+    query.register(app)
 
 
 _register()

@@ -1,0 +1,175 @@
+"""Read-side commands: `trace`, `traces`, `search`, `sql`, `stats`. Each converts options, calls one
+library function on a read-only connection and hands the result to a renderer."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import typer
+
+from logcorr.render.rows import RowFormat
+
+DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file [default: ./logcorr.duckdb].")
+
+
+class TraceFormat(str, Enum):
+    table = "table"
+    json = "json"
+    chrome = "chrome"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("trace")(trace_cmd)
+    app.command("traces")(traces_cmd)
+    app.command("search")(search_cmd)
+    app.command("sql")(sql_cmd)
+    app.command("stats")(stats_cmd)
+
+
+def _open(db: str | None) -> Any:
+    from logcorr.store.connection import resolve_db
+    from logcorr.store.query import open_read_only
+
+    return open_read_only(resolve_db(db))
+
+
+def _filter(system: list[str] | None, has_errors: bool, min_systems: int, since: str | None, until: str | None,
+            user: str | None) -> Any:  # fmt: skip
+    from logcorr.correlate.filters import TraceFilter
+
+    return TraceFilter(list(system or []), has_errors, min_systems, since, until, user)
+
+
+def trace_cmd(
+    trace_id: str = typer.Argument(None, help="Trace id, or a unique prefix of one."),
+    db: str = DB_OPT,
+    fmt: TraceFormat = typer.Option(TraceFormat.table, "--format", "-f", help="table, json or chrome [default: table]."),
+    no_skew: bool = typer.Option(False, "--no-skew", help="Show raw clock times (no skew correction)."),
+    include_dropped: bool = typer.Option(False, "--include-dropped", help="Also show events rules dropped (greyed)."),
+    first_with_errors: bool = typer.Option(False, "--first-with-errors", help="Show the multi-system trace with errors that started first."),
+) -> None:
+    """Show one request's timeline across browser → worker → backend.
+
+    Example: logcorr trace trace_1714910400000_k3j4h5 --format chrome > trace.json
+    """
+    from logcorr.correlate import trace as tr
+    from logcorr.errors import UsageError
+
+    con = _open(db)
+    if first_with_errors:
+        trace_id = tr.first_with_errors(con)
+    elif not trace_id:
+        raise UsageError("give a trace id (or --first-with-errors)", "list traces with: logcorr traces")
+    model = tr.build(con, tr.resolve(con, trace_id), skew=not no_skew, include_dropped=include_dropped)
+    con.close()
+    _render_trace(model, fmt)
+
+
+def _render_trace(model: dict[str, Any], fmt: TraceFormat) -> None:
+    from logcorr.render.console import write_json
+
+    if fmt is TraceFormat.json:
+        write_json(model)
+    elif fmt is TraceFormat.chrome:
+        from logcorr.render.chrome import to_chrome
+
+        write_json(to_chrome(model))
+    elif fmt is TraceFormat.table:
+        from logcorr.render.timeline import render
+
+        render(model)
+    else:  # pragma: no cover - exhaustive
+        raise AssertionError(fmt)
+
+
+def traces_cmd(
+    db: str = DB_OPT,
+    system: list[str] = typer.Option(None, "--system", help="Only traces that include this system (repeatable)."),
+    has_errors: bool = typer.Option(False, "--has-errors", help="Only traces with an error."),
+    min_systems: int = typer.Option(0, "--min-systems", help="Only traces spanning at least N systems."),
+    since: str = typer.Option(None, "--since", help="ISO time, or a duration before the newest event (2h, 30m)."),
+    until: str = typer.Option(None, "--until", help="ISO time, or a duration before the newest event."),
+    user: str = typer.Option(None, "--user", help="Only traces with events of this user id."),
+    slowest: int = typer.Option(None, "--slowest", help="The N longest traces."),
+    sort: str = typer.Option("start", "--sort", help="start, duration, events, errors or systems [default: start]."),
+    limit: int = typer.Option(50, "--limit", help="At most this many rows [default: 50]."),
+    fmt: RowFormat = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
+) -> None:
+    """List traces with their systems, duration and errors.
+
+    Example: logcorr traces --has-errors --min-systems 3 --format csv
+    """
+    from logcorr.correlate.listing import list_traces
+    from logcorr.render.rows import write_rows
+
+    con = _open(db)
+    rows = list_traces(con, _filter(system, has_errors, min_systems, since, until, user), sort=sort, limit=limit,
+                       slowest=slowest)  # fmt: skip
+    con.close()
+    write_rows(rows, fmt, title=f"{len(rows)} traces")
+
+
+def search_cmd(
+    text: str = typer.Argument(..., help="Text to find in messages (case-insensitive), or a regex with --regex."),
+    db: str = DB_OPT,
+    regex: bool = typer.Option(False, "--regex", "-E", help="Treat TEXT as a regular expression."),
+    level: str = typer.Option(None, "--level", help="Only events of this level."),
+    system: list[str] = typer.Option(None, "--system", help="Only events in traces that include this system."),
+    has_errors: bool = typer.Option(False, "--has-errors", help="Only events in traces with an error."),
+    min_systems: int = typer.Option(0, "--min-systems", help="Only events in traces spanning at least N systems."),
+    since: str = typer.Option(None, "--since", help="ISO time, or a duration before the newest event."),
+    until: str = typer.Option(None, "--until", help="ISO time, or a duration before the newest event."),
+    user: str = typer.Option(None, "--user", help="Only events in traces of this user id."),
+    limit: int = typer.Option(100, "--limit", help="At most this many rows [default: 100]."),
+    fmt: RowFormat = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
+) -> None:
+    """Find events by message text.
+
+    Example: logcorr search "timeout" --system worker --since 2h
+    """
+    from logcorr.correlate.listing import search_events
+    from logcorr.render.rows import write_rows
+
+    con = _open(db)
+    rows = search_events(con, text, _filter(system, has_errors, min_systems, since, until, user), regex=regex,
+                         level=level, limit=limit)  # fmt: skip
+    con.close()
+    write_rows(rows, fmt, title=f"{len(rows)} events")
+
+
+def sql_cmd(
+    query: str = typer.Argument(..., help="A SQL query (read-only)."),
+    db: str = DB_OPT,
+    fmt: RowFormat = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
+) -> None:
+    """Run a read-only SQL query on the database.
+
+    Example: logcorr sql "SELECT system, count(*) FROM log_queue GROUP BY ALL" --format csv
+    """
+    from logcorr.render.rows import write_rows
+    from logcorr.store.connection import resolve_db
+    from logcorr.store.query import run_user_sql
+
+    write_rows(run_user_sql(resolve_db(db), query), fmt)
+
+
+def stats_cmd(
+    db: str = DB_OPT,
+    json_out: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
+) -> None:
+    """Summarise the database: events per system, trace coverage and integrity, top errors.
+
+    Example: logcorr stats --db app.duckdb
+    """
+    from logcorr.correlate.listing import stats
+    from logcorr.render.console import write_json
+    from logcorr.render.stats import render
+
+    con = _open(db)
+    data = stats(con)
+    con.close()
+    if json_out:
+        write_json(data)
+    else:
+        render(data)

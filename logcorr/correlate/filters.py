@@ -1,0 +1,86 @@
+"""Filters shared by `traces` and `search`: trace-level (systems, errors, user) and time bounds,
+turned into SQL with parameters — never string-pasted values."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from logcorr.errors import UsageError
+from logcorr.model import SYSTEMS
+
+_REL = re.compile(r"^(\d+)\s*(ms|s|m|h|d)$")
+_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+@dataclass
+class TraceFilter:
+    systems: list[str] = field(default_factory=list)  # traces that include every one of these
+    has_errors: bool = False
+    min_systems: int = 0
+    since: str | None = None  # ISO time, or a duration before the newest event ("2h")
+    until: str | None = None
+    user: str | None = None
+
+    def validate(self) -> None:
+        for s in self.systems:
+            if s not in SYSTEMS:
+                raise UsageError(f"unknown system {s!r}", f"choose from {', '.join(SYSTEMS)}")
+        if self.min_systems < 0 or self.min_systems > 3:
+            raise UsageError("--min-systems must be between 0 and 3")
+
+    @property
+    def trace_level(self) -> bool:
+        return bool(self.systems or self.has_errors or self.min_systems or self.user)
+
+
+def parse_time(value: str, newest: datetime | None, option: str) -> datetime:
+    """An ISO-8601 time (UTC unless it says otherwise), or a duration before the newest event."""
+    m = _REL.match(value.strip())
+    if m:
+        if newest is None:
+            raise UsageError(f"{option} {value}: the database holds no events to count back from")
+        return newest - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+    try:
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as e:
+        raise UsageError(f"{option} {value!r} is neither an ISO time nor a duration like 2h, 30m, 7d") from e
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+    return dt
+
+
+def having_sql(f: TraceFilter) -> tuple[str, list[Any]]:
+    """HAVING clauses over a GROUP BY trace_id of events."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for s in f.systems:
+        parts.append("bool_or(system = ?)")
+        params.append(s)
+    if f.has_errors:
+        parts.append("bool_or(level = 'error')")
+    if f.min_systems:
+        parts.append("count(DISTINCT system) >= ?")
+        params.append(f.min_systems)
+    if f.user:
+        parts.append("bool_or(user_id = ?)")
+        params.append(f.user)
+    return (" AND ".join(parts) or "true"), params
+
+
+def time_sql(con: Any, f: TraceFilter, *, first: str = "ts", last: str = "ts") -> tuple[str, list[Any]]:
+    """Clauses for --since/--until: `last >= since` and `first <= until`. With first=last=ts they bound
+    events; with first=min(ts), last=max(ts) they select traces overlapping the window."""
+    if not f.since and not f.until:
+        return "true", []
+    newest = con.execute("SELECT max(ts) FROM log_queue").fetchone()[0]
+    parts, params = [], []
+    if f.since:
+        parts.append(f"{last} >= ?")
+        params.append(parse_time(f.since, newest, "--since"))
+    if f.until:
+        parts.append(f"{first} <= ?")
+        params.append(parse_time(f.until, newest, "--until"))
+    return " AND ".join(parts), params

@@ -1,0 +1,147 @@
+"""Trace lists, event search and database statistics — all computed in DuckDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from logcorr.correlate.filters import TraceFilter, having_sql, time_sql
+from logcorr.errors import UsageError
+from logcorr.store.query import fetch_dicts
+
+TRACE_SORTS = {
+    "start": "start DESC",
+    "duration": "duration_ms DESC",
+    "events": "events DESC",
+    "errors": "errors DESC",
+    "systems": "n_systems DESC",
+}
+
+# the flow order of systems in a request: browser → worker → backend
+FLOW = "concat_ws('→', CASE WHEN bool_or(system='browser') THEN 'browser' END, " \
+       "CASE WHEN bool_or(system='worker') THEN 'worker' END, CASE WHEN bool_or(system='backend') THEN 'backend' END)"  # fmt: skip
+
+
+def list_traces(con: Any, f: TraceFilter, *, sort: str = "start", limit: int = 50, slowest: int | None = None) -> list[dict[str, Any]]:
+    """One row per trace: systems, start, duration (raw clock times), event and error counts, first user.
+    --since/--until select traces overlapping the window; their figures cover the whole trace."""
+    f.validate()
+    if sort not in TRACE_SORTS:
+        raise UsageError(f"unknown sort {sort!r}", f"choose from {', '.join(TRACE_SORTS)}")
+    if slowest is not None:
+        sort, limit = "duration", slowest
+    window, wparams = time_sql(con, f, first="min(ts)", last="max(ts)")
+    having, hparams = having_sql(f)
+    return fetch_dicts(
+        con,
+        f"""
+        SELECT trace_id, {FLOW} AS systems, count(DISTINCT system) AS n_systems,
+               min(ts) AS start, date_diff('millisecond', min(ts), max(ts)) AS duration_ms,
+               count(*) AS events, count(*) FILTER (WHERE level = 'error') AS errors,
+               arg_min(user_id, ts) FILTER (WHERE user_id IS NOT NULL) AS user_id
+        FROM log_queue
+        WHERE trace_id IS NOT NULL
+        GROUP BY trace_id
+        HAVING {having} AND {window}
+        ORDER BY {TRACE_SORTS[sort]}, trace_id
+        LIMIT ?
+        """,
+        [*hparams, *wparams, max(0, int(limit))],
+    )
+
+
+def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, level: str | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:  # fmt: skip
+    """Events whose message matches `text` (substring, case-insensitive) or a regular expression."""
+    f.validate()
+    import duckdb
+
+    match = "regexp_matches(message, ?)" if regex else "message ILIKE '%' || ? || '%'"
+    where, wparams = time_sql(con, f)
+    clauses = [match, where]
+    params: list[Any] = [text, *wparams]
+    if level:
+        clauses.append("level = ?")
+        params.append(level)
+    if f.trace_level:
+        having, hparams = having_sql(f)
+        clauses.append(f"trace_id IN (SELECT trace_id FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id HAVING {having})")
+        params.extend(hparams)
+    try:
+        return fetch_dicts(
+            con,
+            f"""
+            SELECT ts, system, level, trace_id, message, source_file, source_line
+            FROM log_queue WHERE {" AND ".join(clauses)}
+            ORDER BY ts, event_id LIMIT ?
+            """,
+            [*params, max(0, int(limit))],
+        )
+    except duckdb.Error as e:
+        if regex:
+            raise UsageError(f"bad regular expression {text!r}: {str(e).splitlines()[0]}") from e
+        raise
+
+
+def stats(con: Any, top: int = 10) -> dict[str, Any]:
+    """Events per system, trace-id coverage, traces by number of systems, integrity, top errors."""
+    per_system = fetch_dicts(
+        con,
+        """
+        SELECT system, count(*) AS events, count(trace_id) AS with_trace, count(*) - count(trace_id) AS orphans,
+               round(100.0 * count(trace_id) / count(*), 1) AS trace_pct,
+               count(*) FILTER (WHERE level = 'error') AS errors,
+               min(ts) AS first, max(ts) AS last
+        FROM log_queue GROUP BY system ORDER BY CASE system WHEN 'browser' THEN 1 WHEN 'worker' THEN 2 ELSE 3 END
+        """,
+    )
+    by_systems = fetch_dicts(
+        con,
+        """
+        SELECT n_systems, count(*) AS traces FROM (
+            SELECT trace_id, count(DISTINCT system) AS n_systems FROM log_queue
+            WHERE trace_id IS NOT NULL GROUP BY trace_id)
+        GROUP BY n_systems ORDER BY n_systems
+        """,
+    )
+    sources = fetch_dicts(
+        con,
+        "SELECT trace_source, count(*) AS events FROM log_queue GROUP BY trace_source ORDER BY events DESC",
+    )
+    integrity = fetch_dicts(
+        con,
+        """
+        WITH kept AS (SELECT trace_id, count(DISTINCT system) AS n FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id),
+             cut AS (SELECT DISTINCT trace_id FROM drop_ledger
+                     WHERE trace_id IS NOT NULL AND rule NOT IN ('suppress', 'duplicate', 'loop', 'cross_system'))
+        SELECT count(*) AS multi_system_traces,
+               count(*) FILTER (WHERE trace_id IN (SELECT trace_id FROM cut)) AS cut_by_rules
+        FROM kept WHERE n > 1
+        """,
+    )[0]
+    multi = integrity["multi_system_traces"]
+    integrity["integrity"] = round(1 - integrity["cut_by_rules"] / multi, 4) if multi else None
+    top_errors = fetch_dicts(
+        con,
+        """
+        SELECT left(message, 120) AS message, count(*) AS n, list_sort(list_distinct(list(system))) AS systems,
+               count(DISTINCT trace_id) AS traces
+        FROM log_queue WHERE level = 'error' GROUP BY 1 ORDER BY n DESC, message LIMIT ?
+        """,
+        [top],
+    )
+    totals = con.execute(
+        """SELECT (SELECT count(*) FROM log_queue), (SELECT count(*) FROM drop_ledger), (SELECT count(*) FROM rejects),
+                  (SELECT count(DISTINCT trace_id) FROM log_queue), (SELECT count(*) FROM log_queue WHERE trace_id IS NULL)"""
+    ).fetchone()
+    return {
+        "events": totals[0],
+        "dropped": totals[1],
+        "rejected": totals[2],
+        "traces": totals[3],
+        "orphans": totals[4],
+        "per_system": per_system,
+        "traces_by_systems": by_systems,
+        "trace_sources": sources,
+        "trace_integrity": integrity,
+        "top_errors": top_errors,
+    }

@@ -1,0 +1,187 @@
+"""One trace as a model: events in corrected time order, per-system spans, the error chain, gaps,
+request groups and the skew applied. Built from the stored events of a single trace (a small set:
+the database does the lookup through the trace-id index)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from logcorr.correlate.skew import CLOCK_SQL, Skew, estimate_browser
+from logcorr.errors import LogcorrError, ExitCode
+from logcorr.model import SYSTEMS
+from logcorr.render.rows import iso
+
+GAP_MS = 1000  # gaps longer than this are reported
+
+
+class TraceNotFound(LogcorrError):
+    exit_code = ExitCode.CHECK_FAILED
+
+
+def resolve(con: Any, wanted: str) -> str:
+    """The full trace id for an id or a unique prefix; TraceNotFound (exit 1) names close matches."""
+    for table in ("log_queue", "drop_ledger"):
+        if con.execute(f"SELECT 1 FROM {table} WHERE trace_id = ? LIMIT 1", [wanted]).fetchone():
+            return wanted
+    matches = [
+        r[0]
+        for r in con.execute(
+            """
+            SELECT DISTINCT trace_id FROM (
+                SELECT trace_id FROM log_queue WHERE starts_with(trace_id, ?)
+                UNION SELECT trace_id FROM drop_ledger WHERE starts_with(trace_id, ?))
+            ORDER BY trace_id LIMIT 6
+            """,
+            [wanted, wanted],
+        ).fetchall()
+    ]
+    if len(matches) == 1:
+        return str(matches[0])
+    if len(matches) > 1:
+        shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+        raise TraceNotFound(f"trace id prefix {wanted!r} is ambiguous: {shown}", "give more characters")
+    close = [
+        r[0]
+        for r in con.execute(
+            """
+            SELECT trace_id FROM (SELECT DISTINCT trace_id FROM log_queue WHERE trace_id IS NOT NULL)
+            ORDER BY jaro_winkler_similarity(trace_id, ?) DESC, trace_id LIMIT 5
+            """,
+            [wanted],
+        ).fetchall()
+    ]
+    hint = ("close matches: " + ", ".join(close)) if close else "the database holds no traces yet"
+    raise TraceNotFound(f"no trace {wanted!r} in the database", hint)
+
+
+def first_with_errors(con: Any) -> str:
+    """The trace spanning the most systems, with errors, that started first (for demos)."""
+    row = con.execute(
+        """
+        SELECT trace_id FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id
+        HAVING bool_or(level = 'error') ORDER BY count(DISTINCT system) DESC, min(ts), trace_id LIMIT 1
+        """
+    ).fetchone()
+    if row is None:
+        raise TraceNotFound("no trace with errors in the database")
+    return str(row[0])
+
+
+_EVENTS_SQL = f"""
+    SELECT event_id, ts, epoch_ms(ts) AS ts_ms, epoch_ms(client_ts) AS client_ts_ms, system, system_label, level,
+           message, request_id, user_id, source_file, source_line, source_format, trace_source, stack,
+           {CLOCK_SQL} AS clock, NULL AS rule, NULL AS reason
+    FROM log_queue WHERE trace_id = ?
+"""
+_DROPPED_SQL = f"""
+    SELECT event_id, ts, epoch_ms(ts), epoch_ms(client_ts), system, system_label, level, message, request_id,
+           user_id, source_file, source_line, source_format, trace_source, stack, {CLOCK_SQL}, rule, reason
+    FROM drop_ledger WHERE trace_id = ?
+"""
+
+
+def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool = False) -> dict[str, Any]:
+    """The trace model (the documented JSON schema of `logcorr trace --format json`)."""
+    sql = _EVENTS_SQL + (f" UNION ALL {_DROPPED_SQL}" if include_dropped else "")
+    params = [trace_id, trace_id] if include_dropped else [trace_id]
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    events = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    skews: dict[str, Skew] = {}
+    if skew:
+        b = estimate_browser(con, trace_id, events)
+        if b.offset_ms:
+            skews["browser"] = b
+    for e in events:
+        off = skews[e["clock"]].offset_ms if e["clock"] in skews else 0
+        e["ts_corrected_ms"] = e["ts_ms"] - off
+    events.sort(key=lambda e: (e["ts_corrected_ms"], e["event_id"]))
+    kept = [e for e in events if e["rule"] is None] or events
+    start_ms = min(e["ts_corrected_ms"] for e in kept) if kept else 0
+    end_ms = max(e["ts_corrected_ms"] for e in kept) if kept else 0
+    epoch = datetime(1970, 1, 1)
+
+    def at(ms: int) -> str | None:
+        return iso(epoch + timedelta(milliseconds=ms))
+
+    out_events = []
+    for e in events:
+        out_events.append(
+            {
+                "event_id": e["event_id"],
+                "ts": iso(e["ts"]),
+                "ts_corrected": at(e["ts_corrected_ms"]),
+                "offset_ms": e["ts_corrected_ms"] - start_ms,
+                "system": e["system"],
+                "system_label": e["system_label"],
+                "level": e["level"],
+                "message": e["message"],
+                "request_id": e["request_id"],
+                "user_id": e["user_id"],
+                "source_file": e["source_file"],
+                "source_line": e["source_line"],
+                "source_format": e["source_format"],
+                "trace_source": e["trace_source"],
+                "dropped_by": e["rule"],
+                "drop_reason": e["reason"],
+            }
+        )
+    spans = []
+    for system in SYSTEMS:
+        mine = [e for e in kept if e["system"] == system]
+        if not mine:
+            continue
+        first, last = mine[0]["ts_corrected_ms"], mine[-1]["ts_corrected_ms"]
+        spans.append(
+            {
+                "system": system,
+                "first": at(first),
+                "last": at(last),
+                "start_offset_ms": first - start_ms,
+                "duration_ms": last - first,
+                "events": len(mine),
+                "errors": sum(1 for e in mine if e["level"] == "error"),
+            }
+        )
+    flow = [s["system"] for s in sorted(spans, key=lambda s: (s["start_offset_ms"], SYSTEMS.index(s["system"])))]
+    errors = [o for o, e in zip(out_events, events, strict=True) if e["level"] == "error" and e["rule"] is None]
+    chain: list[str] = []
+    for o in errors:
+        if o["system"] not in chain:
+            chain.append(o["system"])
+    gaps = []
+    for a, b in zip(kept, kept[1:], strict=False):
+        d = b["ts_corrected_ms"] - a["ts_corrected_ms"]
+        if d > GAP_MS:
+            gaps.append({"after_event_id": a["event_id"], "before_event_id": b["event_id"], "gap_ms": d})
+    gaps.sort(key=lambda g: (-g["gap_ms"], g["after_event_id"]))
+    requests: dict[tuple[str, str], dict[str, Any]] = {}
+    for e in kept:
+        if e["request_id"]:
+            key = (e["system"], e["request_id"])
+            r = requests.setdefault(key, {"request_id": e["request_id"], "system": e["system"], "events": 0,
+                                          "first_offset_ms": e["ts_corrected_ms"] - start_ms, "last_offset_ms": 0})  # fmt: skip
+            r["events"] += 1
+            r["last_offset_ms"] = e["ts_corrected_ms"] - start_ms
+    return {
+        "trace_id": trace_id,
+        "systems": flow,
+        "start": at(start_ms) if kept else None,
+        "end": at(end_ms) if kept else None,
+        "duration_ms": end_ms - start_ms,
+        "event_count": len(kept) if any(e["rule"] is None for e in events) else 0,
+        "dropped_count": sum(1 for e in events if e["rule"] is not None),
+        "skew": {k: v.as_dict() for k, v in skews.items()},
+        "skew_applied": skew,
+        "spans": spans,
+        "errors": {
+            "count": len(errors),
+            "first": errors[0] if errors else None,
+            "chain": chain,
+        },
+        "gaps": gaps[:5],
+        "requests": sorted(requests.values(), key=lambda r: (r["first_offset_ms"], r["request_id"])),
+        "events": out_events,
+    }

@@ -1,0 +1,86 @@
+"""The terminal waterfall of one trace: per-system span bars, then every event with its offset from the
+trace start, one colour per system, the first error highlighted and dropped events greyed."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+COLOURS = {"browser": "cyan", "worker": "magenta", "backend": "green"}
+LEVEL_STYLE = {"error": "bold red", "warn": "yellow", "debug": "dim", "info": "", "log": ""}
+BAR = 40
+
+
+def _fmt_offset(ms: int) -> str:
+    sign = "-" if ms < 0 else "+"
+    ms = abs(ms)
+    if ms < 1000:
+        return f"{sign}{ms}ms"
+    if ms < 60_000:
+        return f"{sign}{ms / 1000:.3f}s"
+    return f"{sign}{ms // 60_000}m{(ms % 60_000) / 1000:06.3f}s"
+
+
+def _bar(start: int, dur: int, total: int) -> str:
+    if total <= 0:
+        return "█" + " " * (BAR - 1)
+    a = min(BAR - 1, int(start * BAR / total))
+    b = max(a + 1, min(BAR, int(round((start + dur) * BAR / total))))
+    return " " * a + "█" * (b - a) + " " * (BAR - b)
+
+
+def render(model: dict[str, Any], width: int | None = None) -> None:
+    """Print the waterfall to stdout (it is the data the user asked for)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    tty = sys.stdout.isatty()
+    con = Console(no_color="NO_COLOR" in os.environ, highlight=False, width=width or (None if tty else 160))
+    flow = " → ".join(f"[{COLOURS[s]}]{s}[/]" for s in model["systems"]) or "(no systems)"
+    con.print(f"[bold]trace {escape(model['trace_id'])}[/]  {flow}")
+    con.print(
+        f"start {model['start']}  duration {_fmt_offset(model['duration_ms']).lstrip('+')}  "
+        f"events {model['event_count']}  errors {model['errors']['count']}"
+        + (f"  dropped {model['dropped_count']}" if model["dropped_count"] else "")
+    )
+    for system, s in model["skew"].items():
+        con.print(
+            f"[dim]skew: {system} clock {'+' if s['offset_ms'] >= 0 else ''}{s['offset_ms']} ms vs worker "
+            f"({s['method']}, {s['scope']}, {s['samples']} sample{'s' if s['samples'] != 1 else ''}); times corrected[/]"
+        )
+    if not model["skew_applied"]:
+        con.print("[dim]skew correction off (--no-skew): raw clock times[/]")
+    con.print()
+    total = model["duration_ms"]
+    for s in model["spans"]:
+        colour = COLOURS[s["system"]]
+        con.print(
+            f"  [{colour}]{s['system']:<8}[/] [{colour}]{_bar(s['start_offset_ms'], s['duration_ms'], total)}[/] "
+            f"{_fmt_offset(s['start_offset_ms']):>10} {s['duration_ms']:>7} ms  {s['events']} events"
+            + (f", [red]{s['errors']} errors[/]" if s["errors"] else "")
+        )
+    if model["errors"]["chain"]:
+        con.print("  error chain: " + " → ".join(f"[red]{s}[/]" for s in model["errors"]["chain"]))
+    con.print()
+    first_error = model["errors"]["first"]["event_id"] if model["errors"]["first"] else None
+    msg_width = max(30, (con.width or 160) - 48)
+    for e in model["events"]:
+        colour = COLOURS.get(e["system"], "white")
+        msg = e["message"].replace("\n", " ⏎ ")
+        if len(msg) > msg_width:
+            msg = msg[: msg_width - 1] + "…"
+        where = f"{os.path.basename(e['source_file'])}:{e['source_line']}"
+        if e["dropped_by"]:
+            con.print(
+                f"[dim]{_fmt_offset(e['offset_ms']):>11} {e['system']:<8} {e['level']:<5} {escape(msg)}  "
+                f"(dropped: {e['dropped_by']}) {escape(where)}[/]"
+            )
+            continue
+        marker = "[bold red]▶[/]" if e["event_id"] == first_error else " "
+        style = LEVEL_STYLE.get(e["level"], "")
+        level = f"[{style}]{e['level']:<5}[/]" if style else f"{e['level']:<5}"
+        text = f"[{style}]{escape(msg)}[/]" if style else escape(msg)
+        con.print(
+            f"{marker}{_fmt_offset(e['offset_ms']):>10} [{colour}]{e['system']:<8}[/] {level} {text}  [dim]{escape(where)}[/]"
+        )

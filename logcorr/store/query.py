@@ -1,0 +1,39 @@
+"""Read-side access: a read-only connection that cannot write files either, and small query helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from logcorr.errors import DatabaseError, UsageError
+from logcorr.store.connection import connect
+
+
+def open_read_only(path: str) -> Any:
+    """A read-only connection with external access (COPY TO, ATTACH, file functions) locked off."""
+    con = connect(path, read_only=True)
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def fetch_dicts(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of a query as dicts (column name → value)."""
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def run_user_sql(path: str, sql: str) -> list[dict[str, Any]]:
+    """A user's query on a read-only connection; errors become one clear line."""
+    import duckdb
+
+    con = open_read_only(path)
+    try:
+        return fetch_dicts(con, sql)
+    except duckdb.Error as e:
+        first = str(e).splitlines()[0]
+        if "read-only" in first.lower() or "read only" in first.lower() or "external access" in first.lower() or "lock" in first.lower():
+            raise UsageError(f"logcorr sql is read-only: {first}") from e
+        raise UsageError(f"SQL error: {first}") from e
+    finally:
+        con.close()

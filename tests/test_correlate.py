@@ -1,0 +1,198 @@
+"""Correlation: trace model, clock skew, error chains, orphans, listing, search, sql, and golden outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from logcorr.errors import ExitCode
+from logcorr.pipeline.ingest import ingest
+from tests.conftest import ROOT, CliResult
+
+DATA = Path("tests/data/correlate")
+GOLDEN = ROOT / "tests" / "golden"
+SCHEMA = json.loads((ROOT / "docs" / "trace-schema.json").read_text())
+CHAIN = "trace_1714910400000_chain01"
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(ROOT)  # so source_file is the stable relative path (golden files)
+    path = str(tmp_path / "db.duckdb")
+    result = ingest([str(DATA / n) for n in ("error-chain.jsonl", "skew-causal.jsonl", "skew-paired.jsonl")], path)
+    assert result.rejected == 0
+    return path
+
+
+def trace_json(cli: Callable[..., CliResult], db: str, *args: str) -> dict[str, Any]:
+    r = cli("trace", *args, "--db", db, "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_browser_clock_ninety_seconds_ahead_is_corrected_by_causal_order(cli: Callable[..., CliResult], db: str) -> None:
+    model = trace_json(cli, db, "trace_1714910500000_skew01")
+    assert model["skew"]["browser"]["method"] == "causal"
+    assert 89_900 <= model["skew"]["browser"]["offset_ms"] <= 90_000
+    order = [(e["system"], e["message"]) for e in model["events"]]
+    assert order.index(("browser", "Save clicked")) < order.index(("worker", "PUT /api/v1/doc received"))
+    assert model["systems"] == ["browser", "worker", "backend"]
+    assert model["duration_ms"] < 1000
+
+
+def test_raw_times_without_skew_put_the_browser_ninety_seconds_late(cli: Callable[..., CliResult], db: str) -> None:
+    model = trace_json(cli, db, "trace_1714910500000_skew01", "--no-skew")
+    assert model["skew"] == {} and model["skew_applied"] is False
+    assert model["events"][0]["system"] == "worker"
+    assert model["duration_ms"] > 89_000
+
+
+def test_paired_worker_timestamps_measure_the_browser_skew(cli: Callable[..., CliResult], db: str) -> None:
+    model = trace_json(cli, db, "trace_1714910600000_pair01")
+    skew = model["skew"]["browser"]
+    assert skew["method"] == "paired" and skew["offset_ms"] == 89_920 and skew["scope"] == "user u-pair"
+    direct = next(e for e in model["events"] if e["message"] == "Search typed")
+    assert direct["ts"] == "2024-05-05T12:04:50.000Z" and direct["ts_corrected"] == "2024-05-05T12:03:20.080Z"
+    assert model["events"][0]["system"] == "browser"
+
+
+def test_error_chain_runs_across_the_three_systems(cli: Callable[..., CliResult], db: str) -> None:
+    model = trace_json(cli, db, CHAIN)
+    assert model["errors"]["chain"] == ["backend", "worker", "browser"]
+    assert model["errors"]["first"]["message"] == "inventory check failed: timeout after 50ms"
+    assert model["errors"]["count"] == 4  # console error, failed execution, worker, browser
+    fn = [e for e in model["events"] if e["request_id"] == "a1c9e0f2d4b6a8c0"]
+    assert len(fn) == 3 and {e["trace_source"] for e in fn} == {"message", "request_id"}
+    assert model["requests"][0]["request_id"] == "a1c9e0f2d4b6a8c0"
+
+
+def test_orphans_are_counted_per_system(cli: Callable[..., CliResult], db: str) -> None:
+    r = cli("stats", "--db", db, "--json")
+    data = r.json()
+    orphans = {row["system"]: row["orphans"] for row in data["per_system"]}
+    assert orphans == {"browser": 1, "worker": 1, "backend": 1}
+    assert data["orphans"] == 3
+    assert {row["n_systems"]: row["traces"] for row in data["traces_by_systems"]} == {3: 3}
+
+
+def test_trace_json_validates_against_the_documented_schema(cli: Callable[..., CliResult], db: str) -> None:
+    for tid in (CHAIN, "trace_1714910500000_skew01", "trace_1714910600000_pair01"):
+        jsonschema.validate(trace_json(cli, db, tid), SCHEMA)
+        jsonschema.validate(trace_json(cli, db, tid, "--include-dropped", "--no-skew"), SCHEMA)
+
+
+@pytest.mark.parametrize("fmt, name", [("json", "chain.trace.json"), ("chrome", "chain.chrome.json")])
+def test_trace_outputs_match_the_golden_files(cli: Callable[..., CliResult], db: str, fmt: str, name: str) -> None:
+    r = cli("trace", CHAIN, "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK
+    golden = GOLDEN / name
+    if os.environ.get("LOGCORR_UPDATE_GOLDEN"):
+        golden.write_bytes(r.stdout_bytes)
+    assert r.stdout_bytes == golden.read_bytes()
+
+
+def test_chrome_output_has_a_process_per_system_and_an_event_per_line(cli: Callable[..., CliResult], db: str) -> None:
+    doc = cli("trace", CHAIN, "--db", db, "--format", "chrome").json()
+    names = {e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "process_name"}
+    assert names == {"browser", "worker", "backend"}
+    instants = [e for e in doc["traceEvents"] if e["ph"] == "i"]
+    assert len(instants) == 7
+    assert all(isinstance(e["ts"], int) and e["ts"] >= 0 for e in doc["traceEvents"] if "ts" in e)
+
+
+def test_a_unique_prefix_is_enough(cli: Callable[..., CliResult], db: str) -> None:
+    assert trace_json(cli, db, "trace_1714910400")["trace_id"] == CHAIN
+
+
+def test_an_ambiguous_prefix_lists_the_candidates(cli: Callable[..., CliResult], db: str) -> None:
+    r = cli("trace", "trace_17149", "--db", db)
+    assert r.exit_code == ExitCode.CHECK_FAILED
+    assert "ambiguous" in r.stderr and CHAIN in r.stderr
+
+
+def test_an_unknown_id_exits_1_with_close_matches(cli: Callable[..., CliResult], db: str) -> None:
+    r = cli("trace", "trace_1714910400000_chain02", "--db", db)
+    assert r.exit_code == ExitCode.CHECK_FAILED
+    assert "no trace" in r.stderr and CHAIN in r.stderr
+    assert r.stdout == ""
+
+
+def test_the_terminal_timeline_shows_spans_the_first_error_and_dropped_lines(cli: Callable[..., CliResult], db: str) -> None:
+    r = cli("trace", CHAIN, "--db", db, "--include-dropped", env={"NO_COLOR": "1"})
+    assert r.exit_code == ExitCode.OK
+    out = r.stdout
+    assert "browser → worker → backend" in out
+    assert "error chain: backend → worker → browser" in out
+    assert "▶" in out and "inventory check failed" in out.split("▶", 1)[1].splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ((), 3),
+        (("--has-errors",), 1),
+        (("--min-systems", "3"), 3),
+        (("--user", "u-skew"), 1),
+        (("--system", "backend", "--has-errors"), 1),
+        (("--since", "2024-05-05T12:03:00Z"), 2),
+        (("--until", "2024-05-05T12:00:01Z"), 1),
+        (("--since", "1m"), 1),
+        (("--slowest", "1"), 1),
+    ],
+)
+def test_traces_filters(cli: Callable[..., CliResult], db: str, args: tuple[str, ...], expected: int) -> None:
+    r = cli("traces", "--db", db, "--format", "json", *args)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert len(r.json()) == expected
+
+
+def test_traces_sorted_by_duration_puts_the_skewed_trace_first(cli: Callable[..., CliResult], db: str) -> None:
+    rows = cli("traces", "--db", db, "--format", "json", "--sort", "duration").json()
+    assert rows[0]["trace_id"] == "trace_1714910500000_skew01"  # raw times: 90.25 s from worker to browser
+    assert rows[0]["systems"] == "browser→worker→backend"
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv"])
+def test_every_row_format_renders(cli: Callable[..., CliResult], db: str, fmt: str) -> None:
+    r = cli("traces", "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK and CHAIN in r.stdout
+
+
+def test_search_finds_text_and_regex_with_trace_filters(cli: Callable[..., CliResult], db: str) -> None:
+    rows = cli("search", "TIMEOUT", "--db", db, "--format", "json").json()
+    assert [r["system"] for r in rows] == ["backend", "backend"]
+    rows = cli("search", r"^(Checkout|Save) clicked$", "--regex", "--db", db, "--format", "json").json()
+    assert len(rows) == 2
+    rows = cli("search", "clicked", "--has-errors", "--db", db, "--format", "json").json()
+    assert [r["trace_id"] for r in rows] == [CHAIN]
+    bad = cli("search", "(", "--regex", "--db", db)
+    assert bad.exit_code == ExitCode.USAGE and "regular expression" in bad.stderr
+
+
+def test_sql_runs_queries_and_cannot_write(cli: Callable[..., CliResult], db: str, tmp_path: Path) -> None:
+    r = cli("sql", "SELECT system, count(*) AS n FROM log_queue GROUP BY ALL ORDER BY system", "--db", db, "--format", "csv")
+    assert r.exit_code == ExitCode.OK
+    assert r.stdout.splitlines()[0] == "system,n"
+    for stmt in (
+        "INSERT INTO rejects VALUES (1, 'f', 1, NULL, 'r', NULL)",
+        "DROP TABLE log_queue",
+        f"ATTACH '{tmp_path / 'other.duckdb'}' AS other",
+        f"COPY log_queue TO '{tmp_path / 'out.csv'}'",
+        "SET enable_external_access = true",
+    ):
+        bad = cli("sql", stmt, "--db", db)
+        assert bad.exit_code == ExitCode.USAGE, stmt
+        assert "error" in bad.stderr
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "other.duckdb").exists()
+
+
+def test_read_commands_on_a_missing_database_say_how_to_create_it(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    r = cli("traces", "--db", str(tmp_path / "none.duckdb"))
+    assert r.exit_code == ExitCode.INPUT
+    assert "does not exist" in r.stderr and "logcorr ingest" in r.stderr
