@@ -40,10 +40,11 @@ def main(
 
 
 def _register() -> None:
-    from logcorr.cli import ingest, query
+    from logcorr.cli import budget, ingest, query
 
     ingest.register(app)
     query.register(app)
+    budget.register(app)
 
 
 _register()

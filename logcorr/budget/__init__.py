@@ -1,0 +1,1 @@
+"""Budget: pricing models, write amplification, monthly projection and the CI gate."""

@@ -1,0 +1,124 @@
+"""Pricing models as data (TOML files shipped in logcorr/data/pricing, or the user's own), and the
+dollar cost of a month's resource usage under one model."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from logcorr.errors import ConfigError
+from logcorr.rules.policy import format_errors
+
+BUILTIN = ("story", "convex-starter", "convex-professional", "cloudflare-workers-paid", "cloudflare-workers-paid-2024")
+DEFAULT_MODELS = ("story", "convex-professional", "cloudflare-workers-paid")
+
+
+class Resource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    unit: str
+    included: float = Field(0, ge=0)
+    price_usd: float = Field(ge=0)
+    per: float = Field(1, gt=0, description="price_usd is per this many units")
+
+
+class PricingModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    title: str
+    as_of: date
+    sources: list[str] = Field(min_length=1)
+    notes: str = ""
+    base_fee_usd: float = Field(0, ge=0)
+    base_fee_label: str = "base fee"
+    resources: list[Resource] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class CostLine:
+    resource: str
+    unit: str
+    usage: float
+    included: float
+    billable: float
+    usd: float
+    list_usd: float  # the usage at the overage price with nothing included
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"resource": self.resource, "unit": self.unit, "usage": round(self.usage, 6),
+                "included": self.included, "billable": round(self.billable, 6), "usd": round(self.usd, 6),
+                "list_usd": round(self.list_usd, 6)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Cost:
+    model: str
+    title: str
+    as_of: str
+    base_fee_usd: float
+    lines: list[CostLine]
+
+    @property
+    def usage_usd(self) -> float:
+        return sum(line.usd for line in self.lines)
+
+    @property
+    def total_usd(self) -> float:
+        return self.base_fee_usd + self.usage_usd
+
+    @property
+    def list_usd(self) -> float:
+        return sum(line.list_usd for line in self.lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "title": self.title,
+            "as_of": self.as_of,
+            "base_fee_usd": self.base_fee_usd,
+            "usage_usd": round(self.usage_usd, 6),
+            "total_usd": round(self.total_usd, 6),
+            "list_usd": round(self.list_usd, 6),
+            "resources": [line.as_dict() for line in self.lines],
+        }
+
+
+def load_model(name_or_path: str) -> PricingModel:
+    """A built-in model by name, or a TOML file by path."""
+    if name_or_path in BUILTIN:
+        text = resources.files("logcorr.data").joinpath(f"pricing/{name_or_path}.toml").read_text(encoding="utf-8")
+        source = f"built-in model {name_or_path}"
+    else:
+        p = Path(name_or_path)
+        if not p.is_file():
+            raise ConfigError(
+                f"pricing model {name_or_path!r} is neither a built-in model nor a file",
+                f"built-in models: {', '.join(BUILTIN)}",
+            )
+        text = p.read_text(encoding="utf-8")
+        source = str(p)
+    try:
+        return PricingModel.model_validate(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"pricing model {source} is not valid TOML: {e}") from e
+    except ValidationError as e:
+        raise ConfigError(format_errors(e, source)) from e
+
+
+def price(model: PricingModel, usage: dict[str, float]) -> Cost:
+    """The month's dollars under `model` for `usage` (resource name → amount); unknown resources cost 0."""
+    lines = []
+    for r in model.resources:
+        amount = float(usage.get(r.name, 0.0))
+        billable = max(0.0, amount - r.included)
+        lines.append(CostLine(r.name, r.unit, amount, r.included, billable, billable / r.per * r.price_usd,
+                              amount / r.per * r.price_usd))  # fmt: skip
+    return Cost(model.name, model.title, model.as_of.isoformat(), model.base_fee_usd, lines)

@@ -1,0 +1,202 @@
+"""`budget simulate`: a month projected from observed logs through the same rule engine as ingest.
+
+The observed events (stored and dropped: the offered load) are tiled over the month — whole days
+when a day or more was observed, else the smallest period that divides a day — optionally scaled,
+and decided by a fresh engine with the policy. The result has the quota view (writes per system,
+borrowing, the 80 %/95 % dates) and the dollar view (resources per pricing model).
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from logcorr.budget.amplification import Amplification, usage
+from logcorr.budget.pricing import PricingModel, price
+from logcorr.errors import InputError, UsageError
+from logcorr.model import SYSTEMS
+from logcorr.rules.policy import Policy
+from logcorr.sim import load
+from logcorr.sim.run import DAY_MS, run
+
+# periods that divide a day, so day boundaries stay aligned when a short observation is repeated
+_PERIODS_MIN = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 16, 20, 24, 30, 32, 40, 45, 48, 60, 72, 80, 90, 96, 120, 144,
+                160, 180, 240, 288, 360, 480, 720, 1440)  # fmt: skip
+
+STORY_NOTE = (
+    "The story's arithmetic does not hold: it prices 125,000 writes at $10, but Convex bills $2 per million "
+    "function calls, so 125,000 calls cost $0.25. The quota (writes) and the price (dollars) are shown separately; "
+    "the dollars come from function calls, database I/O and storage per the amplification model."
+)
+
+
+def _iso_day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def choose_period(span_ms: int) -> int:
+    """Whole days for a day or more of data; else the smallest day-divisor of at least the span."""
+    if span_ms >= DAY_MS:
+        return math.ceil(span_ms / DAY_MS) * DAY_MS
+    for minutes in _PERIODS_MIN:
+        if minutes * 60_000 >= span_ms:
+            return minutes * 60_000
+    return DAY_MS
+
+
+def month_start(first_ms: int, days: int | None) -> tuple[int, int, list[str]]:
+    """(start ms, days, notes): the first day of the first event's month, long enough for `days`."""
+    d = datetime.fromtimestamp(first_ms / 1000, tz=timezone.utc)
+    notes: list[str] = []
+    length = calendar.monthrange(d.year, d.month)[1]
+    if days is None:
+        days = length
+    if not 1 <= days <= 31:
+        raise UsageError("--days must be between 1 and 31 (one budget month)")
+    start = datetime(d.year, d.month, 1, tzinfo=timezone.utc)
+    if days > length:
+        start = datetime(d.year, 1, 1, tzinfo=timezone.utc)
+        notes.append(f"{d:%B} has {length} days; simulated in January {d.year} (31 days) instead")
+    return int(start.timestamp() * 1000), days, notes
+
+
+def simulate(
+    con: Any,
+    policy: Policy,
+    amp: Amplification,
+    models: list[PricingModel],
+    *,
+    days: int | None = None,
+    scale: float = 1.0,
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Project a month from the events in the database behind `con` (see the module docstring)."""
+    if scale <= 0:
+        raise UsageError("--scale must be positive, e.g. 10x or 0.5")
+    n, lo, hi = load.recorded_base(con)
+    if n == 0:
+        raise InputError("no events to simulate from", "ingest some logs first, or pass input files")
+    start, days, notes = month_start(lo, days)
+    span = hi - lo + 1
+    period = choose_period(span)
+    end = start + days * DAY_MS
+    copies = max(1, math.ceil(days * DAY_MS / period))
+    res = run(con, load.tiled(start, lo, period, copies, scale, end), policy, start_ms=start)
+    engine = res.engine
+    assert engine is not None
+    st = engine.state
+    systems: dict[str, Any] = {}
+    offered_backend: dict[str, float] = {}
+    for s in SYSTEMS:
+        ss = st.systems.get(s)
+        suppressed = res.dropped.get(("suppress", s), 0)
+        offered_backend[s] = res.offered[s] - suppressed
+        quota = engine.budget.quotas.get(s, 0)
+        used = ss.used if ss else 0
+        systems[s] = {
+            "offered": res.offered[s],
+            "accepted": res.accepted[s],
+            "dropped": {rule: n for (rule, sys), n in sorted(res.dropped.items()) if sys == s},
+            "quota": quota,
+            "used": used,
+            "borrowed": ss.borrowed if ss else 0,
+            "lent": ss.lent if ss else 0,
+            "used_pct_of_share": round(100 * used / quota, 2) if quota else None,
+        }
+    total_accepted = sum(res.accepted.values())
+    monthly = policy.budget.monthly_writes
+    thresholds = {}
+    for key, pct in (("warn", policy.budget.warn_pct), ("essential", policy.budget.essential_pct), ("cap", 100.0)):
+        m = next((m for m in st.moments if m.scope == "total" and m.pct == pct), None)
+        thresholds[key] = {
+            "pct": pct,
+            "reached": _iso(m.ts_ms) if m else None,
+            "day": (m.ts_ms - start) // DAY_MS + 1 if m else None,
+        }
+    per_system_moments = [
+        {"system": m.scope, "pct": m.pct, "reached": _iso(m.ts_ms), "day": (m.ts_ms - start) // DAY_MS + 1}
+        for m in st.moments
+        if m.scope != "total"
+    ]
+    use = usage(amp, offered_backend, dict(res.accepted), days)
+    daily = []
+    for day in range(days):
+        row: dict[str, Any] = {"day": day + 1, "date": _iso_day(start + day * DAY_MS)}
+        for s in SYSTEMS:
+            off, acc = res.daily.get((day, s), (0, 0))
+            row[f"{s}_offered"], row[f"{s}_accepted"] = off, acc
+        daily.append(row)
+    return {
+        "source": source or {},
+        "observed": {"events": n, "first": _iso(lo), "last": _iso(hi), "span_ms": span},
+        "month": {"start": _iso_day(start), "days": days, "period_ms": period, "copies": copies, "scale": scale},
+        "policy": {"monthly_writes": monthly, "shares": dict(policy.budget.shares), "digest": policy.digest()},
+        "systems": systems,
+        "total": {
+            "offered": sum(res.offered.values()),
+            "accepted": total_accepted,
+            "quota": monthly,
+            "quota_pct": round(100 * total_accepted / monthly, 2),
+        },
+        "thresholds": thresholds,
+        "system_thresholds": per_system_moments,
+        "degraded": thresholds["essential"]["reached"] is not None,
+        "usage": {k: round(v, 6) for k, v in use.items()},
+        "costs": [price(m, use).as_dict() for m in models],
+        "daily": daily,
+        "notes": [*notes, STORY_NOTE],
+    }
+
+
+def with_inputs(paths: list[str], policy: Policy) -> tuple[Any, tempfile.TemporaryDirectory[str]]:
+    """Ingest input files into a throw-away database (same pipeline, same rules); returns a connection."""
+    from logcorr.pipeline.ingest import ingest
+    from logcorr.store.query import open_read_only
+
+    tmp = tempfile.TemporaryDirectory(prefix="logcorr-sim-")
+    db = str(Path(tmp.name) / "sim.duckdb")
+    ingest(paths, db, policy)
+    return open_read_only(db), tmp
+
+
+def diff(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """What changed against an earlier `budget simulate --format json` result."""
+    out: dict[str, Any] = {"systems": {}, "costs": {}}
+    for s, cur in current["systems"].items():
+        base = baseline.get("systems", {}).get(s, {})
+        out["systems"][s] = {
+            k: {"baseline": base.get(k), "current": cur.get(k), "delta": _delta(cur.get(k), base.get(k))}
+            for k in ("offered", "accepted", "used")
+        }
+    out["quota_pct"] = {
+        "baseline": baseline.get("total", {}).get("quota_pct"),
+        "current": current["total"]["quota_pct"],
+        "delta": _delta(current["total"]["quota_pct"], baseline.get("total", {}).get("quota_pct")),
+    }
+    base_costs = {c["model"]: c for c in baseline.get("costs", [])}
+    for c in current["costs"]:
+        b = base_costs.get(c["model"], {})
+        out["costs"][c["model"]] = {
+            "baseline": b.get("total_usd"),
+            "current": c["total_usd"],
+            "delta": _delta(c["total_usd"], b.get("total_usd")),
+        }
+    return out
+
+
+def _delta(cur: Any, base: Any) -> float | None:
+    if isinstance(cur, int | float) and isinstance(base, int | float):
+        return round(cur - base, 6)
+    return None
+
+
+def add_days(start: str, days: int) -> str:
+    return (datetime.fromisoformat(start) + timedelta(days=days)).strftime("%Y-%m-%d")

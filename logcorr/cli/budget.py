@@ -1,0 +1,170 @@
+"""`logcorr budget simulate` and `logcorr budget check` (the CI gate)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from enum import Enum
+from typing import Any
+
+import typer
+
+from logcorr.errors import ExitCode, UsageError
+
+budget_app = typer.Typer(help="Project monthly writes and dollars; gate CI on them.", no_args_is_help=True)
+
+DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file to project from [default: ./logcorr.duckdb].")
+INPUTS = typer.Argument(None, help="Project straight from these input files instead of the database.")
+PRICING = typer.Option(None, "--pricing", help="Pricing model name or TOML file (repeatable) [default: story, convex-professional, cloudflare-workers-paid].")
+
+
+class SimFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+class CheckFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    junit = "junit"
+
+
+def register(app: typer.Typer) -> None:
+    budget_app.command("simulate")(simulate_cmd)
+    budget_app.command("check")(check_cmd)
+    app.add_typer(budget_app, name="budget")
+
+
+def parse_scale(text: str) -> float:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[x×]?\s*", text or "")
+    if not m or float(m.group(1)) <= 0:
+        raise UsageError(f"--scale {text!r} is not a positive factor", "e.g. --scale 10x or --scale 0.5")
+    return float(m.group(1))
+
+
+def _project(inputs: list[str] | None, db: str | None, policy: str | None, pricing: list[str] | None,
+             amplification: str | None, days: int | None, scale: str, baseline: str | None) -> dict[str, Any]:  # fmt: skip
+    from logcorr.budget.amplification import load_amplification
+    from logcorr.budget.pricing import DEFAULT_MODELS, load_model
+    from logcorr.budget.project import diff, simulate, with_inputs
+    from logcorr.rules.policy import load_policy
+    from logcorr.store.connection import resolve_db
+    from logcorr.store.query import open_read_only
+
+    pol = load_policy(policy)
+    models = [load_model(m) for m in (pricing or DEFAULT_MODELS)]
+    amp = load_amplification(amplification)
+    base = _read_baseline(baseline) if baseline else None
+    tmp = None
+    if inputs:
+        con, tmp = with_inputs(inputs, pol)
+        source: dict[str, Any] = {"inputs": inputs}
+    else:
+        path = resolve_db(db)
+        con, source = open_read_only(path), {"db": path}
+    try:
+        result = simulate(con, pol, amp, models, days=days, scale=parse_scale(scale), source=source)
+    finally:
+        con.close()
+        if tmp is not None:
+            tmp.cleanup()
+    if base is not None:
+        result["baseline"] = diff(result, base)
+    return result
+
+
+def _read_baseline(path: str) -> dict[str, Any]:
+    import orjson
+
+    from logcorr.errors import InputError
+
+    try:
+        data = orjson.loads(open(path, "rb").read())
+    except FileNotFoundError as e:
+        raise InputError(f"baseline file {path} not found") from e
+    except orjson.JSONDecodeError as e:
+        raise InputError(f"baseline file {path} is not JSON: {e}", "write one with budget simulate --format json") from e
+    if not isinstance(data, dict) or "systems" not in data:
+        raise InputError(f"baseline file {path} is not a budget simulate JSON result")
+    return data
+
+
+def simulate_cmd(
+    inputs: list[str] = INPUTS,
+    db: str = DB_OPT,
+    policy: str = typer.Option(None, "--policy", help="Policy TOML [default: the story's numbers]."),
+    pricing: list[str] = PRICING,
+    amplification: str = typer.Option(None, "--amplification", help="Write-amplification TOML [default: built-in]."),
+    days: int = typer.Option(None, "--days", help="Length of the simulated month [default: the month's length]."),
+    scale: str = typer.Option("1x", "--scale", help="Multiply the observed load, e.g. 10x [default: 1x]."),
+    baseline: str = typer.Option(None, "--baseline", help="An earlier --format json result to diff against."),
+    fmt: SimFormat = typer.Option(SimFormat.table, "--format", "-f", help="table, json or markdown."),
+) -> None:
+    """Project a month of writes and dollars per system from observed logs.
+
+    Example: logcorr budget simulate --db app.duckdb --scale 10x --format markdown
+    """
+    result = _project(inputs, db, policy, pricing, amplification, days, scale, baseline)
+    _emit(result, fmt.value, None)
+
+
+def check_cmd(
+    inputs: list[str] = INPUTS,
+    db: str = DB_OPT,
+    policy: str = typer.Option(None, "--policy", help="Policy TOML [default: the story's numbers]."),
+    pricing: list[str] = PRICING,
+    amplification: str = typer.Option(None, "--amplification", help="Write-amplification TOML [default: built-in]."),
+    days: int = typer.Option(None, "--days", help="Length of the simulated month [default: the month's length]."),
+    scale: str = typer.Option("1x", "--scale", help="Multiply the observed load, e.g. 10x [default: 1x]."),
+    max_usd: float = typer.Option(None, "--max-usd", help="Fail when the projected dollars exceed this."),
+    model: str = typer.Option("story", "--model", help="Pricing model --max-usd is checked against [default: story]."),
+    basis: str = typer.Option("total", "--cost-basis", help="total, billed or list (see docs/budget.md) [default: total]."),
+    max_quota_pct: float = typer.Option(None, "--max-quota-pct", help="Fail when the month uses more of the quota."),
+    fail_on_degrade: bool = typer.Option(False, "--fail-on-degrade", help="Fail when essential-only mode (95 %) is reached."),
+    fmt: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="table, json, markdown or junit."),
+) -> None:
+    """Gate CI on the projected month: exit 0 pass, 1 breached, 2 usage error, 3 input error.
+
+    Example: logcorr budget check logs/ --max-usd 10 --max-quota-pct 100 --fail-on-degrade --format junit
+    """
+    from logcorr.budget.check import evaluate
+
+    if max_usd is None and max_quota_pct is None and not fail_on_degrade:
+        raise UsageError("budget check needs at least one threshold", "e.g. --max-usd 10 --max-quota-pct 100 --fail-on-degrade")
+    pricing = list(pricing or [])
+    if pricing and max_usd is not None and model not in pricing and not any(p.endswith(".toml") for p in pricing):
+        pricing.append(model)
+    result = _project(inputs, db, policy, pricing or None, amplification, days, scale, None)
+    checks = evaluate(result, max_usd=max_usd, model=model, basis=basis, max_quota_pct=max_quota_pct,
+                      fail_on_degrade=fail_on_degrade)  # fmt: skip
+    _emit(result, fmt.value, checks)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        from logcorr.render.budget import to_markdown
+
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(to_markdown(result, checks))
+    failed = [c for c in checks if not c.passed]
+    for c in checks:
+        sys.stderr.write(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.measured} (limit {c.limit})\n")
+    if failed:
+        raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+def _emit(result: dict[str, Any], fmt: str, checks: Any) -> None:
+    from logcorr.render import budget as out
+    from logcorr.render.console import write_json
+
+    if fmt == "json":
+        write_json({**result, "checks": [c.as_dict() for c in checks]} if checks is not None else result)
+    elif fmt == "markdown":
+        sys.stdout.write(out.to_markdown(result, checks))
+    elif fmt == "junit":
+        sys.stdout.buffer.write(out.to_junit(checks, result))
+    elif fmt == "table":
+        out.render_table(result, checks)
+    else:  # pragma: no cover - exhaustive
+        raise AssertionError(fmt)

@@ -1,0 +1,141 @@
+"""Budget outputs: the projection and the check as a terminal table, Markdown, JSON and JUnit XML."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from logcorr.budget.check import Threshold
+from logcorr.model import SYSTEMS
+
+
+def _n(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _rows(result: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for s in SYSTEMS:
+        v = result["systems"][s]
+        drops = ", ".join(f"{k} {n:,}" for k, n in v["dropped"].items()) or "-"
+        rows.append([s, _n(v["offered"]), _n(v["accepted"]), _n(v["quota"]), _n(v["used_pct_of_share"]) + " %",
+                     _n(v["borrowed"]), _n(v["lent"]), drops])  # fmt: skip
+    t = result["total"]
+    rows.append(["total", _n(t["offered"]), _n(t["accepted"]), _n(t["quota"]), _n(t["quota_pct"]) + " %", "", "", ""])
+    return rows
+
+
+SYSTEM_COLS = ["system", "offered", "accepted", "quota", "used of share", "borrowed", "lent", "dropped by rule"]
+COST_COLS = ["pricing model", "as of", "base fee", "usage (billed)", "total", "usage at list price"]
+
+
+def _cost_rows(result: dict[str, Any]) -> list[list[str]]:
+    return [[c["model"], c["as_of"], f"${c['base_fee_usd']:,.2f}", f"${c['usage_usd']:,.2f}", f"${c['total_usd']:,.2f}",
+             f"${c['list_usd']:,.2f}"] for c in result["costs"]]  # fmt: skip
+
+
+def _threshold_lines(result: dict[str, Any]) -> list[str]:
+    out = []
+    for key, t in result["thresholds"].items():
+        when = f"{t['reached']} (day {t['day']})" if t["reached"] else "not reached"
+        out.append(f"{key} {t['pct']:g} %: {when}")
+    return out
+
+
+def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(no_color="NO_COLOR" in os.environ, highlight=False, width=None if sys.stdout.isatty() else 160)
+    m = result["month"]
+    con.print(f"[bold]budget projection[/] for {m['days']} days from {m['start']} "
+              f"(observed {result['observed']['events']:,} events, {result['observed']['first']} → "
+              f"{result['observed']['last']}, repeated every {m['period_ms'] // 60000} min, scale {m['scale']:g}×)")  # fmt: skip
+    t = Table(show_edge=False, header_style="bold", title="quota view (writes)", title_justify="left")
+    for c in SYSTEM_COLS:
+        t.add_column(c, justify="left" if c in ("system", "dropped by rule") else "right")
+    for r in _rows(result):
+        t.add_row(*r)
+    con.print(t)
+    con.print("thresholds: " + " · ".join(_threshold_lines(result)))
+    t = Table(show_edge=False, header_style="bold", title="dollar view", title_justify="left")
+    for c in COST_COLS:
+        t.add_column(c, justify="left" if c in ("pricing model", "as of") else "right")
+    for r in _cost_rows(result):
+        t.add_row(*r)
+    con.print(t)
+    u = result["usage"]
+    con.print(f"[dim]usage: {u['function_calls']:,.0f} function calls, {u['document_writes']:,.0f} document writes, "
+              f"{u['db_io_gb']:.3f} GB database I/O, {u['db_storage_gb_month']:.3f} GB-month storage, "
+              f"{u['worker_requests']:,.0f} worker requests[/]")  # fmt: skip
+    if "baseline" in result:
+        d = result["baseline"]
+        con.print(f"vs baseline: quota {_signed(d['quota_pct']['delta'])} points; " + "; ".join(
+            f"{k} {_signed(v['delta'], '$')}" for k, v in d["costs"].items()))  # fmt: skip
+    for note in result["notes"]:
+        con.print(f"[yellow]note:[/] {note}")
+    if checks:
+        t = Table(show_edge=False, header_style="bold", title="budget check", title_justify="left")
+        for c in ("", "threshold", "limit", "measured", "detail"):
+            t.add_column(c)
+        for c in checks:
+            t.add_row("[green]PASS[/]" if c.passed else "[red]FAIL[/]", c.name, c.limit, c.measured, c.detail)
+        con.print(t)
+
+
+def _signed(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return "n/a"
+    return f"{'+' if v >= 0 else '-'}{unit}{abs(v):,.2f}"
+
+
+def _md_table(cols: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def to_markdown(result: dict[str, Any], checks: list[Threshold] | None = None) -> str:
+    m = result["month"]
+    parts = []
+    if checks:
+        ok = all(c.passed for c in checks)
+        parts.append(f"### logcorr budget check: {'✅ pass' if ok else '❌ fail'}\n")
+        parts.append(_md_table(["", "threshold", "limit", "measured"],
+                               [["✅" if c.passed else "❌", c.name, c.limit, c.measured] for c in checks]))  # fmt: skip
+        parts.append("")
+    parts.append(f"#### Projection: {m['days']} days from {m['start']} (scale {m['scale']:g}×)\n")
+    parts.append(_md_table(SYSTEM_COLS, _rows(result)))
+    parts.append("\n" + "; ".join(_threshold_lines(result)) + "\n")
+    parts.append(_md_table(COST_COLS, _cost_rows(result)))
+    parts.append("")
+    parts += [f"> {n}" for n in result["notes"]]
+    return "\n".join(parts) + "\n"
+
+
+def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:
+    failures = sum(1 for c in checks if not c.passed)
+    suites = ET.Element("testsuites", name="logcorr", tests=str(len(checks)), failures=str(failures))
+    suite = ET.SubElement(suites, "testsuite", name="logcorr budget check", tests=str(len(checks)),
+                          failures=str(failures), errors="0", skipped="0")  # fmt: skip
+    for c in checks:
+        case = ET.SubElement(suite, "testcase", classname="logcorr.budget", name=f"{c.name} {c.limit}")
+        if not c.passed:
+            f = ET.SubElement(case, "failure", message=f"{c.name}: measured {c.measured}, limit {c.limit}",
+                              type="ThresholdBreached")  # fmt: skip
+            f.text = c.detail
+        out = ET.SubElement(case, "system-out")
+        out.text = f"measured {c.measured}; {c.detail}"
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="quota_pct", value=str(result["total"]["quota_pct"]))
+    for cost in result["costs"]:
+        ET.SubElement(props, "property", name=f"usd.{cost['model']}", value=str(cost["total_usd"]))
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="utf-8") + b"\n"

@@ -1,0 +1,54 @@
+"""Loads for simulation, as DuckDB queries in the engine's column order.
+
+`recorded_base` turns stored events (accepted and dropped alike: the offered load) into a TEMP table;
+`tiled` repeats that base over a period — copies back to back, and clones (with new trace ids) spread
+evenly inside each copy to multiply the rate — so a few observed hours become a month.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BASE_DDL = """
+CREATE OR REPLACE TEMP TABLE sim_base AS
+SELECT epoch_ms(ts) AS ts_ms, system, level, trace_id, fingerprint,
+       CASE WHEN rule = 'suppress' THEN reason END AS suppressed,
+       (rule = 'duplicate') AS dup, event_id
+FROM (
+    SELECT ts, system, level, trace_id, fingerprint, event_id, NULL::VARCHAR AS rule, NULL::VARCHAR AS reason
+    FROM log_queue
+    UNION ALL
+    SELECT ts, system, level, trace_id, fingerprint, event_id, rule, reason FROM drop_ledger
+)
+"""
+
+
+def recorded_base(con: Any) -> tuple[int, int, int]:
+    """Create TEMP `sim_base` from the stored events; returns (events, first ms, last ms)."""
+    con.execute(BASE_DDL)
+    n, lo, hi = con.execute("SELECT count(*), min(ts_ms), max(ts_ms) FROM sim_base").fetchall()[0]
+    return int(n), int(lo or 0), int(hi or 0)
+
+
+def tiled(start_ms: int, base_start: int, period_ms: int, copies: int, scale: float, end_ms: int) -> str:
+    """The tiled load query: copy k at start + k·period, clone j shifted by j·period/clones; a fractional
+    scale keeps a deterministic share of the last clone's events. Events at or after end_ms are cut."""
+    clones = max(1, int(-(-scale // 1)))
+    whole = int(scale // 1)
+    frac_keep = int(round((scale - whole) * 10_000))
+    step = period_ms // clones
+    keep = "true" if frac_keep == 0 else f"(j < {whole} OR hash(event_id, k) % 10000 < {frac_keep})"
+    return f"""
+    SELECT row_number() OVER (ORDER BY ts_ms, k, j, event_id) AS pos, ts_ms, system, level,
+           CASE WHEN trace_id IS NULL OR (k = 0 AND j = 0) THEN trace_id
+                ELSE trace_id || '~' || k || '.' || j END AS trace_id,
+           fingerprint, suppressed, dup
+    FROM (
+        SELECT {int(start_ms)} + k * {int(period_ms)} + j * {int(step)} + (b.ts_ms - {int(base_start)}) AS ts_ms,
+               b.system, b.level, b.trace_id, b.fingerprint, b.suppressed, b.dup, b.event_id, k, j
+        FROM sim_base b, range({int(copies)}) AS c(k), range({int(clones)}) AS d(j)
+        WHERE {keep}
+    )
+    WHERE ts_ms < {int(end_ms)}
+    ORDER BY pos
+    """
