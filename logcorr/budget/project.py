@@ -76,9 +76,11 @@ def simulate(
     *,
     days: int | None = None,
     scale: float = 1.0,
+    period_ms: int | None = None,
     source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Project a month from the events in the database behind `con` (see the module docstring)."""
+    """Project a month from the events in the database behind `con` (see the module docstring).
+    `period_ms` says how much time the observed events represent (default: their span, rounded up)."""
     if scale <= 0:
         raise UsageError("--scale must be positive, e.g. 10x or 0.5")
     n, lo, hi = load.recorded_base(con)
@@ -86,7 +88,12 @@ def simulate(
         raise InputError("no events to simulate from", "ingest some logs first, or pass input files")
     start, days, notes = month_start(lo, days)
     span = hi - lo + 1
-    period = choose_period(span)
+    if period_ms is not None and period_ms < span:
+        raise UsageError(
+            f"--period is shorter than the observed span ({span / 60000:.1f} min)",
+            "give a period at least as long as the data, or leave it out",
+        )
+    period = period_ms or choose_period(span)
     end = start + days * DAY_MS
     copies = max(1, math.ceil(days * DAY_MS / period))
     res = run(con, load.tiled(start, lo, period, copies, scale, end), policy, start_ms=start)

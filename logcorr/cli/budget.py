@@ -46,13 +46,15 @@ def parse_scale(text: str) -> float:
 
 
 def _project(inputs: list[str] | None, db: str | None, policy: str | None, pricing: list[str] | None,
-             amplification: str | None, days: int | None, scale: str, baseline: str | None) -> dict[str, Any]:  # fmt: skip
+             amplification: str | None, days: int | None, scale: str, baseline: str | None,
+             period: str | None) -> dict[str, Any]:  # fmt: skip
     from logcorr.budget.amplification import load_amplification
     from logcorr.budget.pricing import DEFAULT_MODELS, load_model
     from logcorr.budget.project import diff, simulate, with_inputs
     from logcorr.rules.policy import load_policy
     from logcorr.store.connection import resolve_db
     from logcorr.store.query import open_read_only
+    from logcorr.units import parse_duration_ms
 
     pol = load_policy(policy)
     models = [load_model(m) for m in (pricing or DEFAULT_MODELS)]
@@ -66,7 +68,9 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
         path = resolve_db(db)
         con, source = open_read_only(path), {"db": path}
     try:
-        result = simulate(con, pol, amp, models, days=days, scale=parse_scale(scale), source=source)
+        period_ms = parse_duration_ms(period, "--period") if period else None
+        result = simulate(con, pol, amp, models, days=days, scale=parse_scale(scale), period_ms=period_ms,
+                          source=source)  # fmt: skip
     finally:
         con.close()
         if tmp is not None:
@@ -100,6 +104,7 @@ def simulate_cmd(
     amplification: str = typer.Option(None, "--amplification", help="Write-amplification TOML [default: built-in]."),
     days: int = typer.Option(None, "--days", help="Length of the simulated month [default: the month's length]."),
     scale: str = typer.Option("1x", "--scale", help="Multiply the observed load, e.g. 10x [default: 1x]."),
+    period: str = typer.Option(None, "--period", help="How much time the input represents, e.g. 1d [default: its span]."),
     baseline: str = typer.Option(None, "--baseline", help="An earlier --format json result to diff against."),
     fmt: SimFormat = typer.Option(SimFormat.table, "--format", "-f", help="table, json or markdown."),
 ) -> None:
@@ -107,7 +112,7 @@ def simulate_cmd(
 
     Example: logcorr budget simulate --db app.duckdb --scale 10x --format markdown
     """
-    result = _project(inputs, db, policy, pricing, amplification, days, scale, baseline)
+    result = _project(inputs, db, policy, pricing, amplification, days, scale, baseline, period)
     _emit(result, fmt.value, None)
 
 
@@ -119,6 +124,7 @@ def check_cmd(
     amplification: str = typer.Option(None, "--amplification", help="Write-amplification TOML [default: built-in]."),
     days: int = typer.Option(None, "--days", help="Length of the simulated month [default: the month's length]."),
     scale: str = typer.Option("1x", "--scale", help="Multiply the observed load, e.g. 10x [default: 1x]."),
+    period: str = typer.Option(None, "--period", help="How much time the input represents, e.g. 1d [default: its span]."),
     max_usd: float = typer.Option(None, "--max-usd", help="Fail when the projected dollars exceed this."),
     model: str = typer.Option("story", "--model", help="Pricing model --max-usd is checked against [default: story]."),
     basis: str = typer.Option("total", "--cost-basis", help="total, billed or list (see docs/budget.md) [default: total]."),
@@ -137,7 +143,7 @@ def check_cmd(
     pricing = list(pricing or [])
     if pricing and max_usd is not None and model not in pricing and not any(p.endswith(".toml") for p in pricing):
         pricing.append(model)
-    result = _project(inputs, db, policy, pricing or None, amplification, days, scale, None)
+    result = _project(inputs, db, policy, pricing or None, amplification, days, scale, None, period)
     checks = evaluate(result, max_usd=max_usd, model=model, basis=basis, max_quota_pct=max_quota_pct,
                       fail_on_degrade=fail_on_degrade)  # fmt: skip
     _emit(result, fmt.value, checks)

@@ -3,16 +3,14 @@ turned into SQL with parameters — never string-pasted values."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from logcorr.errors import UsageError
 from logcorr.model import SYSTEMS
+from logcorr.units import is_duration, parse_duration_ms
 
-_REL = re.compile(r"^(\d+)\s*(ms|s|m|h|d)$")
-_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 @dataclass
@@ -38,11 +36,10 @@ class TraceFilter:
 
 def parse_time(value: str, newest: datetime | None, option: str) -> datetime:
     """An ISO-8601 time (UTC unless it says otherwise), or a duration before the newest event."""
-    m = _REL.match(value.strip())
-    if m:
+    if is_duration(value):
         if newest is None:
             raise UsageError(f"{option} {value}: the database holds no events to count back from")
-        return newest - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+        return newest - timedelta(milliseconds=parse_duration_ms(value, option))
     try:
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as e:

@@ -31,7 +31,8 @@ def recorded_base(con: Any) -> tuple[int, int, int]:
 
 
 def tiled(start_ms: int, base_start: int, period_ms: int, copies: int, scale: float, end_ms: int) -> str:
-    """The tiled load query: copy k at start + k·period, clone j shifted by j·period/clones; a fractional
+    """The tiled load query: copy k at start + k·period, clone j shifted by j·period/clones within its
+    copy's period (wrapping), so every copy holds `scale` times the base; a fractional
     scale keeps a deterministic share of the last clone's events. Events at or after end_ms are cut."""
     clones = max(1, int(-(-scale // 1)))
     whole = int(scale // 1)
@@ -44,7 +45,8 @@ def tiled(start_ms: int, base_start: int, period_ms: int, copies: int, scale: fl
                 ELSE trace_id || '~' || k || '.' || j END AS trace_id,
            fingerprint, suppressed, dup
     FROM (
-        SELECT {int(start_ms)} + k * {int(period_ms)} + j * {int(step)} + (b.ts_ms - {int(base_start)}) AS ts_ms,
+        SELECT {int(start_ms)} + k * {int(period_ms)}
+               + (b.ts_ms - {int(base_start)} + j * {int(step)}) % {int(period_ms)} AS ts_ms,
                b.system, b.level, b.trace_id, b.fingerprint, b.suppressed, b.dup, b.event_id, k, j
         FROM sim_base b, range({int(copies)}) AS c(k), range({int(clones)}) AS d(j)
         WHERE {keep}

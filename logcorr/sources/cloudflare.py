@@ -90,8 +90,10 @@ def _invocation(
     for item in exceptions or ():
         if not isinstance(item, dict):
             continue
-        name = as_text(item.get(k_name, item.get(k_name.lower(), "Error")))
-        text = as_text(item.get(k_message, item.get(k_message.lower(), "")))
+        raw_name = item.get(k_name, item.get(k_name.lower()))
+        raw_text = item.get(k_message, item.get(k_message.lower()))
+        name = as_text(raw_name) if raw_name is not None else "Error"
+        text = as_text(raw_text) if raw_text is not None else ""
         message = f"{name}: {text}" if text else name
         tid = header_tid
         how = "header" if tid else "none"
@@ -168,9 +170,15 @@ def parse_tail(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) 
     """A `wrangler tail --format json` object or a Tail Worker `TraceItem`."""
     ts = to_ms(obj.get("eventTimestamp"))
     logs = obj.get("logs")
+    exceptions = obj.get("exceptions")
+    if logs is not None and not isinstance(logs, list):
+        raise RecordError("logs must be a list")
+    if exceptions is not None and not isinstance(exceptions, list):
+        raise RecordError("exceptions must be a list")
     if not valid_ts(ts):
-        # eventTimestamp may be null for some event kinds: fall back to the first log line's time
-        first = next((to_ms(x.get("timestamp")) for x in logs or () if isinstance(x, dict)), None)
+        # eventTimestamp may be null for some event kinds: fall back to the first line's own time
+        lines = [*(logs or ()), *(exceptions or ())]
+        first = next((to_ms(x.get("timestamp")) for x in lines if isinstance(x, dict) and x.get("timestamp")), None)
         ts = require_ts(first, "eventTimestamp")
     assert ts is not None
     event = obj.get("event") if isinstance(obj.get("event"), dict) else {}
@@ -206,7 +214,7 @@ def parse_tail(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) 
         metrics,
         ts=ts,
         logs=logs,
-        exceptions=obj.get("exceptions"),
+        exceptions=exceptions,
         keys=("level", "message", "timestamp", "name", "stack"),
         headers=headers,
         request_id=rid,
@@ -233,9 +241,6 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
     if tid is None:
         tid = traceid.from_message(message)
         how = "message" if tid else "none"
-    if tid is None:
-        tid = traceid.clean_id(meta.get("traceId"))
-        how = "field" if tid else "none"
     wevent = workers.get("event") if isinstance(workers.get("event"), dict) else {}
     request = wevent.get("request") if isinstance(wevent.get("request"), dict) else {}
     context = _drop_none(
@@ -247,6 +252,8 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
             "url": request.get("url") or meta.get("url"),
             "status": meta.get("statusCode"),
             "source": source if isinstance(source, dict) else None,
+            # Cloudflare's own tracing id: not propagated outside Cloudflare, so not a cross-system trace id
+            "cf_trace_id": meta.get("traceId"),
         }
     )
     events.append(

@@ -6,12 +6,26 @@ and a `function_execution` metric (its `usageStats`).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from logcorr.model import Event, Metric, RecordError, as_text, norm_level, opt_str, require_ts, to_ms, valid_ts
 from logcorr.sources import traceid
 from logcorr.sources.base import propagate_trace
 from logcorr.sources.convex_stream import execution_message, split_level_prefix, unquote_inspect
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def snake(key: str) -> str:
+    """`databaseIoReadBytes` → `database_io_read_bytes` (the log-stream spelling of usage fields)."""
+    return _CAMEL.sub(r"_\1", key).lower()
+
+
+def udf_type(value: Any) -> Any:
+    """`Query`/`HttpAction` → `query`/`http_action`, as in format 2."""
+    return snake(value) if isinstance(value, str) else value
 
 
 def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
@@ -21,7 +35,7 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
     ts = require_ts(obj.get("timestamp"), "timestamp")
     request_id = opt_str(obj.get("requestId"))
     path = obj.get("identifier")
-    context = {k: v for k, v in (("function", path), ("function_type", obj.get("udfType"))) if v is not None}
+    context = {k: v for k, v in (("function", path), ("function_type", udf_type(obj.get("udfType")))) if v is not None}
     if obj.get("componentPath"):
         context["component_path"] = obj["componentPath"]
     start = len(events)
@@ -51,10 +65,12 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
         )
     if kind == "Completion":
         error = obj.get("error")
-        ok = bool(obj.get("success", error is None)) and not error
+        # the serializer writes `success: null` for queries, mutations and actions (only HTTP actions
+        # carry an object with the response status): a Completion failed exactly when it has an error
+        ok = not error and obj.get("success") is not False
         secs = obj.get("executionTime")
         ms = secs * 1000 if isinstance(secs, int | float) and not isinstance(secs, bool) else None
-        message = execution_message(obj.get("udfType"), path, ok, ms, error)
+        message = execution_message(udf_type(obj.get("udfType")), path, ok, ms, error)
         tid = traceid.from_message(message)
         events.append(
             Event(ts, "backend", "convex", "info" if ok else "error", message, tid, "message" if tid else "none",
@@ -67,13 +83,13 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
                 "backend",
                 "function_execution",
                 {
-                    "type": obj.get("udfType"),
+                    "type": udf_type(obj.get("udfType")),
                     "path": path,
                     "status": "success" if ok else "failure",
                     "cached": obj.get("cachedResult"),
                     "execution_time_ms": ms,
                     "request_id": request_id,
-                    **{k: v for k, v in usage.items() if v is not None},
+                    **{snake(k): v for k, v in usage.items() if v is not None},
                 },
             )
         )

@@ -41,8 +41,10 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
             context = details
             request_id = opt_str(details.get("requestId"))
     tid, how = traceid.find(obj, message, context)
-    if tid is not None and tid.startswith("convex_req_") and request_id and tid == f"convex_req_{request_id}":
-        how = "request_id"  # the live webhook's own fallback id, not a cross-system trace id
+    if tid is not None and request_id and tid == f"convex_req_{request_id}":
+        # the live webhook's fallback id names the request, not a trace: leave the trace to be
+        # filled from a sibling line of the same request (or counted as an orphan)
+        tid, how = None, "none"
     events.append(
         Event(
             ts,

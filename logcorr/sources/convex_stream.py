@@ -164,8 +164,29 @@ def parse_v1(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
             obj.get("_functionType"), obj.get("_functionPath"), ok, obj.get("executionTimeMs"), obj.get("reason")
         )
         events.append(_event(ts, "info" if ok else "error", message, None, context or None))
-        data = {k: v for k, v in obj.items() if not k.startswith("_") and v is not None}
-        metrics.append(Metric(ts, "backend", "function_execution", {**context, **data}))
+        metrics.append(
+            Metric(
+                ts,
+                "backend",
+                "function_execution",
+                _nn(
+                    {
+                        "type": obj.get("_functionType"),
+                        "path": obj.get("_functionPath"),
+                        "status": obj.get("status"),
+                        "cached": obj.get("_functionCached"),
+                        "execution_time_ms": obj.get("executionTimeMs"),
+                        "database_read_bytes": obj.get("databaseReadBytes"),
+                        "database_write_bytes": obj.get("databaseWriteBytes"),
+                        "database_io_read_bytes": obj.get("databaseIoReadBytes"),
+                        "database_io_write_bytes": obj.get("databaseIoWriteBytes"),
+                        "file_storage_read_bytes": obj.get("storageReadBytes"),
+                        "file_storage_write_bytes": obj.get("storageWriteBytes"),
+                        "network_egress_bytes": obj.get("networkEgressBytes"),
+                    }
+                ),
+            )
+        )
         return None
     data = {k: v for k, v in obj.items() if k not in ("_topic", "_timestamp") and v is not None}
     metrics.append(Metric(ts, "backend", topic.lstrip("_"), data))

@@ -1,0 +1,199 @@
+"""Budget: hand-computed projections, every exit code, JUnit read back, the baseline diff, the README example."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import orjson
+import pytest
+
+from logcorr.errors import ExitCode
+from logcorr.pipeline.ingest import ingest
+from tests.conftest import ROOT, CliResult
+
+MAY1 = 1714521600000  # 2024-05-01 00:00:00 UTC, a 31-day month
+DAY = 86_400_000
+
+
+def spread(day: int, n: int, system: str, tag: str, error_every: int = 0) -> list[dict[str, Any]]:
+    """n distinct logs of one system spread evenly over day `day` (0 = May 1)."""
+    out = []
+    for i in range(n):
+        ts = MAY1 + day * DAY + i * (DAY // n)
+        level = "error" if error_every and i % error_every == 0 else "log"
+        msg = f"{tag} {system} {day} {i}"
+        if system == "browser":
+            out.append({"message": msg, "level": level, "system": "browser", "trace_id": f"tb-{tag}-{day}-{i}",
+                        "context": {"timestamp": ts, "url": "http://localhost/", "userAgent": "M"}})  # fmt: skip
+        elif system == "worker":
+            out.append({"id": f"{ts}_{i}", "trace_id": f"tw-{tag}-{day}-{i}", "system": "worker", "level": level,
+                        "message": msg, "timestamp": ts})  # fmt: skip
+        else:
+            out.append({"topic": "console", "timestamp": ts, "log_level": level.upper(), "message": f"'{msg}'",
+                        "function": {"path": "a:b", "type": "mutation", "request_id": f"r{day}{i}"}})  # fmt: skip
+    return out
+
+
+def write(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
+    return path
+
+
+@pytest.fixture
+def one_day(tmp_path: Path) -> str:
+    """May 1: 1,000 browser, 500 worker and 200 backend logs, evenly spread (far below every rate limit)."""
+    recs = spread(0, 1000, "browser", "d") + spread(0, 500, "worker", "d") + spread(0, 200, "backend", "d")
+    db = str(tmp_path / "day.duckdb")
+    assert ingest([str(write(tmp_path / "day.jsonl", recs))], db).stored == 1700
+    return db
+
+
+def test_one_day_at_a_known_rate_projects_the_month_by_hand(cli: Callable[..., CliResult], one_day: str) -> None:
+    r = cli("budget", "simulate", "--db", one_day, "--format", "json", "--pricing", "story",
+            "--pricing", "convex-professional")  # fmt: skip
+    assert r.exit_code == ExitCode.OK, r.stderr
+    res = r.json()
+    assert res["month"] == {"start": "2024-05-01", "days": 31, "period_ms": DAY, "copies": 31, "scale": 1.0}
+    assert {s: v["accepted"] for s, v in res["systems"].items()} == {"browser": 31_000, "worker": 15_500, "backend": 6_200}
+    assert res["total"]["quota_pct"] == 42.16  # 52,700 / 125,000
+    assert res["systems"]["browser"]["used_pct_of_share"] == 62.0  # 31,000 / 50,000
+    assert all(t["reached"] is None for t in res["thresholds"].values())
+    # calls: 3 per browser and worker log (HTTP action, limiter, insert), one webhook call per 128 backend logs
+    assert res["usage"]["function_calls"] == pytest.approx(31_000 * 3 + 15_500 * 3 + 6_200 / 128)
+    assert res["usage"]["db_io_gb"] == pytest.approx((2300 * 46_500 + 1300 * 6_200) / 1e9)
+    costs = {c["model"]: c for c in res["costs"]}
+    assert costs["story"]["total_usd"] == pytest.approx(52_700 * 10 / 125_000)  # $4.216
+    assert costs["convex-professional"]["total_usd"] == 25.0  # seat fee; usage inside the included amounts
+    calls_usd = (31_000 * 3 + 15_500 * 3 + 6_200 / 128) * 2 / 1e6
+    assert costs["convex-professional"]["list_usd"] == pytest.approx(calls_usd + 0.2 * 0.11501 + 0.2 * 0.016575, rel=1e-3)
+    assert any("does not hold" in n for n in res["notes"])
+
+
+def test_a_flood_day_reaches_95_percent_that_day_and_the_quota_holds(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    # day 1 quiet, day 2 a flood from all three systems (60,000 each, 41.7 a minute: under the rate limit)
+    recs = []
+    for s in ("browser", "worker", "backend"):
+        recs += spread(0, 100, s, "quiet") + spread(1, 60_000, s, "flood", error_every=100)
+    db = str(tmp_path / "flood.duckdb")
+    ingest([str(write(tmp_path / "flood.jsonl", recs))], db)
+    res = cli("budget", "simulate", "--db", db, "--format", "json").json()
+    assert res["month"]["period_ms"] == 2 * DAY
+    assert res["thresholds"]["warn"]["day"] == 2
+    assert res["thresholds"]["essential"]["day"] == 2
+    assert res["thresholds"]["essential"]["reached"].startswith("2024-05-02")
+    assert res["degraded"] is True
+    assert res["total"]["accepted"] <= 125_000
+    # 31 days = 15.5 two-day periods: 16 copies, the last one's flood day falls after May 31 and is cut
+    assert res["total"]["offered"] == 15 * 180_300 + 300
+    budget_drops = sum(v["dropped"].get("budget", 0) for v in res["systems"].values())
+    assert budget_drops > 0
+    errors_day3 = [d for d in res["daily"] if d["day"] == 4]  # the next flood day, fully essential-only
+    assert errors_day3 and errors_day3[0]["browser_accepted"] <= 600 + 1
+
+
+def test_scale_multiplies_the_offered_load(cli: Callable[..., CliResult], one_day: str) -> None:
+    res = cli("budget", "simulate", "--db", one_day, "--format", "json", "--scale", "2x").json()
+    assert res["total"]["offered"] == 2 * 52_700
+    assert res["month"]["scale"] == 2.0
+
+
+def test_days_shortens_the_month(cli: Callable[..., CliResult], one_day: str) -> None:
+    res = cli("budget", "simulate", "--db", one_day, "--format", "json", "--days", "10").json()
+    assert res["total"]["accepted"] == 10 * 1_700 and len(res["daily"]) == 10
+
+
+def test_baseline_diff_reports_the_change(cli: Callable[..., CliResult], one_day: str, tmp_path: Path) -> None:
+    base = tmp_path / "base.json"
+    base.write_bytes(cli("budget", "simulate", "--db", one_day, "--format", "json").stdout_bytes)
+    res = cli("budget", "simulate", "--db", one_day, "--format", "json", "--scale", "2", "--baseline", str(base)).json()
+    d = res["baseline"]
+    assert d["systems"]["browser"]["accepted"] == {"baseline": 31_000, "current": 62_000, "delta": 31_000}
+    assert d["quota_pct"]["delta"] == pytest.approx(42.16)
+    assert d["costs"]["story"]["delta"] == pytest.approx(4.216)
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (("--max-usd", "10", "--max-quota-pct", "100", "--fail-on-degrade"), ExitCode.OK),
+        (("--max-usd", "1"), ExitCode.CHECK_FAILED),
+        (("--max-quota-pct", "40"), ExitCode.CHECK_FAILED),
+        (("--max-usd", "1", "--model", "convex-professional", "--cost-basis", "list"), ExitCode.OK),
+        (("--max-usd", "10", "--model", "convex-professional"), ExitCode.CHECK_FAILED),  # the $25 seat
+        ((), ExitCode.USAGE),
+        (("--max-usd", "10", "--scale", "ten"), ExitCode.USAGE),
+        (("--max-usd", "10", "--cost-basis", "nope"), ExitCode.USAGE),
+        (("--max-usd", "10", "--pricing", "no-such-model"), ExitCode.USAGE),
+    ],
+)
+def test_check_exit_codes(cli: Callable[..., CliResult], one_day: str, args: tuple[str, ...], code: int) -> None:
+    r = cli("budget", "check", "--db", one_day, *args)
+    assert r.exit_code == code, r.stderr
+
+
+def test_check_on_missing_inputs_is_an_input_error(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    assert cli("budget", "check", "--db", str(tmp_path / "none.duckdb"), "--max-usd", "10").exit_code == ExitCode.INPUT
+    assert cli("budget", "check", str(tmp_path / "none.jsonl"), "--max-usd", "10").exit_code == ExitCode.INPUT
+
+
+def test_check_prints_each_threshold_beside_its_value(cli: Callable[..., CliResult], one_day: str) -> None:
+    r = cli("budget", "check", "--db", one_day, "--max-quota-pct", "40", "--max-usd", "10")
+    assert "FAIL monthly quota used: 42.16 % (limit <= 40 %)" in r.stderr
+    assert "PASS cost (story, total): $4.22 (limit <= $10.00)" in r.stderr
+
+
+def test_junit_output_parses_and_names_the_failure(cli: Callable[..., CliResult], one_day: str) -> None:
+    r = cli("budget", "check", "--db", one_day, "--max-quota-pct", "40", "--max-usd", "10", "--format", "junit")
+    assert r.exit_code == ExitCode.CHECK_FAILED
+    root = ET.fromstring(r.stdout_bytes)
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "1"
+    failures = [c for c in suite.iter("testcase") if c.find("failure") is not None]
+    assert len(failures) == 1 and "42.16 %" in (failures[0].find("failure").get("message") or "")  # type: ignore[union-attr]
+
+
+def test_markdown_is_appended_to_the_github_step_summary(cli: Callable[..., CliResult], one_day: str, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    r = cli("budget", "check", "--db", one_day, "--max-usd", "10", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert r.exit_code == ExitCode.OK
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "logcorr budget check: ✅ pass" in text and "| browser |" in text
+
+
+def test_simulate_straight_from_input_files_matches_the_database(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    path = write(tmp_path / "in.jsonl", spread(0, 300, "browser", "x"))
+    from_files = cli("budget", "simulate", str(path), "--format", "json").json()
+    db = str(tmp_path / "x.duckdb")
+    ingest([str(path)], db)
+    from_db = cli("budget", "simulate", "--db", db, "--format", "json").json()
+    assert from_files["systems"] == from_db["systems"] and from_files["total"]["accepted"] == 9_300
+
+
+def test_the_readme_ci_example_runs_as_written(cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(r"# logcorr-ci-example\n\s*- run: (logcorr budget check .+)\n", readme)
+    assert m, "README has no CI example marked '# logcorr-ci-example'"
+    argv = shlex.split(m.group(1))
+    assert ">" in argv
+    out_file = argv[argv.index(">") + 1]
+    argv = argv[1 : argv.index(">")]
+    monkeypatch.chdir(ROOT)
+    r = cli(*argv)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert out_file.endswith(".xml") and ET.fromstring(r.stdout_bytes).tag == "testsuites"
+
+
+def test_period_says_how_much_time_the_sample_represents(cli: Callable[..., CliResult], one_day: str) -> None:
+    res = cli("budget", "simulate", "--db", one_day, "--format", "json", "--period", "2d").json()
+    assert res["month"]["period_ms"] == 2 * DAY and res["month"]["copies"] == 16
+    assert res["total"]["accepted"] == 16 * 1_700  # one day of traffic every other day
+    r = cli("budget", "simulate", "--db", one_day, "--period", "1h")
+    assert r.exit_code == ExitCode.USAGE and "shorter than the observed span" in r.stderr

@@ -1,0 +1,602 @@
+"""Cloudflare Workers exports: Logpush `workers_trace_events`, `wrangler tail` / Tail Worker `TraceItem`s,
+and Workers Logs query-API events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from logcorr.model import Event, Metric, RecordError
+from logcorr.pipeline.ingest import ingest
+from logcorr.sources.cloudflare import parse_logpush, parse_tail, parse_workers_logs, ray_id
+from logcorr.sources.detect import detect
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+TRACE_A = "trace_1714910398211_k3j9x2m1p"
+TRACE_B = "trace_1714910405337_q8w2e5r7t"
+TRACE_C = "trace_1714910415902_h7d2kq0zs"
+TRACE_D = "critical_auth_1714910430512_x7y8z9"
+WORKER = "https://log-ingestion-worker.acme-dev.workers.dev"
+
+
+def run(
+    parse: Callable[..., str | None], obj: dict[str, Any]
+) -> tuple[list[Event], list[Metric], str | None]:
+    events: list[Event] = []
+    metrics: list[Metric] = []
+    skip = parse(obj, events, metrics)
+    return events, metrics, skip
+
+
+def logpush(**over: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "CPUTimeMs": 2,
+        "DispatchNamespace": "",
+        "Entrypoint": "",
+        "Event": {
+            "RayID": "87f0a1b3d9e8f701",
+            "Request": {"URL": f"{WORKER}/log", "Method": "POST"},
+            "Response": {"Status": 200},
+        },
+        "EventTimestampMs": 1714910401041,
+        "EventType": "fetch",
+        "Exceptions": [],
+        "Logs": [
+            {
+                "Level": "log",
+                "Message": ["Log received", {"trace_id": TRACE_A, "system": "browser", "level": "info"}],
+                "TimestampMs": 1714910401044,
+            },
+            {
+                "Level": "log",
+                "Message": ["Redis pipeline ok: LPUSH + EXPIRE 3600"],
+                "TimestampMs": 1714910401069,
+            },
+        ],
+        "Outcome": "ok",
+        "ScriptName": "log-ingestion-worker",
+        "ScriptTags": [],
+        "ScriptVersion": {"ID": "6f1c2a9e-3b7d-4e51-9a0c-8d2f4b6e1a37", "Message": "", "Tag": ""},
+        "WallTimeMs": 31,
+    }
+    obj.update(over)
+    return obj
+
+
+def tail(**over: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "outcome": "ok",
+        "scriptName": "log-ingestion-worker",
+        "diagnosticsChannelEvents": [],
+        "exceptions": [],
+        "logs": [
+            {
+                "message": [f"Rate limit check passed, trace_id: {TRACE_C}"],
+                "level": "log",
+                "timestamp": 1714910420074,
+            },
+            {
+                "message": ["Verifying session token", "eyJhbGciOi.x.y"],
+                "level": "log",
+                "timestamp": 1714910420076,
+            },
+        ],
+        "eventTimestamp": 1714910420071,
+        "event": {
+            "request": {
+                "url": f"{WORKER}/log",
+                "method": "POST",
+                "headers": {"cf-ray": "87f0a1ce4b5a6d79-LHR", "content-type": "application/json"},
+                "cf": {"colo": "LHR", "country": "GB"},
+            },
+            "response": {"status": 200},
+        },
+    }
+    obj.update(over)
+    return obj
+
+
+def wl_invocation(**over: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "dataset": "cloudflare-workers",
+        "timestamp": 1714910430580,
+        "source": {},
+        "$workers": {
+            "eventType": "fetch",
+            "requestId": "8a1f2b3c4d5e6f70",
+            "scriptName": "log-ingestion-worker",
+            "outcome": "ok",
+            "cpuTimeMs": 2,
+            "wallTimeMs": 37,
+            "scriptVersion": {"id": "6f1c2a9e-3b7d-4e51-9a0c-8d2f4b6e1a37", "message": "", "tag": ""},
+            "event": {
+                "request": {"url": f"{WORKER}/log", "method": "POST", "path": "/log"},
+                "response": {"status": 200},
+            },
+        },
+        "$metadata": {
+            "id": "01HX4ZQ8J4M2V6B1C9D0E3F5G7",
+            "requestId": "8a1f2b3c4d5e6f70",
+            "trigger": "POST /log",
+            "service": "log-ingestion-worker",
+            "level": "info",
+            "message": f"POST {WORKER}/log",
+            "type": "cf-worker-event",
+            "statusCode": 200,
+        },
+    }
+    obj.update(over)
+    return obj
+
+
+def wl_console(**over: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "dataset": "cloudflare-workers",
+        "timestamp": 1714910430590,
+        "source": {"level": "error", "message": "Critical trace: auth failure reported", "trace_id": TRACE_D},
+        "$workers": {
+            "eventType": "fetch",
+            "requestId": "8a1f2b3c4d5e6f70",
+            "scriptName": "log-ingestion-worker",
+        },
+        "$metadata": {
+            "id": "01HX4ZQ8J4M2V6B1C9D0E3F5G9",
+            "requestId": "8a1f2b3c4d5e6f70",
+            "trigger": "POST /log",
+            "service": "log-ingestion-worker",
+            "level": "error",
+            "message": "Critical trace: auth failure reported",
+            "type": "cf-worker",
+        },
+    }
+    obj.update(over)
+    return obj
+
+
+# --------------------------------------------------------------------------- Logpush workers_trace_events
+
+
+def test_a_logpush_record_is_detected_as_cf_logpush() -> None:
+    fmt = detect(logpush())
+    assert fmt is not None and fmt.name == "cf-logpush"
+
+
+def test_a_logpush_record_becomes_one_event_per_log_line() -> None:
+    events, _, skip = run(parse_logpush, logpush())
+    assert skip is None
+    assert [e.ts_ms for e in events] == [1714910401044, 1714910401069]
+    first, second = events
+    assert (first.system, first.system_label, first.level) == ("worker", "worker", "log")
+    assert first.message == f'Log received {{"trace_id":"{TRACE_A}","system":"browser","level":"info"}}'
+    assert first.request_id == "87f0a1b3d9e8f701"
+    assert first.client_ts_ms is None
+    assert first.user_id is None
+    assert first.context == {
+        "script": "log-ingestion-worker",
+        "event_type": "fetch",
+        "outcome": "ok",
+        "url": f"{WORKER}/log",
+        "method": "POST",
+        "status": 200,
+        "ray_id": "87f0a1b3d9e8f701",
+    }
+    assert second.message == "Redis pipeline ok: LPUSH + EXPIRE 3600"
+
+
+def test_a_trace_id_only_in_a_logpush_object_argument_is_a_field_trace() -> None:
+    first, _ = run(parse_logpush, logpush())[0]
+    assert (first.trace_id, first.trace_source) == (TRACE_A, "field")
+
+
+def test_sibling_lines_of_one_logpush_invocation_take_its_trace_id_by_request() -> None:
+    _, second = run(parse_logpush, logpush())[0]
+    assert (second.trace_id, second.trace_source) == (TRACE_A, "request_id")
+
+
+def test_a_logpush_invocation_is_kept_as_a_worker_invocation_metric() -> None:
+    _, metrics, _ = run(parse_logpush, logpush())
+    (m,) = metrics
+    assert (m.ts_ms, m.system, m.topic) == (1714910401041, "worker", "worker_invocation")
+    assert m.data == {
+        "script": "log-ingestion-worker",
+        "outcome": "ok",
+        "event_type": "fetch",
+        "cpu_ms": 2,
+        "wall_ms": 31,
+        "ray_id": "87f0a1b3d9e8f701",
+        "logs": 2,
+        "exceptions": 0,
+    }
+
+
+def test_a_logpush_invocation_without_logs_gives_only_a_metric() -> None:
+    obj = logpush(Logs=[], CPUTimeMs=0, WallTimeMs=1)
+    obj["Event"]["Request"]["Method"] = "OPTIONS"
+    events, metrics, skip = run(parse_logpush, obj)
+    assert events == []
+    assert skip is None
+    assert [m.data["logs"] for m in metrics] == [0]
+
+
+def test_a_logpush_exception_becomes_an_error_event_named_after_the_exception() -> None:
+    obj = logpush(
+        Logs=[
+            {
+                "Level": "log",
+                "Message": [f'{{"event":"log_received","trace_id":"{TRACE_B}","level":"error"}}'],
+                "TimestampMs": 1714910411927,
+            }
+        ],
+        Exceptions=[
+            {
+                "Name": "Error",
+                "Message": "Upstash Redis request failed: 503 Service Unavailable",
+                "TimestampMs": 1714910412240,
+            }
+        ],
+        Outcome="exception",
+        EventTimestampMs=1714910411925,
+    )
+    events, metrics, _ = run(parse_logpush, obj)
+    log, exc = events
+    assert (log.trace_id, log.trace_source) == (TRACE_B, "message")  # inside a JSON string
+    assert exc.level == "error"
+    assert exc.ts_ms == 1714910412240
+    assert exc.message == "Error: Upstash Redis request failed: 503 Service Unavailable"
+    assert (exc.trace_id, exc.trace_source) == (TRACE_B, "request_id")
+    assert metrics[0].data["outcome"] == "exception"
+    assert metrics[0].data["exceptions"] == 1
+
+
+def test_logpush_exception_fields_are_accepted_in_lower_case_as_the_docs_sample_prints_them() -> None:
+    obj = logpush(
+        Logs=[], Exceptions=[{"name": "AuthError", "message": "unable to process request", "timestamp": 0}]
+    )
+    (ev,) = run(parse_logpush, obj)[0]
+    assert ev.message == "AuthError: unable to process request"
+    assert ev.ts_ms == 1714910401041  # a zero timestamp falls back to the invocation's time
+
+
+def test_a_logpush_log_line_without_a_usable_timestamp_takes_the_invocation_time() -> None:
+    obj = logpush(
+        Logs=[{"Level": "log", "Message": ["Hello "], "TimestampMs": 0}, {"Level": "log", "Message": ["x"]}]
+    )
+    events = run(parse_logpush, obj)[0]
+    assert [e.ts_ms for e in events] == [1714910401041, 1714910401041]
+
+
+def test_a_logpush_export_without_cpu_and_wall_time_fields_still_parses() -> None:
+    obj = logpush()
+    del obj["CPUTimeMs"], obj["WallTimeMs"]
+    _, metrics, _ = run(parse_logpush, obj)
+    assert "cpu_ms" not in metrics[0].data and "wall_ms" not in metrics[0].data
+
+
+def test_a_logpush_message_that_is_a_plain_string_is_kept_as_is() -> None:
+    obj = logpush(Logs=[{"Level": "warn", "Message": "single string", "TimestampMs": 1714910401044}])
+    (ev,) = run(parse_logpush, obj)[0]
+    assert (ev.message, ev.level) == ("single string", "warn")
+
+
+def test_a_logpush_message_with_number_and_null_arguments_renders_them_as_json() -> None:
+    obj = logpush(Logs=[{"Level": "log", "Message": ["Purged", 0, None, True], "TimestampMs": 1714910401044}])
+    (ev,) = run(parse_logpush, obj)[0]
+    assert ev.message == "Purged 0 null true"
+
+
+def test_a_logpush_line_without_any_trace_id_is_an_orphan() -> None:
+    obj = logpush(
+        Logs=[
+            {
+                "Level": "log",
+                "Message": ["Health check OK", {"redis": "connected"}],
+                "TimestampMs": 1714910401044,
+            }
+        ]
+    )
+    (ev,) = run(parse_logpush, obj)[0]
+    assert (ev.trace_id, ev.trace_source) == (None, "none")
+
+
+def test_a_logpush_record_ignores_unknown_extra_fields() -> None:
+    obj = logpush(Future={"x": 1}, DurableObjectId="abc")
+    obj["Logs"][0]["Extra"] = "y"
+    events = run(parse_logpush, obj)[0]
+    assert len(events) == 2
+
+
+def test_logpush_null_event_parts_are_treated_as_absent() -> None:
+    obj = logpush(Event=None, ScriptName=None, Outcome=None)
+    events, metrics, _ = run(parse_logpush, obj)
+    assert events[0].request_id is None
+    assert events[0].context == {"event_type": "fetch"}
+    assert "script" not in metrics[0].data
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"EventTimestampMs": None},
+        {"EventTimestampMs": "later"},
+        {"EventTimestampMs": 7},
+        {"Logs": "not a list"},
+        {"Logs": {"Level": "log"}},
+        {"Exceptions": "boom"},
+    ],
+    ids=["ts=None", "ts-text", "ts-1970", "logs-string", "logs-object", "exceptions-string"],
+)
+def test_a_logpush_record_with_a_wrong_type_raises_a_record_error(over: dict[str, Any]) -> None:
+    with pytest.raises(RecordError):
+        run(parse_logpush, logpush(**over))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("87ED87F80CF22D84", "87ed87f80cf22d84"),
+        ("230b030023ae2822-SJC", "230b030023ae2822"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_ray_ids_are_normalised_to_their_lower_case_hex_part(raw: Any, expected: str | None) -> None:
+    assert ray_id(raw) == expected
+
+
+def test_a_logpush_exception_with_a_null_message_is_named_by_its_type_only() -> None:
+    obj = logpush(Logs=[], Exceptions=[{"Name": "Error", "Message": None, "TimestampMs": 1714910412240}])
+    (ev,) = run(parse_logpush, obj)[0]
+    assert ev.message == "Error"
+
+
+# --------------------------------------------------------------------------- wrangler tail / TraceItem
+
+
+def test_a_wrangler_tail_object_is_detected_as_cf_tail() -> None:
+    fmt = detect(tail())
+    assert fmt is not None and fmt.name == "cf-tail"
+
+
+def test_a_tail_object_becomes_events_with_the_cf_ray_as_request_id() -> None:
+    events, metrics, skip = run(parse_tail, tail())
+    assert skip is None
+    first, second = events
+    assert [e.ts_ms for e in events] == [1714910420074, 1714910420076]
+    assert (first.system, first.system_label, first.level) == ("worker", "worker", "log")
+    assert first.request_id == "87f0a1ce4b5a6d79"
+    assert (first.trace_id, first.trace_source) == (TRACE_C, "message")
+    assert (second.trace_id, second.trace_source) == (TRACE_C, "request_id")
+    assert second.message == "Verifying session token eyJhbGciOi.x.y"
+    assert first.context == {
+        "script": "log-ingestion-worker",
+        "outcome": "ok",
+        "url": f"{WORKER}/log",
+        "method": "POST",
+        "status": 200,
+        "ray_id": "87f0a1ce4b5a6d79",
+    }
+    assert [(m.topic, m.data["logs"]) for m in metrics] == [("worker_invocation", 2)]
+
+
+def test_a_tail_request_with_a_traceparent_header_gives_its_lines_a_header_trace() -> None:
+    obj = tail(logs=[{"message": ["no id here"], "level": "info", "timestamp": 1714910420074}])
+    obj["event"]["request"]["headers"]["traceparent"] = (
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    )
+    (ev,) = run(parse_tail, obj)[0]
+    assert (ev.trace_id, ev.trace_source) == ("4bf92f3577b34da6a3ce929d0e0e4736", "header")
+
+
+def test_a_tail_exception_keeps_its_stack() -> None:
+    obj = tail(
+        logs=[],
+        outcome="exception",
+        exceptions=[
+            {
+                "name": "Error",
+                "message": "Threw a sample exception",
+                "timestamp": 1714910420080,
+                "stack": "at x",
+            }
+        ],
+    )
+    (ev,) = run(parse_tail, obj)[0]
+    assert (ev.level, ev.message, ev.stack) == ("error", "Error: Threw a sample exception", "at x")
+
+
+def test_a_tail_worker_trace_item_with_null_event_time_uses_its_first_log_line() -> None:
+    obj = tail(eventTimestamp=None, event=None, scriptName=None, cpuTime=3, wallTime=12)
+    events, metrics, _ = run(parse_tail, obj)
+    assert metrics[0].ts_ms == 1714910420074
+    assert events[0].request_id is None
+    assert events[0].context == {"outcome": "ok"}
+    assert (metrics[0].data["cpu_ms"], metrics[0].data["wall_ms"]) == (3, 12)
+    assert "script" not in metrics[0].data
+
+
+def test_a_tail_cron_invocation_keeps_its_cron_in_context() -> None:
+    obj = tail(
+        event={"cron": "*/5 * * * *", "scheduledTime": 1714910430000},
+        eventTimestamp=1714910430000,
+        logs=[
+            {
+                "message": ["Purged", 0, "expired rate-limit windows"],
+                "level": "log",
+                "timestamp": 1714910430001,
+            }
+        ],
+    )
+    (ev,) = run(parse_tail, obj)[0]
+    assert ev.message == "Purged 0 expired rate-limit windows"
+    assert ev.context is not None and ev.context["cron"] == "*/5 * * * *"
+    assert (ev.trace_id, ev.request_id) == (None, None)
+
+
+def test_a_tail_object_ignores_unknown_extra_fields() -> None:
+    obj = tail(truncated=False, executionModel="stateless", tailAttributes={"a": 1})
+    assert len(run(parse_tail, obj)[0]) == 2
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"eventTimestamp": None, "logs": []},
+        {"eventTimestamp": "soon", "logs": [{"message": ["x"], "level": "log", "timestamp": None}]},
+        {"logs": "not a list"},
+        {"exceptions": {"name": "x"}},
+    ],
+    ids=["no-time-anywhere", "no-usable-time", "logs-string", "exceptions-object"],
+)
+def test_a_tail_object_with_a_wrong_type_raises_a_record_error(over: dict[str, Any]) -> None:
+    with pytest.raises(RecordError):
+        run(parse_tail, tail(**over))
+
+
+def test_a_tail_object_with_null_event_time_and_non_list_logs_raises_a_record_error() -> None:
+    with pytest.raises(RecordError):
+        run(parse_tail, tail(eventTimestamp=None, logs=5))
+
+
+# --------------------------------------------------------------------------- Workers Logs query API
+
+
+def test_a_workers_logs_event_is_detected_as_cf_workers_logs() -> None:
+    fmt = detect(wl_console())
+    assert fmt is not None and fmt.name == "cf-workers-logs"
+
+
+def test_a_workers_logs_console_event_takes_its_trace_id_from_the_logged_object() -> None:
+    events, metrics, skip = run(parse_workers_logs, wl_console())
+    assert skip is None and metrics == []
+    (ev,) = events
+    assert ev.ts_ms == 1714910430590
+    assert (ev.system, ev.system_label, ev.level) == ("worker", "worker", "error")
+    assert ev.message == "Critical trace: auth failure reported"
+    assert (ev.trace_id, ev.trace_source) == (TRACE_D, "field")
+    assert ev.request_id == "8a1f2b3c4d5e6f70"
+    assert ev.context is not None and ev.context["source"]["trace_id"] == TRACE_D
+
+
+def test_a_workers_logs_invocation_log_is_an_event_and_a_worker_invocation_metric() -> None:
+    events, metrics, _ = run(parse_workers_logs, wl_invocation())
+    (ev,) = events
+    assert ev.message == f"POST {WORKER}/log"
+    assert ev.level == "info"
+    (m,) = metrics
+    assert (m.ts_ms, m.topic) == (1714910430580, "worker_invocation")
+    assert m.data == {"script": "log-ingestion-worker", "outcome": "ok", "cpu_ms": 2, "wall_ms": 37}
+
+
+def test_a_workers_logs_string_source_is_the_message_when_metadata_has_none() -> None:
+    obj = wl_console(source=f"plain text log trace_id: {TRACE_D}")
+    del obj["$metadata"]["message"]
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert ev.message == f"plain text log trace_id: {TRACE_D}"
+    assert (ev.trace_id, ev.trace_source) == (TRACE_D, "message")
+
+
+def test_a_workers_logs_event_without_a_level_but_with_an_error_is_an_error() -> None:
+    obj = wl_console(source={"message": "x"})
+    del obj["$metadata"]["level"]
+    obj["$metadata"]["error"] = "RuleRefused"
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert ev.level == "error"
+
+
+def test_a_workers_logs_secret_in_the_logged_object_is_kept_for_the_redactor_in_context() -> None:
+    obj = wl_console(
+        source={"message": "Log received", "trace_id": TRACE_D, "context": {"form": {"password": "pw"}}}
+    )
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert ev.context is not None and ev.context["source"]["context"]["form"] == {"password": "pw"}
+
+
+@pytest.mark.parametrize(
+    "over", [{"timestamp": None}, {"timestamp": "x"}, {"timestamp": 3}], ids=["null", "text", "1970"]
+)
+def test_a_workers_logs_event_without_a_usable_timestamp_raises_a_record_error(over: dict[str, Any]) -> None:
+    with pytest.raises(RecordError):
+        run(parse_workers_logs, wl_console(**over))
+
+
+def test_workers_logs_null_parts_are_treated_as_absent() -> None:
+    obj = wl_console(source=None)
+    obj["$workers"] = None
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert ev.message == "Critical trace: auth failure reported"
+    assert ev.request_id == "8a1f2b3c4d5e6f70"
+
+
+# --------------------------------------------------------------------------- end to end on the fixtures
+
+
+def _open(tmp_path: Path, *names: str) -> tuple[Any, duckdb.DuckDBPyConnection]:
+    db = tmp_path / "cf.duckdb"
+    result = ingest([str(FIXTURES / n) for n in names], str(db))
+    return result, duckdb.connect(str(db), read_only=True)
+
+
+def test_a_gzip_logpush_export_ingests_one_event_per_log_line_and_one_metric_per_invocation(
+    tmp_path: Path,
+) -> None:
+    result, con = _open(tmp_path, "worker/logpush-workers_trace_events.log.gz")
+    with con:
+        (f,) = result.files
+        assert (f.records, f.events, f.metrics, f.rejected) == (6, 8, 6, 0)
+        assert f.stats.mode == "ndjson"
+        assert f.balanced
+        rows = con.execute(
+            "SELECT trace_id, trace_source, count(*) FROM log_queue GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        assert rows == [
+            ("critical_auth_1714910430512_x7y8z9", "field", 1),
+            (TRACE_A, "field", 1),
+            (TRACE_A, "request_id", 1),
+            (TRACE_B, "field", 1),
+            (TRACE_B, "message", 1),
+            (TRACE_B, "request_id", 2),
+            (None, "none", 1),
+        ]
+        cpu = con.execute(
+            "SELECT sum(CAST(data->>'cpu_ms' AS INTEGER)) FROM metrics WHERE topic = 'worker_invocation'"
+        ).fetchone()
+        assert cpu == (9,)
+
+
+def test_wrangler_tail_banner_lines_are_skipped_not_rejected(tmp_path: Path) -> None:
+    result, con = _open(tmp_path, "worker/wrangler-tail.json")
+    with con:
+        (f,) = result.files
+        assert f.rejected == 0 and f.balanced
+        assert (f.records, f.events, f.skipped_lines) == (3, 4, 4)
+        assert f.skip_reasons["non-JSON banner line"] == 4
+        assert con.execute("SELECT count(*) FROM log_queue WHERE message LIKE '%eyJhbGciOi%'").fetchone() == (
+            0,
+        )
+        assert con.execute(
+            "SELECT count(*) FROM log_queue WHERE message LIKE '%[REDACTED:jwt]%'"
+        ).fetchone() == (1,)
+
+
+def test_the_workers_logs_fixture_ingests_with_its_password_redacted(tmp_path: Path) -> None:
+    result, con = _open(tmp_path, "worker/workers-logs-query.json")
+    with con:
+        (f,) = result.files
+        assert (f.records, f.events, f.metrics, f.rejected) == (3, 3, 1, 0)
+        assert f.balanced
+        contexts = " ".join(r[0] for r in con.execute("SELECT context::VARCHAR FROM log_queue").fetchall())
+        assert "correct-horse-battery" not in contexts
+        assert "[REDACTED:password]" in contexts
+
+
+def test_a_workers_logs_invocation_log_joins_the_app_trace_of_its_console_lines(tmp_path: Path) -> None:
+    _, con = _open(tmp_path, "worker/workers-logs-query.json")
+    with con:
+        traces = con.execute(
+            "SELECT DISTINCT trace_id FROM log_queue WHERE request_id = '8a1f2b3c4d5e6f70'"
+        ).fetchall()
+        assert traces == [(TRACE_D,)]
