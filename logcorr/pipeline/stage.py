@@ -11,7 +11,7 @@ import pyarrow as pa
 from logcorr.model import Event, Metric
 from logcorr.rules.fingerprint import event_key, fingerprint
 from logcorr.rules.policy import Policy
-from logcorr.rules.redact import Redactor
+from logcorr.rules.redact import Redactor, might_hold_secret
 from logcorr.rules.suppress import Suppressor
 
 STAGING_SCHEMA = pa.schema(
@@ -99,7 +99,7 @@ class Stager:
             if stack is not None:
                 stack = red.text(stack)
             ctx_json = _json(context) if context else None
-            if ctx_json is not None and red.text(ctx_json) is not ctx_json:
+            if ctx_json is not None and might_hold_secret(ctx_json):
                 ctx_json = _json(red.value(context))
         else:
             ctx_json = _json(context) if context else None
@@ -132,7 +132,7 @@ class Stager:
 
     def metric(self, m: Metric, file_id: int, line: int, fmt: str) -> None:
         data = _json(m.data)
-        if self.redact and self.redactor.text(data) is not data:
+        if self.redact and might_hold_secret(data):
             data = _json(self.redactor.value(m.data))
         self.metric_rows.append((file_id, line, fmt, m.ts_ms, m.system, m.topic, data))
         if len(self.metric_rows) >= self.batch_rows:

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-import re
+import orjson
 
 from logcorr.rules.policy import Suppression
 
 
 class Suppressor:
-    """Finds the first suppression pattern a message contains."""
+    """Finds the first suppression pattern (in policy order) a message contains.
+
+    Substring tests on the lower-cased message: a case-insensitive regex alternation would cost an
+    attempt per pattern per character on every event."""
 
     def __init__(self, cfg: Suppression) -> None:
         self.enabled = cfg.enabled and bool(cfg.patterns)
-        flags = 0 if cfg.case_sensitive else re.IGNORECASE
-        self._rx = re.compile("|".join(re.escape(p) for p in cfg.patterns), flags) if self.enabled else None
-        self._by_text = {p.lower() if not cfg.case_sensitive else p: p for p in cfg.patterns}
         self._cs = cfg.case_sensitive
+        self._patterns = (
+            [(p if cfg.case_sensitive else p.lower(), p) for p in cfg.patterns] if self.enabled else []
+        )
 
-    def match(self, message: str) -> str | None:
-        """The pattern that suppresses `message`, or None."""
-        if self._rx is None:
+    def match(self, message: str, lowered: str | None = None) -> str | None:
+        """The pattern that suppresses `message`, or None; pass `lowered` if you have it already."""
+        if not self._patterns:
             return None
-        m = self._rx.search(message)
-        if m is None:
-            return None
-        found = m.group(0)
-        return self._by_text.get(found if self._cs else found.lower(), found)
+        text = message if self._cs else (lowered if lowered is not None else message.lower())
+        for needle, pattern in self._patterns:
+            if needle in text:
+                return pattern
+        return None
+
+
+def drop(pattern: str) -> tuple[str, str]:
+    """Reason and snapshot for a suppressed event."""
+    return f"matches suppression pattern {pattern!r}", orjson.dumps({"pattern": pattern}).decode()
