@@ -14,6 +14,11 @@ One user action is one trace: browser lines, then the worker, then Convex lines,
 `function.request_id`). Loop bursts, duplicate deliveries, secrets, dev noise and errors are mixed in.
 Streams with bounded memory (a small time-ordered heap); deterministic for a seed.
 `generate(n, seed, path)` is importable and returns the counts it wrote.
+
+Records average ~400 bytes: the real envelopes are large (Logpush invocation ~500 B, browser
+userAgent/url, `function_execution` with the full `usage` object ~1 KB). The event-time span is
+fixed (`--hours`, default 3.6), so more records mean a higher rate per minute; use a longer span
+to stay under the live system's rate limits.
 """
 
 from __future__ import annotations
@@ -35,19 +40,19 @@ DEFAULT_HOURS = 3.6
 
 # Share of each kind, reached through the per-action probabilities below (checked by --stats).
 #   browser ≈ 35%, worker-record ≈ 15%, cf-logpush ≈ 20%, convex ≈ 30%
-P_BROWSER_V2 = 0.6  # sessions on the era-C console override (others: older args[] form)
-P_WORKER_COPY = 0.55  # era-C browser line stored by the worker as a record
+P_BROWSER_V2 = 0.65  # sessions on the era-C console override (others: older args[] form)
+P_WORKER_COPY = 0.6  # era-C browser line stored by the worker as a record
 P_CONVEX_FORWARD = 0.07  # Convex internal logger line also stored by the worker (system 'convex')
 P_LOGPUSH_2LINES = 0.3
 P_LOGPUSH_EXC = 0.03
-P_CONVEX_EXEC = 0.45  # a Convex function run also emits its function_execution event
+P_CONVEX_EXEC = 0.16  # a Convex function run also emits its function_execution event
 P_CONVEX_TRACE_TEXT = 0.45  # a Convex console line names the trace id in its text
 P_DUP = 0.017  # a Convex event delivered twice (≈0.5% of all records)
-P_BURST = 0.021  # a line repeats 3–8 times, 10–120 ms apart (≈10% of records)
-P_NOISE = 0.1  # a request also logs one dev-noise line ([HMR], webpack, …) (≈2% of records)
-P_BEARER = 0.03
-P_JWT = 0.02
-P_PASSWORD = 0.004
+P_BURST = 0.028  # a line repeats 3–8 times, 10–120 ms apart (≈10% of records)
+P_NOISE = 0.7  # a request in a localhost (dev) session also logs a dev-noise line (≈2% of records)
+P_BEARER = 0.035
+P_JWT = 0.024
+P_PASSWORD = 0.01
 MAX_CLOCK_SKEW_MS = 1500
 
 B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -66,21 +71,20 @@ USER_AGENTS = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/137.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.5 Safari/605.1.15",
 )
-ORIGINS = ("https://app.starter-ai.dev", "https://app.starter-ai.dev", "https://app.starter-ai.dev",
-           "https://preview-42.starter-ai.pages.dev", "http://localhost:3000")  # fmt: skip
-CONVEX_META = {
-    "deployment_name": "fearless-otter-482",
-    "deployment_type": "prod",
-    "deployment_ref": None,
-    "project_name": "starter-nextjs-convex-ai",
-    "project_slug": "starter-nextjs-convex-ai",
-    "deployment_region": "aws-us-east-1",
-}
+ORIGINS = ("https://app.starter-ai.dev",) * 8 + (
+    "https://preview-42.starter-ai.pages.dev",
+    "http://localhost:3000",
+)
+# the webhook's deployment object (`convex`), with the fields the docs list as always set
+CONVEX_META = {"deployment_name": "fearless-otter-482", "deployment_type": "prod"}
 SCRIPT_VERSIONS = {
     "api-gateway": {"ID": "1e7519b3-08e2-441d-ae10-7c8c6d3b7e17", "Message": "", "Tag": ""},
     "log-ingestion-worker": {"ID": "6f0c2a9d-4b1e-4e57-9a3c-2d8f1b7e5c40", "Message": "", "Tag": ""},
 }
-WORKER_HOSTS = {"api-gateway": "https://api.starter-ai.dev", "log-ingestion-worker": "https://log-ingestion-worker.starter.workers.dev"}
+WORKER_HOSTS = {
+    "api-gateway": "https://api.starter-ai.dev",
+    "log-ingestion-worker": "https://log-ingestion-worker.starter.workers.dev",
+}
 
 # (name, page, method, api path, [(convex path, type)], browser templates, convex templates, worker templates)
 ACTIONS: tuple[tuple[str, str, str, str, tuple[tuple[str, str], ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
@@ -148,12 +152,13 @@ NOISE = (
 )
 CONVEX_ECHO = ("[CONVEX M(messages:send)] [LOG] 'Sent message!'", "[CONVEX A(agent:generateResponse)] [LOG] 'Generating response'",
                "[CONVEX Q(knowledge:search)] [LOG] 'vector search topK=5'")  # fmt: skip
+STACK_TOP = "Error\n    at console.log (console-override.ts:112:23)"
 STACK_FRAMES = (
-    "at console.log (webpack-internal:///./lib/console-override.ts:112:23)",
-    "at ChatInput.handleSubmit (https://app.starter-ai.dev/_next/static/chunks/app/chat/page-3f2a9c.js:1:20431)",
-    "at HTMLUnknownElement.callCallback (https://app.starter-ai.dev/_next/static/chunks/framework-8e1c.js:9:15201)",
-    "at commitHookEffectListMount (https://app.starter-ai.dev/_next/static/chunks/framework-8e1c.js:9:76412)",
-    "at async fetchTraces (https://app.starter-ai.dev/_next/static/chunks/app/debug-logs/page-71bd.js:1:4410)",
+    "at ChatInput.handleSubmit (page-3f2a9c.js:1:20431)",
+    "at callCallback (framework-8e1c.js:9:15201)",
+    "at commitHookEffectListMount (framework-8e1c.js:9:76412)",
+    "at async fetchTraces (debug-logs/page-71bd.js:1:4410)",
+    "at useChat.onFinish (chat-hooks-02c1.js:1:8812)",
 )
 
 
@@ -193,15 +198,24 @@ class _Gen:
         self.queries = ["convex rate limiter", "trace correlation", "redis ttl", "worker logs pricing", "next.js hydration",
                         "embedding model", "vector search threshold", "cloudflare logpush"]  # fmt: skip
         self.bearers = [
-            "".join(rnd.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40))
+            "".join(
+                rnd.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+                for _ in range(40)
+            )
             for _ in range(300)
         ]
         self.jwts = [self._jwt() for _ in range(300)]
-        self.passwords = ["hunter2", "Summer2025!", "correct horse battery staple", "p@ssw0rd123", "letmein!!"]
+        self.passwords = [
+            "hunter2",
+            "Summer2025!",
+            "correct horse battery staple",
+            "p@ssw0rd123",
+            "letmein!!",
+        ]
         self.stacks = []
         for _ in range(40):
-            k = rnd.randint(2, 4)
-            self.stacks.append("Error\n    " + "\n    ".join(rnd.sample(STACK_FRAMES, k)))
+            k = rnd.randint(1, 2)
+            self.stacks.append(STACK_TOP + "\n    " + "\n    ".join(rnd.sample(STACK_FRAMES, k)))
         # message pools: every template pre-filled with a few variants
         self.pools: list[tuple[list[str], list[str], list[str]]] = []
         for action in ACTIONS:
@@ -217,7 +231,9 @@ class _Gen:
     def _jwt(self) -> str:
         rnd = self.rnd
         head = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
-        body = orjson.dumps({"sub": rnd.choice(self.users), "iat": 1754380000 + rnd.randint(0, 9999), "exp": 1754390000})
+        body = orjson.dumps(
+            {"sub": rnd.choice(self.users), "iat": 1754380000 + rnd.randint(0, 9999), "exp": 1754390000}
+        )
         sig = base64.urlsafe_b64encode(rnd.randbytes(32)).rstrip(b"=").decode()
         return f"{head}.{base64.urlsafe_b64encode(body).rstrip(b'=').decode()}.{sig}"
 
@@ -307,7 +323,10 @@ class _Gen:
             stack = self.stacks[int(rnd.random() * 40)] if level in ("error", "warn") else None
             context: dict[str, Any] = {"timestamp": 0, "url": url, "userAgent": s["ua"]}
             if rnd.random() < P_PASSWORD:
-                context["form"] = {"email": self.emails[int(rnd.random() * 200)], "password": rnd.choice(self.passwords)}
+                context["form"] = {
+                    "email": self.emails[int(rnd.random() * 200)],
+                    "password": rnd.choice(self.passwords),
+                }
                 flags |= F_PASSWORD
             system = "convex" if msg.startswith("[CONVEX ") else "browser"
             copy = rnd.random() < P_WORKER_COPY
@@ -331,7 +350,9 @@ class _Gen:
             if rnd.random() < 0.25:
                 args.append(f'{{"page":"{page}","ms":{int(rnd.random() * 900)}}}')
             if rnd.random() < P_PASSWORD:
-                args.append(f'{{"email":"{self.emails[int(rnd.random() * 200)]}","password":"{rnd.choice(self.passwords)}"}}')
+                args.append(
+                    f'{{"email":"{self.emails[int(rnd.random() * 200)]}","password":"{rnd.choice(self.passwords)}"}}'
+                )
                 flags |= F_PASSWORD
             stack = self.stacks[int(rnd.random() * 40)]
             for ct in times:
@@ -367,7 +388,13 @@ class _Gen:
             else:
                 text, f = self.secretize(msg)
                 flags |= f
-                logs.append({"Level": "log" if rnd.random() < 0.8 else "warn", "Message": [text], "TimestampMs": t + wall - 1})
+                logs.append(
+                    {
+                        "Level": "log" if rnd.random() < 0.8 else "warn",
+                        "Message": [text],
+                        "TimestampMs": t + wall - 1,
+                    }
+                )
         if rnd.random() < P_LOGPUSH_EXC:
             name, text = EXCEPTIONS[int(rnd.random() * len(EXCEPTIONS))]
             exceptions.append({"Name": name, "Message": text, "TimestampMs": t + wall})
@@ -377,25 +404,21 @@ class _Gen:
         if len(times) > 1:
             flags |= F_BURST
         for et in times:
-            obj = {
-                "CPUTimeMs": 1 + int(rnd.random() * 12),
-                "DispatchNamespace": "",
-                "Entrypoint": "",
-                "Event": {
-                    "RayID": self.hexid(),
-                    "Request": {"URL": WORKER_HOSTS[script] + path, "Method": method},
-                    "Response": {"Status": status},
-                },
-                "EventTimestampMs": et,
-                "EventType": "fetch",
-                "Exceptions": exceptions,
-                "Logs": logs,
-                "Outcome": outcome,
-                "ScriptName": script,
-                "ScriptTags": [],
-                "ScriptVersion": SCRIPT_VERSIONS[script],
-                "WallTimeMs": wall,
+            event = {
+                "RayID": self.hexid(),
+                "Request": {"URL": WORKER_HOSTS[script] + path, "Method": method},
+                "Response": {"Status": status},
             }
+            if script == "api-gateway":
+                # newer job (after 2025-04-09) with a lean `field_names` list, including CPU and wall time
+                obj = {"CPUTimeMs": 1 + int(rnd.random() * 12), "Event": event, "EventTimestampMs": et,
+                       "EventType": "fetch", "Exceptions": exceptions, "Logs": logs, "Outcome": outcome,
+                       "ScriptName": script, "WallTimeMs": wall}  # fmt: skip
+            else:
+                # older job with every field of the 2024 dataset (as in the real sample records)
+                obj = {"DispatchNamespace": "", "Entrypoint": "", "Event": event, "EventTimestampMs": et,
+                       "EventType": "fetch", "Exceptions": exceptions, "Logs": logs, "Outcome": outcome,
+                       "ScriptName": script, "ScriptTags": [], "ScriptVersion": SCRIPT_VERSIONS[script]}  # fmt: skip
             self.emit(et, obj, K_LP, flags)
         return t + wall
 
@@ -403,10 +426,14 @@ class _Gen:
         """Console lines of one Convex function run (+ often its function_execution); returns its end."""
         rnd = self.rnd
         rid = self.hexid()
-        fn = {"path": path, "type": ftype, "cached": (rnd.random() < 0.3) if ftype == "query" else None,
-              "request_id": rid, "mutation_queue_length": None, "mutation_retry_count": None}  # fmt: skip
-        nlines = 1 + int(rnd.random() * 2.2)
-        failed = rnd.random() < 0.03
+        fn = {
+            "path": path,
+            "type": ftype,
+            "cached": (rnd.random() < 0.3) if ftype == "query" else None,
+            "request_id": rid,
+        }
+        nlines = 1 + (rnd.random() < 0.25)
+        failed = rnd.random() < 0.02
         ct = t
         error_message = None
         for i in range(nlines):
@@ -420,9 +447,11 @@ class _Gen:
             else:
                 r = rnd.random()
                 level = "LOG" if r < 0.75 else "INFO" if r < 0.9 else "WARN" if r < 0.97 else "DEBUG"
-                text = pool[int(rnd.random() * len(pool))] if level != "WARN" else self.warns[int(rnd.random() * 32)]
-                if level == "INFO" and rnd.random() < 0.3:
-                    text = f"trace_id: {s['trace']} {text}" if rnd.random() < 0.5 else text
+                text = (
+                    pool[int(rnd.random() * len(pool))]
+                    if level != "WARN"
+                    else self.warns[int(rnd.random() * 32)]
+                )
             if rnd.random() < P_CONVEX_TRACE_TEXT:
                 text = f"[{path}] trace_id: {s['trace']} {text}"
             text, f = self.secretize(text)
@@ -437,7 +466,7 @@ class _Gen:
             dup = rnd.random() < P_DUP
             for lt in times:
                 obj = {"topic": "console", "timestamp": lt, "function": fn, "log_level": level, "message": message,
-                       "is_truncated": False, "system_code": None, "convex": CONVEX_META}  # fmt: skip
+                       "is_truncated": False, "convex": CONVEX_META}  # fmt: skip
                 self.emit(lt, obj, K_CC, flags, dup)
                 dup = False
             if rnd.random() < P_CONVEX_FORWARD:  # convex internalLogging → worker `POST /log` → stored record
@@ -474,7 +503,11 @@ class _Gen:
             obj = {
                 "topic": "function_execution",
                 "timestamp": end,
-                "function": fn,
+                "function": {
+                    **fn,
+                    "mutation_queue_length": 0 if ftype == "mutation" else None,
+                    "mutation_retry_count": 0 if ftype == "mutation" else None,
+                },
                 "execution_time_ms": ms,
                 "user_execution_time_ms": max(0, ms - 3),
                 "status": "failure" if failed else "success",
@@ -511,7 +544,12 @@ class _Gen:
                    "audit_log_metadata": '{"auth":{"added":[],"removed":[]},"crons":{"added":[],"deleted":[],"updated":[]}}',
                    "convex": CONVEX_META}  # fmt: skip
         else:
-            obj = {"topic": "verification", "timestamp": t, "message": "Convex connection test", "convex": CONVEX_META}
+            obj = {
+                "topic": "verification",
+                "timestamp": t,
+                "message": "Convex connection test",
+                "convex": CONVEX_META,
+            }
         self.emit(t, obj, K_CO)
 
     # -- one user action ------------------------------------------------------------------------
@@ -523,16 +561,16 @@ class _Gen:
         if rnd.random() < 0.25:  # page load: new trace id
             s = self.sessions[si] = self._session(t0)
         ai = int(rnd.random() * len(ACTIONS))
-        name, page, method, api, fns, _, _, _ = ACTIONS[ai]
+        _, page, method, api, fns, _, _, _ = ACTIONS[ai]
         bpool, cpool, wpool = self.pools[ai]
         t = t0
         # browser lines
-        nb = 1 + int(rnd.random() * 1.6) + (rnd.random() < 0.15)
+        nb = 1 + int(rnd.random() * 2.2) + (rnd.random() < 0.15)
         for _ in range(nb):
             r = rnd.random()
-            if r < 0.035:
+            if r < 0.025:
                 level, msg = "error", self.errors_browser[int(rnd.random() * len(self.errors_browser))]
-            elif r < 0.11:
+            elif r < 0.1:
                 level, msg = "warn", self.warns[int(rnd.random() * 32)]
             else:
                 level = "log" if r < 0.8 else "info"
@@ -542,16 +580,16 @@ class _Gen:
                     msg = bpool[int(rnd.random() * len(bpool))]
             self.browser_line(s, t, level, msg, 0, page)
             t += 2 + int(rnd.random() * 60)
-        if s["dev"] or rnd.random() < P_NOISE:
+        if s["dev"] and rnd.random() < P_NOISE:
             self.browser_line(s, t, "log", self.noise[int(rnd.random() * len(self.noise))], F_NOISE, page)
         # worker invocation(s)
         t += 15 + int(rnd.random() * 60)
         t = self.logpush(s, t, "api-gateway", method, api, wpool)
-        if s["v2"] and rnd.random() < 0.12:
+        if s["v2"] and rnd.random() < 0.3:
             self.logpush(s, t0 + int(rnd.random() * 200), "log-ingestion-worker", "POST", "/log", wpool)
         # convex function runs
         for path, ftype in fns:
-            if rnd.random() < 0.85:
+            if rnd.random() < 0.7:
                 t = self.convex_function(s, t + 3, path, ftype, cpool)
 
     def run(self, out: Any, records_per_request: float = 6.0) -> None:
@@ -562,10 +600,9 @@ class _Gen:
         heap = self.heap
         buf: list[bytes] = []
         size = 0
-        written = 0
         while self.count < self.n:
             t += int(rnd.expovariate(1.0 / gap)) + 1
-            if t >= next_periodic:
+            while t >= next_periodic:
                 self.periodic(next_periodic)
                 next_periodic += 3000 + int(rnd.random() * 60000)
             self.request(t)
@@ -577,7 +614,6 @@ class _Gen:
                 if size > 1 << 20:
                     buf.append(b"")
                     out.write(b"\n".join(buf))
-                    written += len(buf) - 1
                     buf, size = [], 0
         while heap:
             buf.append(heapq.heappop(heap)[2])
@@ -599,7 +635,7 @@ def generate(n: int, seed: int = 42, path: str | Path = "logs.jsonl", *, gzip_ou
     t0 = time.perf_counter()
     with open(tmp, "wb", buffering=1 << 20) as raw:
         if gzip_out:
-            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
+            with gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
                 g.run(gz)
         else:
             g.run(raw)
@@ -634,7 +670,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {n} records, {info['bytes'] / 1e6:.1f} MB ({info['bytes'] / max(n, 1):.0f} B/record), "
           f"{info['span_h']} h, in {info['elapsed_s']} s → {info['path']}", file=sys.stderr)  # fmt: skip
     if args.stats:
-        pct = {k: f"{v} ({100 * v / max(n, 1):.1f}%)" for k, v in (*info["kinds"].items(), *info["flags"].items())}
+        pct = {
+            k: f"{v} ({100 * v / max(n, 1):.1f}%)"
+            for k, v in (*info["kinds"].items(), *info["flags"].items())
+        }
         sys.stderr.write(orjson.dumps(pct, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0
 
