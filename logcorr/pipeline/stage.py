@@ -9,7 +9,7 @@ import orjson
 import pyarrow as pa
 
 from logcorr.model import Event, Metric
-from logcorr.rules.fingerprint import event_key, fingerprint
+from logcorr.rules.fingerprint import MACROS_SQL
 from logcorr.rules.policy import Policy
 from logcorr.rules.redact import Redactor, might_hold_secret
 from logcorr.rules.suppress import Suppressor
@@ -32,8 +32,7 @@ STAGING_SCHEMA = pa.schema(
         ("stack", pa.string()),
         ("source_line", pa.int64()),
         ("source_format", pa.string()),
-        ("fingerprint", pa.string()),
-        ("event_key", pa.int64()),
+        ("part", pa.int32()),
         ("suppressed", pa.string()),
     ]
 )
@@ -71,6 +70,14 @@ CREATE TEMP TABLE staged_rejects (file_id INTEGER, source_line BIGINT, source_fo
 """
 
 
+# fingerprints and event keys are computed here, vectorised, instead of per event in Python
+_STAGE_SELECT = """
+    seq, file_id, ts_ms, client_ts_ms, system, system_label, level, message, trace_id, trace_source, request_id,
+    user_id, context, stack, source_line, source_format, lc_fingerprint(message),
+    lc_event_key(ts_ms, system, level, message, trace_id, request_id, part), suppressed
+"""
+
+
 def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -88,6 +95,7 @@ class Stager:
         self.metric_rows: list[tuple[Any, ...]] = []
         self.reject_rows: list[tuple[Any, ...]] = []
         self.seq = 0
+        con.execute(MACROS_SQL)
         con.execute(_DDL)
 
     def event(self, ev: Event, file_id: int, line: int, fmt: str, part: int) -> None:
@@ -122,8 +130,7 @@ class Stager:
                 stack,
                 line,
                 fmt,
-                fingerprint(message),
-                event_key(ev.ts_ms, ev.system, ev.level, message, ev.trace_id, ev.request_id, part),
+                part,
                 self.suppressor.match(message),
             )
         )
@@ -147,7 +154,7 @@ class Stager:
             self._flush("staged_rejects", self.reject_rows, REJECT_SCHEMA)
 
     def flush_events(self) -> None:
-        self._flush("staging", self.rows, STAGING_SCHEMA)
+        self._flush("staging", self.rows, STAGING_SCHEMA, _STAGE_SELECT)
 
     def flush(self) -> None:
         self.flush_events()
@@ -162,7 +169,7 @@ class Stager:
         for table in ("staging", "staged_metrics", "staged_rejects"):
             self.con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id])
 
-    def _flush(self, table: str, rows: list[tuple[Any, ...]], schema: pa.Schema) -> None:
+    def _flush(self, table: str, rows: list[tuple[Any, ...]], schema: pa.Schema, select: str = "*") -> None:
         if not rows:
             return
         cols = list(zip(*rows, strict=True))
@@ -170,6 +177,6 @@ class Stager:
             [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
         )
         self.con.register("_batch", batch)
-        self.con.execute(f"INSERT INTO {table} SELECT * FROM _batch")
+        self.con.execute(f"INSERT INTO {table} SELECT {select} FROM _batch")
         self.con.unregister("_batch")
         rows.clear()

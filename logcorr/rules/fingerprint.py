@@ -1,14 +1,20 @@
 """Message fingerprints (what "identical message" means to the loop and cross-system rules) and
-event keys (what "the same event delivered twice" means to the duplicate-delivery rule)."""
+event keys (what "the same event delivered twice" means to the duplicate-delivery rule).
+
+Ingest computes both in DuckDB while staging (vectorised md5, `STAGE_KEYS_SQL`); `fingerprint()` is
+the same function in Python for loads built outside the database, so the two always agree.
+"""
 
 from __future__ import annotations
 
 import re
-from hashlib import blake2b
+from hashlib import md5
 
 # the Convex client's echo of a server log line in the browser console:
 # "[CONVEX M(messages:send)] [LOG] 'Sent message!'"
-_ECHO = re.compile(r"^\[CONVEX [QMAH]\([^)]*\)\]\s*(?:\[(?:LOG|INFO|WARN|ERROR|DEBUG)\]\s*)?")
+ECHO_PREFIX = r"^\[CONVEX [QMAH]\([^)]*\)\]\s*(?:\[(?:LOG|INFO|WARN|ERROR|DEBUG)\]\s*)?"
+_ECHO = re.compile(ECHO_PREFIX)
+_WS = " \t\n\f\r"  # RE2's \s, so Python and DuckDB trim alike
 
 
 def normalise(message: str) -> str:
@@ -17,32 +23,24 @@ def normalise(message: str) -> str:
         message = _ECHO.sub("", message, count=1)
         if len(message) >= 2 and message[0] == "'" and message[-1] == "'":
             message = message[1:-1]
-    return message.strip()
+    return message.strip(_WS)
 
 
 def fingerprint(message: str) -> str:
     """16 hex digits identifying the (normalised) text of a message."""
-    return blake2b(normalise(message).encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return md5(normalise(message).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def event_key(
-    ts_ms: int,
-    system: str,
-    level: str,
-    message: str,
-    trace_id: str | None,
-    request_id: str | None,
-    part: int,
-) -> int:
-    """A signed 64-bit key equal for two deliveries of the same event (no source carries an event id).
-
-    `part` is the event's position inside its record, so two identical lines of one Worker
-    invocation (which share a frozen timestamp) stay two events.
-    """
-    h = blake2b(
-        f"{ts_ms}\x1f{system}\x1f{level}\x1f{message}\x1f{trace_id or ''}\x1f{request_id or ''}\x1f{part}".encode(
-            "utf-8", "surrogatepass"
-        ),
-        digest_size=8,
-    )
-    return int.from_bytes(h.digest(), "big", signed=True)
+# DuckDB macros with the same meaning, used when rows are staged
+MACROS_SQL = f"""
+CREATE OR REPLACE TEMP MACRO lc_echo_strip(m) AS
+    CASE WHEN length(m) >= 2 AND starts_with(m, '''') AND ends_with(m, '''') THEN substr(m, 2, length(m) - 2) ELSE m END;
+CREATE OR REPLACE TEMP MACRO lc_normalise(m) AS
+    regexp_replace(
+        CASE WHEN starts_with(m, '[CONVEX ') THEN lc_echo_strip(regexp_replace(m, '{ECHO_PREFIX}', '')) ELSE m END,
+        '^[ \\t\\n\\f\\r]+|[ \\t\\n\\f\\r]+$', '', 'g');
+CREATE OR REPLACE TEMP MACRO lc_fingerprint(m) AS left(md5(lc_normalise(m)), 16);
+CREATE OR REPLACE TEMP MACRO lc_event_key(ts_ms, system, level, message, trace_id, request_id, part) AS
+    (md5_number(concat_ws(chr(31), ts_ms::VARCHAR, system, level, message, coalesce(trace_id, ''),
+                          coalesce(request_id, ''), part::VARCHAR)) >> 65)::BIGINT;
+"""
