@@ -55,10 +55,10 @@ def demo() -> None:
     for suffix in ("", ".wal"):
         Path(f"{DEMO_DB}{suffix}").unlink(missing_ok=True)
     logcorr("ingest", "fixtures/", "--db", DEMO_DB)
-    if (ROOT / "logcorr" / "cli" / "trace.py").exists():
-        logcorr("stats", "--db", DEMO_DB)
-        logcorr("traces", "--db", DEMO_DB, "--min-systems", "3")
-        logcorr("trace", "--db", DEMO_DB, "--first-with-errors")
+    logcorr("stats", "--db", DEMO_DB)
+    logcorr("traces", "--db", DEMO_DB, "--min-systems", "3")
+    logcorr("trace", "--db", DEMO_DB, "--first-with-errors")
+    logcorr("budget", "check", "--db", DEMO_DB, "--period", "1d", "--max-usd", "10", "--max-quota-pct", "100")
     print(f"\nThe database is {DEMO_DB.name}; try: .venv/bin/logcorr --help", file=sys.stderr)
 
 

@@ -64,13 +64,14 @@ def render(model: dict[str, Any], width: int | None = None) -> None:
         con.print("  error chain: " + " → ".join(f"[red]{s}[/]" for s in model["errors"]["chain"]))
     con.print()
     first_error = model["errors"]["first"]["event_id"] if model["errors"]["first"] else None
-    msg_width = max(30, (con.width or 160) - 48)
     for e in model["events"]:
         colour = COLOURS.get(e["system"], "white")
+        where = f"{os.path.basename(e['source_file'])}:{e['source_line']}"
+        # offset, system, level and spacing take 29 columns; the dropped note up to 30 more
+        msg_width = max(30, (con.width or 160) - 29 - len(where) - (30 if e["dropped_by"] else 2))
         msg = e["message"].replace("\n", " ⏎ ")
         if len(msg) > msg_width:
             msg = msg[: msg_width - 1] + "…"
-        where = f"{os.path.basename(e['source_file'])}:{e['source_line']}"
         if e["dropped_by"]:
             con.print(
                 f"[dim]{_fmt_offset(e['offset_ms']):>11} {e['system']:<8} {e['level']:<5} {escape(msg)}  "
