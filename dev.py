@@ -34,8 +34,6 @@ def sh(*args: str | Path, check: bool = True, env: dict[str, str] | None = None)
 
 
 def setup() -> None:
-    if sys.version_info < (3, 11):
-        sys.exit(f"logcorr needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == want and PY.exists():
         return

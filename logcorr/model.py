@@ -5,7 +5,7 @@ Events are plain NamedTuples (cheap to build on the hot path); validation lives 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 SYSTEMS: tuple[str, ...] = ("browser", "worker", "backend")
@@ -112,14 +112,16 @@ def to_ms(value: Any) -> int | None:
             return int(v // 1_000)
         if a >= 1e11:
             return int(v)
-        return int(round(v * 1000))
+        return round(v * 1000)
     if isinstance(value, str):
         s = value.strip()
         if not s:
             return None
         if s[0].isdigit() or s[0] == "-":
             try:
-                return to_ms(float(s)) if any(c in s for c in ".eE") or s.lstrip("-").isdigit() else _iso_ms(s)
+                return (
+                    to_ms(float(s)) if any(c in s for c in ".eE") or s.lstrip("-").isdigit() else _iso_ms(s)
+                )
             except ValueError:
                 return _iso_ms(s)
         return _iso_ms(s)
@@ -132,7 +134,7 @@ def _iso_ms(s: str) -> int | None:
     except ValueError:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
 
 

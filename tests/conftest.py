@@ -81,7 +81,9 @@ def write_jsonl(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
-def browser_event(ts: int, message: str, trace: str | None = "trace_1714910400000_abc", level: str = "log") -> dict[str, Any]:
+def browser_event(
+    ts: int, message: str, trace: str | None = "trace_1714910400000_abc", level: str = "log"
+) -> dict[str, Any]:
     """A newer-form console-override payload."""
     rec: dict[str, Any] = {
         "message": message,

@@ -53,13 +53,19 @@ def one_day(tmp_path: Path) -> str:
     return db
 
 
-def test_one_day_at_a_known_rate_projects_the_month_by_hand(cli: Callable[..., CliResult], one_day: str) -> None:
+def test_one_day_at_a_known_rate_projects_the_month_by_hand(
+    cli: Callable[..., CliResult], one_day: str
+) -> None:
     r = cli("budget", "simulate", "--db", one_day, "--format", "json", "--pricing", "story",
             "--pricing", "convex-professional")  # fmt: skip
     assert r.exit_code == ExitCode.OK, r.stderr
     res = r.json()
     assert res["month"] == {"start": "2024-05-01", "days": 31, "period_ms": DAY, "copies": 31, "scale": 1.0}
-    assert {s: v["accepted"] for s, v in res["systems"].items()} == {"browser": 31_000, "worker": 15_500, "backend": 6_200}
+    assert {s: v["accepted"] for s, v in res["systems"].items()} == {
+        "browser": 31_000,
+        "worker": 15_500,
+        "backend": 6_200,
+    }
     assert res["total"]["quota_pct"] == 42.16  # 52,700 / 125,000
     assert res["systems"]["browser"]["used_pct_of_share"] == 62.0  # 31,000 / 50,000
     assert all(t["reached"] is None for t in res["thresholds"].values())
@@ -70,7 +76,9 @@ def test_one_day_at_a_known_rate_projects_the_month_by_hand(cli: Callable[..., C
     assert costs["story"]["total_usd"] == pytest.approx(52_700 * 10 / 125_000)  # $4.216
     assert costs["convex-professional"]["total_usd"] == 25.0  # seat fee; usage inside the included amounts
     calls_usd = (31_000 * 3 + 15_500 * 3 + 6_200 / 128) * 2 / 1e6
-    assert costs["convex-professional"]["list_usd"] == pytest.approx(calls_usd + 0.2 * 0.11501 + 0.2 * 0.016575, rel=1e-3)
+    assert costs["convex-professional"]["list_usd"] == pytest.approx(
+        calls_usd + 0.2 * 0.11501 + 0.2 * 0.016575, rel=1e-3
+    )
     assert any("does not hold" in n for n in res["notes"])
 
 
@@ -109,10 +117,14 @@ def test_days_shortens_the_month(cli: Callable[..., CliResult], one_day: str) ->
     assert res["total"]["accepted"] == 10 * 1_700 and len(res["daily"]) == 10
 
 
-def test_baseline_diff_reports_the_change(cli: Callable[..., CliResult], one_day: str, tmp_path: Path) -> None:
+def test_baseline_diff_reports_the_change(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path
+) -> None:
     base = tmp_path / "base.json"
     base.write_bytes(cli("budget", "simulate", "--db", one_day, "--format", "json").stdout_bytes)
-    res = cli("budget", "simulate", "--db", one_day, "--format", "json", "--scale", "2", "--baseline", str(base)).json()
+    res = cli(
+        "budget", "simulate", "--db", one_day, "--format", "json", "--scale", "2", "--baseline", str(base)
+    ).json()
     d = res["baseline"]
     assert d["systems"]["browser"]["accepted"] == {"baseline": 31_000, "current": 62_000, "delta": 31_000}
     assert d["quota_pct"]["delta"] == pytest.approx(42.16)
@@ -133,13 +145,18 @@ def test_baseline_diff_reports_the_change(cli: Callable[..., CliResult], one_day
         (("--max-usd", "10", "--pricing", "no-such-model"), ExitCode.USAGE),
     ],
 )
-def test_check_exit_codes(cli: Callable[..., CliResult], one_day: str, args: tuple[str, ...], code: int) -> None:
+def test_check_exit_codes(
+    cli: Callable[..., CliResult], one_day: str, args: tuple[str, ...], code: int
+) -> None:
     r = cli("budget", "check", "--db", one_day, *args)
     assert r.exit_code == code, r.stderr
 
 
 def test_check_on_missing_inputs_is_an_input_error(cli: Callable[..., CliResult], tmp_path: Path) -> None:
-    assert cli("budget", "check", "--db", str(tmp_path / "none.duckdb"), "--max-usd", "10").exit_code == ExitCode.INPUT
+    assert (
+        cli("budget", "check", "--db", str(tmp_path / "none.duckdb"), "--max-usd", "10").exit_code
+        == ExitCode.INPUT
+    )
     assert cli("budget", "check", str(tmp_path / "none.jsonl"), "--max-usd", "10").exit_code == ExitCode.INPUT
 
 
@@ -150,7 +167,9 @@ def test_check_prints_each_threshold_beside_its_value(cli: Callable[..., CliResu
 
 
 def test_junit_output_parses_and_names_the_failure(cli: Callable[..., CliResult], one_day: str) -> None:
-    r = cli("budget", "check", "--db", one_day, "--max-quota-pct", "40", "--max-usd", "10", "--format", "junit")
+    r = cli(
+        "budget", "check", "--db", one_day, "--max-quota-pct", "40", "--max-usd", "10", "--format", "junit"
+    )
     assert r.exit_code == ExitCode.CHECK_FAILED
     root = ET.fromstring(r.stdout_bytes)
     suite = root.find("testsuite")
@@ -159,16 +178,24 @@ def test_junit_output_parses_and_names_the_failure(cli: Callable[..., CliResult]
     assert len(failures) == 1 and "42.16 %" in (failures[0].find("failure").get("message") or "")  # type: ignore[union-attr]
 
 
-def test_markdown_is_appended_to_the_github_step_summary(cli: Callable[..., CliResult], one_day: str, tmp_path: Path) -> None:
+def test_markdown_is_appended_to_the_github_step_summary(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path
+) -> None:
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     r = cli("budget", "check", "--db", one_day, "--max-usd", "10", env={"GITHUB_STEP_SUMMARY": str(summary)})
     assert r.exit_code == ExitCode.OK
     text = summary.read_text()
-    assert text.startswith("earlier step\n") and "logcorr budget check: ✅ pass" in text and "| browser |" in text
+    assert (
+        text.startswith("earlier step\n")
+        and "logcorr budget check: ✅ pass" in text
+        and "| browser |" in text
+    )
 
 
-def test_simulate_straight_from_input_files_matches_the_database(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+def test_simulate_straight_from_input_files_matches_the_database(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
     path = write(tmp_path / "in.jsonl", spread(0, 300, "browser", "x"))
     from_files = cli("budget", "simulate", str(path), "--format", "json").json()
     db = str(tmp_path / "x.duckdb")
@@ -177,7 +204,9 @@ def test_simulate_straight_from_input_files_matches_the_database(cli: Callable[.
     assert from_files["systems"] == from_db["systems"] and from_files["total"]["accepted"] == 9_300
 
 
-def test_the_readme_ci_example_runs_as_written(cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_readme_ci_example_runs_as_written(
+    cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     readme = (ROOT / "README.md").read_text()
     m = re.search(r"# logcorr-ci-example\n\s*- run: (logcorr budget check .+)\n", readme)
     assert m, "README has no CI example marked '# logcorr-ci-example'"

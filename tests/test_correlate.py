@@ -25,7 +25,9 @@ CHAIN = "trace_1714910400000_chain01"
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.chdir(ROOT)  # so source_file is the stable relative path (golden files)
     path = str(tmp_path / "db.duckdb")
-    result = ingest([str(DATA / n) for n in ("error-chain.jsonl", "skew-causal.jsonl", "skew-paired.jsonl")], path)
+    result = ingest(
+        [str(DATA / n) for n in ("error-chain.jsonl", "skew-causal.jsonl", "skew-paired.jsonl")], path
+    )
     assert result.rejected == 0
     return path
 
@@ -36,7 +38,9 @@ def trace_json(cli: Callable[..., CliResult], db: str, *args: str) -> dict[str, 
     return r.json()  # type: ignore[no-any-return]
 
 
-def test_browser_clock_ninety_seconds_ahead_is_corrected_by_causal_order(cli: Callable[..., CliResult], db: str) -> None:
+def test_browser_clock_ninety_seconds_ahead_is_corrected_by_causal_order(
+    cli: Callable[..., CliResult], db: str
+) -> None:
     model = trace_json(cli, db, "trace_1714910500000_skew01")
     assert model["skew"]["browser"]["method"] == "causal"
     assert 89_900 <= model["skew"]["browser"]["offset_ms"] <= 90_000
@@ -46,7 +50,9 @@ def test_browser_clock_ninety_seconds_ahead_is_corrected_by_causal_order(cli: Ca
     assert model["duration_ms"] < 1000
 
 
-def test_raw_times_without_skew_put_the_browser_ninety_seconds_late(cli: Callable[..., CliResult], db: str) -> None:
+def test_raw_times_without_skew_put_the_browser_ninety_seconds_late(
+    cli: Callable[..., CliResult], db: str
+) -> None:
     model = trace_json(cli, db, "trace_1714910500000_skew01", "--no-skew")
     assert model["skew"] == {} and model["skew_applied"] is False
     assert model["events"][0]["system"] == "worker"
@@ -88,7 +94,9 @@ def test_trace_json_validates_against_the_documented_schema(cli: Callable[..., C
 
 
 @pytest.mark.parametrize("fmt, name", [("json", "chain.trace.json"), ("chrome", "chain.chrome.json")])
-def test_trace_outputs_match_the_golden_files(cli: Callable[..., CliResult], db: str, fmt: str, name: str) -> None:
+def test_trace_outputs_match_the_golden_files(
+    cli: Callable[..., CliResult], db: str, fmt: str, name: str
+) -> None:
     r = cli("trace", CHAIN, "--db", db, "--format", fmt)
     assert r.exit_code == ExitCode.OK
     golden = GOLDEN / name
@@ -97,7 +105,9 @@ def test_trace_outputs_match_the_golden_files(cli: Callable[..., CliResult], db:
     assert r.stdout_bytes == golden.read_bytes()
 
 
-def test_chrome_output_has_a_process_per_system_and_an_event_per_line(cli: Callable[..., CliResult], db: str) -> None:
+def test_chrome_output_has_a_process_per_system_and_an_event_per_line(
+    cli: Callable[..., CliResult], db: str
+) -> None:
     doc = cli("trace", CHAIN, "--db", db, "--format", "chrome").json()
     names = {e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "process_name"}
     assert names == {"browser", "worker", "backend"}
@@ -123,7 +133,9 @@ def test_an_unknown_id_exits_1_with_close_matches(cli: Callable[..., CliResult],
     assert r.stdout == ""
 
 
-def test_the_terminal_timeline_shows_spans_the_first_error_and_dropped_lines(cli: Callable[..., CliResult], db: str) -> None:
+def test_the_terminal_timeline_shows_spans_the_first_error_and_dropped_lines(
+    cli: Callable[..., CliResult], db: str
+) -> None:
     r = cli("trace", CHAIN, "--db", db, "--include-dropped", env={"NO_COLOR": "1"})
     assert r.exit_code == ExitCode.OK
     out = r.stdout
@@ -152,7 +164,9 @@ def test_traces_filters(cli: Callable[..., CliResult], db: str, args: tuple[str,
     assert len(r.json()) == expected
 
 
-def test_traces_sorted_by_duration_puts_the_skewed_trace_first(cli: Callable[..., CliResult], db: str) -> None:
+def test_traces_sorted_by_duration_puts_the_skewed_trace_first(
+    cli: Callable[..., CliResult], db: str
+) -> None:
     rows = cli("traces", "--db", db, "--format", "json", "--sort", "duration").json()
     assert rows[0]["trace_id"] == "trace_1714910500000_skew01"  # raw times: 90.25 s from worker to browser
     assert rows[0]["systems"] == "browser→worker→backend"
@@ -176,7 +190,14 @@ def test_search_finds_text_and_regex_with_trace_filters(cli: Callable[..., CliRe
 
 
 def test_sql_runs_queries_and_cannot_write(cli: Callable[..., CliResult], db: str, tmp_path: Path) -> None:
-    r = cli("sql", "SELECT system, count(*) AS n FROM log_queue GROUP BY ALL ORDER BY system", "--db", db, "--format", "csv")
+    r = cli(
+        "sql",
+        "SELECT system, count(*) AS n FROM log_queue GROUP BY ALL ORDER BY system",
+        "--db",
+        db,
+        "--format",
+        "csv",
+    )
     assert r.exit_code == ExitCode.OK
     assert r.stdout.splitlines()[0] == "system,n"
     for stmt in (
@@ -192,7 +213,9 @@ def test_sql_runs_queries_and_cannot_write(cli: Callable[..., CliResult], db: st
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "other.duckdb").exists()
 
 
-def test_read_commands_on_a_missing_database_say_how_to_create_it(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+def test_read_commands_on_a_missing_database_say_how_to_create_it(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
     r = cli("traces", "--db", str(tmp_path / "none.duckdb"))
     assert r.exit_code == ExitCode.INPUT
     assert "does not exist" in r.stderr and "logcorr ingest" in r.stderr

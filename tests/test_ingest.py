@@ -37,8 +37,16 @@ def assert_accounted(result: ingest_mod.IngestResult) -> None:
 @pytest.mark.parametrize(
     "name, data, reason",
     [
-        ("malformed", b'{"message":"ok","level":"log","context":{"timestamp":1714910400000}}\n{"message": "x",\n', "malformed JSON"),
-        ("bad-utf8", b'{"message":"\xff","level":"log","context":{"timestamp":1714910400000}}\n', "invalid UTF-8"),
+        (
+            "malformed",
+            b'{"message":"ok","level":"log","context":{"timestamp":1714910400000}}\n{"message": "x",\n',
+            "malformed JSON",
+        ),
+        (
+            "bad-utf8",
+            b'{"message":"\xff","level":"log","context":{"timestamp":1714910400000}}\n',
+            "invalid UTF-8",
+        ),
         ("unknown", b'{"hello":"world"}\n', "unknown record shape"),
         ("not-object", b'42\n"text"\n', "not a JSON object or array"),
         ("no-timestamp", b'{"message":"m","level":"log"}\n', "missing or unreadable timestamp"),
@@ -95,7 +103,9 @@ def test_truncated_gzip_keeps_complete_lines_and_reports_the_truncation(
     assert_accounted(result)
 
 
-def test_same_file_twice_changes_nothing_and_says_so(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+def test_same_file_twice_changes_nothing_and_says_so(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
     path = write_jsonl("a.jsonl", [browser_event(T0 + i, f"m{i}") for i in range(10)])
     db = tmp_path / "db.duckdb"
     first = ingest([str(path)], str(db))
@@ -161,7 +171,9 @@ def test_a_failure_half_way_leaves_the_database_as_it_was(
     assert ingest([str(b)], str(db)).stored == 5
 
 
-def test_strict_stores_nothing_when_a_line_is_rejected(tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., object]) -> None:
+def test_strict_stores_nothing_when_a_line_is_rejected(
+    tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., object]
+) -> None:
     path = write_jsonl("a.jsonl", [browser_event(T0, "fine"), b"{broken"])
     db = tmp_path / "db.duckdb"
     r = cli("ingest", str(path), "--db", str(db), "--strict")
@@ -176,7 +188,11 @@ def test_recent_entries_hold_the_last_hour_before_the_newest_event(
     tmp_path: Path, write_jsonl: Callable[..., Path]
 ) -> None:
     hour = 3_600_000
-    recs = [browser_event(T0, "old"), browser_event(T0 + 2 * hour, "new"), browser_event(T0 + 2 * hour - 10, "edge")]
+    recs = [
+        browser_event(T0, "old"),
+        browser_event(T0 + 2 * hour, "new"),
+        browser_event(T0 + 2 * hour - 10, "edge"),
+    ]
     db = tmp_path / "db.duckdb"
     ingest([str(write_jsonl("a.jsonl", recs))], str(db))
     con = duckdb.connect(str(db), read_only=True)
@@ -187,7 +203,9 @@ def test_recent_entries_hold_the_last_hour_before_the_newest_event(
     assert expires.total_seconds() == 3600
 
 
-def test_events_from_all_files_are_stored_in_event_time_order(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+def test_events_from_all_files_are_stored_in_event_time_order(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
     a = write_jsonl("a.jsonl", [browser_event(T0 + 2, "a2"), browser_event(T0 + 4, "a4")])
     b = write_jsonl("b.jsonl", [browser_event(T0 + 1, "b1"), browser_event(T0 + 3, "b3")])
     db = tmp_path / "db.duckdb"
@@ -203,16 +221,27 @@ def test_provenance_names_the_file_line_and_format(tmp_path: Path, write_jsonl: 
     db = tmp_path / "db.duckdb"
     ingest([str(path)], str(db))
     con = duckdb.connect(str(db), read_only=True)
-    rows = con.execute("SELECT message, source_file, source_line, source_format FROM log_queue ORDER BY ts").fetchall()
+    rows = con.execute(
+        "SELECT message, source_file, source_line, source_format FROM log_queue ORDER BY ts"
+    ).fetchall()
     con.close()
     assert rows == [("first", str(path), 1, "browser-v2"), ("second", str(path), 2, "browser-v2")]
 
 
-def test_secrets_never_reach_the_database_or_rejects(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+def test_secrets_never_reach_the_database_or_rejects(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
     recs = [
         {**browser_event(T0, f"token {jwt}"), "stack": "Error: Bearer abcdefghijklmnopqrstuvwxyz"},
-        {**browser_event(T0 + 1, "login"), "context": {"timestamp": T0 + 1, "headers": {"Authorization": "Basic dXNlcjpzM2NyM3Q="}, "password": "hunter2hunter2"}},
+        {
+            **browser_event(T0 + 1, "login"),
+            "context": {
+                "timestamp": T0 + 1,
+                "headers": {"Authorization": "Basic dXNlcjpzM2NyM3Q="},
+                "password": "hunter2hunter2",
+            },
+        },
         f'{{"broken": "{jwt}"',
     ]
     db = tmp_path / "db.duckdb"
@@ -233,14 +262,18 @@ def test_missing_input_and_unknown_format_are_clear_errors(tmp_path: Path) -> No
         ingest([str(tmp_path / "x.jsonl")], str(tmp_path / "db.duckdb"), format_name="nope")
 
 
-def test_forced_format_parses_records_detection_would_not(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+def test_forced_format_parses_records_detection_would_not(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
     # a worker record with no id and a context: detection would call it browser-v2
     rec = {"trace_id": "t", "system": "worker", "level": "log", "message": "m", "timestamp": T0}
     path = write_jsonl("a.jsonl", [rec])
     db = tmp_path / "db.duckdb"
     ingest([str(path)], str(db), format_name="worker-record")
     con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("SELECT source_format, system FROM log_queue").fetchall() == [("worker-record", "worker")]
+    assert con.execute("SELECT source_format, system FROM log_queue").fetchall() == [
+        ("worker-record", "worker")
+    ]
     con.close()
 
 
@@ -248,7 +281,9 @@ def test_directories_expand_to_their_log_files(tmp_path: Path) -> None:
     d = tmp_path / "logs" / "nested"
     d.mkdir(parents=True)
     (d / "a.jsonl").write_bytes(b'{"message":"m","level":"log","context":{"timestamp":1714910400000}}\n')
-    (d / "b.log.gz").write_bytes(gzip.compress(b'{"message":"n","level":"log","context":{"timestamp":1714910400001}}\n'))
+    (d / "b.log.gz").write_bytes(
+        gzip.compress(b'{"message":"n","level":"log","context":{"timestamp":1714910400001}}\n')
+    )
     (d / "notes.md").write_text("not a log")
     result = ingest([str(tmp_path / "logs")], str(tmp_path / "db.duckdb"))
     assert sorted(Path(f.path).name for f in result.files) == ["a.jsonl", "b.log.gz"]

@@ -73,7 +73,7 @@ def test_pretty_printed_objects_with_banner_lines_are_scanned() -> None:
 
 
 def test_pretty_printed_array_elements_keep_their_own_line_numbers() -> None:
-    stats, out = read(b'[\n  {"topic": "console"},\n  {"topic": "x"}\n]\n')
+    _stats, out = read(b'[\n  {"topic": "console"},\n  {"topic": "x"}\n]\n')
     assert [(k, line) for k, line, _ in out] == [(RECORD, 2), (RECORD, 3)]
 
 
@@ -97,7 +97,7 @@ def test_concatenated_gzip_members_are_all_read() -> None:
 def test_truncated_gzip_keeps_every_complete_line_and_reports_the_cut() -> None:
     payload = b"".join(b'{"n":%d}\n' % i for i in range(200_000))
     cut = gzip.compress(payload)[:-5000]
-    stats, out = read(cut)
+    _stats, out = read(cut)
     records = [p for k, _, p in out if k == RECORD]
     rejects = [p for k, _, p in out if k == REJECT]
     assert len(records) > 100_000

@@ -41,7 +41,11 @@ def test_every_sample_secret_is_seen_by_the_trigger_words_and_replaced() -> None
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80), st.sampled_from(SAMPLES), st.text(max_size=20))
+@given(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80),
+    st.sampled_from(SAMPLES),
+    st.text(max_size=20),
+)
 def test_trigger_words_never_miss_a_match_in_random_text(prefix: str, secret: str, suffix: str) -> None:
     s = prefix + " " + secret + " " + suffix
     if contains_secret(s):

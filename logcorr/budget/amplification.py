@@ -66,7 +66,9 @@ def load_amplification(path: str | None = None) -> Amplification:
         raise ConfigError(format_errors(e, source)) from e
 
 
-def usage(amp: Amplification, offered: dict[str, float], accepted: dict[str, float], days: float) -> dict[str, float]:
+def usage(
+    amp: Amplification, offered: dict[str, float], accepted: dict[str, float], days: float
+) -> dict[str, float]:
     """A month's resource usage for logs offered and accepted per system.
 
     Stored documents accumulate over the month; storage is billed as the month's average, i.e. half of

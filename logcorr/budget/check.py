@@ -36,7 +36,9 @@ def cost_of(result: dict[str, Any], model: str, basis: str) -> float:
         if c["model"] == model:
             return float({"total": c["total_usd"], "billed": c["usage_usd"], "list": c["list_usd"]}[basis])
     names = ", ".join(c["model"] for c in result["costs"])
-    raise UsageError(f"pricing model {model!r} was not simulated", f"add --pricing {model} (simulated: {names})")
+    raise UsageError(
+        f"pricing model {model!r} was not simulated", f"add --pricing {model} (simulated: {names})"
+    )
 
 
 def evaluate(
@@ -57,7 +59,11 @@ def evaluate(
     if max_quota_pct is not None:
         pct = float(result["total"]["quota_pct"])
         worst = max(
-            ((s, v["used_pct_of_share"]) for s, v in result["systems"].items() if v["used_pct_of_share"] is not None),
+            (
+                (s, v["used_pct_of_share"])
+                for s, v in result["systems"].items()
+                if v["used_pct_of_share"] is not None
+            ),
             key=lambda x: x[1],
             default=("-", 0.0),
         )

@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from logcorr.errors import ConfigError
 from logcorr.rules.policy import format_errors
 
-BUILTIN = ("story", "convex-starter", "convex-professional", "cloudflare-workers-paid", "cloudflare-workers-paid-2024")
+BUILTIN = (
+    "story",
+    "convex-starter",
+    "convex-professional",
+    "cloudflare-workers-paid",
+    "cloudflare-workers-paid-2024",
+)
 DEFAULT_MODELS = ("story", "convex-professional", "cloudflare-workers-paid")
 
 
@@ -94,7 +100,11 @@ class Cost:
 def load_model(name_or_path: str) -> PricingModel:
     """A built-in model by name, or a TOML file by path."""
     if name_or_path in BUILTIN:
-        text = resources.files("logcorr.data").joinpath(f"pricing/{name_or_path}.toml").read_text(encoding="utf-8")
+        text = (
+            resources.files("logcorr.data")
+            .joinpath(f"pricing/{name_or_path}.toml")
+            .read_text(encoding="utf-8")
+        )
         source = f"built-in model {name_or_path}"
     else:
         p = Path(name_or_path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import math
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,11 @@ STORY_NOTE = (
 
 
 def _iso_day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def choose_period(span_ms: int) -> int:
@@ -54,16 +54,16 @@ def choose_period(span_ms: int) -> int:
 
 def month_start(first_ms: int, days: int | None) -> tuple[int, int, list[str]]:
     """(start ms, days, notes): the first day of the first event's month, long enough for `days`."""
-    d = datetime.fromtimestamp(first_ms / 1000, tz=timezone.utc)
+    d = datetime.fromtimestamp(first_ms / 1000, tz=UTC)
     notes: list[str] = []
     length = calendar.monthrange(d.year, d.month)[1]
     if days is None:
         days = length
     if not 1 <= days <= 31:
         raise UsageError("--days must be between 1 and 31 (one budget month)")
-    start = datetime(d.year, d.month, 1, tzinfo=timezone.utc)
+    start = datetime(d.year, d.month, 1, tzinfo=UTC)
     if days > length:
-        start = datetime(d.year, 1, 1, tzinfo=timezone.utc)
+        start = datetime(d.year, 1, 1, tzinfo=UTC)
         notes.append(f"{d:%B} has {length} days; simulated in January {d.year} (31 days) instead")
     return int(start.timestamp() * 1000), days, notes
 
@@ -121,7 +121,11 @@ def simulate(
     total_accepted = sum(res.accepted.values())
     monthly = policy.budget.monthly_writes
     thresholds = {}
-    for key, pct in (("warn", policy.budget.warn_pct), ("essential", policy.budget.essential_pct), ("cap", 100.0)):
+    for key, pct in (
+        ("warn", policy.budget.warn_pct),
+        ("essential", policy.budget.essential_pct),
+        ("cap", 100.0),
+    ):
         m = next((m for m in st.moments if m.scope == "total" and m.pct == pct), None)
         thresholds[key] = {
             "pct": pct,
@@ -144,8 +148,18 @@ def simulate(
     return {
         "source": source or {},
         "observed": {"events": n, "first": _iso(lo), "last": _iso(hi), "span_ms": span},
-        "month": {"start": _iso_day(start), "days": days, "period_ms": period, "copies": copies, "scale": scale},
-        "policy": {"monthly_writes": monthly, "shares": dict(policy.budget.shares), "digest": policy.digest()},
+        "month": {
+            "start": _iso_day(start),
+            "days": days,
+            "period_ms": period,
+            "copies": copies,
+            "scale": scale,
+        },
+        "policy": {
+            "monthly_writes": monthly,
+            "shares": dict(policy.budget.shares),
+            "digest": policy.digest(),
+        },
         "systems": systems,
         "total": {
             "offered": sum(res.offered.values()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import typer
@@ -14,18 +14,24 @@ from logcorr.errors import ExitCode, UsageError
 
 budget_app = typer.Typer(help="Project monthly writes and dollars; gate CI on them.", no_args_is_help=True)
 
-DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file to project from [default: ./logcorr.duckdb].")
+DB_OPT = typer.Option(
+    None, "--db", envvar="LOGCORR_DB", help="DuckDB file to project from [default: ./logcorr.duckdb]."
+)
 INPUTS = typer.Argument(None, help="Project straight from these input files instead of the database.")
-PRICING = typer.Option(None, "--pricing", help="Pricing model name or TOML file (repeatable) [default: story, convex-professional, cloudflare-workers-paid].")
+PRICING = typer.Option(
+    None,
+    "--pricing",
+    help="Pricing model name or TOML file (repeatable) [default: story, convex-professional, cloudflare-workers-paid].",
+)
 
 
-class SimFormat(str, Enum):
+class SimFormat(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
 
 
-class CheckFormat(str, Enum):
+class CheckFormat(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
@@ -90,7 +96,9 @@ def _read_baseline(path: str) -> dict[str, Any]:
     except FileNotFoundError as e:
         raise InputError(f"baseline file {path} not found") from e
     except orjson.JSONDecodeError as e:
-        raise InputError(f"baseline file {path} is not JSON: {e}", "write one with budget simulate --format json") from e
+        raise InputError(
+            f"baseline file {path} is not JSON: {e}", "write one with budget simulate --format json"
+        ) from e
     if not isinstance(data, dict) or "systems" not in data:
         raise InputError(f"baseline file {path} is not a budget simulate JSON result")
     return data
@@ -101,10 +109,16 @@ def simulate_cmd(
     db: str = DB_OPT,
     policy: str = typer.Option(None, "--policy", help="Policy TOML [default: the story's numbers]."),
     pricing: list[str] = PRICING,
-    amplification: str = typer.Option(None, "--amplification", help="Write-amplification TOML [default: built-in]."),
-    days: int = typer.Option(None, "--days", help="Length of the simulated month [default: the month's length]."),
+    amplification: str = typer.Option(
+        None, "--amplification", help="Write-amplification TOML [default: built-in]."
+    ),
+    days: int = typer.Option(
+        None, "--days", help="Length of the simulated month [default: the month's length]."
+    ),
     scale: str = typer.Option("1x", "--scale", help="Multiply the observed load, e.g. 10x [default: 1x]."),
-    period: str = typer.Option(None, "--period", help="How much time the input represents, e.g. 1d [default: its span]."),
+    period: str = typer.Option(
+        None, "--period", help="How much time the input represents, e.g. 1d [default: its span]."
+    ),
     baseline: str = typer.Option(None, "--baseline", help="An earlier --format json result to diff against."),
     fmt: SimFormat = typer.Option(SimFormat.table, "--format", "-f", help="table, json or markdown."),
 ) -> None:
@@ -121,16 +135,32 @@ def check_cmd(
     db: str = DB_OPT,
     policy: str = typer.Option(None, "--policy", help="Policy TOML [default: the story's numbers]."),
     pricing: list[str] = PRICING,
-    amplification: str = typer.Option(None, "--amplification", help="Write-amplification TOML [default: built-in]."),
-    days: int = typer.Option(None, "--days", help="Length of the simulated month [default: the month's length]."),
+    amplification: str = typer.Option(
+        None, "--amplification", help="Write-amplification TOML [default: built-in]."
+    ),
+    days: int = typer.Option(
+        None, "--days", help="Length of the simulated month [default: the month's length]."
+    ),
     scale: str = typer.Option("1x", "--scale", help="Multiply the observed load, e.g. 10x [default: 1x]."),
-    period: str = typer.Option(None, "--period", help="How much time the input represents, e.g. 1d [default: its span]."),
+    period: str = typer.Option(
+        None, "--period", help="How much time the input represents, e.g. 1d [default: its span]."
+    ),
     max_usd: float = typer.Option(None, "--max-usd", help="Fail when the projected dollars exceed this."),
-    model: str = typer.Option("story", "--model", help="Pricing model --max-usd is checked against [default: story]."),
-    basis: str = typer.Option("total", "--cost-basis", help="total, billed or list (see docs/budget.md) [default: total]."),
-    max_quota_pct: float = typer.Option(None, "--max-quota-pct", help="Fail when the month uses more of the quota."),
-    fail_on_degrade: bool = typer.Option(False, "--fail-on-degrade", help="Fail when essential-only mode (95 %) is reached."),
-    fmt: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="table, json, markdown or junit."),
+    model: str = typer.Option(
+        "story", "--model", help="Pricing model --max-usd is checked against [default: story]."
+    ),
+    basis: str = typer.Option(
+        "total", "--cost-basis", help="total, billed or list (see docs/budget.md) [default: total]."
+    ),
+    max_quota_pct: float = typer.Option(
+        None, "--max-quota-pct", help="Fail when the month uses more of the quota."
+    ),
+    fail_on_degrade: bool = typer.Option(
+        False, "--fail-on-degrade", help="Fail when essential-only mode (95 %) is reached."
+    ),
+    fmt: CheckFormat = typer.Option(
+        CheckFormat.table, "--format", "-f", help="table, json, markdown or junit."
+    ),
 ) -> None:
     """Gate CI on the projected month: exit 0 pass, 1 breached, 2 usage error, 3 input error.
 
@@ -139,9 +169,17 @@ def check_cmd(
     from logcorr.budget.check import evaluate
 
     if max_usd is None and max_quota_pct is None and not fail_on_degrade:
-        raise UsageError("budget check needs at least one threshold", "e.g. --max-usd 10 --max-quota-pct 100 --fail-on-degrade")
+        raise UsageError(
+            "budget check needs at least one threshold",
+            "e.g. --max-usd 10 --max-quota-pct 100 --fail-on-degrade",
+        )
     pricing = list(pricing or [])
-    if pricing and max_usd is not None and model not in pricing and not any(p.endswith(".toml") for p in pricing):
+    if (
+        pricing
+        and max_usd is not None
+        and model not in pricing
+        and not any(p.endswith(".toml") for p in pricing)
+    ):
         pricing.append(model)
     result = _project(inputs, db, policy, pricing or None, amplification, days, scale, None, period)
     checks = evaluate(result, max_usd=max_usd, model=model, basis=basis, max_quota_pct=max_quota_pct,

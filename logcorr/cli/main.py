@@ -32,7 +32,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """Correlate browser, Cloudflare Worker and Convex logs offline."""
     if debug:
@@ -40,11 +42,13 @@ def main(
 
 
 def _register() -> None:
-    from logcorr.cli import budget, ingest, query
+    from logcorr.cli import budget, ingest, ledger, policy, query
 
     ingest.register(app)
     query.register(app)
     budget.register(app)
+    ledger.register(app)
+    policy.register(app)
 
 
 _register()

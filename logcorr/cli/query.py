@@ -3,7 +3,7 @@ library function on a read-only connection and hands the result to a renderer.""
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import typer
@@ -13,7 +13,7 @@ from logcorr.render.rows import RowFormat
 DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file [default: ./logcorr.duckdb].")
 
 
-class TraceFormat(str, Enum):
+class TraceFormat(StrEnum):
     table = "table"
     json = "json"
     chrome = "chrome"
@@ -44,10 +44,16 @@ def _filter(system: list[str] | None, has_errors: bool, min_systems: int, since:
 def trace_cmd(
     trace_id: str = typer.Argument(None, help="Trace id, or a unique prefix of one."),
     db: str = DB_OPT,
-    fmt: TraceFormat = typer.Option(TraceFormat.table, "--format", "-f", help="table, json or chrome [default: table]."),
+    fmt: TraceFormat = typer.Option(
+        TraceFormat.table, "--format", "-f", help="table, json or chrome [default: table]."
+    ),
     no_skew: bool = typer.Option(False, "--no-skew", help="Show raw clock times (no skew correction)."),
-    include_dropped: bool = typer.Option(False, "--include-dropped", help="Also show events rules dropped (greyed)."),
-    first_with_errors: bool = typer.Option(False, "--first-with-errors", help="Show the multi-system trace with errors that started first."),
+    include_dropped: bool = typer.Option(
+        False, "--include-dropped", help="Also show events rules dropped (greyed)."
+    ),
+    first_with_errors: bool = typer.Option(
+        False, "--first-with-errors", help="Show the multi-system trace with errors that started first."
+    ),
 ) -> None:
     """Show one request's timeline across browser → worker → backend.
 
@@ -85,14 +91,20 @@ def _render_trace(model: dict[str, Any], fmt: TraceFormat) -> None:
 
 def traces_cmd(
     db: str = DB_OPT,
-    system: list[str] = typer.Option(None, "--system", help="Only traces that include this system (repeatable)."),
+    system: list[str] = typer.Option(
+        None, "--system", help="Only traces that include this system (repeatable)."
+    ),
     has_errors: bool = typer.Option(False, "--has-errors", help="Only traces with an error."),
     min_systems: int = typer.Option(0, "--min-systems", help="Only traces spanning at least N systems."),
-    since: str = typer.Option(None, "--since", help="ISO time, or a duration before the newest event (2h, 30m)."),
+    since: str = typer.Option(
+        None, "--since", help="ISO time, or a duration before the newest event (2h, 30m)."
+    ),
     until: str = typer.Option(None, "--until", help="ISO time, or a duration before the newest event."),
     user: str = typer.Option(None, "--user", help="Only traces with events of this user id."),
     slowest: int = typer.Option(None, "--slowest", help="The N longest traces."),
-    sort: str = typer.Option("start", "--sort", help="start, duration, events, errors or systems [default: start]."),
+    sort: str = typer.Option(
+        "start", "--sort", help="start, duration, events, errors or systems [default: start]."
+    ),
     limit: int = typer.Option(50, "--limit", help="At most this many rows [default: 50]."),
     fmt: RowFormat = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
@@ -111,13 +123,19 @@ def traces_cmd(
 
 
 def search_cmd(
-    text: str = typer.Argument(..., help="Text to find in messages (case-insensitive), or a regex with --regex."),
+    text: str = typer.Argument(
+        ..., help="Text to find in messages (case-insensitive), or a regex with --regex."
+    ),
     db: str = DB_OPT,
     regex: bool = typer.Option(False, "--regex", "-E", help="Treat TEXT as a regular expression."),
     level: str = typer.Option(None, "--level", help="Only events of this level."),
-    system: list[str] = typer.Option(None, "--system", help="Only events in traces that include this system."),
+    system: list[str] = typer.Option(
+        None, "--system", help="Only events in traces that include this system."
+    ),
     has_errors: bool = typer.Option(False, "--has-errors", help="Only events in traces with an error."),
-    min_systems: int = typer.Option(0, "--min-systems", help="Only events in traces spanning at least N systems."),
+    min_systems: int = typer.Option(
+        0, "--min-systems", help="Only events in traces spanning at least N systems."
+    ),
     since: str = typer.Option(None, "--since", help="ISO time, or a duration before the newest event."),
     until: str = typer.Option(None, "--until", help="ISO time, or a duration before the newest event."),
     user: str = typer.Option(None, "--user", help="Only events in traces of this user id."),

@@ -4,13 +4,12 @@ turned into SQL with parameters — never string-pasted values."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from logcorr.errors import UsageError
 from logcorr.model import SYSTEMS
 from logcorr.units import is_duration, parse_duration_ms
-
 
 
 @dataclass
@@ -45,7 +44,7 @@ def parse_time(value: str, newest: datetime | None, option: str) -> datetime:
     except ValueError as e:
         raise UsageError(f"{option} {value!r} is neither an ISO time nor a duration like 2h, 30m, 7d") from e
     if dt.tzinfo is not None:
-        dt = dt.astimezone(timezone.utc).replace(tzinfo=None)
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt
 
 

@@ -21,7 +21,9 @@ FLOW = "concat_ws('→', CASE WHEN bool_or(system='browser') THEN 'browser' END,
        "CASE WHEN bool_or(system='worker') THEN 'worker' END, CASE WHEN bool_or(system='backend') THEN 'backend' END)"  # fmt: skip
 
 
-def list_traces(con: Any, f: TraceFilter, *, sort: str = "start", limit: int = 50, slowest: int | None = None) -> list[dict[str, Any]]:
+def list_traces(
+    con: Any, f: TraceFilter, *, sort: str = "start", limit: int = 50, slowest: int | None = None
+) -> list[dict[str, Any]]:
     """One row per trace: systems, start, duration (raw clock times), event and error counts, first user.
     --since/--until select traces overlapping the window; their figures cover the whole trace."""
     f.validate()
@@ -64,7 +66,9 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
         params.append(level)
     if f.trace_level:
         having, hparams = having_sql(f)
-        clauses.append(f"trace_id IN (SELECT trace_id FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id HAVING {having})")
+        clauses.append(
+            f"trace_id IN (SELECT trace_id FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id HAVING {having})"
+        )
         params.extend(hparams)
     try:
         return fetch_dicts(

@@ -37,7 +37,12 @@ class Skew:
     scope: str  # "user u1", "trace", ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"offset_ms": self.offset_ms, "method": self.method, "samples": self.samples, "scope": self.scope}
+        return {
+            "offset_ms": self.offset_ms,
+            "method": self.method,
+            "samples": self.samples,
+            "scope": self.scope,
+        }
 
 
 def clock_of(source_format: str, system: str) -> str:
@@ -56,11 +61,19 @@ def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> S
             [user],
         ).fetchone()
         if row and row[1]:
-            return Skew("browser", int(round(row[0])), "paired", int(row[1]), f"user {user}")
-    paired = [e["client_ts_ms"] - e["ts_ms"] for e in events if e["system"] == "browser" and e["client_ts_ms"] is not None]
+            return Skew("browser", round(row[0]), "paired", int(row[1]), f"user {user}")
+    paired = [
+        e["client_ts_ms"] - e["ts_ms"]
+        for e in events
+        if e["system"] == "browser" and e["client_ts_ms"] is not None
+    ]
     if paired:
         paired.sort()
-        mid = paired[len(paired) // 2] if len(paired) % 2 else (paired[len(paired) // 2 - 1] + paired[len(paired) // 2]) // 2
+        mid = (
+            paired[len(paired) // 2]
+            if len(paired) % 2
+            else (paired[len(paired) // 2 - 1] + paired[len(paired) // 2]) // 2
+        )
         return Skew("browser", int(mid), "paired", len(paired), "trace")
     browser = [e["ts_ms"] for e in events if e["clock"] == "browser" and not e.get("rule")]
     worker = [e["ts_ms"] for e in events if e["clock"] == "worker" and not e.get("rule")]

@@ -4,11 +4,12 @@ the database does the lookup through the trace-id index)."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
 from logcorr.correlate.skew import CLOCK_SQL, Skew, estimate_browser
-from logcorr.errors import LogcorrError, ExitCode
+from logcorr.errors import ExitCode, LogcorrError
 from logcorr.model import SYSTEMS
 from logcorr.render.rows import iso
 
@@ -145,17 +146,23 @@ def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool =
                 "errors": sum(1 for e in mine if e["level"] == "error"),
             }
         )
-    flow = [s["system"] for s in sorted(spans, key=lambda s: (s["start_offset_ms"], SYSTEMS.index(s["system"])))]
-    errors = [o for o, e in zip(out_events, events, strict=True) if e["level"] == "error" and e["rule"] is None]
+    flow = [
+        s["system"] for s in sorted(spans, key=lambda s: (s["start_offset_ms"], SYSTEMS.index(s["system"])))
+    ]
+    errors = [
+        o for o, e in zip(out_events, events, strict=True) if e["level"] == "error" and e["rule"] is None
+    ]
     chain: list[str] = []
     for o in errors:
         if o["system"] not in chain:
             chain.append(o["system"])
     gaps = []
-    for a, b in zip(kept, kept[1:], strict=False):
-        d = b["ts_corrected_ms"] - a["ts_corrected_ms"]
+    for before, after in itertools.pairwise(kept):
+        d = after["ts_corrected_ms"] - before["ts_corrected_ms"]
         if d > GAP_MS:
-            gaps.append({"after_event_id": a["event_id"], "before_event_id": b["event_id"], "gap_ms": d})
+            gaps.append(
+                {"after_event_id": before["event_id"], "before_event_id": after["event_id"], "gap_ms": d}
+            )
     gaps.sort(key=lambda g: (-g["gap_ms"], g["after_event_id"]))
     requests: dict[tuple[str, str], dict[str, Any]] = {}
     for e in kept:

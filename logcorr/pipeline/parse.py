@@ -49,7 +49,9 @@ class FileResult:
     @property
     def balanced(self) -> bool:
         """The accounting invariant: every record has exactly one fate, every event is stored or dropped."""
-        fates = self.records_with_events + self.records_metric_only + self.records_skipped + self.rejected_records
+        fates = (
+            self.records_with_events + self.records_metric_only + self.records_skipped + self.rejected_records
+        )
         return self.records == fates and self.events == self.stored + self.dropped
 
 
@@ -96,7 +98,9 @@ def _parse(
     formats = result.formats
     stage_event = stager.event
     tick = 0
-    for kind, line, payload in iter_records(stream, stats, hash_stream=hash_stream, max_record_bytes=max_record_bytes):
+    for kind, line, payload in iter_records(
+        stream, stats, hash_stream=hash_stream, max_record_bytes=max_record_bytes
+    ):
         if kind == RECORD:
             result.records += 1
             fmt = forced or (detect(payload) if type(payload) is dict else None)
@@ -111,7 +115,15 @@ def _parse(
                 metrics.clear()
                 _reject(result, stager, line, fmt.name, str(e), payload, record=True)
                 continue
-            except (TypeError, AttributeError, ValueError, KeyError, IndexError, RecursionError, OverflowError) as e:
+            except (
+                TypeError,
+                AttributeError,
+                ValueError,
+                KeyError,
+                IndexError,
+                RecursionError,
+                OverflowError,
+            ) as e:
                 # an adapter met a shape it did not expect: reject the record, never the file
                 events.clear()
                 metrics.clear()

@@ -29,11 +29,22 @@ def _rows(result: dict[str, Any]) -> list[list[str]]:
         rows.append([s, _n(v["offered"]), _n(v["accepted"]), _n(v["quota"]), _n(v["used_pct_of_share"]) + " %",
                      _n(v["borrowed"]), _n(v["lent"]), drops])  # fmt: skip
     t = result["total"]
-    rows.append(["total", _n(t["offered"]), _n(t["accepted"]), _n(t["quota"]), _n(t["quota_pct"]) + " %", "", "", ""])
+    rows.append(
+        ["total", _n(t["offered"]), _n(t["accepted"]), _n(t["quota"]), _n(t["quota_pct"]) + " %", "", "", ""]
+    )
     return rows
 
 
-SYSTEM_COLS = ["system", "offered", "accepted", "quota", "used of share", "borrowed", "lent", "dropped by rule"]
+SYSTEM_COLS = [
+    "system",
+    "offered",
+    "accepted",
+    "quota",
+    "used of share",
+    "borrowed",
+    "lent",
+    "dropped by rule",
+]
 COST_COLS = ["pricing model", "as of", "base fee", "usage (billed)", "total", "usage at list price"]
 
 
@@ -54,21 +65,23 @@ def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) 
     from rich.console import Console
     from rich.table import Table
 
-    con = Console(no_color="NO_COLOR" in os.environ, highlight=False, width=None if sys.stdout.isatty() else 160)
+    con = Console(
+        no_color="NO_COLOR" in os.environ, highlight=False, width=None if sys.stdout.isatty() else 160
+    )
     m = result["month"]
     con.print(f"[bold]budget projection[/] for {m['days']} days from {m['start']} "
               f"(observed {result['observed']['events']:,} events, {result['observed']['first']} → "
               f"{result['observed']['last']}, repeated every {m['period_ms'] // 60000} min, scale {m['scale']:g}×)")  # fmt: skip
     t = Table(show_edge=False, header_style="bold", title="quota view (writes)", title_justify="left")
-    for c in SYSTEM_COLS:
-        t.add_column(c, justify="left" if c in ("system", "dropped by rule") else "right")
+    for name in SYSTEM_COLS:
+        t.add_column(name, justify="left" if name in ("system", "dropped by rule") else "right")
     for r in _rows(result):
         t.add_row(*r)
     con.print(t)
     con.print("thresholds: " + " · ".join(_threshold_lines(result)))
     t = Table(show_edge=False, header_style="bold", title="dollar view", title_justify="left")
-    for c in COST_COLS:
-        t.add_column(c, justify="left" if c in ("pricing model", "as of") else "right")
+    for name in COST_COLS:
+        t.add_column(name, justify="left" if name in ("pricing model", "as of") else "right")
     for r in _cost_rows(result):
         t.add_row(*r)
     con.print(t)
@@ -84,8 +97,8 @@ def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) 
         con.print(f"[yellow]note:[/] {note}")
     if checks:
         t = Table(show_edge=False, header_style="bold", title="budget check", title_justify="left")
-        for c in ("", "threshold", "limit", "measured", "detail"):
-            t.add_column(c)
+        for col in ("", "threshold", "limit", "measured", "detail"):
+            t.add_column(col)
         for c in checks:
             t.add_row("[green]PASS[/]" if c.passed else "[red]FAIL[/]", c.name, c.limit, c.measured, c.detail)
         con.print(t)
@@ -138,4 +151,5 @@ def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:
     ET.SubElement(props, "property", name="quota_pct", value=str(result["total"]["quota_pct"]))
     for cost in result["costs"]:
         ET.SubElement(props, "property", name=f"usd.{cost['model']}", value=str(cost["total_usd"]))
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="utf-8") + b"\n"
+    body: bytes = ET.tostring(suites, encoding="utf-8")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"

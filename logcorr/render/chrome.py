@@ -14,7 +14,9 @@ def to_chrome(model: dict[str, Any]) -> dict[str, Any]:
     pid = {s: i + 1 for i, s in enumerate(SYSTEMS)}
     for s in SYSTEMS:
         events.append({"name": "process_name", "ph": "M", "pid": pid[s], "tid": 0, "args": {"name": s}})
-        events.append({"name": "process_sort_index", "ph": "M", "pid": pid[s], "tid": 0, "args": {"sort_index": pid[s]}})
+        events.append(
+            {"name": "process_sort_index", "ph": "M", "pid": pid[s], "tid": 0, "args": {"sort_index": pid[s]}}
+        )
     for span in model["spans"]:
         events.append(
             {

@@ -11,13 +11,13 @@ import io
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
 
-class RowFormat(str, Enum):
+class RowFormat(StrEnum):
     table = "table"
     json = "json"
     jsonl = "jsonl"
@@ -57,7 +57,8 @@ def write_rows(rows: Sequence[dict[str, Any]], fmt: RowFormat, columns: Sequence
     if fmt is RowFormat.json:
         out.flush()
         sys.stdout.buffer.write(
-            orjson.dumps([{c: _plain(r.get(c)) for c in cols} for r in rows], option=orjson.OPT_INDENT_2) + b"\n"
+            orjson.dumps([{c: _plain(r.get(c)) for c in cols} for r in rows], option=orjson.OPT_INDENT_2)
+            + b"\n"
         )
         sys.stdout.buffer.flush()
     elif fmt is RowFormat.jsonl:

@@ -26,7 +26,7 @@ def _bar(start: int, dur: int, total: int) -> str:
     if total <= 0:
         return "█" + " " * (BAR - 1)
     a = min(BAR - 1, int(start * BAR / total))
-    b = max(a + 1, min(BAR, int(round((start + dur) * BAR / total))))
+    b = max(a + 1, min(BAR, round((start + dur) * BAR / total)))
     return " " * a + "█" * (b - a) + " " * (BAR - b)
 
 

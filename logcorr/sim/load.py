@@ -36,7 +36,7 @@ def tiled(start_ms: int, base_start: int, period_ms: int, copies: int, scale: fl
     scale keeps a deterministic share of the last clone's events. Events at or after end_ms are cut."""
     clones = max(1, int(-(-scale // 1)))
     whole = int(scale // 1)
-    frac_keep = int(round((scale - whole) * 10_000))
+    frac_keep = round((scale - whole) * 10_000)
     step = period_ms // clones
     keep = "true" if frac_keep == 0 else f"(j < {whole} OR hash(event_id, k) % 10000 < {frac_keep})"
     return f"""

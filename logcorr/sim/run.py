@@ -27,8 +27,12 @@ class SimResult:
     offered: Counter[str] = field(default_factory=Counter)  # system → events (suppressed included)
     accepted: Counter[str] = field(default_factory=Counter)
     dropped: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, system) → n
-    daily: dict[tuple[int, str], list[int]] = field(default_factory=dict)  # (day, system) → [offered, accepted]
-    minutes: dict[tuple[int, str], list[int]] = field(default_factory=dict)  # (minute, system) → [offered, accepted]
+    daily: dict[tuple[int, str], list[int]] = field(
+        default_factory=dict
+    )  # (day, system) → [offered, accepted]
+    minutes: dict[tuple[int, str], list[int]] = field(
+        default_factory=dict
+    )  # (minute, system) → [offered, accepted]
     minute_drops: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # (minute, system, rule)
     engine: Engine | None = None
 
@@ -49,7 +53,11 @@ def run(
     res = SimResult(start_ms=start_ms, engine=engine)
     offered, accepted, dropped, daily = res.offered, res.accepted, res.dropped, res.daily
     minutes, minute_drops = res.minutes, res.minute_drops
-    reader = con.execute(query, params or []).to_arrow_reader(batch_rows) if params else con.sql(query).to_arrow_reader(batch_rows)
+    reader = (
+        con.execute(query, params or []).to_arrow_reader(batch_rows)
+        if params
+        else con.sql(query).to_arrow_reader(batch_rows)
+    )
     for batch in reader:
         cols = batch.to_pydict()
         drops = engine.process(cols)

@@ -43,3 +43,9 @@ def propagate_trace(events: list[Event], start: int) -> None:
         ev = events[i]
         if ev.trace_id is None:
             events[i] = ev._replace(trace_id=found, trace_source="request_id")
+
+
+def sub(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """obj[key] when it is an object, else an empty dict (absent, null or the wrong type)."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}

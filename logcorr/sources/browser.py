@@ -12,7 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from logcorr.model import Event, Metric, RecordError, as_text, norm_level, norm_system, opt_str, require_ts, to_ms
+from logcorr.model import (
+    Event,
+    Metric,
+    RecordError,
+    as_text,
+    norm_level,
+    norm_system,
+    opt_str,
+    require_ts,
+    to_ms,
+)
 from logcorr.sources import traceid
 
 

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from logcorr.model import Event, Metric, RecordError, as_text, norm_level, opt_str, require_ts, to_ms, valid_ts
+from logcorr.model import (
+    Event,
+    Metric,
+    RecordError,
+    as_text,
+    norm_level,
+    opt_str,
+    require_ts,
+    to_ms,
+    valid_ts,
+)
 from logcorr.sources import traceid
-from logcorr.sources.base import propagate_trace
+from logcorr.sources.base import propagate_trace, sub
 
 
 def _join_message(parts: Any) -> tuple[str, str | None]:
@@ -125,9 +135,9 @@ def _invocation(
 def parse_logpush(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
     """A Logpush `workers_trace_events` record (NDJSON, usually gzip)."""
     ts = require_ts(obj.get("EventTimestampMs"), "EventTimestampMs")
-    event = obj.get("Event") if isinstance(obj.get("Event"), dict) else {}
-    request = event.get("Request") if isinstance(event.get("Request"), dict) else {}
-    response = event.get("Response") if isinstance(event.get("Response"), dict) else {}
+    event = sub(obj, "Event")
+    request = sub(event, "Request")
+    response = sub(event, "Response")
     rid = ray_id(event.get("RayID"))
     context = _drop_none(
         {
@@ -178,13 +188,15 @@ def parse_tail(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) 
     if not valid_ts(ts):
         # eventTimestamp may be null for some event kinds: fall back to the first line's own time
         lines = [*(logs or ()), *(exceptions or ())]
-        first = next((to_ms(x.get("timestamp")) for x in lines if isinstance(x, dict) and x.get("timestamp")), None)
+        first = next(
+            (to_ms(x.get("timestamp")) for x in lines if isinstance(x, dict) and x.get("timestamp")), None
+        )
         ts = require_ts(first, "eventTimestamp")
     assert ts is not None
-    event = obj.get("event") if isinstance(obj.get("event"), dict) else {}
-    request = event.get("request") if isinstance(event.get("request"), dict) else {}
-    response = event.get("response") if isinstance(event.get("response"), dict) else {}
-    headers = request.get("headers") if isinstance(request.get("headers"), dict) else {}
+    event = sub(obj, "event")
+    request = sub(event, "request")
+    response = sub(event, "response")
+    headers = sub(request, "headers")
     lowered = {str(k).lower(): v for k, v in headers.items()}
     rid = ray_id(lowered.get("cf-ray"))
     context = _drop_none(
@@ -226,8 +238,8 @@ def parse_tail(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) 
 def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
     """A Workers Logs query-API event (`$metadata`, `$workers`, `source`)."""
     ts = require_ts(obj.get("timestamp"), "timestamp")
-    meta = obj.get("$metadata") if isinstance(obj.get("$metadata"), dict) else {}
-    workers = obj.get("$workers") if isinstance(obj.get("$workers"), dict) else {}
+    meta = sub(obj, "$metadata")
+    workers = sub(obj, "$workers")
     source = obj.get("source")
     src = source if isinstance(source, dict) else {}
     message = meta.get("message") or src.get("message") or src.get("msg")
@@ -241,8 +253,8 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
     if tid is None:
         tid = traceid.from_message(message)
         how = "message" if tid else "none"
-    wevent = workers.get("event") if isinstance(workers.get("event"), dict) else {}
-    request = wevent.get("request") if isinstance(wevent.get("request"), dict) else {}
+    wevent = sub(workers, "event")
+    request = sub(wevent, "request")
     context = _drop_none(
         {
             "script": workers.get("scriptName") or meta.get("service"),

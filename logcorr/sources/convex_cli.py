@@ -9,11 +9,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from logcorr.model import Event, Metric, RecordError, as_text, norm_level, opt_str, require_ts, to_ms, valid_ts
+from logcorr.model import (
+    Event,
+    Metric,
+    RecordError,
+    as_text,
+    norm_level,
+    opt_str,
+    require_ts,
+    to_ms,
+    valid_ts,
+)
 from logcorr.sources import traceid
-from logcorr.sources.base import propagate_trace
+from logcorr.sources.base import propagate_trace, sub
 from logcorr.sources.convex_stream import execution_message, split_level_prefix, unquote_inspect
-
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
@@ -35,7 +44,11 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
     ts = require_ts(obj.get("timestamp"), "timestamp")
     request_id = opt_str(obj.get("requestId"))
     path = obj.get("identifier")
-    context = {k: v for k, v in (("function", path), ("function_type", udf_type(obj.get("udfType")))) if v is not None}
+    context = {
+        k: v
+        for k, v in (("function", path), ("function_type", udf_type(obj.get("udfType"))))
+        if v is not None
+    }
     if obj.get("componentPath"):
         context["component_path"] = obj["componentPath"]
     start = len(events)
@@ -45,7 +58,7 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
     for line in lines or ():
         if isinstance(line, str):
             level, message = split_level_prefix(line)
-            lts: int | None = ts
+            lts = ts
         elif isinstance(line, dict):
             msgs = line.get("messages")
             if isinstance(msgs, list):
@@ -53,15 +66,26 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
             else:
                 message = as_text(msgs) if msgs is not None else ""
             level = norm_level(line.get("level"))
-            lts = to_ms(line.get("timestamp"))
-            if not valid_ts(lts):
-                lts = ts
+            own = to_ms(line.get("timestamp"))
+            lts = own if own is not None and valid_ts(own) else ts
         else:
             continue
         tid = traceid.from_message(message)
         events.append(
-            Event(lts, "backend", "convex", level, message, tid, "message" if tid else "none", request_id,
-                  None, context or None, None, None)  # fmt: skip
+            Event(
+                lts,
+                "backend",
+                "convex",
+                level,
+                message,
+                tid,
+                "message" if tid else "none",
+                request_id,
+                None,
+                context or None,
+                None,
+                None,
+            )
         )
     if kind == "Completion":
         error = obj.get("error")
@@ -73,10 +97,22 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
         message = execution_message(udf_type(obj.get("udfType")), path, ok, ms, error)
         tid = traceid.from_message(message)
         events.append(
-            Event(ts, "backend", "convex", "info" if ok else "error", message, tid, "message" if tid else "none",
-                  request_id, None, context or None, None, None)  # fmt: skip
+            Event(
+                ts,
+                "backend",
+                "convex",
+                "info" if ok else "error",
+                message,
+                tid,
+                "message" if tid else "none",
+                request_id,
+                None,
+                context or None,
+                None,
+                None,
+            )
         )
-        usage = obj.get("usageStats") if isinstance(obj.get("usageStats"), dict) else {}
+        usage = sub(obj, "usageStats")
         metrics.append(
             Metric(
                 ts,

@@ -32,7 +32,12 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
     request_id = None
     context: dict[str, Any] | None = None
     # Log-Stream rows keep function details as JSON in raw_args[1]
-    if isinstance(raw_args, list) and len(raw_args) > 1 and isinstance(raw_args[1], str) and raw_args[1][:1] == "{":
+    if (
+        isinstance(raw_args, list)
+        and len(raw_args) > 1
+        and isinstance(raw_args[1], str)
+        and raw_args[1][:1] == "{"
+    ):
         try:
             details = orjson.loads(raw_args[1])
         except orjson.JSONDecodeError:

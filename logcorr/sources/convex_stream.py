@@ -14,6 +14,7 @@ from typing import Any
 
 from logcorr.model import Event, Metric, RecordError, as_text, norm_level, opt_str, require_ts
 from logcorr.sources import traceid
+from logcorr.sources.base import sub
 
 _INSPECT_STRING = re.compile(r"^'((?:[^'\\]|\\.)*)'$", re.DOTALL)
 _LEVEL_PREFIX = re.compile(r"^\[(LOG|INFO|WARN|WARNING|ERROR|DEBUG)\]\s?")
@@ -76,8 +77,8 @@ def parse_v2(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
     ts = require_ts(obj.get("timestamp"), "timestamp")
     if topic == "verification":
         return "verification event"
-    fn = obj.get("function") if isinstance(obj.get("function"), dict) else {}
-    deployment = obj.get("convex") if isinstance(obj.get("convex"), dict) else {}
+    fn = sub(obj, "function")
+    deployment = sub(obj, "convex")
     request_id = opt_str(fn.get("request_id"))
     if topic == "console":
         raw = obj.get("message")
@@ -111,7 +112,7 @@ def parse_v2(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
             }
         )
         events.append(_event(ts, "info" if ok else "error", message, request_id, context))
-        usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+        usage = sub(obj, "usage")
         metrics.append(
             Metric(
                 ts,
@@ -161,7 +162,11 @@ def parse_v1(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
     if topic == "_execution_record":
         ok = obj.get("status") != "failure"
         message = execution_message(
-            obj.get("_functionType"), obj.get("_functionPath"), ok, obj.get("executionTimeMs"), obj.get("reason")
+            obj.get("_functionType"),
+            obj.get("_functionPath"),
+            ok,
+            obj.get("executionTimeMs"),
+            obj.get("reason"),
         )
         events.append(_event(ts, "info" if ok else "error", message, None, context or None))
         metrics.append(
@@ -204,7 +209,7 @@ def parse_repo_webhook(obj: dict[str, Any], events: list[Event], metrics: list[M
         ts = require_ts(e.get("timestamp"), f"logs[{i}].timestamp")
         raw = e.get("message")
         message = raw if isinstance(raw, str) else as_text(raw)
-        ctx = e.get("context") if isinstance(e.get("context"), dict) else {}
+        ctx = sub(e, "context")
         meta = e.get("metadata") if isinstance(e.get("metadata"), dict) else None
         context = _nn(
             {
@@ -217,6 +222,14 @@ def parse_repo_webhook(obj: dict[str, Any], events: list[Event], metrics: list[M
         )
         stack = opt_str(meta.get("stack")) if meta else None
         events.append(
-            _event(ts, norm_level(e.get("level"), "info"), message, opt_str(ctx.get("requestId")), context, stack, meta)
+            _event(
+                ts,
+                norm_level(e.get("level"), "info"),
+                message,
+                opt_str(ctx.get("requestId")),
+                context,
+                stack,
+                meta,
+            )
         )
     return None if entries else "empty logs list"

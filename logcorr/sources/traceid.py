@@ -10,7 +10,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-FIELD_NAMES: tuple[str, ...] = ("trace_id", "traceId", "traceID", "trace-id", "correlation_id", "correlationId")
+FIELD_NAMES: tuple[str, ...] = (
+    "trace_id",
+    "traceId",
+    "traceID",
+    "trace-id",
+    "correlation_id",
+    "correlationId",
+)
 
 # header names are compared lower-case
 _HEADER_NAMES: tuple[str, ...] = ("traceparent", "sentry-trace", "x-trace-id", "x-correlation-id", "trace-id")
@@ -19,7 +26,9 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}
 _SENTRY = re.compile(r"^([0-9a-f]{32})(?:-[0-9a-f]{16})?(?:-[01])?$")
 
 # `trace_id: X`, `trace-id=X`, `TRACE_ID X`, `traceId: "X"`, `"trace_id":"X"` (JSON inside a message)
-_MSG_KEYED = re.compile(r"""trace[_-]?id["']?\s*[:=\s]\s*["']?([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127})""", re.IGNORECASE)
+_MSG_KEYED = re.compile(
+    r"""trace[_-]?id["']?\s*[:=\s]\s*["']?([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127})""", re.IGNORECASE
+)
 # the browser console override's own ids: trace_<epoch-ms>_<base36>
 _MSG_BARE = re.compile(r"\b(trace_\d{10,}_[a-z0-9]+)\b")
 _MSG_TRACEPARENT = re.compile(r"\b[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from logcorr.errors import DatabaseError, UsageError
+from logcorr.errors import UsageError
 from logcorr.store.connection import connect
 
 
@@ -32,7 +32,12 @@ def run_user_sql(path: str, sql: str) -> list[dict[str, Any]]:
         return fetch_dicts(con, sql)
     except duckdb.Error as e:
         first = str(e).splitlines()[0]
-        if "read-only" in first.lower() or "read only" in first.lower() or "external access" in first.lower() or "lock" in first.lower():
+        if (
+            "read-only" in first.lower()
+            or "read only" in first.lower()
+            or "external access" in first.lower()
+            or "lock" in first.lower()
+        ):
             raise UsageError(f"logcorr sql is read-only: {first}") from e
         raise UsageError(f"SQL error: {first}") from e
     finally:
