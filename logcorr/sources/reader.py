@@ -440,4 +440,4 @@ def open_input(path: str) -> IO[bytes]:
     """The raw byte stream for a path, or stdin for '-'."""
     if path == "-":
         return sys.stdin.buffer
-    return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    return open(path, "rb")
