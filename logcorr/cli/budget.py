@@ -6,6 +6,7 @@ import os
 import re
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -92,7 +93,7 @@ def _read_baseline(path: str) -> dict[str, Any]:
     from logcorr.errors import InputError
 
     try:
-        data = orjson.loads(open(path, "rb").read())
+        data = orjson.loads(Path(path).read_bytes())
     except FileNotFoundError as e:
         raise InputError(f"baseline file {path} not found") from e
     except orjson.JSONDecodeError as e:
