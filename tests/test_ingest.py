@@ -288,3 +288,13 @@ def test_directories_expand_to_their_log_files(tmp_path: Path) -> None:
     result = ingest([str(tmp_path / "logs")], str(tmp_path / "db.duckdb"))
     assert sorted(Path(f.path).name for f in result.files) == ["a.jsonl", "b.log.gz"]
     assert result.stored == 2
+
+
+def test_more_drops_than_one_batch_are_all_recorded(tmp_path: Path) -> None:
+    # 70,000 dev-noise lines: every one dropped by the suppress rule, more than one flush of drops
+    line = b'{"message":"[HMR] connected %d","level":"log","context":{"timestamp":%d}}\n'
+    path = tmp_path / "noise.jsonl"
+    path.write_bytes(b"".join(line % (i, T0 + i) for i in range(70_000)))
+    result = ingest([str(path)], str(tmp_path / "db.duckdb"))
+    assert result.dropped == 70_000 and result.drops[("suppress", "browser")] == 70_000
+    assert counts(tmp_path / "db.duckdb")["drop_ledger"] == 70_000

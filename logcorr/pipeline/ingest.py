@@ -4,6 +4,7 @@ database as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import Counter
@@ -18,8 +19,11 @@ from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.stage import Stager
-from logcorr.rules.engine import Engine
+from logcorr.rules.engine import Engine, hot_flags_sql
+from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
+from logcorr.rules.report import QuotaReport, TraceIntegrity, quota_report, trace_integrity
+from logcorr.rules.state import RuleState
 from logcorr.sources.detect import FORMATS
 from logcorr.sources.reader import DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
 from logcorr.store.connection import connect
@@ -40,6 +44,8 @@ class IngestResult:
     drops: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, system) → n
     redactions: Counter[str] = field(default_factory=Counter)
     stored_by_system: Counter[str] = field(default_factory=Counter)
+    quota: QuotaReport | None = None  # the month's writes per system and threshold moments
+    integrity: TraceIntegrity | None = None  # multi-system traces cut by rules in this run
 
     @property
     def stored(self) -> int:
@@ -113,10 +119,8 @@ def ingest(
         else:
             con.execute("COMMIT")
     except BaseException as e:
-        try:
+        with contextlib.suppress(Exception):
             con.execute("ROLLBACK")
-        except Exception:
-            pass
         con.close()
         if isinstance(e, OSError):
             raise InputError(f"cannot read input: {e}") from e
@@ -199,7 +203,9 @@ def _run(
 
     _register_files(con, result.files)
     _propagate_request_traces(con)
-    _decide(con, policy)
+    rule_state = load_state(con, policy)
+    engine = _decide(con, policy, rule_state, result)
+    save_state(con, engine.state, policy, run_id)
     _store(con, run_id, policy)
     _count(con, result)
     con.execute(
@@ -239,32 +245,53 @@ def _propagate_request_traces(con: Any) -> None:
     )
 
 
-def _decide(con: Any, policy: Policy) -> None:
-    """Run the engine over staging in event-time order; drops land in TEMP table `drops`."""
+_ENGINE_BATCH = 65_536
+
+
+def _decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) -> Engine:
+    """Run the engine over staging in event-time order (ties in input order), continuing `state`;
+    drops land in TEMP table `drops`. Fills the result's quota and trace-integrity fields."""
     con.execute(
-        """
+        f"""
         CREATE TEMP TABLE ordered AS
-        SELECT seq,
-               row_number() OVER (ORDER BY ts_ms, seq) AS pos,
-               (row_number() OVER (PARTITION BY event_key ORDER BY ts_ms, seq) > 1
-                OR event_key IN (SELECT event_key FROM log_queue UNION ALL SELECT event_key FROM drop_ledger)) AS dup
-        FROM staging
+        SELECT seq, pos, dup, {hot_flags_sql(policy)}
+        FROM (
+            SELECT seq, ts_ms, system, level, fingerprint, trace_id,
+                   row_number() OVER (ORDER BY ts_ms, seq) AS pos,
+                   CASE WHEN event_key IN (SELECT event_key FROM log_queue UNION ALL SELECT event_key FROM drop_ledger)
+                        THEN 2
+                        WHEN row_number() OVER (PARTITION BY event_key ORDER BY ts_ms, seq) > 1 THEN 1
+                        ELSE 0 END::TINYINT AS dup
+            FROM staging
+        )
         """
     )
     con.execute("CREATE TEMP TABLE drops (pos BIGINT, rule VARCHAR, reason VARCHAR, rule_state VARCHAR)")
-    engine = Engine(policy)
-    reader = con.sql(
+    engine = Engine(policy, state)
+    # the engine's input, materialised in position order so each batch is a complete range query:
+    # drops can then be flushed into the same connection between batches (an open result forbids it)
+    con.execute(
         """
-        SELECT o.pos, s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed, o.dup
+        CREATE TEMP TABLE engine_in AS
+        SELECT o.pos, s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed, o.dup, s.event_key,
+               o.loop_hot, o.cross_hot
         FROM ordered o JOIN staging s USING (seq) ORDER BY o.pos
         """
-    ).to_arrow_reader(65_536)
+    )
+    total = con.execute("SELECT count(*) FROM engine_in").fetchall()[0][0]
     pending: list[tuple[int, str, str, str | None]] = []
-    for batch in reader:
+    for lo in range(0, int(total), _ENGINE_BATCH):
+        batch = con.sql(
+            f"SELECT * FROM engine_in WHERE pos > {lo} AND pos <= {lo + _ENGINE_BATCH} ORDER BY pos"
+        ).to_arrow_table()
         pending.extend(engine.process(batch.to_pydict()))
         if len(pending) >= 65_536:
             _flush_drops(con, pending)
     _flush_drops(con, pending)
+    con.execute("DROP TABLE engine_in")
+    result.quota = quota_report(engine.state, engine.budget)
+    result.integrity = trace_integrity(con, engine.stats)
+    return engine
 
 
 def _flush_drops(con: Any, drops: list[tuple[int, str, str, str | None]]) -> None:
@@ -333,9 +360,7 @@ def _store(con: Any, run_id: int, policy: Policy) -> None:
     )
     # the recent window: accepted events newer than (newest event time − window), as in the live system
     window = int(policy.recent.window_minutes)
-    con.execute(
-        f"DELETE FROM recent_log_entries WHERE expires_at <= (SELECT max(ts) FROM log_queue)"
-    )
+    con.execute("DELETE FROM recent_log_entries WHERE expires_at <= (SELECT max(ts) FROM log_queue)")
     con.execute(
         f"""
         INSERT INTO recent_log_entries ({cols}, expires_at)

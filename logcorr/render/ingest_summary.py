@@ -6,6 +6,7 @@ from typing import Any
 
 from logcorr.pipeline.ingest import IngestResult
 from logcorr.pipeline.parse import FileResult
+from logcorr.rules.clock import iso
 
 
 def file_json(f: FileResult) -> dict[str, Any]:
@@ -54,8 +55,40 @@ def to_json(r: IngestResult) -> dict[str, Any]:
         "stored_by_system": dict(sorted(r.stored_by_system.items())),
         "dropped_by_rule": drops,
         "redactions": dict(sorted(r.redactions.items())),
+        "quota": quota_json(r),
+        "trace_integrity": integrity_json(r),
         "files": [file_json(f) for f in r.files],
     }
+
+
+def quota_json(r: IngestResult) -> dict[str, Any] | None:
+    """The month's writes per system against its share, and the threshold moments."""
+    q = r.quota
+    if q is None:
+        return None
+    return {
+        "month": q.month,
+        "used": q.used,
+        "quota": q.quota,
+        "pct": round(q.pct, 2),
+        "systems": {
+            u.system: {"used": u.used, "share": u.quota, "pct": round(u.pct, 2), "borrowed": u.borrowed, "lent": u.lent}
+            for u in q.systems
+        },
+        "moments": [
+            {"scope": m.scope, "pct": m.pct, "reached_at": iso(m.ts_ms), "used": m.used, "quota": m.quota,
+             "run_id": m.run_id if m.run_id is not None else r.run_id}
+            for m in q.moments
+        ],
+    }  # fmt: skip
+
+
+def integrity_json(r: IngestResult) -> dict[str, Any] | None:
+    i = r.integrity
+    if i is None:
+        return None
+    return {"multi_system_traces": i.multi_system, "cut": i.cut, "refused_whole": i.refused_whole,
+            "pct_cut": round(i.pct_cut, 2), **i.stats}  # fmt: skip
 
 
 def render(r: IngestResult, console: Any) -> None:
@@ -92,12 +125,15 @@ def render(r: IngestResult, console: Any) -> None:
         f"{mb:.1f} MB in {r.elapsed_s:.2f} s{rate}"
     )
     if r.stored_by_system:
-        console.print("stored by system: " + ", ".join(f"{k} {v}" for k, v in sorted(r.stored_by_system.items())))
+        console.print(
+            "stored by system: " + ", ".join(f"{k} {v}" for k, v in sorted(r.stored_by_system.items()))
+        )
     if r.drops:
         parts = [f"{rule}/{system} {n}" for (rule, system), n in sorted(r.drops.items())]
         console.print("dropped by rule: " + ", ".join(parts))
     if r.redactions:
         console.print("redacted: " + ", ".join(f"{k} {v}" for k, v in sorted(r.redactions.items())))
+    _render_rules(r, console)
     for f in r.files:
         for reason, n in f.reject_reasons.most_common(5):
             console.print(f"[yellow]rejected[/] {n} × {reason} in {f.path}")
@@ -107,6 +143,28 @@ def render(r: IngestResult, console: Any) -> None:
     if already:
         console.print(f"[dim]{len(already)} file(s) already ingested, nothing changed for them[/]")
     if r.rejected:
-        console.print("[dim]see rejected lines: logcorr sql \"SELECT * FROM rejects\"[/]")
+        console.print('[dim]see rejected lines: logcorr sql "SELECT * FROM rejects"[/]')
     if not r.committed:
         console.print("[red]--strict: rejected records found; nothing was stored[/]")
+
+
+def _render_rules(r: IngestResult, console: Any) -> None:
+    """Quota use per system, the budget's threshold moments, and trace integrity."""
+    q = r.quota
+    if q is not None:
+        parts = [f"{u.system} {u.used:,}/{u.quota:,} ({u.pct:.1f} %)" + (f", borrowed {u.borrowed:,}" if u.borrowed else "")
+                 for u in q.systems]  # fmt: skip
+        console.print(f"quota {q.month}: {q.used:,}/{q.quota:,} ({q.pct:.1f} %) · " + ", ".join(parts))
+        for m in q.moments:
+            run = m.run_id if m.run_id is not None else r.run_id
+            what = "monthly quota" if m.scope == "total" else f"{m.scope} share"
+            console.print(f"[yellow]budget[/] {what} reached {m.pct:g} % at {iso(m.ts_ms)} (run {run})")
+    i = r.integrity
+    if i is not None and i.multi_system:
+        console.print(
+            f"trace integrity: {i.multi_system} multi-system traces, {i.cut} cut by rules ({i.pct_cut:.1f} %), "
+            f"{i.refused_whole} refused whole"
+        )
+    if i is not None and i.stats.get("late"):
+        console.print(f"[yellow]note[/] {i.stats['late']} events were older than the rule state an earlier ingest "
+                      "saved; they were decided at its clock (ingest in time order, see docs/rules.md)")  # fmt: skip

@@ -1,38 +1,299 @@
 """The one rule engine. It sees events in event-time order, in column batches, and returns only the
-drops: (position, rule, reason, rule state as JSON). It never reads the wall clock.
+drops: (position, rule, reason, rule state as JSON). It never reads the wall clock: its clock is the
+newest event time it has decided, so the same input, policy and prior state give the same decisions.
 
 Redaction (rule 1) and the stateless inputs of rules 2–3 (suppression match, duplicate flag) are
-computed before the engine runs; the engine applies every rule in the documented order so the first
-rule that rejects is the one named.
+computed before the engine runs. The per-event loop applies rules 2–7 in the documented order, so the
+first rule that rejects is the one named. It runs on plain values: the common path of every rule is
+inlined here, and the rule modules (`loop`, `cross_system`, `traces`, `rate`, `budget`) own the
+rare paths (window roll-over, borrowing, reasons, snapshots) and the semantics, written in
+docs/rules.md.
 """
 
 from __future__ import annotations
 
+import gc
+from collections import Counter
 from typing import Any
 
+from logcorr.rules import budget, cross_system, duplicate, loop, rate, suppress, traces
+from logcorr.rules.budget import BudgetConfig
 from logcorr.rules.policy import Policy
+from logcorr.rules.rate import RateConfig
+from logcorr.rules.state import RuleState, SystemState, sweep_cross, sweep_loop, sweep_traces
+from logcorr.rules.traces import TraceConfig
 
 Drop = tuple[int, str, str, str | None]
 
+_SWEEP_MS = 300_000  # prune the windows' containers every 5 minutes of event time…
+_SWEEP_MIN = 4096  # …when they hold more entries than this (below it memory does not matter)
+
 # the order rules are applied in; the first that rejects is recorded
-RULES: tuple[str, ...] = ("suppress", "duplicate", "loop", "cross_system", "rate_limit", "budget")
+RULES: tuple[str, ...] = ("suppress", "duplicate", "loop", "cross_system", "trace", "rate_limit", "budget")
+# rules that cut traces under pressure (trace integrity counts these)
+PRESSURE_RULES: tuple[str, ...] = ("trace", "rate_limit", "budget")
+
+# the columns `process` reads. Optional: `event_key` (enriches duplicate snapshots), and `loop_hot` /
+# `cross_hot` (see `hot_flags_sql`): without them every event is checked, with them the same decisions
+# come faster.
+COLUMNS: tuple[str, ...] = ("pos", "ts_ms", "system", "level", "trace_id", "fingerprint", "suppressed", "dup")
+
+
+def hot_flags_sql(policy: Policy, ts: str = "ts_ms", order: str = "pos") -> str:
+    """SQL select-list items computing `loop_hot` and `cross_hot` over a relation of events.
+
+    An event can only meet the loop rule (either way: be dropped, or count for a later copy) if an
+    identical message (system, level, fingerprint) lies within the loop window before or after it;
+    likewise the cross-system rule needs a copy of the same (trace, fingerprint) within its window.
+    Events without such a neighbour skip those rules' bookkeeping, which does not change any decision.
+    The last window of the input is hot, so its events are remembered for the next ingest (the engine
+    treats the first window after a loaded state's clock as hot itself).
+    """
+    w, cw = int(policy.loop.window_ms), int(policy.cross_system.window_ms)
+    loop_part = f"PARTITION BY system, level, fingerprint ORDER BY {order}"
+    cross_part = f"PARTITION BY trace_id, fingerprint ORDER BY {order}"
+    return (
+        f"coalesce({ts} - lag({ts}) OVER ({loop_part}) < {w}, false)"
+        f" OR coalesce(lead({ts}) OVER ({loop_part}) - {ts} < {w}, false)"
+        f" OR {ts} > max({ts}) OVER () - {w} AS loop_hot, "
+        f"trace_id IS NOT NULL AND (coalesce({ts} - lag({ts}) OVER ({cross_part}) <= {cw}, false)"
+        f" OR coalesce(lead({ts}) OVER ({cross_part}) - {ts} <= {cw}, false)"
+        f" OR {ts} >= max({ts}) OVER () - {cw}) AS cross_hot"
+    )
 
 
 class Engine:
-    """Applies the policy's rules to batches of events and remembers the state between batches."""
+    """Applies the policy's rules to batches of events and keeps the state between batches."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, state: RuleState | None = None) -> None:
         self.policy = policy
-        self.suppress_on = policy.suppression.enabled
-        self.dup_on = policy.duplicates.enabled
+        self.state = state if state is not None else RuleState()
+        self.rate = RateConfig.from_policy(policy)
+        self.budget = BudgetConfig.from_policy(policy)
+        self.traces = TraceConfig.from_policy(policy)
+        self.stats: Counter[str] = Counter()  # critical bypasses, grace admissions, refusals, late events
+        for ss in self.state.systems.values():  # a loaded state meets this policy
+            rate.set_tier(ss, ss.tier, self.rate)
+            ss.quota = self.budget.quotas.get(ss.name, 0)
+        for name in self.budget.quotas:  # lenders exist before they log anything
+            if name not in self.state.systems:
+                self._system(name)
+        if self.state.month:
+            budget.rearm(self.state, self.budget)
+        self._sweep_at = self._sweep_traces_at = -1
+        self._loop_drops: dict[Any, Any] = {}  # loop key → (stored list, its length, (reason, snapshot))
+        # events this close after the loaded state's clock may meet copies an earlier ingest stored
+        clock = self.state.clock
+        self._fresh_loop = clock + policy.loop.window_ms if clock >= 0 else -1
+        self._fresh_cross = clock + policy.cross_system.window_ms if clock >= 0 else -1
+        self._budget_drops = budget.DropCache(self.budget)
+
+    def _system(self, name: str) -> SystemState:
+        ss = self.state.system(name)
+        ss.quota = self.budget.quotas.get(name, 0)
+        budget.rearm_system(self.state, ss, self.budget)
+        return ss
+
+    def _boundary(self, t: int) -> int:
+        """Month roll-over and pruning due at `t`; returns the next time one is due. Pruning runs every
+        few minutes of event time, only on containers big enough to matter, and replaces them (the
+        caller re-reads `state.loop`, `.cross`, `.traces`)."""
+        st = self.state
+        if t >= st.month_end:
+            budget.roll_month(st, t, self.budget)
+        if t >= self._sweep_at:
+            pol = self.policy
+            self._loop_drops.clear()
+            if len(st.loop) > _SWEEP_MIN:
+                st.loop = sweep_loop(st.loop, t - pol.loop.window_ms)
+            if len(st.cross) > _SWEEP_MIN:
+                st.cross = sweep_cross(st.cross, t - pol.cross_system.window_ms)
+            if len(st.traces) > _SWEEP_MIN and t >= self._sweep_traces_at:
+                st.traces = sweep_traces(st.traces, t - self.traces.idle_ms, t)
+                self._sweep_traces_at = t + self.traces.idle_ms // 4
+            self._sweep_at = t + _SWEEP_MS
+        return min(st.month_end, self._sweep_at)
 
     def process(self, cols: dict[str, list[Any]]) -> list[Drop]:
-        """Decide one batch; `cols` holds equal-length lists: pos, ts_ms, system, level, trace_id,
-        fingerprint, suppressed, dup. Returns the drops, in order."""
+        """Decide one batch; `cols` holds equal-length lists (see COLUMNS), rows in event-time order
+        (ties in input order). Returns the drops, in order."""
+        # the loop makes no reference cycles; the cyclic GC would only walk the growing state
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._process(cols)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _process(self, cols: dict[str, list[Any]]) -> list[Drop]:
         drops: list[Drop] = []
-        for pos, suppressed, dup in zip(cols["pos"], cols["suppressed"], cols["dup"], strict=True):
-            if suppressed is not None and self.suppress_on:
-                drops.append((pos, "suppress", f"matches suppression pattern {suppressed!r}", None))
-            elif dup and self.dup_on:
-                drops.append((pos, "duplicate", "same event already delivered", None))
+        add = drops.append
+        pol = self.policy
+        st = self.state
+        systems = st.systems
+        loop_seen = st.loop
+        cross_seen = st.cross
+        trace_recs = st.traces
+        rcfg, bcfg, tcfg = self.rate, self.budget, self.traces
+        sup_on = pol.suppression.enabled
+        dup_on = pol.duplicates.enabled
+        loop_on = pol.loop.enabled
+        loop_max, loop_w = pol.loop.max_identical, pol.loop.window_ms
+        cross_on = pol.cross_system.enabled
+        cross_w = pol.cross_system.window_ms
+        trace_on = tcfg.enabled
+        rate_on = rcfg.enabled
+        gate = bcfg.fast_gate()
+        stats = self.stats
+        loop_cache = self._loop_drops
+        crit_levels = tcfg.critical_levels
+        crit_trace = tcfg.critical_trace
+        exempt_levels = tcfg.critical_levels | tcfg.essential_levels
+        budget_drop = self._budget_drops.get
+
+        n = len(cols["pos"])
+        clock = st.clock
+        boundary = -1  # check month and sweeps at the batch's first event
+        late = 0
+
+        fresh_loop, fresh_cross = self._fresh_loop, self._fresh_cross
+        everything = [True] * n  # without the flags every event is checked
+
+        for pos, t, system, level, tid, fp, sup, dup, key, loop_hot, cross_hot in zip(
+            cols["pos"], cols["ts_ms"], cols["system"], cols["level"], cols["trace_id"], cols["fingerprint"],
+            cols["suppressed"], cols["dup"], cols.get("event_key") or [None] * n, cols.get("loop_hot") or everything,
+            cols.get("cross_hot") or everything, strict=True,
+        ):  # fmt: skip
+            # rules 2-3: decided before the engine ran
+            if sup is not None and sup_on:
+                add((pos, "suppress", *suppress.drop(sup)))
+                continue
+            if dup and dup_on:
+                add((pos, "duplicate", *duplicate.drop(int(dup), key)))
+                continue
+            if t < clock:  # older than state saved by an earlier ingest: decided at the clock
+                t = clock
+                late += 1
+            else:
+                clock = t
+            if t >= boundary:
+                st.clock = clock
+                boundary = self._boundary(t)  # may replace the containers below
+                loop_seen, cross_seen, trace_recs = st.loop, st.cross, st.traces
+            ss = systems.get(system)
+            if ss is None:
+                ss = self._system(system)
+            if t >= ss.window_end:
+                rate.roll(ss, t, rcfg)
+
+            # rule 4: loop (skipped for a message with no identical one within the window either side)
+            loop_check = loop_on and (loop_hot or t < fresh_loop)
+            stored = None
+            if loop_check:
+                lk = (system, level, fp)
+                stored = loop_seen.get(lk)
+                if stored is not None:
+                    if stored[0] <= t - loop_w:
+                        stored = loop.prune(stored, t - loop_w)
+                        if stored:
+                            loop_seen[lk] = stored
+                        else:
+                            del loop_seen[lk]
+                            stored = None
+                    if stored is not None and len(stored) >= loop_max:
+                        # a loop's later copies share one reason while its stored copies do not change
+                        hit = loop_cache.get(lk)
+                        if hit is None or hit[0] is not stored or hit[1] != len(stored):
+                            hit = (stored, len(stored), loop.drop(lk, stored, loop_max, loop_w))
+                            loop_cache[lk] = hit
+                        add((pos, "loop", hit[2][0], hit[2][1]))
+                        continue
+
+            # rule 5: cross-system duplicate, then the trace's refusal
+            rec = None
+            if tid is not None:
+                if cross_on and (cross_hot or t <= fresh_cross):
+                    kept = cross_seen.get((tid, fp))
+                    if kept is not None and kept[0] != system and t - kept[1] <= cross_w:
+                        add((pos, "cross_system", *cross_system.drop(tid, fp, kept, system, t, cross_w)))
+                        continue
+                rec = trace_recs.get(tid)
+                if rec is not None:
+                    rec[1] = t
+                    if rec[2] > t and trace_on and not (level in exempt_levels or crit_trace(tid)):
+                        add((pos, "trace", *traces.drop(rec, system)))
+                        continue
+
+            # rule 6: rate limit
+            ss.offered += 1
+            via_grace = False
+            if rate_on and ss.count >= ss.limit:
+                if level in crit_levels or crit_trace(tid):
+                    stats["critical_bypass"] += 1
+                else:
+                    elsewhere = rec is not None and bool(rec[0] & ~ss.bit)
+                    if elsewhere and ss.grace < ss.grace_limit:
+                        via_grace = True
+                    else:
+                        # a flood's drops share one reason until the window's counters change
+                        info = ss.drop_info
+                        if info is None or elsewhere:
+                            info = rate.drop(ss, rcfg, elsewhere)
+                            if not elsewhere:
+                                ss.drop_info = info
+                        add((pos, "rate_limit", info[0], info[1]))
+                        if (
+                            tid is not None
+                            and trace_on
+                            and (rec is None or not rec[0])
+                            and not (level in exempt_levels or crit_trace(tid))
+                        ):
+                            traces.refuse(trace_recs, tid, system, "rate_limit", t, tcfg)
+                            stats["trace_refused"] += 1
+                        continue
+
+            # rule 7: monthly budget
+            if st.total < gate and ss.own + ss.lent < ss.quota:
+                ss.own += 1
+            else:
+                essential = st.total >= bcfg.essential_at and tcfg.essential(level, tid)
+                refused = budget.charge(st, ss, t, essential, bcfg)
+                if refused is not None:
+                    add((pos, "budget", *budget_drop(st, ss, refused)))
+                    if (
+                        tid is not None
+                        and trace_on
+                        and (rec is None or not rec[0])
+                        and not (level in exempt_levels or crit_trace(tid))
+                    ):
+                        traces.refuse(trace_recs, tid, system, "budget", t, tcfg)
+                        stats["trace_refused"] += 1
+                    continue
+
+            # stored: every rule remembers it
+            st.total += 1
+            if st.total >= st.next_total_threshold or ss.own + ss.borrowed >= ss.next_threshold:
+                budget.record(st, ss, t, bcfg)
+            ss.count += 1
+            ss.drop_info = None
+            if via_grace:
+                ss.grace += 1
+                stats["trace_grace"] += 1
+            if loop_check:
+                if stored is None:
+                    loop_seen[lk] = [t]
+                else:
+                    stored.append(t)
+            if tid is not None:
+                if cross_on and (cross_hot or t <= fresh_cross):
+                    cross_seen[(tid, fp)] = (system, t)
+                if rec is None:
+                    trace_recs[tid] = [ss.bit, t, 0, None]
+                else:
+                    rec[0] |= ss.bit
+
+        st.clock = clock
+        if late:
+            stats["late"] += late
         return drops

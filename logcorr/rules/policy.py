@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -33,8 +34,18 @@ DEFAULT_SUPPRESS: tuple[str, ...] = (
 )
 
 
+LEVELS: tuple[str, ...] = ("debug", "info", "log", "warn", "error")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _levels(v: list[str]) -> list[str]:
+    bad = [x for x in v if x not in LEVELS]
+    if bad:
+        raise ValueError(f"unknown levels {bad}; use {', '.join(LEVELS)}")
+    return v
 
 
 class Redaction(_Model):
@@ -53,37 +64,60 @@ class Duplicates(_Model):
 
 class Loop(_Model):
     enabled: bool = True
-    max_identical: int = Field(5, ge=1, description="identical messages allowed per window")
-    window_ms: int = Field(1000, ge=1)
+    max_identical: int = Field(
+        default=5, ge=1, description="identical messages (system, level, text) stored per window"
+    )
+    window_ms: int = Field(default=1000, ge=1, description="sliding window, ms of event time")
 
 
 class CrossSystem(_Model):
     enabled: bool = True
-    window_ms: int = Field(2000, ge=0, description="same fingerprint, same trace, another system")
+    window_ms: int = Field(
+        default=2000, ge=0, description="same fingerprint, same trace, another system, within ms"
+    )
 
 
 class RateLimit(_Model):
     enabled: bool = True
     tiers: list[int] = Field(default_factory=lambda: [50, 25, 12, 6], min_length=1)
-    window_ms: int = Field(60_000, ge=1000)
-    calm_minutes_to_recover: int = Field(1, ge=1)
+    window_ms: int = Field(
+        default=60_000, ge=1000, description="tumbling windows aligned to the epoch (UTC minutes)"
+    )
+    calm_pct: float = Field(
+        default=80.0,
+        ge=0,
+        le=100,
+        description="a window is calm when its load is at most this % of the first tier",
+    )
+    calm_minutes_to_recover: int = Field(
+        default=1, ge=1, description="consecutive calm windows per step back up"
+    )
 
     @field_validator("tiers")
     @classmethod
     def _descending(cls, v: list[int]) -> list[int]:
-        if any(t <= 0 for t in v) or any(a < b for a, b in zip(v, v[1:], strict=False)):
+        if any(t <= 0 for t in v) or any(a < b for a, b in pairwise(v)):
             raise ValueError("tiers must be positive and non-increasing, e.g. [50, 25, 12, 6]")
         return v
 
 
 class Budget(_Model):
     enabled: bool = True
-    monthly_writes: int = Field(125_000, ge=1)
-    shares: dict[str, float] = Field(default_factory=lambda: {"browser": 0.40, "worker": 0.30, "backend": 0.30})
+    monthly_writes: int = Field(default=125_000, ge=1)
+    shares: dict[str, float] = Field(
+        default_factory=lambda: {"browser": 0.40, "worker": 0.30, "backend": 0.30}
+    )
     borrowing: bool = True
-    warn_pct: float = Field(80.0, gt=0, le=100)
-    essential_pct: float = Field(95.0, gt=0, le=100)
+    lending: Literal["prorated", "unused"] = Field(
+        default="prorated",
+        description="prorated: a lender lends only the part of its share allotted to the elapsed month and unused; "
+        "unused: all of its unused share",
+    )
+    warn_pct: float = Field(default=80.0, gt=0, le=100)
+    essential_pct: float = Field(default=95.0, gt=0, le=100)
     essential_levels: list[str] = Field(default_factory=lambda: ["error"])
+
+    _check_levels = field_validator("essential_levels")(_levels)
 
     @field_validator("shares")
     @classmethod
@@ -91,6 +125,8 @@ class Budget(_Model):
         unknown = set(v) - {"browser", "worker", "backend"}
         if unknown:
             raise ValueError(f"unknown systems {sorted(unknown)}; use browser, worker, backend")
+        if any(x < 0 for x in v.values()):
+            raise ValueError("shares must not be negative")
         if abs(sum(v.values()) - 1.0) > 1e-6:
             raise ValueError(f"shares must add up to 1.0 (they add up to {sum(v.values()):.3f})")
         return v
@@ -103,12 +139,45 @@ class Budget(_Model):
 
 
 class Critical(_Model):
-    trace_id_patterns: list[str] = Field(default_factory=lambda: ["critical_"])
+    """Events that bypass the per-minute limit (never the monthly cap)."""
+
+    trace_id_patterns: list[str] = Field(
+        default_factory=lambda: ["critical_"],
+        description="substrings of the trace id, as the live `includes`",
+    )
     levels: list[str] = Field(default_factory=lambda: ["error"])
+
+    _check_levels = field_validator("levels")(_levels)
+
+    @field_validator("trace_id_patterns")
+    @classmethod
+    def _non_empty(cls, v: list[str]) -> list[str]:
+        if any(not p for p in v):
+            raise ValueError("an empty pattern would match every trace id")
+        return v
+
+
+class TraceAware(_Model):
+    """Decisions under pressure (rate limit, budget) that keep multi-system traces whole."""
+
+    enabled: bool = True
+    grace_pct: float = Field(
+        default=50.0,
+        ge=0,
+        le=1000,
+        description="extra events per window, as % of the current limit, for traces another "
+        "system already stored",
+    )
+    refuse_ms: int = Field(
+        default=60_000, ge=0, description="how long a refused trace stays refused in every system"
+    )
+    idle_ms: int = Field(
+        default=3_600_000, ge=1000, description="a trace is forgotten after this long without events"
+    )
 
 
 class Recent(_Model):
-    window_minutes: int = Field(60, ge=1)
+    window_minutes: int = Field(default=60, ge=1)
 
 
 class Policy(_Model):
@@ -122,6 +191,7 @@ class Policy(_Model):
     rate_limit: RateLimit = RateLimit()
     budget: Budget = Budget()
     critical: Critical = Critical()
+    trace_aware: TraceAware = TraceAware()
     recent: Recent = Recent()
 
     def digest(self) -> str:
@@ -130,6 +200,7 @@ class Policy(_Model):
 
 
 def format_errors(err: ValidationError, source: str) -> str:
+    """One line per invalid field: `  section.field: message`."""
     lines = [f"invalid policy in {source}:"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
@@ -156,4 +227,6 @@ def load_policy(path: str | None) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_errors(e, path), "see `logcorr policy show` for every field and its default") from e
+        raise ConfigError(
+            format_errors(e, path), "see `logcorr policy show` for every field and its default"
+        ) from e

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from logcorr.rules.engine import Engine
+from logcorr.rules.engine import Engine, hot_flags_sql
 from logcorr.rules.policy import Policy
 
 DAY_MS = 86_400_000
@@ -51,6 +51,8 @@ def run(
     """Run `query`'s rows through a fresh engine; days and minutes count from `start_ms`."""
     engine = Engine(policy)
     res = SimResult(start_ms=start_ms, engine=engine)
+    # the same skip flags ingest computes: identical decisions, less bookkeeping for lone events
+    query = f"SELECT *, {hot_flags_sql(policy)} FROM ({query}) ORDER BY pos"
     offered, accepted, dropped, daily = res.offered, res.accepted, res.dropped, res.daily
     minutes, minute_drops = res.minutes, res.minute_drops
     reader = (

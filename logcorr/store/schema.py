@@ -100,6 +100,61 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX drop_ledger_trace ON drop_ledger (trace_id);
         """,
     ),
+    (
+        2,
+        "rule state",
+        # the rule engine's state at the end of the last ingest (replaced as a whole each ingest), and
+        # the budget threshold moments (appended); see logcorr/rules/persist.py and docs/rules.md
+        """
+        CREATE TABLE rate_limit_state (
+            system VARCHAR PRIMARY KEY,
+            clock TIMESTAMP NOT NULL,           -- the engine's event-time clock (same in every row)
+            window_start TIMESTAMP,             -- the current rate-limit window
+            tier INTEGER NOT NULL,
+            tier_limit INTEGER NOT NULL,
+            window_count INTEGER NOT NULL,      -- stored in the window
+            window_offered INTEGER NOT NULL,    -- reached the rate rule in the window
+            window_grace INTEGER NOT NULL,      -- stored through the trace grace in the window
+            calm_windows INTEGER NOT NULL,
+            month VARCHAR NOT NULL,             -- YYYY-MM, calendar month UTC of event time
+            month_quota BIGINT NOT NULL,        -- this system's share
+            month_own BIGINT NOT NULL,          -- writes charged to its own share
+            month_borrowed BIGINT NOT NULL,     -- writes charged to other shares
+            month_lent BIGINT NOT NULL,         -- other systems' writes charged to this share
+            run_id INTEGER NOT NULL
+        );
+        CREATE TABLE message_fingerprints (
+            rule VARCHAR NOT NULL,              -- loop | cross_system
+            system VARCHAR NOT NULL,
+            level VARCHAR,                      -- loop only
+            trace_id VARCHAR,                   -- cross_system only
+            fingerprint VARCHAR NOT NULL,
+            ts TIMESTAMP NOT NULL,              -- a stored copy
+            expires_at TIMESTAMP NOT NULL,      -- when it leaves the rule's window
+            run_id INTEGER NOT NULL
+        );
+        CREATE TABLE trace_state (
+            trace_id VARCHAR PRIMARY KEY,
+            systems VARCHAR[] NOT NULL,         -- systems that stored events of it (admitted)
+            last_seen TIMESTAMP NOT NULL,
+            refused_until TIMESTAMP,
+            refused_by VARCHAR,
+            refused_rule VARCHAR,
+            refused_at TIMESTAMP,
+            run_id INTEGER NOT NULL
+        );
+        CREATE TABLE budget_thresholds (
+            month VARCHAR NOT NULL,
+            scope VARCHAR NOT NULL,             -- total | browser | worker | backend
+            pct DOUBLE NOT NULL,
+            reached_at TIMESTAMP NOT NULL,      -- event time of the write that reached it
+            used BIGINT NOT NULL,
+            quota BIGINT NOT NULL,
+            run_id INTEGER NOT NULL,
+            PRIMARY KEY (month, scope, pct)
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

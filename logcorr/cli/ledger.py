@@ -1,0 +1,63 @@
+"""`logcorr ledger` (the drop ledger, filtered) and `logcorr explain FILE:LINE` (why each event of one
+input line was stored or dropped). Thin commands over `logcorr.rules.ledger`."""
+
+from __future__ import annotations
+
+import typer
+
+from logcorr.render.rows import RowFormat
+
+DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file [default: ./logcorr.duckdb].")
+FMT_OPT = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv [default: table].")
+
+# the table shows what fits a terminal; the other formats carry every column
+_TABLE_LEDGER = ("event_id", "ts", "system", "rule", "reason", "trace_id", "source")
+_TABLE_EXPLAIN = ("source", "event_id", "fate", "rule", "reason", "rule_state", "system", "trace_id")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ledger")(ledger_cmd)
+    app.command("explain")(explain_cmd)
+
+
+def ledger_cmd(
+    rule: str = typer.Option(
+        None,
+        "--rule",
+        help="Only this rule (suppress, duplicate, loop, cross_system, trace, rate_limit, budget).",
+    ),
+    system: str = typer.Option(None, "--system", help="Only this system (browser, worker, backend)."),
+    trace: str = typer.Option(None, "--trace", help="Only this trace id."),
+    limit: int = typer.Option(100, "--limit", "-n", help="At most N rows; 0 lists all [default: 100]."),
+    fmt: RowFormat = FMT_OPT,
+    db: str = DB_OPT,
+) -> None:
+    """List dropped events with the rule, the reason and the rule's state at that moment.
+
+    Example: logcorr ledger --rule rate_limit --system browser --format json
+    """
+    from logcorr.render.rows import write_rows
+    from logcorr.rules.ledger import LEDGER_COLUMNS, LedgerFilter, ledger_rows
+    from logcorr.store.connection import resolve_db
+
+    rows = ledger_rows(resolve_db(db), LedgerFilter(rule, system, trace, limit))
+    cols = _TABLE_LEDGER if fmt is RowFormat.table else LEDGER_COLUMNS
+    write_rows(rows, fmt, cols, title="drop ledger" if fmt is RowFormat.table else None)
+
+
+def explain_cmd(
+    target: str = typer.Argument(..., help="An input line as FILE:LINE (the path as ingested, or its tail)."),
+    fmt: RowFormat = FMT_OPT,
+    db: str = DB_OPT,
+) -> None:
+    """Say why each event of one input line was stored or dropped (rule, reason, rule state).
+
+    Example: logcorr explain exports/browser.jsonl:42
+    """
+    from logcorr.render.rows import write_rows
+    from logcorr.rules.ledger import EXPLAIN_COLUMNS, explain
+    from logcorr.store.connection import resolve_db
+
+    rows = explain(resolve_db(db), target)
+    cols = _TABLE_EXPLAIN if fmt is RowFormat.table else EXPLAIN_COLUMNS
+    write_rows(rows, fmt, cols, title=target if fmt is RowFormat.table else None)

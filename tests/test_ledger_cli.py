@@ -1,0 +1,161 @@
+"""`logcorr ledger` and `logcorr explain FILE:LINE`: seeing why each event was stored or dropped."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from logcorr.errors import ExitCode
+from logcorr.pipeline.ingest import ingest
+from logcorr.render.rows import RowFormat
+from tests.conftest import CliResult
+
+Cli = Callable[..., CliResult]
+T0 = 1_717_200_000_000
+
+
+def browser(ts: int, message: str, trace: str | None = "t1", level: str = "log") -> dict[str, Any]:
+    rec: dict[str, Any] = {"message": message, "level": level, "system": "browser",
+                           "context": {"timestamp": ts, "url": "http://localhost:3000/"}}  # fmt: skip
+    if trace is not None:
+        rec["trace_id"] = trace
+    return rec
+
+
+@pytest.fixture
+def db(tmp_path: Path, write_jsonl: Callable[..., Path]) -> tuple[str, Path]:
+    """Lines 1–6: the same text (6 dropped by loop); 7: suppressed; 8: another trace; 9: not JSON;
+    10: a worker record holding three events; 11–61: 51 distinct lines in the next minute (61 dropped
+    by the rate limit)."""
+    recs: list[Any] = [browser(T0 + i, "same text") for i in range(6)]
+    recs.append(browser(T0 + 10, "[HMR] connected"))
+    recs.append(browser(T0 + 20, "other", trace="t2"))
+    recs.append("{not json")
+    recs.append({"trace_id": "t3", "logs": [{"id": f"w{i}", "system": "worker", "level": "info", "message": f"w{i}",
+                                             "timestamp": T0 + 30 + i} for i in range(3)]})  # fmt: skip
+    recs += [browser(T0 + 60_000 + i, f"line {i}", trace=None) for i in range(51)]  # the next minute
+    path = write_jsonl("app.jsonl", recs)
+    database = tmp_path / "db.duckdb"
+    ingest([str(path)], str(database))
+    return str(database), path
+
+
+def test_ledger_lists_every_drop_in_decision_order(cli: Cli, db: tuple[str, Path]) -> None:
+    r = cli("ledger", "--db", db[0], "--format", "json")
+    assert r.exit_code == ExitCode.OK and r.stderr == ""
+    rows = r.json()
+    assert [(row["source"].rsplit(":", 1)[1], row["rule"]) for row in rows] == [
+        ("6", "loop"), ("7", "suppress"), ("61", "rate_limit")]  # fmt: skip
+    assert rows[0]["rule_state"]["max"] == 5 and rows[0]["trace_id"] == "t1"
+
+
+@pytest.mark.parametrize(
+    "args, rules",
+    [
+        (["--rule", "loop"], ["loop"]),
+        (["--system", "worker"], []),
+        (["--trace", "t1"], ["loop", "suppress"]),
+        (["--limit", "1"], ["loop"]),
+        (["--limit", "0"], ["loop", "suppress", "rate_limit"]),
+    ],
+)
+def test_ledger_filters_by_rule_system_trace_and_limit(
+    cli: Cli, db: tuple[str, Path], args: list[str], rules: list[str]
+) -> None:
+    r = cli("ledger", "--db", db[0], "--format", "json", *args)
+    assert r.exit_code == ExitCode.OK and [row["rule"] for row in r.json()] == rules
+
+
+@pytest.mark.parametrize("fmt", list(RowFormat))
+def test_ledger_writes_every_format(cli: Cli, db: tuple[str, Path], fmt: RowFormat) -> None:
+    r = cli("ledger", "--db", db[0], "--format", fmt.value)
+    assert r.exit_code == ExitCode.OK
+    if fmt is RowFormat.table:
+        assert "rate_limit" in r.stdout and "limit 50/min at tier 0" in r.stdout
+    elif fmt is RowFormat.json:
+        assert len(r.json()) == 3
+    elif fmt is RowFormat.jsonl:
+        assert [orjson.loads(line)["rule"] for line in r.stdout.splitlines()] == [
+            "loop",
+            "suppress",
+            "rate_limit",
+        ]
+    elif fmt is RowFormat.csv:
+        rows = list(csv.DictReader(io.StringIO(r.stdout)))
+        assert [row["rule"] for row in rows] == ["loop", "suppress", "rate_limit"]
+        assert orjson.loads(rows[2]["rule_state"])["limit"] == 50
+    else:  # pragma: no cover - exhaustive
+        raise AssertionError(fmt)
+
+
+def test_ledger_rejects_an_unknown_rule(cli: Cli, db: tuple[str, Path]) -> None:
+    r = cli("ledger", "--db", db[0], "--rule", "nope")
+    assert r.exit_code == ExitCode.USAGE and "unknown rule 'nope'" in r.stderr and "rate_limit" in r.stderr
+
+
+def test_ledger_on_a_missing_database_exits_3(cli: Cli, tmp_path: Path) -> None:
+    r = cli("ledger", "--db", str(tmp_path / "none.duckdb"))
+    assert r.exit_code == ExitCode.INPUT and "does not exist" in r.stderr
+
+
+def test_explain_says_a_line_was_stored(cli: Cli, db: tuple[str, Path]) -> None:
+    r = cli("explain", f"{db[1]}:1", "--db", db[0], "--format", "json")
+    assert r.exit_code == ExitCode.OK
+    ((row,),) = [r.json()]
+    assert row["fate"] == "stored" and row["rule"] is None and row["message"] == "same text"
+
+
+def test_explain_says_which_rule_dropped_a_line_why_and_its_state(cli: Cli, db: tuple[str, Path]) -> None:
+    r = cli("explain", f"{db[1]}:61", "--db", db[0], "--format", "json")
+    (row,) = r.json()
+    assert (row["fate"], row["rule"]) == ("dropped", "rate_limit")
+    assert "browser already stored 50 logs" in row["reason"] and row["rule_state"]["count"] == 50
+
+
+def test_explain_gives_the_reject_reason_of_a_rejected_line(cli: Cli, db: tuple[str, Path]) -> None:
+    (row,) = cli("explain", f"{db[1]}:9", "--db", db[0], "--format", "json").json()
+    assert row["fate"] == "rejected" and "malformed JSON" in row["reason"]
+
+
+def test_explain_lists_every_event_of_a_line_that_holds_several(cli: Cli, db: tuple[str, Path]) -> None:
+    rows = cli("explain", f"{db[1]}:10", "--db", db[0], "--format", "json").json()
+    assert [(row["fate"], row["message"]) for row in rows] == [
+        ("stored", "w0"),
+        ("stored", "w1"),
+        ("stored", "w2"),
+    ]
+
+
+def test_explain_finds_a_file_by_the_tail_of_its_path_and_prints_a_table(
+    cli: Cli, db: tuple[str, Path]
+) -> None:
+    r = cli("explain", "app.jsonl:6", "--db", db[0])
+    assert r.exit_code == ExitCode.OK and "dropped" in r.stdout and "loop" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "target, code, message",
+    [
+        ("app.jsonl", ExitCode.USAGE, "expected FILE:LINE"),
+        ("app.jsonl:x", ExitCode.USAGE, "expected FILE:LINE"),
+        ("other.jsonl:1", ExitCode.INPUT, "was never ingested"),
+        ("app.jsonl:999", ExitCode.INPUT, "no event or reject is recorded"),
+    ],
+)
+def test_explain_says_what_is_wrong_with_a_target(
+    cli: Cli, db: tuple[str, Path], target: str, code: ExitCode, message: str
+) -> None:
+    r = cli("explain", target, "--db", db[0])
+    assert r.exit_code == code and message in r.stderr and r.stdout == ""
+
+
+def test_the_commands_have_help_with_an_example(cli: Cli) -> None:
+    for args in (["ledger"], ["explain"], ["policy", "show"], ["policy", "validate"]):
+        r = cli(*args, "--help")
+        assert r.exit_code == ExitCode.OK and "Example: logcorr" in r.stdout

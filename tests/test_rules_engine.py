@@ -1,0 +1,417 @@
+"""The rule engine on hand-built event sequences: every boundary the story names, driven directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from logcorr.rules.engine import Engine
+from logcorr.rules.policy import Policy
+
+T0 = 1_717_200_000_000  # 2024-06-01T00:00:00Z: a minute and a month boundary
+MIN = 60_000
+DAY = 86_400_000
+
+
+def ev(ts: int, system: str = "browser", level: str = "log", trace: str | None = None, msg: str = "m",
+       sup: str | None = None, dup: int = 0) -> tuple[Any, ...]:  # fmt: skip
+    return (ts, system, level, trace, msg, sup, dup)
+
+
+def decide(events: list[tuple[Any, ...]], policy: Policy | None = None, engine: Engine | None = None,
+           batch: int = 0) -> tuple[Engine, dict[int, tuple[str, str, dict[str, Any]]]]:  # fmt: skip
+    """Run `events` (positions 1…n in list order, which must be time order) through the engine;
+    returns it and the drops by position (rule, reason, rule state)."""
+    engine = engine or Engine(policy or Policy())
+    drops: dict[int, tuple[str, str, dict[str, Any]]] = {}
+    size = batch or len(events) or 1
+    for start in range(0, len(events), size):
+        chunk = events[start : start + size]
+        cols = {
+            "pos": list(range(start + 1, start + 1 + len(chunk))),
+            "ts_ms": [e[0] for e in chunk],
+            "system": [e[1] for e in chunk],
+            "level": [e[2] for e in chunk],
+            "trace_id": [e[3] for e in chunk],
+            "fingerprint": [e[4] for e in chunk],
+            "suppressed": [e[5] for e in chunk],
+            "dup": [e[6] for e in chunk],
+        }
+        for pos, rule, reason, state in engine.process(cols):
+            drops[pos] = (rule, reason, orjson.loads(state) if state else {})
+    return engine, drops
+
+
+def stored(drops: dict[int, Any], n: int) -> list[int]:
+    return [p for p in range(1, n + 1) if p not in drops]
+
+
+def policy(**sections: dict[str, Any]) -> Policy:
+    return Policy.model_validate(sections)
+
+
+NO_RATE = {"enabled": False}
+
+
+# -- loop: at most 5 identical messages in any 1 s ---------------------------------------------------
+
+
+def test_the_sixth_identical_message_within_one_second_is_dropped_and_one_a_second_later_is_stored() -> None:
+    times = [T0, T0 + 100, T0 + 200, T0 + 300, T0 + 400, T0 + 500, T0 + 999, T0 + 1000]
+    _, drops = decide([ev(t, msg="same") for t in times])
+    assert stored(drops, 8) == [1, 2, 3, 4, 5, 8]
+    rule, reason, state = drops[6]
+    assert rule == "loop" and "at most 5 per 1000 ms" in reason
+    assert (
+        state["count"] == 5 and state["max"] == 5 and state["next_allowed_at"] == "2024-06-01T00:00:01.000Z"
+    )
+    assert drops[7][0] == "loop"
+
+
+def test_identical_messages_at_one_millisecond_keep_the_first_five_in_input_order() -> None:
+    _, drops = decide([ev(T0, msg="same") for _ in range(8)])
+    assert stored(drops, 8) == [1, 2, 3, 4, 5]
+
+
+def test_a_steady_stream_of_one_message_gets_five_copies_per_second_through() -> None:
+    _, drops = decide([ev(T0 + i * 100, msg="tick") for i in range(30)])  # 10/s for 3 s
+    kept = [T0 + (p - 1) * 100 for p in stored(drops, 30)]
+    assert len(kept) == 15
+    assert all(sum(1 for k in kept if t <= k < t + 1000) <= 5 for t in range(T0, T0 + 3000, 50))
+
+
+def test_the_loop_rule_compares_system_level_and_text() -> None:
+    events = [ev(T0, msg="same") for _ in range(5)]
+    events += [ev(T0, level="warn", msg="same"), ev(T0, system="worker", msg="same"), ev(T0, msg="other")]
+    _, drops = decide(events)
+    assert drops == {}
+
+
+# -- cross-system duplicate ---------------------------------------------------------------------------
+
+
+def test_a_backend_line_echoed_in_the_browser_for_the_same_trace_is_kept_once() -> None:
+    events = [
+        ev(T0, "backend", trace="t1", msg="Sent message!"),
+        ev(T0 + 300, "browser", trace="t1", msg="Sent message!"),  # echo: dropped
+        ev(T0 + 300, "browser", trace="t2", msg="Sent message!"),  # another trace: kept
+        ev(T0 + 300, "browser", trace=None, msg="Sent message!"),  # no trace: never compared
+        ev(T0 + 2000, "worker", trace="t1", msg="Sent message!"),  # 2000 ms after the kept copy: inclusive
+        ev(T0 + 2301, "browser", trace="t1", msg="Sent message!"),  # 2001 ms after the backend copy: kept
+    ]
+    _, drops = decide(events)
+    assert {p: d[0] for p, d in drops.items()} == {2: "cross_system", 5: "cross_system"}
+    _, reason, state = drops[2]
+    assert "stored by backend for trace t1 300 ms earlier" in reason and "2000 ms" in reason
+    assert state["kept_system"] == "backend" and state["gap_ms"] == 300 and state["window_ms"] == 2000
+
+
+def test_the_first_copy_in_event_order_is_the_one_kept_whichever_system_it_is() -> None:
+    _, drops = decide([ev(T0, "browser", trace="t", msg="x"), ev(T0 + 10, "backend", trace="t", msg="x")])
+    assert drops[2][0] == "cross_system" and drops[2][2]["kept_system"] == "browser"
+
+
+# -- adaptive rate limit ------------------------------------------------------------------------------
+
+
+def minute(m: int, n: int, system: str = "browser", tag: str = "", level: str = "log",
+           trace: str | None = None) -> list[tuple[Any, ...]]:  # fmt: skip
+    """`n` distinct events spread over minute `m`."""
+    step = MIN // max(n, 1)
+    return [ev(T0 + m * MIN + i * step, system, level, trace, f"{tag}m{m}e{i}") for i in range(n)]
+
+
+def stored_per_minute(
+    events: list[tuple[Any, ...]], drops: dict[int, Any], system: str = "browser"
+) -> list[int]:
+    counts: dict[int, int] = {}
+    for pos, e in enumerate(events, start=1):
+        if e[1] == system:
+            counts.setdefault((e[0] - T0) // MIN, 0)
+            if pos not in drops:
+                counts[(e[0] - T0) // MIN] += 1
+    return [counts[k] for k in sorted(counts)]
+
+
+def test_the_fiftieth_event_in_a_minute_is_stored_and_the_fifty_first_dropped() -> None:
+    events = minute(0, 51)
+    _, drops = decide(events)
+    assert list(drops) == [51]
+    rule, reason, state = drops[51]
+    assert rule == "rate_limit"
+    assert "already stored 50 logs" in reason and "limit 50/min at tier 0 (50→25→12→6)" in reason
+    assert state == {"system": "browser", "minute": "2024-06-01T00:00:00Z", "tier": 0, "limit": 50, "count": 50,
+                     "grace_used": 0, "grace_limit": 25, "tiers": [50, 25, 12, 6]}  # fmt: skip
+
+
+def test_sustained_load_steps_the_limit_down_50_25_12_6_and_holds_at_6() -> None:
+    events = [e for m in range(5) for e in minute(m, 60)]
+    _, drops = decide(events)
+    assert stored_per_minute(events, drops) == [50, 25, 12, 6, 6]
+    assert {d[2]["tier"] for p, d in drops.items() if (events[p - 1][0] - T0) // MIN == 3} == {3}
+
+
+def test_calm_minutes_step_the_limit_back_up_one_tier_each() -> None:
+    events = [e for m in range(4) for e in minute(m, 60)]  # tiers 0..3
+    events += [e for m in range(4, 8) for e in minute(m, 10)]  # calm: ≤ 40 offered
+    _, drops = decide(events)
+    assert stored_per_minute(events, drops) == [50, 25, 12, 6, 6, 10, 10, 10]
+
+
+def test_a_quiet_gap_recovers_one_tier_per_empty_minute() -> None:
+    flood = [e for m in range(4) for e in minute(m, 60)]  # ends on tier 3 (limit 6) for minute 4
+    after_one = flood + minute(5, 60, tag="a")  # one empty minute (4): tier 2
+    after_three = flood + minute(7, 60, tag="b")  # three empty minutes: back to tier 0
+    _, d1 = decide(after_one)
+    _, d3 = decide(after_three)
+    assert stored_per_minute(after_one, d1)[-1] == 12
+    assert stored_per_minute(after_three, d3)[-1] == 50
+
+
+def test_a_minute_exactly_at_the_limit_does_not_tighten_the_next() -> None:
+    events = minute(0, 50) + minute(1, 60)
+    _, drops = decide(events)
+    assert stored_per_minute(events, drops) == [50, 50]
+
+
+def test_load_between_the_calm_level_and_the_limit_holds_the_tier() -> None:
+    events = minute(0, 60) + minute(1, 45) + minute(2, 45)  # 45 > 40 (not calm), > 25 (drops): tighten
+    _, drops = decide(events)
+    assert stored_per_minute(events, drops) == [50, 25, 12]
+
+
+def test_systems_have_their_own_limits() -> None:
+    events = sorted(minute(0, 60, "browser") + minute(0, 60, "worker", tag="w"), key=lambda e: e[0])
+    _, drops = decide(events)
+    assert stored_per_minute(events, drops, "browser") == [50]
+    assert stored_per_minute(events, drops, "worker") == [50]
+
+
+def test_critical_events_bypass_the_per_minute_limit_and_count_toward_it() -> None:
+    events = minute(0, 50)
+    base = T0 + 59_000
+    events += [ev(base, level="error", msg="boom"), ev(base + 1, trace="critical_auth_failure", msg="c"),
+               ev(base + 2, msg="ordinary")]  # fmt: skip
+    engine, drops = decide(events)
+    assert list(drops) == [53]
+    assert drops[53][2]["count"] == 52
+    assert engine.stats["critical_bypass"] == 2
+
+
+def test_the_critical_pattern_is_a_substring_of_the_trace_id_and_configurable() -> None:
+    events = [
+        *minute(0, 50),
+        ev(T0 + 59_000, trace="req_critical_9", msg="x"),
+        ev(T0 + 59_001, trace="vip-1", msg="y"),
+    ]
+    _, default = decide(events)
+    _, custom = decide(events, policy(critical={"trace_id_patterns": ["vip-"], "levels": []}))
+    assert list(default) == [52] and list(custom) == [51]
+
+
+# -- trace-aware decisions ----------------------------------------------------------------------------
+
+
+def test_a_trace_refused_by_one_system_is_refused_in_every_system() -> None:
+    events = minute(0, 50)  # browser at its limit for minute 0
+    t = T0 + 59_000
+    events += [
+        ev(t, "browser", trace="tr", msg="click"),  # 51: rate_limit, trace refused
+        ev(t + 10, "backend", trace="tr", msg="query"),  # 52: refused everywhere
+        ev(t + 20, "backend", level="error", trace="tr", msg="failed"),  # 53: errors are never refused
+        ev(t + 60_000, "worker", trace="tr", msg="late"),  # 54: refusal over (60 s): judged afresh
+    ]
+    engine, drops = decide(events)
+    assert {p: d[0] for p, d in drops.items()} == {51: "rate_limit", 52: "trace"}
+    _, reason, state = drops[52]
+    assert "trace tr was refused by the browser rate_limit rule" in reason
+    assert (
+        state["refused_by"] == "browser"
+        and state["refused_rule"] == "rate_limit"
+        and state["system"] == "backend"
+    )
+    assert engine.stats["trace_refused"] == 1
+
+
+def test_a_trace_another_system_stored_gets_a_bounded_grace_over_the_limit() -> None:
+    events = [ev(T0, "backend", trace="tr", msg="start"), *minute(0, 50)]
+    t = T0 + 59_000
+    events += [ev(t + i, "browser", trace="tr", msg=f"tr{i}") for i in range(30)]  # grace: 25 at tier 0
+    engine, drops = decide(events)
+    over = [p for p in range(52, 82) if p in drops]
+    assert len(over) == 5 and all(drops[p][0] == "rate_limit" for p in over)
+    assert "trace grace for traces other systems stored used up (25/25)" in drops[over[0]][1]
+    assert engine.stats["trace_grace"] == 25
+
+
+def test_grace_is_only_for_traces_another_system_stored() -> None:
+    events = [ev(T0, "browser", trace="own", msg="start"), *minute(0, 49)]
+    events.append(ev(T0 + 59_000, "browser", trace="own", msg="more"))
+    _, drops = decide(events)
+    assert list(drops) == [51] and drops[51][0] == "rate_limit"
+
+
+def test_trace_awareness_can_be_switched_off() -> None:
+    events = [
+        *minute(0, 50),
+        ev(T0 + 59_000, trace="tr", msg="a"),
+        ev(T0 + 59_001, "backend", trace="tr", msg="b"),
+    ]
+    _, drops = decide(events, policy(trace_aware={"enabled": False}))
+    assert list(drops) == [51]
+
+
+# -- monthly budget -----------------------------------------------------------------------------------
+
+
+def small_budget(**budget: Any) -> Policy:
+    return policy(rate_limit=NO_RATE, budget={"monthly_writes": 100, **budget})
+
+
+def writes(n: int, start: int = T0, system: str = "browser", tag: str = "w", level: str = "log",
+           trace: str | None = None) -> list[tuple[Any, ...]]:  # fmt: skip
+    return [ev(start + i * 1000, system, level, trace, f"{tag}{i}") for i in range(n)]
+
+
+def mixed(n: int, start: int = T0) -> list[tuple[Any, ...]]:
+    """`n` writes spread 4:3:3 over the systems, so 100 of them fill every share exactly."""
+    systems = ("browser",) * 4 + ("worker",) * 3 + ("backend",) * 3
+    return [ev(start + i * 1000, systems[i % 10], "log", None, f"x{i}") for i in range(n)]
+
+
+def test_the_quota_warning_at_exactly_80_percent_is_recorded_and_drops_nothing() -> None:
+    events = mixed(80)
+    engine, drops = decide(events, small_budget())
+    assert drops == {}
+    total = [m for m in engine.state.moments if m.scope == "total"]
+    assert [(m.pct, m.used, m.ts_ms) for m in total] == [(80.0, 80, events[79][0])]
+    one_less, _ = decide(mixed(79), small_budget())
+    assert [m for m in one_less.state.moments if m.scope == "total"] == []
+
+
+def test_at_95_percent_only_errors_and_critical_traces_are_stored() -> None:
+    events = mixed(95)
+    t = events[-1][0] + 1000
+    events += [ev(t, "browser", msg="info"), ev(t + 1, "worker", level="error", msg="err"),
+               ev(t + 2, "backend", trace="critical_pay", msg="crit"), ev(t + 3, "worker", level="warn", msg="warn")]  # fmt: skip
+    engine, drops = decide(events, small_budget())
+    assert {p: (d[0], d[2]["gate"]) for p, d in drops.items()} == {
+        96: ("budget", "essential"),
+        99: ("budget", "essential"),
+    }
+    assert (
+        "essential-only: 95 of 100 writes used in 2024-06 (≥ 95 %); only error events and critical traces pass"
+        in drops[96][1]
+    )
+    assert [m.pct for m in engine.state.moments if m.scope == "total"] == [80.0, 95.0]
+
+
+def test_the_monthly_quota_is_never_exceeded_not_even_by_critical_errors() -> None:
+    # after 95 writes (browser 40/40, worker 28/30, backend 27/30) five more fill every share exactly
+    rest = ["backend", "worker", "backend", "worker", "backend", "browser", "worker", "backend"]
+    events = mixed(95) + [
+        ev(T0 + 100_000 + i, s, "error", f"critical_{i}", f"e{i}") for i, s in enumerate(rest)
+    ]
+    engine, drops = decide(events, small_budget())
+    assert stored(drops, len(events)) == list(range(1, 101)) and engine.state.total == 100
+    assert {d[2]["gate"] for d in drops.values()} == {"cap"}
+    assert drops[101][1] == "monthly quota used up: 100 of 100 writes in 2024-06"
+    assert [m.pct for m in engine.state.moments if m.scope == "total"] == [80.0, 95.0, 100.0]
+
+
+def test_shares_split_the_quota_40_30_30_and_record_each_systems_moments() -> None:
+    engine, drops = decide(writes(41, system="worker"), small_budget(borrowing=False))
+    assert list(drops) == [31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41]
+    assert drops[31][1] == "worker used its 30-write share (30 %) of 2024-06 and borrowing is off"
+    assert engine.budget.quotas == {"browser": 40, "worker": 30, "backend": 30}
+    assert [(m.scope, m.pct, m.used) for m in engine.state.moments] == [
+        ("worker", 80.0, 24),
+        ("worker", 100.0, 30),
+    ]
+
+
+def test_a_system_past_its_share_borrows_the_others_unused_prorated_quota() -> None:
+    mid = T0 + 15 * DAY  # half of June: each lender may lend half its share, minus what it used
+    engine, drops = decide(writes(75, start=mid), small_budget())
+    st = engine.state
+    assert len(stored(drops, 75)) == 70  # 40 own + 15 from worker + 15 from backend
+    b = st.systems["browser"]
+    assert (b.own, b.borrowed) == (40, 30)
+    assert all(d[2]["gate"] == "share" for d in drops.values())
+    assert "no other system has lendable quota (prorated lending)" in drops[71][1]
+
+
+def test_lenders_keep_what_they_are_due_for_the_rest_of_the_month() -> None:
+    _, drops = decide(writes(45), small_budget())  # first minutes of the month: nothing is lendable yet
+    assert list(drops) == [41, 42, 43, 44, 45]
+
+
+def test_a_lender_that_used_its_allotment_lends_nothing() -> None:
+    mid = T0 + 15 * DAY
+    events = writes(15, start=mid, system="worker", tag="k") + writes(
+        45, start=mid + 100_000, system="browser"
+    )
+    engine, _ = decide(events, small_budget())
+    assert engine.state.systems["worker"].lent == 0 and engine.state.systems["backend"].lent == 5
+
+
+def test_unused_lending_lends_the_whole_unused_share() -> None:
+    engine, drops = decide(writes(110, level="error"), small_budget(lending="unused"))
+    assert len(stored(drops, 110)) == 100 and {d[2]["gate"] for d in drops.values()} == {"cap"}
+    assert engine.state.systems["browser"].borrowed == 60
+
+
+def test_a_new_month_starts_with_fresh_counters() -> None:
+    july = T0 + 30 * DAY
+    engine, drops = decide(mixed(95) + mixed(10, start=july), small_budget())
+    assert drops == {}
+    assert engine.state.month == "2024-07" and engine.state.total == 10
+
+
+# -- order, determinism, continuity ----------------------------------------------------------------
+
+
+def test_suppressed_and_redelivered_events_are_dropped_first_and_count_nowhere() -> None:
+    events = [ev(T0, sup="[HMR]"), ev(T0, dup=1), ev(T0, dup=2), *minute(0, 50)]
+    engine, drops = decide(events)
+    assert {p: d[0] for p, d in drops.items()} == {1: "suppress", 2: "duplicate", 3: "duplicate"}
+    assert drops[1][2] == {"pattern": "[HMR]"}
+    assert drops[3][2]["first_copy"] == "earlier ingest"
+    assert engine.state.total == 50
+
+
+def test_the_same_events_in_any_batch_split_give_the_same_decisions() -> None:
+    events = [e for m in range(3) for e in minute(m, 70, trace=f"t{m}")] + [ev(T0 + 3 * MIN, msg="m0e1")] * 8
+    _, whole = decide(events)
+    _, split = decide(events, batch=7)
+    assert whole == split
+
+
+def test_later_events_continue_the_same_engine_state() -> None:
+    events = minute(0, 60)
+    engine, first = decide(events[:30])
+    _, second = decide(events[30:], engine=engine)
+    _, whole = decide(events)
+    assert sorted(first) + sorted(p + 30 for p in second) == sorted(whole)
+
+
+def test_an_event_older_than_the_engines_clock_is_decided_at_the_clock() -> None:
+    engine, _ = decide(minute(1, 50))
+    _, drops = decide([ev(T0, msg="late")], engine=engine)  # minute 0, but the clock is in minute 1
+    assert drops[1][0] == "rate_limit" and engine.stats["late"] == 1
+
+
+@pytest.mark.parametrize("rule", ["loop", "cross_system", "rate_limit", "budget"])
+def test_a_disabled_rule_drops_nothing(rule: str) -> None:
+    events = [
+        ev(T0, "backend", trace="t", msg="x"),
+        *[ev(T0 + 1, "browser", trace="t", msg="x")] * 7,
+        *minute(0, 60),
+    ]
+    sections: dict[str, Any] = {rule: {"enabled": False}}
+    if rule == "budget":
+        sections["budget"]["monthly_writes"] = 10
+    _, drops = decide(events, policy(**sections))
+    assert rule not in {d[0] for d in drops.values()}

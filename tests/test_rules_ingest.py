@@ -1,0 +1,295 @@
+"""The rules end to end through `ingest()`: small JSONL files in, the database's tables and the ingest
+summary out — boundaries, the ledger, persisted state and its continuation by a second ingest."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+
+from logcorr.pipeline.ingest import IngestResult, ingest
+from logcorr.render.ingest_summary import render, to_json
+from logcorr.rules.policy import Policy
+
+T0 = 1_717_200_000_000  # 2024-06-01T00:00:00Z
+MIN = 60_000
+DAY = 86_400_000
+
+
+def browser(ts: int, message: str, trace: str | None = "trace_1", level: str = "log") -> dict[str, Any]:
+    rec: dict[str, Any] = {"message": message, "level": level, "system": "browser",
+                           "context": {"timestamp": ts, "url": "http://localhost:3000/"}}  # fmt: skip
+    if trace is not None:
+        rec["trace_id"] = trace
+    return rec
+
+
+def stored_record(
+    ts: int, message: str, system: str, trace: str | None = "trace_1", level: str = "info"
+) -> dict[str, Any]:
+    """A worker-stored record; system `convex` is a backend line, `worker` a worker line."""
+    rec: dict[str, Any] = {"id": f"{system}-{ts}-{message}", "system": system, "level": level, "message": message,
+                           "timestamp": ts}  # fmt: skip
+    if trace is not None:
+        rec["trace_id"] = trace
+    return rec
+
+
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def ledger(db: Path) -> list[tuple[Any, ...]]:
+    return query(
+        db, "SELECT source_line, rule, reason, rule_state::VARCHAR FROM drop_ledger ORDER BY event_id"
+    )
+
+
+Write = Callable[..., Path]
+
+
+def test_ingest_drops_the_sixth_identical_line_within_a_second_and_stores_one_a_second_later(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    times = [0, 100, 200, 300, 400, 500, 999, 1000]
+    path = write_jsonl("loop.jsonl", [browser(T0 + t, "retrying fetch") for t in times])
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(path)], str(db))
+    assert result.stored == 6 and result.drops[("loop", "browser")] == 2
+    rows = ledger(db)
+    assert [r[:2] for r in rows] == [(6, "loop"), (7, "loop")]
+    assert "5 identical browser/log messages already stored in the last 1000 ms" in rows[0][2]
+    assert orjson.loads(rows[0][3])["next_allowed_at"] == "2024-06-01T00:00:01.000Z"
+
+
+def test_ingest_stores_fifty_events_of_a_system_per_minute_and_drops_the_fifty_first(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    path = write_jsonl(
+        "flood.jsonl", [browser(T0 + i * 1000, f"event {i}", trace=f"t{i}") for i in range(51)]
+    )
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(path)], str(db))
+    assert result.stored == 50
+    ((line, rule, reason, state),) = ledger(db)
+    assert (line, rule) == (51, "rate_limit") and "limit 50/min at tier 0" in reason
+    assert orjson.loads(state) == {"system": "browser", "minute": "2024-06-01T00:00:00Z", "tier": 0, "limit": 50,
+                                   "count": 50, "grace_used": 0, "grace_limit": 25,
+                                   "tiers": [50, 25, 12, 6]}  # fmt: skip
+
+
+def test_ingest_steps_the_rate_limit_down_under_sustained_load_and_back_up_when_calm(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    recs = [browser(T0 + m * MIN + i * 1000, f"m{m} e{i}", trace=None) for m in range(4) for i in range(60)]
+    recs += [
+        browser(T0 + m * MIN + i * 5000, f"calm m{m} e{i}", trace=None)
+        for m in range(4, 8)
+        for i in range(10)
+    ]
+    db = tmp_path / "db.duckdb"
+    ingest([str(write_jsonl("load.jsonl", recs))], str(db))
+    per_minute = query(db, "SELECT minute(ts), count(*) FROM log_queue GROUP BY 1 ORDER BY 1")
+    assert [n for _, n in per_minute] == [50, 25, 12, 6, 6, 10, 10, 10]
+
+
+def test_ingest_applies_the_budget_at_80_95_and_100_percent(tmp_path: Path, write_jsonl: Write) -> None:
+    policy = Policy.model_validate(
+        {"rate_limit": {"enabled": False}, "budget": {"monthly_writes": 100, "lending": "unused"}}
+    )
+    recs = [browser(T0 + i * 1000, f"line {i}", trace=None) for i in range(95)]
+    recs += [browser(T0 + 100_000, "plain info"), browser(T0 + 100_001, "an error", level="error")]
+    recs += [browser(T0 + 100_002 + i, f"critical {i}", trace=f"critical_{i}") for i in range(6)]
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(write_jsonl("budget.jsonl", recs))], str(db), policy)
+    assert result.stored == 100
+    gates = [(r[0], orjson.loads(r[3])["gate"]) for r in ledger(db)]
+    assert gates == [(96, "essential"), (102, "cap"), (103, "cap")]  # the info line; critical 5 and 6
+    moments = query(
+        db,
+        "SELECT scope, pct, used, strftime(reached_at, '%H:%M:%S') FROM budget_thresholds WHERE scope = 'total' ORDER BY pct",
+    )
+    assert moments == [
+        ("total", 80.0, 80, "00:01:19"),
+        ("total", 95.0, 95, "00:01:34"),
+        ("total", 100.0, 100, "00:01:40"),
+    ]
+    assert result.quota is not None and result.quota.used == 100 and result.quota.pct == 100.0
+    browser_use = next(u for u in result.quota.systems if u.system == "browser")
+    assert (browser_use.used, browser_use.quota, browser_use.borrowed) == (100, 40, 60)
+
+
+def test_ingest_lets_a_system_borrow_the_others_prorated_unused_quota(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    policy = Policy.model_validate({"rate_limit": {"enabled": False}, "budget": {"monthly_writes": 100}})
+    mid = T0 + 15 * DAY
+    recs = [browser(mid + i * 1000, f"b{i}", trace=None) for i in range(75)]
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(write_jsonl("borrow.jsonl", recs))], str(db), policy)
+    assert result.stored == 70
+    rows = query(
+        db, "SELECT system, month_own, month_borrowed, month_lent FROM rate_limit_state ORDER BY system"
+    )
+    assert rows == [("backend", 0, 0, 15), ("browser", 40, 30, 0), ("worker", 0, 0, 15)]
+
+
+def test_ingest_keeps_a_convex_line_echoed_in_the_browser_console_once(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    recs = [
+        stored_record(T0, "Sent message!", "convex", trace="trace_9"),
+        browser(T0 + 250, "[CONVEX M(messages:send)] [LOG] 'Sent message!'", trace="trace_9"),
+        browser(T0 + 250, "[CONVEX M(messages:send)] [LOG] 'Sent message!'", trace="trace_other"),
+    ]
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(write_jsonl("echo.jsonl", recs))], str(db))
+    assert result.stored == 2 and result.drops == {("cross_system", "browser"): 1}
+    ((line, rule, reason, _),) = ledger(db)
+    assert (line, rule) == (
+        2,
+        "cross_system",
+    ) and "stored by backend for trace trace_9 250 ms earlier" in reason
+
+
+def test_ingest_lets_critical_traces_and_errors_past_the_per_minute_limit(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    recs = [browser(T0 + i * 1000, f"e{i}", trace=None) for i in range(50)]
+    recs += [browser(T0 + 55_000, "auth failed", trace="critical_auth_failure"),
+             browser(T0 + 55_001, "boom", trace=None, level="error"), browser(T0 + 55_002, "normal", trace=None)]  # fmt: skip
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(write_jsonl("crit.jsonl", recs))], str(db))
+    assert result.stored == 52 and [r[:2] for r in ledger(db)] == [(53, "rate_limit")]
+
+
+def test_a_second_ingest_continues_the_first_ones_minute_month_loop_window_and_traces(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    db = tmp_path / "db.duckdb"
+    first = [browser(T0 + i * 1000, f"a{i}", trace=f"t{i}") for i in range(30)]
+    first += [browser(T0 + 40_000 + i, "same text", trace=None) for i in range(5)]
+    ingest([str(write_jsonl("first.jsonl", first))], str(db))
+    second = [browser(T0 + 40_500, "same text", trace=None)]  # 6th copy within 1 s of the first five
+    second += [
+        browser(T0 + 41_000 + i * 100, f"b{i}", trace=f"u{i}") for i in range(30)
+    ]  # same minute: 15 fit
+    result = ingest([str(write_jsonl("second.jsonl", second))], str(db))
+    assert result.drops == {("loop", "browser"): 1, ("rate_limit", "browser"): 15}
+    assert result.quota is not None and result.quota.used == 50  # the same month continues
+    state = query(
+        db,
+        "SELECT window_count, window_offered, month_own, run_id FROM rate_limit_state WHERE system = 'browser'",
+    )
+    assert state == [(50, 65, 50, 2)]
+
+
+def test_without_saved_state_the_same_second_file_is_decided_afresh(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    second = [browser(T0 + 41_000 + i * 100, f"b{i}", trace=f"u{i}") for i in range(30)]
+    result = ingest([str(write_jsonl("second.jsonl", second))], str(tmp_path / "fresh.duckdb"))
+    assert result.dropped == 0
+
+
+def test_the_same_input_and_policy_give_byte_identical_ledgers(tmp_path: Path, write_jsonl: Write) -> None:
+    recs = [
+        browser(T0 + i * 250, f"msg {i % 7}", trace=f"t{i % 11}", level="error" if i % 13 == 0 else "log")
+        for i in range(400)
+    ]
+    recs += [stored_record(T0 + i * 300, f"msg {i % 7}", "convex", trace=f"t{i % 11}") for i in range(200)]
+    path = write_jsonl("mix.jsonl", recs)
+    dumps = []
+    for name in ("a", "b"):
+        db = tmp_path / f"{name}.duckdb"
+        ingest([str(path)], str(db))
+        dumps.append(
+            query(db, "SELECT event_id, rule, reason, rule_state::VARCHAR FROM drop_ledger ORDER BY event_id")
+        )
+    assert dumps[0] == dumps[1] and len(dumps[0]) > 100
+
+
+def test_a_rolled_back_ingest_leaves_the_rule_state_as_it_was(tmp_path: Path, write_jsonl: Write) -> None:
+    db = tmp_path / "db.duckdb"
+    ingest([str(write_jsonl("a.jsonl", [browser(T0 + i, f"a{i}") for i in range(10)]))], str(db))
+    before = query(db, "SELECT * FROM rate_limit_state")
+    bad = write_jsonl("bad.jsonl", [browser(T0 + 5000 + i, f"b{i}") for i in range(10)] + ["{not json"])
+    result = ingest([str(bad)], str(db), strict=True)
+    assert not result.committed and query(db, "SELECT * FROM rate_limit_state") == before
+
+
+def test_trace_integrity_counts_multi_system_traces_cut_by_rules(tmp_path: Path, write_jsonl: Write) -> None:
+    recs = [browser(T0 + i * 100, f"busy {i}", trace=None) for i in range(50)]  # browser at its limit
+    for k in range(3):  # whole multi-system traces
+        recs += [
+            stored_record(T0 + 1000 + k, f"ok {k}", "convex", trace=f"whole{k}"),
+            browser(T0 + 6000 + k, f"fine {k}", trace=f"whole{k}"),
+        ]
+    # backend stored first, then more browser lines than the grace allows: cut
+    recs += [stored_record(T0 + 2000, "start", "convex", trace="cut")]
+    recs += [browser(T0 + 7000 + i, f"cut {i}", trace="cut") for i in range(30)]
+    result = ingest([str(write_jsonl("traces.jsonl", recs))], str(tmp_path / "db.duckdb"))
+    assert result.integrity is not None
+    assert (result.integrity.multi_system, result.integrity.cut) == (4, 1)
+    assert result.integrity.stats["trace_grace"] == 25
+
+
+def test_the_summary_shows_drops_quota_moments_and_trace_integrity(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    policy = Policy.model_validate({"rate_limit": {"enabled": False}, "budget": {"monthly_writes": 10}})
+    recs = [browser(T0 + i * 1000, f"line {i}", trace=None) for i in range(4)]
+    recs += [stored_record(T0 + 500, "x", "convex", trace="t"), browser(T0 + 600, "y", trace="t")]
+    result = ingest([str(write_jsonl("s.jsonl", recs))], str(tmp_path / "db.duckdb"), policy)
+    text = _render(result)
+    assert (
+        "quota 2024-06: 5/10 (50.0 %) · browser 4/4 (100.0 %), worker 0/3 (0.0 %), backend 1/3 (33.3 %)"
+        in text
+    )
+    assert "dropped by rule: budget/browser 1" in text
+    assert "budget browser share reached 100 % at 2024-06-01T00:00:02.000Z (run 1)" in text
+    assert "trace integrity: 1 multi-system traces, 0 cut by rules (0.0 %), 0 refused whole" in text
+    doc = to_json(result)
+    assert doc["quota"]["systems"]["browser"]["share"] == 4 and doc["quota"]["moments"][0]["run_id"] == 1
+    assert doc["trace_integrity"]["multi_system_traces"] == 1
+
+
+def _render(result: IngestResult) -> str:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    render(result, Console(file=buf, width=200, no_color=True))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("rule", ["loop", "rate_limit"])
+def test_every_drop_lands_in_the_ledger_with_rule_reason_and_json_state(
+    rule: str, tmp_path: Path, write_jsonl: Write
+) -> None:
+    recs = [browser(T0 + i * 10, "same" if rule == "loop" else f"x{i}", trace=None) for i in range(60)]
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(write_jsonl("r.jsonl", recs))], str(db))
+    rows = query(db, f"SELECT rule, reason, rule_state FROM drop_ledger WHERE rule = '{rule}'")
+    assert len(rows) == result.dropped > 0
+    assert all(r[1] and isinstance(orjson.loads(r[2]), dict) for r in rows)
+
+
+def test_an_older_file_ingested_later_is_decided_at_the_saved_clock_and_the_summary_says_so(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    db = tmp_path / "db.duckdb"
+    ingest([str(write_jsonl("june.jsonl", [browser(T0 + DAY, "june", trace=None)]))], str(db))
+    older = [browser(T0 + i * 1000, f"may {i}", trace=None) for i in range(60)]  # one event a second
+    result = ingest([str(write_jsonl("older.jsonl", older))], str(db))
+    assert result.integrity is not None and result.integrity.stats["late"] == 60
+    assert result.dropped == 11  # 60 arrive in the clock's minute, which already holds one
+    assert "60 events were older than the rule state an earlier ingest saved" in _render(result)

@@ -1,0 +1,122 @@
+"""Redaction, rule 1: every kind of secret the story lists, in message, stack and nested context, is
+replaced before anything is stored, and counted by kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+
+from logcorr.pipeline.ingest import ingest
+from logcorr.rules.redact import Redactor, contains_secret
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+
+# (kind counted, text holding the secret, the secret that must disappear)
+KINDS: list[tuple[str, str, str]] = [
+    ("access_token", "oauth ok access_token=ya29_AbCdEf123456 expires_in=3599", "ya29_AbCdEf123456"),
+    ("refresh_token", '{"refresh_token": "1//0gRefReshTok3n"}', "1//0gRefReshTok3n"),
+    (
+        "client_secret",
+        "POST /token client_id=app&client_secret=GOCSPX-s3cr3tValu3&grant=x",
+        "GOCSPX-s3cr3tValu3",
+    ),
+    ("password", "login failed for bob password=hunter2hunter2", "hunter2hunter2"),
+    ("bearer", "calling api with Bearer abcDEF123456ghiJKL", "abcDEF123456ghiJKL"),
+    ("basic_auth", "headers Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+    ("authorization", "proxy sent Authorization: Token 7f3a9c2e1b5d", "7f3a9c2e1b5d"),
+    ("jwt", f"session {JWT} restored", JWT),
+    ("openai_key", "using sk-proj-abcdefghijklmnopqrstuvwxyz123456", "abcdefghijklmnopqrstuvwxyz123456"),
+    ("anthropic_key", "key sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123", "abcdefghijklmnopqrstuvwxyz0123"),
+    ("stripe_key", "charge with sk_live_51HabcdefghijKLMN", "sk_live_51HabcdefghijKLMN"),
+    (
+        "github_token",
+        "clone with ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    ),
+    ("aws_access_key", "aws key AKIAIOSFODNN7EXAMPLE in env", "AKIAIOSFODNN7EXAMPLE"),
+    (
+        "google_api_key",
+        "maps AIzaSyA-abcdefghijklmnopqrstuvwxyz12345",
+        "AIzaSyA-abcdefghijklmnopqrstuvwxyz12345",
+    ),
+    ("slack_token", "notify xoxb-1234567890-abcdefghij", "xoxb-1234567890-abcdefghij"),
+    ("api_key", "x-api-key: 9f8e7d6c5b4a39281706", "9f8e7d6c5b4a39281706"),
+    ("cookie", "request Cookie: session=s3ss10nV4lue; theme=dark", "s3ss10nV4lue"),
+    ("cookie", "response set-cookie: sid=abcSID123; Path=/; HttpOnly", "abcSID123"),
+    ("url_credentials", "fetch https://admin:supers3cret@db.example.com/x failed", "supers3cret"),
+    ("url_credentials", "redis redis://:p4ssw0rdX@cache.example.com:6379", "p4ssw0rdX"),
+]
+
+
+@pytest.mark.parametrize("kind, text, secret", KINDS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(KINDS)])
+def test_each_kind_is_redacted_in_text_and_counted(kind: str, text: str, secret: str) -> None:
+    r = Redactor()
+    out = r.text(text)
+    assert secret not in out and "[REDACTED:" in out
+    assert r.counts[kind] >= 1, r.counts
+    assert not contains_secret(out)
+    assert r.text(out) == out  # redacting twice changes nothing
+
+
+@pytest.mark.parametrize("kind, text, secret", KINDS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(KINDS)])
+def test_each_kind_is_redacted_inside_nested_context(kind: str, text: str, secret: str) -> None:
+    ctx = {"request": {"log": [text, {"note": text}]}}
+    out = Redactor().value(ctx)
+    assert secret not in orjson.dumps(out).decode()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "password",
+        "Authorization",
+        "Cookie",
+        "apiKey",
+        "token",
+    ],
+)
+def test_values_under_secret_named_keys_are_replaced_whole(key: str) -> None:
+    out = Redactor().value({"headers": {key: "plain value without a pattern"}, "deep": [{key: "x y z"}]})
+    assert out["headers"][key].startswith("[REDACTED:") and out["deep"][0][key].startswith("[REDACTED:")
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    text = "user clicked Save; tokenizer ready; cookie consent shown; passwordless login enabled"
+    assert Redactor().text(text) == text
+
+
+def test_no_secret_of_any_kind_reaches_the_database_from_message_stack_or_context(tmp_path: Path) -> None:
+    lines: list[bytes] = []
+    for i, (_, text, _) in enumerate(KINDS):
+        ctx: dict[str, Any] = {"timestamp": 1_717_200_000_000 + i * 1000, "url": "http://localhost:3000/",
+                               "nested": {"deeper": [text]}}  # fmt: skip
+        lines.append(orjson.dumps({"message": text, "level": "error", "trace_id": f"t{i}", "stack": f"Error: {text}",
+                                   "context": ctx}))  # fmt: skip
+    lines.append(f'{{"message": "{KINDS[0][1]}"'.encode())  # a broken line: its excerpt is redacted too
+    path = tmp_path / "secrets.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(path)], str(db))
+    assert result.stored == len(KINDS) and result.rejected == 1
+    assert {k for k, _, _ in KINDS} <= set(result.redactions)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        dump = (
+            con.execute(
+                "SELECT string_agg(coalesce(message, '') || coalesce(stack, '') || coalesce(context::VARCHAR, ''), '') "
+                "FROM log_queue"
+            ).fetchone()[0]
+            + con.execute("SELECT string_agg(excerpt || reason, '') FROM rejects").fetchone()[0]
+        )  # type: ignore[index]
+    finally:
+        con.close()
+    for _, _, secret in KINDS:
+        assert secret not in dump
+    assert not contains_secret(dump)
