@@ -219,3 +219,36 @@ def test_read_commands_on_a_missing_database_say_how_to_create_it(
     r = cli("traces", "--db", str(tmp_path / "none.duckdb"))
     assert r.exit_code == ExitCode.INPUT
     assert "does not exist" in r.stderr and "logcorr ingest" in r.stderr
+
+
+def test_trace_summaries_follow_a_trace_split_across_two_ingests(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    from tests.conftest import browser_event
+
+    tid = "trace_1714910700000_split1"
+    first = write_jsonl("a.jsonl", [browser_event(1714910700000 + i, f"a{i}", trace=tid) for i in range(3)])
+    worker = {
+        "id": "w1",
+        "trace_id": tid,
+        "system": "worker",
+        "level": "error",
+        "message": "boom",
+        "timestamp": 1714910705000,
+    }
+    second = write_jsonl("b.jsonl", [worker])
+    db = str(tmp_path / "split.duckdb")
+    ingest([str(first)], db)
+    (row,) = cli("traces", "--db", db, "--format", "json").json()
+    assert (row["events"], row["errors"], row["systems"]) == (3, 0, "browser")
+    ingest([str(second)], db)
+    (row,) = cli("traces", "--db", db, "--format", "json").json()
+    assert (row["events"], row["errors"], row["systems"], row["duration_ms"]) == (
+        4,
+        1,
+        "browser→worker",
+        5000,
+    )
+    assert (
+        len(cli("traces", "--db", db, "--has-errors", "--system", "worker", "--format", "json").json()) == 1
+    )

@@ -66,6 +66,23 @@ def having_sql(f: TraceFilter) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) or "true"), params
 
 
+def summary_sql(f: TraceFilter) -> tuple[str, list[Any]]:
+    """WHERE clauses over `trace_summary` rows for the trace-level filters."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for s in f.systems:
+        parts.append(f"has_{s}")  # validated: one of SYSTEMS
+    if f.has_errors:
+        parts.append("errors > 0")
+    if f.min_systems:
+        parts.append("n_systems >= ?")
+        params.append(f.min_systems)
+    if f.user:
+        parts.append("list_contains(users, ?)")
+        params.append(f.user)
+    return (" AND ".join(parts) or "true"), params
+
+
 def time_sql(con: Any, f: TraceFilter, *, first: str = "ts", last: str = "ts") -> tuple[str, list[Any]]:
     """Clauses for --since/--until: `last >= since` and `first <= until`. With first=last=ts they bound
     events; with first=min(ts), last=max(ts) they select traces overlapping the window."""

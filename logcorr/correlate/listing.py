@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from logcorr.correlate.filters import TraceFilter, having_sql, time_sql
+from logcorr.correlate.filters import TraceFilter, having_sql, summary_sql, time_sql
 from logcorr.errors import UsageError
 from logcorr.store.query import fetch_dicts
 
@@ -25,29 +25,25 @@ def list_traces(
     con: Any, f: TraceFilter, *, sort: str = "start", limit: int = 50, slowest: int | None = None
 ) -> list[dict[str, Any]]:
     """One row per trace: systems, start, duration (raw clock times), event and error counts, first user.
-    --since/--until select traces overlapping the window; their figures cover the whole trace."""
+    --since/--until select traces overlapping the window; their figures cover the whole trace.
+    Reads `trace_summary`, which every ingest keeps current for the traces it touched."""
     f.validate()
     if sort not in TRACE_SORTS:
         raise UsageError(f"unknown sort {sort!r}", f"choose from {', '.join(TRACE_SORTS)}")
     if slowest is not None:
         sort, limit = "duration", slowest
-    window, wparams = time_sql(con, f, first="min(ts)", last="max(ts)")
-    having, hparams = having_sql(f)
+    window, wparams = time_sql(con, f, first="first_ts", last="last_ts")
+    where, params = summary_sql(f)
     return fetch_dicts(
         con,
         f"""
-        SELECT trace_id, {FLOW} AS systems, count(DISTINCT system) AS n_systems,
-               min(ts) AS start, date_diff('millisecond', min(ts), max(ts)) AS duration_ms,
-               count(*) AS events, count(*) FILTER (WHERE level = 'error') AS errors,
-               arg_min(user_id, ts) FILTER (WHERE user_id IS NOT NULL) AS user_id
-        FROM log_queue
-        WHERE trace_id IS NOT NULL
-        GROUP BY trace_id
-        HAVING {having} AND {window}
+        SELECT trace_id, systems, n_systems, first_ts AS start, duration_ms, events, errors, first_user AS user_id
+        FROM trace_summary
+        WHERE {where} AND {window}
         ORDER BY {TRACE_SORTS[sort]}, trace_id
         LIMIT ?
         """,
-        [*hparams, *wparams, max(0, int(limit))],
+        [*params, *wparams, max(0, int(limit))],
     )
 
 
@@ -101,10 +97,7 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
     by_systems = fetch_dicts(
         con,
         """
-        SELECT n_systems, count(*) AS traces FROM (
-            SELECT trace_id, count(DISTINCT system) AS n_systems FROM log_queue
-            WHERE trace_id IS NOT NULL GROUP BY trace_id)
-        GROUP BY n_systems ORDER BY n_systems
+        SELECT n_systems, count(*) AS traces FROM trace_summary GROUP BY n_systems ORDER BY n_systems
         """,
     )
     sources = fetch_dicts(

@@ -27,7 +27,7 @@ from logcorr.rules.state import RuleState
 from logcorr.sources.detect import FORMATS
 from logcorr.sources.reader import DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
 from logcorr.store.connection import connect
-from logcorr.store.schema import EVENT_NAMES
+from logcorr.store.schema import EVENT_NAMES, refresh_trace_summary
 
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
 
@@ -335,6 +335,7 @@ def _store(con: Any, run_id: int, policy: Policy) -> None:
         ORDER BY o.pos
         """
     )
+    refresh_trace_summary(con, run_id)
     con.execute(
         f"""
         INSERT INTO drop_ledger ({cols}, rule, reason, rule_state)

@@ -9,6 +9,9 @@ from typing import Any
 from logcorr.errors import DatabaseError
 
 DEFAULT_DB = "logcorr.duckdb"
+# DuckDB's own default is 80 % of RAM; staging then never spills and a large ingest holds gigabytes.
+# Bounded, DuckDB spills sorts and temp tables to <db>.tmp/ and memory stays flat as input grows.
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 
 def resolve_db(path: str | None) -> str:
@@ -35,6 +38,10 @@ def connect(path: str, *, read_only: bool = False, migrate: bool = True) -> Any:
     except duckdb.Error as e:
         raise DatabaseError(f"cannot open database {path}: {str(e).splitlines()[0]}",
                             "is it a DuckDB file written by logcorr?") from e  # fmt: skip
+    try:
+        con.execute("SET memory_limit = ?", [os.environ.get("LOGCORR_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
+    except duckdb.Error as e:
+        raise DatabaseError(f"bad LOGCORR_MEMORY_LIMIT: {str(e).splitlines()[0]}", "e.g. LOGCORR_MEMORY_LIMIT=2GB") from e
     from logcorr.store.schema import check_schema, migrate_schema
 
     if read_only:

@@ -37,6 +37,37 @@ EVENT_NAMES: tuple[str, ...] = tuple(
     line.split()[0] for line in EVENT_COLUMNS.strip().splitlines() if line.strip()
 )
 
+# one row per trace, kept up to date by every ingest for the traces it touched (`refresh_trace_summary`):
+# `traces` reads it instead of aggregating every event on every call
+TRACE_SUMMARY_SELECT = """
+    SELECT trace_id, min(ts), max(ts), date_diff('millisecond', min(ts), max(ts)), count(*),
+           count(*) FILTER (WHERE level = 'error'),
+           bool_or(system = 'browser'), bool_or(system = 'worker'), bool_or(system = 'backend'),
+           count(DISTINCT system),
+           concat_ws('→', CASE WHEN bool_or(system = 'browser') THEN 'browser' END,
+                     CASE WHEN bool_or(system = 'worker') THEN 'worker' END,
+                     CASE WHEN bool_or(system = 'backend') THEN 'backend' END),
+           arg_min(user_id, ts) FILTER (WHERE user_id IS NOT NULL),
+           list_sort(list_distinct(list(user_id) FILTER (WHERE user_id IS NOT NULL)))
+    FROM log_queue
+"""
+
+
+def refresh_trace_summary(con: Any, run_id: int) -> None:
+    """Recompute the summaries of the traces that run `run_id` stored events for."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT trace_id FROM log_queue "
+        "WHERE run_id = ? AND trace_id IS NOT NULL",
+        [run_id],
+    )
+    con.execute("DELETE FROM trace_summary WHERE trace_id IN (SELECT trace_id FROM touched)")
+    con.execute(
+        f"INSERT INTO trace_summary {TRACE_SUMMARY_SELECT} "
+        "WHERE trace_id IN (SELECT trace_id FROM touched) GROUP BY trace_id"
+    )
+    con.execute("DROP TABLE touched")
+
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -153,6 +184,28 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             run_id INTEGER NOT NULL,
             PRIMARY KEY (month, scope, pct)
         );
+        """,
+    ),
+    (
+        3,
+        "trace summaries",
+        f"""
+        CREATE TABLE trace_summary (
+            trace_id VARCHAR PRIMARY KEY,
+            first_ts TIMESTAMP NOT NULL,
+            last_ts TIMESTAMP NOT NULL,
+            duration_ms BIGINT NOT NULL,
+            events BIGINT NOT NULL,
+            errors BIGINT NOT NULL,
+            has_browser BOOLEAN NOT NULL,
+            has_worker BOOLEAN NOT NULL,
+            has_backend BOOLEAN NOT NULL,
+            n_systems INTEGER NOT NULL,
+            systems VARCHAR NOT NULL,
+            first_user VARCHAR,
+            users VARCHAR[]
+        );
+        INSERT INTO trace_summary {TRACE_SUMMARY_SELECT} WHERE trace_id IS NOT NULL GROUP BY trace_id;
         """,
     ),
 ]
