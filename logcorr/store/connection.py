@@ -41,7 +41,9 @@ def connect(path: str, *, read_only: bool = False, migrate: bool = True) -> Any:
     try:
         con.execute("SET memory_limit = ?", [os.environ.get("LOGCORR_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
     except duckdb.Error as e:
-        raise DatabaseError(f"bad LOGCORR_MEMORY_LIMIT: {str(e).splitlines()[0]}", "e.g. LOGCORR_MEMORY_LIMIT=2GB") from e
+        raise DatabaseError(
+            f"bad LOGCORR_MEMORY_LIMIT: {str(e).splitlines()[0]}", "e.g. LOGCORR_MEMORY_LIMIT=2GB"
+        ) from e
     from logcorr.store.schema import check_schema, migrate_schema
 
     if read_only:
