@@ -45,6 +45,12 @@ def build(path: Path, events: int) -> None:
         FROM range({events}) AS r(i)
         """
     )
+    from logcorr.store.schema import TRACE_SUMMARY_SELECT
+
+    # what ingest keeps up to date as it stores events
+    con.execute(
+        f"INSERT INTO trace_summary {TRACE_SUMMARY_SELECT} WHERE trace_id IS NOT NULL GROUP BY trace_id"
+    )
     con.execute("CHECKPOINT")
     con.close()
     print(
@@ -71,7 +77,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
-    db = OUT / f"query-{args.events}.duckdb"
+    db = OUT / f"query-v3-{args.events}.duckdb"
     if not db.exists():
         build(db, args.events)
     import duckdb
