@@ -107,7 +107,7 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
     integrity = fetch_dicts(
         con,
         """
-        WITH kept AS (SELECT trace_id, count(DISTINCT system) AS n FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id),
+        WITH kept AS (SELECT trace_id, n_systems AS n FROM trace_summary),
              cut AS (SELECT DISTINCT trace_id FROM drop_ledger
                      WHERE trace_id IS NOT NULL AND rule NOT IN ('suppress', 'duplicate', 'loop', 'cross_system'))
         SELECT count(*) AS multi_system_traces,
@@ -128,7 +128,7 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
     )
     totals = con.execute(
         """SELECT (SELECT count(*) FROM log_queue), (SELECT count(*) FROM drop_ledger), (SELECT count(*) FROM rejects),
-                  (SELECT count(DISTINCT trace_id) FROM log_queue), (SELECT count(*) FROM log_queue WHERE trace_id IS NULL)"""
+                  (SELECT count(*) FROM trace_summary), (SELECT count(*) FROM log_queue WHERE trace_id IS NULL)"""
     ).fetchone()
     return {
         "events": totals[0],
