@@ -42,13 +42,14 @@ def main(
 
 
 def _register() -> None:
-    from logcorr.cli import budget, ingest, ledger, policy, query
+    from logcorr.cli import budget, ingest, ledger, policy, query, replay
 
     ingest.register(app)
     query.register(app)
     budget.register(app)
     ledger.register(app)
     policy.register(app)
+    replay.register(app)
 
 
 _register()

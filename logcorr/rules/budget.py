@@ -109,10 +109,12 @@ def roll_month(state: RuleState, t: int, cfg: BudgetConfig) -> None:
     rearm(state, cfg)
 
 
-def lendable(lender: SystemState, state: RuleState, t: int, cfg: BudgetConfig) -> int:
+def lendable(lender: SystemState, state: RuleState, t: int, cfg: BudgetConfig, essential: bool = False) -> int:
     """Writes `lender` can lend at `t`: its share (prorated: the part allotted to the elapsed month)
-    minus what it wrote and what it lent already."""
-    if cfg.prorated:
+    minus what it wrote and what it lent already. Essential events (errors, critical traces) borrow
+    from the whole unused share: proration protects the lender's later ordinary logs, and must not
+    refuse the errors that essential-only mode exists to keep (the monthly cap still holds)."""
+    if cfg.prorated and not essential:
         span = state.month_end - state.month_start
         allotted = lender.quota * (t - state.month_start) // span
     else:
@@ -141,7 +143,7 @@ def charge(state: RuleState, ss: SystemState, t: int, essential: bool, cfg: Budg
             lender = state.systems[name]
             if lender is ss or lender.quota <= 0:
                 continue
-            n = lendable(lender, state, t, cfg)
+            n = lendable(lender, state, t, cfg, essential)
             if n > best_n:
                 best, best_n = lender, n
         if best is not None:

@@ -1,0 +1,155 @@
+"""`logcorr replay`: load-test the rules with a scenario or recorded logs, on simulated time."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Any
+
+import typer
+
+from logcorr.errors import ExitCode
+
+
+class ReplayFormat(StrEnum):
+    table = "table"
+    json = "json"
+    junit = "junit"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay")(replay_cmd)
+
+
+def replay_cmd(
+    inputs: list[str] = typer.Argument(None, help="Recorded log files or directories to replay (else --db)."),
+    scenario: str = typer.Option(
+        None, "--scenario", "-s", help="Built-in scenario name or TOML file (see --list)."
+    ),
+    param: list[str] = typer.Option(
+        None,
+        "--param",
+        "-p",
+        help="Override a scenario field, e.g. duration=2h or flows.page.rate=5 (repeatable).",
+    ),
+    db: str = typer.Option(
+        None,
+        "--db",
+        help="Replay the events of this database (default: $LOGCORR_DB, else ./logcorr.duckdb).",
+    ),
+    speed: float = typer.Option(1.0, "--speed", help="Recorded logs: compress time N×."),
+    multiply: float = typer.Option(
+        1.0, "--multiply", help="Recorded logs: N× the rate by cloning traces with new ids."
+    ),
+    policy: str = typer.Option(None, "--policy", help="Policy TOML (default: the story's numbers)."),
+    compare_policy: str = typer.Option(
+        None, "--compare-policy", help="Run the same load under this policy too, side by side."
+    ),
+    asserts: list[str] = typer.Option(
+        None, "--assert", "-a", help="Threshold, e.g. 'cost_usd<10' (repeatable); exit 1 if one fails."
+    ),
+    pricing: list[str] = typer.Option(
+        None,
+        "--pricing",
+        help="Pricing model name or TOML, repeatable (default: story, convex-professional, cloudflare-workers-paid).",
+    ),
+    model: str = typer.Option("story", "--model", help="Pricing model behind cost_usd."),
+    amplification: str = typer.Option(
+        None, "--amplification", help="Write-amplification TOML (default: the built-in model)."
+    ),
+    bucket: str = typer.Option(
+        None, "--bucket", help="Series bucket, e.g. 1m or 1h (default: 1m up to a day of load, else 1h)."
+    ),
+    top: int = typer.Option(10, "--top", help="Top messages listed."),
+    svg: str = typer.Option(
+        None, "--svg", help="Also write an SVG chart of offered vs accepted per system to this file."
+    ),
+    fmt: ReplayFormat = typer.Option(
+        ReplayFormat.table, "--format", "-f", help="Output: table, json or junit."
+    ),
+    list_scenarios: bool = typer.Option(False, "--list", help="List the built-in scenarios and exit."),
+) -> None:
+    """Replay a scenario or recorded logs through the rules on simulated time; check thresholds.
+
+    Example: logcorr replay --scenario steady --assert 'cost_usd<10' --assert 'trace_integrity>=0.99'
+    """
+    from logcorr.replay.asserts import evaluate, validate
+    from logcorr.replay.session import Request, execute
+
+    if list_scenarios:
+        return _list()
+    validate(asserts or [])
+    req = Request(scenario, list(param or []), list(inputs or []), db, speed, multiply, policy, compare_policy,
+                  list(pricing or []), model, amplification, _bucket(bucket), top)  # fmt: skip
+    progress, stop = _progress()
+    try:
+        result = execute(req, progress)
+    finally:
+        stop()
+    checks = evaluate(result, list(asserts or []))
+    _emit(result, fmt, checks, svg)
+    if any(not c.passed for c in checks):
+        raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+def _bucket(text: str | None) -> int | None:
+    from logcorr.units import parse_duration_ms
+
+    return parse_duration_ms(text, "--bucket") if text else None
+
+
+def _list() -> None:
+    from logcorr.replay.scenario import BUILTIN, load_scenario
+
+    for name in BUILTIN:
+        sc, _, _ = load_scenario(name)
+        sys.stdout.write(f"{name:20} {sc.description}\n")
+
+
+def _emit(result: dict[str, Any], fmt: ReplayFormat, checks: list[Any], svg: str | None) -> None:
+    from logcorr.render import replay as out
+    from logcorr.render.console import write_json
+
+    if svg:
+        _write_svg(result, svg)
+    if fmt is ReplayFormat.json:
+        write_json(out.to_json(result, checks if checks else None))
+    elif fmt is ReplayFormat.junit:
+        sys.stdout.buffer.write(out.to_junit(result, checks))
+    elif fmt is ReplayFormat.table:
+        out.render_table(result, checks)
+    else:  # pragma: no cover - exhaustive
+        raise AssertionError(fmt)
+    for line in out.check_lines(checks):
+        sys.stderr.write(line + "\n")
+
+
+def _write_svg(result: dict[str, Any], path: str) -> None:
+    from logcorr.errors import InputError
+    from logcorr.render.replay import chart_title
+    from logcorr.replay.chart import svg
+
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(svg(result["series"], chart_title(result), result["replay"]["end"]))
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e}") from e
+
+
+def _progress() -> tuple[Any, Any]:
+    """A progress bar over the replay's time windows on stderr (TTY only)."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from logcorr.render.console import stderr_console
+
+    bar = Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[events]} events"),
+                   TimeRemainingColumn(), console=stderr_console(), transient=True)  # fmt: skip
+    task = bar.add_task("replay", total=None, events="0")
+    bar.start()
+
+    def update(events: int, done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total, events=f"{events:,}")
+
+    return update, bar.stop

@@ -1,0 +1,120 @@
+"""Recorded logs as a replay load: the events a database holds (stored and dropped alike: the offered
+load), or input files ingested first into a throw-away database with the same pipeline and rules,
+time-compressed by `speed` and multiplied by cloning traces with new ids (`sim.load.tiled`, one copy,
+`multiply` clones spread across the recording so identical lines do not pile onto one millisecond).
+
+Suppression and duplicate-delivery flags are the ones the ingest decided; the engine re-decides
+every rule from there (loop, cross-system, trace, rate limit, budget).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pyarrow as pa
+
+from logcorr.errors import InputError, UsageError
+from logcorr.rules.engine import COLUMNS
+from logcorr.rules.policy import Policy
+from logcorr.sim import load as simload
+
+TARGET_CHUNK_EVENTS = 500_000
+_MARK_RX = r"\[REDACTED:([a-z_]+)\]"
+
+
+class RecordedLoad:
+    """Events from the database behind `con` as a load for the replay driver."""
+
+    kind = "recorded"
+    view = "SELECT ts_ms, system, level, trace_id, fingerprint, tpl, d FROM replay_chunk_raw"
+
+    def __init__(
+        self, con: Any, source: dict[str, Any], *, speed: float = 1.0, multiply: float = 1.0
+    ) -> None:
+        if speed <= 0:
+            raise UsageError("--speed must be positive, e.g. --speed 60 replays an hour in a minute")
+        if multiply <= 0:
+            raise UsageError("--multiply must be positive, e.g. --multiply 10")
+        self.con = con
+        self.source = source
+        self.speed = speed
+        self.multiply = multiply
+        try:
+            n, lo, hi = simload.recorded_base(con)
+        except Exception as e:  # a database without logcorr's tables
+            import duckdb
+
+            if isinstance(e, duckdb.Error):
+                raise InputError(f"cannot read recorded events: {e}", "is it a logcorr database?") from e
+            raise
+        if n == 0:
+            raise InputError("no events to replay", "ingest some logs first, or pass input files")
+        self.recorded = n
+        self.first_ms, self.last_ms = lo, hi
+        if speed != 1:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE replay_base AS
+                SELECT {lo} + CAST(floor((ts_ms - {lo}) / {float(speed)!r}) AS BIGINT) AS ts_ms, system, level,
+                       trace_id, fingerprint, suppressed, dup, event_id FROM sim_base;
+                CREATE OR REPLACE TEMP TABLE sim_base AS SELECT * FROM replay_base;
+                DROP TABLE replay_base"""
+            )
+            hi = con.execute("SELECT max(ts_ms) FROM sim_base").fetchall()[0][0]
+        period = int(hi) - lo + 1
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE replay_src AS {simload.tiled(lo, lo, period, 1, multiply, lo + period)}"
+        )
+        self.events = int(con.execute("SELECT count(*) FROM replay_src").fetchall()[0][0])
+        self.start_ms, self.end_ms = lo, lo + period
+
+    def header(self) -> dict[str, Any]:
+        return {"kind": self.kind, "source": self.source, "recorded_events": self.recorded,
+                "speed": self.speed, "multiply": self.multiply}  # fmt: skip
+
+    def prepare(self, con: Any, policy: Policy) -> None:
+        """Nothing depends on the policy here: the base was built once."""
+
+    def windows(self) -> list[tuple[int, int]]:
+        span = self.end_ms - self.start_ms
+        n = max(1, -(-self.events // TARGET_CHUNK_EVENTS))
+        width = max(1, -(-span // n))
+        return [(t, min(self.end_ms, t + width)) for t in range(self.start_ms, self.end_ms, width)]
+
+    def chunk_sql(self, c0: int, c1: int) -> str | None:
+        return f"""
+        SELECT ts_ms, system, level, trace_id, fingerprint, suppressed, dup, NULL::INTEGER AS tpl
+        FROM replay_src WHERE ts_ms >= {int(c0)} AND ts_ms < {int(c1)} ORDER BY pos
+        """
+
+    def columns(self, batch: pa.RecordBatch) -> dict[str, list[Any]]:
+        cols: dict[str, list[Any]] = batch.select(list(COLUMNS[1:])).to_pydict()
+        return cols
+
+    def redactions(self, con: Any) -> Counter[str]:
+        """Redactions ingest made in the recorded events (markers in message, stack and context)."""
+        rows = con.execute(
+            f"""
+            SELECT kind, count(*) FROM (
+                SELECT unnest(regexp_extract_all(coalesce(message, '') || ' ' || coalesce(stack, '') || ' '
+                                                 || coalesce(CAST(context AS VARCHAR), ''), '{_MARK_RX}', 1)) AS kind
+                FROM (SELECT message, stack, context FROM log_queue
+                      UNION ALL SELECT message, stack, context FROM drop_ledger)
+            ) GROUP BY kind
+            """
+        ).fetchall()
+        return Counter({str(k): int(n) for k, n in rows})
+
+    def texts(self, con: Any, fingerprints: list[str]) -> dict[str, str]:
+        """A stored (redacted) message for each fingerprint."""
+        if not fingerprints:
+            return {}
+        rows = con.execute(
+            """
+            SELECT fingerprint, min(message) FROM (
+                SELECT fingerprint, message FROM log_queue UNION ALL SELECT fingerprint, message FROM drop_ledger
+            ) WHERE fingerprint IN (SELECT unnest(?)) GROUP BY fingerprint
+            """,
+            [fingerprints],
+        ).fetchall()
+        return {str(f): str(m) for f, m in rows}

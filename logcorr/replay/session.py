@@ -1,0 +1,101 @@
+"""One replay request, end to end: load the policies, pricing and load (a scenario, input files ingested
+into a throw-away database, or a database), run it (or compare two policies), clean up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from logcorr.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Request:
+    """What `logcorr replay` was asked to do (library callers build one too)."""
+
+    scenario: str | None = None
+    params: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    db: str | None = None
+    speed: float = 1.0
+    multiply: float = 1.0
+    policy: str | None = None
+    compare_policy: str | None = None
+    pricing: list[str] = field(default_factory=list)
+    cost_model: str = "story"
+    amplification: str | None = None
+    bucket_ms: int | None = None
+    top: int = 10
+
+
+def execute(req: Request, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
+    """Run the request; returns the result dict (see `logcorr.replay.run`)."""
+    from logcorr.budget.amplification import load_amplification
+    from logcorr.budget.pricing import DEFAULT_MODELS, load_model
+    from logcorr.replay.run import Options, compare, replay
+    from logcorr.rules.policy import load_policy
+
+    if req.scenario and (req.inputs or req.db):
+        raise UsageError("give either --scenario or recorded logs (files or --db), not both")
+    if req.params and not req.scenario:
+        raise UsageError("--param applies to --scenario only")
+    if req.scenario and (req.speed != 1 or req.multiply != 1):
+        raise UsageError(
+            "--speed and --multiply apply to recorded logs", "scale a scenario with --param scale=N"
+        )
+    names = list(dict.fromkeys([*(req.pricing or DEFAULT_MODELS)]))
+    if req.cost_model not in names:
+        names.append(req.cost_model)
+    models = tuple(load_model(m) for m in names)
+    cost_model = models[names.index(req.cost_model)].name
+    opts = Options(models, load_amplification(req.amplification), cost_model, req.bucket_ms, req.top)
+    policy = load_policy(req.policy)
+    other = load_policy(req.compare_policy) if req.compare_policy else None
+    con, cleanup, load = _open(req, policy)
+    try:
+        if other is not None:
+            return compare(
+                con, load, (policy, other), (req.policy, req.compare_policy), opts, progress=progress
+            )
+        return replay(con, load, policy, opts, policy_source=req.policy, progress=progress)
+    finally:
+        con.close()
+        cleanup()
+
+
+def _open(req: Request, policy: Any) -> tuple[Any, Callable[[], None], Any]:
+    """(connection, cleanup, load) for a scenario, input files or a database."""
+    if req.scenario:
+        import duckdb
+
+        from logcorr.replay.scenario import load_scenario
+        from logcorr.replay.synth import SyntheticLoad
+
+        sc, name, applied = load_scenario(req.scenario, req.params)
+        return duckdb.connect(config={"threads": 1}), _nothing, SyntheticLoad(sc, name, applied)
+    from logcorr.replay.recorded import RecordedLoad
+
+    source: dict[str, Any]
+    cleanup: Callable[[], None]
+    if req.inputs:
+        from logcorr.budget.project import with_inputs
+
+        con, tmp = with_inputs(req.inputs, policy)
+        source, cleanup = {"inputs": req.inputs}, tmp.cleanup
+    else:
+        from logcorr.store.connection import resolve_db
+        from logcorr.store.query import open_read_only
+
+        path = resolve_db(req.db)
+        con, source, cleanup = open_read_only(path), {"db": path}, _nothing
+    try:
+        return con, cleanup, RecordedLoad(con, source, speed=req.speed, multiply=req.multiply)
+    except BaseException:
+        con.close()
+        cleanup()
+        raise
+
+
+def _nothing() -> None:
+    """Nothing to clean up."""

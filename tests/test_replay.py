@@ -1,0 +1,332 @@
+"""`logcorr replay` on the built-in scenarios: the story's guarantees under load, outputs, thresholds,
+exit codes, JUnit read back, determinism and --compare-policy. Behaviour only, never timings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import duckdb
+import pytest
+
+from logcorr.budget.amplification import load_amplification
+from logcorr.budget.pricing import load_model
+from logcorr.cli.replay import ReplayFormat
+from logcorr.errors import ExitCode
+from logcorr.replay.run import Options, replay
+from logcorr.replay.scenario import load_scenario
+from logcorr.replay.synth import SyntheticLoad
+from logcorr.rules.policy import Policy
+from logcorr.rules.redact import contains_secret
+from tests.conftest import CliResult
+
+Cli = Callable[..., CliResult]
+SYSTEMS = ("browser", "worker", "backend")
+_cache: dict[tuple[str, ...], dict[str, Any]] = {}
+
+
+def run_json(cli: Cli, *args: str) -> dict[str, Any]:
+    """`logcorr replay ARGS --format json`, cached per argument list (scenarios are deterministic)."""
+    key = tuple(args)
+    if key not in _cache:
+        r = cli("replay", *args, "--format", "json")
+        assert r.exit_code == ExitCode.OK, r.stderr
+        _cache[key] = r.json()
+    return _cache[key]
+
+
+def write_policy(tmp_path: Path, body: str, name: str = "policy.toml") -> str:
+    p = tmp_path / name
+    p.write_text(body, encoding="utf-8")
+    return str(p)
+
+
+# --- guarantees ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flooder", SYSTEMS)
+def test_a_flood_from_one_system_does_not_take_the_others_shares(cli: Cli, flooder: str) -> None:
+    flood = run_json(cli, "--scenario", f"flood-{flooder}")
+    calm = run_json(cli, "--scenario", f"flood-{flooder}", "--param", "flows.flood.enabled=false")
+    fs = flood["systems"][flooder]
+    assert fs["offered"] > 20_000 and fs["dropped"]["rate_limit"] > 20_000  # the flood met its own limit
+    for other in set(SYSTEMS) - {flooder}:
+        f, c = flood["systems"][other], calm["systems"][other]
+        assert f["offered"] == c["offered"]
+        # no rate-limit or budget refusal, no quota lent: the other systems' own limits and shares held
+        assert set(f["dropped"]) <= {"trace"}, f["dropped"]
+        assert f["lent"] == 0 and f["borrowed"] == 0
+        # what they lost, if anything, went with whole traces the flooder refused (trace-aware)
+        assert f["accepted"] + f["dropped"].get("trace", 0) == c["accepted"]
+    assert flood["metrics"]["quota_pct"] <= 100
+
+
+def test_the_quota_is_never_exceeded_under_sustained_overload(cli: Cli, tmp_path: Path) -> None:
+    pol = write_policy(tmp_path, "[budget]\nmonthly_writes = 300\n")
+    res = run_json(
+        cli, "--scenario", "steady", "--param", "scale=20", "--param", "duration=3h", "--policy", pol
+    )
+    m = res["metrics"]
+    assert m["events"] > 5 * 300
+    assert m["accepted"] == 300 and m["quota_pct"] == 100.0
+    assert m["dropped.budget"] > 0
+    for s in SYSTEMS:
+        v = res["systems"][s]
+        assert v["used"] == v["accepted"] <= v["quota"] + v["borrowed"]
+    assert sum(v["lent"] for v in res["systems"].values()) == sum(
+        v["borrowed"] for v in res["systems"].values()
+    )
+    assert [x["pct"] for x in res["quota"]["moments"] if x["scope"] == "total"] == [80.0, 95.0, 100.0]
+
+
+def test_a_loop_storm_is_cut_to_five_identical_lines_a_second(cli: Cli) -> None:
+    res = run_json(cli, "--scenario", "loop-storm")
+    m = res["metrics"]
+    assert m["max_identical_per_s"] <= 5
+    assert m["max_identical_per_s"] == 5  # the storms did reach the limit
+    assert all(m[f"{s}.dropped.loop"] > 0 for s in SYSTEMS)
+    storm = [x for x in res["messages"] if x["message"].startswith("Warning: Maximum update depth")]
+    assert storm and storm[0]["dropped"]["loop"] > storm[0]["accepted"]
+
+
+def test_at_95_percent_only_errors_get_through_until_the_cap(cli: Cli, tmp_path: Path) -> None:
+    scenario = tmp_path / "errors.toml"
+    scenario.write_text(
+        'name = "errors"\nseed = 1\nstart = "2025-06-02T00:00:00Z"\nduration = "1h"\n'
+        '[flows.f]\nrate = 30\ntime_unit = "1m"\n'
+        'steps = [{ system = "browser", message = "click {v}", variants = 50 },\n'
+        '         { system = "backend", level = "error", message = "failed {v}", variants = 50, after = "50ms", probability = 0.3 }]\n',
+        encoding="utf-8",
+    )
+    pol = write_policy(tmp_path, '[budget]\nmonthly_writes = 1000\nlending = "unused"\n')
+    res = run_json(cli, "--scenario", str(scenario), "--policy", pol)
+    m, phases = res["metrics"], res["phases"]
+    assert m["essential.errors_offered"] > 0
+    assert m["essential.errors_through"] == 1.0 and m["essential.errors_dropped_by_budget"] == 0
+    assert phases["essential"]["log"]["accepted"] == 0  # everything else waits for next month
+    assert phases["essential"]["log"]["dropped"]["budget"] == phases["essential"]["log"]["offered"]
+    assert m["accepted"] == 1000  # and the cap still holds
+
+
+def test_dev_noise_like_the_16k_incident_leaves_a_handful_of_clean_entries(cli: Cli) -> None:
+    res = run_json(cli, "--scenario", "dev-noise")
+    m = res["metrics"]
+    assert m["events"] > 16_000
+    assert m["dropped.suppress"] >= 0.99 * m["events"]
+    assert m["accepted"] < 10  # the story: "<10 entries during normal development"
+    assert m["redactions"] > 0
+
+
+def test_duplicate_deliveries_are_dropped_and_change_nothing_else(cli: Cli) -> None:
+    dup = run_json(cli, "--scenario", "duplicate-delivery")
+    once = run_json(cli, "--scenario", "duplicate-delivery", "--param", "flows.stream.steps.0.redeliver=0",
+                    "--param", "flows.stream.steps.1.redeliver=0")  # fmt: skip
+    copies = dup["metrics"]["events"] - once["metrics"]["events"]
+    assert copies > 0
+    assert dup["metrics"]["dropped.duplicate"] == copies
+    assert dup["metrics"]["accepted"] == once["metrics"]["accepted"]
+
+
+SECRET_FRAGMENTS = ("SecretAccess", "SecretRefresh", "c2VjcmV0U2lnbmF0dXJl", "SecretOpenAiKey", "correct-horse",
+                    "SecretSessionCookie", "SecretBearerToken", "SecretUrlPassword", "SecretGithubToken",
+                    "AKIAIOSFODNN7SECRETX", "SecretClientSecret")  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", list(ReplayFormat))
+def test_no_secret_reaches_any_output(cli: Cli, tmp_path: Path, fmt: ReplayFormat) -> None:
+    svg = tmp_path / "chart.svg"
+    r = cli("replay", "--scenario", "secrets", "--format", fmt.value, "--svg", str(svg), "--top", "50",
+            "--assert", "redactions>0")  # fmt: skip
+    assert r.exit_code == ExitCode.OK, r.stderr
+    for text in (r.stdout, r.stderr, svg.read_text(encoding="utf-8")):
+        assert not [f for f in SECRET_FRAGMENTS if f in text]  # every secret the scenario holds
+    if fmt is ReplayFormat.json:  # and no string value looks like one (keys such as "password" are counts)
+        assert not [v for v in strings(r.json()) if contains_secret(v)]
+    if fmt is ReplayFormat.table:
+        assert "[REDACTED:" in r.stdout  # the messages are shown, redacted
+
+
+def strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return []
+
+
+def test_no_secret_is_stored_in_the_replay_tables() -> None:
+    sc, source, params = load_scenario("secrets")
+    load = SyntheticLoad(sc, source, params)
+    con = duckdb.connect()
+    opts = Options((load_model("story"),), load_amplification())
+    res = replay(con, load, Policy(), opts)
+    kinds = res["redactions"]
+    for kind in (
+        "password",
+        "cookie",
+        "jwt",
+        "github_token",
+        "aws_access_key",
+        "url_credentials",
+        "openai_key",
+    ):
+        assert kinds.get(kind, 0) > 0, kind
+    tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+    assert "replay_templates" in tables
+    for t in tables:
+        cols = [c for c, ty in con.execute(f"SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = '{t}'").fetchall()
+                if ty == "VARCHAR"]  # fmt: skip
+        for c in cols:
+            for (v,) in con.execute(f'SELECT DISTINCT "{c}" FROM {t} WHERE "{c}" IS NOT NULL').fetchall():
+                assert not contains_secret(v) and not [f for f in SECRET_FRAGMENTS if f in v], (t, c, v)
+    con.close()
+
+
+def test_steady_keeps_every_trace_whole_and_fits_the_budget(cli: Cli) -> None:
+    r = cli("replay", "--scenario", "steady", "--assert", "trace_integrity>=0.99", "--assert", "cost_usd<10",
+            "--assert", "quota_pct<=100", "--assert", "browser.accepted>0")  # fmt: skip
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert "PASS cost_usd<10: " in r.stderr
+    assert "trace integrity: 1" in r.stdout
+
+
+# --- outputs, thresholds, exit codes ---------------------------------------------------------------
+
+
+def test_the_same_seed_gives_identical_json(cli: Cli) -> None:
+    a = cli("replay", "--scenario", "loop-storm", "--format", "json")
+    b = cli("replay", "--scenario", "loop-storm", "--format", "json")
+    c = cli("replay", "--scenario", "loop-storm", "--format", "json", "--param", "seed=9")
+    assert a.exit_code == b.exit_code == c.exit_code == ExitCode.OK
+    assert a.stdout_bytes == b.stdout_bytes
+    assert a.stdout_bytes != c.stdout_bytes
+
+
+@pytest.mark.parametrize(
+    ("asserts", "code"),
+    [
+        (["quota_pct<=100", "trace_integrity>=0.99"], ExitCode.OK),
+        (["quota_pct<=100", "events<10"], ExitCode.CHECK_FAILED),
+        (["essential.errors_through>=1"], ExitCode.CHECK_FAILED),  # not measured: no essential phase
+        (["no_such_metric<1"], ExitCode.USAGE),
+        (["cost_usd is cheap"], ExitCode.USAGE),
+    ],
+)
+def test_assert_exit_codes(cli: Cli, asserts: list[str], code: ExitCode) -> None:
+    args = [a for x in asserts for a in ("--assert", x)]
+    r = cli("replay", "--scenario", "steady", *args, "--format", "json")
+    assert r.exit_code == code, r.stderr
+
+
+def test_each_threshold_is_printed_beside_its_value(cli: Cli) -> None:
+    r = cli(
+        "replay", "--scenario", "steady", "--assert", "events<10", "--assert", "worker.dropped.rate_limit==0"
+    )
+    assert r.exit_code == ExitCode.CHECK_FAILED
+    lines = r.stderr.splitlines()
+    assert any(line.startswith("FAIL events<10: 146") for line in lines), r.stderr
+    assert "PASS worker.dropped.rate_limit==0: 0" in lines
+    assert "FAIL" in r.stdout and "events<10" in r.stdout  # and in the report's thresholds table
+
+
+def test_junit_is_parsed_back_with_one_case_per_threshold(cli: Cli) -> None:
+    r = cli("replay", "--scenario", "steady", "--format", "junit", "--assert", "quota_pct<=100",
+            "--assert", "accepted<5")  # fmt: skip
+    assert r.exit_code == ExitCode.CHECK_FAILED
+    root = ET.fromstring(r.stdout_bytes)
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "1"
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert set(cases) == {"quota_pct<=100", "accepted<5"}
+    assert cases["quota_pct<=100"].find("failure") is None
+    failure = cases["accepted<5"].find("failure")
+    assert failure is not None and "146" in (failure.get("message") or "")
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["events"] == "146"
+
+
+@pytest.mark.parametrize("fmt", list(ReplayFormat))
+def test_every_format_renders(cli: Cli, fmt: ReplayFormat) -> None:
+    r = cli("replay", "--scenario", "steady", "--format", fmt.value)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert r.stdout.strip()
+    if fmt is ReplayFormat.table:
+        assert "offered vs accepted" in r.stdout and ("▁" in r.stdout or "█" in r.stdout)
+
+
+def test_json_has_the_per_minute_series_per_system(cli: Cli) -> None:
+    res = run_json(cli, "--scenario", "flood-browser")
+    s = res["series"]
+    assert s["bucket_ms"] == 60_000 and s["buckets"] == 20
+    browser = s["systems"]["browser"]
+    assert sum(browser["offered"]) == res["systems"]["browser"]["offered"]
+    assert sum(browser["accepted"]) == res["systems"]["browser"]["accepted"]
+    assert sum(browser["dropped"]["rate_limit"]) == res["systems"]["browser"]["dropped"]["rate_limit"]
+    assert max(browser["accepted"]) <= 50 + 25  # a minute's limit plus the trace-aware grace
+    assert max(browser["offered"]) > 2500
+
+
+def test_svg_chart_is_well_formed(cli: Cli, tmp_path: Path) -> None:
+    out = tmp_path / "c.svg"
+    r = cli("replay", "--scenario", "flood-worker", "--svg", str(out), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    root = ET.fromstring(out.read_bytes())
+    assert root.tag.endswith("svg")
+    assert len(root.findall(".//{http://www.w3.org/2000/svg}polyline")) == 6  # offered + accepted × 3 systems
+
+
+def test_compare_policy_runs_the_same_load_side_by_side(cli: Cli, tmp_path: Path) -> None:
+    plain = write_policy(tmp_path, "[trace_aware]\nenabled = false\n", "no-trace-aware.toml")
+    r = cli("replay", "--scenario", "flood-browser", "--compare-policy", plain, "--format", "json",
+            "--assert", "compare.dropped.trace==0", "--assert", "dropped.trace>0")  # fmt: skip
+    assert r.exit_code == ExitCode.OK, r.stderr
+    res = r.json()
+    other = res["compare"]["result"]
+    assert other["metrics"]["events"] == res["metrics"]["events"]  # the same load
+    assert other["policy"]["digest"] != res["policy"]["digest"]
+    assert res["compare"]["delta"]["dropped.trace"] == -res["metrics"]["dropped.trace"]
+    assert other["metrics"]["trace_integrity"] <= res["metrics"]["trace_integrity"]
+    table = cli("replay", "--scenario", "flood-browser", "--compare-policy", plain)
+    assert table.exit_code == ExitCode.OK and "side by side" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--scenario", "nope"),
+        ("--scenario", "steady", "--speed", "2"),
+        ("--param", "duration=1h"),
+        ("--scenario", "steady", "--bucket", "soon"),
+        ("--scenario", "steady", "--model", "no-such-model"),
+    ],
+)
+def test_usage_errors_exit_2(cli: Cli, args: tuple[str, ...]) -> None:
+    r = cli("replay", *args)
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert r.stderr.startswith("error: ")
+
+
+def test_help_and_list(cli: Cli) -> None:
+    r = cli("replay", "--help")
+    assert r.exit_code == ExitCode.OK and "Example: logcorr replay" in r.stdout
+    r = cli("replay", "--list")
+    assert r.exit_code == ExitCode.OK
+    assert [line.split()[0] for line in r.stdout.splitlines()] == [
+        "steady", "flood-browser", "flood-worker", "flood-backend", "loop-storm", "dev-noise",
+        "duplicate-delivery", "secrets", "month",
+    ]  # fmt: skip
+
+
+def test_month_scenario_shape_over_a_short_slice(cli: Cli) -> None:
+    # the full month is scripts/bench_replay.py's job (its ≥ 10 events/s average: test_replay_synth);
+    # the first night hours of it exercise floods, loops, noise and retries
+    res = run_json(cli, "--scenario", "month", "--param", "duration=3h", "--bucket", "1h")
+    m = res["metrics"]
+    assert res["series"]["bucket_ms"] == 3_600_000 and res["series"]["buckets"] == 3
+    assert m["browser.dropped.rate_limit"] > 10_000  # the 02:00 browser flood
+    assert m["dropped.duplicate"] > 0 and m["dropped.suppress"] > 0 and m["dropped.loop"] > 0
+    assert m["max_identical_per_s"] <= 5 and m["quota_pct"] <= 100

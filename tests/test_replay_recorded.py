@@ -1,0 +1,142 @@
+"""`logcorr replay FILES… / --db`: recorded logs through the same engine on simulated time, with
+--speed (time compression) and --multiply (clones of every trace with new ids)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from logcorr.errors import ExitCode
+from logcorr.pipeline.ingest import ingest
+from logcorr.replay.recorded import RecordedLoad
+from logcorr.rules.redact import contains_secret
+from logcorr.store.query import open_read_only
+from tests.conftest import FIXTURES, CliResult, browser_event
+
+Cli = Callable[..., CliResult]
+T0 = 1_717_322_400_000  # 2024-06-02T10:00:00Z
+
+
+def replay_json(cli: Cli, *args: str) -> dict[str, Any]:
+    r = cli("replay", *args, "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    data: dict[str, Any] = r.json()
+    return data
+
+
+@pytest.fixture(scope="module")
+def fixtures_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    db = str(tmp_path_factory.mktemp("rec") / "fx.duckdb")
+    ingest([str(FIXTURES)], db)
+    return db
+
+
+def recorded_count(db: str) -> int:
+    con = open_read_only(db)
+    try:
+        return int(
+            con.execute(
+                "SELECT (SELECT count(*) FROM log_queue) + (SELECT count(*) FROM drop_ledger)"
+            ).fetchall()[0][0]
+        )
+    finally:
+        con.close()
+
+
+def test_files_and_their_database_replay_the_same(cli: Cli, fixtures_db: str) -> None:
+    from_files = replay_json(cli, str(FIXTURES))
+    from_db = replay_json(cli, "--db", fixtures_db)
+    assert from_files["metrics"]["events"] == from_db["metrics"]["events"] == recorded_count(fixtures_db)
+    for k in ("accepted", "trace_integrity", "dropped.duplicate", "dropped.suppress"):
+        assert from_files["metrics"][k] == from_db["metrics"][k], k
+    assert from_files["replay"]["source"] == {"inputs": [str(FIXTURES)]}
+
+
+def test_multiply_clones_every_trace_with_new_ids(cli: Cli, fixtures_db: str) -> None:
+    once = replay_json(cli, "--db", fixtures_db)
+    thrice = replay_json(cli, "--db", fixtures_db, "--multiply", "3")
+    assert thrice["metrics"]["events"] == 3 * once["metrics"]["events"]
+    for s in ("browser", "worker", "backend"):
+        assert thrice["systems"][s]["offered"] == 3 * once["systems"][s]["offered"]
+    assert thrice["metrics"]["traces.multi_system"] == 3 * once["metrics"]["traces.multi_system"]
+    assert thrice["replay"]["multiply"] == 3
+
+
+def test_multiplied_clones_have_their_own_trace_ids(fixtures_db: str) -> None:
+    con = open_read_only(fixtures_db)
+    try:
+        load = RecordedLoad(con, {"db": fixtures_db}, multiply=4)
+        base = con.execute("SELECT count(DISTINCT trace_id) FROM sim_base").fetchall()[0][0]
+        clones = con.execute("SELECT count(DISTINCT trace_id) FROM replay_src").fetchall()[0][0]
+        suffixed = con.execute("SELECT count(*) FROM replay_src WHERE trace_id LIKE '%~0.%'").fetchall()[0][0]
+    finally:
+        con.close()
+    assert load.events == 4 * load.recorded
+    assert clones == 4 * base
+    assert suffixed == 3 * con_count_with_trace(fixtures_db)
+
+
+def con_count_with_trace(db: str) -> int:
+    con = open_read_only(db)
+    try:
+        return int(con.execute(
+            "SELECT (SELECT count(*) FROM log_queue WHERE trace_id IS NOT NULL)"
+            " + (SELECT count(*) FROM drop_ledger WHERE trace_id IS NOT NULL)").fetchall()[0][0])  # fmt: skip
+    finally:
+        con.close()
+
+
+def test_speed_compresses_simulated_time(cli: Cli, fixtures_db: str) -> None:
+    real = replay_json(cli, "--db", fixtures_db)
+    fast = replay_json(cli, "--db", fixtures_db, "--speed", "10")
+    assert fast["metrics"]["events"] == real["metrics"]["events"]
+    assert fast["replay"]["start"] == real["replay"]["start"]
+    assert abs(fast["replay"]["span_ms"] - real["replay"]["span_ms"] / 10) <= 1
+
+
+def test_a_recorded_burst_meets_the_rules_again_when_replayed_faster(
+    cli: Cli, write_jsonl: Callable[..., Path]
+) -> None:
+    # 40 distinct lines a second for a minute and a half: under the limit at real speed, a flood at 10×
+    recs = [browser_event(T0 + i * 2250, f"step {i}", trace=f"trace_{T0}_s{i}") for i in range(40)]
+    path = write_jsonl("burst.jsonl", recs)
+    real = replay_json(cli, str(path))
+    fast = replay_json(cli, str(path), "--speed", "10", "--multiply", "3")
+    assert real["metrics"]["dropped.rate_limit"] == 0
+    assert fast["metrics"]["events"] == 120
+    assert fast["metrics"]["dropped.rate_limit"] > 0
+    assert fast["metrics"]["accepted"] <= 50 + 25  # one minute's limit and the trace-aware grace
+
+
+def test_recorded_loops_are_cut_and_secrets_stay_redacted(cli: Cli, write_jsonl: Callable[..., Path]) -> None:
+    recs = [browser_event(T0 + i * 20, "same line again") for i in range(30)]
+    recs.append(browser_event(T0 + 5000, "login with password=hunter2hunter2 and Bearer abcdefghijklmnop123"))
+    res = replay_json(cli, str(write_jsonl("loop.jsonl", recs)))
+    assert res["metrics"]["max_identical_per_s"] <= 5
+    assert res["metrics"]["dropped.loop"] == 25
+    assert res["metrics"]["redactions"] >= 2
+    text = str(res)
+    assert "hunter2" not in text and "abcdefghijklmnop123" not in text
+    assert not contains_secret(" ".join(m["message"] for m in res["messages"]))
+
+
+@pytest.mark.parametrize("args", [("--speed", "0"), ("--multiply", "-1")])
+def test_bad_speed_or_multiply_is_a_usage_error(cli: Cli, fixtures_db: str, args: tuple[str, ...]) -> None:
+    r = cli("replay", "--db", fixtures_db, *args)
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+
+
+def test_an_empty_or_missing_database_is_an_input_error(cli: Cli, tmp_path: Path) -> None:
+    r = cli("replay", "--db", str(tmp_path / "none.duckdb"))
+    assert r.exit_code == ExitCode.INPUT, r.stderr
+
+
+def test_logcorr_db_in_the_environment_does_not_get_in_a_scenario_s_way(cli: Cli, fixtures_db: str) -> None:
+    r = cli("replay", "--scenario", "steady", "--format", "json", env={"LOGCORR_DB": fixtures_db})
+    assert r.exit_code == ExitCode.OK, r.stderr
+    r = cli("replay", "--format", "json", env={"LOGCORR_DB": fixtures_db})
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert r.json()["replay"]["source"] == {"db": fixtures_db}
