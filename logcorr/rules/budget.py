@@ -109,7 +109,9 @@ def roll_month(state: RuleState, t: int, cfg: BudgetConfig) -> None:
     rearm(state, cfg)
 
 
-def lendable(lender: SystemState, state: RuleState, t: int, cfg: BudgetConfig, essential: bool = False) -> int:
+def lendable(
+    lender: SystemState, state: RuleState, t: int, cfg: BudgetConfig, essential: bool = False
+) -> int:
     """Writes `lender` can lend at `t`: its share (prorated: the part allotted to the elapsed month)
     minus what it wrote and what it lent already. Essential events (errors, critical traces) borrow
     from the whole unused share: proration protects the lender's later ordinary logs, and must not
