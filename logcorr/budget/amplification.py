@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from logcorr.datafiles import builtin_text, validate_toml
 from logcorr.errors import ConfigError
-from logcorr.rules.policy import format_errors
 
 GB = 1e9
 
@@ -51,19 +49,13 @@ class Amplification(BaseModel):
 def load_amplification(path: str | None = None) -> Amplification:
     """The shipped model, or a user's TOML file."""
     if path is None:
-        text = resources.files("logcorr.data").joinpath("amplification.toml").read_text(encoding="utf-8")
-        source = "built-in amplification model"
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"amplification model {path} not found")
-        text, source = p.read_text(encoding="utf-8"), path
-    try:
-        return Amplification.model_validate(tomllib.loads(text))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{source} is not valid TOML: {e}") from e
-    except ValidationError as e:
-        raise ConfigError(format_errors(e, source)) from e
+        return validate_toml(
+            Amplification, builtin_text("amplification.toml"), "built-in amplification model"
+        )
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"amplification model {path} not found")
+    return validate_toml(Amplification, p.read_text(encoding="utf-8"), path)
 
 
 def usage(

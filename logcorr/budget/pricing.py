@@ -3,17 +3,15 @@ dollar cost of a month's resource usage under one model."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from logcorr.datafiles import builtin_text, validate_toml
 from logcorr.errors import ConfigError
-from logcorr.rules.policy import format_errors
 
 BUILTIN = (
     "story",
@@ -100,27 +98,16 @@ class Cost:
 def load_model(name_or_path: str) -> PricingModel:
     """A built-in model by name, or a TOML file by path."""
     if name_or_path in BUILTIN:
-        text = (
-            resources.files("logcorr.data")
-            .joinpath(f"pricing/{name_or_path}.toml")
-            .read_text(encoding="utf-8")
+        return validate_toml(
+            PricingModel, builtin_text(f"pricing/{name_or_path}.toml"), f"pricing model {name_or_path}"
         )
-        source = f"built-in model {name_or_path}"
-    else:
-        p = Path(name_or_path)
-        if not p.is_file():
-            raise ConfigError(
-                f"pricing model {name_or_path!r} is neither a built-in model nor a file",
-                f"built-in models: {', '.join(BUILTIN)}",
-            )
-        text = p.read_text(encoding="utf-8")
-        source = str(p)
-    try:
-        return PricingModel.model_validate(tomllib.loads(text))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"pricing model {source} is not valid TOML: {e}") from e
-    except ValidationError as e:
-        raise ConfigError(format_errors(e, source)) from e
+    p = Path(name_or_path)
+    if not p.is_file():
+        raise ConfigError(
+            f"pricing model {name_or_path!r} is neither a built-in model nor a file",
+            f"built-in models: {', '.join(BUILTIN)}",
+        )
+    return validate_toml(PricingModel, p.read_text(encoding="utf-8"), f"pricing model {p}")
 
 
 def price(model: PricingModel, usage: dict[str, float]) -> Cost:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import math
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,6 @@ def simulate(
     copies = max(1, math.ceil(days * DAY_MS / period))
     res = run(con, load.tiled(start, lo, period, copies, scale, end), policy, start_ms=start)
     engine = res.engine
-    assert engine is not None
     st = engine.state
     systems: dict[str, Any] = {}
     offered_backend: dict[str, float] = {}
@@ -217,7 +216,3 @@ def _delta(cur: Any, base: Any) -> float | None:
     if isinstance(cur, int | float) and isinstance(base, int | float):
         return round(cur - base, 6)
     return None
-
-
-def add_days(start: str, days: int) -> str:
-    return (datetime.fromisoformat(start) + timedelta(days=days)).strftime("%Y-%m-%d")

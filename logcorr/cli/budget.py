@@ -16,13 +16,24 @@ from logcorr.errors import ExitCode, UsageError
 budget_app = typer.Typer(help="Project monthly writes and dollars; gate CI on them.", no_args_is_help=True)
 
 DB_OPT = typer.Option(
-    None, "--db", envvar="LOGCORR_DB", help="DuckDB file to project from [default: ./logcorr.duckdb]."
+    None, "--db", envvar="LOGCORR_DB", help="DuckDB file to project from (default: ./logcorr.duckdb)."
 )
 INPUTS = typer.Argument(None, help="Project straight from these input files instead of the database.")
 PRICING = typer.Option(
     None,
     "--pricing",
-    help="Pricing model name or TOML file (repeatable) [default: story, convex-professional, cloudflare-workers-paid].",
+    help="Pricing model name or TOML file (repeatable) (default: story, convex-professional, cloudflare-workers-paid).",
+)
+
+# options shared by simulate and check
+POLICY_OPT = typer.Option(None, "--policy", help="Policy TOML (default: the story's numbers).")
+AMPLIFICATION_OPT = typer.Option(
+    None, "--amplification", help="Write-amplification TOML (default: built-in)."
+)
+DAYS_OPT = typer.Option(None, "--days", help="Length of the simulated month (default: the month's length).")
+SCALE_OPT = typer.Option("1x", "--scale", help="Multiply the observed load, e.g. 10x.")
+PERIOD_OPT = typer.Option(
+    None, "--period", help="How much time the input represents, e.g. 1d (default: its span)."
 )
 
 
@@ -108,18 +119,12 @@ def _read_baseline(path: str) -> dict[str, Any]:
 def simulate_cmd(
     inputs: list[str] = INPUTS,
     db: str = DB_OPT,
-    policy: str = typer.Option(None, "--policy", help="Policy TOML [default: the story's numbers]."),
+    policy: str = POLICY_OPT,
     pricing: list[str] = PRICING,
-    amplification: str = typer.Option(
-        None, "--amplification", help="Write-amplification TOML [default: built-in]."
-    ),
-    days: int = typer.Option(
-        None, "--days", help="Length of the simulated month [default: the month's length]."
-    ),
-    scale: str = typer.Option("1x", "--scale", help="Multiply the observed load, e.g. 10x [default: 1x]."),
-    period: str = typer.Option(
-        None, "--period", help="How much time the input represents, e.g. 1d [default: its span]."
-    ),
+    amplification: str = AMPLIFICATION_OPT,
+    days: int = DAYS_OPT,
+    scale: str = SCALE_OPT,
+    period: str = PERIOD_OPT,
     baseline: str = typer.Option(None, "--baseline", help="An earlier --format json result to diff against."),
     fmt: SimFormat = typer.Option(SimFormat.table, "--format", "-f", help="table, json or markdown."),
 ) -> None:
@@ -134,24 +139,18 @@ def simulate_cmd(
 def check_cmd(
     inputs: list[str] = INPUTS,
     db: str = DB_OPT,
-    policy: str = typer.Option(None, "--policy", help="Policy TOML [default: the story's numbers]."),
+    policy: str = POLICY_OPT,
     pricing: list[str] = PRICING,
-    amplification: str = typer.Option(
-        None, "--amplification", help="Write-amplification TOML [default: built-in]."
-    ),
-    days: int = typer.Option(
-        None, "--days", help="Length of the simulated month [default: the month's length]."
-    ),
-    scale: str = typer.Option("1x", "--scale", help="Multiply the observed load, e.g. 10x [default: 1x]."),
-    period: str = typer.Option(
-        None, "--period", help="How much time the input represents, e.g. 1d [default: its span]."
-    ),
+    amplification: str = AMPLIFICATION_OPT,
+    days: int = DAYS_OPT,
+    scale: str = SCALE_OPT,
+    period: str = PERIOD_OPT,
     max_usd: float = typer.Option(None, "--max-usd", help="Fail when the projected dollars exceed this."),
     model: str = typer.Option(
-        "story", "--model", help="Pricing model --max-usd is checked against [default: story]."
+        "story", "--model", help="Pricing model --max-usd is checked against (default: story)."
     ),
     basis: str = typer.Option(
-        "total", "--cost-basis", help="total, billed or list (see docs/budget.md) [default: total]."
+        "total", "--cost-basis", help="total, billed or list (see docs/budget.md) (default: total)."
     ),
     max_quota_pct: float = typer.Option(
         None, "--max-quota-pct", help="Fail when the month uses more of the quota."

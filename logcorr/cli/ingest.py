@@ -17,10 +17,10 @@ def register(app: typer.Typer) -> None:
 def ingest_cmd(
     paths: list[str] = typer.Argument(..., help="Files or directories to read (.gz works; - reads stdin)."),
     db: str = typer.Option(
-        None, "--db", envvar="LOGCORR_DB", help="DuckDB file [default: ./logcorr.duckdb]."
+        None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: ./logcorr.duckdb)."
     ),
     policy: str = typer.Option(
-        None, "--policy", help="Policy TOML (or pyproject.toml) [default: story defaults]."
+        None, "--policy", help="Policy TOML (or pyproject.toml) (default: story defaults)."
     ),
     format_name: str = typer.Option(
         None, "--format", help="Force one input format for all files (see `logcorr formats`)."
@@ -28,7 +28,7 @@ def ingest_cmd(
     strict: bool = typer.Option(False, "--strict", help="Store nothing and exit 3 if any line is rejected."),
     json_out: bool = typer.Option(False, "--json", help="Print the machine summary as JSON on stdout."),
     max_line_mb: float = typer.Option(
-        8.0, "--max-line-mb", help="Reject records longer than this [default: 8]."
+        8.0, "--max-line-mb", help="Reject records longer than this (default: 8)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary on stderr."),
 ) -> None:

@@ -7,8 +7,8 @@ import typer
 
 from logcorr.render.rows import RowFormat
 
-DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file [default: ./logcorr.duckdb].")
-FMT_OPT = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv [default: table].")
+DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: ./logcorr.duckdb).")
+FMT_OPT = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv (default: table).")
 
 # the table shows what fits a terminal; the other formats carry every column
 _TABLE_LEDGER = ("event_id", "ts", "system", "rule", "reason", "trace_id", "source")
@@ -28,7 +28,7 @@ def ledger_cmd(
     ),
     system: str = typer.Option(None, "--system", help="Only this system (browser, worker, backend)."),
     trace: str = typer.Option(None, "--trace", help="Only this trace id."),
-    limit: int = typer.Option(100, "--limit", "-n", help="At most N rows; 0 lists all [default: 100]."),
+    limit: int = typer.Option(100, "--limit", "-n", help="At most N rows; 0 lists all (default: 100)."),
     fmt: RowFormat = FMT_OPT,
     db: str = DB_OPT,
 ) -> None:

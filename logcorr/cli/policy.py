@@ -18,8 +18,8 @@ class PolicyFormat(StrEnum):
     json = "json"
 
 
-POLICY_OPT = typer.Option(None, "--policy", help="Policy TOML (or pyproject.toml) [default: story defaults].")
-FORMAT_OPT = typer.Option(PolicyFormat.toml, "--format", "-f", help="toml or json [default: toml].")
+POLICY_OPT = typer.Option(None, "--policy", help="Policy TOML (or pyproject.toml) (default: story defaults).")
+FORMAT_OPT = typer.Option(PolicyFormat.toml, "--format", "-f", help="toml or json (default: toml).")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,7 @@ import typer
 
 from logcorr.render.rows import RowFormat
 
-DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file [default: ./logcorr.duckdb].")
+DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: ./logcorr.duckdb).")
 
 
 class TraceFormat(StrEnum):
@@ -45,7 +45,7 @@ def trace_cmd(
     trace_id: str = typer.Argument(None, help="Trace id, or a unique prefix of one."),
     db: str = DB_OPT,
     fmt: TraceFormat = typer.Option(
-        TraceFormat.table, "--format", "-f", help="table, json or chrome [default: table]."
+        TraceFormat.table, "--format", "-f", help="table, json or chrome (default: table)."
     ),
     no_skew: bool = typer.Option(False, "--no-skew", help="Show raw clock times (no skew correction)."),
     include_dropped: bool = typer.Option(
@@ -103,9 +103,9 @@ def traces_cmd(
     user: str = typer.Option(None, "--user", help="Only traces with events of this user id."),
     slowest: int = typer.Option(None, "--slowest", help="The N longest traces."),
     sort: str = typer.Option(
-        "start", "--sort", help="start, duration, events, errors or systems [default: start]."
+        "start", "--sort", help="start, duration, events, errors or systems (default: start)."
     ),
-    limit: int = typer.Option(50, "--limit", help="At most this many rows [default: 50]."),
+    limit: int = typer.Option(50, "--limit", help="At most this many rows (default: 50)."),
     fmt: RowFormat = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """List traces with their systems, duration and errors.
@@ -139,7 +139,7 @@ def search_cmd(
     since: str = typer.Option(None, "--since", help="ISO time, or a duration before the newest event."),
     until: str = typer.Option(None, "--until", help="ISO time, or a duration before the newest event."),
     user: str = typer.Option(None, "--user", help="Only events in traces of this user id."),
-    limit: int = typer.Option(100, "--limit", help="At most this many rows [default: 100]."),
+    limit: int = typer.Option(100, "--limit", help="At most this many rows (default: 100)."),
     fmt: RowFormat = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """Find events by message text.

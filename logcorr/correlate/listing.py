@@ -16,10 +16,6 @@ TRACE_SORTS = {
     "systems": "n_systems DESC",
 }
 
-# the flow order of systems in a request: browser → worker → backend
-FLOW = "concat_ws('→', CASE WHEN bool_or(system='browser') THEN 'browser' END, " \
-       "CASE WHEN bool_or(system='worker') THEN 'worker' END, CASE WHEN bool_or(system='backend') THEN 'backend' END)"  # fmt: skip
-
 
 def list_traces(
     con: Any, f: TraceFilter, *, sort: str = "start", limit: int = 50, slowest: int | None = None

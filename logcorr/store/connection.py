@@ -51,8 +51,3 @@ def connect(path: str, *, read_only: bool = False, migrate: bool = True) -> Any:
     elif migrate:
         migrate_schema(con)
     return con
-
-
-def quote_ident(name: str) -> str:
-    """An SQL identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
