@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 
@@ -143,11 +143,7 @@ def _run(
     max_record_bytes: int,
     progress: Callable[[int, int], None] | None,
 ) -> IngestResult:
-    run_id = con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM ingest_runs").fetchone()[0]
-    con.execute(
-        "INSERT INTO ingest_runs (run_id, started_at, logcorr_version, policy_hash, files) VALUES (?, now(), ?, ?, ?)",
-        [run_id, __version__, policy.digest(), len(files)],
-    )
+    run_id = _start_run(con, policy, len(files))
     known = {
         h
         for (h,) in con.execute(
@@ -198,6 +194,22 @@ def _run(
             fr.stats.notes.append("no records (only blank lines)")
         known.add(fr.content_hash)
         done_before += fr.size or 0
+    _finish_run(con, run_id, stager, policy, result)
+    return result
+
+
+def _start_run(con: Any, policy: Policy, n_inputs: int) -> int:
+    """Open a row in `ingest_runs`; returns its run id."""
+    run_id = int(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM ingest_runs").fetchone()[0])
+    con.execute(
+        "INSERT INTO ingest_runs (run_id, started_at, logcorr_version, policy_hash, files) VALUES (?, now(), ?, ?, ?)",
+        [run_id, __version__, policy.digest(), n_inputs],
+    )
+    return run_id
+
+
+def _finish_run(con: Any, run_id: int, stager: Stager, policy: Policy, result: IngestResult) -> None:
+    """Everything after staging: rules over the staged events, store, count, record the run."""
     stager.flush()
     result.redactions = stager.redactor.counts
 
@@ -215,6 +227,30 @@ def _run(
     _record_files(con, run_id, result.files)
     for name in ("staging", "staged_metrics", "staged_rejects", "ordered", "drops", "files"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def ingest_streams(
+    con: Any,
+    db: str,
+    inputs: list[tuple[str, IO[bytes]]],
+    policy: Policy,
+    *,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> IngestResult:
+    """One ingest run over in-memory inputs `(name, stream)` (e.g. HTTP request bodies), inside the
+    caller's transaction on `con`: the same adapters, staging, rules and store as `ingest`. Unlike
+    files, an input whose content was seen before is not skipped: each is a new delivery, and the
+    duplicate rule decides its events. Returns per-input accounting (`files[i]` is `inputs[i]`)."""
+    run_id = _start_run(con, policy, len(inputs))
+    stager = Stager(con, policy)
+    result = IngestResult(db=db, run_id=run_id, files=[])
+    for file_id, (name, stream) in enumerate(inputs, start=1):
+        fr = FileResult(file_id=file_id, path=name)
+        result.files.append(fr)
+        parse_file(stream, fr, stager, hash_stream=True, max_record_bytes=max_record_bytes)
+        fr.content_hash = fr.stats.content_hash
+        fr.size = fr.stats.bytes_read
+    _finish_run(con, run_id, stager, policy, result)
     return result
 
 
