@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,24 @@ DEFAULT_DB = "logcorr.duckdb"
 # DuckDB's own default is 80 % of RAM; staging then never spills and a large ingest holds gigabytes.
 # Bounded, DuckDB spills sorts and temp tables to <db>.tmp/ and memory stays flat as input grows.
 DEFAULT_MEMORY_LIMIT = "1GB"
+# how long opening waits for another process's write lock ($LOGCORR_LOCK_WAIT seconds)
+DEFAULT_LOCK_WAIT_S = 5.0
+_LOCK_POLL_S = 0.02
 
 
 def resolve_db(path: str | None) -> str:
     """--db, else $LOGCORR_DB, else ./logcorr.duckdb."""
     return path or os.environ.get("LOGCORR_DB") or DEFAULT_DB
+
+
+def _lock_wait() -> float:
+    raw = os.environ.get("LOGCORR_LOCK_WAIT")
+    if not raw:
+        return DEFAULT_LOCK_WAIT_S
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise DatabaseError(f"bad LOGCORR_LOCK_WAIT {raw!r}", "seconds, e.g. LOGCORR_LOCK_WAIT=5") from None
 
 
 def connect(path: str, *, read_only: bool = False, migrate: bool = True) -> Any:
@@ -25,19 +39,28 @@ def connect(path: str, *, read_only: bool = False, migrate: bool = True) -> Any:
 
     if read_only and not Path(path).exists():
         raise DatabaseError(f"database {path} does not exist", "run `logcorr ingest FILES --db {path}` first")
-    try:
-        con = duckdb.connect(path, read_only=read_only)
-    except duckdb.IOException as e:
-        text = str(e)
-        if "lock" in text.lower():
-            raise DatabaseError(
-                f"database {path} is in use by another logcorr process (it holds the write lock)",
-                "wait for the other ingest to finish, or use another --db",
-            ) from e
-        raise DatabaseError(f"cannot open database {path}: {text.splitlines()[0]}") from e
-    except duckdb.Error as e:
-        raise DatabaseError(f"cannot open database {path}: {str(e).splitlines()[0]}",
-                            "is it a DuckDB file written by logcorr?") from e  # fmt: skip
+    deadline: float | None = None
+    while True:
+        try:
+            con = duckdb.connect(path, read_only=read_only)
+            break
+        except duckdb.IOException as e:
+            text = str(e)
+            if "lock" not in text.lower():
+                raise DatabaseError(f"cannot open database {path}: {text.splitlines()[0]}") from e
+            # another process holds the write lock: wait a little, since `logcorr serve` holds it only
+            # while it flushes a batch (tens of milliseconds) and readers get in between flushes
+            if deadline is None:
+                deadline = time.monotonic() + _lock_wait()
+            if time.monotonic() >= deadline:
+                raise DatabaseError(
+                    f"database {path} is in use by another logcorr process (it holds the write lock)",
+                    "wait for the other ingest to finish, or use another --db",
+                ) from e
+            time.sleep(_LOCK_POLL_S)
+        except duckdb.Error as e:
+            raise DatabaseError(f"cannot open database {path}: {str(e).splitlines()[0]}",
+                                "is it a DuckDB file written by logcorr?") from e  # fmt: skip
     try:
         con.execute("SET memory_limit = ?", [os.environ.get("LOGCORR_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
     except duckdb.Error as e:
