@@ -42,7 +42,7 @@ def main(
 
 
 def _register() -> None:
-    from logcorr.cli import budget, ingest, ledger, policy, query, replay
+    from logcorr.cli import budget, ingest, ledger, policy, query, replay, serve
 
     ingest.register(app)
     query.register(app)
@@ -50,6 +50,7 @@ def _register() -> None:
     ledger.register(app)
     policy.register(app)
     replay.register(app)
+    serve.register(app)
 
 
 _register()

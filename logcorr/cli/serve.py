@@ -1,0 +1,61 @@
+"""`logcorr serve`: thin command over `logcorr.serve.run.serve`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
+
+
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: 127.0.0.1)."),
+    port: int = typer.Option(8787, "--port", help="Port (default: 8787; 0 picks a free one)."),
+    db: str = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: ./logcorr.duckdb)."),
+    policy: str = typer.Option(None, "--policy", help="Policy TOML (or pyproject.toml) (default: story defaults)."),
+    allow_origin: list[str] = typer.Option(
+        None, "--allow-origin", help="Browser origin allowed by CORS; repeatable; http://localhost:* = any port, * = any "
+        "(default: localhost and 127.0.0.1 origins)."
+    ),
+    webhook_secret: str = typer.Option(
+        None, "--webhook-secret", envvar="LOGCORR_WEBHOOK_SECRET", show_envvar=True,
+        help="Convex log-stream secret; deliveries without a valid x-webhook-signature are refused (default: not checked).",
+    ),
+    max_event_age: float = typer.Option(
+        0.0, "--max-event-age", help="Refuse webhook deliveries whose first event is older, in seconds; Convex "
+        "recommends 300 (default: 0, off)."
+    ),
+    proxy: bool = typer.Option(False, "--proxy", help="Store browser logs as the log-ingestion Worker would "
+                               "(worker record, receive time + client time) (default: off)."),
+    max_body_kb: int = typer.Option(1024, "--max-body-kb", help="Largest request body (default: 1024 KiB)."),
+    batch_ms: int = typer.Option(50, "--batch-ms", help="Wait this long for requests to join a batch (default: 50)."),
+    batch_max: int = typer.Option(512, "--batch-max", help="Requests per batch at most (default: 512)."),
+) -> None:  # fmt: skip
+    """Collect logs over HTTP into DuckDB with the live system's endpoints and the same rules as ingest.
+
+    Example: logcorr serve --db app.duckdb --allow-origin http://localhost:3000 --webhook-secret "$SECRET"
+    """
+    from logcorr.errors import UsageError
+    from logcorr.rules.policy import load_policy
+    from logcorr.serve.run import serve
+    from logcorr.store.connection import resolve_db
+
+    if batch_ms < 0 or batch_max < 1 or max_body_kb < 1 or max_event_age < 0 or not 0 <= port <= 65535:
+        raise UsageError("--batch-ms, --max-event-age ≥ 0; --batch-max, --max-body-kb ≥ 1; --port 0–65535")
+    from logcorr.serve.config import ServeConfig
+    from logcorr.serve.security import DEFAULT_ORIGINS, OriginPolicy
+
+    cfg = ServeConfig(
+        db=resolve_db(db), policy=load_policy(policy), origins=OriginPolicy(allow_origin or DEFAULT_ORIGINS),
+        webhook_secret=webhook_secret or None, max_event_age_s=max_event_age or None, max_body_bytes=max_body_kb * 1024,
+        proxy=proxy, batch_ms=batch_ms, batch_max=batch_max,
+    )  # fmt: skip
+
+    def ready(url: str) -> None:
+        sys.stderr.write(f"logcorr serve: listening on {url} (db {cfg.db}); Ctrl-C to stop\n")
+        sys.stderr.flush()
+
+    serve(cfg, host, port, ready)

@@ -1,0 +1,335 @@
+"""The HTTP layer (Starlette): routes, CORS, body limits and checks, and the live system's response
+shapes. It validates a request, hands its body to the `BatchWriter` and answers from the outcome; it
+never touches the database itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from logcorr import __version__
+from logcorr.errors import LogcorrError
+from logcorr.serve.config import ServeConfig
+from logcorr.serve.payloads import (
+    BadRequest,
+    Checked,
+    Endpoint,
+    as_worker_records,
+    check,
+    convex_action_args,
+    decode,
+    to_body,
+)
+from logcorr.serve.security import SIGNATURE_HEADER, first_event_ms, signature_ok
+from logcorr.serve.writer import BatchWriter, Outcome
+
+# rules whose drop means "refused under pressure": answered 429, as the live Worker does
+REFUSING_RULES = frozenset({"loop", "trace", "rate_limit", "budget"})
+JSON_TYPES = frozenset(
+    {"application/json", "application/x-ndjson", "application/jsonl", "application/x-jsonlines"}
+)
+CORS_METHODS = "POST, OPTIONS"
+CORS_HEADERS = "Content-Type, Origin, User-Agent, Authorization"
+
+
+@dataclass
+class Counters:
+    requests: Counter[str] = field(default_factory=Counter)  # route → n
+    responses: Counter[int] = field(default_factory=Counter)  # status → n
+    rejected: Counter[str] = field(default_factory=Counter)  # kind → n (nothing stored)
+    verification: int = 0
+    started: float = field(default_factory=time.time)
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
+
+
+class Collector:
+    """The routes, bound to one configuration and one writer."""
+
+    def __init__(self, cfg: ServeConfig, writer: BatchWriter | None = None) -> None:
+        self.cfg = cfg
+        self.writer = writer or BatchWriter(
+            cfg.db, cfg.policy, batch_ms=cfg.batch_ms, batch_max=cfg.batch_max
+        )
+        self.counters = Counters()
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _cors(self, request: Request) -> tuple[dict[str, str], bool]:
+        """Headers for a browser route's answer, and whether the request's origin is refused."""
+        headers = {"Vary": "Origin"}
+        origin = request.headers.get("origin")
+        if origin is None:  # not a browser (curl, a server): CORS does not apply
+            return headers, False
+        if not self.cfg.origins.allows(origin):
+            return headers, True
+        headers["Access-Control-Allow-Origin"] = origin
+        return headers, False
+
+    def _fail(self, e: BadRequest, headers: dict[str, str] | None = None) -> Response:
+        self.counters.rejected[e.kind] += 1
+        self.counters.responses[e.status] += 1
+        return _json(e.status, {"success": False, "error": e.message}, headers)
+
+    def _ok(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+        self.counters.responses[status] += 1
+        return _json(status, body, headers)
+
+    async def _body(self, request: Request) -> bytes:
+        media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media not in JSON_TYPES:
+            raise BadRequest(
+                415, "content_type", f"content type {media or '(none)'!r} is not JSON; send application/json"
+            )
+        limit = self.cfg.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise BadRequest(413, "too_large", f"body of {declared} bytes is over the {limit}-byte limit")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BadRequest(413, "too_large", f"body is over the {limit}-byte limit")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if not body.strip():
+            raise BadRequest(400, "empty", "empty body")
+        return body
+
+    async def _store(self, route: str, body: bytes) -> Outcome:
+        fut = self.writer.submit(route, body)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(fut), self.cfg.answer_timeout_s)
+        except TimeoutError:
+            raise BadRequest(503, "timeout", "the database did not accept the batch in time; retry") from None
+        except LogcorrError as e:
+            raise BadRequest(503, "database", e.message) from None
+
+    def _answer(self, checked: Checked, out: Outcome, headers: dict[str, str], *, batch: bool) -> Response:
+        """The live Worker's answer `{success, trace_id, remaining_quota}`; 429 when every event of the
+        body was refused by a pressure rule (loop, trace, rate limit, budget)."""
+        tid = checked.trace_id
+        remaining = out.remaining.get(checked.system or "browser")
+        refused = [d for d in out.drops if d[0] in REFUSING_RULES]
+        if not batch and out.stored == 0 and refused:
+            rule, reason = refused[0]
+            return self._ok(
+                429,
+                {
+                    "success": False,
+                    "trace_id": tid,
+                    "error": f"{rule}: {reason}",
+                    "remaining_quota": remaining,
+                },
+                headers,
+            )
+        body: dict[str, Any] = {"success": True, "trace_id": tid, "remaining_quota": remaining}
+        if out.stored == 0 and out.drops and out.drops[0][0] == "suppress":
+            body["message"] = "Log suppressed (noise filtering)"
+        elif out.stored == 0 and out.drops:
+            body["message"] = f"not stored: {out.drops[0][0]}: {out.drops[0][1]}"
+        if batch or out.events > 1:
+            body.update(
+                processed=out.events, stored=out.stored, dropped=dict(Counter(r for r, _ in out.drops))
+            )
+        return self._ok(200, body, headers)
+
+    # --- routes ------------------------------------------------------------------------------------
+
+    async def preflight(self, request: Request) -> Response:
+        self.counters.requests[f"OPTIONS {request.url.path}"] += 1
+        headers, refused = self._cors(request)
+        if refused:
+            return self._fail(BadRequest(403, "origin_refused", "origin not allowed"), headers)
+        if "Access-Control-Allow-Origin" in headers:
+            headers.update(
+                {
+                    "Access-Control-Allow-Methods": CORS_METHODS,
+                    "Access-Control-Allow-Headers": CORS_HEADERS,
+                    "Access-Control-Max-Age": "86400",
+                }
+            )
+        headers["Allow"] = CORS_METHODS
+        self.counters.responses[204] += 1
+        return Response(status_code=204, headers=headers)
+
+    async def browser_log(self, request: Request) -> Response:
+        """POST /log and POST /api/action: one console-override payload (either form)."""
+        route = request.url.path
+        self.counters.requests[f"POST {route}"] += 1
+        headers, refused = self._cors(request)
+        try:
+            if refused:
+                raise BadRequest(
+                    403, "origin_refused", f"origin {request.headers['origin']!r} is not allowed"
+                )
+            body = await self._body(request)
+            values = decode(body)
+            if route == "/api/action":
+                values = convex_action_args(values)
+            checked = check(values, Endpoint.BROWSER)
+            if self.cfg.proxy:  # the story's fallback: the Worker receives and stores it
+                route = "/worker"
+                body = to_body(as_worker_records(checked, int(time.time() * 1000)))
+            elif route == "/api/action":
+                body = to_body(checked.records)
+            out = await self._store(f"POST {route}", body)
+        except BadRequest as e:
+            return self._fail(e, headers)
+        response = self._answer(checked, out, headers, batch=False)
+        if request.url.path == "/api/action":  # Convex's HTTP API envelope around the function's value
+            value = orjson.loads(response.body)
+            response.body = orjson.dumps({"status": "success", "value": value})
+            response.headers["content-length"] = str(len(response.body))
+        return response
+
+    async def worker(self, request: Request) -> Response:
+        """POST /worker: records forwarded by a Worker (stored records, `{trace_id, logs}`, CF exports)."""
+        self.counters.requests["POST /worker"] += 1
+        try:
+            body = await self._body(request)
+            checked = check(decode(body), Endpoint.WORKER)
+            out = await self._store("POST /worker", body)
+        except BadRequest as e:
+            return self._fail(e)
+        return self._answer(checked, out, {}, batch=len(checked.records) > 1)
+
+    async def convex_stream(self, request: Request) -> Response:
+        """POST /convex/log-stream: a Convex log-stream delivery (JSON array or JSON lines)."""
+        self.counters.requests["POST /convex/log-stream"] += 1
+        try:
+            body = await self._body(request)
+            secret = self.cfg.webhook_secret
+            if secret is not None and not signature_ok(secret, body, request.headers.get(SIGNATURE_HEADER)):
+                raise BadRequest(401, "bad_signature", f"missing or wrong {SIGNATURE_HEADER}")
+            values = decode(body)
+            checked = check(values, Endpoint.CONVEX)
+            if checked.verification_only:
+                self.counters.verification += 1
+                return self._ok(200, {"success": True, "verification": True})
+            max_age = self.cfg.max_event_age_s
+            first = first_event_ms(values)
+            if max_age is not None and first is not None and first < (time.time() - max_age) * 1000:
+                raise BadRequest(
+                    400, "stale_event", f"first event is older than {max_age:g} s (replay protection)"
+                )
+            out = await self._store("POST /convex/log-stream", body)
+        except BadRequest as e:
+            return self._fail(e)
+        return self._answer(checked, out, {}, batch=True)
+
+    async def health(self, request: Request) -> Response:
+        """GET /health: counters, batches and the month's quota use."""
+        c, w = self.counters, self.writer.stats
+        quota: dict[str, Any] | None = None
+        if w.quota is not None:
+            q = w.quota
+            quota = {
+                "month": q.month,
+                "used": q.used,
+                "quota": q.quota,
+                "pct": round(q.pct, 2),
+                "systems": {
+                    s.system: {
+                        "used": s.used,
+                        "quota": s.quota,
+                        "pct": round(s.pct, 2),
+                        "remaining": max(0, s.quota - s.used),
+                    }
+                    for s in q.systems
+                },
+            }
+        return self._ok(
+            200,
+            {
+                "status": "healthy",
+                "service": "logcorr serve",
+                "version": __version__,
+                "db": self.cfg.db,
+                "uptime_s": round(time.time() - c.started, 1),
+                "requests": dict(c.requests),
+                "responses": {str(k): v for k, v in sorted(c.responses.items())},
+                "rejected": dict(c.rejected),
+                "verification_events": c.verification,
+                "events": {"stored": w.stored, "dropped": dict(w.dropped)},
+                "batches": {
+                    "written": w.batches,
+                    "failed": w.failed_batches,
+                    "pending_requests": self.writer.pending,
+                    "last_requests": w.last_batch_requests,
+                    "last_ms": round(w.last_batch_ms, 1),
+                },
+                "quota": quota,
+            },
+        )
+
+    async def recent_traces(self, request: Request) -> Response:
+        """GET /traces/recent?limit=N (default 10, at most 50), newest first, as the live Worker lists them."""
+        raw = request.query_params.get("limit", "10")
+        if not raw.isdigit() or int(raw) < 1:
+            return self._fail(BadRequest(400, "bad_query", "limit must be a positive integer"))
+        limit = min(int(raw), 50)
+
+        def query(con: Any) -> list[tuple[Any, ...]]:
+            rows: list[tuple[Any, ...]] = con.execute(
+                "SELECT trace_id, epoch_ms(last_ts), events, systems, errors > 0 FROM trace_summary "
+                "ORDER BY last_ts DESC, trace_id LIMIT ?",
+                [limit],
+            ).fetchall()
+            return rows
+
+        try:
+            rows = await asyncio.wait_for(
+                asyncio.wrap_future(self.writer.read(query)), self.cfg.answer_timeout_s
+            )
+        except (TimeoutError, LogcorrError) as e:
+            return self._fail(BadRequest(503, "database", getattr(e, "message", "database busy")))
+        traces = [
+            {
+                "id": t,
+                "timestamp": ts,
+                "logCount": n,
+                "systems": s.split("→") if s else [],
+                "hasErrors": bool(err),
+            }
+            for t, ts, n, s, err in rows
+        ]
+        return self._ok(
+            200, {"traces": traces, "count": len(traces), "retrieved_at": int(time.time() * 1000)}
+        )
+
+    def app(self) -> Starlette:
+        """The ASGI application; its lifespan starts and drains the writer."""
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            self.writer.start()
+            try:
+                yield
+            finally:
+                await asyncio.to_thread(self.writer.close)
+
+        routes = [
+            Route("/log", self.browser_log, methods=["POST"]),
+            Route("/log", self.preflight, methods=["OPTIONS"]),
+            Route("/api/action", self.browser_log, methods=["POST"]),
+            Route("/api/action", self.preflight, methods=["OPTIONS"]),
+            Route("/worker", self.worker, methods=["POST"]),
+            Route("/convex/log-stream", self.convex_stream, methods=["POST"]),
+            Route("/health", self.health, methods=["GET"]),
+            Route("/traces/recent", self.recent_traces, methods=["GET"]),
+        ]
+        return Starlette(routes=routes, lifespan=lifespan)

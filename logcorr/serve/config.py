@@ -1,0 +1,25 @@
+"""The collector's configuration: a plain value the CLI builds and the HTTP layer reads (no web
+framework imported here, so `logcorr serve --help` works without the extra)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from logcorr.rules.policy import Policy
+from logcorr.serve.security import OriginPolicy
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything `logcorr serve` is configured with (defaults as documented in docs/serve.md)."""
+
+    db: str
+    policy: Policy = field(default_factory=Policy)
+    origins: OriginPolicy = field(default_factory=OriginPolicy)
+    webhook_secret: str | None = None
+    max_event_age_s: float | None = None  # reject webhook deliveries whose first event is older
+    max_body_bytes: int = 1_048_576
+    proxy: bool = False  # browser payloads are rewritten to worker records and take the worker path
+    batch_ms: int = 50
+    batch_max: int = 512
+    answer_timeout_s: float = 30.0

@@ -1,0 +1,439 @@
+"""`logcorr serve`: a real server process on a loopback port, driven by a real HTTP client (httpx).
+
+Each test starts its own server on a free port (port 0) with its own database and waits, bounded, for
+the "listening on" line. Reads go through the CLI (`logcorr trace`, `traces`) while the server runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from logcorr.serve.security import OriginPolicy, signature_of, signature_ok  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
+START_TIMEOUT_S = 30.0
+SECRET = "5f0c5b5e0b1a4f3e9a7d2c1b0a9f8e7d"
+ALLOWED = "http://localhost:3000"
+
+
+@dataclass
+class Server:
+    url: str
+    db: str
+    proc: subprocess.Popen[bytes]
+
+    def client(self) -> Any:
+        return httpx.Client(base_url=self.url, timeout=30.0)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start `logcorr serve --port 0 ARGS…` in a subprocess; returns once it listens."""
+    started: list[Server] = []
+
+    def start(*args: str) -> Server:
+        db = str(tmp_path / f"serve{len(started)}.duckdb")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("LOGCORR_WEBHOOK_SECRET", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "logcorr", "serve", "--port", "0", "--db", db, *args],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            env=env,
+            cwd=tmp_path,
+        )
+        line: list[bytes] = []
+        reader = threading.Thread(target=lambda: line.append(proc.stderr.readline() if proc.stderr else b""))
+        reader.start()
+        reader.join(START_TIMEOUT_S)
+        text = line[0].decode() if line else ""
+        if "listening on " not in text:
+            proc.kill()
+            pytest.fail(f"server did not start within {START_TIMEOUT_S} s: {text!r}")
+        server = Server(text.split("listening on ", 1)[1].split()[0], db, proc)
+        started.append(server)
+        return server
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait(timeout=30)
+
+
+def browser(
+    msg: str, *, trace: str = "trace_1714910400000_k3j", ts: int = T0, level: str = "info"
+) -> dict[str, Any]:
+    return {
+        "trace_id": trace,
+        "message": msg,
+        "level": level,
+        "system": "browser",
+        "user_id": "user-1",
+        "context": {"timestamp": ts, "url": "http://localhost:3000/checkout", "userAgent": "Mozilla/5.0"},
+    }
+
+
+def convex_console(msg: str, ts: int, request_id: str = "d064ef901f7ec0b7") -> dict[str, Any]:
+    return {
+        "topic": "console",
+        "timestamp": ts,
+        "function": {"path": "orders:create", "request_id": request_id, "type": "mutation"},
+        "log_level": "LOG",
+        "message": msg,
+    }
+
+
+def rows(db: str, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(db, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+# --- CORS -----------------------------------------------------------------------------------------
+
+
+def test_preflight_from_an_allowed_origin_is_answered_with_cors_headers(serve: Callable[..., Server]) -> None:
+    with serve().client() as c:
+        r = c.options("/log", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 204
+    assert r.headers["access-control-allow-origin"] == ALLOWED
+    assert "POST" in r.headers["access-control-allow-methods"]
+    assert "Content-Type" in r.headers["access-control-allow-headers"]
+    assert r.headers["vary"] == "Origin"
+
+
+def test_a_refused_origin_gets_no_cors_headers_and_nothing_is_stored(serve: Callable[..., Server]) -> None:
+    s = serve("--allow-origin", "https://app.example.com")
+    with s.client() as c:
+        pre = c.options("/log", headers={"Origin": ALLOWED, "Access-Control-Request-Method": "POST"})
+        post = c.post("/log", json=browser("from a refused origin"), headers={"Origin": ALLOWED})
+        ok = c.post(
+            "/log", json=browser("from the allowed origin"), headers={"Origin": "https://app.example.com"}
+        )
+        health = c.get("/health").json()
+    assert pre.status_code == 403 and "access-control-allow-origin" not in pre.headers
+    assert post.status_code == 403 and "access-control-allow-origin" not in post.headers
+    assert post.headers["vary"] == "Origin"
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert health["rejected"]["origin_refused"] == 2
+    s.stop()
+    assert rows(s.db, "SELECT message FROM log_queue") == [("from the allowed origin",)]
+
+
+def test_an_allowed_origin_posts_a_log_and_gets_the_workers_answer(serve: Callable[..., Server]) -> None:
+    with serve().client() as c:
+        r = c.post("/log", json=browser("User clicked checkout"), headers={"Origin": ALLOWED})
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == ALLOWED and r.headers["vary"] == "Origin"
+    assert r.json() == {"success": True, "trace_id": "trace_1714910400000_k3j", "remaining_quota": 49_999}
+
+
+def test_the_older_payload_through_the_convex_http_api_path_is_stored(serve: Callable[..., Server]) -> None:
+    call = {
+        "path": "loggingAction:processLogs",
+        "args": {"level": "log", "args": ["cart", '{"items":2}'], "trace_id": "trace_1714910400000_k3j",
+                 "user_id": "user-1", "system_area": "browser", "timestamp": T0},
+        "format": "json",
+    }  # fmt: skip
+    s = serve()
+    with s.client() as c:
+        r = c.post("/api/action", json=call, headers={"Origin": ALLOWED})
+        unknown = c.post("/api/action", json={**call, "path": "users:delete"})
+    assert r.status_code == 200
+    assert r.json()["status"] == "success" and r.json()["value"]["success"] is True
+    assert unknown.status_code == 404
+    s.stop()
+    assert rows(s.db, "SELECT message, source_format FROM log_queue") == [('cart {"items":2}', "browser-v1")]
+
+
+# --- Convex webhook ----------------------------------------------------------------------------------
+
+
+def test_a_signed_webhook_is_stored_and_a_tampered_one_is_refused(serve: Callable[..., Server]) -> None:
+    s = serve("--webhook-secret", SECRET)
+    body = orjson.dumps([convex_console("'order created' trace_id: trace_1714910400000_k3j", T0 + 50)])
+    tampered = body.replace(b"order created", b"order deleted")
+    jsonl = (
+        orjson.dumps(convex_console("'second line'", T0 + 60, "aa11"))
+        + b"\n"
+        + orjson.dumps(convex_console("'third line'", T0 + 70, "aa11"))
+    )
+    with s.client() as c:
+        ok = c.post(
+            "/convex/log-stream",
+            content=body,
+            headers={"content-type": "application/json", "x-webhook-signature": signature_of(SECRET, body)},
+        )
+        bad = c.post(
+            "/convex/log-stream",
+            content=tampered,
+            headers={"content-type": "application/json", "x-webhook-signature": signature_of(SECRET, body)},
+        )
+        unsigned = c.post("/convex/log-stream", content=body, headers={"content-type": "application/json"})
+        lines = c.post(
+            "/convex/log-stream",
+            content=jsonl,
+            headers={"content-type": "application/json", "x-webhook-signature": signature_of(SECRET, jsonl)},
+        )
+        health = c.get("/health").json()
+    assert ok.status_code == 200 and ok.json()["stored"] == 1
+    assert bad.status_code == 401 and "x-webhook-signature" in bad.json()["error"]
+    assert unsigned.status_code == 401
+    assert lines.status_code == 200 and lines.json()["processed"] == 2
+    assert health["rejected"]["bad_signature"] == 2
+    s.stop()
+    assert sorted(m for (m,) in rows(s.db, "SELECT message FROM log_queue")) == [
+        "'order created' trace_id: trace_1714910400000_k3j",
+        "second line",
+        "third line",
+    ]
+
+
+def test_a_replayed_old_delivery_is_refused_and_a_fresh_one_stored(serve: Callable[..., Server]) -> None:
+    import time
+
+    now = int(time.time() * 1000)
+    s = serve("--webhook-secret", SECRET, "--max-event-age", "300")
+    old = orjson.dumps([convex_console("'captured long ago'", now - 10 * 60_000)])
+    fresh = orjson.dumps([convex_console("'just now'", now - 1_000)])
+    headers = {"content-type": "application/json"}
+    with s.client() as c:
+        replayed = c.post(
+            "/convex/log-stream",
+            content=old,
+            headers={**headers, "x-webhook-signature": signature_of(SECRET, old)},
+        )
+        ok = c.post(
+            "/convex/log-stream",
+            content=fresh,
+            headers={**headers, "x-webhook-signature": signature_of(SECRET, fresh)},
+        )
+        health = c.get("/health").json()
+    assert replayed.status_code == 400 and "older than 300 s" in replayed.json()["error"]
+    assert ok.status_code == 200
+    assert health["rejected"] == {"stale_event": 1}
+    s.stop()
+    assert rows(s.db, "SELECT message FROM log_queue") == [("just now",)]
+
+
+def test_the_verification_event_is_answered_and_counted(serve: Callable[..., Server]) -> None:
+    body = orjson.dumps([{"topic": "verification", "timestamp": T0, "message": "Convex connection test"}])
+    with serve().client() as c:
+        r = c.post("/convex/log-stream", content=body, headers={"content-type": "application/json"})
+        health = c.get("/health").json()
+    assert r.status_code == 200 and r.json() == {"success": True, "verification": True}
+    assert health["verification_events"] == 1
+
+
+# --- rules: a flood --------------------------------------------------------------------------------------
+
+
+def test_a_flood_is_answered_with_429s_while_the_quota_holds(serve: Callable[..., Server]) -> None:
+    s = serve()
+
+    def post(i: int) -> int:
+        with s.client() as c:
+            return int(c.post("/log", json=browser(f"click {i}", ts=T0 + i * 100)).status_code)
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = Counter(pool.map(post, range(80)))  # 80 distinct logs in one minute of event time
+    with s.client() as c:
+        refused = c.post("/log", json=browser("one more", ts=T0 + 9_000))
+        health = c.get("/health").json()
+    assert statuses == {200: 50, 429: 30}  # the first minute's limit is 50
+    assert refused.status_code == 429
+    assert refused.json()["success"] is False and refused.json()["error"].startswith("rate_limit")
+    assert health["events"] == {"stored": 50, "dropped": {"rate_limit": 31}}
+    s.stop()
+    assert rows(s.db, "SELECT count(*) FROM log_queue") == [(50,)]
+    assert rows(s.db, "SELECT rule, count(*) FROM drop_ledger GROUP BY rule") == [("rate_limit", 31)]
+
+
+# --- bad requests ----------------------------------------------------------------------------------------
+
+
+def test_bad_requests_get_a_clear_4xx_each_are_counted_and_store_nothing(
+    serve: Callable[..., Server],
+) -> None:
+    s = serve("--max-body-kb", "4", "--webhook-secret", SECRET)
+    j = {"content-type": "application/json"}
+    with s.client() as c:
+        got = {
+            "too_large": c.post("/log", content=b"[" + b"1," * 4000 + b"1]", headers=j),
+            "content_type": c.post("/log", content=orjson.dumps(browser("x")), headers={"content-type": "text/html"}),
+            "bad_json": c.post("/log", content=b'{"trace_id": "t", "message": ', headers=j),
+            "bad_shape": c.post("/log", content=b'{"hello": "world"}', headers=j),
+            "wrong_endpoint": c.post("/log", content=orjson.dumps(convex_console("'x'", T0)), headers=j),
+            "bad_record": c.post("/worker", content=b'{"id": "1", "trace_id": "t", "message": "m", "timestamp": "soon"}', headers=j),
+            "bad_signature": c.post("/convex/log-stream", content=b"[]",
+                                    headers={**j, "x-webhook-signature": "sha256=00"}),
+            "empty": c.post("/log", content=b"  ", headers=j),
+        }  # fmt: skip
+        health = c.get("/health").json()
+    status = {k: r.status_code for k, r in got.items()}
+    assert status == {"too_large": 413, "content_type": 415, "bad_json": 400, "bad_shape": 422,
+                      "wrong_endpoint": 422, "bad_record": 422, "bad_signature": 401, "empty": 400}  # fmt: skip
+    for r in got.values():
+        assert r.json()["success"] is False and r.json()["error"] and "\n" not in r.json()["error"]
+        assert "Traceback" not in r.text
+    assert health["rejected"] == dict.fromkeys(got, 1)
+    assert health["batches"]["written"] == 0
+    s.stop()
+    assert rows(s.db, "SELECT (SELECT count(*) FROM log_queue) + (SELECT count(*) FROM drop_ledger)") == [
+        (0,)
+    ]
+
+
+# --- one trace through every door, read back while the server runs --------------------------------------
+
+
+def test_a_trace_posted_by_browser_worker_and_backend_reads_back_with_logcorr_trace(
+    serve: Callable[..., Server], cli: Callable[..., Any]
+) -> None:
+    tid = "trace_1714910400000_flow1"
+    s = serve()
+    worker = {"id": f"{T0 + 40}_a1b2c3", "trace_id": tid, "user_id": "user-1", "system": "worker", "level": "info",
+              "message": "forwarded to Convex", "timestamp": T0 + 40, "context": {"timestamp": T0 + 40}}  # fmt: skip
+    backend = [convex_console(f"'order created' trace_id: {tid}", T0 + 90)]
+    with s.client() as c:
+        assert (
+            c.post(
+                "/log", json=browser("User clicked checkout", trace=tid), headers={"Origin": ALLOWED}
+            ).status_code
+            == 200
+        )
+        assert c.post("/worker", json=worker).status_code == 200
+        assert c.post("/convex/log-stream", json=backend).status_code == 200
+        recent = c.get("/traces/recent", params={"limit": 5}).json()
+        # readers get in while the server runs (it holds the database only while it writes a batch)
+        shown = cli("trace", tid, "--db", s.db, "--format", "json")
+        listed = cli("traces", "--db", s.db, "--min-systems", "3", "--format", "json")
+        after = c.post(
+            "/log", json=browser("Order confirmed", trace=tid, ts=T0 + 200), headers={"Origin": ALLOWED}
+        )
+    assert shown.exit_code == 0, shown.stderr
+    events = shown.json()["events"]
+    assert [e["system"] for e in events] == ["browser", "worker", "backend"]
+    assert tid in listed.stdout
+    assert recent["traces"][0] == {"id": tid, "timestamp": T0 + 90, "logCount": 3,
+                                   "systems": ["browser", "worker", "backend"], "hasErrors": False}  # fmt: skip
+    assert after.status_code == 200  # the server writes again after the readers left
+    s.stop()
+    assert rows(s.db, f"SELECT count(*) FROM log_queue WHERE trace_id = '{tid}'") == [(4,)]
+
+
+def test_proxy_mode_stores_browser_logs_as_worker_records_with_both_clocks(
+    serve: Callable[..., Server],
+) -> None:
+    s = serve("--proxy")
+    with s.client() as c:
+        r = c.post("/log", json=browser("via the worker path"), headers={"Origin": ALLOWED})
+    assert r.status_code == 200 and r.json()["success"] is True
+    s.stop()
+    [(system, fmt, client_ms, source)] = rows(
+        s.db, "SELECT system, source_format, epoch_ms(client_ts), source_file FROM log_queue"
+    )
+    assert (system, fmt, client_ms) == ("browser", "worker-record", T0)
+    assert source.startswith("serve:POST /worker#")
+
+
+# --- durability ----------------------------------------------------------------------------------------
+
+
+def test_a_killed_server_keeps_every_answered_log_and_the_database_opens(
+    serve: Callable[..., Server],
+) -> None:
+    s = serve()
+    with s.client() as c:
+        for i in range(20):
+            assert c.post("/log", json=browser(f"step {i}", ts=T0 + i)).status_code == 200
+    assert s.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert rows(s.db, "SELECT count(*) FROM log_queue") == [(20,)]
+
+
+def test_sigterm_stops_the_server_and_releases_the_database(serve: Callable[..., Server]) -> None:
+    s = serve()
+    with s.client() as c:
+        assert c.post("/log", json=browser("last words")).status_code == 200
+    assert s.stop(signal.SIGTERM) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutting down
+    con = duckdb.connect(s.db)  # read-write: no process holds the lock any more
+    assert con.execute("SELECT message FROM log_queue").fetchall() == [("last words",)]
+    con.close()
+
+
+def test_a_port_in_use_is_one_clear_line(cli: Callable[..., Any], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        r = cli("serve", "--port", str(port), "--db", str(tmp_path / "x.duckdb"))
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "Traceback" not in r.stderr
+
+
+# --- the pieces without a server -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("http://localhost:3000", True),
+        ("http://127.0.0.1:8080", True),
+        ("https://localhost", True),
+        ("http://localhost:3000.evil.com", False),
+        ("http://evil.com", False),
+        ("http://localhost.evil.com:3000", False),
+        ("null", False),
+        ("http://localhost:3000/path", False),
+    ],
+)
+def test_default_origins_are_this_machine_only(origin: str, allowed: bool) -> None:
+    assert OriginPolicy().allows(origin) is allowed
+
+
+def test_origin_patterns_take_exact_origins_subdomains_and_any() -> None:
+    p = OriginPolicy(["https://*.example.com", "http://app.test:8080"])
+    assert p.allows("https://a.example.com") and p.allows("http://app.test:8080")
+    assert not p.allows("https://example.com") and not p.allows("http://a.example.com")
+    assert not p.allows("http://app.test:8081")
+    assert OriginPolicy(["*"]).allows("https://anything.example")
+
+
+def test_signature_is_the_convex_header_and_compares_the_whole_value() -> None:
+    body = b'[{"topic":"console"}]'
+    sig = signature_of(SECRET, body)
+    assert sig.startswith("sha256=") and len(sig) == 7 + 64
+    assert signature_ok(SECRET, body, sig) and signature_ok(
+        SECRET, body, sig.upper().replace("SHA256", "sha256")
+    )
+    assert not signature_ok(SECRET, body + b" ", sig)
+    assert not signature_ok(SECRET, body, sig[:-2]) and not signature_ok(SECRET, body, None)
