@@ -15,15 +15,26 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 MARK = "[REDACTED"
 
 _SECRET_KEYS = (
     r"access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|csrf[_-]?token|"
     r"client[_-]?secret|app[_-]?secret|secret[_-]?key|secret|passw(?:or)?d|passwd|pwd|"
-    r"api[_-]?key|apikey|x-api-key|private[_-]?key|aws_secret_access_key|"
+    r"api[_-]?key|apikey|x-api-key|private[_-]?key|aws_secret_access_key|account[_-]?key|sharedaccesskey|"
     r"authorization|proxy-authorization|cookie|set-cookie|token|bearer"
 )
-_NOT_MARK = r"(?![\"']?\[REDACTED)"
+# a quote may be JSON-escaped (`\\"`) when a JSON text sits inside another JSON string (a raw line)
+_Q = r"(?:\\{1,8}[\"']|[\"'])"
+_NOT_MARK = r"(?!" + _Q + r"?\[REDACTED)"
+# a value opened by an escaped quote runs to the next quote or backslash (its escaped closing quote)
+_ESCAPED_VAL = r"\\{1,8}[\"'][^\"'\\]*+"
+
+# every spelling of a secret-named key contains one of these
+_KV_TRIGGERS = ("token", "secret", "passw", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
+                "private_key", "private-key", "bearer", "accountkey", "account_key", "account-key",
+                "sharedaccesskey")  # fmt: skip
 
 # (group, regex, lower-case trigger words: the regex can only match text containing one of them)
 _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
@@ -51,6 +62,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         r"(?P<anthropic_key>\bsk-ant-[a-z0-9]+-[A-Za-z0-9_-]{20,})"
         r"|(?P<openai_key>\bsk-(?:proj-)?[A-Za-z0-9_-]{20,})"
         r"|(?P<stripe_key>\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,})"
+        r"|(?P<webhook_secret>\bwhsec_[A-Za-z0-9+/=]{16,})"
         r"|(?P<github_token>\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}))"
         r"|(?P<aws_access_key>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)"
         r"|(?P<google_api_key>\bAIza[0-9A-Za-z_-]{35})"
@@ -64,6 +76,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "sk-",
             "_live_",
             "_test_",
+            "whsec_",
             "ghp_",
             "gho_",
             "ghu_",
@@ -84,32 +97,64 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         # a Cookie / Set-Cookie header's whole value (every cookie in it), quoted or to the end of the line
         "cookie",
-        r"(?P<cookie>(?P<ck_key>(?i:[\"']?\b(?:set-)?cookie[\"']?)\s*[:=]\s*)"
-        r"(?P<ck_val>" + _NOT_MARK + r"(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s\"'][^\r\n\"']*)))",
+        r"(?P<cookie>(?P<ck_key>(?i:" + _Q + r"?\b(?:set-)?cookie" + _Q + r"?)\s*[:=]\s*)"
+        r"(?P<ck_val>"
+        + _NOT_MARK
+        + r"(?:"
+        + _ESCAPED_VAL
+        + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s\"'\\][^\r\n\"'\\]*)))",
         ("cookie",),
     ),
     (
+        # a header written as a pair in JSON text: ["Cookie", "sid=…"] or {"name": "Authorization", "value": "…"}
+        # (a headers object logged as a console argument, HAR entries)
+        "pair",
+        r"(?P<pair>(?P<pair_key>"
+        + _Q
+        + r"(?i:name|key)"
+        + _Q
+        + r"\s*:\s*"
+        + _Q
+        + r"(?i:"
+        + _SECRET_KEYS
+        + r")"
+        + _Q
+        + r"\s*,\s*"
+        + _Q
+        + r"value"
+        + _Q
+        + r"\s*:\s*"
+        r"|" + _Q + r"(?i:" + _SECRET_KEYS + r")" + _Q + r"\s*,\s*)"
+        r"(?P<pair_val>"
+        + _NOT_MARK
+        + r"(?:"
+        + _ESCAPED_VAL
+        + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'))"
+        # not when the "value" is itself a key (`"Authorization", "value": …` is the HAR form's middle)
+        + r"(?!"
+        + _Q
+        + r"?\s*:))",
+        _KV_TRIGGERS,
+    ),
+    (
         "kv",
-        r"(?P<kv>(?P<kv_key>(?i:[\"']?\b(?:" + _SECRET_KEYS + r")[\"']?)\s*[:=]\s*)"
+        r"(?P<kv>(?P<kv_key>(?i:" + _Q + r"?\b(?:" + _SECRET_KEYS + r")" + _Q + r"?)\s*[:=]\s*)"
         r"(?P<kv_val>"
         + _NOT_MARK
         + r"(?i:(?:bearer|basic|digest|token)\s+)?"
         + _NOT_MARK
-        + r"(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s,;&}\]\)\"']+)))",
-        (
-            "token",
-            "secret",
-            "passw",
-            "pwd",
-            "api_key",
-            "api-key",
-            "apikey",
-            "authorization",
-            "cookie",
-            "private_key",
-            "private-key",
-            "bearer",
-        ),
+        + r"(?:"
+        + _ESCAPED_VAL
+        + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s,;&}\]\)\"'\\]+)))",
+        _KV_TRIGGERS,
+    ),
+    (
+        # capability urls: presigned S3 / GCS signatures, Azure SAS `sig`, OAuth authorization codes —
+        # only as query parameters, where the name cannot mean anything else
+        "signed_url",
+        r"(?P<signed_url>(?P<su_key>(?<=[?&])(?i:x-amz-signature|x-amz-security-token|x-amz-credential|"
+        r"x-goog-signature|x-goog-credential|signature|sig|code)=)" + _NOT_MARK + r"[^&\s#\"'\\<>]{6,})",
+        ("signature=", "sig=", "x-amz-", "x-goog-", "code="),
     ),
 ]
 
@@ -154,9 +199,44 @@ def _kv_kind(key: str) -> str:
     return "secret"
 
 
+_ESCAPED_OPEN = re.compile(r"\\{1,8}[\"']")
+
+
+def _reopen(val: str) -> str:
+    """The opening quote of a replaced value (possibly escaped), kept so the text stays well-formed."""
+    if val[:1] in ("'", '"'):
+        return val[0]
+    m = _ESCAPED_OPEN.match(val)
+    return m.group(0) if m else ""
+
+
+def _reclose(val: str) -> str:
+    """The closing quote the match consumed (a plain quoted value); an escaped one stays in the text."""
+    return val[0] if val[:1] in ("'", '"') else ""
+
+
+def trigger_words() -> tuple[str, ...]:
+    """The lower-case words without which no pattern can match (the test `might_hold_secret` makes)."""
+    return _ALL_TRIGGERS
+
+
 def might_hold_secret(s: str) -> bool:
     """False when no pattern can match `s` (cheap); True means: look closer."""
     return _any_trigger(s.lower())
+
+
+def _replaceable(x: Any) -> bool:
+    """A value under a secret-named key that is worth replacing (not empty, not a flag, not done)."""
+    if x is None or x is True or x is False or x == "":
+        return False
+    return not (isinstance(x, str) and x.startswith(MARK))
+
+
+def _dump(v: Any) -> str:
+    try:
+        return orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, ValueError):  # nested beyond orjson's limit, or not JSON at all
+        return "[REDACTED:unreadable]"
 
 
 class Redactor:
@@ -171,16 +251,20 @@ class Redactor:
             key = m.group("kv_key")
             kind = _kv_kind(key)
             self.counts[kind] += 1
-            val = m.group("kv_val")
-            q = val[0] if val[:1] in ("'", '"') else ""
-            return f"{key}{q}[REDACTED:{kind}]{q}"
+            return f"{key}{_reopen(m.group('kv_val'))}[REDACTED:{kind}]{_reclose(m.group('kv_val'))}"
+        if kind == "pair":
+            key, val = m.group("pair_key"), m.group("pair_val")
+            kind = _kv_kind(key)
+            self.counts[kind] += 1
+            return f"{key}{_reopen(val)}[REDACTED:{kind}]{_reclose(val)}"
         self.counts[kind] += 1
         if kind == "url_credentials":
             return f"{m.group('url_user')}[REDACTED:{kind}]"
         if kind == "cookie":
             val = m.group("ck_val")
-            q = val[0] if val[:1] in ("'", '"') else ""
-            return f"{m.group('ck_key')}{q}[REDACTED:cookie]{q}"
+            return f"{m.group('ck_key')}{_reopen(val)}[REDACTED:cookie]{_reclose(val)}"
+        if kind == "signed_url":
+            return f"{m.group('su_key')}[REDACTED:{kind}]"
         return f"[REDACTED:{kind}]"
 
     def text(self, s: str) -> str:
@@ -200,24 +284,32 @@ class Redactor:
         """A JSON value with secrets replaced: whole values under secret-named keys, patterns elsewhere."""
         if isinstance(v, str):
             return self.text(v)
-        if depth > 64:
-            return v
+        if depth > 64 and isinstance(v, dict | list):
+            # too deep to walk: the sub-tree as redacted JSON text (never unredacted)
+            return self.text(_dump(v))
         if isinstance(v, dict):
+            # a header given as {"name": "Authorization", "value": "…"} (HAR, fetch wrappers)
+            name = v.get("name", v.get("key"))
+            secret_named = isinstance(name, str) and _KEY_RX.match(name) is not None
             out: dict[str, Any] = {}
             for k, x in v.items():
                 if (
                     isinstance(k, str)
-                    and _KEY_RX.match(k)
-                    and x not in (None, "", True, False)
-                    and not (isinstance(x, str) and x.startswith(MARK))
+                    and (_KEY_RX.match(k) or (secret_named and k == "value"))
+                    and _replaceable(x)
                 ):
-                    kind = _kv_kind(k)
+                    kind = _kv_kind(name if k == "value" and isinstance(name, str) else k)
                     self.counts[kind] += 1
                     out[k] = f"[REDACTED:{kind}]"
                 else:
                     out[k] = self.value(x, depth + 1)
             return out
         if isinstance(v, list):
+            # a header given as a pair ["Cookie", "sid=…"] (Headers entries, raw header lists)
+            if len(v) == 2 and isinstance(v[0], str) and _KEY_RX.match(v[0]) and _replaceable(v[1]):
+                kind = _kv_kind(v[0])
+                self.counts[kind] += 1
+                return [v[0], f"[REDACTED:{kind}]"]
             return [self.value(x, depth + 1) for x in v]
         return v
 

@@ -40,7 +40,13 @@ def udf_type(value: Any) -> Any:
 def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
     kind = obj.get("kind")
     if kind not in ("Completion", "Progress"):
-        raise RecordError(f"unknown convex logs entry kind {kind!r}")
+        # name the value only when it looks like a kind: reject reasons are printed, and a field may hold anything
+        shown = (
+            repr(kind)
+            if isinstance(kind, str) and len(kind) <= 40 and kind.isidentifier()
+            else type(kind).__name__
+        )
+        raise RecordError(f"unknown convex logs entry kind {shown} (expected Completion or Progress)")
     ts = require_ts(obj.get("timestamp"), "timestamp")
     request_id = opt_str(obj.get("requestId"))
     path = obj.get("identifier")
