@@ -46,6 +46,14 @@ class IngestResult:
     stored_by_system: Counter[str] = field(default_factory=Counter)
     quota: QuotaReport | None = None  # the month's writes per system and threshold moments
     integrity: TraceIntegrity | None = None  # multi-system traces cut by rules in this run
+    phases: dict[str, float] = field(default_factory=dict)  # wall seconds per pipeline phase
+    _lap_start: float = field(default_factory=time.perf_counter, repr=False)
+
+    def lap(self, phase: str) -> None:
+        """Charge the wall time since the previous lap (or creation) to `phase`."""
+        now = time.perf_counter()
+        self.phases[phase] = round(self.phases.get(phase, 0.0) + now - self._lap_start, 3)
+        self._lap_start = now
 
     @property
     def stored(self) -> int:
@@ -212,21 +220,26 @@ def _finish_run(con: Any, run_id: int, stager: Stager, policy: Policy, result: I
     """Everything after staging: rules over the staged events, store, count, record the run."""
     stager.flush()
     result.redactions = stager.redactor.counts
+    result.lap("parse")
 
     _register_files(con, result.files)
     _propagate_request_traces(con)
     rule_state = load_state(con, policy)
+    result.lap("prepare")
     engine = _decide(con, policy, rule_state, result)
     save_state(con, engine.state, policy, run_id)
+    result.lap("rules")
     _store(con, run_id, policy)
+    result.lap("store")
     _count(con, result)
     con.execute(
         "UPDATE ingest_runs SET finished_at = now(), events_stored = ?, events_dropped = ?, rejected = ? WHERE run_id = ?",
         [result.stored, result.dropped, result.rejected, run_id],
     )
     _record_files(con, run_id, result.files)
-    for name in ("staging", "staged_metrics", "staged_rejects", "ordered", "drops", "files"):
+    for name in ("staging", "staged_metrics", "staged_rejects", "ordered", "drops", "decisions", "files"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
+    result.lap("account")
 
 
 def ingest_streams(
@@ -302,8 +315,8 @@ def _decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) ->
         )
         """
     )
-    con.execute("CREATE TEMP TABLE drops (pos BIGINT, rule VARCHAR, reason VARCHAR, rule_state VARCHAR)")
     engine = Engine(policy, state)
+    sink = _DropSink(con)
     # the engine's input, materialised in position order so each batch is a complete range query:
     # drops can then be flushed into the same connection between batches (an open result forbids it)
     con.execute(
@@ -315,37 +328,73 @@ def _decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) ->
         """
     )
     total = con.execute("SELECT count(*) FROM engine_in").fetchall()[0][0]
-    pending: list[tuple[int, str, str, str | None]] = []
     for lo in range(0, int(total), _ENGINE_BATCH):
         batch = con.sql(
             f"SELECT * FROM engine_in WHERE pos > {lo} AND pos <= {lo + _ENGINE_BATCH} ORDER BY pos"
         ).to_arrow_table()
-        pending.extend(engine.process(batch.to_pydict()))
-        if len(pending) >= 65_536:
-            _flush_drops(con, pending)
-    _flush_drops(con, pending)
+        sink.add(engine.process(batch.to_pydict()))
+    sink.close()
     con.execute("DROP TABLE engine_in")
     result.quota = quota_report(engine.state, engine.budget)
     result.integrity = trace_integrity(con, engine.stats)
     return engine
 
 
-def _flush_drops(con: Any, drops: list[tuple[int, str, str, str | None]]) -> None:
-    if not drops:
-        return
-    pos, rule, reason, state = zip(*drops, strict=True)
-    table = pa.table(
-        {
-            "pos": pa.array(pos, pa.int64()),
-            "rule": pa.array(rule, pa.string()),
-            "reason": pa.array(reason, pa.string()),
-            "rule_state": pa.array(state, pa.string()),
-        }
-    )
-    con.register("_drops", table)
-    con.execute("INSERT INTO drops SELECT * FROM _drops")
-    con.unregister("_drops")
-    drops.clear()
+class _DropSink:
+    """The engine's drops into TEMP tables `drops (pos, rule, decision)` and `decisions (decision, reason,
+    rule_state)`. Drops of one flood or loop share their reason objects, so each distinct decision is
+    written once and the drop rows stay two numbers and a rule name."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.ids: dict[tuple[str, str, str | None], int] = {}
+        self.new: list[tuple[int, str, str | None]] = []
+        self.pos: list[int] = []
+        self.rule: list[str] = []
+        self.did: list[int] = []
+        con.execute("CREATE TEMP TABLE drops (pos BIGINT, rule VARCHAR, decision INTEGER)")
+        con.execute("CREATE TEMP TABLE decisions (decision INTEGER, reason VARCHAR, rule_state VARCHAR)")
+
+    def add(self, drops: list[tuple[int, str, str, str | None]]) -> None:
+        ids, new = self.ids, self.new
+        pos, rule, did = self.pos.append, self.rule.append, self.did.append
+        for p, r, reason, state in drops:
+            key = (r, reason, state)
+            d = ids.get(key)
+            if d is None:
+                d = ids[key] = len(ids)
+                new.append((d, reason, state))
+            pos(p)
+            rule(r)
+            did(d)
+        if len(self.pos) >= 262_144:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pos:
+            self._insert(
+                "drops",
+                pa.table({"pos": pa.array(self.pos, pa.int64()), "rule": pa.array(self.rule, pa.string()),
+                          "decision": pa.array(self.did, pa.int32())}),
+            )  # fmt: skip
+            self.pos, self.rule, self.did = [], [], []
+        if self.new:
+            d, reason, state = zip(*self.new, strict=True)
+            self._insert(
+                "decisions",
+                pa.table({"decision": pa.array(d, pa.int32()), "reason": pa.array(reason, pa.string()),
+                          "rule_state": pa.array(state, pa.string())}),
+            )  # fmt: skip
+            self.new = []
+
+    def close(self) -> None:
+        self.flush()
+        self.ids.clear()
+
+    def _insert(self, table: str, data: pa.Table) -> None:
+        self.con.register("_drops", data)
+        self.con.execute(f"INSERT INTO {table} SELECT * FROM _drops")
+        self.con.unregister("_drops")
 
 
 _SELECT_EVENT = """
@@ -375,8 +424,9 @@ def _store(con: Any, run_id: int, policy: Policy) -> None:
     con.execute(
         f"""
         INSERT INTO drop_ledger ({cols}, rule, reason, rule_state)
-        SELECT {select}, d.rule, d.reason, d.rule_state::JSON
+        SELECT {select}, d.rule, x.reason, x.rule_state
         FROM staging s JOIN ordered o USING (seq) JOIN files f USING (file_id) JOIN drops d ON d.pos = o.pos
+             JOIN (SELECT decision, reason, rule_state::JSON AS rule_state FROM decisions) x USING (decision)
         ORDER BY o.pos
         """
     )

@@ -3,6 +3,7 @@ batches, so memory stays flat however large the input is. Nothing unredacted is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -11,7 +12,7 @@ import pyarrow as pa
 from logcorr.model import Event, Metric
 from logcorr.rules.fingerprint import MACROS_SQL
 from logcorr.rules.policy import Policy
-from logcorr.rules.redact import Redactor, might_hold_secret
+from logcorr.rules.redact import Redactor, might_hold_secret, trigger_words
 from logcorr.rules.suppress import Suppressor
 
 STAGING_SCHEMA = pa.schema(
@@ -82,8 +83,35 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def literal_rx(words: list[str] | tuple[str, ...]) -> str:
+    """An RE2 alternation matching any of `words` literally (non-word characters as hex escapes)."""
+    return "|".join("".join(c if c.isalnum() or c == "_" else f"\\x{{{ord(c):x}}}" for c in w) for w in words)
+
+
+def _flag_sql(
+    columns: tuple[str, ...], triggers: tuple[str, ...], suppress: list[str], case_sensitive: bool
+) -> str:
+    """A predicate true for every row the Python rules must look at: any text that is not ASCII (so
+    DuckDB's case folding never has to agree with Python's), any redaction trigger word (the same
+    case-insensitive substring test as `might_hold_secret`), any suppression pattern. Rows it is
+    false for pass both unchanged, so checking them in DuckDB gives the same result as in Python."""
+    terms = [f"strlen(coalesce({c}, '')) <> length(coalesce({c}, ''))" for c in columns]
+    if triggers:
+        rx = "(?i)(?:" + literal_rx(triggers) + ")"
+        terms += [f"regexp_matches(coalesce({c}, ''), '{rx}')" for c in columns]
+    # a non-ASCII pattern cannot occur in ASCII text, and non-ASCII text is flagged already
+    ascii_patterns = [p for p in suppress if p.isascii() and p]
+    if ascii_patterns:
+        rx = ("" if case_sensitive else "(?i)") + "(?:" + literal_rx(ascii_patterns) + ")"
+        terms.append(f"regexp_matches(coalesce({columns[0]}, ''), '{rx.replace(chr(39), chr(39) * 2)}')")
+    return " OR ".join(terms) if terms else "false"
+
+
 class Stager:
-    """Redacts, fingerprints and buffers rows; flushes them to the TEMP tables in Arrow batches."""
+    """Buffers rows, finds in DuckDB (vectorised) the few that may hold a secret or match a suppression
+    pattern, redacts and checks those in Python, and writes the batch to the TEMP tables with
+    fingerprints and event keys computed in DuckDB. Unredacted text is only ever held in the Arrow
+    batch in this process's memory, never in a table."""
 
     def __init__(self, con: Any, policy: Policy, batch_rows: int = 65_536) -> None:
         self.con = con
@@ -95,22 +123,17 @@ class Stager:
         self.metric_rows: list[tuple[Any, ...]] = []
         self.reject_rows: list[tuple[Any, ...]] = []
         self.seq = 0
+        triggers = trigger_words() if self.redact else ()
+        sup = policy.suppression
+        patterns = list(sup.patterns) if self.suppressor.enabled else []
+        self._event_flags = _flag_sql(("message", "stack", "context"), triggers, patterns, sup.case_sensitive)
+        self._metric_flags = _flag_sql(("data",), triggers, [], False) if self.redact else "false"
         con.execute(MACROS_SQL)
         con.execute(_DDL)
 
     def event(self, ev: Event, file_id: int, line: int, fmt: str, part: int) -> None:
-        """Stage one event: redact message/stack/context, fingerprint, key, check suppression."""
-        message, stack, context = ev.message, ev.stack, ev.context
-        if self.redact:
-            red = self.redactor
-            message = red.text(message)
-            if stack is not None:
-                stack = red.text(stack)
-            ctx_json = _json(context) if context else None
-            if ctx_json is not None and might_hold_secret(ctx_json):
-                ctx_json = _json(red.value(context))
-        else:
-            ctx_json = _json(context) if context else None
+        """Buffer one event (checked and redacted when its batch is flushed)."""
+        context = ev.context
         self.seq += 1
         self.rows.append(
             (
@@ -121,29 +144,44 @@ class Stager:
                 ev.system,
                 ev.system_label,
                 ev.level,
-                message,
+                ev.message,
                 ev.trace_id,
                 ev.trace_source,
                 ev.request_id,
                 ev.user_id,
-                ctx_json,
-                stack,
+                _json(context) if context else None,
+                ev.stack,
                 line,
                 fmt,
                 part,
-                self.suppressor.match(message),
+                None,
             )
         )
         if len(self.rows) >= self.batch_rows:
             self.flush_events()
 
+    def _check_event(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The Python rules for one flagged row: redaction of message, stack, context; suppression."""
+        message, ctx_json, stack = row[7], row[12], row[13]
+        if self.redact:
+            red = self.redactor
+            message = red.text(message)
+            if stack is not None:
+                stack = red.text(stack)
+            if ctx_json is not None and might_hold_secret(ctx_json):
+                ctx_json = _json(red.value(orjson.loads(ctx_json)))
+        return (*row[:7], message, *row[8:12], ctx_json, stack, *row[14:17], self.suppressor.match(message))
+
     def metric(self, m: Metric, file_id: int, line: int, fmt: str) -> None:
-        data = _json(m.data)
-        if self.redact and might_hold_secret(data):
-            data = _json(self.redactor.value(m.data))
-        self.metric_rows.append((file_id, line, fmt, m.ts_ms, m.system, m.topic, data))
+        self.metric_rows.append((file_id, line, fmt, m.ts_ms, m.system, m.topic, _json(m.data)))
         if len(self.metric_rows) >= self.batch_rows:
-            self._flush("staged_metrics", self.metric_rows, METRIC_SCHEMA)
+            self.flush_metrics()
+
+    def _check_metric(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        data = row[6]
+        if self.redact and might_hold_secret(data):
+            data = _json(self.redactor.value(orjson.loads(data)))
+        return (*row[:6], data)
 
     def reject(self, file_id: int, line: int, fmt: str | None, reason: str, text: str) -> None:
         if self.redact:
@@ -154,11 +192,15 @@ class Stager:
             self._flush("staged_rejects", self.reject_rows, REJECT_SCHEMA)
 
     def flush_events(self) -> None:
-        self._flush("staging", self.rows, STAGING_SCHEMA, _STAGE_SELECT)
+        self._flush("staging", self.rows, STAGING_SCHEMA, _STAGE_SELECT, self._event_flags, self._check_event)
+
+    def flush_metrics(self) -> None:
+        self._flush("staged_metrics", self.metric_rows, METRIC_SCHEMA, "*", self._metric_flags,
+                    self._check_metric)  # fmt: skip
 
     def flush(self) -> None:
         self.flush_events()
-        self._flush("staged_metrics", self.metric_rows, METRIC_SCHEMA)
+        self.flush_metrics()
         self._flush("staged_rejects", self.reject_rows, REJECT_SCHEMA)
 
     def discard_file(self, file_id: int) -> None:
@@ -169,14 +211,35 @@ class Stager:
         for table in ("staging", "staged_metrics", "staged_rejects"):
             self.con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id])
 
-    def _flush(self, table: str, rows: list[tuple[Any, ...]], schema: pa.Schema, select: str = "*") -> None:
+    def _flush(
+        self,
+        table: str,
+        rows: list[tuple[Any, ...]],
+        schema: pa.Schema,
+        select: str = "*",
+        flags: str = "false",
+        check: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None,
+    ) -> None:
         if not rows:
             return
-        cols = list(zip(*rows, strict=True))
-        batch = pa.Table.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
-        )
-        self.con.register("_batch", batch)
-        self.con.execute(f"INSERT INTO {table} SELECT {select} FROM _batch")
-        self.con.unregister("_batch")
+        con = self.con
+        batch = _arrow(rows, schema)
+        if check is not None and flags != "false":
+            con.register("_batch", batch.append_column("_i", pa.array(range(len(rows)), pa.int32())))
+            hits = con.execute(f"SELECT _i FROM _batch WHERE {flags} ORDER BY _i").fetchall()
+            con.unregister("_batch")
+            if hits:
+                for (i,) in hits:
+                    rows[i] = check(rows[i])
+                batch = _arrow(rows, schema)
+        con.register("_batch", batch)
+        con.execute(f"INSERT INTO {table} SELECT {select} FROM _batch")
+        con.unregister("_batch")
         rows.clear()
+
+
+def _arrow(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
+    cols = list(zip(*rows, strict=True))
+    return pa.Table.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
+    )

@@ -48,6 +48,7 @@ def to_json(r: IngestResult) -> dict[str, Any]:
         "run_id": r.run_id,
         "committed": r.committed,
         "elapsed_s": round(r.elapsed_s, 3),
+        "phases_s": r.phases,
         "bytes": r.bytes_in,
         "stored": r.stored,
         "dropped": r.dropped,
