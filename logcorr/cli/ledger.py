@@ -3,32 +3,29 @@ input line was stored or dropped). Thin commands over `logcorr.rules.ledger`."""
 
 from __future__ import annotations
 
-import typer
+from collections.abc import Callable
+from typing import Any
 
+from logcorr.cli.params import Argument, Option
 from logcorr.render.rows import RowFormat
 
-DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: ./logcorr.duckdb).")
-FMT_OPT = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv (default: table).")
+DB_OPT = Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: ./logcorr.duckdb).")
+FMT_OPT = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv (default: table).")
 
 # the table shows what fits a terminal; the other formats carry every column
 _TABLE_LEDGER = ("event_id", "ts", "system", "rule", "reason", "trace_id", "source")
 _TABLE_EXPLAIN = ("source", "event_id", "fate", "rule", "reason", "rule_state", "system", "trace_id")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("ledger")(ledger_cmd)
-    app.command("explain")(explain_cmd)
-
-
 def ledger_cmd(
-    rule: str = typer.Option(
+    rule: str = Option(
         None,
         "--rule",
         help="Only this rule (suppress, duplicate, loop, cross_system, trace, rate_limit, budget).",
     ),
-    system: str = typer.Option(None, "--system", help="Only this system (browser, worker, backend)."),
-    trace: str = typer.Option(None, "--trace", help="Only this trace id."),
-    limit: int = typer.Option(100, "--limit", "-n", help="At most N rows; 0 lists all (default: 100)."),
+    system: str = Option(None, "--system", help="Only this system (browser, worker, backend)."),
+    trace: str = Option(None, "--trace", help="Only this trace id."),
+    limit: int = Option(100, "--limit", "-n", help="At most N rows; 0 lists all (default: 100)."),
     fmt: RowFormat = FMT_OPT,
     db: str = DB_OPT,
 ) -> None:
@@ -46,7 +43,7 @@ def ledger_cmd(
 
 
 def explain_cmd(
-    target: str = typer.Argument(..., help="An input line as FILE:LINE (the path as ingested, or its tail)."),
+    target: str = Argument(..., help="An input line as FILE:LINE (the path as ingested, or its tail)."),
     fmt: RowFormat = FMT_OPT,
     db: str = DB_OPT,
 ) -> None:
@@ -61,3 +58,12 @@ def explain_cmd(
     rows = explain(resolve_db(db), target)
     cols = _TABLE_EXPLAIN if fmt is RowFormat.table else EXPLAIN_COLUMNS
     write_rows(rows, fmt, cols, title=target if fmt is RowFormat.table else None)
+
+
+COMMANDS: dict[str, Callable[..., Any]] = {"ledger": ledger_cmd, "explain": explain_cmd}
+
+
+def register(app: Any) -> None:
+    from logcorr.cli.main import register_commands
+
+    register_commands(app, COMMANDS)

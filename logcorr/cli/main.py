@@ -1,51 +1,37 @@
 """The `logcorr` command: the typer app, its sub-commands, and the one error boundary where
-exceptions become messages and exit codes."""
+exceptions become messages and exit codes.
+
+Start-up time is part of the product (`logcorr trace` should answer in well under half a second), so
+nothing heavy is imported here. The commands of `FAST_MODULES` declare their options with
+`logcorr.cli.params` and run without typer when their arguments are plain (the common case); `--help`,
+usage errors and every other command go through the typer app, built on first use.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-
-import typer
+from collections.abc import Callable
+from typing import Any
 
 from logcorr.errors import ExitCode, LogcorrError
 
-app = typer.Typer(
-    name="logcorr",
-    help="Correlate browser, Cloudflare Worker and Convex logs offline, with the live system's protection rules.\n\n"
-    "Example: logcorr ingest fixtures/ --db sample.duckdb",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+HELP = (
+    "Correlate browser, Cloudflare Worker and Convex logs offline, with the live system's protection rules.\n\n"
+    "Example: logcorr ingest fixtures/ --db sample.duckdb"
 )
 
-
-def _version(value: bool) -> None:
-    if value:
-        from logcorr import __version__
-
-        typer.echo(f"logcorr {__version__}")
-        raise typer.Exit()
+# modules whose COMMANDS ({name: function}) are declared with logcorr.cli.params
+FAST_MODULES = ("query", "ledger", "export")
 
 
-@app.callback()
-def main(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """Correlate browser, Cloudflare Worker and Convex logs offline."""
-    if debug:
-        os.environ["LOGCORR_DEBUG"] = "1"
-
-
-def _register() -> None:
-    from logcorr.cli import budget, ingest, ledger, policy, query, replay, serve
+def _register(app: Any) -> None:
+    """Add every sub-command to the typer app (the order is the order of `logcorr --help`)."""
+    from logcorr.cli import budget, export, ingest, ledger, policy, query, replay, serve
 
     ingest.register(app)
     query.register(app)
+    export.register(app)
     budget.register(app)
     ledger.register(app)
     policy.register(app)
@@ -53,7 +39,75 @@ def _register() -> None:
     serve.register(app)
 
 
-_register()
+def build_app() -> Any:
+    """The typer app: every command, its help and its usage errors."""
+    import typer
+
+    app = typer.Typer(
+        name="logcorr",
+        help=HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,  # plain help: rendering it with rich costs ~0.2 s of start-up
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    def _version(value: bool) -> None:
+        if value:
+            from logcorr import __version__
+
+            typer.echo(f"logcorr {__version__}")
+            raise typer.Exit()
+
+    @app.callback()
+    def main(
+        debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version."
+        ),
+    ) -> None:
+        """Correlate browser, Cloudflare Worker and Convex logs offline."""
+        if debug:
+            os.environ["LOGCORR_DEBUG"] = "1"
+
+    _register(app)
+    return app
+
+
+_app: Any = None
+
+
+def __getattr__(name: str) -> Any:
+    """`logcorr.cli.main.app`: the typer app, built on first access."""
+    global _app
+    if name == "app":
+        if _app is None:
+            _app = build_app()
+        return _app
+    raise AttributeError(name)
+
+
+def register_commands(app: Any, commands: dict[str, Callable[..., Any]]) -> None:
+    """Register commands declared with logcorr.cli.params on a typer app."""
+    from logcorr.cli.params import typer_command
+
+    for name, func in commands.items():
+        app.command(name)(typer_command(func))
+
+
+def _run_fast(args: list[str]) -> tuple[bool, Any]:
+    if not args or args[0].startswith("-"):
+        return False, None
+    import importlib
+
+    from logcorr.cli.params import run_fast
+
+    for module in FAST_MODULES:
+        commands = importlib.import_module(f"logcorr.cli.{module}").COMMANDS
+        if args[0] in commands:
+            return run_fast(commands, args)
+    return False, None
 
 
 def cli_main(argv: list[str] | None = None) -> int:
@@ -61,24 +115,31 @@ def cli_main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("LOGCORR_DEBUG") == "1"
     try:
-        rv = app(args=args, prog_name="logcorr", standalone_mode=False)
+        ran, rv = _run_fast(args)
+        if not ran:
+            rv = __getattr__("app")(args=args, prog_name="logcorr", standalone_mode=False)
     except LogcorrError as e:
         return _fail(e.message, e.hint, e.exit_code, debug, e)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return ExitCode.INTERRUPTED
-    except typer.Exit as e:
+    except Exception as e:
+        return _other(e, debug)
+    return int(rv) if isinstance(rv, int) else ExitCode.OK
+
+
+def _other(e: Exception, debug: bool) -> int:
+    typer = sys.modules.get("typer")
+    if typer is not None and isinstance(e, typer.Exit):
         return int(e.exit_code)
-    except typer.Abort:
+    if typer is not None and isinstance(e, typer.Abort):
         sys.stderr.write("aborted\n")
         return ExitCode.INTERRUPTED
-    except Exception as e:
-        if hasattr(e, "show") and hasattr(e, "exit_code"):  # a click usage error (bad flag, missing argument)
-            e.show()
-            return ExitCode.USAGE
-        return _fail(f"internal error: {type(e).__name__}: {e}", "re-run with --debug and report it",
-                     ExitCode.INPUT, debug, e)  # fmt: skip
-    return int(rv) if isinstance(rv, int) else ExitCode.OK
+    if hasattr(e, "show") and hasattr(e, "exit_code"):  # a click usage error (bad flag, missing argument)
+        e.show()
+        return ExitCode.USAGE
+    return _fail(f"internal error: {type(e).__name__}: {e}", "re-run with --debug and report it",
+                 ExitCode.INPUT, debug, e)  # fmt: skip
 
 
 def run() -> None:

@@ -3,28 +3,20 @@ library function on a read-only connection and hands the result to a renderer.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-import typer
-
+from logcorr.cli.params import Argument, Option
 from logcorr.render.rows import RowFormat
 
-DB_OPT = typer.Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: ./logcorr.duckdb).")
+DB_OPT = Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: ./logcorr.duckdb).")
 
 
 class TraceFormat(StrEnum):
     table = "table"
     json = "json"
     chrome = "chrome"
-
-
-def register(app: typer.Typer) -> None:
-    app.command("trace")(trace_cmd)
-    app.command("traces")(traces_cmd)
-    app.command("search")(search_cmd)
-    app.command("sql")(sql_cmd)
-    app.command("stats")(stats_cmd)
 
 
 def _open(db: str | None) -> Any:
@@ -42,16 +34,16 @@ def _filter(system: list[str] | None, has_errors: bool, min_systems: int, since:
 
 
 def trace_cmd(
-    trace_id: str = typer.Argument(None, help="Trace id, or a unique prefix of one."),
+    trace_id: str = Argument(None, help="Trace id, or a unique prefix of one."),
     db: str = DB_OPT,
-    fmt: TraceFormat = typer.Option(
+    fmt: TraceFormat = Option(
         TraceFormat.table, "--format", "-f", help="table, json or chrome (default: table)."
     ),
-    no_skew: bool = typer.Option(False, "--no-skew", help="Show raw clock times (no skew correction)."),
-    include_dropped: bool = typer.Option(
+    no_skew: bool = Option(False, "--no-skew", help="Show raw clock times (no skew correction)."),
+    include_dropped: bool = Option(
         False, "--include-dropped", help="Also show events rules dropped (greyed)."
     ),
-    first_with_errors: bool = typer.Option(
+    first_with_errors: bool = Option(
         False, "--first-with-errors", help="Show the multi-system trace with errors that started first."
     ),
 ) -> None:
@@ -91,22 +83,18 @@ def _render_trace(model: dict[str, Any], fmt: TraceFormat) -> None:
 
 def traces_cmd(
     db: str = DB_OPT,
-    system: list[str] = typer.Option(
-        None, "--system", help="Only traces that include this system (repeatable)."
-    ),
-    has_errors: bool = typer.Option(False, "--has-errors", help="Only traces with an error."),
-    min_systems: int = typer.Option(0, "--min-systems", help="Only traces spanning at least N systems."),
-    since: str = typer.Option(
-        None, "--since", help="ISO time, or a duration before the newest event (2h, 30m)."
-    ),
-    until: str = typer.Option(None, "--until", help="ISO time, or a duration before the newest event."),
-    user: str = typer.Option(None, "--user", help="Only traces with events of this user id."),
-    slowest: int = typer.Option(None, "--slowest", help="The N longest traces."),
-    sort: str = typer.Option(
+    system: list[str] = Option(None, "--system", help="Only traces that include this system (repeatable)."),
+    has_errors: bool = Option(False, "--has-errors", help="Only traces with an error."),
+    min_systems: int = Option(0, "--min-systems", help="Only traces spanning at least N systems."),
+    since: str = Option(None, "--since", help="ISO time, or a duration before the newest event (2h, 30m)."),
+    until: str = Option(None, "--until", help="ISO time, or a duration before the newest event."),
+    user: str = Option(None, "--user", help="Only traces with events of this user id."),
+    slowest: int = Option(None, "--slowest", help="The N longest traces."),
+    sort: str = Option(
         "start", "--sort", help="start, duration, events, errors or systems (default: start)."
     ),
-    limit: int = typer.Option(50, "--limit", help="At most this many rows (default: 50)."),
-    fmt: RowFormat = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
+    limit: int = Option(50, "--limit", help="At most this many rows (default: 50)."),
+    fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """List traces with their systems, duration and errors.
 
@@ -123,24 +111,18 @@ def traces_cmd(
 
 
 def search_cmd(
-    text: str = typer.Argument(
-        ..., help="Text to find in messages (case-insensitive), or a regex with --regex."
-    ),
+    text: str = Argument(..., help="Text to find in messages (case-insensitive), or a regex with --regex."),
     db: str = DB_OPT,
-    regex: bool = typer.Option(False, "--regex", "-E", help="Treat TEXT as a regular expression."),
-    level: str = typer.Option(None, "--level", help="Only events of this level."),
-    system: list[str] = typer.Option(
-        None, "--system", help="Only events in traces that include this system."
-    ),
-    has_errors: bool = typer.Option(False, "--has-errors", help="Only events in traces with an error."),
-    min_systems: int = typer.Option(
-        0, "--min-systems", help="Only events in traces spanning at least N systems."
-    ),
-    since: str = typer.Option(None, "--since", help="ISO time, or a duration before the newest event."),
-    until: str = typer.Option(None, "--until", help="ISO time, or a duration before the newest event."),
-    user: str = typer.Option(None, "--user", help="Only events in traces of this user id."),
-    limit: int = typer.Option(100, "--limit", help="At most this many rows (default: 100)."),
-    fmt: RowFormat = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
+    regex: bool = Option(False, "--regex", "-E", help="Treat TEXT as a regular expression."),
+    level: str = Option(None, "--level", help="Only events of this level."),
+    system: list[str] = Option(None, "--system", help="Only events in traces that include this system."),
+    has_errors: bool = Option(False, "--has-errors", help="Only events in traces with an error."),
+    min_systems: int = Option(0, "--min-systems", help="Only events in traces spanning at least N systems."),
+    since: str = Option(None, "--since", help="ISO time, or a duration before the newest event."),
+    until: str = Option(None, "--until", help="ISO time, or a duration before the newest event."),
+    user: str = Option(None, "--user", help="Only events in traces of this user id."),
+    limit: int = Option(100, "--limit", help="At most this many rows (default: 100)."),
+    fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """Find events by message text.
 
@@ -157,9 +139,9 @@ def search_cmd(
 
 
 def sql_cmd(
-    query: str = typer.Argument(..., help="A SQL query (read-only)."),
+    query: str = Argument(..., help="A SQL query (read-only)."),
     db: str = DB_OPT,
-    fmt: RowFormat = typer.Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
+    fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """Run a read-only SQL query on the database.
 
@@ -174,7 +156,7 @@ def sql_cmd(
 
 def stats_cmd(
     db: str = DB_OPT,
-    json_out: bool = typer.Option(False, "--json", help="Print the statistics as JSON."),
+    json_out: bool = Option(False, "--json", help="Print the statistics as JSON."),
 ) -> None:
     """Summarise the database: events per system, trace coverage and integrity, top errors.
 
@@ -191,3 +173,18 @@ def stats_cmd(
         write_json(data)
     else:
         render(data)
+
+
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "trace": trace_cmd,
+    "traces": traces_cmd,
+    "search": search_cmd,
+    "sql": sql_cmd,
+    "stats": stats_cmd,
+}
+
+
+def register(app: Any) -> None:
+    from logcorr.cli.main import register_commands
+
+    register_commands(app, COMMANDS)

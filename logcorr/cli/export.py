@@ -1,0 +1,52 @@
+"""`logcorr export --parquet DIR`: events as partitioned Parquet for DuckDB, Spark, Trino. Thin command
+over `logcorr.export.export_parquet`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from logcorr.cli.params import Option
+
+
+def export_cmd(
+    parquet: str = Option(
+        ..., "--parquet", help="Directory to write (hive-style system=…/date=… folders under log_queue/)."
+    ),
+    db: str = Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: ./logcorr.duckdb)."),
+    since: str = Option(None, "--since", help="ISO time, or a duration before the newest event (2h, 7d)."),
+    until: str = Option(None, "--until", help="ISO time, or a duration before the newest event."),
+    include_dropped: bool = Option(
+        False, "--include-dropped", help="Also write the drop ledger (under drop_ledger/)."
+    ),
+    overwrite: bool = Option(
+        False, "--overwrite", help="Replace an earlier export in DIR (other files there are never touched)."
+    ),
+    json_out: bool = Option(False, "--json", help="Print what was written as JSON on stdout."),
+) -> None:
+    """Write events as Parquet partitioned by system and date, for engines beyond one machine.
+
+    Example: logcorr export --parquet lake/ --since 7d --include-dropped
+    """
+    from logcorr.export import export_parquet
+    from logcorr.store.connection import resolve_db
+
+    result = export_parquet(resolve_db(db), parquet, since=since, until=until, include_dropped=include_dropped,
+                            overwrite=overwrite)  # fmt: skip
+    if json_out:
+        from logcorr.render.console import write_json
+
+        write_json(result.as_dict())
+    for table, r in result.tables.items():
+        sys.stderr.write(f"{table}: {r['rows']:,} rows in {r['files']} files ({len(r['partitions'])} partitions, "
+                         f"{r['bytes'] / 1e6:.1f} MB) → {result.out_dir}/{table}/\n")  # fmt: skip
+
+
+COMMANDS: dict[str, Callable[..., Any]] = {"export": export_cmd}
+
+
+def register(app: Any) -> None:
+    from logcorr.cli.main import register_commands
+
+    register_commands(app, COMMANDS)

@@ -1,0 +1,152 @@
+"""Export events to Parquet, partitioned hive-style by system and date, for engines beyond one machine.
+
+    DIR/log_queue/system=browser/date=2024-05-05/data_0.parquet
+    DIR/drop_ledger/system=worker/date=2024-05-05/data_0.parquet      (with include_dropped)
+    DIR/_logcorr_export.json                                           (what was written, from where)
+
+DuckDB writes the files itself (`COPY … (FORMAT parquet, PARTITION_BY (system, date))`): no row passes
+through Python. `system` and `date` live in the directory names, not in the files, as Hive, Spark,
+Trino and DuckDB's `hive_partitioning` expect. Rows are sorted by time within each file; `ts` and
+`client_ts` are UTC timestamps without a zone (as in the database); JSON columns (`context`,
+`rule_state`) are strings, so every engine reads them.
+
+Output is staged in `DIR/.logcorr-export-tmp/` and moved into place when complete: an interrupted export
+leaves no half-written dataset. An existing non-empty DIR is refused unless `overwrite`, and even then
+only what an earlier export wrote is replaced — anything else in DIR is left alone and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from logcorr.errors import DatabaseError, InputError, UsageError
+
+MANIFEST = "_logcorr_export.json"
+STAGING = ".logcorr-export-tmp"
+TABLES = ("log_queue", "drop_ledger")
+# what an earlier export may have left in DIR, and so what --overwrite may replace
+OURS = {*TABLES, MANIFEST, STAGING}
+# JSON columns become strings: the Parquet JSON annotation is not read by every engine
+_JSON_COLUMNS = {"log_queue": ("context",), "drop_ledger": ("context", "rule_state")}
+
+
+@dataclass
+class ExportResult:
+    out_dir: str
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)  # table -> rows, files, bytes, partitions
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"out_dir": self.out_dir, "tables": self.tables}
+
+
+def check_target(out_dir: Path, overwrite: bool) -> None:
+    """Refuse a non-empty DIR without `overwrite`, and a DIR holding files an export did not write."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir} exists and is not a directory", "give a directory path for --parquet")
+    if not out_dir.exists():
+        return
+    entries = sorted(p.name for p in out_dir.iterdir())
+    if not entries:
+        return
+    if not overwrite:
+        shown = ", ".join(entries[:5]) + (", …" if len(entries) > 5 else "")
+        raise UsageError(f"{out_dir} is not empty ({shown})",
+                         "add --overwrite to replace an earlier export there, or choose an empty directory")  # fmt: skip
+    foreign = [e for e in entries if e not in OURS]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+        raise UsageError(f"{out_dir} holds files a logcorr export did not write ({shown}); not overwriting",
+                         "choose an empty directory, or remove them yourself")  # fmt: skip
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def export_parquet(
+    db_path: str,
+    out_dir: str,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    include_dropped: bool = False,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Write log_queue (and drop_ledger) under `out_dir`, partitioned by system and date (UTC)."""
+    import duckdb
+
+    from logcorr.correlate.filters import TraceFilter, time_sql
+    from logcorr.store.connection import connect
+
+    target = Path(out_dir)
+    check_target(target, overwrite)
+    created = not target.exists()
+    # the read-only connection of the query commands forbids writing files; this one may, and only here
+    con = connect(db_path, read_only=True)
+    staging = target / STAGING
+    try:
+        where, params = time_sql(con, TraceFilter(since=since, until=until))
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        result = ExportResult(str(target))
+        for table in TABLES[: 2 if include_dropped else 1]:
+            cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+            select = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" if c in _JSON_COLUMNS[table] else c
+                               for c in cols if c != "system")  # fmt: skip
+            rows = con.execute(
+                f"""
+                COPY (SELECT {select}, system, CAST(ts AS DATE) AS date FROM {table}
+                      WHERE {where} ORDER BY ts, event_id)
+                TO {_sql_string(str(staging / table))}
+                (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (system, date))
+                """,
+                params,
+            ).fetchone()
+            files = sorted((staging / table).rglob("*.parquet")) if (staging / table).exists() else []
+            result.tables[table] = {
+                "rows": int(rows[0]) if rows else 0,
+                "files": len(files),
+                "bytes": sum(f.stat().st_size for f in files),
+                "partitions": sorted({str(f.parent.relative_to(staging / table)) for f in files}),
+            }
+        manifest = {
+            "written_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "database": str(Path(db_path).resolve()),
+            "since": since,
+            "until": until,
+            "partitioning": ["system", "date"],
+            "tables": {
+                t: {k: v for k, v in r.items() if k != "partitions"} for t, r in result.tables.items()
+            },
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        _publish(staging, target)
+        return result
+    except duckdb.Error as e:
+        raise DatabaseError(f"export failed: {str(e).splitlines()[0]}") from e
+    except OSError as e:
+        raise InputError(f"cannot write {target}: {e}") from e
+    finally:
+        con.close()
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+        if created and target.is_dir() and not any(target.iterdir()):
+            target.rmdir()
+
+
+def _publish(staging: Path, target: Path) -> None:
+    """Replace an earlier export's tables and manifest with the staged ones."""
+    for name in (*TABLES, MANIFEST):
+        old = target / name
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
+    for entry in staging.iterdir():
+        entry.rename(target / entry.name)

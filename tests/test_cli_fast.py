@@ -1,0 +1,162 @@
+"""The fast path of the read commands (logcorr.cli.params) parses exactly as typer does, and leaves
+everything it does not fully understand to typer."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import typer
+
+from logcorr.cli import export, ledger, query
+from logcorr.cli.main import FAST_MODULES
+from logcorr.cli.params import parse_fast, typer_command
+from logcorr.errors import ExitCode
+from tests.conftest import CliResult
+
+COMMANDS: dict[str, Callable[..., Any]] = {**query.COMMANDS, **ledger.COMMANDS, **export.COMMANDS}
+
+Cli = Callable[..., CliResult]
+
+
+def _capturing(func: Callable[..., Any]) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """A stand-in with `func`'s declarations that records the arguments it is called with."""
+    seen: dict[str, Any] = {}
+
+    def cap(**kw: Any) -> None:
+        seen.clear()
+        seen.update(kw)
+
+    cap.__signature__ = inspect.signature(func)  # type: ignore[attr-defined]
+    cap.__annotations__ = typing.get_type_hints(func)
+    cap.__doc__ = func.__doc__
+    return cap, seen
+
+
+def _typer_parse(func: Callable[..., Any], argv: list[str]) -> dict[str, Any]:
+    cap, seen = _capturing(func)
+    app = typer.Typer()
+    app.command("cmd")(typer_command(cap))
+
+    @app.callback()
+    def _group() -> None:
+        pass
+
+    app(["cmd", *argv], standalone_mode=False)
+    return dict(seen)
+
+
+VALID = [
+    ("trace", ["trace_1"]),
+    ("trace", ["trace_1", "--db", "x.duckdb", "--format", "json", "--no-skew", "--include-dropped"]),
+    ("trace", ["--first-with-errors", "-f", "chrome", "--db=x.duckdb"]),
+    ("trace", []),
+    ("traces", []),
+    ("traces", ["--has-errors", "--system", "worker", "--system", "browser", "--min-systems", "2"]),
+    ("traces", ["--since", "2h", "--until", "2024-05-05T10:00:00Z", "--user", "u1", "--sort", "duration"]),
+    ("traces", ["--slowest", "3", "--limit=7", "-f", "csv"]),
+    ("traces", ["--limit", "-1"]),
+    ("search", ["timeout", "--regex", "--level", "error", "--format", "jsonl", "--limit", "5"]),
+    ("search", ["-E", "time.*out", "--has-errors"]),
+    ("sql", ["SELECT 1", "--format", "json"]),
+    ("stats", ["--json"]),
+    ("stats", []),
+    ("ledger", ["--rule", "loop", "--system", "worker", "--trace", "t", "-n", "0", "-f", "json"]),
+    ("explain", ["file.jsonl:3", "--db", "a.duckdb"]),
+    ("export", ["--parquet", "out", "--since", "7d", "--include-dropped", "--overwrite", "--json"]),
+]
+
+
+@pytest.mark.parametrize(("name", "argv"), VALID)
+def test_the_fast_parser_reads_valid_arguments_as_typer_does(name: str, argv: list[str]) -> None:
+    func = COMMANDS[name]
+    cap, _ = _capturing(func)
+    fast = parse_fast(cap, argv)
+    assert fast is not None, "the fast path should accept this"
+    assert fast == _typer_parse(func, argv)
+
+
+def test_the_db_comes_from_the_environment_as_with_typer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOGCORR_DB", "env.duckdb")
+    func = COMMANDS["traces"]
+    cap, _ = _capturing(func)
+    assert parse_fast(cap, [])["db"] == "env.duckdb" == _typer_parse(func, [])["db"]  # type: ignore[index]
+    assert parse_fast(cap, ["--db", "flag.duckdb"])["db"] == "flag.duckdb"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("name", "argv"),
+    [
+        ("traces", ["--help"]),
+        ("traces", ["-h"]),
+        ("traces", ["--limit", "many"]),
+        ("traces", ["--limit", "5_000"]),
+        ("traces", ["--format", "yaml"]),
+        ("traces", ["--no-such-option"]),
+        ("traces", ["--has-errors=yes"]),
+        ("traces", ["--limit", "3", "--limit", "4"]),
+        ("traces", ["--limit"]),
+        ("traces", ["-fcsv"]),
+        ("traces", ["--db", "--has-errors"]),
+        ("traces", ["extra"]),
+        ("search", []),
+        ("search", ["--", "-x"]),
+        ("sql", ["-"]),
+        ("export", []),
+    ],
+)
+def test_anything_unusual_is_left_to_typer(name: str, argv: list[str]) -> None:
+    cap, _ = _capturing(COMMANDS[name])
+    assert parse_fast(cap, argv) is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["traces", "--limit", "many"], ExitCode.USAGE),
+        (["traces", "--format", "yaml"], ExitCode.USAGE),
+        (["traces", "--no-such-option"], ExitCode.USAGE),
+        (["search"], ExitCode.USAGE),
+        (["export"], ExitCode.USAGE),
+    ],
+)
+def test_usage_errors_still_come_from_typer(cli: Cli, argv: list[str], code: int) -> None:
+    r = cli(*argv)
+    assert r.exit_code == code and r.stdout == ""
+    assert "Usage: logcorr" in r.stderr
+
+
+def test_help_lists_every_command_and_each_read_command_has_help(cli: Cli) -> None:
+    r = cli("--help")
+    assert r.exit_code == ExitCode.OK
+    for name in (*COMMANDS, "ingest", "budget", "policy", "replay"):
+        assert f"  {name} " in r.stdout
+    for name in COMMANDS:
+        r = cli(name, "--help")
+        assert r.exit_code == ExitCode.OK and "Example: logcorr" in r.stdout, name
+
+
+def test_every_fast_module_declares_its_commands() -> None:
+    import importlib
+
+    for module in FAST_MODULES:
+        commands = importlib.import_module(f"logcorr.cli.{module}").COMMANDS
+        assert commands and all(callable(f) for f in commands.values())
+
+
+def test_the_read_path_imports_neither_typer_nor_pydantic(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from logcorr.cli.main import cli_main\n"
+        f"rc = cli_main(['stats', '--db', {str(tmp_path / 'missing.duckdb')!r}])\n"
+        "heavy = sorted(m for m in ('typer', 'pydantic', 'rich') if m in sys.modules)\n"
+        "print(rc, heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"{int(ExitCode.INPUT)} []"
