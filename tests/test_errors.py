@@ -1,0 +1,121 @@
+"""Every user mistake gets one clear line naming the problem (and, where there is one, a `hint:` line
+with the fix), the documented exit code (logcorr/errors.py: 2 usage/config, 3 input/database), and
+never a traceback unless --debug."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from logcorr.errors import ExitCode
+from logcorr.pipeline.ingest import ingest
+from tests.conftest import FIXTURES, CliResult
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("errors")
+    db = d / "ok.duckdb"
+    ingest([str(FIXTURES / "browser")], str(db))
+    (d / "notdb.duckdb").write_text("this is a text file, not a database\n")
+    (d / "corrupt.duckdb").write_bytes(db.read_bytes()[:4096] + b"\x00garbage" * 512)
+    unreadable = d / "unreadable.duckdb"
+    unreadable.write_bytes(db.read_bytes())
+    unreadable.chmod(0)
+    (d / "bad.toml").write_text("[rate_limit\nbroken = \n")
+    (d / "values.toml").write_text("[budget]\nmonthly_writes = -5\n")
+    (d / "unknown.toml").write_text("[no_such_section]\nx = 1\n")
+    (d / "log.jsonl").write_text('{"message": "x", "level": "log", "timestamp": 1714910400000}\n')
+    (d / "empty_dir").mkdir()
+    return {"dir": str(d), "db": str(db), "log": str(d / "log.jsonl")}
+
+
+# (id, args with {dir}/{db}/{log} placeholders, exit code, words the message must contain)
+CASES: list[tuple[str, list[str], int, list[str]]] = [
+    ("missing input file", ["ingest", "{dir}/nope.jsonl", "--db", "{dir}/new.duckdb"], 3, ["nope.jsonl", "not found"]),
+    ("directory without logs", ["ingest", "{dir}/empty_dir", "--db", "{dir}/new.duckdb"], 3, ["no log files"]),
+    ("stdin twice", ["ingest", "-", "-", "--db", "{dir}/new.duckdb"], 2, ["standard input"]),
+    ("unknown format", ["ingest", "{log}", "--format", "nope", "--db", "{dir}/new.duckdb"], 2, ["unknown format", "choose one of"]),
+    ("policy file missing", ["ingest", "{log}", "--policy", "{dir}/nope.toml", "--db", "{dir}/new.duckdb"], 2, ["nope.toml", "not found"]),
+    ("policy not TOML", ["ingest", "{log}", "--policy", "{dir}/bad.toml", "--db", "{dir}/new.duckdb"], 2, ["not valid TOML"]),
+    ("policy bad value", ["policy", "validate", "{dir}/values.toml"], 2, ["monthly_writes"]),
+    ("policy unknown section", ["policy", "show", "--policy", "{dir}/unknown.toml"], 2, ["no_such_section"]),
+    ("database missing", ["stats", "--db", "{dir}/nope.duckdb"], 3, ["does not exist", "logcorr ingest"]),
+    ("not a DuckDB file (read)", ["stats", "--db", "{dir}/notdb.duckdb"], 3, ["notdb.duckdb"]),
+    ("not a DuckDB file (ingest)", ["ingest", "{log}", "--db", "{dir}/notdb.duckdb"], 3, ["notdb.duckdb"]),
+    ("corrupt database", ["stats", "--db", "{dir}/corrupt.duckdb"], 3, ["corrupt.duckdb"]),
+    ("unreadable database", ["stats", "--db", "{dir}/unreadable.duckdb"], 3, ["unreadable.duckdb"]),
+    ("database is a directory", ["stats", "--db", "{dir}/empty_dir"], 3, ["empty_dir"]),
+    ("unknown trace id", ["trace", "trace_0000_nope", "--db", "{db}"], 1, ["trace_0000_nope", "close matches"]),
+    ("no trace id", ["trace", "--db", "{db}"], 2, ["trace id", "logcorr traces"]),
+    ("bad sql", ["sql", "SELEC nonsense", "--db", "{db}"], 2, ["SQL error"]),
+    ("sql write", ["sql", "DROP TABLE log_queue", "--db", "{db}"], 2, ["read-only"]),
+    ("unknown option", ["ingest", "{log}", "--no-such-flag"], 2, ["--no-such-flag"]),
+    ("bad option value", ["traces", "--min-systems", "many", "--db", "{db}"], 2, ["--min-systems"]),
+    ("bad output format", ["traces", "--format", "xml", "--db", "{db}"], 2, ["xml"]),
+    ("bad --since", ["traces", "--since", "yesterday-ish", "--db", "{db}"], 2, ["yesterday-ish"]),
+    ("explain bad target", ["explain", "no-colon-here", "--db", "{db}"], 2, ["FILE:LINE"]),
+    ("unknown scenario", ["replay", "--scenario", "nope"], 2, ["nope"]),
+    ("bad LOGCORR_MEMORY_LIMIT", ["stats", "--db", "{db}"], 3, ["LOGCORR_MEMORY_LIMIT"]),
+    ("budget unknown pricing", ["budget", "simulate", "--pricing", "nope", "--db", "{db}"], 2, ["nope"]),
+]  # fmt: skip
+
+
+def _fmt(args: list[str], env: dict[str, str]) -> list[str]:
+    return [a.format(**env) for a in args]
+
+
+@pytest.mark.parametrize("name, args, code, words", CASES, ids=[c[0] for c in CASES])
+def test_user_mistake_gets_one_clear_line_and_the_documented_exit_code(
+    name: str,
+    args: list[str],
+    code: int,
+    words: list[str],
+    env: dict[str, str],
+    cli: Callable[..., CliResult],
+) -> None:
+    if name == "unreadable database" and os.geteuid() == 0:
+        pytest.skip("root reads any file")
+    extra = {"LOGCORR_MEMORY_LIMIT": "lots"} if "MEMORY_LIMIT" in name else None
+    res = cli(*_fmt(args, env), env=extra)
+    assert res.exit_code == code, (res.exit_code, res.stdout, res.stderr)
+    assert code in (
+        ExitCode.CHECK_FAILED,
+        ExitCode.USAGE,
+        ExitCode.INPUT,
+    )  # README "Exit codes" (1: no such trace)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in res.stderr and "internal error" not in res.stderr, res.stderr
+    # click's usage errors print a usage box; ours print `error:` (+ `hint:`)
+    if lines and lines[0].startswith("error: "):
+        # one error line and a hint; an invalid policy adds one indented line per bad field
+        assert lines[0].startswith("error: ") and sum(line.startswith("hint: ") for line in lines) <= 1
+        assert all(line.startswith(("error: ", "hint: ", "  ")) for line in lines), res.stderr
+    else:
+        assert any("Error" in line or "error" in line for line in lines), res.stderr
+    for w in words:
+        assert w.lower() in res.stderr.lower(), (w, res.stderr)
+
+
+def test_debug_shows_the_traceback(env: dict[str, str], cli: Callable[..., CliResult]) -> None:
+    res = cli("--debug", "stats", "--db", f"{env['dir']}/nope.duckdb")
+    assert res.exit_code == 3 and "Traceback" in res.stderr
+    os.environ.pop("LOGCORR_DEBUG", None)  # --debug sets it for the process
+
+
+def test_database_directory_missing_for_a_new_database(
+    env: dict[str, str], cli: Callable[..., CliResult]
+) -> None:
+    res = cli("ingest", env["log"], "--db", f"{env['dir']}/no/such/dir/x.duckdb")
+    assert res.exit_code == 3 and res.stderr.startswith("error: ") and "Traceback" not in res.stderr
+
+
+def test_no_traceback_for_an_input_that_is_a_directory_of_non_logs(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    (tmp_path / "readme.md").write_text("hi")
+    res = cli("ingest", str(tmp_path), "--db", str(tmp_path / "x.duckdb"))
+    assert res.exit_code == 3 and "no log files" in res.stderr
