@@ -1,27 +1,46 @@
 #!/usr/bin/env python3
-"""Time the read commands on a large database, as whole processes (start-up included).
+"""Time the read commands on a large database, as whole processes (start-up included), against a floor.
 
 Builds (once, cached in bench-out/) a database of N events in realistic shapes directly with SQL —
 traces of 1–9 events across browser → worker → backend, 3 % errors, orphans — then times
-`logcorr trace <id>`, `logcorr traces --has-errors`, `logcorr stats` and `logcorr --help`.
-Prints figures only; nothing is asserted.
+`logcorr --help`, `logcorr trace <id>`, `logcorr traces --has-errors` and `logcorr stats` as fresh
+processes, each beside its floor measured in the same rounds: a bare `python -c` that imports duckdb,
+opens the same file read-only and runs exactly the SQL statements that command runs (recorded from
+logcorr itself), or, for `--help`, a bare `python -c pass`. The ratio is the command's median over its
+floor's: what logcorr adds (imports, argument parsing, rendering) on top of DuckDB doing the same work.
 
-example: python scripts/bench_query.py --events 10000000 --runs 5
+Commands and floors alternate within each round so machine load hits both alike; the first round only
+warms caches (and writes the .pyc files an installed package has) and is not counted. Peak RSS is the
+largest over the counted runs. Prints figures only; nothing is asserted.
+
+example: python scripts/bench_query.py --events 10000000 --runs 7
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
-import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench-out"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from _benchlib import measure  # noqa: E402
+
+FLOOR = (
+    "import duckdb, json, sys\n"
+    "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+    "for sql, params in json.loads(sys.argv[2]):\n"
+    "    con.execute(sql, params).fetchall()\n"
+)
 
 
 def build(path: Path, events: int) -> None:
@@ -58,26 +77,53 @@ def build(path: Path, events: int) -> None:
     )
 
 
-def timed(argv: list[str], runs: int) -> tuple[float, float, int]:
-    """Median and best wall seconds over `runs` fresh processes, and the last exit code."""
-    times = []
-    code = 0
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        code = subprocess.run(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
-        ).returncode
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), min(times), code
+class Recorder:
+    """A connection stand-in that runs statements and remembers them (the floor replays them)."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.statements: list[tuple[str, list[Any]]] = []
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> Any:
+        self.statements.append((sql, list(params or [])))
+        return self.con.execute(sql, params or [])
+
+
+def record_sql(db: Path, trace_id: str) -> dict[str, list[tuple[str, list[Any]]]]:
+    """The statements `trace`, `traces --has-errors` and `stats` run, recorded from the library."""
+    import duckdb
+
+    from logcorr.correlate import trace as tr
+    from logcorr.correlate.filters import TraceFilter
+    from logcorr.correlate.listing import list_traces, stats
+
+    out = {}
+    con = duckdb.connect(str(db), read_only=True)
+    for name, run in (
+        ("trace", lambda c: tr.build(c, tr.resolve(c, trace_id))),
+        ("traces", lambda c: list_traces(c, TraceFilter(has_errors=True))),
+        ("stats", stats),
+    ):
+        rec = Recorder(con)
+        run(rec)
+        out[name] = rec.statements
+    con.close()
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.rsplit("\n\n", 1)[-1])
-    ap.add_argument("--events", type=int, default=10_000_000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--events", type=int, default=10_000_000, help="events in the database (default: 10M)")
+    ap.add_argument("--runs", type=int, default=5, help="counted rounds (default: 5; one more warms up)")
+    ap.add_argument("--rebuild", action="store_true", help="rebuild the cached database")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    ap.add_argument("--src", metavar="DIR", help="run logcorr from this source tree instead (e.g. a `git archive` "
+                    "of an earlier commit), to compare before and after")  # fmt: skip
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     db = OUT / f"query-v3-{args.events}.duckdb"
+    if args.rebuild and db.exists():
+        db.unlink()
     if not db.exists():
         build(db, args.events)
     import duckdb
@@ -87,23 +133,69 @@ def main() -> None:
         "SELECT trace_id FROM log_queue WHERE event_id = ?", [args.events // 2 + 2]
     ).fetchall()[0][0]
     con.close()
-    exe = [sys.executable, "-m", "logcorr"]
-    env_db = ["--db", str(db)]
-    rows = [
-        ("logcorr --help", [*exe, "--help"]),
-        (f"logcorr trace {trace_id[:22]}…", [*exe, "trace", trace_id, *env_db]),
-        ("logcorr trace (json)", [*exe, "trace", trace_id, *env_db, "--format", "json"]),
-        ("logcorr traces --has-errors", [*exe, "traces", "--has-errors", *env_db]),
-        ("logcorr traces --slowest 10", [*exe, "traces", "--slowest", "10", *env_db]),
-        ("logcorr stats", [*exe, "stats", *env_db]),
-    ]
+    sql = record_sql(db, trace_id)
+
+    py = sys.executable
+    # --src runs without site: the editable install of this tree would otherwise win over PYTHONPATH
+    py_s = [py, "-S"] if args.src else [py]
+    exe = [*py_s, "-m", "logcorr"]
+    on_db = ["--db", str(db)]
+
+    def floor(name: str) -> list[str]:
+        return [*py_s, "-c", FLOOR, str(db), json.dumps(sql[name])]
+
+    rows: list[tuple[str, list[str], str, list[str]]] = [
+        ("logcorr --help", [*exe, "--help"], "python -c pass", [*py_s, "-c", "pass"]),
+        ("logcorr trace ID", [*exe, "trace", trace_id, *on_db], "duckdb: trace SQL", floor("trace")),
+        ("logcorr trace ID --format json", [*exe, "trace", trace_id, *on_db, "--format", "json"],
+         "duckdb: trace SQL", floor("trace")),
+        ("logcorr traces --has-errors", [*exe, "traces", "--has-errors", *on_db], "duckdb: traces SQL",
+         floor("traces")),
+        ("logcorr stats", [*exe, "stats", *on_db], "duckdb: stats SQL", floor("stats")),
+    ]  # fmt: skip
+    # an installed package has its .pyc files; this environment may say not to write them
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.pop("LOGCORR_DB", None)
+    if args.src:
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(args.src).resolve()), sysconfig.get_paths()["purelib"]])
+    times: dict[int, dict[str, list[float]]] = {i: {"cmd": [], "floor": []} for i in range(len(rows))}
+    rss: dict[int, dict[str, int]] = {i: {"cmd": 0, "floor": 0} for i in range(len(rows))}
+    codes: dict[int, int] = {}
     print(
-        f"database: {args.events:,} events; {args.runs} fresh processes each; machine: {os.cpu_count()} cores"
+        f"database: {args.events:,} events ({db.stat().st_size / 1e6:.0f} MB); {args.runs} counted rounds "
+        f"(+1 warm-up), command and floor alternating; machine: {os.cpu_count()} cores; load average "
+        f"{os.getloadavg()[0]:.2f} at start",
+        flush=True,
     )
-    print(f"{'command':<34} {'median s':>9} {'best s':>8} {'exit':>5}")
-    for name, argv in rows:
-        med, best, code = timed(argv, args.runs)
-        print(f"{name:<34} {med:>9.3f} {best:>8.3f} {code:>5}")
+    for rnd in range(args.runs + 1):
+        for i, (_, cmd, _, fcmd) in enumerate(rows):
+            for kind, argv in (("cmd", cmd), ("floor", fcmd)):
+                m = measure(argv, env=env, cwd=Path(args.src) if args.src else ROOT)
+                if kind == "cmd":
+                    codes[i] = m.returncode
+                elif m.returncode:
+                    sys.exit(f"floor failed: {m.stderr.strip()[-500:]}")
+                if rnd:
+                    times[i][kind].append(m.wall_s)
+                    rss[i][kind] = max(rss[i][kind], m.maxrss_kb)
+    print(f"load average {os.getloadavg()[0]:.2f} at end")
+    head = f"{'command':<32} {'median s':>8} {'best s':>7} {'RSS MB':>7}  {'floor':<18} {'median s':>8} {'RSS MB':>7} {'ratio':>6} {'exit':>4}"
+    print(head)
+    print("-" * len(head))
+    report = []
+    for i, (name, _, fname, _) in enumerate(rows):
+        med, best = statistics.median(times[i]["cmd"]), min(times[i]["cmd"])
+        fmed = statistics.median(times[i]["floor"])
+        print(
+            f"{name:<32} {med:>8.3f} {best:>7.3f} {rss[i]['cmd'] / 1024:>7.0f}  {fname:<18} {fmed:>8.3f} "
+            f"{rss[i]['floor'] / 1024:>7.0f} {med / fmed:>5.2f}× {codes[i]:>4}"
+        )
+        report.append({"command": name, "median_s": med, "best_s": best, "runs": len(times[i]["cmd"]),
+                       "peak_rss_mb": rss[i]["cmd"] / 1024, "floor": fname, "floor_median_s": fmed,
+                       "floor_peak_rss_mb": rss[i]["floor"] / 1024, "ratio": med / fmed, "exit": codes[i]})  # fmt: skip
+    print("targets (issue 7): --help < 0.3 s; trace and traces --has-errors < 0.5 s at 10M events")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"events": args.events, "rows": report}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
