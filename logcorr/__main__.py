@@ -2,4 +2,5 @@
 
 from logcorr.cli.main import run
 
-run()
+if __name__ == "__main__":  # worker processes (ingest --jobs) import this module without running it
+    run()

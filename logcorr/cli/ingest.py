@@ -31,6 +31,9 @@ def ingest_cmd(
         8.0, "--max-line-mb", help="Reject records longer than this (default: 8)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary on stderr."),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", min=0, help="Worker processes parsing large files (default: 0 = one per core)."
+    ),
 ) -> None:
     """Read native log exports, apply the protection rules, and store them in DuckDB.
 
@@ -46,7 +49,8 @@ def ingest_cmd(
     progress, stop = _progress(console, quiet)
     try:
         result = ingest(paths, resolve_db(db), load_policy(policy), format_name=format_name, strict=strict,
-                        max_record_bytes=int(max_line_mb * (1 << 20)), progress=progress)  # fmt: skip
+                        max_record_bytes=int(max_line_mb * (1 << 20)), progress=progress,
+                        jobs=jobs or None)  # fmt: skip
     finally:
         stop()
     if json_out:

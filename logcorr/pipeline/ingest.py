@@ -18,6 +18,7 @@ import pyarrow as pa
 from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.pipeline.parse import FileResult, parse_file
+from logcorr.pipeline.shard import ShardDone, absorb, default_jobs, parse_sharded, plan
 from logcorr.pipeline.stage import Stager
 from logcorr.rules.engine import Engine, hot_flags_sql
 from logcorr.rules.persist import load_state, save_state
@@ -107,8 +108,11 @@ def ingest(
     strict: bool = False,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     progress: Callable[[int, int], None] | None = None,
+    jobs: int | None = None,
 ) -> IngestResult:
-    """Ingest `paths` into the database at `db`; returns per-file accounting and rule counts."""
+    """Ingest `paths` into the database at `db`; returns per-file accounting and rule counts.
+
+    Large line-per-record files are parsed by `jobs` worker processes (default: one per core)."""
     policy = policy or Policy()
     forced = None
     if format_name is not None:
@@ -120,7 +124,7 @@ def ingest(
     con = connect(db)
     try:
         con.execute("BEGIN TRANSACTION")
-        result = _run(con, db, files, policy, forced, max_record_bytes, progress)
+        result = _run(con, db, files, policy, forced, max_record_bytes, progress, jobs or default_jobs())
         if strict and result.rejected:
             con.execute("ROLLBACK")
             result.committed = False
@@ -150,6 +154,7 @@ def _run(
     forced: Any,
     max_record_bytes: int,
     progress: Callable[[int, int], None] | None,
+    jobs: int,
 ) -> IngestResult:
     run_id = _start_run(con, policy, len(files))
     known = {
@@ -180,13 +185,17 @@ def _run(
             def cb(n: int, base: int = base) -> None:
                 progress(base + n, total)
 
-        stream = open_input(path)
-        try:
-            parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-", max_record_bytes=max_record_bytes,
-                       progress=cb)  # fmt: skip
-        finally:
-            if path != "-":
-                stream.close()
+        ranges = plan(path, fr.size or 0, jobs) if path != "-" else None
+        if ranges is not None:
+            _parse_sharded(path, fr, stager, ranges, jobs, forced, max_record_bytes, policy, cb)
+        else:
+            stream = open_input(path)
+            try:
+                parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-",
+                           max_record_bytes=max_record_bytes, progress=cb)  # fmt: skip
+            finally:
+                if path != "-":
+                    stream.close()
         if path == "-":
             fr.content_hash = fr.stats.content_hash
             fr.size = fr.stats.bytes_read
@@ -204,6 +213,32 @@ def _run(
         done_before += fr.size or 0
     _finish_run(con, run_id, stager, policy, result)
     return result
+
+
+def _parse_sharded(
+    path: str,
+    fr: FileResult,
+    stager: Stager,
+    ranges: list[tuple[int, int]],
+    jobs: int,
+    forced: Any,
+    max_record_bytes: int,
+    policy: Policy,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """One large file parsed by worker processes; its shards are staged in file order."""
+    stager.flush()
+
+    def load(done: ShardDone, line_base: int) -> None:
+        absorb(stager.con, done, stager.seq, line_base)
+        stager.seq += done.rows
+        stager.redactor.counts.update(done.redactions)
+        fr.merge(done.result)
+        if progress is not None:
+            progress(fr.stats.bytes_read)
+
+    parse_sharded(path, fr.file_id, ranges, jobs=jobs, forced=forced.name if forced else None,
+                  max_record_bytes=max_record_bytes, policy=policy, load=load)  # fmt: skip
 
 
 def _start_run(con: Any, policy: Policy, n_inputs: int) -> int:

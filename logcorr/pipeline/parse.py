@@ -42,6 +42,21 @@ class FileResult:
     skip_reasons: Counter[str] = field(default_factory=Counter)
     reject_reasons: Counter[str] = field(default_factory=Counter)
 
+    def merge(self, part: FileResult) -> None:
+        """Add the counts of one shard of this file (shards are merged in file order)."""
+        for name in ("records", "records_with_events", "records_metric_only", "records_skipped",
+                     "rejected_records", "rejected_lines", "skipped_lines", "events", "metrics"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        self.formats.update(part.formats)
+        self.skip_reasons.update(part.skip_reasons)
+        self.reject_reasons.update(part.reject_reasons)
+        st, other = self.stats, part.stats
+        st.lines += other.lines
+        st.blank += other.blank
+        st.bytes_read += other.bytes_read
+        st.mode = st.mode or other.mode
+        st.notes.extend(n for n in other.notes if n not in st.notes)
+
     @property
     def rejected(self) -> int:
         return self.rejected_records + self.rejected_lines
@@ -69,14 +84,16 @@ def parse_file(
     hash_stream: bool = False,
     max_record_bytes: int,
     progress: Callable[[int], None] | None = None,
+    mode: str | None = None,
+    file_start: bool = True,
 ) -> None:
-    """Stage every record of one input; fills `result`'s counters."""
+    """Stage every record of one input (or one shard of it: see `iter_records`); fills `result`'s counters."""
     # the loop makes millions of short-lived objects that reference counting frees; the cyclic
     # collector's scans of them cost ~30 % and find nothing, so it pauses for the file
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _parse(stream, result, stager, forced, hash_stream, max_record_bytes, progress)
+        _parse(stream, result, stager, forced, hash_stream, max_record_bytes, progress, mode, file_start)
     finally:
         if was_enabled:
             gc.enable()
@@ -90,6 +107,8 @@ def _parse(
     hash_stream: bool,
     max_record_bytes: int,
     progress: Callable[[int], None] | None,
+    mode: str | None,
+    file_start: bool,
 ) -> None:
     events: list[Event] = []
     metrics: list[Metric] = []
@@ -99,7 +118,12 @@ def _parse(
     stage_event = stager.event
     tick = 0
     for kind, line, payload in iter_records(
-        stream, stats, hash_stream=hash_stream, max_record_bytes=max_record_bytes
+        stream,
+        stats,
+        hash_stream=hash_stream,
+        max_record_bytes=max_record_bytes,
+        mode=mode,
+        file_start=file_start,
     ):
         if kind == RECORD:
             result.records += 1

@@ -107,6 +107,11 @@ def _flag_sql(
     return " OR ".join(terms) if terms else "false"
 
 
+# the text columns the rules read (suppression reads the first)
+_EVENT_TEXT = ("message", "stack", "context")
+_METRIC_TEXT = ("data",)
+
+
 class Stager:
     """Buffers rows, finds in DuckDB (vectorised) the few that may hold a secret or match a suppression
     pattern, redacts and checks those in Python, and writes the batch to the TEMP tables with
@@ -126,8 +131,8 @@ class Stager:
         triggers = trigger_words() if self.redact else ()
         sup = policy.suppression
         patterns = list(sup.patterns) if self.suppressor.enabled else []
-        self._event_flags = _flag_sql(("message", "stack", "context"), triggers, patterns, sup.case_sensitive)
-        self._metric_flags = _flag_sql(("data",), triggers, [], False) if self.redact else "false"
+        self._event_flags = _flag_sql(_EVENT_TEXT, triggers, patterns, sup.case_sensitive)
+        self._metric_flags = _flag_sql(_METRIC_TEXT, triggers, [], False) if self.redact else "false"
         con.execute(MACROS_SQL)
         con.execute(_DDL)
 
@@ -192,11 +197,12 @@ class Stager:
             self._flush("staged_rejects", self.reject_rows, REJECT_SCHEMA)
 
     def flush_events(self) -> None:
-        self._flush("staging", self.rows, STAGING_SCHEMA, _STAGE_SELECT, self._event_flags, self._check_event)
+        self._flush("staging", self.rows, STAGING_SCHEMA, _STAGE_SELECT, self._event_flags, self._check_event,
+                    _EVENT_TEXT)  # fmt: skip
 
     def flush_metrics(self) -> None:
         self._flush("staged_metrics", self.metric_rows, METRIC_SCHEMA, "*", self._metric_flags,
-                    self._check_metric)  # fmt: skip
+                    self._check_metric, _METRIC_TEXT)  # fmt: skip
 
     def flush(self) -> None:
         self.flush_events()
@@ -219,27 +225,31 @@ class Stager:
         select: str = "*",
         flags: str = "false",
         check: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None,
+        probe_columns: tuple[str, ...] = (),
     ) -> None:
         if not rows:
             return
         con = self.con
-        batch = _arrow(rows, schema)
+        cols: list[Any] = list(zip(*rows, strict=True))
         if check is not None and flags != "false":
-            con.register("_batch", batch.append_column("_i", pa.array(range(len(rows)), pa.int32())))
-            hits = con.execute(f"SELECT _i FROM _batch WHERE {flags} ORDER BY _i").fetchall()
-            con.unregister("_batch")
+            # only the columns the predicate reads go to DuckDB for the check; flagged rows are
+            # re-checked in Python and their columns patched before the batch is built once
+            names = [f.name for f in schema if f.name in flags]
+            probe = pa.table(
+                {n: pa.array(cols[schema.get_field_index(n)], schema.field(n).type) for n in names}
+            )
+            con.register("_probe", probe.append_column("_i", pa.array(range(len(rows)), pa.int32())))
+            hits = con.execute(f"SELECT _i FROM _probe WHERE {flags} ORDER BY _i").fetchall()
+            con.unregister("_probe")
             if hits:
+                cols = [list(c) for c in cols]
                 for (i,) in hits:
-                    rows[i] = check(rows[i])
-                batch = _arrow(rows, schema)
+                    for j, value in enumerate(check(rows[i])):
+                        cols[j][i] = value
+        batch = pa.Table.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
+        )
         con.register("_batch", batch)
         con.execute(f"INSERT INTO {table} SELECT {select} FROM _batch")
         con.unregister("_batch")
         rows.clear()
-
-
-def _arrow(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
-    cols = list(zip(*rows, strict=True))
-    return pa.Table.from_arrays(
-        [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
-    )

@@ -152,8 +152,13 @@ def iter_records(
     hash_stream: bool = False,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+    mode: str | None = None,
+    file_start: bool = True,
 ) -> Iterator[tuple[int, int, Any]]:
-    """Yield (kind, line, payload): RECORD → parsed JSON value; REJECT/SKIP → (reason, excerpt)."""
+    """Yield (kind, line, payload): RECORD → parsed JSON value; REJECT/SKIP → (reason, excerpt).
+
+    `mode` forces the framing (a shard of a file whose mode was picked from its start); `file_start`
+    False means the stream begins mid-file, where a byte-order mark is just bytes of a line."""
     src = _Source(raw, hash_stream, max_decompressed)
     try:
         first = src.read(CHUNK)
@@ -161,10 +166,10 @@ def iter_records(
         stats.notes.append(str(e))
         yield REJECT, 0, (str(e), "")
         first = b""
-    if first.startswith(codecs.BOM_UTF8):
+    if file_start and first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
         stats.notes.append("UTF-8 byte-order mark removed")
-    mode = _pick_mode(first)
+    mode = mode or _pick_mode(first)
     stats.mode = mode
     if mode == "ndjson":
         yield from _ndjson(src, first, stats, max_record_bytes)
@@ -173,6 +178,13 @@ def iter_records(
     stats.bytes_read = src.counting.count
     if src.counting.hasher is not None:
         stats.content_hash = src.counting.hasher.hexdigest()
+
+
+def ndjson_start(first: bytes) -> bool:
+    """True when a file beginning with `first` is read line by line (and so can be split at newlines)."""
+    if first.startswith(codecs.BOM_UTF8):
+        first = first[len(codecs.BOM_UTF8) :]
+    return _pick_mode(first) == "ndjson"
 
 
 def _pick_mode(first: bytes) -> str:

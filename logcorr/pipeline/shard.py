@@ -1,0 +1,199 @@
+"""Parallel parse: a large line-per-record file is cut at newlines into shards that worker processes
+parse, redact and stage on their own; the ingesting process loads their staged rows in file order.
+
+Parsing is the per-record Python work of an ingest, and one process uses one core. Shards give every
+core a part of it without changing a result: each shard is framed, detected, adapted, redacted and
+fingerprinted by the same code as a whole file; rows come back in file order with sequence numbers
+and line numbers offset by the shards before them, so staging holds exactly what one process would
+have staged. Worker output is written to a private temporary directory as Arrow IPC streams (already
+redacted: nothing unredacted ever leaves a worker) and removed as soon as it is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import IO, Any
+
+from logcorr.pipeline.parse import FileResult
+from logcorr.rules.policy import Policy
+from logcorr.sources.reader import CHUNK, ndjson_start
+
+# files smaller than this are parsed in-process (starting workers costs ~0.5 s)
+MIN_SPLIT_BYTES = 48 << 20
+# shard size: small enough to keep every worker busy to the end and memory flat, large enough to
+# amortise a worker's per-shard set-up
+SHARD_BYTES = 24 << 20
+TABLES = ("staging", "staged_metrics", "staged_rejects")
+
+
+def default_jobs() -> int:
+    """Worker processes to use: the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    path: str
+    file_id: int
+    index: int
+    start: int
+    end: int
+    forced: str | None
+    max_record_bytes: int
+    policy: Policy
+    out_dir: str
+
+
+@dataclass
+class ShardDone:
+    index: int
+    result: FileResult
+    redactions: Counter[str]
+    rows: int  # events staged (the sequence numbers it used)
+    outputs: dict[str, str]  # table → Arrow IPC stream file
+
+
+def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
+    """Byte ranges [start, end) that cut `path` at newlines, or None when it is read whole (small,
+    gzip, not line-per-record, or one job)."""
+    if jobs < 2 or size < MIN_SPLIT_BYTES:
+        return None
+    with open(path, "rb") as f:
+        first = f.read(CHUNK)
+        if first[:2] == b"\x1f\x8b" or not ndjson_start(first):
+            return None
+        count = max(jobs, -(-size // SHARD_BYTES))
+        cuts = [0]
+        for k in range(1, count):
+            f.seek(max(k * size // count, cuts[-1]))
+            f.readline()  # to the end of the line the cut falls in
+            pos = f.tell()
+            if pos >= size:
+                break
+            if pos > cuts[-1]:
+                cuts.append(pos)
+    cuts.append(size)
+    return [(a, b) for a, b in pairwise(cuts) if b > a]
+
+
+class _Range:
+    """The bytes [start, end) of an open file, as a readable stream."""
+
+    def __init__(self, f: IO[bytes], start: int, end: int) -> None:
+        f.seek(start)
+        self.f = f
+        self.left = end - start
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.f.read(n)
+        self.left -= len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+def run_shard(task: ShardTask) -> ShardDone:
+    """Worker: parse, redact and stage one shard into a private in-memory database; write its rows out."""
+    import duckdb
+    import pyarrow as pa
+
+    from logcorr.pipeline.parse import parse_file
+    from logcorr.pipeline.stage import Stager
+    from logcorr.sources.detect import FORMATS
+
+    con = duckdb.connect()
+    stager = Stager(con, task.policy)
+    result = FileResult(file_id=task.file_id, path=task.path)
+    with open(task.path, "rb") as f:
+        parse_file(_Range(f, task.start, task.end), result, stager,  # type: ignore[arg-type]
+                   forced=FORMATS[task.forced] if task.forced else None, max_record_bytes=task.max_record_bytes,
+                   mode="ndjson", file_start=task.start == 0)  # fmt: skip
+    stager.flush()
+    outputs = {}
+    for table in TABLES:
+        path = os.path.join(task.out_dir, f"{task.index:06d}.{table}.arrow")
+        reader = con.sql(f"SELECT * FROM {table}").to_arrow_reader(65_536)
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+        outputs[table] = path
+    con.close()
+    return ShardDone(task.index, result, stager.redactor.counts, stager.seq, outputs)
+
+
+def parse_sharded(
+    path: str,
+    file_id: int,
+    ranges: list[tuple[int, int]],
+    *,
+    jobs: int,
+    forced: str | None,
+    max_record_bytes: int,
+    policy: Policy,
+    load: Callable[[ShardDone, int], None],
+) -> None:
+    """Parse `ranges` of `path` on `jobs` worker processes; `load(done, line_base)` is called for every
+    shard in file order, with the number of lines before it."""
+    import multiprocessing
+
+    out_dir = tempfile.mkdtemp(prefix="logcorr-shards-")
+    os.chmod(out_dir, 0o700)
+    ctx = multiprocessing.get_context("spawn")  # never fork a process holding a DuckDB connection
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(ranges)), mp_context=ctx)
+    try:
+        futures = [
+            pool.submit(
+                run_shard, ShardTask(path, file_id, i, a, b, forced, max_record_bytes, policy, out_dir)
+            )
+            for i, (a, b) in enumerate(ranges)
+        ]
+        line_base = 0
+        for done in _in_order(futures):
+            load(done, line_base)
+            line_base += done.result.stats.lines
+            for out in done.outputs.values():
+                os.unlink(out)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _in_order(futures: list[Future[ShardDone]]) -> Iterator[ShardDone]:
+    for fut in futures:
+        yield fut.result()
+
+
+def load_sql(table: str, seq_offset: int, line_base: int) -> str:
+    """The INSERT that adds one shard's rows to a staging table, renumbered into file order."""
+    replace = [f"source_line + {int(line_base)} AS source_line"]
+    if table == "staging":
+        replace.append(f"seq + {int(seq_offset)} AS seq")
+    return f"INSERT INTO {table} BY NAME SELECT * REPLACE ({', '.join(replace)}) FROM _shard"
+
+
+def absorb(con: Any, done: ShardDone, seq_offset: int, line_base: int) -> None:
+    """Load one finished shard's staged rows into this connection's staging tables."""
+    import pyarrow as pa
+
+    for table, path in done.outputs.items():
+        with pa.memory_map(path) as source:
+            reader = pa.ipc.open_stream(source)
+            con.register("_shard", reader)
+            try:
+                con.execute(load_sql(table, seq_offset, line_base))
+            finally:
+                con.unregister("_shard")

@@ -1,0 +1,130 @@
+"""Parallel parse: a file ingested in shards by worker processes gives exactly the database one process
+gives — every stored and dropped event, rule decision, reject, metric and count."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from logcorr.pipeline import shard
+from logcorr.pipeline.ingest import ingest
+from tests.conftest import ROOT
+
+FIXTURE_LINES = [
+    p.read_bytes() for p in sorted((ROOT / "fixtures").rglob("*.jsonl")) if not p.name.endswith(".gz")
+]
+
+
+def _mixed_file(tmp_path: Path) -> Path:
+    """Generated records with every kind of bad line between them, a BOM first, CRLF endings in places."""
+    gen = tmp_path / "gen.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_logs.py"), "--records", "3000", "--seed", "7",
+                    "--out", str(gen)], check=True, capture_output=True)  # fmt: skip
+    lines = gen.read_bytes().splitlines(keepends=True)
+    bad = [
+        b'{"message": "cut off\n',
+        b"\xff\xfe not utf-8\n",
+        b"\n",
+        b"   \n",
+        b"[1, 2]\n",
+        b'{"unknown": "shape"}\n',
+        b'{"message":"password=hunter2 in a line","level":"error","timestamp":1754384400000,"id":"x"}\r\n',
+        b"\xef\xbb\xbf" + lines[5],  # a BOM mid-file is bytes of a line, not a mark
+        b'{"x": "' + b"y" * 5000 + b'"}\n',  # longer than the test's record limit
+    ]
+    out = [b"\xef\xbb\xbf"]
+    for i, line in enumerate(lines):
+        out.append(line)
+        if i % 97 == 0:
+            out.append(bad[(i // 97) % len(bad)])
+    for fixture in FIXTURE_LINES:
+        out.append(fixture if fixture.endswith(b"\n") else fixture + b"\n")
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def _snapshot(db: Path) -> dict[str, Any]:
+    con = duckdb.connect(str(db), read_only=True)
+    q = {
+        "log_queue": "SELECT * EXCLUDE (source_file) FROM log_queue ORDER BY event_id",
+        "drop_ledger": "SELECT * EXCLUDE (source_file) FROM drop_ledger ORDER BY event_id",
+        "rejects": "SELECT source_line, source_format, reason, excerpt FROM rejects ORDER BY ALL",
+        "metrics": "SELECT * EXCLUDE (source_file) FROM metrics ORDER BY ALL",
+        "files": "SELECT * EXCLUDE (run_id, path) FROM ingest_files",
+        "trace_summary": "SELECT * FROM trace_summary ORDER BY ALL",
+    }
+    snap = {name: con.execute(sql).fetchall() for name, sql in q.items()}
+    con.close()
+    return snap
+
+
+def test_sharded_ingest_equals_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _mixed_file(tmp_path)
+    one = ingest([str(src)], str(tmp_path / "one.duckdb"), jobs=1, max_record_bytes=4096)
+
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 150_000)  # ~10 shards, cut mid-file at arbitrary lines
+    ranges = shard.plan(str(src), src.stat().st_size, 2)
+    assert ranges is not None and len(ranges) >= 5
+    many = ingest([str(src)], str(tmp_path / "many.duckdb"), jobs=2, max_record_bytes=4096)
+
+    a, b = one.files[0], many.files[0]
+    assert (a.stats.lines, a.stats.blank, a.records, a.events, a.metrics, a.rejected, a.stored, a.dropped) == (
+        b.stats.lines, b.stats.blank, b.records, b.events, b.metrics, b.rejected, b.stored, b.dropped,
+    )  # fmt: skip
+    assert a.reject_reasons == b.reject_reasons and a.formats == b.formats
+    assert a.rejected >= 5 and a.dropped > 0 and a.stored > 0  # the input exercises every path
+    assert one.redactions == many.redactions and sum(one.redactions.values()) > 0
+    assert b.balanced
+    snap_one, snap_many = _snapshot(tmp_path / "one.duckdb"), _snapshot(tmp_path / "many.duckdb")
+    for table in snap_one:
+        assert snap_one[table] == snap_many[table], table
+
+
+def test_plan_cuts_only_at_line_ends_and_covers_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 1000)
+    path = tmp_path / "x.jsonl"
+    data = b"".join(b'{"message": "%d", "level": "log"}\n' % i for i in range(1000))
+    path.write_bytes(data)
+    ranges = shard.plan(str(path), len(data), 2)
+    assert ranges is not None and ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    for (_, end), (start, _) in pairwise(ranges):
+        assert end == start and data[start - 1 : start] == b"\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b'[\n  {"message": "pretty", "level": "log"}\n]\n', "a JSON array is not line-per-record"),
+        (b'{\n  "message": "pretty"\n}\n', "pretty-printed objects"),
+    ],
+)
+def test_files_that_are_not_line_per_record_are_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, why: str
+) -> None:
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    path = tmp_path / "x.json"
+    path.write_bytes(content * 50)
+    assert shard.plan(str(path), path.stat().st_size, 4) is None, why
+
+
+def test_gzip_and_one_job_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    path = tmp_path / "x.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"message": "a", "level": "log"}\n' * 100))
+    assert shard.plan(str(path), path.stat().st_size, 4) is None
+    plain = tmp_path / "x.jsonl"
+    plain.write_bytes(b'{"message": "a", "level": "log"}\n' * 100)
+    assert shard.plan(str(plain), plain.stat().st_size, 1) is None
