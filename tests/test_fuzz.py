@@ -434,7 +434,7 @@ def test_ingest_of_every_fixture_with_hostile_lines_mixed_in(tmp_path: Path) -> 
     assert rejected >= len(hostile) // 2 and stored > 50
 
 
-# --- known bugs: strict xfails for the owners of pipeline/stage.py and sources/reader.py -----------------
+# --- bugs found by fuzzing (fixed): the cases stay as regression tests ----------------------------------
 
 
 def _ingest_text(tmp_path: Path, name: str, text: str) -> Any:
@@ -443,12 +443,6 @@ def _ingest_text(tmp_path: Path, name: str, text: str) -> Any:
     return ingest([str(path)], str(tmp_path / "x.duckdb"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stage.py Stager.event serialises context with orjson (limit 255 levels) before redaction and outside "
-    "parse.py's per-record safety net: a record whose context nests ~300 deep aborts the whole ingest with "
-    "'TypeError: Recursion limit reached' instead of being rejected (owner: pipeline/stage.py)",
-)
 def test_deeply_nested_context_is_rejected_not_fatal(tmp_path: Path) -> None:
     rec = {
         "message": "m",
@@ -461,23 +455,12 @@ def test_deeply_nested_context_is_rejected_not_fatal(tmp_path: Path) -> None:
     assert result.stored == 1 and result.rejected == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reader.py's pretty-printed scanner (json.JSONDecoder) passes lone surrogates (\\ud800) through; "
-    "staging then fails to encode them and the whole ingest aborts with UnicodeEncodeError (NDJSON is fine: "
-    "orjson rejects the line) (owner: sources/reader.py / pipeline/stage.py)",
-)
 def test_lone_surrogate_in_a_pretty_printed_file_is_not_fatal(tmp_path: Path) -> None:
     text = '{\n "message": "a\\ud800b", "level": "log", "context": {"timestamp": 1714910400000}\n}\n'
     result = _ingest_text(tmp_path, "sur.json", text)
     assert result.files[0].balanced and result.stored + result.rejected == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reader.py _ndjson: a line holding an empty JSON array ([]) yields nothing — it is neither a "
-    "record, blank, skipped nor rejected, so the line is silently unaccounted (owner: sources/reader.py)",
-)
 def test_a_line_with_an_empty_array_is_accounted_for() -> None:
     stats, out = _read(b'[]\n{"message": "x", "level": "log", "timestamp": 1714910400000}\n')
     assert stats.lines == stats.blank + len({line for _, line, _ in out})

@@ -67,13 +67,6 @@ def test_a_gzip_bomb_is_stopped_at_the_readers_limit() -> None:
     assert stats.bytes_read < len(bomb) + 1  # it stopped reading, it did not inflate everything
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gzip-bomb limit exists in sources/reader.py (max_decompressed, default 64 GiB) but nothing passes "
-    "it: ingest()/parse_file() call iter_records without it and there is no option or environment variable. "
-    "Proposed: LOGCORR_MAX_DECOMPRESSED_GB (and `ingest --max-decompressed-gb`) read in pipeline/ingest.py and "
-    "passed through parse_file (owners: pipeline/*, cli/ingest.py)",
-)
 def test_the_gzip_limit_is_user_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "bomb.jsonl.gz"
     path.write_bytes(gzip.compress((GOOD + b"\n") * 200_000, compresslevel=1))  # ~16 MB inflated

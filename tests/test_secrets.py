@@ -244,12 +244,6 @@ def test_secrets_in_rejected_lines_never_reach_reasons_or_excerpts(corpus: Corpu
     assert _leaks("\n".join(f"{r} {e}" for r, e in rows)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reader.excerpt()/parse._reject cut a rejected line to EXCERPT chars BEFORE redaction: a secret that "
-    "straddles the cut loses the tail the pattern needs, so its prefix is stored in rejects.excerpt "
-    "(fix: redact the line first, then cut — owner of sources/reader.py / pipeline/parse.py)",
-)
 def test_a_secret_cut_by_the_excerpt_limit_leaves_no_prefix(
     tmp_path: Path, cli: Callable[..., CliResult]
 ) -> None:

@@ -91,10 +91,8 @@ def _staged(
     for i, (message, stack, context) in enumerate(rows):
         ev = Event(1_714_910_400_000 + i, "browser", "browser", "log", message, None, "none", None, None, context,
                    stack, None)  # fmt: skip
-        stager.event(ev, 1, i + 1, "browser-v2", 0)
-        stager.metric(
-            Metric(1_714_910_400_000, "worker", "worker_invocation", {"m": message}), 1, i + 1, "cf-logpush"
-        )
+        metric = Metric(1_714_910_400_000, "worker", "worker_invocation", {"m": message})
+        stager.record([ev], [metric], 1, i + 1, "browser-v2")
     stager.flush()
     got = con.execute("SELECT message, stack, context, suppressed FROM staging ORDER BY seq").fetchall()
     metrics = [

@@ -31,6 +31,11 @@ def ingest_cmd(
         8.0, "--max-line-mb", help="Reject records longer than this (default: 8)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No summary on stderr."),
+    max_gz_gb: float = typer.Option(
+        None,
+        "--max-decompressed-gb",
+        help="Stop inflating a .gz input beyond this (default: 64; env LOGCORR_MAX_DECOMPRESSED_GB).",
+    ),
     jobs: int = typer.Option(
         0, "--jobs", "-j", min=0, help="Worker processes parsing large files (default: 0 = one per core)."
     ),
@@ -50,7 +55,7 @@ def ingest_cmd(
     try:
         result = ingest(paths, resolve_db(db), load_policy(policy), format_name=format_name, strict=strict,
                         max_record_bytes=int(max_line_mb * (1 << 20)), progress=progress,
-                        jobs=jobs or None)  # fmt: skip
+                        jobs=jobs or None, max_decompressed=_gz_limit(max_gz_gb))  # fmt: skip
     finally:
         stop()
     if json_out:
@@ -59,6 +64,16 @@ def ingest_cmd(
         render(result, console)
     if not result.committed:
         raise typer.Exit(ExitCode.INPUT)
+
+
+def _gz_limit(gb: float | None) -> int | None:
+    if gb is None:
+        return None
+    if not gb > 0:
+        from logcorr.errors import UsageError
+
+        raise UsageError(f"--max-decompressed-gb {gb} must be positive", "e.g. --max-decompressed-gb 8")
+    return int(gb * (1 << 30))
 
 
 def _progress(console: Any, quiet: bool) -> tuple[Any, Any]:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import pyarrow as pa
 
@@ -26,7 +26,7 @@ from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity, quota_report, trace_integrity
 from logcorr.rules.state import RuleState
 from logcorr.sources.detect import FORMATS
-from logcorr.sources.reader import DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
+from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
 from logcorr.store.connection import connect
 from logcorr.store.schema import EVENT_NAMES, refresh_trace_summary
 
@@ -73,6 +73,25 @@ class IngestResult:
         return sum(f.stats.bytes_read for f in self.files)
 
 
+class _Limits(NamedTuple):
+    record_bytes: int  # a longer line or record is rejected
+    decompressed: int  # a gzip input stops inflating here (bomb guard)
+
+
+def max_decompressed_from_env() -> int:
+    """The gzip inflation limit: $LOGCORR_MAX_DECOMPRESSED_GB (may be fractional), else 64 GiB."""
+    raw = os.environ.get("LOGCORR_MAX_DECOMPRESSED_GB")
+    if not raw:
+        return DEFAULT_MAX_DECOMPRESSED
+    try:
+        gb = float(raw)
+    except ValueError:
+        gb = -1.0
+    if not gb > 0:
+        raise UsageError(f"LOGCORR_MAX_DECOMPRESSED_GB={raw!r} is not a positive number", "e.g. 8 or 0.5")
+    return int(gb * (1 << 30))
+
+
 def expand_inputs(paths: list[str]) -> list[str]:
     """Files to read: each path, with directories expanded to their log files (sorted)."""
     out: list[str] = []
@@ -109,10 +128,12 @@ def ingest(
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     progress: Callable[[int, int], None] | None = None,
     jobs: int | None = None,
+    max_decompressed: int | None = None,
 ) -> IngestResult:
     """Ingest `paths` into the database at `db`; returns per-file accounting and rule counts.
 
-    Large line-per-record files are parsed by `jobs` worker processes (default: one per core)."""
+    Large line-per-record files are parsed by `jobs` worker processes (default: one per core). A gzip
+    input stops inflating at `max_decompressed` bytes (default: $LOGCORR_MAX_DECOMPRESSED_GB, else 64 GiB)."""
     policy = policy or Policy()
     forced = None
     if format_name is not None:
@@ -120,11 +141,12 @@ def ingest(
         if forced is None:
             raise UsageError(f"unknown format {format_name!r}", f"choose one of: {', '.join(FORMATS)}")
     files = expand_inputs(paths)
+    limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env())
     started = time.perf_counter()
     con = connect(db)
     try:
         con.execute("BEGIN TRANSACTION")
-        result = _run(con, db, files, policy, forced, max_record_bytes, progress, jobs or default_jobs())
+        result = _run(con, db, files, policy, forced, limits, progress, jobs or default_jobs())
         if strict and result.rejected:
             con.execute("ROLLBACK")
             result.committed = False
@@ -152,7 +174,7 @@ def _run(
     files: list[str],
     policy: Policy,
     forced: Any,
-    max_record_bytes: int,
+    limits: _Limits,
     progress: Callable[[int, int], None] | None,
     jobs: int,
 ) -> IngestResult:
@@ -187,12 +209,13 @@ def _run(
 
         ranges = plan(path, fr.size or 0, jobs) if path != "-" else None
         if ranges is not None:
-            _parse_sharded(path, fr, stager, ranges, jobs, forced, max_record_bytes, policy, cb)
+            _parse_sharded(path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb)
         else:
             stream = open_input(path)
             try:
                 parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-",
-                           max_record_bytes=max_record_bytes, progress=cb)  # fmt: skip
+                           max_record_bytes=limits.record_bytes, max_decompressed=limits.decompressed,
+                           progress=cb)  # fmt: skip
             finally:
                 if path != "-":
                     stream.close()
@@ -462,7 +485,6 @@ def _store(con: Any, run_id: int, policy: Policy) -> None:
         SELECT {select}, d.rule, x.reason, x.rule_state
         FROM staging s JOIN ordered o USING (seq) JOIN files f USING (file_id) JOIN drops d ON d.pos = o.pos
              JOIN (SELECT decision, reason, rule_state::JSON AS rule_state FROM decisions) x USING (decision)
-        ORDER BY o.pos
         """
     )
     con.execute(

@@ -14,7 +14,7 @@ from logcorr.model import Event, Metric, RecordError
 from logcorr.pipeline.stage import Stager
 from logcorr.sources.base import Format
 from logcorr.sources.detect import describe_unknown, detect
-from logcorr.sources.reader import RECORD, REJECT, FileStats, excerpt, iter_records
+from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, RECORD, REJECT, FileStats, excerpt, iter_records
 
 
 @dataclass
@@ -86,6 +86,7 @@ def parse_file(
     progress: Callable[[int], None] | None = None,
     mode: str | None = None,
     file_start: bool = True,
+    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
 ) -> None:
     """Stage every record of one input (or one shard of it: see `iter_records`); fills `result`'s counters."""
     # the loop makes millions of short-lived objects that reference counting frees; the cyclic
@@ -93,7 +94,8 @@ def parse_file(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _parse(stream, result, stager, forced, hash_stream, max_record_bytes, progress, mode, file_start)
+        _parse(stream, result, stager, forced, hash_stream, max_record_bytes, progress, mode, file_start,
+               max_decompressed)  # fmt: skip
     finally:
         if was_enabled:
             gc.enable()
@@ -109,13 +111,14 @@ def _parse(
     progress: Callable[[int], None] | None,
     mode: str | None,
     file_start: bool,
+    max_decompressed: int,
 ) -> None:
     events: list[Event] = []
     metrics: list[Metric] = []
     file_id = result.file_id
     stats = result.stats
     formats = result.formats
-    stage_event = stager.event
+    stage_record = stager.record
     tick = 0
     for kind, line, payload in iter_records(
         stream,
@@ -124,6 +127,7 @@ def _parse(
         max_record_bytes=max_record_bytes,
         mode=mode,
         file_start=file_start,
+        max_decompressed=max_decompressed,
     ):
         if kind == RECORD:
             result.records += 1
@@ -154,13 +158,21 @@ def _parse(
                 _reject(result, stager, line, fmt.name, f"unexpected record shape ({type(e).__name__}: {e})",
                         payload, record=True)  # fmt: skip
                 continue
-            formats[fmt.name] += 1
             name = fmt.name
+            if events or metrics:
+                try:
+                    stage_record(events, metrics, file_id, line, name)
+                except TypeError as e:  # a value JSON cannot hold (nested beyond 255 levels)
+                    events.clear()
+                    metrics.clear()
+                    _reject(
+                        result, stager, line, name, f"record cannot be stored ({e})", payload, record=True
+                    )
+                    continue
+            formats[name] += 1
             if events:
                 result.records_with_events += 1
                 result.events += len(events)
-                for part, ev in enumerate(events):
-                    stage_event(ev, file_id, line, name, part)
                 events.clear()
             elif metrics:
                 result.records_metric_only += 1
@@ -169,8 +181,6 @@ def _parse(
                 result.skip_reasons[skip or "record holds no log lines"] += 1
             if metrics:
                 result.metrics += len(metrics)
-                for m in metrics:
-                    stager.metric(m, file_id, line, name)
                 metrics.clear()
             tick += 1
             if progress is not None and tick >= 16384:

@@ -14,6 +14,7 @@ from logcorr.rules.fingerprint import MACROS_SQL
 from logcorr.rules.policy import Policy
 from logcorr.rules.redact import Redactor, might_hold_secret, trigger_words
 from logcorr.rules.suppress import Suppressor
+from logcorr.sources.reader import EXCERPT, excerpt
 
 STAGING_SCHEMA = pa.schema(
     [
@@ -118,7 +119,7 @@ class Stager:
     fingerprints and event keys computed in DuckDB. Unredacted text is only ever held in the Arrow
     batch in this process's memory, never in a table."""
 
-    def __init__(self, con: Any, policy: Policy, batch_rows: int = 65_536) -> None:
+    def __init__(self, con: Any, policy: Policy, batch_rows: int = 16_384) -> None:
         self.con = con
         self.batch_rows = batch_rows
         self.redactor = Redactor()
@@ -136,13 +137,14 @@ class Stager:
         con.execute(MACROS_SQL)
         con.execute(_DDL)
 
-    def event(self, ev: Event, file_id: int, line: int, fmt: str, part: int) -> None:
-        """Buffer one event (checked and redacted when its batch is flushed)."""
-        context = ev.context
-        self.seq += 1
-        self.rows.append(
+    def record(self, events: list[Event], metrics: list[Metric], file_id: int, line: int, fmt: str) -> None:
+        """Buffer the events and metrics of one record (checked and redacted when their batch is flushed).
+        All or nothing: raises TypeError, staging none of them, when a value cannot be written as JSON
+        (orjson stops at 255 levels of nesting), so the caller can reject the record whole."""
+        seq = self.seq
+        rows = [
             (
-                self.seq,
+                seq + part + 1,
                 file_id,
                 ev.ts_ms,
                 ev.client_ts_ms,
@@ -154,16 +156,23 @@ class Stager:
                 ev.trace_source,
                 ev.request_id,
                 ev.user_id,
-                _json(context) if context else None,
+                _json(ev.context) if ev.context else None,
                 ev.stack,
                 line,
                 fmt,
                 part,
                 None,
             )
-        )
+            for part, ev in enumerate(events)
+        ]
+        metric_rows = [(file_id, line, fmt, m.ts_ms, m.system, m.topic, _json(m.data)) for m in metrics]
+        self.seq = seq + len(rows)
+        self.rows.extend(rows)
+        self.metric_rows.extend(metric_rows)
         if len(self.rows) >= self.batch_rows:
             self.flush_events()
+        if len(self.metric_rows) >= self.batch_rows:
+            self.flush_metrics()
 
     def _check_event(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         """The Python rules for one flagged row: redaction of message, stack, context; suppression."""
@@ -177,11 +186,6 @@ class Stager:
                 ctx_json = _json(red.value(orjson.loads(ctx_json)))
         return (*row[:7], message, *row[8:12], ctx_json, stack, *row[14:17], self.suppressor.match(message))
 
-    def metric(self, m: Metric, file_id: int, line: int, fmt: str) -> None:
-        self.metric_rows.append((file_id, line, fmt, m.ts_ms, m.system, m.topic, _json(m.data)))
-        if len(self.metric_rows) >= self.batch_rows:
-            self.flush_metrics()
-
     def _check_metric(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         data = row[6]
         if self.redact and might_hold_secret(data):
@@ -189,10 +193,12 @@ class Stager:
         return (*row[:6], data)
 
     def reject(self, file_id: int, line: int, fmt: str | None, reason: str, text: str) -> None:
+        """Stage a rejected line: reason and text redacted, then the text cut to its excerpt (in that
+        order, so a secret the cut would split is still seen whole)."""
         if self.redact:
             reason = self.redactor.text(reason)
             text = self.redactor.text(text)
-        self.reject_rows.append((file_id, line, fmt, reason, text))
+        self.reject_rows.append((file_id, line, fmt, reason, excerpt(text, EXCERPT)))
         if len(self.reject_rows) >= self.batch_rows:
             self._flush("staged_rejects", self.reject_rows, REJECT_SCHEMA)
 

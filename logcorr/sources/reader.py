@@ -24,7 +24,8 @@ import orjson
 CHUNK = 1 << 20
 DEFAULT_MAX_RECORD_BYTES = 8 << 20
 DEFAULT_MAX_DECOMPRESSED = 64 << 30
-EXCERPT = 160
+EXCERPT = 160  # characters of a rejected line kept in the rejects table
+EXCERPT_SOURCE = 4096  # characters handed on for it: redaction sees whole secrets before the final cut
 
 # kinds yielded by iter_records
 RECORD = 0
@@ -138,9 +139,15 @@ def file_hash(path: str) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def excerpt(data: bytes | str, limit: int = EXCERPT) -> str:
-    """A short printable excerpt of a bad line for the rejects table (redacted later)."""
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+def excerpt(data: bytes | str, limit: int = EXCERPT_SOURCE) -> str:
+    """A printable excerpt of a bad line: `EXCERPT_SOURCE` characters from the reader, redacted by the
+    stager and then cut to `EXCERPT` for the rejects table (cutting first could split a secret)."""
+    # bytes: invalid UTF-8 replaced; text: lone surrogates (the permissive scanner lets them through) replaced
+    text = (
+        data.decode("utf-8", "replace")
+        if isinstance(data, bytes)
+        else data.encode("utf-8", "replace").decode()
+    )
     text = text.strip().replace("\n", "\\n")
     return text if len(text) <= limit else text[:limit] + "…"
 
@@ -237,7 +244,11 @@ def _ndjson(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Itera
                     pending = b""
             line_no += 1
             if len(part) > max_len:
-                yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT]))
+                yield (
+                    REJECT,
+                    line_no,
+                    (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE])),
+                )
                 continue
             try:
                 value = loads(part)
@@ -249,9 +260,11 @@ def _ndjson(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Itera
                 continue
             if type(value) is dict:
                 yield RECORD, line_no, value
-            elif type(value) is list:
+            elif type(value) is list and value:
                 for item in value:
                     yield RECORD, line_no, item
+            elif type(value) is list:
+                yield SKIP, line_no, ("empty JSON array", "[]")
             else:
                 yield REJECT, line_no, ("not a JSON object or array", excerpt(part))
         if not oversize:
@@ -279,9 +292,11 @@ def _ndjson(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Itera
         else:
             if type(value) is dict:
                 yield RECORD, line_no, value
-            elif type(value) is list:
+            elif type(value) is list and value:
                 for item in value:
                     yield RECORD, line_no, item
+            elif type(value) is list:
+                yield SKIP, line_no, ("empty JSON array", "[]")
             else:
                 yield REJECT, line_no, ("not a JSON object or array", excerpt(pending))
     elif pending:
@@ -382,13 +397,16 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
         if ch == "{" or in_array:
             value, end, err = _decode_one(decoder, t, pos, max_len)
             if err is None:
-                if type(value) is dict:
+                bad = _unstorable(value)
+                if bad is not None:
+                    yield REJECT, line, (bad, excerpt(t.buf[pos : min(end, pos + EXCERPT_SOURCE)]))
+                elif type(value) is dict:
                     yield RECORD, line, value
                 else:
                     yield REJECT, line, ("array element is not a JSON object", excerpt(t.buf[pos:end]))
                 pos = end
                 continue
-            yield REJECT, line, (err, excerpt(t.buf[pos : pos + EXCERPT]))
+            yield REJECT, line, (err, excerpt(t.buf[pos : pos + EXCERPT_SOURCE]))
             in_array = False
             pos = _resync(t, pos)
             continue
@@ -430,6 +448,16 @@ def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> 
                 return None, pos, f"malformed or truncated JSON ({e.msg} at line {t.line_at(e.pos)})"
         except RecursionError:
             return None, pos, "JSON nested too deeply"
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why a value the permissive scanner accepted cannot be stored (NDJSON lines are parsed by orjson,
+    which refuses the same values), or None."""
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as e:
+        return f"unsupported JSON value ({e})"
+    return None
 
 
 def _resync(t: _Text, pos: int) -> int:
