@@ -136,6 +136,7 @@ def main() -> None:
     ap.add_argument(
         "--no-hot-flags", action="store_true", help="omit the SQL-computed hot flags (slower path)"
     )
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = ap.parse_args()
 
     rows = generate(args.events, args.seed, args.days)
@@ -165,6 +166,21 @@ def main() -> None:
     print(f"calibration   empty Python loop {interpreter_speed():.0f} ns/iteration (≈15–25 on an idle core)")
     print(f"stored        {n - sum(drops.values()):,}")
     print("dropped       " + ", ".join(f"{k} {v:,}" for k, v in sorted(drops.items())))
+    if args.json:
+        import json
+        import resource
+
+        figures = {
+            "events": n,
+            "wall_s": round(best, 3),
+            "cpu_s": round(best_cpu, 3),
+            "us_per_event": round(best / n * 1e6, 3),
+            "cpu_us_per_event": round(best_cpu / n * 1e6, 3),
+            "empty_loop_ns": round(interpreter_speed(), 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "dropped": dict(sorted(drops.items())),
+        }
+        Path(args.json).write_text(json.dumps(figures, indent=1) + "\n")
     if engine is not None:
         print("engine stats  " + ", ".join(f"{k} {v:,}" for k, v in sorted(engine.stats.items())))
         st = engine.state
