@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -27,7 +28,7 @@ from logcorr.rules.report import QuotaReport, TraceIntegrity, quota_report, trac
 from logcorr.rules.state import RuleState
 from logcorr.sources.detect import FORMATS
 from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
-from logcorr.store.connection import connect
+from logcorr.store.connection import INGEST_MEMORY_LIMIT, connect
 from logcorr.store.schema import EVENT_NAMES, refresh_trace_summary
 
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
@@ -143,9 +144,11 @@ def ingest(
     files = expand_inputs(paths)
     limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env())
     started = time.perf_counter()
-    con = connect(db)
+    con = connect(db, memory_limit=INGEST_MEMORY_LIMIT)
     try:
-        con.execute("BEGIN TRANSACTION")
+        # _run opens the transaction itself, after staging: TEMP tables filled inside a transaction stay in
+        # memory (DuckDB cannot spill transaction-local data), outside one they spill under memory_limit.
+        # Nothing persistent is written before it, and the file lock keeps other writers out meanwhile.
         result = _run(con, db, files, policy, forced, limits, progress, jobs or default_jobs())
         if strict and result.rejected:
             con.execute("ROLLBACK")
@@ -178,7 +181,8 @@ def _run(
     progress: Callable[[int, int], None] | None,
     jobs: int,
 ) -> IngestResult:
-    run_id = _start_run(con, policy, len(files))
+    run_id = _next_run_id(con)
+    started_at = datetime.now(UTC).replace(tzinfo=None)
     known = {
         h
         for (h,) in con.execute(
@@ -234,7 +238,12 @@ def _run(
             fr.stats.notes.append("no records (only blank lines)")
         known.add(fr.content_hash)
         done_before += fr.size or 0
-    _finish_run(con, run_id, stager, policy, result)
+
+    def open_run() -> None:
+        con.execute("BEGIN TRANSACTION")
+        _open_run(con, run_id, policy, len(files), started_at)
+
+    _finish_run(con, run_id, stager, policy, result, open_run)
     return result
 
 
@@ -264,18 +273,34 @@ def _parse_sharded(
                   max_record_bytes=max_record_bytes, policy=policy, load=load)  # fmt: skip
 
 
-def _start_run(con: Any, policy: Policy, n_inputs: int) -> int:
-    """Open a row in `ingest_runs`; returns its run id."""
-    run_id = int(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM ingest_runs").fetchone()[0])
+def _next_run_id(con: Any) -> int:
+    return int(con.execute("SELECT coalesce(max(run_id), 0) + 1 FROM ingest_runs").fetchone()[0])
+
+
+def _open_run(con: Any, run_id: int, policy: Policy, n_inputs: int, started_at: datetime) -> None:
     con.execute(
-        "INSERT INTO ingest_runs (run_id, started_at, logcorr_version, policy_hash, files) VALUES (?, now(), ?, ?, ?)",
-        [run_id, __version__, policy.digest(), n_inputs],
+        "INSERT INTO ingest_runs (run_id, started_at, logcorr_version, policy_hash, files) VALUES (?, ?, ?, ?, ?)",
+        [run_id, started_at, __version__, policy.digest(), n_inputs],
     )
+
+
+def _start_run(con: Any, policy: Policy, n_inputs: int) -> int:
+    """Open a row in `ingest_runs` inside the caller's transaction; returns its run id."""
+    run_id = _next_run_id(con)
+    _open_run(con, run_id, policy, n_inputs, datetime.now(UTC).replace(tzinfo=None))
     return run_id
 
 
-def _finish_run(con: Any, run_id: int, stager: Stager, policy: Policy, result: IngestResult) -> None:
-    """Everything after staging: rules over the staged events, store, count, record the run."""
+def _finish_run(
+    con: Any,
+    run_id: int,
+    stager: Stager,
+    policy: Policy,
+    result: IngestResult,
+    open_run: Callable[[], None] | None = None,
+) -> None:
+    """Everything after staging: rules over the staged events, store, count, record the run. The rules
+    run on TEMP tables only; `open_run` (if given) starts the transaction before the first persistent write."""
     stager.flush()
     result.redactions = stager.redactor.counts
     result.lap("parse")
@@ -285,6 +310,8 @@ def _finish_run(con: Any, run_id: int, stager: Stager, policy: Policy, result: I
     rule_state = load_state(con, policy)
     result.lap("prepare")
     engine = _decide(con, policy, rule_state, result)
+    if open_run is not None:
+        open_run()
     save_state(con, engine.state, policy, run_id)
     result.lap("rules")
     _store(con, run_id, policy)
@@ -352,7 +379,7 @@ def _propagate_request_traces(con: Any) -> None:
     )
 
 
-_ENGINE_BATCH = 65_536
+_ENGINE_BATCH = 16_384
 
 
 def _decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) -> Engine:
@@ -401,11 +428,12 @@ def _decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) ->
 class _DropSink:
     """The engine's drops into TEMP tables `drops (pos, rule, decision)` and `decisions (decision, reason,
     rule_state)`. Drops of one flood or loop share their reason objects, so each distinct decision is
-    written once and the drop rows stay two numbers and a rule name."""
+    written once per flush window and the drop rows stay two numbers and a rule name."""
 
     def __init__(self, con: Any) -> None:
         self.con = con
         self.ids: dict[tuple[str, str, str | None], int] = {}
+        self.next_id = 0
         self.new: list[tuple[int, str, str | None]] = []
         self.pos: list[int] = []
         self.rule: list[str] = []
@@ -420,12 +448,13 @@ class _DropSink:
             key = (r, reason, state)
             d = ids.get(key)
             if d is None:
-                d = ids[key] = len(ids)
+                d = ids[key] = self.next_id
+                self.next_id += 1
                 new.append((d, reason, state))
             pos(p)
             rule(r)
             did(d)
-        if len(self.pos) >= 262_144:
+        if len(self.pos) >= 65_536:
             self.flush()
 
     def flush(self) -> None:
@@ -444,6 +473,9 @@ class _DropSink:
                           "rule_state": pa.array(state, pa.string())}),
             )  # fmt: skip
             self.new = []
+        # a flood's drops are consecutive: deduplicating within one flush window keeps the table small
+        # without holding every distinct reason of a long ingest in memory
+        self.ids.clear()
 
     def close(self) -> None:
         self.flush()

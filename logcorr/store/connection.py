@@ -13,6 +13,9 @@ DEFAULT_DB = "logcorr.duckdb"
 # DuckDB's own default is 80 % of RAM; staging then never spills and a large ingest holds gigabytes.
 # Bounded, DuckDB spills sorts and temp tables to <db>.tmp/ and memory stays flat as input grows.
 DEFAULT_MEMORY_LIMIT = "1GB"
+# ingest stages everything it reads in TEMP tables that spill under this limit; 400MB keeps the whole
+# process near 600 MB peak RSS at any input size, for ~10 % more time than 1GB on this 2-core machine
+INGEST_MEMORY_LIMIT = "400MB"
 # how long opening waits for another process's write lock ($LOGCORR_LOCK_WAIT seconds)
 DEFAULT_LOCK_WAIT_S = 5.0
 _LOCK_POLL_S = 0.02
@@ -33,8 +36,11 @@ def _lock_wait() -> float:
         raise DatabaseError(f"bad LOGCORR_LOCK_WAIT {raw!r}", "seconds, e.g. LOGCORR_LOCK_WAIT=5") from None
 
 
-def connect(path: str, *, read_only: bool = False, migrate: bool = True) -> Any:
-    """A DuckDB connection with the schema migrated (read-write) or checked (read-only)."""
+def connect(
+    path: str, *, read_only: bool = False, migrate: bool = True, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> Any:
+    """A DuckDB connection with the schema migrated (read-write) or checked (read-only). DuckDB may use
+    $LOGCORR_MEMORY_LIMIT, else `memory_limit`, before it spills to disk."""
     import duckdb
 
     if read_only and not Path(path).exists():
@@ -62,7 +68,7 @@ def connect(path: str, *, read_only: bool = False, migrate: bool = True) -> Any:
             raise DatabaseError(f"cannot open database {path}: {str(e).splitlines()[0]}",
                                 "is it a DuckDB file written by logcorr?") from e  # fmt: skip
     try:
-        con.execute("SET memory_limit = ?", [os.environ.get("LOGCORR_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)])
+        con.execute("SET memory_limit = ?", [os.environ.get("LOGCORR_MEMORY_LIMIT", memory_limit)])
     except duckdb.Error as e:
         raise DatabaseError(
             f"bad LOGCORR_MEMORY_LIMIT: {str(e).splitlines()[0]}", "e.g. LOGCORR_MEMORY_LIMIT=2GB"
