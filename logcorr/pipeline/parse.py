@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from logcorr.model import Event, Metric, RecordError
 from logcorr.pipeline.stage import Stager
-from logcorr.sources.base import Format
+from logcorr.sources.base import SHAPE_ERRORS, Format
 from logcorr.sources.detect import describe_unknown, detect
 from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, RECORD, REJECT, FileStats, excerpt, iter_records
 
@@ -143,15 +143,7 @@ def _parse(
                 metrics.clear()
                 _reject(result, stager, line, fmt.name, str(e), payload, record=True)
                 continue
-            except (
-                TypeError,
-                AttributeError,
-                ValueError,
-                KeyError,
-                IndexError,
-                RecursionError,
-                OverflowError,
-            ) as e:
+            except SHAPE_ERRORS as e:
                 # an adapter met a shape it did not expect: reject the record, never the file
                 events.clear()
                 metrics.clear()

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from logcorr.model import Event, Metric, RecordError
+from logcorr.sources.base import SHAPE_ERRORS
 from logcorr.sources.detect import FORMATS, describe_unknown, detect
 
 
@@ -124,15 +125,7 @@ def check(values: list[Any], endpoint: Endpoint) -> Checked:
             skip = FORMATS[fmt.name].parse(value, events, metrics)
         except RecordError as e:
             raise BadRequest(422, "bad_record", f"{where}{e}") from None
-        except (
-            TypeError,
-            AttributeError,
-            ValueError,
-            KeyError,
-            IndexError,
-            RecursionError,
-            OverflowError,
-        ) as e:
+        except SHAPE_ERRORS as e:
             raise BadRequest(
                 422, "bad_record", f"{where}unexpected record shape ({type(e).__name__})"
             ) from None

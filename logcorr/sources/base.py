@@ -15,6 +15,18 @@ from logcorr.model import Event, Metric
 
 Adapter = Callable[[dict[str, Any], list[Event], list[Metric]], str | None]
 
+# what an adapter raises when a record has a shape it did not expect (a list where it wanted an object,
+# a number too large, nesting too deep): every caller turns these into a rejected record, never a crash
+SHAPE_ERRORS: tuple[type[Exception], ...] = (
+    TypeError,
+    AttributeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    RecursionError,
+    OverflowError,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Format:
