@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 "stored_by_system",
                 "dropped_by_rule",
                 "redactions",
+                "phases_s",
             )
         },
         "duckdb_rows": reports["duckdb read_json_auto"].get("rows"),
