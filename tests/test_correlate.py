@@ -68,6 +68,25 @@ def test_paired_worker_timestamps_measure_the_browser_skew(cli: Callable[..., Cl
     assert model["events"][0]["system"] == "browser"
 
 
+def test_paired_timestamps_from_another_week_do_not_skew_this_trace(
+    cli: Callable[..., CliResult], db: str, tmp_path: Path
+) -> None:
+    # the same user's browser clock was 5 minutes behind a week earlier: a drifting clock's old offset
+    # must not leak into today's estimate
+    week = 7 * 86_400_000
+    old = [
+        {"id": f"old{i}", "trace_id": f"trace_old_{i}", "user_id": "u-pair", "system": "browser", "level": "log",
+         "message": f"old line {i}", "timestamp": 1714910600000 - week + i,
+         "context": {"timestamp": 1714910600000 - week + i - 300_000}}
+        for i in range(9)
+    ]  # fmt: skip
+    path = tmp_path / "old.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in old))
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    skew = trace_json(cli, db, "trace_1714910600000_pair01")["skew"]["browser"]
+    assert skew["method"] == "paired" and skew["offset_ms"] == 89_920 and skew["samples"] == 1
+
+
 def test_error_chain_runs_across_the_three_systems(cli: Callable[..., CliResult], db: str) -> None:
     model = trace_json(cli, db, CHAIN)
     assert model["errors"]["chain"] == ["backend", "worker", "browser"]

@@ -3,8 +3,10 @@ Convex is taken as in sync with it. Browser clocks drift, so browser times are c
 estimated, most specific first, from:
 
 1. paired timestamps — worker records of browser lines carry the Worker's receive time (`ts`) and the
-   browser's own clock (`client_ts`): offset = median(client_ts − ts) over the user's (else the trace's)
-   records. It includes the one-way network delay, so it slightly under-corrects;
+   browser's own clock (`client_ts`): offset = median(client_ts − ts) over the user's records within a
+   day of the trace (a drifting clock's offset is local in time, and the bound lets DuckDB skip the rest
+   of the table), else over the trace's own. It includes the one-way network delay, so it slightly
+   under-corrects;
 2. causal order — a trace's first browser line causes its first Worker line, so when the browser line is
    later than the Worker line, the browser clock is ahead by at least that much: offset = gap + 1 ms.
    Only that direction is evidence: an early browser line is ordinary (the trace id lives for a page load).
@@ -52,13 +54,15 @@ def clock_of(source_format: str, system: str) -> str:
 def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> Skew:
     """The browser clock's offset for one trace (see the module docstring for the order of evidence)."""
     users = sorted({e["user_id"] for e in events if e["system"] == "browser" and e["user_id"]})
+    stamps = [e["ts"] for e in events]
     for user in users[:1]:
         row = con.execute(
             """
             SELECT median(epoch_ms(client_ts) - epoch_ms(ts)), count(*) FROM log_queue
             WHERE system = 'browser' AND client_ts IS NOT NULL AND user_id = ?
+              AND ts BETWEEN ?::TIMESTAMP - INTERVAL 1 DAY AND ?::TIMESTAMP + INTERVAL 1 DAY
             """,
-            [user],
+            [user, min(stamps), max(stamps)],
         ).fetchone()
         if row and row[1]:
             return Skew("browser", round(row[0]), "paired", int(row[1]), f"user {user}")
