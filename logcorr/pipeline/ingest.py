@@ -145,6 +145,9 @@ def ingest(
     limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env())
     started = time.perf_counter()
     con = connect(db, memory_limit=INGEST_MEMORY_LIMIT)
+    # every query that needs an order says so (ORDER BY); without this DuckDB buffers large INSERT … SELECT
+    # results to keep their input order, which under a small memory_limit runs out of memory
+    con.execute("SET preserve_insertion_order = false")
     try:
         # _run opens the transaction itself, after staging: TEMP tables filled inside a transaction stay in
         # memory (DuckDB cannot spill transaction-local data), outside one they spill under memory_limit.
@@ -322,7 +325,16 @@ def _finish_run(
         [result.stored, result.dropped, result.rejected, run_id],
     )
     _record_files(con, run_id, result.files)
-    for name in ("staging", "staged_metrics", "staged_rejects", "ordered", "drops", "decisions", "files"):
+    for name in (
+        "staging",
+        "staged_metrics",
+        "staged_rejects",
+        "ordered",
+        "drops",
+        "decisions",
+        "fate",
+        "files",
+    ):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     result.lap("account")
 
@@ -487,6 +499,8 @@ class _DropSink:
         self.con.unregister("_drops")
 
 
+_LEDGER_SLICE = 262_144
+
 _SELECT_EVENT = """
     {base} + o.pos, make_timestamp(s.ts_ms * 1000), make_timestamp(s.client_ts_ms * 1000), s.system,
     s.system_label, s.level, s.message, s.trace_id, s.trace_source, s.request_id, s.user_id,
@@ -501,24 +515,34 @@ def _store(con: Any, run_id: int, policy: Policy) -> None:
     ).fetchone()[0]
     cols = ", ".join(EVENT_NAMES)
     select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id))
+    # each event's fate in one narrow table, so the wide inserts below join staging once (several
+    # joins against the wide staging rows ran out of memory under a small memory_limit)
+    con.execute(
+        "CREATE TEMP TABLE fate AS SELECT o.seq, o.pos, d.rule, d.decision FROM ordered o LEFT JOIN drops d USING (pos)"
+    )
     con.execute(
         f"""
         INSERT INTO log_queue ({cols}, processed)
         SELECT {select}, false
-        FROM staging s JOIN ordered o USING (seq) JOIN files f USING (file_id)
-        WHERE o.pos NOT IN (SELECT pos FROM drops)
+        FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
+        WHERE o.rule IS NULL
         ORDER BY o.pos
         """
     )
     refresh_trace_summary(con, run_id)
-    con.execute(
-        f"""
-        INSERT INTO drop_ledger ({cols}, rule, reason, rule_state)
-        SELECT {select}, d.rule, x.reason, x.rule_state
-        FROM staging s JOIN ordered o USING (seq) JOIN files f USING (file_id) JOIN drops d ON d.pos = o.pos
-             JOIN (SELECT decision, reason, rule_state::JSON AS rule_state FROM decisions) x USING (decision)
-        """
-    )
+    # the ledger can take millions of rows: written in slices of input order, each join stays small
+    # (staging is stored in sequence order, so each slice reads only its part of it)
+    lo, hi = con.execute("SELECT coalesce(min(seq), 0), coalesce(max(seq), -1) FROM staging").fetchone()
+    for start in range(int(lo), int(hi) + 1, _LEDGER_SLICE):
+        con.execute(
+            f"""
+            INSERT INTO drop_ledger ({cols}, rule, reason, rule_state)
+            SELECT {select}, o.rule, x.reason, x.rule_state
+            FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
+                 JOIN (SELECT decision, reason, rule_state::JSON AS rule_state FROM decisions) x USING (decision)
+            WHERE o.rule IS NOT NULL AND s.seq >= {start} AND s.seq < {start + _LEDGER_SLICE}
+            """
+        )
     con.execute(
         f"""
         INSERT INTO metrics
@@ -551,8 +575,8 @@ def _count(con: Any, result: IngestResult) -> None:
     by_file = {f.file_id: f for f in result.files}
     rows = con.execute(
         """
-        SELECT s.file_id, count(*) FILTER (WHERE d.pos IS NULL), count(d.pos)
-        FROM staging s JOIN ordered o USING (seq) LEFT JOIN drops d ON d.pos = o.pos
+        SELECT s.file_id, count(*) FILTER (WHERE t.rule IS NULL), count(t.rule)
+        FROM staging s JOIN fate t USING (seq)
         GROUP BY s.file_id
         """
     ).fetchall()
@@ -561,15 +585,15 @@ def _count(con: Any, result: IngestResult) -> None:
         by_file[file_id].dropped = int(dropped)
     for rule, system, n in con.execute(
         """
-        SELECT d.rule, s.system, count(*) FROM drops d JOIN ordered o ON d.pos = o.pos JOIN staging s USING (seq)
+        SELECT t.rule, s.system, count(*) FROM fate t JOIN staging s USING (seq) WHERE t.rule IS NOT NULL
         GROUP BY ALL
         """
     ).fetchall():
         result.drops[(rule, system)] = int(n)
     for system, n in con.execute(
         """
-        SELECT s.system, count(*) FROM staging s JOIN ordered o USING (seq)
-        WHERE o.pos NOT IN (SELECT pos FROM drops) GROUP BY ALL
+        SELECT s.system, count(*) FROM staging s JOIN fate t USING (seq)
+        WHERE t.rule IS NULL GROUP BY ALL
         """
     ).fetchall():
         result.stored_by_system[system] = int(n)
