@@ -88,14 +88,18 @@ def test_sigkill_at_random_points_leaves_the_database_unchanged(
             delay = rng.uniform(0.02, 0.9) * after_eof
             time.sleep(delay)
             point = f"{delay:.2f}s after end of input"
-        if proc.poll() is not None:  # it finished before the kill: not a kill; go on with a fresh database
+        finished = proc.poll() is not None
+        if finished:
             proc.communicate()
-            assert proc.returncode == 0
+            code = proc.returncode
+        else:
+            code = _kill(proc)  # the process may still finish between poll() and the signal
+        if code == 0:  # it finished before the kill: not a kill; go on with a fresh database
             db = str(root / f"fresh{attempts}.duckdb")
             ingest([str(FIXTURES)], db)
             before = digest(db)
             continue
-        assert _kill(proc) == -signal.SIGKILL
+        assert code == -signal.SIGKILL, code
         now = digest(db)
         if now != before:
             # all or nothing: a kill after COMMIT (the process was closing) leaves the complete ingest,
