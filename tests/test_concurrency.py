@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def test_second_ingest_and_readers_during_an_ingest_fail_clearly_and_nothing_is_
     lines = (FIXTURES / "worker" / "redis-records.jsonl").read_bytes()
     first.stdin.write(lines)  # the first part; the ingest now waits for more with the database open
     first.stdin.flush()
+    _wait_until_locked(db)
     try:
         second = run("ingest", str(FIXTURES / "backend"), "--db", db)
         # the second waits or fails; here it fails at once, with the documented exit code and a fix
@@ -62,6 +64,20 @@ def test_second_ingest_and_readers_during_an_ingest_fail_clearly_and_nothing_is_
     res = run("sql", "SELECT count(*) AS n FROM log_queue", "--db", db, "--format", "json")
     assert res.returncode == 0 and '"n"' in res.stdout
     assert digest(db)["log_queue"][0] > after["log_queue"][0]  # every table still reads
+
+
+def _wait_until_locked(db: str, timeout: float = 60.0) -> None:
+    """Until another process holds the database's write lock (the first ingest has opened it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            duckdb.connect(db, read_only=True).close()
+        except duckdb.IOException as e:
+            if "lock" in str(e).lower():
+                return
+            raise
+        time.sleep(0.05)
+    raise AssertionError(f"no process took the lock on {db} within {timeout} s")
 
 
 def test_two_ingests_started_together_one_wins_the_other_fails_clearly(tmp_path: Path) -> None:

@@ -265,6 +265,8 @@ def test_reader_accounts_for_every_ndjson_line(request: pytest.FixtureRequest) -
     @given(ndjson_lines, st.booleans())
     def run(lines: list[bytes], final_newline: bool) -> None:
         data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+        if data[:2] == b"\x1f\x8b":
+            return  # gzip magic first: the input is read as gzip (the arbitrary-bytes test covers it)
         stats, out = _read(data)
         if stats.mode != "ndjson":
             return
