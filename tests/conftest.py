@@ -15,6 +15,7 @@ from hypothesis import settings
 from typer.testing import CliRunner
 
 from logcorr.cli.main import cli_main
+from logcorr.model import Event, Metric
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -41,6 +42,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def run_adapter(
+    parse: Callable[..., str | None], obj: dict[str, Any]
+) -> tuple[list[Event], list[Metric], str | None]:
+    """One record through a source adapter: its events, metrics and skip reason."""
+    events: list[Event] = []
+    metrics: list[Metric] = []
+    skip = parse(obj, events, metrics)
+    return events, metrics, skip
 
 
 @dataclass

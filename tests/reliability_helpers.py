@@ -11,8 +11,7 @@ from typing import Any
 
 import duckdb
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
+from tests.conftest import ROOT
 
 
 def logcorr_cmd(*args: str) -> list[str]:

@@ -12,8 +12,7 @@ from logcorr.errors import UsageError
 from logcorr.model import SYSTEMS
 from logcorr.pipeline.ingest import ingest
 from logcorr.sources.detect import FORMATS, describe_unknown, detect
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+from tests.conftest import FIXTURES
 
 TRACE_A = "trace_1714910398211_k3j9x2m1p"
 TRACE_B = "trace_1714910405337_q8w2e5r7t"

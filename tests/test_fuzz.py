@@ -28,9 +28,7 @@ from logcorr.pipeline.ingest import ingest
 from logcorr.sources.base import SHAPE_ERRORS
 from logcorr.sources.detect import FORMATS, detect
 from logcorr.sources.reader import RECORD, REJECT, SKIP, FileStats, iter_records
-
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
+from tests.conftest import FIXTURES
 
 # what parse.py's safety net turns into a rejected record; anything else escaping an adapter is a bug
 CAUGHT = (RecordError, *SHAPE_ERRORS)

@@ -28,7 +28,6 @@ pytest.importorskip("uvicorn")
 
 from logcorr.serve.security import OriginPolicy, signature_of, signature_ok  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
 START_TIMEOUT_S = 30.0
 SECRET = "5f0c5b5e0b1a4f3e9a7d2c1b0a9f8e7d"

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from logcorr.model import Event, Metric, RecordError
+from logcorr.model import RecordError
 from logcorr.pipeline.ingest import ingest
 from logcorr.sources.browser import parse_v1, parse_v2
 from logcorr.sources.detect import detect
+from tests.conftest import FIXTURES
+from tests.conftest import run_adapter as run
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0"
 STACK = "Error\n    at console.log (http://localhost:3000/_next/static/chunks/app/layout.js:412:29)"
-
-
-def run(
-    parse: Callable[..., str | None], obj: dict[str, Any]
-) -> tuple[list[Event], list[Metric], str | None]:
-    events: list[Event] = []
-    metrics: list[Metric] = []
-    skip = parse(obj, events, metrics)
-    return events, metrics, skip
 
 
 def v1(**over: Any) -> dict[str, Any]:

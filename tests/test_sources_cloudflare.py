@@ -3,33 +3,24 @@ and Workers Logs query-API events."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from logcorr.model import Event, Metric, RecordError
+from logcorr.model import RecordError
 from logcorr.pipeline.ingest import ingest
 from logcorr.sources.cloudflare import parse_logpush, parse_tail, parse_workers_logs, ray_id
 from logcorr.sources.detect import detect
+from tests.conftest import FIXTURES
+from tests.conftest import run_adapter as run
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TRACE_A = "trace_1714910398211_k3j9x2m1p"
 TRACE_B = "trace_1714910405337_q8w2e5r7t"
 TRACE_C = "trace_1714910415902_h7d2kq0zs"
 TRACE_D = "critical_auth_1714910430512_x7y8z9"
 WORKER = "https://log-ingestion-worker.acme-dev.workers.dev"
-
-
-def run(
-    parse: Callable[..., str | None], obj: dict[str, Any]
-) -> tuple[list[Event], list[Metric], str | None]:
-    events: list[Event] = []
-    metrics: list[Metric] = []
-    skip = parse(obj, events, metrics)
-    return events, metrics, skip
 
 
 def logpush(**over: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@ shape, `npx convex logs --jsonl`, and table snapshots of `log_queue` / `recent_l
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import duckdb
 import orjson
 import pytest
 
-from logcorr.model import Event, Metric, RecordError
+from logcorr.model import RecordError
 from logcorr.pipeline.ingest import ingest
 from logcorr.sources import convex_cli, convex_snapshot
 from logcorr.sources.convex_stream import (
@@ -22,8 +21,9 @@ from logcorr.sources.convex_stream import (
     unquote_inspect,
 )
 from logcorr.sources.detect import detect
+from tests.conftest import FIXTURES
+from tests.conftest import run_adapter as run
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TRACE_A = "trace_1714910398211_k3j9x2m1p"
 TRACE_B = "trace_1714910405337_q8w2e5r7t"
 TRACE_C = "trace_1714910415902_h7d2kq0zs"
@@ -58,15 +58,6 @@ USAGE = {
     "function_args_bytes": 96,
     "function_returns_bytes": 43,
 }
-
-
-def run(
-    parse: Callable[..., str | None], obj: dict[str, Any]
-) -> tuple[list[Event], list[Metric], str | None]:
-    events: list[Event] = []
-    metrics: list[Metric] = []
-    skip = parse(obj, events, metrics)
-    return events, metrics, skip
 
 
 def fn(

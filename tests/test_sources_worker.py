@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from logcorr.model import Event, Metric, RecordError
+from logcorr.model import RecordError
 from logcorr.pipeline.ingest import ingest
 from logcorr.sources.detect import detect
 from logcorr.sources.worker import parse_record, parse_wrapped
+from tests.conftest import FIXTURES
+from tests.conftest import run_adapter as run
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TRACE_A = "trace_1714910398211_k3j9x2m1p"
 TRACE_D = "critical_auth_1714910430512_x7y8z9"
-
-
-def run(
-    parse: Callable[..., str | None], obj: dict[str, Any]
-) -> tuple[list[Event], list[Metric], str | None]:
-    events: list[Event] = []
-    metrics: list[Metric] = []
-    skip = parse(obj, events, metrics)
-    return events, metrics, skip
 
 
 def record(**over: Any) -> dict[str, Any]:

@@ -262,7 +262,6 @@ def _parse_sharded(
     progress: Callable[[int], None] | None,
 ) -> None:
     """One large file parsed by worker processes; its shards are staged in file order."""
-    stager.flush()
 
     def load(done: ShardDone, line_base: int) -> None:
         absorb(stager.con, done, stager.seq, line_base)

@@ -15,8 +15,8 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import IO, Any
@@ -162,7 +162,8 @@ def parse_sharded(
             for i, (a, b) in enumerate(ranges)
         ]
         line_base = 0
-        for done in _in_order(futures):
+        for fut in futures:  # in file order
+            done = fut.result()
             load(done, line_base)
             line_base += done.result.stats.lines
             for out in done.outputs.values():
@@ -170,11 +171,6 @@ def parse_sharded(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(out_dir, ignore_errors=True)
-
-
-def _in_order(futures: list[Future[ShardDone]]) -> Iterator[ShardDone]:
-    for fut in futures:
-        yield fut.result()
 
 
 def load_sql(table: str, seq_offset: int, line_base: int) -> str:

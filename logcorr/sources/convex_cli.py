@@ -20,9 +20,13 @@ from logcorr.model import (
     to_ms,
     valid_ts,
 )
-from logcorr.sources import traceid
 from logcorr.sources.base import propagate_trace, sub
-from logcorr.sources.convex_stream import execution_message, split_level_prefix, unquote_inspect
+from logcorr.sources.convex_stream import (
+    backend_event,
+    execution_message,
+    split_level_prefix,
+    unquote_inspect,
+)
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
@@ -76,23 +80,7 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
             lts = own if own is not None and valid_ts(own) else ts
         else:
             continue
-        tid = traceid.from_message(message)
-        events.append(
-            Event(
-                lts,
-                "backend",
-                "convex",
-                level,
-                message,
-                tid,
-                "message" if tid else "none",
-                request_id,
-                None,
-                context or None,
-                None,
-                None,
-            )
-        )
+        events.append(backend_event(lts, level, message, request_id, context or None))
     if kind == "Completion":
         error = obj.get("error")
         # the serializer writes `success: null` for queries, mutations and actions (only HTTP actions
@@ -101,23 +89,7 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
         secs = obj.get("executionTime")
         ms = secs * 1000 if isinstance(secs, int | float) and not isinstance(secs, bool) else None
         message = execution_message(udf_type(obj.get("udfType")), path, ok, ms, error)
-        tid = traceid.from_message(message)
-        events.append(
-            Event(
-                ts,
-                "backend",
-                "convex",
-                "info" if ok else "error",
-                message,
-                tid,
-                "message" if tid else "none",
-                request_id,
-                None,
-                context or None,
-                None,
-                None,
-            )
-        )
+        events.append(backend_event(ts, "info" if ok else "error", message, request_id, context or None))
         usage = sub(obj, "usageStats")
         metrics.append(
             Metric(

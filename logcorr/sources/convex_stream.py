@@ -46,7 +46,7 @@ def execution_message(ftype: Any, path: Any, ok: bool, ms: Any, error: Any) -> s
     return text
 
 
-def _event(
+def backend_event(
     ts: int,
     level: str,
     message: str,
@@ -55,6 +55,7 @@ def _event(
     stack: str | None = None,
     extra_trace: dict[str, Any] | None = None,
 ) -> Event:
+    """A Convex backend line (trace id from its text, else from `extra_trace`'s fields); shared with the CLI adapter."""
     tid = traceid.from_message(message)
     how = "message" if tid else "none"
     if tid is None and extra_trace:
@@ -93,7 +94,9 @@ def parse_v2(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
                 "deployment": deployment.get("deployment_name"),
             }
         )
-        events.append(_event(ts, norm_level(obj.get("log_level")), message, request_id, context or None))
+        events.append(
+            backend_event(ts, norm_level(obj.get("log_level")), message, request_id, context or None)
+        )
         return None
     if topic == "function_execution":
         ok = obj.get("status") != "failure"
@@ -111,7 +114,7 @@ def parse_v2(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
                 "deployment": deployment.get("deployment_name"),
             }
         )
-        events.append(_event(ts, "info" if ok else "error", message, request_id, context))
+        events.append(backend_event(ts, "info" if ok else "error", message, request_id, context))
         usage = sub(obj, "usage")
         metrics.append(
             Metric(
@@ -157,7 +160,7 @@ def parse_v1(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
     if topic == "_console":
         raw = obj.get("message")
         level, message = split_level_prefix(raw if isinstance(raw, str) else as_text(raw))
-        events.append(_event(ts, level, message, None, context or None))
+        events.append(backend_event(ts, level, message, None, context or None))
         return None
     if topic == "_execution_record":
         ok = obj.get("status") != "failure"
@@ -168,7 +171,7 @@ def parse_v1(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
             obj.get("executionTimeMs"),
             obj.get("reason"),
         )
-        events.append(_event(ts, "info" if ok else "error", message, None, context or None))
+        events.append(backend_event(ts, "info" if ok else "error", message, None, context or None))
         metrics.append(
             Metric(
                 ts,
@@ -222,7 +225,7 @@ def parse_repo_webhook(obj: dict[str, Any], events: list[Event], metrics: list[M
         )
         stack = opt_str(meta.get("stack")) if meta else None
         events.append(
-            _event(
+            backend_event(
                 ts,
                 norm_level(e.get("level"), "info"),
                 message,
