@@ -14,8 +14,8 @@ import duckdb
 import pytest
 
 from logcorr.pipeline.ingest import ingest
-from tests.conftest import CliResult
-from tests.reliability_helpers import FIXTURES, digest, run, start
+from tests.conftest import FIXTURES, CliResult
+from tests.reliability_helpers import digest, run, start
 
 BUSY = "in use by another logcorr process"
 

@@ -18,7 +18,8 @@ import time
 import pytest
 
 from logcorr.pipeline.ingest import ingest
-from tests.reliability_helpers import FIXTURES, digest, generated, run, start
+from tests.conftest import FIXTURES
+from tests.reliability_helpers import digest, generated, run, start
 
 
 def _feed(proc: subprocess.Popen[bytes], data: bytes) -> None:
