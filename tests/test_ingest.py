@@ -156,13 +156,13 @@ def test_a_failure_half_way_leaves_the_database_as_it_was(
     db = tmp_path / "db.duckdb"
     ingest([str(write_jsonl("a.jsonl", [browser_event(T0 + i, f"a{i}") for i in range(5)]))], str(db))
     before = counts(db)
-    real_count = ingest_mod._count
+    real_count = ingest_mod.count
 
     def explode(*args: object) -> None:
         real_count(*args)  # type: ignore[arg-type]
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(ingest_mod, "_count", explode)
+    monkeypatch.setattr(ingest_mod, "count", explode)
     b = write_jsonl("b.jsonl", [browser_event(T0 + 100 + i, f"b{i}") for i in range(5)])
     with pytest.raises(RuntimeError):
         ingest([str(b)], str(db))

@@ -14,22 +14,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-import pyarrow as pa
-
 from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
+from logcorr.pipeline.decide import decide, propagate_request_traces, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.shard import ShardDone, absorb, default_jobs, parse_sharded, plan
 from logcorr.pipeline.stage import Stager
-from logcorr.rules.engine import Engine, hot_flags_sql
+from logcorr.pipeline.store import count, store
 from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
-from logcorr.rules.report import QuotaReport, TraceIntegrity, quota_report, trace_integrity
-from logcorr.rules.state import RuleState
+from logcorr.rules.report import QuotaReport, TraceIntegrity
 from logcorr.sources.detect import FORMATS
 from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
 from logcorr.store.connection import INGEST_MEMORY_LIMIT, connect
-from logcorr.store.schema import EVENT_NAMES, refresh_trace_summary
 
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
 
@@ -307,18 +304,18 @@ def _finish_run(
     result.redactions = stager.redactor.counts
     result.lap("parse")
 
-    _register_files(con, result.files)
-    _propagate_request_traces(con)
+    register_files(con, result.files)
+    propagate_request_traces(con)
     rule_state = load_state(con, policy)
     result.lap("prepare")
-    engine = _decide(con, policy, rule_state, result)
+    engine = decide(con, policy, rule_state, result)
     if open_run is not None:
         open_run()
     save_state(con, engine.state, policy, run_id)
     result.lap("rules")
-    _store(con, run_id, policy)
+    store(con, run_id, policy)
     result.lap("store")
-    _count(con, result)
+    count(con, result)
     con.execute(
         "UPDATE ingest_runs SET finished_at = now(), events_stored = ?, events_dropped = ?, rejected = ? WHERE run_id = ?",
         [result.stored, result.dropped, result.rejected, run_id],
@@ -361,241 +358,6 @@ def ingest_streams(
         fr.size = fr.stats.bytes_read
     _finish_run(con, run_id, stager, policy, result)
     return result
-
-
-def _register_files(con: Any, files: list[FileResult]) -> None:
-    table = pa.table(
-        {
-            "file_id": pa.array([f.file_id for f in files], pa.int32()),
-            "path": pa.array(["<stdin>" if f.path == "-" else f.path for f in files], pa.string()),
-        }
-    )
-    con.register("_files", table)
-    con.execute("CREATE TEMP TABLE files AS SELECT * FROM _files")
-    con.unregister("_files")
-
-
-def _propagate_request_traces(con: Any) -> None:
-    """Lines of one request (Convex function run, Worker invocation) take the trace id a sibling carries."""
-    con.execute(
-        """
-        UPDATE staging SET trace_id = t.trace_id, trace_source = 'request_id'
-        FROM (
-            SELECT request_id, arg_min(trace_id, ts_ms) AS trace_id
-            FROM staging WHERE request_id IS NOT NULL AND trace_id IS NOT NULL
-            GROUP BY request_id
-        ) AS t
-        WHERE staging.request_id = t.request_id AND staging.trace_id IS NULL
-        """
-    )
-
-
-_ENGINE_BATCH = 16_384
-
-
-def _decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) -> Engine:
-    """Run the engine over staging in event-time order (ties in input order), continuing `state`;
-    drops land in TEMP table `drops`. Fills the result's quota and trace-integrity fields."""
-    con.execute(
-        f"""
-        CREATE TEMP TABLE ordered AS
-        SELECT seq, pos, dup, {hot_flags_sql(policy)}
-        FROM (
-            SELECT seq, ts_ms, system, level, fingerprint, trace_id,
-                   row_number() OVER (ORDER BY ts_ms, seq) AS pos,
-                   CASE WHEN event_key IN (SELECT event_key FROM log_queue UNION ALL SELECT event_key FROM drop_ledger)
-                        THEN 2
-                        WHEN row_number() OVER (PARTITION BY event_key ORDER BY ts_ms, seq) > 1 THEN 1
-                        ELSE 0 END::TINYINT AS dup
-            FROM staging
-        )
-        """
-    )
-    engine = Engine(policy, state)
-    sink = _DropSink(con)
-    # the engine's input, materialised in position order so each batch is a complete range query:
-    # drops can then be flushed into the same connection between batches (an open result forbids it)
-    con.execute(
-        """
-        CREATE TEMP TABLE engine_in AS
-        SELECT o.pos, s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed, o.dup, s.event_key,
-               o.loop_hot, o.cross_hot
-        FROM ordered o JOIN staging s USING (seq) ORDER BY o.pos
-        """
-    )
-    total = con.execute("SELECT count(*) FROM engine_in").fetchall()[0][0]
-    for lo in range(0, int(total), _ENGINE_BATCH):
-        batch = con.sql(
-            f"SELECT * FROM engine_in WHERE pos > {lo} AND pos <= {lo + _ENGINE_BATCH} ORDER BY pos"
-        ).to_arrow_table()
-        sink.add(engine.process(batch.to_pydict()))
-    sink.close()
-    con.execute("DROP TABLE engine_in")
-    result.quota = quota_report(engine.state, engine.budget)
-    result.integrity = trace_integrity(con, engine.stats)
-    return engine
-
-
-class _DropSink:
-    """The engine's drops into TEMP tables `drops (pos, rule, decision)` and `decisions (decision, reason,
-    rule_state)`. Drops of one flood or loop share their reason objects, so each distinct decision is
-    written once per flush window and the drop rows stay two numbers and a rule name."""
-
-    def __init__(self, con: Any) -> None:
-        self.con = con
-        self.ids: dict[tuple[str, str, str | None], int] = {}
-        self.next_id = 0
-        self.new: list[tuple[int, str, str | None]] = []
-        self.pos: list[int] = []
-        self.rule: list[str] = []
-        self.did: list[int] = []
-        con.execute("CREATE TEMP TABLE drops (pos BIGINT, rule VARCHAR, decision INTEGER)")
-        con.execute("CREATE TEMP TABLE decisions (decision INTEGER, reason VARCHAR, rule_state VARCHAR)")
-
-    def add(self, drops: list[tuple[int, str, str, str | None]]) -> None:
-        ids, new = self.ids, self.new
-        pos, rule, did = self.pos.append, self.rule.append, self.did.append
-        for p, r, reason, state in drops:
-            key = (r, reason, state)
-            d = ids.get(key)
-            if d is None:
-                d = ids[key] = self.next_id
-                self.next_id += 1
-                new.append((d, reason, state))
-            pos(p)
-            rule(r)
-            did(d)
-        if len(self.pos) >= 65_536:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pos:
-            self._insert(
-                "drops",
-                pa.table({"pos": pa.array(self.pos, pa.int64()), "rule": pa.array(self.rule, pa.string()),
-                          "decision": pa.array(self.did, pa.int32())}),
-            )  # fmt: skip
-            self.pos, self.rule, self.did = [], [], []
-        if self.new:
-            d, reason, state = zip(*self.new, strict=True)
-            self._insert(
-                "decisions",
-                pa.table({"decision": pa.array(d, pa.int32()), "reason": pa.array(reason, pa.string()),
-                          "rule_state": pa.array(state, pa.string())}),
-            )  # fmt: skip
-            self.new = []
-        # a flood's drops are consecutive: deduplicating within one flush window keeps the table small
-        # without holding every distinct reason of a long ingest in memory
-        self.ids.clear()
-
-    def close(self) -> None:
-        self.flush()
-        self.ids.clear()
-
-    def _insert(self, table: str, data: pa.Table) -> None:
-        self.con.register("_drops", data)
-        self.con.execute(f"INSERT INTO {table} SELECT * FROM _drops")
-        self.con.unregister("_drops")
-
-
-_LEDGER_SLICE = 262_144
-
-_SELECT_EVENT = """
-    {base} + o.pos, make_timestamp(s.ts_ms * 1000), make_timestamp(s.client_ts_ms * 1000), s.system,
-    s.system_label, s.level, s.message, s.trace_id, s.trace_source, s.request_id, s.user_id,
-    s.context::JSON, s.stack, f.path, s.source_line, s.source_format, s.fingerprint, s.event_key, {run_id}
-"""
-
-
-def _store(con: Any, run_id: int, policy: Policy) -> None:
-    base = con.execute(
-        "SELECT greatest((SELECT coalesce(max(event_id), 0) FROM log_queue), "
-        "(SELECT coalesce(max(event_id), 0) FROM drop_ledger))"
-    ).fetchone()[0]
-    cols = ", ".join(EVENT_NAMES)
-    select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id))
-    # each event's fate in one narrow table, so the wide inserts below join staging once (several
-    # joins against the wide staging rows ran out of memory under a small memory_limit)
-    con.execute(
-        "CREATE TEMP TABLE fate AS SELECT o.seq, o.pos, d.rule, d.decision FROM ordered o LEFT JOIN drops d USING (pos)"
-    )
-    con.execute(
-        f"""
-        INSERT INTO log_queue ({cols}, processed)
-        SELECT {select}, false
-        FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
-        WHERE o.rule IS NULL
-        ORDER BY o.pos
-        """
-    )
-    refresh_trace_summary(con, run_id)
-    # the ledger can take millions of rows: written in slices of input order, each join stays small
-    # (staging is stored in sequence order, so each slice reads only its part of it)
-    lo, hi = con.execute("SELECT coalesce(min(seq), 0), coalesce(max(seq), -1) FROM staging").fetchone()
-    for start in range(int(lo), int(hi) + 1, _LEDGER_SLICE):
-        con.execute(
-            f"""
-            INSERT INTO drop_ledger ({cols}, rule, reason, rule_state)
-            SELECT {select}, o.rule, x.reason, x.rule_state
-            FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
-                 JOIN (SELECT decision, reason, rule_state::JSON AS rule_state FROM decisions) x USING (decision)
-            WHERE o.rule IS NOT NULL AND s.seq >= {start} AND s.seq < {start + _LEDGER_SLICE}
-            """
-        )
-    con.execute(
-        f"""
-        INSERT INTO metrics
-        SELECT make_timestamp(m.ts_ms * 1000), m.system, m.topic, m.data::JSON, f.path, m.source_line,
-               m.source_format, {int(run_id)}
-        FROM staged_metrics m JOIN files f USING (file_id)
-        """
-    )
-    con.execute(
-        f"""
-        INSERT INTO rejects
-        SELECT {int(run_id)}, f.path, r.source_line, r.source_format, r.reason, r.excerpt
-        FROM staged_rejects r JOIN files f USING (file_id)
-        """
-    )
-    # the recent window: accepted events newer than (newest event time − window), as in the live system
-    window = int(policy.recent.window_minutes)
-    con.execute("DELETE FROM recent_log_entries WHERE expires_at <= (SELECT max(ts) FROM log_queue)")
-    con.execute(
-        f"""
-        INSERT INTO recent_log_entries ({cols}, expires_at)
-        SELECT {cols}, ts + INTERVAL {window} MINUTE FROM log_queue
-        WHERE run_id = {int(run_id)}
-          AND ts + INTERVAL {window} MINUTE > (SELECT max(ts) FROM log_queue)
-        """
-    )
-
-
-def _count(con: Any, result: IngestResult) -> None:
-    by_file = {f.file_id: f for f in result.files}
-    rows = con.execute(
-        """
-        SELECT s.file_id, count(*) FILTER (WHERE t.rule IS NULL), count(t.rule)
-        FROM staging s JOIN fate t USING (seq)
-        GROUP BY s.file_id
-        """
-    ).fetchall()
-    for file_id, stored, dropped in rows:
-        by_file[file_id].stored = int(stored)
-        by_file[file_id].dropped = int(dropped)
-    for rule, system, n in con.execute(
-        """
-        SELECT t.rule, s.system, count(*) FROM fate t JOIN staging s USING (seq) WHERE t.rule IS NOT NULL
-        GROUP BY ALL
-        """
-    ).fetchall():
-        result.drops[(rule, system)] = int(n)
-    for system, n in con.execute(
-        """
-        SELECT s.system, count(*) FROM staging s JOIN fate t USING (seq)
-        WHERE t.rule IS NULL GROUP BY ALL
-        """
-    ).fetchall():
-        result.stored_by_system[system] = int(n)
 
 
 def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:

@@ -1,0 +1,112 @@
+"""The store phase of ingest: accepted events into `log_queue` (and the recent window), dropped events
+into `drop_ledger`, metrics and rejects into theirs; and the per-file counts read back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from logcorr.rules.policy import Policy
+from logcorr.store.schema import EVENT_NAMES, refresh_trace_summary
+
+if TYPE_CHECKING:
+    from logcorr.pipeline.ingest import IngestResult
+
+
+_LEDGER_SLICE = 262_144
+
+_SELECT_EVENT = """
+    {base} + o.pos, make_timestamp(s.ts_ms * 1000), make_timestamp(s.client_ts_ms * 1000), s.system,
+    s.system_label, s.level, s.message, s.trace_id, s.trace_source, s.request_id, s.user_id,
+    s.context::JSON, s.stack, f.path, s.source_line, s.source_format, s.fingerprint, s.event_key, {run_id}
+"""
+
+
+def store(con: Any, run_id: int, policy: Policy) -> None:
+    base = con.execute(
+        "SELECT greatest((SELECT coalesce(max(event_id), 0) FROM log_queue), "
+        "(SELECT coalesce(max(event_id), 0) FROM drop_ledger))"
+    ).fetchone()[0]
+    cols = ", ".join(EVENT_NAMES)
+    select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id))
+    # each event's fate in one narrow table, so the wide inserts below join staging once (several
+    # joins against the wide staging rows ran out of memory under a small memory_limit)
+    con.execute(
+        "CREATE TEMP TABLE fate AS SELECT o.seq, o.pos, d.rule, d.decision FROM ordered o LEFT JOIN drops d USING (pos)"
+    )
+    con.execute(
+        f"""
+        INSERT INTO log_queue ({cols}, processed)
+        SELECT {select}, false
+        FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
+        WHERE o.rule IS NULL
+        ORDER BY o.pos
+        """
+    )
+    refresh_trace_summary(con, run_id)
+    # the ledger can take millions of rows: written in slices of input order, each join stays small
+    # (staging is stored in sequence order, so each slice reads only its part of it)
+    lo, hi = con.execute("SELECT coalesce(min(seq), 0), coalesce(max(seq), -1) FROM staging").fetchone()
+    for start in range(int(lo), int(hi) + 1, _LEDGER_SLICE):
+        con.execute(
+            f"""
+            INSERT INTO drop_ledger ({cols}, rule, reason, rule_state)
+            SELECT {select}, o.rule, x.reason, x.rule_state
+            FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
+                 JOIN (SELECT decision, reason, rule_state::JSON AS rule_state FROM decisions) x USING (decision)
+            WHERE o.rule IS NOT NULL AND s.seq >= {start} AND s.seq < {start + _LEDGER_SLICE}
+            """
+        )
+    con.execute(
+        f"""
+        INSERT INTO metrics
+        SELECT make_timestamp(m.ts_ms * 1000), m.system, m.topic, m.data::JSON, f.path, m.source_line,
+               m.source_format, {int(run_id)}
+        FROM staged_metrics m JOIN files f USING (file_id)
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO rejects
+        SELECT {int(run_id)}, f.path, r.source_line, r.source_format, r.reason, r.excerpt
+        FROM staged_rejects r JOIN files f USING (file_id)
+        """
+    )
+    # the recent window: accepted events newer than (newest event time − window), as in the live system
+    window = int(policy.recent.window_minutes)
+    con.execute("DELETE FROM recent_log_entries WHERE expires_at <= (SELECT max(ts) FROM log_queue)")
+    con.execute(
+        f"""
+        INSERT INTO recent_log_entries ({cols}, expires_at)
+        SELECT {cols}, ts + INTERVAL {window} MINUTE FROM log_queue
+        WHERE run_id = {int(run_id)}
+          AND ts + INTERVAL {window} MINUTE > (SELECT max(ts) FROM log_queue)
+        """
+    )
+
+
+def count(con: Any, result: IngestResult) -> None:
+    by_file = {f.file_id: f for f in result.files}
+    rows = con.execute(
+        """
+        SELECT s.file_id, count(*) FILTER (WHERE t.rule IS NULL), count(t.rule)
+        FROM staging s JOIN fate t USING (seq)
+        GROUP BY s.file_id
+        """
+    ).fetchall()
+    for file_id, stored, dropped in rows:
+        by_file[file_id].stored = int(stored)
+        by_file[file_id].dropped = int(dropped)
+    for rule, system, n in con.execute(
+        """
+        SELECT t.rule, s.system, count(*) FROM fate t JOIN staging s USING (seq) WHERE t.rule IS NOT NULL
+        GROUP BY ALL
+        """
+    ).fetchall():
+        result.drops[(rule, system)] = int(n)
+    for system, n in con.execute(
+        """
+        SELECT s.system, count(*) FROM staging s JOIN fate t USING (seq)
+        WHERE t.rule IS NULL GROUP BY ALL
+        """
+    ).fetchall():
+        result.stored_by_system[system] = int(n)
