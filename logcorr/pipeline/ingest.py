@@ -127,15 +127,11 @@ def ingest(
     progress: Callable[[int, int], None] | None = None,
     jobs: int | None = None,
     max_decompressed: int | None = None,
-    columnar: bool | None = None,
 ) -> IngestResult:
     """Ingest `paths` into the database at `db`; returns per-file accounting and rule counts.
 
     Large line-per-record files are parsed by `jobs` worker processes (default: one per core). A gzip
-    input stops inflating at `max_decompressed` bytes (default: $LOGCORR_MAX_DECOMPRESSED_GB, else 64 GiB).
-    `columnar` (default: on unless $LOGCORR_COLUMNAR=0) normalises the common record shapes of
-    line-per-record files in DuckDB; off, every record goes through the Python adapters. Both give the
-    same database."""
+    input stops inflating at `max_decompressed` bytes (default: $LOGCORR_MAX_DECOMPRESSED_GB, else 64 GiB)."""
     policy = policy or Policy()
     forced = None
     if format_name is not None:
@@ -144,8 +140,6 @@ def ingest(
             raise UsageError(f"unknown format {format_name!r}", f"choose one of: {', '.join(FORMATS)}")
     files = expand_inputs(paths)
     limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env())
-    if columnar is None:
-        columnar = os.environ.get("LOGCORR_COLUMNAR", "1") != "0"
     started = time.perf_counter()
     con = connect(db, memory_limit=INGEST_MEMORY_LIMIT)
     # every query that needs an order says so (ORDER BY); without this DuckDB buffers large INSERT … SELECT

@@ -32,7 +32,6 @@ class FileResult:
     records_with_events: int = 0
     records_metric_only: int = 0
     records_skipped: int = 0  # intentionally skipped (verification pings, empty lists)
-    columnar_records: int = 0  # of `records`, those normalised in DuckDB (the rest by the Python adapters)
     rejected_records: int = 0
     rejected_lines: int = 0  # lines that are not JSON, and file-level faults (truncated gzip)
     skipped_lines: int = 0  # known banner lines between records
@@ -45,7 +44,7 @@ class FileResult:
 
     def merge(self, part: FileResult) -> None:
         """Add the counts of one shard of this file (shards are merged in file order)."""
-        for name in ("records", "records_with_events", "records_metric_only", "records_skipped", "columnar_records",
+        for name in ("records", "records_with_events", "records_metric_only", "records_skipped",
                      "rejected_records", "rejected_lines", "skipped_lines", "events", "metrics"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(part, name))
         self.formats.update(part.formats)
