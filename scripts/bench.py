@@ -122,6 +122,10 @@ def report(f: dict[str, Any]) -> str:
         row(f"ingest {label} MB/s", f"{lc['mb_per_s']:.1f}", f"{rj['mb_per_s']:.1f}", None, "≥ 80 MB/s")
         row(f"ingest {label} peak RSS, MB", f"{lc['peak_rss_mb']:,.0f}", f"{rj['peak_rss_mb']:,.0f}",
             lc["peak_rss_mb"] / rj["peak_rss_mb"], "≤ 600 MB")  # fmt: skip
+        phases = (ing.get("logcorr") or {}).get("phases_s") or {}
+        for phase in ("parse", "rules", "store"):
+            if phase in phases:
+                row(f"  ingest {label}: {phase} phase, s", f"{phases[phase]:.1f}", "", None, "")
     if len(rss) >= 2:
         lo, hi = min(rss), max(rss)
         row(f"peak RSS {hi / 1e6:g}M / {lo / 1e6:g}M", f"{rss[hi] / rss[lo]:.2f}", "", None, "≤ 1.10 (flat)")

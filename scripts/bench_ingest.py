@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     p(f"ratio ingest / read_json_auto: {ratio:.2f}x{cpu_note}")
     p(f"logcorr reported: stored {_n(lc.get('stored'))} · dropped {_n(lc.get('dropped'))} · "
       f"rejected {_n(lc.get('rejected'))} · bytes {_n(lc.get('bytes'))} · in-process {lc.get('elapsed_s')} s")  # fmt: skip
+    if lc.get("phases_s"):
+        p("  phases, s: " + " · ".join(f"{k} {v:.1f}" for k, v in lc["phases_s"].items()))
     if lc.get("dropped_by_rule"):
         p(
             "  dropped by rule: "
