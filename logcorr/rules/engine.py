@@ -82,6 +82,7 @@ class Engine:
             budget.rearm(self.state, self.budget)
         self._sweep_at = self._sweep_traces_at = -1
         self._loop_drops: dict[Any, Any] = {}  # loop key → (stored list, its length, (reason, snapshot))
+        self._trace_drops: dict[Any, Any] = {}  # (trace, system) → (refusal, reason, snapshot)
         # events this close after the loaded state's clock may meet copies an earlier ingest stored
         clock = self.state.clock
         self._fresh_loop = clock + policy.loop.window_ms if clock >= 0 else -1
@@ -104,6 +105,7 @@ class Engine:
         if t >= self._sweep_at:
             pol = self.policy
             self._loop_drops.clear()
+            self._trace_drops.clear()
             if len(st.loop) > _SWEEP_MIN:
                 st.loop = sweep_loop(st.loop, t - pol.loop.window_ms)
             if len(st.cross) > _SWEEP_MIN:
@@ -147,8 +149,9 @@ class Engine:
         gate = bcfg.fast_gate()
         stats = self.stats
         loop_cache = self._loop_drops
+        trace_cache = self._trace_drops
         crit_levels = tcfg.critical_levels
-        crit_trace = tcfg.critical_trace
+        crit_trace = tcfg.critical_trace_test()
         exempt_levels = tcfg.critical_levels | tcfg.essential_levels
         budget_drop = self._budget_drops.get
 
@@ -222,7 +225,12 @@ class Engine:
                 if rec is not None:
                     rec[1] = t
                     if rec[2] > t and trace_on and not (level in exempt_levels or crit_trace(tid)):
-                        add((pos, "trace", *traces.drop(rec, system)))
+                        # a refused trace's later events in one system share one reason
+                        tk = (tid, system)
+                        hit = trace_cache.get(tk)
+                        if hit is None or hit[0] is not rec[3]:
+                            hit = trace_cache[tk] = (rec[3], *traces.drop(rec, system))
+                        add((pos, "trace", hit[1], hit[2]))
                         continue
 
             # rule 6: rate limit
@@ -237,11 +245,14 @@ class Engine:
                         via_grace = True
                     else:
                         # a flood's drops share one reason until the window's counters change
-                        info = ss.drop_info
-                        if info is None or elsewhere:
-                            info = rate.drop(ss, rcfg, elsewhere)
-                            if not elsewhere:
-                                ss.drop_info = info
+                        if elsewhere:
+                            info = ss.grace_drop_info
+                            if info is None:
+                                info = ss.grace_drop_info = rate.drop(ss, rcfg, True)
+                        else:
+                            info = ss.drop_info
+                            if info is None:
+                                info = ss.drop_info = rate.drop(ss, rcfg, False)
                         add((pos, "rate_limit", info[0], info[1]))
                         if (
                             tid is not None
@@ -276,7 +287,7 @@ class Engine:
             if st.total >= st.next_total_threshold or ss.own + ss.borrowed >= ss.next_threshold:
                 budget.record(st, ss, t, bcfg)
             ss.count += 1
-            ss.drop_info = None
+            ss.drop_info = ss.grace_drop_info = None
             if via_grace:
                 ss.grace += 1
                 stats["trace_grace"] += 1

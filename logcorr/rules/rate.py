@@ -91,7 +91,7 @@ def roll(ss: SystemState, t: int, cfg: RateConfig) -> None:
     ss.window = window
     ss.window_end = (window + 1) * cfg.window_ms
     ss.count = ss.offered = ss.grace = 0
-    ss.drop_info = None
+    ss.drop_info = ss.grace_drop_info = None
 
 
 def drop(ss: SystemState, cfg: RateConfig, admitted_elsewhere: bool) -> tuple[str, str]:

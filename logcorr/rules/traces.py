@@ -10,6 +10,7 @@ of it is stored, except essential and critical events, which are never refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,16 @@ class TraceConfig:
                     return True
         return False
 
+    def critical_trace_test(self) -> Callable[[str | None], bool]:
+        """`critical_trace` as the cheapest function for the patterns (the engine calls it per event
+        under pressure): no method call and no loop for the usual single pattern."""
+        if not self.patterns:
+            return lambda trace_id: False
+        if len(self.patterns) == 1:
+            pattern = self.patterns[0]
+            return lambda trace_id: trace_id is not None and pattern in trace_id
+        return self.critical_trace
+
     def critical(self, level: str, trace_id: str | None) -> bool:
         """Bypasses the per-window rate limit."""
         return level in self.critical_levels or self.critical_trace(trace_id)
@@ -58,13 +69,14 @@ class TraceConfig:
 
 def refusal(trace_id: str, system: str, rule: str, at: int, until: int) -> tuple[str, str, int, str, str]:
     """The refusal record kept in the trace's state: (system, rule, at, reason, snapshot prefix)."""
+    at_iso, until_iso = iso(at), iso(until)
     reason = (
-        f"trace {trace_id} was refused by the {system} {rule} rule at {iso(at)}; "
-        f"a refused trace is refused in every system until {iso(until)}"
+        f"trace {trace_id} was refused by the {system} {rule} rule at {at_iso}; "
+        f"a refused trace is refused in every system until {until_iso}"
     )
     prefix = (
         f'{{"trace_id":{json_str(trace_id)},"refused_by":{json_str(system)},"refused_rule":"{rule}",'
-        f'"refused_at":"{iso(at)}","refused_until":"{iso(until)}","system":'
+        f'"refused_at":"{at_iso}","refused_until":"{until_iso}","system":'
     )
     return system, rule, at, reason, prefix
 
