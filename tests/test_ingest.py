@@ -131,6 +131,34 @@ def test_overlapping_exports_do_not_double_events(tmp_path: Path, write_jsonl: C
     assert counts(db)["log_queue"] == 30
 
 
+def test_events_an_earlier_ingest_stored_or_dropped_are_duplicates_when_delivered_again(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # 8 identical lines in 1 s: the loop rule stores 5 and drops 3, so the first copies are in both
+    # log_queue and the drop ledger; the second file redelivers them among new events before, between
+    # and after them in event time
+    burst = [browser_event(T0 + 1000 + i * 10, "tick") for i in range(8)]
+    a = write_jsonl("a.jsonl", burst)
+    b = write_jsonl(
+        "b.jsonl",
+        [
+            browser_event(T0, "before"),
+            *burst,
+            browser_event(T0 + 1025, "between"),
+            browser_event(T0 + 5000, "after"),
+        ],
+    )
+    db = tmp_path / "db.duckdb"
+    first = ingest([str(a)], str(db))
+    assert first.stored == 5 and first.drops == {("loop", "browser"): 3}
+    second = ingest([str(b)], str(db))
+    assert second.drops == {("duplicate", "browser"): 8}
+    assert second.stored == 3
+    with duckdb.connect(str(db), read_only=True) as con:
+        reasons = con.execute("SELECT DISTINCT reason FROM drop_ledger WHERE run_id = 2").fetchall()
+    assert reasons == [("same event already ingested by an earlier run (same event key)",)]
+
+
 def test_stdin_is_read_and_remembered_like_a_file(tmp_path: Path, cli: Callable[..., object]) -> None:
     import orjson
 

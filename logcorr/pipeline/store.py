@@ -12,8 +12,6 @@ if TYPE_CHECKING:
     from logcorr.pipeline.ingest import IngestResult
 
 
-_LEDGER_SLICE = 262_144
-
 _SELECT_EVENT = """
     {base} + o.pos, make_timestamp(s.ts_ms * 1000), make_timestamp(s.client_ts_ms * 1000), s.system,
     s.system_label, s.level, s.message, s.trace_id, s.trace_source, s.request_id, s.user_id,
@@ -28,11 +26,6 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
     ).fetchone()[0]
     cols = ", ".join(EVENT_NAMES)
     select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id))
-    # each event's fate in one narrow table, so the wide inserts below join staging once (several
-    # joins against the wide staging rows ran out of memory under a small memory_limit)
-    con.execute(
-        "CREATE TEMP TABLE fate AS SELECT o.seq, o.pos, d.rule, d.decision FROM ordered o LEFT JOIN drops d USING (pos)"
-    )
     con.execute(
         f"""
         INSERT INTO log_queue ({cols}, processed)
@@ -43,19 +36,17 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
         """
     )
     refresh_trace_summary(con, run_id)
-    # the ledger can take millions of rows: written in slices of input order, each join stays small
-    # (staging is stored in sequence order, so each slice reads only its part of it)
-    lo, hi = con.execute("SELECT coalesce(min(seq), 0), coalesce(max(seq), -1) FROM staging").fetchone()
-    for start in range(int(lo), int(hi) + 1, _LEDGER_SLICE):
-        con.execute(
-            f"""
-            INSERT INTO drop_ledger ({cols}, rule, reason, rule_state)
-            SELECT {select}, o.rule, x.reason, x.rule_state
-            FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
-                 JOIN (SELECT decision, reason, rule_state::JSON AS rule_state FROM decisions) x USING (decision)
-            WHERE o.rule IS NOT NULL AND s.seq >= {start} AND s.seq < {start + _LEDGER_SLICE}
-            """
-        )
+    # one statement streaming staging past the narrow fate of each event (the hash tables hold only
+    # the drops' numbers and the distinct decisions, never wide rows)
+    con.execute(
+        f"""
+        INSERT INTO drop_ledger ({cols}, rule, reason, rule_state)
+        SELECT {select}, o.rule, x.reason, x.rule_state
+        FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
+             JOIN (SELECT decision, reason, rule_state::JSON AS rule_state FROM decisions) x USING (decision)
+        WHERE o.rule IS NOT NULL
+        """
+    )
     con.execute(
         f"""
         INSERT INTO metrics
@@ -87,26 +78,13 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
 def count(con: Any, result: IngestResult) -> None:
     by_file = {f.file_id: f for f in result.files}
     rows = con.execute(
-        """
-        SELECT s.file_id, count(*) FILTER (WHERE t.rule IS NULL), count(t.rule)
-        FROM staging s JOIN fate t USING (seq)
-        GROUP BY s.file_id
-        """
+        "SELECT s.file_id, s.system, t.rule, count(*) FROM staging s JOIN fate t USING (seq) GROUP BY ALL"
     ).fetchall()
-    for file_id, stored, dropped in rows:
-        by_file[file_id].stored = int(stored)
-        by_file[file_id].dropped = int(dropped)
-    for rule, system, n in con.execute(
-        """
-        SELECT t.rule, s.system, count(*) FROM fate t JOIN staging s USING (seq) WHERE t.rule IS NOT NULL
-        GROUP BY ALL
-        """
-    ).fetchall():
-        result.drops[(rule, system)] = int(n)
-    for system, n in con.execute(
-        """
-        SELECT s.system, count(*) FROM staging s JOIN fate t USING (seq)
-        WHERE t.rule IS NULL GROUP BY ALL
-        """
-    ).fetchall():
-        result.stored_by_system[system] = int(n)
+    for file_id, system, rule, n in rows:
+        f = by_file[file_id]
+        if rule is None:
+            f.stored += int(n)
+            result.stored_by_system[system] += int(n)
+        else:
+            f.dropped += int(n)
+            result.drops[(rule, system)] += int(n)

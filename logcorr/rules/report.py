@@ -81,13 +81,13 @@ def quota_report(state: RuleState, cfg: BudgetConfig) -> QuotaReport | None:
 
 
 def trace_integrity(con: Any, stats: Counter[str]) -> TraceIntegrity:
-    """Integrity of this ingest's traces, from the TEMP tables `staging`, `ordered` and `drops`."""
+    """Integrity of this ingest's traces, from the TEMP tables `staging` and `fate` (seq → rule)."""
     pressure = ", ".join(f"'{r}'" for r in PRESSURE_RULES)
     row = con.execute(
         f"""
         WITH ev AS (
             SELECT s.trace_id, s.system, d.rule
-            FROM staging s JOIN ordered o USING (seq) LEFT JOIN drops d ON d.pos = o.pos
+            FROM staging s JOIN fate d USING (seq)
             WHERE s.trace_id IS NOT NULL AND (d.rule IS NULL OR d.rule IN ({pressure}))
         ), t AS (
             SELECT trace_id, count(DISTINCT system) AS systems,
