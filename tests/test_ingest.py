@@ -159,6 +159,29 @@ def test_events_an_earlier_ingest_stored_or_dropped_are_duplicates_when_delivere
     assert reasons == [("same event already ingested by an earlier run (same event key)",)]
 
 
+def test_the_ledger_written_in_slices_is_the_ledger_written_at_once(
+    tmp_path: Path, write_jsonl: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from logcorr.pipeline import store
+
+    # two files interleaved in event time, loops and floods, so slices of input order name decisions
+    # from all over the run
+    a = write_jsonl("a.jsonl", [browser_event(T0 + i * 7, f"tick {i % 3}") for i in range(120)])
+    b = write_jsonl(
+        "b.jsonl", [browser_event(T0 + 3 + i * 5, "tock", trace=f"trace_{i}") for i in range(150)]
+    )
+
+    def ledger(db: Path) -> list[tuple[object, ...]]:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return con.execute("SELECT * EXCLUDE (run_id) FROM drop_ledger ORDER BY event_id").fetchall()
+
+    ingest([str(a), str(b)], str(tmp_path / "once.duckdb"))
+    monkeypatch.setattr(store, "_LEDGER_SLICE", 16)
+    ingest([str(a), str(b)], str(tmp_path / "sliced.duckdb"))
+    once = ledger(tmp_path / "once.duckdb")
+    assert len(once) > 100 and ledger(tmp_path / "sliced.duckdb") == once
+
+
 def test_stdin_is_read_and_remembered_like_a_file(tmp_path: Path, cli: Callable[..., object]) -> None:
     import orjson
 

@@ -45,7 +45,7 @@ def propagate_request_traces(con: Any) -> None:
     )
 
 
-_ENGINE_BATCH = 65_536
+_ENGINE_BATCH = 32_768
 
 
 def decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) -> Engine:
@@ -123,6 +123,7 @@ def decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) -> 
         CREATE TEMP TABLE fate AS
         SELECT o.seq, o.pos, x.rule, d.decision
         FROM ordered o LEFT JOIN drops d USING (pos) LEFT JOIN decisions x USING (decision)
+        ORDER BY o.seq
         """
     )
     result.quota = quota_report(engine.state, engine.budget)
