@@ -142,7 +142,8 @@ def main() -> None:
     on_db = ["--db", str(db)]
 
     def floor(name: str) -> list[str]:
-        return [*py_s, "-c", FLOOR, str(db), json.dumps(sql[name])]
+        # parameters as JSON: timestamps as ISO text, which DuckDB casts back where a TIMESTAMP is compared
+        return [*py_s, "-c", FLOOR, str(db), json.dumps(sql[name], default=str)]
 
     rows: list[tuple[str, list[str], str, list[str]]] = [
         ("logcorr --help", [*exe, "--help"], "python -c pass", [*py_s, "-c", "pass"]),
