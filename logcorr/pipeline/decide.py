@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from logcorr.rules.engine import Engine
+from logcorr.rules.engine import Engine, hot_events_sql
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import quota_report, trace_integrity
 from logcorr.rules.state import RuleState
@@ -54,8 +54,7 @@ def decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) -> 
     trace-integrity fields."""
     lo, hi = con.execute("SELECT coalesce(min(ts_ms), 0), coalesce(max(ts_ms), -1) FROM staging").fetchone()
     lo, hi = int(lo), int(hi)
-    # each window function in its own statement over narrow columns: together in one SELECT, DuckDB
-    # carried every partitioning's rows through every window (~3x the time of the parts at 1M events)
+    # each window function in its own statement over narrow columns (see `hot_events_sql`)
     con.execute(
         f"""
         CREATE TEMP TABLE ordered AS
@@ -66,27 +65,8 @@ def decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) -> 
         FROM staging
         """
     )
-    # the hot flags of `rules.engine.hot_flags_sql` (same definition), kept as the hot events' numbers
-    w, cw = int(policy.loop.window_ms), int(policy.cross_system.window_ms)
-    con.execute(
-        f"""
-        CREATE TEMP TABLE hot_loop AS
-        SELECT seq FROM (
-            SELECT seq, ts_ms, lag(ts_ms) OVER w AS prev, lead(ts_ms) OVER w AS next FROM staging
-            WINDOW w AS (PARTITION BY system, level, fingerprint ORDER BY ts_ms, seq)
-        ) WHERE ts_ms - prev < {w} OR next - ts_ms < {w} OR ts_ms > {hi - w}
-        """
-    )
-    con.execute(
-        f"""
-        CREATE TEMP TABLE hot_cross AS
-        SELECT seq FROM (
-            SELECT seq, ts_ms, lag(ts_ms) OVER w AS prev, lead(ts_ms) OVER w AS next
-            FROM staging WHERE trace_id IS NOT NULL
-            WINDOW w AS (PARTITION BY trace_id, fingerprint ORDER BY ts_ms, seq)
-        ) WHERE ts_ms - prev <= {cw} OR next - ts_ms <= {cw} OR ts_ms >= {hi - cw}
-        """
-    )
+    con.execute(f"CREATE TEMP TABLE hot_loop AS {hot_events_sql(policy, 'loop', 'staging', hi)}")
+    con.execute(f"CREATE TEMP TABLE hot_cross AS {hot_events_sql(policy, 'cross', 'staging', hi)}")
     # the engine's input, materialised in position order so each batch is a complete range query:
     # drops can then be flushed into the same connection between batches (an open result forbids it)
     con.execute(

@@ -26,7 +26,7 @@ from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
 from logcorr.sources.detect import FORMATS
 from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
-from logcorr.store.connection import INGEST_MEMORY_LIMIT, STORE_MEMORY_LIMIT, connect, memory_limit_is_default
+from logcorr.store.connection import INGEST_MEMORY_LIMIT, STORE_MEMORY_LIMIT, connect, memory_limit_setting
 
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
 
@@ -242,8 +242,7 @@ def _run(
     def open_run() -> None:
         con.execute("BEGIN TRANSACTION")
         _open_run(con, run_id, policy, len(files), started_at)
-        if memory_limit_is_default():
-            con.execute(f"SET memory_limit = '{STORE_MEMORY_LIMIT}'")
+        con.execute("SET memory_limit = ?", [memory_limit_setting(STORE_MEMORY_LIMIT)])
 
     _finish_run(con, run_id, stager, policy, result, open_run)
     return result
