@@ -99,6 +99,8 @@ def norm_system(label: Any, default: str) -> str:
 
 def to_ms(value: Any) -> int | None:
     """Epoch milliseconds from a number (s, ms, µs or ns, by magnitude) or an ISO-8601 / numeric string."""
+    if type(value) is int and 100_000_000_000 <= value < 100_000_000_000_000:
+        return value  # epoch ms, by far the most common form: the branch below would give the same
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):

@@ -9,11 +9,14 @@ from typing import Any
 import duckdb
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from logcorr.model import RecordError
 from logcorr.pipeline.ingest import ingest
 from logcorr.sources import convex_cli, convex_snapshot
 from logcorr.sources.convex_stream import (
+    _INSPECT_STRING,
     parse_repo_webhook,
     parse_v1,
     parse_v2,
@@ -122,6 +125,21 @@ def execution(**over: Any) -> dict[str, Any]:
 )
 def test_a_single_object_inspect_string_loses_its_quotes(raw: str, expected: str) -> None:
     assert unquote_inspect(raw) == expected
+
+
+def _unquote_by_regex(message: str) -> str:
+    """The definition `unquote_inspect` short-cuts: object-inspect's quoting, undone by its regex."""
+    if message[:1] == "'" and message[-1:] == "'":
+        m = _INSPECT_STRING.match(message)
+        if m:
+            return m.group(1).replace("\\'", "'")
+    return message
+
+
+@given(st.text(alphabet="'\\ab\n ", max_size=12))
+def test_unquoting_without_the_regex_agrees_with_it(text: str) -> None:
+    for message in (text, f"'{text}'", f"'{text}", f"{text}'"):
+        assert unquote_inspect(message) == _unquote_by_regex(message)
 
 
 @pytest.mark.parametrize(

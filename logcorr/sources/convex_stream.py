@@ -22,7 +22,10 @@ _LEVEL_PREFIX = re.compile(r"^\[(LOG|INFO|WARN|WARNING|ERROR|DEBUG)\]\s?")
 
 def unquote_inspect(message: str) -> str:
     """`'Sent message!'` (object-inspect's rendering of one string argument) → `Sent message!`."""
-    if message[:1] == "'" and message[-1:] == "'":
+    if message[:1] == "'" and message[-1:] == "'" and len(message) >= 2:
+        inner = message[1:-1]
+        if "'" not in inner and "\\" not in inner:
+            return inner  # what the regex below gives when nothing inside is escaped
         m = _INSPECT_STRING.match(message)
         if m:
             return m.group(1).replace("\\'", "'")
