@@ -30,7 +30,6 @@ MIN_SPLIT_BYTES = 48 << 20
 # shard size: small enough to keep every worker busy to the end and memory flat, large enough to
 # amortise a worker's per-shard set-up
 SHARD_BYTES = 24 << 20
-TABLES = ("staging", "staged_metrics", "staged_rejects")
 
 
 def default_jobs() -> int:
@@ -60,7 +59,7 @@ class ShardDone:
     result: FileResult
     redactions: Counter[str]
     rows: int  # events staged (the sequence numbers it used)
-    outputs: dict[str, str]  # table → Arrow IPC stream file
+    outputs: dict[str, str]  # table → Arrow IPC stream file (the tables that got rows)
 
 
 def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
@@ -109,30 +108,26 @@ class _Range:
 def run_shard(task: ShardTask) -> ShardDone:
     """Worker: parse, redact and stage one shard into a private in-memory database; write its rows out."""
     import duckdb
-    import pyarrow as pa
 
     from logcorr.pipeline.parse import parse_file
-    from logcorr.pipeline.stage import Stager
+    from logcorr.pipeline.stage import IpcSink, Stager
     from logcorr.sources.detect import FORMATS
 
     con = duckdb.connect()
-    stager = Stager(con, task.policy)
+    # each staged batch goes straight to the shard's files: the worker keeps no table of its rows
+    sink = IpcSink(con, task.out_dir, f"{task.index:06d}")
+    stager = Stager(con, task.policy, sink=sink)
     result = FileResult(file_id=task.file_id, path=task.path)
-    with open(task.path, "rb") as f:
-        parse_file(_Range(f, task.start, task.end), result, stager,  # type: ignore[arg-type]
-                   forced=FORMATS[task.forced] if task.forced else None, max_record_bytes=task.max_record_bytes,
-                   mode="ndjson", file_start=task.start == 0)  # fmt: skip
-    stager.flush()
-    outputs = {}
-    for table in TABLES:
-        path = os.path.join(task.out_dir, f"{task.index:06d}.{table}.arrow")
-        reader = con.sql(f"SELECT * FROM {table}").to_arrow_reader(65_536)
-        with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, reader.schema) as writer:
-            for batch in reader:
-                writer.write_batch(batch)
-        outputs[table] = path
-    con.close()
-    return ShardDone(task.index, result, stager.redactor.counts, stager.seq, outputs)
+    try:
+        with open(task.path, "rb") as f:
+            parse_file(_Range(f, task.start, task.end), result, stager,  # type: ignore[arg-type]
+                       forced=FORMATS[task.forced] if task.forced else None,
+                       max_record_bytes=task.max_record_bytes, mode="ndjson", file_start=task.start == 0)  # fmt: skip
+        stager.flush()
+    finally:
+        sink.close()
+        con.close()
+    return ShardDone(task.index, result, stager.redactor.counts, stager.seq, dict(sink.paths))
 
 
 def parse_sharded(

@@ -4,6 +4,7 @@ batches, so memory stays flat however large the input is. Nothing unredacted is 
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -76,8 +77,8 @@ CREATE TEMP TABLE staged_rejects (file_id INTEGER, source_line BIGINT, source_fo
 # fingerprints and event keys are computed here, vectorised, instead of per event in Python
 _STAGE_SELECT = """
     seq, file_id, ts_ms, client_ts_ms, system, system_label, level, message, trace_id, trace_source, request_id,
-    user_id, context, stack, source_line, source_format, lc_fingerprint(message),
-    lc_event_key(ts_ms, system, level, message, trace_id, request_id, part), suppressed
+    user_id, context, stack, source_line, source_format, lc_fingerprint(message) AS fingerprint,
+    lc_event_key(ts_ms, system, level, message, trace_id, request_id, part) AS event_key, suppressed
 """
 
 
@@ -114,14 +115,55 @@ _EVENT_TEXT = ("message", "stack", "context")
 _METRIC_TEXT = ("data",)
 
 
+class IpcSink:
+    """Where a parse worker's stager writes: each staging table's batches appended to an Arrow IPC
+    stream file in `out_dir` (opened at its first rows), instead of a table the worker would only read
+    back. `paths` holds the files written; `close()` ends them."""
+
+    def __init__(self, con: Any, out_dir: str, prefix: str) -> None:
+        self.con = con
+        self.out_dir = out_dir
+        self.prefix = prefix
+        self.paths: dict[str, str] = {}
+        self._writers: dict[str, Any] = {}
+        self._files: list[Any] = []
+
+    def __call__(self, table: str, select: str) -> None:
+        reader = self.con.sql(f"SELECT {select} FROM _batch").to_arrow_reader(65_536)
+        writer = self._writers.get(table)
+        if writer is None:
+            path = os.path.join(self.out_dir, f"{self.prefix}.{table}.arrow")
+            sink = pa.OSFile(path, "wb")
+            self._files.append(sink)
+            writer = self._writers[table] = pa.ipc.new_stream(sink, reader.schema)
+            self.paths[table] = path
+        for batch in reader:
+            writer.write_batch(batch)
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        for f in self._files:
+            f.close()
+        self._writers.clear()
+        self._files.clear()
+
+
 class Stager:
     """Buffers rows, finds in DuckDB (vectorised) the few that may hold a secret or match a suppression
     pattern, redacts and checks those in Python, and writes the batch to the TEMP tables with
-    fingerprints and event keys computed in DuckDB. Unredacted text is only ever held in the Arrow
-    batch in this process's memory, never in a table."""
+    fingerprints and event keys computed in DuckDB (or, in a parse worker, to `sink`). Unredacted text
+    is only ever held in the Arrow batch in this process's memory, never in a table or a file."""
 
-    def __init__(self, con: Any, policy: Policy, batch_rows: int = 16_384) -> None:
+    def __init__(
+        self,
+        con: Any,
+        policy: Policy,
+        batch_rows: int = 16_384,
+        sink: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.con = con
+        self.sink = sink or self._insert
         self.batch_rows = batch_rows
         self.redactor = Redactor()
         self.redact = policy.redaction.enabled
@@ -265,6 +307,9 @@ class Stager:
             [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
         )
         con.register("_batch", batch)
-        con.execute(f"INSERT INTO {table} SELECT {select} FROM _batch")
+        self.sink(table, select)
         con.unregister("_batch")
         rows.clear()
+
+    def _insert(self, table: str, select: str) -> None:
+        self.con.execute(f"INSERT INTO {table} SELECT {select} FROM _batch")
