@@ -48,10 +48,16 @@ def propagate_request_traces(con: Any) -> None:
 _ENGINE_BATCH = 32_768
 
 
-def decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) -> Engine:
+def decide(
+    con: Any,
+    policy: Policy,
+    state: RuleState,
+    result: IngestResult,
+    loop_limits: tuple[str, str] | None = None,
+) -> Engine:
     """Run the engine over staging in event-time order (ties in input order), continuing `state`;
     drops land in TEMP table `drops`, every event's fate in `fate`. Fills the result's quota and
-    trace-integrity fields."""
+    trace-integrity fields. `loop_limits`: DuckDB memory limits (during the engine loop, after it)."""
     lo, hi = con.execute("SELECT coalesce(min(ts_ms), 0), coalesce(max(ts_ms), -1) FROM staging").fetchone()
     lo, hi = int(lo), int(hi)
     # each window function in its own statement over narrow columns (see `hot_events_sql`)
@@ -86,6 +92,10 @@ def decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) -> 
     # on every few thousand allocations (more than doubling the time of the drops' bookkeeping)
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    # from here on the engine's state (in Python) grows with the input's density; DuckDB only streams
+    # engine_in once, appends drops and builds `fate`, so it gets the lower limit until the end
+    if loop_limits is not None:
+        con.execute("SET memory_limit = ?", [loop_limits[0]])
     try:
         for lo_pos in range(0, total, _ENGINE_BATCH):
             batch = con.sql(
@@ -93,21 +103,26 @@ def decide(con: Any, policy: Policy, state: RuleState, result: IngestResult) -> 
             ).to_arrow_table()
             sink.add(engine.process(batch.to_pydict()))
         sink.close()
+        if gc_was_enabled:
+            gc.enable()
+            gc_was_enabled = False
+        con.execute("DROP TABLE engine_in")
+        # each event's fate in one narrow table: the store phase joins staging with it once
+        con.execute(
+            """
+            CREATE TEMP TABLE fate AS
+            SELECT o.seq, o.pos, x.rule, d.decision
+            FROM ordered o LEFT JOIN drops d USING (pos) LEFT JOIN decisions x USING (decision)
+            ORDER BY o.seq
+            """
+        )
+        result.quota = quota_report(engine.state, engine.budget)
+        result.integrity = trace_integrity(con, engine.stats)
     finally:
         if gc_was_enabled:
             gc.enable()
-    con.execute("DROP TABLE engine_in")
-    # each event's fate in one narrow table: the store phase joins staging with it once
-    con.execute(
-        """
-        CREATE TEMP TABLE fate AS
-        SELECT o.seq, o.pos, x.rule, d.decision
-        FROM ordered o LEFT JOIN drops d USING (pos) LEFT JOIN decisions x USING (decision)
-        ORDER BY o.seq
-        """
-    )
-    result.quota = quota_report(engine.state, engine.budget)
-    result.integrity = trace_integrity(con, engine.stats)
+        if loop_limits is not None:
+            con.execute("SET memory_limit = ?", [loop_limits[1]])
     return engine
 
 

@@ -26,7 +26,13 @@ from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
 from logcorr.sources.detect import FORMATS
 from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
-from logcorr.store.connection import INGEST_MEMORY_LIMIT, STORE_MEMORY_LIMIT, connect, memory_limit_setting
+from logcorr.store.connection import (
+    ENGINE_MEMORY_LIMIT,
+    INGEST_MEMORY_LIMIT,
+    STORE_MEMORY_LIMIT,
+    connect,
+    memory_limit_setting,
+)
 
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
 
@@ -244,7 +250,8 @@ def _run(
         _open_run(con, run_id, policy, len(files), started_at)
         con.execute("SET memory_limit = ?", [memory_limit_setting(STORE_MEMORY_LIMIT)])
 
-    _finish_run(con, run_id, stager, policy, result, open_run)
+    loop_limits = (memory_limit_setting(ENGINE_MEMORY_LIMIT), memory_limit_setting(INGEST_MEMORY_LIMIT))
+    _finish_run(con, run_id, stager, policy, result, open_run, loop_limits)
     return result
 
 
@@ -298,6 +305,7 @@ def _finish_run(
     policy: Policy,
     result: IngestResult,
     open_run: Callable[[], None] | None = None,
+    loop_limits: tuple[str, str] | None = None,
 ) -> None:
     """Everything after staging: rules over the staged events, store, count, record the run. The rules
     run on TEMP tables only; `open_run` (if given) starts the transaction before the first persistent write."""
@@ -309,14 +317,18 @@ def _finish_run(
     propagate_request_traces(con)
     rule_state = load_state(con, policy)
     result.lap("prepare")
-    engine = decide(con, policy, rule_state, result)
+    engine = decide(con, policy, rule_state, result, loop_limits)
     if open_run is not None:
         open_run()
     save_state(con, engine.state, policy, run_id)
+    # the rules' state (Python objects, growing with the input's density) is saved: free it before store
+    del engine, rule_state
+    # counted before store: its join of staging and fate then finds DuckDB's buffers nearly empty, after
+    # store they hold the written tables and the join raised the 5M-record ingest's peak
+    count(con, result)
     result.lap("rules")
     store(con, run_id, policy)
     result.lap("store")
-    count(con, result)
     con.execute(
         "UPDATE ingest_runs SET finished_at = now(), events_stored = ?, events_dropped = ?, rejected = ? WHERE run_id = ?",
         [result.stored, result.dropped, result.rejected, run_id],

@@ -81,7 +81,9 @@ def quota_report(state: RuleState, cfg: BudgetConfig) -> QuotaReport | None:
 
 
 def trace_integrity(con: Any, stats: Counter[str]) -> TraceIntegrity:
-    """Integrity of this ingest's traces, from the TEMP tables `staging` and `fate` (seq → rule)."""
+    """Integrity of this ingest's traces, from the TEMP tables `staging` and `fate` (seq → rule). Counted
+    per (trace, system) first: plain grouped counts spill under a small memory limit, where one
+    count(DISTINCT system) per trace ran out of memory."""
     pressure = ", ".join(f"'{r}'" for r in PRESSURE_RULES)
     row = con.execute(
         f"""
@@ -89,10 +91,13 @@ def trace_integrity(con: Any, stats: Counter[str]) -> TraceIntegrity:
             SELECT s.trace_id, s.system, d.rule
             FROM staging s JOIN fate d USING (seq)
             WHERE s.trace_id IS NOT NULL AND (d.rule IS NULL OR d.rule IN ({pressure}))
-        ), t AS (
-            SELECT trace_id, count(DISTINCT system) AS systems,
+        ), ts AS (
+            SELECT trace_id, system,
                    count(*) FILTER (WHERE rule IS NOT NULL) AS cut, count(*) FILTER (WHERE rule IS NULL) AS kept
-            FROM ev GROUP BY trace_id
+            FROM ev GROUP BY trace_id, system
+        ), t AS (
+            SELECT trace_id, count(system) AS systems, sum(cut) AS cut, sum(kept) AS kept
+            FROM ts GROUP BY trace_id
         )
         SELECT count(*) FILTER (WHERE systems > 1),
                count(*) FILTER (WHERE systems > 1 AND cut > 0 AND kept > 0),

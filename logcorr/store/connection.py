@@ -20,6 +20,10 @@ INGEST_MEMORY_LIMIT = "400MB"
 # at 400MB that is the process's peak; at 300MB a 1M-record ingest peaks at 550 MB instead of 640 MB,
 # for ~1 s more in the store phase
 STORE_MEMORY_LIMIT = "300MB"
+# from the rule engine's loop to the end of the rules phase: the engine's state (Python objects) grows with
+# the input's density while DuckDB only streams the engine's input once, appends drops and builds `fate`;
+# at 400MB DuckDB kept the blocks it had read and a 5M-record ingest peaked there (650-660 MB RSS)
+ENGINE_MEMORY_LIMIT = "200MB"
 
 
 def memory_limit_setting(default: str) -> str:

@@ -1,0 +1,98 @@
+"""The rules phase under its own DuckDB memory limit: trace integrity counted in spillable steps gives the
+count(DISTINCT) answer, and ingest leaves the connection's limits as they were around the engine loop."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from logcorr.pipeline import decide as decide_mod
+from logcorr.pipeline.ingest import ingest
+from logcorr.rules.engine import PRESSURE_RULES
+from logcorr.rules.report import trace_integrity
+
+RULES = (None, "suppress", "duplicate", "loop", "cross_system", *PRESSURE_RULES)
+
+
+def _reference(con: Any) -> tuple[int, int, int]:
+    """The straightforward definition: per trace, distinct systems, pressure drops and stored events."""
+    pressure = ", ".join(f"'{r}'" for r in PRESSURE_RULES)
+    row = con.execute(
+        f"""
+        WITH t AS (
+            SELECT s.trace_id, count(DISTINCT s.system) AS systems,
+                   count(*) FILTER (WHERE d.rule IS NOT NULL) AS cut, count(*) FILTER (WHERE d.rule IS NULL) AS kept
+            FROM staging s JOIN fate d USING (seq)
+            WHERE s.trace_id IS NOT NULL AND (d.rule IS NULL OR d.rule IN ({pressure}))
+            GROUP BY s.trace_id
+        )
+        SELECT count(*) FILTER (WHERE systems > 1), count(*) FILTER (WHERE systems > 1 AND cut > 0 AND kept > 0),
+               count(*) FILTER (WHERE systems > 1 AND kept = 0)
+        FROM t
+        """
+    ).fetchone()
+    return tuple(int(x or 0) for x in row)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_trace_integrity_matches_the_distinct_count_definition(seed: int) -> None:
+    rnd = random.Random(seed)
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE staging (seq BIGINT, trace_id VARCHAR, system VARCHAR)")
+    con.execute("CREATE TEMP TABLE fate (seq BIGINT, rule VARCHAR)")
+    n = rnd.randint(0, 3000)
+    traces = [f"t{i}" for i in range(rnd.randint(1, 300))]
+    rows = [
+        (seq, rnd.choice([*traces, None]), rnd.choice(["browser", "worker", "backend"]), rnd.choice(RULES))
+        for seq in range(1, n + 1)
+    ]
+    if rows:
+        con.executemany("INSERT INTO staging VALUES (?, ?, ?)", [r[:3] for r in rows])
+        con.executemany("INSERT INTO fate VALUES (?, ?)", [(r[0], r[3]) for r in rows])
+    got = trace_integrity(con, Counter({"trace_refused": 1}))
+    assert (got.multi_system, got.cut, got.refused_whole) == _reference(con)
+    assert got.stats == {"trace_refused": 1}
+
+
+def test_ingest_lowers_the_limit_for_the_engine_loop_and_restores_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LOGCORR_MEMORY_LIMIT", raising=False)
+    seen: list[str] = []
+    real_process = decide_mod.Engine.process
+    con_ref: list[Any] = []
+
+    def process(self: Any, cols: dict[str, list[Any]]) -> Any:
+        seen.append(con_ref[0].execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        return real_process(self, cols)
+
+    real_decide = decide_mod.decide
+
+    def decide(con: Any, *a: Any, **k: Any) -> Any:
+        con_ref.append(con)
+        before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        engine = real_decide(con, *a, **k)
+        after = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        seen.extend([f"before {before}", f"after {after}"])
+        return engine
+
+    monkeypatch.setattr(decide_mod.Engine, "process", process)
+    monkeypatch.setattr("logcorr.pipeline.ingest.decide", decide)
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        "".join(
+            f'{{"message": "m{i % 7}", "level": "log", "trace_id": "t{i % 5}", "timestamp": {1714910400000 + i}}}\n'
+            for i in range(200)
+        )
+    )
+    result = ingest([str(path)], str(tmp_path / "db.duckdb"))
+    assert result.stored + result.dropped == 200
+    loop = [s for s in seen if not s.startswith(("before", "after"))]
+    assert loop and all(s.startswith("190.") for s in loop), seen  # 200MB
+    assert seen[-2].removeprefix("before ") == seen[-1].removeprefix("after ")  # restored to the ingest limit
+    assert seen[-1].startswith("after 381."), seen  # 400MB
