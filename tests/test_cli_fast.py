@@ -160,3 +160,32 @@ def test_the_read_path_imports_neither_typer_nor_pydantic(tmp_path: Any) -> None
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"{int(ExitCode.INPUT)} []"
+
+
+def test_a_read_command_run_as_a_program_prints_everything_and_keeps_its_exit_code(
+    tmp_path: Any, cli: Cli
+) -> None:
+    """The console script ends the read commands without the interpreter's teardown: what they printed
+    must all reach a pipe first, and the exit code must be the command's."""
+    import subprocess
+    import sys
+
+    from logcorr.pipeline.ingest import ingest
+    from tests.conftest import FIXTURES
+
+    db = str(tmp_path / "s.duckdb")
+    ingest([str(FIXTURES)], db)
+    for argv in (
+        ["trace", "--first-with-errors", "--db", db, "--format", "json"],
+        ["trace", "--first-with-errors", "--db", db],
+        ["traces", "--db", db, "--format", "csv"],
+        ["stats", "--db", db],
+        ["trace", "no-such-trace", "--db", db],
+    ):
+        inproc = cli(*argv)
+        proc = subprocess.run(
+            [sys.executable, "-m", "logcorr", *argv], capture_output=True, env={"NO_COLOR": "1", "PATH": ""}
+        )
+        assert proc.returncode == inproc.exit_code, (argv, proc.stderr)
+        assert proc.stdout == inproc.stdout_bytes, argv
+        assert proc.stderr.decode().splitlines()[:1] == inproc.stderr.splitlines()[:1], argv

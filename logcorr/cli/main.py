@@ -144,7 +144,29 @@ def _other(e: Exception, debug: bool) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(cli_main())
+    code = cli_main()
+    if _reads_only(sys.argv[1:]):
+        _exit_now(code)
+    sys.exit(code)
+
+
+def _reads_only(args: list[str]) -> bool:
+    """True for the read-side commands (`trace`, `traces`, `search`, `sql`, `stats`): they open the
+    database read-only and write nothing but stdout and stderr."""
+    query = sys.modules.get("logcorr.cli.query")
+    return bool(args) and query is not None and args[0] in query.COMMANDS
+
+
+def _exit_now(code: int) -> None:
+    """Flush stdout and stderr and end the process without the interpreter's teardown: unloading DuckDB
+    and the modules a query imported took 50-80 ms of a `trace` that answers in ~0.4 s. Only for commands
+    that read: nothing of theirs waits for a destructor or an exit handler."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe or stream: leave it to the normal exit to report
+        return
+    os._exit(code)
 
 
 def _fail(message: str, hint: str | None, code: int, debug: bool, exc: BaseException) -> int:
