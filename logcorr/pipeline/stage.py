@@ -267,7 +267,10 @@ class Stager:
                 gc.enable()
 
     def discard_file(self, file_id: int) -> None:
-        """Forget everything staged for one file (it turned out to be ingested already)."""
+        """Forget everything staged for one file (it turned out to be ingested already). Only for a stager
+        writing to its own tables: what went to another sink has left."""
+        if self.sink != self._insert:
+            raise RuntimeError("discard_file: the staged rows went to a sink, not to this stager's tables")
         self.rows = [r for r in self.rows if r[1] != file_id]
         self.metric_rows = [r for r in self.metric_rows if r[0] != file_id]
         self.reject_rows = [r for r in self.reject_rows if r[0] != file_id]
