@@ -25,10 +25,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb
 import orjson
+from _benchlib import BENCH_OUT
 
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.stage import Stager
@@ -36,7 +38,7 @@ from logcorr.rules.policy import Policy
 from logcorr.sources.detect import detect
 from logcorr.sources.reader import DEFAULT_MAX_RECORD_BYTES
 
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "bench-out" / "logs-1000000-s42.jsonl"
+DEFAULT_FILE = BENCH_OUT / "logs-1000000-s42.jsonl"
 
 
 def _lines(path: Path, n: int) -> list[bytes]:

@@ -88,24 +88,25 @@ def decide(
     engine = Engine(policy, state)
     sink = _DropSink(con)
     total = int(con.execute("SELECT count(*) FROM engine_in").fetchall()[0][0])
-    # the batches and drops make no reference cycles; the cyclic GC would walk the rules' growing state
-    # on every few thousand allocations (more than doubling the time of the drops' bookkeeping)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     # from here on the engine's state (in Python) grows with the input's density; DuckDB only streams
     # engine_in once, appends drops and builds `fate`, so it gets the lower limit until the end
     if loop_limits is not None:
         con.execute("SET memory_limit = ?", [loop_limits[0]])
     try:
-        for lo_pos in range(0, total, _ENGINE_BATCH):
-            batch = con.sql(
-                f"SELECT * FROM engine_in WHERE pos > {lo_pos} AND pos <= {lo_pos + _ENGINE_BATCH} ORDER BY pos"
-            ).to_arrow_table()
-            sink.add(engine.process(batch.to_pydict()))
-        sink.close()
-        if gc_was_enabled:
-            gc.enable()
-            gc_was_enabled = False
+        # the batches and drops make no reference cycles; the cyclic GC would walk the rules' growing state
+        # on every few thousand allocations (more than doubling the time of the drops' bookkeeping)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for lo_pos in range(0, total, _ENGINE_BATCH):
+                batch = con.sql(
+                    f"SELECT * FROM engine_in WHERE pos > {lo_pos} AND pos <= {lo_pos + _ENGINE_BATCH} ORDER BY pos"
+                ).to_arrow_table()
+                sink.add(engine.process(batch.to_pydict()))
+            sink.close()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         con.execute("DROP TABLE engine_in")
         # each event's fate in one narrow table: the store phase joins staging with it once
         con.execute(
@@ -119,8 +120,6 @@ def decide(
         result.quota = quota_report(engine.state, engine.budget)
         result.integrity = trace_integrity(con, engine.stats)
     finally:
-        if gc_was_enabled:
-            gc.enable()
         if loop_limits is not None:
             con.execute("SET memory_limit = ?", [loop_limits[1]])
     return engine
