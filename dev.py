@@ -5,7 +5,8 @@
     python3 dev.py test    set up .venv, run ruff, mypy and the test suite (what CI runs)
     python3 dev.py bench   set up .venv, run the ingest benchmark (scripts/bench_ingest.py)
 
-Set-up is idempotent: the virtualenv is (re)installed only when pyproject.toml changes.
+Set-up is idempotent: the virtualenv is (re)installed only when pyproject.toml, setup.py or the C source
+of the compiled fast path (logcorr/_fastparse.c) changes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".logcorr-setup"
 DEMO_DB = ROOT / "sample.duckdb"
+# what the installed package is built from: a change to any of them reinstalls (and recompiles)
+BUILD_INPUTS = ("pyproject.toml", "setup.py", "logcorr/_fastparse.c")
 
 
 def sh(*args: str | Path, check: bool = True, env: dict[str, str] | None = None) -> int:
@@ -34,7 +37,10 @@ def sh(*args: str | Path, check: bool = True, env: dict[str, str] | None = None)
 
 
 def setup() -> None:
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for name in BUILD_INPUTS:
+        digest.update((ROOT / name).read_bytes())
+    want = digest.hexdigest()
     if STAMP.exists() and STAMP.read_text() == want and PY.exists():
         return
     if not PY.exists():
@@ -62,8 +68,8 @@ def demo() -> None:
 
 def test() -> None:
     setup()
-    sh(PY, "-m", "ruff", "check", "logcorr", "tests", "scripts", "dev.py")
-    sh(PY, "-m", "ruff", "format", "--check", "logcorr", "tests", "scripts", "dev.py")
+    sh(PY, "-m", "ruff", "check", "logcorr", "tests", "scripts", "dev.py", "setup.py")
+    sh(PY, "-m", "ruff", "format", "--check", "logcorr", "tests", "scripts", "dev.py", "setup.py")
     sh(PY, "-m", "mypy", "logcorr")
     sh(BIN / "logcorr", "--help")  # clean-install smoke: the console script starts
     rc = sh(PY, "-m", "pytest", *sys.argv[2:], check=False)

@@ -14,7 +14,16 @@ from logcorr.model import Event, Metric, RecordError
 from logcorr.pipeline.stage import Stager
 from logcorr.sources.base import SHAPE_ERRORS, Format
 from logcorr.sources.detect import describe_unknown, detect
-from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, RECORD, REJECT, FileStats, excerpt, iter_records
+from logcorr.sources.fast import line_parser
+from logcorr.sources.reader import (
+    CLAIMED,
+    DEFAULT_MAX_DECOMPRESSED,
+    RECORD,
+    REJECT,
+    FileStats,
+    excerpt,
+    iter_records,
+)
 
 
 @dataclass
@@ -119,6 +128,14 @@ def _parse(
     stats = result.stats
     formats = result.formats
     stage_record = stager.record
+    stage_rows = stager.record_rows
+    parse_line = line_parser() if forced is None else None
+    claim = None
+    if parse_line is not None:
+
+        def claim(part: bytes, line_no: int) -> Any:
+            return parse_line(part, stager.seq, file_id, line_no)
+
     tick = 0
     for kind, line, payload in iter_records(
         stream,
@@ -128,8 +145,25 @@ def _parse(
         mode=mode,
         file_start=file_start,
         max_decompressed=max_decompressed,
+        claim=claim,
     ):
-        if kind == RECORD:
+        if kind == CLAIMED:
+            # the compiled fast path built the rows (a record with events; see sources/fast.py)
+            name, rows, metric_rows = payload
+            stage_rows(rows, metric_rows)
+            result.records += 1
+            if rows:
+                result.records_with_events += 1
+            else:
+                result.records_metric_only += 1
+            result.events += len(rows)
+            result.metrics += len(metric_rows)
+            formats[name] += 1
+            tick += 1
+            if progress is not None and tick >= 16384:
+                tick = 0
+                progress(stats.bytes_read)
+        elif kind == RECORD:
             result.records += 1
             fmt = forced or (detect(payload) if type(payload) is dict else None)
             if fmt is None:

@@ -93,26 +93,64 @@ def literal_rx(words: list[str] | tuple[str, ...]) -> str:
 
 def _flag_sql(
     columns: tuple[str, ...], triggers: tuple[str, ...], suppress: list[str], case_sensitive: bool
-) -> str:
-    """A predicate true for every row the Python rules must look at: any text that is not ASCII (so
-    DuckDB's case folding never has to agree with Python's), any redaction trigger word (the same
-    case-insensitive substring test as `might_hold_secret`), any suppression pattern. Rows it is
-    false for pass both unchanged, so checking them in DuckDB gives the same result as in Python."""
-    terms = [f"strlen(coalesce({c}, '')) <> length(coalesce({c}, ''))" for c in columns]
+) -> tuple[str, str]:
+    """Two predicates over a batch's text columns. The first is true for every row the redactor must look
+    at: any text that is not ASCII (so DuckDB's case folding never has to agree with Python's), any
+    redaction trigger word (the same case-insensitive substring test as `might_hold_secret`). The second
+    for every row the suppressor must look at: a first column that is not ASCII, or holds a suppression
+    pattern. A row false for the first passes redaction unchanged, false for both it passes both, so
+    checking in DuckDB gives the same result as checking every row in Python."""
+    non_ascii = [f"strlen(coalesce({c}, '')) <> length(coalesce({c}, ''))" for c in columns]
+    redact = "false"
     if triggers:
         rx = "(?i)(?:" + literal_rx(triggers) + ")"
-        terms += [f"regexp_matches(coalesce({c}, ''), '{rx}')" for c in columns]
+        redact = " OR ".join(non_ascii + [f"regexp_matches(coalesce({c}, ''), '{rx}')" for c in columns])
     # a non-ASCII pattern cannot occur in ASCII text, and non-ASCII text is flagged already
     ascii_patterns = [p for p in suppress if p.isascii() and p]
+    sup = "false"
+    if suppress:
+        sup = non_ascii[0]
     if ascii_patterns:
         rx = ("" if case_sensitive else "(?i)") + "(?:" + literal_rx(ascii_patterns) + ")"
-        terms.append(f"regexp_matches(coalesce({columns[0]}, ''), '{rx.replace(chr(39), chr(39) * 2)}')")
-    return " OR ".join(terms) if terms else "false"
+        sup += f" OR regexp_matches(coalesce({columns[0]}, ''), '{rx.replace(chr(39), chr(39) * 2)}')"
+    return redact, sup
 
 
 # the text columns the rules read (suppression reads the first)
 _EVENT_TEXT = ("message", "stack", "context")
 _METRIC_TEXT = ("data",)
+
+
+def staged_rows(
+    events: list[Event], metrics: list[Metric], seq: int, file_id: int, line: int, fmt: str
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The staging rows of one record's events (numbered from `seq` + 1) and metrics, in the column
+    order of `STAGING_SCHEMA` and `METRIC_SCHEMA`. Raises TypeError when a value cannot be JSON."""
+    rows = [
+        (
+            seq + part + 1,
+            file_id,
+            ev.ts_ms,
+            ev.client_ts_ms,
+            ev.system,
+            ev.system_label,
+            ev.level,
+            ev.message,
+            ev.trace_id,
+            ev.trace_source,
+            ev.request_id,
+            ev.user_id,
+            _json(ev.context) if ev.context else None,
+            ev.stack,
+            line,
+            fmt,
+            part,
+            None,
+        )
+        for part, ev in enumerate(events)
+    ]
+    metric_rows = [(file_id, line, fmt, m.ts_ms, m.system, m.topic, _json(m.data)) for m in metrics]
+    return rows, metric_rows
 
 
 class IpcSink:
@@ -176,7 +214,7 @@ class Stager:
         sup = policy.suppression
         patterns = list(sup.patterns) if self.suppressor.enabled else []
         self._event_flags = _flag_sql(_EVENT_TEXT, triggers, patterns, sup.case_sensitive)
-        self._metric_flags = _flag_sql(_METRIC_TEXT, triggers, [], False) if self.redact else "false"
+        self._metric_flags = _flag_sql(_METRIC_TEXT, triggers, [], False)
         con.execute(MACROS_SQL)
         con.execute(_DDL)
 
@@ -184,32 +222,13 @@ class Stager:
         """Buffer the events and metrics of one record (checked and redacted when their batch is flushed).
         All or nothing: raises TypeError, staging none of them, when a value cannot be written as JSON
         (orjson stops at 255 levels of nesting), so the caller can reject the record whole."""
-        seq = self.seq
-        rows = [
-            (
-                seq + part + 1,
-                file_id,
-                ev.ts_ms,
-                ev.client_ts_ms,
-                ev.system,
-                ev.system_label,
-                ev.level,
-                ev.message,
-                ev.trace_id,
-                ev.trace_source,
-                ev.request_id,
-                ev.user_id,
-                _json(ev.context) if ev.context else None,
-                ev.stack,
-                line,
-                fmt,
-                part,
-                None,
-            )
-            for part, ev in enumerate(events)
-        ]
-        metric_rows = [(file_id, line, fmt, m.ts_ms, m.system, m.topic, _json(m.data)) for m in metrics]
-        self.seq = seq + len(rows)
+        rows, metric_rows = staged_rows(events, metrics, self.seq, file_id, line, fmt)
+        self.record_rows(rows, metric_rows)
+
+    def record_rows(self, rows: list[tuple[Any, ...]], metric_rows: list[tuple[Any, ...]]) -> None:
+        """Buffer one record's rows as `staged_rows` builds them (the compiled fast path builds them
+        itself, numbered from `self.seq`)."""
+        self.seq += len(rows)
         self.rows.extend(rows)
         self.metric_rows.extend(metric_rows)
         if len(self.rows) >= self.batch_rows:
@@ -217,10 +236,11 @@ class Stager:
         if len(self.metric_rows) >= self.batch_rows:
             self.flush_metrics()
 
-    def _check_event(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        """The Python rules for one flagged row: redaction of message, stack, context; suppression."""
+    def _check_event(self, row: tuple[Any, ...], redact: bool) -> tuple[Any, ...]:
+        """The Python rules for one flagged row: redaction of message, stack, context (when the row was
+        flagged for it: otherwise it would change nothing); suppression, of the redacted message."""
         message, ctx_json, stack = row[7], row[12], row[13]
-        if self.redact:
+        if redact:
             red = self.redactor
             message = red.text(message)
             if stack is not None:
@@ -229,9 +249,9 @@ class Stager:
                 ctx_json = _json(red.value(orjson.loads(ctx_json)))
         return (*row[:7], message, *row[8:12], ctx_json, stack, *row[14:17], self.suppressor.match(message))
 
-    def _check_metric(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    def _check_metric(self, row: tuple[Any, ...], redact: bool) -> tuple[Any, ...]:
         data = row[6]
-        if self.redact and might_hold_secret(data):
+        if redact and might_hold_secret(data):
             data = _json(self.redactor.value(orjson.loads(data)))
         return (*row[:6], data)
 
@@ -283,28 +303,30 @@ class Stager:
         rows: list[tuple[Any, ...]],
         schema: pa.Schema,
         select: str = "*",
-        flags: str = "false",
-        check: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None,
+        flags: tuple[str, str] = ("false", "false"),
+        check: Callable[[tuple[Any, ...], bool], tuple[Any, ...]] | None = None,
         probe_columns: tuple[str, ...] = (),
     ) -> None:
         if not rows:
             return
         con = self.con
         cols: list[Any] = list(zip(*rows, strict=True))
-        if check is not None and flags != "false":
-            # only the columns the predicate reads go to DuckDB for the check; flagged rows are
+        redact, other = flags
+        if check is not None and (redact, other) != ("false", "false"):
+            # only the columns the predicates read go to DuckDB for the check; flagged rows are
             # re-checked in Python and their columns patched before the batch is built once
-            names = [f.name for f in schema if f.name in flags]
             probe = pa.table(
-                {n: pa.array(cols[schema.get_field_index(n)], schema.field(n).type) for n in names}
+                {n: pa.array(cols[schema.get_field_index(n)], schema.field(n).type) for n in probe_columns}
             )
             con.register("_probe", probe.append_column("_i", pa.array(range(len(rows)), pa.int32())))
-            hits = con.execute(f"SELECT _i FROM _probe WHERE {flags} ORDER BY _i").fetchall()
+            hits = con.execute(
+                f"SELECT _i, {redact} FROM _probe WHERE ({redact}) OR ({other}) ORDER BY _i"
+            ).fetchall()
             con.unregister("_probe")
             if hits:
                 cols = [list(c) for c in cols]
-                for (i,) in hits:
-                    for j, value in enumerate(check(rows[i])):
+                for i, needs_redaction in hits:
+                    for j, value in enumerate(check(rows[i], self.redact and needs_redaction)):
                         cols[j][i] = value
         batch = pa.Table.from_arrays(
             [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema

@@ -15,7 +15,7 @@ import json
 import re
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -31,6 +31,10 @@ EXCERPT_SOURCE = 4096  # characters handed on for it: redaction sees whole secre
 RECORD = 0
 REJECT = 1
 SKIP = 2
+CLAIMED = 3  # a line the compiled fast path turned into staging rows itself (payload: what it returned)
+
+# the fast path's hook: (line bytes, line number) -> its result, or None to leave the line to orjson
+LineHook = Callable[[bytes, int], Any]
 
 _BANNER = re.compile(
     r"^\s*(?:⛅️|Connected to|Successfully created tail|Waiting for logs|waiting for logs|Retrieving|"
@@ -161,8 +165,11 @@ def iter_records(
     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
     mode: str | None = None,
     file_start: bool = True,
+    claim: LineHook | None = None,
 ) -> Iterator[tuple[int, int, Any]]:
-    """Yield (kind, line, payload): RECORD → parsed JSON value; REJECT/SKIP → (reason, excerpt).
+    """Yield (kind, line, payload): RECORD → parsed JSON value; REJECT/SKIP → (reason, excerpt);
+    CLAIMED → what `claim` returned for a line of a line-per-record file (it is offered each such
+    line before orjson, and returns None for the lines it leaves to the Python path).
 
     `mode` forces the framing (a shard of a file whose mode was picked from its start); `file_start`
     False means the stream begins mid-file, where a byte-order mark is just bytes of a line."""
@@ -179,7 +186,7 @@ def iter_records(
     mode = mode or _pick_mode(first)
     stats.mode = mode
     if mode == "ndjson":
-        yield from _ndjson(src, first, stats, max_record_bytes)
+        yield from _ndjson(src, first, stats, max_record_bytes, claim)
     else:
         yield from _scan(src, first, stats, max_record_bytes)
     stats.bytes_read = src.counting.count
@@ -221,7 +228,9 @@ def _reject_reason(err: Exception) -> str:
     return f"malformed JSON ({msg})"
 
 
-def _ndjson(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterator[tuple[int, int, Any]]:
+def _ndjson(
+    src: _Source, first: bytes, stats: FileStats, max_len: int, claim: LineHook | None
+) -> Iterator[tuple[int, int, Any]]:
     loads = orjson.loads
     JSONDecodeError = orjson.JSONDecodeError
     line_no = 0
@@ -250,6 +259,11 @@ def _ndjson(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Itera
                     (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE])),
                 )
                 continue
+            if claim is not None:
+                claimed = claim(part, line_no)
+                if claimed is not None:
+                    yield CLAIMED, line_no, claimed
+                    continue
             try:
                 value = loads(part)
             except JSONDecodeError as e:

@@ -1,0 +1,1801 @@
+/* logcorr._fastparse: the compiled fast path of ingest's parse phase.
+ *
+ * parse_line(line, seq, file_id, line_no) takes one NDJSON line and returns the staging rows the
+ * Python path (orjson.loads -> detect -> the format's adapter -> stage.staged_rows) would build for
+ * it, or None when it does not claim the line. It claims only what it reproduces exactly:
+ *
+ *   - one JSON object, strictly valid (what orjson accepts), no duplicate keys at any level,
+ *     nesting under 64 levels, integers of at most 18 digits, no `\u` surrogate escapes;
+ *   - the formats browser-v1, browser-v2, worker-record and convex-stream (topic `console`),
+ *     detected by the same key cascade as logcorr.sources.detect;
+ *   - every value it copies as JSON (a context object, an object console argument) already in the
+ *     form orjson.dumps writes: no whitespace between tokens, no floats, only the escapes orjson
+ *     writes (\" \\ \n \r \t \b \f);
+ *   - timestamps as integers, or ISO strings of the form YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM];
+ *   - text the trace-id rules read as ASCII whenever the Python rules would look inside it.
+ *
+ * Everything else (and every record the Python path would reject or skip) returns None and goes the
+ * Python way, which stays the reference: tests/test_fastparse_differential.py compares the two.
+ * logcorr/sources/fast.py decides whether this module is used (LOGCORR_NO_FASTPATH=1 turns it off).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------- */
+/* JSON tokens                                                                                     */
+
+enum { T_OBJ, T_ARR, T_STR, T_INT, T_FLOAT, T_TRUE, T_FALSE, T_NULL };
+
+#define F_ESC 1      /* a string holding backslash escapes */
+#define F_NONASCII 2 /* a string holding bytes >= 0x80 */
+#define F_NONCANON 4 /* not byte-identical to what orjson.dumps would write for the value */
+
+typedef struct {
+    uint8_t type;
+    uint8_t flags;
+    int32_t start; /* byte offsets in the line; strings include their quotes */
+    int32_t end;
+    int32_t next; /* index of the first token after this value's subtree */
+    int32_t n;    /* objects: key/value pairs; arrays: elements */
+    int64_t ival;
+} Tok;
+
+#define MAX_TOKS 1024
+#define MAX_DEPTH 64
+#define MAX_KEYS 64
+
+typedef struct {
+    const unsigned char *s;
+    Py_ssize_t len;
+    Py_ssize_t pos;
+    Tok toks[MAX_TOKS];
+    int ntok;
+    /* scratch for decoded strings and built text (never more than a few times the line) */
+    char *arena;
+    Py_ssize_t arena_cap;
+    Py_ssize_t arena_used;
+    char *extra; /* overflow blocks of this call */
+} P;
+
+/* parse results */
+#define OK 0
+#define BAIL (-1) /* not claimed: the Python path handles the line */
+#define ERR (-2)  /* a Python exception is set */
+
+static inline int is_jws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static int parse_value(P *p, int depth);
+
+static int new_tok(P *p, int type, Py_ssize_t start) {
+    if (p->ntok >= MAX_TOKS) return BAIL;
+    Tok *t = &p->toks[p->ntok];
+    t->type = (uint8_t)type;
+    t->flags = 0;
+    t->start = (int32_t)start;
+    t->end = (int32_t)start;
+    t->next = p->ntok + 1;
+    t->n = 0;
+    t->ival = 0;
+    return p->ntok++;
+}
+
+/* skip JSON whitespace; returns how many bytes were skipped */
+static inline Py_ssize_t skip_ws(P *p) {
+    Py_ssize_t start = p->pos;
+    while (p->pos < p->len && is_jws(p->s[p->pos])) p->pos++;
+    return p->pos - start;
+}
+
+/* the length of a valid UTF-8 sequence at s (of at most `left` bytes), or 0 */
+static int utf8_len(const unsigned char *s, Py_ssize_t left) {
+    unsigned char c = s[0];
+    if (c >= 0xC2 && c <= 0xDF) {
+        return (left >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (left < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
+        if (c == 0xED && s[1] >= 0xA0) return 0; /* surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (left < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
+        if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
+        if (c == 0xF4 && s[1] >= 0x90) return 0; /* above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+static int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int parse_string(P *p) {
+    int i = new_tok(p, T_STR, p->pos);
+    if (i < 0) return BAIL;
+    Tok *t = &p->toks[i];
+    Py_ssize_t pos = p->pos + 1; /* after the opening quote */
+    const unsigned char *s = p->s;
+    Py_ssize_t len = p->len;
+    uint8_t flags = 0;
+    for (;;) {
+        if (pos >= len) return BAIL;
+        unsigned char c = s[pos];
+        if (c == '"') break;
+        if (c < 0x20) return BAIL; /* control characters must be escaped */
+        if (c == '\\') {
+            if (pos + 1 >= len) return BAIL;
+            unsigned char e = s[pos + 1];
+            flags |= F_ESC;
+            switch (e) {
+                case '"': case '\\': case 'n': case 'r': case 't': case 'b': case 'f':
+                    pos += 2;
+                    break;
+                case '/':
+                    flags |= F_NONCANON;
+                    pos += 2;
+                    break;
+                case 'u': {
+                    if (pos + 6 > len) return BAIL;
+                    int v = 0;
+                    for (int k = 2; k < 6; k++) {
+                        int h = hexval(s[pos + k]);
+                        if (h < 0) return BAIL;
+                        v = v * 16 + h;
+                    }
+                    if (v >= 0xD800 && v <= 0xDFFF) return BAIL; /* surrogates: left to orjson */
+                    flags |= F_NONCANON;
+                    if (v >= 0x80) flags |= F_NONASCII;
+                    pos += 6;
+                    break;
+                }
+                default:
+                    return BAIL;
+            }
+            continue;
+        }
+        if (c >= 0x80) {
+            int n = utf8_len(s + pos, len - pos);
+            if (n == 0) return BAIL;
+            flags |= F_NONASCII;
+            pos += n;
+            continue;
+        }
+        pos++;
+    }
+    t = &p->toks[i];
+    t->flags = flags;
+    t->end = (int32_t)(pos + 1);
+    p->pos = pos + 1;
+    return i;
+}
+
+static int parse_number(P *p) {
+    const unsigned char *s = p->s;
+    Py_ssize_t pos = p->pos, len = p->len, start = pos;
+    int neg = 0, is_float = 0;
+    if (s[pos] == '-') {
+        neg = 1;
+        pos++;
+    }
+    if (pos >= len || s[pos] < '0' || s[pos] > '9') return BAIL;
+    Py_ssize_t dstart = pos;
+    if (s[pos] == '0') {
+        pos++;
+    } else {
+        while (pos < len && s[pos] >= '0' && s[pos] <= '9') pos++;
+    }
+    Py_ssize_t ndigits = pos - dstart;
+    if (pos < len && s[pos] == '.') {
+        is_float = 1;
+        pos++;
+        if (pos >= len || s[pos] < '0' || s[pos] > '9') return BAIL;
+        while (pos < len && s[pos] >= '0' && s[pos] <= '9') pos++;
+    }
+    if (pos < len && (s[pos] == 'e' || s[pos] == 'E')) {
+        is_float = 1;
+        pos++;
+        if (pos < len && (s[pos] == '+' || s[pos] == '-')) pos++;
+        if (pos >= len || s[pos] < '0' || s[pos] > '9') return BAIL;
+        while (pos < len && s[pos] >= '0' && s[pos] <= '9') pos++;
+    }
+    int i = new_tok(p, is_float ? T_FLOAT : T_INT, start);
+    if (i < 0) return BAIL;
+    Tok *t = &p->toks[i];
+    t->end = (int32_t)pos;
+    if (is_float) {
+        t->flags = F_NONCANON;
+    } else {
+        if (ndigits > 18) return BAIL; /* orjson turns integers beyond 64 bits into floats */
+        int64_t v = 0;
+        for (Py_ssize_t k = dstart; k < pos; k++) v = v * 10 + (s[k] - '0');
+        if (neg && v == 0) return BAIL; /* -0 reads back as 0 */
+        t->ival = neg ? -v : v;
+    }
+    p->pos = pos;
+    return i;
+}
+
+static int parse_literal(P *p, const char *word, int type) {
+    size_t n = strlen(word);
+    if (p->pos + (Py_ssize_t)n > p->len || memcmp(p->s + p->pos, word, n) != 0) return BAIL;
+    int i = new_tok(p, type, p->pos);
+    if (i < 0) return BAIL;
+    p->pos += (Py_ssize_t)n;
+    p->toks[i].end = (int32_t)p->pos;
+    return i;
+}
+
+static int keys_equal(P *p, Tok *a, Tok *b) {
+    int32_t la = a->end - a->start, lb = b->end - b->start;
+    return la == lb && memcmp(p->s + a->start, p->s + b->start, (size_t)la) == 0;
+}
+
+static int parse_container(P *p, int depth, int is_obj) {
+    if (depth >= MAX_DEPTH) return BAIL;
+    int i = new_tok(p, is_obj ? T_OBJ : T_ARR, p->pos);
+    if (i < 0) return BAIL;
+    uint8_t flags = 0;
+    int n = 0;
+    int keys[MAX_KEYS];
+    unsigned char close = is_obj ? '}' : ']';
+    p->pos++;
+    if (skip_ws(p)) flags |= F_NONCANON;
+    if (p->pos < p->len && p->s[p->pos] == close) {
+        p->pos++;
+    } else {
+        for (;;) {
+            if (is_obj) {
+                if (p->pos >= p->len || p->s[p->pos] != '"') return BAIL;
+                int k = parse_string(p);
+                if (k < 0) return k;
+                Tok *kt = &p->toks[k];
+                if (kt->flags & F_ESC) return BAIL; /* escaped keys could be duplicates in disguise */
+                if (n >= MAX_KEYS) return BAIL;
+                for (int j = 0; j < n; j++) {
+                    if (keys_equal(p, &p->toks[keys[j]], kt)) return BAIL; /* orjson keeps the last */
+                }
+                keys[n] = k;
+                if (skip_ws(p)) flags |= F_NONCANON;
+                if (p->pos >= p->len || p->s[p->pos] != ':') return BAIL;
+                p->pos++;
+                if (skip_ws(p)) flags |= F_NONCANON;
+            }
+            int v = parse_value(p, depth + 1);
+            if (v < 0) return v;
+            flags |= p->toks[v].flags & F_NONCANON;
+            n++;
+            if (skip_ws(p)) flags |= F_NONCANON;
+            if (p->pos >= p->len) return BAIL;
+            unsigned char c = p->s[p->pos];
+            if (c == ',') {
+                p->pos++;
+                if (skip_ws(p)) flags |= F_NONCANON;
+                continue;
+            }
+            if (c == close) {
+                p->pos++;
+                break;
+            }
+            return BAIL;
+        }
+    }
+    Tok *t = &p->toks[i];
+    t->flags = flags;
+    t->n = n;
+    t->end = (int32_t)p->pos;
+    t->next = p->ntok;
+    return i;
+}
+
+static int parse_value(P *p, int depth) {
+    if (p->pos >= p->len) return BAIL;
+    switch (p->s[p->pos]) {
+        case '{': return parse_container(p, depth, 1);
+        case '[': return parse_container(p, depth, 0);
+        case '"': return parse_string(p);
+        case 't': return parse_literal(p, "true", T_TRUE);
+        case 'f': return parse_literal(p, "false", T_FALSE);
+        case 'n': return parse_literal(p, "null", T_NULL);
+        default: return parse_number(p);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* lookups and text                                                                                */
+
+/* the value token of `key` in object `obj`, or -1 */
+static int get(P *p, int obj, const char *key) {
+    if (obj < 0) return -1;
+    size_t klen = strlen(key);
+    int k = obj + 1;
+    for (int j = 0; j < p->toks[obj].n; j++) {
+        Tok *kt = &p->toks[k];
+        if ((size_t)(kt->end - kt->start - 2) == klen && memcmp(p->s + kt->start + 1, key, klen) == 0) {
+            return k + 1;
+        }
+        k = p->toks[k + 1].next;
+    }
+    return -1;
+}
+
+static inline int has(P *p, int obj, const char *key) { return get(p, obj, key) >= 0; }
+
+/* `key`'s value when it is an object (and not null), else -1: `sub()` and `isinstance(v, dict)` */
+static int get_obj(P *p, int obj, const char *key) {
+    int v = get(p, obj, key);
+    return (v >= 0 && p->toks[v].type == T_OBJ) ? v : -1;
+}
+
+typedef struct {
+    const char *s;
+    Py_ssize_t n;
+    int ascii;
+} Text;
+
+/* decoded text goes to the parser's own buffer (kept between calls); what does not fit goes to blocks
+   chained for the length of one call, so text handed out earlier never moves */
+static char *arena_alloc(P *p, Py_ssize_t n) {
+    if (p->arena_used + n <= p->arena_cap) {
+        char *out = p->arena + p->arena_used;
+        p->arena_used += n;
+        return out;
+    }
+    char *block = PyMem_Malloc(sizeof(char *) + (size_t)n);
+    if (block == NULL) return NULL;
+    *(char **)block = p->extra;
+    p->extra = block;
+    return block + sizeof(char *);
+}
+
+static void arena_reset(P *p) {
+    char *block = p->extra;
+    while (block != NULL) {
+        char *prev = *(char **)block;
+        PyMem_Free(block);
+        block = prev;
+    }
+    p->extra = NULL;
+    p->arena_used = 0;
+}
+
+static void put_utf8(char **out, unsigned int v) {
+    char *o = *out;
+    if (v < 0x80) {
+        *o++ = (char)v;
+    } else if (v < 0x800) {
+        *o++ = (char)(0xC0 | (v >> 6));
+        *o++ = (char)(0x80 | (v & 0x3F));
+    } else {
+        *o++ = (char)(0xE0 | (v >> 12));
+        *o++ = (char)(0x80 | ((v >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (v & 0x3F));
+    }
+    *out = o;
+}
+
+/* the decoded UTF-8 text of string token i */
+static int str_text(P *p, int i, Text *out) {
+    Tok *t = &p->toks[i];
+    const char *raw = (const char *)p->s + t->start + 1;
+    Py_ssize_t n = t->end - t->start - 2;
+    out->ascii = !(t->flags & F_NONASCII);
+    if (!(t->flags & F_ESC)) {
+        out->s = raw;
+        out->n = n;
+        return OK;
+    }
+    char *buf = arena_alloc(p, n);
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return ERR;
+    }
+    char *o = buf;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        char c = raw[k];
+        if (c != '\\') {
+            *o++ = c;
+            continue;
+        }
+        char e = raw[++k];
+        switch (e) {
+            case 'n': *o++ = '\n'; break;
+            case 'r': *o++ = '\r'; break;
+            case 't': *o++ = '\t'; break;
+            case 'b': *o++ = '\b'; break;
+            case 'f': *o++ = '\f'; break;
+            case 'u': {
+                unsigned int v = 0;
+                for (int j = 1; j <= 4; j++) v = v * 16 + (unsigned int)hexval((unsigned char)raw[k + j]);
+                put_utf8(&o, v);
+                k += 4;
+                break;
+            }
+            default: *o++ = e; /* " \ / */
+        }
+    }
+    out->s = buf;
+    out->n = o - buf;
+    return OK;
+}
+
+static PyObject *text_obj(Text *t) {
+    if (t->ascii) {
+        PyObject *u = PyUnicode_New(t->n, 127);
+        if (u != NULL) memcpy(PyUnicode_1BYTE_DATA(u), t->s, (size_t)t->n);
+        return u;
+    }
+    return PyUnicode_DecodeUTF8(t->s, t->n, "strict");
+}
+
+/* the raw JSON of token i as a str (for values already in orjson's form) */
+static PyObject *raw_obj(P *p, int i) {
+    Text t = {(const char *)p->s + p->toks[i].start, p->toks[i].end - p->toks[i].start, 1};
+    /* raw JSON of a container may hold non-ASCII in strings: decode as UTF-8 then */
+    for (Py_ssize_t k = 0; k < t.n; k++) {
+        if ((unsigned char)t.s[k] >= 0x80) {
+            t.ascii = 0;
+            break;
+        }
+    }
+    return text_obj(&t);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* values: the exact meaning of model.to_ms, norm_level, norm_system, opt_str                       */
+
+static PyObject *S_BROWSER, *S_WORKER, *S_BACKEND, *S_CONVEX, *S_LEVELS[5], *S_FIELD, *S_HEADER, *S_MESSAGE,
+    *S_NONE, *S_REQUEST_ID, *S_INVOCATION, *F_V1, *F_V2, *F_WREC, *F_CONVEX, *F_LOGPUSH;
+
+enum { SYS_BROWSER, SYS_WORKER, SYS_BACKEND, SYS_OTHER };
+enum { L_DEBUG, L_INFO, L_LOG, L_WARN, L_ERROR };
+
+#define MIN_TS_MS 946684800000LL
+#define MAX_TS_MS 4102444800000LL
+#define TS_NONE 1 /* to_ms gave None */
+
+static inline int is_pyspace(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 28 && c <= 31); }
+static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static inline unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c; }
+
+static int digits(const char *s, int n, int *out) {
+    int v = 0;
+    for (int k = 0; k < n; k++) {
+        if (!is_digit((unsigned char)s[k])) return 0;
+        v = v * 10 + (s[k] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static int64_t days_from_civil(int y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m) {
+    static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
+    return dim[m - 1];
+}
+
+/* datetime.fromisoformat(s) -> int(dt.timestamp() * 1000), for YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}][Z|±HH:MM];
+   BAIL for any other form */
+static int iso_ms(const char *s, Py_ssize_t n, int64_t *out) {
+    int y, mo, d, h, mi, sec, us = 0;
+    if (n < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
+        return BAIL;
+    if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) ||
+        !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &sec))
+        return BAIL;
+    Py_ssize_t k = 19;
+    if (k < n && s[k] == '.') {
+        k++;
+        int nd = 0;
+        while (k < n && is_digit((unsigned char)s[k]) && nd < 7) {
+            us = us * 10 + (s[k] - '0');
+            nd++;
+            k++;
+        }
+        if (nd == 0 || nd > 6) return BAIL;
+        for (; nd < 6; nd++) us *= 10;
+    }
+    int64_t offset_s = 0;
+    if (k < n && s[k] == 'Z') {
+        k++;
+    } else if (k < n && (s[k] == '+' || s[k] == '-')) {
+        int oh, om;
+        if (n - k != 6 || s[k + 3] != ':' || !digits(s + k + 1, 2, &oh) || !digits(s + k + 4, 2, &om)) return BAIL;
+        if (oh > 23 || om > 59) return BAIL;
+        offset_s = (int64_t)(oh * 3600 + om * 60) * (s[k] == '-' ? -1 : 1);
+        k += 6;
+    }
+    if (k != n) return BAIL;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
+        return BAIL;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+    int64_t total_us = secs * 1000000 + us;
+    if (total_us > (1LL << 53) || total_us < -(1LL << 53)) return BAIL;
+    /* timedelta.total_seconds() is total_us / 10**6 (correctly rounded), then * 1000, truncated */
+    double seconds = (double)total_us / 1e6;
+    *out = (int64_t)(seconds * 1000.0);
+    return OK;
+}
+
+/* model.to_ms(value of token i): OK with *out, TS_NONE, or BAIL */
+static int to_ms(P *p, int i, int64_t *out) {
+    if (i < 0) return TS_NONE;
+    Tok *t = &p->toks[i];
+    if (t->type == T_INT) {
+        int64_t v = t->ival;
+        if (v >= 100000000000LL && v < 100000000000000LL) {
+            *out = v;
+            return OK;
+        }
+        if (v >= (1LL << 53) || v <= -(1LL << 53)) return BAIL;
+        int64_t a = v < 0 ? -v : v;
+        if (a >= 100000000000000LL) { /* µs: int(v // 1_000) */
+            *out = v >= 0 ? v / 1000 : -((-v + 999) / 1000);
+        } else if (a >= 100000000000LL) {
+            *out = v;
+        } else {
+            *out = v * 1000; /* round(v * 1000) of an integer below 1e11 is exact */
+        }
+        return OK;
+    }
+    if (t->type == T_STR) {
+        Text tx;
+        if (str_text(p, i, &tx) != OK) return ERR;
+        if (!tx.ascii) return BAIL;
+        const char *s = tx.s;
+        Py_ssize_t n = tx.n;
+        while (n > 0 && is_pyspace((unsigned char)s[0])) {
+            s++;
+            n--;
+        }
+        while (n > 0 && is_pyspace((unsigned char)s[n - 1])) n--;
+        if (n == 0) return TS_NONE;
+        if (!is_digit((unsigned char)s[0])) return BAIL;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            if (s[k] == '.' && k != 19) return BAIL; /* a number, or a fraction where ISO has none */
+            if (s[k] == 'e' || s[k] == 'E') return BAIL;
+        }
+        return iso_ms(s, n, out);
+    }
+    if (t->type == T_FLOAT) return BAIL;
+    return TS_NONE; /* null, bool, object, array */
+}
+
+/* require_ts: a valid event time, else BAIL (Python rejects the record) */
+static int require_ts(P *p, int i, int64_t *out) {
+    int r = to_ms(p, i, out);
+    if (r != OK) return r == ERR ? ERR : BAIL;
+    if (*out < MIN_TS_MS || *out >= MAX_TS_MS) return BAIL;
+    return OK;
+}
+
+static int word_is(const char *s, Py_ssize_t n, const char *w) {
+    size_t wn = strlen(w);
+    if ((size_t)n != wn) return 0;
+    for (size_t k = 0; k < wn; k++) {
+        if (lower((unsigned char)s[k]) != (unsigned char)w[k]) return 0;
+    }
+    return 1;
+}
+
+/* norm_level(value of token i, default): an index into S_LEVELS, or BAIL */
+static int norm_level(P *p, int i, int dflt) {
+    if (i < 0 || p->toks[i].type != T_STR) return dflt;
+    Text t;
+    if (str_text(p, i, &t) != OK) return ERR;
+    if (t.n == 0) return dflt;
+    if (!t.ascii) return BAIL;
+    static const struct {
+        const char *w;
+        int level;
+    } map[] = {{"debug", L_DEBUG}, {"trace", L_DEBUG}, {"verbose", L_DEBUG}, {"info", L_INFO},
+               {"information", L_INFO}, {"notice", L_INFO}, {"log", L_LOG}, {"warn", L_WARN},
+               {"warning", L_WARN}, {"error", L_ERROR}, {"err", L_ERROR}, {"exception", L_ERROR},
+               {"fatal", L_ERROR}, {"critical", L_ERROR}, {"crit", L_ERROR}, {"alert", L_ERROR},
+               {"emergency", L_ERROR}};
+    for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
+        if (word_is(t.s, t.n, map[k].w)) return map[k].level;
+    }
+    return dflt;
+}
+
+/* norm_system of a label's text: SYS_* (SYS_OTHER means "the default"), or BAIL */
+static int norm_system(Text *t) {
+    if (!t->ascii) return BAIL;
+    static const struct {
+        const char *w;
+        int sys;
+    } map[] = {{"browser", SYS_BROWSER}, {"client", SYS_BROWSER}, {"web", SYS_BROWSER},
+               {"frontend", SYS_BROWSER}, {"manual", SYS_BROWSER}, {"worker", SYS_WORKER},
+               {"workers", SYS_WORKER}, {"cloudflare", SYS_WORKER}, {"edge", SYS_WORKER},
+               {"convex", SYS_BACKEND}, {"backend", SYS_BACKEND}, {"server", SYS_BACKEND}};
+    for (size_t k = 0; k < sizeof map / sizeof map[0]; k++) {
+        if (word_is(t->s, t->n, map[k].w)) return map[k].sys;
+    }
+    return SYS_OTHER;
+}
+
+/* opt_str(value of token i): OK with *text (n > 0), TS_NONE for None, or BAIL */
+static int opt_text(P *p, int i, Text *out) {
+    if (i < 0) return TS_NONE;
+    Tok *t = &p->toks[i];
+    if (t->type == T_STR) {
+        if (t->end - t->start == 2) return TS_NONE;
+        return str_text(p, i, out);
+    }
+    if (t->type == T_INT) {
+        out->s = (const char *)p->s + t->start;
+        out->n = t->end - t->start;
+        out->ascii = 1;
+        return OK;
+    }
+    if (t->type == T_FLOAT) return BAIL;
+    return TS_NONE;
+}
+
+/* opt_str as a new reference (Py_None when absent), or NULL with *rc set */
+static PyObject *opt_str(P *p, int i, int *rc) {
+    Text t;
+    int r = opt_text(p, i, &t);
+    if (r == TS_NONE) Py_RETURN_NONE;
+    if (r != OK) {
+        *rc = r;
+        return NULL;
+    }
+    PyObject *o = text_obj(&t);
+    if (o == NULL) *rc = ERR;
+    return o;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* trace ids: logcorr.sources.traceid                                                              */
+
+static const char *FIELD_NAMES[] = {"trace_id", "traceId", "traceID", "trace-id", "correlation_id", "correlationId"};
+static const char *NOT_IDS[] = {"null", "undefined", "none", "unknown", "", "n/a"};
+
+static int not_an_id(const char *s, Py_ssize_t n) {
+    for (size_t k = 0; k < sizeof NOT_IDS / sizeof NOT_IDS[0]; k++) {
+        if (word_is(s, n, NOT_IDS[k])) return 1;
+    }
+    return 0;
+}
+
+/* clean_id(value of token i): OK with *out, TS_NONE, or BAIL */
+static int clean_id(P *p, int i, Text *out) {
+    Tok *t = &p->toks[i];
+    if (t->type == T_INT) {
+        out->s = (const char *)p->s + t->start;
+        out->n = t->end - t->start;
+        out->ascii = 1;
+        return OK; /* a decimal is never a placeholder, never long */
+    }
+    if (t->type != T_STR) return TS_NONE;
+    Text tx;
+    if (str_text(p, i, &tx) != OK) return ERR;
+    if (!tx.ascii) return BAIL; /* str.strip and str.lower know more than ASCII */
+    const char *s = tx.s;
+    Py_ssize_t n = tx.n;
+    while (n > 0 && is_pyspace((unsigned char)s[0])) {
+        s++;
+        n--;
+    }
+    while (n > 0 && is_pyspace((unsigned char)s[n - 1])) n--;
+    if (not_an_id(s, n) || n > 256) return TS_NONE;
+    out->s = s;
+    out->n = n;
+    out->ascii = 1;
+    return OK;
+}
+
+/* from_fields(object token obj) */
+static int from_fields(P *p, int obj, Text *out) {
+    for (size_t k = 0; k < sizeof FIELD_NAMES / sizeof FIELD_NAMES[0]; k++) {
+        int v = get(p, obj, FIELD_NAMES[k]);
+        if (v < 0) continue;
+        int r = clean_id(p, v, out);
+        if (r == OK && out->n > 0) return OK;
+        if (r == BAIL || r == ERR) return r;
+    }
+    return TS_NONE;
+}
+
+static inline int is_word(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+static inline int is_alnum(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+static inline int is_idchar(unsigned char c) { return is_alnum(c) || c == '_' || c == '.' || c == ':' || c == '-'; }
+static inline int is_hex(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+static inline int is_quote(unsigned char c) { return c == '"' || c == '\''; }
+
+/* _MSG_KEYED at position p (re.IGNORECASE, ASCII text), in the order the regex engine tries:
+   trace[_-]?id["']?\s*[:=\s]\s*["']?([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}) */
+static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize_t *gs, Py_ssize_t *ge) {
+    static const char trace[] = "trace";
+    if (p + 5 > n) return 0;
+    for (int k = 0; k < 5; k++) {
+        if (lower(s[p + k]) != (unsigned char)trace[k]) return 0;
+    }
+    Py_ssize_t q0 = p + 5;
+    for (int sep = 1; sep >= 0; sep--) {
+        if (sep && !(q0 < n && (s[q0] == '_' || s[q0] == '-'))) continue;
+        Py_ssize_t q = q0 + sep;
+        if (!(q + 2 <= n && lower(s[q]) == 'i' && lower(s[q + 1]) == 'd')) continue;
+        Py_ssize_t r0 = q + 2;
+        for (int qt = 1; qt >= 0; qt--) {
+            if (qt && !(r0 < n && is_quote(s[r0]))) continue;
+            Py_ssize_t r = r0 + qt, w = r;
+            while (w < n && is_pyspace(s[w])) w++;
+            for (Py_ssize_t k = w; k >= r; k--) {
+                if (!(k < n && (s[k] == ':' || s[k] == '=' || is_pyspace(s[k])))) continue;
+                Py_ssize_t t0 = k + 1, w2 = t0;
+                while (w2 < n && is_pyspace(s[w2])) w2++;
+                for (Py_ssize_t k2 = w2; k2 >= t0; k2--) {
+                    for (int qt2 = 1; qt2 >= 0; qt2--) {
+                        if (qt2 && !(k2 < n && is_quote(s[k2]))) continue;
+                        Py_ssize_t g = k2 + qt2;
+                        if (g < n && is_alnum(s[g])) {
+                            Py_ssize_t e = g + 1, lim = g + 128;
+                            while (e < n && e < lim && is_idchar(s[e])) e++;
+                            *gs = g;
+                            *ge = e;
+                            return 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* _MSG_BARE: \b(trace_\d{10,}_[a-z0-9]+)\b */
+static int bare_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *gs, Py_ssize_t *ge) {
+    for (Py_ssize_t p = 0; p + 6 <= n; p++) {
+        if (memcmp(s + p, "trace_", 6) != 0 || (p > 0 && is_word(s[p - 1]))) continue;
+        Py_ssize_t d = p + 6;
+        while (d < n && is_digit(s[d])) d++;
+        if (d - (p + 6) < 10 || !(d < n && s[d] == '_')) continue;
+        Py_ssize_t e = d + 1;
+        while (e < n && ((s[e] >= 'a' && s[e] <= 'z') || is_digit(s[e]))) e++;
+        if (e == d + 1 || (e < n && is_word(s[e]))) continue;
+        *gs = p;
+        *ge = e;
+        return 1;
+    }
+    return 0;
+}
+
+/* _MSG_TRACEPARENT: \b[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b (group start returned) */
+static int traceparent_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *gs) {
+    static const int lens[] = {2, 32, 16, 2};
+    for (Py_ssize_t p = 0; p + 55 <= n; p++) {
+        if (p > 0 && is_word(s[p - 1])) continue;
+        Py_ssize_t q = p;
+        int ok = 1;
+        for (int part = 0; part < 4 && ok; part++) {
+            for (int k = 0; k < lens[part]; k++, q++) {
+                if (!is_hex(s[q])) {
+                    ok = 0;
+                    break;
+                }
+            }
+            if (ok && part < 3) {
+                if (s[q] != '-') ok = 0;
+                q++;
+            }
+        }
+        if (!ok || (q < n && is_word(s[q]))) continue;
+        *gs = p + 3;
+        return 1;
+    }
+    return 0;
+}
+
+static int contains(const char *s, Py_ssize_t n, const char *w) {
+    size_t wn = strlen(w);
+    for (Py_ssize_t p = 0; p + (Py_ssize_t)wn <= n; p++) {
+        if (memcmp(s + p, w, wn) == 0) return 1;
+    }
+    return 0;
+}
+
+/* traceid.from_message on text `m`: OK with *out, TS_NONE, or BAIL (text that is not ASCII) */
+static int from_message(Text *m, Text *out) {
+    const unsigned char *s = (const unsigned char *)m->s;
+    Py_ssize_t n = m->n, gs, ge;
+    int race = contains(m->s, n, "race") || contains(m->s, n, "RACE");
+    int dash = n >= 55 && memchr(m->s, '-', (size_t)n) != NULL;
+    if (!race && !dash) return TS_NONE;
+    if (!m->ascii) return BAIL;
+    if (race) {
+        for (Py_ssize_t p = 0; p < n; p++) {
+            if (keyed_at(s, n, p, &gs, &ge)) {
+                while (ge > gs && (s[ge - 1] == '.' || s[ge - 1] == ',' || s[ge - 1] == ':' || s[ge - 1] == ';')) ge--;
+                if (ge > gs && !not_an_id(m->s + gs, ge - gs)) {
+                    out->s = m->s + gs;
+                    out->n = ge - gs;
+                    out->ascii = 1;
+                    return OK;
+                }
+                break;
+            }
+        }
+        if (bare_search(s, n, &gs, &ge)) {
+            out->s = m->s + gs;
+            out->n = ge - gs;
+            out->ascii = 1;
+            return OK;
+        }
+    }
+    if (dash && traceparent_search(s, n, &gs)) {
+        for (int k = 0; k < 32; k++) {
+            if (s[gs + k] != '0') {
+                out->s = m->s + gs;
+                out->n = 32;
+                out->ascii = 1;
+                return OK;
+            }
+        }
+    }
+    return TS_NONE;
+}
+
+/* traceid.find(obj, message, context) with no explicit headers: OK (tid, how), or BAIL/ERR.
+   ctx is the context object when it is a non-empty dict, else -1. */
+static int find_trace(P *p, int obj, Text *message, int ctx, PyObject **tid, PyObject **how) {
+    Text t;
+    int r;
+    *tid = NULL;
+    if (obj >= 0) {
+        r = from_fields(p, obj, &t);
+        if (r == OK) goto found_field;
+        if (r != TS_NONE) return r;
+    }
+    if (ctx >= 0) {
+        r = from_fields(p, ctx, &t);
+        if (r == OK) goto found_field;
+        if (r != TS_NONE) return r;
+        int h = get(p, ctx, "headers");
+        if (h >= 0 && p->toks[h].type == T_OBJ && p->toks[h].n > 0) return BAIL; /* headers: Python's */
+    }
+    r = from_message(message, &t);
+    if (r == OK) {
+        *how = S_MESSAGE;
+        goto make;
+    }
+    if (r != TS_NONE) return r;
+    Py_INCREF(Py_None);
+    *tid = Py_None;
+    Py_INCREF(S_NONE);
+    *how = S_NONE;
+    return OK;
+found_field:
+    *how = S_FIELD;
+make:
+    *tid = text_obj(&t);
+    if (*tid == NULL) return ERR;
+    Py_INCREF(*how);
+    return OK;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* rows                                                                                            */
+
+typedef struct {
+    int64_t ts;
+    int has_client;
+    int64_t client;
+    PyObject *system, *label, *level, *message, *tid, *how, *request_id, *user_id, *context, *stack;
+} Row; /* all references owned */
+
+static void row_clear(Row *r) {
+    Py_CLEAR(r->system);
+    Py_CLEAR(r->label);
+    Py_CLEAR(r->level);
+    Py_CLEAR(r->message);
+    Py_CLEAR(r->tid);
+    Py_CLEAR(r->how);
+    Py_CLEAR(r->request_id);
+    Py_CLEAR(r->user_id);
+    Py_CLEAR(r->context);
+    Py_CLEAR(r->stack);
+}
+
+static PyObject *new_ref(PyObject *o) {
+    Py_INCREF(o);
+    return o;
+}
+
+/* the staging row (stage.staged_rows), stealing the Row's references */
+static PyObject *row_tuple(Row *r, long long seq, PyObject *file_id, PyObject *line_no, PyObject *fmt, int part) {
+    PyObject *t = PyTuple_New(18);
+    if (t == NULL) return NULL;
+    PyObject *items[18];
+    items[0] = PyLong_FromLongLong(seq + part + 1);
+    items[1] = new_ref(file_id);
+    items[2] = PyLong_FromLongLong(r->ts);
+    items[3] = r->has_client ? PyLong_FromLongLong(r->client) : new_ref(Py_None);
+    items[4] = r->system;
+    items[5] = r->label;
+    items[6] = r->level;
+    items[7] = r->message;
+    items[8] = r->tid;
+    items[9] = r->how;
+    items[10] = r->request_id;
+    items[11] = r->user_id;
+    items[12] = r->context;
+    items[13] = r->stack;
+    items[14] = new_ref(line_no);
+    items[15] = new_ref(fmt);
+    items[16] = PyLong_FromLong(part);
+    items[17] = new_ref(Py_None);
+    memset(&r->system, 0, sizeof(PyObject *) * 10); /* stolen */
+    int bad = 0;
+    for (int k = 0; k < 18; k++) {
+        if (items[k] == NULL) bad = 1;
+        PyTuple_SET_ITEM(t, k, items[k]); /* NULL items are fine for Py_DECREF of the tuple */
+    }
+    if (bad) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    return t;
+}
+
+#define CHECK(expr)              \
+    do {                         \
+        int rc_ = (expr);        \
+        if (rc_ < 0) return rc_; \
+    } while (0)
+
+#define NEED(obj, rcvar)          \
+    do {                          \
+        if ((obj) == NULL) return (rcvar); \
+    } while (0)
+
+/* the system of a {trace_id, message, level, system, context} body (browser.system_of_request);
+   `label` is opt_str(system) (NULL for None); ctx_any is the context when it is a dict (even empty) */
+static int request_system(P *p, Text *label, int ctx_any, int dflt_none, PyObject **out) {
+    if (label == NULL) {
+        *out = new_ref(dflt_none == SYS_WORKER ? S_WORKER : S_BROWSER);
+        return OK;
+    }
+    int sys = norm_system(label);
+    if (sys == BAIL) return BAIL;
+    if (sys == SYS_BACKEND && ctx_any >= 0 && (has(p, ctx_any, "url") || has(p, ctx_any, "userAgent")))
+        sys = SYS_BROWSER;
+    *out = new_ref(sys == SYS_WORKER ? S_WORKER : sys == SYS_BACKEND ? S_BACKEND : S_BROWSER);
+    return OK;
+}
+
+/* browser-v2 (browser.parse_v2) and worker-record (worker._append_record without an outer trace) */
+static int request_body(P *p, int obj, int is_worker, Row *r) {
+    int rc = ERR;
+    int m = get(p, obj, "message");
+    if (m < 0 || p->toks[m].type != T_STR) return BAIL; /* missing (rejected) or as_text(): Python's */
+    Text msg;
+    CHECK(str_text(p, m, &msg));
+    int ctx_any = get_obj(p, obj, "context");
+    int ctx = (ctx_any >= 0 && p->toks[ctx_any].n > 0) ? ctx_any : -1;
+    if (is_worker) {
+        CHECK(require_ts(p, get(p, obj, "timestamp"), &r->ts));
+        if (ctx >= 0) {
+            int c = to_ms(p, get(p, ctx, "timestamp"), &r->client);
+            if (c == OK) {
+                r->has_client = r->client != r->ts;
+            } else if (c != TS_NONE) {
+                return c;
+            }
+        }
+    } else {
+        int c = ctx >= 0 ? to_ms(p, get(p, ctx, "timestamp"), &r->ts) : TS_NONE;
+        if (c == TS_NONE) {
+            CHECK(require_ts(p, get(p, obj, "timestamp"), &r->ts));
+        } else if (c != OK) {
+            return c;
+        } else if (r->ts < MIN_TS_MS || r->ts >= MAX_TS_MS) {
+            return BAIL;
+        }
+    }
+    Text label;
+    int lr = opt_text(p, get(p, obj, "system"), &label);
+    if (lr != OK && lr != TS_NONE) return lr;
+    CHECK(request_system(p, lr == OK ? &label : NULL, ctx_any, is_worker ? SYS_WORKER : SYS_BROWSER, &r->system));
+    if (lr == OK) {
+        r->label = text_obj(&label);
+        NEED(r->label, ERR);
+    } else {
+        r->label = new_ref(is_worker ? S_WORKER : S_BROWSER);
+    }
+    int lv = norm_level(p, get(p, obj, "level"), L_LOG);
+    if (lv < 0) return lv;
+    r->level = new_ref(S_LEVELS[lv]);
+    CHECK(find_trace(p, obj, &msg, ctx, &r->tid, &r->how));
+    r->message = text_obj(&msg);
+    NEED(r->message, ERR);
+    r->request_id = new_ref(Py_None);
+    r->user_id = opt_str(p, get(p, obj, "user_id"), &rc);
+    NEED(r->user_id, rc);
+    if (ctx >= 0) {
+        if (p->toks[ctx].flags & F_NONCANON) return BAIL;
+        r->context = raw_obj(p, ctx);
+        NEED(r->context, ERR);
+    } else {
+        r->context = new_ref(Py_None);
+    }
+    r->stack = opt_str(p, get(p, obj, "stack"), &rc);
+    NEED(r->stack, rc);
+    return OK;
+}
+
+/* model.as_text(value of token i): the text a console argument renders as; BAIL for floats (repr) */
+static int as_text(P *p, int i, Text *tx) {
+    Tok *t = &p->toks[i];
+    switch (t->type) {
+        case T_STR:
+            return str_text(p, i, tx);
+        case T_NULL: tx->s = "null"; tx->n = 4; tx->ascii = 1; return OK;
+        case T_TRUE: tx->s = "true"; tx->n = 4; tx->ascii = 1; return OK;
+        case T_FALSE: tx->s = "false"; tx->n = 5; tx->ascii = 1; return OK;
+        case T_INT:
+            tx->s = (const char *)p->s + t->start;
+            tx->n = t->end - t->start;
+            tx->ascii = 1;
+            return OK;
+        case T_OBJ:
+        case T_ARR:
+            if (t->flags & F_NONCANON) return BAIL; /* orjson.dumps would write it differently */
+            tx->s = (const char *)p->s + t->start;
+            tx->n = t->end - t->start;
+            tx->ascii = 1;
+            for (Py_ssize_t k = 0; k < tx->n; k++) {
+                if ((unsigned char)tx->s[k] >= 0x80) {
+                    tx->ascii = 0;
+                    break;
+                }
+            }
+            return OK;
+        default:
+            return BAIL;
+    }
+}
+
+/* as_text of one console argument, appended at *o (room for its raw span is there) */
+static int append_arg(P *p, int i, char **o, int *ascii) {
+    Text tx;
+    CHECK(as_text(p, i, &tx));
+    memcpy(*o, tx.s, (size_t)tx.n);
+    *o += tx.n;
+    *ascii &= tx.ascii;
+    return OK;
+}
+
+/* browser-v1 (browser.parse_v1) */
+static int browser_v1(P *p, int obj, Row *r) {
+    int rc = ERR;
+    int a = get(p, obj, "args");
+    if (a < 0) return BAIL;
+    Text msg;
+    if (p->toks[a].type == T_ARR) {
+        /* joined text is at most the raw span (escapes only shrink; null/true/false are as written) */
+        Tok *at = &p->toks[a];
+        char *buf = arena_alloc(p, at->end - at->start + 1);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return ERR;
+        }
+        char *o = buf;
+        int ascii = 1;
+        int k = a + 1;
+        for (int j = 0; j < at->n; j++) {
+            if (j) *o++ = ' ';
+            CHECK(append_arg(p, k, &o, &ascii));
+            k = p->toks[k].next;
+        }
+        msg.s = buf;
+        msg.n = o - buf;
+        msg.ascii = ascii;
+    } else if (p->toks[a].type == T_STR) {
+        CHECK(str_text(p, a, &msg));
+    } else {
+        return BAIL;
+    }
+    CHECK(require_ts(p, get(p, obj, "timestamp"), &r->ts));
+    Text label;
+    int lr = opt_text(p, get(p, obj, "system_area"), &label);
+    if (lr == OK) {
+        int sys = norm_system(&label);
+        if (sys == BAIL) return BAIL;
+        r->system = new_ref(sys == SYS_WORKER ? S_WORKER : sys == SYS_BACKEND ? S_BACKEND : S_BROWSER);
+        r->label = text_obj(&label);
+        NEED(r->label, ERR);
+    } else if (lr == TS_NONE) {
+        r->system = new_ref(S_BROWSER);
+        r->label = new_ref(S_BROWSER);
+    } else {
+        return lr;
+    }
+    int lv = norm_level(p, get(p, obj, "level"), L_LOG);
+    if (lv < 0) return lv;
+    r->level = new_ref(S_LEVELS[lv]);
+    CHECK(find_trace(p, obj, &msg, -1, &r->tid, &r->how));
+    r->message = text_obj(&msg);
+    NEED(r->message, ERR);
+    r->request_id = new_ref(Py_None);
+    r->user_id = opt_str(p, get(p, obj, "user_id"), &rc);
+    NEED(r->user_id, rc);
+    r->context = new_ref(Py_None);
+    r->stack = opt_str(p, get(p, obj, "stack_trace"), &rc);
+    NEED(r->stack, rc);
+    return OK;
+}
+
+/* convex_stream.unquote_inspect on text (bytes of ' and \ are never inside a UTF-8 sequence) */
+static int unquote_inspect(P *p, Text *m) {
+    Py_ssize_t n = m->n;
+    const char *s = m->s;
+    if (n < 2 || s[0] != '\'' || s[n - 1] != '\'') return OK;
+    /* ^'((?:[^'\\]|\\.)*)'$ */
+    int escaped = 0;
+    for (Py_ssize_t k = 1; k < n - 1; k++) {
+        if (s[k] == '\'') return OK;
+        if (s[k] == '\\') {
+            if (k + 1 >= n - 1) return OK; /* the escape would take the closing quote */
+            escaped = 1;
+            k++;
+        }
+    }
+    if (!escaped) {
+        m->s = s + 1;
+        m->n = n - 2;
+        return OK;
+    }
+    /* group(1).replace("\\'", "'") */
+    char *buf = arena_alloc(p, n);
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return ERR;
+    }
+    char *o = buf;
+    for (Py_ssize_t k = 1; k < n - 1; k++) {
+        if (s[k] == '\\' && k + 1 < n - 1 && s[k + 1] == '\'') {
+            *o++ = '\'';
+            k++;
+        } else {
+            *o++ = s[k];
+        }
+    }
+    m->s = buf;
+    m->n = o - buf;
+    return OK;
+}
+
+/* one `"key":value` member of a context built as a dict (convex_stream._nn), value token v */
+static int put_member(P *p, char **o, int *first, const char *key, int v) {
+    if (v < 0 || p->toks[v].type == T_NULL) return OK;
+    Tok *t = &p->toks[v];
+    if (t->flags & F_NONCANON) return BAIL;
+    size_t kn = strlen(key);
+    char *w = *o;
+    if (!*first) *w++ = ',';
+    *first = 0;
+    *w++ = '"';
+    memcpy(w, key, kn);
+    w += kn;
+    *w++ = '"';
+    *w++ = ':';
+    memcpy(w, p->s + t->start, (size_t)(t->end - t->start));
+    w += t->end - t->start;
+    *o = w;
+    return OK;
+}
+
+/* convex-stream format 2, topic "console" (convex_stream.parse_v2 and backend_event) */
+static int convex_console(P *p, int obj, Row *r) {
+    int rc = ERR;
+    CHECK(require_ts(p, get(p, obj, "timestamp"), &r->ts));
+    int fn = get_obj(p, obj, "function");
+    int dep = get_obj(p, obj, "convex");
+    r->request_id = opt_str(p, get(p, fn, "request_id"), &rc);
+    NEED(r->request_id, rc);
+    int m = get(p, obj, "message");
+    if (m < 0 || p->toks[m].type != T_STR) return BAIL;
+    Text msg;
+    CHECK(str_text(p, m, &msg));
+    CHECK(unquote_inspect(p, &msg));
+    /* context: function, function_type, component_path, is_truncated (truthy), system_code, deployment */
+    int trunc = get(p, obj, "is_truncated");
+    if (trunc >= 0) {
+        int ty = p->toks[trunc].type;
+        if (ty == T_FALSE || ty == T_NULL) {
+            trunc = -1;
+        } else if (ty != T_TRUE) {
+            return BAIL;
+        }
+    }
+    int members[6] = {get(p, fn, "path"), get(p, fn, "type"), get(p, fn, "component_path"), trunc,
+                      get(p, obj, "system_code"), get(p, dep, "deployment_name")};
+    static const char *names[6] = {"function", "function_type", "component_path", "is_truncated", "system_code",
+                                   "deployment"};
+    Py_ssize_t need = 2;
+    for (int k = 0; k < 6; k++) {
+        if (members[k] >= 0) need += 20 + (p->toks[members[k]].end - p->toks[members[k]].start);
+    }
+    char *buf = arena_alloc(p, need);
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return ERR;
+    }
+    char *o = buf;
+    int first = 1;
+    *o++ = '{';
+    for (int k = 0; k < 6; k++) CHECK(put_member(p, &o, &first, names[k], members[k]));
+    *o++ = '}';
+    if (first) {
+        r->context = new_ref(Py_None);
+    } else {
+        Text ct = {buf, o - buf, 1};
+        for (Py_ssize_t k = 0; k < ct.n; k++) {
+            if ((unsigned char)buf[k] >= 0x80) ct.ascii = 0;
+        }
+        r->context = text_obj(&ct);
+        NEED(r->context, ERR);
+    }
+    int lv = norm_level(p, get(p, obj, "log_level"), L_LOG);
+    if (lv < 0) return lv;
+    r->level = new_ref(S_LEVELS[lv]);
+    Text t;
+    int tr = from_message(&msg, &t);
+    if (tr == OK) {
+        r->tid = text_obj(&t);
+        NEED(r->tid, ERR);
+        r->how = new_ref(S_MESSAGE);
+    } else if (tr == TS_NONE) {
+        r->tid = new_ref(Py_None);
+        r->how = new_ref(S_NONE);
+    } else {
+        return tr;
+    }
+    r->message = text_obj(&msg);
+    NEED(r->message, ERR);
+    r->system = new_ref(S_BACKEND);
+    r->label = new_ref(S_CONVEX);
+    r->user_id = new_ref(Py_None);
+    r->stack = new_ref(Py_None);
+    return OK;
+}
+
+/* Cloudflare Logpush workers_trace_events (cloudflare.parse_logpush and _invocation) */
+
+#define MAX_EVENTS 64
+
+/* item.get(K, item.get(k)): the value of `upper` when the key is there (even null), else of `lower_` */
+static int get2(P *p, int obj, const char *upper, const char *lower_) {
+    int v = get(p, obj, upper);
+    return v >= 0 ? v : get(p, obj, lower_);
+}
+
+static inline int is_null(P *p, int i) { return i < 0 || p->toks[i].type == T_NULL; }
+
+/* one `"key":value` member of a dict filtered by cloudflare._drop_none (None and "" left out) */
+static int put_member_nonempty(P *p, char **o, int *first, const char *key, int v) {
+    if (v >= 0 && p->toks[v].type == T_STR && p->toks[v].end - p->toks[v].start == 2) return OK;
+    return put_member(p, o, first, key, v);
+}
+
+static void put_raw_member(char **o, int *first, const char *key, const char *val, Py_ssize_t n, int quote) {
+    char *w = *o;
+    size_t kn = strlen(key);
+    if (!*first) *w++ = ',';
+    *first = 0;
+    *w++ = '"';
+    memcpy(w, key, kn);
+    w += kn;
+    *w++ = '"';
+    *w++ = ':';
+    if (quote) *w++ = '"';
+    memcpy(w, val, (size_t)n);
+    w += n;
+    if (quote) *w++ = '"';
+    *o = w;
+}
+
+/* cloudflare._join_message(parts): the text, and a trace id from an object argument (field) */
+static int join_message(P *p, int parts, Text *msg, Text *tid, int *has_tid) {
+    *has_tid = 0;
+    if (is_null(p, parts)) {
+        msg->s = "";
+        msg->n = 0;
+        msg->ascii = 1;
+        return OK;
+    }
+    Tok *t = &p->toks[parts];
+    if (t->type == T_ARR) {
+        char *buf = arena_alloc(p, t->end - t->start + 1);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return ERR;
+        }
+        char *o = buf;
+        int ascii = 1, k = parts + 1;
+        for (int j = 0; j < t->n; j++) {
+            if (!*has_tid && p->toks[k].type == T_OBJ) {
+                int r = from_fields(p, k, tid);
+                if (r == OK) {
+                    *has_tid = 1;
+                } else if (r != TS_NONE) {
+                    return r;
+                }
+            }
+            if (j) *o++ = ' ';
+            CHECK(append_arg(p, k, &o, &ascii));
+            k = p->toks[k].next;
+        }
+        msg->s = buf;
+        msg->n = o - buf;
+        msg->ascii = ascii;
+        return OK;
+    }
+    if (t->type == T_OBJ) {
+        int r = from_fields(p, parts, tid);
+        if (r == OK) {
+            *has_tid = 1;
+        } else if (r != TS_NONE) {
+            return r;
+        }
+    }
+    return as_text(p, parts, msg);
+}
+
+/* a line's own time when it is a valid one, else the invocation's (`lts if valid_ts(lts) else ts`) */
+static int line_time(P *p, int item, int64_t ts, int64_t *out) {
+    int r = to_ms(p, get2(p, item, "TimestampMs", "timestampms"), out);
+    if (r == ERR || r == BAIL) return r;
+    if (r == TS_NONE || *out < MIN_TS_MS || *out >= MAX_TS_MS) *out = ts;
+    return OK;
+}
+
+static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int64_t *metric_ts) {
+    int64_t ts;
+    CHECK(require_ts(p, get(p, obj, "EventTimestampMs"), &ts));
+    int event = get_obj(p, obj, "Event");
+    int request = get_obj(p, event, "Request");
+    int response = get_obj(p, event, "Response");
+    int headers = get(p, request, "Headers");
+    if (headers >= 0 && p->toks[headers].type == T_OBJ && p->toks[headers].n > 0) return BAIL; /* from_headers */
+    /* ray_id: value.split("-")[0].lower() of a non-empty string, else None */
+    int ray = get(p, event, "RayID");
+    const char *rid = NULL;
+    Py_ssize_t rid_n = 0;
+    if (ray >= 0 && p->toks[ray].type == T_STR && p->toks[ray].end - p->toks[ray].start > 2) {
+        if (p->toks[ray].flags & (F_ESC | F_NONASCII)) return BAIL;
+        const char *raw = (const char *)p->s + p->toks[ray].start + 1;
+        Py_ssize_t n = p->toks[ray].end - p->toks[ray].start - 2, k = 0;
+        while (k < n && raw[k] != '-') k++;
+        char *low = arena_alloc(p, k + 1);
+        if (low == NULL) {
+            PyErr_NoMemory();
+            return ERR;
+        }
+        for (Py_ssize_t j = 0; j < k; j++) low[j] = (char)lower((unsigned char)raw[j]);
+        rid = low;
+        rid_n = k;
+    }
+    int logs = get(p, obj, "Logs"), exceptions = get(p, obj, "Exceptions");
+    if (!is_null(p, logs) && p->toks[logs].type != T_ARR) return BAIL;             /* RecordError */
+    if (!is_null(p, exceptions) && p->toks[exceptions].type != T_ARR) return BAIL; /* RecordError */
+    int nlogs = is_null(p, logs) ? 0 : p->toks[logs].n;
+    int nexc = is_null(p, exceptions) ? 0 : p->toks[exceptions].n;
+    if (nlogs + nexc > MAX_EVENTS) return BAIL;
+
+    /* context and metric (both _drop_none'd dicts, written as orjson would) */
+    int script = get(p, obj, "ScriptName"), etype = get(p, obj, "EventType"), outcome = get(p, obj, "Outcome");
+    int url = get(p, request, "URL"), method = get(p, request, "Method"), status = get(p, response, "Status");
+    int cpu = get(p, obj, "CPUTimeMs"), wall = get(p, obj, "WallTimeMs");
+    Py_ssize_t need = 256 + 2 * rid_n;
+    int spans[] = {script, etype, outcome, url, method, status, cpu, wall};
+    for (size_t k = 0; k < sizeof spans / sizeof spans[0]; k++) {
+        if (spans[k] >= 0) need += 2 * (p->toks[spans[k]].end - p->toks[spans[k]].start);
+    }
+    char *buf = arena_alloc(p, need);
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return ERR;
+    }
+    char *o = buf;
+    int first = 1;
+    *o++ = '{';
+    CHECK(put_member_nonempty(p, &o, &first, "script", script));
+    CHECK(put_member_nonempty(p, &o, &first, "event_type", etype));
+    CHECK(put_member_nonempty(p, &o, &first, "outcome", outcome));
+    CHECK(put_member_nonempty(p, &o, &first, "url", url));
+    CHECK(put_member_nonempty(p, &o, &first, "method", method));
+    CHECK(put_member_nonempty(p, &o, &first, "status", status));
+    if (rid != NULL && rid_n > 0) put_raw_member(&o, &first, "ray_id", rid, rid_n, 1);
+    *o++ = '}';
+    Text ctx = {buf, o - buf, 1};
+    int ctx_empty = first;
+    char *mbuf = o;
+    first = 1;
+    *o++ = '{';
+    CHECK(put_member_nonempty(p, &o, &first, "script", script));
+    CHECK(put_member_nonempty(p, &o, &first, "outcome", outcome));
+    CHECK(put_member_nonempty(p, &o, &first, "event_type", etype));
+    CHECK(put_member_nonempty(p, &o, &first, "cpu_ms", cpu));
+    CHECK(put_member_nonempty(p, &o, &first, "wall_ms", wall));
+    if (rid != NULL && rid_n > 0) put_raw_member(&o, &first, "ray_id", rid, rid_n, 1);
+    char num[24];
+    int nn = snprintf(num, sizeof num, "%d", nlogs);
+    put_raw_member(&o, &first, "logs", num, nn, 0);
+    nn = snprintf(num, sizeof num, "%d", nexc);
+    put_raw_member(&o, &first, "exceptions", num, nn, 0);
+    *o++ = '}';
+    for (char *c = buf; c < o; c++) {
+        if ((unsigned char)*c >= 0x80) ctx.ascii = 0;
+    }
+    Text mt = {mbuf, o - mbuf, ctx.ascii};
+    PyObject *context = NULL, *request_id = NULL;
+
+    int n = 0, rc = OK;
+    int item = is_null(p, logs) ? -1 : logs + 1;
+    for (int j = 0; j < nlogs; j++, item = p->toks[item].next) {
+        if (p->toks[item].type != T_OBJ) continue;
+        Row *r = &rows[n];
+        memset(r, 0, sizeof *r);
+        Text msg, tid;
+        int has_tid;
+        rc = join_message(p, get2(p, item, "Message", "message"), &msg, &tid, &has_tid);
+        if (rc != OK) goto fail;
+        if (has_tid) {
+            r->how = new_ref(S_FIELD);
+        } else {
+            rc = from_message(&msg, &tid);
+            if (rc == OK) {
+                has_tid = 1;
+                r->how = new_ref(S_MESSAGE);
+            } else if (rc == TS_NONE) {
+                r->how = new_ref(S_NONE);
+                rc = OK;
+            } else {
+                goto fail;
+            }
+        }
+        n++; /* from here on the row is cleaned up with the others */
+        r->tid = has_tid ? text_obj(&tid) : new_ref(Py_None);
+        r->message = text_obj(&msg);
+        if (r->tid == NULL || r->message == NULL) goto fail_err;
+        rc = line_time(p, item, ts, &r->ts);
+        if (rc != OK) goto fail;
+        int lv = norm_level(p, get2(p, item, "Level", "level"), L_LOG);
+        if (lv < 0) {
+            rc = lv;
+            goto fail;
+        }
+        r->level = new_ref(S_LEVELS[lv]);
+        r->stack = new_ref(Py_None);
+    }
+    item = is_null(p, exceptions) ? -1 : exceptions + 1;
+    for (int j = 0; j < nexc; j++, item = p->toks[item].next) {
+        if (p->toks[item].type != T_OBJ) continue;
+        Row *r = &rows[n];
+        memset(r, 0, sizeof *r);
+        int nk = get2(p, item, "Name", "name"), mk = get2(p, item, "Message", "message");
+        Text name = {"Error", 5, 1}, text = {"", 0, 1}, msg, tid;
+        if (!is_null(p, nk) && (rc = as_text(p, nk, &name)) != OK) goto fail;
+        if (!is_null(p, mk) && (rc = as_text(p, mk, &text)) != OK) goto fail;
+        if (text.n > 0) {
+            char *m = arena_alloc(p, name.n + 2 + text.n);
+            if (m == NULL) goto fail_nomem;
+            memcpy(m, name.s, (size_t)name.n);
+            m[name.n] = ':';
+            m[name.n + 1] = ' ';
+            memcpy(m + name.n + 2, text.s, (size_t)text.n);
+            msg.s = m;
+            msg.n = name.n + 2 + text.n;
+            msg.ascii = name.ascii && text.ascii;
+        } else {
+            msg = name;
+        }
+        rc = from_message(&msg, &tid);
+        if (rc != OK && rc != TS_NONE) goto fail;
+        int has_tid = rc == OK;
+        rc = OK;
+        n++;
+        r->how = new_ref(has_tid ? S_MESSAGE : S_NONE);
+        r->tid = has_tid ? text_obj(&tid) : new_ref(Py_None);
+        r->message = text_obj(&msg);
+        if (r->tid == NULL || r->message == NULL) goto fail_err;
+        rc = line_time(p, item, ts, &r->ts);
+        if (rc != OK) goto fail;
+        r->level = new_ref(S_LEVELS[L_ERROR]);
+        int srk = ERR;
+        r->stack = opt_str(p, get(p, item, "Stack"), &srk);
+        if (r->stack == NULL) {
+            rc = srk;
+            goto fail;
+        }
+    }
+    /* the shared parts, and base.propagate_trace: lines without an id take the first one found */
+    if (ctx_empty) {
+        context = new_ref(Py_None);
+    } else {
+        context = text_obj(&ctx);
+    }
+    if (rid != NULL) {
+        Text rt = {rid, rid_n, 1};
+        request_id = text_obj(&rt);
+    } else {
+        request_id = new_ref(Py_None);
+    }
+    *metric = text_obj(&mt);
+    if (context == NULL || request_id == NULL || *metric == NULL) goto fail_err;
+    PyObject *found = NULL;
+    for (int j = 0; j < n && found == NULL; j++) {
+        if (rows[j].tid != Py_None) found = rows[j].tid;
+    }
+    for (int j = 0; j < n; j++) {
+        Row *r = &rows[j];
+        if (found != NULL && r->tid == Py_None) {
+            Py_SETREF(r->tid, new_ref(found));
+            Py_SETREF(r->how, new_ref(S_REQUEST_ID));
+        }
+        r->system = new_ref(S_WORKER);
+        r->label = new_ref(S_WORKER);
+        r->request_id = new_ref(request_id);
+        r->user_id = new_ref(Py_None);
+        r->context = new_ref(context);
+    }
+    Py_DECREF(context);
+    Py_DECREF(request_id);
+    *metric_ts = ts;
+    *nrows = n;
+    return OK;
+fail_nomem:
+    PyErr_NoMemory();
+fail_err:
+    rc = ERR;
+fail:
+    Py_XDECREF(context);
+    Py_XDECREF(request_id);
+    Py_CLEAR(*metric);
+    *nrows = n; /* the caller clears the rows begun */
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* detection: the cascade of logcorr.sources.detect.detect, for the formats this module claims     */
+
+enum { FMT_NONE, FMT_V1, FMT_V2, FMT_WREC, FMT_CONVEX, FMT_LOGPUSH };
+
+static int detect(P *p, int obj) {
+    if (has(p, obj, "topic")) return FMT_CONVEX;
+    if (has(p, obj, "_topic")) return FMT_NONE;
+    if (has(p, obj, "EventTimestampMs") || has(p, obj, "Logs") || has(p, obj, "Exceptions") ||
+        has(p, obj, "ScriptName"))
+        return FMT_LOGPUSH;
+    if (has(p, obj, "$metadata") || has(p, obj, "$workers")) return FMT_NONE;
+    if (has(p, obj, "eventTimestamp") || (has(p, obj, "outcome") && (has(p, obj, "logs") || has(p, obj, "exceptions"))))
+        return FMT_NONE;
+    if (has(p, obj, "kind") && (has(p, obj, "logLines") || has(p, obj, "udfType") || has(p, obj, "identifier")))
+        return FMT_NONE;
+    if (has(p, obj, "_creationTime") || has(p, obj, "_id")) return FMT_NONE;
+    if (get_obj(p, obj, "data") >= 0) return FMT_NONE; /* {"data": …} unwrapping: Python's */
+    int logs = get(p, obj, "logs");
+    if (logs >= 0 && p->toks[logs].type == T_ARR) return FMT_NONE;
+    int ctx = get_obj(p, obj, "context");
+    if (has(p, obj, "id") && ctx >= 0 && has(p, ctx, "functionName") && !has(p, obj, "system")) return FMT_NONE;
+    if (has(p, obj, "args") && (has(p, obj, "level") || has(p, obj, "timestamp"))) return FMT_V1;
+    if (has(p, obj, "system_area") && has(p, obj, "raw_args")) return FMT_NONE;
+    if (has(p, obj, "message") && has(p, obj, "timestamp") &&
+        (has(p, obj, "id") || (has(p, obj, "system") && has(p, obj, "trace_id") && ctx < 0)))
+        return FMT_WREC;
+    if (has(p, obj, "message") && (has(p, obj, "level") || has(p, obj, "trace_id"))) return FMT_V2;
+    return FMT_NONE;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* module functions                                                                                */
+
+static P *the_parser = NULL;
+
+static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "parse_line(line, seq, file_id, line_no)");
+        return NULL;
+    }
+    char *buf;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(args[0], &buf, &len) < 0) return NULL;
+    long long seq = PyLong_AsLongLong(args[1]);
+    if (seq == -1 && PyErr_Occurred()) return NULL;
+    if (len == 0 || len > (1 << 30)) Py_RETURN_NONE;
+    if (the_parser == NULL) {
+        the_parser = PyMem_Calloc(1, sizeof(P));
+        if (the_parser == NULL) return PyErr_NoMemory();
+    }
+    P *p = the_parser;
+    p->s = (const unsigned char *)buf;
+    p->len = len;
+    p->pos = 0;
+    p->ntok = 0;
+    if (p->arena_cap < 2 * len + 256) {
+        PyMem_Free(p->arena);
+        p->arena_cap = 2 * len + 256;
+        p->arena = PyMem_Malloc((size_t)p->arena_cap);
+        if (p->arena == NULL) {
+            p->arena_cap = 0;
+            return PyErr_NoMemory();
+        }
+    }
+    p->arena_used = 0;
+    p->extra = NULL;
+    PyObject *result = NULL, *fmt = NULL, *metric = NULL;
+    Row rows[MAX_EVENTS];
+    int nrows = 1;
+    int64_t metric_ts = 0;
+    memset(&rows[0], 0, sizeof(Row));
+    int rc = BAIL;
+    skip_ws(p);
+    if (p->pos >= p->len || p->s[p->pos] != '{') goto done;
+    int obj = parse_value(p, 0);
+    if (obj < 0) goto done;
+    skip_ws(p);
+    if (p->pos != p->len) goto done;
+    switch (detect(p, obj)) {
+        case FMT_V2:
+            fmt = F_V2;
+            rc = request_body(p, obj, 0, &rows[0]);
+            break;
+        case FMT_WREC:
+            fmt = F_WREC;
+            rc = request_body(p, obj, 1, &rows[0]);
+            break;
+        case FMT_V1:
+            fmt = F_V1;
+            rc = browser_v1(p, obj, &rows[0]);
+            break;
+        case FMT_CONVEX: {
+            int topic = get(p, obj, "topic");
+            Tok *tt = topic >= 0 ? &p->toks[topic] : NULL;
+            if (tt == NULL || tt->type != T_STR || tt->end - tt->start != 9 ||
+                memcmp(p->s + tt->start, "\"console\"", 9) != 0) {
+                rc = BAIL;
+                break;
+            }
+            fmt = F_CONVEX;
+            rc = convex_console(p, obj, &rows[0]);
+            break;
+        }
+        case FMT_LOGPUSH:
+            fmt = F_LOGPUSH;
+            nrows = 0;
+            rc = logpush(p, obj, rows, &nrows, &metric, &metric_ts);
+            break;
+        default:
+            rc = BAIL;
+    }
+    if (rc != OK) goto done;
+    rc = ERR;
+    PyObject *list = PyList_New(nrows);
+    if (list == NULL) goto done;
+    for (int j = 0; j < nrows; j++) {
+        PyObject *row = row_tuple(&rows[j], seq, args[2], args[3], fmt, j);
+        if (row == NULL) {
+            Py_DECREF(list);
+            goto done;
+        }
+        PyList_SET_ITEM(list, j, row);
+    }
+    PyObject *mlist = PyList_New(metric != NULL ? 1 : 0);
+    if (mlist == NULL) {
+        Py_DECREF(list);
+        goto done;
+    }
+    if (metric != NULL) {
+        PyObject *ts = PyLong_FromLongLong(metric_ts);
+        PyObject *mrow = ts == NULL ? NULL : PyTuple_Pack(7, args[2], args[3], fmt, ts, S_WORKER, S_INVOCATION, metric);
+        Py_XDECREF(ts);
+        if (mrow == NULL) {
+            Py_DECREF(list);
+            Py_DECREF(mlist);
+            goto done;
+        }
+        PyList_SET_ITEM(mlist, 0, mrow);
+    }
+    result = PyTuple_Pack(3, fmt, list, mlist);
+    Py_DECREF(list);
+    Py_DECREF(mlist);
+    if (result != NULL) rc = OK;
+done:
+    for (int j = 0; j < nrows; j++) row_clear(&rows[j]);
+    Py_XDECREF(metric);
+    arena_reset(p);
+    if (rc == ERR) {
+        Py_XDECREF(result);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "_fastparse: a row could not be built");
+        return NULL;
+    }
+    if (rc != OK) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    return result;
+}
+
+static PyObject *message_trace(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "message_trace(str)");
+        return NULL;
+    }
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(arg, &n);
+    if (s == NULL) return NULL;
+    Text m = {s, n, PyUnicode_IS_ASCII(arg)};
+    Text out;
+    int r = from_message(&m, &out);
+    if (r == BAIL) {
+        PyErr_SetString(PyExc_ValueError, "text the compiled matcher does not handle (not ASCII)");
+        return NULL;
+    }
+    if (r == TS_NONE) Py_RETURN_NONE;
+    return text_obj(&out);
+}
+
+static PyMethodDef methods[] = {
+    {"parse_line", (PyCFunction)(void (*)(void))parse_line, METH_FASTCALL,
+     "parse_line(line: bytes, seq: int, file_id: int, line_no: int) -> (format, rows, metric_rows) | None"},
+    {"message_trace", message_trace, METH_O, "message_trace(text: str) -> str | None (traceid.from_message)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    .m_base = PyModuleDef_HEAD_INIT,
+    .m_name = "_fastparse",
+    .m_doc = "The compiled fast path of ingest's parse phase.",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+static PyObject *intern(const char *s) { return PyUnicode_InternFromString(s); }
+
+PyMODINIT_FUNC PyInit__fastparse(void) {
+    S_BROWSER = intern("browser");
+    S_WORKER = intern("worker");
+    S_BACKEND = intern("backend");
+    S_CONVEX = intern("convex");
+    S_LEVELS[L_DEBUG] = intern("debug");
+    S_LEVELS[L_INFO] = intern("info");
+    S_LEVELS[L_LOG] = intern("log");
+    S_LEVELS[L_WARN] = intern("warn");
+    S_LEVELS[L_ERROR] = intern("error");
+    S_FIELD = intern("field");
+    S_HEADER = intern("header");
+    S_MESSAGE = intern("message");
+    S_NONE = intern("none");
+    S_REQUEST_ID = intern("request_id");
+    S_INVOCATION = intern("worker_invocation");
+    F_LOGPUSH = intern("cf-logpush");
+    F_V1 = intern("browser-v1");
+    F_V2 = intern("browser-v2");
+    F_WREC = intern("worker-record");
+    F_CONVEX = intern("convex-stream");
+    if (PyErr_Occurred()) return NULL;
+    return PyModule_Create(&module);
+}

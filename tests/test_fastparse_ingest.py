@@ -1,0 +1,68 @@
+"""The compiled fast path changes nothing an ingest stores or counts: the same file, ingested with it and
+with the Python path alone (LOGCORR_NO_FASTPATH=1), gives the same tables row for row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from logcorr.pipeline import parse
+from logcorr.pipeline.ingest import ingest
+from logcorr.sources import fast
+from tests.test_shard import _mixed_file, _snapshot
+
+
+def test_ingest_with_and_without_the_fast_path_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _mixed_file(tmp_path)
+    compiled = fast.line_parser()
+    assert compiled is not None, "the compiled fast path did not build (logcorr/_fastparse.c)"
+    claimed = 0
+
+    def counting(line: bytes, seq: int, file_id: int, line_no: int) -> Any:
+        nonlocal claimed
+        out = compiled(line, seq, file_id, line_no)
+        claimed += out is not None
+        return out
+
+    monkeypatch.setattr(parse, "line_parser", lambda: counting)
+    with_fast = ingest([str(src)], str(tmp_path / "fast.duckdb"), jobs=1, max_record_bytes=4096)
+    monkeypatch.undo()
+    monkeypatch.setenv("LOGCORR_NO_FASTPATH", "1")
+    assert fast.line_parser() is None
+    python = ingest([str(src)], str(tmp_path / "python.duckdb"), jobs=1, max_record_bytes=4096)
+
+    a, b = with_fast.files[0], python.files[0]
+    assert claimed > a.records // 2  # most generated lines take the compiled path
+    assert (a.stats.lines, a.stats.blank, a.records, a.records_with_events, a.records_metric_only,
+            a.records_skipped, a.events, a.metrics, a.rejected, a.stored, a.dropped) == (
+        b.stats.lines, b.stats.blank, b.records, b.records_with_events, b.records_metric_only,
+        b.records_skipped, b.events, b.metrics, b.rejected, b.stored, b.dropped,
+    )  # fmt: skip
+    assert (
+        a.formats == b.formats and a.reject_reasons == b.reject_reasons and a.skip_reasons == b.skip_reasons
+    )
+    assert a.balanced and a.rejected >= 5 and a.dropped > 0
+    assert with_fast.redactions == python.redactions and sum(python.redactions.values()) > 0
+    snap_fast, snap_python = _snapshot(tmp_path / "fast.duckdb"), _snapshot(tmp_path / "python.duckdb")
+    for table in snap_python:
+        assert snap_fast[table] == snap_python[table], table
+
+
+def test_a_forced_format_skips_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--format` means the user's adapter for every line: the compiled detection is not asked."""
+    line = b'{"trace_id":"t1","message":"hi","level":"log","timestamp":1754384400000}\n'
+    src = tmp_path / "one.jsonl"
+    src.write_bytes(line)
+
+    def refuse(*_: Any) -> Any:
+        raise AssertionError("the fast path was asked about a file with a forced format")
+
+    monkeypatch.setattr(parse, "line_parser", lambda: refuse)
+    with pytest.raises(AssertionError):
+        ingest([str(src)], str(tmp_path / "a.duckdb"))
+    result = ingest([str(src)], str(tmp_path / "b.duckdb"), format_name="browser-v2")
+    assert result.files[0].formats == {"browser-v2": 1}

@@ -1,0 +1,161 @@
+"""The compiled fast path against the Python adapters on mutated real shapes: generated lines of every
+format (and the fixtures) with values deleted, retyped and replaced by the awkward ones (placeholders,
+trace ids in text, non-ASCII, floats, odd timestamps, object-inspect quoting, headers), serialised
+canonically and not (spaces, `\\u` and `\\/` escapes, trailing whitespace). Wherever the compiled path
+claims a line, it must give exactly the Python path's rows; it must claim a fair share of them."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from collections import Counter
+from typing import Any
+
+import orjson
+import pytest
+
+from logcorr.model import RecordError
+from logcorr.pipeline.stage import staged_rows
+from logcorr.sources import fast
+from logcorr.sources.base import SHAPE_ERRORS
+from logcorr.sources.detect import detect
+from tests.conftest import ROOT
+
+parse_line = fast.line_parser()
+COMPILED = {"browser-v1", "browser-v2", "worker-record", "convex-stream", "cf-logpush"}  # what it claims
+
+AWKWARD: list[Any] = [
+    None, True, False, 0, -1, 1.5, 1e300, 2**63 - 1, "", " ", "null", "N/A", "x", "é", "\u2028", "\u212a",
+    "İNFO", "WARN", "Error", "trace_id: abc.", 'traceId="q1"', "TRACE-ID X", "a trace_1754384400000_abc b",
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "00-00000000000000000000000000000000-b7ad6b7169203331-01 trace_id=zz", "'quoted'", "'it\\'s'", "'a\\\\'",
+    "'", "''", "x\ny", "\x1ctid\x1c", 1754384400000, 1754384400, 1754384400000000, 1754384400000000000,
+    "2025-08-05T09:00:00Z", "2025-08-05T09:00:00.123+01:00", "2025-08-05 09:00:00",
+    "2025-08-05T09:00:00.1234567Z", "2026-02-30T00:00:00Z", "1754384400000", " 2025-08-05T09:00:00Z ",
+    "2025-08-05T09:00:00 UTC", [], {}, [1, "a", None], {"trace_id": "in-obj"}, {"a": 1.5},
+    {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, "convex", "manual", "edge",
+    "BACKEND", "server", "-abc", "ABC-DEF",
+]  # fmt: skip
+KEYS = ["trace_id", "traceId", "correlation_id", "headers", "url", "userAgent", "id", "system", "data", "logs",
+        "topic", "args", "Level", "level", "Message", "message", "Stack", "Name", "timestampms", "TimestampMs",
+        "is_truncated", "system_code", "RayID", "Headers"]  # fmt: skip
+
+
+def reference(line: bytes) -> Any:
+    """What the Python path makes of one line: its format's staging rows, or why there are none."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return "rejected"
+    fmt = detect(value) if type(value) is dict else None
+    if fmt is None:
+        return "no format"
+    events: list[Any] = []
+    metrics: list[Any] = []
+    try:
+        fmt.parse(value, events, metrics)
+        rows, metric_rows = staged_rows(events, metrics, 5, 2, 9, fmt.name)
+    except (RecordError, *SHAPE_ERRORS):
+        return "rejected"
+    return (fmt.name, rows, metric_rows) if events or metrics else "skipped"
+
+
+def _mutate(rng: random.Random, v: Any) -> Any:
+    if isinstance(v, dict) and v and rng.random() < 0.6:
+        v = dict(v)
+        k = rng.choice(list(v))
+        r = rng.random()
+        if r < 0.2:
+            del v[k]
+        elif r < 0.7:
+            v[k] = _mutate(rng, v[k])
+        else:
+            v[k] = rng.choice(AWKWARD)
+        if rng.random() < 0.1:
+            v[rng.choice(KEYS)] = rng.choice(AWKWARD)
+        return v
+    if isinstance(v, list) and v and rng.random() < 0.6:
+        v = list(v)
+        i = rng.randrange(len(v))
+        if rng.random() < 0.3:
+            del v[i]
+        else:
+            v[i] = _mutate(rng, v[i])
+        return v
+    if isinstance(v, str) and rng.random() < 0.5:
+        s = rng.choice(AWKWARD)
+        if isinstance(s, str):
+            i = rng.randrange(len(v) + 1)
+            return v[:i] + s + v[i:]
+    return rng.choice(AWKWARD)
+
+
+def _serialise(rng: random.Random, v: Any) -> bytes:
+    r = rng.random()
+    if r < 0.6:
+        return orjson.dumps(v)
+    if r < 0.7:
+        return json.dumps(v).encode()  # spaces, \u escapes
+    if r < 0.8:
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode()
+    if r < 0.9:
+        return json.dumps(v, separators=(",", ":")).replace("/", "\\/").encode()
+    return orjson.dumps(v) + rng.choice([b" ", b"\r", b"\t", b""])
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    out = tmp_path_factory.mktemp("gen") / "gen.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_logs.py"), "--records", "3000", "--seed", "11",
+                    "--out", str(out)], check=True, capture_output=True)  # fmt: skip
+    lines = out.read_bytes().splitlines()
+    for path in sorted((ROOT / "fixtures").rglob("*.jsonl")):
+        lines += [ln for ln in path.read_bytes().splitlines() if ln.startswith(b"{")]
+    return lines
+
+
+def test_the_compiled_module_is_built() -> None:
+    assert parse_line is not None, "logcorr/_fastparse.c did not build (or LOGCORR_NO_FASTPATH is set)"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mutated_lines_give_the_python_rows(shapes: list[bytes], seed: int) -> None:
+    assert parse_line is not None
+    rng = random.Random(seed)
+    claimed, formats, tried = 0, set(), 0
+    for _ in range(6000):
+        value: Any = orjson.loads(rng.choice(shapes))
+        for _ in range(rng.randint(1, 3)):
+            value = _mutate(rng, value)
+        try:
+            line = _serialise(rng, value)
+        except (TypeError, ValueError, OverflowError):
+            continue  # a value JSON cannot hold: not a line anyone could ingest
+        tried += 1
+        got = parse_line(line, 5, 2, 9)
+        if got is not None:
+            assert got == reference(line), line
+            claimed += 1
+            formats.add(got[0])
+    assert claimed > tried // 10  # mutation leaves many lines the compiled path still takes
+    assert formats == COMPILED
+
+
+def test_unmutated_generated_lines_are_claimed_and_equal(shapes: list[bytes]) -> None:
+    """The shapes the live system writes take the compiled path (Convex: its console lines)."""
+    assert parse_line is not None
+    wanted: Counter[str] = Counter()
+    claimed: Counter[str] = Counter()
+    for line in shapes:
+        want = reference(line)
+        if isinstance(want, tuple) and want[0] in COMPILED:
+            # Convex: console lines, not wrapped in {"data": …} (the wrapped form is the Python path's)
+            wanted[want[0]] += want[0] != "convex-stream" or orjson.loads(line).get("topic") == "console"
+        got = parse_line(line, 5, 2, 9)
+        if got is not None:
+            assert got == want, line
+            claimed[got[0]] += 1
+    assert set(wanted) == COMPILED
+    assert claimed == wanted
