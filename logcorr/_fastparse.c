@@ -211,6 +211,14 @@ static int parse_number(P *p) {
     t->end = (int32_t)pos;
     if (is_float) {
         t->flags = F_NONCANON;
+        /* orjson refuses the whole line when a number overflows a double ("number is infinity") */
+        char *end = NULL;
+        double d = PyOS_string_to_double((const char *)s + start, &end, NULL);
+        if (end != (const char *)s + pos || (d == -1.0 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return BAIL;
+        }
+        if (Py_IS_INFINITY(d)) return BAIL;
     } else {
         if (ndigits > 18) return BAIL; /* orjson turns integers beyond 64 bits into floats */
         int64_t v = 0;
