@@ -1766,10 +1766,163 @@ static PyObject *message_trace(PyObject *self, PyObject *arg) {
     return text_obj(&out);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Arrow buffers of staged rows                                                                    */
+
+/* column_buffers(rows, columns): for each (index, kind) in `columns` — kind 's' (string), 'l' (int64)
+   or 'i' (int32) — the Arrow buffers of that column of the row tuples: (null_count, validity | None,
+   offsets, data) for strings, (null_count, validity | None, data) for integers. Values must be str or
+   int (of the column's kind) or None; anything else raises TypeError, and the caller builds the column
+   with pyarrow instead. */
+static PyObject *column_buffers(PyObject *self, PyObject *args) {
+    PyObject *rows, *columns;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &rows, &PyList_Type, &columns)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(rows), ncol = PyList_GET_SIZE(columns);
+    PyObject *out = PyList_New(ncol);
+    if (out == NULL) return NULL;
+    Py_ssize_t nbitmap = (n + 7) / 8;
+    for (Py_ssize_t c = 0; c < ncol; c++) {
+        Py_ssize_t idx;
+        int kind;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(columns, c), "nC", &idx, &kind)) goto fail;
+        PyObject *validity = PyBytes_FromStringAndSize(NULL, nbitmap);
+        if (validity == NULL) goto fail;
+        unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(validity);
+        memset(bits, 0, (size_t)nbitmap);
+        Py_ssize_t nulls = 0;
+        PyObject *item = NULL;
+        if (kind == 's') {
+            PyObject *offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
+            if (offsets == NULL) {
+                Py_DECREF(validity);
+                goto fail;
+            }
+            int32_t *off = (int32_t *)PyBytes_AS_STRING(offsets);
+            Py_ssize_t cap = 64 * n + 64, used = 0;
+            char *data = PyMem_Malloc((size_t)cap);
+            int bad = data == NULL;
+            if (bad) PyErr_NoMemory();
+            off[0] = 0;
+            for (Py_ssize_t r = 0; r < n && !bad; r++) {
+                PyObject *row = PyList_GET_ITEM(rows, r);
+                if (!PyTuple_Check(row) || idx >= PyTuple_GET_SIZE(row)) {
+                    PyErr_SetString(PyExc_TypeError, "rows must be tuples holding the column");
+                    bad = 1;
+                    break;
+                }
+                PyObject *v = PyTuple_GET_ITEM(row, idx);
+                if (v == Py_None) {
+                    nulls++;
+                } else if (PyUnicode_CheckExact(v)) {
+                    Py_ssize_t len;
+                    const char *u = PyUnicode_AsUTF8AndSize(v, &len);
+                    if (u == NULL) {
+                        bad = 1;
+                        break;
+                    }
+                    if (used + len > INT32_MAX) {
+                        PyErr_SetString(PyExc_OverflowError, "string column over 2 GiB");
+                        bad = 1;
+                        break;
+                    }
+                    if (used + len > cap) {
+                        Py_ssize_t ncap = 2 * cap + len;
+                        char *grown = PyMem_Realloc(data, (size_t)ncap);
+                        if (grown == NULL) {
+                            PyErr_NoMemory();
+                            bad = 1;
+                            break;
+                        }
+                        data = grown;
+                        cap = ncap;
+                    }
+                    memcpy(data + used, u, (size_t)len);
+                    used += len;
+                    bits[r >> 3] |= (unsigned char)(1 << (r & 7));
+                } else {
+                    PyErr_SetString(PyExc_TypeError, "not a str");
+                    bad = 1;
+                    break;
+                }
+                off[r + 1] = (int32_t)used;
+            }
+            PyObject *buf = bad ? NULL : PyBytes_FromStringAndSize(data, used);
+            PyMem_Free(data);
+            if (buf == NULL) {
+                Py_DECREF(validity);
+                Py_DECREF(offsets);
+                goto fail;
+            }
+            item = Py_BuildValue("(nNNN)", nulls, nulls ? validity : (Py_DECREF(validity), new_ref(Py_None)),
+                                 offsets, buf);
+        } else if (kind == 'l' || kind == 'i') {
+            int width = kind == 'l' ? 8 : 4;
+            PyObject *data = PyBytes_FromStringAndSize(NULL, n * width);
+            if (data == NULL) {
+                Py_DECREF(validity);
+                goto fail;
+            }
+            char *d = PyBytes_AS_STRING(data);
+            int bad = 0;
+            for (Py_ssize_t r = 0; r < n; r++) {
+                PyObject *row = PyList_GET_ITEM(rows, r);
+                if (!PyTuple_Check(row) || idx >= PyTuple_GET_SIZE(row)) {
+                    PyErr_SetString(PyExc_TypeError, "rows must be tuples holding the column");
+                    bad = 1;
+                    break;
+                }
+                PyObject *v = PyTuple_GET_ITEM(row, idx);
+                long long x = 0;
+                if (v == Py_None) {
+                    nulls++;
+                } else if (PyLong_CheckExact(v)) {
+                    int overflow;
+                    x = PyLong_AsLongLongAndOverflow(v, &overflow);
+                    if (overflow || (width == 4 && (x > INT32_MAX || x < INT32_MIN))) {
+                        PyErr_SetString(PyExc_OverflowError, "integer out of the column's range");
+                        bad = 1;
+                        break;
+                    }
+                    bits[r >> 3] |= (unsigned char)(1 << (r & 7));
+                } else {
+                    PyErr_SetString(PyExc_TypeError, "not an int");
+                    bad = 1;
+                    break;
+                }
+                if (width == 8) {
+                    int64_t w = (int64_t)x;
+                    memcpy(d + r * 8, &w, 8);
+                } else {
+                    int32_t w = (int32_t)x;
+                    memcpy(d + r * 4, &w, 4);
+                }
+            }
+            if (bad) {
+                Py_DECREF(validity);
+                Py_DECREF(data);
+                goto fail;
+            }
+            item = Py_BuildValue("(nNN)", nulls, nulls ? validity : (Py_DECREF(validity), new_ref(Py_None)), data);
+        } else {
+            Py_DECREF(validity);
+            PyErr_SetString(PyExc_ValueError, "column kind must be 's', 'l' or 'i'");
+            goto fail;
+        }
+        if (item == NULL) goto fail;
+        PyList_SET_ITEM(out, c, item);
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"parse_line", (PyCFunction)(void (*)(void))parse_line, METH_FASTCALL,
      "parse_line(line: bytes, seq: int, file_id: int, line_no: int) -> (format, rows, metric_rows) | None"},
     {"message_trace", message_trace, METH_O, "message_trace(text: str) -> str | None (traceid.from_message)"},
+    {"column_buffers", column_buffers, METH_VARARGS,
+     "column_buffers(rows: list[tuple], columns: list[(index, 's'|'l'|'i')]) -> Arrow buffers per column"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -16,6 +16,7 @@ from logcorr.rules.fingerprint import MACROS_SQL
 from logcorr.rules.policy import Policy
 from logcorr.rules.redact import Redactor, might_hold_secret, trigger_words
 from logcorr.rules.suppress import Suppressor
+from logcorr.sources.fast import column_buffers
 from logcorr.sources.reader import EXCERPT, excerpt
 
 STAGING_SCHEMA = pa.schema(
@@ -121,6 +122,38 @@ _EVENT_TEXT = ("message", "stack", "context")
 _METRIC_TEXT = ("data",)
 
 
+_KINDS = {pa.int64(): "l", pa.int32(): "i", pa.string(): "s"}
+
+
+def arrow_columns(
+    rows: list[tuple[Any, ...]],
+    schema: pa.Schema,
+    names: list[str],
+    buffers: Callable[[list[tuple[Any, ...]], list[tuple[int, str]]], list[tuple[Any, ...]]] | None = None,
+) -> list[pa.Array]:
+    """Columns `names` of row tuples laid out as `schema`, as Arrow arrays. `buffers` (the compiled
+    `column_buffers`) writes them straight into Arrow buffers; a value it does not take (not a str or an
+    int of the column's type) leaves the batch to pyarrow's own conversion, which has the last word."""
+    index = [schema.get_field_index(n) for n in names]
+    if buffers is not None:
+        try:
+            built = buffers(rows, [(i, _KINDS[schema.field(i).type]) for i in index])
+        except (TypeError, ValueError, OverflowError, KeyError):
+            pass
+        else:
+            n = len(rows)
+            return [
+                pa.Array.from_buffers(
+                    schema.field(i).type,
+                    n,
+                    [None if validity is None else pa.py_buffer(validity), *map(pa.py_buffer, data)],
+                    null_count=nulls,
+                )
+                for i, (nulls, validity, *data) in zip(index, built, strict=True)
+            ]
+    return [pa.array([r[i] for r in rows], type=schema.field(i).type) for i in index]
+
+
 def staged_rows(
     events: list[Event], metrics: list[Metric], seq: int, file_id: int, line: int, fmt: str
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -210,6 +243,7 @@ class Stager:
         self.metric_rows: list[tuple[Any, ...]] = []
         self.reject_rows: list[tuple[Any, ...]] = []
         self.seq = 0
+        self._buffers = column_buffers()
         triggers = trigger_words() if self.redact else ()
         sup = policy.suppression
         patterns = list(sup.patterns) if self.suppressor.enabled else []
@@ -310,31 +344,28 @@ class Stager:
         if not rows:
             return
         con = self.con
-        cols: list[Any] = list(zip(*rows, strict=True))
+        build = self._build
         redact, other = flags
         if check is not None and (redact, other) != ("false", "false"):
             # only the columns the predicates read go to DuckDB for the check; flagged rows are
-            # re-checked in Python and their columns patched before the batch is built once
-            probe = pa.table(
-                {n: pa.array(cols[schema.get_field_index(n)], schema.field(n).type) for n in probe_columns}
-            )
+            # re-checked in Python and replaced before the batch is built once
+            names = [f.name for f in schema if f.name in probe_columns]
+            probe = pa.Table.from_arrays(build(rows, schema, names), names=names)
             con.register("_probe", probe.append_column("_i", pa.array(range(len(rows)), pa.int32())))
             hits = con.execute(
                 f"SELECT _i, {redact} FROM _probe WHERE ({redact}) OR ({other}) ORDER BY _i"
             ).fetchall()
             con.unregister("_probe")
-            if hits:
-                cols = [list(c) for c in cols]
-                for i, needs_redaction in hits:
-                    for j, value in enumerate(check(rows[i], self.redact and needs_redaction)):
-                        cols[j][i] = value
-        batch = pa.Table.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema
-        )
+            for i, needs_redaction in hits:
+                rows[i] = check(rows[i], self.redact and needs_redaction)
+        batch = pa.Table.from_arrays(build(rows, schema, schema.names), schema=schema)
         con.register("_batch", batch)
         self.sink(table, select)
         con.unregister("_batch")
         rows.clear()
+
+    def _build(self, rows: list[tuple[Any, ...]], schema: pa.Schema, names: list[str]) -> list[pa.Array]:
+        return arrow_columns(rows, schema, names, self._buffers)
 
     def _insert(self, table: str, select: str) -> None:
         self.con.execute(f"INSERT INTO {table} SELECT {select} FROM _batch")

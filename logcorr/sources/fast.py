@@ -28,6 +28,19 @@ def line_parser() -> LineParser | None:
     return parse_line  # type: ignore[no-any-return]
 
 
+def column_buffers() -> (
+    Callable[[list[tuple[Any, ...]], list[tuple[int, str]]], list[tuple[Any, ...]]] | None
+):
+    """The compiled builder of Arrow buffers from staged rows, or None when it is not built or turned off."""
+    if os.environ.get("LOGCORR_NO_FASTPATH", "") not in ("", "0"):
+        return None
+    try:
+        from logcorr._fastparse import column_buffers as build
+    except ImportError:
+        return None
+    return build  # type: ignore[no-any-return]
+
+
 def available() -> bool:
     """Whether the compiled module was built (whatever the environment says)."""
     try:
