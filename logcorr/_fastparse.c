@@ -6,7 +6,8 @@
  *
  *   - one JSON object, strictly valid (what orjson accepts), no duplicate keys at any level,
  *     nesting under 64 levels, integers of at most 18 digits, no `\u` surrogate escapes;
- *   - the formats browser-v1, browser-v2, worker-record and convex-stream (topic `console`),
+ *   - the formats browser-v1, browser-v2, worker-record, cf-logpush and convex-stream (topics `console`
+ *     and `function_execution`),
  *     detected by the same key cascade as logcorr.sources.detect;
  *   - every value it copies as JSON (a context object, an object console argument) already in the
  *     form orjson.dumps writes: no whitespace between tokens, no floats, only the escapes orjson
@@ -459,7 +460,7 @@ static PyObject *raw_obj(P *p, int i) {
 /* values: the exact meaning of model.to_ms, norm_level, norm_system, opt_str                       */
 
 static PyObject *S_BROWSER, *S_WORKER, *S_BACKEND, *S_CONVEX, *S_LEVELS[5], *S_FIELD, *S_HEADER, *S_MESSAGE,
-    *S_NONE, *S_REQUEST_ID, *S_INVOCATION, *F_V1, *F_V2, *F_WREC, *F_CONVEX, *F_LOGPUSH;
+    *S_NONE, *S_REQUEST_ID, *S_INVOCATION, *S_FUNCTION_EXECUTION, *F_V1, *F_V2, *F_WREC, *F_CONVEX, *F_LOGPUSH;
 
 enum { SYS_BROWSER, SYS_WORKER, SYS_BACKEND, SYS_OTHER };
 enum { L_DEBUG, L_INFO, L_LOG, L_WARN, L_ERROR };
@@ -1290,6 +1291,189 @@ static int convex_console(P *p, int obj, Row *r) {
     return OK;
 }
 
+static void put_raw_member(char **o, int *first, const char *key, const char *val, Py_ssize_t n, int quote);
+
+/* Python truthiness of a JSON value (absent is falsy); floats are not judged (BAIL) */
+static int truthy(P *p, int i) {
+    if (i < 0) return 0;
+    Tok *t = &p->toks[i];
+    switch (t->type) {
+        case T_NULL: case T_FALSE: return 0;
+        case T_TRUE: return 1;
+        case T_STR: return t->end - t->start > 2;
+        case T_INT: return t->ival != 0;
+        case T_OBJ: case T_ARR: return t->n > 0;
+        default: return BAIL;
+    }
+}
+
+/* f"{value or default}" for a value that is a non-empty str or a non-zero int, else the default */
+static int or_text(P *p, int i, const char *dflt, Text *out) {
+    int tr = truthy(p, i);
+    if (tr < 0) return BAIL;
+    if (!tr) {
+        out->s = dflt;
+        out->n = (Py_ssize_t)strlen(dflt);
+        out->ascii = 1;
+        return OK;
+    }
+    int ty = p->toks[i].type;
+    if (ty != T_STR && ty != T_INT) return BAIL; /* str() of a bool, dict or list: Python's */
+    return as_text(p, i, out);
+}
+
+/* convex-stream format 2, topic "function_execution": an event and a usage metric */
+static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *metric_ts) {
+    int rc = ERR;
+    CHECK(require_ts(p, get(p, obj, "timestamp"), &r->ts));
+    int fn = get_obj(p, obj, "function");
+    int dep = get_obj(p, obj, "convex");
+    int usage = get_obj(p, obj, "usage");
+    Text rid;
+    int rr = opt_text(p, get(p, fn, "request_id"), &rid);
+    if (rr != OK && rr != TS_NONE) return rr;
+    int status = get(p, obj, "status");
+    int ok = 1;
+    if (status >= 0 && p->toks[status].type == T_STR) {
+        Text st;
+        CHECK(str_text(p, status, &st));
+        ok = !(st.n == 7 && memcmp(st.s, "failure", 7) == 0);
+    }
+    /* convex_stream.execution_message */
+    int path = get(p, fn, "path"), ftype = get(p, fn, "type"), ms = get(p, obj, "execution_time_ms");
+    int error = get(p, obj, "error_message");
+    Text ty, pa, er = {"", 0, 1};
+    CHECK(or_text(p, ftype, "function", &ty));
+    CHECK(or_text(p, path, "?", &pa));
+    int et = truthy(p, error);
+    if (et < 0) return BAIL;
+    if (et) CHECK(as_text(p, error, &er));
+    if (ms >= 0 && p->toks[ms].type == T_FLOAT) return BAIL; /* round() of a float: Python's */
+    int took = ms >= 0 && p->toks[ms].type == T_INT;
+    Py_ssize_t msn = took ? p->toks[ms].end - p->toks[ms].start : 0;
+    char *m = arena_alloc(p, ty.n + pa.n + er.n + msn + 32);
+    if (m == NULL) {
+        PyErr_NoMemory();
+        return ERR;
+    }
+    char *o = m;
+    memcpy(o, ty.s, (size_t)ty.n);
+    o += ty.n;
+    *o++ = ' ';
+    memcpy(o, pa.s, (size_t)pa.n);
+    o += pa.n;
+    const char *word = ok ? " success" : " failure";
+    memcpy(o, word, 8);
+    o += 8;
+    if (took) {
+        memcpy(o, " in ", 4);
+        o += 4;
+        memcpy(o, p->s + p->toks[ms].start, (size_t)msn);
+        o += msn;
+        memcpy(o, " ms", 3);
+        o += 3;
+    }
+    if (et) {
+        *o++ = ':';
+        *o++ = ' ';
+        memcpy(o, er.s, (size_t)er.n);
+        o += er.n;
+    }
+    Text msg = {m, o - m, ty.ascii && pa.ascii && er.ascii};
+    /* the event's context */
+    int members[8] = {path, ftype, status, ms, get(p, fn, "cached"), get(p, obj, "run_reason"),
+                      get(p, obj, "occ_info"), get(p, dep, "deployment_name")};
+    static const char *names[8] = {"function", "function_type", "status", "execution_time_ms", "cached",
+                                   "run_reason", "occ_info", "deployment"};
+    Py_ssize_t need = 4 + 2 * rid.n * (rr == OK);
+    for (int k = 0; k < 8; k++) {
+        if (members[k] >= 0) need += 24 + 2 * (p->toks[members[k]].end - p->toks[members[k]].start);
+    }
+    if (usage >= 0) need += 2 * (p->toks[usage].end - p->toks[usage].start) + 128;
+    char *buf = arena_alloc(p, need);
+    if (buf == NULL) {
+        PyErr_NoMemory();
+        return ERR;
+    }
+    o = buf;
+    int first = 1;
+    *o++ = '{';
+    for (int k = 0; k < 8; k++) CHECK(put_member(p, &o, &first, names[k], members[k]));
+    *o++ = '}';
+    Text ctx = {buf, o - buf, 1};
+    int ctx_empty = first;
+    /* the metric: type, path, status, cached, execution_time_ms, request_id, then usage's non-null entries */
+    char *mb = o;
+    first = 1;
+    *o++ = '{';
+    int mm[5] = {ftype, path, status, get(p, fn, "cached"), ms};
+    static const char *mnames[5] = {"type", "path", "status", "cached", "execution_time_ms"};
+    for (int k = 0; k < 5; k++) CHECK(put_member(p, &o, &first, mnames[k], mm[k]));
+    if (rr == OK) {
+        if (!rid.ascii || memchr(rid.s, '"', (size_t)rid.n) || memchr(rid.s, '\\', (size_t)rid.n)) return BAIL;
+        for (Py_ssize_t k = 0; k < rid.n; k++) {
+            if ((unsigned char)rid.s[k] < 0x20) return BAIL; /* would need escapes */
+        }
+        put_raw_member(&o, &first, "request_id", rid.s, rid.n, 1);
+    }
+    if (usage >= 0) {
+        static const char *taken[6] = {"type", "path", "status", "cached", "execution_time_ms", "request_id"};
+        int k = usage + 1;
+        for (int j = 0; j < p->toks[usage].n; j++, k = p->toks[k + 1].next) {
+            Tok *kt = &p->toks[k];
+            int v = k + 1;
+            if (p->toks[v].type == T_NULL) continue;
+            for (int q = 0; q < 6; q++) {
+                size_t qn = strlen(taken[q]);
+                if ((size_t)(kt->end - kt->start - 2) == qn && memcmp(p->s + kt->start + 1, taken[q], qn) == 0)
+                    return BAIL; /* a dict merge would keep the first key's place: Python's */
+            }
+            if (p->toks[v].flags & F_NONCANON) return BAIL;
+            if (!first) *o++ = ',';
+            first = 0;
+            memcpy(o, p->s + kt->start, (size_t)(kt->end - kt->start));
+            o += kt->end - kt->start;
+            *o++ = ':';
+            memcpy(o, p->s + p->toks[v].start, (size_t)(p->toks[v].end - p->toks[v].start));
+            o += p->toks[v].end - p->toks[v].start;
+        }
+    }
+    *o++ = '}';
+    for (char *c = buf; c < o; c++) {
+        if ((unsigned char)*c >= 0x80) ctx.ascii = 0;
+    }
+    Text mt = {mb, o - mb, ctx.ascii};
+    /* backend_event: the trace id from the message text */
+    Text t;
+    int tr = from_message(&msg, &t);
+    if (tr == OK) {
+        r->tid = text_obj(&t);
+        NEED(r->tid, ERR);
+        r->how = new_ref(S_MESSAGE);
+    } else if (tr == TS_NONE) {
+        r->tid = new_ref(Py_None);
+        r->how = new_ref(S_NONE);
+    } else {
+        return tr;
+    }
+    r->message = text_obj(&msg);
+    NEED(r->message, ERR);
+    r->context = ctx_empty ? new_ref(Py_None) : text_obj(&ctx);
+    NEED(r->context, ERR);
+    r->request_id = rr == OK ? text_obj(&rid) : new_ref(Py_None);
+    NEED(r->request_id, ERR);
+    r->level = new_ref(S_LEVELS[ok ? L_INFO : L_ERROR]);
+    r->system = new_ref(S_BACKEND);
+    r->label = new_ref(S_CONVEX);
+    r->user_id = new_ref(Py_None);
+    r->stack = new_ref(Py_None);
+    *metric = text_obj(&mt);
+    NEED(*metric, ERR);
+    *metric_ts = r->ts;
+    (void)rc;
+    return OK;
+}
+
 /* Cloudflare Logpush workers_trace_events (cloudflare.parse_logpush and _invocation) */
 
 #define MAX_EVENTS 64
@@ -1658,6 +1842,7 @@ static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t na
     Row rows[MAX_EVENTS];
     int nrows = 1;
     int64_t metric_ts = 0;
+    PyObject *metric_system = NULL, *metric_topic = NULL; /* borrowed */
     memset(&rows[0], 0, sizeof(Row));
     int rc = BAIL;
     skip_ws(p);
@@ -1682,17 +1867,24 @@ static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t na
         case FMT_CONVEX: {
             int topic = get(p, obj, "topic");
             Tok *tt = topic >= 0 ? &p->toks[topic] : NULL;
-            if (tt == NULL || tt->type != T_STR || tt->end - tt->start != 9 ||
-                memcmp(p->s + tt->start, "\"console\"", 9) != 0) {
-                rc = BAIL;
-                break;
-            }
             fmt = F_CONVEX;
-            rc = convex_console(p, obj, &rows[0]);
+            if (tt != NULL && tt->type == T_STR && tt->end - tt->start == 9 &&
+                memcmp(p->s + tt->start, "\"console\"", 9) == 0) {
+                rc = convex_console(p, obj, &rows[0]);
+            } else if (tt != NULL && tt->type == T_STR && tt->end - tt->start == 20 &&
+                       memcmp(p->s + tt->start, "\"function_execution\"", 20) == 0) {
+                rc = convex_execution(p, obj, &rows[0], &metric, &metric_ts);
+                metric_system = S_BACKEND;
+                metric_topic = S_FUNCTION_EXECUTION;
+            } else {
+                rc = BAIL;
+            }
             break;
         }
         case FMT_LOGPUSH:
             fmt = F_LOGPUSH;
+            metric_system = S_WORKER;
+            metric_topic = S_INVOCATION;
             nrows = 0;
             rc = logpush(p, obj, rows, &nrows, &metric, &metric_ts);
             break;
@@ -1718,7 +1910,7 @@ static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     if (metric != NULL) {
         PyObject *ts = PyLong_FromLongLong(metric_ts);
-        PyObject *mrow = ts == NULL ? NULL : PyTuple_Pack(7, args[2], args[3], fmt, ts, S_WORKER, S_INVOCATION, metric);
+        PyObject *mrow = ts == NULL ? NULL : PyTuple_Pack(7, args[2], args[3], fmt, ts, metric_system, metric_topic, metric);
         Py_XDECREF(ts);
         if (mrow == NULL) {
             Py_DECREF(list);
@@ -1952,6 +2144,7 @@ PyMODINIT_FUNC PyInit__fastparse(void) {
     S_NONE = intern("none");
     S_REQUEST_ID = intern("request_id");
     S_INVOCATION = intern("worker_invocation");
+    S_FUNCTION_EXECUTION = intern("function_execution");
     F_LOGPUSH = intern("cf-logpush");
     F_V1 = intern("browser-v1");
     F_V2 = intern("browser-v2");

@@ -3,6 +3,7 @@ with the Python path alone (LOGCORR_NO_FASTPATH=1), gives the same tables row fo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ from logcorr.pipeline import parse
 from logcorr.pipeline.ingest import ingest
 from logcorr.sources import fast
 from tests.test_shard import _mixed_file, _snapshot
+
+if not fast.available() and os.environ.get("LOGCORR_ALLOW_NO_EXT"):
+    pytest.skip("logcorr._fastparse is not built; LOGCORR_ALLOW_NO_EXT is set", allow_module_level=True)
 
 
 def test_ingest_with_and_without_the_fast_path_is_the_same(

@@ -7,6 +7,7 @@ claims a line, it must give exactly the Python path's rows; it must claim a fair
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -23,6 +24,8 @@ from logcorr.sources.base import SHAPE_ERRORS
 from logcorr.sources.detect import detect
 from tests.conftest import ROOT
 
+if not fast.available() and os.environ.get("LOGCORR_ALLOW_NO_EXT"):
+    pytest.skip("logcorr._fastparse is not built; LOGCORR_ALLOW_NO_EXT is set", allow_module_level=True)
 parse_line = fast.line_parser()
 COMPILED = {"browser-v1", "browser-v2", "worker-record", "convex-stream", "cf-logpush"}  # what it claims
 
@@ -36,11 +39,12 @@ AWKWARD: list[Any] = [
     "2025-08-05T09:00:00.1234567Z", "2026-02-30T00:00:00Z", "1754384400000", " 2025-08-05T09:00:00Z ",
     "2025-08-05T09:00:00 UTC", [], {}, [1, "a", None], {"trace_id": "in-obj"}, {"a": 1.5},
     {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, "convex", "manual", "edge",
-    "BACKEND", "server", "-abc", "ABC-DEF",
+    "BACKEND", "server", "-abc", "ABC-DEF", "failure", "success", 'x"y', "a\\b",
 ]  # fmt: skip
 KEYS = ["trace_id", "traceId", "correlation_id", "headers", "url", "userAgent", "id", "system", "data", "logs",
         "topic", "args", "Level", "level", "Message", "message", "Stack", "Name", "timestampms", "TimestampMs",
-        "is_truncated", "system_code", "RayID", "Headers"]  # fmt: skip
+        "is_truncated", "system_code", "RayID", "Headers", "status", "error_message", "execution_time_ms",
+        "usage", "request_id", "type", "path", "cached"]  # fmt: skip
 
 
 def reference(line: bytes) -> Any:
@@ -144,15 +148,16 @@ def test_mutated_lines_give_the_python_rows(shapes: list[bytes], seed: int) -> N
 
 
 def test_unmutated_generated_lines_are_claimed_and_equal(shapes: list[bytes]) -> None:
-    """The shapes the live system writes take the compiled path (Convex: its console lines)."""
+    """The shapes the live system writes take the compiled path (Convex: console and execution lines)."""
     assert parse_line is not None
     wanted: Counter[str] = Counter()
     claimed: Counter[str] = Counter()
     for line in shapes:
         want = reference(line)
         if isinstance(want, tuple) and want[0] in COMPILED:
-            # Convex: console lines, not wrapped in {"data": …} (the wrapped form is the Python path's)
-            wanted[want[0]] += want[0] != "convex-stream" or orjson.loads(line).get("topic") == "console"
+            # Convex: console and function_execution lines, not wrapped in {"data": …} (the Python path's)
+            topic = orjson.loads(line).get("topic")
+            wanted[want[0]] += want[0] != "convex-stream" or topic in ("console", "function_execution")
         got = parse_line(line, 5, 2, 9)
         if got is not None:
             assert got == want, line

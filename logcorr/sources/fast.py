@@ -1,8 +1,8 @@
 """The compiled fast path of the parse phase (`logcorr/_fastparse.c`), when it is built and wanted.
 
-It turns the common lines (browser payloads, stored worker records, Convex console lines) straight
-into staging rows and leaves every other line to the Python adapters, which stay the reference:
-`tests/test_fastparse_differential.py` holds the two to the same rows. `LOGCORR_NO_FASTPATH=1` turns
+It turns the common lines (browser payloads, stored worker records, Logpush invocations, Convex console and
+function-execution lines) straight into staging rows and leaves every other line to the Python adapters,
+which stay the reference: `tests/test_fastparse_differential.py` holds the two to the same rows. `LOGCORR_NO_FASTPATH=1` turns
 it off; a machine without a C compiler installs logcorr without it.
 """
 
