@@ -349,7 +349,7 @@ typedef struct {
 } Text;
 
 /* decoded text goes to the parser's own buffer (kept between calls); what does not fit goes to blocks
-   chained for the length of one call, so text handed out earlier never moves */
+   chained for the length of one call, so text handed out earlier never moves. NULL: MemoryError set */
 static char *arena_alloc(P *p, Py_ssize_t n) {
     if (p->arena_used + n <= p->arena_cap) {
         char *out = p->arena + p->arena_used;
@@ -357,7 +357,10 @@ static char *arena_alloc(P *p, Py_ssize_t n) {
         return out;
     }
     char *block = PyMem_Malloc(sizeof(char *) + (size_t)n);
-    if (block == NULL) return NULL;
+    if (block == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
     *(char **)block = p->extra;
     p->extra = block;
     return block + sizeof(char *);
@@ -401,10 +404,7 @@ static int str_text(P *p, int i, Text *out) {
         return OK;
     }
     char *buf = arena_alloc(p, n);
-    if (buf == NULL) {
-        PyErr_NoMemory();
-        return ERR;
-    }
+    if (buf == NULL) return ERR;
     char *o = buf;
     for (Py_ssize_t k = 0; k < n; k++) {
         char c = raw[k];
@@ -1106,10 +1106,7 @@ static int browser_v1(P *p, int obj, Row *r) {
         /* joined text is at most the raw span (escapes only shrink; null/true/false are as written) */
         Tok *at = &p->toks[a];
         char *buf = arena_alloc(p, at->end - at->start + 1);
-        if (buf == NULL) {
-            PyErr_NoMemory();
-            return ERR;
-        }
+        if (buf == NULL) return ERR;
         char *o = buf;
         int ascii = 1;
         int k = a + 1;
@@ -1178,10 +1175,7 @@ static int unquote_inspect(P *p, Text *m) {
     }
     /* group(1).replace("\\'", "'") */
     char *buf = arena_alloc(p, n);
-    if (buf == NULL) {
-        PyErr_NoMemory();
-        return ERR;
-    }
+    if (buf == NULL) return ERR;
     char *o = buf;
     for (Py_ssize_t k = 1; k < n - 1; k++) {
         if (s[k] == '\\' && k + 1 < n - 1 && s[k + 1] == '\'') {
@@ -1213,6 +1207,29 @@ static int put_member(P *p, char **o, int *first, const char *key, int v) {
     memcpy(w, p->s + t->start, (size_t)(t->end - t->start));
     w += t->end - t->start;
     *o = w;
+    return OK;
+}
+
+/* convex_stream.backend_event: a Convex line's message, its trace id (from the text only), system and label */
+static int backend_event(Row *r, Text *msg) {
+    Text t;
+    int tr = from_message(msg, &t);
+    if (tr == OK) {
+        r->tid = text_obj(&t);
+        NEED(r->tid, ERR);
+        r->how = new_ref(S_MESSAGE);
+    } else if (tr == TS_NONE) {
+        r->tid = new_ref(Py_None);
+        r->how = new_ref(S_NONE);
+    } else {
+        return tr;
+    }
+    r->message = text_obj(msg);
+    NEED(r->message, ERR);
+    r->system = new_ref(S_BACKEND);
+    r->label = new_ref(S_CONVEX);
+    r->user_id = new_ref(Py_None);
+    r->stack = new_ref(Py_None);
     return OK;
 }
 
@@ -1248,10 +1265,7 @@ static int convex_console(P *p, int obj, Row *r) {
         if (members[k] >= 0) need += 20 + (p->toks[members[k]].end - p->toks[members[k]].start);
     }
     char *buf = arena_alloc(p, need);
-    if (buf == NULL) {
-        PyErr_NoMemory();
-        return ERR;
-    }
+    if (buf == NULL) return ERR;
     char *o = buf;
     int first = 1;
     *o++ = '{';
@@ -1270,24 +1284,7 @@ static int convex_console(P *p, int obj, Row *r) {
     int lv = norm_level(p, get(p, obj, "log_level"), L_LOG);
     if (lv < 0) return lv;
     r->level = new_ref(S_LEVELS[lv]);
-    Text t;
-    int tr = from_message(&msg, &t);
-    if (tr == OK) {
-        r->tid = text_obj(&t);
-        NEED(r->tid, ERR);
-        r->how = new_ref(S_MESSAGE);
-    } else if (tr == TS_NONE) {
-        r->tid = new_ref(Py_None);
-        r->how = new_ref(S_NONE);
-    } else {
-        return tr;
-    }
-    r->message = text_obj(&msg);
-    NEED(r->message, ERR);
-    r->system = new_ref(S_BACKEND);
-    r->label = new_ref(S_CONVEX);
-    r->user_id = new_ref(Py_None);
-    r->stack = new_ref(Py_None);
+    CHECK(backend_event(r, &msg));
     return OK;
 }
 
@@ -1324,7 +1321,6 @@ static int or_text(P *p, int i, const char *dflt, Text *out) {
 
 /* convex-stream format 2, topic "function_execution": an event and a usage metric */
 static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *metric_ts) {
-    int rc = ERR;
     CHECK(require_ts(p, get(p, obj, "timestamp"), &r->ts));
     int fn = get_obj(p, obj, "function");
     int dep = get_obj(p, obj, "convex");
@@ -1352,10 +1348,7 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
     int took = ms >= 0 && p->toks[ms].type == T_INT;
     Py_ssize_t msn = took ? p->toks[ms].end - p->toks[ms].start : 0;
     char *m = arena_alloc(p, ty.n + pa.n + er.n + msn + 32);
-    if (m == NULL) {
-        PyErr_NoMemory();
-        return ERR;
-    }
+    if (m == NULL) return ERR;
     char *o = m;
     memcpy(o, ty.s, (size_t)ty.n);
     o += ty.n;
@@ -1391,10 +1384,7 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
     }
     if (usage >= 0) need += 2 * (p->toks[usage].end - p->toks[usage].start) + 128;
     char *buf = arena_alloc(p, need);
-    if (buf == NULL) {
-        PyErr_NoMemory();
-        return ERR;
-    }
+    if (buf == NULL) return ERR;
     o = buf;
     int first = 1;
     *o++ = '{';
@@ -1443,34 +1433,15 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
         if ((unsigned char)*c >= 0x80) ctx.ascii = 0;
     }
     Text mt = {mb, o - mb, ctx.ascii};
-    /* backend_event: the trace id from the message text */
-    Text t;
-    int tr = from_message(&msg, &t);
-    if (tr == OK) {
-        r->tid = text_obj(&t);
-        NEED(r->tid, ERR);
-        r->how = new_ref(S_MESSAGE);
-    } else if (tr == TS_NONE) {
-        r->tid = new_ref(Py_None);
-        r->how = new_ref(S_NONE);
-    } else {
-        return tr;
-    }
-    r->message = text_obj(&msg);
-    NEED(r->message, ERR);
+    CHECK(backend_event(r, &msg));
     r->context = ctx_empty ? new_ref(Py_None) : text_obj(&ctx);
     NEED(r->context, ERR);
     r->request_id = rr == OK ? text_obj(&rid) : new_ref(Py_None);
     NEED(r->request_id, ERR);
     r->level = new_ref(S_LEVELS[ok ? L_INFO : L_ERROR]);
-    r->system = new_ref(S_BACKEND);
-    r->label = new_ref(S_CONVEX);
-    r->user_id = new_ref(Py_None);
-    r->stack = new_ref(Py_None);
     *metric = text_obj(&mt);
     NEED(*metric, ERR);
     *metric_ts = r->ts;
-    (void)rc;
     return OK;
 }
 
@@ -1521,10 +1492,7 @@ static int join_message(P *p, int parts, Text *msg, Text *tid, int *has_tid) {
     Tok *t = &p->toks[parts];
     if (t->type == T_ARR) {
         char *buf = arena_alloc(p, t->end - t->start + 1);
-        if (buf == NULL) {
-            PyErr_NoMemory();
-            return ERR;
-        }
+        if (buf == NULL) return ERR;
         char *o = buf;
         int ascii = 1, k = parts + 1;
         for (int j = 0; j < t->n; j++) {
@@ -1582,10 +1550,7 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
         Py_ssize_t n = p->toks[ray].end - p->toks[ray].start - 2, k = 0;
         while (k < n && raw[k] != '-') k++;
         char *low = arena_alloc(p, k + 1);
-        if (low == NULL) {
-            PyErr_NoMemory();
-            return ERR;
-        }
+        if (low == NULL) return ERR;
         for (Py_ssize_t j = 0; j < k; j++) low[j] = (char)lower((unsigned char)raw[j]);
         rid = low;
         rid_n = k;
@@ -1607,10 +1572,7 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
         if (spans[k] >= 0) need += 2 * (p->toks[spans[k]].end - p->toks[spans[k]].start);
     }
     char *buf = arena_alloc(p, need);
-    if (buf == NULL) {
-        PyErr_NoMemory();
-        return ERR;
-    }
+    if (buf == NULL) return ERR;
     char *o = buf;
     int first = 1;
     *o++ = '{';
@@ -1694,7 +1656,7 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
         if (!is_null(p, mk) && (rc = as_text(p, mk, &text)) != OK) goto fail;
         if (text.n > 0) {
             char *m = arena_alloc(p, name.n + 2 + text.n);
-            if (m == NULL) goto fail_nomem;
+            if (m == NULL) goto fail_err;
             memcpy(m, name.s, (size_t)name.n);
             m[name.n] = ':';
             m[name.n + 1] = ' ';
@@ -1759,8 +1721,6 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
     *metric_ts = ts;
     *nrows = n;
     return OK;
-fail_nomem:
-    PyErr_NoMemory();
 fail_err:
     rc = ERR;
 fail:

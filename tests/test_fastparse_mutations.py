@@ -17,12 +17,9 @@ from typing import Any
 import orjson
 import pytest
 
-from logcorr.model import RecordError
-from logcorr.pipeline.stage import staged_rows
 from logcorr.sources import fast
-from logcorr.sources.base import SHAPE_ERRORS
-from logcorr.sources.detect import detect
 from tests.conftest import ROOT
+from tests.test_fastparse_differential import reference
 
 if not fast.available() and os.environ.get("LOGCORR_ALLOW_NO_EXT"):
     pytest.skip("logcorr._fastparse is not built; LOGCORR_ALLOW_NO_EXT is set", allow_module_level=True)
@@ -45,25 +42,6 @@ KEYS = ["trace_id", "traceId", "correlation_id", "headers", "url", "userAgent", 
         "topic", "args", "Level", "level", "Message", "message", "Stack", "Name", "timestampms", "TimestampMs",
         "is_truncated", "system_code", "RayID", "Headers", "status", "error_message", "execution_time_ms",
         "usage", "request_id", "type", "path", "cached"]  # fmt: skip
-
-
-def reference(line: bytes) -> Any:
-    """What the Python path makes of one line: its format's staging rows, or why there are none."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return "rejected"
-    fmt = detect(value) if type(value) is dict else None
-    if fmt is None:
-        return "no format"
-    events: list[Any] = []
-    metrics: list[Any] = []
-    try:
-        fmt.parse(value, events, metrics)
-        rows, metric_rows = staged_rows(events, metrics, 5, 2, 9, fmt.name)
-    except (RecordError, *SHAPE_ERRORS):
-        return "rejected"
-    return (fmt.name, rows, metric_rows) if events or metrics else "skipped"
 
 
 def _mutate(rng: random.Random, v: Any) -> Any:
@@ -140,7 +118,7 @@ def test_mutated_lines_give_the_python_rows(shapes: list[bytes], seed: int) -> N
         tried += 1
         got = parse_line(line, 5, 2, 9)
         if got is not None:
-            assert got == reference(line), line
+            assert got == reference(line, 5, 2, 9), line
             claimed += 1
             formats.add(got[0])
     assert claimed > tried // 10  # mutation leaves many lines the compiled path still takes
@@ -153,7 +131,7 @@ def test_unmutated_generated_lines_are_claimed_and_equal(shapes: list[bytes]) ->
     wanted: Counter[str] = Counter()
     claimed: Counter[str] = Counter()
     for line in shapes:
-        want = reference(line)
+        want = reference(line, 5, 2, 9)
         if isinstance(want, tuple) and want[0] in COMPILED:
             # Convex: console and function_execution lines, not wrapped in {"data": …} (the Python path's)
             topic = orjson.loads(line).get("topic")

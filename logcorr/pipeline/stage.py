@@ -16,7 +16,7 @@ from logcorr.rules.fingerprint import MACROS_SQL
 from logcorr.rules.policy import Policy
 from logcorr.rules.redact import Redactor, might_hold_secret, trigger_words
 from logcorr.rules.suppress import Suppressor
-from logcorr.sources.fast import column_buffers
+from logcorr.sources.fast import ColumnBuffers, column_buffers
 from logcorr.sources.reader import EXCERPT, excerpt
 
 STAGING_SCHEMA = pa.schema(
@@ -129,7 +129,7 @@ def arrow_columns(
     rows: list[tuple[Any, ...]],
     schema: pa.Schema,
     names: list[str],
-    buffers: Callable[[list[tuple[Any, ...]], list[tuple[int, str]]], list[tuple[Any, ...]]] | None = None,
+    buffers: ColumnBuffers | None = None,
 ) -> list[pa.Array]:
     """Columns `names` of row tuples laid out as `schema`, as Arrow arrays. `buffers` (the compiled
     `column_buffers`) writes them straight into Arrow buffers; a value it does not take (not a str or an

@@ -2,8 +2,9 @@
 
 It turns the common lines (browser payloads, stored worker records, Logpush invocations, Convex console and
 function-execution lines) straight into staging rows and leaves every other line to the Python adapters,
-which stay the reference: `tests/test_fastparse_differential.py` holds the two to the same rows. `LOGCORR_NO_FASTPATH=1` turns
-it off; a machine without a C compiler installs logcorr without it.
+which stay the reference: `tests/test_fastparse_differential.py` holds the two to the same rows. It also
+writes staged rows into Arrow buffers (`column_buffers`). `LOGCORR_NO_FASTPATH=1` turns both off; a machine
+without a C compiler installs logcorr without them.
 """
 
 from __future__ import annotations
@@ -15,30 +16,31 @@ from typing import Any
 Rows = list[tuple[Any, ...]]
 # (line, first sequence number - 1, file id, line number) -> (format name, event rows, metric rows) | None
 LineParser = Callable[[bytes, int, int, int], tuple[str, Rows, Rows] | None]
+# (rows, [(column index, 's' | 'l' | 'i')]) -> per column (null count, validity, [offsets,] data)
+ColumnBuffers = Callable[[Rows, list[tuple[int, str]]], list[tuple[Any, ...]]]
+
+
+def _compiled(name: str) -> Any:
+    """A function of the compiled module, or None when it is not built or turned off."""
+    if os.environ.get("LOGCORR_NO_FASTPATH", "") not in ("", "0"):
+        return None
+    try:
+        from logcorr import _fastparse
+    except ImportError:
+        return None
+    return getattr(_fastparse, name)
 
 
 def line_parser() -> LineParser | None:
     """The compiled line parser, or None when it is not built or turned off."""
-    if os.environ.get("LOGCORR_NO_FASTPATH", "") not in ("", "0"):
-        return None
-    try:
-        from logcorr._fastparse import parse_line
-    except ImportError:
-        return None
-    return parse_line  # type: ignore[no-any-return]
+    parse: LineParser | None = _compiled("parse_line")
+    return parse
 
 
-def column_buffers() -> (
-    Callable[[list[tuple[Any, ...]], list[tuple[int, str]]], list[tuple[Any, ...]]] | None
-):
+def column_buffers() -> ColumnBuffers | None:
     """The compiled builder of Arrow buffers from staged rows, or None when it is not built or turned off."""
-    if os.environ.get("LOGCORR_NO_FASTPATH", "") not in ("", "0"):
-        return None
-    try:
-        from logcorr._fastparse import column_buffers as build
-    except ImportError:
-        return None
-    return build  # type: ignore[no-any-return]
+    build: ColumnBuffers | None = _compiled("column_buffers")
+    return build
 
 
 def available() -> bool:
