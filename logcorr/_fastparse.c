@@ -21,6 +21,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -219,7 +220,7 @@ static int parse_number(P *p) {
             PyErr_Clear();
             return BAIL;
         }
-        if (Py_IS_INFINITY(d)) return BAIL;
+        if (isinf(d)) return BAIL;
     } else {
         if (ndigits > 18) return BAIL; /* orjson turns integers beyond 64 bits into floats */
         int64_t v = 0;
