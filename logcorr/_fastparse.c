@@ -474,6 +474,15 @@ static inline int is_pyspace(unsigned char c) { return c == ' ' || (c >= 9 && c 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static inline unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c; }
 
+/* str.strip() of ASCII text (Python's whitespace: \t-\r, \x1c-\x1f, space) */
+static void strip(Text *t) {
+    while (t->n > 0 && is_pyspace((unsigned char)t->s[0])) {
+        t->s++;
+        t->n--;
+    }
+    while (t->n > 0 && is_pyspace((unsigned char)t->s[t->n - 1])) t->n--;
+}
+
 static int digits(const char *s, int n, int *out) {
     int v = 0;
     for (int k = 0; k < n; k++) {
@@ -567,13 +576,9 @@ static int to_ms(P *p, int i, int64_t *out) {
         Text tx;
         if (str_text(p, i, &tx) != OK) return ERR;
         if (!tx.ascii) return BAIL;
+        strip(&tx);
         const char *s = tx.s;
         Py_ssize_t n = tx.n;
-        while (n > 0 && is_pyspace((unsigned char)s[0])) {
-            s++;
-            n--;
-        }
-        while (n > 0 && is_pyspace((unsigned char)s[n - 1])) n--;
         if (n == 0) return TS_NONE;
         if (!is_digit((unsigned char)s[0])) return BAIL;
         for (Py_ssize_t k = 0; k < n; k++) {
@@ -698,17 +703,9 @@ static int clean_id(P *p, int i, Text *out) {
     Text tx;
     if (str_text(p, i, &tx) != OK) return ERR;
     if (!tx.ascii) return BAIL; /* str.strip and str.lower know more than ASCII */
-    const char *s = tx.s;
-    Py_ssize_t n = tx.n;
-    while (n > 0 && is_pyspace((unsigned char)s[0])) {
-        s++;
-        n--;
-    }
-    while (n > 0 && is_pyspace((unsigned char)s[n - 1])) n--;
-    if (not_an_id(s, n) || n > 256) return TS_NONE;
-    out->s = s;
-    out->n = n;
-    out->ascii = 1;
+    strip(&tx);
+    if (not_an_id(tx.s, tx.n) || tx.n > 256) return TS_NONE;
+    *out = tx;
     return OK;
 }
 
@@ -1927,6 +1924,16 @@ static PyObject *message_trace(PyObject *self, PyObject *arg) {
    offsets, data) for strings, (null_count, validity | None, data) for integers. Values must be str or
    int (of the column's kind) or None; anything else raises TypeError, and the caller builds the column
    with pyarrow instead. */
+/* rows[r][idx], borrowed; NULL with TypeError when the row is not a tuple holding that column */
+static PyObject *cell(PyObject *rows, Py_ssize_t r, Py_ssize_t idx) {
+    PyObject *row = PyList_GET_ITEM(rows, r);
+    if (!PyTuple_Check(row) || idx < 0 || idx >= PyTuple_GET_SIZE(row)) {
+        PyErr_SetString(PyExc_TypeError, "rows must be tuples holding the column");
+        return NULL;
+    }
+    return PyTuple_GET_ITEM(row, idx);
+}
+
 static PyObject *column_buffers(PyObject *self, PyObject *args) {
     PyObject *rows, *columns;
     if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &rows, &PyList_Type, &columns)) return NULL;
@@ -1957,13 +1964,11 @@ static PyObject *column_buffers(PyObject *self, PyObject *args) {
             if (bad) PyErr_NoMemory();
             off[0] = 0;
             for (Py_ssize_t r = 0; r < n && !bad; r++) {
-                PyObject *row = PyList_GET_ITEM(rows, r);
-                if (!PyTuple_Check(row) || idx >= PyTuple_GET_SIZE(row)) {
-                    PyErr_SetString(PyExc_TypeError, "rows must be tuples holding the column");
+                PyObject *v = cell(rows, r, idx);
+                if (v == NULL) {
                     bad = 1;
                     break;
                 }
-                PyObject *v = PyTuple_GET_ITEM(row, idx);
                 if (v == Py_None) {
                     nulls++;
                 } else if (PyUnicode_CheckExact(v)) {
@@ -2018,13 +2023,11 @@ static PyObject *column_buffers(PyObject *self, PyObject *args) {
             char *d = PyBytes_AS_STRING(data);
             int bad = 0;
             for (Py_ssize_t r = 0; r < n; r++) {
-                PyObject *row = PyList_GET_ITEM(rows, r);
-                if (!PyTuple_Check(row) || idx >= PyTuple_GET_SIZE(row)) {
-                    PyErr_SetString(PyExc_TypeError, "rows must be tuples holding the column");
+                PyObject *v = cell(rows, r, idx);
+                if (v == NULL) {
                     bad = 1;
                     break;
                 }
-                PyObject *v = PyTuple_GET_ITEM(row, idx);
                 long long x = 0;
                 if (v == Py_None) {
                     nulls++;

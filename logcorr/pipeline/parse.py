@@ -148,7 +148,7 @@ def _parse(
         claim=claim,
     ):
         if kind == CLAIMED:
-            # the compiled fast path built the rows (a record with events; see sources/fast.py)
+            # the compiled fast path built the rows (see sources/fast.py): events, or a metric only
             name, rows, metric_rows = payload
             stage_rows(rows, metric_rows)
             result.records += 1
