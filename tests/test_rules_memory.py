@@ -64,12 +64,13 @@ def test_ingest_lowers_the_limit_for_the_engine_loop_and_restores_it(
 ) -> None:
     monkeypatch.delenv("LOGCORR_MEMORY_LIMIT", raising=False)
     seen: list[str] = []
-    real_process = decide_mod.Engine.process
+    real_close = decide_mod._DropSink.close
     con_ref: list[Any] = []
 
-    def process(self: Any, cols: dict[str, list[Any]]) -> Any:
+    def close(self: Any) -> Any:
+        # the end of the engine loop (no statement may run while the loop's result is open)
         seen.append(con_ref[0].execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
-        return real_process(self, cols)
+        return real_close(self)
 
     real_decide = decide_mod.decide
 
@@ -81,7 +82,7 @@ def test_ingest_lowers_the_limit_for_the_engine_loop_and_restores_it(
         seen.extend([f"before {before}", f"after {after}"])
         return engine
 
-    monkeypatch.setattr(decide_mod.Engine, "process", process)
+    monkeypatch.setattr(decide_mod._DropSink, "close", close)
     monkeypatch.setattr("logcorr.pipeline.ingest.decide", decide)
     path = tmp_path / "in.jsonl"
     path.write_text(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from logcorr.pipeline.spool import Spool
 from logcorr.rules.engine import Engine, hot_events_sql
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import quota_report, trace_integrity
@@ -73,23 +74,10 @@ def decide(
     )
     con.execute(f"CREATE TEMP TABLE hot_loop AS {hot_events_sql(policy, 'loop', 'staging', hi)}")
     con.execute(f"CREATE TEMP TABLE hot_cross AS {hot_events_sql(policy, 'cross', 'staging', hi)}")
-    # the engine's input, materialised in position order so each batch is a complete range query:
-    # drops can then be flushed into the same connection between batches (an open result forbids it)
-    con.execute(
-        """
-        CREATE TEMP TABLE engine_in AS
-        SELECT o.pos, s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed, o.dup, s.event_key,
-               s.seq IN (SELECT seq FROM hot_loop) AS loop_hot, s.seq IN (SELECT seq FROM hot_cross) AS cross_hot
-        FROM ordered o JOIN staging s USING (seq) ORDER BY o.pos
-        """
-    )
-    con.execute("DROP TABLE hot_loop")
-    con.execute("DROP TABLE hot_cross")
     engine = Engine(policy, state)
     sink = _DropSink(con)
-    total = int(con.execute("SELECT count(*) FROM engine_in").fetchall()[0][0])
-    # from here on the engine's state (in Python) grows with the input's density; DuckDB only streams
-    # engine_in once, appends drops and builds `fate`, so it gets the lower limit until the end
+    # from here on the engine's state (in Python) grows with the input's density; DuckDB only sorts and
+    # streams the engine's input once and builds `fate`, so it gets the lower limit until the end
     if loop_limits is not None:
         con.execute("SET memory_limit = ?", [loop_limits[0]])
     try:
@@ -98,16 +86,24 @@ def decide(
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            for lo_pos in range(0, total, _ENGINE_BATCH):
-                batch = con.sql(
-                    f"SELECT * FROM engine_in WHERE pos > {lo_pos} AND pos <= {lo_pos + _ENGINE_BATCH} ORDER BY pos"
-                ).to_arrow_table()
+            # one streaming query: the sink holds the drops (it runs no statement while the result is open)
+            reader = con.sql(
+                """
+                SELECT o.pos, s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed, o.dup,
+                       s.event_key, s.seq IN (SELECT seq FROM hot_loop) AS loop_hot,
+                       s.seq IN (SELECT seq FROM hot_cross) AS cross_hot
+                FROM ordered o JOIN staging s USING (seq) ORDER BY o.pos
+                """
+            ).to_arrow_reader(_ENGINE_BATCH)
+            for batch in reader:
                 sink.add(engine.process(batch.to_pydict()))
+            del reader
             sink.close()
         finally:
             if gc_was_enabled:
                 gc.enable()
-        con.execute("DROP TABLE engine_in")
+        con.execute("DROP TABLE hot_loop")
+        con.execute("DROP TABLE hot_cross")
         # each event's fate in one narrow table: the store phase joins staging with it once
         con.execute(
             """
@@ -120,6 +116,7 @@ def decide(
         result.quota = quota_report(engine.state, engine.budget)
         result.integrity = trace_integrity(con, engine.stats)
     finally:
+        sink.discard()
         if loop_limits is not None:
             con.execute("SET memory_limit = ?", [loop_limits[1]])
     return engine
@@ -136,10 +133,11 @@ def _stored_keys(lo: int, hi: int) -> str:
 class _DropSink:
     """The engine's drops into TEMP tables `drops (pos, decision)` and `decisions (decision, rule, reason,
     rule_state)`. Drops of one flood, loop or refused trace share their reason objects, so each distinct
-    decision is written once per flush and a drop row is two numbers."""
+    decision is written once per flush and a drop row is two numbers. Both tables are filled at `close`,
+    by one INSERT each (see `Spool`)."""
 
     def __init__(self, con: Any) -> None:
-        self.con = con
+        self.spool = Spool(con)
         self.ids: dict[tuple[str, str, str | None], int] = {}
         self.next_id = 0
         self.new: list[tuple[int, str, str, str | None]] = []
@@ -169,17 +167,16 @@ class _DropSink:
 
     def flush(self) -> None:
         if self.pos:
-            self._insert(
-                "drops",
-                pa.table({"pos": pa.array(self.pos, pa.int64()), "decision": pa.array(self.did, pa.int32())}),
-            )
+            self.spool.add("drops", pa.record_batch({"pos": pa.array(self.pos, pa.int64()),
+                                                     "decision": pa.array(self.did, pa.int32())}))  # fmt: skip
             self.pos, self.did = [], []
         if self.new:
             d, rule, reason, state = zip(*self.new, strict=True)
-            self._insert(
+            self.spool.add(
                 "decisions",
-                pa.table({"decision": pa.array(d, pa.int32()), "rule": pa.array(rule, pa.string()),
-                          "reason": pa.array(reason, pa.string()), "rule_state": pa.array(state, pa.string())}),
+                pa.record_batch({"decision": pa.array(d, pa.int32()), "rule": pa.array(rule, pa.string()),
+                                 "reason": pa.array(reason, pa.string()),
+                                 "rule_state": pa.array(state, pa.string())}),
             )  # fmt: skip
             self.new = []
         # a flood's drops are consecutive: deduplicating within one flush window keeps the table small
@@ -187,9 +184,10 @@ class _DropSink:
         self.ids.clear()
 
     def close(self) -> None:
+        """Write everything into the tables."""
         self.flush()
+        self.spool.load()
 
-    def _insert(self, table: str, data: pa.Table) -> None:
-        self.con.register("_drops", data)
-        self.con.execute(f"INSERT INTO {table} SELECT * FROM _drops")
-        self.con.unregister("_drops")
+    def discard(self) -> None:
+        """Remove the spool's files (after `close` there are none, unless it failed)."""
+        self.spool.close()

@@ -18,7 +18,7 @@ from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.pipeline.decide import decide, propagate_request_traces, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
-from logcorr.pipeline.shard import ShardDone, absorb, default_jobs, parse_sharded, plan
+from logcorr.pipeline.shard import ShardDone, default_jobs, parse_sharded, plan
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
 from logcorr.rules.persist import load_state, save_state
@@ -195,64 +195,64 @@ def _run(
             "SELECT DISTINCT content_hash FROM ingest_files WHERE status = 'ingested' AND content_hash IS NOT NULL"
         ).fetchall()
     }
-    stager = Stager(con, policy)
-    result = IngestResult(db=db, run_id=run_id, files=[])
-    total = sum(os.path.getsize(f) for f in files if f != "-")
-    done_before = 0
+    with Stager(con, policy) as stager:
+        result = IngestResult(db=db, run_id=run_id, files=[])
+        total = sum(os.path.getsize(f) for f in files if f != "-")
+        done_before = 0
 
-    for file_id, path in enumerate(files, start=1):
-        fr = FileResult(file_id=file_id, path=path)
-        result.files.append(fr)
-        if path != "-":
-            fr.size = os.path.getsize(path)
-            fr.content_hash = file_hash(path)
-            if fr.content_hash in known:
-                fr.status = "already-ingested"
-                done_before += fr.size
-                continue
-        cb = None
-        if progress is not None:
-            base = done_before
+        for file_id, path in enumerate(files, start=1):
+            fr = FileResult(file_id=file_id, path=path)
+            result.files.append(fr)
+            if path != "-":
+                fr.size = os.path.getsize(path)
+                fr.content_hash = file_hash(path)
+                if fr.content_hash in known:
+                    fr.status = "already-ingested"
+                    done_before += fr.size
+                    continue
+            cb = None
+            if progress is not None:
+                base = done_before
 
-            def cb(n: int, base: int = base) -> None:
-                progress(base + n, total)
+                def cb(n: int, base: int = base) -> None:
+                    progress(base + n, total)
 
-        ranges = plan(path, fr.size or 0, jobs) if path != "-" else None
-        if ranges is not None:
-            _parse_sharded(path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb)
-        else:
-            stream = open_input(path)
-            try:
-                parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-",
-                           max_record_bytes=limits.record_bytes, max_decompressed=limits.decompressed,
-                           progress=cb)  # fmt: skip
-            finally:
-                if path != "-":
-                    stream.close()
-        if path == "-":
-            fr.content_hash = fr.stats.content_hash
-            fr.size = fr.stats.bytes_read
-            if fr.content_hash in known:
-                stager.discard_file(file_id)
-                fr.status = "already-ingested"
-                continue
-        if fr.stats.lines == 0 and not fr.rejected:
-            fr.rejected_lines += 1
-            fr.reject_reasons["empty file"] += 1
-            stager.reject(file_id, 0, None, "empty file: no lines to read", "")
-        elif fr.records == 0 and fr.rejected == 0 and not fr.skipped_lines:
-            fr.stats.notes.append("no records (only blank lines)")
-        known.add(fr.content_hash)
-        done_before += fr.size or 0
+            ranges = plan(path, fr.size or 0, jobs) if path != "-" else None
+            if ranges is not None:
+                _parse_sharded(path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb)
+            else:
+                stream = open_input(path)
+                try:
+                    parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-",
+                               max_record_bytes=limits.record_bytes, max_decompressed=limits.decompressed,
+                               progress=cb)  # fmt: skip
+                finally:
+                    if path != "-":
+                        stream.close()
+            if path == "-":
+                fr.content_hash = fr.stats.content_hash
+                fr.size = fr.stats.bytes_read
+                if fr.content_hash in known:
+                    stager.discard_file(file_id)
+                    fr.status = "already-ingested"
+                    continue
+            if fr.stats.lines == 0 and not fr.rejected:
+                fr.rejected_lines += 1
+                fr.reject_reasons["empty file"] += 1
+                stager.reject(file_id, 0, None, "empty file: no lines to read", "")
+            elif fr.records == 0 and fr.rejected == 0 and not fr.skipped_lines:
+                fr.stats.notes.append("no records (only blank lines)")
+            known.add(fr.content_hash)
+            done_before += fr.size or 0
 
-    def open_run() -> None:
-        con.execute("BEGIN TRANSACTION")
-        _open_run(con, run_id, policy, len(files), started_at)
-        con.execute("SET memory_limit = ?", [memory_limit_setting(STORE_MEMORY_LIMIT)])
+        def open_run() -> None:
+            con.execute("BEGIN TRANSACTION")
+            _open_run(con, run_id, policy, len(files), started_at)
+            con.execute("SET memory_limit = ?", [memory_limit_setting(STORE_MEMORY_LIMIT)])
 
-    loop_limits = (memory_limit_setting(ENGINE_MEMORY_LIMIT), memory_limit_setting(INGEST_MEMORY_LIMIT))
-    _finish_run(con, run_id, stager, policy, result, open_run, loop_limits)
-    return result
+        loop_limits = (memory_limit_setting(ENGINE_MEMORY_LIMIT), memory_limit_setting(INGEST_MEMORY_LIMIT))
+        _finish_run(con, run_id, stager, policy, result, open_run, loop_limits)
+        return result
 
 
 def _parse_sharded(
@@ -269,15 +269,14 @@ def _parse_sharded(
     """One large file parsed by worker processes; its shards are staged in file order."""
 
     def load(done: ShardDone, line_base: int) -> None:
-        absorb(stager.con, done, stager.seq, line_base)
-        stager.seq += done.rows
+        stager.adopt(done.outputs, done.rows, line_base)
         stager.redactor.counts.update(done.redactions)
         fr.merge(done.result)
         if progress is not None:
             progress(fr.stats.bytes_read)
 
     parse_sharded(path, fr.file_id, ranges, jobs=jobs, forced=forced.name if forced else None,
-                  max_record_bytes=max_record_bytes, policy=policy, load=load)  # fmt: skip
+                  max_record_bytes=max_record_bytes, policy=policy, out_dir=stager.spool_directory(), load=load)  # fmt: skip
 
 
 def _next_run_id(con: Any) -> int:
@@ -361,16 +360,16 @@ def ingest_streams(
     files, an input whose content was seen before is not skipped: each is a new delivery, and the
     duplicate rule decides its events. Returns per-input accounting (`files[i]` is `inputs[i]`)."""
     run_id = _start_run(con, policy, len(inputs))
-    stager = Stager(con, policy)
-    result = IngestResult(db=db, run_id=run_id, files=[])
-    for file_id, (name, stream) in enumerate(inputs, start=1):
-        fr = FileResult(file_id=file_id, path=name)
-        result.files.append(fr)
-        parse_file(stream, fr, stager, hash_stream=True, max_record_bytes=max_record_bytes)
-        fr.content_hash = fr.stats.content_hash
-        fr.size = fr.stats.bytes_read
-    _finish_run(con, run_id, stager, policy, result)
-    return result
+    with Stager(con, policy) as stager:
+        result = IngestResult(db=db, run_id=run_id, files=[])
+        for file_id, (name, stream) in enumerate(inputs, start=1):
+            fr = FileResult(file_id=file_id, path=name)
+            result.files.append(fr)
+            parse_file(stream, fr, stager, hash_stream=True, max_record_bytes=max_record_bytes)
+            fr.content_hash = fr.stats.content_hash
+            fr.size = fr.stats.bytes_read
+        _finish_run(con, run_id, stager, policy, result)
+        return result
 
 
 def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:

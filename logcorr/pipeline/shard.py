@@ -1,25 +1,24 @@
 """Parallel parse: a large line-per-record file is cut at newlines into shards that worker processes
-parse, redact and stage on their own; the ingesting process loads their staged rows in file order.
+parse, redact and stage on their own; the ingesting process adopts their staged rows in file order.
 
 Parsing is the per-record Python work of an ingest, and one process uses one core. Shards give every
 core a part of it without changing a result: each shard is framed, detected, adapted, redacted and
 fingerprinted by the same code as a whole file; rows come back in file order with sequence numbers
 and line numbers offset by the shards before them, so staging holds exactly what one process would
-have staged. Worker output is written to a private temporary directory as Arrow IPC streams (already
-redacted: nothing unredacted ever leaves a worker) and removed as soon as it is loaded.
+have staged. Worker output is written to the ingesting stager's private temporary directory as Arrow
+IPC streams (already redacted: nothing unredacted ever leaves a worker), loaded with its other staged
+rows when parsing ends (see `spool.py`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import IO, Any
+from typing import IO
 
 from logcorr.pipeline.parse import FileResult
 from logcorr.rules.policy import Policy
@@ -110,12 +109,13 @@ def run_shard(task: ShardTask) -> ShardDone:
     import duckdb
 
     from logcorr.pipeline.parse import parse_file
-    from logcorr.pipeline.stage import IpcSink, Stager
+    from logcorr.pipeline.spool import IpcSink
+    from logcorr.pipeline.stage import Stager
     from logcorr.sources.detect import FORMATS
 
     con = duckdb.connect()
     # each staged batch goes straight to the shard's files: the worker keeps no table of its rows
-    sink = IpcSink(con, task.out_dir, f"{task.index:06d}")
+    sink = IpcSink(con, task.out_dir, f"{task.file_id}-{task.index:06d}")  # unique in the directory
     stager = Stager(con, task.policy, sink=sink)
     result = FileResult(file_id=task.file_id, path=task.path)
     try:
@@ -139,14 +139,14 @@ def parse_sharded(
     forced: str | None,
     max_record_bytes: int,
     policy: Policy,
+    out_dir: str,
     load: Callable[[ShardDone, int], None],
 ) -> None:
-    """Parse `ranges` of `path` on `jobs` worker processes; `load(done, line_base)` is called for every
-    shard in file order, with the number of lines before it."""
+    """Parse `ranges` of `path` on `jobs` worker processes, their output written into `out_dir` (the
+    caller removes it); `load(done, line_base)` is called for every shard in file order, with the number
+    of lines before it."""
     import multiprocessing
 
-    out_dir = tempfile.mkdtemp(prefix="logcorr-shards-")
-    os.chmod(out_dir, 0o700)
     ctx = multiprocessing.get_context("spawn")  # never fork a process holding a DuckDB connection
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(ranges)), mp_context=ctx)
     try:
@@ -161,30 +161,5 @@ def parse_sharded(
             done = fut.result()
             load(done, line_base)
             line_base += done.result.stats.lines
-            for out in done.outputs.values():
-                os.unlink(out)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(out_dir, ignore_errors=True)
-
-
-def load_sql(table: str, seq_offset: int, line_base: int) -> str:
-    """The INSERT that adds one shard's rows to a staging table, renumbered into file order."""
-    replace = [f"source_line + {int(line_base)} AS source_line"]
-    if table == "staging":
-        replace.append(f"seq + {int(seq_offset)} AS seq")
-    return f"INSERT INTO {table} BY NAME SELECT * REPLACE ({', '.join(replace)}) FROM _shard"
-
-
-def absorb(con: Any, done: ShardDone, seq_offset: int, line_base: int) -> None:
-    """Load one finished shard's staged rows into this connection's staging tables."""
-    import pyarrow as pa
-
-    for table, path in done.outputs.items():
-        with pa.memory_map(path) as source:
-            reader = pa.ipc.open_stream(source)
-            con.register("_shard", reader)
-            try:
-                con.execute(load_sql(table, seq_offset, line_base))
-            finally:
-                con.unregister("_shard")

@@ -1,10 +1,10 @@
-"""Staging: normalised rows (already redacted and fingerprinted) written to DuckDB TEMP tables in Arrow
-batches, so memory stays flat however large the input is. Nothing unredacted is ever staged."""
+"""Staging: normalised rows (already redacted and fingerprinted) in Arrow batches, held or spooled to
+files (`spool.py`) and loaded into DuckDB TEMP tables when parsing ends, so memory stays flat however
+large the input is. Nothing unredacted is ever staged."""
 
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 
 from logcorr.model import Event, Metric
+from logcorr.pipeline.spool import Spool
 from logcorr.rules.fingerprint import MACROS_SQL
 from logcorr.rules.policy import Policy
 from logcorr.rules.redact import Redactor, might_hold_secret, trigger_words
@@ -186,45 +187,12 @@ def staged_rows(
     return rows, metric_rows
 
 
-class IpcSink:
-    """Where a parse worker's stager writes: each staging table's batches appended to an Arrow IPC
-    stream file in `out_dir` (opened at its first rows), instead of a table the worker would only read
-    back. `paths` holds the files written; `close()` ends them."""
-
-    def __init__(self, con: Any, out_dir: str, prefix: str) -> None:
-        self.con = con
-        self.out_dir = out_dir
-        self.prefix = prefix
-        self.paths: dict[str, str] = {}
-        self._writers: dict[str, Any] = {}
-        self._files: list[Any] = []
-
-    def __call__(self, table: str, select: str) -> None:
-        reader = self.con.sql(f"SELECT {select} FROM _batch").to_arrow_reader(65_536)
-        writer = self._writers.get(table)
-        if writer is None:
-            path = os.path.join(self.out_dir, f"{self.prefix}.{table}.arrow")
-            sink = pa.OSFile(path, "wb")
-            self._files.append(sink)
-            writer = self._writers[table] = pa.ipc.new_stream(sink, reader.schema)
-            self.paths[table] = path
-        for batch in reader:
-            writer.write_batch(batch)
-
-    def close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        for f in self._files:
-            f.close()
-        self._writers.clear()
-        self._files.clear()
-
-
 class Stager:
     """Buffers rows, finds in DuckDB (vectorised) the few that may hold a secret or match a suppression
-    pattern, redacts and checks those in Python, and writes the batch to the TEMP tables with
-    fingerprints and event keys computed in DuckDB (or, in a parse worker, to `sink`). Unredacted text
-    is only ever held in the Arrow batch in this process's memory, never in a table or a file."""
+    pattern, redacts and checks those in Python, and hands the batch, with fingerprints and event keys
+    computed in DuckDB, to its spool (loaded into the TEMP tables at `flush`) or, in a parse worker, to
+    `sink`. Unredacted text is only ever held in the Arrow batch in this process's memory, never in a
+    table or a file."""
 
     def __init__(
         self,
@@ -234,7 +202,10 @@ class Stager:
         sink: Callable[[str, str], None] | None = None,
     ) -> None:
         self.con = con
-        self.sink = sink or self._insert
+        self.spool: Spool | None = None
+        if sink is None:
+            sink = self.spool = Spool(con)
+        self.sink = sink
         self.batch_rows = batch_rows
         self.redactor = Redactor()
         self.redact = policy.redaction.enabled
@@ -308,8 +279,9 @@ class Stager:
                     self._check_metric, _METRIC_TEXT)  # fmt: skip
 
     def flush(self) -> None:
-        """Write out what is buffered. The batch's rows are the only new objects: the cyclic collector,
-        paused while parsing (see `parse_file`), would walk every one of them and find no cycle."""
+        """Write out what is buffered: to the sink, or through the spool into the TEMP tables. The batch's
+        rows are the only new objects: the cyclic collector, paused while parsing (see `parse_file`),
+        would walk every one of them and find no cycle."""
         was_enabled = gc.isenabled()
         gc.disable()
         try:
@@ -319,15 +291,40 @@ class Stager:
         finally:
             if was_enabled:
                 gc.enable()
+        if self.spool is not None:
+            self.spool.load()
+
+    def adopt(self, outputs: dict[str, str], rows: int, line_base: int) -> None:
+        """Stage a parse worker's output (files in `spool.directory()`, `rows` events numbered from 0,
+        lines from 0) as the next rows and after `line_base` lines of its file."""
+        if self.spool is None:
+            raise RuntimeError("adopt: this stager writes to a sink, not to its own tables")
+        self.spool.adopt(outputs, self.seq, line_base)
+        self.seq += rows
+
+    def spool_directory(self) -> str:
+        """The private temporary directory where parse workers write the files `adopt` takes."""
+        if self.spool is None:
+            raise RuntimeError("spool_directory: this stager writes to a sink, not to its own tables")
+        return self.spool.directory()
+
+    def close(self) -> None:
+        """Remove the spool's temporary files (after `flush` there are none, unless it failed)."""
+        if self.spool is not None:
+            self.spool.close()
+
+    def __enter__(self) -> Stager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def discard_file(self, file_id: int) -> None:
         """Forget everything staged for one file (it turned out to be ingested already). Only for a stager
         writing to its own tables: what went to another sink has left."""
-        if self.sink != self._insert:
+        if self.spool is None:
             raise RuntimeError("discard_file: the staged rows went to a sink, not to this stager's tables")
-        self.rows = [r for r in self.rows if r[1] != file_id]
-        self.metric_rows = [r for r in self.metric_rows if r[0] != file_id]
-        self.reject_rows = [r for r in self.reject_rows if r[0] != file_id]
+        self.flush()
         for table in ("staging", "staged_metrics", "staged_rejects"):
             self.con.execute(f"DELETE FROM {table} WHERE file_id = ?", [file_id])
 
@@ -366,6 +363,3 @@ class Stager:
 
     def _build(self, rows: list[tuple[Any, ...]], schema: pa.Schema, names: list[str]) -> list[pa.Array]:
         return arrow_columns(rows, schema, names, self._buffers)
-
-    def _insert(self, table: str, select: str) -> None:
-        self.con.execute(f"INSERT INTO {table} SELECT {select} FROM _batch")

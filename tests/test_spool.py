@@ -1,0 +1,130 @@
+"""The spool: staged batches held or written to files, then loaded into their tables in one INSERT each,
+renumbered where a parse worker numbered them from zero; no file outlives an ingest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from logcorr.pipeline import ingest as ingest_module
+from logcorr.pipeline import shard, spool
+from logcorr.pipeline.ingest import ingest
+from logcorr.pipeline.spool import IpcFiles, Spool
+from tests.test_shard import _mixed_file, _snapshot
+
+
+def _batch(seqs: range, line_base: int = 100) -> pa.RecordBatch:
+    return pa.record_batch(
+        {
+            "seq": pa.array(list(seqs), pa.int64()),
+            "source_line": pa.array([line_base + s for s in seqs], pa.int64()),
+            "text": pa.array([f"row {s}" for s in seqs], pa.string()),
+        }
+    )
+
+
+def _table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TEMP TABLE t (seq BIGINT, text VARCHAR, source_line BIGINT)")  # columns by name
+
+
+def test_held_batches_are_loaded_and_forgotten() -> None:
+    con = duckdb.connect()
+    _table(con)
+    sp = Spool(con)
+    sp.add("t", _batch(range(0, 3)))
+    sp.add("t", _batch(range(3, 5)))
+    sp.load()
+    assert con.execute("SELECT seq, source_line, text FROM t ORDER BY seq").fetchall() == [
+        (s, 100 + s, f"row {s}") for s in range(5)
+    ]
+    sp.load()  # nothing is loaded twice
+    assert con.execute("SELECT count(*) FROM t").fetchall() == [(5,)]
+    sp.close()
+
+
+def test_spilled_and_adopted_files_are_renumbered_loaded_and_removed(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    _table(con)
+    sp = Spool(con, hold_bytes=1)  # every batch goes to a file
+    sp.add("t", _batch(range(0, 4)))
+    sp.add("t", _batch(range(4, 6)))
+    directory = sp.directory()
+    assert len(os.listdir(directory)) == 2
+    # a worker's output: its rows numbered from 0, its lines from the shard's first line
+    worker = IpcFiles(directory, "000001")
+    worker.write("t", _batch(range(0, 3), line_base=1))
+    worker.close()
+    sp.adopt(worker.paths, seq_offset=6, line_base=40)
+    sp.load()
+    got = con.execute("SELECT seq, source_line, text FROM t ORDER BY seq").fetchall()
+    assert got == [(s, 100 + s, f"row {s}") for s in range(6)] + [
+        (6 + s, 41 + s, f"row {s}") for s in range(3)
+    ]
+    assert os.listdir(directory) == []
+    sp.close()
+    assert not os.path.exists(directory)
+
+
+def test_close_removes_what_a_failed_load_left() -> None:
+    con = duckdb.connect()
+    sp = Spool(con, hold_bytes=1)
+    sp.add("missing_table", _batch(range(3)))
+    directory = sp.directory()
+    with pytest.raises(duckdb.Error):
+        sp.load()
+    sp.close()
+    assert not os.path.exists(directory)
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary directory of the test's own (the worker processes inherit it through TMPDIR)."""
+    d = tmp_path / "tmp"
+    d.mkdir()
+    monkeypatch.setenv("TMPDIR", str(d))
+    monkeypatch.setattr("tempfile.tempdir", str(d))
+    return d
+
+
+def test_spilled_sharded_ingest_equals_held_one_process_and_leaves_no_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_tmp: Path
+) -> None:
+    src = _mixed_file(tmp_path)
+    ingest([str(src)], str(tmp_path / "held.duckdb"), jobs=1, max_record_bytes=4096)
+    assert list(private_tmp.iterdir()) == []  # small enough to stay in memory
+
+    monkeypatch.setattr(spool, "HOLD_BYTES", 1)  # each staged batch to a file of its own
+    ingest([str(src)], str(tmp_path / "spilled.duckdb"), jobs=1, max_record_bytes=4096)
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 150_000)
+    # two sharded files (the one-line file is one shard): their workers' files must not collide
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(b'{"message": "first", "level": "log", "timestamp": 1754384400000}\n')
+    mixed = ingest([str(other), str(src)], str(tmp_path / "mixed.duckdb"), jobs=2, max_record_bytes=4096)
+    assert list(private_tmp.iterdir()) == []
+    assert mixed.files[1].balanced and mixed.files[0].stored + mixed.files[0].dropped == 1
+
+    held, spilled = _snapshot(tmp_path / "held.duckdb"), _snapshot(tmp_path / "spilled.duckdb")
+    for table in held:
+        assert held[table] == spilled[table], table
+
+
+def test_a_failed_ingest_leaves_no_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_tmp: Path
+) -> None:
+    src = _mixed_file(tmp_path)
+    monkeypatch.setattr(spool, "HOLD_BYTES", 1)
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 150_000)
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("rules failed")
+
+    monkeypatch.setattr(ingest_module, "decide", boom)
+    with pytest.raises(RuntimeError, match="rules failed"):
+        ingest([str(src)], str(tmp_path / "x.duckdb"), jobs=2, max_record_bytes=4096)
+    assert list(private_tmp.iterdir()) == []
