@@ -149,19 +149,24 @@ class _DropSink:
         )
 
     def add(self, drops: list[tuple[int, str, str, str | None]]) -> None:
-        if not drops:
-            return
-        # column-wise, in C loops: Python only visits the distinct decisions
-        pos, rule, reason, state = zip(*drops, strict=True)
-        keys = list(zip(rule, reason, state, strict=True))
+        # a flood's drops come in runs sharing one reason object: only a new object is looked up (hashing
+        # and comparing every drop's strings cost 1.1-1.4 us a drop, this loop 0.4-0.6)
         ids, new = self.ids, self.new
-        for key in dict.fromkeys(keys):
-            if key not in ids:
-                ids[key] = d = self.next_id
-                new.append((d, *key))
-                self.next_id = d + 1
-        self.pos.extend(pos)
-        self.did.extend(map(ids.__getitem__, keys))
+        add_pos, add_did = self.pos.append, self.did.append
+        last_reason: str | None = None
+        last_state: str | None = None
+        d = -1
+        for pos, rule, reason, state in drops:
+            if reason is not last_reason or state is not last_state:
+                key = (rule, reason, state)
+                got = ids.get(key)
+                if got is None:
+                    ids[key] = got = self.next_id
+                    new.append((got, *key))
+                    self.next_id = got + 1
+                d, last_reason, last_state = got, reason, state
+            add_pos(pos)
+            add_did(d)
         if len(self.pos) >= 65_536:
             self.flush()
 
