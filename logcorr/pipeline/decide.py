@@ -76,25 +76,31 @@ def decide(
     con.execute(f"CREATE TEMP TABLE hot_cross AS {hot_events_sql(policy, 'cross', 'staging', hi)}")
     engine = Engine(policy, state)
     sink = _DropSink(con)
-    # from here on the engine's state (in Python) grows with the input's density; DuckDB only sorts and
-    # streams the engine's input once and builds `fate`, so it gets the lower limit until the end
-    if loop_limits is not None:
-        con.execute("SET memory_limit = ?", [loop_limits[0]])
     try:
         # the batches and drops make no reference cycles; the cyclic GC would walk the rules' growing state
         # on every few thousand allocations (more than doubling the time of the drops' bookkeeping)
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            # one streaming query: the sink holds the drops (it runs no statement while the result is open)
+            # one streaming query: the sink holds the drops (it runs no statement while the result is open).
+            # Its sort runs when the reader is made, under the staging limit (5M events: 6.0 s, under the
+            # loop's limit 11.5 s); an event key is only read for a repeated delivery
             reader = con.sql(
                 """
                 SELECT o.pos, s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed, o.dup,
-                       s.event_key, s.seq IN (SELECT seq FROM hot_loop) AS loop_hot,
+                       CASE WHEN o.dup > 0 THEN s.event_key END AS event_key,
+                       s.seq IN (SELECT seq FROM hot_loop) AS loop_hot,
                        s.seq IN (SELECT seq FROM hot_cross) AS cross_hot
                 FROM ordered o JOIN staging s USING (seq) ORDER BY o.pos
                 """
             ).to_arrow_reader(_ENGINE_BATCH)
+            # from here on the engine's state (in Python) grows with the input's density, while DuckDB only
+            # streams the sorted input and builds `fate`: it gets the lower limit until the end. The limit
+            # is the database's, so another cursor sets it without closing the open result.
+            if loop_limits is not None:
+                limiter = con.cursor()
+                limiter.execute("SET memory_limit = ?", [loop_limits[0]])
+                limiter.close()
             for batch in reader:
                 sink.add(engine.process(batch.to_pydict()))
             del reader
