@@ -128,3 +128,36 @@ def test_a_failed_ingest_leaves_no_files(
     with pytest.raises(RuntimeError, match="rules failed"):
         ingest([str(src)], str(tmp_path / "x.duckdb"), jobs=2, max_record_bytes=4096)
     assert list(private_tmp.iterdir()) == []
+
+
+def test_stdin_seen_before_is_discarded_after_spilled_rows_of_other_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_tmp: Path
+) -> None:
+    import io
+    import sys
+
+    def lines(tag: str, n: int) -> bytes:
+        return b"".join(
+            b'{"message": "%s %d", "level": "log", "timestamp": %d}\n'
+            % (tag.encode(), i, 1754384400000 + i * 1000)
+            for i in range(n)
+        )
+
+    seen, first = lines("seen", 30), tmp_path / "first.jsonl"
+    first.write_bytes(lines("first", 40))
+    db = str(tmp_path / "db.duckdb")
+    monkeypatch.setattr(spool, "HOLD_BYTES", 1)  # the first file's rows are in a file when stdin is discarded
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(seen)))
+    ingest(["-"], db, jobs=1)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(seen)))
+    again = ingest([str(first), "-"], db, jobs=1)
+    assert [f.status for f in again.files] == ["ingested", "already-ingested"]
+    assert again.files[0].stored + again.files[0].dropped == 40
+    con = duckdb.connect(db, read_only=True)
+    per_run = con.execute(
+        "SELECT run_id, count(*) FROM (SELECT run_id FROM log_queue UNION ALL SELECT run_id FROM drop_ledger) "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    con.close()
+    assert per_run == [(1, 30), (2, 40)]
+    assert list(private_tmp.iterdir()) == []
