@@ -119,3 +119,33 @@ def test_no_traceback_for_an_input_that_is_a_directory_of_non_logs(
     (tmp_path / "readme.md").write_text("hi")
     res = cli("ingest", str(tmp_path), "--db", str(tmp_path / "x.duckdb"))
     assert res.exit_code == 3 and "no log files" in res.stderr
+
+
+def _interrupt(args: list[str], after_s: float) -> tuple[int, str]:
+    """Run `logcorr ARGS…` as its own process, send it SIGINT (as Ctrl-C does) after `after_s` seconds."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "logcorr", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores it
+    )
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, err.decode()
+
+
+def test_ctrl_c_during_a_query_is_an_interruption_not_an_internal_error(env: dict[str, str]) -> None:
+    # DuckDB stops a running statement on SIGINT and raises RuntimeError("Query interrupted")
+    code, err = _interrupt(["sql", "SELECT count(*) FROM range(100000000000) t(x) WHERE x % 7 = 3",
+                            "--db", env["db"]], after_s=2.0)  # fmt: skip
+    assert code == ExitCode.INTERRUPTED, err
+    assert err.strip().splitlines()[-1] == "interrupted" and "internal error" not in err

@@ -125,10 +125,17 @@ def cli_main(argv: list[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except Exception as e:
         return _other(e, debug)
-    return int(rv) if isinstance(rv, int) else ExitCode.OK
+    code = int(rv) if isinstance(rv, int) else ExitCode.OK
+    if code == ExitCode.INTERRUPTED:  # typer returns 130 for Ctrl-C in a command, and says nothing
+        sys.stderr.write("interrupted\n")
+    return code
 
 
 def _other(e: Exception, debug: bool) -> int:
+    if type(e) is RuntimeError and str(e).startswith("Query interrupted"):
+        # Ctrl-C while DuckDB runs a statement: DuckDB stops it and raises this instead of KeyboardInterrupt
+        sys.stderr.write("interrupted\n")
+        return ExitCode.INTERRUPTED
     typer = sys.modules.get("typer")
     if typer is not None and isinstance(e, typer.Exit):
         return int(e.exit_code)

@@ -101,9 +101,11 @@ def decide(
                 limiter = con.cursor()
                 limiter.execute("SET memory_limit = ?", [loop_limits[0]])
                 limiter.close()
-            for batch in reader:
-                sink.add(engine.process(batch.to_pydict()))
-            del reader
+            try:
+                for batch in reader:
+                    sink.add(engine.process(batch.to_pydict()))
+            finally:
+                reader.close()  # the connection runs nothing else while its result is open, not even cleanup
             sink.close()
         finally:
             if gc_was_enabled:

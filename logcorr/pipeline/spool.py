@@ -140,9 +140,16 @@ class Spool:
         for table in dict.fromkeys(p.table for p in parts):
             mine = [p for p in parts if p.table == table]
             schema = _schema(mine[0])
-            self.con.register("_spooled", pa.RecordBatchReader.from_batches(schema, _batches(mine)))
+            raised: list[BaseException] = []
+            self.con.register("_spooled", pa.RecordBatchReader.from_batches(schema, _batches(mine, raised)))
             try:
                 self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _spooled")
+            except Exception:
+                # DuckDB reports what the batches raised (Ctrl-C, a read error) as its own error: raise the
+                # original, so that an interruption stays one
+                if raised:
+                    raise raised[0] from None
+                raise
             finally:
                 self.con.unregister("_spooled")
         for p in parts:
@@ -163,17 +170,24 @@ def _schema(part: _Part) -> pa.Schema:
         return pa.ipc.open_stream(f).schema
 
 
-def _batches(parts: list[_Part]) -> Iterator[pa.RecordBatch]:
-    """The parts' batches, renumbered. Files are mapped, one at a time: their pages leave the process's
-    memory when the next file is opened (batches read into memory would stay with Arrow's allocator)."""
-    for part in parts:
-        if part.path is None:
-            yield from part.batches
-            part.batches = []
-            continue
-        with pa.memory_map(part.path) as f:
-            for batch in pa.ipc.open_stream(f):
-                yield _renumber(batch, part.seq_offset, part.line_base)
+def _batches(parts: list[_Part], raised: list[BaseException]) -> Iterator[pa.RecordBatch]:
+    """The parts' batches, renumbered (what this raises is also put in `raised`). Files are mapped, one at
+    a time: their pages leave the process's memory when the next file is opened (batches read into memory
+    would stay with Arrow's allocator)."""
+    try:
+        for part in parts:
+            if part.path is None:
+                yield from part.batches
+                part.batches = []
+                continue
+            with pa.memory_map(part.path) as f:
+                for batch in pa.ipc.open_stream(f):
+                    yield _renumber(batch, part.seq_offset, part.line_base)
+    except GeneratorExit:
+        raise
+    except BaseException as e:
+        raised.append(e)
+        raise
 
 
 def _renumber(batch: pa.RecordBatch, seq_offset: int, line_base: int) -> pa.RecordBatch:
