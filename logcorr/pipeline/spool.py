@@ -64,8 +64,13 @@ class IpcSink(IpcFiles):
         self.con = con
 
     def __call__(self, table: str, select: str) -> None:
-        for batch in self.con.sql(f"SELECT {select} FROM _batch").to_arrow_reader(_WORKER_BATCH):
+        for batch in staged_batches(self.con, select):
             self.write(table, batch)
+
+
+def staged_batches(con: Any, select: str) -> Any:
+    """A stager's staged batch as DuckDB computes it (`SELECT … FROM _batch`), in record batches."""
+    return con.sql(f"SELECT {select} FROM _batch").to_arrow_reader(_WORKER_BATCH)
 
 
 @dataclass
@@ -100,7 +105,7 @@ class Spool:
 
     def __call__(self, table: str, select: str) -> None:
         """A stager's sink: the staged batch (`SELECT … FROM _batch` on the connection) for `table`."""
-        for batch in self.con.sql(f"SELECT {select} FROM _batch").to_arrow_reader(_WORKER_BATCH):
+        for batch in staged_batches(self.con, select):
             self.add(table, batch)
 
     def add(self, table: str, batch: pa.RecordBatch) -> None:
