@@ -135,9 +135,18 @@ def _interrupt(args: list[str], after_s: float) -> tuple[int, str]:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background shell ignores it
     )
     time.sleep(after_s)
-    proc.send_signal(signal.SIGINT)
     try:
-        _, err = proc.communicate(timeout=60)
+        # again each second, as a user presses Ctrl-C again: a signal that lands while the process is still
+        # starting (slow under load) must not leave the test waiting on the query
+        for _ in range(30):
+            proc.send_signal(signal.SIGINT)
+            try:
+                _, err = proc.communicate(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
+            raise AssertionError("the process did not stop on SIGINT within 30 s")
     finally:
         proc.kill()
     return proc.returncode, err.decode()
