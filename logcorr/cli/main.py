@@ -132,8 +132,7 @@ def cli_main(argv: list[str] | None = None) -> int:
 
 
 def _other(e: Exception, debug: bool) -> int:
-    if type(e) is RuntimeError and str(e).startswith("Query interrupted"):
-        # Ctrl-C while DuckDB runs a statement: DuckDB stops it and raises this instead of KeyboardInterrupt
+    if _query_interrupted(e):
         sys.stderr.write("interrupted\n")
         return ExitCode.INTERRUPTED
     typer = sys.modules.get("typer")
@@ -149,8 +148,19 @@ def _other(e: Exception, debug: bool) -> int:
                  ExitCode.INPUT, debug, e)  # fmt: skip
 
 
+def _query_interrupted(e: Exception) -> bool:
+    """Ctrl-C while DuckDB runs a statement: DuckDB stops it and raises one of these, not KeyboardInterrupt
+    (which one depends on whether its wait or its tasks saw the interruption first)."""
+    if type(e) is RuntimeError:
+        return str(e).startswith("Query interrupted")
+    return type(e).__name__ == "InterruptException" and type(e).__module__.endswith("duckdb")
+
+
 def run() -> None:
     """Console-script entry point."""
+    from logcorr.store.interrupt import install
+
+    install()
     code = cli_main()
     if _reads_only(sys.argv[1:]):
         _exit_now(code)

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from logcorr.rules.clock import month_bounds
 from logcorr.rules.engine import PRESSURE_RULES, RULES, Engine
 from logcorr.rules.policy import Policy
+from logcorr.store.interrupt import track
 
 BATCH_ROWS = 65_536
 LOOP_CHECK_MS = 1000  # the story's "at most 5 identical per second"
@@ -220,7 +221,7 @@ def _prefetched(
             yield None if sql is None else con.sql(sql).to_arrow_reader(batch_rows)
         return
 
-    cur = con.cursor()
+    cur = track(con.cursor())  # its statements run on its own client context: Ctrl-C must reach them too
 
     def fetch(i: int) -> list[pa.RecordBatch] | None:
         sql = load.chunk_sql(*windows[i])

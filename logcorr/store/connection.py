@@ -60,12 +60,14 @@ def connect(
     $LOGCORR_MEMORY_LIMIT, else `memory_limit`, before it spills to disk."""
     import duckdb
 
+    from logcorr.store.interrupt import track
+
     if read_only and not Path(path).exists():
         raise DatabaseError(f"database {path} does not exist", "run `logcorr ingest FILES --db {path}` first")
     deadline: float | None = None
     while True:
         try:
-            con = duckdb.connect(path, read_only=read_only)
+            con = track(duckdb.connect(path, read_only=read_only))
             break
         except duckdb.IOException as e:
             text = str(e)
