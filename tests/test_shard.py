@@ -128,3 +128,27 @@ def test_gzip_and_one_job_are_read_whole(tmp_path: Path, monkeypatch: pytest.Mon
     plain = tmp_path / "x.jsonl"
     plain.write_bytes(b'{"message": "a", "level": "log"}\n' * 100)
     assert shard.plan(str(plain), plain.stat().st_size, 1) is None
+
+
+def test_an_interrupted_sharded_parse_stops_its_workers_instead_of_waiting_for_them() -> None:
+    # Ctrl-C (or an error) in the ingesting process: the workers' shards would only be thrown away, and the
+    # caller removes their output directory next, so they are terminated, not waited for
+    import multiprocessing
+    import multiprocessing.connection
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+    processes = []
+    try:
+        busy = [pool.submit(time.sleep, 600) for _ in range(2)]
+        while not all(f.running() for f in busy):
+            time.sleep(0.05)
+        processes = list(pool._processes.values())  # type: ignore[attr-defined]
+        shard._stop_workers(pool)
+        ended = multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0)
+        assert len(processes) == 2 and len(ended) == 2  # both gone the moment it returns
+    finally:
+        for p in processes:  # if not, the test must not wait 600 s for them
+            p.kill()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -161,5 +161,18 @@ def parse_sharded(
             done = fut.result()
             load(done, line_base)
             line_base += done.result.stats.lines
+    except BaseException:
+        _stop_workers(pool)  # Ctrl-C or an error: what they parse now would be thrown away
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes and wait for them, so that none still writes into the
+    directory the caller removes next. (Python 3.14 has `terminate_workers()`; this is what it does.)"""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=10)
