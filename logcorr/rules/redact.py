@@ -33,7 +33,7 @@ _ESCAPED_VAL = r"\\{1,8}[\"'][^\"'\\]*+"
 
 # every spelling of a secret-named key contains one of these
 _KV_TRIGGERS = ("token", "secret", "passw", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
-                "private_key", "private-key", "bearer", "accountkey", "account_key", "account-key",
+                "private_key", "private-key", "privatekey", "bearer", "accountkey", "account_key", "account-key",
                 "sharedaccesskey")  # fmt: skip
 
 # (group, regex, lower-case trigger words: the regex can only match text containing one of them)
