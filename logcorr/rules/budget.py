@@ -201,13 +201,16 @@ class DropCache:
 
     def __init__(self, cfg: BudgetConfig) -> None:
         self.cfg = cfg
-        self._cache: dict[str, tuple[tuple[Any, ...], tuple[str, str]]] = {}
+        self._cache: dict[str, tuple[tuple[Any, ...], tuple[str, str, str]]] = {}
 
-    def get(self, state: RuleState, ss: SystemState, gate: str) -> tuple[str, str]:
+    def get(self, state: RuleState, ss: SystemState, gate: str) -> tuple[str, str, str]:
+        """The decision ("budget", reason, snapshot) for a write `gate` refuses (the same tuple while the
+        counters stay)."""
         key = (gate, state.month, state.total, ss.own, ss.borrowed, ss.lent)
         hit = self._cache.get(ss.name)
         if hit is None or hit[0] != key:
             out = (
+                "budget",
                 reason(state, ss, gate, self.cfg),
                 orjson.dumps(snapshot(state, ss, gate, self.cfg)).decode(),
             )

@@ -23,6 +23,9 @@ from logcorr.rules.rate import RateConfig
 from logcorr.rules.state import RuleState, SystemState, sweep_cross, sweep_loop, sweep_traces
 from logcorr.rules.traces import TraceConfig
 
+# what the engine decided for a dropped event: (rule, reason, rule state as JSON). Drops of one flood, loop
+# or refused trace share one such tuple (the same object), which is what makes their bookkeeping cheap
+Decision = tuple[str, str, str | None]
 Drop = tuple[int, str, str, str | None]
 
 _SWEEP_MS = 300_000  # prune the windows' containers every 5 minutes of event time…
@@ -103,8 +106,9 @@ class Engine:
         if self.state.month:
             budget.rearm(self.state, self.budget)
         self._sweep_at = self._sweep_traces_at = -1
-        self._loop_drops: dict[Any, Any] = {}  # loop key → (stored list, its length, (reason, snapshot))
-        self._trace_drops: dict[Any, Any] = {}  # (trace, system) → (refusal, reason, snapshot)
+        self._loop_drops: dict[Any, Any] = {}  # loop key → (stored list, its length, decision)
+        self._trace_drops: dict[Any, Any] = {}  # (trace, system) → (refusal, decision)
+        self._suppress_drops: dict[str, Decision] = {}  # pattern → decision
         # events this close after the loaded state's clock may meet copies an earlier ingest stored
         clock = self.state.clock
         self._fresh_loop = clock + policy.loop.window_ms if clock >= 0 else -1
@@ -141,6 +145,12 @@ class Engine:
     def process(self, cols: dict[str, list[Any]]) -> list[Drop]:
         """Decide one batch; `cols` holds equal-length lists (see COLUMNS), rows in event-time order
         (ties in input order). Returns the drops, in order."""
+        positions, decisions = self.decide(cols)
+        return [(pos, *d) for pos, d in zip(positions, decisions, strict=True)]
+
+    def decide(self, cols: dict[str, list[Any]]) -> tuple[list[int], list[Decision]]:
+        """`process` as two lists: the dropped events' positions, and each one's decision (consecutive
+        drops for one reason share the tuple object)."""
         # the loop makes no reference cycles; the cyclic GC would only walk the growing state
         enabled = gc.isenabled()
         gc.disable()
@@ -150,9 +160,10 @@ class Engine:
             if enabled:
                 gc.enable()
 
-    def _process(self, cols: dict[str, list[Any]]) -> list[Drop]:
-        drops: list[Drop] = []
-        add = drops.append
+    def _process(self, cols: dict[str, list[Any]]) -> tuple[list[int], list[Decision]]:
+        positions: list[int] = []
+        decisions: list[Decision] = []
+        add_pos, add = positions.append, decisions.append
         pol = self.policy
         st = self.state
         systems = st.systems
@@ -171,6 +182,7 @@ class Engine:
         gate = bcfg.fast_gate()
         stats = self.stats
         loop_cache = self._loop_drops
+        sup_cache = self._suppress_drops
         trace_cache = self._trace_drops
         crit_levels = tcfg.critical_levels
         crit_trace = tcfg.critical_trace_test()
@@ -192,10 +204,15 @@ class Engine:
         ):  # fmt: skip
             # rules 2-3: decided before the engine ran
             if sup is not None and sup_on:
-                add((pos, "suppress", *suppress.drop(sup)))
+                decided = sup_cache.get(sup)
+                if decided is None:
+                    decided = sup_cache[sup] = ("suppress", *suppress.drop(sup))
+                add_pos(pos)
+                add(decided)
                 continue
             if dup and dup_on:
-                add((pos, "duplicate", *duplicate.drop(int(dup), key)))
+                add_pos(pos)
+                add(("duplicate", *duplicate.drop(int(dup), key)))
                 continue
             if t < clock:  # older than state saved by an earlier ingest: decided at the clock
                 t = clock
@@ -230,9 +247,10 @@ class Engine:
                         # a loop's later copies share one reason while its stored copies do not change
                         hit = loop_cache.get(lk)
                         if hit is None or hit[0] is not stored or hit[1] != len(stored):
-                            hit = (stored, len(stored), loop.drop(lk, stored, loop_max, loop_w))
+                            hit = (stored, len(stored), ("loop", *loop.drop(lk, stored, loop_max, loop_w)))
                             loop_cache[lk] = hit
-                        add((pos, "loop", hit[2][0], hit[2][1]))
+                        add_pos(pos)
+                        add(hit[2])
                         continue
 
             # rule 5: cross-system duplicate, then the trace's refusal
@@ -241,7 +259,8 @@ class Engine:
                 if cross_on and (cross_hot or t <= fresh_cross):
                     kept = cross_seen.get((tid, fp))
                     if kept is not None and kept[0] != system and t - kept[1] <= cross_w:
-                        add((pos, "cross_system", *cross_system.drop(tid, fp, kept, system, t, cross_w)))
+                        add_pos(pos)
+                        add(("cross_system", *cross_system.drop(tid, fp, kept, system, t, cross_w)))
                         continue
                 rec = trace_recs.get(tid)
                 if rec is not None:
@@ -251,8 +270,9 @@ class Engine:
                         tk = (tid, system)
                         hit = trace_cache.get(tk)
                         if hit is None or hit[0] is not rec[3]:
-                            hit = trace_cache[tk] = (rec[3], *traces.drop(rec, system))
-                        add((pos, "trace", hit[1], hit[2]))
+                            hit = trace_cache[tk] = (rec[3], ("trace", *traces.drop(rec, system)))
+                        add_pos(pos)
+                        add(hit[1])
                         continue
 
             # rule 6: rate limit
@@ -270,12 +290,13 @@ class Engine:
                         if elsewhere:
                             info = ss.grace_drop_info
                             if info is None:
-                                info = ss.grace_drop_info = rate.drop(ss, rcfg, True)
+                                info = ss.grace_drop_info = ("rate_limit", *rate.drop(ss, rcfg, True))
                         else:
                             info = ss.drop_info
                             if info is None:
-                                info = ss.drop_info = rate.drop(ss, rcfg, False)
-                        add((pos, "rate_limit", info[0], info[1]))
+                                info = ss.drop_info = ("rate_limit", *rate.drop(ss, rcfg, False))
+                        add_pos(pos)
+                        add(info)
                         if (
                             tid is not None
                             and trace_on
@@ -293,7 +314,8 @@ class Engine:
                 essential = st.total >= bcfg.essential_at and tcfg.essential(level, tid)
                 refused = budget.charge(st, ss, t, essential, bcfg)
                 if refused is not None:
-                    add((pos, "budget", *budget_drop(st, ss, refused)))
+                    add_pos(pos)
+                    add(budget_drop(st, ss, refused))
                     if (
                         tid is not None
                         and trace_on
@@ -329,4 +351,4 @@ class Engine:
         st.clock = clock
         if late:
             stats["late"] += late
-        return drops
+        return positions, decisions

@@ -41,8 +41,9 @@ class SystemState:
     borrowed: int = 0  # writes charged to other systems' shares
     lent: int = 0  # writes of other systems charged to this share
     next_threshold: int = 1 << 62  # writes (used) at which the next per-system moment is recorded
-    drop_info: tuple[str, str] | None = None  # the current rate-limit drop's reason and snapshot (a cache)
-    grace_drop_info: tuple[str, str] | None = None  # the same for drops whose trace grace is used up
+    # the current rate-limit drop's decision ("rate_limit", reason, snapshot): a cache
+    drop_info: tuple[str, str, str] | None = None
+    grace_drop_info: tuple[str, str, str] | None = None  # the same for drops whose trace grace is used up
 
     @property
     def used(self) -> int:
