@@ -1765,20 +1765,17 @@ static int detect(P *p, int obj) {
 
 static P *the_parser = NULL;
 
-static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "parse_line(line, seq, file_id, line_no)");
-        return NULL;
-    }
-    char *buf;
-    Py_ssize_t len;
-    if (PyBytes_AsStringAndSize(args[0], &buf, &len) < 0) return NULL;
-    long long seq = PyLong_AsLongLong(args[1]);
-    if (seq == -1 && PyErr_Occurred()) return NULL;
-    if (len == 0 || len > (1 << 30)) Py_RETURN_NONE;
+/* One line into staging rows: on OK, *fmt_out (borrowed), *rows_out and *mrows_out (new lists) are set;
+   BAIL leaves the line to Python; ERR has set an exception. */
+static int parse_into(const char *buf, Py_ssize_t len, long long seq, PyObject *file_id, PyObject *line_no,
+                      PyObject **fmt_out, PyObject **rows_out, PyObject **mrows_out) {
+    if (len == 0 || len > (1 << 30)) return BAIL;
     if (the_parser == NULL) {
         the_parser = PyMem_Calloc(1, sizeof(P));
-        if (the_parser == NULL) return PyErr_NoMemory();
+        if (the_parser == NULL) {
+            PyErr_NoMemory();
+            return ERR;
+        }
     }
     P *p = the_parser;
     p->s = (const unsigned char *)buf;
@@ -1791,12 +1788,13 @@ static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t na
         p->arena = PyMem_Malloc((size_t)p->arena_cap);
         if (p->arena == NULL) {
             p->arena_cap = 0;
-            return PyErr_NoMemory();
+            PyErr_NoMemory();
+            return ERR;
         }
     }
     p->arena_used = 0;
     p->extra = NULL;
-    PyObject *result = NULL, *fmt = NULL, *metric = NULL;
+    PyObject *fmt = NULL, *metric = NULL, *list = NULL, *mlist = NULL;
     Row rows[MAX_EVENTS];
     int nrows = 1;
     int64_t metric_ts = 0;
@@ -1851,50 +1849,121 @@ static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     if (rc != OK) goto done;
     rc = ERR;
-    PyObject *list = PyList_New(nrows);
+    list = PyList_New(nrows);
     if (list == NULL) goto done;
     for (int j = 0; j < nrows; j++) {
-        PyObject *row = row_tuple(&rows[j], seq, args[2], args[3], fmt, j);
-        if (row == NULL) {
-            Py_DECREF(list);
-            goto done;
-        }
+        PyObject *row = row_tuple(&rows[j], seq, file_id, line_no, fmt, j);
+        if (row == NULL) goto done;
         PyList_SET_ITEM(list, j, row);
     }
-    PyObject *mlist = PyList_New(metric != NULL ? 1 : 0);
-    if (mlist == NULL) {
-        Py_DECREF(list);
-        goto done;
-    }
+    mlist = PyList_New(metric != NULL ? 1 : 0);
+    if (mlist == NULL) goto done;
     if (metric != NULL) {
         PyObject *ts = PyLong_FromLongLong(metric_ts);
-        PyObject *mrow = ts == NULL ? NULL : PyTuple_Pack(7, args[2], args[3], fmt, ts, metric_system, metric_topic, metric);
+        PyObject *mrow = ts == NULL ? NULL : PyTuple_Pack(7, file_id, line_no, fmt, ts, metric_system, metric_topic, metric);
         Py_XDECREF(ts);
-        if (mrow == NULL) {
-            Py_DECREF(list);
-            Py_DECREF(mlist);
-            goto done;
-        }
+        if (mrow == NULL) goto done;
         PyList_SET_ITEM(mlist, 0, mrow);
     }
-    result = PyTuple_Pack(3, fmt, list, mlist);
-    Py_DECREF(list);
-    Py_DECREF(mlist);
-    if (result != NULL) rc = OK;
+    *fmt_out = fmt;
+    *rows_out = list;
+    *mrows_out = mlist;
+    list = mlist = NULL;
+    rc = OK;
 done:
+    Py_XDECREF(list);
+    Py_XDECREF(mlist);
     for (int j = 0; j < nrows; j++) row_clear(&rows[j]);
     Py_XDECREF(metric);
     arena_reset(p);
-    if (rc == ERR) {
-        Py_XDECREF(result);
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "_fastparse: a row could not be built");
+    if (rc == ERR && !PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "_fastparse: a row could not be built");
+    if (rc == BAIL && PyErr_Occurred()) rc = ERR;
+    return rc;
+}
+
+static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "parse_line(line, seq, file_id, line_no)");
         return NULL;
     }
-    if (rc != OK) {
-        if (PyErr_Occurred()) return NULL;
-        Py_RETURN_NONE;
-    }
+    char *buf;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(args[0], &buf, &len) < 0) return NULL;
+    long long seq = PyLong_AsLongLong(args[1]);
+    if (seq == -1 && PyErr_Occurred()) return NULL;
+    PyObject *fmt, *rows, *mrows;
+    int rc = parse_into(buf, len, seq, args[2], args[3], &fmt, &rows, &mrows);
+    if (rc == ERR) return NULL;
+    if (rc != OK) Py_RETURN_NONE;
+    PyObject *result = PyTuple_Pack(3, fmt, rows, mrows);
+    Py_DECREF(rows);
+    Py_DECREF(mrows);
     return result;
+}
+
+static PyObject *FORMATS[5];
+
+/* parse_lines(parts, start, max_len, seq, file_id, line_no): parse_line over parts[start:] (lines
+   line_no + 1, …) for as long as each line is claimed and at most max_len bytes long. Returns (lines
+   claimed, rows, metric rows, records with events, records without, [(format, records)]). */
+static PyObject *parse_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "parse_lines(parts: list, start, max_len, seq, file_id, line_no)");
+        return NULL;
+    }
+    PyObject *parts = args[0], *file_id = args[4];
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t max_len = PyLong_AsSsize_t(args[2]);
+    long long seq = PyLong_AsLongLong(args[3]);
+    long long line_no = PyLong_AsLongLong(args[5]);
+    if (PyErr_Occurred()) return NULL;
+    PyObject *rows = PyList_New(0), *mrows = PyList_New(0);
+    if (rows == NULL || mrows == NULL) goto fail;
+    Py_ssize_t n = PyList_GET_SIZE(parts), i = start < 0 ? n : start, with_events = 0, without = 0;
+    Py_ssize_t per_format[5] = {0, 0, 0, 0, 0};
+    for (; i < n; i++) {
+        PyObject *part = PyList_GET_ITEM(parts, i);
+        if (!PyBytes_Check(part) || PyBytes_GET_SIZE(part) > max_len) break;
+        PyObject *line = PyLong_FromLongLong(line_no + 1 + (i - start));
+        if (line == NULL) goto fail;
+        PyObject *fmt, *one, *mone;
+        int rc = parse_into(PyBytes_AS_STRING(part), PyBytes_GET_SIZE(part), seq, file_id, line, &fmt, &one, &mone);
+        Py_DECREF(line);
+        if (rc == ERR) goto fail;
+        if (rc != OK) break;
+        Py_ssize_t nrows = PyList_GET_SIZE(one);
+        int bad = PyList_SetSlice(rows, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, one) < 0 ||
+                  PyList_SetSlice(mrows, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, mone) < 0;
+        Py_DECREF(one);
+        Py_DECREF(mone);
+        if (bad) goto fail;
+        seq += nrows;
+        if (nrows) with_events++;
+        else without++;
+        for (int f = 0; f < 5; f++) {
+            if (FORMATS[f] == fmt) {
+                per_format[f]++;
+                break;
+            }
+        }
+    }
+    PyObject *counts = PyList_New(0);
+    if (counts == NULL) goto fail;
+    for (int f = 0; f < 5; f++) {
+        if (!per_format[f]) continue;
+        PyObject *pair = Py_BuildValue("(On)", FORMATS[f], per_format[f]);
+        if (pair == NULL || PyList_Append(counts, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_DECREF(counts);
+            goto fail;
+        }
+        Py_DECREF(pair);
+    }
+    return Py_BuildValue("(nNNnnN)", i - start, rows, mrows, with_events, without, counts);
+fail:
+    Py_XDECREF(rows);
+    Py_XDECREF(mrows);
+    return NULL;
 }
 
 static PyObject *message_trace(PyObject *self, PyObject *arg) {
@@ -2076,6 +2145,9 @@ fail:
 static PyMethodDef methods[] = {
     {"parse_line", (PyCFunction)(void (*)(void))parse_line, METH_FASTCALL,
      "parse_line(line: bytes, seq: int, file_id: int, line_no: int) -> (format, rows, metric_rows) | None"},
+    {"parse_lines", (PyCFunction)(void (*)(void))parse_lines, METH_FASTCALL,
+     "parse_lines(parts: list[bytes], start, max_len, seq, file_id, line_no) -> (lines, rows, metric_rows, "
+     "records with events, records without, [(format, records)])"},
     {"message_trace", message_trace, METH_O, "message_trace(text: str) -> str | None (traceid.from_message)"},
     {"column_buffers", column_buffers, METH_VARARGS,
      "column_buffers(rows: list[tuple], columns: list[(index, 's'|'l'|'i')]) -> Arrow buffers per column"},
@@ -2114,6 +2186,11 @@ PyMODINIT_FUNC PyInit__fastparse(void) {
     F_V2 = intern("browser-v2");
     F_WREC = intern("worker-record");
     F_CONVEX = intern("convex-stream");
+    FORMATS[0] = F_V2;
+    FORMATS[1] = F_WREC;
+    FORMATS[2] = F_V1;
+    FORMATS[3] = F_CONVEX;
+    FORMATS[4] = F_LOGPUSH;
     if (PyErr_Occurred()) return NULL;
     return PyModule_Create(&module);
 }

@@ -4,6 +4,7 @@ with the Python path alone (LOGCORR_NO_FASTPATH=1), gives the same tables row fo
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +23,21 @@ def test_ingest_with_and_without_the_fast_path_is_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = _mixed_file(tmp_path)
-    compiled = fast.line_parser()
+    compiled = fast.lines_parser()
     assert compiled is not None, "the compiled fast path did not build (logcorr/_fastparse.c)"
     claimed = 0
 
-    def counting(line: bytes, seq: int, file_id: int, line_no: int) -> Any:
+    def counting(*args: Any) -> Any:
         nonlocal claimed
-        out = compiled(line, seq, file_id, line_no)
-        claimed += out is not None
+        out = compiled(*args)
+        claimed += out[0]
         return out
 
-    monkeypatch.setattr(parse, "line_parser", lambda: counting)
+    monkeypatch.setattr(parse, "lines_parser", lambda: counting)
     with_fast = ingest([str(src)], str(tmp_path / "fast.duckdb"), jobs=1, max_record_bytes=4096)
     monkeypatch.undo()
     monkeypatch.setenv("LOGCORR_NO_FASTPATH", "1")
-    assert fast.line_parser() is None
+    assert fast.line_parser() is None and fast.lines_parser() is None
     python = ingest([str(src)], str(tmp_path / "python.duckdb"), jobs=1, max_record_bytes=4096)
 
     a, b = with_fast.files[0], python.files[0]
@@ -65,8 +66,48 @@ def test_a_forced_format_skips_the_fast_path(tmp_path: Path, monkeypatch: pytest
     def refuse(*_: Any) -> Any:
         raise AssertionError("the fast path was asked about a file with a forced format")
 
-    monkeypatch.setattr(parse, "line_parser", lambda: refuse)
+    monkeypatch.setattr(parse, "lines_parser", lambda: refuse)
     with pytest.raises(AssertionError):
         ingest([str(src)], str(tmp_path / "a.duckdb"))
     result = ingest([str(src)], str(tmp_path / "b.duckdb"), format_name="browser-v2")
     assert result.files[0].formats == {"browser-v2": 1}
+
+
+def test_parse_lines_is_parse_line_over_a_run_of_lines(tmp_path: Path) -> None:
+    """One call for a run of lines gives what `parse_line` gives line by line, numbered on, and stops at the
+    first line it declines or that is longer than the limit (which the Python path then reads)."""
+    one, many = fast.line_parser(), fast.lines_parser()
+    assert one is not None and many is not None
+    lines = _mixed_file(tmp_path).read_bytes().split(b"\n")[:-1]
+    lines[10] = b'{"x": "' + b"y" * 300 + b'"}'  # declined
+    lines[20] = lines[21] + b" " * 200  # claimable, but over the limit below
+    rows: list[Any] = []
+    metric_rows: list[Any] = []
+    i = seq = runs = 0
+    while i < len(lines):
+        taken, got, got_metrics, with_events, without, by_format = many(lines, i, 512, seq, 3, i)
+        want: list[Any] = []
+        want_metrics: list[Any] = []
+        formats: Counter[str] = Counter()
+        records_with_events = 0
+        for j in range(i, i + taken):
+            out = one(lines[j], seq + len(want), 3, j + 1)
+            assert out is not None and len(lines[j]) <= 512
+            want += out[1]
+            want_metrics += out[2]
+            formats[out[0]] += 1
+            records_with_events += bool(out[1])
+        assert (got, got_metrics) == (want, want_metrics)
+        assert (with_events, without, dict(by_format)) == (records_with_events, taken - records_with_events,
+                                                            dict(formats))  # fmt: skip
+        rows += got
+        metric_rows += got_metrics
+        seq += len(got)
+        runs += taken > 0
+        i += taken
+        if i < len(lines):  # the line it stopped at: declined, or too long
+            assert len(lines[i]) > 512 or one(lines[i], seq, 3, i + 1) is None
+            i += 1
+    assert runs > 5 and len(rows) > 2000 and metric_rows
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))  # numbered on across runs
+    assert many([], 0, 512, 0, 3, 0) == (0, [], [], 0, 0, [])

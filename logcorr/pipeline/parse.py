@@ -14,7 +14,7 @@ from logcorr.model import Event, Metric, RecordError
 from logcorr.pipeline.stage import Stager
 from logcorr.sources.base import SHAPE_ERRORS, Format
 from logcorr.sources.detect import describe_unknown, detect
-from logcorr.sources.fast import line_parser
+from logcorr.sources.fast import lines_parser
 from logcorr.sources.reader import (
     CLAIMED,
     DEFAULT_MAX_DECOMPRESSED,
@@ -129,12 +129,13 @@ def _parse(
     formats = result.formats
     stage_record = stager.record
     stage_rows = stager.record_rows
-    parse_line = line_parser() if forced is None else None
+    parse_lines = lines_parser() if forced is None else None
     claim = None
-    if parse_line is not None:
+    if parse_lines is not None:
 
-        def claim(part: bytes, line_no: int) -> Any:
-            return parse_line(part, stager.seq, file_id, line_no)
+        def claim(parts: list[bytes], start: int, line_no: int) -> tuple[int, Any]:
+            taken, *rest = parse_lines(parts, start, max_record_bytes, stager.seq, file_id, line_no)
+            return taken, rest
 
     tick = 0
     for kind, line, payload in iter_records(
@@ -148,18 +149,18 @@ def _parse(
         claim=claim,
     ):
         if kind == CLAIMED:
-            # the compiled fast path built the rows (see sources/fast.py): events, or a metric only
-            name, rows, metric_rows = payload
+            # the compiled fast path built the rows of a run of records (see sources/fast.py): each has
+            # events, or a metric only
+            rows, metric_rows, with_events, metric_only, by_format = payload
             stage_rows(rows, metric_rows)
-            result.records += 1
-            if rows:
-                result.records_with_events += 1
-            else:
-                result.records_metric_only += 1
+            result.records += with_events + metric_only
+            result.records_with_events += with_events
+            result.records_metric_only += metric_only
             result.events += len(rows)
             result.metrics += len(metric_rows)
-            formats[name] += 1
-            tick += 1
+            for name, n in by_format:
+                formats[name] += n
+            tick += with_events + metric_only
             if progress is not None and tick >= 16384:
                 tick = 0
                 progress(stats.bytes_read)

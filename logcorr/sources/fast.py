@@ -16,6 +16,12 @@ from typing import Any
 Rows = list[tuple[Any, ...]]
 # (line, first sequence number - 1, file id, line number) -> (format name, event rows, metric rows) | None
 LineParser = Callable[[bytes, int, int, int], tuple[str, Rows, Rows] | None]
+# (lines, first index, max line bytes, first sequence number - 1, file id, line number before the first) ->
+# (lines claimed, event rows, metric rows, records with events, records without, [(format name, records)]):
+# `LineParser` over the lines from the first index, up to the first it declines or that is too long
+LinesParser = Callable[
+    [list[bytes], int, int, int, int, int], tuple[int, Rows, Rows, int, int, list[tuple[str, int]]]
+]
 # (rows, [(column index, 's' | 'l' | 'i')]) -> per column (null count, validity, [offsets,] data)
 ColumnBuffers = Callable[[Rows, list[tuple[int, str]]], list[tuple[Any, ...]]]
 
@@ -34,6 +40,13 @@ def _compiled(name: str) -> Any:
 def line_parser() -> LineParser | None:
     """The compiled line parser, or None when it is not built or turned off."""
     parse: LineParser | None = _compiled("parse_line")
+    return parse
+
+
+def lines_parser() -> LinesParser | None:
+    """The compiled parser of a run of lines (one call for many lines), or None when it is not built or
+    turned off."""
+    parse: LinesParser | None = _compiled("parse_lines")
     return parse
 
 

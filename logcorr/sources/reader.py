@@ -31,10 +31,11 @@ EXCERPT_SOURCE = 4096  # characters handed on for it: redaction sees whole secre
 RECORD = 0
 REJECT = 1
 SKIP = 2
-CLAIMED = 3  # a line the compiled fast path turned into staging rows itself (payload: what it returned)
+CLAIMED = 3  # lines the compiled fast path turned into staging rows itself (payload: what it returned)
 
-# the fast path's hook: (line bytes, line number) -> its result, or None to leave the line to orjson
-LineHook = Callable[[bytes, int], Any]
+# the fast path's hook: (lines, index of the first to offer, line number before it) -> (how many lines from
+# there it claimed, its result). It stops at a line it leaves to orjson (0: the first one)
+LineHook = Callable[[list[bytes], int, int], tuple[int, Any]]
 
 _BANNER = re.compile(
     r"^\s*(?:⛅️|Connected to|Successfully created tail|Waiting for logs|waiting for logs|Retrieving|"
@@ -168,8 +169,8 @@ def iter_records(
     claim: LineHook | None = None,
 ) -> Iterator[tuple[int, int, Any]]:
     """Yield (kind, line, payload): RECORD → parsed JSON value; REJECT/SKIP → (reason, excerpt);
-    CLAIMED → what `claim` returned for a line of a line-per-record file (it is offered each such
-    line before orjson, and returns None for the lines it leaves to the Python path).
+    CLAIMED → what `claim` returned for a run of lines of a line-per-record file (line: the last of
+    them). Each such line is offered to it before orjson; the lines it leaves go the Python path.
 
     `mode` forces the framing (a shard of a file whose mode was picked from its start); `file_start`
     False means the stream begins mid-file, where a byte-order mark is just bytes of a line."""
@@ -241,16 +242,28 @@ def _ndjson(
     while chunk:
         parts = chunk.split(b"\n")
         last = parts.pop()
-        for i, part in enumerate(parts):
+        i, n = 0, len(parts)
+        while i < n:
+            part = parts[i]
             if i == 0:
                 if oversize:
                     oversize = False
                     line_no += 1
+                    i = 1
                     yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", "")
                     continue
                 if pending:
                     part = pending + part
                     pending = b""
+            if claim is not None and len(part) <= max_len:
+                # the run of lines from here the fast path takes (a joined first line on its own)
+                taken, claimed = claim(parts, i, line_no) if part is parts[i] else claim([part], 0, line_no)
+                if taken:
+                    line_no += taken
+                    i += taken
+                    yield CLAIMED, line_no, claimed
+                    continue
+            i += 1
             line_no += 1
             if len(part) > max_len:
                 yield (
@@ -259,11 +272,6 @@ def _ndjson(
                     (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE])),
                 )
                 continue
-            if claim is not None:
-                claimed = claim(part, line_no)
-                if claimed is not None:
-                    yield CLAIMED, line_no, claimed
-                    continue
             try:
                 value = loads(part)
             except JSONDecodeError as e:
