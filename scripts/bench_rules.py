@@ -150,11 +150,11 @@ def main() -> None:
         engine = Engine(policy)
         gc.collect()
         started, cpu = time.perf_counter(), time.process_time()
-        out = [engine.process(b) for b in data]
+        out = [engine.decide(b) for b in data]
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if elapsed < best:
             best, best_cpu = elapsed, cpu
-            drops = Counter(rule for batch in out for _, rule, _, _ in batch)
+            drops = Counter(d[0] for batch in out for _, d in batch)
     n = len(rows)
     print(
         f"events        {n:,} over {span_h / 24:.1f} days of event time, {len(set(r[3] for r in rows)):,} traces"

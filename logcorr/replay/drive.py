@@ -142,10 +142,17 @@ def _drive(
                 last_ts = ts[n - 1].as_py()
                 cols = load.columns(batch)
                 cols["pos"] = positions if n == batch_rows else positions[:n]
-                dropped, decided = engine.decide(cols)
+                drops = engine.decide(cols)
                 d = bytearray(n)
                 # d[pos] = code of the rule, for every drop, looping in C (deque of a map, kept empty)
-                deque(map(d.__setitem__, dropped, map(code.__getitem__, map(_RULE, decided))), maxlen=0)
+                deque(
+                    map(
+                        d.__setitem__,
+                        map(_POS, drops),
+                        map(code.__getitem__, map(_RULE, map(_DECISION, drops))),
+                    ),
+                    maxlen=0,
+                )
                 tally.events += n
                 batches.append(batch)
                 decisions.append(pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(d)]))
@@ -238,6 +245,8 @@ def _prefetched(
             cur.close()
 
 
+_POS = itemgetter(0)
+_DECISION = itemgetter(1)
 _RULE = itemgetter(0)  # of a decision
 
 

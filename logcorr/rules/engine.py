@@ -145,12 +145,11 @@ class Engine:
     def process(self, cols: dict[str, list[Any]]) -> list[Drop]:
         """Decide one batch; `cols` holds equal-length lists (see COLUMNS), rows in event-time order
         (ties in input order). Returns the drops, in order."""
-        positions, decisions = self.decide(cols)
-        return [(pos, *d) for pos, d in zip(positions, decisions, strict=True)]
+        return [(pos, *d) for pos, d in self.decide(cols)]
 
-    def decide(self, cols: dict[str, list[Any]]) -> tuple[list[int], list[Decision]]:
-        """`process` as two lists: the dropped events' positions, and each one's decision (consecutive
-        drops for one reason share the tuple object)."""
+    def decide(self, cols: dict[str, list[Any]]) -> list[tuple[int, Decision]]:
+        """`process` as (position, decision) pairs: consecutive drops for one reason share the decision
+        tuple object, which their bookkeeping can count on."""
         # the loop makes no reference cycles; the cyclic GC would only walk the growing state
         enabled = gc.isenabled()
         gc.disable()
@@ -160,10 +159,9 @@ class Engine:
             if enabled:
                 gc.enable()
 
-    def _process(self, cols: dict[str, list[Any]]) -> tuple[list[int], list[Decision]]:
-        positions: list[int] = []
-        decisions: list[Decision] = []
-        add_pos, add = positions.append, decisions.append
+    def _process(self, cols: dict[str, list[Any]]) -> list[tuple[int, Decision]]:
+        drops: list[tuple[int, Decision]] = []
+        add = drops.append
         pol = self.policy
         st = self.state
         systems = st.systems
@@ -207,12 +205,10 @@ class Engine:
                 decided = sup_cache.get(sup)
                 if decided is None:
                     decided = sup_cache[sup] = ("suppress", *suppress.drop(sup))
-                add_pos(pos)
-                add(decided)
+                add((pos, decided))
                 continue
             if dup and dup_on:
-                add_pos(pos)
-                add(("duplicate", *duplicate.drop(int(dup), key)))
+                add((pos, ("duplicate", *duplicate.drop(int(dup), key))))
                 continue
             if t < clock:  # older than state saved by an earlier ingest: decided at the clock
                 t = clock
@@ -249,8 +245,7 @@ class Engine:
                         if hit is None or hit[0] is not stored or hit[1] != len(stored):
                             hit = (stored, len(stored), ("loop", *loop.drop(lk, stored, loop_max, loop_w)))
                             loop_cache[lk] = hit
-                        add_pos(pos)
-                        add(hit[2])
+                        add((pos, hit[2]))
                         continue
 
             # rule 5: cross-system duplicate, then the trace's refusal
@@ -259,8 +254,7 @@ class Engine:
                 if cross_on and (cross_hot or t <= fresh_cross):
                     kept = cross_seen.get((tid, fp))
                     if kept is not None and kept[0] != system and t - kept[1] <= cross_w:
-                        add_pos(pos)
-                        add(("cross_system", *cross_system.drop(tid, fp, kept, system, t, cross_w)))
+                        add((pos, ("cross_system", *cross_system.drop(tid, fp, kept, system, t, cross_w))))
                         continue
                 rec = trace_recs.get(tid)
                 if rec is not None:
@@ -271,8 +265,7 @@ class Engine:
                         hit = trace_cache.get(tk)
                         if hit is None or hit[0] is not rec[3]:
                             hit = trace_cache[tk] = (rec[3], ("trace", *traces.drop(rec, system)))
-                        add_pos(pos)
-                        add(hit[1])
+                        add((pos, hit[1]))
                         continue
 
             # rule 6: rate limit
@@ -295,8 +288,7 @@ class Engine:
                             info = ss.drop_info
                             if info is None:
                                 info = ss.drop_info = ("rate_limit", *rate.drop(ss, rcfg, False))
-                        add_pos(pos)
-                        add(info)
+                        add((pos, info))
                         if (
                             tid is not None
                             and trace_on
@@ -314,8 +306,7 @@ class Engine:
                 essential = st.total >= bcfg.essential_at and tcfg.essential(level, tid)
                 refused = budget.charge(st, ss, t, essential, bcfg)
                 if refused is not None:
-                    add_pos(pos)
-                    add(budget_drop(st, ss, refused))
+                    add((pos, budget_drop(st, ss, refused)))
                     if (
                         tid is not None
                         and trace_on
@@ -351,4 +342,4 @@ class Engine:
         st.clock = clock
         if late:
             stats["late"] += late
-        return positions, decisions
+        return drops

@@ -43,7 +43,7 @@ def run(con: Any, query: str, policy: Policy, *, start_ms: int, batch_rows: int 
     dropped_daily: Counter[tuple[int, str]] = Counter()
     for batch in con.sql(query).to_arrow_reader(batch_rows):
         cols = batch.to_pydict()
-        positions, decided = engine.decide(cols)
+        drops = engine.decide(cols)
         P, SY = cols["pos"], cols["system"]
         if not P:
             continue
@@ -54,7 +54,7 @@ def run(con: Any, query: str, policy: Policy, *, start_ms: int, batch_rows: int 
         offered_daily.update(zip(days, SY, strict=True))
         res.offered.update(SY)
         first = P[0]
-        for pos, (rule, _reason, _state) in zip(positions, decided, strict=True):
+        for pos, (rule, _reason, _state) in drops:
             i = pos - first
             res.dropped[(rule, SY[i])] += 1
             dropped_daily[(days[i], SY[i])] += 1
