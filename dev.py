@@ -6,7 +6,7 @@
     python3 dev.py bench   set up .venv, run the ingest benchmark (scripts/bench_ingest.py)
 
 Set-up is idempotent: the virtualenv is (re)installed only when pyproject.toml, setup.py or the C source
-of the compiled fast path (logcorr/_fastparse.c) changes.
+of the compiled fast paths (logcorr/_fastparse.c, logcorr/_fastrules.c) changes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ PY = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".logcorr-setup"
 DEMO_DB = ROOT / "sample.duckdb"
 # what the installed package is built from: a change to any of them reinstalls (and recompiles)
-BUILD_INPUTS = ("pyproject.toml", "setup.py", "logcorr/_fastparse.c")
+BUILD_INPUTS = ("pyproject.toml", "setup.py", "logcorr/_fastparse.c", "logcorr/_fastrules.c")
 
 
 def sh(*args: str | Path, check: bool = True, env: dict[str, str] | None = None) -> int:

@@ -16,6 +16,7 @@ import gc
 from collections import Counter
 from typing import Any
 
+from logcorr import native
 from logcorr.rules import budget, cross_system, duplicate, loop, rate, suppress, traces
 from logcorr.rules.budget import BudgetConfig
 from logcorr.rules.policy import Policy
@@ -87,10 +88,20 @@ def hot_events_sql(policy: Policy, kind: str, relation: str, newest: int, key: s
     """
 
 
+def compiled_loop() -> Any:
+    """The compiled engine loop (`logcorr/_fastrules.c`), or None when it is not built or turned off."""
+    ext = native.module("_fastrules")
+    if ext is None:
+        return None
+    ext.bind(SystemState, RuleState)
+    return ext.decide
+
+
 class Engine:
     """Applies the policy's rules to batches of events and keeps the state between batches."""
 
-    def __init__(self, policy: Policy, state: RuleState | None = None) -> None:
+    def __init__(self, policy: Policy, state: RuleState | None = None, compiled: bool = True) -> None:
+        """`compiled=False` keeps the Python loop even when the compiled one is built (for comparisons)."""
         self.policy = policy
         self.state = state if state is not None else RuleState()
         self.rate = RateConfig.from_policy(policy)
@@ -114,6 +125,7 @@ class Engine:
         self._fresh_loop = clock + policy.loop.window_ms if clock >= 0 else -1
         self._fresh_cross = clock + policy.cross_system.window_ms if clock >= 0 else -1
         self._budget_drops = budget.DropCache(self.budget)
+        self._compiled = compiled_loop() if compiled else None
 
     def _system(self, name: str) -> SystemState:
         ss = self.state.system(name)
@@ -154,12 +166,34 @@ class Engine:
         enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._process(cols)
+            if self._compiled is not None:
+                out: list[tuple[int, Decision]] = self._compiled(self._context(), cols)
+                return out
+            return self._process_py(cols)
         finally:
             if enabled:
                 gc.enable()
 
-    def _process(self, cols: dict[str, list[Any]]) -> list[tuple[int, Decision]]:
+    def _context(self) -> tuple[Any, ...]:
+        """What the compiled loop reads: `_process_py`'s locals, in the order `_fastrules.c` parses them."""
+        pol, st = self.policy, self.state
+        tcfg = self.traces
+        return (
+            self, st,
+            pol.suppression.enabled, pol.duplicates.enabled, pol.loop.enabled, pol.cross_system.enabled,
+            tcfg.enabled, self.rate.enabled,
+            pol.loop.max_identical, pol.loop.window_ms, pol.cross_system.window_ms,
+            self.budget.fast_gate(), self.budget.essential_at, self._fresh_loop, self._fresh_cross,
+            tcfg.critical_levels, tcfg.critical_levels | tcfg.essential_levels, tcfg.essential_levels,
+            tcfg.patterns,
+            self._loop_drops, self._suppress_drops, self._trace_drops,
+            suppress.drop, duplicate.drop, loop.prune, loop.drop, cross_system.drop, traces.drop,
+            traces.refuse, rate.roll, rate.drop, budget.charge, budget.record, self._budget_drops.get,
+            self._boundary, self._system, self.rate, self.budget, tcfg, self.stats,
+        )  # fmt: skip
+
+    def _process_py(self, cols: dict[str, list[Any]]) -> list[tuple[int, Decision]]:
+        """The engine loop in Python: the reference the compiled loop (`logcorr/_fastrules.c`) follows."""
         drops: list[tuple[int, Decision]] = []
         add = drops.append
         pol = self.policy

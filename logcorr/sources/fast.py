@@ -9,9 +9,10 @@ without a C compiler installs logcorr without them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
+
+from logcorr import native
 
 Rows = list[tuple[Any, ...]]
 # (line, first sequence number - 1, file id, line number) -> (format name, event rows, metric rows) | None
@@ -28,13 +29,8 @@ ColumnBuffers = Callable[[Rows, list[tuple[int, str]]], list[tuple[Any, ...]]]
 
 def _compiled(name: str) -> Any:
     """A function of the compiled module, or None when it is not built or turned off."""
-    if os.environ.get("LOGCORR_NO_FASTPATH", "") not in ("", "0"):
-        return None
-    try:
-        from logcorr import _fastparse
-    except ImportError:
-        return None
-    return getattr(_fastparse, name)
+    ext = native.module("_fastparse")
+    return None if ext is None else getattr(ext, name)
 
 
 def line_parser() -> LineParser | None:
@@ -58,8 +54,4 @@ def column_buffers() -> ColumnBuffers | None:
 
 def available() -> bool:
     """Whether the compiled module was built (whatever the environment says)."""
-    try:
-        import logcorr._fastparse  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return native.built("_fastparse") is not None

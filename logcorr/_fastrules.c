@@ -1,0 +1,783 @@
+/* logcorr._fastrules: the rule engine's per-event loop, compiled.
+ *
+ * decide(ctx, cols) is Engine._process_py (logcorr/rules/engine.py) statement for statement: the same
+ * containers (RuleState, SystemState, the loop/cross/trace dicts, the engine's decision caches), the same
+ * order of tests and updates, and the same Python functions for everything off the common path (window
+ * roll-over, month boundary and sweeps, pruning, reasons, budget charging and threshold moments). What it
+ * saves is the interpreter: each event's tests and counter updates run here, and SystemState / RuleState
+ * fields are read and written through their slots' offsets (bind() checks that every field is a plain
+ * object slot of that exact class; decide() refuses other types).
+ *
+ * The Python loop stays the reference: tests/test_rules_compiled.py holds the two to the same drops, the
+ * same state and the same counters on random streams. logcorr/rules/engine.py decides whether this module
+ * is used (LOGCORR_NO_FASTPATH=1 turns it off).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+/* ---------------------------------------------------------------------------------------------- */
+/* slots of SystemState and RuleState                                                              */
+
+enum {
+    SS_WINDOW_END, SS_OFFERED, SS_COUNT, SS_LIMIT, SS_GRACE, SS_GRACE_LIMIT, SS_BIT, SS_OWN, SS_LENT,
+    SS_QUOTA, SS_BORROWED, SS_NEXT_THRESHOLD, SS_DROP_INFO, SS_GRACE_DROP_INFO, N_SS
+};
+static const char *SS_NAMES[N_SS] = {
+    "window_end", "offered", "count", "limit", "grace", "grace_limit", "bit", "own", "lent",
+    "quota", "borrowed", "next_threshold", "drop_info", "grace_drop_info",
+};
+enum { ST_CLOCK, ST_SYSTEMS, ST_TOTAL, ST_NEXT_TOTAL, ST_LOOP, ST_CROSS, ST_TRACES, N_ST };
+static const char *ST_NAMES[N_ST] = {"clock", "systems", "total", "next_total_threshold", "loop", "cross", "traces"};
+
+static PyTypeObject *SS_TYPE = NULL, *ST_TYPE = NULL;
+static Py_ssize_t SS_OFF[N_SS], ST_OFF[N_ST];
+
+static PyObject *S_SUPPRESS, *S_DUPLICATE, *S_LOOP, *S_CROSS, *S_TRACE, *S_RATE, *S_BUDGET;
+static PyObject *K_CRIT, *K_REFUSED, *K_GRACE, *K_LATE;
+
+#define SLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+
+static int offsets(PyObject *type, const char **names, int n, Py_ssize_t *out)
+{
+    for (int i = 0; i < n; i++) {
+        PyObject *d = PyObject_GetAttrString(type, names[i]);
+        if (d == NULL)
+            return -1;
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+                 ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX &&
+                 !(((PyMemberDescrObject *)d)->d_member->flags & READONLY);
+        if (ok)
+            out[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "%R.%s is not a plain slot", type, names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *bind(PyObject *self, PyObject *args)
+{
+    PyObject *ss, *st;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &ss, &PyType_Type, &st))
+        return NULL;
+    if (offsets(ss, SS_NAMES, N_SS, SS_OFF) < 0 || offsets(st, ST_NAMES, N_ST, ST_OFF) < 0)
+        return NULL;
+    Py_INCREF(ss);
+    Py_INCREF(st);
+    Py_XSETREF(SS_TYPE, (PyTypeObject *)ss);
+    Py_XSETREF(ST_TYPE, (PyTypeObject *)st);
+    Py_RETURN_NONE;
+}
+
+/* a slot's value, borrowed; AttributeError when unset */
+static PyObject *get(PyObject *o, Py_ssize_t off, const char *name)
+{
+    PyObject *v = SLOT(o, off);
+    if (v == NULL)
+        PyErr_Format(PyExc_AttributeError, "'%s' is not set", name);
+    return v;
+}
+
+/* an int as a long long (PyLong_AsLongLong takes a slow path for every value above 2**30, which event
+ * times are) */
+static int ll_of(PyObject *v, long long *out)
+{
+    int overflow;
+    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow) {
+        PyErr_SetString(PyExc_OverflowError, "an int of the rule state or input does not fit 64 bits");
+        return -1;
+    }
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static int get_ll(PyObject *o, Py_ssize_t off, const char *name, long long *out)
+{
+    PyObject *v = get(o, off, name);
+    return v == NULL ? -1 : ll_of(v, out);
+}
+
+/* store `v` (a new reference, stolen; NULL: an error already set) in the slot */
+static int set(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    if (v == NULL)
+        return -1;
+    PyObject *old = SLOT(o, off);
+    SLOT(o, off) = v;
+    Py_XDECREF(old);
+    return 0;
+}
+
+static int set_ll(PyObject *o, Py_ssize_t off, long long x) { return set(o, off, PyLong_FromLongLong(x)); }
+
+#define SS_LL(ss, f, out) get_ll(ss, SS_OFF[f], SS_NAMES[f], out)
+#define ST_LL(st, f, out) get_ll(st, ST_OFF[f], ST_NAMES[f], out)
+
+/* ---------------------------------------------------------------------------------------------- */
+/* small helpers                                                                                   */
+
+static PyObject *call(PyObject *f, PyObject *const *args, Py_ssize_t n) { return PyObject_Vectorcall(f, args, n, NULL); }
+
+/* (rule, *r) for r a tuple (reason, snapshot); steals r */
+static PyObject *with_rule(PyObject *rule, PyObject *r)
+{
+    if (r == NULL)
+        return NULL;
+    if (!PyTuple_Check(r)) {
+        PyErr_SetString(PyExc_TypeError, "a rule's drop() must return a tuple");
+        Py_DECREF(r);
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(r);
+    PyObject *out = PyTuple_New(n + 1);
+    if (out != NULL) {
+        PyTuple_SET_ITEM(out, 0, Py_NewRef(rule));
+        for (Py_ssize_t i = 0; i < n; i++)
+            PyTuple_SET_ITEM(out, i + 1, Py_NewRef(PyTuple_GET_ITEM(r, i)));
+    }
+    Py_DECREF(r);
+    return out;
+}
+
+static int add(PyObject *drops, PyObject *pos, PyObject *decision)
+{
+    PyObject *pair = PyTuple_Pack(2, pos, decision);
+    if (pair == NULL)
+        return -1;
+    int rc = PyList_Append(drops, pair);
+    Py_DECREF(pair);
+    return rc;
+}
+
+/* item i of a tuple or list of at least i + 1 items, borrowed */
+static PyObject *item(PyObject *seq, Py_ssize_t i)
+{
+    if (PyTuple_Check(seq) && PyTuple_GET_SIZE(seq) > i)
+        return PyTuple_GET_ITEM(seq, i);
+    if (PyList_Check(seq) && PyList_GET_SIZE(seq) > i)
+        return PyList_GET_ITEM(seq, i);
+    PyErr_SetString(PyExc_IndexError, "rule state entry too short");
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* the loop                                                                                        */
+
+typedef struct {
+    PyObject *engine, *state;
+    int sup_on, dup_on, loop_on, cross_on, trace_on, rate_on;
+    long long loop_max, loop_w, cross_w, gate, essential_at, fresh_loop, fresh_cross;
+    PyObject *loop_max_o, *loop_w_o, *cross_w_o;
+    PyObject *crit_levels, *exempt_levels, *essential_levels, *patterns;
+    PyObject *loop_cache, *sup_cache, *trace_cache;
+    PyObject *suppress_drop, *duplicate_drop, *loop_prune, *loop_drop, *cross_drop, *traces_drop;
+    PyObject *traces_refuse, *rate_roll, *rate_drop, *budget_charge, *budget_record, *budget_drop;
+    PyObject *boundary, *new_system, *rcfg, *bcfg, *tcfg, *stats;
+} Ctx;
+
+/* TraceConfig.critical_trace: a critical pattern is a substring of the trace id */
+static int critical_trace(Ctx *c, PyObject *tid)
+{
+    if (tid == Py_None)
+        return 0;
+    Py_ssize_t n = PyTuple_GET_SIZE(c->patterns);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int r = PySequence_Contains(tid, PyTuple_GET_ITEM(c->patterns, i));
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* `level in levels or critical_trace(tid)` */
+static int level_or_critical(Ctx *c, PyObject *levels, PyObject *level, PyObject *tid)
+{
+    int r = PySet_Contains(levels, level);
+    return r != 0 ? r : critical_trace(c, tid);
+}
+
+/* `tid is not None and trace_on and (rec is None or not rec[0]) and not (level in exempt or critical)`:
+ * then refuse the trace (traces.refuse) and count it */
+static int maybe_refuse(Ctx *c, PyObject *trace_recs, PyObject *rec, PyObject *tid, PyObject *system,
+                        PyObject *level, PyObject *rule, PyObject *t_obj, long long *refused)
+{
+    if (tid == Py_None || !c->trace_on)
+        return 0;
+    if (rec != NULL) {
+        PyObject *mask = item(rec, 0);
+        if (mask == NULL)
+            return -1;
+        int truth = PyObject_IsTrue(mask);
+        if (truth < 0)
+            return -1;
+        if (truth)
+            return 0;
+    }
+    int ex = level_or_critical(c, c->exempt_levels, level, tid);
+    if (ex != 0)
+        return ex < 0 ? -1 : 0;
+    PyObject *args[] = {trace_recs, tid, system, rule, t_obj, c->tcfg};
+    PyObject *r = call(c->traces_refuse, args, 6);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    (*refused)++;
+    return 0;
+}
+
+static int count_stat(PyObject *stats, PyObject *key, long long n)
+{
+    if (n == 0)
+        return 0;
+    PyObject *cur = PyObject_GetItem(stats, key);
+    if (cur == NULL)
+        return -1;
+    PyObject *add_n = PyLong_FromLongLong(n);
+    PyObject *sum = add_n ? PyNumber_Add(cur, add_n) : NULL;
+    Py_DECREF(cur);
+    Py_XDECREF(add_n);
+    if (sum == NULL)
+        return -1;
+    int rc = PyObject_SetItem(stats, key, sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+static PyObject *column(PyObject *cols, const char *name, Py_ssize_t n, int optional)
+{
+    PyObject *v = PyDict_GetItemString(cols, name);
+    if (v == NULL || (optional && (v == Py_None || (PyList_Check(v) && PyList_GET_SIZE(v) == 0)))) {
+        if (!optional)
+            PyErr_Format(PyExc_KeyError, "column %s", name);
+        return NULL;
+    }
+    if (!PyList_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "column %s must be a list", name);
+        return NULL;
+    }
+    if (n >= 0 && PyList_GET_SIZE(v) != n) {
+        PyErr_Format(PyExc_ValueError, "column %s has %zd values, not %zd", name, PyList_GET_SIZE(v), n);
+        return NULL;
+    }
+    return v;
+}
+
+/* (re)read the state's loop, cross and trace dicts (the month boundary's sweeps replace them) */
+static int containers(PyObject *st, PyObject **loop, PyObject **cross, PyObject **traces)
+{
+    PyObject *lo = get(st, ST_OFF[ST_LOOP], "loop"), *cr = get(st, ST_OFF[ST_CROSS], "cross");
+    PyObject *tr = get(st, ST_OFF[ST_TRACES], "traces");
+    if (lo == NULL || cr == NULL || tr == NULL)
+        return -1;
+    if (!PyDict_Check(lo) || !PyDict_Check(cr) || !PyDict_Check(tr)) {
+        PyErr_SetString(PyExc_TypeError, "the rule state's loop, cross and traces must be dicts");
+        return -1;
+    }
+    Py_XSETREF(*loop, Py_NewRef(lo));
+    Py_XSETREF(*cross, Py_NewRef(cr));
+    Py_XSETREF(*traces, Py_NewRef(tr));
+    return 0;
+}
+
+#define CTX_FORMAT "OOppppppOOOLLLLOOOOOOOOOOOOOOOOOOOOOOOOO"
+
+static PyObject *decide(PyObject *self, PyObject *args)
+{
+    PyObject *ctx_t, *cols;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyTuple_Type, &ctx_t, &PyDict_Type, &cols))
+        return NULL;
+    Ctx c;
+    if (!PyArg_ParseTuple(ctx_t, CTX_FORMAT, &c.engine, &c.state, &c.sup_on, &c.dup_on, &c.loop_on,
+                          &c.cross_on, &c.trace_on, &c.rate_on, &c.loop_max_o, &c.loop_w_o, &c.cross_w_o,
+                          &c.gate, &c.essential_at, &c.fresh_loop, &c.fresh_cross, &c.crit_levels,
+                          &c.exempt_levels, &c.essential_levels, &c.patterns, &c.loop_cache, &c.sup_cache,
+                          &c.trace_cache, &c.suppress_drop, &c.duplicate_drop, &c.loop_prune, &c.loop_drop,
+                          &c.cross_drop, &c.traces_drop, &c.traces_refuse, &c.rate_roll, &c.rate_drop,
+                          &c.budget_charge, &c.budget_record, &c.budget_drop, &c.boundary, &c.new_system,
+                          &c.rcfg, &c.bcfg, &c.tcfg, &c.stats))
+        return NULL;
+    if (SS_TYPE == NULL || !Py_IS_TYPE(c.state, ST_TYPE)) {
+        PyErr_SetString(PyExc_TypeError, "decide() needs bind() and a RuleState");
+        return NULL;
+    }
+    if (!PyAnySet_Check(c.crit_levels) || !PyAnySet_Check(c.exempt_levels) ||
+        !PyAnySet_Check(c.essential_levels) || !PyTuple_Check(c.patterns) || !PyDict_Check(c.loop_cache) ||
+        !PyDict_Check(c.sup_cache) || !PyDict_Check(c.trace_cache)) {
+        PyErr_SetString(PyExc_TypeError, "decide(): a context entry has the wrong type");
+        return NULL;
+    }
+    if (ll_of(c.loop_max_o, &c.loop_max) < 0 || ll_of(c.loop_w_o, &c.loop_w) < 0 ||
+        ll_of(c.cross_w_o, &c.cross_w) < 0)
+        return NULL;
+
+    PyObject *pos_l = column(cols, "pos", -1, 0);
+    if (pos_l == NULL)
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(pos_l);
+    PyObject *ts_l = column(cols, "ts_ms", n, 0), *sys_l = column(cols, "system", n, 0);
+    PyObject *lvl_l = ts_l && sys_l ? column(cols, "level", n, 0) : NULL;
+    PyObject *tid_l = lvl_l ? column(cols, "trace_id", n, 0) : NULL;
+    PyObject *fp_l = tid_l ? column(cols, "fingerprint", n, 0) : NULL;
+    PyObject *sup_l = fp_l ? column(cols, "suppressed", n, 0) : NULL;
+    PyObject *dup_l = sup_l ? column(cols, "dup", n, 0) : NULL;
+    if (dup_l == NULL)
+        return NULL;
+    PyObject *key_l = column(cols, "event_key", n, 1);
+    if (key_l == NULL && PyErr_Occurred())
+        return NULL;
+    PyObject *lh_l = column(cols, "loop_hot", n, 1);
+    if (lh_l == NULL && PyErr_Occurred())
+        return NULL;
+    PyObject *ch_l = column(cols, "cross_hot", n, 1);
+    if (ch_l == NULL && PyErr_Occurred())
+        return NULL;
+
+    PyObject *st = c.state;
+    PyObject *drops = PyList_New(0);
+    PyObject *systems = get(st, ST_OFF[ST_SYSTEMS], "systems");
+    PyObject *loop_seen = NULL, *cross_seen = NULL, *trace_recs = NULL;
+    long long clock, boundary = -1, late = 0, n_crit = 0, n_refused = 0, n_grace = 0;
+    if (drops == NULL || systems == NULL || !PyDict_Check(systems) || ST_LL(st, ST_CLOCK, &clock) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "RuleState.systems must be a dict");
+        Py_XDECREF(drops);
+        return NULL;
+    }
+    Py_INCREF(systems);
+    if (containers(st, &loop_seen, &cross_seen, &trace_recs) < 0) {
+        Py_DECREF(systems);
+        Py_DECREF(drops);
+        return NULL;
+    }
+
+    /* per event, owned */
+    PyObject *t_obj = NULL, *ss = NULL, *lk = NULL, *stored = NULL, *rec = NULL, *hit = NULL, *tmp = NULL;
+
+#define FAIL goto error
+#define CHECK(x) do { if ((x) < 0) FAIL; } while (0)
+#define NOTNULL(x) do { if ((x) == NULL) FAIL; } while (0)
+
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pos = PyList_GET_ITEM(pos_l, i), *system = PyList_GET_ITEM(sys_l, i);
+        PyObject *level = PyList_GET_ITEM(lvl_l, i), *tid = PyList_GET_ITEM(tid_l, i);
+        PyObject *fp = PyList_GET_ITEM(fp_l, i), *sup = PyList_GET_ITEM(sup_l, i);
+        PyObject *dup = PyList_GET_ITEM(dup_l, i);
+        PyObject *key = key_l ? PyList_GET_ITEM(key_l, i) : Py_None;
+        int loop_hot = 1, cross_hot = 1;
+        if (lh_l)
+            CHECK(loop_hot = PyObject_IsTrue(PyList_GET_ITEM(lh_l, i)));
+        if (ch_l)
+            CHECK(cross_hot = PyObject_IsTrue(PyList_GET_ITEM(ch_l, i)));
+
+        /* rules 2-3: decided before the engine ran */
+        if (sup != Py_None && c.sup_on) {
+            PyObject *d = PyDict_GetItemWithError(c.sup_cache, sup);
+            if (d != NULL) {
+                CHECK(add(drops, pos, d));
+                continue;
+            }
+            if (PyErr_Occurred())
+                FAIL;
+            NOTNULL(tmp = with_rule(S_SUPPRESS, call(c.suppress_drop, &sup, 1)));
+            CHECK(PyDict_SetItem(c.sup_cache, sup, tmp));
+            CHECK(add(drops, pos, tmp));
+            Py_CLEAR(tmp);
+            continue;
+        }
+        int dup_truth;
+        CHECK(dup_truth = PyObject_IsTrue(dup));
+        if (dup_truth && c.dup_on) {
+            PyObject *code = PyNumber_Long(dup);
+            NOTNULL(code);
+            PyObject *a[] = {code, key};
+            tmp = with_rule(S_DUPLICATE, call(c.duplicate_drop, a, 2));
+            Py_DECREF(code);
+            NOTNULL(tmp);
+            CHECK(add(drops, pos, tmp));
+            Py_CLEAR(tmp);
+            continue;
+        }
+
+        long long t;
+        CHECK(ll_of(PyList_GET_ITEM(ts_l, i), &t));
+        if (t < clock) { /* older than state saved by an earlier ingest: decided at the clock */
+            t = clock;
+            late++;
+            NOTNULL(t_obj = PyLong_FromLongLong(t));
+        } else {
+            clock = t;
+            t_obj = Py_NewRef(PyList_GET_ITEM(ts_l, i));
+        }
+        if (t >= boundary) {
+            CHECK(set(st, ST_OFF[ST_CLOCK], Py_NewRef(t_obj)));
+            NOTNULL(tmp = call(c.boundary, &t_obj, 1)); /* may replace the containers below */
+            CHECK(ll_of(tmp, &boundary));
+            Py_CLEAR(tmp);
+            CHECK(containers(st, &loop_seen, &cross_seen, &trace_recs));
+        }
+        ss = PyDict_GetItemWithError(systems, system);
+        if (ss != NULL)
+            Py_INCREF(ss);
+        else if (PyErr_Occurred())
+            FAIL;
+        else
+            NOTNULL(ss = call(c.new_system, &system, 1));
+        if (!Py_IS_TYPE(ss, SS_TYPE)) {
+            PyErr_SetString(PyExc_TypeError, "a system's state must be a SystemState");
+            FAIL;
+        }
+        long long v, w, x;
+        CHECK(SS_LL(ss, SS_WINDOW_END, &v));
+        if (t >= v) {
+            PyObject *a[] = {ss, t_obj, c.rcfg};
+            NOTNULL(tmp = call(c.rate_roll, a, 3));
+            Py_CLEAR(tmp);
+        }
+
+        /* rule 4: loop (skipped for a message with no identical one within the window either side) */
+        int loop_check = c.loop_on && (loop_hot || t < c.fresh_loop);
+        if (loop_check) {
+            NOTNULL(lk = PyTuple_Pack(3, system, level, fp));
+            stored = PyDict_GetItemWithError(loop_seen, lk);
+            if (stored != NULL)
+                Py_INCREF(stored);
+            else if (PyErr_Occurred())
+                FAIL;
+            if (stored != NULL) {
+                PyObject *first = PyList_Check(stored) ? item(stored, 0) : NULL;
+                if (first == NULL) {
+                    if (!PyErr_Occurred())
+                        PyErr_SetString(PyExc_TypeError, "a loop entry must be a list");
+                    FAIL;
+                }
+                CHECK(ll_of(first, &v));
+                if (v <= t - c.loop_w) {
+                    PyObject *cut = PyLong_FromLongLong(t - c.loop_w);
+                    NOTNULL(cut);
+                    PyObject *a[] = {stored, cut};
+                    tmp = call(c.loop_prune, a, 2);
+                    Py_DECREF(cut);
+                    NOTNULL(tmp);
+                    Py_SETREF(stored, tmp);
+                    tmp = NULL;
+                    int keep;
+                    CHECK(keep = PyObject_IsTrue(stored));
+                    if (keep) {
+                        CHECK(PyDict_SetItem(loop_seen, lk, stored));
+                    } else {
+                        CHECK(PyDict_DelItem(loop_seen, lk));
+                        Py_CLEAR(stored);
+                    }
+                    if (stored != NULL && !PyList_Check(stored)) {
+                        PyErr_SetString(PyExc_TypeError, "loop.prune must return a list");
+                        FAIL;
+                    }
+                }
+                if (stored != NULL && PyList_GET_SIZE(stored) >= c.loop_max) {
+                    /* a loop's later copies share one reason while its stored copies do not change */
+                    Py_ssize_t len = PyList_GET_SIZE(stored);
+                    hit = PyDict_GetItemWithError(c.loop_cache, lk);
+                    if (hit == NULL && PyErr_Occurred())
+                        FAIL;
+                    int fresh = hit == NULL || !PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 3 ||
+                                PyTuple_GET_ITEM(hit, 0) != stored;
+                    if (!fresh) {
+                        CHECK(ll_of(PyTuple_GET_ITEM(hit, 1), &v));
+                        fresh = v != len;
+                    }
+                    if (fresh) {
+                        PyObject *a[] = {lk, stored, c.loop_max_o, c.loop_w_o};
+                        NOTNULL(tmp = with_rule(S_LOOP, call(c.loop_drop, a, 4)));
+                        PyObject *ln = PyLong_FromSsize_t(len);
+                        NOTNULL(ln);
+                        hit = PyTuple_Pack(3, stored, ln, tmp);
+                        Py_DECREF(ln);
+                        Py_CLEAR(tmp);
+                        NOTNULL(hit);
+                        int rc = PyDict_SetItem(c.loop_cache, lk, hit);
+                        Py_DECREF(hit); /* the cache holds it */
+                        CHECK(rc);
+                    }
+                    CHECK(add(drops, pos, PyTuple_GET_ITEM(hit, 2)));
+                    hit = NULL;
+                    goto next;
+                }
+            }
+        }
+
+        /* rule 5: cross-system duplicate, then the trace's refusal */
+        if (tid != Py_None) {
+            if (c.cross_on && (cross_hot || t <= c.fresh_cross)) {
+                NOTNULL(tmp = PyTuple_Pack(2, tid, fp));
+                PyObject *kept = PyDict_GetItemWithError(cross_seen, tmp);
+                Py_CLEAR(tmp);
+                if (kept == NULL && PyErr_Occurred())
+                    FAIL;
+                if (kept != NULL) {
+                    Py_INCREF(kept);
+                    PyObject *k_sys = item(kept, 0), *k_t = k_sys ? item(kept, 1) : NULL;
+                    int other = k_t ? PyObject_RichCompareBool(k_sys, system, Py_NE) : -1;
+                    if (other > 0 && ll_of(k_t, &v) < 0)
+                        other = -1;
+                    if (other > 0 && t - v <= c.cross_w) {
+                        PyObject *a[] = {tid, fp, kept, system, t_obj, c.cross_w_o};
+                        tmp = with_rule(S_CROSS, call(c.cross_drop, a, 6));
+                        Py_DECREF(kept);
+                        NOTNULL(tmp);
+                        CHECK(add(drops, pos, tmp));
+                        Py_CLEAR(tmp);
+                        goto next;
+                    }
+                    Py_DECREF(kept);
+                    CHECK(other);
+                }
+            }
+            rec = PyDict_GetItemWithError(trace_recs, tid);
+            if (rec == NULL && PyErr_Occurred())
+                FAIL;
+            if (rec != NULL) {
+                Py_INCREF(rec);
+                if (!PyList_Check(rec) || PyList_GET_SIZE(rec) < 4) {
+                    PyErr_SetString(PyExc_TypeError, "a trace record must be a list of 4");
+                    FAIL;
+                }
+                CHECK(PyList_SetItem(rec, 1, Py_NewRef(t_obj)));
+                CHECK(ll_of(PyList_GET_ITEM(rec, 2), &v));
+                if (v > t && c.trace_on) {
+                    int ex;
+                    CHECK(ex = level_or_critical(&c, c.exempt_levels, level, tid));
+                    if (!ex) {
+                        /* a refused trace's later events in one system share one reason */
+                        PyObject *tk = PyTuple_Pack(2, tid, system);
+                        NOTNULL(tk);
+                        hit = PyDict_GetItemWithError(c.trace_cache, tk);
+                        if (hit == NULL && PyErr_Occurred()) {
+                            Py_DECREF(tk);
+                            FAIL;
+                        }
+                        if (hit == NULL || !PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 2 ||
+                            PyTuple_GET_ITEM(hit, 0) != PyList_GET_ITEM(rec, 3)) {
+                            PyObject *a[] = {rec, system};
+                            tmp = with_rule(S_TRACE, call(c.traces_drop, a, 2));
+                            hit = tmp ? PyTuple_Pack(2, PyList_GET_ITEM(rec, 3), tmp) : NULL;
+                            Py_CLEAR(tmp);
+                            int rc = hit ? PyDict_SetItem(c.trace_cache, tk, hit) : -1;
+                            Py_XDECREF(hit); /* the cache holds it */
+                            if (rc < 0) {
+                                Py_DECREF(tk);
+                                FAIL;
+                            }
+                        }
+                        Py_DECREF(tk);
+                        CHECK(add(drops, pos, PyTuple_GET_ITEM(hit, 1)));
+                        hit = NULL;
+                        goto next;
+                    }
+                }
+            }
+        }
+
+        /* rule 6: rate limit */
+        int via_grace = 0;
+        CHECK(SS_LL(ss, SS_OFFERED, &v));
+        CHECK(set_ll(ss, SS_OFF[SS_OFFERED], v + 1));
+        if (c.rate_on) {
+            CHECK(SS_LL(ss, SS_COUNT, &v));
+            CHECK(SS_LL(ss, SS_LIMIT, &w));
+        }
+        if (c.rate_on && v >= w) {
+            int crit;
+            CHECK(crit = level_or_critical(&c, c.crit_levels, level, tid));
+            if (crit) {
+                n_crit++;
+            } else {
+                int elsewhere = 0;
+                if (rec != NULL) {
+                    CHECK(ll_of(PyList_GET_ITEM(rec, 0), &v));
+                    CHECK(SS_LL(ss, SS_BIT, &w));
+                    elsewhere = (v & ~w) != 0;
+                }
+                if (elsewhere) {
+                    CHECK(SS_LL(ss, SS_GRACE, &v));
+                    CHECK(SS_LL(ss, SS_GRACE_LIMIT, &w));
+                }
+                if (elsewhere && v < w) {
+                    via_grace = 1;
+                } else {
+                    /* a flood's drops share one reason until the window's counters change */
+                    int f = elsewhere ? SS_GRACE_DROP_INFO : SS_DROP_INFO;
+                    PyObject *info = get(ss, SS_OFF[f], SS_NAMES[f]);
+                    NOTNULL(info);
+                    if (info == Py_None) {
+                        PyObject *a[] = {ss, c.rcfg, elsewhere ? Py_True : Py_False};
+                        NOTNULL(info = with_rule(S_RATE, call(c.rate_drop, a, 3)));
+                        CHECK(set(ss, SS_OFF[f], info)); /* the slot holds it */
+                    }
+                    CHECK(add(drops, pos, info));
+                    CHECK(maybe_refuse(&c, trace_recs, rec, tid, system, level, S_RATE, t_obj, &n_refused));
+                    goto next;
+                }
+            }
+        }
+
+        /* rule 7: monthly budget */
+        CHECK(ST_LL(st, ST_TOTAL, &x));
+        int inline_charge = 0;
+        if (x < c.gate) {
+            CHECK(SS_LL(ss, SS_OWN, &v));
+            CHECK(SS_LL(ss, SS_LENT, &w));
+            long long quota;
+            CHECK(SS_LL(ss, SS_QUOTA, &quota));
+            inline_charge = v + w < quota;
+        }
+        if (inline_charge) {
+            CHECK(set_ll(ss, SS_OFF[SS_OWN], v + 1));
+        } else {
+            int essential = 0;
+            if (x >= c.essential_at)
+                CHECK(essential = level_or_critical(&c, c.essential_levels, level, tid));
+            PyObject *a[] = {st, ss, t_obj, essential ? Py_True : Py_False, c.bcfg};
+            NOTNULL(tmp = call(c.budget_charge, a, 5));
+            if (tmp != Py_None) {
+                PyObject *b[] = {st, ss, tmp};
+                PyObject *d = call(c.budget_drop, b, 3);
+                Py_CLEAR(tmp);
+                NOTNULL(d);
+                int rc = add(drops, pos, d);
+                Py_DECREF(d);
+                CHECK(rc);
+                CHECK(maybe_refuse(&c, trace_recs, rec, tid, system, level, S_BUDGET, t_obj, &n_refused));
+                goto next;
+            }
+            Py_CLEAR(tmp);
+        }
+
+        /* stored: every rule remembers it */
+        CHECK(ST_LL(st, ST_TOTAL, &x));
+        CHECK(set_ll(st, ST_OFF[ST_TOTAL], x + 1));
+        CHECK(ST_LL(st, ST_NEXT_TOTAL, &v));
+        int record = x + 1 >= v;
+        if (!record) {
+            long long own, borrowed, next;
+            CHECK(SS_LL(ss, SS_OWN, &own));
+            CHECK(SS_LL(ss, SS_BORROWED, &borrowed));
+            CHECK(SS_LL(ss, SS_NEXT_THRESHOLD, &next));
+            record = own + borrowed >= next;
+        }
+        if (record) {
+            PyObject *a[] = {st, ss, t_obj, c.bcfg};
+            NOTNULL(tmp = call(c.budget_record, a, 4));
+            Py_CLEAR(tmp);
+        }
+        CHECK(SS_LL(ss, SS_COUNT, &v));
+        CHECK(set_ll(ss, SS_OFF[SS_COUNT], v + 1));
+        CHECK(set(ss, SS_OFF[SS_DROP_INFO], Py_NewRef(Py_None)));
+        CHECK(set(ss, SS_OFF[SS_GRACE_DROP_INFO], Py_NewRef(Py_None)));
+        if (via_grace) {
+            CHECK(SS_LL(ss, SS_GRACE, &v));
+            CHECK(set_ll(ss, SS_OFF[SS_GRACE], v + 1));
+            n_grace++;
+        }
+        if (loop_check) {
+            if (stored == NULL) {
+                NOTNULL(tmp = PyList_New(1));
+                PyList_SET_ITEM(tmp, 0, Py_NewRef(t_obj));
+                CHECK(PyDict_SetItem(loop_seen, lk, tmp));
+                Py_CLEAR(tmp);
+            } else {
+                CHECK(PyList_Append(stored, t_obj));
+            }
+        }
+        if (tid != Py_None) {
+            if (c.cross_on && (cross_hot || t <= c.fresh_cross)) {
+                PyObject *ck = PyTuple_Pack(2, tid, fp);
+                NOTNULL(ck);
+                tmp = PyTuple_Pack(2, system, t_obj);
+                int rc = tmp ? PyDict_SetItem(cross_seen, ck, tmp) : -1;
+                Py_DECREF(ck);
+                Py_CLEAR(tmp);
+                CHECK(rc);
+            }
+            PyObject *bit = get(ss, SS_OFF[SS_BIT], "bit");
+            NOTNULL(bit);
+            if (rec == NULL) {
+                NOTNULL(tmp = PyList_New(4));
+                PyList_SET_ITEM(tmp, 0, Py_NewRef(bit));
+                PyList_SET_ITEM(tmp, 1, Py_NewRef(t_obj));
+                PyObject *zero = PyLong_FromLong(0);
+                NOTNULL(zero);
+                PyList_SET_ITEM(tmp, 2, zero);
+                PyList_SET_ITEM(tmp, 3, Py_NewRef(Py_None));
+                CHECK(PyDict_SetItem(trace_recs, tid, tmp));
+                Py_CLEAR(tmp);
+            } else {
+                PyObject *mask = PyNumber_Or(PyList_GET_ITEM(rec, 0), bit);
+                NOTNULL(mask);
+                CHECK(PyList_SetItem(rec, 0, mask));
+            }
+        }
+
+    next:
+        Py_CLEAR(t_obj);
+        Py_CLEAR(ss);
+        Py_CLEAR(lk);
+        Py_CLEAR(stored);
+        Py_CLEAR(rec);
+    }
+
+    CHECK(set_ll(st, ST_OFF[ST_CLOCK], clock));
+    CHECK(count_stat(c.stats, K_CRIT, n_crit));
+    CHECK(count_stat(c.stats, K_REFUSED, n_refused));
+    CHECK(count_stat(c.stats, K_GRACE, n_grace));
+    CHECK(count_stat(c.stats, K_LATE, late));
+    Py_DECREF(systems);
+    Py_XDECREF(loop_seen);
+    Py_XDECREF(cross_seen);
+    Py_XDECREF(trace_recs);
+    return drops;
+
+error:
+    Py_XDECREF(t_obj);
+    Py_XDECREF(ss);
+    Py_XDECREF(lk);
+    Py_XDECREF(stored);
+    Py_XDECREF(rec);
+    Py_XDECREF(tmp);
+    Py_DECREF(systems);
+    Py_XDECREF(loop_seen);
+    Py_XDECREF(cross_seen);
+    Py_XDECREF(trace_recs);
+    Py_DECREF(drops);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+
+static PyMethodDef methods[] = {
+    {"bind", bind, METH_VARARGS, "bind(SystemState, RuleState): learn the classes' slot offsets."},
+    {"decide", decide, METH_VARARGS,
+     "decide(context, columns) -> [(pos, decision)]: Engine._process_py over one batch (see engine.py)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "logcorr._fastrules", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__fastrules(void)
+{
+#define INTERN(var, s) if ((var = PyUnicode_InternFromString(s)) == NULL) return NULL
+    INTERN(S_SUPPRESS, "suppress");
+    INTERN(S_DUPLICATE, "duplicate");
+    INTERN(S_LOOP, "loop");
+    INTERN(S_CROSS, "cross_system");
+    INTERN(S_TRACE, "trace");
+    INTERN(S_RATE, "rate_limit");
+    INTERN(S_BUDGET, "budget");
+    INTERN(K_CRIT, "critical_bypass");
+    INTERN(K_REFUSED, "trace_refused");
+    INTERN(K_GRACE, "trace_grace");
+    INTERN(K_LATE, "late");
+    return PyModule_Create(&module);
+}

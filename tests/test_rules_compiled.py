@@ -1,0 +1,247 @@
+"""The compiled engine loop (`logcorr/_fastrules.c`) against the Python loop it stands in for
+(`Engine._process_py`): on random streams under random policies, continuing saved state with late events,
+and on a large generated stream that rolls months, sweeps the windows and floods the rate limit, both
+give the same drops (rule, reason, snapshot), the same rule state and the same counters."""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from logcorr import native
+from logcorr.rules import loop
+from logcorr.rules.engine import Engine, compiled_loop
+from logcorr.rules.policy import Policy
+from logcorr.rules.state import RuleState
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 1_717_200_000_000 - 2 * 86_400_000  # two days before a month boundary
+
+if native.built("_fastrules") is None and os.environ.get("LOGCORR_ALLOW_NO_EXT"):
+    pytest.skip("logcorr._fastrules is not built; LOGCORR_ALLOW_NO_EXT is set", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _built(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOGCORR_NO_FASTPATH", raising=False)
+    assert compiled_loop() is not None, (
+        "logcorr/_fastrules.c did not build (set LOGCORR_ALLOW_NO_EXT=1 to skip)"
+    )
+
+
+SYSTEMS = ("browser", "worker", "backend", "mobile")  # an unknown label gets its own bit and no quota
+LEVELS = ("log", "info", "warn", "error", "debug")
+FPS = ("a", "b", "c", "d", "e")
+TRACES = (None, None, "t1", "t2", "t3", "critical_t4", "t5-pay")
+
+event = st.tuples(
+    st.one_of(st.just(0), st.integers(0, 300), st.integers(0, 4_000), st.integers(0, 90_000),
+              st.integers(0, 2 * 86_400_000),
+              st.sampled_from((250, 500, 1000, 2000, 3000, 60_000))),  # gap: also exactly a window
+    st.sampled_from(SYSTEMS),
+    st.sampled_from(LEVELS),
+    st.sampled_from(TRACES),
+    st.sampled_from(FPS),
+    st.sampled_from((None,) * 15 + ("[HMR]", "webpack")),
+    st.sampled_from((0,) * 15 + (1, 2)),
+)  # fmt: skip
+
+policies = st.builds(
+    lambda on, q, tiers, grace, lending, borrowing, patterns, crit, ess, loop_w, cross_w, refuse: Policy.model_validate(
+        {
+            "suppression": {"enabled": on[0]},
+            "duplicates": {"enabled": on[1]},
+            "loop": {"enabled": on[2], "max_identical": 3, "window_ms": loop_w},
+            "cross_system": {"enabled": on[3], "window_ms": cross_w},
+            "rate_limit": {"enabled": on[4], "tiers": tiers},
+            "budget": {"enabled": on[5], "monthly_writes": q, "lending": lending, "borrowing": borrowing,
+                       "essential_levels": ess},
+            "trace_aware": {"enabled": on[6], "grace_pct": grace, "refuse_ms": refuse},
+            "critical": {"trace_id_patterns": patterns, "levels": crit},
+        }
+    ),
+    st.tuples(*[st.sampled_from((True, True, True, False))] * 7),
+    st.integers(3, 60),
+    st.sampled_from([[50, 25, 12, 6], [6, 3, 1], [2]]),
+    st.sampled_from([0.0, 50.0, 100.0]),
+    st.sampled_from(["prorated", "unused"]),
+    st.booleans(),
+    st.sampled_from([["critical_"], ["critical_", "-pay"], ["zzz"]]),
+    st.sampled_from([["error"], ["error", "warn"]]),
+    st.sampled_from([["error"], ["error", "debug"]]),
+    st.sampled_from([1000, 250]),
+    st.sampled_from([2000, 500]),
+    st.sampled_from([0, 60_000, 3_000]),
+)  # fmt: skip
+
+
+def columns(events: list[tuple[Any, ...]], start: int = T0, hot: bool = False) -> dict[str, list[Any]]:
+    """Engine input: rows in time order; `dup` rows carry an event key; `hot` adds arbitrary hot flags
+    (the engine must decide the same either way, whatever they say)."""
+    t = start
+    rows = []
+    for pos, (gap, system, level, trace, fp, sup, dup) in enumerate(events, start=1):
+        t += gap
+        rows.append((pos, t, system, level, trace, fp, sup, dup, pos * 7 if dup else None))
+    names = ("pos", "ts_ms", "system", "level", "trace_id", "fingerprint", "suppressed", "dup", "event_key")
+    cols = {n: [r[i] for r in rows] for i, n in enumerate(names)}
+    if hot:
+        cols["loop_hot"] = [p % 3 != 0 for p in cols["pos"]]
+        cols["cross_hot"] = [p % 4 != 1 for p in cols["pos"]]
+    return cols
+
+
+def decide_all(engine: Engine, cols: dict[str, list[Any]], batch: int) -> list[tuple[int, Any]]:
+    n = len(cols["pos"])
+    out: list[tuple[int, Any]] = []
+    for start in range(0, n, batch or n or 1):
+        out.extend(engine.decide({k: v[start : start + (batch or n)] for k, v in cols.items()}))
+    return out
+
+
+def both(policy: Policy, parts: list[dict[str, list[Any]]], batch: int = 0) -> None:
+    """Each part by a new engine continuing the previous one's state (an ingest after an ingest), once
+    with the Python loop and once compiled: everything must agree."""
+    results = []
+    for compiled in (False, True):
+        state: RuleState | None = None
+        drops: list[tuple[int, Any]] = []
+        stats: dict[str, int] = {}
+        for cols in parts:
+            engine = Engine(policy, state, compiled=compiled)
+            assert (engine._compiled is not None) == compiled
+            drops += decide_all(engine, cols, batch)
+            state = engine.state
+            for k, v in engine.stats.items():
+                stats[k] = stats.get(k, 0) + v
+        results.append((drops, state, stats))
+    (py_drops, py_state, py_stats), (c_drops, c_state, c_stats) = results
+    assert c_drops == py_drops
+    assert c_state == py_state
+    assert c_stats == py_stats
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=st.lists(event, max_size=300), policy=policies, batch=st.integers(0, 50), hot=st.booleans())
+def test_compiled_loop_decides_as_the_python_loop(
+    events: list[tuple[Any, ...]], policy: Policy, batch: int, hot: bool
+) -> None:
+    both(policy, [columns(events, hot=hot)], batch)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=st.lists(event, max_size=150),
+    second=st.lists(event, max_size=150),
+    back=st.integers(0, 10_000),
+    policy=policies,
+)
+def test_compiled_loop_continues_saved_state_and_late_events_as_the_python_loop(
+    first: list[tuple[Any, ...]], second: list[tuple[Any, ...]], back: int, policy: Policy
+) -> None:
+    one = columns(first)
+    end = one["ts_ms"][-1] if first else T0
+    # the second ingest starts a little before the first one's clock: its first events are late
+    two = columns(second, start=end - back)
+    two["pos"] = [p + len(first) for p in two["pos"]]
+    both(policy, [one, two], batch=7)
+
+
+def _bench_rules() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_rules", ROOT / "scripts" / "bench_rules.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_rules"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("days", [0.5, 20.0])
+def test_compiled_loop_on_a_large_stream_with_floods_sweeps_and_month_ends(days: float) -> None:
+    """bench_rules.py's generator (traces across systems, loops, floods, duplicates, noise): over half a
+    day the rate limit and the budget are under pressure, over 20 days months roll and the windows'
+    containers are swept (they hold more than the engine's sweep minimum)."""
+    bench = _bench_rules()
+    policy = Policy.model_validate({"budget": {"monthly_writes": 20_000}})
+    rows = bench.generate(120_000, seed=7, days=days)
+    data = bench.batches(rows, policy)
+    merged = {k: [v for b in data for v in b[k]] for k in data[0]}
+    half = len(merged["pos"]) // 2
+    parts = [{k: v[:half] for k, v in merged.items()}, {k: v[half:] for k, v in merged.items()}]
+    both(policy, parts, batch=16_384)
+
+
+def test_an_error_in_a_rule_function_propagates_and_leaves_nothing_half_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cols = columns([(10, "browser", "log", None, "a", None, 0)] * 12)
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("reason builder failed")
+
+    monkeypatch.setattr(loop, "drop", broken)
+    engine = Engine(Policy())
+    with pytest.raises(RuntimeError, match="reason builder failed"):
+        engine.decide(cols)
+
+
+def test_bad_input_is_a_python_error_not_a_crash() -> None:
+    engine = Engine(Policy())
+    cols = columns([(10, "browser", "log", "t1", "a", None, 0)] * 3)
+    short = dict(cols, level=cols["level"][:2])
+    with pytest.raises(ValueError, match="level"):
+        engine.decide(short)
+    with pytest.raises(KeyError):
+        engine.decide({k: v for k, v in cols.items() if k != "fingerprint"})
+    with pytest.raises(TypeError):
+        engine.decide(dict(cols, ts_ms=["x", "y", "z"]))
+    engine.state.traces = []  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="dicts"):
+        Engine(Policy(), engine.state).decide(cols)
+
+
+def test_no_reference_is_leaked_or_lost() -> None:
+    """The same objects before and after many batches: the loop neither leaks nor frees what it borrows."""
+    events = [(g % 700, SYSTEMS[g % 3], LEVELS[g % 4], TRACES[g % 7], FPS[g % 5], None, g % 11 == 0)
+              for g in range(3_000)]  # fmt: skip
+    cols = columns(events, hot=True)
+    probes = [cols["system"][0], cols["trace_id"][2], cols["fingerprint"][1], cols["pos"][-1]]
+    policy = Policy.model_validate({"budget": {"monthly_writes": 400}, "rate_limit": {"tiers": [5]}})
+    for _ in range(3):  # warm caches (interned strings, small ints)
+        Engine(policy).decide(cols)
+    gc.collect()
+    before = [sys.getrefcount(p) for p in probes]
+    for _ in range(20):
+        engine = Engine(policy)
+        drops = engine.decide(cols)
+        assert drops
+        del engine, drops
+    gc.collect()
+    assert [sys.getrefcount(p) for p in probes] == before
+
+
+@pytest.mark.parametrize("gap", [1999, 2000, 2001])
+def test_compiled_loop_at_the_cross_system_window_edge(gap: int) -> None:
+    events = [(0, "backend", "info", "t1", "a", None, 0), (gap, "browser", "info", "t1", "a", None, 0)]
+    cols = columns(events)
+    drops = Engine(Policy(), compiled=True).decide(cols)
+    assert [d[1][0] for d in drops] == (["cross_system"] if gap <= 2000 else [])
+    both(Policy(), [cols])
+
+
+@pytest.mark.parametrize("gap", [999, 1000, 1001])
+def test_compiled_loop_at_the_loop_window_edge(gap: int) -> None:
+    # five copies at the same ms, then the sixth `gap` ms later: inside the window it is the loop's
+    events = [(0, "worker", "log", None, "a", None, 0)] * 5 + [(gap, "worker", "log", None, "a", None, 0)]
+    cols = columns(events)
+    drops = Engine(Policy(), compiled=True).decide(cols)
+    assert [d[1][0] for d in drops] == (["loop"] if gap < 1000 else [])
+    both(Policy(), [cols])
