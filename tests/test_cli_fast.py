@@ -189,3 +189,32 @@ def test_a_read_command_run_as_a_program_prints_everything_and_keeps_its_exit_co
         assert proc.returncode == inproc.exit_code, (argv, proc.stderr)
         assert proc.stdout == inproc.stdout_bytes, argv
         assert proc.stderr.decode().splitlines()[:1] == inproc.stderr.splitlines()[:1], argv
+
+
+def test_duckdb_draws_no_progress_bar_on_stdout(tmp_path: Any, cli: Cli) -> None:
+    """DuckDB draws its progress bar on stdout (into a file or a pipe too) for any statement over two
+    seconds; it once landed in the middle of `ingest --json`. Every connection logcorr opens turns it off:
+    what a query on it sees, and what an ingest's workers and a replay scenario run on."""
+    import duckdb
+
+    from logcorr.pipeline.ingest import ingest
+    from logcorr.store.connection import connect, quiet
+    from tests.conftest import FIXTURES
+
+    db = str(tmp_path / "s.duckdb")
+    ingest([str(FIXTURES)], db)
+    out = cli("sql", "--db", db, "--format", "csv", "SELECT current_setting('enable_progress_bar') AS bar")
+    assert out.exit_code == 0 and out.stdout.split() == ["bar", "False"]
+    for opened in (lambda: connect(db), lambda: connect(db, read_only=True), lambda: quiet(duckdb.connect())):
+        con = opened()
+        try:
+            assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)
+        finally:
+            con.close()
+
+
+def test_a_missing_database_names_itself_in_the_hint(tmp_path: Any, cli: Cli) -> None:
+    db = str(tmp_path / "nothing.duckdb")
+    out = cli("stats", "--db", db)
+    assert out.exit_code == int(ExitCode.INPUT)
+    assert f"logcorr ingest FILES --db {db}" in out.stderr

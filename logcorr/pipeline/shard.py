@@ -112,8 +112,9 @@ def run_shard(task: ShardTask) -> ShardDone:
     from logcorr.pipeline.spool import IpcSink
     from logcorr.pipeline.stage import Stager
     from logcorr.sources.detect import FORMATS
+    from logcorr.store.connection import quiet
 
-    con = duckdb.connect()
+    con = quiet(duckdb.connect())
     # each staged batch goes straight to the shard's files: the worker keeps no table of its rows
     sink = IpcSink(con, task.out_dir, f"{task.file_id}-{task.index:06d}")  # unique in the directory
     stager = Stager(con, task.policy, sink=sink)

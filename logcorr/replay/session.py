@@ -71,10 +71,11 @@ def _open(req: Request, policy: Any) -> tuple[Any, Callable[[], None], Any]:
 
         from logcorr.replay.scenario import load_scenario
         from logcorr.replay.synth import SyntheticLoad
+        from logcorr.store.connection import quiet
         from logcorr.store.interrupt import track
 
         sc, name, applied = load_scenario(req.scenario, req.params)
-        return track(duckdb.connect(config={"threads": 1})), _nothing, SyntheticLoad(sc, name, applied)
+        return quiet(track(duckdb.connect(config={"threads": 1}))), _nothing, SyntheticLoad(sc, name, applied)
     from logcorr.replay.recorded import RecordedLoad
 
     source: dict[str, Any]

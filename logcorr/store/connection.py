@@ -53,6 +53,14 @@ def _lock_wait() -> float:
         raise DatabaseError(f"bad LOGCORR_LOCK_WAIT {raw!r}", "seconds, e.g. LOGCORR_LOCK_WAIT=5") from None
 
 
+def quiet(con: Any) -> Any:
+    """`con` without DuckDB's progress bar: DuckDB draws it on stdout (even into a file or a pipe) for
+    any statement over two seconds, which broke `ingest --json` output. logcorr shows its own progress
+    on stderr."""
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def connect(
     path: str, *, read_only: bool = False, migrate: bool = True, memory_limit: str = DEFAULT_MEMORY_LIMIT
 ) -> Any:
@@ -63,11 +71,13 @@ def connect(
     from logcorr.store.interrupt import track
 
     if read_only and not Path(path).exists():
-        raise DatabaseError(f"database {path} does not exist", "run `logcorr ingest FILES --db {path}` first")
+        raise DatabaseError(
+            f"database {path} does not exist", f"run `logcorr ingest FILES --db {path}` first"
+        )
     deadline: float | None = None
     while True:
         try:
-            con = track(duckdb.connect(path, read_only=read_only))
+            con = quiet(track(duckdb.connect(path, read_only=read_only)))
             break
         except duckdb.IOException as e:
             text = str(e)
