@@ -127,6 +127,11 @@ class Engine:
         self._budget_drops = budget.DropCache(self.budget)
         self._compiled = compiled_loop() if compiled else None
 
+    @property
+    def compiled(self) -> bool:
+        """Whether the compiled loop decides (`logcorr/_fastrules.c`)."""
+        return self._compiled is not None
+
     def _system(self, name: str) -> SystemState:
         ss = self.state.system(name)
         ss.quota = self.budget.quotas.get(name, 0)
