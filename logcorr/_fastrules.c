@@ -14,6 +14,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <structmember.h>
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -142,14 +143,113 @@ static PyObject *with_rule(PyObject *rule, PyObject *r)
     return out;
 }
 
-static int add(PyObject *drops, PyObject *pos, PyObject *decision)
+/* Where the drops go. As (position, decision) pairs in a list; or numbered: positions (int64) and, per
+ * drop, the number of its decision among the batch's distinct decision objects (int32, in order of first
+ * use), with the distinct decisions in a list: what ingest's drop sink writes, without a tuple per drop. */
+typedef struct {
+    PyObject *pairs; /* NULL when numbered */
+    long long *pos;
+    int32_t *num;
+    Py_ssize_t n, cap;
+    PyObject *distinct;
+    PyObject **keys; /* open addressing: decision object -> its number */
+    int32_t *vals;
+    size_t mask;
+} Out;
+
+static int out_grow_table(Out *o)
 {
-    PyObject *pair = PyTuple_Pack(2, pos, decision);
-    if (pair == NULL)
+    size_t size = o->mask ? (o->mask + 1) * 2 : 1024;
+    PyObject **keys = PyMem_Calloc(size, sizeof(PyObject *));
+    int32_t *vals = PyMem_Malloc(size * sizeof(int32_t));
+    if (keys == NULL || vals == NULL) {
+        PyMem_Free(keys);
+        PyMem_Free(vals);
+        PyErr_NoMemory();
         return -1;
-    int rc = PyList_Append(drops, pair);
-    Py_DECREF(pair);
-    return rc;
+    }
+    for (size_t i = 0; o->mask && i <= o->mask; i++) {
+        if (o->keys[i] == NULL)
+            continue;
+        size_t h = ((uintptr_t)o->keys[i] >> 4) & (size - 1);
+        while (keys[h] != NULL)
+            h = (h + 1) & (size - 1);
+        keys[h] = o->keys[i];
+        vals[h] = o->vals[i];
+    }
+    PyMem_Free(o->keys);
+    PyMem_Free(o->vals);
+    o->keys = keys;
+    o->vals = vals;
+    o->mask = size - 1;
+    return 0;
+}
+
+static int add(Out *o, PyObject *pos, PyObject *decision)
+{
+    if (o->pairs != NULL) {
+        PyObject *pair = PyTuple_Pack(2, pos, decision);
+        if (pair == NULL)
+            return -1;
+        int rc = PyList_Append(o->pairs, pair);
+        Py_DECREF(pair);
+        return rc;
+    }
+    long long p = PyLong_AsLongLong(pos);
+    if (p == -1 && PyErr_Occurred())
+        return -1;
+    if (o->n == o->cap) {
+        Py_ssize_t cap = o->cap ? o->cap * 2 : 4096;
+        long long *np = PyMem_Realloc(o->pos, cap * sizeof(long long));
+        if (np != NULL)
+            o->pos = np;
+        int32_t *nn = np ? PyMem_Realloc(o->num, cap * sizeof(int32_t)) : NULL;
+        if (nn == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        o->num = nn;
+        o->cap = cap;
+    }
+    /* the distinct list holds every key, so no two live keys share an address */
+    if ((size_t)PyList_GET_SIZE(o->distinct) * 2 >= o->mask && out_grow_table(o) < 0)
+        return -1;
+    size_t h = ((uintptr_t)decision >> 4) & o->mask;
+    while (o->keys[h] != NULL && o->keys[h] != decision)
+        h = (h + 1) & o->mask;
+    if (o->keys[h] == NULL) {
+        if (PyList_GET_SIZE(o->distinct) >= INT32_MAX || PyList_Append(o->distinct, decision) < 0)
+            return -1;
+        o->keys[h] = decision;
+        o->vals[h] = (int32_t)(PyList_GET_SIZE(o->distinct) - 1);
+    }
+    o->pos[o->n] = p;
+    o->num[o->n] = o->vals[h];
+    o->n++;
+    return 0;
+}
+
+static void out_free(Out *o)
+{
+    Py_CLEAR(o->pairs);
+    Py_CLEAR(o->distinct);
+    PyMem_Free(o->pos);
+    PyMem_Free(o->num);
+    PyMem_Free(o->keys);
+    PyMem_Free(o->vals);
+}
+
+/* the result: the pairs, or (positions as int64 bytes, numbers as int32 bytes, distinct decisions) */
+static PyObject *out_result(Out *o)
+{
+    if (o->pairs != NULL)
+        return Py_NewRef(o->pairs);
+    PyObject *pos = PyBytes_FromStringAndSize((const char *)o->pos, o->n * (Py_ssize_t)sizeof(long long));
+    PyObject *num = pos ? PyBytes_FromStringAndSize((const char *)o->num, o->n * (Py_ssize_t)sizeof(int32_t)) : NULL;
+    PyObject *r = num ? PyTuple_Pack(3, pos, num, o->distinct) : NULL;
+    Py_XDECREF(pos);
+    Py_XDECREF(num);
+    return r;
 }
 
 /* item i of a tuple or list of at least i + 1 items, borrowed */
@@ -287,7 +387,8 @@ static int containers(PyObject *st, PyObject **loop, PyObject **cross, PyObject 
 static PyObject *decide(PyObject *self, PyObject *args)
 {
     PyObject *ctx_t, *cols;
-    if (!PyArg_ParseTuple(args, "O!O!", &PyTuple_Type, &ctx_t, &PyDict_Type, &cols))
+    int numbered = 0;
+    if (!PyArg_ParseTuple(args, "O!O!|p", &PyTuple_Type, &ctx_t, &PyDict_Type, &cols, &numbered))
         return NULL;
     Ctx c;
     if (!PyArg_ParseTuple(ctx_t, CTX_FORMAT, &c.engine, &c.state, &c.sup_on, &c.dup_on, &c.loop_on,
@@ -336,20 +437,27 @@ static PyObject *decide(PyObject *self, PyObject *args)
         return NULL;
 
     PyObject *st = c.state;
-    PyObject *drops = PyList_New(0);
+    Out out = {0};
+    if (numbered)
+        out.distinct = PyList_New(0);
+    else
+        out.pairs = PyList_New(0);
+    Out *drops = &out;
+    if (out.pairs == NULL && out.distinct == NULL)
+        return NULL;
     PyObject *systems = get(st, ST_OFF[ST_SYSTEMS], "systems");
     PyObject *loop_seen = NULL, *cross_seen = NULL, *trace_recs = NULL;
     long long clock, boundary = -1, late = 0, n_crit = 0, n_refused = 0, n_grace = 0;
-    if (drops == NULL || systems == NULL || !PyDict_Check(systems) || ST_LL(st, ST_CLOCK, &clock) < 0) {
+    if (systems == NULL || !PyDict_Check(systems) || ST_LL(st, ST_CLOCK, &clock) < 0) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "RuleState.systems must be a dict");
-        Py_XDECREF(drops);
+        out_free(&out);
         return NULL;
     }
     Py_INCREF(systems);
     if (containers(st, &loop_seen, &cross_seen, &trace_recs) < 0) {
         Py_DECREF(systems);
-        Py_DECREF(drops);
+        out_free(&out);
         return NULL;
     }
 
@@ -737,7 +845,9 @@ static PyObject *decide(PyObject *self, PyObject *args)
     Py_XDECREF(loop_seen);
     Py_XDECREF(cross_seen);
     Py_XDECREF(trace_recs);
-    return drops;
+    PyObject *result = out_result(&out);
+    out_free(&out);
+    return result;
 
 error:
     Py_XDECREF(t_obj);
@@ -750,7 +860,7 @@ error:
     Py_XDECREF(loop_seen);
     Py_XDECREF(cross_seen);
     Py_XDECREF(trace_recs);
-    Py_DECREF(drops);
+    out_free(&out);
     return NULL;
 }
 
@@ -759,7 +869,8 @@ error:
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(SystemState, RuleState): learn the classes' slot offsets."},
     {"decide", decide, METH_VARARGS,
-     "decide(context, columns) -> [(pos, decision)]: Engine._process_py over one batch (see engine.py)."},
+     "decide(context, columns, numbered=False) -> [(pos, decision)]: Engine._process_py over one batch (see\n"
+     "engine.py). numbered: (positions as int64 bytes, decision numbers as int32 bytes, distinct decisions)."},
     {NULL, NULL, 0, NULL},
 };
 

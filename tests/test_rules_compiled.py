@@ -9,6 +9,7 @@ import gc
 import importlib.util
 import os
 import sys
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -107,26 +108,47 @@ def decide_all(engine: Engine, cols: dict[str, list[Any]], batch: int) -> list[t
     return out
 
 
+def decide_all_numbered(engine: Engine, cols: dict[str, list[Any]], batch: int) -> list[tuple[int, Any]]:
+    """`decide_numbered` over the batches, read back as pairs (checking the numbering on the way)."""
+    n = len(cols["pos"])
+    out: list[tuple[int, Any]] = []
+    for start in range(0, n, batch or n or 1):
+        positions, numbers, distinct = engine.decide_numbered(
+            {k: v[start : start + (batch or n)] for k, v in cols.items()}
+        )
+        pos, num = array("q", positions), array("i", numbers)
+        assert len(pos) == len(num)
+        # numbered in order of first use, each distinct object once
+        assert sorted(set(num)) == list(range(len(distinct)))
+        assert [num[i] for i in sorted({num[j]: j for j in reversed(range(len(num)))}.values())] == list(
+            range(len(distinct))
+        )
+        assert len({id(d) for d in distinct}) == len(distinct)
+        out.extend((p, distinct[k]) for p, k in zip(pos, num, strict=True))
+    return out
+
+
 def both(policy: Policy, parts: list[dict[str, list[Any]]], batch: int = 0) -> None:
-    """Each part by a new engine continuing the previous one's state (an ingest after an ingest), once
-    with the Python loop and once compiled: everything must agree."""
+    """Each part by a new engine continuing the previous one's state (an ingest after an ingest), with the
+    Python loop and compiled, as pairs and numbered: everything must agree."""
     results = []
-    for compiled in (False, True):
+    for compiled, numbered in ((False, False), (True, False), (False, True), (True, True)):
         state: RuleState | None = None
         drops: list[tuple[int, Any]] = []
         stats: dict[str, int] = {}
         for cols in parts:
             engine = Engine(policy, state, compiled=compiled)
-            assert (engine._compiled is not None) == compiled
-            drops += decide_all(engine, cols, batch)
+            assert engine.compiled == compiled
+            drops += (decide_all_numbered if numbered else decide_all)(engine, cols, batch)
             state = engine.state
             for k, v in engine.stats.items():
                 stats[k] = stats.get(k, 0) + v
         results.append((drops, state, stats))
-    (py_drops, py_state, py_stats), (c_drops, c_state, c_stats) = results
-    assert c_drops == py_drops
-    assert c_state == py_state
-    assert c_stats == py_stats
+    (py_drops, py_state, py_stats), *others = results
+    for drops, state, stats in others:
+        assert drops == py_drops
+        assert state == py_state
+        assert stats == py_stats
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

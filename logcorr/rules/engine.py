@@ -13,7 +13,10 @@ docs/rules.md.
 from __future__ import annotations
 
 import gc
+from array import array
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from logcorr import native
@@ -28,6 +31,21 @@ from logcorr.rules.traces import TraceConfig
 # or refused trace share one such tuple (the same object), which is what makes their bookkeeping cheap
 Decision = tuple[str, str, str | None]
 Drop = tuple[int, str, str, str | None]
+# a batch's drops numbered (see `Engine.decide_numbered`): positions, decision numbers, distinct decisions
+Numbered = tuple[bytes, bytes, list[Decision]]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The engine makes no reference cycles; the cyclic GC would only walk its growing state."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
 
 _SWEEP_MS = 300_000  # prune the windows' containers every 5 minutes of event time…
 _SWEEP_MIN = 4096  # …when they hold more entries than this (below it memory does not matter)
@@ -167,17 +185,32 @@ class Engine:
     def decide(self, cols: dict[str, list[Any]]) -> list[tuple[int, Decision]]:
         """`process` as (position, decision) pairs: consecutive drops for one reason share the decision
         tuple object, which their bookkeeping can count on."""
-        # the loop makes no reference cycles; the cyclic GC would only walk the growing state
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _gc_paused():
             if self._compiled is not None:
                 out: list[tuple[int, Decision]] = self._compiled(self._context(), cols)
                 return out
             return self._process_py(cols)
-        finally:
-            if enabled:
-                gc.enable()
+
+    def decide_numbered(self, cols: dict[str, list[Any]]) -> Numbered:
+        """`decide` without a tuple per drop: the drops' positions (int64, native byte order), each drop's
+        number among the batch's distinct decision objects (int32, numbered in order of first use), and
+        those distinct decisions. What ingest's drop sink writes."""
+        with _gc_paused():
+            if self._compiled is not None:
+                numbered: Numbered = self._compiled(self._context(), cols, True)
+                return numbered
+            pairs = self._process_py(cols)
+        positions, numbers = array("q"), array("i")
+        seen: dict[int, int] = {}  # id of a decision (kept alive by `distinct`) → its number
+        distinct: list[Decision] = []
+        for pos, decision in pairs:
+            k = seen.get(id(decision))
+            if k is None:
+                k = seen[id(decision)] = len(distinct)
+                distinct.append(decision)
+            positions.append(pos)
+            numbers.append(k)
+        return positions.tobytes(), numbers.tobytes(), distinct
 
     def _context(self) -> tuple[Any, ...]:
         """What the compiled loop reads: `_process_py`'s locals, in the order `_fastrules.c` parses them."""
