@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -91,3 +95,77 @@ def test_every_spelling_of_a_secret_named_key_is_seen_by_the_trigger_words() -> 
         for text in (f"login failed {key}=s3cr3tValue99", f'{{"{key.upper()}": "s3cr3tValue99"}}'):
             assert might_hold_secret(text), text
             assert "s3cr3tValue99" not in r.text(text), text
+
+
+# --- the first-character guards of `pair` and `kv` (a lookahead before each pattern) ---------------------
+
+
+def _unguarded() -> list[Any]:
+    """The group regexes without their first-character guards: what each pattern was before them."""
+    from logcorr.rules import redact as R
+
+    out = []
+    for _, rx, _ in R._GROUPS:
+        for guard in (R._QUOTE_FIRST, R._KEY_FIRST):
+            if rx.startswith(guard):
+                rx = rx[len(guard) :]
+        out.append(re.compile(rx))
+    return out
+
+
+_PLAIN = _unguarded()
+_FRAGMENTS = st.sampled_from(
+    ['"', "'", "\\", '\\"', "\\\\\\'", ":", "=", ",", " ", "\n", "{", "}", "[", "]", "name", "key", "value",
+     "Authorization", "authorization", "token", "Token", "access_token", "PASSWORD", "passwd", "pwd",
+     "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
+     "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
+     "ĸey"]
+)  # fmt: skip
+
+
+def _same_with_and_without_guards(s: str) -> None:
+    from logcorr.rules import redact as R
+
+    for (guarded, _), plain in zip(R._COMPILED, _PLAIN, strict=True):
+        a, b = Redactor(), Redactor()
+        assert guarded.sub(a._sub, s) == plain.sub(b._sub, s), (guarded.pattern[:40], s)
+        assert a.counts == b.counts
+
+
+def test_the_first_character_guards_change_no_match_on_the_secrets_corpus() -> None:
+    from tests.secrets_corpus import load_kinds, placements
+
+    texts = list(SAMPLES)
+    for i, k in enumerate(load_kinds()):
+        texts.append(k.text)
+        for p in placements(k, i):
+            texts += [p.message, p.stack or "", json.dumps(p.ctx) if p.ctx else ""]
+            texts.append(json.dumps({"line": json.dumps({"message": p.message, "context": p.ctx})}))
+    for s in texts:
+        _same_with_and_without_guards(s)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_FRAGMENTS, max_size=30).map("".join))
+def test_the_first_character_guards_change_no_match_on_any_text(s: str) -> None:
+    _same_with_and_without_guards(s)
+
+
+def test_the_key_guard_admits_exactly_the_first_characters_of_the_key_alternatives() -> None:
+    """Under (?i) a class and a literal could differ for characters with special case folds (ſ, İ, ı, K):
+    the guard must admit every character any key alternative can start with, quotes and backslash too,
+    and nothing else (over all of Unicode)."""
+    from logcorr.rules import redact as R
+
+    guard = re.compile(R._KEY_FIRST)
+    starts = [re.compile(f"(?i:{alt})") for alt in R._SECRET_KEYS.split("|")]
+    firsts = {alt[0] for alt in R._SECRET_KEYS.split("|")}
+    first_rx = [re.compile(f"(?i:{c})") for c in sorted(firsts)]
+    for alt in starts:  # every alternative does begin with its first letter (no group or class there)
+        assert alt.pattern[4].isalpha()
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        expected = ch in "\\\"'" or any(rx.match(ch) for rx in first_rx)
+        assert (guard.match(ch) is not None) == expected, hex(cp)

@@ -31,6 +31,14 @@ _NOT_MARK = r"(?!" + _Q + r"?\[REDACTED)"
 # a value opened by an escaped quote runs to the next quote or backslash (its escaped closing quote)
 _ESCAPED_VAL = r"\\{1,8}[\"'][^\"'\\]*+"
 
+# First-character guards. Python's regex engine tries a pattern at every position of the text; where a
+# pattern begins with a group of alternatives, each failed position costs the whole alternation. A match of
+# `pair` starts with a quote or a backslash, a match of `kv` with one of those or a key's first letter: a
+# lookahead for that character first changes no match and fails most positions in one test (on the 1M
+# benchmark's flagged texts: `pair` 86-95 → 26 ms, `kv` 152-155 → 79 ms; tests/test_redact_triggers.py).
+_QUOTE_FIRST = r"(?=[\\\"'])"
+_KEY_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _SECRET_KEYS.split("|")})) + r"]))"
+
 # every spelling of a secret-named key contains one of these
 _KV_TRIGGERS = ("token", "secret", "passw", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
                 "private_key", "private-key", "privatekey", "bearer", "accountkey", "account_key", "account-key",
@@ -109,7 +117,8 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         # a header written as a pair in JSON text: ["Cookie", "sid=…"] or {"name": "Authorization", "value": "…"}
         # (a headers object logged as a console argument, HAR entries)
         "pair",
-        r"(?P<pair>(?P<pair_key>"
+        _QUOTE_FIRST
+        + r"(?P<pair>(?P<pair_key>"
         + _Q
         + r"(?i:name|key)"
         + _Q
@@ -138,7 +147,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         "kv",
-        r"(?P<kv>(?P<kv_key>(?i:" + _Q + r"?\b(?:" + _SECRET_KEYS + r")" + _Q + r"?)\s*[:=]\s*)"
+        _KEY_FIRST + r"(?P<kv>(?P<kv_key>(?i:" + _Q + r"?\b(?:" + _SECRET_KEYS + r")" + _Q + r"?)\s*[:=]\s*)"
         r"(?P<kv_val>"
         + _NOT_MARK
         + r"(?i:(?:bearer|basic|digest|token)\s+)?"
