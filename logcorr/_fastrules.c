@@ -6,7 +6,9 @@
  * roll-over, month boundary and sweeps, pruning, reasons, budget charging and threshold moments). What it
  * saves is the interpreter: each event's tests and counter updates run here, and SystemState / RuleState
  * fields are read and written through their slots' offsets (bind() checks that every field is a plain
- * object slot of that exact class; decide() refuses other types).
+ * object slot of that exact class; decide() refuses other types). With numbered=True it returns the drops
+ * as Engine.decide_numbered does (positions and per-batch decision numbers as buffers, the distinct
+ * decisions once) instead of a (position, decision) tuple per drop.
  *
  * The Python loop stays the reference: tests/test_rules_compiled.py holds the two to the same drops, the
  * same state and the same counters on random streams. logcorr/rules/engine.py decides whether this module

@@ -201,7 +201,7 @@ class Engine:
                 return numbered
             pairs = self._process_py(cols)
         positions, numbers = array("q"), array("i")
-        seen: dict[int, int] = {}  # id of a decision (kept alive by `distinct`) → its number
+        seen: dict[int, int] = {}  # id of a decision (kept alive by `pairs`) → its number
         distinct: list[Decision] = []
         for pos, decision in pairs:
             k = seen.get(id(decision))
