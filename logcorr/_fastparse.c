@@ -2142,6 +2142,176 @@ fail:
     return NULL;
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* flag_rows: the stager's probe (stage._flag_sql) without DuckDB                                  */
+
+/* ASCII words to look for: one-byte words in a table, longer ones bucketed by their first two bytes */
+typedef struct {
+    int n;
+    int fold;                /* match ASCII letters case-insensitively (the words are lower-case) */
+    const char *word[64];
+    Py_ssize_t len[64];
+    int16_t next[64];        /* the next word with the same first two bytes, or -1 */
+    uint8_t single[256];     /* a one-byte word */
+    uint8_t pairs[8192];     /* bit (b0 << 8 | b1): some longer word starts with these two bytes */
+    int16_t head[65536];     /* the first longer word starting with each two bytes, or -1 */
+} Words;
+
+static unsigned char FOLD[256];
+
+static int words_init(Words *w, PyObject *seq, int fold) {
+    for (int b = 0; b < 256; b++) FOLD[b] = (unsigned char)((b >= 'A' && b <= 'Z') ? b + 32 : b);
+    memset(w->head, -1, sizeof w->head);
+    memset(w->single, 0, sizeof w->single);
+    memset(w->pairs, 0, sizeof w->pairs);
+    w->n = 0;
+    w->fold = fold;
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
+    if (n > 64) {
+        PyErr_SetString(PyExc_ValueError, "flag_rows: at most 64 words");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(seq, i);
+        if (!PyUnicode_Check(o) || !PyUnicode_IS_ASCII(o) || PyUnicode_GET_LENGTH(o) == 0) {
+            PyErr_SetString(PyExc_ValueError, "flag_rows: words must be non-empty ASCII strings");
+            return -1;
+        }
+        const unsigned char *c = (const unsigned char *)PyUnicode_DATA(o);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(o);
+        for (Py_ssize_t k = 0; fold && k < len; k++)
+            if (FOLD[c[k]] != c[k]) {
+                PyErr_SetString(PyExc_ValueError, "flag_rows: case-insensitive words must be lower-case");
+                return -1;
+            }
+        w->word[w->n] = (const char *)c;
+        w->len[w->n] = len;
+        w->next[w->n] = -1;
+        if (len == 1) {
+            w->single[c[0]] = 1;
+        } else {
+            unsigned pair = (unsigned)c[0] << 8 | c[1];
+            w->pairs[pair >> 3] |= (uint8_t)(1u << (pair & 7));
+            w->next[w->n] = w->head[pair];
+            w->head[pair] = (int16_t)w->n;
+        }
+        w->n++;
+    }
+    return 0;
+}
+
+/* whether one of the words occurs in text[0:n]: most positions end at the one-byte and two-byte tables */
+static int words_in(const Words *w, const unsigned char *text, Py_ssize_t n) {
+    const unsigned char *f = FOLD;
+    int fold = w->fold;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned b0 = fold ? f[text[i]] : text[i];
+        if (w->single[b0]) return 1;
+        if (i + 1 >= n) break;
+        unsigned pair = b0 << 8 | (fold ? f[text[i + 1]] : text[i + 1]);
+        if (!(w->pairs[pair >> 3] & (1u << (pair & 7)))) continue;
+        for (int k = w->head[pair]; k >= 0; k = w->next[k]) {
+            Py_ssize_t len = w->len[k], j = 2;
+            if (len > n - i) continue;
+            const unsigned char *word = (const unsigned char *)w->word[k];
+            while (j < len && (fold ? f[text[i + j]] : text[i + j]) == word[j]) j++;
+            if (j == len) return 1;
+        }
+    }
+    return 0;
+}
+
+/* a str value's text: 0 None (empty text), 1 ASCII (`out`, `len`), 2 not ASCII, -1 not a str (error set) */
+static int ascii_text(PyObject *v, const unsigned char **out, Py_ssize_t *len) {
+    if (v == Py_None) {
+        *len = 0;
+        return 0;
+    }
+    if (!PyUnicode_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "flag_rows: text columns must hold str or None");
+        return -1;
+    }
+    if (!PyUnicode_IS_ASCII(v)) return 2;
+    *out = (const unsigned char *)PyUnicode_DATA(v);
+    *len = PyUnicode_GET_LENGTH(v);
+    return 1;
+}
+
+/* flag_rows(rows, text_columns, triggers, suppress_column, suppress_non_ascii, patterns, case_sensitive)
+ *   -> [(row index, needs redaction)] for the rows that need the redactor or the suppressor.
+ * The predicates of stage._flag_sql, evaluated here instead of in DuckDB: a row needs the redactor when
+ * there are trigger words and one of its text columns is not ASCII or holds a trigger word (ASCII case
+ * folded; the words lower-case); it needs the suppressor when `suppress_non_ascii` and its suppression
+ * column is not ASCII, or that column holds one of the (ASCII) patterns, case folded unless
+ * `case_sensitive` (then the patterns as given). A column of None is empty text. */
+static PyObject *flag_rows(PyObject *self, PyObject *args) {
+    PyObject *rows, *cols, *triggers, *patterns;
+    Py_ssize_t sup_col;
+    int sup_non_ascii, case_sensitive;
+    if (!PyArg_ParseTuple(args, "O!O!O!npO!p", &PyList_Type, &rows, &PyTuple_Type, &cols, &PyTuple_Type,
+                          &triggers, &sup_col, &sup_non_ascii, &PyTuple_Type, &patterns, &case_sensitive))
+        return NULL;
+    Words *words = PyMem_Malloc(2 * sizeof(Words)); /* 2 x 137 KB: not on the stack */
+    if (words == NULL) return PyErr_NoMemory();
+    Words *trig = &words[0], *pat = &words[1];
+    if (words_init(trig, triggers, 1) < 0 || words_init(pat, patterns, !case_sensitive) < 0) {
+        PyMem_Free(words);
+        return NULL;
+    }
+    Py_ssize_t ncol = PyTuple_GET_SIZE(cols), idx[16];
+    if (ncol > 16) {
+        PyErr_SetString(PyExc_ValueError, "flag_rows: at most 16 text columns");
+        PyMem_Free(words);
+        return NULL;
+    }
+    for (Py_ssize_t c = 0; c < ncol; c++) {
+        idx[c] = PyLong_AsSsize_t(PyTuple_GET_ITEM(cols, c));
+        if (idx[c] < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "flag_rows: bad column index");
+            PyMem_Free(words);
+            return NULL;
+        }
+    }
+    int sup_on = sup_col >= 0 && (sup_non_ascii || pat->n > 0);
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        PyMem_Free(words);
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int redact = 0, other = 0;
+        const unsigned char *text;
+        Py_ssize_t len;
+        for (Py_ssize_t c = 0; trig->n > 0 && !redact && c < ncol; c++) {
+            PyObject *v = cell(rows, i, idx[c]);
+            int kind = v ? ascii_text(v, &text, &len) : -1;
+            if (kind < 0) goto error;
+            redact = kind == 2 || (kind == 1 && words_in(trig, text, len));
+        }
+        if (sup_on) {
+            PyObject *v = cell(rows, i, sup_col);
+            int kind = v ? ascii_text(v, &text, &len) : -1;
+            if (kind < 0) goto error;
+            other = (kind == 2 && sup_non_ascii) || (kind == 1 && pat->n > 0 && words_in(pat, text, len));
+        }
+        if (redact || other) {
+            PyObject *hit = Py_BuildValue("(nO)", i, redact ? Py_True : Py_False);
+            if (hit == NULL || PyList_Append(out, hit) < 0) {
+                Py_XDECREF(hit);
+                goto error;
+            }
+            Py_DECREF(hit);
+        }
+    }
+    PyMem_Free(words);
+    return out;
+error:
+    PyMem_Free(words);
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"parse_line", (PyCFunction)(void (*)(void))parse_line, METH_FASTCALL,
      "parse_line(line: bytes, seq: int, file_id: int, line_no: int) -> (format, rows, metric_rows) | None"},
@@ -2149,6 +2319,9 @@ static PyMethodDef methods[] = {
      "parse_lines(parts: list[bytes], start, max_len, seq, file_id, line_no) -> (lines, rows, metric_rows, "
      "records with events, records without, [(format, records)])"},
     {"message_trace", message_trace, METH_O, "message_trace(text: str) -> str | None (traceid.from_message)"},
+    {"flag_rows", flag_rows, METH_VARARGS,
+     "flag_rows(rows, text_columns, triggers, suppress_column, suppress_non_ascii, patterns, case_sensitive) "
+     "-> [(row, needs redaction)]: stage._flag_sql's predicates"},
     {"column_buffers", column_buffers, METH_VARARGS,
      "column_buffers(rows: list[tuple], columns: list[(index, 's'|'l'|'i')]) -> Arrow buffers per column"},
     {NULL, NULL, 0, NULL},

@@ -132,3 +132,70 @@ def test_a_secret_in_any_column_is_redacted() -> None:
     ]
     ((message, stack, ctx, _),) = _staged(rows, Policy())
     assert "hunter2" not in message and "abcdefghijklmnop123" not in stack and "sid=1" not in ctx
+
+
+# --- the compiled probe (`flag_rows`) against the DuckDB one --------------------------------------------
+
+PATTERN_SETS = st.sampled_from(
+    [
+        [],
+        ["[HMR]", "it's", "İstanbul", "ok"],
+        ["Download the React DevTools", "[vite]", "webpack"],
+        ["İstanbul"],
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(TEXT, st.one_of(st.none(), TEXT), st.one_of(st.none(), TEXT)), max_size=30),
+    st.booleans(),
+    st.booleans(),
+    PATTERN_SETS,
+)
+def test_the_compiled_probe_flags_exactly_the_rows_duckdb_flags(
+    texts: list[tuple[str, str | None, str | None]], redact: bool, case_sensitive: bool, patterns: list[str]
+) -> None:
+    """Not only no secret missed (the tests above): the same rows flagged, the same redaction flag."""
+    import pyarrow as pa
+
+    from logcorr.pipeline.stage import _EVENT_TEXT, STAGING_SCHEMA, _flag_sql, _probe
+    from logcorr.rules.redact import trigger_words
+    from logcorr.sources.fast import flag_rows
+
+    flag = flag_rows()
+    assert flag is not None, "logcorr/_fastparse.c did not build (or LOGCORR_NO_FASTPATH is set)"
+    triggers = trigger_words() if redact else ()
+    sql_redact, sql_other = _flag_sql(_EVENT_TEXT, triggers, patterns, case_sensitive)
+    probe = _probe(STAGING_SCHEMA, _EVENT_TEXT, triggers, patterns, case_sensitive)
+    assert probe is not None
+    at = [STAGING_SCHEMA.get_field_index(c) for c in _EVENT_TEXT]
+    rows = []
+    for values in texts:
+        row: list[Any] = [None] * len(STAGING_SCHEMA)
+        for i, v in zip(at, values, strict=True):
+            row[i] = v
+        rows.append(tuple(row))
+    table = pa.table({c: pa.array([t[k] for t in texts], pa.string()) for k, c in enumerate(_EVENT_TEXT)})
+    con = duckdb.connect()
+    con.register("_probe", table.append_column("_i", pa.array(range(len(texts)), pa.int32())))
+    expected = con.execute(
+        f"SELECT _i, {sql_redact} FROM _probe WHERE ({sql_redact}) OR ({sql_other}) ORDER BY _i"
+    ).fetchall()
+    assert flag(rows, *probe) == expected
+
+
+def test_without_the_compiled_probe_duckdb_flags_the_rows(monkeypatch: Any) -> None:
+    """When the compiled probe is missing or refuses a batch (a value that is not text), DuckDB's probe
+    decides, with the same result."""
+    import logcorr.pipeline.stage as stage
+
+    rows = [("login with password=hunter2", None, None), ("[HMR] connected", None, None), ("ok", None, None)]
+    expected = _reference(rows, Policy())
+
+    def refuses(*args: Any) -> Any:
+        raise TypeError("not text")
+
+    for replacement in (lambda: None, lambda: refuses):
+        monkeypatch.setattr(stage, "flag_rows", replacement)
+        assert _staged(rows, Policy()) == expected

@@ -25,6 +25,9 @@ LinesParser = Callable[
 ]
 # (rows, [(column index, 's' | 'l' | 'i')]) -> per column (null count, validity, [offsets,] data)
 ColumnBuffers = Callable[[Rows, list[tuple[int, str]]], list[tuple[Any, ...]]]
+# (rows, text column indices, trigger words, suppression column | -1, flag its non-ASCII text, patterns,
+# case-sensitive) -> [(row index, needs redaction)]: the stager's probe (see `stage.Probe`)
+FlagRows = Callable[..., list[tuple[int, bool]]]
 
 
 def _compiled(name: str) -> Any:
@@ -44,6 +47,13 @@ def lines_parser() -> LinesParser | None:
     turned off."""
     parse: LinesParser | None = _compiled("parse_lines")
     return parse
+
+
+def flag_rows() -> FlagRows | None:
+    """The compiled probe for rows the redactor or suppressor must see, or None when it is not built or
+    turned off."""
+    flag: FlagRows | None = _compiled("flag_rows")
+    return flag
 
 
 def column_buffers() -> ColumnBuffers | None:
