@@ -17,6 +17,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 from logcorr import native
@@ -200,17 +201,14 @@ class Engine:
                 numbered: Numbered = self._compiled(self._context(), cols, True)
                 return numbered
             pairs = self._process_py(cols)
-        positions, numbers = array("q"), array("i")
-        seen: dict[int, int] = {}  # id of a decision (kept alive by `pairs`) → its number
-        distinct: list[Decision] = []
-        for pos, decision in pairs:
-            k = seen.get(id(decision))
-            if k is None:
-                k = seen[id(decision)] = len(distinct)
-                distinct.append(decision)
-            positions.append(pos)
-            numbers.append(k)
-        return positions.tobytes(), numbers.tobytes(), distinct
+        # numbered by identity in C-level passes (map, dict); only the distinct decisions are visited in
+        # Python. `pairs` keeps every decision alive, so no two share an id() meanwhile
+        decisions = list(map(itemgetter(1), pairs))
+        ids = list(map(id, decisions))
+        first = dict(zip(ids, decisions, strict=True))  # in order of first use
+        number = {k: n for n, k in enumerate(first)}
+        positions = array("q", map(itemgetter(0), pairs))
+        return positions.tobytes(), array("i", map(number.__getitem__, ids)).tobytes(), list(first.values())
 
     def _context(self) -> tuple[Any, ...]:
         """What the compiled loop reads: `_process_py`'s locals, in the order `_fastrules.c` parses them."""

@@ -26,7 +26,7 @@ LinesParser = Callable[
 # (rows, [(column index, 's' | 'l' | 'i')]) -> per column (null count, validity, [offsets,] data)
 ColumnBuffers = Callable[[Rows, list[tuple[int, str]]], list[tuple[Any, ...]]]
 # (rows, text column indices, trigger words, suppression column | -1, flag its non-ASCII text, patterns,
-# case-sensitive) -> [(row index, needs redaction)]: the stager's probe (see `stage.Probe`)
+# case-sensitive) -> [(row index, needs redaction)]: the stager's probe (see `stage._probe`)
 FlagRows = Callable[..., list[tuple[int, bool]]]
 
 
