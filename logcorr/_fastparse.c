@@ -2312,6 +2312,339 @@ error:
     return NULL;
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Fingerprints and event keys of staged rows                                                      */
+
+/* MD5 (RFC 1321), incremental: what DuckDB's md5() and md5_number() compute, for the stager's keys. */
+typedef struct {
+    uint32_t h[4];
+    uint64_t len; /* bytes hashed so far */
+    unsigned char buf[64];
+    size_t used;
+} Md5;
+
+static uint32_t MD5_K[64];
+static void md5_constants(void) {
+    for (int i = 0; i < 64; i++) MD5_K[i] = (uint32_t)(uint64_t)floor(fabs(sin((double)(i + 1))) * 4294967296.0);
+}
+
+static void md5_init(Md5 *m) {
+    m->h[0] = 0x67452301u;
+    m->h[1] = 0xefcdab89u;
+    m->h[2] = 0x98badcfeu;
+    m->h[3] = 0x10325476u;
+    m->len = 0;
+    m->used = 0;
+}
+
+#define MD5_F(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
+#define MD5_G(x, y, z) ((y) ^ ((z) & ((x) ^ (y))))
+#define MD5_H(x, y, z) ((x) ^ (y) ^ (z))
+#define MD5_I(x, y, z) ((y) ^ ((x) | ~(z)))
+#define MD5_STEP(f, a, b, c, d, x, k, s)          \
+    do {                                          \
+        (a) += MD5_##f((b), (c), (d)) + (x) + (k); \
+        (a) = ((a) << (s)) | ((a) >> (32 - (s))); \
+        (a) += (b);                                \
+    } while (0)
+
+static void md5_block(Md5 *m, const unsigned char *p) {
+    uint32_t w[16];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
+               (uint32_t)p[4 * i + 3] << 24;
+    uint32_t a = m->h[0], b = m->h[1], c = m->h[2], d = m->h[3];
+    MD5_STEP(F, a, b, c, d, w[0], MD5_K[0], 7);
+    MD5_STEP(F, d, a, b, c, w[1], MD5_K[1], 12);
+    MD5_STEP(F, c, d, a, b, w[2], MD5_K[2], 17);
+    MD5_STEP(F, b, c, d, a, w[3], MD5_K[3], 22);
+    MD5_STEP(F, a, b, c, d, w[4], MD5_K[4], 7);
+    MD5_STEP(F, d, a, b, c, w[5], MD5_K[5], 12);
+    MD5_STEP(F, c, d, a, b, w[6], MD5_K[6], 17);
+    MD5_STEP(F, b, c, d, a, w[7], MD5_K[7], 22);
+    MD5_STEP(F, a, b, c, d, w[8], MD5_K[8], 7);
+    MD5_STEP(F, d, a, b, c, w[9], MD5_K[9], 12);
+    MD5_STEP(F, c, d, a, b, w[10], MD5_K[10], 17);
+    MD5_STEP(F, b, c, d, a, w[11], MD5_K[11], 22);
+    MD5_STEP(F, a, b, c, d, w[12], MD5_K[12], 7);
+    MD5_STEP(F, d, a, b, c, w[13], MD5_K[13], 12);
+    MD5_STEP(F, c, d, a, b, w[14], MD5_K[14], 17);
+    MD5_STEP(F, b, c, d, a, w[15], MD5_K[15], 22);
+    MD5_STEP(G, a, b, c, d, w[1], MD5_K[16], 5);
+    MD5_STEP(G, d, a, b, c, w[6], MD5_K[17], 9);
+    MD5_STEP(G, c, d, a, b, w[11], MD5_K[18], 14);
+    MD5_STEP(G, b, c, d, a, w[0], MD5_K[19], 20);
+    MD5_STEP(G, a, b, c, d, w[5], MD5_K[20], 5);
+    MD5_STEP(G, d, a, b, c, w[10], MD5_K[21], 9);
+    MD5_STEP(G, c, d, a, b, w[15], MD5_K[22], 14);
+    MD5_STEP(G, b, c, d, a, w[4], MD5_K[23], 20);
+    MD5_STEP(G, a, b, c, d, w[9], MD5_K[24], 5);
+    MD5_STEP(G, d, a, b, c, w[14], MD5_K[25], 9);
+    MD5_STEP(G, c, d, a, b, w[3], MD5_K[26], 14);
+    MD5_STEP(G, b, c, d, a, w[8], MD5_K[27], 20);
+    MD5_STEP(G, a, b, c, d, w[13], MD5_K[28], 5);
+    MD5_STEP(G, d, a, b, c, w[2], MD5_K[29], 9);
+    MD5_STEP(G, c, d, a, b, w[7], MD5_K[30], 14);
+    MD5_STEP(G, b, c, d, a, w[12], MD5_K[31], 20);
+    MD5_STEP(H, a, b, c, d, w[5], MD5_K[32], 4);
+    MD5_STEP(H, d, a, b, c, w[8], MD5_K[33], 11);
+    MD5_STEP(H, c, d, a, b, w[11], MD5_K[34], 16);
+    MD5_STEP(H, b, c, d, a, w[14], MD5_K[35], 23);
+    MD5_STEP(H, a, b, c, d, w[1], MD5_K[36], 4);
+    MD5_STEP(H, d, a, b, c, w[4], MD5_K[37], 11);
+    MD5_STEP(H, c, d, a, b, w[7], MD5_K[38], 16);
+    MD5_STEP(H, b, c, d, a, w[10], MD5_K[39], 23);
+    MD5_STEP(H, a, b, c, d, w[13], MD5_K[40], 4);
+    MD5_STEP(H, d, a, b, c, w[0], MD5_K[41], 11);
+    MD5_STEP(H, c, d, a, b, w[3], MD5_K[42], 16);
+    MD5_STEP(H, b, c, d, a, w[6], MD5_K[43], 23);
+    MD5_STEP(H, a, b, c, d, w[9], MD5_K[44], 4);
+    MD5_STEP(H, d, a, b, c, w[12], MD5_K[45], 11);
+    MD5_STEP(H, c, d, a, b, w[15], MD5_K[46], 16);
+    MD5_STEP(H, b, c, d, a, w[2], MD5_K[47], 23);
+    MD5_STEP(I, a, b, c, d, w[0], MD5_K[48], 6);
+    MD5_STEP(I, d, a, b, c, w[7], MD5_K[49], 10);
+    MD5_STEP(I, c, d, a, b, w[14], MD5_K[50], 15);
+    MD5_STEP(I, b, c, d, a, w[5], MD5_K[51], 21);
+    MD5_STEP(I, a, b, c, d, w[12], MD5_K[52], 6);
+    MD5_STEP(I, d, a, b, c, w[3], MD5_K[53], 10);
+    MD5_STEP(I, c, d, a, b, w[10], MD5_K[54], 15);
+    MD5_STEP(I, b, c, d, a, w[1], MD5_K[55], 21);
+    MD5_STEP(I, a, b, c, d, w[8], MD5_K[56], 6);
+    MD5_STEP(I, d, a, b, c, w[15], MD5_K[57], 10);
+    MD5_STEP(I, c, d, a, b, w[6], MD5_K[58], 15);
+    MD5_STEP(I, b, c, d, a, w[13], MD5_K[59], 21);
+    MD5_STEP(I, a, b, c, d, w[4], MD5_K[60], 6);
+    MD5_STEP(I, d, a, b, c, w[11], MD5_K[61], 10);
+    MD5_STEP(I, c, d, a, b, w[2], MD5_K[62], 15);
+    MD5_STEP(I, b, c, d, a, w[9], MD5_K[63], 21);
+    m->h[0] += a;
+    m->h[1] += b;
+    m->h[2] += c;
+    m->h[3] += d;
+}
+
+static void md5_update(Md5 *m, const void *data, size_t n) {
+    const unsigned char *p = data;
+    m->len += n;
+    if (m->used) {
+        size_t take = 64 - m->used < n ? 64 - m->used : n;
+        memcpy(m->buf + m->used, p, take);
+        m->used += take;
+        p += take;
+        n -= take;
+        if (m->used < 64) return;
+        md5_block(m, m->buf);
+        m->used = 0;
+    }
+    for (; n >= 64; p += 64, n -= 64) md5_block(m, p);
+    memcpy(m->buf, p, n);
+    m->used = n;
+}
+
+static void md5_final(Md5 *m, unsigned char out[16]) {
+    uint64_t bits = m->len * 8;
+    static const unsigned char pad[64] = {0x80};
+    md5_update(m, pad, m->used < 56 ? 56 - m->used : 120 - m->used);
+    unsigned char tail[8];
+    for (int i = 0; i < 8; i++) tail[i] = (unsigned char)(bits >> (8 * i));
+    md5_update(m, tail, 8);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) out[4 * i + j] = (unsigned char)(m->h[i] >> (8 * j));
+}
+
+/* md5(data) as hex, for the tests: `md5_hex(b) == hashlib.md5(b).hexdigest()` */
+static PyObject *md5_hex(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Md5 m;
+    unsigned char d[16];
+    char hex[32];
+    md5_init(&m);
+    md5_update(&m, view.buf, (size_t)view.len);
+    md5_final(&m, d);
+    PyBuffer_Release(&view);
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = "0123456789abcdef"[d[i] >> 4];
+        hex[2 * i + 1] = "0123456789abcdef"[d[i] & 15];
+    }
+    return PyUnicode_FromStringAndSize(hex, 32);
+}
+
+/* the UTF-8 of a str cell, or of None (absent: *len = -1); -1 with TypeError for anything else */
+static int key_text(PyObject *v, const char **s, Py_ssize_t *len) {
+    if (v == Py_None) {
+        *s = "";
+        *len = -1;
+        return 0;
+    }
+    if (!PyUnicode_CheckExact(v)) {
+        PyErr_SetString(PyExc_TypeError, "stage_keys: not a str");
+        return -1;
+    }
+    *s = PyUnicode_AsUTF8AndSize(v, len);
+    return *s == NULL ? -1 : 0;
+}
+
+/* the decimal text of an int cell, or of None (absent: returns -1 in *len); -1 with an error otherwise */
+static int key_int(PyObject *v, char *buf, Py_ssize_t *len) {
+    if (v == Py_None) {
+        *len = -1;
+        return 0;
+    }
+    if (!PyLong_CheckExact(v)) {
+        PyErr_SetString(PyExc_TypeError, "stage_keys: not an int");
+        return -1;
+    }
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow) {
+        PyErr_SetString(PyExc_OverflowError, "stage_keys: integer beyond 64 bits");
+        return -1;
+    }
+    if (x == -1 && PyErr_Occurred()) return -1;
+    /* decimal digits, as DuckDB's BIGINT::VARCHAR writes them */
+    char tmp[24];
+    int k = 0;
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do {
+        tmp[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    Py_ssize_t n = 0;
+    if (x < 0) buf[n++] = '-';
+    while (k) buf[n++] = tmp[--k];
+    *len = n;
+    return 0;
+}
+
+static int is_re2_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
+
+/* stage_keys(rows, columns, fingerprint) -> (offsets, fingerprints, event keys): the Arrow buffers of the
+ * two columns the stager's DuckDB macros compute (rules/fingerprint.py), for row tuples whose `columns`
+ * are (ts_ms, system, level, message, trace_id, request_id, part):
+ *  - the fingerprint: 16 hex digits of md5 of the message trimmed of RE2 white space, 16 bytes a row
+ *    (the offsets 16 apart); a message starting "[CONVEX " is left to `fingerprint`, the Python function;
+ *  - the event key: md5_number(concat_ws(chr(31), ts_ms, system, level, message, coalesce(trace_id, ''),
+ *    coalesce(request_id, ''), part)) >> 65, None skipped as concat_ws skips NULL; an int64 a row.
+ * A message that is not a str, a value of another type, or text that is not UTF-8 (lone surrogates)
+ * raises: the caller leaves the batch to DuckDB. */
+static PyObject *stage_keys(PyObject *self, PyObject *args) {
+    PyObject *rows, *cols, *fallback;
+    if (!PyArg_ParseTuple(args, "O!O!O", &PyList_Type, &rows, &PyTuple_Type, &cols, &fallback)) return NULL;
+    Py_ssize_t idx[7];
+    if (PyTuple_GET_SIZE(cols) != 7) {
+        PyErr_SetString(PyExc_ValueError, "stage_keys: 7 column indices");
+        return NULL;
+    }
+    for (int c = 0; c < 7; c++) {
+        idx[c] = PyLong_AsSsize_t(PyTuple_GET_ITEM(cols, c));
+        if (idx[c] < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "stage_keys: bad column index");
+            return NULL;
+        }
+    }
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    if (n > INT32_MAX / 16 - 1) {
+        PyErr_SetString(PyExc_OverflowError, "stage_keys: too many rows for one batch");
+        return NULL;
+    }
+    PyObject *offsets = PyBytes_FromStringAndSize(NULL, 4 * (n + 1));
+    PyObject *fps = PyBytes_FromStringAndSize(NULL, 16 * n);
+    PyObject *keys = PyBytes_FromStringAndSize(NULL, 8 * n);
+    if (offsets == NULL || fps == NULL || keys == NULL) goto fail;
+    int32_t *off = (int32_t *)PyBytes_AS_STRING(offsets);
+    for (Py_ssize_t r = 0; r <= n; r++) off[r] = (int32_t)(16 * r);
+    char *fp = PyBytes_AS_STRING(fps), *kp = PyBytes_AS_STRING(keys);
+    for (Py_ssize_t r = 0; r < n; r++) {
+        PyObject *v[7];
+        for (int c = 0; c < 7; c++)
+            if ((v[c] = cell(rows, r, idx[c])) == NULL) goto fail;
+        if (!PyUnicode_CheckExact(v[3])) {
+            PyErr_SetString(PyExc_TypeError, "stage_keys: the message is not a str");
+            goto fail;
+        }
+        const char *text[7];
+        Py_ssize_t len[7];
+        char ts_buf[24], part_buf[24];
+        if (key_int(v[0], ts_buf, &len[0]) < 0 || key_int(v[6], part_buf, &len[6]) < 0) goto fail;
+        text[0] = ts_buf;
+        text[6] = part_buf;
+        for (int c = 1; c < 6; c++)
+            if (key_text(v[c], &text[c], &len[c]) < 0) goto fail;
+        unsigned char d[16];
+        Md5 m;
+        /* the event key: absent values skipped with their separator; trace and request ids coalesced. The
+         * text is put together first: one md5_update instead of thirteen */
+        md5_init(&m);
+        char joined[512];
+        Py_ssize_t used = 0;
+        int first = 1;
+        for (int c = 0; c < 7; c++) {
+            Py_ssize_t l = len[c];
+            if (l < 0) {
+                if (c != 4 && c != 5) continue;
+                l = 0;
+            }
+            if (used + l + 1 > (Py_ssize_t)sizeof joined) { /* a long one: hashed as it goes */
+                md5_update(&m, joined, (size_t)used);
+                used = 0;
+            }
+            if (!first) joined[used++] = '\x1f';
+            if (l > (Py_ssize_t)sizeof joined - 1) {
+                md5_update(&m, joined, (size_t)used);
+                md5_update(&m, text[c], (size_t)l);
+                used = 0;
+            } else {
+                memcpy(joined + used, text[c], (size_t)l);
+                used += l;
+            }
+            first = 0;
+        }
+        md5_update(&m, joined, (size_t)used);
+        md5_final(&m, d);
+        uint64_t hi = 0;
+        for (int i = 15; i >= 8; i--) hi = hi << 8 | d[i];
+        int64_t key = (int64_t)(hi >> 1);
+        memcpy(kp + 8 * r, &key, 8);
+        /* the fingerprint */
+        const char *msg = text[3];
+        Py_ssize_t ml = len[3];
+        if (ml >= 8 && memcmp(msg, "[CONVEX ", 8) == 0) {
+            PyObject *got = PyObject_CallOneArg(fallback, v[3]);
+            if (got == NULL) goto fail;
+            Py_ssize_t gl;
+            const char *g = PyUnicode_Check(got) ? PyUnicode_AsUTF8AndSize(got, &gl) : NULL;
+            if (g == NULL || gl != 16) {
+                Py_DECREF(got);
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "stage_keys: a fingerprint is 16 characters");
+                goto fail;
+            }
+            memcpy(fp + 16 * r, g, 16);
+            Py_DECREF(got);
+            continue;
+        }
+        while (ml > 0 && is_re2_space((unsigned char)msg[0])) {
+            msg++;
+            ml--;
+        }
+        while (ml > 0 && is_re2_space((unsigned char)msg[ml - 1])) ml--;
+        md5_init(&m);
+        md5_update(&m, msg, (size_t)ml);
+        md5_final(&m, d);
+        for (int i = 0; i < 8; i++) {
+            fp[16 * r + 2 * i] = "0123456789abcdef"[d[i] >> 4];
+            fp[16 * r + 2 * i + 1] = "0123456789abcdef"[d[i] & 15];
+        }
+    }
+    return Py_BuildValue("(NNN)", offsets, fps, keys);
+fail:
+    Py_XDECREF(offsets);
+    Py_XDECREF(fps);
+    Py_XDECREF(keys);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"parse_line", (PyCFunction)(void (*)(void))parse_line, METH_FASTCALL,
      "parse_line(line: bytes, seq: int, file_id: int, line_no: int) -> (format, rows, metric_rows) | None"},
@@ -2324,6 +2657,10 @@ static PyMethodDef methods[] = {
      "-> [(row, needs redaction)]: stage._flag_sql's predicates"},
     {"column_buffers", column_buffers, METH_VARARGS,
      "column_buffers(rows: list[tuple], columns: list[(index, 's'|'l'|'i')]) -> Arrow buffers per column"},
+    {"stage_keys", stage_keys, METH_VARARGS,
+     "stage_keys(rows, (ts, system, level, message, trace, request, part), fingerprint) -> (offsets, "
+     "fingerprints, event keys): the stager's fingerprint and event-key macros"},
+    {"md5_hex", md5_hex, METH_O, "md5_hex(data: bytes) -> str: the MD5 of stage_keys, for tests"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2338,6 +2675,7 @@ static struct PyModuleDef module = {
 static PyObject *intern(const char *s) { return PyUnicode_InternFromString(s); }
 
 PyMODINIT_FUNC PyInit__fastparse(void) {
+    md5_constants();
     S_BROWSER = intern("browser");
     S_WORKER = intern("worker");
     S_BACKEND = intern("backend");

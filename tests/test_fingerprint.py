@@ -11,14 +11,18 @@ from logcorr.rules.fingerprint import MACROS_SQL, fingerprint, normalise
 CON = duckdb.connect()
 CON.execute(MACROS_SQL)
 
+# white space RE2 knows (\s there) and some it does not (Python's \s matches them too)
+SPACES = st.text(alphabet=" \t\n\f\r\v\xa0\u2003\u3000", max_size=3)
 texts = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60),
     st.builds(
-        lambda fn, lvl, body, pad: f"[CONVEX {fn}(messages:send)] [{lvl}] '{body}'{pad}",
+        lambda fn, sp1, lvl, sp2, body, pad: f"[CONVEX {fn}(messages:send)]{sp1}[{lvl}]{sp2}'{body}'{pad}",
         st.sampled_from("QMAH"),
+        SPACES,
         st.sampled_from(["LOG", "INFO", "WARN", "ERROR", "DEBUG"]),
-        st.text(alphabet="abc' \n", max_size=10),
-        st.sampled_from(["", " ", "\n"]),
+        SPACES,
+        st.text(alphabet="abc' \n\v\xa0", max_size=10),
+        st.sampled_from(["", " ", "\n", "\v", "\xa0"]),
     ),
 )
 

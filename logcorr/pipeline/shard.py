@@ -109,15 +109,15 @@ def run_shard(task: ShardTask) -> ShardDone:
     import duckdb
 
     from logcorr.pipeline.parse import parse_file
-    from logcorr.pipeline.spool import IpcSink
+    from logcorr.pipeline.spool import IpcFiles
     from logcorr.pipeline.stage import Stager
     from logcorr.sources.detect import FORMATS
     from logcorr.store.connection import quiet
 
     con = quiet(duckdb.connect())
     # each staged batch goes straight to the shard's files: the worker keeps no table of its rows
-    sink = IpcSink(con, task.out_dir, f"{task.file_id}-{task.index:06d}")  # unique in the directory
-    stager = Stager(con, task.policy, sink=sink)
+    sink = IpcFiles(task.out_dir, f"{task.file_id}-{task.index:06d}")  # unique in the directory
+    stager = Stager(con, task.policy, sink=sink.write)
     result = FileResult(file_id=task.file_id, path=task.path)
     try:
         with open(task.path, "rb") as f:

@@ -22,13 +22,11 @@ import pyarrow as pa
 
 # held in memory up to this many bytes of Arrow data; an ingest that stages more writes files
 HOLD_BYTES = 16 << 20
-# rows per batch a parse worker writes
-_WORKER_BATCH = 65_536
 
 
 class IpcFiles:
     """Each table's batches appended to one Arrow IPC stream file in `out_dir` (opened at its first
-    batch). `paths` holds the files written; `close()` ends them."""
+    batch). `paths` holds the files written; `close()` ends them. `write` is a parse worker's stager sink."""
 
     def __init__(self, out_dir: str, prefix: str) -> None:
         self.out_dir = out_dir
@@ -56,23 +54,6 @@ class IpcFiles:
         self._files.clear()
 
 
-class IpcSink(IpcFiles):
-    """A parse worker's stager sink: the staged batch (`SELECT … FROM _batch` on `con`) into files."""
-
-    def __init__(self, con: Any, out_dir: str, prefix: str) -> None:
-        super().__init__(out_dir, prefix)
-        self.con = con
-
-    def __call__(self, table: str, select: str) -> None:
-        for batch in staged_batches(self.con, select):
-            self.write(table, batch)
-
-
-def staged_batches(con: Any, select: str) -> Any:
-    """A stager's staged batch as DuckDB computes it (`SELECT … FROM _batch`), in record batches."""
-    return con.sql(f"SELECT {select} FROM _batch").to_arrow_reader(_WORKER_BATCH)
-
-
 @dataclass
 class _Part:
     """Rows of one table waiting to be loaded: a file (or held batches), with the numbers to add to its
@@ -86,7 +67,7 @@ class _Part:
 
 
 class Spool:
-    """Batches for TEMP tables held (`add`, or as a stager's sink), then loaded by `load`."""
+    """Batches for TEMP tables held (`add`, a stager's sink), then loaded by `load`."""
 
     def __init__(self, con: Any, hold_bytes: int | None = None) -> None:
         self.con = con
@@ -102,11 +83,6 @@ class Spool:
         if self._dir is None:
             self._dir = tempfile.mkdtemp(prefix="logcorr-stage-")  # mode 0700
         return self._dir
-
-    def __call__(self, table: str, select: str) -> None:
-        """A stager's sink: the staged batch (`SELECT … FROM _batch` on the connection) for `table`."""
-        for batch in staged_batches(self.con, select):
-            self.add(table, batch)
 
     def add(self, table: str, batch: pa.RecordBatch) -> None:
         """Hold `batch` for `table` (written to a file when too much is held)."""

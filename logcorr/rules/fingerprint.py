@@ -1,8 +1,9 @@
 """Message fingerprints (what "identical message" means to the loop and cross-system rules) and
 event keys (what "the same event delivered twice" means to the duplicate-delivery rule).
 
-Ingest computes both in DuckDB while staging (vectorised md5, `STAGE_KEYS_SQL`); `fingerprint()` is
-the same function in Python for loads built outside the database, so the two always agree.
+Ingest computes both while staging: compiled (`stage_keys` in `logcorr/_fastparse.c`), else in DuckDB
+with the macros below; `fingerprint()` is the same function in Python for loads built outside the
+database. Tests hold the three to the same results.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from hashlib import md5
 
 # the Convex client's echo of a server log line in the browser console:
 # "[CONVEX M(messages:send)] [LOG] 'Sent message!'"
-ECHO_PREFIX = r"^\[CONVEX [QMAH]\([^)]*\)\]\s*(?:\[(?:LOG|INFO|WARN|ERROR|DEBUG)\]\s*)?"
+# (white space spelled out: Python's \s also matches \v and Unicode spaces, RE2's in DuckDB does not)
+ECHO_PREFIX = r"^\[CONVEX [QMAH]\([^)]*\)\][ \t\n\f\r]*(?:\[(?:LOG|INFO|WARN|ERROR|DEBUG)\][ \t\n\f\r]*)?"
 _ECHO = re.compile(ECHO_PREFIX)
 _WS = " \t\n\f\r"  # RE2's \s, so Python and DuckDB trim alike
 

@@ -3,7 +3,8 @@
 It turns the common lines (browser payloads, stored worker records, Logpush invocations, Convex console and
 function-execution lines) straight into staging rows and leaves every other line to the Python adapters,
 which stay the reference: `tests/test_fastparse_differential.py` holds the two to the same rows. It also
-writes staged rows into Arrow buffers (`column_buffers`). `LOGCORR_NO_FASTPATH=1` turns both off; a machine
+writes staged rows into Arrow buffers (`column_buffers`), with their fingerprints and event keys
+(`stage_keys`). `LOGCORR_NO_FASTPATH=1` turns both off; a machine
 without a C compiler installs logcorr without them.
 """
 
@@ -28,6 +29,9 @@ ColumnBuffers = Callable[[Rows, list[tuple[int, str]]], list[tuple[Any, ...]]]
 # (rows, text column indices, trigger words, suppression column | -1, flag its non-ASCII text, patterns,
 # case-sensitive) -> [(row index, needs redaction)]: the stager's probe (see `stage._probe`)
 FlagRows = Callable[..., list[tuple[int, bool]]]
+# (rows, indices of (ts_ms, system, level, message, trace_id, request_id, part), Python fingerprint) ->
+# (offsets, fingerprints, event keys): the Arrow buffers of the stager's two computed columns
+StageKeys = Callable[[Rows, tuple[int, ...], Callable[[str], str]], tuple[bytes, bytes, bytes]]
 
 
 def _compiled(name: str) -> Any:
@@ -54,6 +58,12 @@ def flag_rows() -> FlagRows | None:
     turned off."""
     flag: FlagRows | None = _compiled("flag_rows")
     return flag
+
+
+def stage_keys() -> StageKeys | None:
+    """The compiled fingerprints and event keys of staged rows, or None when it is not built or turned off."""
+    keys: StageKeys | None = _compiled("stage_keys")
+    return keys
 
 
 def column_buffers() -> ColumnBuffers | None:

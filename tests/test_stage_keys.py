@@ -1,0 +1,185 @@
+"""The stager's fingerprints and event keys, computed compiled (`stage_keys` in `logcorr/_fastparse.c`),
+must be exactly what DuckDB's macros (`MACROS_SQL`) compute, which the rules and every earlier database
+rely on; when the compiled function is missing or refuses a batch, DuckDB computes them."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from logcorr import native
+from logcorr.model import Event
+from logcorr.pipeline.stage import _KEY_COLUMNS, STAGED_SCHEMA, STAGING_SCHEMA, Stager
+from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
+from logcorr.rules.policy import Policy
+from logcorr.sources import fast
+
+
+def _compiled() -> Any:
+    keys = fast.stage_keys()
+    assert keys is not None, "logcorr/_fastparse.c did not build (or LOGCORR_NO_FASTPATH is set)"
+    return keys
+
+
+SPACE = st.text(alphabet=" \t\n\f\r\v\xa0\u2003", max_size=3)
+MESSAGE = st.one_of(
+    st.text(max_size=80).filter(lambda s: not any(0xD800 <= ord(c) < 0xE000 for c in s)),
+    st.builds(
+        lambda a, fn, sp, lvl, body, b: f"{a}[CONVEX {fn}(x:y)]{sp}[{lvl}] {body}{b}",
+        SPACE,
+        st.sampled_from("QMAHZ"),
+        SPACE,
+        st.sampled_from(["LOG", "INFO", "ERROR", "TRACE"]),
+        st.text(alphabet="ab' \n", max_size=8),
+        SPACE,
+    ),
+    st.text(alphabet=" \t\n\f\r\vé", max_size=5),
+    # md5's padding edges; texts longer than the compiled code's buffer for the event key's text (512 bytes)
+    st.sampled_from(["x" * 55, "y" * 56, "z" * 63, "w" * 64, "v" * 119, "u" * 120, "é" * 40]),
+    st.sampled_from(["t" * 490, "s" * 511, "r" * 512, "é" * 700]),
+)
+INT64 = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.integers(0, 4_102_444_800_000))
+ROW = st.tuples(
+    INT64,  # ts_ms
+    st.one_of(st.none(), st.sampled_from(["browser", "worker", "backend", "système"])),
+    st.one_of(st.none(), st.sampled_from(["log", "info", "error"])),
+    MESSAGE,
+    st.one_of(st.none(), st.text(max_size=30)),  # trace_id
+    st.one_of(st.none(), st.text(max_size=30)),  # request_id
+    st.one_of(st.none(), st.integers(0, 2**31 - 1)),  # part
+)
+
+
+def _no_surrogates(row: tuple[Any, ...]) -> bool:
+    return all(not isinstance(v, str) or not any(0xD800 <= ord(c) < 0xE000 for c in v) for v in row)
+
+
+def _duckdb_keys(values: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
+    con = duckdb.connect()
+    con.execute(MACROS_SQL)
+    names = ["ts_ms", "system", "level", "message", "trace_id", "request_id", "part"]
+    types = [pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int32()]
+    table = pa.table(
+        {n: pa.array([v[i] for v in values], t) for i, (n, t) in enumerate(zip(names, types, strict=True))}
+    )
+    con.register("_t", table.append_column("_i", pa.array(range(len(values)), pa.int64())))
+    return [
+        (fp, int(key))
+        for fp, key in con.execute(
+            "SELECT lc_fingerprint(message), lc_event_key(ts_ms, system, level, message, trace_id, request_id, part)"
+            " FROM _t ORDER BY _i"
+        ).fetchall()
+    ]
+
+
+def _compiled_keys(values: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
+    offsets, fingerprints, keys = _compiled()(values, tuple(range(7)), fingerprint)
+    n = len(values)
+    fp = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(fingerprints)])
+    ek = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(keys)])
+    return list(zip(fp.to_pylist(), ek.to_pylist(), strict=True))
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
+@given(st.lists(ROW.filter(_no_surrogates), min_size=1, max_size=25))
+def test_compiled_keys_equal_duckdbs_macros(values: list[tuple[Any, ...]]) -> None:
+    assert _compiled_keys(values) == _duckdb_keys(values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_md5_is_md5(data: bytes) -> None:
+    ext = native.module("_fastparse")
+    assert ext is not None
+    assert ext.md5_hex(data) == hashlib.md5(data).hexdigest()
+
+
+def test_a_browser_echo_of_a_backend_line_takes_the_python_fingerprint() -> None:
+    echo = "[CONVEX M(messages:send)] [LOG] 'Sent message!'"
+    got = _compiled_keys(
+        [(1, "browser", "log", echo, None, None, 0), (1, "backend", "log", " Sent message!\n", None, None, 0)]
+    )
+    assert got[0][0] == got[1][0] == fingerprint("Sent message!")
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        (1, "browser", "log", None, None, None, 0),  # no message
+        (1, "browser", "log", b"bytes", None, None, 0),
+        (True, "browser", "log", "m", None, None, 0),  # a bool is not a time
+        (1.5, "browser", "log", "m", None, None, 0),
+        (2**64, "browser", "log", "m", None, None, 0),
+        (1, "browser", "log", "lone \ud800 surrogate", None, None, 0),
+        (1, "browser", "log", "m", 7, None, 0),
+        (1, "browser", "log"),  # a short row
+    ],
+)
+def test_values_it_does_not_take_raise(row: tuple[Any, ...]) -> None:
+    with pytest.raises((TypeError, ValueError, OverflowError)):
+        _compiled()([(1, "worker", "log", "fine", None, None, 0), row], tuple(range(7)), fingerprint)
+
+
+def test_a_fingerprint_function_returning_the_wrong_length_raises() -> None:
+    with pytest.raises(ValueError):
+        _compiled()(
+            [(1, "worker", "log", "[CONVEX Q(a)] x", None, None, 0)], tuple(range(7)), lambda m: "short"
+        )
+
+
+# --- the stager: compiled, missing, refusing -----------------------------------------------------------
+
+
+def _staged(monkeypatch: Any, replacement: Any) -> list[tuple[Any, ...]]:
+    import logcorr.pipeline.stage as stage
+
+    if replacement is not None:
+        monkeypatch.setattr(stage, "stage_keys", replacement)
+    con = duckdb.connect()
+    stager = Stager(con, Policy(), batch_rows=3)
+    messages = [
+        "hello",
+        "  padded \t",
+        "[CONVEX Q(a:b)] [WARN] 'echo'",
+        "password=hunter2",
+        "é",
+        "x" * 200,
+        "hello",
+    ]
+    for i, m in enumerate(messages):
+        trace = None if i % 2 else f"trace_{i}"
+        ev = Event(1_714_910_400_000 + i // 2, "worker", None, "log", m, trace, "field", f"req{i % 3}", None,
+                   {"k": i} if i % 3 else None, None, None)  # fmt: skip
+        stager.record([ev, ev], [], 1, i + 1, "worker-record")
+    stager.flush()
+    assert [c[0] for c in con.execute("DESCRIBE staging").fetchall()] == STAGED_SCHEMA.names
+    return con.execute("SELECT * FROM staging ORDER BY seq").fetchall()
+
+
+def test_the_stager_stages_the_same_rows_with_or_without_the_compiled_keys(monkeypatch: Any) -> None:
+    compiled = _staged(monkeypatch, None)
+    # a record's two copies of one event differ by their position in it; "hello" twice, at other times
+    assert len({r[-2] for r in compiled}) == len(compiled) == 14
+    assert _staged(monkeypatch, lambda: None) == compiled
+
+    def refuses() -> Any:
+        def keys(*args: Any) -> Any:
+            raise TypeError("a value it does not take")
+
+        return keys
+
+    assert _staged(monkeypatch, refuses) == compiled
+
+
+def test_the_staged_schema_is_the_staging_table_and_the_key_columns_are_staging_columns() -> None:
+    assert [STAGING_SCHEMA.names[i] for i in _KEY_COLUMNS] == [
+        "ts_ms", "system", "level", "message", "trace_id", "request_id", "part"
+    ]  # fmt: skip
