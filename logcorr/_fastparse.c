@@ -2221,6 +2221,30 @@ static int words_in(const Words *w, const unsigned char *text, Py_ssize_t n) {
     return 0;
 }
 
+/* which of the words occur in text[0:n], as bits (bit k: word k), the whole text searched */
+static uint64_t words_mask(const Words *w, const unsigned char *text, Py_ssize_t n) {
+    const unsigned char *f = FOLD;
+    int fold = w->fold;
+    uint64_t found = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned b0 = fold ? f[text[i]] : text[i];
+        if (w->single[b0])
+            for (int k = 0; k < w->n; k++)
+                if (w->len[k] == 1 && (unsigned char)w->word[k][0] == b0) found |= 1ULL << k;
+        if (i + 1 >= n) break;
+        unsigned pair = b0 << 8 | (fold ? f[text[i + 1]] : text[i + 1]);
+        if (!(w->pairs[pair >> 3] & (1u << (pair & 7)))) continue;
+        for (int k = w->head[pair]; k >= 0; k = w->next[k]) {
+            Py_ssize_t len = w->len[k], j = 2;
+            if (len > n - i) continue;
+            const unsigned char *word = (const unsigned char *)w->word[k];
+            while (j < len && (fold ? f[text[i + j]] : text[i + j]) == word[j]) j++;
+            if (j == len) found |= 1ULL << k;
+        }
+    }
+    return found;
+}
+
 /* a str value's text: 0 None (empty text), 1 ASCII (`out`, `len`), 2 not ASCII, -1 not a str (error set) */
 static int ascii_text(PyObject *v, const unsigned char **out, Py_ssize_t *len) {
     if (v == Py_None) {
@@ -2237,8 +2261,11 @@ static int ascii_text(PyObject *v, const unsigned char **out, Py_ssize_t *len) {
     return 1;
 }
 
-/* flag_rows(rows, text_columns, triggers, suppress_column, suppress_non_ascii, patterns, case_sensitive)
- *   -> [(row index, needs redaction)] for the rows that need the redactor or the suppressor.
+/* flag_rows(rows, text_columns, triggers, suppress_column, suppress_non_ascii, patterns, case_sensitive,
+ *           masks=False)
+ *   -> [(row index, needs redaction)] for the rows that need the redactor or the suppressor; with `masks`,
+ *   [(row index, needs redaction, per text column: the trigger words in it as bits (bit k: triggers[k]),
+ *   -1 when it is not ASCII (not searched), 0 for None)], the masks None when it needs no redaction.
  * The predicates of stage._flag_sql, evaluated here instead of in DuckDB: a row needs the redactor when
  * there are trigger words and one of its text columns is not ASCII or holds a trigger word (ASCII case
  * folded; the words lower-case); it needs the suppressor when `suppress_non_ascii` and its suppression
@@ -2247,9 +2274,10 @@ static int ascii_text(PyObject *v, const unsigned char **out, Py_ssize_t *len) {
 static PyObject *flag_rows(PyObject *self, PyObject *args) {
     PyObject *rows, *cols, *triggers, *patterns;
     Py_ssize_t sup_col;
-    int sup_non_ascii, case_sensitive;
-    if (!PyArg_ParseTuple(args, "O!O!O!npO!p", &PyList_Type, &rows, &PyTuple_Type, &cols, &PyTuple_Type,
-                          &triggers, &sup_col, &sup_non_ascii, &PyTuple_Type, &patterns, &case_sensitive))
+    int sup_non_ascii, case_sensitive, want_masks = 0;
+    if (!PyArg_ParseTuple(args, "O!O!O!npO!p|p", &PyList_Type, &rows, &PyTuple_Type, &cols, &PyTuple_Type,
+                          &triggers, &sup_col, &sup_non_ascii, &PyTuple_Type, &patterns, &case_sensitive,
+                          &want_masks))
         return NULL;
     Words *words = PyMem_Malloc(2 * sizeof(Words)); /* 2 x 137 KB: not on the stack */
     if (words == NULL) return PyErr_NoMemory();
@@ -2295,7 +2323,33 @@ static PyObject *flag_rows(PyObject *self, PyObject *args) {
             if (kind < 0) goto error;
             other = (kind == 2 && sup_non_ascii) || (kind == 1 && pat->n > 0 && words_in(pat, text, len));
         }
-        if (redact || other) {
+        if ((redact || other) && want_masks) {
+            PyObject *masks = Py_None;
+            Py_INCREF(masks);
+            if (redact) {
+                Py_DECREF(masks);
+                if ((masks = PyTuple_New(ncol)) == NULL) goto error;
+                for (Py_ssize_t c = 0; c < ncol; c++) {
+                    PyObject *v = cell(rows, i, idx[c]);
+                    int kind = v ? ascii_text(v, &text, &len) : -1;
+                    PyObject *m = kind < 0    ? NULL
+                                  : kind == 2 ? PyLong_FromLong(-1)
+                                  : kind == 0 ? PyLong_FromLong(0)
+                                              : PyLong_FromUnsignedLongLong(words_mask(trig, text, len));
+                    if (m == NULL) {
+                        Py_DECREF(masks);
+                        goto error;
+                    }
+                    PyTuple_SET_ITEM(masks, c, m);
+                }
+            }
+            PyObject *hit = Py_BuildValue("(nON)", i, redact ? Py_True : Py_False, masks);
+            if (hit == NULL || PyList_Append(out, hit) < 0) {
+                Py_XDECREF(hit);
+                goto error;
+            }
+            Py_DECREF(hit);
+        } else if (redact || other) {
             PyObject *hit = Py_BuildValue("(nO)", i, redact ? Py_True : Py_False);
             if (hit == NULL || PyList_Append(out, hit) < 0) {
                 Py_XDECREF(hit);
@@ -2653,8 +2707,8 @@ static PyMethodDef methods[] = {
      "records with events, records without, [(format, records)])"},
     {"message_trace", message_trace, METH_O, "message_trace(text: str) -> str | None (traceid.from_message)"},
     {"flag_rows", flag_rows, METH_VARARGS,
-     "flag_rows(rows, text_columns, triggers, suppress_column, suppress_non_ascii, patterns, case_sensitive) "
-     "-> [(row, needs redaction)]: stage._flag_sql's predicates"},
+     "flag_rows(rows, text_columns, triggers, suppress_column, suppress_non_ascii, patterns, case_sensitive, "
+     "masks=False) -> [(row, needs redaction[, trigger masks per column])]: stage._flag_sql's predicates"},
     {"column_buffers", column_buffers, METH_VARARGS,
      "column_buffers(rows: list[tuple], columns: list[(index, 's'|'l'|'i')]) -> Arrow buffers per column"},
     {"stage_keys", stage_keys, METH_VARARGS,

@@ -169,3 +169,49 @@ def test_the_key_guard_admits_exactly_the_first_characters_of_the_key_alternativ
         ch = chr(cp)
         expected = ch in "\\\"'" or any(rx.match(ch) for rx in first_rx)
         assert (guard.match(ch) is not None) == expected, hex(cp)
+
+
+# --- `text_masked`: the trigger words given (found by the compiled probe) instead of searched -------------
+
+
+def _found(s: str) -> int:
+    from logcorr.rules.redact import trigger_words
+
+    low = s.lower()
+    return sum(1 << k for k, word in enumerate(trigger_words()) if word in low)
+
+
+def _masked_equals_text(s: str) -> None:
+    a, b = Redactor(), Redactor()
+    assert a.text_masked(s, _found(s)) == b.text(s), s
+    assert a.counts == b.counts
+
+
+def test_text_masked_equals_text_on_the_secrets_corpus() -> None:
+    from tests.secrets_corpus import load_kinds, placements
+
+    texts = list(SAMPLES)
+    for i, k in enumerate(load_kinds()):
+        texts.append(k.text)
+        for p in placements(k, i):
+            texts += [p.message, p.stack or "", json.dumps(p.ctx) if p.ctx else ""]
+    assert sum(Redactor().text(s) != s for s in texts) > 50  # the corpus has secrets to replace
+    for s in texts:
+        _masked_equals_text(s)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.one_of(_FRAGMENTS, st.sampled_from(SAMPLES)), max_size=12).map(" ".join))
+def test_text_masked_equals_text_on_any_text(s: str) -> None:
+    _masked_equals_text(s)
+
+
+def test_text_masked_with_no_trigger_word_changes_nothing_and_a_missing_bit_skips_its_pattern() -> None:
+    r = Redactor()
+    assert (
+        r.text_masked("Authorization: Bearer abcdefghijklmnop123", 0)
+        == "Authorization: Bearer abcdefghijklmnop123"
+    )
+    assert "[REDACTED" in r.text_masked(
+        "Authorization: Bearer abcdefghijklmnop123", _found("Authorization: Bearer x")
+    )

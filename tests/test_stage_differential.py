@@ -182,7 +182,22 @@ def test_the_compiled_probe_flags_exactly_the_rows_duckdb_flags(
     expected = con.execute(
         f"SELECT _i, {sql_redact} FROM _probe WHERE ({sql_redact}) OR ({sql_other}) ORDER BY _i"
     ).fetchall()
-    assert flag(rows, *probe) == expected
+    hits = flag(rows, *probe)
+    assert [(i, redact) for i, redact, _ in hits] == expected
+    # and, for a row to redact, the trigger words in each column: what `Redactor.text_masked` is given
+    for i, redact, found in hits:
+        if not redact:
+            assert found is None
+            continue
+        want = []
+        for text in texts[i]:
+            if text is None:
+                want.append(0)
+            elif not text.isascii():
+                want.append(-1)
+            else:
+                want.append(sum(1 << k for k, word in enumerate(triggers) if word in text.lower()))
+        assert found == tuple(want)
 
 
 def test_without_the_compiled_probe_duckdb_flags_the_rows(monkeypatch: Any) -> None:

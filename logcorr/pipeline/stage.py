@@ -145,7 +145,8 @@ def _probe(
     if not all(w.isascii() and w for w in words) or len(words) > 64 or len(patterns) > 64:
         return None
     index = tuple(schema.get_field_index(c) for c in columns)
-    return index, words, index[0] if suppress else -1, bool(suppress), patterns, case_sensitive
+    # with the trigger words found in each column of a row to redact (`Redactor.text_masked`)
+    return index, words, index[0] if suppress else -1, bool(suppress), patterns, case_sensitive, True
 
 
 # the text columns the rules read (suppression reads the first)
@@ -217,6 +218,14 @@ def staged_rows(
     return rows, metric_rows
 
 
+def _text(redactor: Redactor, s: str, found: int) -> str:
+    """`s` redacted, given the trigger words the compiled probe found in it (`Redactor.text_masked`): 0
+    none (nothing to redact), -1 not known (text that is not ASCII, or no compiled probe)."""
+    if found < 0:
+        return redactor.text(s)
+    return redactor.text_masked(s, found) if found else s
+
+
 class Stager:
     """Buffers rows, finds (compiled, else in DuckDB) the few that may hold a secret or match a suppression
     pattern, redacts and checks those in Python, and hands the batch, with fingerprints and event keys
@@ -278,22 +287,29 @@ class Stager:
         if len(self.metric_rows) >= self.batch_rows:
             self.flush_metrics()
 
-    def _check_event(self, row: tuple[Any, ...], redact: bool) -> tuple[Any, ...]:
+    def _check_event(
+        self, row: tuple[Any, ...], redact: bool, found: tuple[int, ...] | None = None
+    ) -> tuple[Any, ...]:
         """The Python rules for one flagged row: redaction of message, stack, context (when the row was
-        flagged for it: otherwise it would change nothing); suppression, of the redacted message."""
+        flagged for it: otherwise it would change nothing); suppression, of the redacted message. `found`:
+        the trigger words the compiled probe found in message, stack and context (`_text`)."""
         message, ctx_json, stack = row[7], row[12], row[13]
         if redact:
             red = self.redactor
-            message = red.text(message)
+            in_message, in_stack, in_context = found or (-1, -1, -1)
+            message = _text(red, message, in_message)
             if stack is not None:
-                stack = red.text(stack)
-            if ctx_json is not None and might_hold_secret(ctx_json):
+                stack = _text(red, stack, in_stack)
+            if ctx_json is not None and in_context and (in_context > 0 or might_hold_secret(ctx_json)):
                 ctx_json = _json(red.value(orjson.loads(ctx_json)))
         return (*row[:7], message, *row[8:12], ctx_json, stack, *row[14:17], self.suppressor.match(message))
 
-    def _check_metric(self, row: tuple[Any, ...], redact: bool) -> tuple[Any, ...]:
+    def _check_metric(
+        self, row: tuple[Any, ...], redact: bool, found: tuple[int, ...] | None = None
+    ) -> tuple[Any, ...]:
         data = row[6]
-        if redact and might_hold_secret(data):
+        in_data = found[0] if found else -1
+        if redact and in_data and (in_data > 0 or might_hold_secret(data)):
             data = _json(self.redactor.value(orjson.loads(data)))
         return (*row[:6], data)
 
@@ -372,7 +388,7 @@ class Stager:
         schema: pa.Schema,
         select: str = "*",
         flags: tuple[str, str] = ("false", "false"),
-        check: Callable[[tuple[Any, ...], bool], tuple[Any, ...]] | None = None,
+        check: Callable[..., tuple[Any, ...]] | None = None,
         probe_columns: tuple[str, ...] = (),
         probe: tuple[Any, ...] | None = None,
     ) -> None:
@@ -398,8 +414,8 @@ class Stager:
                     f"SELECT _i, {redact} FROM _probe WHERE ({redact}) OR ({other}) ORDER BY _i"
                 ).fetchall()
                 con.unregister("_probe")
-            for i, needs_redaction in hits:
-                rows[i] = check(rows[i], self.redact and needs_redaction)
+            for i, needs_redaction, *found in hits:
+                rows[i] = check(rows[i], self.redact and needs_redaction, *found)
         columns = build(rows, schema, schema.names)
         if select == "*":
             staged = [pa.RecordBatch.from_arrays(columns, schema=schema)]

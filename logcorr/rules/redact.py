@@ -182,6 +182,10 @@ def _build_any_trigger() -> Callable[[str], bool]:
 
 
 _any_trigger = _build_any_trigger()
+# each pattern with its trigger words as bits of `_ALL_TRIGGERS` (bit k: word k), for `Redactor.text_masked`
+_MASKED: list[tuple[re.Pattern[str], int]] = [
+    (rx, sum(1 << _ALL_TRIGGERS.index(t) for t in tr)) for rx, tr in _COMPILED
+]
 _KEY_RX = re.compile(r"(?i)^(?:" + _SECRET_KEYS + r")$")
 
 _KV_KIND = (
@@ -287,6 +291,15 @@ class Redactor:
                 if t in low:
                     out = rx.sub(self._sub, out)
                     break
+        return out
+
+    def text_masked(self, s: str, found: int) -> str:
+        """`text(s)` when the trigger words in `s` are known: `found` has bit k set when `trigger_words()[k]`
+        occurs in `s.lower()` (the compiled probe finds them while flagging the row)."""
+        out = s
+        for rx, triggers in _MASKED:
+            if found & triggers:
+                out = rx.sub(self._sub, out)
         return out
 
     def value(self, v: Any, depth: int = 0) -> Any:
