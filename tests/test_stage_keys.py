@@ -183,3 +183,64 @@ def test_the_staged_schema_is_the_staging_table_and_the_key_columns_are_staging_
     assert [STAGING_SCHEMA.names[i] for i in _KEY_COLUMNS] == [
         "ts_ms", "system", "level", "message", "trace_id", "request_id", "part"
     ]  # fmt: skip
+
+
+# --- a parse worker's stager: no DuckDB connection unless a fallback needs one ---------------------------
+
+
+def _worker_stage(monkeypatch: Any, refuse: bool) -> tuple[list[tuple[Any, ...]], Stager]:
+    import logcorr.pipeline.stage as stage
+    from logcorr.pipeline.stage import StageRules
+
+    if refuse:
+
+        def refuses() -> Any:
+            def keys(*args: Any) -> Any:
+                raise TypeError("a value it does not take")
+
+            return keys
+
+        monkeypatch.setattr(stage, "stage_keys", refuses)
+    batches: list[pa.RecordBatch] = []
+    stager = Stager(None, StageRules.of(Policy()), batch_rows=2, sink=lambda table, b: batches.append(b))
+    for i, m in enumerate(["hello", "password=hunter2", "[HMR] connected"]):
+        ev = Event(
+            1_714_910_400_000 + i, "worker", None, "log", m, None, "none", None, None, None, None, None
+        )
+        stager.record([ev], [], 1, i + 1, "worker-record")
+    stager.flush()
+    rows = [tuple(r.values()) for b in batches for r in b.to_pylist()]
+    return rows, stager
+
+
+def test_a_worker_stager_opens_duckdb_only_for_a_fallback_and_closes_it(monkeypatch: Any) -> None:
+    fast_rows, fast = _worker_stage(monkeypatch, refuse=False)
+    assert fast._con is None  # everything compiled: no connection was opened
+    slow_rows, slow = _worker_stage(monkeypatch, refuse=True)
+    assert slow._con is not None and slow._own_con
+    slow.close()
+    assert slow._con is None
+    assert slow_rows == fast_rows
+    assert "hunter2" not in str(fast_rows) and fast_rows[2][-1] == "[HMR]"
+
+
+def test_a_stager_loading_its_own_tables_needs_a_connection() -> None:
+    with pytest.raises(ValueError):
+        Stager(None, Policy())
+
+
+def test_a_parse_worker_imports_neither_pydantic_nor_duckdb() -> None:
+    """A worker unpickles its task (ShardTask: StageRules, not the Policy) in a fresh interpreter: pydantic
+    and DuckDB were about half of its start-up."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pickle, logcorr.pipeline.shard, logcorr.pipeline.parse, logcorr.pipeline.spool; "
+        "import logcorr.sources.detect; "
+        "from logcorr.pipeline.stage import StageRules, SuppressionRules; "
+        "pickle.loads(pickle.dumps(StageRules(True, SuppressionRules(True, ('x',), False)))); "
+        "print(sorted(m for m in ('pydantic', 'duckdb', 'typer', 'rich') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

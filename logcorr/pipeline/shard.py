@@ -18,11 +18,14 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from logcorr.pipeline.parse import FileResult
-from logcorr.rules.policy import Policy
+from logcorr.pipeline.stage import StageRules
 from logcorr.sources.reader import CHUNK, ndjson_start
+
+if TYPE_CHECKING:
+    from logcorr.rules.policy import Policy
 
 # files smaller than this are parsed in-process (starting workers costs ~0.5 s)
 MIN_SPLIT_BYTES = 48 << 20
@@ -48,7 +51,7 @@ class ShardTask:
     end: int
     forced: str | None
     max_record_bytes: int
-    policy: Policy
+    rules: StageRules  # not the Policy: a worker then never imports pydantic
     out_dir: str
 
 
@@ -105,19 +108,16 @@ class _Range:
 
 
 def run_shard(task: ShardTask) -> ShardDone:
-    """Worker: parse, redact and stage one shard into a private in-memory database; write its rows out."""
-    import duckdb
-
+    """Worker: parse, redact and stage one shard; write its rows out."""
     from logcorr.pipeline.parse import parse_file
     from logcorr.pipeline.spool import IpcFiles
     from logcorr.pipeline.stage import Stager
     from logcorr.sources.detect import FORMATS
-    from logcorr.store.connection import quiet
 
-    con = quiet(duckdb.connect())
-    # each staged batch goes straight to the shard's files: the worker keeps no table of its rows
+    # each staged batch goes straight to the shard's files: the worker keeps no table of its rows, and
+    # opens a DuckDB connection only if the compiled fast path leaves it a batch
     sink = IpcFiles(task.out_dir, f"{task.file_id}-{task.index:06d}")  # unique in the directory
-    stager = Stager(con, task.policy, sink=sink.write)
+    stager = Stager(None, task.rules, sink=sink.write)
     result = FileResult(file_id=task.file_id, path=task.path)
     try:
         with open(task.path, "rb") as f:
@@ -127,7 +127,7 @@ def run_shard(task: ShardTask) -> ShardDone:
         stager.flush()
     finally:
         sink.close()
-        con.close()
+        stager.close()
     return ShardDone(task.index, result, stager.redactor.counts, stager.seq, dict(sink.paths))
 
 
@@ -148,12 +148,13 @@ def parse_sharded(
     of lines before it."""
     import multiprocessing
 
+    rules = StageRules.of(policy)
     ctx = multiprocessing.get_context("spawn")  # never fork a process holding a DuckDB connection
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(ranges)), mp_context=ctx)
     try:
         futures = [
             pool.submit(
-                run_shard, ShardTask(path, file_id, i, a, b, forced, max_record_bytes, policy, out_dir)
+                run_shard, ShardTask(path, file_id, i, a, b, forced, max_record_bytes, rules, out_dir)
             )
             for i, (a, b) in enumerate(ranges)
         ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 import pyarrow as pa
@@ -14,11 +14,13 @@ import pyarrow as pa
 from logcorr.model import Event, Metric
 from logcorr.pipeline.spool import Spool
 from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
-from logcorr.rules.policy import Policy
 from logcorr.rules.redact import Redactor, might_hold_secret, trigger_words
 from logcorr.rules.suppress import Suppressor
 from logcorr.sources.fast import ColumnBuffers, column_buffers, flag_rows, stage_keys
 from logcorr.sources.reader import EXCERPT, excerpt
+
+if TYPE_CHECKING:
+    from logcorr.rules.policy import Policy
 
 STAGING_SCHEMA = pa.schema(
     [
@@ -226,37 +228,61 @@ def _text(redactor: Redactor, s: str, found: int) -> str:
     return redactor.text_masked(s, found) if found else s
 
 
+class SuppressionRules(NamedTuple):
+    enabled: bool
+    patterns: tuple[str, ...]
+    case_sensitive: bool
+
+
+class StageRules(NamedTuple):
+    """What staging needs of a policy. A parse worker is given this instead of the Policy: unpickling that
+    imports pydantic, a third of a worker's start-up."""
+
+    redact: bool
+    suppression: SuppressionRules
+
+    @classmethod
+    def of(cls, policy: Policy) -> StageRules:
+        s = policy.suppression
+        return cls(policy.redaction.enabled, SuppressionRules(s.enabled, tuple(s.patterns), s.case_sensitive))
+
+
 class Stager:
     """Buffers rows, finds (compiled, else in DuckDB) the few that may hold a secret or match a suppression
     pattern, redacts and checks those in Python, and hands the batch, with fingerprints and event keys
     (compiled, else computed in DuckDB), to its spool (loaded into the TEMP tables at `flush`) or, in a
     parse worker, to `sink`. Unredacted text is only ever held in the Arrow batch in this process's
-    memory, never in a table or a file."""
+    memory, never in a table or a file. A stager with a sink may be given no connection (`con` None): it
+    opens an in-memory one only if the compiled fast path is missing or refuses a batch."""
 
     def __init__(
         self,
-        con: Any,
-        policy: Policy,
+        con: Any | None,
+        policy: Policy | StageRules,
         batch_rows: int = 16_384,
         sink: Callable[[str, pa.RecordBatch], None] | None = None,
     ) -> None:
-        self.con = con
+        rules = policy if isinstance(policy, StageRules) else StageRules.of(policy)
+        self._con = con
+        self._own_con = False
         self.spool: Spool | None = None
         if sink is None:
+            if con is None:
+                raise ValueError("a stager that loads its own tables needs a connection")
             self.spool = Spool(con)
             sink = self.spool.add
         self.sink = sink
         self.batch_rows = batch_rows
         self.redactor = Redactor()
-        self.redact = policy.redaction.enabled
-        self.suppressor = Suppressor(policy.suppression)
+        self.redact = rules.redact
+        self.suppressor = Suppressor(rules.suppression)
         self.rows: list[tuple[Any, ...]] = []
         self.metric_rows: list[tuple[Any, ...]] = []
         self.reject_rows: list[tuple[Any, ...]] = []
         self.seq = 0
         self._buffers = column_buffers()
         triggers = trigger_words() if self.redact else ()
-        sup = policy.suppression
+        sup = rules.suppression
         patterns = list(sup.patterns) if self.suppressor.enabled else []
         self._event_flags = _flag_sql(_EVENT_TEXT, triggers, patterns, sup.case_sensitive)
         self._metric_flags = _flag_sql(_METRIC_TEXT, triggers, [], False)
@@ -266,8 +292,22 @@ class Stager:
         self._metric_probe = _probe(METRIC_SCHEMA, _METRIC_TEXT, triggers, [], False)
         # fingerprints and event keys without DuckDB (its select cost 2.3 µs a row, 0.7 of it the pass through)
         self._stage_keys = stage_keys()
-        con.execute(MACROS_SQL)
-        con.execute(_DDL)
+        if con is not None:
+            con.execute(MACROS_SQL)
+            con.execute(_DDL)
+
+    @property
+    def con(self) -> Any:
+        """The DuckDB connection: the one given, else (first use) an in-memory one of the stager's own."""
+        if self._con is None:
+            import duckdb
+
+            from logcorr.store.connection import quiet
+
+            self._con = quiet(duckdb.connect())
+            self._own_con = True
+            self._con.execute(MACROS_SQL)
+        return self._con
 
     def record(self, events: list[Event], metrics: list[Metric], file_id: int, line: int, fmt: str) -> None:
         """Buffer the events and metrics of one record (checked and redacted when their batch is flushed).
@@ -362,9 +402,13 @@ class Stager:
         return self.spool.directory()
 
     def close(self) -> None:
-        """Remove the spool's temporary files (after `flush` there are none, unless it failed)."""
+        """Remove the spool's temporary files (after `flush` there are none, unless it failed); close the
+        connection the stager opened itself."""
         if self.spool is not None:
             self.spool.close()
+        if self._own_con and self._con is not None:
+            self._con.close()
+            self._con, self._own_con = None, False
 
     def __enter__(self) -> Stager:
         return self
@@ -394,7 +438,6 @@ class Stager:
     ) -> None:
         if not rows:
             return
-        con = self.con
         build = self._build
         redact, other = flags
         if check is not None and (redact, other) != ("false", "false"):
@@ -409,6 +452,7 @@ class Stager:
             if hits is None:
                 names = [f.name for f in schema if f.name in probe_columns]
                 columns = pa.Table.from_arrays(build(rows, schema, names), names=names)
+                con = self.con
                 con.register("_probe", columns.append_column("_i", pa.array(range(len(rows)), pa.int32())))
                 hits = con.execute(
                     f"SELECT _i, {redact} FROM _probe WHERE ({redact}) OR ({other}) ORDER BY _i"

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 import orjson
 
-from logcorr.rules.policy import Suppression
+
+class SuppressionConfig(Protocol):
+    """What a suppressor is made from: the policy's `Suppression`, or a parse worker's copy of it (which
+    spares the worker importing pydantic)."""
+
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def patterns(self) -> Sequence[str]: ...
+    @property
+    def case_sensitive(self) -> bool: ...
 
 
 class Suppressor:
@@ -13,7 +26,7 @@ class Suppressor:
     Substring tests on the lower-cased message: a case-insensitive regex alternation would cost an
     attempt per pattern per character on every event."""
 
-    def __init__(self, cfg: Suppression) -> None:
+    def __init__(self, cfg: SuppressionConfig) -> None:
         self.enabled = cfg.enabled and bool(cfg.patterns)
         self._cs = cfg.case_sensitive
         self._patterns = (
