@@ -121,7 +121,9 @@ def main() -> None:
                     "of an earlier commit), to compare before and after")  # fmt: skip
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
-    db = OUT / f"query-v3-{args.events}.duckdb"
+    from logcorr.store.schema import LATEST
+
+    db = OUT / f"query-v{LATEST}-{args.events}.duckdb"  # rebuilt when the schema changes
     if args.rebuild and db.exists():
         db.unlink()
     if not db.exists():

@@ -40,12 +40,13 @@ def start(*args: str, stdin: Any = subprocess.DEVNULL) -> subprocess.Popen[bytes
 
 
 def digest(db: str) -> dict[str, tuple[int, str]]:
-    """Row count and an order-independent hash of the rows of every table, and the schema itself."""
+    """Row count and an order-independent hash of the rows of every table and view, and the schema itself."""
     con = duckdb.connect(db, read_only=True)
     try:
         out: dict[str, tuple[int, str]] = {}
         for name, sql in con.execute(
-            "SELECT table_name, sql FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name"
+            "SELECT table_name, sql FROM duckdb_tables() WHERE NOT temporary UNION ALL "
+            "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal AND NOT temporary ORDER BY 1"
         ).fetchall():
             n, h = con.execute(
                 f"SELECT count(*), coalesce(md5(string_agg(h, ',' ORDER BY h)), '') "

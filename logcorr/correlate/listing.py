@@ -110,7 +110,7 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
         con,
         """
         WITH kept AS (SELECT trace_id, n_systems AS n FROM trace_summary),
-             cut AS (SELECT DISTINCT trace_id FROM drop_ledger
+             cut AS (SELECT DISTINCT trace_id FROM drop_events
                      WHERE trace_id IS NOT NULL AND rule NOT IN ('suppress', 'duplicate', 'loop', 'cross_system'))
         SELECT count(*) AS multi_system_traces,
                count(*) FILTER (WHERE trace_id IN (SELECT trace_id FROM cut)) AS cut_by_rules
@@ -132,7 +132,7 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
         [top],
     )
     totals = con.execute(
-        "SELECT (SELECT count(*) FROM drop_ledger), (SELECT count(*) FROM rejects), (SELECT count(*) FROM trace_summary)"
+        "SELECT (SELECT count(*) FROM drop_events), (SELECT count(*) FROM rejects), (SELECT count(*) FROM trace_summary)"
     ).fetchone()
     return {
         "events": sum(r["events"] for r in per_system),

@@ -22,7 +22,7 @@ class TraceNotFound(LogcorrError):
 
 def resolve(con: Any, wanted: str) -> str:
     """The full trace id for an id or a unique prefix; TraceNotFound (exit 1) names close matches."""
-    for table in ("log_queue", "drop_ledger"):
+    for table in ("log_queue", "drop_events"):  # drop_events: the ledger's events, without its join
         if con.execute(f"SELECT 1 FROM {table} WHERE trace_id = ? LIMIT 1", [wanted]).fetchone():
             return wanted
     matches = [
@@ -31,7 +31,7 @@ def resolve(con: Any, wanted: str) -> str:
             """
             SELECT DISTINCT trace_id FROM (
                 SELECT trace_id FROM log_queue WHERE starts_with(trace_id, ?)
-                UNION SELECT trace_id FROM drop_ledger WHERE starts_with(trace_id, ?))
+                UNION SELECT trace_id FROM drop_events WHERE starts_with(trace_id, ?))
             ORDER BY trace_id LIMIT 6
             """,
             [wanted, wanted],

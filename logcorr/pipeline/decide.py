@@ -144,7 +144,7 @@ def _stored_keys(lo: int, hi: int) -> str:
     hashes the event time with the rest, so a copy of a staged event has its time, and the zone maps
     of `ts` skip the rest of the persistent tables."""
     where = f"ts BETWEEN make_timestamp({lo * 1000}) AND make_timestamp({hi * 1000})"
-    return f"SELECT event_key FROM log_queue WHERE {where} UNION ALL SELECT event_key FROM drop_ledger WHERE {where}"
+    return f"SELECT event_key FROM log_queue WHERE {where} UNION ALL SELECT event_key FROM drop_events WHERE {where}"
 
 
 class _DropSink:

@@ -1,5 +1,6 @@
 """The store phase of ingest: accepted events into `log_queue` (and the recent window), dropped events
-into `drop_ledger`, metrics and rejects into theirs; and the per-file counts read back."""
+into the drop ledger (`drop_events`, `drop_reasons`), metrics and rejects into theirs; and the per-file
+counts read back."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ _SELECT_EVENT = """
 def store(con: Any, run_id: int, policy: Policy) -> None:
     base = con.execute(
         "SELECT greatest((SELECT coalesce(max(event_id), 0) FROM log_queue), "
-        "(SELECT coalesce(max(event_id), 0) FROM drop_ledger))"
+        "(SELECT coalesce(max(event_id), 0) FROM drop_events))"
     ).fetchone()[0]
     cols = ", ".join(EVENT_NAMES)
     select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id))
@@ -38,29 +39,25 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
         """
     )
     refresh_trace_summary(con, run_id)
-    # the ledger can take millions of rows: written in slices of input order, so that each join's build
-    # side is one slice of `fate` and the decisions that slice names (decision numbers follow event
-    # time, so a slice of time-ordered input names a narrow range of them); staging and fate are stored
-    # in sequence order and the zone maps skip the other slices. Without the decision range every slice
-    # built a hash table of all decisions: hundreds of MB at 5M events, spilled, ~30x the 1M time.
-    # The decisions are a LEFT JOIN (every dropped event has one) so that it comes last: as an inner join
-    # the optimizer may build the hash table of fate ⋈ decisions instead, a slice of reasons and rule
-    # states that spilled under the store's memory limit and took 4x as long at 1M events.
-    slices = con.execute(
+    # the drop ledger: each of this run's decisions once in drop_reasons, the dropped events in drop_events
+    # with their decision's reason_id (the `drop_ledger` view joins them)
+    reasons = int(con.execute("SELECT coalesce(max(reason_id), 0) + 1 FROM drop_reasons").fetchone()[0])
+    con.execute(
         f"""
-        SELECT seq // {_LEDGER_SLICE} AS k, min(decision), max(decision) FROM fate
-        WHERE decision IS NOT NULL GROUP BY k ORDER BY k
+        INSERT INTO drop_reasons
+        SELECT {reasons} + decision, reason, rule_state::JSON FROM decisions ORDER BY decision
         """
-    ).fetchall()
-    for k, first, last in slices:
+    )
+    # the events can be millions: written in slices of input order, so that each join's build side is one
+    # slice of `fate` (staging and fate are stored in sequence order and the zone maps skip the other slices)
+    slices = con.execute(f"SELECT DISTINCT seq // {_LEDGER_SLICE} AS k FROM fate ORDER BY k").fetchall()
+    for (k,) in slices:
         lo, hi = int(k) * _LEDGER_SLICE, (int(k) + 1) * _LEDGER_SLICE
         con.execute(
             f"""
-            INSERT INTO drop_ledger ({cols}, rule, reason, rule_state)
-            SELECT {select}, o.rule, x.reason, x.rule_state
+            INSERT INTO drop_events ({cols}, rule, reason_id)
+            SELECT {select}, o.rule, {reasons} + o.decision
             FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
-                 LEFT JOIN (SELECT decision, reason, rule_state::JSON AS rule_state FROM decisions
-                            WHERE decision BETWEEN {int(first)} AND {int(last)}) x USING (decision)
             WHERE s.seq >= {lo} AND s.seq < {hi} AND o.seq >= {lo} AND o.seq < {hi} AND o.rule IS NOT NULL
             """
         )

@@ -99,7 +99,7 @@ class RecordedLoad:
                 SELECT unnest(regexp_extract_all(coalesce(message, '') || ' ' || coalesce(stack, '') || ' '
                                                  || coalesce(CAST(context AS VARCHAR), ''), '{_MARK_RX}', 1)) AS kind
                 FROM (SELECT message, stack, context FROM log_queue
-                      UNION ALL SELECT message, stack, context FROM drop_ledger)
+                      UNION ALL SELECT message, stack, context FROM drop_events)
             ) GROUP BY kind
             """
         ).fetchall()
@@ -112,7 +112,7 @@ class RecordedLoad:
         rows = con.execute(
             """
             SELECT fingerprint, min(message) FROM (
-                SELECT fingerprint, message FROM log_queue UNION ALL SELECT fingerprint, message FROM drop_ledger
+                SELECT fingerprint, message FROM log_queue UNION ALL SELECT fingerprint, message FROM drop_events
             ) WHERE fingerprint IN (SELECT unnest(?)) GROUP BY fingerprint
             """,
             [fingerprints],

@@ -102,7 +102,7 @@ def explain(db: str, target: str) -> list[dict[str, Any]]:
             r[0]
             for r in con.execute(
                 "SELECT DISTINCT source_file FROM (SELECT source_file FROM log_queue UNION ALL "
-                "SELECT source_file FROM drop_ledger UNION ALL SELECT source_file FROM rejects) ORDER BY 1"
+                "SELECT source_file FROM drop_events UNION ALL SELECT source_file FROM rejects) ORDER BY 1"
             ).fetchall()
         ]
         files = _matching_files(known, path)

@@ -1,0 +1,98 @@
+"""Schema migrations: a database written by an earlier logcorr opens in this one with nothing lost.
+
+v4 splits the drop ledger into `drop_events` and `drop_reasons` behind a `drop_ledger` view with the
+columns the table had; a v3 database's ledger must read back row for row after the migration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from logcorr.pipeline.ingest import ingest
+from logcorr.store.connection import connect
+from logcorr.store.schema import LATEST, MIGRATIONS
+from tests.conftest import browser_event
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
+
+
+def _ledger(con: Any) -> list[tuple[Any, ...]]:
+    return con.execute("SELECT * FROM drop_ledger ORDER BY event_id").fetchall()  # type: ignore[no-any-return]
+
+
+def _flood(path: Path, n: int, t0: int) -> None:
+    """A browser flood: the rate limit and the loop rule drop most of it, many events per decision."""
+    lines = [json.dumps(browser_event(t0 + i, f"tick {i % 3}", f"trace_{t0}_{i % 7}")) for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_v3_ledger_reads_back_row_for_row_after_the_migration(tmp_path: Path) -> None:
+    # the rows of a real ledger, as this logcorr writes them
+    source = tmp_path / "source.duckdb"
+    _flood(tmp_path / "flood.jsonl", 400, T0)
+    ingest([str(FIXTURES), str(tmp_path / "flood.jsonl")], str(source))
+    src = duckdb.connect(str(source), read_only=True)
+    rows = _ledger(src)
+    src.close()
+    assert len(rows) > 100
+
+    # a v3 database holding them in its drop_ledger table
+    old = tmp_path / "v3.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
+    for number, name, sql in MIGRATIONS[:3]:
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
+    con.execute("INSERT INTO drop_ledger SELECT * FROM src.drop_ledger")
+    con.execute("DETACH src")
+    assert con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = 'drop_ledger'"
+    ).fetchone() == ("BASE TABLE",)
+    con.close()
+
+    con = connect(str(old))  # migrates
+    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (LATEST,)
+    assert _ledger(con) == rows
+    events, reasons, distinct = con.execute(
+        "SELECT (SELECT count(*) FROM drop_events), (SELECT count(*) FROM drop_reasons), "
+        "(SELECT count(*) FROM (SELECT DISTINCT reason, rule_state FROM drop_ledger))"
+    ).fetchone()
+    assert events == len(rows) and reasons == distinct < events  # each reason once
+    trace_id = next(r[7] for r in rows if r[7] is not None)
+    assert con.execute("SELECT count(*) FROM drop_ledger WHERE trace_id = ?", [trace_id]).fetchone()[
+        0
+    ] == sum(r[7] == trace_id for r in rows)
+    con.close()
+
+    # and the next ingest continues it: new reasons numbered after the migrated ones, nothing lost
+    _flood(tmp_path / "later.jsonl", 300, T0 + 3_600_000)
+    result = ingest([str(tmp_path / "later.jsonl")], str(old))
+    con = duckdb.connect(str(old), read_only=True)
+    after = _ledger(con)
+    assert after[: len(rows)] == rows and len(after) == len(rows) + result.dropped
+    assert con.execute("SELECT count(*) = count(DISTINCT reason_id) FROM drop_reasons").fetchone() == (True,)
+    con.close()
+
+
+def test_ingest_writes_each_decision_once_and_the_view_has_the_ledgers_columns(tmp_path: Path) -> None:
+    db = tmp_path / "db.duckdb"
+    _flood(tmp_path / "flood.jsonl", 500, T0)
+    result = ingest([str(tmp_path / "flood.jsonl")], str(db))
+    con = duckdb.connect(str(db), read_only=True)
+    events, reasons, view = con.execute(
+        "SELECT (SELECT count(*) FROM drop_events), (SELECT count(*) FROM drop_reasons), (SELECT count(*) FROM drop_ledger)"
+    ).fetchone()
+    assert events == view == result.dropped > 0
+    assert 0 < reasons < events
+    columns = [c[0] for c in con.execute("DESCRIBE drop_ledger").fetchall()]
+    assert (
+        columns[-3:] == ["rule", "reason", "rule_state"] and columns[0] == "event_id" and len(columns) == 22
+    )
+    con.close()
