@@ -2003,142 +2003,152 @@ static PyObject *cell(PyObject *rows, Py_ssize_t r, Py_ssize_t idx) {
     return PyTuple_GET_ITEM(row, idx);
 }
 
+/* one output column of column_buffers while the rows are walked */
+typedef struct {
+    Py_ssize_t idx;
+    int kind; /* 's', 'l' or 'i' */
+    Py_ssize_t nulls;
+    unsigned char *bits; /* validity, a bit per row */
+    int32_t *off;        /* strings: n + 1 offsets */
+    char *data;          /* strings: the bytes (grown as needed); integers: n values */
+    Py_ssize_t cap, used;
+} Column;
+
+static void columns_free(Column *col, Py_ssize_t ncol) {
+    for (Py_ssize_t c = 0; c < ncol; c++) {
+        PyMem_Free(col[c].bits);
+        PyMem_Free(col[c].off);
+        PyMem_Free(col[c].data);
+    }
+    PyMem_Free(col);
+}
+
+/* rows[r][col->idx] into the column; -1 with an exception set */
+static int column_put(Column *col, PyObject *v, Py_ssize_t r) {
+    if (v == Py_None) {
+        col->nulls++;
+        if (col->kind == 's') col->off[r + 1] = (int32_t)col->used;
+        else memset(col->data + r * (col->kind == 'l' ? 8 : 4), 0, col->kind == 'l' ? 8 : 4);
+        return 0;
+    }
+    if (col->kind == 's') {
+        if (!PyUnicode_CheckExact(v)) {
+            PyErr_SetString(PyExc_TypeError, "not a str");
+            return -1;
+        }
+        Py_ssize_t len;
+        const char *u = PyUnicode_AsUTF8AndSize(v, &len);
+        if (u == NULL) return -1;
+        if (col->used + len > INT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "string column over 2 GiB");
+            return -1;
+        }
+        if (col->used + len > col->cap) {
+            Py_ssize_t ncap = 2 * col->cap + len;
+            char *grown = PyMem_Realloc(col->data, (size_t)ncap);
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            col->data = grown;
+            col->cap = ncap;
+        }
+        memcpy(col->data + col->used, u, (size_t)len);
+        col->used += len;
+        col->off[r + 1] = (int32_t)col->used;
+    } else {
+        if (!PyLong_CheckExact(v)) {
+            PyErr_SetString(PyExc_TypeError, "not an int");
+            return -1;
+        }
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow || (col->kind == 'i' && (x > INT32_MAX || x < INT32_MIN))) {
+            PyErr_SetString(PyExc_OverflowError, "integer out of the column's range");
+            return -1;
+        }
+        if (col->kind == 'l') {
+            int64_t w = (int64_t)x;
+            memcpy(col->data + r * 8, &w, 8);
+        } else {
+            int32_t w = (int32_t)x;
+            memcpy(col->data + r * 4, &w, 4);
+        }
+    }
+    col->bits[r >> 3] |= (unsigned char)(1 << (r & 7));
+    return 0;
+}
+
+/* The rows are walked once, each row's cells put into every column in turn: a row tuple and its values
+   are read while they are in the cache (a pass per column read every row again: 18 passes of a batch). */
 static PyObject *column_buffers(PyObject *self, PyObject *args) {
     PyObject *rows, *columns;
     if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &rows, &PyList_Type, &columns)) return NULL;
     Py_ssize_t n = PyList_GET_SIZE(rows), ncol = PyList_GET_SIZE(columns);
-    PyObject *out = PyList_New(ncol);
-    if (out == NULL) return NULL;
     Py_ssize_t nbitmap = (n + 7) / 8;
+    Column *col = PyMem_Calloc(ncol ? (size_t)ncol : 1, sizeof(Column));
+    if (col == NULL) return PyErr_NoMemory();
     for (Py_ssize_t c = 0; c < ncol; c++) {
-        Py_ssize_t idx;
         int kind;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(columns, c), "nC", &idx, &kind)) goto fail;
-        PyObject *validity = PyBytes_FromStringAndSize(NULL, nbitmap);
-        if (validity == NULL) goto fail;
-        unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(validity);
-        memset(bits, 0, (size_t)nbitmap);
-        Py_ssize_t nulls = 0;
-        PyObject *item = NULL;
-        if (kind == 's') {
-            PyObject *offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
-            if (offsets == NULL) {
-                Py_DECREF(validity);
-                goto fail;
-            }
-            int32_t *off = (int32_t *)PyBytes_AS_STRING(offsets);
-            Py_ssize_t cap = 64 * n + 64, used = 0;
-            char *data = PyMem_Malloc((size_t)cap);
-            int bad = data == NULL;
-            if (bad) PyErr_NoMemory();
-            off[0] = 0;
-            for (Py_ssize_t r = 0; r < n && !bad; r++) {
-                PyObject *v = cell(rows, r, idx);
-                if (v == NULL) {
-                    bad = 1;
-                    break;
-                }
-                if (v == Py_None) {
-                    nulls++;
-                } else if (PyUnicode_CheckExact(v)) {
-                    Py_ssize_t len;
-                    const char *u = PyUnicode_AsUTF8AndSize(v, &len);
-                    if (u == NULL) {
-                        bad = 1;
-                        break;
-                    }
-                    if (used + len > INT32_MAX) {
-                        PyErr_SetString(PyExc_OverflowError, "string column over 2 GiB");
-                        bad = 1;
-                        break;
-                    }
-                    if (used + len > cap) {
-                        Py_ssize_t ncap = 2 * cap + len;
-                        char *grown = PyMem_Realloc(data, (size_t)ncap);
-                        if (grown == NULL) {
-                            PyErr_NoMemory();
-                            bad = 1;
-                            break;
-                        }
-                        data = grown;
-                        cap = ncap;
-                    }
-                    memcpy(data + used, u, (size_t)len);
-                    used += len;
-                    bits[r >> 3] |= (unsigned char)(1 << (r & 7));
-                } else {
-                    PyErr_SetString(PyExc_TypeError, "not a str");
-                    bad = 1;
-                    break;
-                }
-                off[r + 1] = (int32_t)used;
-            }
-            PyObject *buf = bad ? NULL : PyBytes_FromStringAndSize(data, used);
-            PyMem_Free(data);
-            if (buf == NULL) {
-                Py_DECREF(validity);
-                Py_DECREF(offsets);
-                goto fail;
-            }
-            item = Py_BuildValue("(nNNN)", nulls, nulls ? validity : (Py_DECREF(validity), new_ref(Py_None)),
-                                 offsets, buf);
-        } else if (kind == 'l' || kind == 'i') {
-            int width = kind == 'l' ? 8 : 4;
-            PyObject *data = PyBytes_FromStringAndSize(NULL, n * width);
-            if (data == NULL) {
-                Py_DECREF(validity);
-                goto fail;
-            }
-            char *d = PyBytes_AS_STRING(data);
-            int bad = 0;
-            for (Py_ssize_t r = 0; r < n; r++) {
-                PyObject *v = cell(rows, r, idx);
-                if (v == NULL) {
-                    bad = 1;
-                    break;
-                }
-                long long x = 0;
-                if (v == Py_None) {
-                    nulls++;
-                } else if (PyLong_CheckExact(v)) {
-                    int overflow;
-                    x = PyLong_AsLongLongAndOverflow(v, &overflow);
-                    if (overflow || (width == 4 && (x > INT32_MAX || x < INT32_MIN))) {
-                        PyErr_SetString(PyExc_OverflowError, "integer out of the column's range");
-                        bad = 1;
-                        break;
-                    }
-                    bits[r >> 3] |= (unsigned char)(1 << (r & 7));
-                } else {
-                    PyErr_SetString(PyExc_TypeError, "not an int");
-                    bad = 1;
-                    break;
-                }
-                if (width == 8) {
-                    int64_t w = (int64_t)x;
-                    memcpy(d + r * 8, &w, 8);
-                } else {
-                    int32_t w = (int32_t)x;
-                    memcpy(d + r * 4, &w, 4);
-                }
-            }
-            if (bad) {
-                Py_DECREF(validity);
-                Py_DECREF(data);
-                goto fail;
-            }
-            item = Py_BuildValue("(nNN)", nulls, nulls ? validity : (Py_DECREF(validity), new_ref(Py_None)), data);
-        } else {
-            Py_DECREF(validity);
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(columns, c), "nC", &col[c].idx, &kind)) goto fail;
+        if (kind != 's' && kind != 'l' && kind != 'i') {
             PyErr_SetString(PyExc_ValueError, "column kind must be 's', 'l' or 'i'");
             goto fail;
         }
-        if (item == NULL) goto fail;
+        col[c].kind = kind;
+        col[c].bits = PyMem_Calloc(nbitmap ? (size_t)nbitmap : 1, 1);
+        if (kind == 's') {
+            col[c].off = PyMem_Malloc((size_t)(n + 1) * 4);
+            col[c].cap = 64 * n + 64;
+            col[c].data = PyMem_Malloc((size_t)col[c].cap);
+            if (col[c].off != NULL) col[c].off[0] = 0;
+        } else {
+            col[c].data = PyMem_Malloc(n ? (size_t)(n * (kind == 'l' ? 8 : 4)) : 1);
+        }
+        if (col[c].bits == NULL || col[c].data == NULL || (kind == 's' && col[c].off == NULL)) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        PyObject *row = PyList_GET_ITEM(rows, r);
+        if (!PyTuple_Check(row)) {
+            PyErr_SetString(PyExc_TypeError, "rows must be tuples holding the column");
+            goto fail;
+        }
+        Py_ssize_t size = PyTuple_GET_SIZE(row);
+        for (Py_ssize_t c = 0; c < ncol; c++) {
+            Py_ssize_t idx = col[c].idx;
+            if (idx < 0 || idx >= size) {
+                PyErr_SetString(PyExc_TypeError, "rows must be tuples holding the column");
+                goto fail;
+            }
+            if (column_put(&col[c], PyTuple_GET_ITEM(row, idx), r) < 0) goto fail;
+        }
+    }
+    PyObject *out = PyList_New(ncol);
+    if (out == NULL) goto fail;
+    for (Py_ssize_t c = 0; c < ncol; c++) {
+        Column *k = &col[c];
+        PyObject *validity = k->nulls ? PyBytes_FromStringAndSize((const char *)k->bits, nbitmap) : new_ref(Py_None);
+        PyObject *item = NULL;
+        if (validity != NULL) {
+            if (k->kind == 's')
+                item = Py_BuildValue("(nNy#y#)", k->nulls, validity, (const char *)k->off, (Py_ssize_t)((n + 1) * 4),
+                                     k->data, k->used);
+            else
+                item = Py_BuildValue("(nNy#)", k->nulls, validity, k->data, n * (k->kind == 'l' ? 8 : 4));
+        }
+        if (item == NULL) {
+            Py_DECREF(out);
+            goto fail;
+        }
         PyList_SET_ITEM(out, c, item);
     }
+    columns_free(col, ncol);
     return out;
 fail:
-    Py_DECREF(out);
+    columns_free(col, ncol);
     return NULL;
 }
 
