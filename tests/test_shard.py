@@ -152,3 +152,27 @@ def test_an_interrupted_sharded_parse_stops_its_workers_instead_of_waiting_for_t
         for p in processes:  # if not, the test must not wait 600 s for them
             p.kill()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_a_sharded_file_is_recognised_when_it_comes_again_under_any_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file parsed in shards records the hash of its content; its copies, in the same run or later,
+    under any name, are found by that hash and not ingested twice."""
+    import hashlib
+
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 150_000)
+    src = _mixed_file(tmp_path)
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(src.read_bytes())
+    db = str(tmp_path / "db.duckdb")
+
+    first = ingest([str(src), str(copy)], db, jobs=2, max_record_bytes=4096)
+    assert [f.status for f in first.files] == ["ingested", "already-ingested"]
+    assert first.files[0].content_hash == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert first.files[0].stored > 0
+
+    again = ingest([str(copy), str(src)], db, jobs=2, max_record_bytes=4096)
+    assert [f.status for f in again.files] == ["already-ingested", "already-ingested"]
+    assert again.stored == again.dropped == 0
