@@ -96,3 +96,37 @@ def test_ingest_writes_each_decision_once_and_the_view_has_the_ledgers_columns(t
         columns[-3:] == ["rule", "reason", "rule_state"] and columns[0] == "event_id" and len(columns) == 22
     )
     con.close()
+
+
+def test_a_traces_dropped_events_are_found_through_its_spans_across_ingests(tmp_path: Path) -> None:
+    """`drop_traces` has a row per trace and run with the time span of its dropped events; `trace
+    --include-dropped` and `ledger --trace` read the ledger within those spans and find every one."""
+    from logcorr.correlate.trace import build
+    from logcorr.rules.ledger import LedgerFilter, ledger_rows
+
+    db = tmp_path / "db.duckdb"
+    _flood(tmp_path / "a.jsonl", 400, T0)
+    ingest([str(tmp_path / "a.jsonl")], str(db))
+    _flood(tmp_path / "b.jsonl", 400, T0 + 7_200_000)  # the same trace ids, two hours later
+    ingest([str(tmp_path / "b.jsonl")], str(db))
+
+    con = duckdb.connect(str(db), read_only=True)
+    spans = con.execute(
+        "SELECT t.trace_id, t.run_id, any_value(t.first_ts) = min(e.ts) AND any_value(t.last_ts) = max(e.ts) "
+        "FROM drop_traces t JOIN drop_events e ON e.trace_id = t.trace_id AND e.run_id = t.run_id "
+        "GROUP BY t.trace_id, t.run_id"
+    ).fetchall()
+    assert spans and all(ok for _, _, ok in spans)
+    assert con.execute("SELECT count(DISTINCT run_id) FROM drop_traces").fetchone() == (2,)
+    expected = dict(
+        con.execute(
+            "SELECT trace_id, count(*) FROM drop_ledger WHERE trace_id IS NOT NULL GROUP BY ALL"
+        ).fetchall()
+    )
+    for trace_id, n in expected.items():
+        model = build(con, trace_id, include_dropped=True)
+        assert sum(e["dropped_by"] is not None for e in model["events"]) == n, trace_id
+    con.close()
+    for trace_id, n in expected.items():
+        assert len(ledger_rows(str(db), LedgerFilter(trace=trace_id, limit=0))) == n
+    assert ledger_rows(str(db), LedgerFilter(trace="trace_never_seen", limit=0)) == []

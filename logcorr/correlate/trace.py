@@ -12,6 +12,7 @@ from logcorr.correlate.skew import CLOCK_SQL, Skew, estimate_browser
 from logcorr.errors import ExitCode, LogcorrError
 from logcorr.model import SYSTEMS
 from logcorr.render.rows import iso
+from logcorr.store.schema import dropped_span
 
 GAP_MS = 1000  # gaps longer than this are reported
 
@@ -22,7 +23,7 @@ class TraceNotFound(LogcorrError):
 
 def resolve(con: Any, wanted: str) -> str:
     """The full trace id for an id or a unique prefix; TraceNotFound (exit 1) names close matches."""
-    for table in ("log_queue", "drop_events"):  # drop_events: the ledger's events, without its join
+    for table in ("log_queue", "drop_traces"):  # drop_traces: the traces with dropped events
         if con.execute(f"SELECT 1 FROM {table} WHERE trace_id = ? LIMIT 1", [wanted]).fetchone():
             return wanted
     matches = [
@@ -31,7 +32,7 @@ def resolve(con: Any, wanted: str) -> str:
             """
             SELECT DISTINCT trace_id FROM (
                 SELECT trace_id FROM log_queue WHERE starts_with(trace_id, ?)
-                UNION SELECT trace_id FROM drop_events WHERE starts_with(trace_id, ?))
+                UNION SELECT trace_id FROM drop_traces WHERE starts_with(trace_id, ?))
             ORDER BY trace_id LIMIT 6
             """,
             [wanted, wanted],
@@ -78,14 +79,15 @@ _EVENTS_SQL = f"""
 _DROPPED_SQL = f"""
     SELECT event_id, ts, epoch_ms(ts), epoch_ms(client_ts), system, system_label, level, message, request_id,
            user_id, source_file, source_line, source_format, trace_source, stack, {CLOCK_SQL}, rule, reason
-    FROM drop_ledger WHERE trace_id = ?
+    FROM drop_ledger WHERE trace_id = ? AND ts BETWEEN ? AND ?
 """
 
 
 def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool = False) -> dict[str, Any]:
     """The trace model (the documented JSON schema of `logcorr trace --format json`)."""
-    sql = _EVENTS_SQL + (f" UNION ALL {_DROPPED_SQL}" if include_dropped else "")
-    params = [trace_id, trace_id] if include_dropped else [trace_id]
+    span = dropped_span(con, trace_id) if include_dropped else None
+    sql = _EVENTS_SQL + (f" UNION ALL {_DROPPED_SQL}" if span else "")
+    params = [trace_id, trace_id, *span] if span else [trace_id]
     cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
     events = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

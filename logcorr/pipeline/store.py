@@ -63,6 +63,13 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
         )
     con.execute(
         f"""
+        INSERT INTO drop_traces
+        SELECT trace_id, min(ts), max(ts), {int(run_id)} FROM drop_events
+        WHERE run_id = {int(run_id)} AND trace_id IS NOT NULL GROUP BY trace_id
+        """
+    )
+    con.execute(
+        f"""
         INSERT INTO metrics
         SELECT make_timestamp(m.ts_ms * 1000), m.system, m.topic, m.data::JSON, f.path, m.source_line,
                m.source_format, {int(run_id)}

@@ -12,6 +12,7 @@ import orjson
 from logcorr.errors import InputError, UsageError
 from logcorr.rules.engine import RULES
 from logcorr.store.connection import connect
+from logcorr.store.schema import dropped_span
 
 LEDGER_COLUMNS: tuple[str, ...] = (
     "event_id", "ts", "system", "level", "rule", "reason", "trace_id", "source", "message", "rule_state", "run_id",
@@ -66,6 +67,13 @@ def ledger_rows(db: str, f: LedgerFilter) -> list[dict[str, Any]]:
         params.append(f.limit)
     con = connect(db, read_only=True)
     try:
+        if f.trace is not None:
+            # the trace's dropped events lie in its span: the zone maps of `ts` skip the rest
+            span = dropped_span(con, f.trace)
+            if span is None:
+                return []
+            sql = sql.replace("WHERE ", "WHERE ts BETWEEN ? AND ? AND ", 1)
+            params = [*span, *params]
         return _rows(con, sql, params)
     finally:
         con.close()
