@@ -2210,37 +2210,19 @@ static int words_init(Words *w, PyObject *seq, int fold) {
     return 0;
 }
 
-/* whether one of the words occurs in text[0:n]: most positions end at the one-byte and two-byte tables */
-static int words_in(const Words *w, const unsigned char *text, Py_ssize_t n) {
-    const unsigned char *f = FOLD;
-    int fold = w->fold;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned b0 = fold ? f[text[i]] : text[i];
-        if (w->single[b0]) return 1;
-        if (i + 1 >= n) break;
-        unsigned pair = b0 << 8 | (fold ? f[text[i + 1]] : text[i + 1]);
-        if (!(w->pairs[pair >> 3] & (1u << (pair & 7)))) continue;
-        for (int k = w->head[pair]; k >= 0; k = w->next[k]) {
-            Py_ssize_t len = w->len[k], j = 2;
-            if (len > n - i) continue;
-            const unsigned char *word = (const unsigned char *)w->word[k];
-            while (j < len && (fold ? f[text[i + j]] : text[i + j]) == word[j]) j++;
-            if (j == len) return 1;
-        }
-    }
-    return 0;
-}
-
-/* which of the words occur in text[0:n], as bits (bit k: word k), the whole text searched */
-static uint64_t words_mask(const Words *w, const unsigned char *text, Py_ssize_t n) {
+/* which of the words occur in text[0:n], as bits (bit k: word k); with `first`, only whether one does
+   (nonzero at the first found). Most positions end at the one-byte and two-byte tables. */
+static uint64_t words_found(const Words *w, const unsigned char *text, Py_ssize_t n, int first) {
     const unsigned char *f = FOLD;
     int fold = w->fold;
     uint64_t found = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned b0 = fold ? f[text[i]] : text[i];
-        if (w->single[b0])
+        if (w->single[b0]) {
+            if (first) return 1;
             for (int k = 0; k < w->n; k++)
                 if (w->len[k] == 1 && (unsigned char)w->word[k][0] == b0) found |= 1ULL << k;
+        }
         if (i + 1 >= n) break;
         unsigned pair = b0 << 8 | (fold ? f[text[i + 1]] : text[i + 1]);
         if (!(w->pairs[pair >> 3] & (1u << (pair & 7)))) continue;
@@ -2249,10 +2231,17 @@ static uint64_t words_mask(const Words *w, const unsigned char *text, Py_ssize_t
             if (len > n - i) continue;
             const unsigned char *word = (const unsigned char *)w->word[k];
             while (j < len && (fold ? f[text[i + j]] : text[i + j]) == word[j]) j++;
-            if (j == len) found |= 1ULL << k;
+            if (j == len) {
+                if (first) return 1;
+                found |= 1ULL << k;
+            }
         }
     }
     return found;
+}
+
+static inline int words_in(const Words *w, const unsigned char *text, Py_ssize_t n) {
+    return words_found(w, text, n, 1) != 0;
 }
 
 /* a str value's text: 0 None (empty text), 1 ASCII (`out`, `len`), 2 not ASCII, -1 not a str (error set) */
@@ -2345,7 +2334,7 @@ static PyObject *flag_rows(PyObject *self, PyObject *args) {
                     PyObject *m = kind < 0    ? NULL
                                   : kind == 2 ? PyLong_FromLong(-1)
                                   : kind == 0 ? PyLong_FromLong(0)
-                                              : PyLong_FromUnsignedLongLong(words_mask(trig, text, len));
+                                              : PyLong_FromUnsignedLongLong(words_found(trig, text, len, 0));
                     if (m == NULL) {
                         Py_DECREF(masks);
                         goto error;

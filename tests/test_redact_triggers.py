@@ -132,7 +132,9 @@ def _same_with_and_without_guards(s: str) -> None:
         assert a.counts == b.counts
 
 
-def test_the_first_character_guards_change_no_match_on_the_secrets_corpus() -> None:
+def _corpus_texts() -> list[str]:
+    """The samples, and every placement of the secrets corpus: message, stack, context, and a raw line
+    holding them as JSON inside JSON."""
     from tests.secrets_corpus import load_kinds, placements
 
     texts = list(SAMPLES)
@@ -141,7 +143,11 @@ def test_the_first_character_guards_change_no_match_on_the_secrets_corpus() -> N
         for p in placements(k, i):
             texts += [p.message, p.stack or "", json.dumps(p.ctx) if p.ctx else ""]
             texts.append(json.dumps({"line": json.dumps({"message": p.message, "context": p.ctx})}))
-    for s in texts:
+    return texts
+
+
+def test_the_first_character_guards_change_no_match_on_the_secrets_corpus() -> None:
+    for s in _corpus_texts():
         _same_with_and_without_guards(s)
 
 
@@ -188,13 +194,7 @@ def _masked_equals_text(s: str) -> None:
 
 
 def test_text_masked_equals_text_on_the_secrets_corpus() -> None:
-    from tests.secrets_corpus import load_kinds, placements
-
-    texts = list(SAMPLES)
-    for i, k in enumerate(load_kinds()):
-        texts.append(k.text)
-        for p in placements(k, i):
-            texts += [p.message, p.stack or "", json.dumps(p.ctx) if p.ctx else ""]
+    texts = _corpus_texts()
     assert sum(Redactor().text(s) != s for s in texts) > 50  # the corpus has secrets to replace
     for s in texts:
         _masked_equals_text(s)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from logcorr import native
 from logcorr.model import Event
-from logcorr.pipeline.stage import _KEY_COLUMNS, STAGED_SCHEMA, STAGING_SCHEMA, Stager
+from logcorr.pipeline.stage import STAGED_SCHEMA, Stager
 from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
 from logcorr.rules.policy import Policy
 from logcorr.sources import fast
@@ -177,12 +177,6 @@ def test_the_stager_stages_the_same_rows_with_or_without_the_compiled_keys(monke
         return keys
 
     assert _staged(monkeypatch, refuses) == compiled
-
-
-def test_the_staged_schema_is_the_staging_table_and_the_key_columns_are_staging_columns() -> None:
-    assert [STAGING_SCHEMA.names[i] for i in _KEY_COLUMNS] == [
-        "ts_ms", "system", "level", "message", "trace_id", "request_id", "part"
-    ]  # fmt: skip
 
 
 # --- a parse worker's stager: no DuckDB connection unless a fallback needs one ---------------------------

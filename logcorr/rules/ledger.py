@@ -51,29 +51,29 @@ def ledger_rows(db: str, f: LedgerFilter) -> list[dict[str, Any]]:
         raise UsageError(f"unknown rule {f.rule!r}", f"choose one of: {', '.join(RULES)}")
     if f.limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
-    where: list[str] = []
-    params: list[Any] = []
-    for col, value in (("rule", f.rule), ("system", f.system), ("trace_id", f.trace)):
-        if value is not None:
-            where.append(f"{col} = ?")
-            params.append(value)
-    sql = f"""
-        SELECT event_id, ts, system, level, rule, reason, trace_id, source_file || ':' || source_line AS source,
-               message, rule_state::VARCHAR AS rule_state, run_id
-        FROM drop_ledger {"WHERE " + " AND ".join(where) if where else ""}
-        ORDER BY event_id {"LIMIT ?" if f.limit else ""}
-    """
-    if f.limit:
-        params.append(f.limit)
     con = connect(db, read_only=True)
     try:
+        where: list[str] = []
+        params: list[Any] = []
         if f.trace is not None:
             # the trace's dropped events lie in its span: the zone maps of `ts` skip the rest
             span = dropped_span(con, f.trace)
             if span is None:
                 return []
-            sql = sql.replace("WHERE ", "WHERE ts BETWEEN ? AND ? AND ", 1)
-            params = [*span, *params]
+            where.append("ts BETWEEN ? AND ?")
+            params += span
+        for col, value in (("rule", f.rule), ("system", f.system), ("trace_id", f.trace)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                params.append(value)
+        sql = f"""
+            SELECT event_id, ts, system, level, rule, reason, trace_id, source_file || ':' || source_line AS source,
+                   message, rule_state::VARCHAR AS rule_state, run_id
+            FROM drop_ledger {"WHERE " + " AND ".join(where) if where else ""}
+            ORDER BY event_id {"LIMIT ?" if f.limit else ""}
+        """
+        if f.limit:
+            params.append(f.limit)
         return _rows(con, sql, params)
     finally:
         con.close()
