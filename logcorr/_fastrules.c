@@ -274,8 +274,8 @@ typedef struct {
     long long loop_max, loop_w, cross_w, gate, essential_at, fresh_loop, fresh_cross;
     PyObject *loop_max_o, *loop_w_o, *cross_w_o;
     PyObject *crit_levels, *exempt_levels, *essential_levels, *patterns;
-    PyObject *loop_cache, *sup_cache, *trace_cache;
-    PyObject *suppress_drop, *duplicate_drop, *loop_prune, *loop_drop, *cross_drop, *traces_drop;
+    PyObject *loop_cache, *sup_cache;
+    PyObject *suppress_drop, *duplicate_drop, *loop_prune, *loop_drop, *cross_drop;
     PyObject *traces_refuse, *rate_roll, *rate_drop, *budget_charge, *budget_record, *budget_drop;
     PyObject *boundary, *new_system, *rcfg, *bcfg, *tcfg, *stats;
 } Ctx;
@@ -384,7 +384,7 @@ static int containers(PyObject *st, PyObject **loop, PyObject **cross, PyObject 
     return 0;
 }
 
-#define CTX_FORMAT "OOppppppOOOLLLLOOOOOOOOOOOOOOOOOOOOOOOOO"
+#define CTX_FORMAT "OOppppppOOOLLLLOOOOOOOOOOOOOOOOOOOOOOO"
 
 static PyObject *decide(PyObject *self, PyObject *args)
 {
@@ -397,8 +397,8 @@ static PyObject *decide(PyObject *self, PyObject *args)
                           &c.cross_on, &c.trace_on, &c.rate_on, &c.loop_max_o, &c.loop_w_o, &c.cross_w_o,
                           &c.gate, &c.essential_at, &c.fresh_loop, &c.fresh_cross, &c.crit_levels,
                           &c.exempt_levels, &c.essential_levels, &c.patterns, &c.loop_cache, &c.sup_cache,
-                          &c.trace_cache, &c.suppress_drop, &c.duplicate_drop, &c.loop_prune, &c.loop_drop,
-                          &c.cross_drop, &c.traces_drop, &c.traces_refuse, &c.rate_roll, &c.rate_drop,
+                          &c.suppress_drop, &c.duplicate_drop, &c.loop_prune, &c.loop_drop, &c.cross_drop,
+                          &c.traces_refuse, &c.rate_roll, &c.rate_drop,
                           &c.budget_charge, &c.budget_record, &c.budget_drop, &c.boundary, &c.new_system,
                           &c.rcfg, &c.bcfg, &c.tcfg, &c.stats))
         return NULL;
@@ -408,7 +408,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
     }
     if (!PyAnySet_Check(c.crit_levels) || !PyAnySet_Check(c.exempt_levels) ||
         !PyAnySet_Check(c.essential_levels) || !PyTuple_Check(c.patterns) || !PyDict_Check(c.loop_cache) ||
-        !PyDict_Check(c.sup_cache) || !PyDict_Check(c.trace_cache)) {
+        !PyDict_Check(c.sup_cache)) {
         PyErr_SetString(PyExc_TypeError, "decide(): a context entry has the wrong type");
         return NULL;
     }
@@ -660,30 +660,13 @@ static PyObject *decide(PyObject *self, PyObject *args)
                     int ex;
                     CHECK(ex = level_or_critical(&c, c.exempt_levels, level, tid));
                     if (!ex) {
-                        /* a refused trace's later events in one system share one reason */
-                        PyObject *tk = PyTuple_Pack(2, tid, system);
-                        NOTNULL(tk);
-                        hit = PyDict_GetItemWithError(c.trace_cache, tk);
-                        if (hit == NULL && PyErr_Occurred()) {
-                            Py_DECREF(tk);
+                        /* the refusal's decision, shared by all its later events (see traces.refusal) */
+                        PyObject *refusal = PyList_GET_ITEM(rec, 3);
+                        if (!PyTuple_Check(refusal) || PyTuple_GET_SIZE(refusal) != 4) {
+                            PyErr_SetString(PyExc_TypeError, "a refused trace's refusal must be a tuple of 4");
                             FAIL;
                         }
-                        if (hit == NULL || !PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 2 ||
-                            PyTuple_GET_ITEM(hit, 0) != PyList_GET_ITEM(rec, 3)) {
-                            PyObject *a[] = {rec, system};
-                            tmp = with_rule(S_TRACE, call(c.traces_drop, a, 2));
-                            hit = tmp ? PyTuple_Pack(2, PyList_GET_ITEM(rec, 3), tmp) : NULL;
-                            Py_CLEAR(tmp);
-                            int rc = hit ? PyDict_SetItem(c.trace_cache, tk, hit) : -1;
-                            Py_XDECREF(hit); /* the cache holds it */
-                            if (rc < 0) {
-                                Py_DECREF(tk);
-                                FAIL;
-                            }
-                        }
-                        Py_DECREF(tk);
-                        CHECK(add(drops, pos, PyTuple_GET_ITEM(hit, 1)));
-                        hit = NULL;
+                        CHECK(add(drops, pos, PyTuple_GET_ITEM(refusal, 3)));
                         goto next;
                     }
                 }

@@ -221,17 +221,16 @@ def test_a_trace_refused_by_one_system_is_refused_in_every_system() -> None:
         ev(t, "browser", trace="tr", msg="click"),  # 51: rate_limit, trace refused
         ev(t + 10, "backend", trace="tr", msg="query"),  # 52: refused everywhere
         ev(t + 20, "backend", level="error", trace="tr", msg="failed"),  # 53: errors are never refused
-        ev(t + 60_000, "worker", trace="tr", msg="late"),  # 54: refusal over (60 s): judged afresh
+        ev(t + 30, "worker", trace="tr", msg="fetch"),  # 54: refused everywhere
+        ev(t + 60_000, "worker", trace="tr", msg="late"),  # 55: refusal over (60 s): judged afresh
     ]
     engine, drops = decide(events)
-    assert {p: d[0] for p, d in drops.items()} == {51: "rate_limit", 52: "trace"}
+    assert {p: d[0] for p, d in drops.items()} == {51: "rate_limit", 52: "trace", 54: "trace"}
     _, reason, state = drops[52]
     assert "trace tr was refused by the browser rate_limit rule" in reason
-    assert (
-        state["refused_by"] == "browser"
-        and state["refused_rule"] == "rate_limit"
-        and state["system"] == "backend"
-    )
+    assert state["refused_by"] == "browser" and state["refused_rule"] == "rate_limit"
+    # one decision for the trace's later events in every system: the ledger row names the event's system
+    assert "system" not in state and drops[54] == drops[52]
     assert engine.stats["trace_refused"] == 1
 
 

@@ -25,12 +25,9 @@ from logcorr.rules import budget, cross_system, duplicate, loop, rate, suppress,
 from logcorr.rules.budget import BudgetConfig
 from logcorr.rules.policy import Policy
 from logcorr.rules.rate import RateConfig
-from logcorr.rules.state import RuleState, SystemState, sweep_cross, sweep_loop, sweep_traces
+from logcorr.rules.state import Decision, RuleState, SystemState, sweep_cross, sweep_loop, sweep_traces
 from logcorr.rules.traces import TraceConfig
 
-# what the engine decided for a dropped event: (rule, reason, rule state as JSON). Drops of one flood, loop
-# or refused trace share one such tuple (the same object), which is what makes their bookkeeping cheap
-Decision = tuple[str, str, str | None]
 Drop = tuple[int, str, str, str | None]
 # a batch's drops numbered (see `Engine.decide_numbered`): positions, decision numbers, distinct decisions
 Numbered = tuple[bytes, bytes, list[Decision]]
@@ -137,7 +134,6 @@ class Engine:
             budget.rearm(self.state, self.budget)
         self._sweep_at = self._sweep_traces_at = -1
         self._loop_drops: dict[Any, Any] = {}  # loop key → (stored list, its length, decision)
-        self._trace_drops: dict[Any, Any] = {}  # (trace, system) → (refusal, decision)
         self._suppress_drops: dict[str, Decision] = {}  # pattern → decision
         # events this close after the loaded state's clock may meet copies an earlier ingest stored
         clock = self.state.clock
@@ -167,7 +163,6 @@ class Engine:
         if t >= self._sweep_at:
             pol = self.policy
             self._loop_drops.clear()
-            self._trace_drops.clear()
             if len(st.loop) > _SWEEP_MIN:
                 st.loop = sweep_loop(st.loop, t - pol.loop.window_ms)
             if len(st.cross) > _SWEEP_MIN:
@@ -222,9 +217,9 @@ class Engine:
             self.budget.fast_gate(), self.budget.essential_at, self._fresh_loop, self._fresh_cross,
             tcfg.critical_levels, tcfg.critical_levels | tcfg.essential_levels, tcfg.essential_levels,
             tcfg.patterns,
-            self._loop_drops, self._suppress_drops, self._trace_drops,
-            suppress.drop, duplicate.drop, loop.prune, loop.drop, cross_system.drop, traces.drop,
-            traces.refuse, rate.roll, rate.drop, budget.charge, budget.record, self._budget_drops.get,
+            self._loop_drops, self._suppress_drops,
+            suppress.drop, duplicate.drop, loop.prune, loop.drop, cross_system.drop, traces.refuse,
+            rate.roll, rate.drop, budget.charge, budget.record, self._budget_drops.get,
             self._boundary, self._system, self.rate, self.budget, tcfg, self.stats,
         )  # fmt: skip
 
@@ -251,7 +246,6 @@ class Engine:
         stats = self.stats
         loop_cache = self._loop_drops
         sup_cache = self._suppress_drops
-        trace_cache = self._trace_drops
         crit_levels = tcfg.critical_levels
         crit_trace = tcfg.critical_trace_test()
         exempt_levels = tcfg.critical_levels | tcfg.essential_levels
@@ -330,12 +324,7 @@ class Engine:
                 if rec is not None:
                     rec[1] = t
                     if rec[2] > t and trace_on and not (level in exempt_levels or crit_trace(tid)):
-                        # a refused trace's later events in one system share one reason
-                        tk = (tid, system)
-                        hit = trace_cache.get(tk)
-                        if hit is None or hit[0] is not rec[3]:
-                            hit = trace_cache[tk] = (rec[3], ("trace", *traces.drop(rec, system)))
-                        add((pos, hit[1]))
+                        add((pos, rec[3][3]))  # the refusal's decision, shared by all its later events
                         continue
 
             # rule 6: rate limit

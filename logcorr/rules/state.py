@@ -14,8 +14,12 @@ SYSTEM_ORDER: tuple[str, ...] = ("browser", "worker", "backend")
 LoopKey = tuple[str, str, str]  # (system, level, fingerprint)
 CrossKey = tuple[str, str]  # (trace_id, fingerprint)
 
+# what a rule decided for a dropped event: (rule, reason, rule state as JSON). Drops of one flood, loop
+# or refused trace share one such tuple (the same object), which is what makes their bookkeeping cheap
+Decision = tuple[str, str, str | None]
+
 # a trace's record: [systems mask that stored events, last event time, refused until (ms, 0 = not),
-#                    refusal (system, rule, at_ms) or None]
+#                    refusal (system, rule, at_ms, decision of its later events) or None]
 TRACE_MASK, TRACE_LAST, TRACE_REFUSED_UNTIL, TRACE_REFUSAL = 0, 1, 2, 3
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from logcorr.rules.clock import iso, json_str
 from logcorr.rules.policy import Policy
-from logcorr.rules.state import TRACE_REFUSAL, TRACE_REFUSED_UNTIL
+from logcorr.rules.state import TRACE_REFUSAL, TRACE_REFUSED_UNTIL, Decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +67,20 @@ class TraceConfig:
         return level in self.essential_levels or self.critical_trace(trace_id)
 
 
-def refusal(trace_id: str, system: str, rule: str, at: int, until: int) -> tuple[str, str, int, str, str]:
-    """The refusal record kept in the trace's state: (system, rule, at, reason, snapshot prefix)."""
+def refusal(trace_id: str, system: str, rule: str, at: int, until: int) -> tuple[str, str, int, Decision]:
+    """The refusal record kept in the trace's state: (system, rule, at, decision). The decision (rule
+    `trace`, reason, snapshot) is the one every later event of the trace is dropped with, in any system
+    (the ledger row names the event's system), so it is built once, here."""
     at_iso, until_iso = iso(at), iso(until)
     reason = (
         f"trace {trace_id} was refused by the {system} {rule} rule at {at_iso}; "
         f"a refused trace is refused in every system until {until_iso}"
     )
-    prefix = (
+    state = (
         f'{{"trace_id":{json_str(trace_id)},"refused_by":{json_str(system)},"refused_rule":"{rule}",'
-        f'"refused_at":"{at_iso}","refused_until":"{until_iso}","system":'
+        f'"refused_at":"{at_iso}","refused_until":"{until_iso}"}}'
     )
-    return system, rule, at, reason, prefix
+    return system, rule, at, ("trace", reason, state)
 
 
 def refuse(
@@ -94,9 +96,3 @@ def refuse(
     else:
         rec[TRACE_REFUSED_UNTIL] = until
         rec[TRACE_REFUSAL] = refusal(trace_id, system, rule, t, until)
-
-
-def drop(rec: list[Any], system: str) -> tuple[str, str]:
-    """Reason and snapshot for an event of a refused trace."""
-    refused = rec[TRACE_REFUSAL]
-    return refused[3], f"{refused[4]}{json_str(system)}}}"
