@@ -348,23 +348,57 @@ static int count_stat(PyObject *stats, PyObject *key, long long n)
     return rc;
 }
 
-static PyObject *column(PyObject *cols, const char *name, Py_ssize_t n, int optional)
+/* One column of a batch: a list of n values, or (codes, values), the form dictionary encoding gives: the
+ * i-th value is values[codes[i]], codes n int32 in native order (bytes). Equal values are then one object,
+ * whose hash is computed once, and the batch needs no object per row. */
+typedef struct {
+    PyObject *list; /* borrowed: the values, or the dictionary */
+    const int32_t *codes;
+} Col;
+
+#define COL(c, i) PyList_GET_ITEM((c).list, (c).codes ? (Py_ssize_t)(c).codes[i] : (i))
+
+/* 1 and *out filled; 0 for an optional column that is absent (None, an empty list); -1 on error */
+static int column(PyObject *cols, const char *name, Py_ssize_t n, int optional, Col *out)
 {
+    out->list = NULL;
+    out->codes = NULL;
     PyObject *v = PyDict_GetItemString(cols, name);
     if (v == NULL || (optional && (v == Py_None || (PyList_Check(v) && PyList_GET_SIZE(v) == 0)))) {
-        if (!optional)
-            PyErr_Format(PyExc_KeyError, "column %s", name);
-        return NULL;
+        if (optional)
+            return 0;
+        PyErr_Format(PyExc_KeyError, "column %s", name);
+        return -1;
     }
-    if (!PyList_Check(v)) {
-        PyErr_Format(PyExc_TypeError, "column %s must be a list", name);
-        return NULL;
+    if (PyList_Check(v)) {
+        if (n >= 0 && PyList_GET_SIZE(v) != n) {
+            PyErr_Format(PyExc_ValueError, "column %s has %zd values, not %zd", name, PyList_GET_SIZE(v), n);
+            return -1;
+        }
+        out->list = v;
+        return 1;
     }
-    if (n >= 0 && PyList_GET_SIZE(v) != n) {
-        PyErr_Format(PyExc_ValueError, "column %s has %zd values, not %zd", name, PyList_GET_SIZE(v), n);
-        return NULL;
+    PyObject *codes, *values;
+    if (n < 0 || !PyTuple_Check(v) || PyTuple_GET_SIZE(v) != 2 || !PyBytes_Check(codes = PyTuple_GET_ITEM(v, 0)) ||
+        !PyList_Check(values = PyTuple_GET_ITEM(v, 1))) {
+        PyErr_Format(PyExc_TypeError, "column %s must be a list or (int32 codes as bytes, list of values)", name);
+        return -1;
     }
-    return v;
+    if (PyBytes_GET_SIZE(codes) != n * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_Format(PyExc_ValueError, "column %s has %zd bytes of codes, not %zd", name, PyBytes_GET_SIZE(codes),
+                     n * (Py_ssize_t)sizeof(int32_t));
+        return -1;
+    }
+    const int32_t *c = (const int32_t *)PyBytes_AS_STRING(codes); /* bytes data is aligned for any type */
+    Py_ssize_t k = PyList_GET_SIZE(values);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (c[i] < 0 || c[i] >= k) {
+            PyErr_Format(PyExc_ValueError, "column %s: code %d at row %zd is not below %zd", name, (int)c[i], i, k);
+            return -1;
+        }
+    out->list = values;
+    out->codes = c;
+    return 1;
 }
 
 /* (re)read the state's loop, cross and trace dicts (the month boundary's sweeps replace them) */
@@ -416,26 +450,20 @@ static PyObject *decide(PyObject *self, PyObject *args)
         ll_of(c.cross_w_o, &c.cross_w) < 0)
         return NULL;
 
-    PyObject *pos_l = column(cols, "pos", -1, 0);
-    if (pos_l == NULL)
+    /* the first column must be a list: it gives the batch's length */
+    Col pos_c, ts_c, sys_c, lvl_c, tid_c, fp_c, sup_c, dup_c, key_c, lh_c, ch_c;
+    PyObject *pos_v = PyDict_GetItemString(cols, "pos");
+    if (pos_v == NULL || !PyList_Check(pos_v)) {
+        PyErr_SetString(PyExc_TypeError, "column pos must be a list");
         return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(pos_l);
-    PyObject *ts_l = column(cols, "ts_ms", n, 0), *sys_l = column(cols, "system", n, 0);
-    PyObject *lvl_l = ts_l && sys_l ? column(cols, "level", n, 0) : NULL;
-    PyObject *tid_l = lvl_l ? column(cols, "trace_id", n, 0) : NULL;
-    PyObject *fp_l = tid_l ? column(cols, "fingerprint", n, 0) : NULL;
-    PyObject *sup_l = fp_l ? column(cols, "suppressed", n, 0) : NULL;
-    PyObject *dup_l = sup_l ? column(cols, "dup", n, 0) : NULL;
-    if (dup_l == NULL)
-        return NULL;
-    PyObject *key_l = column(cols, "event_key", n, 1);
-    if (key_l == NULL && PyErr_Occurred())
-        return NULL;
-    PyObject *lh_l = column(cols, "loop_hot", n, 1);
-    if (lh_l == NULL && PyErr_Occurred())
-        return NULL;
-    PyObject *ch_l = column(cols, "cross_hot", n, 1);
-    if (ch_l == NULL && PyErr_Occurred())
+    }
+    Py_ssize_t n = PyList_GET_SIZE(pos_v);
+    if (column(cols, "pos", n, 0, &pos_c) < 0 || column(cols, "ts_ms", n, 0, &ts_c) < 0 ||
+        column(cols, "system", n, 0, &sys_c) < 0 || column(cols, "level", n, 0, &lvl_c) < 0 ||
+        column(cols, "trace_id", n, 0, &tid_c) < 0 || column(cols, "fingerprint", n, 0, &fp_c) < 0 ||
+        column(cols, "suppressed", n, 0, &sup_c) < 0 || column(cols, "dup", n, 0, &dup_c) < 0 ||
+        column(cols, "event_key", n, 1, &key_c) < 0 || column(cols, "loop_hot", n, 1, &lh_c) < 0 ||
+        column(cols, "cross_hot", n, 1, &ch_c) < 0)
         return NULL;
 
     PyObject *st = c.state;
@@ -471,16 +499,14 @@ static PyObject *decide(PyObject *self, PyObject *args)
 #define NOTNULL(x) do { if ((x) == NULL) FAIL; } while (0)
 
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pos = PyList_GET_ITEM(pos_l, i), *system = PyList_GET_ITEM(sys_l, i);
-        PyObject *level = PyList_GET_ITEM(lvl_l, i), *tid = PyList_GET_ITEM(tid_l, i);
-        PyObject *fp = PyList_GET_ITEM(fp_l, i), *sup = PyList_GET_ITEM(sup_l, i);
-        PyObject *dup = PyList_GET_ITEM(dup_l, i);
-        PyObject *key = key_l ? PyList_GET_ITEM(key_l, i) : Py_None;
+        PyObject *pos = COL(pos_c, i), *system = COL(sys_c, i), *level = COL(lvl_c, i), *tid = COL(tid_c, i);
+        PyObject *fp = COL(fp_c, i), *sup = COL(sup_c, i), *dup = COL(dup_c, i);
+        PyObject *key = key_c.list ? COL(key_c, i) : Py_None;
         int loop_hot = 1, cross_hot = 1;
-        if (lh_l)
-            CHECK(loop_hot = PyObject_IsTrue(PyList_GET_ITEM(lh_l, i)));
-        if (ch_l)
-            CHECK(cross_hot = PyObject_IsTrue(PyList_GET_ITEM(ch_l, i)));
+        if (lh_c.list)
+            CHECK(loop_hot = PyObject_IsTrue(COL(lh_c, i)));
+        if (ch_c.list)
+            CHECK(cross_hot = PyObject_IsTrue(COL(ch_c, i)));
 
         /* rules 2-3: decided before the engine ran */
         if (sup != Py_None && c.sup_on) {
@@ -512,14 +538,14 @@ static PyObject *decide(PyObject *self, PyObject *args)
         }
 
         long long t;
-        CHECK(ll_of(PyList_GET_ITEM(ts_l, i), &t));
+        CHECK(ll_of(COL(ts_c, i), &t));
         if (t < clock) { /* older than state saved by an earlier ingest: decided at the clock */
             t = clock;
             late++;
             NOTNULL(t_obj = PyLong_FromLongLong(t));
         } else {
             clock = t;
-            t_obj = Py_NewRef(PyList_GET_ITEM(ts_l, i));
+            t_obj = Py_NewRef(COL(ts_c, i));
         }
         if (t >= boundary) {
             CHECK(set(st, ST_OFF[ST_CLOCK], Py_NewRef(t_obj)));

@@ -13,11 +13,13 @@ from array import array
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logcorr import native
+from logcorr.pipeline.decide import engine_columns
 from logcorr.rules import loop
 from logcorr.rules.engine import Engine, compiled_loop
 from logcorr.rules.policy import Policy
@@ -128,18 +130,43 @@ def decide_all_numbered(engine: Engine, cols: dict[str, list[Any]], batch: int) 
     return out
 
 
+_TYPES = {"pos": pa.int64(), "ts_ms": pa.int64(), "dup": pa.int8(), "event_key": pa.int64(),
+          "loop_hot": pa.bool_(), "cross_hot": pa.bool_()}  # fmt: skip
+
+
+def encoded(cols: dict[str, list[Any]]) -> dict[str, Any]:
+    """The columns as ingest gives them to the compiled loop: through Arrow, the text dictionary-encoded."""
+    batch = pa.record_batch({k: pa.array(v, _TYPES.get(k, pa.string())) for k, v in cols.items()})
+    out = engine_columns(batch, encode=True)
+    assert isinstance(out["system"], tuple) and isinstance(out["trace_id"], tuple)
+    return out
+
+
+def decide_all_encoded(engine: Engine, cols: dict[str, list[Any]], batch: int) -> list[tuple[int, Any]]:
+    n = len(cols["pos"])
+    out: list[tuple[int, Any]] = []
+    for start in range(0, n, batch or n or 1):
+        positions, numbers, distinct = engine.decide_numbered(
+            encoded({k: v[start : start + (batch or n)] for k, v in cols.items()})
+        )
+        out.extend((p, distinct[k]) for p, k in zip(array("q", positions), array("i", numbers), strict=True))
+    return out
+
+
 def both(policy: Policy, parts: list[dict[str, list[Any]]], batch: int = 0) -> None:
     """Each part by a new engine continuing the previous one's state (an ingest after an ingest), with the
-    Python loop and compiled, as pairs and numbered: everything must agree."""
+    Python loop and compiled, as pairs and numbered, and compiled on dictionary-encoded text columns:
+    everything must agree."""
     results = []
-    for compiled, numbered in ((False, False), (True, False), (False, True), (True, True)):
+    ways = (decide_all, decide_all, decide_all_numbered, decide_all_numbered, decide_all_encoded)
+    for compiled, run in zip((False, True, False, True, True), ways, strict=True):
         state: RuleState | None = None
         drops: list[tuple[int, Any]] = []
         stats: dict[str, int] = {}
         for cols in parts:
             engine = Engine(policy, state, compiled=compiled)
             assert engine.compiled == compiled
-            drops += (decide_all_numbered if numbered else decide_all)(engine, cols, batch)
+            drops += run(engine, cols, batch)
             state = engine.state
             for k, v in engine.stats.items():
                 stats[k] = stats.get(k, 0) + v
@@ -225,29 +252,42 @@ def test_bad_input_is_a_python_error_not_a_crash() -> None:
         engine.decide({k: v for k, v in cols.items() if k != "fingerprint"})
     with pytest.raises(TypeError):
         engine.decide(dict(cols, ts_ms=["x", "y", "z"]))
+    codes, values = encoded(cols)["system"]
+    with pytest.raises(ValueError, match="system: code 0 at row 0 is not below 0"):
+        engine.decide(dict(cols, system=(codes, [])))
+    with pytest.raises(ValueError, match="system has 8 bytes of codes, not 12"):
+        engine.decide(dict(cols, system=(codes[:8], values)))
+    with pytest.raises(TypeError, match="system must be a list or"):
+        engine.decide(dict(cols, system=(values, codes)))
     engine.state.traces = []  # type: ignore[assignment]
     with pytest.raises(TypeError, match="dicts"):
         Engine(Policy(), engine.state).decide(cols)
 
 
 def test_no_reference_is_leaked_or_lost() -> None:
-    """The same objects before and after many batches: the loop neither leaks nor frees what it borrows."""
-    events = [(g % 700, SYSTEMS[g % 3], LEVELS[g % 4], TRACES[g % 7], FPS[g % 5], None, g % 11 == 0)
+    """The same objects before and after many batches: the loop neither leaks nor frees what it borrows,
+    from lists or from dictionary-encoded columns."""
+    events = [(g % 700, SYSTEMS[g % 3], LEVELS[g % 4], TRACES[g % 7], FPS[g % 5], None, int(g % 11 == 0))
               for g in range(3_000)]  # fmt: skip
-    cols = columns(events, hot=True)
-    probes = [cols["system"][0], cols["trace_id"][2], cols["fingerprint"][1], cols["pos"][-1]]
+    plain = columns(events, hot=True)
     policy = Policy.model_validate({"budget": {"monthly_writes": 400}, "rate_limit": {"tiers": [5]}})
-    for _ in range(3):  # warm caches (interned strings, small ints)
-        Engine(policy).decide(cols)
-    gc.collect()
-    before = [sys.getrefcount(p) for p in probes]
-    for _ in range(20):
-        engine = Engine(policy)
-        drops = engine.decide(cols)
-        assert drops
-        del engine, drops
-    gc.collect()
-    assert [sys.getrefcount(p) for p in probes] == before
+    for cols in (plain, encoded(plain)):
+        texts = [
+            v if isinstance(v, list) else v[1]
+            for v in (cols["system"], cols["trace_id"], cols["fingerprint"])
+        ]
+        probes = [texts[0][0], texts[1][2], texts[2][1], cols["pos"][-1]]
+        for _ in range(3):  # warm caches (interned strings, small ints)
+            Engine(policy).decide(cols)
+        gc.collect()
+        before = [sys.getrefcount(p) for p in probes]
+        for _ in range(20):
+            engine = Engine(policy)
+            drops = engine.decide(cols)
+            assert drops
+            del engine, drops
+        gc.collect()
+        assert [sys.getrefcount(p) for p in probes] == before
 
 
 @pytest.mark.parametrize("gap", [1999, 2000, 2001])
