@@ -25,11 +25,11 @@ def _reference(con: Any) -> tuple[int, int, int]:
     row = con.execute(
         f"""
         WITH t AS (
-            SELECT s.trace_id, count(DISTINCT s.system) AS systems,
-                   count(*) FILTER (WHERE d.rule IS NOT NULL) AS cut, count(*) FILTER (WHERE d.rule IS NULL) AS kept
-            FROM staging s JOIN fate d USING (seq)
-            WHERE s.trace_id IS NOT NULL AND (d.rule IS NULL OR d.rule IN ({pressure}))
-            GROUP BY s.trace_id
+            SELECT trace_id, count(DISTINCT system) AS systems,
+                   count(*) FILTER (WHERE rule IS NOT NULL) AS cut, count(*) FILTER (WHERE rule IS NULL) AS kept
+            FROM fate
+            WHERE trace_id IS NOT NULL AND (rule IS NULL OR rule IN ({pressure}))
+            GROUP BY trace_id
         )
         SELECT count(*) FILTER (WHERE systems > 1), count(*) FILTER (WHERE systems > 1 AND cut > 0 AND kept > 0),
                count(*) FILTER (WHERE systems > 1 AND kept = 0)
@@ -43,8 +43,7 @@ def _reference(con: Any) -> tuple[int, int, int]:
 def test_trace_integrity_matches_the_distinct_count_definition(seed: int) -> None:
     rnd = random.Random(seed)
     con = duckdb.connect()
-    con.execute("CREATE TEMP TABLE staging (seq BIGINT, trace_id VARCHAR, system VARCHAR)")
-    con.execute("CREATE TEMP TABLE fate (seq BIGINT, rule VARCHAR)")
+    con.execute("CREATE TEMP TABLE fate (seq BIGINT, trace_id VARCHAR, system VARCHAR, rule VARCHAR)")
     n = rnd.randint(0, 3000)
     traces = [f"t{i}" for i in range(rnd.randint(1, 300))]
     rows = [
@@ -52,8 +51,7 @@ def test_trace_integrity_matches_the_distinct_count_definition(seed: int) -> Non
         for seq in range(1, n + 1)
     ]
     if rows:
-        con.executemany("INSERT INTO staging VALUES (?, ?, ?)", [r[:3] for r in rows])
-        con.executemany("INSERT INTO fate VALUES (?, ?)", [(r[0], r[3]) for r in rows])
+        con.executemany("INSERT INTO fate VALUES (?, ?, ?, ?)", rows)
     got = trace_integrity(con, Counter({"trace_refused": 1}))
     assert (got.multi_system, got.cut, got.refused_whole) == _reference(con)
     assert got.stats == {"trace_refused": 1}
@@ -64,7 +62,7 @@ def test_ingest_lowers_the_limit_for_the_engine_loop_and_restores_it(
 ) -> None:
     monkeypatch.delenv("LOGCORR_MEMORY_LIMIT", raising=False)
     seen: list[str] = []
-    real_close = decide_mod._DropSink.close
+    real_close = decide_mod._FateSink.close
     con_ref: list[Any] = []
 
     def close(self: Any) -> Any:
@@ -82,7 +80,7 @@ def test_ingest_lowers_the_limit_for_the_engine_loop_and_restores_it(
         seen.extend([f"before {before}", f"after {after}"])
         return engine
 
-    monkeypatch.setattr(decide_mod._DropSink, "close", close)
+    monkeypatch.setattr(decide_mod._FateSink, "close", close)
     monkeypatch.setattr("logcorr.pipeline.ingest.decide", decide)
     path = tmp_path / "in.jsonl"
     path.write_text(

@@ -1,5 +1,5 @@
 """The rule phase of ingest: staged events in event-time order through the rule engine (continuing
-the saved rule state); each event's fate lands in TEMP tables `fate`, `drops` and `decisions`."""
+the saved rule state); each event's fate lands in TEMP tables `fate` and `decisions`."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def decide(
     loop_limits: tuple[str, str] | None = None,
 ) -> Engine:
     """Run the engine over staging in event-time order (ties in input order), continuing `state`;
-    drops land in TEMP table `drops`, every event's fate in `fate`. Fills the result's quota and
+    every event's fate lands in TEMP table `fate`, the decisions in `decisions`. Fills the result's quota and
     trace-integrity fields. `loop_limits`: DuckDB memory limits (during the engine loop, after it)."""
     lo, hi = con.execute("SELECT coalesce(min(ts_ms), 0), coalesce(max(ts_ms), -1) FROM staging").fetchone()
     lo, hi = int(lo), int(hi)
@@ -80,7 +80,7 @@ def decide(
     if flags:
         con.execute(f"CREATE TEMP TABLE hot_loop AS {hot_events_sql(policy, 'loop', 'staging', hi)}")
         con.execute(f"CREATE TEMP TABLE hot_cross AS {hot_events_sql(policy, 'cross', 'staging', hi)}")
-    sink = _DropSink(con)
+    sink = _FateSink(con)
     try:
         # the batches and drops make no reference cycles; the cyclic GC would walk the rules' growing state
         # on every few thousand allocations (more than doubling the time of the drops' bookkeeping)
@@ -98,7 +98,7 @@ def decide(
             reader = con.sql(
                 f"""
                 SELECT o.pos, s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed, o.dup,
-                       CASE WHEN o.dup > 0 THEN s.event_key END AS event_key {hot}
+                       CASE WHEN o.dup > 0 THEN s.event_key END AS event_key, o.seq, s.file_id {hot}
                 FROM ordered o JOIN staging s USING (seq) ORDER BY o.pos
                 """
             ).to_arrow_reader(_ENGINE_BATCH)
@@ -112,7 +112,7 @@ def decide(
             try:
                 encode = engine.compiled
                 for batch in reader:
-                    sink.add(engine.decide_numbered(engine_columns(batch, encode)))
+                    sink.add(batch, engine.decide_numbered(engine_columns(batch, encode)))
             finally:
                 reader.close()  # the connection runs nothing else while its result is open, not even cleanup
             sink.close()
@@ -122,15 +122,6 @@ def decide(
         if flags:
             con.execute("DROP TABLE hot_loop")
             con.execute("DROP TABLE hot_cross")
-        # each event's fate in one narrow table: the store phase joins staging with it once
-        con.execute(
-            """
-            CREATE TEMP TABLE fate AS
-            SELECT o.seq, o.pos, x.rule, d.decision
-            FROM ordered o LEFT JOIN drops d USING (pos) LEFT JOIN decisions x USING (decision)
-            ORDER BY o.seq
-            """
-        )
         result.quota = quota_report(engine.state, engine.budget)
         result.integrity = trace_integrity(con, engine.stats)
     finally:
@@ -142,6 +133,8 @@ def decide(
 
 # the engine's text columns: few distinct values (systems, levels) or each repeated over a trace or a loop
 _ENCODED = frozenset(("system", "level", "trace_id", "fingerprint", "suppressed"))
+# what the reader gives besides the engine's columns, for each event's fate
+_NOT_ENGINE = frozenset(("seq", "file_id"))
 
 
 def engine_columns(batch: pa.RecordBatch, encode: bool) -> dict[str, Any]:
@@ -149,12 +142,11 @@ def engine_columns(batch: pa.RecordBatch, encode: bool) -> dict[str, Any]:
     them) the text columns dictionary-encoded, `(int32 codes as bytes, values)`, so that equal values are
     one object. 1M-record ingest: the loop took 1.8-2.1 s instead of 2.5-2.6 s, and its text columns 0.24 s
     to build instead of 0.55 s."""
-    if not encode:
-        plain: dict[str, Any] = batch.to_pydict()
-        return plain
     cols: dict[str, Any] = {}
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        if name not in _ENCODED:
+        if name in _NOT_ENGINE:
+            continue
+        if not encode or name not in _ENCODED:
             cols[name] = column.to_pylist()
             continue
         encoded = pc.dictionary_encode(column)
@@ -174,43 +166,58 @@ def _stored_keys(lo: int, hi: int) -> str:
     return f"SELECT event_key FROM log_queue WHERE {where} UNION ALL SELECT event_key FROM drop_events WHERE {where}"
 
 
-class _DropSink:
-    """The engine's drops into TEMP tables `drops (pos, decision)` and `decisions (decision, rule, reason,
-    rule_state)`. Drops of one flood, loop or refused trace share their decision tuple, so each distinct
-    tuple of a batch is written once and a drop row is two numbers. Both tables are filled at `close`, by
-    one INSERT each (see `Spool`)."""
+class _FateSink:
+    """Every event's fate into TEMP table `fate (pos, seq, file_id, system, trace_id, decision, rule)`, in
+    event-time order, and the engine's decisions into `decisions (decision, rule, reason, rule_state)`.
+    Drops of one flood, loop or refused trace share their decision, so each distinct decision of a batch is
+    written once and a drop is two numbers. A fate row is the reader's batch with the decision's number and
+    rule added (NULL for a stored event): counts and trace integrity then read `fate` alone, and the store
+    joins it with staging. Both tables are filled at `close`, by one INSERT each (see `Spool`)."""
 
     def __init__(self, con: Any) -> None:
         self.spool = Spool(con)
         self.next_id = 0
-        con.execute("CREATE TEMP TABLE drops (pos BIGINT, decision INTEGER)")
+        con.execute(
+            """CREATE TEMP TABLE fate (pos BIGINT, seq BIGINT, file_id INTEGER, system VARCHAR, trace_id VARCHAR,
+                                       decision INTEGER, rule VARCHAR)"""
+        )
         con.execute(
             "CREATE TEMP TABLE decisions (decision INTEGER, rule VARCHAR, reason VARCHAR, rule_state VARCHAR)"
         )
 
-    def add(self, drops: Numbered) -> None:
-        """One batch's drops, numbered by the engine (`Engine.decide_numbered`): only the distinct decisions
-        are visited in Python; the positions and numbers arrive as buffers (1M-record ingest: 1.3-1.6 s
-        with a (position, decision) tuple per drop and Arrow passes to number them, 0.48-0.54 s like this)."""
+    def add(self, batch: pa.RecordBatch, drops: Numbered) -> None:
+        """One batch of the reader and its drops, numbered by the engine (`Engine.decide_numbered`): only the
+        distinct decisions are visited in Python; positions and numbers arrive as buffers and are matched to
+        the batch's rows by Arrow kernels."""
         positions, numbers, new = drops
-        if not new:
-            return
         n = len(positions) // 8
         base = self.next_id
         self.next_id += len(new)
-        # three comprehensions: zip(*new) over thousands of tuples took 30 ms a batch
-        rule, reason, state = [d[0] for d in new], [d[1] for d in new], [d[2] for d in new]
+        pos = batch.column("pos")
+        if new:
+            # three comprehensions: zip(*new) over thousands of tuples took 30 ms a batch
+            rule, reason, state = [d[0] for d in new], [d[1] for d in new], [d[2] for d in new]
+            self.spool.add(
+                "decisions",
+                pa.record_batch({"decision": pa.array(range(base, self.next_id), pa.int32()),
+                                 "rule": pa.array(rule, pa.string()), "reason": pa.array(reason, pa.string()),
+                                 "rule_state": pa.array(state, pa.string())}),
+            )  # fmt: skip
+            dropped = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(positions)])
+            number = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(numbers)])
+            # each row's drop (its index among the drops), null for a stored event
+            local = pc.take(number, pc.index_in(pos.cast(pa.int64()), value_set=dropped))
+            decision = pc.add(local, pa.scalar(base, pa.int32()))
+            rules = pc.take(pa.array(rule, pa.string()), local)
+        else:
+            decision = pa.nulls(len(pos), pa.int32())
+            rules = pa.nulls(len(pos), pa.string())
         self.spool.add(
-            "decisions",
-            pa.record_batch({"decision": pa.array(range(base, self.next_id), pa.int32()),
-                             "rule": pa.array(rule, pa.string()), "reason": pa.array(reason, pa.string()),
-                             "rule_state": pa.array(state, pa.string())}),
+            "fate",
+            pa.record_batch({"pos": pos, "seq": batch.column("seq"), "file_id": batch.column("file_id"),
+                             "system": batch.column("system"), "trace_id": batch.column("trace_id"),
+                             "decision": decision, "rule": rules}),
         )  # fmt: skip
-        pos = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(positions)])
-        did = pc.add(
-            pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(numbers)]), pa.scalar(base, pa.int32())
-        )
-        self.spool.add("drops", pa.record_batch({"pos": pos, "decision": did}))
 
     def close(self) -> None:
         """Write everything into the tables."""

@@ -322,8 +322,7 @@ def _finish_run(
     save_state(con, engine.state, policy, run_id)
     # the rules' state (Python objects, growing with the input's density) is saved: free it before store
     del engine, rule_state
-    # counted before store: its join of staging and fate then finds DuckDB's buffers nearly empty, after
-    # store they hold the written tables and the join raised the 5M-record ingest's peak
+    # counted before store, while DuckDB's buffers hold little else (after store they hold the written tables)
     count(con, result)
     result.lap("rules")
     store(con, run_id, policy)
@@ -338,7 +337,6 @@ def _finish_run(
         "staged_metrics",
         "staged_rejects",
         "ordered",
-        "drops",
         "decisions",
         "fate",
         "files",

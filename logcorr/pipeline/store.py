@@ -33,7 +33,7 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
         f"""
         INSERT INTO log_queue ({cols}, processed)
         SELECT {select}, false
-        FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
+        FROM staging s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id
         WHERE o.rule IS NULL
         ORDER BY o.pos
         """
@@ -57,7 +57,7 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
             f"""
             INSERT INTO drop_events ({cols}, rule, reason_id)
             SELECT {select}, o.rule, {reasons} + o.decision
-            FROM staging s JOIN fate o USING (seq) JOIN files f USING (file_id)
+            FROM staging s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id
             WHERE s.seq >= {lo} AND s.seq < {hi} AND o.seq >= {lo} AND o.seq < {hi} AND o.rule IS NOT NULL
             """
         )
@@ -98,9 +98,7 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
 
 def count(con: Any, result: IngestResult) -> None:
     by_file = {f.file_id: f for f in result.files}
-    rows = con.execute(
-        "SELECT s.file_id, s.system, t.rule, count(*) FROM staging s JOIN fate t USING (seq) GROUP BY ALL"
-    ).fetchall()
+    rows = con.execute("SELECT file_id, system, rule, count(*) FROM fate GROUP BY ALL").fetchall()
     for file_id, system, rule, n in rows:
         f = by_file[file_id]
         if rule is None:

@@ -81,16 +81,15 @@ def quota_report(state: RuleState, cfg: BudgetConfig) -> QuotaReport | None:
 
 
 def trace_integrity(con: Any, stats: Counter[str]) -> TraceIntegrity:
-    """Integrity of this ingest's traces, from the TEMP tables `staging` and `fate` (seq → rule). Counted
+    """Integrity of this ingest's traces, from the TEMP table `fate` (each event's trace, system and rule). Counted
     per (trace, system) first: plain grouped counts spill under a small memory limit, where one
     count(DISTINCT system) per trace ran out of memory."""
     pressure = ", ".join(f"'{r}'" for r in PRESSURE_RULES)
     row = con.execute(
         f"""
         WITH ev AS (
-            SELECT s.trace_id, s.system, d.rule
-            FROM staging s JOIN fate d USING (seq)
-            WHERE s.trace_id IS NOT NULL AND (d.rule IS NULL OR d.rule IN ({pressure}))
+            SELECT trace_id, system, rule FROM fate
+            WHERE trace_id IS NOT NULL AND (rule IS NULL OR rule IN ({pressure}))
         ), ts AS (
             SELECT trace_id, system,
                    count(*) FILTER (WHERE rule IS NOT NULL) AS cut, count(*) FILTER (WHERE rule IS NULL) AS kept
