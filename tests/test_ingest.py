@@ -349,3 +349,38 @@ def test_more_drops_than_one_batch_are_all_recorded(tmp_path: Path) -> None:
     result = ingest([str(path)], str(tmp_path / "db.duckdb"))
     assert result.dropped == 70_000 and result.drops[("suppress", "browser")] == 70_000
     assert counts(tmp_path / "db.duckdb")["drop_ledger"] == 70_000
+
+
+def _convex_line(ts: int, message: str, request_id: str = "dfd0b3e05a2ee6fa") -> dict[str, object]:
+    return {"topic": "console", "timestamp": ts, "log_level": "LOG", "message": message, "is_truncated": False,
+            "function": {"path": "users:get", "type": "query", "cached": False, "request_id": request_id},
+            "convex": {"deployment_name": "fearless-otter-482", "deployment_type": "prod"}}  # fmt: skip
+
+
+def test_a_requests_lines_take_its_trace_id_but_not_from_an_input_already_ingested(
+    tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., object]
+) -> None:
+    import orjson
+
+    tid = "trace_1714910400000_d30d10gy1"
+    carrier = _convex_line(T0, f"'[users:get] trace_id: {tid} profile loaded'")
+    sibling = write_jsonl("sibling.jsonl", [_convex_line(T0 + 5, "'[users:get] cache miss'")])
+    traced = "SELECT trace_id, trace_source FROM log_queue WHERE message LIKE '%cache miss%'"
+
+    # with the carrier in the same ingest (another input), the sibling takes its trace id
+    both = tmp_path / "both.duckdb"
+    carrier_file = write_jsonl("carrier.jsonl", [carrier])
+    assert ingest([str(carrier_file), str(sibling)], str(both)).stored == 2
+    with duckdb.connect(str(both), read_only=True) as con:
+        assert con.execute(traced).fetchall() == [(tid, "request_id")]
+
+    # the carrier on stdin a second time is left out whole: the sibling ingested with it finds no trace id
+    db = tmp_path / "db.duckdb"
+    data = orjson.dumps(carrier) + b"\n"
+    r1 = cli("ingest", "-", "--db", str(db), "--json", "-q", input=data)
+    r2 = cli("ingest", "-", str(sibling), "--db", str(db), "--json", "-q", input=data)
+    files = r2.json()["files"]  # type: ignore[attr-defined]
+    assert r1.exit_code == 0 and [f["status"] for f in files] == ["already-ingested", "ingested"]  # type: ignore[attr-defined]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(traced).fetchall() == [(None, "none")]
+        assert con.execute("SELECT count(*) FROM log_queue").fetchall() == [(2,)]

@@ -69,6 +69,28 @@ def test_spilled_and_adopted_files_are_renumbered_loaded_and_removed(tmp_path: P
     assert not os.path.exists(directory)
 
 
+@pytest.mark.parametrize("hold_bytes", [1, None])  # in files, held in memory
+def test_a_statement_before_the_load_sees_every_batch_and_the_load_still_gets_them(
+    hold_bytes: int | None,
+) -> None:
+    con = duckdb.connect()
+    _table(con)
+    sp = Spool(con, hold_bytes=hold_bytes)
+    sp.add("t", _batch(range(0, 4)))
+    sp.add("t", _batch(range(4, 6)))
+    sp.load(
+        before={"t": "CREATE TEMP TABLE firsts AS SELECT max(seq) AS top, count(*) AS n FROM _spooled"},
+        select={
+            "t": "SELECT * REPLACE (text || ' of ' || (SELECT n FROM firsts) AS text) FROM _spooled WHERE seq % 2 = 0"
+        },
+    )
+    assert con.execute("SELECT top, n FROM firsts").fetchall() == [(5, 6)]
+    assert con.execute("SELECT seq, text FROM t ORDER BY seq").fetchall() == [
+        (s, f"row {s} of 6") for s in (0, 2, 4)
+    ]
+    sp.close()
+
+
 def test_close_removes_what_a_failed_load_left() -> None:
     con = duckdb.connect()
     sp = Spool(con, hold_bytes=1)

@@ -32,21 +32,6 @@ def register_files(con: Any, files: list[FileResult]) -> None:
     con.unregister("_files")
 
 
-def propagate_request_traces(con: Any) -> None:
-    """Lines of one request (Convex function run, Worker invocation) take the trace id a sibling carries."""
-    con.execute(
-        """
-        UPDATE staging SET trace_id = t.trace_id, trace_source = 'request_id'
-        FROM (
-            SELECT request_id, arg_min(trace_id, ts_ms) AS trace_id
-            FROM staging WHERE request_id IS NOT NULL AND trace_id IS NOT NULL
-            GROUP BY request_id
-        ) AS t
-        WHERE staging.request_id = t.request_id AND staging.trace_id IS NULL
-        """
-    )
-
-
 _ENGINE_BATCH = 32_768
 
 

@@ -16,7 +16,7 @@ from typing import IO, Any, NamedTuple
 
 from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
-from logcorr.pipeline.decide import decide, propagate_request_traces, register_files
+from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.shard import ShardDone, default_jobs, parse_sharded, plan
 from logcorr.pipeline.stage import Stager
@@ -313,7 +313,6 @@ def _finish_run(
     result.lap("parse")
 
     register_files(con, result.files)
-    propagate_request_traces(con)
     rule_state = load_state(con, policy)
     result.lap("prepare")
     engine = decide(con, policy, rule_state, result, loop_limits)

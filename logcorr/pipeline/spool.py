@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,28 +114,38 @@ class Spool:
         for table, path in outputs.items():
             self._parts.append(_Part(table, path, seq_offset=seq_offset, line_base=line_base))
 
-    def load(self) -> None:
-        """Fill each table with everything spooled for it, one INSERT per table, and forget it."""
+    def load(self, select: Mapping[str, str] | None = None, before: Mapping[str, str] | None = None) -> None:
+        """Fill each table with everything spooled for it, one INSERT per table, and forget it. `select`: a
+        table's query over `_spooled` (its batches) instead of all of them as they are; `before`: a
+        statement run first over a pass of its own over the same batches (`_spooled` again), e.g. to build
+        a table that `select` joins."""
         parts = [*self._parts, *self._held.values()]
         self._parts, self._held, self._held_bytes = [], {}, 0
         for table in dict.fromkeys(p.table for p in parts):
             mine = [p for p in parts if p.table == table]
-            schema = _schema(mine[0])
-            raised: list[BaseException] = []
-            self.con.register("_spooled", pa.RecordBatchReader.from_batches(schema, _batches(mine, raised)))
-            try:
-                self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _spooled")
-            except Exception:
-                # DuckDB reports what the batches raised (Ctrl-C, a read error) as its own error: raise the
-                # original, so that an interruption stays one
-                if raised:
-                    raise raised[0] from None
-                raise
-            finally:
-                self.con.unregister("_spooled")
+            if before and table in before:
+                self._execute(before[table], mine, keep=True)
+            query = (select or {}).get(table, "SELECT * FROM _spooled")
+            self._execute(f"INSERT INTO {table} BY NAME {query}", mine, keep=False)
         for p in parts:
             if p.path is not None:
                 os.unlink(p.path)
+
+    def _execute(self, sql: str, parts: list[_Part], keep: bool) -> None:
+        """`sql` with `_spooled` the parts' batches (`keep`: the held batches stay for another pass)."""
+        raised: list[BaseException] = []
+        reader = pa.RecordBatchReader.from_batches(_schema(parts[0]), _batches(parts, raised, keep))
+        self.con.register("_spooled", reader)
+        try:
+            self.con.execute(sql)
+        except Exception:
+            # DuckDB reports what the batches raised (Ctrl-C, a read error) as its own error: raise the
+            # original, so that an interruption stays one
+            if raised:
+                raise raised[0] from None
+            raise
+        finally:
+            self.con.unregister("_spooled")
 
     def close(self) -> None:
         """Remove the directory and anything left in it (an ingest that failed)."""
@@ -151,15 +161,16 @@ def _schema(part: _Part) -> pa.Schema:
         return pa.ipc.open_stream(f).schema
 
 
-def _batches(parts: list[_Part], raised: list[BaseException]) -> Iterator[pa.RecordBatch]:
-    """The parts' batches, renumbered (what this raises is also put in `raised`). Files are mapped, one at
-    a time: their pages leave the process's memory when the next file is opened (batches read into memory
-    would stay with Arrow's allocator)."""
+def _batches(parts: list[_Part], raised: list[BaseException], keep: bool = False) -> Iterator[pa.RecordBatch]:
+    """The parts' batches, renumbered (what this raises is also put in `raised`); held batches are let go
+    as they are read, unless `keep`. Files are mapped, one at a time: their pages leave the process's
+    memory when the next file is opened (batches read into memory would stay with Arrow's allocator)."""
     try:
         for part in parts:
             if part.path is None:
                 yield from part.batches
-                part.batches = []
+                if not keep:
+                    part.batches = []
                 continue
             with pa.memory_map(part.path) as f:
                 for batch in pa.ipc.open_stream(f):
