@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from logcorr.pipeline import ingest as ingest_module
 from logcorr.pipeline import shard
 from logcorr.pipeline.ingest import ingest
 from tests.conftest import ROOT
@@ -152,6 +153,29 @@ def test_an_interrupted_sharded_parse_stops_its_workers_instead_of_waiting_for_t
         for p in processes:  # if not, the test must not wait 600 s for them
             p.kill()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_the_sharded_files_of_one_ingest_share_one_pool_of_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers start once, at the first file large enough to shard (while it is hashed), and parse every
+    such file of the ingest, with the result of one process."""
+    src = _mixed_file(tmp_path)
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(b"".join(reversed(src.read_bytes().splitlines(keepends=True)[1:])))
+    one = ingest([str(src), str(other)], str(tmp_path / "one.duckdb"), jobs=1, max_record_bytes=4096)
+
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 150_000)
+    started: list[int] = []
+    real = ingest_module.worker_pool
+    monkeypatch.setattr(ingest_module, "worker_pool", lambda jobs: started.append(jobs) or real(jobs))
+    many = ingest([str(src), str(other)], str(tmp_path / "many.duckdb"), jobs=2, max_record_bytes=4096)
+    assert started == [2]
+    assert [f.stored for f in one.files] == [f.stored for f in many.files] and many.files[1].dropped > 0
+    snap_one, snap_many = _snapshot(tmp_path / "one.duckdb"), _snapshot(tmp_path / "many.duckdb")
+    for table in snap_one:
+        assert snap_one[table] == snap_many[table], table
 
 
 def test_a_sharded_file_is_recognised_when_it_comes_again_under_any_name(

@@ -9,6 +9,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
-from logcorr.pipeline.shard import ShardDone, default_jobs, parse_sharded, plan
+from logcorr.pipeline.shard import ShardDone, default_jobs, parse_sharded, plan, worker_pool
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
 from logcorr.rules.persist import load_state, save_state
@@ -195,16 +196,23 @@ def _run(
             "SELECT DISTINCT content_hash FROM ingest_files WHERE status = 'ingested' AND content_hash IS NOT NULL"
         ).fetchall()
     }
-    with Stager(con, policy) as stager:
+    with Stager(con, policy) as stager, contextlib.ExitStack() as workers:
         result = IngestResult(db=db, run_id=run_id, files=[])
         total = sum(os.path.getsize(f) for f in files if f != "-")
         done_before = 0
+        pool = None
 
         for file_id, path in enumerate(files, start=1):
             fr = FileResult(file_id=file_id, path=path)
             result.files.append(fr)
+            ranges = None
             if path != "-":
                 fr.size = os.path.getsize(path)
+                ranges = plan(path, fr.size, jobs)
+                if ranges is not None and pool is None:
+                    # the workers start (and import) while this process hashes the file
+                    pool = worker_pool(jobs)
+                    workers.callback(pool.shutdown, wait=True, cancel_futures=True)
                 fr.content_hash = file_hash(path)
                 if fr.content_hash in known:
                     fr.status = "already-ingested"
@@ -217,9 +225,8 @@ def _run(
                 def cb(n: int, base: int = base) -> None:
                     progress(base + n, total)
 
-            ranges = plan(path, fr.size or 0, jobs) if path != "-" else None
             if ranges is not None:
-                _parse_sharded(path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb)
+                _parse_sharded(path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb, pool)
             else:
                 stream = open_input(path)
                 try:
@@ -244,6 +251,7 @@ def _run(
                 fr.stats.notes.append("no records (only blank lines)")
             known.add(fr.content_hash)
             done_before += fr.size or 0
+        workers.close()  # the workers end before the rules run
 
         def open_run() -> None:
             con.execute("BEGIN TRANSACTION")
@@ -265,8 +273,9 @@ def _parse_sharded(
     max_record_bytes: int,
     policy: Policy,
     progress: Callable[[int], None] | None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> None:
-    """One large file parsed by worker processes; its shards are staged in file order."""
+    """One large file parsed by worker processes (`pool`'s); its shards are staged in file order."""
 
     def load(done: ShardDone, line_base: int) -> None:
         stager.adopt(done.outputs, done.rows, line_base)
@@ -276,7 +285,8 @@ def _parse_sharded(
             progress(fr.stats.bytes_read)
 
     parse_sharded(path, fr.file_id, ranges, jobs=jobs, forced=forced.name if forced else None,
-                  max_record_bytes=max_record_bytes, policy=policy, out_dir=stager.spool_directory(), load=load)  # fmt: skip
+                  max_record_bytes=max_record_bytes, policy=policy, out_dir=stager.spool_directory(), load=load,
+                  pool=pool)  # fmt: skip
 
 
 def _next_run_id(con: Any) -> int:

@@ -107,6 +107,25 @@ class _Range:
         return True
 
 
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """`jobs` worker processes, started now: each imports what a shard needs (0.3 s) while the caller goes on
+    (hashing the input meanwhile leaves a core free for it)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # never fork a process holding a DuckDB connection
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    for _ in range(jobs):
+        pool.submit(_warm)
+    return pool
+
+
+def _warm() -> None:
+    import logcorr.pipeline.parse
+    import logcorr.pipeline.spool
+    import logcorr.pipeline.stage
+    import logcorr.sources.detect  # noqa: F401
+
+
 def run_shard(task: ShardTask) -> ShardDone:
     """Worker: parse, redact and stage one shard; write its rows out."""
     from logcorr.pipeline.parse import parse_file
@@ -142,15 +161,15 @@ def parse_sharded(
     policy: Policy,
     out_dir: str,
     load: Callable[[ShardDone, int], None],
+    pool: ProcessPoolExecutor | None = None,
 ) -> None:
-    """Parse `ranges` of `path` on `jobs` worker processes, their output written into `out_dir` (the
-    caller removes it); `load(done, line_base)` is called for every shard in file order, with the number
-    of lines before it."""
-    import multiprocessing
-
+    """Parse `ranges` of `path` on `jobs` worker processes (`pool`'s, else a pool of its own), their output
+    written into `out_dir` (the caller removes it); `load(done, line_base)` is called for every shard in
+    file order, with the number of lines before it."""
     rules = StageRules.of(policy)
-    ctx = multiprocessing.get_context("spawn")  # never fork a process holding a DuckDB connection
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(ranges)), mp_context=ctx)
+    own = pool is None
+    if pool is None:
+        pool = worker_pool(min(jobs, len(ranges)))
     try:
         futures = [
             pool.submit(
@@ -167,7 +186,8 @@ def parse_sharded(
         _stop_workers(pool)  # Ctrl-C or an error: what they parse now would be thrown away
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
