@@ -45,7 +45,7 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
     con.execute(
         f"""
         INSERT INTO drop_reasons
-        SELECT {reasons} + decision, reason, rule_state::JSON FROM decisions ORDER BY decision
+        SELECT {reasons} + decision, reason, rule_state::JSON FROM decisions
         """
     )
     # the events can be millions: written in slices of input order, so that each join's build side is one
