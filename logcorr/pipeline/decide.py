@@ -72,7 +72,7 @@ def decide(
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            # one streaming query: the sink holds the drops (it runs no statement while the result is open).
+            # one streaming query: the sink holds the fate rows (it runs no statement while the result is open).
             # Its sort runs when the reader is made, under the staging limit (5M events: 6.0 s, under the
             # loop's limit 11.5 s); an event key is only read for a repeated delivery
             hot = (
