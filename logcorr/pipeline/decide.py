@@ -47,15 +47,17 @@ def decide(
     trace-integrity fields. `loop_limits`: DuckDB memory limits (during the engine loop, after it)."""
     lo, hi = con.execute("SELECT coalesce(min(ts_ms), 0), coalesce(max(ts_ms), -1) FROM staging").fetchone()
     lo, hi = int(lo), int(hi)
-    # each window function in its own statement over narrow columns (see `hot_events_sql`)
+    # the events delivered before: a copy of an event an earlier ingest stored or dropped (2), a repeat of
+    # one earlier in this input (1). Few, so the reader joins them cheaply (a table of every event's
+    # position and flag, joined back, cost 0.5-0.7 s more at 1M records)
     con.execute(
         f"""
-        CREATE TEMP TABLE ordered AS
-        SELECT seq, row_number() OVER (ORDER BY ts_ms, seq) AS pos,
-               CASE WHEN event_key IN ({_stored_keys(lo, hi)}) THEN 2
-                    WHEN row_number() OVER (PARTITION BY event_key ORDER BY ts_ms, seq) > 1 THEN 1
-                    ELSE 0 END::TINYINT AS dup
-        FROM staging
+        CREATE TEMP TABLE dups AS
+        SELECT seq, CASE WHEN earlier THEN 2 ELSE 1 END::TINYINT AS dup FROM (
+            SELECT seq, event_key IN ({_stored_keys(lo, hi)}) AS earlier,
+                   row_number() OVER (PARTITION BY event_key ORDER BY ts_ms, seq) AS k
+            FROM staging
+        ) WHERE earlier OR k > 1
         """
     )
     engine = Engine(policy, state)
@@ -72,9 +74,10 @@ def decide(
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            # one streaming query: the sink holds the fate rows (it runs no statement while the result is open).
-            # Its sort runs when the reader is made, under the staging limit (5M events: 6.0 s, under the
-            # loop's limit 11.5 s); an event key is only read for a repeated delivery
+            # one streaming query in event-time order (ties in input order), which numbers the events
+            # (`pos`, from 1) as they come: the sink holds the fate rows (it runs no statement while the result
+            # is open). Its sort runs when the reader is made, under the staging limit (5M events: 6.0 s, under
+            # the loop's limit 11.5 s); an event key is only read for a repeated delivery
             hot = (
                 ", s.seq IN (SELECT seq FROM hot_loop) AS loop_hot, s.seq IN (SELECT seq FROM hot_cross) AS cross_hot"
                 if flags
@@ -82,9 +85,10 @@ def decide(
             )
             reader = con.sql(
                 f"""
-                SELECT o.pos, s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed, o.dup,
-                       CASE WHEN o.dup > 0 THEN s.event_key END AS event_key, o.seq, s.file_id {hot}
-                FROM ordered o JOIN staging s USING (seq) ORDER BY o.pos
+                SELECT s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed,
+                       coalesce(d.dup, 0)::TINYINT AS dup, CASE WHEN d.dup > 0 THEN s.event_key END AS event_key,
+                       s.seq, s.file_id {hot}
+                FROM staging s LEFT JOIN dups d USING (seq) ORDER BY s.ts_ms, s.seq
                 """
             ).to_arrow_reader(_ENGINE_BATCH)
             # from here on the engine's state (in Python) grows with the input's density, while DuckDB only
@@ -96,7 +100,11 @@ def decide(
                 limiter.close()
             try:
                 encode = engine.compiled
+                done = 0
                 for batch in reader:
+                    pos = pa.array(range(done + 1, done + batch.num_rows + 1), pa.int64())
+                    batch = pa.RecordBatch.from_arrays([pos, *batch.columns], ["pos", *batch.schema.names])
+                    done += batch.num_rows
                     sink.add(batch, engine.decide_numbered(engine_columns(batch, encode)))
             finally:
                 reader.close()  # the connection runs nothing else while its result is open, not even cleanup

@@ -345,7 +345,7 @@ def _finish_run(
         "staging",
         "staged_metrics",
         "staged_rejects",
-        "ordered",
+        "dups",
         "decisions",
         "fate",
         "files",
