@@ -91,6 +91,30 @@ def test_a_statement_before_the_load_sees_every_batch_and_the_load_still_gets_th
     sp.close()
 
 
+@pytest.mark.parametrize("arrow_json", [True, False])  # pyarrow 19+ has the JSON type, older ones not
+def test_json_text_columns_load_into_json_columns_as_written(
+    monkeypatch: pytest.MonkeyPatch, arrow_json: bool
+) -> None:
+    if not arrow_json:
+        monkeypatch.delattr(pa, "json_", raising=False)
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE j (seq BIGINT, doc JSON, note VARCHAR)")
+    docs = ['{"a":1,"b":[true,null]}', None, '"text"']
+    for hold in (1, None):  # in files, held in memory
+        sp = Spool(con, hold_bytes=hold)
+        sp.add("j", pa.record_batch({"seq": pa.array([0, 1, 2], pa.int64()), "doc": pa.array(docs, pa.string()),
+                                     "note": pa.array(docs, pa.string())}))  # fmt: skip
+        sp.load(json={"j": ("doc",)})
+        sp.close()
+        got = con.execute("SELECT seq, doc, typeof(doc), doc->>'a', note FROM j ORDER BY seq").fetchall()
+        assert got == [
+            (0, docs[0], "JSON", "1", docs[0]),
+            (1, None, "JSON", None, None),
+            (2, '"text"', "JSON", None, '"text"'),
+        ]
+        con.execute("DELETE FROM j")
+
+
 def test_close_removes_what_a_failed_load_left() -> None:
     con = duckdb.connect()
     sp = Spool(con, hold_bytes=1)

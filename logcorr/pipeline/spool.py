@@ -114,27 +114,46 @@ class Spool:
         for table, path in outputs.items():
             self._parts.append(_Part(table, path, seq_offset=seq_offset, line_base=line_base))
 
-    def load(self, select: Mapping[str, str] | None = None, before: Mapping[str, str] | None = None) -> None:
+    def load(
+        self,
+        select: Mapping[str, str] | None = None,
+        before: Mapping[str, str] | None = None,
+        json: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         """Fill each table with everything spooled for it, one INSERT per table, and forget it. `select`: a
         table's query over `_spooled` (its batches) instead of all of them as they are; `before`: a
         statement run first over a pass of its own over the same batches (`_spooled` again), e.g. to build
-        a table that `select` joins."""
+        a table that `select` joins; `json`: a table's columns of JSON text written by logcorr itself, which
+        DuckDB then takes as JSON without parsing it (a JSON column checks every text it is given)."""
         parts = [*self._parts, *self._held.values()]
         self._parts, self._held, self._held_bytes = [], {}, 0
         for table in dict.fromkeys(p.table for p in parts):
             mine = [p for p in parts if p.table == table]
+            as_json = (json or {}).get(table, ())
             if before and table in before:
-                self._execute(before[table], mine, keep=True)
+                self._execute(before[table], mine, True, as_json)
             query = (select or {}).get(table, "SELECT * FROM _spooled")
-            self._execute(f"INSERT INTO {table} BY NAME {query}", mine, keep=False)
+            self._execute(f"INSERT INTO {table} BY NAME {query}", mine, False, as_json)
         for p in parts:
             if p.path is not None:
                 os.unlink(p.path)
 
-    def _execute(self, sql: str, parts: list[_Part], keep: bool) -> None:
-        """`sql` with `_spooled` the parts' batches (`keep`: the held batches stay for another pass)."""
+    def _execute(self, sql: str, parts: list[_Part], keep: bool, as_json: tuple[str, ...] = ()) -> None:
+        """`sql` with `_spooled` the parts' batches (`keep`: the held batches stay for another pass; `as_json`:
+        columns typed as JSON text, see `load`)."""
         raised: list[BaseException] = []
-        reader = pa.RecordBatchReader.from_batches(_schema(parts[0]), _batches(parts, raised, keep))
+        schema = _schema(parts[0])
+        batches = _batches(parts, raised, keep)
+        json_type = getattr(pa, "json_", None)  # pyarrow 19+; before it the columns stay text
+        if as_json and json_type is not None:
+            at = [schema.get_field_index(name) for name in as_json if name in schema.names]
+            typed = json_type()
+            fields = list(schema)
+            for i in at:
+                fields[i] = pa.field(fields[i].name, typed)
+            batches = _as_json(batches, at, typed, pa.schema(fields))
+            schema = pa.schema(fields)
+        reader = pa.RecordBatchReader.from_batches(schema, batches)
         self.con.register("_spooled", reader)
         try:
             self.con.execute(sql)
@@ -180,6 +199,17 @@ def _batches(parts: list[_Part], raised: list[BaseException], keep: bool = False
     except BaseException as e:
         raised.append(e)
         raise
+
+
+def _as_json(
+    batches: Iterator[pa.RecordBatch], at: list[int], typed: pa.DataType, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """The batches with the columns at `at` (text) typed as JSON text, without copying them."""
+    for batch in batches:
+        columns = list(batch.columns)
+        for i in at:
+            columns[i] = pa.ExtensionArray.from_storage(typed, columns[i])
+        yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _renumber(batch: pa.RecordBatch, seq_offset: int, line_base: int) -> pa.RecordBatch:

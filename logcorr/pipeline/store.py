@@ -18,7 +18,7 @@ _LEDGER_SLICE = 1 << 20
 _SELECT_EVENT = """
     {base} + o.pos, make_timestamp(s.ts_ms * 1000), make_timestamp(s.client_ts_ms * 1000), s.system,
     s.system_label, s.level, s.message, s.trace_id, s.trace_source, s.request_id, s.user_id,
-    s.context::JSON, s.stack, f.path, s.source_line, s.source_format, s.fingerprint, s.event_key, {run_id}
+    s.context, s.stack, f.path, s.source_line, s.source_format, s.fingerprint, s.event_key, {run_id}
 """
 
 
@@ -71,7 +71,7 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
     con.execute(
         f"""
         INSERT INTO metrics
-        SELECT make_timestamp(m.ts_ms * 1000), m.system, m.topic, m.data::JSON, f.path, m.source_line,
+        SELECT make_timestamp(m.ts_ms * 1000), m.system, m.topic, m.data, f.path, m.source_line,
                m.source_format, {int(run_id)}
         FROM staged_metrics m JOIN files f USING (file_id)
         """
