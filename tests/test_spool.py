@@ -91,12 +91,16 @@ def test_a_statement_before_the_load_sees_every_batch_and_the_load_still_gets_th
     sp.close()
 
 
-@pytest.mark.parametrize("arrow_json", [True, False])  # pyarrow 19+ has the JSON type, older ones not
+# the JSON type where pyarrow (19+) and DuckDB (2+) both have it, text otherwise
+@pytest.mark.parametrize("without", [None, "pyarrow", "duckdb"])
 def test_json_text_columns_load_into_json_columns_as_written(
-    monkeypatch: pytest.MonkeyPatch, arrow_json: bool
+    monkeypatch: pytest.MonkeyPatch, without: str | None
 ) -> None:
-    if not arrow_json:
+    if without == "pyarrow":
         monkeypatch.delattr(pa, "json_", raising=False)
+    if without == "duckdb":
+        monkeypatch.setattr(duckdb, "__version__", "1.1.3")
+    assert (spool._json_type() is None) == (without is not None)
     con = duckdb.connect()
     con.execute("CREATE TEMP TABLE j (seq BIGINT, doc JSON, note VARCHAR)")
     docs = ['{"a":1,"b":[true,null]}', None, '"text"']

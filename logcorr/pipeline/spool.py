@@ -144,10 +144,10 @@ class Spool:
         raised: list[BaseException] = []
         schema = _schema(parts[0])
         batches = _batches(parts, raised, keep)
-        json_type = getattr(pa, "json_", None)  # pyarrow 19+; before it the columns stay text
+        json_type = _json_type()
         if as_json and json_type is not None:
             at = [schema.get_field_index(name) for name in as_json if name in schema.names]
-            typed = json_type()
+            typed = json_type
             fields = list(schema)
             for i in at:
                 fields[i] = pa.field(fields[i].name, typed)
@@ -199,6 +199,19 @@ def _batches(parts: list[_Part], raised: list[BaseException], keep: bool = False
     except BaseException as e:
         raised.append(e)
         raise
+
+
+def _json_type() -> pa.DataType | None:
+    """Arrow's JSON text type where both ends know it: pyarrow 19 and later, and the DuckDB this was measured
+    with (2.0; older ones are not relied on to read it). Otherwise None: the text stays text, and DuckDB
+    checks it as it fills a JSON column."""
+    make = getattr(pa, "json_", None)
+    if make is None:
+        return None
+    import duckdb
+
+    major = int(duckdb.__version__.split(".")[0])
+    return make() if major >= 2 else None
 
 
 def _as_json(
