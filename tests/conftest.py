@@ -117,3 +117,14 @@ def browser_event(
     if trace is not None:
         rec["trace_id"] = trace
     return rec
+
+
+def convex_console(msg: str, ts: int, request_id: str = "d064ef901f7ec0b7") -> dict[str, Any]:
+    """A Convex log-stream console line (format 2) of one function run, `request_id` its request."""
+    return {
+        "topic": "console",
+        "timestamp": ts,
+        "function": {"path": "orders:create", "request_id": request_id, "type": "mutation"},
+        "log_level": "LOG",
+        "message": msg,
+    }

@@ -12,7 +12,7 @@ import pytest
 from logcorr.errors import InputError, UsageError
 from logcorr.pipeline import ingest as ingest_mod
 from logcorr.pipeline.ingest import ingest
-from tests.conftest import browser_event
+from tests.conftest import browser_event, convex_console
 
 T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
 
@@ -351,20 +351,14 @@ def test_more_drops_than_one_batch_are_all_recorded(tmp_path: Path) -> None:
     assert counts(tmp_path / "db.duckdb")["drop_ledger"] == 70_000
 
 
-def _convex_line(ts: int, message: str, request_id: str = "dfd0b3e05a2ee6fa") -> dict[str, object]:
-    return {"topic": "console", "timestamp": ts, "log_level": "LOG", "message": message, "is_truncated": False,
-            "function": {"path": "users:get", "type": "query", "cached": False, "request_id": request_id},
-            "convex": {"deployment_name": "fearless-otter-482", "deployment_type": "prod"}}  # fmt: skip
-
-
 def test_a_requests_lines_take_its_trace_id_but_not_from_an_input_already_ingested(
     tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., object]
 ) -> None:
     import orjson
 
     tid = "trace_1714910400000_d30d10gy1"
-    carrier = _convex_line(T0, f"'[users:get] trace_id: {tid} profile loaded'")
-    sibling = write_jsonl("sibling.jsonl", [_convex_line(T0 + 5, "'[users:get] cache miss'")])
+    carrier = convex_console(f"'[users:get] trace_id: {tid} profile loaded'", T0)
+    sibling = write_jsonl("sibling.jsonl", [convex_console("'[users:get] cache miss'", T0 + 5)])
     traced = "SELECT trace_id, trace_source FROM log_queue WHERE message LIKE '%cache miss%'"
 
     # with the carrier in the same ingest (another input), the sibling takes its trace id

@@ -27,6 +27,7 @@ pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
 from logcorr.serve.security import OriginPolicy, signature_of, signature_ok  # noqa: E402
+from tests.conftest import convex_console  # noqa: E402
 
 T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
 START_TIMEOUT_S = 30.0
@@ -94,16 +95,6 @@ def browser(
         "system": "browser",
         "user_id": "user-1",
         "context": {"timestamp": ts, "url": "http://localhost:3000/checkout", "userAgent": "Mozilla/5.0"},
-    }
-
-
-def convex_console(msg: str, ts: int, request_id: str = "d064ef901f7ec0b7") -> dict[str, Any]:
-    return {
-        "topic": "console",
-        "timestamp": ts,
-        "function": {"path": "orders:create", "request_id": request_id, "type": "mutation"},
-        "log_level": "LOG",
-        "message": msg,
     }
 
 

@@ -66,6 +66,12 @@ def _snapshot(db: Path) -> dict[str, Any]:
     return snap
 
 
+def _assert_same_tables(one: Path, many: Path) -> None:
+    snap_one, snap_many = _snapshot(one), _snapshot(many)
+    for table in snap_one:
+        assert snap_one[table] == snap_many[table], table
+
+
 def test_sharded_ingest_equals_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = _mixed_file(tmp_path)
     one = ingest([str(src)], str(tmp_path / "one.duckdb"), jobs=1, max_record_bytes=4096)
@@ -84,9 +90,7 @@ def test_sharded_ingest_equals_one_process(tmp_path: Path, monkeypatch: pytest.M
     assert a.rejected >= 5 and a.dropped > 0 and a.stored > 0  # the input exercises every path
     assert one.redactions == many.redactions and sum(one.redactions.values()) > 0
     assert b.balanced
-    snap_one, snap_many = _snapshot(tmp_path / "one.duckdb"), _snapshot(tmp_path / "many.duckdb")
-    for table in snap_one:
-        assert snap_one[table] == snap_many[table], table
+    _assert_same_tables(tmp_path / "one.duckdb", tmp_path / "many.duckdb")
 
 
 def test_plan_cuts_only_at_line_ends_and_covers_the_file(
@@ -173,9 +177,7 @@ def test_the_sharded_files_of_one_ingest_share_one_pool_of_workers(
     many = ingest([str(src), str(other)], str(tmp_path / "many.duckdb"), jobs=2, max_record_bytes=4096)
     assert started == [2]
     assert [f.stored for f in one.files] == [f.stored for f in many.files] and many.files[1].dropped > 0
-    snap_one, snap_many = _snapshot(tmp_path / "one.duckdb"), _snapshot(tmp_path / "many.duckdb")
-    for table in snap_one:
-        assert snap_one[table] == snap_many[table], table
+    _assert_same_tables(tmp_path / "one.duckdb", tmp_path / "many.duckdb")
 
 
 def test_a_sharded_file_is_recognised_when_it_comes_again_under_any_name(

@@ -190,10 +190,11 @@ class _FateSink:
         if new:
             # three comprehensions: zip(*new) over thousands of tuples took 30 ms a batch
             rule, reason, state = [d[0] for d in new], [d[1] for d in new], [d[2] for d in new]
+            rules_new = pa.array(rule, pa.string())
             self.spool.add(
                 "decisions",
                 pa.record_batch({"decision": pa.array(range(base, self.next_id), pa.int32()),
-                                 "rule": pa.array(rule, pa.string()), "reason": pa.array(reason, pa.string()),
+                                 "rule": rules_new, "reason": pa.array(reason, pa.string()),
                                  "rule_state": pa.array(state, pa.string())}),
             )  # fmt: skip
             dropped = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(positions)])
@@ -201,7 +202,7 @@ class _FateSink:
             # each row's drop (its index among the drops), null for a stored event
             local = pc.take(number, pc.index_in(pos.cast(pa.int64()), value_set=dropped))
             decision = pc.add(local, pa.scalar(base, pa.int32()))
-            rules = pc.take(pa.array(rule, pa.string()), local)
+            rules = pc.take(rules_new, local)
         else:
             decision = pa.nulls(len(pos), pa.int32())
             rules = pa.nulls(len(pos), pa.string())

@@ -69,18 +69,16 @@ REJECT_SCHEMA = pa.schema(
 # lines of one request (a Convex function run, a Worker invocation) take the trace id a line of it carries,
 # the earliest one's: a map built in a first pass over the spooled events, joined as they are loaded (an
 # UPDATE of staging afterwards took 0.55-0.7 s at 1M records, the map and the join 0.17 + 0.19 s)
-_REQUEST_TRACES = (
-    """
+_REQUEST_MAP = """
     CREATE OR REPLACE TEMP TABLE request_traces AS
     SELECT request_id, arg_min(trace_id, ts_ms) AS trace_id FROM ({kept})
     WHERE request_id IS NOT NULL AND trace_id IS NOT NULL GROUP BY request_id
-    """,
-    """
+"""
+_REQUEST_JOIN = """
     SELECT s.* REPLACE (coalesce(s.trace_id, r.trace_id) AS trace_id,
                         CASE WHEN r.trace_id IS NULL THEN s.trace_source ELSE 'request_id' END AS trace_source)
     FROM ({kept}) s LEFT JOIN request_traces r ON s.trace_id IS NULL AND s.request_id = r.request_id
-    """,
-)
+"""
 
 _DDL = """
 CREATE TEMP TABLE staging (
@@ -392,7 +390,7 @@ class Stager:
     def flush(self) -> None:
         """Write out what is buffered: to the sink, or through the spool into the TEMP tables (once: the rows
         of files `discard_file` named are left out, and each staged event of a request without a trace id
-        takes the one a line of that request carries, see `_REQUEST_TRACES`)."""
+        takes the one a line of that request carries, see `_REQUEST_MAP`)."""
         self._flush_buffers()
         if self.spool is not None:
             gone = ", ".join(str(f) for f in sorted(self._discarded))
@@ -407,8 +405,8 @@ class Stager:
             try:
                 self.spool.load(
                     select={t: kept for t in ("staging", "staged_metrics", "staged_rejects")}
-                    | {"staging": _REQUEST_TRACES[1].format(kept=kept)},
-                    before={"staging": _REQUEST_TRACES[0].format(kept=kept)},
+                    | {"staging": _REQUEST_JOIN.format(kept=kept)},
+                    before={"staging": _REQUEST_MAP.format(kept=kept)},
                     # serialised by the stager (orjson, or the compiled path held to it by tests)
                     json={"staging": ("context",), "staged_metrics": ("data",)},
                 )
