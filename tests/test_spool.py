@@ -3,8 +3,11 @@ renumbered where a parse worker numbered them from zero; no file outlives an ing
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -88,6 +91,72 @@ def test_a_statement_before_the_load_sees_every_batch_and_the_load_still_gets_th
     assert con.execute("SELECT seq, text FROM t ORDER BY seq").fetchall() == [
         (s, f"row {s} of 6") for s in (0, 2, 4)
     ]
+    sp.close()
+
+
+@pytest.mark.parametrize("hold_bytes", [1, None])  # in files, held in memory
+def test_a_kept_table_is_scanned_after_its_load_whole_or_by_sequence_range_until_released(
+    hold_bytes: int | None,
+) -> None:
+    con = duckdb.connect()
+    _table(con)
+    sp = Spool(con, hold_bytes=hold_bytes)
+    sp.add("t", _batch(range(0, 4)))
+    sp.add("t", _batch(range(4, 6)))
+    sp.add("t", _batch(range(6, 9)))
+    worker = IpcFiles(sp.directory(), "000001")
+    worker.write("t", _batch(range(0, 2), line_base=1))
+    worker.close()
+    sp.adopt(worker.paths, seq_offset=9, line_base=40)
+    sp.load(keep=("t",))
+    everything = [(s, 100 + s, f"row {s}") for s in range(9)] + [(9, 41, "row 0"), (10, 42, "row 1")]
+    assert con.execute("SELECT seq, source_line, text FROM t ORDER BY seq").fetchall() == everything
+    whole = "SELECT seq, source_line, text FROM _spooled ORDER BY seq"
+    for _ in range(2):  # as often as asked, renumbered as loaded
+        assert sp.scan("t", whole, fetch=True) == everything
+    # only the batches holding a row of [5, 7) are read: the second (4, 5) and the third (6, 7, 8)
+    assert [r[0] for r in sp.scan("t", whole, seq_range=(5, 7), fetch=True)] == [4, 5, 6, 7, 8]
+    assert [r[0] for r in sp.scan("t", whole, seq_range=(10, 100), fetch=True)] == [9, 10]
+    assert sp.scan("t", whole, seq_range=(100, 200), fetch=True) == []
+    # a statement, not a query
+    con.execute("CREATE TEMP TABLE copy (seq BIGINT)")
+    assert sp.scan("t", "INSERT INTO copy SELECT seq FROM _spooled WHERE seq > 8") == []
+    assert con.execute("SELECT seq FROM copy ORDER BY seq").fetchall() == [(9,), (10,)]
+    files = os.listdir(sp.directory())
+    assert len(files) == (4 if hold_bytes == 1 else 1)  # three spilled, one adopted; or the adopted one
+    sp.release("t")
+    assert os.listdir(sp.directory()) == []
+    assert sp.scan("t", whole, fetch=True) == []
+    sp.close()
+
+
+def _build_side(plan: Any) -> str:
+    """The operator name of the first hash join's build side (its right child) in a JSON plan."""
+    for node in plan:
+        if node.get("name", "").strip() == "HASH_JOIN":
+            return str(node["children"][1]["name"])
+        found = _build_side(node.get("children", []))
+        if found:
+            return found
+    return ""
+
+
+@pytest.mark.parametrize("as_written", [True, False])
+def test_a_scan_builds_the_join_side_the_statement_writes(
+    monkeypatch: pytest.MonkeyPatch, as_written: bool
+) -> None:
+    if not as_written:  # what DuckDB chooses by itself: the spooled batches, which it cannot estimate
+        monkeypatch.setattr(spool, "_joins_as_written", lambda con: contextlib.nullcontext())
+    con = duckdb.connect()
+    _table(con)
+    con.execute("CREATE TEMP TABLE big AS SELECT range::BIGINT AS seq FROM range(100000)")
+    sp = Spool(con, hold_bytes=1)
+    sp.add("t", _batch(range(0, 50)))
+    sp.load(keep=("t",))
+    query = "EXPLAIN (FORMAT json) SELECT * FROM _spooled s JOIN big USING (seq)"
+    plan = json.loads(sp.scan("t", query, fetch=True)[0][1])
+    assert _build_side(plan) == ("SEQ_SCAN" if as_written else "PYTHON_ARROW_SCAN")
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("",)]
     sp.close()
 
 

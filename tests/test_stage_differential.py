@@ -94,7 +94,7 @@ def _staged(
         metric = Metric(1_714_910_400_000, "worker", "worker_invocation", {"m": message})
         stager.record([ev], [metric], 1, i + 1, "browser-v2")
     stager.flush()
-    got = con.execute("SELECT message, stack, context, suppressed FROM staging ORDER BY seq").fetchall()
+    got = stager.events("SELECT message, stack, context, suppressed FROM _spooled ORDER BY seq", fetch=True)
     metrics = [
         orjson.loads(d)["m"]
         for (d,) in con.execute("SELECT data FROM staged_metrics ORDER BY source_line").fetchall()

@@ -160,8 +160,9 @@ def _staged(monkeypatch: Any, replacement: Any) -> list[tuple[Any, ...]]:
                    {"k": i} if i % 3 else None, None, None)  # fmt: skip
         stager.record([ev, ev], [], 1, i + 1, "worker-record")
     stager.flush()
-    assert [c[0] for c in con.execute("DESCRIBE staging").fetchall()] == STAGED_SCHEMA.names
-    return con.execute("SELECT * FROM staging ORDER BY seq").fetchall()
+    described = stager.events("DESCRIBE SELECT * FROM _spooled", fetch=True)
+    assert [c[0] for c in described] == STAGED_SCHEMA.names
+    return stager.events("SELECT * FROM _spooled ORDER BY seq", fetch=True)
 
 
 def test_the_stager_stages_the_same_rows_with_or_without_the_compiled_keys(monkeypatch: Any) -> None:

@@ -334,7 +334,8 @@ def _finish_run(
     # counted before store, while DuckDB's buffers hold little else (after store they hold the written tables)
     count(con, result)
     result.lap("rules")
-    store(con, run_id, policy)
+    store(con, run_id, policy, stager.events)
+    stager.release_events()
     result.lap("store")
     con.execute(
         "UPDATE ingest_runs SET finished_at = now(), events_stored = ?, events_dropped = ?, rejected = ? WHERE run_id = ?",

@@ -4,7 +4,6 @@ large the input is. Nothing unredacted is ever staged."""
 
 from __future__ import annotations
 
-import contextlib
 import gc
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -75,17 +74,19 @@ _REQUEST_MAP = """
     WHERE request_id IS NOT NULL AND trace_id IS NOT NULL GROUP BY request_id
 """
 _REQUEST_JOIN = """
-    SELECT s.* REPLACE (coalesce(s.trace_id, r.trace_id) AS trace_id,
-                        CASE WHEN r.trace_id IS NULL THEN s.trace_source ELSE 'request_id' END AS trace_source)
+    SELECT s.seq, s.file_id, s.ts_ms, s.system, s.level, coalesce(s.trace_id, r.trace_id) AS trace_id,
+           CASE WHEN r.trace_id IS NULL THEN s.trace_source ELSE 'request_id' END AS trace_source,
+           s.fingerprint, s.event_key, s.suppressed
     FROM ({kept}) s LEFT JOIN request_traces r ON s.trace_id IS NULL AND s.request_id = r.request_id
 """
 
+# staging holds what the rules read of each event (its trace id and trace source after a request's trace
+# id was joined in); the whole staged rows stay in the spool until the store phase reads them once more
+# (see `Stager.events`): loading them into DuckDB and reading them back out cost twice as much
 _DDL = """
 CREATE TEMP TABLE staging (
-    seq BIGINT, file_id INTEGER, ts_ms BIGINT, client_ts_ms BIGINT, system VARCHAR, system_label VARCHAR,
-    level VARCHAR, message VARCHAR, trace_id VARCHAR, trace_source VARCHAR, request_id VARCHAR,
-    user_id VARCHAR, context JSON, stack VARCHAR, source_line BIGINT, source_format VARCHAR,
-    fingerprint VARCHAR, event_key BIGINT, suppressed VARCHAR);
+    seq BIGINT, file_id INTEGER, ts_ms BIGINT, system VARCHAR, level VARCHAR, trace_id VARCHAR,
+    trace_source VARCHAR, fingerprint VARCHAR, event_key BIGINT, suppressed VARCHAR);
 CREATE TEMP TABLE staged_metrics (file_id INTEGER, source_line BIGINT, source_format VARCHAR, ts_ms BIGINT,
     system VARCHAR, topic VARCHAR, data JSON);
 CREATE TEMP TABLE staged_rejects (file_id INTEGER, source_line BIGINT, source_format VARCHAR, reason VARCHAR,
@@ -390,29 +391,38 @@ class Stager:
     def flush(self) -> None:
         """Write out what is buffered: to the sink, or through the spool into the TEMP tables (once: the rows
         of files `discard_file` named are left out, and each staged event of a request without a trace id
-        takes the one a line of that request carries, see `_REQUEST_MAP`)."""
+        takes the one a line of that request carries, see `_REQUEST_MAP`). The staged events stay spooled
+        for `events`."""
         self._flush_buffers()
         if self.spool is not None:
             gone = ", ".join(str(f) for f in sorted(self._discarded))
             kept = (
                 f"SELECT * FROM _spooled WHERE file_id NOT IN ({gone})" if gone else "SELECT * FROM _spooled"
             )
-            # DuckDB cannot estimate the spooled batches and made them the join's build side: 2.9 s at 1M
-            # records instead of 0.86 s with the small table of requests as written (a DuckDB without that
-            # optimizer, or with another name for it, just loads slower)
-            with contextlib.suppress(Exception):
-                self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
-            try:
-                self.spool.load(
-                    select={t: kept for t in ("staging", "staged_metrics", "staged_rejects")}
-                    | {"staging": _REQUEST_JOIN.format(kept=kept)},
-                    before={"staging": _REQUEST_MAP.format(kept=kept)},
-                    # serialised by the stager (orjson, or the compiled path held to it by tests)
-                    json={"staging": ("context",), "staged_metrics": ("data",)},
-                )
-            finally:
-                self.con.execute("RESET disabled_optimizers")
+            self.spool.load(
+                select={t: kept for t in ("staging", "staged_metrics", "staged_rejects")}
+                | {"staging": _REQUEST_JOIN.format(kept=kept)},
+                before={"staging": _REQUEST_MAP.format(kept=kept)},
+                # serialised by the stager (orjson, or the compiled path held to it by tests)
+                json={"staged_metrics": ("data",)},
+                keep=("staging",),
+            )
             self.con.execute("DROP TABLE IF EXISTS request_traces")
+
+    def events(
+        self, sql: str, seq_range: tuple[int, int] | None = None, fetch: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Run `sql` over every staged event row (`_spooled`, `STAGED_SCHEMA`, `context` typed JSON), after
+        `flush`; the rows of discarded files are among them (their `seq` is in no other table). See
+        `Spool.scan` for `seq_range` and `fetch`."""
+        if self.spool is None:
+            raise RuntimeError("events: the staged rows went to a sink, not to this stager's spool")
+        return self.spool.scan("staging", sql, json=("context",), seq_range=seq_range, fetch=fetch)
+
+    def release_events(self) -> None:
+        """Forget the staged event rows (the store has read them)."""
+        if self.spool is not None:
+            self.spool.release("staging")
 
     def _flush_buffers(self) -> None:
         """The buffered rows to the sink (or spool). The batch's rows are the only new objects: the cyclic

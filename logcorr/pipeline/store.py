@@ -4,6 +4,7 @@ counts read back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from logcorr.rules.policy import Policy
@@ -15,25 +16,30 @@ if TYPE_CHECKING:
 
 _LEDGER_SLICE = 1 << 20
 
+# an event's row: the staged row `s` (see `Stager.events`), its fate `o` (with the trace id and source the
+# stager joined in), its file `f`
 _SELECT_EVENT = """
     {base} + o.pos, make_timestamp(s.ts_ms * 1000), make_timestamp(s.client_ts_ms * 1000), s.system,
-    s.system_label, s.level, s.message, s.trace_id, s.trace_source, s.request_id, s.user_id,
+    s.system_label, s.level, s.message, o.trace_id, o.trace_source, s.request_id, s.user_id,
     s.context, s.stack, f.path, s.source_line, s.source_format, s.fingerprint, s.event_key, {run_id}
 """
+# runs a statement over the staged event rows, `_spooled` (`Stager.events`), optionally over only the batches
+# holding a given range of sequence numbers
+EventScan = Callable[..., Any]
 
 
-def store(con: Any, run_id: int, policy: Policy) -> None:
+def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> None:
     base = con.execute(
         "SELECT greatest((SELECT coalesce(max(event_id), 0) FROM log_queue), "
         "(SELECT coalesce(max(event_id), 0) FROM drop_events))"
-    ).fetchone()[0]
+    ).fetchall()[0][0]  # fetched whole: a registered scan needs the connection without an open result
     cols = ", ".join(EVENT_NAMES)
     select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id))
-    con.execute(
+    events(
         f"""
         INSERT INTO log_queue ({cols}, processed)
         SELECT {select}, false
-        FROM staging s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id
+        FROM _spooled s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id
         WHERE o.rule IS NULL
         ORDER BY o.pos
         """
@@ -41,7 +47,7 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
     refresh_trace_summary(con, run_id)
     # the drop ledger: each of this run's decisions once in drop_reasons, the dropped events in drop_events
     # with their decision's reason_id (the `drop_ledger` view joins them)
-    reasons = int(con.execute("SELECT coalesce(max(reason_id), 0) + 1 FROM drop_reasons").fetchone()[0])
+    reasons = int(con.execute("SELECT coalesce(max(reason_id), 0) + 1 FROM drop_reasons").fetchall()[0][0])
     con.execute(
         f"""
         INSERT INTO drop_reasons
@@ -49,17 +55,19 @@ def store(con: Any, run_id: int, policy: Policy) -> None:
         """
     )
     # the events can be millions: written in slices of input order, so that each join's build side is one
-    # slice of `fate` (staging and fate are stored in sequence order and the zone maps skip the other slices)
+    # slice of `fate` (its zone maps skip the other slices) and its probe side only the staged batches that
+    # hold that slice's rows
     slices = con.execute(f"SELECT DISTINCT seq // {_LEDGER_SLICE} AS k FROM fate ORDER BY k").fetchall()
     for (k,) in slices:
         lo, hi = int(k) * _LEDGER_SLICE, (int(k) + 1) * _LEDGER_SLICE
-        con.execute(
+        events(
             f"""
             INSERT INTO drop_events ({cols}, rule, reason_id)
             SELECT {select}, o.rule, {reasons} + o.decision
-            FROM staging s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id
-            WHERE s.seq >= {lo} AND s.seq < {hi} AND o.seq >= {lo} AND o.seq < {hi} AND o.rule IS NOT NULL
-            """
+            FROM _spooled s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id
+            WHERE o.seq >= {lo} AND o.seq < {hi} AND o.rule IS NOT NULL
+            """,
+            seq_range=(lo, hi),
         )
     con.execute(
         f"""
