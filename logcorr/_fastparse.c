@@ -2003,27 +2003,38 @@ static PyObject *cell(PyObject *rows, Py_ssize_t r, Py_ssize_t idx) {
     return PyTuple_GET_ITEM(row, idx);
 }
 
-/* one output column of column_buffers while the rows are walked */
+/* one output column of column_buffers while the rows are walked: its buffers are the bytes objects returned */
 typedef struct {
     Py_ssize_t idx;
     int kind; /* 's', 'l' or 'i' */
     Py_ssize_t nulls;
-    unsigned char *bits; /* validity, a bit per row */
-    int32_t *off;        /* strings: n + 1 offsets */
-    char *data;          /* strings: the bytes (grown as needed); integers: n values */
-    Py_ssize_t cap, used;
+    PyObject *bits_o, *off_o, *data_o; /* validity (a bit per row), strings' n + 1 offsets, the data */
+    unsigned char *bits;
+    int32_t *off;
+    char *data;
+    Py_ssize_t size, used; /* strings: the bytes of all values (the first pass), those written */
 } Column;
 
 static void columns_free(Column *col, Py_ssize_t ncol) {
     for (Py_ssize_t c = 0; c < ncol; c++) {
-        PyMem_Free(col[c].bits);
-        PyMem_Free(col[c].off);
-        PyMem_Free(col[c].data);
+        Py_XDECREF(col[c].bits_o);
+        Py_XDECREF(col[c].off_o);
+        Py_XDECREF(col[c].data_o);
     }
     PyMem_Free(col);
 }
 
-/* rows[r][col->idx] into the column; -1 with an exception set */
+/* the UTF-8 of a str cell (cached in the str when it is not ASCII); NULL with TypeError for another type */
+static const char *column_text(PyObject *v, Py_ssize_t *len) {
+    if (!PyUnicode_CheckExact(v)) {
+        PyErr_SetString(PyExc_TypeError, "not a str");
+        return NULL;
+    }
+    return PyUnicode_AsUTF8AndSize(v, len);
+}
+
+/* rows[r][col->idx] into the column (a string's bytes were counted by the first pass); -1 with an
+   exception set */
 static int column_put(Column *col, PyObject *v, Py_ssize_t r) {
     if (v == Py_None) {
         col->nulls++;
@@ -2032,26 +2043,12 @@ static int column_put(Column *col, PyObject *v, Py_ssize_t r) {
         return 0;
     }
     if (col->kind == 's') {
-        if (!PyUnicode_CheckExact(v)) {
-            PyErr_SetString(PyExc_TypeError, "not a str");
-            return -1;
-        }
         Py_ssize_t len;
-        const char *u = PyUnicode_AsUTF8AndSize(v, &len);
+        const char *u = column_text(v, &len);
         if (u == NULL) return -1;
-        if (col->used + len > INT32_MAX) {
-            PyErr_SetString(PyExc_OverflowError, "string column over 2 GiB");
+        if (len > col->size - col->used) { /* the rows changed between the passes */
+            PyErr_SetString(PyExc_RuntimeError, "column_buffers: a value changed while it was read");
             return -1;
-        }
-        if (col->used + len > col->cap) {
-            Py_ssize_t ncap = 2 * col->cap + len;
-            char *grown = PyMem_Realloc(col->data, (size_t)ncap);
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            col->data = grown;
-            col->cap = ncap;
         }
         memcpy(col->data + col->used, u, (size_t)len);
         col->used += len;
@@ -2079,13 +2076,25 @@ static int column_put(Column *col, PyObject *v, Py_ssize_t r) {
     return 0;
 }
 
-/* The rows are walked once, each row's cells put into every column in turn: a row tuple and its values
-   are read while they are in the cache (a pass per column read every row again: 18 passes of a batch). */
+/* rows[r], with TypeError unless it is a tuple holding every column */
+static PyObject *column_row(PyObject *rows, Py_ssize_t r, Py_ssize_t need) {
+    PyObject *row = PyList_GET_ITEM(rows, r);
+    if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) <= need) {
+        PyErr_SetString(PyExc_TypeError, "rows must be tuples holding the column");
+        return NULL;
+    }
+    return row;
+}
+
+/* Two walks over the rows: the first counts each string column's bytes, so that every buffer is made once,
+   at its size, as the bytes object returned (growing a buffer and copying it into bytes at the end wrote
+   each batch's text three times). The second puts each row's cells into every column in turn, while the
+   row tuple and its values are in the cache. */
 static PyObject *column_buffers(PyObject *self, PyObject *args) {
     PyObject *rows, *columns;
     if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &rows, &PyList_Type, &columns)) return NULL;
     Py_ssize_t n = PyList_GET_SIZE(rows), ncol = PyList_GET_SIZE(columns);
-    Py_ssize_t nbitmap = (n + 7) / 8;
+    Py_ssize_t nbitmap = (n + 7) / 8, need = -1;
     Column *col = PyMem_Calloc(ncol ? (size_t)ncol : 1, sizeof(Column));
     if (col == NULL) return PyErr_NoMemory();
     for (Py_ssize_t c = 0; c < ncol; c++) {
@@ -2095,50 +2104,61 @@ static PyObject *column_buffers(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "column kind must be 's', 'l' or 'i'");
             goto fail;
         }
-        col[c].kind = kind;
-        col[c].bits = PyMem_Calloc(nbitmap ? (size_t)nbitmap : 1, 1);
-        if (kind == 's') {
-            col[c].off = PyMem_Malloc((size_t)(n + 1) * 4);
-            col[c].cap = 64 * n + 64;
-            col[c].data = PyMem_Malloc((size_t)col[c].cap);
-            if (col[c].off != NULL) col[c].off[0] = 0;
-        } else {
-            col[c].data = PyMem_Malloc(n ? (size_t)(n * (kind == 'l' ? 8 : 4)) : 1);
-        }
-        if (col[c].bits == NULL || col[c].data == NULL || (kind == 's' && col[c].off == NULL)) {
-            PyErr_NoMemory();
-            goto fail;
-        }
-    }
-    for (Py_ssize_t r = 0; r < n; r++) {
-        PyObject *row = PyList_GET_ITEM(rows, r);
-        if (!PyTuple_Check(row)) {
+        if (col[c].idx < 0) {
             PyErr_SetString(PyExc_TypeError, "rows must be tuples holding the column");
             goto fail;
         }
-        Py_ssize_t size = PyTuple_GET_SIZE(row);
+        if (col[c].idx > need) need = col[c].idx;
+        col[c].kind = kind;
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        PyObject *row = column_row(rows, r, need);
+        if (row == NULL) goto fail;
         for (Py_ssize_t c = 0; c < ncol; c++) {
-            Py_ssize_t idx = col[c].idx;
-            if (idx < 0 || idx >= size) {
-                PyErr_SetString(PyExc_TypeError, "rows must be tuples holding the column");
+            PyObject *v = PyTuple_GET_ITEM(row, col[c].idx);
+            if (col[c].kind != 's' || v == Py_None) continue;
+            Py_ssize_t len;
+            if (column_text(v, &len) == NULL) goto fail;
+            if (len > INT32_MAX - col[c].size) {
+                PyErr_SetString(PyExc_OverflowError, "string column over 2 GiB");
                 goto fail;
             }
-            if (column_put(&col[c], PyTuple_GET_ITEM(row, idx), r) < 0) goto fail;
+            col[c].size += len;
         }
+    }
+    for (Py_ssize_t c = 0; c < ncol; c++) {
+        Column *k = &col[c];
+        Py_ssize_t width = k->kind == 's' ? k->size : n * (k->kind == 'l' ? 8 : 4);
+        if ((k->bits_o = PyBytes_FromStringAndSize(NULL, nbitmap)) == NULL ||
+            (k->data_o = PyBytes_FromStringAndSize(NULL, width)) == NULL ||
+            (k->kind == 's' && (k->off_o = PyBytes_FromStringAndSize(NULL, (n + 1) * 4)) == NULL))
+            goto fail;
+        k->bits = (unsigned char *)PyBytes_AS_STRING(k->bits_o);
+        memset(k->bits, 0, (size_t)nbitmap);
+        k->data = PyBytes_AS_STRING(k->data_o);
+        if (k->kind == 's') {
+            k->off = (int32_t *)PyBytes_AS_STRING(k->off_o);
+            k->off[0] = 0;
+        }
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        PyObject *row = column_row(rows, r, need);
+        if (row == NULL) goto fail;
+        for (Py_ssize_t c = 0; c < ncol; c++)
+            if (column_put(&col[c], PyTuple_GET_ITEM(row, col[c].idx), r) < 0) goto fail;
     }
     PyObject *out = PyList_New(ncol);
     if (out == NULL) goto fail;
     for (Py_ssize_t c = 0; c < ncol; c++) {
         Column *k = &col[c];
-        PyObject *validity = k->nulls ? PyBytes_FromStringAndSize((const char *)k->bits, nbitmap) : new_ref(Py_None);
-        PyObject *item = NULL;
-        if (validity != NULL) {
-            if (k->kind == 's')
-                item = Py_BuildValue("(nNy#y#)", k->nulls, validity, (const char *)k->off, (Py_ssize_t)((n + 1) * 4),
-                                     k->data, k->used);
-            else
-                item = Py_BuildValue("(nNy#)", k->nulls, validity, k->data, n * (k->kind == 'l' ? 8 : 4));
+        if (k->kind == 's' && k->used != k->size) {
+            Py_DECREF(out);
+            PyErr_SetString(PyExc_RuntimeError, "column_buffers: a value changed while it was read");
+            goto fail;
         }
+        PyObject *validity = k->nulls ? k->bits_o : Py_None;
+        PyObject *item = k->kind == 's' ? Py_BuildValue("(nOOO)", k->nulls, validity, k->off_o, k->data_o)
+                                        : Py_BuildValue("(nOO)", k->nulls, validity, k->data_o);
         if (item == NULL) {
             Py_DECREF(out);
             goto fail;
