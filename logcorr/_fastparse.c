@@ -1903,31 +1903,40 @@ static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t na
 
 static PyObject *FORMATS[5];
 
-/* parse_lines(parts, start, max_len, seq, file_id, line_no): parse_line over parts[start:] (lines
-   line_no + 1, …) for as long as each line is claimed and at most max_len bytes long. Returns (lines
-   claimed, rows, metric rows, records with events, records without, [(format, records)]). */
+/* parse_lines(buf, pos, end, max_len, seq, file_id, line_no): parse_line over the lines of buf[pos:end]
+   (lines line_no + 1, …; each ends at a newline, the last at `end`) for as long as each line is claimed and
+   at most max_len bytes long. The lines are read where they are: no bytes object per line. Returns (lines
+   claimed, the position after them, rows, metric rows, records with events, records without,
+   [(format, records)]). */
 static PyObject *parse_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 6 || !PyList_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "parse_lines(parts: list, start, max_len, seq, file_id, line_no)");
+    if (nargs != 7 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "parse_lines(buf: bytes, pos, end, max_len, seq, file_id, line_no)");
         return NULL;
     }
-    PyObject *parts = args[0], *file_id = args[4];
-    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
-    Py_ssize_t max_len = PyLong_AsSsize_t(args[2]);
-    long long seq = PyLong_AsLongLong(args[3]);
-    long long line_no = PyLong_AsLongLong(args[5]);
+    PyObject *file_id = args[5];
+    const char *buf = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t end = PyLong_AsSsize_t(args[2]);
+    Py_ssize_t max_len = PyLong_AsSsize_t(args[3]);
+    long long seq = PyLong_AsLongLong(args[4]);
+    long long line_no = PyLong_AsLongLong(args[6]);
     if (PyErr_Occurred()) return NULL;
+    if (pos < 0 || end > PyBytes_GET_SIZE(args[0]) || pos > end) {
+        PyErr_SetString(PyExc_ValueError, "parse_lines: pos and end must lie within buf, pos <= end");
+        return NULL;
+    }
     PyObject *rows = PyList_New(0), *mrows = PyList_New(0);
     if (rows == NULL || mrows == NULL) goto fail;
-    Py_ssize_t n = PyList_GET_SIZE(parts), i = start < 0 ? n : start, with_events = 0, without = 0;
+    Py_ssize_t taken = 0, with_events = 0, without = 0;
     Py_ssize_t per_format[5] = {0, 0, 0, 0, 0};
-    for (; i < n; i++) {
-        PyObject *part = PyList_GET_ITEM(parts, i);
-        if (!PyBytes_Check(part) || PyBytes_GET_SIZE(part) > max_len) break;
-        PyObject *line = PyLong_FromLongLong(line_no + 1 + (i - start));
+    while (pos < end) {
+        const char *nl = memchr(buf + pos, '\n', (size_t)(end - pos));
+        Py_ssize_t stop = nl ? nl - buf : end;
+        if (stop - pos > max_len) break;
+        PyObject *line = PyLong_FromLongLong(line_no + 1 + taken);
         if (line == NULL) goto fail;
         PyObject *fmt, *one, *mone;
-        int rc = parse_into(PyBytes_AS_STRING(part), PyBytes_GET_SIZE(part), seq, file_id, line, &fmt, &one, &mone);
+        int rc = parse_into(buf + pos, stop - pos, seq, file_id, line, &fmt, &one, &mone);
         Py_DECREF(line);
         if (rc == ERR) goto fail;
         if (rc != OK) break;
@@ -1937,6 +1946,8 @@ static PyObject *parse_lines(PyObject *self, PyObject *const *args, Py_ssize_t n
         Py_DECREF(one);
         Py_DECREF(mone);
         if (bad) goto fail;
+        taken++;
+        pos = nl ? stop + 1 : end;
         seq += nrows;
         if (nrows) with_events++;
         else without++;
@@ -1959,7 +1970,7 @@ static PyObject *parse_lines(PyObject *self, PyObject *const *args, Py_ssize_t n
         }
         Py_DECREF(pair);
     }
-    return Py_BuildValue("(nNNnnN)", i - start, rows, mrows, with_events, without, counts);
+    return Py_BuildValue("(nnNNnnN)", taken, pos, rows, mrows, with_events, without, counts);
 fail:
     Py_XDECREF(rows);
     Py_XDECREF(mrows);

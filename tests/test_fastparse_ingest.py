@@ -81,11 +81,21 @@ def test_parse_lines_is_parse_line_over_a_run_of_lines(tmp_path: Path) -> None:
     lines = _mixed_file(tmp_path).read_bytes().split(b"\n")[:-1]
     lines[10] = b'{"x": "' + b"y" * 300 + b'"}'  # declined
     lines[20] = lines[21] + b" " * 200  # claimable, but over the limit below
+    # the lines read where they are: each ends at a newline, the last at the end given (here: none)
+    text = b"\n".join(lines)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
     rows: list[Any] = []
     metric_rows: list[Any] = []
     i = seq = runs = 0
+    taken_at = [0] * len(lines)
     while i < len(lines):
-        taken, got, got_metrics, with_events, without, by_format = many(lines, i, 512, seq, 3, i)
+        taken, after, got, got_metrics, with_events, without, by_format = many(
+            text, starts[i], len(text), 512, seq, 3, i
+        )
+        assert after == min(starts[i + taken], len(text))
+        taken_at[i] = taken
         want: list[Any] = []
         want_metrics: list[Any] = []
         formats: Counter[str] = Counter()
@@ -110,4 +120,9 @@ def test_parse_lines_is_parse_line_over_a_run_of_lines(tmp_path: Path) -> None:
             i += 1
     assert runs > 5 and len(rows) > 2000 and metric_rows
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))  # numbered on across runs
-    assert many([], 0, 512, 0, 3, 0) == (0, [], [], 0, 0, [])
+    assert many(b"", 0, 0, 512, 0, 3, 0) == (0, 0, [], [], 0, 0, [])
+    # a run ends at `end`, not at the text's end; a position outside the text is refused
+    at = next(k for k, run in enumerate(taken_at) if run >= 3)
+    assert many(text, starts[at], starts[at + 2], 512, 0, 3, at)[:2] == (2, starts[at + 2])
+    with pytest.raises(ValueError):
+        many(text, 0, len(text) + 1, 512, 0, 3, 0)

@@ -13,8 +13,9 @@ import duckdb
 import pytest
 
 from logcorr.pipeline import ingest as ingest_module
-from logcorr.pipeline import shard
+from logcorr.pipeline import parse, shard
 from logcorr.pipeline.ingest import ingest
+from logcorr.sources import reader
 from tests.conftest import ROOT
 
 FIXTURE_LINES = [
@@ -202,3 +203,23 @@ def test_a_sharded_file_is_recognised_when_it_comes_again_under_any_name(
     again = ingest([str(copy), str(src)], db, jobs=2, max_record_bytes=4096)
     assert [f.status for f in again.files] == ["already-ingested", "already-ingested"]
     assert again.stored == again.dropped == 0
+
+
+@pytest.mark.parametrize("chunk", [997, 4099])  # lines cut across chunks everywhere; an overlong line too
+def test_reading_in_small_chunks_with_or_without_the_fast_path_stages_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """The line reader hands the fast path runs of lines by position, joining a line cut by a chunk's end on
+    its own: what is staged does not depend on where the chunks end, nor on which path read a line."""
+    src = _mixed_file(tmp_path)
+    whole = tmp_path / "whole.duckdb"
+    ingest([str(src)], str(whole), jobs=1, max_record_bytes=4096)
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    cut = tmp_path / "cut.duckdb"
+    result = ingest([str(src)], str(cut), jobs=1, max_record_bytes=4096)
+    assert result.files[0].formats["browser-v2"] > 100  # the fast path read most lines
+    _assert_same_tables(whole, cut)
+    monkeypatch.setattr(parse, "lines_parser", lambda: None)
+    slow = tmp_path / "slow.duckdb"
+    ingest([str(src)], str(slow), jobs=1, max_record_bytes=4096)
+    _assert_same_tables(whole, slow)

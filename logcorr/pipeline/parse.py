@@ -133,9 +133,9 @@ def _parse(
     claim = None
     if parse_lines is not None:
 
-        def claim(parts: list[bytes], start: int, line_no: int) -> tuple[int, Any]:
-            taken, *rest = parse_lines(parts, start, max_record_bytes, stager.seq, file_id, line_no)
-            return taken, rest
+        def claim(buf: bytes, pos: int, end: int, line_no: int) -> tuple[int, int, Any]:
+            taken, after, *rest = parse_lines(buf, pos, end, max_record_bytes, stager.seq, file_id, line_no)
+            return taken, after, rest
 
     tick = 0
     for kind, line, payload in iter_records(

@@ -18,11 +18,12 @@ from logcorr import native
 Rows = list[tuple[Any, ...]]
 # (line, first sequence number - 1, file id, line number) -> (format name, event rows, metric rows) | None
 LineParser = Callable[[bytes, int, int, int], tuple[str, Rows, Rows] | None]
-# (lines, first index, max line bytes, first sequence number - 1, file id, line number before the first) ->
-# (lines claimed, event rows, metric rows, records with events, records without, [(format name, records)]):
-# `LineParser` over the lines from the first index, up to the first it declines or that is too long
+# (text, position of the first line, end of the last, max line bytes, first sequence number - 1, file id,
+# line number before the first) -> (lines claimed, the position after them, event rows, metric rows, records
+# with events, records without, [(format name, records)]): `LineParser` over the lines of text[position:end]
+# (each ending at a newline, the last at `end`), up to the first it declines or that is too long
 LinesParser = Callable[
-    [list[bytes], int, int, int, int, int], tuple[int, Rows, Rows, int, int, list[tuple[str, int]]]
+    [bytes, int, int, int, int, int, int], tuple[int, int, Rows, Rows, int, int, list[tuple[str, int]]]
 ]
 # (rows, [(column index, 's' | 'l' | 'i')]) -> per column (null count, validity, [offsets,] data)
 ColumnBuffers = Callable[[Rows, list[tuple[int, str]]], list[tuple[Any, ...]]]

@@ -33,9 +33,10 @@ REJECT = 1
 SKIP = 2
 CLAIMED = 3  # lines the compiled fast path turned into staging rows itself (payload: what it returned)
 
-# the fast path's hook: (lines, index of the first to offer, line number before it) -> (how many lines from
-# there it claimed, its result). It stops at a line it leaves to orjson (0: the first one)
-LineHook = Callable[[list[bytes], int, int], tuple[int, Any]]
+# the fast path's hook: (text, position of the first line to offer, end of the last, line number before it)
+# -> (how many lines from there it claimed, the position after them, its result). Lines end at a newline (the
+# last at the end given); it stops at a line it leaves to orjson (0: the first one)
+LineHook = Callable[[bytes, int, int, int], tuple[int, int, Any]]
 
 _BANNER = re.compile(
     r"^\s*(?:⛅️|Connected to|Successfully created tail|Waiting for logs|waiting for logs|Retrieving|"
@@ -232,67 +233,55 @@ def _reject_reason(err: Exception) -> str:
 def _ndjson(
     src: _Source, first: bytes, stats: FileStats, max_len: int, claim: LineHook | None
 ) -> Iterator[tuple[int, int, Any]]:
-    loads = orjson.loads
-    JSONDecodeError = orjson.JSONDecodeError
+    # each chunk's lines are read where they are, by position: only a line the fast path leaves (and the first
+    # one, when it joins the end of the chunk before) becomes a bytes object of its own
     line_no = 0
     pending = b""
     oversize = False
+    head = b""  # of a line too long to hold: its first bytes, for the reject's excerpt
     chunk = first
     truncated: str | None = None
     while chunk:
-        parts = chunk.split(b"\n")
-        last = parts.pop()
-        i, n = 0, len(parts)
-        while i < n:
-            part = parts[i]
-            if i == 0:
-                if oversize:
-                    oversize = False
-                    line_no += 1
-                    i = 1
-                    yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", "")
-                    continue
-                if pending:
-                    part = pending + part
-                    pending = b""
-            if claim is not None and len(part) <= max_len:
-                # the run of lines from here the fast path takes (a joined first line on its own)
-                taken, claimed = claim(parts, i, line_no) if part is parts[i] else claim([part], 0, line_no)
+        end = chunk.rfind(b"\n") + 1  # the complete lines: chunk[:end]
+        pos = 0
+        if oversize and len(head) < EXCERPT_SOURCE:
+            head += chunk[: min(EXCERPT_SOURCE - len(head), end - 1 if end else len(chunk))]
+        if end:
+            nl = chunk.find(b"\n")
+            if oversize:  # the rest of a line already too long
+                oversize = False
+                line_no += 1
+                pos = nl + 1
+                yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(head))
+            elif pending:
+                part = pending + chunk[:nl]
+                pending = b""
+                pos = nl + 1
+                taken, _, claimed = (0, 0, None) if claim is None else claim(part, 0, len(part), line_no)
+                line_no += 1
+                if taken:
+                    yield CLAIMED, line_no, claimed
+                else:
+                    yield from _line(part, line_no, max_len, stats)
+        while pos < end:
+            if claim is not None:
+                # the run of lines from here the fast path takes
+                taken, after, claimed = claim(chunk, pos, end, line_no)
                 if taken:
                     line_no += taken
-                    i += taken
+                    pos = after
                     yield CLAIMED, line_no, claimed
                     continue
-            i += 1
+            nl = chunk.find(b"\n", pos)
+            part = chunk[pos:nl]
+            pos = nl + 1
             line_no += 1
-            if len(part) > max_len:
-                yield (
-                    REJECT,
-                    line_no,
-                    (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE])),
-                )
-                continue
-            try:
-                value = loads(part)
-            except JSONDecodeError as e:
-                if not part.strip():
-                    stats.blank += 1
-                    continue
-                yield REJECT, line_no, (_reject_reason(e), excerpt(part))
-                continue
-            if type(value) is dict:
-                yield RECORD, line_no, value
-            elif type(value) is list and value:
-                for item in value:
-                    yield RECORD, line_no, item
-            elif type(value) is list:
-                yield SKIP, line_no, ("empty JSON array", "[]")
-            else:
-                yield REJECT, line_no, ("not a JSON object or array", excerpt(part))
+            yield from _line(part, line_no, max_len, stats)
         if not oversize:
-            pending = pending + last if not parts else last
+            pending = chunk[end:] if end else pending + chunk
             if len(pending) > max_len:
                 oversize = True
+                head = pending[:EXCERPT_SOURCE]
                 pending = b""
         try:
             chunk = src.read(CHUNK)
@@ -301,26 +290,18 @@ def _ndjson(
             break
     if oversize:
         line_no += 1
-        yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", "")
+        yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(head))
     elif pending.strip():
         line_no += 1
         try:
-            value = loads(pending)
-        except JSONDecodeError as e:
+            value = orjson.loads(pending)
+        except orjson.JSONDecodeError as e:
             reason = _reject_reason(e)
             if truncated:
                 reason = f"{reason}; last line cut off: {truncated}"
             yield REJECT, line_no, (reason, excerpt(pending))
         else:
-            if type(value) is dict:
-                yield RECORD, line_no, value
-            elif type(value) is list and value:
-                for item in value:
-                    yield RECORD, line_no, item
-            elif type(value) is list:
-                yield SKIP, line_no, ("empty JSON array", "[]")
-            else:
-                yield REJECT, line_no, ("not a JSON object or array", excerpt(pending))
+            yield from _value(value, line_no, pending)
     elif pending:
         line_no += 1
         stats.blank += 1
@@ -328,6 +309,35 @@ def _ndjson(
         stats.notes.append(truncated)
         yield REJECT, line_no, (truncated, "")
     stats.lines = line_no
+
+
+def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator[tuple[int, int, Any]]:
+    """What one line of a line-per-record input holds (the fast path left it)."""
+    if len(part) > max_len:
+        yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE]))
+        return
+    try:
+        value = orjson.loads(part)
+    except orjson.JSONDecodeError as e:
+        if not part.strip():
+            stats.blank += 1
+            return
+        yield REJECT, line_no, (_reject_reason(e), excerpt(part))
+        return
+    yield from _value(value, line_no, part)
+
+
+def _value(value: Any, line_no: int, text: bytes) -> Iterator[tuple[int, int, Any]]:
+    """A line's JSON value as records: an object, or each item of an array."""
+    if type(value) is dict:
+        yield RECORD, line_no, value
+    elif type(value) is list and value:
+        for item in value:
+            yield RECORD, line_no, item
+    elif type(value) is list:
+        yield SKIP, line_no, ("empty JSON array", "[]")
+    else:
+        yield REJECT, line_no, ("not a JSON object or array", excerpt(text))
 
 
 class _Text:
