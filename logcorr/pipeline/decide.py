@@ -87,7 +87,7 @@ def decide(
                 f"""
                 SELECT s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed,
                        coalesce(d.dup, 0)::TINYINT AS dup, CASE WHEN d.dup > 0 THEN s.event_key END AS event_key,
-                       s.seq, s.file_id, s.trace_source {hot}
+                       s.seq, s.file_id, s.request_trace {hot}
                 FROM staging s LEFT JOIN dups d USING (seq) ORDER BY s.ts_ms, s.seq
                 """
             ).to_arrow_reader(_ENGINE_BATCH)
@@ -127,7 +127,7 @@ def decide(
 # the engine's text columns: few distinct values (systems, levels) or each repeated over a trace or a loop
 _ENCODED = frozenset(("system", "level", "trace_id", "fingerprint", "suppressed"))
 # what the reader gives besides the engine's columns, for each event's fate
-_NOT_ENGINE = frozenset(("seq", "file_id", "trace_source"))
+_NOT_ENGINE = frozenset(("seq", "file_id", "request_trace"))
 
 
 def engine_columns(batch: pa.RecordBatch, encode: bool) -> dict[str, Any]:
@@ -160,7 +160,7 @@ def _stored_keys(lo: int, hi: int) -> str:
 
 
 class _FateSink:
-    """Every event's fate into TEMP table `fate (pos, seq, file_id, system, trace_id, trace_source, decision,
+    """Every event's fate into TEMP table `fate (pos, seq, file_id, system, trace_id, request_trace, decision,
     rule)`, in event-time order, and the engine's decisions into `decisions (decision, rule, reason,
     rule_state)`. Drops of one flood, loop or refused trace share their decision, so each distinct decision of
     a batch is written once and a drop is two numbers. A fate row is the reader's batch with the decision's
@@ -173,7 +173,7 @@ class _FateSink:
         self.next_id = 0
         con.execute(
             """CREATE TEMP TABLE fate (pos BIGINT, seq BIGINT, file_id INTEGER, system VARCHAR, trace_id VARCHAR,
-                                       trace_source VARCHAR, decision INTEGER, rule VARCHAR)"""
+                                       request_trace VARCHAR, decision INTEGER, rule VARCHAR)"""
         )
         con.execute(
             "CREATE TEMP TABLE decisions (decision INTEGER, rule VARCHAR, reason VARCHAR, rule_state VARCHAR)"
@@ -211,7 +211,7 @@ class _FateSink:
             "fate",
             pa.record_batch({"pos": pos, "seq": batch.column("seq"), "file_id": batch.column("file_id"),
                              "system": batch.column("system"), "trace_id": batch.column("trace_id"),
-                             "trace_source": batch.column("trace_source"), "decision": decision, "rule": rules}),
+                             "request_trace": batch.column("request_trace"), "decision": decision, "rule": rules}),
         )  # fmt: skip
 
     def close(self) -> None:

@@ -75,18 +75,18 @@ _REQUEST_MAP = """
 """
 _REQUEST_JOIN = """
     SELECT s.seq, s.file_id, s.ts_ms, s.system, s.level, coalesce(s.trace_id, r.trace_id) AS trace_id,
-           CASE WHEN r.trace_id IS NULL THEN s.trace_source ELSE 'request_id' END AS trace_source,
-           s.fingerprint, s.event_key, s.suppressed
+           r.trace_id AS request_trace, s.fingerprint, s.event_key, s.suppressed
     FROM ({kept}) s LEFT JOIN request_traces r ON s.trace_id IS NULL AND s.request_id = r.request_id
 """
 
-# staging holds what the rules read of each event (its trace id and trace source after a request's trace
-# id was joined in); the whole staged rows stay in the spool until the store phase reads them once more
-# (see `Stager.events`): loading them into DuckDB and reading them back out cost twice as much
+# staging holds what the rules read of each event (its trace id after a request's trace id was joined in,
+# and that one apart: `request_trace`, NULL unless joined); the whole staged rows stay in the spool until the
+# store phase reads them once more (see `Stager.events`): loading them into DuckDB and reading them back out
+# cost twice as much
 _DDL = """
 CREATE TEMP TABLE staging (
     seq BIGINT, file_id INTEGER, ts_ms BIGINT, system VARCHAR, level VARCHAR, trace_id VARCHAR,
-    trace_source VARCHAR, fingerprint VARCHAR, event_key BIGINT, suppressed VARCHAR);
+    request_trace VARCHAR, fingerprint VARCHAR, event_key BIGINT, suppressed VARCHAR);
 CREATE TEMP TABLE staged_metrics (file_id INTEGER, source_line BIGINT, source_format VARCHAR, ts_ms BIGINT,
     system VARCHAR, topic VARCHAR, data JSON);
 CREATE TEMP TABLE staged_rejects (file_id INTEGER, source_line BIGINT, source_format VARCHAR, reason VARCHAR,

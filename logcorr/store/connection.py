@@ -19,8 +19,11 @@ INGEST_MEMORY_LIMIT = "400MB"
 # while ingest writes the persistent tables: DuckDB keeps their written buffers until the limit presses, and
 # at 400MB that is the process's peak; at 300MB a 1M-record ingest peaks at 550 MB instead of 640 MB,
 # for ~1 s more in the store phase. At 256MB a 5M-record ingest peaked at 570 MB instead of 613 MB (the
-# ledger's slices), with the store phase no slower (28.2 s against 30.3 s; at 1M 5.5-6.1 s against 5.5 s)
-STORE_MEMORY_LIMIT = "256MB"
+# ledger's slices), with the store phase no slower (28.2 s against 30.3 s; at 1M 5.5-6.1 s against 5.5 s).
+# Since the store reads each event's payload from the spool's Arrow files (outside this limit), 224MB: at
+# 256MB a 5M-record ingest peaked at 599 MB in the ledger, at 224MB 567 MB elsewhere (1M: store phase
+# 2.13-2.16 s against 2.04-2.12 s)
+STORE_MEMORY_LIMIT = "224MB"
 # from the rule engine's loop to the end of the rules phase: the engine's state (Python objects) grows with
 # the input's density while DuckDB only streams the engine's input once, appends drops and builds `fate`;
 # at 400MB DuckDB kept the blocks it had read and a 5M-record ingest peaked there (650-660 MB RSS)
