@@ -12,6 +12,7 @@ import duckdb
 import orjson
 import pytest
 
+from logcorr.pipeline import decide
 from logcorr.pipeline.ingest import IngestResult, ingest
 from logcorr.render.ingest_summary import render, to_json
 from logcorr.rules.policy import Policy
@@ -216,6 +217,30 @@ def test_the_same_input_and_policy_give_byte_identical_ledgers(tmp_path: Path, w
             query(db, "SELECT event_id, rule, reason, rule_state::VARCHAR FROM drop_ledger ORDER BY event_id")
         )
     assert dumps[0] == dumps[1] and len(dumps[0]) > 100
+
+
+def test_the_engines_batch_size_changes_nothing(
+    tmp_path: Path, write_jsonl: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events go through the engine in batches, numbered on across them: small batches give the same tables."""
+    recs = [
+        browser(T0 + i * 250, f"msg {i % 7}", trace=f"t{i % 11}", level="error" if i % 13 == 0 else "log")
+        for i in range(400)
+    ]
+    path = write_jsonl("mix.jsonl", recs)
+    tables = (
+        "SELECT event_id, ts, message, trace_id FROM log_queue ORDER BY event_id",
+        "SELECT event_id, rule, reason, rule_state::VARCHAR FROM drop_ledger ORDER BY event_id",
+    )
+    whole = tmp_path / "whole.duckdb"
+    ingest([str(path)], str(whole))
+    monkeypatch.setattr(decide, "_ENGINE_BATCH", 7)
+    small = tmp_path / "small.duckdb"
+    ingest([str(path)], str(small))
+    for sql in tables:
+        assert query(whole, sql) == query(small, sql)
+    ids = [r[0] for sql in tables for r in query(small, sql)]
+    assert sorted(ids) == list(range(1, 401)) and len(query(small, tables[1])) > 100
 
 
 def test_a_rolled_back_ingest_leaves_the_rule_state_as_it_was(tmp_path: Path, write_jsonl: Write) -> None:

@@ -101,8 +101,13 @@ def decide(
             try:
                 encode = engine.compiled
                 done = 0
+                # 1, 2, …, a batch long: each batch's positions are these plus the events before it (an array
+                # made from a range each batch took 0.07 s at 1M)
+                ones = pa.array(range(1, _ENGINE_BATCH + 1), pa.int64())
                 for batch in reader:
-                    pos = pa.array(range(done + 1, done + batch.num_rows + 1), pa.int64())
+                    if batch.num_rows > len(ones):
+                        ones = pa.array(range(1, batch.num_rows + 1), pa.int64())
+                    pos = pc.add(ones.slice(0, batch.num_rows), pa.scalar(done, pa.int64()))
                     batch = pa.RecordBatch.from_arrays([pos, *batch.columns], ["pos", *batch.schema.names])
                     done += batch.num_rows
                     sink.add(batch, engine.decide_numbered(engine_columns(batch, encode)))
