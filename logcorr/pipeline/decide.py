@@ -3,12 +3,12 @@ the saved rule state); each event's fate lands in TEMP tables `fate` and `decisi
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from logcorr.gcpause import gc_paused
 from logcorr.pipeline.spool import Spool
 from logcorr.rules.engine import Engine, Numbered, hot_events_sql
 from logcorr.rules.policy import Policy
@@ -71,9 +71,7 @@ def decide(
     try:
         # the batches and drops make no reference cycles; the cyclic GC would walk the rules' growing state
         # on every few thousand allocations (more than doubling the time of the drops' bookkeeping)
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             # one streaming query in event-time order (ties in input order), which numbers the events
             # (`pos`, from 1) as they come: the sink holds the fate rows (it runs no statement while the result
             # is open). Its sort runs when the reader is made, under the staging limit (5M events: 6.0 s, under
@@ -114,9 +112,6 @@ def decide(
             finally:
                 reader.close()  # the connection runs nothing else while its result is open, not even cleanup
             sink.close()
-        finally:
-            if gc_was_enabled:
-                gc.enable()
         if flags:
             con.execute("DROP TABLE hot_loop")
             con.execute("DROP TABLE hot_cross")

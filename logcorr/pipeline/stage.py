@@ -4,13 +4,13 @@ large the input is. Nothing unredacted is ever staged."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 import pyarrow as pa
 
+from logcorr.gcpause import gc_paused
 from logcorr.model import Event, Metric
 from logcorr.pipeline.spool import Spool
 from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
@@ -427,15 +427,10 @@ class Stager:
     def _flush_buffers(self) -> None:
         """The buffered rows to the sink (or spool). The batch's rows are the only new objects: the cyclic
         collector, paused while parsing (see `parse_file`), would walk every one of them and find no cycle."""
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             self.flush_events()
             self.flush_metrics()
             self._flush("staged_rejects", self.reject_rows, REJECT_SCHEMA)
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def adopt(self, outputs: dict[str, str], rows: int, line_base: int) -> None:
         """Stage a parse worker's output (files in `spool.directory()`, `rows` events numbered from 0,

@@ -12,7 +12,6 @@ check need each event's decision, hence this driver.
 
 from __future__ import annotations
 
-import gc
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from logcorr.gcpause import gc_paused
 from logcorr.rules.clock import month_bounds
 from logcorr.rules.engine import PRESSURE_RULES, RULES, Engine
 from logcorr.rules.policy import Policy
@@ -100,15 +100,9 @@ def drive(
     progress: Callable[[int, int, int], None] | None = None,
 ) -> Tally:
     """Decide every event of `load` with a fresh engine; fills the replay_* TEMP tables (see module)."""
-    # like Engine.process: nothing here makes reference cycles, and the cyclic GC would only walk the
-    # engine's growing state and each batch's drop tuples over and over
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # like Engine.process: the cyclic GC would only walk the engine's growing state and each batch's drops
+    with gc_paused():
         return _drive(con, load, policy, batch_rows, progress)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _drive(

@@ -12,15 +12,13 @@ docs/rules.md.
 
 from __future__ import annotations
 
-import gc
 from array import array
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
 from logcorr import native
+from logcorr.gcpause import gc_paused
 from logcorr.rules import budget, cross_system, duplicate, loop, rate, suppress, traces
 from logcorr.rules.budget import BudgetConfig
 from logcorr.rules.policy import Policy
@@ -31,18 +29,6 @@ from logcorr.rules.traces import TraceConfig
 Drop = tuple[int, str, str, str | None]
 # a batch's drops numbered (see `Engine.decide_numbered`): positions, decision numbers, distinct decisions
 Numbered = tuple[bytes, bytes, list[Decision]]
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The engine makes no reference cycles; the cyclic GC would only walk its growing state."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 _SWEEP_MS = 300_000  # prune the windows' containers every 5 minutes of event time…
@@ -181,7 +167,7 @@ class Engine:
     def decide(self, cols: dict[str, list[Any]]) -> list[tuple[int, Decision]]:
         """`process` as (position, decision) pairs: consecutive drops for one reason share the decision
         tuple object, which their bookkeeping can count on."""
-        with _gc_paused():
+        with gc_paused():
             if self._compiled is not None:
                 out: list[tuple[int, Decision]] = self._compiled(self._context(), cols)
                 return out
@@ -191,7 +177,7 @@ class Engine:
         """`decide` without a tuple per drop: the drops' positions (int64, native byte order), each drop's
         number among the batch's distinct decision objects (int32, numbered in order of first use), and
         those distinct decisions. What ingest's drop sink writes."""
-        with _gc_paused():
+        with gc_paused():
             if self._compiled is not None:
                 numbered: Numbered = self._compiled(self._context(), cols, True)
                 return numbered
