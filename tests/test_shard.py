@@ -198,7 +198,17 @@ def test_a_sharded_file_is_recognised_when_it_comes_again_under_any_name(
     first = ingest([str(src), str(copy)], db, jobs=2, max_record_bytes=4096)
     assert [f.status for f in first.files] == ["ingested", "already-ingested"]
     assert first.files[0].content_hash == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert first.files[1].content_hash == first.files[0].content_hash
     assert first.files[0].stored > 0
+    # the copy's shards, begun while it was hashed, left nothing: the tables are those of the file alone
+    copy_fr = first.files[1]
+    assert copy_fr.records == copy_fr.events == copy_fr.stored == copy_fr.dropped == copy_fr.stats.lines == 0
+    alone = tmp_path / "alone.duckdb"
+    ingest([str(src)], str(alone), jobs=2, max_record_bytes=4096)
+    snap_alone, snap_both = _snapshot(alone), _snapshot(Path(db))
+    assert snap_both["files"] == [*snap_alone["files"], snap_both["files"][1]]  # and the copy's row
+    for table in ("log_queue", "drop_ledger", "rejects", "metrics", "trace_summary"):
+        assert snap_alone[table] == snap_both[table], table
 
     again = ingest([str(copy), str(src)], db, jobs=2, max_record_bytes=4096)
     assert [f.status for f in again.files] == ["already-ingested", "already-ingested"]

@@ -210,14 +210,14 @@ def _run(
                 fr.size = os.path.getsize(path)
                 ranges = plan(path, fr.size, jobs)
                 if ranges is not None and pool is None:
-                    # the workers start (and import) while this process hashes the file
                     pool = worker_pool(jobs)
                     workers.callback(pool.shutdown, wait=True, cancel_futures=True)
-                fr.content_hash = file_hash(path)
-                if fr.content_hash in known:
-                    fr.status = "already-ingested"
-                    done_before += fr.size
-                    continue
+                if ranges is None:
+                    fr.content_hash = file_hash(path)
+                    if fr.content_hash in known:
+                        fr.status = "already-ingested"
+                        done_before += fr.size
+                        continue
             cb = None
             if progress is not None:
                 base = done_before
@@ -226,7 +226,18 @@ def _run(
                     progress(base + n, total)
 
             if ranges is not None:
-                _parse_sharded(path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb, pool)
+                # the workers parse while this process hashes the file (0.27 s at 1M records, 1.35 s at 5M,
+                # with the workers idle before); a file seen before costs the shards they had begun
+                def seen(fr: FileResult = fr, path: str = path) -> bool:
+                    fr.content_hash = file_hash(path)
+                    return fr.content_hash in known
+
+                if not _parse_sharded(
+                    path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb, pool, seen
+                ):
+                    fr.status = "already-ingested"
+                    done_before += fr.size or 0
+                    continue
             else:
                 stream = open_input(path)
                 try:
@@ -274,8 +285,10 @@ def _parse_sharded(
     policy: Policy,
     progress: Callable[[int], None] | None,
     pool: ProcessPoolExecutor | None = None,
-) -> None:
-    """One large file parsed by worker processes (`pool`'s); its shards are staged in file order."""
+    drop: Callable[[], bool] | None = None,
+) -> bool:
+    """One large file parsed by worker processes (`pool`'s); its shards are staged in file order. False when
+    `drop` (see `parse_sharded`) said not to."""
 
     def load(done: ShardDone, line_base: int) -> None:
         stager.adopt(done.outputs, done.rows, line_base)
@@ -284,9 +297,9 @@ def _parse_sharded(
         if progress is not None:
             progress(fr.stats.bytes_read)
 
-    parse_sharded(path, fr.file_id, ranges, jobs=jobs, forced=forced.name if forced else None,
-                  max_record_bytes=max_record_bytes, policy=policy, out_dir=stager.spool_directory(), load=load,
-                  pool=pool)  # fmt: skip
+    return parse_sharded(path, fr.file_id, ranges, jobs=jobs, forced=forced.name if forced else None,
+                         max_record_bytes=max_record_bytes, policy=policy, out_dir=stager.spool_directory(),
+                         load=load, pool=pool, drop=drop)  # fmt: skip
 
 
 def _next_run_id(con: Any) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import IO, TYPE_CHECKING
@@ -166,10 +166,13 @@ def parse_sharded(
     out_dir: str,
     load: Callable[[ShardDone, int], None],
     pool: ProcessPoolExecutor | None = None,
-) -> None:
+    drop: Callable[[], bool] | None = None,
+) -> bool:
     """Parse `ranges` of `path` on `jobs` worker processes (`pool`'s, else a pool of its own), their output
     written into `out_dir` (the caller removes it); `load(done, line_base)` is called for every shard in
-    file order, with the number of lines before it."""
+    file order, with the number of lines before it. `drop` is called once the shards are under way (the
+    caller's work meanwhile, e.g. hashing the file): when it returns True, the shards not started are
+    cancelled, none is loaded, and the result is False."""
     rules = StageRules.of(policy)
     own = pool is None
     if pool is None:
@@ -181,11 +184,17 @@ def parse_sharded(
             )
             for i, (a, b) in enumerate(ranges)
         ]
+        if drop is not None and drop():
+            for fut in futures:
+                fut.cancel()
+            wait(futures)  # the shards already running end; their files go with the directory
+            return False
         line_base = 0
         for fut in futures:  # in file order
             done = fut.result()
             load(done, line_base)
             line_base += done.result.stats.lines
+        return True
     except BaseException:
         _stop_workers(pool)  # Ctrl-C or an error: what they parse now would be thrown away
         raise
