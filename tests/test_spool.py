@@ -34,6 +34,16 @@ def _table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TEMP TABLE t (seq BIGINT, text VARCHAR, source_line BIGINT)")  # columns by name
 
 
+def _spooled(hold_bytes: int | None, *batches: range) -> tuple[duckdb.DuckDBPyConnection, Spool]:
+    """A connection with table `t` and a spool holding a batch of `t` per range of sequence numbers."""
+    con = duckdb.connect()
+    _table(con)
+    sp = Spool(con, hold_bytes=hold_bytes)
+    for seqs in batches:
+        sp.add("t", _batch(seqs))
+    return con, sp
+
+
 def test_held_batches_are_loaded_and_forgotten() -> None:
     con = duckdb.connect()
     _table(con)
@@ -76,11 +86,7 @@ def test_spilled_and_adopted_files_are_renumbered_loaded_and_removed(tmp_path: P
 def test_a_statement_before_the_load_sees_every_batch_and_the_load_still_gets_them(
     hold_bytes: int | None,
 ) -> None:
-    con = duckdb.connect()
-    _table(con)
-    sp = Spool(con, hold_bytes=hold_bytes)
-    sp.add("t", _batch(range(0, 4)))
-    sp.add("t", _batch(range(4, 6)))
+    con, sp = _spooled(hold_bytes, range(0, 4), range(4, 6))
     sp.load(
         before={"t": "CREATE TEMP TABLE firsts AS SELECT max(seq) AS top, count(*) AS n FROM _spooled"},
         select={
@@ -98,12 +104,7 @@ def test_a_statement_before_the_load_sees_every_batch_and_the_load_still_gets_th
 def test_a_kept_table_is_scanned_after_its_load_whole_or_by_sequence_range_until_released(
     hold_bytes: int | None,
 ) -> None:
-    con = duckdb.connect()
-    _table(con)
-    sp = Spool(con, hold_bytes=hold_bytes)
-    sp.add("t", _batch(range(0, 4)))
-    sp.add("t", _batch(range(4, 6)))
-    sp.add("t", _batch(range(6, 9)))
+    con, sp = _spooled(hold_bytes, range(0, 4), range(4, 6), range(6, 9))
     worker = IpcFiles(sp.directory(), "000001")
     worker.write("t", _batch(range(0, 2), line_base=1))
     worker.close()
