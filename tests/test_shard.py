@@ -233,3 +233,50 @@ def test_reading_in_small_chunks_with_or_without_the_fast_path_stages_the_same(
     slow = tmp_path / "slow.duckdb"
     ingest([str(src)], str(slow), jobs=1, max_record_bytes=4096)
     _assert_same_tables(whole, slow)
+
+
+def test_the_command_starts_a_large_files_workers_first_and_ingest_shuts_them_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any
+) -> None:
+    """`logcorr ingest` starts the parse workers before its own imports when a file will be sharded; the
+    result is that of one process, and the workers end with the ingest, also when it fails early."""
+    from logcorr.pipeline import workers
+
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 150_000)
+    monkeypatch.setattr(workers, "MIN_SPLIT_BYTES", 1)
+    pools: list[Any] = []
+    shut: list[Any] = []
+    real = workers.worker_pool
+
+    def started(jobs: int) -> Any:
+        pool = real(jobs)
+        pools.append(pool)
+        down = pool.shutdown
+        pool.shutdown = lambda *a, **k: (shut.append(pool), down(*a, **k))  # type: ignore[method-assign]
+        return pool
+
+    def refused(jobs: int) -> Any:
+        raise AssertionError("ingest started workers of its own")
+
+    monkeypatch.setattr(workers, "worker_pool", started)
+    monkeypatch.setattr(ingest_module, "worker_pool", refused)
+    src = _mixed_file(tmp_path)
+    one = tmp_path / "one.duckdb"
+    ingest([str(src)], str(one), jobs=1, max_record_bytes=4096)
+    many = tmp_path / "many.duckdb"
+    res = cli(
+        "ingest", str(src), "--db", str(many), "--jobs", "2", "--max-line-mb", str(4096 / (1 << 20)), "-q"
+    )
+    assert res.exit_code == 0, res.stderr
+    assert len(pools) == 1 and pools[0] in shut  # the early pool, used and shut down
+    _assert_same_tables(one, many)
+    # an ingest that fails before it parses (an unknown format) still ends the workers started for it
+    res = cli("ingest", str(src), "--db", str(tmp_path / "x.duckdb"), "--format", "nope", "-q")
+    assert res.exit_code != 0 and "unknown format" in res.stderr
+    assert len(pools) == 2 and pools[1] in shut
+    # one job, a small file, or stdin: no early workers
+    assert workers.early_pool([str(src)], 1) is None
+    monkeypatch.setattr(workers, "MIN_SPLIT_BYTES", 1 << 40)
+    assert workers.early_pool([str(src), "-"], 2) is None
+    assert len(pools) == 2

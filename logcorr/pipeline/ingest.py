@@ -19,9 +19,10 @@ from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
-from logcorr.pipeline.shard import ShardDone, default_jobs, parse_sharded, plan, worker_pool
+from logcorr.pipeline.shard import ShardDone, parse_sharded, plan
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
+from logcorr.pipeline.workers import default_jobs, worker_pool
 from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
@@ -134,11 +135,32 @@ def ingest(
     progress: Callable[[int, int], None] | None = None,
     jobs: int | None = None,
     max_decompressed: int | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> IngestResult:
     """Ingest `paths` into the database at `db`; returns per-file accounting and rule counts.
 
-    Large line-per-record files are parsed by `jobs` worker processes (default: one per core). A gzip
+    Large line-per-record files are parsed by `jobs` worker processes (default: one per core): `pool`'s, when
+    the caller started them already (see `workers.early_pool`; ingest shuts them down), else its own. A gzip
     input stops inflating at `max_decompressed` bytes (default: $LOGCORR_MAX_DECOMPRESSED_GB, else 64 GiB)."""
+    with contextlib.ExitStack() as given:
+        if pool is not None:
+            given.callback(pool.shutdown, wait=True, cancel_futures=True)
+        return _ingest(paths, db, policy, format_name, strict, max_record_bytes, progress, jobs, max_decompressed,
+                       pool)  # fmt: skip
+
+
+def _ingest(
+    paths: list[str],
+    db: str,
+    policy: Policy | None,
+    format_name: str | None,
+    strict: bool,
+    max_record_bytes: int,
+    progress: Callable[[int, int], None] | None,
+    jobs: int | None,
+    max_decompressed: int | None,
+    pool: ProcessPoolExecutor | None,
+) -> IngestResult:
     policy = policy or Policy()
     forced = None
     if format_name is not None:
@@ -156,7 +178,7 @@ def ingest(
         # _run opens the transaction itself, after staging: TEMP tables filled inside a transaction stay in
         # memory (DuckDB cannot spill transaction-local data), outside one they spill under memory_limit.
         # Nothing persistent is written before it, and the file lock keeps other writers out meanwhile.
-        result = _run(con, db, files, policy, forced, limits, progress, jobs or default_jobs())
+        result = _run(con, db, files, policy, forced, limits, progress, jobs or default_jobs(), pool)
         if strict and result.rejected:
             con.execute("ROLLBACK")
             result.committed = False
@@ -187,6 +209,7 @@ def _run(
     limits: _Limits,
     progress: Callable[[int, int], None] | None,
     jobs: int,
+    pool: ProcessPoolExecutor | None = None,
 ) -> IngestResult:
     run_id = _next_run_id(con)
     started_at = datetime.now(UTC).replace(tzinfo=None)
@@ -200,7 +223,8 @@ def _run(
         result = IngestResult(db=db, run_id=run_id, files=[])
         total = sum(os.path.getsize(f) for f in files if f != "-")
         done_before = 0
-        pool = None
+        if pool is not None:
+            workers.callback(pool.shutdown, wait=True, cancel_futures=True)
 
         for file_id, path in enumerate(files, start=1):
             fr = FileResult(file_id=file_id, path=path)

@@ -12,7 +12,6 @@ rows when parsing ends (see `spool.py`).
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
@@ -22,24 +21,18 @@ from typing import IO, TYPE_CHECKING
 
 from logcorr.pipeline.parse import FileResult
 from logcorr.pipeline.stage import StageRules
+from logcorr.pipeline.workers import MIN_SPLIT_BYTES as _MIN_SPLIT_BYTES
+from logcorr.pipeline.workers import worker_pool
 from logcorr.sources.reader import CHUNK, ndjson_start
 
 if TYPE_CHECKING:
     from logcorr.rules.policy import Policy
 
-# files smaller than this are parsed in-process (starting workers costs ~0.5 s)
-MIN_SPLIT_BYTES = 48 << 20
+# files smaller than this are parsed in-process (see `workers`; the tests lower it here)
+MIN_SPLIT_BYTES = _MIN_SPLIT_BYTES
 # shard size: small enough to keep every worker busy to the end and memory flat, large enough to
 # amortise a worker's per-shard set-up
 SHARD_BYTES = 24 << 20
-
-
-def default_jobs() -> int:
-    """Worker processes to use: the cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -105,25 +98,6 @@ class _Range:
 
     def readable(self) -> bool:
         return True
-
-
-def worker_pool(jobs: int) -> ProcessPoolExecutor:
-    """`jobs` worker processes, started now: each imports what a shard needs (0.3 s) while the caller goes on
-    (hashing the input meanwhile leaves a core free for it)."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")  # never fork a process holding a DuckDB connection
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
-    for _ in range(jobs):
-        pool.submit(_warm)
-    return pool
-
-
-def _warm() -> None:
-    import logcorr.pipeline.parse
-    import logcorr.pipeline.spool
-    import logcorr.pipeline.stage
-    import logcorr.sources.detect  # noqa: F401
 
 
 def run_shard(task: ShardTask) -> ShardDone:
