@@ -225,13 +225,14 @@ def _joins_as_written(con: Any) -> Iterator[None]:
     optimizer, or with another name for it, just runs them slower."""
     try:
         con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+        switched = True
     except Exception:
-        yield
-        return
+        switched = False
     try:
         yield
     finally:
-        con.execute("RESET disabled_optimizers")
+        if switched:
+            con.execute("RESET disabled_optimizers")
 
 
 def _schema(part: _Part) -> pa.Schema:
