@@ -1,6 +1,7 @@
 """Staging: normalised rows (already redacted and fingerprinted) in Arrow batches, held or spooled to
-files (`spool.py`) and loaded into DuckDB TEMP tables when parsing ends, so memory stays flat however
-large the input is. Nothing unredacted is ever staged."""
+files (`spool.py`) and loaded into DuckDB TEMP tables when parsing ends (the events' rules columns; their
+whole rows stay spooled for the store), so memory stays flat however large the input is. Nothing
+unredacted is ever staged."""
 
 from __future__ import annotations
 
