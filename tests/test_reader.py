@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 
+import pytest
+
 from logcorr.sources.reader import RECORD, REJECT, SKIP, FileStats, iter_records
 
 
@@ -57,6 +59,23 @@ def test_overlong_line_is_rejected_without_holding_it_in_memory() -> None:
     assert kinds == [(RECORD, 1), (REJECT, 2), (RECORD, 3)]
     assert "longer than" in out[1][2][0]  # type: ignore[index]
     assert stats.lines == 3
+
+
+def test_an_overlong_lines_excerpt_is_its_own_wherever_the_chunks_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A line too long to hold is rejected with an excerpt of its own first bytes, the same whether it was
+    read whole or across chunk ends (then it is dropped as it goes), never with bytes of the lines after it."""
+    from logcorr.sources import reader
+
+    data = b'{"a":1}\n{"m":"' + b"abcdefghij" * 20 + b'"}\n{"b":2}\n{"c":"next line"}\n'
+    whole = read(data, max_record_bytes=40)[1]
+    monkeypatch.setattr(reader, "CHUNK", 64)  # the long line spans four chunks
+    cut = read(data, max_record_bytes=40)[1]
+    assert cut == whole
+    reason, text = cut[1][2]  # type: ignore[misc]
+    assert cut[1][:2] == (REJECT, 2) and "longer than the 40-byte limit" in reason
+    assert text.startswith('{"m":"abcdefghij') and "next line" not in text and '"b"' not in text
 
 
 def test_pretty_printed_objects_with_banner_lines_are_scanned() -> None:

@@ -244,10 +244,10 @@ def _ndjson(
     while chunk:
         end = chunk.rfind(b"\n") + 1  # the complete lines: chunk[:end]
         pos = 0
+        nl = chunk.find(b"\n")  # where the line begun in an earlier chunk ends
         if oversize and len(head) < EXCERPT_SOURCE:
-            head += chunk[: min(EXCERPT_SOURCE - len(head), end - 1 if end else len(chunk))]
+            head += chunk[: min(EXCERPT_SOURCE - len(head), nl if end else len(chunk))]
         if end:
-            nl = chunk.find(b"\n")
             if oversize:  # the rest of a line already too long
                 oversize = False
                 line_no += 1
