@@ -47,7 +47,7 @@ def ingest_cmd(
     from logcorr.pipeline.workers import default_jobs, early_pool
 
     # a large file's parse workers start before this process imports pyarrow, DuckDB and the policy (0.27 s)
-    # and opens the database: they import meanwhile (ingest shuts them down)
+    # and opens the database: they import meanwhile (ingest shuts them down after parsing; here, if it failed)
     pool = early_pool(paths, jobs or default_jobs())
     try:
         from logcorr.pipeline.ingest import ingest
@@ -58,17 +58,15 @@ def ingest_cmd(
 
         console = stderr_console()
         progress, stop = _progress(console, quiet)
-        settings = (resolve_db(db), load_policy(policy), _gz_limit(max_gz_gb))
-    except BaseException:
+        try:
+            result = ingest(paths, resolve_db(db), load_policy(policy), format_name=format_name, strict=strict,
+                            max_record_bytes=int(max_line_mb * (1 << 20)), progress=progress,
+                            jobs=jobs or None, max_decompressed=_gz_limit(max_gz_gb), pool=pool)  # fmt: skip
+        finally:
+            stop()
+    finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    try:
-        result = ingest(paths, settings[0], settings[1], format_name=format_name, strict=strict,
-                        max_record_bytes=int(max_line_mb * (1 << 20)), progress=progress,
-                        jobs=jobs or None, max_decompressed=settings[2], pool=pool)  # fmt: skip
-    finally:
-        stop()
     if json_out:
         write_json(to_json(result))
     if not quiet:

@@ -201,7 +201,7 @@ class _FateSink:
             dropped = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(positions)])
             number = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(numbers)])
             # each row's drop (its index among the drops), null for a stored event
-            local = pc.take(number, pc.index_in(pos.cast(pa.int64()), value_set=dropped))
+            local = pc.take(number, pc.index_in(pos, value_set=dropped))
             decision = pc.add(local, pa.scalar(base, pa.int32()))
             rules = pc.take(rules_new, local)
         else:

@@ -139,28 +139,10 @@ def ingest(
 ) -> IngestResult:
     """Ingest `paths` into the database at `db`; returns per-file accounting and rule counts.
 
-    Large line-per-record files are parsed by `jobs` worker processes (default: one per core): `pool`'s, when
-    the caller started them already (see `workers.early_pool`; ingest shuts them down), else its own. A gzip
-    input stops inflating at `max_decompressed` bytes (default: $LOGCORR_MAX_DECOMPRESSED_GB, else 64 GiB)."""
-    with contextlib.ExitStack() as given:
-        if pool is not None:
-            given.callback(pool.shutdown, wait=True, cancel_futures=True)
-        return _ingest(paths, db, policy, format_name, strict, max_record_bytes, progress, jobs, max_decompressed,
-                       pool)  # fmt: skip
-
-
-def _ingest(
-    paths: list[str],
-    db: str,
-    policy: Policy | None,
-    format_name: str | None,
-    strict: bool,
-    max_record_bytes: int,
-    progress: Callable[[int, int], None] | None,
-    jobs: int | None,
-    max_decompressed: int | None,
-    pool: ProcessPoolExecutor | None,
-) -> IngestResult:
+    Large line-per-record files are parsed by `jobs` worker processes (default: one per core): `pool`'s when
+    the caller started them already (see `workers.early_pool`; ingest shuts them down when parsing ends, the
+    caller when ingest failed before), else its own. A gzip input stops inflating at `max_decompressed`
+    bytes (default: $LOGCORR_MAX_DECOMPRESSED_GB, else 64 GiB)."""
     policy = policy or Policy()
     forced = None
     if format_name is not None:
