@@ -45,11 +45,7 @@ def _spooled(hold_bytes: int | None, *batches: range) -> tuple[duckdb.DuckDBPyCo
 
 
 def test_held_batches_are_loaded_and_forgotten() -> None:
-    con = duckdb.connect()
-    _table(con)
-    sp = Spool(con)
-    sp.add("t", _batch(range(0, 3)))
-    sp.add("t", _batch(range(3, 5)))
+    con, sp = _spooled(None, range(0, 3), range(3, 5))
     sp.load()
     assert con.execute("SELECT seq, source_line, text FROM t ORDER BY seq").fetchall() == [
         (s, 100 + s, f"row {s}") for s in range(5)
@@ -60,11 +56,7 @@ def test_held_batches_are_loaded_and_forgotten() -> None:
 
 
 def test_spilled_and_adopted_files_are_renumbered_loaded_and_removed(tmp_path: Path) -> None:
-    con = duckdb.connect()
-    _table(con)
-    sp = Spool(con, hold_bytes=1)  # every batch goes to a file
-    sp.add("t", _batch(range(0, 4)))
-    sp.add("t", _batch(range(4, 6)))
+    con, sp = _spooled(1, range(0, 4), range(4, 6))  # every batch goes to a file
     directory = sp.directory()
     assert len(os.listdir(directory)) == 2
     # a worker's output: its rows numbered from 0, its lines from the shard's first line
