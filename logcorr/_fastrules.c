@@ -7,8 +7,8 @@
  * saves is the interpreter: each event's tests and counter updates run here, and SystemState / RuleState
  * fields are read and written through their slots' offsets (bind() checks that every field is a plain
  * object slot of that exact class; decide() refuses other types). With numbered=True it returns the drops
- * as Engine.decide_numbered does (positions and per-batch decision numbers as buffers, the distinct
- * decisions once) instead of a (position, decision) tuple per drop.
+ * as Engine.decide_numbered does (each row's per-batch decision number in a buffer, with a validity bitmap
+ * of the dropped rows, and the distinct decisions once) instead of a (position, decision) tuple per drop.
  *
  * The Python loop stays the reference: tests/test_rules_compiled.py holds the two to the same drops, the
  * same state and the same counters on random streams. logcorr/rules/engine.py decides whether this module
@@ -17,6 +17,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 #include <structmember.h>
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -145,14 +146,14 @@ static PyObject *with_rule(PyObject *rule, PyObject *r)
     return out;
 }
 
-/* Where the drops go. As (position, decision) pairs in a list; or numbered: positions (int64) and, per
- * drop, the number of its decision among the batch's distinct decision objects (int32, in order of first
- * use), with the distinct decisions in a list: what ingest's drop sink writes, without a tuple per drop. */
+/* Where the drops go. As (position, decision) pairs in a list; or numbered: per row of the batch, the number
+ * of its decision among the batch's distinct decision objects (int32, in order of first use; 0 for a stored
+ * row), a bitmap of the dropped rows (Arrow's validity layout), and the distinct decisions in a list: what
+ * ingest's drop sink writes as Arrow columns as they are, without a tuple per drop. */
 typedef struct {
     PyObject *pairs; /* NULL when numbered */
-    long long *pos;
-    int32_t *num;
-    Py_ssize_t n, cap;
+    PyObject *num;   /* bytes: n int32, filled in place (the result owns it) */
+    PyObject *valid; /* bytes: ceil(n / 8), bit i set for a dropped row */
     PyObject *distinct;
     PyObject **keys; /* open addressing: decision object -> its number */
     int32_t *vals;
@@ -187,7 +188,8 @@ static int out_grow_table(Out *o)
     return 0;
 }
 
-static int add(Out *o, PyObject *pos, PyObject *decision)
+/* the drop of row `row` (position `pos`, read only for pairs) for `decision` */
+static int add(Out *o, PyObject *pos, Py_ssize_t row, PyObject *decision)
 {
     if (o->pairs != NULL) {
         PyObject *pair = PyTuple_Pack(2, pos, decision);
@@ -196,22 +198,6 @@ static int add(Out *o, PyObject *pos, PyObject *decision)
         int rc = PyList_Append(o->pairs, pair);
         Py_DECREF(pair);
         return rc;
-    }
-    long long p = PyLong_AsLongLong(pos);
-    if (p == -1 && PyErr_Occurred())
-        return -1;
-    if (o->n == o->cap) {
-        Py_ssize_t cap = o->cap ? o->cap * 2 : 4096;
-        long long *np = PyMem_Realloc(o->pos, cap * sizeof(long long));
-        if (np != NULL)
-            o->pos = np;
-        int32_t *nn = np ? PyMem_Realloc(o->num, cap * sizeof(int32_t)) : NULL;
-        if (nn == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        o->num = nn;
-        o->cap = cap;
     }
     /* the distinct list holds every key, so no two live keys share an address */
     if ((size_t)PyList_GET_SIZE(o->distinct) * 2 >= o->mask && out_grow_table(o) < 0)
@@ -225,9 +211,21 @@ static int add(Out *o, PyObject *pos, PyObject *decision)
         o->keys[h] = decision;
         o->vals[h] = (int32_t)(PyList_GET_SIZE(o->distinct) - 1);
     }
-    o->pos[o->n] = p;
-    o->num[o->n] = o->vals[h];
-    o->n++;
+    ((int32_t *)PyBytes_AS_STRING(o->num))[row] = o->vals[h];
+    ((unsigned char *)PyBytes_AS_STRING(o->valid))[row >> 3] |= (unsigned char)(1u << (row & 7));
+    return 0;
+}
+
+/* numbered: the buffers of an n-row batch, every row stored (0, not valid) until `add` */
+static int out_numbered(Out *o, Py_ssize_t n)
+{
+    o->distinct = PyList_New(0);
+    o->num = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int32_t));
+    o->valid = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+    if (o->distinct == NULL || o->num == NULL || o->valid == NULL)
+        return -1;
+    memset(PyBytes_AS_STRING(o->num), 0, (size_t)n * sizeof(int32_t));
+    memset(PyBytes_AS_STRING(o->valid), 0, (size_t)(n + 7) / 8);
     return 0;
 }
 
@@ -235,23 +233,18 @@ static void out_free(Out *o)
 {
     Py_CLEAR(o->pairs);
     Py_CLEAR(o->distinct);
-    PyMem_Free(o->pos);
-    PyMem_Free(o->num);
+    Py_CLEAR(o->num);
+    Py_CLEAR(o->valid);
     PyMem_Free(o->keys);
     PyMem_Free(o->vals);
 }
 
-/* the result: the pairs, or (positions as int64 bytes, numbers as int32 bytes, distinct decisions) */
+/* the result: the pairs, or (validity bitmap as bytes, numbers as int32 bytes, distinct decisions) */
 static PyObject *out_result(Out *o)
 {
     if (o->pairs != NULL)
         return Py_NewRef(o->pairs);
-    PyObject *pos = PyBytes_FromStringAndSize((const char *)o->pos, o->n * (Py_ssize_t)sizeof(long long));
-    PyObject *num = pos ? PyBytes_FromStringAndSize((const char *)o->num, o->n * (Py_ssize_t)sizeof(int32_t)) : NULL;
-    PyObject *r = num ? PyTuple_Pack(3, pos, num, o->distinct) : NULL;
-    Py_XDECREF(pos);
-    Py_XDECREF(num);
-    return r;
+    return PyTuple_Pack(3, o->valid, o->num, o->distinct);
 }
 
 /* item i of a tuple or list of at least i + 1 items, borrowed */
@@ -450,15 +443,16 @@ static PyObject *decide(PyObject *self, PyObject *args)
         ll_of(c.cross_w_o, &c.cross_w) < 0)
         return NULL;
 
-    /* the first column must be a list: it gives the batch's length */
-    Col pos_c, ts_c, sys_c, lvl_c, tid_c, fp_c, sup_c, dup_c, key_c, lh_c, ch_c;
-    PyObject *pos_v = PyDict_GetItemString(cols, "pos");
-    if (pos_v == NULL || !PyList_Check(pos_v)) {
-        PyErr_SetString(PyExc_TypeError, "column pos must be a list");
+    /* a list gives the batch's length: the positions (numbered drops need none), else the times */
+    Col pos_c = {0}, ts_c, sys_c, lvl_c, tid_c, fp_c, sup_c, dup_c, key_c, lh_c, ch_c;
+    const char *first = numbered ? "ts_ms" : "pos";
+    PyObject *first_v = PyDict_GetItemString(cols, first);
+    if (first_v == NULL || !PyList_Check(first_v)) {
+        PyErr_Format(PyExc_TypeError, "column %s must be a list", first);
         return NULL;
     }
-    Py_ssize_t n = PyList_GET_SIZE(pos_v);
-    if (column(cols, "pos", n, 0, &pos_c) < 0 || column(cols, "ts_ms", n, 0, &ts_c) < 0 ||
+    Py_ssize_t n = PyList_GET_SIZE(first_v);
+    if ((!numbered && column(cols, "pos", n, 0, &pos_c) < 0) || column(cols, "ts_ms", n, 0, &ts_c) < 0 ||
         column(cols, "system", n, 0, &sys_c) < 0 || column(cols, "level", n, 0, &lvl_c) < 0 ||
         column(cols, "trace_id", n, 0, &tid_c) < 0 || column(cols, "fingerprint", n, 0, &fp_c) < 0 ||
         column(cols, "suppressed", n, 0, &sup_c) < 0 || column(cols, "dup", n, 0, &dup_c) < 0 ||
@@ -468,13 +462,11 @@ static PyObject *decide(PyObject *self, PyObject *args)
 
     PyObject *st = c.state;
     Out out = {0};
-    if (numbered)
-        out.distinct = PyList_New(0);
-    else
-        out.pairs = PyList_New(0);
-    Out *drops = &out;
-    if (out.pairs == NULL && out.distinct == NULL)
+    if (numbered ? out_numbered(&out, n) < 0 : (out.pairs = PyList_New(0)) == NULL) {
+        out_free(&out);
         return NULL;
+    }
+    Out *drops = &out;
     PyObject *systems = get(st, ST_OFF[ST_SYSTEMS], "systems");
     PyObject *loop_seen = NULL, *cross_seen = NULL, *trace_recs = NULL;
     long long clock, boundary = -1, late = 0, n_crit = 0, n_refused = 0, n_grace = 0;
@@ -499,7 +491,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
 #define NOTNULL(x) do { if ((x) == NULL) FAIL; } while (0)
 
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pos = COL(pos_c, i), *system = COL(sys_c, i), *level = COL(lvl_c, i), *tid = COL(tid_c, i);
+        PyObject *pos = pos_c.list ? COL(pos_c, i) : NULL, *system = COL(sys_c, i), *level = COL(lvl_c, i), *tid = COL(tid_c, i);
         PyObject *fp = COL(fp_c, i), *sup = COL(sup_c, i), *dup = COL(dup_c, i);
         PyObject *key = key_c.list ? COL(key_c, i) : Py_None;
         int loop_hot = 1, cross_hot = 1;
@@ -512,14 +504,14 @@ static PyObject *decide(PyObject *self, PyObject *args)
         if (sup != Py_None && c.sup_on) {
             PyObject *d = PyDict_GetItemWithError(c.sup_cache, sup);
             if (d != NULL) {
-                CHECK(add(drops, pos, d));
+                CHECK(add(drops, pos, i, d));
                 continue;
             }
             if (PyErr_Occurred())
                 FAIL;
             NOTNULL(tmp = with_rule(S_SUPPRESS, call(c.suppress_drop, &sup, 1)));
             CHECK(PyDict_SetItem(c.sup_cache, sup, tmp));
-            CHECK(add(drops, pos, tmp));
+            CHECK(add(drops, pos, i, tmp));
             Py_CLEAR(tmp);
             continue;
         }
@@ -532,7 +524,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
             tmp = with_rule(S_DUPLICATE, call(c.duplicate_drop, a, 2));
             Py_DECREF(code);
             NOTNULL(tmp);
-            CHECK(add(drops, pos, tmp));
+            CHECK(add(drops, pos, i, tmp));
             Py_CLEAR(tmp);
             continue;
         }
@@ -637,7 +629,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
                         Py_DECREF(hit); /* the cache holds it */
                         CHECK(rc);
                     }
-                    CHECK(add(drops, pos, PyTuple_GET_ITEM(hit, 2)));
+                    CHECK(add(drops, pos, i, PyTuple_GET_ITEM(hit, 2)));
                     hit = NULL;
                     goto next;
                 }
@@ -663,7 +655,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
                         tmp = with_rule(S_CROSS, call(c.cross_drop, a, 6));
                         Py_DECREF(kept);
                         NOTNULL(tmp);
-                        CHECK(add(drops, pos, tmp));
+                        CHECK(add(drops, pos, i, tmp));
                         Py_CLEAR(tmp);
                         goto next;
                     }
@@ -692,7 +684,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
                             PyErr_SetString(PyExc_TypeError, "a refused trace's refusal must be a tuple of 4");
                             FAIL;
                         }
-                        CHECK(add(drops, pos, PyTuple_GET_ITEM(refusal, 3)));
+                        CHECK(add(drops, pos, i, PyTuple_GET_ITEM(refusal, 3)));
                         goto next;
                     }
                 }
@@ -735,7 +727,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
                         NOTNULL(info = with_rule(S_RATE, call(c.rate_drop, a, 3)));
                         CHECK(set(ss, SS_OFF[f], info)); /* the slot holds it */
                     }
-                    CHECK(add(drops, pos, info));
+                    CHECK(add(drops, pos, i, info));
                     CHECK(maybe_refuse(&c, trace_recs, rec, tid, system, level, S_RATE, t_obj, &n_refused));
                     goto next;
                 }
@@ -765,7 +757,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
                 PyObject *d = call(c.budget_drop, b, 3);
                 Py_CLEAR(tmp);
                 NOTNULL(d);
-                int rc = add(drops, pos, d);
+                int rc = add(drops, pos, i, d);
                 Py_DECREF(d);
                 CHECK(rc);
                 CHECK(maybe_refuse(&c, trace_recs, rec, tid, system, level, S_BUDGET, t_obj, &n_refused));

@@ -132,9 +132,12 @@ def decide_all_numbered(
     out: list[tuple[int, Any]] = []
     for start in range(0, n, batch or n or 1):
         part = {k: v[start : start + (batch or n)] for k, v in cols.items()}
-        positions, numbers, distinct = engine.decide_numbered(encoded(part) if encode else part)
-        pos, num = array("q", positions), array("i", numbers)
-        assert len(pos) == len(num)
+        valid, numbers, distinct = engine.decide_numbered(encoded(part) if encode else part)
+        every = array("i", numbers)
+        assert len(every) == len(part["pos"]) and len(valid) == (len(every) + 7) // 8
+        rows = [i for i in range(len(every)) if valid[i >> 3] >> (i & 7) & 1]
+        assert all(every[i] == 0 for i in set(range(len(every))) - set(rows))  # a stored row's number is 0
+        pos, num = [part["pos"][i] for i in rows], [every[i] for i in rows]
         # numbered in order of first use, each distinct object once
         assert sorted(set(num)) == list(range(len(distinct)))
         assert [num[i] for i in sorted({num[j]: j for j in reversed(range(len(num)))}.values())] == list(
@@ -269,19 +272,21 @@ def test_no_reference_is_leaked_or_lost() -> None:
               for g in range(3_000)]  # fmt: skip
     plain = columns(events, hot=True)
     policy = Policy.model_validate({"budget": {"monthly_writes": 400}, "rate_limit": {"tiers": [5]}})
-    for cols in (plain, encoded(plain)):
+    # as pairs (these need positions), and numbered from the columns ingest gives (no positions)
+    coded = encoded(plain)
+    for cols, numbered in ((plain, False), ({**coded, "pos": plain["pos"]}, False), (coded, True)):
         texts = [
             v if isinstance(v, list) else v[1]
             for v in (cols["system"], cols["trace_id"], cols["fingerprint"])
         ]
-        probes = [texts[0][0], texts[1][2], texts[2][1], cols["pos"][-1]]
+        probes = [texts[0][0], texts[1][2], texts[2][1], cols["ts_ms"][-1], plain["pos"][-1]]
         for _ in range(3):  # warm caches (interned strings, small ints)
-            Engine(policy).decide(cols)
+            Engine(policy).decide(cols) if not numbered else Engine(policy).decide_numbered(cols)
         gc.collect()
         before = [sys.getrefcount(p) for p in probes]
         for _ in range(20):
             engine = Engine(policy)
-            drops = engine.decide(cols)
+            drops = engine.decide_numbered(cols)[2] if numbered else engine.decide(cols)
             assert drops
             del engine, drops
         gc.collect()

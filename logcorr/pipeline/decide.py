@@ -137,7 +137,7 @@ def engine_columns(batch: pa.RecordBatch, encode: bool) -> dict[str, Any]:
     to build instead of 0.55 s."""
     cols: dict[str, Any] = {}
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        if name in _NOT_ENGINE:
+        if name in _NOT_ENGINE or (encode and name == "pos"):  # the compiled loop numbers rows itself
             continue
         if not encode or name not in _ENCODED:
             cols[name] = column.to_pylist()
@@ -181,10 +181,9 @@ class _FateSink:
 
     def add(self, batch: pa.RecordBatch, drops: Numbered) -> None:
         """One batch of the reader and its drops, numbered by the engine (`Engine.decide_numbered`): only the
-        distinct decisions are visited in Python; positions and numbers arrive as buffers and are matched to
-        the batch's rows by Arrow kernels."""
-        positions, numbers, new = drops
-        n = len(positions) // 8
+        distinct decisions are visited in Python; each row's decision number and the bitmap of dropped rows
+        arrive as buffers, an Arrow column as they are."""
+        valid, numbers, new = drops
         base = self.next_id
         self.next_id += len(new)
         pos = batch.column("pos")
@@ -198,10 +197,8 @@ class _FateSink:
                                  "rule": rules_new, "reason": pa.array(reason, pa.string()),
                                  "rule_state": pa.array(state, pa.string())}),
             )  # fmt: skip
-            dropped = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(positions)])
-            number = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(numbers)])
-            # each row's drop (its index among the drops), null for a stored event
-            local = pc.take(number, pc.index_in(pos, value_set=dropped))
+            # each row's decision among the batch's, null for a stored event
+            local = pa.Array.from_buffers(pa.int32(), len(pos), [pa.py_buffer(valid), pa.py_buffer(numbers)])
             decision = pc.add(local, pa.scalar(base, pa.int32()))
             rules = pc.take(rules_new, local)
         else:

@@ -27,7 +27,8 @@ from logcorr.rules.state import Decision, RuleState, SystemState, sweep_cross, s
 from logcorr.rules.traces import TraceConfig
 
 Drop = tuple[int, str, str, str | None]
-# a batch's drops numbered (see `Engine.decide_numbered`): positions, decision numbers, distinct decisions
+# a batch's drops numbered (see `Engine.decide_numbered`): the dropped rows (a bitmap), each row's decision
+# number, the distinct decisions
 Numbered = tuple[bytes, bytes, list[Decision]]
 
 
@@ -174,9 +175,11 @@ class Engine:
             return self._process_py(cols)
 
     def decide_numbered(self, cols: dict[str, list[Any]]) -> Numbered:
-        """`decide` without a tuple per drop: the drops' positions (int64, native byte order), each drop's
-        number among the batch's distinct decision objects (int32, numbered in order of first use), and
-        those distinct decisions. What ingest's drop sink writes."""
+        """`decide` as Arrow buffers, without a tuple per drop: which rows are dropped (a bitmap, bit i of
+        byte i // 8 set for row i, Arrow's validity layout), each row's number among the batch's distinct
+        decision objects (int32 in native byte order, numbered in order of first use; 0 for a stored row),
+        and those distinct decisions. What ingest's drop sink writes. The compiled loop needs no `pos`
+        column here: rows are numbered by their place in the batch."""
         with gc_paused():
             if self._compiled is not None:
                 numbered: Numbered = self._compiled(self._context(), cols, True)
@@ -188,8 +191,14 @@ class Engine:
         ids = list(map(id, decisions))
         first = dict(zip(ids, decisions, strict=True))  # in order of first use
         number = {k: n for n, k in enumerate(first)}
-        positions = array("q", map(itemgetter(0), pairs))
-        return positions.tobytes(), array("i", map(number.__getitem__, ids)).tobytes(), list(first.values())
+        row = {p: i for i, p in enumerate(cols["pos"])}
+        n = len(cols["pos"])
+        numbers, valid = array("i", bytes(4 * n)), bytearray((n + 7) // 8)
+        for (pos, _), k in zip(pairs, ids, strict=True):
+            i = row[pos]
+            numbers[i] = number[k]
+            valid[i >> 3] |= 1 << (i & 7)
+        return bytes(valid), numbers.tobytes(), list(first.values())
 
     def _context(self) -> tuple[Any, ...]:
         """What the compiled loop reads: `_process_py`'s locals, in the order `_fastrules.c` parses them."""
