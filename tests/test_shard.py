@@ -108,6 +108,22 @@ def test_plan_cuts_only_at_line_ends_and_covers_the_file(
         assert end == start and data[start - 1 : start] == b"\n"
 
 
+@pytest.mark.parametrize("jobs", [2, 3, 4])
+def test_a_file_is_cut_into_a_multiple_of_the_workers_shards_of_about_one_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    """Equal shards in a multiple of the workers end together: one more would run alone at the end."""
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 1800)  # 37,000 bytes: 21 shards of this size, odd
+    path = tmp_path / "x.jsonl"
+    data = b"".join(b'{"message": "%05d", "level": "log"}\n' % i for i in range(1000))
+    path.write_bytes(data)
+    ranges = shard.plan(str(path), len(data), jobs)
+    assert ranges is not None and len(ranges) % jobs == 0 and len(ranges) >= len(data) // 1800
+    sizes = [b - a for a, b in ranges]
+    assert max(sizes) - min(sizes) <= 2 * len(data.split(b"\n")[0]) + 2
+
+
 @pytest.mark.parametrize(
     ("content", "why"),
     [
