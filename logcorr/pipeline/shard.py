@@ -68,7 +68,7 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
             return None
         # a multiple of the workers: shards of one size then end together, where one more would leave all
         # workers but one idle while it runs (1M-record file: 17 shards of 0.3 s each on two workers)
-        count = -(-max(jobs, -(-size // SHARD_BYTES)) // jobs) * jobs
+        count = jobs * -(-size // (SHARD_BYTES * jobs))  # at least one shard per worker
         cuts = [0]
         for k in range(1, count):
             f.seek(max(k * size // count, cuts[-1]))
