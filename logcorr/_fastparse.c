@@ -2189,24 +2189,27 @@ fail:
 /* ASCII words to look for: one-byte words in a table, longer ones bucketed by their first two bytes */
 typedef struct {
     int n;
-    int fold;                /* match ASCII letters case-insensitively (the words are lower-case) */
+    const unsigned char *fold; /* FOLD: match ASCII letters case-insensitively (the words are lower-case); or SAME */
     const char *word[64];
     Py_ssize_t len[64];
-    int16_t next[64];        /* the next word with the same first two bytes, or -1 */
-    uint8_t single[256];     /* a one-byte word */
-    uint8_t pairs[8192];     /* bit (b0 << 8 | b1): some longer word starts with these two bytes */
-    int16_t head[65536];     /* the first longer word starting with each two bytes, or -1 */
+    int16_t next[64];          /* the next word with the same first two bytes, or -1 */
+    uint64_t single[256];      /* the one-byte word that is this byte, as its bit (0: none) */
+    uint8_t pairs[8192];       /* bit (b0 << 8 | b1): a word starts with these two bytes, or b0 is one */
+    int16_t head[65536];       /* the first longer word starting with each two bytes, or -1 */
 } Words;
 
-static unsigned char FOLD[256];
+static unsigned char FOLD[256], SAME[256];
 
 static int words_init(Words *w, PyObject *seq, int fold) {
-    for (int b = 0; b < 256; b++) FOLD[b] = (unsigned char)((b >= 'A' && b <= 'Z') ? b + 32 : b);
+    for (int b = 0; b < 256; b++) {
+        FOLD[b] = (unsigned char)((b >= 'A' && b <= 'Z') ? b + 32 : b);
+        SAME[b] = (unsigned char)b;
+    }
     memset(w->head, -1, sizeof w->head);
     memset(w->single, 0, sizeof w->single);
     memset(w->pairs, 0, sizeof w->pairs);
     w->n = 0;
-    w->fold = fold;
+    w->fold = fold ? FOLD : SAME;
     Py_ssize_t n = PyTuple_GET_SIZE(seq);
     if (n > 64) {
         PyErr_SetString(PyExc_ValueError, "flag_rows: at most 64 words");
@@ -2229,7 +2232,8 @@ static int words_init(Words *w, PyObject *seq, int fold) {
         w->len[w->n] = len;
         w->next[w->n] = -1;
         if (len == 1) {
-            w->single[c[0]] = 1;
+            w->single[c[0]] |= 1ULL << w->n;
+            memset(&w->pairs[c[0] << 5], 0xff, 32); /* every pair it begins */
         } else {
             unsigned pair = (unsigned)c[0] << 8 | c[1];
             w->pairs[pair >> 3] |= (uint8_t)(1u << (pair & 7));
@@ -2242,31 +2246,35 @@ static int words_init(Words *w, PyObject *seq, int fold) {
 }
 
 /* which of the words occur in text[0:n], as bits (bit k: word k); with `first`, only whether one does
-   (nonzero at the first found). Most positions end at the one-byte and two-byte tables. */
+   (nonzero at the first found). Most positions end at one test of the pair table (a byte folded once). */
 static uint64_t words_found(const Words *w, const unsigned char *text, Py_ssize_t n, int first) {
-    const unsigned char *f = FOLD;
-    int fold = w->fold;
+    if (n <= 0) return 0;
+    const unsigned char *f = w->fold;
     uint64_t found = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned b0 = fold ? f[text[i]] : text[i];
-        if (w->single[b0]) {
-            if (first) return 1;
-            for (int k = 0; k < w->n; k++)
-                if (w->len[k] == 1 && (unsigned char)w->word[k][0] == b0) found |= 1ULL << k;
-        }
-        if (i + 1 >= n) break;
-        unsigned pair = b0 << 8 | (fold ? f[text[i + 1]] : text[i + 1]);
-        if (!(w->pairs[pair >> 3] & (1u << (pair & 7)))) continue;
-        for (int k = w->head[pair]; k >= 0; k = w->next[k]) {
-            Py_ssize_t len = w->len[k], j = 2;
-            if (len > n - i) continue;
-            const unsigned char *word = (const unsigned char *)w->word[k];
-            while (j < len && (fold ? f[text[i + j]] : text[i + j]) == word[j]) j++;
-            if (j == len) {
+    unsigned b0 = f[text[0]];
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        unsigned b1 = f[text[i + 1]], pair = b0 << 8 | b1;
+        if (w->pairs[pair >> 3] & (1u << (pair & 7))) {
+            if (w->single[b0]) {
                 if (first) return 1;
-                found |= 1ULL << k;
+                found |= w->single[b0];
+            }
+            for (int k = w->head[pair]; k >= 0; k = w->next[k]) {
+                Py_ssize_t len = w->len[k], j = 2;
+                if (len > n - i) continue;
+                const unsigned char *word = (const unsigned char *)w->word[k];
+                while (j < len && f[text[i + j]] == word[j]) j++;
+                if (j == len) {
+                    if (first) return 1;
+                    found |= 1ULL << k;
+                }
             }
         }
+        b0 = b1;
+    }
+    if (w->single[b0]) { /* the last byte begins no pair */
+        if (first) return 1;
+        found |= w->single[b0];
     }
     return found;
 }

@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from logcorr.model import Event, Metric
@@ -142,11 +142,24 @@ PATTERN_SETS = st.sampled_from(
         ["[HMR]", "it's", "İstanbul", "ok"],
         ["Download the React DevTools", "[vite]", "webpack"],
         ["İstanbul"],
+        ["!", "Ok"],  # a one-byte pattern (matched at a text's first and last byte too)
     ]
 )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(  # one-byte words ('@', '|', '!') alone, first and last; words at a text's end, cut short, cased
+    [
+        ("@", "|", "x@"),
+        ("@x", "a|b", ""),
+        ("!", None, "TOKEN"),
+        ("x!", "Ok", "tok"),
+        ("Bearer", "eyj", "xEyJ"),
+    ],
+    True,
+    True,
+    ["!", "Ok"],
+)
 @given(
     st.lists(st.tuples(TEXT, st.one_of(st.none(), TEXT), st.one_of(st.none(), TEXT)), max_size=30),
     st.booleans(),
