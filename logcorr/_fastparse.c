@@ -2737,6 +2737,66 @@ fail:
     return NULL;
 }
 
+/* ---- redact._KV_NEAR: the cheap test a `kv` match passes ----------------------------------------------- */
+
+/* The length of `_Q` (a quote, or 1-8 backslashes and a quote) at s[j], or 0 */
+static Py_ssize_t kv_quote(const unsigned char *s, Py_ssize_t j, Py_ssize_t n) {
+    if (j >= n) return 0;
+    if (s[j] == '"' || s[j] == '\'') return 1;
+    Py_ssize_t k = 0;
+    while (j + k < n && s[j + k] == '\\') k++;
+    if (k >= 1 && k <= 8 && j + k < n && (s[j + k] == '"' || s[j + k] == '\'')) return k + 1;
+    return 0;
+}
+
+/* Python's `\s` over ASCII: \t \n \v \f \r, \x1c-\x1f and the space */
+static int kv_space(unsigned char c) { return (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x20); }
+
+static int kv_mark(const unsigned char *s, Py_ssize_t p, Py_ssize_t n) {
+    static const char mark[] = "[REDACTED";
+    return n - p >= 9 && memcmp(s + p, mark, 9) == 0;
+}
+
+/* A key word ends at s[j]: the rest of `_KV_NEAR` (`_Q? \s* [:=] \s*+` and no mark, quoted or not, after it).
+   Each part has one way to match: a quote or backslash is neither white space nor `:`/`=`. */
+static int kv_tail(const unsigned char *s, Py_ssize_t j, Py_ssize_t n) {
+    Py_ssize_t p = j + kv_quote(s, j, n);
+    while (p < n && kv_space(s[p])) p++;
+    if (p >= n || (s[p] != ':' && s[p] != '=')) return 0;
+    p++;
+    while (p < n && kv_space(s[p])) p++;
+    if (kv_mark(s, p, n)) return 0;
+    Py_ssize_t q = kv_quote(s, p, n);
+    return !(q && kv_mark(s, p + q, n));
+}
+
+static const char *const KV_WORDS[] = {"token", "secret", "key", "pwd", "password", "passwd", "authorization",
+                                       "cookie", "bearer", NULL};
+
+static PyObject *kv_near(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "kv_near(str)");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(arg)) Py_RETURN_NONE; /* case folding and `\s` beyond ASCII: the regex decides */
+    const unsigned char *s = (const unsigned char *)PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+        if (c != 't' && c != 's' && c != 'k' && c != 'p' && c != 'a' && c != 'c' && c != 'b') continue;
+        for (const char *const *w = KV_WORDS; *w != NULL; w++) {
+            if ((unsigned char)(*w)[0] != c) continue;
+            Py_ssize_t len = (Py_ssize_t)strlen(*w), k = 1;
+            if (n - i < len) continue;
+            while (k < len && (unsigned char)((s[i + k] >= 'A' && s[i + k] <= 'Z') ? s[i + k] + 32 : s[i + k]) ==
+                                  (unsigned char)(*w)[k])
+                k++;
+            if (k == len && kv_tail(s, i + len, n)) Py_RETURN_TRUE;
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
     {"parse_line", (PyCFunction)(void (*)(void))parse_line, METH_FASTCALL,
      "parse_line(line: bytes, seq: int, file_id: int, line_no: int) -> (format, rows, metric_rows) | None"},
@@ -2752,6 +2812,8 @@ static PyMethodDef methods[] = {
     {"stage_keys", stage_keys, METH_VARARGS,
      "stage_keys(rows, (ts, system, level, message, trace, request, part), fingerprint) -> (offsets, "
      "fingerprints, event keys): the stager's fingerprint and event-key macros"},
+    {"kv_near", kv_near, METH_O,
+     "kv_near(text: str) -> bool | None: whether redact._KV_NEAR matches an ASCII text (None: not ASCII)"},
     {"md5_hex", md5_hex, METH_O, "md5_hex(data: bytes) -> str: the MD5 of stage_keys, for tests"},
     {NULL, NULL, 0, NULL},
 };

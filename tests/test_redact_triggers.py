@@ -223,3 +223,46 @@ def test_text_masked_with_no_trigger_word_changes_nothing_and_a_missing_bit_skip
     assert "[REDACTED" in r.text_masked(
         "Authorization: Bearer abcdefghijklmnop123", _found("Authorization: Bearer x")
     )
+
+
+# --- the compiled `kv_near` (the test run before `kv`) against its regex `_KV_NEAR` -------------------------
+
+# every part of `_KV_NEAR` and what borders it: the key words in any case, quotes escaped up to 9 deep, Python's
+# ASCII white space (\x1c-\x1f are white space to `\s`), the mark, and text that is not ASCII
+_KV_PARTS = st.sampled_from(
+    ["token", "TOKEN", "Secret", "key", "KEY", "monkey", "pwd", "password", "passwd", "PassWord", "passw", "tok",
+     "authorization", "cookie", "Bearer", "'", '"', "\\", "\\\\", "\\" * 8, "\\" * 9, " ", "\t", "\x0b", "\x1c",
+     "\x1f", "\n", ":", "=", "[REDACTED", "[REDACTED:token]", "[redacted", "x", ",", "é", "ſecret", "\u212aey"]
+)  # fmt: skip
+
+
+def _compiled_kv_near() -> Any:
+    from logcorr import native
+
+    ext = native.built("_fastparse")
+    if ext is None:
+        pytest.skip("the compiled fast path is not built")
+    return ext.kv_near
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_KV_PARTS, max_size=10).map("".join))
+def test_compiled_kv_near_is_the_regex_on_ascii_text_and_defers_on_the_rest(s: str) -> None:
+    from logcorr.rules import redact as R
+
+    near = _compiled_kv_near()
+    expected = R._KV_NEAR.search(s) is not None
+    if s.isascii():
+        assert near(s) is expected, s
+    else:
+        assert near(s) is None, s
+    assert bool(R._MAY_MATCH["kv"](s)) is expected, s
+
+
+def test_compiled_kv_near_on_the_edges_of_each_part() -> None:
+    near = _compiled_kv_near()
+    assert near("token: abc") and near('"Token" = abc') and near("x\\\\\\'pwd\\\\\\': v")
+    assert near("api_key\x1c=\x1fv") and near("password:") and near("Cookie:")
+    assert not near("token: [REDACTED:token]") and not near("token= '[REDACTED:token]'")
+    assert near("token" + "\\" * 8 + "': v") and not near("token" + "\\" * 9 + "': v")  # 1-8 escape a quote
+    assert not near("tok: en") and not near("token - x") and not near("")

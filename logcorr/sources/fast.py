@@ -73,6 +73,13 @@ def column_buffers() -> ColumnBuffers | None:
     return build
 
 
+def kv_near() -> Callable[[str], bool | None] | None:
+    """The compiled `redact._KV_NEAR` test of an ASCII text (None for other text), or None when it is not built
+    or turned off."""
+    near: Callable[[str], bool | None] | None = _compiled("kv_near")
+    return near
+
+
 def available() -> bool:
     """Whether the compiled module was built (whatever the environment says)."""
     return native.built("_fastparse") is not None
