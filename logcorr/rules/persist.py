@@ -169,12 +169,15 @@ def _save_traces(con: Any, st: RuleState, policy: Policy, run_id: int) -> None:
     if not keep:
         return
     refused = [rec[TRACE_REFUSAL] for _, rec in keep]
+    # a trace's systems as names: a few distinct sets among thousands of traces (named once each, 1M records:
+    # 12k traces, 36 ms named one by one)
+    names = {mask: st.names_of(mask) for mask in {rec[0] for _, rec in keep}}
     _insert(
         con,
         "trace_state",
         {
             "trace_id": pa.array([tid for tid, _ in keep], pa.string()),
-            "systems": pa.array([st.names_of(rec[0]) for _, rec in keep], pa.list_(pa.string())),
+            "systems": pa.array([names[rec[0]] for _, rec in keep], pa.list_(pa.string())),
             "last_seen": pa.array([rec[TRACE_LAST] for _, rec in keep], _TS),
             "refused_until": pa.array([rec[TRACE_REFUSED_UNTIL] or None for _, rec in keep], _TS),
             "refused_by": pa.array([r[0] if r else None for r in refused], pa.string()),
