@@ -59,6 +59,8 @@ def test_a_pyproject_tool_logcorr_table_is_a_policy(tmp_path: Path) -> None:
         ('[critical]\nlevels = ["fatal"]\n', "critical.levels"),
         ("[loop]\nmax_identcal = 3\n", "loop.max_identcal"),
         ("[nonsense]\nx = 1\n", "nonsense"),
+        # every message contains "": it suppressed the rows the stager looked at closely and not the rest
+        ('[suppression]\npatterns = ["webpack-internal", ""]\n', "suppression.patterns"),
     ],
 )
 def test_invalid_policies_are_explained_by_field(tmp_path: Path, text: str, where: str) -> None:

@@ -57,6 +57,15 @@ class Suppression(_Model):
     patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_SUPPRESS))
     case_sensitive: bool = False
 
+    @field_validator("patterns")
+    @classmethod
+    def _not_empty(cls, v: list[str]) -> list[str]:
+        # every message contains the empty text: such a pattern would drop every event
+        empty = [i for i, p in enumerate(v) if not p]
+        if empty:
+            raise ValueError(f"pattern {empty[0]} is empty: it would suppress every message")
+        return v
+
 
 class Duplicates(_Model):
     enabled: bool = True
