@@ -124,7 +124,8 @@ def decide(
     return engine
 
 
-# the engine's text columns: few distinct values (systems, levels) or each repeated over a trace or a loop
+# the engine's text columns: few distinct values (systems, levels: ENUMs in staging, which the reader gives
+# dictionary-encoded already) or each repeated over a trace or a loop
 _ENCODED = frozenset(("system", "level", "trace_id", "fingerprint", "suppressed"))
 # what the reader gives besides the engine's columns, for each event's fate
 _NOT_ENGINE = frozenset(("seq", "file_id", "request_trace"))
