@@ -16,6 +16,11 @@ def open_read_only(path: str) -> Any:
     return con
 
 
+def sql_enum(values: tuple[str, ...]) -> str:
+    """A DuckDB ENUM type of `values` (plain words: nothing to quote)."""
+    return "ENUM(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
 def fetch_dicts(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     """Rows of a query as dicts (column name → value)."""
     cur = con.execute(sql, params or [])
