@@ -15,6 +15,7 @@ from logcorr.pipeline import decide as decide_mod
 from logcorr.pipeline.ingest import ingest
 from logcorr.rules.engine import PRESSURE_RULES
 from logcorr.rules.report import trace_integrity
+from logcorr.store.connection import ENGINE_MEMORY_LIMIT, INGEST_MEMORY_LIMIT
 
 RULES = (None, "suppress", "duplicate", "loop", "cross_system", *PRESSURE_RULES)
 
@@ -92,6 +93,15 @@ def test_ingest_lowers_the_limit_for_the_engine_loop_and_restores_it(
     result = ingest([str(path)], str(tmp_path / "db.duckdb"))
     assert result.stored + result.dropped == 200
     loop = [s for s in seen if not s.startswith(("before", "after"))]
-    assert loop and all(s.startswith("190.") for s in loop), seen  # 200MB
+    assert loop and all(s == _shown(ENGINE_MEMORY_LIMIT) for s in loop), seen
     assert seen[-2].removeprefix("before ") == seen[-1].removeprefix("after ")  # restored to the ingest limit
-    assert seen[-1].startswith("after 381."), seen  # 400MB
+    assert seen[-1] == f"after {_shown(INGEST_MEMORY_LIMIT)}", seen
+
+
+def _shown(limit: str) -> str:
+    """A memory limit as DuckDB shows it (`200MB` is `190.7 MiB`)."""
+    con = duckdb.connect()
+    con.execute("SET memory_limit = ?", [limit])
+    shown: str = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.close()
+    return shown

@@ -14,16 +14,20 @@ DEFAULT_DB = "logcorr.duckdb"
 # Bounded, DuckDB spills sorts and temp tables to <db>.tmp/ and memory stays flat as input grows.
 DEFAULT_MEMORY_LIMIT = "1GB"
 # ingest stages everything it reads in TEMP tables that spill under this limit; at 400MB a 1M-record
-# ingest peaked at 597-640 MB RSS and a 5M one at 685-767 MB, against 1.9 GB at 1M without a bound
-INGEST_MEMORY_LIMIT = "400MB"
+# ingest peaked at 597-640 MB RSS and a 5M one at 685-767 MB, against 1.9 GB at 1M without a bound. Since
+# staging's system and level are ENUMs, a 1M-record ingest peaks in the engine loop (about 485 MB) and at
+# 400MB a 5M-record one while staging loads (540-546 MB, 1.13x); at 360MB there 501-509 MB
+INGEST_MEMORY_LIMIT = "360MB"
 # while ingest writes the persistent tables: DuckDB keeps their written buffers until the limit presses, and
 # at 400MB that is the process's peak; at 300MB a 1M-record ingest peaks at 550 MB instead of 640 MB,
 # for ~1 s more in the store phase. At 256MB a 5M-record ingest peaked at 570 MB instead of 613 MB (the
 # ledger's slices), with the store phase no slower (28.2 s against 30.3 s; at 1M 5.5-6.1 s against 5.5 s).
 # Since the store reads each event's payload from the spool's Arrow files (outside this limit), 224MB: at
 # 256MB a 5M-record ingest peaked at 599 MB in the ledger, at 224MB 567 MB elsewhere (1M: store phase
-# 2.13-2.16 s against 2.04-2.12 s)
-STORE_MEMORY_LIMIT = "224MB"
+# 2.13-2.16 s against 2.04-2.12 s). After the ENUMs (see INGEST_MEMORY_LIMIT), at 224MB the 5M ledger's
+# slices peaked at 530-547 MB while the 1M one (a single slice) stayed under the limit, at 475 MB; at 192MB
+# 5M peaks at 510-520 MB, the store phase 0.3-0.6 s longer (1M: the same)
+STORE_MEMORY_LIMIT = "192MB"
 # from the rule engine's loop to the end of the rules phase: the engine's state (Python objects) grows with
 # the input's density while DuckDB only streams the engine's input once, appends drops and builds `fate`;
 # at 400MB DuckDB kept the blocks it had read and a 5M-record ingest peaked there (650-660 MB RSS)
