@@ -17,6 +17,7 @@ from typing import IO, Any, NamedTuple
 
 from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
+from logcorr.gcpause import gc_paused
 from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.shard import ShardDone, parse_sharded, plan
@@ -344,12 +345,15 @@ def _finish_run(
     register_files(con, result.files)
     rule_state = load_state(con, policy)
     result.lap("prepare")
-    engine = decide(con, policy, rule_state, result, loop_limits)
-    if open_run is not None:
-        open_run()
-    save_state(con, engine.state, policy, run_id)
-    # the rules' state (Python objects, growing with the input's density) is saved: free it before store
-    del engine, rule_state
+    # the cyclic collector stays off until the rules' state is freed: saving it makes thousands of objects,
+    # and a collection then walks the whole state (5M records: 0.15-0.2 s)
+    with gc_paused():
+        engine = decide(con, policy, rule_state, result, loop_limits)
+        if open_run is not None:
+            open_run()
+        save_state(con, engine.state, policy, run_id)
+        # the rules' state (Python objects, growing with the input's density) is saved: free it before store
+        del engine, rule_state
     # counted before store, while DuckDB's buffers hold little else (after store they hold the written tables)
     count(con, result)
     result.lap("rules")
