@@ -63,7 +63,7 @@ class Suppression(_Model):
         # every message contains the empty text: such a pattern would drop every event
         empty = [i for i, p in enumerate(v) if not p]
         if empty:
-            raise ValueError(f"pattern {empty[0]} is empty: it would suppress every message")
+            raise ValueError(f"pattern {empty[0] + 1} of {len(v)} is empty: it would suppress every message")
         return v
 
 
