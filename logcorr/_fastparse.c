@@ -2198,13 +2198,10 @@ typedef struct {
     int16_t head[65536];       /* the first longer word starting with each two bytes, or -1 */
 } Words;
 
+/* ASCII letters folded to lower case, and every byte as it is (filled once, by the module's init) */
 static unsigned char FOLD[256], SAME[256];
 
 static int words_init(Words *w, PyObject *seq, int fold) {
-    for (int b = 0; b < 256; b++) {
-        FOLD[b] = (unsigned char)((b >= 'A' && b <= 'Z') ? b + 32 : b);
-        SAME[b] = (unsigned char)b;
-    }
     memset(w->head, -1, sizeof w->head);
     memset(w->single, 0, sizeof w->single);
     memset(w->pairs, 0, sizeof w->pairs);
@@ -2782,15 +2779,13 @@ static PyObject *kv_near(PyObject *self, PyObject *arg) {
     const unsigned char *s = (const unsigned char *)PyUnicode_DATA(arg);
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+        unsigned char c = FOLD[s[i]];
         if (c != 't' && c != 's' && c != 'k' && c != 'p' && c != 'a' && c != 'c' && c != 'b') continue;
         for (const char *const *w = KV_WORDS; *w != NULL; w++) {
             if ((unsigned char)(*w)[0] != c) continue;
             Py_ssize_t len = (Py_ssize_t)strlen(*w), k = 1;
             if (n - i < len) continue;
-            while (k < len && (unsigned char)((s[i + k] >= 'A' && s[i + k] <= 'Z') ? s[i + k] + 32 : s[i + k]) ==
-                                  (unsigned char)(*w)[k])
-                k++;
+            while (k < len && FOLD[s[i + k]] == (unsigned char)(*w)[k]) k++;
             if (k == len && kv_tail(s, i + len, n)) Py_RETURN_TRUE;
         }
     }
@@ -2830,6 +2825,10 @@ static PyObject *intern(const char *s) { return PyUnicode_InternFromString(s); }
 
 PyMODINIT_FUNC PyInit__fastparse(void) {
     md5_constants();
+    for (int b = 0; b < 256; b++) {
+        FOLD[b] = (unsigned char)((b >= 'A' && b <= 'Z') ? b + 32 : b);
+        SAME[b] = (unsigned char)b;
+    }
     S_BROWSER = intern("browser");
     S_WORKER = intern("worker");
     S_BACKEND = intern("backend");

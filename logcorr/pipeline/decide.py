@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logcorr.gcpause import gc_paused
 from logcorr.model import SYSTEMS
 from logcorr.pipeline.spool import Spool
 from logcorr.rules.engine import RULES, Engine, Numbered, hot_events_sql
@@ -46,7 +45,8 @@ def decide(
 ) -> Engine:
     """Run the engine over staging in event-time order (ties in input order), continuing `state`;
     every event's fate lands in TEMP table `fate`, the decisions in `decisions`. Fills the result's quota and
-    trace-integrity fields. `loop_limits`: DuckDB memory limits (during the engine loop, after it)."""
+    trace-integrity fields. `loop_limits`: DuckDB memory limits (during the engine loop, after it). The
+    caller keeps the cyclic collector paused (see `ingest._finish_run`)."""
     lo, hi = con.execute("SELECT coalesce(min(ts_ms), 0), coalesce(max(ts_ms), -1) FROM staging").fetchone()
     lo, hi = int(lo), int(hi)
     # the events delivered before: a copy of an event an earlier ingest stored or dropped (2), a repeat of
@@ -71,49 +71,46 @@ def decide(
         con.execute(f"CREATE TEMP TABLE hot_cross AS {hot_events_sql(policy, 'cross', 'staging', hi)}")
     sink = _FateSink(con)
     try:
-        # the batches and drops make no reference cycles; the cyclic GC would walk the rules' growing state
-        # on every few thousand allocations (more than doubling the time of the drops' bookkeeping)
-        with gc_paused():
-            # one streaming query in event-time order (ties in input order), which numbers the events
-            # (`pos`, from 1) as they come: the sink holds the fate rows (it runs no statement while the result
-            # is open). Its sort runs when the reader is made, under the staging limit (5M events: 6.0 s, under
-            # the loop's limit 11.5 s); an event key is only read for a repeated delivery
-            hot = (
-                ", s.seq IN (SELECT seq FROM hot_loop) AS loop_hot, s.seq IN (SELECT seq FROM hot_cross) AS cross_hot"
-                if flags
-                else ""
-            )
-            reader = con.sql(
-                f"""
-                SELECT s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed,
-                       coalesce(d.dup, 0)::TINYINT AS dup, CASE WHEN d.dup > 0 THEN s.event_key END AS event_key,
-                       s.seq, s.file_id, s.request_trace {hot}
-                FROM staging s LEFT JOIN dups d USING (seq) ORDER BY s.ts_ms, s.seq
-                """
-            ).to_arrow_reader(_ENGINE_BATCH)
-            # from here on the engine's state (in Python) grows with the input's density, while DuckDB only
-            # streams the sorted input and builds `fate`: it gets the lower limit until the end. The limit
-            # is the database's, so another cursor sets it without closing the open result.
-            if loop_limits is not None:
-                limiter = con.cursor()
-                limiter.execute("SET memory_limit = ?", [loop_limits[0]])
-                limiter.close()
-            try:
-                encode = engine.compiled
-                done = 0
-                # 1, 2, …, a batch long: each batch's positions are these plus the events before it (an array
-                # made from a range each batch took 0.07 s at 1M)
-                ones = pa.array(range(1, _ENGINE_BATCH + 1), pa.int64())
-                for batch in reader:
-                    if batch.num_rows > len(ones):
-                        ones = pa.array(range(1, batch.num_rows + 1), pa.int64())
-                    pos = pc.add(ones.slice(0, batch.num_rows), pa.scalar(done, pa.int64()))
-                    batch = pa.RecordBatch.from_arrays([pos, *batch.columns], ["pos", *batch.schema.names])
-                    done += batch.num_rows
-                    sink.add(batch, engine.decide_numbered(engine_columns(batch, encode)))
-            finally:
-                reader.close()  # the connection runs nothing else while its result is open, not even cleanup
-            sink.close()
+        # one streaming query in event-time order (ties in input order), which numbers the events
+        # (`pos`, from 1) as they come: the sink holds the fate rows (it runs no statement while the result
+        # is open). Its sort runs when the reader is made, under the staging limit (5M events: 6.0 s, under
+        # the loop's limit 11.5 s); an event key is only read for a repeated delivery
+        hot = (
+            ", s.seq IN (SELECT seq FROM hot_loop) AS loop_hot, s.seq IN (SELECT seq FROM hot_cross) AS cross_hot"
+            if flags
+            else ""
+        )
+        reader = con.sql(
+            f"""
+            SELECT s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed,
+                   coalesce(d.dup, 0)::TINYINT AS dup, CASE WHEN d.dup > 0 THEN s.event_key END AS event_key,
+                   s.seq, s.file_id, s.request_trace {hot}
+            FROM staging s LEFT JOIN dups d USING (seq) ORDER BY s.ts_ms, s.seq
+            """
+        ).to_arrow_reader(_ENGINE_BATCH)
+        # from here on the engine's state (in Python) grows with the input's density, while DuckDB only
+        # streams the sorted input and builds `fate`: it gets the lower limit until the end. The limit
+        # is the database's, so another cursor sets it without closing the open result.
+        if loop_limits is not None:
+            limiter = con.cursor()
+            limiter.execute("SET memory_limit = ?", [loop_limits[0]])
+            limiter.close()
+        try:
+            encode = engine.compiled
+            done = 0
+            # 1, 2, …, a batch long: each batch's positions are these plus the events before it (an array
+            # made from a range each batch took 0.07 s at 1M)
+            ones = pa.array(range(1, _ENGINE_BATCH + 1), pa.int64())
+            for batch in reader:
+                if batch.num_rows > len(ones):
+                    ones = pa.array(range(1, batch.num_rows + 1), pa.int64())
+                pos = pc.add(ones.slice(0, batch.num_rows), pa.scalar(done, pa.int64()))
+                batch = pa.RecordBatch.from_arrays([pos, *batch.columns], ["pos", *batch.schema.names])
+                done += batch.num_rows
+                sink.add(batch, engine.decide_numbered(engine_columns(batch, encode)))
+        finally:
+            reader.close()  # the connection runs nothing else while its result is open, not even cleanup
+        sink.close()
         if flags:
             con.execute("DROP TABLE hot_loop")
             con.execute("DROP TABLE hot_cross")
