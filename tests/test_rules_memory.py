@@ -12,10 +12,11 @@ import duckdb
 import pytest
 
 from logcorr.pipeline import decide as decide_mod
+from logcorr.pipeline import store as store_mod
 from logcorr.pipeline.ingest import ingest
 from logcorr.rules.engine import PRESSURE_RULES
 from logcorr.rules.report import trace_integrity
-from logcorr.store.connection import ENGINE_MEMORY_LIMIT, INGEST_MEMORY_LIMIT
+from logcorr.store.connection import ENGINE_MEMORY_LIMIT, INGEST_MEMORY_LIMIT, STORE_MEMORY_LIMIT, keep_blocks
 
 RULES = (None, "suppress", "duplicate", "loop", "cross_system", *PRESSURE_RULES)
 
@@ -105,3 +106,60 @@ def _shown(limit: str) -> str:
     shown: str = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     con.close()
     return shown
+
+
+_NO_BLOCK_POOL = (
+    not duckdb.connect()
+    .execute("SELECT 1 FROM duckdb_settings() WHERE name = 'block_allocator_memory'")
+    .fetchall()
+)
+
+
+@pytest.mark.skipif(_NO_BLOCK_POOL, reason="this DuckDB has no block_allocator_memory")
+def test_store_keeps_its_blocks_under_the_store_limit_and_the_rules_do_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LOGCORR_MEMORY_LIMIT", raising=False)
+    seen: dict[str, tuple[str, str]] = {}
+
+    def settings(con: Any) -> tuple[str, str]:
+        row = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('block_allocator_memory')"
+        ).fetchall()[0]
+        return str(row[0]), str(row[1])
+
+    real_decide, real_store = decide_mod.decide, store_mod.store
+
+    def decide(con: Any, *a: Any, **k: Any) -> Any:
+        seen["rules"] = settings(con)
+        return real_decide(con, *a, **k)
+
+    def store(con: Any, *a: Any, **k: Any) -> Any:
+        seen["store"] = settings(con)
+        return real_store(con, *a, **k)
+
+    monkeypatch.setattr("logcorr.pipeline.ingest.decide", decide)
+    monkeypatch.setattr("logcorr.pipeline.ingest.store", store)
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        "".join(
+            f'{{"message": "m{i}", "level": "log", "timestamp": {1714910400000 + i}}}\n' for i in range(50)
+        )
+    )
+    result = ingest([str(path)], str(tmp_path / "db.duckdb"))
+    assert result.stored + result.dropped == 50
+    assert seen["rules"] == (_shown(INGEST_MEMORY_LIMIT), "0 bytes"), seen
+    assert seen["store"] == (_shown(STORE_MEMORY_LIMIT), _shown(STORE_MEMORY_LIMIT)), seen
+
+
+def test_keep_blocks_leaves_a_duckdb_without_the_setting_as_it_was() -> None:
+    class Older:
+        def execute(self, sql: str, params: list[str]) -> None:
+            raise duckdb.CatalogException(f"unrecognized configuration parameter in {sql!r}")
+
+    keep_blocks(Older(), "192MB")  # no error: the store runs as before
+    if _NO_BLOCK_POOL:
+        return
+    con = duckdb.connect()
+    keep_blocks(con, "64MB")
+    assert con.execute("SELECT current_setting('block_allocator_memory')").fetchall()[0][0] == _shown("64MB")

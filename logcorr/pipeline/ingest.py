@@ -34,6 +34,7 @@ from logcorr.store.connection import (
     INGEST_MEMORY_LIMIT,
     STORE_MEMORY_LIMIT,
     connect,
+    keep_blocks,
     memory_limit_setting,
 )
 
@@ -274,7 +275,9 @@ def _run(
         def open_run() -> None:
             con.execute("BEGIN TRANSACTION")
             _open_run(con, run_id, policy, len(files), started_at)
-            con.execute("SET memory_limit = ?", [memory_limit_setting(STORE_MEMORY_LIMIT)])
+            limit = memory_limit_setting(STORE_MEMORY_LIMIT)
+            con.execute("SET memory_limit = ?", [limit])
+            keep_blocks(con, limit)
 
         loop_limits = (memory_limit_setting(ENGINE_MEMORY_LIMIT), memory_limit_setting(INGEST_MEMORY_LIMIT))
         _finish_run(con, run_id, stager, policy, result, open_run, loop_limits)
