@@ -197,6 +197,28 @@ def test_every_row_format_renders(cli: Callable[..., CliResult], db: str, fmt: s
     assert r.exit_code == ExitCode.OK and CHAIN in r.stdout
 
 
+@pytest.mark.parametrize(
+    ("command", "since", "until", "hint"),
+    [
+        ("traces", "1m", "5m", "the longer one goes with --since"),
+        ("search", "1m", "5m", "the longer one goes with --since"),
+        ("traces", "2024-05-05T12:03:00Z", "2024-05-05T12:00:01Z", "swap the two times"),
+        ("search", "2024-05-05T12:03:00Z", "2m", "the longer one goes with --since"),
+    ],
+)
+def test_a_window_that_ends_before_it_begins_is_refused(
+    cli: Callable[..., CliResult], db: str, command: str, since: str, until: str, hint: str
+) -> None:
+    args = ["timeout"] if command == "search" else []
+    r = cli(command, *args, "--db", db, "--since", since, "--until", until)
+    assert r.exit_code == ExitCode.USAGE, r.stdout
+    assert f"--since {since}" in r.stderr and f"is after --until {until}" in r.stderr and hint in r.stderr
+    assert r.stdout == ""
+    # the same bounds the right way round are a window
+    ok = cli(command, *args, "--db", db, "--since", until, "--until", since)
+    assert ok.exit_code == ExitCode.OK, ok.stderr
+
+
 def test_search_finds_text_and_regex_with_trace_filters(cli: Callable[..., CliResult], db: str) -> None:
     rows = cli("search", "TIMEOUT", "--db", db, "--format", "json").json()
     assert [r["system"] for r in rows] == ["backend", "backend"]

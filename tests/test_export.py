@@ -110,6 +110,16 @@ def test_since_and_until_bound_the_exported_events(cli: Cli, fixtures_db: str, t
     )
 
 
+def test_a_window_that_ends_before_it_begins_is_refused_before_anything_is_written(
+    cli: Cli, fixtures_db: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "lake"
+    r = cli("export", "--parquet", str(out), "--db", fixtures_db, "--since", "5h", "--until", "10h")
+    assert r.exit_code == ExitCode.USAGE
+    assert "is after --until 10h" in r.stderr and "--since 10h --until 5h" in r.stderr
+    assert not out.exists()
+
+
 def test_a_non_empty_directory_is_refused_without_overwrite(
     cli: Cli, fixtures_db: str, tmp_path: Path
 ) -> None:

@@ -89,11 +89,24 @@ def time_sql(con: Any, f: TraceFilter, *, first: str = "ts", last: str = "ts") -
     if not f.since and not f.until:
         return "true", []
     newest = con.execute("SELECT max(ts) FROM log_queue").fetchone()[0]
+    since = parse_time(f.since, newest, "--since") if f.since else None
+    until = parse_time(f.until, newest, "--until") if f.until else None
+    if since is not None and until is not None and since > until:
+        # an empty window is always a mistake, most often durations the wrong way round
+        counted = is_duration(f.since or "") or is_duration(f.until or "")
+        raise UsageError(
+            f"--since {f.since} ({since.isoformat(sep=' ', timespec='milliseconds')}) is after --until "
+            f"{f.until} ({until.isoformat(sep=' ', timespec='milliseconds')}): no time lies between them",
+            "durations count back from the newest event, so the longer one goes with --since "
+            "(e.g. --since 10h --until 5h)"
+            if counted
+            else "swap the two times",
+        )
     parts, params = [], []
-    if f.since:
+    if since is not None:
         parts.append(f"{last} >= ?")
-        params.append(parse_time(f.since, newest, "--since"))
-    if f.until:
+        params.append(since)
+    if until is not None:
         parts.append(f"{first} <= ?")
-        params.append(parse_time(f.until, newest, "--until"))
+        params.append(until)
     return " AND ".join(parts), params
