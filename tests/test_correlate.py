@@ -219,6 +219,29 @@ def test_a_window_that_ends_before_it_begins_is_refused(
     assert ok.exit_code == ExitCode.OK, ok.stderr
 
 
+@pytest.mark.parametrize("command", ["traces", "search"])
+def test_limit_zero_lists_every_row_and_a_negative_one_is_refused(
+    cli: Callable[..., CliResult], db: str, command: str
+) -> None:
+    args = [command, *(["e"] if command == "search" else []), "--db", db, "--format", "json"]
+    every = cli(*args, "--limit", "100000").json()
+    assert len(every) > 1
+    assert cli(*args, "--limit", "0").json() == every  # as `ledger --limit 0`: every row
+    assert cli(*args, "--limit", "1").json() == every[:1]
+    bad = cli(*args, "--limit", "-1")
+    assert bad.exit_code == ExitCode.USAGE and "--limit must be 0 (all) or more, not -1" in bad.stderr
+    assert bad.stdout == ""
+
+
+def test_slowest_zero_lists_every_trace_by_duration_and_a_negative_one_is_refused(
+    cli: Callable[..., CliResult], db: str
+) -> None:
+    by_duration = cli("traces", "--db", db, "--format", "json", "--sort", "duration", "--limit", "0").json()
+    assert cli("traces", "--db", db, "--format", "json", "--slowest", "0").json() == by_duration
+    bad = cli("traces", "--db", db, "--slowest", "-2")
+    assert bad.exit_code == ExitCode.USAGE and "--slowest must be 0 (all) or more" in bad.stderr
+
+
 def test_search_finds_text_and_regex_with_trace_filters(cli: Callable[..., CliResult], db: str) -> None:
     rows = cli("search", "TIMEOUT", "--db", db, "--format", "json").json()
     assert [r["system"] for r in rows] == ["backend", "backend"]

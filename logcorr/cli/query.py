@@ -89,11 +89,11 @@ def traces_cmd(
     since: str = Option(None, "--since", help="ISO time, or a duration before the newest event (2h, 30m)."),
     until: str = Option(None, "--until", help="ISO time, or a duration before the newest event."),
     user: str = Option(None, "--user", help="Only traces with events of this user id."),
-    slowest: int = Option(None, "--slowest", help="The N longest traces."),
+    slowest: int = Option(None, "--slowest", help="The N longest traces (0: every trace, longest first)."),
     sort: str = Option(
         "start", "--sort", help="start, duration, events, errors or systems (default: start)."
     ),
-    limit: int = Option(50, "--limit", help="At most this many rows (default: 50)."),
+    limit: int = Option(50, "--limit", help="At most this many rows; 0 lists all (default: 50)."),
     fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """List traces with their systems, duration and errors.
@@ -121,7 +121,7 @@ def search_cmd(
     since: str = Option(None, "--since", help="ISO time, or a duration before the newest event."),
     until: str = Option(None, "--until", help="ISO time, or a duration before the newest event."),
     user: str = Option(None, "--user", help="Only events in traces of this user id."),
-    limit: int = Option(100, "--limit", help="At most this many rows (default: 100)."),
+    limit: int = Option(100, "--limit", help="At most this many rows; 0 lists all (default: 100)."),
     fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """Find events by message text.

@@ -12,6 +12,7 @@ import orjson
 from logcorr.errors import InputError, UsageError
 from logcorr.rules.engine import RULES
 from logcorr.store.connection import connect
+from logcorr.store.query import sql_limit
 from logcorr.store.schema import dropped_span
 
 LEDGER_COLUMNS: tuple[str, ...] = (
@@ -49,8 +50,7 @@ def ledger_rows(db: str, f: LedgerFilter) -> list[dict[str, Any]]:
     """Drop-ledger rows matching `f`, in decision order (event id)."""
     if f.rule is not None and f.rule not in RULES:
         raise UsageError(f"unknown rule {f.rule!r}", f"choose one of: {', '.join(RULES)}")
-    if f.limit < 0:
-        raise UsageError("--limit must be 0 (all) or more")
+    limit = sql_limit(f.limit)
     con = connect(db, read_only=True)
     try:
         where: list[str] = []
@@ -70,10 +70,9 @@ def ledger_rows(db: str, f: LedgerFilter) -> list[dict[str, Any]]:
             SELECT event_id, ts, system, level, rule, reason, trace_id, source_file || ':' || source_line AS source,
                    message, rule_state::VARCHAR AS rule_state, run_id
             FROM drop_ledger {"WHERE " + " AND ".join(where) if where else ""}
-            ORDER BY event_id {"LIMIT ?" if f.limit else ""}
+            ORDER BY event_id LIMIT ?
         """
-        if f.limit:
-            params.append(f.limit)
+        params.append(limit)
         return _rows(con, sql, params)
     finally:
         con.close()

@@ -21,6 +21,14 @@ def sql_enum(values: tuple[str, ...]) -> str:
     return "ENUM(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
+def sql_limit(n: int, option: str = "--limit") -> int | None:
+    """A row limit as a `LIMIT ?` parameter: 0 is every row (None, which DuckDB takes as no limit); below 0 is
+    refused, naming `option`."""
+    if n < 0:
+        raise UsageError(f"{option} must be 0 (all) or more, not {n}")
+    return int(n) or None
+
+
 def fetch_dicts(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     """Rows of a query as dicts (column name → value)."""
     cur = con.execute(sql, params or [])
