@@ -277,6 +277,14 @@ def test_sql_runs_queries_and_cannot_write(cli: Callable[..., CliResult], db: st
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "other.duckdb").exists()
 
 
+@pytest.mark.parametrize("text", ["", "   ", " -- only a comment", "/* nothing */"])
+def test_sql_without_a_statement_says_so(cli: Callable[..., CliResult], db: str, text: str) -> None:
+    r = cli("sql", text, "--db", db)
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert "no SQL statement to run" in r.stderr and "internal error" not in r.stderr
+    assert r.stdout == ""
+
+
 def test_read_commands_on_a_missing_database_say_how_to_create_it(
     cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:

@@ -31,7 +31,10 @@ def sql_limit(n: int, option: str = "--limit") -> int | None:
 
 def fetch_dicts(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     """Rows of a query as dicts (column name → value)."""
-    cur = con.execute(sql, params or [])
+    return _dicts(con.execute(sql, params or []))
+
+
+def _dicts(cur: Any) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
@@ -42,7 +45,10 @@ def run_user_sql(path: str, sql: str) -> list[dict[str, Any]]:
 
     con = open_read_only(path)
     try:
-        return fetch_dicts(con, sql)
+        cur = con.execute(sql)
+        if cur is None or cur.description is None:  # nothing ran: empty text, or only comments
+            raise UsageError("no SQL statement to run", 'e.g. logcorr sql "SELECT count(*) FROM log_queue"')
+        return _dicts(cur)
     except duckdb.Error as e:
         first = str(e).splitlines()[0]
         if (
