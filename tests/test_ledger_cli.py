@@ -14,6 +14,7 @@ import pytest
 from logcorr.errors import ExitCode
 from logcorr.pipeline.ingest import ingest
 from logcorr.render.rows import RowFormat
+from logcorr.rules.ledger import _matching_files
 from tests.conftest import CliResult
 
 Cli = Callable[..., CliResult]
@@ -137,6 +138,27 @@ def test_explain_finds_a_file_by_the_tail_of_its_path_and_prints_a_table(
 ) -> None:
     r = cli("explain", "app.jsonl:6", "--db", db[0])
     assert r.exit_code == ExitCode.OK and "dropped" in r.stdout and "loop" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("known", "given", "found"),
+    [
+        (["logs/app.jsonl"], "./logs/app.jsonl", ["logs/app.jsonl"]),
+        (["/srv/x/logs/app.jsonl"], "../x/logs/app.jsonl", ["/srv/x/logs/app.jsonl"]),
+        (["/srv/x/logs/app.jsonl"], "logs/app.jsonl", ["/srv/x/logs/app.jsonl"]),
+        # a leading dot that is part of a name is not a path step
+        (["/srv/env.jsonl", "/srv/.env.jsonl"], ".env.jsonl", ["/srv/.env.jsonl"]),
+        (
+            ["/srv/.hidden/app.jsonl", "/srv/hidden/app.jsonl"],
+            ".hidden/app.jsonl",
+            ["/srv/.hidden/app.jsonl"],
+        ),
+    ],
+)
+def test_explain_matches_a_stored_file_by_its_path_steps(
+    known: list[str], given: str, found: list[str]
+) -> None:
+    assert _matching_files(known, given) == found
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,9 @@ def _matching_files(known: list[str], path: str) -> list[str]:
     same = [k for k in known if os.path.abspath(k) == absolute]
     if same:
         return same
-    tail = path.lstrip("./")
+    tail = path
+    while tail.startswith(("./", "../")):  # only whole `.` and `..` steps: `.env.jsonl` keeps its dot
+        tail = tail.split("/", 1)[1]
     return [k for k in known if k.endswith("/" + tail) or k == tail]
 
 
