@@ -163,3 +163,21 @@ def test_keep_blocks_leaves_a_duckdb_without_the_setting_as_it_was() -> None:
     con = duckdb.connect()
     keep_blocks(con, "64MB")
     assert con.execute("SELECT current_setting('block_allocator_memory')").fetchall()[0][0] == _shown("64MB")
+
+
+def test_a_memory_limit_beyond_the_machine_still_ingests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB takes such a memory_limit but refuses a block pool that large; the refusal must not abort the
+    # ingest's transaction
+    monkeypatch.setenv("LOGCORR_MEMORY_LIMIT", "100TB")
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        "".join(
+            f'{{"message": "m{i}", "level": "log", "timestamp": {1714910400000 + i}}}\n' for i in range(20)
+        )
+    )
+    result = ingest([str(path)], str(tmp_path / "db.duckdb"))
+    assert result.committed and result.stored + result.dropped == 20
+    con = duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM log_queue").fetchone() == (result.stored,)

@@ -273,11 +273,11 @@ def _run(
         workers.close()  # the workers end before the rules run
 
         def open_run() -> None:
+            limit = memory_limit_setting(STORE_MEMORY_LIMIT)
+            keep_blocks(con, limit)  # before the transaction: a setting DuckDB refuses would abort it
             con.execute("BEGIN TRANSACTION")
             _open_run(con, run_id, policy, len(files), started_at)
-            limit = memory_limit_setting(STORE_MEMORY_LIMIT)
             con.execute("SET memory_limit = ?", [limit])
-            keep_blocks(con, limit)
 
         loop_limits = (memory_limit_setting(ENGINE_MEMORY_LIMIT), memory_limit_setting(INGEST_MEMORY_LIMIT))
         _finish_run(con, run_id, stager, policy, result, open_run, loop_limits)

@@ -41,7 +41,9 @@ def keep_blocks(con: Any, size: str) -> None:
     and then faults in afresh, a page at a time (5M records: 1.9M page faults and 7-8 s of system time in
     the main process). Given while storing, under STORE_MEMORY_LIMIT: 5M records, the store phase 9.95 s
     against 10.7-10.9 s, 0.6M faults fewer, the same peak; from the rules phase on, the peak rose 70 MB
-    (DuckDB keeps what the sort used). A DuckDB without the setting just runs as before."""
+    (DuckDB keeps what the sort used). A DuckDB without the setting, or one that refuses the size (more than
+    the machine's memory, from $LOGCORR_MEMORY_LIMIT), just runs as before. Not inside a transaction: the
+    refusal would abort it."""
     import duckdb
 
     with contextlib.suppress(duckdb.Error):
