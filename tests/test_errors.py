@@ -61,7 +61,15 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("unknown scenario", ["replay", "--scenario", "nope"], 2, ["nope"]),
     ("bad LOGCORR_MEMORY_LIMIT", ["stats", "--db", "{db}"], 3, ["LOGCORR_MEMORY_LIMIT"]),
     ("budget unknown pricing", ["budget", "simulate", "--pricing", "nope", "--db", "{db}"], 2, ["nope"]),
+    ("memory limit too small (read)", ["traces", "--db", "{db}"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=300KB"]),
+    ("memory limit too small (ingest)", ["ingest", "{log}", "--db", "{dir}/new.duckdb"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=1KB"]),
 ]  # fmt: skip
+# the environment a case runs with, by name
+CASE_ENV = {
+    "bad LOGCORR_MEMORY_LIMIT": {"LOGCORR_MEMORY_LIMIT": "lots"},
+    "memory limit too small (read)": {"LOGCORR_MEMORY_LIMIT": "300KB"},
+    "memory limit too small (ingest)": {"LOGCORR_MEMORY_LIMIT": "1KB"},
+}
 
 
 def _fmt(args: list[str], env: dict[str, str]) -> list[str]:
@@ -79,8 +87,7 @@ def test_user_mistake_gets_one_clear_line_and_the_documented_exit_code(
 ) -> None:
     if name == "unreadable database" and os.geteuid() == 0:
         pytest.skip("root reads any file")
-    extra = {"LOGCORR_MEMORY_LIMIT": "lots"} if "MEMORY_LIMIT" in name else None
-    res = cli(*_fmt(args, env), env=extra)
+    res = cli(*_fmt(args, env), env=CASE_ENV.get(name))
     assert res.exit_code == code, (res.exit_code, res.stdout, res.stderr)
     assert code in (
         ExitCode.CHECK_FAILED,

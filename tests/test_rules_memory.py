@@ -11,12 +11,19 @@ from typing import Any
 import duckdb
 import pytest
 
+from logcorr.errors import DatabaseError
 from logcorr.pipeline import decide as decide_mod
 from logcorr.pipeline import store as store_mod
 from logcorr.pipeline.ingest import ingest
 from logcorr.rules.engine import PRESSURE_RULES
 from logcorr.rules.report import trace_integrity
-from logcorr.store.connection import ENGINE_MEMORY_LIMIT, INGEST_MEMORY_LIMIT, STORE_MEMORY_LIMIT, keep_blocks
+from logcorr.store.connection import (
+    ENGINE_MEMORY_LIMIT,
+    INGEST_MEMORY_LIMIT,
+    STORE_MEMORY_LIMIT,
+    connect,
+    keep_blocks,
+)
 
 RULES = (None, "suppress", "duplicate", "loop", "cross_system", *PRESSURE_RULES)
 
@@ -181,3 +188,36 @@ def test_a_memory_limit_beyond_the_machine_still_ingests(
     assert result.committed and result.stored + result.dropped == 20
     con = duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM log_queue").fetchone() == (result.stored,)
+
+
+@pytest.mark.parametrize("env", [None, "300MB"])
+def test_running_out_of_memory_says_which_limit_to_raise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str | None
+) -> None:
+    if env is None:
+        monkeypatch.delenv("LOGCORR_MEMORY_LIMIT", raising=False)
+    else:
+        monkeypatch.setenv("LOGCORR_MEMORY_LIMIT", env)
+
+    def store(*a: Any, **k: Any) -> None:
+        raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 256.0 KiB")
+
+    monkeypatch.setattr("logcorr.pipeline.ingest.store", store)
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"message": "m", "level": "log", "timestamp": 1714910400000}\n')
+    with pytest.raises(DatabaseError) as got:
+        ingest([str(path)], str(tmp_path / "db.duckdb"))
+    assert "ran out of memory" in str(got.value) and "could not allocate block" in str(got.value)
+    hint = got.value.hint or ""
+    assert (f"LOGCORR_MEMORY_LIMIT={env} is too small" if env else "set LOGCORR_MEMORY_LIMIT") in hint
+    con = duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM ingest_runs").fetchone() == (0,)  # nothing was committed
+
+
+def test_a_memory_limit_too_small_to_open_the_database_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGCORR_MEMORY_LIMIT", "1KB")
+    with pytest.raises(DatabaseError) as got:
+        connect(str(tmp_path / "db.duckdb"))
+    assert "ran out of memory" in str(got.value) and "LOGCORR_MEMORY_LIMIT" in (got.value.hint or "")

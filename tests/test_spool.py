@@ -192,6 +192,26 @@ def test_close_removes_what_a_failed_load_left() -> None:
     assert not os.path.exists(directory)
 
 
+@pytest.mark.parametrize("step", ["load", "scan"])
+def test_a_statement_that_aborts_the_transaction_raises_its_own_error(step: str) -> None:
+    # a failed statement aborts the caller's transaction; cleaning up after it (the optimizer setting, the
+    # registered batches) then fails too, and that error used to replace the statement's
+    con, sp = _spooled(None, range(0, 3))
+    con.execute("BEGIN TRANSACTION")
+    with pytest.raises(duckdb.ConversionException, match="Could not convert"):
+        if step == "load":
+            sp.load(
+                select={"t": "SELECT seq, CAST(text AS INTEGER)::VARCHAR AS text, source_line FROM _spooled"}
+            )
+        else:
+            sp.load(keep=("t",))
+            sp.scan(
+                "t", "INSERT INTO t SELECT seq, CAST(text AS INTEGER)::VARCHAR, source_line FROM _spooled"
+            )
+    con.execute("ROLLBACK")
+    sp.close()
+
+
 @pytest.fixture
 def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary directory of the test's own (the worker processes inherit it through TMPDIR)."""

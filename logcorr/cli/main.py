@@ -144,6 +144,11 @@ def _other(e: Exception, debug: bool) -> int:
     if hasattr(e, "show") and hasattr(e, "exit_code"):  # a click usage error (bad flag, missing argument)
         e.show()
         return ExitCode.USAGE
+    if type(e).__name__ == "OutOfMemoryException" and type(e).__module__.endswith("duckdb"):
+        from logcorr.store.connection import out_of_memory_hint
+
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return _fail(f"DuckDB ran out of memory: {first}", out_of_memory_hint(), ExitCode.INPUT, debug, e)
     return _fail(f"internal error: {type(e).__name__}: {e}", "re-run with --debug and report it",
                  ExitCode.INPUT, debug, e)  # fmt: skip
 

@@ -36,6 +36,7 @@ from logcorr.store.connection import (
     connect,
     keep_blocks,
     memory_limit_setting,
+    out_of_memory_hint,
 )
 
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
@@ -176,6 +177,11 @@ def ingest(
             raise InputError(f"cannot read input: {e}") from e
         import duckdb
 
+        if isinstance(e, duckdb.OutOfMemoryException):
+            raise DatabaseError(
+                f"DuckDB ran out of memory during ingest: {str(e).splitlines()[0]}",
+                out_of_memory_hint(),
+            ) from e
         if isinstance(e, duckdb.Error):
             raise DatabaseError(f"database error during ingest: {str(e).splitlines()[0]}") from e
         raise

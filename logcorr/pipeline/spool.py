@@ -199,15 +199,19 @@ class Spool:
         try:
             with _joins_as_written(self.con):
                 result = self.con.execute(sql)
-                return result.fetchall() if fetch else None
-        except Exception:
+                rows = result.fetchall() if fetch else None
+        except BaseException as e:
+            # the statement's error is the one to report: it may have aborted the transaction, and then
+            # unregistering fails too
+            with contextlib.suppress(Exception):
+                self.con.unregister("_spooled")
             # DuckDB reports what the batches raised (Ctrl-C, a read error) as its own error: raise the
             # original, so that an interruption stays one
-            if raised:
+            if raised and isinstance(e, Exception):
                 raise raised[0] from None
             raise
-        finally:
-            self.con.unregister("_spooled")
+        self.con.unregister("_spooled")
+        return rows
 
     def close(self) -> None:
         """Remove the directory and anything left in it (an ingest that failed)."""
@@ -230,9 +234,14 @@ def _joins_as_written(con: Any) -> Iterator[None]:
         switched = False
     try:
         yield
-    finally:
+    except BaseException:
+        # the statement failed, which may have aborted the transaction: its error is the one to report
         if switched:
-            con.execute("RESET disabled_optimizers")
+            with contextlib.suppress(Exception):
+                con.execute("RESET disabled_optimizers")
+        raise
+    if switched:
+        con.execute("RESET disabled_optimizers")
 
 
 def _schema(part: _Part) -> pa.Schema:

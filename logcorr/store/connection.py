@@ -50,6 +50,14 @@ def keep_blocks(con: Any, size: str) -> None:
         con.execute("SET block_allocator_memory = ?", [size])
 
 
+def out_of_memory_hint() -> str:
+    """What to do when DuckDB ran out of memory under its limit."""
+    given = os.environ.get("LOGCORR_MEMORY_LIMIT")
+    if given:
+        return f"LOGCORR_MEMORY_LIMIT={given} is too small: raise it (e.g. 1GB) or unset it"
+    return "set LOGCORR_MEMORY_LIMIT (e.g. 2GB) to give DuckDB more memory"
+
+
 def memory_limit_setting(default: str) -> str:
     """DuckDB's memory limit: $LOGCORR_MEMORY_LIMIT when the user set one (it then holds throughout),
     else `default`."""
@@ -127,8 +135,15 @@ def connect(
         ) from e
     from logcorr.store.schema import check_schema, migrate_schema
 
-    if read_only:
-        check_schema(con, path)
-    elif migrate:
-        migrate_schema(con)
+    try:
+        if read_only:
+            check_schema(con, path)
+        elif migrate:
+            migrate_schema(con)
+    except duckdb.OutOfMemoryException as e:
+        con.close()
+        raise DatabaseError(
+            f"cannot open database {path}: DuckDB ran out of memory: {str(e).splitlines()[0]}",
+            out_of_memory_hint(),
+        ) from e
     return con

@@ -295,9 +295,11 @@ def migrate_schema(con: Any) -> int:
 
 def check_schema(con: Any, path: str) -> None:
     """For read-only connections: the schema must exist and be current."""
+    import duckdb
+
     try:
         row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-    except Exception as e:
+    except (duckdb.CatalogException, duckdb.BinderException) as e:  # no such table, or not ours
         raise DatabaseError(f"{path} is not a logcorr database (no schema_migrations table)") from e
     version = int(row[0]) if row else 0
     if version != LATEST:
