@@ -38,7 +38,7 @@ ENGINE_MEMORY_LIMIT = "200MB"
 def keep_blocks(con: Any, size: str) -> None:
     """Let DuckDB keep up to `size` of the memory its blocks used, for its next blocks, until the connection
     closes: the store writes millions of rows through blocks that DuckDB otherwise hands back to the system
-    and then faults in afresh, a page at a time (5M records: 1.9M page faults and 7-8 s of system time in
+    and then faults in afresh, a page at a time (5M records: 1.9M page faults and 7-11 s of system time in
     the main process). Given while storing, under STORE_MEMORY_LIMIT: 5M records, the store phase 9.95 s
     against 10.7-10.9 s, 0.6M faults fewer, the same peak; from the rules phase on, the peak rose 70 MB
     (DuckDB keeps what the sort used). A DuckDB without the setting, or one that refuses the size (more than
