@@ -43,8 +43,15 @@ def serve_cmd(
     from logcorr.serve.run import serve
     from logcorr.store.connection import resolve_db
 
-    if batch_ms < 0 or batch_max < 1 or max_body_kb < 1 or max_event_age < 0 or not 0 <= port <= 65535:
-        raise UsageError("--batch-ms, --max-event-age ≥ 0; --batch-max, --max-body-kb ≥ 1; --port 0–65535")
+    for option, value, ok, wanted in (
+        ("--port", port, 0 <= port <= 65535, "0-65535 (0 picks a free port)"),
+        ("--max-body-kb", max_body_kb, max_body_kb >= 1, "1 or more"),
+        ("--batch-ms", batch_ms, batch_ms >= 0, "0 or more"),
+        ("--batch-max", batch_max, batch_max >= 1, "1 or more"),
+        ("--max-event-age", max_event_age, max_event_age >= 0, "0 (off) or more"),
+    ):
+        if not ok:
+            raise UsageError(f"{option} {value:g}: must be {wanted}")
     from logcorr.serve.config import ServeConfig
     from logcorr.serve.security import DEFAULT_ORIGINS, OriginPolicy
 
