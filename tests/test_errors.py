@@ -64,6 +64,8 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("serve port out of range", ["serve", "--port", "70000", "--db", "{dir}/serve.duckdb"], 2, ["--port 70000: must be 0-65535"]),
     ("serve negative batch wait", ["serve", "--batch-ms", "-1", "--db", "{dir}/serve.duckdb"], 2, ["--batch-ms -1: must be 0 or more"]),
     ("serve body limit of zero", ["serve", "--max-body-kb", "0", "--db", "{dir}/serve.duckdb"], 2, ["--max-body-kb 0: must be 1 or more"]),
+    ("search unknown level", ["search", "x", "--level", "fatal", "--db", "{db}"], 2, ["unknown level 'fatal'", "warn, error"]),
+    ("ledger unknown system", ["ledger", "--system", "edge", "--db", "{db}"], 2, ["unknown system 'edge'", "browser, worker, backend"]),
     ("memory limit too small (read)", ["traces", "--db", "{db}"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=300KB"]),
     ("memory limit too small (ingest)", ["ingest", "{log}", "--db", "{dir}/new.duckdb"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=1KB"]),
 ]  # fmt: skip

@@ -114,7 +114,7 @@ def search_cmd(
     text: str = Argument(..., help="Text to find in messages (case-insensitive), or a regex with --regex."),
     db: str = DB_OPT,
     regex: bool = Option(False, "--regex", "-E", help="Treat TEXT as a regular expression."),
-    level: str = Option(None, "--level", help="Only events of this level."),
+    level: str = Option(None, "--level", help="Only events of this level (debug, info, log, warn, error)."),
     system: list[str] = Option(None, "--system", help="Only events in traces that include this system."),
     has_errors: bool = Option(False, "--has-errors", help="Only events in traces with an error."),
     min_systems: int = Option(0, "--min-systems", help="Only events in traces spanning at least N systems."),

@@ -6,6 +6,7 @@ from typing import Any
 
 from logcorr.correlate.filters import TraceFilter, having_sql, summary_sql, time_sql
 from logcorr.errors import UsageError
+from logcorr.model import LEVELS
 from logcorr.store.query import fetch_dicts, sql_limit
 
 # sort name -> trace_summary column, always descending, ties by trace_id
@@ -54,6 +55,8 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
                   limit: int = 100) -> list[dict[str, Any]]:  # fmt: skip
     """Events whose message matches `text` (substring, case-insensitive) or a regular expression."""
     f.validate()
+    if level is not None and level not in LEVELS:
+        raise UsageError(f"unknown level {level!r}", f"choose from {', '.join(LEVELS)}")
     import duckdb
 
     match = "regexp_matches(message, ?)" if regex else "message ILIKE '%' || ? || '%'"

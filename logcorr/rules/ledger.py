@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from logcorr.errors import InputError, UsageError
+from logcorr.model import SYSTEMS
 from logcorr.rules.engine import RULES
 from logcorr.store.connection import connect
 from logcorr.store.query import sql_limit
@@ -50,6 +51,8 @@ def ledger_rows(db: str, f: LedgerFilter) -> list[dict[str, Any]]:
     """Drop-ledger rows matching `f`, in decision order (event id)."""
     if f.rule is not None and f.rule not in RULES:
         raise UsageError(f"unknown rule {f.rule!r}", f"choose one of: {', '.join(RULES)}")
+    if f.system is not None and f.system not in SYSTEMS:
+        raise UsageError(f"unknown system {f.system!r}", f"choose one of: {', '.join(SYSTEMS)}")
     limit = sql_limit(f.limit)
     con = connect(db, read_only=True)
     try:
