@@ -66,6 +66,8 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("serve body limit of zero", ["serve", "--max-body-kb", "0", "--db", "{dir}/serve.duckdb"], 2, ["--max-body-kb 0: must be 1 or more"]),
     ("search unknown level", ["search", "x", "--level", "fatal", "--db", "{db}"], 2, ["unknown level 'fatal'", "warn, error"]),
     ("ledger unknown system", ["ledger", "--system", "edge", "--db", "{db}"], 2, ["unknown system 'edge'", "browser, worker, backend"]),
+    ("budget check negative limit", ["budget", "check", "--max-usd", "-1", "--db", "{db}"], 2, ["--max-usd -1: must be a finite number"]),
+    ("budget check limit not a number", ["budget", "check", "--max-quota-pct", "nan", "--db", "{db}"], 2, ["--max-quota-pct nan"]),
     ("memory limit too small (read)", ["traces", "--db", "{db}"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=300KB"]),
     ("memory limit too small (ingest)", ["ingest", "{log}", "--db", "{dir}/new.duckdb"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=1KB"]),
 ]  # fmt: skip

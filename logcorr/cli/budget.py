@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -173,6 +174,13 @@ def check_cmd(
             "budget check needs at least one threshold",
             "e.g. --max-usd 10 --max-quota-pct 100 --fail-on-degrade",
         )
+    for option, limit in (("--max-usd", max_usd), ("--max-quota-pct", max_quota_pct)):
+        # a negative or not-a-number limit fails every run: a mistake in the CI config, not a budget
+        if limit is not None and not (math.isfinite(limit) and limit >= 0):
+            raise UsageError(
+                f"{option} {limit:g}: must be a finite number, 0 or more",
+                "e.g. --max-usd 10 --max-quota-pct 100",
+            )
     pricing = list(pricing or [])
     if (
         pricing
