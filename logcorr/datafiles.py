@@ -19,11 +19,12 @@ def builtin_text(relative: str) -> str:
     return resources.files("logcorr.data").joinpath(relative).read_text(encoding="utf-8")
 
 
-def validate_toml(model: type[M], text: str, source: str) -> M:
-    """`text` parsed as TOML and validated as `model`; errors name `source` and each bad field."""
+def validate_toml(model: type[M], text: str, source: str, what: str) -> M:
+    """`text` parsed as TOML and validated as `model` (`what` it is, for errors: "pricing model"); errors name
+    `source` and each bad field."""
     try:
         return model.model_validate(tomllib.loads(text))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source} is not valid TOML: {e}") from e
     except ValidationError as e:
-        raise ConfigError(format_errors(e, source)) from e
+        raise ConfigError(format_errors(e, source, what)) from e

@@ -226,3 +226,20 @@ def test_period_says_how_much_time_the_sample_represents(cli: Callable[..., CliR
     assert res["total"]["accepted"] == 16 * 1_700  # one day of traffic every other day
     r = cli("budget", "simulate", "--db", one_day, "--period", "1h")
     assert r.exit_code == ExitCode.USAGE and "shorter than the observed span" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "text", "first_line"),
+    [
+        ("--pricing", 'name = "p"\n', "error: invalid pricing model in {path}:"),
+        ("--amplification", "x = 1\n", "error: invalid amplification model in {path}:"),
+    ],
+)
+def test_an_invalid_model_file_is_named_for_what_it_is(
+    cli: Callable[..., CliResult], tmp_path: Path, option: str, text: str, first_line: str
+) -> None:
+    path = tmp_path / "model.toml"
+    path.write_text(text)
+    r = cli("budget", "simulate", option, str(path), "--db", str(tmp_path / "none.duckdb"))
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert r.stderr.splitlines()[0] == first_line.format(path=path)

@@ -61,6 +61,9 @@ def test_a_pyproject_tool_logcorr_table_is_a_policy(tmp_path: Path) -> None:
         ("[nonsense]\nx = 1\n", "nonsense"),
         # every message contains "": it suppressed the rows the stager looked at closely and not the rest
         ('[suppression]\npatterns = ["webpack-internal", ""]\n', "suppression.patterns"),
+        # NaN compares false, so a NaN share passed the check that the shares add up to 1
+        ("[budget.shares]\nbrowser = nan\n", "budget.shares.browser"),
+        ("[rate_limit]\ncalm_pct = inf\n", "rate_limit.calm_pct"),
     ],
 )
 def test_invalid_policies_are_explained_by_field(tmp_path: Path, text: str, where: str) -> None:

@@ -149,11 +149,23 @@ def test_params_override_nested_fields_and_list_items() -> None:
         (["flows.stream.rate=-1"], ConfigError),
         (["flows.stream.bogus=1"], ConfigError),
         (["duration=forever"], ConfigError),
+        (["flows.stream.rate=inf"], ConfigError),
+        (["flows.stream.rate=nan"], ConfigError),
+        (["scale=inf"], ConfigError),
     ],
 )
 def test_bad_params_are_usage_or_config_errors(params: list[str], error: type[Exception]) -> None:
     with pytest.raises(error):
         load_scenario("duplicate-delivery", params)
+
+
+@pytest.mark.parametrize("rate", ["1e12", "1e308"])
+def test_a_scenario_beyond_a_billion_events_is_refused_before_it_runs(rate: str) -> None:
+    sc, source, params = load_scenario("steady", ["duration=1m", f"flows.action.rate={rate}"])
+    with pytest.raises(
+        ConfigError, match=r"would generate about .* events; a replay takes at most 1,000,000,000"
+    ):
+        SyntheticLoad(sc, source, params)
 
 
 def test_a_user_scenario_extends_a_builtin_and_switches_flows_off(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ GB = 1e9
 
 
 class PerLog(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     function_calls: float = 0
     documents_written: float = 0
@@ -29,14 +29,14 @@ class PerLog(BaseModel):
 
 
 class SystemCost(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     offered: PerLog = PerLog()
     accepted: PerLog = PerLog()
 
 
 class Amplification(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     avg_document_bytes: float = Field(500, gt=0)
     index_bytes_per_document: float = Field(150, ge=0)
@@ -50,12 +50,15 @@ def load_amplification(path: str | None = None) -> Amplification:
     """The shipped model, or a user's TOML file."""
     if path is None:
         return validate_toml(
-            Amplification, builtin_text("amplification.toml"), "built-in amplification model"
+            Amplification,
+            builtin_text("amplification.toml"),
+            "logcorr/data/amplification.toml",
+            "amplification model",
         )
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"amplification model {path} not found")
-    return validate_toml(Amplification, p.read_text(encoding="utf-8"), path)
+    return validate_toml(Amplification, p.read_text(encoding="utf-8"), path, "amplification model")
 
 
 def usage(

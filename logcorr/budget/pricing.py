@@ -99,7 +99,10 @@ def load_model(name_or_path: str) -> PricingModel:
     """A built-in model by name, or a TOML file by path."""
     if name_or_path in BUILTIN:
         return validate_toml(
-            PricingModel, builtin_text(f"pricing/{name_or_path}.toml"), f"pricing model {name_or_path}"
+            PricingModel,
+            builtin_text(f"pricing/{name_or_path}.toml"),
+            f"logcorr/data/pricing/{name_or_path}.toml",
+            "pricing model",
         )
     p = Path(name_or_path)
     if not p.is_file():
@@ -107,7 +110,7 @@ def load_model(name_or_path: str) -> PricingModel:
             f"pricing model {name_or_path!r} is neither a built-in model nor a file",
             f"built-in models: {', '.join(BUILTIN)}",
         )
-    return validate_toml(PricingModel, p.read_text(encoding="utf-8"), f"pricing model {p}")
+    return validate_toml(PricingModel, p.read_text(encoding="utf-8"), str(p), "pricing model")
 
 
 def price(model: PricingModel, usage: dict[str, float]) -> Cost:

@@ -78,7 +78,8 @@ def _utc(v: Any) -> Any:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # TOML and --param have inf and nan; no scenario number means either (an infinite rate crashed the replay)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Step(_Model):
@@ -283,6 +284,6 @@ def load_scenario(name_or_path: str, params: list[str] | None = None) -> tuple[S
         return Scenario.model_validate(doc), source, applied
     except ValidationError as e:
         raise ConfigError(
-            format_errors(e, source).replace("invalid policy", "invalid scenario"),
+            format_errors(e, source, "scenario"),
             "see docs/replay.md for every field",
         ) from e

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from logcorr.errors import ConfigError
 from logcorr.replay.scenario import Flow, Scenario
 from logcorr.rules.fingerprint import fingerprint
 from logcorr.rules.policy import Policy
@@ -28,6 +29,9 @@ from logcorr.rules.redact import Redactor, might_hold_secret
 from logcorr.rules.suppress import Suppressor
 
 MAX_TEMPLATES = 1_000_000
+# a replay generates its events window by window, so memory is no limit; time is: the built-in month is 28M
+# events. Far beyond this a rate was mistyped (rate = 1e308 broke DuckDB's range() with an internal error)
+MAX_EVENTS = 1_000_000_000
 TARGET_CHUNK_EVENTS = 250_000
 _P = 1_000_000  # probability resolution
 _B36_SPACE = 36**9
@@ -129,8 +133,6 @@ def build_templates(sc: Scenario, policy: Policy) -> tuple[list[Template], list[
         for step in flow.steps:
             firsts.append(len(templates))
             if len(templates) + step.variants > MAX_TEMPLATES:
-                from logcorr.errors import ConfigError
-
                 raise ConfigError(f"scenario {sc.name} has more than {MAX_TEMPLATES:,} message variants")
             extra = _side_redactions(step.stack, step.context) if redact else Counter()
             for v in range(step.variants):
@@ -244,6 +246,12 @@ class SyntheticLoad:
         self.flows = [f for _, f in _enabled(sc)]
         self.horizon = max((f.span_ms for f in self.flows), default=0)
         self.expected = expected_events(sc, self.segments)
+        if not self.expected <= MAX_EVENTS:
+            raise ConfigError(
+                f"scenario {sc.name} would generate about {self.expected:,.3g} events; a replay takes at most "
+                f"{MAX_EVENTS:,}",
+                "lower a flow's rate, the scale or the duration",
+            )
         self.templates: list[Template] = []
         self._by_tpl: tuple[list[Any], ...] = ([], [], [], [])
         self.view = """SELECT c.ts_ms, t.system, t.level, c.trace_id, t.fingerprint, c.tpl, c.d

@@ -38,7 +38,8 @@ LEVELS: tuple[str, ...] = ("debug", "info", "log", "warn", "error")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # TOML has nan and inf; no policy number means either (a NaN share passed the sum check: NaN compares false)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _levels(v: list[str]) -> list[str]:
@@ -208,9 +209,9 @@ class Policy(_Model):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
-def format_errors(err: ValidationError, source: str) -> str:
-    """One line per invalid field: `  section.field: message`."""
-    lines = [f"invalid policy in {source}:"]
+def format_errors(err: ValidationError, source: str, what: str = "policy") -> str:
+    """One line per invalid field: `  section.field: message`, under `invalid {what} in {source}:`."""
+    lines = [f"invalid {what} in {source}:"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         lines.append(f"  {where}: {e['msg']}")
