@@ -139,6 +139,20 @@ def test_help_lists_every_command_and_each_read_command_has_help(cli: Cli) -> No
         assert r.exit_code == ExitCode.OK and "Example: logcorr" in r.stdout, name
 
 
+def test_every_command_a_help_text_names_exists(cli: Cli) -> None:
+    # `ingest --help` once sent users to `logcorr formats`, which never existed
+    import re
+
+    top = cli("--help").stdout
+    commands = set(re.findall(r"^  ([a-z]+) ", top, re.MULTILINE))
+    groups = {"budget": ["simulate", "check"], "policy": ["show", "validate"]}
+    pages = [[name] for name in sorted(commands)] + [[g, sub] for g, subs in groups.items() for sub in subs]
+    for argv in pages:
+        text = " ".join(cli(*argv, "--help").stdout.split())  # rewrapped: a name may have been split
+        for named in re.findall(r"`logcorr ([a-z]+)", text):
+            assert named in commands, (argv, named)
+
+
 def test_every_fast_module_declares_its_commands() -> None:
     import importlib
 

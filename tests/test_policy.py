@@ -48,6 +48,16 @@ def test_a_pyproject_tool_logcorr_table_is_a_policy(tmp_path: Path) -> None:
     assert load_policy(str(path)).loop.max_identical == 3
 
 
+def test_a_pyproject_without_a_logcorr_table_is_refused_not_read_as_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "x"\n\n[tool.ruff]\nline-length = 100\n')
+    with pytest.raises(ConfigError) as e:
+        load_policy(str(path))
+    assert "has no [tool.logcorr] table" in e.value.message and e.value.exit_code == ExitCode.USAGE
+    path.write_text('[project]\nname = "x"\n\n[tool.logcorr]\n')  # present and empty: the defaults
+    assert load_policy(str(path)) == Policy()
+
+
 @pytest.mark.parametrize(
     "text, where",
     [

@@ -23,7 +23,10 @@ def ingest_cmd(
         None, "--policy", help="Policy TOML (or pyproject.toml) (default: story defaults)."
     ),
     format_name: str = typer.Option(
-        None, "--format", help="Force one input format for all files (see `logcorr formats`)."
+        None,
+        "--format",
+        help="Force one input format for all files, e.g. cf-logpush (default: detected per record; an unknown "
+        "name lists them all, docs/formats.md describes them).",
     ),
     strict: bool = typer.Option(False, "--strict", help="Store nothing and exit 3 if any line is rejected."),
     json_out: bool = typer.Option(False, "--json", help="Print the machine summary as JSON on stdout."),

@@ -233,7 +233,12 @@ def load_policy(path: str | None) -> Policy:
         raise ConfigError(f"policy file {path} is not valid TOML: {e}") from e
     data: Any = raw
     if p.name == "pyproject.toml":
-        data = raw.get("tool", {}).get("logcorr", {})
+        data = raw.get("tool", {}).get("logcorr")
+        if data is None:  # given on purpose: the defaults in its place would go unnoticed
+            raise ConfigError(
+                f"{path} has no [tool.logcorr] table",
+                "put the policy under [tool.logcorr] (see `logcorr policy show`), or give a policy TOML file",
+            )
     try:
         return Policy.model_validate(data)
     except ValidationError as e:
