@@ -68,12 +68,17 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("ledger unknown system", ["ledger", "--system", "edge", "--db", "{db}"], 2, ["unknown system 'edge'", "browser, worker, backend"]),
     ("budget check negative limit", ["budget", "check", "--max-usd", "-1", "--db", "{db}"], 2, ["--max-usd -1: must be a finite number"]),
     ("budget check limit not a number", ["budget", "check", "--max-quota-pct", "nan", "--db", "{db}"], 2, ["--max-quota-pct nan"]),
+    ("ingest line limit of zero", ["ingest", "{log}", "--max-line-mb", "0", "--db", "{dir}/new.duckdb"], 2, ["--max-line-mb 0 must be a positive number"]),
+    ("ingest line limit not a number", ["ingest", "{log}", "--max-line-mb", "nan", "--db", "{dir}/new.duckdb"], 2, ["--max-line-mb nan"]),
+    ("ingest gzip limit infinite", ["ingest", "{log}", "--max-decompressed-gb", "inf", "--db", "{dir}/new.duckdb"], 2, ["--max-decompressed-gb inf"]),
+    ("gzip limit variable infinite", ["ingest", "{log}", "--db", "{dir}/new.duckdb"], 2, ["LOGCORR_MAX_DECOMPRESSED_GB='inf'"]),
     ("memory limit too small (read)", ["traces", "--db", "{db}"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=300KB"]),
     ("memory limit too small (ingest)", ["ingest", "{log}", "--db", "{dir}/new.duckdb"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=1KB"]),
 ]  # fmt: skip
 # the environment a case runs with, by name
 CASE_ENV = {
     "bad LOGCORR_MEMORY_LIMIT": {"LOGCORR_MEMORY_LIMIT": "lots"},
+    "gzip limit variable infinite": {"LOGCORR_MAX_DECOMPRESSED_GB": "inf"},
     "memory limit too small (read)": {"LOGCORR_MEMORY_LIMIT": "300KB"},
     "memory limit too small (ingest)": {"LOGCORR_MEMORY_LIMIT": "1KB"},
 }

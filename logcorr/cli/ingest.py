@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -49,6 +50,8 @@ def ingest_cmd(
     """
     from logcorr.pipeline.workers import default_jobs, early_pool
 
+    max_record_bytes = int(_positive("--max-line-mb", max_line_mb, "8") * (1 << 20))
+    max_decompressed = _gz_limit(max_gz_gb)
     # a large file's parse workers start before this process imports pyarrow, DuckDB and the policy (0.27 s)
     # and opens the database: they import meanwhile (ingest shuts them down after parsing; here, if it failed)
     pool = early_pool(paths, jobs or default_jobs())
@@ -63,8 +66,8 @@ def ingest_cmd(
         progress, stop = _progress(console, quiet)
         try:
             result = ingest(paths, resolve_db(db), load_policy(policy), format_name=format_name, strict=strict,
-                            max_record_bytes=int(max_line_mb * (1 << 20)), progress=progress,
-                            jobs=jobs or None, max_decompressed=_gz_limit(max_gz_gb), pool=pool)  # fmt: skip
+                            max_record_bytes=max_record_bytes, progress=progress,
+                            jobs=jobs or None, max_decompressed=max_decompressed, pool=pool)  # fmt: skip
         finally:
             stop()
     finally:
@@ -79,13 +82,16 @@ def ingest_cmd(
 
 
 def _gz_limit(gb: float | None) -> int | None:
-    if gb is None:
-        return None
-    if not gb > 0:
+    return None if gb is None else int(_positive("--max-decompressed-gb", gb, "8") * (1 << 30))
+
+
+def _positive(option: str, value: float, example: str) -> float:
+    """`value`, when it is a finite number above 0 (nan, inf and the rest are usage errors)."""
+    if not (math.isfinite(value) and value > 0):
         from logcorr.errors import UsageError
 
-        raise UsageError(f"--max-decompressed-gb {gb} must be positive", "e.g. --max-decompressed-gb 8")
-    return int(gb * (1 << 30))
+        raise UsageError(f"{option} {value:g} must be a positive number", f"e.g. {option} {example}")
+    return value
 
 
 def _progress(console: Any, quiet: bool) -> tuple[Any, Any]:

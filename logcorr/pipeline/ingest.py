@@ -5,6 +5,7 @@ database as it was."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections import Counter
@@ -96,7 +97,7 @@ def max_decompressed_from_env() -> int:
         gb = float(raw)
     except ValueError:
         gb = -1.0
-    if not gb > 0:
+    if not (math.isfinite(gb) and gb > 0):
         raise UsageError(f"LOGCORR_MAX_DECOMPRESSED_GB={raw!r} is not a positive number", "e.g. 8 or 0.5")
     return int(gb * (1 << 30))
 
