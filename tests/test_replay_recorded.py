@@ -123,10 +123,26 @@ def test_recorded_loops_are_cut_and_secrets_stay_redacted(cli: Cli, write_jsonl:
     assert not contains_secret(" ".join(m["message"] for m in res["messages"]))
 
 
-@pytest.mark.parametrize("args", [("--speed", "0"), ("--multiply", "-1")])
-def test_bad_speed_or_multiply_is_a_usage_error(cli: Cli, fixtures_db: str, args: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--speed", "0"), "--speed must be a positive number"),
+        (("--multiply", "-1"), "--multiply must be a positive number"),
+        # nan and inf reached the SQL text ("Referenced column nan") or an int() (internal errors)
+        (("--speed", "nan"), "--speed must be a positive number"),
+        (("--speed", "inf"), "--speed must be a positive number"),
+        (("--multiply", "inf"), "--multiply must be a positive number"),
+        # finite but absurd: a replay that would never end, a time past DuckDB's integers
+        (("--multiply", "1e12"), "a replay takes at most 1,000,000,000"),
+        (("--speed", "1e-300"), "beyond 366 days"),
+    ],
+)
+def test_bad_speed_or_multiply_is_a_usage_error(
+    cli: Cli, fixtures_db: str, args: tuple[str, ...], says: str
+) -> None:
     r = cli("replay", "--db", fixtures_db, *args)
     assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert says in r.stderr and "internal error" not in r.stderr
 
 
 def test_an_empty_or_missing_database_is_an_input_error(cli: Cli, tmp_path: Path) -> None:

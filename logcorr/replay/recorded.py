@@ -9,12 +9,15 @@ every rule from there (loop, cross-system, trace, rate limit, budget).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
 import pyarrow as pa
 
 from logcorr.errors import InputError, UsageError
+from logcorr.replay.drive import MAX_EVENTS
+from logcorr.replay.scenario import MAX_DURATION_MS
 from logcorr.rules.engine import COLUMNS
 from logcorr.rules.policy import Policy
 from logcorr.sim import load as simload
@@ -32,10 +35,10 @@ class RecordedLoad:
     def __init__(
         self, con: Any, source: dict[str, Any], *, speed: float = 1.0, multiply: float = 1.0
     ) -> None:
-        if speed <= 0:
-            raise UsageError("--speed must be positive, e.g. --speed 60 replays an hour in a minute")
-        if multiply <= 0:
-            raise UsageError("--multiply must be positive, e.g. --multiply 10")
+        if not (math.isfinite(speed) and speed > 0):
+            raise UsageError("--speed must be a positive number, e.g. --speed 60 replays an hour in a minute")
+        if not (math.isfinite(multiply) and multiply > 0):
+            raise UsageError("--multiply must be a positive number, e.g. --multiply 10")
         self.con = con
         self.source = source
         self.speed = speed
@@ -51,6 +54,17 @@ class RecordedLoad:
         if n == 0:
             raise InputError("no events to replay", "ingest some logs first, or pass input files")
         self.recorded = n
+        if (hi - lo) / speed > MAX_DURATION_MS:
+            raise UsageError(
+                f"--speed {speed:g} stretches the recording's {(hi - lo) / 1000:,.0f} s beyond 366 days",
+                f"at least --speed {(hi - lo) / MAX_DURATION_MS:.3g} for this recording",
+            )
+        if n * multiply > MAX_EVENTS:
+            raise UsageError(
+                f"--multiply {multiply:g} would replay about {n * multiply:,.3g} events; a replay takes at most "
+                f"{MAX_EVENTS:,}",
+                f"at most --multiply {MAX_EVENTS // n:,} for these {n:,} events",
+            )
         self.first_ms, self.last_ms = lo, hi
         if speed != 1:
             con.execute(

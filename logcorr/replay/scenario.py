@@ -42,6 +42,7 @@ BUILTIN: tuple[str, ...] = (
     "month",
 )
 DAY_MS = 86_400_000
+MAX_DURATION_MS = 366 * DAY_MS  # a replay's longest span, scenario or stretched recording
 
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -166,7 +167,7 @@ class Scenario(_Model):
     @field_validator("duration")
     @classmethod
     def _duration(cls, v: int) -> int:
-        if v > 366 * DAY_MS:
+        if v > MAX_DURATION_MS:
             raise ValueError("a scenario may last at most 366 days")
         return v
 

@@ -22,6 +22,7 @@ import orjson
 import pyarrow as pa
 
 from logcorr.errors import ConfigError
+from logcorr.replay.drive import MAX_EVENTS
 from logcorr.replay.scenario import Flow, Scenario
 from logcorr.rules.fingerprint import fingerprint
 from logcorr.rules.policy import Policy
@@ -29,9 +30,6 @@ from logcorr.rules.redact import Redactor, might_hold_secret
 from logcorr.rules.suppress import Suppressor
 
 MAX_TEMPLATES = 1_000_000
-# a replay generates its events window by window, so memory is no limit; time is: the built-in month is 28M
-# events. Far beyond this a rate was mistyped (rate = 1e308 broke DuckDB's range() with an internal error)
-MAX_EVENTS = 1_000_000_000
 TARGET_CHUNK_EVENTS = 250_000
 _P = 1_000_000  # probability resolution
 _B36_SPACE = 36**9
