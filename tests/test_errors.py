@@ -72,6 +72,7 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("ingest line limit not a number", ["ingest", "{log}", "--max-line-mb", "nan", "--db", "{dir}/new.duckdb"], 2, ["--max-line-mb nan"]),
     ("ingest gzip limit infinite", ["ingest", "{log}", "--max-decompressed-gb", "inf", "--db", "{dir}/new.duckdb"], 2, ["--max-decompressed-gb inf"]),
     ("gzip limit variable infinite", ["ingest", "{log}", "--db", "{dir}/new.duckdb"], 2, ["LOGCORR_MAX_DECOMPRESSED_GB='inf'"]),
+    ("budget scale beyond a simulation", ["budget", "simulate", "--scale", "1000000x", "--db", "{db}"], 2, ["a simulation takes at most 1,000,000,000", "at most --scale"]),
     ("memory limit too small (read)", ["traces", "--db", "{db}"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=300KB"]),
     ("memory limit too small (ingest)", ["ingest", "{log}", "--db", "{dir}/new.duckdb"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=1KB"]),
 ]  # fmt: skip

@@ -81,7 +81,7 @@ def simulate(
 ) -> dict[str, Any]:
     """Project a month from the events in the database behind `con` (see the module docstring).
     `period_ms` says how much time the observed events represent (default: their span, rounded up)."""
-    if scale <= 0:
+    if not (math.isfinite(scale) and scale > 0):
         raise UsageError("--scale must be positive, e.g. 10x or 0.5")
     n, lo, hi = load.recorded_base(con)
     if n == 0:
@@ -96,6 +96,12 @@ def simulate(
     period = period_ms or choose_period(span)
     end = start + days * DAY_MS
     copies = max(1, math.ceil(days * DAY_MS / period))
+    if n * copies * scale > load.MAX_EVENTS:
+        raise UsageError(
+            f"--scale {scale:g} would simulate about {n * copies * scale:,.3g} events ({n:,} observed, repeated "
+            f"{copies:,} times over the month); a simulation takes at most {load.MAX_EVENTS:,}",
+            f"at most --scale {load.MAX_EVENTS / (n * copies):.3g}, or a longer --period for these events",
+        )
     res = run(con, load.tiled(start, lo, period, copies, scale, end), policy, start_ms=start)
     engine = res.engine
     st = engine.state

@@ -28,10 +28,6 @@ from logcorr.rules.engine import PRESSURE_RULES, RULES, Engine
 from logcorr.rules.policy import Policy
 from logcorr.store.interrupt import track
 
-# a replay generates its events window by window, so memory is no limit; time is: the built-in month is 28M
-# events. Far beyond this a rate or a multiplier was mistyped (a rate of 1e308 broke DuckDB's range())
-MAX_EVENTS = 1_000_000_000
-
 BATCH_ROWS = 65_536
 LOOP_CHECK_MS = 1000  # the story's "at most 5 identical per second"
 _SYS_BIT = "CASE system WHEN 'browser' THEN 1 WHEN 'worker' THEN 2 WHEN 'backend' THEN 4 ELSE 8 END"

@@ -16,7 +16,6 @@ from typing import Any
 import pyarrow as pa
 
 from logcorr.errors import InputError, UsageError
-from logcorr.replay.drive import MAX_EVENTS
 from logcorr.replay.scenario import MAX_DURATION_MS
 from logcorr.rules.engine import COLUMNS
 from logcorr.rules.policy import Policy
@@ -59,11 +58,11 @@ class RecordedLoad:
                 f"--speed {speed:g} stretches the recording's {(hi - lo) / 1000:,.0f} s beyond 366 days",
                 f"at least --speed {(hi - lo) / MAX_DURATION_MS:.3g} for this recording",
             )
-        if n * multiply > MAX_EVENTS:
+        if n * multiply > simload.MAX_EVENTS:
             raise UsageError(
                 f"--multiply {multiply:g} would replay about {n * multiply:,.3g} events; a replay takes at most "
-                f"{MAX_EVENTS:,}",
-                f"at most --multiply {MAX_EVENTS // n:,} for these {n:,} events",
+                f"{simload.MAX_EVENTS:,}",
+                f"at most --multiply {simload.MAX_EVENTS // n:,} for these {n:,} events",
             )
         self.first_ms, self.last_ms = lo, hi
         if speed != 1:

@@ -22,12 +22,12 @@ import orjson
 import pyarrow as pa
 
 from logcorr.errors import ConfigError
-from logcorr.replay.drive import MAX_EVENTS
 from logcorr.replay.scenario import Flow, Scenario
 from logcorr.rules.fingerprint import fingerprint
 from logcorr.rules.policy import Policy
 from logcorr.rules.redact import Redactor, might_hold_secret
 from logcorr.rules.suppress import Suppressor
+from logcorr.sim.load import MAX_EVENTS
 
 MAX_TEMPLATES = 1_000_000
 TARGET_CHUNK_EVENTS = 250_000

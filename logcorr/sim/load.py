@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# the most events a simulation (replay, budget projection) generates: it runs window by window, so memory is no
+# limit; time is (the built-in month scenario is 28M events). Far beyond this a rate, a multiplier or a scale
+# was mistyped (a rate of 1e308 broke DuckDB's range(), --multiply 1e12 never ended)
+MAX_EVENTS = 1_000_000_000
+
 BASE_DDL = """
 CREATE OR REPLACE TEMP TABLE sim_base AS
 SELECT epoch_ms(ts) AS ts_ms, system, level, trace_id, fingerprint,
