@@ -277,6 +277,22 @@ def test_sql_runs_queries_and_cannot_write(cli: Callable[..., CliResult], db: st
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "other.duckdb").exists()
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_writes_every_duckdb_type_in_every_format(
+    cli: Callable[..., CliResult], db: str, fmt: str
+) -> None:
+    # BLOB, DECIMAL and INTERVAL values were an internal error in JSON ("Type is not JSON serializable")
+    query = "SELECT '\\xAA\\x41'::BLOB AS b, 1.5::DECIMAL(4,2) AS d, INTERVAL 3 HOUR AS i, [2.25::DECIMAL(4,2)] AS l"
+    r = cli("sql", query, "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    if fmt == "json":
+        assert r.json() == [{"b": "\\xAAA", "d": "1.50", "i": "3:00:00", "l": ["2.25"]}]
+    elif fmt == "jsonl":
+        assert json.loads(r.stdout) == {"b": "\\xAAA", "d": "1.50", "i": "3:00:00", "l": ["2.25"]}
+    else:
+        assert "\\xAAA" in r.stdout and "1.50" in r.stdout and "3:00:00" in r.stdout
+
+
 @pytest.mark.parametrize("text", ["", "   ", " -- only a comment", "/* nothing */"])
 def test_sql_without_a_statement_says_so(cli: Callable[..., CliResult], db: str, text: str) -> None:
     r = cli("sql", text, "--db", db)

@@ -11,7 +11,8 @@ import io
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +39,20 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _blob(v: bytes) -> str:
+    """A BLOB as DuckDB writes one: printable ASCII as it is, other bytes (and the backslash) as \\xHH."""
+    return "".join(chr(b) if 32 <= b < 127 and b != 92 else f"\\x{b:02X}" for b in v)
+
+
+def _json_default(v: Any) -> Any:
+    """What orjson cannot write itself, as `logcorr sql` can return it: BLOB, DECIMAL, INTERVAL."""
+    if isinstance(v, bytes | bytearray | memoryview):
+        return _blob(bytes(v))
+    if isinstance(v, Decimal | timedelta):
+        return str(v)
+    raise TypeError(f"{type(v).__name__} is not JSON serializable")
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return ""
@@ -46,7 +61,9 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3f}".rstrip("0").rstrip(".")
     if isinstance(v, dict | list):
-        return orjson.dumps(v).decode()
+        return orjson.dumps(v, default=_json_default).decode()
+    if isinstance(v, bytes | bytearray | memoryview):
+        return _blob(bytes(v))
     return str(v)
 
 
@@ -58,14 +75,20 @@ def write_rows(rows: Sequence[dict[str, Any]], fmt: RowFormat, columns: Sequence
     if fmt is RowFormat.json:
         out.flush()
         sys.stdout.buffer.write(
-            orjson.dumps([{c: _plain(r.get(c)) for c in cols} for r in rows], option=orjson.OPT_INDENT_2)
+            orjson.dumps(
+                [{c: _plain(r.get(c)) for c in cols} for r in rows],
+                option=orjson.OPT_INDENT_2,
+                default=_json_default,
+            )
             + b"\n"
         )
         sys.stdout.buffer.flush()
     elif fmt is RowFormat.jsonl:
         out.flush()
         for r in rows:
-            sys.stdout.buffer.write(orjson.dumps({c: _plain(r.get(c)) for c in cols}) + b"\n")
+            sys.stdout.buffer.write(
+                orjson.dumps({c: _plain(r.get(c)) for c in cols}, default=_json_default) + b"\n"
+            )
         sys.stdout.buffer.flush()
     elif fmt is RowFormat.csv:
         buf = io.StringIO()
