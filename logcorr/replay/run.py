@@ -259,7 +259,7 @@ def _messages(con: Any, load: Load, codes: list[str], top: int) -> list[dict[str
     rows = con.execute(
         f"""
         WITH m AS (SELECT system, level, fingerprint, min(tpl) AS tpl, sum(n) AS offered
-                   FROM replay_agg_msg GROUP BY ALL ORDER BY offered DESC, system, level, fingerprint LIMIT {int(top)})
+                   FROM replay_agg_msg GROUP BY ALL ORDER BY offered DESC, system, level, fingerprint LIMIT {min(int(top), 1 << 62)})
         SELECT m.system, m.level, m.fingerprint, m.tpl, m.offered, a.d, sum(a.n)
         FROM m JOIN replay_agg_msg a USING (system, level, fingerprint)
         GROUP BY ALL ORDER BY m.offered DESC, m.system, m.level, m.fingerprint, a.d

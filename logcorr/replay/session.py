@@ -36,6 +36,8 @@ def execute(req: Request, progress: Callable[[int, int, int], None] | None = Non
     from logcorr.replay.run import Options, compare, replay
     from logcorr.rules.policy import load_policy
 
+    if req.top < 0:
+        raise UsageError(f"--top {req.top}: must be 0 or more")
     if req.scenario and (req.inputs or req.db):
         raise UsageError("give either --scenario or recorded logs (files or --db), not both")
     if req.params and not req.scenario:

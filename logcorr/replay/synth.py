@@ -105,11 +105,23 @@ def _flow_segments(fi: int, flow: Flow, sc: Scenario) -> list[Segment]:
         a = (r1 - r0) / dur if dur else 0.0
         seg_dur = min(dur, end - t)
         c1 = c + r0 * seg_dur + a * seg_dur * seg_dur / 2
+        if (
+            not c1 <= MAX_EVENTS
+        ):  # its arrivals alone are too many (and an infinite count has no integer bound)
+            _too_many(sc, c1)
         k_lo, k_hi = math.ceil(c - 1e-9), math.ceil(c1 - 1e-9)
         if seg_dur > 0:
             out.append(Segment(fi, t, seg_dur, r0, a, c, k_lo, k_hi))
         t, c = t + seg_dur, c1
     return out
+
+
+def _too_many(sc: Scenario, events: float) -> None:
+    about = f"about {events:,.3g}" if math.isfinite(events) else "an unbounded number of"
+    raise ConfigError(
+        f"scenario {sc.name} would generate {about} events; a replay takes at most {MAX_EVENTS:,}",
+        "lower a flow's rate, the scale or the duration",
+    )
 
 
 def expected_events(sc: Scenario, segs: list[Segment]) -> float:
@@ -245,11 +257,7 @@ class SyntheticLoad:
         self.horizon = max((f.span_ms for f in self.flows), default=0)
         self.expected = expected_events(sc, self.segments)
         if not self.expected <= MAX_EVENTS:
-            raise ConfigError(
-                f"scenario {sc.name} would generate about {self.expected:,.3g} events; a replay takes at most "
-                f"{MAX_EVENTS:,}",
-                "lower a flow's rate, the scale or the duration",
-            )
+            _too_many(sc, self.expected)
         self.templates: list[Template] = []
         self._by_tpl: tuple[list[Any], ...] = ([], [], [], [])
         self.view = """SELECT c.ts_ms, t.system, t.level, c.trace_id, t.fingerprint, c.tpl, c.d

@@ -26,7 +26,7 @@ def sql_limit(n: int, option: str = "--limit") -> int | None:
     refused, naming `option`."""
     if n < 0:
         raise UsageError(f"{option} must be 0 (all) or more, not {n}")
-    return int(n) or None
+    return int(n) if 0 < n < 1 << 62 else None  # beyond any table: every row (DuckDB's LIMIT is a BIGINT)
 
 
 def fetch_dicts(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
