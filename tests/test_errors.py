@@ -87,6 +87,26 @@ CASE_ENV = {
 }
 
 
+@pytest.mark.parametrize(
+    ("args", "extra"),
+    [
+        (["--max-line-mb", "1e308"], None),
+        (["--max-decompressed-gb", "1e308"], None),
+        ([], {"LOGCORR_MAX_DECOMPRESSED_GB": "1e308"}),
+    ],
+)
+def test_a_limit_beyond_any_file_is_no_limit_not_an_overflow(
+    env: dict[str, str],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    args: list[str],
+    extra: dict[str, str] | None,
+) -> None:
+    r = cli("ingest", env["log"], "--db", str(tmp_path / "db.duckdb"), "--json", *args, env=extra)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert r.json()["stored"] == 1
+
+
 def _fmt(args: list[str], env: dict[str, str]) -> list[str]:
     return [a.format(**env) for a in args]
 

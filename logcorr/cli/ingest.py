@@ -50,7 +50,7 @@ def ingest_cmd(
     """
     from logcorr.pipeline.workers import default_jobs, early_pool
 
-    max_record_bytes = int(_positive("--max-line-mb", max_line_mb, "8") * (1 << 20))
+    max_record_bytes = _bytes(_positive("--max-line-mb", max_line_mb, "8"), 1 << 20)
     max_decompressed = _gz_limit(max_gz_gb)
     # a large file's parse workers start before this process imports pyarrow, DuckDB and the policy (0.27 s)
     # and opens the database: they import meanwhile (ingest shuts them down after parsing; here, if it failed)
@@ -82,7 +82,12 @@ def ingest_cmd(
 
 
 def _gz_limit(gb: float | None) -> int | None:
-    return None if gb is None else int(_positive("--max-decompressed-gb", gb, "8") * (1 << 30))
+    return None if gb is None else _bytes(_positive("--max-decompressed-gb", gb, "8"), 1 << 30)
+
+
+def _bytes(amount: float, unit: int) -> int:
+    """`amount` units as bytes; a limit beyond any file (1e308 MB overflowed int()) is 2**62."""
+    return int(min(amount * unit, 1 << 62))
 
 
 def _positive(option: str, value: float, example: str) -> float:

@@ -99,7 +99,7 @@ def max_decompressed_from_env() -> int:
         gb = -1.0
     if not (math.isfinite(gb) and gb > 0):
         raise UsageError(f"LOGCORR_MAX_DECOMPRESSED_GB={raw!r} is not a positive number", "e.g. 8 or 0.5")
-    return int(gb * (1 << 30))
+    return int(min(gb * (1 << 30), 1 << 62))  # beyond any file: 1e308 GB overflowed int()
 
 
 def expand_inputs(paths: list[str]) -> list[str]:
