@@ -75,6 +75,7 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("budget scale beyond a simulation", ["budget", "simulate", "--scale", "1000000x", "--db", "{db}"], 2, ["a simulation takes at most 1,000,000,000", "at most --scale"]),
     ("replay negative top", ["replay", "--scenario", "steady", "--param", "duration=2m", "--top", "-1"], 2, ["--top -1: must be 0 or more"]),
     ("replay scale beyond floats", ["replay", "--scenario", "steady", "--param", "scale=1e308"], 2, ["a replay takes at most 1,000,000,000"]),
+    ("budget baseline is a directory", ["budget", "simulate", "--baseline", "{dir}/empty_dir", "--db", "{db}"], 3, ["cannot read baseline file", "empty_dir"]),
     ("memory limit too small (read)", ["traces", "--db", "{db}"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=300KB"]),
     ("memory limit too small (ingest)", ["ingest", "{log}", "--db", "{dir}/new.duckdb"], 3, ["ran out of memory", "LOGCORR_MEMORY_LIMIT=1KB"]),
 ]  # fmt: skip

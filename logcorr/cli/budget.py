@@ -108,6 +108,8 @@ def _read_baseline(path: str) -> dict[str, Any]:
         data = orjson.loads(Path(path).read_bytes())
     except FileNotFoundError as e:
         raise InputError(f"baseline file {path} not found") from e
+    except OSError as e:  # a directory, no permission
+        raise InputError(f"cannot read baseline file {path}: {e.strerror or e}") from e
     except orjson.JSONDecodeError as e:
         raise InputError(
             f"baseline file {path} is not JSON: {e}", "write one with budget simulate --format json"
