@@ -22,6 +22,7 @@ from logcorr.model import SYSTEMS
 from logcorr.rules.policy import Policy
 from logcorr.sim import load
 from logcorr.sim.run import DAY_MS, run
+from logcorr.units import is_positive
 
 # periods that divide a day, so day boundaries stay aligned when a short observation is repeated
 _PERIODS_MIN = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 16, 20, 24, 30, 32, 40, 45, 48, 60, 72, 80, 90, 96, 120, 144,
@@ -81,7 +82,7 @@ def simulate(
 ) -> dict[str, Any]:
     """Project a month from the events in the database behind `con` (see the module docstring).
     `period_ms` says how much time the observed events represent (default: their span, rounded up)."""
-    if not (math.isfinite(scale) and scale > 0):
+    if not is_positive(scale):
         raise UsageError("--scale must be positive, e.g. 10x or 0.5")
     n, lo, hi = load.recorded_base(con)
     if n == 0:

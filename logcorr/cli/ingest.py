@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import Any
 
 import typer
 
 from logcorr.errors import ExitCode
+from logcorr.units import size_bytes
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +50,7 @@ def ingest_cmd(
     """
     from logcorr.pipeline.workers import default_jobs, early_pool
 
-    max_record_bytes = _bytes(_positive("--max-line-mb", max_line_mb, "8"), 1 << 20)
+    max_record_bytes = _size("--max-line-mb", max_line_mb, 1 << 20)
     max_decompressed = _gz_limit(max_gz_gb)
     # a large file's parse workers start before this process imports pyarrow, DuckDB and the policy (0.27 s)
     # and opens the database: they import meanwhile (ingest shuts them down after parsing; here, if it failed)
@@ -82,21 +82,17 @@ def ingest_cmd(
 
 
 def _gz_limit(gb: float | None) -> int | None:
-    return None if gb is None else _bytes(_positive("--max-decompressed-gb", gb, "8"), 1 << 30)
+    return None if gb is None else _size("--max-decompressed-gb", gb, 1 << 30)
 
 
-def _bytes(amount: float, unit: int) -> int:
-    """`amount` units as bytes; a limit beyond any file (1e308 MB overflowed int()) is 2**62."""
-    return int(min(amount * unit, 1 << 62))
-
-
-def _positive(option: str, value: float, example: str) -> float:
-    """`value`, when it is a finite number above 0 (nan, inf and the rest are usage errors)."""
-    if not (math.isfinite(value) and value > 0):
+def _size(option: str, value: float, unit: int) -> int:
+    """A size option in bytes (see `units.size_bytes`); nan, inf, 0 and below are usage errors."""
+    size = size_bytes(value, unit)
+    if size is None:
         from logcorr.errors import UsageError
 
-        raise UsageError(f"{option} {value:g} must be a positive number", f"e.g. {option} {example}")
-    return value
+        raise UsageError(f"{option} {value:g} must be a positive number", f"e.g. {option} 8")
+    return size
 
 
 def _progress(console: Any, quiet: bool) -> tuple[Any, Any]:

@@ -5,7 +5,6 @@ database as it was."""
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ from logcorr.store.connection import (
     memory_limit_setting,
     out_of_memory_hint,
 )
+from logcorr.units import size_bytes
 
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
 
@@ -97,9 +97,10 @@ def max_decompressed_from_env() -> int:
         gb = float(raw)
     except ValueError:
         gb = -1.0
-    if not (math.isfinite(gb) and gb > 0):
+    size = size_bytes(gb, 1 << 30)
+    if size is None:
         raise UsageError(f"LOGCORR_MAX_DECOMPRESSED_GB={raw!r} is not a positive number", "e.g. 8 or 0.5")
-    return int(min(gb * (1 << 30), 1 << 62))  # beyond any file: 1e308 GB overflowed int()
+    return size
 
 
 def expand_inputs(paths: list[str]) -> list[str]:

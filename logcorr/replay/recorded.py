@@ -9,7 +9,6 @@ every rule from there (loop, cross-system, trace, rate limit, budget).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
@@ -20,6 +19,7 @@ from logcorr.replay.scenario import MAX_DURATION_MS
 from logcorr.rules.engine import COLUMNS
 from logcorr.rules.policy import Policy
 from logcorr.sim import load as simload
+from logcorr.units import is_positive
 
 TARGET_CHUNK_EVENTS = 500_000
 _MARK_RX = r"\[REDACTED:([a-z_]+)\]"
@@ -34,9 +34,9 @@ class RecordedLoad:
     def __init__(
         self, con: Any, source: dict[str, Any], *, speed: float = 1.0, multiply: float = 1.0
     ) -> None:
-        if not (math.isfinite(speed) and speed > 0):
+        if not is_positive(speed):
             raise UsageError("--speed must be a positive number, e.g. --speed 60 replays an hour in a minute")
-        if not (math.isfinite(multiply) and multiply > 0):
+        if not is_positive(multiply):
             raise UsageError("--multiply must be a positive number, e.g. --multiply 10")
         self.con = con
         self.source = source

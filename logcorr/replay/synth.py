@@ -105,9 +105,8 @@ def _flow_segments(fi: int, flow: Flow, sc: Scenario) -> list[Segment]:
         a = (r1 - r0) / dur if dur else 0.0
         seg_dur = min(dur, end - t)
         c1 = c + r0 * seg_dur + a * seg_dur * seg_dur / 2
-        if (
-            not c1 <= MAX_EVENTS
-        ):  # its arrivals alone are too many (and an infinite count has no integer bound)
+        # its arrivals alone are too many (and an infinite count has no integer bound for range())
+        if not c1 <= MAX_EVENTS:
             _too_many(sc, c1)
         k_lo, k_hi = math.ceil(c - 1e-9), math.ceil(c1 - 1e-9)
         if seg_dur > 0:
