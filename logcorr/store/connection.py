@@ -40,7 +40,7 @@ def keep_blocks(con: Any, size: str) -> None:
     closes: the store writes millions of rows through blocks that DuckDB otherwise hands back to the system
     and then faults in afresh, a page at a time (5M records: 1.9M page faults and 7-11 s of system time in
     the main process). Given while storing, under STORE_MEMORY_LIMIT: 5M records, the store phase 9.95 s
-    against 10.7-10.9 s, 0.6M faults fewer, the peak 0-13 MB higher; from the rules phase on, the peak rose 70 MB
+    against 10.7-10.9 s, 0.6M faults fewer, the peak up to 15 MB higher; from the rules phase on, the peak rose 70 MB
     (DuckDB keeps what the sort used). A DuckDB without the setting, or one that refuses the size (more than
     the machine's memory, from $LOGCORR_MEMORY_LIMIT), just runs as before. Not inside a transaction: the
     refusal would abort it."""
