@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute
 import pytest
 
 from logcorr.pipeline import ingest as ingest_module
@@ -179,6 +180,48 @@ def test_json_text_columns_load_into_json_columns_as_written(
             (2, '"text"', "JSON", None, '"text"'),
         ]
         con.execute("DELETE FROM j")
+
+
+def _resident_kb(path: str) -> int:
+    """The process's resident KiB in its mappings of `path` (Linux's /proc/self/smaps)."""
+    total, mine = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and head[3].count(":") == 1:  # a mapping's first line
+            mine = len(head) >= 6 and head[5] == path
+        elif mine and head[:1] == ["Rss:"]:
+            total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="reads the process's mappings from /proc")
+def test_a_spool_file_is_read_zero_copy_with_its_pages_let_go_behind_the_reader(tmp_path: Path) -> None:
+    # eight batches of 1 MiB; the reader keeps every batch, as DuckDB's scan threads keep theirs a while
+    files = IpcFiles(str(tmp_path), "p")
+    per_batch = 1 << 17
+    for k in range(8):
+        files.write(
+            "t", pa.record_batch({"v": pa.array(range(k * per_batch, (k + 1) * per_batch), pa.int64())})
+        )
+    files.close()
+    path = files.paths["t"]
+    kept: list[pa.RecordBatch] = []
+    resident = []
+    for batch in spool._batches([spool._Part("t", path)], []):
+        kept.append(batch)
+        assert (
+            batch.column("v")[per_batch - 1].as_py() == len(kept) * per_batch - 1
+        )  # zero-copy: on the pages
+        pa.compute.sum(batch.column("v"))  # every page of the batch read
+        resident.append(_resident_kb(path))
+    assert len(kept) == 8
+    # while reading: the batch read and the two before it (and the pages the kernel maps around a fault,
+    # 64 KiB by default); with every batch still held, nothing at the end
+    assert 1024 <= max(resident) <= 3 * 1024 + 256
+    assert _resident_kb(path) == 0
+    # the batches the reader let go of read back from the file, whole
+    total = sum(pa.compute.sum(b.column("v")).as_py() for b in kept)
+    assert total == 8 * per_batch * (8 * per_batch - 1) // 2
 
 
 def test_close_removes_what_a_failed_load_left() -> None:
