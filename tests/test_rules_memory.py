@@ -214,6 +214,42 @@ def test_running_out_of_memory_says_which_limit_to_raise(
     assert con.execute("SELECT count(*) FROM ingest_runs").fetchone() == (0,)  # nothing was committed
 
 
+def _offload_failure(tmp_path: Path) -> duckdb.OutOfMemoryException:
+    """DuckDB's own error when what does not fit in memory cannot be written to its temporary directory (here
+    capped at 1MB, as a full disk caps it)."""
+    con = duckdb.connect(str(tmp_path / "spill.duckdb"))
+    con.execute("SET memory_limit = '20MB'")
+    con.execute("SET max_temp_directory_size = '1MB'")
+    con.execute("SET threads = 1")
+    with pytest.raises(duckdb.OutOfMemoryException) as got:
+        con.execute("CREATE TEMP TABLE t AS SELECT repeat('x', 100) || range AS s FROM range(2000000)")
+        con.execute("SELECT * FROM t ORDER BY s DESC").fetchall()
+    con.close()
+    return got.value
+
+
+def test_a_full_temporary_directory_is_told_apart_from_a_small_memory_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGCORR_MEMORY_LIMIT", "300MB")
+    full = _offload_failure(tmp_path)
+    assert "max_temp_directory_size" in str(full)  # what tells it apart, in DuckDB's words
+
+    def store(*a: Any, **k: Any) -> None:
+        raise full
+
+    monkeypatch.setattr("logcorr.pipeline.ingest.store", store)
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"message": "m", "level": "log", "timestamp": 1714910400000}\n')
+    with pytest.raises(DatabaseError) as got:
+        ingest([str(path)], str(tmp_path / "db.duckdb"))
+    assert str(got.value).startswith(
+        "DuckDB ran out of disk space for its temporary files during ingest: Out of Memory Error: failed to offload"
+    )
+    hint = got.value.hint or ""
+    assert "free space on the disk that holds the database" in hint and "LOGCORR_MEMORY_LIMIT" not in hint
+
+
 def test_a_memory_limit_too_small_to_open_the_database_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,8 +4,10 @@ renumbered where a parse worker numbered them from zero; no file outlives an ing
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,13 @@ import pyarrow as pa
 import pyarrow.compute
 import pytest
 
+from logcorr.errors import InputError
 from logcorr.pipeline import ingest as ingest_module
 from logcorr.pipeline import shard, spool
 from logcorr.pipeline.ingest import ingest
-from logcorr.pipeline.spool import IpcFiles, Spool
+from logcorr.pipeline.spool import IpcFiles, Spool, SpoolWriteError
+from logcorr.pipeline.stage import StageRules
+from logcorr.rules.policy import Policy
 from tests.test_shard import _mixed_file, _snapshot
 
 
@@ -222,6 +227,64 @@ def test_a_spool_file_is_read_zero_copy_with_its_pages_let_go_behind_the_reader(
     # the batches the reader let go of read back from the file, whole
     total = sum(pa.compute.sum(b.column("v")).as_py() for b in kept)
     assert total == 8 * per_batch * (8 * per_batch - 1) // 2
+
+
+class _FullDiskFiles(IpcFiles):
+    """Spool files that are all /dev/full, a disk that is always full."""
+
+    def write(self, table: str, batch: pa.RecordBatch) -> None:
+        link = os.path.join(self.out_dir, f"{self.prefix}.{table}.arrow")
+        if not os.path.lexists(link):
+            os.symlink("/dev/full", link)
+        super().write(table, batch)
+
+
+_FULL = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="writes to /dev/full, a disk always full")
+
+
+@_FULL
+def test_a_spool_file_that_cannot_be_written_is_a_spool_write_error(tmp_path: Path) -> None:
+    files = IpcFiles(str(tmp_path), "p")
+    (tmp_path / "p.t.arrow").symlink_to("/dev/full")
+    with pytest.raises(SpoolWriteError) as got:
+        files.write("t", _batch(range(100_000)))
+        files.close()
+    assert got.value.errno == errno.ENOSPC and got.value.strerror == os.strerror(errno.ENOSPC)
+    assert got.value.filename in (str(tmp_path / "p.t.arrow"), str(tmp_path))
+    # a parse worker's error reaches the ingesting process pickled: still this error, with its fields
+    back = pickle.loads(pickle.dumps(got.value))
+    assert type(back) is SpoolWriteError and (back.errno, back.filename) == (
+        got.value.errno,
+        got.value.filename,
+    )
+
+
+@_FULL
+def test_ingest_says_its_temporary_files_did_not_fit_not_that_the_input_is_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_tmp: Path
+) -> None:
+    src = _mixed_file(tmp_path)
+    monkeypatch.setattr(spool, "HOLD_BYTES", 1)  # every staged batch goes to a file
+    monkeypatch.setattr(spool, "IpcFiles", _FullDiskFiles)
+    with pytest.raises(InputError) as got:
+        ingest([str(src)], str(tmp_path / "x.duckdb"), jobs=1, max_record_bytes=4096)
+    assert str(got.value).startswith("cannot write ingest's temporary files: No space left on device (")
+    assert "TMPDIR" in (got.value.hint or "") and str(private_tmp) in (got.value.hint or "")
+    assert list(private_tmp.iterdir()) == []  # the spool's directory is gone
+
+
+@_FULL
+def test_a_parse_worker_that_cannot_write_its_shard_raises_a_spool_write_error(tmp_path: Path) -> None:
+    src = _mixed_file(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    for table in ("staging", "staged_metrics", "staged_rejects"):
+        (out / f"1-000000.{table}.arrow").symlink_to("/dev/full")
+    task = shard.ShardTask(path=str(src), file_id=1, index=0, start=0, end=src.stat().st_size, forced=None,
+                           max_record_bytes=4096, rules=StageRules.of(Policy()), out_dir=str(out))  # fmt: skip
+    with pytest.raises(SpoolWriteError) as got:
+        shard.run_shard(task)
+    assert got.value.errno == errno.ENOSPC
 
 
 def test_close_removes_what_a_failed_load_left() -> None:

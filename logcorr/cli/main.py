@@ -145,10 +145,10 @@ def _other(e: Exception, debug: bool) -> int:
         e.show()
         return ExitCode.USAGE
     if type(e).__name__ == "OutOfMemoryException" and type(e).__module__.endswith("duckdb"):
-        from logcorr.store.connection import out_of_memory_hint
+        from logcorr.store.connection import out_of_memory
 
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return _fail(f"DuckDB ran out of memory: {first}", out_of_memory_hint(), ExitCode.INPUT, debug, e)
+        what, first, hint = out_of_memory(e)
+        return _fail(f"DuckDB ran out of {what}: {first}", hint, ExitCode.INPUT, debug, e)
     return _fail(f"internal error: {type(e).__name__}: {e}", "re-run with --debug and report it",
                  ExitCode.INPUT, debug, e)  # fmt: skip
 

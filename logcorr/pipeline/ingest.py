@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from logcorr.gcpause import gc_paused
 from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.shard import ShardDone, parse_sharded, plan
+from logcorr.pipeline.spool import SpoolWriteError
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
 from logcorr.pipeline.workers import default_jobs, worker_pool
@@ -36,7 +38,7 @@ from logcorr.store.connection import (
     connect,
     keep_blocks,
     memory_limit_setting,
-    out_of_memory_hint,
+    out_of_memory,
 )
 from logcorr.units import size_bytes
 
@@ -175,15 +177,19 @@ def ingest(
         with contextlib.suppress(Exception):
             con.execute("ROLLBACK")
         con.close()
+        if isinstance(e, SpoolWriteError):
+            raise InputError(
+                f"cannot write ingest's temporary files: {e.strerror} ({e.filename})",
+                f"ingest stages the parsed rows in {tempfile.gettempdir()} (about as much as the input): free space "
+                "there, or set TMPDIR to a directory with room",
+            ) from e
         if isinstance(e, OSError):
             raise InputError(f"cannot read input: {e}") from e
         import duckdb
 
         if isinstance(e, duckdb.OutOfMemoryException):
-            raise DatabaseError(
-                f"DuckDB ran out of memory during ingest: {str(e).splitlines()[0]}",
-                out_of_memory_hint(),
-            ) from e
+            what, first, hint = out_of_memory(e)
+            raise DatabaseError(f"DuckDB ran out of {what} during ingest: {first}", hint) from e
         if isinstance(e, duckdb.Error):
             raise DatabaseError(f"database error during ingest: {str(e).splitlines()[0]}") from e
         raise

@@ -27,6 +27,15 @@ import pyarrow as pa
 HOLD_BYTES = 16 << 20
 
 
+class SpoolWriteError(OSError):
+    """A spool file (or its directory) could not be written: the disk holding the temporary directory is
+    full, typically. Not an input's read error (a parse worker's crosses the process boundary as this)."""
+
+
+def _write_error(e: OSError, path: str) -> SpoolWriteError:
+    return SpoolWriteError(e.errno or 0, os.strerror(e.errno) if e.errno else str(e), path)
+
+
 class IpcFiles:
     """Each table's batches appended to one Arrow IPC stream file in `out_dir` (opened at its first
     batch). `paths` holds the files written; `close()` ends them. `write` is a parse worker's stager sink."""
@@ -39,22 +48,29 @@ class IpcFiles:
         self._files: list[Any] = []
 
     def write(self, table: str, batch: pa.RecordBatch) -> None:
-        writer = self._writers.get(table)
-        if writer is None:
-            path = os.path.join(self.out_dir, f"{self.prefix}.{table}.arrow")
-            sink = pa.OSFile(path, "wb")
-            self._files.append(sink)
-            writer = self._writers[table] = pa.ipc.new_stream(sink, batch.schema)
-            self.paths[table] = path
-        writer.write_batch(batch)
+        path = os.path.join(self.out_dir, f"{self.prefix}.{table}.arrow")
+        try:
+            writer = self._writers.get(table)
+            if writer is None:
+                sink = pa.OSFile(path, "wb")
+                self._files.append(sink)
+                writer = self._writers[table] = pa.ipc.new_stream(sink, batch.schema)
+                self.paths[table] = path
+            writer.write_batch(batch)
+        except OSError as e:
+            raise _write_error(e, path) from e
 
     def close(self) -> None:
-        for writer in self._writers.values():
-            writer.close()
-        for f in self._files:
-            f.close()
-        self._writers.clear()
-        self._files.clear()
+        try:
+            for writer in self._writers.values():
+                writer.close()
+            for f in self._files:
+                f.close()
+        except OSError as e:
+            raise _write_error(e, self.out_dir) from e
+        finally:
+            self._writers.clear()
+            self._files.clear()
 
 
 @dataclass
@@ -85,7 +101,10 @@ class Spool:
     def directory(self) -> str:
         """The private temporary directory (made at first use; `close` removes it)."""
         if self._dir is None:
-            self._dir = tempfile.mkdtemp(prefix="logcorr-stage-")  # mode 0700
+            try:
+                self._dir = tempfile.mkdtemp(prefix="logcorr-stage-")  # mode 0700
+            except OSError as e:
+                raise _write_error(e, tempfile.gettempdir()) from e
         return self._dir
 
     def add(self, table: str, batch: pa.RecordBatch) -> None:

@@ -50,12 +50,22 @@ def keep_blocks(con: Any, size: str) -> None:
         con.execute("SET block_allocator_memory = ?", [size])
 
 
-def out_of_memory_hint() -> str:
-    """What to do when DuckDB ran out of memory under its limit."""
+def out_of_memory(e: BaseException) -> tuple[str, str, str]:
+    """DuckDB's out-of-memory error, told apart: what ran out ("memory", or the disk space its temporary files
+    need, when what did not fit in memory could not be written out), the error's first line, and the hint."""
+    text = str(e)
+    first = text.splitlines()[0] if text else type(e).__name__
+    if "max_temp_directory_size" in text:  # "failed to offload data block …": the temporary directory is full
+        return (
+            "disk space for its temporary files",
+            first,
+            "free space on the disk that holds the database: DuckDB writes what does not fit in memory next to it "
+            "(in <database>.tmp)",
+        )
     given = os.environ.get("LOGCORR_MEMORY_LIMIT")
     if given:
-        return f"LOGCORR_MEMORY_LIMIT={given} is too small: raise it (e.g. 1GB) or unset it"
-    return "set LOGCORR_MEMORY_LIMIT (e.g. 2GB) to give DuckDB more memory"
+        return "memory", first, f"LOGCORR_MEMORY_LIMIT={given} is too small: raise it (e.g. 1GB) or unset it"
+    return "memory", first, "set LOGCORR_MEMORY_LIMIT (e.g. 2GB) to give DuckDB more memory"
 
 
 def memory_limit_setting(default: str) -> str:
@@ -142,8 +152,6 @@ def connect(
             migrate_schema(con)
     except duckdb.OutOfMemoryException as e:
         con.close()
-        raise DatabaseError(
-            f"cannot open database {path}: DuckDB ran out of memory: {str(e).splitlines()[0]}",
-            out_of_memory_hint(),
-        ) from e
+        what, first, hint = out_of_memory(e)
+        raise DatabaseError(f"cannot open database {path}: DuckDB ran out of {what}: {first}", hint) from e
     return con
