@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logcorr import native
-from logcorr.pipeline.decide import engine_columns
 from logcorr.rules import loop
+from logcorr.rules.columns import engine_columns
 from logcorr.rules.engine import Engine, compiled_loop
 from logcorr.rules.policy import Policy
 from logcorr.rules.state import RuleState
