@@ -103,7 +103,7 @@ def simulate(
             f"{copies:,} times over the month); a simulation takes at most {load.MAX_EVENTS:,}",
             f"at most --scale {load.MAX_EVENTS / (n * copies):.3g}, or a longer --period for these events",
         )
-    res = run(con, load.tiled(start, lo, period, copies, scale, end), policy, start_ms=start)
+    res = run(con, load.tiled_in_parts(start, lo, period, copies, scale, end, n), policy, start_ms=start)
     engine = res.engine
     st = engine.state
     systems: dict[str, Any] = {}

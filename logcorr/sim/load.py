@@ -35,10 +35,19 @@ def recorded_base(con: Any) -> tuple[int, int, int]:
     return int(n), int(lo or 0), int(hi or 0)
 
 
-def tiled(start_ms: int, base_start: int, period_ms: int, copies: int, scale: float, end_ms: int) -> str:
+def tiled(
+    start_ms: int,
+    base_start: int,
+    period_ms: int,
+    copies: int,
+    scale: float,
+    end_ms: int,
+    first_copy: int = 0,
+) -> str:
     """The tiled load query: copy k at start + k·period, clone j shifted by j·period/clones within its
     copy's period (wrapping), so every copy holds `scale` times the base; a fractional
-    scale keeps a deterministic share of the last clone's events. Events at or after end_ms are cut."""
+    scale keeps a deterministic share of the last clone's events. Events at or after end_ms are cut.
+    `first_copy`: only copies `first_copy` … `copies - 1` (`pos` then counts from the first of them)."""
     clones = max(1, int(-(-scale // 1)))
     whole = int(scale // 1)
     frac_keep = round((scale - whole) * 10_000)
@@ -53,9 +62,30 @@ def tiled(start_ms: int, base_start: int, period_ms: int, copies: int, scale: fl
         SELECT {int(start_ms)} + k * {int(period_ms)}
                + (b.ts_ms - {int(base_start)} + j * {int(step)}) % {int(period_ms)} AS ts_ms,
                b.system, b.level, b.trace_id, b.fingerprint, b.suppressed, b.dup, b.event_id, k, j
-        FROM sim_base b, range({int(copies)}) AS c(k), range({int(clones)}) AS d(j)
+        FROM sim_base b, range({int(first_copy)}, {int(copies)}) AS c(k), range({int(clones)}) AS d(j)
         WHERE {keep}
     )
     WHERE ts_ms < {int(end_ms)}
     ORDER BY pos
     """
+
+
+# copies per query of `tiled_in_parts`: about this many events (DuckDB sorts one part at a time)
+PART_EVENTS = 250000
+
+
+def tiled_in_parts(
+    start_ms: int, base_start: int, period_ms: int, copies: int, scale: float, end_ms: int, base_events: int
+) -> list[str]:
+    """`tiled` as consecutive queries of a few copies each, whose rows one after the other are `tiled`'s
+    rows in its order (`pos` aside: each part counts from 1). Copy k lies in [start + k·period,
+    start + (k+1)·period), since an event's offset in its copy, (ts − base_start + j·step) mod period, is
+    under the period: copies never interleave, so sorting each part alone orders the whole. A month
+    tiled from a dense hour is hundreds of millions of events: one sort of them all took more than 1 GB
+    and spilled; a part's sort takes a part's memory."""
+    clones = max(1, int(-(-scale // 1)))
+    per = max(1, PART_EVENTS // max(1, base_events * clones))
+    return [
+        tiled(start_ms, base_start, period_ms, min(copies, k + per), scale, end_ms, first_copy=k)
+        for k in range(0, copies, per)
+    ]

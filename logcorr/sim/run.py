@@ -7,12 +7,16 @@ fingerprint, suppressed, dup`) in event-time order; DuckDB sorts and spills, the
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
-from logcorr.rules.engine import Engine, hot_flags_sql
+from logcorr.gcpause import gc_paused
+from logcorr.rules.columns import engine_columns
+from logcorr.rules.engine import Engine
 from logcorr.rules.policy import Policy
 
 DAY_MS = 86_400_000
@@ -33,33 +37,62 @@ class SimResult:
     )  # (day, system) → [offered, accepted]
 
 
-def run(con: Any, query: str, policy: Policy, *, start_ms: int, batch_rows: int = 131_072) -> SimResult:
-    """Run `query`'s rows through a fresh engine; days count from `start_ms`."""
+def run(
+    con: Any, queries: str | Iterable[str], policy: Policy, *, start_ms: int, batch_rows: int = 131_072
+) -> SimResult:
+    """Run the rows of `queries` (one after another: one load in parts, see `load.tiled_in_parts`) through
+    a fresh engine; days count from `start_ms`. As ingest's rule phase: the compiled loop takes the text
+    columns dictionary-encoded and numbers its drops (no tuple per drop: a projected month is mostly
+    drops), and the cyclic collector stays off while the state grows. The skip flags ingest gives the
+    Python loop are left out (they need the whole load; the decisions are the same without them)."""
     engine = Engine(policy)
+    encode = engine.compiled
     res = SimResult(start_ms=start_ms, engine=engine)
-    # the same skip flags ingest computes: identical decisions, less bookkeeping for lone events
-    query = f"SELECT *, {hot_flags_sql(policy)} FROM ({query}) ORDER BY pos"
-    offered_daily: Counter[tuple[int, str]] = Counter()
-    dropped_daily: Counter[tuple[int, str]] = Counter()
-    for batch in con.sql(query).to_arrow_reader(batch_rows):
-        cols = batch.to_pydict()
-        drops = engine.decide(cols)
-        P, SY = cols["pos"], cols["system"]
-        if not P:
-            continue
-        res.events += len(P)
-        # integer division; loads start at start_ms, so the difference is never negative
-        days = pc.divide(pc.subtract(batch.column("ts_ms"), start_ms), DAY_MS).to_pylist()
-        # every event is counted by C-level Counter passes; Python only visits the drops
-        offered_daily.update(zip(days, SY, strict=True))
-        res.offered.update(SY)
-        first = P[0]
-        for pos, (rule, _reason, _state) in drops:
-            i = pos - first
-            res.dropped[(rule, SY[i])] += 1
-            dropped_daily[(days[i], SY[i])] += 1
-    for key, n in offered_daily.items():
-        res.daily[key] = [n, n - dropped_daily[key]]
-    for system, n in res.offered.items():
-        res.accepted[system] = n - sum(d for (_rule, s), d in res.dropped.items() if s == system)
+    counts: Counter[tuple[int, str, str | None]] = Counter()  # (day, system, rule or None) → events
+    with gc_paused():
+        for query in [queries] if isinstance(queries, str) else queries:
+            for batch in con.sql(query).to_arrow_reader(batch_rows):
+                _count(engine, batch, encode, res, counts, start_ms)
+    daily: Counter[tuple[int, str]] = Counter()
+    kept: Counter[tuple[int, str]] = Counter()
+    for (day, system, rule), k in counts.items():
+        daily[(day, system)] += k
+        res.offered[system] += k
+        if rule is None:
+            kept[(day, system)] += k
+            res.accepted[system] += k
+        else:
+            res.dropped[(rule, system)] += k
+    for key, k in daily.items():
+        res.daily[key] = [k, kept[key]]
     return res
+
+
+def _count(
+    engine: Engine,
+    batch: pa.RecordBatch,
+    encode: bool,
+    res: SimResult,
+    counts: Counter[tuple[int, str, str | None]],
+    start_ms: int,
+) -> None:
+    """One batch through the engine, its events counted by (day, system, rule) in `counts`."""
+    n = batch.num_rows
+    if not n:
+        return
+    valid, numbers, new = engine.decide_numbered(engine_columns(batch, encode))
+    res.events += n
+    if new:
+        local = pa.Array.from_buffers(pa.int32(), n, [pa.py_buffer(valid), pa.py_buffer(numbers)])
+        rule = pc.take(pa.array([d[0] for d in new], pa.string()), local)
+    else:
+        rule = pa.nulls(n, pa.string())
+    # integer division; loads start at start_ms, so the difference is never negative
+    day = pc.divide(pc.subtract(batch.column("ts_ms"), start_ms), DAY_MS)
+    grouped = pa.table({"day": day, "system": batch.column("system"), "rule": rule}).group_by(
+        ["day", "system", "rule"], use_threads=False
+    )
+    # a few rows a batch (days × systems × rules): Python visits only those
+    table = grouped.aggregate([([], "count_all")])
+    keys = zip(*(table.column(c).to_pylist() for c in ("day", "system", "rule")), strict=True)
+    counts.update(dict(zip(keys, table.column("count_all").to_pylist(), strict=True)))

@@ -1,0 +1,123 @@
+"""The simulation driver (`logcorr.sim`): a tiled load generated in parts is the whole load, in its order,
+and the engine decides the same over it (one query or parts, compiled loop or Python loop)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import duckdb
+import pytest
+
+from logcorr.rules.policy import Policy
+from logcorr.sim import load
+from logcorr.sim import run as sim_run
+
+START = 1714521600000  # 2024-05-01 00:00:00 UTC
+MINUTE = 60_000
+COLUMNS = "ts_ms, system, level, trace_id, fingerprint, suppressed, dup"
+
+
+def _base(seed: int, n: int = 1500, span_ms: int = 10 * MINUTE) -> duckdb.DuckDBPyConnection:
+    """A connection holding TEMP `sim_base` (`load.BASE_DDL`'s columns): bursts of identical messages, traces
+    across systems, suppressed and duplicate events, at random times over `span_ms`."""
+    rnd = random.Random(seed)
+    rows = []
+    for i in range(n):
+        system = rnd.choice(["browser", "browser", "worker", "backend"])
+        trace = rnd.choice([None, f"t{rnd.randrange(60)}"])
+        rows.append((
+            START + rnd.randrange(span_ms), system, rnd.choice(["log", "info", "warn", "error"]), trace,
+            f"fp{rnd.randrange(25)}", "noise" if rnd.random() < 0.05 else None, rnd.random() < 0.03, i + 1,
+        ))  # fmt: skip
+    for b in range(6):  # loops: 20 identical messages inside a second
+        t0 = START + rnd.randrange(span_ms - 1000)
+        rows += [
+            (t0 + 40 * k, "browser", "error", None, f"burst{b}", None, False, n + 20 * b + k + 1)
+            for k in range(20)
+        ]
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TEMP TABLE sim_base (ts_ms BIGINT, system VARCHAR, level VARCHAR, trace_id VARCHAR, "
+        "fingerprint VARCHAR, suppressed VARCHAR, dup BOOLEAN, event_id BIGINT)"
+    )
+    con.executemany("INSERT INTO sim_base VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return con
+
+
+def _rows(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[Any, ...]]:
+    return con.execute(f"SELECT {COLUMNS} FROM ({query})").fetchall()
+
+
+# (scale, copies, where the load ends: a copy cut in the middle, or not)
+_CASES = [(1.0, 7, 7 * 10 * MINUTE), (2.5, 5, 4 * 10 * MINUTE + 3 * MINUTE), (0.4, 9, 9 * 10 * MINUTE)]
+
+
+@pytest.mark.parametrize(("scale", "copies", "length"), _CASES)
+def test_the_load_in_parts_is_the_tiled_load_in_its_order(
+    monkeypatch: pytest.MonkeyPatch, scale: float, copies: int, length: int
+) -> None:
+    con = _base(seed=copies)
+    args = (START, START, 10 * MINUTE, copies, scale, START + length)
+    whole = con.execute(f"SELECT pos, {COLUMNS} FROM ({load.tiled(*args)})").fetchall()
+    assert [r[0] for r in whole] == list(range(1, len(whole) + 1))  # the order `pos` gives
+    for part_events in (1, 4000, 10**9):  # a copy a part, a few, all in one
+        monkeypatch.setattr(load, "PART_EVENTS", part_events)
+        parts = load.tiled_in_parts(*args, base_events=1620)
+        assert (
+            len(parts)
+            == {1: copies, 4000: -(-copies // max(1, 4000 // (1620 * -(-scale // 1)))), 10**9: 1}[part_events]
+        )
+        got = [row for q in parts for row in _rows(con, q)]
+        assert got == [r[1:] for r in whole]
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_engine_decides_the_same_over_the_parts_as_over_the_whole_load(
+    monkeypatch: pytest.MonkeyPatch, compiled: bool
+) -> None:
+    con = _base(seed=11, n=4000)
+    args = (START, START, 10 * MINUTE, 12, 1.5, START + 2 * 60 * MINUTE)
+    if not compiled:
+        monkeypatch.setenv("LOGCORR_NO_FASTPATH", "1")
+    policy = Policy()
+    whole = sim_run.run(con, load.tiled(*args), policy, start_ms=START, batch_rows=1000)
+    monkeypatch.setattr(load, "PART_EVENTS", 9000)
+    parts = sim_run.run(
+        con, load.tiled_in_parts(*args, base_events=4120), policy, start_ms=START, batch_rows=777
+    )
+    assert whole.engine.compiled is compiled
+    assert whole.events == parts.events == sum(whole.offered.values()) > 50_000
+    assert (whole.offered, whole.accepted, whole.dropped, whole.daily) == (
+        parts.offered,
+        parts.accepted,
+        parts.dropped,
+        parts.daily,
+    )
+    # a load that meets every kind of rule, and keeps some of every system
+    assert {rule for rule, _ in whole.dropped} >= {"suppress", "duplicate", "loop", "rate_limit"}
+    assert all(whole.accepted[s] > 0 for s in ("browser", "worker", "backend"))
+
+
+def test_the_counts_are_the_engines_decisions_event_by_event() -> None:
+    # the straightforward count: every drop the engine returns, one by one, against the grouped counts
+    con = _base(seed=5, n=2000)
+    query = load.tiled(START, START, 10 * MINUTE, 6, 1.0, START + 60 * MINUTE)
+    got = sim_run.run(con, query, Policy(), start_ms=START)
+    from logcorr.rules.engine import Engine
+
+    engine = Engine(Policy())
+    offered: dict[str, int] = {}
+    dropped: dict[tuple[str, str], int] = {}
+    for batch in con.sql(query).to_arrow_reader(4096):
+        cols = batch.to_pydict()
+        for s in cols["system"]:
+            offered[s] = offered.get(s, 0) + 1
+        first = cols["pos"][0]
+        for pos, (rule, _reason, _state) in engine.decide(cols):
+            key = (rule, cols["system"][pos - first])
+            dropped[key] = dropped.get(key, 0) + 1
+    assert dict(got.offered) == offered and dict(got.dropped) == dropped
+    assert got.accepted == {
+        s: offered[s] - sum(n for (_, s2), n in dropped.items() if s2 == s) for s in offered
+    }
