@@ -5,6 +5,8 @@ never a traceback unless --debug."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -204,3 +206,16 @@ def test_ctrl_c_during_a_query_is_an_interruption_not_an_internal_error(env: dic
                            after_s=2.0)  # fmt: skip
     assert code == ExitCode.INTERRUPTED, err
     assert err.strip().splitlines()[-1] == "interrupted" and "internal error" not in err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="writes to /dev/full, a disk that is always full")
+@pytest.mark.parametrize("args", [["traces"], ["stats"], ["sql", "SELECT 1", "-f", "json"], ["ledger"]])
+def test_output_to_a_full_disk_says_so_not_internal_error(env: dict[str, str], args: list[str]) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "logcorr", *args, "--db", env["db"]], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == ExitCode.INPUT, done.stderr
+    assert done.stderr.splitlines() == [
+        "error: cannot write standard output: No space left on device",
+        "hint: free space on the disk it goes to",
+    ]

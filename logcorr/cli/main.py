@@ -9,6 +9,7 @@ usage errors and every other command go through the typer app, built on first us
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable
@@ -144,6 +145,12 @@ def _other(e: Exception, debug: bool) -> int:
     if hasattr(e, "show") and hasattr(e, "exit_code"):  # a click usage error (bad flag, missing argument)
         e.show()
         return ExitCode.USAGE
+    if isinstance(e, OSError) and e.errno in _DISK_FULL:
+        # the library names the files it reads and writes itself: a full disk reaching here was hit while
+        # writing the output (standard output redirected to a file, a chart, …)
+        where = e.filename if isinstance(e.filename, str) else "standard output"
+        return _fail(f"cannot write {where}: {os.strerror(e.errno)}", "free space on the disk it goes to",
+                     ExitCode.INPUT, debug, e)  # fmt: skip
     if type(e).__name__ == "OutOfMemoryException" and type(e).__module__.endswith("duckdb"):
         from logcorr.store.connection import out_of_memory
 
@@ -151,6 +158,10 @@ def _other(e: Exception, debug: bool) -> int:
         return _fail(f"DuckDB ran out of {what}: {first}", hint, ExitCode.INPUT, debug, e)
     return _fail(f"internal error: {type(e).__name__}: {e}", "re-run with --debug and report it",
                  ExitCode.INPUT, debug, e)  # fmt: skip
+
+
+# a write that found no room: the disk, the user's quota, the file size limit
+_DISK_FULL = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EFBIG))
 
 
 def _query_interrupted(e: Exception) -> bool:
