@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from logcorr import native
 from logcorr.rules import loop
 from logcorr.rules.columns import engine_columns
-from logcorr.rules.engine import Engine, compiled_loop
+from logcorr.rules.engine import RULES, Engine, compiled_loop
 from logcorr.rules.policy import Policy
 from logcorr.rules.state import RuleState
 
@@ -310,3 +310,29 @@ def test_compiled_loop_at_the_loop_window_edge(gap: int) -> None:
     drops = Engine(Policy(), compiled=True).decide(cols)
     assert [d[1][0] for d in drops] == (["loop"] if gap < 1000 else [])
     both(Policy(), [cols])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=st.lists(event, max_size=300), policy=policies, batch=st.integers(1, 50), compiled=st.booleans()
+)
+def test_replay_decision_codes_from_numbered_drops_equal_the_drops_one_by_one(
+    events: list[tuple[Any, ...]], policy: Policy, batch: int, compiled: bool
+) -> None:
+    # replay codes each event by its rule from the engine's numbered drops; the straightforward way maps
+    # every (position, decision) pair the same engine gives
+    from logcorr.replay.drive import _Codes, _decision_codes
+
+    cols = columns(events)
+    one, other = Engine(policy, compiled=compiled), Engine(policy, compiled=compiled)
+    codes = _Codes(["stored", *RULES])
+    n = len(events)
+    for start in range(0, n, batch):
+        part = {k: v[start : start + batch] for k, v in cols.items()}
+        rows = len(part["pos"])
+        expected = [0] * rows
+        for pos, decision in one.decide(part):
+            expected[pos - part["pos"][0]] = codes[decision[0]]
+        got = _decision_codes(other.decide_numbered(part), codes, rows)
+        assert got.type == pa.uint8() and got.null_count == 0
+        assert got.to_pylist() == expected

@@ -12,11 +12,10 @@ check need each event's decision, hence this driver.
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -24,7 +23,7 @@ import pyarrow.compute as pc
 
 from logcorr.gcpause import gc_paused
 from logcorr.rules.clock import month_bounds
-from logcorr.rules.engine import PRESSURE_RULES, RULES, Engine
+from logcorr.rules.engine import PRESSURE_RULES, RULES, Engine, Numbered
 from logcorr.rules.policy import Policy
 from logcorr.store.interrupt import track
 
@@ -136,20 +135,9 @@ def _drive(
                 last_ts = ts[n - 1].as_py()
                 cols = load.columns(batch)
                 cols["pos"] = positions if n == batch_rows else positions[:n]
-                drops = engine.decide(cols)
-                d = bytearray(n)
-                # d[pos] = code of the rule, for every drop, looping in C (deque of a map, kept empty)
-                deque(
-                    map(
-                        d.__setitem__,
-                        map(_POS, drops),
-                        map(code.__getitem__, map(_RULE, map(_DECISION, drops))),
-                    ),
-                    maxlen=0,
-                )
                 tally.events += n
                 batches.append(batch)
-                decisions.append(pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(d)]))
+                decisions.append(_decision_codes(engine.decide_numbered(cols), code, n))
             if batches:
                 table = pa.Table.from_batches(batches).append_column(
                     "d", pa.chunked_array(decisions, pa.uint8())
@@ -239,9 +227,16 @@ def _prefetched(
             cur.close()
 
 
-_POS = itemgetter(0)
-_DECISION = itemgetter(1)
-_RULE = itemgetter(0)  # of a decision
+def _decision_codes(drops: Numbered, code: _Codes, n: int) -> pa.Array:
+    """Each of a batch's `n` events' decision code (0 stored, else its rule's), from the engine's numbered
+    drops: only the batch's distinct decisions are visited in Python. (With a tuple per drop mapped to its
+    code, the built-in month took 77.7 / 82.9 s instead of 66.9 / 74.6 s.)"""
+    valid, numbers, new = drops
+    if not new:
+        return pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(bytes(n))])
+    local = pa.Array.from_buffers(pa.int32(), n, [pa.py_buffer(valid), pa.py_buffer(numbers)])
+    codes = pa.array([code[decision[0]] for decision in new], pa.uint8())
+    return pc.fill_null(pc.take(codes, local), 0)
 
 
 class _Codes(dict[str, int]):
