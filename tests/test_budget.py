@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -243,3 +246,24 @@ def test_an_invalid_model_file_is_named_for_what_it_is(
     r = cli("budget", "simulate", option, str(path), "--db", str(tmp_path / "none.duckdb"))
     assert r.exit_code == ExitCode.USAGE, r.stderr
     assert r.stderr.splitlines()[0] == first_line.format(path=path)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_simulate_shows_its_progress_on_a_terminal_and_keeps_stdout_for_data(one_day: str) -> None:
+    primary, secondary = os.openpty()
+    done = subprocess.run([sys.executable, "-m", "logcorr", "budget", "simulate", "--db", one_day, "-f", "json"],
+                          stdout=subprocess.PIPE, stderr=secondary, timeout=300)  # fmt: skip
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    assert done.returncode == 0
+    assert b"simulate" in shown and b"events" in shown  # the bar, on the terminal
+    assert orjson.loads(done.stdout)["total"]["offered"] == 1700 * 31  # the data, on stdout alone

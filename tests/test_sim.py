@@ -121,3 +121,13 @@ def test_the_counts_are_the_engines_decisions_event_by_event() -> None:
     assert got.accepted == {
         s: offered[s] - sum(n for (_, s2), n in dropped.items() if s2 == s) for s in offered
     }
+
+
+def test_progress_is_reported_after_each_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    con = _base(seed=3)
+    monkeypatch.setattr(load, "PART_EVENTS", 5000)
+    parts = load.tiled_in_parts(START, START, 10 * MINUTE, 6, 1.0, START + 60 * MINUTE, base_events=1620)
+    seen: list[tuple[int, int, int]] = []
+    res = sim_run.run(con, parts, Policy(), start_ms=START, progress=lambda *a: seen.append(a))
+    assert len(parts) == 2 and [(d, t) for _, d, t in seen] == [(1, 2), (2, 2)]
+    assert 0 < seen[0][0] < seen[1][0] == res.events == 6 * 1620

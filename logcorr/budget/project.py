@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import math
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,7 @@ def simulate(
     scale: float = 1.0,
     period_ms: int | None = None,
     source: dict[str, Any] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Project a month from the events in the database behind `con` (see the module docstring).
     `period_ms` says how much time the observed events represent (default: their span, rounded up)."""
@@ -103,7 +105,8 @@ def simulate(
             f"{copies:,} times over the month); a simulation takes at most {load.MAX_EVENTS:,}",
             f"at most --scale {load.MAX_EVENTS / (n * copies):.3g}, or a longer --period for these events",
         )
-    res = run(con, load.tiled_in_parts(start, lo, period, copies, scale, end, n), policy, start_ms=start)
+    parts = load.tiled_in_parts(start, lo, period, copies, scale, end, n)
+    res = run(con, parts, policy, start_ms=start, progress=progress)
     engine = res.engine
     st = engine.state
     systems: dict[str, Any] = {}

@@ -86,11 +86,15 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     else:
         path = resolve_db(db)
         con, source = open_read_only(path), {"db": path}
+    from logcorr.render.console import counted_progress
+
+    progress, stop = counted_progress("simulate")
     try:
         period_ms = parse_duration_ms(period, "--period") if period else None
         result = simulate(con, pol, amp, models, days=days, scale=parse_scale(scale), period_ms=period_ms,
-                          source=source)  # fmt: skip
+                          source=source, progress=progress)  # fmt: skip
     finally:
+        stop()
         con.close()
         if tmp is not None:
             tmp.cleanup()

@@ -81,7 +81,9 @@ def replay_cmd(
     validate(asserts or [])
     req = Request(scenario, list(param or []), list(inputs or []), db, speed, multiply, policy, compare_policy,
                   list(pricing or []), model, amplification, _bucket(bucket), top)  # fmt: skip
-    progress, stop = _progress()
+    from logcorr.render.console import counted_progress
+
+    progress, stop = counted_progress("replay")
     try:
         result = execute(req, progress)
     finally:
@@ -134,22 +136,3 @@ def _write_svg(result: dict[str, Any], path: str) -> None:
             f.write(svg(result["series"], chart_title(result), result["replay"]["end"]))
     except OSError as e:
         raise InputError(f"cannot write {path}: {e}") from e
-
-
-def _progress() -> tuple[Any, Any]:
-    """A progress bar over the replay's time windows on stderr (TTY only)."""
-    if not sys.stderr.isatty():
-        return None, lambda: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from logcorr.render.console import stderr_console
-
-    bar = Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[events]} events"),
-                   TimeRemainingColumn(), console=stderr_console(), transient=True)  # fmt: skip
-    task = bar.add_task("replay", total=None, events="0")
-    bar.start()
-
-    def update(events: int, done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total, events=f"{events:,}")
-
-    return update, bar.stop

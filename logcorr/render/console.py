@@ -21,6 +21,24 @@ def stderr_console() -> Any:
     )
 
 
+def counted_progress(label: str) -> tuple[Any, Any]:
+    """A progress bar on stderr (TTY only) over a run's steps, with the events done: `update(events, done,
+    total)`, and `stop`. Elsewhere `update` is None and `stop` does nothing."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[events]} events"),
+                   TimeRemainingColumn(), console=stderr_console(), transient=True)  # fmt: skip
+    task = bar.add_task(label, total=None, events="0")
+    bar.start()
+
+    def update(events: int, done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total, events=f"{events:,}")
+
+    return update, bar.stop
+
+
 def write_json(data: Any) -> None:
     """Machine output: orjson bytes on stdout, newline-terminated."""
     import orjson

@@ -7,7 +7,7 @@ fingerprint, suppressed, dup`) in event-time order; DuckDB sorts and spills, the
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,21 +38,31 @@ class SimResult:
 
 
 def run(
-    con: Any, queries: str | Iterable[str], policy: Policy, *, start_ms: int, batch_rows: int = 131_072
+    con: Any,
+    queries: str | Iterable[str],
+    policy: Policy,
+    *,
+    start_ms: int,
+    batch_rows: int = 131_072,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> SimResult:
     """Run the rows of `queries` (one after another: one load in parts, see `load.tiled_in_parts`) through
     a fresh engine; days count from `start_ms`. As ingest's rule phase: the compiled loop takes the text
     columns dictionary-encoded and numbers its drops (no tuple per drop: a projected month is mostly
     drops), and the cyclic collector stays off while the state grows. The skip flags ingest gives the
-    Python loop are left out (they need the whole load; the decisions are the same without them)."""
+    Python loop are left out (they need the whole load; the decisions are the same without them).
+    `progress(events, queries done, queries)` is called after each query."""
     engine = Engine(policy)
     encode = engine.compiled
     res = SimResult(start_ms=start_ms, engine=engine)
     counts: Counter[tuple[int, str, str | None]] = Counter()  # (day, system, rule or None) → events
+    parts = [queries] if isinstance(queries, str) else list(queries)
     with gc_paused():
-        for query in [queries] if isinstance(queries, str) else queries:
+        for done, query in enumerate(parts, start=1):
             for batch in con.sql(query).to_arrow_reader(batch_rows):
                 _count(engine, batch, encode, res, counts, start_ms)
+            if progress is not None:
+                progress(res.events, done, len(parts))
     daily: Counter[tuple[int, str]] = Counter()
     kept: Counter[tuple[int, str]] = Counter()
     for (day, system, rule), k in counts.items():
