@@ -14,7 +14,7 @@ import pytest
 
 from logcorr.pipeline import decide
 from logcorr.pipeline.ingest import IngestResult, ingest
-from logcorr.render.ingest_summary import render, to_json
+from logcorr.render.ingest_summary import FILE_ROWS, render, to_json
 from logcorr.rules.policy import Policy
 
 T0 = 1_717_200_000_000  # 2024-06-01T00:00:00Z
@@ -318,3 +318,43 @@ def test_an_older_file_ingested_later_is_decided_at_the_saved_clock_and_the_summ
     assert result.integrity is not None and result.integrity.stats["late"] == 60
     assert result.dropped == 11  # 60 arrive in the clock's minute, which already holds one
     assert "60 events were older than the rule state an earlier ingest saved" in _render(result)
+
+
+@pytest.mark.parametrize("files", [FILE_ROWS, FILE_ROWS + 11])
+def test_the_summary_lists_every_file_or_sums_the_quiet_ones(tmp_path: Path, files: int) -> None:
+    # a Logpush bucket is thousands of small files: past FILE_ROWS, the files with problems get rows and
+    # the rest one row of sums; the JSON summary keeps every file
+    d = tmp_path / "bucket"
+    d.mkdir()
+    for i in range(files):
+        lines = [orjson.dumps(browser(T0 + i * MIN + k, f"file {i} line {k}", trace=None)) for k in range(3)]
+        if i in (4, 9):
+            lines.append(b'{"message": "cut off')
+        (d / f"{i:04d}.jsonl").write_bytes(b"\n".join(lines) + b"\n" if i != 6 else b"")
+    result = ingest([str(d)], str(tmp_path / "db.duckdb"))
+    text = _render(result)
+    names = [f"{i:04d}.jsonl" for i in range(files)]
+    assert len(to_json(result)["files"]) == files
+    if files <= FILE_ROWS:
+        assert all(n in text for n in names)
+        assert "more files" not in text and "every file:" not in text
+        assert "rejected 1 × malformed JSON in " + str(d / "0004.jsonl") in text
+        return
+    assert [n for n in names if n in text] == ["0004.jsonl", "0006.jsonl", "0009.jsonl"]
+    quiet = files - 3
+    row = next(line for line in text.splitlines() if f"{quiet} more files" in line)
+    cells = [c.strip() for c in row.split("│")]
+    assert cells[1] == "browser-v2" and cells[2:] == [
+        str(3 * quiet),
+        str(3 * quiet),
+        *cells[4:6],
+        "0",
+        "0",
+        "0",
+    ]
+    assert int(cells[4]) + int(cells[5]) == 3 * quiet  # stored + dropped
+    assert f"rejected 2 × malformed JSON in 2 files (first {d / '0004.jsonl'})" in text
+    assert f"rejected 1 × empty file in {d / '0006.jsonl'}" in text
+    assert f'every file: logcorr sql "SELECT * FROM ingest_files WHERE run_id = {result.run_id}"' in text
+    again = _render(ingest([str(d)], str(tmp_path / "db.duckdb")))
+    assert f"{files} file(s) already ingested" in again and "0004.jsonl" not in again

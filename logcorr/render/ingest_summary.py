@@ -92,6 +92,11 @@ def integrity_json(r: IngestResult) -> dict[str, Any] | None:
             "pct_cut": round(i.pct_cut, 2), **i.stats}  # fmt: skip
 
 
+# at most this many files get a row of their own (a Logpush bucket holds thousands of 30-second files): beyond
+# it, the files with rejected lines or notes are listed and the others summed in one row
+FILE_ROWS = 20
+
+
 def render(r: IngestResult, console: Any) -> None:
     """Print the per-file table, drop and redaction counts, and problems, to the stderr console."""
     from rich.table import Table
@@ -101,24 +106,27 @@ def render(r: IngestResult, console: Any) -> None:
                       ("stored", "right"), ("dropped", "right"), ("rejected", "right"), ("metrics", "right"),
                       ("skipped", "right")):  # fmt: skip
         t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for f in r.files:
+    many = len(r.files) > FILE_ROWS
+    listed = [f for f in r.files if not many or (f.status == "ingested" and (f.rejected or f.stats.notes))]
+    for f in listed[:FILE_ROWS]:
         name = "<stdin>" if f.path == "-" else f.path
         if f.status != "ingested":
             t.add_row(name, f"[dim]{f.status}[/]", "", "", "", "", "", "", "")
             continue
-        fmts = ", ".join(sorted(f.formats)) or "-"
+        t.add_row(name, _formats(f), *_counts([f]))
+    shown = {id(f) for f in listed[:FILE_ROWS]}
+    summed = [f for f in r.files if id(f) not in shown and f.status == "ingested"] if many else []
+    if summed:
+        label = f"{len(summed)} {'more ' if listed else ''}files"
         t.add_row(
-            name,
-            fmts,
-            str(f.stats.lines),
-            str(f.records),
-            str(f.stored),
-            str(f.dropped),
-            f"[red]{f.rejected}[/]" if f.rejected else "0",
-            str(f.metrics),
-            str(f.records_skipped + f.skipped_lines + f.stats.blank),
+            f"[dim]{label}[/]",
+            ", ".join(sorted({k for f in summed for k in f.formats})) or "-",
+            *_counts(summed),
         )
-    console.print(t)
+    if t.row_count:
+        console.print(t)
+    else:  # every file was ingested before
+        console.print(f"ingest run {r.run_id} → {r.db}")
     mb = r.bytes_in / 1e6
     rate = f", {mb / r.elapsed_s:.1f} MB/s" if r.elapsed_s > 0 and mb > 1 else ""
     console.print(
@@ -135,18 +143,64 @@ def render(r: IngestResult, console: Any) -> None:
     if r.redactions:
         console.print("redacted: " + ", ".join(f"{k} {v}" for k, v in sorted(r.redactions.items())))
     _render_rules(r, console)
-    for f in r.files:
-        for reason, n in f.reject_reasons.most_common(5):
-            console.print(f"[yellow]rejected[/] {n} × {reason} in {f.path}")
-        for note in f.stats.notes:
-            console.print(f"[yellow]note[/] {f.path}: {note}")
+    if many:
+        _render_problems_summed(r, console)
+    else:
+        for f in r.files:
+            for reason, n in f.reject_reasons.most_common(5):
+                console.print(f"[yellow]rejected[/] {n} × {reason} in {f.path}")
+            for note in f.stats.notes:
+                console.print(f"[yellow]note[/] {f.path}: {note}")
     already = [f.path for f in r.files if f.status == "already-ingested"]
     if already:
         console.print(f"[dim]{len(already)} file(s) already ingested, nothing changed for them[/]")
+    if many:
+        console.print(
+            f'[dim]every file: logcorr sql "SELECT * FROM ingest_files WHERE run_id = {r.run_id}"[/]'
+        )
     if r.rejected:
         console.print('[dim]see rejected lines: logcorr sql "SELECT * FROM rejects"[/]')
     if not r.committed:
         console.print("[red]--strict: rejected records found; nothing was stored[/]")
+
+
+def _formats(f: FileResult) -> str:
+    return ", ".join(sorted(f.formats)) or "-"
+
+
+def _counts(files: list[FileResult]) -> list[str]:
+    """The table's number columns, summed over `files`."""
+    rejected = sum(f.rejected for f in files)
+    return [
+        str(sum(f.stats.lines for f in files)),
+        str(sum(f.records for f in files)),
+        str(sum(f.stored for f in files)),
+        str(sum(f.dropped for f in files)),
+        f"[red]{rejected}[/]" if rejected else "0",
+        str(sum(f.metrics for f in files)),
+        str(sum(f.records_skipped + f.skipped_lines + f.stats.blank for f in files)),
+    ]
+
+
+def _render_problems_summed(r: IngestResult, console: Any) -> None:
+    """Rejected lines by reason over all files (with how many files and the first), then the notes, at most
+    `FILE_ROWS` of them."""
+    reasons: dict[str, list[Any]] = {}  # reason → [lines, files, first path]
+    for f in r.files:
+        for reason, n in f.reject_reasons.items():
+            seen = reasons.setdefault(reason, [0, 0, f.path])
+            seen[0] += n
+            seen[1] += 1
+    for reason, (n, files, first) in sorted(reasons.items(), key=lambda kv: -kv[1][0]):
+        where = f"in {first}" if files == 1 else f"in {files} files (first {first})"
+        console.print(f"[yellow]rejected[/] {n} × {reason} {where}")
+    notes = [(f.path, note) for f in r.files for note in f.stats.notes]
+    for path, note in notes[:FILE_ROWS]:
+        console.print(f"[yellow]note[/] {path}: {note}")
+    if len(notes) > FILE_ROWS:
+        console.print(
+            f"[yellow]note[/] … {len(notes) - FILE_ROWS} more notes (ingest --json lists every file's)"
+        )
 
 
 def _render_rules(r: IngestResult, console: Any) -> None:
