@@ -335,6 +335,24 @@ def test_the_summary_lists_every_file_or_sums_the_quiet_ones(tmp_path: Path, fil
     text = _render(result)
     names = [f"{i:04d}.jsonl" for i in range(files)]
     assert len(to_json(result)["files"]) == files
+    # every file has its row in ingest_files (written by one INSERT), as the JSON summary tells it
+    keys = (
+        "path",
+        "status",
+        "size",
+        "content_hash",
+        "lines",
+        "records",
+        "stored",
+        "dropped",
+        "rejected",
+        "metrics",
+    )
+    con = duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True)
+    rows = con.execute(f"SELECT {', '.join(keys)}, notes FROM ingest_files WHERE run_id = ? ORDER BY file_id",
+                       [result.run_id]).fetchall()  # fmt: skip
+    con.close()
+    assert rows == [(*(f[k] for k in keys), "; ".join(f["notes"]) or None) for f in to_json(result)["files"]]
     if files <= FILE_ROWS:
         assert all(n in text for n in names)
         assert "more files" not in text and "every file:" not in text

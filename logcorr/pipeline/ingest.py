@@ -422,15 +422,27 @@ def ingest_streams(
 
 
 def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:
-    for f in files:
-        con.execute(
-            """
-            INSERT INTO ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                run_id, f.file_id, "<stdin>" if f.path == "-" else f.path, f.size, f.content_hash, f.status,
-                f.stats.mode, ",".join(sorted(f.formats)), f.stats.lines, f.stats.blank, f.records,
-                f.records_with_events, f.records_metric_only, f.records_skipped, f.rejected, f.events,
-                f.stored, f.dropped, f.metrics, "; ".join(f.stats.notes) or None,
-            ],
-        )  # fmt: skip
+    """A row per input file in `ingest_files`, by one INSERT (an INSERT a file took 0.6 ms: a third of the
+    time of ingesting a directory of 1,000 small files)."""
+    import pyarrow as pa
+
+    big, text = pa.int64(), pa.string()
+    columns: list[tuple[str, pa.DataType, Callable[[FileResult], Any]]] = [
+        ("run_id", pa.int32(), lambda f: run_id), ("file_id", pa.int32(), lambda f: f.file_id),
+        ("path", text, lambda f: "<stdin>" if f.path == "-" else f.path), ("size", big, lambda f: f.size),
+        ("content_hash", text, lambda f: f.content_hash), ("status", text, lambda f: f.status),
+        ("mode", text, lambda f: f.stats.mode), ("formats", text, lambda f: ",".join(sorted(f.formats))),
+        ("lines", big, lambda f: f.stats.lines), ("blank", big, lambda f: f.stats.blank),
+        ("records", big, lambda f: f.records), ("records_with_events", big, lambda f: f.records_with_events),
+        ("records_metric_only", big, lambda f: f.records_metric_only),
+        ("records_skipped", big, lambda f: f.records_skipped), ("rejected", big, lambda f: f.rejected),
+        ("events", big, lambda f: f.events), ("stored", big, lambda f: f.stored),
+        ("dropped", big, lambda f: f.dropped), ("metrics", big, lambda f: f.metrics),
+        ("notes", text, lambda f: "; ".join(f.stats.notes) or None),
+    ]  # fmt: skip
+    table = pa.table({name: pa.array([get(f) for f in files], kind) for name, kind, get in columns})
+    con.register("_ingest_files", table)
+    try:
+        con.execute("INSERT INTO ingest_files BY NAME SELECT * FROM _ingest_files")
+    finally:
+        con.unregister("_ingest_files")
