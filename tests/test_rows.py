@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import random
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
+import orjson
 import pytest
 
-from logcorr.render.rows import PIPE_WIDTH, plain_table, rich_table
+from logcorr.render.rows import PIPE_WIDTH, RowFormat, iso, plain_table, rich_table, write_rows
+from logcorr.store.query import RowStream
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 _-.:/→"
 TRICKY = ["[bold]x[/]", "a [red]b", ":smile:", "x:100:y", "12:00:30.540Z", "é", "日本", "tab\there", "two\nlines",
@@ -66,3 +73,70 @@ def test_the_width_boundary_agrees_with_rich(extra: int, capsys: pytest.CaptureF
     assert (plain is None) == (extra > 0)
     if plain is not None:
         assert plain == _rich(rows, cols, None, capsys)
+
+
+class _Stdout:
+    """A stdout with a bytes buffer, as `write_rows` writes to."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+
+    def write(self, text: str) -> int:
+        return self.buffer.write(text.encode())
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _rows(rnd: random.Random, n: int) -> list[dict[str, Any]]:
+    values = [None, 0, -7, 2**40, 1.25, "", "x,y", 'q"uote', "two\nlines", "日本", [1, "a"], {"k": [None]},
+              datetime(2024, 5, 5, 12, 0, 30, 540000), True]  # fmt: skip
+    return [{c: rnd.choice(values) for c in ("a", "b", "c")} for _ in range(n)]
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("fmt", [RowFormat.json, RowFormat.jsonl, RowFormat.csv])
+def test_streamed_rows_are_the_bytes_of_the_whole_list(
+    monkeypatch: pytest.MonkeyPatch, seed: int, fmt: RowFormat
+) -> None:
+    rows = _rows(random.Random(seed), random.Random(seed).choice([0, 1, 2, 7, 5000]))
+    cols = ["a", "b", "c"]
+    streamed, whole = _Stdout(), _Stdout()
+    monkeypatch.setattr(sys, "stdout", streamed)
+    write_rows(RowStream(cols, iter([rows[:3], rows[3:]])), fmt)
+    monkeypatch.setattr(sys, "stdout", whole)
+    write_rows(rows, fmt, cols)
+    assert streamed.buffer.getvalue() == whole.buffer.getvalue()
+    if fmt is RowFormat.json:  # what orjson writes for the whole list at once
+        plain = [{c: iso(v) if isinstance(v, datetime) else v for c, v in r.items()} for r in rows]
+        assert whole.buffer.getvalue() == orjson.dumps(plain, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def test_rows_are_written_while_they_are_still_being_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a --limit 0 search over 10M events held every row (10.3 GB): the writer must not wait for the last
+    out = _Stdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    written_before_the_last_batch: list[int] = []
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        for k in range(10):
+            if k == 9:
+                written_before_the_last_batch.append(len(out.buffer.getvalue()))
+            yield [{"n": k * 1000 + i} for i in range(1000)]
+
+    for fmt in (RowFormat.csv, RowFormat.jsonl, RowFormat.json):
+        written_before_the_last_batch.clear()
+        out.buffer = io.BytesIO()
+        write_rows(RowStream(["n"], batches()), fmt)
+        assert written_before_the_last_batch[0] > 0
+        assert out.buffer.getvalue().count(b"8999") == 1 and out.buffer.getvalue().count(b"9999") == 1
+
+
+def test_an_empty_stream_still_names_its_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = _Stdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    write_rows(RowStream(["ts", "message"], iter([])), RowFormat.csv)
+    assert out.buffer.getvalue() == b"ts,message\n"

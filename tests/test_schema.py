@@ -128,5 +128,5 @@ def test_a_traces_dropped_events_are_found_through_its_spans_across_ingests(tmp_
         assert sum(e["dropped_by"] is not None for e in model["events"]) == n, trace_id
     con.close()
     for trace_id, n in expected.items():
-        assert len(ledger_rows(str(db), LedgerFilter(trace=trace_id, limit=0))) == n
-    assert ledger_rows(str(db), LedgerFilter(trace="trace_never_seen", limit=0)) == []
+        assert len(list(ledger_rows(str(db), LedgerFilter(trace=trace_id, limit=0)))) == n
+    assert list(ledger_rows(str(db), LedgerFilter(trace="trace_never_seen", limit=0))) == []

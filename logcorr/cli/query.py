@@ -104,10 +104,12 @@ def traces_cmd(
     from logcorr.render.rows import write_rows
 
     con = _open(db)
-    rows = list_traces(con, _filter(system, has_errors, min_systems, since, until, user), sort=sort, limit=limit,
-                       slowest=slowest)  # fmt: skip
-    con.close()
-    write_rows(rows, fmt, title=f"{len(rows)} traces")
+    try:
+        rows = list_traces(con, _filter(system, has_errors, min_systems, since, until, user), sort=sort,
+                           limit=limit, slowest=slowest)  # fmt: skip
+        write_rows(rows, fmt, title="{n} traces")
+    finally:
+        con.close()
 
 
 def search_cmd(
@@ -132,10 +134,12 @@ def search_cmd(
     from logcorr.render.rows import write_rows
 
     con = _open(db)
-    rows = search_events(con, text, _filter(system, has_errors, min_systems, since, until, user), regex=regex,
-                         level=level, limit=limit)  # fmt: skip
-    con.close()
-    write_rows(rows, fmt, title=f"{len(rows)} events")
+    try:
+        rows = search_events(con, text, _filter(system, has_errors, min_systems, since, until, user),
+                             regex=regex, level=level, limit=limit)  # fmt: skip
+        write_rows(rows, fmt, title="{n} events")
+    finally:
+        con.close()
 
 
 def sql_cmd(

@@ -10,7 +10,7 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -67,41 +67,54 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def write_rows(rows: Sequence[dict[str, Any]], fmt: RowFormat, columns: Sequence[str] | None = None,
+def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence[str] | None = None,
                title: str | None = None) -> None:  # fmt: skip
-    """Write rows to stdout in `fmt` (exhaustive over RowFormat)."""
-    cols = list(columns or (rows[0].keys() if rows else []))
-    out = sys.stdout
+    """Write rows to stdout in `fmt` (exhaustive over RowFormat). JSON, JSONL and CSV are written as the rows
+    come (a `RowStream` is read a batch at a time, its `columns` the header); a table lays out all of them,
+    and `{n}` in its `title` becomes their number."""
+    if fmt is RowFormat.table:
+        named = getattr(rows, "columns", None)
+        rows = list(rows)
+        cols = list(columns or named or (rows[0].keys() if rows else []))
+        write_table(rows, cols, title.replace("{n}", str(len(rows))) if title else None)
+        return
+    stream = iter(rows)
+    head = list(columns or getattr(rows, "columns", None) or [])
+    first = None if head else next(stream, None)
+    cols = head or list(first.keys() if first is not None else [])
+    todo = stream if first is None else _chain(first, stream)
+    out = sys.stdout.buffer
+    sys.stdout.flush()
     if fmt is RowFormat.json:
-        out.flush()
-        sys.stdout.buffer.write(
-            orjson.dumps(
-                [{c: _plain(r.get(c)) for c in cols} for r in rows],
-                option=orjson.OPT_INDENT_2,
-                default=_json_default,
-            )
-            + b"\n"
-        )
-        sys.stdout.buffer.flush()
+        # the bytes orjson gives the whole list (OPT_INDENT_2), one element at a time
+        sep = b"[\n  "
+        for r in todo:
+            out.write(sep + orjson.dumps({c: _plain(r.get(c)) for c in cols}, option=orjson.OPT_INDENT_2,
+                                         default=_json_default).replace(b"\n", b"\n  "))  # fmt: skip
+            sep = b",\n  "
+        out.write(b"[]\n" if sep == b"[\n  " else b"\n]\n")
     elif fmt is RowFormat.jsonl:
-        out.flush()
-        for r in rows:
-            sys.stdout.buffer.write(
-                orjson.dumps({c: _plain(r.get(c)) for c in cols}, default=_json_default) + b"\n"
-            )
-        sys.stdout.buffer.flush()
+        for r in todo:
+            out.write(orjson.dumps({c: _plain(r.get(c)) for c in cols}, default=_json_default) + b"\n")
     elif fmt is RowFormat.csv:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
-        for r in rows:
+        for k, r in enumerate(todo, start=1):
             w.writerow([_cell(r.get(c)) for c in cols])
-        out.write(buf.getvalue())
-        out.flush()
-    elif fmt is RowFormat.table:
-        write_table(rows, cols, title)
+            if k % 4096 == 0:
+                out.write(buf.getvalue().encode())
+                buf.seek(0)
+                buf.truncate()
+        out.write(buf.getvalue().encode())
     else:  # pragma: no cover - exhaustive
         raise AssertionError(fmt)
+    out.flush()
+
+
+def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    yield first
+    yield from rest
 
 
 PIPE_WIDTH = 200  # the table width when stdout is not a terminal

@@ -13,7 +13,7 @@ from logcorr.errors import InputError, UsageError
 from logcorr.model import SYSTEMS
 from logcorr.rules.engine import RULES
 from logcorr.store.connection import connect
-from logcorr.store.query import sql_limit
+from logcorr.store.query import RowStream, sql_limit, stream_dicts
 from logcorr.store.schema import dropped_span
 
 LEDGER_COLUMNS: tuple[str, ...] = (
@@ -38,17 +38,18 @@ class LedgerFilter:
 def _rows(con: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
-    out = []
-    for row in cur.fetchall():
-        rec = dict(zip(names, row, strict=True))
-        if isinstance(rec.get("rule_state"), str):
-            rec["rule_state"] = orjson.loads(rec["rule_state"])
-        out.append(rec)
-    return out
+    return [_state_parsed(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
 
 
-def ledger_rows(db: str, f: LedgerFilter) -> list[dict[str, Any]]:
-    """Drop-ledger rows matching `f`, in decision order (event id)."""
+def _state_parsed(rec: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(rec.get("rule_state"), str):
+        rec["rule_state"] = orjson.loads(rec["rule_state"])
+    return rec
+
+
+def ledger_rows(db: str, f: LedgerFilter) -> RowStream:
+    """Drop-ledger rows matching `f`, in decision order (event id), streamed (the connection closes after
+    them)."""
     if f.rule is not None and f.rule not in RULES:
         raise UsageError(f"unknown rule {f.rule!r}", f"choose one of: {', '.join(RULES)}")
     if f.system is not None and f.system not in SYSTEMS:
@@ -62,7 +63,8 @@ def ledger_rows(db: str, f: LedgerFilter) -> list[dict[str, Any]]:
             # the trace's dropped events lie in its span: the zone maps of `ts` skip the rest
             span = dropped_span(con, f.trace)
             if span is None:
-                return []
+                con.close()
+                return RowStream(list(LEDGER_COLUMNS), iter(()))
             where.append("ts BETWEEN ? AND ?")
             params += span
         for col, value in (("rule", f.rule), ("system", f.system), ("trace_id", f.trace)):
@@ -76,9 +78,10 @@ def ledger_rows(db: str, f: LedgerFilter) -> list[dict[str, Any]]:
             ORDER BY event_id LIMIT ?
         """
         params.append(limit)
-        return _rows(con, sql, params)
-    finally:
+        return stream_dicts(con, sql, params, close=con.close, row=_state_parsed)
+    except BaseException:
         con.close()
+        raise
 
 
 def parse_target(target: str) -> tuple[str, int]:
