@@ -88,6 +88,20 @@ class Recorder:
         self.statements.append((sql, list(params or [])))
         return self.con.execute(sql, params or [])
 
+    def sql(self, sql: str, params: list[Any] | None = None) -> Any:
+        self.statements.append((sql, list(params or [])))
+        return self.con.sql(sql, params=params)
+
+    def cursor(self) -> Recorder:
+        """A cursor whose statements are recorded here too (the listings stream their rows on one)."""
+        rec = Recorder(self.con.cursor())
+        rec.statements = self.statements
+        return rec
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+
 
 def record_sql(db: Path, trace_id: str) -> dict[str, list[tuple[str, list[Any]]]]:
     """The statements `trace`, `traces --has-errors` and `stats` run, recorded from the library."""
@@ -105,7 +119,9 @@ def record_sql(db: Path, trace_id: str) -> dict[str, list[tuple[str, list[Any]]]
         ("stats", stats),
     ):
         rec = Recorder(con)
-        run(rec)
+        result = run(rec)
+        if hasattr(result, "columns"):  # a RowStream: its statement runs as it is read
+            list(result)
         out[name] = rec.statements
     con.close()
     return out
