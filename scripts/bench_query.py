@@ -102,6 +102,11 @@ class Recorder:
         if self.con is not None:
             self.con.close()
 
+    def __getattr__(
+        self, name: str
+    ) -> Any:  # a result read from the recorder itself (description, fetchmany)
+        return getattr(self.con, name)
+
 
 def record_sql(db: Path, trace_id: str) -> dict[str, list[tuple[str, list[Any]]]]:
     """The statements `trace`, `traces --has-errors` and `stats` run, recorded from the library."""

@@ -48,6 +48,7 @@ def list_traces(
         LIMIT ?
         """,
         [*params, *wparams, *params, *wparams, n, n],
+        limited=n is not None,
     )
 
 
@@ -72,6 +73,7 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
             f"trace_id IN (SELECT trace_id FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id HAVING {having})"
         )
         params.extend(hparams)
+    n = sql_limit(limit)
     if regex:  # checked first: the rows are read while they are written
         try:
             con.execute("SELECT regexp_matches('', ?)", [text]).fetchall()
@@ -84,7 +86,8 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
         FROM log_queue WHERE {" AND ".join(clauses)}
         ORDER BY ts, event_id LIMIT ?
         """,
-        [*params, sql_limit(limit)],
+        [*params, n],
+        limited=n is not None,
     )
 
 

@@ -78,7 +78,7 @@ def ledger_rows(db: str, f: LedgerFilter) -> RowStream:
             ORDER BY event_id LIMIT ?
         """
         params.append(limit)
-        return stream_dicts(con, sql, params, close=con.close, row=_state_parsed)
+        return stream_dicts(con, sql, params, close=con.close, row=_state_parsed, limited=limit is not None)
     except BaseException:
         con.close()
         raise
