@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from logcorr.model import SYSTEMS
 from logcorr.pipeline.spool import Spool
-from logcorr.rules.columns import engine_columns
+from logcorr.rules.columns import drop_numbers, engine_columns
 from logcorr.rules.engine import RULES, Engine, Numbered, hot_events_sql
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import quota_report, trace_integrity
@@ -158,7 +158,7 @@ class _FateSink:
         """One batch of the reader and its drops, numbered by the engine (`Engine.decide_numbered`): only the
         distinct decisions are visited in Python; each row's decision number and the bitmap of dropped rows
         arrive as buffers, an Arrow column as they are."""
-        valid, numbers, new = drops
+        new = drops[2]
         base = self.next_id
         self.next_id += len(new)
         pos = batch.column("pos")
@@ -173,7 +173,7 @@ class _FateSink:
                                  "rule_state": pa.array(state, pa.string())}),
             )  # fmt: skip
             # each row's decision among the batch's, null for a stored event
-            local = pa.Array.from_buffers(pa.int32(), len(pos), [pa.py_buffer(valid), pa.py_buffer(numbers)])
+            local = drop_numbers(drops, len(pos))
             decision = pc.add(local, pa.scalar(base, pa.int32()))
             rules = pc.take(rules_new, local)
         else:

@@ -1,5 +1,5 @@
-"""The rule engine's input from an Arrow batch of events: what ingest's rule phase and the simulations
-(`logcorr.sim.run`) hand the engine."""
+"""The rule engine's input from an Arrow batch of events, and its numbered drops back as Arrow: what ingest's
+rule phase, the simulations (`logcorr.sim.run`) and replay hand the engine and read from it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from logcorr.rules.engine import Numbered
 
 # the engine's text columns: few distinct values (systems, levels: ENUMs in staging, which the reader gives
 # dictionary-encoded already) or each repeated over a trace or a loop
@@ -34,3 +36,11 @@ def engine_columns(batch: pa.RecordBatch, encode: bool) -> dict[str, Any]:
         data = codes.buffers()[1]
         cols[name] = (data[codes.offset * 4 : (codes.offset + len(codes)) * 4].to_pybytes(), values)
     return cols
+
+
+def drop_numbers(drops: Numbered, n: int) -> pa.Array:
+    """Each of a batch's `n` rows' number among the batch's distinct decisions (`Engine.decide_numbered`),
+    null for a stored row: an int32 array over the engine's own buffers. `pc.take` of it from an array
+    over the decisions gives each row's rule (or code)."""
+    valid, numbers, _ = drops
+    return pa.Array.from_buffers(pa.int32(), n, [pa.py_buffer(valid), pa.py_buffer(numbers)])

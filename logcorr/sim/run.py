@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logcorr.gcpause import gc_paused
-from logcorr.rules.columns import engine_columns
+from logcorr.rules.columns import drop_numbers, engine_columns
 from logcorr.rules.engine import Engine
 from logcorr.rules.policy import Policy
 
@@ -90,11 +90,10 @@ def _count(
     n = batch.num_rows
     if not n:
         return
-    valid, numbers, new = engine.decide_numbered(engine_columns(batch, encode))
+    drops = engine.decide_numbered(engine_columns(batch, encode))
     res.events += n
-    if new:
-        local = pa.Array.from_buffers(pa.int32(), n, [pa.py_buffer(valid), pa.py_buffer(numbers)])
-        rule = pc.take(pa.array([d[0] for d in new], pa.string()), local)
+    if new := drops[2]:
+        rule = pc.take(pa.array([d[0] for d in new], pa.string()), drop_numbers(drops, n))
     else:
         rule = pa.nulls(n, pa.string())
     # integer division; loads start at start_ms, so the difference is never negative
