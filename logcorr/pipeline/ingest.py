@@ -19,6 +19,7 @@ from typing import IO, Any, NamedTuple
 from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.gcpause import gc_paused
+from logcorr.pipeline import scratch
 from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.shard import ShardDone, parse_sharded, plan
@@ -60,6 +61,8 @@ class IngestResult:
     quota: QuotaReport | None = None  # the month's writes per system and threshold moments
     integrity: TraceIntegrity | None = None  # multi-system traces cut by rules in this run
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds per pipeline phase
+    # temporary directories of killed ingests this one removed first: (path, bytes)
+    swept: list[tuple[str, int]] = field(default_factory=list)
     _lap_start: float = field(default_factory=time.perf_counter, repr=False)
 
     def lap(self, phase: str) -> None:
@@ -159,6 +162,7 @@ def ingest(
     files = expand_inputs(paths)
     limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env())
     started = time.perf_counter()
+    swept = scratch.sweep()  # what killed ingests left in $TMPDIR: it may be the room this one needs
     con = connect(db, memory_limit=INGEST_MEMORY_LIMIT)
     # every query that needs an order says so (ORDER BY); without this DuckDB buffers large INSERT … SELECT
     # results to keep their input order, which under a small memory_limit runs out of memory
@@ -195,6 +199,7 @@ def ingest(
         raise
     con.close()
     result.elapsed_s = time.perf_counter() - started
+    result.swept = swept
     return result
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import shutil
 import tempfile
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+
+from logcorr.pipeline import scratch
 
 # held in memory up to this many bytes of Arrow data; an ingest that stages more writes files
 HOLD_BYTES = 16 << 20
@@ -91,7 +92,7 @@ class Spool:
     def __init__(self, con: Any, hold_bytes: int | None = None) -> None:
         self.con = con
         self.hold_bytes = HOLD_BYTES if hold_bytes is None else hold_bytes
-        self._dir: str | None = None
+        self._dir: scratch.Scratch | None = None
         self._held: dict[str, _Part] = {}
         self._held_bytes = 0
         self._parts: list[_Part] = []
@@ -99,13 +100,13 @@ class Spool:
         self._spills = 0
 
     def directory(self) -> str:
-        """The private temporary directory (made at first use; `close` removes it)."""
+        """The private temporary directory (made at first use, held locked; `close` removes it)."""
         if self._dir is None:
             try:
-                self._dir = tempfile.mkdtemp(prefix="logcorr-stage-")  # mode 0700
+                self._dir = scratch.make()
             except OSError as e:
                 raise _write_error(e, tempfile.gettempdir()) from e
-        return self._dir
+        return self._dir.path
 
     def add(self, table: str, batch: pa.RecordBatch) -> None:
         """Hold `batch` for `table` (written to a file when too much is held)."""
@@ -237,7 +238,7 @@ class Spool:
         """Remove the directory and anything left in it (an ingest that failed)."""
         self._kept.clear()
         if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir.remove()
             self._dir = None
 
 

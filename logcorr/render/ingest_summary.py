@@ -59,6 +59,7 @@ def to_json(r: IngestResult) -> dict[str, Any]:
         "quota": quota_json(r),
         "trace_integrity": integrity_json(r),
         "files": [file_json(f) for f in r.files],
+        "swept_temp_dirs": [{"path": path, "bytes": size} for path, size in r.swept],
     }
 
 
@@ -160,6 +161,12 @@ def render(r: IngestResult, console: Any) -> None:
         )
     if r.rejected:
         console.print('[dim]see rejected lines: logcorr sql "SELECT * FROM rejects"[/]')
+    if r.swept:
+        size = sum(n for _, n in r.swept) / 1e6
+        console.print(
+            f"[dim]removed {len(r.swept)} temporary {'directory' if len(r.swept) == 1 else 'directories'} "
+            f"({size:.1f} MB) left by killed ingests, e.g. {r.swept[0][0]}[/]"
+        )
     if not r.committed:
         console.print("[red]--strict: rejected records found; nothing was stored[/]")
 
