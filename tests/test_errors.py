@@ -219,3 +219,17 @@ def test_output_to_a_full_disk_says_so_not_internal_error(env: dict[str, str], a
         "error: cannot write standard output: No space left on device",
         "hint: free space on the disk it goes to",
     ]
+
+
+def test_the_ingest_summary_prints_paths_reasons_and_notes_as_text(cli, tmp_path: Path) -> None:
+    """File names and reject reasons are data: rich read "[/x]" in them as a closing tag and raised."""
+    src = tmp_path / "logs["
+    src.mkdir()
+    f = src / "api] [bold]b.jsonl"  # the path holds "[/api]"
+    f.write_bytes(b'{"level": "info", "message": "[/api/tasks] ok", "trace_id": "t1", "timestamp": 1714910400000}\n'
+                  b"[/api/tasks] not json\n")  # fmt: skip
+    res = cli("ingest", f, "--db", tmp_path / "[a].duckdb")
+    assert res.exit_code == 0, res.stderr
+    assert "logs[/api] [bold]b.jsonl" in res.stderr.replace("\n", "")
+    assert "[a].duckdb" in res.stderr
+    assert "rejected 1 ×" in res.stderr

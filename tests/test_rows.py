@@ -59,10 +59,26 @@ def test_the_plain_writer_takes_the_common_tables_and_declines_the_rest() -> Non
     assert plain_table([row], cols, "1 traces") is not None
     assert plain_table([], cols, "0 traces") is not None
     assert plain_table([], [], "0 traces") is not None
-    assert plain_table([["[bold]x"]], ["m"], None) is None  # markup
-    assert plain_table([["ok :smile:"]], ["m"], None) is None  # an emoji code
+    assert plain_table([["[bold]x"]], ["m"], None) == " m       \n━━━━━━━━━\n [bold]x \n"  # text, not markup
+    assert plain_table([["ok :smile:"]], ["m"], None) is not None  # nor an emoji code
     assert plain_table([["日本"]], ["m"], None) is None  # wide characters
     assert plain_table([["x" * PIPE_WIDTH]], ["m"], None) is None  # rich would fold it
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[/api/tasks] request failed with 500", "[bold]Payment[/bold] failed", "[padded] value", "x [/] y"],
+)
+@pytest.mark.parametrize("wide", [False, True])
+def test_cells_and_titles_are_text_not_markup(
+    text: str, wide: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log line is data: rich printed "[bold]x[/bold]" as a bold x, and raised on a closing tag it had not
+    opened ("[/api/tasks] …", an ordinary route prefix), which failed `search`, `stats` and `sql`."""
+    cell = text + " 日本" if wide else text  # wide characters: rich lays the table out, not the plain writer
+    out = _rich([[cell, "[admin]"]], ["message", "user_id"], f"1 rows {text}", capsys)
+    assert f"1 rows {text}" in out
+    assert cell in out and "[admin]" in out
 
 
 @pytest.mark.parametrize("extra", [-1, 0, 1])

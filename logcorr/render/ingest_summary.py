@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
+
 from logcorr.pipeline.ingest import IngestResult
 from logcorr.pipeline.parse import FileResult
 from logcorr.rules.clock import iso
@@ -102,7 +104,7 @@ def render(r: IngestResult, console: Any) -> None:
     """Print the per-file table, drop and redaction counts, and problems, to the stderr console."""
     from rich.table import Table
 
-    t = Table(title=f"ingest run {r.run_id} → {r.db}", title_justify="left", show_edge=False)
+    t = Table(title=f"ingest run {r.run_id} → {escape(r.db)}", title_justify="left", show_edge=False)
     for col, just in (("file", "left"), ("format", "left"), ("lines", "right"), ("records", "right"),
                       ("stored", "right"), ("dropped", "right"), ("rejected", "right"), ("metrics", "right"),
                       ("skipped", "right")):  # fmt: skip
@@ -110,7 +112,7 @@ def render(r: IngestResult, console: Any) -> None:
     many = len(r.files) > FILE_ROWS
     listed = [f for f in r.files if not many or (f.status == "ingested" and (f.rejected or f.stats.notes))]
     for f in listed[:FILE_ROWS]:
-        name = "<stdin>" if f.path == "-" else f.path
+        name = escape("<stdin>" if f.path == "-" else f.path)
         if f.status != "ingested":
             t.add_row(name, f"[dim]{f.status}[/]", "", "", "", "", "", "", "")
             continue
@@ -127,7 +129,7 @@ def render(r: IngestResult, console: Any) -> None:
     if t.row_count:
         console.print(t)
     else:  # every file was ingested before
-        console.print(f"ingest run {r.run_id} → {r.db}")
+        console.print(f"ingest run {r.run_id} → {escape(r.db)}")
     mb = r.bytes_in / 1e6
     rate = f", {mb / r.elapsed_s:.1f} MB/s" if r.elapsed_s > 0 and mb > 1 else ""
     console.print(
@@ -149,9 +151,9 @@ def render(r: IngestResult, console: Any) -> None:
     else:
         for f in r.files:
             for reason, n in f.reject_reasons.most_common(5):
-                console.print(f"[yellow]rejected[/] {n} × {reason} in {f.path}")
+                console.print(f"[yellow]rejected[/] {n} × {escape(reason)} in {escape(f.path)}")
             for note in f.stats.notes:
-                console.print(f"[yellow]note[/] {f.path}: {note}")
+                console.print(f"[yellow]note[/] {escape(f.path)}: {escape(note)}")
     already = [f.path for f in r.files if f.status == "already-ingested"]
     if already:
         console.print(f"[dim]{len(already)} file(s) already ingested, nothing changed for them[/]")
@@ -165,7 +167,7 @@ def render(r: IngestResult, console: Any) -> None:
         size = sum(n for _, n in r.swept) / 1e6
         console.print(
             f"[dim]removed {len(r.swept)} temporary {'directory' if len(r.swept) == 1 else 'directories'} "
-            f"({size:.1f} MB) left by killed ingests, e.g. {r.swept[0][0]}[/]"
+            f"({size:.1f} MB) left by killed ingests, e.g. {escape(r.swept[0][0])}[/]"
         )
     if not r.committed:
         console.print("[red]--strict: rejected records found; nothing was stored[/]")
@@ -200,10 +202,10 @@ def _render_problems_summed(r: IngestResult, console: Any) -> None:
             seen[1] += 1
     for reason, (n, files, first) in sorted(reasons.items(), key=lambda kv: -kv[1][0]):
         where = f"in {first}" if files == 1 else f"in {files} files (first {first})"
-        console.print(f"[yellow]rejected[/] {n} × {reason} {where}")
+        console.print(f"[yellow]rejected[/] {n} × {escape(reason)} {escape(where)}")
     notes = [(f.path, note) for f in r.files for note in f.stats.notes]
     for path, note in notes[:FILE_ROWS]:
-        console.print(f"[yellow]note[/] {path}: {note}")
+        console.print(f"[yellow]note[/] {escape(path)}: {escape(note)}")
     if len(notes) > FILE_ROWS:
         console.print(
             f"[yellow]note[/] … {len(notes) - FILE_ROWS} more notes (ingest --json lists every file's)"

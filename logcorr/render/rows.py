@@ -118,15 +118,13 @@ def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[di
 
 
 PIPE_WIDTH = 200  # the table width when stdout is not a terminal
-# what the plain writer may print as rich would: printable ASCII and the arrow of `systems`
+# what the plain writer may print as rich would: printable ASCII and the arrow of `systems` (rich is given
+# every cell as Text, so brackets and colons are text to both)
 _PLAIN_SAFE = re.compile(r"[\x20-\x7e→]*")
-_EMOJI_LIKE = re.compile(r":(\S*?):")  # rich would look these up as emoji codes (:smile:)
 
 
 def _plain_ok(text: str) -> bool:
-    if "[" in text or not _PLAIN_SAFE.fullmatch(text):
-        return False  # markup, wide or control characters: let rich lay it out
-    return all(m.group(1).isdigit() and len(m.group(1)) <= 2 for m in _EMOJI_LIKE.finditer(text))
+    return _PLAIN_SAFE.fullmatch(text) is not None  # else wide or control characters: rich lays them out
 
 
 def plain_table(
@@ -176,17 +174,19 @@ def rich_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str |
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(no_color="NO_COLOR" in os.environ, highlight=False,
                       width=None if sys.stdout.isatty() else PIPE_WIDTH)  # fmt: skip
     if title:
-        console.print(f"[bold]{title}[/]")
+        console.print(Text(title, style="bold"))
     t = Table(show_edge=False, header_style="bold")
     for c in cols:
-        t.add_column(c, overflow="fold")
+        t.add_column(Text(c), overflow="fold")
     n = 0
     for r in rows:
-        t.add_row(*(_cell(r.get(c)) for c in cols))
+        # Text, not str: a cell is data (a log line "[/api/tasks] failed" is not rich markup)
+        t.add_row(*(Text(_cell(r.get(c))) for c in cols))
         n += 1
     console.print(t)
     if n == 0:
