@@ -732,7 +732,7 @@ static inline int is_hex(unsigned char c) { return (c >= '0' && c <= '9') || (c 
 static inline int is_quote(unsigned char c) { return c == '"' || c == '\''; }
 
 /* _MSG_KEYED at position p (re.IGNORECASE, ASCII text), in the order the regex engine tries:
-   trace[_-]?id["']?\s*[:=\s]\s*["']?([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}) */
+   trace[_-]?id["']?\s*[:=\s]["']?\s*["']?([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}) */
 static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize_t *gs, Py_ssize_t *ge) {
     static const char trace[] = "trace";
     if (p + 5 > n) return 0;
@@ -751,18 +751,21 @@ static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize
             while (w < n && is_pyspace(s[w])) w++;
             for (Py_ssize_t k = w; k >= r; k--) {
                 if (!(k < n && (s[k] == ':' || s[k] == '=' || is_pyspace(s[k])))) continue;
-                Py_ssize_t t0 = k + 1, w2 = t0;
-                while (w2 < n && is_pyspace(s[w2])) w2++;
-                for (Py_ssize_t k2 = w2; k2 >= t0; k2--) {
-                    for (int qt2 = 1; qt2 >= 0; qt2--) {
-                        if (qt2 && !(k2 < n && is_quote(s[k2]))) continue;
-                        Py_ssize_t g = k2 + qt2;
-                        if (g < n && is_alnum(s[g])) {
-                            Py_ssize_t e = g + 1, lim = g + 128;
-                            while (e < n && e < lim && is_idchar(s[e])) e++;
-                            *gs = g;
-                            *ge = e;
-                            return 1;
+                for (int qt1 = 1; qt1 >= 0; qt1--) {
+                    if (qt1 && !(k + 1 < n && is_quote(s[k + 1]))) continue;
+                    Py_ssize_t t0 = k + 1 + qt1, w2 = t0;
+                    while (w2 < n && is_pyspace(s[w2])) w2++;
+                    for (Py_ssize_t k2 = w2; k2 >= t0; k2--) {
+                        for (int qt2 = 1; qt2 >= 0; qt2--) {
+                            if (qt2 && !(k2 < n && is_quote(s[k2]))) continue;
+                            Py_ssize_t g = k2 + qt2;
+                            if (g < n && is_alnum(s[g])) {
+                                Py_ssize_t e = g + 1, lim = g + 128;
+                                while (e < n && e < lim && is_idchar(s[e])) e++;
+                                *gs = g;
+                                *ge = e;
+                                return 1;
+                            }
                         }
                     }
                 }
@@ -772,7 +775,8 @@ static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize
     return 0;
 }
 
-/* _MSG_BARE: \b(trace_\d{10,}_[a-z0-9]+)\b */
+/* _MSG_BARE: \b(trace_\d{10,}_[a-z0-9]+(?:_[a-z0-9]+)*)\b (the repeats greedy: a shorter match would end
+   before a word character, so none is tried) */
 static int bare_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *gs, Py_ssize_t *ge) {
     for (Py_ssize_t p = 0; p + 6 <= n; p++) {
         if (memcmp(s + p, "trace_", 6) != 0 || (p > 0 && is_word(s[p - 1]))) continue;
@@ -781,7 +785,12 @@ static int bare_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *gs, Py_
         if (d - (p + 6) < 10 || !(d < n && s[d] == '_')) continue;
         Py_ssize_t e = d + 1;
         while (e < n && ((s[e] >= 'a' && s[e] <= 'z') || is_digit(s[e]))) e++;
-        if (e == d + 1 || (e < n && is_word(s[e]))) continue;
+        if (e == d + 1) continue;
+        while (e + 1 < n && s[e] == '_' && ((s[e + 1] >= 'a' && s[e + 1] <= 'z') || is_digit(s[e + 1]))) {
+            e += 2;
+            while (e < n && ((s[e] >= 'a' && s[e] <= 'z') || is_digit(s[e]))) e++;
+        }
+        if (e < n && is_word(s[e])) continue;
         *gs = p;
         *ge = e;
         return 1;

@@ -1445,7 +1445,7 @@ KEYED_TEXT = st.builds(
                      "trace id", "TRACEID"]),
     st.sampled_from(["", '"', "'", '""']),
     st.sampled_from([":", "=", " ", ": ", " = ", "\t", "\x1c", "\n", "::", "", ":\x0b", "=\x1f "]),
-    st.sampled_from(["", '"', "'", "  ", "''"]),
+    st.sampled_from(["", '"', "'", "  ", "''", "' '", '" "', "'  '", "' \"", "'\t'"]),
     st.one_of(st.text(alphabet=ID_CHARS, max_size=12), st.sampled_from(["null", "N/A", "none", "Undefined", "unknown",
               "a" * 127, "a" * 128, "a" * 200, "trace_1754384400000_abc", "-abc", ".abc", "abc...", "x:y:z"])),
     st.sampled_from(["", ".", ",", ";:", "'", '"', " rest", ".,:;", "\n"]),
@@ -1490,6 +1490,10 @@ def test_message_trace_equals_from_message_on_ascii(fast: Any) -> None:
     @example(text="TRACE-ID " + "a" * 140)
     @example(text="x " + TRACEPARENT_ZERO)
     @example(text="tRaCe_id: abc")
+    @example(text="'trace_id:' 'convex_1716100000000_k3j4h5g6f'")
+    @example(text="'traceId=' \"abc\"")
+    @example(text="[TEST] worker log for trace_1714920000000_test_worker")
+    @example(text="trace_1714920000000_test_worker_ trace_1714920000000_a_b_C")
     @example(text="")
     def run(text: str) -> None:
         want = traceid.from_message(text)

@@ -183,6 +183,15 @@ def test_a_console_event_naming_a_trace_id_in_its_arguments_has_a_message_trace(
     assert ev.message == f"'send called' {{ traceId: '{TRACE_A}', channel: 'general' }}"
 
 
+@pytest.mark.parametrize("key", ["trace_id:", "traceId:", "trace_id=", "trace-id:", "trace_id"])
+def test_a_trace_id_logged_as_a_key_argument_and_a_value_argument_is_found(key: str) -> None:
+    """console.log("trace_id:", id): Convex renders each string argument quoted, so the key and the id are
+    two quoted strings."""
+    obj = console(message=f"'{key}' '{TRACE_A}'")
+    (ev,) = run(parse_v2, obj)[0]
+    assert (ev.trace_id, ev.trace_source) == (TRACE_A, "message")
+
+
 @pytest.mark.parametrize(
     ("log_level", "level"),
     [("DEBUG", "debug"), ("INFO", "info"), ("LOG", "log"), ("WARN", "warn"), ("ERROR", "error")],

@@ -25,12 +25,14 @@ _HEADER_NAMES: tuple[str, ...] = ("traceparent", "sentry-trace", "x-trace-id", "
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 _SENTRY = re.compile(r"^([0-9a-f]{32})(?:-[0-9a-f]{16})?(?:-[01])?$")
 
-# `trace_id: X`, `trace-id=X`, `TRACE_ID X`, `traceId: "X"`, `"trace_id":"X"` (JSON inside a message)
+# `trace_id: X`, `trace-id=X`, `TRACE_ID X`, `traceId: "X"`, `"trace_id":"X"` (JSON inside a message), and
+# console.log("trace_id:", id) as Convex renders its arguments: `'trace_id:' 'X'`
 _MSG_KEYED = re.compile(
-    r"""trace[_-]?id["']?\s*[:=\s]\s*["']?([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127})""", re.IGNORECASE
+    r"""trace[_-]?id["']?\s*[:=\s]["']?\s*["']?([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127})""", re.IGNORECASE
 )
-# the browser console override's own ids: trace_<epoch-ms>_<base36>
-_MSG_BARE = re.compile(r"\b(trace_\d{10,}_[a-z0-9]+)\b")
+# the browser console override's own ids, trace_<epoch-ms>_<base36>, and its test generator's,
+# trace_<epoch-ms>_test_<system>
+_MSG_BARE = re.compile(r"\b(trace_\d{10,}_[a-z0-9]+(?:_[a-z0-9]+)*)\b")
 _MSG_TRACEPARENT = re.compile(r"\b[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b")
 
 _TRAILING = ".,:;"
