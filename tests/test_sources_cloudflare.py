@@ -591,3 +591,29 @@ def test_a_workers_logs_invocation_log_joins_the_app_trace_of_its_console_lines(
             "SELECT DISTINCT trace_id FROM log_queue WHERE request_id = '8a1f2b3c4d5e6f70'"
         ).fetchall()
         assert traces == [(TRACE_D,)]
+
+
+def test_a_workers_logs_invocation_log_takes_its_trace_id_from_the_request_headers() -> None:
+    obj = wl_invocation()
+    obj["$workers"]["event"]["request"]["headers"] = {
+        "X-Trace-Id": TRACE_D,
+        "content-type": "application/json",
+    }
+    obj["$metadata"]["traceId"] = "cf0123456789abcdef0123456789abcd"
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert (ev.trace_id, ev.trace_source) == (TRACE_D, "header")
+    assert ev.context is not None and ev.context["cf_trace_id"] == "cf0123456789abcdef0123456789abcd"
+
+
+def test_cloudflares_own_trace_id_is_kept_in_context_not_taken_as_the_trace_id() -> None:
+    obj = wl_invocation()
+    obj["$metadata"]["traceId"] = "cf0123456789abcdef0123456789abcd"
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert (ev.trace_id, ev.trace_source) == (None, "none")
+
+
+def test_a_workers_logs_invocation_log_with_an_empty_source_and_no_message_says_its_trigger() -> None:
+    obj = wl_invocation()
+    del obj["$metadata"]["message"]
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert ev.message == "POST /log"

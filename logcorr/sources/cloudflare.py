@@ -244,17 +244,16 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
     src = source if isinstance(source, dict) else {}
     message = meta.get("message") or src.get("message") or src.get("msg")
     if message is None:
-        message = as_text(source) if source is not None else (meta.get("trigger") or "")
+        # an invocation log's `source` is often empty: its trigger ("POST /log") says what it was
+        message = as_text(source) if source not in (None, {}, "") else (meta.get("trigger") or "")
     if not isinstance(message, str):
         message = as_text(message)
     level = meta.get("level") or src.get("level")
-    tid = traceid.from_fields(src)
-    how = "field" if tid else "none"
-    if tid is None:
-        tid = traceid.from_message(message)
-        how = "message" if tid else "none"
     wevent = sub(workers, "event")
     request = sub(wevent, "request")
+    # the app's own fields, then the request's trace headers, then the message text (not Cloudflare's
+    # `$metadata.traceId`: it is never propagated beyond Cloudflare, so it names no cross-system trace)
+    tid, how = traceid.find(src, message, None, request.get("headers"))
     context = _drop_none(
         {
             "script": workers.get("scriptName") or meta.get("service"),
