@@ -2620,7 +2620,8 @@ static int is_re2_space(unsigned char c) { return c == ' ' || c == '\t' || c == 
 
 /* stage_keys(rows, columns, fingerprint) -> (offsets, fingerprints, event keys): the Arrow buffers of the
  * two columns the stager's DuckDB macros compute (rules/fingerprint.py), for row tuples whose `columns`
- * are (ts_ms, system, level, message, trace_id, request_id, part):
+ * are (ts_ms, system, level, message, trace_id, request_id, part[, client_ts_ms]); with client_ts_ms, the
+ * key's time is coalesce(client_ts_ms, ts_ms), as the stager's select gives it:
  *  - the fingerprint: 16 hex digits of md5 of the message trimmed of RE2 white space, 16 bytes a row
  *    (the offsets 16 apart); a message starting "[CONVEX " is left to `fingerprint`, the Python function;
  *  - the event key: md5_number(concat_ws(chr(31), ts_ms, system, level, message, coalesce(trace_id, ''),
@@ -2630,12 +2631,13 @@ static int is_re2_space(unsigned char c) { return c == ' ' || c == '\t' || c == 
 static PyObject *stage_keys(PyObject *self, PyObject *args) {
     PyObject *rows, *cols, *fallback;
     if (!PyArg_ParseTuple(args, "O!O!O", &PyList_Type, &rows, &PyTuple_Type, &cols, &fallback)) return NULL;
-    Py_ssize_t idx[7];
-    if (PyTuple_GET_SIZE(cols) != 7) {
-        PyErr_SetString(PyExc_ValueError, "stage_keys: 7 column indices");
+    Py_ssize_t idx[8];
+    int ncols = (int)PyTuple_GET_SIZE(cols);
+    if (ncols != 7 && ncols != 8) {
+        PyErr_SetString(PyExc_ValueError, "stage_keys: 7 or 8 column indices");
         return NULL;
     }
-    for (int c = 0; c < 7; c++) {
+    for (int c = 0; c < ncols; c++) {
         idx[c] = PyLong_AsSsize_t(PyTuple_GET_ITEM(cols, c));
         if (idx[c] < 0) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "stage_keys: bad column index");
@@ -2655,9 +2657,10 @@ static PyObject *stage_keys(PyObject *self, PyObject *args) {
     for (Py_ssize_t r = 0; r <= n; r++) off[r] = (int32_t)(16 * r);
     char *fp = PyBytes_AS_STRING(fps), *kp = PyBytes_AS_STRING(keys);
     for (Py_ssize_t r = 0; r < n; r++) {
-        PyObject *v[7];
-        for (int c = 0; c < 7; c++)
+        PyObject *v[8];
+        for (int c = 0; c < ncols; c++)
             if ((v[c] = cell(rows, r, idx[c])) == NULL) goto fail;
+        if (ncols == 8 && v[7] != Py_None) v[0] = v[7]; /* the client's clock, when the event has one */
         if (!PyUnicode_CheckExact(v[3])) {
             PyErr_SetString(PyExc_TypeError, "stage_keys: the message is not a str");
             goto fail;

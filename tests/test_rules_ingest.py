@@ -376,3 +376,40 @@ def test_the_summary_lists_every_file_or_sums_the_quiet_ones(tmp_path: Path, fil
     assert f'every file: logcorr sql "SELECT * FROM ingest_files WHERE run_id = {result.run_id}"' in text
     again = _render(ingest([str(d)], str(tmp_path / "db.duckdb")))
     assert f"{files} file(s) already ingested" in again and "0004.jsonl" not in again
+
+
+def _worker_copy(ts: int, client: int, message: str, rid: str, trace: str = "trace_1") -> dict[str, Any]:
+    """The Worker's stored record of a browser line: its receive time, and the client time it was sent with."""
+    return {"id": rid, "trace_id": trace, "system": "browser", "level": "log", "message": message, "timestamp": ts,
+            "context": {"timestamp": client, "url": "http://localhost:3000/"}}  # fmt: skip
+
+
+def test_two_lines_the_worker_stored_in_one_millisecond_are_two_events(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    path = write_jsonl("w.jsonl", [_worker_copy(T0, T0 - 150, "Button clicked", "a"),
+                                   _worker_copy(T0, T0 - 3, "Button clicked", "b")])  # fmt: skip
+    result = ingest([str(path)], str(tmp_path / "db.duckdb"))
+    assert (result.stored, result.dropped) == (2, 0)
+
+
+def test_the_browsers_payload_and_the_workers_record_of_it_are_one_event(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    """Two exports of the same lines: the console override's payloads (client time) and the Worker's `GET /logs`
+    (receive time 4 s off, the client time kept), wherever in its list a record stands."""
+    payloads = write_jsonl("p.jsonl", [browser(T0 + 1000 * i, f"step {i}") for i in range(3)])
+    wrapped = tmp_path / "logs.json"
+    records = [_worker_copy(T0 - 4000 + 1000 * i + 7, T0 + 1000 * i, f"step {i}", f"r{i}") for i in (2, 1, 0)]
+    wrapped.write_bytes(orjson.dumps({"trace_id": "trace_1", "logs": records}, option=orjson.OPT_INDENT_2))
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(payloads), str(wrapped)], str(db))
+    assert (result.stored, result.dropped, result.drops) == (3, 3, {("duplicate", "browser"): 3})
+    # delivered in separate ingests, 4 s apart at the edge of the first one's time range
+    db2 = tmp_path / "db2.duckdb"
+    assert ingest([str(wrapped)], str(db2)).stored == 3
+    second = ingest([str(payloads)], str(db2))
+    assert (second.stored, second.drops) == (0, {("duplicate", "browser"): 3})
+    assert {r[1] for r in query(db2, "SELECT source_line, reason FROM drop_ledger")} == {
+        "same event already ingested by an earlier run (same event key)"
+    }

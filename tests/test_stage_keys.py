@@ -53,6 +53,7 @@ ROW = st.tuples(
     st.one_of(st.none(), st.text(max_size=30)),  # trace_id
     st.one_of(st.none(), st.text(max_size=30)),  # request_id
     st.one_of(st.none(), st.integers(0, 2**31 - 1)),  # part
+    INT64,  # client_ts_ms: the key's time when not None
 )
 
 
@@ -63,8 +64,17 @@ def _no_surrogates(row: tuple[Any, ...]) -> bool:
 def _duckdb_keys(values: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
     con = duckdb.connect()
     con.execute(MACROS_SQL)
-    names = ["ts_ms", "system", "level", "message", "trace_id", "request_id", "part"]
-    types = [pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int32()]
+    names = ["ts_ms", "system", "level", "message", "trace_id", "request_id", "part", "client_ts_ms"]
+    types = [
+        pa.int64(),
+        pa.string(),
+        pa.string(),
+        pa.string(),
+        pa.string(),
+        pa.string(),
+        pa.int32(),
+        pa.int64(),
+    ]
     table = pa.table(
         {n: pa.array([v[i] for v in values], t) for i, (n, t) in enumerate(zip(names, types, strict=True))}
     )
@@ -72,14 +82,14 @@ def _duckdb_keys(values: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
     return [
         (fp, int(key))
         for fp, key in con.execute(
-            "SELECT lc_fingerprint(message), lc_event_key(ts_ms, system, level, message, trace_id, request_id, part)"
-            " FROM _t ORDER BY _i"
+            "SELECT lc_fingerprint(message), lc_event_key(coalesce(client_ts_ms, ts_ms), system, level, message, "
+            "trace_id, request_id, part) FROM _t ORDER BY _i"
         ).fetchall()
     ]
 
 
 def _compiled_keys(values: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
-    offsets, fingerprints, keys = _compiled()(values, tuple(range(7)), fingerprint)
+    offsets, fingerprints, keys = _compiled()(values, tuple(range(8)), fingerprint)
     n = len(values)
     fp = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(fingerprints)])
     ek = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(keys)])
@@ -105,9 +115,23 @@ def test_md5_is_md5(data: bytes) -> None:
 def test_a_browser_echo_of_a_backend_line_takes_the_python_fingerprint() -> None:
     echo = "[CONVEX M(messages:send)] [LOG] 'Sent message!'"
     got = _compiled_keys(
-        [(1, "browser", "log", echo, None, None, 0), (1, "backend", "log", " Sent message!\n", None, None, 0)]
+        [
+            (1, "browser", "log", echo, None, None, 0, None),
+            (1, "backend", "log", " Sent message!\n", None, None, 0, None),
+        ]
     )
     assert got[0][0] == got[1][0] == fingerprint("Sent message!")
+
+
+def test_the_key_time_is_the_clients_when_the_event_has_one() -> None:
+    """A Worker's stored record of a browser line (received at 1,250, sent at 1,000) and the browser's payload of
+    it (1,000) are one event; two records the Worker received in one millisecond are two."""
+    record = (1250, "browser", "log", "clicked", "t1", None, 0, 1000)
+    payload = (1000, "browser", "log", "clicked", "t1", None, 0, None)
+    other = (1250, "browser", "log", "clicked", "t1", None, 0, 1004)
+    keys = [k for _, k in _compiled_keys([record, payload, other])]
+    assert keys[0] == keys[1] != keys[2]
+    assert [k for _, k in _duckdb_keys([record, payload, other])] == keys
 
 
 @pytest.mark.parametrize(
@@ -126,6 +150,10 @@ def test_a_browser_echo_of_a_backend_line_takes_the_python_fingerprint() -> None
 def test_values_it_does_not_take_raise(row: tuple[Any, ...]) -> None:
     with pytest.raises((TypeError, ValueError, OverflowError)):
         _compiled()([(1, "worker", "log", "fine", None, None, 0), row], tuple(range(7)), fingerprint)
+    with pytest.raises((TypeError, ValueError, OverflowError)):
+        _compiled()(
+            [(1, "worker", "log", "fine", None, None, 0, 1), (*row, None)], tuple(range(8)), fingerprint
+        )
 
 
 def test_a_fingerprint_function_returning_the_wrong_length_raises() -> None:

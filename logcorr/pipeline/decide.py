@@ -124,10 +124,17 @@ def decide(
     return engine
 
 
+# how far apart two copies of one event may lie in event time: an event key hashes the client's time when the
+# event has one, and a Worker's record of a browser line has its receive time as event time where the
+# browser's own payload has the client's (the network, and the client's clock, in between)
+KEY_CLOCK_MARGIN_MS = 3_600_000
+
+
 def _stored_keys(lo: int, hi: int) -> str:
-    """The event keys earlier ingests stored or dropped at event times in [lo, hi] ms: an event key
-    hashes the event time with the rest, so a copy of a staged event has its time, and the zone maps
-    of `ts` skip the rest of the persistent tables."""
+    """The event keys earlier ingests stored or dropped at event times in [lo, hi] ms, widened by
+    `KEY_CLOCK_MARGIN_MS` on both sides: a copy of a staged event has its time, or one that close to it (see
+    there), and the zone maps of `ts` skip the rest of the persistent tables."""
+    lo, hi = lo - KEY_CLOCK_MARGIN_MS, hi + KEY_CLOCK_MARGIN_MS
     where = f"ts BETWEEN make_timestamp({lo * 1000}) AND make_timestamp({hi * 1000})"
     return f"SELECT event_key FROM log_queue WHERE {where} UNION ALL SELECT event_key FROM drop_events WHERE {where}"
 

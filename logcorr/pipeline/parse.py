@@ -181,7 +181,7 @@ def _parse(
             name = fmt.name
             if events or metrics:
                 try:
-                    stage_record(events, metrics, file_id, line, name)
+                    stage_record(events, metrics, file_id, line, name, fmt.own_records)
                 except TypeError as e:  # a value JSON cannot hold (nested beyond 255 levels)
                     events.clear()
                     metrics.clear()

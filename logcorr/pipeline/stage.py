@@ -107,14 +107,18 @@ STAGED_SCHEMA = pa.schema(
         STAGING_SCHEMA.field("suppressed"),
     ]
 )
+# the event key's time is the client's clock when the event has one: a Worker's stored record of a browser line
+# (receive time, and the client time it was sent with) and the browser's own payload of it (client time) are
+# then one event, and two lines the Worker stored in the same millisecond are two
 _KEY_COLUMNS = tuple(
     STAGING_SCHEMA.get_field_index(n)
-    for n in ("ts_ms", "system", "level", "message", "trace_id", "request_id", "part")
+    for n in ("ts_ms", "system", "level", "message", "trace_id", "request_id", "part", "client_ts_ms")
 )
 _STAGE_SELECT = """
     seq, file_id, ts_ms, client_ts_ms, system, system_label, level, message, trace_id, trace_source, request_id,
     user_id, context, stack, source_line, source_format, lc_fingerprint(message) AS fingerprint,
-    lc_event_key(ts_ms, system, level, message, trace_id, request_id, part) AS event_key, suppressed
+    lc_event_key(coalesce(client_ts_ms, ts_ms), system, level, message, trace_id, request_id, part) AS event_key,
+    suppressed
 """
 
 
@@ -209,10 +213,17 @@ def arrow_columns(
 
 
 def staged_rows(
-    events: list[Event], metrics: list[Metric], seq: int, file_id: int, line: int, fmt: str
+    events: list[Event],
+    metrics: list[Metric],
+    seq: int,
+    file_id: int,
+    line: int,
+    fmt: str,
+    own_records: bool = False,
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The staging rows of one record's events (numbered from `seq` + 1) and metrics, in the column
-    order of `STAGING_SCHEMA` and `METRIC_SCHEMA`. Raises TypeError when a value cannot be JSON."""
+    order of `STAGING_SCHEMA` and `METRIC_SCHEMA`; `part` is each event's position in the record, 0 for every
+    one with `own_records` (see `Format`). Raises TypeError when a value cannot be JSON."""
     rows = [
         (
             seq + part + 1,
@@ -231,7 +242,7 @@ def staged_rows(
             ev.stack,
             line,
             fmt,
-            part,
+            0 if own_records else part,
             None,
         )
         for part, ev in enumerate(events)
@@ -330,11 +341,19 @@ class Stager:
             self._con.execute(MACROS_SQL)
         return self._con
 
-    def record(self, events: list[Event], metrics: list[Metric], file_id: int, line: int, fmt: str) -> None:
+    def record(
+        self,
+        events: list[Event],
+        metrics: list[Metric],
+        file_id: int,
+        line: int,
+        fmt: str,
+        own_records: bool = False,
+    ) -> None:
         """Buffer the events and metrics of one record (checked and redacted when their batch is flushed).
         All or nothing: raises TypeError, staging none of them, when a value cannot be written as JSON
         (orjson stops at 255 levels of nesting), so the caller can reject the record whole."""
-        rows, metric_rows = staged_rows(events, metrics, self.seq, file_id, line, fmt)
+        rows, metric_rows = staged_rows(events, metrics, self.seq, file_id, line, fmt, own_records)
         self.record_rows(rows, metric_rows)
 
     def record_rows(self, rows: list[tuple[Any, ...]], metric_rows: list[tuple[Any, ...]]) -> None:

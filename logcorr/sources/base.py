@@ -36,6 +36,9 @@ class Format:
     system: str
     parse: Adapter
     summary: str
+    # each event of a record is a record of its own (a list of stored records): it is the same event, for the
+    # duplicate rule, wherever in the list it stands, or outside any list
+    own_records: bool = False
 
 
 def propagate_trace(events: list[Event], start: int) -> None:

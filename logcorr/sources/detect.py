@@ -17,7 +17,7 @@ FORMATS: dict[str, Format] = {
         Format("browser-v1", "browser", browser.parse_v1, "console-override payload {level, args[], trace_id, timestamp, …}"),
         Format("browser-v2", "browser", browser.parse_v2, "console-override payload {trace_id, message, level, system, context{timestamp}}"),
         Format("worker-record", "worker", worker.parse_record, "stored worker record {id, trace_id, system, level, message, timestamp}"),
-        Format("worker-logs", "worker", worker.parse_wrapped, "worker records wrapped as {trace_id, logs:[…]}"),
+        Format("worker-logs", "worker", worker.parse_wrapped, "worker records wrapped as {trace_id, logs:[…]}", own_records=True),
         Format("cf-logpush", "worker", cloudflare.parse_logpush, "Cloudflare Logpush workers_trace_events (NDJSON, .gz)"),
         Format("cf-tail", "worker", cloudflare.parse_tail, "wrangler tail --format json / Tail Worker TraceItem"),
         Format("cf-workers-logs", "worker", cloudflare.parse_workers_logs, "Workers Logs query-API events ($metadata, $workers)"),
