@@ -1617,7 +1617,10 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
     int n = 0, rc = OK;
     int item = is_null(p, logs) ? -1 : logs + 1;
     for (int j = 0; j < nlogs; j++, item = p->toks[item].next) {
-        if (p->toks[item].type != T_OBJ) continue;
+        if (p->toks[item].type != T_OBJ) { /* an event of its own text: the Python adapter's */
+            rc = BAIL;
+            goto fail;
+        }
         Row *r = &rows[n];
         memset(r, 0, sizeof *r);
         Text msg, tid;
@@ -1654,7 +1657,10 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
     }
     item = is_null(p, exceptions) ? -1 : exceptions + 1;
     for (int j = 0; j < nexc; j++, item = p->toks[item].next) {
-        if (p->toks[item].type != T_OBJ) continue;
+        if (p->toks[item].type != T_OBJ) { /* an event of its own text: the Python adapter's */
+            rc = BAIL;
+            goto fail;
+        }
         Row *r = &rows[n];
         memset(r, 0, sizeof *r);
         int nk = get2(p, item, "Name", "name"), mk = get2(p, item, "Message", "message");

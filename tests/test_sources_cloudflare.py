@@ -311,9 +311,9 @@ def test_logpush_null_event_parts_are_treated_as_absent() -> None:
 @pytest.mark.parametrize(
     "over",
     [
-        {"EventTimestampMs": None},
-        {"EventTimestampMs": "later"},
-        {"EventTimestampMs": 7},
+        {"EventTimestampMs": None, "Logs": []},
+        {"EventTimestampMs": "later", "Logs": [{"Level": "log", "Message": ["x"]}]},
+        {"EventTimestampMs": 7, "Logs": [{"Level": "log", "Message": ["x"], "TimestampMs": None}]},
         {"Logs": "not a list"},
         {"Logs": {"Level": "log"}},
         {"Exceptions": "boom"},
@@ -323,6 +323,25 @@ def test_logpush_null_event_parts_are_treated_as_absent() -> None:
 def test_a_logpush_record_with_a_wrong_type_raises_a_record_error(over: dict[str, Any]) -> None:
     with pytest.raises(RecordError):
         run(parse_logpush, logpush(**over))
+
+
+def test_a_logpush_record_without_its_event_time_takes_its_first_lines_time() -> None:
+    """A Logpush job exports the fields it names: one without EventTimestampMs still has each line's time."""
+    obj = logpush()
+    del obj["EventTimestampMs"]
+    events, metrics, _ = run(parse_logpush, obj)
+    assert [e.ts_ms for e in events] == [1714910401044, 1714910401069]
+    assert metrics[0].ts_ms == 1714910401044
+
+
+def test_a_logpush_line_that_is_not_an_object_is_an_event_of_its_own_text() -> None:
+    """Nothing vanishes unseen: a Logs[] or Exceptions[] entry of another shape is kept as its text."""
+    obj = logpush(Logs=["just a string", 5, {"Level": "warn", "Message": ["ok"]}], Exceptions=["boom"])
+    events, metrics, _ = run(parse_logpush, obj)
+    assert [(e.level, e.message) for e in events] == [("log", "just a string"), ("log", "5"), ("warn", "ok"),
+                                                      ("error", "Error: boom")]  # fmt: skip
+    assert {e.ts_ms for e in events} == {1714910401041}
+    assert metrics[0].data["logs"] == 3
 
 
 @pytest.mark.parametrize(

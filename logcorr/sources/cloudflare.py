@@ -72,7 +72,8 @@ def _invocation(
         raise RecordError("exceptions must be a list")
     for item in logs or ():
         if not isinstance(item, dict):
-            continue
+            # not a log line's shape: kept as an event of its own text, never dropped unseen
+            item = {k_message: item}
         message, tid = _join_message(item.get(k_message, item.get(k_message.lower())))
         how = "field" if tid else "none"
         if tid is None and header_tid:
@@ -99,7 +100,7 @@ def _invocation(
         )
     for item in exceptions or ():
         if not isinstance(item, dict):
-            continue
+            item = {k_message: item}
         raw_name = item.get(k_name, item.get(k_name.lower()))
         raw_text = item.get(k_message, item.get(k_message.lower()))
         name = as_text(raw_name) if raw_name is not None else "Error"
@@ -132,9 +133,27 @@ def _invocation(
     return None
 
 
+def _invocation_time(raw: Any, field: str, logs: Any, exceptions: Any, line_field: str) -> int:
+    """An invocation's time: its own field, else the first of its lines' times (RecordError naming `field`
+    when neither is there). Raises RecordError for `logs` or `exceptions` that are not lists."""
+    if logs is not None and not isinstance(logs, list):
+        raise RecordError("logs must be a list")
+    if exceptions is not None and not isinstance(exceptions, list):
+        raise RecordError("exceptions must be a list")
+    ts = to_ms(raw)
+    if valid_ts(ts):
+        assert ts is not None
+        return ts
+    lines = [*(logs or ()), *(exceptions or ())]
+    first = next((to_ms(x.get(line_field)) for x in lines if isinstance(x, dict) and x.get(line_field)), None)
+    return require_ts(raw if first is None else first, field)
+
+
 def parse_logpush(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
     """A Logpush `workers_trace_events` record (NDJSON, usually gzip)."""
-    ts = require_ts(obj.get("EventTimestampMs"), "EventTimestampMs")
+    # a Logpush job names the fields it exports: one without EventTimestampMs still has its lines' times
+    ts = _invocation_time(obj.get("EventTimestampMs"), "EventTimestampMs", obj.get("Logs"), obj.get("Exceptions"),
+                          "TimestampMs")  # fmt: skip
     event = sub(obj, "Event")
     request = sub(event, "Request")
     response = sub(event, "Response")
@@ -178,21 +197,10 @@ def parse_logpush(obj: dict[str, Any], events: list[Event], metrics: list[Metric
 
 def parse_tail(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
     """A `wrangler tail --format json` object or a Tail Worker `TraceItem`."""
-    ts = to_ms(obj.get("eventTimestamp"))
     logs = obj.get("logs")
     exceptions = obj.get("exceptions")
-    if logs is not None and not isinstance(logs, list):
-        raise RecordError("logs must be a list")
-    if exceptions is not None and not isinstance(exceptions, list):
-        raise RecordError("exceptions must be a list")
-    if not valid_ts(ts):
-        # eventTimestamp may be null for some event kinds: fall back to the first line's own time
-        lines = [*(logs or ()), *(exceptions or ())]
-        first = next(
-            (to_ms(x.get("timestamp")) for x in lines if isinstance(x, dict) and x.get("timestamp")), None
-        )
-        ts = require_ts(first, "eventTimestamp")
-    assert ts is not None
+    # eventTimestamp may be null for some event kinds
+    ts = _invocation_time(obj.get("eventTimestamp"), "eventTimestamp", logs, exceptions, "timestamp")
     event = sub(obj, "event")
     request = sub(event, "request")
     response = sub(event, "response")
