@@ -413,3 +413,33 @@ def test_the_browsers_payload_and_the_workers_record_of_it_are_one_event(
     assert {r[1] for r in query(db2, "SELECT source_line, reason FROM drop_ledger")} == {
         "same event already ingested by an earlier run (same event key)"
     }
+
+
+def test_a_metric_delivered_again_is_stored_once(tmp_path: Path, write_jsonl: Write) -> None:
+    """A Convex log-stream retry repeats usage records, overlapping Logpush exports repeat invocations: a usage
+    record counted twice is a cost counted twice."""
+    from tests.test_sources_cloudflare import logpush
+    from tests.test_sources_convex import execution
+
+    fe = [execution(), execution(function={**execution()["function"], "request_id": "other0000000001"})]
+    bandwidth = {
+        "topic": "storage_api_bandwidth",
+        "timestamp": T0,
+        "egress_bytes": 1 << 20,
+        "ingress_bytes": 0,
+    }
+    body = [*fe, bandwidth]
+    first = write_jsonl("a.jsonl", [*body, *body])  # the retry in the same file
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(first)], str(db))
+    assert result.metrics_repeated == 3
+    assert query(db, "SELECT topic, count(*) FROM metrics GROUP BY ALL ORDER BY 1") == [
+        ("function_execution", 2), ("storage_api_bandwidth", 1)]  # fmt: skip
+    # a later, overlapping export: what is kept stays once, the new record is added
+    second = write_jsonl("b.jsonl", [bandwidth, logpush(), logpush()])
+    again = ingest([str(second)], str(db))
+    assert again.metrics_repeated == 2
+    assert query(db, "SELECT topic, count(*) FROM metrics GROUP BY ALL ORDER BY 1") == [
+        ("function_execution", 2), ("storage_api_bandwidth", 1), ("worker_invocation", 1)]  # fmt: skip
+    assert to_json(again)["metrics_repeated"] == 2
+    assert "2 metric record(s) delivered again" in _render(again)

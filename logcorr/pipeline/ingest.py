@@ -61,6 +61,7 @@ class IngestResult:
     quota: QuotaReport | None = None  # the month's writes per system and threshold moments
     integrity: TraceIntegrity | None = None  # multi-system traces cut by rules in this run
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds per pipeline phase
+    metrics_repeated: int = 0  # staged metrics left out: an earlier delivery of each was kept
     # temporary directories of killed ingests this one removed first: (path, bytes)
     swept: list[tuple[str, int]] = field(default_factory=list)
     _lap_start: float = field(default_factory=time.perf_counter, repr=False)
@@ -380,7 +381,7 @@ def _finish_run(
     # counted before store, while DuckDB's buffers hold little else (after store they hold the written tables)
     count(con, result)
     result.lap("rules")
-    store(con, run_id, policy, stager.events)
+    result.metrics_repeated = store(con, run_id, policy, stager.events)
     stager.release_events()
     result.lap("store")
     con.execute(

@@ -60,6 +60,7 @@ def to_json(r: IngestResult) -> dict[str, Any]:
         "redactions": dict(sorted(r.redactions.items())),
         "quota": quota_json(r),
         "trace_integrity": integrity_json(r),
+        "metrics_repeated": r.metrics_repeated,
         "files": [file_json(f) for f in r.files],
         "swept_temp_dirs": [{"path": path, "bytes": size} for path, size in r.swept],
     }
@@ -163,6 +164,11 @@ def render(r: IngestResult, console: Any) -> None:
         )
     if r.rejected:
         console.print('[dim]see rejected lines: logcorr sql "SELECT * FROM rejects"[/]')
+    if r.metrics_repeated:
+        console.print(
+            f"[dim]{r.metrics_repeated} metric record(s) delivered again (retries, overlapping exports) were "
+            "already kept: stored once[/]"
+        )
     if r.swept:
         size = sum(n for _, n in r.swept) / 1e6
         console.print(
