@@ -1015,7 +1015,8 @@ static int request_body(P *p, int obj, int is_worker, Row *r) {
         if (ctx >= 0) {
             int c = to_ms(p, get(p, ctx, "timestamp"), &r->client);
             if (c == OK) {
-                r->has_client = r->client != r->ts;
+                /* a client time outside 2000..2100 is a broken clock or value, not a time (Python: valid_ts) */
+                r->has_client = r->client != r->ts && r->client >= MIN_TS_MS && r->client < MAX_TS_MS;
             } else if (c != TS_NONE) {
                 return c;
             }

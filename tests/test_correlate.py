@@ -87,6 +87,50 @@ def test_paired_timestamps_from_another_week_do_not_skew_this_trace(
     assert skew["method"] == "paired" and skew["offset_ms"] == 89_920 and skew["samples"] == 1
 
 
+def _paired_session(trace: str, user: str, t0: int, offset_ms: int, n: int = 3) -> list[dict[str, Any]]:
+    """A session's Worker records of browser lines, the browser clock `offset_ms` ahead, and a backend line."""
+    rows: list[dict[str, Any]] = [
+        {"id": f"{trace}-{i}", "trace_id": trace, "user_id": user, "system": "browser", "level": "log",
+         "message": f"step {i} of {trace}", "timestamp": t0 + 1000 * i, "context": {"timestamp": t0 + 1000 * i + offset_ms}}
+        for i in range(n)
+    ]  # fmt: skip
+    rows.append({"id": f"{trace}-b", "trace_id": trace, "system": "convex", "level": "info",
+                 "message": f"handled {trace}", "timestamp": t0 + 200, "context": {"system_area": "convex"}})  # fmt: skip
+    return rows
+
+
+def test_anonymous_browsers_do_not_share_a_clock(
+    cli: Callable[..., CliResult], db: str, tmp_path: Path
+) -> None:
+    """`anonymous` is every visitor's id until they sign in: one session's 4 s fast clock says nothing of
+    another's 10 s slow one."""
+    t0 = 1714920000000
+    rows = [
+        *_paired_session("trace_a_fast", "anonymous", t0, 4000, n=5),
+        *_paired_session("trace_b_slow", "anonymous", t0 + 60_000, -10_000),
+    ]
+    path = tmp_path / "anon.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    skew = trace_json(cli, db, "trace_b_slow")["skew"]["browser"]
+    assert (skew["method"], skew["offset_ms"], skew["scope"]) == ("paired", -10_000, "trace")
+
+
+def test_an_impossible_client_time_is_not_a_clock_offset(
+    cli: Callable[..., CliResult], db: str, tmp_path: Path
+) -> None:
+    t0 = 1714930000000
+    rows = _paired_session("trace_c_broken", "u-broken", t0, 3000)
+    rows[0]["context"]["timestamp"] = 0  # a broken client value
+    rows[1]["context"]["timestamp"] = 915148800000  # a clock set to 1999
+    path = tmp_path / "broken.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    model = trace_json(cli, db, "trace_c_broken")
+    assert (model["skew"]["browser"]["offset_ms"], model["skew"]["browser"]["samples"]) == (3000, 1)
+    assert model["duration_ms"] < 5000
+
+
 def test_error_chain_runs_across_the_three_systems(cli: Callable[..., CliResult], db: str) -> None:
     model = trace_json(cli, db, CHAIN)
     assert model["errors"]["chain"] == ["backend", "worker", "browser"]

@@ -277,3 +277,21 @@ def test_stored_worker_fixture_rows_keep_their_emitting_system(
     assert rows == {"worker": 6, "backend": 3}
     orphans = con.execute("SELECT message FROM log_queue WHERE trace_id IS NULL").fetchall()
     assert orphans == [("Cache warmup finished (12 keys)",)]
+
+
+@pytest.mark.parametrize("client", [0, 915148800000, 4102444800001])
+def test_a_client_time_outside_2000_to_2100_is_no_client_time(client: int, tmp_path: Path) -> None:
+    """A broken client value (0, a clock at 1999) is not a time to measure skew with; it stays in context."""
+    obj = record(context={"timestamp": client})
+    (ev,) = run(parse_record, obj)[0]
+    assert ev.client_ts_ms is None and ev.context == {"timestamp": client}
+    # the compiled parser alike
+    import orjson
+
+    path = tmp_path / "w.jsonl"
+    path.write_bytes(orjson.dumps(obj) + b"\n")
+    db = tmp_path / "db.duckdb"
+    assert ingest([str(path)], str(db)).stored == 1
+    assert duckdb.connect(str(db), read_only=True).execute("SELECT client_ts FROM log_queue").fetchall() == [
+        (None,)
+    ]

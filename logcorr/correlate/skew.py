@@ -6,7 +6,9 @@ estimated, most specific first, from:
    browser's own clock (`client_ts`): offset = median(client_ts − ts) over the user's records within a
    day of the trace (a drifting clock's offset is local in time, and the bound lets DuckDB skip the rest
    of the table), else over the trace's own. It includes the one-way network delay, so it slightly
-   under-corrects;
+   under-corrects. A user id that many browsers share (the console override's default `anonymous`) names
+   no one clock: only the trace's own records are paired then. Offsets beyond a day are broken client
+   values (a clock at 1999), not skew, and are left out;
 2. causal order — a trace's first browser line causes its first Worker line, so when the browser line is
    later than the Worker line, the browser clock is ahead by at least that much: offset = gap + 1 ms.
    Only that direction is evidence: an early browser line is ordinary (the trace id lives for a page load).
@@ -51,16 +53,29 @@ def clock_of(source_format: str, system: str) -> str:
     return "worker" if source_format in WORKER_CLOCK_FORMATS else system
 
 
+# user ids that name no one browser: the console override's default, the live system's server-side fill-in
+SHARED_USER_IDS = frozenset(("anonymous", "system", "unknown", "guest", "null", "undefined"))
+# a larger client − Worker offset is a broken client value, not a clock's skew
+MAX_OFFSET_MS = 86_400_000
+
+
 def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> Skew:
     """The browser clock's offset for one trace (see the module docstring for the order of evidence)."""
-    users = sorted({e["user_id"] for e in events if e["system"] == "browser" and e["user_id"]})
+    users = sorted(
+        {
+            e["user_id"]
+            for e in events
+            if e["system"] == "browser" and e["user_id"] and e["user_id"].lower() not in SHARED_USER_IDS
+        }
+    )
     stamps = [e["ts"] for e in events]
     for user in users[:1]:
         row = con.execute(
-            """
+            f"""
             SELECT median(epoch_ms(client_ts) - epoch_ms(ts)), count(*) FROM log_queue
             WHERE system = 'browser' AND client_ts IS NOT NULL AND user_id = ?
               AND ts BETWEEN ?::TIMESTAMP - INTERVAL 1 DAY AND ?::TIMESTAMP + INTERVAL 1 DAY
+              AND abs(epoch_ms(client_ts) - epoch_ms(ts)) <= {MAX_OFFSET_MS}
             """,
             [user, min(stamps), max(stamps)],
         ).fetchone()
@@ -69,7 +84,9 @@ def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> S
     paired = [
         e["client_ts_ms"] - e["ts_ms"]
         for e in events
-        if e["system"] == "browser" and e["client_ts_ms"] is not None
+        if e["system"] == "browser"
+        and e["client_ts_ms"] is not None
+        and abs(e["client_ts_ms"] - e["ts_ms"]) <= MAX_OFFSET_MS
     ]
     if paired:
         paired.sort()

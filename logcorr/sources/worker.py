@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from logcorr.model import Event, Metric, RecordError, as_text, norm_level, opt_str, require_ts, to_ms
+from logcorr.model import (
+    Event,
+    Metric,
+    RecordError,
+    as_text,
+    norm_level,
+    opt_str,
+    require_ts,
+    to_ms,
+    valid_ts,
+)
 from logcorr.sources import traceid
 from logcorr.sources.browser import system_of_request
 
@@ -66,6 +76,7 @@ def _append_record(obj: dict[str, Any], events: list[Event], outer_trace: str | 
             opt_str(obj.get("user_id")),
             context,
             opt_str(obj.get("stack")),
-            client if client is not None and client != ts else None,
+            # a client time outside 2000..2100 is a broken clock or value (it stays in context as it came)
+            client if client is not None and client != ts and valid_ts(client) else None,
         )
     )
