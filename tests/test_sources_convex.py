@@ -516,6 +516,18 @@ def test_a_repo_webhook_entry_takes_its_trace_id_and_stack_from_metadata() -> No
     assert ev.stack == "Error: Payment declined"
 
 
+@pytest.mark.parametrize(
+    ("message", "user"),
+    [("user_id: user-12345 did a thing", "user-12345"), ("userId: admin-789 logged in", "admin-789"),
+     ("user-id: guest-101 visited", "guest-101"), ("no user named", "system")],
+)  # fmt: skip
+def test_a_repo_webhook_entry_has_the_user_id_the_live_handler_stored(message: str, user: str) -> None:
+    """The live handler took the user id from the message (`/user[_-]?id[:\\s]+(…)/i`), else 'system'; the
+    reference's own test cases."""
+    (ev,) = run(parse_repo_webhook, {"logs": [dict(REPO_ENTRY, message=message)], "source": "convex"})[0]
+    assert ev.user_id == user
+
+
 def test_a_single_repo_webhook_entry_parses_on_its_own() -> None:
     (ev,) = run(parse_repo_webhook, REPO_ENTRY)[0]
     assert ev.request_id == "req-101"

@@ -227,15 +227,13 @@ def parse_repo_webhook(obj: dict[str, Any], events: list[Event], metrics: list[M
             }
         )
         stack = opt_str(meta.get("stack")) if meta else None
-        events.append(
-            backend_event(
-                ts,
-                norm_level(e.get("level"), "info"),
-                message,
-                opt_str(ctx.get("requestId")),
-                context,
-                stack,
-                meta,
-            )
-        )
+        ev = backend_event(ts, norm_level(e.get("level"), "info"), message, opt_str(ctx.get("requestId")), context,
+                           stack, meta)  # fmt: skip
+        # the user id as the live handler stored it: named in the message, else 'system'
+        found = _USER_IN_MESSAGE.search(message)
+        events.append(ev._replace(user_id=found.group(1) if found else "system"))
     return None if entries else "empty logs list"
+
+
+# the live webhook handler's user-id pattern (reference §3.4), `userId:` included
+_USER_IN_MESSAGE = re.compile(r"user[_-]?id[:\s]+([a-zA-Z0-9_-]+)", re.IGNORECASE)
