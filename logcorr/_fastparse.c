@@ -1382,12 +1382,13 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
     }
     Text msg = {m, o - m, ty.ascii && pa.ascii && er.ascii};
     /* the event's context */
-    int members[8] = {path, ftype, status, ms, get(p, fn, "cached"), get(p, obj, "run_reason"),
+    int cpath = get(p, fn, "component_path");
+    int members[9] = {path, ftype, cpath, status, ms, get(p, fn, "cached"), get(p, obj, "run_reason"),
                       get(p, obj, "occ_info"), get(p, dep, "deployment_name")};
-    static const char *names[8] = {"function", "function_type", "status", "execution_time_ms", "cached",
-                                   "run_reason", "occ_info", "deployment"};
+    static const char *names[9] = {"function", "function_type", "component_path", "status", "execution_time_ms",
+                                   "cached", "run_reason", "occ_info", "deployment"};
     Py_ssize_t need = 4 + 2 * rid.n * (rr == OK);
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 9; k++) {
         if (members[k] >= 0) need += 24 + 2 * (p->toks[members[k]].end - p->toks[members[k]].start);
     }
     if (usage >= 0) need += 2 * (p->toks[usage].end - p->toks[usage].start) + 128;
@@ -1396,7 +1397,7 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
     o = buf;
     int first = 1;
     *o++ = '{';
-    for (int k = 0; k < 8; k++) CHECK(put_member(p, &o, &first, names[k], members[k]));
+    for (int k = 0; k < 9; k++) CHECK(put_member(p, &o, &first, names[k], members[k]));
     *o++ = '}';
     Text ctx = {buf, o - buf, 1};
     int ctx_empty = first;
@@ -1404,9 +1405,9 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
     char *mb = o;
     first = 1;
     *o++ = '{';
-    int mm[5] = {ftype, path, status, get(p, fn, "cached"), ms};
-    static const char *mnames[5] = {"type", "path", "status", "cached", "execution_time_ms"};
-    for (int k = 0; k < 5; k++) CHECK(put_member(p, &o, &first, mnames[k], mm[k]));
+    int mm[6] = {ftype, path, cpath, status, get(p, fn, "cached"), ms};
+    static const char *mnames[6] = {"type", "path", "component_path", "status", "cached", "execution_time_ms"};
+    for (int k = 0; k < 6; k++) CHECK(put_member(p, &o, &first, mnames[k], mm[k]));
     if (rr == OK) {
         if (!rid.ascii || memchr(rid.s, '"', (size_t)rid.n) || memchr(rid.s, '\\', (size_t)rid.n)) return BAIL;
         for (Py_ssize_t k = 0; k < rid.n; k++) {
@@ -1415,13 +1416,14 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
         put_raw_member(&o, &first, "request_id", rid.s, rid.n, 1);
     }
     if (usage >= 0) {
-        static const char *taken[6] = {"type", "path", "status", "cached", "execution_time_ms", "request_id"};
+        static const char *taken[7] = {"type", "path", "component_path", "status", "cached", "execution_time_ms",
+                                       "request_id"};
         int k = usage + 1;
         for (int j = 0; j < p->toks[usage].n; j++, k = p->toks[k + 1].next) {
             Tok *kt = &p->toks[k];
             int v = k + 1;
             if (p->toks[v].type == T_NULL) continue;
-            for (int q = 0; q < 6; q++) {
+            for (int q = 0; q < 7; q++) {
                 size_t qn = strlen(taken[q]);
                 if ((size_t)(kt->end - kt->start - 2) == qn && memcmp(p->s + kt->start + 1, taken[q], qn) == 0)
                     return BAIL; /* a dict merge would keep the first key's place: Python's */

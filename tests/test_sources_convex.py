@@ -528,6 +528,16 @@ def test_a_repo_webhook_entry_has_the_user_id_the_live_handler_stored(message: s
     assert ev.user_id == user
 
 
+def test_a_function_execution_keeps_its_component_path_in_event_and_metric() -> None:
+    """Two functions with one path in different components are told apart by it (reference §1.4)."""
+    obj = execution()
+    obj["function"]["component_path"] = "agent"
+    (ev,), (m,), _ = run(parse_v2, obj)
+    assert ev.context is not None and ev.context["component_path"] == "agent"
+    assert m.data["component_path"] == "agent"
+    assert list(m.data)[:3] == ["type", "path", "component_path"]
+
+
 def test_a_single_repo_webhook_entry_parses_on_its_own() -> None:
     (ev,) = run(parse_repo_webhook, REPO_ENTRY)[0]
     assert ev.request_id == "req-101"

@@ -109,6 +109,7 @@ def parse_v2(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
             {
                 "function": fn.get("path"),
                 "function_type": fn.get("type"),
+                "component_path": fn.get("component_path"),  # only for a function in a component
                 "status": obj.get("status"),
                 "execution_time_ms": obj.get("execution_time_ms"),
                 "cached": fn.get("cached"),
@@ -128,6 +129,7 @@ def parse_v2(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
                     {
                         "type": fn.get("type"),
                         "path": fn.get("path"),
+                        "component_path": fn.get("component_path"),
                         "status": obj.get("status"),
                         "cached": fn.get("cached"),
                         "execution_time_ms": obj.get("execution_time_ms"),
