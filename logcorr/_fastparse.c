@@ -1771,9 +1771,7 @@ static int detect(P *p, int obj) {
     if (has(p, obj, "id") && ctx >= 0 && has(p, ctx, "functionName") && !has(p, obj, "system")) return FMT_NONE;
     if (has(p, obj, "args") && (has(p, obj, "level") || has(p, obj, "timestamp"))) return FMT_V1;
     if (has(p, obj, "system_area") && has(p, obj, "raw_args")) return FMT_NONE;
-    if (has(p, obj, "message") && has(p, obj, "timestamp") &&
-        (has(p, obj, "id") || (has(p, obj, "system") && has(p, obj, "trace_id") && ctx < 0)))
-        return FMT_WREC;
+    if (has(p, obj, "message") && has(p, obj, "timestamp")) return FMT_WREC;
     if (has(p, obj, "message") && (has(p, obj, "level") || has(p, obj, "trace_id"))) return FMT_V2;
     return FMT_NONE;
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -407,6 +408,28 @@ def test_every_registered_format_names_a_known_system_and_a_parser() -> None:
 def test_a_browser_body_with_only_a_message_and_a_level_is_the_newer_console_payload() -> None:
     fmt = detect({"message": "hello", "level": "warn"})
     assert fmt is not None and fmt.name == "browser-v2"
+
+
+def test_a_stored_worker_record_without_its_id_is_still_a_worker_record(tmp_path: Path) -> None:
+    """The Worker's record has its receive time at the top (`timestamp`), the browser's payload only in
+    `context`; the live sync makes up an id for records that lack one (reference §3.1), so some have none."""
+    obj = {"trace_id": "trace_1754500000000_abc", "system": "browser", "level": "log", "message": "Button clicked",
+           "timestamp": 1754500120000, "context": {"timestamp": 1754500119850, "url": "http://localhost:3000/"}}  # fmt: skip
+    fmt = detect(obj)
+    assert fmt is not None and fmt.name == "worker-record"
+    payload = {k: v for k, v in obj.items() if k != "timestamp"}
+    fmt = detect(payload)
+    assert fmt is not None and fmt.name == "browser-v2"
+    path = tmp_path / "w.jsonl"
+    path.write_text(json.dumps(obj) + "\n")
+    db = tmp_path / "db.duckdb"
+    assert ingest([str(path)], str(db)).stored == 1
+    row = (
+        duckdb.connect(str(db), read_only=True)
+        .execute("SELECT source_format, epoch_ms(ts), epoch_ms(client_ts) FROM log_queue")
+        .fetchall()
+    )
+    assert row == [("worker-record", 1754500120000, 1754500119850)]
 
 
 def test_an_unknown_record_shape_is_not_detected_and_the_reason_names_its_keys() -> None:

@@ -66,11 +66,9 @@ def detect(obj: dict[str, Any]) -> Format | None:
         return FORMATS["browser-v1"]
     if "system_area" in obj and "raw_args" in obj:
         return FORMATS["convex-snapshot"]
-    if (
-        "message" in obj
-        and "timestamp" in obj
-        and ("id" in obj or ("system" in obj and "trace_id" in obj and type(ctx) is not dict))
-    ):
+    # the Worker's stored record has a top-level `timestamp` (its receive time), the browser's payload never
+    # does (its time is `context.timestamp`), whether or not the record kept its `id`
+    if "message" in obj and "timestamp" in obj:
         return FORMATS["worker-record"]
     if "message" in obj and ("level" in obj or "trace_id" in obj):
         return FORMATS["browser-v2"]
