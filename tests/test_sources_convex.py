@@ -390,12 +390,14 @@ def test_a_legacy_failed_execution_record_is_an_error_event_and_a_metric() -> No
     events, metrics, _ = run(parse_v1, obj)
     (ev,) = events
     assert ev.level == "error"
+    # the function type as format 2 and the CLI spell it, so one query finds HTTP actions in all three
     assert ev.message.startswith(
-        "httpAction POST /sendImage failure in 73 ms: Unexpected Error: Some error message"
+        "http_action POST /sendImage failure in 73 ms: Unexpected Error: Some error message"
     )
+    assert ev.context is not None and ev.context["function_type"] == "http_action"
     (m,) = metrics
     assert m.topic == "function_execution"
-    assert m.data["status"] == "failure"
+    assert (m.data["status"], m.data["type"]) == ("failure", "http_action")
 
 
 def test_a_legacy_execution_record_with_a_null_reason_is_a_success() -> None:
@@ -631,6 +633,7 @@ def test_a_cli_completion_gives_one_event_per_log_line_and_one_for_the_execution
     assert m.data["status"] == "failure"
     assert m.data["execution_time_ms"] == pytest.approx(11)
     assert m.data["database_io_read_bytes"] == 2210  # the log-stream spelling
+    assert m.data["file_storage_read_bytes"] == 0 and "storage_read_bytes" not in m.data  # format 1's mapping
 
 
 def test_a_trace_id_on_one_cli_log_line_is_given_to_the_other_lines_of_the_same_run() -> None:

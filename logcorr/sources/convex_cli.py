@@ -6,7 +6,6 @@ and a `function_execution` metric (its `usageStats`).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from logcorr.model import (
@@ -23,22 +22,26 @@ from logcorr.model import (
 from logcorr.sources.base import propagate_trace, sub
 from logcorr.sources.convex_stream import (
     backend_event,
+    camel_to_snake,
     execution_message,
     split_level_prefix,
+    udf_type,
     unquote_inspect,
 )
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+# usage fields the log streams spell otherwise than snake_case of the CLI's name (the same counters: Convex's
+# legacy-schema docs map format 1's `storageReadBytes` to `file_storage_read_bytes`). The CLI's vector- and
+# text-index counters keep their own names: which log-stream field each is, no source says.
+_STREAM_NAMES = {
+    "storageReadBytes": "file_storage_read_bytes",
+    "storageWriteBytes": "file_storage_write_bytes",
+}
 
 
 def snake(key: str) -> str:
-    """`databaseIoReadBytes` → `database_io_read_bytes` (the log-stream spelling of usage fields)."""
-    return _CAMEL.sub(r"_\1", key).lower()
-
-
-def udf_type(value: Any) -> Any:
-    """`Query`/`HttpAction` → `query`/`http_action`, as in format 2."""
-    return snake(value) if isinstance(value, str) else value
+    """`databaseIoReadBytes` → `database_io_read_bytes`: a usage field as the log streams spell it (see
+    `_STREAM_NAMES`), else in snake_case."""
+    return _STREAM_NAMES.get(key) or camel_to_snake(key)
 
 
 def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:

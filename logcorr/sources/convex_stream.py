@@ -67,6 +67,20 @@ def backend_event(
     return Event(ts, "backend", "convex", level, message, tid, how, request_id, None, context, stack, None)
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def camel_to_snake(key: str) -> str:
+    """`databaseIoReadBytes` → `database_io_read_bytes`."""
+    return _CAMEL.sub(r"_\1", key).lower()
+
+
+def udf_type(value: Any) -> Any:
+    """A function type as format 2 spells it: `Query`/`HttpAction` (the CLI), `httpAction` (format 1) →
+    `query`/`http_action`."""
+    return camel_to_snake(value) if isinstance(value, str) else value
+
+
 def _nn(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
@@ -153,10 +167,11 @@ def parse_v1(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
     if not isinstance(topic, str):
         raise RecordError("'_topic' must be a string")
     ts = require_ts(obj.get("_timestamp"), "_timestamp")
+    ftype = udf_type(obj.get("_functionType"))  # `httpAction` → `http_action`, as format 2 spells it
     context = _nn(
         {
             "function": obj.get("_functionPath"),
-            "function_type": obj.get("_functionType"),
+            "function_type": ftype,
             "cached": obj.get("_functionCached"),
         }
     )
@@ -170,7 +185,7 @@ def parse_v1(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
     if topic == "_execution_record":
         ok = obj.get("status") != "failure"
         message = execution_message(
-            obj.get("_functionType"),
+            ftype,
             obj.get("_functionPath"),
             ok,
             obj.get("executionTimeMs"),
@@ -184,7 +199,7 @@ def parse_v1(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
                 "function_execution",
                 _nn(
                     {
-                        "type": obj.get("_functionType"),
+                        "type": ftype,
                         "path": obj.get("_functionPath"),
                         "status": obj.get("status"),
                         "cached": obj.get("_functionCached"),
