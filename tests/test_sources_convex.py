@@ -1032,3 +1032,29 @@ def test_legacy_and_axiom_wrapped_streams_ingest_with_the_critical_trace(tmp_pat
             ("convex-stream", "message"),
             ("convex-stream", "request_id"),
         ]
+
+
+def test_trace_finds_the_trace_of_a_request_by_the_live_webhooks_fallback_id(cli, tmp_path: Path) -> None:
+    """A user may have `convex_req_<requestId>` from the live UI: `trace` shows the trace that request's lines
+    joined, or says what the id is when they joined none."""
+    details = {"functionName": "users:getProfile", "requestId": "req-7c1e9a3f", "originalLevel": "INFO"}
+    lone = {"functionName": "users:other", "requestId": "req-7777", "originalLevel": "INFO"}
+    rows = [
+        snapshot_row(_id="a1", message=f"getProfile trace_id: {TRACE_C}", trace_id=TRACE_C, system_area="convex",
+                     raw_args=["x", orjson.dumps(details).decode()]),
+        snapshot_row(_id="a2", message="Query completed in 9ms", trace_id="convex_req_req-7c1e9a3f",
+                     system_area="convex", timestamp=1714910420500, raw_args=["y", orjson.dumps(details).decode()]),
+        snapshot_row(_id="a3", message="Other query", trace_id="convex_req_req-7777", system_area="convex",
+                     timestamp=1714910420600, raw_args=["z", orjson.dumps(lone).decode()]),
+    ]  # fmt: skip
+    path = tmp_path / "documents.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    db = tmp_path / "db.duckdb"
+    assert cli("ingest", path, "--db", db, "-q").exit_code == 0
+    found = cli("trace", "convex_req_req-7c1e9a3f", "--db", db, "--format", "json")
+    assert found.exit_code == 0, found.stderr
+    assert found.json()["trace_id"] == TRACE_C and len(found.json()["events"]) == 2
+    lost = cli("trace", "convex_req_req-7777", "--db", db)
+    assert lost.exit_code == 1
+    assert "live webhook's id for Convex request 'req-7777'" in lost.stderr
+    assert "request_id = 'req-7777'" in lost.stderr

@@ -43,6 +43,8 @@ def resolve(con: Any, wanted: str) -> str:
     if len(matches) > 1:
         shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
         raise TraceNotFound(f"trace id prefix {wanted!r} is ambiguous: {shown}", "give more characters")
+    if wanted.startswith(FALLBACK_PREFIX) and len(wanted) > len(FALLBACK_PREFIX):
+        return _by_request(con, wanted, wanted[len(FALLBACK_PREFIX) :])
     close = [
         r[0]
         for r in con.execute(
@@ -55,6 +57,37 @@ def resolve(con: Any, wanted: str) -> str:
     ]
     hint = ("close matches: " + ", ".join(close)) if close else "the database holds no traces yet"
     raise TraceNotFound(f"no trace {wanted!r} in the database", hint)
+
+
+# the live Log Streams webhook's trace id for a Convex line that names none: `convex_req_<requestId>`. Ingest
+# reads it as the request id it is (see sources/convex_snapshot.py); a user may still have it from the live UI
+FALLBACK_PREFIX = "convex_req_"
+
+
+def _by_request(con: Any, wanted: str, request_id: str) -> str:
+    """The trace that a Convex request's lines belong to, for the live system's fallback id of that request."""
+    found = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT trace_id FROM log_queue WHERE request_id = ? AND trace_id IS NOT NULL ORDER BY 1 LIMIT 2",
+            [request_id],
+        ).fetchall()
+    ]
+    if len(found) == 1:
+        return str(found[0])
+    quoted = request_id.replace("'", "''")
+    sql = f"SELECT * FROM log_queue WHERE request_id = '{quoted}'"
+    if found:
+        raise TraceNotFound(
+            f"{wanted!r} is the live webhook's id for Convex request {request_id!r}, whose lines are in more "
+            f"than one trace ({', '.join(found)})",
+            f'logcorr sql "{sql}"',
+        )
+    raise TraceNotFound(
+        f"no trace {wanted!r}: it is the live webhook's id for Convex request {request_id!r}, whose lines carry "
+        "no trace id (or are not in the database)",
+        f'see them: logcorr sql "{sql}"',
+    )
 
 
 def first_with_errors(con: Any) -> str:
