@@ -744,17 +744,24 @@ def snapshot_row(**over: Any) -> dict[str, Any]:
     return obj
 
 
-def test_a_log_queue_row_becomes_an_event_of_the_system_it_names_at_its_client_time() -> None:
+def test_a_log_queue_row_of_a_browser_line_keeps_both_clocks() -> None:
+    """`timestamp` is the browser's clock, `_creationTime` the server's when the row was written (reference
+    §3.1-3.2): the server's orders the line among the others, the browser's measures its skew."""
     events, metrics, skip = run(convex_snapshot.parse, snapshot_row())
     assert skip is None and metrics == []
     (ev,) = events
-    assert ev.ts_ms == 1714910420400  # the row's timestamp, not _creationTime
+    assert (ev.ts_ms, ev.client_ts_ms) == (1714910420458, 1714910420400)
     assert (ev.system, ev.system_label, ev.level) == ("browser", "browser", "info")
     assert ev.message == "Profile loaded in 350ms"
     assert (ev.trace_id, ev.trace_source) == (TRACE_C, "field")
     assert ev.user_id == "user_2fX9kq"
     assert ev.stack is not None and ev.stack.startswith("Error")
-    assert ev.request_id is None and ev.context is None and ev.client_ts_ms is None
+    assert ev.request_id is None and ev.context is None
+
+
+def test_a_log_streams_row_is_at_its_own_time_with_no_client_clock() -> None:
+    (ev,) = run(convex_snapshot.parse, snapshot_row(system_area="convex"))[0]
+    assert (ev.ts_ms, ev.client_ts_ms) == (1714910420400, None)
 
 
 def test_a_log_streams_row_keeps_its_function_details_and_request_id_from_raw_args() -> None:

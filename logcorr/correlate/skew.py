@@ -14,7 +14,8 @@ estimated, most specific first, from:
    Only that direction is evidence: an early browser line is ordinary (the trace id lives for a page load).
 
 Which clock an event's `ts` is on follows from its source format: Cloudflare exports and stored worker
-records are on the Worker's clock even when the line came from a browser.
+records are on the Worker's clock even when the line came from a browser, and so (the Convex server's) are
+Convex snapshot rows of browser lines (see `CLOCK_SQL`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from typing import Any
 
 WORKER_CLOCK_FORMATS = ("worker-record", "worker-logs", "cf-logpush", "cf-tail", "cf-workers-logs")
 
+# the clock an event's `ts` is on: the Worker's for the formats above; the Convex server's (taken as in sync
+# with it) for a snapshot row of a browser line, which has the row's `_creationTime` as `ts` and the
+# browser's clock as `client_ts`; else its system's
 CLOCK_SQL = (
-    "CASE WHEN source_format IN ('worker-record','worker-logs','cf-logpush','cf-tail','cf-workers-logs') "
+    "CASE WHEN source_format IN ({}) OR (source_format = 'convex-snapshot' AND client_ts IS NOT NULL) "
     "THEN 'worker' ELSE system END"
-)
+).format(", ".join(f"'{f}'" for f in WORKER_CLOCK_FORMATS))
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,6 @@ class Skew:
             "samples": self.samples,
             "scope": self.scope,
         }
-
-
-def clock_of(source_format: str, system: str) -> str:
-    return "worker" if source_format in WORKER_CLOCK_FORMATS else system
 
 
 # user ids that name no one browser: the console override's default, the live system's server-side fill-in

@@ -11,7 +11,18 @@ from typing import Any
 
 import orjson
 
-from logcorr.model import Event, Metric, RecordError, as_text, norm_level, norm_system, opt_str, require_ts
+from logcorr.model import (
+    Event,
+    Metric,
+    RecordError,
+    as_text,
+    norm_level,
+    norm_system,
+    opt_str,
+    require_ts,
+    to_ms,
+    valid_ts,
+)
 from logcorr.sources import traceid
 from logcorr.sources.worker import parse_record
 
@@ -29,6 +40,14 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
         message = as_text(message)
     ts = require_ts(obj.get("timestamp", obj.get("_creationTime")), "timestamp")
     label = opt_str(obj.get("system_area")) or "browser"
+    system = norm_system(label, "browser")
+    client = None
+    created = to_ms(obj.get("_creationTime"))
+    if system == "browser" and "timestamp" in obj and valid_ts(created) and created != ts:
+        # a browser line's row: `timestamp` is the browser's clock, `_creationTime` the server's when it was
+        # written; both are kept, as for a Worker's record, so the server's orders it and skew is measured
+        assert created is not None
+        ts, client = created, ts
     request_id = None
     context: dict[str, Any] | None = None
     # Log-Stream rows keep function details as JSON in raw_args[1]
@@ -53,7 +72,7 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
     events.append(
         Event(
             ts,
-            norm_system(label, "browser"),
+            system,
             label,
             norm_level(obj.get("level")),
             message,
@@ -63,7 +82,7 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
             opt_str(obj.get("user_id")),
             context,
             opt_str(obj.get("stack_trace")),
-            None,
+            client,
         )
     )
     return None
