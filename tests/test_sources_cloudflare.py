@@ -636,3 +636,13 @@ def test_a_workers_logs_invocation_log_with_an_empty_source_and_no_message_says_
     del obj["$metadata"]["message"]
     (ev,) = run(parse_workers_logs, obj)[0]
     assert ev.message == "POST /log"
+
+
+def test_a_tail_overload_notice_is_skipped_with_a_reason_that_says_invocations_are_missing() -> None:
+    """wrangler's TailInfo `{message, type: "overload"}` is not an invocation: the tail was sampling."""
+    obj = tail(
+        logs=[], exceptions=[], event={"message": "Tail is currently in sampling mode…", "type": "overload"}
+    )
+    events, metrics, skip = run(parse_tail, obj)
+    assert (events, metrics) == ([], [])
+    assert skip is not None and "some invocations are not in this export" in skip

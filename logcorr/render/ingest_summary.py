@@ -155,6 +155,8 @@ def render(r: IngestResult, console: Any) -> None:
                 console.print(f"[yellow]rejected[/] {n} × {escape(reason)} in {escape(f.path)}")
             for note in f.stats.notes:
                 console.print(f"[yellow]note[/] {escape(f.path)}: {escape(note)}")
+            for reason, n in f.skip_reasons.most_common(5):
+                console.print(f"[dim]skipped {n} × {escape(reason)} in {escape(f.path)}[/]")
     already = [f.path for f in r.files if f.status == "already-ingested"]
     if already:
         console.print(f"[dim]{len(already)} file(s) already ingested, nothing changed for them[/]")

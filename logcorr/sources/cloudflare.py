@@ -202,6 +202,9 @@ def parse_tail(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) 
     # eventTimestamp may be null for some event kinds
     ts = _invocation_time(obj.get("eventTimestamp"), "eventTimestamp", logs, exceptions, "timestamp")
     event = sub(obj, "event")
+    if event.get("type") == "overload" and not logs and not exceptions:
+        # wrangler's TailInfo, not an invocation: the tail was sampling, so invocations are missing
+        return "wrangler tail overload notice (tail sampled: some invocations are not in this export)"
     request = sub(event, "request")
     response = sub(event, "response")
     headers = sub(request, "headers")
