@@ -1574,10 +1574,11 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
 
     /* context and metric (both _drop_none'd dicts, written as orjson would) */
     int script = get(p, obj, "ScriptName"), etype = get(p, obj, "EventType"), outcome = get(p, obj, "Outcome");
+    int dns = get(p, obj, "DispatchNamespace"), entry = get(p, obj, "Entrypoint");
     int url = get(p, request, "URL"), method = get(p, request, "Method"), status = get(p, response, "Status");
     int cpu = get(p, obj, "CPUTimeMs"), wall = get(p, obj, "WallTimeMs");
-    Py_ssize_t need = 256 + 2 * rid_n;
-    int spans[] = {script, etype, outcome, url, method, status, cpu, wall};
+    Py_ssize_t need = 320 + 2 * rid_n;
+    int spans[] = {script, dns, entry, etype, outcome, url, method, status, cpu, wall};
     for (size_t k = 0; k < sizeof spans / sizeof spans[0]; k++) {
         if (spans[k] >= 0) need += 2 * (p->toks[spans[k]].end - p->toks[spans[k]].start);
     }
@@ -1587,6 +1588,8 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
     int first = 1;
     *o++ = '{';
     CHECK(put_member_nonempty(p, &o, &first, "script", script));
+    CHECK(put_member_nonempty(p, &o, &first, "dispatch_namespace", dns));
+    CHECK(put_member_nonempty(p, &o, &first, "entrypoint", entry));
     CHECK(put_member_nonempty(p, &o, &first, "event_type", etype));
     CHECK(put_member_nonempty(p, &o, &first, "outcome", outcome));
     CHECK(put_member_nonempty(p, &o, &first, "url", url));
@@ -1600,6 +1603,8 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
     first = 1;
     *o++ = '{';
     CHECK(put_member_nonempty(p, &o, &first, "script", script));
+    CHECK(put_member_nonempty(p, &o, &first, "dispatch_namespace", dns));
+    CHECK(put_member_nonempty(p, &o, &first, "entrypoint", entry));
     CHECK(put_member_nonempty(p, &o, &first, "outcome", outcome));
     CHECK(put_member_nonempty(p, &o, &first, "event_type", etype));
     CHECK(put_member_nonempty(p, &o, &first, "cpu_ms", cpu));

@@ -945,6 +945,8 @@ def cf_logpush(draw: Any, plain: bool = False, one: bool = False) -> dict[str, A
         "Outcome": F(st.just("ok"), st.sampled_from(["ok", "exception", "canceled", ""]), JSON_VALUES),
         "ScriptName": F(st.just("api-gateway"), st.sampled_from(["api-gateway", "log-ingestion-worker", ""]),
                         JSON_VALUES),
+        "DispatchNamespace": F(st.just(""), st.sampled_from(["", "customer-ns", "tenant-é"]), JSON_VALUES),
+        "Entrypoint": F(st.just(""), st.sampled_from(["", "MyDurableObject"]), JSON_VALUES),
         "WallTimeMs": F(st.integers(0, 500), st.integers(0, 500), JSON_VALUES),
     }  # fmt: skip
     return _record(draw, fields, plain_fields or one, one=one)

@@ -646,3 +646,20 @@ def test_a_tail_overload_notice_is_skipped_with_a_reason_that_says_invocations_a
     events, metrics, skip = run(parse_tail, obj)
     assert (events, metrics) == ([], [])
     assert skip is not None and "some invocations are not in this export" in skip
+
+
+def test_a_logpush_record_keeps_its_dispatch_namespace_and_entrypoint() -> None:
+    """Workers for Platforms: the tenant's namespace and the script's entrypoint tell invocations apart."""
+    obj = logpush(DispatchNamespace="customer-ns", Entrypoint="MyDurableObject")
+    events, metrics, _ = run(parse_logpush, obj)
+    assert events[0].context is not None
+    assert (events[0].context["dispatch_namespace"], events[0].context["entrypoint"]) == (
+        "customer-ns",
+        "MyDurableObject",
+    )
+    assert (metrics[0].data["dispatch_namespace"], metrics[0].data["entrypoint"]) == (
+        "customer-ns",
+        "MyDurableObject",
+    )
+    plain, _, _ = run(parse_logpush, logpush())  # empty strings: not kept
+    assert plain[0].context is not None and "dispatch_namespace" not in plain[0].context

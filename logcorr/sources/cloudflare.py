@@ -161,6 +161,9 @@ def parse_logpush(obj: dict[str, Any], events: list[Event], metrics: list[Metric
     context = _drop_none(
         {
             "script": obj.get("ScriptName"),
+            # Workers for Platforms: which tenant's namespace, which entrypoint of the script
+            "dispatch_namespace": obj.get("DispatchNamespace"),
+            "entrypoint": obj.get("Entrypoint"),
             "event_type": obj.get("EventType"),
             "outcome": obj.get("Outcome"),
             "url": request.get("URL"),
@@ -172,6 +175,8 @@ def parse_logpush(obj: dict[str, Any], events: list[Event], metrics: list[Metric
     metric = _drop_none(
         {
             "script": obj.get("ScriptName"),
+            "dispatch_namespace": obj.get("DispatchNamespace"),
+            "entrypoint": obj.get("Entrypoint"),
             "outcome": obj.get("Outcome"),
             "event_type": obj.get("EventType"),
             "cpu_ms": obj.get("CPUTimeMs"),
