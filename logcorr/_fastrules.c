@@ -521,7 +521,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
             PyObject *code = PyNumber_Long(dup);
             NOTNULL(code);
             PyObject *a[] = {code, key};
-            tmp = with_rule(S_DUPLICATE, call(c.duplicate_drop, a, 2));
+            tmp = call(c.duplicate_drop, a, 2); /* duplicate.decision: the rule's whole decision, shared */
             Py_DECREF(code);
             NOTNULL(tmp);
             CHECK(add(drops, pos, i, tmp));

@@ -443,3 +443,17 @@ def test_a_metric_delivered_again_is_stored_once(tmp_path: Path, write_jsonl: Wr
         ("function_execution", 2), ("storage_api_bandwidth", 1), ("worker_invocation", 1)]  # fmt: skip
     assert to_json(again)["metrics_repeated"] == 2
     assert "2 metric record(s) delivered again" in _render(again)
+
+
+def test_every_repeated_delivery_shares_one_reason_row(tmp_path: Path, write_jsonl: Write) -> None:
+    """Overlapping exports repeat many events: their drops share one decision (per where the first copy is),
+    not a reason row each; the key is each dropped event's own `event_key`."""
+    events = [browser(T0 + 30_000 * i, f"line {i}", trace=f"t{i}") for i in range(60)]
+    path = write_jsonl("a.jsonl", [*events, *events])
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(path)], str(db))
+    assert result.drops[("duplicate", "browser")] == 60
+    assert query(db, "SELECT count(*), any_value(r.rule_state::VARCHAR) FROM drop_events e JOIN drop_reasons r "
+                     "USING (reason_id) WHERE e.rule = 'duplicate'") == [(60, '{"first_copy":"this ingest"}')]  # fmt: skip
+    assert query(db, "SELECT count(DISTINCT reason_id) FROM drop_events WHERE rule = 'duplicate'") == [(1,)]
+    assert query(db, "SELECT count(*) FROM drop_ledger d JOIN log_queue q USING (event_key)") == [(60,)]

@@ -213,7 +213,7 @@ class Engine:
             tcfg.critical_levels, tcfg.critical_levels | tcfg.essential_levels, tcfg.essential_levels,
             tcfg.patterns,
             self._loop_drops, self._suppress_drops,
-            suppress.drop, duplicate.drop, loop.prune, loop.drop, cross_system.drop, traces.refuse,
+            suppress.drop, duplicate.decision, loop.prune, loop.drop, cross_system.drop, traces.refuse,
             rate.roll, rate.drop, budget.charge, budget.record, self._budget_drops.get,
             self._boundary, self._system, self.rate, self.budget, tcfg, self.stats,
         )  # fmt: skip
@@ -267,7 +267,7 @@ class Engine:
                 add((pos, decided))
                 continue
             if dup and dup_on:
-                add((pos, ("duplicate", *duplicate.drop(int(dup), key))))
+                add((pos, duplicate.decision(int(dup), key)))
                 continue
             if t < clock:  # older than state saved by an earlier ingest: decided at the clock
                 t = clock
