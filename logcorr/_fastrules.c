@@ -444,7 +444,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
         return NULL;
 
     /* a list gives the batch's length: the positions (numbered drops need none), else the times */
-    Col pos_c = {0}, ts_c, sys_c, lvl_c, tid_c, fp_c, sup_c, dup_c, key_c, lh_c, ch_c;
+    Col pos_c = {0}, ts_c, sys_c, lvl_c, tid_c, fp_c, sup_c, dup_c, lh_c, ch_c;
     const char *first = numbered ? "ts_ms" : "pos";
     PyObject *first_v = PyDict_GetItemString(cols, first);
     if (first_v == NULL || !PyList_Check(first_v)) {
@@ -456,7 +456,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
         column(cols, "system", n, 0, &sys_c) < 0 || column(cols, "level", n, 0, &lvl_c) < 0 ||
         column(cols, "trace_id", n, 0, &tid_c) < 0 || column(cols, "fingerprint", n, 0, &fp_c) < 0 ||
         column(cols, "suppressed", n, 0, &sup_c) < 0 || column(cols, "dup", n, 0, &dup_c) < 0 ||
-        column(cols, "event_key", n, 1, &key_c) < 0 || column(cols, "loop_hot", n, 1, &lh_c) < 0 ||
+        column(cols, "loop_hot", n, 1, &lh_c) < 0 ||
         column(cols, "cross_hot", n, 1, &ch_c) < 0)
         return NULL;
 
@@ -493,7 +493,6 @@ static PyObject *decide(PyObject *self, PyObject *args)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *pos = pos_c.list ? COL(pos_c, i) : NULL, *system = COL(sys_c, i), *level = COL(lvl_c, i), *tid = COL(tid_c, i);
         PyObject *fp = COL(fp_c, i), *sup = COL(sup_c, i), *dup = COL(dup_c, i);
-        PyObject *key = key_c.list ? COL(key_c, i) : Py_None;
         int loop_hot = 1, cross_hot = 1;
         if (lh_c.list)
             CHECK(loop_hot = PyObject_IsTrue(COL(lh_c, i)));
@@ -520,8 +519,8 @@ static PyObject *decide(PyObject *self, PyObject *args)
         if (dup_truth && c.dup_on) {
             PyObject *code = PyNumber_Long(dup);
             NOTNULL(code);
-            PyObject *a[] = {code, key};
-            tmp = call(c.duplicate_drop, a, 2); /* duplicate.decision: the rule's whole decision, shared */
+            PyObject *a[] = {code};
+            tmp = call(c.duplicate_drop, a, 1); /* duplicate.decision: the rule's whole decision, shared */
             Py_DECREF(code);
             NOTNULL(tmp);
             CHECK(add(drops, pos, i, tmp));

@@ -88,14 +88,14 @@ policies = st.builds(
 
 
 def columns(events: list[tuple[Any, ...]], start: int = T0, hot: bool = False) -> dict[str, list[Any]]:
-    """Engine input: rows in time order; `dup` rows carry an event key; `hot` adds arbitrary hot flags
+    """Engine input: rows in time order; `hot` adds arbitrary hot flags
     (the engine must decide the same either way, whatever they say)."""
     t = start
     rows = []
     for pos, (gap, system, level, trace, fp, sup, dup) in enumerate(events, start=1):
         t += gap
-        rows.append((pos, t, system, level, trace, fp, sup, dup, pos * 7 if dup else None))
-    names = ("pos", "ts_ms", "system", "level", "trace_id", "fingerprint", "suppressed", "dup", "event_key")
+        rows.append((pos, t, system, level, trace, fp, sup, dup))
+    names = ("pos", "ts_ms", "system", "level", "trace_id", "fingerprint", "suppressed", "dup")
     cols = {n: [r[i] for r in rows] for i, n in enumerate(names)}
     if hot:
         cols["loop_hot"] = [p % 3 != 0 for p in cols["pos"]]
@@ -111,8 +111,8 @@ def decide_all(engine: Engine, cols: dict[str, list[Any]], batch: int) -> list[t
     return out
 
 
-_TYPES = {"pos": pa.int64(), "ts_ms": pa.int64(), "dup": pa.int8(), "event_key": pa.int64(),
-          "loop_hot": pa.bool_(), "cross_hot": pa.bool_()}  # fmt: skip
+_TYPES = {"pos": pa.int64(), "ts_ms": pa.int64(), "dup": pa.int8(), "loop_hot": pa.bool_(),
+          "cross_hot": pa.bool_()}  # fmt: skip
 
 
 def encoded(cols: dict[str, list[Any]]) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def decide(
         # one streaming query in event-time order (ties in input order), which numbers the events
         # (`pos`, from 1) as they come: the sink holds the fate rows (it runs no statement while the result
         # is open). Its sort runs when the reader is made, under the staging limit (5M events: 6.0 s, under
-        # the loop's limit 11.5 s); an event key is only read for a repeated delivery
+        # the loop's limit 11.5 s)
         hot = (
             ", s.seq IN (SELECT seq FROM hot_loop) AS loop_hot, s.seq IN (SELECT seq FROM hot_cross) AS cross_hot"
             if flags
@@ -84,8 +84,7 @@ def decide(
         reader = con.sql(
             f"""
             SELECT s.ts_ms, s.system, s.level, s.trace_id, s.fingerprint, s.suppressed,
-                   coalesce(d.dup, 0)::TINYINT AS dup, CASE WHEN d.dup > 0 THEN s.event_key END AS event_key,
-                   s.seq, s.file_id, s.request_trace {hot}
+                   coalesce(d.dup, 0)::TINYINT AS dup, s.seq, s.file_id, s.request_trace {hot}
             FROM staging s LEFT JOIN dups d USING (seq) ORDER BY s.ts_ms, s.seq
             """
         ).to_arrow_reader(_ENGINE_BATCH)

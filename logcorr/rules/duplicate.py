@@ -24,7 +24,7 @@ def _decision(code: int) -> tuple[str, str, str]:
 _DECISIONS = {code: _decision(code) for code in (IN_THIS_INPUT, IN_EARLIER_INGEST)}
 
 
-def decision(code: int, event_key: int | None = None) -> tuple[str, str, str]:
+def decision(code: int) -> tuple[str, str, str]:
     """The (rule, reason, snapshot) of a repeated delivery; `code` says where the first copy is. One object per
     code, so that every such drop shares one decision, written once to `drop_reasons` (with the event key in
     the snapshot, each was a decision of its own: overlapping exports of a million events wrote a million

@@ -40,8 +40,7 @@ RULES: tuple[str, ...] = ("suppress", "duplicate", "loop", "cross_system", "trac
 # rules that cut traces under pressure (trace integrity counts these)
 PRESSURE_RULES: tuple[str, ...] = ("trace", "rate_limit", "budget")
 
-# the columns `process` reads. Optional: `event_key` (enriches duplicate snapshots), and `loop_hot` /
-# `cross_hot` (see `hot_flags_sql`): without them every event is checked, with them the same decisions
+# the columns `process` reads. Optional: `loop_hot` / `cross_hot` (see `hot_flags_sql`): without them every event is checked, with them the same decisions
 # come faster.
 COLUMNS: tuple[str, ...] = ("pos", "ts_ms", "system", "level", "trace_id", "fingerprint", "suppressed", "dup")
 
@@ -254,10 +253,10 @@ class Engine:
         fresh_loop, fresh_cross = self._fresh_loop, self._fresh_cross
         everything = [True] * n  # without the flags every event is checked
 
-        for pos, t, system, level, tid, fp, sup, dup, key, loop_hot, cross_hot in zip(
+        for pos, t, system, level, tid, fp, sup, dup, loop_hot, cross_hot in zip(
             cols["pos"], cols["ts_ms"], cols["system"], cols["level"], cols["trace_id"], cols["fingerprint"],
-            cols["suppressed"], cols["dup"], cols.get("event_key") or [None] * n, cols.get("loop_hot") or everything,
-            cols.get("cross_hot") or everything, strict=True,
+            cols["suppressed"], cols["dup"], cols.get("loop_hot") or everything, cols.get("cross_hot") or everything,
+            strict=True,
         ):  # fmt: skip
             # rules 2-3: decided before the engine ran
             if sup is not None and sup_on:
@@ -267,7 +266,7 @@ class Engine:
                 add((pos, decided))
                 continue
             if dup and dup_on:
-                add((pos, duplicate.decision(int(dup), key)))
+                add((pos, duplicate.decision(int(dup))))
                 continue
             if t < clock:  # older than state saved by an earlier ingest: decided at the clock
                 t = clock
