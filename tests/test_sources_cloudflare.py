@@ -663,3 +663,19 @@ def test_a_logpush_record_keeps_its_dispatch_namespace_and_entrypoint() -> None:
     )
     plain, _, _ = run(parse_logpush, logpush())  # empty strings: not kept
     assert plain[0].context is not None and "dispatch_namespace" not in plain[0].context
+
+
+def test_a_whole_workers_logs_query_response_is_read_event_by_event() -> None:
+    """What `curl` saves from the query API: `{success, errors, messages, result: {events: {events: […]}}}`."""
+    response = {"success": True, "errors": [], "messages": [],
+                "result": {"events": {"events": [wl_console(), wl_invocation()], "count": 2}}}  # fmt: skip
+    fmt = detect(response)
+    assert fmt is not None and fmt.name == "cf-workers-logs"
+    events, metrics, skip = run(parse_workers_logs, response)
+    assert skip is None and len(events) == 2 and len(metrics) == 1
+    assert [e.message for e in events] == [e.message for o in (wl_console(), wl_invocation())
+                                           for e in run(parse_workers_logs, o)[0]]  # fmt: skip
+    empty = {"success": True, "result": {"events": {"events": []}}}
+    assert run(parse_workers_logs, empty) == ([], [], "no events in the query response")
+    with pytest.raises(RecordError, match=r"result.events.events\[0\]"):
+        run(parse_workers_logs, {"success": True, "result": {"events": {"events": [5]}}})

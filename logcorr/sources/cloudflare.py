@@ -252,7 +252,12 @@ def parse_tail(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) 
 
 
 def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:
-    """A Workers Logs query-API event (`$metadata`, `$workers`, `source`)."""
+    """A Workers Logs query-API event (`$metadata`, `$workers`, `source`), or a whole query response (each of
+    its events a record of its own, see `Format.own_records`)."""
+    if "$metadata" not in obj and "$workers" not in obj:
+        items = workers_logs_events(obj)
+        if items is not None:
+            return _parse_workers_logs_response(items, events, metrics)
     ts = require_ts(obj.get("timestamp"), "timestamp")
     meta = sub(obj, "$metadata")
     workers = sub(obj, "$workers")
@@ -316,6 +321,30 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
             )
         )
     return None
+
+
+def workers_logs_events(obj: dict[str, Any]) -> list[Any] | None:
+    """The events of a whole Workers Logs query-API response (`{success, result: {events: {events: […]}}}`,
+    as `curl` saves it), or None when `obj` is not one."""
+    result = obj.get("result")
+    if not isinstance(result, dict):
+        return None
+    events = result.get("events")
+    if isinstance(events, dict):
+        events = events.get("events")
+    return events if isinstance(events, list) else None
+
+
+def _parse_workers_logs_response(items: list[Any], events: list[Event], metrics: list[Metric]) -> str | None:
+    """A whole query-API response's events, each as `parse_workers_logs` reads one."""
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise RecordError(f"result.events.events[{i}] is not an object")
+        try:
+            parse_workers_logs(item, events, metrics)
+        except RecordError as e:
+            raise RecordError(f"result.events.events[{i}]: {e}") from None
+    return None if items else "no events in the query response"
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

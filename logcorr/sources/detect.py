@@ -20,7 +20,7 @@ FORMATS: dict[str, Format] = {
         Format("worker-logs", "worker", worker.parse_wrapped, "worker records wrapped as {trace_id, logs:[…]}", own_records=True),
         Format("cf-logpush", "worker", cloudflare.parse_logpush, "Cloudflare Logpush workers_trace_events (NDJSON, .gz)"),
         Format("cf-tail", "worker", cloudflare.parse_tail, "wrangler tail --format json / Tail Worker TraceItem"),
-        Format("cf-workers-logs", "worker", cloudflare.parse_workers_logs, "Workers Logs query-API events ($metadata, $workers)"),
+        Format("cf-workers-logs", "worker", cloudflare.parse_workers_logs, "Workers Logs query-API events ($metadata, $workers), or a whole query response", own_records=True),
         Format("convex-stream", "backend", convex_stream.parse_v2, "Convex log stream format 2 (also {\"data\": …})"),
         Format("convex-stream-v1", "backend", convex_stream.parse_v1, "Convex log stream legacy format 1 (_topic, _timestamp)"),
         Format("convex-repo-webhook", "backend", convex_stream.parse_repo_webhook, "the live repo's webhook body {logs:[{level, message, context{requestId}}]}"),
@@ -39,6 +39,8 @@ def detect(obj: dict[str, Any]) -> Format | None:
     if "EventTimestampMs" in obj or "Logs" in obj or "Exceptions" in obj or "ScriptName" in obj:
         return FORMATS["cf-logpush"]
     if "$metadata" in obj or "$workers" in obj:
+        return FORMATS["cf-workers-logs"]
+    if "result" in obj and "success" in obj and cloudflare.workers_logs_events(obj) is not None:
         return FORMATS["cf-workers-logs"]
     if "eventTimestamp" in obj or ("outcome" in obj and ("logs" in obj or "exceptions" in obj)):
         return FORMATS["cf-tail"]
