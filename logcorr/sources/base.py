@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from logcorr.model import Event, Metric
+from logcorr.model import Event, Metric, RecordError
 
 Adapter = Callable[[dict[str, Any], list[Event], list[Metric]], str | None]
 
@@ -39,6 +39,18 @@ class Format:
     # each event of a record is a record of its own (a list of stored records): it is the same event, for the
     # duplicate rule, wherever in the list it stands, or outside any list
     own_records: bool = False
+
+
+def each_object(items: list[Any], where: str, read: Callable[[dict[str, Any]], object]) -> None:
+    """`read` every item of a record's list (`where`: its name in errors): a RecordError names the item,
+    `where[i]`, when it is not an object or `read` rejects it."""
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise RecordError(f"{where}[{i}] is not an object")
+        try:
+            read(item)
+        except RecordError as e:
+            raise RecordError(f"{where}[{i}]: {e}") from None
 
 
 def propagate_trace(events: list[Event], start: int) -> None:

@@ -22,7 +22,7 @@ from logcorr.model import (
     valid_ts,
 )
 from logcorr.sources import traceid
-from logcorr.sources.base import propagate_trace, sub
+from logcorr.sources.base import each_object, propagate_trace, sub
 
 
 def _join_message(parts: Any) -> tuple[str, str | None]:
@@ -337,13 +337,7 @@ def workers_logs_events(obj: dict[str, Any]) -> list[Any] | None:
 
 def _parse_workers_logs_response(items: list[Any], events: list[Event], metrics: list[Metric]) -> str | None:
     """A whole query-API response's events, each as `parse_workers_logs` reads one."""
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise RecordError(f"result.events.events[{i}] is not an object")
-        try:
-            parse_workers_logs(item, events, metrics)
-        except RecordError as e:
-            raise RecordError(f"result.events.events[{i}]: {e}") from None
+    each_object(items, "result.events.events", lambda item: parse_workers_logs(item, events, metrics))
     return None if items else "no events in the query response"
 
 

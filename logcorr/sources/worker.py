@@ -21,6 +21,7 @@ from logcorr.model import (
     valid_ts,
 )
 from logcorr.sources import traceid
+from logcorr.sources.base import each_object
 from logcorr.sources.browser import system_of_request
 
 
@@ -36,13 +37,7 @@ def parse_wrapped(obj: dict[str, Any], events: list[Event], metrics: list[Metric
     if not isinstance(logs, list):
         raise RecordError("'logs' must be a list of worker records")
     outer = traceid.clean_id(obj.get("trace_id"))
-    for i, item in enumerate(logs):
-        if not isinstance(item, dict):
-            raise RecordError(f"logs[{i}] is not an object")
-        try:
-            _append_record(item, events, outer)
-        except RecordError as e:
-            raise RecordError(f"logs[{i}]: {e}") from None
+    each_object(logs, "logs", lambda item: _append_record(item, events, outer))
     if not logs:
         return "empty logs list"
     return None
