@@ -386,3 +386,26 @@ def test_trace_summaries_follow_a_trace_split_across_two_ingests(
     assert (
         len(cli("traces", "--db", db, "--has-errors", "--system", "worker", "--format", "json").json()) == 1
     )
+
+
+def test_search_text_is_a_substring_even_with_like_wildcards_in_it(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """`%` and `_` are text: "100%" matched any line with "100" in it, "_" every line."""
+    lines = [{"message": m, "level": "info", "trace_id": f"t{i}", "context": {"timestamp": 1714910400000 + 60_000 * i}}
+             for i, m in enumerate(["disk at 100% full", "disk at 1000 blocks", "user_id set", "userid set",
+                                    "path a\\b", "CAFÉ ouvert"])]  # fmt: skip
+    path = tmp_path / "b.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+
+    def found(text: str) -> list[str]:
+        r = cli("search", text, "--db", db, "--format", "json", "--limit", "0")
+        assert r.exit_code == ExitCode.OK, r.stderr
+        return sorted(e["message"] for e in r.json())
+
+    assert found("100%") == ["disk at 100% full"]
+    assert found("_") == ["user_id set"]
+    assert found("a\\b") == ["path a\\b"]
+    assert found("café") == ["CAFÉ ouvert"]

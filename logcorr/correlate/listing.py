@@ -60,10 +60,14 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
         raise UsageError(f"unknown level {level!r}", f"choose from {', '.join(LEVELS)}")
     import duckdb
 
-    match = "regexp_matches(message, ?)" if regex else "message ILIKE '%' || ? || '%'"
+    if regex:
+        match, pattern = "regexp_matches(message, ?)", text
+    else:  # a substring: `%` and `_` in it are text, not LIKE's wildcards
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        match, pattern = "message ILIKE ? ESCAPE '\\'", f"%{escaped}%"
     where, wparams = time_sql(con, f)
     clauses = [match, where]
-    params: list[Any] = [text, *wparams]
+    params: list[Any] = [pattern, *wparams]
     if level:
         clauses.append("level = ?")
         params.append(level)
