@@ -4,9 +4,10 @@
     DIR/drop_ledger/system=worker/date=2024-05-05/data_0.parquet      (with include_dropped)
     DIR/_logcorr_export.json                                           (what was written, from where)
 
-DuckDB writes the files itself (`COPY … (FORMAT parquet, PARTITION_BY (system, date))`): no row passes
-through Python. `system` and `date` live in the directory names, not in the files, as Hive, Spark,
-Trino and DuckDB's `hive_partitioning` expect. Rows are sorted by time within each file; `ts` and
+DuckDB writes the files itself, one `COPY … ORDER BY ts, event_id` per partition: no row passes through
+Python (DuckDB's own `PARTITION_BY` writer does not keep the query's order within a file, even on one
+thread). `system` and `date` live in the directory names, not in the files, as Hive, Spark, Trino and
+DuckDB's `hive_partitioning` expect. Rows are sorted by time within each file; `ts` and
 `client_ts` are UTC timestamps without a zone (as in the database); JSON columns (`context`,
 `rule_state`) are strings, so every engine reads them.
 
@@ -99,18 +100,27 @@ def export_parquet(
             cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
             select = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" if c in _JSON_COLUMNS[table] else c
                                for c in cols if c != "system")  # fmt: skip
-            rows = con.execute(
-                f"""
-                COPY (SELECT {select}, system, CAST(ts AS DATE) AS date FROM {table}
-                      WHERE {where} ORDER BY ts, event_id)
-                TO {_sql_string(str(staging / table))}
-                (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (system, date))
-                """,
+            parts = con.execute(
+                f"SELECT DISTINCT system, CAST(ts AS DATE) AS date FROM {table} WHERE {where} ORDER BY ALL",
                 params,
-            ).fetchone()
+            ).fetchall()
+            rows = 0
+            for system, date in parts:
+                part = staging / table / f"system={system}" / f"date={date.isoformat()}"
+                part.mkdir(parents=True)
+                (n,) = con.execute(
+                    f"""
+                    COPY (SELECT {select} FROM {table}
+                          WHERE {where} AND system = ? AND ts >= ?::DATE AND ts < ?::DATE + INTERVAL 1 DAY
+                          ORDER BY ts, event_id)
+                    TO {_sql_string(str(part / "data_0.parquet"))} (FORMAT parquet, COMPRESSION zstd)
+                    """,
+                    [*params, system, date, date],
+                ).fetchone()
+                rows += int(n)
             files = sorted((staging / table).rglob("*.parquet")) if (staging / table).exists() else []
             result.tables[table] = {
-                "rows": int(rows[0]) if rows else 0,
+                "rows": rows,
                 "files": len(files),
                 "bytes": sum(f.stat().st_size for f in files),
                 "partitions": sorted({str(f.parent.relative_to(staging / table)) for f in files}),

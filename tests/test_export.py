@@ -73,6 +73,11 @@ def test_export_reads_back_with_the_same_counts_per_system_and_date(
     ).fetchone()
     assert same is not None and same[0] == sum(n for *_, n in stored)
 
+    # within each file, rows in time order (then event id), as docs/export.md says
+    for f in sorted((out / "log_queue").rglob("*.parquet")):
+        keys = duckdb.sql(f"SELECT ts, event_id FROM read_parquet('{f}') ORDER BY file_row_number").fetchall()
+        assert keys == sorted(keys), f
+
 
 def test_include_dropped_writes_the_ledger_beside_the_events(
     cli: Cli, fixtures_db: str, tmp_path: Path
