@@ -409,3 +409,23 @@ def test_search_text_is_a_substring_even_with_like_wildcards_in_it(
     assert found("_") == ["user_id set"]
     assert found("a\\b") == ["path a\\b"]
     assert found("café") == ["CAFÉ ouvert"]
+
+
+def test_showing_dropped_events_does_not_move_the_stored_ones(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """--include-dropped adds lines to the view; the skew estimate (and so every corrected time) stays the one
+    the stored events give: dropped copies' client times are no extra samples."""
+    from tests.conftest import FIXTURES
+
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(FIXTURES), "--db", db, "-q").exit_code == ExitCode.OK
+    tid = "trace_1714910415902_h7d2kq0zs"
+    plain = trace_json(cli, db, tid)
+    wide = trace_json(cli, db, tid, "--include-dropped")
+    assert len(wide["events"]) > len(plain["events"])
+    assert wide["skew"] == plain["skew"]
+    corrected = {e["event_id"]: e["ts_corrected"] for e in plain["events"]}
+    assert {
+        e["event_id"]: e["ts_corrected"] for e in wide["events"] if e["event_id"] in corrected
+    } == corrected

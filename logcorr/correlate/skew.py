@@ -87,6 +87,7 @@ def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> S
         if e["system"] == "browser"
         and e["client_ts_ms"] is not None
         and abs(e["client_ts_ms"] - e["ts_ms"]) <= MAX_OFFSET_MS
+        and not e.get("rule")  # the stored events only: --include-dropped shows more, it measures the same
     ]
     if paired:
         paired.sort()
