@@ -49,7 +49,7 @@ def trace_cmd(
 ) -> None:
     """Show one request's timeline across browser → worker → backend.
 
-    Example: logcorr trace trace_1714910400000_k3j4h5 --format chrome > trace.json
+    Example: logcorr trace trace_1714910405337 --format chrome > trace.json
     """
     from logcorr.correlate import trace as tr
     from logcorr.errors import UsageError
