@@ -233,3 +233,29 @@ def test_the_ingest_summary_prints_paths_reasons_and_notes_as_text(cli, tmp_path
     assert "logs[/api] [bold]b.jsonl" in res.stderr.replace("\n", "")
     assert "[a].duckdb" in res.stderr
     assert "rejected 1 ×" in res.stderr
+
+
+def test_the_summary_sums_the_reasons_it_does_not_list_and_its_hints_name_the_database(
+    cli, tmp_path: Path
+) -> None:
+    """Past five reasons a file's rejects were dropped from the summary without a word; and the hint's command
+    pointed at ./logcorr.duckdb whatever --db said."""
+    lines = [b'{"message": "ok", "level": "info", "trace_id": "t1", "timestamp": 1714910400000}', b"{broken", b"[5]",
+             b'{"foo": 1}', b'{"message": "x", "timestamp": 7}', b"\xff\xfe", b'"str"', b'{"message": null}']  # fmt: skip
+    f = tmp_path / "m.jsonl"
+    f.write_bytes(b"\n".join(lines) + b"\n")
+    db = tmp_path / "d b.duckdb"
+    res = cli("ingest", f, "--db", db)
+    assert res.exit_code == 0, res.stderr
+    err = res.stderr
+    listed = [ln for ln in err.splitlines() if ln.startswith("rejected ") and " × " in ln]
+    assert len(listed) == 5
+    more = [ln for ln in err.splitlines() if " more, for " in ln]
+    assert len(more) == 1
+    total = sum(int(ln.split()[1]) for ln in listed) + int(more[0].split()[1])
+    assert total == 7
+    hint = next(ln for ln in err.splitlines() if ln.startswith("see rejected lines: "))
+    assert hint.endswith(f"--db '{db}'")
+    query = hint.split('"')[1]
+    out = cli("sql", query, "--db", db, "--format", "json")
+    assert out.exit_code == 0 and len(out.json()) == 7

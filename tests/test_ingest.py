@@ -229,8 +229,12 @@ def test_strict_stores_nothing_when_a_line_is_rejected(
     db = tmp_path / "db.duckdb"
     r = cli("ingest", str(path), "--db", str(db), "--strict")
     assert r.exit_code == 3  # type: ignore[attr-defined]
-    assert "nothing was stored" in r.stderr  # type: ignore[attr-defined]
-    assert counts(db)["log_queue"] == 0
+    err = r.stderr  # type: ignore[attr-defined]
+    # one error line, and the rejected line named by file and line: the rejects table is rolled back too
+    assert "error: --strict: 1 line(s) rejected, nothing was stored" in err
+    assert f"rejected {path}:2: malformed JSON" in err and f"the first: {path}:2: malformed JSON" in err
+    assert "nothing stored (--strict): would store 1" in err and "see rejected lines" not in err
+    assert counts(db)["log_queue"] == 0 and counts(db)["rejects"] == 0
     assert cli("ingest", str(path), "--db", str(db)).exit_code == 0  # type: ignore[attr-defined]
     assert counts(db)["log_queue"] == 1
 

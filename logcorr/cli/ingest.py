@@ -7,7 +7,6 @@ from typing import Any
 
 import typer
 
-from logcorr.errors import ExitCode
 from logcorr.units import size_bytes
 
 
@@ -78,7 +77,18 @@ def ingest_cmd(
     if not quiet:
         render(result, console)
     if not result.committed:
-        raise typer.Exit(ExitCode.INPUT)
+        from logcorr.errors import InputError
+
+        where = result.first_rejects[0] if result.first_rejects else None
+        first = (
+            f"the first: {'<stdin>' if where[0] == '-' else where[0]}:{where[1]}: {where[2]}; "
+            if where
+            else ""
+        )
+        raise InputError(
+            f"--strict: {result.rejected} line(s) rejected, nothing was stored",
+            f"{first}fix the input, or ingest without --strict to store the rest and keep the rejects in `rejects`",
+        )
 
 
 def _gz_limit(gb: float | None) -> int | None:

@@ -43,6 +43,9 @@ from logcorr.store.connection import (
 )
 from logcorr.units import size_bytes
 
+# rejected lines --strict names
+FIRST_REJECTS = 5
+
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
 
 
@@ -61,6 +64,8 @@ class IngestResult:
     quota: QuotaReport | None = None  # the month's writes per system and threshold moments
     integrity: TraceIntegrity | None = None  # multi-system traces cut by rules in this run
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds per pipeline phase
+    # with --strict and rejects, the first few (file, line, reason): rolled back with the rest
+    first_rejects: list[tuple[str, int, str]] = field(default_factory=list)
     metrics_repeated: int = 0  # staged metrics left out: an earlier delivery of each was kept
     # temporary directories of killed ingests this one removed first: (path, bytes)
     swept: list[tuple[str, int]] = field(default_factory=list)
@@ -174,6 +179,16 @@ def ingest(
         # Nothing persistent is written before it, and the file lock keeps other writers out meanwhile.
         result = _run(con, db, files, policy, forced, limits, progress, jobs or default_jobs(), pool)
         if strict and result.rejected:
+            # named before the rollback takes them: --strict stores nothing, so the summary is where they are
+            result.first_rejects = [
+                (str(p), int(n), str(why))
+                for p, n, why in con.execute(
+                    "SELECT f.path, r.source_line, r.reason FROM rejects r JOIN ingest_files f "
+                    "ON f.run_id = r.run_id AND f.path = r.source_file WHERE r.run_id = ? "
+                    "ORDER BY f.file_id, r.source_line LIMIT ?",
+                    [result.run_id, FIRST_REJECTS],
+                ).fetchall()
+            ]
             con.execute("ROLLBACK")
             result.committed = False
         else:

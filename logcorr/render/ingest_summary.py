@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from rich.markup import escape
@@ -113,7 +114,7 @@ def render(r: IngestResult, console: Any) -> None:
     many = len(r.files) > FILE_ROWS
     listed = [f for f in r.files if not many or (f.status == "ingested" and (f.rejected or f.stats.notes))]
     for f in listed[:FILE_ROWS]:
-        name = escape("<stdin>" if f.path == "-" else f.path)
+        name = escape(_name(f.path))
         if f.status != "ingested":
             t.add_row(name, f"[dim]{f.status}[/]", "", "", "", "", "", "", "")
             continue
@@ -133,9 +134,13 @@ def render(r: IngestResult, console: Any) -> None:
         console.print(f"ingest run {r.run_id} → {escape(r.db)}")
     mb = r.bytes_in / 1e6
     rate = f", {mb / r.elapsed_s:.1f} MB/s" if r.elapsed_s > 0 and mb > 1 else ""
+    stored = (
+        f"stored [bold]{r.stored}[/]"
+        if r.committed
+        else f"[red]nothing stored (--strict)[/]: would store {r.stored}"
+    )
     console.print(
-        f"stored [bold]{r.stored}[/] · dropped {r.dropped} · rejected {r.rejected} · "
-        f"{mb:.1f} MB in {r.elapsed_s:.2f} s{rate}"
+        f"{stored} · dropped {r.dropped} · rejected {r.rejected} · {mb:.1f} MB in {r.elapsed_s:.2f} s{rate}"
     )
     if r.stored_by_system:
         console.print(
@@ -151,21 +156,30 @@ def render(r: IngestResult, console: Any) -> None:
         _render_problems_summed(r, console)
     else:
         for f in r.files:
-            for reason, n in f.reject_reasons.most_common(5):
-                console.print(f"[yellow]rejected[/] {n} × {escape(reason)} in {escape(f.path)}")
+            where = escape(_name(f.path))
+            top = f.reject_reasons.most_common(REASONS)
+            for reason, n in top:
+                console.print(f"[yellow]rejected[/] {n} × {escape(reason)} in {where}")
+            if len(f.reject_reasons) > REASONS:
+                rest = sum(f.reject_reasons.values()) - sum(n for _, n in top)
+                console.print(
+                    f"[yellow]rejected[/] {rest} more, for {len(f.reject_reasons) - REASONS} other reason(s), in {where}"
+                )
             for note in f.stats.notes:
-                console.print(f"[yellow]note[/] {escape(f.path)}: {escape(note)}")
-            for reason, n in f.skip_reasons.most_common(5):
-                console.print(f"[dim]skipped {n} × {escape(reason)} in {escape(f.path)}[/]")
+                console.print(f"[yellow]note[/] {where}: {escape(note)}")
+            for reason, n in f.skip_reasons.most_common(REASONS):
+                console.print(f"[dim]skipped {n} × {escape(reason)} in {where}[/]")
     already = [f.path for f in r.files if f.status == "already-ingested"]
     if already:
         console.print(f"[dim]{len(already)} file(s) already ingested, nothing changed for them[/]")
     if many:
         console.print(
-            f'[dim]every file: logcorr sql "SELECT * FROM ingest_files WHERE run_id = {r.run_id}"[/]'
+            f"[dim]every file: {escape(sql_hint(r, f'SELECT * FROM ingest_files WHERE run_id = {r.run_id}'))}[/]",
+            soft_wrap=True,  # a command to copy: the terminal may wrap it, rich must not break it
         )
-    if r.rejected:
-        console.print('[dim]see rejected lines: logcorr sql "SELECT * FROM rejects"[/]')
+    if r.rejected and r.committed:
+        query = f"SELECT source_file, source_line, reason FROM rejects WHERE run_id = {r.run_id}"
+        console.print(f"[dim]see rejected lines: {escape(sql_hint(r, query))}[/]", soft_wrap=True)
     if r.metrics_repeated:
         console.print(
             f"[dim]{r.metrics_repeated} metric record(s) delivered again (retries, overlapping exports) were "
@@ -177,8 +191,21 @@ def render(r: IngestResult, console: Any) -> None:
             f"[dim]removed {len(r.swept)} temporary {'directory' if len(r.swept) == 1 else 'directories'} "
             f"({size:.1f} MB) left by killed ingests, e.g. {escape(r.swept[0][0])}[/]"
         )
-    if not r.committed:
-        console.print("[red]--strict: rejected records found; nothing was stored[/]")
+    for path, line, reason in r.first_rejects if not r.committed else ():
+        console.print(f"[red]rejected[/] {escape(_name(path))}:{line}: {escape(reason)}")
+
+
+# reject and skip reasons listed per file; the rest are summed
+REASONS = 5
+
+
+def _name(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+def sql_hint(r: IngestResult, query: str) -> str:
+    """A `logcorr sql` command line for this run's database, to copy and paste."""
+    return f'logcorr sql "{query}" --db {shlex.quote(r.db)}'
 
 
 def _formats(f: FileResult) -> str:
@@ -209,7 +236,7 @@ def _render_problems_summed(r: IngestResult, console: Any) -> None:
             seen[0] += n
             seen[1] += 1
     for reason, (n, files, first) in sorted(reasons.items(), key=lambda kv: -kv[1][0]):
-        where = f"in {first}" if files == 1 else f"in {files} files (first {first})"
+        where = f"in {_name(first)}" if files == 1 else f"in {files} files (first {_name(first)})"
         console.print(f"[yellow]rejected[/] {n} × {escape(reason)} {escape(where)}")
     notes = [(f.path, note) for f in r.files for note in f.stats.notes]
     for path, note in notes[:FILE_ROWS]:
