@@ -267,3 +267,23 @@ def test_simulate_shows_its_progress_on_a_terminal_and_keeps_stdout_for_data(one
     assert done.returncode == 0
     assert b"simulate" in shown and b"events" in shown  # the bar, on the terminal
     assert orjson.loads(done.stdout)["total"]["offered"] == 1700 * 31  # the data, on stdout alone
+
+
+def test_a_limit_just_under_the_measured_figure_fails_and_says_so_in_enough_digits(
+    cli: Callable[..., CliResult], one_day: str
+) -> None:
+    """The quota share was compared rounded (76.37 % passed a 76.374 % limit at 76.3744 %), and a failed cost
+    printed as "$9.26 (limit <= $9.26)"."""
+    res = cli("budget", "simulate", "--db", one_day, "--format", "json").json()
+    exact = 100.0 * res["total"]["accepted"] / res["total"]["quota"]
+    usd = next(c for c in res["costs"] if c["model"] == "story")["total_usd"]
+    under_pct, under_usd = exact - 0.00005, usd - 0.00005
+    r = cli(
+        "budget", "check", "--db", one_day, "--max-quota-pct", f"{under_pct!r}", "--max-usd", f"{under_usd!r}"
+    )
+    assert r.exit_code == ExitCode.CHECK_FAILED, r.stderr
+    fails = [ln for ln in r.stderr.splitlines() if ln.startswith("FAIL")]
+    assert len(fails) == 2
+    for line in fails:  # measured and limit print differently
+        measured, limit = line.split(": ", 1)[1].split(" (limit <= ")
+        assert measured.rstrip(" %") != limit.rstrip(" %)")

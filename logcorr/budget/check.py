@@ -41,6 +41,21 @@ def cost_of(result: dict[str, Any], model: str, basis: str) -> float:
     )
 
 
+def _apart(value: float, limit: float, money: bool) -> tuple[str, str]:
+    """`value` and `limit` as the report prints them (dollars to the cent, percentages as `g`), or with as
+    many more digits as it takes for two different numbers not to print alike ($9.26 against a $9.26
+    limit, failed)."""
+    for digits in range(2 if money else 4, 17):
+        a, b = (
+            (f"{value:,.{digits}f}", f"{limit:,.{digits}f}")
+            if money
+            else (f"{value:.{digits}g}", f"{limit:.{digits}g}")
+        )
+        if a != b or value == limit:
+            return a, b
+    return repr(value), repr(limit)
+
+
 def evaluate(
     result: dict[str, Any],
     *,
@@ -54,10 +69,13 @@ def evaluate(
     out: list[Threshold] = []
     if max_usd is not None:
         usd = cost_of(result, model, basis)
-        out.append(Threshold(f"cost ({model}, {basis})", f"<= ${max_usd:,.2f}", f"${usd:,.2f}", usd <= max_usd,
+        shown, limit = _apart(usd, max_usd, money=True)
+        out.append(Threshold(f"cost ({model}, {basis})", f"<= ${limit}", f"${shown}", usd <= max_usd,
                              BASIS_HELP[basis]))  # fmt: skip
     if max_quota_pct is not None:
-        pct = float(result["total"]["quota_pct"])
+        total = result["total"]
+        # the exact share, not the rounded figure the report shows: 76.3744 % is over a 76.374 % limit
+        pct = 100.0 * total["accepted"] / total["quota"] if total["quota"] else float(total["quota_pct"])
         worst = max(
             (
                 (s, v["used_pct_of_share"])
@@ -67,7 +85,8 @@ def evaluate(
             key=lambda x: x[1],
             default=("-", 0.0),
         )
-        out.append(Threshold("monthly quota used", f"<= {max_quota_pct:g} %", f"{pct:g} %", pct <= max_quota_pct,
+        shown_pct, limit_pct = _apart(pct, max_quota_pct, money=False)
+        out.append(Threshold("monthly quota used", f"<= {limit_pct} %", f"{shown_pct} %", pct <= max_quota_pct,
                              f"{result['total']['accepted']:,} of {result['total']['quota']:,} writes; "
                              f"highest share: {worst[0]} {worst[1]:g} %"))  # fmt: skip
     if fail_on_degrade:
