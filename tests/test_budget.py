@@ -287,3 +287,25 @@ def test_a_limit_just_under_the_measured_figure_fails_and_says_so_in_enough_digi
     for line in fails:  # measured and limit print differently
         measured, limit = line.split(": ", 1)[1].split(" (limit <= ")
         assert measured.rstrip(" %") != limit.rstrip(" %)")
+
+
+def test_a_misspelt_resource_or_a_negative_amplification_is_a_clear_config_error(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path
+) -> None:
+    """A pricing resource named `functon_calls` was priced at $0 without a word; an amplification of -3 calls a
+    log gave negative calls and dollars."""
+    plan = tmp_path / "typo.toml"
+    plan.write_text('name = "mine"\ntitle = "Mine"\nas_of = 2026-01-01\nsources = ["me"]\n'
+                    '[[resources]]\nname = "functon_calls"\nunit = "calls"\nprice_usd = 2\nper = 1000000\n')  # fmt: skip
+    r = cli("budget", "simulate", "--db", one_day, "--pricing", str(plan))
+    assert r.exit_code == ExitCode.USAGE
+    assert (
+        "typo.toml" in r.stderr
+        and "unknown resource 'functon_calls'" in r.stderr
+        and "function_calls" in r.stderr
+    )
+    amp = tmp_path / "amp.toml"
+    amp.write_text("[browser.offered]\nfunction_calls = -3\n")
+    r = cli("budget", "simulate", "--db", one_day, "--amplification", str(amp))
+    assert r.exit_code == ExitCode.USAGE
+    assert "amp.toml" in r.stderr and "browser.offered.function_calls" in r.stderr

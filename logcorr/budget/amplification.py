@@ -15,17 +15,26 @@ GB = 1e9
 
 
 class PerLog(BaseModel):
+    """What one log costs; no amount is negative (a log never gives resources back)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    function_calls: float = 0
-    documents_written: float = 0
-    db_io_bytes: float = 0
-    stored_documents: float = 0
-    worker_requests: float = 0
-    worker_cpu_ms: float = 0
-    worker_log_events: float = 0
-    worker_log_bytes: float = 0
-    action_gb_seconds: float = 0
+    function_calls: float = Field(default=0, ge=0)
+    documents_written: float = Field(default=0, ge=0)
+    db_io_bytes: float = Field(default=0, ge=0)
+    stored_documents: float = Field(default=0, ge=0)
+    worker_requests: float = Field(default=0, ge=0)
+    worker_cpu_ms: float = Field(default=0, ge=0)
+    worker_log_events: float = Field(default=0, ge=0)
+    worker_log_bytes: float = Field(default=0, ge=0)
+    action_gb_seconds: float = Field(default=0, ge=0)
+
+
+# the resources `usage` measures: what a pricing model's resources may be named
+RESOURCES = (
+    "writes", "document_writes", "function_calls", "db_io_gb", "db_storage_gb_month", "action_compute_gb_hours",
+    "worker_requests", "worker_cpu_ms", "workers_logs_events", "observability_ingest_gb",
+)  # fmt: skip
 
 
 class SystemCost(BaseModel):
@@ -90,4 +99,5 @@ def usage(
         "workers_logs_events": totals["worker_log_events"],
         "observability_ingest_gb": totals["worker_log_bytes"] / GB,
     }
+    assert tuple(out) == RESOURCES
     return out

@@ -8,8 +8,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from logcorr.budget.amplification import RESOURCES
 from logcorr.datafiles import builtin_text, validate_toml
 from logcorr.errors import ConfigError
 
@@ -31,6 +32,14 @@ class Resource(BaseModel):
     included: float = Field(0, ge=0)
     price_usd: float = Field(ge=0)
     per: float = Field(1, gt=0, description="price_usd is per this many units")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        """A misspelt resource would be priced at nothing, silently."""
+        if name not in RESOURCES:
+            raise ValueError(f"unknown resource {name!r}; the resources measured are: {', '.join(RESOURCES)}")
+        return name
 
 
 class PricingModel(BaseModel):
@@ -114,7 +123,7 @@ def load_model(name_or_path: str) -> PricingModel:
 
 
 def price(model: PricingModel, usage: dict[str, float]) -> Cost:
-    """The month's dollars under `model` for `usage` (resource name → amount); unknown resources cost 0."""
+    """The month's dollars under `model` for `usage` (resource name → amount, see `RESOURCES`)."""
     lines = []
     for r in model.resources:
         amount = float(usage.get(r.name, 0.0))
