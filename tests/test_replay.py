@@ -330,3 +330,22 @@ def test_month_scenario_shape_over_a_short_slice(cli: Cli) -> None:
     assert m["browser.dropped.rate_limit"] > 10_000  # the 02:00 browser flood
     assert m["dropped.duplicate"] > 0 and m["dropped.suppress"] > 0 and m["dropped.loop"] > 0
     assert m["max_identical_per_s"] <= 5 and m["quota_pct"] <= 100
+
+
+def test_every_metric_a_replay_reports_is_one_an_assert_may_name_before_the_run(cli: Cli) -> None:
+    """An unknown metric in --assert fails before the replay runs (it failed after a month's replay, minutes
+    later); so the names checked first must cover every metric a replay reports."""
+    from logcorr.replay.asserts import is_known
+
+    r = cli("replay", "--scenario", "secrets", "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    metrics = r.json()["metrics"]
+    assert any(k.startswith("redactions.") for k in metrics) and any(
+        k.startswith("cost_usd.") for k in metrics
+    )
+    assert [k for k in metrics if not is_known(k)] == []
+    assert not is_known("nosuch") and not is_known("browser.nosuch") and not is_known("cost_usd.")
+    assert is_known("compare.quota_pct") and is_known("worker.dropped.loop")
+    bad = cli("replay", "--scenario", "month", "--assert", "trace_integrty>=0.99")
+    assert bad.exit_code == ExitCode.USAGE
+    assert "unknown metric 'trace_integrty'" in bad.stderr and "trace_integrity" in bad.stderr

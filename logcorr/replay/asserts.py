@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from logcorr.errors import UsageError
+from logcorr.model import SYSTEMS
+from logcorr.rules.engine import RULES
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -94,7 +96,38 @@ def evaluate(result: dict[str, Any], texts: list[str]) -> list[Check]:
     return checks
 
 
+# the metrics a replay reports (`run.py`): fixed names, per system and per rule, and families whose members
+# depend on the run (`cost_usd.<model>`, `redactions.<kind>`)
+_FIXED = (
+    "events", "accepted", "dropped", "accepted_pct", "events_per_s", "quota_pct", "cost_usd", "replay_cost_usd",
+    "trace_integrity", "traces.multi_system", "traces.cut", "traces.refused_whole", "max_identical_per_s",
+    "essential.errors_offered", "essential.errors_accepted", "essential.errors_dropped_by_budget",
+    "essential.errors_through", "redactions",
+)  # fmt: skip
+_PER_SYSTEM = ("offered", "accepted", "dropped", "used", "quota_pct", "borrowed", "lent")
+_FAMILIES = ("cost_usd.", "redactions.")
+
+
+def known_metrics() -> list[str]:
+    """Every metric name a replay can report, its families as `family.*`."""
+    names = [*_FIXED, *(f"dropped.{r}" for r in RULES), *(f"{f}*" for f in _FAMILIES)]
+    for s in SYSTEMS:
+        names += [f"{s}.{k}" for k in _PER_SYSTEM] + [f"{s}.dropped.{r}" for r in RULES]
+    return names
+
+
+def is_known(name: str) -> bool:
+    """Whether a replay can report metric `name` (`compare.NAME` for the compared policy's)."""
+    name = name.removeprefix("compare.")
+    return name in known_metrics() or any(name.startswith(f) and len(name) > len(f) for f in _FAMILIES)
+
+
 def validate(texts: list[str]) -> None:
-    """Parse every threshold now, so a typo fails before a long replay runs."""
+    """Parse every threshold, and check that its metric is one a replay reports, now: a typo fails before a
+    long replay runs, not after it."""
     for t in texts:
-        parse(t)
+        a = parse(t)
+        if not is_known(a.metric):
+            close = difflib.get_close_matches(a.metric.removeprefix("compare."), known_metrics(), n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "see the metrics in --format json"
+            raise UsageError(f"unknown metric {a.metric!r} in --assert", hint)
