@@ -167,7 +167,7 @@ def test_explain_matches_a_stored_file_by_its_path_steps(
         ("app.jsonl", ExitCode.USAGE, "expected FILE:LINE"),
         ("app.jsonl:x", ExitCode.USAGE, "expected FILE:LINE"),
         ("other.jsonl:1", ExitCode.INPUT, "was never ingested"),
-        ("app.jsonl:999", ExitCode.INPUT, "no event or reject is recorded"),
+        ("app.jsonl:999", ExitCode.INPUT, "there is no line 999"),
     ],
 )
 def test_explain_says_what_is_wrong_with_a_target(
@@ -181,3 +181,26 @@ def test_the_commands_have_help_with_an_example(cli: Cli) -> None:
     for args in (["ledger"], ["explain"], ["policy", "show"], ["policy", "validate"]):
         r = cli(*args, "--help")
         assert r.exit_code == ExitCode.OK and "Example: logcorr" in r.stdout
+
+
+def test_explain_says_a_line_was_kept_as_a_metric_skipped_or_is_past_the_end(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Every line is accounted for: a metric line says so, a skipped line says what leaves no row, a line past
+    the end of the file says the file's length (it said "blank lines and skipped banner lines" for all)."""
+    from tests.conftest import FIXTURES
+
+    db = str(tmp_path / "db.duckdb")
+    src = FIXTURES / "backend" / "log-stream-v2.jsonl"
+    assert cli("ingest", str(src), "--db", db, "-q").exit_code == 0
+    lines = src.read_text().splitlines()
+    metric = next(i for i, ln in enumerate(lines, 1) if '"current_storage_usage"' in ln)
+    verification = next(i for i, ln in enumerate(lines, 1) if '"verification"' in ln)
+    r = cli("explain", f"{src}:{metric}", "--db", db, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    (row,) = r.json()
+    assert row["fate"] == "metric" and row["message"].startswith("current_storage_usage {")
+    r = cli("explain", f"{src}:{verification}", "--db", db)
+    assert r.exit_code == 3 and "nothing is recorded" in r.stderr and "verification ping" in r.stderr
+    r = cli("explain", f"{src}:{len(lines) + 5}", "--db", db)
+    assert r.exit_code == 3 and f"has {len(lines)} lines; there is no line {len(lines) + 5}" in r.stderr

@@ -117,7 +117,8 @@ def explain(db: str, target: str) -> list[dict[str, Any]]:
             r[0]
             for r in con.execute(
                 "SELECT DISTINCT source_file FROM (SELECT source_file FROM log_queue UNION ALL "
-                "SELECT source_file FROM drop_events UNION ALL SELECT source_file FROM rejects) ORDER BY 1"
+                "SELECT source_file FROM drop_events UNION ALL SELECT source_file FROM rejects UNION ALL "
+                "SELECT source_file FROM metrics) ORDER BY 1"
             ).fetchall()
         ]
         files = _matching_files(known, path)
@@ -149,13 +150,27 @@ def explain(db: str, target: str) -> list[dict[str, Any]]:
             SELECT source_file || ':' || source_line, NULL, 'rejected', NULL, reason, NULL, NULL, NULL, NULL, NULL,
                    excerpt, run_id
             FROM rejects WHERE source_file IN ({marks}) AND source_line = ?
+            UNION ALL
+            SELECT source_file || ':' || source_line, NULL, 'metric', NULL, NULL, NULL, ts, system, NULL, NULL,
+                   topic || ' ' || coalesce(data::VARCHAR, ''), run_id
+            FROM metrics WHERE source_file IN ({marks}) AND source_line = ?
             ORDER BY run_id, event_id NULLS LAST
             """
         )
-        rows = _rows(con, sql, [*files, line, *files, line, *files, line])
+        rows = _rows(con, sql, [*files, line, *files, line, *files, line, *files, line])
+        if not rows:
+            longest = con.execute(
+                f"SELECT max(lines) FROM ingest_files WHERE path IN ({marks}) AND status = 'ingested'", files
+            ).fetchone()
     finally:
         con.close()
     if not rows:
-        raise InputError(f"no event or reject is recorded for {', '.join(files)} line {line}",
-                         "blank lines and skipped banner lines leave no record")  # fmt: skip
+        n = longest[0] if longest else None
+        if n is not None and line > n:
+            raise InputError(f"{', '.join(files)} has {n} lines; there is no line {line}")
+        raise InputError(
+            f"nothing is recorded for {', '.join(files)} line {line}: no event, metric or reject",
+            "a blank line, or one skipped with a counted reason (a banner line, a verification ping: the "
+            "ingest summary lists them), leaves no row",
+        )
     return rows
