@@ -130,3 +130,17 @@ def test_a_traces_dropped_events_are_found_through_its_spans_across_ingests(tmp_
     for trace_id, n in expected.items():
         assert len(list(ledger_rows(str(db), LedgerFilter(trace=trace_id, limit=0)))) == n
     assert list(ledger_rows(str(db), LedgerFilter(trace="trace_never_seen", limit=0))) == []
+
+
+def test_a_database_from_a_newer_logcorr_asks_for_an_upgrade_not_a_migration(tmp_path: Path, cli) -> None:
+    db = tmp_path / "db.duckdb"
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(browser_event(1714910400000, "x")) + "\n")
+    ingest([str(path)], str(db))
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO schema_migrations VALUES (?, 'from the future', now())", [LATEST + 95])
+    con.close()
+    for args in (("traces",), ("ingest", str(path))):
+        r = cli(*args, "--db", str(db))
+        assert r.exit_code == 3, r.stderr
+        assert "newer" in r.stderr and "upgrade logcorr" in r.stderr and "to migrate it" not in r.stderr

@@ -302,6 +302,11 @@ def check_schema(con: Any, path: str) -> None:
     except (duckdb.CatalogException, duckdb.BinderException) as e:  # no such table, or not ours
         raise DatabaseError(f"{path} is not a logcorr database (no schema_migrations table)") from e
     version = int(row[0]) if row else 0
+    if version > LATEST:
+        raise DatabaseError(
+            f"{path} has schema v{version}, newer than this logcorr's v{LATEST}",
+            "upgrade logcorr (a newer version wrote this database)",
+        )
     if version != LATEST:
         raise DatabaseError(
             f"{path} has schema v{version}, this logcorr needs v{LATEST}",
