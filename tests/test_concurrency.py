@@ -135,6 +135,7 @@ def _escape_attempts(tmp: Path) -> list[str]:
         "VACUUM",
         "BEGIN; DELETE FROM log_queue; COMMIT",
         "SELECT 1; DROP TABLE log_queue",
+        "SELECT 1; SELECT 2",  # only the last result would print: refused, one statement at a time
         "CALL pragma_version()",  # harmless: must still work (the control)
     ]
 

@@ -130,6 +130,9 @@ def run_user_sql(path: str, sql: str) -> RowStream:
 
     con = open_read_only(path)
     try:
+        # DuckDB runs every statement and returns the last one's rows: the others' would vanish unseen
+        if len(con.extract_statements(sql)) > 1:
+            raise UsageError("logcorr sql runs one statement at a time", "split them into one command each")
         cur = con.execute(sql)
         if cur is None or cur.description is None:  # nothing ran: empty text, or only comments
             raise UsageError("no SQL statement to run", 'e.g. logcorr sql "SELECT count(*) FROM log_queue"')
