@@ -259,3 +259,25 @@ def test_the_summary_sums_the_reasons_it_does_not_list_and_its_hints_name_the_da
     query = hint.split('"')[1]
     out = cli("sql", query, "--db", db, "--format", "json")
     assert out.exit_code == 0 and len(out.json()) == 7
+
+
+def test_ingest_refuses_a_duckdb_file_that_holds_someone_elses_tables(cli, tmp_path: Path) -> None:
+    """It added logcorr's tables among theirs, and readers then called the file "not a logcorr database"."""
+    import hashlib
+
+    import duckdb
+
+    db = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE orders (id INTEGER)")
+    con.close()
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"message": "x", "level": "info", "trace_id": "t1", "timestamp": 1714910400000}\n')
+    r = cli("ingest", src, "--db", db)
+    assert r.exit_code == 3
+    assert (
+        f"error: {db} is not a logcorr database (it holds other tables: orders); nothing was changed"
+        in r.stderr
+    )
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before

@@ -149,7 +149,10 @@ def connect(
         if read_only:
             check_schema(con, path)
         elif migrate:
-            migrate_schema(con)
+            migrate_schema(con, path)
+    except DatabaseError:
+        con.close()
+        raise
     except duckdb.OutOfMemoryException as e:
         con.close()
         what, first, hint = out_of_memory(e)

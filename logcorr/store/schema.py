@@ -263,7 +263,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 LATEST = MIGRATIONS[-1][0]
 
 
-def _current(con: Any) -> int:
+def _current(con: Any, path: str) -> int:
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+    if tables and "schema_migrations" not in tables:
+        # someone else's database: logcorr's tables would be added among theirs
+        shown = ", ".join(sorted(tables)[:5]) + (" …" if len(tables) > 5 else "")
+        raise DatabaseError(
+            f"{path} is not a logcorr database (it holds other tables: {shown}); nothing was changed",
+            "give ingest a new file with --db",
+        )
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
     )
@@ -271,9 +279,9 @@ def _current(con: Any) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate_schema(con: Any) -> int:
+def migrate_schema(con: Any, path: str = "the database") -> int:
     """Apply pending migrations in order; returns the schema version."""
-    version = _current(con)
+    version = _current(con, path)
     if version > LATEST:
         raise DatabaseError(
             f"database schema v{version} is newer than this logcorr (v{LATEST})", "upgrade logcorr"
