@@ -124,9 +124,14 @@ def test_anything_unusual_is_left_to_typer(name: str, argv: list[str]) -> None:
     ],
 )
 def test_usage_errors_still_come_from_typer(cli: Cli, argv: list[str], code: int) -> None:
+    """Typer finds them; they print as every other error does: one `error:` line, then a `hint:`."""
     r = cli(*argv)
     assert r.exit_code == code and r.stdout == ""
-    assert "Usage: logcorr" in r.stderr
+    lines = r.stderr.splitlines()
+    assert (
+        len(lines) == 2 and lines[0].startswith("error: ") and lines[1] == f"hint: logcorr {argv[0]} --help"
+    )
+    assert "Usage:" not in r.stderr
 
 
 def test_help_lists_every_command_and_each_read_command_has_help(cli: Cli) -> None:

@@ -142,9 +142,13 @@ def _other(e: Exception, debug: bool) -> int:
     if typer is not None and isinstance(e, typer.Abort):
         sys.stderr.write("aborted\n")
         return ExitCode.INTERRUPTED
-    if hasattr(e, "show") and hasattr(e, "exit_code"):  # a click usage error (bad flag, missing argument)
-        e.show()
-        return ExitCode.USAGE
+    if hasattr(e, "format_message") and hasattr(
+        e, "exit_code"
+    ):  # a click usage error (bad flag, missing argument)
+        # one `error:` line and a `hint:` as every other error, not click's Usage/Try/Error block
+        ctx = getattr(e, "ctx", None)
+        where = ctx.command_path if ctx is not None else "logcorr"
+        return _fail(e.format_message(), f"{where} --help", ExitCode.USAGE, debug, e)
     if isinstance(e, OSError) and e.errno in _DISK_FULL:
         # the library names the files it reads and writes itself: a full disk reaching here was hit while
         # writing the output (standard output redirected to a file, a chart, …)

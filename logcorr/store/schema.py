@@ -264,7 +264,9 @@ LATEST = MIGRATIONS[-1][0]
 
 
 def _current(con: Any, path: str) -> int:
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()
+    }
     if tables and "schema_migrations" not in tables:
         # someone else's database: logcorr's tables would be added among theirs
         shown = ", ".join(sorted(tables)[:5]) + (" …" if len(tables) > 5 else "")
