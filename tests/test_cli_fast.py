@@ -223,7 +223,7 @@ def test_duckdb_draws_no_progress_bar_on_stdout(tmp_path: Any, cli: Cli) -> None
     db = str(tmp_path / "s.duckdb")
     ingest([str(FIXTURES)], db)
     out = cli("sql", "--db", db, "--format", "csv", "SELECT current_setting('enable_progress_bar') AS bar")
-    assert out.exit_code == 0 and out.stdout.split() == ["bar", "False"]
+    assert out.exit_code == 0 and out.stdout.split() == ["bar", "false"]
     for opened in (lambda: connect(db), lambda: connect(db, read_only=True), lambda: quiet(duckdb.connect())):
         con = opened()
         try:

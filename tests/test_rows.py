@@ -156,3 +156,16 @@ def test_an_empty_stream_still_names_its_columns(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(sys, "stdout", out)
     write_rows(RowStream(["ts", "message"], iter([])), RowFormat.csv)
     assert out.buffer.getvalue() == b"ts,message\n"
+
+
+def test_booleans_are_spelt_alike_in_csv_tables_and_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CSV wrote `False`/`True` where JSON and DuckDB write `false`/`true`."""
+    rows = [{"flag": True, "other": False}]
+    for fmt, want in (
+        (RowFormat.csv, b"flag,other\ntrue,false\n"),
+        (RowFormat.jsonl, b'{"flag":true,"other":false}\n'),
+    ):
+        out = _Stdout()
+        monkeypatch.setattr(sys, "stdout", out)
+        write_rows(rows, fmt, ["flag", "other"])
+        assert out.buffer.getvalue() == want

@@ -56,6 +56,8 @@ def _json_default(v: Any) -> Any:
 def _cell(v: Any) -> str:
     if v is None:
         return ""
+    if v is True or v is False:  # as JSON and DuckDB spell them, in CSV as in tables
+        return "true" if v else "false"
     if isinstance(v, datetime):
         return iso(v) or ""
     if isinstance(v, float):
