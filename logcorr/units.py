@@ -7,20 +7,31 @@ import re
 
 from logcorr.errors import UsageError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_COMPOUND = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
 _MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+EXAMPLES = "500ms, 90s, 30m, 2h, 1d or 1h30m"
+
+
+def duration_ms(text: str) -> int | None:
+    """Milliseconds in `500ms`, `90s`, `30m`, `2h`, `1d` or a compound such as `1h30m` (as k6 writes them; spaces
+    allowed), or None when `text` is none of these."""
+    compact = text.strip().replace(" ", "") if isinstance(text, str) else ""
+    if not _COMPOUND.match(compact):
+        return None
+    return round(sum(float(n) * _MS[u] for n, u in _PART.findall(compact)))
 
 
 def is_duration(text: str) -> bool:
-    return _DURATION.match(text) is not None
+    return duration_ms(text) is not None
 
 
 def parse_duration_ms(text: str, option: str) -> int:
     """Milliseconds in `text`, or a UsageError naming the option."""
-    m = _DURATION.match(text or "")
-    if not m:
-        raise UsageError(f"{option} {text!r} is not a duration", "write it like 500ms, 90s, 30m, 2h or 1d")
-    return int(float(m.group(1)) * _MS[m.group(2)])
+    ms = duration_ms(text or "")
+    if ms is None:
+        raise UsageError(f"{option} {text!r} is not a duration", f"write it like {EXAMPLES}")
+    return ms
 
 
 def is_positive(x: float) -> bool:

@@ -95,9 +95,15 @@ def replay_cmd(
 
 
 def _bucket(text: str | None) -> int | None:
+    from logcorr.errors import UsageError
     from logcorr.units import parse_duration_ms
 
-    return parse_duration_ms(text, "--bucket") if text else None
+    if not text:
+        return None
+    ms = parse_duration_ms(text, "--bucket")
+    if ms <= 0:  # it fell back to a minute without a word
+        raise UsageError(f"--bucket {text!r} must be longer than 0", "e.g. --bucket 1m or --bucket 1h")
+    return ms
 
 
 def _list() -> None:

@@ -10,7 +10,6 @@ an offset, a probability, repeats (loops) and redeliveries (Convex retries).
 
 from __future__ import annotations
 
-import re
 import tomllib
 from datetime import UTC, datetime
 from importlib import resources
@@ -29,6 +28,8 @@ from pydantic import (
 
 from logcorr.errors import ConfigError, UsageError
 from logcorr.rules.policy import LEVELS, format_errors
+from logcorr.units import EXAMPLES as DURATION_EXAMPLES
+from logcorr.units import duration_ms
 
 BUILTIN: tuple[str, ...] = (
     "steady",
@@ -45,22 +46,16 @@ DAY_MS = 86_400_000
 MAX_DURATION_MS = 366 * DAY_MS  # a replay's longest span, scenario or stretched recording
 
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_COMPOUND = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
 def _ms(v: Any) -> Any:
     """A duration: `500ms`, `90s`, `30m`, `2h`, `1d`, compounds like `1h30m` (as k6), or milliseconds."""
     if isinstance(v, bool):
         raise ValueError("a duration must be a number of ms or text like 90s")
     if isinstance(v, int | float):
         return v
-    if isinstance(v, str):
-        text = v.strip().replace(" ", "")
-        if _COMPOUND.match(text):
-            return round(sum(float(n) * _UNIT_MS[u] for n, u in _PART.findall(text)))
-    raise ValueError(f"{v!r} is not a duration; write it like 500ms, 90s, 30m, 2h, 1d or 1h30m")
+    ms = duration_ms(v) if isinstance(v, str) else None
+    if ms is None:
+        raise ValueError(f"{v!r} is not a duration; write it like {DURATION_EXAMPLES}")
+    return ms
 
 
 Ms = Annotated[int, BeforeValidator(_ms), Field(ge=0)]
