@@ -429,3 +429,12 @@ def test_showing_dropped_events_does_not_move_the_stored_ones(
     assert {
         e["event_id"]: e["ts_corrected"] for e in wide["events"] if e["event_id"] in corrected
     } == corrected
+
+
+def test_a_table_cut_at_its_limit_says_so_on_stderr(cli: Callable[..., CliResult], db: str) -> None:
+    r = cli("search", "a", "--limit", "1", "--db", db)
+    assert r.exit_code == ExitCode.OK and "(the first 1: there may be more; --limit 0 lists all)" in r.stderr
+    assert "there may be more" not in r.stdout
+    for args in (("--limit", "0"), ("--limit", "1", "--format", "csv")):
+        r = cli("search", "a", *args, "--db", db)
+        assert r.exit_code == ExitCode.OK and "there may be more" not in r.stderr + r.stdout

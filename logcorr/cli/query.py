@@ -107,7 +107,7 @@ def traces_cmd(
     try:
         rows = list_traces(con, _filter(system, has_errors, min_systems, since, until, user), sort=sort,
                            limit=limit, slowest=slowest)  # fmt: skip
-        write_rows(rows, fmt, title="{n} traces")
+        write_rows(rows, fmt, title="{n} traces", limit=limit)
     finally:
         con.close()
 
@@ -137,7 +137,7 @@ def search_cmd(
     try:
         rows = search_events(con, text, _filter(system, has_errors, min_systems, since, until, user),
                              regex=regex, level=level, limit=limit)  # fmt: skip
-        write_rows(rows, fmt, title="{n} events")
+        write_rows(rows, fmt, title="{n} events", limit=limit)
     finally:
         con.close()
 
