@@ -120,3 +120,51 @@ def test_no_secret_of_any_kind_reaches_the_database_from_message_stack_or_contex
     for _, _, secret in KINDS:
         assert secret not in dump
     assert not contains_secret(dump)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("X-Auth-Token", "u8jzPde0IgxLd6GncfBAepfJBd0K"), ("X-CSRF-Token", "h8oOOL8dKLzdocJ2isAjIhKtJ0Rl"),
+     ("db_password", "gLKOmxgJTeKdNnFRIBXuDL7DxtpY"), ("newPassword", "hunter2-but-longer"),
+     ("secretAccessKey", "wJalrXUtnFEMI/K7MDENG/bPxRfiCY"), ("stripeSecretKey", "abc123def456"),
+     ("api_secret", "p9s8d7f6g5"), ("UPSTASH_REDIS_REST_TOKEN", "AXyzAAIjcDE"), ("apiToken", "tok-998877")],
+)  # fmt: skip
+def test_a_secret_word_inside_a_longer_key_name_redacts_its_text_value(key: str, value: str) -> None:
+    """Only whole key names were matched: `db_password`, `X-Auth-Token`, `stripeSecretKey` kept their values."""
+    out = Redactor().value(
+        {"config": {key: value, "max_tokens": 1000, "token_count": 5, "secretName": "prod/db"}}
+    )
+    assert out["config"][key].startswith("[REDACTED:")
+    assert (out["config"]["max_tokens"], out["config"]["token_count"]) == (1000, 5)  # numbers about a secret
+    assert out["config"]["secretName"] == "prod/db"  # a name, not the secret
+
+
+def test_an_object_of_secrets_has_every_text_in_it_redacted() -> None:
+    out = Redactor().value({"cookies": {"sessionid": "zzzzgEOzdmenCkhvMdgaKjIg8xNb", "n": 1}})
+    assert out == {"cookies": {"sessionid": "[REDACTED:cookie]", "n": 1}}
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [("env DB_PASSWORD=Zx9QwErTy7 UPSTASH_REDIS_REST_TOKEN=AXyzAAIjcDE5 JWT_SECRET=k8s7d6f5", "Zx9QwErTy7"),
+     ("env DB_PASSWORD=Zx9QwErTy7 UPSTASH_REDIS_REST_TOKEN=AXyzAAIjcDE5 JWT_SECRET=k8s7d6f5", "AXyzAAIjcDE5"),
+     ("env DB_PASSWORD=Zx9QwErTy7 UPSTASH_REDIS_REST_TOKEN=AXyzAAIjcDE5 JWT_SECRET=k8s7d6f5", "k8s7d6f5"),
+     ("NEXTAUTH_SECRET: 9f8e7d6c5b4a", "9f8e7d6c5b4a"),
+     ("aws { secretAccessKey: 'wJalrXUtnFEMI/K7MDENG' }", "wJalrXUtnFEMI/K7MDENG"),
+     ("cfg { apiSecret: 'q1w2e3r4t5' }", "q1w2e3r4t5"),
+     ("cookies: sessionid=JdpmrcXgGCJbW56eCuNGMGmSrCGI; theme=dark", "JdpmrcXgGCJbW56eCuNGMGmSrCGI"),
+     ("GET https://api.example.com/v1/items?auth=8TPQxjq4i9DoV8gz4FkQ1okTBGzv", "8TPQxjq4i9DoV8gz4FkQ1okTBGzv"),
+     ("slack socket xapp-1-A0123456789-1234567890123-08qzjI6GKFSufrdZSlB5er8bOfZq", "08qzjI6GKFSufrdZSlB5er8bOfZq")],
+)  # fmt: skip
+def test_environment_style_and_camel_case_keys_in_text_are_redacted(text: str, secret: str) -> None:
+    out = Redactor().text(text)
+    assert secret not in out and "[REDACTED:" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Falling back to basic implementation", "Bearer authentication failed", "max_tokens exceeded: 4096",
+     "token_count: 12", "the token_type is Bearer", "passwordless login enabled"],
+)  # fmt: skip
+def test_english_around_secret_words_is_kept(text: str) -> None:
+    assert Redactor().text(text) == text

@@ -24,7 +24,7 @@ MARK = "[REDACTED"
 _SECRET_KEYS = (
     r"access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|csrf[_-]?token|"
     r"client[_-]?secret|app[_-]?secret|secret[_-]?key|secret|passw(?:or)?d|passwd|pwd|"
-    r"api[_-]?key|apikey|x-api-key|private[_-]?key|aws_secret_access_key|account[_-]?key|sharedaccesskey|"
+    r"api[_-]?key|apikey|x-api-key|private[_-]?key|aws_secret_access_key|secret[_-]?access[_-]?key|account[_-]?key|sharedaccesskey|"
     r"authorization|proxy-authorization|cookie|set-cookie|token|bearer"
 )
 # a quote may be JSON-escaped (`\\"`) when a JSON text sits inside another JSON string (a raw line)
@@ -40,6 +40,9 @@ _ESCAPED_VAL = r"\\{1,8}[\"'][^\"'\\]*+"
 # benchmark's flagged texts: `pair` 86-95 → 26 ms, `kv` 152-155 → 79 ms; tests/test_redact_triggers.py).
 _QUOTE_FIRST = r"(?=[\\\"'])"
 _KEY_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _SECRET_KEYS.split("|")})) + r"]))"
+# where a secret-named key may start: a word's start, after `_` (`DB_PASSWORD`), or at a camelCase hump
+# (`apiSecret`); the hump is case-sensitive inside the case-insensitive pattern
+_KEY_START = r"(?:\b|(?<=_)|(?-i:(?<=[a-z])(?=[A-Z])))"
 
 # every spelling of a secret-named key contains one of these
 _KV_TRIGGERS = ("token", "secret", "passw", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
@@ -63,8 +66,10 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         "scheme",
-        r"(?P<bearer>(?i:\bbearer)\s+" + _NOT_MARK + r"[A-Za-z0-9._~+/=-]{8,})"
-        r"|(?P<basic_auth>(?i:\bbasic)\s+" + _NOT_MARK + r"[A-Za-z0-9+/]{12,}={0,2})",
+        # a credential, not a word: some character in it is not a lower-case letter ("Bearer authentication
+        # failed", "basic implementation" are English)
+        r"(?P<bearer>(?i:\bbearer)\s+" + _NOT_MARK + r"(?=[a-z]*[A-Z0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,})"
+        r"|(?P<basic_auth>(?i:\bbasic)\s+" + _NOT_MARK + r"(?=[a-z]*[A-Z0-9+/=])[A-Za-z0-9+/]{12,}={0,2})",
         ("bearer", "basic"),
     ),
     (
@@ -77,7 +82,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         r"|(?P<aws_access_key>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)"
         r"|(?P<google_api_key>\bAIza[0-9A-Za-z_-]{35})"
         r"|(?P<google_oauth_token>\bya29\.[0-9A-Za-z_-]{20,})"
-        r"|(?P<slack_token>\bxox[abposr]-[0-9A-Za-z-]{10,})"
+        r"|(?P<slack_token>\bxox[abposr]-[0-9A-Za-z-]{10,}|\bxapp-\d-[0-9A-Za-z-]{10,})"
         r"|(?P<slack_webhook>hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,})"
         r"|(?P<sendgrid_key>\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{20,})"
         r"|(?P<npm_token>\bnpm_[A-Za-z0-9]{30,})"
@@ -98,6 +103,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "aiza",
             "ya29.",
             "xox",
+            "xapp-",
             "hooks.slack.com",
             "sg.",
             "npm_",
@@ -107,7 +113,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         # a Cookie / Set-Cookie header's whole value (every cookie in it), quoted or to the end of the line
         "cookie",
-        r"(?P<cookie>(?P<ck_key>(?i:" + _Q + r"?\b(?:set-)?cookie" + _Q + r"?)\s*[:=]\s*)"
+        r"(?P<cookie>(?P<ck_key>(?i:" + _Q + r"?\b(?:set-)?cookies?" + _Q + r"?)\s*[:=]\s*)"
         r"(?P<ck_val>"
         + _NOT_MARK
         + r"(?:"
@@ -149,7 +155,8 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         "kv",
-        _KEY_FIRST + r"(?P<kv>(?P<kv_key>(?i:" + _Q + r"?\b(?:" + _SECRET_KEYS + r")" + _Q + r"?)\s*[:=]\s*)"
+        # the key starts a word, or a part of one: `DB_PASSWORD=…`, `JWT_SECRET: …`, `{ apiSecret: '…' }`
+        _KEY_FIRST + r"(?P<kv>(?P<kv_key>(?i:" + _Q + r"?" + _KEY_START + r"(?:" + _SECRET_KEYS + r")" + _Q + r"?)\s*[:=]\s*)"
         r"(?P<kv_val>"
         + _NOT_MARK
         + r"(?i:(?:bearer|basic|digest|token)\s+)?"
@@ -164,8 +171,8 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         # only as query parameters, where the name cannot mean anything else
         "signed_url",
         r"(?P<signed_url>(?P<su_key>(?<=[?&])(?i:x-amz-signature|x-amz-security-token|x-amz-credential|"
-        r"x-goog-signature|x-goog-credential|signature|sig|code)=)" + _NOT_MARK + r"[^&\s#\"'\\<>]{6,})",
-        ("signature=", "sig=", "x-amz-", "x-goog-", "code="),
+        r"x-goog-signature|x-goog-credential|signature|sig|code|auth)=)" + _NOT_MARK + r"[^&\s#\"'\\<>]{6,})",
+        ("signature=", "sig=", "x-amz-", "x-goog-", "code=", "auth="),
     ),
 ]
 
@@ -221,6 +228,22 @@ _MASKED: list[tuple[re.Pattern[str], int, Callable[[str], object] | None]] = [
     (rx, sum(1 << _ALL_TRIGGERS.index(t) for t in tr), may) for rx, tr, may in _COMPILED
 ]
 _KEY_RX = re.compile(r"(?i)^(?:" + _SECRET_KEYS + r")$")
+# a key that names a secret inside a longer name (`db_password`, `X-Auth-Token`, `stripeSecretKey`,
+# `UPSTASH_REDIS_REST_TOKEN`): its letters and digits hold one of these
+_KEY_STEMS = ("password", "passwd", "secret", "token", "apikey", "privatekey", "accountkey", "authorization",
+              "cookie", "bearer", "credential")  # fmt: skip
+# … unless the name says it is about the secret, not the secret: a count, a type, a lifetime, a name, an id
+_KEY_ABOUT = ("count", "counts", "type", "limit", "length", "tokens", "expiresin", "expiresat", "expiry", "expires",
+              "ttl", "name", "id", "url", "uri", "path", "endpoint", "used", "usage", "max", "min", "header")  # fmt: skip
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+def _secret_in_name(key: str) -> bool:
+    """Whether `key` names a secret as part of a longer name (see `_KEY_STEMS`); its string value is the secret."""
+    k = _NOT_ALNUM.sub("", key.lower())
+    if k.endswith("pwd"):
+        return True
+    return any(stem in k for stem in _KEY_STEMS) and not k.endswith(_KEY_ABOUT)
 
 _KV_KIND = (
     ("refresh", "refresh_token"),
@@ -338,6 +361,21 @@ class Redactor:
                 out = rx.sub(self._sub, out)
         return out
 
+    def _every_text(self, v: Any, kind: str, depth: int) -> Any:
+        """`v` (under a secret-named key) with every non-empty text in it replaced, the rest kept."""
+        if isinstance(v, str):
+            if not _replaceable(v):
+                return v
+            self.counts[kind] += 1
+            return f"[REDACTED:{kind}]"
+        if depth > 64 and isinstance(v, dict | list):
+            return self.text(_dump(v))
+        if isinstance(v, dict):
+            return {k: self._every_text(x, kind, depth + 1) for k, x in v.items()}
+        if isinstance(v, list):
+            return [self._every_text(x, kind, depth + 1) for x in v]
+        return v
+
     def value(self, v: Any, depth: int = 0) -> Any:
         """A JSON value with secrets replaced: whole values under secret-named keys, patterns elsewhere."""
         if isinstance(v, str):
@@ -351,14 +389,17 @@ class Redactor:
             secret_named = isinstance(name, str) and _KEY_RX.match(name) is not None
             out: dict[str, Any] = {}
             for k, x in v.items():
-                if (
-                    isinstance(k, str)
-                    and (_KEY_RX.match(k) or (secret_named and k == "value"))
-                    and _replaceable(x)
+                if isinstance(k, str) and (
+                    ((_KEY_RX.match(k) or (secret_named and k == "value")) and _replaceable(x))
+                    # a longer name holding a secret word: its text is replaced, numbers are not (`max_tokens`)
+                    or (isinstance(x, str) and _replaceable(x) and _secret_in_name(k))
                 ):
                     kind = _kv_kind(name if k == "value" and isinstance(name, str) else k)
                     self.counts[kind] += 1
                     out[k] = f"[REDACTED:{kind}]"
+                elif isinstance(k, str) and isinstance(x, dict | list) and _secret_in_name(k):
+                    # an object of secrets (`cookies`: {sessionid: …}, `credentials`: {…}): every text in it
+                    out[k] = self._every_text(x, _kv_kind(k), depth + 1)
                 else:
                     out[k] = self.value(x, depth + 1)
             return out
