@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from logcorr.model import Event, Metric, RecordError
+from logcorr.pipeline.stage import staged_rows
 from logcorr.sources.base import SHAPE_ERRORS
 from logcorr.sources.detect import FORMATS, describe_unknown, detect
 
@@ -121,6 +122,7 @@ def check(values: list[Any], endpoint: Endpoint) -> Checked:
                 "wrong_endpoint",
                 f"{where}a {fmt.name} record; this endpoint takes {', '.join(sorted(allowed))}",
             )
+        first_event, first_metric = len(events), len(metrics)
         try:
             skip = FORMATS[fmt.name].parse(value, events, metrics)
         except RecordError as e:
@@ -129,6 +131,12 @@ def check(values: list[Any], endpoint: Endpoint) -> Checked:
             raise BadRequest(
                 422, "bad_record", f"{where}unexpected record shape ({type(e).__name__})"
             ) from None
+        try:
+            # what staging will write: a value JSON cannot hold (nested beyond 255 levels) would be rejected
+            # there, after the answer had said the log was stored
+            staged_rows(events[first_event:], metrics[first_metric:], 0, 0, 0, fmt.name)
+        except TypeError as e:
+            raise BadRequest(422, "bad_record", f"{where}record cannot be stored ({e})") from None
         if skip == "verification event":
             skipped += 1
         records.append(value)

@@ -106,13 +106,19 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
 
 
 def first_event_ms(records: list[object]) -> int | None:
-    """The first Convex event's time (format 2 `timestamp`, legacy `_timestamp`, `{"data": …}`), in ms."""
+    """The first Convex event's time (format 2 `timestamp`, legacy `_timestamp`, `{"data": …}`, the live repo's
+    `{logs: […]}`), in ms."""
     if not records or not isinstance(records[0], dict):
         return None
     first = records[0]
     data = first.get("data")
     if isinstance(data, dict) and "topic" not in first:
         first = data
+    logs = first.get("logs")
+    if isinstance(logs, list) and "topic" not in first:  # the live repo's body `{logs: [{timestamp, …}]}`
+        if not logs or not isinstance(logs[0], dict):
+            return None
+        first = logs[0]
     value = first.get("timestamp", first.get("_timestamp"))
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
