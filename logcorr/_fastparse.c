@@ -1773,7 +1773,7 @@ static int detect(P *p, int obj) {
     int logs = get(p, obj, "logs");
     if (logs >= 0 && p->toks[logs].type == T_ARR) return FMT_NONE;
     int ctx = get_obj(p, obj, "context");
-    if (has(p, obj, "id") && ctx >= 0 && has(p, ctx, "functionName") && !has(p, obj, "system")) return FMT_NONE;
+    if (ctx >= 0 && has(p, ctx, "functionName") && !has(p, obj, "system")) return FMT_NONE;
     if (has(p, obj, "args") && (has(p, obj, "level") || has(p, obj, "timestamp"))) return FMT_V1;
     if (has(p, obj, "system_area") && has(p, obj, "raw_args")) return FMT_NONE;
     if (has(p, obj, "message") && has(p, obj, "timestamp")) return FMT_WREC;

@@ -621,3 +621,12 @@ def test_forcing_the_right_format_gives_the_same_result_as_detection(tmp_path: P
         detected.stored,
         detected.rejected,
     )
+
+
+def test_a_repo_webhook_entry_without_an_id_is_still_one() -> None:
+    """The live repo's webhook entries carry `context.functionName`; detection asked for an `id` as well, and an
+    entry without one was read as a Worker record (or a browser payload)."""
+    entry = {"level": "INFO", "message": "Function executed", "timestamp": 1714910420195,
+             "context": {"requestId": "req-1", "functionName": "users:get"}}  # fmt: skip
+    fmt = detect(entry)
+    assert fmt is not None and fmt.name == "convex-repo-webhook"

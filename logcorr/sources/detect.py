@@ -62,7 +62,7 @@ def detect(obj: dict[str, Any]) -> Format | None:
             return FORMATS["convex-repo-webhook"]
         return FORMATS["worker-logs"]
     ctx = obj.get("context")
-    if "id" in obj and type(ctx) is dict and "functionName" in ctx and "system" not in obj:
+    if type(ctx) is dict and "functionName" in ctx and "system" not in obj:  # one entry of the repo's body
         return FORMATS["convex-repo-webhook"]
     if "args" in obj and ("level" in obj or "timestamp" in obj):
         return FORMATS["browser-v1"]
