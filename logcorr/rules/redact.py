@@ -156,7 +156,16 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "kv",
         # the key starts a word, or a part of one: `DB_PASSWORD=…`, `JWT_SECRET: …`, `{ apiSecret: '…' }`
-        _KEY_FIRST + r"(?P<kv>(?P<kv_key>(?i:" + _Q + r"?" + _KEY_START + r"(?:" + _SECRET_KEYS + r")" + _Q + r"?)\s*[:=]\s*)"
+        _KEY_FIRST
+        + r"(?P<kv>(?P<kv_key>(?i:"
+        + _Q
+        + r"?"
+        + _KEY_START
+        + r"(?:"
+        + _SECRET_KEYS
+        + r")"
+        + _Q
+        + r"?)\s*[:=]\s*)"
         r"(?P<kv_val>"
         + _NOT_MARK
         + r"(?i:(?:bearer|basic|digest|token)\s+)?"
@@ -244,6 +253,7 @@ def _secret_in_name(key: str) -> bool:
     if k.endswith("pwd"):
         return True
     return any(stem in k for stem in _KEY_STEMS) and not k.endswith(_KEY_ABOUT)
+
 
 _KV_KIND = (
     ("refresh", "refresh_token"),
