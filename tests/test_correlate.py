@@ -438,3 +438,41 @@ def test_a_table_cut_at_its_limit_says_so_on_stderr(cli: Callable[..., CliResult
     for args in (("--limit", "0"), ("--limit", "1", "--format", "csv")):
         r = cli("search", "a", *args, "--db", db)
         assert r.exit_code == ExitCode.OK and "there may be more" not in r.stderr + r.stdout
+
+
+def test_a_trace_whose_every_event_was_dropped_says_so(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """It printed `start None  duration 0ms  events 0` and exited 0."""
+    lines = [{"message": f"[HMR] update {i}", "level": "log", "trace_id": "trace_dropped_only", "system": "browser",
+              "context": {"timestamp": 1714920000000 + i}} for i in range(2)]  # fmt: skip
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    r = cli("trace", "trace_dropped_only", "--db", db)
+    assert r.exit_code == ExitCode.CHECK_FAILED and r.stdout == ""
+    assert (
+        "has no stored events: the rules dropped all 2 of them" in r.stderr
+        and "--include-dropped" in r.stderr
+    )
+    wide = trace_json(cli, db, "trace_dropped_only", "--include-dropped")
+    assert len(wide["events"]) == 2 and all(e["dropped_by"] == "suppress" for e in wide["events"])
+
+
+def test_a_dropped_line_of_another_user_does_not_pick_the_clock(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """With --include-dropped the user whose records measure the skew was chosen among the dropped lines too."""
+    t0 = 1714940000000
+    rows = [
+        *_paired_session("trace_zed", "zed", t0, 2000, n=2),
+        *_paired_session("trace_amy", "amy", t0 + 3_600_000, 7000),
+    ]
+    rows.append({"message": "[HMR] connected", "level": "log", "trace_id": "trace_zed", "system": "browser",
+                 "user_id": "amy", "context": {"timestamp": t0 + 500}})  # fmt: skip
+    path = tmp_path / "u.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    plain = trace_json(cli, db, "trace_zed")["skew"]["browser"]
+    wide = trace_json(cli, db, "trace_zed", "--include-dropped")["skew"]["browser"]
+    assert plain == wide and plain["scope"] == "user zed" and plain["offset_ms"] == 2000

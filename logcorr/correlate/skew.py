@@ -65,10 +65,13 @@ def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> S
         {
             e["user_id"]
             for e in events
-            if e["system"] == "browser" and e["user_id"] and e["user_id"].lower() not in SHARED_USER_IDS
+            if e["system"] == "browser"
+            and e["user_id"]
+            and e["user_id"].lower() not in SHARED_USER_IDS
+            and not e.get("rule")  # the stored events': --include-dropped shows more, it measures the same
         }
     )
-    stamps = [e["ts"] for e in events]
+    stamps = [e["ts"] for e in events if not e.get("rule")] or [e["ts"] for e in events]
     for user in users[:1]:
         row = con.execute(
             f"""

@@ -124,6 +124,18 @@ def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool =
     cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
     events = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    if not events:  # resolved through drop_traces: every event of it was dropped
+        whole = dropped_span(con, trace_id)
+        n = 0
+        if whole is not None:
+            (n,) = con.execute(
+                "SELECT count(*) FROM drop_events WHERE trace_id = ? AND ts BETWEEN ? AND ?",
+                [trace_id, *whole],
+            ).fetchone()
+        raise TraceNotFound(
+            f"trace {trace_id!r} has no stored events: the rules dropped all {n} of them",
+            f"see them: logcorr trace {trace_id} --include-dropped",
+        )
 
     skews: dict[str, Skew] = {}
     if skew:
