@@ -476,3 +476,52 @@ def test_a_dropped_line_of_another_user_does_not_pick_the_clock(
     plain = trace_json(cli, db, "trace_zed")["skew"]["browser"]
     wide = trace_json(cli, db, "trace_zed", "--include-dropped")["skew"]["browser"]
     assert plain == wide and plain["scope"] == "user zed" and plain["offset_ms"] == 2000
+
+
+def test_stats_counts_trace_integrity_as_ingest_does(tmp_path: Path) -> None:
+    """stats counted a trace's systems from its stored events only, so a trace that lost a whole system to the
+    pressure rules was not multi-system, and the worst cuts vanished (4.3 % where ingest said 59.5 %)."""
+    from logcorr.correlate.listing import _PRESSURE_RULES, stats
+    from logcorr.rules.engine import PRESSURE_RULES
+    from logcorr.store.connection import connect
+    from tests.reliability_helpers import generated
+
+    assert _PRESSURE_RULES == PRESSURE_RULES
+    src = generated(tmp_path / "gen.jsonl", 60_000)
+    db = str(tmp_path / "db.duckdb")
+    result = ingest([str(src)], db)
+    assert result.integrity is not None and result.integrity.cut > 0 and result.integrity.refused_whole > 0
+    con = connect(db, read_only=True)
+    try:
+        got = stats(con)["trace_integrity"]
+    finally:
+        con.close()
+    assert (got["multi_system_traces"], got["cut_by_rules"], got["refused_whole"]) == (
+        result.integrity.multi_system,
+        result.integrity.cut,
+        result.integrity.refused_whole,
+    )
+
+
+def test_stats_json_writes_times_as_every_other_json_output(cli: Callable[..., CliResult], db: str) -> None:
+    row = cli("stats", "--json", "--db", db).json()["per_system"][0]
+    assert row["first"].endswith("Z") and len(row["first"]) == len("2024-05-05T12:00:30.540Z")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`logcorr stats | head -1` printed `internal error: BrokenPipeError`."""
+    import subprocess
+    import sys
+
+    from tests.conftest import FIXTURES
+
+    db = str(tmp_path / "db.duckdb")
+    ingest([str(FIXTURES)], db)
+    # far more than a pipe holds, so the command is still writing when the reader leaves
+    proc = subprocess.Popen([sys.executable, "-m", "logcorr", "sql", "SELECT range AS n FROM range(2000000)",
+                             "--format", "csv", "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # as head does after its line
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert proc.wait() == 0 and "error" not in err, err

@@ -9,6 +9,7 @@ usage errors and every other command go through the typer app, built on first us
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
@@ -133,6 +134,13 @@ def cli_main(argv: list[str] | None = None) -> int:
 
 
 def _other(e: Exception, debug: bool) -> int:
+    if isinstance(e, BrokenPipeError):
+        # the reader went away (`logcorr traces | head`): it has what it wanted. Nothing more to stdout, and
+        # no complaint at exit when Python flushes it
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.OK
     if _query_interrupted(e):
         sys.stderr.write("interrupted\n")
         return ExitCode.INTERRUPTED

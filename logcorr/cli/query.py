@@ -174,6 +174,10 @@ def stats_cmd(
     data = stats(con)
     con.close()
     if json_out:
+        from logcorr.render.rows import iso
+
+        for row in data["per_system"]:  # times as every other JSON output writes them (…T12:06:40.000Z)
+            row["first"], row["last"] = iso(row["first"]), iso(row["last"])
         write_json(data)
     else:
         render(data)

@@ -95,6 +95,11 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
     )
 
 
+# rules.engine.PRESSURE_RULES, not imported: that module brings the policy's pydantic into a read command (a test
+# holds the two equal)
+_PRESSURE_RULES = ("trace", "rate_limit", "budget")
+
+
 def stats(con: Any, top: int = 10) -> dict[str, Any]:
     """Events per system, trace-id coverage, traces by number of systems, integrity, top errors."""
     per_system = fetch_dicts(
@@ -117,15 +122,28 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
         con,
         "SELECT trace_source, count(*) AS events FROM log_queue GROUP BY trace_source ORDER BY events DESC",
     )
+    # as ingest counts it (rules/report.trace_integrity): a trace's systems are those of its stored events and
+    # of the events the pressure rules dropped, so a trace that lost a whole system to them still counts;
+    # cut = some of it stored and some dropped by them, refused whole = none stored
+    pressure = ", ".join(f"'{r}'" for r in _PRESSURE_RULES)
     integrity = fetch_dicts(
         con,
-        """
-        WITH kept AS (SELECT trace_id, n_systems AS n FROM trace_summary),
-             cut AS (SELECT DISTINCT trace_id FROM drop_events
-                     WHERE trace_id IS NOT NULL AND rule NOT IN ('suppress', 'duplicate', 'loop', 'cross_system'))
-        SELECT count(*) AS multi_system_traces,
-               count(*) FILTER (WHERE trace_id IN (SELECT trace_id FROM cut)) AS cut_by_rules
-        FROM kept WHERE n > 1
+        f"""
+        WITH d AS (
+            SELECT trace_id, bool_or(system = 'browser') AS b, bool_or(system = 'worker') AS w,
+                   bool_or(system = 'backend') AS k, count(*) AS n
+            FROM drop_events WHERE trace_id IS NOT NULL AND rule IN ({pressure}) GROUP BY trace_id
+        ), t AS (
+            SELECT (coalesce(s.has_browser, false) OR coalesce(d.b, false))::INTEGER
+                   + (coalesce(s.has_worker, false) OR coalesce(d.w, false))::INTEGER
+                   + (coalesce(s.has_backend, false) OR coalesce(d.k, false))::INTEGER AS systems,
+                   coalesce(s.events, 0) AS kept, coalesce(d.n, 0) AS cut
+            FROM trace_summary s FULL JOIN d USING (trace_id)
+        )
+        SELECT count(*) FILTER (WHERE systems > 1) AS multi_system_traces,
+               count(*) FILTER (WHERE systems > 1 AND cut > 0 AND kept > 0) AS cut_by_rules,
+               count(*) FILTER (WHERE systems > 1 AND kept = 0) AS refused_whole
+        FROM t
         """,
     )[0]
     multi = integrity["multi_system_traces"]

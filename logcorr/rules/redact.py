@@ -66,10 +66,14 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         "scheme",
-        # a credential, not a word: some character in it is not a lower-case letter ("Bearer authentication
-        # failed", "basic implementation" are English)
-        r"(?P<bearer>(?i:\bbearer)\s+" + _NOT_MARK + r"(?=[a-z]*[A-Z0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,})"
-        r"|(?P<basic_auth>(?i:\bbasic)\s+" + _NOT_MARK + r"(?=[a-z]*[A-Z0-9+/=])[A-Za-z0-9+/]{12,}={0,2})",
+        # a credential, not a word: some character in it is not a lower-case letter, or it is longer than
+        # English words are ("Bearer authentication failed", "basic implementation" are English)
+        r"(?P<bearer>(?i:\bbearer)\s+"
+        + _NOT_MARK
+        + r"(?=[a-z]*[A-Z0-9._~+/=-]|[a-z]{20})[A-Za-z0-9._~+/=-]{8,})"
+        r"|(?P<basic_auth>(?i:\bbasic)\s+"
+        + _NOT_MARK
+        + r"(?=[a-z]*[A-Z0-9+/=]|[a-z]{20})[A-Za-z0-9+/]{12,}={0,2})",
         ("bearer", "basic"),
     ),
     (
