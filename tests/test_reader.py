@@ -143,3 +143,31 @@ def test_gzip_bomb_is_stopped_at_the_limit() -> None:
 def test_empty_input_has_no_records_and_no_lines() -> None:
     stats, out = read(b"")
     assert out == [] and stats.lines == 0
+
+
+@pytest.mark.parametrize(
+    ("tail", "note"), [(b"\x00" * 512, "zero padding"), (b"junk after it\n", "bytes after")]
+)
+def test_bytes_after_the_last_gzip_member_are_passed_over_with_a_note(tail: bytes, note: str) -> None:
+    """`gzip -t` accepts a stream padded with zeros (and warns of junk); every line was lost with it."""
+    payload = b"".join(b'{"n":%d}\n' % i for i in range(3000))
+    stats, out = read(gzip.compress(payload) + tail)
+    assert [p for k, _, p in out if k == RECORD] == [{"n": i} for i in range(3000)]
+    assert not [p for k, _, p in out if k == REJECT]
+    assert any(note in n for n in stats.notes)
+
+
+def test_corrupt_gzip_keeps_every_line_inflated_before_the_fault() -> None:
+    """A fault in the middle threw away all a 1 MiB chunk had inflated before it."""
+    payload = b"".join(b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 50)) for i in range(200_000))
+    packed = bytearray(gzip.compress(payload, compresslevel=1))
+    at = len(packed) // 2
+    packed[at : at + 40] = bytes(40)
+    _stats, out = read(bytes(packed))
+    records = [p for k, _, p in out if k == RECORD]
+    assert records == [p for p in records if isinstance(p, dict)] and len(records) > 0
+    assert [r["n"] for r in records[:1000]] == list(range(1000))  # type: ignore[index]
+    # all but the lines inflated from the last ~512 compressed bytes before the fault
+    good_bytes = sum(len(b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 50))) for i in range(len(records)))
+    assert good_bytes > len(payload) * (at - 1024 - 20) / len(packed)
+    assert any("corrupt gzip" in p[0] for k, _, p in out if k == REJECT)  # type: ignore[index]

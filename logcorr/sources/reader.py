@@ -88,6 +88,8 @@ class _Source:
         self.decompressed = 0
         self._z: Any = zlib.decompressobj(wbits=31) if self.gzip else None
         self._pending_error: str | None = None
+        self.note: str | None = None  # what the reader passed over without losing a line (trailing bytes)
+        self._trailing = False  # past the last member: what follows is not gzip
 
     def read(self, n: int) -> bytes:
         if self._z is None:
@@ -112,14 +114,18 @@ class _Source:
                 if not self._z.eof:
                     self._pending_error = "truncated gzip file: the compressed stream ends early"
                 break
+            snapshot = self._z.copy()
             try:
-                data = self._z.decompress(comp)
-                while self._z.eof and self._z.unused_data:
-                    rest = self._z.unused_data
-                    self._z = zlib.decompressobj(wbits=31)
-                    data += self._z.decompress(rest)
+                data = self._inflate(comp)
             except zlib.error as e:
+                # the chunk again from the state before it, a little at a time: every byte inflated before
+                # the fault is kept (zlib gives nothing back from a call that fails)
+                self._z = snapshot
+                data = self._salvage(comp)
                 self._pending_error = f"corrupt gzip data ({e})"
+                out.append(data)
+                size += len(data)
+                self.decompressed += len(data)
                 break
             out.append(data)
             size += len(data)
@@ -132,6 +138,37 @@ class _Source:
         if not size and self._pending_error:
             err, self._pending_error = self._pending_error, None
             raise TruncatedInput(err)
+        return b"".join(out)
+
+    def _inflate(self, comp: bytes) -> bytes:
+        """`comp` through the current member and any members after it. Bytes after a complete member that do
+        not start another (zero padding, junk), as `gzip -d` does with a warning, are passed over with a note."""
+        if self._trailing:
+            return b""
+        data: bytes = self._z.decompress(comp)
+        while self._z.eof and self._z.unused_data:
+            rest = self._z.unused_data
+            if rest[:2] != b"\x1f\x8b" and not (len(rest) == 1 and rest == b"\x1f"):
+                self._trailing = True
+                zeros = rest.strip(b"\x00") == b""
+                self.note = (
+                    "zero padding after the gzip data ignored"
+                    if zeros
+                    else "bytes after the gzip data ignored"
+                )
+                break
+            self._z = zlib.decompressobj(wbits=31)
+            data += self._z.decompress(rest)
+        return data
+
+    def _salvage(self, comp: bytes, step: int = 512) -> bytes:
+        """What `comp` inflates to before the fault in it, `step` bytes at a time."""
+        out: list[bytes] = []
+        for i in range(0, len(comp), step):
+            try:
+                out.append(self._inflate(comp[i : i + step]))
+            except zlib.error:
+                break
         return b"".join(out)
 
 
@@ -191,6 +228,8 @@ def iter_records(
         yield from _ndjson(src, first, stats, max_record_bytes, claim)
     else:
         yield from _scan(src, first, stats, max_record_bytes)
+    if src.note:
+        stats.notes.append(src.note)
     stats.bytes_read = src.counting.count
     if src.counting.hasher is not None:
         stats.content_hash = src.counting.hasher.hexdigest()
