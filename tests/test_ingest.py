@@ -50,7 +50,6 @@ def assert_accounted(result: ingest_mod.IngestResult) -> None:
         ("unknown", b'{"hello":"world"}\n', "unknown record shape"),
         ("not-object", b'42\n"text"\n', "not a JSON object or array"),
         ("no-timestamp", b'{"message":"m","level":"log"}\n', "missing or unreadable timestamp"),
-        ("empty", b"", "empty file"),
     ],
 )
 def test_bad_input_is_rejected_with_file_line_and_reason_and_nothing_is_lost(
@@ -68,6 +67,23 @@ def test_bad_input_is_rejected_with_file_line_and_reason_and_nothing_is_lost(
     con.close()
     assert rows and all(r[0] == str(path) for r in rows)
     assert any(reason in r[2] for r in rows), rows
+
+
+def test_an_empty_file_is_a_note_not_a_reject_and_passes_strict(
+    tmp_path: Path, cli: Callable[..., object]
+) -> None:
+    """As a file of blank lines is: nothing in it is lost; --strict failed a directory on an empty export."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(
+        b'{"message":"ok","level":"log","trace_id":"t1","context":{"timestamp":1714910400000}}\n'
+    )
+    db = tmp_path / "db.duckdb"
+    r = cli("ingest", str(empty), str(good), "--db", str(db), "--strict")
+    assert r.exit_code == 0  # type: ignore[attr-defined]
+    assert f"note {empty}: empty file: no lines to read" in r.stderr  # type: ignore[attr-defined]
+    assert counts(db)["rejects"] == 0 and counts(db)["log_queue"] == 1
 
 
 def test_crlf_and_bom_files_parse_like_plain_ones(tmp_path: Path) -> None:

@@ -372,7 +372,7 @@ def test_the_summary_lists_every_file_or_sums_the_quiet_ones(tmp_path: Path, fil
     ]
     assert int(cells[4]) + int(cells[5]) == 3 * quiet  # stored + dropped
     assert f"rejected 2 × malformed JSON in 2 files (first {d / '0004.jsonl'})" in text
-    assert f"rejected 1 × empty file in {d / '0006.jsonl'}" in text
+    assert f"note {d / '0006.jsonl'}: empty file: no lines to read" in text
     assert f'every file: logcorr sql "SELECT * FROM ingest_files WHERE run_id = {result.run_id}"' in text
     again = _render(ingest([str(d)], str(tmp_path / "db.duckdb")))
     assert f"{files} file(s) already ingested" in again and "0004.jsonl" not in again
@@ -442,6 +442,9 @@ def test_a_metric_delivered_again_is_stored_once(tmp_path: Path, write_jsonl: Wr
     assert query(db, "SELECT topic, count(*) FROM metrics GROUP BY ALL ORDER BY 1") == [
         ("function_execution", 2), ("storage_api_bandwidth", 1), ("worker_invocation", 1)]  # fmt: skip
     assert to_json(again)["metrics_repeated"] == 2
+    assert [f["metrics_repeated"] for f in to_json(again)["files"]] == [
+        2
+    ]  # counted to the file that held them
     assert "2 metric record(s) delivered again" in _render(again)
 
 

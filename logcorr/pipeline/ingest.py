@@ -298,9 +298,9 @@ def _run(
                     fr.status = "already-ingested"
                     continue
             if fr.stats.lines == 0 and not fr.rejected:
-                fr.rejected_lines += 1
-                fr.reject_reasons["empty file"] += 1
-                stager.reject(file_id, 0, None, "empty file: no lines to read", "")
+                # nothing to lose, as a file of blank lines: said, not rejected (an hour without traffic leaves
+                # an empty export file, and --strict would fail the whole directory on it)
+                fr.stats.notes.append("empty file: no lines to read")
             elif fr.records == 0 and fr.rejected == 0 and not fr.skipped_lines:
                 fr.stats.notes.append("no records (only blank lines)")
             known.add(fr.content_hash)
@@ -396,7 +396,10 @@ def _finish_run(
     # counted before store, while DuckDB's buffers hold little else (after store they hold the written tables)
     count(con, result)
     result.lap("rules")
-    result.metrics_repeated = store(con, run_id, policy, stager.events)
+    repeated = store(con, run_id, policy, stager.events)
+    for f in result.files:
+        f.metrics_repeated = repeated.get(f.file_id, 0)
+    result.metrics_repeated = sum(repeated.values())
     stager.release_events()
     result.lap("store")
     con.execute(

@@ -46,6 +46,7 @@ class FileResult:
     skipped_lines: int = 0  # known banner lines between records
     events: int = 0
     metrics: int = 0
+    metrics_repeated: int = 0  # of `metrics`: delivered again, an earlier copy kept (counted, not stored)
     stored: int = 0
     dropped: int = 0
     skip_reasons: Counter[str] = field(default_factory=Counter)

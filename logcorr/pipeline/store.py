@@ -30,8 +30,9 @@ _SELECT_EVENT = """
 EventScan = Callable[..., Any]
 
 
-def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> int:
-    """Write the run's rows; returns how many staged metrics were already kept (see `_store_metrics`)."""
+def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> dict[int, int]:
+    """Write the run's rows; returns, per file id, how many staged metrics were already kept (see
+    `_store_metrics`)."""
     base = con.execute(
         "SELECT greatest((SELECT coalesce(max(event_id), 0) FROM log_queue), "
         "(SELECT coalesce(max(event_id), 0) FROM drop_events))"
@@ -101,15 +102,15 @@ def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> int:
     return repeated
 
 
-def _store_metrics(con: Any, run_id: int) -> int:
+def _store_metrics(con: Any, run_id: int) -> dict[int, int]:
     """The staged metrics into `metrics`, each once: a Convex log-stream retry or two overlapping Logpush
     exports deliver the same record again, and a usage record counted twice is a cost counted twice. The same
     metric is the same time, system, topic and data (function executions carry their request id, Worker
     invocations their Ray ID); the first in input order is kept, and none that an earlier ingest kept. Returns
-    how many were left out."""
+    how many were left out, per file id (each line is accounted for: a left-out metric is counted to its file)."""
     staged, lo, hi = con.execute("SELECT count(*), min(ts_ms), max(ts_ms) FROM staged_metrics").fetchall()[0]
     if not staged:
-        return 0
+        return {}
     span = f"e.ts BETWEEN make_timestamp({int(lo) * 1000}) AND make_timestamp({int(hi) * 1000})"
     # the earlier ones looked for only when there are any in the input's time range (the zone maps of `ts`
     # answer that): against none, the anti-join still cost 0.1 s at 1M records
@@ -143,7 +144,18 @@ def _store_metrics(con: Any, run_id: int) -> int:
         ) {not_earlier}
         """
     ).fetchall()[0]
-    return int(staged) - int(stored)
+    if stored == staged:
+        return {}
+    # per file: staged against stored (this run's rows, by the file's path)
+    rows = con.execute(
+        f"""
+        SELECT f.file_id, s.n - coalesce(k.n, 0)
+        FROM (SELECT file_id, count(*) AS n FROM staged_metrics GROUP BY file_id) s JOIN files f USING (file_id)
+        LEFT JOIN (SELECT source_file, count(*) AS n FROM metrics WHERE run_id = {int(run_id)} GROUP BY 1) k
+          ON k.source_file = f.path
+        """
+    ).fetchall()
+    return {int(fid): int(n) for fid, n in rows if n}
 
 
 def count(con: Any, result: IngestResult) -> None:

@@ -33,6 +33,7 @@ def file_json(f: FileResult) -> dict[str, Any]:
         "stored": f.stored,
         "dropped": f.dropped,
         "metrics": f.metrics,
+        "metrics_repeated": f.metrics_repeated,
         "rejected": f.rejected,
         "reject_reasons": dict(f.reject_reasons),
         "skip_reasons": dict(f.skip_reasons),
