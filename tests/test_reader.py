@@ -171,3 +171,10 @@ def test_corrupt_gzip_keeps_every_line_inflated_before_the_fault() -> None:
     good_bytes = sum(len(b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * (i % 50))) for i in range(len(records)))
     assert good_bytes > len(payload) * (at - 1024 - 20) / len(packed)
     assert any("corrupt gzip" in p[0] for k, _, p in out if k == REJECT)  # type: ignore[index]
+
+
+def test_a_byte_order_mark_in_the_middle_of_a_file_is_removed_as_at_its_start() -> None:
+    """`cat a.jsonl b.jsonl` puts b's byte-order mark at the start of a line: it was rejected as invalid UTF-8."""
+    stats, out = read(b'{"n":1}\n\xef\xbb\xbf{"n":2}\n{"n":3}\n')
+    assert [p for k, _, p in out if k == RECORD] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert "UTF-8 byte-order mark removed" in stats.notes

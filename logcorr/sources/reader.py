@@ -355,6 +355,12 @@ def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator
     if len(part) > max_len:
         yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE]))
         return
+    if part.startswith(
+        codecs.BOM_UTF8
+    ):  # files joined with `cat`: the second one's byte-order mark, mid-file
+        part = part[len(codecs.BOM_UTF8) :]
+        if "UTF-8 byte-order mark removed" not in stats.notes:
+            stats.notes.append("UTF-8 byte-order mark removed")
     try:
         value = orjson.loads(part)
     except orjson.JSONDecodeError as e:
