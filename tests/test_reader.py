@@ -178,3 +178,18 @@ def test_a_byte_order_mark_in_the_middle_of_a_file_is_removed_as_at_its_start() 
     stats, out = read(b'{"n":1}\n\xef\xbb\xbf{"n":2}\n{"n":3}\n')
     assert [p for k, _, p in out if k == RECORD] == [{"n": 1}, {"n": 2}, {"n": 3}]
     assert "UTF-8 byte-order mark removed" in stats.notes
+
+
+def test_a_bad_element_of_a_pretty_printed_array_costs_that_element_only() -> None:
+    """Reading resumed only at a line starting with `{`, and an indented array's elements never do: the six
+    good elements after a broken one vanished without a reject."""
+    import json
+
+    elements = [json.dumps({"n": i, "ctx": {"a": [1, 2]}}, indent=2) for i in range(10)]
+    text = "[\n" + ",\n".join("  " + e.replace("\n", "\n  ") for e in elements) + "\n]\n"
+    broken = text.replace('"n": 3,', '"n": 3', 1)  # a comma missing inside element 3
+    _stats, out = read(broken.encode())
+    assert [p["n"] for k, _, p in out if k == RECORD] == [0, 1, 2, 4, 5, 6, 7, 8, 9]  # type: ignore[index]
+    (reject,) = [line for k, line, _ in out if k == REJECT]
+    start = broken.rfind("{", 0, broken.index('"n": 3'))  # the broken element's first line
+    assert reject == broken[:start].count("\n") + 1

@@ -484,8 +484,11 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
                 pos = end
                 continue
             yield REJECT, line, (err, excerpt(t.buf[pos : pos + EXCERPT_SOURCE]))
-            in_array = False
-            pos = _resync(t, pos)
+            # a pretty-printed array's next element starts at the bad one's indentation: read on from there
+            indent = pos - (t.buf.rfind("\n", 0, pos) + 1)
+            nested = in_array and indent > 0 and t.buf[pos - indent : pos].strip(" \t") == ""
+            pos = _resync(t, pos, indent if nested else 0)
+            in_array = nested and pos < len(t.buf)
             continue
         end = t.buf.find("\n", pos)
         while end < 0 and t.more():
@@ -537,8 +540,9 @@ def _unstorable(value: Any) -> str | None:
     return None
 
 
-def _resync(t: _Text, pos: int) -> int:
-    """After a bad value: skip to the next line that starts with '{' or '['."""
+def _resync(t: _Text, pos: int, indent: int = 0) -> int:
+    """After a bad value: skip to the next line that starts with '{' or '[' (with `indent`, to the next line
+    that holds `indent` blanks and then '{': a pretty-printed array's next element)."""
     p = pos + 1
     while True:
         nl = t.buf.find("\n", p)
@@ -547,9 +551,16 @@ def _resync(t: _Text, pos: int) -> int:
         if nl < 0:
             return len(t.buf)
         p = nl + 1
-        if p >= len(t.buf):
-            t.more()
-        if p < len(t.buf) and t.buf[p] in "{[":
+        while len(t.buf) - p <= indent and t.more():
+            pass
+        if indent:
+            if (
+                p + indent < len(t.buf)
+                and t.buf[p + indent] == "{"
+                and t.buf[p : p + indent].strip(" \t") == ""
+            ):
+                return p + indent
+        elif p < len(t.buf) and t.buf[p] in "{[":
             return p
 
 
