@@ -193,3 +193,35 @@ def test_a_bad_element_of_a_pretty_printed_array_costs_that_element_only() -> No
     (reject,) = [line for k, line, _ in out if k == REJECT]
     start = broken.rfind("{", 0, broken.index('"n": 3'))  # the broken element's first line
     assert reject == broken[:start].count("\n") + 1
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+def test_a_pretty_printed_record_with_a_non_finite_number_is_rejected_as_its_ndjson_line_is(
+    value: bytes,
+) -> None:
+    """The scanner stored NaN, Infinity and 1e400 as null; orjson, which reads NDJSON lines, rejects them."""
+    record = b'{\n  "message": "m",\n  "n": ' + value + b"\n}\n"
+    _stats, out = read(b'{\n  "ok": 1\n}\n' + record)
+    assert [p for k, _, p in out if k == RECORD] == [{"ok": 1}]
+    assert [p[0] for k, _, p in out if k == REJECT] == [  # type: ignore[index]
+        "unsupported JSON value (NaN, Infinity or a number beyond the float range)"
+    ]
+    _stats, nd = read(b'{"ok": 1}\n' + record.replace(b"\n", b"") + b"\n")
+    assert [k for k, _, _ in nd] == [RECORD, REJECT]
+
+
+def test_a_pretty_printed_record_over_the_size_limit_is_rejected_and_the_next_one_read() -> None:
+    big = b'{\n  "message": "' + "€".encode() * 400 + b'"\n}\n'
+    _stats, out = read(big + b'{\n  "n": 2\n}\n', max_record_bytes=1000)
+    assert [p for k, _, p in out if k == RECORD] == [{"n": 2}]
+    assert ["longer than the 1000-byte limit" in p[0] for k, _, p in out if k == REJECT] == [True]  # type: ignore[index]
+
+
+def test_a_huge_integer_is_read_as_orjson_reads_it_in_both_framings() -> None:
+    _stats, out = read(b'{\n  "n": 123456789012345678901234567890\n}\n')
+    _stats, nd = read(b'{"n": 123456789012345678901234567890}\n')
+    assert (
+        [p for k, _, p in out if k == RECORD]
+        == [p for k, _, p in nd if k == RECORD]
+        == [{"n": 1.2345678901234568e29}]
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import math
 import re
 import sys
 import zlib
@@ -446,8 +447,36 @@ class _Text:
 _WS = " \t\r\n\ufeff"
 
 
+class _NotFinite:
+    """`NaN`, `Infinity` or a float beyond range in scanned JSON: orjson, which reads NDJSON lines, refuses them,
+    and so must the scanner (it stored them as null); orjson cannot write this type, so `_unstorable` says so."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _float(text: str) -> float | _NotFinite:
+    value = float(text)
+    return value if math.isfinite(value) else _NotFinite(text)
+
+
+def _int(text: str) -> int | float:
+    """As orjson reads integers: beyond 64 bits, a float."""
+    value = int(text)
+    return value if -(1 << 63) <= value < (1 << 64) else float(value)
+
+
+# the scanner reads numbers as orjson reads an NDJSON line (the same record is the same row either way)
+_DECODER = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_NotFinite)
+
+
 def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterator[tuple[int, int, Any]]:
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     t = _Text(src, first)
     pos = 0
     in_array = False
@@ -484,6 +513,9 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
                 pos = end
                 continue
             yield REJECT, line, (err, excerpt(t.buf[pos : pos + EXCERPT_SOURCE]))
+            if end > pos:  # read whole, but too long: the next value follows it
+                pos = end
+                continue
             # a pretty-printed array's next element starts at the bad one's indentation: read on from there
             indent = pos - (t.buf.rfind("\n", 0, pos) + 1)
             nested = in_array and indent > 0 and t.buf[pos - indent : pos].strip(" \t") == ""
@@ -520,6 +552,9 @@ def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> 
     while True:
         try:
             value, end = decoder.raw_decode(t.buf, pos)
+            # the record limit, as for a line: characters first (a character is 1-4 bytes), then bytes
+            if end - pos > max_len or ((end - pos) * 4 > max_len and len(t.buf[pos:end].encode()) > max_len):
+                return None, end, f"JSON value longer than the {max_len}-byte limit"
             return value, end, None
         except json.JSONDecodeError as e:
             if len(t.buf) - pos > max_len:
@@ -536,6 +571,8 @@ def _unstorable(value: Any) -> str | None:
     try:
         orjson.dumps(value)
     except orjson.JSONEncodeError as e:
+        if "_NotFinite" in str(e):
+            return "unsupported JSON value (NaN, Infinity or a number beyond the float range)"
         return f"unsupported JSON value ({e})"
     return None
 
