@@ -225,3 +225,19 @@ def test_a_huge_integer_is_read_as_orjson_reads_it_in_both_framings() -> None:
         == [p for k, _, p in nd if k == RECORD]
         == [{"n": 1.2345678901234568e29}]
     )
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_the_line_limit_counts_the_line_not_its_ending(ending: bytes) -> None:
+    """A line of exactly the limit was stored with LF and rejected with CRLF."""
+    limit = 3000
+    body = b'{"m":"' + b"x" * (limit - 8) + b'"}'
+    assert len(body) == limit
+    _stats, out = read(body + ending + body + b"x" + ending, max_record_bytes=limit)
+    assert [k for k, _, _ in out] == [RECORD, REJECT]
+    # across read chunks too: the line longer than a chunk
+    from logcorr.sources.reader import CHUNK
+
+    big = b'{"m":"' + b"y" * (CHUNK + 100) + b'"}'
+    _stats, out = read(big + ending, max_record_bytes=len(big))
+    assert [k for k, _, _ in out] == [RECORD]

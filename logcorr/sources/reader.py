@@ -319,7 +319,7 @@ def _ndjson(
             yield from _line(part, line_no, max_len, stats)
         if not oversize:
             pending = chunk[end:] if end else pending + chunk
-            if len(pending) > max_len:
+            if len(pending) > max_len + 1:  # + a CRLF line's CR, which is not the line's
                 oversize = True
                 head = pending[:EXCERPT_SOURCE]
                 pending = b""
@@ -353,7 +353,7 @@ def _ndjson(
 
 def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator[tuple[int, int, Any]]:
     """What one line of a line-per-record input holds (the fast path left it)."""
-    if len(part) > max_len:
+    if len(part) - part.endswith(b"\r") > max_len:  # a CRLF line's CR is not the line's
         yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE]))
         return
     if part.startswith(
