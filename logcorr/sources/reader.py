@@ -356,9 +356,8 @@ def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator
     if len(part) - part.endswith(b"\r") > max_len:  # a CRLF line's CR is not the line's
         yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE]))
         return
-    if part.startswith(
-        codecs.BOM_UTF8
-    ):  # files joined with `cat`: the second one's byte-order mark, mid-file
+    if part.startswith(codecs.BOM_UTF8):
+        # files joined with `cat`: the second one's byte-order mark, mid-file
         part = part[len(codecs.BOM_UTF8) :]
         if "UTF-8 byte-order mark removed" not in stats.notes:
             stats.notes.append("UTF-8 byte-order mark removed")
