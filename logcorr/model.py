@@ -15,6 +15,10 @@ TRACE_SOURCES: tuple[str, ...] = ("field", "header", "message", "request_id", "n
 
 LEVELS: tuple[str, ...] = ("debug", "info", "log", "warn", "error")
 
+# the rules that cut traces under pressure (trace integrity counts these); here, not in rules.engine, so that a
+# read command counts them without importing the engine and its policy
+PRESSURE_RULES: tuple[str, ...] = ("trace", "rate_limit", "budget")
+
 
 class Event(NamedTuple):
     """One normalised log line, before provenance is attached."""

@@ -12,10 +12,10 @@ import duckdb
 import pytest
 
 from logcorr.errors import DatabaseError
+from logcorr.model import PRESSURE_RULES
 from logcorr.pipeline import decide as decide_mod
 from logcorr.pipeline import store as store_mod
 from logcorr.pipeline.ingest import ingest
-from logcorr.rules.engine import PRESSURE_RULES
 from logcorr.rules.report import trace_integrity
 from logcorr.store.connection import (
     ENGINE_MEMORY_LIMIT,

@@ -80,11 +80,7 @@ def ingest_cmd(
         from logcorr.errors import InputError
 
         where = result.first_rejects[0] if result.first_rejects else None
-        first = (
-            f"the first: {'<stdin>' if where[0] == '-' else where[0]}:{where[1]}: {where[2]}; "
-            if where
-            else ""
-        )
+        first = f"the first: {where[0]}:{where[1]}: {where[2]}; " if where else ""
         raise InputError(
             f"--strict: {result.rejected} line(s) rejected, nothing was stored",
             f"{first}fix the input, or ingest without --strict to store the rest and keep the rejects in `rejects`",

@@ -6,7 +6,7 @@ from typing import Any
 
 from logcorr.correlate.filters import TraceFilter, having_sql, summary_sql, time_sql
 from logcorr.errors import UsageError
-from logcorr.model import LEVELS
+from logcorr.model import LEVELS, PRESSURE_RULES
 from logcorr.store.query import RowStream, fetch_dicts, sql_limit, stream_dicts
 
 # sort name -> trace_summary column, always descending, ties by trace_id
@@ -95,11 +95,6 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
     )
 
 
-# rules.engine.PRESSURE_RULES, not imported: that module brings the policy's pydantic into a read command (a test
-# holds the two equal)
-_PRESSURE_RULES = ("trace", "rate_limit", "budget")
-
-
 def stats(con: Any, top: int = 10) -> dict[str, Any]:
     """Events per system, trace-id coverage, traces by number of systems, integrity, top errors."""
     per_system = fetch_dicts(
@@ -125,7 +120,7 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
     # as ingest counts it (rules/report.trace_integrity): a trace's systems are those of its stored events and
     # of the events the pressure rules dropped, so a trace that lost a whole system to them still counts;
     # cut = some of it stored and some dropped by them, refused whole = none stored
-    pressure = ", ".join(f"'{r}'" for r in _PRESSURE_RULES)
+    pressure = ", ".join(f"'{r}'" for r in PRESSURE_RULES)
     integrity = fetch_dicts(
         con,
         f"""

@@ -26,7 +26,7 @@ def register_files(con: Any, files: list[FileResult]) -> None:
     table = pa.table(
         {
             "file_id": pa.array([f.file_id for f in files], pa.int32()),
-            "path": pa.array(["<stdin>" if f.path == "-" else f.path for f in files], pa.string()),
+            "path": pa.array([f.name for f in files], pa.string()),
         }
     )
     con.register("_files", table)

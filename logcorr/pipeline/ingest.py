@@ -453,7 +453,7 @@ def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:
     big, text = pa.int64(), pa.string()
     columns: list[tuple[str, pa.DataType, Callable[[FileResult], Any]]] = [
         ("run_id", pa.int32(), lambda f: run_id), ("file_id", pa.int32(), lambda f: f.file_id),
-        ("path", text, lambda f: "<stdin>" if f.path == "-" else f.path), ("size", big, lambda f: f.size),
+        ("path", text, lambda f: f.name), ("size", big, lambda f: f.size),
         ("content_hash", text, lambda f: f.content_hash), ("status", text, lambda f: f.status),
         ("mode", text, lambda f: f.stats.mode), ("formats", text, lambda f: ",".join(sorted(f.formats))),
         ("lines", big, lambda f: f.stats.lines), ("blank", big, lambda f: f.stats.blank),

@@ -68,6 +68,11 @@ class FileResult:
         st.notes.extend(n for n in other.notes if n not in st.notes)
 
     @property
+    def name(self) -> str:
+        """The file's name as the tables and the summary give it (`-` is `<stdin>`)."""
+        return "<stdin>" if self.path == "-" else self.path
+
+    @property
     def rejected(self) -> int:
         return self.rejected_records + self.rejected_lines
 

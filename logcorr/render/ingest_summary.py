@@ -14,7 +14,7 @@ from logcorr.rules.clock import iso
 
 def file_json(f: FileResult) -> dict[str, Any]:
     return {
-        "path": "<stdin>" if f.path == "-" else f.path,
+        "path": f.name,
         "status": f.status,
         "size": f.size,
         "content_hash": f.content_hash,
@@ -115,7 +115,7 @@ def render(r: IngestResult, console: Any) -> None:
     many = len(r.files) > FILE_ROWS
     listed = [f for f in r.files if not many or (f.status == "ingested" and (f.rejected or f.stats.notes))]
     for f in listed[:FILE_ROWS]:
-        name = escape(_name(f.path))
+        name = escape(f.name)
         if f.status != "ingested":
             t.add_row(name, f"[dim]{f.status}[/]", "", "", "", "", "", "", "")
             continue
@@ -157,7 +157,7 @@ def render(r: IngestResult, console: Any) -> None:
         _render_problems_summed(r, console)
     else:
         for f in r.files:
-            where = escape(_name(f.path))
+            where = escape(f.name)
             top = f.reject_reasons.most_common(REASONS)
             for reason, n in top:
                 console.print(f"[yellow]rejected[/] {n} × {escape(reason)} in {where}")
@@ -193,15 +193,11 @@ def render(r: IngestResult, console: Any) -> None:
             f"({size:.1f} MB) left by killed ingests, e.g. {escape(r.swept[0][0])}[/]"
         )
     for path, line, reason in r.first_rejects if not r.committed else ():
-        console.print(f"[red]rejected[/] {escape(_name(path))}:{line}: {escape(reason)}")
+        console.print(f"[red]rejected[/] {escape(path)}:{line}: {escape(reason)}")
 
 
 # reject and skip reasons listed per file; the rest are summed
 REASONS = 5
-
-
-def _name(path: str) -> str:
-    return "<stdin>" if path == "-" else path
 
 
 def sql_hint(r: IngestResult, query: str) -> str:
@@ -233,13 +229,13 @@ def _render_problems_summed(r: IngestResult, console: Any) -> None:
     reasons: dict[str, list[Any]] = {}  # reason → [lines, files, first path]
     for f in r.files:
         for reason, n in f.reject_reasons.items():
-            seen = reasons.setdefault(reason, [0, 0, f.path])
+            seen = reasons.setdefault(reason, [0, 0, f.name])
             seen[0] += n
             seen[1] += 1
     for reason, (n, files, first) in sorted(reasons.items(), key=lambda kv: -kv[1][0]):
-        where = f"in {_name(first)}" if files == 1 else f"in {files} files (first {_name(first)})"
+        where = f"in {first}" if files == 1 else f"in {files} files (first {first})"
         console.print(f"[yellow]rejected[/] {n} × {escape(reason)} {escape(where)}")
-    notes = [(f.path, note) for f in r.files for note in f.stats.notes]
+    notes = [(f.name, note) for f in r.files for note in f.stats.notes]
     for path, note in notes[:FILE_ROWS]:
         console.print(f"[yellow]note[/] {escape(path)}: {escape(note)}")
     if len(notes) > FILE_ROWS:

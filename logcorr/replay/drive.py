@@ -22,9 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logcorr.gcpause import gc_paused
+from logcorr.model import PRESSURE_RULES
 from logcorr.rules.clock import month_bounds
 from logcorr.rules.columns import drop_numbers
-from logcorr.rules.engine import PRESSURE_RULES, RULES, Engine, Numbered
+from logcorr.rules.engine import RULES, Engine, Numbered
 from logcorr.rules.policy import Policy
 from logcorr.store.interrupt import track
 

@@ -37,8 +37,6 @@ _SWEEP_MIN = 4096  # …when they hold more entries than this (below it memory d
 
 # the order rules are applied in; the first that rejects is recorded
 RULES: tuple[str, ...] = ("suppress", "duplicate", "loop", "cross_system", "trace", "rate_limit", "budget")
-# rules that cut traces under pressure (trace integrity counts these)
-PRESSURE_RULES: tuple[str, ...] = ("trace", "rate_limit", "budget")
 
 # the columns `process` reads. Optional: `loop_hot` / `cross_hot` (see `hot_flags_sql`): without them every event is checked, with them the same decisions
 # come faster.

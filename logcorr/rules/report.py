@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from logcorr.model import PRESSURE_RULES
 from logcorr.rules.budget import BudgetConfig
-from logcorr.rules.engine import PRESSURE_RULES
 from logcorr.rules.state import SYSTEM_ORDER, Moment, RuleState
 
 
