@@ -131,15 +131,18 @@ def save_state(con: Any, st: RuleState, policy: Policy, run_id: int) -> None:
 
 def _save_fingerprints(con: Any, st: RuleState, policy: Policy, run_id: int) -> None:
     rows: list[tuple[str, str, str | None, str | None, str, int, int]] = []
+    # only what is still inside a window is saved, so it is picked before the sort (the containers are swept
+    # every few minutes of event time, not at the ingest's end)
     loop_w = policy.loop.window_ms
-    for (system, level, fp), stored in sorted(st.loop.items()):
-        rows.extend(
-            ("loop", system, level, None, fp, ts, ts + loop_w) for ts in stored if ts > st.clock - loop_w
-        )
+    loop_from = st.clock - loop_w
+    for (system, level, fp), stored in sorted(
+        kv for kv in st.loop.items() if kv[1] and kv[1][-1] > loop_from
+    ):
+        rows.extend(("loop", system, level, None, fp, ts, ts + loop_w) for ts in stored if ts > loop_from)
     cross_w = policy.cross_system.window_ms
-    for (trace_id, fp), (system, ts) in sorted(st.cross.items()):
-        if ts >= st.clock - cross_w:
-            rows.append(("cross_system", system, None, trace_id, fp, ts, ts + cross_w))
+    cross_from = st.clock - cross_w
+    for (trace_id, fp), (system, ts) in sorted(kv for kv in st.cross.items() if kv[1][1] >= cross_from):
+        rows.append(("cross_system", system, None, trace_id, fp, ts, ts + cross_w))
     if not rows:
         return
     cols = list(zip(*rows, strict=True))

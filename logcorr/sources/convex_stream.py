@@ -10,6 +10,7 @@ other topic are kept as metrics for cost analysis; `verification` pings are skip
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from logcorr.model import Event, Metric, RecordError, as_text, norm_level, opt_str, require_ts
@@ -70,6 +71,7 @@ def backend_event(
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
+@lru_cache(maxsize=4096)  # the same few dozen names on every record: the regex was half a CLI-log ingest
 def camel_to_snake(key: str) -> str:
     """`databaseIoReadBytes` → `database_io_read_bytes`."""
     return _CAMEL.sub(r"_\1", key).lower()
