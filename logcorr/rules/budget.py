@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -155,8 +156,13 @@ def charge(state: RuleState, ss: SystemState, t: int, essential: bool, cfg: Budg
     return "share"
 
 
-def _lender_order(state: RuleState) -> list[str]:
-    return sorted(state.systems, key=lambda n: (SYSTEM_ORDER.index(n) if n in SYSTEM_ORDER else 99, n))
+def _lender_order(state: RuleState) -> tuple[str, ...]:
+    return _order_of(tuple(state.systems))
+
+
+@lru_cache(maxsize=64)  # asked on every borrowed write: the same few systems each time
+def _order_of(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(names, key=lambda n: (SYSTEM_ORDER.index(n) if n in SYSTEM_ORDER else 99, n)))
 
 
 def snapshot(state: RuleState, ss: SystemState, gate: str, cfg: BudgetConfig) -> dict[str, object]:
