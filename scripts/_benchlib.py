@@ -18,6 +18,18 @@ REPO = SCRIPTS.parent
 BENCH_OUT = REPO / "bench-out"
 GNU_TIME = "/usr/bin/time"
 
+# the baseline: DuckDB's own JSON reader loading a file into a table (argv: file, database); prints its JSON
+DUCKDB_CHILD = """\
+import sys, time, json, duckdb
+path, db = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+con = duckdb.connect(db)
+con.execute("CREATE TABLE t AS SELECT * FROM read_json_auto('" + path.replace("'", "''") + "')")
+rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
+con.close()
+print(json.dumps({"rows": rows, "elapsed_s": round(time.perf_counter() - t0, 3)}))
+"""
+
 
 def _generator_version() -> str:
     """A short hash of gen_logs.py, so a changed generator invalidates cached files."""

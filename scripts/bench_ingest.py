@@ -20,18 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _benchlib import BENCH_OUT, REPO, Measured, dataset, measure, remove_db
-
-DUCKDB_CHILD = """\
-import sys, time, json, duckdb
-path, db = sys.argv[1], sys.argv[2]
-t0 = time.perf_counter()
-con = duckdb.connect(db)
-con.execute("CREATE TABLE t AS SELECT * FROM read_json_auto('" + path.replace("'", "''") + "')")
-rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
-con.close()
-print(json.dumps({"rows": rows, "elapsed_s": round(time.perf_counter() - t0, 3)}))
-"""
+from _benchlib import BENCH_OUT, DUCKDB_CHILD, REPO, Measured, dataset, measure, remove_db
 
 PIPELINES = ("logcorr ingest", "duckdb read_json_auto")
 

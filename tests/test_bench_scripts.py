@@ -42,3 +42,27 @@ def test_bench_query_records_the_statements_each_command_runs(tmp_path: Path) ->
     names = [d[0] for d in cur.description]
     assert [dict(zip(names, r, strict=True)) for r in cur.fetchall()] == expected
     con.close()
+
+
+def test_bench_formats_grows_every_fixture_into_an_ingestible_file_of_its_own_format(tmp_path: Path) -> None:
+    # every copy moves the times on and makes the trace ids its own, so the grown file is traffic the rules
+    # store, not one burst they drop as repeats
+    bf = _script("bench_formats")
+    grown = tmp_path / "grown"
+    grown.mkdir()
+    fixtures = bf.fixtures([])
+    assert len(fixtures) == 15
+    for fixture in fixtures:
+        framing, records = bf.read_fixture(fixture)
+        name = fixture.name if framing != "document" else f"{fixture.stem}.jsonl"
+        size = bf.grow(framing, records, grown / name, 30_000, 30_000, fixture.suffix == ".gz")
+        assert size["records"] % len(records) == 0 and size["records"] >= 2 * len(records)
+    base, big = str(tmp_path / "base.duckdb"), str(tmp_path / "big.duckdb")
+    ingest([str(FIXTURES)], base)
+    result = ingest([str(grown)], big)
+    assert result.rejected == 0 and len(result.files) == 15
+    traces = "SELECT count(DISTINCT trace_id) FROM log_queue"
+    (before,) = duckdb.connect(base, read_only=True).execute(traces).fetchone() or (0,)
+    (after,) = duckdb.connect(big, read_only=True).execute(traces).fetchone() or (0,)
+    assert after >= 2 * before
+    assert result.stored > 0.5 * (result.stored + sum(result.drops.values()))
