@@ -264,7 +264,7 @@ static PyObject *item(PyObject *seq, Py_ssize_t i)
 typedef struct {
     PyObject *engine, *state;
     int sup_on, dup_on, loop_on, cross_on, trace_on, rate_on;
-    long long loop_max, loop_w, cross_w, gate, essential_at, fresh_loop, fresh_cross;
+    long long loop_max, loop_w, cross_w, gate, essential_at, fresh_loop, fresh_cross, idle_ms;
     PyObject *loop_max_o, *loop_w_o, *cross_w_o;
     PyObject *crit_levels, *exempt_levels, *essential_levels, *patterns;
     PyObject *loop_cache, *sup_cache;
@@ -411,7 +411,7 @@ static int containers(PyObject *st, PyObject **loop, PyObject **cross, PyObject 
     return 0;
 }
 
-#define CTX_FORMAT "OOppppppOOOLLLLOOOOOOOOOOOOOOOOOOOOOOO"
+#define CTX_FORMAT "OOppppppOOOLLLLLOOOOOOOOOOOOOOOOOOOOOOO"
 
 static PyObject *decide(PyObject *self, PyObject *args)
 {
@@ -422,7 +422,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
     Ctx c;
     if (!PyArg_ParseTuple(ctx_t, CTX_FORMAT, &c.engine, &c.state, &c.sup_on, &c.dup_on, &c.loop_on,
                           &c.cross_on, &c.trace_on, &c.rate_on, &c.loop_max_o, &c.loop_w_o, &c.cross_w_o,
-                          &c.gate, &c.essential_at, &c.fresh_loop, &c.fresh_cross, &c.crit_levels,
+                          &c.gate, &c.essential_at, &c.fresh_loop, &c.fresh_cross, &c.idle_ms, &c.crit_levels,
                           &c.exempt_levels, &c.essential_levels, &c.patterns, &c.loop_cache, &c.sup_cache,
                           &c.suppress_drop, &c.duplicate_drop, &c.loop_prune, &c.loop_drop, &c.cross_drop,
                           &c.traces_refuse, &c.rate_roll, &c.rate_drop,
@@ -671,9 +671,20 @@ static PyObject *decide(PyObject *self, PyObject *args)
                     PyErr_SetString(PyExc_TypeError, "a trace record must be a list of 4");
                     FAIL;
                 }
+                /* idle past its time and not refused: forgotten, as a saved state forgets it */
+                CHECK(ll_of(PyList_GET_ITEM(rec, 1), &v));
+                CHECK(ll_of(PyList_GET_ITEM(rec, 2), &w));
+                if (v <= t - c.idle_ms && w <= t) {
+                    CHECK(PyDict_DelItem(trace_recs, tid));
+                    Py_CLEAR(rec);
+                }
+            }
+            if (rec != NULL) {
                 CHECK(PyList_SetItem(rec, 1, Py_NewRef(t_obj)));
                 CHECK(ll_of(PyList_GET_ITEM(rec, 2), &v));
-                if (v > t && c.trace_on) {
+                CHECK(ll_of(PyList_GET_ITEM(rec, 0), &w));
+                /* refused until it ends, unless an exempt event of the trace was stored since */
+                if (v > t && w == 0 && c.trace_on) {
                     int ex;
                     CHECK(ex = level_or_critical(&c, c.exempt_levels, level, tid));
                     if (!ex) {
@@ -703,6 +714,8 @@ static PyObject *decide(PyObject *self, PyObject *args)
             CHECK(crit = level_or_critical(&c, c.crit_levels, level, tid));
             if (crit) {
                 n_crit++;
+                CHECK(SS_LL(ss, SS_OFFERED, &v)); /* not load: the limit does not apply to it */
+                CHECK(set_ll(ss, SS_OFF[SS_OFFERED], v - 1));
             } else {
                 int elsewhere = 0;
                 if (rec != NULL) {

@@ -189,15 +189,31 @@ def test_systems_have_their_own_limits() -> None:
     assert stored_per_minute(events, drops, "worker") == [50]
 
 
-def test_critical_events_bypass_the_per_minute_limit_and_count_toward_it() -> None:
+def test_critical_traces_bypass_the_per_minute_limit_and_count_toward_it_but_errors_do_not() -> None:
     events = minute(0, 50)
     base = T0 + 59_000
     events += [ev(base, level="error", msg="boom"), ev(base + 1, trace="critical_auth_failure", msg="c"),
                ev(base + 2, msg="ordinary")]  # fmt: skip
     engine, drops = decide(events)
+    assert list(drops) == [51, 53]  # the story: critical traces bypass; an error flood is still limited
+    assert drops[53][2]["count"] == 51
+    assert engine.stats["critical_bypass"] == 1
+    engine, drops = decide(events, policy(critical={"levels": ["error"]}))  # errors bypass when asked to
     assert list(drops) == [53]
     assert drops[53][2]["count"] == 52
     assert engine.stats["critical_bypass"] == 2
+
+
+def test_critical_events_over_the_limit_are_not_load_so_a_minute_without_drops_does_not_tighten() -> None:
+    crit = [ev(T0 + i * 500, trace="critical_x", msg=f"c{i}") for i in range(60)]
+    after = minute(1, 30, tag="o")
+    _, drops = decide(crit + after)
+    assert drops == {}  # 60 critical lines, nothing dropped: the next minute keeps its 50
+    # the same minute with ordinary lines over the limit had to drop: the next one is tighter
+    events = crit + [ev(T0 + 59_000 + i, msg=f"x{i}") for i in range(5)] + minute(1, 30, tag="o")
+    _, drops = decide(events)
+    assert sorted(drops) == [*range(61, 66), *range(66 + 25, 66 + 30)]
+    assert drops[66 + 25][2]["limit"] == 25
 
 
 def test_the_critical_pattern_is_a_substring_of_the_trace_id_and_configurable() -> None:
@@ -220,18 +236,41 @@ def test_a_trace_refused_by_one_system_is_refused_in_every_system() -> None:
     events += [
         ev(t, "browser", trace="tr", msg="click"),  # 51: rate_limit, trace refused
         ev(t + 10, "backend", trace="tr", msg="query"),  # 52: refused everywhere
-        ev(t + 20, "backend", level="error", trace="tr", msg="failed"),  # 53: errors are never refused
-        ev(t + 30, "worker", trace="tr", msg="fetch"),  # 54: refused everywhere
-        ev(t + 60_000, "worker", trace="tr", msg="late"),  # 55: refusal over (60 s): judged afresh
+        ev(t + 20, "worker", trace="tr", msg="fetch"),  # 53: refused everywhere
+        ev(t + 30, "backend", level="error", trace="tr", msg="failed"),  # 54: errors are never refused
+        ev(t + 40, "worker", trace="tr", msg="retry"),  # 55: the error admitted the trace: not cut now
     ]
     engine, drops = decide(events)
-    assert {p: d[0] for p, d in drops.items()} == {51: "rate_limit", 52: "trace", 54: "trace"}
+    assert {p: d[0] for p, d in drops.items()} == {51: "rate_limit", 52: "trace", 53: "trace"}
     _, reason, state = drops[52]
     assert "trace tr was refused by the browser rate_limit rule" in reason
     assert state["refused_by"] == "browser" and state["refused_rule"] == "rate_limit"
     # one decision for the trace's later events in every system: the ledger row names the event's system
-    assert "system" not in state and drops[54] == drops[52]
+    assert "system" not in state and drops[53] == drops[52]
     assert engine.stats["trace_refused"] == 1
+
+
+def test_a_refusal_ends_after_its_time_and_the_trace_is_judged_afresh() -> None:
+    events = minute(0, 50)
+    t = T0 + 59_000
+    events += [
+        ev(t, "browser", trace="tr", msg="click"),  # 51: rate_limit, trace refused
+        ev(t + 30, "worker", trace="tr", msg="fetch"),  # 52: refused
+        ev(t + 60_000, "worker", trace="tr", msg="late"),  # 53: refusal over (60 s): judged afresh
+    ]
+    _, drops = decide(events)
+    assert {p: d[0] for p, d in drops.items()} == {51: "rate_limit", 52: "trace"}
+
+
+def test_a_refused_trace_whose_exempt_event_was_stored_is_admitted_and_not_cut_elsewhere() -> None:
+    events = minute(0, 50)
+    base = T0 + 30_000
+    events += [ev(base, trace="trace_R", msg="browser step"),  # over the limit: refuses trace_R
+               ev(base + 1_000, "backend", "error", "trace_R", "failed"),  # exempt: stored, admits it
+               ev(base + 2_000, "worker", "info", "trace_R", "worker step"),
+               ev(base + 3_000, "backend", "info", "trace_R", "backend step")]  # fmt: skip
+    _, drops = decide(events)
+    assert sorted(drops) == [51] and drops[51][0] == "rate_limit"
 
 
 def test_a_trace_another_system_stored_gets_a_bounded_grace_over_the_limit() -> None:
@@ -250,6 +289,19 @@ def test_grace_is_only_for_traces_another_system_stored() -> None:
     events.append(ev(T0 + 59_000, "browser", trace="own", msg="more"))
     _, drops = decide(events)
     assert list(drops) == [51] and drops[51][0] == "rate_limit"
+
+
+def test_a_trace_idle_for_an_hour_is_forgotten_as_a_saved_state_forgets_it() -> None:
+    # admitted by the worker, then silent for 61 minutes: no grace is left for it when the browser is full
+    events = [ev(T0, "worker", trace="tr", msg="fetch"), *minute(61, 50)]
+    events.append(ev(T0 + 61 * MIN + 59_500, "browser", trace="tr", msg="click"))
+    engine, drops = decide(events)
+    assert list(drops) == [52] and drops[52][0] == "rate_limit"
+    assert engine.stats["trace_grace"] == 0
+    # within the hour it is still admitted: the grace stores it
+    events[0] = ev(T0 + 2 * MIN, "worker", trace="tr", msg="fetch")
+    engine, drops = decide(events)
+    assert drops == {} and engine.stats["trace_grace"] == 1
 
 
 def test_trace_awareness_can_be_switched_off() -> None:
@@ -360,6 +412,19 @@ def test_unused_lending_lends_the_whole_unused_share() -> None:
     engine, drops = decide(writes(110, level="error"), small_budget(lending="unused"))
     assert len(stored(drops, 110)) == 100 and {d[2]["gate"] for d in drops.values()} == {"cap"}
     assert engine.state.systems["browser"].borrowed == 60
+
+
+def test_a_share_refusal_says_how_much_of_the_share_was_lent_away() -> None:
+    mid = T0 + 15 * DAY  # prorated lending: half of each share is lendable
+    events = writes(50, start=mid, tag="r") + writes(40, start=mid + 100_000, system="worker", tag="k")
+    engine, drops = decide(events, small_budget())
+    worker = engine.state.systems["worker"]
+    assert worker.lent == 5 and worker.own == 25 and worker.borrowed == 10
+    assert sorted(drops) == list(range(86, 91))  # 25 own + 10 borrowed from the backend, then refused
+    assert drops[86][1] == (
+        "worker used its 30-write share (30 %) of 2024-06 (25 written, 5 lent to other systems) "
+        "and no other system has lendable quota (prorated lending)"
+    )
 
 
 def test_a_new_month_starts_with_fresh_counters() -> None:

@@ -198,7 +198,9 @@ def reason(state: RuleState, ss: SystemState, gate: str, cfg: BudgetConfig) -> s
         how = "no other system has lendable quota (prorated lending)"
     else:
         how = "no other system has unused quota"
-    return f"{ss.name} used its {ss.quota:,}-write share ({share}) of {state.month} and {how}"
+    # a share lent away is used too, but not by this system's writes: say how it went
+    lent = f" ({ss.own:,} written, {ss.lent:,} lent to other systems)" if ss.lent else ""
+    return f"{ss.name} used its {ss.quota:,}-write share ({share}) of {state.month}{lent} and {how}"
 
 
 class DropCache:

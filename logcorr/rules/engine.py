@@ -206,7 +206,7 @@ class Engine:
             pol.suppression.enabled, pol.duplicates.enabled, pol.loop.enabled, pol.cross_system.enabled,
             tcfg.enabled, self.rate.enabled,
             pol.loop.max_identical, pol.loop.window_ms, pol.cross_system.window_ms,
-            self.budget.fast_gate(), self.budget.essential_at, self._fresh_loop, self._fresh_cross,
+            self.budget.fast_gate(), self.budget.essential_at, self._fresh_loop, self._fresh_cross, tcfg.idle_ms,
             tcfg.critical_levels, tcfg.critical_levels | tcfg.essential_levels, tcfg.essential_levels,
             tcfg.patterns,
             self._loop_drops, self._suppress_drops,
@@ -233,6 +233,7 @@ class Engine:
         cross_on = pol.cross_system.enabled
         cross_w = pol.cross_system.window_ms
         trace_on = tcfg.enabled
+        idle = tcfg.idle_ms
         rate_on = rcfg.enabled
         gate = bcfg.fast_gate()
         stats = self.stats
@@ -313,9 +314,21 @@ class Engine:
                         add((pos, ("cross_system", *cross_system.drop(tid, fp, kept, system, t, cross_w))))
                         continue
                 rec = trace_recs.get(tid)
+                if rec is not None and rec[1] <= t - idle and rec[2] <= t:
+                    # idle past its time and not refused: forgotten, as a saved state forgets it (the sweep
+                    # only thins a large container now and then)
+                    del trace_recs[tid]
+                    rec = None
                 if rec is not None:
                     rec[1] = t
-                    if rec[2] > t and trace_on and not (level in exempt_levels or crit_trace(tid)):
+                    # refused until it ends, unless an exempt event of the trace was stored since: the
+                    # trace is then admitted, and cutting it in another system is what refusal avoids
+                    if (
+                        rec[2] > t
+                        and not rec[0]
+                        and trace_on
+                        and not (level in exempt_levels or crit_trace(tid))
+                    ):
                         add((pos, rec[3][3]))  # the refusal's decision, shared by all its later events
                         continue
 
@@ -325,6 +338,7 @@ class Engine:
             if rate_on and ss.count >= ss.limit:
                 if level in crit_levels or crit_trace(tid):
                     stats["critical_bypass"] += 1
+                    ss.offered -= 1  # not load: the limit does not apply to it
                 else:
                     elsewhere = rec is not None and bool(rec[0] & ~ss.bit)
                     if elsewhere and ss.grace < ss.grace_limit:

@@ -155,7 +155,11 @@ class Critical(_Model):
         default_factory=lambda: ["critical_"],
         description="substrings of the trace id, as the live `includes`",
     )
-    levels: list[str] = Field(default_factory=lambda: ["error"])
+    levels: list[str] = Field(
+        default_factory=list,
+        description="levels that bypass the limit too; none by default: the story names critical traces only, "
+        "and an error flood with changing text is what the limit is there to stop",
+    )
 
     _check_levels = field_validator("levels")(_levels)
 
