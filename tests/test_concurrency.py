@@ -17,7 +17,7 @@ from logcorr.pipeline.ingest import ingest
 from tests.conftest import FIXTURES, CliResult
 from tests.reliability_helpers import digest, run, start
 
-BUSY = "in use by another logcorr process"
+BUSY = "is in use by another process (PID "
 
 
 def _assert_clear_failure(res: subprocess.CompletedProcess[str], code: int, *words: str) -> None:

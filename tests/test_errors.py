@@ -46,6 +46,8 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("policy bad value", ["policy", "validate", "{dir}/values.toml"], 2, ["monthly_writes"]),
     ("policy unknown section", ["policy", "show", "--policy", "{dir}/unknown.toml"], 2, ["no_such_section"]),
     ("database missing", ["stats", "--db", "{dir}/nope.duckdb"], 3, ["does not exist", "logcorr ingest"]),
+    ("database directory missing (read)", ["stats", "--db", "{dir}/nodir/x.duckdb"], 3, ["does not exist", "its directory", "nodir"]),
+    ("database directory missing (ingest)", ["ingest", "{log}", "--db", "{dir}/nodir/x.duckdb"], 3, ["directory", "nodir", "does not exist", "mkdir -p"]),
     ("not a DuckDB file (read)", ["stats", "--db", "{dir}/notdb.duckdb"], 3, ["notdb.duckdb"]),
     ("not a DuckDB file (ingest)", ["ingest", "{log}", "--db", "{dir}/notdb.duckdb"], 3, ["notdb.duckdb"]),
     ("corrupt database", ["stats", "--db", "{dir}/corrupt.duckdb"], 3, ["corrupt.duckdb"]),

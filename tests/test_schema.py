@@ -143,4 +143,6 @@ def test_a_database_from_a_newer_logcorr_asks_for_an_upgrade_not_a_migration(tmp
     for args in (("traces",), ("ingest", str(path))):
         r = cli(*args, "--db", str(db))
         assert r.exit_code == 3, r.stderr
-        assert "newer" in r.stderr and "upgrade logcorr" in r.stderr and "to migrate it" not in r.stderr
+        assert (
+            "newer" in r.stderr and "upgrade logcorr" in r.stderr and "an ingest migrates it" not in r.stderr
+        )

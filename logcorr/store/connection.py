@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,15 @@ def quiet(con: Any) -> Any:
     return con
 
 
+_HOLDER = re.compile(r"held in (.+?) \(PID (\d+)\)")
+
+
+def _holder(text: str) -> str:
+    """` (PID 123, /usr/bin/duckdb)` from DuckDB's lock error, which names the process holding the lock."""
+    m = _HOLDER.search(text)
+    return f" (PID {m.group(2)}, {m.group(1)})" if m else ""
+
+
 def connect(
     path: str, *, read_only: bool = False, migrate: bool = True, memory_limit: str = DEFAULT_MEMORY_LIMIT
 ) -> Any:
@@ -111,9 +121,16 @@ def connect(
 
     from logcorr.store.interrupt import track
 
+    folder = Path(path).parent
     if read_only and not Path(path).exists():
+        hint = f"run `logcorr ingest FILES --db {path}` first"
+        if not folder.is_dir():
+            hint = f"its directory {folder} does not exist either: check the path (--db, $LOGCORR_DB)"
+        raise DatabaseError(f"database {path} does not exist", hint)
+    if not read_only and not folder.is_dir():
         raise DatabaseError(
-            f"database {path} does not exist", f"run `logcorr ingest FILES --db {path}` first"
+            f"cannot create database {path}: directory {folder} does not exist",
+            f"create it first (mkdir -p {folder}), or choose another --db",
         )
     deadline: float | None = None
     while True:
@@ -130,8 +147,9 @@ def connect(
                 deadline = time.monotonic() + _lock_wait()
             if time.monotonic() >= deadline:
                 raise DatabaseError(
-                    f"database {path} is in use by another logcorr process (it holds the write lock)",
-                    "wait for the other ingest to finish, or use another --db",
+                    f"database {path} is in use by another process{_holder(text)} (it holds the write lock)",
+                    "wait for it to finish (an ingest, `logcorr serve`, or a `duckdb` session that has the "
+                    "file open), or use another --db",
                 ) from e
             time.sleep(_LOCK_POLL_S)
         except duckdb.Error as e:

@@ -320,5 +320,6 @@ def check_schema(con: Any, path: str) -> None:
     if version != LATEST:
         raise DatabaseError(
             f"{path} has schema v{version}, this logcorr needs v{LATEST}",
-            f"run any `logcorr ingest --db {path}` to migrate it",
+            f"an ingest migrates it: `logcorr ingest FILE --db {path}` with any input (a file it already "
+            "ingested adds nothing)",
         )
