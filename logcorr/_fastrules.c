@@ -25,11 +25,11 @@
 
 enum {
     SS_WINDOW_END, SS_OFFERED, SS_COUNT, SS_LIMIT, SS_GRACE, SS_GRACE_LIMIT, SS_BIT, SS_OWN, SS_LENT,
-    SS_QUOTA, SS_BORROWED, SS_NEXT_THRESHOLD, SS_DROP_INFO, SS_GRACE_DROP_INFO, N_SS
+    SS_QUOTA, SS_BORROWED, SS_NEXT_THRESHOLD, SS_DROP_INFO, SS_GRACE_DROP_INFO, SS_CLOCK, N_SS
 };
 static const char *SS_NAMES[N_SS] = {
     "window_end", "offered", "count", "limit", "grace", "grace_limit", "bit", "own", "lent",
-    "quota", "borrowed", "next_threshold", "drop_info", "grace_drop_info",
+    "quota", "borrowed", "next_threshold", "drop_info", "grace_drop_info", "clock",
 };
 enum { ST_CLOCK, ST_SYSTEMS, ST_TOTAL, ST_NEXT_TOTAL, ST_LOOP, ST_CROSS, ST_TRACES, N_ST };
 static const char *ST_NAMES[N_ST] = {"clock", "systems", "total", "next_total_threshold", "loop", "cross", "traces"};
@@ -264,7 +264,7 @@ static PyObject *item(PyObject *seq, Py_ssize_t i)
 typedef struct {
     PyObject *engine, *state;
     int sup_on, dup_on, loop_on, cross_on, trace_on, rate_on;
-    long long loop_max, loop_w, cross_w, gate, essential_at, fresh_loop, fresh_cross, idle_ms;
+    long long loop_max, loop_w, cross_w, gate, essential_at, fresh_loop, fresh_cross, idle_ms, refuse_ms;
     PyObject *loop_max_o, *loop_w_o, *cross_w_o;
     PyObject *crit_levels, *exempt_levels, *essential_levels, *patterns;
     PyObject *loop_cache, *sup_cache;
@@ -411,7 +411,7 @@ static int containers(PyObject *st, PyObject **loop, PyObject **cross, PyObject 
     return 0;
 }
 
-#define CTX_FORMAT "OOppppppOOOLLLLLOOOOOOOOOOOOOOOOOOOOOOO"
+#define CTX_FORMAT "OOppppppOOOLLLLLLOOOOOOOOOOOOOOOOOOOOOOO"
 
 static PyObject *decide(PyObject *self, PyObject *args)
 {
@@ -422,7 +422,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
     Ctx c;
     if (!PyArg_ParseTuple(ctx_t, CTX_FORMAT, &c.engine, &c.state, &c.sup_on, &c.dup_on, &c.loop_on,
                           &c.cross_on, &c.trace_on, &c.rate_on, &c.loop_max_o, &c.loop_w_o, &c.cross_w_o,
-                          &c.gate, &c.essential_at, &c.fresh_loop, &c.fresh_cross, &c.idle_ms, &c.crit_levels,
+                          &c.gate, &c.essential_at, &c.fresh_loop, &c.fresh_cross, &c.idle_ms, &c.refuse_ms, &c.crit_levels,
                           &c.exempt_levels, &c.essential_levels, &c.patterns, &c.loop_cache, &c.sup_cache,
                           &c.suppress_drop, &c.duplicate_drop, &c.loop_prune, &c.loop_drop, &c.cross_drop,
                           &c.traces_refuse, &c.rate_roll, &c.rate_drop,
@@ -530,21 +530,6 @@ static PyObject *decide(PyObject *self, PyObject *args)
 
         long long t;
         CHECK(ll_of(COL(ts_c, i), &t));
-        if (t < clock) { /* older than state saved by an earlier ingest: decided at the clock */
-            t = clock;
-            late++;
-            NOTNULL(t_obj = PyLong_FromLongLong(t));
-        } else {
-            clock = t;
-            t_obj = Py_NewRef(COL(ts_c, i));
-        }
-        if (t >= boundary) {
-            CHECK(set(st, ST_OFF[ST_CLOCK], Py_NewRef(t_obj)));
-            NOTNULL(tmp = call(c.boundary, &t_obj, 1)); /* may replace the containers below */
-            CHECK(ll_of(tmp, &boundary));
-            Py_CLEAR(tmp);
-            CHECK(containers(st, &loop_seen, &cross_seen, &trace_recs));
-        }
         ss = PyDict_GetItemWithError(systems, system);
         if (ss != NULL)
             Py_INCREF(ss);
@@ -557,6 +542,29 @@ static PyObject *decide(PyObject *self, PyObject *args)
             FAIL;
         }
         long long v, w, x;
+        /* older than what its own system decided in an earlier ingest: decided at that system's clock */
+        CHECK(SS_LL(ss, SS_CLOCK, &v));
+        if (t < v) {
+            t = v;
+            late++;
+            NOTNULL(t_obj = PyLong_FromLongLong(t));
+        } else {
+            t_obj = Py_NewRef(COL(ts_c, i));
+            CHECK(set(ss, SS_OFF[SS_CLOCK], Py_NewRef(t_obj)));
+        }
+        if (t > clock)
+            clock = t;
+        if (clock >= boundary) {
+            PyObject *clock_obj = PyLong_FromLongLong(clock);
+            NOTNULL(clock_obj);
+            int rc = set(st, ST_OFF[ST_CLOCK], Py_NewRef(clock_obj));
+            tmp = rc < 0 ? NULL : call(c.boundary, &clock_obj, 1); /* may replace the containers below */
+            Py_DECREF(clock_obj);
+            NOTNULL(tmp);
+            CHECK(ll_of(tmp, &boundary));
+            Py_CLEAR(tmp);
+            CHECK(containers(st, &loop_seen, &cross_seen, &trace_recs));
+        }
         CHECK(SS_LL(ss, SS_WINDOW_END, &v));
         if (t >= v) {
             PyObject *a[] = {ss, t_obj, c.rcfg};
@@ -649,7 +657,8 @@ static PyObject *decide(PyObject *self, PyObject *args)
                     int other = k_t ? PyObject_RichCompareBool(k_sys, system, Py_NE) : -1;
                     if (other > 0 && ll_of(k_t, &v) < 0)
                         other = -1;
-                    if (other > 0 && t - v <= c.cross_w) {
+                    /* either side: another system's clock may be ahead of this one's */
+                    if (other > 0 && t - v <= c.cross_w && v - t <= c.cross_w) {
                         PyObject *a[] = {tid, fp, kept, system, t_obj, c.cross_w_o};
                         tmp = with_rule(S_CROSS, call(c.cross_drop, a, 6));
                         Py_DECREF(kept);
@@ -680,11 +689,13 @@ static PyObject *decide(PyObject *self, PyObject *args)
                 }
             }
             if (rec != NULL) {
-                CHECK(PyList_SetItem(rec, 1, Py_NewRef(t_obj)));
+                CHECK(ll_of(PyList_GET_ITEM(rec, 1), &v));
+                if (t > v)
+                    CHECK(PyList_SetItem(rec, 1, Py_NewRef(t_obj)));
                 CHECK(ll_of(PyList_GET_ITEM(rec, 2), &v));
                 CHECK(ll_of(PyList_GET_ITEM(rec, 0), &w));
-                /* refused until it ends, unless an exempt event of the trace was stored since */
-                if (v > t && w == 0 && c.trace_on) {
+                /* refused from its start until it ends, unless an exempt event of the trace was stored since */
+                if (v > t && t >= v - c.refuse_ms && w == 0 && c.trace_on) {
                     int ex;
                     CHECK(ex = level_or_critical(&c, c.exempt_levels, level, tid));
                     if (!ex) {
@@ -818,10 +829,20 @@ static PyObject *decide(PyObject *self, PyObject *args)
             if (c.cross_on && (cross_hot || t <= c.fresh_cross)) {
                 PyObject *ck = PyTuple_Pack(2, tid, fp);
                 NOTNULL(ck);
-                tmp = PyTuple_Pack(2, system, t_obj);
-                int rc = tmp ? PyDict_SetItem(cross_seen, ck, tmp) : -1;
+                /* the newest copy (a system behind may store an older one) */
+                PyObject *kept = PyDict_GetItemWithError(cross_seen, ck);
+                int newer = kept == NULL ? (PyErr_Occurred() ? -1 : 1) : 0;
+                if (kept != NULL) {
+                    PyObject *k_t = item(kept, 1);
+                    newer = k_t == NULL || ll_of(k_t, &v) < 0 ? -1 : t >= v;
+                }
+                int rc = newer;
+                if (newer > 0) {
+                    tmp = PyTuple_Pack(2, system, t_obj);
+                    rc = tmp ? PyDict_SetItem(cross_seen, ck, tmp) : -1;
+                    Py_CLEAR(tmp);
+                }
                 Py_DECREF(ck);
-                Py_CLEAR(tmp);
                 CHECK(rc);
             }
             PyObject *bit = get(ss, SS_OFF[SS_BIT], "bit");

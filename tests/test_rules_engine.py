@@ -461,10 +461,46 @@ def test_later_events_continue_the_same_engine_state() -> None:
     assert sorted(first) + sorted(p + 30 for p in second) == sorted(whole)
 
 
-def test_an_event_older_than_the_engines_clock_is_decided_at_the_clock() -> None:
+def test_an_event_older_than_its_systems_clock_is_decided_at_that_clock() -> None:
     engine, _ = decide(minute(1, 50))
     _, drops = decide([ev(T0, msg="late")], engine=engine)  # minute 0, but the clock is in minute 1
     assert drops[1][0] == "rate_limit" and engine.stats["late"] == 1
+
+
+def test_another_systems_later_clock_does_not_make_an_event_late() -> None:
+    # one export per system, ingested one after the other: the backend's clock is 5 minutes ahead
+    engine, _ = decide([ev(T0 + 5 * MIN, "backend", msg="deploy done")])
+    heartbeats = [ev(T0 + i * 10_000, trace=f"t{i}", msg="heartbeat") for i in range(30)]
+    _, drops = decide(heartbeats, engine=engine)
+    assert drops == {} and engine.stats["late"] == 0  # 10 s apart: no loop, decided on the browser's clock
+    assert engine.state.systems["browser"].clock == T0 + 290_000
+    assert engine.state.systems["backend"].clock == engine.state.clock == T0 + 5 * MIN
+
+
+def test_a_cross_system_copy_is_compared_either_side_of_a_system_ahead() -> None:
+    engine, _ = decide([ev(T0 + 300_000, "backend", trace="tr", msg="Saved profile")])
+    _, drops = decide([ev(T0 + 1_000, trace="tr", msg="Saved profile"),  # 299 s before: another event
+                       ev(T0 + 298_500, trace="tr", msg="Saved profile")], engine=engine)  # fmt: skip
+    assert list(drops) == [2] and drops[2][0] == "cross_system"
+    assert "stored by backend for trace tr 1500 ms later" in drops[2][1]
+
+
+def test_a_refusal_does_not_reach_back_before_it_began() -> None:
+    # the browser, ahead, refused the trace at minute 5; the worker's export reaches back to minute 1
+    engine, drops = decide([*minute(5, 50), ev(T0 + 5 * MIN + 59_000, trace="tr", msg="click")])
+    assert drops[51][0] == "rate_limit" and engine.stats["trace_refused"] == 1
+    _, drops = decide([ev(T0 + MIN, "worker", trace="tr", msg="fetch"),
+                       ev(T0 + 5 * MIN + 59_500, "worker", trace="tr", msg="fetch again")], engine=engine)  # fmt: skip
+    assert drops == {}  # before the refusal, and stored: the trace is admitted from then on
+    _, drops = decide([ev(T0 + 5 * MIN + 59_500, "worker", trace="tr2", msg="fetch")], engine=refusing("tr2"))
+    assert drops[1][0] == "trace"  # inside the refusal's span, in a system behind the one that refused
+
+
+def refusing(trace: str) -> Engine:
+    """An engine whose browser, at minute 5, refused `trace`."""
+    engine, drops = decide([*minute(5, 50), ev(T0 + 5 * MIN + 59_000, trace=trace, msg="click")])
+    assert drops[51][0] == "rate_limit"
+    return engine
 
 
 @pytest.mark.parametrize("rule", ["loop", "cross_system", "rate_limit", "budget"])

@@ -292,6 +292,23 @@ def test_the_summary_shows_drops_quota_moments_and_trace_integrity(
     assert doc["trace_integrity"]["multi_system_traces"] == 1
 
 
+def test_the_summary_shows_the_moments_of_a_month_the_ingest_ran_past(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    policy = Policy.model_validate({"rate_limit": {"enabled": False}, "budget": {"monthly_writes": 10}})
+    june = T0 - 60_000  # the last minute of May, then June
+    recs = [browser(june + i * 1000, f"may {i}", trace=None) for i in range(5)]
+    recs += [browser(T0 + i * 1000, f"june {i}", trace=None) for i in range(2)]
+    result = ingest([str(write_jsonl("s.jsonl", recs))], str(tmp_path / "db.duckdb"), policy)
+    text = _render(result)
+    assert "quota 2024-06: 2/10" in text
+    assert "budget browser share of 2024-05 reached 100 % at 2024-05-31T23:59:03.000Z (run 1)" in text
+    doc = to_json(result)
+    assert {(m["month"], m["scope"], m["pct"]) for m in doc["quota"]["moments"]} >= {
+        ("2024-05", "browser", 100.0)
+    }
+
+
 def _render(result: IngestResult) -> str:
     from rich.console import Console
 
@@ -321,7 +338,7 @@ def test_an_older_file_ingested_later_is_decided_at_the_saved_clock_and_the_summ
     result = ingest([str(write_jsonl("older.jsonl", older))], str(db))
     assert result.integrity is not None and result.integrity.stats["late"] == 60
     assert result.dropped == 11  # 60 arrive in the clock's minute, which already holds one
-    assert "60 events were older than the rule state an earlier ingest saved" in _render(result)
+    assert "60 events were older than what an earlier ingest decided for their system" in _render(result)
 
 
 @pytest.mark.parametrize("files", [FILE_ROWS, FILE_ROWS + 11])
@@ -481,3 +498,24 @@ def test_a_split_ingest_ending_with_a_suppressed_line_keeps_the_windows_its_last
     echo = browser(T0 + 1_500, "Checkout step confirmed", trace="trace_hot", level="info")
     ingest([str(write_jsonl("second.jsonl", [echo]))], str(db))
     assert [r[1] for r in ledger(db)] == ["suppress", "cross_system"]
+
+
+def test_exports_of_one_system_after_another_are_decided_on_their_own_clock(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    # the audit's case: the backend's export ingested first, then the browser's for the 5 minutes before
+    db = tmp_path / "db.duckdb"
+    backend = {"id": "b1", "trace_id": "trace_x", "system": "convex", "level": "info",
+               "message": "Saved profile", "timestamp": T0 + 299_000}  # fmt: skip
+    ingest([str(write_jsonl("backend.jsonl", [backend]))], str(db))
+    heartbeats = [browser(T0 + i * 10_000, "heartbeat", trace=f"t{i}") for i in range(30)]
+    heartbeats.append(browser(T0 + 1_000, "Saved profile", trace="trace_x"))  # 298 s apart: not a copy
+    result = ingest([str(write_jsonl("browser.jsonl", heartbeats))], str(db))
+    assert result.stored == 31 and result.drops == {}
+    assert result.integrity is not None and result.integrity.stats.get("late", 0) == 0
+    clocks = query(db, "SELECT system, epoch_ms(clock) FROM rate_limit_state ORDER BY system")
+    assert dict(clocks) == {"backend": T0 + 299_000, "browser": T0 + 290_000, "worker": T0 + 299_000}
+    # a third ingest continues each system where it was: the browser's next lines are not late
+    more = [browser(T0 + 291_000 + i * 100, "heartbeat", trace=f"u{i}") for i in range(6)]
+    result = ingest([str(write_jsonl("more.jsonl", more))], str(db))
+    assert result.drops == {("loop", "browser"): 1}  # the sixth within 1 s of 12:04:51 (five stored)

@@ -75,8 +75,16 @@ def decide(
             *(["seq NOT IN (SELECT seq FROM dups)"] if policy.duplicates.enabled else []),
         ]
         where = f"WHERE {' AND '.join(skip)}" if skip else ""
-        (newest,) = con.execute(f"SELECT coalesce(max(ts_ms), -1) FROM staging {where}").fetchone()
-        con.execute(f"CREATE TEMP TABLE hot_loop AS {hot_events_sql(policy, 'loop', 'staging', int(newest))}")
+        by_system = {
+            name: int(n)
+            for name, n in con.execute(
+                f"SELECT system, max(ts_ms) FROM staging {where} GROUP BY system"
+            ).fetchall()
+        }
+        newest = max(by_system.values(), default=-1)
+        con.execute(
+            f"CREATE TEMP TABLE hot_loop AS {hot_events_sql(policy, 'loop', 'staging', newest, by_system=by_system)}"
+        )
         con.execute(
             f"CREATE TEMP TABLE hot_cross AS {hot_events_sql(policy, 'cross', 'staging', int(newest))}"
         )

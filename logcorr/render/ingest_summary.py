@@ -83,7 +83,7 @@ def quota_json(r: IngestResult) -> dict[str, Any] | None:
             for u in q.systems
         },
         "moments": [
-            {"scope": m.scope, "pct": m.pct, "reached_at": iso(m.ts_ms), "used": m.used, "quota": m.quota,
+            {"month": m.month, "scope": m.scope, "pct": m.pct, "reached_at": iso(m.ts_ms), "used": m.used, "quota": m.quota,
              "run_id": m.run_id if m.run_id is not None else r.run_id}
             for m in q.moments
         ],
@@ -254,6 +254,8 @@ def _render_rules(r: IngestResult, console: Any) -> None:
         for m in q.moments:
             run = m.run_id if m.run_id is not None else r.run_id
             what = "monthly quota" if m.scope == "total" else f"{m.scope} share"
+            if m.month != q.month:
+                what += f" of {m.month}"
             console.print(f"[yellow]budget[/] {what} reached {m.pct:g} % at {iso(m.ts_ms)} (run {run})")
     i = r.integrity
     if i is not None and i.multi_system:
@@ -262,5 +264,6 @@ def _render_rules(r: IngestResult, console: Any) -> None:
             f"{i.refused_whole} refused whole"
         )
     if i is not None and i.stats.get("late"):
-        console.print(f"[yellow]note[/] {i.stats['late']} events were older than the rule state an earlier ingest "
-                      "saved; they were decided at its clock (ingest in time order, see docs/rules.md)")  # fmt: skip
+        console.print(f"[yellow]note[/] {i.stats['late']} events were older than what an earlier ingest decided for "
+                      "their system; they were decided at that system's clock (ingest each system's exports in time "
+                      "order, see docs/rules.md)")  # fmt: skip

@@ -16,8 +16,10 @@ def drop(
 ) -> tuple[str, str]:
     """Reason and snapshot for the later copy."""
     kept_system, kept_at = kept
+    # the kept copy may be the later one when its system's clock is ahead (exports ingested one by one)
+    gap = f"{t - kept_at} ms earlier" if t >= kept_at else f"{kept_at - t} ms later"
     reason = (
-        f"same message already stored by {kept_system} for trace {trace_id} {t - kept_at} ms earlier "
+        f"same message already stored by {kept_system} for trace {trace_id} {gap} "
         f"(kept once within {window_ms} ms)"
     )
     state = (

@@ -74,17 +74,31 @@ def hot_flags_sql(policy: Policy, ts: str = "ts_ms", order: str = "pos") -> str:
     return ", ".join(items)
 
 
-def hot_events_sql(policy: Policy, kind: str, relation: str, newest: int, key: str = "seq") -> str:
+def hot_events_sql(
+    policy: Policy,
+    kind: str,
+    relation: str,
+    newest: int,
+    key: str = "seq",
+    by_system: dict[str, int] | None = None,
+) -> str:
     """The `{kind}_hot` flag of `hot_flags_sql` (kind: loop or cross) as a query listing the `key` of the
-    hot events of `relation` (ordered by ts_ms, then `key`; `newest`: its largest ts_ms). One window per
-    statement over narrow columns: DuckDB runs that several times faster than all windows in one SELECT."""
+    hot events of `relation` (ordered by ts_ms, then `key`; `newest`: its largest ts_ms; `by_system`: each
+    system's, for the loop flag, whose saved windows are per system). One window per statement over narrow
+    columns: DuckDB runs that several times faster than all windows in one SELECT."""
     part, near, recent, w, only = _hot(policy, kind)
+    last = str(newest)
+    if kind == "loop" and by_system:
+        whens = " ".join(
+            f"WHEN '{name.replace(chr(39), chr(39) * 2)}' THEN {n}" for name, n in by_system.items()
+        )
+        last = f"CASE system {whens} ELSE {newest} END"
     return f"""
         SELECT {key} FROM (
-            SELECT {key}, ts_ms, lag(ts_ms) OVER w AS prev, lead(ts_ms) OVER w AS next
+            SELECT {key}, ts_ms, {last} AS last, lag(ts_ms) OVER w AS prev, lead(ts_ms) OVER w AS next
             FROM {relation} {f"WHERE {only}" if only else ""}
             WINDOW w AS (PARTITION BY {part} ORDER BY ts_ms, {key})
-        ) WHERE ts_ms - prev {near} {w} OR next - ts_ms {near} {w} OR ts_ms {recent} {newest - w}
+        ) WHERE ts_ms - prev {near} {w} OR next - ts_ms {near} {w} OR ts_ms {recent} last - {w}
     """
 
 
@@ -207,6 +221,7 @@ class Engine:
             tcfg.enabled, self.rate.enabled,
             pol.loop.max_identical, pol.loop.window_ms, pol.cross_system.window_ms,
             self.budget.fast_gate(), self.budget.essential_at, self._fresh_loop, self._fresh_cross, tcfg.idle_ms,
+            tcfg.refuse_ms,
             tcfg.critical_levels, tcfg.critical_levels | tcfg.essential_levels, tcfg.essential_levels,
             tcfg.patterns,
             self._loop_drops, self._suppress_drops,
@@ -234,6 +249,7 @@ class Engine:
         cross_w = pol.cross_system.window_ms
         trace_on = tcfg.enabled
         idle = tcfg.idle_ms
+        refuse_ms = tcfg.refuse_ms
         rate_on = rcfg.enabled
         gate = bcfg.fast_gate()
         stats = self.stats
@@ -267,18 +283,22 @@ class Engine:
             if dup and dup_on:
                 add((pos, duplicate.decision(int(dup))))
                 continue
-            if t < clock:  # older than state saved by an earlier ingest: decided at the clock
-                t = clock
-                late += 1
-            else:
-                clock = t
-            if t >= boundary:
-                st.clock = clock
-                boundary = self._boundary(t)  # may replace the containers below
-                loop_seen, cross_seen, trace_recs = st.loop, st.cross, st.traces
             ss = systems.get(system)
             if ss is None:
                 ss = self._system(system)
+            # older than what its own system's rules decided in an earlier ingest: decided at that system's
+            # clock. Another system's later clock does not matter (exports of one system after another's)
+            if t < ss.clock:
+                t = ss.clock
+                late += 1
+            else:
+                ss.clock = t
+            if t > clock:
+                clock = t
+            if clock >= boundary:
+                st.clock = clock
+                boundary = self._boundary(clock)  # may replace the containers below
+                loop_seen, cross_seen, trace_recs = st.loop, st.cross, st.traces
             if t >= ss.window_end:
                 rate.roll(ss, t, rcfg)
 
@@ -310,7 +330,8 @@ class Engine:
             if tid is not None:
                 if cross_on and (cross_hot or t <= fresh_cross):
                     kept = cross_seen.get((tid, fp))
-                    if kept is not None and kept[0] != system and t - kept[1] <= cross_w:
+                    # either side: another system's clock may be ahead of this one's
+                    if kept is not None and kept[0] != system and -cross_w <= t - kept[1] <= cross_w:
                         add((pos, ("cross_system", *cross_system.drop(tid, fp, kept, system, t, cross_w))))
                         continue
                 rec = trace_recs.get(tid)
@@ -320,11 +341,12 @@ class Engine:
                     del trace_recs[tid]
                     rec = None
                 if rec is not None:
-                    rec[1] = t
-                    # refused until it ends, unless an exempt event of the trace was stored since: the
-                    # trace is then admitted, and cutting it in another system is what refusal avoids
+                    if t > rec[1]:
+                        rec[1] = t
+                    # refused from its start until it ends, unless an exempt event of the trace was stored
+                    # since: the trace is then admitted, and cutting it elsewhere is what refusal avoids
                     if (
-                        rec[2] > t
+                        rec[2] > t >= rec[2] - refuse_ms
                         and not rec[0]
                         and trace_on
                         and not (level in exempt_levels or crit_trace(tid))
@@ -398,7 +420,12 @@ class Engine:
                     stored.append(t)
             if tid is not None:
                 if cross_on and (cross_hot or t <= fresh_cross):
-                    cross_seen[(tid, fp)] = (system, t)
+                    ck = (tid, fp)
+                    kept = cross_seen.get(ck)
+                    if (
+                        kept is None or t >= kept[1]
+                    ):  # the newest copy (a system behind may store an older one)
+                        cross_seen[ck] = (system, t)
                 if rec is None:
                     trace_recs[tid] = [ss.bit, t, 0, None]
                 else:

@@ -40,6 +40,8 @@ def load_state(con: Any, policy: Policy) -> RuleState:
         if start is not None:
             ss.window = int(start) // window_ms
             ss.window_end = (ss.window + 1) * window_ms
+            # the system's own clock (a database from before it was saved per system holds the newest of all)
+            ss.clock = int(clock)
         ss.tier, ss.count, ss.offered, ss.grace, ss.calm = (
             int(tier),
             int(count),
@@ -102,10 +104,18 @@ def save_state(con: Any, st: RuleState, policy: Policy, run_id: int) -> None:
         "rate_limit_state",
         {
             "system": pa.array([s.name for s in systems], pa.string()),
-            "clock": pa.array([st.clock] * len(systems), _TS),
+            # each system's own clock; one that decided nothing yet has the newest of all (the column is NOT NULL,
+            # and a load reads it only where the system has a window)
+            "clock": pa.array([s.clock if s.clock >= 0 else st.clock for s in systems], _TS),
             "window_start": pa.array([s.window * window_ms if s.window >= 0 else None for s in systems], _TS),
             "tier": pa.array([s.tier for s in systems], pa.int32()),
-            "tier_limit": pa.array([s.limit for s in systems], pa.int32()),
+            "tier_limit": pa.array(
+                [
+                    s.limit or policy.rate_limit.tiers[min(s.tier, len(policy.rate_limit.tiers) - 1)]
+                    for s in systems
+                ],
+                pa.int32(),
+            ),
             "window_count": pa.array([s.count for s in systems], pa.int32()),
             "window_offered": pa.array([s.offered for s in systems], pa.int32()),
             "window_grace": pa.array([s.grace for s in systems], pa.int32()),
@@ -134,11 +144,14 @@ def _save_fingerprints(con: Any, st: RuleState, policy: Policy, run_id: int) -> 
     # only what is still inside a window is saved, so it is picked before the sort (the containers are swept
     # every few minutes of event time, not at the ingest's end)
     loop_w = policy.loop.window_ms
-    loop_from = st.clock - loop_w
+    # a loop window is its system's: a system whose clock is behind the others keeps its own last second
+    since = {s.name: (s.clock if s.clock >= 0 else st.clock) - loop_w for s in st.systems.values()}
+    loop_from = min(since.values(), default=st.clock - loop_w)
     for (system, level, fp), stored in sorted(
         kv for kv in st.loop.items() if kv[1] and kv[1][-1] > loop_from
     ):
-        rows.extend(("loop", system, level, None, fp, ts, ts + loop_w) for ts in stored if ts > loop_from)
+        cut = since.get(system, st.clock - loop_w)
+        rows.extend(("loop", system, level, None, fp, ts, ts + loop_w) for ts in stored if ts > cut)
     cross_w = policy.cross_system.window_ms
     cross_from = st.clock - cross_w
     for (trace_id, fp), (system, ts) in sorted(kv for kv in st.cross.items() if kv[1][1] >= cross_from):

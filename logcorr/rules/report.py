@@ -74,8 +74,11 @@ def quota_report(state: RuleState, cfg: BudgetConfig) -> QuotaReport | None:
             systems.append(QuotaUse(name, 0, quota, 0, 0))
         else:
             systems.append(QuotaUse(name, ss.used, quota, ss.borrowed, ss.lent))
+    # this month's, and every month's this run reached (an ingest across a month's end: August's 80 %, 95 %
+    # and 100 % are news too, though the quota shown is September's)
     moments = sorted(
-        (m for m in state.moments if m.month == state.month), key=lambda m: (m.ts_ms, m.scope, m.pct)
+        (m for m in state.moments if m.month == state.month or m.run_id is None),
+        key=lambda m: (m.ts_ms, m.scope, m.pct),
     )
     return QuotaReport(state.month, state.total, cfg.monthly, systems, moments)
 

@@ -29,6 +29,7 @@ class SystemState:
 
     name: str
     bit: int
+    clock: int = -1  # newest event time of this system decided; its later events never move it back
     # rule 6, the current window of event time
     window: int = -1  # window index (ts // window_ms); -1 before the first event
     window_end: int = -1  # first ms after the window, so the first event rolls it
