@@ -5,11 +5,16 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
+from logcorr.pipeline import ingest as ingest_module
 from logcorr.store import interrupt
+from tests.conftest import FIXTURES
 
 LONG = " UNION ALL ".join(["SELECT x FROM range(100000000000) t(x)"] * 4)
 
@@ -49,3 +54,64 @@ def test_install_takes_over_only_pythons_default_handler(before: object) -> None
                 signal.raise_signal(signal.SIGINT)
     finally:
         signal.signal(signal.SIGINT, saved)
+
+
+class _Connection:
+    """A DuckDB connection whose statements can be made to meet Ctrl-C (or fail) as they run."""
+
+    def __init__(self, con: Any, on: str, act: Callable[[], None]) -> None:
+        self._con, self._on, self._act = con, on, act
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.strip().startswith(self._on):
+            self._act()
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def _wrap(monkeypatch: pytest.MonkeyPatch, on: str, act: Callable[[], None]) -> None:
+    real = ingest_module.connect
+    monkeypatch.setattr(ingest_module, "connect", lambda *a, **k: _Connection(real(*a, **k), on, act))
+
+
+def test_ctrl_c_during_the_commit_says_the_ingest_was_committed(
+    tmp_path: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = signal.getsignal(signal.SIGINT)
+    interrupt.install()
+    try:
+        _wrap(monkeypatch, "COMMIT", lambda: signal.raise_signal(signal.SIGINT))
+        db = tmp_path / "db.duckdb"
+        r = cli("ingest", str(FIXTURES / "browser"), "--db", str(db))
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    assert r.exit_code == 130 and "interrupted after ingest run 1 was committed" in r.stderr
+    monkeypatch.undo()
+    whole = tmp_path / "whole.duckdb"
+    assert cli("ingest", str(FIXTURES / "browser"), "--db", str(whole)).exit_code == 0
+    tables = "SELECT (SELECT count(*) FROM log_queue), (SELECT count(*) FROM drop_ledger), (SELECT count(*) FROM ingest_runs WHERE finished_at IS NOT NULL)"
+    counts = [duckdb.connect(str(p), read_only=True).execute(tables).fetchone() for p in (db, whole)]
+    assert counts[0] == counts[1] and counts[0][0] > 0  # it is all there
+
+
+def test_a_duckdb_error_after_ctrl_c_is_reported_as_the_interruption(
+    tmp_path: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB turns an interruption into its own errors (an aborted transaction, a failed Arrow stream)
+    def aborted() -> None:
+        monkeypatch.setattr(interrupt, "_requested", True)
+        raise duckdb.TransactionException("Current transaction is aborted (please ROLLBACK)")
+
+    _wrap(monkeypatch, "INSERT INTO ingest_runs", aborted)
+    db = tmp_path / "db.duckdb"
+    r = cli("ingest", str(FIXTURES / "browser"), "--db", str(db))
+    assert r.exit_code == 130 and r.stderr.strip() == "interrupted"
+    # without Ctrl-C the same error is the database's
+    monkeypatch.setattr(interrupt, "_requested", False)
+    _wrap(
+        monkeypatch, "INSERT INTO ingest_runs", lambda: (_ for _ in ()).throw(duckdb.IOException("disk full"))
+    )
+    r = cli("ingest", str(FIXTURES / "browser"), "--db", str(tmp_path / "other.duckdb"))
+    assert r.exit_code == 3 and "database error during ingest: disk full" in r.stderr

@@ -123,14 +123,25 @@ def cli_main(argv: list[str] | None = None) -> int:
     except LogcorrError as e:
         return _fail(e.message, e.hint, e.exit_code, debug, e)
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
+        _interrupted()
         return ExitCode.INTERRUPTED
     except Exception as e:
         return _other(e, debug)
     code = int(rv) if isinstance(rv, int) else ExitCode.OK
     if code == ExitCode.INTERRUPTED:  # typer returns 130 for Ctrl-C in a command, and says nothing
-        sys.stderr.write("interrupted\n")
+        _interrupted()
     return code
+
+
+def _interrupted() -> None:
+    from logcorr.store.interrupt import committed_run
+
+    run = committed_run()  # Ctrl-C during an ingest's COMMIT: that ingest is in the database
+    sys.stderr.write(
+        "interrupted\n"
+        if run is None
+        else f"interrupted after ingest run {run} was committed: its data is stored\n"
+    )
 
 
 def _other(e: Exception, debug: bool) -> int:
@@ -142,7 +153,7 @@ def _other(e: Exception, debug: bool) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.OK
     if _query_interrupted(e):
-        sys.stderr.write("interrupted\n")
+        _interrupted()
         return ExitCode.INTERRUPTED
     typer = sys.modules.get("typer")
     if typer is not None and isinstance(e, typer.Exit):

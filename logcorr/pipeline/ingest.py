@@ -32,6 +32,7 @@ from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
 from logcorr.sources.detect import FORMATS
 from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
+from logcorr.store import interrupt
 from logcorr.store.connection import (
     ENGINE_MEMORY_LIMIT,
     INGEST_MEMORY_LIMIT,
@@ -168,6 +169,7 @@ def ingest(
     files = expand_inputs(paths)
     limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env())
     started = time.perf_counter()
+    interrupt.reset()
     swept = scratch.sweep()  # what killed ingests left in $TMPDIR: it may be the room this one needs
     con = connect(db, memory_limit=INGEST_MEMORY_LIMIT)
     # every query that needs an order says so (ORDER BY); without this DuckDB buffers large INSERT … SELECT
@@ -192,8 +194,12 @@ def ingest(
             con.execute("ROLLBACK")
             result.committed = False
         else:
-            con.execute("COMMIT")
+            with interrupt.deferred(result.run_id):  # Ctrl-C now would report a committed ingest as stopped
+                con.execute("COMMIT")
     except BaseException as e:
+        if isinstance(e, KeyboardInterrupt) and interrupt.committed_run() is not None:
+            con.close()
+            raise
         with contextlib.suppress(Exception):
             con.execute("ROLLBACK")
         con.close()
@@ -210,6 +216,8 @@ def ingest(
         if isinstance(e, duckdb.OutOfMemoryException):
             what, first, hint = out_of_memory(e)
             raise DatabaseError(f"DuckDB ran out of {what} during ingest: {first}", hint) from e
+        if isinstance(e, duckdb.Error) and interrupt.requested():
+            raise KeyboardInterrupt from e  # DuckDB's own words for an interruption (an aborted transaction …)
         if isinstance(e, duckdb.Error):
             raise DatabaseError(f"database error during ingest: {str(e).splitlines()[0]}") from e
         raise

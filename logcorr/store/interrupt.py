@@ -14,10 +14,15 @@ from __future__ import annotations
 import contextlib
 import signal
 import weakref
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
 _open: weakref.WeakSet[Any] = weakref.WeakSet()
+_requested = False  # Ctrl-C came: a DuckDB error raised since is its consequence, not a database fault
+_deferring = False  # inside `deferred()`: Ctrl-C waits for the block's end
+_pending = False
+_committed: int | None = None  # the ingest run committed before Ctrl-C came (see `deferred`)
 
 
 def track(con: Any) -> Any:
@@ -34,12 +39,53 @@ def interrupt_all() -> None:
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    global _requested, _pending
+    _requested = True
+    if _deferring:
+        _pending = True
+        return
     interrupt_all()
     signal.default_int_handler(signum, frame)
+
+
+def requested() -> bool:
+    """Whether Ctrl-C came during this command. DuckDB turns an interruption into errors of its own (an
+    aborted transaction, a failed Arrow stream): they mean the user stopped it."""
+    return _requested
+
+
+@contextlib.contextmanager
+def deferred(run_id: int) -> Iterator[None]:
+    """Ctrl-C inside the block (an ingest's COMMIT) is held until it ends; the KeyboardInterrupt raised then
+    carries that run `run_id` was committed (`committed_run`), so nobody is told an ingest that is in the
+    database was stopped."""
+    global _deferring, _pending, _committed
+    _deferring = True
+    try:
+        yield
+    finally:
+        _deferring = False
+    if _pending:
+        _pending = False
+        _committed = run_id
+        raise KeyboardInterrupt
+
+
+def reset() -> None:
+    """Forget an earlier command's Ctrl-C (commands run one after another in one process, as in tests)."""
+    global _requested, _pending, _committed
+    _requested = _pending = False
+    _committed = None
+
+
+def committed_run() -> int | None:
+    """The ingest run committed just before Ctrl-C stopped the command (see `deferred`), else None."""
+    return _committed
 
 
 def install() -> None:
     """Take over SIGINT from Python's default handler. An ignored SIGINT (a background job's) stays ignored,
     and a handler someone else installed stays theirs. Main thread only."""
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    reset()
+    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _on_sigint):
         signal.signal(signal.SIGINT, _on_sigint)
