@@ -414,6 +414,29 @@ def test_two_lines_the_worker_stored_in_one_millisecond_are_two_events(
     assert (result.stored, result.dropped) == (2, 0)
 
 
+def test_lines_logged_in_one_client_millisecond_and_stored_apart_by_the_worker_are_events_of_their_own(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    # a tight loop: seven identical console lines in one client millisecond, received 1 ms apart
+    burst = [_worker_copy(T0 + 20 + i, T0, "Rendering ProfileCard", f"x{i}") for i in range(7)]
+    records = write_jsonl("records.jsonl", burst)
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(records)], str(db))
+    assert (result.stored, result.drops) == (5, {("loop", "browser"): 2})  # the loop rule's, not "duplicate"
+    keys = query(db, "SELECT count(DISTINCT event_key) FROM log_queue")
+    assert keys == [(5,)]
+    # delivered again (an overlapping export): every one is a repeat of its first delivery
+    again = write_jsonl("again.jsonl", [*burst, _worker_copy(T0 + 20, T0, "Rendering ProfileCard", "x0")])
+    result = ingest([str(again)], str(db))
+    assert (result.stored, result.drops) == (0, {("duplicate", "browser"): 8})
+    # the browser's own payloads of the burst meet the records, the n-th copy the n-th
+    db2 = tmp_path / "db2.duckdb"
+    payloads = write_jsonl("payloads.jsonl", [browser(T0, "Rendering ProfileCard") for _ in range(7)])
+    result = ingest([str(payloads), str(records)], str(db2))
+    assert result.stored == 5 and result.drops[("loop", "browser")] == 2
+    assert result.drops[("duplicate", "browser")] == 7
+
+
 def test_the_browsers_payload_and_the_workers_record_of_it_are_one_event(
     tmp_path: Path, write_jsonl: Write
 ) -> None:

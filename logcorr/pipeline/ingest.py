@@ -20,7 +20,7 @@ from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.gcpause import gc_paused
 from logcorr.pipeline import scratch
-from logcorr.pipeline.decide import decide, register_files
+from logcorr.pipeline.decide import decide, register_files, rekey_repeats
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.shard import ShardDone, parse_sharded, plan
 from logcorr.pipeline.spool import SpoolWriteError
@@ -389,6 +389,7 @@ def _finish_run(
     result.lap("parse")
 
     register_files(con, result.files)
+    rekeyed = rekey_repeats(con, stager.events)
     rule_state = load_state(con, policy)
     result.lap("prepare")
     # the cyclic collector stays off until the rules' state is freed: the engine's batches and drops make no
@@ -404,7 +405,7 @@ def _finish_run(
     # counted before store, while DuckDB's buffers hold little else (after store they hold the written tables)
     count(con, result)
     result.lap("rules")
-    repeated = store(con, run_id, policy, stager.events)
+    repeated = store(con, run_id, policy, stager.events, rekeyed)
     for f in result.files:
         f.metrics_repeated = repeated.get(f.file_id, 0)
     result.metrics_repeated = sum(repeated.values())
