@@ -542,3 +542,20 @@ def test_exports_of_one_system_after_another_are_decided_on_their_own_clock(
     more = [browser(T0 + 291_000 + i * 100, "heartbeat", trace=f"u{i}") for i in range(6)]
     result = ingest([str(write_jsonl("more.jsonl", more))], str(db))
     assert result.drops == {("loop", "browser"): 1}  # the sixth within 1 s of 12:04:51 (five stored)
+
+
+def test_an_event_dated_after_this_machines_clock_is_named_in_the_summary(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    # a browser whose clock is set to 2090: stored like any line, but it moves the browser's rule clock
+    ahead = 3_786_912_000_000  # 2090-01-01T00:00:00Z
+    recs = [browser(T0, "ok"), browser(ahead, "from the future")]
+    result = ingest([str(write_jsonl("b.jsonl", recs))], str(tmp_path / "db.duckdb"))
+    assert result.stored == 2 and result.future == {"browser": (1, ahead)}
+    assert (
+        "1 browser event is dated over a day after this machine's clock (the newest 2090-01-01T00:00:00.000Z)"
+        in (_render(result))
+    )
+    assert to_json(result)["future_events"] == {"browser": {"count": 1, "newest": "2090-01-01T00:00:00.000Z"}}
+    result = ingest([str(write_jsonl("c.jsonl", [browser(T0 + 1, "ok again")]))], str(tmp_path / "db.duckdb"))
+    assert result.future == {} and "dated over a day" not in _render(result)

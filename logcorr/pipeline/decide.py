@@ -3,6 +3,7 @@ the saved rule state); each event's fate lands in TEMP tables `fate` and `decisi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,23 @@ def register_files(con: Any, files: list[FileResult]) -> None:
 
 
 _ENGINE_BATCH = 32_768
+
+
+# how far after this machine's clock an event may be dated before the summary calls it a clock set ahead
+FUTURE_MARGIN_MS = 86_400_000
+
+
+def future_events(con: Any, now_ms: int | None = None) -> dict[str, tuple[int, int]]:
+    """Staged events dated over `FUTURE_MARGIN_MS` after this machine's clock (`now_ms`), per system: (count,
+    newest ms). Logs are exported after they happen, so these are clocks set ahead (a browser's); they are
+    decided like any event, but they move their system's rule clock, and a later ingest of that system is
+    then late (docs/rules.md). Only the summary's note depends on the machine's clock, no decision does."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rows = con.execute(
+        "SELECT system::VARCHAR, count(*), max(ts_ms) FROM staging WHERE ts_ms > ? GROUP BY ALL ORDER BY 1",
+        [now_ms + FUTURE_MARGIN_MS],
+    ).fetchall()
+    return {str(name): (int(n), int(newest)) for name, n, newest in rows}
 
 
 def rekey_repeats(con: Any, events: Callable[..., Any]) -> bool:

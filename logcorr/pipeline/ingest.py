@@ -20,7 +20,7 @@ from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.gcpause import gc_paused
 from logcorr.pipeline import scratch
-from logcorr.pipeline.decide import decide, register_files, rekey_repeats
+from logcorr.pipeline.decide import decide, future_events, register_files, rekey_repeats
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.shard import ShardDone, parse_sharded, plan
 from logcorr.pipeline.spool import SpoolWriteError
@@ -70,6 +70,9 @@ class IngestResult:
     metrics_repeated: int = 0  # staged metrics left out: an earlier delivery of each was kept
     # temporary directories of killed ingests this one removed first: (path, bytes)
     swept: list[tuple[str, int]] = field(default_factory=list)
+    # events dated over a day after this machine's clock, per system: (count, newest ms): a client clock set
+    # ahead, which moves that system's rule clock (see `decide.future_events`)
+    future: dict[str, tuple[int, int]] = field(default_factory=dict)
     _lap_start: float = field(default_factory=time.perf_counter, repr=False)
 
     def lap(self, phase: str) -> None:
@@ -390,6 +393,7 @@ def _finish_run(
 
     register_files(con, result.files)
     rekeyed = rekey_repeats(con, stager.events)
+    result.future = future_events(con)
     rule_state = load_state(con, policy)
     result.lap("prepare")
     # the cyclic collector stays off until the rules' state is freed: the engine's batches and drops make no

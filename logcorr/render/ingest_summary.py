@@ -65,6 +65,7 @@ def to_json(r: IngestResult) -> dict[str, Any]:
         "metrics_repeated": r.metrics_repeated,
         "files": [file_json(f) for f in r.files],
         "swept_temp_dirs": [{"path": path, "bytes": size} for path, size in r.swept],
+        "future_events": {name: {"count": n, "newest": iso(ms)} for name, (n, ms) in r.future.items()},
     }
 
 
@@ -262,6 +263,12 @@ def _render_rules(r: IngestResult, console: Any) -> None:
         console.print(
             f"trace integrity: {i.multi_system} multi-system traces, {i.cut} cut by rules ({i.pct_cut:.1f} %), "
             f"{i.refused_whole} refused whole"
+        )
+    for name, (n, ms) in r.future.items():
+        console.print(
+            f"[yellow]note[/] {n:,} {name} event{'s are' if n != 1 else ' is'} dated over a day after this machine's "
+            f"clock (the newest {iso(ms)}): a client clock set ahead? It moved the {name} rule clock, so a later "
+            f"ingest of {name} logs will be decided at that time (docs/rules.md, Late events)"
         )
     if i is not None and i.stats.get("late"):
         console.print(f"[yellow]note[/] {i.stats['late']} events were older than what an earlier ingest decided for "
