@@ -79,7 +79,9 @@ def _wrap(monkeypatch: pytest.MonkeyPatch, on: str, act: Callable[[], None]) -> 
 def test_ctrl_c_during_the_commit_says_the_ingest_was_committed(
     tmp_path: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    saved = signal.getsignal(signal.SIGINT)
+    # Python's default first: a test run started in the background inherits SIGINT ignored, and install()
+    # keeps an ignored SIGINT ignored
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupt.install()
     try:
         _wrap(monkeypatch, "COMMIT", lambda: signal.raise_signal(signal.SIGINT))
