@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import orjson
 import pytest
 
 from logcorr.errors import InputError, UsageError
@@ -398,3 +399,43 @@ def test_a_requests_lines_take_its_trace_id_but_not_from_an_input_already_ingest
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute(traced).fetchall() == [(None, "none")]
         assert con.execute("SELECT count(*) FROM log_queue").fetchall() == [(2,)]
+
+
+def test_a_log_that_grew_since_it_was_ingested_is_read_from_where_that_ingest_stopped(tmp_path: Path) -> None:
+    # a shipper's file: ingested, then appended to and ingested again, three times; the same as one ingest of
+    # it whole, with no line of it read twice (each old line was a `duplicate` ledger row per ingest before)
+    lines = [
+        orjson.dumps(
+            {
+                "message": f"step {i % 7}",
+                "level": "log",
+                "system": "browser",
+                "trace_id": f"trace_{i // 3}",
+                "context": {"timestamp": 1714910400000 + i * 250},
+            }
+        ).decode()
+        for i in range(300)
+    ]
+    log = tmp_path / "app.log"
+    db, whole = str(tmp_path / "grown.duckdb"), str(tmp_path / "whole.duckdb")
+    results = []
+    for upto in (100, 180, 300):
+        log.write_text("".join(line + "\n" for line in lines[:upto]))
+        results.append(ingest([str(log)], db))
+    assert [r.files[0].stats.lines for r in results] == [100, 80, 120]
+    assert "grown since run 2: read from line 181 (byte" in "; ".join(results[2].files[0].stats.notes)
+    ingest([str(log)], whole)
+    rows = "SELECT source_line, ts, message FROM {} ORDER BY source_line"
+    con_g, con_w = duckdb.connect(db, read_only=True), duckdb.connect(whole, read_only=True)
+    for table in ("log_queue", "drop_ledger"):
+        assert con_g.execute(rows.format(table)).fetchall() == con_w.execute(rows.format(table)).fetchall()
+    assert con_g.execute("SELECT count(*) FROM drop_ledger WHERE rule = 'duplicate'").fetchone() == (0,)
+    con_g.close()
+    con_w.close()
+    again = ingest([str(log)], db)
+    assert again.files[0].status == "already-ingested"
+    # rewritten, not grown: read whole again, its old lines repeats of what is stored
+    log.write_text("".join(line + "\n" for line in [lines[0].replace("step 0", "changed"), *lines[1:]]))
+    changed = ingest([str(log)], db)
+    assert changed.files[0].stats.lines == 300 and changed.stored + changed.dropped == 300
+    assert changed.drops[("duplicate", "browser")] == 299

@@ -5,6 +5,7 @@ database as it was."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 import time
@@ -22,7 +23,7 @@ from logcorr.gcpause import gc_paused
 from logcorr.pipeline import scratch
 from logcorr.pipeline.decide import decide, future_events, register_files, rekey_repeats
 from logcorr.pipeline.parse import FileResult, parse_file
-from logcorr.pipeline.shard import ShardDone, parse_sharded, plan
+from logcorr.pipeline.shard import ByteRange, ShardDone, parse_sharded, plan
 from logcorr.pipeline.spool import SpoolWriteError
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
@@ -249,6 +250,7 @@ def _run(
             "SELECT DISTINCT content_hash FROM ingest_files WHERE status = 'ingested' AND content_hash IS NOT NULL"
         ).fetchall()
     }
+    read_before = _read_before(con)
     with Stager(con, policy) as stager, contextlib.ExitStack() as workers:
         result = IngestResult(db=db, run_id=run_id, files=[])
         total = sum(os.path.getsize(f) for f in files if f != "-")
@@ -260,14 +262,17 @@ def _run(
             fr = FileResult(file_id=file_id, path=path)
             result.files.append(fr)
             ranges = None
+            tail: _Tail | None = None
             if path != "-":
                 fr.size = os.path.getsize(path)
-                ranges = plan(path, fr.size, jobs)
+                tail = _appended(path, fr, read_before.get(fr.name))  # a log that grew: only its new lines
+                if tail is None:
+                    ranges = plan(path, fr.size, jobs)
                 if ranges is not None and pool is None:
                     pool = worker_pool(jobs)
                     workers.callback(pool.shutdown, wait=True, cancel_futures=True)
                 if ranges is None:
-                    fr.content_hash = file_hash(path)
+                    fr.content_hash = fr.content_hash or file_hash(path)
                     if fr.content_hash in known:
                         fr.status = "already-ingested"
                         done_before += fr.size
@@ -292,6 +297,15 @@ def _run(
                     fr.status = "already-ingested"
                     done_before += fr.size or 0
                     continue
+            elif tail is not None:
+                with open(path, "rb") as f:
+                    parse_file(ByteRange(f, tail.start, fr.size), fr, stager, forced=forced,  # type: ignore[arg-type]
+                               max_record_bytes=limits.record_bytes, progress=cb, mode="ndjson", file_start=False,
+                               line_base=tail.lines)  # fmt: skip
+                fr.stats.notes.append(
+                    f"grown since run {tail.run}: read from line {tail.lines + 1:,} (byte {tail.start:,}); the "
+                    f"{tail.lines:,} lines before were ingested then"
+                )
             else:
                 stream = open_input(path)
                 try:
@@ -456,6 +470,58 @@ def ingest_streams(
             fr.size = fr.stats.bytes_read
         _finish_run(con, run_id, stager, policy, result)
         return result
+
+
+@dataclass(frozen=True)
+class _Tail:
+    """Where a grown file's new lines start: byte, lines before it, the run that read those."""
+
+    start: int
+    lines: int
+    run: int
+
+
+def _read_before(con: Any) -> dict[str, tuple[int, str, int]]:
+    """Per path, what the last ingest that read it whole as lines saw: (size, content hash, run)."""
+    rows = con.execute(
+        "SELECT path, arg_max(size, run_id), arg_max(content_hash, run_id), max(run_id) FROM ingest_files "
+        "WHERE status = 'ingested' AND mode = 'ndjson' AND size IS NOT NULL AND content_hash IS NOT NULL "
+        "GROUP BY path"
+    ).fetchall()
+    return {str(p): (int(size), str(h), int(run)) for p, size, h, run in rows}
+
+
+def _appended(path: str, fr: FileResult, before: tuple[int, str, int] | None) -> _Tail | None:
+    """The new part of `path` when it is a line-per-record file that an earlier ingest read whole at a smaller
+    size (`before`, see `_read_before`), and whose first bytes are still exactly what that ingest read
+    (ending at a line's end): a log that grew, as a shipper tails it. Else None. Sets `fr.content_hash` to the
+    whole file's hash when it reads the file (once), so that the same content met again under any name is
+    already ingested."""
+    if before is None or not 0 < before[0] < (fr.size or 0):
+        return None
+    old_size, old_hash, run = before
+    digest = hashlib.sha256()
+    lines = 0
+    with open(path, "rb") as f:
+        left = old_size
+        last = b""
+        while left:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                return None
+            if left == old_size and chunk[:2] == b"\x1f\x8b":
+                return None  # gzip: its bytes are not lines (and it is hashed below as any file)
+            digest.update(chunk)
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+            left -= len(chunk)
+        prefix = digest.copy().hexdigest()
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    fr.content_hash = digest.hexdigest()
+    if prefix != old_hash or last != b"\n":
+        return None
+    return _Tail(old_size, lines, run)
 
 
 def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:

@@ -102,11 +102,14 @@ def parse_file(
     mode: str | None = None,
     file_start: bool = True,
     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+    line_base: int = 0,
 ) -> None:
-    """Stage every record of one input (or one shard of it: see `iter_records`); fills `result`'s counters."""
+    """Stage every record of one input (or one shard of it: see `iter_records`); fills `result`'s counters.
+    `line_base`: the lines before the stream's first in its file (a file read from where an earlier ingest
+    stopped), added to every line number staged."""
     with gc_paused():
         _parse(stream, result, stager, forced, hash_stream, max_record_bytes, progress, mode, file_start,
-               max_decompressed)  # fmt: skip
+               max_decompressed, line_base)  # fmt: skip
 
 
 def _parse(
@@ -120,6 +123,7 @@ def _parse(
     mode: str | None,
     file_start: bool,
     max_decompressed: int,
+    line_base: int = 0,
 ) -> None:
     events: list[Event] = []
     metrics: list[Metric] = []
@@ -133,7 +137,9 @@ def _parse(
     if parse_lines is not None:
 
         def claim(buf: bytes, pos: int, end: int, line_no: int) -> tuple[int, int, Any]:
-            taken, after, *rest = parse_lines(buf, pos, end, max_record_bytes, stager.seq, file_id, line_no)
+            taken, after, *rest = parse_lines(
+                buf, pos, end, max_record_bytes, stager.seq, file_id, line_no + line_base
+            )
             return taken, after, rest
 
     tick = 0
@@ -147,6 +153,7 @@ def _parse(
         max_decompressed=max_decompressed,
         claim=claim,
     ):
+        line += line_base
         if kind == CLAIMED:
             # the compiled fast path built the rows of a run of records (see sources/fast.py): each has
             # events, or a metric only

@@ -82,7 +82,7 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
     return [(a, b) for a, b in pairwise(cuts) if b > a]
 
 
-class _Range:
+class ByteRange:
     """The bytes [start, end) of an open file, as a readable stream."""
 
     def __init__(self, f: IO[bytes], start: int, end: int) -> None:
@@ -120,7 +120,7 @@ def run_shard(task: ShardTask) -> ShardDone:
     with gc_paused():
         try:
             with open(task.path, "rb") as f:
-                parse_file(_Range(f, task.start, task.end), result, stager,  # type: ignore[arg-type]
+                parse_file(ByteRange(f, task.start, task.end), result, stager,  # type: ignore[arg-type]
                            forced=FORMATS[task.forced] if task.forced else None,
                            max_record_bytes=task.max_record_bytes, mode="ndjson", file_start=task.start == 0)  # fmt: skip
             stager.flush()
