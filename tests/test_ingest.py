@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import orjson
@@ -13,7 +14,7 @@ import pytest
 from logcorr.errors import InputError, UsageError
 from logcorr.pipeline import ingest as ingest_mod
 from logcorr.pipeline.ingest import ingest
-from tests.conftest import browser_event, convex_console
+from tests.conftest import FIXTURES, browser_event, convex_console
 
 T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
 
@@ -439,3 +440,23 @@ def test_a_log_that_grew_since_it_was_ingested_is_read_from_where_that_ingest_st
     changed = ingest([str(log)], db)
     assert changed.files[0].stats.lines == 300 and changed.stored + changed.dropped == 300
     assert changed.drops[("duplicate", "browser")] == 299
+
+
+def test_stdin_that_was_ingested_before_reports_no_redactions_or_skips_of_its_own(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    data = (FIXTURES / "browser" / "console-override-v2.jsonl").read_bytes()
+    data += (FIXTURES / "backend" / "log-stream-v2.jsonl").read_bytes()  # a secret, and skipped lines
+    db = str(tmp_path / "db.duckdb")
+    first = cli("ingest", "-", "--db", db, input=data)
+    assert (
+        first.exit_code == 0
+        and "redacted: " in first.stderr
+        and " × verification event in <stdin>" in first.stderr
+    )
+    again = cli("ingest", "-", "--db", db, "--json", input=data)
+    doc = orjson.loads(again.stdout)
+    assert again.exit_code == 0 and doc["files"][0]["status"] == "already-ingested"
+    assert doc["redactions"] == {} and doc["stored"] == 0
+    text = cli("ingest", "-", "--db", db, input=data).stderr
+    assert "already ingested" in text and "redacted: " not in text and " × verification event" not in text

@@ -307,6 +307,7 @@ def _run(
                     f"{tail.lines:,} lines before were ingested then"
                 )
             else:
+                redacted = Counter(stager.redactor.counts)  # stdin may turn out to be known: its own undone
                 stream = open_input(path)
                 try:
                     parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-",
@@ -319,7 +320,11 @@ def _run(
                 fr.content_hash = fr.stats.content_hash
                 fr.size = fr.stats.bytes_read
                 if fr.content_hash in known:
+                    stager.flush_events()  # its buffered rows are redacted (and counted) now, then forgotten
+                    stager.flush_metrics()
                     stager.discard_file(file_id)
+                    stager.redactor.counts.clear()
+                    stager.redactor.counts.update(redacted)
                     fr.status = "already-ingested"
                     continue
             if fr.stats.lines == 0 and not fr.rejected:

@@ -158,6 +158,8 @@ def render(r: IngestResult, console: Any) -> None:
         _render_problems_summed(r, console)
     else:
         for f in r.files:
+            if f.status == "already-ingested":
+                continue  # read (stdin is read before it is known), then left out: nothing of it counts
             where = escape(f.name)
             top = f.reject_reasons.most_common(REASONS)
             for reason, n in top:
