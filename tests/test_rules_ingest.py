@@ -339,6 +339,10 @@ def test_an_older_file_ingested_later_is_decided_at_the_saved_clock_and_the_summ
     assert result.integrity is not None and result.integrity.stats["late"] == 60
     assert result.dropped == 11  # 60 arrive in the clock's minute, which already holds one
     assert "60 events were older than what an earlier ingest decided for their system" in _render(result)
+    assert "decided at that system's clock (browser 2024-06-02T00:00:00.000Z)" in _render(result)
+    assert result.late_clocks == {"browser": T0 + DAY} and to_json(result)["late_clocks"] == {
+        "browser": "2024-06-02T00:00:00.000Z"
+    }
 
 
 @pytest.mark.parametrize("files", [FILE_ROWS, FILE_ROWS + 11])

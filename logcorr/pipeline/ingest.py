@@ -74,6 +74,8 @@ class IngestResult:
     # events dated over a day after this machine's clock, per system: (count, newest ms): a client clock set
     # ahead, which moves that system's rule clock (see `decide.future_events`)
     future: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # per system, its saved clock where some of its input was older (late events: decided at that clock)
+    late_clocks: dict[str, int] = field(default_factory=dict)
     _lap_start: float = field(default_factory=time.perf_counter, repr=False)
 
     def lap(self, phase: str) -> None:

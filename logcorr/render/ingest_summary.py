@@ -66,6 +66,7 @@ def to_json(r: IngestResult) -> dict[str, Any]:
         "files": [file_json(f) for f in r.files],
         "swept_temp_dirs": [{"path": path, "bytes": size} for path, size in r.swept],
         "future_events": {name: {"count": n, "newest": iso(ms)} for name, (n, ms) in r.future.items()},
+        "late_clocks": {name: iso(ms) for name, ms in sorted(r.late_clocks.items())},
     }
 
 
@@ -273,6 +274,7 @@ def _render_rules(r: IngestResult, console: Any) -> None:
             f"ingest of {name} logs will be decided at that time (docs/rules.md, Late events)"
         )
     if i is not None and i.stats.get("late"):
+        at = ", ".join(f"{name} {iso(ms)}" for name, ms in sorted(r.late_clocks.items()))
         console.print(f"[yellow]note[/] {i.stats['late']} events were older than what an earlier ingest decided for "
-                      "their system; they were decided at that system's clock (ingest each system's exports in time "
-                      "order, see docs/rules.md)")  # fmt: skip
+                      f"their system; they were decided at that system's clock{f' ({at})' if at else ''} (ingest each "
+                      "system's exports in time order, see docs/rules.md)")  # fmt: skip
