@@ -420,11 +420,10 @@ class Engine:
                     stored.append(t)
             if tid is not None:
                 if cross_on and (cross_hot or t <= fresh_cross):
+                    # the newest copy is kept (a system behind the others may store an older one)
                     ck = (tid, fp)
                     kept = cross_seen.get(ck)
-                    if (
-                        kept is None or t >= kept[1]
-                    ):  # the newest copy (a system behind may store an older one)
+                    if kept is None or t >= kept[1]:
                         cross_seen[ck] = (system, t)
                 if rec is None:
                     trace_recs[tid] = [ss.bit, t, 0, None]
