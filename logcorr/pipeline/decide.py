@@ -4,7 +4,6 @@ the saved rule state); each event's fate lands in TEMP tables `fate` and `decisi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -54,35 +53,6 @@ def future_events(con: Any, now_ms: int | None = None) -> dict[str, tuple[int, i
         [now_ms + FUTURE_MARGIN_MS],
     ).fetchall()
     return {str(name): (int(n), int(newest)) for name, n, newest in rows}
-
-
-def rekey_repeats(con: Any, events: Callable[..., Any]) -> bool:
-    """Give distinct events that share an event key keys of their own, where a second clock tells them apart.
-
-    An event key hashes the client's time (see `KEY_CLOCK_MARGIN_MS`), so a Worker's stored record of a
-    browser line and the browser's own payload of it are one event. But a record with two clocks (a Worker's
-    stored record: its receive time and the client's; a snapshot row: `_creationTime` and `timestamp`) that
-    repeats another of its file at a different receive time is another event: seven identical lines logged in
-    one client millisecond, stored seven times by the Worker. Within a file, the n-th such receive time of a
-    key (from 0) gets the key hashed with n; the first keeps it, and so still meets the browser's copy, as the
-    n-th meets the n-th copy of another export. A record delivered again keeps its receive time, so it stays a
-    repeat. Rewrites `staging.event_key`; the staged rows keep theirs, so `store` reads table `rekeyed`.
-    Returns whether any was given one (`events`: `Stager.events`)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE rekeyed (seq BIGINT, event_key BIGINT)")
-    events(  # (nothing staged: the scan runs no statement)
-        """
-        INSERT INTO rekeyed
-        SELECT seq, (hash(event_key, occ) >> 1)::BIGINT AS event_key FROM (
-            SELECT seq, event_key, dense_rank() OVER (PARTITION BY file_id, event_key ORDER BY ts_ms) - 1 AS occ
-            FROM _spooled WHERE client_ts_ms IS NOT NULL
-        ) WHERE occ > 0
-        """
-    )
-    if not con.execute("SELECT count(*) FROM rekeyed").fetchall()[0][0]:
-        con.execute("DROP TABLE rekeyed")
-        return False
-    con.execute("UPDATE staging SET event_key = r.event_key FROM rekeyed r WHERE staging.seq = r.seq")
-    return True
 
 
 def decide(

@@ -21,7 +21,7 @@ from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.gcpause import gc_paused
 from logcorr.pipeline import scratch
-from logcorr.pipeline.decide import decide, future_events, register_files, rekey_repeats
+from logcorr.pipeline.decide import decide, future_events, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.shard import ByteRange, ShardDone, parse_sharded, plan
 from logcorr.pipeline.spool import SpoolWriteError
@@ -413,7 +413,6 @@ def _finish_run(
     result.lap("parse")
 
     register_files(con, result.files)
-    rekeyed = rekey_repeats(con, stager.events)
     result.future = future_events(con)
     rule_state = load_state(con, policy)
     result.lap("prepare")
@@ -430,7 +429,7 @@ def _finish_run(
     # counted before store, while DuckDB's buffers hold little else (after store they hold the written tables)
     count(con, result)
     result.lap("rules")
-    repeated = store(con, run_id, policy, stager.events, rekeyed)
+    repeated = store(con, run_id, policy, stager.events)
     for f in result.files:
         f.metrics_repeated = repeated.get(f.file_id, 0)
     result.metrics_repeated = sum(repeated.values())

@@ -109,7 +109,7 @@ STAGED_SCHEMA = pa.schema(
 )
 # the event key's time is the client's clock when the event has one: a Worker's stored record of a browser line
 # (receive time, and the client time it was sent with) and the browser's own payload of it (client time) are
-# then one event (records of one client millisecond that the Worker stored apart: `decide.rekey_repeats`)
+# then one event (and so are identical lines of one client millisecond: see docs/rules.md §3)
 _KEY_COLUMNS = tuple(
     STAGING_SCHEMA.get_field_index(n)
     for n in ("ts_ms", "system", "level", "message", "trace_id", "request_id", "part", "client_ts_ms")

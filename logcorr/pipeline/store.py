@@ -23,30 +23,27 @@ _SELECT_EVENT = """
     {base} + o.pos, make_timestamp(s.ts_ms * 1000), make_timestamp(s.client_ts_ms * 1000), s.system,
     s.system_label, s.level, s.message, coalesce(s.trace_id, o.request_trace),
     CASE WHEN o.request_trace IS NULL THEN s.trace_source ELSE 'request_id' END, s.request_id, s.user_id,
-    s.context, s.stack, f.path, s.source_line, s.source_format, s.fingerprint, {event_key}, {run_id}
+    s.context, s.stack, f.path, s.source_line, s.source_format, s.fingerprint, s.event_key, {run_id}
 """
 # runs a statement over the staged event rows, `_spooled` (`Stager.events`), optionally over only the batches
 # holding a given range of sequence numbers
 EventScan = Callable[..., Any]
 
 
-def store(con: Any, run_id: int, policy: Policy, events: EventScan, rekeyed: bool = False) -> dict[int, int]:
+def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> dict[int, int]:
     """Write the run's rows; returns, per file id, how many staged metrics were already kept (see
-    `_store_metrics`). `rekeyed`: TEMP table `rekeyed` holds the event keys that replace staged ones (see
-    `decide.rekey_repeats`)."""
+    `_store_metrics`)."""
     base = con.execute(
         "SELECT greatest((SELECT coalesce(max(event_id), 0) FROM log_queue), "
         "(SELECT coalesce(max(event_id), 0) FROM drop_events))"
     ).fetchall()[0][0]  # fetched whole: a registered scan needs the connection without an open result
     cols = ", ".join(EVENT_NAMES)
-    key = "coalesce(k.event_key, s.event_key)" if rekeyed else "s.event_key"
-    select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id), event_key=key)
-    rekey = "LEFT JOIN rekeyed k USING (seq)" if rekeyed else ""
+    select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id))
     events(
         f"""
         INSERT INTO log_queue ({cols}, processed)
         SELECT {select}, false
-        FROM _spooled s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id {rekey}
+        FROM _spooled s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id
         WHERE o.rule IS NULL
         ORDER BY o.pos
         """
@@ -71,7 +68,7 @@ def store(con: Any, run_id: int, policy: Policy, events: EventScan, rekeyed: boo
             f"""
             INSERT INTO drop_events ({cols}, rule, reason_id)
             SELECT {select}, o.rule, {reasons} + o.decision
-            FROM _spooled s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id {rekey}
+            FROM _spooled s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id
             WHERE o.seq >= {lo} AND o.seq < {hi} AND o.rule IS NOT NULL
             """,
             seq_range=(lo, hi),
