@@ -460,3 +460,41 @@ def test_stdin_that_was_ingested_before_reports_no_redactions_or_skips_of_its_ow
     assert doc["redactions"] == {} and doc["stored"] == 0
     text = cli("ingest", "-", "--db", db, input=data).stderr
     assert "already ingested" in text and "redacted: " not in text and " × verification event" not in text
+
+
+def test_a_grown_file_whose_first_read_saw_only_blank_lines_is_read_whole(tmp_path: Path) -> None:
+    # nothing decided that it is line-per-record: pretty-printed records appended later are read as such
+    log = tmp_path / "tail.json"
+    log.write_text("\n")
+    db = str(tmp_path / "db.duckdb")
+    ingest([str(log)], db)
+    payload = {
+        "message": "hello",
+        "level": "log",
+        "system": "browser",
+        "context": {"timestamp": 1714910400000},
+    }
+    log.write_text("\n" + "".join(orjson.dumps({**payload, "message": f"hello {i}"}, option=orjson.OPT_INDENT_2)
+                                  .decode() + "\n" for i in range(3)))  # fmt: skip
+    result = ingest([str(log)], db)
+    assert (result.stored, result.rejected) == (3, 0)
+
+
+def test_explain_finds_a_line_of_a_grown_file_past_the_last_reads_own_lines(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    line = '{"message": "m%d", "level": "log", "system": "browser", "context": {"timestamp": %d}}\n'
+    log = tmp_path / "app.jsonl"
+    log.write_text("".join(line % (i, 1714910400000 + i * 1000) for i in range(50)))
+    db = str(tmp_path / "db.duckdb")
+    ingest([str(log)], db)
+    with log.open("a") as f:
+        f.write(
+            "".join(line % (i, 1714910400000 + i * 1000) for i in range(50, 60)) + "\n"
+        )  # line 61 is blank
+    ingest([str(log)], db)
+    r = cli("explain", f"{log}:55", "--db", db, "-f", "jsonl")
+    assert r.exit_code == 0 and '"m54"' in r.stdout
+    r = cli("explain", f"{log}:61", "--db", db)
+    assert r.exit_code == 3 and "nothing is recorded" in r.stderr and "there is no line" not in r.stderr
+    assert cli("explain", f"{log}:62", "--db", db).exit_code == 3

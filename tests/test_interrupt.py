@@ -67,6 +67,11 @@ class _Connection:
             self._act()
         return self._con.execute(sql, *args)
 
+    def close(self) -> None:
+        self._con.close()
+        if self._on == "<close>":
+            self._act()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
 
@@ -76,15 +81,16 @@ def _wrap(monkeypatch: pytest.MonkeyPatch, on: str, act: Callable[[], None]) -> 
     monkeypatch.setattr(ingest_module, "connect", lambda *a, **k: _Connection(real(*a, **k), on, act))
 
 
+@pytest.mark.parametrize("when", ["COMMIT", "<close>"])
 def test_ctrl_c_during_the_commit_says_the_ingest_was_committed(
-    tmp_path: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, when: str
 ) -> None:
     # Python's default first: a test run started in the background inherits SIGINT ignored, and install()
     # keeps an ignored SIGINT ignored
     saved = signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupt.install()
     try:
-        _wrap(monkeypatch, "COMMIT", lambda: signal.raise_signal(signal.SIGINT))
+        _wrap(monkeypatch, when, lambda: signal.raise_signal(signal.SIGINT))
         db = tmp_path / "db.duckdb"
         r = cli("ingest", str(FIXTURES / "browser"), "--db", str(db))
     finally:

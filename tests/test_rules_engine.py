@@ -496,6 +496,16 @@ def test_a_refusal_does_not_reach_back_before_it_began() -> None:
     assert drops[1][0] == "trace"  # inside the refusal's span, in a system behind the one that refused
 
 
+def test_a_refusal_made_later_in_event_time_stands_when_a_system_behind_refuses_the_trace_earlier() -> None:
+    engine = refusing("tr")  # the browser refused tr at minute 5, for a minute
+    # the backend's export, behind: its minute 1 is full, and tr's line there refuses the trace too
+    _, drops = decide([*minute(1, 50, "backend"), ev(T0 + MIN + 59_000, "backend", trace="tr", msg="q")],
+                      engine=engine)  # fmt: skip
+    assert drops[51][0] == "rate_limit"
+    _, drops = decide([ev(T0 + 6 * MIN, "worker", trace="tr", msg="fetch")], engine=engine)
+    assert drops[1][0] == "trace" and "refused by the browser" in drops[1][1]
+
+
 def refusing(trace: str) -> Engine:
     """An engine whose browser, at minute 5, refused `trace`."""
     engine, drops = decide([*minute(5, 50), ev(T0 + 5 * MIN + 59_000, trace=trace, msg="click")])

@@ -300,6 +300,7 @@ def _run(
                     done_before += fr.size or 0
                     continue
             elif tail is not None:
+                fr.line_base = tail.lines  # `ingest_files.lines` counts the file's lines so far (`explain`)
                 with open(path, "rb") as f:
                     parse_file(ByteRange(f, tail.start, fr.size), fr, stager, forced=forced,  # type: ignore[arg-type]
                                max_record_bytes=limits.record_bytes, progress=cb, mode="ndjson", file_start=False,
@@ -491,7 +492,8 @@ def _read_before(con: Any) -> dict[str, tuple[int, str, int]]:
     """Per path, what the last ingest that read it whole as lines saw: (size, content hash, run)."""
     rows = con.execute(
         "SELECT path, arg_max(size, run_id), arg_max(content_hash, run_id), max(run_id) FROM ingest_files "
-        "WHERE status = 'ingested' AND mode = 'ndjson' AND size IS NOT NULL AND content_hash IS NOT NULL "
+        "WHERE status = 'ingested' AND mode = 'ndjson' AND lines > blank AND size IS NOT NULL "
+        "AND content_hash IS NOT NULL "
         "GROUP BY path"
     ).fetchall()
     return {str(p): (int(size), str(h), int(run)) for p, size, h, run in rows}
@@ -541,7 +543,7 @@ def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:
         ("path", text, lambda f: f.name), ("size", big, lambda f: f.size),
         ("content_hash", text, lambda f: f.content_hash), ("status", text, lambda f: f.status),
         ("mode", text, lambda f: f.stats.mode), ("formats", text, lambda f: ",".join(sorted(f.formats))),
-        ("lines", big, lambda f: f.stats.lines), ("blank", big, lambda f: f.stats.blank),
+        ("lines", big, lambda f: f.line_base + f.stats.lines), ("blank", big, lambda f: f.stats.blank),
         ("records", big, lambda f: f.records), ("records_with_events", big, lambda f: f.records_with_events),
         ("records_metric_only", big, lambda f: f.records_metric_only),
         ("records_skipped", big, lambda f: f.records_skipped), ("rejected", big, lambda f: f.rejected),

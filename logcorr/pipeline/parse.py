@@ -51,6 +51,8 @@ class FileResult:
     dropped: int = 0
     skip_reasons: Counter[str] = field(default_factory=Counter)
     reject_reasons: Counter[str] = field(default_factory=Counter)
+    # a grown file read from where an earlier ingest stopped: the lines before (the counts above are the rest's)
+    line_base: int = 0
 
     def merge(self, part: FileResult) -> None:
         """Add the counts of one shard of this file (shards are merged in file order)."""

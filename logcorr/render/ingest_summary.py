@@ -270,8 +270,9 @@ def _render_rules(r: IngestResult, console: Any) -> None:
     for name, (n, ms) in r.future.items():
         console.print(
             f"[yellow]note[/] {n:,} {name} event{'s are' if n != 1 else ' is'} dated over a day after this machine's "
-            f"clock (the newest {iso(ms)}): a client clock set ahead? It moved the {name} rule clock, so a later "
-            f"ingest of {name} logs will be decided at that time (docs/rules.md, Late events)"
+            f"clock (the newest {iso(ms)}): a client clock set ahead? One the rules decided (not suppressed, not a "
+            f"repeat) moved the {name} rule clock and the budget month, so a later ingest of {name} logs is decided "
+            "at that time (docs/rules.md, Late events)"
         )
     if i is not None and i.stats.get("late"):
         at = ", ".join(f"{name} {iso(ms)}" for name, ms in sorted(r.late_clocks.items()))

@@ -91,6 +91,8 @@ def refuse(
         return
     until = t + cfg.refuse_ms
     rec = traces.get(trace_id)
+    if rec is not None and rec[TRACE_REFUSED_UNTIL] > until:
+        return  # a later refusal stands (a system behind the others refused the trace at an earlier time)
     if rec is None:
         traces[trace_id] = [0, t, until, refusal(trace_id, system, rule, t, until)]
     else:

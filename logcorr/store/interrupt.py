@@ -65,9 +65,9 @@ def deferred(run_id: int) -> Iterator[None]:
         yield
     finally:
         _deferring = False
+    _committed = run_id  # from here on, a Ctrl-C (closing, printing the summary) finds the run stored
     if _pending:
         _pending = False
-        _committed = run_id
         raise KeyboardInterrupt
 
 
@@ -79,7 +79,7 @@ def reset() -> None:
 
 
 def committed_run() -> int | None:
-    """The ingest run committed just before Ctrl-C stopped the command (see `deferred`), else None."""
+    """The ingest run this command committed (see `deferred`), else None: Ctrl-C after it stopped nothing of it."""
     return _committed
 
 
