@@ -31,6 +31,11 @@ print(json.dumps({"rows": rows, "elapsed_s": round(time.perf_counter() - t0, 3)}
 """
 
 
+def log(msg: str) -> None:
+    """Progress for the reader, on stderr: stdout is for the figures."""
+    print(msg, file=sys.stderr, flush=True)
+
+
 def _generator_version() -> str:
     """A short hash of gen_logs.py, so a changed generator invalidates cached files."""
     return hashlib.sha256((SCRIPTS / "gen_logs.py").read_bytes()).hexdigest()[:12]

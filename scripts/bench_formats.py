@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _benchlib import BENCH_OUT, DUCKDB_CHILD, REPO, measure, remove_db
+from _benchlib import BENCH_OUT, DUCKDB_CHILD, REPO, log, measure, remove_db
 
 FIXTURES = REPO / "fixtures"
 
@@ -44,11 +44,8 @@ FIXTURES = REPO / "fixtures"
 _MS = (1e12, 4e12)
 _S = (1e9, 4e9)
 _ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?")
+_VALUE_START = re.compile(r"^[{\[]", re.M)  # an object or array at a line's start (pretty-printed output)
 _TRACE = re.compile(r"\b((?:trace|critical_\w+?)_\d{13}_[a-z0-9]+)")
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def read_fixture(path: Path) -> tuple[str, list[Any]]:
@@ -68,7 +65,7 @@ def read_fixture(path: Path) -> tuple[str, list[Any]]:
     except orjson.JSONDecodeError:
         pass
     dec, out, pos = json.JSONDecoder(), [], 0
-    while (m := re.compile(r"^[{\[]", re.M).search(text, pos)) is not None:
+    while (m := _VALUE_START.search(text, pos)) is not None:
         value, pos = dec.raw_decode(text, m.start())
         out.append(value)
     return "pretty", out
@@ -183,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             gz = fixture.suffix == ".gz"
             data = work / (fixture.name if framing != "document" else f"{fixture.stem}.jsonl")
             grown = grow(framing, records, data, int(args.mb * 1e6), int(args.gap_s * 1000), gz)
-            _log(f"{fixture.relative_to(REPO)} ({framing}) → {grown['records']:,} records, "
+            log(f"{fixture.relative_to(REPO)} ({framing}) → {grown['records']:,} records, "
                  f"{grown['bytes'] / 1e6:.1f} MB")  # fmt: skip
             db, base_db = work / f"{fmt}.duckdb", work / f"{fmt}.rja.duckdb"
             remove_db(db)
@@ -191,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             lc = measure([sys.executable, "-m", "logcorr", "ingest", str(data), "--db", str(db), "--json", "-q"],
                          env=env, cwd=REPO)  # fmt: skip
             if lc.returncode != 0:
-                _log(f"logcorr ingest of {data} failed (exit {lc.returncode}):\n{lc.stderr[-3000:]}")
+                log(f"logcorr ingest of {data} failed (exit {lc.returncode}):\n{lc.stderr[-3000:]}")
                 return 1
             report = json.loads(lc.stdout)
             base = measure([sys.executable, "-c", DUCKDB_CHILD, str(data), str(base_db)], env=env, cwd=REPO)

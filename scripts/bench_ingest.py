@@ -20,13 +20,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _benchlib import BENCH_OUT, DUCKDB_CHILD, REPO, Measured, dataset, measure, remove_db
+from _benchlib import BENCH_OUT, DUCKDB_CHILD, REPO, Measured, dataset, log, measure, remove_db
 
 PIPELINES = ("logcorr ingest", "duckdb read_json_auto")
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _n(x: object) -> str:
@@ -46,8 +42,8 @@ def _last_json(text: str) -> dict:  # type: ignore[type-arg]
 
 
 def _fail(name: str, m: Measured, code: int) -> int:
-    _log(f"{name} failed with exit {m.returncode}; stderr (tail):")
-    _log("\n".join(m.stderr.splitlines()[-25:]) or "(empty)")
+    log(f"{name} failed with exit {m.returncode}; stderr (tail):")
+    log("\n".join(m.stderr.splitlines()[-25:]) or "(empty)")
     return code
 
 
@@ -64,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     BENCH_OUT.mkdir(exist_ok=True)
-    data = dataset(args.records, args.seed, log=_log)
+    data = dataset(args.records, args.seed, log=log)
     path, n_rec, n_bytes = Path(data["path"]).resolve(), data["records"], data["bytes"]
 
     work = (
@@ -89,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 db, make_cmd = cmds[name]
                 remove_db(db)
                 m = measure(make_cmd(db), env=env, cwd=REPO)
-                _log(
+                log(
                     f"run {run}/{args.runs} {name}: {m.wall_s:.2f} s, peak RSS {m.maxrss_kb / 1024:.0f} MB, exit {m.returncode}"
                 )
                 if m.returncode != 0:

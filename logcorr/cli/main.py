@@ -161,10 +161,9 @@ def _other(e: Exception, debug: bool) -> int:
     if typer is not None and isinstance(e, typer.Abort):
         sys.stderr.write("aborted\n")
         return ExitCode.INTERRUPTED
-    if hasattr(e, "format_message") and hasattr(
-        e, "exit_code"
-    ):  # a click usage error (bad flag, missing argument)
-        # one `error:` line and a `hint:` as every other error, not click's Usage/Try/Error block
+    if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+        # a click usage error (bad flag, missing argument): one `error:` line and a `hint:` as every other
+        # error, not click's Usage/Try/Error block
         ctx = getattr(e, "ctx", None)
         where = ctx.command_path if ctx is not None else "logcorr"
         return _fail(e.format_message(), f"{where} --help", ExitCode.USAGE, debug, e)

@@ -38,21 +38,10 @@ def register_files(con: Any, files: list[FileResult]) -> None:
 _ENGINE_BATCH = 32_768
 
 
-# how far after this machine's clock an event may be dated before the summary calls it a clock set ahead
+# how far after this machine's clock an event may be dated before the summary calls it a clock set ahead:
+# logs are exported after they happen, so later ones are clocks set ahead (a browser's). They are decided
+# like any event (no decision depends on the machine's clock), but they move their system's rule clock
 FUTURE_MARGIN_MS = 86_400_000
-
-
-def future_events(con: Any, now_ms: int | None = None) -> dict[str, tuple[int, int]]:
-    """Staged events dated over `FUTURE_MARGIN_MS` after this machine's clock (`now_ms`), per system: (count,
-    newest ms). Logs are exported after they happen, so these are clocks set ahead (a browser's); they are
-    decided like any event, but they move their system's rule clock, and a later ingest of that system is
-    then late (docs/rules.md). Only the summary's note depends on the machine's clock, no decision does."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    rows = con.execute(
-        "SELECT system::VARCHAR, count(*), max(ts_ms) FROM staging WHERE ts_ms > ? GROUP BY ALL ORDER BY 1",
-        [now_ms + FUTURE_MARGIN_MS],
-    ).fetchall()
-    return {str(name): (int(n), int(newest)) for name, n, newest in rows}
 
 
 def decide(
@@ -66,8 +55,22 @@ def decide(
     every event's fate lands in TEMP table `fate`, the decisions in `decisions`. Fills the result's quota and
     trace-integrity fields. `loop_limits`: DuckDB memory limits (during the engine loop, after it). The
     caller keeps the cyclic collector paused (see `ingest._finish_run`)."""
-    lo, hi = con.execute("SELECT coalesce(min(ts_ms), 0), coalesce(max(ts_ms), -1) FROM staging").fetchone()
-    lo, hi = int(lo), int(hi)
+    # per system, the input's time range (one pass): for the lookup of earlier copies below, and for the
+    # summary's notes: events dated after this machine's clock (`FUTURE_MARGIN_MS`), and the saved clock where
+    # some of the input is older (late events, decided at that clock: it tells a clock set ahead earlier)
+    clocks = {name: ss.clock for name, ss in state.systems.items() if ss.clock >= 0}
+    horizon = int(time.time() * 1000) + FUTURE_MARGIN_MS
+    spans = con.execute(
+        "SELECT system::VARCHAR, min(ts_ms), count(*) FILTER (WHERE ts_ms > ?), max(ts_ms) FROM staging "
+        "GROUP BY ALL ORDER BY 1",
+        [horizon],
+    ).fetchall()
+    for name, first, ahead, last in spans:
+        if ahead:
+            result.future[str(name)] = (int(ahead), int(last))
+        if name in clocks and first < clocks[name]:
+            result.late_clocks[str(name)] = clocks[name]
+    lo, hi = min((int(r[1]) for r in spans), default=0), max((int(r[3]) for r in spans), default=-1)
     # the events delivered before: a copy of an event an earlier ingest stored or dropped (2), a repeat of
     # one earlier in this input (1). Few, so the reader joins them cheaply (a table of every event's
     # position and flag, joined back, cost 0.5-0.7 s more at 1M records)
@@ -81,12 +84,6 @@ def decide(
         ) WHERE earlier OR k > 1
         """
     )
-    # the systems whose saved clock is ahead of some of their input: those events are late (the note names
-    # the clock, which tells a clock set ahead in an earlier ingest)
-    clocks = {name: ss.clock for name, ss in state.systems.items() if ss.clock >= 0}
-    if clocks:
-        firsts = con.execute("SELECT system::VARCHAR, min(ts_ms) FROM staging GROUP BY ALL").fetchall()
-        result.late_clocks = {str(n): clocks[n] for n, first in firsts if n in clocks and first < clocks[n]}
     engine = Engine(policy, state)
     # the hot flags spare the Python loop more than their two window statements cost, the compiled loop
     # less (1M-record ingest: the statements 1.3 s, the compiled loop without the flags 0.5 s slower)
@@ -109,9 +106,7 @@ def decide(
         con.execute(
             f"CREATE TEMP TABLE hot_loop AS {hot_events_sql(policy, 'loop', 'staging', newest, by_system=by_system)}"
         )
-        con.execute(
-            f"CREATE TEMP TABLE hot_cross AS {hot_events_sql(policy, 'cross', 'staging', int(newest))}"
-        )
+        con.execute(f"CREATE TEMP TABLE hot_cross AS {hot_events_sql(policy, 'cross', 'staging', newest)}")
     sink = _FateSink(con)
     try:
         # one streaming query in event-time order (ties in input order), which numbers the events

@@ -21,7 +21,7 @@ from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.gcpause import gc_paused
 from logcorr.pipeline import scratch
-from logcorr.pipeline.decide import decide, future_events, register_files
+from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.shard import ByteRange, ShardDone, parse_sharded, plan
 from logcorr.pipeline.spool import SpoolWriteError
@@ -72,7 +72,7 @@ class IngestResult:
     # temporary directories of killed ingests this one removed first: (path, bytes)
     swept: list[tuple[str, int]] = field(default_factory=list)
     # events dated over a day after this machine's clock, per system: (count, newest ms): a client clock set
-    # ahead, which moves that system's rule clock (see `decide.future_events`)
+    # ahead, which moves that system's rule clock (see `decide.FUTURE_MARGIN_MS`)
     future: dict[str, tuple[int, int]] = field(default_factory=dict)
     # per system, its saved clock where some of its input was older (late events: decided at that clock)
     late_clocks: dict[str, int] = field(default_factory=dict)
@@ -414,7 +414,6 @@ def _finish_run(
     result.lap("parse")
 
     register_files(con, result.files)
-    result.future = future_events(con)
     rule_state = load_state(con, policy)
     result.lap("prepare")
     # the cyclic collector stays off until the rules' state is freed: the engine's batches and drops make no

@@ -17,14 +17,14 @@ import orjson
 
 from logcorr.rules.clock import month_of
 from logcorr.rules.policy import Policy
-from logcorr.rules.state import SYSTEM_ORDER, Moment, RuleState, SystemState
+from logcorr.rules.state import Moment, RuleState, SystemState, system_key
 
 NEVER = 1 << 62
 
 
 def split_quota(total: int, shares: dict[str, float]) -> dict[str, int]:
     """Per-system quotas adding up to exactly `total` (largest remainder; ties in system order)."""
-    names = sorted(shares, key=lambda n: (SYSTEM_ORDER.index(n) if n in SYSTEM_ORDER else 99, n))
+    names = sorted(shares, key=system_key)
     exact = {n: total * shares[n] for n in names}
     out = {n: math.floor(exact[n] + 1e-9) for n in names}
     rest = total - sum(out.values())
@@ -162,7 +162,7 @@ def _lender_order(state: RuleState) -> tuple[str, ...]:
 
 @lru_cache(maxsize=64)  # asked on every borrowed write: the same few systems each time
 def _order_of(names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted(names, key=lambda n: (SYSTEM_ORDER.index(n) if n in SYSTEM_ORDER else 99, n)))
+    return tuple(sorted(names, key=system_key))
 
 
 def snapshot(state: RuleState, ss: SystemState, gate: str, cfg: BudgetConfig) -> dict[str, object]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from logcorr.model import PRESSURE_RULES
 from logcorr.rules.budget import BudgetConfig
-from logcorr.rules.state import SYSTEM_ORDER, Moment, RuleState
+from logcorr.rules.state import Moment, RuleState, system_key
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,7 @@ def quota_report(state: RuleState, cfg: BudgetConfig) -> QuotaReport | None:
     """Quota use at the end of the run (None before any event was decided)."""
     if not state.month:
         return None
-    names = sorted(
-        set(cfg.quotas) | set(state.systems),
-        key=lambda n: (SYSTEM_ORDER.index(n) if n in SYSTEM_ORDER else 99, n),
-    )
+    names = sorted(set(cfg.quotas) | set(state.systems), key=system_key)
     systems = []
     for name in names:
         ss = state.systems.get(name)

@@ -102,11 +102,14 @@ class RuleState:
 
     def names_of(self, mask: int) -> list[str]:
         """System names whose bits are in `mask`, in the known order then by name."""
-        return [s.name for s in sorted(self.systems.values(), key=_order) if s.bit & mask]
+        return [
+            s.name for s in sorted(self.systems.values(), key=lambda s: system_key(s.name)) if s.bit & mask
+        ]
 
 
-def _order(s: SystemState) -> tuple[int, str]:
-    return (SYSTEM_ORDER.index(s.name) if s.name in SYSTEM_ORDER else len(SYSTEM_ORDER), s.name)
+def system_key(name: str) -> tuple[int, str]:
+    """Sort key of a system name: browser, worker, backend, then any other by name."""
+    return (SYSTEM_ORDER.index(name) if name in SYSTEM_ORDER else len(SYSTEM_ORDER), name)
 
 
 def sweep_loop(seen: dict[LoopKey, list[int]], cutoff: int) -> dict[LoopKey, list[int]]:
