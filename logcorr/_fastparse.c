@@ -118,6 +118,17 @@ static int hexval(unsigned char c) {
     return -1;
 }
 
+/* whether any of the 8 bytes in x may be one parse_string must look at: a quote, a backslash, a control
+   character or a byte >= 0x80 (exact when there is none; a byte after one may be reported too) */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static inline int special8(const unsigned char *at) {
+    uint64_t x;
+    memcpy(&x, at, 8);
+    uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+    return ((((q - ONES) & ~q) | ((b - ONES) & ~b) | ((x - ONES * 0x20) & ~x) | x) & HIGHS) != 0;
+}
+
 static int parse_string(P *p) {
     int i = new_tok(p, T_STR, p->pos);
     if (i < 0) return BAIL;
@@ -127,6 +138,7 @@ static int parse_string(P *p) {
     Py_ssize_t len = p->len;
     uint8_t flags = 0;
     for (;;) {
+        while (pos + 8 <= len && !special8(s + pos)) pos += 8; /* plain ASCII, 8 bytes at a time */
         if (pos >= len) return BAIL;
         unsigned char c = s[pos];
         if (c == '"') break;
@@ -1784,12 +1796,20 @@ static int detect(P *p, int obj) {
 /* ---------------------------------------------------------------------------------------------- */
 /* module functions                                                                                */
 
+/* the staging batch a run of lines is parsed into (see StageBatch, below) */
+typedef struct Batch Batch;
+static PyTypeObject BatchType;
+static int batch_put_row(Batch *b, Row *r, long long seq, int part, long long file_id, PyObject *file_id_obj,
+                         PyObject *line_obj, PyObject *fmt);
+
 static P *the_parser = NULL;
 
 /* One line into staging rows: on OK, *fmt_out (borrowed), *rows_out and *mrows_out (new lists) are set;
-   BAIL leaves the line to Python; ERR has set an exception. */
+   with a `batch`, the event rows go into it instead (file_id_ll is file_id's value), *rows_out is NULL and
+   *nrows_out their number. BAIL leaves the line to Python; ERR has set an exception. */
 static int parse_into(const char *buf, Py_ssize_t len, long long seq, PyObject *file_id, PyObject *line_no,
-                      PyObject **fmt_out, PyObject **rows_out, PyObject **mrows_out) {
+                      PyObject **fmt_out, PyObject **rows_out, PyObject **mrows_out, Batch *batch,
+                      long long file_id_ll, Py_ssize_t *nrows_out) {
     if (len == 0 || len > (1 << 30)) return BAIL;
     if (the_parser == NULL) {
         the_parser = PyMem_Calloc(1, sizeof(P));
@@ -1870,12 +1890,18 @@ static int parse_into(const char *buf, Py_ssize_t len, long long seq, PyObject *
     }
     if (rc != OK) goto done;
     rc = ERR;
-    list = PyList_New(nrows);
-    if (list == NULL) goto done;
-    for (int j = 0; j < nrows; j++) {
-        PyObject *row = row_tuple(&rows[j], seq, file_id, line_no, fmt, j);
-        if (row == NULL) goto done;
-        PyList_SET_ITEM(list, j, row);
+    if (batch != NULL) {
+        for (int j = 0; j < nrows; j++)
+            if (batch_put_row(batch, &rows[j], seq, j, file_id_ll, file_id, line_no, fmt) < 0) goto done;
+        *nrows_out = nrows;
+    } else {
+        list = PyList_New(nrows);
+        if (list == NULL) goto done;
+        for (int j = 0; j < nrows; j++) {
+            PyObject *row = row_tuple(&rows[j], seq, file_id, line_no, fmt, j);
+            if (row == NULL) goto done;
+            PyList_SET_ITEM(list, j, row);
+        }
     }
     mlist = PyList_New(metric != NULL ? 1 : 0);
     if (mlist == NULL) goto done;
@@ -1913,7 +1939,7 @@ static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t na
     long long seq = PyLong_AsLongLong(args[1]);
     if (seq == -1 && PyErr_Occurred()) return NULL;
     PyObject *fmt, *rows, *mrows;
-    int rc = parse_into(buf, len, seq, args[2], args[3], &fmt, &rows, &mrows);
+    int rc = parse_into(buf, len, seq, args[2], args[3], &fmt, &rows, &mrows, NULL, 0, NULL);
     if (rc == ERR) return NULL;
     if (rc != OK) Py_RETURN_NONE;
     PyObject *result = PyTuple_Pack(3, fmt, rows, mrows);
@@ -1924,31 +1950,39 @@ static PyObject *parse_line(PyObject *self, PyObject *const *args, Py_ssize_t na
 
 static PyObject *FORMATS[5];
 
-/* parse_lines(buf, pos, end, max_len, seq, file_id, line_no): parse_line over the lines of buf[pos:end]
-   (lines line_no + 1, …; each ends at a newline, the last at `end`) for as long as each line is claimed and
-   at most max_len bytes long. The lines are read where they are: no bytes object per line. Returns (lines
-   claimed, the position after them, rows, metric rows, records with events, records without,
-   [(format, records)]). */
+/* parse_lines(buf, pos, end, max_len, seq, file_id, line_no[, batch]): parse_line over the lines of
+   buf[pos:end] (lines line_no + 1, …; each ends at a newline, the last at `end`) for as long as each line is
+   claimed and at most max_len bytes long. The lines are read where they are: no bytes object per line.
+   Returns (lines claimed, the position after them, rows, metric rows, records with events, records without,
+   [(format, records)]); with a StageBatch, the event rows go into it, and `rows` is their number. */
 static PyObject *parse_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 7 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "parse_lines(buf: bytes, pos, end, max_len, seq, file_id, line_no)");
+    if ((nargs != 7 && nargs != 8) || !PyBytes_Check(args[0]) ||
+        (nargs == 8 && args[7] != Py_None && !PyObject_TypeCheck(args[7], &BatchType))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "parse_lines(buf: bytes, pos, end, max_len, seq, file_id, line_no, batch: StageBatch | None = None)");
         return NULL;
     }
     PyObject *file_id = args[5];
+    Batch *batch = nargs == 8 && args[7] != Py_None ? (Batch *)args[7] : NULL;
     const char *buf = PyBytes_AS_STRING(args[0]);
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
     Py_ssize_t end = PyLong_AsSsize_t(args[2]);
     Py_ssize_t max_len = PyLong_AsSsize_t(args[3]);
     long long seq = PyLong_AsLongLong(args[4]);
     long long line_no = PyLong_AsLongLong(args[6]);
+    long long file_id_ll = PyLong_AsLongLong(file_id);
     if (PyErr_Occurred()) return NULL;
     if (pos < 0 || end > PyBytes_GET_SIZE(args[0]) || pos > end) {
         PyErr_SetString(PyExc_ValueError, "parse_lines: pos and end must lie within buf, pos <= end");
         return NULL;
     }
-    PyObject *rows = PyList_New(0), *mrows = PyList_New(0);
-    if (rows == NULL || mrows == NULL) goto fail;
-    Py_ssize_t taken = 0, with_events = 0, without = 0;
+    if (batch != NULL && (file_id_ll > INT32_MAX || file_id_ll < INT32_MIN)) {
+        PyErr_SetString(PyExc_OverflowError, "parse_lines: a file id beyond int32");
+        return NULL;
+    }
+    PyObject *rows = batch != NULL ? NULL : PyList_New(0), *mrows = PyList_New(0);
+    if ((batch == NULL && rows == NULL) || mrows == NULL) goto fail;
+    Py_ssize_t taken = 0, with_events = 0, without = 0, events = 0;
     Py_ssize_t per_format[5] = {0, 0, 0, 0, 0};
     while (pos < end) {
         const char *nl = memchr(buf + pos, '\n', (size_t)(end - pos));
@@ -1956,20 +1990,25 @@ static PyObject *parse_lines(PyObject *self, PyObject *const *args, Py_ssize_t n
         if (stop - pos > max_len) break;
         PyObject *line = PyLong_FromLongLong(line_no + 1 + taken);
         if (line == NULL) goto fail;
-        PyObject *fmt, *one, *mone;
-        int rc = parse_into(buf + pos, stop - pos, seq, file_id, line, &fmt, &one, &mone);
+        PyObject *fmt, *one = NULL, *mone;
+        Py_ssize_t nrows = 0;
+        int rc = parse_into(buf + pos, stop - pos, seq, file_id, line, &fmt, &one, &mone, batch, file_id_ll, &nrows);
         Py_DECREF(line);
         if (rc == ERR) goto fail;
         if (rc != OK) break;
-        Py_ssize_t nrows = PyList_GET_SIZE(one);
-        int bad = PyList_SetSlice(rows, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, one) < 0 ||
-                  PyList_SetSlice(mrows, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, mone) < 0;
-        Py_DECREF(one);
+        int bad = 0;
+        if (one != NULL) {
+            nrows = PyList_GET_SIZE(one);
+            bad = PyList_SetSlice(rows, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, one) < 0;
+            Py_DECREF(one);
+        }
+        bad = bad || PyList_SetSlice(mrows, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, mone) < 0;
         Py_DECREF(mone);
         if (bad) goto fail;
         taken++;
         pos = nl ? stop + 1 : end;
         seq += nrows;
+        events += nrows;
         if (nrows) with_events++;
         else without++;
         for (int f = 0; f < 5; f++) {
@@ -1991,6 +2030,7 @@ static PyObject *parse_lines(PyObject *self, PyObject *const *args, Py_ssize_t n
         }
         Py_DECREF(pair);
     }
+    if (batch != NULL) return Py_BuildValue("(nnnNnnN)", taken, pos, events, mrows, with_events, without, counts);
     return Py_BuildValue("(nnNNnnN)", taken, pos, rows, mrows, with_events, without, counts);
 fail:
     Py_XDECREF(rows);
@@ -2433,10 +2473,17 @@ typedef struct {
     size_t used;
 } Md5;
 
-static uint32_t MD5_K[64];
-static void md5_constants(void) {
-    for (int i = 0; i < 64; i++) MD5_K[i] = (uint32_t)(uint64_t)floor(fabs(sin((double)(i + 1))) * 4294967296.0);
-}
+/* floor(abs(sin(i + 1)) * 2^32), as constants the compiler folds into the steps */
+static const uint32_t MD5_K[64] = {
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+};
 
 static void md5_init(Md5 *m) {
     m->h[0] = 0x67452301u;
@@ -2596,6 +2643,21 @@ static int key_text(PyObject *v, const char **s, Py_ssize_t *len) {
     return *s == NULL ? -1 : 0;
 }
 
+/* the decimal digits of x, as DuckDB's BIGINT::VARCHAR writes them; returns their count */
+static Py_ssize_t decimal(long long x, char *buf) {
+    char tmp[24];
+    int k = 0;
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do {
+        tmp[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    Py_ssize_t n = 0;
+    if (x < 0) buf[n++] = '-';
+    while (k) buf[n++] = tmp[--k];
+    return n;
+}
+
 /* the decimal text of an int cell, or of None (absent: returns -1 in *len); -1 with an error otherwise */
 static int key_int(PyObject *v, char *buf, Py_ssize_t *len) {
     if (v == Py_None) {
@@ -2613,31 +2675,91 @@ static int key_int(PyObject *v, char *buf, Py_ssize_t *len) {
         return -1;
     }
     if (x == -1 && PyErr_Occurred()) return -1;
-    /* decimal digits, as DuckDB's BIGINT::VARCHAR writes them */
-    char tmp[24];
-    int k = 0;
-    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
-    do {
-        tmp[k++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    Py_ssize_t n = 0;
-    if (x < 0) buf[n++] = '-';
-    while (k) buf[n++] = tmp[--k];
-    *len = n;
+    *len = decimal(x, buf);
     return 0;
 }
 
 static int is_re2_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
 
+/* The event key of the texts of (ts, system, level, message, trace_id, request_id, part), a length of -1
+ * for NULL: md5_number(concat_ws(chr(31), ts, system, level, message, coalesce(trace_id, ''),
+ * coalesce(request_id, ''), part)) >> 65, NULL skipped as concat_ws skips it. The text is put together
+ * first: one md5_update instead of thirteen. */
+static int64_t event_key_of(const char *const text[7], const Py_ssize_t len[7]) {
+    Md5 m;
+    unsigned char d[16];
+    md5_init(&m);
+    char joined[512];
+    Py_ssize_t used = 0;
+    int first = 1;
+    for (int c = 0; c < 7; c++) {
+        Py_ssize_t l = len[c];
+        if (l < 0) {
+            if (c != 4 && c != 5) continue;
+            l = 0;
+        }
+        if (used + l + 1 > (Py_ssize_t)sizeof joined) { /* a long one: hashed as it goes */
+            md5_update(&m, joined, (size_t)used);
+            used = 0;
+        }
+        if (!first) joined[used++] = '\x1f';
+        if (l > (Py_ssize_t)sizeof joined - 1) {
+            md5_update(&m, joined, (size_t)used);
+            md5_update(&m, text[c], (size_t)l);
+            used = 0;
+        } else {
+            memcpy(joined + used, text[c], (size_t)l);
+            used += l;
+        }
+        first = 0;
+    }
+    md5_update(&m, joined, (size_t)used);
+    md5_final(&m, d);
+    uint64_t hi = 0;
+    for (int i = 15; i >= 8; i--) hi = hi << 8 | d[i];
+    return (int64_t)(hi >> 1);
+}
+
+/* The fingerprint of a message (its UTF-8 `msg`, `ml` bytes) into out[0:16]: 16 hex digits of md5 of the
+ * message trimmed of RE2 white space; a message starting "[CONVEX " is left to `fallback(message)`, the
+ * Python function. -1 with an exception set. */
+static int fingerprint_of(const char *msg, Py_ssize_t ml, PyObject *message, PyObject *fallback, char *out) {
+    if (ml >= 8 && memcmp(msg, "[CONVEX ", 8) == 0) {
+        PyObject *got = PyObject_CallOneArg(fallback, message);
+        if (got == NULL) return -1;
+        Py_ssize_t gl;
+        const char *g = PyUnicode_Check(got) ? PyUnicode_AsUTF8AndSize(got, &gl) : NULL;
+        if (g == NULL || gl != 16) {
+            Py_DECREF(got);
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "stage_keys: a fingerprint is 16 characters");
+            return -1;
+        }
+        memcpy(out, g, 16);
+        Py_DECREF(got);
+        return 0;
+    }
+    while (ml > 0 && is_re2_space((unsigned char)msg[0])) {
+        msg++;
+        ml--;
+    }
+    while (ml > 0 && is_re2_space((unsigned char)msg[ml - 1])) ml--;
+    Md5 m;
+    unsigned char d[16];
+    md5_init(&m);
+    md5_update(&m, msg, (size_t)ml);
+    md5_final(&m, d);
+    for (int i = 0; i < 8; i++) {
+        out[2 * i] = "0123456789abcdef"[d[i] >> 4];
+        out[2 * i + 1] = "0123456789abcdef"[d[i] & 15];
+    }
+    return 0;
+}
+
 /* stage_keys(rows, columns, fingerprint) -> (offsets, fingerprints, event keys): the Arrow buffers of the
  * two columns the stager's DuckDB macros compute (rules/fingerprint.py), for row tuples whose `columns`
  * are (ts_ms, system, level, message, trace_id, request_id, part[, client_ts_ms]); with client_ts_ms, the
- * key's time is coalesce(client_ts_ms, ts_ms), as the stager's select gives it:
- *  - the fingerprint: 16 hex digits of md5 of the message trimmed of RE2 white space, 16 bytes a row
- *    (the offsets 16 apart); a message starting "[CONVEX " is left to `fingerprint`, the Python function;
- *  - the event key: md5_number(concat_ws(chr(31), ts_ms, system, level, message, coalesce(trace_id, ''),
- *    coalesce(request_id, ''), part)) >> 65, None skipped as concat_ws skips NULL; an int64 a row.
+ * key's time is coalesce(client_ts_ms, ts_ms), as the stager's select gives it (`event_key_of`,
+ * `fingerprint_of`; the fingerprints 16 bytes a row, the offsets 16 apart; the keys an int64 a row).
  * A message that is not a str, a value of another type, or text that is not UTF-8 (lone surrogates)
  * raises: the caller leaves the batch to DuckDB. */
 static PyObject *stage_keys(PyObject *self, PyObject *args) {
@@ -2685,70 +2807,9 @@ static PyObject *stage_keys(PyObject *self, PyObject *args) {
         text[6] = part_buf;
         for (int c = 1; c < 6; c++)
             if (key_text(v[c], &text[c], &len[c]) < 0) goto fail;
-        unsigned char d[16];
-        Md5 m;
-        /* the event key: absent values skipped with their separator; trace and request ids coalesced. The
-         * text is put together first: one md5_update instead of thirteen */
-        md5_init(&m);
-        char joined[512];
-        Py_ssize_t used = 0;
-        int first = 1;
-        for (int c = 0; c < 7; c++) {
-            Py_ssize_t l = len[c];
-            if (l < 0) {
-                if (c != 4 && c != 5) continue;
-                l = 0;
-            }
-            if (used + l + 1 > (Py_ssize_t)sizeof joined) { /* a long one: hashed as it goes */
-                md5_update(&m, joined, (size_t)used);
-                used = 0;
-            }
-            if (!first) joined[used++] = '\x1f';
-            if (l > (Py_ssize_t)sizeof joined - 1) {
-                md5_update(&m, joined, (size_t)used);
-                md5_update(&m, text[c], (size_t)l);
-                used = 0;
-            } else {
-                memcpy(joined + used, text[c], (size_t)l);
-                used += l;
-            }
-            first = 0;
-        }
-        md5_update(&m, joined, (size_t)used);
-        md5_final(&m, d);
-        uint64_t hi = 0;
-        for (int i = 15; i >= 8; i--) hi = hi << 8 | d[i];
-        int64_t key = (int64_t)(hi >> 1);
+        int64_t key = event_key_of(text, len);
         memcpy(kp + 8 * r, &key, 8);
-        /* the fingerprint */
-        const char *msg = text[3];
-        Py_ssize_t ml = len[3];
-        if (ml >= 8 && memcmp(msg, "[CONVEX ", 8) == 0) {
-            PyObject *got = PyObject_CallOneArg(fallback, v[3]);
-            if (got == NULL) goto fail;
-            Py_ssize_t gl;
-            const char *g = PyUnicode_Check(got) ? PyUnicode_AsUTF8AndSize(got, &gl) : NULL;
-            if (g == NULL || gl != 16) {
-                Py_DECREF(got);
-                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "stage_keys: a fingerprint is 16 characters");
-                goto fail;
-            }
-            memcpy(fp + 16 * r, g, 16);
-            Py_DECREF(got);
-            continue;
-        }
-        while (ml > 0 && is_re2_space((unsigned char)msg[0])) {
-            msg++;
-            ml--;
-        }
-        while (ml > 0 && is_re2_space((unsigned char)msg[ml - 1])) ml--;
-        md5_init(&m);
-        md5_update(&m, msg, (size_t)ml);
-        md5_final(&m, d);
-        for (int i = 0; i < 8; i++) {
-            fp[16 * r + 2 * i] = "0123456789abcdef"[d[i] >> 4];
-            fp[16 * r + 2 * i + 1] = "0123456789abcdef"[d[i] & 15];
-        }
+        if (fingerprint_of(text[3], len[3], v[3], fallback, fp + 16 * r) < 0) goto fail;
     }
     return Py_BuildValue("(NNN)", offsets, fps, keys);
 fail:
@@ -2757,6 +2818,550 @@ fail:
     Py_XDECREF(keys);
     return NULL;
 }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* StageBatch: staging rows built straight into Arrow buffers                                      */
+
+/* The stager's event batch without a tuple a row. `parse_lines` puts each row it claims here: its cells are
+ * copied into column buffers, checked by the probe (`flag_rows`'s predicates), and given their fingerprint
+ * and event key (`stage_keys`'s) at once, and the row's objects are freed while they are in the cache.
+ * Rows the Python adapters built come as tuples (`add_rows`), through the same code. A row the probe
+ * flags is kept as a tuple instead (`pending`), for the stager's Python rules; `finish(checked)` puts the
+ * checked rows in their places and returns the batch's buffers, as `column_buffers` and `stage_keys` return
+ * them for the same rows. The columns are STAGING_SCHEMA's, in its order (`KINDS`). */
+
+#define NCOL 18
+static const char KINDS[NCOL + 1] = "lillsssssssssslsis";
+#define C_SEQ 0
+#define C_FILE 1
+#define C_TS 2
+#define C_CLIENT 3
+#define C_SYSTEM 4
+#define C_LEVEL 6
+#define C_MESSAGE 7
+#define C_TRACE 8
+#define C_REQUEST 10
+#define C_LINE 14
+#define C_FORMAT 15
+#define C_PART 16
+
+typedef struct {
+    int64_t iv[NCOL];     /* integer cells */
+    const char *sv[NCOL]; /* string cells: UTF-8 */
+    Py_ssize_t sl[NCOL];
+    uint8_t valid[NCOL], ascii[NCOL];
+    PyObject *message; /* borrowed: for the fingerprint's Python fallback */
+} Cells;
+
+struct Batch {
+    PyObject_HEAD
+    Py_ssize_t n, cap;     /* rows, and room for them */
+    int64_t *iv[NCOL];     /* integer columns */
+    int32_t *off[NCOL];    /* string columns: n + 1 offsets into data */
+    char *data[NCOL];
+    Py_ssize_t used[NCOL], room[NCOL];
+    uint8_t *valid[NCOL];  /* a byte a row */
+    char *fp;              /* 16 bytes a row */
+    int64_t *key;
+    PyObject *pending;     /* [(row index, row tuple, needs redaction, trigger masks | None)] */
+    Words *words;          /* [0] the trigger words, [1] the suppression patterns */
+    Py_ssize_t text[16], ntext, sup_col;
+    int sup_on, sup_non_ascii;
+    PyObject *fallback;    /* the Python fingerprint */
+};
+
+static int batch_grow_rows(Batch *b, Py_ssize_t need) {
+    if (need <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 1024;
+    while (cap < need) cap *= 2;
+    for (int c = 0; c < NCOL; c++) {
+        if (KINDS[c] == 's') {
+            int32_t *o = PyMem_Realloc(b->off[c], (size_t)(cap + 1) * 4);
+            if (o == NULL) return -1;
+            b->off[c] = o;
+        } else {
+            int64_t *v = PyMem_Realloc(b->iv[c], (size_t)cap * 8);
+            if (v == NULL) return -1;
+            b->iv[c] = v;
+        }
+        uint8_t *ok = PyMem_Realloc(b->valid[c], (size_t)cap);
+        if (ok == NULL) return -1;
+        b->valid[c] = ok;
+    }
+    char *fp = PyMem_Realloc(b->fp, (size_t)cap * 16);
+    if (fp == NULL) return -1;
+    b->fp = fp;
+    int64_t *key = PyMem_Realloc(b->key, (size_t)cap * 8);
+    if (key == NULL) return -1;
+    b->key = key;
+    b->cap = cap;
+    return 0;
+}
+
+static int batch_grow_data(Batch *b, int c, Py_ssize_t add) {
+    if (add > INT32_MAX - b->used[c]) {
+        PyErr_SetString(PyExc_OverflowError, "StageBatch: a string column over 2 GiB");
+        return -1;
+    }
+    if (b->used[c] + add <= b->room[c]) return 0;
+    Py_ssize_t room = b->room[c] ? b->room[c] : 1 << 16;
+    while (room < b->used[c] + add) room *= 2;
+    char *d = PyMem_Realloc(b->data[c], (size_t)room);
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data[c] = d;
+    b->room[c] = room;
+    return 0;
+}
+
+/* a str cell into cells; None leaves it invalid. -1 with TypeError (not a str) or UnicodeEncodeError */
+static int cells_str(Cells *k, int c, PyObject *v) {
+    if (v == NULL) {
+        PyErr_SetString(PyExc_SystemError, "StageBatch: a row without a cell");
+        return -1;
+    }
+    if (v == Py_None) return 0;
+    if (!PyUnicode_CheckExact(v)) {
+        PyErr_SetString(PyExc_TypeError, "StageBatch: not a str");
+        return -1;
+    }
+    if (PyUnicode_IS_ASCII(v)) {
+        k->sv[c] = (const char *)PyUnicode_DATA(v);
+        k->sl[c] = PyUnicode_GET_LENGTH(v);
+        k->ascii[c] = 1;
+    } else {
+        k->sv[c] = PyUnicode_AsUTF8AndSize(v, &k->sl[c]);
+        if (k->sv[c] == NULL) return -1;
+    }
+    k->valid[c] = 1;
+    return 0;
+}
+
+/* a row tuple's cells (borrowed from it), checked as column_buffers checks them; -1 with an error */
+static int cells_of_tuple(PyObject *row, Cells *k) {
+    memset(k->valid, 0, sizeof k->valid);
+    memset(k->ascii, 0, sizeof k->ascii);
+    if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != NCOL) {
+        PyErr_SetString(PyExc_TypeError, "StageBatch: rows must be tuples of the staging columns");
+        return -1;
+    }
+    for (int c = 0; c < NCOL; c++) {
+        PyObject *v = PyTuple_GET_ITEM(row, c);
+        if (KINDS[c] == 's') {
+            if (cells_str(k, c, v) < 0) return -1;
+            continue;
+        }
+        if (v == Py_None) continue;
+        if (!PyLong_CheckExact(v)) {
+            PyErr_SetString(PyExc_TypeError, "StageBatch: not an int");
+            return -1;
+        }
+        int overflow;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow || (KINDS[c] == 'i' && (x > INT32_MAX || x < INT32_MIN))) {
+            PyErr_SetString(PyExc_OverflowError, "StageBatch: integer out of the column's range");
+            return -1;
+        }
+        k->iv[c] = x;
+        k->valid[c] = 1;
+    }
+    if (!k->valid[C_MESSAGE]) {
+        PyErr_SetString(PyExc_TypeError, "StageBatch: the message is not a str");
+        return -1;
+    }
+    k->message = PyTuple_GET_ITEM(row, C_MESSAGE);
+    return 0;
+}
+
+/* a compiled row's cells (borrowed from its objects), numbered as row_tuple numbers it */
+static int cells_of_row(Row *r, long long seq, int part, long long file_id, long long line, PyObject *fmt, Cells *k) {
+    memset(k->valid, 0, sizeof k->valid);
+    memset(k->ascii, 0, sizeof k->ascii);
+    k->iv[C_SEQ] = seq + part + 1;
+    k->iv[C_FILE] = file_id;
+    k->iv[C_TS] = r->ts;
+    k->iv[C_CLIENT] = r->client;
+    k->iv[C_LINE] = line;
+    k->iv[C_PART] = part;
+    k->valid[C_SEQ] = k->valid[C_FILE] = k->valid[C_TS] = k->valid[C_LINE] = k->valid[C_PART] = 1;
+    k->valid[C_CLIENT] = (uint8_t)(r->has_client != 0);
+    PyObject *s[10] = {r->system, r->label, r->level, r->message, r->tid,
+                       r->how,    r->request_id, r->user_id, r->context, r->stack};
+    for (int j = 0; j < 10; j++)
+        if (cells_str(k, C_SYSTEM + j, s[j]) < 0) return -1;
+    if (cells_str(k, C_FORMAT, fmt) < 0) return -1;
+    if (!k->valid[C_MESSAGE]) {
+        PyErr_SetString(PyExc_TypeError, "StageBatch: the message is not a str");
+        return -1;
+    }
+    k->message = r->message;
+    return 0;
+}
+
+/* flag_rows's predicates over one row's cells: *redact, *other (see flag_rows) */
+static void batch_flags(Batch *b, Cells *k, int *redact, int *other) {
+    Words *trig = &b->words[0], *pat = &b->words[1];
+    *redact = *other = 0;
+    for (Py_ssize_t j = 0; trig->n > 0 && !*redact && j < b->ntext; j++) {
+        Py_ssize_t c = b->text[j];
+        if (!k->valid[c]) continue;
+        *redact = !k->ascii[c] || words_in(trig, (const unsigned char *)k->sv[c], k->sl[c]);
+    }
+    if (b->sup_on) {
+        Py_ssize_t c = b->sup_col;
+        if (k->valid[c])
+            *other = (!k->ascii[c] && b->sup_non_ascii) ||
+                     (k->ascii[c] && pat->n > 0 && words_in(pat, (const unsigned char *)k->sv[c], k->sl[c]));
+    }
+}
+
+/* the trigger words in each text column of a row to redact (flag_rows's masks) */
+static PyObject *batch_masks(Batch *b, Cells *k) {
+    PyObject *masks = PyTuple_New(b->ntext);
+    if (masks == NULL) return NULL;
+    for (Py_ssize_t j = 0; j < b->ntext; j++) {
+        Py_ssize_t c = b->text[j];
+        PyObject *m = !k->valid[c]  ? PyLong_FromLong(0)
+                      : !k->ascii[c] ? PyLong_FromLong(-1)
+                                     : PyLong_FromUnsignedLongLong(
+                                           words_found(&b->words[0], (const unsigned char *)k->sv[c], k->sl[c], 0));
+        if (m == NULL) {
+            Py_DECREF(masks);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(masks, j, m);
+    }
+    return masks;
+}
+
+/* the fingerprint and event key of row i from its cells */
+static int batch_keys(Batch *b, Cells *k, Py_ssize_t i) {
+    char ts_buf[24], part_buf[24];
+    const char *text[7];
+    Py_ssize_t len[7];
+    int tc = k->valid[C_CLIENT] ? C_CLIENT : C_TS; /* the client's clock, when the event has one */
+    len[0] = k->valid[tc] ? decimal(k->iv[tc], ts_buf) : -1;
+    text[0] = ts_buf;
+    static const int from[5] = {C_SYSTEM, C_LEVEL, C_MESSAGE, C_TRACE, C_REQUEST};
+    for (int j = 0; j < 5; j++) {
+        text[1 + j] = k->valid[from[j]] ? k->sv[from[j]] : "";
+        len[1 + j] = k->valid[from[j]] ? k->sl[from[j]] : -1;
+    }
+    len[6] = k->valid[C_PART] ? decimal(k->iv[C_PART], part_buf) : -1;
+    text[6] = part_buf;
+    b->key[i] = event_key_of(text, len);
+    return fingerprint_of(k->sv[C_MESSAGE], k->sl[C_MESSAGE], k->message, b->fallback, b->fp + 16 * i);
+}
+
+/* a row of cells at the batch's end (or, with k NULL, a place for a pending row: every cell NULL) */
+static int batch_append(Batch *b, Cells *k) {
+    if (batch_grow_rows(b, b->n + 1) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t i = b->n;
+    for (int c = 0; c < NCOL; c++) {
+        int ok = k != NULL && k->valid[c];
+        b->valid[c][i] = (uint8_t)ok;
+        if (KINDS[c] != 's') {
+            b->iv[c][i] = ok ? k->iv[c] : 0;
+            continue;
+        }
+        if (i == 0) b->off[c][0] = 0;
+        if (ok && k->sl[c]) {
+            if (batch_grow_data(b, c, k->sl[c]) < 0) return -1;
+            memcpy(b->data[c] + b->used[c], k->sv[c], (size_t)k->sl[c]);
+            b->used[c] += k->sl[c];
+        }
+        b->off[c][i + 1] = (int32_t)b->used[c];
+    }
+    if (k == NULL) {
+        memset(b->fp + 16 * i, '0', 16);
+        b->key[i] = 0;
+    } else if (batch_keys(b, k, i) < 0) {
+        return -1;
+    }
+    b->n++;
+    return 0;
+}
+
+/* a flagged row held as its tuple (for the Python rules), with a place in the batch */
+static int batch_hold(Batch *b, Cells *k, PyObject *row, int redact) {
+    PyObject *masks = redact ? batch_masks(b, k) : (Py_INCREF(Py_None), Py_None);
+    if (masks == NULL) return -1;
+    PyObject *hit = Py_BuildValue("(nOON)", b->n, row, redact ? Py_True : Py_False, masks);
+    if (hit == NULL) return -1;
+    int bad = PyList_Append(b->pending, hit) < 0;
+    Py_DECREF(hit);
+    if (bad) return -1;
+    return batch_append(b, NULL);
+}
+
+/* one row: copied in, or (flagged) held as its tuple */
+static int batch_put(Batch *b, Cells *k, PyObject *row) {
+    int redact, other;
+    batch_flags(b, k, &redact, &other);
+    return redact || other ? batch_hold(b, k, row, redact) : batch_append(b, k);
+}
+
+/* a compiled row into the batch (parse_into); the Row's references are left to the caller */
+static int batch_put_row(Batch *b, Row *r, long long seq, int part, long long file_id, PyObject *file_id_obj,
+                         PyObject *line_obj, PyObject *fmt) {
+    Cells k;
+    long long line = PyLong_AsLongLong(line_obj);
+    if (line == -1 && PyErr_Occurred()) return -1;
+    if (cells_of_row(r, seq, part, file_id, line, fmt, &k) < 0) return -1;
+    int redact, other;
+    batch_flags(b, &k, &redact, &other);
+    if (!redact && !other) return batch_append(b, &k);
+    /* flagged: the row as the tuple the Python rules take (new references: the Row keeps its own) */
+    PyObject *vals[10] = {r->system, r->label, r->level, r->message, r->tid,
+                          r->how,    r->request_id, r->user_id, r->context, r->stack};
+    Row copy = *r;
+    for (int j = 0; j < 10; j++) Py_XINCREF(vals[j]);
+    PyObject *row = row_tuple(&copy, seq, file_id_obj, line_obj, fmt, part);
+    if (row == NULL) return -1;
+    int rc = batch_hold(b, &k, row, redact);
+    Py_DECREF(row);
+    return rc;
+}
+
+static PyObject *Batch_add_rows(Batch *b, PyObject *rows) {
+    if (!PyList_Check(rows)) {
+        PyErr_SetString(PyExc_TypeError, "add_rows(rows: list[tuple])");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(rows);
+    Cells *k = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Cells));
+    if (k == NULL) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) /* all checked first: a row it refuses leaves the batch as it was */
+        if (cells_of_tuple(PyList_GET_ITEM(rows, i), &k[i]) < 0) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (batch_put(b, &k[i], PyList_GET_ITEM(rows, i)) < 0) goto fail;
+    PyMem_Free(k);
+    Py_RETURN_NONE;
+fail:
+    PyMem_Free(k);
+    return NULL;
+}
+
+static PyObject *Batch_pending(Batch *b, PyObject *unused) {
+    Py_INCREF(b->pending);
+    return b->pending;
+}
+
+static void batch_clear(Batch *b) {
+    b->n = 0;
+    for (int c = 0; c < NCOL; c++) b->used[c] = 0;
+    PyObject *empty = PyList_New(0);
+    if (empty != NULL) Py_SETREF(b->pending, empty); /* else the old list stays, emptied */
+    else PyList_SetSlice(b->pending, 0, PY_SSIZE_T_MAX, NULL);
+}
+
+/* finish(checked) -> [per column (nulls, validity | None, [offsets,] data)] + [(offsets, fingerprints,
+ * event keys)]: the batch's Arrow buffers, the pending rows replaced by `checked` (one row tuple each, in
+ * `pending()`'s order); the batch is then empty. */
+static PyObject *Batch_finish(Batch *b, PyObject *checked) {
+    if (!PyList_Check(checked) || PyList_GET_SIZE(checked) != PyList_GET_SIZE(b->pending)) {
+        PyErr_SetString(PyExc_ValueError, "finish(checked): one checked row per pending row");
+        return NULL;
+    }
+    Py_ssize_t n = b->n, np = PyList_GET_SIZE(checked);
+    Cells *pc = PyMem_Malloc((size_t)(np ? np : 1) * sizeof(Cells));
+    Py_ssize_t *at = PyMem_Malloc((size_t)(np ? np : 1) * sizeof(Py_ssize_t));
+    PyObject *out = NULL;
+    if (pc == NULL || at == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < np; j++) {
+        at[j] = PyLong_AsSsize_t(PyTuple_GET_ITEM(PyList_GET_ITEM(b->pending, j), 0));
+        if (cells_of_tuple(PyList_GET_ITEM(checked, j), &pc[j]) < 0 || batch_keys(b, &pc[j], at[j]) < 0) goto done;
+    }
+    out = PyList_New(NCOL + 1);
+    if (out == NULL) goto done;
+    Py_ssize_t nbitmap = (n + 7) / 8;
+    for (int c = 0; c < NCOL; c++) {
+        int s = KINDS[c] == 's';
+        Py_ssize_t size = s ? b->used[c] : n * (KINDS[c] == 'l' ? 8 : 4);
+        for (Py_ssize_t j = 0; s && j < np; j++)
+            if (pc[j].valid[c]) size += pc[j].sl[c];
+        if (s && size > INT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "StageBatch: a string column over 2 GiB");
+            goto fail;
+        }
+        PyObject *bits_o = PyBytes_FromStringAndSize(NULL, nbitmap);
+        PyObject *data_o = PyBytes_FromStringAndSize(NULL, size);
+        PyObject *off_o = s ? PyBytes_FromStringAndSize(NULL, (n + 1) * 4) : NULL;
+        if (bits_o == NULL || data_o == NULL || (s && off_o == NULL)) {
+            Py_XDECREF(bits_o);
+            Py_XDECREF(data_o);
+            Py_XDECREF(off_o);
+            goto fail;
+        }
+        unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(bits_o);
+        char *data = PyBytes_AS_STRING(data_o);
+        int32_t *off = s ? (int32_t *)PyBytes_AS_STRING(off_o) : NULL;
+        memset(bits, 0, (size_t)nbitmap);
+        Py_ssize_t nulls = 0, pos = 0, j = 0;
+        const uint8_t *valid = b->valid[c];
+        if (s) off[0] = 0;
+        for (Py_ssize_t r = 0; r < n; r++) {
+            int ok;
+            if (j < np && at[j] == r) { /* a checked row */
+                Cells *k = &pc[j++];
+                ok = k->valid[c];
+                if (s) {
+                    if (ok) {
+                        memcpy(data + pos, k->sv[c], (size_t)k->sl[c]);
+                        pos += k->sl[c];
+                    }
+                    off[r + 1] = (int32_t)pos;
+                } else if (KINDS[c] == 'l') {
+                    int64_t w = ok ? k->iv[c] : 0;
+                    memcpy(data + 8 * r, &w, 8);
+                } else {
+                    int32_t w = ok ? (int32_t)k->iv[c] : 0;
+                    memcpy(data + 4 * r, &w, 4);
+                }
+            } else {
+                ok = valid[r];
+                if (s) {
+                    Py_ssize_t len = b->off[c][r + 1] - b->off[c][r];
+                    memcpy(data + pos, b->data[c] + b->off[c][r], (size_t)len);
+                    pos += len;
+                    off[r + 1] = (int32_t)pos;
+                } else if (KINDS[c] == 'l') {
+                    memcpy(data + 8 * r, &b->iv[c][r], 8);
+                } else {
+                    int32_t w = (int32_t)b->iv[c][r];
+                    memcpy(data + 4 * r, &w, 4);
+                }
+            }
+            if (ok) bits[r >> 3] |= (unsigned char)(1 << (r & 7));
+            else nulls++;
+        }
+        PyObject *validity = nulls ? bits_o : Py_None;
+        PyObject *item = s ? Py_BuildValue("(nONN)", nulls, validity, off_o, data_o)
+                           : Py_BuildValue("(nON)", nulls, validity, data_o);
+        Py_DECREF(bits_o);
+        if (item == NULL) goto fail;
+        PyList_SET_ITEM(out, c, item);
+    }
+    {
+        PyObject *offsets = PyBytes_FromStringAndSize(NULL, 4 * (n + 1));
+        PyObject *fps = PyBytes_FromStringAndSize(b->fp, 16 * n);
+        PyObject *keys = PyBytes_FromStringAndSize((const char *)b->key, 8 * n);
+        if (offsets == NULL || fps == NULL || keys == NULL) {
+            Py_XDECREF(offsets);
+            Py_XDECREF(fps);
+            Py_XDECREF(keys);
+            goto fail;
+        }
+        int32_t *o = (int32_t *)PyBytes_AS_STRING(offsets);
+        for (Py_ssize_t r = 0; r <= n; r++) o[r] = (int32_t)(16 * r);
+        PyList_SET_ITEM(out, NCOL, Py_BuildValue("(NNN)", offsets, fps, keys));
+        if (PyList_GET_ITEM(out, NCOL) == NULL) goto fail;
+    }
+    batch_clear(b);
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    PyMem_Free(pc);
+    PyMem_Free(at);
+    return out;
+}
+
+static Py_ssize_t Batch_len(Batch *b) { return b->n; }
+
+static void Batch_dealloc(Batch *b) {
+    for (int c = 0; c < NCOL; c++) {
+        PyMem_Free(b->iv[c]);
+        PyMem_Free(b->off[c]);
+        PyMem_Free(b->data[c]);
+        PyMem_Free(b->valid[c]);
+    }
+    PyMem_Free(b->fp);
+    PyMem_Free(b->key);
+    PyMem_Free(b->words);
+    Py_XDECREF(b->pending);
+    Py_XDECREF(b->fallback);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+/* StageBatch(kinds, text_columns, triggers, suppress_column, suppress_non_ascii, patterns, case_sensitive,
+ *            fingerprint): the probe's arguments as flag_rows takes them, and stage_keys's fallback */
+static PyObject *Batch_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    const char *kinds;
+    PyObject *cols, *triggers, *patterns, *fallback;
+    Py_ssize_t sup_col;
+    int sup_non_ascii, case_sensitive;
+    if (!PyArg_ParseTuple(args, "sO!O!npO!pO", &kinds, &PyTuple_Type, &cols, &PyTuple_Type, &triggers, &sup_col,
+                          &sup_non_ascii, &PyTuple_Type, &patterns, &case_sensitive, &fallback))
+        return NULL;
+    if (strcmp(kinds, KINDS) != 0) {
+        PyErr_Format(PyExc_ValueError, "StageBatch: the staging columns are %s, not %s", KINDS, kinds);
+        return NULL;
+    }
+    Py_ssize_t ncol = PyTuple_GET_SIZE(cols);
+    if (ncol > 16 || sup_col >= NCOL || (sup_col >= 0 && KINDS[sup_col] != 's')) {
+        PyErr_SetString(PyExc_ValueError, "StageBatch: at most 16 text columns, and a text column to suppress on");
+        return NULL;
+    }
+    Batch *b = (Batch *)type->tp_alloc(type, 0);
+    if (b == NULL) return NULL;
+    b->pending = PyList_New(0);
+    b->words = PyMem_Malloc(2 * sizeof(Words));
+    if (b->pending == NULL || b->words == NULL) {
+        Py_DECREF(b);
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    }
+    if (words_init(&b->words[0], triggers, 1) < 0 || words_init(&b->words[1], patterns, !case_sensitive) < 0) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < ncol; j++) {
+        b->text[j] = PyLong_AsSsize_t(PyTuple_GET_ITEM(cols, j));
+        if (b->text[j] < 0 || b->text[j] >= NCOL || KINDS[b->text[j]] != 's') {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "StageBatch: bad text column");
+            Py_DECREF(b);
+            return NULL;
+        }
+    }
+    b->ntext = ncol;
+    b->sup_col = sup_col;
+    b->sup_non_ascii = sup_non_ascii;
+    b->sup_on = sup_col >= 0 && (sup_non_ascii || b->words[1].n > 0);
+    Py_INCREF(fallback);
+    b->fallback = fallback;
+    return (PyObject *)b;
+}
+
+static PyMethodDef Batch_methods[] = {
+    {"add_rows", (PyCFunction)Batch_add_rows, METH_O,
+     "add_rows(rows: list[tuple]): staging row tuples into the batch (all or, raising, none of them)"},
+    {"pending", (PyCFunction)Batch_pending, METH_NOARGS,
+     "pending() -> [(row index, row, needs redaction, trigger masks | None)]: the rows the probe flagged"},
+    {"finish", (PyCFunction)Batch_finish, METH_O,
+     "finish(checked: list[tuple]) -> the batch's Arrow buffers, the pending rows replaced by `checked`"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods Batch_as_sequence = {.sq_length = (lenfunc)Batch_len};
+
+static PyTypeObject BatchType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "logcorr._fastparse.StageBatch",
+    .tp_basicsize = sizeof(Batch),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Staging rows built into Arrow buffers, the rows to check held apart.",
+    .tp_new = Batch_new,
+    .tp_dealloc = (destructor)Batch_dealloc,
+    .tp_methods = Batch_methods,
+    .tp_as_sequence = &Batch_as_sequence,
+};
 
 /* ---- redact._KV_NEAR: the cheap test a `kv` match passes ----------------------------------------------- */
 
@@ -2848,7 +3453,6 @@ static struct PyModuleDef module = {
 static PyObject *intern(const char *s) { return PyUnicode_InternFromString(s); }
 
 PyMODINIT_FUNC PyInit__fastparse(void) {
-    md5_constants();
     for (int b = 0; b < 256; b++) {
         FOLD[b] = (unsigned char)((b >= 'A' && b <= 'Z') ? b + 32 : b);
         SAME[b] = (unsigned char)b;
@@ -2879,6 +3483,14 @@ PyMODINIT_FUNC PyInit__fastparse(void) {
     FORMATS[2] = F_V1;
     FORMATS[3] = F_CONVEX;
     FORMATS[4] = F_LOGPUSH;
-    if (PyErr_Occurred()) return NULL;
-    return PyModule_Create(&module);
+    if (PyErr_Occurred() || PyType_Ready(&BatchType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&BatchType);
+    if (PyModule_AddObject(m, "StageBatch", (PyObject *)&BatchType) < 0) {
+        Py_DECREF(&BatchType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -1336,6 +1336,29 @@ EDGE_LINES = [
 ]
 
 
+# bytes the string scanner must stop at (it skips plain ASCII 8 bytes at a time): escapes, a raw control
+# character, a raw quote cutting the string, non-ASCII raw and escaped, DEL (plain), and the bytes
+# around each class boundary
+SCAN_STOPS = [b'\\"', b"\\\\", b"\\n", b"\\u00e9", b"\\u0001", b"\\/", b"\x01", b"\x1f", b'"', b"\xc3\xa9",
+              b"\xe2\x82\xac", b"\xff", b"\x7f", b" ", b"!", b"#", b"[", b"]"]  # fmt: skip
+
+
+@pytest.mark.parametrize("stop", SCAN_STOPS, ids=range(len(SCAN_STOPS)))
+def test_a_special_byte_at_any_offset_of_a_string_agrees(fast: Any, stop: bytes) -> None:
+    """Each byte class at every position within and across the scanner's 8-byte words, in a message, at
+    the end of a string and with another after it."""
+    valid = orjson.loads(b'"' + stop + b'"') if stop not in (b"\x01", b"\x1f", b'"', b"\xff") else None
+    for before in range(0, 19):
+        for after in (0, 1, 7, 8, 9):
+            for extra in (b"", stop):
+                text = b"a" * before + stop + b"b" * after + extra
+                line = (b'{"id":"1754384404508_1kkpmlewk","trace_id":"trace_1","system":"browser","level":"log",'
+                        b'"message":"' + text + b'","timestamp":1754384404508}')  # fmt: skip
+                fate = agree(fast, line, 12, 3, 45)
+                # a string JSON allows is claimed (with the Python path's message, which `agree` compares)
+                assert fate == ("claimed" if valid is not None else "rejected"), (fate, line)
+
+
 @pytest.mark.parametrize("line", EDGE_LINES, ids=range(len(EDGE_LINES)))
 def test_hand_written_edge_lines_agree_with_the_python_path(fast: Any, line: bytes) -> None:
     """The corners named one by one: duplicate keys, escapes, number spellings, odd times, whitespace,

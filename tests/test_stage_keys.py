@@ -169,8 +169,9 @@ def test_a_fingerprint_function_returning_the_wrong_length_raises() -> None:
 def _staged(monkeypatch: Any, replacement: Any) -> list[tuple[Any, ...]]:
     import logcorr.pipeline.stage as stage
 
-    if replacement is not None:
+    if replacement is not None:  # the tuple path (the compiled batch computes its keys itself)
         monkeypatch.setattr(stage, "stage_keys", replacement)
+        monkeypatch.setattr(stage, "stage_batch", lambda: None)
     con = duckdb.connect()
     stager = Stager(con, Policy(), batch_rows=3)
     messages = [
@@ -224,6 +225,7 @@ def _worker_stage(monkeypatch: Any, refuse: bool) -> tuple[list[tuple[Any, ...]]
             return keys
 
         monkeypatch.setattr(stage, "stage_keys", refuses)
+        monkeypatch.setattr(stage, "stage_batch", lambda: None)
     batches: list[pa.RecordBatch] = []
     stager = Stager(None, StageRules.of(Policy()), batch_rows=2, sink=lambda table, b: batches.append(b))
     for i, m in enumerate(["hello", "password=hunter2", "[HMR] connected"]):

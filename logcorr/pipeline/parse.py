@@ -133,14 +133,15 @@ def _parse(
     stats = result.stats
     formats = result.formats
     stage_record = stager.record
-    stage_rows = stager.record_rows
+    stage_rows = stager.record_rows if stager.batch is None else stager.record_claimed
     parse_lines = lines_parser() if forced is None else None
     claim = None
     if parse_lines is not None:
 
         def claim(buf: bytes, pos: int, end: int, line_no: int) -> tuple[int, int, Any]:
+            # with the stager's batch, the event rows go into it and their number comes back
             taken, after, *rest = parse_lines(
-                buf, pos, end, max_record_bytes, stager.seq, file_id, line_no + line_base
+                buf, pos, end, max_record_bytes, stager.seq, file_id, line_no + line_base, stager.batch
             )
             return taken, after, rest
 
@@ -164,7 +165,7 @@ def _parse(
             result.records += with_events + metric_only
             result.records_with_events += with_events
             result.records_metric_only += metric_only
-            result.events += len(rows)
+            result.events += rows if type(rows) is int else len(rows)
             result.metrics += len(metric_rows)
             for name, n in by_format:
                 formats[name] += n

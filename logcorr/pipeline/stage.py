@@ -17,7 +17,7 @@ from logcorr.pipeline.spool import Spool
 from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
 from logcorr.rules.redact import Redactor, might_hold_secret, trigger_words
 from logcorr.rules.suppress import Suppressor
-from logcorr.sources.fast import ColumnBuffers, column_buffers, flag_rows, stage_keys
+from logcorr.sources.fast import ColumnBuffers, column_buffers, flag_rows, stage_batch, stage_keys
 from logcorr.sources.reader import EXCERPT, excerpt
 from logcorr.store.query import sql_enum
 
@@ -199,17 +199,35 @@ def arrow_columns(
         except (TypeError, ValueError, OverflowError, KeyError):
             pass
         else:
-            n = len(rows)
-            return [
-                pa.Array.from_buffers(
-                    schema.field(i).type,
-                    n,
-                    [None if validity is None else pa.py_buffer(validity), *map(pa.py_buffer, data)],
-                    null_count=nulls,
-                )
-                for i, (nulls, validity, *data) in zip(index, built, strict=True)
-            ]
+            return from_buffers([schema.field(i) for i in index], len(rows), built)
     return [pa.array([r[i] for r in rows], type=schema.field(i).type) for i in index]
+
+
+def from_buffers(fields: list[pa.Field], n: int, built: list[tuple[Any, ...]]) -> list[pa.Array]:
+    """Arrow arrays of `n` rows from the compiled builders' buffers: per field (null count, validity | None,
+    [offsets,] data)."""
+    return [
+        pa.Array.from_buffers(
+            field.type,
+            n,
+            [None if validity is None else pa.py_buffer(validity), *map(pa.py_buffer, data)],
+            null_count=nulls,
+        )
+        for field, (nulls, validity, *data) in zip(fields, built, strict=True)
+    ]
+
+
+def _staged_batch(columns: list[pa.Array], keys: tuple[bytes, bytes, bytes]) -> pa.RecordBatch:
+    """The staging batch of STAGING_SCHEMA's columns with their fingerprints and event keys (the compiled
+    `stage_keys`' buffers)."""
+    offsets, fingerprints, event_keys = keys
+    n = len(columns[0])
+    by_name = dict(zip(STAGING_SCHEMA.names, columns, strict=True))
+    by_name["fingerprint"] = pa.Array.from_buffers(
+        pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(fingerprints)]
+    )
+    by_name["event_key"] = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(event_keys)])
+    return pa.RecordBatch.from_arrays([by_name[f] for f in STAGED_SCHEMA.names], schema=STAGED_SCHEMA)
 
 
 def staged_rows(
@@ -324,6 +342,16 @@ class Stager:
         self._metric_probe = _probe(METRIC_SCHEMA, _METRIC_TEXT, triggers, [], False)
         # fingerprints and event keys without DuckDB (its select cost 2.3 µs a row, 0.7 of it the pass through)
         self._stage_keys = stage_keys()
+        # the event rows straight into Arrow buffers, probed and keyed as they come: no tuple a row for the rows
+        # the compiled parser claims, and one walk instead of three (`StageBatch` in _fastparse.c)
+        self.batch: Any = None
+        batch = stage_batch()
+        if batch is not None and self._event_probe is not None:
+            index, words, sup_col, sup_non_ascii, patterns, case_sensitive, _ = self._event_probe
+            kinds = "".join(_KINDS[f.type] for f in STAGING_SCHEMA)
+            self.batch = batch(
+                kinds, index, words, sup_col, sup_non_ascii, patterns, case_sensitive, fingerprint
+            )
         if con is not None:
             con.execute(MACROS_SQL)
             con.execute(_DDL)
@@ -359,10 +387,29 @@ class Stager:
     def record_rows(self, rows: list[tuple[Any, ...]], metric_rows: list[tuple[Any, ...]]) -> None:
         """Buffer one record's rows as `staged_rows` builds them (the compiled fast path builds them
         itself, numbered from `self.seq`)."""
+        if self.batch is not None and rows:
+            try:
+                self.batch.add_rows(rows)
+            except (TypeError, ValueError, OverflowError):
+                # a value the batch does not take: the rows before go first, then these the way pyarrow takes them
+                self.flush_events()
+                self.rows.extend(rows)
+                self.flush_events()
+            self.record_claimed(len(rows), metric_rows)
+            return
         self.seq += len(rows)
         self.rows.extend(rows)
         self.metric_rows.extend(metric_rows)
         if len(self.rows) >= self.batch_rows:
+            self.flush_events()
+        if len(self.metric_rows) >= self.batch_rows:
+            self.flush_metrics()
+
+    def record_claimed(self, events: int, metric_rows: list[tuple[Any, ...]]) -> None:
+        """Account for `events` rows put into `self.batch` (numbered from `self.seq`), and buffer metric rows."""
+        self.seq += events
+        self.metric_rows.extend(metric_rows)
+        if len(self.batch) >= self.batch_rows:
             self.flush_events()
         if len(self.metric_rows) >= self.batch_rows:
             self.flush_metrics()
@@ -404,6 +451,8 @@ class Stager:
             self._flush("staged_rejects", self.reject_rows, REJECT_SCHEMA)
 
     def flush_events(self) -> None:
+        if self.batch is not None and len(self.batch):
+            self._flush_batch()
         self._flush("staging", self.rows, STAGING_SCHEMA, _STAGE_SELECT, self._event_flags, self._check_event,
                     _EVENT_TEXT, self._event_probe)  # fmt: skip
 
@@ -543,16 +592,23 @@ class Stager:
         if self._stage_keys is None:
             return None
         try:
-            offsets, fingerprints, keys = self._stage_keys(rows, _KEY_COLUMNS, fingerprint)
+            keys = self._stage_keys(rows, _KEY_COLUMNS, fingerprint)
         except (TypeError, ValueError, OverflowError):
             return None
-        n = len(rows)
-        by_name = dict(zip(STAGING_SCHEMA.names, columns, strict=True))
-        by_name["fingerprint"] = pa.Array.from_buffers(
-            pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(fingerprints)]
-        )
-        by_name["event_key"] = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(keys)])
-        return [pa.RecordBatch.from_arrays([by_name[f] for f in STAGED_SCHEMA.names], schema=STAGED_SCHEMA)]
+        return [_staged_batch(columns, keys)]
+
+    def _flush_batch(self) -> None:
+        """`self.batch` to the sink: the rows the probe flagged checked by the Python rules (as `_flush` checks
+        them), the others as they came."""
+        batch = self.batch
+        n = len(batch)
+        check = self._check_event
+        checked = [
+            check(row, self.redact and needs_redaction, masks)
+            for _, row, needs_redaction, masks in batch.pending()
+        ]
+        *built, keys = batch.finish(checked)
+        self.sink("staging", _staged_batch(from_buffers(list(STAGING_SCHEMA), n, built), keys))
 
     def _select(self, batch: pa.Table, select: str) -> list[pa.RecordBatch]:
         """`select` over the batch in DuckDB, as batches of `STAGED_SCHEMA` (the macros of MACROS_SQL)."""

@@ -19,12 +19,11 @@ Rows = list[tuple[Any, ...]]
 # (line, first sequence number - 1, file id, line number) -> (format name, event rows, metric rows) | None
 LineParser = Callable[[bytes, int, int, int], tuple[str, Rows, Rows] | None]
 # (text, position of the first line, end of the last, max line bytes, first sequence number - 1, file id,
-# line number before the first) -> (lines claimed, the position after them, event rows, metric rows, records
-# with events, records without, [(format name, records)]): `LineParser` over the lines of text[position:end]
-# (each ending at a newline, the last at `end`), up to the first it declines or that is too long
-LinesParser = Callable[
-    [bytes, int, int, int, int, int, int], tuple[int, int, Rows, Rows, int, int, list[tuple[str, int]]]
-]
+# line number before the first[, a StageBatch]) -> (lines claimed, the position after them, event rows (with a
+# StageBatch: their number, the rows in it), metric rows, records with events, records without, [(format name,
+# records)]): `LineParser` over the lines of text[position:end] (each ending at a newline, the last at `end`),
+# up to the first it declines or that is too long
+LinesParser = Callable[..., tuple[int, int, Rows | int, Rows, int, int, list[tuple[str, int]]]]
 # (rows, [(column index, 's' | 'l' | 'i')]) -> per column (null count, validity, [offsets,] data)
 ColumnBuffers = Callable[[Rows, list[tuple[int, str]]], list[tuple[Any, ...]]]
 # (rows, text column indices, trigger words, suppression column | -1, flag its non-ASCII text, patterns,
@@ -71,6 +70,13 @@ def column_buffers() -> ColumnBuffers | None:
     """The compiled builder of Arrow buffers from staged rows, or None when it is not built or turned off."""
     build: ColumnBuffers | None = _compiled("column_buffers")
     return build
+
+
+def stage_batch() -> type | None:
+    """The compiled staging batch (`StageBatch`: rows built straight into Arrow buffers, checked and keyed as
+    they come), or None when it is not built or turned off."""
+    cls: type | None = _compiled("StageBatch")
+    return cls
 
 
 def kv_near() -> Callable[[str], bool | None] | None:

@@ -1,0 +1,163 @@
+"""The compiled staging batch (`StageBatch`): event rows built straight into Arrow buffers, probed and keyed
+as they come, with the flagged rows held apart for the Python rules. The stager must stage exactly what the
+row-tuple path (`column_buffers`, `flag_rows`, `stage_keys`) stages, for the rows the compiled parser
+claims and for the rows the Python adapters build, mixed in any order."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+import logcorr.pipeline.stage as stage
+from logcorr.model import Event
+from logcorr.pipeline.parse import FileResult, parse_file
+from logcorr.pipeline.stage import STAGING_SCHEMA, Stager, StageRules
+from logcorr.rules.fingerprint import fingerprint
+from logcorr.rules.policy import Policy, Redaction, Suppression
+from logcorr.sources import fast
+from logcorr.sources.reader import DEFAULT_MAX_RECORD_BYTES
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+POLICIES = [
+    Policy(),
+    Policy(redaction=Redaction(enabled=False)),
+    Policy(suppression=Suppression(patterns=["[HMR]", "GET", "token"], case_sensitive=True)),
+]
+
+
+def _lines() -> bytes:
+    """Every line-per-record fixture, each file's lines interleaved with the others' (the compiled parser's
+    lines and the Python adapters' then alternate), a few times over."""
+    files = sorted(FIXTURES.rglob("*.jsonl")) + sorted(FIXTURES.rglob("*.log.gz"))
+    texts = [gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes() for f in files]
+    per_file = [[ln for ln in text.splitlines() if ln.strip()] for text in texts]
+    out: list[bytes] = []
+    for copy in range(3):
+        for i in range(max(len(lines) for lines in per_file)):
+            for lines in per_file[copy:] + per_file[:copy]:
+                if i < len(lines):
+                    out.append(lines[i])
+    return b"\n".join(out) + b"\n"
+
+
+def _stage(data: bytes, policy: Policy, batch: bool, monkeypatch: pytest.MonkeyPatch) -> pa.Table:
+    with monkeypatch.context() as m:
+        if not batch:
+            m.setattr(stage, "stage_batch", lambda: None)
+        batches: list[pa.RecordBatch] = []
+        stager = Stager(None, StageRules.of(policy), batch_rows=50, sink=lambda t, b: batches.append(b))
+        assert (stager.batch is not None) == batch
+        result = FileResult(file_id=3, path="mixed.jsonl")
+        parse_file(io.BytesIO(data), result, stager, max_record_bytes=DEFAULT_MAX_RECORD_BYTES, mode="ndjson")
+        stager.flush()
+        stager.close()
+    staged = [b for b in batches if b.schema.names == stage.STAGED_SCHEMA.names]
+    return pa.Table.from_batches(staged, schema=stage.STAGED_SCHEMA)
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=["default", "no-redaction", "suppression"])
+def test_the_batch_stages_what_the_row_tuples_stage(policy: Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fast.stage_batch() is not None, "the compiled staging batch did not build (logcorr/_fastparse.c)"
+    data = _lines()
+    with_batch = _stage(data, policy, True, monkeypatch)
+    without = _stage(data, policy, False, monkeypatch)
+    assert with_batch.num_rows == without.num_rows > 200
+    assert with_batch.equals(without)
+    # the input holds both kinds of rows, and rows the probe flags
+    formats = set(with_batch.column("source_format").to_pylist())
+    assert {"browser-v2", "cf-logpush", "convex-stream"} <= formats  # the compiled parser's
+    assert {"convex-snapshot", "convex-stream-v1"} & formats  # the Python adapters'
+    assert with_batch.column("seq").to_pylist() == list(range(1, with_batch.num_rows + 1))
+
+
+# --- StageBatch itself ---------------------------------------------------------------------------------
+
+
+def _batch(patterns: tuple[str, ...] = ()) -> Any:
+    cls = fast.stage_batch()
+    assert cls is not None
+    kinds = "".join({pa.int64(): "l", pa.int32(): "i", pa.string(): "s"}[f.type] for f in STAGING_SCHEMA)
+    return cls(kinds, (7, 13, 12), ("password", "bearer"), 7 if patterns else -1, bool(patterns), patterns,
+               False, fingerprint)  # fmt: skip
+
+
+def _row(seq: int, message: Any, context: str | None = None) -> tuple[Any, ...]:
+    return (seq, 1, 1_714_910_400_000 + seq, None, "worker", "worker", "log", message, None, "none", None, None,
+            context, None, seq, "worker-record", 0, None)  # fmt: skip
+
+
+def test_the_probe_holds_the_rows_to_check_apart() -> None:
+    batch = _batch(("[hmr]",))
+    rows = [_row(1, "ok"), _row(2, "password=x"), _row(3, "[HMR] up"), _row(4, "fine", '{"Bearer":1}')]
+    batch.add_rows(rows)
+    assert len(batch) == 4
+    pending = batch.pending()
+    assert [(i, row, needs) for i, row, needs, _ in pending] == [
+        (1, rows[1], True),
+        (2, rows[2], False),
+        (3, rows[3], True),
+    ]
+    # the trigger words found, per text column (message, stack, context), as flag_rows gives them
+    assert pending[0][3] == (1, 0, 0) and pending[1][3] is None and pending[2][3] == (0, 0, 2)
+
+
+def test_finish_puts_the_checked_rows_in_their_places() -> None:
+    batch = _batch()
+    rows = [_row(1, "ok"), _row(2, "password=x"), _row(3, "done")]
+    batch.add_rows(rows)
+    with pytest.raises(ValueError):
+        batch.finish([])  # one checked row per pending row
+    checked = [(*rows[1][:7], "password=[REDACTED]", *rows[1][8:17], "why")]
+    *built, keys = batch.finish(checked)
+    assert len(batch) == 0 and batch.pending() == []
+    columns = stage.from_buffers(list(STAGING_SCHEMA), 3, built)
+    table = pa.Table.from_arrays(columns, schema=STAGING_SCHEMA)
+    assert table.column("message").to_pylist() == ["ok", "password=[REDACTED]", "done"]
+    assert table.column("suppressed").to_pylist() == [None, "why", None]
+    assert table.column("seq").to_pylist() == [1, 2, 3]
+    # the keys are those of the rows as checked
+    compiled = fast.stage_keys()
+    assert compiled is not None
+    final = [rows[0], checked[0], rows[2]]
+    assert keys == compiled(final, stage._KEY_COLUMNS, fingerprint)
+
+
+def test_a_row_it_refuses_leaves_the_batch_as_it_was() -> None:
+    batch = _batch()
+    batch.add_rows([_row(1, "ok")])
+    for odd in ([_row(2, "fine"), _row(3, 42)], [_row(2, "fine"), (*_row(3, "x")[:2], 1.5, *_row(3, "x")[3:])],
+                [_row(2, "\ud800")], [_row(2, "fine")[:5]]):  # fmt: skip
+        with pytest.raises((TypeError, ValueError)):
+            batch.add_rows(odd)
+        assert len(batch) == 1
+    with pytest.raises(ValueError):
+        _batch().__class__("lll", (7,), (), -1, False, (), False, fingerprint)  # not the staging columns
+
+
+def test_the_stager_stages_a_row_the_batch_refuses_in_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value the batch does not take (a float time) goes the pyarrow way, after the rows before it."""
+
+    def stage_all(batch: bool) -> list[dict[str, Any]]:
+        with monkeypatch.context() as m:
+            if not batch:
+                m.setattr(stage, "stage_batch", lambda: None)
+            out: list[pa.RecordBatch] = []
+            stager = Stager(None, StageRules.of(Policy()), batch_rows=10, sink=lambda t, b: out.append(b))
+            for i in range(6):
+                ev = Event(1_714_910_400_000 + i, "worker", None, "log", f"m{i}", None, "none", None, None, None,
+                           None, None)  # fmt: skip
+                rows, _ = stage.staged_rows([ev], [], stager.seq, 1, i + 1, "worker-record")
+                if i == 3:
+                    rows = [(*rows[0][:2], float(rows[0][2]), *rows[0][3:])]
+                stager.record_rows(rows, [])
+            stager.flush()
+        return [r for b in out for r in b.to_pylist()]
+
+    got = stage_all(True)
+    assert [r["message"] for r in got] == ["m0", "m1", "m2", "m3", "m4", "m5"]
+    assert got == stage_all(False)
