@@ -2860,6 +2860,7 @@ struct Batch {
     int32_t *off[NCOL];    /* string columns: n + 1 offsets into data */
     char *data[NCOL];
     Py_ssize_t used[NCOL], room[NCOL];
+    Py_ssize_t bytes;      /* the text held, all columns */
     uint8_t *valid[NCOL];  /* a byte a row */
     char *fp;              /* 16 bytes a row */
     int64_t *key;
@@ -3062,6 +3063,8 @@ static int batch_append(Batch *b, Cells *k) {
         return -1;
     }
     Py_ssize_t i = b->n;
+    for (int c = 0; k != NULL && c < NCOL; c++) /* room first: a row that does not fit leaves no trace */
+        if (KINDS[c] == 's' && k->valid[c] && batch_grow_data(b, c, k->sl[c]) < 0) return -1;
     for (int c = 0; c < NCOL; c++) {
         int ok = k != NULL && k->valid[c];
         b->valid[c][i] = (uint8_t)ok;
@@ -3071,9 +3074,9 @@ static int batch_append(Batch *b, Cells *k) {
         }
         if (i == 0) b->off[c][0] = 0;
         if (ok && k->sl[c]) {
-            if (batch_grow_data(b, c, k->sl[c]) < 0) return -1;
             memcpy(b->data[c] + b->used[c], k->sv[c], (size_t)k->sl[c]);
             b->used[c] += k->sl[c];
+            b->bytes += k->sl[c];
         }
         b->off[c][i + 1] = (int32_t)b->used[c];
     }
@@ -3153,7 +3156,7 @@ static PyObject *Batch_pending(Batch *b, PyObject *unused) {
 }
 
 static void batch_clear(Batch *b) {
-    b->n = 0;
+    b->n = b->bytes = 0;
     for (int c = 0; c < NCOL; c++) b->used[c] = 0;
     PyObject *empty = PyList_New(0);
     if (empty != NULL) Py_SETREF(b->pending, empty); /* else the old list stays, emptied */
@@ -3277,6 +3280,13 @@ done:
 
 static Py_ssize_t Batch_len(Batch *b) { return b->n; }
 
+static PyObject *Batch_nbytes(Batch *b, void *unused) { return PyLong_FromSsize_t(b->bytes); }
+
+static PyGetSetDef Batch_getset[] = {
+    {"nbytes", (getter)Batch_nbytes, NULL, "the bytes of text the batch holds (its rows held apart not counted)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static void Batch_dealloc(Batch *b) {
     for (int c = 0; c < NCOL; c++) {
         PyMem_Free(b->iv[c]);
@@ -3360,6 +3370,7 @@ static PyTypeObject BatchType = {
     .tp_new = Batch_new,
     .tp_dealloc = (destructor)Batch_dealloc,
     .tp_methods = Batch_methods,
+    .tp_getset = Batch_getset,
     .tp_as_sequence = &Batch_as_sequence,
 };
 

@@ -161,3 +161,19 @@ def test_the_stager_stages_a_row_the_batch_refuses_in_its_place(monkeypatch: pyt
     got = stage_all(True)
     assert [r["message"] for r in got] == ["m0", "m1", "m2", "m3", "m4", "m5"]
     assert got == stage_all(False)
+
+
+def test_a_batch_of_long_records_is_written_out_by_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However few rows it holds, a batch holding `BATCH_BYTES` of text goes to the sink (memory stays flat
+    with records of megabytes); the rows are the same."""
+    data = _lines()
+    whole = _stage(data, Policy(), True, monkeypatch)
+    batches: list[pa.RecordBatch] = []
+    monkeypatch.setattr(stage, "BATCH_BYTES", 4096)
+    stager = Stager(None, StageRules.of(Policy()), batch_rows=1_000_000, sink=lambda t, b: batches.append(b))
+    result = FileResult(file_id=3, path="mixed.jsonl")
+    parse_file(io.BytesIO(data), result, stager, max_record_bytes=DEFAULT_MAX_RECORD_BYTES, mode="ndjson")
+    stager.flush()
+    staged = [b for b in batches if b.schema.names == stage.STAGED_SCHEMA.names]
+    assert len(staged) > 10
+    assert pa.Table.from_batches(staged).equals(whole)

@@ -181,6 +181,9 @@ _METRIC_TEXT = ("data",)
 
 
 _KINDS = {pa.int64(): "l", pa.int32(): "i", pa.string(): "s"}
+# a batch of long records is written out before it holds this much text (however few rows: memory stays flat,
+# and a string column stays far below Arrow's 2 GiB)
+BATCH_BYTES = 64 << 20
 
 
 def arrow_columns(
@@ -409,7 +412,7 @@ class Stager:
         """Account for `events` rows put into `self.batch` (numbered from `self.seq`), and buffer metric rows."""
         self.seq += events
         self.metric_rows.extend(metric_rows)
-        if len(self.batch) >= self.batch_rows:
+        if len(self.batch) >= self.batch_rows or self.batch.nbytes >= BATCH_BYTES:
             self.flush_events()
         if len(self.metric_rows) >= self.batch_rows:
             self.flush_metrics()
