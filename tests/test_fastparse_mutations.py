@@ -142,3 +142,53 @@ def test_unmutated_generated_lines_are_claimed_and_equal(shapes: list[bytes]) ->
             claimed[got[0]] += 1
     assert set(wanted) == COMPILED
     assert claimed == wanted
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_mutated_lines_stage_the_same_with_or_without_the_staging_batch(
+    shapes: list[bytes], seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same mutated lines staged through the compiled staging batch (rows straight into Arrow buffers)
+    and through row tuples: every table the stager writes is the same."""
+    import io
+
+    import pyarrow as pa
+
+    import logcorr.pipeline.stage as stage
+    from logcorr.pipeline.parse import FileResult, parse_file
+    from logcorr.pipeline.stage import Stager, StageRules
+    from logcorr.rules.policy import Policy
+    from logcorr.sources.reader import DEFAULT_MAX_RECORD_BYTES
+
+    rng = random.Random(100 + seed)
+    lines = []
+    for _ in range(4000):
+        value: Any = orjson.loads(rng.choice(shapes))
+        for _ in range(rng.randint(0, 2)):
+            value = _mutate(rng, value)
+        try:
+            lines.append(_serialise(rng, value))
+        except (TypeError, ValueError, OverflowError):
+            continue
+    data = b"\n".join(lines) + b"\n"
+
+    def staged(batch: bool) -> dict[str, pa.Table]:
+        with monkeypatch.context() as m:
+            if not batch:
+                m.setattr(stage, "stage_batch", lambda: None)
+            out: dict[str, list[pa.RecordBatch]] = {}
+            stager = Stager(None, StageRules.of(Policy()), batch_rows=300,
+                            sink=lambda t, b: out.setdefault(t, []).append(b))  # fmt: skip
+            assert (stager.batch is not None) == batch
+            result = FileResult(file_id=2, path="mutated.jsonl")
+            parse_file(
+                io.BytesIO(data), result, stager, max_record_bytes=DEFAULT_MAX_RECORD_BYTES, mode="ndjson"
+            )
+            stager.flush()
+            stager.close()
+        return {t: pa.Table.from_batches(bs) for t, bs in out.items()}
+
+    with_batch, without = staged(True), staged(False)
+    assert with_batch.keys() == without.keys() and with_batch["staging"].num_rows > 1000
+    for table in with_batch:
+        assert with_batch[table].equals(without[table]), table
