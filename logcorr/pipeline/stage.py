@@ -17,7 +17,7 @@ from logcorr.pipeline.spool import Spool
 from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
 from logcorr.rules.redact import Redactor, might_hold_secret, trigger_words
 from logcorr.rules.suppress import Suppressor
-from logcorr.sources.fast import ColumnBuffers, column_buffers, flag_rows, stage_batch, stage_keys
+from logcorr.sources.fast import ColumnBuffers, StageBatch, column_buffers, flag_rows, stage_batch, stage_keys
 from logcorr.sources.reader import EXCERPT, excerpt
 from logcorr.store.query import sql_enum
 
@@ -347,7 +347,7 @@ class Stager:
         self._stage_keys = stage_keys()
         # the event rows straight into Arrow buffers, probed and keyed as they come: no tuple a row for the rows
         # the compiled parser claims, and one walk instead of three (`StageBatch` in _fastparse.c)
-        self.batch: Any = None
+        self.batch: StageBatch | None = None
         batch = stage_batch()
         if batch is not None and self._event_probe is not None:
             index, words, sup_col, sup_non_ascii, patterns, case_sensitive, _ = self._event_probe
@@ -412,7 +412,8 @@ class Stager:
         """Account for `events` rows put into `self.batch` (numbered from `self.seq`), and buffer metric rows."""
         self.seq += events
         self.metric_rows.extend(metric_rows)
-        if len(self.batch) >= self.batch_rows or self.batch.nbytes >= BATCH_BYTES:
+        batch = self.batch
+        if batch is not None and (len(batch) >= self.batch_rows or batch.nbytes >= BATCH_BYTES):
             self.flush_events()
         if len(self.metric_rows) >= self.batch_rows:
             self.flush_metrics()
@@ -455,7 +456,7 @@ class Stager:
 
     def flush_events(self) -> None:
         if self.batch is not None and len(self.batch):
-            self._flush_batch()
+            self._flush_batch(self.batch)
         self._flush("staging", self.rows, STAGING_SCHEMA, _STAGE_SELECT, self._event_flags, self._check_event,
                     _EVENT_TEXT, self._event_probe)  # fmt: skip
 
@@ -600,10 +601,9 @@ class Stager:
             return None
         return [_staged_batch(columns, keys)]
 
-    def _flush_batch(self) -> None:
-        """`self.batch` to the sink: the rows the probe flagged checked by the Python rules (as `_flush` checks
+    def _flush_batch(self, batch: StageBatch) -> None:
+        """The batch to the sink: the rows the probe flagged checked by the Python rules (as `_flush` checks
         them), the others as they came."""
-        batch = self.batch
         n = len(batch)
         check = self._check_event
         checked = [

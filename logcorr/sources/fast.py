@@ -4,14 +4,15 @@ It turns the common lines (browser payloads, stored worker records, Logpush invo
 function-execution lines) straight into staging rows and leaves every other line to the Python adapters,
 which stay the reference: `tests/test_fastparse_differential.py` holds the two to the same rows. It also
 writes staged rows into Arrow buffers (`column_buffers`), with their fingerprints and event keys
-(`stage_keys`). `LOGCORR_NO_FASTPATH=1` turns both off; a machine
-without a C compiler installs logcorr without them.
+(`stage_keys`); the stager's `StageBatch` does all three for its event rows as they come, the rows the
+compiled parser claims never becoming tuples. `LOGCORR_NO_FASTPATH=1` turns all of it off; a machine without a
+C compiler installs logcorr without them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from logcorr import native
 
@@ -32,6 +33,28 @@ FlagRows = Callable[..., list[tuple[int, bool]]]
 # (rows, indices of (ts_ms, system, level, message, trace_id, request_id, part), Python fingerprint) ->
 # (offsets, fingerprints, event keys): the Arrow buffers of the stager's two computed columns
 StageKeys = Callable[[Rows, tuple[int, ...], Callable[[str], str]], tuple[bytes, bytes, bytes]]
+
+
+class StageBatch(Protocol):
+    """The stager's event batch (`_fastparse.StageBatch`): STAGING_SCHEMA's columns as Arrow buffers, the
+    rows the probe flags held apart as tuples for the Python rules."""
+
+    nbytes: int  # the text it holds (the rows held apart not counted)
+
+    def __len__(self) -> int: ...
+
+    def add_rows(self, rows: Rows) -> None:
+        """Row tuples (as `stage.staged_rows` builds them), all or none: TypeError, ValueError or
+        OverflowError for a value it does not take."""
+
+    def pending(self) -> list[tuple[int, tuple[Any, ...], bool, tuple[int, ...] | None]]:
+        """(row index, row, needs redaction, trigger words per text column) of each flagged row."""
+        ...
+
+    def finish(self, checked: Rows) -> list[tuple[Any, ...]]:
+        """The batch's buffers (per column as `ColumnBuffers` gives them, then `StageKeys`' three), the
+        pending rows replaced by `checked`; the batch is then empty."""
+        ...
 
 
 def _compiled(name: str) -> Any:
@@ -72,10 +95,11 @@ def column_buffers() -> ColumnBuffers | None:
     return build
 
 
-def stage_batch() -> type | None:
-    """The compiled staging batch (`StageBatch`: rows built straight into Arrow buffers, checked and keyed as
-    they come), or None when it is not built or turned off."""
-    cls: type | None = _compiled("StageBatch")
+def stage_batch() -> Callable[..., StageBatch] | None:
+    """The compiled staging batch's type (`StageBatch`: rows built straight into Arrow buffers, checked and
+    keyed as they come; its arguments are the probe's, as `stage._probe` gives them, then the Python
+    fingerprint), or None when it is not built or turned off."""
+    cls: Callable[..., StageBatch] | None = _compiled("StageBatch")
     return cls
 
 
