@@ -1799,8 +1799,8 @@ static int detect(P *p, int obj) {
 /* the staging batch a run of lines is parsed into (see StageBatch, below) */
 typedef struct Batch Batch;
 static PyTypeObject BatchType;
-static int batch_put_row(Batch *b, Row *r, long long seq, int part, long long file_id, PyObject *file_id_obj,
-                         PyObject *line_obj, PyObject *fmt);
+static int batch_put_line(Batch *b, Row *rows, int nrows, long long seq, long long file_id, PyObject *file_id_obj,
+                          PyObject *line_obj, PyObject *fmt);
 
 static P *the_parser = NULL;
 
@@ -1891,8 +1891,12 @@ static int parse_into(const char *buf, Py_ssize_t len, long long seq, PyObject *
     if (rc != OK) goto done;
     rc = ERR;
     if (batch != NULL) {
-        for (int j = 0; j < nrows; j++)
-            if (batch_put_row(batch, &rows[j], seq, j, file_id_ll, file_id, line_no, fmt) < 0) goto done;
+        int put = batch_put_line(batch, rows, nrows, seq, file_id_ll, file_id, line_no, fmt);
+        if (put < 0) goto done;
+        if (put > 0) { /* not taken, the batch as it was: the line goes the Python way */
+            rc = BAIL;
+            goto done;
+        }
         *nrows_out = nrows;
     } else {
         list = PyList_New(nrows);
@@ -3063,8 +3067,16 @@ static int batch_append(Batch *b, Cells *k) {
         return -1;
     }
     Py_ssize_t i = b->n;
-    for (int c = 0; k != NULL && c < NCOL; c++) /* room first: a row that does not fit leaves no trace */
+    /* what can fail first (room, the keys: a fingerprint may be Python's), so that a row that fails leaves
+       no trace */
+    for (int c = 0; k != NULL && c < NCOL; c++)
         if (KINDS[c] == 's' && k->valid[c] && batch_grow_data(b, c, k->sl[c]) < 0) return -1;
+    if (k == NULL) {
+        memset(b->fp + 16 * i, '0', 16);
+        b->key[i] = 0;
+    } else if (batch_keys(b, k, i) < 0) {
+        return -1;
+    }
     for (int c = 0; c < NCOL; c++) {
         int ok = k != NULL && k->valid[c];
         b->valid[c][i] = (uint8_t)ok;
@@ -3080,14 +3092,33 @@ static int batch_append(Batch *b, Cells *k) {
         }
         b->off[c][i + 1] = (int32_t)b->used[c];
     }
-    if (k == NULL) {
-        memset(b->fp + 16 * i, '0', 16);
-        b->key[i] = 0;
-    } else if (batch_keys(b, k, i) < 0) {
-        return -1;
-    }
     b->n++;
     return 0;
+}
+
+/* where a batch stood (`batch_mark`), to undo what a call added when it fails part-way (`batch_undo`, which
+   keeps the exception set) */
+typedef struct {
+    Py_ssize_t n, bytes, held;
+    Py_ssize_t used[NCOL];
+} Mark;
+
+static void batch_mark(Batch *b, Mark *m) {
+    m->n = b->n;
+    m->bytes = b->bytes;
+    m->held = PyList_GET_SIZE(b->pending);
+    memcpy(m->used, b->used, sizeof m->used);
+}
+
+static void batch_undo(Batch *b, Mark *m) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    b->n = m->n;
+    b->bytes = m->bytes;
+    memcpy(b->used, m->used, sizeof m->used);
+    if (PyList_GET_SIZE(b->pending) > m->held && PyList_SetSlice(b->pending, m->held, PY_SSIZE_T_MAX, NULL) < 0)
+        PyErr_Clear(); /* deleting needs no memory; should it fail, the exception below is the one to see */
+    PyErr_Restore(type, value, tb);
 }
 
 /* a flagged row held as its tuple (for the Python rules), with a place in the batch */
@@ -3096,10 +3127,12 @@ static int batch_hold(Batch *b, Cells *k, PyObject *row, int redact) {
     if (masks == NULL) return -1;
     PyObject *hit = Py_BuildValue("(nOON)", b->n, row, redact ? Py_True : Py_False, masks);
     if (hit == NULL) return -1;
-    int bad = PyList_Append(b->pending, hit) < 0;
+    int bad = batch_append(b, NULL) < 0 || PyList_Append(b->pending, hit) < 0;
     Py_DECREF(hit);
-    if (bad) return -1;
-    return batch_append(b, NULL);
+    if (bad) return -1; /* the caller undoes the place (batch_undo) */
+    for (int c = 0; c < NCOL; c++) /* its text counts toward the batch's size too */
+        if (KINDS[c] == 's' && k->valid[c]) b->bytes += k->sl[c];
+    return 0;
 }
 
 /* one row: copied in, or (flagged) held as its tuple */
@@ -3125,10 +3158,32 @@ static int batch_put_row(Batch *b, Row *r, long long seq, int part, long long fi
     Row copy = *r;
     for (int j = 0; j < 10; j++) Py_XINCREF(vals[j]);
     PyObject *row = row_tuple(&copy, seq, file_id_obj, line_obj, fmt, part);
-    if (row == NULL) return -1;
+    if (row == NULL) {
+        row_clear(&copy); /* the references row_tuple did not take (it clears those it took) */
+        return -1;
+    }
     int rc = batch_hold(b, &k, row, redact);
     Py_DECREF(row);
     return rc;
+}
+
+/* A line's compiled rows into the batch, all or none: 0 when they are in; 1 when one could not be put in
+   (its key needs the Python fingerprint, and that raised; a column would pass 2 GiB): the batch is as it
+   was and no exception is set, so the caller leaves the line to the Python path, whose stager has the last
+   word; -1 with MemoryError set. */
+static int batch_put_line(Batch *b, Row *rows, int nrows, long long seq, long long file_id, PyObject *file_id_obj,
+                          PyObject *line_obj, PyObject *fmt) {
+    Mark mark;
+    batch_mark(b, &mark);
+    for (int j = 0; j < nrows; j++) {
+        if (batch_put_row(b, &rows[j], seq, j, file_id, file_id_obj, line_obj, fmt) < 0) {
+            batch_undo(b, &mark);
+            if (PyErr_ExceptionMatches(PyExc_MemoryError)) return -1;
+            PyErr_Clear();
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static PyObject *Batch_add_rows(Batch *b, PyObject *rows) {
@@ -3139,6 +3194,8 @@ static PyObject *Batch_add_rows(Batch *b, PyObject *rows) {
     Py_ssize_t n = PyList_GET_SIZE(rows);
     Cells *k = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(Cells));
     if (k == NULL) return PyErr_NoMemory();
+    Mark mark;
+    batch_mark(b, &mark);
     for (Py_ssize_t i = 0; i < n; i++) /* all checked first: a row it refuses leaves the batch as it was */
         if (cells_of_tuple(PyList_GET_ITEM(rows, i), &k[i]) < 0) goto fail;
     for (Py_ssize_t i = 0; i < n; i++)
@@ -3146,13 +3203,13 @@ static PyObject *Batch_add_rows(Batch *b, PyObject *rows) {
     PyMem_Free(k);
     Py_RETURN_NONE;
 fail:
+    batch_undo(b, &mark); /* so are the rows before one that fails */
     PyMem_Free(k);
     return NULL;
 }
 
 static PyObject *Batch_pending(Batch *b, PyObject *unused) {
-    Py_INCREF(b->pending);
-    return b->pending;
+    return PyList_GetSlice(b->pending, 0, PY_SSIZE_T_MAX); /* a copy: `finish` relies on its own */
 }
 
 static void batch_clear(Batch *b) {
@@ -3164,8 +3221,9 @@ static void batch_clear(Batch *b) {
 }
 
 /* finish(checked) -> [per column (nulls, validity | None, [offsets,] data)] + [(offsets, fingerprints,
- * event keys)]: the batch's Arrow buffers, the pending rows replaced by `checked` (one row tuple each, in
- * `pending()`'s order); the batch is then empty. */
+ * event keys) | None]: the batch's Arrow buffers, the pending rows replaced by `checked` (one row tuple each,
+ * in `pending()`'s order); the batch is then empty. The keys are None when a checked row's could not be
+ * computed here (its message's fingerprint is Python's, and that raised): the caller's DuckDB computes them. */
 static PyObject *Batch_finish(Batch *b, PyObject *checked) {
     if (!PyList_Check(checked) || PyList_GET_SIZE(checked) != PyList_GET_SIZE(b->pending)) {
         PyErr_SetString(PyExc_ValueError, "finish(checked): one checked row per pending row");
@@ -3179,9 +3237,23 @@ static PyObject *Batch_finish(Batch *b, PyObject *checked) {
         PyErr_NoMemory();
         goto done;
     }
+    int keyed = 1;
     for (Py_ssize_t j = 0; j < np; j++) {
         at[j] = PyLong_AsSsize_t(PyTuple_GET_ITEM(PyList_GET_ITEM(b->pending, j), 0));
-        if (cells_of_tuple(PyList_GET_ITEM(checked, j), &pc[j]) < 0 || batch_keys(b, &pc[j], at[j]) < 0) goto done;
+        if (at[j] < (j ? at[j - 1] + 1 : 0) || at[j] >= n) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "StageBatch: a held row out of place");
+            goto done;
+        }
+        if (cells_of_tuple(PyList_GET_ITEM(checked, j), &pc[j]) < 0) goto done;
+    }
+    /* the checked rows' keys; one that cannot be computed here (the Python fingerprint raised) leaves every
+       key of the batch to DuckDB's macros, as stage_keys's refusal does */
+    for (Py_ssize_t j = 0; keyed && j < np; j++) {
+        if (batch_keys(b, &pc[j], at[j]) < 0) {
+            if (PyErr_ExceptionMatches(PyExc_MemoryError)) goto done;
+            PyErr_Clear();
+            keyed = 0;
+        }
     }
     out = PyList_New(NCOL + 1);
     if (out == NULL) goto done;
@@ -3253,7 +3325,10 @@ static PyObject *Batch_finish(Batch *b, PyObject *checked) {
         if (item == NULL) goto fail;
         PyList_SET_ITEM(out, c, item);
     }
-    {
+    if (!keyed) {
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(out, NCOL, Py_None);
+    } else {
         PyObject *offsets = PyBytes_FromStringAndSize(NULL, 4 * (n + 1));
         PyObject *fps = PyBytes_FromStringAndSize(b->fp, 16 * n);
         PyObject *keys = PyBytes_FromStringAndSize((const char *)b->key, 8 * n);

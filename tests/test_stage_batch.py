@@ -177,3 +177,66 @@ def test_a_batch_of_long_records_is_written_out_by_its_size(monkeypatch: pytest.
     staged = [b for b in batches if b.schema.names == stage.STAGED_SCHEMA.names]
     assert len(staged) > 10
     assert pa.Table.from_batches(staged).equals(whole)
+
+
+# --- a key the batch cannot compute: the Python fingerprint of a "[CONVEX " message raising ------------------
+
+
+def _raising_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fp(message: str) -> str:
+        if "boom" in message:
+            raise ValueError("no fingerprint for this one")
+        return fingerprint(message)
+
+    monkeypatch.setattr(stage, "fingerprint", fp)
+
+
+def _browser_line(i: int, message: str) -> bytes:
+    return (b'{"id":"1754384404508_%d","trace_id":"trace_%d","system":"browser","level":"log","message":"%s",'
+            b'"timestamp":%d}' % (i, i, message.encode(), 1754384404508 + i))  # fmt: skip
+
+
+@pytest.mark.parametrize("boom", ["[CONVEX Q(x)] boom", "[CONVEX Q(x)] boom password=hunter2"])
+def test_a_key_it_cannot_compute_leaves_the_rows_to_duckdb_as_before(
+    boom: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Python fingerprint raising for one message (a claimed line, a row the Python adapters built, a row
+    the probe holds apart): every row is staged once, in order, keyed by DuckDB's macros as the tuple path
+    keys them; nothing of a row that failed is left in the batch."""
+    _raising_fingerprint(monkeypatch)
+    lines = [_browser_line(i, boom if i in (3, 7) else f"line {i}") for i in range(1, 11)]
+    data = b"\n".join(lines) + b"\n"
+    with_batch = _stage(data, Policy(), True, monkeypatch)
+    without = _stage(data, Policy(), False, monkeypatch)
+    assert with_batch.column("seq").to_pylist() == list(range(1, 11))
+    assert with_batch.equals(without)
+    assert "hunter2" not in str(with_batch.column("message").to_pylist())
+
+    def by_rows(batch: bool) -> list[dict[str, Any]]:
+        with monkeypatch.context() as m:
+            if not batch:
+                m.setattr(stage, "stage_batch", lambda: None)
+            out: list[pa.RecordBatch] = []
+            stager = Stager(None, StageRules.of(Policy()), batch_rows=4, sink=lambda t, b: out.append(b))
+            for i in range(1, 8):
+                ev = Event(1_714_910_400_000 + i, "worker", None, "log", boom if i == 3 else f"m{i}", None,
+                           "none", None, None, None, None, None)  # fmt: skip
+                stager.record([ev], [], 1, i, "worker-record")
+            stager.flush()
+            stager.close()
+        return [r for b in out for r in b.to_pylist()]
+
+    got = by_rows(True)
+    assert [r["seq"] for r in got] == list(range(1, 8))
+    assert got == by_rows(False)
+
+
+def test_pending_is_a_copy() -> None:
+    batch = _batch()
+    rows = [_row(1, "ok"), _row(2, "password=x")]
+    batch.add_rows(rows)
+    held = batch.pending()
+    held.append((1 << 40, rows[1], False, None))  # what a caller does to its copy does not reach the batch
+    *built, _ = batch.finish([(*rows[1][:7], "password=[REDACTED]", *rows[1][8:])])
+    table = pa.Table.from_arrays(stage.from_buffers(list(STAGING_SCHEMA), 2, built), schema=STAGING_SCHEMA)
+    assert table.column("message").to_pylist() == ["ok", "password=[REDACTED]"]

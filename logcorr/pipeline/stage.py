@@ -611,7 +611,13 @@ class Stager:
             for _, row, needs_redaction, masks in batch.pending()
         ]
         *built, keys = batch.finish(checked)
-        self.sink("staging", _staged_batch(from_buffers(list(STAGING_SCHEMA), n, built), keys))
+        columns = from_buffers(list(STAGING_SCHEMA), n, built)
+        if keys is None:  # a checked row's key it could not compute (see `finish`): DuckDB computes them all
+            staged = self._select(pa.Table.from_arrays(columns, schema=STAGING_SCHEMA), _STAGE_SELECT)
+        else:
+            staged = [_staged_batch(columns, keys)]
+        for b in staged:
+            self.sink("staging", b)
 
     def _select(self, batch: pa.Table, select: str) -> list[pa.RecordBatch]:
         """`select` over the batch in DuckDB, as batches of `STAGED_SCHEMA` (the macros of MACROS_SQL)."""

@@ -51,9 +51,10 @@ class StageBatch(Protocol):
         """(row index, row, needs redaction, trigger words per text column) of each flagged row."""
         ...
 
-    def finish(self, checked: Rows) -> list[tuple[Any, ...]]:
-        """The batch's buffers (per column as `ColumnBuffers` gives them, then `StageKeys`' three), the
-        pending rows replaced by `checked`; the batch is then empty."""
+    def finish(self, checked: Rows) -> list[Any]:
+        """The batch's buffers (per column as `ColumnBuffers` gives them, then `StageKeys`' three, or None
+        when a checked row's key needs the Python fingerprint and that raised), the pending rows replaced by
+        `checked`; the batch is then empty."""
         ...
 
 
