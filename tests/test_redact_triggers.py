@@ -98,7 +98,7 @@ def test_every_spelling_of_a_secret_named_key_is_seen_by_the_trigger_words() -> 
             assert "s3cr3tValue99" not in r.text(text), text
 
 
-# --- the first-character guards of `pair` and `kv` (a lookahead before each pattern) ---------------------
+# --- the first-character guards of `pair`, `kv`, `jwt` and `scheme` (a lookahead before each pattern) -------
 
 
 def _unguarded() -> list[Any]:
@@ -107,7 +107,7 @@ def _unguarded() -> list[Any]:
 
     out = []
     for _, rx, _ in R._GROUPS:
-        for guard in (R._QUOTE_FIRST, R._KEY_FIRST):
+        for guard in (R._QUOTE_FIRST, R._KEY_FIRST, R._JWT_FIRST, R._SCHEME_FIRST):
             if rx.startswith(guard):
                 rx = rx[len(guard) :]
         out.append(re.compile(rx))
@@ -120,7 +120,7 @@ _FRAGMENTS = st.sampled_from(
      "Authorization", "authorization", "token", "Token", "access_token", "PASSWORD", "passwd", "pwd",
      "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
      "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
-     "ĸey"]
+     "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/="]
 )  # fmt: skip
 
 
@@ -159,6 +159,16 @@ def test_the_first_character_guards_change_no_match_on_the_secrets_corpus() -> N
 @given(st.lists(_FRAGMENTS, max_size=30).map("".join))
 def test_the_first_character_guards_change_no_match_on_any_text(s: str) -> None:
     _same_with_and_without_guards(s)
+
+
+def test_the_scheme_guard_admits_exactly_what_its_words_can_start_with() -> None:
+    """`(?i:bearer)` and `(?i:basic)` start with a character that folds to b: over all of Unicode, b and B."""
+    from logcorr.rules import redact as R
+
+    b = re.compile("(?i:b)")
+    guard = re.compile(R._SCHEME_FIRST)
+    assert [c for c in range(0x110000) if b.fullmatch(chr(c))] == [ord("B"), ord("b")]
+    assert [c for c in range(0x110000) if guard.match(chr(c))] == [ord("B"), ord("b")]
 
 
 @pytest.mark.parametrize("which", ["kv", "kv_near"])

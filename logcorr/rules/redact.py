@@ -40,6 +40,11 @@ _ESCAPED_VAL = r"\\{1,8}[\"'][^\"'\\]*+"
 # benchmark's flagged texts: `pair` 86-95 → 26 ms, `kv` 152-155 → 79 ms; tests/test_redact_triggers.py).
 _QUOTE_FIRST = r"(?=[\\\"'])"
 _KEY_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _SECRET_KEYS.split("|")})) + r"]))"
+# `jwt` and `scheme` begin with `\b`, which keeps the engine from searching for their literal start: a match
+# of `jwt` starts "eyJ", one of `scheme` with a b of either case (nothing else folds to b). Flagged texts of
+# the 1M benchmark, whole lines: jwt 5.2 → 2.6 µs, scheme 14.8 → 5.8 µs
+_JWT_FIRST = r"(?=eyJ)"
+_SCHEME_FIRST = r"(?=[bB])"
 # where a secret-named key may start: a word's start, after `_` (`DB_PASSWORD`), or at a camelCase hump
 # (`apiSecret`); the hump is case-sensitive inside the case-insensitive pattern
 _KEY_START = r"(?:\b|(?<=_)|(?-i:(?<=[a-z])(?=[A-Z])))"
@@ -56,7 +61,11 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         r"(?P<private_key>-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))",
         ("private key-----",),
     ),
-    ("jwt", r"(?P<jwt>\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,})", ("eyj",)),
+    (
+        "jwt",
+        _JWT_FIRST + r"(?P<jwt>\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,})",
+        ("eyj",),
+    ),
     (
         "url_credentials",
         r"(?P<url_credentials>(?P<url_user>(?<=://)[^/\s:@\"']{0,128}:)"
@@ -68,12 +77,13 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         "scheme",
         # a credential, not a word: some character in it is not a lower-case letter, or it is longer than
         # English words are ("Bearer authentication failed", "basic implementation" are English)
-        r"(?P<bearer>(?i:\bbearer)\s+"
+        _SCHEME_FIRST
+        + r"(?:(?P<bearer>(?i:\bbearer)\s+"
         + _NOT_MARK
         + r"(?=[a-z]*[A-Z0-9._~+/=-]|[a-z]{20})[A-Za-z0-9._~+/=-]{8,})"
         r"|(?P<basic_auth>(?i:\bbasic)\s+"
         + _NOT_MARK
-        + r"(?=[a-z]*[A-Z0-9+/=]|[a-z]{20})[A-Za-z0-9+/]{12,}={0,2})",
+        + r"(?=[a-z]*[A-Z0-9+/=]|[a-z]{20})[A-Za-z0-9+/]{12,}={0,2}))",
         ("bearer", "basic"),
     ),
     (
