@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,28 @@ def test_the_batch_stages_what_the_row_tuples_stage(policy: Policy, monkeypatch:
     assert {"browser-v2", "cf-logpush", "convex-stream"} <= formats  # the compiled parser's
     assert {"convex-snapshot", "convex-stream-v1"} & formats  # the Python adapters'
     assert with_batch.column("seq").to_pylist() == list(range(1, with_batch.num_rows + 1))
+
+
+def _event(i: int, message: str) -> Event:
+    return Event(
+        1_714_910_400_000 + i, "worker", None, "log", message, None, "none", None, None, None, None, None
+    )
+
+
+def _staged_records(
+    put: Callable[[Stager], None], batch: bool, batch_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> list[dict[str, Any]]:
+    """The staged event rows of what `put` gives a worker's stager, with the staging batch or with row tuples."""
+    with monkeypatch.context() as m:
+        if not batch:
+            m.setattr(stage, "stage_batch", lambda: None)
+        out: list[pa.RecordBatch] = []
+        stager = Stager(None, StageRules.of(Policy()), batch_rows=batch_rows, sink=lambda t, b: out.append(b))
+        assert (stager.batch is not None) == batch
+        put(stager)
+        stager.flush()
+        stager.close()
+    return [r for b in out for r in b.to_pylist() if "fingerprint" in r]
 
 
 # --- StageBatch itself ---------------------------------------------------------------------------------
@@ -142,25 +165,16 @@ def test_a_row_it_refuses_leaves_the_batch_as_it_was() -> None:
 def test_the_stager_stages_a_row_the_batch_refuses_in_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
     """A value the batch does not take (a float time) goes the pyarrow way, after the rows before it."""
 
-    def stage_all(batch: bool) -> list[dict[str, Any]]:
-        with monkeypatch.context() as m:
-            if not batch:
-                m.setattr(stage, "stage_batch", lambda: None)
-            out: list[pa.RecordBatch] = []
-            stager = Stager(None, StageRules.of(Policy()), batch_rows=10, sink=lambda t, b: out.append(b))
-            for i in range(6):
-                ev = Event(1_714_910_400_000 + i, "worker", None, "log", f"m{i}", None, "none", None, None, None,
-                           None, None)  # fmt: skip
-                rows, _ = stage.staged_rows([ev], [], stager.seq, 1, i + 1, "worker-record")
-                if i == 3:
-                    rows = [(*rows[0][:2], float(rows[0][2]), *rows[0][3:])]
-                stager.record_rows(rows, [])
-            stager.flush()
-        return [r for b in out for r in b.to_pylist()]
+    def put(stager: Stager) -> None:
+        for i in range(6):
+            rows, _ = stage.staged_rows([_event(i, f"m{i}")], [], stager.seq, 1, i + 1, "worker-record")
+            if i == 3:
+                rows = [(*rows[0][:2], float(rows[0][2]), *rows[0][3:])]
+            stager.record_rows(rows, [])
 
-    got = stage_all(True)
+    got = _staged_records(put, True, 10, monkeypatch)
     assert [r["message"] for r in got] == ["m0", "m1", "m2", "m3", "m4", "m5"]
-    assert got == stage_all(False)
+    assert got == _staged_records(put, False, 10, monkeypatch)
 
 
 def test_a_batch_of_long_records_is_written_out_by_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -212,23 +226,13 @@ def test_a_key_it_cannot_compute_leaves_the_rows_to_duckdb_as_before(
     assert with_batch.equals(without)
     assert "hunter2" not in str(with_batch.column("message").to_pylist())
 
-    def by_rows(batch: bool) -> list[dict[str, Any]]:
-        with monkeypatch.context() as m:
-            if not batch:
-                m.setattr(stage, "stage_batch", lambda: None)
-            out: list[pa.RecordBatch] = []
-            stager = Stager(None, StageRules.of(Policy()), batch_rows=4, sink=lambda t, b: out.append(b))
-            for i in range(1, 8):
-                ev = Event(1_714_910_400_000 + i, "worker", None, "log", boom if i == 3 else f"m{i}", None,
-                           "none", None, None, None, None, None)  # fmt: skip
-                stager.record([ev], [], 1, i, "worker-record")
-            stager.flush()
-            stager.close()
-        return [r for b in out for r in b.to_pylist()]
+    def put(stager: Stager) -> None:
+        for i in range(1, 8):
+            stager.record([_event(i, boom if i == 3 else f"m{i}")], [], 1, i, "worker-record")
 
-    got = by_rows(True)
+    got = _staged_records(put, True, 4, monkeypatch)
     assert [r["seq"] for r in got] == list(range(1, 8))
-    assert got == by_rows(False)
+    assert got == _staged_records(put, False, 4, monkeypatch)
 
 
 def test_pending_is_a_copy() -> None:
