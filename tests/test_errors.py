@@ -63,7 +63,7 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("bad --since", ["traces", "--since", "yesterday-ish", "--db", "{db}"], 2, ["yesterday-ish"]),
     ("explain bad target", ["explain", "no-colon-here", "--db", "{db}"], 2, ["FILE:LINE"]),
     ("unknown scenario", ["replay", "--scenario", "nope"], 2, ["nope"]),
-    ("bad LOGCORR_MEMORY_LIMIT", ["stats", "--db", "{db}"], 3, ["LOGCORR_MEMORY_LIMIT"]),
+    ("bad LOGCORR_MEMORY_LIMIT", ["stats", "--db", "{db}"], 2, ["LOGCORR_MEMORY_LIMIT"]),
     ("budget unknown pricing", ["budget", "simulate", "--pricing", "nope", "--db", "{db}"], 2, ["nope"]),
     ("serve port out of range", ["serve", "--port", "70000", "--db", "{dir}/serve.duckdb"], 2, ["--port 70000: must be 0-65535"]),
     ("serve negative batch wait", ["serve", "--batch-ms", "-1", "--db", "{dir}/serve.duckdb"], 2, ["--batch-ms -1: must be 0 or more"]),

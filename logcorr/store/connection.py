@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from logcorr.errors import DatabaseError
+from logcorr.errors import ConfigError, DatabaseError
 
 DEFAULT_DB = "logcorr.duckdb"
 # DuckDB's own default is 80 % of RAM; staging then never spills and a large ingest holds gigabytes.
@@ -157,8 +157,9 @@ def connect(
                                 "is it a DuckDB file written by logcorr?") from e  # fmt: skip
     try:
         con.execute("SET memory_limit = ?", [memory_limit_setting(memory_limit)])
-    except duckdb.Error as e:
-        raise DatabaseError(
+    except duckdb.Error as e:  # a setting the user gave: a configuration error (exit 2), as a bad flag is
+        con.close()
+        raise ConfigError(
             f"bad LOGCORR_MEMORY_LIMIT: {str(e).splitlines()[0]}", "e.g. LOGCORR_MEMORY_LIMIT=2GB"
         ) from e
     from logcorr.store.schema import check_schema, migrate_schema
