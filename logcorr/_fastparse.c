@@ -2864,7 +2864,7 @@ struct Batch {
     int32_t *off[NCOL];    /* string columns: n + 1 offsets into data */
     char *data[NCOL];
     Py_ssize_t used[NCOL], room[NCOL];
-    Py_ssize_t bytes;      /* the text held, all columns */
+    Py_ssize_t bytes;      /* the text held, all columns, the held rows' too */
     uint8_t *valid[NCOL];  /* a byte a row */
     char *fp;              /* 16 bytes a row */
     int64_t *key;
@@ -3358,7 +3358,7 @@ static Py_ssize_t Batch_len(Batch *b) { return b->n; }
 static PyObject *Batch_nbytes(Batch *b, void *unused) { return PyLong_FromSsize_t(b->bytes); }
 
 static PyGetSetDef Batch_getset[] = {
-    {"nbytes", (getter)Batch_nbytes, NULL, "the bytes of text the batch holds (its rows held apart not counted)", NULL},
+    {"nbytes", (getter)Batch_nbytes, NULL, "the bytes of text the batch holds, its rows held apart too", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -39,7 +39,7 @@ class StageBatch(Protocol):
     """The stager's event batch (`_fastparse.StageBatch`): STAGING_SCHEMA's columns as Arrow buffers, the
     rows the probe flags held apart as tuples for the Python rules."""
 
-    nbytes: int  # the text it holds (the rows held apart not counted)
+    nbytes: int  # the text it holds, the rows held apart too
 
     def __len__(self) -> int: ...
 
