@@ -17,6 +17,9 @@
  *
  * Everything else (and every record the Python path would reject or skip) returns None and goes the
  * Python way, which stays the reference: tests/test_fastparse_differential.py compares the two.
+ *
+ * parse_lines(..., batch) puts the rows it claims into a StageBatch (below) instead of returning them: the
+ * stager's batch, built straight into Arrow buffers.
  * logcorr/sources/fast.py decides whether this module is used (LOGCORR_NO_FASTPATH=1 turns it off).
  */
 #define PY_SSIZE_T_CLEAN
@@ -2832,7 +2835,12 @@ fail:
  * Rows the Python adapters built come as tuples (`add_rows`), through the same code. A row the probe
  * flags is kept as a tuple instead (`pending`), for the stager's Python rules; `finish(checked)` puts the
  * checked rows in their places and returns the batch's buffers, as `column_buffers` and `stage_keys` return
- * them for the same rows. The columns are STAGING_SCHEMA's, in its order (`KINDS`). */
+ * them for the same rows. The columns are STAGING_SCHEMA's, in its order (`KINDS`).
+ *
+ * Every call adds all of its rows or none (`batch_mark` / `batch_undo`): a row whose key cannot be computed
+ * here (its fingerprint is the Python function's, and that raised) leaves the batch as it was, and the
+ * stager's tuple path, whose keys DuckDB computes then, takes it. tests/test_stage_batch.py holds the batch
+ * to the tuple path. */
 
 #define NCOL 18
 static const char KINDS[NCOL + 1] = "lillsssssssssslsis";
