@@ -46,18 +46,38 @@ def _lines() -> bytes:
     return b"\n".join(out) + b"\n"
 
 
-def _stage(data: bytes, policy: Policy, batch: bool, monkeypatch: pytest.MonkeyPatch) -> pa.Table:
+def _staged_batches(
+    put: Callable[[Stager], None],
+    batch: bool,
+    batch_rows: int,
+    monkeypatch: pytest.MonkeyPatch,
+    policy: Policy | None = None,
+) -> list[pa.RecordBatch]:
+    """The staging batches a worker's stager writes for what `put` gives it, with the staging batch or with
+    row tuples."""
     with monkeypatch.context() as m:
         if not batch:
             m.setattr(stage, "stage_batch", lambda: None)
-        batches: list[pa.RecordBatch] = []
-        stager = Stager(None, StageRules.of(policy), batch_rows=50, sink=lambda t, b: batches.append(b))
+        out: list[pa.RecordBatch] = []
+        stager = Stager(None, StageRules.of(policy or Policy()), batch_rows=batch_rows,
+                        sink=lambda t, b: out.append(b))  # fmt: skip
         assert (stager.batch is not None) == batch
-        result = FileResult(file_id=3, path="mixed.jsonl")
-        parse_file(io.BytesIO(data), result, stager, max_record_bytes=DEFAULT_MAX_RECORD_BYTES, mode="ndjson")
+        put(stager)
         stager.flush()
         stager.close()
-    staged = [b for b in batches if b.schema.names == stage.STAGED_SCHEMA.names]
+    return [b for b in out if b.schema.names == stage.STAGED_SCHEMA.names]
+
+
+def _parsed(data: bytes) -> Callable[[Stager], None]:
+    def put(stager: Stager) -> None:
+        result = FileResult(file_id=3, path="mixed.jsonl")
+        parse_file(io.BytesIO(data), result, stager, max_record_bytes=DEFAULT_MAX_RECORD_BYTES, mode="ndjson")
+
+    return put
+
+
+def _stage(data: bytes, policy: Policy, batch: bool, monkeypatch: pytest.MonkeyPatch) -> pa.Table:
+    staged = _staged_batches(_parsed(data), batch, 50, monkeypatch, policy)
     return pa.Table.from_batches(staged, schema=stage.STAGED_SCHEMA)
 
 
@@ -85,17 +105,8 @@ def _event(i: int, message: str) -> Event:
 def _staged_records(
     put: Callable[[Stager], None], batch: bool, batch_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> list[dict[str, Any]]:
-    """The staged event rows of what `put` gives a worker's stager, with the staging batch or with row tuples."""
-    with monkeypatch.context() as m:
-        if not batch:
-            m.setattr(stage, "stage_batch", lambda: None)
-        out: list[pa.RecordBatch] = []
-        stager = Stager(None, StageRules.of(Policy()), batch_rows=batch_rows, sink=lambda t, b: out.append(b))
-        assert (stager.batch is not None) == batch
-        put(stager)
-        stager.flush()
-        stager.close()
-    return [r for b in out for r in b.to_pylist() if "fingerprint" in r]
+    """The staged event rows of what `put` gives a worker's stager (see `_staged_batches`)."""
+    return [r for b in _staged_batches(put, batch, batch_rows, monkeypatch) for r in b.to_pylist()]
 
 
 # --- StageBatch itself ---------------------------------------------------------------------------------
@@ -104,7 +115,7 @@ def _staged_records(
 def _batch(patterns: tuple[str, ...] = ()) -> Any:
     cls = fast.stage_batch()
     assert cls is not None
-    kinds = "".join({pa.int64(): "l", pa.int32(): "i", pa.string(): "s"}[f.type] for f in STAGING_SCHEMA)
+    kinds = "".join(stage._KINDS[f.type] for f in STAGING_SCHEMA)
     return cls(kinds, (7, 13, 12), ("password", "bearer"), 7 if patterns else -1, bool(patterns), patterns,
                False, fingerprint)  # fmt: skip
 
@@ -159,7 +170,7 @@ def test_a_row_it_refuses_leaves_the_batch_as_it_was() -> None:
             batch.add_rows(odd)
         assert len(batch) == 1
     with pytest.raises(ValueError):
-        _batch().__class__("lll", (7,), (), -1, False, (), False, fingerprint)  # not the staging columns
+        type(batch)("lll", (7,), (), -1, False, (), False, fingerprint)  # not the staging columns
 
 
 def test_the_stager_stages_a_row_the_batch_refuses_in_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,13 +193,8 @@ def test_a_batch_of_long_records_is_written_out_by_its_size(monkeypatch: pytest.
     with records of megabytes); the rows are the same."""
     data = _lines()
     whole = _stage(data, Policy(), True, monkeypatch)
-    batches: list[pa.RecordBatch] = []
     monkeypatch.setattr(stage, "BATCH_BYTES", 4096)
-    stager = Stager(None, StageRules.of(Policy()), batch_rows=1_000_000, sink=lambda t, b: batches.append(b))
-    result = FileResult(file_id=3, path="mixed.jsonl")
-    parse_file(io.BytesIO(data), result, stager, max_record_bytes=DEFAULT_MAX_RECORD_BYTES, mode="ndjson")
-    stager.flush()
-    staged = [b for b in batches if b.schema.names == stage.STAGED_SCHEMA.names]
+    staged = _staged_batches(_parsed(data), True, 1_000_000, monkeypatch)
     assert len(staged) > 10
     assert pa.Table.from_batches(staged).equals(whole)
 
