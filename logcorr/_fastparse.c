@@ -747,8 +747,9 @@ static inline int is_hex(unsigned char c) { return (c >= '0' && c <= '9') || (c 
 static inline int is_quote(unsigned char c) { return c == '"' || c == '\''; }
 
 /* _MSG_KEYED at position p (re.IGNORECASE, ASCII text), in the order the regex engine tries:
-   trace[_-]?id["']?\s*[:=\s]["']?\s*["']?([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}) */
-static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize_t *gs, Py_ssize_t *ge) {
+   trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}); *stated as traceid._stated */
+static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize_t *gs, Py_ssize_t *ge,
+                    int *stated) {
     static const char trace[] = "trace";
     if (p + 5 > n) return 0;
     for (int k = 0; k < 5; k++) {
@@ -779,6 +780,7 @@ static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize
                                 while (e < n && e < lim && is_idchar(s[e])) e++;
                                 *gs = g;
                                 *ge = e;
+                                *stated = s[k] == ':' || s[k] == '=' || qt1 || qt2;
                                 return 1;
                             }
                         }
@@ -839,6 +841,13 @@ static int traceparent_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *
     return 0;
 }
 
+static int has_digit(const unsigned char *s, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (is_digit(s[k])) return 1;
+    }
+    return 0;
+}
+
 static int contains(const char *s, Py_ssize_t n, const char *w) {
     size_t wn = strlen(w);
     for (Py_ssize_t p = 0; p + (Py_ssize_t)wn <= n; p++) {
@@ -856,16 +865,16 @@ static int from_message(Text *m, Text *out) {
     if (!race && !dash) return TS_NONE;
     if (!m->ascii) return BAIL;
     if (race) {
+        int stated;
         for (Py_ssize_t p = 0; p < n; p++) {
-            if (keyed_at(s, n, p, &gs, &ge)) {
+            if (keyed_at(s, n, p, &gs, &ge, &stated)) {
                 while (ge > gs && (s[ge - 1] == '.' || s[ge - 1] == ',' || s[ge - 1] == ':' || s[ge - 1] == ';')) ge--;
-                if (ge > gs && !not_an_id(m->s + gs, ge - gs)) {
+                if (ge > gs && !not_an_id(m->s + gs, ge - gs) && (stated || has_digit(s + gs, ge - gs))) {
                     out->s = m->s + gs;
                     out->n = ge - gs;
                     out->ascii = 1;
                     return OK;
                 }
-                break;
             }
         }
         if (bare_search(s, n, &gs, &ge)) {

@@ -1519,6 +1519,9 @@ def test_message_trace_equals_from_message_on_ascii(fast: Any) -> None:
     @example(text="'traceId=' \"abc\"")
     @example(text="[TEST] worker log for trace_1714920000000_test_worker")
     @example(text="trace_1714920000000_test_worker_ trace_1714920000000_a_b_C")
+    @example(text="Missing trace_id in request, trace_id abc then TRACE-ID x9.")
+    @example(text="trace_id abc 'trace_id' 'def' trace_id\t\"ghi\"")
+    @example(text="trace_id null, then trace_id: , then trace_id=abc")
     @example(text="")
     def run(text: str) -> None:
         want = traceid.from_message(text)

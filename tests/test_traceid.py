@@ -26,6 +26,19 @@ from logcorr.sources.traceid import from_message
         ("trace_1714920000000_test_Worker", None),  # not the generator's (lower-case system names)
         ("trace_id: null", None),
         ("no id here", None),
+        # prose about trace ids names none: after a space alone, a word without a digit is not an id
+        ("Missing trace_id in request, generating one", None),
+        ("Invalid trace-id format", None),
+        ("Generated new trace_id for session", None),
+        ("Missing trace_id in request body", None),
+        ("TRACE_ID X9", "X9"),
+        ("trace_id abc", None),
+        ("trace_id 'abc'", "abc"),  # quoted: stated as an id
+        ("trace_id: abc", "abc"),
+        # a word taken for no id does not hide the id the message names further on
+        ("'Using traceId from header' 'trace_1754568000000_abc123'", "trace_1754568000000_abc123"),
+        ("no trace_id in header, trace_id: req42 from body", "req42"),
+        ("trace_id null, then trace-id=abc", "abc"),
     ],
 )
 def test_message_patterns(message: str, tid: str | None) -> None:

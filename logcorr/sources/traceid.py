@@ -26,9 +26,10 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}
 _SENTRY = re.compile(r"^([0-9a-f]{32})(?:-[0-9a-f]{16})?(?:-[01])?$")
 
 # `trace_id: X`, `trace-id=X`, `TRACE_ID X`, `traceId: "X"`, `"trace_id":"X"` (JSON inside a message), and
-# console.log("trace_id:", id) as Convex renders its arguments: `'trace_id:' 'X'`
+# console.log("trace_id:", id) as Convex renders its arguments: `'trace_id:' 'X'`. Groups: the separator, the
+# two places a quote may open the id, the id
 _MSG_KEYED = re.compile(
-    r"""trace[_-]?id["']?\s*[:=\s]["']?\s*["']?([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127})""", re.IGNORECASE
+    r"""trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127})""", re.IGNORECASE
 )
 # the browser console override's own ids, trace_<epoch-ms>_<base36>, and its test generator's,
 # trace_<epoch-ms>_test_<system>
@@ -86,14 +87,22 @@ def from_headers(headers: Any) -> str | None:
     return None
 
 
+def _stated(m: re.Match[str]) -> bool:
+    """Whether a keyed match says it names an id: a `:` or `=` after the key, or the id quoted. After a
+    space alone the word may be prose (`Missing trace_id in request`, `Invalid trace-id format`): such a
+    word is taken only with a digit in it, as every generated id has."""
+    return m.group(1) in ":=" or bool(m.group(2)) or bool(m.group(3))
+
+
 def from_message(message: str) -> str | None:
     """A trace id mentioned in free text, or None."""
     if "race" in message or "RACE" in message:
-        m = _MSG_KEYED.search(message)
-        if m:
-            tid = m.group(1).rstrip(_TRAILING)
-            if tid and tid.lower() not in _NOT_IDS:
+        at = 0
+        while (m := _MSG_KEYED.search(message, at)) is not None:
+            tid = m.group(4).rstrip(_TRAILING)
+            if tid and tid.lower() not in _NOT_IDS and (_stated(m) or any("0" <= c <= "9" for c in tid)):
                 return tid
+            at = m.start() + 1
         m = _MSG_BARE.search(message)
         if m:
             return m.group(1)
