@@ -52,6 +52,36 @@ def test_last_line_without_newline_is_read() -> None:
     assert stats.lines == 2
 
 
+def test_values_written_back_to_back_on_a_line_are_each_read_with_that_line() -> None:
+    # webhook bodies appended to a file with no newline between them (Convex's jsonl body has none at its end)
+    stats, out = read(b'{"a":1}\n{"b":2}{"c":3} {"d":4}\r\n[{"e":5}][{"f":6}]\n{"g":7}{"h":8}')
+    assert stats.mode == "ndjson"
+    assert out == [(RECORD, 1, {"a": 1}), (RECORD, 2, {"b": 2}), (RECORD, 2, {"c": 3}), (RECORD, 2, {"d": 4}),
+                   (RECORD, 3, {"e": 5}), (RECORD, 3, {"f": 6}), (RECORD, 4, {"g": 7}), (RECORD, 4, {"h": 8})]  # fmt: skip
+    assert stats.lines == 4
+
+
+@pytest.mark.parametrize(
+    "line", [b'{"a":1}x', b'{"a":1} 42', b'{"a":1}{"b":', b'{"a":1}{"b":NaN}', b'{"a":1}\xff']
+)
+def test_a_line_that_is_not_values_back_to_back_is_rejected_whole(line: bytes) -> None:
+    for data in (line + b"\n", line):  # also as the last line, without its newline
+        _, out = read(b'{"z":0}\n' + data)
+        assert out[0] == (RECORD, 1, {"z": 0})
+        assert [(k, n) for k, n, _ in out[1:]] == [(REJECT, 2)], line
+
+
+def test_a_line_cut_off_by_a_truncated_gzip_is_one_reject() -> None:
+    cut = gzip.compress(b"".join(b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * 40) for i in range(2000)))[:-40]
+    stats, out = read(cut)
+    rejects = [(n, p) for k, n, p in out if k == REJECT]
+    assert len(rejects) == 1, rejects
+    line, (reason, _) = rejects[0]  # type: ignore[misc]
+    assert line == stats.lines and reason.startswith("truncated gzip file")
+    assert "; its last line cut off (malformed JSON" in reason
+    assert sum(k == RECORD for k, _, _ in out) == stats.lines - 1
+
+
 def test_overlong_line_is_rejected_without_holding_it_in_memory() -> None:
     big = b'{"m":"' + b"x" * 3_000_000 + b'"}'
     stats, out = read(b'{"a":1}\n' + big + b'\n{"b":2}\n', max_record_bytes=1 << 20)

@@ -334,14 +334,17 @@ def _ndjson(
     elif pending.strip():
         line_no += 1
         try:
-            value = orjson.loads(pending)
+            values = _loads_line(pending)
         except orjson.JSONDecodeError as e:
             reason = _reject_reason(e)
             if truncated:
-                reason = f"{reason}; last line cut off: {truncated}"
+                reason = f"{truncated}; its last line cut off ({reason})"  # counted as a truncation
+                stats.notes.append(truncated)
+                truncated = None  # said once, by the line it cut
             yield REJECT, line_no, (reason, excerpt(pending))
         else:
-            yield from _value(value, line_no, pending)
+            for value in values:
+                yield from _value(value, line_no, pending)
     elif pending:
         line_no += 1
         stats.blank += 1
@@ -362,14 +365,52 @@ def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator
         if "UTF-8 byte-order mark removed" not in stats.notes:
             stats.notes.append("UTF-8 byte-order mark removed")
     try:
-        value = orjson.loads(part)
+        values = _loads_line(part)
     except orjson.JSONDecodeError as e:
         if not part.strip():
             stats.blank += 1
             return
         yield REJECT, line_no, (_reject_reason(e), excerpt(part))
         return
-    yield from _value(value, line_no, part)
+    for value in values:
+        yield from _value(value, line_no, part)
+
+
+def _loads_line(part: bytes) -> list[Any]:
+    """The JSON value of one line, or the values written back to back on it (`{…}{…}`: webhook bodies
+    appended to a file with no newline between them, as Convex's `jsonl` body has none at its end). Each
+    is an object or array, parsed as a line's value is; else the line's own error is raised."""
+    try:
+        return [orjson.loads(part)]
+    except orjson.JSONDecodeError as e:
+        if "after document" not in str(e):
+            raise
+        values = _back_to_back(part)
+        if values is None:
+            raise
+        return values
+
+
+def _back_to_back(part: bytes) -> list[Any] | None:
+    try:
+        text = part.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    values: list[Any] = []
+    pos, n = 0, len(text)
+    while True:
+        while pos < n and text[pos] in " \t\r\n":
+            pos += 1
+        if pos == n:
+            return values
+        if text[pos] not in "{[":
+            return None
+        try:
+            _, end = _DECODER.raw_decode(text, pos)
+            values.append(orjson.loads(text[pos:end]))
+        except (ValueError, RecursionError):  # json's and orjson's decode errors are ValueErrors
+            return None
+        pos = end
 
 
 def _value(value: Any, line_no: int, text: bytes) -> Iterator[tuple[int, int, Any]]:
