@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from logcorr.errors import ExitCode
+from logcorr.errors import ExitCode, UsageError
 from logcorr.pipeline.ingest import ingest
 from tests.conftest import FIXTURES, CliResult
 
@@ -152,6 +152,127 @@ def test_overwrite_never_deletes_files_an_export_did_not_write(
     assert (out / "notes.txt").read_text() == "keep me" and sorted(p.name for p in out.iterdir()) == [
         "notes.txt"
     ]
+
+
+def _tree(out: Path) -> dict[str, bytes]:
+    """Every file under `out` (relative path -> bytes): what a refused export must leave exactly as it was."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_overwrite_refuses_a_table_folder_holding_a_users_file_without_an_earlier_export(
+    cli: Cli, fixtures_db: str, tmp_path: Path
+) -> None:
+    # the audit's case: DIR/log_queue/my_notes.txt, no earlier export, no manifest — it was deleted, exit 0
+    out = tmp_path / "d"
+    (out / "log_queue").mkdir(parents=True)
+    (out / "log_queue" / "my_notes.txt").write_text("x\n")
+    r = cli("export", "--parquet", str(out), "--db", fixtures_db, "--overwrite")
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert "log_queue/my_notes.txt" in r.stderr and "not overwriting" in r.stderr and r.stdout == ""
+    assert _tree(out) == {"log_queue/my_notes.txt": b"x\n"}
+    assert sorted(p.name for p in out.iterdir()) == ["log_queue"]
+
+
+@pytest.mark.parametrize(
+    ("added", "named"),
+    [
+        ("log_queue/my_notes.txt", "log_queue/my_notes.txt"),
+        ("drop_ledger/notes.txt", "drop_ledger/notes.txt"),
+        ("log_queue/system=worker/README.md", "log_queue/system=worker/README.md"),
+        (
+            "log_queue/system=worker/date=2024-05-05/notes.md",
+            "log_queue/system=worker/date=2024-05-05/notes.md",
+        ),
+        ("log_queue/system=worker/date=2024-05-05/data_1.parquet", "date=2024-05-05/data_1.parquet"),
+        (
+            "drop_ledger/system=browser/date=2024-05-05/mine/keep.txt",
+            "date=2024-05-05/mine",
+        ),  # a folder: named
+        ("log_queue/scratch/data_0.parquet", "log_queue/scratch"),
+        (".logcorr-export-tmp/notes.txt", ".logcorr-export-tmp/notes.txt"),
+    ],
+)
+def test_overwrite_refuses_a_file_added_inside_an_earlier_exports_folders(
+    cli: Cli, fixtures_db: str, tmp_path: Path, added: str, named: str
+) -> None:
+    out = tmp_path / "lake"
+    r = cli("export", "--parquet", str(out), "--db", fixtures_db, "--include-dropped")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    (out / added).parent.mkdir(parents=True, exist_ok=True)
+    (out / added).write_text("keep me")
+    before = _tree(out)
+    r = cli("export", "--parquet", str(out), "--db", fixtures_db, "--overwrite")
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert named in r.stderr and "not overwriting" in r.stderr
+    # nothing deleted or rewritten: the user's file, the earlier export and its manifest are as they were
+    assert _tree(out) == before
+
+
+def test_overwrite_refuses_table_folders_no_manifest_says_an_export_wrote(
+    cli: Cli, fixtures_db: str, tmp_path: Path
+) -> None:
+    # DuckDB's own partitioned COPY writes the same system=…/date=…/data_0.parquet names
+    out = tmp_path / "lake"
+    out.mkdir()
+    duckdb.sql(
+        f"COPY (SELECT 'worker' AS system, DATE '2024-05-05' AS date, 1 AS x) TO '{out / 'log_queue'}' "
+        "(FORMAT parquet, PARTITION_BY (system, date))"
+    )
+    before = _tree(out)
+    assert list(before) == ["log_queue/system=worker/date=2024-05-05/data_0.parquet"]
+    r = cli("export", "--parquet", str(out), "--db", fixtures_db, "--overwrite")
+    assert r.exit_code == ExitCode.USAGE and "_logcorr_export.json" in r.stderr, r.stderr
+    assert _tree(out) == before
+
+
+def test_overwrite_does_not_follow_a_symlink_in_an_earlier_export(
+    cli: Cli, fixtures_db: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "lake"
+    assert cli("export", "--parquet", str(out), "--db", fixtures_db).exit_code == ExitCode.OK
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "data_0.parquet").write_text("not ours")
+    (out / "log_queue" / "system=worker" / "date=2024-05-06").symlink_to(elsewhere)
+    r = cli("export", "--parquet", str(out), "--db", fixtures_db, "--overwrite")
+    assert r.exit_code == ExitCode.USAGE and "system=worker/date=2024-05-06" in r.stderr, r.stderr
+    assert (elsewhere / "data_0.parquet").read_text() == "not ours"
+    assert (out / "log_queue" / "system=worker" / "date=2024-05-06").is_symlink()
+
+
+def test_a_file_put_in_the_directory_while_the_export_runs_is_not_deleted(
+    fixtures_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logcorr.export as export
+
+    out = tmp_path / "lake"
+    export.export_parquet(fixtures_db, str(out))
+    real_check = export.check_target
+
+    def check_then_add(out_dir: Path, overwrite: bool, *, staged: bool = False) -> None:
+        if staged:  # the check just before the earlier export is replaced
+            (out_dir / "log_queue" / "late.txt").write_text("written meanwhile")
+        real_check(out_dir, overwrite, staged=staged)
+
+    monkeypatch.setattr(export, "check_target", check_then_add)
+    before = _tree(out)
+    with pytest.raises(UsageError, match=r"log_queue/late\.txt"):
+        export.export_parquet(fixtures_db, str(out), overwrite=True)
+    assert _tree(out) == {**before, "log_queue/late.txt": b"written meanwhile"}
+    assert not (out / ".logcorr-export-tmp").exists()
+
+
+def test_overwrite_replaces_what_an_interrupted_export_left_in_its_staging_folder(
+    cli: Cli, fixtures_db: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "lake"
+    assert cli("export", "--parquet", str(out), "--db", fixtures_db).exit_code == ExitCode.OK
+    stale = out / ".logcorr-export-tmp" / "log_queue" / "system=worker" / "date=2024-05-05"
+    stale.mkdir(parents=True)
+    (stale / "data_0.parquet").write_bytes(b"PAR1 half-written")
+    r = cli("export", "--parquet", str(out), "--db", fixtures_db, "--overwrite")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["_logcorr_export.json", "log_queue"]
 
 
 def test_a_file_in_place_of_the_directory_and_a_missing_database_are_clear_errors(

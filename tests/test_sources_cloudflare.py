@@ -3,6 +3,7 @@ and Workers Logs query-API events."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -679,3 +680,113 @@ def test_a_whole_workers_logs_query_response_is_read_event_by_event() -> None:
     assert run(parse_workers_logs, empty) == ([], [], "no events in the query response")
     with pytest.raises(RecordError, match=r"result.events.events\[0\]"):
         run(parse_workers_logs, {"success": True, "result": {"events": {"events": [5]}}})
+
+
+# --------------------------------------------------------------------------- Workers Logs `$metadata.error`
+
+TYPE_ERROR = "TypeError: Cannot read properties of undefined (reading 'id')"
+
+
+def wl_exception_invocation() -> dict[str, Any]:
+    """An invocation log of a request whose handler threw: `outcome: exception`, a 500, the error in
+    `$metadata.error` and no `$metadata.message` (reference cloudflare §3: `$metadata: {…, level?, message?,
+    error?, …}`)."""
+    obj = wl_invocation()
+    obj["$workers"]["outcome"] = "exception"
+    obj["$workers"]["event"]["response"] = {"status": 500}
+    meta = obj["$metadata"]
+    del meta["message"], meta["level"]
+    meta.update({"trigger": "POST /log", "error": TYPE_ERROR, "statusCode": 500})
+    return obj
+
+
+def test_a_workers_logs_event_without_a_message_takes_its_error_as_its_message() -> None:
+    events, metrics, skip = run(parse_workers_logs, wl_exception_invocation())
+    (ev,) = events
+    assert skip is None and ev.message == TYPE_ERROR and ev.level == "error"
+    assert ev.context is not None
+    assert (ev.context["trigger"], ev.context["status"], ev.context["outcome"]) == (
+        "POST /log",
+        500,
+        "exception",
+    )
+    assert metrics[0].data["outcome"] == "exception"
+
+
+def test_a_workers_logs_event_with_a_message_and_an_error_keeps_both_in_its_message() -> None:
+    obj = wl_console(source={"msg": "charge failed", "orderId": "o_81"})
+    obj["$metadata"].update({"message": "charge failed", "error": "PaymentError: card declined"})
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert ev.message == "charge failed: PaymentError: card declined" and ev.level == "error"
+    assert ev.stack is None
+
+
+def test_a_workers_logs_error_already_in_the_message_is_not_repeated() -> None:
+    obj = wl_console(source={})
+    obj["$metadata"].update({"message": f"handler threw {TYPE_ERROR}", "error": TYPE_ERROR})
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert ev.message == f"handler threw {TYPE_ERROR}"
+
+
+def test_a_workers_logs_error_with_a_stack_gives_its_first_line_to_the_message_and_all_of_it_to_stack() -> (
+    None
+):
+    stack = f"{TYPE_ERROR}\n    at handleLog (index.js:41:18)\n    at Object.fetch (index.js:12:10)"
+    obj = wl_exception_invocation()
+    obj["$metadata"]["error"] = stack
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert (ev.message, ev.stack) == (TYPE_ERROR, stack)
+    obj["$metadata"]["error"] = {
+        "name": "TypeError",
+        "message": "x is undefined",
+        "stack": "TypeError: x…\n at f",
+    }
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert (ev.message, ev.stack) == ("TypeError: x is undefined", "TypeError: x…\n at f")
+
+
+def test_a_workers_logs_error_keeps_the_level_the_event_gives() -> None:
+    obj = wl_exception_invocation()
+    obj["$metadata"]["level"] = "warn"
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert (ev.level, ev.message) == ("warn", TYPE_ERROR)
+    obj["$metadata"]["error"] = ""  # an empty error is no error
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert ev.message == "POST /log"
+
+
+def test_search_finds_the_text_of_a_workers_logs_metadata_error(tmp_path: Path, cli: Any) -> None:
+    """The audit's input (w12), one event a line and as a saved query response: the error's text is found."""
+    charge = wl_console(source={"msg": "charge failed"}, timestamp=1714910430600)
+    charge["$metadata"].update({"message": "charge failed", "error": "PaymentError: card declined"})
+    lines = tmp_path / "events.json"
+    lines.write_text("\n".join(json.dumps(o) for o in (wl_exception_invocation(), charge)) + "\n")
+    response = tmp_path / "response.json"
+    response.write_text(json.dumps({"success": True, "errors": [], "messages": [],
+                                    "result": {"events": {"events": [wl_exception_invocation(), charge]}}}))  # fmt: skip
+    for path in (lines, response):
+        db = str(tmp_path / f"{path.stem}.duckdb")
+        ingest([str(path)], db)
+        r = cli("search", "Cannot read", "--db", db, "--format", "json")
+        assert r.exit_code == 0, r.stderr
+        (hit,) = r.json()
+        assert (hit["message"], hit["level"]) == (TYPE_ERROR, "error")
+        r = cli("search", "card declined", "--db", db, "--format", "json")
+        (hit,) = r.json()
+        assert hit["message"] == "charge failed: PaymentError: card declined"
+
+
+def test_a_secret_in_a_workers_logs_error_is_redacted_in_the_message_and_the_stack(tmp_path: Path) -> None:
+    obj = wl_exception_invocation()
+    obj["$metadata"]["error"] = (
+        "AuthError: login failed password=correct-horse-battery\n    at login (index.js:9:3)"
+    )
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps(obj) + "\n")
+    db = str(tmp_path / "w.duckdb")
+    ingest([str(path)], db)
+    with duckdb.connect(db, read_only=True) as con:
+        ((message, stack),) = con.execute("SELECT message, stack FROM log_queue").fetchall()
+    assert "correct-horse-battery" not in message + stack
+    assert message.startswith("AuthError: login failed") and "[REDACTED:password]" in message + stack
+    assert "at login (index.js:9:3)" in stack

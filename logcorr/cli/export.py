@@ -21,7 +21,7 @@ def export_cmd(
         False, "--include-dropped", help="Also write the drop ledger (under drop_ledger/)."
     ),
     overwrite: bool = Option(
-        False, "--overwrite", help="Replace an earlier export in DIR (other files there are never touched)."
+        False, "--overwrite", help="Replace an earlier export in DIR; refused if DIR holds anything else."
     ),
     json_out: bool = Option(False, "--json", help="Print what was written as JSON on stdout."),
 ) -> None:

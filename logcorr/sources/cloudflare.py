@@ -263,10 +263,18 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
     workers = sub(obj, "$workers")
     source = obj.get("source")
     src = source if isinstance(source, dict) else {}
+    error, stack = _workers_logs_error(meta.get("error"))
     message = meta.get("message") or src.get("message") or src.get("msg")
-    if message is None:
-        # an invocation log's `source` is often empty: its trigger ("POST /log") says what it was
-        message = as_text(source) if source not in (None, {}, "") else (meta.get("trigger") or "")
+    if message is None and source not in (None, {}, ""):
+        message = source
+    if message is not None and not isinstance(message, str):
+        message = as_text(message)
+    if not message:
+        # an invocation log's `source` is often empty: its error, else its trigger ("POST /log"), says what it was
+        message = error or meta.get("trigger") or ""
+    elif error and error not in message:
+        # as Convex failures are written (`… failure: Error…`): `search` finds the error's text in the message
+        message = f"{message}: {error}"
     if not isinstance(message, str):
         message = as_text(message)
     level = meta.get("level") or src.get("level")
@@ -293,14 +301,14 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
             ts,
             "worker",
             "worker",
-            norm_level(level, "error" if meta.get("error") else "log"),
+            norm_level(level, "error" if error else "log"),
             message,
             tid,
             how,
             opt_str(meta.get("requestId") or workers.get("requestId")),
             None,
             context,
-            None,
+            stack,
             None,
         )
     )
@@ -321,6 +329,25 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
             )
         )
     return None
+
+
+def _workers_logs_error(raw: Any) -> tuple[str | None, str | None]:
+    """`$metadata.error` as (its text's first line, for the message; the whole text when it has more lines,
+    a stack, for the `stack` column) — as a Logpush `Exceptions[]` entry gives `Name: Message` and `Stack`.
+    An object is read as an exception's `{name, message, stack}`."""
+    if raw is None or raw == "" or raw is False:
+        return None, None
+    if isinstance(raw, dict):
+        name, text, stack = raw.get("name"), raw.get("message"), raw.get("stack")
+        if name is None and text is None:
+            return as_text(raw), opt_str(stack)
+        head = f"{as_text(name or 'Error')}: {as_text(text)}" if text is not None else as_text(name)
+        return head, opt_str(stack)
+    full = as_text(raw).strip()
+    if not full:
+        return None, None
+    head = full.splitlines()[0].strip()
+    return head, (full if head != full else None)
 
 
 def workers_logs_events(obj: dict[str, Any]) -> list[Any] | None:
