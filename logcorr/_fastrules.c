@@ -705,6 +705,9 @@ static PyObject *decide(PyObject *self, PyObject *args)
                             PyErr_SetString(PyExc_TypeError, "a refused trace's refusal must be a tuple of 4");
                             FAIL;
                         }
+                        /* load the system had to drop, as the rate rule counts it (see engine._process_py) */
+                        CHECK(SS_LL(ss, SS_OFFERED, &v));
+                        CHECK(set_ll(ss, SS_OFF[SS_OFFERED], v + 1));
                         CHECK(add(drops, pos, i, PyTuple_GET_ITEM(refusal, 3)));
                         goto next;
                     }

@@ -262,6 +262,19 @@ def test_a_refusal_ends_after_its_time_and_the_trace_is_judged_afresh() -> None:
     assert {p: d[0] for p, d in drops.items()} == {51: "rate_limit", 52: "trace"}
 
 
+def test_a_flood_inside_a_refused_trace_is_load_so_its_minutes_tighten_the_limit() -> None:
+    # minute 0 at the limit; then one trace logs 10 lines a second for three minutes, refused from the first
+    # line over the limit. Its refused lines are load the system had to drop: the tiers step down as they do
+    # without trace awareness, and do not loosen to 50 in the middle of the flood
+    events = minute(0, 50)
+    events += [ev(T0 + 59_990 + k * 100, trace="flood", msg=f"item {k}") for k in range(1800)]
+    _, drops = decide(events)
+    assert stored_per_minute(events, drops) == [50, 1, 12, 6]
+    assert sum(d[0] == "trace" for d in drops.values()) == 599
+    _, drops = decide(events, policy(trace_aware={"enabled": False}))
+    assert stored_per_minute(events, drops) == [50, 25, 12, 6]
+
+
 def test_a_refused_trace_whose_exempt_event_was_stored_is_admitted_and_not_cut_elsewhere() -> None:
     events = minute(0, 50)
     base = T0 + 30_000

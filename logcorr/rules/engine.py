@@ -351,6 +351,9 @@ class Engine:
                         and trace_on
                         and not (level in exempt_levels or crit_trace(tid))
                     ):
+                        # load the system had to drop, as the rate rule counts it (rule 6): a flood inside a
+                        # refused trace must not make its minutes calm
+                        ss.offered += 1
                         add((pos, rec[3][3]))  # the refusal's decision, shared by all its later events
                         continue
 
