@@ -224,6 +224,15 @@ def test_console_nulls_are_treated_as_absent() -> None:
     assert ev.context is None
 
 
+@pytest.mark.parametrize("message", [None, "absent"])
+def test_a_null_or_missing_console_message_is_no_text_not_the_word_null(message: str | None) -> None:
+    obj = console(message=message)
+    if message == "absent":
+        del obj["message"]
+    (ev,) = run(parse_v2, obj)[0]
+    assert ev.message == ""
+
+
 def test_a_successful_function_execution_is_an_info_event_and_a_usage_metric() -> None:
     events, metrics, skip = run(parse_v2, execution())
     assert skip is None

@@ -21,6 +21,12 @@ _INSPECT_STRING = re.compile(r"^'((?:[^'\\]|\\.)*)'$", re.DOTALL)
 _LEVEL_PREFIX = re.compile(r"^\[(LOG|INFO|WARN|WARNING|ERROR|DEBUG)\]\s?")
 
 
+def _text(raw: Any) -> str:
+    """A message that is not a string as text: null or missing is no text (Convex writes an absent Rust
+    `Option` as null), anything else as a console argument renders."""
+    return "" if raw is None else as_text(raw)
+
+
 def unquote_inspect(message: str) -> str:
     """`'Sent message!'` (object-inspect's rendering of one string argument) → `Sent message!`."""
     if message[:1] == "'" and message[-1:] == "'" and len(message) >= 2:
@@ -102,7 +108,7 @@ def parse_v2(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
     request_id = opt_str(fn.get("request_id"))
     if topic == "console":
         raw = obj.get("message")
-        message = unquote_inspect(raw) if isinstance(raw, str) else as_text(raw)
+        message = unquote_inspect(raw) if isinstance(raw, str) else _text(raw)
         context = _nn(
             {
                 "function": fn.get("path"),
@@ -181,7 +187,7 @@ def parse_v1(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
         return "verification event"
     if topic == "_console":
         raw = obj.get("message")
-        level, message = split_level_prefix(raw if isinstance(raw, str) else as_text(raw))
+        level, message = split_level_prefix(raw if isinstance(raw, str) else _text(raw))
         events.append(backend_event(ts, level, message, None, context or None))
         return None
     if topic == "_execution_record":
@@ -233,7 +239,7 @@ def parse_repo_webhook(obj: dict[str, Any], events: list[Event], metrics: list[M
             raise RecordError(f"logs[{i}] is not an object")
         ts = require_ts(e.get("timestamp"), f"logs[{i}].timestamp")
         raw = e.get("message")
-        message = raw if isinstance(raw, str) else as_text(raw)
+        message = raw if isinstance(raw, str) else _text(raw)
         ctx = sub(e, "context")
         meta = e.get("metadata") if isinstance(e.get("metadata"), dict) else None
         context = _nn(
