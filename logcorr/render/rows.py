@@ -7,7 +7,6 @@ bytes; JSONL and CSV stream row by row.
 from __future__ import annotations
 
 import csv
-import io
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -103,19 +102,35 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
         for r in todo:
             out.write(orjson.dumps({c: _plain(r.get(c)) for c in cols}, default=_json_default) + b"\n")
     elif fmt is RowFormat.csv:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        sink = _CsvRows()
+        w = csv.writer(sink, lineterminator="\r\n")
         w.writerow(cols)
         for k, r in enumerate(todo, start=1):
             w.writerow([_cell(r.get(c)) for c in cols])
             if k % 4096 == 0:
-                out.write(buf.getvalue().encode())
-                buf.seek(0)
-                buf.truncate()
-        out.write(buf.getvalue().encode())
+                out.write(sink.take())
+        out.write(sink.take())
     else:  # pragma: no cover - exhaustive
         raise AssertionError(fmt)
     out.flush()
+
+
+class _CsvRows:
+    """The file of a csv.writer that ends rows with CRLF, kept as rows ending in LF. The writer quotes a field
+    holding any character of its line terminator: with LF alone a bare CR went unquoted, and csv readers
+    and DuckDB split the row there."""
+
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+
+    def write(self, row: str) -> None:  # one call per row, the terminator at its end
+        self.rows.append(row[:-2])
+
+    def take(self) -> bytes:
+        """The rows written since the last take, LF-terminated."""
+        text = "".join(r + "\n" for r in self.rows)
+        self.rows.clear()
+        return text.encode()
 
 
 def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
