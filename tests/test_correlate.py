@@ -339,6 +339,24 @@ def test_sql_writes_every_duckdb_type_in_every_format(
         assert "\\xAAA" in r.stdout and "1.50" in r.stdout and "3:00:00" in r.stdout
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_shows_every_column_of_a_name_twice(cli: Callable[..., CliResult], db: str, fmt: str) -> None:
+    """Rows were dicts keyed by column name, so `SELECT q.system, d.system …` showed one value twice."""
+    r = cli("sql", "SELECT 1 AS a, 2 AS a, 3 AS a_2, 4 AS a", "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    keyed = {"a": 1, "a_3": 2, "a_2": 3, "a_4": 4}  # JSON keys are unique: a suffix no other column has
+    if fmt == "json":
+        assert r.json() == [keyed] and list(r.json()[0]) == list(keyed)
+    elif fmt == "jsonl":
+        assert json.loads(r.stdout) == keyed
+    elif fmt == "csv":
+        assert r.stdout == "a,a,a_2,a\n1,2,3,4\n"
+    else:
+        head, _, row = r.stdout.splitlines()
+        assert [c.strip() for c in head.split("┃")] == ["a", "a", "a_2", "a"]
+        assert [c.strip() for c in row.split("│")] == ["1", "2", "3", "4"]
+
+
 @pytest.mark.parametrize("text", ["", "   ", " -- only a comment", "/* nothing */"])
 def test_sql_without_a_statement_says_so(cli: Callable[..., CliResult], db: str, text: str) -> None:
     r = cli("sql", text, "--db", db)

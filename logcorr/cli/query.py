@@ -149,6 +149,9 @@ def sql_cmd(
 ) -> None:
     """Run a read-only SQL query on the database.
 
+    Columns that share a name are all shown; in json and jsonl, whose keys must be unique, a repeated name
+    gets the first free suffix (a, a_2, a_3, …).
+
     Example: logcorr sql "SELECT system, count(*) FROM log_queue GROUP BY ALL" --format csv
     """
     from logcorr.render.rows import write_rows

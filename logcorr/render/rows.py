@@ -74,11 +74,12 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
     come (a `RowStream` is read a batch at a time, its `columns` the header); a table lays out all of them,
     and `{n}` in its `title` becomes their number. A table as long as `limit` (the query's row limit, 0
     none) says on stderr that there may be more."""
+    labels = None if columns else getattr(rows, "labels", None)  # the header of a table or CSV
     if fmt is RowFormat.table:
         named = getattr(rows, "columns", None)
         rows = list(rows)
         cols = list(columns or named or (rows[0].keys() if rows else []))
-        write_table(rows, cols, title.replace("{n}", str(len(rows))) if title else None)
+        write_table(rows, cols, title.replace("{n}", str(len(rows))) if title else None, labels)
         if limit and len(rows) >= limit:
             sys.stdout.flush()
             sys.stderr.write(f"(the first {limit}: there may be more; --limit 0 lists all)\n")
@@ -104,7 +105,7 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
     elif fmt is RowFormat.csv:
         sink = _CsvRows()
         w = csv.writer(sink, lineterminator="\r\n")
-        w.writerow(cols)
+        w.writerow(labels or cols)
         for k, r in enumerate(todo, start=1):
             w.writerow([_cell(r.get(c)) for c in cols])
             if k % 4096 == 0:
@@ -173,23 +174,26 @@ def plain_table(
     return "\n".join(lines) + "\n"
 
 
-def write_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None) -> None:
-    """A rich table on stdout (plain text when stdout is not a terminal)."""
+def write_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None,
+                labels: Sequence[str] | None = None) -> None:  # fmt: skip
+    """A rich table on stdout (plain text when stdout is not a terminal): the rows' `cols`, headed by
+    `labels` (default: the column names)."""
     import os
 
     # FORCE_COLOR and TTY_COMPATIBLE make rich style a pipe like a terminal
     if not sys.stdout.isatty() and not {"FORCE_COLOR", "TTY_COMPATIBLE"} & os.environ.keys():
         cells = [[_cell(r.get(c)) for c in cols] for r in rows]
-        text = plain_table(cells, cols, title)
+        text = plain_table(cells, labels or cols, title)
         if text is not None:
             sys.stdout.write(text)
             sys.stdout.flush()
             return
         rows = [dict(zip(cols, row, strict=True)) for row in cells]  # rich gets the same cells
-    rich_table(rows, cols, title)
+    rich_table(rows, cols, title, labels)
 
 
-def rich_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None) -> None:
+def rich_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None,
+               labels: Sequence[str] | None = None) -> None:  # fmt: skip
     """The table laid out by rich, on stdout."""
     import os
 
@@ -202,7 +206,7 @@ def rich_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str |
     if title:
         console.print(Text(title, style="bold"))
     t = Table(show_edge=False, header_style="bold")
-    for c in cols:
+    for c in labels or cols:
         t.add_column(Text(c), overflow="fold")
     n = 0
     for r in rows:
