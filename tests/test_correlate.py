@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import Callable
@@ -337,6 +339,34 @@ def test_sql_writes_every_duckdb_type_in_every_format(
         assert json.loads(r.stdout) == {"b": "\\xAAA", "d": "1.50", "i": "3:00:00", "l": ["2.25"]}
     else:
         assert "\\xAAA" in r.stdout and "1.50" in r.stdout and "3:00:00" in r.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_writes_maps_with_keys_that_are_not_text(
+    cli: Callable[..., CliResult], db: str, fmt: str
+) -> None:
+    """`SELECT histogram(n_systems) …` was an internal error in every format (`Dict key must be str`): a MAP's
+    keys are written as text, as JSON object keys, in every format."""
+    query = ("SELECT histogram(x) AS h, MAP([1.5::DECIMAL(3,1)], ['d']) AS m, MAP([TIMESTAMP '2024-05-05 12:00:01'], [true]) AS t "
+             "FROM (VALUES (1), (2), (2)) v(x)")  # fmt: skip
+    r = cli("sql", query, "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    want = {"h": {"1": 1, "2": 2}, "m": {"1.5": "d"}, "t": {"2024-05-05T12:00:01.000Z": True}}
+    if fmt == "json":
+        assert r.json() == [want]
+    elif fmt == "jsonl":
+        assert json.loads(r.stdout) == want
+    elif fmt == "csv":
+        assert list(csv.reader(io.StringIO(r.stdout))) == [
+            ["h", "m", "t"],
+            [json.dumps(v, separators=(",", ":")) for v in want.values()],
+        ]
+    else:
+        assert (
+            '{"1":1,"2":2}' in r.stdout
+            and '{"1.5":"d"}' in r.stdout
+            and '{"2024-05-05T12:00:01.000Z":true}' in r.stdout
+        )
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])

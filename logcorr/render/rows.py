@@ -52,6 +52,35 @@ def _json_default(v: Any) -> Any:
     raise TypeError(f"{type(v).__name__} is not JSON serializable")
 
 
+def _dumps(v: Any, option: int = 0) -> bytes:
+    """orjson's bytes for `v`. What orjson refuses as it stands, a MAP's keys that are not text (`SELECT
+    histogram(n)`: {1: 5, 2: 3}), is made writable first, the same bytes otherwise."""
+    try:
+        return orjson.dumps(v, option=option, default=_json_default)
+    except TypeError:  # orjson.JSONEncodeError; raised before any `default`, so found only now
+        return orjson.dumps(_fit(v), option=option, default=_json_default)
+
+
+def _fit(v: Any) -> Any:
+    """`v` with every dict key written as text (a MAP's keys: numbers, times, …), as JSON object keys are."""
+    if isinstance(v, dict):
+        return {k if isinstance(k, str) else _key(k): _fit(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_fit(x) for x in v]
+    return v
+
+
+def _key(k: Any) -> str:
+    """A MAP key as text, exactly (a float key keeps every digit, unlike a table cell)."""
+    if k is True or k is False:
+        return "true" if k else "false"
+    if isinstance(k, datetime):
+        return iso(k) or ""
+    if isinstance(k, bytes | bytearray | memoryview):
+        return _blob(bytes(k))
+    return str(k)
+
+
 def _cell(v: Any) -> str:
     if v is None:
         return ""
@@ -62,7 +91,7 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3f}".rstrip("0").rstrip(".")
     if isinstance(v, dict | list):
-        return orjson.dumps(v, default=_json_default).decode()
+        return _dumps(v).decode()
     if isinstance(v, bytes | bytearray | memoryview):
         return _blob(bytes(v))
     return str(v)
@@ -95,13 +124,14 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
         # the bytes orjson gives the whole list (OPT_INDENT_2), one element at a time
         sep = b"[\n  "
         for r in todo:
-            out.write(sep + orjson.dumps({c: _plain(r.get(c)) for c in cols}, option=orjson.OPT_INDENT_2,
-                                         default=_json_default).replace(b"\n", b"\n  "))  # fmt: skip
+            out.write(
+                sep + _dumps({c: _plain(r.get(c)) for c in cols}, orjson.OPT_INDENT_2).replace(b"\n", b"\n  ")
+            )
             sep = b",\n  "
         out.write(b"[]\n" if sep == b"[\n  " else b"\n]\n")
     elif fmt is RowFormat.jsonl:
         for r in todo:
-            out.write(orjson.dumps({c: _plain(r.get(c)) for c in cols}, default=_json_default) + b"\n")
+            out.write(_dumps({c: _plain(r.get(c)) for c in cols}) + b"\n")
     elif fmt is RowFormat.csv:
         sink = _CsvRows()
         w = csv.writer(sink, lineterminator="\r\n")
