@@ -370,6 +370,25 @@ def test_sql_writes_maps_with_keys_that_are_not_text(
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_writes_integers_beyond_64_bits_exactly(cli: Callable[..., CliResult], db: str, fmt: str) -> None:
+    """`SELECT sum(event_key) …` (a HUGEINT) was an internal error in JSON (`Integer exceeds 64-bit range`)."""
+    big, low = 2**127 - 1, -(2**100)
+    query = (f"SELECT {big}::HUGEINT AS h, ({low})::HUGEINT AS lo, {{'a': {2**64}::HUGEINT}} AS s, "
+             f"[{2**64 - 1}::UBIGINT, {2**70}::UHUGEINT] AS l")  # fmt: skip
+    r = cli("sql", query, "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    want = {"h": big, "lo": low, "s": {"a": 2**64}, "l": [2**64 - 1, 2**70]}
+    cells = [str(big), str(low), f'{{"a":{2**64}}}', f"[{2**64 - 1},{2**70}]"]
+    if fmt in ("json", "jsonl"):
+        got = json.loads(r.stdout)
+        assert (got[0] if fmt == "json" else got) == want
+    elif fmt == "csv":
+        assert list(csv.reader(io.StringIO(r.stdout)))[1] == cells
+    else:
+        assert all(c in r.stdout for c in cells)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
 def test_sql_shows_every_column_of_a_name_twice(cli: Callable[..., CliResult], db: str, fmt: str) -> None:
     """Rows were dicts keyed by column name, so `SELECT q.system, d.system …` showed one value twice."""
     r = cli("sql", "SELECT 1 AS a, 2 AS a, 3 AS a_2, 4 AS a", "--db", db, "--format", fmt)

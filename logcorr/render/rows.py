@@ -54,7 +54,8 @@ def _json_default(v: Any) -> Any:
 
 def _dumps(v: Any, option: int = 0) -> bytes:
     """orjson's bytes for `v`. What orjson refuses as it stands, a MAP's keys that are not text (`SELECT
-    histogram(n)`: {1: 5, 2: 3}), is made writable first, the same bytes otherwise."""
+    histogram(n)`: {1: 5, 2: 3}) or an integer beyond 64 bits (a HUGEINT `sum`), is made writable first,
+    the same bytes otherwise."""
     try:
         return orjson.dumps(v, option=option, default=_json_default)
     except TypeError:  # orjson.JSONEncodeError; raised before any `default`, so found only now
@@ -62,11 +63,14 @@ def _dumps(v: Any, option: int = 0) -> bytes:
 
 
 def _fit(v: Any) -> Any:
-    """`v` with every dict key written as text (a MAP's keys: numbers, times, …), as JSON object keys are."""
+    """`v` with every dict key written as text (a MAP's keys: numbers, times, …), as JSON object keys are,
+    and every integer beyond orjson's 64 bits as its digits: JSON numbers have no size limit."""
     if isinstance(v, dict):
         return {k if isinstance(k, str) else _key(k): _fit(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
         return [_fit(x) for x in v]
+    if type(v) is int and not -(2**63) <= v < 2**64:
+        return orjson.Fragment(str(v))
     return v
 
 
