@@ -389,6 +389,29 @@ def test_sql_writes_integers_beyond_64_bits_exactly(cli: Callable[..., CliResult
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_writes_times_in_utc_with_their_microseconds(
+    cli: Callable[..., CliResult], db: str, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TIMESTAMPTZ came in the machine's time zone and was written as UTC (12:00:01Z as 08:00:01.000Z in New
+    York); microseconds were cut to milliseconds; a time in a list was written as orjson writes it."""
+    monkeypatch.setenv("TZ", "America/New_York")  # DuckDB's TimeZone, read when the database is opened
+    query = ("SELECT to_timestamp(1714910401) AS tz, TIMESTAMP '2024-05-05 12:00:01.123456' AS us, "
+             "TIMESTAMP '2024-05-05 12:00:01.5' AS ms, [to_timestamp(1714910401.25)] AS l")  # fmt: skip
+    r = cli("sql", query, "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    want = {"tz": "2024-05-05T12:00:01.000Z", "us": "2024-05-05T12:00:01.123456Z", "ms": "2024-05-05T12:00:01.500Z",
+            "l": ["2024-05-05T12:00:01.250Z"]}  # fmt: skip
+    cells = [*list(want.values())[:3], '["2024-05-05T12:00:01.250Z"]']
+    if fmt in ("json", "jsonl"):
+        got = json.loads(r.stdout)
+        assert (got[0] if fmt == "json" else got) == want
+    elif fmt == "csv":
+        assert list(csv.reader(io.StringIO(r.stdout)))[1] == cells
+    else:
+        assert all(c in r.stdout for c in cells)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
 def test_sql_shows_every_column_of_a_name_twice(cli: Callable[..., CliResult], db: str, fmt: str) -> None:
     """Rows were dicts keyed by column name, so `SELECT q.system, d.system …` showed one value twice."""
     r = cli("sql", "SELECT 1 AS a, 2 AS a, 3 AS a_2, 4 AS a", "--db", db, "--format", fmt)

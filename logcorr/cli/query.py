@@ -151,7 +151,8 @@ def sql_cmd(
 
     Columns that share a name are all shown; in json and jsonl, whose keys must be unique, a repeated name
     gets the first free suffix (a, a_2, a_3, …). Lists, structs and maps are JSON in every format; a map's
-    keys are written as text ({"1": 5, "2": 3}).
+    keys are written as text ({"1": 5, "2": 3}). Times are UTC (…T12:00:01.000Z, or .123456Z when a time
+    has microseconds), a TIMESTAMPTZ too.
 
     Example: logcorr sql "SELECT system, count(*) FROM log_queue GROUP BY ALL" --format csv
     """

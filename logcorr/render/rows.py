@@ -10,7 +10,7 @@ import csv
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -26,10 +26,18 @@ class RowFormat(StrEnum):
 
 
 def iso(ts: datetime | None) -> str | None:
-    """A naive-UTC timestamp as ISO-8601 with milliseconds and Z."""
+    """A timestamp as ISO-8601 UTC with Z: milliseconds, or microseconds when it has them (`sql`). A naive
+    one is UTC already (TIMESTAMP); an aware one (TIMESTAMPTZ, which DuckDB gives in the machine's zone)
+    is turned to UTC first."""
     if ts is None:
         return None
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    if ts.tzinfo is not None:
+        try:
+            ts = ts.astimezone(UTC)
+        except OverflowError:  # beyond year 9999 in UTC: as it came, with its offset
+            return ts.isoformat()
+    us = ts.microsecond
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + (f"{us // 1000:03d}Z" if us % 1000 == 0 else f"{us:06d}Z")
 
 
 def _plain(v: Any) -> Any:
@@ -43,8 +51,17 @@ def _blob(v: bytes) -> str:
     return "".join(chr(b) if 32 <= b < 127 and b != 92 else f"\\x{b:02X}" for b in v)
 
 
+# times go to `_json_default`: a list's or a struct's are written as a column's are (`iso`)
+_JSON = orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def _json_default(v: Any) -> Any:
-    """What orjson cannot write itself, as `logcorr sql` can return it: BLOB, DECIMAL, INTERVAL."""
+    """What orjson does not write as logcorr does, as `logcorr sql` can return it: BLOB, DECIMAL, INTERVAL,
+    TIMESTAMP (`iso`), DATE and TIME (with its zone, which orjson refuses)."""
+    if isinstance(v, datetime):
+        return iso(v)
+    if isinstance(v, date | time):
+        return v.isoformat()
     if isinstance(v, bytes | bytearray | memoryview):
         return _blob(bytes(v))
     if isinstance(v, Decimal | timedelta):
@@ -57,9 +74,9 @@ def _dumps(v: Any, option: int = 0) -> bytes:
     histogram(n)`: {1: 5, 2: 3}) or an integer beyond 64 bits (a HUGEINT `sum`), is made writable first,
     the same bytes otherwise."""
     try:
-        return orjson.dumps(v, option=option, default=_json_default)
+        return orjson.dumps(v, option=option | _JSON, default=_json_default)
     except TypeError:  # orjson.JSONEncodeError; raised before any `default`, so found only now
-        return orjson.dumps(_fit(v), option=option, default=_json_default)
+        return orjson.dumps(_fit(v), option=option | _JSON, default=_json_default)
 
 
 def _fit(v: Any) -> Any:
