@@ -613,3 +613,26 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     proc.stdout.close()  # as head does after its line
     err = proc.stderr.read().decode() if proc.stderr else ""
     assert proc.wait() == 0 and "error" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("trace", CHAIN), {}), (("sql", "SELECT 'é' AS x"), {}), (("search", "clicked"), {"FORCE_COLOR": "1"})],
+    ids=["trace", "sql-non-ascii", "search-styled"],
+)
+def test_a_reader_gone_before_rich_output_ends_the_command_quietly(
+    db: str, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    """Rich lays out the trace waterfall, tables with non-ASCII cells and styled ones; its own answer to a
+    closed pipe (`logcorr trace ID | head -1`) was exit 1, which `trace` documents as "no such trace"."""
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first byte: every write fails
+    try:
+        proc = subprocess.run([sys.executable, "-m", "logcorr", *args, "--db", db], stdout=write,
+                              stderr=subprocess.PIPE, env={**os.environ, **env}, timeout=60)  # fmt: skip
+    finally:
+        os.close(write)
+    assert proc.returncode == ExitCode.OK and proc.stderr == b"", proc.stderr

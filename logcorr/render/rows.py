@@ -246,14 +246,12 @@ def write_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str 
 def rich_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None,
                labels: Sequence[str] | None = None) -> None:  # fmt: skip
     """The table laid out by rich, on stdout."""
-    import os
-
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(no_color="NO_COLOR" in os.environ, highlight=False,
-                      width=None if sys.stdout.isatty() else PIPE_WIDTH)  # fmt: skip
+    from logcorr.render.console import stdout_console
+
+    console = stdout_console(PIPE_WIDTH)
     if title:
         console.print(Text(title, style="bold"))
     t = Table(show_edge=False, header_style="bold")

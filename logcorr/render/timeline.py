@@ -4,7 +4,6 @@ trace start, one colour per system, the first error highlighted and dropped even
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 COLOURS = {"browser": "cyan", "worker": "magenta", "backend": "green"}
@@ -32,11 +31,13 @@ def _bar(start: int, dur: int, total: int) -> str:
 
 def render(model: dict[str, Any], width: int | None = None) -> None:
     """Print the waterfall to stdout (it is the data the user asked for)."""
-    from rich.console import Console
     from rich.markup import escape
 
-    tty = sys.stdout.isatty()
-    con = Console(no_color="NO_COLOR" in os.environ, highlight=False, width=width or (None if tty else 160))
+    from logcorr.render.console import stdout_console
+
+    con = stdout_console(160)
+    if width:
+        con.width = width
     flow = " → ".join(f"[{COLOURS[s]}]{s}[/]" for s in model["systems"]) or "(no systems)"
     con.print(f"[bold]trace {escape(model['trace_id'])}[/]  {flow}")
     con.print(
