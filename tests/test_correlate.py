@@ -636,3 +636,56 @@ def test_a_reader_gone_before_rich_output_ends_the_command_quietly(
     finally:
         os.close(write)
     assert proc.returncode == ExitCode.OK and proc.stderr == b"", proc.stderr
+
+
+ANSI = "\x1b[31mred\x1b[0m \x07bell\rcr \x9bc1 \x7fdel"  # a log line that would restyle the terminal
+
+
+@pytest.fixture
+def ansi_db(tmp_path: Path, write_jsonl: Callable[..., Path]) -> str:
+    from tests.conftest import browser_event
+
+    db = str(tmp_path / "ansi.duckdb")
+    ingest(
+        [str(write_jsonl("ansi.jsonl", [browser_event(1714910700000, ANSI, trace="trace_\x1b[2Jansi")]))], db
+    )
+    return db
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("trace", "trace_"), {}),
+        (("search", "red"), {}),
+        (("sql", "SELECT trace_id, message FROM log_queue"), {}),
+        (("search", "red"), {"FORCE_COLOR": "1"}),
+        (("trace", "trace_x"), {}),
+    ],
+    ids=["trace", "search", "sql", "search-styled", "no-such-trace"],
+)
+def test_tables_show_control_characters_of_log_text_escaped(
+    cli: Callable[..., CliResult], ansi_db: str, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    """Escape sequences in a log message (a browser's `\\x1b[31m`) reached the terminal raw from `trace`,
+    `search` and `sql` tables, so log text could rewrite the reader's terminal."""
+    r = cli(*args, "--db", ansi_db, env=env)
+    shown = r.stdout + r.stderr
+    raw = ["\x1b[31mred", "\x1b[2J", "\x07", "\r", "\x9b", "\x7f"]
+    assert not any(c in shown for c in (raw if env else [*raw, "\x1b"])), shown  # styled: rich's own codes
+    if args[1] != "trace_x":  # the message; an unknown id's hint names the stored one
+        assert "\\x1b[31mred\\x1b[0m \\x07bell\\rcr \\x9bc1 \\x7fdel" in r.stdout, r.stdout
+    assert "trace_\\x1b[2Jansi" in shown
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_data_formats_keep_control_characters_exactly(
+    cli: Callable[..., CliResult], ansi_db: str, fmt: str
+) -> None:
+    r = cli("search", "red", "--db", ansi_db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    if fmt == "csv":
+        assert list(csv.reader(io.StringIO(r.stdout, newline="")))[1][4] == ANSI
+    elif fmt == "jsonl":
+        assert json.loads(r.stdout)["message"] == ANSI
+    else:
+        assert r.json()[0]["message"] == ANSI

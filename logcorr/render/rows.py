@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from logcorr.render.text import visible
+
 
 class RowFormat(StrEnum):
     table = "table"
@@ -233,8 +235,8 @@ def write_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str 
 
     # FORCE_COLOR and TTY_COMPATIBLE make rich style a pipe like a terminal
     if not sys.stdout.isatty() and not {"FORCE_COLOR", "TTY_COMPATIBLE"} & os.environ.keys():
-        cells = [[_cell(r.get(c)) for c in cols] for r in rows]
-        text = plain_table(cells, labels or cols, title)
+        cells = [[visible(_cell(r.get(c))) for c in cols] for r in rows]
+        text = plain_table(cells, [visible(c) for c in labels or cols], visible(title) if title else title)
         if text is not None:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -253,14 +255,15 @@ def rich_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str |
 
     console = stdout_console(PIPE_WIDTH)
     if title:
-        console.print(Text(title, style="bold"))
+        console.print(Text(visible(title), style="bold"))
     t = Table(show_edge=False, header_style="bold")
     for c in labels or cols:
-        t.add_column(Text(c), overflow="fold")
+        t.add_column(Text(visible(c)), overflow="fold")
     n = 0
     for r in rows:
-        # Text, not str: a cell is data (a log line "[/api/tasks] failed" is not rich markup)
-        t.add_row(*(Text(_cell(r.get(c))) for c in cols))
+        # Text, not str: a cell is data (a log line "[/api/tasks] failed" is not rich markup); its control
+        # characters are shown, not sent to the terminal
+        t.add_row(*(Text(visible(_cell(r.get(c)))) for c in cols))
         n += 1
     console.print(t)
     if n == 0:
