@@ -290,6 +290,25 @@ def test_slowest_zero_lists_every_trace_by_duration_and_a_negative_one_is_refuse
     assert bad.exit_code == ExitCode.USAGE and "--slowest must be 0 (all) or more" in bad.stderr
 
 
+def test_slowest_is_the_number_of_rows_and_the_cut_note_names_it(
+    cli: Callable[..., CliResult], db: str
+) -> None:
+    """--slowest ignored --limit, but the note under the table used it: `--slowest 5 --limit 3` showed 5 rows
+    and said "the first 3", `--slowest 0` listed every trace and said "the first 50"."""
+    r = cli("traces", "--db", db, "--slowest", "1")
+    assert r.exit_code == ExitCode.OK and len(r.stdout.splitlines()) == 4, (
+        r.stdout
+    )  # title, head, rule, 1 row
+    assert "(the first 1: there may be more; --slowest 0 lists all)" in r.stderr
+    every = cli("traces", "--db", db, "--slowest", "0")
+    assert every.exit_code == ExitCode.OK and "there may be more" not in every.stderr
+    for extra in (("--limit", "1"), ("--limit", "50"), ("--sort", "events")):
+        bad = cli("traces", "--db", db, "--slowest", "2", *extra)
+        assert bad.exit_code == ExitCode.USAGE and "--slowest is the number of rows" in bad.stderr, bad.stderr
+        assert extra[0] in bad.stderr and bad.stdout == ""
+    assert cli("traces", "--db", db, "--slowest", "2", "--sort", "duration").exit_code == ExitCode.OK
+
+
 def test_search_finds_text_and_regex_with_trace_filters(cli: Callable[..., CliResult], db: str) -> None:
     rows = cli("search", "TIMEOUT", "--db", db, "--format", "json").json()
     assert [r["system"] for r in rows] == ["backend", "backend"]

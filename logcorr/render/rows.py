@@ -121,11 +121,11 @@ def _cell(v: Any) -> str:
 
 
 def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence[str] | None = None,
-               title: str | None = None, limit: int = 0) -> None:  # fmt: skip
+               title: str | None = None, limit: int = 0, limit_option: str = "--limit") -> None:  # fmt: skip
     """Write rows to stdout in `fmt` (exhaustive over RowFormat). JSON, JSONL and CSV are written as the rows
     come (a `RowStream` is read a batch at a time, its `columns` the header); a table lays out all of them,
     and `{n}` in its `title` becomes their number. A table as long as `limit` (the query's row limit, 0
-    none) says on stderr that there may be more."""
+    none) says on stderr that there may be more, and that `limit_option` 0 lists all."""
     labels = None if columns else getattr(rows, "labels", None)  # the header of a table or CSV
     if fmt is RowFormat.table:
         named = getattr(rows, "columns", None)
@@ -134,7 +134,7 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
         write_table(rows, cols, title.replace("{n}", str(len(rows))) if title else None, labels)
         if limit and len(rows) >= limit:
             sys.stdout.flush()
-            sys.stderr.write(f"(the first {limit}: there may be more; --limit 0 lists all)\n")
+            sys.stderr.write(f"(the first {limit}: there may be more; {limit_option} 0 lists all)\n")
         return
     stream = iter(rows)
     head = list(columns or getattr(rows, "columns", None) or [])
