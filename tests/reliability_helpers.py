@@ -26,10 +26,11 @@ def env() -> dict[str, str]:
     return e
 
 
-def run(*args: str, input: bytes | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(*args: str, input: bytes | None = None, timeout: float = 300,
+        extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
     return subprocess.run(
         logcorr_cmd(*args), input=input.decode() if input else None, capture_output=True, text=True,
-        env=env(), timeout=timeout, cwd=ROOT,
+        env={**env(), **(extra_env or {})}, timeout=timeout, cwd=ROOT,
     )  # fmt: skip
 
 

@@ -52,6 +52,9 @@ def test_second_ingest_and_readers_during_an_ingest_fail_clearly_and_nothing_is_
         ):
             res = run(*reader, "--db", db)
             _assert_clear_failure(res, 3, BUSY)
+        # a bad wait is a configuration error, locked or not (it was exit 3, and only noticed when locked)
+        _assert_clear_failure(run("stats", "--db", db, extra_env={"LOGCORR_LOCK_WAIT": "abc"}), 2,
+                              "LOGCORR_LOCK_WAIT='abc'")  # fmt: skip
     finally:
         first.stdin.close()
         first.stdin = None

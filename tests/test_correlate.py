@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import Callable
@@ -288,6 +290,25 @@ def test_slowest_zero_lists_every_trace_by_duration_and_a_negative_one_is_refuse
     assert bad.exit_code == ExitCode.USAGE and "--slowest must be 0 (all) or more" in bad.stderr
 
 
+def test_slowest_is_the_number_of_rows_and_the_cut_note_names_it(
+    cli: Callable[..., CliResult], db: str
+) -> None:
+    """--slowest ignored --limit, but the note under the table used it: `--slowest 5 --limit 3` showed 5 rows
+    and said "the first 3", `--slowest 0` listed every trace and said "the first 50"."""
+    r = cli("traces", "--db", db, "--slowest", "1")
+    assert r.exit_code == ExitCode.OK and len(r.stdout.splitlines()) == 4, (
+        r.stdout
+    )  # title, head, rule, 1 row
+    assert "(the first 1: there may be more; --slowest 0 lists all)" in r.stderr
+    every = cli("traces", "--db", db, "--slowest", "0")
+    assert every.exit_code == ExitCode.OK and "there may be more" not in every.stderr
+    for extra in (("--limit", "1"), ("--limit", "50"), ("--sort", "events")):
+        bad = cli("traces", "--db", db, "--slowest", "2", *extra)
+        assert bad.exit_code == ExitCode.USAGE and "--slowest is the number of rows" in bad.stderr, bad.stderr
+        assert extra[0] in bad.stderr and bad.stdout == ""
+    assert cli("traces", "--db", db, "--slowest", "2", "--sort", "duration").exit_code == ExitCode.OK
+
+
 def test_search_finds_text_and_regex_with_trace_filters(cli: Callable[..., CliResult], db: str) -> None:
     rows = cli("search", "TIMEOUT", "--db", db, "--format", "json").json()
     assert [r["system"] for r in rows] == ["backend", "backend"]
@@ -337,6 +358,94 @@ def test_sql_writes_every_duckdb_type_in_every_format(
         assert json.loads(r.stdout) == {"b": "\\xAAA", "d": "1.50", "i": "3:00:00", "l": ["2.25"]}
     else:
         assert "\\xAAA" in r.stdout and "1.50" in r.stdout and "3:00:00" in r.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_writes_maps_with_keys_that_are_not_text(
+    cli: Callable[..., CliResult], db: str, fmt: str
+) -> None:
+    """`SELECT histogram(n_systems) …` was an internal error in every format (`Dict key must be str`): a MAP's
+    keys are written as text, as JSON object keys, in every format."""
+    query = ("SELECT histogram(x) AS h, MAP([1.5::DECIMAL(3,1)], ['d']) AS m, MAP([TIMESTAMP '2024-05-05 12:00:01'], [true]) AS t "
+             "FROM (VALUES (1), (2), (2)) v(x)")  # fmt: skip
+    r = cli("sql", query, "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    want = {"h": {"1": 1, "2": 2}, "m": {"1.5": "d"}, "t": {"2024-05-05T12:00:01.000Z": True}}
+    if fmt == "json":
+        assert r.json() == [want]
+    elif fmt == "jsonl":
+        assert json.loads(r.stdout) == want
+    elif fmt == "csv":
+        assert list(csv.reader(io.StringIO(r.stdout))) == [
+            ["h", "m", "t"],
+            [json.dumps(v, separators=(",", ":")) for v in want.values()],
+        ]
+    else:
+        assert (
+            '{"1":1,"2":2}' in r.stdout
+            and '{"1.5":"d"}' in r.stdout
+            and '{"2024-05-05T12:00:01.000Z":true}' in r.stdout
+        )
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_writes_integers_beyond_64_bits_exactly(cli: Callable[..., CliResult], db: str, fmt: str) -> None:
+    """`SELECT sum(event_key) …` (a HUGEINT) was an internal error in JSON (`Integer exceeds 64-bit range`)."""
+    big, low = 2**127 - 1, -(2**100)
+    query = (f"SELECT {big}::HUGEINT AS h, ({low})::HUGEINT AS lo, {{'a': {2**64}::HUGEINT}} AS s, "
+             f"[{2**64 - 1}::UBIGINT, {2**70}::UHUGEINT] AS l")  # fmt: skip
+    r = cli("sql", query, "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    want = {"h": big, "lo": low, "s": {"a": 2**64}, "l": [2**64 - 1, 2**70]}
+    cells = [str(big), str(low), f'{{"a":{2**64}}}', f"[{2**64 - 1},{2**70}]"]
+    if fmt in ("json", "jsonl"):
+        got = json.loads(r.stdout)
+        assert (got[0] if fmt == "json" else got) == want
+    elif fmt == "csv":
+        assert list(csv.reader(io.StringIO(r.stdout)))[1] == cells
+    else:
+        assert all(c in r.stdout for c in cells)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_writes_times_in_utc_with_their_microseconds(
+    cli: Callable[..., CliResult], db: str, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TIMESTAMPTZ came in the machine's time zone and was written as UTC (12:00:01Z as 08:00:01.000Z in New
+    York); microseconds were cut to milliseconds; a time in a list was written as orjson writes it."""
+    monkeypatch.setenv("TZ", "America/New_York")  # DuckDB's TimeZone, read when the database is opened
+    query = ("SELECT to_timestamp(1714910401) AS tz, TIMESTAMP '2024-05-05 12:00:01.123456' AS us, "
+             "TIMESTAMP '2024-05-05 12:00:01.5' AS ms, [to_timestamp(1714910401.25)] AS l")  # fmt: skip
+    r = cli("sql", query, "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    want = {"tz": "2024-05-05T12:00:01.000Z", "us": "2024-05-05T12:00:01.123456Z", "ms": "2024-05-05T12:00:01.500Z",
+            "l": ["2024-05-05T12:00:01.250Z"]}  # fmt: skip
+    cells = [*list(want.values())[:3], '["2024-05-05T12:00:01.250Z"]']
+    if fmt in ("json", "jsonl"):
+        got = json.loads(r.stdout)
+        assert (got[0] if fmt == "json" else got) == want
+    elif fmt == "csv":
+        assert list(csv.reader(io.StringIO(r.stdout)))[1] == cells
+    else:
+        assert all(c in r.stdout for c in cells)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_shows_every_column_of_a_name_twice(cli: Callable[..., CliResult], db: str, fmt: str) -> None:
+    """Rows were dicts keyed by column name, so `SELECT q.system, d.system …` showed one value twice."""
+    r = cli("sql", "SELECT 1 AS a, 2 AS a, 3 AS a_2, 4 AS a", "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    keyed = {"a": 1, "a_3": 2, "a_2": 3, "a_4": 4}  # JSON keys are unique: a suffix no other column has
+    if fmt == "json":
+        assert r.json() == [keyed] and list(r.json()[0]) == list(keyed)
+    elif fmt == "jsonl":
+        assert json.loads(r.stdout) == keyed
+    elif fmt == "csv":
+        assert r.stdout == "a,a,a_2,a\n1,2,3,4\n"
+    else:
+        head, _, row = r.stdout.splitlines()
+        assert [c.strip() for c in head.split("┃")] == ["a", "a", "a_2", "a"]
+        assert [c.strip() for c in row.split("│")] == ["1", "2", "3", "4"]
 
 
 @pytest.mark.parametrize("text", ["", "   ", " -- only a comment", "/* nothing */"])
@@ -523,3 +632,79 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> Non
     proc.stdout.close()  # as head does after its line
     err = proc.stderr.read().decode() if proc.stderr else ""
     assert proc.wait() == 0 and "error" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("trace", CHAIN), {}), (("sql", "SELECT 'é' AS x"), {}), (("search", "clicked"), {"FORCE_COLOR": "1"})],
+    ids=["trace", "sql-non-ascii", "search-styled"],
+)
+def test_a_reader_gone_before_rich_output_ends_the_command_quietly(
+    db: str, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    """Rich lays out the trace waterfall, tables with non-ASCII cells and styled ones; its own answer to a
+    closed pipe (`logcorr trace ID | head -1`) was exit 1, which `trace` documents as "no such trace"."""
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first byte: every write fails
+    try:
+        proc = subprocess.run([sys.executable, "-m", "logcorr", *args, "--db", db], stdout=write,
+                              stderr=subprocess.PIPE, env={**os.environ, **env}, timeout=60)  # fmt: skip
+    finally:
+        os.close(write)
+    assert proc.returncode == ExitCode.OK and proc.stderr == b"", proc.stderr
+
+
+ANSI = "\x1b[31mred\x1b[0m \x07bell\rcr \x9bc1 \x7fdel"  # a log line that would restyle the terminal
+
+
+@pytest.fixture
+def ansi_db(tmp_path: Path, write_jsonl: Callable[..., Path]) -> str:
+    from tests.conftest import browser_event
+
+    db = str(tmp_path / "ansi.duckdb")
+    ingest(
+        [str(write_jsonl("ansi.jsonl", [browser_event(1714910700000, ANSI, trace="trace_\x1b[2Jansi")]))], db
+    )
+    return db
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("trace", "trace_"), {}),
+        (("search", "red"), {}),
+        (("sql", "SELECT trace_id, message FROM log_queue"), {}),
+        (("search", "red"), {"FORCE_COLOR": "1"}),
+        (("trace", "trace_x"), {}),
+    ],
+    ids=["trace", "search", "sql", "search-styled", "no-such-trace"],
+)
+def test_tables_show_control_characters_of_log_text_escaped(
+    cli: Callable[..., CliResult], ansi_db: str, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    """Escape sequences in a log message (a browser's `\\x1b[31m`) reached the terminal raw from `trace`,
+    `search` and `sql` tables, so log text could rewrite the reader's terminal."""
+    r = cli(*args, "--db", ansi_db, env=env)
+    shown = r.stdout + r.stderr
+    raw = ["\x1b[31mred", "\x1b[2J", "\x07", "\r", "\x9b", "\x7f"]
+    assert not any(c in shown for c in (raw if env else [*raw, "\x1b"])), shown  # styled: rich's own codes
+    if args[1] != "trace_x":  # the message; an unknown id's hint names the stored one
+        assert "\\x1b[31mred\\x1b[0m \\x07bell\\rcr \\x9bc1 \\x7fdel" in r.stdout, r.stdout
+    assert "trace_\\x1b[2Jansi" in shown
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_data_formats_keep_control_characters_exactly(
+    cli: Callable[..., CliResult], ansi_db: str, fmt: str
+) -> None:
+    r = cli("search", "red", "--db", ansi_db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    if fmt == "csv":
+        assert list(csv.reader(io.StringIO(r.stdout, newline="")))[1][4] == ANSI
+    elif fmt == "jsonl":
+        assert json.loads(r.stdout)["message"] == ANSI
+    else:
+        assert r.json()[0]["message"] == ANSI

@@ -64,6 +64,8 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("explain bad target", ["explain", "no-colon-here", "--db", "{db}"], 2, ["FILE:LINE"]),
     ("unknown scenario", ["replay", "--scenario", "nope"], 2, ["nope"]),
     ("bad LOGCORR_MEMORY_LIMIT", ["stats", "--db", "{db}"], 2, ["LOGCORR_MEMORY_LIMIT"]),
+    ("bad LOGCORR_LOCK_WAIT", ["stats", "--db", "{db}"], 2, ["LOGCORR_LOCK_WAIT='abc'", "seconds"]),
+    ("negative LOGCORR_LOCK_WAIT", ["ingest", "{log}", "--db", "{dir}/new.duckdb"], 2, ["LOGCORR_LOCK_WAIT='-1'"]),
     ("budget unknown pricing", ["budget", "simulate", "--pricing", "nope", "--db", "{db}"], 2, ["nope"]),
     ("serve port out of range", ["serve", "--port", "70000", "--db", "{dir}/serve.duckdb"], 2, ["--port 70000: must be 0-65535"]),
     ("serve negative batch wait", ["serve", "--batch-ms", "-1", "--db", "{dir}/serve.duckdb"], 2, ["--batch-ms -1: must be 0 or more"]),
@@ -86,6 +88,9 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
 # the environment a case runs with, by name
 CASE_ENV = {
     "bad LOGCORR_MEMORY_LIMIT": {"LOGCORR_MEMORY_LIMIT": "lots"},
+    # read whenever a database is opened, not only when another process holds it (then it was exit 3)
+    "bad LOGCORR_LOCK_WAIT": {"LOGCORR_LOCK_WAIT": "abc"},
+    "negative LOGCORR_LOCK_WAIT": {"LOGCORR_LOCK_WAIT": "-1"},
     "gzip limit variable infinite": {"LOGCORR_MAX_DECOMPRESSED_GB": "inf"},
     "memory limit too small (read)": {"LOGCORR_MEMORY_LIMIT": "300KB"},
     "memory limit too small (ingest)": {"LOGCORR_MEMORY_LIMIT": "1KB"},

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import random
 import sys
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 
@@ -169,3 +172,22 @@ def test_booleans_are_spelt_alike_in_csv_tables_and_json(monkeypatch: pytest.Mon
         monkeypatch.setattr(sys, "stdout", out)
         write_rows(rows, fmt, ["flag", "other"])
         assert out.buffer.getvalue() == want
+
+
+def test_csv_quotes_every_field_a_reader_would_split(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A field holding a bare CR was written unquoted (the writer ends rows with LF), so csv readers and
+    DuckDB split the row there."""
+    values = ["cr\rreturn", "crlf\r\nend", "lf\nend", 'q"uote', "a,b", "tab\there", "plain", "\r"]
+    out = _Stdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    write_rows([{"v": v, "n": i} for i, v in enumerate(values)], RowFormat.csv, ["v", "n"])
+    data = out.buffer.getvalue()
+    assert data.startswith(b"v,n\n") and data.endswith(b"\n") and not data.endswith(b"\r\n")
+    parsed = list(csv.reader(io.StringIO(data.decode(), newline="")))
+    assert parsed == [["v", "n"], *([v, str(i)] for i, v in enumerate(values))]
+    path = tmp_path / "rows.csv"
+    path.write_bytes(data)
+    got = duckdb.sql(
+        f"SELECT v, n FROM read_csv('{path}', header = true, quote = '\"', escape = '\"')"
+    ).fetchall()
+    assert got == list(zip(values, range(len(values)), strict=True))

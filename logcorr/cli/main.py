@@ -229,7 +229,10 @@ def _fail(message: str, hint: str | None, code: int, debug: bool, exc: BaseExcep
         import traceback
 
         traceback.print_exception(exc)
-    sys.stderr.write(f"error: {message}\n")
+    from logcorr.render.text import visible
+
+    # a message may quote the database's text (a hint's close trace ids): shown, not sent to the terminal
+    sys.stderr.write(f"error: {visible(message)}\n")
     if hint:
-        sys.stderr.write(f"hint: {hint}\n")
+        sys.stderr.write(f"hint: {visible(hint)}\n")
     return code

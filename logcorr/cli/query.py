@@ -89,11 +89,14 @@ def traces_cmd(
     since: str = Option(None, "--since", help="ISO time, or a duration before the newest event (2h, 30m)."),
     until: str = Option(None, "--until", help="ISO time, or a duration before the newest event."),
     user: str = Option(None, "--user", help="Only traces with events of this user id."),
-    slowest: int = Option(None, "--slowest", help="The N longest traces (0: every trace, longest first)."),
-    sort: str = Option(
-        "start", "--sort", help="start, duration, events, errors or systems (default: start)."
+    slowest: int = Option(
+        None,
+        "--slowest",
+        help="The N longest traces, longest first (0: every trace). N is the number of rows: "
+        "not with --limit or --sort.",
     ),
-    limit: int = Option(50, "--limit", help="At most this many rows; 0 lists all (default: 50)."),
+    sort: str = Option(None, "--sort", help="start, duration, events, errors or systems (default: start)."),
+    limit: int = Option(None, "--limit", help="At most this many rows; 0 lists all (default: 50)."),
     fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """List traces with their systems, duration and errors.
@@ -101,13 +104,22 @@ def traces_cmd(
     Example: logcorr traces --has-errors --min-systems 3 --format csv
     """
     from logcorr.correlate.listing import list_traces
+    from logcorr.errors import UsageError
     from logcorr.render.rows import write_rows
 
+    if slowest is not None and (limit is not None or sort not in (None, "duration")):
+        other = f"--limit {limit}" if limit is not None else f"--sort {sort}"
+        raise UsageError(f"--slowest is the number of rows, sorted by duration: not with {other}",
+                         f"logcorr traces --slowest {slowest}, or --sort duration --limit N")  # fmt: skip
+    # the number of rows, and the option that sets it (named by the note under a table it cut)
+    rows_n, option = (
+        (slowest, "--slowest") if slowest is not None else (50 if limit is None else limit, "--limit")
+    )
     con = _open(db)
     try:
-        rows = list_traces(con, _filter(system, has_errors, min_systems, since, until, user), sort=sort,
-                           limit=limit, slowest=slowest)  # fmt: skip
-        write_rows(rows, fmt, title="{n} traces", limit=limit)
+        rows = list_traces(con, _filter(system, has_errors, min_systems, since, until, user),
+                           sort=sort or "start", limit=rows_n, slowest=slowest)  # fmt: skip
+        write_rows(rows, fmt, title="{n} traces", limit=rows_n, limit_option=option)
     finally:
         con.close()
 
@@ -148,6 +160,11 @@ def sql_cmd(
     fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """Run a read-only SQL query on the database.
+
+    Columns that share a name are all shown; in json and jsonl, whose keys must be unique, a repeated name
+    gets the first free suffix (a, a_2, a_3, …). Lists, structs and maps are JSON in every format; a map's
+    keys are written as text ({"1": 5, "2": 3}). Times are UTC (…T12:00:01.000Z, or .123456Z when a time
+    has microseconds), a TIMESTAMPTZ too.
 
     Example: logcorr sql "SELECT system, count(*) FROM log_queue GROUP BY ALL" --format csv
     """

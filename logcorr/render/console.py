@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Any
@@ -19,6 +20,22 @@ def stderr_console() -> Any:
         soft_wrap=False,
         width=None if tty else 160,
     )
+
+
+def stdout_console(width: int) -> Any:
+    """A rich Console on stdout for data (tables, the trace waterfall) that respects NO_COLOR; `width`
+    columns when stdout is not a terminal. A reader that goes away (`logcorr trace ID | head -1`) raises
+    BrokenPipeError, as a plain write does, and the CLI's error boundary ends the command quietly for
+    both: rich's own answer was exit 1, which `trace` documents as "no such trace"."""
+    from rich.console import Console
+
+    class _Stdout(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True  # nothing more to write
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    return _Stdout(no_color="NO_COLOR" in os.environ, highlight=False,
+                   width=None if sys.stdout.isatty() else width)  # fmt: skip
 
 
 def counted_progress(label: str) -> tuple[Any, Any]:

@@ -7,16 +7,17 @@ bytes; JSONL and CSV stream row by row.
 from __future__ import annotations
 
 import csv
-import io
 import re
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 import orjson
+
+from logcorr.render.text import visible
 
 
 class RowFormat(StrEnum):
@@ -27,10 +28,18 @@ class RowFormat(StrEnum):
 
 
 def iso(ts: datetime | None) -> str | None:
-    """A naive-UTC timestamp as ISO-8601 with milliseconds and Z."""
+    """A timestamp as ISO-8601 UTC with Z: milliseconds, or microseconds when it has them (`sql`). A naive
+    one is UTC already (TIMESTAMP); an aware one (TIMESTAMPTZ, which DuckDB gives in the machine's zone)
+    is turned to UTC first."""
     if ts is None:
         return None
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    if ts.tzinfo is not None:
+        try:
+            ts = ts.astimezone(UTC)
+        except OverflowError:  # beyond year 9999 in UTC: as it came, with its offset
+            return ts.isoformat()
+    us = ts.microsecond
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + (f"{us // 1000:03d}Z" if us % 1000 == 0 else f"{us:06d}Z")
 
 
 def _plain(v: Any) -> Any:
@@ -44,13 +53,55 @@ def _blob(v: bytes) -> str:
     return "".join(chr(b) if 32 <= b < 127 and b != 92 else f"\\x{b:02X}" for b in v)
 
 
+# times go to `_json_default`: a list's or a struct's are written as a column's are (`iso`)
+_JSON = orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def _json_default(v: Any) -> Any:
-    """What orjson cannot write itself, as `logcorr sql` can return it: BLOB, DECIMAL, INTERVAL."""
+    """What orjson does not write as logcorr does, as `logcorr sql` can return it: BLOB, DECIMAL, INTERVAL,
+    TIMESTAMP (`iso`), DATE and TIME (with its zone, which orjson refuses)."""
+    if isinstance(v, datetime):
+        return iso(v)
+    if isinstance(v, date | time):
+        return v.isoformat()
     if isinstance(v, bytes | bytearray | memoryview):
         return _blob(bytes(v))
     if isinstance(v, Decimal | timedelta):
         return str(v)
     raise TypeError(f"{type(v).__name__} is not JSON serializable")
+
+
+def _dumps(v: Any, option: int = 0) -> bytes:
+    """orjson's bytes for `v`. What orjson refuses as it stands, a MAP's keys that are not text (`SELECT
+    histogram(n)`: {1: 5, 2: 3}) or an integer beyond 64 bits (a HUGEINT `sum`), is made writable first,
+    the same bytes otherwise."""
+    try:
+        return orjson.dumps(v, option=option | _JSON, default=_json_default)
+    except TypeError:  # orjson.JSONEncodeError; raised before any `default`, so found only now
+        return orjson.dumps(_fit(v), option=option | _JSON, default=_json_default)
+
+
+def _fit(v: Any) -> Any:
+    """`v` with every dict key written as text (a MAP's keys: numbers, times, …), as JSON object keys are,
+    and every integer beyond orjson's 64 bits as its digits: JSON numbers have no size limit."""
+    if isinstance(v, dict):
+        return {k if isinstance(k, str) else _key(k): _fit(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_fit(x) for x in v]
+    if type(v) is int and not -(2**63) <= v < 2**64:
+        return orjson.Fragment(str(v))
+    return v
+
+
+def _key(k: Any) -> str:
+    """A MAP key as text, exactly (a float key keeps every digit, unlike a table cell)."""
+    if k is True or k is False:
+        return "true" if k else "false"
+    if isinstance(k, datetime):
+        return iso(k) or ""
+    if isinstance(k, bytes | bytearray | memoryview):
+        return _blob(bytes(k))
+    return str(k)
 
 
 def _cell(v: Any) -> str:
@@ -63,26 +114,27 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3f}".rstrip("0").rstrip(".")
     if isinstance(v, dict | list):
-        return orjson.dumps(v, default=_json_default).decode()
+        return _dumps(v).decode()
     if isinstance(v, bytes | bytearray | memoryview):
         return _blob(bytes(v))
     return str(v)
 
 
 def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence[str] | None = None,
-               title: str | None = None, limit: int = 0) -> None:  # fmt: skip
+               title: str | None = None, limit: int = 0, limit_option: str = "--limit") -> None:  # fmt: skip
     """Write rows to stdout in `fmt` (exhaustive over RowFormat). JSON, JSONL and CSV are written as the rows
     come (a `RowStream` is read a batch at a time, its `columns` the header); a table lays out all of them,
     and `{n}` in its `title` becomes their number. A table as long as `limit` (the query's row limit, 0
-    none) says on stderr that there may be more."""
+    none) says on stderr that there may be more, and that `limit_option` 0 lists all."""
+    labels = None if columns else getattr(rows, "labels", None)  # the header of a table or CSV
     if fmt is RowFormat.table:
         named = getattr(rows, "columns", None)
         rows = list(rows)
         cols = list(columns or named or (rows[0].keys() if rows else []))
-        write_table(rows, cols, title.replace("{n}", str(len(rows))) if title else None)
+        write_table(rows, cols, title.replace("{n}", str(len(rows))) if title else None, labels)
         if limit and len(rows) >= limit:
             sys.stdout.flush()
-            sys.stderr.write(f"(the first {limit}: there may be more; --limit 0 lists all)\n")
+            sys.stderr.write(f"(the first {limit}: there may be more; {limit_option} 0 lists all)\n")
         return
     stream = iter(rows)
     head = list(columns or getattr(rows, "columns", None) or [])
@@ -95,27 +147,44 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
         # the bytes orjson gives the whole list (OPT_INDENT_2), one element at a time
         sep = b"[\n  "
         for r in todo:
-            out.write(sep + orjson.dumps({c: _plain(r.get(c)) for c in cols}, option=orjson.OPT_INDENT_2,
-                                         default=_json_default).replace(b"\n", b"\n  "))  # fmt: skip
+            out.write(
+                sep + _dumps({c: _plain(r.get(c)) for c in cols}, orjson.OPT_INDENT_2).replace(b"\n", b"\n  ")
+            )
             sep = b",\n  "
         out.write(b"[]\n" if sep == b"[\n  " else b"\n]\n")
     elif fmt is RowFormat.jsonl:
         for r in todo:
-            out.write(orjson.dumps({c: _plain(r.get(c)) for c in cols}, default=_json_default) + b"\n")
+            out.write(_dumps({c: _plain(r.get(c)) for c in cols}) + b"\n")
     elif fmt is RowFormat.csv:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(cols)
+        sink = _CsvRows()
+        w = csv.writer(sink, lineterminator="\r\n")
+        w.writerow(labels or cols)
         for k, r in enumerate(todo, start=1):
             w.writerow([_cell(r.get(c)) for c in cols])
             if k % 4096 == 0:
-                out.write(buf.getvalue().encode())
-                buf.seek(0)
-                buf.truncate()
-        out.write(buf.getvalue().encode())
+                out.write(sink.take())
+        out.write(sink.take())
     else:  # pragma: no cover - exhaustive
         raise AssertionError(fmt)
     out.flush()
+
+
+class _CsvRows:
+    """The file of a csv.writer that ends rows with CRLF, kept as rows ending in LF. The writer quotes a field
+    holding any character of its line terminator: with LF alone a bare CR went unquoted, and csv readers
+    and DuckDB split the row there."""
+
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+
+    def write(self, row: str) -> None:  # one call per row, the terminator at its end
+        self.rows.append(row[:-2])
+
+    def take(self) -> bytes:
+        """The rows written since the last take, LF-terminated."""
+        text = "".join(r + "\n" for r in self.rows)
+        self.rows.clear()
+        return text.encode()
 
 
 def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -158,41 +227,43 @@ def plain_table(
     return "\n".join(lines) + "\n"
 
 
-def write_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None) -> None:
-    """A rich table on stdout (plain text when stdout is not a terminal)."""
+def write_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None,
+                labels: Sequence[str] | None = None) -> None:  # fmt: skip
+    """A rich table on stdout (plain text when stdout is not a terminal): the rows' `cols`, headed by
+    `labels` (default: the column names)."""
     import os
 
     # FORCE_COLOR and TTY_COMPATIBLE make rich style a pipe like a terminal
     if not sys.stdout.isatty() and not {"FORCE_COLOR", "TTY_COMPATIBLE"} & os.environ.keys():
-        cells = [[_cell(r.get(c)) for c in cols] for r in rows]
-        text = plain_table(cells, cols, title)
+        cells = [[visible(_cell(r.get(c))) for c in cols] for r in rows]
+        text = plain_table(cells, [visible(c) for c in labels or cols], visible(title) if title else title)
         if text is not None:
             sys.stdout.write(text)
             sys.stdout.flush()
             return
         rows = [dict(zip(cols, row, strict=True)) for row in cells]  # rich gets the same cells
-    rich_table(rows, cols, title)
+    rich_table(rows, cols, title, labels)
 
 
-def rich_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None) -> None:
+def rich_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None,
+               labels: Sequence[str] | None = None) -> None:  # fmt: skip
     """The table laid out by rich, on stdout."""
-    import os
-
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(no_color="NO_COLOR" in os.environ, highlight=False,
-                      width=None if sys.stdout.isatty() else PIPE_WIDTH)  # fmt: skip
+    from logcorr.render.console import stdout_console
+
+    console = stdout_console(PIPE_WIDTH)
     if title:
-        console.print(Text(title, style="bold"))
+        console.print(Text(visible(title), style="bold"))
     t = Table(show_edge=False, header_style="bold")
-    for c in cols:
-        t.add_column(Text(c), overflow="fold")
+    for c in labels or cols:
+        t.add_column(Text(visible(c)), overflow="fold")
     n = 0
     for r in rows:
-        # Text, not str: a cell is data (a log line "[/api/tasks] failed" is not rich markup)
-        t.add_row(*(Text(_cell(r.get(c))) for c in cols))
+        # Text, not str: a cell is data (a log line "[/api/tasks] failed" is not rich markup); its control
+        # characters are shown, not sent to the terminal
+        t.add_row(*(Text(visible(_cell(r.get(c)))) for c in cols))
         n += 1
     console.print(t)
     if n == 0:

@@ -4,7 +4,6 @@ trace start, one colour per system, the first error highlighted and dropped even
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 COLOURS = {"browser": "cyan", "worker": "magenta", "backend": "green"}
@@ -32,13 +31,16 @@ def _bar(start: int, dur: int, total: int) -> str:
 
 def render(model: dict[str, Any], width: int | None = None) -> None:
     """Print the waterfall to stdout (it is the data the user asked for)."""
-    from rich.console import Console
     from rich.markup import escape
 
-    tty = sys.stdout.isatty()
-    con = Console(no_color="NO_COLOR" in os.environ, highlight=False, width=width or (None if tty else 160))
+    from logcorr.render.console import stdout_console
+    from logcorr.render.text import visible
+
+    con = stdout_console(160)
+    if width:
+        con.width = width
     flow = " → ".join(f"[{COLOURS[s]}]{s}[/]" for s in model["systems"]) or "(no systems)"
-    con.print(f"[bold]trace {escape(model['trace_id'])}[/]  {flow}")
+    con.print(f"[bold]trace {escape(visible(model['trace_id']))}[/]  {flow}")
     con.print(
         f"start {model['start']}  duration {_fmt_offset(model['duration_ms']).lstrip('+')}  "
         f"events {model['event_count']}  errors {model['errors']['count']}"
@@ -47,7 +49,7 @@ def render(model: dict[str, Any], width: int | None = None) -> None:
     for system, s in model["skew"].items():
         con.print(
             f"[dim]skew: {system} clock {'+' if s['offset_ms'] >= 0 else ''}{s['offset_ms']} ms vs worker "
-            f"({s['method']}, {s['scope']}, {s['samples']} sample{'s' if s['samples'] != 1 else ''}); times corrected[/]"
+            f"({s['method']}, {escape(visible(s['scope']))}, {s['samples']} sample{'s' if s['samples'] != 1 else ''}); times corrected[/]"
         )
     if not model["skew_applied"]:
         con.print("[dim]skew correction off (--no-skew): raw clock times[/]")
@@ -66,10 +68,10 @@ def render(model: dict[str, Any], width: int | None = None) -> None:
     first_error = model["errors"]["first"]["event_id"] if model["errors"]["first"] else None
     for e in model["events"]:
         colour = COLOURS.get(e["system"], "white")
-        where = f"{os.path.basename(e['source_file'])}:{e['source_line']}"
+        where = visible(f"{os.path.basename(e['source_file'])}:{e['source_line']}")
         # offset, system, level and spacing take 29 columns; the dropped note up to 30 more
         msg_width = max(30, (con.width or 160) - 29 - len(where) - (30 if e["dropped_by"] else 2))
-        msg = e["message"].replace("\n", " ⏎ ")
+        msg = visible(e["message"].replace("\n", " ⏎ "))
         if len(msg) > msg_width:
             msg = msg[: msg_width - 1] + "…"
         if e["dropped_by"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import time
@@ -86,13 +87,19 @@ def resolve_db(path: str | None) -> str:
 
 
 def _lock_wait() -> float:
+    """$LOGCORR_LOCK_WAIT seconds (`inf`: until the lock is free), else the default. A value that is not 0 or
+    more seconds is a configuration error (exit 2), as a bad LOGCORR_MEMORY_LIMIT is."""
     raw = os.environ.get("LOGCORR_LOCK_WAIT")
     if not raw:
         return DEFAULT_LOCK_WAIT_S
     try:
-        return max(0.0, float(raw))
+        seconds = float(raw)
     except ValueError:
-        raise DatabaseError(f"bad LOGCORR_LOCK_WAIT {raw!r}", "seconds, e.g. LOGCORR_LOCK_WAIT=5") from None
+        seconds = math.nan
+    if not seconds >= 0:  # NaN too
+        raise ConfigError(f"LOGCORR_LOCK_WAIT={raw!r} is not a number of seconds (0 or more)",
+                          "e.g. LOGCORR_LOCK_WAIT=5, or 0 not to wait for another process's lock")  # fmt: skip
+    return seconds
 
 
 def quiet(con: Any) -> Any:
@@ -132,6 +139,7 @@ def connect(
             f"cannot create database {path}: directory {folder} does not exist",
             f"create it first (mkdir -p {folder}), or choose another --db",
         )
+    wait = _lock_wait()  # read whether or not the file is locked: a bad value is an error either way
     deadline: float | None = None
     while True:
         try:
@@ -144,7 +152,7 @@ def connect(
             # another process holds the write lock: wait a little, since `logcorr serve` holds it only
             # while it flushes a batch (tens of milliseconds) and readers get in between flushes
             if deadline is None:
-                deadline = time.monotonic() + _lock_wait()
+                deadline = time.monotonic() + wait
             if time.monotonic() >= deadline:
                 raise DatabaseError(
                     f"database {path} is in use by another process{_holder(text)} (it holds the write lock)",

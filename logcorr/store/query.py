@@ -37,15 +37,19 @@ STREAM_ROWS = 8192
 class RowStream:
     """A query's rows as dicts (column name → value), fetched a batch at a time while the caller writes them:
     `search x --limit 0 -f csv` over 10M matching events held every row as a Python dict (10.3 GB, 95 s).
-    Iterated once; `close` (e.g. the connection's) runs at the end, or on `close()`."""
+    Iterated once; `close` (e.g. the connection's) runs at the end, or on `close()`. `columns` are the
+    dicts' keys; `labels`, the names a table or CSV header shows (the query's own, which may repeat), are
+    the columns unless given."""
 
     def __init__(
         self,
         columns: list[str],
         batches: Iterator[list[dict[str, Any]]],
         close: Callable[[], None] | None = None,
+        labels: list[str] | None = None,
     ) -> None:
         self.columns = columns
+        self.labels = labels if labels is not None else columns
         self._batches = batches
         self._close = close
 
@@ -142,7 +146,8 @@ def run_user_sql(path: str, sql: str) -> RowStream:
     except BaseException:
         con.close()
         raise
-    names = [d[0] for d in cur.description]
+    labels = [d[0] for d in cur.description]
+    names = unique_names(labels)
 
     def batches() -> Iterator[list[dict[str, Any]]]:
         try:
@@ -150,7 +155,26 @@ def run_user_sql(path: str, sql: str) -> RowStream:
         except duckdb.Error as e:  # an error met while the rows are made (a cast of a later row)
             raise _sql_error(e) from e
 
-    return RowStream(names, batches(), con.close)
+    return RowStream(names, batches(), con.close, labels)
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """`names` with each repeat of a name suffixed `_2`, `_3`, … (the first suffix no column has), so rows
+    can be dicts: `SELECT q.system, d.system` gave two columns named `system` and showed one value twice.
+    A name's first occurrence, and every name the query gave, stay as they are."""
+    taken = set(names)
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        if name in seen:
+            k = 2
+            while f"{name}_{k}" in taken:
+                k += 1
+            name = f"{name}_{k}"
+            taken.add(name)
+        seen.add(name)
+        out.append(name)
+    return out
 
 
 def _sql_error(e: Exception) -> UsageError:
