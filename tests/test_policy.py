@@ -74,6 +74,13 @@ def test_a_pyproject_without_a_logcorr_table_is_refused_not_read_as_the_defaults
         # NaN compares false, so a NaN share passed the check that the shares add up to 1
         ("[budget.shares]\nbrowser = nan\n", "budget.shares.browser"),
         ("[rate_limit]\ncalm_pct = inf\n", "rate_limit.calm_pct"),
+        # a switch is true or false and a number a number, as written (pydantic read true as 1, "no" as false)
+        ("[loop]\nmax_identical = true\n", "loop.max_identical: must be a number, not True"),
+        ('[redaction]\nenabled = "no"\n', "redaction.enabled: must be true or false, not 'no'"),
+        ("[loop]\nenabled = 0\n", "loop.enabled: must be true or false, not 0"),
+        ('[rate_limit]\ntiers = [50, "25"]\n', "rate_limit.tiers: each item must be a number, not '25'"),
+        ('[loop]\nwindow_ms = "1000"\n', "loop.window_ms: must be a number"),
+        ("[budget.shares]\nbrowser = true\n", "budget.shares: browser: must be a number, not True"),
     ],
 )
 def test_invalid_policies_are_explained_by_field(tmp_path: Path, text: str, where: str) -> None:

@@ -7,9 +7,17 @@ import hashlib
 import tomllib
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from logcorr.errors import ConfigError
 
@@ -40,6 +48,28 @@ LEVELS: tuple[str, ...] = ("debug", "info", "log", "warn", "error")
 class _Model(BaseModel):
     # TOML has nan and inf; no policy number means either (a NaN share passed the sum check: NaN compares false)
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _as_written(cls, v: Any, info: ValidationInfo) -> Any:
+        """A switch is true or false and a number is a number, as written: pydantic would read
+        `max_identical = true` as 1, `enabled = "no"` as false and `tiers = [50, "25"]` as numbers."""
+        _check_kind(cls.model_fields[info.field_name or ""].annotation, v)
+        return v
+
+
+def _check_kind(kind: Any, v: Any, what: str = "") -> None:
+    if kind is bool and not isinstance(v, bool):
+        raise ValueError(f"{what}must be true or false, not {v!r}")
+    if kind in (int, float) and (isinstance(v, bool) or not isinstance(v, int | float)):
+        raise ValueError(f"{what}must be a number, not {v!r}")
+    args = get_args(kind)
+    if get_origin(kind) in (list, tuple) and isinstance(v, list | tuple) and args:
+        for x in v:
+            _check_kind(args[0], x, "each item ")
+    if get_origin(kind) is dict and isinstance(v, dict) and len(args) == 2:
+        for k, x in v.items():
+            _check_kind(args[1], x, f"{k}: ")
 
 
 def _levels(v: list[str]) -> list[str]:
@@ -218,7 +248,8 @@ def format_errors(err: ValidationError, source: str, what: str = "policy") -> st
     lines = [f"invalid {what} in {source}:"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"  {where}: {e['msg']}")
+        msg = e["msg"].removeprefix("Value error, ")  # pydantic's words for a ValueError our checks raise
+        lines.append(f"  {where}: {msg}")
     return "\n".join(lines)
 
 
