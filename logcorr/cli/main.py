@@ -178,7 +178,7 @@ def _other(e: Exception, debug: bool) -> int:
 
         what, first, hint = out_of_memory(e)
         return _fail(f"DuckDB ran out of {what}: {first}", hint, ExitCode.INPUT, debug, e)
-    return _fail(f"internal error: {type(e).__name__}: {e}", "re-run with --debug and report it",
+    return _fail(f"internal error: {type(e).__name__}: {e}", "re-run as `logcorr --debug COMMAND …` (or with LOGCORR_DEBUG=1) and report it",
                  ExitCode.INPUT, debug, e)  # fmt: skip
 
 
