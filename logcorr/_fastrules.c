@@ -258,6 +258,22 @@ static PyObject *item(PyObject *seq, Py_ssize_t i)
     return NULL;
 }
 
+/* whether `kept`, a copy's (system, ts ms), is another system's within `w` ms of `t` either side (another
+   system's clock may be ahead of this one's): 1, 0, or -1 with an error */
+static int kept_near(PyObject *kept, PyObject *system, long long t, long long w)
+{
+    PyObject *k_sys = item(kept, 0), *k_t = k_sys ? item(kept, 1) : NULL;
+    if (k_t == NULL)
+        return -1;
+    int other = PyObject_RichCompareBool(k_sys, system, Py_NE);
+    if (other <= 0)
+        return other;
+    long long v;
+    if (ll_of(k_t, &v) < 0)
+        return -1;
+    return t - v <= w && v - t <= w;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* the loop                                                                                        */
 
@@ -444,7 +460,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
         return NULL;
 
     /* a list gives the batch's length: the positions (numbered drops need none), else the times */
-    Col pos_c = {0}, ts_c, sys_c, lvl_c, tid_c, fp_c, sup_c, dup_c, lh_c, ch_c;
+    Col pos_c = {0}, ts_c, sys_c, lvl_c, tid_c, fp_c, sup_c, dup_c, lh_c, ch_c, pr_c;
     const char *first = numbered ? "ts_ms" : "pos";
     PyObject *first_v = PyDict_GetItemString(cols, first);
     if (first_v == NULL || !PyList_Check(first_v)) {
@@ -457,7 +473,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
         column(cols, "trace_id", n, 0, &tid_c) < 0 || column(cols, "fingerprint", n, 0, &fp_c) < 0 ||
         column(cols, "suppressed", n, 0, &sup_c) < 0 || column(cols, "dup", n, 0, &dup_c) < 0 ||
         column(cols, "loop_hot", n, 1, &lh_c) < 0 ||
-        column(cols, "cross_hot", n, 1, &ch_c) < 0)
+        column(cols, "cross_hot", n, 1, &ch_c) < 0 || column(cols, "cross_prior", n, 1, &pr_c) < 0)
         return NULL;
 
     PyObject *st = c.state;
@@ -493,6 +509,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *pos = pos_c.list ? COL(pos_c, i) : NULL, *system = COL(sys_c, i), *level = COL(lvl_c, i), *tid = COL(tid_c, i);
         PyObject *fp = COL(fp_c, i), *sup = COL(sup_c, i), *dup = COL(dup_c, i);
+        PyObject *prior = pr_c.list ? COL(pr_c, i) : Py_None; /* a copy an earlier ingest stored */
         int loop_hot = 1, cross_hot = 1;
         if (lh_c.list)
             CHECK(loop_hot = PyObject_IsTrue(COL(lh_c, i)));
@@ -645,30 +662,33 @@ static PyObject *decide(PyObject *self, PyObject *args)
 
         /* rule 5: cross-system duplicate, then the trace's refusal */
         if (tid != Py_None) {
-            if (c.cross_on && (cross_hot || t <= c.fresh_cross)) {
+            if (c.cross_on && (cross_hot || t <= c.fresh_cross || prior != Py_None)) {
                 NOTNULL(tmp = PyTuple_Pack(2, tid, fp));
                 PyObject *kept = PyDict_GetItemWithError(cross_seen, tmp);
                 Py_CLEAR(tmp);
                 if (kept == NULL && PyErr_Occurred())
                     FAIL;
+                int near = 0;
                 if (kept != NULL) {
                     Py_INCREF(kept);
-                    PyObject *k_sys = item(kept, 0), *k_t = k_sys ? item(kept, 1) : NULL;
-                    int other = k_t ? PyObject_RichCompareBool(k_sys, system, Py_NE) : -1;
-                    if (other > 0 && ll_of(k_t, &v) < 0)
-                        other = -1;
-                    /* either side: another system's clock may be ahead of this one's */
-                    if (other > 0 && t - v <= c.cross_w && v - t <= c.cross_w) {
-                        PyObject *a[] = {tid, fp, kept, system, t_obj, c.cross_w_o};
-                        tmp = with_rule(S_CROSS, call(c.cross_drop, a, 6));
-                        Py_DECREF(kept);
-                        NOTNULL(tmp);
-                        CHECK(add(drops, pos, i, tmp));
-                        Py_CLEAR(tmp);
-                        goto next;
-                    }
+                    near = kept_near(kept, system, t, c.cross_w);
+                    if (near <= 0)
+                        Py_CLEAR(kept);
+                    CHECK(near);
+                }
+                if (!near && prior != Py_None) { /* as engine._process_py: the earlier ingest's copy */
+                    CHECK(near = kept_near(prior, system, t, c.cross_w));
+                    if (near)
+                        kept = Py_NewRef(prior);
+                }
+                if (near) {
+                    PyObject *a[] = {tid, fp, kept, system, t_obj, c.cross_w_o};
+                    tmp = with_rule(S_CROSS, call(c.cross_drop, a, 6));
                     Py_DECREF(kept);
-                    CHECK(other);
+                    NOTNULL(tmp);
+                    CHECK(add(drops, pos, i, tmp));
+                    Py_CLEAR(tmp);
+                    goto next;
                 }
             }
             rec = PyDict_GetItemWithError(trace_recs, tid);

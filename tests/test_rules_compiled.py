@@ -87,9 +87,12 @@ policies = st.builds(
 )  # fmt: skip
 
 
-def columns(events: list[tuple[Any, ...]], start: int = T0, hot: bool = False) -> dict[str, list[Any]]:
-    """Engine input: rows in time order; `hot` adds arbitrary hot flags
-    (the engine must decide the same either way, whatever they say)."""
+def columns(
+    events: list[tuple[Any, ...]], start: int = T0, hot: bool = False, prior: bool = False
+) -> dict[str, list[Any]]:
+    """Engine input: rows in time order; `hot` adds arbitrary hot flags (the engine must decide the same
+    either way, whatever they say); `prior`, copies an earlier ingest stored (`cross_prior`) for some rows,
+    of any system, near them in time or not."""
     t = start
     rows = []
     for pos, (gap, system, level, trace, fp, sup, dup) in enumerate(events, start=1):
@@ -100,6 +103,11 @@ def columns(events: list[tuple[Any, ...]], start: int = T0, hot: bool = False) -
     if hot:
         cols["loop_hot"] = [p % 3 != 0 for p in cols["pos"]]
         cols["cross_hot"] = [p % 4 != 1 for p in cols["pos"]]
+    if prior:
+        cols["cross_prior"] = [
+            (SYSTEMS[p % 3], t + (p * 977) % 5000 - 2500) if p % 3 != 1 else None
+            for p, t in zip(cols["pos"], cols["ts_ms"], strict=True)
+        ]
     return cols
 
 
@@ -112,11 +120,17 @@ def decide_all(engine: Engine, cols: dict[str, list[Any]], batch: int) -> list[t
 
 
 _TYPES = {"pos": pa.int64(), "ts_ms": pa.int64(), "dup": pa.int8(), "loop_hot": pa.bool_(),
-          "cross_hot": pa.bool_()}  # fmt: skip
+          "cross_hot": pa.bool_(), "prior_ts": pa.int64()}  # fmt: skip
 
 
 def encoded(cols: dict[str, list[Any]]) -> dict[str, Any]:
-    """The columns as ingest gives them to the compiled loop: through Arrow, the text dictionary-encoded."""
+    """The columns as ingest gives them to the compiled loop: through Arrow, the text dictionary-encoded,
+    the earlier copies as the reader's two columns."""
+    cols = dict(cols)
+    prior = cols.pop("cross_prior", None)
+    if prior is not None:
+        cols["prior_system"] = [None if k is None else k[0] for k in prior]
+        cols["prior_ts"] = [None if k is None else k[1] for k in prior]
     batch = pa.record_batch({k: pa.array(v, _TYPES.get(k, pa.string())) for k, v in cols.items()})
     out = engine_columns(batch, encode=True)
     assert isinstance(out["system"], tuple) and isinstance(out["trace_id"], tuple)
@@ -180,11 +194,12 @@ def both(policy: Policy, parts: list[dict[str, list[Any]]], batch: int = 0) -> N
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(events=st.lists(event, max_size=300), policy=policies, batch=st.integers(0, 50), hot=st.booleans())
+@given(events=st.lists(event, max_size=300), policy=policies, batch=st.integers(0, 50), hot=st.booleans(),
+       prior=st.booleans())  # fmt: skip
 def test_compiled_loop_decides_as_the_python_loop(
-    events: list[tuple[Any, ...]], policy: Policy, batch: int, hot: bool
+    events: list[tuple[Any, ...]], policy: Policy, batch: int, hot: bool, prior: bool
 ) -> None:
-    both(policy, [columns(events, hot=hot)], batch)
+    both(policy, [columns(events, hot=hot, prior=prior)], batch)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

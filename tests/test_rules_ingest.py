@@ -163,6 +163,27 @@ def test_ingest_keeps_a_convex_line_echoed_in_the_browser_console_once(
     ) and "stored by backend for trace trace_9 250 ms earlier" in reason
 
 
+def test_a_copy_an_earlier_ingest_stored_for_another_system_is_kept_once_across_ingests(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    # the systems' exports ingested one at a time: the browser's day (whose clock then runs minutes past the
+    # copy, so the saved state no longer holds it), then the backend's
+    web = write_jsonl("web.jsonl", [browser(T0, "Order 42 placed", trace="trace_9"),
+                                    browser(T0 + 3 * MIN, "later", trace="trace_8")])  # fmt: skip
+    backend = write_jsonl("backend.jsonl", [stored_record(T0 + 500, "Order 42 placed", "convex", trace="trace_9"),
+                                            stored_record(T0 + 900, "Order 42 placed", "convex", trace="trace_7"),
+                                            stored_record(T0 + 5000, "Order 42 placed", "convex", trace="trace_9")])  # fmt: skip
+    one, split = tmp_path / "one.duckdb", tmp_path / "split.duckdb"
+    ingest([str(web), str(backend)], str(one))
+    ingest([str(web)], str(split))
+    result = ingest([str(backend)], str(split))
+    assert result.drops == {("cross_system", "backend"): 1}
+    for db in (one, split):
+        ((line, rule, reason, _),) = ledger(db)
+        assert (line, rule) == (1, "cross_system") and "by browser for trace trace_9 500 ms earlier" in reason
+        assert query(db, "SELECT count(*) FROM log_queue WHERE message = 'Order 42 placed'") == [(3,)]
+
+
 def test_ingest_lets_critical_traces_past_the_per_minute_limit_and_errors_only_when_the_policy_says(
     tmp_path: Path, write_jsonl: Write
 ) -> None:

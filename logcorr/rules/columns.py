@@ -14,7 +14,7 @@ from logcorr.rules.engine import Numbered
 # dictionary-encoded already) or each repeated over a trace or a loop
 _ENCODED = frozenset(("system", "level", "trace_id", "fingerprint", "suppressed"))
 # what the reader gives besides the engine's columns, for each event's fate
-_NOT_ENGINE = frozenset(("seq", "file_id", "request_trace"))
+_NOT_ENGINE = frozenset(("seq", "file_id", "request_trace", "prior_system", "prior_ts"))
 
 
 def engine_columns(batch: pa.RecordBatch, encode: bool) -> dict[str, Any]:
@@ -35,6 +35,15 @@ def engine_columns(batch: pa.RecordBatch, encode: bool) -> dict[str, Any]:
         codes = pc.fill_null(encoded.indices, len(values) - 1).cast(pa.int32())
         data = codes.buffers()[1]
         cols[name] = (data[codes.offset * 4 : (codes.offset + len(codes)) * 4].to_pybytes(), values)
+    names = batch.schema.names
+    if "prior_system" in names:
+        # rule 5's copies an earlier ingest stored (ingest's `decide`): (system, ts) or None, as the state's
+        kept = batch.column(names.index("prior_system"))
+        if kept.null_count < len(kept):
+            at = batch.column(names.index("prior_ts")).to_pylist()
+            cols["cross_prior"] = [
+                None if k is None else (k, t) for k, t in zip(kept.to_pylist(), at, strict=True)
+            ]
     return cols
 
 

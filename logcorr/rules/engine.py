@@ -39,7 +39,8 @@ _SWEEP_MIN = 4096  # …when they hold more entries than this (below it memory d
 RULES: tuple[str, ...] = ("suppress", "duplicate", "loop", "cross_system", "trace", "rate_limit", "budget")
 
 # the columns `process` reads. Optional: `loop_hot` / `cross_hot` (see `hot_flags_sql`): without them every event is checked, with them the same decisions
-# come faster.
+# come faster; `cross_prior`: per event None, or (system, ts ms) of a copy an earlier ingest stored (rule 5
+# compares it as it compares the state's kept copy: ingest's `decide` finds them).
 COLUMNS: tuple[str, ...] = ("pos", "ts_ms", "system", "level", "trace_id", "fingerprint", "suppressed", "dup")
 
 
@@ -267,11 +268,12 @@ class Engine:
 
         fresh_loop, fresh_cross = self._fresh_loop, self._fresh_cross
         everything = [True] * n  # without the flags every event is checked
+        nothing = [None] * n if not cols.get("cross_prior") else cols["cross_prior"]
 
-        for pos, t, system, level, tid, fp, sup, dup, loop_hot, cross_hot in zip(
+        for pos, t, system, level, tid, fp, sup, dup, loop_hot, cross_hot, prior in zip(
             cols["pos"], cols["ts_ms"], cols["system"], cols["level"], cols["trace_id"], cols["fingerprint"],
             cols["suppressed"], cols["dup"], cols.get("loop_hot") or everything, cols.get("cross_hot") or everything,
-            strict=True,
+            nothing, strict=True,
         ):  # fmt: skip
             # rules 2-3: decided before the engine ran
             if sup is not None and sup_on:
@@ -328,9 +330,13 @@ class Engine:
             # rule 5: cross-system duplicate, then the trace's refusal
             rec = None
             if tid is not None:
-                if cross_on and (cross_hot or t <= fresh_cross):
+                if cross_on and (cross_hot or t <= fresh_cross or prior is not None):
                     kept = cross_seen.get((tid, fp))
                     # either side: another system's clock may be ahead of this one's
+                    if not (kept is not None and kept[0] != system and -cross_w <= t - kept[1] <= cross_w):
+                        # a copy an earlier ingest stored (`cross_prior`), which the saved state may not hold:
+                        # exports ingested one system at a time
+                        kept = prior
                     if kept is not None and kept[0] != system and -cross_w <= t - kept[1] <= cross_w:
                         add((pos, ("cross_system", *cross_system.drop(tid, fp, kept, system, t, cross_w))))
                         continue
