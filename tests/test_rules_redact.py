@@ -51,6 +51,16 @@ KINDS: list[tuple[str, str, str]] = [
     ("url_credentials", "redis redis://:p4ssw0rdX@cache.example.com:6379", "p4ssw0rdX"),
 ]
 
+# context objects whose only secret-named key holds no trigger word of the text patterns: the stager looked
+# at such a row only when something else in it did (`{"credentials": {…}}` alone was stored as it came)
+CONTEXT_SECRETS: list[tuple[dict[str, Any], str]] = [
+    ({"credentials": {"user": "u", "pass": "CANARY202"}}, "CANARY202"),
+    ({"credentials": "user:CANARY201"}, "CANARY201"),
+    ({"credential": "CANARY208"}, "CANARY208"),
+    ({"api.key": "CANARY209"}, "CANARY209"),
+    ({"Pass Word": "CANARY210"}, "CANARY210"),
+]
+
 
 @pytest.mark.parametrize("kind, text, secret", KINDS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(KINDS)])
 def test_each_kind_is_redacted_in_text_and_counted(kind: str, text: str, secret: str) -> None:
@@ -99,27 +109,42 @@ def test_no_secret_of_any_kind_reaches_the_database_from_message_stack_or_contex
                                "nested": {"deeper": [text]}}  # fmt: skip
         lines.append(orjson.dumps({"message": text, "level": "error", "trace_id": f"t{i}", "stack": f"Error: {text}",
                                    "context": ctx}))  # fmt: skip
+    for i, (secrets, _) in enumerate(CONTEXT_SECRETS):
+        ctx = {"timestamp": 1_717_300_000_000 + i * 1000, **secrets}
+        lines.append(
+            orjson.dumps({"message": f"signed in {i}", "level": "info", "trace_id": f"c{i}", "context": ctx})
+        )
     lines.append(f'{{"message": "{KINDS[0][1]}"'.encode())  # a broken line: its excerpt is redacted too
     path = tmp_path / "secrets.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     db = tmp_path / "db.duckdb"
     result = ingest([str(path)], str(db))
-    assert result.stored == len(KINDS) and result.rejected == 1
+    assert result.stored == len(KINDS) + len(CONTEXT_SECRETS) and result.rejected == 1
     assert {k for k, _, _ in KINDS} <= set(result.redactions)
     con = duckdb.connect(str(db), read_only=True)
     try:
-        dump = (
-            con.execute(
-                "SELECT string_agg(coalesce(message, '') || coalesce(stack, '') || coalesce(context::VARCHAR, ''), '') "
-                "FROM log_queue"
-            ).fetchone()[0]
-            + con.execute("SELECT string_agg(excerpt || reason, '') FROM rejects").fetchone()[0]
-        )  # type: ignore[index]
+        texts = [
+            v
+            for row in con.execute("SELECT message, stack, context::VARCHAR FROM log_queue").fetchall()
+            + con.execute("SELECT excerpt, reason FROM rejects").fetchall()
+            for v in row
+            if v is not None
+        ]
+        # every text column of every table, the ledger and the summaries too
+        everything = []
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
+            for (column,) in con.execute(f"SELECT column_name FROM information_schema.columns "
+                                         f"WHERE table_name = '{table}'").fetchall():  # fmt: skip
+                everything += [
+                    v for (v,) in con.execute(f'SELECT "{column}"::VARCHAR FROM "{table}"').fetchall()
+                ]
     finally:
         con.close()
-    for _, _, secret in KINDS:
-        assert secret not in dump
-    assert not contains_secret(dump)
+    dump = "\n".join(v for v in everything if v is not None)
+    for secret in [s for _, _, s in KINDS] + [s for _, s in CONTEXT_SECRETS]:
+        assert secret not in dump, secret
+    for text in texts:  # each text on its own (a header's value runs to the end of its line)
+        assert not contains_secret(text), text
 
 
 @pytest.mark.parametrize(

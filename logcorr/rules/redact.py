@@ -233,7 +233,25 @@ _COMPILED: list[tuple[re.Pattern[str], tuple[str, ...], Callable[[str], object] 
     (re.compile(rx), tr, _MAY_MATCH.get(name)) for name, rx, tr in _GROUPS
 ]
 _ALL = re.compile("|".join(rx for _, rx, _ in _GROUPS))
-_ALL_TRIGGERS: tuple[str, ...] = tuple(dict.fromkeys(t for _, _, tr in _GROUPS for t in tr))
+# A key of a context object is secret-named (its value replaced whole, `Redactor.value`) when it is one of
+# `_SECRET_KEYS` (each spelling holds a `_KV_TRIGGERS` word), or its letters and digits hold a stem of
+# `_KEY_STEMS` (`_secret_in_name`). The stager looks at a row only when its text holds a trigger word, so the
+# stems are trigger words too, each as it is written in a key: a stem of two words joined by nothing, `_`, `-`,
+# `.` or a space (`api.key`, `Pass Word`), camelCase folded. A `credentials` object alone was stored as it came
+# (no trigger word in it). Not looked for: a stem split elsewhere (`to_ken`), or by another character
+_KEY_STEM_WORDS: tuple[tuple[str, ...], ...] = (
+    ("pass", "word"), ("passwd",), ("secret",), ("token",), ("api", "key"), ("private", "key"), ("account", "key"),
+    ("authorization",), ("cookie",), ("bearer",), ("credential",),
+)  # fmt: skip
+_KEY_STEMS = tuple("".join(words) for words in _KEY_STEM_WORDS)
+_KEY_JOINS = ("", "_", "-", ".", " ")
+_NAME_TRIGGERS = ("pwd", *(join.join(words) for words in _KEY_STEM_WORDS for join in _KEY_JOINS))
+_GROUP_TRIGGERS = tuple(dict.fromkeys(t for _, _, tr in _GROUPS for t in tr))
+# a name trigger holding a group's trigger word adds nothing (`password` holds `passw`): left out, the probe's
+# list stays short (it takes 64 words)
+_ALL_TRIGGERS: tuple[str, ...] = _GROUP_TRIGGERS + tuple(
+    dict.fromkeys(w for w in _NAME_TRIGGERS if not any(t in w for t in _GROUP_TRIGGERS))
+)
 
 
 def _build_any_trigger() -> Callable[[str], bool]:
@@ -252,9 +270,7 @@ _MASKED: list[tuple[re.Pattern[str], int, Callable[[str], object] | None]] = [
 ]
 _KEY_RX = re.compile(r"(?i)^(?:" + _SECRET_KEYS + r")$")
 # a key that names a secret inside a longer name (`db_password`, `X-Auth-Token`, `stripeSecretKey`,
-# `UPSTASH_REDIS_REST_TOKEN`): its letters and digits hold one of these
-_KEY_STEMS = ("password", "passwd", "secret", "token", "apikey", "privatekey", "accountkey", "authorization",
-              "cookie", "bearer", "credential")  # fmt: skip
+# `UPSTASH_REDIS_REST_TOKEN`): its letters and digits hold one of `_KEY_STEMS` (above, with the trigger words)
 # … unless the name says it is about the secret, not the secret: a count, a type, a lifetime, a name, an id
 _KEY_ABOUT = ("count", "counts", "type", "limit", "length", "tokens", "expiresin", "expiresat", "expiry", "expires",
               "ttl", "name", "id", "url", "uri", "path", "endpoint", "used", "usage", "max", "min", "header")  # fmt: skip
