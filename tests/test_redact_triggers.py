@@ -183,7 +183,8 @@ _FRAGMENTS = st.sampled_from(
      "Authorization", "authorization", "token", "Token", "access_token", "PASSWORD", "passwd", "pwd",
      "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
      "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
-     "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/="]
+     "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/=",
+     ">", "=>", ":=", ";", "&"]
 )  # fmt: skip
 
 

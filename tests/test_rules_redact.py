@@ -49,6 +49,9 @@ KINDS: list[tuple[str, str, str]] = [
     ("cookie", "response set-cookie: sid=abcSID123; Path=/; HttpOnly", "abcSID123"),
     ("url_credentials", "fetch https://admin:supers3cret@db.example.com/x failed", "supers3cret"),
     ("url_credentials", "redis redis://:p4ssw0rdX@cache.example.com:6379", "p4ssw0rdX"),
+    # `=>` and `:=` between key and value: the value was stored, the `>` or `=` replaced
+    ("password", "config password => CANARY110pw", "CANARY110pw"),
+    ("password", "config password := CANARY218pw", "CANARY218pw"),
 ]
 
 # context objects whose only secret-named key holds no trigger word of the text patterns: the stager looked
@@ -193,3 +196,19 @@ def test_environment_style_and_camel_case_keys_in_text_are_redacted(text: str, s
 )  # fmt: skip
 def test_english_around_secret_words_is_kept(text: str) -> None:
     assert Redactor().text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("password => CANARY110", "password => [REDACTED:password]"),
+     ("password := CANARY218", "password := [REDACTED:password]"),
+     ("password => 'CANARY216'", "password => '[REDACTED:password]'"),
+     ('{"token" => "abc"}', '{"token" => "[REDACTED:token]"}'),
+     ("x => y; a := b", "x => y; a := b"),  # not a secret's key: left alone
+     ("password==abc", "password=[REDACTED:password]")],  # as before: `=` and the rest
+)  # fmt: skip
+def test_an_arrow_or_walrus_between_key_and_value_is_the_separator(text: str, expected: str) -> None:
+    """`password => x` was stored as `password =[REDACTED:password] x`: the `>` taken for the value."""
+    r = Redactor()
+    assert r.text(text) == expected
+    assert r.text(expected) == expected

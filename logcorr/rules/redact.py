@@ -32,6 +32,9 @@ _Q = r"(?:\\{1,8}[\"']|[\"'])"
 _NOT_MARK = r"(?!" + _Q + r"?\[REDACTED)"
 # a value opened by an escaped quote runs to the next quote or backslash (its escaped closing quote)
 _ESCAPED_VAL = r"\\{1,8}[\"'][^\"'\\]*+"
+# between a key and its value: `:` or `=`, or `=>` / `:=` whole (`password => x`: the value is `x`, not `>`,
+# and no part of the arrow is taken for the value when the rest is not one), with white space around
+_SEP = r"\s*(?:=>|:=|=(?!>)|:(?!=))\s*"
 
 # First-character guards. Python's regex engine tries a pattern at every position of the text; where a
 # pattern begins with a group of alternatives, each failed position costs the whole alternation. A match of
@@ -127,7 +130,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         # a Cookie / Set-Cookie header's whole value (every cookie in it), quoted or to the end of the line
         "cookie",
-        r"(?P<cookie>(?P<ck_key>(?i:" + _Q + r"?\b(?:set-)?cookies?" + _Q + r"?)\s*[:=]\s*)"
+        r"(?P<cookie>(?P<ck_key>(?i:" + _Q + r"?\b(?:set-)?cookies?" + _Q + r"?)" + _SEP + r")"
         r"(?P<ck_val>"
         + _NOT_MARK
         + r"(?:"
@@ -179,7 +182,9 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         + _SECRET_KEYS
         + r")"
         + _Q
-        + r"?)\s*[:=]\s*)"
+        + r"?)"
+        + _SEP
+        + r")"
         r"(?P<kv_val>"
         + _NOT_MARK
         + r"(?i:(?:bearer|basic|digest|token)\s+)?"
