@@ -170,7 +170,7 @@ def _unguarded() -> list[Any]:
 
     out = []
     for _, rx, _ in R._GROUPS:
-        for guard in (R._QUOTE_FIRST, R._KEY_FIRST, R._JWT_FIRST, R._SCHEME_FIRST):
+        for guard in (R._QUOTE_FIRST, R._KEY_FIRST, R._JWT_FIRST, R._SCHEME_FIRST, R._AUTH_FIRST):
             if rx.startswith(guard):
                 rx = rx[len(guard) :]
         out.append(re.compile(rx))
@@ -184,7 +184,7 @@ _FRAGMENTS = st.sampled_from(
      "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
      "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
      "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/=",
-     ">", "=>", ":=", ";", "&"]
+     ">", "=>", ":=", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
 )  # fmt: skip
 
 
@@ -233,6 +233,17 @@ def test_the_scheme_guard_admits_exactly_what_its_words_can_start_with() -> None
     guard = re.compile(R._SCHEME_FIRST)
     assert [c for c in range(0x110000) if b.fullmatch(chr(c))] == [ord("B"), ord("b")]
     assert [c for c in range(0x110000) if guard.match(chr(c))] == [ord("B"), ord("b")]
+
+
+def test_the_authorization_guard_admits_exactly_what_a_match_can_start_with() -> None:
+    """A match of `authorization` starts with a quote, a backslash, or a character that folds to a: over all of
+    Unicode, a and A."""
+    from logcorr.rules import redact as R
+
+    a = re.compile("(?i:a)")
+    guard = re.compile(R._AUTH_FIRST)
+    assert [c for c in range(0x110000) if a.fullmatch(chr(c))] == [ord("A"), ord("a")]
+    assert [c for c in range(0x110000) if guard.match(chr(c))] == sorted(map(ord, "\\\"'aA"))
 
 
 @pytest.mark.parametrize("which", ["kv", "kv_near"])

@@ -52,6 +52,17 @@ KINDS: list[tuple[str, str, str]] = [
     # `=>` and `:=` between key and value: the value was stored, the `>` or `=` replaced
     ("password", "config password => CANARY110pw", "CANARY110pw"),
     ("password", "config password := CANARY218pw", "CANARY218pw"),
+    # a header's whole value, not its first word
+    ("authorization", 'Authorization: Digest username="bob", response="CANARY113abc"', "CANARY113abc"),
+    (
+        "authorization",
+        "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240505/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=CANARY114abcdef",
+        "CANARY114abcdef",
+    ),
+    ("authorization", "Authorization: Bearer abc,TAILX12", "TAILX12"),
+    ("authorization", 'Proxy-Authorization: Digest username="u", response="CANARY115dig"', "CANARY115dig"),
+    ("cookie", 'Cookie: theme="dark"; sid=CANARY116sid', "CANARY116sid"),
 ]
 
 # context objects whose only secret-named key holds no trigger word of the text patterns: the stager looked
@@ -118,11 +129,13 @@ def test_no_secret_of_any_kind_reaches_the_database_from_message_stack_or_contex
             orjson.dumps({"message": f"signed in {i}", "level": "info", "trace_id": f"c{i}", "context": ctx})
         )
     lines.append(f'{{"message": "{KINDS[0][1]}"'.encode())  # a broken line: its excerpt is redacted too
+    digest = next(text for _, text, _ in KINDS if "Digest" in text)
+    lines.append(orjson.dumps({"message": digest})[:-1])  # its header's value escaped in the raw line
     path = tmp_path / "secrets.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     db = tmp_path / "db.duckdb"
     result = ingest([str(path)], str(db))
-    assert result.stored == len(KINDS) + len(CONTEXT_SECRETS) and result.rejected == 1
+    assert result.stored == len(KINDS) + len(CONTEXT_SECRETS) and result.rejected == 2
     assert {k for k, _, _ in KINDS} <= set(result.redactions)
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -212,3 +225,37 @@ def test_an_arrow_or_walrus_between_key_and_value_is_the_separator(text: str, ex
     r = Redactor()
     assert r.text(text) == expected
     assert r.text(expected) == expected
+
+
+JWT_HEADER = f"Authorization: Bearer {JWT}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [('Authorization: Digest username="bob", realm="r", uri="/a?b=1&c=2", response="CANARY113abc"',
+      "Authorization: [REDACTED:authorization]"),
+     ("Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240505/us-east-1/s3/aws4_request, "
+      "SignedHeaders=host;x-amz-date, Signature=CANARY114abcdef\nnext line", "Authorization: [REDACTED:authorization]\nnext line"),
+     ("Authorization: Bearer abc,TAILX12", "Authorization: [REDACTED:authorization]"),
+     ("Authorization: Bearer abcdefghijk123, TAILX13", "Authorization: [REDACTED:authorization]"),
+     ('HTTP_AUTHORIZATION=Digest username="x", response="CANARYH"', "HTTP_AUTHORIZATION=[REDACTED:authorization]"),
+     # inside a JSON string: up to its closing quote, the escaped quotes inside it included
+     ('{"message":"Authorization: Digest username=\\"bob\\", response=\\"CANARYR\\"","level":"info"}',
+      '{"message":"Authorization: [REDACTED:authorization]","level":"info"}'),
+     ('{"m":"Authorization: Token abc==","x":"y"}', '{"m":"Authorization: [REDACTED:authorization]","x":"y"}'),
+     ('{"Authorization": "Digest username=\\"bob\\", response=\\"X\\""}', '{"Authorization": "[REDACTED:authorization]"}'),
+     # a query parameter ends at `&`; one credential alone keeps its own kind, as before
+     ("GET /x?authorization=abc123&foo=bar", "GET /x?authorization=[REDACTED:authorization]&foo=bar"),
+     ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: [REDACTED:basic_auth]"),
+     (JWT_HEADER, "Authorization: [REDACTED:authorization] [REDACTED:jwt]"),
+     ("authorization failed: token expired", "authorization failed: token expired"),
+     # a cookie's quoted value, and a cookie after a JWT
+     ('Cookie: theme="dark"; sid=CANARYC\nHost: x', "Cookie: [REDACTED:cookie]\nHost: x"),
+     (f"Cookie: {JWT}; sid=CANARYD", "Cookie: [REDACTED:cookie]")],
+)  # fmt: skip
+def test_an_authorization_or_cookie_header_value_is_replaced_whole(text: str, expected: str) -> None:
+    """Only the first word was: `Authorization: Digest username="bob", response="…"` kept all but `Digest`."""
+    r = Redactor()
+    assert r.text(text) == expected
+    assert r.text(expected) == expected
+    assert not contains_secret(expected)
