@@ -98,6 +98,69 @@ def test_every_spelling_of_a_secret_named_key_is_seen_by_the_trigger_words() -> 
             assert "s3cr3tValue99" not in r.text(text), text
 
 
+def _context_key_names() -> list[str]:
+    """Every key name the context walk (`Redactor.value`) replaces the value of, as far as its lists go: each
+    spelling of `_SECRET_KEYS`, and each stem of `_KEY_STEMS` with its words joined every way it knows, in
+    three cases, alone and inside a longer name."""
+    from logcorr.rules import redact as R
+
+    names = _spellings(R._SECRET_KEYS)
+    for words in R._KEY_STEM_WORDS:
+        for join in R._KEY_JOINS:
+            for stem in (join.join(words), join.join(words).upper(), join.join(w.title() for w in words)):
+                names += [stem, f"db_{stem}", f"user{stem}", f"X-{stem}-Value", f"{stem}s"]
+    return [*names, "pwd", "userPwd", "DB_PWD"]
+
+
+def test_every_key_the_context_walk_replaces_is_flagged_by_the_probe() -> None:
+    """A row reaches the redactor only when the probe flags it: a context key the walk would replace but no
+    trigger word is in was stored as it came (`{"credentials": {…}}`, `{"credential": …}`). The probe is
+    the compiled `flag_rows`, or DuckDB's predicate (`_flag_sql`), or `might_hold_secret` (text that is not
+    ASCII): all three, on a context holding nothing but that key."""
+    import duckdb
+    import orjson
+    import pyarrow as pa
+
+    from logcorr.pipeline.stage import _EVENT_TEXT, STAGING_SCHEMA, _flag_sql, _probe
+    from logcorr.rules.redact import trigger_words
+    from logcorr.sources.fast import flag_rows
+
+    # the names it does replace (not `tokens`: a name about secrets, `_KEY_ABOUT`)
+    names = [
+        n for n in _context_key_names() if Redactor().value({n: "s3cr3tValue99"}) != {n: "s3cr3tValue99"}
+    ]
+    assert {"credentials", "credential", "api.key", "Pass Word", "PRIVATE KEY", "Authorization"} <= set(names)
+    contexts = [orjson.dumps({name: "s3cr3tValue99"}).decode() for name in names]
+    for text in contexts:
+        assert might_hold_secret(text), text
+    flag = flag_rows()
+    probe = _probe(STAGING_SCHEMA, _EVENT_TEXT, trigger_words(), [], False)
+    assert flag is not None and probe is not None
+    at = STAGING_SCHEMA.get_field_index("context"), STAGING_SCHEMA.get_field_index("message")
+    rows = []
+    for text in contexts:
+        row: list[Any] = [None] * len(STAGING_SCHEMA)
+        row[at[0]], row[at[1]] = text, "signed in"
+        rows.append(tuple(row))
+    assert [(i, redact) for i, redact, _ in flag(rows, *probe)] == [(i, True) for i in range(len(rows))]
+    sql_redact, _ = _flag_sql(_EVENT_TEXT, trigger_words(), [], False)
+    table = pa.table({"message": ["signed in"] * len(contexts), "stack": pa.array([None] * len(contexts), pa.string()),
+                      "context": contexts})  # fmt: skip
+    con = duckdb.connect()
+    con.register("_t", table)
+    assert all(flagged for (flagged,) in con.execute(f"SELECT {sql_redact} FROM _t").fetchall())
+
+
+def test_the_probe_takes_every_trigger_word() -> None:
+    """`flag_rows` takes at most 64 words; with more the stager's probe would fall back to DuckDB for every
+    batch, unnoticed but for the time."""
+    from logcorr.pipeline.stage import _EVENT_TEXT, STAGING_SCHEMA, _probe
+    from logcorr.rules.redact import trigger_words
+
+    assert len(trigger_words()) <= 64
+    assert _probe(STAGING_SCHEMA, _EVENT_TEXT, trigger_words(), [], False) is not None
+
+
 # --- the first-character guards of `pair`, `kv`, `jwt` and `scheme` (a lookahead before each pattern) -------
 
 
@@ -107,7 +170,7 @@ def _unguarded() -> list[Any]:
 
     out = []
     for _, rx, _ in R._GROUPS:
-        for guard in (R._QUOTE_FIRST, R._KEY_FIRST, R._JWT_FIRST, R._SCHEME_FIRST):
+        for guard in (R._QUOTE_FIRST, R._KEY_FIRST, R._JWT_FIRST, R._SCHEME_FIRST, R._AUTH_FIRST):
             if rx.startswith(guard):
                 rx = rx[len(guard) :]
         out.append(re.compile(rx))
@@ -120,7 +183,8 @@ _FRAGMENTS = st.sampled_from(
      "Authorization", "authorization", "token", "Token", "access_token", "PASSWORD", "passwd", "pwd",
      "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
      "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
-     "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/="]
+     "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/=",
+     ">", "=>", ":=", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
 )  # fmt: skip
 
 
@@ -169,6 +233,17 @@ def test_the_scheme_guard_admits_exactly_what_its_words_can_start_with() -> None
     guard = re.compile(R._SCHEME_FIRST)
     assert [c for c in range(0x110000) if b.fullmatch(chr(c))] == [ord("B"), ord("b")]
     assert [c for c in range(0x110000) if guard.match(chr(c))] == [ord("B"), ord("b")]
+
+
+def test_the_authorization_guard_admits_exactly_what_a_match_can_start_with() -> None:
+    """A match of `authorization` starts with a quote, a backslash, or a character that folds to a: over all of
+    Unicode, a and A."""
+    from logcorr.rules import redact as R
+
+    a = re.compile("(?i:a)")
+    guard = re.compile(R._AUTH_FIRST)
+    assert [c for c in range(0x110000) if a.fullmatch(chr(c))] == [ord("A"), ord("a")]
+    assert [c for c in range(0x110000) if guard.match(chr(c))] == sorted(map(ord, "\\\"'aA"))
 
 
 @pytest.mark.parametrize("which", ["kv", "kv_near"])

@@ -49,6 +49,30 @@ KINDS: list[tuple[str, str, str]] = [
     ("cookie", "response set-cookie: sid=abcSID123; Path=/; HttpOnly", "abcSID123"),
     ("url_credentials", "fetch https://admin:supers3cret@db.example.com/x failed", "supers3cret"),
     ("url_credentials", "redis redis://:p4ssw0rdX@cache.example.com:6379", "p4ssw0rdX"),
+    # `=>` and `:=` between key and value: the value was stored, the `>` or `=` replaced
+    ("password", "config password => CANARY110pw", "CANARY110pw"),
+    ("password", "config password := CANARY218pw", "CANARY218pw"),
+    # a header's whole value, not its first word
+    ("authorization", 'Authorization: Digest username="bob", response="CANARY113abc"', "CANARY113abc"),
+    (
+        "authorization",
+        "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240505/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=CANARY114abcdef",
+        "CANARY114abcdef",
+    ),
+    ("authorization", "Authorization: Bearer abc,TAILX12", "TAILX12"),
+    ("authorization", 'Proxy-Authorization: Digest username="u", response="CANARY115dig"', "CANARY115dig"),
+    ("cookie", 'Cookie: theme="dark"; sid=CANARY116sid', "CANARY116sid"),
+]
+
+# context objects whose only secret-named key holds no trigger word of the text patterns: the stager looked
+# at such a row only when something else in it did (`{"credentials": {…}}` alone was stored as it came)
+CONTEXT_SECRETS: list[tuple[dict[str, Any], str]] = [
+    ({"credentials": {"user": "u", "pass": "CANARY202"}}, "CANARY202"),
+    ({"credentials": "user:CANARY201"}, "CANARY201"),
+    ({"credential": "CANARY208"}, "CANARY208"),
+    ({"api.key": "CANARY209"}, "CANARY209"),
+    ({"Pass Word": "CANARY210"}, "CANARY210"),
 ]
 
 
@@ -99,27 +123,44 @@ def test_no_secret_of_any_kind_reaches_the_database_from_message_stack_or_contex
                                "nested": {"deeper": [text]}}  # fmt: skip
         lines.append(orjson.dumps({"message": text, "level": "error", "trace_id": f"t{i}", "stack": f"Error: {text}",
                                    "context": ctx}))  # fmt: skip
+    for i, (secrets, _) in enumerate(CONTEXT_SECRETS):
+        ctx = {"timestamp": 1_717_300_000_000 + i * 1000, **secrets}
+        lines.append(
+            orjson.dumps({"message": f"signed in {i}", "level": "info", "trace_id": f"c{i}", "context": ctx})
+        )
     lines.append(f'{{"message": "{KINDS[0][1]}"'.encode())  # a broken line: its excerpt is redacted too
+    digest = next(text for _, text, _ in KINDS if "Digest" in text)
+    lines.append(orjson.dumps({"message": digest})[:-1])  # its header's value escaped in the raw line
     path = tmp_path / "secrets.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     db = tmp_path / "db.duckdb"
     result = ingest([str(path)], str(db))
-    assert result.stored == len(KINDS) and result.rejected == 1
+    assert result.stored == len(KINDS) + len(CONTEXT_SECRETS) and result.rejected == 2
     assert {k for k, _, _ in KINDS} <= set(result.redactions)
     con = duckdb.connect(str(db), read_only=True)
     try:
-        dump = (
-            con.execute(
-                "SELECT string_agg(coalesce(message, '') || coalesce(stack, '') || coalesce(context::VARCHAR, ''), '') "
-                "FROM log_queue"
-            ).fetchone()[0]
-            + con.execute("SELECT string_agg(excerpt || reason, '') FROM rejects").fetchone()[0]
-        )  # type: ignore[index]
+        texts = [
+            v
+            for row in con.execute("SELECT message, stack, context::VARCHAR FROM log_queue").fetchall()
+            + con.execute("SELECT excerpt, reason FROM rejects").fetchall()
+            for v in row
+            if v is not None
+        ]
+        # every text column of every table, the ledger and the summaries too
+        everything = []
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
+            for (column,) in con.execute(f"SELECT column_name FROM information_schema.columns "
+                                         f"WHERE table_name = '{table}'").fetchall():  # fmt: skip
+                everything += [
+                    v for (v,) in con.execute(f'SELECT "{column}"::VARCHAR FROM "{table}"').fetchall()
+                ]
     finally:
         con.close()
-    for _, _, secret in KINDS:
-        assert secret not in dump
-    assert not contains_secret(dump)
+    dump = "\n".join(v for v in everything if v is not None)
+    for secret in [s for _, _, s in KINDS] + [s for _, s in CONTEXT_SECRETS]:
+        assert secret not in dump, secret
+    for text in texts:  # each text on its own (a header's value runs to the end of its line)
+        assert not contains_secret(text), text
 
 
 @pytest.mark.parametrize(
@@ -168,3 +209,53 @@ def test_environment_style_and_camel_case_keys_in_text_are_redacted(text: str, s
 )  # fmt: skip
 def test_english_around_secret_words_is_kept(text: str) -> None:
     assert Redactor().text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("password => CANARY110", "password => [REDACTED:password]"),
+     ("password := CANARY218", "password := [REDACTED:password]"),
+     ("password => 'CANARY216'", "password => '[REDACTED:password]'"),
+     ('{"token" => "abc"}', '{"token" => "[REDACTED:token]"}'),
+     ("x => y; a := b", "x => y; a := b"),  # not a secret's key: left alone
+     ("password==abc", "password=[REDACTED:password]")],  # as before: `=` and the rest
+)  # fmt: skip
+def test_an_arrow_or_walrus_between_key_and_value_is_the_separator(text: str, expected: str) -> None:
+    """`password => x` was stored as `password =[REDACTED:password] x`: the `>` taken for the value."""
+    r = Redactor()
+    assert r.text(text) == expected
+    assert r.text(expected) == expected
+
+
+JWT_HEADER = f"Authorization: Bearer {JWT}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [('Authorization: Digest username="bob", realm="r", uri="/a?b=1&c=2", response="CANARY113abc"',
+      "Authorization: [REDACTED:authorization]"),
+     ("Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240505/us-east-1/s3/aws4_request, "
+      "SignedHeaders=host;x-amz-date, Signature=CANARY114abcdef\nnext line", "Authorization: [REDACTED:authorization]\nnext line"),
+     ("Authorization: Bearer abc,TAILX12", "Authorization: [REDACTED:authorization]"),
+     ("Authorization: Bearer abcdefghijk123, TAILX13", "Authorization: [REDACTED:authorization]"),
+     ('HTTP_AUTHORIZATION=Digest username="x", response="CANARYH"', "HTTP_AUTHORIZATION=[REDACTED:authorization]"),
+     # inside a JSON string: up to its closing quote, the escaped quotes inside it included
+     ('{"message":"Authorization: Digest username=\\"bob\\", response=\\"CANARYR\\"","level":"info"}',
+      '{"message":"Authorization: [REDACTED:authorization]","level":"info"}'),
+     ('{"m":"Authorization: Token abc==","x":"y"}', '{"m":"Authorization: [REDACTED:authorization]","x":"y"}'),
+     ('{"Authorization": "Digest username=\\"bob\\", response=\\"X\\""}', '{"Authorization": "[REDACTED:authorization]"}'),
+     # a query parameter ends at `&`; one credential alone keeps its own kind, as before
+     ("GET /x?authorization=abc123&foo=bar", "GET /x?authorization=[REDACTED:authorization]&foo=bar"),
+     ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: [REDACTED:basic_auth]"),
+     (JWT_HEADER, "Authorization: [REDACTED:authorization] [REDACTED:jwt]"),
+     ("authorization failed: token expired", "authorization failed: token expired"),
+     # a cookie's quoted value, and a cookie after a JWT
+     ('Cookie: theme="dark"; sid=CANARYC\nHost: x', "Cookie: [REDACTED:cookie]\nHost: x"),
+     (f"Cookie: {JWT}; sid=CANARYD", "Cookie: [REDACTED:cookie]")],
+)  # fmt: skip
+def test_an_authorization_or_cookie_header_value_is_replaced_whole(text: str, expected: str) -> None:
+    """Only the first word was: `Authorization: Digest username="bob", response="…"` kept all but `Digest`."""
+    r = Redactor()
+    assert r.text(text) == expected
+    assert r.text(expected) == expected
+    assert not contains_secret(expected)

@@ -32,6 +32,43 @@ _Q = r"(?:\\{1,8}[\"']|[\"'])"
 _NOT_MARK = r"(?!" + _Q + r"?\[REDACTED)"
 # a value opened by an escaped quote runs to the next quote or backslash (its escaped closing quote)
 _ESCAPED_VAL = r"\\{1,8}[\"'][^\"'\\]*+"
+# between a key and its value: `:` or `=`, or `=>` / `:=` whole (`password => x`: the value is `x`, not `>`,
+# and no part of the arrow is taken for the value when the rest is not one), with white space around
+_SEP = r"\s*(?:=>|:=|=(?!>)|:(?!=))\s*"
+# a scheme word before a credential (the value after it may be quoted: `Authorization: Token "…"`)
+_SCHEME_WORD = r"(?i:(?:bearer|basic|digest|token)\s+)"
+# A header's value (Cookie, Set-Cookie, Authorization, Proxy-Authorization) is all of it: quoted, up to its closing
+# quote; unquoted, the rest of the line with its spaces, commas and semicolons (`Digest username="bob",
+# response="…"`, `AWS4-HMAC-SHA256 Credential=…, Signature=…`), up to a quote that closes the string it sits in
+# (`"Cookie: sid=…"` in JSON text, a quote escaped when that is inside JSON text again) or an escaped line break
+# (`\n` in raw JSON): other escapes (`\t`, `\\`) are part of it. A quote right after `=` opens a quoted parameter
+# (`response="…"`, in JSON `response=\"…\"`) when its closing quote is not followed by a word (in JSON
+# `"Basic dXM=","level":…` the quote after `=` closes the string, the next one opens a key).
+_ESCAPE = r"\\++(?=[^\"'rn\r\n])"
+_HEADER_PARAM = r"(?<==)(?:\"[^\"\\\r\n]*\"|\\{1,8}\"[^\"\\\r\n]*\\{1,8}\")(?!\w)"
+# where a value ends: a line break, a quote (escaped or not), an escaped line break, the end
+_VALUE_END = r"[\r\n\"']|\\++(?=[\"'rn\r\n]|$)|$"
+
+
+def _header_val(first: str, stop: str = "", lead: str = "") -> str:
+    """A header's value: quoted, or unquoted from a character of the class `first` to where `_VALUE_END` or a
+    character of `stop` is; after an optional `lead` (a scheme word: `Bearer "…"`, or `Bearer` across a line
+    break). A value that is nothing but marks, after `lead` or not, is done (an earlier pattern's, or its own:
+    `Bearer [REDACTED:jwt]` stays for `kv`, as before); a mark with more after it (`Cookie: [REDACTED:jwt];
+    sid=…`, `Authorization: [REDACTED:bearer], …`) is not."""
+    lead_opt = f"(?:{lead})?" if lead else ""
+    mark = r"(?:" + lead_opt + r"\[REDACTED[^\]\s]*\]?[^\S\r\n]*)+"
+    unquoted_end = _VALUE_END + (f"|[{stop}]" if stop else "")
+    only_mark = r"(?!" + _Q + mark + r"(?:" + _VALUE_END + r")|" + mark + r"(?:" + unquoted_end + r"))"
+    escaped = r"\\{1,8}[\"'](?:[^\"'\\]++|" + _ESCAPE + r")*+"
+    quoted = escaped + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'"
+    text = first + r"(?:[^\r\n\"'\\" + stop + r"]++|" + _ESCAPE + r"|" + _HEADER_PARAM + r")*"
+    return only_mark + lead_opt + r"(?:" + quoted + r"|" + text + r")"
+
+
+# an Authorization value: not empty (`authorization=&next=1`), and not past an `&` (`?authorization=…&next=1`: no
+# scheme's value holds one outside a quoted parameter)
+_AUTH_VAL = _header_val(r"[^\s,;&}\])\"'\\]", "&", _SCHEME_WORD)
 
 # First-character guards. Python's regex engine tries a pattern at every position of the text; where a
 # pattern begins with a group of alternatives, each failed position costs the whole alternation. A match of
@@ -44,6 +81,9 @@ _KEY_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _SECRET_KEYS.split
 # of `jwt` starts "eyJ", one of `scheme` with a b of either case (nothing else folds to b). Flagged texts of
 # the 1M benchmark, whole lines: jwt 5.2 → 2.6 µs, scheme 14.8 → 5.8 µs
 _JWT_FIRST = r"(?=eyJ)"
+# a match of `authorization` starts with a quote, a backslash or the a of its key (nothing else folds to a);
+# without this the pattern cost 10-15 µs a text in the 1M benchmark's (most hold `Authorization: Bearer …`)
+_AUTH_FIRST = r"(?=[\\\"'aA])"
 _SCHEME_FIRST = r"(?=[bB])"
 # where a secret-named key may start: a word's start, after `_` (`DB_PASSWORD`), or at a camelCase hump
 # (`apiSecret`); the hump is case-sensitive inside the case-insensitive pattern
@@ -127,13 +167,27 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         # a Cookie / Set-Cookie header's whole value (every cookie in it), quoted or to the end of the line
         "cookie",
-        r"(?P<cookie>(?P<ck_key>(?i:" + _Q + r"?\b(?:set-)?cookies?" + _Q + r"?)\s*[:=]\s*)"
-        r"(?P<ck_val>"
-        + _NOT_MARK
-        + r"(?:"
-        + _ESCAPED_VAL
-        + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s\"'\\][^\r\n\"'\\]*)))",
+        r"(?P<cookie>(?P<ck_key>(?i:" + _Q + r"?\b(?:set-)?cookies?" + _Q + r"?)" + _SEP + r")"
+        r"(?P<ck_val>" + _header_val(r"[^\s\"'\\]", "") + r"))",
         ("cookie",),
+    ),
+    (
+        # an Authorization / Proxy-Authorization header's whole value, whatever its scheme (Bearer and Basic
+        # credentials alone are `scheme`'s, run first; Digest, AWS4-HMAC-SHA256, Token … are this one's)
+        "authorization",
+        _AUTH_FIRST
+        + r"(?P<authorization>(?P<au_key>(?i:"
+        + _Q
+        + r"?"
+        + _KEY_START
+        + r"authorization"
+        + _Q
+        + r"?)"
+        + _SEP
+        + r")(?P<au_val>"
+        + _AUTH_VAL
+        + r"))",
+        ("authorization",),
     ),
     (
         # a header written as a pair in JSON text: ["Cookie", "sid=…"] or {"name": "Authorization", "value": "…"}
@@ -179,10 +233,13 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         + _SECRET_KEYS
         + r")"
         + _Q
-        + r"?)\s*[:=]\s*)"
+        + r"?)"
+        + _SEP
+        + r")"
         r"(?P<kv_val>"
         + _NOT_MARK
-        + r"(?i:(?:bearer|basic|digest|token)\s+)?"
+        + _SCHEME_WORD
+        + r"?"
         + _NOT_MARK
         + r"(?:"
         + _ESCAPED_VAL
@@ -225,15 +282,54 @@ def _kv_may_match() -> Callable[[str], object]:
     return may
 
 
+# what follows an Authorization key in a match of `authorization`: most texts that hold one hold it with a value
+# already replaced whole (`Authorization: [REDACTED:bearer]`, by `scheme`), where the pattern found nothing in
+# 2.5 µs a text (the 1M benchmark's, 109 characters on average); this test looks at each key only, in 0.5 µs
+_AUTH_TAIL = re.compile(_Q + r"?" + _SEP + _AUTH_VAL)
+
+
+def _auth_may_match(s: str) -> bool:
+    """False when `authorization` cannot match `s` (an ASCII text: the pattern's case folding could find the key
+    where `str.lower` does not, in other text)."""
+    if not s.isascii():
+        return True
+    low = s.lower()
+    at = low.find("authorization")
+    while at >= 0:
+        if _AUTH_TAIL.match(s, at + 13):
+            return True
+        at = low.find("authorization", at + 13)
+    return False
+
+
 _MAY_MATCH: dict[str, Callable[[str], object]] = {
     "kv": _kv_may_match(),
+    "authorization": _auth_may_match,
     "pair": lambda s: "," in s and ('"' in s or "'" in s),
 }
 _COMPILED: list[tuple[re.Pattern[str], tuple[str, ...], Callable[[str], object] | None]] = [
     (re.compile(rx), tr, _MAY_MATCH.get(name)) for name, rx, tr in _GROUPS
 ]
 _ALL = re.compile("|".join(rx for _, rx, _ in _GROUPS))
-_ALL_TRIGGERS: tuple[str, ...] = tuple(dict.fromkeys(t for _, _, tr in _GROUPS for t in tr))
+# A key of a context object is secret-named (its value replaced whole, `Redactor.value`) when it is one of
+# `_SECRET_KEYS` (each spelling holds a `_KV_TRIGGERS` word), or its letters and digits hold a stem of
+# `_KEY_STEMS` (`_secret_in_name`). The stager looks at a row only when its text holds a trigger word, so the
+# stems are trigger words too, each as it is written in a key: a stem of two words joined by nothing, `_`, `-`,
+# `.` or a space (`api.key`, `Pass Word`), camelCase folded. A `credentials` object alone was stored as it came
+# (no trigger word in it). Not looked for: a stem split elsewhere (`to_ken`), or by another character
+_KEY_STEM_WORDS: tuple[tuple[str, ...], ...] = (
+    ("pass", "word"), ("passwd",), ("secret",), ("token",), ("api", "key"), ("private", "key"), ("account", "key"),
+    ("authorization",), ("cookie",), ("bearer",), ("credential",),
+)  # fmt: skip
+_KEY_STEMS = tuple("".join(words) for words in _KEY_STEM_WORDS)
+_KEY_JOINS = ("", "_", "-", ".", " ")
+_NAME_TRIGGERS = ("pwd", *(join.join(words) for words in _KEY_STEM_WORDS for join in _KEY_JOINS))
+_GROUP_TRIGGERS = tuple(dict.fromkeys(t for _, _, tr in _GROUPS for t in tr))
+# a name trigger holding a group's trigger word adds nothing (`password` holds `passw`): left out, the probe's
+# list stays short (it takes 64 words)
+_ALL_TRIGGERS: tuple[str, ...] = _GROUP_TRIGGERS + tuple(
+    dict.fromkeys(w for w in _NAME_TRIGGERS if not any(t in w for t in _GROUP_TRIGGERS))
+)
 
 
 def _build_any_trigger() -> Callable[[str], bool]:
@@ -252,9 +348,7 @@ _MASKED: list[tuple[re.Pattern[str], int, Callable[[str], object] | None]] = [
 ]
 _KEY_RX = re.compile(r"(?i)^(?:" + _SECRET_KEYS + r")$")
 # a key that names a secret inside a longer name (`db_password`, `X-Auth-Token`, `stripeSecretKey`,
-# `UPSTASH_REDIS_REST_TOKEN`): its letters and digits hold one of these
-_KEY_STEMS = ("password", "passwd", "secret", "token", "apikey", "privatekey", "accountkey", "authorization",
-              "cookie", "bearer", "credential")  # fmt: skip
+# `UPSTASH_REDIS_REST_TOKEN`): its letters and digits hold one of `_KEY_STEMS` (above, with the trigger words)
 # … unless the name says it is about the secret, not the secret: a count, a type, a lifetime, a name, an id
 _KEY_ABOUT = ("count", "counts", "type", "limit", "length", "tokens", "expiresin", "expiresat", "expiry", "expires",
               "ttl", "name", "id", "url", "uri", "path", "endpoint", "used", "usage", "max", "min", "header")  # fmt: skip
@@ -357,6 +451,9 @@ class Redactor:
         if kind == "cookie":
             val = m.group("ck_val")
             return f"{m.group('ck_key')}{_reopen(val)}[REDACTED:cookie]{_reclose(val)}"
+        if kind == "authorization":
+            val = m.group("au_val")
+            return f"{m.group('au_key')}{_reopen(val)}[REDACTED:authorization]{_reclose(val)}"
         if kind == "signed_url":
             return f"{m.group('su_key')}[REDACTED:{kind}]"
         return f"[REDACTED:{kind}]"
