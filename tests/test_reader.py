@@ -82,6 +82,27 @@ def test_a_line_cut_off_by_a_truncated_gzip_is_one_reject() -> None:
     assert sum(k == RECORD for k, _, _ in out) == stats.lines - 1
 
 
+@pytest.mark.parametrize(
+    ("packed", "why"),
+    [
+        (b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(256)) * 40, "a zip archive, unzip it"),
+        (b"BZh91AY&SY" + b"\n\x00\xff" * 999, "a bzip2-compressed file, decompress it first"),
+        (b"\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4F\n", "an xz-compressed file"),
+        (b"\x28\xb5\x2f\xfd\x04\x58\n\n", "a zstd-compressed file"),
+    ],
+)
+def test_an_archive_or_another_compression_is_one_reject_saying_what_to_do(packed: bytes, why: str) -> None:
+    stats, out = read(packed)
+    assert [(k, n) for k, n, _ in out] == [(REJECT, 1)]
+    assert out[0][2][0].startswith(why)  # type: ignore[index]
+    assert stats.lines == 1 and stats.bytes_read == len(packed)
+
+
+def test_text_that_begins_like_a_compression_magic_is_read_as_text() -> None:
+    _, out = read(b'BZhello\n{"a":1}\n')
+    assert out[-1] == (RECORD, 2, {"a": 1})
+
+
 def test_overlong_line_is_rejected_without_holding_it_in_memory() -> None:
     big = b'{"m":"' + b"x" * 3_000_000 + b'"}'
     stats, out = read(b'{"a":1}\n' + big + b'\n{"b":2}\n', max_record_bytes=1 << 20)

@@ -223,17 +223,54 @@ def iter_records(
     if file_start and first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
         stats.notes.append("UTF-8 byte-order mark removed")
+    packed = _packed(first) if file_start else None
+    if packed is not None:
+        # one reject for the whole file, not one per "line" of compressed bytes (read to its end all the same:
+        # its size and content hash)
+        while src.read(CHUNK):
+            pass
+        stats.mode, stats.lines = "archive", 1
+        yield REJECT, 1, (packed, excerpt(first[:16]))
+        first = b""
+        mode = "archive"
     mode = mode or _pick_mode(first)
-    stats.mode = mode
     if mode == "ndjson":
+        stats.mode = mode
         yield from _ndjson(src, first, stats, max_record_bytes, claim)
-    else:
+    elif mode != "archive":
+        stats.mode = mode
         yield from _scan(src, first, stats, max_record_bytes)
     if src.note:
         stats.notes.append(src.note)
     stats.bytes_read = src.counting.count
     if src.counting.hasher is not None:
         stats.content_hash = src.counting.hasher.hexdigest()
+
+
+# formats a log export may come in that are not read (gzip is): what each is and what to do, before any `:`
+# (the ingest summary counts rejects by the reason up to it)
+_PACKED: tuple[tuple[bytes, str], ...] = (
+    (
+        b"PK\x03\x04",
+        "a zip archive, unzip it and ingest its folder: `npx convex export` writes one, and logcorr "
+        "reads its */documents.jsonl files",
+    ),
+    (b"PK\x05\x06", "an empty zip archive, no log file in it"),
+    (b"BZh", "a bzip2-compressed file, decompress it first: logcorr reads plain and gzip files"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file, decompress it first: logcorr reads plain and gzip files"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file, decompress it first: logcorr reads plain and gzip files"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive, extract it and ingest its folder"),
+)
+
+
+def _packed(first: bytes) -> str | None:
+    """Why a file that begins with `first` is not read as a log (an archive or another compression), or None."""
+    for magic, why in _PACKED:
+        if first.startswith(magic):
+            if magic == b"BZh" and not (len(first) > 3 and 0x31 <= first[3] <= 0x39):
+                continue  # bzip2 has a block size 1-9 there: any other "BZh…" is text
+            return why
+    return None
 
 
 def ndjson_start(first: bytes) -> bool:
