@@ -388,6 +388,17 @@ def test_sql_writes_maps_with_keys_that_are_not_text(
         )
 
 
+def _one_row_is(r: CliResult, fmt: str, want: dict[str, Any], cells: list[str]) -> None:
+    """`r` printed one row: `want` in JSON, `cells` as CSV's and among the table's text."""
+    if fmt in ("json", "jsonl"):
+        got = json.loads(r.stdout)
+        assert (got[0] if fmt == "json" else got) == want
+    elif fmt == "csv":
+        assert list(csv.reader(io.StringIO(r.stdout)))[1] == cells
+    else:
+        assert all(c in r.stdout for c in cells)
+
+
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
 def test_sql_writes_integers_beyond_64_bits_exactly(cli: Callable[..., CliResult], db: str, fmt: str) -> None:
     """`SELECT sum(event_key) …` (a HUGEINT) was an internal error in JSON (`Integer exceeds 64-bit range`)."""
@@ -398,13 +409,7 @@ def test_sql_writes_integers_beyond_64_bits_exactly(cli: Callable[..., CliResult
     assert r.exit_code == ExitCode.OK, r.stderr
     want = {"h": big, "lo": low, "s": {"a": 2**64}, "l": [2**64 - 1, 2**70]}
     cells = [str(big), str(low), f'{{"a":{2**64}}}', f"[{2**64 - 1},{2**70}]"]
-    if fmt in ("json", "jsonl"):
-        got = json.loads(r.stdout)
-        assert (got[0] if fmt == "json" else got) == want
-    elif fmt == "csv":
-        assert list(csv.reader(io.StringIO(r.stdout)))[1] == cells
-    else:
-        assert all(c in r.stdout for c in cells)
+    _one_row_is(r, fmt, want, cells)
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
@@ -421,13 +426,7 @@ def test_sql_writes_times_in_utc_with_their_microseconds(
     want = {"tz": "2024-05-05T12:00:01.000Z", "us": "2024-05-05T12:00:01.123456Z", "ms": "2024-05-05T12:00:01.500Z",
             "l": ["2024-05-05T12:00:01.250Z"]}  # fmt: skip
     cells = [*list(want.values())[:3], '["2024-05-05T12:00:01.250Z"]']
-    if fmt in ("json", "jsonl"):
-        got = json.loads(r.stdout)
-        assert (got[0] if fmt == "json" else got) == want
-    elif fmt == "csv":
-        assert list(csv.reader(io.StringIO(r.stdout)))[1] == cells
-    else:
-        assert all(c in r.stdout for c in cells)
+    _one_row_is(r, fmt, want, cells)
 
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
