@@ -115,6 +115,17 @@ def test_since_and_until_bound_the_exported_events(cli: Cli, fixtures_db: str, t
     )
 
 
+def test_a_table_with_no_rows_in_the_window_is_said_to_be_unwritten(
+    cli: Cli, fixtures_db: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "lake"
+    r = cli("export", "--parquet", str(out), "--db", fixtures_db, "--until", "2000-01-01T00:00:00Z")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    # no file and so no folder: naming one (`→ lake/log_queue/`) sent a reader's glob where nothing is
+    assert "log_queue: 0 rows, nothing written" in r.stderr and "→" not in r.stderr
+    assert not (out / "log_queue").exists()
+
+
 def test_a_window_that_ends_before_it_begins_is_refused_before_anything_is_written(
     cli: Cli, fixtures_db: str, tmp_path: Path
 ) -> None:

@@ -39,6 +39,9 @@ def export_cmd(
 
         write_json(result.as_dict())
     for table, r in result.tables.items():
+        if not r["rows"]:  # no file, and so no folder: a reader's glob there would find nothing to read
+            sys.stderr.write(f"{table}: 0 rows, nothing written\n")
+            continue
         sys.stderr.write(f"{table}: {r['rows']:,} rows in {r['files']} files ({len(r['partitions'])} partitions, "
                          f"{r['bytes'] / 1e6:.1f} MB) → {result.out_dir}/{table}/\n")  # fmt: skip
 
