@@ -23,6 +23,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     db = d / "ok.duckdb"
     ingest([str(FIXTURES / "browser")], str(db))
     (d / "notdb.duckdb").write_text("this is a text file, not a database\n")
+    # DuckDB opens a file it reads as data as an in-memory database over it: an ingest there was lost
+    (d / "data.json").write_text('{"a": 1}\n')
     (d / "corrupt.duckdb").write_bytes(db.read_bytes()[:4096] + b"\x00garbage" * 512)
     unreadable = d / "unreadable.duckdb"
     unreadable.write_bytes(db.read_bytes())
@@ -50,6 +52,8 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("database directory missing (ingest)", ["ingest", "{log}", "--db", "{dir}/nodir/x.duckdb"], 3, ["directory", "nodir", "does not exist", "mkdir -p"]),
     ("not a DuckDB file (read)", ["stats", "--db", "{dir}/notdb.duckdb"], 3, ["notdb.duckdb"]),
     ("not a DuckDB file (ingest)", ["ingest", "{log}", "--db", "{dir}/notdb.duckdb"], 3, ["notdb.duckdb"]),
+    ("database is a data file (ingest)", ["ingest", "{log}", "--db", "{dir}/data.json"], 3, ["data.json", "not a database file"]),
+    ("database is a data file (read)", ["stats", "--db", "{dir}/data.json"], 3, ["data.json", "not a database file"]),
     ("corrupt database", ["stats", "--db", "{dir}/corrupt.duckdb"], 3, ["corrupt.duckdb"]),
     ("unreadable database", ["stats", "--db", "{dir}/unreadable.duckdb"], 3, ["unreadable.duckdb"]),
     ("database is a directory", ["stats", "--db", "{dir}/empty_dir"], 3, ["empty_dir"]),

@@ -119,6 +119,13 @@ def _holder(text: str) -> str:
     return f" (PID {m.group(2)}, {m.group(1)})" if m else ""
 
 
+def _data_file(path: str) -> DatabaseError:
+    return DatabaseError(
+        f"{path} is not a database file: DuckDB reads it as data, and anything written would be lost",
+        "give --db a new path or a logcorr database (e.g. app.duckdb)",
+    )
+
+
 def connect(
     path: str, *, read_only: bool = False, migrate: bool = True, memory_limit: str = DEFAULT_MEMORY_LIMIT
 ) -> Any:
@@ -161,8 +168,18 @@ def connect(
                 ) from e
             time.sleep(_LOCK_POLL_S)
         except duckdb.Error as e:
+            if "in-memory database" in str(e):  # read-only, over a file DuckDB reads as data (see below)
+                raise _data_file(path) from e
             raise DatabaseError(f"cannot open database {path}: {str(e).splitlines()[0]}",
                                 "is it a DuckDB file written by logcorr?") from e  # fmt: skip
+    (where,) = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    if where is None:
+        # DuckDB opens an existing file it reads as data (`.json`, `.csv`, `.parquet` …) as an in-memory
+        # database over it: an ingest there would commit into memory and lose everything
+        con.close()
+        raise _data_file(path)
     try:
         con.execute("SET memory_limit = ?", [memory_limit_setting(memory_limit)])
     except duckdb.Error as e:  # a setting the user gave: a configuration error (exit 2), as a bad flag is
