@@ -296,3 +296,43 @@ def test_the_command_starts_a_large_files_workers_first_and_ingest_shuts_them_do
     monkeypatch.setattr(workers, "MIN_SPLIT_BYTES", 1 << 40)
     assert workers.early_pool([str(src), "-"], 2) is None
     assert len(pools) == 2
+
+
+def _gone(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie whose new parent has not reaped it counts)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_end_when_the_ingesting_process_is_killed_and_leave_ctrl_c_to_it() -> None:
+    # kill -9 or SIGTERM of `logcorr ingest` (a CI timeout): its workers waited for tasks forever, holding its
+    # stdout open (`… | cat` never ended). And Ctrl-C, which reaches every process of the group, printed a
+    # KeyboardInterrupt traceback from each worker
+    import signal
+    import time
+
+    code = (
+        "import os, signal, sys, time\n"
+        "from logcorr.pipeline.workers import worker_pool\n"
+        "pool = worker_pool(2)\n"
+        "f = pool.submit(signal.getsignal, signal.SIGINT)\n"
+        "print(int(f.result() == signal.SIG_IGN), *pool._processes, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert child.stdout is not None
+        ignores, *workers = (int(x) for x in child.stdout.readline().split())
+        assert ignores == 1 and len(workers) == 2
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        deadline = time.monotonic() + 10
+        while not all(_gone(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(_gone(w) for w in workers), workers
+    finally:
+        child.kill()
+        child.wait(10)

@@ -4,6 +4,7 @@ pydantic): `logcorr ingest` starts them first, so that they import while it does
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -24,7 +25,9 @@ def worker_pool(jobs: int) -> ProcessPoolExecutor:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # never fork a process holding a DuckDB connection
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    pool = ProcessPoolExecutor(
+        max_workers=jobs, mp_context=ctx, initializer=_started, initargs=(os.getpid(),)
+    )
     for _ in range(jobs):
         pool.submit(_warm)
     return pool
@@ -43,6 +46,27 @@ def early_pool(paths: Iterable[str], jobs: int) -> ProcessPoolExecutor | None:
         except OSError:
             continue
     return None
+
+
+def _started(parent: int) -> None:
+    """Each worker, as it starts. Ctrl-C reaches the whole process group: the parent handles it (it stops the
+    pool), and a worker's own KeyboardInterrupt printed a traceback. And a worker ends when its parent is
+    gone, however that ended (kill -9, SIGTERM): it would wait for tasks forever, holding the parent's
+    stdout open (`logcorr ingest … | cat` never ended)."""
+    import signal
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_WATCH_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="logcorr-parent-watch", daemon=True).start()
+
+
+_WATCH_S = 0.5
 
 
 def _warm() -> None:
