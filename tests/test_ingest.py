@@ -121,6 +121,36 @@ def test_truncated_gzip_keeps_complete_lines_and_reports_the_truncation(
     assert_accounted(result)
 
 
+def test_a_gzip_cut_at_the_decompression_limit_is_read_again_with_a_higher_one(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    records = [browser_event(T0 + i * 1000, f"message {i}", trace=f"t{i}") for i in range(20_000)]
+    src = write_jsonl("big.jsonl.gz", records, gz=True)
+    db = str(tmp_path / "db.duckdb")
+    first = ingest([str(src)], db, max_decompressed=1 << 20)
+    (f,) = first.files
+    assert f.stats.limited and f.stats.lines < 20_000
+    assert_accounted(first)
+    # it was recorded as ingested, so the higher limit found it known and read nothing: the rest was lost
+    second = ingest([str(src)], db, max_decompressed=1 << 30)
+    (g,) = second.files
+    assert g.status == "ingested" and g.stats.lines == 20_000 and not g.stats.limited
+    assert_accounted(second)
+    con = duckdb.connect(db, read_only=True)
+    try:
+        assert con.execute("SELECT status FROM ingest_files ORDER BY run_id").fetchall() == [
+            ("partial",),
+            ("ingested",),
+        ]
+        # every line's event is stored or dropped by the second run (the first run's part as `duplicate`)
+        assert con.execute(
+            "SELECT count(*) FROM (SELECT event_id FROM log_queue WHERE run_id = 2 "
+            "UNION ALL SELECT event_id FROM drop_ledger WHERE run_id = 2)"
+        ).fetchone() == (20_000,)
+    finally:
+        con.close()
+
+
 def test_same_file_twice_changes_nothing_and_says_so(
     tmp_path: Path, write_jsonl: Callable[..., Path]
 ) -> None:

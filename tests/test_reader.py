@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 
 import pytest
 
@@ -189,6 +190,20 @@ def test_gzip_bomb_is_stopped_at_the_limit() -> None:
     assert out[-1][0] == REJECT
     assert "limit" in out[-1][2][0]  # type: ignore[index]
     assert reader.DEFAULT_MAX_DECOMPRESSED > 1 << 30
+
+
+def test_a_gzip_bomb_is_inflated_a_few_megabytes_at_a_time() -> None:
+    # 256 MB of zeros in 250 KB: the whole compressed megabyte was inflated at once before the limit was
+    # looked at (a 1 MB file with a 1 MB limit peaked at 2.2 GB)
+    from logcorr.sources.reader import CHUNK, TruncatedInput, _Source
+
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join([z.compress(b'{"a":1}\n'), *(z.compress(bytes(1 << 20)) for _ in range(256)), z.flush()])
+    src = _Source(io.BytesIO(bomb), False, 1 << 20)
+    with pytest.raises(TruncatedInput, match="limit"):
+        while src.read(CHUNK):
+            assert src.decompressed <= (1 << 20) + 5 * CHUNK
+    assert src.decompressed <= (1 << 20) + 5 * CHUNK
 
 
 def test_empty_input_has_no_records_and_no_lines() -> None:

@@ -67,6 +67,7 @@ class FileResult:
         st.blank += other.blank
         st.bytes_read += other.bytes_read
         st.mode = st.mode or other.mode
+        st.limited = st.limited or other.limited
         st.notes.extend(n for n in other.notes if n not in st.notes)
 
     @property

@@ -160,7 +160,8 @@ def explain(db: str, target: str) -> list[dict[str, Any]]:
         rows = _rows(con, sql, [*files, line, *files, line, *files, line, *files, line])
         if not rows:
             longest = con.execute(
-                f"SELECT max(lines) FROM ingest_files WHERE path IN ({marks}) AND status = 'ingested'", files
+                f"SELECT max(lines) FROM ingest_files WHERE path IN ({marks}) AND status IN ('ingested', 'partial')",
+                files,
             ).fetchone()
     finally:
         con.close()

@@ -23,6 +23,8 @@ from typing import IO, Any
 import orjson
 
 CHUNK = 1 << 20
+# the most one inflating call gives: memory stays bounded whatever a compressed chunk inflates to
+_INFLATE_MAX = 4 * CHUNK
 DEFAULT_MAX_RECORD_BYTES = 8 << 20
 DEFAULT_MAX_DECOMPRESSED = 64 << 30
 EXCERPT = 160  # characters of a rejected line kept in the rejects table
@@ -56,6 +58,7 @@ class FileStats:
     mode: str = ""
     content_hash: str = ""
     notes: list[str] = field(default_factory=list)
+    limited: bool = False  # stopped at the decompressed-size limit: the rest of the file is unread
 
 
 class _CountingStream:
@@ -88,6 +91,8 @@ class _Source:
         self.max_decompressed = max_decompressed
         self.decompressed = 0
         self._z: Any = zlib.decompressobj(wbits=31) if self.gzip else None
+        self._tail = b""  # compressed input not inflated yet: each call inflates at most _INFLATE_MAX bytes
+        self.limited = False  # stopped at `max_decompressed`
         self._pending_error: str | None = None
         self.note: str | None = None  # what the reader passed over without losing a line (trailing bytes)
         self._trailing = False  # past the last member: what follows is not gzip
@@ -107,7 +112,9 @@ class _Source:
         out: list[bytes] = []
         size = 0
         while size < n:
-            if self.head:
+            if self._tail:
+                comp, self._tail = self._tail, b""
+            elif self.head:
                 comp, self.head = self.head + self.counting.read(CHUNK), b""
             else:
                 comp = self.counting.read(CHUNK)
@@ -117,7 +124,10 @@ class _Source:
                 break
             snapshot = self._z.copy()
             try:
-                data = self._inflate(comp)
+                # up to a byte past the limit, which tells that there was more
+                data = self._inflate(
+                    comp, max(1, min(_INFLATE_MAX, self.max_decompressed + 1 - self.decompressed))
+                )
             except zlib.error as e:
                 # the chunk again from the state before it, a little at a time: every byte inflated before
                 # the fault is kept (zlib gives nothing back from a call that fails)
@@ -132,8 +142,10 @@ class _Source:
             size += len(data)
             self.decompressed += len(data)
             if self.decompressed > self.max_decompressed:
+                self.limited = True
                 self._pending_error = (
-                    f"decompressed size exceeds the limit of {self.max_decompressed} bytes (gzip bomb?)"
+                    f"decompressed size exceeds the limit of {self.max_decompressed} bytes (a gzip bomb? if not, "
+                    "an ingest with a higher --max-decompressed-gb reads the whole file)"
                 )
                 break
         if not size and self._pending_error:
@@ -141,13 +153,16 @@ class _Source:
             raise TruncatedInput(err)
         return b"".join(out)
 
-    def _inflate(self, comp: bytes) -> bytes:
-        """`comp` through the current member and any members after it. Bytes after a complete member that do
-        not start another (zero padding, junk), as `gzip -d` does with a warning, are passed over with a note."""
+    def _inflate(self, comp: bytes, cap: int = 0) -> bytes:
+        """`comp` through the current member and any members after it, at most about `cap` bytes of output
+        (0: all of it): what is not inflated waits in `_tail` (a megabyte of a gzip bomb inflates to a
+        gigabyte). Bytes after a complete member that do not start another (zero padding, junk), as
+        `gzip -d` does with a warning, are passed over with a note."""
         if self._trailing:
             return b""
-        data: bytes = self._z.decompress(comp)
-        while self._z.eof and self._z.unused_data:
+        data: bytes = self._z.decompress(comp, cap)
+        self._tail = self._z.unconsumed_tail
+        while self._z.eof and self._z.unused_data and not self._tail:
             rest = self._z.unused_data
             if rest[:2] != b"\x1f\x8b" and not (len(rest) == 1 and rest == b"\x1f"):
                 self._trailing = True
@@ -159,11 +174,13 @@ class _Source:
                 )
                 break
             self._z = zlib.decompressobj(wbits=31)
-            data += self._z.decompress(rest)
+            data += self._z.decompress(rest, cap)
+            self._tail = self._z.unconsumed_tail
         return data
 
     def _salvage(self, comp: bytes, step: int = 512) -> bytes:
-        """What `comp` inflates to before the fault in it, `step` bytes at a time."""
+        """What `comp` inflates to before the fault in it, `step` bytes at a time (each at most about 1,000
+        times as much)."""
         out: list[bytes] = []
         for i in range(0, len(comp), step):
             try:
@@ -242,6 +259,7 @@ def iter_records(
         yield from _scan(src, first, stats, max_record_bytes)
     if src.note:
         stats.notes.append(src.note)
+    stats.limited = src.limited
     stats.bytes_read = src.counting.count
     if src.counting.hasher is not None:
         stats.content_hash = src.counting.hasher.hexdigest()
