@@ -432,6 +432,63 @@ def test_a_requests_lines_take_its_trace_id_but_not_from_an_input_already_ingest
         assert con.execute("SELECT count(*) FROM log_queue").fetchall() == [(2,)]
 
 
+def test_a_log_appended_to_while_it_is_read_is_read_as_it_was_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the size recorded, the bytes hashed and the bytes read were three different amounts (a writer between
+    # them), so the next ingest read the whole file again: a duplicate ledger row for every old line
+    lines = [
+        orjson.dumps(browser_event(T0 + i * 250, f"line {i}", trace=f"t{i}")).decode() + "\n"
+        for i in range(300)
+    ]
+    log = tmp_path / "app.log"
+    log.write_text("".join(lines[:200]))
+    measured = ingest_mod._appended
+
+    def appended_meanwhile(path: str, fr: Any, before: Any) -> Any:
+        tail = measured(path, fr, before)
+        with open(path, "a") as f:  # the writer, after the file was measured, before it is read
+            f.write("".join(lines[200:]))
+        return tail
+
+    db = str(tmp_path / "db.duckdb")
+    monkeypatch.setattr(ingest_mod, "_appended", appended_meanwhile)
+    first = ingest([str(log)], db)
+    monkeypatch.undo()
+    (f,) = first.files
+    assert (f.stats.lines, f.size) == (200, len("".join(lines[:200]).encode()))
+    second = ingest([str(log)], db)
+    (g,) = second.files
+    assert g.stats.lines == 100 and "read from line 201" in "; ".join(g.stats.notes)
+    con = duckdb.connect(db, read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM drop_ledger WHERE rule = 'duplicate'").fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_a_file_replaced_or_cut_while_it_is_read_is_an_error_not_lines_lost(tmp_path: Path) -> None:
+    # a log rotated under its name while the workers read its shards gave them the new file's bytes: lines of
+    # the old file were lost, with no reject and no note
+    from logcorr.pipeline.shard import ByteRange, open_same
+
+    log, other = tmp_path / "app.log", tmp_path / "other.log"
+    log.write_bytes(b'{"a":1}\n' * 10)
+    other.write_bytes(b'{"b":2}\n' * 3)
+    st = log.stat()
+    ident = (st.st_dev, st.st_ino)
+    with open_same(str(log), ident) as f:
+        assert f.read() == b'{"a":1}\n' * 10
+    other.replace(log)  # rotated: a new file under the name
+    with pytest.raises(OSError, match="was replaced while it was read"):
+        open_same(str(log), ident)
+    with open(log, "rb") as f:  # shorter than the range planned on it
+        cut = ByteRange(f, 0, st.st_size, str(log))
+        assert cut.read(1 << 20) == b'{"b":2}\n' * 3
+        with pytest.raises(OSError, match="got shorter while it was read"):
+            cut.read(1 << 20)
+
+
 def test_a_log_that_grew_since_it_was_ingested_is_read_from_where_that_ingest_stopped(tmp_path: Path) -> None:
     # a shipper's file: ingested, then appended to and ingested again, three times; the same as one ingest of
     # it whole, with no line of it read twice (each old line was a `duplicate` ledger row per ingest before)

@@ -23,7 +23,7 @@ from logcorr.gcpause import gc_paused
 from logcorr.pipeline import scratch
 from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
-from logcorr.pipeline.shard import ByteRange, ShardDone, parse_sharded, plan
+from logcorr.pipeline.shard import ByteRange, ShardDone, open_same, parse_sharded, plan
 from logcorr.pipeline.spool import SpoolWriteError
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
@@ -265,8 +265,12 @@ def _run(
             result.files.append(fr)
             ranges = None
             tail: _Tail | None = None
+            ident: tuple[int, int] | None = None
             if path != "-":
-                fr.size = os.path.getsize(path)
+                # what this ingest reads of the file: its bytes now (a log may grow while it is read: the next
+                # ingest reads from here), of this file (one rotated in under its name meanwhile is refused)
+                st = os.stat(path)
+                fr.size, ident = st.st_size, (st.st_dev, st.st_ino)
                 tail = _appended(path, fr, read_before.get(fr.name))  # a log that grew: only its new lines
                 if tail is None:
                     ranges = plan(path, fr.size, jobs)
@@ -274,7 +278,7 @@ def _run(
                     pool = worker_pool(jobs)
                     workers.callback(pool.shutdown, wait=True, cancel_futures=True)
                 if ranges is None:
-                    fr.content_hash = fr.content_hash or file_hash(path)
+                    fr.content_hash = fr.content_hash or file_hash(path, fr.size)
                     if fr.content_hash in known:
                         fr.status = "already-ingested"
                         done_before += fr.size
@@ -290,19 +294,19 @@ def _run(
                 # the workers parse while this process hashes the file (0.27 s at 1M records, 1.35 s at 5M,
                 # with the workers idle before); a file seen before costs the shards they had begun
                 def seen(fr: FileResult = fr, path: str = path) -> bool:
-                    fr.content_hash = file_hash(path)
+                    fr.content_hash = file_hash(path, fr.size)
                     return fr.content_hash in known
 
                 if not _parse_sharded(
-                    path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb, pool, seen
+                    path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb, pool, seen, ident
                 ):
                     fr.status = "already-ingested"
                     done_before += fr.size or 0
                     continue
             elif tail is not None:
                 fr.line_base = tail.lines  # `ingest_files.lines` counts the file's lines so far (`explain`)
-                with open(path, "rb") as f:
-                    parse_file(ByteRange(f, tail.start, fr.size), fr, stager, forced=forced,  # type: ignore[arg-type]
+                with open_same(path, ident) as f:
+                    parse_file(ByteRange(f, tail.start, fr.size, path), fr, stager, forced=forced,  # type: ignore[arg-type]
                                max_record_bytes=limits.record_bytes, progress=cb, mode="ndjson", file_start=False,
                                line_base=tail.lines)  # fmt: skip
                 fr.stats.notes.append(
@@ -311,14 +315,16 @@ def _run(
                 )
             else:
                 redacted = Counter(stager.redactor.counts)  # stdin may turn out to be known: its own undone
-                stream = open_input(path)
+                raw = open_input(path) if path == "-" else open_same(path, ident)
                 try:
-                    parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-",
+                    # a file: the bytes it had when it was measured and hashed (see above)
+                    stream = raw if path == "-" else ByteRange(raw, 0, fr.size or 0, path)
+                    parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-",  # type: ignore[arg-type]
                                max_record_bytes=limits.record_bytes, max_decompressed=limits.decompressed,
                                progress=cb)  # fmt: skip
                 finally:
                     if path != "-":
-                        stream.close()
+                        raw.close()
             if path == "-":
                 fr.content_hash = fr.stats.content_hash
                 fr.size = fr.stats.bytes_read
@@ -364,6 +370,7 @@ def _parse_sharded(
     progress: Callable[[int], None] | None,
     pool: ProcessPoolExecutor | None = None,
     drop: Callable[[], bool] | None = None,
+    ident: tuple[int, int] | None = None,
 ) -> bool:
     """One large file parsed by worker processes (`pool`'s); its shards are staged in file order. False when
     `drop` (see `parse_sharded`) said not to."""
@@ -377,7 +384,7 @@ def _parse_sharded(
 
     return parse_sharded(path, fr.file_id, ranges, jobs=jobs, forced=forced.name if forced else None,
                          max_record_bytes=max_record_bytes, policy=policy, out_dir=stager.spool_directory(),
-                         load=load, pool=pool, drop=drop)  # fmt: skip
+                         load=load, pool=pool, drop=drop, ident=ident)  # fmt: skip
 
 
 def _next_run_id(con: Any) -> int:
@@ -523,8 +530,10 @@ def _appended(path: str, fr: FileResult, before: tuple[int, str, int] | None) ->
             last = chunk[-1:]
             left -= len(chunk)
         prefix = digest.copy().hexdigest()
-        while chunk := f.read(1 << 20):
+        left = (fr.size or 0) - old_size  # what this ingest reads of it: the bytes it had when measured
+        while left > 0 and (chunk := f.read(min(left, 1 << 20))):
             digest.update(chunk)
+            left -= len(chunk)
     fr.content_hash = digest.hexdigest()
     if prefix != old_hash or last != b"\n":
         return None

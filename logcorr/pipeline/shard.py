@@ -12,6 +12,7 @@ rows when parsing ends (see `spool.py`).
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
@@ -46,6 +47,9 @@ class ShardTask:
     max_record_bytes: int
     rules: StageRules  # not the Policy: a worker then never imports pydantic
     out_dir: str
+    # the file the ranges were planned on (st_dev, st_ino), checked when the worker opens the path: a log
+    # rotated or replaced meanwhile would give the worker another file's bytes
+    ident: tuple[int, int] | None = None
 
 
 @dataclass
@@ -83,12 +87,15 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
 
 
 class ByteRange:
-    """The bytes [start, end) of an open file, as a readable stream."""
+    """The bytes [start, end) of an open file, as a readable stream. With `path` the range must be there
+    whole: a file cut shorter while it is read (truncated, rewritten) raises, as it would lose lines
+    unsaid."""
 
-    def __init__(self, f: IO[bytes], start: int, end: int) -> None:
+    def __init__(self, f: IO[bytes], start: int, end: int, path: str | None = None) -> None:
         f.seek(start)
         self.f = f
         self.left = end - start
+        self.path = path
 
     def read(self, n: int = -1) -> bytes:
         if self.left <= 0:
@@ -96,10 +103,25 @@ class ByteRange:
         n = self.left if n < 0 else min(n, self.left)
         data = self.f.read(n)
         self.left -= len(data)
+        if not data and self.path is not None:
+            raise OSError(
+                f"{self.path} got shorter while it was read (truncated or rewritten): ingest it again"
+            )
         return data
 
     def readable(self) -> bool:
         return True
+
+
+def open_same(path: str, ident: tuple[int, int] | None) -> IO[bytes]:
+    """`path` opened, refused (OSError) when it is no longer the file that was measured (`ident`: st_dev,
+    st_ino): a log rotated or replaced meanwhile would give another file's bytes."""
+    f = open(path, "rb")  # noqa: SIM115 - the caller closes it
+    st = os.fstat(f.fileno())
+    if ident is not None and (st.st_dev, st.st_ino) != ident:
+        f.close()
+        raise OSError(f"{path} was replaced while it was read (a log rotated?): ingest it again")
+    return f
 
 
 def run_shard(task: ShardTask) -> ShardDone:
@@ -119,8 +141,8 @@ def run_shard(task: ShardTask) -> ShardDone:
     # buffered (3 % of a worker's profile)
     with gc_paused():
         try:
-            with open(task.path, "rb") as f:
-                parse_file(ByteRange(f, task.start, task.end), result, stager,  # type: ignore[arg-type]
+            with open_same(task.path, task.ident) as f:
+                parse_file(ByteRange(f, task.start, task.end, task.path), result, stager,  # type: ignore[arg-type]
                            forced=FORMATS[task.forced] if task.forced else None,
                            max_record_bytes=task.max_record_bytes, mode="ndjson", file_start=task.start == 0)  # fmt: skip
             stager.flush()
@@ -143,12 +165,14 @@ def parse_sharded(
     load: Callable[[ShardDone, int], None],
     pool: ProcessPoolExecutor | None = None,
     drop: Callable[[], bool] | None = None,
+    ident: tuple[int, int] | None = None,
 ) -> bool:
     """Parse `ranges` of `path` on `jobs` worker processes (`pool`'s, else a pool of its own), their output
     written into `out_dir` (the caller removes it); `load(done, line_base)` is called for every shard in
     file order, with the number of lines before it. `drop` is called once the shards are under way (the
     caller's work meanwhile, e.g. hashing the file): when it returns True, the shards not started are
-    cancelled, none is loaded, and the result is False."""
+    cancelled, none is loaded, and the result is False. `ident` ((st_dev, st_ino) of the file the ranges
+    were planned on): a worker that opens another file under `path` raises OSError."""
     rules = StageRules.of(policy)
     own = pool is None
     if pool is None:
@@ -156,7 +180,7 @@ def parse_sharded(
     try:
         futures = [
             pool.submit(
-                run_shard, ShardTask(path, file_id, i, a, b, forced, max_record_bytes, rules, out_dir)
+                run_shard, ShardTask(path, file_id, i, a, b, forced, max_record_bytes, rules, out_dir, ident)
             )
             for i, (a, b) in enumerate(ranges)
         ]

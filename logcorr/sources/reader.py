@@ -194,10 +194,17 @@ class TruncatedInput(ValueError):
     """The byte stream ended or broke mid-way (truncated or corrupt gzip, size limit)."""
 
 
-def file_hash(path: str) -> str:
-    """sha256 of a regular file's bytes (what makes re-ingesting a file a no-op)."""
+def file_hash(path: str, size: int | None = None) -> str:
+    """sha256 of a regular file's bytes (what makes re-ingesting a file a no-op): its first `size` bytes, what
+    an ingest reads of it (a log may grow meanwhile), or all of them."""
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        if size is None:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+        digest = hashlib.sha256()
+        while size > 0 and (chunk := f.read(min(size, CHUNK))):
+            digest.update(chunk)
+            size -= len(chunk)
+        return digest.hexdigest()
 
 
 def excerpt(data: bytes | str, limit: int = EXCERPT_SOURCE) -> str:
