@@ -309,3 +309,18 @@ def test_a_misspelt_resource_or_a_negative_amplification_is_a_clear_config_error
     r = cli("budget", "simulate", "--db", one_day, "--amplification", str(amp))
     assert r.exit_code == ExitCode.USAGE
     assert "amp.toml" in r.stderr and "browser.offered.function_calls" in r.stderr
+
+
+@pytest.mark.parametrize("where", ["a directory", "a missing directory"])
+@pytest.mark.parametrize(("limit", "code"), [("10", ExitCode.OK), ("1", ExitCode.CHECK_FAILED)])
+def test_an_unwritable_step_summary_is_a_warning_and_the_verdict_stands(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path, where: str, limit: str, code: int
+) -> None:
+    # it was an internal error (IsADirectoryError, FileNotFoundError), exit 3, after the report was written
+    summary = tmp_path if where == "a directory" else tmp_path / "nodir" / "summary.md"
+    r = cli("budget", "check", "--db", one_day, "--max-usd", limit, "--format", "junit",
+            env={"GITHUB_STEP_SUMMARY": str(summary)})  # fmt: skip
+    assert r.exit_code == code, r.stderr
+    assert "internal error" not in r.stderr
+    assert f"warning: cannot append the summary to $GITHUB_STEP_SUMMARY ({summary})" in r.stderr
+    assert ET.fromstring(r.stdout_bytes).find("testsuite") is not None

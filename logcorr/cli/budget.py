@@ -199,17 +199,29 @@ def check_cmd(
     checks = evaluate(result, max_usd=max_usd, model=model, basis=basis, max_quota_pct=max_quota_pct,
                       fail_on_degrade=fail_on_degrade)  # fmt: skip
     _emit(result, fmt.value, checks)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        from logcorr.render.budget import to_markdown
-
-        with open(summary, "a", encoding="utf-8") as f:
-            f.write(to_markdown(result, checks))
+    _append_step_summary(result, checks)
     failed = [c for c in checks if not c.passed]
     for c in checks:
         sys.stderr.write(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.measured} (limit {c.limit})\n")
     if failed:
         raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+def _append_step_summary(result: dict[str, Any], checks: Any) -> None:
+    """The Markdown summary appended to `$GITHUB_STEP_SUMMARY`, when set. A courtesy: a path that cannot be
+    written (a directory, a missing directory) is a warning, and the exit code stays the check's verdict."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not summary:
+        return
+    from logcorr.render.budget import to_markdown
+
+    try:
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(to_markdown(result, checks))
+    except OSError as e:
+        sys.stderr.write(
+            f"warning: cannot append the summary to $GITHUB_STEP_SUMMARY ({summary}): {e.strerror or e}\n"
+        )
 
 
 def _emit(result: dict[str, Any], fmt: str, checks: Any) -> None:
