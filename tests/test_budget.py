@@ -324,3 +324,53 @@ def test_an_unwritable_step_summary_is_a_warning_and_the_verdict_stands(
     assert "internal error" not in r.stderr
     assert f"warning: cannot append the summary to $GITHUB_STEP_SUMMARY ({summary})" in r.stderr
     assert ET.fromstring(r.stdout_bytes).find("testsuite") is not None
+
+
+MY_PLAN = """name = "mine"
+title = "My plan"
+as_of = "2026-01-01"
+sources = ["me"]
+base_fee_usd = 1
+
+[[resources]]
+name = "writes"
+unit = "write"
+price_usd = 2
+per = 1_000_000
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "measured"),
+    [
+        (
+            ("--model", "convex-starter"),
+            "cost (convex-starter, total)",
+        ),  # was: 'convex-starter' was not simulated
+        (("--pricing", "{plan}"), "cost (story, total)"),  # was: 'story' was not simulated (a .txt passed)
+        (("--pricing", "{plan}", "--model", "mine"), "cost (mine, total)"),
+        (("--pricing", "{plan}", "--model", "{plan}"), "cost (mine, total)"),
+        (("--model", "{plan}"), "cost (mine, total)"),
+        (("--pricing", "convex-starter", "--model", "{plan}"), "cost (mine, total)"),
+    ],
+)
+def test_the_model_a_check_names_is_simulated(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path, args: tuple[str, ...], measured: str
+) -> None:
+    plan = tmp_path / "my.toml"
+    plan.write_text(MY_PLAN)
+    r = cli("budget", "check", "--db", one_day, "--max-usd", "100", *(a.format(plan=plan) for a in args))
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert f"PASS {measured}:" in r.stderr
+
+
+def test_two_different_pricing_models_of_one_name_are_refused(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path
+) -> None:
+    plan = tmp_path / "story.toml"
+    plan.write_text(MY_PLAN.replace('"mine"', '"story"'))
+    r = cli(
+        "budget", "check", "--db", one_day, "--max-usd", "10", "--pricing", str(plan), "--pricing", "story"
+    )
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert f"two different pricing models are named 'story': {plan} and story" in r.stderr

@@ -310,6 +310,26 @@ def test_usage_errors_exit_2(cli: Cli, args: tuple[str, ...]) -> None:
     assert r.stderr.startswith("error: ")
 
 
+@pytest.mark.parametrize("how", ["name of a --pricing file", "path", "built-in name"])
+def test_model_is_a_built_in_name_a_file_or_a_pricing_models_name(cli: Cli, tmp_path: Path, how: str) -> None:
+    # replay --model wanted a path (the name of a --pricing file was "neither a built-in model nor a file");
+    # budget check wanted a name: both take either now (`budget.pricing.select_models`)
+    plan = tmp_path / "my.toml"
+    plan.write_text(
+        'name = "mine"\ntitle = "My plan"\nas_of = "2026-01-01"\nsources = ["me"]\n'
+        '[[resources]]\nname = "writes"\nunit = "write"\nprice_usd = 2\nper = 1_000_000\n'
+    )
+    args = {
+        "name of a --pricing file": ("--pricing", str(plan), "--model", "mine"),
+        "path": ("--model", str(plan)),
+        "built-in name": ("--model", "convex-starter"),
+    }[how]
+    res = run_json(cli, "--scenario", "steady", *args)
+    name = "convex-starter" if how == "built-in name" else "mine"
+    assert res["cost_model"] == name
+    assert res["metrics"]["cost_usd"] == res["metrics"][f"cost_usd.{name}"]
+
+
 def test_help_and_list(cli: Cli) -> None:
     r = cli("replay", "--help")
     assert r.exit_code == ExitCode.OK and "Example: logcorr replay" in r.stdout

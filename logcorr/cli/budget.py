@@ -66,9 +66,10 @@ def parse_scale(text: str) -> float:
 
 def _project(inputs: list[str] | None, db: str | None, policy: str | None, pricing: list[str] | None,
              amplification: str | None, days: int | None, scale: str, baseline: str | None,
-             period: str | None) -> dict[str, Any]:  # fmt: skip
+             period: str | None, wanted: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    """The projection, and the simulated names of the `wanted` pricing models (see `select_models`)."""
     from logcorr.budget.amplification import load_amplification
-    from logcorr.budget.pricing import DEFAULT_MODELS, load_model
+    from logcorr.budget.pricing import select_models
     from logcorr.budget.project import diff, simulate, with_inputs
     from logcorr.rules.policy import load_policy
     from logcorr.store.connection import resolve_db
@@ -76,7 +77,7 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     from logcorr.units import parse_duration_ms
 
     pol = load_policy(policy)
-    models = [load_model(m) for m in (pricing or DEFAULT_MODELS)]
+    models, names = select_models(pricing, wanted or [])
     amp = load_amplification(amplification)
     base = _read_baseline(baseline) if baseline else None
     tmp = None
@@ -91,7 +92,7 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     progress, stop = counted_progress("simulate")
     try:
         period_ms = parse_duration_ms(period, "--period") if period else None
-        result = simulate(con, pol, amp, models, days=days, scale=parse_scale(scale), period_ms=period_ms,
+        result = simulate(con, pol, amp, list(models), days=days, scale=parse_scale(scale), period_ms=period_ms,
                           source=source, progress=progress)  # fmt: skip
     finally:
         stop()
@@ -100,7 +101,7 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
             tmp.cleanup()
     if base is not None:
         result["baseline"] = diff(result, base)
-    return result
+    return result, names
 
 
 def _read_baseline(path: str) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def simulate_cmd(
 
     Example: logcorr budget simulate --db app.duckdb --scale 10x --format markdown
     """
-    result = _project(inputs, db, policy, pricing, amplification, days, scale, baseline, period)
+    result, _ = _project(inputs, db, policy, pricing, amplification, days, scale, baseline, period)
     _emit(result, fmt.value, None)
 
 
@@ -154,7 +155,10 @@ def check_cmd(
     period: str = PERIOD_OPT,
     max_usd: float = typer.Option(None, "--max-usd", help="Fail when the projected dollars exceed this."),
     model: str = typer.Option(
-        "story", "--model", help="Pricing model --max-usd is checked against (default: story)."
+        "story",
+        "--model",
+        help="Pricing model --max-usd is checked against: a built-in name, a TOML file, or the name of a "
+        "--pricing model (default: story).",
     ),
     basis: str = typer.Option(
         "total", "--cost-basis", help="total, billed or list (see docs/budget.md) (default: total)."
@@ -187,16 +191,9 @@ def check_cmd(
                 f"{option} {limit:g}: must be a finite number, 0 or more",
                 "e.g. --max-usd 10 --max-quota-pct 100",
             )
-    pricing = list(pricing or [])
-    if (
-        pricing
-        and max_usd is not None
-        and model not in pricing
-        and not any(p.endswith(".toml") for p in pricing)
-    ):
-        pricing.append(model)
-    result = _project(inputs, db, policy, pricing or None, amplification, days, scale, None, period)
-    checks = evaluate(result, max_usd=max_usd, model=model, basis=basis, max_quota_pct=max_quota_pct,
+    result, names = _project(inputs, db, policy, pricing or None, amplification, days, scale, None, period,
+                             [model] if max_usd is not None else [])  # fmt: skip
+    checks = evaluate(result, max_usd=max_usd, model=names[0] if names else model, basis=basis, max_quota_pct=max_quota_pct,
                       fail_on_degrade=fail_on_degrade)  # fmt: skip
     _emit(result, fmt.value, checks)
     _append_step_summary(result, checks)

@@ -53,7 +53,11 @@ def replay_cmd(
         "--pricing",
         help="Pricing model name or TOML, repeatable (default: story, convex-professional, cloudflare-workers-paid).",
     ),
-    model: str = typer.Option("story", "--model", help="Pricing model behind cost_usd."),
+    model: str = typer.Option(
+        "story",
+        "--model",
+        help="Pricing model behind cost_usd: a built-in name, a TOML file, or the name of a --pricing model.",
+    ),
     amplification: str = typer.Option(
         None, "--amplification", help="Write-amplification TOML (default: the built-in model)."
     ),

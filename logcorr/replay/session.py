@@ -32,7 +32,7 @@ class Request:
 def execute(req: Request, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
     """Run the request; returns the result dict (see `logcorr.replay.run`)."""
     from logcorr.budget.amplification import load_amplification
-    from logcorr.budget.pricing import DEFAULT_MODELS, load_model
+    from logcorr.budget.pricing import select_models
     from logcorr.replay.run import Options, compare, replay
     from logcorr.rules.policy import load_policy
 
@@ -46,11 +46,8 @@ def execute(req: Request, progress: Callable[[int, int, int], None] | None = Non
         raise UsageError(
             "--speed and --multiply apply to recorded logs", "scale a scenario with --param scale=N"
         )
-    names = list(dict.fromkeys([*(req.pricing or DEFAULT_MODELS)]))
-    if req.cost_model not in names:
-        names.append(req.cost_model)
-    models = tuple(load_model(m) for m in names)
-    cost_model = models[names.index(req.cost_model)].name
+    models, names = select_models(req.pricing, [req.cost_model])
+    cost_model = names[0]
     opts = Options(models, load_amplification(req.amplification), cost_model, req.bucket_ms, req.top)
     policy = load_policy(req.policy)
     other = load_policy(req.compare_policy) if req.compare_policy else None
