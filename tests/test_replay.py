@@ -213,6 +213,13 @@ def test_the_same_seed_gives_identical_json(cli: Cli) -> None:
         (["quota_pct<=100", "events<10"], ExitCode.CHECK_FAILED),
         (["essential.errors_through>=1"], ExitCode.CHECK_FAILED),  # not measured: no essential phase
         (["no_such_metric<1"], ExitCode.USAGE),
+        (["redactions.jwt==0", "redactions.private_key==0"], ExitCode.OK),  # a kind none was found of: 0
+        (
+            ["cost_usd.convex-starter<10", "cost_usd.cloudflare-workers-paid-2024<10"],
+            ExitCode.OK,
+        ),  # built-ins
+        (["redactions.jtw==0"], ExitCode.USAGE),
+        (["cost_usd.no-such-model<10"], ExitCode.USAGE),
         (["cost_usd is cheap"], ExitCode.USAGE),
     ],
 )
@@ -369,3 +376,41 @@ def test_every_metric_a_replay_reports_is_one_an_assert_may_name_before_the_run(
     bad = cli("replay", "--scenario", "month", "--assert", "trace_integrty>=0.99")
     assert bad.exit_code == ExitCode.USAGE
     assert "unknown metric 'trace_integrty'" in bad.stderr and "trace_integrity" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("metric", "says"),
+    [
+        ("cost_usd.no-such-model<10", "unknown metric 'cost_usd.no-such-model' in --assert"),
+        ("redactions.jtw==0", "unknown metric 'redactions.jtw' in --assert"),
+        ("compare.quota_pct<=100", "there is no --compare-policy result to read"),
+    ],
+)
+def test_a_metric_no_replay_would_report_is_refused_before_the_run(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, metric: str, says: str
+) -> None:
+    # a cost model nobody simulates, or compare.* without --compare-policy, failed after the replay (minutes of
+    # the month scenario)
+    from logcorr.replay import run as replay_run
+
+    def never(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the replay ran")
+
+    monkeypatch.setattr(replay_run, "replay", never)
+    r = cli("replay", "--scenario", "month", "--assert", metric)
+    assert r.exit_code == ExitCode.USAGE and says in r.stderr, r.stderr
+
+
+def test_every_redaction_kind_is_a_metric_zero_when_none() -> None:
+    from logcorr.replay.asserts import redaction_kinds
+    from logcorr.rules.redact import Redactor
+
+    kinds = redaction_kinds()
+    assert {"jwt", "password", "openai_key", "url_credentials", "cookie", "secret"} <= set(kinds)
+    assert not {"kv", "pair", "url_user", "ck_key", "kv_val", "su_key"} & set(kinds)  # helper groups
+    r = Redactor()
+    r.value({"message": "token=abcdefgh12345678 eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.abcdefghijk", "pwd": "x1"})
+    assert set(r.counts) <= set(kinds) and len(r.counts) == 3
+    from logcorr.replay.asserts import is_known
+
+    assert all(is_known(f"redactions.{k}") for k in kinds)

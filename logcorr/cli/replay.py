@@ -77,14 +77,15 @@ def replay_cmd(
 
     Example: logcorr replay --scenario steady --assert 'cost_usd<10' --assert 'trace_integrity>=0.99'
     """
-    from logcorr.replay.asserts import evaluate, validate
+    from logcorr.replay.asserts import cost_models, evaluate, validate
     from logcorr.replay.session import Request, execute
 
     if list_scenarios:
         return _list()
-    validate(asserts or [])
+    validate(asserts or [], compare=bool(compare_policy))
     req = Request(scenario, list(param or []), list(inputs or []), db, speed, multiply, policy, compare_policy,
-                  list(pricing or []), model, amplification, _bucket(bucket), top)  # fmt: skip
+                  list(pricing or []), model, amplification, _bucket(bucket), top,
+                  cost_models(list(asserts or [])))  # fmt: skip
     from logcorr.render.console import counted_progress
 
     progress, stop = counted_progress("replay")
