@@ -374,3 +374,37 @@ def test_two_different_pricing_models_of_one_name_are_refused(
     )
     assert r.exit_code == ExitCode.USAGE, r.stderr
     assert f"two different pricing models are named 'story': {plan} and story" in r.stderr
+
+
+def test_markdown_shows_the_baseline_comparison_as_table_and_json_do(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path
+) -> None:
+    base = tmp_path / "base.json"
+    base.write_bytes(cli("budget", "simulate", "--db", one_day, "--format", "json").stdout_bytes)
+    args = ("budget", "simulate", "--db", one_day, "--scale", "2", "--baseline", str(base))
+    assert "vs baseline: quota +42.16 points" in cli(*args).stdout
+    md = cli(*args, "--format", "markdown").stdout  # it had no word of the baseline
+    assert "#### Against the baseline" in md
+    assert "| quota used | 42.16 % | 84.32 % | +42.16 points |" in md
+    assert "| browser accepted | 31,000 | 62,000 | +31,000 |" in md
+    assert "| story (total) | $4.22 | $8.43 | +$4.22 |" in md
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"systems": [1, 2]}',
+        "[1]",
+        '{"systems": {"browser": 1}}',
+        '{"systems": {}, "costs": [1]}',
+        '{"systems": {}, "total": 3}',
+    ],
+)
+def test_a_malformed_baseline_is_an_input_error_naming_the_file(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path, text: str
+) -> None:
+    base = tmp_path / "weird.json"
+    base.write_text(text)
+    r = cli("budget", "simulate", "--db", one_day, "--baseline", str(base))
+    assert r.exit_code == ExitCode.INPUT, r.stderr  # it was an internal error (AttributeError), exit 3 too
+    assert r.stderr.startswith(f"error: baseline file {base} is not a budget simulate JSON result")

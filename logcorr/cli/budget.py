@@ -119,9 +119,21 @@ def _read_baseline(path: str) -> dict[str, Any]:
         raise InputError(
             f"baseline file {path} is not JSON: {e}", "write one with budget simulate --format json"
         ) from e
-    if not isinstance(data, dict) or "systems" not in data:
-        raise InputError(f"baseline file {path} is not a budget simulate JSON result")
-    return data
+    # the parts `project.diff` reads, of the shapes it reads them in (`{"systems": [1, 2]}` was an internal error)
+    result: dict[str, Any] = data if isinstance(data, dict) else {}
+    systems, total, costs = (result.get(k) for k in ("systems", "total", "costs"))
+    if (
+        not isinstance(systems, dict)
+        or not all(isinstance(v, dict) for v in systems.values())
+        or not isinstance(total if total is not None else {}, dict)
+        or not isinstance(costs if costs is not None else [], list)
+        or not all(isinstance(c, dict) and isinstance(c.get("model"), str) for c in costs or [])
+    ):
+        raise InputError(
+            f"baseline file {path} is not a budget simulate JSON result",
+            "write one with budget simulate --format json",
+        )
+    return result
 
 
 def simulate_cmd(

@@ -130,8 +130,31 @@ def to_markdown(result: dict[str, Any], checks: list[Threshold] | None = None) -
     parts.append("\n" + "; ".join(_threshold_lines(result)) + "\n")
     parts.append(_md_table(COST_COLS, _cost_rows(result)))
     parts.append("")
+    if "baseline" in result:
+        parts.append("#### Against the baseline\n")
+        parts.append(_md_table(["", "baseline", "current", "change"], _baseline_rows(result["baseline"])))
+        parts.append("")
     parts += [f"> {n}" for n in result["notes"]]
     return "\n".join(parts) + "\n"
+
+
+def _baseline_rows(d: dict[str, Any]) -> list[list[str]]:
+    """`project.diff` as rows: the quota, each system's accepted writes, each model's dollars."""
+
+    def num(v: Any, fmt: str, before: str = "", after: str = "") -> str:
+        return "n/a" if not isinstance(v, int | float) else f"{before}{format(v, fmt)}{after}"
+
+    q = d["quota_pct"]
+    rows = [["quota used", num(q["baseline"], ".2f", after=" %"), num(q["current"], ".2f", after=" %"),
+             _signed(q["delta"]) + " points"]]  # fmt: skip
+    for s, v in d["systems"].items():
+        a = v["accepted"]
+        delta = "n/a" if a["delta"] is None else f"{a['delta']:+,.0f}"
+        rows.append([f"{s} accepted", num(a["baseline"], ","), num(a["current"], ","), delta])
+    for model, c in d["costs"].items():
+        rows.append([f"{model} (total)", num(c["baseline"], ",.2f", "$"), num(c["current"], ",.2f", "$"),
+                     _signed(c["delta"], "$")])  # fmt: skip
+    return rows
 
 
 def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:
