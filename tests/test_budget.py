@@ -408,3 +408,18 @@ def test_a_malformed_baseline_is_an_input_error_naming_the_file(
     r = cli("budget", "simulate", "--db", one_day, "--baseline", str(base))
     assert r.exit_code == ExitCode.INPUT, r.stderr  # it was an internal error (AttributeError), exit 3 too
     assert r.stderr.startswith(f"error: baseline file {base} is not a budget simulate JSON result")
+
+
+@pytest.mark.parametrize(
+    ("option", "what"),
+    [("--pricing", "pricing model"), ("--amplification", "amplification model"), ("--policy", "policy file")],
+)
+def test_a_file_that_is_not_utf8_is_a_config_error_for_every_option(
+    cli: Callable[..., CliResult], tmp_path: Path, option: str, what: str
+) -> None:
+    # --pricing and --amplification were an internal error (UnicodeDecodeError), exit 3; --policy was exit 2
+    path = tmp_path / "bin.toml"
+    path.write_bytes(b"\xff\xfe")
+    r = cli("budget", "simulate", option, str(path), "--db", str(tmp_path / "none.duckdb"))
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert r.stderr.startswith(f"error: cannot read {what} {path}: not UTF-8 text")

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from logcorr.budget.amplification import RESOURCES
-from logcorr.datafiles import builtin_text, validate_toml
+from logcorr.datafiles import builtin_text, read_text, validate_toml
 from logcorr.errors import ConfigError
 
 BUILTIN = (
@@ -120,7 +120,7 @@ def load_model(name_or_path: str) -> PricingModel:
             f"pricing model {name_or_path!r} is neither a built-in model nor a file",
             f"built-in models: {', '.join(BUILTIN)}",
         )
-    return validate_toml(PricingModel, p.read_text(encoding="utf-8"), str(p), "pricing model")
+    return validate_toml(PricingModel, read_text(p, "pricing model"), str(p), "pricing model")
 
 
 def select_models(
