@@ -423,3 +423,31 @@ def test_a_file_that_is_not_utf8_is_a_config_error_for_every_option(
     r = cli("budget", "simulate", option, str(path), "--db", str(tmp_path / "none.duckdb"))
     assert r.exit_code == ExitCode.USAGE, r.stderr
     assert r.stderr.startswith(f"error: cannot read {what} {path}: not UTF-8 text")
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("price_usd = inf", "resources.0.price_usd"),
+        ("price_usd = nan", "resources.0.price_usd"),
+        ("included = inf", "resources.0.included"),
+        ("per = inf", "resources.0.per"),
+        ("base_fee_usd = inf", "base_fee_usd"),
+    ],
+)
+def test_a_pricing_number_that_is_not_finite_is_refused(
+    cli: Callable[..., CliResult], tmp_path: Path, line: str, field: str
+) -> None:
+    # the table showed `$inf`; policy and amplification files refuse inf and nan already
+    key = line.split(" =")[0]
+    text = "\n".join(x for x in MY_PLAN.splitlines() if not x.startswith(f"{key} ="))
+    text = text.replace(
+        'sources = ["me"]', f'sources = ["me"]\n{line}' if key == "base_fee_usd" else 'sources = ["me"]'
+    )
+    if key != "base_fee_usd":
+        text += f"\n{line}\n"
+    path = tmp_path / "plan.toml"
+    path.write_text(text)
+    r = cli("budget", "simulate", "--pricing", str(path), "--db", str(tmp_path / "none.duckdb"))
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert f"{field}: Input should be a finite number" in r.stderr

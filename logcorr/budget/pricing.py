@@ -26,7 +26,8 @@ DEFAULT_MODELS = ("story", "convex-professional", "cloudflare-workers-paid")
 
 
 class Resource(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # TOML has inf and nan; no price or amount means either (`price_usd = inf` was priced as $inf)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     unit: str
@@ -44,7 +45,7 @@ class Resource(BaseModel):
 
 
 class PricingModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     title: str
