@@ -231,6 +231,14 @@ def test_period_says_how_much_time_the_sample_represents(cli: Callable[..., CliR
     assert r.exit_code == ExitCode.USAGE and "shorter than the observed span" in r.stderr
 
 
+def test_a_period_under_a_minute_is_said_in_seconds(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    db = str(tmp_path / "one.duckdb")
+    ingest([str(write(tmp_path / "one.jsonl", spread(0, 1, "worker", "x")))], db)
+    r = cli("budget", "simulate", "--db", db, "--period", "30s", "--days", "1")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert "repeated every 30 s," in r.stdout  # it said "every 0 min"
+
+
 @pytest.mark.parametrize(
     ("option", "text", "first_line"),
     [

@@ -308,6 +308,8 @@ def test_compare_policy_runs_the_same_load_side_by_side(cli: Cli, tmp_path: Path
         ("--scenario", "steady", "--speed", "2"),
         ("--param", "duration=1h"),
         ("--scenario", "steady", "--bucket", "soon"),
+        ("--scenario", "steady", "--bucket", "10s"),  # it became 1 min without a word
+        ("--scenario", "steady", "--bucket", "90s"),
         ("--scenario", "steady", "--model", "no-such-model"),
     ],
 )

@@ -108,6 +108,11 @@ def _bucket(text: str | None) -> int | None:
     ms = parse_duration_ms(text, "--bucket")
     if ms <= 0:  # it fell back to a minute without a word
         raise UsageError(f"--bucket {text!r} must be longer than 0", "e.g. --bucket 1m or --bucket 1h")
+    if ms % 60_000:  # the series is kept per minute: 10s became 1 min, 90s 1 min, without a word
+        raise UsageError(
+            f"--bucket {text!r} must be whole minutes (the series is counted per minute)",
+            "e.g. --bucket 1m, 5m or 1h",
+        )
     return ms
 
 

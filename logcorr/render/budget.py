@@ -61,6 +61,14 @@ def _threshold_lines(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def _period(ms: int) -> str:
+    """The tiling period as the header says it: whole minutes as before, else seconds (`--period 30s` was
+    "every 0 min")."""
+    if ms % 60_000 == 0:
+        return f"{ms // 60_000} min"
+    return f"{ms / 1000:g} s"
+
+
 def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -71,7 +79,7 @@ def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) 
     m = result["month"]
     con.print(f"[bold]budget projection[/] for {m['days']} days from {m['start']} "
               f"(observed {result['observed']['events']:,} events, {result['observed']['first']} → "
-              f"{result['observed']['last']}, repeated every {m['period_ms'] // 60000} min, scale {m['scale']:g}×)")  # fmt: skip
+              f"{result['observed']['last']}, repeated every {_period(m['period_ms'])}, scale {m['scale']:g}×)")  # fmt: skip
     t = Table(show_edge=False, header_style="bold", title="quota view (writes)", title_justify="left")
     for name in SYSTEM_COLS:
         t.add_column(name, justify="left" if name in ("system", "dropped by rule") else "right")
