@@ -231,6 +231,14 @@ def test_period_says_how_much_time_the_sample_represents(cli: Callable[..., CliR
     assert r.exit_code == ExitCode.USAGE and "shorter than the observed span" in r.stderr
 
 
+def test_a_period_under_a_minute_is_said_in_seconds(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    db = str(tmp_path / "one.duckdb")
+    ingest([str(write(tmp_path / "one.jsonl", spread(0, 1, "worker", "x")))], db)
+    r = cli("budget", "simulate", "--db", db, "--period", "30s", "--days", "1")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert "repeated every 30 s," in r.stdout  # it said "every 0 min"
+
+
 @pytest.mark.parametrize(
     ("option", "text", "first_line"),
     [
@@ -309,3 +317,145 @@ def test_a_misspelt_resource_or_a_negative_amplification_is_a_clear_config_error
     r = cli("budget", "simulate", "--db", one_day, "--amplification", str(amp))
     assert r.exit_code == ExitCode.USAGE
     assert "amp.toml" in r.stderr and "browser.offered.function_calls" in r.stderr
+
+
+@pytest.mark.parametrize("where", ["a directory", "a missing directory"])
+@pytest.mark.parametrize(("limit", "code"), [("10", ExitCode.OK), ("1", ExitCode.CHECK_FAILED)])
+def test_an_unwritable_step_summary_is_a_warning_and_the_verdict_stands(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path, where: str, limit: str, code: int
+) -> None:
+    # it was an internal error (IsADirectoryError, FileNotFoundError), exit 3, after the report was written
+    summary = tmp_path if where == "a directory" else tmp_path / "nodir" / "summary.md"
+    r = cli("budget", "check", "--db", one_day, "--max-usd", limit, "--format", "junit",
+            env={"GITHUB_STEP_SUMMARY": str(summary)})  # fmt: skip
+    assert r.exit_code == code, r.stderr
+    assert "internal error" not in r.stderr
+    assert f"warning: cannot append the summary to $GITHUB_STEP_SUMMARY ({summary})" in r.stderr
+    assert ET.fromstring(r.stdout_bytes).find("testsuite") is not None
+
+
+MY_PLAN = """name = "mine"
+title = "My plan"
+as_of = "2026-01-01"
+sources = ["me"]
+base_fee_usd = 1
+
+[[resources]]
+name = "writes"
+unit = "write"
+price_usd = 2
+per = 1_000_000
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "measured"),
+    [
+        (
+            ("--model", "convex-starter"),
+            "cost (convex-starter, total)",
+        ),  # was: 'convex-starter' was not simulated
+        (("--pricing", "{plan}"), "cost (story, total)"),  # was: 'story' was not simulated (a .txt passed)
+        (("--pricing", "{plan}", "--model", "mine"), "cost (mine, total)"),
+        (("--pricing", "{plan}", "--model", "{plan}"), "cost (mine, total)"),
+        (("--model", "{plan}"), "cost (mine, total)"),
+        (("--pricing", "convex-starter", "--model", "{plan}"), "cost (mine, total)"),
+    ],
+)
+def test_the_model_a_check_names_is_simulated(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path, args: tuple[str, ...], measured: str
+) -> None:
+    plan = tmp_path / "my.toml"
+    plan.write_text(MY_PLAN)
+    r = cli("budget", "check", "--db", one_day, "--max-usd", "100", *(a.format(plan=plan) for a in args))
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert f"PASS {measured}:" in r.stderr
+
+
+def test_two_different_pricing_models_of_one_name_are_refused(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path
+) -> None:
+    plan = tmp_path / "story.toml"
+    plan.write_text(MY_PLAN.replace('"mine"', '"story"'))
+    r = cli(
+        "budget", "check", "--db", one_day, "--max-usd", "10", "--pricing", str(plan), "--pricing", "story"
+    )
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert f"two different pricing models are named 'story': {plan} and story" in r.stderr
+
+
+def test_markdown_shows_the_baseline_comparison_as_table_and_json_do(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path
+) -> None:
+    base = tmp_path / "base.json"
+    base.write_bytes(cli("budget", "simulate", "--db", one_day, "--format", "json").stdout_bytes)
+    args = ("budget", "simulate", "--db", one_day, "--scale", "2", "--baseline", str(base))
+    assert "vs baseline: quota +42.16 points" in cli(*args).stdout
+    md = cli(*args, "--format", "markdown").stdout  # it had no word of the baseline
+    assert "#### Against the baseline" in md
+    assert "| quota used | 42.16 % | 84.32 % | +42.16 points |" in md
+    assert "| browser accepted | 31,000 | 62,000 | +31,000 |" in md
+    assert "| story (total) | $4.22 | $8.43 | +$4.22 |" in md
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"systems": [1, 2]}',
+        "[1]",
+        '{"systems": {"browser": 1}}',
+        '{"systems": {}, "costs": [1]}',
+        '{"systems": {}, "total": 3}',
+    ],
+)
+def test_a_malformed_baseline_is_an_input_error_naming_the_file(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path, text: str
+) -> None:
+    base = tmp_path / "weird.json"
+    base.write_text(text)
+    r = cli("budget", "simulate", "--db", one_day, "--baseline", str(base))
+    assert r.exit_code == ExitCode.INPUT, r.stderr  # it was an internal error (AttributeError), exit 3 too
+    assert r.stderr.startswith(f"error: baseline file {base} is not a budget simulate JSON result")
+
+
+@pytest.mark.parametrize(
+    ("option", "what"),
+    [("--pricing", "pricing model"), ("--amplification", "amplification model"), ("--policy", "policy file")],
+)
+def test_a_file_that_is_not_utf8_is_a_config_error_for_every_option(
+    cli: Callable[..., CliResult], tmp_path: Path, option: str, what: str
+) -> None:
+    # --pricing and --amplification were an internal error (UnicodeDecodeError), exit 3; --policy was exit 2
+    path = tmp_path / "bin.toml"
+    path.write_bytes(b"\xff\xfe")
+    r = cli("budget", "simulate", option, str(path), "--db", str(tmp_path / "none.duckdb"))
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert r.stderr.startswith(f"error: cannot read {what} {path}: not UTF-8 text")
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("price_usd = inf", "resources.0.price_usd"),
+        ("price_usd = nan", "resources.0.price_usd"),
+        ("included = inf", "resources.0.included"),
+        ("per = inf", "resources.0.per"),
+        ("base_fee_usd = inf", "base_fee_usd"),
+    ],
+)
+def test_a_pricing_number_that_is_not_finite_is_refused(
+    cli: Callable[..., CliResult], tmp_path: Path, line: str, field: str
+) -> None:
+    # the table showed `$inf`; policy and amplification files refuse inf and nan already
+    key = line.split(" =")[0]
+    text = "\n".join(x for x in MY_PLAN.splitlines() if not x.startswith(f"{key} ="))
+    text = text.replace(
+        'sources = ["me"]', f'sources = ["me"]\n{line}' if key == "base_fee_usd" else 'sources = ["me"]'
+    )
+    if key != "base_fee_usd":
+        text += f"\n{line}\n"
+    path = tmp_path / "plan.toml"
+    path.write_text(text)
+    r = cli("budget", "simulate", "--pricing", str(path), "--db", str(tmp_path / "none.duckdb"))
+    assert r.exit_code == ExitCode.USAGE, r.stderr
+    assert f"{field}: Input should be a finite number" in r.stderr

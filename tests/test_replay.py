@@ -213,6 +213,13 @@ def test_the_same_seed_gives_identical_json(cli: Cli) -> None:
         (["quota_pct<=100", "events<10"], ExitCode.CHECK_FAILED),
         (["essential.errors_through>=1"], ExitCode.CHECK_FAILED),  # not measured: no essential phase
         (["no_such_metric<1"], ExitCode.USAGE),
+        (["redactions.jwt==0", "redactions.private_key==0"], ExitCode.OK),  # a kind none was found of: 0
+        (
+            ["cost_usd.convex-starter<10", "cost_usd.cloudflare-workers-paid-2024<10"],
+            ExitCode.OK,
+        ),  # built-ins
+        (["redactions.jtw==0"], ExitCode.USAGE),
+        (["cost_usd.no-such-model<10"], ExitCode.USAGE),
         (["cost_usd is cheap"], ExitCode.USAGE),
     ],
 )
@@ -301,6 +308,8 @@ def test_compare_policy_runs_the_same_load_side_by_side(cli: Cli, tmp_path: Path
         ("--scenario", "steady", "--speed", "2"),
         ("--param", "duration=1h"),
         ("--scenario", "steady", "--bucket", "soon"),
+        ("--scenario", "steady", "--bucket", "10s"),  # it became 1 min without a word
+        ("--scenario", "steady", "--bucket", "90s"),
         ("--scenario", "steady", "--model", "no-such-model"),
     ],
 )
@@ -308,6 +317,26 @@ def test_usage_errors_exit_2(cli: Cli, args: tuple[str, ...]) -> None:
     r = cli("replay", *args)
     assert r.exit_code == ExitCode.USAGE, r.stderr
     assert r.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("how", ["name of a --pricing file", "path", "built-in name"])
+def test_model_is_a_built_in_name_a_file_or_a_pricing_models_name(cli: Cli, tmp_path: Path, how: str) -> None:
+    # replay --model wanted a path (the name of a --pricing file was "neither a built-in model nor a file");
+    # budget check wanted a name: both take either now (`budget.pricing.select_models`)
+    plan = tmp_path / "my.toml"
+    plan.write_text(
+        'name = "mine"\ntitle = "My plan"\nas_of = "2026-01-01"\nsources = ["me"]\n'
+        '[[resources]]\nname = "writes"\nunit = "write"\nprice_usd = 2\nper = 1_000_000\n'
+    )
+    args = {
+        "name of a --pricing file": ("--pricing", str(plan), "--model", "mine"),
+        "path": ("--model", str(plan)),
+        "built-in name": ("--model", "convex-starter"),
+    }[how]
+    res = run_json(cli, "--scenario", "steady", *args)
+    name = "convex-starter" if how == "built-in name" else "mine"
+    assert res["cost_model"] == name
+    assert res["metrics"]["cost_usd"] == res["metrics"][f"cost_usd.{name}"]
 
 
 def test_help_and_list(cli: Cli) -> None:
@@ -349,3 +378,41 @@ def test_every_metric_a_replay_reports_is_one_an_assert_may_name_before_the_run(
     bad = cli("replay", "--scenario", "month", "--assert", "trace_integrty>=0.99")
     assert bad.exit_code == ExitCode.USAGE
     assert "unknown metric 'trace_integrty'" in bad.stderr and "trace_integrity" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("metric", "says"),
+    [
+        ("cost_usd.no-such-model<10", "unknown metric 'cost_usd.no-such-model' in --assert"),
+        ("redactions.jtw==0", "unknown metric 'redactions.jtw' in --assert"),
+        ("compare.quota_pct<=100", "there is no --compare-policy result to read"),
+    ],
+)
+def test_a_metric_no_replay_would_report_is_refused_before_the_run(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, metric: str, says: str
+) -> None:
+    # a cost model nobody simulates, or compare.* without --compare-policy, failed after the replay (minutes of
+    # the month scenario)
+    from logcorr.replay import run as replay_run
+
+    def never(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the replay ran")
+
+    monkeypatch.setattr(replay_run, "replay", never)
+    r = cli("replay", "--scenario", "month", "--assert", metric)
+    assert r.exit_code == ExitCode.USAGE and says in r.stderr, r.stderr
+
+
+def test_every_redaction_kind_is_a_metric_zero_when_none() -> None:
+    from logcorr.replay.asserts import redaction_kinds
+    from logcorr.rules.redact import Redactor
+
+    kinds = redaction_kinds()
+    assert {"jwt", "password", "openai_key", "url_credentials", "cookie", "secret"} <= set(kinds)
+    assert not {"kv", "pair", "url_user", "ck_key", "kv_val", "su_key"} & set(kinds)  # helper groups
+    r = Redactor()
+    r.value({"message": "token=abcdefgh12345678 eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.abcdefghijk", "pwd": "x1"})
+    assert set(r.counts) <= set(kinds) and len(r.counts) == 3
+    from logcorr.replay.asserts import is_known
+
+    assert all(is_known(f"redactions.{k}") for k in kinds)

@@ -133,3 +133,23 @@ def test_progress_is_reported_after_each_part(monkeypatch: pytest.MonkeyPatch) -
     res = sim_run.run(con, parts, Policy(), start_ms=START, progress=lambda *a: seen.append(a))
     assert len(parts) == 2 and [(d, t) for _, d, t in seen] == [(1, 2), (2, 2)]
     assert 0 < seen[0][0] < seen[1][0] == res.events == 6 * 1620
+
+
+@pytest.mark.parametrize(
+    ("scale", "expected"),
+    [(1.0, 1620), (1.00001, 1620), (2.0, 2 * 1620), (2.00002, 2 * 1620), (0.00001, 0), (1.99999, 2 * 1620)],
+)
+def test_a_fraction_too_small_to_keep_an_event_adds_no_clone(scale: float, expected: int) -> None:
+    # a fractional part that rounded to no event in 10,000 made the filter keep the whole extra clone:
+    # --scale 1.00001 doubled the load, 2.00002 tripled it, 0.00001 was the full 1×
+    con = _base(seed=11)
+    args = (START, START, 10 * MINUTE, 1, scale, START + 10 * MINUTE)
+    assert len(_rows(con, load.tiled(*args))) == expected
+    assert sum(len(_rows(con, q)) for q in load.tiled_in_parts(*args, base_events=1620)) == expected
+
+
+def test_a_fractional_scale_keeps_that_share_of_one_more_clone() -> None:
+    con = _base(seed=11)
+    for scale, lo, hi in [(1.5, 1.45, 1.55), (0.001, 0.0, 0.005), (0.25, 0.2, 0.3)]:
+        n = len(_rows(con, load.tiled(START, START, 10 * MINUTE, 1, scale, START + 10 * MINUTE)))
+        assert lo * 1620 <= n <= hi * 1620, (scale, n)

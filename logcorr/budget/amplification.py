@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from logcorr.datafiles import builtin_text, validate_toml
-from logcorr.errors import ConfigError
+from logcorr.datafiles import builtin_text, read_text, validate_toml
 
 GB = 1e9
 
@@ -64,10 +62,7 @@ def load_amplification(path: str | None = None) -> Amplification:
             "logcorr/data/amplification.toml",
             "amplification model",
         )
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"amplification model {path} not found")
-    return validate_toml(Amplification, p.read_text(encoding="utf-8"), path, "amplification model")
+    return validate_toml(Amplification, read_text(path, "amplification model"), path, "amplification model")
 
 
 def usage(

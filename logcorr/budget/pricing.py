@@ -3,6 +3,7 @@ dollar cost of a month's resource usage under one model."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from logcorr.budget.amplification import RESOURCES
-from logcorr.datafiles import builtin_text, validate_toml
+from logcorr.datafiles import builtin_text, read_text, validate_toml
 from logcorr.errors import ConfigError
 
 BUILTIN = (
@@ -25,7 +26,8 @@ DEFAULT_MODELS = ("story", "convex-professional", "cloudflare-workers-paid")
 
 
 class Resource(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # TOML has inf and nan; no price or amount means either (`price_usd = inf` was priced as $inf)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     unit: str
@@ -43,7 +45,7 @@ class Resource(BaseModel):
 
 
 class PricingModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     title: str
@@ -119,7 +121,39 @@ def load_model(name_or_path: str) -> PricingModel:
             f"pricing model {name_or_path!r} is neither a built-in model nor a file",
             f"built-in models: {', '.join(BUILTIN)}",
         )
-    return validate_toml(PricingModel, p.read_text(encoding="utf-8"), str(p), "pricing model")
+    return validate_toml(PricingModel, read_text(p, "pricing model"), str(p), "pricing model")
+
+
+def select_models(
+    pricing: Sequence[str] | None, wanted: Sequence[str] = ()
+) -> tuple[tuple[PricingModel, ...], list[str]]:
+    """The models to simulate and the names of the `wanted` ones, for `budget simulate`/`check` and `replay`
+    alike: `pricing` (built-in names or TOML paths; default `DEFAULT_MODELS`), plus each wanted model not among
+    them. A wanted model is the name of one of those models (a file's `name`), a built-in name or a TOML path:
+    whatever `--model` or a `cost_usd.<model>` threshold names is simulated. Two different models of one name
+    are refused: which one a check or a metric means would be a guess."""
+    models: list[PricingModel] = []
+    specs: dict[str, str] = {}  # model name → where it came from
+
+    def add(model: PricingModel, spec: str) -> str:
+        same = next((m for m in models if m.name == model.name), None)
+        if same is None:
+            models.append(model)
+            specs[model.name] = spec
+        elif same != model:
+            raise ConfigError(
+                f"two different pricing models are named {model.name!r}: {specs[model.name]} and {spec}",
+                "give each pricing file its own name",
+            )
+        return model.name
+
+    for spec in dict.fromkeys(pricing or DEFAULT_MODELS):
+        add(load_model(spec), spec)
+    names = []
+    for spec in wanted:
+        known = next((m.name for m in models if m.name == spec), None)
+        names.append(known if known is not None else add(load_model(spec), spec))
+    return tuple(models), names
 
 
 def price(model: PricingModel, usage: dict[str, float]) -> Cost:

@@ -66,9 +66,10 @@ def parse_scale(text: str) -> float:
 
 def _project(inputs: list[str] | None, db: str | None, policy: str | None, pricing: list[str] | None,
              amplification: str | None, days: int | None, scale: str, baseline: str | None,
-             period: str | None) -> dict[str, Any]:  # fmt: skip
+             period: str | None, wanted: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    """The projection, and the simulated names of the `wanted` pricing models (see `select_models`)."""
     from logcorr.budget.amplification import load_amplification
-    from logcorr.budget.pricing import DEFAULT_MODELS, load_model
+    from logcorr.budget.pricing import select_models
     from logcorr.budget.project import diff, simulate, with_inputs
     from logcorr.rules.policy import load_policy
     from logcorr.store.connection import resolve_db
@@ -76,7 +77,7 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     from logcorr.units import parse_duration_ms
 
     pol = load_policy(policy)
-    models = [load_model(m) for m in (pricing or DEFAULT_MODELS)]
+    models, names = select_models(pricing, wanted or [])
     amp = load_amplification(amplification)
     base = _read_baseline(baseline) if baseline else None
     tmp = None
@@ -91,7 +92,7 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     progress, stop = counted_progress("simulate")
     try:
         period_ms = parse_duration_ms(period, "--period") if period else None
-        result = simulate(con, pol, amp, models, days=days, scale=parse_scale(scale), period_ms=period_ms,
+        result = simulate(con, pol, amp, list(models), days=days, scale=parse_scale(scale), period_ms=period_ms,
                           source=source, progress=progress)  # fmt: skip
     finally:
         stop()
@@ -100,7 +101,7 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
             tmp.cleanup()
     if base is not None:
         result["baseline"] = diff(result, base)
-    return result
+    return result, names
 
 
 def _read_baseline(path: str) -> dict[str, Any]:
@@ -118,9 +119,21 @@ def _read_baseline(path: str) -> dict[str, Any]:
         raise InputError(
             f"baseline file {path} is not JSON: {e}", "write one with budget simulate --format json"
         ) from e
-    if not isinstance(data, dict) or "systems" not in data:
-        raise InputError(f"baseline file {path} is not a budget simulate JSON result")
-    return data
+    # the parts `project.diff` reads, of the shapes it reads them in (`{"systems": [1, 2]}` was an internal error)
+    result: dict[str, Any] = data if isinstance(data, dict) else {}
+    systems, total, costs = (result.get(k) for k in ("systems", "total", "costs"))
+    if (
+        not isinstance(systems, dict)
+        or not all(isinstance(v, dict) for v in systems.values())
+        or not isinstance(total if total is not None else {}, dict)
+        or not isinstance(costs if costs is not None else [], list)
+        or not all(isinstance(c, dict) and isinstance(c.get("model"), str) for c in costs or [])
+    ):
+        raise InputError(
+            f"baseline file {path} is not a budget simulate JSON result",
+            "write one with budget simulate --format json",
+        )
+    return result
 
 
 def simulate_cmd(
@@ -139,7 +152,7 @@ def simulate_cmd(
 
     Example: logcorr budget simulate --db app.duckdb --scale 10x --format markdown
     """
-    result = _project(inputs, db, policy, pricing, amplification, days, scale, baseline, period)
+    result, _ = _project(inputs, db, policy, pricing, amplification, days, scale, baseline, period)
     _emit(result, fmt.value, None)
 
 
@@ -154,7 +167,10 @@ def check_cmd(
     period: str = PERIOD_OPT,
     max_usd: float = typer.Option(None, "--max-usd", help="Fail when the projected dollars exceed this."),
     model: str = typer.Option(
-        "story", "--model", help="Pricing model --max-usd is checked against (default: story)."
+        "story",
+        "--model",
+        help="Pricing model --max-usd is checked against: a built-in name, a TOML file, or the name of a "
+        "--pricing model (default: story).",
     ),
     basis: str = typer.Option(
         "total", "--cost-basis", help="total, billed or list (see docs/budget.md) (default: total)."
@@ -187,29 +203,34 @@ def check_cmd(
                 f"{option} {limit:g}: must be a finite number, 0 or more",
                 "e.g. --max-usd 10 --max-quota-pct 100",
             )
-    pricing = list(pricing or [])
-    if (
-        pricing
-        and max_usd is not None
-        and model not in pricing
-        and not any(p.endswith(".toml") for p in pricing)
-    ):
-        pricing.append(model)
-    result = _project(inputs, db, policy, pricing or None, amplification, days, scale, None, period)
-    checks = evaluate(result, max_usd=max_usd, model=model, basis=basis, max_quota_pct=max_quota_pct,
+    result, names = _project(inputs, db, policy, pricing or None, amplification, days, scale, None, period,
+                             [model] if max_usd is not None else [])  # fmt: skip
+    checks = evaluate(result, max_usd=max_usd, model=names[0] if names else model, basis=basis, max_quota_pct=max_quota_pct,
                       fail_on_degrade=fail_on_degrade)  # fmt: skip
     _emit(result, fmt.value, checks)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        from logcorr.render.budget import to_markdown
-
-        with open(summary, "a", encoding="utf-8") as f:
-            f.write(to_markdown(result, checks))
+    _append_step_summary(result, checks)
     failed = [c for c in checks if not c.passed]
     for c in checks:
         sys.stderr.write(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.measured} (limit {c.limit})\n")
     if failed:
         raise typer.Exit(ExitCode.CHECK_FAILED)
+
+
+def _append_step_summary(result: dict[str, Any], checks: Any) -> None:
+    """The Markdown summary appended to `$GITHUB_STEP_SUMMARY`, when set. A courtesy: a path that cannot be
+    written (a directory, a missing directory) is a warning, and the exit code stays the check's verdict."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not summary:
+        return
+    from logcorr.render.budget import to_markdown
+
+    try:
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(to_markdown(result, checks))
+    except OSError as e:
+        sys.stderr.write(
+            f"warning: cannot append the summary to $GITHUB_STEP_SUMMARY ({summary}): {e.strerror or e}\n"
+        )
 
 
 def _emit(result: dict[str, Any], fmt: str, checks: Any) -> None:

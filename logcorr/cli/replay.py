@@ -53,7 +53,11 @@ def replay_cmd(
         "--pricing",
         help="Pricing model name or TOML, repeatable (default: story, convex-professional, cloudflare-workers-paid).",
     ),
-    model: str = typer.Option("story", "--model", help="Pricing model behind cost_usd."),
+    model: str = typer.Option(
+        "story",
+        "--model",
+        help="Pricing model behind cost_usd: a built-in name, a TOML file, or the name of a --pricing model.",
+    ),
     amplification: str = typer.Option(
         None, "--amplification", help="Write-amplification TOML (default: the built-in model)."
     ),
@@ -73,14 +77,15 @@ def replay_cmd(
 
     Example: logcorr replay --scenario steady --assert 'cost_usd<10' --assert 'trace_integrity>=0.99'
     """
-    from logcorr.replay.asserts import evaluate, validate
+    from logcorr.replay.asserts import cost_models, evaluate, validate
     from logcorr.replay.session import Request, execute
 
     if list_scenarios:
         return _list()
-    validate(asserts or [])
+    validate(asserts or [], compare=bool(compare_policy))
     req = Request(scenario, list(param or []), list(inputs or []), db, speed, multiply, policy, compare_policy,
-                  list(pricing or []), model, amplification, _bucket(bucket), top)  # fmt: skip
+                  list(pricing or []), model, amplification, _bucket(bucket), top,
+                  cost_models(list(asserts or [])))  # fmt: skip
     from logcorr.render.console import counted_progress
 
     progress, stop = counted_progress("replay")
@@ -103,6 +108,11 @@ def _bucket(text: str | None) -> int | None:
     ms = parse_duration_ms(text, "--bucket")
     if ms <= 0:  # it fell back to a minute without a word
         raise UsageError(f"--bucket {text!r} must be longer than 0", "e.g. --bucket 1m or --bucket 1h")
+    if ms % 60_000:  # the series is kept per minute: 10s became 1 min, 90s 1 min, without a word
+        raise UsageError(
+            f"--bucket {text!r} must be whole minutes (the series is counted per minute)",
+            "e.g. --bucket 1m, 5m or 1h",
+        )
     return ms
 
 

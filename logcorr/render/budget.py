@@ -61,6 +61,14 @@ def _threshold_lines(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def _period(ms: int) -> str:
+    """The tiling period as the header says it: whole minutes as before, else seconds (`--period 30s` was
+    "every 0 min")."""
+    if ms % 60_000 == 0:
+        return f"{ms // 60_000} min"
+    return f"{ms / 1000:g} s"
+
+
 def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -71,7 +79,7 @@ def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) 
     m = result["month"]
     con.print(f"[bold]budget projection[/] for {m['days']} days from {m['start']} "
               f"(observed {result['observed']['events']:,} events, {result['observed']['first']} → "
-              f"{result['observed']['last']}, repeated every {m['period_ms'] // 60000} min, scale {m['scale']:g}×)")  # fmt: skip
+              f"{result['observed']['last']}, repeated every {_period(m['period_ms'])}, scale {m['scale']:g}×)")  # fmt: skip
     t = Table(show_edge=False, header_style="bold", title="quota view (writes)", title_justify="left")
     for name in SYSTEM_COLS:
         t.add_column(name, justify="left" if name in ("system", "dropped by rule") else "right")
@@ -130,8 +138,31 @@ def to_markdown(result: dict[str, Any], checks: list[Threshold] | None = None) -
     parts.append("\n" + "; ".join(_threshold_lines(result)) + "\n")
     parts.append(_md_table(COST_COLS, _cost_rows(result)))
     parts.append("")
+    if "baseline" in result:
+        parts.append("#### Against the baseline\n")
+        parts.append(_md_table(["", "baseline", "current", "change"], _baseline_rows(result["baseline"])))
+        parts.append("")
     parts += [f"> {n}" for n in result["notes"]]
     return "\n".join(parts) + "\n"
+
+
+def _baseline_rows(d: dict[str, Any]) -> list[list[str]]:
+    """`project.diff` as rows: the quota, each system's accepted writes, each model's dollars."""
+
+    def num(v: Any, fmt: str, before: str = "", after: str = "") -> str:
+        return "n/a" if not isinstance(v, int | float) else f"{before}{format(v, fmt)}{after}"
+
+    q = d["quota_pct"]
+    rows = [["quota used", num(q["baseline"], ".2f", after=" %"), num(q["current"], ".2f", after=" %"),
+             _signed(q["delta"]) + " points"]]  # fmt: skip
+    for s, v in d["systems"].items():
+        a = v["accepted"]
+        delta = "n/a" if a["delta"] is None else f"{a['delta']:+,.0f}"
+        rows.append([f"{s} accepted", num(a["baseline"], ","), num(a["current"], ","), delta])
+    for model, c in d["costs"].items():
+        rows.append([f"{model} (total)", num(c["baseline"], ",.2f", "$"), num(c["current"], ",.2f", "$"),
+                     _signed(c["delta"], "$")])  # fmt: skip
+    return rows
 
 
 def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:

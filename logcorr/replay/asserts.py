@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import operator
 import re
 from collections.abc import Callable
@@ -96,8 +97,8 @@ def evaluate(result: dict[str, Any], texts: list[str]) -> list[Check]:
     return checks
 
 
-# the metrics a replay reports (`run.py`): fixed names, per system and per rule, and families whose members
-# depend on the run (`cost_usd.<model>`, `redactions.<kind>`)
+# the metrics a replay reports (`run.py`): fixed names, per system and per rule, one per redaction kind
+# (`redactions.<kind>`, 0 when none), and one per pricing model simulated (`cost_usd.<model>`)
 _FIXED = (
     "events", "accepted", "dropped", "accepted_pct", "events_per_s", "quota_pct", "cost_usd", "replay_cost_usd",
     "trace_integrity", "traces.multi_system", "traces.cut", "traces.refused_whole", "max_identical_per_s",
@@ -105,12 +106,56 @@ _FIXED = (
     "essential.errors_through", "redactions",
 )  # fmt: skip
 _PER_SYSTEM = ("offered", "accepted", "dropped", "used", "quota_pct", "borrowed", "lent")
-_FAMILIES = ("cost_usd.", "redactions.")
+
+
+def _outer_groups(rx: str) -> list[str]:
+    """The named groups of regex source `rx` that no other named group encloses, in order."""
+    out: list[str] = []
+    stack: list[str | None] = []
+    i, in_class = 0, False
+    while i < len(rx):
+        c = rx[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 2 if rx[i + 1 : i + 2] == "]" else 3 if rx[i + 1 : i + 3] == "^]" else 1
+            continue
+        elif c == "(":
+            m = re.match(r"\(\?P<(\w+)>", rx[i:])
+            if m and not any(stack):
+                out.append(m.group(1))
+            stack.append(m.group(1) if m else None)
+        elif c == ")" and stack:
+            stack.pop()
+        i += 1
+    return out
+
+
+@functools.cache
+def redaction_kinds() -> tuple[str, ...]:
+    """Every kind `logcorr.rules.redact` counts (`[REDACTED:<kind>]`), read from its patterns rather than copied:
+    each pattern's outermost named groups (a match's `lastgroup`), except `kv` and `pair`, whose kind is the
+    key's (`_KV_KIND`, else `secret`)."""
+    from logcorr.rules import redact
+
+    kinds = [g for _, rx, _ in redact._GROUPS for g in _outer_groups(rx) if g not in ("kv", "pair")]
+    kinds += [kind for _, kind in redact._KV_KIND] + ["secret"]
+    return tuple(sorted(set(kinds)))
 
 
 def known_metrics() -> list[str]:
-    """Every metric name a replay can report, its families as `family.*`."""
-    names = [*_FIXED, *(f"dropped.{r}" for r in RULES), *(f"{f}*" for f in _FAMILIES)]
+    """Every metric name a replay can report, the `cost_usd.<model>` family as `cost_usd.*` (its members are
+    the models simulated: `cost_models`)."""
+    names = [
+        *_FIXED,
+        *(f"dropped.{r}" for r in RULES),
+        "cost_usd.*",
+        *(f"redactions.{k}" for k in redaction_kinds()),
+    ]
     for s in SYSTEMS:
         names += [f"{s}.{k}" for k in _PER_SYSTEM] + [f"{s}.dropped.{r}" for r in RULES]
     return names
@@ -119,14 +164,27 @@ def known_metrics() -> list[str]:
 def is_known(name: str) -> bool:
     """Whether a replay can report metric `name` (`compare.NAME` for the compared policy's)."""
     name = name.removeprefix("compare.")
-    return name in known_metrics() or any(name.startswith(f) and len(name) > len(f) for f in _FAMILIES)
+    return name in known_metrics() or (name.startswith("cost_usd.") and len(name) > len("cost_usd."))
 
 
-def validate(texts: list[str]) -> None:
+def cost_models(texts: list[str]) -> list[str]:
+    """The pricing models whose `cost_usd.<model>` the thresholds read: they must be simulated (a built-in
+    name is added to the models; any other must be a `--pricing` model's name)."""
+    out = []
+    for t in texts:
+        metric = parse(t).metric.removeprefix("compare.")
+        if metric.startswith("cost_usd.") and len(metric) > len("cost_usd."):
+            out.append(metric.removeprefix("cost_usd."))
+    return list(dict.fromkeys(out))
+
+
+def validate(texts: list[str], compare: bool = True) -> None:
     """Parse every threshold, and check that its metric is one a replay reports, now: a typo fails before a
-    long replay runs, not after it."""
+    long replay runs, not after it. `compare`: whether there will be a --compare-policy result to read."""
     for t in texts:
         a = parse(t)
+        if a.metric.startswith("compare.") and not compare:
+            raise UsageError(f"--assert {a.metric}: there is no --compare-policy result to read")
         if not is_known(a.metric):
             close = difflib.get_close_matches(a.metric.removeprefix("compare."), known_metrics(), n=3)
             hint = f"did you mean {', '.join(close)}?" if close else "see the metrics in --format json"

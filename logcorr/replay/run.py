@@ -13,6 +13,7 @@ from typing import Any
 from logcorr.budget.amplification import Amplification, usage
 from logcorr.budget.pricing import PricingModel, price
 from logcorr.model import SYSTEMS
+from logcorr.replay.asserts import redaction_kinds
 from logcorr.replay.drive import LOOP_CHECK_MS, PHASES, Load, Tally, drive
 from logcorr.rules.clock import iso
 from logcorr.rules.engine import RULES
@@ -144,7 +145,12 @@ def _result(
         "essential.errors_dropped_by_budget": essential["dropped_by_budget"],
         "essential.errors_through": essential["through"],
         "redactions": sum(redactions.values()),
-        **{f"redactions.{k}": n for k, n in sorted(redactions.items())},
+        # every kind the redactor counts, 0 when none (`redactions.jwt==0` is the useful CI check), and any other
+        # kind a recorded replay's `[REDACTED:kind]` markers name
+        **{
+            f"redactions.{k}": n
+            for k, n in sorted({**dict.fromkeys(redaction_kinds(), 0), **redactions}.items())
+        },
     }
     for s, v in systems.items():
         metrics.update({f"{s}.offered": v["offered"], f"{s}.accepted": v["accepted"],

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from logcorr.datafiles import read_text
 from logcorr.errors import ConfigError, UsageError
 from logcorr.rules.policy import LEVELS, format_errors
 from logcorr.units import EXAMPLES as DURATION_EXAMPLES
@@ -235,10 +236,7 @@ def _read_one(name_or_path: str, base_dir: Path | None) -> tuple[dict[str, Any],
                 f"scenario {name_or_path!r} is neither a built-in scenario nor a file",
                 f"built-in scenarios: {', '.join(BUILTIN)}",
             )
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read scenario {name_or_path}: {e}") from e
+        text = read_text(p, "scenario")
         source, where = str(p), p.parent
     try:
         return tomllib.loads(text), source, where

@@ -27,12 +27,15 @@ class Request:
     amplification: str | None = None
     bucket_ms: int | None = None
     top: int = 10
+    # models whose `cost_usd.<model>` a threshold reads (`asserts.cost_models`): a built-in one is simulated too,
+    # and any other must be a --pricing model's name, checked before the replay runs
+    cost_metrics: list[str] = field(default_factory=list)
 
 
 def execute(req: Request, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
     """Run the request; returns the result dict (see `logcorr.replay.run`)."""
     from logcorr.budget.amplification import load_amplification
-    from logcorr.budget.pricing import DEFAULT_MODELS, load_model
+    from logcorr.budget.pricing import BUILTIN, select_models
     from logcorr.replay.run import Options, compare, replay
     from logcorr.rules.policy import load_policy
 
@@ -46,11 +49,18 @@ def execute(req: Request, progress: Callable[[int, int, int], None] | None = Non
         raise UsageError(
             "--speed and --multiply apply to recorded logs", "scale a scenario with --param scale=N"
         )
-    names = list(dict.fromkeys([*(req.pricing or DEFAULT_MODELS)]))
-    if req.cost_model not in names:
-        names.append(req.cost_model)
-    models = tuple(load_model(m) for m in names)
-    cost_model = models[names.index(req.cost_model)].name
+    models, names = select_models(
+        req.pricing, [req.cost_model, *(m for m in req.cost_metrics if m in BUILTIN)]
+    )
+    cost_model = names[0]
+    simulated = [m.name for m in models]
+    for m in req.cost_metrics:
+        if m not in simulated:
+            raise UsageError(
+                f"unknown metric 'cost_usd.{m}' in --assert: no pricing model of that name",
+                f"models simulated: {', '.join(simulated)}; built-in: {', '.join(BUILTIN)}; "
+                "add a file with --pricing",
+            )
     opts = Options(models, load_amplification(req.amplification), cost_model, req.bucket_ms, req.top)
     policy = load_policy(req.policy)
     other = load_policy(req.compare_policy) if req.compare_policy else None

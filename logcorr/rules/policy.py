@@ -257,13 +257,11 @@ def load_policy(path: str | None) -> Policy:
     """The policy from a TOML file (or a pyproject.toml's [tool.logcorr]); defaults when path is None."""
     if path is None:
         return Policy()
+    from logcorr.datafiles import read_text
+
     p = Path(path)
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"policy file {path} not found", "check the --policy path") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read policy file {path}: {e}") from e
+        raw = tomllib.loads(read_text(p, "policy file", "check the --policy path"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"policy file {path} is not valid TOML: {e}") from e
     data: Any = raw

@@ -35,6 +35,21 @@ def recorded_base(con: Any) -> tuple[int, int, int]:
     return int(n), int(lo or 0), int(hi or 0)
 
 
+# a fractional scale keeps a share of one more clone in steps of 1 / FRACTION_STEPS (hash(event_id, k) % steps)
+FRACTION_STEPS = 10_000
+
+
+def _clones(scale: float) -> tuple[int, int, int]:
+    """(clones, whole clones, events in FRACTION_STEPS kept of the last clone) for a scale. A fractional part that
+    rounds to no event in FRACTION_STEPS adds no clone (1.00001 is 1×, 0.00001 is nothing): it once made the
+    filter keep the whole extra clone, twice the load; one that rounds to all of it is a whole clone."""
+    whole = int(scale // 1)
+    frac_keep = round((scale - whole) * FRACTION_STEPS)
+    if frac_keep == FRACTION_STEPS:
+        return whole + 1, whole + 1, 0
+    return whole + (1 if frac_keep else 0), whole, frac_keep
+
+
 def tiled(
     start_ms: int,
     base_start: int,
@@ -48,11 +63,14 @@ def tiled(
     copy's period (wrapping), so every copy holds `scale` times the base; a fractional
     scale keeps a deterministic share of the last clone's events. Events at or after end_ms are cut.
     `first_copy`: only copies `first_copy` … `copies - 1` (`pos` then counts from the first of them)."""
-    clones = max(1, int(-(-scale // 1)))
-    whole = int(scale // 1)
-    frac_keep = round((scale - whole) * 10_000)
-    step = period_ms // clones
-    keep = "true" if frac_keep == 0 else f"(j < {whole} OR hash(event_id, k) % 10000 < {frac_keep})"
+    clones, whole, frac_keep = _clones(scale)
+    step = period_ms // max(1, clones)
+    if clones == 0:  # a scale too small to keep one event in 10,000
+        keep = "false"
+    elif frac_keep == 0:
+        keep = "true"
+    else:
+        keep = f"(j < {whole} OR hash(event_id, k) % {FRACTION_STEPS} < {frac_keep})"
     return f"""
     SELECT row_number() OVER (ORDER BY ts_ms, k, j, event_id) AS pos, ts_ms, system, level,
            CASE WHEN trace_id IS NULL OR (k = 0 AND j = 0) THEN trace_id
@@ -62,7 +80,7 @@ def tiled(
         SELECT {int(start_ms)} + k * {int(period_ms)}
                + (b.ts_ms - {int(base_start)} + j * {int(step)}) % {int(period_ms)} AS ts_ms,
                b.system, b.level, b.trace_id, b.fingerprint, b.suppressed, b.dup, b.event_id, k, j
-        FROM sim_base b, range({int(first_copy)}, {int(copies)}) AS c(k), range({int(clones)}) AS d(j)
+        FROM sim_base b, range({int(first_copy)}, {int(copies)}) AS c(k), range({max(1, clones)}) AS d(j)
         WHERE {keep}
     )
     WHERE ts_ms < {int(end_ms)}
@@ -83,7 +101,7 @@ def tiled_in_parts(
     under the period: copies never interleave, so sorting each part alone orders the whole. A month
     tiled from a dense hour is hundreds of millions of events: one sort of them all took more than 1 GB
     and spilled; a part's sort takes a part's memory."""
-    clones = max(1, int(-(-scale // 1)))
+    clones = max(1, _clones(scale)[0])
     per = max(1, PART_EVENTS // max(1, base_events * clones))
     return [
         tiled(start_ms, base_start, period_ms, min(copies, k + per), scale, end_ms, first_copy=k)
