@@ -489,6 +489,24 @@ def test_a_file_replaced_or_cut_while_it_is_read_is_an_error_not_lines_lost(tmp_
             cut.read(1 << 20)
 
 
+def test_a_parse_worker_that_died_is_said_so_not_reported_as_a_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_jsonl: Callable[..., Path]
+) -> None:
+    # killed by the out-of-memory killer: "internal error: BrokenProcessPool … report it"
+    from concurrent.futures.process import BrokenProcessPool
+
+    def died(*_: Any, **__: Any) -> bool:
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+
+    src = write_jsonl("a.jsonl", [browser_event(T0, "x")])
+    monkeypatch.setattr(ingest_mod, "plan", lambda path, size, jobs: [(0, size)])
+    monkeypatch.setattr(ingest_mod, "_parse_sharded", died)
+    db = tmp_path / "db.duckdb"
+    with pytest.raises(InputError, match="a parse worker process ended abruptly") as e:
+        ingest([str(src)], str(db), jobs=2)
+    assert "--jobs 1" in (e.value.hint or "")
+
+
 def test_a_log_that_grew_since_it_was_ingested_is_read_from_where_that_ingest_stopped(tmp_path: Path) -> None:
     # a shipper's file: ingested, then appended to and ingested again, three times; the same as one ingest of
     # it whole, with no line of it read twice (each old line was a `duplicate` ledger row per ingest before)

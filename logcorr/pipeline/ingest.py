@@ -217,6 +217,13 @@ def ingest(
             ) from e
         if isinstance(e, OSError):
             raise InputError(f"cannot read input: {e}") from e
+        from concurrent.futures.process import BrokenProcessPool
+
+        if isinstance(e, BrokenProcessPool):
+            raise InputError(
+                "a parse worker process ended abruptly (killed, or out of memory); nothing was stored",
+                "run the ingest again; if it happens again, give it more memory or fewer workers (--jobs 1)",
+            ) from e
         import duckdb
 
         if isinstance(e, duckdb.OutOfMemoryException):
