@@ -318,6 +318,10 @@ def test_search_finds_text_and_regex_with_trace_filters(cli: Callable[..., CliRe
     assert [r["trace_id"] for r in rows] == [CHAIN]
     bad = cli("search", "(", "--regex", "--db", db)
     assert bad.exit_code == ExitCode.USAGE and "regular expression" in bad.stderr
+    # a level as the exports write it (Convex's ERROR): it was refused as unknown
+    upper = cli("search", "TIMEOUT", "--level", "ERROR", "--db", db, "--format", "json")
+    assert upper.exit_code == ExitCode.OK, upper.stderr
+    assert upper.json() == cli("search", "TIMEOUT", "--level", "error", "--db", db, "--format", "json").json()
 
 
 def test_sql_runs_queries_and_cannot_write(cli: Callable[..., CliResult], db: str, tmp_path: Path) -> None:

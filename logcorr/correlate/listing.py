@@ -56,6 +56,9 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
                   limit: int = 100) -> RowStream:  # fmt: skip
     """Events whose message matches `text` (substring, case-insensitive) or a regular expression."""
     f.validate()
+    level = (
+        level.lower() if level is not None else None
+    )  # ERROR as the exports write it: the stored level is error
     if level is not None and level not in LEVELS:
         raise UsageError(f"unknown level {level!r}", f"choose from {', '.join(LEVELS)}")
     import duckdb
