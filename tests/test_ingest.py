@@ -489,6 +489,21 @@ def test_a_file_replaced_or_cut_while_it_is_read_is_an_error_not_lines_lost(tmp_
             cut.read(1 << 20)
 
 
+def test_files_of_a_directory_not_named_as_logs_are_named_in_the_summary(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # a rotated `app.log.1`, `x.gzip`, a file without a suffix were left out without a word
+    d = tmp_path / "exports"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.jsonl").write_bytes(orjson.dumps(browser_event(T0, "x")) + b"\n")
+    for name in ("app.log.1", "sub/y.gzip", "README", ".hidden", "sub/.DS_Store"):
+        (d / name).write_text("x\n")
+    r = cli("ingest", str(d), "--db", str(tmp_path / "db.duckdb"), "--json")
+    assert r.exit_code == 0, r.stderr
+    assert r.json()["passed_over"] == [str(d / "README"), str(d / "app.log.1"), str(d / "sub" / "y.gzip")]
+    assert "passed over 3 file(s) in the input directories not named as logs" in r.stderr
+
+
 def test_a_parse_worker_that_died_is_said_so_not_reported_as_a_bug(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_jsonl: Callable[..., Path]
 ) -> None:

@@ -71,6 +71,8 @@ class IngestResult:
     metrics_repeated: int = 0  # staged metrics left out: an earlier delivery of each was kept
     # temporary directories of killed ingests this one removed first: (path, bytes)
     swept: list[tuple[str, int]] = field(default_factory=list)
+    # files in the input directories not read: not named as logs (see `expand_inputs`)
+    passed_over: list[str] = field(default_factory=list)
     # events dated over a day after this machine's clock, per system: (count, newest ms): a client clock set
     # ahead, which moves that system's rule clock (see `decide.FUTURE_MARGIN_MS`)
     future: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -121,8 +123,10 @@ def max_decompressed_from_env() -> int:
     return size
 
 
-def expand_inputs(paths: list[str]) -> list[str]:
-    """Files to read: each path, with directories expanded to their log files (sorted)."""
+def expand_inputs(paths: list[str], passed: list[str] | None = None) -> list[str]:
+    """Files to read: each path, with directories expanded to their log files (sorted). The other files found
+    in those directories are added to `passed` (a rotated `app.log.1`, `x.gzip`, a file without a suffix:
+    the summary names them, so that none is left out unsaid)."""
     out: list[str] = []
     for p in paths:
         if p == "-":
@@ -130,9 +134,15 @@ def expand_inputs(paths: list[str]) -> list[str]:
             continue
         path = Path(p)
         if path.is_dir():
-            found = sorted(
-                str(f) for f in path.rglob("*") if f.is_file() and f.name.lower().endswith(INPUT_SUFFIXES)
-            )
+            every = sorted(path.rglob("*"))
+            found = [str(f) for f in every if f.is_file() and f.name.lower().endswith(INPUT_SUFFIXES)]
+            if passed is not None:  # hidden ones (`.git/…`, `.DS_Store`) are no one's logs: not named
+                taken = set(found)
+                passed.extend(
+                    str(f) for f in every
+                    if str(f) not in taken and not f.is_dir()
+                    and not any(part.startswith(".") for part in f.relative_to(path).parts)
+                )  # fmt: skip
             if not found:
                 raise InputError(f"directory {p} holds no log files ({', '.join(INPUT_SUFFIXES)})")
             out.extend(found)
@@ -172,7 +182,8 @@ def ingest(
         forced = FORMATS.get(format_name)
         if forced is None:
             raise UsageError(f"unknown format {format_name!r}", f"choose one of: {', '.join(FORMATS)}")
-    files = expand_inputs(paths)
+    passed: list[str] = []
+    files = expand_inputs(paths, passed)
     limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env())
     started = time.perf_counter()
     interrupt.reset()
@@ -237,6 +248,7 @@ def ingest(
     con.close()
     result.elapsed_s = time.perf_counter() - started
     result.swept = swept
+    result.passed_over = passed
     return result
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from logcorr.pipeline.ingest import IngestResult
+from logcorr.pipeline.ingest import INPUT_SUFFIXES, IngestResult
 from logcorr.pipeline.parse import FileResult
 from logcorr.rules.clock import iso
 
@@ -65,6 +65,7 @@ def to_json(r: IngestResult) -> dict[str, Any]:
         "metrics_repeated": r.metrics_repeated,
         "files": [file_json(f) for f in r.files],
         "swept_temp_dirs": [{"path": path, "bytes": size} for path, size in r.swept],
+        "passed_over": r.passed_over,
         "future_events": {name: {"count": n, "newest": iso(ms)} for name, (n, ms) in r.future.items()},
         "late_clocks": {name: iso(ms) for name, ms in sorted(r.late_clocks.items())},
     }
@@ -189,6 +190,13 @@ def render(r: IngestResult, console: Any) -> None:
         console.print(
             f"[dim]{r.metrics_repeated} metric record(s) delivered again (retries, overlapping exports) were "
             "already kept: stored once[/]"
+        )
+    if r.passed_over:
+        names = ", ".join(escape(p) for p in r.passed_over[:3]) + (", …" if len(r.passed_over) > 3 else "")
+        console.print(
+            f"[dim]passed over {len(r.passed_over)} file(s) in the input directories not named as logs "
+            f"({', '.join(INPUT_SUFFIXES)}): {names}; give a file's path to read it[/]",
+            soft_wrap=True,
         )
     if r.swept:
         size = sum(n for _, n in r.swept) / 1e6
