@@ -292,3 +292,14 @@ def test_ingest_refuses_a_duckdb_file_that_holds_someone_elses_tables(cli, tmp_p
         in r.stderr
     )
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize("args", [[], ["policy"], ["budget"]])
+def test_a_command_group_alone_prints_its_help_not_an_error_line_holding_it(
+    args: list[str], cli: Callable[..., CliResult]
+) -> None:
+    # `logcorr` alone printed "error: Usage: logcorr [OPTIONS] COMMAND …" and the whole help under it
+    res = cli(*args)
+    assert res.exit_code == ExitCode.USAGE
+    assert res.stderr.startswith(f"Usage: logcorr {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "error:" not in res.stderr and res.stdout == ""

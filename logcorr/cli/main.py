@@ -161,6 +161,10 @@ def _other(e: Exception, debug: bool) -> int:
     if typer is not None and isinstance(e, typer.Abort):
         sys.stderr.write("aborted\n")
         return ExitCode.INTERRUPTED
+    if type(e).__name__ == "NoArgsIsHelpError":
+        # `logcorr` or `logcorr policy` alone: the help it asks for, not an error line holding it
+        sys.stderr.write(e.format_message() + "\n")  # type: ignore[attr-defined]
+        return ExitCode.USAGE
     if hasattr(e, "format_message") and hasattr(e, "exit_code"):
         # a click usage error (bad flag, missing argument): one `error:` line and a `hint:` as every other
         # error, not click's Usage/Try/Error block
