@@ -104,6 +104,16 @@ def test_text_that_begins_like_a_compression_magic_is_read_as_text() -> None:
     assert out[-1] == (RECORD, 2, {"a": 1})
 
 
+def test_an_overlong_text_line_in_a_scanned_file_is_passed_over_not_held() -> None:
+    # not JSON, so the file is scanned: the line was held whole to find its end (150 MB peaked at 746 MB)
+    data = b"x" * 5000 + b"\n" + b'{"a":1}\n' + b"Connected to x, waiting for logs...\n" + b'{"b":2}'
+    stats, out = read(data, max_record_bytes=1000)
+    assert stats.mode == "scan" and stats.lines == 4
+    assert [(k, n) for k, n, _ in out] == [(REJECT, 1), (RECORD, 2), (SKIP, 3), (RECORD, 4)]
+    assert out[0][2][0] == "line longer than the 1000-byte limit"  # type: ignore[index]
+    assert out[0][2][1].startswith("xxxx")  # type: ignore[index]
+
+
 def test_overlong_line_is_rejected_without_holding_it_in_memory() -> None:
     big = b'{"m":"' + b"x" * 3_000_000 + b'"}'
     stats, out = read(b'{"a":1}\n' + big + b'\n{"b":2}\n', max_record_bytes=1 << 20)

@@ -539,6 +539,20 @@ class _Text:
         self.buf = self.buf[pos:]
         return 0
 
+    def pass_line(self, pos: int) -> int:
+        """Pass over the rest of the line that starts at `pos`, reading on without holding it; returns the
+        position of its end (its line feed, or the end of the input) in the buffer that is left."""
+        self.line_at(pos)
+        self.lines_before += self.counted
+        self.counted = self.counted_to = 0
+        self.buf = self.buf[pos:]
+        while (nl := self.buf.find("\n")) < 0:
+            self.buf = ""  # all of it is the line's: it holds no line feed to count
+            if not self.more():
+                return 0
+        self.buf = self.buf[nl:]
+        return 0
+
     def total_lines(self) -> int:
         n = self.lines_before + self.buf.count("\n")
         if self.buf and not self.buf.endswith("\n"):
@@ -625,8 +639,15 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
             in_array = nested and pos < len(t.buf)
             continue
         end = t.buf.find("\n", pos)
-        while end < 0 and t.more():
+        while end < 0 and len(t.buf) - pos <= max_len and t.more():
             end = t.buf.find("\n", pos)
+        if (end if end >= 0 else len(t.buf)) - pos > max_len:
+            # a text line longer than the limit (a bundle logged whole): its head for the excerpt, the rest
+            # passed over without holding it (a 150 MB first line peaked at 746 MB)
+            head = t.buf[pos : pos + EXCERPT_SOURCE]
+            pos = t.pass_line(pos) if end < 0 else end
+            yield REJECT, line, (f"line longer than the {max_len}-byte limit", excerpt(head))
+            continue
         end = len(t.buf) if end < 0 else end
         text = t.buf[pos:end]
         if _BANNER.match(text):
