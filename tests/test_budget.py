@@ -459,3 +459,14 @@ def test_a_pricing_number_that_is_not_finite_is_refused(
     r = cli("budget", "simulate", "--pricing", str(path), "--db", str(tmp_path / "none.duckdb"))
     assert r.exit_code == ExitCode.USAGE, r.stderr
     assert f"{field}: Input should be a finite number" in r.stderr
+
+
+def test_input_lines_that_could_not_be_read_are_said_to_be_left_out(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    # a gate passed on half an export without a word about the other half
+    src = tmp_path / "mixed.jsonl"
+    src.write_text('{"message":"ok","level":"log","timestamp":1714910400000}\nnot json\n{bad\n')
+    r = cli("budget", "check", str(src), "--max-usd", "10")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert "note: 2 input line(s) could not be read and are left out (2 × malformed JSON)" in r.stderr

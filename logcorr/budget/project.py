@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import calendar
 import math
+import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,7 +195,15 @@ def with_inputs(paths: list[str], policy: Policy) -> tuple[Any, tempfile.Tempora
 
     tmp = tempfile.TemporaryDirectory(prefix="logcorr-sim-")
     db = str(Path(tmp.name) / "sim.duckdb")
-    ingest(paths, db, policy)
+    result = ingest(paths, db, policy)
+    if result.rejected:
+        # the projection leaves them out: said, so that a gate passing on half an export does not look whole
+        reasons: Counter[str] = Counter()
+        for f in result.files:
+            reasons.update(f.reject_reasons)
+        why = "; ".join(f"{n} × {r}" for r, n in reasons.most_common(3))
+        sys.stderr.write(f"note: {result.rejected} input line(s) could not be read and are left out ({why}); "
+                         "`logcorr ingest` of the same files says where\n")  # fmt: skip
     return open_read_only(db), tmp
 
 
