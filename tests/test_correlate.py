@@ -711,3 +711,19 @@ def test_data_formats_keep_control_characters_exactly(
         assert json.loads(r.stdout)["message"] == ANSI
     else:
         assert r.json()[0]["message"] == ANSI
+
+
+@pytest.mark.parametrize("command", [["traces"], ["search", "x"]])
+def test_a_window_over_a_database_without_events_lists_nothing(
+    cli: Callable[..., CliResult], tmp_path: Path, command: list[str]
+) -> None:
+    # `traces --since 1h` before the first event was stored: a usage error ("no events to count back from")
+    db = tmp_path / "empty.duckdb"
+    ping = tmp_path / "ping.jsonl"
+    ping.write_text('{"topic":"verification","timestamp":1714910401458}\n')
+    assert cli("ingest", str(ping), "--db", str(db)).exit_code == ExitCode.OK
+    r = cli(*command, "--since", "1h", "--db", str(db), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert r.json() == []
+    bad = cli(*command, "--since", "1xh", "--db", str(db))
+    assert bad.exit_code == ExitCode.USAGE and "neither an ISO time nor a duration" in bad.stderr

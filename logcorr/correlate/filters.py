@@ -88,7 +88,16 @@ def time_sql(con: Any, f: TraceFilter, *, first: str = "ts", last: str = "ts") -
     events; with first=min(ts), last=max(ts) they select traces overlapping the window."""
     if not f.since and not f.until:
         return "true", []
-    newest = con.execute("SELECT max(ts) FROM log_queue").fetchone()[0]
+    newest = con.execute(
+        "SELECT coalesce((SELECT max(ts) FROM log_queue), (SELECT max(ts) FROM drop_events))"
+    ).fetchone()[0]
+    if newest is None:
+        # no event at all: nothing to count back from, and nothing any window could hold (an empty list, not
+        # a usage error, for `traces --since 1h` in a script run before the first ingest)
+        for value, option in ((f.since, "--since"), (f.until, "--until")):
+            if value:
+                parse_time(value, datetime.fromtimestamp(0, UTC).replace(tzinfo=None), option)  # its syntax
+        return "false", []
     since = parse_time(f.since, newest, "--since") if f.since else None
     until = parse_time(f.until, newest, "--until") if f.until else None
     if since is not None and until is not None and since > until:
