@@ -3486,13 +3486,17 @@ static int kv_mark(const unsigned char *s, Py_ssize_t p, Py_ssize_t n) {
     return n - p >= 9 && memcmp(s + p, mark, 9) == 0;
 }
 
-/* A key word ends at s[j]: the rest of `_KV_NEAR` (`_Q? \s* [:=] \s*+` and no mark, quoted or not, after it).
-   Each part has one way to match: a quote or backslash is neither white space nor `:`/`=`. */
+/* A key word ends at s[j]: the rest of `_KV_NEAR` (`_Q? \s* (?:[:=]|->) \s*+` and no mark, quoted or not,
+   after it). Each part has one way to match: a quote or backslash is neither white space nor `:`/`=`/`-`. */
 static int kv_tail(const unsigned char *s, Py_ssize_t j, Py_ssize_t n) {
     Py_ssize_t p = j + kv_quote(s, j, n);
     while (p < n && kv_space(s[p])) p++;
-    if (p >= n || (s[p] != ':' && s[p] != '=')) return 0;
-    p++;
+    if (p < n && (s[p] == ':' || s[p] == '='))
+        p++;
+    else if (p + 1 < n && s[p] == '-' && s[p + 1] == '>')
+        p += 2;
+    else
+        return 0;
     while (p < n && kv_space(s[p])) p++;
     if (kv_mark(s, p, n)) return 0;
     Py_ssize_t q = kv_quote(s, p, n);

@@ -184,7 +184,7 @@ _FRAGMENTS = st.sampled_from(
      "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
      "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
      "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/=",
-     ">", "=>", ":=", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
+     ">", "=>", ":=", "->", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
 )  # fmt: skip
 
 
@@ -317,7 +317,7 @@ def test_text_masked_with_no_trigger_word_changes_nothing_and_a_missing_bit_skip
 _KV_PARTS = st.sampled_from(
     ["token", "TOKEN", "Secret", "key", "KEY", "monkey", "pwd", "password", "passwd", "PassWord", "passw", "tok",
      "authorization", "cookie", "Bearer", "'", '"', "\\", "\\\\", "\\" * 8, "\\" * 9, " ", "\t", "\x0b", "\x1c",
-     "\x1f", "\n", ":", "=", "[REDACTED", "[REDACTED:token]", "[redacted", "x", ",", "é", "ſecret", "\u212aey"]
+     "\x1f", "\n", ":", "=", "->", "-", ">", "[REDACTED", "[REDACTED:token]", "[redacted", "x", ",", "é", "ſecret", "\u212aey"]
 )  # fmt: skip
 
 
@@ -351,3 +351,5 @@ def test_compiled_kv_near_on_the_edges_of_each_part() -> None:
     assert not near("token: [REDACTED:token]") and not near("token= '[REDACTED:token]'")
     assert near("token" + "\\" * 8 + "': v") and not near("token" + "\\" * 9 + "': v")  # 1-8 escape a quote
     assert not near("tok: en") and not near("token - x") and not near("")
+    assert near("password -> x") and near("token->x") and not near("token-> [REDACTED:token]")
+    assert not near("token -x") and not near("token >x") and not near("token-")

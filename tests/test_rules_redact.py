@@ -52,6 +52,7 @@ KINDS: list[tuple[str, str, str]] = [
     # `=>` and `:=` between key and value: the value was stored, the `>` or `=` replaced
     ("password", "config password => CANARY110pw", "CANARY110pw"),
     ("password", "config password := CANARY218pw", "CANARY218pw"),
+    ("password", "config password -> CANARY219pw", "CANARY219pw"),
     # a header's whole value, not its first word
     ("authorization", 'Authorization: Digest username="bob", response="CANARY113abc"', "CANARY113abc"),
     (
@@ -217,11 +218,16 @@ def test_english_around_secret_words_is_kept(text: str) -> None:
      ("password := CANARY218", "password := [REDACTED:password]"),
      ("password => 'CANARY216'", "password => '[REDACTED:password]'"),
      ('{"token" => "abc"}', '{"token" => "[REDACTED:token]"}'),
+     ("password -> CANARY219", "password -> [REDACTED:password]"),
+     ("token->CANARY220abc next", "token->[REDACTED:token] next"),
+     ("api_key -> 'CANARY221'", "api_key -> '[REDACTED:api_key]'"),
+     ("state: idle -> busy", "state: idle -> busy"),  # an arrow after another word: left alone
      ("x => y; a := b", "x => y; a := b"),  # not a secret's key: left alone
      ("password==abc", "password=[REDACTED:password]")],  # as before: `=` and the rest
 )  # fmt: skip
 def test_an_arrow_or_walrus_between_key_and_value_is_the_separator(text: str, expected: str) -> None:
-    """`password => x` was stored as `password =[REDACTED:password] x`: the `>` taken for the value."""
+    """`password => x` was stored as `password =[REDACTED:password] x`: the `>` taken for the value; `password
+    -> x` was stored as it came."""
     r = Redactor()
     assert r.text(text) == expected
     assert r.text(expected) == expected

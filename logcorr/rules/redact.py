@@ -32,9 +32,9 @@ _Q = r"(?:\\{1,8}[\"']|[\"'])"
 _NOT_MARK = r"(?!" + _Q + r"?\[REDACTED)"
 # a value opened by an escaped quote runs to the next quote or backslash (its escaped closing quote)
 _ESCAPED_VAL = r"\\{1,8}[\"'][^\"'\\]*+"
-# between a key and its value: `:` or `=`, or `=>` / `:=` whole (`password => x`: the value is `x`, not `>`,
-# and no part of the arrow is taken for the value when the rest is not one), with white space around
-_SEP = r"\s*(?:=>|:=|=(?!>)|:(?!=))\s*"
+# between a key and its value: `:` or `=`, or `=>` / `:=` / `->` whole (`password => x`: the value is `x`, not
+# `>`, and no part of the arrow is taken for the value when the rest is not one), with white space around
+_SEP = r"\s*(?:=>|:=|->|=(?!>)|:(?!=))\s*"
 # a scheme word before a credential (the value after it may be quoted: `Authorization: Token "…"`)
 _SCHEME_WORD = r"(?i:(?:bearer|basic|digest|token)\s+)"
 # A header's value (Cookie, Set-Cookie, Authorization, Proxy-Authorization) is all of it: quoted, up to its closing
@@ -257,14 +257,16 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
 ]
 
 # a cheaper test each match of a group passes: where it fails the group is not run. Every `kv` match holds a key
-# ending in one of these words, its `:` or `=`, and after the white space there (a value never starts with it)
+# ending in one of these words, its `:`, `=` or `->`, and after the white space there (a value never starts with it)
 # no mark; every `pair` match a comma and a quote. In the 1M benchmark the two groups ran on 8 % of the rows
 # (their trigger words are common: "token", "bearer"; mostly already redacted by then), changed 1 in 70, and
 # took a tenth of a parse worker's time
 _KEY_ENDS = ("token", "secret", "key", "pwd", "passw(?:or)?d", "authorization", "cookie", "bearer")
 # the same first-character guard as `kv`'s (without it this test cost more than the pattern)
 _ENDS_FIRST = r"(?i:(?=[" + "".join(sorted({w[0] for w in _KEY_ENDS})) + r"]))"
-_KV_NEAR = re.compile(_ENDS_FIRST + r"(?i:" + "|".join(_KEY_ENDS) + r")" + _Q + r"?\s*[:=]\s*+" + _NOT_MARK)
+_KV_NEAR = re.compile(
+    _ENDS_FIRST + r"(?i:" + "|".join(_KEY_ENDS) + r")" + _Q + r"?\s*(?:[:=]|->)\s*+" + _NOT_MARK
+)
 
 
 def _kv_may_match() -> Callable[[str], object]:
