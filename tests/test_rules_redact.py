@@ -53,6 +53,10 @@ KINDS: list[tuple[str, str, str]] = [
     ("password", "config password => CANARY110pw", "CANARY110pw"),
     ("password", "config password := CANARY218pw", "CANARY218pw"),
     ("password", "config password -> CANARY219pw", "CANARY219pw"),
+    # `credentials` as a key in text, and a secret word with words after it (an env dump's key)
+    ("secret", "vault answered credentials: CANARY222cred", "CANARY222cred"),
+    ("secret", "login credentials=CANARY223cred&next=1", "CANARY223cred"),
+    ("api_key", "env RAILS_ENV=production SECRET_KEY_BASE=CANARY224base PORT=3000", "CANARY224base"),
     # a header's whole value, not its first word
     ("authorization", 'Authorization: Digest username="bob", response="CANARY113abc"', "CANARY113abc"),
     (
@@ -206,7 +210,9 @@ def test_environment_style_and_camel_case_keys_in_text_are_redacted(text: str, s
 @pytest.mark.parametrize(
     "text",
     ["Falling back to basic implementation", "Bearer authentication failed", "max_tokens exceeded: 4096",
-     "token_count: 12", "the token_type is Bearer", "passwordless login enabled"],
+     "token_count: 12", "the token_type is Bearer", "passwordless login enabled", "secret_count=3",
+     "token_type=bearer", "tokens=5", "access_token_expires_in=3600", "password_reset=true",
+     "secret_rotation_days=30, credentials_path=/etc/app.json", "credentials=5", "Invalid credentials"],
 )  # fmt: skip
 def test_english_around_secret_words_is_kept(text: str) -> None:
     assert Redactor().text(text) == text

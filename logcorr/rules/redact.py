@@ -27,6 +27,15 @@ _SECRET_KEYS = (
     r"api[_-]?key|apikey|x-api-key|private[_-]?key|aws_secret_access_key|secret[_-]?access[_-]?key|account[_-]?key|sharedaccesskey|"
     r"authorization|proxy-authorization|cookie|set-cookie|token|bearer"
 )
+# the keys `kv` looks for in text: those, and `credentials` (a context key of that name is secret-named by its
+# stem, `_secret_in_name`; as a whole key it is not one of `_SECRET_KEYS`, whose values are replaced whatever
+# they are: a `credentials` object is walked, its texts replaced, its numbers kept)
+_TEXT_KEYS = _SECRET_KEYS + r"|credentials|credential"
+# a name about a secret, not the secret: a count, a type, a lifetime, a name, an id (`token_count`, `max_tokens`,
+# `secretName`). A context key ending in one is not secret-named (`_secret_in_name`), nor is a key in text
+# that has words after its secret word (`SECRET_KEY_BASE=…` is one, `secret_count=3` is not: `_KEY_SUFFIX`)
+_KEY_ABOUT = ("count", "counts", "type", "limit", "length", "tokens", "expiresin", "expiresat", "expiry", "expires",
+              "ttl", "name", "id", "url", "uri", "path", "endpoint", "used", "usage", "max", "min", "header")  # fmt: skip
 # a quote may be JSON-escaped (`\\"`) when a JSON text sits inside another JSON string (a raw line)
 _Q = r"(?:\\{1,8}[\"']|[\"'])"
 _NOT_MARK = r"(?!" + _Q + r"?\[REDACTED)"
@@ -76,7 +85,7 @@ _AUTH_VAL = _header_val(r"[^\s,;&}\])\"'\\]", "&", _SCHEME_WORD)
 # lookahead for that character first changes no match and fails most positions in one test (on the 1M
 # benchmark's flagged texts: `pair` 86-95 → 26 ms, `kv` 152-155 → 79 ms; tests/test_redact_triggers.py).
 _QUOTE_FIRST = r"(?=[\\\"'])"
-_KEY_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _SECRET_KEYS.split("|")})) + r"]))"
+_KEY_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _TEXT_KEYS.split("|")})) + r"]))"
 # `jwt` and `scheme` begin with `\b`, which keeps the engine from searching for their literal start: a match
 # of `jwt` starts "eyJ", one of `scheme` with a b of either case (nothing else folds to b). Flagged texts of
 # the 1M benchmark, whole lines: jwt 5.2 → 2.6 µs, scheme 14.8 → 5.8 µs
@@ -88,11 +97,40 @@ _SCHEME_FIRST = r"(?=[bB])"
 # where a secret-named key may start: a word's start, after `_` (`DB_PASSWORD`), or at a camelCase hump
 # (`apiSecret`); the hump is case-sensitive inside the case-insensitive pattern
 _KEY_START = r"(?:\b|(?<=_)|(?-i:(?<=[a-z])(?=[A-Z])))"
+# words after a secret word in a key of text, as env dumps and configs print them: `SECRET_KEY_BASE=…`,
+# `DB_PASSWORD_PROD=…`, `credentials.json=…`, `apiSecretValue: …` (joined by `_`, `.`, `-` or a camelCase hump);
+# not when the key ends in a word of `_KEY_ABOUT`, written whole or with its parts joined (`token_type=bearer`,
+# `secret_count=3`, `access_token_expires_in=3600`: what a context key is not secret-named for either). The
+# suffix is all or nothing: a shorter one is followed by another character of the key, not by `:`/`=`/`->`
+_ABOUT_SPELLINGS = tuple(
+    dict.fromkeys(
+        w[: len(w) - 2] + join + w[len(w) - 2 :] if w in ("expiresin", "expiresat") else w
+        for w in _KEY_ABOUT
+        for join in ("", "_", "-", ".")
+    )
+)
+_KEY_SUFFIX = r"(?:[_.-][a-z0-9]+|(?-i:(?<=[a-z0-9])[A-Z][A-Za-z0-9]*))+" + "".join(
+    f"(?<!{re.escape(w)})" for w in _ABOUT_SPELLINGS
+)
+# …and, as in context (where a longer name's text is replaced, not its number or flag, and an object's texts
+# are looked at one by one), not when the value is a bare number, `true`, `false` or `null`
+# (`password_reset=true`, `secret_rotation_days=30`; `"30"` is text), or opens an object or a list
+# (`{"credentials":{"user":…}}`: its keys are looked at on their own)
+_NOT_PLAIN = (
+    r"(?!" + _Q + r"?" + _SEP + r"(?:[{\[]|(?:true|false|null|-?\d+(?:\.\d+)?)(?:[\s,;&}\]\)\"'\\]|$)))"
+)
+# the key of `kv`: a secret-named key, with words after it or not; `credentials` (with words after it or not)
+_KV_KEY = (
+    r"(?:(?:" + _SECRET_KEYS + r")(?:" + _KEY_SUFFIX + _NOT_PLAIN + r")?"
+    r"|credentials?(?:" + _KEY_SUFFIX + r")?" + _NOT_PLAIN + r")"
+)
 
 # every spelling of a secret-named key contains one of these
 _KV_TRIGGERS = ("token", "secret", "passw", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
                 "private_key", "private-key", "privatekey", "bearer", "accountkey", "account_key", "account-key",
                 "sharedaccesskey")  # fmt: skip
+# `kv`'s: those and `credential` (`credentials: …`; a trigger of the probe already, for context keys)
+_KV_TEXT_TRIGGERS = (*_KV_TRIGGERS, "credential")
 
 # (group, regex, lower-case trigger words: the regex can only match text containing one of them)
 _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
@@ -224,18 +262,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "kv",
         # the key starts a word, or a part of one: `DB_PASSWORD=…`, `JWT_SECRET: …`, `{ apiSecret: '…' }`
-        _KEY_FIRST
-        + r"(?P<kv>(?P<kv_key>(?i:"
-        + _Q
-        + r"?"
-        + _KEY_START
-        + r"(?:"
-        + _SECRET_KEYS
-        + r")"
-        + _Q
-        + r"?)"
-        + _SEP
-        + r")"
+        _KEY_FIRST + r"(?P<kv>(?P<kv_key>(?i:" + _Q + r"?" + _KEY_START + _KV_KEY + _Q + r"?)" + _SEP + r")"
         r"(?P<kv_val>"
         + _NOT_MARK
         + _SCHEME_WORD
@@ -244,7 +271,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         + r"(?:"
         + _ESCAPED_VAL
         + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s,;&}\]\)\"'\\]+)))",
-        _KV_TRIGGERS,
+        _KV_TEXT_TRIGGERS,
     ),
     (
         # capability urls: presigned S3 / GCS signatures, Azure SAS `sig`, OAuth authorization codes —
@@ -261,11 +288,27 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
 # no mark; every `pair` match a comma and a quote. In the 1M benchmark the two groups ran on 8 % of the rows
 # (their trigger words are common: "token", "bearer"; mostly already redacted by then), changed 1 in 70, and
 # took a tenth of a parse worker's time
-_KEY_ENDS = ("token", "secret", "key", "pwd", "passw(?:or)?d", "authorization", "cookie", "bearer")
+_KEY_ENDS = (
+    "token",
+    "secret",
+    "key",
+    "pwd",
+    "passw(?:or)?d",
+    "authorization",
+    "cookie",
+    "bearer",
+    "credential",
+)
 # the same first-character guard as `kv`'s (without it this test cost more than the pattern)
 _ENDS_FIRST = r"(?i:(?=[" + "".join(sorted({w[0] for w in _KEY_ENDS})) + r"]))"
 _KV_NEAR = re.compile(
-    _ENDS_FIRST + r"(?i:" + "|".join(_KEY_ENDS) + r")" + _Q + r"?\s*(?:[:=]|->)\s*+" + _NOT_MARK
+    _ENDS_FIRST
+    + r"(?i:(?:"
+    + "|".join(_KEY_ENDS)
+    + r")[a-z0-9_.-]*)"
+    + _Q
+    + r"?\s*(?:[:=]|->)\s*+"
+    + _NOT_MARK
 )
 
 
@@ -351,9 +394,7 @@ _MASKED: list[tuple[re.Pattern[str], int, Callable[[str], object] | None]] = [
 _KEY_RX = re.compile(r"(?i)^(?:" + _SECRET_KEYS + r")$")
 # a key that names a secret inside a longer name (`db_password`, `X-Auth-Token`, `stripeSecretKey`,
 # `UPSTASH_REDIS_REST_TOKEN`): its letters and digits hold one of `_KEY_STEMS` (above, with the trigger words)
-# … unless the name says it is about the secret, not the secret: a count, a type, a lifetime, a name, an id
-_KEY_ABOUT = ("count", "counts", "type", "limit", "length", "tokens", "expiresin", "expiresat", "expiry", "expires",
-              "ttl", "name", "id", "url", "uri", "path", "endpoint", "used", "usage", "max", "min", "header")  # fmt: skip
+# … unless the name says it is about the secret, not the secret (`_KEY_ABOUT`)
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 
 
