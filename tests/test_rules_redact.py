@@ -49,6 +49,12 @@ KINDS: list[tuple[str, str, str]] = [
     ("cookie", "response set-cookie: sid=abcSID123; Path=/; HttpOnly", "abcSID123"),
     ("url_credentials", "fetch https://admin:supers3cret@db.example.com/x failed", "supers3cret"),
     ("url_credentials", "redis redis://:p4ssw0rdX@cache.example.com:6379", "p4ssw0rdX"),
+    # a token as a URL's user part, no password (a git remote)
+    (
+        "url_credentials",
+        "git remote https://CANARY226abcdefghij0123@github.com/o/r.git",
+        "CANARY226abcdefghij0123",
+    ),
     # `=>` and `:=` between key and value: the value was stored, the `>` or `=` replaced
     ("password", "config password => CANARY110pw", "CANARY110pw"),
     ("password", "config password := CANARY218pw", "CANARY218pw"),
@@ -234,6 +240,28 @@ def test_english_around_secret_words_is_kept(text: str) -> None:
 def test_an_arrow_or_walrus_between_key_and_value_is_the_separator(text: str, expected: str) -> None:
     """`password => x` was stored as `password =[REDACTED:password] x`: the `>` taken for the value; `password
     -> x` was stored as it came."""
+    r = Redactor()
+    assert r.text(text) == expected
+    assert r.text(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("push https://a94a8fe5ccb19ba61c4c0873d391e987982fbbd3@github.com/o/r.git",
+      "push https://[REDACTED:url_credentials]@github.com/o/r.git"),
+     ("https://glpat-CANARY227xyzABCDEFGH@gitlab.com/g/p", "https://[REDACTED:url_credentials]@gitlab.com/g/p"),
+     # a token a provider pattern knows keeps its kind; a mark as the user part is done, not taken for a user
+     ("https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/o/r",
+      "https://[REDACTED:github_token]@github.com/o/r"),
+     ("https://x:[REDACTED:url_credentials]@h/", "https://x:[REDACTED:url_credentials]@h/"),
+     # names: short, no digit, or a character tokens do not have
+     ("git@github.com:o/r.git", "git@github.com:o/r.git"), ("https://user@host/", "https://user@host/"),
+     ("https://deploy-bot-for-the-release-team@host/", "https://deploy-bot-for-the-release-team@host/"),
+     ("https://ann.lee.1234567890123456789@host/", "https://ann.lee.1234567890123456789@host/"),
+     ("https://bob2@host/ and mailto:abcdefghij0123456789xyz@x.com", "https://bob2@host/ and mailto:abcdefghij0123456789xyz@x.com")],
+)  # fmt: skip
+def test_a_token_as_the_user_part_of_a_url_is_redacted(text: str, expected: str) -> None:
+    """`https://<token>@github.com/…` (a git remote) was stored as it came: only `user:password@` was looked for."""
     r = Redactor()
     assert r.text(text) == expected
     assert r.text(expected) == expected

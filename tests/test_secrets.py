@@ -269,6 +269,7 @@ ORDINARY = [
     "user_8hQ3mz opened profile user_2fX9kq",
     "Uncaught ConvexError: Refresh token expired",
     "Session refresh rejected: token expired",
+    "cloned git@github.com:acme/app.git and https://deploy-bot@github.com/acme/app.git",
     "settings secret_count=3, token_type=bearer, tokens=5, max_tokens=4096, access_token_expires_in=3600",
     "mutation messages:send success in 73 ms",
     "error code=E_TIMEOUT after 3 retries",

@@ -146,7 +146,8 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         "url_credentials",
-        r"(?P<url_credentials>(?P<url_user>(?<=://)[^/\s:@\"']{0,128}:)"
+        # (not a user part that is a mark: `https://[REDACTED:url_credentials]@host` is done)
+        r"(?P<url_credentials>(?P<url_user>(?<=://)(?!\[REDACTED)[^/\s:@\"']{0,128}:)"
         + _NOT_MARK
         + r"[^/\s@\"']{1,256}(?=@))",
         ("@",),  # user:password@host — the "@" is rarer than "://" (every page url has that)
@@ -201,6 +202,15 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "npm_",
             "|",
         ),
+    ),
+    (
+        # a URL's user part with no password that is a token, as git remotes print them
+        # (`https://<token>@github.com/…`): 20 characters or more of a token's alphabet, a digit among them. A
+        # name is shorter, or has no digit, or has a character tokens do not (`git@`, `deploy-bot@`, `ann.lee@`);
+        # a token a provider pattern knows (`ghp_…`) is that pattern's, run first
+        "url_token",
+        r"(?P<url_token>(?<=://)(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,256}(?=@))",
+        ("@",),
     ),
     (
         # a Cookie / Set-Cookie header's whole value (every cookie in it), quoted or to the end of the line
@@ -488,9 +498,13 @@ class Redactor:
             kind = _kv_kind(key)
             self.counts[kind] += 1
             return f"{key}{_reopen(val)}[REDACTED:{kind}]{_reclose(val)}"
+        if kind == "url_token":  # a credential in a URL, as a user and password are
+            self.counts["url_credentials"] += 1
+            return "[REDACTED:url_credentials]"
         self.counts[kind] += 1
         if kind == "url_credentials":
             return f"{m.group('url_user')}[REDACTED:{kind}]"
+
         if kind == "cookie":
             val = m.group("ck_val")
             return f"{m.group('ck_key')}{_reopen(val)}[REDACTED:cookie]{_reclose(val)}"
