@@ -110,7 +110,18 @@ def _context_key_names() -> list[str]:
         for join in R._KEY_JOINS:
             for stem in (join.join(words), join.join(words).upper(), join.join(w.title() for w in words)):
                 names += [stem, f"db_{stem}", f"user{stem}", f"X-{stem}-Value", f"{stem}s"]
-    return [*names, "pwd", "userPwd", "DB_PWD"]
+    return [
+        *names,
+        "pwd",
+        "userPwd",
+        "DB_PWD",
+        "otp",
+        "OTP",
+        "otpCode",
+        "user_otp",
+        "TOTP",
+        "one_time_password",
+    ]
 
 
 def test_every_key_the_context_walk_replaces_is_flagged_by_the_probe() -> None:
@@ -130,7 +141,15 @@ def test_every_key_the_context_walk_replaces_is_flagged_by_the_probe() -> None:
     names = [
         n for n in _context_key_names() if Redactor().value({n: "s3cr3tValue99"}) != {n: "s3cr3tValue99"}
     ]
-    assert {"credentials", "credential", "api.key", "Pass Word", "PRIVATE KEY", "Authorization"} <= set(names)
+    assert {
+        "credentials",
+        "credential",
+        "api.key",
+        "Pass Word",
+        "PRIVATE KEY",
+        "Authorization",
+        "otp",
+    } <= set(names)
     contexts = [orjson.dumps({name: "s3cr3tValue99"}).decode() for name in names]
     for text in contexts:
         assert might_hold_secret(text), text

@@ -84,6 +84,12 @@ CONTEXT_SECRETS: list[tuple[dict[str, Any], str]] = [
     ({"credential": "CANARY208"}, "CANARY208"),
     ({"api.key": "CANARY209"}, "CANARY209"),
     ({"Pass Word": "CANARY210"}, "CANARY210"),
+    # an object under `tokens` (a count when it is a number), and a one-time password's keys
+    ({"tokens": {"access": "CANARY228tok", "refresh": "CANARY231tok", "n": 2}}, "CANARY228tok"),
+    ({"auth": {"otp": "CANARY229otp"}}, "CANARY229otp"),
+    ({"otpCode": "CANARY232otp"}, "CANARY232otp"),
+    ({"one_time_password": "CANARY230otp"}, "CANARY230otp"),
+    ({"OTP": 73915482}, "73915482"),
 ]
 
 
@@ -189,6 +195,19 @@ def test_a_secret_word_inside_a_longer_key_name_redacts_its_text_value(key: str,
     assert out["config"][key].startswith("[REDACTED:")
     assert (out["config"]["max_tokens"], out["config"]["token_count"]) == (1000, 5)  # numbers about a secret
     assert out["config"]["secretName"] == "prod/db"  # a name, not the secret
+
+
+def test_an_object_under_tokens_and_a_one_time_password_are_redacted_counts_are_not() -> None:
+    """`tokens` is a count (`_KEY_ABOUT`), and an object under it was stored as it came; `otp` held no stem."""
+    r = Redactor()
+    out = r.value({"tokens": {"access": "a1b2c3d4e5", "expires": 3600}, "auth": {"otp": 482913, "TOTP": "551177"},
+                   "otp_code": "918273", "oneTimePassword": "x7y8z9"})  # fmt: skip
+    assert out == {"tokens": {"access": "[REDACTED:token]", "expires": 3600},
+                   "auth": {"otp": "[REDACTED:secret]", "TOTP": "[REDACTED:secret]"},
+                   "otp_code": "[REDACTED:secret]", "oneTimePassword": "[REDACTED:password]"}  # fmt: skip
+    kept = {"tokens": 5, "usage": {"tokens": {"input": 120, "output": 30}}, "max_tokens": 4096, "otp_length": 6,
+            "otpEnabled": True, "footprint": "small", "rootPath": "/srv", "hotplug": "on", "token_count": {"a": "b"}}  # fmt: skip
+    assert r.value(kept) == kept
 
 
 def test_an_object_of_secrets_has_every_text_in_it_redacted() -> None:

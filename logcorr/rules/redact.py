@@ -378,7 +378,10 @@ _KEY_STEM_WORDS: tuple[tuple[str, ...], ...] = (
 )  # fmt: skip
 _KEY_STEMS = tuple("".join(words) for words in _KEY_STEM_WORDS)
 _KEY_JOINS = ("", "_", "-", ".", " ")
-_NAME_TRIGGERS = ("pwd", *(join.join(words) for words in _KEY_STEM_WORDS for join in _KEY_JOINS))
+# a one-time password's key (`otp`, `otpCode`, `TOTP`; `one_time_password` holds a stem) is a word of the name,
+# not a stem: "otp" is inside `footprint`, `rootPath`, `hotplug`. Its trigger word "otp" flags those rows too
+_OTP_WORDS = frozenset(("otp", "totp", "hotp"))
+_NAME_TRIGGERS = ("pwd", "otp", *(join.join(words) for words in _KEY_STEM_WORDS for join in _KEY_JOINS))
 _GROUP_TRIGGERS = tuple(dict.fromkeys(t for _, _, tr in _GROUPS for t in tr))
 # a name trigger holding a group's trigger word adds nothing (`password` holds `passw`): left out, the probe's
 # list stays short (it takes 64 words)
@@ -408,13 +411,29 @@ _KEY_RX = re.compile(r"(?i)^(?:" + _SECRET_KEYS + r")$")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 
 
-def _secret_in_name(key: str) -> bool:
-    """Whether `key` names a secret as part of a longer name (see `_KEY_STEMS`); its string value is the secret."""
+# the words of a key: `userOtpCode` → user Otp Code, `OTPSecret` → OTP Secret, `otp_2` → otp 2
+_KEY_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def _secret_in_name(key: str, holds: bool = False) -> bool:
+    """Whether `key` names a secret as part of a longer name (see `_KEY_STEMS`), or a one-time password
+    (`_OTP_WORDS`); its string value is the secret. `holds`: the value is an object or list, whose texts are
+    the secrets under a plural name too (`tokens: {access: …}`; `tokens: 5` is a count)."""
     k = _NOT_ALNUM.sub("", key.lower())
     if k.endswith("pwd"):
         return True
-    return any(stem in k for stem in _KEY_STEMS) and not k.endswith(_KEY_ABOUT)
+    named = any(stem in k for stem in _KEY_STEMS) or (
+        "otp" in k and not _OTP_WORDS.isdisjoint(w.lower() for w in _KEY_WORDS.findall(key))
+    )
+    return named and (not k.endswith(_KEY_ABOUT) or (holds and k.endswith("tokens")))
 
+
+def _otp_key(key: str) -> bool:
+    """A one-time password's own key (`otp`, `TOTP`, `one_time_password`): its value is the code, a number too."""
+    return _NOT_ALNUM.sub("", key.lower()) in _OTP_KEYS
+
+
+_OTP_KEYS = frozenset(("otp", "totp", "hotp", "onetimepassword", "otpcode"))
 
 _KV_KIND = (
     ("refresh", "refresh_token"),
@@ -568,14 +587,14 @@ class Redactor:
             out: dict[str, Any] = {}
             for k, x in v.items():
                 if isinstance(k, str) and (
-                    ((_KEY_RX.match(k) or (secret_named and k == "value")) and _replaceable(x))
+                    ((_KEY_RX.match(k) or (secret_named and k == "value") or _otp_key(k)) and _replaceable(x))
                     # a longer name holding a secret word: its text is replaced, numbers are not (`max_tokens`)
                     or (isinstance(x, str) and _replaceable(x) and _secret_in_name(k))
                 ):
                     kind = _kv_kind(name if k == "value" and isinstance(name, str) else k)
                     self.counts[kind] += 1
                     out[k] = f"[REDACTED:{kind}]"
-                elif isinstance(k, str) and isinstance(x, dict | list) and _secret_in_name(k):
+                elif isinstance(k, str) and isinstance(x, dict | list) and _secret_in_name(k, holds=True):
                     # an object of secrets (`cookies`: {sessionid: …}, `credentials`: {…}): every text in it
                     out[k] = self._every_text(x, _kv_kind(k), depth + 1)
                 else:
