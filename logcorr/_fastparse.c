@@ -3486,21 +3486,31 @@ static int kv_mark(const unsigned char *s, Py_ssize_t p, Py_ssize_t n) {
     return n - p >= 9 && memcmp(s + p, mark, 9) == 0;
 }
 
-/* A key word ends at s[j]: the rest of `_KV_NEAR` (`_Q? \s* [:=] \s*+` and no mark, quoted or not, after it).
-   Each part has one way to match: a quote or backslash is neither white space nor `:`/`=`. */
+/* A key word ends at s[j]: the rest of `_KV_NEAR` (`_Q? \s* (?:[:=]|->) \s*+` and no mark, quoted or not,
+   after it). Each part has one way to match: a quote or backslash is neither white space nor `:`/`=`/`-`. */
 static int kv_tail(const unsigned char *s, Py_ssize_t j, Py_ssize_t n) {
     Py_ssize_t p = j + kv_quote(s, j, n);
     while (p < n && kv_space(s[p])) p++;
-    if (p >= n || (s[p] != ':' && s[p] != '=')) return 0;
-    p++;
+    if (p < n && (s[p] == ':' || s[p] == '='))
+        p++;
+    else if (p + 1 < n && s[p] == '-' && s[p + 1] == '>')
+        p += 2;
+    else
+        return 0;
     while (p < n && kv_space(s[p])) p++;
     if (kv_mark(s, p, n)) return 0;
     Py_ssize_t q = kv_quote(s, p, n);
     return !(q && kv_mark(s, p + q, n));
 }
 
-static const char *const KV_WORDS[] = {"token", "secret", "key", "pwd", "password", "passwd", "authorization",
-                                       "cookie", "bearer", NULL};
+static const char *const KV_WORDS[] = {"token",         "secret", "key",    "pwd",        "password", "passwd",
+                                       "authorization", "cookie", "bearer", "credential", NULL};
+
+/* `[a-z0-9_.-]` under (?i), over ASCII: the words a key may have after its secret word (`SECRET_KEY_BASE`) */
+static int kv_key_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
+}
 
 static PyObject *kv_near(PyObject *self, PyObject *arg) {
     if (!PyUnicode_Check(arg)) {
@@ -3518,7 +3528,12 @@ static PyObject *kv_near(PyObject *self, PyObject *arg) {
             Py_ssize_t len = (Py_ssize_t)strlen(*w), k = 1;
             if (n - i < len) continue;
             while (k < len && FOLD[s[i + k]] == (unsigned char)(*w)[k]) k++;
-            if (k == len && kv_tail(s, i + len, n)) Py_RETURN_TRUE;
+            if (k != len) continue;
+            /* `[a-z0-9_.-]*` then the tail: only where the run ends, or one back when it ends in the `-` of `->`
+               (no other character of the run can start the tail) */
+            Py_ssize_t p = i + len;
+            while (p < n && kv_key_char(s[p])) p++;
+            if (kv_tail(s, p, n) || (p > i + len && s[p - 1] == '-' && kv_tail(s, p - 1, n))) Py_RETURN_TRUE;
         }
     }
     Py_RETURN_FALSE;

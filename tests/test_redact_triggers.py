@@ -87,10 +87,11 @@ def _spellings(alternation: str) -> list[str]:
 
 def test_every_spelling_of_a_secret_named_key_is_seen_by_the_trigger_words() -> None:
     # the rows the trigger words miss are never redacted: "privatekey=…" was stored as it came
-    from logcorr.rules.redact import _SECRET_KEYS
+    from logcorr.rules.redact import _TEXT_KEYS
 
-    spellings = _spellings(_SECRET_KEYS)
+    spellings = _spellings(_TEXT_KEYS)
     assert "privatekey" in spellings and "aws_secret_access_key" in spellings and "password" in spellings
+    assert "credentials" in spellings
     r = Redactor()
     for key in spellings:
         for text in (f"login failed {key}=s3cr3tValue99", f'{{"{key.upper()}": "s3cr3tValue99"}}'):
@@ -109,7 +110,18 @@ def _context_key_names() -> list[str]:
         for join in R._KEY_JOINS:
             for stem in (join.join(words), join.join(words).upper(), join.join(w.title() for w in words)):
                 names += [stem, f"db_{stem}", f"user{stem}", f"X-{stem}-Value", f"{stem}s"]
-    return [*names, "pwd", "userPwd", "DB_PWD"]
+    return [
+        *names,
+        "pwd",
+        "userPwd",
+        "DB_PWD",
+        "otp",
+        "OTP",
+        "otpCode",
+        "user_otp",
+        "TOTP",
+        "one_time_password",
+    ]
 
 
 def test_every_key_the_context_walk_replaces_is_flagged_by_the_probe() -> None:
@@ -129,7 +141,15 @@ def test_every_key_the_context_walk_replaces_is_flagged_by_the_probe() -> None:
     names = [
         n for n in _context_key_names() if Redactor().value({n: "s3cr3tValue99"}) != {n: "s3cr3tValue99"}
     ]
-    assert {"credentials", "credential", "api.key", "Pass Word", "PRIVATE KEY", "Authorization"} <= set(names)
+    assert {
+        "credentials",
+        "credential",
+        "api.key",
+        "Pass Word",
+        "PRIVATE KEY",
+        "Authorization",
+        "otp",
+    } <= set(names)
     contexts = [orjson.dumps({name: "s3cr3tValue99"}).decode() for name in names]
     for text in contexts:
         assert might_hold_secret(text), text
@@ -184,7 +204,8 @@ _FRAGMENTS = st.sampled_from(
      "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
      "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
      "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/=",
-     ">", "=>", ":=", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
+     ">", "=>", ":=", "->", "credentials", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
+     "_type", "_expires_in", "ExpiresAt", "true", "30", "3.5", ".json", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
 )  # fmt: skip
 
 
@@ -254,7 +275,7 @@ def test_the_key_guard_admits_exactly_the_first_characters_of_the_key_alternativ
     from logcorr.rules import redact as R
 
     if which == "kv":
-        guard, alternatives, also = re.compile(R._KEY_FIRST), R._SECRET_KEYS.split("|"), "\\\"'"
+        guard, alternatives, also = re.compile(R._KEY_FIRST), R._TEXT_KEYS.split("|"), "\\\"'"
     else:
         guard, alternatives, also = re.compile(R._ENDS_FIRST), list(R._KEY_ENDS), ""
     starts = [re.compile(f"(?i:{alt})") for alt in alternatives]
@@ -317,7 +338,7 @@ def test_text_masked_with_no_trigger_word_changes_nothing_and_a_missing_bit_skip
 _KV_PARTS = st.sampled_from(
     ["token", "TOKEN", "Secret", "key", "KEY", "monkey", "pwd", "password", "passwd", "PassWord", "passw", "tok",
      "authorization", "cookie", "Bearer", "'", '"', "\\", "\\\\", "\\" * 8, "\\" * 9, " ", "\t", "\x0b", "\x1c",
-     "\x1f", "\n", ":", "=", "[REDACTED", "[REDACTED:token]", "[redacted", "x", ",", "é", "ſecret", "\u212aey"]
+     "\x1f", "\n", ":", "=", "->", "-", ">", "credential", "s", "_", ".", "_base", "Key9", "[REDACTED", "[REDACTED:token]", "[redacted", "x", ",", "é", "ſecret", "\u212aey"]
 )  # fmt: skip
 
 
@@ -351,3 +372,12 @@ def test_compiled_kv_near_on_the_edges_of_each_part() -> None:
     assert not near("token: [REDACTED:token]") and not near("token= '[REDACTED:token]'")
     assert near("token" + "\\" * 8 + "': v") and not near("token" + "\\" * 9 + "': v")  # 1-8 escape a quote
     assert not near("tok: en") and not near("token - x") and not near("")
+    assert near("password -> x") and near("token->x") and not near("token-> [REDACTED:token]")
+    assert not near("token -x") and not near("token >x") and not near("token-")
+    assert (
+        near("SECRET_KEY_BASE=x")
+        and near("credentials: x")
+        and near("token_type-->x")
+        and near("token.x-y->z")
+    )
+    assert not near("SECRET_KEY BASE=x") and not near("token_type/x=y") and not near("credentia: x")

@@ -49,9 +49,20 @@ KINDS: list[tuple[str, str, str]] = [
     ("cookie", "response set-cookie: sid=abcSID123; Path=/; HttpOnly", "abcSID123"),
     ("url_credentials", "fetch https://admin:supers3cret@db.example.com/x failed", "supers3cret"),
     ("url_credentials", "redis redis://:p4ssw0rdX@cache.example.com:6379", "p4ssw0rdX"),
+    # a token as a URL's user part, no password (a git remote)
+    (
+        "url_credentials",
+        "git remote https://CANARY226abcdefghij0123@github.com/o/r.git",
+        "CANARY226abcdefghij0123",
+    ),
     # `=>` and `:=` between key and value: the value was stored, the `>` or `=` replaced
     ("password", "config password => CANARY110pw", "CANARY110pw"),
     ("password", "config password := CANARY218pw", "CANARY218pw"),
+    ("password", "config password -> CANARY219pw", "CANARY219pw"),
+    # `credentials` as a key in text, and a secret word with words after it (an env dump's key)
+    ("secret", "vault answered credentials: CANARY222cred", "CANARY222cred"),
+    ("secret", "login credentials=CANARY223cred&next=1", "CANARY223cred"),
+    ("api_key", "env RAILS_ENV=production SECRET_KEY_BASE=CANARY224base PORT=3000", "CANARY224base"),
     # a header's whole value, not its first word
     ("authorization", 'Authorization: Digest username="bob", response="CANARY113abc"', "CANARY113abc"),
     (
@@ -73,6 +84,12 @@ CONTEXT_SECRETS: list[tuple[dict[str, Any], str]] = [
     ({"credential": "CANARY208"}, "CANARY208"),
     ({"api.key": "CANARY209"}, "CANARY209"),
     ({"Pass Word": "CANARY210"}, "CANARY210"),
+    # an object under `tokens` (a count when it is a number), and a one-time password's keys
+    ({"tokens": {"access": "CANARY228tok", "refresh": "CANARY231tok", "n": 2}}, "CANARY228tok"),
+    ({"auth": {"otp": "CANARY229otp"}}, "CANARY229otp"),
+    ({"otpCode": "CANARY232otp"}, "CANARY232otp"),
+    ({"one_time_password": "CANARY230otp"}, "CANARY230otp"),
+    ({"OTP": 73915482}, "73915482"),
 ]
 
 
@@ -180,6 +197,19 @@ def test_a_secret_word_inside_a_longer_key_name_redacts_its_text_value(key: str,
     assert out["config"]["secretName"] == "prod/db"  # a name, not the secret
 
 
+def test_an_object_under_tokens_and_a_one_time_password_are_redacted_counts_are_not() -> None:
+    """`tokens` is a count (`_KEY_ABOUT`), and an object under it was stored as it came; `otp` held no stem."""
+    r = Redactor()
+    out = r.value({"tokens": {"access": "a1b2c3d4e5", "expires": 3600}, "auth": {"otp": 482913, "TOTP": "551177"},
+                   "otp_code": "918273", "oneTimePassword": "x7y8z9"})  # fmt: skip
+    assert out == {"tokens": {"access": "[REDACTED:token]", "expires": 3600},
+                   "auth": {"otp": "[REDACTED:secret]", "TOTP": "[REDACTED:secret]"},
+                   "otp_code": "[REDACTED:secret]", "oneTimePassword": "[REDACTED:password]"}  # fmt: skip
+    kept = {"tokens": 5, "usage": {"tokens": {"input": 120, "output": 30}}, "max_tokens": 4096, "otp_length": 6,
+            "otpEnabled": True, "footprint": "small", "rootPath": "/srv", "hotplug": "on", "token_count": {"a": "b"}}  # fmt: skip
+    assert r.value(kept) == kept
+
+
 def test_an_object_of_secrets_has_every_text_in_it_redacted() -> None:
     out = Redactor().value({"cookies": {"sessionid": "zzzzgEOzdmenCkhvMdgaKjIg8xNb", "n": 1}})
     assert out == {"cookies": {"sessionid": "[REDACTED:cookie]", "n": 1}}
@@ -205,7 +235,9 @@ def test_environment_style_and_camel_case_keys_in_text_are_redacted(text: str, s
 @pytest.mark.parametrize(
     "text",
     ["Falling back to basic implementation", "Bearer authentication failed", "max_tokens exceeded: 4096",
-     "token_count: 12", "the token_type is Bearer", "passwordless login enabled"],
+     "token_count: 12", "the token_type is Bearer", "passwordless login enabled", "secret_count=3",
+     "token_type=bearer", "tokens=5", "access_token_expires_in=3600", "password_reset=true",
+     "secret_rotation_days=30, credentials_path=/etc/app.json", "credentials=5", "Invalid credentials"],
 )  # fmt: skip
 def test_english_around_secret_words_is_kept(text: str) -> None:
     assert Redactor().text(text) == text
@@ -217,11 +249,38 @@ def test_english_around_secret_words_is_kept(text: str) -> None:
      ("password := CANARY218", "password := [REDACTED:password]"),
      ("password => 'CANARY216'", "password => '[REDACTED:password]'"),
      ('{"token" => "abc"}', '{"token" => "[REDACTED:token]"}'),
+     ("password -> CANARY219", "password -> [REDACTED:password]"),
+     ("token->CANARY220abc next", "token->[REDACTED:token] next"),
+     ("api_key -> 'CANARY221'", "api_key -> '[REDACTED:api_key]'"),
+     ("state: idle -> busy", "state: idle -> busy"),  # an arrow after another word: left alone
      ("x => y; a := b", "x => y; a := b"),  # not a secret's key: left alone
      ("password==abc", "password=[REDACTED:password]")],  # as before: `=` and the rest
 )  # fmt: skip
 def test_an_arrow_or_walrus_between_key_and_value_is_the_separator(text: str, expected: str) -> None:
-    """`password => x` was stored as `password =[REDACTED:password] x`: the `>` taken for the value."""
+    """`password => x` was stored as `password =[REDACTED:password] x`: the `>` taken for the value; `password
+    -> x` was stored as it came."""
+    r = Redactor()
+    assert r.text(text) == expected
+    assert r.text(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("push https://a94a8fe5ccb19ba61c4c0873d391e987982fbbd3@github.com/o/r.git",
+      "push https://[REDACTED:url_credentials]@github.com/o/r.git"),
+     ("https://glpat-CANARY227xyzABCDEFGH@gitlab.com/g/p", "https://[REDACTED:url_credentials]@gitlab.com/g/p"),
+     # a token a provider pattern knows keeps its kind; a mark as the user part is done, not taken for a user
+     ("https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/o/r",
+      "https://[REDACTED:github_token]@github.com/o/r"),
+     ("https://x:[REDACTED:url_credentials]@h/", "https://x:[REDACTED:url_credentials]@h/"),
+     # names: short, no digit, or a character tokens do not have
+     ("git@github.com:o/r.git", "git@github.com:o/r.git"), ("https://user@host/", "https://user@host/"),
+     ("https://deploy-bot-for-the-release-team@host/", "https://deploy-bot-for-the-release-team@host/"),
+     ("https://ann.lee.1234567890123456789@host/", "https://ann.lee.1234567890123456789@host/"),
+     ("https://bob2@host/ and mailto:abcdefghij0123456789xyz@x.com", "https://bob2@host/ and mailto:abcdefghij0123456789xyz@x.com")],
+)  # fmt: skip
+def test_a_token_as_the_user_part_of_a_url_is_redacted(text: str, expected: str) -> None:
+    """`https://<token>@github.com/…` (a git remote) was stored as it came: only `user:password@` was looked for."""
     r = Redactor()
     assert r.text(text) == expected
     assert r.text(expected) == expected

@@ -269,6 +269,8 @@ ORDINARY = [
     "user_8hQ3mz opened profile user_2fX9kq",
     "Uncaught ConvexError: Refresh token expired",
     "Session refresh rejected: token expired",
+    "cloned git@github.com:acme/app.git and https://deploy-bot@github.com/acme/app.git",
+    "settings secret_count=3, token_type=bearer, tokens=5, max_tokens=4096, access_token_expires_in=3600",
     "mutation messages:send success in 73 ms",
     "error code=E_TIMEOUT after 3 retries",
     "password reset email sent to ann@example.com",
@@ -291,6 +293,7 @@ def test_ordinary_messages_ids_and_hashes_are_not_redacted(text: str) -> None:
 def test_ordinary_context_is_not_redacted() -> None:
     ctx = {"url": "http://localhost:3000/chat?tab=2", "headers": [["Accept", "*/*"], ["X-Request-Id", "abc123def456"]],
            "har": [{"name": "Content-Type", "value": "application/json"}], "tokens_used": 1200,
+           "usage": {"tokens": {"input": 120, "output": 30}}, "otp_length": 6, "footprint": "small", "rootPath": "/srv",
            "trace_id": "trace_1714910398211_k3j9x2m1p", "nested": {"a": [{"b": "c"}] * 3}}  # fmt: skip
     assert Redactor().value(ctx) == ctx
 

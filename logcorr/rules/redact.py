@@ -27,14 +27,23 @@ _SECRET_KEYS = (
     r"api[_-]?key|apikey|x-api-key|private[_-]?key|aws_secret_access_key|secret[_-]?access[_-]?key|account[_-]?key|sharedaccesskey|"
     r"authorization|proxy-authorization|cookie|set-cookie|token|bearer"
 )
+# the keys `kv` looks for in text: those, and `credentials` (a context key of that name is secret-named by its
+# stem, `_secret_in_name`; as a whole key it is not one of `_SECRET_KEYS`, whose values are replaced whatever
+# they are: a `credentials` object is walked, its texts replaced, its numbers kept)
+_TEXT_KEYS = _SECRET_KEYS + r"|credentials|credential"
+# a name about a secret, not the secret: a count, a type, a lifetime, a name, an id (`token_count`, `max_tokens`,
+# `secretName`). A context key ending in one is not secret-named (`_secret_in_name`), nor is a key in text
+# that has words after its secret word (`SECRET_KEY_BASE=…` is one, `secret_count=3` is not: `_KEY_SUFFIX`)
+_KEY_ABOUT = ("count", "counts", "type", "limit", "length", "tokens", "expiresin", "expiresat", "expiry", "expires",
+              "ttl", "name", "id", "url", "uri", "path", "endpoint", "used", "usage", "max", "min", "header")  # fmt: skip
 # a quote may be JSON-escaped (`\\"`) when a JSON text sits inside another JSON string (a raw line)
 _Q = r"(?:\\{1,8}[\"']|[\"'])"
 _NOT_MARK = r"(?!" + _Q + r"?\[REDACTED)"
 # a value opened by an escaped quote runs to the next quote or backslash (its escaped closing quote)
 _ESCAPED_VAL = r"\\{1,8}[\"'][^\"'\\]*+"
-# between a key and its value: `:` or `=`, or `=>` / `:=` whole (`password => x`: the value is `x`, not `>`,
-# and no part of the arrow is taken for the value when the rest is not one), with white space around
-_SEP = r"\s*(?:=>|:=|=(?!>)|:(?!=))\s*"
+# between a key and its value: `:` or `=`, or `=>` / `:=` / `->` whole (`password => x`: the value is `x`, not
+# `>`, and no part of the arrow is taken for the value when the rest is not one), with white space around
+_SEP = r"\s*(?:=>|:=|->|=(?!>)|:(?!=))\s*"
 # a scheme word before a credential (the value after it may be quoted: `Authorization: Token "…"`)
 _SCHEME_WORD = r"(?i:(?:bearer|basic|digest|token)\s+)"
 # A header's value (Cookie, Set-Cookie, Authorization, Proxy-Authorization) is all of it: quoted, up to its closing
@@ -76,7 +85,7 @@ _AUTH_VAL = _header_val(r"[^\s,;&}\])\"'\\]", "&", _SCHEME_WORD)
 # lookahead for that character first changes no match and fails most positions in one test (on the 1M
 # benchmark's flagged texts: `pair` 86-95 → 26 ms, `kv` 152-155 → 79 ms; tests/test_redact_triggers.py).
 _QUOTE_FIRST = r"(?=[\\\"'])"
-_KEY_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _SECRET_KEYS.split("|")})) + r"]))"
+_KEY_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _TEXT_KEYS.split("|")})) + r"]))"
 # `jwt` and `scheme` begin with `\b`, which keeps the engine from searching for their literal start: a match
 # of `jwt` starts "eyJ", one of `scheme` with a b of either case (nothing else folds to b). Flagged texts of
 # the 1M benchmark, whole lines: jwt 5.2 → 2.6 µs, scheme 14.8 → 5.8 µs
@@ -88,11 +97,40 @@ _SCHEME_FIRST = r"(?=[bB])"
 # where a secret-named key may start: a word's start, after `_` (`DB_PASSWORD`), or at a camelCase hump
 # (`apiSecret`); the hump is case-sensitive inside the case-insensitive pattern
 _KEY_START = r"(?:\b|(?<=_)|(?-i:(?<=[a-z])(?=[A-Z])))"
+# words after a secret word in a key of text, as env dumps and configs print them: `SECRET_KEY_BASE=…`,
+# `DB_PASSWORD_PROD=…`, `credentials.json=…`, `apiSecretValue: …` (joined by `_`, `.`, `-` or a camelCase hump);
+# not when the key ends in a word of `_KEY_ABOUT`, written whole or with its parts joined (`token_type=bearer`,
+# `secret_count=3`, `access_token_expires_in=3600`: what a context key is not secret-named for either). The
+# suffix is all or nothing: a shorter one is followed by another character of the key, not by `:`/`=`/`->`
+_ABOUT_SPELLINGS = tuple(
+    dict.fromkeys(
+        w[: len(w) - 2] + join + w[len(w) - 2 :] if w in ("expiresin", "expiresat") else w
+        for w in _KEY_ABOUT
+        for join in ("", "_", "-", ".")
+    )
+)
+_KEY_SUFFIX = r"(?:[_.-][a-z0-9]+|(?-i:(?<=[a-z0-9])[A-Z][A-Za-z0-9]*))+" + "".join(
+    f"(?<!{re.escape(w)})" for w in _ABOUT_SPELLINGS
+)
+# …and, as in context (where a longer name's text is replaced, not its number or flag, and an object's texts
+# are looked at one by one), not when the value is a bare number, `true`, `false` or `null`
+# (`password_reset=true`, `secret_rotation_days=30`; `"30"` is text), or opens an object or a list
+# (`{"credentials":{"user":…}}`: its keys are looked at on their own)
+_NOT_PLAIN = (
+    r"(?!" + _Q + r"?" + _SEP + r"(?:[{\[]|(?:true|false|null|-?\d+(?:\.\d+)?)(?:[\s,;&}\]\)\"'\\]|$)))"
+)
+# the key of `kv`: a secret-named key, with words after it or not; `credentials` (with words after it or not)
+_KV_KEY = (
+    r"(?:(?:" + _SECRET_KEYS + r")(?:" + _KEY_SUFFIX + _NOT_PLAIN + r")?"
+    r"|credentials?(?:" + _KEY_SUFFIX + r")?" + _NOT_PLAIN + r")"
+)
 
 # every spelling of a secret-named key contains one of these
 _KV_TRIGGERS = ("token", "secret", "passw", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
                 "private_key", "private-key", "privatekey", "bearer", "accountkey", "account_key", "account-key",
                 "sharedaccesskey")  # fmt: skip
+# `kv`'s: those and `credential` (`credentials: …`; a trigger of the probe already, for context keys)
+_KV_TEXT_TRIGGERS = (*_KV_TRIGGERS, "credential")
 
 # (group, regex, lower-case trigger words: the regex can only match text containing one of them)
 _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
@@ -108,7 +146,8 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         "url_credentials",
-        r"(?P<url_credentials>(?P<url_user>(?<=://)[^/\s:@\"']{0,128}:)"
+        # (not a user part that is a mark: `https://[REDACTED:url_credentials]@host` is done)
+        r"(?P<url_credentials>(?P<url_user>(?<=://)(?!\[REDACTED)[^/\s:@\"']{0,128}:)"
         + _NOT_MARK
         + r"[^/\s@\"']{1,256}(?=@))",
         ("@",),  # user:password@host — the "@" is rarer than "://" (every page url has that)
@@ -163,6 +202,15 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "npm_",
             "|",
         ),
+    ),
+    (
+        # a URL's user part with no password that is a token, as git remotes print them
+        # (`https://<token>@github.com/…`): 20 characters or more of a token's alphabet, a digit among them. A
+        # name is shorter, or has no digit, or has a character tokens do not (`git@`, `deploy-bot@`, `ann.lee@`);
+        # a token a provider pattern knows (`ghp_…`) is that pattern's, run first
+        "url_token",
+        r"(?P<url_token>(?<=://)(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,256}(?=@))",
+        ("@",),
     ),
     (
         # a Cookie / Set-Cookie header's whole value (every cookie in it), quoted or to the end of the line
@@ -224,18 +272,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "kv",
         # the key starts a word, or a part of one: `DB_PASSWORD=…`, `JWT_SECRET: …`, `{ apiSecret: '…' }`
-        _KEY_FIRST
-        + r"(?P<kv>(?P<kv_key>(?i:"
-        + _Q
-        + r"?"
-        + _KEY_START
-        + r"(?:"
-        + _SECRET_KEYS
-        + r")"
-        + _Q
-        + r"?)"
-        + _SEP
-        + r")"
+        _KEY_FIRST + r"(?P<kv>(?P<kv_key>(?i:" + _Q + r"?" + _KEY_START + _KV_KEY + _Q + r"?)" + _SEP + r")"
         r"(?P<kv_val>"
         + _NOT_MARK
         + _SCHEME_WORD
@@ -244,7 +281,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         + r"(?:"
         + _ESCAPED_VAL
         + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s,;&}\]\)\"'\\]+)))",
-        _KV_TRIGGERS,
+        _KV_TEXT_TRIGGERS,
     ),
     (
         # capability urls: presigned S3 / GCS signatures, Azure SAS `sig`, OAuth authorization codes —
@@ -257,14 +294,32 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
 ]
 
 # a cheaper test each match of a group passes: where it fails the group is not run. Every `kv` match holds a key
-# ending in one of these words, its `:` or `=`, and after the white space there (a value never starts with it)
+# ending in one of these words, its `:`, `=` or `->`, and after the white space there (a value never starts with it)
 # no mark; every `pair` match a comma and a quote. In the 1M benchmark the two groups ran on 8 % of the rows
 # (their trigger words are common: "token", "bearer"; mostly already redacted by then), changed 1 in 70, and
 # took a tenth of a parse worker's time
-_KEY_ENDS = ("token", "secret", "key", "pwd", "passw(?:or)?d", "authorization", "cookie", "bearer")
+_KEY_ENDS = (
+    "token",
+    "secret",
+    "key",
+    "pwd",
+    "passw(?:or)?d",
+    "authorization",
+    "cookie",
+    "bearer",
+    "credential",
+)
 # the same first-character guard as `kv`'s (without it this test cost more than the pattern)
 _ENDS_FIRST = r"(?i:(?=[" + "".join(sorted({w[0] for w in _KEY_ENDS})) + r"]))"
-_KV_NEAR = re.compile(_ENDS_FIRST + r"(?i:" + "|".join(_KEY_ENDS) + r")" + _Q + r"?\s*[:=]\s*+" + _NOT_MARK)
+_KV_NEAR = re.compile(
+    _ENDS_FIRST
+    + r"(?i:(?:"
+    + "|".join(_KEY_ENDS)
+    + r")[a-z0-9_.-]*)"
+    + _Q
+    + r"?\s*(?:[:=]|->)\s*+"
+    + _NOT_MARK
+)
 
 
 def _kv_may_match() -> Callable[[str], object]:
@@ -323,7 +378,10 @@ _KEY_STEM_WORDS: tuple[tuple[str, ...], ...] = (
 )  # fmt: skip
 _KEY_STEMS = tuple("".join(words) for words in _KEY_STEM_WORDS)
 _KEY_JOINS = ("", "_", "-", ".", " ")
-_NAME_TRIGGERS = ("pwd", *(join.join(words) for words in _KEY_STEM_WORDS for join in _KEY_JOINS))
+# a one-time password's key (`otp`, `otpCode`, `TOTP`; `one_time_password` holds a stem) is a word of the name,
+# not a stem: "otp" is inside `footprint`, `rootPath`, `hotplug`. Its trigger word "otp" flags those rows too
+_OTP_WORDS = frozenset(("otp", "totp", "hotp"))
+_NAME_TRIGGERS = ("pwd", "otp", *(join.join(words) for words in _KEY_STEM_WORDS for join in _KEY_JOINS))
 _GROUP_TRIGGERS = tuple(dict.fromkeys(t for _, _, tr in _GROUPS for t in tr))
 # a name trigger holding a group's trigger word adds nothing (`password` holds `passw`): left out, the probe's
 # list stays short (it takes 64 words)
@@ -349,19 +407,33 @@ _MASKED: list[tuple[re.Pattern[str], int, Callable[[str], object] | None]] = [
 _KEY_RX = re.compile(r"(?i)^(?:" + _SECRET_KEYS + r")$")
 # a key that names a secret inside a longer name (`db_password`, `X-Auth-Token`, `stripeSecretKey`,
 # `UPSTASH_REDIS_REST_TOKEN`): its letters and digits hold one of `_KEY_STEMS` (above, with the trigger words)
-# … unless the name says it is about the secret, not the secret: a count, a type, a lifetime, a name, an id
-_KEY_ABOUT = ("count", "counts", "type", "limit", "length", "tokens", "expiresin", "expiresat", "expiry", "expires",
-              "ttl", "name", "id", "url", "uri", "path", "endpoint", "used", "usage", "max", "min", "header")  # fmt: skip
+# … unless the name says it is about the secret, not the secret (`_KEY_ABOUT`)
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 
 
-def _secret_in_name(key: str) -> bool:
-    """Whether `key` names a secret as part of a longer name (see `_KEY_STEMS`); its string value is the secret."""
+# the words of a key: `userOtpCode` → user Otp Code, `OTPSecret` → OTP Secret, `otp_2` → otp 2
+_KEY_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def _secret_in_name(key: str, holds: bool = False) -> bool:
+    """Whether `key` names a secret as part of a longer name (see `_KEY_STEMS`), or a one-time password
+    (`_OTP_WORDS`); its string value is the secret. `holds`: the value is an object or list, whose texts are
+    the secrets under a plural name too (`tokens: {access: …}`; `tokens: 5` is a count)."""
     k = _NOT_ALNUM.sub("", key.lower())
     if k.endswith("pwd"):
         return True
-    return any(stem in k for stem in _KEY_STEMS) and not k.endswith(_KEY_ABOUT)
+    named = any(stem in k for stem in _KEY_STEMS) or (
+        "otp" in k and not _OTP_WORDS.isdisjoint(w.lower() for w in _KEY_WORDS.findall(key))
+    )
+    return named and (not k.endswith(_KEY_ABOUT) or (holds and k.endswith("tokens")))
 
+
+def _otp_key(key: str) -> bool:
+    """A one-time password's own key (`otp`, `TOTP`, `one_time_password`): its value is the code, a number too."""
+    return _NOT_ALNUM.sub("", key.lower()) in _OTP_KEYS
+
+
+_OTP_KEYS = frozenset(("otp", "totp", "hotp", "onetimepassword", "otpcode"))
 
 _KV_KIND = (
     ("refresh", "refresh_token"),
@@ -445,9 +517,13 @@ class Redactor:
             kind = _kv_kind(key)
             self.counts[kind] += 1
             return f"{key}{_reopen(val)}[REDACTED:{kind}]{_reclose(val)}"
+        if kind == "url_token":  # a credential in a URL, as a user and password are
+            self.counts["url_credentials"] += 1
+            return "[REDACTED:url_credentials]"
         self.counts[kind] += 1
         if kind == "url_credentials":
             return f"{m.group('url_user')}[REDACTED:{kind}]"
+
         if kind == "cookie":
             val = m.group("ck_val")
             return f"{m.group('ck_key')}{_reopen(val)}[REDACTED:cookie]{_reclose(val)}"
@@ -511,14 +587,14 @@ class Redactor:
             out: dict[str, Any] = {}
             for k, x in v.items():
                 if isinstance(k, str) and (
-                    ((_KEY_RX.match(k) or (secret_named and k == "value")) and _replaceable(x))
+                    ((_KEY_RX.match(k) or (secret_named and k == "value") or _otp_key(k)) and _replaceable(x))
                     # a longer name holding a secret word: its text is replaced, numbers are not (`max_tokens`)
                     or (isinstance(x, str) and _replaceable(x) and _secret_in_name(k))
                 ):
                     kind = _kv_kind(name if k == "value" and isinstance(name, str) else k)
                     self.counts[kind] += 1
                     out[k] = f"[REDACTED:{kind}]"
-                elif isinstance(k, str) and isinstance(x, dict | list) and _secret_in_name(k):
+                elif isinstance(k, str) and isinstance(x, dict | list) and _secret_in_name(k, holds=True):
                     # an object of secrets (`cookies`: {sessionid: …}, `credentials`: {…}): every text in it
                     out[k] = self._every_text(x, _kv_kind(k), depth + 1)
                 else:
