@@ -68,7 +68,11 @@ def _header_val(first: str, stop: str = "", lead: str = "") -> str:
     lead_opt = f"(?:{lead})?" if lead else ""
     mark = r"(?:" + lead_opt + r"\[REDACTED[^\]\s]*\]?[^\S\r\n]*)+"
     unquoted_end = _VALUE_END + (f"|[{stop}]" if stop else "")
-    only_mark = r"(?!" + _Q + mark + r"(?:" + _VALUE_END + r")|" + mark + r"(?:" + unquoted_end + r"))"
+    # … or marks and then white space: a scheme's credential is one word (`Bearer [REDACTED:bearer] {"page":…}`:
+    # what follows is the log line's other arguments, not the header's; `[REDACTED:bearer],TAIL` goes on)
+    only_mark = (
+        r"(?!" + _Q + mark + r"(?:" + _VALUE_END + r")|" + mark + r"(?:" + unquoted_end + r"|(?<=[^\S\r\n])))"
+    )
     escaped = r"\\{1,8}[\"'](?:[^\"'\\]++|" + _ESCAPE + r")*+"
     quoted = escaped + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'"
     text = first + r"(?:[^\r\n\"'\\" + stop + r"]++|" + _ESCAPE + r"|" + _HEADER_PARAM + r")*"
