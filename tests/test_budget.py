@@ -179,6 +179,8 @@ def test_junit_output_parses_and_names_the_failure(cli: Callable[..., CliResult]
     assert suite is not None and suite.get("tests") == "2" and suite.get("failures") == "1"
     failures = [c for c in suite.iter("testcase") if c.find("failure") is not None]
     assert len(failures) == 1 and "42.16 %" in (failures[0].find("failure").get("message") or "")  # type: ignore[union-attr]
+    # the JUnit schema's order: a suite's properties before its test cases (they came last)
+    assert [child.tag for child in suite] == ["properties", "testcase", "testcase"]
 
 
 def test_markdown_is_appended_to_the_github_step_summary(

@@ -170,6 +170,11 @@ def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:
     suites = ET.Element("testsuites", name="logcorr", tests=str(len(checks)), failures=str(failures))
     suite = ET.SubElement(suites, "testsuite", name="logcorr budget check", tests=str(len(checks)),
                           failures=str(failures), errors="0", skipped="0")  # fmt: skip
+    # before the test cases, as the JUnit schema orders a suite's children (and replay's report does)
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="quota_pct", value=str(result["total"]["quota_pct"]))
+    for cost in result["costs"]:
+        ET.SubElement(props, "property", name=f"usd.{cost['model']}", value=str(cost["total_usd"]))
     for c in checks:
         case = ET.SubElement(suite, "testcase", classname="logcorr.budget", name=f"{c.name} {c.limit}")
         if not c.passed:
@@ -178,9 +183,5 @@ def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:
             f.text = c.detail
         out = ET.SubElement(case, "system-out")
         out.text = f"measured {c.measured}; {c.detail}"
-    props = ET.SubElement(suite, "properties")
-    ET.SubElement(props, "property", name="quota_pct", value=str(result["total"]["quota_pct"]))
-    for cost in result["costs"]:
-        ET.SubElement(props, "property", name=f"usd.{cost['model']}", value=str(cost["total_usd"]))
     body: bytes = ET.tostring(suites, encoding="utf-8")
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
