@@ -416,3 +416,25 @@ def test_every_redaction_kind_is_a_metric_zero_when_none() -> None:
     from logcorr.replay.asserts import is_known
 
     assert all(is_known(f"redactions.{k}") for k in kinds)
+
+
+def test_control_characters_of_a_name_leave_the_junit_report_and_the_chart_parseable() -> None:
+    # XML 1.0 cannot hold them: a scenario named with one gave a report no JUnit reader could open
+    from xml.etree import ElementTree as ET
+
+    from logcorr.budget.check import Threshold
+    from logcorr.render.budget import to_junit as budget_junit
+    from logcorr.render.replay import to_junit as replay_junit
+    from logcorr.replay.asserts import Check, parse
+    from logcorr.replay.chart import svg
+
+    result = {"replay": {"name": "steady\x1b[2J\x07"}, "metrics": {}}
+    check = Check(parse("cost_usd<10"), 12.5, False)
+    root = ET.fromstring(replay_junit(result, [check]))
+    assert root.find("testsuite").get("name") == "logcorr replay steady\\x1b[2J\\x07"  # type: ignore[union-attr]
+    threshold = Threshold("cost\x1b", "<= $10", "$1\x00", True, "detail\x0c")
+    ET.fromstring(budget_junit([threshold], {"total": {"quota_pct": 1.0}, "costs": []}))
+    series = {"systems": {}, "buckets": 1, "start": "2024-06-01T00:00:00Z", "bucket_ms": 60_000}
+    assert "\\x1b" in ET.tostring(
+        ET.fromstring(svg(series, "title\x1b", "2024-06-01T00:01:00Z")), encoding="unicode"
+    )

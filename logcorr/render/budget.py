@@ -9,6 +9,7 @@ from xml.etree import ElementTree as ET
 
 from logcorr.budget.check import Threshold
 from logcorr.model import SYSTEMS
+from logcorr.render.text import xml_tree
 
 
 def _n(v: Any) -> str:
@@ -183,5 +184,5 @@ def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:
             f.text = c.detail
         out = ET.SubElement(case, "system-out")
         out.text = f"measured {c.measured}; {c.detail}"
-    body: bytes = ET.tostring(suites, encoding="utf-8")
+    body: bytes = ET.tostring(xml_tree(suites), encoding="utf-8")
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from logcorr.render.text import xml_tree
 from logcorr.replay.asserts import Check
 from logcorr.replay.chart import terminal
 
@@ -182,7 +183,7 @@ def to_junit(result: dict[str, Any], checks: list[Check]) -> bytes:
                               type="ThresholdBreached")  # fmt: skip
             f.text = f"{c.assertion.metric} = {_n(c.value)}, required {c.assertion.op} {c.assertion.limit:g}"
         ET.SubElement(case, "system-out").text = f"measured {_n(c.value)}"
-    body: bytes = ET.tostring(suites, encoding="utf-8")
+    body: bytes = ET.tostring(xml_tree(suites), encoding="utf-8")
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # C0 but tab and line feed (a table lays those out), DEL and C1: bytes a terminal acts on. Log text is
 # untrusted: `\x1b[2J` in a browser message would clear the reader's screen, `\x1b]8;;…` plant a link
@@ -18,3 +19,16 @@ def visible(text: str) -> str:
     """`text` with each control character but tab and line feed written as Python writes it (`\\x1b`,
     `\\r`), for tables, the trace waterfall and error lines. Data formats (JSON, CSV) keep the exact text."""
     return text if _CONTROL.search(text) is None else _CONTROL.sub(_escape, text)
+
+
+def xml_tree(root: Any) -> Any:
+    """Every text and attribute value of an ElementTree `root` through `visible`, in place; returns it. XML 1.0
+    cannot hold control characters: a replay scenario named with one made the JUnit report unparseable."""
+    for el in root.iter():
+        if el.text:
+            el.text = visible(el.text)
+        if el.tail:
+            el.tail = visible(el.tail)
+        for k, v in el.attrib.items():
+            el.attrib[k] = visible(v)
+    return root

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape as _escape
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 COLORS = {"offered": "#d62728", "accepted": "#1f77b4"}
@@ -63,6 +63,14 @@ def terminal(series: dict[str, Any], end_iso: str, width: int = 60) -> list[str]
                 f"{system if label == 'offered' else '':8} {label:8} {row}  max {peak:,}{_per(bucket)}"
             )
     return lines
+
+
+def escape(text: str) -> str:
+    """Text for the SVG: XML's special characters escaped, control characters written visibly (XML 1.0
+    cannot hold them)."""
+    from logcorr.render.text import visible
+
+    return _escape(visible(text))
 
 
 def svg(series: dict[str, Any], title: str, end_iso: str) -> str:
