@@ -183,6 +183,19 @@ def test_junit_output_parses_and_names_the_failure(cli: Callable[..., CliResult]
     assert [child.tag for child in suite] == ["properties", "testcase", "testcase"]
 
 
+@pytest.mark.parametrize(
+    ("limit", "passed", "code"), [("10", True, ExitCode.OK), ("0.01", False, ExitCode.CHECK_FAILED)]
+)
+def test_check_json_carries_the_verdict(
+    cli: Callable[..., CliResult], one_day: str, limit: str, passed: bool, code: int
+) -> None:
+    # each check had `passed`, the whole had none: a script read the exit code or every check
+    r = cli("budget", "check", "--db", one_day, "--max-usd", limit, "--format", "json")
+    assert r.exit_code == code
+    body = r.json()
+    assert body["passed"] is passed and [c["passed"] for c in body["checks"]] == [passed]
+
+
 def test_markdown_is_appended_to_the_github_step_summary(
     cli: Callable[..., CliResult], one_day: str, tmp_path: Path
 ) -> None:

@@ -238,7 +238,12 @@ def _emit(result: dict[str, Any], fmt: str, checks: Any) -> None:
     from logcorr.render.console import write_json
 
     if fmt == "json":
-        write_json({**result, "checks": [c.as_dict() for c in checks]} if checks is not None else result)
+        if checks is None:
+            write_json(result)
+        else:  # `passed`: the verdict, as the exit code gives it (and as replay's JSON has it)
+            write_json(
+                {**result, "checks": [c.as_dict() for c in checks], "passed": all(c.passed for c in checks)}
+            )
     elif fmt == "markdown":
         sys.stdout.write(out.to_markdown(result, checks))
     elif fmt == "junit":
