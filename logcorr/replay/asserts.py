@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import difflib
-import functools
 import operator
 import re
 from collections.abc import Callable
@@ -108,43 +107,11 @@ _FIXED = (
 _PER_SYSTEM = ("offered", "accepted", "dropped", "used", "quota_pct", "borrowed", "lent")
 
 
-def _outer_groups(rx: str) -> list[str]:
-    """The named groups of regex source `rx` that no other named group encloses, in order."""
-    out: list[str] = []
-    stack: list[str | None] = []
-    i, in_class = 0, False
-    while i < len(rx):
-        c = rx[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            i += 2 if rx[i + 1 : i + 2] == "]" else 3 if rx[i + 1 : i + 3] == "^]" else 1
-            continue
-        elif c == "(":
-            m = re.match(r"\(\?P<(\w+)>", rx[i:])
-            if m and not any(stack):
-                out.append(m.group(1))
-            stack.append(m.group(1) if m else None)
-        elif c == ")" and stack:
-            stack.pop()
-        i += 1
-    return out
-
-
-@functools.cache
 def redaction_kinds() -> tuple[str, ...]:
-    """Every kind `logcorr.rules.redact` counts (`[REDACTED:<kind>]`), read from its patterns rather than copied:
-    each pattern's outermost named groups (a match's `lastgroup`), except `kv` and `pair`, whose kind is the
-    key's (`_KV_KIND`, else `secret`)."""
-    from logcorr.rules import redact
+    """Every kind the redactor counts (`logcorr.rules.redact.kinds`), imported when a threshold is checked."""
+    from logcorr.rules.redact import kinds
 
-    kinds = [g for _, rx, _ in redact._GROUPS for g in _outer_groups(rx) if g not in ("kv", "pair")]
-    kinds += [kind for _, kind in redact._KV_KIND] + ["secret"]
-    return tuple(sorted(set(kinds)))
+    return kinds()
 
 
 def known_metrics() -> list[str]:

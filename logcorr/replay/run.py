@@ -13,11 +13,11 @@ from typing import Any
 from logcorr.budget.amplification import Amplification, usage
 from logcorr.budget.pricing import PricingModel, price
 from logcorr.model import SYSTEMS
-from logcorr.replay.asserts import redaction_kinds
 from logcorr.replay.drive import LOOP_CHECK_MS, PHASES, Load, Tally, drive
 from logcorr.rules.clock import iso
 from logcorr.rules.engine import RULES
 from logcorr.rules.policy import Policy
+from logcorr.rules.redact import kinds as redact_kinds
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -149,7 +149,7 @@ def _result(
         # kind a recorded replay's `[REDACTED:kind]` markers name
         **{
             f"redactions.{k}": n
-            for k, n in sorted({**dict.fromkeys(redaction_kinds(), 0), **redactions}.items())
+            for k, n in sorted({**dict.fromkeys(redact_kinds(), 0), **redactions}.items())
         },
     }
     for s, v in systems.items():

@@ -10,6 +10,7 @@ microsecond), and only the groups whose triggers occur run their regex. Replacem
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -501,6 +502,42 @@ def _dump(v: Any) -> str:
         return orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode()
     except (TypeError, ValueError):  # nested beyond orjson's limit, or not JSON at all
         return "[REDACTED:unreadable]"
+
+
+def _outer_groups(rx: str) -> list[str]:
+    """The named groups of regex source `rx` that no other named group encloses, in order."""
+    out: list[str] = []
+    stack: list[str | None] = []
+    i, in_class = 0, False
+    while i < len(rx):
+        c = rx[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            i += 2 if rx[i + 1 : i + 2] == "]" else 3 if rx[i + 1 : i + 3] == "^]" else 1
+            continue
+        elif c == "(":
+            m = re.match(r"\(\?P<(\w+)>", rx[i:])
+            if m and not any(stack):
+                out.append(m.group(1))
+            stack.append(m.group(1) if m else None)
+        elif c == ")" and stack:
+            stack.pop()
+        i += 1
+    return out
+
+
+@functools.cache
+def kinds() -> tuple[str, ...]:
+    """Every kind the redactor counts (`[REDACTED:<kind>]`), read from its patterns: each one's outermost named
+    groups (a match's `lastgroup`, see `Redactor._sub`), except `kv` and `pair`, whose kind is the key's
+    (`_KV_KIND`, else `secret`). For replay's `redactions.<kind>` metrics."""
+    found = [g for _, rx, _ in _GROUPS for g in _outer_groups(rx) if g not in ("kv", "pair")]
+    return tuple(sorted({*found, *(kind for _, kind in _KV_KIND), "secret"}))
 
 
 class Redactor:
