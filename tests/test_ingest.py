@@ -445,8 +445,8 @@ def test_a_log_appended_to_while_it_is_read_is_read_as_it_was_measured(
     log.write_text("".join(lines[:200]))
     measured = ingest_mod._appended
 
-    def appended_meanwhile(path: str, fr: Any, before: Any) -> Any:
-        tail = measured(path, fr, before)
+    def appended_meanwhile(path: str, fr: Any, before: Any, *ident: Any) -> Any:
+        tail = measured(path, fr, before, *ident)
         with open(path, "a") as f:  # the writer, after the file was measured, before it is read
             f.write("".join(lines[200:]))
         return tail

@@ -23,7 +23,7 @@ from logcorr.gcpause import gc_paused
 from logcorr.pipeline import scratch
 from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
-from logcorr.pipeline.shard import ByteRange, ShardDone, open_same, parse_sharded, plan
+from logcorr.pipeline.shard import ByteRange, ShardDone, parse_sharded, plan
 from logcorr.pipeline.spool import SpoolWriteError
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
@@ -32,7 +32,13 @@ from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
 from logcorr.sources.detect import FORMATS
-from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_RECORD_BYTES, file_hash, open_input
+from logcorr.sources.reader import (
+    DEFAULT_MAX_DECOMPRESSED,
+    DEFAULT_MAX_RECORD_BYTES,
+    file_hash,
+    open_input,
+    open_same,
+)
 from logcorr.store import interrupt
 from logcorr.store.connection import (
     ENGINE_MEMORY_LIMIT,
@@ -290,14 +296,14 @@ def _run(
                 # ingest reads from here), of this file (one rotated in under its name meanwhile is refused)
                 st = os.stat(path)
                 fr.size, ident = st.st_size, (st.st_dev, st.st_ino)
-                tail = _appended(path, fr, read_before.get(fr.name))  # a log that grew: only its new lines
+                tail = _appended(path, fr, read_before.get(fr.name), ident)  # a log that grew: its new lines
                 if tail is None:
                     ranges = plan(path, fr.size, jobs)
                 if ranges is not None and pool is None:
                     pool = worker_pool(jobs)
                     workers.callback(pool.shutdown, wait=True, cancel_futures=True)
                 if ranges is None:
-                    fr.content_hash = fr.content_hash or file_hash(path, fr.size)
+                    fr.content_hash = fr.content_hash or file_hash(path, fr.size or 0, ident)
                     if fr.content_hash in known:
                         fr.status = "already-ingested"
                         done_before += fr.size
@@ -312,8 +318,10 @@ def _run(
             if ranges is not None:
                 # the workers parse while this process hashes the file (0.27 s at 1M records, 1.35 s at 5M,
                 # with the workers idle before); a file seen before costs the shards they had begun
-                def seen(fr: FileResult = fr, path: str = path) -> bool:
-                    fr.content_hash = file_hash(path, fr.size)
+                def seen(
+                    fr: FileResult = fr, path: str = path, ident: tuple[int, int] | None = ident
+                ) -> bool:
+                    fr.content_hash = file_hash(path, fr.size or 0, ident)
                     return fr.content_hash in known
 
                 if not _parse_sharded(
@@ -524,7 +532,9 @@ def _read_before(con: Any) -> dict[str, tuple[int, str, int]]:
     return {str(p): (int(size), str(h), int(run)) for p, size, h, run in rows}
 
 
-def _appended(path: str, fr: FileResult, before: tuple[int, str, int] | None) -> _Tail | None:
+def _appended(
+    path: str, fr: FileResult, before: tuple[int, str, int] | None, ident: tuple[int, int] | None = None
+) -> _Tail | None:
     """The new part of `path` when it is a line-per-record file that an earlier ingest read whole at a smaller
     size (`before`, see `_read_before`), and whose first bytes are still exactly what that ingest read
     (ending at a line's end): a log that grew, as a shipper tails it. Else None. Sets `fr.content_hash` to the
@@ -535,7 +545,7 @@ def _appended(path: str, fr: FileResult, before: tuple[int, str, int] | None) ->
     old_size, old_hash, run = before
     digest = hashlib.sha256()
     lines = 0
-    with open(path, "rb") as f:
+    with open_same(path, ident) as f:
         left = old_size
         last = b""
         while left:

@@ -12,7 +12,6 @@ rows when parsing ends (see `spool.py`).
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
@@ -24,7 +23,7 @@ from logcorr.pipeline.parse import FileResult
 from logcorr.pipeline.stage import StageRules
 from logcorr.pipeline.workers import MIN_SPLIT_BYTES as _MIN_SPLIT_BYTES
 from logcorr.pipeline.workers import worker_pool
-from logcorr.sources.reader import CHUNK, ndjson_start
+from logcorr.sources.reader import CHUNK, ndjson_start, open_same
 
 if TYPE_CHECKING:
     from logcorr.rules.policy import Policy
@@ -111,17 +110,6 @@ class ByteRange:
 
     def readable(self) -> bool:
         return True
-
-
-def open_same(path: str, ident: tuple[int, int] | None) -> IO[bytes]:
-    """`path` opened, refused (OSError) when it is no longer the file that was measured (`ident`: st_dev,
-    st_ino): a log rotated or replaced meanwhile would give another file's bytes."""
-    f = open(path, "rb")  # noqa: SIM115 - the caller closes it
-    st = os.fstat(f.fileno())
-    if ident is not None and (st.st_dev, st.st_ino) != ident:
-        f.close()
-        raise OSError(f"{path} was replaced while it was read (a log rotated?): ingest it again")
-    return f
 
 
 def run_shard(task: ShardTask) -> ShardDone:

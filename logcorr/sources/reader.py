@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import io
 import json
 import math
+import os
 import re
 import sys
 import zlib
@@ -194,17 +196,26 @@ class TruncatedInput(ValueError):
     """The byte stream ended or broke mid-way (truncated or corrupt gzip, size limit)."""
 
 
-def file_hash(path: str, size: int | None = None) -> str:
-    """sha256 of a regular file's bytes (what makes re-ingesting a file a no-op): its first `size` bytes, what
-    an ingest reads of it (a log may grow meanwhile), or all of them."""
-    with open(path, "rb") as f:
-        if size is None:
-            return hashlib.file_digest(f, "sha256").hexdigest()
-        digest = hashlib.sha256()
+def open_same(path: str, ident: tuple[int, int] | None) -> io.BufferedReader:
+    """`path` opened, refused (OSError) when it is no longer the file that was measured (`ident`: st_dev,
+    st_ino): a log rotated or replaced meanwhile would give another file's bytes."""
+    f = open(path, "rb")  # noqa: SIM115 - the caller closes it
+    st = os.fstat(f.fileno())
+    if ident is not None and (st.st_dev, st.st_ino) != ident:
+        f.close()
+        raise OSError(f"{path} was replaced while it was read (a log rotated?): ingest it again")
+    return f
+
+
+def file_hash(path: str, size: int, ident: tuple[int, int] | None = None) -> str:
+    """sha256 of a regular file's first `size` bytes (what makes re-ingesting a file a no-op): what an ingest
+    reads of it, as measured (a log may grow meanwhile), of the file `ident` names (`open_same`)."""
+    digest = hashlib.sha256()
+    with open_same(path, ident) as f:
         while size > 0 and (chunk := f.read(min(size, CHUNK))):
             digest.update(chunk)
             size -= len(chunk)
-        return digest.hexdigest()
+    return digest.hexdigest()
 
 
 def excerpt(data: bytes | str, limit: int = EXCERPT_SOURCE) -> str:
