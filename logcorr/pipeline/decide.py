@@ -16,7 +16,7 @@ from logcorr.rules.engine import RULES, Engine, Numbered, hot_events_sql
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import quota_report, trace_integrity
 from logcorr.rules.state import RuleState
-from logcorr.store.query import sql_enum
+from logcorr.store.query import sql_enum, ts_between
 
 if TYPE_CHECKING:
     from logcorr.pipeline.ingest import IngestResult
@@ -175,7 +175,7 @@ def _cross_prior(con: Any, policy: Policy, lo: int, hi: int) -> bool:
     if not policy.cross_system.enabled:
         return False
     w = int(policy.cross_system.window_ms)
-    span = f"q.ts BETWEEN make_timestamp({(lo - w) * 1000}) AND make_timestamp({(hi + w) * 1000})"
+    span = ts_between("q.ts", lo - w, hi + w)
     (earlier,) = con.execute(
         f"SELECT count(*) FROM log_queue q WHERE {span} AND q.trace_id IS NOT NULL"
     ).fetchall()[0]
@@ -211,7 +211,7 @@ def _stored_keys(lo: int, hi: int) -> str:
     `KEY_CLOCK_MARGIN_MS` on both sides: a copy of a staged event has its time, or one that close to it (see
     there), and the zone maps of `ts` skip the rest of the persistent tables."""
     lo, hi = lo - KEY_CLOCK_MARGIN_MS, hi + KEY_CLOCK_MARGIN_MS
-    where = f"ts BETWEEN make_timestamp({lo * 1000}) AND make_timestamp({hi * 1000})"
+    where = ts_between("ts", lo, hi)
     return f"SELECT event_key FROM log_queue WHERE {where} UNION ALL SELECT event_key FROM drop_events WHERE {where}"
 
 

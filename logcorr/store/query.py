@@ -22,6 +22,11 @@ def sql_enum(values: tuple[str, ...]) -> str:
     return "ENUM(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
+def ts_between(column: str, lo_ms: int, hi_ms: int) -> str:
+    """`column BETWEEN` two epoch-millisecond times, as SQL: the zone maps of a TIMESTAMP column skip the rest."""
+    return f"{column} BETWEEN make_timestamp({int(lo_ms) * 1000}) AND make_timestamp({int(hi_ms) * 1000})"
+
+
 def sql_limit(n: int, option: str = "--limit") -> int | None:
     """A row limit as a `LIMIT ?` parameter: 0 is every row (None, which DuckDB takes as no limit); below 0 is
     refused, naming `option`."""
