@@ -196,6 +196,22 @@ def test_check_json_carries_the_verdict(
     assert body["passed"] is passed and [c["passed"] for c in body["checks"]] == [passed]
 
 
+def test_check_json_gives_the_figures_as_numbers(cli: Callable[..., CliResult], one_day: str) -> None:
+    # `measured` is "$0.42" and "3.5 %": a script comparing runs had to parse the report's text
+    r = cli("budget", "check", "--db", one_day, "--max-usd", "0.01", "--max-quota-pct", "100",
+            "--fail-on-degrade", "--format", "json")  # fmt: skip
+    cost, quota, degrade = r.json()["checks"]
+    usd = next(c["total_usd"] for c in r.json()["costs"] if c["model"] == "story")
+    assert (cost["unit"], cost["value"], cost["max_value"]) == ("usd", usd, 0.01)
+    assert cost["measured"] == f"${usd:,.2f}" and cost["passed"] is (usd <= 0.01)
+    total = r.json()["total"]
+    assert (quota["unit"], quota["max_value"]) == ("pct", 100.0)
+    assert quota["value"] == pytest.approx(100 * total["accepted"] / total["quota"])
+    reached = r.json()["thresholds"]["essential"]["reached"]
+    assert degrade["unit"] == "day" and degrade["max_value"] is None
+    assert degrade["value"] == (None if reached is None else r.json()["thresholds"]["essential"]["day"])
+
+
 def test_markdown_is_appended_to_the_github_step_summary(
     cli: Callable[..., CliResult], one_day: str, tmp_path: Path
 ) -> None:

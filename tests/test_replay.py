@@ -432,7 +432,7 @@ def test_control_characters_of_a_name_leave_the_junit_report_and_the_chart_parse
     check = Check(parse("cost_usd<10"), 12.5, False)
     root = ET.fromstring(replay_junit(result, [check]))
     assert root.find("testsuite").get("name") == "logcorr replay steady\\x1b[2J\\x07"  # type: ignore[union-attr]
-    threshold = Threshold("cost\x1b", "<= $10", "$1\x00", True, "detail\x0c")
+    threshold = Threshold("cost\x1b", "<= $10", "$1\x00", True, "detail\x0c", "usd", 1.0, 10.0)
     ET.fromstring(budget_junit([threshold], {"total": {"quota_pct": 1.0}, "costs": []}))
     series = {"systems": {}, "buckets": 1, "start": "2024-06-01T00:00:00Z", "bucket_ms": 60_000}
     assert "\\x1b" in ET.tostring(

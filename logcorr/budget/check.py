@@ -22,10 +22,14 @@ class Threshold:
     measured: str
     passed: bool
     detail: str
+    # the same two figures as numbers, for a program reading `--format json` (`limit`/`measured` are text)
+    unit: str  # "usd", "pct" or "day" (the day of the month essential-only mode is reached)
+    value: float | None  # None: not reached
+    max_value: float | None  # None: reaching it at all fails
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "limit": self.limit, "measured": self.measured, "passed": self.passed,
-                "detail": self.detail}  # fmt: skip
+                "detail": self.detail, "unit": self.unit, "value": self.value, "max_value": self.max_value}  # fmt: skip
 
 
 def cost_of(result: dict[str, Any], model: str, basis: str) -> float:
@@ -71,7 +75,7 @@ def evaluate(
         usd = cost_of(result, model, basis)
         shown, limit = _apart(usd, max_usd, money=True)
         out.append(Threshold(f"cost ({model}, {basis})", f"<= ${limit}", f"${shown}", usd <= max_usd,
-                             BASIS_HELP[basis]))  # fmt: skip
+                             BASIS_HELP[basis], "usd", usd, max_usd))  # fmt: skip
     if max_quota_pct is not None:
         total = result["total"]
         # the exact share, not the rounded figure the report shows: 76.3744 % is over a 76.374 % limit
@@ -88,12 +92,13 @@ def evaluate(
         shown_pct, limit_pct = _apart(pct, max_quota_pct, money=False)
         out.append(Threshold("monthly quota used", f"<= {limit_pct} %", f"{shown_pct} %", pct <= max_quota_pct,
                              f"{result['total']['accepted']:,} of {result['total']['quota']:,} writes; "
-                             f"highest share: {worst[0]} {worst[1]:g} %"))  # fmt: skip
+                             f"highest share: {worst[0]} {worst[1]:g} %", "pct", pct, max_quota_pct))  # fmt: skip
     if fail_on_degrade:
         t = result["thresholds"]["essential"]
         out.append(Threshold("no degradation to essential-only", f"< {t['pct']:g} % of quota",
                              f"reached {t['reached']} (day {t['day']})" if t["reached"] else "not reached",
-                             t["reached"] is None, "at the essential threshold only errors and critical traces are stored"))  # fmt: skip
+                             t["reached"] is None, "at the essential threshold only errors and critical traces are stored",
+                             "day", None if t["reached"] is None else float(t["day"]), None))  # fmt: skip
     if not out:
         raise UsageError("budget check needs at least one threshold",
                          "e.g. --max-usd 10 --max-quota-pct 100 --fail-on-degrade")  # fmt: skip
