@@ -418,6 +418,19 @@ def test_every_redaction_kind_is_a_metric_zero_when_none() -> None:
     assert all(is_known(f"redactions.{k}") for k in kinds)
 
 
+def test_no_redaction_metric_names_a_kind_the_redactor_never_writes() -> None:
+    # a git remote's token is written and counted as `url_credentials`: a `redactions.url_token` metric
+    # stayed 0 whatever was found, so `--assert 'redactions.url_token==0'` passed on a leak it had replaced
+    from logcorr.replay.asserts import redaction_kinds
+    from logcorr.rules.redact import Redactor
+
+    r = Redactor()
+    out = r.text("git push https://abcdEFGH1234ijklMNOP5678@github.com/o/r.git")
+    assert out == "git push https://[REDACTED:url_credentials]@github.com/o/r.git"
+    assert dict(r.counts) == {"url_credentials": 1}
+    assert "url_token" not in redaction_kinds() and "url_credentials" in redaction_kinds()
+
+
 def test_control_characters_of_a_name_leave_the_junit_report_and_the_chart_parseable() -> None:
     # XML 1.0 cannot hold them: a scenario named with one gave a report no JUnit reader could open
     from xml.etree import ElementTree as ET

@@ -531,12 +531,18 @@ def _outer_groups(rx: str) -> list[str]:
     return out
 
 
+# pattern groups whose matches are written and counted as another kind
+_COUNTED_AS = {"url_token": "url_credentials"}  # a token as a URL's user part is a credential in a URL
+
+
 @functools.cache
 def kinds() -> tuple[str, ...]:
     """Every kind the redactor counts (`[REDACTED:<kind>]`), read from its patterns: each one's outermost named
-    groups (a match's `lastgroup`, see `Redactor._sub`), except `kv` and `pair`, whose kind is the key's
-    (`_KV_KIND`, else `secret`). For replay's `redactions.<kind>` metrics."""
-    found = [g for _, rx, _ in _GROUPS for g in _outer_groups(rx) if g not in ("kv", "pair")]
+    groups (a match's `lastgroup`, see `Redactor._sub`, renamed by `_COUNTED_AS`), except `kv` and `pair`,
+    whose kind is the key's (`_KV_KIND`, else `secret`). For replay's `redactions.<kind>` metrics."""
+    found = [
+        _COUNTED_AS.get(g, g) for _, rx, _ in _GROUPS for g in _outer_groups(rx) if g not in ("kv", "pair")
+    ]
     return tuple(sorted({*found, *(kind for _, kind in _KV_KIND), "secret"}))
 
 
@@ -558,9 +564,10 @@ class Redactor:
             kind = _kv_kind(key)
             self.counts[kind] += 1
             return f"{key}{_reopen(val)}[REDACTED:{kind}]{_reclose(val)}"
-        if kind == "url_token":  # a credential in a URL, as a user and password are
-            self.counts["url_credentials"] += 1
-            return "[REDACTED:url_credentials]"
+        if kind in _COUNTED_AS:  # url_token: a credential in a URL, as a user and password are
+            kind = _COUNTED_AS[kind]
+            self.counts[kind] += 1
+            return f"[REDACTED:{kind}]"
         self.counts[kind] += 1
         if kind == "url_credentials":
             return f"{m.group('url_user')}[REDACTED:{kind}]"
