@@ -400,3 +400,15 @@ def test_compiled_kv_near_on_the_edges_of_each_part() -> None:
         and near("token.x-y->z")
     )
     assert not near("SECRET_KEY BASE=x") and not near("token_type/x=y") and not near("credentia: x")
+
+
+def test_the_probe_words_cover_every_trigger_word_and_none_holds_another() -> None:
+    """One list: every group's trigger words and every name trigger hold a probe word (so the probe flags every
+    row a pattern or a key name could need), and no probe word holds another (it would flag nothing more)."""
+    from logcorr.rules import redact as R
+
+    words = R.trigger_words()
+    wanted = [t for _, _, tr in R._GROUPS for t in tr] + list(R._NAME_TRIGGERS)
+    assert all(any(w in t for w in words) for t in wanted)
+    assert not [(a, b) for a in words for b in words if a != b and a in b]
+    assert "private key-----" not in words and "private key" in words
