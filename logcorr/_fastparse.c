@@ -3532,8 +3532,8 @@ static int kv_tail(const unsigned char *s, Py_ssize_t j, Py_ssize_t n) {
     return !(q && kv_mark(s, p + q, n));
 }
 
-static const char *const KV_WORDS[] = {"token",         "secret", "key",    "pwd",        "password", "passwd",
-                                       "authorization", "cookie", "bearer", "credential", NULL};
+static const char *const KV_WORDS[] = {"token",  "secret", "key",        "pwd", "pass", "authorization",
+                                       "cookie", "bearer", "credential", NULL};
 
 /* `[a-z0-9_.-]` under (?i), over ASCII: the words a key may have after its secret word (`SECRET_KEY_BASE`) */
 static int kv_key_char(unsigned char c) {

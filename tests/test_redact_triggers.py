@@ -209,7 +209,14 @@ def _unguarded() -> list[Any]:
 
     out = []
     for _, rx, _ in R._GROUPS:
-        for guard in (R._QUOTE_FIRST, R._KEY_FIRST, R._JWT_FIRST, R._SCHEME_FIRST, R._AUTH_FIRST):
+        for guard in (
+            R._QUOTE_FIRST,
+            R._KEY_FIRST,
+            R._JWT_FIRST,
+            R._SCHEME_FIRST,
+            R._AUTH_FIRST,
+            R._WORD_FIRST,
+        ):
             if rx.startswith(guard):
                 rx = rx[len(guard) :]
         out.append(re.compile(rx))
@@ -223,7 +230,7 @@ _FRAGMENTS = st.sampled_from(
      "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
      "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
      "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/=",
-     ">", "=>", ":=", "->", "credentials", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
+     ">", "=>", ":=", "->", "credentials", "pass", "db_pass", "smtpPass", "passphrase", "ok", "3", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
      "_type", "_expires_in", "ExpiresAt", "true", "30", "3.5", ".json", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
 )  # fmt: skip
 
@@ -356,6 +363,7 @@ def test_text_masked_with_no_trigger_word_changes_nothing_and_a_missing_bit_skip
 # ASCII white space (\x1c-\x1f are white space to `\s`), the mark, and text that is not ASCII
 _KV_PARTS = st.sampled_from(
     ["token", "TOKEN", "Secret", "key", "KEY", "monkey", "pwd", "password", "passwd", "PassWord", "passw", "tok",
+     "pass", "PASS", "pas", "bypass", "passphrase",
      "authorization", "cookie", "Bearer", "'", '"', "\\", "\\\\", "\\" * 8, "\\" * 9, " ", "\t", "\x0b", "\x1c",
      "\x1f", "\n", ":", "=", "->", "-", ">", "credential", "s", "_", ".", "_base", "Key9", "[REDACTED", "[REDACTED:token]", "[redacted", "x", ",", "é", "ſecret", "\u212aey"]
 )  # fmt: skip

@@ -24,7 +24,7 @@ MARK = "[REDACTED"
 
 _SECRET_KEYS = (
     r"access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|csrf[_-]?token|"
-    r"client[_-]?secret|app[_-]?secret|secret[_-]?key|secret|passw(?:or)?d|passwd|pwd|"
+    r"client[_-]?secret|app[_-]?secret|secret[_-]?key|secret|passw(?:or)?d|passwd|pwd|pass[_-]?phrase|"
     r"api[_-]?key|apikey|x-api-key|private[_-]?key|aws_secret_access_key|secret[_-]?access[_-]?key|account[_-]?key|sharedaccesskey|"
     r"authorization|proxy-authorization|cookie|set-cookie|token|bearer"
 )
@@ -130,8 +130,26 @@ _KV_KEY = (
     r"|credentials?(?:" + _KEY_SUFFIX + r")?" + _NOT_PLAIN + r")"
 )
 
+# A key that is an ordinary word (`pass`: "test pass", "bypass"): a key only as a whole word of a name (`pass`,
+# `db_pass`, `smtpPass`; not `passenger`, `bypass`, `compass`), with no words after it, and its value replaced
+# only when it can be a secret: not a bare number, `true`, `false`, `null`, an object or a list (`pass=3 fail=0`
+# is a test count)
+_WORD_SEP = r"\s*(?:=>|=(?!>)|:(?!=))\s*"
+_PLAIN_VALUE = r"(?:[{\[]|(?:true|false|null|-?\d+(?:\.\d+)?)(?:[\s,;&}\]\)\"'\\]|$))"
+_ANY_VALUE = r"(?:" + _ESCAPED_VAL + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s,;&}\]\)\"'\\]+)"
+# …nor a word that says how things are, not what the secret is (`pass: ok`, `pass: required`, `pass=***`)
+_STATE_WORDS = ("ok", "yes", "no", "none", "required", "optional", "enabled", "disabled", "missing", "invalid",
+                "valid", "failed", "success", "set", "unset", "empty", "hidden", "masked", "redacted")  # fmt: skip
+_STATE_WORD = re.compile(r"(?i:" + "|".join(_STATE_WORDS) + r"|\*+)")
+_NOT_STATE = r"(?!" + _Q + r"?(?i:" + "|".join(_STATE_WORDS) + r"|\*+)(?:[\s,;&}\]\)\"'\\]|$))"
+_WORD_KV = (
+    r"(?P<word_kv>(?P<wk_key>(?i:" + _Q + r"?" + _KEY_START + r"pass" + _Q + r"?)" + _WORD_SEP + r")"
+    r"(?P<wk_val>" + _NOT_MARK + r"(?!" + _PLAIN_VALUE + r")" + _NOT_STATE + _ANY_VALUE + r"))"
+)
+_WORD_FIRST = r"(?i:(?=[\\\"'p]))"
+
 # every spelling of a secret-named key contains one of these
-_KV_TRIGGERS = ("token", "secret", "passw", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
+_KV_TRIGGERS = ("token", "secret", "pass", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
                 "private_key", "private-key", "privatekey", "bearer", "accountkey", "account_key", "account-key",
                 "sharedaccesskey")  # fmt: skip
 # `kv`'s: those and `credential` (`credentials: …`; a trigger of the probe already, for context keys)
@@ -288,6 +306,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s,;&}\]\)\"'\\]+)))",
         _KV_TEXT_TRIGGERS,
     ),
+    ("word_kv", _WORD_FIRST + _WORD_KV, ("pass",)),
     (
         # capability urls: presigned S3 / GCS signatures, Azure SAS `sig`, OAuth authorization codes —
         # only as query parameters, where the name cannot mean anything else
@@ -308,7 +327,7 @@ _KEY_ENDS = (
     "secret",
     "key",
     "pwd",
-    "passw(?:or)?d",
+    "pass",
     "authorization",
     "cookie",
     "bearer",
@@ -378,7 +397,7 @@ _ALL = re.compile("|".join(rx for _, rx, _ in _GROUPS))
 # `.` or a space (`api.key`, `Pass Word`), camelCase folded. A `credentials` object alone was stored as it came
 # (no trigger word in it). Not looked for: a stem split elsewhere (`to_ken`), or by another character
 _KEY_STEM_WORDS: tuple[tuple[str, ...], ...] = (
-    ("pass", "word"), ("passwd",), ("secret",), ("token",), ("api", "key"), ("private", "key"), ("account", "key"),
+    ("pass", "word"), ("passwd",), ("pass", "phrase"), ("secret",), ("token",), ("api", "key"), ("private", "key"), ("account", "key"),
     ("authorization",), ("cookie",), ("bearer",), ("credential",),
 )  # fmt: skip
 _KEY_STEMS = tuple("".join(words) for words in _KEY_STEM_WORDS)
@@ -436,6 +455,15 @@ def _secret_in_name(key: str, holds: bool = False) -> bool:
         "otp" in k and not _OTP_WORDS.isdisjoint(w.lower() for w in _KEY_WORDS.findall(key))
     )
     return named and (not k.endswith(_KEY_ABOUT) or (holds and k.endswith("tokens")))
+
+
+def _word_key_secret(key: str, x: Any) -> bool:
+    """Whether `x` under `key` is a secret by `_WORD_KV`'s rule: `key`'s last word is `pass` (`pass`, `db_pass`,
+    `smtpPass`; not `passenger`, `bypass`) and `x` a text that is not a state word (`ok`, `required`)."""
+    if not isinstance(x, str) or not _replaceable(x) or "pass" not in key.lower():
+        return False
+    words = _KEY_WORDS.findall(key)
+    return bool(words) and words[-1].lower() == "pass" and _STATE_WORD.fullmatch(x) is None
 
 
 def _otp_key(key: str) -> bool:
@@ -541,7 +569,7 @@ def kinds() -> tuple[str, ...]:
     """Every kind the redactor counts (`[REDACTED:<kind>]`), read from its patterns: each one's outermost named
     groups (a match's `lastgroup`, see `Redactor._sub`), except `kv` and `pair`, whose kind is the key's
     (`_KV_KIND`, else `secret`). For replay's `redactions.<kind>` metrics."""
-    found = [g for _, rx, _ in _GROUPS for g in _outer_groups(rx) if g not in ("kv", "pair")]
+    found = [g for _, rx, _ in _GROUPS for g in _outer_groups(rx) if g not in ("kv", "pair", "word_kv")]
     return tuple(sorted({*found, *(kind for _, kind in _KV_KIND), "secret"}))
 
 
@@ -558,6 +586,11 @@ class Redactor:
             kind = _kv_kind(key)
             self.counts[kind] += 1
             return f"{key}{_reopen(m.group('kv_val'))}[REDACTED:{kind}]{_reclose(m.group('kv_val'))}"
+        if kind == "word_kv":
+            key, val = m.group("wk_key"), m.group("wk_val")
+            kind = _kv_kind(key)
+            self.counts[kind] += 1
+            return f"{key}{_reopen(val)}[REDACTED:{kind}]{_reclose(val)}"
         if kind == "pair":
             key, val = m.group("pair_key"), m.group("pair_val")
             kind = _kv_kind(key)
@@ -636,6 +669,7 @@ class Redactor:
                     ((_KEY_RX.match(k) or (secret_named and k == "value") or _otp_key(k)) and _replaceable(x))
                     # a longer name holding a secret word: its text is replaced, numbers are not (`max_tokens`)
                     or (isinstance(x, str) and _replaceable(x) and _secret_in_name(k))
+                    or _word_key_secret(k, x)
                 ):
                     kind = _kv_kind(name if k == "value" and isinstance(name, str) else k)
                     self.counts[kind] += 1
