@@ -64,3 +64,60 @@ def test_a_pass_or_passphrase_key_in_context_has_its_text_redacted() -> None:
                             "pass_count": 2, "pass_rate": "0.9", "passed": "yes", "status": {"pass": "ok"},
                             "pass_through": "all"}  # fmt: skip
     assert r.value(kept) == kept
+
+
+# --- `auth` and the `…_key` names of signing, encryption and master keys ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("auth=abc123def456", "auth=[REDACTED:secret]"),
+     ('{"auth": "xyzabc1234"}', '{"auth": "[REDACTED:secret]"}'),
+     ("{'auth': 'xyzabc1234'}", "{'auth': '[REDACTED:secret]'}"),
+     ('raw {\\"auth\\":\\"xyzabc1234\\"}', 'raw {\\"auth\\":\\"[REDACTED:secret]\\"}'),
+     ("proxy auth: sEcReTvAlUe", "proxy auth: [REDACTED:secret]"),
+     ("curl basic_auth=bob:hunter2", "curl basic_auth=[REDACTED:secret]"),
+     ("X-Auth: 9f8e7d6c5b4a", "X-Auth: [REDACTED:secret]"),
+     ("auth_key=abcdef", "auth_key=[REDACTED:api_key]"),
+     ("cfg { authKey: 'k1' }", "cfg { authKey: '[REDACTED:api_key]' }"),
+     ("X-Auth-Key: 0123456789abcdef0123456789abcdef01234", "X-Auth-Key: [REDACTED:api_key]"),
+     ("signing_key=abc", "signing_key=[REDACTED:api_key]"),
+     ('webhook {"signingKey":"whk"}', 'webhook {"signingKey":"[REDACTED:api_key]"}'),
+     ("encryption_key: foo", "encryption_key: [REDACTED:api_key]"),
+     ("ENCRYPT_KEY=foo DECRYPTION_KEY=bar", "ENCRYPT_KEY=[REDACTED:api_key] DECRYPTION_KEY=[REDACTED:api_key]"),
+     ("RAILS_MASTER_KEY=0a1b2c", "RAILS_MASTER_KEY=[REDACTED:api_key]"),
+     ("hmac_key=k jwtKey=k2 privKey=k3",
+      "hmac_key=[REDACTED:api_key] jwtKey=[REDACTED:api_key] privKey=[REDACTED:api_key]")],
+)  # fmt: skip
+def test_an_auth_or_signing_encryption_master_key_in_text_has_its_value_redacted(
+    text: str, expected: str
+) -> None:
+    """Each was stored as it came: `auth` and these `…_key` names were no secret keys."""
+    assert _text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["auth=true", "auth: required", "auth=ok", "auth: none", "auth:login finished in 12ms", "auth = optional",
+     'auth_method: "password"', 'oauth_provider: "google"', "author: bob1234567", "authority=abc1234x",
+     "authenticated user k123 in 40ms", "keyboard: qwerty", "monkey: george", "key_count: 3", "token_count: 12",
+     "hotkey=ctrl", "the signing ceremony finished", "encryption enabled: true", "master branch at abc1234"],
+)  # fmt: skip
+def test_auth_and_key_words_that_are_no_secret_are_kept(text: str) -> None:
+    assert Redactor().text(text) == text
+
+
+def test_an_auth_or_signing_encryption_master_key_in_context_is_redacted() -> None:
+    r = Redactor()
+    out = r.value({"auth": "xyzabc1234", "auth_key": "zz", "authKey": "zz", "basicAuth": "bob:hunter22",
+                   "signing_key": "k", "encryptionKey": "k", "masterKey": "k", "hmac_key": "k"})  # fmt: skip
+    assert out == {"auth": "[REDACTED:secret]", "auth_key": "[REDACTED:api_key]", "authKey": "[REDACTED:api_key]",
+                   "basicAuth": "[REDACTED:secret]", "signing_key": "[REDACTED:api_key]",
+                   "encryptionKey": "[REDACTED:api_key]", "masterKey": "[REDACTED:api_key]",
+                   "hmac_key": "[REDACTED:api_key]"}  # fmt: skip
+    kept: dict[str, Any] = {"auth": "required", "authEnabled": True, "auth_method": "password",
+                            "oauth_provider": "google", "author": "bob99x", "authority": "x1y2z3abc",
+                            "keyboard": "qwerty", "monkey": "george", "key_count": 3, "token_count": 12,
+                            "signing_key_id": "kid-1", "auth_type": "oauth2"}  # fmt: skip
+    assert r.value(kept) == kept
+    assert r.value({"auth": True}) == {"auth": True} and r.value({"auth": "password"}) == {"auth": "password"}

@@ -32,6 +32,11 @@ SAMPLES = [
     "password=hunter2&user=bob",
     "Cookie: session=abc123",
     "client_secret: 'abc'",
+    "pass=hunter2",
+    "passphrase: correct-horse",
+    "auth=abc123def456",
+    '{"auth":"xyzabc1234"}',
+    "signing_key=abc",
 ]
 
 
@@ -216,6 +221,7 @@ def _unguarded() -> list[Any]:
             R._SCHEME_FIRST,
             R._AUTH_FIRST,
             R._WORD_FIRST,
+            R._AUTH_KV_FIRST,
         ):
             if rx.startswith(guard):
                 rx = rx[len(guard) :]
@@ -230,7 +236,8 @@ _FRAGMENTS = st.sampled_from(
      "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
      "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
      "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/=",
-     ">", "=>", ":=", "->", "credentials", "pass", "db_pass", "smtpPass", "passphrase", "ok", "3", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
+     ">", "=>", ":=", "->", "credentials", "pass", "db_pass", "smtpPass", "passphrase", "ok", "3", "auth", "X-Auth", "basic_auth", "authKey", "auth_key", "abc123def", "Xy9zAbCdEf", "required", "oauth",
+     "author", "signingKey", "ENCRYPTION_KEY", "master_key", "jwt_key", "privKey", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
      "_type", "_expires_in", "ExpiresAt", "true", "30", "3.5", ".json", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
 )  # fmt: skip
 
@@ -270,6 +277,16 @@ def test_the_first_character_guards_change_no_match_on_the_secrets_corpus() -> N
 @given(st.lists(_FRAGMENTS, max_size=30).map("".join))
 def test_the_first_character_guards_change_no_match_on_any_text(s: str) -> None:
     _same_with_and_without_guards(s)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_FRAGMENTS, max_size=30).map("".join))
+def test_a_pattern_matches_only_where_the_probe_finds_a_word(s: str) -> None:
+    """Key names as text puts them together (`auth` with a quote, `: ` or `=`; `pass`, `db_pass`): a match
+    the probe would not flag is a secret the stager never redacts. ASCII text: the stager flags any other whole
+    (`ſecret` folds to `secret` in the patterns, not in `str.lower`)."""
+    if s.isascii() and contains_secret(s):
+        assert might_hold_secret(s), s
 
 
 def test_the_scheme_guard_admits_exactly_what_its_words_can_start_with() -> None:
@@ -363,7 +380,7 @@ def test_text_masked_with_no_trigger_word_changes_nothing_and_a_missing_bit_skip
 # ASCII white space (\x1c-\x1f are white space to `\s`), the mark, and text that is not ASCII
 _KV_PARTS = st.sampled_from(
     ["token", "TOKEN", "Secret", "key", "KEY", "monkey", "pwd", "password", "passwd", "PassWord", "passw", "tok",
-     "pass", "PASS", "pas", "bypass", "passphrase",
+     "pass", "PASS", "pas", "bypass", "passphrase", "auth", "Auth", "authKey", "signing_key", "hmac", "jwtKey",
      "authorization", "cookie", "Bearer", "'", '"', "\\", "\\\\", "\\" * 8, "\\" * 9, " ", "\t", "\x0b", "\x1c",
      "\x1f", "\n", ":", "=", "->", "-", ">", "credential", "s", "_", ".", "_base", "Key9", "[REDACTED", "[REDACTED:token]", "[redacted", "x", ",", "é", "ſecret", "\u212aey"]
 )  # fmt: skip

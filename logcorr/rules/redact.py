@@ -26,6 +26,8 @@ _SECRET_KEYS = (
     r"access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|csrf[_-]?token|"
     r"client[_-]?secret|app[_-]?secret|secret[_-]?key|secret|passw(?:or)?d|passwd|pwd|pass[_-]?phrase|"
     r"api[_-]?key|apikey|x-api-key|private[_-]?key|aws_secret_access_key|secret[_-]?access[_-]?key|account[_-]?key|sharedaccesskey|"
+    r"auth[_-]?key|signing[_-]?key|encryption[_-]?key|encrypt[_-]?key|decryption[_-]?key|decrypt[_-]?key|"
+    r"master[_-]?key|hmac[_-]?key|priv[_-]?key|jwt[_-]?key|"
     r"authorization|proxy-authorization|cookie|set-cookie|token|bearer"
 )
 # the keys `kv` looks for in text: those, and `credentials` (a context key of that name is secret-named by its
@@ -147,11 +149,48 @@ _WORD_KV = (
     r"(?P<wk_val>" + _NOT_MARK + r"(?!" + _PLAIN_VALUE + r")" + _NOT_STATE + _ANY_VALUE + r"))"
 )
 _WORD_FIRST = r"(?i:(?=[\\\"'p]))"
+# `auth` (`auth=…`, `"auth": "…"`, `basic_auth: …`, `X-Auth: …`; not `author`, `oauth`, `auth_method`), an English
+# word and a Convex module (`auth:login`): its value replaced only when it looks like a credential, not a word
+# (`auth: required`, `auth=ok`, `auth=true`): six characters or more of a token's alphabet with a digit, a
+# lower-case letter before an upper-case one, or twenty of them. Its key is looked for where the probe looks:
+# `auth=`, `auth: ` or `auth` and a quote (its trigger words; `auth:login` has none of them)
+_TOKEN_CHARS = r"[A-Za-z0-9._~+/=:%-]"
+_TOKEN_LIKE = (
+    r"(?="
+    + _TOKEN_CHARS
+    + r"{6})(?=[A-Za-z._~+/=:%-]*[0-9]|"
+    + _TOKEN_CHARS
+    + r"*?[a-z][A-Z]|"
+    + _TOKEN_CHARS
+    + r"{20})"
+)
+_AUTH_KV = (
+    r"(?P<auth_kv>(?P<ak_key>(?i:"
+    + _Q
+    + r"?"
+    + _KEY_START
+    + r"auth(?:"
+    + _Q
+    + _WORD_SEP
+    + r"|=>?\s*|: \s*)))"
+    r"(?P<ak_val>\""
+    + _TOKEN_LIKE
+    + r"(?:[^\"\\]|\\.)*\"|'"
+    + _TOKEN_LIKE
+    + r"[^']*'|\\{1,8}[\"']"
+    + _TOKEN_LIKE
+    + r"[^\"'\\]*+|"
+    + _TOKEN_LIKE
+    + r"[^\s,;&}\]\)\"'\\]+))"
+)
+_AUTH_KV_FIRST = r"(?i:(?=[\\\"'a]))"
 
 # every spelling of a secret-named key contains one of these
 _KV_TRIGGERS = ("token", "secret", "pass", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
                 "private_key", "private-key", "privatekey", "bearer", "accountkey", "account_key", "account-key",
-                "sharedaccesskey")  # fmt: skip
+                "sharedaccesskey", "auth_key", "auth-key", "authkey", "signing", "encrypt", "decrypt", "master_key",
+                "master-key", "masterkey", "hmac", "priv_key", "priv-key", "privkey", "jwt_key", "jwt-key",
+                "jwtkey")  # fmt: skip
 # `kv`'s: those and `credential` (`credentials: …`; a trigger of the probe already, for context keys)
 _KV_TEXT_TRIGGERS = (*_KV_TRIGGERS, "credential")
 
@@ -315,6 +354,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         r"x-goog-signature|x-goog-credential|signature|sig|code|auth)=)" + _NOT_MARK + r"[^&\s#\"'\\<>]{6,})",
         ("signature=", "sig=", "x-amz-", "x-goog-", "code=", "auth="),
     ),
+    ("auth_kv", _AUTH_KV_FIRST + _AUTH_KV, ("auth=", "auth: ", 'auth"', "auth'", "auth\\")),
 ]
 
 # a cheaper test each match of a group passes: where it fails the group is not run. Every `kv` match holds a key
@@ -398,7 +438,9 @@ _ALL = re.compile("|".join(rx for _, rx, _ in _GROUPS))
 # (no trigger word in it). Not looked for: a stem split elsewhere (`to_ken`), or by another character
 _KEY_STEM_WORDS: tuple[tuple[str, ...], ...] = (
     ("pass", "word"), ("passwd",), ("pass", "phrase"), ("secret",), ("token",), ("api", "key"), ("private", "key"), ("account", "key"),
-    ("authorization",), ("cookie",), ("bearer",), ("credential",),
+    ("authorization",), ("cookie",), ("bearer",), ("credential",), ("auth", "key"), ("signing", "key"),
+    ("encryption", "key"), ("encrypt", "key"), ("decryption", "key"), ("decrypt", "key"), ("master", "key"),
+    ("hmac", "key"), ("priv", "key"), ("jwt", "key"),
 )  # fmt: skip
 _KEY_STEMS = tuple("".join(words) for words in _KEY_STEM_WORDS)
 _KEY_JOINS = ("", "_", "-", ".", " ")
@@ -458,12 +500,22 @@ def _secret_in_name(key: str, holds: bool = False) -> bool:
 
 
 def _word_key_secret(key: str, x: Any) -> bool:
-    """Whether `x` under `key` is a secret by `_WORD_KV`'s rule: `key`'s last word is `pass` (`pass`, `db_pass`,
-    `smtpPass`; not `passenger`, `bypass`) and `x` a text that is not a state word (`ok`, `required`)."""
-    if not isinstance(x, str) or not _replaceable(x) or "pass" not in key.lower():
+    """Whether `x` under `key` is a secret by the rule of `_WORD_KV` or `_AUTH_KV`: `key`'s last word is `pass`
+    (`pass`, `db_pass`, `smtpPass`; not `passenger`, `bypass`) and `x` a text that is not a state word (`ok`,
+    `required`), or it is `auth` (`auth`, `basicAuth`; not `oauth`, `author`) and `x` looks like a credential."""
+    if not isinstance(x, str) or not _replaceable(x):
+        return False
+    low = key.lower()
+    if "pass" not in low and "auth" not in low:
         return False
     words = _KEY_WORDS.findall(key)
-    return bool(words) and words[-1].lower() == "pass" and _STATE_WORD.fullmatch(x) is None
+    last = words[-1].lower() if words else ""
+    if last == "pass":
+        return _STATE_WORD.fullmatch(x) is None
+    return last == "auth" and _TOKEN_VALUE.match(x) is not None
+
+
+_TOKEN_VALUE = re.compile(_TOKEN_LIKE)
 
 
 def _otp_key(key: str) -> bool:
@@ -497,6 +549,8 @@ def _kv_kind(key: str) -> str:
     return "secret"
 
 
+# the groups that replace a key's value, kept with the kind its key names (`_kv_kind`): key group, value group
+_KEYED = {"pair": ("pair_key", "pair_val"), "word_kv": ("wk_key", "wk_val"), "auth_kv": ("ak_key", "ak_val")}
 _ESCAPED_OPEN = re.compile(r"\\{1,8}[\"']")
 
 
@@ -569,7 +623,7 @@ def kinds() -> tuple[str, ...]:
     """Every kind the redactor counts (`[REDACTED:<kind>]`), read from its patterns: each one's outermost named
     groups (a match's `lastgroup`, see `Redactor._sub`), except `kv` and `pair`, whose kind is the key's
     (`_KV_KIND`, else `secret`). For replay's `redactions.<kind>` metrics."""
-    found = [g for _, rx, _ in _GROUPS for g in _outer_groups(rx) if g not in ("kv", "pair", "word_kv")]
+    found = [g for _, rx, _ in _GROUPS for g in _outer_groups(rx) if g not in ("kv", *_KEYED)]
     return tuple(sorted({*found, *(kind for _, kind in _KV_KIND), "secret"}))
 
 
@@ -586,13 +640,8 @@ class Redactor:
             kind = _kv_kind(key)
             self.counts[kind] += 1
             return f"{key}{_reopen(m.group('kv_val'))}[REDACTED:{kind}]{_reclose(m.group('kv_val'))}"
-        if kind == "word_kv":
-            key, val = m.group("wk_key"), m.group("wk_val")
-            kind = _kv_kind(key)
-            self.counts[kind] += 1
-            return f"{key}{_reopen(val)}[REDACTED:{kind}]{_reclose(val)}"
-        if kind == "pair":
-            key, val = m.group("pair_key"), m.group("pair_val")
+        if kind in _KEYED:
+            key, val = m.group(_KEYED[kind][0]), m.group(_KEYED[kind][1])
             kind = _kv_kind(key)
             self.counts[kind] += 1
             return f"{key}{_reopen(val)}[REDACTED:{kind}]{_reclose(val)}"
