@@ -121,3 +121,31 @@ def test_an_auth_or_signing_encryption_master_key_in_context_is_redacted() -> No
                             "signing_key_id": "kid-1", "auth_type": "oauth2"}  # fmt: skip
     assert r.value(kept) == kept
     assert r.value({"auth": True}) == {"auth": True} and r.value({"auth": "password"}) == {"auth": "password"}
+
+
+# --- a one-time password in text ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("verify otp=123456", "verify otp=[REDACTED:secret]"),
+     ("otp: 482913", "otp: [REDACTED:secret]"),
+     ('{"otp":"123456"}', '{"otp":"[REDACTED:secret]"}'),
+     ('{"otpCode": "918273"}', '{"otpCode": "[REDACTED:secret]"}'),
+     ("TOTP: 551177", "TOTP: [REDACTED:secret]"),
+     ("user_otp=4821 hotp=12345678", "user_otp=[REDACTED:secret] hotp=[REDACTED:secret]"),
+     ("Your OTP code: 123456", "Your OTP code: [REDACTED:secret]"),
+     ('raw {\\"otp\\":\\"123456\\"}', 'raw {\\"otp\\":\\"[REDACTED:secret]\\"}')],
+)  # fmt: skip
+def test_a_one_time_password_in_text_is_redacted(text: str, expected: str) -> None:
+    """`otp=123456` was not looked for in text (only in context)."""
+    assert _text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["otp: required", "otp sent to +15550001234", "otp_length: 6", "otp: 6", "otp=true", "footprint: 1234",
+     "hotplug: 1234", "rootPath=/a1b2", "otp_expires_in=300", "pinned: 1234", "OTP verified for user 42"],
+)  # fmt: skip
+def test_otp_words_that_are_no_code_are_kept(text: str) -> None:
+    assert Redactor().text(text) == text

@@ -37,6 +37,7 @@ SAMPLES = [
     "auth=abc123def456",
     '{"auth":"xyzabc1234"}',
     "signing_key=abc",
+    "otp=123456",
 ]
 
 
@@ -222,6 +223,7 @@ def _unguarded() -> list[Any]:
             R._AUTH_FIRST,
             R._WORD_FIRST,
             R._AUTH_KV_FIRST,
+            R._OTP_KV_FIRST,
         ):
             if rx.startswith(guard):
                 rx = rx[len(guard) :]
@@ -236,7 +238,7 @@ _FRAGMENTS = st.sampled_from(
      "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
      "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
      "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/=",
-     ">", "=>", ":=", "->", "credentials", "pass", "db_pass", "smtpPass", "passphrase", "ok", "3", "auth", "X-Auth", "basic_auth", "authKey", "auth_key", "abc123def", "Xy9zAbCdEf", "required", "oauth",
+     ">", "=>", ":=", "->", "credentials", "pass", "db_pass", "smtpPass", "passphrase", "ok", "3", "otp", "TOTP", "otpCode", "user_otp", " code", "123456", "hotplug", "footprint", "auth", "X-Auth", "basic_auth", "authKey", "auth_key", "abc123def", "Xy9zAbCdEf", "required", "oauth",
      "author", "signingKey", "ENCRYPTION_KEY", "master_key", "jwt_key", "privKey", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
      "_type", "_expires_in", "ExpiresAt", "true", "30", "3.5", ".json", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
 )  # fmt: skip

@@ -184,6 +184,30 @@ _AUTH_KV = (
     + r"[^\s,;&}\]\)\"'\\]+))"
 )
 _AUTH_KV_FIRST = r"(?i:(?=[\\\"'a]))"
+# a one-time password in text (`otp=123456`, `"otpCode": "482913"`, `TOTP: 551177`, `user_otp=…`): the key a word
+# of the name as in context (`_OTP_WORDS`; not `footprint`, `hotplug`, `otp_length`), the value a code, four
+# characters or more of letters, digits and `-` with a digit among them (`otp: required`, `otp: 6` stay)
+_CODE_LIKE = r"(?=[A-Za-z0-9-]{4})(?=[A-Za-z-]*[0-9])"
+_OTP_KV = (
+    r"(?P<otp_kv>(?P<ok_key>(?i:"
+    + _Q
+    + r"?"
+    + _KEY_START
+    + r"[th]?otp(?:[ _-]?code)?"
+    + _Q
+    + r"?)"
+    + _WORD_SEP
+    + r")(?P<ok_val>\""
+    + _CODE_LIKE
+    + r"(?:[^\"\\]|\\.)*\"|'"
+    + _CODE_LIKE
+    + r"[^']*'|\\{1,8}[\"']"
+    + _CODE_LIKE
+    + r"[^\"'\\]*+|"
+    + _CODE_LIKE
+    + r"[^\s,;&}\]\)\"'\\]+))"
+)
+_OTP_KV_FIRST = r"(?i:(?=[\\\"'oth]))"
 
 # every spelling of a secret-named key contains one of these
 _KV_TRIGGERS = ("token", "secret", "pass", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
@@ -355,6 +379,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         ("signature=", "sig=", "x-amz-", "x-goog-", "code=", "auth="),
     ),
     ("auth_kv", _AUTH_KV_FIRST + _AUTH_KV, ("auth=", "auth: ", 'auth"', "auth'", "auth\\")),
+    ("otp_kv", _OTP_KV_FIRST + _OTP_KV, ("otp",)),
 ]
 
 # a cheaper test each match of a group passes: where it fails the group is not run. Every `kv` match holds a key
@@ -550,7 +575,12 @@ def _kv_kind(key: str) -> str:
 
 
 # the groups that replace a key's value, kept with the kind its key names (`_kv_kind`): key group, value group
-_KEYED = {"pair": ("pair_key", "pair_val"), "word_kv": ("wk_key", "wk_val"), "auth_kv": ("ak_key", "ak_val")}
+_KEYED = {
+    "pair": ("pair_key", "pair_val"),
+    "word_kv": ("wk_key", "wk_val"),
+    "auth_kv": ("ak_key", "ak_val"),
+    "otp_kv": ("ok_key", "ok_val"),
+}
 _ESCAPED_OPEN = re.compile(r"\\{1,8}[\"']")
 
 
