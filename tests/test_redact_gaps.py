@@ -149,3 +149,73 @@ def test_a_one_time_password_in_text_is_redacted(text: str, expected: str) -> No
 )  # fmt: skip
 def test_otp_words_that_are_no_code_are_kept(text: str) -> None:
     assert Redactor().text(text) == text
+
+
+# --- tokens known by their format -----------------------------------------------------------------------------
+
+_HEX32 = "0123456789abcdef0123456789abcdef"
+_B = "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1Wx2Yz3Ab4Cd5Ef6Gh7Ij8Kl9Mn0Op1Qr2St3"  # 70 letters and digits
+TOKENS = [
+    ("gitlab_token", "glpat-xZ9kQ2mP7vL4bN8cR1tY"),
+    ("gitlab_token", "gldt-xZ9kQ2mP7vL4bN8cR1tY"),
+    ("gitlab_token", "glrt-t1_xZ9kQ2mP7vL4bN8cR1tYabc.01abcdefg"),
+    ("gitlab_token", "glptt-" + _HEX32 + "01234567"),
+    ("huggingface_token", "hf_" + "abcdefghijKLMNOPQRSTuvwxyzABCDEFgh"),
+    ("shopify_token", "shpat_" + _HEX32),
+    ("shopify_token", "shpss_" + _HEX32),
+    ("pypi_token", "pypi-AgEIcHlwaS5vcmc" + _B[:60]),
+    ("doppler_token", "dp.pt." + _B[:43]),
+    ("linear_key", "lin_api_" + _B[:40]),
+    ("mailgun_key", "key-" + _HEX32),
+    ("age_secret_key", "AGE-SECRET-KEY-1" + ("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L" * 2)[:58]),
+    ("discord_webhook", "https://discord.com/api/webhooks/123456789012345678/" + _B[:68]),
+    ("slack_webhook", "https://hooks.slack.com/workflows/T01ABCDEF/A02BCDEFG/123456789012/" + _B[:24]),
+    ("convex_deploy_key", "preview:my-team:my-project|eyJ2MiI6ImFiY2RlZmdoaWprbG1ub3AifQ=="),
+]
+
+
+@pytest.mark.parametrize(("kind", "secret"), TOKENS, ids=[f"{k}-{i}" for i, (k, _) in enumerate(TOKENS)])
+def test_a_token_known_by_its_format_is_redacted_in_text_json_and_context(kind: str, secret: str) -> None:
+    """None of these was recognised (a GitLab token in a log line was stored as it came)."""
+    for text in (
+        f"deploy with {secret} now",
+        f'cfg {{"value":"{secret}"}}',
+        f'raw {{\\"v\\":\\"{secret}\\"}}',
+    ):
+        out = _text(text)
+        assert secret not in out and f"[REDACTED:{kind}]" in out, out
+    r = Redactor()
+    note = r.value({"note": f"using {secret}"})["note"]
+    assert secret not in note and note.endswith(f"[REDACTED:{kind}]")  # a webhook's scheme stays
+    assert r.counts[kind] == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0abcdefg\n=abcd\n-----END PGP PRIVATE KEY BLOCK-----",
+        '{"key":"-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\n-----END PRIVATE KEY-----\\n"}',
+    ],
+)
+def test_a_private_key_block_and_a_json_escaped_pem_are_redacted(text: str) -> None:
+    """The PGP block (`PRIVATE KEY BLOCK-----`) was not recognised; the JSON-escaped PEM was, and stays so."""
+    out = _text(text)
+    assert "[REDACTED:private_key]" in out and "lQOYBF0" not in out and "MIIEvQ" not in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cache key-miss for user 42",
+        "hf_hub download ok",
+        "see /api/webhooks/ docs",
+        "glpat- prefix is gitlab's",
+        "dp.pt. tokens rotate",
+        "key-" + "0123456789abcdef" + " half a hex",
+        "shp_ship_it",
+        "preview:my-team ready",
+        "discord.com/api/webhooks/123/short",
+    ],
+)
+def test_token_prefixes_without_a_token_are_kept(text: str) -> None:
+    assert Redactor().text(text) == text

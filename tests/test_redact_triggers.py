@@ -38,6 +38,10 @@ SAMPLES = [
     '{"auth":"xyzabc1234"}',
     "signing_key=abc",
     "otp=123456",
+    "glpat-xZ9kQ2mP7vL4bN8cR1tY",
+    "shpat_0123456789abcdef0123456789abcdef",
+    "https://discord.com/api/webhooks/123456789012345678/Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8",
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0\n-----END PGP PRIVATE KEY BLOCK-----",
 ]
 
 

@@ -222,8 +222,10 @@ _KV_TEXT_TRIGGERS = (*_KV_TRIGGERS, "credential")
 _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "private_key",
-        r"(?P<private_key>-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))",
-        ("private key-----",),
+        # (a PGP key is a `PRIVATE KEY BLOCK`)
+        r"(?P<private_key>-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+        r"(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|$))",
+        ("private key",),
     ),
     (
         "jwt",
@@ -262,10 +264,22 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         r"|(?P<google_api_key>\bAIza[0-9A-Za-z_-]{35})"
         r"|(?P<google_oauth_token>\bya29\.[0-9A-Za-z_-]{20,})"
         r"|(?P<slack_token>\bxox[abposr]-[0-9A-Za-z-]{10,}|\bxapp-\d-[0-9A-Za-z-]{10,})"
-        r"|(?P<slack_webhook>hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,})"
+        r"|(?P<slack_webhook>hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{20,})"
         r"|(?P<sendgrid_key>\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{20,})"
         r"|(?P<npm_token>\bnpm_[A-Za-z0-9]{30,})"
-        r"|(?P<convex_deploy_key>\b(?:prod|dev|preview|project):[a-z0-9-]+\|[A-Za-z0-9+/=_-]{20,})",
+        # (a preview or project key names its team and project: `preview:team:project|…`)
+        r"|(?P<convex_deploy_key>\b(?:prod|dev|preview|project):[a-z0-9-]+(?::[a-z0-9-]+)*\|[A-Za-z0-9+/=_-]{20,})"
+        # GitLab's tokens by their prefixes (personal, deploy, runner, trigger, OAuth app, CI job, feed, mail,
+        # agent, SCIM, feature-flag client), GitHub's are above
+        r"|(?P<gitlab_token>\bgl(?:pat|dt|rt|ptt|oas|cbt|ft|imt|agent|soat|ffct)-[0-9A-Za-z_.-]{20,})"
+        r"|(?P<huggingface_token>\b(?:hf|api_org)_[A-Za-z0-9]{30,})"
+        r"|(?P<shopify_token>\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})"
+        r"|(?P<pypi_token>\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})"
+        r"|(?P<doppler_token>\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9_.-]{40,})"
+        r"|(?P<linear_key>\blin_api_[A-Za-z0-9]{40,})"
+        r"|(?P<mailgun_key>\bkey-[0-9a-f]{32}\b)"
+        r"|(?P<age_secret_key>\bAGE-SECRET-KEY-1[0-9A-Z]{58})"
+        r"|(?P<discord_webhook>discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{20,})",
         (
             "sk-",
             "_live_",
@@ -287,6 +301,34 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "sg.",
             "npm_",
             "|",
+            "glpat-",
+            "gldt-",
+            "glrt-",
+            "glptt-",
+            "gloas-",
+            "glcbt-",
+            "glft-",
+            "glimt-",
+            "glagent-",
+            "glsoat-",
+            "glffct-",
+            "hf_",
+            "api_org_",
+            "shpat_",
+            "shpca_",
+            "shppa_",
+            "shpss_",
+            "pypi-ageichlwas5vcmc",
+            "dp.pt.",
+            "dp.st.",
+            "dp.sa.",
+            "dp.ct.",
+            "dp.scim.",
+            "dp.audit.",
+            "lin_api_",
+            "key-",
+            "age-secret-key-1",
+            "/api/webhooks/",
         ),
     ),
     (
