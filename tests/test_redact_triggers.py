@@ -228,6 +228,7 @@ def _unguarded() -> list[Any]:
             R._WORD_FIRST,
             R._AUTH_KV_FIRST,
             R._OTP_KV_FIRST,
+            R._NAMED_FIRST,
         ):
             if rx.startswith(guard):
                 rx = rx[len(guard) :]
@@ -316,7 +317,7 @@ def test_the_authorization_guard_admits_exactly_what_a_match_can_start_with() ->
     assert [c for c in range(0x110000) if guard.match(chr(c))] == sorted(map(ord, "\\\"'aA"))
 
 
-@pytest.mark.parametrize("which", ["kv", "kv_near"])
+@pytest.mark.parametrize("which", ["kv", "key_kv", "kv_near"])
 def test_the_key_guard_admits_exactly_the_first_characters_of_the_key_alternatives(which: str) -> None:
     """Under (?i) a class and a literal could differ for characters with special case folds (ſ, İ, ı, K):
     the guard must admit every character any key alternative can start with (for `kv`, quotes and backslash
@@ -324,7 +325,9 @@ def test_the_key_guard_admits_exactly_the_first_characters_of_the_key_alternativ
     from logcorr.rules import redact as R
 
     if which == "kv":
-        guard, alternatives, also = re.compile(R._KEY_FIRST), R._TEXT_KEYS.split("|"), "\\\"'"
+        guard, alternatives, also = re.compile(R._KEY_FIRST), R._KV_TEXT_KEYS.split("|"), "\\\"'"
+    elif which == "key_kv":
+        guard, alternatives, also = re.compile(R._NAMED_FIRST), R._NAMED_KEYS.split("|"), "\\\"'"
     else:
         guard, alternatives, also = re.compile(R._ENDS_FIRST), list(R._KEY_ENDS), ""
     starts = [re.compile(f"(?i:{alt})") for alt in alternatives]
@@ -443,3 +446,23 @@ def test_the_probe_words_cover_every_trigger_word_and_none_holds_another() -> No
     assert all(any(w in t for w in words) for t in wanted)
     assert not [(a, b) for a in words for b in words if a != b and a in b]
     assert "private key-----" not in words and "private key" in words
+
+
+def _word_parts() -> list[str]:
+    from logcorr.rules import redact as R
+
+    words = {t for _, _, tr in R._GROUPS for t in tr} | set(R.trigger_words())
+    return sorted({w[:k] for w in words for k in range(1, len(w) + 1)} | {" ", "x", "A"})
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_word_parts()), max_size=8).map("".join))
+def test_the_grouped_trigger_tests_are_any_word_in_the_text(s: str) -> None:
+    """The probe tests words sharing a start behind that start (`'auth' in low and (…)`): the same answer as
+    testing each word, for the probe and for each pattern's own trigger words."""
+    from logcorr.rules import redact as R
+
+    low = s.lower()
+    assert R.might_hold_secret(s) == any(w in low for w in R.trigger_words()), s
+    for (_, _, tr), (_, has_trigger, _) in zip(R._GROUPS, R._TEXT_GROUPS, strict=True):
+        assert has_trigger(low) == any(t in low for t in tr), (tr, s)

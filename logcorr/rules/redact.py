@@ -22,14 +22,19 @@ from logcorr.sources.fast import kv_near as _compiled_kv_near
 
 MARK = "[REDACTED"
 
-_SECRET_KEYS = (
+_BASE_KEYS = (
     r"access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|csrf[_-]?token|"
     r"client[_-]?secret|app[_-]?secret|secret[_-]?key|secret|passw(?:or)?d|passwd|pwd|pass[_-]?phrase|"
     r"api[_-]?key|apikey|x-api-key|private[_-]?key|aws_secret_access_key|secret[_-]?access[_-]?key|account[_-]?key|sharedaccesskey|"
-    r"auth[_-]?key|signing[_-]?key|encryption[_-]?key|encrypt[_-]?key|decryption[_-]?key|decrypt[_-]?key|"
-    r"master[_-]?key|hmac[_-]?key|priv[_-]?key|jwt[_-]?key|"
     r"authorization|proxy-authorization|cookie|set-cookie|token|bearer"
 )
+# keys of a kind of key (a signing, encryption, master key): in text looked for by a group of their own (`key_kv`),
+# run only where one of their trigger words is: each alternative more in `kv` cost every row holding "token"
+_NAMED_KEYS = (
+    r"auth[_-]?key|signing[_-]?key|encryption[_-]?key|encrypt[_-]?key|decryption[_-]?key|decrypt[_-]?key|"
+    r"master[_-]?key|hmac[_-]?key|priv[_-]?key|jwt[_-]?key"
+)
+_SECRET_KEYS = _BASE_KEYS + r"|" + _NAMED_KEYS
 # the keys `kv` looks for in text: those, and `credentials` (a context key of that name is secret-named by its
 # stem, `_secret_in_name`; as a whole key it is not one of `_SECRET_KEYS`, whose values are replaced whatever
 # they are: a `credentials` object is walked, its texts replaced, its numbers kept)
@@ -92,7 +97,9 @@ _AUTH_VAL = _header_val(r"[^\s,;&}\])\"'\\]", "&", _SCHEME_WORD)
 # lookahead for that character first changes no match and fails most positions in one test (on the 1M
 # benchmark's flagged texts: `pair` 86-95 → 26 ms, `kv` 152-155 → 79 ms; tests/test_redact_triggers.py).
 _QUOTE_FIRST = r"(?=[\\\"'])"
-_KEY_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _TEXT_KEYS.split("|")})) + r"]))"
+_KV_TEXT_KEYS = _BASE_KEYS + r"|credentials|credential"  # `kv`'s (`_NAMED_KEYS` are `key_kv`'s)
+_KEY_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _KV_TEXT_KEYS.split("|")})) + r"]))"
+_NAMED_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({k[0] for k in _NAMED_KEYS.split("|")})) + r"]))"
 # `jwt` and `scheme` begin with `\b`, which keeps the engine from searching for their literal start: a match
 # of `jwt` starts "eyJ", one of `scheme` with a b of either case (nothing else folds to b). Flagged texts of
 # the 1M benchmark, whole lines: jwt 5.2 → 2.6 µs, scheme 14.8 → 5.8 µs
@@ -128,9 +135,10 @@ _NOT_PLAIN = (
 )
 # the key of `kv`: a secret-named key, with words after it or not; `credentials` (with words after it or not)
 _KV_KEY = (
-    r"(?:(?:" + _SECRET_KEYS + r")(?:" + _KEY_SUFFIX + _NOT_PLAIN + r")?"
+    r"(?:(?:" + _BASE_KEYS + r")(?:" + _KEY_SUFFIX + _NOT_PLAIN + r")?"
     r"|credentials?(?:" + _KEY_SUFFIX + r")?" + _NOT_PLAIN + r")"
 )
+_NAMED_KEY = r"(?:" + _NAMED_KEYS + r")(?:" + _KEY_SUFFIX + _NOT_PLAIN + r")?"
 
 # A key that is an ordinary word (`pass`: "test pass", "bypass"): a key only as a whole word of a name (`pass`,
 # `db_pass`, `smtpPass`; not `passenger`, `bypass`, `compass`), with no words after it, and its value replaced
@@ -212,9 +220,10 @@ _OTP_KV_FIRST = r"(?i:(?=[\\\"'oth]))"
 # every spelling of a secret-named key contains one of these
 _KV_TRIGGERS = ("token", "secret", "pass", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
                 "private_key", "private-key", "privatekey", "bearer", "accountkey", "account_key", "account-key",
-                "sharedaccesskey", "auth_key", "auth-key", "authkey", "signing", "encrypt", "decrypt", "master_key",
-                "master-key", "masterkey", "hmac", "priv_key", "priv-key", "privkey", "jwt_key", "jwt-key",
-                "jwtkey")  # fmt: skip
+                "sharedaccesskey")  # fmt: skip
+# every spelling of a key of `_NAMED_KEYS` contains one of these
+_NAMED_TRIGGERS = ("auth_key", "auth-key", "authkey", "signing", "encrypt", "decrypt", "master_key", "master-key",
+                   "masterkey", "hmac", "priv_key", "priv-key", "privkey", "jwt_key", "jwt-key", "jwtkey")  # fmt: skip
 # `kv`'s: those and `credential` (`credentials: …`; a trigger of the probe already, for context keys)
 _KV_TEXT_TRIGGERS = (*_KV_TRIGGERS, "credential")
 
@@ -268,18 +277,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         r"|(?P<sendgrid_key>\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{20,})"
         r"|(?P<npm_token>\bnpm_[A-Za-z0-9]{30,})"
         # (a preview or project key names its team and project: `preview:team:project|…`)
-        r"|(?P<convex_deploy_key>\b(?:prod|dev|preview|project):[a-z0-9-]+(?::[a-z0-9-]+)*\|[A-Za-z0-9+/=_-]{20,})"
-        # GitLab's tokens by their prefixes (personal, deploy, runner, trigger, OAuth app, CI job, feed, mail,
-        # agent, SCIM, feature-flag client), GitHub's are above
-        r"|(?P<gitlab_token>\bgl(?:pat|dt|rt|ptt|oas|cbt|ft|imt|agent|soat|ffct)-[0-9A-Za-z_.-]{20,})"
-        r"|(?P<huggingface_token>\b(?:hf|api_org)_[A-Za-z0-9]{30,})"
-        r"|(?P<shopify_token>\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})"
-        r"|(?P<pypi_token>\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})"
-        r"|(?P<doppler_token>\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9_.-]{40,})"
-        r"|(?P<linear_key>\blin_api_[A-Za-z0-9]{40,})"
-        r"|(?P<mailgun_key>\bkey-[0-9a-f]{32}\b)"
-        r"|(?P<age_secret_key>\bAGE-SECRET-KEY-1[0-9A-Z]{58})"
-        r"|(?P<discord_webhook>discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{20,})",
+        r"|(?P<convex_deploy_key>\b(?:prod|dev|preview|project):[a-z0-9-]+(?::[a-z0-9-]+)*\|[A-Za-z0-9+/=_-]{20,})",
         (
             "sk-",
             "_live_",
@@ -301,6 +299,24 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "sg.",
             "npm_",
             "|",
+        ),
+    ),
+    (
+        # more tokens known by their prefix, a group of its own: each alternative more in `provider` cost every
+        # row holding one of its trigger words ("|", "sk-", "_test_")
+        "token_prefix",
+        # GitLab's tokens by their prefixes (personal, deploy, runner, trigger, OAuth app, CI job, feed, mail,
+        # agent, SCIM, feature-flag client), GitHub's are above
+        r"(?P<gitlab_token>\bgl(?:pat|dt|rt|ptt|oas|cbt|ft|imt|agent|soat|ffct)-[0-9A-Za-z_.-]{20,})"
+        r"|(?P<huggingface_token>\b(?:hf|api_org)_[A-Za-z0-9]{30,})"
+        r"|(?P<shopify_token>\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})"
+        r"|(?P<pypi_token>\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})"
+        r"|(?P<doppler_token>\bdp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9_.-]{40,})"
+        r"|(?P<linear_key>\blin_api_[A-Za-z0-9]{40,})"
+        r"|(?P<mailgun_key>\bkey-[0-9a-f]{32}\b)"
+        r"|(?P<age_secret_key>\bAGE-SECRET-KEY-1[0-9A-Z]{58})"
+        r"|(?P<discord_webhook>discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{20,})",
+        (
             "glpat-",
             "gldt-",
             "glrt-",
@@ -367,7 +383,8 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         # a header written as a pair in JSON text: ["Cookie", "sid=…"] or {"name": "Authorization", "value": "…"}
-        # (a headers object logged as a console argument, HAR entries)
+        # (a headers object logged as a console argument, HAR entries; header names: not `_NAMED_KEYS`, whose
+        # alternatives cost each of the many rows this runs on and which no header is named)
         "pair",
         _QUOTE_FIRST
         + r"(?P<pair>(?P<pair_key>"
@@ -377,7 +394,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         + r"\s*:\s*"
         + _Q
         + r"(?i:"
-        + _SECRET_KEYS
+        + _BASE_KEYS
         + r")"
         + _Q
         + r"\s*,\s*"
@@ -385,7 +402,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         + r"value"
         + _Q
         + r"\s*:\s*"
-        r"|" + _Q + r"(?i:" + _SECRET_KEYS + r")" + _Q + r"\s*,\s*)"
+        r"|" + _Q + r"(?i:" + _BASE_KEYS + r")" + _Q + r"\s*,\s*)"
         r"(?P<pair_val>"
         + _NOT_MARK
         + r"(?:"
@@ -410,6 +427,22 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         + _ESCAPED_VAL
         + r"|\"(?:[^\"\\]|\\.)*\"|'[^']*'|[^\s,;&}\]\)\"'\\]+)))",
         _KV_TEXT_TRIGGERS,
+    ),
+    (
+        # `kv` for the keys of `_NAMED_KEYS` (`SIGNING_KEY=…`, `{ authKey: '…' }`)
+        "key_kv",
+        _NAMED_FIRST
+        + r"(?P<key_kv>(?P<kk_key>(?i:"
+        + _Q
+        + r"?"
+        + _KEY_START
+        + _NAMED_KEY
+        + _Q
+        + r"?)"
+        + _SEP
+        + r")"
+        r"(?P<kk_val>" + _NOT_MARK + _SCHEME_WORD + r"?" + _NOT_MARK + _ANY_VALUE + r"))",
+        _NAMED_TRIGGERS,
     ),
     ("word_kv", _WORD_FIRST + _WORD_KV, ("pass",)),
     (
@@ -490,6 +523,9 @@ def _auth_may_match(s: str) -> bool:
 
 _MAY_MATCH: dict[str, Callable[[str], object]] = {
     "kv": _kv_may_match(),
+    "key_kv": _kv_may_match(),  # its keys end in "key"
+    # `pass`, a quote (escaped or not), white space and `:` or `=`: most rows holding "pass" hold "password"
+    "word_kv": re.compile(r"(?i:pass)[\\\"']{0,9}\s*[:=]").search,
     "authorization": _auth_may_match,
     "pair": lambda s: "," in s and ('"' in s or "'" in s),
 }
@@ -525,16 +561,38 @@ _ALL_TRIGGERS: tuple[str, ...] = tuple(
 )
 
 
-def _build_any_trigger() -> Callable[[str], bool]:
-    # one expression of `in` tests: much faster than a regex alternation or a generator
-    body = " or ".join(f"{t!r} in low" for t in _ALL_TRIGGERS)
+def _any_trigger_source(words: tuple[str, ...]) -> str:
+    """One expression of `in` tests (much faster than a regex alternation or a generator), words sharing their
+    first two letters tested behind their common start (`'auth' in low and ('auth=' in low or …)`): each `in`
+    scans the text, and most texts hold no such start (109 words tested one by one cost 10 µs a line more than
+    59 did, on the 1M benchmark's lines)."""
+    by_start: dict[str, list[str]] = {}
+    for w in words:
+        by_start.setdefault(w[:2], []).append(w)
+    parts = []
+    for group in by_start.values():
+        start = group[0]
+        for w in group[1:]:
+            while not w.startswith(start):
+                start = start[:-1]
+        if len(group) < 3 or len(start) < 2:
+            parts += [f"{w!r} in low" for w in group]
+        else:
+            parts.append(f"({start!r} in low and (" + " or ".join(f"{w!r} in low" for w in group) + "))")
+    return " or ".join(parts)
+
+
+def _build_any_trigger(words: tuple[str, ...]) -> Callable[[str], bool]:
+    body = _any_trigger_source(words)
     ns: dict[str, Any] = {}
     exec(f"def any_trigger(low):\n    return {body}\n", ns)  # built from our own literals
     fn: Callable[[str], bool] = ns["any_trigger"]
     return fn
 
 
-_any_trigger = _build_any_trigger()
+_any_trigger = _build_any_trigger(_ALL_TRIGGERS)
+# each pattern with the test of its own trigger words, for `Redactor.text` (tested before its cheaper test)
+_TEXT_GROUPS = [(rx, _build_any_trigger(tr), may) for rx, tr, may in _COMPILED]
 # each pattern with its trigger words as bits of `_ALL_TRIGGERS` (bit k: word k), for `Redactor.text_masked`: the
 # probe's words inside its trigger words (`private key` for `private key-----`). Where one is found but not the
 # trigger word the pattern runs and finds nothing, as it would have
@@ -619,6 +677,7 @@ def _kv_kind(key: str) -> str:
 # the groups that replace a key's value, kept with the kind its key names (`_kv_kind`): key group, value group
 _KEYED = {
     "pair": ("pair_key", "pair_val"),
+    "key_kv": ("kk_key", "kk_val"),
     "word_kv": ("wk_key", "wk_val"),
     "auth_kv": ("ak_key", "ak_val"),
     "otp_kv": ("ok_key", "ok_val"),
@@ -740,13 +799,9 @@ class Redactor:
         if not _any_trigger(low):
             return s
         out = s
-        for rx, triggers, may in _COMPILED:
-            if may is not None and not may(out):
-                continue
-            for t in triggers:
-                if t in low:
-                    out = rx.sub(self._sub, out)
-                    break
+        for rx, has_trigger, may in _TEXT_GROUPS:
+            if has_trigger(low) and (may is None or may(out)):
+                out = rx.sub(self._sub, out)
         return out
 
     def text_masked(self, s: str, found: int) -> str:
