@@ -219,3 +219,25 @@ def test_a_private_key_block_and_a_json_escaped_pem_are_redacted(text: str) -> N
 )
 def test_token_prefixes_without_a_token_are_kept(text: str) -> None:
     assert Redactor().text(text) == text
+
+
+# --- a secret word joined to the word before it without a separator ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("dbpassword=hunter22", "dbpassword=[REDACTED:password]"),
+     ("env JWTSECRET=abcdef123", "env JWTSECRET=[REDACTED:secret]"),
+     ("GET /cb?oauthtoken=abc123def&x=1", "GET /cb?oauthtoken=[REDACTED:token]&x=1"),
+     ('{"apisecret":"x1"}', '{"apisecret":"[REDACTED:secret]"}'),
+     ("mycredentials: abc", "mycredentials: [REDACTED:secret]")],
+)  # fmt: skip
+def test_a_secret_word_joined_to_another_in_text_is_a_key(text: str, expected: str) -> None:
+    """`jwtsecret=…` was stored as it came (a key's secret word had to start a word, follow `_` or a camel hump);
+    in context `{"jwtsecret": …}` was replaced."""
+    assert _text(text) == expected
+
+
+@pytest.mark.parametrize("text", ["maxtokens: 5", "OLDPWD=/home/app", "topsecret project", "hotkey=ctrl"])
+def test_joined_words_that_are_no_secret_key_are_kept(text: str) -> None:
+    assert Redactor().text(text) == text

@@ -111,6 +111,10 @@ _SCHEME_FIRST = r"(?=[bB])"
 # where a secret-named key may start: a word's start, after `_` (`DB_PASSWORD`), or at a camelCase hump
 # (`apiSecret`); the hump is case-sensitive inside the case-insensitive pattern
 _KEY_START = r"(?:\b|(?<=_)|(?-i:(?<=[a-z])(?=[A-Z])))"
+# …and for `kv`, also right after other letters or digits when the secret word is one no English word ends in
+# (`jwtsecret=…`, `oauthtoken=…`, `dbpassword=…`, `mycredentials: …`, as lower-case env names and query parameters
+# join them; `monkey`, `hotkey`, `cwd` are not such words)
+_KV_START = r"(?:" + _KEY_START + r"|(?<=[A-Za-z0-9])(?=(?i:token|secret|passw|credential)))"
 # words after a secret word in a key of text, as env dumps and configs print them: `SECRET_KEY_BASE=…`,
 # `DB_PASSWORD_PROD=…`, `credentials.json=…`, `apiSecretValue: …` (joined by `_`, `.`, `-` or a camelCase hump);
 # not when the key ends in a word of `_KEY_ABOUT`, written whole or with its parts joined (`token_type=bearer`,
@@ -417,7 +421,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "kv",
         # the key starts a word, or a part of one: `DB_PASSWORD=…`, `JWT_SECRET: …`, `{ apiSecret: '…' }`
-        _KEY_FIRST + r"(?P<kv>(?P<kv_key>(?i:" + _Q + r"?" + _KEY_START + _KV_KEY + _Q + r"?)" + _SEP + r")"
+        _KEY_FIRST + r"(?P<kv>(?P<kv_key>(?i:" + _Q + r"?" + _KV_START + _KV_KEY + _Q + r"?)" + _SEP + r")"
         r"(?P<kv_val>"
         + _NOT_MARK
         + _SCHEME_WORD
