@@ -2263,14 +2263,18 @@ fail:
 /* ---------------------------------------------------------------------------------------------- */
 /* flag_rows: the stager's probe (stage._flag_sql) without DuckDB                                  */
 
-/* ASCII words to look for: one-byte words in a table, longer ones bucketed by their first two bytes */
+/* ASCII words to look for: one-byte words in a table, longer ones bucketed by their first two bytes. At most
+   WORDS_MAX of them, their bits in WORDS_LANES 64-bit lanes (the redactor's trigger words outgrew one) */
+#define WORDS_MAX 128
+#define WORDS_LANES (WORDS_MAX / 64)
 typedef struct {
     int n;
     const unsigned char *fold; /* FOLD: match ASCII letters case-insensitively (the words are lower-case); or SAME */
-    const char *word[64];
-    Py_ssize_t len[64];
-    int16_t next[64];          /* the next word with the same first two bytes, or -1 */
-    uint64_t single[256];      /* the one-byte word that is this byte, as its bit (0: none) */
+    const char *word[WORDS_MAX];
+    Py_ssize_t len[WORDS_MAX];
+    int16_t next[WORDS_MAX];   /* the next word with the same first two bytes, or -1 */
+    uint64_t single[256][WORDS_LANES]; /* the one-byte words that are this byte, as their bits (0: none) */
+    uint8_t one[256];          /* some one-byte word is this byte */
     uint8_t pairs[8192];       /* bit (b0 << 8 | b1): a word starts with these two bytes, or b0 is one */
     int16_t head[65536];       /* the first longer word starting with each two bytes, or -1 */
 } Words;
@@ -2281,12 +2285,13 @@ static unsigned char FOLD[256], SAME[256];
 static int words_init(Words *w, PyObject *seq, int fold) {
     memset(w->head, -1, sizeof w->head);
     memset(w->single, 0, sizeof w->single);
+    memset(w->one, 0, sizeof w->one);
     memset(w->pairs, 0, sizeof w->pairs);
     w->n = 0;
     w->fold = fold ? FOLD : SAME;
     Py_ssize_t n = PyTuple_GET_SIZE(seq);
-    if (n > 64) {
-        PyErr_SetString(PyExc_ValueError, "flag_rows: at most 64 words");
+    if (n > WORDS_MAX) {
+        PyErr_SetString(PyExc_ValueError, "flag_rows: at most 128 words");
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -2306,7 +2311,8 @@ static int words_init(Words *w, PyObject *seq, int fold) {
         w->len[w->n] = len;
         w->next[w->n] = -1;
         if (len == 1) {
-            w->single[c[0]] |= 1ULL << w->n;
+            w->single[c[0]][w->n / 64] |= 1ULL << (w->n % 64);
+            w->one[c[0]] = 1;
             memset(&w->pairs[c[0] << 5], 0xff, 32); /* every pair it begins */
         } else {
             unsigned pair = (unsigned)c[0] << 8 | c[1];
@@ -2319,19 +2325,23 @@ static int words_init(Words *w, PyObject *seq, int fold) {
     return 0;
 }
 
-/* which of the words occur in text[0:n], as bits (bit k: word k); with `first`, only whether one does
-   (nonzero at the first found). Most positions end at one test of the pair table (a byte folded once). */
-static uint64_t words_found(const Words *w, const unsigned char *text, Py_ssize_t n, int first) {
+/* which of the words occur in text[0:n], as bits in `found` (bit k of lane k / 64: word k); with `first`, only
+   whether one does (nonzero at the first found, `found` then partly filled). Most positions end at one test of the
+   pair table (a byte folded once). */
+static int words_found(const Words *w, const unsigned char *text, Py_ssize_t n, int first,
+                       uint64_t found[WORDS_LANES]) {
+    for (int l = 0; l < WORDS_LANES; l++) found[l] = 0;
     if (n <= 0) return 0;
     const unsigned char *f = w->fold;
-    uint64_t found = 0;
+    int any = 0;
     unsigned b0 = f[text[0]];
     for (Py_ssize_t i = 0; i + 1 < n; i++) {
         unsigned b1 = f[text[i + 1]], pair = b0 << 8 | b1;
         if (w->pairs[pair >> 3] & (1u << (pair & 7))) {
-            if (w->single[b0]) {
+            if (w->one[b0]) {
                 if (first) return 1;
-                found |= w->single[b0];
+                for (int l = 0; l < WORDS_LANES; l++) found[l] |= w->single[b0][l];
+                any = 1;
             }
             for (int k = w->head[pair]; k >= 0; k = w->next[k]) {
                 Py_ssize_t len = w->len[k], j = 2;
@@ -2340,21 +2350,41 @@ static uint64_t words_found(const Words *w, const unsigned char *text, Py_ssize_
                 while (j < len && f[text[i + j]] == word[j]) j++;
                 if (j == len) {
                     if (first) return 1;
-                    found |= 1ULL << k;
+                    found[k / 64] |= 1ULL << (k % 64);
+                    any = 1;
                 }
             }
         }
         b0 = b1;
     }
-    if (w->single[b0]) { /* the last byte begins no pair */
+    if (w->one[b0]) { /* the last byte begins no pair */
         if (first) return 1;
-        found |= w->single[b0];
+        for (int l = 0; l < WORDS_LANES; l++) found[l] |= w->single[b0][l];
+        any = 1;
     }
-    return found;
+    return any;
+}
+
+/* the words found as one Python int (bit k: word k) */
+static PyObject *words_mask(const Words *w, const unsigned char *text, Py_ssize_t n) {
+    uint64_t found[WORDS_LANES];
+    words_found(w, text, n, 0, found);
+    PyObject *out = PyLong_FromUnsignedLongLong(found[WORDS_LANES - 1]);
+    for (int l = WORDS_LANES - 2; out != NULL && l >= 0; l--) {
+        PyObject *shift = PyLong_FromLong(64), *lane = PyLong_FromUnsignedLongLong(found[l]), *up = NULL;
+        if (shift != NULL && lane != NULL) up = PyNumber_Lshift(out, shift);
+        Py_DECREF(out);
+        out = up != NULL ? PyNumber_Or(up, lane) : NULL;
+        Py_XDECREF(up);
+        Py_XDECREF(shift);
+        Py_XDECREF(lane);
+    }
+    return out;
 }
 
 static inline int words_in(const Words *w, const unsigned char *text, Py_ssize_t n) {
-    return words_found(w, text, n, 1) != 0;
+    uint64_t found[WORDS_LANES];
+    return words_found(w, text, n, 1, found) != 0;
 }
 
 /* a str value's text: 0 None (empty text), 1 ASCII (`out`, `len`), 2 not ASCII, -1 not a str (error set) */
@@ -2391,7 +2421,7 @@ static PyObject *flag_rows(PyObject *self, PyObject *args) {
                           &triggers, &sup_col, &sup_non_ascii, &PyTuple_Type, &patterns, &case_sensitive,
                           &want_masks))
         return NULL;
-    Words *words = PyMem_Malloc(2 * sizeof(Words)); /* 2 x 137 KB: not on the stack */
+    Words *words = PyMem_Malloc(2 * sizeof(Words)); /* 2 x 143 KB: not on the stack */
     if (words == NULL) return PyErr_NoMemory();
     Words *trig = &words[0], *pat = &words[1];
     if (words_init(trig, triggers, 1) < 0 || words_init(pat, patterns, !case_sensitive) < 0) {
@@ -2447,7 +2477,7 @@ static PyObject *flag_rows(PyObject *self, PyObject *args) {
                     PyObject *m = kind < 0    ? NULL
                                   : kind == 2 ? PyLong_FromLong(-1)
                                   : kind == 0 ? PyLong_FromLong(0)
-                                              : PyLong_FromUnsignedLongLong(words_found(trig, text, len, 0));
+                                              : words_mask(trig, text, len);
                     if (m == NULL) {
                         Py_DECREF(masks);
                         goto error;
@@ -3047,8 +3077,7 @@ static PyObject *batch_masks(Batch *b, Cells *k) {
         Py_ssize_t c = b->text[j];
         PyObject *m = !k->valid[c]  ? PyLong_FromLong(0)
                       : !k->ascii[c] ? PyLong_FromLong(-1)
-                                     : PyLong_FromUnsignedLongLong(
-                                           words_found(&b->words[0], (const unsigned char *)k->sv[c], k->sl[c], 0));
+                                     : words_mask(&b->words[0], (const unsigned char *)k->sv[c], k->sl[c]);
         if (m == NULL) {
             Py_DECREF(masks);
             return NULL;
@@ -3503,8 +3532,8 @@ static int kv_tail(const unsigned char *s, Py_ssize_t j, Py_ssize_t n) {
     return !(q && kv_mark(s, p + q, n));
 }
 
-static const char *const KV_WORDS[] = {"token",         "secret", "key",    "pwd",        "password", "passwd",
-                                       "authorization", "cookie", "bearer", "credential", NULL};
+static const char *const KV_WORDS[] = {"token",  "secret", "key",        "pwd", "pass", "authorization",
+                                       "cookie", "bearer", "credential", NULL};
 
 /* `[a-z0-9_.-]` under (?i), over ASCII: the words a key may have after its secret word (`SECRET_KEY_BASE`) */
 static int kv_key_char(unsigned char c) {

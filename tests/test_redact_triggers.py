@@ -32,6 +32,16 @@ SAMPLES = [
     "password=hunter2&user=bob",
     "Cookie: session=abc123",
     "client_secret: 'abc'",
+    "pass=hunter2",
+    "passphrase: correct-horse",
+    "auth=abc123def456",
+    '{"auth":"xyzabc1234"}',
+    "signing_key=abc",
+    "otp=123456",
+    "glpat-xZ9kQ2mP7vL4bN8cR1tY",
+    "shpat_0123456789abcdef0123456789abcdef",
+    "https://discord.com/api/webhooks/123456789012345678/Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8",
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0\n-----END PGP PRIVATE KEY BLOCK-----",
 ]
 
 
@@ -172,13 +182,32 @@ def test_every_key_the_context_walk_replaces_is_flagged_by_the_probe() -> None:
 
 
 def test_the_probe_takes_every_trigger_word() -> None:
-    """`flag_rows` takes at most 64 words; with more the stager's probe would fall back to DuckDB for every
+    """`flag_rows` takes at most 128 words; with more the stager's probe would fall back to DuckDB for every
     batch, unnoticed but for the time."""
-    from logcorr.pipeline.stage import _EVENT_TEXT, STAGING_SCHEMA, _probe
+    from logcorr.pipeline.stage import _EVENT_TEXT, PROBE_WORDS, STAGING_SCHEMA, _probe
     from logcorr.rules.redact import trigger_words
 
-    assert len(trigger_words()) <= 64
+    assert len(trigger_words()) <= PROBE_WORDS == 128
     assert _probe(STAGING_SCHEMA, _EVENT_TEXT, trigger_words(), [], False) is not None
+
+
+def test_the_compiled_probe_finds_words_past_the_64th() -> None:
+    """The compiled probe's words are bits of two 64-bit lanes: a word in the second lane (a one-byte word too)
+    is found, flagged and given as its bit of the mask; 128 words are taken, 129 refused."""
+    from logcorr.sources.fast import flag_rows
+
+    flag = flag_rows()
+    if flag is None:
+        pytest.skip("the compiled fast path is not built")
+    words = (*(f"w{k:03d}x" for k in range(126)), "#", "zq")
+    assert len(words) == 128
+    texts = ["w000x", "w063x w064x", "a zq b", "#", "W127X w125x", "none here", "w01"]
+    rows = [(t,) for t in texts]
+    hits = flag(rows, (0,), words, -1, False, (), False, True)
+    got = {i: masks[0] for i, redact, masks in hits if redact}
+    assert got == {0: 1, 1: 1 << 63 | 1 << 64, 2: 1 << 127, 3: 1 << 126, 4: 1 << 125}
+    with pytest.raises(ValueError, match="at most 128"):
+        flag(rows, (0,), (*words, "one more"), -1, False, (), False, True)
 
 
 # --- the first-character guards of `pair`, `kv`, `jwt` and `scheme` (a lookahead before each pattern) -------
@@ -190,7 +219,17 @@ def _unguarded() -> list[Any]:
 
     out = []
     for _, rx, _ in R._GROUPS:
-        for guard in (R._QUOTE_FIRST, R._KEY_FIRST, R._JWT_FIRST, R._SCHEME_FIRST, R._AUTH_FIRST):
+        for guard in (
+            R._QUOTE_FIRST,
+            R._KEY_FIRST,
+            R._JWT_FIRST,
+            R._SCHEME_FIRST,
+            R._AUTH_FIRST,
+            R._WORD_FIRST,
+            R._AUTH_KV_FIRST,
+            R._OTP_KV_FIRST,
+            R._NAMED_FIRST,
+        ):
             if rx.startswith(guard):
                 rx = rx[len(guard) :]
         out.append(re.compile(rx))
@@ -204,7 +243,8 @@ _FRAGMENTS = st.sampled_from(
      "x-api-key", "X-Api-Key", "privatekey", "cookie", "Set-Cookie", "bearer ", "Basic ", "secret",
      "sharedaccesskey", "ſecret", "İd_token", "ıd_token", "tOKEN", "abc123", "hunter2", "[REDACTED:x]", "é",
      "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/=",
-     ">", "=>", ":=", "->", "credentials", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
+     ">", "=>", ":=", "->", "credentials", "pass", "db_pass", "smtpPass", "passphrase", "ok", "3", "otp", "TOTP", "otpCode", "user_otp", " code", "123456", "hotplug", "footprint", "auth", "X-Auth", "basic_auth", "authKey", "auth_key", "abc123def", "Xy9zAbCdEf", "required", "oauth",
+     "author", "signingKey", "ENCRYPTION_KEY", "master_key", "jwt_key", "privKey", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
      "_type", "_expires_in", "ExpiresAt", "true", "30", "3.5", ".json", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
 )  # fmt: skip
 
@@ -246,6 +286,16 @@ def test_the_first_character_guards_change_no_match_on_any_text(s: str) -> None:
     _same_with_and_without_guards(s)
 
 
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_FRAGMENTS, max_size=30).map("".join))
+def test_a_pattern_matches_only_where_the_probe_finds_a_word(s: str) -> None:
+    """Key names as text puts them together (`auth` with a quote, `: ` or `=`; `pass`, `db_pass`): a match
+    the probe would not flag is a secret the stager never redacts. ASCII text: the stager flags any other whole
+    (`ſecret` folds to `secret` in the patterns, not in `str.lower`)."""
+    if s.isascii() and contains_secret(s):
+        assert might_hold_secret(s), s
+
+
 def test_the_scheme_guard_admits_exactly_what_its_words_can_start_with() -> None:
     """`(?i:bearer)` and `(?i:basic)` start with a character that folds to b: over all of Unicode, b and B."""
     from logcorr.rules import redact as R
@@ -267,7 +317,7 @@ def test_the_authorization_guard_admits_exactly_what_a_match_can_start_with() ->
     assert [c for c in range(0x110000) if guard.match(chr(c))] == sorted(map(ord, "\\\"'aA"))
 
 
-@pytest.mark.parametrize("which", ["kv", "kv_near"])
+@pytest.mark.parametrize("which", ["kv", "key_kv", "kv_near"])
 def test_the_key_guard_admits_exactly_the_first_characters_of_the_key_alternatives(which: str) -> None:
     """Under (?i) a class and a literal could differ for characters with special case folds (ſ, İ, ı, K):
     the guard must admit every character any key alternative can start with (for `kv`, quotes and backslash
@@ -275,7 +325,9 @@ def test_the_key_guard_admits_exactly_the_first_characters_of_the_key_alternativ
     from logcorr.rules import redact as R
 
     if which == "kv":
-        guard, alternatives, also = re.compile(R._KEY_FIRST), R._TEXT_KEYS.split("|"), "\\\"'"
+        guard, alternatives, also = re.compile(R._KEY_FIRST), R._KV_TEXT_KEYS.split("|"), "\\\"'"
+    elif which == "key_kv":
+        guard, alternatives, also = re.compile(R._NAMED_FIRST), R._NAMED_KEYS.split("|"), "\\\"'"
     else:
         guard, alternatives, also = re.compile(R._ENDS_FIRST), list(R._KEY_ENDS), ""
     starts = [re.compile(f"(?i:{alt})") for alt in alternatives]
@@ -337,6 +389,7 @@ def test_text_masked_with_no_trigger_word_changes_nothing_and_a_missing_bit_skip
 # ASCII white space (\x1c-\x1f are white space to `\s`), the mark, and text that is not ASCII
 _KV_PARTS = st.sampled_from(
     ["token", "TOKEN", "Secret", "key", "KEY", "monkey", "pwd", "password", "passwd", "PassWord", "passw", "tok",
+     "pass", "PASS", "pas", "bypass", "passphrase", "auth", "Auth", "authKey", "signing_key", "hmac", "jwtKey",
      "authorization", "cookie", "Bearer", "'", '"', "\\", "\\\\", "\\" * 8, "\\" * 9, " ", "\t", "\x0b", "\x1c",
      "\x1f", "\n", ":", "=", "->", "-", ">", "credential", "s", "_", ".", "_base", "Key9", "[REDACTED", "[REDACTED:token]", "[redacted", "x", ",", "é", "ſecret", "\u212aey"]
 )  # fmt: skip
@@ -381,3 +434,35 @@ def test_compiled_kv_near_on_the_edges_of_each_part() -> None:
         and near("token.x-y->z")
     )
     assert not near("SECRET_KEY BASE=x") and not near("token_type/x=y") and not near("credentia: x")
+
+
+def test_the_probe_words_cover_every_trigger_word_and_none_holds_another() -> None:
+    """One list: every group's trigger words and every name trigger hold a probe word (so the probe flags every
+    row a pattern or a key name could need), and no probe word holds another (it would flag nothing more)."""
+    from logcorr.rules import redact as R
+
+    words = R.trigger_words()
+    wanted = [t for _, _, tr in R._GROUPS for t in tr] + list(R._NAME_TRIGGERS)
+    assert all(any(w in t for w in words) for t in wanted)
+    assert not [(a, b) for a in words for b in words if a != b and a in b]
+    assert "private key-----" not in words and "private key" in words
+
+
+def _word_parts() -> list[str]:
+    from logcorr.rules import redact as R
+
+    words = {t for _, _, tr in R._GROUPS for t in tr} | set(R.trigger_words())
+    return sorted({w[:k] for w in words for k in range(1, len(w) + 1)} | {" ", "x", "A"})
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_word_parts()), max_size=8).map("".join))
+def test_the_grouped_trigger_tests_are_any_word_in_the_text(s: str) -> None:
+    """The probe tests words sharing a start behind that start (`'auth' in low and (…)`): the same answer as
+    testing each word, for the probe and for each pattern's own trigger words."""
+    from logcorr.rules import redact as R
+
+    low = s.lower()
+    assert R.might_hold_secret(s) == any(w in low for w in R.trigger_words()), s
+    for (_, _, tr), (_, has_trigger, _) in zip(R._GROUPS, R._TEXT_GROUPS, strict=True):
+        assert has_trigger(low) == any(t in low for t in tr), (tr, s)

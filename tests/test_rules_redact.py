@@ -268,7 +268,7 @@ def test_an_arrow_or_walrus_between_key_and_value_is_the_separator(text: str, ex
     ("text", "expected"),
     [("push https://a94a8fe5ccb19ba61c4c0873d391e987982fbbd3@github.com/o/r.git",
       "push https://[REDACTED:url_credentials]@github.com/o/r.git"),
-     ("https://glpat-CANARY227xyzABCDEFGH@gitlab.com/g/p", "https://[REDACTED:url_credentials]@gitlab.com/g/p"),
+     ("https://glpat-CANARY227xyzABCDEFGH@gitlab.com/g/p", "https://[REDACTED:gitlab_token]@gitlab.com/g/p"),  # its own kind now
      # a token a provider pattern knows keeps its kind; a mark as the user part is done, not taken for a user
      ("https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/o/r",
       "https://[REDACTED:github_token]@github.com/o/r"),

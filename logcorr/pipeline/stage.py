@@ -156,6 +156,10 @@ def _flag_sql(
     return redact, sup
 
 
+# how many words (trigger words, suppression patterns) the compiled probe takes (`flag_rows`, `StageBatch`)
+PROBE_WORDS = 128
+
+
 def _probe(
     schema: pa.Schema,
     columns: tuple[str, ...],
@@ -168,7 +172,7 @@ def _probe(
     with text that is not ASCII is flagged whole, as in SQL."""
     patterns = tuple(p if case_sensitive else p.lower() for p in suppress if p.isascii() and p)
     words = tuple(t.lower() for t in triggers)
-    if not all(w.isascii() and w for w in words) or len(words) > 64 or len(patterns) > 64:
+    if not all(w.isascii() and w for w in words) or len(words) > PROBE_WORDS or len(patterns) > PROBE_WORDS:
         return None
     index = tuple(schema.get_field_index(c) for c in columns)
     # with the trigger words found in each column of a row to redact (`Redactor.text_masked`)
