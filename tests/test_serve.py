@@ -454,3 +454,88 @@ def test_signature_is_the_convex_header_and_compares_the_whole_value() -> None:
     )
     assert not signature_ok(SECRET, body + b" ", sig)
     assert not signature_ok(SECRET, body, sig[:-2]) and not signature_ok(SECRET, body, None)
+
+
+# --- the writer, in process (no server: a tight answer timeout and a busy writer) -------------------------
+
+
+@pytest.fixture
+def in_process(tmp_path: Path) -> Iterator[Callable[..., tuple[Any, Callable[..., Any]]]]:
+    """A Collector on its own database and `post(path, json)` driving its ASGI app through httpx; the
+    writer is stopped afterwards."""
+    import asyncio
+
+    from logcorr.serve.app import Collector
+    from logcorr.serve.config import ServeConfig
+
+    made: list[Any] = []
+
+    def make(**options: Any) -> tuple[Any, Callable[..., Any]]:
+        collector = Collector(ServeConfig(db=str(tmp_path / "inproc.duckdb"), **options))
+        collector.writer.start()
+        made.append(collector)
+        app = collector.app()
+
+        def post(path: str, **kwargs: Any) -> Any:
+            async def go() -> Any:
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://t"
+                ) as c:
+                    return await c.post(path, **kwargs)
+
+            return asyncio.run(go())
+
+        return collector, post
+
+    yield make
+    for collector in made:
+        collector.writer.close()
+
+
+def test_a_request_whose_answer_timed_out_in_the_queue_is_not_stored_and_the_writer_lives_on(
+    in_process: Callable[..., tuple[Any, Any]],
+) -> None:
+    import time
+
+    collector, post = in_process(answer_timeout_s=0.3, batch_ms=0)
+    started = threading.Event()
+
+    def hold(con: Any) -> None:
+        started.set()
+        time.sleep(1.5)
+
+    busy = collector.writer.read(hold)  # the writer is busy for 1.5 s
+    assert started.wait(10)
+    late = post("/log", json=browser("queued too long"))
+    busy.result(timeout=10)
+    after = post("/log", json=browser("after the busy spell", ts=T0 + 1))
+    collector.writer.close()
+    assert late.status_code == 503 and "retry" in late.json()["error"]
+    assert after.status_code == 200  # the writer thread survived the cancelled request
+    assert rows(collector.cfg.db, "SELECT message FROM log_queue") == [("after the busy spell",)]
+
+
+def test_a_request_whose_batch_is_being_written_when_its_answer_times_out_gets_its_outcome(
+    in_process: Callable[..., tuple[Any, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import logcorr.serve.writer as writer_module
+
+    real = writer_module.ingest_streams
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.0)  # a batch slower than the answer timeout (a large database, a long queue)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module, "ingest_streams", slow)
+    collector, post = in_process(answer_timeout_s=0.3, batch_ms=0)
+    r = post("/log", json=browser("written slowly"))
+    again = post("/log", json=browser("next one", ts=T0 + 1))
+    collector.writer.close()
+    assert r.status_code == 200 and r.json()["success"] is True  # stored, so not "503: retry"
+    assert again.status_code == 200
+    assert rows(collector.cfg.db, "SELECT message FROM log_queue ORDER BY message") == [
+        ("next one",),
+        ("written slowly",),
+    ]

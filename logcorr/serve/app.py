@@ -111,10 +111,16 @@ class Collector:
 
     async def _store(self, route: str, body: bytes) -> Outcome:
         fut = self.writer.submit(route, body)
+        outcome = asyncio.wrap_future(fut)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(fut), self.cfg.answer_timeout_s)
-        except TimeoutError:
-            raise BadRequest(503, "timeout", "the database did not accept the batch in time; retry") from None
+            try:
+                return await asyncio.wait_for(asyncio.shield(outcome), self.cfg.answer_timeout_s)
+            except TimeoutError:
+                if fut.cancel():  # still queued: the writer skips it, so nothing of it is stored
+                    raise BadRequest(
+                        503, "timeout", "the database did not accept the batch in time; retry"
+                    ) from None
+                return await outcome  # its batch is being written: answer what became of it
         except LogcorrError as e:
             raise BadRequest(503, "database", e.message) from None
 

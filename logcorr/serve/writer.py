@@ -142,6 +142,9 @@ class BatchWriter:
                     stop = True
                     break
                 items.append(item)
+            # a request whose answer timed out while it queued was cancelled: it is not written (its client
+            # was told nothing was stored); the others can no longer be cancelled from here on
+            items = [i for i in items if i.future.set_running_or_notify_cancel()]
             self._run([i for i in items if isinstance(i, _Job)], [i for i in items if isinstance(i, _Read)])
 
     def _run(self, jobs: list[_Job], reads: list[_Read]) -> None:
