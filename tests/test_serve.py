@@ -481,7 +481,7 @@ def in_process(tmp_path: Path) -> Iterator[Callable[..., tuple[Any, Callable[...
                 async with httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=app), base_url="http://t"
                 ) as c:
-                    return await c.post(path, **kwargs)
+                    return await asyncio.wait_for(c.post(path, **kwargs), 30)
 
             return asyncio.run(go())
 
@@ -539,3 +539,29 @@ def test_a_request_whose_batch_is_being_written_when_its_answer_times_out_gets_i
         ("next one",),
         ("written slowly",),
     ]
+
+
+def test_an_unexpected_error_fails_its_batch_and_the_writer_goes_on(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logcorr.serve.writer as writer_module
+
+    real = writer_module.ingest_streams
+    calls: list[int] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("a bug in the pipeline")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module, "ingest_streams", flaky)
+    collector, post = in_process(answer_timeout_s=5.0, batch_ms=0)
+    failed = post("/log", json=browser("hits the bug"))
+    after = post("/log", json=browser("after the bug", ts=T0 + 1))
+    collector.writer.close()
+    assert failed.status_code == 503 and "Traceback" not in failed.text
+    assert "ValueError" in failed.json()["error"] and "a bug in" not in failed.json()["error"]
+    assert after.status_code == 200
+    assert collector.writer.stats.failed_batches == 1
+    assert rows(collector.cfg.db, "SELECT message FROM log_queue") == [("after the bug",)]
