@@ -565,3 +565,37 @@ def test_an_unexpected_error_fails_its_batch_and_the_writer_goes_on(
     assert after.status_code == 200
     assert collector.writer.stats.failed_batches == 1
     assert rows(collector.cfg.db, "SELECT message FROM log_queue") == [("after the bug",)]
+
+
+def test_a_gzip_body_is_inflated_within_the_body_limit(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    """Cloudflare Logpush's HTTP destination posts gzipped NDJSON; a bomb stops at the body limit."""
+    import gzip
+
+    logpush = (
+        Path(__file__).parent.parent / "fixtures/worker/logpush-workers_trace_events.log.gz"
+    ).read_bytes()
+    collector, post = in_process(max_body_bytes=64 * 1024)
+    j = {"content-type": "application/json"}
+    labelled = post("/worker", content=logpush, headers={**j, "content-encoding": "gzip"})
+    unlabelled = post("/log", content=gzip.compress(orjson.dumps(browser("by content"))), headers=j)
+    bomb = post("/log", content=gzip.compress(b" " * 10_000_000 + orjson.dumps(browser("x"))), headers=j)
+    corrupt = post("/worker", content=logpush[:-20], headers={**j, "content-encoding": "gzip"})
+    brotli = post("/worker", content=b"\x0b\x02\x80{}\x03", headers={**j, "content-encoding": "br"})
+    collector.writer.close()
+    assert labelled.status_code == 200 and labelled.json()["processed"] == 8, labelled.text
+    assert (
+        unlabelled.status_code == 200
+    )  # no content-encoding: gzip by its first bytes, as ingest reads files
+    assert bomb.status_code == 413 and "inflates" in bomb.json()["error"]
+    assert corrupt.status_code == 400 and "gzip" in corrupt.json()["error"]
+    assert brotli.status_code == 415
+    assert collector.counters.rejected == {
+        "too_large": 1,
+        "bad_gzip": 1,
+        "content_encoding": 1,
+    }
+    assert rows(collector.cfg.db, "SELECT count(*) FROM log_queue WHERE source_format = 'cf-logpush'") == [
+        (8,)
+    ]

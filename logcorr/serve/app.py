@@ -33,6 +33,7 @@ from logcorr.serve.payloads import (
 )
 from logcorr.serve.security import SIGNATURE_HEADER, first_event_ms, signature_ok
 from logcorr.serve.writer import BatchWriter, Outcome
+from logcorr.sources.reader import TruncatedInput, gunzip
 
 # rules whose drop means "refused under pressure": answered 429, as the live Worker does
 REFUSING_RULES = frozenset({"loop", "trace", "rate_limit", "budget"})
@@ -88,11 +89,17 @@ class Collector:
         self.counters.responses[status] += 1
         return _json(status, body, headers)
 
-    async def _body(self, request: Request) -> bytes:
+    async def _body(self, request: Request) -> tuple[bytes, bytes]:
+        """The body as it came (what a webhook signature covers) and as JSON text (gzip inflated)."""
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media not in JSON_TYPES:
             raise BadRequest(
                 415, "content_type", f"content type {media or '(none)'!r} is not JSON; send application/json"
+            )
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip"):
+            raise BadRequest(
+                415, "content_encoding", f"content encoding {encoding!r} is not supported; send gzip or none"
             )
         limit = self.cfg.max_body_bytes
         declared = request.headers.get("content-length", "")
@@ -104,10 +111,20 @@ class Collector:
             if size > limit:
                 raise BadRequest(413, "too_large", f"body is over the {limit}-byte limit")
             chunks.append(chunk)
-        body = b"".join(chunks)
+        raw = body = b"".join(chunks)
+        if (
+            encoding in ("gzip", "x-gzip") or raw[:2] == b"\x1f\x8b"
+        ):  # gzip also by content, as ingest reads it
+            try:
+                inflated = gunzip(raw, limit)
+            except TruncatedInput as e:
+                raise BadRequest(400, "bad_gzip", f"body is not valid gzip: {e}") from None
+            if inflated is None:
+                raise BadRequest(413, "too_large", f"body inflates to over the {limit}-byte limit")
+            body = inflated
         if not body.strip():
             raise BadRequest(400, "empty", "empty body")
-        return body
+        return raw, body
 
     async def _store(self, route: str, body: bytes) -> Outcome:
         fut = self.writer.submit(route, body)
@@ -182,7 +199,7 @@ class Collector:
                 raise BadRequest(
                     403, "origin_refused", f"origin {request.headers['origin']!r} is not allowed"
                 )
-            body = await self._body(request)
+            _, body = await self._body(request)
             values = decode(body)
             if route == "/api/action":
                 values = convex_action_args(values)
@@ -212,7 +229,7 @@ class Collector:
         """POST /worker: records forwarded by a Worker (stored records, `{trace_id, logs}`, CF exports)."""
         self.counters.requests["POST /worker"] += 1
         try:
-            body = await self._body(request)
+            _, body = await self._body(request)
             checked = check(decode(body), Endpoint.WORKER)
             out = await self._store("POST /worker", body)
         except BadRequest as e:
@@ -223,9 +240,9 @@ class Collector:
         """POST /convex/log-stream: a Convex log-stream delivery (JSON array or JSON lines)."""
         self.counters.requests["POST /convex/log-stream"] += 1
         try:
-            body = await self._body(request)
+            raw, body = await self._body(request)
             secret = self.cfg.webhook_secret
-            if secret is not None and not signature_ok(secret, body, request.headers.get(SIGNATURE_HEADER)):
+            if secret is not None and not signature_ok(secret, raw, request.headers.get(SIGNATURE_HEADER)):
                 raise BadRequest(401, "bad_signature", f"missing or wrong {SIGNATURE_HEADER}")
             values = decode(body)
             checked = check(values, Endpoint.CONVEX)
