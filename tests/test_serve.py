@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -599,3 +599,81 @@ def test_a_gzip_body_is_inflated_within_the_body_limit(
     assert rows(collector.cfg.db, "SELECT count(*) FROM log_queue WHERE source_format = 'cf-logpush'") == [
         (8,)
     ]
+
+
+def test_a_body_that_trickles_in_is_cut_off_with_408(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    import asyncio
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"trace_id": "t", '
+        await asyncio.sleep(3)  # a slowloris client: the rest never comes in time
+        yield b'"message": "late"}'
+
+    collector, post = in_process(body_timeout_s=0.5)
+    r = post("/log", content=trickle(), headers={"content-type": "application/json"})
+    collector.writer.close()
+    assert r.status_code == 408 and "0.5 s" in r.json()["error"]
+    assert collector.counters.rejected == {"slow_body": 1}
+
+
+def test_sigterm_cuts_stalled_requests_after_a_grace_and_every_answer_matches_the_database(
+    tmp_path: Path,
+) -> None:
+    """A client trickling its body and a request queued behind a batch that waits for the database lock
+    do not hold the server up: after the grace they get 503 (and are not stored); the request whose batch
+    was being written gets its 200 when the batch ends; the server exits."""
+    import socket
+    import time
+
+    from logcorr.serve.run import SHUTDOWN_GRACE_S
+
+    db = str(tmp_path / "grace.duckdb")
+    duckdb.connect(db).close()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOGCORR_LOCK_WAIT": "60"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "logcorr", "serve", "--port", "0", "--db", db, "--batch-ms", "0"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        url = proc.stderr.readline().decode().split("listening on ", 1)[1].split()[0]
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        holder = duckdb.connect(db)  # the writer's next batch waits for this lock
+        answers: dict[str, Any] = {}
+
+        def post(name: str) -> None:
+            with httpx.Client(base_url=url, timeout=60) as c:
+                answers[name] = c.post("/log", json=browser(name, ts=T0 + len(name)))
+
+        first = threading.Thread(target=post, args=("being written",))
+        first.start()
+        time.sleep(1.0)  # the writer has taken it and waits for the lock
+        second = threading.Thread(target=post, args=("queued behind",))
+        second.start()
+        slow = socket.create_connection((host, int(port)), timeout=30)
+        slow.sendall(
+            b"POST /log HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n{"
+        )
+        time.sleep(1.0)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        slow_answer = slow.recv(4096)
+        time.sleep(0.5)
+        holder.close()  # the batch being written can now go through
+        first.join(30)
+        second.join(30)
+        proc.wait(timeout=30)
+        took = time.monotonic() - started
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert took < SHUTDOWN_GRACE_S + 10
+    assert slow_answer.startswith(b"HTTP/1.1 503") and b"shutting down" in slow_answer
+    assert answers["being written"].status_code == 200
+    assert answers["queued behind"].status_code == 503
+    assert "Traceback" not in err
+    assert rows(db, "SELECT message FROM log_queue") == [("being written",)]

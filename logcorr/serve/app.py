@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from logcorr import __version__
 from logcorr.errors import LogcorrError
@@ -106,11 +107,19 @@ class Collector:
         if declared.isdigit() and int(declared) > limit:
             raise BadRequest(413, "too_large", f"body of {declared} bytes is over the {limit}-byte limit")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BadRequest(413, "too_large", f"body is over the {limit}-byte limit")
-            chunks.append(chunk)
+        try:
+            # a client that trickles its body (or stops sending it) would hold its connection, and a
+            # graceful shutdown, for as long as it likes
+            async with asyncio.timeout(self.cfg.body_timeout_s):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise BadRequest(413, "too_large", f"body is over the {limit}-byte limit")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise BadRequest(
+                408, "slow_body", f"the body did not arrive within {self.cfg.body_timeout_s:g} s"
+            ) from None
         raw = body = b"".join(chunks)
         if (
             encoding in ("gzip", "x-gzip") or raw[:2] == b"\x1f\x8b"
@@ -132,8 +141,10 @@ class Collector:
         try:
             try:
                 return await asyncio.wait_for(asyncio.shield(outcome), self.cfg.answer_timeout_s)
-            except TimeoutError:
+            except (TimeoutError, asyncio.CancelledError) as cut:  # out of time, or cut at shutdown
                 if fut.cancel():  # still queued: the writer skips it, so nothing of it is stored
+                    if isinstance(cut, asyncio.CancelledError):
+                        raise
                     raise BadRequest(
                         503, "timeout", "the database did not accept the batch in time; retry"
                     ) from None
@@ -340,7 +351,7 @@ class Collector:
             200, {"traces": traces, "count": len(traces), "retrieved_at": int(time.time() * 1000)}
         )
 
-    def app(self) -> Starlette:
+    def app(self) -> ASGIApp:
         """The ASGI application; its lifespan starts and drains the writer."""
 
         @contextlib.asynccontextmanager
@@ -361,4 +372,27 @@ class Collector:
             Route("/health", self.health, methods=["GET"]),
             Route("/traces/recent", self.recent_traces, methods=["GET"]),
         ]
-        return Starlette(routes=routes, lifespan=lifespan)
+        return self._cut_at_shutdown(Starlette(routes=routes, lifespan=lifespan))
+
+    def _cut_at_shutdown(self, app: ASGIApp) -> ASGIApp:
+        """`app`, answering 503 instead of leaving a traceback when the server cuts a request that is still
+        running at the end of its graceful shutdown (a client trickling its body, a batch still waiting)."""
+
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            started = False
+
+            async def tracking(message: Message) -> None:
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+            try:
+                await app(scope, receive, tracking)
+            except asyncio.CancelledError:
+                if scope["type"] != "http" or started:
+                    raise
+                e = BadRequest(503, "shutting_down", "the server is shutting down; retry")
+                with contextlib.suppress(Exception):
+                    await self._fail(e)(scope, receive, send)
+
+        return wrapped
