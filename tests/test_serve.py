@@ -679,3 +679,32 @@ def test_sigterm_cuts_stalled_requests_after_a_grace_and_every_answer_matches_th
     assert answers["queued behind"].status_code == 503
     assert "Traceback" not in err
     assert rows(db, "SELECT message FROM log_queue") == [("being written",)]
+
+
+def test_server_routes_refuse_a_web_page_and_take_servers(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    """A page whose name was rebound to 127.0.0.1 posts same-origin (no pre-flight stops it) and its
+    browser sends the page's Origin; Workers, Convex and curl send none."""
+    record = {"id": f"{T0}_abc", "trace_id": "trace_1714910400000_k3j", "system": "worker", "level": "info",
+              "message": "forwarded", "timestamp": T0}  # fmt: skip
+    delivery = orjson.dumps([convex_console("'from convex'", T0 + 5)])
+    page = {"origin": "http://rebound.example:8787", "content-type": "application/json"}
+    collector, post = in_process()
+    injected = post("/worker", json={**record, "message": "injected"}, headers=page)
+    injected_backend = post("/convex/log-stream", content=delivery, headers=page)
+    forwarded = post("/worker", json=record)
+    local_page = post(
+        "/worker", json={**record, "id": f"{T0}_abd", "message": "local"}, headers={"origin": ALLOWED}
+    )
+    webhook = post("/convex/log-stream", content=delivery, headers={"content-type": "application/json"})
+    collector.writer.close()
+    assert injected.status_code == 403 and injected_backend.status_code == 403
+    assert "access-control-allow-origin" not in injected.headers
+    assert forwarded.status_code == 200 and local_page.status_code == 200 and webhook.status_code == 200
+    assert collector.counters.rejected == {"origin_refused": 2}
+    assert rows(collector.cfg.db, "SELECT message FROM log_queue ORDER BY message") == [
+        ("forwarded",),
+        ("from convex",),
+        ("local",),
+    ]

@@ -81,6 +81,14 @@ class Collector:
         headers["Access-Control-Allow-Origin"] = origin
         return headers, False
 
+    def _server_route_origin(self, request: Request) -> None:
+        """Server-to-server routes take no browser requests: Convex, Workers and curl send no `Origin`, and a
+        web page's request carries its own (a page that rebinds its DNS name to 127.0.0.1 posts
+        same-origin, where no pre-flight stops it)."""
+        origin = request.headers.get("origin")
+        if origin is not None and not self.cfg.origins.allows(origin):
+            raise BadRequest(403, "origin_refused", f"origin {origin!r} is not allowed")
+
     def _fail(self, e: BadRequest, headers: dict[str, str] | None = None) -> Response:
         self.counters.rejected[e.kind] += 1
         self.counters.responses[e.status] += 1
@@ -240,6 +248,7 @@ class Collector:
         """POST /worker: records forwarded by a Worker (stored records, `{trace_id, logs}`, CF exports)."""
         self.counters.requests["POST /worker"] += 1
         try:
+            self._server_route_origin(request)
             _, body = await self._body(request)
             checked = check(decode(body), Endpoint.WORKER)
             out = await self._store("POST /worker", body)
@@ -251,6 +260,7 @@ class Collector:
         """POST /convex/log-stream: a Convex log-stream delivery (JSON array or JSON lines)."""
         self.counters.requests["POST /convex/log-stream"] += 1
         try:
+            self._server_route_origin(request)
             raw, body = await self._body(request)
             secret = self.cfg.webhook_secret
             if secret is not None and not signature_ok(secret, raw, request.headers.get(SIGNATURE_HEADER)):
