@@ -708,3 +708,21 @@ def test_server_routes_refuse_a_web_page_and_take_servers(
         ("from convex",),
         ("local",),
     ]
+
+
+def test_a_delivery_of_metrics_only_reports_the_backend_quota(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    usage = {"topic": "current_storage_usage", "timestamp": T0, "total_document_size_bytes": 1024}
+    collector, post = in_process()
+    logs = post(
+        "/convex/log-stream",
+        content=orjson.dumps([convex_console("'a line'", T0)]),
+        headers={"content-type": "application/json"},
+    )
+    metrics = post(
+        "/convex/log-stream", content=orjson.dumps([usage]), headers={"content-type": "application/json"}
+    )
+    collector.writer.close()
+    assert logs.json()["remaining_quota"] == 37_499  # the backend's share, one write used
+    assert metrics.json()["processed"] == 0 and metrics.json()["remaining_quota"] == 37_499

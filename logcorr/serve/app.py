@@ -160,11 +160,13 @@ class Collector:
         except LogcorrError as e:
             raise BadRequest(503, "database", e.message) from None
 
-    def _answer(self, checked: Checked, out: Outcome, headers: dict[str, str], *, batch: bool) -> Response:
+    def _answer(
+        self, checked: Checked, out: Outcome, headers: dict[str, str], *, batch: bool, system: str
+    ) -> Response:
         """The live Worker's answer `{success, trace_id, remaining_quota}`; 429 when every event of the
         body was refused by a pressure rule (loop, trace, rate limit, budget)."""
         tid = checked.trace_id
-        remaining = out.remaining.get(checked.system or "browser")
+        remaining = out.remaining.get(checked.system or system)  # a body of metrics only: the route's system
         refused = [d for d in out.drops if d[0] in REFUSING_RULES]
         if not batch and out.stored == 0 and refused:
             rule, reason = refused[0]
@@ -231,7 +233,7 @@ class Collector:
             out = await self._store(f"POST {route}", body)
         except BadRequest as e:
             return self._fail(e, headers)
-        response = self._answer(checked, out, headers, batch=False)
+        response = self._answer(checked, out, headers, batch=False, system="browser")
         if request.url.path == "/api/action":  # Convex's HTTP API envelope around the function's value
             value = orjson.loads(response.body)
             response.body = orjson.dumps({"status": "success", "value": value})
@@ -254,7 +256,7 @@ class Collector:
             out = await self._store("POST /worker", body)
         except BadRequest as e:
             return self._fail(e)
-        return self._answer(checked, out, {}, batch=len(checked.records) > 1)
+        return self._answer(checked, out, {}, batch=len(checked.records) > 1, system="worker")
 
     async def convex_stream(self, request: Request) -> Response:
         """POST /convex/log-stream: a Convex log-stream delivery (JSON array or JSON lines)."""
@@ -279,7 +281,7 @@ class Collector:
             out = await self._store("POST /convex/log-stream", body)
         except BadRequest as e:
             return self._fail(e)
-        return self._answer(checked, out, {}, batch=True)
+        return self._answer(checked, out, {}, batch=True, system="backend")
 
     async def health(self, request: Request) -> Response:
         """GET /health: counters, batches and the month's quota use."""
