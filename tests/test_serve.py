@@ -476,12 +476,12 @@ def in_process(tmp_path: Path) -> Iterator[Callable[..., tuple[Any, Callable[...
         made.append(collector)
         app = collector.app()
 
-        def post(path: str, **kwargs: Any) -> Any:
+        def post(path: str, method: str = "POST", **kwargs: Any) -> Any:
             async def go() -> Any:
                 async with httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=app), base_url="http://t"
                 ) as c:
-                    return await asyncio.wait_for(c.post(path, **kwargs), 30)
+                    return await asyncio.wait_for(c.request(method, path, **kwargs), 30)
 
             return asyncio.run(go())
 
@@ -726,3 +726,20 @@ def test_a_delivery_of_metrics_only_reports_the_backend_quota(
     collector.writer.close()
     assert logs.json()["remaining_quota"] == 37_499  # the backend's share, one write used
     assert metrics.json()["processed"] == 0 and metrics.json()["remaining_quota"] == 37_499
+
+
+def test_unknown_paths_and_methods_are_answered_in_json_and_counted(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    collector, call = in_process()
+    unknown = call("/logs", json=browser("x"))
+    wrong_method = call("/log", method="GET")
+    collector.writer.close()
+    assert unknown.status_code == 404 and unknown.json() == {
+        "success": False,
+        "error": "Not Found: POST /logs",
+    }
+    assert wrong_method.status_code == 405 and wrong_method.json()["success"] is False
+    assert wrong_method.headers["allow"] == "POST"
+    assert collector.counters.rejected == {"unknown_path": 1, "method_not_allowed": 1}
+    assert collector.counters.responses == {404: 1, 405: 1}

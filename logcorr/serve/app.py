@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -384,7 +385,18 @@ class Collector:
             Route("/health", self.health, methods=["GET"]),
             Route("/traces/recent", self.recent_traces, methods=["GET"]),
         ]
-        return self._cut_at_shutdown(Starlette(routes=routes, lifespan=lifespan))
+
+        async def http_error(request: Request, exc: Exception) -> Response:
+            """An unknown path (404) or method (405) answered as every other refusal: JSON, counted."""
+            assert isinstance(exc, HTTPException)
+            kind = {404: "unknown_path", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+            return self._fail(
+                BadRequest(exc.status_code, kind, f"{exc.detail}: {request.method} {request.url.path}"),
+                dict(exc.headers or {}),
+            )
+
+        app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+        return self._cut_at_shutdown(app)
 
     def _cut_at_shutdown(self, app: ASGIApp) -> ASGIApp:
         """`app`, answering 503 instead of leaving a traceback when the server cuts a request that is still
