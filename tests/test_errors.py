@@ -73,6 +73,8 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("budget unknown pricing", ["budget", "simulate", "--pricing", "nope", "--db", "{db}"], 2, ["nope"]),
     ("serve port out of range", ["serve", "--port", "70000", "--db", "{dir}/serve.duckdb"], 2, ["--port 70000: must be 0-65535"]),
     ("serve negative batch wait", ["serve", "--batch-ms", "-1", "--db", "{dir}/serve.duckdb"], 2, ["--batch-ms -1: must be 0 or more"]),
+    ("serve empty webhook secret", ["serve", "--webhook-secret", "", "--db", "{dir}/serve.duckdb"], 2, ["webhook secret", "is empty"]),
+    ("serve empty webhook secret variable", ["serve", "--db", "{dir}/serve.duckdb"], 2, ["LOGCORR_WEBHOOK_SECRET", "is empty"]),
     ("serve body limit of zero", ["serve", "--max-body-kb", "0", "--db", "{dir}/serve.duckdb"], 2, ["--max-body-kb 0: must be 1 or more"]),
     ("search unknown level", ["search", "x", "--level", "fatal", "--db", "{db}"], 2, ["unknown level 'fatal'", "warn, error"]),
     ("ledger unknown system", ["ledger", "--system", "edge", "--db", "{db}"], 2, ["unknown system 'edge'", "browser, worker, backend"]),
@@ -96,6 +98,7 @@ CASE_ENV = {
     "bad LOGCORR_LOCK_WAIT": {"LOGCORR_LOCK_WAIT": "abc"},
     "negative LOGCORR_LOCK_WAIT": {"LOGCORR_LOCK_WAIT": "-1"},
     "gzip limit variable infinite": {"LOGCORR_MAX_DECOMPRESSED_GB": "inf"},
+    "serve empty webhook secret variable": {"LOGCORR_WEBHOOK_SECRET": ""},
     "memory limit too small (read)": {"LOGCORR_MEMORY_LIMIT": "300KB"},
     "memory limit too small (ingest)": {"LOGCORR_MEMORY_LIMIT": "1KB"},
 }

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -454,3 +454,292 @@ def test_signature_is_the_convex_header_and_compares_the_whole_value() -> None:
     )
     assert not signature_ok(SECRET, body + b" ", sig)
     assert not signature_ok(SECRET, body, sig[:-2]) and not signature_ok(SECRET, body, None)
+
+
+# --- the writer, in process (no server: a tight answer timeout and a busy writer) -------------------------
+
+
+@pytest.fixture
+def in_process(tmp_path: Path) -> Iterator[Callable[..., tuple[Any, Callable[..., Any]]]]:
+    """A Collector on its own database and `post(path, json)` driving its ASGI app through httpx; the
+    writer is stopped afterwards."""
+    import asyncio
+
+    from logcorr.serve.app import Collector
+    from logcorr.serve.config import ServeConfig
+
+    made: list[Any] = []
+
+    def make(**options: Any) -> tuple[Any, Callable[..., Any]]:
+        collector = Collector(ServeConfig(db=str(tmp_path / "inproc.duckdb"), **options))
+        collector.writer.start()
+        made.append(collector)
+        app = collector.app()
+
+        def post(path: str, method: str = "POST", **kwargs: Any) -> Any:
+            async def go() -> Any:
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://t"
+                ) as c:
+                    return await asyncio.wait_for(c.request(method, path, **kwargs), 30)
+
+            return asyncio.run(go())
+
+        return collector, post
+
+    yield make
+    for collector in made:
+        collector.writer.close()
+
+
+def test_a_request_whose_answer_timed_out_in_the_queue_is_not_stored_and_the_writer_lives_on(
+    in_process: Callable[..., tuple[Any, Any]],
+) -> None:
+    import time
+
+    collector, post = in_process(answer_timeout_s=0.3, batch_ms=0)
+    started = threading.Event()
+
+    def hold(con: Any) -> None:
+        started.set()
+        time.sleep(1.5)
+
+    busy = collector.writer.read(hold)  # the writer is busy for 1.5 s
+    assert started.wait(10)
+    late = post("/log", json=browser("queued too long"))
+    busy.result(timeout=10)
+    after = post("/log", json=browser("after the busy spell", ts=T0 + 1))
+    collector.writer.close()
+    assert late.status_code == 503 and "retry" in late.json()["error"]
+    assert after.status_code == 200  # the writer thread survived the cancelled request
+    assert rows(collector.cfg.db, "SELECT message FROM log_queue") == [("after the busy spell",)]
+
+
+def test_a_request_whose_batch_is_being_written_when_its_answer_times_out_gets_its_outcome(
+    in_process: Callable[..., tuple[Any, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import logcorr.serve.writer as writer_module
+
+    real = writer_module.ingest_streams
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(1.0)  # a batch slower than the answer timeout (a large database, a long queue)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module, "ingest_streams", slow)
+    collector, post = in_process(answer_timeout_s=0.3, batch_ms=0)
+    r = post("/log", json=browser("written slowly"))
+    again = post("/log", json=browser("next one", ts=T0 + 1))
+    collector.writer.close()
+    assert r.status_code == 200 and r.json()["success"] is True  # stored, so not "503: retry"
+    assert again.status_code == 200
+    assert rows(collector.cfg.db, "SELECT message FROM log_queue ORDER BY message") == [
+        ("next one",),
+        ("written slowly",),
+    ]
+
+
+def test_an_unexpected_error_fails_its_batch_and_the_writer_goes_on(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logcorr.serve.writer as writer_module
+
+    real = writer_module.ingest_streams
+    calls: list[int] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("a bug in the pipeline")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module, "ingest_streams", flaky)
+    collector, post = in_process(answer_timeout_s=5.0, batch_ms=0)
+    failed = post("/log", json=browser("hits the bug"))
+    after = post("/log", json=browser("after the bug", ts=T0 + 1))
+    collector.writer.close()
+    assert failed.status_code == 503 and "Traceback" not in failed.text
+    assert "ValueError" in failed.json()["error"] and "a bug in" not in failed.json()["error"]
+    assert after.status_code == 200
+    assert collector.writer.stats.failed_batches == 1
+    assert rows(collector.cfg.db, "SELECT message FROM log_queue") == [("after the bug",)]
+
+
+def test_a_gzip_body_is_inflated_within_the_body_limit(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    """Cloudflare Logpush's HTTP destination posts gzipped NDJSON; a bomb stops at the body limit."""
+    import gzip
+
+    logpush = (
+        Path(__file__).parent.parent / "fixtures/worker/logpush-workers_trace_events.log.gz"
+    ).read_bytes()
+    collector, post = in_process(max_body_bytes=64 * 1024)
+    j = {"content-type": "application/json"}
+    labelled = post("/worker", content=logpush, headers={**j, "content-encoding": "gzip"})
+    unlabelled = post("/log", content=gzip.compress(orjson.dumps(browser("by content"))), headers=j)
+    bomb = post("/log", content=gzip.compress(b" " * 10_000_000 + orjson.dumps(browser("x"))), headers=j)
+    corrupt = post("/worker", content=logpush[:-20], headers={**j, "content-encoding": "gzip"})
+    brotli = post("/worker", content=b"\x0b\x02\x80{}\x03", headers={**j, "content-encoding": "br"})
+    collector.writer.close()
+    assert labelled.status_code == 200 and labelled.json()["processed"] == 8, labelled.text
+    assert (
+        unlabelled.status_code == 200
+    )  # no content-encoding: gzip by its first bytes, as ingest reads files
+    assert bomb.status_code == 413 and "inflates" in bomb.json()["error"]
+    assert corrupt.status_code == 400 and "gzip" in corrupt.json()["error"]
+    assert brotli.status_code == 415
+    assert collector.counters.rejected == {
+        "too_large": 1,
+        "bad_gzip": 1,
+        "content_encoding": 1,
+    }
+    assert rows(collector.cfg.db, "SELECT count(*) FROM log_queue WHERE source_format = 'cf-logpush'") == [
+        (8,)
+    ]
+
+
+def test_a_body_that_trickles_in_is_cut_off_with_408(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    import asyncio
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b'{"trace_id": "t", '
+        await asyncio.sleep(3)  # a slowloris client: the rest never comes in time
+        yield b'"message": "late"}'
+
+    collector, post = in_process(body_timeout_s=0.5)
+    r = post("/log", content=trickle(), headers={"content-type": "application/json"})
+    collector.writer.close()
+    assert r.status_code == 408 and "0.5 s" in r.json()["error"]
+    assert collector.counters.rejected == {"slow_body": 1}
+
+
+def test_sigterm_cuts_stalled_requests_after_a_grace_and_every_answer_matches_the_database(
+    tmp_path: Path,
+) -> None:
+    """A client trickling its body and a request queued behind a batch that waits for the database lock
+    do not hold the server up: after the grace they get 503 (and are not stored); the request whose batch
+    was being written gets its 200 when the batch ends; the server exits."""
+    import socket
+    import time
+
+    from logcorr.serve.run import SHUTDOWN_GRACE_S
+
+    db = str(tmp_path / "grace.duckdb")
+    duckdb.connect(db).close()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LOGCORR_LOCK_WAIT": "60"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "logcorr", "serve", "--port", "0", "--db", db, "--batch-ms", "0"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        url = proc.stderr.readline().decode().split("listening on ", 1)[1].split()[0]
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        holder = duckdb.connect(db)  # the writer's next batch waits for this lock
+        answers: dict[str, Any] = {}
+
+        def post(name: str) -> None:
+            with httpx.Client(base_url=url, timeout=60) as c:
+                answers[name] = c.post("/log", json=browser(name, ts=T0 + len(name)))
+
+        first = threading.Thread(target=post, args=("being written",))
+        first.start()
+        time.sleep(1.0)  # the writer has taken it and waits for the lock
+        second = threading.Thread(target=post, args=("queued behind",))
+        second.start()
+        slow = socket.create_connection((host, int(port)), timeout=30)
+        slow.sendall(
+            b"POST /log HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n{"
+        )
+        time.sleep(1.0)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        slow_answer = b""
+        while chunk := slow.recv(4096):  # until the server closes it (headers and body may come apart)
+            slow_answer += chunk
+        time.sleep(0.5)
+        holder.close()  # the batch being written can now go through
+        first.join(30)
+        second.join(30)
+        proc.wait(timeout=30)
+        took = time.monotonic() - started
+        err = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert took < SHUTDOWN_GRACE_S + 10
+    assert slow_answer.startswith(b"HTTP/1.1 503") and b"shutting down" in slow_answer
+    assert answers["being written"].status_code == 200
+    assert answers["queued behind"].status_code == 503
+    assert "Traceback" not in err
+    assert rows(db, "SELECT message FROM log_queue") == [("being written",)]
+
+
+def test_server_routes_refuse_a_web_page_and_take_servers(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    """A page whose name was rebound to 127.0.0.1 posts same-origin (no pre-flight stops it) and its
+    browser sends the page's Origin; Workers, Convex and curl send none."""
+    record = {"id": f"{T0}_abc", "trace_id": "trace_1714910400000_k3j", "system": "worker", "level": "info",
+              "message": "forwarded", "timestamp": T0}  # fmt: skip
+    delivery = orjson.dumps([convex_console("'from convex'", T0 + 5)])
+    page = {"origin": "http://rebound.example:8787", "content-type": "application/json"}
+    collector, post = in_process()
+    injected = post("/worker", json={**record, "message": "injected"}, headers=page)
+    injected_backend = post("/convex/log-stream", content=delivery, headers=page)
+    forwarded = post("/worker", json=record)
+    local_page = post(
+        "/worker", json={**record, "id": f"{T0}_abd", "message": "local"}, headers={"origin": ALLOWED}
+    )
+    webhook = post("/convex/log-stream", content=delivery, headers={"content-type": "application/json"})
+    collector.writer.close()
+    assert injected.status_code == 403 and injected_backend.status_code == 403
+    assert "access-control-allow-origin" not in injected.headers
+    assert forwarded.status_code == 200 and local_page.status_code == 200 and webhook.status_code == 200
+    assert collector.counters.rejected == {"origin_refused": 2}
+    assert rows(collector.cfg.db, "SELECT message FROM log_queue ORDER BY message") == [
+        ("forwarded",),
+        ("from convex",),
+        ("local",),
+    ]
+
+
+def test_a_delivery_of_metrics_only_reports_the_backend_quota(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    usage = {"topic": "current_storage_usage", "timestamp": T0, "total_document_size_bytes": 1024}
+    collector, post = in_process()
+    logs = post(
+        "/convex/log-stream",
+        content=orjson.dumps([convex_console("'a line'", T0)]),
+        headers={"content-type": "application/json"},
+    )
+    metrics = post(
+        "/convex/log-stream", content=orjson.dumps([usage]), headers={"content-type": "application/json"}
+    )
+    collector.writer.close()
+    assert logs.json()["remaining_quota"] == 37_499  # the backend's share, one write used
+    assert metrics.json()["processed"] == 0 and metrics.json()["remaining_quota"] == 37_499
+
+
+def test_unknown_paths_and_methods_are_answered_in_json_and_counted(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    collector, call = in_process()
+    unknown = call("/logs", json=browser("x"))
+    wrong_method = call("/log", method="GET")
+    collector.writer.close()
+    assert unknown.status_code == 404 and unknown.json() == {
+        "success": False,
+        "error": "Not Found: POST /logs",
+    }
+    assert wrong_method.status_code == 405 and wrong_method.json()["success"] is False
+    assert wrong_method.headers["allow"] == "POST"
+    assert collector.counters.rejected == {"unknown_path": 1, "method_not_allowed": 1}
+    assert collector.counters.responses == {404: 1, 405: 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -52,12 +53,22 @@ def serve_cmd(
     ):
         if not ok:
             raise UsageError(f"{option} {value:g}: must be {wanted}")
+    if webhook_secret is None:
+        webhook_secret = os.environ.get(
+            "LOGCORR_WEBHOOK_SECRET"
+        )  # click passes a set but empty variable as unset
+    if webhook_secret is not None and not webhook_secret.strip():
+        # `--webhook-secret "$SECRET"` with $SECRET unset: the user asked for signed deliveries
+        raise UsageError(
+            "the webhook secret (--webhook-secret or $LOGCORR_WEBHOOK_SECRET) is empty: deliveries would not be checked",
+            "set it to the secret the Convex dashboard shows for the log stream, or leave both out",
+        )
     from logcorr.serve.config import ServeConfig
     from logcorr.serve.security import DEFAULT_ORIGINS, OriginPolicy
 
     cfg = ServeConfig(
         db=resolve_db(db), policy=load_policy(policy), origins=OriginPolicy(allow_origin or DEFAULT_ORIGINS),
-        webhook_secret=webhook_secret or None, max_event_age_s=max_event_age or None, max_body_bytes=max_body_kb * 1024,
+        webhook_secret=webhook_secret, max_event_age_s=max_event_age or None, max_body_bytes=max_body_kb * 1024,
         proxy=proxy, batch_ms=batch_ms, batch_max=batch_max,
     )  # fmt: skip
 

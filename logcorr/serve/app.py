@@ -14,9 +14,11 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from logcorr import __version__
 from logcorr.errors import LogcorrError
@@ -33,6 +35,7 @@ from logcorr.serve.payloads import (
 )
 from logcorr.serve.security import SIGNATURE_HEADER, first_event_ms, signature_ok
 from logcorr.serve.writer import BatchWriter, Outcome
+from logcorr.sources.reader import TruncatedInput, gunzip
 
 # rules whose drop means "refused under pressure": answered 429, as the live Worker does
 REFUSING_RULES = frozenset({"loop", "trace", "rate_limit", "budget"})
@@ -79,6 +82,14 @@ class Collector:
         headers["Access-Control-Allow-Origin"] = origin
         return headers, False
 
+    def _server_route_origin(self, request: Request) -> None:
+        """Server-to-server routes take no browser requests: Convex, Workers and curl send no `Origin`, and a
+        web page's request carries its own (a page that rebinds its DNS name to 127.0.0.1 posts
+        same-origin, where no pre-flight stops it)."""
+        origin = request.headers.get("origin")
+        if origin is not None and not self.cfg.origins.allows(origin):
+            raise BadRequest(403, "origin_refused", f"origin {origin!r} is not allowed")
+
     def _fail(self, e: BadRequest, headers: dict[str, str] | None = None) -> Response:
         self.counters.rejected[e.kind] += 1
         self.counters.responses[e.status] += 1
@@ -88,41 +99,75 @@ class Collector:
         self.counters.responses[status] += 1
         return _json(status, body, headers)
 
-    async def _body(self, request: Request) -> bytes:
+    async def _body(self, request: Request) -> tuple[bytes, bytes]:
+        """The body as it came (what a webhook signature covers) and as JSON text (gzip inflated)."""
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media not in JSON_TYPES:
             raise BadRequest(
                 415, "content_type", f"content type {media or '(none)'!r} is not JSON; send application/json"
+            )
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip"):
+            raise BadRequest(
+                415, "content_encoding", f"content encoding {encoding!r} is not supported; send gzip or none"
             )
         limit = self.cfg.max_body_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise BadRequest(413, "too_large", f"body of {declared} bytes is over the {limit}-byte limit")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BadRequest(413, "too_large", f"body is over the {limit}-byte limit")
-            chunks.append(chunk)
-        body = b"".join(chunks)
+        try:
+            # a client that trickles its body (or stops sending it) would hold its connection, and a
+            # graceful shutdown, for as long as it likes
+            async with asyncio.timeout(self.cfg.body_timeout_s):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise BadRequest(413, "too_large", f"body is over the {limit}-byte limit")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise BadRequest(
+                408, "slow_body", f"the body did not arrive within {self.cfg.body_timeout_s:g} s"
+            ) from None
+        raw = body = b"".join(chunks)
+        if (
+            encoding in ("gzip", "x-gzip") or raw[:2] == b"\x1f\x8b"
+        ):  # gzip also by content, as ingest reads it
+            try:
+                inflated = gunzip(raw, limit)
+            except TruncatedInput as e:
+                raise BadRequest(400, "bad_gzip", f"body is not valid gzip: {e}") from None
+            if inflated is None:
+                raise BadRequest(413, "too_large", f"body inflates to over the {limit}-byte limit")
+            body = inflated
         if not body.strip():
             raise BadRequest(400, "empty", "empty body")
-        return body
+        return raw, body
 
     async def _store(self, route: str, body: bytes) -> Outcome:
         fut = self.writer.submit(route, body)
+        outcome = asyncio.wrap_future(fut)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(fut), self.cfg.answer_timeout_s)
-        except TimeoutError:
-            raise BadRequest(503, "timeout", "the database did not accept the batch in time; retry") from None
+            try:
+                return await asyncio.wait_for(asyncio.shield(outcome), self.cfg.answer_timeout_s)
+            except (TimeoutError, asyncio.CancelledError) as cut:  # out of time, or cut at shutdown
+                if fut.cancel():  # still queued: the writer skips it, so nothing of it is stored
+                    if isinstance(cut, asyncio.CancelledError):
+                        raise
+                    raise BadRequest(
+                        503, "timeout", "the database did not accept the batch in time; retry"
+                    ) from None
+                return await outcome  # its batch is being written: answer what became of it
         except LogcorrError as e:
             raise BadRequest(503, "database", e.message) from None
 
-    def _answer(self, checked: Checked, out: Outcome, headers: dict[str, str], *, batch: bool) -> Response:
+    def _answer(
+        self, checked: Checked, out: Outcome, headers: dict[str, str], *, batch: bool, system: str
+    ) -> Response:
         """The live Worker's answer `{success, trace_id, remaining_quota}`; 429 when every event of the
         body was refused by a pressure rule (loop, trace, rate limit, budget)."""
         tid = checked.trace_id
-        remaining = out.remaining.get(checked.system or "browser")
+        remaining = out.remaining.get(checked.system or system)  # a body of metrics only: the route's system
         refused = [d for d in out.drops if d[0] in REFUSING_RULES]
         if not batch and out.stored == 0 and refused:
             rule, reason = refused[0]
@@ -176,7 +221,7 @@ class Collector:
                 raise BadRequest(
                     403, "origin_refused", f"origin {request.headers['origin']!r} is not allowed"
                 )
-            body = await self._body(request)
+            _, body = await self._body(request)
             values = decode(body)
             if route == "/api/action":
                 values = convex_action_args(values)
@@ -189,7 +234,7 @@ class Collector:
             out = await self._store(f"POST {route}", body)
         except BadRequest as e:
             return self._fail(e, headers)
-        response = self._answer(checked, out, headers, batch=False)
+        response = self._answer(checked, out, headers, batch=False, system="browser")
         if request.url.path == "/api/action":  # Convex's HTTP API envelope around the function's value
             value = orjson.loads(response.body)
             response.body = orjson.dumps({"status": "success", "value": value})
@@ -206,20 +251,22 @@ class Collector:
         """POST /worker: records forwarded by a Worker (stored records, `{trace_id, logs}`, CF exports)."""
         self.counters.requests["POST /worker"] += 1
         try:
-            body = await self._body(request)
+            self._server_route_origin(request)
+            _, body = await self._body(request)
             checked = check(decode(body), Endpoint.WORKER)
             out = await self._store("POST /worker", body)
         except BadRequest as e:
             return self._fail(e)
-        return self._answer(checked, out, {}, batch=len(checked.records) > 1)
+        return self._answer(checked, out, {}, batch=len(checked.records) > 1, system="worker")
 
     async def convex_stream(self, request: Request) -> Response:
         """POST /convex/log-stream: a Convex log-stream delivery (JSON array or JSON lines)."""
         self.counters.requests["POST /convex/log-stream"] += 1
         try:
-            body = await self._body(request)
+            self._server_route_origin(request)
+            raw, body = await self._body(request)
             secret = self.cfg.webhook_secret
-            if secret is not None and not signature_ok(secret, body, request.headers.get(SIGNATURE_HEADER)):
+            if secret is not None and not signature_ok(secret, raw, request.headers.get(SIGNATURE_HEADER)):
                 raise BadRequest(401, "bad_signature", f"missing or wrong {SIGNATURE_HEADER}")
             values = decode(body)
             checked = check(values, Endpoint.CONVEX)
@@ -235,7 +282,7 @@ class Collector:
             out = await self._store("POST /convex/log-stream", body)
         except BadRequest as e:
             return self._fail(e)
-        return self._answer(checked, out, {}, batch=True)
+        return self._answer(checked, out, {}, batch=True, system="backend")
 
     async def health(self, request: Request) -> Response:
         """GET /health: counters, batches and the month's quota use."""
@@ -317,7 +364,7 @@ class Collector:
             200, {"traces": traces, "count": len(traces), "retrieved_at": int(time.time() * 1000)}
         )
 
-    def app(self) -> Starlette:
+    def app(self) -> ASGIApp:
         """The ASGI application; its lifespan starts and drains the writer."""
 
         @contextlib.asynccontextmanager
@@ -338,4 +385,38 @@ class Collector:
             Route("/health", self.health, methods=["GET"]),
             Route("/traces/recent", self.recent_traces, methods=["GET"]),
         ]
-        return Starlette(routes=routes, lifespan=lifespan)
+
+        async def http_error(request: Request, exc: Exception) -> Response:
+            """An unknown path (404) or method (405) answered as every other refusal: JSON, counted."""
+            assert isinstance(exc, HTTPException)
+            kind = {404: "unknown_path", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+            return self._fail(
+                BadRequest(exc.status_code, kind, f"{exc.detail}: {request.method} {request.url.path}"),
+                dict(exc.headers or {}),
+            )
+
+        app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+        return self._cut_at_shutdown(app)
+
+    def _cut_at_shutdown(self, app: ASGIApp) -> ASGIApp:
+        """`app`, answering 503 instead of leaving a traceback when the server cuts a request that is still
+        running at the end of its graceful shutdown (a client trickling its body, a batch still waiting)."""
+
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            started = False
+
+            async def tracking(message: Message) -> None:
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+            try:
+                await app(scope, receive, tracking)
+            except asyncio.CancelledError:
+                if scope["type"] != "http" or started:
+                    raise
+                e = BadRequest(503, "shutting_down", "the server is shutting down; retry")
+                with contextlib.suppress(Exception):
+                    await self._fail(e)(scope, receive, send)
+
+        return wrapped

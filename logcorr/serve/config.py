@@ -23,3 +23,4 @@ class ServeConfig:
     batch_ms: int = 50
     batch_max: int = 512
     answer_timeout_s: float = 30.0
+    body_timeout_s: float = 30.0  # the whole request body must arrive within this (slow clients get 408)

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from logcorr.errors import UsageError
 from logcorr.serve.config import ServeConfig
 
+SHUTDOWN_GRACE_S = 5
+
 
 def serve(cfg: ServeConfig, host: str, port: int, ready: Callable[[str], None]) -> None:
     """Serve `cfg` (a ServeConfig) on host:port; `ready(url)` is called once the socket listens."""
@@ -26,7 +28,15 @@ def serve(cfg: ServeConfig, host: str, port: int, ready: Callable[[str], None]) 
     try:
         collector.writer.start()
         server = uvicorn.Server(
-            uvicorn.Config(collector.app(), log_level="warning", access_log=False, lifespan="on")
+            uvicorn.Config(
+                collector.app(),
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                # on SIGINT/SIGTERM, requests still in flight after this long are cut (a client trickling
+                # its body held the server up indefinitely); what they queued is still written
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            )
         )
         bound = sock.getsockname()[1]
         ready(f"http://{'[' + host + ']' if ':' in host else host}:{bound}")

@@ -142,7 +142,21 @@ class BatchWriter:
                     stop = True
                     break
                 items.append(item)
-            self._run([i for i in items if isinstance(i, _Job)], [i for i in items if isinstance(i, _Read)])
+            # a request whose answer timed out while it queued was cancelled: it is not written (its client
+            # was told nothing was stored); the others can no longer be cancelled from here on
+            items = [i for i in items if i.future.set_running_or_notify_cancel()]
+            try:
+                self._run(
+                    [i for i in items if isinstance(i, _Job)], [i for i in items if isinstance(i, _Read)]
+                )
+            except Exception as e:  # a fault in one batch must not stop the only writer: fail it, go on
+                err = LogcorrError(
+                    f"internal error writing the batch ({type(e).__name__}); nothing of it was stored"
+                )
+                self.stats.failed_batches += 1
+                for i in items:
+                    if not i.future.done():
+                        i.future.set_exception(err)
 
     def _run(self, jobs: list[_Job], reads: list[_Read]) -> None:
         started = time.perf_counter()

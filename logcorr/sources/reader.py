@@ -196,6 +196,24 @@ class TruncatedInput(ValueError):
     """The byte stream ended or broke mid-way (truncated or corrupt gzip, size limit)."""
 
 
+def gunzip(data: bytes, limit: int) -> bytes | None:
+    """`data`, gzip (one member or several), inflated as ingest inflates a file; None when it inflates to
+    over `limit` bytes (it stops there: a bomb is not inflated). Raises TruncatedInput when it is truncated,
+    corrupt or not gzip."""
+    src = _Source(io.BytesIO(data), False, limit)
+    if not src.gzip:
+        raise TruncatedInput("not gzip data")
+    out: list[bytes] = []
+    try:
+        while chunk := src.read(CHUNK):
+            out.append(chunk)
+    except TruncatedInput:
+        if src.limited:
+            return None
+        raise
+    return b"".join(out)
+
+
 def open_same(path: str, ident: tuple[int, int] | None) -> io.BufferedReader:
     """`path` opened, refused (OSError) when it is no longer the file that was measured (`ident`: st_dev,
     st_ino): a log rotated or replaced meanwhile would give another file's bytes."""
