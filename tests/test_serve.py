@@ -601,6 +601,22 @@ def test_a_gzip_body_is_inflated_within_the_body_limit(
     ]
 
 
+def test_a_body_with_a_utf8_bom_is_read_as_ingest_reads_a_file_with_one(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    # PowerShell's Invoke-RestMethod and .NET clients may write one: it was a 400 "not JSON"
+    collector, post = in_process()
+    j = {"content-type": "application/json"}
+    one = post("/log", content=b"\xef\xbb\xbf" + orjson.dumps(browser("after a BOM")), headers=j)
+    lines = b"\xef\xbb\xbf" + orjson.dumps(browser("line one")) + b"\n" + orjson.dumps(browser("line two"))
+    many = post("/log", content=lines, headers=j)
+    collector.writer.close()
+    assert one.status_code == 200, one.text
+    assert many.status_code == 200 and many.json()["processed"] == 2, many.text
+    stored = rows(collector.cfg.db, "SELECT message FROM log_queue ORDER BY message")
+    assert stored == [("after a BOM",), ("line one",), ("line two",)]
+
+
 def test_a_body_that_trickles_in_is_cut_off_with_408(
     in_process: Callable[..., tuple[Any, Callable[..., Any]]],
 ) -> None:

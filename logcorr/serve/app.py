@@ -140,6 +140,10 @@ class Collector:
             if inflated is None:
                 raise BadRequest(413, "too_large", f"body inflates to over the {limit}-byte limit")
             body = inflated
+        if body.startswith(
+            b"\xef\xbb\xbf"
+        ):  # a UTF-8 BOM, as some HTTP clients write one (ingest drops it too)
+            body = body[3:]
         if not body.strip():
             raise BadRequest(400, "empty", "empty body")
         return raw, body
