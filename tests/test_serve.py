@@ -634,6 +634,49 @@ def test_a_body_that_trickles_in_is_cut_off_with_408(
     assert collector.counters.rejected == {"slow_body": 1}
 
 
+def test_bodies_held_at_once_are_bounded_and_given_back(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    # each body waits in memory for the one writer: a thousand 1 MiB posts at once held a GiB
+    import asyncio
+
+    collector, _ = in_process(max_held_bytes=3000)
+    app = collector.app()
+    j = {"content-type": "application/json"}
+    first = orjson.dumps(browser("x" * 2500))
+    release = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield first[:2000]  # held while the rest is awaited
+        await release.wait()
+        yield first[2000:]
+
+    async def go() -> tuple[Any, Any, Any, int, Any]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            held = asyncio.create_task(c.post("/log", content=slow(), headers=j))
+            async with asyncio.timeout(10):
+                while collector.held < 2000:
+                    await asyncio.sleep(0.01)
+            refused = await c.post("/log", content=orjson.dumps(browser("y" * 1500)), headers=j)
+            small = await c.post("/log", content=orjson.dumps(browser("fits")), headers=j)
+            release.set()
+            done = await held
+            after = collector.held
+            again = await c.post("/log", content=orjson.dumps(browser("y" * 1500)), headers=j)
+            return refused, small, done, after, again
+
+    refused, small, done, after, again = asyncio.run(asyncio.wait_for(go(), 30))
+    collector.writer.close()
+    assert refused.status_code == 503
+    assert refused.json()["error"].startswith("over 3,000 bytes of request bodies are waiting")
+    assert small.status_code == 200 and done.status_code == 200, (small.text, done.text)
+    assert after == 0 and collector.held == 0
+    assert again.status_code == 200, again.text
+    assert collector.counters.rejected == {"busy": 1}
+    stored = rows(collector.cfg.db, "SELECT length(message) FROM log_queue ORDER BY 1")
+    assert stored == [(4,), (1500,), (2500,)]
+
+
 def test_sigterm_cuts_stalled_requests_after_a_grace_and_every_answer_matches_the_database(
     tmp_path: Path,
 ) -> None:

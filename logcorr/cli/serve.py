@@ -32,6 +32,8 @@ def serve_cmd(
     proxy: bool = typer.Option(False, "--proxy", help="Store browser logs as the log-ingestion Worker would "
                                "(worker record, receive time + client time) (default: off)."),
     max_body_kb: int = typer.Option(1024, "--max-body-kb", help="Largest request body (default: 1024 KiB)."),
+    max_held_mb: int = typer.Option(64, "--max-held-mb", help="Request bodies held in memory at once, waiting "
+                                    "for the writer; more are answered 503 (default: 64 MiB)."),
     batch_ms: int = typer.Option(50, "--batch-ms", help="Wait this long for requests to join a batch (default: 50)."),
     batch_max: int = typer.Option(512, "--batch-max", help="Requests per batch at most (default: 512)."),
 ) -> None:  # fmt: skip
@@ -47,6 +49,7 @@ def serve_cmd(
     for option, value, ok, wanted in (
         ("--port", port, 0 <= port <= 65535, "0-65535 (0 picks a free port)"),
         ("--max-body-kb", max_body_kb, max_body_kb >= 1, "1 or more"),
+        ("--max-held-mb", max_held_mb, max_held_mb * 1024 >= max_body_kb, "at least --max-body-kb"),
         ("--batch-ms", batch_ms, batch_ms >= 0, "0 or more"),
         ("--batch-max", batch_max, batch_max >= 1, "1 or more"),
         ("--max-event-age", max_event_age, max_event_age >= 0, "0 (off) or more"),
@@ -69,6 +72,7 @@ def serve_cmd(
     cfg = ServeConfig(
         db=resolve_db(db), policy=load_policy(policy), origins=OriginPolicy(allow_origin or DEFAULT_ORIGINS),
         webhook_secret=webhook_secret, max_event_age_s=max_event_age or None, max_body_bytes=max_body_kb * 1024,
+        max_held_bytes=max_held_mb * 1_048_576,
         proxy=proxy, batch_ms=batch_ms, batch_max=batch_max,
     )  # fmt: skip
 

@@ -39,6 +39,7 @@ from logcorr.sources.reader import TruncatedInput, gunzip
 
 # rules whose drop means "refused under pressure": answered 429, as the live Worker does
 REFUSING_RULES = frozenset({"loop", "trace", "rate_limit", "budget"})
+_HELD = "logcorr.held"  # the ASGI scope's key for a request's held body bytes (a one-item list)
 JSON_TYPES = frozenset(
     {"application/json", "application/x-ndjson", "application/jsonl", "application/x-jsonlines"}
 )
@@ -68,6 +69,7 @@ class Collector:
             cfg.db, cfg.policy, batch_ms=cfg.batch_ms, batch_max=cfg.batch_max
         )
         self.counters = Counters()
+        self.held = 0  # bytes of request bodies held now (read, queued or being written): `max_held_bytes`
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -124,6 +126,7 @@ class Collector:
                     size += len(chunk)
                     if size > limit:
                         raise BadRequest(413, "too_large", f"body is over the {limit}-byte limit")
+                    self._hold(request, len(chunk))
                     chunks.append(chunk)
         except TimeoutError:
             raise BadRequest(
@@ -139,14 +142,26 @@ class Collector:
                 raise BadRequest(400, "bad_gzip", f"body is not valid gzip: {e}") from None
             if inflated is None:
                 raise BadRequest(413, "too_large", f"body inflates to over the {limit}-byte limit")
+            self._hold(request, len(inflated))
             body = inflated
-        if body.startswith(
-            b"\xef\xbb\xbf"
-        ):  # a UTF-8 BOM, as some HTTP clients write one (ingest drops it too)
+        # a UTF-8 BOM, as some HTTP clients write one (ingest drops it too)
+        if body.startswith(b"\xef\xbb\xbf"):
             body = body[3:]
         if not body.strip():
             raise BadRequest(400, "empty", "empty body")
         return raw, body
+
+    def _hold(self, request: Request, n: int) -> None:
+        """Count `n` more bytes of `request`'s body as held until its answer is sent, or refuse it
+        (503 `busy`) when the bodies held together would pass `max_held_bytes`: many large bodies at once
+        would otherwise all wait in memory for the one writer. The app's wrapper (`_cut_at_shutdown`) gives
+        them back when the request ends."""
+        if self.held + n > self.cfg.max_held_bytes:
+            raise BadRequest(
+                503, "busy", f"over {self.cfg.max_held_bytes:,} bytes of request bodies are waiting; retry"
+            )
+        self.held += n
+        request.scope[_HELD][0] += n
 
     async def _store(self, route: str, body: bytes) -> Outcome:
         fut = self.writer.submit(route, body)
@@ -404,10 +419,12 @@ class Collector:
 
     def _cut_at_shutdown(self, app: ASGIApp) -> ASGIApp:
         """`app`, answering 503 instead of leaving a traceback when the server cuts a request that is still
-        running at the end of its graceful shutdown (a client trickling its body, a batch still waiting)."""
+        running at the end of its graceful shutdown (a client trickling its body, a batch still waiting), and
+        giving back the body bytes a request held (`_hold`) when it ends, answered or cut."""
 
         async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
             started = False
+            scope[_HELD] = held = [0]  # this request's body bytes counted in `self.held`
 
             async def tracking(message: Message) -> None:
                 nonlocal started
@@ -422,5 +439,7 @@ class Collector:
                 e = BadRequest(503, "shutting_down", "the server is shutting down; retry")
                 with contextlib.suppress(Exception):
                     await self._fail(e)(scope, receive, send)
+            finally:
+                self.held -= held[0]
 
         return wrapped

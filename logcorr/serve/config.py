@@ -23,4 +23,5 @@ class ServeConfig:
     batch_ms: int = 50
     batch_max: int = 512
     answer_timeout_s: float = 30.0
+    max_held_bytes: int = 64 * 1_048_576  # request bodies in memory at once; more are answered 503 `busy`
     body_timeout_s: float = 30.0  # the whole request body must arrive within this (slow clients get 408)
