@@ -1731,7 +1731,8 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
             goto fail;
         }
     }
-    /* the shared parts, and base.propagate_trace: lines without an id take the first one found */
+    /* the shared parts, and base.propagate_trace: lines without an id take the one their siblings carry,
+       only when they carry one (several: none is given) */
     if (ctx_empty) {
         context = new_ref(Py_None);
     } else {
@@ -1746,8 +1747,18 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
     *metric = text_obj(&mt);
     if (context == NULL || request_id == NULL || *metric == NULL) goto fail_err;
     PyObject *found = NULL;
-    for (int j = 0; j < n && found == NULL; j++) {
-        if (rows[j].tid != Py_None) found = rows[j].tid;
+    for (int j = 0; j < n; j++) {
+        if (rows[j].tid == Py_None) continue;
+        if (found == NULL) {
+            found = rows[j].tid;
+            continue;
+        }
+        int same = PyUnicode_Compare(found, rows[j].tid);
+        if (same == -1 && PyErr_Occurred()) goto fail_err;
+        if (same != 0) {
+            found = NULL; /* ids that disagree: none is given to the other lines */
+            break;
+        }
     }
     for (int j = 0; j < n; j++) {
         Row *r = &rows[j];

@@ -1323,6 +1323,9 @@ EDGE_LINES = [
     b'{"EventTimestampMs":1714910400000,"Logs":{},"Exceptions":[]}',
     b'{"EventTimestampMs":1714910400000,"Logs":null,"Exceptions":[{"Name":null,"Message":""},{"name":"E","message":{"a":1}}]}',
     b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":[{"traceId":"t2"},{"trace_id":"t3"}],"TimestampMs":5}],"ScriptName":""}',
+    # lines naming two traces: the line without one is given neither (base.propagate_trace)
+    b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":["x"]},{"Message":[{"trace_id":"t2"}]},{"Message":["trace_id: t3"]}]}',
+    b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":[{"trace_id":"t2"}]},{"Message":["y"]},{"Message":["trace_id: t2"]}]}',
     # values nested beyond what orjson writes back
     b'{"message":"m","level":"log","context":{"timestamp":1714910400000,"d":'
     + b"[" * 254

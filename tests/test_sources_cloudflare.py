@@ -189,6 +189,26 @@ def test_sibling_lines_of_one_logpush_invocation_take_its_trace_id_by_request() 
     assert (second.trace_id, second.trace_source) == (TRACE_A, "request_id")
 
 
+def test_lines_of_an_invocation_naming_two_traces_are_given_neither() -> None:
+    """A batch endpoint's invocation logs two apps' trace ids: its other lines (its error here) were pinned on
+    the first, so that trace showed an error it never had."""
+    obj = logpush(
+        Logs=[
+            {"Level": "log", "Message": ["batch of 2"], "TimestampMs": 1714910401044},
+            {"Level": "log", "Message": ["stored", {"trace_id": TRACE_A}], "TimestampMs": 1714910401045},
+            {"Level": "log", "Message": ["stored", {"trace_id": TRACE_B}], "TimestampMs": 1714910401046},
+            {"Level": "error", "Message": ["redis timeout on one entry"], "TimestampMs": 1714910401047},
+        ]
+    )
+    events = run(parse_logpush, obj)[0]
+    assert [(e.trace_id, e.trace_source) for e in events] == [
+        (None, "none"),
+        (TRACE_A, "field"),
+        (TRACE_B, "field"),
+        (None, "none"),
+    ]
+
+
 def test_a_logpush_invocation_is_kept_as_a_worker_invocation_metric() -> None:
     _, metrics, _ = run(parse_logpush, logpush())
     (m,) = metrics

@@ -937,6 +937,26 @@ def test_lines_of_one_convex_request_share_the_trace_id_one_of_them_names(tmp_pa
         ]
 
 
+def test_lines_of_a_convex_request_naming_two_traces_are_given_neither(tmp_path: Path) -> None:
+    """A sync action logs the trace ids of the logs it moves: its failure and its execution were pinned on the
+    first trace it named (its earliest line's), which then listed an error of another request."""
+    sync = fn("workerSync:syncAllLogs", "action", "5ca1ab1e5ca1ab1e")
+    lines = [
+        console(function=sync, timestamp=1714910401000, message=f"'Synced 5 logs for trace_id:' '{TRACE_A}'"),
+        console(function=sync, timestamp=1714910401010, message=f"'Synced 3 logs for trace_id:' '{TRACE_C}'"),
+        console(
+            function=sync, timestamp=1714910401020, message="'sync failed for 1 trace'", log_level="ERROR"
+        ),
+        execution(function=sync, timestamp=1714910401030),
+    ]
+    path = tmp_path / "sync.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    ingest([str(path)], str(tmp_path / "db.duckdb"))
+    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT trace_id, trace_source FROM log_queue ORDER BY ts").fetchall()
+    assert rows == [(TRACE_A, "message"), (TRACE_C, "message"), (None, "none"), (None, "none")]
+
+
 def test_the_failed_convex_function_of_the_checkout_trace_is_an_error_naming_the_trace(
     tmp_path: Path,
 ) -> None:

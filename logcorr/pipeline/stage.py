@@ -67,13 +67,16 @@ REJECT_SCHEMA = pa.schema(
     ]
 )
 
-# lines of one request (a Convex function run, a Worker invocation) take the trace id a line of it carries,
-# the earliest one's: a map built in a first pass over the spooled events, joined as they are loaded (an
-# UPDATE of staging afterwards took 0.55-0.7 s at 1M records, the map and the join 0.17 + 0.19 s)
+# lines of one request (a Convex function run, a Worker invocation) take the trace id its lines carry, when
+# they carry one (a request whose lines name several, a batch or a sync over many traces, gives none: which
+# trace its other lines, its errors say, belong to is not known): a map built in a first pass over the
+# spooled events, joined as they are loaded (an UPDATE of staging afterwards took 0.55-0.7 s at 1M records,
+# the map and the join 0.17 + 0.19 s)
 _REQUEST_MAP = """
     CREATE OR REPLACE TEMP TABLE request_traces AS
-    SELECT request_id, arg_min(trace_id, ts_ms) AS trace_id FROM ({kept})
+    SELECT request_id, min(trace_id) AS trace_id FROM ({kept})
     WHERE request_id IS NOT NULL AND trace_id IS NOT NULL GROUP BY request_id
+    HAVING count(DISTINCT trace_id) = 1
 """
 _REQUEST_JOIN = """
     SELECT s.seq, s.file_id, s.ts_ms, s.system, s.level, coalesce(s.trace_id, r.trace_id) AS trace_id,
