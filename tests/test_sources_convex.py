@@ -957,6 +957,28 @@ def test_lines_of_a_convex_request_naming_two_traces_are_given_neither(tmp_path:
     assert rows == [(TRACE_A, "message"), (TRACE_C, "message"), (None, "none"), (None, "none")]
 
 
+def test_a_request_cut_between_two_ingests_of_a_growing_log_shares_its_trace_id(tmp_path: Path) -> None:
+    """A webhook log ingested as it grows: the cut fell inside a request, whose execution line came in the
+    second part and stayed without a trace id (the one ingest of the whole log gave it the trace)."""
+    lines = [
+        console(timestamp=1714910401450, message=f"'send called' {{ traceId: '{TRACE_A}' }}"),
+        console(timestamp=1714910401458),
+        execution(timestamp=1714910401466),
+    ]
+    path = tmp_path / "stream.jsonl"
+    db = str(tmp_path / "db.duckdb")
+    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines[:2]))
+    ingest([str(path)], db)
+    with path.open("ab") as f:
+        f.write(orjson.dumps(lines[2]) + b"\n")
+    ingest([str(path)], db)
+    with duckdb.connect(db, read_only=True) as con:
+        rows = con.execute("SELECT source_line, trace_id, trace_source FROM log_queue ORDER BY ts").fetchall()
+        summary = con.execute("SELECT events FROM trace_summary WHERE trace_id = ?", [TRACE_A]).fetchall()
+    assert rows == [(1, TRACE_A, "message"), (2, TRACE_A, "request_id"), (3, TRACE_A, "request_id")]
+    assert summary == [(3,)]
+
+
 def test_the_failed_convex_function_of_the_checkout_trace_is_an_error_naming_the_trace(
     tmp_path: Path,
 ) -> None:
