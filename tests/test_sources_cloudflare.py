@@ -422,6 +422,34 @@ def test_a_tail_request_with_a_traceparent_header_gives_its_lines_a_header_trace
     assert (ev.trace_id, ev.trace_source) == ("4bf92f3577b34da6a3ce929d0e0e4736", "header")
 
 
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_the_apps_trace_header_wins_over_a_traceparent_beside_it() -> None:
+    """A browser tracing SDK adds `traceparent` to the fetch that also sends the app's `x-trace-id`: the
+    Worker's lines took the SDK's id, which no browser or Convex line carries, and left the trace."""
+    obj = tail(logs=[{"message": ["handling /log"], "level": "log", "timestamp": 1714910420074}])
+    obj["event"]["request"]["headers"].update({"traceparent": TRACEPARENT, "x-trace-id": TRACE_C})
+    (ev,) = run(parse_tail, obj)[0]
+    assert (ev.trace_id, ev.trace_source) == (TRACE_C, "header")
+
+
+def test_a_trace_id_a_worker_line_names_wins_over_the_requests_traceparent() -> None:
+    """The line says which app trace it serves; the SDK's traceparent took it and its sibling elsewhere."""
+    obj = tail(
+        logs=[
+            {"message": ["trace_id:", TRACE_C], "level": "log", "timestamp": 1714910420074},
+            {"message": ["stored"], "level": "log", "timestamp": 1714910420075},
+        ]
+    )
+    obj["event"]["request"]["headers"]["traceparent"] = TRACEPARENT
+    first, second = run(parse_tail, obj)[0]
+    assert [(first.trace_id, first.trace_source), (second.trace_id, second.trace_source)] == [
+        (TRACE_C, "message"),
+        (TRACE_C, "request_id"),
+    ]
+
+
 def test_a_tail_exception_keeps_its_stack() -> None:
     obj = tail(
         logs=[],

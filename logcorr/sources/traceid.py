@@ -19,8 +19,11 @@ FIELD_NAMES: tuple[str, ...] = (
     "correlationId",
 )
 
-# header names are compared lower-case
-_HEADER_NAMES: tuple[str, ...] = ("traceparent", "sentry-trace", "x-trace-id", "x-correlation-id", "trace-id")
+# header names are compared lower-case. The app's own id headers come first; W3C `traceparent` and
+# `sentry-trace` carry a tracing SDK's id, which the app's own lines (the console override's
+# `trace_<ms>_<rand>`, Convex function args) do not: it is taken only when nothing names the app's
+APP_HEADERS: tuple[str, ...] = ("x-trace-id", "x-correlation-id", "trace-id")
+TRACING_HEADERS: tuple[str, ...] = ("traceparent", "sentry-trace")
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 _SENTRY = re.compile(r"^([0-9a-f]{32})(?:-[0-9a-f]{16})?(?:-[01])?$")
@@ -62,12 +65,12 @@ def from_fields(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
-def from_headers(headers: Any) -> str | None:
-    """A trace id from W3C `traceparent`, `sentry-trace` or `x-trace-id`-style headers."""
+def from_headers(headers: Any, names: tuple[str, ...] = APP_HEADERS + TRACING_HEADERS) -> str | None:
+    """A trace id from `x-trace-id`-style headers, then W3C `traceparent` or `sentry-trace` (of `names`)."""
     if not isinstance(headers, Mapping) or not headers:
         return None
     lowered = {str(k).lower(): v for k, v in headers.items()}
-    for name in _HEADER_NAMES:
+    for name in names:
         raw = lowered.get(name)
         if not isinstance(raw, str):
             continue
@@ -119,7 +122,8 @@ def find(
     context: Mapping[str, Any] | None = None,
     headers: Any = None,
 ) -> tuple[str | None, str]:
-    """Trace id and its source, trying record fields, context fields, headers, then message text."""
+    """Trace id and its source, trying record fields, context fields, the app's id headers, message text,
+    then a tracing SDK's headers (`traceparent`, `sentry-trace`: see `APP_HEADERS`)."""
     if obj is not None:
         tid = from_fields(obj)
         if tid:
@@ -130,10 +134,13 @@ def find(
             return tid, "field"
         if headers is None:
             headers = context.get("headers")
-    tid = from_headers(headers)
+    tid = from_headers(headers, APP_HEADERS)
     if tid:
         return tid, "header"
     tid = from_message(message)
     if tid:
         return tid, "message"
+    tid = from_headers(headers, TRACING_HEADERS)
+    if tid:
+        return tid, "header"
     return None, "none"
