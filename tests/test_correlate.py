@@ -118,6 +118,30 @@ def test_anonymous_browsers_do_not_share_a_clock(
     assert (skew["method"], skew["offset_ms"], skew["scope"]) == ("paired", -10_000, "trace")
 
 
+@pytest.mark.parametrize("user", ["u-split", "anonymous"])  # the user's records, the trace's own
+def test_records_ingested_after_the_browsers_own_payloads_still_measure_its_clock(
+    cli: Callable[..., CliResult], tmp_path: Path, user: str
+) -> None:
+    """Browser export today, Worker export tomorrow: the Worker's records of the browser's lines are dropped
+    as copies of the payloads stored first, and were no pairs, so a browser clock 90 s fast put the page's
+    lines after the backend work they caused."""
+    t0 = 1714960000000
+    records = _paired_session("trace_split", user, t0, 90_000)
+    payloads = [
+        {"trace_id": "trace_split", "message": r["message"], "level": "log", "system": "browser",
+         "user_id": user, "context": r["context"]}
+        for r in records if r.get("system") == "browser"
+    ]  # fmt: skip
+    db = str(tmp_path / "db.duckdb")
+    for name, rows in (("browser.jsonl", payloads), ("worker.jsonl", records)):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    model = trace_json(cli, db, "trace_split")
+    assert (model["skew"]["browser"]["method"], model["skew"]["browser"]["offset_ms"]) == ("paired", 90_000)
+    assert model["systems"] == ["browser", "backend"] and model["duration_ms"] < 5000
+
+
 def test_an_impossible_client_time_is_not_a_clock_offset(
     cli: Callable[..., CliResult], db: str, tmp_path: Path
 ) -> None:
