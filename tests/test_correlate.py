@@ -64,7 +64,7 @@ def test_raw_times_without_skew_put_the_browser_ninety_seconds_late(
 def test_paired_worker_timestamps_measure_the_browser_skew(cli: Callable[..., CliResult], db: str) -> None:
     model = trace_json(cli, db, "trace_1714910600000_pair01")
     skew = model["skew"]["browser"]
-    assert skew["method"] == "paired" and skew["offset_ms"] == 89_920 and skew["scope"] == "user u-pair"
+    assert skew["method"] == "paired" and skew["offset_ms"] == 89_920 and skew["scope"] == "trace"
     direct = next(e for e in model["events"] if e["message"] == "Search typed")
     assert direct["ts"] == "2024-05-05T12:04:50.000Z" and direct["ts_corrected"] == "2024-05-05T12:03:20.080Z"
     assert model["events"][0]["system"] == "browser"
@@ -116,6 +116,28 @@ def test_anonymous_browsers_do_not_share_a_clock(
     assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
     skew = trace_json(cli, db, "trace_b_slow")["skew"]["browser"]
     assert (skew["method"], skew["offset_ms"], skew["scope"]) == ("paired", -10_000, "trace")
+
+
+def test_a_users_other_device_does_not_set_this_sessions_clock(
+    cli: Callable[..., CliResult], db: str, tmp_path: Path
+) -> None:
+    """One user, a phone 5 minutes fast in the morning and a laptop in sync an hour later: the user's median
+    (the phone's 20 records) shifted the laptop's lines 5 minutes before the Worker line they caused."""
+    t0 = 1714950000000
+    rows = _paired_session("trace_phone", "u-two", t0, 300_000, n=20)
+    laptop = _paired_session("trace_laptop", "u-two", t0 + 3_600_000, -40)
+    # the laptop's own payloads of the same lines (client clock): stored, their Worker records dropped as copies
+    rows += laptop + [
+        {"trace_id": "trace_laptop", "message": r["message"], "level": "log", "system": "browser",
+         "user_id": "u-two", "context": r["context"]}
+        for r in laptop if r.get("system") == "browser"
+    ]  # fmt: skip
+    path = tmp_path / "two.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    model = trace_json(cli, db, "trace_laptop")
+    assert (model["skew"]["browser"]["scope"], model["skew"]["browser"]["offset_ms"]) == ("trace", -40)
+    assert model["duration_ms"] < 5000
 
 
 @pytest.mark.parametrize("user", ["u-split", "anonymous"])  # the user's records, the trace's own
@@ -603,14 +625,17 @@ def test_a_dropped_line_of_another_user_does_not_pick_the_clock(
         *_paired_session("trace_zed", "zed", t0, 2000, n=2),
         *_paired_session("trace_amy", "amy", t0 + 3_600_000, 7000),
     ]
-    rows.append({"message": "[HMR] connected", "level": "log", "trace_id": "trace_zed", "system": "browser",
-                 "user_id": "amy", "context": {"timestamp": t0 + 500}})  # fmt: skip
+    # a later page of zed's with no paired record of its own: the user's records measure its clock
+    rows.append({"message": "page opened", "level": "log", "trace_id": "trace_zed_page", "system": "browser",
+                 "user_id": "zed", "context": {"timestamp": t0 + 60_000}})  # fmt: skip
+    rows.append({"message": "[HMR] connected", "level": "log", "trace_id": "trace_zed_page", "system": "browser",
+                 "user_id": "amy", "context": {"timestamp": t0 + 60_500}})  # fmt: skip
     path = tmp_path / "u.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     db = str(tmp_path / "db.duckdb")
     assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
-    plain = trace_json(cli, db, "trace_zed")["skew"]["browser"]
-    wide = trace_json(cli, db, "trace_zed", "--include-dropped")["skew"]["browser"]
+    plain = trace_json(cli, db, "trace_zed_page")["skew"]["browser"]
+    wide = trace_json(cli, db, "trace_zed_page", "--include-dropped")["skew"]["browser"]
     assert plain == wide and plain["scope"] == "user zed" and plain["offset_ms"] == 2000
 
 

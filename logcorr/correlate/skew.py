@@ -3,15 +3,16 @@ Convex is taken as in sync with it. Browser clocks drift, so browser times are c
 estimated, most specific first, from:
 
 1. paired timestamps — worker records of browser lines carry the Worker's receive time (`ts`) and the
-   browser's own clock (`client_ts`): offset = median(client_ts − ts) over the user's records within a
-   day of the trace (a drifting clock's offset is local in time, and the bound lets DuckDB skip the rest
-   of the table), else over the trace's own. It includes the one-way network delay, so it slightly
-   under-corrects. A user id that many browsers share (the console override's default `anonymous`) names
-   no one clock: only the trace's own records are paired then. Offsets beyond a day are broken client
-   values (a clock at 1999), not skew, and are left out. The copies of lines the rules dropped count too,
-   one sample per event (`event_key`): the Worker's record of a line whose browser payload was stored
-   first (ingested earlier, or a clock behind the Worker's) is dropped as its duplicate, and it is that
-   line's only pair;
+   browser's own clock (`client_ts`): offset = median(client_ts − ts) over the trace's own records (a trace
+   is one page load: one browser, one clock), else over the user's records within a day of the trace (a
+   drifting clock's offset is local in time, and the bound lets DuckDB skip the rest of the table). A
+   user may have a phone and a laptop, so the user's records speak only for a trace that has none. It
+   includes the one-way network delay, so it slightly under-corrects. A user id that many browsers share
+   (the console override's default `anonymous`) names no one clock: it is not used. Offsets beyond a day
+   are broken client values (a clock at 1999), not skew, and are left out. The copies of lines the rules
+   dropped count too, one sample per event (`event_key`): the Worker's record of a line whose browser
+   payload was stored first (ingested earlier, or a clock behind the Worker's) is dropped as its duplicate,
+   and it is that line's only pair;
 2. causal order — a trace's first browser line causes its first Worker line, so when the browser line is
    later than the Worker line, the browser clock is ahead by at least that much: offset = gap + 1 ms.
    Only that direction is evidence: an early browser line is ordinary (the trace id lives for a page load).
@@ -98,11 +99,6 @@ def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> S
         }
     )
     stamps = [e["ts"] for e in events if not e.get("rule")] or [e["ts"] for e in events]
-    window = "ts BETWEEN ?::TIMESTAMP - INTERVAL 1 DAY AND ?::TIMESTAMP + INTERVAL 1 DAY"
-    for user in users[:1]:
-        offset, n = _paired(con, f"user_id = ? AND {window}", [user, min(stamps), max(stamps)], "true", [])
-        if n:
-            return Skew("browser", offset, "paired", n, f"user {user}")
     span = dropped_span(con, trace_id)
     offset, n = _paired(
         con,
@@ -113,6 +109,11 @@ def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> S
     )
     if n:
         return Skew("browser", offset, "paired", n, "trace")
+    window = "ts BETWEEN ?::TIMESTAMP - INTERVAL 1 DAY AND ?::TIMESTAMP + INTERVAL 1 DAY"
+    for user in users[:1]:
+        offset, n = _paired(con, f"user_id = ? AND {window}", [user, min(stamps), max(stamps)], "true", [])
+        if n:
+            return Skew("browser", offset, "paired", n, f"user {user}")
     browser = [e["ts_ms"] for e in events if e["clock"] == "browser" and not e.get("rule")]
     worker = [e["ts_ms"] for e in events if e["clock"] == "worker" and not e.get("rule")]
     if browser and worker:
