@@ -812,6 +812,27 @@ def test_the_live_webhooks_convex_req_fallback_id_is_not_taken_for_a_trace_id() 
     assert (ev.trace_id, ev.trace_source, ev.request_id) == (None, "none", "req-7c1e9a3f")
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"order created trace_id={TRACE_C}",  # `=`: the live regex wants `:` or a space after the key
+        f'order created {{"trace_id":"{TRACE_C}"}}',  # quoted JSON: the live regex misses it
+    ],
+)
+def test_a_row_with_the_fallback_id_takes_the_trace_its_message_names(message: str) -> None:
+    """The live webhook wrote `convex_req_<requestId>` when its narrower regex found no id; the message said
+    which trace, and the row was left an orphan."""
+    details = {"functionName": "orders:create", "requestId": "req-7c1e9a3f", "originalLevel": "INFO"}
+    row = snapshot_row(
+        message=message,
+        trace_id="convex_req_req-7c1e9a3f",
+        system_area="convex",
+        raw_args=[message, orjson.dumps(details).decode()],
+    )
+    (ev,) = run(convex_snapshot.parse, row)[0]
+    assert (ev.trace_id, ev.trace_source, ev.request_id) == (TRACE_C, "message", "req-7c1e9a3f")
+
+
 def test_a_snapshot_row_with_the_unknown_placeholder_trace_id_is_an_orphan() -> None:
     (ev,) = run(convex_snapshot.parse, snapshot_row(trace_id="unknown", system_area="worker"))[0]
     assert (ev.trace_id, ev.trace_source, ev.system) == (None, "none", "worker")
