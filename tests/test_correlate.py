@@ -589,6 +589,34 @@ def test_showing_dropped_events_does_not_move_the_stored_ones(
     } == corrected
 
 
+def test_a_long_trace_lists_its_first_events_and_says_how_many_it_left_out(
+    cli: Callable[..., CliResult], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trace id lives for a page load: a session of 100k lines took the waterfall 18 s to print, unbounded.
+    The table lists the first `TABLE_EVENTS` (here 3) unless --limit says otherwise; json lists all."""
+    import logcorr.cli.query
+
+    monkeypatch.setattr(logcorr.cli.query, "TABLE_EVENTS", 3)
+    whole = trace_json(cli, db, CHAIN)
+    n = len(whole["events"])
+    assert n > 3 and whole["event_count"] == n
+    table = cli("trace", CHAIN, "--db", db)
+    assert table.exit_code == ExitCode.OK
+    assert table.stderr == f"(the first 3 of {n} events: --limit 0 lists all)\n"
+    listed = [e["message"] for e in whole["events"]]
+    assert listed[2] in table.stdout and listed[3] not in table.stdout
+    assert cli("trace", CHAIN, "--db", db, "--limit", "0").stderr == ""
+    cut = trace_json(cli, db, CHAIN, "--limit", "2")
+    assert [e["event_id"] for e in cut["events"]] == [e["event_id"] for e in whole["events"][:2]]
+    assert {k: v for k, v in cut.items() if k != "events"} == {
+        k: v for k, v in whole.items() if k != "events"
+    }
+    jsonschema.validate(cut, SCHEMA)
+    chrome = cli("trace", CHAIN, "--db", db, "--format", "chrome", "--limit", "2")
+    assert sum(1 for e in chrome.json()["traceEvents"] if e["ph"] == "i") == 2
+    assert "--limit must be 0 (all) or more" in cli("trace", CHAIN, "--db", db, "--limit", "-1").stderr
+
+
 def test_a_table_cut_at_its_limit_says_so_on_stderr(cli: Callable[..., CliResult], db: str) -> None:
     r = cli("search", "a", "--limit", "1", "--db", db)
     assert r.exit_code == ExitCode.OK and "(the first 1: there may be more; --limit 0 lists all)" in r.stderr
