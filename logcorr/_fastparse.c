@@ -747,7 +747,7 @@ static inline int is_hex(unsigned char c) { return (c >= '0' && c <= '9') || (c 
 static inline int is_quote(unsigned char c) { return c == '"' || c == '\''; }
 
 /* _MSG_KEYED at position p (re.IGNORECASE, ASCII text), in the order the regex engine tries:
-   trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}); *stated as traceid._stated */
+   trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,255}); *stated as traceid._stated */
 static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize_t *gs, Py_ssize_t *ge,
                     int *stated) {
     static const char trace[] = "trace";
@@ -776,7 +776,7 @@ static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize
                             if (qt2 && !(k2 < n && is_quote(s[k2]))) continue;
                             Py_ssize_t g = k2 + qt2;
                             if (g < n && is_alnum(s[g])) {
-                                Py_ssize_t e = g + 1, lim = g + 128;
+                                Py_ssize_t e = g + 1, lim = g + 256; /* traceid.MAX_ID */
                                 while (e < n && e < lim && is_idchar(s[e])) e++;
                                 *gs = g;
                                 *ge = e;
@@ -868,6 +868,7 @@ static int from_message(Text *m, Text *out) {
         int stated;
         for (Py_ssize_t p = 0; p < n; p++) {
             if (keyed_at(s, n, p, &gs, &ge, &stated)) {
+                if (ge < n && is_idchar(s[ge])) continue; /* a run longer than MAX_ID: no id */
                 while (ge > gs && (s[ge - 1] == '.' || s[ge - 1] == ',' || s[ge - 1] == ':' || s[ge - 1] == ';')) ge--;
                 if (ge > gs && !not_an_id(m->s + gs, ge - gs) && (stated || has_digit(s + gs, ge - gs))) {
                     out->s = m->s + gs;

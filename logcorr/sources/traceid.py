@@ -30,10 +30,13 @@ _SENTRY = re.compile(r"^([0-9a-f]{32})(?:-[0-9a-f]{16})?(?:-[01])?$")
 
 # `trace_id: X`, `trace-id=X`, `TRACE_ID X`, `traceId: "X"`, `"trace_id":"X"` (JSON inside a message), and
 # console.log("trace_id:", id) as Convex renders its arguments: `'trace_id:' 'X'`. Groups: the separator, the
-# two places a quote may open the id, the id
+# two places a quote may open the id, the id: at most `MAX_ID` characters, as a field's (`clean_id`); a longer
+# run is no id (cut, it would be another id, or the same as another long id's first characters)
+MAX_ID = 256
 _MSG_KEYED = re.compile(
-    r"""trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127})""", re.IGNORECASE
+    r"""trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,255})""", re.IGNORECASE
 )
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
 # the browser console override's own ids, trace_<epoch-ms>_<base36>, and its test generator's,
 # trace_<epoch-ms>_test_<system>
 _MSG_BARE = re.compile(r"\b(trace_\d{10,}_[a-z0-9]+(?:_[a-z0-9]+)*)\b")
@@ -50,7 +53,7 @@ def clean_id(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     v = value.strip()
-    if v.lower() in _NOT_IDS or len(v) > 256:
+    if v.lower() in _NOT_IDS or len(v) > MAX_ID:
         return None
     return v
 
@@ -103,7 +106,13 @@ def from_message(message: str) -> str | None:
         at = 0
         while (m := _MSG_KEYED.search(message, at)) is not None:
             tid = m.group(4).rstrip(_TRAILING)
-            if tid and tid.lower() not in _NOT_IDS and (_stated(m) or any("0" <= c <= "9" for c in tid)):
+            longer = m.end(4) < len(message) and message[m.end(4)] in _ID_CHARS
+            if (
+                tid
+                and not longer
+                and tid.lower() not in _NOT_IDS
+                and (_stated(m) or any("0" <= c <= "9" for c in tid))
+            ):
                 return tid
             at = m.start() + 1
         m = _MSG_BARE.search(message)
