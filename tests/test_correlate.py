@@ -164,6 +164,25 @@ def test_records_ingested_after_the_browsers_own_payloads_still_measure_its_cloc
     assert model["systems"] == ["browser", "backend"] and model["duration_ms"] < 5000
 
 
+def test_a_browser_line_and_the_worker_line_it_caused_in_one_millisecond_read_in_causal_order(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A Worker's clock stands still during an invocation: its stored record of the browser's line and its
+    own line about it have one time, and were listed in ingest order, the Worker's line first when its
+    export was ingested first."""
+    t0 = 1714970000000
+    logpush = {"EventTimestampMs": t0, "Event": {"RayID": "8f1e2d3c4b5a6978"}, "Outcome": "ok",
+               "Logs": [{"Level": "log", "Message": ["POST /log", {"trace_id": "trace_tie"}], "TimestampMs": t0}]}  # fmt: skip
+    record = {"id": f"{t0}_a", "trace_id": "trace_tie", "system": "browser", "level": "info",
+              "message": "Checkout clicked", "timestamp": t0, "context": {"timestamp": t0 - 30}}  # fmt: skip
+    db = str(tmp_path / "db.duckdb")
+    for name, row in (("logpush.jsonl", logpush), ("records.jsonl", record)):
+        (tmp_path / name).write_text(json.dumps(row) + "\n")
+        assert cli("ingest", str(tmp_path / name), "--db", db, "-q").exit_code == ExitCode.OK
+    model = trace_json(cli, db, "trace_tie")
+    assert [e["system"] for e in model["events"]] == ["browser", "worker"]
+
+
 def test_an_impossible_client_time_is_not_a_clock_offset(
     cli: Callable[..., CliResult], db: str, tmp_path: Path
 ) -> None:
