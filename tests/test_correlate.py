@@ -284,7 +284,8 @@ def test_the_terminal_timeline_shows_spans_the_first_error_and_dropped_lines(
         (("--system", "backend", "--has-errors"), 1),
         (("--since", "2024-05-05T12:03:00Z"), 2),
         (("--until", "2024-05-05T12:00:01Z"), 1),
-        (("--since", "1m"), 1),
+        # back from the newest server event (12:03:20.150), not from a browser line 90 s fast (12:04:50)
+        (("--since", "1m"), 2),
         (("--slowest", "1"), 1),
     ],
 )
@@ -292,6 +293,31 @@ def test_traces_filters(cli: Callable[..., CliResult], db: str, args: tuple[str,
     r = cli("traces", "--db", db, "--format", "json", *args)
     assert r.exit_code == ExitCode.OK, r.stderr
     assert len(r.json()) == expected
+
+
+def test_durations_count_back_from_the_newest_server_event_not_a_browser_clock_days_ahead(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """One visitor's browser clock 2 days fast was "the newest event": `--since 50m` then held that visitor's
+    line alone, and `search … --since 50m` found nothing of the last 50 minutes."""
+    t0 = 1714980000000
+    rows: list[dict[str, Any]] = []
+    for i in range(4):  # one trace every 30 minutes, clocks in sync
+        t, tid = t0 + i * 1_800_000, f"trace_sync_{i}"
+        rows.append({"trace_id": tid, "message": f"click {i}", "level": "info", "system": "browser",
+                     "context": {"timestamp": t, "url": "http://localhost:3000/", "userAgent": "M"}})  # fmt: skip
+        rows.append({"id": f"w{i}", "trace_id": tid, "system": "worker", "level": "info",
+                     "message": f"handled {i}", "timestamp": t + 40})  # fmt: skip
+    rows.append({"trace_id": "trace_fast_clock", "message": "hello", "level": "info", "system": "browser",
+                 "context": {"timestamp": t0 + 2 * 86_400_000, "url": "http://localhost:3000/", "userAgent": "M"}})  # fmt: skip
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    listed = {r["trace_id"] for r in cli("traces", "--db", db, "--since", "50m", "--format", "json").json()}
+    assert listed == {"trace_sync_2", "trace_sync_3", "trace_fast_clock"}
+    found = cli("search", "handled", "--db", db, "--since", "50m", "--format", "json").json()
+    assert [r["message"] for r in found] == ["handled 2", "handled 3"]
 
 
 def test_traces_sorted_by_duration_puts_the_skewed_trace_first(
