@@ -183,6 +183,21 @@ def test_a_browser_line_and_the_worker_line_it_caused_in_one_millisecond_read_in
     assert [e["system"] for e in model["events"]] == ["browser", "worker"]
 
 
+def test_a_record_of_a_retried_post_does_not_halve_into_the_estimate(
+    cli: Callable[..., CliResult], db: str, tmp_path: Path
+) -> None:
+    """Two paired records, the second received 30 s late (a retried POST, its client time as first sent): the
+    median of two was their mean, 15 s off. A delay only makes a sample smaller: the larger one is taken."""
+    t0 = 1714990000000
+    rows = _paired_session("trace_retry", "anonymous", t0, 60_000, n=2)
+    rows[1]["timestamp"] += 30_000
+    path = tmp_path / "retry.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    skew = trace_json(cli, db, "trace_retry")["skew"]["browser"]
+    assert (skew["offset_ms"], skew["samples"]) == (60_000, 2)
+
+
 def test_an_impossible_client_time_is_not_a_clock_offset(
     cli: Callable[..., CliResult], db: str, tmp_path: Path
 ) -> None:
