@@ -747,7 +747,7 @@ static inline int is_hex(unsigned char c) { return (c >= '0' && c <= '9') || (c 
 static inline int is_quote(unsigned char c) { return c == '"' || c == '\''; }
 
 /* _MSG_KEYED at position p (re.IGNORECASE, ASCII text), in the order the regex engine tries:
-   trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}); *stated as traceid._stated */
+   trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,255}); *stated as traceid._stated */
 static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize_t *gs, Py_ssize_t *ge,
                     int *stated) {
     static const char trace[] = "trace";
@@ -776,7 +776,7 @@ static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize
                             if (qt2 && !(k2 < n && is_quote(s[k2]))) continue;
                             Py_ssize_t g = k2 + qt2;
                             if (g < n && is_alnum(s[g])) {
-                                Py_ssize_t e = g + 1, lim = g + 128;
+                                Py_ssize_t e = g + 1, lim = g + 256; /* traceid.MAX_ID */
                                 while (e < n && e < lim && is_idchar(s[e])) e++;
                                 *gs = g;
                                 *ge = e;
@@ -868,6 +868,7 @@ static int from_message(Text *m, Text *out) {
         int stated;
         for (Py_ssize_t p = 0; p < n; p++) {
             if (keyed_at(s, n, p, &gs, &ge, &stated)) {
+                if (ge < n && is_idchar(s[ge])) continue; /* a run longer than MAX_ID: no id */
                 while (ge > gs && (s[ge - 1] == '.' || s[ge - 1] == ',' || s[ge - 1] == ':' || s[ge - 1] == ';')) ge--;
                 if (ge > gs && !not_an_id(m->s + gs, ge - gs) && (stated || has_digit(s + gs, ge - gs))) {
                     out->s = m->s + gs;
@@ -1731,7 +1732,8 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
             goto fail;
         }
     }
-    /* the shared parts, and base.propagate_trace: lines without an id take the first one found */
+    /* the shared parts, and base.propagate_trace: lines without an id take the one their siblings carry,
+       only when they carry one (several: none is given) */
     if (ctx_empty) {
         context = new_ref(Py_None);
     } else {
@@ -1746,8 +1748,18 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
     *metric = text_obj(&mt);
     if (context == NULL || request_id == NULL || *metric == NULL) goto fail_err;
     PyObject *found = NULL;
-    for (int j = 0; j < n && found == NULL; j++) {
-        if (rows[j].tid != Py_None) found = rows[j].tid;
+    for (int j = 0; j < n; j++) {
+        if (rows[j].tid == Py_None) continue;
+        if (found == NULL) {
+            found = rows[j].tid;
+            continue;
+        }
+        int same = PyUnicode_Compare(found, rows[j].tid);
+        if (same == -1 && PyErr_Occurred()) goto fail_err;
+        if (same != 0) {
+            found = NULL; /* ids that disagree: none is given to the other lines */
+            break;
+        }
     }
     for (int j = 0; j < n; j++) {
         Row *r = &rows[j];

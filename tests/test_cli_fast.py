@@ -53,6 +53,7 @@ VALID = [
     ("trace", ["trace_1"]),
     ("trace", ["trace_1", "--db", "x.duckdb", "--format", "json", "--no-skew", "--include-dropped"]),
     ("trace", ["--first-with-errors", "-f", "chrome", "--db=x.duckdb"]),
+    ("trace", ["trace_1", "--limit", "0"]),
     ("trace", []),
     ("traces", []),
     ("traces", ["--has-errors", "--system", "worker", "--system", "browser", "--min-systems", "2"]),

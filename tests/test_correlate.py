@@ -64,7 +64,7 @@ def test_raw_times_without_skew_put_the_browser_ninety_seconds_late(
 def test_paired_worker_timestamps_measure_the_browser_skew(cli: Callable[..., CliResult], db: str) -> None:
     model = trace_json(cli, db, "trace_1714910600000_pair01")
     skew = model["skew"]["browser"]
-    assert skew["method"] == "paired" and skew["offset_ms"] == 89_920 and skew["scope"] == "user u-pair"
+    assert skew["method"] == "paired" and skew["offset_ms"] == 89_920 and skew["scope"] == "trace"
     direct = next(e for e in model["events"] if e["message"] == "Search typed")
     assert direct["ts"] == "2024-05-05T12:04:50.000Z" and direct["ts_corrected"] == "2024-05-05T12:03:20.080Z"
     assert model["events"][0]["system"] == "browser"
@@ -116,6 +116,86 @@ def test_anonymous_browsers_do_not_share_a_clock(
     assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
     skew = trace_json(cli, db, "trace_b_slow")["skew"]["browser"]
     assert (skew["method"], skew["offset_ms"], skew["scope"]) == ("paired", -10_000, "trace")
+
+
+def test_a_users_other_device_does_not_set_this_sessions_clock(
+    cli: Callable[..., CliResult], db: str, tmp_path: Path
+) -> None:
+    """One user, a phone 5 minutes fast in the morning and a laptop in sync an hour later: the user's median
+    (the phone's 20 records) shifted the laptop's lines 5 minutes before the Worker line they caused."""
+    t0 = 1714950000000
+    rows = _paired_session("trace_phone", "u-two", t0, 300_000, n=20)
+    laptop = _paired_session("trace_laptop", "u-two", t0 + 3_600_000, -40)
+    # the laptop's own payloads of the same lines (client clock): stored, their Worker records dropped as copies
+    rows += laptop + [
+        {"trace_id": "trace_laptop", "message": r["message"], "level": "log", "system": "browser",
+         "user_id": "u-two", "context": r["context"]}
+        for r in laptop if r.get("system") == "browser"
+    ]  # fmt: skip
+    path = tmp_path / "two.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    model = trace_json(cli, db, "trace_laptop")
+    assert (model["skew"]["browser"]["scope"], model["skew"]["browser"]["offset_ms"]) == ("trace", -40)
+    assert model["duration_ms"] < 5000
+
+
+@pytest.mark.parametrize("user", ["u-split", "anonymous"])  # the user's records, the trace's own
+def test_records_ingested_after_the_browsers_own_payloads_still_measure_its_clock(
+    cli: Callable[..., CliResult], tmp_path: Path, user: str
+) -> None:
+    """Browser export today, Worker export tomorrow: the Worker's records of the browser's lines are dropped
+    as copies of the payloads stored first, and were no pairs, so a browser clock 90 s fast put the page's
+    lines after the backend work they caused."""
+    t0 = 1714960000000
+    records = _paired_session("trace_split", user, t0, 90_000)
+    payloads = [
+        {"trace_id": "trace_split", "message": r["message"], "level": "log", "system": "browser",
+         "user_id": user, "context": r["context"]}
+        for r in records if r.get("system") == "browser"
+    ]  # fmt: skip
+    db = str(tmp_path / "db.duckdb")
+    for name, rows in (("browser.jsonl", payloads), ("worker.jsonl", records)):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    model = trace_json(cli, db, "trace_split")
+    assert (model["skew"]["browser"]["method"], model["skew"]["browser"]["offset_ms"]) == ("paired", 90_000)
+    assert model["systems"] == ["browser", "backend"] and model["duration_ms"] < 5000
+
+
+def test_a_browser_line_and_the_worker_line_it_caused_in_one_millisecond_read_in_causal_order(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A Worker's clock stands still during an invocation: its stored record of the browser's line and its
+    own line about it have one time, and were listed in ingest order, the Worker's line first when its
+    export was ingested first."""
+    t0 = 1714970000000
+    logpush = {"EventTimestampMs": t0, "Event": {"RayID": "8f1e2d3c4b5a6978"}, "Outcome": "ok",
+               "Logs": [{"Level": "log", "Message": ["POST /log", {"trace_id": "trace_tie"}], "TimestampMs": t0}]}  # fmt: skip
+    record = {"id": f"{t0}_a", "trace_id": "trace_tie", "system": "browser", "level": "info",
+              "message": "Checkout clicked", "timestamp": t0, "context": {"timestamp": t0 - 30}}  # fmt: skip
+    db = str(tmp_path / "db.duckdb")
+    for name, row in (("logpush.jsonl", logpush), ("records.jsonl", record)):
+        (tmp_path / name).write_text(json.dumps(row) + "\n")
+        assert cli("ingest", str(tmp_path / name), "--db", db, "-q").exit_code == ExitCode.OK
+    model = trace_json(cli, db, "trace_tie")
+    assert [e["system"] for e in model["events"]] == ["browser", "worker"]
+
+
+def test_a_record_of_a_retried_post_does_not_halve_into_the_estimate(
+    cli: Callable[..., CliResult], db: str, tmp_path: Path
+) -> None:
+    """Two paired records, the second received 30 s late (a retried POST, its client time as first sent): the
+    median of two was their mean, 15 s off. A delay only makes a sample smaller: the larger one is taken."""
+    t0 = 1714990000000
+    rows = _paired_session("trace_retry", "anonymous", t0, 60_000, n=2)
+    rows[1]["timestamp"] += 30_000
+    path = tmp_path / "retry.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    skew = trace_json(cli, db, "trace_retry")["skew"]["browser"]
+    assert (skew["offset_ms"], skew["samples"]) == (60_000, 2)
 
 
 def test_an_impossible_client_time_is_not_a_clock_offset(
@@ -219,7 +299,8 @@ def test_the_terminal_timeline_shows_spans_the_first_error_and_dropped_lines(
         (("--system", "backend", "--has-errors"), 1),
         (("--since", "2024-05-05T12:03:00Z"), 2),
         (("--until", "2024-05-05T12:00:01Z"), 1),
-        (("--since", "1m"), 1),
+        # back from the newest server event (12:03:20.150), not from a browser line 90 s fast (12:04:50)
+        (("--since", "1m"), 2),
         (("--slowest", "1"), 1),
     ],
 )
@@ -227,6 +308,31 @@ def test_traces_filters(cli: Callable[..., CliResult], db: str, args: tuple[str,
     r = cli("traces", "--db", db, "--format", "json", *args)
     assert r.exit_code == ExitCode.OK, r.stderr
     assert len(r.json()) == expected
+
+
+def test_durations_count_back_from_the_newest_server_event_not_a_browser_clock_days_ahead(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """One visitor's browser clock 2 days fast was "the newest event": `--since 50m` then held that visitor's
+    line alone, and `search … --since 50m` found nothing of the last 50 minutes."""
+    t0 = 1714980000000
+    rows: list[dict[str, Any]] = []
+    for i in range(4):  # one trace every 30 minutes, clocks in sync
+        t, tid = t0 + i * 1_800_000, f"trace_sync_{i}"
+        rows.append({"trace_id": tid, "message": f"click {i}", "level": "info", "system": "browser",
+                     "context": {"timestamp": t, "url": "http://localhost:3000/", "userAgent": "M"}})  # fmt: skip
+        rows.append({"id": f"w{i}", "trace_id": tid, "system": "worker", "level": "info",
+                     "message": f"handled {i}", "timestamp": t + 40})  # fmt: skip
+    rows.append({"trace_id": "trace_fast_clock", "message": "hello", "level": "info", "system": "browser",
+                 "context": {"timestamp": t0 + 2 * 86_400_000, "url": "http://localhost:3000/", "userAgent": "M"}})  # fmt: skip
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+    listed = {r["trace_id"] for r in cli("traces", "--db", db, "--since", "50m", "--format", "json").json()}
+    assert listed == {"trace_sync_2", "trace_sync_3", "trace_fast_clock"}
+    found = cli("search", "handled", "--db", db, "--since", "50m", "--format", "json").json()
+    assert [r["message"] for r in found] == ["handled 2", "handled 3"]
 
 
 def test_traces_sorted_by_duration_puts_the_skewed_trace_first(
@@ -543,6 +649,34 @@ def test_showing_dropped_events_does_not_move_the_stored_ones(
     } == corrected
 
 
+def test_a_long_trace_lists_its_first_events_and_says_how_many_it_left_out(
+    cli: Callable[..., CliResult], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trace id lives for a page load: a session of 100k lines took the waterfall 18 s to print, unbounded.
+    The table lists the first `TABLE_EVENTS` (here 3) unless --limit says otherwise; json lists all."""
+    import logcorr.cli.query
+
+    monkeypatch.setattr(logcorr.cli.query, "TABLE_EVENTS", 3)
+    whole = trace_json(cli, db, CHAIN)
+    n = len(whole["events"])
+    assert n > 3 and whole["event_count"] == n
+    table = cli("trace", CHAIN, "--db", db)
+    assert table.exit_code == ExitCode.OK
+    assert table.stderr == f"(the first 3 of {n} events: --limit 0 lists all)\n"
+    listed = [e["message"] for e in whole["events"]]
+    assert listed[2] in table.stdout and listed[3] not in table.stdout
+    assert cli("trace", CHAIN, "--db", db, "--limit", "0").stderr == ""
+    cut = trace_json(cli, db, CHAIN, "--limit", "2")
+    assert [e["event_id"] for e in cut["events"]] == [e["event_id"] for e in whole["events"][:2]]
+    assert {k: v for k, v in cut.items() if k != "events"} == {
+        k: v for k, v in whole.items() if k != "events"
+    }
+    jsonschema.validate(cut, SCHEMA)
+    chrome = cli("trace", CHAIN, "--db", db, "--format", "chrome", "--limit", "2")
+    assert sum(1 for e in chrome.json()["traceEvents"] if e["ph"] == "i") == 2
+    assert "--limit must be 0 (all) or more" in cli("trace", CHAIN, "--db", db, "--limit", "-1").stderr
+
+
 def test_a_table_cut_at_its_limit_says_so_on_stderr(cli: Callable[..., CliResult], db: str) -> None:
     r = cli("search", "a", "--limit", "1", "--db", db)
     assert r.exit_code == ExitCode.OK and "(the first 1: there may be more; --limit 0 lists all)" in r.stderr
@@ -579,14 +713,17 @@ def test_a_dropped_line_of_another_user_does_not_pick_the_clock(
         *_paired_session("trace_zed", "zed", t0, 2000, n=2),
         *_paired_session("trace_amy", "amy", t0 + 3_600_000, 7000),
     ]
-    rows.append({"message": "[HMR] connected", "level": "log", "trace_id": "trace_zed", "system": "browser",
-                 "user_id": "amy", "context": {"timestamp": t0 + 500}})  # fmt: skip
+    # a later page of zed's with no paired record of its own: the user's records measure its clock
+    rows.append({"message": "page opened", "level": "log", "trace_id": "trace_zed_page", "system": "browser",
+                 "user_id": "zed", "context": {"timestamp": t0 + 60_000}})  # fmt: skip
+    rows.append({"message": "[HMR] connected", "level": "log", "trace_id": "trace_zed_page", "system": "browser",
+                 "user_id": "amy", "context": {"timestamp": t0 + 60_500}})  # fmt: skip
     path = tmp_path / "u.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     db = str(tmp_path / "db.duckdb")
     assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
-    plain = trace_json(cli, db, "trace_zed")["skew"]["browser"]
-    wide = trace_json(cli, db, "trace_zed", "--include-dropped")["skew"]["browser"]
+    plain = trace_json(cli, db, "trace_zed_page")["skew"]["browser"]
+    wide = trace_json(cli, db, "trace_zed_page", "--include-dropped")["skew"]["browser"]
     assert plain == wide and plain["scope"] == "user zed" and plain["offset_ms"] == 2000
 
 

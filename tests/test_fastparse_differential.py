@@ -1323,6 +1323,19 @@ EDGE_LINES = [
     b'{"EventTimestampMs":1714910400000,"Logs":{},"Exceptions":[]}',
     b'{"EventTimestampMs":1714910400000,"Logs":null,"Exceptions":[{"Name":null,"Message":""},{"name":"E","message":{"a":1}}]}',
     b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":[{"traceId":"t2"},{"trace_id":"t3"}],"TimestampMs":5}],"ScriptName":""}',
+    # ids in text of up to 256 characters are taken whole, a longer run is none (traceid.MAX_ID)
+    b'{"message":"trace_id: '
+    + b"a" * 200
+    + b'1 done","level":"log","trace_id":null,"context":{"timestamp":1714910400000}}',
+    b'{"message":"trace_id: '
+    + b"a" * 255
+    + b'1, trace_id: b_1","level":"log","context":{"timestamp":1714910400000}}',
+    b'{"message":"trace_id: '
+    + b"a" * 256
+    + b'1, trace_id: b_1","level":"log","context":{"timestamp":1714910400000}}',
+    # lines naming two traces: the line without one is given neither (base.propagate_trace)
+    b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":["x"]},{"Message":[{"trace_id":"t2"}]},{"Message":["trace_id: t3"]}]}',
+    b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":[{"trace_id":"t2"}]},{"Message":["y"]},{"Message":["trace_id: t2"]}]}',
     # values nested beyond what orjson writes back
     b'{"message":"m","level":"log","context":{"timestamp":1714910400000,"d":'
     + b"[" * 254

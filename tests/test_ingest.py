@@ -403,7 +403,7 @@ def test_more_drops_than_one_batch_are_all_recorded(tmp_path: Path) -> None:
     assert counts(tmp_path / "db.duckdb")["drop_ledger"] == 70_000
 
 
-def test_a_requests_lines_take_its_trace_id_but_not_from_an_input_already_ingested(
+def test_a_requests_lines_take_its_trace_id_from_an_input_already_ingested_once(
     tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., object]
 ) -> None:
     import orjson
@@ -420,7 +420,8 @@ def test_a_requests_lines_take_its_trace_id_but_not_from_an_input_already_ingest
     with duckdb.connect(str(both), read_only=True) as con:
         assert con.execute(traced).fetchall() == [(tid, "request_id")]
 
-    # the carrier on stdin a second time is left out whole: the sibling ingested with it finds no trace id
+    # the carrier on stdin a second time is left out whole (stored once); the sibling ingested with it takes
+    # the trace id of the carrier the earlier ingest stored, as the ingest of both together gave it
     db = tmp_path / "db.duckdb"
     data = orjson.dumps(carrier) + b"\n"
     r1 = cli("ingest", "-", "--db", str(db), "--json", "-q", input=data)
@@ -428,7 +429,7 @@ def test_a_requests_lines_take_its_trace_id_but_not_from_an_input_already_ingest
     files = r2.json()["files"]  # type: ignore[attr-defined]
     assert r1.exit_code == 0 and [f["status"] for f in files] == ["already-ingested", "ingested"]  # type: ignore[attr-defined]
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute(traced).fetchall() == [(None, "none")]
+        assert con.execute(traced).fetchall() == [(tid, "request_id")]
         assert con.execute("SELECT count(*) FROM log_queue").fetchall() == [(2,)]
 
 

@@ -266,6 +266,13 @@ def test_newer_payload_trace_id_may_come_from_a_traceparent_header_in_its_contex
     assert (ev.trace_id, ev.trace_source) == ("4bf92f3577b34da6a3ce929d0e0e4736", "header")
 
 
+def test_newer_payload_trace_id_named_in_its_message_wins_over_a_traceparent_header() -> None:
+    obj = v2(trace_id=None, message="retrying trace_1714910405337_q8w2e5r7t")
+    obj["context"]["headers"] = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    (ev,) = run(parse_v2, obj)[0]
+    assert (ev.trace_id, ev.trace_source) == ("trace_1714910405337_q8w2e5r7t", "message")
+
+
 def test_newer_payload_without_a_trace_field_takes_the_browser_trace_id_in_its_message() -> None:
     obj = v2(trace_id=None, message="lost session trace_1714910405337_q8w2e5r7t while paying")
     (ev,) = run(parse_v2, obj)[0]

@@ -189,6 +189,26 @@ def test_sibling_lines_of_one_logpush_invocation_take_its_trace_id_by_request() 
     assert (second.trace_id, second.trace_source) == (TRACE_A, "request_id")
 
 
+def test_lines_of_an_invocation_naming_two_traces_are_given_neither() -> None:
+    """A batch endpoint's invocation logs two apps' trace ids: its other lines (its error here) were pinned on
+    the first, so that trace showed an error it never had."""
+    obj = logpush(
+        Logs=[
+            {"Level": "log", "Message": ["batch of 2"], "TimestampMs": 1714910401044},
+            {"Level": "log", "Message": ["stored", {"trace_id": TRACE_A}], "TimestampMs": 1714910401045},
+            {"Level": "log", "Message": ["stored", {"trace_id": TRACE_B}], "TimestampMs": 1714910401046},
+            {"Level": "error", "Message": ["redis timeout on one entry"], "TimestampMs": 1714910401047},
+        ]
+    )
+    events = run(parse_logpush, obj)[0]
+    assert [(e.trace_id, e.trace_source) for e in events] == [
+        (None, "none"),
+        (TRACE_A, "field"),
+        (TRACE_B, "field"),
+        (None, "none"),
+    ]
+
+
 def test_a_logpush_invocation_is_kept_as_a_worker_invocation_metric() -> None:
     _, metrics, _ = run(parse_logpush, logpush())
     (m,) = metrics
@@ -400,6 +420,34 @@ def test_a_tail_request_with_a_traceparent_header_gives_its_lines_a_header_trace
     )
     (ev,) = run(parse_tail, obj)[0]
     assert (ev.trace_id, ev.trace_source) == ("4bf92f3577b34da6a3ce929d0e0e4736", "header")
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_the_apps_trace_header_wins_over_a_traceparent_beside_it() -> None:
+    """A browser tracing SDK adds `traceparent` to the fetch that also sends the app's `x-trace-id`: the
+    Worker's lines took the SDK's id, which no browser or Convex line carries, and left the trace."""
+    obj = tail(logs=[{"message": ["handling /log"], "level": "log", "timestamp": 1714910420074}])
+    obj["event"]["request"]["headers"].update({"traceparent": TRACEPARENT, "x-trace-id": TRACE_C})
+    (ev,) = run(parse_tail, obj)[0]
+    assert (ev.trace_id, ev.trace_source) == (TRACE_C, "header")
+
+
+def test_a_trace_id_a_worker_line_names_wins_over_the_requests_traceparent() -> None:
+    """The line says which app trace it serves; the SDK's traceparent took it and its sibling elsewhere."""
+    obj = tail(
+        logs=[
+            {"message": ["trace_id:", TRACE_C], "level": "log", "timestamp": 1714910420074},
+            {"message": ["stored"], "level": "log", "timestamp": 1714910420075},
+        ]
+    )
+    obj["event"]["request"]["headers"]["traceparent"] = TRACEPARENT
+    first, second = run(parse_tail, obj)[0]
+    assert [(first.trace_id, first.trace_source), (second.trace_id, second.trace_source)] == [
+        (TRACE_C, "message"),
+        (TRACE_C, "request_id"),
+    ]
 
 
 def test_a_tail_exception_keeps_its_stack() -> None:

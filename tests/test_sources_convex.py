@@ -812,6 +812,27 @@ def test_the_live_webhooks_convex_req_fallback_id_is_not_taken_for_a_trace_id() 
     assert (ev.trace_id, ev.trace_source, ev.request_id) == (None, "none", "req-7c1e9a3f")
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"order created trace_id={TRACE_C}",  # `=`: the live regex wants `:` or a space after the key
+        f'order created {{"trace_id":"{TRACE_C}"}}',  # quoted JSON: the live regex misses it
+    ],
+)
+def test_a_row_with_the_fallback_id_takes_the_trace_its_message_names(message: str) -> None:
+    """The live webhook wrote `convex_req_<requestId>` when its narrower regex found no id; the message said
+    which trace, and the row was left an orphan."""
+    details = {"functionName": "orders:create", "requestId": "req-7c1e9a3f", "originalLevel": "INFO"}
+    row = snapshot_row(
+        message=message,
+        trace_id="convex_req_req-7c1e9a3f",
+        system_area="convex",
+        raw_args=[message, orjson.dumps(details).decode()],
+    )
+    (ev,) = run(convex_snapshot.parse, row)[0]
+    assert (ev.trace_id, ev.trace_source, ev.request_id) == (TRACE_C, "message", "req-7c1e9a3f")
+
+
 def test_a_snapshot_row_with_the_unknown_placeholder_trace_id_is_an_orphan() -> None:
     (ev,) = run(convex_snapshot.parse, snapshot_row(trace_id="unknown", system_area="worker"))[0]
     assert (ev.trace_id, ev.trace_source, ev.system) == (None, "none", "worker")
@@ -935,6 +956,48 @@ def test_lines_of_one_convex_request_share_the_trace_id_one_of_them_names(tmp_pa
             ("7c1e9a3f5b2d4068", "avatar storage id missing, using default", TRACE_C, "request_id"),
             ("7c1e9a3f5b2d4068", "query users:getProfile success in 9 ms", TRACE_C, "request_id"),
         ]
+
+
+def test_lines_of_a_convex_request_naming_two_traces_are_given_neither(tmp_path: Path) -> None:
+    """A sync action logs the trace ids of the logs it moves: its failure and its execution were pinned on the
+    first trace it named (its earliest line's), which then listed an error of another request."""
+    sync = fn("workerSync:syncAllLogs", "action", "5ca1ab1e5ca1ab1e")
+    lines = [
+        console(function=sync, timestamp=1714910401000, message=f"'Synced 5 logs for trace_id:' '{TRACE_A}'"),
+        console(function=sync, timestamp=1714910401010, message=f"'Synced 3 logs for trace_id:' '{TRACE_C}'"),
+        console(
+            function=sync, timestamp=1714910401020, message="'sync failed for 1 trace'", log_level="ERROR"
+        ),
+        execution(function=sync, timestamp=1714910401030),
+    ]
+    path = tmp_path / "sync.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    ingest([str(path)], str(tmp_path / "db.duckdb"))
+    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as con:
+        rows = con.execute("SELECT trace_id, trace_source FROM log_queue ORDER BY ts").fetchall()
+    assert rows == [(TRACE_A, "message"), (TRACE_C, "message"), (None, "none"), (None, "none")]
+
+
+def test_a_request_cut_between_two_ingests_of_a_growing_log_shares_its_trace_id(tmp_path: Path) -> None:
+    """A webhook log ingested as it grows: the cut fell inside a request, whose execution line came in the
+    second part and stayed without a trace id (the one ingest of the whole log gave it the trace)."""
+    lines = [
+        console(timestamp=1714910401450, message=f"'send called' {{ traceId: '{TRACE_A}' }}"),
+        console(timestamp=1714910401458),
+        execution(timestamp=1714910401466),
+    ]
+    path = tmp_path / "stream.jsonl"
+    db = str(tmp_path / "db.duckdb")
+    path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines[:2]))
+    ingest([str(path)], db)
+    with path.open("ab") as f:
+        f.write(orjson.dumps(lines[2]) + b"\n")
+    ingest([str(path)], db)
+    with duckdb.connect(db, read_only=True) as con:
+        rows = con.execute("SELECT source_line, trace_id, trace_source FROM log_queue ORDER BY ts").fetchall()
+        summary = con.execute("SELECT events FROM trace_summary WHERE trace_id = ?", [TRACE_A]).fetchall()
+    assert rows == [(1, TRACE_A, "message"), (2, TRACE_A, "request_id"), (3, TRACE_A, "request_id")]
+    assert summary == [(3,)]
 
 
 def test_the_failed_convex_function_of_the_checkout_trace_is_an_error_naming_the_trace(

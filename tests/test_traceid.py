@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from logcorr.sources.traceid import from_message
+from logcorr.sources.traceid import clean_id, from_message
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,23 @@ from logcorr.sources.traceid import from_message
 )
 def test_message_patterns(message: str, tid: str | None) -> None:
     assert from_message(message) == tid
+
+
+LONG = "sess-" + "a" * 150 + "-1"  # 157 characters: a field takes it whole (up to 256)
+
+
+@pytest.mark.parametrize(
+    ("message", "tid"),
+    [
+        # the text's id was cut to 128 characters: another id than the field's on the other systems' lines,
+        # and the same as any other long id's that starts alike
+        (f"trace_id: {LONG} done", LONG),
+        (f"trace_id: {'x' * 255}1, next", "x" * 255 + "1"),
+        # longer than a field's id may be: no id (cut, it would name another), nor the words after it
+        (f"trace_id: {'x' * 256}1 done", None),
+        (f"trace_id: {'y' * 300} then trace_id: abc_1", "abc_1"),
+    ],
+)
+def test_a_long_id_in_text_is_taken_whole_or_not_at_all(message: str, tid: str | None) -> None:
+    assert from_message(message) == tid
+    assert clean_id(LONG) == LONG and clean_id("x" * 257) is None

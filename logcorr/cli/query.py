@@ -46,6 +46,12 @@ def trace_cmd(
     first_with_errors: bool = Option(
         False, "--first-with-errors", help="Show the multi-system trace with errors that started first."
     ),
+    limit: int = Option(
+        None,
+        "--limit",
+        help="List at most this many events, the first in time; 0 lists all (default: 1000 in the table, "
+        "all in json and chrome). The summary, spans and errors cover the whole trace.",
+    ),
 ) -> None:
     """Show one request's timeline across browser → worker → backend.
 
@@ -53,7 +59,11 @@ def trace_cmd(
     """
     from logcorr.correlate import trace as tr
     from logcorr.errors import UsageError
+    from logcorr.store.query import sql_limit
 
+    # a trace id lives for a page load: a long session is a trace of 100k lines, which the waterfall took 18 s
+    # to print, line by line, to no reader
+    shown = sql_limit(TABLE_EVENTS if limit is None and fmt is TraceFormat.table else (limit or 0))
     con = _open(db)
     if first_with_errors:
         trace_id = tr.first_with_errors(con)
@@ -61,7 +71,19 @@ def trace_cmd(
         raise UsageError("give a trace id (or --first-with-errors)", "list traces with: logcorr traces")
     model = tr.build(con, tr.resolve(con, trace_id), skew=not no_skew, include_dropped=include_dropped)
     con.close()
+    total = len(model["events"])
+    if shown is not None and total > shown:
+        model["events"] = model["events"][:shown]
     _render_trace(model, fmt)
+    if len(model["events"]) < total:
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.write(f"(the first {len(model['events'])} of {total} events: --limit 0 lists all)\n")
+
+
+# events the waterfall lists unless --limit says otherwise
+TABLE_EVENTS = 1000
 
 
 def _render_trace(model: dict[str, Any], fmt: TraceFormat) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from logcorr.correlate.skew import CLOCK_SQL
 from logcorr.errors import UsageError
 from logcorr.model import SYSTEMS
 from logcorr.units import is_duration, parse_duration_ms
@@ -83,14 +84,22 @@ def summary_sql(f: TraceFilter) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) or "true"), params
 
 
+# the newest event durations count back from: on a server's clock (the Worker's, Convex's) when there is one,
+# for a browser's may be days ahead, and `--since 1h` would then hold that one visitor's lines alone; a stored
+# event before a dropped one
+_SERVER = f"{CLOCK_SQL} <> 'browser'"
+NEWEST_SQL = f"""
+    SELECT coalesce((SELECT max(ts) FROM log_queue WHERE {_SERVER}), (SELECT max(ts) FROM drop_events WHERE {_SERVER}),
+                    (SELECT max(ts) FROM log_queue), (SELECT max(ts) FROM drop_events))
+"""
+
+
 def time_sql(con: Any, f: TraceFilter, *, first: str = "ts", last: str = "ts") -> tuple[str, list[Any]]:
     """Clauses for --since/--until: `last >= since` and `first <= until`. With first=last=ts they bound
     events; with first=min(ts), last=max(ts) they select traces overlapping the window."""
     if not f.since and not f.until:
         return "true", []
-    newest = con.execute(
-        "SELECT coalesce((SELECT max(ts) FROM log_queue), (SELECT max(ts) FROM drop_events))"
-    ).fetchone()[0]
+    newest = con.execute(NEWEST_SQL).fetchone()[0]
     if newest is None:
         # no event at all: nothing to count back from, and nothing any window could hold (an empty list, not
         # a usage error, for `traces --since 1h` in a script run before the first ingest)

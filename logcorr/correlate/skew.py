@@ -3,12 +3,17 @@ Convex is taken as in sync with it. Browser clocks drift, so browser times are c
 estimated, most specific first, from:
 
 1. paired timestamps — worker records of browser lines carry the Worker's receive time (`ts`) and the
-   browser's own clock (`client_ts`): offset = median(client_ts − ts) over the user's records within a
-   day of the trace (a drifting clock's offset is local in time, and the bound lets DuckDB skip the rest
-   of the table), else over the trace's own. It includes the one-way network delay, so it slightly
-   under-corrects. A user id that many browsers share (the console override's default `anonymous`) names
-   no one clock: only the trace's own records are paired then. Offsets beyond a day are broken client
-   values (a clock at 1999), not skew, and are left out;
+   browser's own clock (`client_ts`): offset = median(client_ts − ts) (of an even number of samples the
+   upper middle one: a delayed record only makes its sample smaller) over the trace's own records (a trace
+   is one page load: one browser, one clock), else over the user's records within a day of the trace (a
+   drifting clock's offset is local in time, and the bound lets DuckDB skip the rest of the table). A
+   user may have a phone and a laptop, so the user's records speak only for a trace that has none. It
+   includes the one-way network delay, so it slightly under-corrects. A user id that many browsers share
+   (the console override's default `anonymous`) names no one clock: it is not used. Offsets beyond a day
+   are broken client values (a clock at 1999), not skew, and are left out. The copies of lines the rules
+   dropped count too, one sample per event (`event_key`): the Worker's record of a line whose browser
+   payload was stored first (ingested earlier, or a clock behind the Worker's) is dropped as its duplicate,
+   and it is that line's only pair;
 2. causal order — a trace's first browser line causes its first Worker line, so when the browser line is
    later than the Worker line, the browser clock is ahead by at least that much: offset = gap + 1 ms.
    Only that direction is evidence: an early browser line is ordinary (the trace id lives for a page load).
@@ -22,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from logcorr.store.schema import dropped_span
 
 WORKER_CLOCK_FORMATS = ("worker-record", "worker-logs", "cf-logpush", "cf-tail", "cf-workers-logs")
 
@@ -59,6 +66,29 @@ SHARED_USER_IDS = frozenset(("anonymous", "system", "unknown", "guest", "null", 
 MAX_OFFSET_MS = 86_400_000
 
 
+# one sample per event: a line's copies (the browser's payload, the Worker's record of it, a delivery
+# repeated) share its event key; the least delayed copy measures the clock best. Of an even number of samples
+# the upper middle one, not the mean of the two: a sample is the skew less its network delay, so the larger is
+# the nearer, and two samples, one of a POST retried 30 s later, were 15 s off
+_PAIRED_SQL = f"""
+    SELECT list_sort(list(d))[count(*) // 2 + 1], count(*) FROM (
+        SELECT max(epoch_ms(client_ts) - epoch_ms(ts)) AS d FROM (
+            SELECT event_key, client_ts, ts FROM log_queue WHERE {{where}}
+            UNION ALL SELECT event_key, client_ts, ts FROM drop_events WHERE {{where}} AND {{dropped}})
+        WHERE abs(epoch_ms(client_ts) - epoch_ms(ts)) <= {MAX_OFFSET_MS}
+        GROUP BY event_key)
+"""
+
+
+def _paired(con: Any, where: str, params: list[Any], dropped: str, dparams: list[Any]) -> tuple[int, int]:
+    """(median offset, samples) of the browser records with two clocks that `where` selects."""
+    where = f"system = 'browser' AND client_ts IS NOT NULL AND {where}"
+    row = con.execute(
+        _PAIRED_SQL.format(where=where, dropped=dropped), [*params, *params, *dparams]
+    ).fetchone()
+    return (round(row[0]), int(row[1])) if row and row[1] else (0, 0)
+
+
 def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> Skew:
     """The browser clock's offset for one trace (see the module docstring for the order of evidence)."""
     users = sorted(
@@ -72,34 +102,21 @@ def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> S
         }
     )
     stamps = [e["ts"] for e in events if not e.get("rule")] or [e["ts"] for e in events]
+    span = dropped_span(con, trace_id)
+    offset, n = _paired(
+        con,
+        "trace_id = ?",
+        [trace_id],
+        "ts BETWEEN ? AND ?" if span else "false",
+        list(span) if span else [],
+    )
+    if n:
+        return Skew("browser", offset, "paired", n, "trace")
+    window = "ts BETWEEN ?::TIMESTAMP - INTERVAL 1 DAY AND ?::TIMESTAMP + INTERVAL 1 DAY"
     for user in users[:1]:
-        row = con.execute(
-            f"""
-            SELECT median(epoch_ms(client_ts) - epoch_ms(ts)), count(*) FROM log_queue
-            WHERE system = 'browser' AND client_ts IS NOT NULL AND user_id = ?
-              AND ts BETWEEN ?::TIMESTAMP - INTERVAL 1 DAY AND ?::TIMESTAMP + INTERVAL 1 DAY
-              AND abs(epoch_ms(client_ts) - epoch_ms(ts)) <= {MAX_OFFSET_MS}
-            """,
-            [user, min(stamps), max(stamps)],
-        ).fetchone()
-        if row and row[1]:
-            return Skew("browser", round(row[0]), "paired", int(row[1]), f"user {user}")
-    paired = [
-        e["client_ts_ms"] - e["ts_ms"]
-        for e in events
-        if e["system"] == "browser"
-        and e["client_ts_ms"] is not None
-        and abs(e["client_ts_ms"] - e["ts_ms"]) <= MAX_OFFSET_MS
-        and not e.get("rule")  # the stored events only: --include-dropped shows more, it measures the same
-    ]
-    if paired:
-        paired.sort()
-        mid = (
-            paired[len(paired) // 2]
-            if len(paired) % 2
-            else (paired[len(paired) // 2 - 1] + paired[len(paired) // 2]) // 2
-        )
-        return Skew("browser", int(mid), "paired", len(paired), "trace")
+        offset, n = _paired(con, f"user_id = ? AND {window}", [user, min(stamps), max(stamps)], "true", [])
+        if n:
+            return Skew("browser", offset, "paired", n, f"user {user}")
     browser = [e["ts_ms"] for e in events if e["clock"] == "browser" and not e.get("rule")]
     worker = [e["ts_ms"] for e in events if e["clock"] == "worker" and not e.get("rule")]
     if browser and worker:

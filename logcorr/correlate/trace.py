@@ -145,7 +145,9 @@ def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool =
     for e in events:
         off = skews[e["clock"]].offset_ms if e["clock"] in skews else 0
         e["ts_corrected_ms"] = e["ts_ms"] - off
-    events.sort(key=lambda e: (e["ts_corrected_ms"], e["event_id"]))
+    # at one millisecond, in causal order: a Worker freezes its clock for an invocation, so its record of a
+    # browser line and its own line about it share their time
+    events.sort(key=lambda e: (e["ts_corrected_ms"], SYSTEMS.index(e["system"]), e["event_id"]))
     kept = [e for e in events if e["rule"] is None] or events
     start_ms = min(e["ts_corrected_ms"] for e in kept) if kept else 0
     end_ms = max(e["ts_corrected_ms"] for e in kept) if kept else 0

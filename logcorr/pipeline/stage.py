@@ -67,14 +67,42 @@ REJECT_SCHEMA = pa.schema(
     ]
 )
 
-# lines of one request (a Convex function run, a Worker invocation) take the trace id a line of it carries,
-# the earliest one's: a map built in a first pass over the spooled events, joined as they are loaded (an
-# UPDATE of staging afterwards took 0.55-0.7 s at 1M records, the map and the join 0.17 + 0.19 s)
+# lines of one request (a Convex function run, a Worker invocation) take the trace id its lines carry, when
+# they carry one (a request whose lines name several, a batch or a sync over many traces, gives none: which
+# trace its other lines, its errors say, belong to is not known): a map built in a first pass over the
+# spooled events, joined as they are loaded (an UPDATE of staging afterwards took 0.55-0.7 s at 1M records,
+# the map and the join 0.17 + 0.19 s). The lines an earlier ingest stored or dropped count too (`_EARLIER`),
+# for the requests a line here has no id of its own in, looked for within `REQUEST_MARGIN_MS` of their
+# times: a log that grows is ingested in parts, and a request's lines fall on both sides of a cut (its id on
+# the first line, its execution line on the next part's)
 _REQUEST_MAP = """
+    CREATE OR REPLACE TEMP TABLE request_ids AS
+    SELECT request_id, trace_id, min(ts_ms) AS lo, max(ts_ms) AS hi FROM ({kept})
+    WHERE request_id IS NOT NULL GROUP BY request_id, trace_id;
     CREATE OR REPLACE TEMP TABLE request_traces AS
-    SELECT request_id, arg_min(trace_id, ts_ms) AS trace_id FROM ({kept})
-    WHERE request_id IS NOT NULL AND trace_id IS NOT NULL GROUP BY request_id
+    WITH wanted AS (SELECT request_id, lo - {margin} AS lo, hi + {margin} AS hi FROM request_ids WHERE trace_id IS NULL),
+    span AS (SELECT make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi FROM wanted),
+    earlier AS ({earlier})
+    SELECT request_id, min(trace_id) AS trace_id FROM (
+        SELECT request_id, trace_id FROM request_ids WHERE trace_id IS NOT NULL UNION ALL SELECT * FROM earlier)
+    GROUP BY request_id HAVING count(DISTINCT trace_id) = 1;
+    DROP TABLE request_ids;
 """
+_EARLIER = """
+        SELECT q.request_id, q.trace_id FROM log_queue q JOIN wanted w USING (request_id)
+        WHERE q.trace_id IS NOT NULL AND epoch_ms(q.ts) BETWEEN w.lo AND w.hi
+          AND q.ts BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)
+        UNION ALL
+        SELECT d.request_id, d.trace_id FROM drop_events d JOIN wanted w USING (request_id)
+        WHERE d.trace_id IS NOT NULL AND epoch_ms(d.ts) BETWEEN w.lo AND w.hi
+          AND d.ts BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)
+"""
+# a connection without the store's tables (a stager on its own) has no earlier lines
+_NO_EARLIER = "SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS trace_id WHERE false"
+# how far from a request's lines here its lines an earlier ingest stored are looked for: a function run or an
+# invocation lasts minutes at most (a Worker's cron 15), and a bound keeps a Ray ID Cloudflare gives again
+# another day (it does not promise them unique) from joining that day's request
+REQUEST_MARGIN_MS = 3_600_000
 _REQUEST_JOIN = """
     SELECT s.seq, s.file_id, s.ts_ms, s.system, s.level, coalesce(s.trace_id, r.trace_id) AS trace_id,
            r.trace_id AS request_trace, s.fingerprint, s.event_key, s.suppressed
@@ -479,10 +507,15 @@ class Stager:
             kept = (
                 f"SELECT * FROM _spooled WHERE file_id NOT IN ({gone})" if gone else "SELECT * FROM _spooled"
             )
+            stored = self.con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('log_queue', 'drop_events') "
+                "AND database_name = current_database() AND schema_name = current_schema()"
+            ).fetchall()[0][0]  # fetched whole: the registered scan below needs the connection free
+            earlier = _EARLIER if stored == 2 else _NO_EARLIER
             self.spool.load(
                 select={t: kept for t in ("staging", "staged_metrics", "staged_rejects")}
                 | {"staging": _REQUEST_JOIN.format(kept=kept)},
-                before={"staging": _REQUEST_MAP.format(kept=kept)},
+                before={"staging": _REQUEST_MAP.format(kept=kept, margin=REQUEST_MARGIN_MS, earlier=earlier)},
                 # serialised by the stager (orjson, or the compiled path held to it by tests)
                 json={"staged_metrics": ("data",)},
                 keep=("staging",),

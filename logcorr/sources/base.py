@@ -56,14 +56,18 @@ def each_object(items: list[Any], where: str, read: Callable[[dict[str, Any]], o
 def propagate_trace(events: list[Event], start: int) -> None:
     """Give lines of one request (events[start:]) the trace id that one of them carries.
 
-    Lines that found no trace id of their own take the first id found among their siblings,
-    recorded as trace_source='request_id'.
+    Lines that found no trace id of their own take the id their siblings carry, recorded as
+    trace_source='request_id' — only when the siblings carry one id: a request whose lines name several (a
+    batch endpoint, a sync over many traces) says nothing of which trace its other lines belong to, and
+    pinning them (its errors, say) on the first would merge unrelated requests.
     """
     found: str | None = None
     for ev in events[start:]:
         if ev.trace_id is not None:
-            found = ev.trace_id
-            break
+            if found is None:
+                found = ev.trace_id
+            elif ev.trace_id != found:
+                return
     if found is None:
         return
     for i in range(start, len(events)):

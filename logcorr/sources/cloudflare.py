@@ -65,7 +65,9 @@ def _invocation(
     """Shared by Logpush and tail: one event per log line and per exception."""
     k_level, k_message, k_ts, k_name, k_stack = keys
     start = len(events)
-    header_tid = traceid.from_headers(headers)
+    # the app's id header names the request's trace; a tracing SDK's (traceparent) only lines nothing else
+    # names one of, after their siblings have given theirs (see traceid.APP_HEADERS)
+    header_tid = traceid.from_headers(headers, traceid.APP_HEADERS)
     if logs is not None and not isinstance(logs, list):
         raise RecordError("logs must be a list")
     if exceptions is not None and not isinstance(exceptions, list):
@@ -129,6 +131,11 @@ def _invocation(
             )
         )
     propagate_trace(events, start)
+    sdk_tid = traceid.from_headers(headers, traceid.TRACING_HEADERS)
+    if sdk_tid:
+        for i in range(start, len(events)):
+            if events[i].trace_id is None:
+                events[i] = events[i]._replace(trace_id=sdk_tid, trace_source="header")
     metrics.append(Metric(ts, "worker", "worker_invocation", metric))
     return None
 

@@ -66,9 +66,10 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
             request_id = opt_str(details.get("requestId"))
     tid, how = traceid.find(obj, message, context)
     if tid is not None and request_id and tid == f"convex_req_{request_id}":
-        # the live webhook's fallback id names the request, not a trace: leave the trace to be
+        # the live webhook's fallback id names the request, not a trace: its regex missed what the message
+        # or the function's metadata may still say (`trace_id=X`, quoted JSON); else the trace is left to be
         # filled from a sibling line of the same request (or counted as an orphan)
-        tid, how = None, "none"
+        tid, how = traceid.find(None, message, context)
     events.append(
         Event(
             ts,

@@ -19,18 +19,24 @@ FIELD_NAMES: tuple[str, ...] = (
     "correlationId",
 )
 
-# header names are compared lower-case
-_HEADER_NAMES: tuple[str, ...] = ("traceparent", "sentry-trace", "x-trace-id", "x-correlation-id", "trace-id")
+# header names are compared lower-case. The app's own id headers come first; W3C `traceparent` and
+# `sentry-trace` carry a tracing SDK's id, which the app's own lines (the console override's
+# `trace_<ms>_<rand>`, Convex function args) do not: it is taken only when nothing names the app's
+APP_HEADERS: tuple[str, ...] = ("x-trace-id", "x-correlation-id", "trace-id")
+TRACING_HEADERS: tuple[str, ...] = ("traceparent", "sentry-trace")
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 _SENTRY = re.compile(r"^([0-9a-f]{32})(?:-[0-9a-f]{16})?(?:-[01])?$")
 
 # `trace_id: X`, `trace-id=X`, `TRACE_ID X`, `traceId: "X"`, `"trace_id":"X"` (JSON inside a message), and
 # console.log("trace_id:", id) as Convex renders its arguments: `'trace_id:' 'X'`. Groups: the separator, the
-# two places a quote may open the id, the id
+# two places a quote may open the id, the id: at most `MAX_ID` characters, as a field's (`clean_id`); a longer
+# run is no id (cut, it would be another id, or the same as another long id's first characters)
+MAX_ID = 256
 _MSG_KEYED = re.compile(
-    r"""trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,127})""", re.IGNORECASE
+    r"""trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,255})""", re.IGNORECASE
 )
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
 # the browser console override's own ids, trace_<epoch-ms>_<base36>, and its test generator's,
 # trace_<epoch-ms>_test_<system>
 _MSG_BARE = re.compile(r"\b(trace_\d{10,}_[a-z0-9]+(?:_[a-z0-9]+)*)\b")
@@ -47,7 +53,7 @@ def clean_id(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     v = value.strip()
-    if v.lower() in _NOT_IDS or len(v) > 256:
+    if v.lower() in _NOT_IDS or len(v) > MAX_ID:
         return None
     return v
 
@@ -62,12 +68,12 @@ def from_fields(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
-def from_headers(headers: Any) -> str | None:
-    """A trace id from W3C `traceparent`, `sentry-trace` or `x-trace-id`-style headers."""
+def from_headers(headers: Any, names: tuple[str, ...] = APP_HEADERS + TRACING_HEADERS) -> str | None:
+    """A trace id from `x-trace-id`-style headers, then W3C `traceparent` or `sentry-trace` (of `names`)."""
     if not isinstance(headers, Mapping) or not headers:
         return None
     lowered = {str(k).lower(): v for k, v in headers.items()}
-    for name in _HEADER_NAMES:
+    for name in names:
         raw = lowered.get(name)
         if not isinstance(raw, str):
             continue
@@ -100,7 +106,13 @@ def from_message(message: str) -> str | None:
         at = 0
         while (m := _MSG_KEYED.search(message, at)) is not None:
             tid = m.group(4).rstrip(_TRAILING)
-            if tid and tid.lower() not in _NOT_IDS and (_stated(m) or any("0" <= c <= "9" for c in tid)):
+            longer = m.end(4) < len(message) and message[m.end(4)] in _ID_CHARS
+            if (
+                tid
+                and not longer
+                and tid.lower() not in _NOT_IDS
+                and (_stated(m) or any("0" <= c <= "9" for c in tid))
+            ):
                 return tid
             at = m.start() + 1
         m = _MSG_BARE.search(message)
@@ -119,7 +131,8 @@ def find(
     context: Mapping[str, Any] | None = None,
     headers: Any = None,
 ) -> tuple[str | None, str]:
-    """Trace id and its source, trying record fields, context fields, headers, then message text."""
+    """Trace id and its source, trying record fields, context fields, the app's id headers, message text,
+    then a tracing SDK's headers (`traceparent`, `sentry-trace`: see `APP_HEADERS`)."""
     if obj is not None:
         tid = from_fields(obj)
         if tid:
@@ -130,10 +143,13 @@ def find(
             return tid, "field"
         if headers is None:
             headers = context.get("headers")
-    tid = from_headers(headers)
+    tid = from_headers(headers, APP_HEADERS)
     if tid:
         return tid, "header"
     tid = from_message(message)
     if tid:
         return tid, "message"
+    tid = from_headers(headers, TRACING_HEADERS)
+    if tid:
+        return tid, "header"
     return None, "none"
