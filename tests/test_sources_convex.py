@@ -958,9 +958,11 @@ def test_lines_of_one_convex_request_share_the_trace_id_one_of_them_names(tmp_pa
         ]
 
 
-def test_lines_of_a_convex_request_naming_two_traces_are_given_neither(tmp_path: Path) -> None:
+@pytest.mark.parametrize("earlier", [False, True], ids=["new-db", "db-with-earlier-lines"])
+def test_lines_of_a_convex_request_naming_two_traces_are_given_neither(tmp_path: Path, earlier: bool) -> None:
     """A sync action logs the trace ids of the logs it moves: its failure and its execution were pinned on the
-    first trace it named (its earliest line's), which then listed an error of another request."""
+    first trace it named (its earliest line's), which then listed an error of another request. (A new database
+    and one holding lines of earlier ingests take two ways to the request map.)"""
     sync = fn("workerSync:syncAllLogs", "action", "5ca1ab1e5ca1ab1e")
     lines = [
         console(function=sync, timestamp=1714910401000, message=f"'Synced 5 logs for trace_id:' '{TRACE_A}'"),
@@ -970,11 +972,17 @@ def test_lines_of_a_convex_request_naming_two_traces_are_given_neither(tmp_path:
         ),
         execution(function=sync, timestamp=1714910401030),
     ]
+    if earlier:  # another request, the day before
+        before = tmp_path / "before.jsonl"
+        before.write_bytes(orjson.dumps(console(timestamp=1714824000000, message="'warm-up'")) + b"\n")
+        ingest([str(before)], str(tmp_path / "db.duckdb"))
     path = tmp_path / "sync.jsonl"
     path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
     ingest([str(path)], str(tmp_path / "db.duckdb"))
     with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as con:
-        rows = con.execute("SELECT trace_id, trace_source FROM log_queue ORDER BY ts").fetchall()
+        rows = con.execute(
+            "SELECT trace_id, trace_source FROM log_queue WHERE ts > '2024-05-05' ORDER BY ts"
+        ).fetchall()
     assert rows == [(TRACE_A, "message"), (TRACE_C, "message"), (None, "none"), (None, "none")]
 
 

@@ -77,16 +77,25 @@ REJECT_SCHEMA = pa.schema(
 # the first line, its execution line on the next part's)
 _REQUEST_MAP = """
     CREATE OR REPLACE TEMP TABLE request_ids AS
-    SELECT request_id, trace_id, min(ts_ms) AS lo, max(ts_ms) AS hi FROM ({kept})
-    WHERE request_id IS NOT NULL GROUP BY request_id, trace_id;
+    SELECT request_id, min(trace_id) AS lo_id, max(trace_id) AS hi_id,
+           min(ts_ms) FILTER (WHERE trace_id IS NULL) AS lo, max(ts_ms) FILTER (WHERE trace_id IS NULL) AS hi
+    FROM ({kept}) WHERE request_id IS NOT NULL GROUP BY request_id;
     CREATE OR REPLACE TEMP TABLE request_traces AS
-    WITH wanted AS (SELECT request_id, lo - {margin} AS lo, hi + {margin} AS hi FROM request_ids WHERE trace_id IS NULL),
+    WITH wanted AS (SELECT request_id, lo - {margin} AS lo, hi + {margin} AS hi FROM request_ids WHERE lo IS NOT NULL),
     span AS (SELECT make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi FROM wanted),
     earlier AS ({earlier})
-    SELECT request_id, min(trace_id) AS trace_id FROM (
-        SELECT request_id, trace_id FROM request_ids WHERE trace_id IS NOT NULL UNION ALL SELECT * FROM earlier)
-    GROUP BY request_id HAVING count(DISTINCT trace_id) = 1;
+    SELECT request_id, min(lo_id) AS trace_id FROM (
+        SELECT request_id, lo_id, hi_id FROM request_ids WHERE lo_id IS NOT NULL
+        UNION ALL SELECT request_id, trace_id, trace_id FROM earlier)
+    GROUP BY request_id HAVING min(lo_id) = max(hi_id);
     DROP TABLE request_ids;
+"""
+# the same map when no earlier ingest stored or dropped a line (a new database): only the lines with an id
+# are grouped, 0.1 s against 0.2 s at 1M records
+_REQUEST_MAP_ALONE = """
+    CREATE OR REPLACE TEMP TABLE request_traces AS
+    SELECT request_id, min(trace_id) AS trace_id FROM ({kept})
+    WHERE request_id IS NOT NULL AND trace_id IS NOT NULL GROUP BY request_id HAVING min(trace_id) = max(trace_id)
 """
 _EARLIER = """
         SELECT q.request_id, q.trace_id FROM log_queue q JOIN wanted w USING (request_id)
@@ -97,8 +106,6 @@ _EARLIER = """
         WHERE d.trace_id IS NOT NULL AND epoch_ms(d.ts) BETWEEN w.lo AND w.hi
           AND d.ts BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)
 """
-# a connection without the store's tables (a stager on its own) has no earlier lines
-_NO_EARLIER = "SELECT NULL::VARCHAR AS request_id, NULL::VARCHAR AS trace_id WHERE false"
 # how far from a request's lines here its lines an earlier ingest stored are looked for: a function run or an
 # invocation lasts minutes at most (a Worker's cron 15), and a bound keeps a Ray ID Cloudflare gives again
 # another day (it does not promise them unique) from joining that day's request
@@ -450,6 +457,18 @@ class Stager:
         if len(self.metric_rows) >= self.batch_rows:
             self.flush_metrics()
 
+    def _earlier_lines(self) -> bool:
+        """Whether an earlier ingest stored or dropped a line a request here may share (`_EARLIER`); a
+        connection without the store's tables (a stager on its own) has none."""
+        tables = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('log_queue', 'drop_events') "
+            "AND database_name = current_database() AND schema_name = current_schema()"
+        ).fetchall()[0][0]  # fetched whole: the registered scan after it needs the connection free
+        if tables < 2:
+            return False
+        query = "SELECT EXISTS (FROM log_queue) OR EXISTS (FROM drop_events)"
+        return bool(self.con.execute(query).fetchall()[0][0])
+
     def _check_event(
         self, row: tuple[Any, ...], redact: bool, found: tuple[int, ...] | None = None
     ) -> tuple[Any, ...]:
@@ -507,15 +526,13 @@ class Stager:
             kept = (
                 f"SELECT * FROM _spooled WHERE file_id NOT IN ({gone})" if gone else "SELECT * FROM _spooled"
             )
-            stored = self.con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE table_name IN ('log_queue', 'drop_events') "
-                "AND database_name = current_database() AND schema_name = current_schema()"
-            ).fetchall()[0][0]  # fetched whole: the registered scan below needs the connection free
-            earlier = _EARLIER if stored == 2 else _NO_EARLIER
+            request_map = _REQUEST_MAP_ALONE.format(kept=kept)
+            if self._earlier_lines():
+                request_map = _REQUEST_MAP.format(kept=kept, margin=REQUEST_MARGIN_MS, earlier=_EARLIER)
             self.spool.load(
                 select={t: kept for t in ("staging", "staged_metrics", "staged_rejects")}
                 | {"staging": _REQUEST_JOIN.format(kept=kept)},
-                before={"staging": _REQUEST_MAP.format(kept=kept, margin=REQUEST_MARGIN_MS, earlier=earlier)},
+                before={"staging": request_map},
                 # serialised by the stager (orjson, or the compiled path held to it by tests)
                 json={"staged_metrics": ("data",)},
                 keep=("staging",),
