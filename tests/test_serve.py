@@ -417,6 +417,40 @@ def test_a_port_in_use_is_one_clear_line(cli: Callable[..., Any], tmp_path: Path
     assert r.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "Traceback" not in r.stderr
 
 
+def test_localhost_is_listened_on_at_each_address_it_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    # where `localhost` names ::1 and 127.0.0.1, only the first was bound: Node's fetch tries ::1 first
+    import socket
+
+    from logcorr.serve.run import _listen
+
+    names = [
+        (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", 0, 0, 0)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0)),  # listed twice (hosts file and DNS)
+    ]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: names)
+    socks = _listen("localhost", 0)
+    try:
+        got = [(s.family, s.getsockname()[0]) for s in socks]
+        assert (socket.AF_INET, "127.0.0.1") in got and len(got) == len(set(got))
+        ports = {s.getsockname()[1] for s in socks}
+        assert len(ports) == 1  # one port for all: the one the first socket picked
+        for s in socks:  # each address answers (no create_connection: getaddrinfo is replaced)
+            with socket.socket(s.family) as client:
+                client.settimeout(2)
+                client.connect(s.getsockname()[:2])
+        try:
+            v6 = socket.socket(socket.AF_INET6)
+            v6.bind(("::1", 0))
+            v6.close()
+        except OSError:
+            return  # no IPv6 here: ::1 is left out, 127.0.0.1 still served
+        assert (socket.AF_INET6, "::1") in got
+    finally:
+        for s in socks:
+            s.close()
+
+
 # --- the pieces without a server -----------------------------------------------------------------------
 
 

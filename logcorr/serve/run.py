@@ -23,7 +23,7 @@ def serve(cfg: ServeConfig, host: str, port: int, ready: Callable[[str], None]) 
             f"logcorr serve needs its optional dependencies ({e.name} is missing)",
             "pip install 'logcorr[serve]'",
         ) from None
-    sock = _listen(host, port)
+    socks = _listen(host, port)
     collector = Collector(cfg)
     try:
         collector.writer.start()
@@ -38,24 +38,43 @@ def serve(cfg: ServeConfig, host: str, port: int, ready: Callable[[str], None]) 
                 timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
             )
         )
-        bound = sock.getsockname()[1]
+        bound = socks[0].getsockname()[1]
         ready(f"http://{'[' + host + ']' if ':' in host else host}:{bound}")
-        server.run(sockets=[sock])
+        server.run(sockets=socks)
     finally:
         collector.writer.close()
-        sock.close()
+        for sock in socks:
+            sock.close()
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """A listening socket on each address `host` names (`localhost`: 127.0.0.1 and ::1 where it names both,
+    as clients such as Node's fetch try ::1 first), all on one port: `port`, or the one the first picked
+    (port 0). An address after the first that cannot be bound (no IPv6) is left out."""
     try:
-        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-        sock.listen(1024)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as e:
-        raise UsageError(
-            f"cannot listen on {host}:{port}: {e.strerror or e}", "choose another --port, or --port 0"
-        ) from None
-    sock.set_inheritable(True)
-    return sock
+        raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}", "check --host") from None
+    socks: list[socket.socket] = []
+    seen: set[tuple[int, str]] = set()
+    for family, kind, proto, _, addr in infos:
+        if (family, str(addr[0])) in seen:
+            continue
+        seen.add((family, str(addr[0])))
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # ::1 and 127.0.0.1 on one port: each socket its own family
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((addr[0], socks[0].getsockname()[1], *addr[2:]) if socks else addr)
+            sock.listen(1024)
+        except OSError as e:
+            sock.close()
+            if socks:
+                continue
+            raise UsageError(
+                f"cannot listen on {host}:{port}: {e.strerror or e}", "choose another --port, or --port 0"
+            ) from None
+        sock.set_inheritable(True)
+        socks.append(sock)
+    return socks
