@@ -477,6 +477,8 @@ def test_origin_patterns_take_exact_origins_subdomains_and_any() -> None:
     assert not p.allows("https://example.com") and not p.allows("http://a.example.com")
     assert not p.allows("http://app.test:8081")
     assert OriginPolicy(["*"]).allows("https://anything.example")
+    # a file:// page or a sandboxed frame sends `Origin: null`: `*` said any page, and refused it
+    assert OriginPolicy(["*"]).allows("null") and not OriginPolicy(["https://*.example.com"]).allows("null")
 
 
 def test_signature_is_the_convex_header_and_compares_the_whole_value() -> None:

@@ -76,13 +76,13 @@ class OriginPolicy:
 
     def allows(self, origin: str) -> bool:
         """True when `origin` (the request's Origin header) matches a pattern."""
+        if any(p.host == "*" and p.scheme == "*" for p in self._parsed):
+            return True  # `*`: any page, `Origin: null` too (a file:// page, a sandboxed frame)
         parts = _split_origin(origin)
         if parts is None:
             return False
         scheme, host, port = parts
         for p in self._parsed:
-            if p.host == "*" and p.scheme == "*":
-                return True
             if p.scheme not in ("*", scheme) or (p.port is not None and p.port != port):
                 continue
             if p.host == host or (p.host.startswith("*.") and host.endswith(p.host[1:])):
