@@ -31,6 +31,7 @@ def ledger_cmd(
 ) -> None:
     """List dropped events with the rule, the reason and the rule's state at that moment.
 
+    \b
     Example: logcorr ledger --rule rate_limit --system browser --format json
     """
     from logcorr.render.rows import write_rows
@@ -49,6 +50,7 @@ def explain_cmd(
 ) -> None:
     """Say why each event of one input line was stored or dropped (rule, reason, rule state).
 
+    \b
     Example: logcorr explain exports/browser.jsonl:42
     """
     from logcorr.render.rows import write_rows

@@ -55,6 +55,7 @@ def trace_cmd(
 ) -> None:
     """Show one request's timeline across browser → worker → backend.
 
+    \b
     Example: logcorr trace trace_1714910405337 --format chrome > trace.json
     """
     from logcorr.correlate import trace as tr
@@ -123,6 +124,7 @@ def traces_cmd(
 ) -> None:
     """List traces with their systems, duration and errors.
 
+    \b
     Example: logcorr traces --has-errors --min-systems 3 --format csv
     """
     from logcorr.correlate.listing import list_traces
@@ -162,6 +164,7 @@ def search_cmd(
 ) -> None:
     """Find events by message text.
 
+    \b
     Example: logcorr search "timeout" --system worker --since 2h
     """
     from logcorr.correlate.listing import search_events
@@ -188,6 +191,7 @@ def sql_cmd(
     keys are written as text ({"1": 5, "2": 3}). Times are UTC (…T12:00:01.000Z, or .123456Z when a time
     has microseconds), a TIMESTAMPTZ too.
 
+    \b
     Example: logcorr sql "SELECT system, count(*) FROM log_queue GROUP BY ALL" --format csv
     """
     from logcorr.render.rows import write_rows
@@ -203,6 +207,7 @@ def stats_cmd(
 ) -> None:
     """Summarise the database: events per system, trace coverage and integrity, top errors.
 
+    \b
     Example: logcorr stats --db app.duckdb
     """
     from logcorr.correlate.listing import stats
