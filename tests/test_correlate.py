@@ -864,3 +864,5 @@ def test_a_window_over_a_database_without_events_lists_nothing(
     assert r.json() == []
     bad = cli(*command, "--since", "1xh", "--db", str(db))
     assert bad.exit_code == ExitCode.USAGE and "neither an ISO time nor a duration" in bad.stderr
+    # the hint gives a time and a duration to copy, and says what a duration counts back from
+    assert "hint: e.g. --since 2024-05-05T12:00:00Z" in bad.stderr and "newest event stored" in bad.stderr
