@@ -26,6 +26,21 @@ def _open(db: str | None) -> Any:
     return open_read_only(resolve_db(db))
 
 
+def _note_if_empty(con: Any, db: str | None) -> None:
+    """Under a listing, say when the database is empty (an ingest that rejected every line,
+    or `--db` pointing at another file), not the filters that matched nothing."""
+    import shlex
+    import sys
+
+    from logcorr.store.connection import resolve_db
+
+    if con.execute("SELECT 1 FROM log_queue LIMIT 1").fetchone() is None:
+        sys.stderr.write(
+            f"note: {resolve_db(db)} holds no events yet; ingest some with "
+            f"`logcorr ingest FILES --db {shlex.quote(resolve_db(db))}`\n"
+        )
+
+
 def _filter(system: list[str] | None, has_errors: bool, min_systems: int, since: str | None, until: str | None,
             user: str | None) -> Any:  # fmt: skip
     from logcorr.correlate.filters import TraceFilter
@@ -144,6 +159,7 @@ def traces_cmd(
         rows = list_traces(con, _filter(system, has_errors, min_systems, since, until, user),
                            sort=sort or "start", limit=rows_n, slowest=slowest)  # fmt: skip
         write_rows(rows, fmt, title="{n} traces", limit=rows_n, limit_option=option)
+        _note_if_empty(con, db)
     finally:
         con.close()
 
@@ -175,6 +191,7 @@ def search_cmd(
         rows = search_events(con, text, _filter(system, has_errors, min_systems, since, until, user),
                              regex=regex, level=level, limit=limit)  # fmt: skip
         write_rows(rows, fmt, title="{n} events", limit=limit)
+        _note_if_empty(con, db)
     finally:
         con.close()
 
