@@ -405,7 +405,8 @@ def test_slowest_is_the_number_of_rows_and_the_cut_note_names_it(
     assert r.exit_code == ExitCode.OK and len(r.stdout.splitlines()) == 4, (
         r.stdout
     )  # title, head, rule, 1 row
-    assert "(the first 1: there may be more; --slowest 0 lists all)" in r.stderr
+    # "the first 1" read as the trace that started first: they are the slowest
+    assert "(the 1 slowest: there may be more; --slowest 0 lists all)" in r.stderr
     every = cli("traces", "--db", db, "--slowest", "0")
     assert every.exit_code == ExitCode.OK and "there may be more" not in every.stderr
     for extra in (("--limit", "1"), ("--limit", "50"), ("--sort", "events")):
