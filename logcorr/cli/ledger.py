@@ -40,7 +40,10 @@ def ledger_cmd(
 
     rows = ledger_rows(resolve_db(db), LedgerFilter(rule, system, trace, limit))
     cols = _TABLE_LEDGER if fmt is RowFormat.table else LEDGER_COLUMNS
-    write_rows(rows, fmt, cols, title="drop ledger" if fmt is RowFormat.table else None)
+    # the limit: a table cut at it says so (100 rows of a 105,000-row ledger read as the whole of it)
+    write_rows(
+        rows, fmt, cols, title="drop ledger: {n} events" if fmt is RowFormat.table else None, limit=limit
+    )
 
 
 def explain_cmd(
