@@ -182,7 +182,8 @@ def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="quota_pct", value=str(result["total"]["quota_pct"]))
     # what the figures rest on: a CI reviewer sees that two hours of an afternoon were repeated all month
-    ET.SubElement(props, "property", name="projection", value=_basis(result))
+    if "observed" in result:
+        ET.SubElement(props, "property", name="projection", value=_basis(result))
     for cost in result["costs"]:
         ET.SubElement(props, "property", name=f"usd.{cost['model']}", value=str(cost["total_usd"]))
     for c in checks:
