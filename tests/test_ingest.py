@@ -505,6 +505,19 @@ def test_files_of_a_directory_not_named_as_logs_are_named_in_the_summary(
     assert "passed over 3 file(s) in the input directories not named as logs" in r.stderr
 
 
+def test_a_database_given_as_input_is_refused_with_the_flag_meant(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # `logcorr ingest app.duckdb`: its pages were read as 282 lines "not JSON", exit 0
+    db = tmp_path / "app.duckdb"
+    assert cli("ingest", str(FIXTURES / "browser"), "--db", str(db)).exit_code == 0
+    r = cli("ingest", str(db), "--db", str(tmp_path / "other.duckdb"))
+    assert r.exit_code == 3
+    assert f"{db} is a DuckDB database, not a log export" in r.stderr
+    assert f"hint: give it as --db {db} (to add logs to it: logcorr ingest FILES --db {db})" in r.stderr
+    assert not (tmp_path / "other.duckdb").exists()
+
+
 def test_a_file_with_nothing_logcorr_reads_gets_a_hint(tmp_path: Path, cli: Callable[..., Any]) -> None:
     # an nginx access log or an app's own JSON lines said only "rejected 2 × not JSON", exit 0: nothing told the
     # user the file is not one of the exports logcorr reads
