@@ -43,4 +43,4 @@ def validate_toml(model: type[M], text: str, source: str, what: str) -> M:
     except ValidationError as e:
         from logcorr.rules.policy import format_errors
 
-        raise ConfigError(format_errors(e, source, what)) from e
+        raise ConfigError(format_errors(e, source, what, model)) from e

@@ -60,11 +60,14 @@ def check_target(out_dir: Path, overwrite: bool, *, staged: bool = False) -> Non
     entries = sorted(p.name for p in out_dir.iterdir() if not (staged and p.name == STAGING))
     if not entries:
         return
+    foreign = foreign_entries(out_dir, staged=staged)
     if not overwrite:
         shown = ", ".join(entries[:5]) + (", …" if len(entries) > 5 else "")
-        raise UsageError(f"{out_dir} is not empty ({shown})",
-                         "add --overwrite to replace an earlier export there, or choose an empty directory")  # fmt: skip
-    foreign = foreign_entries(out_dir, staged=staged)
+        # --overwrite replaces an earlier export only: for a directory of other files it was a second refusal
+        hint = ("choose an empty directory (--overwrite replaces only an earlier export, and this one holds files "
+                "an export did not write)" if foreign else
+                "add --overwrite to replace the earlier export there, or choose an empty directory")  # fmt: skip
+        raise UsageError(f"{out_dir} is not empty ({shown})", hint)
     if foreign:
         shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
         raise UsageError(f"{out_dir} holds files a logcorr export did not write ({shown}); not overwriting",

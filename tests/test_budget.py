@@ -181,6 +181,9 @@ def test_junit_output_parses_and_names_the_failure(cli: Callable[..., CliResult]
     assert len(failures) == 1 and "42.16 %" in (failures[0].find("failure").get("message") or "")  # type: ignore[union-attr]
     # the JUnit schema's order: a suite's properties before its test cases (they came last)
     assert [child.tag for child in suite] == ["properties", "testcase", "testcase"]
+    # what the projection rests on, for a reviewer who sees only the report (the table alone said it)
+    basis = {p.get("name"): p.get("value") for p in suite.iter("property")}["projection"]
+    assert basis is not None and basis.startswith("observed ") and ", repeated every " in basis
 
 
 @pytest.mark.parametrize(
@@ -225,6 +228,7 @@ def test_markdown_is_appended_to_the_github_step_summary(
         and "logcorr budget check: ✅ pass" in text
         and "| browser |" in text
     )
+    assert "observed " in text and ", repeated every " in text  # what the projection rests on
 
 
 def test_simulate_straight_from_input_files_matches_the_database(

@@ -145,6 +145,27 @@ def test_help_lists_every_command_and_each_read_command_has_help(cli: Cli) -> No
         assert r.exit_code == ExitCode.OK and "Example: logcorr" in r.stdout, name
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["ingest"], ["trace"], ["traces"], ["search"], ["sql"], ["stats"], ["export"], ["ledger"], ["explain"],
+     ["replay"], ["serve"], ["budget", "simulate"], ["budget", "check"], ["policy", "show"], ["policy", "validate"]],
+)  # fmt: skip
+def test_help_example_is_one_line_to_copy(cli: Cli, argv: list[str]) -> None:
+    """The example is a command to paste: wrapped at 80 columns it broke inside `--fail-on-degrade`
+    (`--fail-` / `on-degrade`) and ran as two commands."""
+    from logcorr.cli.main import __getattr__ as app_of
+
+    r = cli(*argv, "--help")
+    assert r.exit_code == ExitCode.OK
+    example = next(line.strip() for line in r.stdout.splitlines() if line.strip().startswith("Example: "))
+    command = typer.main.get_command(app_of("app"))
+    for name in argv:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    doc = inspect.cleandoc(command.help or "")
+    written = next(line for line in doc.splitlines() if line.startswith("Example: "))
+    assert example == written
+
+
 def test_every_command_a_help_text_names_exists(cli: Cli) -> None:
     # `ingest --help` once sent users to `logcorr formats`, which never existed
     import re

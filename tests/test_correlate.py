@@ -15,7 +15,7 @@ import pytest
 
 from logcorr.errors import ExitCode
 from logcorr.pipeline.ingest import ingest
-from tests.conftest import ROOT, CliResult
+from tests.conftest import FIXTURES, ROOT, CliResult
 
 DATA = Path("tests/data/correlate")
 GOLDEN = ROOT / "tests" / "golden"
@@ -405,7 +405,8 @@ def test_slowest_is_the_number_of_rows_and_the_cut_note_names_it(
     assert r.exit_code == ExitCode.OK and len(r.stdout.splitlines()) == 4, (
         r.stdout
     )  # title, head, rule, 1 row
-    assert "(the first 1: there may be more; --slowest 0 lists all)" in r.stderr
+    # "the first 1" read as the trace that started first: they are the slowest
+    assert "(the 1 slowest: there may be more; --slowest 0 lists all)" in r.stderr
     every = cli("traces", "--db", db, "--slowest", "0")
     assert every.exit_code == ExitCode.OK and "there may be more" not in every.stderr
     for extra in (("--limit", "1"), ("--limit", "50"), ("--sort", "events")):
@@ -864,3 +865,23 @@ def test_a_window_over_a_database_without_events_lists_nothing(
     assert r.json() == []
     bad = cli(*command, "--since", "1xh", "--db", str(db))
     assert bad.exit_code == ExitCode.USAGE and "neither an ISO time nor a duration" in bad.stderr
+    # the hint gives a time and a duration to copy, and says what a duration counts back from
+    assert "hint: e.g. --since 2024-05-05T12:00:00Z" in bad.stderr and "newest event stored" in bad.stderr
+
+
+@pytest.mark.parametrize("command", [["traces"], ["search", "zzz"]])
+def test_an_empty_listing_says_when_the_database_holds_no_events(
+    cli: Callable[..., CliResult], tmp_path: Path, command: list[str]
+) -> None:
+    # an ingest that rejected every line (another tool's log) leaves a database with no events: `traces` printed
+    # an empty table and nothing told the user it was the database, not the filters
+    db = tmp_path / "empty.duckdb"
+    (tmp_path / "notes.txt").write_text("hello\n")
+    assert cli("ingest", str(tmp_path / "notes.txt"), "--db", str(db)).exit_code == ExitCode.OK
+    r = cli(*command, "--db", str(db), "--format", "json")
+    assert r.exit_code == ExitCode.OK and r.json() == []
+    assert f"note: {db} holds no events yet" in r.stderr and "logcorr ingest FILES --db" in r.stderr
+    full = tmp_path / "full.duckdb"
+    assert cli("ingest", str(FIXTURES / "browser"), "--db", str(full)).exit_code == ExitCode.OK
+    r = cli(*command, "--db", str(full), "--format", "json")
+    assert r.exit_code == ExitCode.OK and "holds no events" not in r.stderr

@@ -152,6 +152,18 @@ def test_a_non_empty_directory_is_refused_without_overwrite(
     assert not (out / ".logcorr-export-tmp").exists()
 
 
+def test_a_directory_of_other_files_is_not_answered_with_overwrite(
+    cli: Cli, fixtures_db: str, tmp_path: Path
+) -> None:
+    # the hint said "add --overwrite", which then refused the same directory for its foreign files
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    r = cli("export", "--parquet", str(out), "--db", fixtures_db)
+    assert r.exit_code == ExitCode.USAGE and "is not empty (notes.txt)" in r.stderr
+    assert "hint: choose an empty directory (--overwrite replaces only an earlier export" in r.stderr
+
+
 def test_overwrite_never_deletes_files_an_export_did_not_write(
     cli: Cli, fixtures_db: str, tmp_path: Path
 ) -> None:

@@ -505,6 +505,37 @@ def test_files_of_a_directory_not_named_as_logs_are_named_in_the_summary(
     assert "passed over 3 file(s) in the input directories not named as logs" in r.stderr
 
 
+def test_a_database_given_as_input_is_refused_with_the_flag_meant(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # `logcorr ingest app.duckdb`: its pages were read as 282 lines "not JSON", exit 0
+    db = tmp_path / "app.duckdb"
+    assert cli("ingest", str(FIXTURES / "browser"), "--db", str(db)).exit_code == 0
+    r = cli("ingest", str(db), "--db", str(tmp_path / "other.duckdb"))
+    assert r.exit_code == 3
+    assert f"{db} is a DuckDB database, not a log export" in r.stderr
+    assert f"hint: give it as --db {db} (to add logs to it: logcorr ingest FILES --db {db})" in r.stderr
+    assert not (tmp_path / "other.duckdb").exists()
+
+
+def test_a_file_with_nothing_logcorr_reads_gets_a_hint(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    # an nginx access log or an app's own JSON lines said only "rejected 2 × not JSON", exit 0: nothing told the
+    # user the file is not one of the exports logcorr reads
+    (tmp_path / "access.log").write_text(
+        '127.0.0.1 - - [30/Nov/2026:15:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8"\n'
+        '10.0.0.2 - - [30/Nov/2026:15:00:02 +0000] "POST /api HTTP/1.1" 500 1 "-" "curl/8"\n'
+    )
+    (tmp_path / "pino.jsonl").write_text('{"time":"2026-11-30T15:00:00Z","level":"error","msg":"boom"}\n')
+    good = tmp_path / "a.jsonl"
+    good.write_bytes(orjson.dumps(browser_event(T0, "x")) + b"\n")
+    paths = [str(tmp_path / "access.log"), str(tmp_path / "pino.jsonl"), str(good)]
+    r = cli("ingest", *paths, "--db", str(tmp_path / "db.duckdb"))
+    assert r.exit_code == 0, r.stderr
+    hints = [line for line in r.stderr.splitlines() if line.startswith("hint: nothing in ")]
+    assert len(hints) == 1 and f"{paths[0]}, {paths[1]} is an export logcorr reads" in hints[0]
+    assert str(good) not in hints[0]
+
+
 def test_a_parse_worker_that_died_is_said_so_not_reported_as_a_bug(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_jsonl: Callable[..., Path]
 ) -> None:

@@ -115,7 +115,9 @@ def test_a_duckdb_error_after_ctrl_c_is_reported_as_the_interruption(
     _wrap(monkeypatch, "INSERT INTO ingest_runs", aborted)
     db = tmp_path / "db.duckdb"
     r = cli("ingest", str(FIXTURES / "browser"), "--db", str(db))
-    assert r.exit_code == 130 and r.stderr.strip() == "interrupted"
+    # an ingest is one transaction: the message says nothing of it was stored
+    assert r.exit_code == 130
+    assert r.stderr.strip() == "interrupted: this ingest stored nothing, the database is as it was before it"
     # without Ctrl-C the same error is the database's
     monkeypatch.setattr(interrupt, "_requested", False)
     _wrap(

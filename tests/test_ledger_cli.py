@@ -95,6 +95,15 @@ def test_ledger_writes_every_format(cli: Cli, db: tuple[str, Path], fmt: RowForm
         raise AssertionError(fmt)
 
 
+def test_a_ledger_table_cut_at_its_limit_says_so(cli: Cli, db: tuple[str, Path]) -> None:
+    # 100 rows of a 105,000-row ledger were shown with nothing saying there were more (`traces` says it)
+    r = cli("ledger", "--db", db[0], "--limit", "2")
+    assert r.exit_code == ExitCode.OK and "drop ledger: 2 events" in r.stdout
+    assert "(the first 2: there may be more; --limit 0 lists all)" in r.stderr
+    whole = cli("ledger", "--db", db[0])
+    assert whole.exit_code == ExitCode.OK and "there may be more" not in whole.stderr
+
+
 def test_ledger_rejects_an_unknown_rule(cli: Cli, db: tuple[str, Path]) -> None:
     r = cli("ledger", "--db", db[0], "--rule", "nope")
     assert r.exit_code == ExitCode.USAGE and "unknown rule 'nope'" in r.stderr and "rate_limit" in r.stderr

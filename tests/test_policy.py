@@ -67,8 +67,13 @@ def test_a_pyproject_without_a_logcorr_table_is_refused_not_read_as_the_defaults
         ("[budget]\nwarn_pct = 99\nessential_pct = 90\n", "budget"),
         ('[budget]\nlending = "greedy"\n', "budget.lending"),
         ('[critical]\nlevels = ["fatal"]\n', "critical.levels"),
-        ("[loop]\nmax_identcal = 3\n", "loop.max_identcal"),
-        ("[nonsense]\nx = 1\n", "nonsense"),
+        # pydantic's "Extra inputs are not permitted" for a misspelt field: it names the field meant
+        ("[loop]\nmax_identcal = 3\n", "loop.max_identcal: unknown field (did you mean max_identical?)"),
+        ("[nonsense]\nx = 1\n", "nonsense: unknown field; fields here: redaction, suppression,"),
+        (
+            "[rate_limit]\nper_minute = 50\n",
+            "rate_limit.per_minute: unknown field; fields here: enabled, tiers,",
+        ),
         # every message contains "": it suppressed the rows the stager looked at closely and not the rest
         ('[suppression]\npatterns = ["webpack-internal", ""]\n', "suppression.patterns"),
         # NaN compares false, so a NaN share passed the check that the shares add up to 1

@@ -254,6 +254,13 @@ def test_junit_is_parsed_back_with_one_case_per_threshold(cli: Cli) -> None:
     assert failure is not None and "146" in (failure.get("message") or "")
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["events"] == "146"
+    # numbers a CI script parses: a replay of over 999 events wrote `8,250`
+    big = cli("replay", "--scenario", "steady", "--param", "scale=50", "--format", "junit")
+    root = ET.fromstring(big.stdout_bytes)
+    values = [p.get("value") or "" for p in root.iter("property")]
+    assert values and not any("," in v for v in values)
+    events = {p.get("name"): p.get("value") for p in root.iter("property")}["events"]
+    assert events is not None and int(events) > 1000
 
 
 @pytest.mark.parametrize("fmt", list(ReplayFormat))

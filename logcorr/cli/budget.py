@@ -150,6 +150,7 @@ def simulate_cmd(
 ) -> None:
     """Project a month of writes and dollars per system from observed logs.
 
+    \b
     Example: logcorr budget simulate --db app.duckdb --scale 10x --format markdown
     """
     result, _ = _project(inputs, db, policy, pricing, amplification, days, scale, baseline, period)
@@ -187,6 +188,7 @@ def check_cmd(
 ) -> None:
     """Gate CI on the projected month: exit 0 pass, 1 breached, 2 usage error, 3 input error.
 
+    \b
     Example: logcorr budget check logs/ --max-usd 10 --max-quota-pct 100 --fail-on-degrade --format junit
     """
     from logcorr.budget.check import evaluate

@@ -27,6 +27,7 @@ def export_cmd(
 ) -> None:
     """Write events as Parquet partitioned by system and date, for engines beyond one machine.
 
+    \b
     Example: logcorr export --parquet lake/ --since 7d --include-dropped
     """
     from logcorr.export import export_parquet

@@ -45,6 +45,7 @@ def ingest_cmd(
 ) -> None:
     """Read native log exports, apply the protection rules, and store them in DuckDB.
 
+    \b
     Example: logcorr ingest exports/ logpush-2024-05-05.log.gz --db app.duckdb
     """
     from logcorr.pipeline.workers import default_jobs, early_pool

@@ -31,6 +31,7 @@ def ledger_cmd(
 ) -> None:
     """List dropped events with the rule, the reason and the rule's state at that moment.
 
+    \b
     Example: logcorr ledger --rule rate_limit --system browser --format json
     """
     from logcorr.render.rows import write_rows
@@ -39,7 +40,10 @@ def ledger_cmd(
 
     rows = ledger_rows(resolve_db(db), LedgerFilter(rule, system, trace, limit))
     cols = _TABLE_LEDGER if fmt is RowFormat.table else LEDGER_COLUMNS
-    write_rows(rows, fmt, cols, title="drop ledger" if fmt is RowFormat.table else None)
+    # the limit: a table cut at it says so (100 rows of a 105,000-row ledger read as the whole of it)
+    write_rows(
+        rows, fmt, cols, title="drop ledger: {n} events" if fmt is RowFormat.table else None, limit=limit
+    )
 
 
 def explain_cmd(
@@ -49,6 +53,7 @@ def explain_cmd(
 ) -> None:
     """Say why each event of one input line was stored or dropped (rule, reason, rule state).
 
+    \b
     Example: logcorr explain exports/browser.jsonl:42
     """
     from logcorr.render.rows import write_rows

@@ -123,28 +123,30 @@ def cli_main(argv: list[str] | None = None) -> int:
     except LogcorrError as e:
         return _fail(e.message, e.hint, e.exit_code, debug, e)
     except KeyboardInterrupt:
-        _interrupted()
+        _interrupted(args)
         return ExitCode.INTERRUPTED
     except Exception as e:
-        return _other(e, debug)
+        return _other(e, debug, args)
     code = int(rv) if isinstance(rv, int) else ExitCode.OK
     if code == ExitCode.INTERRUPTED:  # typer returns 130 for Ctrl-C in a command, and says nothing
-        _interrupted()
+        _interrupted(args)
     return code
 
 
-def _interrupted() -> None:
+def _interrupted(args: list[str]) -> None:
     from logcorr.store.interrupt import committed_run
 
     run = committed_run()  # Ctrl-C during an ingest's COMMIT: that ingest is in the database
-    sys.stderr.write(
-        "interrupted\n"
-        if run is None
-        else f"interrupted after ingest run {run} was committed: its data is stored\n"
-    )
+    if run is not None:
+        sys.stderr.write(f"interrupted after ingest run {run} was committed: its data is stored\n")
+    elif next((a for a in args if not a.startswith("-")), None) == "ingest":
+        # one ingest is one transaction: say so, a user who stopped it wonders what half of it is stored
+        sys.stderr.write("interrupted: this ingest stored nothing, the database is as it was before it\n")
+    else:
+        sys.stderr.write("interrupted\n")
 
 
-def _other(e: Exception, debug: bool) -> int:
+def _other(e: Exception, debug: bool, args: list[str]) -> int:
     if isinstance(e, BrokenPipeError):
         # the reader went away (`logcorr traces | head`): it has what it wanted. Nothing more to stdout, and
         # no complaint at exit when Python flushes it
@@ -153,7 +155,7 @@ def _other(e: Exception, debug: bool) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.OK
     if _query_interrupted(e):
-        _interrupted()
+        _interrupted(args)
         return ExitCode.INTERRUPTED
     typer = sys.modules.get("typer")
     if typer is not None and isinstance(e, typer.Exit):

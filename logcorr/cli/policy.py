@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
 def show_cmd(policy: str = POLICY_OPT, fmt: PolicyFormat = FORMAT_OPT) -> None:
     """Print the effective policy: every rule's numbers, defaults filled in.
 
+    \b
     Example: logcorr policy show --policy policy.toml --format json
     """
     from logcorr.render.console import write_json
@@ -51,6 +52,7 @@ def validate_cmd(
 ) -> None:
     """Check a policy file: prints "ok" (exit 0) or its errors by field (exit 2).
 
+    \b
     Example: logcorr policy validate policy.toml
     """
     from logcorr.rules.policy import load_policy

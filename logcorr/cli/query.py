@@ -26,6 +26,21 @@ def _open(db: str | None) -> Any:
     return open_read_only(resolve_db(db))
 
 
+def _note_if_empty(con: Any, db: str | None) -> None:
+    """Under a listing, say when the database is empty (an ingest that rejected every line,
+    or `--db` pointing at another file), not the filters that matched nothing."""
+    import shlex
+    import sys
+
+    from logcorr.store.connection import resolve_db
+
+    if con.execute("SELECT 1 FROM log_queue LIMIT 1").fetchone() is None:
+        sys.stderr.write(
+            f"note: {resolve_db(db)} holds no events yet; ingest some with "
+            f"`logcorr ingest FILES --db {shlex.quote(resolve_db(db))}`\n"
+        )
+
+
 def _filter(system: list[str] | None, has_errors: bool, min_systems: int, since: str | None, until: str | None,
             user: str | None) -> Any:  # fmt: skip
     from logcorr.correlate.filters import TraceFilter
@@ -55,6 +70,7 @@ def trace_cmd(
 ) -> None:
     """Show one request's timeline across browser → worker → backend.
 
+    \b
     Example: logcorr trace trace_1714910405337 --format chrome > trace.json
     """
     from logcorr.correlate import trace as tr
@@ -123,6 +139,7 @@ def traces_cmd(
 ) -> None:
     """List traces with their systems, duration and errors.
 
+    \b
     Example: logcorr traces --has-errors --min-systems 3 --format csv
     """
     from logcorr.correlate.listing import list_traces
@@ -142,6 +159,7 @@ def traces_cmd(
         rows = list_traces(con, _filter(system, has_errors, min_systems, since, until, user),
                            sort=sort or "start", limit=rows_n, slowest=slowest)  # fmt: skip
         write_rows(rows, fmt, title="{n} traces", limit=rows_n, limit_option=option)
+        _note_if_empty(con, db)
     finally:
         con.close()
 
@@ -162,6 +180,7 @@ def search_cmd(
 ) -> None:
     """Find events by message text.
 
+    \b
     Example: logcorr search "timeout" --system worker --since 2h
     """
     from logcorr.correlate.listing import search_events
@@ -172,6 +191,7 @@ def search_cmd(
         rows = search_events(con, text, _filter(system, has_errors, min_systems, since, until, user),
                              regex=regex, level=level, limit=limit)  # fmt: skip
         write_rows(rows, fmt, title="{n} events", limit=limit)
+        _note_if_empty(con, db)
     finally:
         con.close()
 
@@ -188,6 +208,7 @@ def sql_cmd(
     keys are written as text ({"1": 5, "2": 3}). Times are UTC (…T12:00:01.000Z, or .123456Z when a time
     has microseconds), a TIMESTAMPTZ too.
 
+    \b
     Example: logcorr sql "SELECT system, count(*) FROM log_queue GROUP BY ALL" --format csv
     """
     from logcorr.render.rows import write_rows
@@ -203,6 +224,7 @@ def stats_cmd(
 ) -> None:
     """Summarise the database: events per system, trace coverage and integrity, top errors.
 
+    \b
     Example: logcorr stats --db app.duckdb
     """
     from logcorr.correlate.listing import stats

@@ -75,6 +75,7 @@ def replay_cmd(
 ) -> None:
     """Replay a scenario or recorded logs through the rules on simulated time; check thresholds.
 
+    \b
     Example: logcorr replay --scenario steady --assert 'cost_usd<10' --assert 'trace_integrity>=0.99'
     """
     from logcorr.replay.asserts import cost_models, evaluate, validate

@@ -39,6 +39,7 @@ def serve_cmd(
 ) -> None:  # fmt: skip
     """Collect logs over HTTP into DuckDB with the live system's endpoints and the same rules as ingest.
 
+    \b
     Example: logcorr serve --db app.duckdb --allow-origin http://localhost:3000 --webhook-secret "$SECRET"
     """
     from logcorr.errors import UsageError

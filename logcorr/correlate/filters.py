@@ -43,7 +43,11 @@ def parse_time(value: str, newest: datetime | None, option: str) -> datetime:
     try:
         dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as e:
-        raise UsageError(f"{option} {value!r} is neither an ISO time nor a duration like 2h, 30m, 7d") from e
+        raise UsageError(
+            f"{option} {value!r} is neither an ISO time nor a duration like 2h, 30m, 7d",
+            f"e.g. {option} 2024-05-05T12:00:00Z (UTC unless it names an offset), or {option} 1h30m: back from the "
+            "newest event stored, not from now",
+        ) from e
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt

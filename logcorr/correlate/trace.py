@@ -21,6 +21,12 @@ class TraceNotFound(LogcorrError):
     exit_code = ExitCode.CHECK_FAILED
 
 
+# Jaro-Winkler similarity from which a stored id counts as a close match of a wanted one: a digit or two off
+# in one id of the same app scores over 0.9; "nosuch" against `trace_<ms>_<rand>` ids scores 0.4, and
+# listing those five as "close matches" sent the user to unrelated requests
+CLOSE = 0.85
+
+
 def resolve(con: Any, wanted: str) -> str:
     """The full trace id for an id or a unique prefix; TraceNotFound (exit 1) names close matches."""
     for table in ("log_queue", "drop_traces"):  # drop_traces: the traces with dropped events
@@ -50,12 +56,18 @@ def resolve(con: Any, wanted: str) -> str:
         for r in con.execute(
             """
             SELECT trace_id FROM (SELECT DISTINCT trace_id FROM log_queue WHERE trace_id IS NOT NULL)
+            WHERE jaro_winkler_similarity(trace_id, ?) >= ?
             ORDER BY jaro_winkler_similarity(trace_id, ?) DESC, trace_id LIMIT 5
             """,
-            [wanted],
+            [wanted, CLOSE, wanted],
         ).fetchall()
     ]
-    hint = ("close matches: " + ", ".join(close)) if close else "the database holds no traces yet"
+    if close:
+        hint = "close matches: " + ", ".join(close)
+    elif con.execute("SELECT 1 FROM log_queue WHERE trace_id IS NOT NULL LIMIT 1").fetchone():
+        hint = "no id is close to it; list traces with `logcorr traces`, or find one by its text: `logcorr search TEXT`"
+    else:
+        hint = "the database holds no traces yet"
     raise TraceNotFound(f"no trace {wanted!r} in the database", hint)
 
 

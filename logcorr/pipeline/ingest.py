@@ -129,6 +129,15 @@ def max_decompressed_from_env() -> int:
     return size
 
 
+def _is_duckdb(path: Path) -> bool:
+    """Whether the file starts as a DuckDB database does: a checksum, then `DUCK`."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(12)[8:] == b"DUCK"
+    except OSError:
+        return False  # reading it later says why it cannot be read
+
+
 def expand_inputs(paths: list[str], passed: list[str] | None = None) -> list[str]:
     """Files to read: each path, with directories expanded to their log files (sorted). The other files found
     in those directories are added to `passed` (a rotated `app.log.1`, `x.gzip`, a file without a suffix:
@@ -153,6 +162,9 @@ def expand_inputs(paths: list[str], passed: list[str] | None = None) -> list[str
                 raise InputError(f"directory {p} holds no log files ({', '.join(INPUT_SUFFIXES)})")
             out.extend(found)
         elif path.is_file():
+            if _is_duckdb(path):  # `logcorr ingest app.duckdb`: its pages were rejected as "not JSON" lines
+                raise InputError(f"{p} is a DuckDB database, not a log export",
+                                 f"give it as --db {p} (to add logs to it: logcorr ingest FILES --db {p})")  # fmt: skip
             out.append(p)
         elif path.exists():
             raise InputError(f"{p} is not a regular file")

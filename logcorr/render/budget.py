@@ -70,6 +70,13 @@ def _period(ms: int) -> str:
     return f"{ms / 1000:g} s"
 
 
+def _basis(result: dict[str, Any]) -> str:
+    """What the month is projected from: the sample and how often it is repeated."""
+    o = result["observed"]
+    return (f"observed {o['events']:,} events, {o['first']} → {o['last']}, "
+            f"repeated every {_period(result['month']['period_ms'])}")  # fmt: skip
+
+
 def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -79,8 +86,7 @@ def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) 
     )
     m = result["month"]
     con.print(f"[bold]budget projection[/] for {m['days']} days from {m['start']} "
-              f"(observed {result['observed']['events']:,} events, {result['observed']['first']} → "
-              f"{result['observed']['last']}, repeated every {_period(m['period_ms'])}, scale {m['scale']:g}×)")  # fmt: skip
+              f"({_basis(result)}, scale {m['scale']:g}×)")  # fmt: skip
     t = Table(show_edge=False, header_style="bold", title="quota view (writes)", title_justify="left")
     for name in SYSTEM_COLS:
         t.add_column(name, justify="left" if name in ("system", "dropped by rule") else "right")
@@ -135,6 +141,7 @@ def to_markdown(result: dict[str, Any], checks: list[Threshold] | None = None) -
                                [["✅" if c.passed else "❌", c.name, c.limit, c.measured] for c in checks]))  # fmt: skip
         parts.append("")
     parts.append(f"#### Projection: {m['days']} days from {m['start']} (scale {m['scale']:g}×)\n")
+    parts.append(f"{_basis(result)}\n")
     parts.append(_md_table(SYSTEM_COLS, _rows(result)))
     parts.append("\n" + "; ".join(_threshold_lines(result)) + "\n")
     parts.append(_md_table(COST_COLS, _cost_rows(result)))
@@ -174,6 +181,9 @@ def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:
     # before the test cases, as the JUnit schema orders a suite's children (and replay's report does)
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="quota_pct", value=str(result["total"]["quota_pct"]))
+    # what the figures rest on: a CI reviewer sees that two hours of an afternoon were repeated all month
+    if "observed" in result:
+        ET.SubElement(props, "property", name="projection", value=_basis(result))
     for cost in result["costs"]:
         ET.SubElement(props, "property", name=f"usd.{cost['model']}", value=str(cost["total_usd"]))
     for c in checks:

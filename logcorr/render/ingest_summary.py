@@ -101,6 +101,14 @@ def integrity_json(r: IngestResult) -> dict[str, Any] | None:
             "pct_cut": round(i.pct_cut, 2), **i.stats}  # fmt: skip
 
 
+# a file none of whose lines is a record logcorr reads: another tool's log (an nginx access log, a CSV, an app's
+# own JSON lines), which the per-reason counts alone ("not JSON", "unknown record shape") do not say
+UNREADABLE = (
+    "nothing in {where} is an export logcorr reads (the browser console override's JSON, Cloudflare Logpush, "
+    "Workers Logs or wrangler tail JSON, Convex log streams, CLI or snapshot JSON; README, Inputs)"
+)
+
+
 # at most this many files get a row of their own (a Logpush bucket holds thousands of 30-second files): beyond
 # it, the files with rejected lines or notes are listed and the others summed in one row
 FILE_ROWS = 20
@@ -175,6 +183,12 @@ def render(r: IngestResult, console: Any) -> None:
                 console.print(f"[yellow]note[/] {where}: {escape(note)}")
             for reason, n in f.skip_reasons.most_common(REASONS):
                 console.print(f"[dim]skipped {n} × {escape(reason)} in {where}[/]")
+    unreadable = [
+        f.name for f in r.files if f.status == "ingested" and f.rejected and not f.events and not f.metrics
+    ]
+    if unreadable:
+        names = ", ".join(escape(n) for n in unreadable[:3]) + (", …" if len(unreadable) > 3 else "")
+        console.print(f"[yellow]hint[/]: {UNREADABLE.format(where=names)}", soft_wrap=True)
     already = [f.path for f in r.files if f.status == "already-ingested"]
     if already:
         console.print(f"[dim]{len(already)} file(s) already ingested, nothing changed for them[/]")

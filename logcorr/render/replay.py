@@ -28,6 +28,16 @@ def _n(v: Any) -> str:
     return str(v)
 
 
+def _raw(v: Any) -> str:
+    """A JUnit property's value: the number as a CI script parses it (no thousands separator), as the budget
+    report writes its own."""
+    if isinstance(v, float) and not isinstance(v, bool):
+        return f"{v:.4f}".rstrip("0").rstrip(".") if abs(v) < 1000 else f"{v:.2f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    return _n(v)
+
+
 def _span(ms: int) -> str:
     for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)):
         if ms >= size:
@@ -172,7 +182,7 @@ def to_junit(result: dict[str, Any], checks: list[Check]) -> bytes:
                           failures=str(failures), errors="0", skipped="0")  # fmt: skip
     props = ET.SubElement(suite, "properties")
     for k in KEY_METRICS:
-        ET.SubElement(props, "property", name=k, value=_n(result["metrics"].get(k)))
+        ET.SubElement(props, "property", name=k, value=_raw(result["metrics"].get(k)))
     if not checks:
         case = ET.SubElement(suite, "testcase", classname="logcorr.replay", name=f"replay {name}")
         ET.SubElement(case, "system-out").text = headline(result)

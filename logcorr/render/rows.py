@@ -134,7 +134,9 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
         write_table(rows, cols, title.replace("{n}", str(len(rows))) if title else None, labels)
         if limit and len(rows) >= limit:
             sys.stdout.flush()
-            sys.stderr.write(f"(the first {limit}: there may be more; {limit_option} 0 lists all)\n")
+            # `traces --slowest N` lists the N slowest: "the first N" read as the N that started first
+            which = f"the {limit} slowest" if limit_option == "--slowest" else f"the first {limit}"
+            sys.stderr.write(f"({which}: there may be more; {limit_option} 0 lists all)\n")
         return
     stream = iter(rows)
     head = list(columns or getattr(rows, "columns", None) or [])

@@ -278,6 +278,6 @@ def load_scenario(name_or_path: str, params: list[str] | None = None) -> tuple[S
         return Scenario.model_validate(doc), source, applied
     except ValidationError as e:
         raise ConfigError(
-            format_errors(e, source, "scenario"),
+            format_errors(e, source, "scenario", Scenario),
             "see docs/replay.md for every field",
         ) from e

@@ -243,14 +243,31 @@ class Policy(_Model):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
-def format_errors(err: ValidationError, source: str, what: str = "policy") -> str:
-    """One line per invalid field: `  section.field: message`, under `invalid {what} in {source}:`."""
+def format_errors(err: ValidationError, source: str, what: str = "policy", model: Any = None) -> str:
+    """One line per invalid field: `  section.field: message`, under `invalid {what} in {source}:`. With the
+    pydantic `model` validated, a misspelt field names the one meant."""
     lines = [f"invalid {what} in {source}:"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")  # pydantic's words for a ValueError our checks raise
+        if e["type"] == "extra_forbidden":  # pydantic says "Extra inputs are not permitted"
+            msg = "unknown field" + _did_you_mean(model, e["loc"])
         lines.append(f"  {where}: {msg}")
     return "\n".join(lines)
+
+
+def _did_you_mean(model: Any, loc: tuple[Any, ...]) -> str:
+    """` (did you mean X?)` for a field name `loc[-1]` not in the model's section `loc[:-1]`, or ''."""
+    import difflib
+
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        model = field.annotation if field is not None else None
+    names = list(getattr(model, "model_fields", {}))
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1) if loc else []
+    return (
+        f" (did you mean {close[0]}?)" if close else (f"; fields here: {', '.join(names)}" if names else "")
+    )
 
 
 def load_policy(path: str | None) -> Policy:
@@ -276,5 +293,5 @@ def load_policy(path: str | None) -> Policy:
         return Policy.model_validate(data)
     except ValidationError as e:
         raise ConfigError(
-            format_errors(e, path), "see `logcorr policy show` for every field and its default"
+            format_errors(e, path, model=Policy), "see `logcorr policy show` for every field and its default"
         ) from e
