@@ -310,6 +310,19 @@ def test_traces_filters(cli: Callable[..., CliResult], db: str, args: tuple[str,
     assert len(r.json()) == expected
 
 
+@pytest.mark.parametrize("command", ["traces", "search"])
+def test_a_user_id_no_event_has_is_said_with_the_ids_holding_it(
+    cli: Callable[..., CliResult], db: str, command: str
+) -> None:
+    # `--user` matches exactly: "skew" found nothing, and nothing said why (the id is `u-skew`)
+    args = (command, "--db", db, "--format", "json") + (("",) if command == "search" else ())
+    r = cli(*args, "--user", "SKEW")
+    assert r.exit_code == ExitCode.OK and r.json() == []
+    assert "no event has user id 'SKEW' (matched exactly); user ids holding it: u-skew" in r.stderr
+    assert "no event has user id" not in cli(*args, "--user", "u-skew").stderr
+    assert cli(*args, "--user", "nobody-like-this").stderr.strip().endswith("(matched exactly)")
+
+
 def test_durations_count_back_from_the_newest_server_event_not_a_browser_clock_days_ahead(
     cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:

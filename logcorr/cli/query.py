@@ -26,9 +26,10 @@ def _open(db: str | None) -> Any:
     return open_read_only(resolve_db(db))
 
 
-def _note_if_empty(con: Any, db: str | None) -> None:
+def _note_if_empty(con: Any, db: str | None, found: int, user: str | None) -> None:
     """Under a listing, say when the database is empty (an ingest that rejected every line,
-    or `--db` pointing at another file), not the filters that matched nothing."""
+    or `--db` pointing at another file), not the filters that matched nothing; and when nothing was found
+    for a `--user` no event has (it is matched exactly), which user ids hold what was given."""
     import shlex
     import sys
 
@@ -38,6 +39,20 @@ def _note_if_empty(con: Any, db: str | None) -> None:
         sys.stderr.write(
             f"note: {resolve_db(db)} holds no events yet; ingest some with "
             f"`logcorr ingest FILES --db {shlex.quote(resolve_db(db))}`\n"
+        )
+    elif (
+        found == 0
+        and user
+        and con.execute("SELECT 1 FROM log_queue WHERE user_id = ? LIMIT 1", [user]).fetchone() is None
+    ):
+        like = con.execute(
+            "SELECT DISTINCT user_id FROM log_queue WHERE contains(lower(user_id), lower(?)) ORDER BY 1 LIMIT 6",
+            [user],
+        ).fetchall()
+        names = ", ".join(r[0] for r in like[:5]) + (", …" if len(like) > 5 else "")
+        sys.stderr.write(
+            f"note: no event has user id {user!r} (matched exactly)"
+            + (f"; user ids holding it: {names}\n" if like else "\n")
         )
 
 
@@ -158,8 +173,8 @@ def traces_cmd(
     try:
         rows = list_traces(con, _filter(system, has_errors, min_systems, since, until, user),
                            sort=sort or "start", limit=rows_n, slowest=slowest)  # fmt: skip
-        write_rows(rows, fmt, title="{n} traces", limit=rows_n, limit_option=option)
-        _note_if_empty(con, db)
+        found = write_rows(rows, fmt, title="{n} traces", limit=rows_n, limit_option=option)
+        _note_if_empty(con, db, found, user)
     finally:
         con.close()
 
@@ -190,8 +205,8 @@ def search_cmd(
     try:
         rows = search_events(con, text, _filter(system, has_errors, min_systems, since, until, user),
                              regex=regex, level=level, limit=limit)  # fmt: skip
-        write_rows(rows, fmt, title="{n} events", limit=limit)
-        _note_if_empty(con, db)
+        found = write_rows(rows, fmt, title="{n} events", limit=limit)
+        _note_if_empty(con, db, found, user)
     finally:
         con.close()
 

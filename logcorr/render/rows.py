@@ -121,11 +121,12 @@ def _cell(v: Any) -> str:
 
 
 def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence[str] | None = None,
-               title: str | None = None, limit: int = 0, limit_option: str = "--limit") -> None:  # fmt: skip
+               title: str | None = None, limit: int = 0, limit_option: str = "--limit") -> int:  # fmt: skip
     """Write rows to stdout in `fmt` (exhaustive over RowFormat). JSON, JSONL and CSV are written as the rows
     come (a `RowStream` is read a batch at a time, its `columns` the header); a table lays out all of them,
     and `{n}` in its `title` becomes their number. A table as long as `limit` (the query's row limit, 0
-    none) says on stderr that there may be more, and that `limit_option` 0 lists all."""
+    none) says on stderr that there may be more, and that `limit_option` 0 lists all. Returns how many rows it
+    wrote."""
     labels = None if columns else getattr(rows, "labels", None)  # the header of a table or CSV
     if fmt is RowFormat.table:
         named = getattr(rows, "columns", None)
@@ -137,12 +138,20 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
             # `traces --slowest N` lists the N slowest: "the first N" read as the N that started first
             which = f"the {limit} slowest" if limit_option == "--slowest" else f"the first {limit}"
             sys.stderr.write(f"({which}: there may be more; {limit_option} 0 lists all)\n")
-        return
+        return len(rows)
     stream = iter(rows)
     head = list(columns or getattr(rows, "columns", None) or [])
     first = None if head else next(stream, None)
     cols = head or list(first.keys() if first is not None else [])
-    todo = stream if first is None else _chain(first, stream)
+    written = 0
+
+    def counted(it: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal written
+        for r in it:
+            written += 1
+            yield r
+
+    todo = counted(stream if first is None else _chain(first, stream))
     out = sys.stdout.buffer
     sys.stdout.flush()
     if fmt is RowFormat.json:
@@ -169,6 +178,7 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
     else:  # pragma: no cover - exhaustive
         raise AssertionError(fmt)
     out.flush()
+    return written
 
 
 class _CsvRows:
