@@ -215,6 +215,26 @@ def test_check_json_gives_the_figures_as_numbers(cli: Callable[..., CliResult], 
     assert degrade["value"] == (None if reached is None else r.json()["thresholds"]["essential"]["day"])
 
 
+def test_check_limits_take_the_dollar_and_percent_signs_and_say_a_zero_limit(
+    cli: Callable[..., CliResult], one_day: str
+) -> None:
+    # `--max-quota-pct 100%` was typer's "unable to parse string as a number"; `--max-usd $10` unquoted is
+    # `--max-usd 0` by the time logcorr sees it, and failed with "limit <= $0.00" and no word why
+    signs = cli(
+        "budget", "check", "--db", one_day, "--max-usd", "$10", "--max-quota-pct", "100%", "-f", "json"
+    )
+    plain = cli("budget", "check", "--db", one_day, "--max-usd", "10", "--max-quota-pct", "100", "-f", "json")
+    assert signs.exit_code == plain.exit_code == ExitCode.OK
+    assert [(c["max_value"], c["value"]) for c in signs.json()["checks"]] == [
+        (c["max_value"], c["value"]) for c in plain.json()["checks"]
+    ]
+    zero = cli("budget", "check", "--db", one_day, "--max-usd", "0")
+    assert "a shell turns an unquoted $10 into 0" in zero.stderr
+    assert "unquoted" not in plain.stderr
+    bad = cli("budget", "check", "--db", one_day, "--max-usd", "1,5")
+    assert bad.exit_code == ExitCode.USAGE and "--max-usd '1,5': not a number" in bad.stderr
+
+
 def test_markdown_is_appended_to_the_github_step_summary(
     cli: Callable[..., CliResult], one_day: str, tmp_path: Path
 ) -> None:

@@ -64,6 +64,19 @@ def parse_scale(text: str) -> float:
     return float(m.group(1))
 
 
+def _limit(option: str, text: str | None, prefix: str, suffix: str) -> float | None:
+    """A threshold as written: a number, with the `$` or `%` a user may write around it (`$10`, `100%`)."""
+    if text is None:
+        return None
+    bare = text.strip().removeprefix(prefix).removesuffix(suffix).strip()
+    try:
+        return float(bare)
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r}: not a number", "e.g. --max-usd 10 --max-quota-pct 100"
+        ) from None
+
+
 def _project(inputs: list[str] | None, db: str | None, policy: str | None, pricing: list[str] | None,
              amplification: str | None, days: int | None, scale: str, baseline: str | None,
              period: str | None, wanted: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
@@ -166,7 +179,12 @@ def check_cmd(
     days: int = DAYS_OPT,
     scale: str = SCALE_OPT,
     period: str = PERIOD_OPT,
-    max_usd: float = typer.Option(None, "--max-usd", help="Fail when the projected dollars exceed this."),
+    max_usd_text: str = typer.Option(
+        None,
+        "--max-usd",
+        metavar="<float>",
+        help="Fail when the projected dollars exceed this (10 or '$10').",
+    ),
     model: str = typer.Option(
         "story",
         "--model",
@@ -176,8 +194,11 @@ def check_cmd(
     basis: str = typer.Option(
         "total", "--cost-basis", help="total, billed or list (see docs/budget.md) (default: total)."
     ),
-    max_quota_pct: float = typer.Option(
-        None, "--max-quota-pct", help="Fail when the month uses more of the quota."
+    max_quota_pct_text: str = typer.Option(
+        None,
+        "--max-quota-pct",
+        metavar="<float>",
+        help="Fail when the month uses more of the quota (100 or 100%).",
     ),
     fail_on_degrade: bool = typer.Option(
         False, "--fail-on-degrade", help="Fail when essential-only mode (95 %) is reached."
@@ -193,6 +214,13 @@ def check_cmd(
     """
     from logcorr.budget.check import evaluate
 
+    max_usd = _limit("--max-usd", max_usd_text, "$", "")
+    max_quota_pct = _limit("--max-quota-pct", max_quota_pct_text, "", "%")
+    if max_usd == 0:  # `--max-usd $10` unquoted: the shell makes it `--max-usd 0`
+        sys.stderr.write(
+            "note: --max-usd 0 fails any cost above $0.00; a shell turns an unquoted $10 into 0 "
+            "(write --max-usd 10)\n"
+        )
     if max_usd is None and max_quota_pct is None and not fail_on_degrade:
         raise UsageError(
             "budget check needs at least one threshold",
