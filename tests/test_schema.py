@@ -146,3 +146,37 @@ def test_a_database_from_a_newer_logcorr_asks_for_an_upgrade_not_a_migration(tmp
         assert (
             "newer" in r.stderr and "upgrade logcorr" in r.stderr and "an ingest migrates it" not in r.stderr
         )
+
+
+def test_each_ingest_records_what_it_redacted_and_stats_sums_it(tmp_path: Path, cli) -> None:
+    # the counts were in the ingest summary only: afterwards nothing said whether secrets had been found
+    from logcorr.correlate.listing import stats
+
+    db = tmp_path / "red.duckdb"
+    # a v4 database first (as the last logcorr wrote it): its run has no counts, and is not counted as zero
+    con = duckdb.connect(str(db))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
+    for number, name, sql in MIGRATIONS[:4]:
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con.execute("INSERT INTO ingest_runs (run_id, started_at) VALUES (1, now())")
+    con.close()
+    lines = [
+        browser_event(T0, "login with Bearer abcdefghijklmnopqrstuvwxyz012345", "trace_1"),
+        browser_event(T0 + 5, 'config {"password": "hunter2hunter2"}', "trace_1"),
+        browser_event(T0 + 9, "retry with Bearer zyxwvutsrqponmlkjihgfedcba543210", "trace_1"),
+    ]
+    for i, line in enumerate(lines):
+        (tmp_path / f"{i}.jsonl").write_text(json.dumps(line) + "\n")
+    ingest([str(tmp_path / "0.jsonl"), str(tmp_path / "1.jsonl")], str(db))
+    ingest([str(tmp_path / "2.jsonl")], str(db))
+    con = connect(str(db))
+    runs = con.execute("SELECT run_id, redactions FROM ingest_runs ORDER BY run_id").fetchall()
+    summed = stats(con)["redactions"]
+    con.close()
+    assert runs == [(1, None), (2, {"bearer": 1, "password": 1}), (3, {"bearer": 1})]
+    assert summed == [{"kind": "bearer", "replaced": 2}, {"kind": "password", "replaced": 1}]
+    shown = cli("stats", "--db", str(db))
+    assert "secrets redacted (every ingest)" in shown.stdout and "bearer" in shown.stdout

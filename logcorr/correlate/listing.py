@@ -99,7 +99,8 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
 
 
 def stats(con: Any, top: int = 10) -> dict[str, Any]:
-    """Events per system, trace-id coverage, traces by number of systems, integrity, top errors."""
+    """Events per system, trace-id coverage, traces by number of systems, integrity, top errors, what redaction
+    replaced."""
     per_system = fetch_dicts(
         con,
         """
@@ -158,6 +159,15 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
         """,
         [top],
     )
+    # what redaction replaced, by kind, over every ingest (runs before schema v5 recorded none)
+    redactions = fetch_dicts(
+        con,
+        """
+        SELECT e.key AS kind, sum(e.value)::BIGINT AS replaced
+        FROM (SELECT unnest(map_entries(redactions)) AS e FROM ingest_runs WHERE redactions IS NOT NULL)
+        GROUP BY kind ORDER BY replaced DESC, kind
+        """,
+    )
     totals = con.execute(
         "SELECT (SELECT count(*) FROM drop_events), (SELECT count(*) FROM rejects), (SELECT count(*) FROM trace_summary)"
     ).fetchone()
@@ -172,4 +182,5 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
         "trace_sources": sources,
         "trace_integrity": integrity,
         "top_errors": top_errors,
+        "redactions": redactions,
     }

@@ -481,9 +481,18 @@ def _finish_run(
     result.metrics_repeated = sum(repeated.values())
     stager.release_events()
     result.lap("store")
+    kinds = sorted(result.redactions)
     con.execute(
-        "UPDATE ingest_runs SET finished_at = now(), events_stored = ?, events_dropped = ?, rejected = ? WHERE run_id = ?",
-        [result.stored, result.dropped, result.rejected, run_id],
+        "UPDATE ingest_runs SET finished_at = now(), events_stored = ?, events_dropped = ?, rejected = ?, "
+        "redactions = map(?::VARCHAR[], ?::BIGINT[]) WHERE run_id = ?",
+        [
+            result.stored,
+            result.dropped,
+            result.rejected,
+            kinds,
+            [result.redactions[k] for k in kinds],
+            run_id,
+        ],
     )
     _record_files(con, run_id, result.files)
     for name in (

@@ -20,3 +20,5 @@ def render(data: dict[str, Any]) -> None:
     write_table(data["traces_by_systems"], ["n_systems", "traces"], "traces by number of systems")
     write_table(data["trace_sources"], ["trace_source", "events"], "how trace ids were found")
     write_table(data["top_errors"], ["n", "traces", "systems", "message"], "top error messages")
+    if data["redactions"]:  # runs before schema v5 recorded none: no table rather than a wrong zero
+        write_table(data["redactions"], ["kind", "replaced"], "secrets redacted (every ingest)")

@@ -258,6 +258,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX drop_traces_trace ON drop_traces (trace_id);
         """,
     ),
+    (
+        5,
+        "redactions per run",
+        # what each ingest replaced, by kind (`[REDACTED:<kind>]`): it was in the ingest summary only
+        "ALTER TABLE ingest_runs ADD COLUMN redactions MAP(VARCHAR, BIGINT);",
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
