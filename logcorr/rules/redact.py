@@ -680,12 +680,15 @@ def _kv_kind(key: str) -> str:
 
 # the groups that replace a key's value, kept with the kind its key names (`_kv_kind`): key group, value group
 _KEYED = {
+    "kv": ("kv_key", "kv_val"),
     "pair": ("pair_key", "pair_val"),
     "key_kv": ("kk_key", "kk_val"),
     "word_kv": ("wk_key", "wk_val"),
     "auth_kv": ("ak_key", "ak_val"),
     "otp_kv": ("ok_key", "ok_val"),
 }
+# the groups that replace a header's value, of their own kind: key group, value group
+_HEADERS = {"cookie": ("ck_key", "ck_val"), "authorization": ("au_key", "au_val")}
 _ESCAPED_OPEN = re.compile(r"\\{1,8}[\"']")
 
 
@@ -760,12 +763,9 @@ _COUNTED_AS = {"url_token": "url_credentials"}  # a token as a URL's user part i
 @functools.cache
 def kinds() -> tuple[str, ...]:
     """Every kind the redactor counts (`[REDACTED:<kind>]`), read from its patterns: each one's outermost named
-    groups (a match's `lastgroup`, see `Redactor._sub`, renamed by `_COUNTED_AS`), except `kv` and the keyed
-    groups (`_KEYED`), whose kind is the key's (`_KV_KIND`, else `secret`). For replay's `redactions.<kind>`
-    metrics."""
-    found = [
-        _COUNTED_AS.get(g, g) for _, rx, _ in _GROUPS for g in _outer_groups(rx) if g not in ("kv", *_KEYED)
-    ]
+    groups (a match's `lastgroup`, see `Redactor._sub`, renamed by `_COUNTED_AS`), except the keyed groups
+    (`_KEYED`), whose kind is the key's (`_KV_KIND`, else `secret`). For replay's `redactions.<kind>` metrics."""
+    found = [_COUNTED_AS.get(g, g) for _, rx, _ in _GROUPS for g in _outer_groups(rx) if g not in _KEYED]
     return tuple(sorted({*found, *(kind for _, kind in _KV_KIND), "secret"}))
 
 
@@ -777,11 +777,6 @@ class Redactor:
 
     def _sub(self, m: re.Match[str]) -> str:
         kind = m.lastgroup or "secret"
-        if kind == "kv":
-            key = m.group("kv_key")
-            kind = _kv_kind(key)
-            self.counts[kind] += 1
-            return f"{key}{_reopen(m.group('kv_val'))}[REDACTED:{kind}]{_reclose(m.group('kv_val'))}"
         if kind in _KEYED:
             key, val = m.group(_KEYED[kind][0]), m.group(_KEYED[kind][1])
             kind = _kv_kind(key)
@@ -794,13 +789,9 @@ class Redactor:
         self.counts[kind] += 1
         if kind == "url_credentials":
             return f"{m.group('url_user')}[REDACTED:{kind}]"
-
-        if kind == "cookie":
-            val = m.group("ck_val")
-            return f"{m.group('ck_key')}{_reopen(val)}[REDACTED:cookie]{_reclose(val)}"
-        if kind == "authorization":
-            val = m.group("au_val")
-            return f"{m.group('au_key')}{_reopen(val)}[REDACTED:authorization]{_reclose(val)}"
+        if kind in _HEADERS:
+            key, val = m.group(_HEADERS[kind][0]), m.group(_HEADERS[kind][1])
+            return f"{key}{_reopen(val)}[REDACTED:{kind}]{_reclose(val)}"
         if kind == "signed_url":
             return f"{m.group('su_key')}[REDACTED:{kind}]"
         return f"[REDACTED:{kind}]"
