@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from logcorr.errors import DatabaseError, InputError, UsageError
+from logcorr.render.text import first_few
 
 MANIFEST = "_logcorr_export.json"
 STAGING = ".logcorr-export-tmp"
@@ -62,14 +63,14 @@ def check_target(out_dir: Path, overwrite: bool, *, staged: bool = False) -> Non
         return
     foreign = foreign_entries(out_dir, staged=staged)
     if not overwrite:
-        shown = ", ".join(entries[:5]) + (", …" if len(entries) > 5 else "")
+        shown = first_few(entries)
         # --overwrite replaces an earlier export only: for a directory of other files it was a second refusal
         hint = ("choose an empty directory (--overwrite replaces only an earlier export, and this one holds files "
                 "an export did not write)" if foreign else
                 "add --overwrite to replace the earlier export there, or choose an empty directory")  # fmt: skip
         raise UsageError(f"{out_dir} is not empty ({shown})", hint)
     if foreign:
-        shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")
+        shown = first_few(foreign)
         raise UsageError(f"{out_dir} holds files a logcorr export did not write ({shown}); not overwriting",
                          "choose an empty directory, or move them out of it yourself")  # fmt: skip
 

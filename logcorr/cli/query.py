@@ -3,12 +3,16 @@ library function on a read-only connection and hands the result to a renderer.""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 from logcorr.cli.params import Argument, Option
 from logcorr.render.rows import RowFormat
+
+# events the waterfall lists unless --limit says otherwise
+TABLE_EVENTS = 1000
 
 DB_OPT = Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: ./logcorr.duckdb).")
 
@@ -31,8 +35,8 @@ def _note_if_empty(con: Any, db: str | None, found: int, user: str | None) -> No
     or `--db` pointing at another file), not the filters that matched nothing; and when nothing was found
     for a `--user` no event has (it is matched exactly), which user ids hold what was given."""
     import shlex
-    import sys
 
+    from logcorr.render.text import first_few
     from logcorr.store.connection import resolve_db
 
     if con.execute("SELECT 1 FROM log_queue LIMIT 1").fetchone() is None:
@@ -49,7 +53,7 @@ def _note_if_empty(con: Any, db: str | None, found: int, user: str | None) -> No
             "SELECT DISTINCT user_id FROM log_queue WHERE contains(lower(user_id), lower(?)) ORDER BY 1 LIMIT 6",
             [user],
         ).fetchall()
-        names = ", ".join(r[0] for r in like[:5]) + (", …" if len(like) > 5 else "")
+        names = first_few(r[0] for r in like)
         sys.stderr.write(
             f"note: no event has user id {user!r} (matched exactly)"
             + (f"; user ids holding it: {names}\n" if like else "\n")
@@ -107,14 +111,8 @@ def trace_cmd(
         model["events"] = model["events"][:shown]
     _render_trace(model, fmt)
     if len(model["events"]) < total:
-        import sys
-
         sys.stdout.flush()
         sys.stderr.write(f"(the first {len(model['events'])} of {total} events: --limit 0 lists all)\n")
-
-
-# events the waterfall lists unless --limit says otherwise
-TABLE_EVENTS = 1000
 
 
 def _render_trace(model: dict[str, Any], fmt: TraceFormat) -> None:

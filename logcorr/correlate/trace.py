@@ -12,6 +12,7 @@ from logcorr.correlate.skew import CLOCK_SQL, Skew, estimate_browser
 from logcorr.errors import ExitCode, LogcorrError
 from logcorr.model import SYSTEMS
 from logcorr.render.rows import iso
+from logcorr.render.text import first_few
 from logcorr.store.schema import dropped_span
 
 GAP_MS = 1000  # gaps longer than this are reported
@@ -47,8 +48,9 @@ def resolve(con: Any, wanted: str) -> str:
     if len(matches) == 1:
         return str(matches[0])
     if len(matches) > 1:
-        shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
-        raise TraceNotFound(f"trace id prefix {wanted!r} is ambiguous: {shown}", "give more characters")
+        raise TraceNotFound(
+            f"trace id prefix {wanted!r} is ambiguous: {first_few(matches)}", "give more characters"
+        )
     if wanted.startswith(FALLBACK_PREFIX) and len(wanted) > len(FALLBACK_PREFIX):
         return _by_request(con, wanted, wanted[len(FALLBACK_PREFIX) :])
     close = [

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from logcorr.pipeline.ingest import INPUT_SUFFIXES, IngestResult
 from logcorr.pipeline.parse import FileResult
+from logcorr.render.text import first_few
 from logcorr.rules.clock import iso
 
 
@@ -187,7 +188,7 @@ def render(r: IngestResult, console: Any) -> None:
         f.name for f in r.files if f.status == "ingested" and f.rejected and not f.events and not f.metrics
     ]
     if unreadable:
-        names = ", ".join(escape(n) for n in unreadable[:3]) + (", …" if len(unreadable) > 3 else "")
+        names = first_few((escape(n) for n in unreadable), 3)
         console.print(f"[yellow]hint[/]: {UNREADABLE.format(where=names)}", soft_wrap=True)
     already = [f.path for f in r.files if f.status == "already-ingested"]
     if already:
@@ -206,7 +207,7 @@ def render(r: IngestResult, console: Any) -> None:
             "already kept: stored once[/]"
         )
     if r.passed_over:
-        names = ", ".join(escape(p) for p in r.passed_over[:3]) + (", …" if len(r.passed_over) > 3 else "")
+        names = first_few((escape(p) for p in r.passed_over), 3)
         console.print(
             f"[dim]passed over {len(r.passed_over)} file(s) in the input directories not named as logs "
             f"({', '.join(INPUT_SUFFIXES)}): {names}; give a file's path to read it[/]",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterable
 from typing import Any
 
 # C0 but tab and line feed (a table lays those out), DEL and C1: bytes a terminal acts on. Log text is
@@ -19,6 +21,12 @@ def visible(text: str) -> str:
     """`text` with each control character but tab and line feed written as Python writes it (`\\x1b`,
     `\\r`), for tables, the trace waterfall and error lines. Data formats (JSON, CSV) keep the exact text."""
     return text if _CONTROL.search(text) is None else _CONTROL.sub(_escape, text)
+
+
+def first_few(items: Iterable[str], n: int = 5) -> str:
+    """The first `n` of `items`, comma-separated, and `…` when there are more: names in a message."""
+    taken = list(itertools.islice(items, n + 1))
+    return ", ".join(taken[:n]) + (", …" if len(taken) > n else "")
 
 
 def xml_tree(root: Any) -> Any:
