@@ -747,10 +747,14 @@ static inline int is_hex(unsigned char c) { return (c >= '0' && c <= '9') || (c 
 static inline int is_quote(unsigned char c) { return c == '"' || c == '\''; }
 
 /* _MSG_KEYED at position p (re.IGNORECASE, ASCII text), in the order the regex engine tries:
-   trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,255}); *stated as traceid._stated */
+   (?<![A-Za-z0-9_])(?<![A-Za-z0-9_]-)(?:x-)?trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,255});
+   *stated as traceid._stated. The key starts a name (traceid._KEY_START: not `prev_trace_id`, `parent-trace-id`,
+   `oldTraceId`), optionally the header's `x-` */
 static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize_t *gs, Py_ssize_t *ge,
                     int *stated) {
     static const char trace[] = "trace";
+    if (p > 0 && (is_word(s[p - 1]) || (p > 1 && s[p - 1] == '-' && is_word(s[p - 2])))) return 0;
+    if (p + 2 <= n && lower(s[p]) == 'x' && s[p + 1] == '-') p += 2; /* (?:x-)? : `trace` cannot start at `x` */
     if (p + 5 > n) return 0;
     for (int k = 0; k < 5; k++) {
         if (lower(s[p + k]) != (unsigned char)trace[k]) return 0;

@@ -1333,6 +1333,11 @@ EDGE_LINES = [
     b'{"message":"trace_id: '
     + b"a" * 256
     + b'1, trace_id: b_1","level":"log","context":{"timestamp":1714910400000}}',
+    # a key that only ends in a trace id's name (`prev_trace_id`) names no trace of the line's, in text and fields
+    b'{"message":"retry of prev_trace_id: abc1","level":"log","context":{"timestamp":1714910400000}}',
+    b'{"message":"m {\\"parent_trace_id\\":\\"abc1\\"}","level":"log","context":{"timestamp":1714910400000,"prev_trace_id":"abc2"}}',
+    b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":["retry",{"prev_trace_id":"t2"}]},{"Message":["oldTraceId: t3"]}]}',
+    b'{"topic":"console","timestamp":1714910400000,"message":"\'parent_trace_id:\' \'abc1\'"}',
     # lines naming two traces: the line without one is given neither (base.propagate_trace)
     b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":["x"]},{"Message":[{"trace_id":"t2"}]},{"Message":["trace_id: t3"]}]}',
     b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":[{"trace_id":"t2"}]},{"Message":["y"]},{"Message":["trace_id: t2"]}]}',
@@ -1478,7 +1483,10 @@ ID_CHARS = "abcXYZ019_.:-/'\\\" ,;"
 # `trace_id: X` in its spellings: key, optional quote, separator, optional quote, id, trailing punctuation
 KEYED_TEXT = st.builds(
     "{}{}{}{}{}{}{}".format,
-    st.sampled_from(["", "x ", "[", "x", "_", "0"]),
+    # what comes before the key: most start a name, a few join one (`prev_trace_id` is no key)
+    st.one_of(st.sampled_from(["", "x ", "[", "x", "_", "0", "x-", "X-", "--", ".", "-x-", "-"]),
+              st.sampled_from(["", "x ", "[", "x", "_", "0", "x-", "X-", "--", ".", "-x-", "-"]),
+              st.sampled_from(["prev_", "parent-", "old", "a-x-", "x_", "x-x-"])),
     st.sampled_from(["trace_id", "trace-id", "traceid", "traceId", "TRACE_ID", "Trace-Id", "tRaCe_id", "trace__id",
                      "trace id", "TRACEID"]),
     st.sampled_from(["", '"', "'", '""']),
@@ -1535,6 +1543,9 @@ def test_message_trace_equals_from_message_on_ascii(fast: Any) -> None:
     @example(text="Missing trace_id in request, trace_id abc then TRACE-ID x9.")
     @example(text="trace_id abc 'trace_id' 'def' trace_id\t\"ghi\"")
     @example(text="trace_id null, then trace_id: , then trace_id=abc")
+    @example(text="prev_trace_id: abc1 parent-trace-id=abc2 oldTraceId: abc3 x-trace-id: abc4")
+    @example(text="a-x-trace-id: abc1 -x-trace-id: abc2")
+    @example(text="x-x-trace_id: abc1 --trace-id=abc2")
     @example(text="")
     def run(text: str) -> None:
         want = traceid.from_message(text)

@@ -45,6 +45,38 @@ def test_message_patterns(message: str, tid: str | None) -> None:
     assert from_message(message) == tid
 
 
+@pytest.mark.parametrize(
+    ("message", "tid"),
+    [
+        # a longer key that ends in a trace id's name names another trace (the one before, a parent): the line's
+        # own trace is not it (it was taken, and the line joined the trace it only referred to)
+        ("prev_trace_id: abc123", None),
+        ("parent_trace_id=abc123", None),
+        ("old_traceId: abc123", None),
+        ("parentTraceID=abc123", None),
+        ("parent-trace-id: abc123", None),
+        ('{"prev_trace_id":"abc123","n":1}', None),
+        ("'prev_trace_id:' 'abc123'", None),
+        ("x_trace_id: abc123", None),
+        ("my-x-trace-id: abc123", None),
+        # ... and does not hide the line's own id after it
+        ("prev_trace_id: abc123 trace_id: def456", "def456"),
+        ('{"parent_trace_id":"abc123","trace_id":"def456"}', "def456"),
+        # names that start with the key: the header, a command-line flag, an object's field, brackets
+        ("x-trace-id: abc123", "abc123"),
+        ("X-Trace-Id=abc123", "abc123"),
+        ("--trace-id=abc123", "abc123"),
+        ("ctx.trace_id=abc123", "abc123"),
+        ("[trace_id=abc123]", "abc123"),
+        ("(TRACE_ID: abc123)", "abc123"),
+        # the console override's own ids are whole words, as before
+        ("prev_trace_1714910400000_k3j9x2m1p", None),
+    ],
+)
+def test_only_a_trace_id_name_is_a_key(message: str, tid: str | None) -> None:
+    assert from_message(message) == tid
+
+
 LONG = "sess-" + "a" * 150 + "-1"  # 157 characters: a field takes it whole (up to 256)
 
 

@@ -31,10 +31,16 @@ _SENTRY = re.compile(r"^([0-9a-f]{32})(?:-[0-9a-f]{16})?(?:-[01])?$")
 # `trace_id: X`, `trace-id=X`, `TRACE_ID X`, `traceId: "X"`, `"trace_id":"X"` (JSON inside a message), and
 # console.log("trace_id:", id) as Convex renders its arguments: `'trace_id:' 'X'`. Groups: the separator, the
 # two places a quote may open the id, the id: at most `MAX_ID` characters, as a field's (`clean_id`); a longer
-# run is no id (cut, it would be another id, or the same as another long id's first characters)
+# run is no id (cut, it would be another id, or the same as another long id's first characters).
+# The key is a trace id's name, not a longer name that ends in one: `prev_trace_id`, `parent-trace-id`,
+# `oldTraceId`, `x_trace_id` name another trace (a key joined to a word before it by `_`, `-` or a camel hump is
+# left alone), as `FIELD_NAMES` are whole names; the header `x-trace-id` is the one such name taken (`--trace-id`,
+# `ctx.trace_id`, `[trace_id=` start a name)
 MAX_ID = 256
+_KEY_START = r"(?<![A-Za-z0-9_])(?<![A-Za-z0-9_]-)(?:x-)?"
 _MSG_KEYED = re.compile(
-    r"""trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,255})""", re.IGNORECASE
+    _KEY_START + r"""trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,255})""",
+    re.IGNORECASE,
 )
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
 # the browser console override's own ids, trace_<epoch-ms>_<base36>, and its test generator's,
