@@ -838,3 +838,22 @@ def test_a_secret_in_a_workers_logs_error_is_redacted_in_the_message_and_the_sta
     assert "correct-horse-battery" not in message + stack
     assert message.startswith("AuthError: login failed") and "[REDACTED:password]" in message + stack
     assert "at login (index.js:9:3)" in stack
+
+
+def test_a_workers_logs_export_ingested_the_day_after_gives_the_stored_lines_of_its_requests_their_trace(
+    tmp_path: Path,
+) -> None:
+    """Two Workers Logs query exports cut inside one invocation: the invocation's own line came in the first
+    (no trace id), its console line naming the trace in the second, ingested a day later. The first line joins
+    the trace, as one ingest of both gives it."""
+    db = str(tmp_path / "db.duckdb")
+    for name, event in (("monday.json", wl_invocation()), ("tuesday.json", wl_console())):
+        path = tmp_path / name
+        path.write_text(json.dumps(event) + "\n")
+        ingest([str(path)], db)
+    with duckdb.connect(db, read_only=True) as con:
+        rows = con.execute("SELECT source_file, trace_id, trace_source FROM log_queue ORDER BY ts").fetchall()
+    assert [(Path(f).name, t, s) for f, t, s in rows] == [
+        ("monday.json", TRACE_D, "request_id"),
+        ("tuesday.json", TRACE_D, "field"),
+    ]

@@ -1008,6 +1008,128 @@ def test_a_request_cut_between_two_ingests_of_a_growing_log_shares_its_trace_id(
     assert summary == [(3,)]
 
 
+def _ingest_parts(tmp_path: Path, *parts: list[dict[str, Any]]) -> str:
+    """Each part appended to one growing log and ingested after it was written; returns the database."""
+    path = tmp_path / "stream.jsonl"
+    db = str(tmp_path / "db.duckdb")
+    for part in parts:
+        with path.open("ab") as f:
+            f.write(b"".join(orjson.dumps(x) + b"\n" for x in part))
+        ingest([str(path)], db)
+    return db
+
+
+def test_lines_an_earlier_ingest_stored_without_a_trace_take_the_one_a_later_line_of_their_request_names(
+    tmp_path: Path,
+) -> None:
+    """The cut fell before the line that names the request's trace: the lines stored first kept no trace id
+    (`logcorr trace` missed them), although one ingest of the whole log gives them the trace. A later ingest
+    gives it to them, in log_queue, the recent window and the trace's summary."""
+    from logcorr.correlate.trace import build
+
+    db = _ingest_parts(
+        tmp_path,
+        [console(timestamp=1714910401450, message="'send called'"), console(timestamp=1714910401452)],
+        [console(timestamp=1714910401458, message=f"'sent' {{ traceId: '{TRACE_A}' }}"), execution()],
+    )
+    with duckdb.connect(db, read_only=True) as con:
+        rows = con.execute("SELECT source_line, trace_id, trace_source FROM log_queue ORDER BY ts").fetchall()
+        recent = con.execute(
+            "SELECT count(*) FROM recent_log_entries WHERE trace_id = ?", [TRACE_A]
+        ).fetchall()
+        summary = con.execute("SELECT events FROM trace_summary WHERE trace_id = ?", [TRACE_A]).fetchall()
+        shown = [e["source_line"] for e in build(con, TRACE_A, skew=False)["events"]]
+    assert rows == [
+        (1, TRACE_A, "request_id"),
+        (2, TRACE_A, "request_id"),
+        (3, TRACE_A, "message"),
+        (4, TRACE_A, "request_id"),
+    ]
+    assert recent == [(4,)] and summary == [(4,)] and shown == [1, 2, 3, 4]
+
+
+def test_a_dropped_line_of_an_earlier_ingest_takes_its_requests_later_trace_in_the_drop_ledger(
+    tmp_path: Path,
+) -> None:
+    """The drop ledger holds trace ids too (`trace --include-dropped`): a line an earlier ingest dropped (noise)
+    joins the trace a later line of its request names, as one ingest of both records it."""
+    from logcorr.correlate.trace import build
+
+    db = _ingest_parts(
+        tmp_path,
+        [console(timestamp=1714910401450, message="'[HMR] connected'")],
+        [console(timestamp=1714910401458, message=f"'sent' {{ traceId: '{TRACE_A}' }}")],
+    )
+    with duckdb.connect(db, read_only=True) as con:
+        dropped = con.execute("SELECT rule, trace_id, trace_source FROM drop_ledger").fetchall()
+        shown = build(con, TRACE_A, skew=False, include_dropped=True)["events"]
+    assert dropped == [("suppress", TRACE_A, "request_id")]
+    assert [(e["source_line"], e["dropped_by"]) for e in shown] == [(1, "suppress"), (2, None)]
+
+
+@pytest.mark.parametrize(
+    ("later", "why"),
+    [
+        # the request's lines name two traces (a sync over many): none is its trace, as in one ingest
+        (
+            [
+                console(timestamp=1714910401458, message=f"'moved' {{ traceId: '{TRACE_A}' }}"),
+                console(timestamp=1714910401459, message=f"'moved' {{ traceId: '{TRACE_C}' }}"),
+            ],
+            "two traces",
+        ),
+        # a line of the same request id more than an hour later (`REQUEST_MARGIN_MS`): another request
+        (
+            [console(timestamp=1714910401450 + 3_600_001, message=f"'sent' {{ traceId: '{TRACE_A}' }}")],
+            "an hour",
+        ),
+        # another request
+        (
+            [
+                console(
+                    timestamp=1714910401458,
+                    function=fn(request_id="e1e1e1e1e1e1e1e1"),
+                    message=f"'{TRACE_A}'",
+                )
+            ],
+            "other request",
+        ),
+    ],
+    ids=lambda x: x if isinstance(x, str) else "",
+)
+def test_a_line_stored_without_a_trace_stays_so_when_a_later_ingest_names_none_for_its_request(
+    tmp_path: Path, later: list[dict[str, Any]], why: str
+) -> None:
+    db = _ingest_parts(tmp_path, [console(timestamp=1714910401450, message="'send called'")], later)
+    with duckdb.connect(db, read_only=True) as con:
+        rows = con.execute("SELECT trace_id, trace_source FROM log_queue WHERE source_line = 1").fetchall()
+    assert rows == [(None, "none")], why
+
+
+def test_an_earlier_line_of_another_system_with_the_same_request_id_takes_no_later_trace(
+    tmp_path: Path,
+) -> None:
+    """A Worker's Ray ID and a Convex request id are both 16 hex digits: a stored Worker line that shares the id
+    of a Convex request ingested later is no line of that request."""
+    worker = {
+        "EventTimestampMs": 1714910401440,
+        "Event": {"RayID": "d064ef901f7ec0b7-SJC"},
+        "Logs": [{"Level": "log", "Message": ["Redis pipeline ok"], "TimestampMs": 1714910401441}],
+        "Outcome": "ok",
+        "ScriptName": "log-ingestion-worker",
+    }
+    db = str(tmp_path / "db.duckdb")
+    first = tmp_path / "worker.jsonl"
+    first.write_bytes(orjson.dumps(worker) + b"\n")
+    ingest([str(first)], db)
+    second = tmp_path / "convex.jsonl"
+    second.write_bytes(orjson.dumps(console(message=f"'sent' {{ traceId: '{TRACE_A}' }}")) + b"\n")
+    ingest([str(second)], db)
+    with duckdb.connect(db, read_only=True) as con:
+        rows = con.execute("SELECT system, request_id, trace_id FROM log_queue ORDER BY ts").fetchall()
+    assert rows == [("worker", "d064ef901f7ec0b7", None), ("backend", "d064ef901f7ec0b7", TRACE_A)]
+
+
 def test_the_failed_convex_function_of_the_checkout_trace_is_an_error_naming_the_trace(
     tmp_path: Path,
 ) -> None:

@@ -78,8 +78,11 @@ REJECT_SCHEMA = pa.schema(
 _REQUEST_MAP = """
     CREATE OR REPLACE TEMP TABLE request_ids AS
     SELECT request_id, min(trace_id) AS lo_id, max(trace_id) AS hi_id,
-           min(ts_ms) FILTER (WHERE trace_id IS NULL) AS lo, max(ts_ms) FILTER (WHERE trace_id IS NULL) AS hi
+           min(ts_ms) FILTER (WHERE trace_id IS NULL) AS lo, max(ts_ms) FILTER (WHERE trace_id IS NULL) AS hi,
+           min(ts_ms) FILTER (WHERE trace_id IS NOT NULL) AS id_lo, max(ts_ms) FILTER (WHERE trace_id IS NOT NULL) AS id_hi
     FROM ({kept}) WHERE request_id IS NOT NULL GROUP BY request_id;
+    CREATE OR REPLACE TEMP TABLE request_carriers AS
+    SELECT request_id, id_lo - {margin} AS lo, id_hi + {margin} AS hi FROM request_ids WHERE id_lo IS NOT NULL;
     CREATE OR REPLACE TEMP TABLE request_traces AS
     WITH wanted AS (SELECT request_id, lo - {margin} AS lo, hi + {margin} AS hi FROM request_ids WHERE lo IS NOT NULL),
     span AS (SELECT make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi FROM wanted),
@@ -106,6 +109,84 @@ _EARLIER = """
         WHERE d.trace_id IS NOT NULL AND epoch_ms(d.ts) BETWEEN w.lo AND w.hi
           AND d.ts BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)
 """
+# the other way round: lines an earlier ingest stored or dropped without a trace id take the one a line here
+# carries of their request (a Worker export ingested the day after the Convex one, a growing log whose id line
+# came in the later part), by the same rules: within `REQUEST_MARGIN_MS` of the lines here that carry it, of a
+# system those lines are of, and only when the request's lines (here and earlier, in that span) name one trace.
+# `request_carriers` (the requests a line here carries an id of, kept by `_REQUEST_MAP` for the store phase) is
+# made only when an earlier ingest stored or dropped a line: a new database pays nothing. Orphans first (lines
+# without an id are few, and zone maps of `ts` skip the rows outside the span), then the traces of only their
+# requests. Run after this ingest's rows are written (their ids count), before the trace summaries are refreshed
+_ORPHANS = """
+    CREATE OR REPLACE TEMP TABLE orphans_found AS
+    WITH span AS (SELECT make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi
+                  FROM request_carriers)
+    SELECT q.event_id, q.ts, q.request_id, q.system, true AS stored
+    FROM log_queue q JOIN request_carriers c USING (request_id)
+    WHERE q.trace_id IS NULL AND q.run_id <> {run_id} AND epoch_ms(q.ts) BETWEEN c.lo AND c.hi
+      AND q.ts BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)
+    UNION ALL
+    SELECT d.event_id, d.ts, d.request_id, d.system, false
+    FROM drop_events d JOIN request_carriers c USING (request_id)
+    WHERE d.trace_id IS NULL AND d.run_id <> {run_id} AND epoch_ms(d.ts) BETWEEN c.lo AND c.hi
+      AND d.ts BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)
+"""
+_ORPHAN_TRACES = """
+    CREATE OR REPLACE TEMP TABLE request_orphans AS
+    WITH c AS (SELECT * FROM request_carriers SEMI JOIN orphans_found USING (request_id)),
+    span AS (SELECT make_timestamp(min(lo) * 1000) AS lo, make_timestamp(max(hi) * 1000) AS hi FROM c),
+    named AS (
+        SELECT q.request_id, q.system, q.trace_id, q.run_id FROM log_queue q JOIN c USING (request_id)
+        WHERE q.trace_id IS NOT NULL AND epoch_ms(q.ts) BETWEEN c.lo AND c.hi
+          AND q.ts BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)
+        UNION ALL
+        SELECT d.request_id, d.system, d.trace_id, d.run_id FROM drop_events d JOIN c USING (request_id)
+        WHERE d.trace_id IS NOT NULL AND epoch_ms(d.ts) BETWEEN c.lo AND c.hi
+          AND d.ts BETWEEN (SELECT lo FROM span) AND (SELECT hi FROM span)),
+    traces AS (
+        SELECT request_id, min(trace_id) AS trace_id,
+               list(DISTINCT system) FILTER (WHERE run_id = {run_id}) AS systems
+        FROM named GROUP BY request_id HAVING min(trace_id) = max(trace_id))
+    SELECT o.event_id, o.ts, o.stored, t.trace_id FROM orphans_found o JOIN traces t USING (request_id)
+    WHERE list_contains(t.systems, o.system)
+"""
+_ORPHAN_UPDATE = """
+    UPDATE {table} SET trace_id = o.trace_id, trace_source = 'request_id' FROM request_orphans o
+    WHERE {table}.event_id = o.event_id AND {table}.ts = o.ts AND o.stored = {stored}
+      AND {table}.ts BETWEEN (SELECT min(ts) FROM request_orphans) AND (SELECT max(ts) FROM request_orphans)
+"""
+
+
+def give_orphans_their_trace(con: Any, run_id: int) -> list[str]:
+    """Give the lines earlier ingests stored or dropped without a trace id the trace a line of their request
+    that this ingest wrote carries (see `_ORPHANS`): in `log_queue`, `recent_log_entries`, `drop_events` and
+    `drop_traces`. Returns the traces stored rows joined (their `trace_summary` rows are out of date)."""
+    (carriers,) = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'request_carriers'"
+    ).fetchall()[0]
+    if not carriers:
+        return []
+    try:
+        con.execute(_ORPHANS.format(run_id=int(run_id)))
+        if not con.execute("SELECT count(*) FROM orphans_found").fetchall()[0][0]:
+            return []
+        con.execute(_ORPHAN_TRACES.format(run_id=int(run_id)))
+        for table, stored in (("log_queue", True), ("recent_log_entries", True), ("drop_events", False)):
+            con.execute(_ORPHAN_UPDATE.format(table=table, stored=stored))
+        # `dropped_span` reads every row of a trace: one more row covers the dropped lines that joined it
+        con.execute(
+            f"INSERT INTO drop_traces SELECT trace_id, min(ts), max(ts), {int(run_id)} FROM request_orphans "
+            "WHERE NOT stored GROUP BY trace_id"
+        )
+        rows = con.execute("SELECT DISTINCT trace_id FROM request_orphans WHERE stored ORDER BY 1").fetchall()
+        return [str(r[0]) for r in rows]
+    finally:
+        con.execute(
+            "DROP TABLE IF EXISTS request_orphans; DROP TABLE IF EXISTS orphans_found; "
+            "DROP TABLE IF EXISTS request_carriers"
+        )
+
+
 # how far from a request's lines here its lines an earlier ingest stored are looked for: a function run or an
 # invocation lasts minutes at most (a Worker's cron 15), and a bound keeps a Ray ID Cloudflare gives again
 # another day (it does not promise them unique) from joining that day's request

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from logcorr.pipeline.stage import give_orphans_their_trace
 from logcorr.rules.policy import Policy
 from logcorr.store.query import ts_between
 from logcorr.store.schema import EVENT_NAMES, refresh_trace_summary
@@ -49,7 +50,6 @@ def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> dict[int,
         ORDER BY o.pos
         """
     )
-    refresh_trace_summary(con, run_id)
     # the drop ledger: each of this run's decisions once in drop_reasons, the dropped events in drop_events
     # with their decision's reason_id (the `drop_ledger` view joins them)
     reasons = int(con.execute("SELECT coalesce(max(reason_id), 0) + 1 FROM drop_reasons").fetchall()[0][0])
@@ -81,6 +81,8 @@ def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> dict[int,
         WHERE run_id = {int(run_id)} AND trace_id IS NOT NULL GROUP BY trace_id
         """
     )
+    # lines earlier ingests wrote without a trace id, of a request a line of this run names the trace of
+    refresh_trace_summary(con, run_id, give_orphans_their_trace(con, run_id))
     repeated = _store_metrics(con, run_id)
     con.execute(
         f"""

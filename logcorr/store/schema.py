@@ -77,12 +77,13 @@ TRACE_SUMMARY_SELECT = """
 """
 
 
-def refresh_trace_summary(con: Any, run_id: int) -> None:
-    """Recompute the summaries of the traces that run `run_id` stored events for."""
+def refresh_trace_summary(con: Any, run_id: int, also: list[str] | tuple[str, ...] = ()) -> None:
+    """Recompute the summaries of the traces that run `run_id` stored events for, and of the traces `also`
+    (ones earlier runs' events joined, see `stage.give_orphans_their_trace`)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT trace_id FROM log_queue "
-        "WHERE run_id = ? AND trace_id IS NOT NULL",
-        [run_id],
+        "WHERE run_id = ? AND trace_id IS NOT NULL UNION SELECT unnest(?::VARCHAR[])",
+        [run_id, list(also)],
     )
     con.execute("DELETE FROM trace_summary WHERE trace_id IN (SELECT trace_id FROM touched)")
     con.execute(
