@@ -2743,15 +2743,52 @@ static int key_int(PyObject *v, char *buf, Py_ssize_t *len) {
 
 static int is_re2_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
 
+#define KEY_JOINED 512
+
+/* `l` bytes at `p` onto the key's text: gathered in `joined` (one md5_update instead of many), a long one
+   hashed as it goes (md5 of a text does not depend on how it is cut) */
+static void key_put(Md5 *m, char *joined, Py_ssize_t *used, const char *p, Py_ssize_t l) {
+    if (*used + l > KEY_JOINED) {
+        md5_update(m, joined, (size_t)*used);
+        *used = 0;
+    }
+    if (l > KEY_JOINED) {
+        md5_update(m, p, (size_t)l);
+    } else {
+        memcpy(joined + *used, p, (size_t)l);
+        *used += l;
+    }
+}
+
+/* a message onto the key's text with each redaction mark's kind left out (fingerprint.KEY_MARK:
+   `[REDACTED:password]` is put as `[REDACTED]`, the live Worker's own mark) */
+static void key_put_message(Md5 *m, char *joined, Py_ssize_t *used, const char *s, Py_ssize_t n) {
+    static const char mark[] = "[REDACTED:";
+    const Py_ssize_t ml = (Py_ssize_t)sizeof mark - 1;
+    Py_ssize_t from = 0;
+    for (Py_ssize_t p = 0; p + ml < n; p++) {
+        const char *b = memchr(s + p, '[', (size_t)(n - ml - p)); /* most messages hold no `[`: one pass */
+        if (b == NULL) break;
+        p = b - s;
+        if (memcmp(s + p, mark, (size_t)ml) != 0) continue;
+        Py_ssize_t e = p + ml;
+        while (e < n && is_word((unsigned char)s[e])) e++;
+        if (e == p + ml || e >= n || s[e] != ']') continue;
+        key_put(m, joined, used, s + from, p + ml - 1 - from); /* up to `[REDACTED` */
+        from = e;                                              /* from its `]` */
+        p = e;
+    }
+    key_put(m, joined, used, s + from, n - from);
+}
+
 /* The event key of the texts of (ts, system, level, message, trace_id, request_id, part), a length of -1
- * for NULL: md5_number(concat_ws(chr(31), ts, system, level, message, coalesce(trace_id, ''),
- * coalesce(request_id, ''), part)) >> 65, NULL skipped as concat_ws skips it. The text is put together
- * first: one md5_update instead of thirteen. */
+ * for NULL: md5_number(concat_ws(chr(31), ts, system, level, lc_key_message(message), coalesce(trace_id, ''),
+ * coalesce(request_id, ''), part)) >> 65, NULL skipped as concat_ws skips it. */
 static int64_t event_key_of(const char *const text[7], const Py_ssize_t len[7]) {
     Md5 m;
     unsigned char d[16];
     md5_init(&m);
-    char joined[512];
+    char joined[KEY_JOINED];
     Py_ssize_t used = 0;
     int first = 1;
     for (int c = 0; c < 7; c++) {
@@ -2760,19 +2797,11 @@ static int64_t event_key_of(const char *const text[7], const Py_ssize_t len[7]) 
             if (c != 4 && c != 5) continue;
             l = 0;
         }
-        if (used + l + 1 > (Py_ssize_t)sizeof joined) { /* a long one: hashed as it goes */
-            md5_update(&m, joined, (size_t)used);
-            used = 0;
-        }
-        if (!first) joined[used++] = '\x1f';
-        if (l > (Py_ssize_t)sizeof joined - 1) {
-            md5_update(&m, joined, (size_t)used);
-            md5_update(&m, text[c], (size_t)l);
-            used = 0;
-        } else {
-            memcpy(joined + used, text[c], (size_t)l);
-            used += l;
-        }
+        if (!first) key_put(&m, joined, &used, "\x1f", 1);
+        if (c == 3)
+            key_put_message(&m, joined, &used, text[c], l);
+        else
+            key_put(&m, joined, &used, text[c], l);
         first = 0;
     }
     md5_update(&m, joined, (size_t)used);

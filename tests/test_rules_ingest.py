@@ -480,6 +480,39 @@ def test_the_browsers_payload_and_the_workers_record_of_it_are_one_event(
     }
 
 
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored_by_worker", "secret"),
+    [
+        ('login {"password": "hunter2"} ok', 'login {"password": "[REDACTED]"} ok', "hunter2"),
+        (
+            'token refresh {"access_token":"ya29.a0AfH6SMBx"}',
+            'token refresh {"access_token":"[REDACTED]"}',
+            "ya29",
+        ),
+        (f"fetch Authorization: Bearer {JWT}", "fetch Authorization: Bearer [REDACTED]", JWT[:20]),
+    ],
+    ids=["password", "access_token", "bearer"],
+)
+def test_the_workers_copy_it_redacted_itself_is_the_browsers_event(
+    tmp_path: Path, write_jsonl: Write, raw: str, stored_by_worker: str, secret: str
+) -> None:
+    """The live Worker redacted the line before storing it (`[REDACTED]`); the browser's export holds the secret,
+    which logcorr redacts with its own mark: one event, in one ingest or two, and the secret stored nowhere."""
+    payloads = write_jsonl("p.jsonl", [browser(T0, raw)])
+    records = write_jsonl("w.jsonl", [_worker_copy(T0 + 4000, T0, stored_by_worker, "r1")])
+    result = ingest([str(payloads), str(records)], str(tmp_path / "db.duckdb"))
+    assert (result.stored, result.drops) == (1, {("duplicate", "browser"): 1})
+    db2 = tmp_path / "db2.duckdb"
+    assert ingest([str(records)], str(db2)).stored == 1
+    second = ingest([str(payloads)], str(db2))
+    assert (second.stored, second.drops) == (0, {("duplicate", "browser"): 1})
+    for db in (tmp_path / "db.duckdb", db2):
+        assert not query(db, f"SELECT 1 FROM log_queue WHERE contains(message, '{secret}')")
+
+
 def test_a_metric_delivered_again_is_stored_once(tmp_path: Path, write_jsonl: Write) -> None:
     """A Convex log-stream retry repeats usage records, overlapping Logpush exports repeat invocations: a usage
     record counted twice is a cost counted twice."""

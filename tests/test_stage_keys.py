@@ -43,6 +43,27 @@ MESSAGE = st.one_of(
     # md5's padding edges; texts longer than the compiled code's buffer for the event key's text (512 bytes)
     st.sampled_from(["x" * 55, "y" * 56, "z" * 63, "w" * 64, "v" * 119, "u" * 120, "é" * 40]),
     st.sampled_from(["t" * 490, "s" * 511, "r" * 512, "é" * 700]),
+    # redaction marks, whole and broken, which the key reads without their kind; around the buffer's edge too
+    st.lists(
+        st.sampled_from(
+            [
+                "[REDACTED:password]",
+                "[REDACTED]",
+                "[REDACTED:",
+                "[REDACTED:]",
+                "[REDACTED:a b]",
+                "]",
+                "[REDACTED:x_1]]",
+                "[[REDACTED:jwt]",
+                "[REDACTED:é]",
+                "é",
+                " ",
+                '"pw": "',
+                "q" * 500,
+            ]
+        ),
+        max_size=6,
+    ).map("".join),
 )
 INT64 = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.integers(0, 4_102_444_800_000))
 ROW = st.tuples(
@@ -132,6 +153,18 @@ def test_the_key_time_is_the_clients_when_the_event_has_one() -> None:
     keys = [k for _, k in _compiled_keys([record, payload, other])]
     assert keys[0] == keys[1] != keys[2]
     assert [k for _, k in _duckdb_keys([record, payload, other])] == keys
+
+
+def test_a_worker_copy_redacted_by_the_live_worker_is_the_browsers_event() -> None:
+    """The live Worker stored its record of a browser line with its own mark (`[REDACTED]`); the browser's export
+    holds the secret, which logcorr redacts as `[REDACTED:password]`: one event. Another text is another."""
+    record = (1250, "browser", "log", 'login {"password": "[REDACTED]"} ok', "t1", None, 0, 1000)
+    payload = (1000, "browser", "log", 'login {"password": "[REDACTED:password]"} ok', "t1", None, 0, None)
+    other = (1000, "browser", "log", 'login {"password": "[REDACTED:password]"} failed', "t1", None, 0, None)
+    plain = (1000, "browser", "log", 'login {"password": "REDACTED"} ok', "t1", None, 0, None)
+    keys = [k for _, k in _compiled_keys([record, payload, other, plain])]
+    assert keys[0] == keys[1] and len(set(keys[1:])) == 3
+    assert [k for _, k in _duckdb_keys([record, payload, other, plain])] == keys
 
 
 @pytest.mark.parametrize(
