@@ -76,13 +76,13 @@ def test_whenever_a_pattern_matches_a_trigger_word_is_present(s: str) -> None:
 
 
 def _spellings(alternation: str) -> list[str]:
-    """Every text one branch of `_SECRET_KEYS` matches (it uses only `[_-]?` and `(?:or)?`)."""
+    """Every text one branch of `_SECRET_KEYS` matches (it uses only `[_.-]?` and `(?:or)?`)."""
     out = []
     for branch in alternation.split("|"):
         words = [""]
         rest = branch.replace("\\", "")
         while rest:
-            for token, options in (("[_-]?", ("", "_", "-")), ("(?:or)?", ("", "or"))):
+            for token, options in (("[_.-]?", ("", "_", ".", "-")), ("(?:or)?", ("", "or"))):
                 if rest.startswith(token):
                     words = [w + o for w in words for o in options]
                     rest = rest[len(token) :]
@@ -101,6 +101,7 @@ def test_every_spelling_of_a_secret_named_key_is_seen_by_the_trigger_words() -> 
 
     spellings = _spellings(_TEXT_KEYS)
     assert "privatekey" in spellings and "aws_secret_access_key" in spellings and "password" in spellings
+    assert "api.key" in spellings and "client.secret" in spellings and "pass.word" in spellings
     assert "credentials" in spellings
     r = Redactor()
     for key in spellings:
@@ -131,6 +132,11 @@ def _context_key_names() -> list[str]:
         "user_otp",
         "TOTP",
         "one_time_password",
+        "mfaCode",
+        "backup_codes",
+        "Recovery Code",
+        "verification.code",
+        "2fa-code",
     ]
 
 
@@ -159,6 +165,7 @@ def test_every_key_the_context_walk_replaces_is_flagged_by_the_probe() -> None:
         "PRIVATE KEY",
         "Authorization",
         "otp",
+        "backup_codes",
     } <= set(names)
     contexts = [orjson.dumps({name: "s3cr3tValue99"}).decode() for name in names]
     for text in contexts:
