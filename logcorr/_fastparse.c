@@ -2280,8 +2280,8 @@ fail:
 /* flag_rows: the stager's probe (stage._flag_sql) without DuckDB                                  */
 
 /* ASCII words to look for: one-byte words in a table, longer ones bucketed by their first two bytes. At most
-   WORDS_MAX of them, their bits in WORDS_LANES 64-bit lanes (the redactor's trigger words outgrew one) */
-#define WORDS_MAX 128
+   WORDS_MAX of them, their bits in WORDS_LANES 64-bit lanes (the redactor's trigger words outgrew one, then two) */
+#define WORDS_MAX 192
 #define WORDS_LANES (WORDS_MAX / 64)
 typedef struct {
     int n;
@@ -2307,7 +2307,7 @@ static int words_init(Words *w, PyObject *seq, int fold) {
     w->fold = fold ? FOLD : SAME;
     Py_ssize_t n = PyTuple_GET_SIZE(seq);
     if (n > WORDS_MAX) {
-        PyErr_SetString(PyExc_ValueError, "flag_rows: at most 128 words");
+        PyErr_Format(PyExc_ValueError, "flag_rows: at most %d words", WORDS_MAX);
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {

@@ -76,13 +76,13 @@ def test_whenever_a_pattern_matches_a_trigger_word_is_present(s: str) -> None:
 
 
 def _spellings(alternation: str) -> list[str]:
-    """Every text one branch of `_SECRET_KEYS` matches (it uses only `[_-]?` and `(?:or)?`)."""
+    """Every text one branch of `_SECRET_KEYS` matches (it uses only `[_.-]?` and `(?:or)?`)."""
     out = []
     for branch in alternation.split("|"):
         words = [""]
         rest = branch.replace("\\", "")
         while rest:
-            for token, options in (("[_-]?", ("", "_", "-")), ("(?:or)?", ("", "or"))):
+            for token, options in (("[_.-]?", ("", "_", ".", "-")), ("(?:or)?", ("", "or"))):
                 if rest.startswith(token):
                     words = [w + o for w in words for o in options]
                     rest = rest[len(token) :]
@@ -101,6 +101,7 @@ def test_every_spelling_of_a_secret_named_key_is_seen_by_the_trigger_words() -> 
 
     spellings = _spellings(_TEXT_KEYS)
     assert "privatekey" in spellings and "aws_secret_access_key" in spellings and "password" in spellings
+    assert "api.key" in spellings and "client.secret" in spellings and "pass.word" in spellings
     assert "credentials" in spellings
     r = Redactor()
     for key in spellings:
@@ -131,6 +132,11 @@ def _context_key_names() -> list[str]:
         "user_otp",
         "TOTP",
         "one_time_password",
+        "mfaCode",
+        "backup_codes",
+        "Recovery Code",
+        "verification.code",
+        "2fa-code",
     ]
 
 
@@ -159,6 +165,7 @@ def test_every_key_the_context_walk_replaces_is_flagged_by_the_probe() -> None:
         "PRIVATE KEY",
         "Authorization",
         "otp",
+        "backup_codes",
     } <= set(names)
     contexts = [orjson.dumps({name: "s3cr3tValue99"}).decode() for name in names]
     for text in contexts:
@@ -182,31 +189,31 @@ def test_every_key_the_context_walk_replaces_is_flagged_by_the_probe() -> None:
 
 
 def test_the_probe_takes_every_trigger_word() -> None:
-    """`flag_rows` takes at most 128 words; with more the stager's probe would fall back to DuckDB for every
+    """`flag_rows` takes at most 192 words; with more the stager's probe would fall back to DuckDB for every
     batch, unnoticed but for the time."""
     from logcorr.pipeline.stage import _EVENT_TEXT, PROBE_WORDS, STAGING_SCHEMA, _probe
     from logcorr.rules.redact import trigger_words
 
-    assert len(trigger_words()) <= PROBE_WORDS == 128
+    assert len(trigger_words()) <= PROBE_WORDS == 192
     assert _probe(STAGING_SCHEMA, _EVENT_TEXT, trigger_words(), [], False) is not None
 
 
 def test_the_compiled_probe_finds_words_past_the_64th() -> None:
-    """The compiled probe's words are bits of two 64-bit lanes: a word in the second lane (a one-byte word too)
-    is found, flagged and given as its bit of the mask; 128 words are taken, 129 refused."""
+    """The compiled probe's words are bits of three 64-bit lanes: a word in the second or third lane (a one-byte
+    word too) is found, flagged and given as its bit of the mask; 192 words are taken, 193 refused."""
     from logcorr.sources.fast import flag_rows
 
     flag = flag_rows()
     if flag is None:
         pytest.skip("the compiled fast path is not built")
-    words = (*(f"w{k:03d}x" for k in range(126)), "#", "zq")
-    assert len(words) == 128
-    texts = ["w000x", "w063x w064x", "a zq b", "#", "W127X w125x", "none here", "w01"]
+    words = (*(f"w{k:03d}x" for k in range(190)), "#", "zq")
+    assert len(words) == 192
+    texts = ["w000x", "w063x w064x", "a zq b", "#", "W191X w189x", "none here", "w01", "w127x w128x"]
     rows = [(t,) for t in texts]
     hits = flag(rows, (0,), words, -1, False, (), False, True)
     got = {i: masks[0] for i, redact, masks in hits if redact}
-    assert got == {0: 1, 1: 1 << 63 | 1 << 64, 2: 1 << 127, 3: 1 << 126, 4: 1 << 125}
-    with pytest.raises(ValueError, match="at most 128"):
+    assert got == {0: 1, 1: 1 << 63 | 1 << 64, 2: 1 << 191, 3: 1 << 190, 4: 1 << 189, 7: 1 << 127 | 1 << 128}
+    with pytest.raises(ValueError, match="at most 192"):
         flag(rows, (0,), (*words, "one more"), -1, False, (), False, True)
 
 

@@ -273,7 +273,7 @@ def _flag_sql(
 
 
 # how many words (trigger words, suppression patterns) the compiled probe takes (`flag_rows`, `StageBatch`)
-PROBE_WORDS = 128
+PROBE_WORDS = 192
 
 
 def _probe(

@@ -22,17 +22,18 @@ from logcorr.sources.fast import kv_near as _compiled_kv_near
 
 MARK = "[REDACTED"
 
+# (a name's two words joined by `_`, `-`, `.` or nothing: `api.key` is a key path as `api_key` is an env name)
 _BASE_KEYS = (
-    r"access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|csrf[_-]?token|"
-    r"client[_-]?secret|app[_-]?secret|secret[_-]?key|secret|passw(?:or)?d|passwd|pwd|pass[_-]?phrase|"
-    r"api[_-]?key|apikey|x-api-key|private[_-]?key|aws_secret_access_key|secret[_-]?access[_-]?key|account[_-]?key|sharedaccesskey|"
+    r"access[_.-]?token|refresh[_.-]?token|id[_.-]?token|auth[_.-]?token|session[_.-]?token|csrf[_.-]?token|"
+    r"client[_.-]?secret|app[_.-]?secret|secret[_.-]?key|secret|passw(?:or)?d|pass[_.-]?word|passwd|pwd|pass[_.-]?phrase|"
+    r"api[_.-]?key|apikey|x-api-key|private[_.-]?key|aws_secret_access_key|secret[_.-]?access[_.-]?key|account[_.-]?key|sharedaccesskey|"
     r"authorization|proxy-authorization|cookie|set-cookie|token|bearer"
 )
 # keys of a kind of key (a signing, encryption, master key): in text looked for by a group of their own (`key_kv`),
 # run only where one of their trigger words is: each alternative more in `kv` cost every row holding "token"
 _NAMED_KEYS = (
-    r"auth[_-]?key|signing[_-]?key|encryption[_-]?key|encrypt[_-]?key|decryption[_-]?key|decrypt[_-]?key|"
-    r"master[_-]?key|hmac[_-]?key|priv[_-]?key|jwt[_-]?key"
+    r"auth[_.-]?key|signing[_.-]?key|encryption[_.-]?key|encrypt[_.-]?key|decryption[_.-]?key|decrypt[_.-]?key|"
+    r"master[_.-]?key|hmac[_.-]?key|priv[_.-]?key|jwt[_.-]?key"
 )
 _SECRET_KEYS = _BASE_KEYS + r"|" + _NAMED_KEYS
 # the keys `kv` looks for in text: those, and `credentials` (a context key of that name is secret-named by its
@@ -165,7 +166,12 @@ _WORD_FIRST = r"(?i:(?=[\\\"'p]))"
 # word and a Convex module (`auth:login`): its value replaced only when it looks like a credential, not a word
 # (`auth: required`, `auth=ok`, `auth=true`): six characters or more of a token's alphabet with a digit, a
 # lower-case letter before an upper-case one, or twenty of them. Its key is looked for where the probe looks:
-# `auth=`, `auth: ` or `auth` and a quote (its trigger words; `auth:login` has none of them)
+# `auth=`, `auth =`, `auth: ` or `auth` and a quote (its trigger words). `auth:` with no space after it is most often
+# a Convex function path (`auth:login`, `auth:signIn`, `"path":"auth:login"`, `[auth:verify2fa]`, in 3 % of the
+# benchmark's lines), and a key so written mostly as Go prints a struct or a map (`{Auth:… User:bob}`, `{User:bob
+# Auth:…}`, `map[auth:…]`): it is looked for only there, the key `auth` alone after `{`, a space or `map[` (the
+# probe's words ` auth:`, `{auth:`, `map[auth:`, which flag no function path but one in prose), and its value must
+# look random, not like a name (`_RANDOM_LIKE`)
 _TOKEN_CHARS = r"[A-Za-z0-9._~+/=:%-]"
 _TOKEN_LIKE = (
     r"(?="
@@ -176,6 +182,20 @@ _TOKEN_LIKE = (
     + _TOKEN_CHARS
     + r"{20})"
 )
+# … eight characters or more of a token's alphabet with a digit, a letter and a digit again in that order: a
+# random token's characters are mixed (`a5600ea69243…`, `muO6RvvB7fOH…`), a function's name is words with at most a
+# number at its end or in one place (`migrate20240101`, `oauth2Callback`, `verify2fa`)
+_RANDOM_LIKE = (
+    r"(?="
+    + _TOKEN_CHARS
+    + r"{8})(?="
+    + _TOKEN_CHARS
+    + r"*?[0-9]"
+    + _TOKEN_CHARS
+    + r"*?[A-Za-z]"
+    + _TOKEN_CHARS
+    + r"*?[0-9])"
+)
 _AUTH_KV = (
     r"(?P<auth_kv>(?P<ak_key>(?i:"
     + _Q
@@ -184,7 +204,9 @@ _AUTH_KV = (
     + r"auth(?:"
     + _Q
     + _WORD_SEP
-    + r"|=>?\s*|: \s*)))"
+    + r"|[ ]?=>?\s*|: \s*)|(?:(?<=[ {])|(?<=map\[))auth:(?="
+    + _RANDOM_LIKE
+    + r"|\\{0,8}[\"'])))"
     r"(?P<ak_val>\""
     + _TOKEN_LIKE
     + r"(?:[^\"\\]|\\.)*\"|'"
@@ -221,13 +243,73 @@ _OTP_KV = (
 )
 _OTP_KV_FIRST = r"(?i:(?=[\\\"'oth]))"
 
+
+def _guarded(look: str) -> str:
+    """A value that `look` (a lookahead) admits: quoted (`"…"`, `'…'`, `\\"…`) or bare, to where values end."""
+    return (
+        r"\"" + look + r"(?:[^\"\\]|\\.)*\"|'" + look + r"[^']*'|\\{1,8}[\"']" + look + r"[^\"'\\]*+|"
+        + look + r"[^\s,;&}\]\)\"'\\]+"
+    )  # fmt: skip
+
+
+# A two-word secret name split by a space in text (`API Key: …`, `secret key = …`, `Pass Word: …`, `private key: …`):
+# English as often as a key ("API key: invalid", "access token: expired"), so its value is replaced only when it looks
+# like a credential (`_TOKEN_LIKE`, as `auth`'s). Joined by `_`, `-`, `.` or nothing the name is `kv`'s (any value)
+_SPACED_NAMES = ("access token", "refresh token", "id token", "auth token", "session token", "csrf token",
+                 "client secret", "app secret", "secret key", "secret access key", "pass word", "pass phrase",
+                 "api key", "private key", "account key", "auth key", "signing key", "encryption key", "encrypt key",
+                 "decryption key", "decrypt key", "master key", "hmac key", "priv key", "jwt key")  # fmt: skip
+_SPACED_KV = (
+    r"(?P<spaced_kv>(?P<sk_key>(?i:" + _Q + r"?" + _KEY_START + r"(?:" + "|".join(_SPACED_NAMES) + r")" + _Q + r"?)"
+    + _WORD_SEP + r")(?P<sk_val>" + _guarded(_TOKEN_LIKE) + r"))"
+)  # fmt: skip
+_SPACED_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({n[0] for n in _SPACED_NAMES})) + r"]))"
+
+# A PIN, a one-time or recovery code, a card's security code (`pin=1234`, `"pin": "4821"`, `mfaCode: 123456`,
+# `backup_code=ab12-cd34`, `Your verification code: 654321`, `cvv: 123`). The key: a word of the name as in context
+# (`_code_key`): `pin`, `pin code`, `mfa`, `mfa code`, `2fa code`, `recovery code(s)`, `backup code(s)`, `verification
+# code`, `security code`, `cvv`, `cvc` (`cvv2`, `cvc2`), their words joined by nothing, `_`, `-`, `.` or a space; not
+# `spin`, `pinned`, `pin_count` (a name about the code: it is not its last word). `pin` is an English word: its key
+# is looked for only as the probe's words find it, with `:`, `=` or a quote right after it (`pin=`, `PIN:`, `"pin"`).
+# The value: a PIN 4 to 12 digits, a card code 3 or 4 (`pin: 3`, `pin: true`, a GPIO `pin: 13` stay); any other code
+# 4 characters or more of letters, digits and `-` with a digit among them (as `otp`'s: `mfa: enabled` stays), and not
+# a bare number under a plural name (`backup_codes: 10` is a count; `"backup_codes": "1234-5678"` is not)
+_CODE_JOIN = r"[ _.-]?"
+_DIGITS_END = r"(?![A-Za-z0-9_]|\.[0-9])"
+
+
+def _digits(lo: int, hi: int) -> str:
+    """A value of `lo` to `hi` digits, quoted or bare."""
+    d = r"[0-9]{" + f"{lo},{hi}" + r"}"
+    return r"\"" + d + r"\"|'" + d + r"'|\\{1,8}[\"']" + d + r"(?=\\)|" + d + _DIGITS_END
+
+
+_CODE_KV = (
+    r"(?P<code_kv>(?P<ck2_key>(?i:" + _Q + r"?" + _KEY_START
+    + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[:=])))"
+    + r"|(?P<card>(?:cvv|cvc)2?|security" + _CODE_JOIN + r"code)"
+    + r"|(?P<codes>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"codes)"
+    + r"|(?:mfa(?:" + _CODE_JOIN + r"code)?|(?:2fa|recovery|backup|verification)" + _CODE_JOIN + r"code))"
+    + r"(?(pin)|" + _Q + r"?)" + r")" + _WORD_SEP + r")"
+    + r"(?P<ck2_val>(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
+    + r"(?(codes)(?![0-9]+" + _DIGITS_END + r"))(?:" + _guarded(_CODE_LIKE) + r")))))"
+)  # fmt: skip
+_CODE_FIRST = r"(?i:(?=[\\\"'pcsmb2rv]))"
+# every spelling of a key of `_CODE_KV` contains one of these
+_CODE_TRIGGERS = (
+    "pin=", "pin:", 'pin"', "pin'", "pin\\", *(f"pin{j}" for j in ("_", "-", ".", " code", "code")), "mfa", "cvv",
+    "cvc", "recovery", "verification",
+    *(f"{w}{j}code" for w in ("2fa", "backup", "security") for j in ("", "_", "-", ".", " ")),
+)  # fmt: skip
+
 # every spelling of a secret-named key contains one of these
-_KV_TRIGGERS = ("token", "secret", "pass", "pwd", "api_key", "api-key", "apikey", "authorization", "cookie",
-                "private_key", "private-key", "privatekey", "bearer", "accountkey", "account_key", "account-key",
-                "sharedaccesskey")  # fmt: skip
+_KV_TRIGGERS = ("token", "secret", "pass", "pwd", "api_key", "api-key", "api.key", "apikey", "authorization",
+                "cookie", "private_key", "private-key", "private.key", "privatekey", "bearer", "accountkey",
+                "account_key", "account-key", "account.key", "sharedaccesskey")  # fmt: skip
 # every spelling of a key of `_NAMED_KEYS` contains one of these
-_NAMED_TRIGGERS = ("auth_key", "auth-key", "authkey", "signing", "encrypt", "decrypt", "master_key", "master-key",
-                   "masterkey", "hmac", "priv_key", "priv-key", "privkey", "jwt_key", "jwt-key", "jwtkey")  # fmt: skip
+_NAMED_TRIGGERS = ("auth_key", "auth-key", "auth.key", "authkey", "signing", "encrypt", "decrypt", "master_key",
+                   "master-key", "master.key", "masterkey", "hmac", "priv_key", "priv-key", "priv.key", "privkey",
+                   "jwt_key", "jwt-key", "jwt.key", "jwtkey")  # fmt: skip
 # `kv`'s: those and `credential` (`credentials: …`; a trigger of the probe already, for context keys)
 _KV_TEXT_TRIGGERS = (*_KV_TRIGGERS, "credential")
 
@@ -319,7 +401,9 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         r"|(?P<linear_key>\blin_api_[A-Za-z0-9]{40,})"
         r"|(?P<mailgun_key>\bkey-[0-9a-f]{32}\b)"
         r"|(?P<age_secret_key>\bAGE-SECRET-KEY-1[0-9A-Z]{58})"
-        r"|(?P<discord_webhook>discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{20,})",
+        r"|(?P<discord_webhook>discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{20,})"
+        # Vercel's prefixed credentials: personal, integration, app access and refresh tokens, API keys
+        r"|(?P<vercel_token>\bvc[piark]_[A-Za-z0-9]{20,})",
         (
             "glpat-",
             "gldt-",
@@ -349,6 +433,11 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "key-",
             "age-secret-key-1",
             "/api/webhooks/",
+            "vcp_",
+            "vci_",
+            "vca_",
+            "vcr_",
+            "vck_",
         ),
     ),
     (
@@ -418,6 +507,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         + r"?\s*:))",
         _KV_TRIGGERS,
     ),
+    ("spaced_kv", _SPACED_FIRST + _SPACED_KV, _SPACED_NAMES),
     (
         "kv",
         # the key starts a word, or a part of one: `DB_PASSWORD=…`, `JWT_SECRET: …`, `{ apiSecret: '…' }`
@@ -457,8 +547,13 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         r"x-goog-signature|x-goog-credential|signature|sig|code|auth)=)" + _NOT_MARK + r"[^&\s#\"'\\<>]{6,})",
         ("signature=", "sig=", "x-amz-", "x-goog-", "code=", "auth="),
     ),
-    ("auth_kv", _AUTH_KV_FIRST + _AUTH_KV, ("auth=", "auth: ", 'auth"', "auth'", "auth\\")),
+    (
+        "auth_kv",
+        _AUTH_KV_FIRST + _AUTH_KV,
+        ("auth=", "auth =", "auth: ", " auth:", "{auth:", "map[auth:", 'auth"', "auth'", "auth\\"),
+    ),
     ("otp_kv", _OTP_KV_FIRST + _OTP_KV, ("otp",)),
+    ("code_kv", _CODE_FIRST + _CODE_KV, _CODE_TRIGGERS),
 ]
 
 # a cheaper test each match of a group passes: where it fails the group is not run. Every `kv` match holds a key
@@ -532,6 +627,9 @@ _MAY_MATCH: dict[str, Callable[[str], object]] = {
     "word_kv": re.compile(r"(?i:pass)[\\\"']{0,9}\s*[:=]").search,
     "authorization": _auth_may_match,
     "pair": lambda s: "," in s and ('"' in s or "'" in s),
+    # a space, a name's second word, a quote or not, white space and `:` or `=`: most rows holding "token" hold no
+    # name of two words
+    "spaced_kv": re.compile(r"(?i) (?:token|secret|key|word|phrase)[\\\"']{0,9}\s*[:=]").search,
 }
 _COMPILED: list[tuple[re.Pattern[str], tuple[str, ...], Callable[[str], object] | None]] = [
     (re.compile(rx), tr, _MAY_MATCH.get(name)) for name, rx, tr in _GROUPS
@@ -565,25 +663,63 @@ _ALL_TRIGGERS: tuple[str, ...] = tuple(
 )
 
 
+def _common_start(words: list[str]) -> str:
+    start = words[0]
+    for w in words[1:]:
+        while not w.startswith(start):
+            start = start[:-1]
+    return start
+
+
+def _nested_test(words: list[str], extra: tuple[str, ...] = ()) -> tuple[str, int]:
+    """`any(w in low for w in (*words, *extra))` for words sharing a start (`_common_start`) and words holding it
+    (`extra`), and how many `in` tests a text holding none of them costs. Each `in` scans the text, so three tests or
+    more are made behind their common start, and within it each set sharing a longer start the same way (`'auth' in
+    low and ('authorization' in low or … or ' auth:' in low)`); fewer are made as they are (`'basic' in low or
+    ('backup' in low and (…))`)."""
+    start = _common_start(words)
+    if start in words and not extra:  # every other word holds it
+        return f"{start!r} in low", 1
+    tests = [f"{w!r} in low" for w in (*words, *extra)]
+    if len(tests) < 3 or len(start) < 2:
+        return " or ".join(tests), len(tests)
+    by_next: dict[str, list[str]] = {}
+    for w in words:
+        by_next.setdefault(w[: len(start) + 1], []).append(w)
+    if start in words:
+        parts = [(f"{start!r} in low", 1)]
+    elif len(by_next) == 1 and _common_start(words) != start:
+        return _nested_test(words, extra)
+    elif len(by_next) == 1:
+        parts = [(t, 1) for t in tests[: len(words)]]
+    else:
+        parts = [_nested_test(group) for group in by_next.values()]
+    parts += [(f"{w!r} in low", 1) for w in extra]
+    inner = " or ".join(p for p, _ in parts)
+    cost = sum(n for _, n in parts)
+    if cost < 3:
+        return inner, cost
+    return f"({start!r} in low and ({inner}))", 1
+
+
 def _any_trigger_source(words: tuple[str, ...]) -> str:
     """One expression of `in` tests (much faster than a regex alternation or a generator), words sharing their
-    first two letters tested behind their common start (`'auth' in low and ('auth=' in low or …)`): each `in`
-    scans the text, and most texts hold no such start (109 words tested one by one cost 10 µs a line more than
-    59 did, on the 1M benchmark's lines)."""
+    first two letters tested behind their common start (`'auth' in low and ('auth=' in low or …)`, `_nested_test`),
+    and so are the words of a set of one or two that hold such a start of four letters or more (` auth:`, `map[auth:`
+    behind `auth`): each `in` scans the text, and most texts hold no such start (109 words tested one by one cost
+    10 µs a line more than 59 did, on the 1M benchmark's lines)."""
     by_start: dict[str, list[str]] = {}
     for w in words:
         by_start.setdefault(w[:2], []).append(w)
-    parts = []
-    for group in by_start.values():
-        start = group[0]
-        for w in group[1:]:
-            while not w.startswith(start):
-                start = start[:-1]
-        if len(group) < 3 or len(start) < 2:
-            parts += [f"{w!r} in low" for w in group]
-        else:
-            parts.append(f"({start!r} in low and (" + " or ".join(f"{w!r} in low" for w in group) + "))")
-    return " or ".join(parts)
+    hosts = {k: _common_start(g) for k, g in by_start.items() if len(g) >= 3}
+    extra: dict[str, list[str]] = {k: [] for k in by_start}
+    for k, group in by_start.items():
+        for w in list(group) if k not in hosts or len(hosts[k]) < 4 else ():
+            host = next((h for h, st in hosts.items() if h != k and len(st) >= 4 and st in w), None)
+            if host is not None:
+                group.remove(w)
+                extra[host].append(w)
+    return " or ".join(_nested_test(g, tuple(extra[k]))[0] for k, g in by_start.items() if g)
 
 
 def _build_any_trigger(words: tuple[str, ...]) -> Callable[[str], bool]:
@@ -654,6 +790,47 @@ def _otp_key(key: str) -> bool:
 
 _OTP_KEYS = frozenset(("otp", "totp", "hotp", "onetimepassword", "otpcode"))
 
+# the names of `_CODE_KV` as the last words of a key, joined (`userPin` → pin, `2fa_code` → 2facode), and the rule
+# for their values
+_CODE_NAMES = {
+    "pin": "pin", "pincode": "pin", "cvv": "card", "cvc": "card", "cvv2": "card", "cvc2": "card",
+    "securitycode": "card", "mfa": "code", "mfacode": "code", "2facode": "code", "recoverycode": "code",
+    "backupcode": "code", "verificationcode": "code", "mfacodes": "codes", "2facodes": "codes",
+    "recoverycodes": "codes", "backupcodes": "codes", "verificationcodes": "codes",
+}  # fmt: skip
+_CODE_VALUE = re.compile(r"[A-Za-z0-9-]{4,}")
+
+
+def _code_key(key: str) -> str | None:
+    """The rule of a key of `_CODE_KV` (`pin`, `card`, `code`, `codes`), or None: its last one, two or three words
+    joined (`card_cvv`, `mfaCode`, `2fa_code`, `Backup Codes`; not `spinner`, `pin_count`, `pinned`)."""
+    low = key.lower()
+    if not any(w in low for w in ("pin", "cvv", "cvc", "code", "mfa")):
+        return None
+    words = [w.lower() for w in _KEY_WORDS.findall(key)]
+    for n in (1, 2, 3):
+        rule = _CODE_NAMES.get("".join(words[-n:])) if len(words) >= n else None
+        if rule is not None:
+            return rule
+    return None
+
+
+def _code_secret(rule: str, x: Any, listed: bool = False) -> bool:
+    """Whether `x` is a code by `rule` (`_CODE_KV`'s value rules): a PIN 4 to 12 digits, a card code 3 or 4, another
+    code 4 characters or more of letters, digits and `-` with a digit; a number under a plural name is a count, unless
+    it is one of a list's items (`listed`)."""
+    if isinstance(x, bool) or not isinstance(x, str | int):
+        return False
+    text = str(x)
+    if rule == "pin":
+        return text.isdigit() and 4 <= len(text) <= 12
+    if rule == "card":
+        return text.isdigit() and 3 <= len(text) <= 4
+    if isinstance(x, int) and rule == "codes" and not listed:
+        return False
+    return _CODE_VALUE.fullmatch(text) is not None and any(c.isdigit() for c in text)
+
+
 _KV_KIND = (
     ("refresh", "refresh_token"),
     ("access", "access_token"),
@@ -686,6 +863,8 @@ _KEYED = {
     "word_kv": ("wk_key", "wk_val"),
     "auth_kv": ("ak_key", "ak_val"),
     "otp_kv": ("ok_key", "ok_val"),
+    "spaced_kv": ("sk_key", "sk_val"),
+    "code_kv": ("ck2_key", "ck2_val"),
 }
 # the groups that replace a header's value, of their own kind: key group, value group
 _HEADERS = {"cookie": ("ck_key", "ck_val"), "authorization": ("au_key", "au_val")}
@@ -831,6 +1010,11 @@ class Redactor:
             return [self._every_text(x, kind, depth + 1) for x in v]
         return v
 
+    def _code(self) -> str:
+        """A code of a list under a code's name (`_code_key`), replaced and counted."""
+        self.counts["secret"] += 1
+        return "[REDACTED:secret]"
+
     def value(self, v: Any, depth: int = 0) -> Any:
         """A JSON value with secrets replaced: whole values under secret-named keys, patterns elsewhere."""
         if isinstance(v, str):
@@ -853,6 +1037,13 @@ class Redactor:
                     kind = _kv_kind(name if k == "value" and isinstance(name, str) else k)
                     self.counts[kind] += 1
                     out[k] = f"[REDACTED:{kind}]"
+                elif isinstance(k, str) and (rule := _code_key(k)) is not None and _code_secret(rule, x):
+                    self.counts["secret"] += 1
+                    out[k] = "[REDACTED:secret]"
+                elif isinstance(k, str) and isinstance(x, list) and (rule := _code_key(k)) is not None:
+                    # a list of codes (`backup_codes: ["ab12-cd34", …]`): each code in it
+                    out[k] = [self._code() if _code_secret(rule, c, listed=True) else self.value(c, depth + 2)
+                              for c in x]  # fmt: skip
                 elif isinstance(k, str) and isinstance(x, dict | list) and _secret_in_name(k, holds=True):
                     # an object of secrets (`cookies`: {sessionid: …}, `credentials`: {…}): every text in it
                     out[k] = self._every_text(x, _kv_kind(k), depth + 1)
