@@ -461,6 +461,8 @@ def test_markdown_shows_the_baseline_comparison_as_table_and_json_do(
         '{"systems": {"browser": 1}}',
         '{"systems": {}, "costs": [1]}',
         '{"systems": {}, "total": 3}',
+        '{"systems": {"browser": {"offered": 1}}, "costs": []}',  # no total
+        '{"systems": {}, "total": {"quota_pct": "5"}, "costs": []}',
     ],
 )
 def test_a_malformed_baseline_is_an_input_error_naming_the_file(
@@ -471,6 +473,28 @@ def test_a_malformed_baseline_is_an_input_error_naming_the_file(
     r = cli("budget", "simulate", "--db", one_day, "--baseline", str(base))
     assert r.exit_code == ExitCode.INPUT, r.stderr  # it was an internal error (AttributeError), exit 3 too
     assert r.stderr.startswith(f"error: baseline file {base} is not a budget simulate JSON result")
+
+
+def test_a_replay_result_is_not_taken_as_a_baseline(
+    cli: Callable[..., CliResult], one_day: str, tmp_path: Path
+) -> None:
+    # `replay --format json` has `systems` and `costs` too: it was read as a baseline whose every change
+    # was "n/a", exit 0, so a CI diff against the wrong file said nothing
+    base = tmp_path / "replay.json"
+    base.write_bytes(cli("replay", "--db", one_day, "--format", "json").stdout_bytes)
+    r = cli("budget", "simulate", "--db", one_day, "--baseline", str(base))
+    assert r.exit_code == ExitCode.INPUT, r.stdout
+    assert r.stderr.startswith(f"error: baseline file {base} is not a budget simulate JSON result")
+    # a check's JSON is a simulate result with its checks: still a baseline
+    check = tmp_path / "check.json"
+    check.write_bytes(
+        cli("budget", "check", "--db", one_day, "--max-usd", "10", "--format", "json").stdout_bytes
+    )
+    ok = cli(
+        "budget", "simulate", "--db", one_day, "--scale", "2", "--baseline", str(check), "--format", "json"
+    )
+    assert ok.exit_code == 0, ok.stderr
+    assert ok.json()["baseline"]["quota_pct"]["delta"] == pytest.approx(42.16)
 
 
 @pytest.mark.parametrize(

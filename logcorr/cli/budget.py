@@ -132,15 +132,18 @@ def _read_baseline(path: str) -> dict[str, Any]:
         raise InputError(
             f"baseline file {path} is not JSON: {e}", "write one with budget simulate --format json"
         ) from e
-    # the parts `project.diff` reads, of the shapes it reads them in (`{"systems": [1, 2]}` was an internal error)
+    # the parts `project.diff` reads, of the shapes it reads them in (`{"systems": [1, 2]}` was an internal error);
+    # `total.quota_pct` and `costs` are required: a `replay --format json` result has `systems` too, and was
+    # taken as a baseline with nothing to compare (every change "n/a", exit 0)
     result: dict[str, Any] = data if isinstance(data, dict) else {}
     systems, total, costs = (result.get(k) for k in ("systems", "total", "costs"))
     if (
         not isinstance(systems, dict)
         or not all(isinstance(v, dict) for v in systems.values())
-        or not isinstance(total if total is not None else {}, dict)
-        or not isinstance(costs if costs is not None else [], list)
-        or not all(isinstance(c, dict) and isinstance(c.get("model"), str) for c in costs or [])
+        or not isinstance(total, dict)
+        or type(total.get("quota_pct")) not in (int, float)
+        or not isinstance(costs, list)
+        or not all(isinstance(c, dict) and isinstance(c.get("model"), str) for c in costs)
     ):
         raise InputError(
             f"baseline file {path} is not a budget simulate JSON result",
