@@ -282,9 +282,27 @@ def test_strict_stores_nothing_when_a_line_is_rejected(
     assert "error: --strict: 1 line(s) rejected, nothing was stored" in err
     assert f"rejected {path}:2: malformed JSON" in err and f"the first: {path}:2: malformed JSON" in err
     assert "nothing stored (--strict): would store 1" in err and "see rejected lines" not in err
+    # the per-system and quota lines say so too: they read as what the database holds
+    assert "would store by system: browser 1" in err and "\nstored by system" not in err
+    assert "had it been stored: 1/125,000" in err
     assert counts(db)["log_queue"] == 0 and counts(db)["rejects"] == 0
     assert cli("ingest", str(path), "--db", str(db)).exit_code == 0  # type: ignore[attr-defined]
     assert counts(db)["log_queue"] == 1
+
+
+def test_strict_says_a_budget_moment_would_have_been_reached(
+    tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., object]
+) -> None:
+    policy = tmp_path / "p.toml"
+    policy.write_text("[budget]\nmonthly_writes = 10\n")
+    rows = [browser_event(T0 + i * 1000, f"line {i}") for i in range(9)]
+    path = write_jsonl("a.jsonl", [*rows, b"{broken"])
+    db = tmp_path / "db.duckdb"
+    r = cli("ingest", str(path), "--db", str(db), "--policy", str(policy), "--strict")
+    err = r.stderr  # type: ignore[attr-defined]
+    assert r.exit_code == 3, err  # type: ignore[attr-defined]
+    # nothing was stored, so no threshold was reached in the database
+    assert "budget browser share would have reached 80 %" in err and " share reached" not in err, err
 
 
 def test_recent_entries_hold_the_last_hour_before_the_newest_event(

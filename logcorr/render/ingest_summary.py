@@ -157,7 +157,8 @@ def render(r: IngestResult, console: Any) -> None:
     )
     if r.stored_by_system:
         console.print(
-            "stored by system: " + ", ".join(f"{k} {v}" for k, v in sorted(r.stored_by_system.items()))
+            f"{'stored' if r.committed else 'would store'} by system: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(r.stored_by_system.items()))
         )
     if r.drops:
         parts = [f"{rule}/{system} {n}" for (rule, system), n in sorted(r.drops.items())]
@@ -277,13 +278,17 @@ def _render_rules(r: IngestResult, console: Any) -> None:
     if q is not None:
         parts = [f"{u.system} {u.used:,}/{u.quota:,} ({u.pct:.1f} %)" + (f", borrowed {u.borrowed:,}" if u.borrowed else "")
                  for u in q.systems]  # fmt: skip
-        console.print(f"quota {q.month}: {q.used:,}/{q.quota:,} ({q.pct:.1f} %) · " + ", ".join(parts))
+        # under --strict nothing was stored: the figures are what this run would have used (`quota` alone read
+        # as the database's)
+        had = "" if r.committed else " had it been stored"
+        console.print(f"quota {q.month}{had}: {q.used:,}/{q.quota:,} ({q.pct:.1f} %) · " + ", ".join(parts))
         for m in q.moments:
             run = m.run_id if m.run_id is not None else r.run_id
             what = "monthly quota" if m.scope == "total" else f"{m.scope} share"
             if m.month != q.month:
                 what += f" of {m.month}"
-            console.print(f"[yellow]budget[/] {what} reached {m.pct:g} % at {iso(m.ts_ms)} (run {run})")
+            verb = "reached" if r.committed or m.run_id is not None else "would have reached"
+            console.print(f"[yellow]budget[/] {what} {verb} {m.pct:g} % at {iso(m.ts_ms)} (run {run})")
     i = r.integrity
     if i is not None and i.multi_system:
         console.print(
