@@ -83,6 +83,23 @@ def test_a_line_cut_off_by_a_truncated_gzip_is_one_reject() -> None:
     assert sum(k == RECORD for k, _, _ in out) == stats.lines - 1
 
 
+def test_a_pretty_printed_value_cut_off_by_a_truncated_gzip_is_one_reject() -> None:
+    # wrangler tail output (objects pretty-printed back to back), gzipped and cut: the cut-off object and the
+    # truncation were two rejects for one value, where an NDJSON line gets one
+    text = b"".join(b'{\n  "n": %d,\n  "pad": "%s"\n}\n' % (i, b"x" * 40) for i in range(2000))
+    cut = gzip.compress(text)[:-40]
+    stats, out = read(cut)
+    rejects = [(n, p) for k, n, p in out if k == REJECT]
+    assert len(rejects) == 1, rejects
+    reason, _ = rejects[0][1]  # type: ignore[misc]
+    assert (
+        reason.startswith("truncated gzip file")
+        and "; its last value cut off (malformed or truncated JSON" in reason
+    )
+    assert stats.notes.count("truncated gzip file: the compressed stream ends early") == 1
+    assert sum(k == RECORD for k, _, _ in out) > 1000
+
+
 @pytest.mark.parametrize(
     ("packed", "why"),
     [

@@ -657,6 +657,11 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
                     yield REJECT, line, ("array element is not a JSON object", excerpt(t.buf[pos:end]))
                 pos = end
                 continue
+            if t.error and t.eof and end == pos:
+                # the stream broke inside this value: one reject says both, as for an NDJSON line it cut
+                err = f"{t.error}; its last value cut off ({err})"
+                stats.notes.append(t.error)
+                t.error = None
             yield REJECT, line, (err, excerpt(t.buf[pos : pos + EXCERPT_SOURCE]))
             if end > pos:  # read whole, but too long: the next value follows it
                 pos = end
