@@ -173,6 +173,7 @@ TOKENS = [
     ("convex_deploy_key", "preview:my-team:my-project|eyJ2MiI6ImFiY2RlZmdoaWprbG1ub3AifQ=="),
     ("vercel_token", "vcp_" + _B[:24]),
     ("vercel_token", "vck_" + _B[:40]),
+    ("google_refresh_token", "1//0g" + _B[:60] + "-_x"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Secrets never stored, never printed: the corpus (tests/data/secrets/corpus.json, 79 kinds) in all 12
+"""Secrets never stored, never printed: the corpus (tests/data/secrets/corpus.json, 80 kinds) in all 12
 input formats, in messages, JSON strings inside messages, stacks, nested headers and malformed lines.
 
 After one real ingest (through the CLI) no secret occurs in any table (rejects and ledger included), in the

@@ -403,7 +403,10 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         r"|(?P<age_secret_key>\bAGE-SECRET-KEY-1[0-9A-Z]{58})"
         r"|(?P<discord_webhook>discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{20,})"
         # Vercel's prefixed credentials: personal, integration, app access and refresh tokens, API keys
-        r"|(?P<vercel_token>\bvc[piark]_[A-Za-z0-9]{20,})",
+        r"|(?P<vercel_token>\bvc[piark]_[A-Za-z0-9]{20,})"
+        # Google's OAuth refresh tokens (`1//0` and base64url, about 100 characters), printed bare by `gcloud` and
+        # token dumps; the access token (`ya29.`) is `provider`'s
+        r"|(?P<google_refresh_token>(?<![A-Za-z0-9/])1//0[A-Za-z0-9_-]{30,})",
         (
             "glpat-",
             "gldt-",
@@ -438,6 +441,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "vca_",
             "vcr_",
             "vck_",
+            "1//0",
         ),
     ),
     (
