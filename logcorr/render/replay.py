@@ -84,7 +84,7 @@ def fact_lines(result: dict[str, Any]) -> list[str]:
     )
     lines.append(f"trace integrity: {_n(ti['integrity'])} ({ti['cut']:,} of {ti['multi_system_traces']:,} multi-system "
                  f"traces cut by pressure rules; {ti['refused_whole']:,} refused whole)")  # fmt: skip
-    lines.append(f"loop check: at most {lp['max_identical_per_s']} identical messages stored in any second "
+    lines.append(f"loop check: copies of one message stored in any second, at most {lp['max_identical_per_s']} "
                  f"(policy: {lp['policy_max_identical']} per {lp['policy_window_ms']} ms)")  # fmt: skip
     if m["essential.errors_through"] is not None:
         lines.append(f"essential-only phase: {m['essential.errors_accepted']:,} of {m['essential.errors_offered']:,} "
