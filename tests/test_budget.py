@@ -120,6 +120,21 @@ def test_days_shortens_the_month(cli: Callable[..., CliResult], one_day: str) ->
     assert res["total"]["accepted"] == 10 * 1_700 and len(res["daily"]) == 10
 
 
+def test_a_sample_longer_than_the_month_says_what_it_left_out(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """45 days observed: the month holds the first 31, and the result says so (it read as a projection of all)."""
+    recs = [r for day in range(45) for r in spread(day, 10, "worker", "long")]
+    db = str(tmp_path / "long.duckdb")
+    assert ingest([str(write(tmp_path / "long.jsonl", recs))], db).stored == 450
+    res = cli("budget", "simulate", "--db", db, "--format", "json").json()
+    assert res["total"]["offered"] == 310
+    assert any("span 45 days, more than the 31-day month" in n for n in res["notes"]), res["notes"]
+    short = cli("budget", "simulate", "--db", db, "--format", "json", "--days", "10").json()
+    assert short["total"]["offered"] == 100
+    assert any("more than the 10-day month" in n for n in short["notes"])
+
+
 def test_baseline_diff_reports_the_change(
     cli: Callable[..., CliResult], one_day: str, tmp_path: Path
 ) -> None:

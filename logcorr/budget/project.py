@@ -107,6 +107,12 @@ def simulate(
             f"{copies:,} times over the month); a simulation takes at most {load.MAX_EVENTS:,}",
             f"at most --scale {load.MAX_EVENTS / (n * copies):.3g}, or a longer --period for these events",
         )
+    if period > days * DAY_MS:
+        # the tiling cuts at the month's end: say so, else the offered count reads as a projection of them all
+        notes.append(
+            f"the observed events span {period / DAY_MS:g} days, more than the {days}-day month: the month holds "
+            f"the first {days} days of them, the rest are not simulated (--days, or fewer input files, to choose)"
+        )
     parts = load.tiled_in_parts(start, lo, period, copies, scale, end, n)
     res = run(con, parts, policy, start_ms=start, progress=progress)
     engine = res.engine
