@@ -317,3 +317,52 @@ def test_the_line_limit_counts_the_line_not_its_ending(ending: bytes) -> None:
     big = b'{"m":"' + b"y" * (CHUNK + 100) + b'"}'
     _stats, out = read(big + ending, max_record_bytes=len(big))
     assert [k for k, _, _ in out] == [RECORD]
+
+
+def test_an_ndjson_file_whose_first_record_is_longer_than_a_chunk_is_read_line_by_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mode is picked from the first line whole: a first record over the first chunk (a megabyte) made the
+    whole file scanned, 2.4× slower (and never split between workers)."""
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", 64)
+    big = b'{"message":"' + b"x" * 300 + b'","level":"log"}'
+    stats, out = read(big + b'\n{"a":1}\n{"b":2}\n')
+    assert stats.mode == "ndjson"
+    assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (RECORD, 2), (RECORD, 3)]
+
+
+@pytest.mark.parametrize("pad", [0, 1, 10, 29])  # 10, 29: the first 64 bytes end with a `}`
+def test_a_one_line_json_array_is_read_element_by_element_wherever_the_first_chunk_ends(
+    monkeypatch: pytest.MonkeyPatch, pad: int
+) -> None:
+    """A JSON array on one line (an API dump): within the detection window it is one NDJSON line; beyond it
+    it is scanned element by element (never held whole). It was rejected whole as one overlong line when the
+    first chunk happened to end with a `}` (then it looked like a complete NDJSON line), and scanned when not."""
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", 64)
+    monkeypatch.setattr(reader, "DETECT_BYTES", 256, raising=False)
+    items = [b'{"n":%d,"pad":"%s"}' % (i, b"y" * (i % 5)) for i in range(60)]
+    data = b" " * pad + b"[" + b",".join(items) + b"]\n"
+    stats, out = read(data, max_record_bytes=1000)
+    assert stats.mode == "scan" and stats.lines == 1
+    assert [p["n"] for k, _, p in out if k == RECORD] == list(range(60))  # type: ignore[index]
+    assert all(k == RECORD for k, _, _ in out)
+    # within the window: one NDJSON line of records
+    monkeypatch.setattr(reader, "DETECT_BYTES", 1 << 20)
+    stats, out = read(data, max_record_bytes=1 << 20)
+    assert stats.mode == "ndjson" and [p["n"] for _, _, p in out] == list(range(60))  # type: ignore[index]
+
+
+def test_a_gzip_file_cut_off_in_its_first_line_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", 64)
+    cut = gzip.compress(b'{"message":"' + bytes(range(65, 91)) * 40 + b'"}\n{"a":1}\n')[:-30]
+    stats, out = read(cut)
+    # the mode is picked while the first line is read on: the cut met then is still said, as the last reject
+    assert stats.lines == 1 and out[-1][0] == REJECT and out[-1][2][0].startswith("truncated gzip file")  # type: ignore[index]

@@ -336,3 +336,19 @@ def test_workers_end_when_the_ingesting_process_is_killed_and_leave_ctrl_c_to_it
     finally:
         child.kill()
         child.wait(10)
+
+
+def test_a_file_whose_first_record_is_longer_than_a_chunk_is_still_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan reads the first line whole to know the file is NDJSON (it read one chunk of it: a first record
+    over a megabyte made a large NDJSON file parse in one process)."""
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 1000)
+    monkeypatch.setattr(shard, "CHUNK", 64)
+    monkeypatch.setattr(reader, "CHUNK", 64)
+    path = tmp_path / "x.jsonl"
+    data = b'{"message": "' + b"x" * 500 + b'"}\n' + b'{"message": "a", "level": "log"}\n' * 200
+    path.write_bytes(data)
+    ranges = shard.plan(str(path), len(data), 2)
+    assert ranges is not None and len(ranges) > 1

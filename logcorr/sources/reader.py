@@ -29,6 +29,9 @@ CHUNK = 1 << 20
 _INFLATE_MAX = 4 * CHUNK
 DEFAULT_MAX_RECORD_BYTES = 8 << 20
 DEFAULT_MAX_DECOMPRESSED = 64 << 30
+# how much of a file's first line is read to pick its framing (a first line longer than this is one value too
+# long to hold whole, or a one-line JSON array read element by element)
+DETECT_BYTES = DEFAULT_MAX_RECORD_BYTES
 EXCERPT = 160  # characters of a rejected line kept in the rejects table
 EXCERPT_SOURCE = 4096  # characters handed on for it: redaction sees whole secrets before the final cut
 
@@ -286,7 +289,9 @@ def iter_records(
         yield REJECT, 1, (packed, excerpt(first[:16]))
         first = b""
         mode = "archive"
-    mode = mode or _pick_mode(first)
+    if mode is None:
+        first, cut = _first_line_whole(src, first)
+        mode = _pick_mode(first, cut)
     if mode == "ndjson":
         stats.mode = mode
         yield from _ndjson(src, first, stats, max_record_bytes, claim)
@@ -327,14 +332,55 @@ def _packed(first: bytes) -> str | None:
     return None
 
 
-def ndjson_start(first: bytes) -> bool:
-    """True when a file beginning with `first` is read line by line (and so can be split at newlines)."""
+def ndjson_start(first: bytes, read: Callable[[int], bytes]) -> bool:
+    """True when a file beginning with `first` (`read` gives what follows) is read line by line (and so can be
+    split at newlines)."""
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
-    return _pick_mode(first) == "ndjson"
+    first, cut = _first_line_whole(read, first)
+    return _pick_mode(first, cut) == "ndjson"
 
 
-def _pick_mode(first: bytes) -> str:
+def _first_line_whole(src: Any, first: bytes) -> tuple[bytes, bool]:
+    """`first` read on (`src.read`, or `src` itself a read function) until its first non-blank line ends: the
+    mode is picked from that line whole, not from the part of it the first chunk holds (an NDJSON file whose
+    first record was over a megabyte was scanned, 2.4× slower; a one-line JSON array was scanned or rejected
+    whole as one overlong line, as the chunk happened to end). Reads at most `DETECT_BYTES` of the line; the
+    flag is True when the line runs on past them. A read that fails (a truncated gzip) is raised by the next
+    read again."""
+    read = src if callable(src) else src.read
+    start = len(first) - len(first.lstrip())
+    if start == len(first) or first.find(b"\n", start) >= 0:
+        return first, False
+    parts = [first]
+    size = len(first)
+    while size - start <= DETECT_BYTES:
+        try:
+            data = read(CHUNK)
+        except TruncatedInput as e:
+            src._pending_error = str(e)  # only a _Source raises it: the reading after this one says it
+            break
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+        if b"\n" in data:
+            return b"".join(parts), False
+    else:
+        return b"".join(parts), True
+    return b"".join(parts), False
+
+
+def _pick_mode(first: bytes, cut: bool = False) -> str:
+    """The framing of a file that begins with `first`; `cut`: its first non-blank line runs on past it."""
+    if cut and first.lstrip()[:1] == b"{":
+        # a record longer than the detection window, or an NDJSON line's: read line by line, it is rejected as
+        # too long (scanned, so would it be) and the lines after it go the fast path
+        return "ndjson"
+    if cut and first.lstrip()[:1] == b"[":
+        # a JSON array on one line longer than the window (an API dump): scanned, each element is a record of
+        # its own, never the whole line held in memory
+        return "scan"
     for line in first.split(b"\n", 64)[:64]:
         s = line.strip()
         if not s:
