@@ -650,3 +650,19 @@ def test_explain_finds_a_line_of_a_grown_file_past_the_last_reads_own_lines(
     r = cli("explain", f"{log}:61", "--db", db)
     assert r.exit_code == 3 and "nothing is recorded" in r.stderr and "there is no line" not in r.stderr
     assert cli("explain", f"{log}:62", "--db", db).exit_code == 3
+
+
+def test_a_file_rejected_for_an_overlong_record_names_the_flag_not_an_unknown_export(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # a 150 MB Workers Logs query response on one line: "rejected 1 × line longer than the 8388608-byte limit",
+    # then "hint: nothing in … is an export logcorr reads", and no word of --max-line-mb
+    big = tmp_path / "response.json"
+    big.write_bytes(
+        b'{"success":true,"result":{"events":{"events":[' + b'{"a":1},' * 200_000 + b'{"a":1}]}}}\n'
+    )
+    r = cli("ingest", str(big), "--db", str(tmp_path / "db.duckdb"), "--max-line-mb", "1")
+    assert r.exit_code == 0, r.stderr
+    assert "rejected 1 × line longer than the 1048576-byte limit" in r.stderr
+    assert "hint: nothing in" not in r.stderr
+    assert f"hint: records in {big} were rejected as longer than --max-line-mb" in r.stderr.replace("\n", " ")
