@@ -366,3 +366,61 @@ def test_a_gzip_file_cut_off_in_its_first_line_says_so(
     stats, out = read(cut)
     # the mode is picked while the first line is read on: the cut met then is still said, as the last reject
     assert stats.lines == 1 and out[-1][0] == REJECT and out[-1][2][0].startswith("truncated gzip file")  # type: ignore[index]
+
+
+PRETTY = b'{\n  "a": 1,\n  "ctx": {\n    "b": [\n      2\n    ]\n  }\n}\n'
+
+
+def test_pretty_printed_values_after_ndjson_lines_are_read_whole() -> None:
+    """An NDJSON export and a pretty-printed one joined with `cat`: each line of the pretty part was rejected as
+    malformed JSON (a dozen rejects per record, and the records lost). Each value is read whole, its records
+    with its first line's number, and a note says so."""
+    from logcorr.sources import reader
+
+    data = (
+        b'{"n":1}\n'
+        + PRETTY
+        + b"\n"
+        + b'{"n":2}\r\n'
+        + b'[\n  {"e": 1},\n  {"e": 2}\n]\n'
+        + PRETTY.replace(b"\n", b"\r\n")
+    )
+    stats, out = read(data)
+    assert stats.mode == "ndjson" and stats.lines == 23
+    value = {"a": 1, "ctx": {"b": [2]}}
+    assert out == [(RECORD, 1, {"n": 1}), (RECORD, 2, value), (RECORD, 11, {"n": 2}), (RECORD, 12, {"e": 1}),
+                   (RECORD, 12, {"e": 2}), (RECORD, 16, value)]  # fmt: skip
+    assert reader.PRETTY_NOTE in stats.notes
+
+
+def test_a_pretty_printed_value_cut_off_is_one_reject_for_its_lines_and_the_next_record_is_read() -> None:
+    cut = b"{\n" + b'  "a": 1,\n' * 5
+    stats, out = read(b'{"n":1}\n' + cut + b'{"n":2}\n' + cut)
+    assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (REJECT, 2), (RECORD, 8), (REJECT, 9)]
+    assert out[1][2][0] == "malformed or truncated pretty-printed JSON value (6 lines from here)"  # type: ignore[index]
+    assert out[3][2][0] == "malformed or truncated pretty-printed JSON value (6 lines from here)"  # type: ignore[index]
+    assert stats.lines == 14
+
+
+def test_a_pretty_printed_value_that_is_not_json_or_too_long_is_one_reject() -> None:
+    _, out = read(b'{"n":1}\n{\n  "a": 1,\n}\n{"n":2}\n')
+    assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (REJECT, 2), (RECORD, 5)]
+    assert out[1][2][0].startswith("malformed JSON (") and out[1][2][0].endswith(
+        "; pretty-printed, 3 lines from here)"
+    )  # type: ignore[index]
+    long = b"{\n" + b'  "a": "%s",\n' % (b"x" * 100) * 20 + b'  "z": 1\n}\n'
+    _, out = read(b'{"n":1}\n' + long + b'{"n":2}\n', max_record_bytes=1000)
+    assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (REJECT, 2), (RECORD, 25)]
+    assert out[1][2][0] == "JSON value longer than the 1000-byte limit (23 lines from here)"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("chunk", [7, 64])
+def test_pretty_printed_values_are_read_the_same_wherever_the_chunks_end(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    from logcorr.sources import reader
+
+    data = b'{"n":1}\n' + PRETTY * 3 + b'{"n":2}\n{\n  "cut": 1\n' + PRETTY + b'{"n":3}'
+    whole = read(data)
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    assert read(data) == whole

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 
 from logcorr.pipeline import ingest as ingest_module
@@ -39,6 +40,9 @@ def _mixed_file(tmp_path: Path) -> Path:
         b'{"message":"password=hunter2 in a line","level":"error","timestamp":1754384400000,"id":"x"}\r\n',
         b"\xef\xbb\xbf" + lines[5],  # a BOM mid-file is bytes of a line, not a mark
         b'{"x": "' + b"y" * 5000 + b'"}\n',  # longer than the test's record limit
+        # a pretty-printed record (another export joined on), and one cut off by the next line
+        orjson.dumps(orjson.loads(lines[7]), option=orjson.OPT_INDENT_2) + b"\n",
+        b'{\n  "message": "cut off",\n  "level": "log",\n',
     ]
     out = [b"\xef\xbb\xbf"]
     for i, line in enumerate(lines):
@@ -352,3 +356,20 @@ def test_a_file_whose_first_record_is_longer_than_a_chunk_is_still_split(
     path.write_bytes(data)
     ranges = shard.plan(str(path), len(data), 2)
     assert ranges is not None and len(ranges) > 1
+
+
+def test_plan_does_not_cut_inside_a_pretty_printed_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader reads a pretty-printed value whole (an NDJSON export with a `jq .` one joined on): a shard
+    must not begin or end inside one."""
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 300)
+    path = tmp_path / "x.jsonl"
+    pretty = b'{\n  "message": "p",\n  "context": {\n    "a": [\n      1\n    ]\n  }\n}\n'
+    data = b'{"message": "a", "level": "log"}\n' + pretty * 100
+    path.write_bytes(data)
+    ranges = shard.plan(str(path), len(data), 2)
+    assert ranges is not None and len(ranges) > 4
+    for _, end in ranges[:-1]:
+        assert data[end : end + 2] == b"{\n", data[end - 20 : end + 20]

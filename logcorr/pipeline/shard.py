@@ -76,6 +76,7 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
         for k in range(1, count):
             f.seek(max(k * size // count, cuts[-1]))
             f.readline()  # to the end of the line the cut falls in
+            _past_pretty_value(f, size)
             pos = f.tell()
             if pos >= size:
                 break
@@ -83,6 +84,20 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
                 cuts.append(pos)
     cuts.append(size)
     return [(a, b) for a, b in pairwise(cuts) if b > a]
+
+
+def _past_pretty_value(f: IO[bytes], size: int) -> None:
+    """From a line start, on to the next line that can begin a value: not inside a pretty-printed (multi-line)
+    value, whose lines are indented up to the `}` or `]` at column 0 that closes it (the reader reads it whole:
+    see reader._Pretty). An NDJSON line begins one: nothing is read. At most SHARD_BYTES are passed over."""
+    start = f.tell()
+    while f.tell() < min(size, start + SHARD_BYTES):
+        head = f.read(1)
+        f.seek(-len(head), 1)
+        if head not in (b" ", b"\t", b"}", b"]", b"\r", b"\n"):
+            return
+        while (line := f.readline(CHUNK)) and not line.endswith(b"\n"):
+            pass
 
 
 class ByteRange:

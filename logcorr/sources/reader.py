@@ -418,6 +418,7 @@ def _ndjson(
     head = b""  # of a line too long to hold: its first bytes, for the reject's excerpt
     chunk = first
     truncated: str | None = None
+    pretty = _Pretty(max_len, stats)
     while chunk:
         end = chunk.rfind(b"\n") + 1  # the complete lines: chunk[:end]
         pos = 0
@@ -434,14 +435,18 @@ def _ndjson(
                 part = pending + chunk[:nl]
                 pending = b""
                 pos = nl + 1
-                taken, _, claimed = (0, 0, None) if claim is None else claim(part, 0, len(part), line_no)
+                taken, _, claimed = (
+                    (0, 0, None)
+                    if claim is None or pretty.lines is not None
+                    else claim(part, 0, len(part), line_no)
+                )
                 line_no += 1
                 if taken:
                     yield CLAIMED, line_no, claimed
                 else:
-                    yield from _line(part, line_no, max_len, stats)
+                    yield from pretty.line(part, line_no)
         while pos < end:
-            if claim is not None:
+            if claim is not None and pretty.lines is None:
                 # the run of lines from here the fast path takes
                 taken, after, claimed = claim(chunk, pos, end, line_no)
                 if taken:
@@ -453,7 +458,7 @@ def _ndjson(
             part = chunk[pos:nl]
             pos = nl + 1
             line_no += 1
-            yield from _line(part, line_no, max_len, stats)
+            yield from pretty.line(part, line_no)
         if not oversize:
             pending = chunk[end:] if end else pending + chunk
             if len(pending) > max_len + 1:  # + a CRLF line's CR, which is not the line's
@@ -468,6 +473,9 @@ def _ndjson(
     if oversize:
         line_no += 1
         yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(head))
+    elif pending.strip() and (pretty.lines is not None or pending.strip() in _OPENERS):
+        line_no += 1
+        yield from pretty.line(pending, line_no)
     elif pending.strip():
         line_no += 1
         try:
@@ -485,10 +493,111 @@ def _ndjson(
     elif pending:
         line_no += 1
         stats.blank += 1
+    yield from pretty.end()
     if truncated:
         stats.notes.append(truncated)
         yield REJECT, line_no, (truncated, "")
     stats.lines = line_no
+
+
+PRETTY_NOTE = "pretty-printed (multi-line) JSON values among its lines read whole (an export of another kind joined on?)"
+_OPENERS = (b"{", b"[", codecs.BOM_UTF8 + b"{", codecs.BOM_UTF8 + b"[")
+
+
+class _Pretty:
+    """Pretty-printed (multi-line) JSON values in a line-per-record file: an NDJSON export and a `jq .` or
+    `JSON.stringify(x, null, 2)` one joined with `cat`. A line that is only `{` or `[` opens a value, which
+    ends at the line at column 0 that closes it (`}`, `]`); the lines between are indented. It is read as one
+    line is (orjson; an array gives each element), its records with the opening line's number. A line at
+    column 0 that does not close it (the next record) means it was cut off: one reject for its lines, saying
+    how many, and that line is read as any. Each of its lines was rejected as `malformed JSON`, and its records
+    lost, a dozen rejects per record and no word of why."""
+
+    def __init__(self, max_len: int, stats: FileStats) -> None:
+        self.max_len = max_len
+        self.stats = stats
+        self.lines: list[bytes] | None = None  # the open value's lines (None: no value open)
+        self.start = 0  # its first line's number
+        self.last = 0  # its last line's number so far
+        self.size = 0
+        self.closer = b""
+        self.over = False  # longer than the limit: its lines are passed over, its head kept for the excerpt
+        self.head = b""
+
+    def line(self, part: bytes, line_no: int) -> Iterator[tuple[int, int, Any]]:
+        """One line the fast path left."""
+        if self.lines is None:
+            s = part.strip()
+            if s in _OPENERS:
+                self.lines = [part]
+                self.start = self.last = line_no
+                self.size = len(part)
+                self.closer = b"}" if s.endswith(b"{") else b"]"
+                self.over = False
+                return
+            yield from _line(part, line_no, self.max_len, self.stats)
+            return
+        if part[:1] in (b" ", b"\t") or not part.strip():  # a line inside it (blank lines too)
+            self._add(part, line_no)
+            return
+        if part.rstrip() == self.closer:
+            self._add(part, line_no)
+            yield from self._close()
+            return
+        # a line at column 0 that does not close it: the value was cut off before it
+        yield from self._cut("malformed or truncated pretty-printed JSON value")
+        yield from self.line(part, line_no)
+
+    def end(self) -> Iterator[tuple[int, int, Any]]:
+        """At the end of the input: a value still open was cut off."""
+        if self.lines is not None:
+            yield from self._cut("malformed or truncated pretty-printed JSON value")
+
+    def _add(self, part: bytes, line_no: int) -> None:
+        assert self.lines is not None
+        self.last = line_no
+        self.size += len(part) + 1
+        if self.over:
+            return
+        if self.size > self.max_len:
+            self.over = True
+            self.head = b"\n".join(self.lines)[:EXCERPT_SOURCE]
+            self.lines = []
+        else:
+            self.lines.append(part)
+
+    def _close(self) -> Iterator[tuple[int, int, Any]]:
+        assert self.lines is not None
+        lines, self.lines = self.lines, None
+        span = self._span()
+        if self.over:
+            yield (
+                REJECT,
+                self.start,
+                (f"JSON value longer than the {self.max_len}-byte limit ({span})", excerpt(self.head)),
+            )
+            return
+        text = b"\n".join(lines)
+        if text.startswith(codecs.BOM_UTF8):
+            text = text[len(codecs.BOM_UTF8) :]
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as e:
+            yield REJECT, self.start, (f"{_reject_reason(e)[:-1]}; pretty-printed, {span})", excerpt(text))
+            return
+        if PRETTY_NOTE not in self.stats.notes:
+            self.stats.notes.append(PRETTY_NOTE)
+        yield from _value(value, self.start, text)
+
+    def _cut(self, reason: str) -> Iterator[tuple[int, int, Any]]:
+        assert self.lines is not None
+        lines, self.lines = self.lines, None
+        text = self.head if self.over else b"\n".join(lines)
+        yield REJECT, self.start, (f"{reason} ({self._span()})", excerpt(text))
+
+    def _span(self) -> str:
+        # how many lines, not which: a shard's line numbers are its own until the pipeline offsets them
+        return f"{self.last - self.start + 1} lines from here"
 
 
 def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator[tuple[int, int, Any]]:
