@@ -666,3 +666,15 @@ def test_a_file_rejected_for_an_overlong_record_names_the_flag_not_an_unknown_ex
     assert "rejected 1 × line longer than the 1048576-byte limit" in r.stderr
     assert "hint: nothing in" not in r.stderr
     assert f"hint: records in {big} were rejected as longer than --max-line-mb" in r.stderr.replace("\n", " ")
+
+
+def test_a_grown_utf16_file_is_read_whole_again_not_from_its_old_end(tmp_path: Path) -> None:
+    # a UTF-16 file's bytes are not UTF-8 lines: read from where an earlier ingest stopped, they were garbage
+    lines = [orjson.dumps(browser_event(T0 + i * 1000, f"m{i}")).decode() for i in range(6)]
+    log = tmp_path / "ps.log"
+    db = str(tmp_path / "db.duckdb")
+    log.write_bytes(("\ufeff" + "".join(x + "\n" for x in lines[:3])).encode("utf-16-be"))
+    assert ingest([str(log)], db).stored == 3
+    log.write_bytes(("\ufeff" + "".join(x + "\n" for x in lines)).encode("utf-16-be"))
+    again = ingest([str(log)], db)
+    assert again.rejected == 0 and again.stored == 3 and again.dropped == 3  # the first three: duplicates

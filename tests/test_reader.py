@@ -424,3 +424,22 @@ def test_pretty_printed_values_are_read_the_same_wherever_the_chunks_end(
     whole = read(data)
     monkeypatch.setattr(reader, "CHUNK", chunk)
     assert read(data) == whole
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_read_as_text_with_a_note(monkeypatch: pytest.MonkeyPatch, codec: str) -> None:
+    """Windows PowerShell 5's `>` writes UTF-16 with a byte-order mark: each line was rejected as "not JSON" (every
+    other byte a NUL) and the file called no export logcorr reads."""
+    from logcorr.sources import reader
+
+    text = '{"m":"caf\u00e9 \U0001f600"}\r\n{\n  "n": 2\n}\n{"o":3}'
+    data = "\ufeff".encode(codec) + text.encode(codec)
+    expected = [(RECORD, 1, {"m": "caf\u00e9 \U0001f600"}), (RECORD, 2, {"n": 2}), (RECORD, 5, {"o": 3})]
+    for raw in (data, gzip.compress(data)):
+        stats, out = read(raw)
+        assert out == expected and stats.lines == 5
+        assert reader.UTF16_NOTE in stats.notes and stats.bytes_read == len(raw)
+    monkeypatch.setattr(
+        reader, "CHUNK", 3
+    )  # odd reads: half a character, half a surrogate pair at a chunk's end
+    assert read(data)[1] == expected

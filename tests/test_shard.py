@@ -373,3 +373,11 @@ def test_plan_does_not_cut_inside_a_pretty_printed_value(
     assert ranges is not None and len(ranges) > 4
     for _, end in ranges[:-1]:
         assert data[end : end + 2] == b"{\n", data[end - 20 : end + 20]
+
+
+def test_a_utf16_file_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    path = tmp_path / "x.jsonl"
+    for codec in ("utf-16-le", "utf-16-be"):
+        path.write_bytes(("\ufeff" + '{"message": "a", "level": "log"}\n' * 100).encode(codec))
+        assert shard.plan(str(path), path.stat().st_size, 4) is None, codec

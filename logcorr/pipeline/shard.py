@@ -62,12 +62,12 @@ class ShardDone:
 
 def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
     """Byte ranges [start, end) that cut `path` at newlines, or None when it is read whole (small,
-    gzip, not line-per-record, or one job)."""
+    gzip, UTF-16, not line-per-record, or one job)."""
     if jobs < 2 or size < MIN_SPLIT_BYTES:
         return None
     with open(path, "rb") as f:
         first = f.read(CHUNK)
-        if first[:2] == b"\x1f\x8b" or not ndjson_start(first, f.read):
+        if first[:2] in (b"\x1f\x8b", b"\xff\xfe", b"\xfe\xff") or not ndjson_start(first, f.read):
             return None
         # a multiple of the workers: shards of one size then end together, where one more would leave all
         # workers but one idle while it runs (1M-record file: 17 shards of 0.3 s each on two workers)

@@ -35,6 +35,8 @@ DETECT_BYTES = DEFAULT_MAX_RECORD_BYTES
 EXCERPT = 160  # characters of a rejected line kept in the rejects table
 EXCERPT_SOURCE = 4096  # characters handed on for it: redaction sees whole secrets before the final cut
 
+UTF16_NOTE = "UTF-16 text read as UTF-8 (Windows PowerShell's `>` writes UTF-16)"
+
 # kinds yielded by iter_records
 RECORD = 0
 REJECT = 1
@@ -101,8 +103,25 @@ class _Source:
         self._pending_error: str | None = None
         self.note: str | None = None  # what the reader passed over without losing a line (trailing bytes)
         self._trailing = False  # past the last member: what follows is not gzip
+        self._utf16: Any = None  # the decoder of a UTF-16 file (see `utf16`)
 
     def read(self, n: int) -> bytes:
+        if self._utf16 is None:
+            return self._read(n)
+        while True:  # an odd byte or half a surrogate pair decodes to nothing yet: not the end
+            raw = self._read(n)
+            text: str = self._utf16.decode(raw, final=not raw)
+            if text or not raw:
+                return text.encode("utf-8")
+
+    def utf16(self, first: bytes) -> bytes:
+        """Read on as UTF-16 (with the byte-order mark `first` begins with), handing out UTF-8: what Windows
+        PowerShell 5's `>` writes. Returns `first` so read, its mark removed."""
+        self._utf16 = codecs.getincrementaldecoder("utf-16")("replace")
+        text = self._utf16.decode(first)  # the mark tells the decoder the byte order, and is dropped
+        return text.encode("utf-8") or self.read(CHUNK)
+
+    def _read(self, n: int) -> bytes:
         if self._z is None:
             if self.head:
                 data, self.head = self.head + self.counting.read(max(0, n - len(self.head))), b""
@@ -279,6 +298,10 @@ def iter_records(
     if file_start and first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
         stats.notes.append("UTF-8 byte-order mark removed")
+    if file_start and first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # each line was rejected as "not JSON" (its every other byte a NUL), and the file called no export
+        first = src.utf16(first)
+        stats.notes.append(UTF16_NOTE)
     packed = _packed(first) if file_start else None
     if packed is not None:
         # one reject for the whole file, not one per "line" of compressed bytes (read to its end all the same:
