@@ -666,6 +666,11 @@ def test_a_file_rejected_for_an_overlong_record_names_the_flag_not_an_unknown_ex
     assert "rejected 1 × line longer than the 1048576-byte limit" in r.stderr
     assert "hint: nothing in" not in r.stderr
     assert f"hint: records in {big} were rejected as longer than --max-line-mb" in r.stderr.replace("\n", " ")
+    # in a text log the long line would be no JSON either: the file is no export, the flag is not the answer
+    text = tmp_path / "app.txt"
+    text.write_bytes(b"12:00 starting\n" + b"x" * 1_200_000 + b"\n12:01 done\n")
+    r = cli("ingest", str(text), "--db", str(tmp_path / "db2.duckdb"), "--max-line-mb", "1")
+    assert "hint: nothing in" in r.stderr and "--max-line-mb reads" not in r.stderr
 
 
 def test_a_grown_utf16_file_is_read_whole_again_not_from_its_old_end(tmp_path: Path) -> None:

@@ -193,7 +193,6 @@ def render(r: IngestResult, console: Any) -> None:
             for reason, n in f.skip_reasons.most_common(REASONS):
                 console.print(f"[dim]skipped {n} × {escape(reason)} in {where}[/]")
     read = [f for f in r.files if f.status == "ingested"]
-    too_long = [f.name for f in read if any(k.startswith(TOO_LONG) for k in f.reject_reasons)]
     unreadable = [
         f.name
         for f in read
@@ -201,6 +200,12 @@ def render(r: IngestResult, console: Any) -> None:
         and not f.events
         and not f.metrics
         and not all(k.startswith(TOO_LONG) for k in f.reject_reasons)
+    ]
+    # not in a file that is no export (a text log's long line would still be no JSON)
+    too_long = [
+        f.name
+        for f in read
+        if f.name not in unreadable and any(k.startswith(TOO_LONG) for k in f.reject_reasons)
     ]
     if unreadable:
         names = first_few((escape(n) for n in unreadable), 3)
