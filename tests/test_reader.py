@@ -443,3 +443,14 @@ def test_a_utf16_file_is_read_as_text_with_a_note(monkeypatch: pytest.MonkeyPatc
         reader, "CHUNK", 3
     )  # odd reads: half a character, half a surrogate pair at a chunk's end
     assert read(data)[1] == expected
+
+
+def test_an_arrays_trailing_comma_is_passed_over_on_a_line_as_in_a_pretty_printed_array() -> None:
+    """`[{…},{…},]` on a line was rejected whole (its records lost, the file called no export); the scanner read
+    the same array pretty-printed. A trailing comma anywhere else still rejects the line."""
+    stats, out = read(b'[{"a":1},{"b":2},]\n[{"c":3} , ]\r\n{"d":[1,]}\n[{"e":[1,]}]\n[\n  {"f":6},\n]\n')
+    assert out[:3] == [(RECORD, 1, {"a": 1}), (RECORD, 1, {"b": 2}), (RECORD, 2, {"c": 3})]
+    assert [(k, n) for k, n, _ in out[3:]] == [(REJECT, 3), (REJECT, 4), (RECORD, 5)]
+    assert "trailing comma" in out[3][2][0] and "trailing comma" in out[4][2][0]  # type: ignore[index]
+    stats, out = read(b'[\n  {"a":1},\n  {"b":2},\n]\n')
+    assert stats.mode == "scan" and [p for _, _, p in out] == [{"a": 1}, {"b": 2}]

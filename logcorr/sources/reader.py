@@ -604,7 +604,12 @@ class _Pretty:
         if text.startswith(codecs.BOM_UTF8):
             text = text[len(codecs.BOM_UTF8) :]
         try:
-            value = orjson.loads(text)
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError as e:
+                if "trailing comma" not in str(e):
+                    raise
+                value = _without_trailing_comma(text, e)
         except orjson.JSONDecodeError as e:
             yield REJECT, self.start, (f"{_reject_reason(e)[:-1]}; pretty-printed, {span})", excerpt(text))
             return
@@ -652,12 +657,29 @@ def _loads_line(part: bytes) -> list[Any]:
     try:
         return [orjson.loads(part)]
     except orjson.JSONDecodeError as e:
+        if "trailing comma" in str(e):
+            return [_without_trailing_comma(part, e)]
         if "after document" not in str(e):
             raise
         values = _back_to_back(part)
         if values is None:
             raise
         return values
+
+
+def _without_trailing_comma(text: bytes, err: orjson.JSONDecodeError) -> Any:
+    """An array whose last element is followed by a comma (`[{…},{…},]`: a dump written by hand or by a loop
+    that puts a comma after each element) read as without it, as the scanner reads a pretty-printed one; a
+    comma anywhere else raises `err`."""
+    body = text.rstrip()
+    if body.endswith(b"]"):
+        inner = body[:-1].rstrip()
+        if inner.endswith(b","):
+            try:
+                return orjson.loads(inner[:-1] + b"]")
+            except orjson.JSONDecodeError:
+                pass
+    raise err
 
 
 def _back_to_back(part: bytes) -> list[Any] | None:
