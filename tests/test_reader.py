@@ -454,3 +454,24 @@ def test_an_arrays_trailing_comma_is_passed_over_on_a_line_as_in_a_pretty_printe
     assert "trailing comma" in out[3][2][0] and "trailing comma" in out[4][2][0]  # type: ignore[index]
     stats, out = read(b'[\n  {"a":1},\n  {"b":2},\n]\n')
     assert stats.mode == "scan" and [p for _, _, p in out] == [{"a": 1}, {"b": 2}]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected", "lines"),
+    [
+        # a log cut by `logrotate copytruncate` while written to: the writer's next line lands after a hole
+        (b"\0" * 5000 + b'{"a":1}\n{"b":2}\n', [(RECORD, 1, {"a": 1}), (RECORD, 2, {"b": 2})], 2),
+        (b'{"a":1}\n' + b"\0" * 300 + b'{"b":2}\n', [(RECORD, 1, {"a": 1}), (RECORD, 2, {"b": 2})], 2),
+        # a crash: NUL-filled blocks, on a line of their own or at the end
+        (b'{"a":1}\n\0\0\0\0\n{"b":2}\n\0\0\0', [(RECORD, 1, {"a": 1}), (RECORD, 3, {"b": 2})], 4),
+        (b"\0" * 50 + b'{\n  "a": 1\n}\n', [(RECORD, 1, {"a": 1})], 3),  # before a pretty-printed file
+    ],
+)
+def test_nul_bytes_before_a_line_are_passed_over_with_a_note(
+    data: bytes, expected: list[tuple[int, int, object]], lines: int
+) -> None:
+    from logcorr.sources import reader
+
+    stats, out = read(data)
+    assert out == expected and stats.lines == lines
+    assert reader.NUL_NOTE in stats.notes

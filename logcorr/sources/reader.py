@@ -405,7 +405,7 @@ def _pick_mode(first: bytes, cut: bool = False) -> str:
         # its own, never the whole line held in memory
         return "scan"
     for line in first.split(b"\n", 64)[:64]:
-        s = line.strip()
+        s = line.strip().lstrip(b"\0").lstrip()  # NUL bytes before it: see _past_nuls
         if not s:
             continue
         if s[:1] in (b"{", b"["):
@@ -499,8 +499,13 @@ def _ndjson(
     elif pending.strip() and (pretty.lines is not None or pending.strip() in _OPENERS):
         line_no += 1
         yield from pretty.line(pending, line_no)
+    elif pending[:1] == b"\0" and not pending.strip(b"\0 \t\r"):
+        line_no += 1  # NUL bytes alone: the hole a crash leaves at the end of a file
+        _past_nuls(pending, stats)
+        stats.blank += 1
     elif pending.strip():
         line_no += 1
+        pending = _past_nuls(pending, stats) if pending[:1] == b"\0" else pending
         try:
             values = _loads_line(pending)
         except orjson.JSONDecodeError as e:
@@ -633,6 +638,8 @@ def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator
     if len(part) - part.endswith(b"\r") > max_len:  # a CRLF line's CR is not the line's
         yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE]))
         return
+    if part[:1] == b"\0":
+        part = _past_nuls(part, stats)
     if part.startswith(codecs.BOM_UTF8):
         # files joined with `cat`: the second one's byte-order mark, mid-file
         part = part[len(codecs.BOM_UTF8) :]
@@ -648,6 +655,21 @@ def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator
         return
     for value in values:
         yield from _value(value, line_no, part)
+
+
+NUL_NOTE = (
+    "NUL bytes at the start of a line passed over (the hole a crash, or a log cut by `logrotate copytruncate` "
+    "while still written to, leaves)"
+)
+
+
+def _past_nuls(part: bytes, stats: FileStats) -> bytes:
+    """A line without the NUL bytes it begins with (said once in the notes): a file cut while still written to
+    (`logrotate copytruncate`, the writer at its old offset) or a crash leaves a run of them, and the record
+    after them on the line was rejected with them."""
+    if NUL_NOTE not in stats.notes:
+        stats.notes.append(NUL_NOTE)
+    return part.lstrip(b"\0")
 
 
 def _loads_line(part: bytes) -> list[Any]:
@@ -836,6 +858,12 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
             break
         pos = t.trim(pos)
         ch = t.buf[pos]
+        if ch == "\0":  # see _past_nuls
+            while pos < len(t.buf) and t.buf[pos] == "\0":
+                pos += 1
+            if NUL_NOTE not in stats.notes:
+                stats.notes.append(NUL_NOTE)
+            continue
         line = t.line_at(pos)
         if in_array and ch in ",]":
             in_array = ch == ","
