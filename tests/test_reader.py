@@ -475,3 +475,17 @@ def test_nul_bytes_before_a_line_are_passed_over_with_a_note(
     stats, out = read(data)
     assert out == expected and stats.lines == lines
     assert reader.NUL_NOTE in stats.notes
+
+
+@pytest.mark.parametrize("chunk", [16, 1 << 20])
+def test_a_run_of_nul_bytes_longer_than_the_limit_is_not_held_nor_the_record_after_it_lost(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # a copytruncate hole is as long as the file was: it was one overlong line, with the record ending it
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    data = b'{"a":1}\n' + b"\0" * 5000 + b'{"b":2}\n' + b"\0" * 3000
+    stats, out = read(data, max_record_bytes=1000)
+    assert out == [(RECORD, 1, {"a": 1}), (RECORD, 2, {"b": 2})] and stats.lines == 3 and stats.blank == 1
+    assert reader.NUL_NOTE in stats.notes

@@ -442,6 +442,7 @@ def _ndjson(
     chunk = first
     truncated: str | None = None
     pretty = _Pretty(max_len, stats)
+    nuls = False  # the line begun in an earlier chunk began with NUL bytes, passed over
     while chunk:
         end = chunk.rfind(b"\n") + 1  # the complete lines: chunk[:end]
         pos = 0
@@ -482,8 +483,14 @@ def _ndjson(
             pos = nl + 1
             line_no += 1
             yield from pretty.line(part, line_no)
+        if end:
+            nuls = False
         if not oversize:
             pending = chunk[end:] if end else pending + chunk
+            if pending[:1] == b"\0":
+                # NULs the line begins with, not held: a copytruncate hole can be as long as the old file
+                pending = _past_nuls(pending, stats)
+                nuls = True
             if len(pending) > max_len + 1:  # + a CRLF line's CR, which is not the line's
                 oversize = True
                 head = pending[:EXCERPT_SOURCE]
@@ -499,13 +506,11 @@ def _ndjson(
     elif pending.strip() and (pretty.lines is not None or pending.strip() in _OPENERS):
         line_no += 1
         yield from pretty.line(pending, line_no)
-    elif pending[:1] == b"\0" and not pending.strip(b"\0 \t\r"):
+    elif nuls and not pending.strip():
         line_no += 1  # NUL bytes alone: the hole a crash leaves at the end of a file
-        _past_nuls(pending, stats)
         stats.blank += 1
     elif pending.strip():
         line_no += 1
-        pending = _past_nuls(pending, stats) if pending[:1] == b"\0" else pending
         try:
             values = _loads_line(pending)
         except orjson.JSONDecodeError as e:
@@ -635,11 +640,11 @@ class _Pretty:
 
 def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator[tuple[int, int, Any]]:
     """What one line of a line-per-record input holds (the fast path left it)."""
+    if part[:1] == b"\0":
+        part = _past_nuls(part, stats)
     if len(part) - part.endswith(b"\r") > max_len:  # a CRLF line's CR is not the line's
         yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE]))
         return
-    if part[:1] == b"\0":
-        part = _past_nuls(part, stats)
     if part.startswith(codecs.BOM_UTF8):
         # files joined with `cat`: the second one's byte-order mark, mid-file
         part = part[len(codecs.BOM_UTF8) :]
