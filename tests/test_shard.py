@@ -381,3 +381,27 @@ def test_a_utf16_file_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     for codec in ("utf-16-le", "utf-16-be"):
         path.write_bytes(("\ufeff" + '{"message": "a", "level": "log"}\n' * 100).encode(codec))
         assert shard.plan(str(path), path.stat().st_size, 4) is None, codec
+
+
+def test_plan_does_not_hold_a_long_line_a_cut_falls_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cut moved on to its line's end with `readline`, which held the line: a 300 MB line (a copytruncate
+    hole of NULs) peaked at 600 MB."""
+    import tracemalloc
+
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 1 << 20)
+    path = tmp_path / "x.jsonl"
+    data = b'{"message": "a"}\n' + b"\0" * (24 << 20) + b'{"message": "b"}\n' * 1000
+    path.write_bytes(data)
+    tracemalloc.start()
+    try:
+        ranges = shard.plan(str(path), len(data), 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * shard.CHUNK + (1 << 20), peak
+    assert ranges is not None and ranges[-1][1] == len(data)
+    for (_, end), (start, _) in pairwise(ranges):
+        assert end == start and data[start - 1 : start] == b"\n"
