@@ -489,3 +489,16 @@ def test_a_run_of_nul_bytes_longer_than_the_limit_is_not_held_nor_the_record_aft
     stats, out = read(data, max_record_bytes=1000)
     assert out == [(RECORD, 1, {"a": 1}), (RECORD, 2, {"b": 2})] and stats.lines == 3 and stats.blank == 1
     assert reader.NUL_NOTE in stats.notes
+
+
+def test_npx_convex_logs_text_is_rejected_saying_to_export_it_with_jsonl() -> None:
+    # each line was "not JSON" (or "malformed JSON" after a JSON line), and the file called no export
+    from logcorr.sources import reader
+
+    text = (
+        b"8/5/2025, 9:00:01 AM [CONVEX Q(messages:list)] [LOG] 'listing'\n"
+        b"8/5/2025, 9:00:02 AM [CONVEX M(messages:send)] Uncaught Error: boom\n"
+    )
+    for data in (text, b'{"a":1}\n' + text):
+        _, out = read(data)
+        assert [p[0] for k, _, p in out if k == REJECT] == [reader.CONVEX_TEXT] * 2  # type: ignore[index]

@@ -55,6 +55,11 @@ _BANNER = re.compile(
 )
 
 
+# a line `npx convex logs` prints without --jsonl: `8/5/2025, 9:00:00 AM [CONVEX Q(messages:list)] [LOG] 'text'`
+_CONVEX_TEXT = re.compile(rb"\[CONVEX [QMAH]\([^)]*\)\] ")
+CONVEX_TEXT = "npx convex logs text, not JSON; export it with `npx convex logs --jsonl`, which logcorr reads"
+
+
 @dataclass
 class FileStats:
     """What the reader saw in one input."""
@@ -656,7 +661,8 @@ def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator
         if not part.strip():
             stats.blank += 1
             return
-        yield REJECT, line_no, (_reject_reason(e), excerpt(part))
+        reason = CONVEX_TEXT if _CONVEX_TEXT.search(part[:200]) else _reject_reason(e)
+        yield REJECT, line_no, (reason, excerpt(part))
         return
     for value in values:
         yield from _value(value, line_no, part)
@@ -926,6 +932,8 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
 
 
 def _text_line_reason(text: str) -> str:
+    if _CONVEX_TEXT.search(text[:200].encode("utf-8", "replace")):
+        return CONVEX_TEXT
     try:
         orjson.loads(text)
     except orjson.JSONDecodeError:
