@@ -668,3 +668,36 @@ def test_explain_finds_a_line_of_a_grown_file_past_the_last_reads_own_lines(
     r = cli("explain", f"{log}:61", "--db", db)
     assert r.exit_code == 3 and "nothing is recorded" in r.stderr and "there is no line" not in r.stderr
     assert cli("explain", f"{log}:62", "--db", db).exit_code == 3
+
+
+def test_a_file_rejected_for_an_overlong_record_names_the_flag_not_an_unknown_export(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # a 150 MB Workers Logs query response on one line: "rejected 1 × line longer than the 8388608-byte limit",
+    # then "hint: nothing in … is an export logcorr reads", and no word of --max-line-mb
+    big = tmp_path / "response.json"
+    big.write_bytes(
+        b'{"success":true,"result":{"events":{"events":[' + b'{"a":1},' * 200_000 + b'{"a":1}]}}}\n'
+    )
+    r = cli("ingest", str(big), "--db", str(tmp_path / "db.duckdb"), "--max-line-mb", "1")
+    assert r.exit_code == 0, r.stderr
+    assert "rejected 1 × line longer than the 1048576-byte limit" in r.stderr
+    assert "hint: nothing in" not in r.stderr
+    assert f"hint: records in {big} were rejected as longer than --max-line-mb" in r.stderr.replace("\n", " ")
+    # in a text log the long line would be no JSON either: the file is no export, the flag is not the answer
+    text = tmp_path / "app.txt"
+    text.write_bytes(b"12:00 starting\n" + b"x" * 1_200_000 + b"\n12:01 done\n")
+    r = cli("ingest", str(text), "--db", str(tmp_path / "db2.duckdb"), "--max-line-mb", "1")
+    assert "hint: nothing in" in r.stderr and "--max-line-mb reads" not in r.stderr
+
+
+def test_a_grown_utf16_file_is_read_whole_again_not_from_its_old_end(tmp_path: Path) -> None:
+    # a UTF-16 file's bytes are not UTF-8 lines: read from where an earlier ingest stopped, they were garbage
+    lines = [orjson.dumps(browser_event(T0 + i * 1000, f"m{i}")).decode() for i in range(6)]
+    log = tmp_path / "ps.log"
+    db = str(tmp_path / "db.duckdb")
+    log.write_bytes(("\ufeff" + "".join(x + "\n" for x in lines[:3])).encode("utf-16-be"))
+    assert ingest([str(log)], db).stored == 3
+    log.write_bytes(("\ufeff" + "".join(x + "\n" for x in lines)).encode("utf-16-be"))
+    again = ingest([str(log)], db)
+    assert again.rejected == 0 and again.stored == 3 and again.dropped == 3  # the first three: duplicates

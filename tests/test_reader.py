@@ -334,3 +334,188 @@ def test_the_line_limit_counts_the_line_not_its_ending(ending: bytes) -> None:
     big = b'{"m":"' + b"y" * (CHUNK + 100) + b'"}'
     _stats, out = read(big + ending, max_record_bytes=len(big))
     assert [k for k, _, _ in out] == [RECORD]
+
+
+def test_an_ndjson_file_whose_first_record_is_longer_than_a_chunk_is_read_line_by_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mode is picked from the first line whole: a first record over the first chunk (a megabyte) made the
+    whole file scanned, 2.4× slower (and never split between workers)."""
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", 64)
+    big = b'{"message":"' + b"x" * 300 + b'","level":"log"}'
+    stats, out = read(big + b'\n{"a":1}\n{"b":2}\n')
+    assert stats.mode == "ndjson"
+    assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (RECORD, 2), (RECORD, 3)]
+
+
+@pytest.mark.parametrize("pad", [0, 1, 10, 29])  # 10, 29: the first 64 bytes end with a `}`
+def test_a_one_line_json_array_is_read_element_by_element_wherever_the_first_chunk_ends(
+    monkeypatch: pytest.MonkeyPatch, pad: int
+) -> None:
+    """A JSON array on one line (an API dump): within the detection window it is one NDJSON line; beyond it
+    it is scanned element by element (never held whole). It was rejected whole as one overlong line when the
+    first chunk happened to end with a `}` (then it looked like a complete NDJSON line), and scanned when not."""
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", 64)
+    monkeypatch.setattr(reader, "DETECT_BYTES", 256, raising=False)
+    items = [b'{"n":%d,"pad":"%s"}' % (i, b"y" * (i % 5)) for i in range(60)]
+    data = b" " * pad + b"[" + b",".join(items) + b"]\n"
+    stats, out = read(data, max_record_bytes=1000)
+    assert stats.mode == "scan" and stats.lines == 1
+    assert [p["n"] for k, _, p in out if k == RECORD] == list(range(60))  # type: ignore[index]
+    assert all(k == RECORD for k, _, _ in out)
+    # within the window: one NDJSON line of records
+    monkeypatch.setattr(reader, "DETECT_BYTES", 1 << 20)
+    stats, out = read(data, max_record_bytes=1 << 20)
+    assert stats.mode == "ndjson" and [p["n"] for _, _, p in out] == list(range(60))  # type: ignore[index]
+
+
+def test_a_gzip_file_cut_off_in_its_first_line_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", 64)
+    cut = gzip.compress(b'{"message":"' + bytes(range(65, 91)) * 40 + b'"}\n{"a":1}\n')[:-30]
+    stats, out = read(cut)
+    # the mode is picked while the first line is read on: the cut met then is still said, as the last reject
+    assert stats.lines == 1 and out[-1][0] == REJECT and out[-1][2][0].startswith("truncated gzip file")  # type: ignore[index]
+
+
+PRETTY = b'{\n  "a": 1,\n  "ctx": {\n    "b": [\n      2\n    ]\n  }\n}\n'
+
+
+def test_pretty_printed_values_after_ndjson_lines_are_read_whole() -> None:
+    """An NDJSON export and a pretty-printed one joined with `cat`: each line of the pretty part was rejected as
+    malformed JSON (a dozen rejects per record, and the records lost). Each value is read whole, its records
+    with its first line's number, and a note says so."""
+    from logcorr.sources import reader
+
+    data = (
+        b'{"n":1}\n'
+        + PRETTY
+        + b"\n"
+        + b'{"n":2}\r\n'
+        + b'[\n  {"e": 1},\n  {"e": 2}\n]\n'
+        + PRETTY.replace(b"\n", b"\r\n")
+    )
+    stats, out = read(data)
+    assert stats.mode == "ndjson" and stats.lines == 23
+    value = {"a": 1, "ctx": {"b": [2]}}
+    assert out == [(RECORD, 1, {"n": 1}), (RECORD, 2, value), (RECORD, 11, {"n": 2}), (RECORD, 12, {"e": 1}),
+                   (RECORD, 12, {"e": 2}), (RECORD, 16, value)]  # fmt: skip
+    assert reader.PRETTY_NOTE in stats.notes
+
+
+def test_a_pretty_printed_value_cut_off_is_one_reject_for_its_lines_and_the_next_record_is_read() -> None:
+    cut = b"{\n" + b'  "a": 1,\n' * 5
+    stats, out = read(b'{"n":1}\n' + cut + b'{"n":2}\n' + cut)
+    assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (REJECT, 2), (RECORD, 8), (REJECT, 9)]
+    assert out[1][2][0] == "malformed or truncated pretty-printed JSON value (6 lines from here)"  # type: ignore[index]
+    assert out[3][2][0] == "malformed or truncated pretty-printed JSON value (6 lines from here)"  # type: ignore[index]
+    assert stats.lines == 14
+
+
+def test_a_pretty_printed_value_that_is_not_json_or_too_long_is_one_reject() -> None:
+    _, out = read(b'{"n":1}\n{\n  "a": 1,\n}\n{"n":2}\n')
+    assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (REJECT, 2), (RECORD, 5)]
+    assert out[1][2][0].startswith("malformed JSON (") and out[1][2][0].endswith(
+        "; pretty-printed, 3 lines from here)"
+    )  # type: ignore[index]
+    long = b"{\n" + b'  "a": "%s",\n' % (b"x" * 100) * 20 + b'  "z": 1\n}\n'
+    _, out = read(b'{"n":1}\n' + long + b'{"n":2}\n', max_record_bytes=1000)
+    assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (REJECT, 2), (RECORD, 25)]
+    assert out[1][2][0] == "JSON value longer than the 1000-byte limit (23 lines from here)"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("chunk", [7, 64])
+def test_pretty_printed_values_are_read_the_same_wherever_the_chunks_end(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    from logcorr.sources import reader
+
+    data = b'{"n":1}\n' + PRETTY * 3 + b'{"n":2}\n{\n  "cut": 1\n' + PRETTY + b'{"n":3}'
+    whole = read(data)
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    assert read(data) == whole
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_read_as_text_with_a_note(monkeypatch: pytest.MonkeyPatch, codec: str) -> None:
+    """Windows PowerShell 5's `>` writes UTF-16 with a byte-order mark: each line was rejected as "not JSON" (every
+    other byte a NUL) and the file called no export logcorr reads."""
+    from logcorr.sources import reader
+
+    text = '{"m":"caf\u00e9 \U0001f600"}\r\n{\n  "n": 2\n}\n{"o":3}'
+    data = "\ufeff".encode(codec) + text.encode(codec)
+    expected = [(RECORD, 1, {"m": "caf\u00e9 \U0001f600"}), (RECORD, 2, {"n": 2}), (RECORD, 5, {"o": 3})]
+    for raw in (data, gzip.compress(data)):
+        stats, out = read(raw)
+        assert out == expected and stats.lines == 5
+        assert reader.UTF16_NOTE in stats.notes and stats.bytes_read == len(raw)
+    monkeypatch.setattr(
+        reader, "CHUNK", 3
+    )  # odd reads: half a character, half a surrogate pair at a chunk's end
+    assert read(data)[1] == expected
+
+
+def test_an_arrays_trailing_comma_is_passed_over_on_a_line_as_in_a_pretty_printed_array() -> None:
+    """`[{…},{…},]` on a line was rejected whole (its records lost, the file called no export); the scanner read
+    the same array pretty-printed. A trailing comma anywhere else still rejects the line."""
+    stats, out = read(b'[{"a":1},{"b":2},]\n[{"c":3} , ]\r\n{"d":[1,]}\n[{"e":[1,]}]\n[\n  {"f":6},\n]\n')
+    assert out[:3] == [(RECORD, 1, {"a": 1}), (RECORD, 1, {"b": 2}), (RECORD, 2, {"c": 3})]
+    assert [(k, n) for k, n, _ in out[3:]] == [(REJECT, 3), (REJECT, 4), (RECORD, 5)]
+    assert "trailing comma" in out[3][2][0] and "trailing comma" in out[4][2][0]  # type: ignore[index]
+    stats, out = read(b'[\n  {"a":1},\n  {"b":2},\n]\n')
+    assert stats.mode == "scan" and [p for _, _, p in out] == [{"a": 1}, {"b": 2}]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected", "lines"),
+    [
+        # a log cut by `logrotate copytruncate` while written to: the writer's next line lands after a hole
+        (b"\0" * 5000 + b'{"a":1}\n{"b":2}\n', [(RECORD, 1, {"a": 1}), (RECORD, 2, {"b": 2})], 2),
+        (b'{"a":1}\n' + b"\0" * 300 + b'{"b":2}\n', [(RECORD, 1, {"a": 1}), (RECORD, 2, {"b": 2})], 2),
+        # a crash: NUL-filled blocks, on a line of their own or at the end
+        (b'{"a":1}\n\0\0\0\0\n{"b":2}\n\0\0\0', [(RECORD, 1, {"a": 1}), (RECORD, 3, {"b": 2})], 4),
+        (b"\0" * 50 + b'{\n  "a": 1\n}\n', [(RECORD, 1, {"a": 1})], 3),  # before a pretty-printed file
+    ],
+)
+def test_nul_bytes_before_a_line_are_passed_over_with_a_note(
+    data: bytes, expected: list[tuple[int, int, object]], lines: int
+) -> None:
+    from logcorr.sources import reader
+
+    stats, out = read(data)
+    assert out == expected and stats.lines == lines
+    assert reader.NUL_NOTE in stats.notes
+
+
+@pytest.mark.parametrize("chunk", [16, 1 << 20])
+def test_a_run_of_nul_bytes_longer_than_the_limit_is_not_held_nor_the_record_after_it_lost(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # a copytruncate hole is as long as the file was: it was one overlong line, with the record ending it
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    data = b'{"a":1}\n' + b"\0" * 5000 + b'{"b":2}\n' + b"\0" * 3000
+    stats, out = read(data, max_record_bytes=1000)
+    assert out == [(RECORD, 1, {"a": 1}), (RECORD, 2, {"b": 2})] and stats.lines == 3 and stats.blank == 1
+    assert reader.NUL_NOTE in stats.notes
+
+
+def test_npx_convex_logs_text_is_rejected_saying_to_export_it_with_jsonl() -> None:
+    # each line was "not JSON" (or "malformed JSON" after a JSON line), and the file called no export
+    from logcorr.sources import reader
+
+    text = (
+        b"8/5/2025, 9:00:01 AM [CONVEX Q(messages:list)] [LOG] 'listing'\n"
+        b"8/5/2025, 9:00:02 AM [CONVEX M(messages:send)] Uncaught Error: boom\n"
+    )
+    for data in (text, b'{"a":1}\n' + text):
+        _, out = read(data)
+        assert [p[0] for k, _, p in out if k == REJECT] == [reader.CONVEX_TEXT] * 2  # type: ignore[index]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 
 from logcorr.pipeline import ingest as ingest_module
@@ -39,6 +40,9 @@ def _mixed_file(tmp_path: Path) -> Path:
         b'{"message":"password=hunter2 in a line","level":"error","timestamp":1754384400000,"id":"x"}\r\n',
         b"\xef\xbb\xbf" + lines[5],  # a BOM mid-file is bytes of a line, not a mark
         b'{"x": "' + b"y" * 5000 + b'"}\n',  # longer than the test's record limit
+        # a pretty-printed record (another export joined on), and one cut off by the next line
+        orjson.dumps(orjson.loads(lines[7]), option=orjson.OPT_INDENT_2) + b"\n",
+        b'{\n  "message": "cut off",\n  "level": "log",\n',
     ]
     out = [b"\xef\xbb\xbf"]
     for i, line in enumerate(lines):
@@ -336,3 +340,68 @@ def test_workers_end_when_the_ingesting_process_is_killed_and_leave_ctrl_c_to_it
     finally:
         child.kill()
         child.wait(10)
+
+
+def test_a_file_whose_first_record_is_longer_than_a_chunk_is_still_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan reads the first line whole to know the file is NDJSON (it read one chunk of it: a first record
+    over a megabyte made a large NDJSON file parse in one process)."""
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 1000)
+    monkeypatch.setattr(shard, "CHUNK", 64)
+    monkeypatch.setattr(reader, "CHUNK", 64)
+    path = tmp_path / "x.jsonl"
+    data = b'{"message": "' + b"x" * 500 + b'"}\n' + b'{"message": "a", "level": "log"}\n' * 200
+    path.write_bytes(data)
+    ranges = shard.plan(str(path), len(data), 2)
+    assert ranges is not None and len(ranges) > 1
+
+
+def test_plan_does_not_cut_inside_a_pretty_printed_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader reads a pretty-printed value whole (an NDJSON export with a `jq .` one joined on): a shard
+    must not begin or end inside one."""
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 300)
+    path = tmp_path / "x.jsonl"
+    pretty = b'{\n  "message": "p",\n  "context": {\n    "a": [\n      1\n    ]\n  }\n}\n'
+    data = b'{"message": "a", "level": "log"}\n' + pretty * 100
+    path.write_bytes(data)
+    ranges = shard.plan(str(path), len(data), 2)
+    assert ranges is not None and len(ranges) > 4
+    for _, end in ranges[:-1]:
+        assert data[end : end + 2] == b"{\n", data[end - 20 : end + 20]
+
+
+def test_a_utf16_file_is_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    path = tmp_path / "x.jsonl"
+    for codec in ("utf-16-le", "utf-16-be"):
+        path.write_bytes(("\ufeff" + '{"message": "a", "level": "log"}\n' * 100).encode(codec))
+        assert shard.plan(str(path), path.stat().st_size, 4) is None, codec
+
+
+def test_plan_does_not_hold_a_long_line_a_cut_falls_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cut moved on to its line's end with `readline`, which held the line: a 300 MB line (a copytruncate
+    hole of NULs) peaked at 600 MB."""
+    import tracemalloc
+
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 1 << 20)
+    path = tmp_path / "x.jsonl"
+    data = b'{"message": "a"}\n' + b"\0" * (24 << 20) + b'{"message": "b"}\n' * 1000
+    path.write_bytes(data)
+    tracemalloc.start()
+    try:
+        ranges = shard.plan(str(path), len(data), 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * shard.CHUNK + (1 << 20), peak
+    assert ranges is not None and ranges[-1][1] == len(data)
+    for (_, end), (start, _) in pairwise(ranges):
+        assert end == start and data[start - 1 : start] == b"\n"

@@ -573,8 +573,9 @@ def _appended(
             chunk = f.read(min(left, 1 << 20))
             if not chunk:
                 return None
-            if left == old_size and chunk[:2] == b"\x1f\x8b":
-                return None  # gzip: its bytes are not lines (and it is hashed below as any file)
+            # gzip, UTF-16: its bytes are not UTF-8 lines (and it is hashed below as any file)
+            if left == old_size and chunk[:2] in (b"\x1f\x8b", b"\xff\xfe", b"\xfe\xff"):
+                return None
             digest.update(chunk)
             lines += chunk.count(b"\n")
             last = chunk[-1:]

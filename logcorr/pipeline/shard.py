@@ -62,12 +62,12 @@ class ShardDone:
 
 def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
     """Byte ranges [start, end) that cut `path` at newlines, or None when it is read whole (small,
-    gzip, not line-per-record, or one job)."""
+    gzip, UTF-16, not line-per-record, or one job)."""
     if jobs < 2 or size < MIN_SPLIT_BYTES:
         return None
     with open(path, "rb") as f:
         first = f.read(CHUNK)
-        if first[:2] == b"\x1f\x8b" or not ndjson_start(first):
+        if first[:2] in (b"\x1f\x8b", b"\xff\xfe", b"\xfe\xff") or not ndjson_start(first, f.read):
             return None
         # a multiple of the workers: shards of one size then end together, where one more would leave all
         # workers but one idle while it runs (1M-record file: 17 shards of 0.3 s each on two workers)
@@ -75,7 +75,8 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
         cuts = [0]
         for k in range(1, count):
             f.seek(max(k * size // count, cuts[-1]))
-            f.readline()  # to the end of the line the cut falls in
+            _to_line_end(f)  # of the line the cut falls in
+            _past_pretty_value(f, size)
             pos = f.tell()
             if pos >= size:
                 break
@@ -83,6 +84,33 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
                 cuts.append(pos)
     cuts.append(size)
     return [(a, b) for a, b in pairwise(cuts) if b > a]
+
+
+def _past_pretty_value(f: IO[bytes], size: int) -> None:
+    """From a line start, on to the next line that can begin a value: not inside a pretty-printed (multi-line)
+    value, whose lines are indented up to the `}` or `]` at column 0 that closes it (the reader reads it whole:
+    see reader._Pretty). An NDJSON line begins one: nothing is read. At most SHARD_BYTES are passed over."""
+    start = f.tell()
+    while f.tell() < min(size, start + SHARD_BYTES):
+        head = f.read(1)
+        f.seek(-len(head), 1)
+        if head not in (b" ", b"\t", b"}", b"]", b"\r", b"\n"):
+            return
+        _to_line_end(f)
+
+
+def _to_line_end(f: IO[bytes]) -> None:
+    """On past the next line feed (or to the end of the file), a chunk at a time: `readline` held the line, and a
+    line can be hundreds of megabytes (a copytruncate hole of NULs, a one-line dump: 300 MB peaked at 600 MB)."""
+    while True:
+        at = f.tell()
+        block = f.read(CHUNK)
+        nl = block.find(b"\n")
+        if nl >= 0:
+            f.seek(at + nl + 1)
+            return
+        if not block:
+            return
 
 
 class ByteRange:

@@ -109,6 +109,14 @@ UNREADABLE = (
     "Workers Logs or wrangler tail JSON, Convex log streams, CLI or snapshot JSON; README, Inputs)"
 )
 
+# the reject reasons of a record over --max-line-mb (reader.py): the file may well be an export logcorr reads, the
+# hint says which flag reads it, and what it costs
+TOO_LONG = ("line longer than", "JSON value longer than")
+OVERLONG = (
+    "records in {where} were rejected as longer than --max-line-mb (default 8 MiB): a higher --max-line-mb reads "
+    "them, each held whole in memory while it is read (several times its size: a 150 MB line peaked at 1.1 GB)"
+)
+
 
 # at most this many files get a row of their own (a Logpush bucket holds thousands of 30-second files): beyond
 # it, the files with rejected lines or notes are listed and the others summed in one row
@@ -185,12 +193,27 @@ def render(r: IngestResult, console: Any) -> None:
                 console.print(f"[yellow]note[/] {where}: {escape(note)}")
             for reason, n in f.skip_reasons.most_common(REASONS):
                 console.print(f"[dim]skipped {n} × {escape(reason)} in {where}[/]")
+    read = [f for f in r.files if f.status == "ingested"]
     unreadable = [
-        f.name for f in r.files if f.status == "ingested" and f.rejected and not f.events and not f.metrics
+        f.name
+        for f in read
+        if f.rejected
+        and not f.events
+        and not f.metrics
+        and not all(k.startswith(TOO_LONG) for k in f.reject_reasons)
+    ]
+    # not in a file that is no export (a text log's long line would still be no JSON)
+    too_long = [
+        f.name
+        for f in read
+        if f.name not in unreadable and any(k.startswith(TOO_LONG) for k in f.reject_reasons)
     ]
     if unreadable:
         names = first_few((escape(n) for n in unreadable), 3)
         console.print(f"[yellow]hint[/]: {UNREADABLE.format(where=names)}", soft_wrap=True)
+    if too_long:
+        names = first_few((escape(n) for n in too_long), 3)
+        console.print(f"[yellow]hint[/]: {OVERLONG.format(where=names)}", soft_wrap=True)
     already = [f.path for f in r.files if f.status == "already-ingested"]
     if already:
         console.print(f"[dim]{len(already)} file(s) already ingested, nothing changed for them[/]")

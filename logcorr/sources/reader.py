@@ -29,8 +29,13 @@ CHUNK = 1 << 20
 _INFLATE_MAX = 4 * CHUNK
 DEFAULT_MAX_RECORD_BYTES = 8 << 20
 DEFAULT_MAX_DECOMPRESSED = 64 << 30
+# how much of a file's first line is read to pick its framing (a first line longer than this is one value too
+# long to hold whole, or a one-line JSON array read element by element)
+DETECT_BYTES = DEFAULT_MAX_RECORD_BYTES
 EXCERPT = 160  # characters of a rejected line kept in the rejects table
 EXCERPT_SOURCE = 4096  # characters handed on for it: redaction sees whole secrets before the final cut
+
+UTF16_NOTE = "UTF-16 text read as UTF-8 (Windows PowerShell's `>` writes UTF-16)"
 
 # kinds yielded by iter_records
 RECORD = 0
@@ -48,6 +53,11 @@ _BANNER = re.compile(
     r"Tail is|Ctrl-C|--+|wrangler|\[wrangler|Using .*account|Getting User settings|Need to login|"
     r"Listening|Press|GET |POST |PUT |DELETE |OPTIONS |\(log\)|\(error\)|\(warn\)|\(info\))",
 )
+
+
+# a line `npx convex logs` prints without --jsonl: `8/5/2025, 9:00:00 AM [CONVEX Q(messages:list)] [LOG] 'text'`
+_CONVEX_TEXT = re.compile(rb"\[CONVEX [QMAH]\([^)]*\)\] ")
+CONVEX_TEXT = "npx convex logs text, not JSON; export it with `npx convex logs --jsonl`, which logcorr reads"
 
 
 @dataclass
@@ -98,8 +108,25 @@ class _Source:
         self._pending_error: str | None = None
         self.note: str | None = None  # what the reader passed over without losing a line (trailing bytes)
         self._trailing = False  # past the last member: what follows is not gzip
+        self._utf16: Any = None  # the decoder of a UTF-16 file (see `utf16`)
 
     def read(self, n: int) -> bytes:
+        if self._utf16 is None:
+            return self._read(n)
+        while True:  # an odd byte or half a surrogate pair decodes to nothing yet: not the end
+            raw = self._read(n)
+            text: str = self._utf16.decode(raw, final=not raw)
+            if text or not raw:
+                return text.encode("utf-8")
+
+    def utf16(self, first: bytes) -> bytes:
+        """Read on as UTF-16 (with the byte-order mark `first` begins with), handing out UTF-8: what Windows
+        PowerShell 5's `>` writes. Returns `first` so read, its mark removed."""
+        self._utf16 = codecs.getincrementaldecoder("utf-16")("replace")
+        text = self._utf16.decode(first)  # the mark tells the decoder the byte order, and is dropped
+        return text.encode("utf-8") or self.read(CHUNK)
+
+    def _read(self, n: int) -> bytes:
         if self._z is None:
             if self.head:
                 data, self.head = self.head + self.counting.read(max(0, n - len(self.head))), b""
@@ -276,6 +303,10 @@ def iter_records(
     if file_start and first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
         stats.notes.append("UTF-8 byte-order mark removed")
+    if file_start and first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # each line was rejected as "not JSON" (its every other byte a NUL), and the file called no export
+        first = src.utf16(first)
+        stats.notes.append(UTF16_NOTE)
     packed = _packed(first) if file_start else None
     if packed is not None:
         # one reject for the whole file, not one per "line" of compressed bytes (read to its end all the same:
@@ -286,7 +317,9 @@ def iter_records(
         yield REJECT, 1, (packed, excerpt(first[:16]))
         first = b""
         mode = "archive"
-    mode = mode or _pick_mode(first)
+    if mode is None:
+        first, cut = _first_line_whole(src, first)
+        mode = _pick_mode(first, cut)
     if mode == "ndjson":
         stats.mode = mode
         yield from _ndjson(src, first, stats, max_record_bytes, claim)
@@ -327,16 +360,57 @@ def _packed(first: bytes) -> str | None:
     return None
 
 
-def ndjson_start(first: bytes) -> bool:
-    """True when a file beginning with `first` is read line by line (and so can be split at newlines)."""
+def ndjson_start(first: bytes, read: Callable[[int], bytes]) -> bool:
+    """True when a file beginning with `first` (`read` gives what follows) is read line by line (and so can be
+    split at newlines)."""
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
-    return _pick_mode(first) == "ndjson"
+    first, cut = _first_line_whole(read, first)
+    return _pick_mode(first, cut) == "ndjson"
 
 
-def _pick_mode(first: bytes) -> str:
+def _first_line_whole(src: Any, first: bytes) -> tuple[bytes, bool]:
+    """`first` read on (`src.read`, or `src` itself a read function) until its first non-blank line ends: the
+    mode is picked from that line whole, not from the part of it the first chunk holds (an NDJSON file whose
+    first record was over a megabyte was scanned, 2.4× slower; a one-line JSON array was scanned or rejected
+    whole as one overlong line, as the chunk happened to end). Reads at most `DETECT_BYTES` of the line; the
+    flag is True when the line runs on past them. A read that fails (a truncated gzip) is raised by the next
+    read again."""
+    read = src if callable(src) else src.read
+    start = len(first) - len(first.lstrip())
+    if start == len(first) or first.find(b"\n", start) >= 0:
+        return first, False
+    parts = [first]
+    size = len(first)
+    while size - start <= DETECT_BYTES:
+        try:
+            data = read(CHUNK)
+        except TruncatedInput as e:
+            src._pending_error = str(e)  # only a _Source raises it: the reading after this one says it
+            break
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+        if b"\n" in data:
+            return b"".join(parts), False
+    else:
+        return b"".join(parts), True
+    return b"".join(parts), False
+
+
+def _pick_mode(first: bytes, cut: bool = False) -> str:
+    """The framing of a file that begins with `first`; `cut`: its first non-blank line runs on past it."""
+    if cut and first.lstrip()[:1] == b"{":
+        # a record longer than the detection window, or an NDJSON line's: read line by line, it is rejected as
+        # too long (scanned, so would it be) and the lines after it go the fast path
+        return "ndjson"
+    if cut and first.lstrip()[:1] == b"[":
+        # a JSON array on one line longer than the window (an API dump): scanned, each element is a record of
+        # its own, never the whole line held in memory
+        return "scan"
     for line in first.split(b"\n", 64)[:64]:
-        s = line.strip()
+        s = line.strip().lstrip(b"\0").lstrip()  # NUL bytes before it: see _past_nuls
         if not s:
             continue
         if s[:1] in (b"{", b"["):
@@ -372,6 +446,8 @@ def _ndjson(
     head = b""  # of a line too long to hold: its first bytes, for the reject's excerpt
     chunk = first
     truncated: str | None = None
+    pretty = _Pretty(max_len, stats)
+    nuls = False  # the line begun in an earlier chunk began with NUL bytes, passed over
     while chunk:
         end = chunk.rfind(b"\n") + 1  # the complete lines: chunk[:end]
         pos = 0
@@ -388,14 +464,18 @@ def _ndjson(
                 part = pending + chunk[:nl]
                 pending = b""
                 pos = nl + 1
-                taken, _, claimed = (0, 0, None) if claim is None else claim(part, 0, len(part), line_no)
+                taken, _, claimed = (
+                    (0, 0, None)
+                    if claim is None or pretty.lines is not None
+                    else claim(part, 0, len(part), line_no)
+                )
                 line_no += 1
                 if taken:
                     yield CLAIMED, line_no, claimed
                 else:
-                    yield from _line(part, line_no, max_len, stats)
+                    yield from pretty.line(part, line_no)
         while pos < end:
-            if claim is not None:
+            if claim is not None and pretty.lines is None:
                 # the run of lines from here the fast path takes
                 taken, after, claimed = claim(chunk, pos, end, line_no)
                 if taken:
@@ -407,9 +487,15 @@ def _ndjson(
             part = chunk[pos:nl]
             pos = nl + 1
             line_no += 1
-            yield from _line(part, line_no, max_len, stats)
+            yield from pretty.line(part, line_no)
+        if end:
+            nuls = False
         if not oversize:
             pending = chunk[end:] if end else pending + chunk
+            if pending[:1] == b"\0":
+                # NULs the line begins with, not held: a copytruncate hole can be as long as the old file
+                pending = _past_nuls(pending, stats)
+                nuls = True
             if len(pending) > max_len + 1:  # + a CRLF line's CR, which is not the line's
                 oversize = True
                 head = pending[:EXCERPT_SOURCE]
@@ -422,6 +508,12 @@ def _ndjson(
     if oversize:
         line_no += 1
         yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(head))
+    elif pending.strip() and (pretty.lines is not None or pending.strip() in _OPENERS):
+        line_no += 1
+        yield from pretty.line(pending, line_no)
+    elif nuls and not pending.strip():
+        line_no += 1  # NUL bytes alone: the hole a crash leaves at the end of a file
+        stats.blank += 1
     elif pending.strip():
         line_no += 1
         try:
@@ -439,14 +531,122 @@ def _ndjson(
     elif pending:
         line_no += 1
         stats.blank += 1
+    yield from pretty.end()
     if truncated:
         stats.notes.append(truncated)
         yield REJECT, line_no, (truncated, "")
     stats.lines = line_no
 
 
+PRETTY_NOTE = "pretty-printed (multi-line) JSON values among its lines read whole (an export of another kind joined on?)"
+_OPENERS = (b"{", b"[", codecs.BOM_UTF8 + b"{", codecs.BOM_UTF8 + b"[")
+
+
+class _Pretty:
+    """Pretty-printed (multi-line) JSON values in a line-per-record file: an NDJSON export and a `jq .` or
+    `JSON.stringify(x, null, 2)` one joined with `cat`. A line that is only `{` or `[` opens a value, which
+    ends at the line at column 0 that closes it (`}`, `]`); the lines between are indented. It is read as one
+    line is (orjson; an array gives each element), its records with the opening line's number. A line at
+    column 0 that does not close it (the next record) means it was cut off: one reject for its lines, saying
+    how many, and that line is read as any. Each of its lines was rejected as `malformed JSON`, and its records
+    lost, a dozen rejects per record and no word of why."""
+
+    def __init__(self, max_len: int, stats: FileStats) -> None:
+        self.max_len = max_len
+        self.stats = stats
+        self.lines: list[bytes] | None = None  # the open value's lines (None: no value open)
+        self.start = 0  # its first line's number
+        self.last = 0  # its last line's number so far
+        self.size = 0
+        self.closer = b""
+        self.over = False  # longer than the limit: its lines are passed over, its head kept for the excerpt
+        self.head = b""
+
+    def line(self, part: bytes, line_no: int) -> Iterator[tuple[int, int, Any]]:
+        """One line the fast path left."""
+        if self.lines is None:
+            s = part.strip()
+            if s in _OPENERS:
+                self.lines = [part]
+                self.start = self.last = line_no
+                self.size = len(part)
+                self.closer = b"}" if s.endswith(b"{") else b"]"
+                self.over = False
+                return
+            yield from _line(part, line_no, self.max_len, self.stats)
+            return
+        if part[:1] in (b" ", b"\t") or not part.strip():  # a line inside it (blank lines too)
+            self._add(part, line_no)
+            return
+        if part.rstrip() == self.closer:
+            self._add(part, line_no)
+            yield from self._close()
+            return
+        # a line at column 0 that does not close it: the value was cut off before it
+        yield from self._cut("malformed or truncated pretty-printed JSON value")
+        yield from self.line(part, line_no)
+
+    def end(self) -> Iterator[tuple[int, int, Any]]:
+        """At the end of the input: a value still open was cut off."""
+        if self.lines is not None:
+            yield from self._cut("malformed or truncated pretty-printed JSON value")
+
+    def _add(self, part: bytes, line_no: int) -> None:
+        assert self.lines is not None
+        self.last = line_no
+        self.size += len(part) + 1
+        if self.over:
+            return
+        if self.size > self.max_len:
+            self.over = True
+            self.head = b"\n".join(self.lines)[:EXCERPT_SOURCE]
+            self.lines = []
+        else:
+            self.lines.append(part)
+
+    def _close(self) -> Iterator[tuple[int, int, Any]]:
+        assert self.lines is not None
+        lines, self.lines = self.lines, None
+        span = self._span()
+        if self.over:
+            yield (
+                REJECT,
+                self.start,
+                (f"JSON value longer than the {self.max_len}-byte limit ({span})", excerpt(self.head)),
+            )
+            return
+        text = b"\n".join(lines)
+        if text.startswith(codecs.BOM_UTF8):
+            text = text[len(codecs.BOM_UTF8) :]
+        try:
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError as e:
+                if "trailing comma" not in str(e):
+                    raise
+                value = _without_trailing_comma(text, e)
+        except orjson.JSONDecodeError as e:
+            yield REJECT, self.start, (f"{_reject_reason(e)[:-1]}; pretty-printed, {span})", excerpt(text))
+            return
+        if PRETTY_NOTE not in self.stats.notes:
+            self.stats.notes.append(PRETTY_NOTE)
+        yield from _value(value, self.start, text)
+
+    def _cut(self, reason: str) -> Iterator[tuple[int, int, Any]]:
+        assert self.lines is not None
+        lines, self.lines = self.lines, None
+        text = self.head if self.over else b"\n".join(lines)
+        yield REJECT, self.start, (f"{reason} ({self._span()})", excerpt(text))
+
+    def _span(self) -> str:
+        # how many lines, not which: a shard's line numbers are its own until the pipeline offsets them
+        return f"{self.last - self.start + 1} lines from here"
+
+
 def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator[tuple[int, int, Any]]:
     """What one line of a line-per-record input holds (the fast path left it)."""
+    if part[:1] == b"\0":
+        part = _past_nuls(part, stats)
     if len(part) - part.endswith(b"\r") > max_len:  # a CRLF line's CR is not the line's
         yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(part[:EXCERPT_SOURCE]))
         return
@@ -461,10 +661,26 @@ def _line(part: bytes, line_no: int, max_len: int, stats: FileStats) -> Iterator
         if not part.strip():
             stats.blank += 1
             return
-        yield REJECT, line_no, (_reject_reason(e), excerpt(part))
+        reason = CONVEX_TEXT if _CONVEX_TEXT.search(part[:200]) else _reject_reason(e)
+        yield REJECT, line_no, (reason, excerpt(part))
         return
     for value in values:
         yield from _value(value, line_no, part)
+
+
+NUL_NOTE = (
+    "NUL bytes at the start of a line passed over (the hole a crash, or a log cut by `logrotate copytruncate` "
+    "while still written to, leaves)"
+)
+
+
+def _past_nuls(part: bytes, stats: FileStats) -> bytes:
+    """A line without the NUL bytes it begins with (said once in the notes): a file cut while still written to
+    (`logrotate copytruncate`, the writer at its old offset) or a crash leaves a run of them, and the record
+    after them on the line was rejected with them."""
+    if NUL_NOTE not in stats.notes:
+        stats.notes.append(NUL_NOTE)
+    return part.lstrip(b"\0")
 
 
 def _loads_line(part: bytes) -> list[Any]:
@@ -474,12 +690,29 @@ def _loads_line(part: bytes) -> list[Any]:
     try:
         return [orjson.loads(part)]
     except orjson.JSONDecodeError as e:
+        if "trailing comma" in str(e):
+            return [_without_trailing_comma(part, e)]
         if "after document" not in str(e):
             raise
         values = _back_to_back(part)
         if values is None:
             raise
         return values
+
+
+def _without_trailing_comma(text: bytes, err: orjson.JSONDecodeError) -> Any:
+    """An array whose last element is followed by a comma (`[{…},{…},]`: a dump written by hand or by a loop
+    that puts a comma after each element) read as without it, as the scanner reads a pretty-printed one; a
+    comma anywhere else raises `err`."""
+    body = text.rstrip()
+    if body.endswith(b"]"):
+        inner = body[:-1].rstrip()
+        if inner.endswith(b","):
+            try:
+                return orjson.loads(inner[:-1] + b"]")
+            except orjson.JSONDecodeError:
+                pass
+    raise err
 
 
 def _back_to_back(part: bytes) -> list[Any] | None:
@@ -636,6 +869,12 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
             break
         pos = t.trim(pos)
         ch = t.buf[pos]
+        if ch == "\0":  # see _past_nuls
+            while pos < len(t.buf) and t.buf[pos] == "\0":
+                pos += 1
+            if NUL_NOTE not in stats.notes:
+                stats.notes.append(NUL_NOTE)
+            continue
         line = t.line_at(pos)
         if in_array and ch in ",]":
             in_array = ch == ","
@@ -698,6 +937,8 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
 
 
 def _text_line_reason(text: str) -> str:
+    if _CONVEX_TEXT.search(text[:200].encode("utf-8", "replace")):
+        return CONVEX_TEXT
     try:
         orjson.loads(text)
     except orjson.JSONDecodeError:
