@@ -103,7 +103,8 @@ def integrity_json(r: IngestResult) -> dict[str, Any] | None:
 
 
 # a file none of whose lines is a record logcorr reads: another tool's log (an nginx access log, a CSV, an app's
-# own JSON lines), which the per-reason counts alone ("not JSON", "unknown record shape") do not say
+# own JSON lines), which the per-reason counts alone ("not JSON", "unknown record shape") do not say; not a file
+# whose records are of a format logcorr reads, each refused for what it lacks (the reasons say what)
 UNREADABLE = (
     "nothing in {where} is an export logcorr reads (the browser console override's JSON, Cloudflare Logpush, "
     "Workers Logs or wrangler tail JSON, Convex log streams, CLI or snapshot JSON; README, Inputs)"
@@ -186,7 +187,9 @@ def render(r: IngestResult, console: Any) -> None:
             for reason, n in f.skip_reasons.most_common(REASONS):
                 console.print(f"[dim]skipped {n} × {escape(reason)} in {where}[/]")
     unreadable = [
-        f.name for f in r.files if f.status == "ingested" and f.rejected and not f.events and not f.metrics
+        f.name
+        for f in r.files
+        if f.status == "ingested" and f.rejected and not f.events and not f.metrics and not f.rejected_known
     ]
     if unreadable:
         names = first_few((escape(n) for n in unreadable), 3)

@@ -265,12 +265,15 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
         items = workers_logs_events(obj)
         if items is not None:
             return _parse_workers_logs_response(items, events, metrics)
-    ts = require_ts(obj.get("timestamp"), "timestamp")
+    exception = sub(obj, "exception")
+    ts = _workers_logs_ts(obj, exception)
     meta = sub(obj, "$metadata")
     workers = sub(obj, "$workers")
     source = obj.get("source")
     src = source if isinstance(source, dict) else {}
     error, stack = _workers_logs_error(meta.get("error"))
+    if stack is None:
+        stack = opt_str(exception.get("stack"))
     message = meta.get("message") or src.get("message") or src.get("msg")
     if message is None and source not in (None, {}, ""):
         message = source
@@ -336,6 +339,24 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
             )
         )
     return None
+
+
+# the dashboard's copy of one event (its log view's JSON) leaves `timestamp` out: the view prints the time
+# beside it, in the viewer's zone
+NO_TIME_COPIED = (
+    "no 'timestamp', as in an event copied from the dashboard's log view (save the query API's response or the "
+    "dashboard's JSON export instead: they keep it)"
+)
+
+
+def _workers_logs_ts(obj: dict[str, Any], exception: dict[str, Any]) -> int:
+    """The event's time: its `timestamp`; an event without one (copied from the dashboard's log view) that
+    records an uncaught exception has the exception's own (`exception.timestamp`, epoch ms)."""
+    if "timestamp" in obj:
+        return require_ts(obj["timestamp"], "timestamp")
+    if "timestamp" in exception:
+        return require_ts(exception["timestamp"], "exception.timestamp")
+    raise RecordError(NO_TIME_COPIED)
 
 
 def _workers_logs_error(raw: Any) -> tuple[str | None, str | None]:
