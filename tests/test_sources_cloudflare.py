@@ -604,6 +604,20 @@ def test_a_workers_logs_event_without_any_time_is_refused_as_a_dashboard_copy() 
         run(parse_workers_logs, obj)
 
 
+def test_a_workers_logs_event_gets_the_apps_own_error_field_appended_to_its_message() -> None:
+    # a real event's source (spoke-api): the reason was in no column `search` or `trace` shows
+    message = "[Auth] JWT verification failed:"
+    obj = wl_console(
+        source={"level": "error", "message": message, "error": "request timed out", "name": "JWKSTimeout"}
+    )
+    obj["$metadata"].update(message=message, error=message)
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert (ev.level, ev.message) == (
+        "error",
+        "[Auth] JWT verification failed: JWKSTimeout: request timed out",
+    )
+
+
 def test_workers_logs_null_parts_are_treated_as_absent() -> None:
     obj = wl_console(source=None)
     obj["$workers"] = None

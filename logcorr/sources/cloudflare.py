@@ -287,6 +287,16 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
         message = f"{message}: {error}"
     if not isinstance(message, str):
         message = as_text(message)
+    # the app's own `error` beside its message (a real event's source: `{message: "[Auth] JWT verification
+    # failed:", error: "request timed out", name: "JWKSTimeout"}`, with `$metadata.error` repeating the
+    # message): appended as `$metadata.error` is, else the reason is in no column a reader or `search` sees
+    app_error, app_stack = _workers_logs_error(src.get("error"))
+    if app_error and message and app_error not in message:
+        name = src.get("name")
+        if isinstance(name, str) and name and not app_error.startswith(name):
+            app_error = f"{name}: {app_error}"
+        message = f"{message} {app_error}" if message.endswith(":") else f"{message}: {app_error}"
+        stack = stack or app_stack
     level = meta.get("level") or src.get("level")
     wevent = sub(workers, "event")
     request = sub(wevent, "request")
