@@ -554,6 +554,24 @@ def test_a_file_with_nothing_logcorr_reads_gets_a_hint(tmp_path: Path, cli: Call
     assert str(good) not in hints[0]
 
 
+def test_a_file_of_records_logcorr_reads_each_refused_gets_no_unreadable_hint(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # Workers Logs events copied from the dashboard (no `timestamp`) were said to be "nothing logcorr reads"
+    # under the reason that named what they lack
+    copied = {
+        "message": "x",
+        "$workers": {"requestId": "9d23ea899b1ffde8"},
+        "$metadata": {"type": "cf-worker"},
+    }
+    path = tmp_path / "copied.json"
+    path.write_bytes(orjson.dumps(copied) + b"\n")
+    r = cli("ingest", str(path), "--db", str(tmp_path / "db.duckdb"))
+    assert r.exit_code == 0, r.stderr
+    assert "copied from the dashboard's log view" in r.stderr
+    assert "hint: nothing in " not in r.stderr
+
+
 def test_a_parse_worker_that_died_is_said_so_not_reported_as_a_bug(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_jsonl: Callable[..., Path]
 ) -> None:

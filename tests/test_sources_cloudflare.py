@@ -17,6 +17,7 @@ from logcorr.sources.detect import detect
 from tests.conftest import FIXTURES
 from tests.conftest import run_adapter as run
 
+REALWORLD = Path(__file__).parent / "data" / "realworld"
 TRACE_A = "trace_1714910398211_k3j9x2m1p"
 TRACE_B = "trace_1714910405337_q8w2e5r7t"
 TRACE_C = "trace_1714910415902_h7d2kq0zs"
@@ -582,6 +583,41 @@ def test_a_workers_logs_event_without_a_usable_timestamp_raises_a_record_error(o
         run(parse_workers_logs, wl_console(**over))
 
 
+def test_a_workers_logs_event_without_a_timestamp_takes_its_exceptions_own_time_and_stack() -> None:
+    # the dashboard's copy of one event leaves `timestamp` out; an uncaught exception's record keeps its own
+    obj = wl_console()
+    del obj["timestamp"]
+    obj["exception"] = {
+        "name": "Error",
+        "message": "boom",
+        "stack": "    at worker.js:8316:50",
+        "timestamp": 1771820274196,
+    }
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert (ev.ts_ms, ev.stack) == (1771820274196, "    at worker.js:8316:50")
+
+
+def test_a_workers_logs_event_without_any_time_is_refused_as_a_dashboard_copy() -> None:
+    obj = wl_console()
+    del obj["timestamp"]
+    with pytest.raises(RecordError, match="copied from the dashboard's log view"):
+        run(parse_workers_logs, obj)
+
+
+def test_a_workers_logs_event_gets_the_apps_own_error_field_appended_to_its_message() -> None:
+    # a real event's source (spoke-api): the reason was in no column `search` or `trace` shows
+    message = "[Auth] JWT verification failed:"
+    obj = wl_console(
+        source={"level": "error", "message": message, "error": "request timed out", "name": "JWKSTimeout"}
+    )
+    obj["$metadata"].update(message=message, error=message)
+    (ev,) = run(parse_workers_logs, obj)[0]
+    assert (ev.level, ev.message) == (
+        "error",
+        "[Auth] JWT verification failed: JWKSTimeout: request timed out",
+    )
+
+
 def test_workers_logs_null_parts_are_treated_as_absent() -> None:
     obj = wl_console(source=None)
     obj["$workers"] = None
@@ -650,6 +686,25 @@ def test_the_workers_logs_fixture_ingests_with_its_password_redacted(tmp_path: P
         contexts = " ".join(r[0] for r in con.execute("SELECT context::VARCHAR FROM log_queue").fetchall())
         assert "correct-horse-battery" not in contexts
         assert "[REDACTED:password]" in contexts
+
+
+def test_events_copied_from_the_workers_logs_dashboard_keep_the_exception_and_name_the_invocation_log(
+    tmp_path: Path,
+) -> None:
+    # a real copy (tests/data/realworld): the view's JSON of an uncaught exception and of its invocation log,
+    # back to back, neither with a `timestamp`; every one was refused as a "missing timestamp", and the summary
+    # added that nothing in the file was an export logcorr reads
+    db = tmp_path / "cf.duckdb"
+    result = ingest([str(REALWORLD / "workers-logs-dashboard-copy.json")], str(db))
+    (f,) = result.files
+    assert (f.records, f.events, f.rejected, f.rejected_known) == (2, 1, 1, 1)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT epoch_ms(ts), level, message, request_id, stack FROM log_queue").fetchall() == [
+            (1771820274196, "error", 'No such module "server-functions/cat-finance/index.mjs".',
+             "9d23ea899b1ffde8", "    at worker.js:8316:50"),
+        ]  # fmt: skip
+        ((line, reason),) = con.execute("SELECT source_line, reason FROM rejects").fetchall()
+        assert line == 42 and reason.startswith("no 'timestamp', as in an event copied from the dashboard")
 
 
 def test_a_workers_logs_invocation_log_joins_the_app_trace_of_its_console_lines(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ class FileResult:
     records_metric_only: int = 0
     records_skipped: int = 0  # intentionally skipped (verification pings, empty lists)
     rejected_records: int = 0
+    rejected_known: int = 0  # of `rejected_records`: taken as a format's records, then refused by its checks
     rejected_lines: int = 0  # lines that are not JSON, and file-level faults (truncated gzip)
     skipped_lines: int = 0  # known banner lines between records
     events: int = 0
@@ -57,7 +58,7 @@ class FileResult:
     def merge(self, part: FileResult) -> None:
         """Add the counts of one shard of this file (shards are merged in file order)."""
         for name in ("records", "records_with_events", "records_metric_only", "records_skipped",
-                     "rejected_records", "rejected_lines", "skipped_lines", "events", "metrics"):  # fmt: skip
+                     "rejected_records", "rejected_known", "rejected_lines", "skipped_lines", "events", "metrics"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(part, name))
         self.formats.update(part.formats)
         self.skip_reasons.update(part.skip_reasons)
@@ -238,6 +239,8 @@ def _reject(
 ) -> None:
     if record:
         result.rejected_records += 1
+        if fmt is not None:
+            result.rejected_known += 1
     else:
         result.rejected_lines += 1
     result.reject_reasons[_short(reason)] += 1

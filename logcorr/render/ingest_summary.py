@@ -103,7 +103,8 @@ def integrity_json(r: IngestResult) -> dict[str, Any] | None:
 
 
 # a file none of whose lines is a record logcorr reads: another tool's log (an nginx access log, a CSV, an app's
-# own JSON lines), which the per-reason counts alone ("not JSON", "unknown record shape") do not say
+# own JSON lines), which the per-reason counts alone ("not JSON", "unknown record shape") do not say; not a file
+# whose records are of a format logcorr reads, each refused for what it lacks (the reasons say what)
 UNREADABLE = (
     "nothing in {where} is an export logcorr reads (the browser console override's JSON, Cloudflare Logpush, "
     "Workers Logs or wrangler tail JSON, Convex log streams, CLI or snapshot JSON; README, Inputs)"
@@ -200,6 +201,7 @@ def render(r: IngestResult, console: Any) -> None:
         if f.rejected
         and not f.events
         and not f.metrics
+        and not f.rejected_known
         and not all(k.startswith(TOO_LONG) for k in f.reject_reasons)
     ]
     # not in a file that is no export (a text log's long line would still be no JSON)

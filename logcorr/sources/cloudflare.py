@@ -265,12 +265,15 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
         items = workers_logs_events(obj)
         if items is not None:
             return _parse_workers_logs_response(items, events, metrics)
-    ts = require_ts(obj.get("timestamp"), "timestamp")
+    exception = sub(obj, "exception")
+    ts = _workers_logs_ts(obj, exception)
     meta = sub(obj, "$metadata")
     workers = sub(obj, "$workers")
     source = obj.get("source")
     src = source if isinstance(source, dict) else {}
     error, stack = _workers_logs_error(meta.get("error"))
+    if stack is None:
+        stack = opt_str(exception.get("stack"))
     message = meta.get("message") or src.get("message") or src.get("msg")
     if message is None and source not in (None, {}, ""):
         message = source
@@ -284,6 +287,16 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
         message = f"{message}: {error}"
     if not isinstance(message, str):
         message = as_text(message)
+    # the app's own `error` beside its message (a real event's source: `{message: "[Auth] JWT verification
+    # failed:", error: "request timed out", name: "JWKSTimeout"}`, with `$metadata.error` repeating the
+    # message): appended as `$metadata.error` is, else the reason is in no column a reader or `search` sees
+    app_error, app_stack = _workers_logs_error(src.get("error"))
+    if app_error and message and app_error not in message:
+        name = src.get("name")
+        if isinstance(name, str) and name and not app_error.startswith(name):
+            app_error = f"{name}: {app_error}"
+        message = f"{message} {app_error}" if message.endswith(":") else f"{message}: {app_error}"
+        stack = stack or app_stack
     level = meta.get("level") or src.get("level")
     wevent = sub(workers, "event")
     request = sub(wevent, "request")
@@ -336,6 +349,24 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
             )
         )
     return None
+
+
+# the dashboard's copy of one event (its log view's JSON) leaves `timestamp` out: the view prints the time
+# beside it, in the viewer's zone
+NO_TIME_COPIED = (
+    "no 'timestamp', as in an event copied from the dashboard's log view (save the query API's response or the "
+    "dashboard's JSON export instead: they keep it)"
+)
+
+
+def _workers_logs_ts(obj: dict[str, Any], exception: dict[str, Any]) -> int:
+    """The event's time: its `timestamp`; an event without one (copied from the dashboard's log view) that
+    records an uncaught exception has the exception's own (`exception.timestamp`, epoch ms)."""
+    if "timestamp" in obj:
+        return require_ts(obj["timestamp"], "timestamp")
+    if "timestamp" in exception:
+        return require_ts(exception["timestamp"], "exception.timestamp")
+    raise RecordError(NO_TIME_COPIED)
 
 
 def _workers_logs_error(raw: Any) -> tuple[str | None, str | None]:
