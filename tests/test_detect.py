@@ -396,6 +396,7 @@ def test_every_registered_format_names_a_known_system_and_a_parser() -> None:
         "convex-stream-v1",
         "convex-repo-webhook",
         "convex-cli",
+        "convex-text",
         "convex-snapshot",
     }
     for name, fmt in FORMATS.items():

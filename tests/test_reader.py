@@ -508,14 +508,16 @@ def test_a_run_of_nul_bytes_longer_than_the_limit_is_not_held_nor_the_record_aft
     assert reader.NUL_NOTE in stats.notes
 
 
-def test_npx_convex_logs_text_is_rejected_saying_to_export_it_with_jsonl() -> None:
-    # each line was "not JSON" (or "malformed JSON" after a JSON line), and the file called no export
+def test_npx_convex_logs_text_is_read_as_such_and_among_json_lines_rejected_with_the_hint() -> None:
+    # a file of it is read (sources/convex_text.py); its lines after a JSON line are rejected, saying why
     from logcorr.sources import reader
+    from logcorr.sources.convex_text import TextRecord
 
     text = (
         b"8/5/2025, 9:00:01 AM [CONVEX Q(messages:list)] [LOG] 'listing'\n"
         b"8/5/2025, 9:00:02 AM [CONVEX M(messages:send)] Uncaught Error: boom\n"
     )
-    for data in (text, b'{"a":1}\n' + text):
-        _, out = read(data)
-        assert [p[0] for k, _, p in out if k == REJECT] == [reader.CONVEX_TEXT] * 2  # type: ignore[index]
+    stats, out = read(text)
+    assert stats.mode == "convex-text" and [(k, type(p)) for k, _, p in out] == [(RECORD, TextRecord)] * 2
+    _, out = read(b'{"a":1}\n' + text)
+    assert [p[0] for k, _, p in out if k == REJECT] == [reader.CONVEX_TEXT] * 2  # type: ignore[index]

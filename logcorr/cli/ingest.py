@@ -42,6 +42,12 @@ def ingest_cmd(
     jobs: int = typer.Option(
         0, "--jobs", "-j", min=0, help="Worker processes parsing large files (default: 0 = one per core)."
     ),
+    local_tz: str = typer.Option(
+        None,
+        "--local-tz",
+        help="IANA zone of times written without one, as `npx convex logs` text prints them, e.g. Europe/Berlin "
+        "(default: this machine's; env LOGCORR_LOCAL_TZ).",
+    ),
 ) -> None:
     """Read native log exports, apply the protection rules, and store them in DuckDB.
 
@@ -67,7 +73,8 @@ def ingest_cmd(
         try:
             result = ingest(paths, resolve_db(db), load_policy(policy), format_name=format_name, strict=strict,
                             max_record_bytes=max_record_bytes, progress=progress,
-                            jobs=jobs or None, max_decompressed=max_decompressed, pool=pool)  # fmt: skip
+                            jobs=jobs or None, max_decompressed=max_decompressed, pool=pool,
+                            local_tz=local_tz)  # fmt: skip
         finally:
             stop()
     finally:

@@ -31,6 +31,7 @@ from logcorr.pipeline.workers import default_jobs, worker_pool
 from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
+from logcorr.sources.convex_text import ENV_ZONE, LocalZone, zone_from_env
 from logcorr.sources.detect import FORMATS
 from logcorr.sources.reader import (
     DEFAULT_MAX_DECOMPRESSED,
@@ -112,6 +113,7 @@ class IngestResult:
 class _Limits(NamedTuple):
     record_bytes: int  # a longer line or record is rejected
     decompressed: int  # a gzip input stops inflating here (bomb guard)
+    zone: LocalZone  # the zone of times written without one (`npx convex logs` text)
 
 
 def max_decompressed_from_env() -> int:
@@ -187,14 +189,22 @@ def ingest(
     jobs: int | None = None,
     max_decompressed: int | None = None,
     pool: ProcessPoolExecutor | None = None,
+    local_tz: str | None = None,
 ) -> IngestResult:
     """Ingest `paths` into the database at `db`; returns per-file accounting and rule counts.
 
     Large line-per-record files are parsed by `jobs` worker processes (default: one per core): `pool`'s when
     the caller started them already (see `workers.early_pool`; ingest shuts them down when parsing ends, the
     caller when ingest failed before), else its own. A gzip input stops inflating at `max_decompressed`
-    bytes (default: $LOGCORR_MAX_DECOMPRESSED_GB, else 64 GiB)."""
+    bytes (default: $LOGCORR_MAX_DECOMPRESSED_GB, else 64 GiB). `local_tz`: the IANA zone of times written
+    without one (`npx convex logs` text; default: $LOGCORR_LOCAL_TZ, else this machine's zone)."""
     policy = policy or Policy()
+    try:
+        zone = zone_from_env(local_tz)
+    except ValueError as e:
+        raise UsageError(
+            f"{e} (--local-tz / ${ENV_ZONE})", "give an IANA zone name, e.g. Europe/Berlin or UTC"
+        ) from e
     forced = None
     if format_name is not None:
         forced = FORMATS.get(format_name)
@@ -202,7 +212,7 @@ def ingest(
             raise UsageError(f"unknown format {format_name!r}", f"choose one of: {', '.join(FORMATS)}")
     passed: list[str] = []
     files = expand_inputs(paths, passed)
-    limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env())
+    limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env(), zone)
     started = time.perf_counter()
     interrupt.reset()
     swept = scratch.sweep()  # what killed ingests left in $TMPDIR: it may be the room this one needs
@@ -360,7 +370,7 @@ def _run(
                     stream = raw if path == "-" else ByteRange(raw, 0, fr.size or 0, path)
                     parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-",  # type: ignore[arg-type]
                                max_record_bytes=limits.record_bytes, max_decompressed=limits.decompressed,
-                               progress=cb)  # fmt: skip
+                               progress=cb, local_zone=limits.zone)  # fmt: skip
                 finally:
                     if path != "-":
                         raw.close()

@@ -13,7 +13,8 @@ from logcorr.gcpause import gc_paused
 from logcorr.model import Event, Metric, RecordError
 from logcorr.pipeline.stage import Stager
 from logcorr.sources.base import SHAPE_ERRORS, Format
-from logcorr.sources.detect import describe_unknown, detect
+from logcorr.sources.convex_text import LocalZone, TextRecord
+from logcorr.sources.detect import FORMATS, describe_unknown, detect
 from logcorr.sources.fast import lines_parser
 from logcorr.sources.reader import (
     CLAIMED,
@@ -107,13 +108,17 @@ def parse_file(
     file_start: bool = True,
     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
     line_base: int = 0,
+    local_zone: LocalZone | None = None,
 ) -> None:
     """Stage every record of one input (or one shard of it: see `iter_records`); fills `result`'s counters.
     `line_base`: the lines before the stream's first in its file (a file read from where an earlier ingest
-    stopped), added to every line number staged."""
+    stopped), added to every line number staged. `local_zone`: the zone of times written without one
+    (`npx convex logs` text; default: $LOGCORR_LOCAL_TZ, else this machine's)."""
+    if forced is not None and forced.name == "convex-text" and mode is None:
+        mode = "convex-text"  # read as such text whatever its first line
     with gc_paused():
         _parse(stream, result, stager, forced, hash_stream, max_record_bytes, progress, mode, file_start,
-               max_decompressed, line_base)  # fmt: skip
+               max_decompressed, line_base, local_zone)  # fmt: skip
 
 
 def _parse(
@@ -128,6 +133,7 @@ def _parse(
     file_start: bool,
     max_decompressed: int,
     line_base: int = 0,
+    local_zone: LocalZone | None = None,
 ) -> None:
     events: list[Event] = []
     metrics: list[Metric] = []
@@ -157,6 +163,7 @@ def _parse(
         file_start=file_start,
         max_decompressed=max_decompressed,
         claim=claim,
+        local_zone=local_zone,
     ):
         line += line_base
         if kind == CLAIMED:
@@ -177,7 +184,13 @@ def _parse(
                 progress(stats.bytes_read)
         elif kind == RECORD:
             result.records += 1
-            fmt = forced or (detect(payload) if type(payload) is dict else None)
+            fmt: Format | None
+            if type(payload) is TextRecord:
+                # a record of `npx convex logs` text: its own format, whatever --format says (a JSON one would
+                # reject each)
+                fmt = FORMATS["convex-text"]
+            else:
+                fmt = forced or (detect(payload) if type(payload) is dict else None)
             if fmt is None:
                 reason = describe_unknown(payload) if type(payload) is dict else "not a JSON object"
                 _reject(result, stager, line, None, reason, payload, record=True)
@@ -246,6 +259,8 @@ def _reject(
     result.reject_reasons[_short(reason)] += 1
     if isinstance(payload, str):
         text = payload
+    elif isinstance(payload, TextRecord):
+        text = excerpt(payload.excerpt())
     else:
         try:
             import orjson

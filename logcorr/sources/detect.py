@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from logcorr.sources import browser, cloudflare, convex_cli, convex_snapshot, convex_stream, worker
+from logcorr.sources import (
+    browser,
+    cloudflare,
+    convex_cli,
+    convex_snapshot,
+    convex_stream,
+    convex_text,
+    worker,
+)
 from logcorr.sources.base import Format
 
 FORMATS: dict[str, Format] = {
@@ -25,6 +33,7 @@ FORMATS: dict[str, Format] = {
         Format("convex-stream-v1", "backend", convex_stream.parse_v1, "Convex log stream legacy format 1 (_topic, _timestamp)"),
         Format("convex-repo-webhook", "backend", convex_stream.parse_repo_webhook, "the live repo's webhook body {logs:[{level, message, context{requestId}}]}"),
         Format("convex-cli", "backend", convex_cli.parse, "npx convex logs --jsonl (Completion/Progress)"),
+        Format("convex-text", "backend", convex_text.parse, "npx convex logs text (no --jsonl): `<local time> [CONVEX Q(path)] [LOG] …`"),
         Format("convex-snapshot", "backend", convex_snapshot.parse, "Convex export of log_queue / recent_log_entries / debug_logs"),
     )
 }  # fmt: skip

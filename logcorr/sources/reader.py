@@ -24,6 +24,8 @@ from typing import IO, Any
 
 import orjson
 
+from logcorr.sources import convex_text
+
 CHUNK = 1 << 20
 # the most one inflating call gives: memory stays bounded whatever a compressed chunk inflates to
 _INFLATE_MAX = 4 * CHUNK
@@ -55,9 +57,13 @@ _BANNER = re.compile(
 )
 
 
-# a line `npx convex logs` prints without --jsonl: `8/5/2025, 9:00:00 AM [CONVEX Q(messages:list)] [LOG] 'text'`
+# a line `npx convex logs` prints without --jsonl: `8/5/2025, 9:00:00 AM [CONVEX Q(messages:list)] [LOG] 'text'`. A file
+# that begins with one is read as such text (`sources/convex_text.py`); met in a file read as JSON, it is rejected
 _CONVEX_TEXT = re.compile(rb"\[CONVEX [QMAH]\([^)]*\)\] ")
-CONVEX_TEXT = "npx convex logs text, not JSON; export it with `npx convex logs --jsonl`, which logcorr reads"
+CONVEX_TEXT = (
+    "npx convex logs text among JSON (a file of it is read when its first line is one: save it apart, or "
+    "export with `npx convex logs --jsonl`)"
+)
 
 
 @dataclass
@@ -286,8 +292,10 @@ def iter_records(
     mode: str | None = None,
     file_start: bool = True,
     claim: LineHook | None = None,
+    local_zone: Any = None,
 ) -> Iterator[tuple[int, int, Any]]:
-    """Yield (kind, line, payload): RECORD → parsed JSON value; REJECT/SKIP → (reason, excerpt);
+    """Yield (kind, line, payload): RECORD → parsed JSON value (a `convex_text.TextRecord` in a file of
+    `npx convex logs` text, whose times are read in `local_zone`); REJECT/SKIP → (reason, excerpt);
     CLAIMED → what `claim` returned for a run of lines of a line-per-record file (line: the last of
     them). Each such line is offered to it before orjson; the lines it leaves go the Python path.
 
@@ -323,6 +331,9 @@ def iter_records(
     if mode == "ndjson":
         stats.mode = mode
         yield from _ndjson(src, first, stats, max_record_bytes, claim)
+    elif mode == "convex-text":
+        stats.mode = mode
+        yield from _convex_text(src, first, stats, max_record_bytes, local_zone)
     elif mode != "archive":
         stats.mode = mode
         yield from _scan(src, first, stats, max_record_bytes)
@@ -420,7 +431,9 @@ def _pick_mode(first: bytes, cut: bool = False) -> str:
             except orjson.JSONDecodeError:
                 # a lone "{" or "[" opens a pretty-printed value; anything else is a bad NDJSON line
                 return "scan" if s in (b"{", b"[") or not _looks_complete(s) else "ndjson"
-        return "scan"
+        if convex_text.is_banner(s):
+            continue  # `Watching logs for …`: the CLI's stderr, captured with 2>&1
+        return "convex-text" if convex_text.is_head(s) else "scan"
     return "ndjson"
 
 
@@ -934,6 +947,71 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
     if t.error:
         stats.notes.append(t.error)
         yield REJECT, stats.lines, (t.error, "")
+
+
+def _convex_text(
+    src: _Source, first: bytes, stats: FileStats, max_len: int, zone: Any
+) -> Iterator[tuple[int, int, Any]]:
+    """A file of `npx convex logs` text: its lines through `convex_text.Framer`, which makes records of them
+    (a record's continuation lines are its own). Read whole by one process: never split into shards, whose
+    cut could fall inside a record (`shard.plan` splits only NDJSON files)."""
+    framer = convex_text.Framer(stats, zone if zone is not None else convex_text.zone_from_env(None), max_len)
+    line_no = 0
+    bad_utf8 = False
+    faults: list[str] = []
+    for part, over in _byte_lines(src, first, max_len, faults):
+        line_no += 1
+        if over:
+            yield from framer.overlong(line_no, f"line longer than the {max_len}-byte limit", excerpt(part))
+            continue
+        if part[:1] == b"\0":
+            part = _past_nuls(part, stats)
+        text = part.decode("utf-8", "replace")
+        if "\ufffd" in text:
+            bad_utf8 = True
+        if text[:1] == "\ufeff":
+            text = text[1:]  # files joined with `cat`: the next one's byte-order mark
+        yield from framer.line(line_no, text.rstrip("\r"))
+    yield from framer.end()
+    stats.lines = line_no
+    if bad_utf8:
+        stats.notes.append("invalid UTF-8 bytes replaced with U+FFFD")
+    for fault in faults:
+        stats.notes.append(fault)
+        yield REJECT, line_no, (fault, "")
+
+
+def _byte_lines(src: _Source, first: bytes, max_len: int, faults: list[str]) -> Iterator[tuple[bytes, bool]]:
+    """The lines of a stream (without their line feeds; the last one also without), as (bytes, False), or a
+    line longer than `max_len` as (its first bytes, True), never held whole. A stream that breaks (truncated
+    gzip) ends them, its reason added to `faults`."""
+    buf = first
+    over = False
+    head = b""
+    while True:
+        start = 0
+        while (nl := buf.find(b"\n", start)) >= 0:
+            if over:
+                over = False
+                yield head, True
+            else:
+                yield buf[start:nl], False
+            start = nl + 1
+        rest = b"" if over else buf[start:]
+        if not over and len(rest) > max_len + 1:  # + a CRLF line's CR
+            over, head, rest = True, rest[:EXCERPT_SOURCE], b""
+        try:
+            chunk = src.read(CHUNK)
+        except TruncatedInput as e:
+            faults.append(str(e))
+            chunk = b""
+        if not chunk:
+            if over:
+                yield head, True
+            elif rest:
+                yield rest, False
+            return
+        buf = rest + chunk
 
 
 def _text_line_reason(text: str) -> str:

@@ -1,0 +1,352 @@
+"""`npx convex logs` text (without --jsonl): framing of records over several lines, the locale's time read in a
+zone, the day/month order decided per file, events as the --jsonl adapter gives them, and a request followed
+from it into the browser and the Worker."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+
+from logcorr.model import Event, Metric, RecordError
+from logcorr.pipeline import shard
+from logcorr.pipeline.ingest import ingest
+from logcorr.sources import convex_text
+from logcorr.sources.convex_text import LocalZone, TextRecord
+from logcorr.sources.reader import CONVEX_TEXT, RECORD, REJECT, SKIP, FileStats, iter_records
+
+DATA = Path(__file__).parent / "data" / "convex-text"
+TRACE = "trace_1767550665810_q7m2x9k4p"
+UTC = LocalZone("UTC")
+
+
+def read(text: str | bytes, zone: LocalZone = UTC, **kw: Any) -> tuple[FileStats, list[tuple[int, int, Any]]]:
+    stats = FileStats()
+    data = text.encode() if isinstance(text, str) else text
+    return stats, list(iter_records(io.BytesIO(data), stats, local_zone=zone, **kw))  # type: ignore[arg-type]
+
+
+def events_of(text: str, zone: LocalZone = UTC) -> tuple[list[Event], list[Metric], FileStats]:
+    stats, out = read(text, zone)
+    events: list[Event] = []
+    metrics: list[Metric] = []
+    for kind, _, payload in out:
+        if kind == RECORD:
+            convex_text.parse(payload, events, metrics)
+    return events, metrics, stats
+
+
+def utc_ms(*args: int) -> int:
+    return int(datetime(*args, tzinfo=ZoneInfo("UTC")).timestamp() * 1000)  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def test_a_line_that_starts_no_record_continues_the_one_before_and_every_line_is_counted() -> None:
+    stats, out = read((DATA / "backend.log").read_text())
+    assert stats.mode == "convex-text"
+    records = [(line, p) for k, line, p in out if k == RECORD]
+    assert [line for line, _ in records] == [1, 2, 7, 8, 9, 12, 15, 16, 17, 18]
+    assert all(isinstance(p, TextRecord) for _, p in records)
+    # the object printed over 5 lines is one record; the blank line after the failed run is counted blank
+    assert records[1][1].lines == 5 and records[1][1].body.endswith("qty: 1 } ]\n}")
+    assert stats.lines == 18 and stats.blank == 1
+    assert sum(p.lines for _, p in records) + stats.blank == stats.lines
+    assert not [k for k, _, _ in out if k != RECORD]
+
+
+def test_a_line_before_any_record_is_rejected_and_the_cli_s_own_lines_are_skipped() -> None:
+    text = (
+        "Watching logs for production deployment tremendous-otter-123...\n"
+        "1/4/2026, 1:17:46 PM [CONVEX Q(a:b)] [LOG] 'x'\n"
+        "[CONVEX Q(a:b)] Could not parse console.log\n"
+        "  stray continuation\n"
+    )
+    stats, out = read(text)
+    assert stats.mode == "convex-text"
+    kinds = [(k, line) for k, line, _ in out]
+    assert kinds == [(SKIP, 1), (RECORD, 2), (SKIP, 3), (REJECT, 4)]
+    assert out[3][2][0] == convex_text.NOT_A_LINE
+
+
+def test_a_blank_line_inside_a_message_is_kept_and_trailing_ones_are_blank() -> None:
+    text = "1/4/2026, 1:17:46 PM [CONVEX Q(a:b)] [LOG] 'a'\n\nsecond paragraph\n\n\n"
+    (ev,), _, stats = events_of(text)
+    assert ev.message == "'a'\n\nsecond paragraph"
+    assert stats.lines == 5 and stats.blank == 2
+
+
+def test_colours_and_crlf_are_passed_over() -> None:
+    text = "\x1b[36m1/4/2026, 1:17:46 PM [CONVEX Q(a:b)] [INFO]\x1b[39m 'hello'\r\n"
+    (ev,), _, _ = events_of(text)
+    assert (ev.level, ev.message) == ("info", "hello")
+
+
+def test_a_convex_text_file_is_read_whole_never_cut_into_shards(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    path = tmp_path / "backend.log"
+    path.write_bytes((DATA / "backend.log").read_bytes() * 200)
+    assert shard.plan(str(path), path.stat().st_size, 2) is None
+
+
+# --------------------------------------------------------------------------- events
+
+
+def test_levels_quotes_truncation_and_the_function_are_read_as_the_jsonl_adapter_reads_them() -> None:
+    text = (
+        "1/4/2026, 1:17:46 PM [CONVEX M(messages:send)] [WARN] 'slow write'\n"
+        "1/4/2026, 1:17:47 PM [CONVEX H(POST /hook)] [DEBUG] 'big' (truncated due to length)\n"
+    )
+    (warn, debug), metrics, _ = events_of(text)
+    assert (warn.system, warn.system_label, warn.level, warn.message) == (
+        "backend",
+        "convex",
+        "warn",
+        "slow write",
+    )
+    assert warn.ts_ms == utc_ms(2026, 1, 4, 13, 17, 46)
+    assert warn.context == {
+        "function": "messages:send",
+        "function_type": "mutation",
+        "local_time": "1/4/2026, 1:17:46 PM",
+    }
+    assert (debug.level, debug.message, debug.context["function_type"]) == ("debug", "big", "http_action")
+    assert debug.context["is_truncated"] is True
+    assert metrics == []
+
+
+def test_a_line_without_a_level_is_the_run_s_error_with_its_stack_apart() -> None:
+    text = (
+        "11/22/2025, 9:53:50 PM [CONVEX Q(projects:getForSystem)] Uncaught Error: Unauthorized: Invalid system key\n"
+        "    at handler (../convex/projects.ts:550:20)\n"
+    )
+    (ev,), (m,), _ = events_of(text)
+    assert ev.level == "error"
+    assert (
+        ev.message == "query projects:getForSystem failure: Uncaught Error: Unauthorized: Invalid system key"
+    )
+    assert ev.stack == "    at handler (../convex/projects.ts:550:20)"
+    assert (m.topic, m.data) == (
+        "function_execution",
+        {"type": "query", "path": "projects:getForSystem", "status": "failure"},
+    )
+
+
+def test_an_error_text_that_begins_on_the_next_line_is_read() -> None:
+    text = "10/6/2025, 2:47:24 PM [CONVEX Q(organizations:getById)]\nUncaught Error: Not authenticated\n  at handler (../convex/organizations.ts:93:22)\n"
+    (ev,), _, stats = events_of(text)
+    assert ev.message == "query organizations:getById failure: Uncaught Error: Not authenticated"
+    assert ev.stack == "  at handler (../convex/organizations.ts:93:22)" and stats.lines == 3
+
+
+def test_a_success_line_is_an_info_event_and_a_metric_as_a_jsonl_completion() -> None:
+    (ev,), (m,), _ = events_of(
+        "2/4/2026, 12:39:06 PM [CONVEX A(openclawApi:getInstance)] Function executed in 434 ms\n"
+    )
+    assert (ev.level, ev.message) == ("info", "action openclawApi:getInstance success in 434 ms")
+    assert m.data == {
+        "type": "action",
+        "path": "openclawApi:getInstance",
+        "status": "success",
+        "execution_time_ms": 434,
+    }
+
+
+def test_the_trace_id_is_found_in_the_message_text() -> None:
+    events, _, _ = events_of((DATA / "backend.log").read_text())
+    assert [e.trace_id for e in events if e.trace_id] == [TRACE] * 3
+    assert {e.trace_source for e in events if e.trace_id} == {"message"}
+
+
+def test_records_of_one_second_keep_file_order_and_identical_ones_stay_two() -> None:
+    events, _, _ = events_of((DATA / "backend.log").read_text())
+    assert [e.ts_ms for e in events] == sorted(e.ts_ms for e in events)
+    polls = [e for e in events if e.message == "polling"]
+    second = utc_ms(2026, 1, 4, 13, 17, 50)
+    assert [e.ts_ms for e in polls] == [second, second + 1]
+
+
+def test_the_adapter_refuses_a_json_record() -> None:
+    with pytest.raises(RecordError):
+        convex_text.parse({"a": 1}, [], [])
+
+
+# --------------------------------------------------------------------------- times
+
+
+@pytest.mark.parametrize(
+    ("line_time", "expected"),
+    [
+        ("1/4/2026, 1:17:46 PM", (2026, 1, 4, 13, 17, 46)),  # en-US
+        ("1/4/2026, 1:17:46\u202fPM", (2026, 1, 4, 13, 17, 46)),  # Node 20+: a narrow no-break space
+        ("1/4/2026, 12:05:00 AM", (2026, 1, 4, 0, 5, 0)),
+        ("04/01/2026, 13:17:46", (2026, 1, 4, 13, 17, 46)),  # en-GB
+        ("04/01/2026 13:17:46", (2026, 1, 4, 13, 17, 46)),  # fr
+        ("4.1.2026, 13:17:46", (2026, 1, 4, 13, 17, 46)),  # de
+        ("2026-01-04 13:17:46", (2026, 1, 4, 13, 17, 46)),  # sv-SE
+        ("2026/1/4 13:17:46", (2026, 1, 4, 13, 17, 46)),  # ja, zh
+        ("2026-01-04, 1:17:46 p.m.", (2026, 1, 4, 13, 17, 46)),  # en-CA
+        ("12/08/2025, 11:58:25 am", (2025, 8, 12, 11, 58, 25)),  # en-AU (the sample's ISO time says August)
+    ],
+)
+def test_the_locales_times_are_read(line_time: str, expected: tuple[int, ...]) -> None:
+    (ev,), _, _ = events_of(f"{line_time} [CONVEX Q(a:b)] [LOG] 'x'\n")
+    assert ev.ts_ms == utc_ms(*expected)
+
+
+def test_a_day_over_12_decides_day_first_for_the_records_held_before_it() -> None:
+    text = "3/4/2026, 09:00:00 [CONVEX Q(a:b)] [LOG] 'one'\n13/4/2026, 09:00:00 [CONVEX Q(a:b)] [LOG] 'two'\n"
+    (one, two), _, stats = events_of(text)
+    assert (one.ts_ms, two.ts_ms) == (utc_ms(2026, 4, 3, 9, 0, 0), utc_ms(2026, 4, 13, 9, 0, 0))
+    assert "dates read day first, as line 2 tells ('13/4/2026, 09:00:00')" in stats.notes[0]
+
+
+def test_a_second_number_over_12_decides_month_first_and_a_contradicting_date_is_rejected() -> None:
+    text = (
+        "3/4/2026, 9:00:00 am [CONVEX Q(a:b)] [LOG] 'one'\n"
+        "3/14/2026, 9:00:00 am [CONVEX Q(a:b)] [LOG] 'two'\n"
+        "15/3/2026, 9:00:00 am [CONVEX Q(a:b)] [LOG] 'three'\n"
+    )
+    _, out = read(text)
+    one, two, three = (p for _, _, p in out)
+    assert (one.ts_ms, two.ts_ms) == (utc_ms(2026, 3, 4, 9, 0, 0), utc_ms(2026, 3, 14, 9, 0, 0))
+    with pytest.raises(RecordError, match=r"impossible date.*read month first"):
+        convex_text.parse(three, [], [])
+
+
+@pytest.mark.parametrize(
+    ("line_time", "expected", "said"),
+    [
+        ("1/4/2026, 1:17:46 PM", (2026, 1, 4, 13, 17, 46), "month first, as en-US"),
+        ("1/4/2026, 1:17:46 pm", (2026, 4, 1, 13, 17, 46), "day first"),  # en-AU, en-IN
+        ("1/4/2026, 13:17:46", (2026, 4, 1, 13, 17, 46), "day first"),  # en-GB, fr, es
+        ("01/04/2026, 1:17:46 PM", (2026, 4, 1, 13, 17, 46), "day first"),  # en-US never pads
+        ("1.4.2026, 13:17:46", (2026, 4, 1, 13, 17, 46), "day first"),
+    ],
+)
+def test_a_file_that_never_tells_the_order_takes_its_locale_s_and_says_so(
+    line_time: str, expected: tuple[int, ...], said: str
+) -> None:
+    (ev,), _, stats = events_of(f"{line_time} [CONVEX Q(a:b)] [LOG] 'x'\n")
+    assert ev.ts_ms == utc_ms(*expected)
+    (note,) = stats.notes
+    assert "no date told day from month" in note and said in note
+
+
+def test_records_held_undecided_are_given_in_file_order_once_too_many(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(convex_text, "MAX_UNDECIDED", 2)
+    text = "".join(f"1/4/2026, 1:17:4{i} PM [CONVEX Q(a:b)] [LOG] 'n{i}'\n" for i in range(4))
+    events, _, stats = events_of(text)
+    assert [e.message for e in events] == ["n0", "n1", "n2", "n3"]
+    assert "taken after 2 records" in stats.notes[0]
+
+
+def test_times_are_read_in_the_zone_given() -> None:
+    (ev,), _, stats = events_of(
+        "1/4/2026, 1:17:46 PM [CONVEX Q(a:b)] [LOG] 'x'\n", LocalZone("America/New_York")
+    )
+    assert ev.ts_ms == 1767550666000  # 18:17:46 UTC
+    assert "times read in America/New_York" in stats.notes[0]
+
+
+def test_the_machine_s_zone_is_the_default_and_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    monkeypatch.delenv(convex_text.ENV_ZONE, raising=False)
+    time.tzset()
+    try:
+        (ev,), _, stats = events_of(
+            "2026-01-04 13:17:46 [CONVEX Q(a:b)] [LOG] 'x'\n", convex_text.zone_from_env(None)
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert ev.ts_ms == utc_ms(2026, 1, 4, 4, 17, 46)
+    assert "this machine's zone, Asia/Tokyo" in stats.notes[0]
+
+
+def test_the_zone_can_be_set_by_the_environment_and_an_unknown_one_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    monkeypatch.setenv(convex_text.ENV_ZONE, "Europe/Berlin")
+    assert convex_text.zone_from_env(None).label == "Europe/Berlin"
+    result = cli(
+        "ingest", str(DATA / "backend.log"), "--db", str(tmp_path / "x.duckdb"), "--local-tz", "Mars/Olympus"
+    )
+    assert result.exit_code == 2 and "Mars/Olympus" in result.stderr
+
+
+# --------------------------------------------------------------------------- detection
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '127.0.0.1 - - [04/Jan/2026:13:17:46 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0"\n',
+        "2026-01-04 13:17:46 INFO app started\n2026-01-04 13:17:47 WARN slow\n",
+        "1/4/2026, 1:17:46 PM [worker] listening on :8787\n",
+    ],
+    ids=["nginx", "app-log", "other-bracket"],
+)
+def test_other_text_files_are_not_claimed(text: str) -> None:
+    stats, out = read(text)
+    assert stats.mode == "scan"
+    assert {p[0] for k, _, p in out if k == REJECT} == {"not JSON"}
+
+
+def test_convex_text_among_json_lines_keeps_its_hint() -> None:
+    stats, out = read(b"{\"a\":1}\n1/4/2026, 1:17:46 PM [CONVEX Q(a:b)] [LOG] 'x'\n")
+    assert stats.mode == "ndjson"
+    assert [p[0] for k, _, p in out if k == REJECT] == [CONVEX_TEXT]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture
+def ingested(tmp_path: Path) -> Iterator[tuple[Any, str]]:
+    db = str(tmp_path / "ct.duckdb")
+    paths = [str(DATA / n) for n in ("backend.log", "browser.jsonl", "worker.jsonl")]
+    yield ingest(paths, db, local_tz="America/New_York"), db
+
+
+def test_a_convex_text_file_ingests_with_every_line_accounted_for(ingested: tuple[Any, str]) -> None:
+    result, db = ingested
+    backend = result.files[0]
+    assert dict(backend.formats) == {"convex-text": 10}
+    assert backend.rejected == 0 and backend.balanced
+    assert (backend.records, backend.stored, backend.metrics) == (10, 10, 3)
+    with duckdb.connect(db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT source_line, level, source_format FROM log_queue WHERE system = 'backend' ORDER BY ts, event_id"
+        ).fetchall()
+        assert [r[0] for r in rows] == [1, 2, 7, 8, 9, 12, 15, 16, 17, 18]
+        assert {r[2] for r in rows} == {"convex-text"}
+        (mode, lines) = con.execute(
+            "SELECT mode, lines FROM ingest_files WHERE path LIKE '%backend.log'"
+        ).fetchone()  # type: ignore[misc]
+        assert (mode, lines) == ("convex-text", 18)
+
+
+def test_trace_shows_the_request_across_browser_worker_and_the_convex_text_backend(
+    ingested: tuple[Any, str], cli: Callable[..., Any]
+) -> None:
+    _, db = ingested
+    result = cli("trace", TRACE, "--db", db, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    events = result.json()["events"]
+    assert {e["system"] for e in events} == {"browser", "worker", "backend"}
+    backend = [e for e in events if e["system"] == "backend"]
+    assert [e["level"] for e in backend] == ["info", "warn", "error"]
+    assert backend[0]["ts"].startswith("2026-01-04T18:17:46")  # 1:17:46 PM in New York
