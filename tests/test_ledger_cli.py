@@ -213,3 +213,27 @@ def test_explain_says_a_line_was_kept_as_a_metric_skipped_or_is_past_the_end(
     assert r.exit_code == 3 and "nothing is recorded" in r.stderr and "verification ping" in r.stderr
     r = cli("explain", f"{src}:{len(lines) + 5}", "--db", db)
     assert r.exit_code == 3 and f"has {len(lines)} lines; there is no line {len(lines) + 5}" in r.stderr
+
+
+def test_explain_a_line_inside_a_multi_line_record_names_the_record_s_first_line(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A pretty-printed record is recorded at its first line: a line inside it named no row and no way on."""
+    src = tmp_path / "tail.json"
+    rec = {
+        "trace_id": "t-1",
+        "system": "worker",
+        "level": "info",
+        "message": "hello",
+        "timestamp": 1714910400000,
+    }
+    src.write_bytes(orjson.dumps(rec, option=orjson.OPT_INDENT_2) + b"\n" + orjson.dumps(rec | {"message": "two"},
+                    option=orjson.OPT_INDENT_2) + b"\n")  # fmt: skip
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(src), "--db", db, "-q").exit_code == 0
+    second = 1 + len(orjson.dumps(rec, option=orjson.OPT_INDENT_2).splitlines())
+    r = cli("explain", f"{src}:{second + 3}", "--db", db)
+    assert r.exit_code == 3 and "nothing is recorded" in r.stderr
+    assert f"the nearest line before with a row is {second}" in r.stderr, r.stderr
+    r = cli("explain", f"{src}:{second}", "--db", db, "--format", "json")
+    assert r.exit_code == 0 and r.json()[0]["message"] == "two"

@@ -163,15 +163,29 @@ def explain(db: str, target: str) -> list[dict[str, Any]]:
                 f"SELECT max(lines) FROM ingest_files WHERE path IN ({marks}) AND status IN ('ingested', 'partial')",
                 files,
             ).fetchone()
+            # a record that runs over several lines is recorded at its first: the nearest line before with a row
+            before = con.execute(
+                " UNION ALL ".join(
+                    f"SELECT max(source_line) FROM {t} WHERE source_file IN ({marks}) AND source_line < ?"
+                    for t in ("log_queue", "drop_ledger", "rejects", "metrics")
+                ).join(("SELECT max(l) FROM (", ") AS b(l)")),
+                [*files, line] * 4,
+            ).fetchone()
     finally:
         con.close()
     if not rows:
         n = longest[0] if longest else None
         if n is not None and line > n:
             raise InputError(f"{', '.join(files)} has {n} lines; there is no line {line}")
-        raise InputError(
-            f"nothing is recorded for {', '.join(files)} line {line}: no event, metric or reject",
+        hint = (
             "a blank line, or one skipped with a counted reason (a banner line, a verification ping: the "
-            "ingest summary lists them), leaves no row",
+            "ingest summary lists them), leaves no row"
         )
+        if before and before[0] is not None:
+            hint += (
+                "; a record over several lines (pretty-printed JSON, a `npx convex logs` message running on) is "
+                f"recorded at its first line: the nearest line before with a row is {before[0]} "
+                f"(`logcorr explain {files[0]}:{before[0]}`)"
+            )
+        raise InputError(f"nothing is recorded for {', '.join(files)} line {line}: no event, metric or reject", hint)
     return rows
