@@ -1,10 +1,11 @@
 """The secrets corpus (tests/data/secrets/corpus.json) written as native input files, one per format.
 
-Every kind of secret is placed in every one of the 12 input formats: in the message, and in turn in a
+Every kind of secret is placed in every one of the 13 input formats: in the message, and in turn in a
 JSON string inside the message, a stack trace / error text, an `Authorization` header in nested context,
 a `[name, value]` header pair and a HAR-style `{name, value}` header. Each format's file also ends with
 malformed lines that carry secrets: a record cut off mid-way, a text line, a record of unknown shape and a
-record its adapter refuses — so rejected lines and their error messages are covered too.
+record its adapter refuses — so rejected lines and their error messages are covered too (in `npx convex logs`
+text they follow the last record, whose continuation lines they are).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +205,17 @@ def _snapshot(p: Placed) -> dict[str, Any]:
             "timestamp": p.ts, "raw_args": raw_args, "stack_trace": p.stack, "processed": False}  # fmt: skip
 
 
-BUILDERS: dict[str, Callable[[Placed], dict[str, Any]]] = {
+def _convex_text(p: Placed) -> str:
+    """`npx convex logs` text (no --jsonl): the time in this machine's zone, where ingest reads it, year first (no
+    day/month order to decide); the stack's lines are the record's continuation lines."""
+    when = datetime.fromtimestamp(p.ts / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    line = (
+        f"{when} [CONVEX A(ai:summarize)] [ERROR] '{p.message}' {{ traceId: '{p.trace}' }}{_ctx_text(p.ctx)}"
+    )
+    return line + (f"\n{p.stack}" if p.stack else "")
+
+
+BUILDERS: dict[str, Callable[[Placed], dict[str, Any] | str]] = {
     "browser-v1": _browser_v1,
     "browser-v2": _browser_v2,
     "worker-record": _worker_record,
@@ -216,12 +228,13 @@ BUILDERS: dict[str, Callable[[Placed], dict[str, Any]]] = {
     "convex-repo-webhook": _repo_webhook,
     "convex-cli": _convex_cli,
     "convex-snapshot": _snapshot,
+    "convex-text": _convex_text,
 }
 # formats written as pretty-printed objects back to back (the scanner), the rest as NDJSON
 PRETTY = {"cf-tail"}
 
 
-def records_for(fmt: str, kinds: list[Kind]) -> list[dict[str, Any]]:
+def records_for(fmt: str, kinds: list[Kind]) -> list[dict[str, Any] | str]:
     build = BUILDERS[fmt]
     out = []
     n = 0
@@ -239,7 +252,7 @@ def malformed_lines(fmt: str, kinds: list[Kind]) -> list[str]:
     build = BUILDERS[fmt]
     lines = []
     for i, k in enumerate(kinds):
-        rec = json.dumps(build(Placed(k.text, trace=f"trace_{BASE_TS}_bad{i}", ts=BASE_TS)))
+        rec = _dumps(build(Placed(k.text, trace=f"trace_{BASE_TS}_bad{i}", ts=BASE_TS)))
         cut = rec.index(k.secret) + len(k.secret) + 3
         choice = i % 5
         if choice == 0:
@@ -257,6 +270,11 @@ def malformed_lines(fmt: str, kinds: list[Kind]) -> list[str]:
     return lines
 
 
+def _dumps(record: dict[str, Any] | str) -> str:
+    """A record as its file holds it: JSON, or a text format's lines as they are."""
+    return record if isinstance(record, str) else json.dumps(record)
+
+
 def write_format(directory: Path, fmt: str, kinds: list[Kind], *, malformed: bool = True) -> Path:
     recs = records_for(fmt, kinds)
     bad = malformed_lines(fmt, kinds) if malformed else []
@@ -268,6 +286,6 @@ def write_format(directory: Path, fmt: str, kinds: list[Kind], *, malformed: boo
         parts += bad
         text = "\n".join(parts) + "\n"
     else:
-        text = "\n".join([json.dumps(r) for r in recs] + bad) + "\n"
+        text = "\n".join([_dumps(r) for r in recs] + bad) + "\n"
     path.write_text(text)
     return path

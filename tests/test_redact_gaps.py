@@ -334,6 +334,10 @@ def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
      ('{"mfaCode":"918273"}', '{"mfaCode":"[REDACTED:secret]"}'),
      ("mfa: 551177", "mfa: [REDACTED:secret]"),
      ("2fa_code=123456 2FA code: 654321", "2fa_code=[REDACTED:secret] 2FA code: [REDACTED:secret]"),
+     # `2fa` alone, as `mfa` (it was not looked for)
+     ("2fa: 123456", "2fa: [REDACTED:secret]"),
+     ('{"2FA":"654321"}', '{"2FA":"[REDACTED:secret]"}'),
+     ("user_2fa = ab12cd", "user_2fa = [REDACTED:secret]"),
      ("recovery_code=ab12-cd34", "recovery_code=[REDACTED:secret]"),
      ('{"backup_codes": "1234-5678"}', '{"backup_codes": "[REDACTED:secret]"}'),
      ("backupCode: x7k2-9qpz", "backupCode: [REDACTED:secret]"),
@@ -352,7 +356,7 @@ def test_a_pin_or_a_verification_recovery_or_card_code_in_text_is_redacted(text:
     "text",
     ["Profile unchanged, skipping write", "pinned: 1234", "spinner=1234", "ping: 1234ms", "pin: true", "pin: 13",
      "pin_count: 3", "pin: ****", "opinion: 4821", "mfa: enabled", "mfa=required", "backup_codes: 10",
-     "recovery_codes=8", "verification code sent to +15550001234", "verification_code: sent", "cvv: match",
+     "recovery_codes=8", "2fa: enabled", "call auth:verify2fa", "id 9c2fa1b3: ok", "verification code sent to +15550001234", "verification_code: sent", "cvv: match",
      "cvc_check: pass", "security_code: 12345", "total_backup_storage_bytes: 209715200", "recovery mode: 2"],
 )  # fmt: skip
 def test_pin_and_code_words_that_are_no_code_are_kept(text: str) -> None:
@@ -383,11 +387,21 @@ def test_a_pin_or_code_in_context_is_redacted_counts_and_flags_are_not() -> None
 
 def test_every_code_key_the_context_walk_replaces_is_flagged_by_the_probe() -> None:
     """A row reaches the redactor only when the probe flags it: each code key, in each spelling, in a context."""
-    names = [f"{a}{j}{b}" for a, b in (("pin", ""), ("pin", "code"), ("mfa", ""), ("mfa", "code"), ("2fa", "code"),
+    names = [f"{a}{j}{b}" for a, b in (("pin", ""), ("pin", "code"), ("mfa", ""), ("mfa", "code"), ("2fa", ""), ("2fa", "code"),
                                         ("recovery", "code"), ("recovery", "codes"), ("backup", "codes"),
                                         ("verification", "code"), ("security", "code"), ("cvv", ""), ("cvc", ""))
              for j in (("", "_", "-", ".", " ") if b else ("",))]  # fmt: skip
-    names += ["userPin", "mfaCode", "backupCodes", "securityCode", "card_cvv2", "PIN", "MFA_CODE"]
+    names += [
+        "userPin",
+        "mfaCode",
+        "backupCodes",
+        "securityCode",
+        "card_cvv2",
+        "PIN",
+        "MFA_CODE",
+        "2FA",
+        "user2fa",
+    ]
     r = Redactor()
     for name in names:
         ctx = {name: "4821"}

@@ -1267,3 +1267,26 @@ def test_trace_finds_the_trace_of_a_request_by_the_live_webhooks_fallback_id(cli
     assert lost.exit_code == 1
     assert "live webhook's id for Convex request 'req-7777'" in lost.stderr
     assert "request_id = 'req-7777'" in lost.stderr
+
+
+def test_a_failure_while_earlier_lines_take_their_trace_is_reported_as_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The back-fill's TEMP tables were dropped in a `finally`: after a failed statement the transaction is
+    aborted, and the DROP raised "Current transaction is aborted" in place of the failure (an out-of-memory error
+    lost its message and hint)."""
+    import logcorr.pipeline.stage as stage
+    from logcorr.errors import DatabaseError
+
+    db = _ingest_parts(tmp_path, [console(timestamp=1714910401450, message="'send called'")])
+    monkeypatch.setattr(stage, "_ORPHAN_TRACES", "SELECT error('the real failure')")
+    path = tmp_path / "stream.jsonl"
+    with path.open("ab") as f:
+        f.write(
+            orjson.dumps(console(timestamp=1714910401458, message=f"'sent' {{ traceId: '{TRACE_A}' }}"))
+            + b"\n"
+        )
+    with pytest.raises(DatabaseError, match="the real failure"):
+        ingest([str(path)], db)
+    with duckdb.connect(db, read_only=True) as con:
+        assert con.execute("SELECT trace_id FROM log_queue").fetchall() == [(None,)]

@@ -166,25 +166,31 @@ def give_orphans_their_trace(con: Any, run_id: int) -> list[str]:
     ).fetchall()[0]
     if not carriers:
         return []
-    try:
-        con.execute(_ORPHANS.format(run_id=int(run_id)))
-        if not con.execute("SELECT count(*) FROM orphans_found").fetchall()[0][0]:
-            return []
-        con.execute(_ORPHAN_TRACES.format(run_id=int(run_id)))
-        for table, stored in (("log_queue", True), ("recent_log_entries", True), ("drop_events", False)):
-            con.execute(_ORPHAN_UPDATE.format(table=table, stored=stored))
-        # `dropped_span` reads every row of a trace: one more row covers the dropped lines that joined it
-        con.execute(
-            f"INSERT INTO drop_traces SELECT trace_id, min(ts), max(ts), {int(run_id)} FROM request_orphans "
-            "WHERE NOT stored GROUP BY trace_id"
-        )
-        rows = con.execute("SELECT DISTINCT trace_id FROM request_orphans WHERE stored ORDER BY 1").fetchall()
-        return [str(r[0]) for r in rows]
-    finally:
-        con.execute(
-            "DROP TABLE IF EXISTS request_orphans; DROP TABLE IF EXISTS orphans_found; "
-            "DROP TABLE IF EXISTS request_carriers"
-        )
+    traces = _join_orphans(con, int(run_id))
+    # dropped when all went well only, not in a `finally`: after a failed statement the transaction is aborted,
+    # and a DROP then raised "Current transaction is aborted" in place of the failure (an out-of-memory error lost
+    # its own message and hint). A failed ingest rolls back (or closes the connection): the tables go with it
+    con.execute(
+        "DROP TABLE IF EXISTS request_orphans; DROP TABLE IF EXISTS orphans_found; DROP TABLE IF EXISTS request_carriers"
+    )
+    return traces
+
+
+def _join_orphans(con: Any, run_id: int) -> list[str]:
+    """`give_orphans_their_trace`'s work, its TEMP tables left for the caller to drop."""
+    con.execute(_ORPHANS.format(run_id=run_id))
+    if not con.execute("SELECT count(*) FROM orphans_found").fetchall()[0][0]:
+        return []
+    con.execute(_ORPHAN_TRACES.format(run_id=run_id))
+    for table, stored in (("log_queue", True), ("recent_log_entries", True), ("drop_events", False)):
+        con.execute(_ORPHAN_UPDATE.format(table=table, stored=stored))
+    # `dropped_span` reads every row of a trace: one more row covers the dropped lines that joined it
+    con.execute(
+        f"INSERT INTO drop_traces SELECT trace_id, min(ts), max(ts), {run_id} FROM request_orphans "
+        "WHERE NOT stored GROUP BY trace_id"
+    )
+    rows = con.execute("SELECT DISTINCT trace_id FROM request_orphans WHERE stored ORDER BY 1").fetchall()
+    return [str(r[0]) for r in rows]
 
 
 # how far from a request's lines here its lines an earlier ingest stored are looked for: a function run or an

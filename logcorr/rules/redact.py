@@ -289,7 +289,7 @@ _CODE_KV = (
     + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[:=])))"
     + r"|(?P<card>(?:cvv|cvc)2?|security" + _CODE_JOIN + r"code)"
     + r"|(?P<codes>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"codes)"
-    + r"|(?:mfa(?:" + _CODE_JOIN + r"code)?|(?:2fa|recovery|backup|verification)" + _CODE_JOIN + r"code))"
+    + r"|(?:(?:mfa|2fa)(?:" + _CODE_JOIN + r"code)?|(?:recovery|backup|verification)" + _CODE_JOIN + r"code))"
     + r"(?(pin)|" + _Q + r"?)" + r")" + _WORD_SEP + r")"
     + r"(?P<ck2_val>(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
     + r"(?(codes)(?![0-9]+" + _DIGITS_END + r"))(?:" + _guarded(_CODE_LIKE) + r")))))"
@@ -299,6 +299,8 @@ _CODE_FIRST = r"(?i:(?=[\\\"'pcsmb2rv]))"
 _CODE_TRIGGERS = (
     "pin=", "pin:", 'pin"', "pin'", "pin\\", *(f"pin{j}" for j in ("_", "-", ".", " code", "code")), "mfa", "cvv",
     "cvc", "recovery", "verification",
+    # `2fa` alone as `mfa` is (`2fa: 123456`, `{"2FA": "…"}`), by what follows it: "2fa" is in hex ids
+    "2fa:", "2fa=", '2fa"', "2fa'", "2fa\\", "2fa ",
     *(f"{w}{j}code" for w in ("2fa", "backup", "security") for j in ("", "_", "-", ".", " ")),
 )  # fmt: skip
 
@@ -798,7 +800,7 @@ _OTP_KEYS = frozenset(("otp", "totp", "hotp", "onetimepassword", "otpcode"))
 # for their values
 _CODE_NAMES = {
     "pin": "pin", "pincode": "pin", "cvv": "card", "cvc": "card", "cvv2": "card", "cvc2": "card",
-    "securitycode": "card", "mfa": "code", "mfacode": "code", "2facode": "code", "recoverycode": "code",
+    "securitycode": "card", "mfa": "code", "2fa": "code", "mfacode": "code", "2facode": "code", "recoverycode": "code",
     "backupcode": "code", "verificationcode": "code", "mfacodes": "codes", "2facodes": "codes",
     "recoverycodes": "codes", "backupcodes": "codes", "verificationcodes": "codes",
 }  # fmt: skip
@@ -809,7 +811,7 @@ def _code_key(key: str) -> str | None:
     """The rule of a key of `_CODE_KV` (`pin`, `card`, `code`, `codes`), or None: its last one, two or three words
     joined (`card_cvv`, `mfaCode`, `2fa_code`, `Backup Codes`; not `spinner`, `pin_count`, `pinned`)."""
     low = key.lower()
-    if not any(w in low for w in ("pin", "cvv", "cvc", "code", "mfa")):
+    if not any(w in low for w in ("pin", "cvv", "cvc", "code", "mfa", "2fa")):
         return None
     words = [w.lower() for w in _KEY_WORDS.findall(key)]
     for n in (1, 2, 3):
