@@ -283,6 +283,19 @@ def test_a_two_word_name_split_by_a_space_before_a_word_is_kept(text: str) -> No
     assert Redactor().text(text) == text
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Signing key: ed25519", "Encryption key: AES256", "Encryption key: AES-256-GCM", "Private key: RSA2048",
+     "Master key: kms-key-1", "API key: prod-key-01", 'api key: "prod-key-01"', "hmac key: sha256"],
+)  # fmt: skip
+def test_a_key_named_by_its_algorithm_or_id_after_a_spaced_name_is_kept(text: str) -> None:
+    """A key of a kind is named by its algorithm or id as often as it is shown: words and at most one number stay
+    (each lost its value to `[REDACTED:api_key]`); a key's bytes mix them, and a token or a secret stays redacted."""
+    assert Redactor().text(text) == text
+    assert _text("hmac key: 3f9a2b7c") == "hmac key: [REDACTED:api_key]"
+    assert _text("access token: sha256abc") == "access token: [REDACTED:access_token]"
+
+
 # --- `auth = x` and `auth:x` ---------------------------------------------------------------------------------------
 
 

@@ -187,5 +187,7 @@ def explain(db: str, target: str) -> list[dict[str, Any]]:
                 f"recorded at its first line: the nearest line before with a row is {before[0]} "
                 f"(`logcorr explain {files[0]}:{before[0]}`)"
             )
-        raise InputError(f"nothing is recorded for {', '.join(files)} line {line}: no event, metric or reject", hint)
+        raise InputError(
+            f"nothing is recorded for {', '.join(files)} line {line}: no event, metric or reject", hint
+        )
     return rows

@@ -255,13 +255,20 @@ def _guarded(look: str) -> str:
 # A two-word secret name split by a space in text (`API Key: …`, `secret key = …`, `Pass Word: …`, `private key: …`):
 # English as often as a key ("API key: invalid", "access token: expired"), so its value is replaced only when it looks
 # like a credential (`_TOKEN_LIKE`, as `auth`'s). Joined by `_`, `-`, `.` or nothing the name is `kv`'s (any value)
+# A key of a kind (`API key`, `signing key`, `Encryption key`) is named by its algorithm or its id as often as it is
+# shown (`Signing key: ed25519`, `Encryption key: AES-256-GCM`, `Master key: kms-key-1`, `API key: prod-key-01`):
+# after those names a value that is words and at most one number (`_NAMED_ID`) stays; a key's bytes mix them
+_SPACED_KEYS = ("api key", "private key", "account key", "auth key", "signing key", "encryption key", "encrypt key",
+                "decryption key", "decrypt key", "master key", "hmac key", "priv key", "jwt key")  # fmt: skip
 _SPACED_NAMES = ("access token", "refresh token", "id token", "auth token", "session token", "csrf token",
                  "client secret", "app secret", "secret key", "secret access key", "pass word", "pass phrase",
-                 "api key", "private key", "account key", "auth key", "signing key", "encryption key", "encrypt key",
-                 "decryption key", "decrypt key", "master key", "hmac key", "priv key", "jwt key")  # fmt: skip
+                 *_SPACED_KEYS)  # fmt: skip
+_NAMED_ID = r"(?!(?:[A-Za-z]{2,}[-_.]?)+[0-9]{0,5}(?:[-_.][A-Za-z]{2,})*(?![A-Za-z0-9._~+/=:%-]))"
 _SPACED_KV = (
-    r"(?P<spaced_kv>(?P<sk_key>(?i:" + _Q + r"?" + _KEY_START + r"(?:" + "|".join(_SPACED_NAMES) + r")" + _Q + r"?)"
-    + _WORD_SEP + r")(?P<sk_val>" + _guarded(_TOKEN_LIKE) + r"))"
+    r"(?P<spaced_kv>(?P<sk_key>(?i:" + _Q + r"?" + _KEY_START + r"(?:(?P<sk_kind>" + "|".join(_SPACED_KEYS) + r")|"
+    + "|".join(n for n in _SPACED_NAMES if n not in _SPACED_KEYS) + r")" + _Q + r"?)"
+    + _WORD_SEP + r")(?P<sk_val>(?(sk_kind)(?:" + _guarded(_NAMED_ID + _TOKEN_LIKE) + r")|(?:"
+    + _guarded(_TOKEN_LIKE) + r"))))"
 )  # fmt: skip
 _SPACED_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({n[0] for n in _SPACED_NAMES})) + r"]))"
 
