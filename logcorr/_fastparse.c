@@ -24,6 +24,12 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+/* the digest of this file it was built from (setup.py defines it; native.py compares it with the file beside the
+   module, so a module built from an older version of this file is not used). A build by hand leaves it empty */
+#ifndef LOGCORR_SOURCE
+#define LOGCORR_SOURCE ""
+#endif
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -3681,6 +3687,10 @@ PyMODINIT_FUNC PyInit__fastparse(void) {
     Py_INCREF(&BatchType);
     if (PyModule_AddObject(m, "StageBatch", (PyObject *)&BatchType) < 0) {
         Py_DECREF(&BatchType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddStringConstant(m, "SOURCE", LOGCORR_SOURCE) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -16,6 +16,11 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+/* the digest of this file it was built from: see _fastparse.c */
+#ifndef LOGCORR_SOURCE
+#define LOGCORR_SOURCE ""
+#endif
 #include <stdint.h>
 #include <string.h>
 #include <structmember.h>
@@ -949,5 +954,10 @@ PyMODINIT_FUNC PyInit__fastrules(void)
     INTERN(K_REFUSED, "trace_refused");
     INTERN(K_GRACE, "trace_grace");
     INTERN(K_LATE, "late");
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddStringConstant(m, "SOURCE", LOGCORR_SOURCE) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }
