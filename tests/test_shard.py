@@ -405,3 +405,22 @@ def test_plan_does_not_hold_a_long_line_a_cut_falls_in(
     assert ranges is not None and ranges[-1][1] == len(data)
     for (_, end), (start, _) in pairwise(ranges):
         assert end == start and data[start - 1 : start] == b"\n"
+
+
+@pytest.mark.parametrize("odd", [b"\x0c", b"\0\0\0", b"\0" * 100 + b'  "c": 3,'])
+def test_plan_never_cuts_inside_a_pretty_printed_value_at_a_blank_or_nul_line(
+    tmp_path: Path, odd: bytes
+) -> None:
+    """A line of a form feed is a blank line of the value to the reader, and NULs before a line are passed over:
+    the planner cut before such a line, and the shard after it read the value's lines as rejects."""
+    ndjson = b'{"message": "a", "level": "log"}\n' * 3
+    value = b'{\n  "a": 1,\n' + odd + b'\n  "b": 2\n}\n'
+    data = ndjson + value + ndjson
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(data)
+    with path.open("rb") as f:
+        for at in range(len(ndjson), len(ndjson) + len(value)):  # a cut planned at each byte of the value
+            f.seek(at)
+            shard._to_line_end(f)
+            shard._past_pretty_value(f, len(data))
+            assert f.tell() == len(ndjson) + len(value), at
