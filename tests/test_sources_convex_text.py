@@ -5,6 +5,7 @@ from it into the browser and the Worker."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -350,3 +351,21 @@ def test_trace_shows_the_request_across_browser_worker_and_the_convex_text_backe
     backend = [e for e in events if e["system"] == "backend"]
     assert [e["level"] for e in backend] == ["info", "warn", "error"]
     assert backend[0]["ts"].startswith("2026-01-04T18:17:46")  # 1:17:46 PM in New York
+
+
+def test_json_lines_joined_after_the_text_are_read_as_json_records_not_as_the_last_messages_lines(
+    tmp_path: Path,
+) -> None:
+    # `cat backend.log browser.jsonl`: the JSON lines were taken as lines of the last text record, their records
+    # lost without a reject and a successful run's `Function executed in 7 ms` made a failed run's error
+    from logcorr.sources import reader
+
+    text = (DATA / "backend.log").read_bytes()
+    js = (DATA / "browser.jsonl").read_bytes()
+    stats = reader.FileStats()
+    out = list(reader.iter_records(io.BytesIO(text + js), stats))
+    records = [p for k, _, p in out if k == reader.RECORD]
+    assert [r for r in records if isinstance(r, dict)] == [json.loads(line) for line in js.splitlines()]
+    last = [r for r in records if not isinstance(r, dict)][-1]
+    assert last.body == "Function executed in 7 ms" and stats.lines == text.count(b"\n") + 2
+    assert reader.JSON_AMONG_TEXT_NOTE in stats.notes

@@ -615,7 +615,7 @@ class _Pretty:
             self.last = line_no
             if not self.over:
                 self.over = True
-                self.head = b"\n".join([*self.lines, head])[:EXCERPT_SOURCE]
+                self.head = b"\n".join(self.lines)[:EXCERPT_SOURCE]  # as `_add` keeps it
                 self.lines = []
             return
         if self.lines is not None:
@@ -994,7 +994,15 @@ def _convex_text(
             bad_utf8 = True
         if text[:1] == "\ufeff":
             text = text[1:]  # files joined with `cat`: the next one's byte-order mark
-        yield from framer.line(line_no, text.rstrip("\r"))
+        text = text.rstrip("\r")
+        if text[:1] in ("{", "[") and (value := _json_line(text)) is not None:
+            # an NDJSON export joined on (`cat backend.log browser.jsonl`): its records, not lines of the last
+            # message (the CLI prints no JSON at column 0: an object it logs is `{ key: 'value' }`)
+            if JSON_AMONG_TEXT_NOTE not in stats.notes:
+                stats.notes.append(JSON_AMONG_TEXT_NOTE)
+            yield from framer.foreign(list(_value(value, line_no, part)))
+            continue
+        yield from framer.line(line_no, text)
     yield from framer.end()
     stats.lines = line_no
     if bad_utf8:
@@ -1002,6 +1010,20 @@ def _convex_text(
     for fault in faults:
         stats.notes.append(fault)
         yield REJECT, line_no, (fault, "")
+
+
+JSON_AMONG_TEXT_NOTE = "JSON lines among its text read as JSON records (an export of another kind joined on?)"
+
+
+def _json_line(text: str) -> Any:
+    """The JSON object, or non-empty array of objects, a line of text is (an NDJSON line), or None."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(value) is dict or (type(value) is list and value and all(type(v) is dict for v in value)):
+        return value
+    return None
 
 
 def _byte_lines(src: _Source, first: bytes, max_len: int, faults: list[str]) -> Iterator[tuple[bytes, bool]]:
