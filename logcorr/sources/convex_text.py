@@ -297,7 +297,11 @@ class Framer:
             self.current.add("", self.max_len)
         self.blanks = 0
         self.current.lines += 1
-        self.current.over = True  # the record is rejected as too long, this line its own
+        if (
+            not self.current.over
+        ):  # the record is rejected as too long, this line its own; its first line the excerpt
+            self.current.over = True
+            self.current._parts = self.current._parts[:1]
 
     def foreign(self, items: list[tuple[int, int, Any]]) -> Iterator[tuple[int, int, Any]]:
         """What a line of another format among the text gave (the reader's records of a JSON line): it ends the

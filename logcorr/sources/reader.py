@@ -1039,6 +1039,10 @@ def _byte_lines(src: _Source, first: bytes, max_len: int, faults: list[str]) -> 
             if over:
                 over = False
                 yield head, True
+            elif (
+                nl - start > max_len + 1
+            ):  # as when it runs past the chunk: where the chunks end changes nothing
+                yield buf[start : start + EXCERPT_SOURCE], True
             else:
                 yield buf[start:nl], False
             start = nl + 1
