@@ -424,3 +424,25 @@ def test_plan_never_cuts_inside_a_pretty_printed_value_at_a_blank_or_nul_line(
             shard._to_line_end(f)
             shard._past_pretty_value(f, len(data))
             assert f.tell() == len(ndjson) + len(value), at
+
+
+@pytest.mark.xfail(
+    strict=True, reason="the planner looks at most SHARD_BYTES (24 MiB) ahead for a value's end"
+)
+def test_plan_never_cuts_inside_a_pretty_printed_value_longer_than_a_shard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Known: a value longer than a shard is cut, and the shard after the cut reads its lines as NDJSON lines
+    (rejects, or a record for an indented line that is a whole object) where one process gives one reject (or,
+    with --max-line-mb above 24, the value's records)."""
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 200)
+    ndjson = b'{"message": "a", "level": "log"}\n' * 3
+    value = (
+        b"[\n" + b'  {"message": "b", "level": "log"},\n' * 20 + b'  {"message": "c", "level": "log"}\n]\n'
+    )
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(ndjson + value + ndjson)
+    ranges = shard.plan(str(path), path.stat().st_size, 2)
+    assert ranges is not None
+    assert not {a for a, _ in ranges} & set(range(len(ndjson) + 1, len(ndjson) + len(value)))
