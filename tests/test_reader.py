@@ -521,3 +521,56 @@ def test_npx_convex_logs_text_is_read_as_such_and_among_json_lines_rejected_with
     assert stats.mode == "convex-text" and [(k, type(p)) for k, _, p in out] == [(RECORD, TextRecord)] * 2
     _, out = read(b'{"a":1}\n' + text)
     assert [p[0] for k, _, p in out if k == REJECT] == [reader.CONVEX_TEXT] * 2  # type: ignore[index]
+
+
+def test_a_last_line_without_a_line_feed_is_read_as_any_line_after_a_byte_order_mark() -> None:
+    # `cat a.jsonl b.jsonl`, b a one-record file with a byte-order mark and no line feed at its end: its record was
+    # rejected ("BOM is not supported"), read when a line feed followed it
+    stats, out = read(b'{"n":1}\n\xef\xbb\xbf{"n":2}')
+    assert out == [(RECORD, 1, {"n": 1}), (RECORD, 2, {"n": 2})] and stats.lines == 2
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+def test_a_line_longer_than_the_limit_inside_a_pretty_printed_value_rejects_the_value_wherever_the_chunks_end(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # a line too long that runs past a chunk's end was rejected alone and the value read without it (a record
+    # stored without its field), the reject's line before the value's; within a chunk the value was one reject
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    long = b'  "x": "' + b"x" * 2000 + b'",\n'
+    stats, out = read(b'{"n":1}\n{\n  "a": 1,\n' + long + b'  "z": 2\n}\n{"n":2}\n', max_record_bytes=1000)
+    assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (REJECT, 2), (RECORD, 7)] and stats.lines == 7
+    assert out[1][2][0] == "JSON value longer than the 1000-byte limit (5 lines from here)"  # type: ignore[index]
+    # at column 0 it is no line of the value: the value is cut off before it, then it is rejected as too long
+    stats, out = read(b'{"n":1}\n{\n  "a": 1,\n' + long[2:] + b'{"n":2}\n', max_record_bytes=1000)
+    assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (REJECT, 2), (REJECT, 4), (RECORD, 5)]
+    assert out[1][2][0] == "malformed or truncated pretty-printed JSON value (2 lines from here)"  # type: ignore[index]
+    assert out[2][2][0] == "line longer than the 1000-byte limit"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("chunk", [16, 1 << 20])
+def test_nul_bytes_before_a_line_of_a_pretty_printed_value_are_passed_over_wherever_the_chunks_end(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # the NULs of a line begun in an earlier chunk were passed over, those of a line within one were not: the
+    # same line was the value's, or cut it off, as the chunks happened to end
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    stats, out = read(
+        b'{"n":1}\n{\n' + b"\0" * 40 + b'  "a": 1\n}\n' + b"\0" * 40 + b"{\n" + b'  "b": 2\n}\n'
+    )
+    assert out == [(RECORD, 1, {"n": 1}), (RECORD, 2, {"a": 1}), (RECORD, 5, {"b": 2})] and stats.lines == 7
+    assert reader.NUL_NOTE in stats.notes
+
+
+def test_a_stream_that_begins_mid_file_is_never_taken_for_gzip() -> None:
+    # a shard (or the lines a grown log gained) that begins with gzip's magic bytes: a line of them (`cat a.jsonl
+    # b.jsonl.gz`) was inflated as gzip, its records read where the whole file rejects the line
+    member = gzip.compress(b'{"b":2}\n', mtime=0)  # no line feed in it (a time in the header could be one)
+    assert b"\n" not in member
+    stats, out = read(member + b'\n{"a":1}\n', mode="ndjson", file_start=False)  # type: ignore[arg-type]
+    assert [(k, n) for k, n, _ in out] == [(REJECT, 1), (RECORD, 2)] and out[1][2] == {"a": 1}
+    assert stats.lines == 2

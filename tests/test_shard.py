@@ -405,3 +405,44 @@ def test_plan_does_not_hold_a_long_line_a_cut_falls_in(
     assert ranges is not None and ranges[-1][1] == len(data)
     for (_, end), (start, _) in pairwise(ranges):
         assert end == start and data[start - 1 : start] == b"\n"
+
+
+@pytest.mark.parametrize("odd", [b"\x0c", b"\0\0\0", b"\0" * 100 + b'  "c": 3,'])
+def test_plan_never_cuts_inside_a_pretty_printed_value_at_a_blank_or_nul_line(
+    tmp_path: Path, odd: bytes
+) -> None:
+    """A line of a form feed is a blank line of the value to the reader, and NULs before a line are passed over:
+    the planner cut before such a line, and the shard after it read the value's lines as rejects."""
+    ndjson = b'{"message": "a", "level": "log"}\n' * 3
+    value = b'{\n  "a": 1,\n' + odd + b'\n  "b": 2\n}\n'
+    data = ndjson + value + ndjson
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(data)
+    with path.open("rb") as f:
+        for at in range(len(ndjson), len(ndjson) + len(value)):  # a cut planned at each byte of the value
+            f.seek(at)
+            shard._to_line_end(f)
+            shard._past_pretty_value(f, len(data))
+            assert f.tell() == len(ndjson) + len(value), at
+
+
+@pytest.mark.xfail(
+    strict=True, reason="the planner looks at most SHARD_BYTES (24 MiB) ahead for a value's end"
+)
+def test_plan_never_cuts_inside_a_pretty_printed_value_longer_than_a_shard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Known: a value longer than a shard is cut, and the shard after the cut reads its lines as NDJSON lines
+    (rejects, or a record for an indented line that is a whole object) where one process gives one reject (or,
+    with --max-line-mb above 24, the value's records)."""
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 200)
+    ndjson = b'{"message": "a", "level": "log"}\n' * 3
+    value = (
+        b"[\n" + b'  {"message": "b", "level": "log"},\n' * 20 + b'  {"message": "c", "level": "log"}\n]\n'
+    )
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(ndjson + value + ndjson)
+    ranges = shard.plan(str(path), path.stat().st_size, 2)
+    assert ranges is not None
+    assert not {a for a, _ in ranges} & set(range(len(ndjson) + 1, len(ndjson) + len(value)))

@@ -5,6 +5,7 @@ from it into the browser and the Worker."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -350,3 +351,45 @@ def test_trace_shows_the_request_across_browser_worker_and_the_convex_text_backe
     backend = [e for e in events if e["system"] == "backend"]
     assert [e["level"] for e in backend] == ["info", "warn", "error"]
     assert backend[0]["ts"].startswith("2026-01-04T18:17:46")  # 1:17:46 PM in New York
+
+
+def test_json_lines_joined_after_the_text_are_read_as_json_records_not_as_the_last_messages_lines(
+    tmp_path: Path,
+) -> None:
+    # `cat backend.log browser.jsonl`: the JSON lines were taken as lines of the last text record, their records
+    # lost without a reject and a successful run's `Function executed in 7 ms` made a failed run's error
+    from logcorr.sources import reader
+
+    text = (DATA / "backend.log").read_bytes()
+    js = (DATA / "browser.jsonl").read_bytes()
+    stats = reader.FileStats()
+    out = list(reader.iter_records(io.BytesIO(text + js), stats))
+    records = [p for k, _, p in out if k == reader.RECORD]
+    assert [r for r in records if isinstance(r, dict)] == [json.loads(line) for line in js.splitlines()]
+    last = [r for r in records if not isinstance(r, dict)][-1]
+    assert last.body == "Function executed in 7 ms" and stats.lines == text.count(b"\n") + 2
+    assert reader.JSON_AMONG_TEXT_NOTE in stats.notes
+
+
+@pytest.mark.parametrize("chunk", [64, 1 << 20])
+def test_a_line_over_the_limit_is_read_the_same_wherever_the_chunks_end(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # within a chunk (a limit under a megabyte: --max-line-mb 0.5) such a line was held, and a record that began
+    # with it stored whole; run past a chunk's end it was rejected. And the too-long record's excerpt is its
+    # first line either way
+    from logcorr.sources import reader
+
+    monkeypatch.setattr(reader, "CHUNK", chunk)
+    head = b"8/5/2025, 9:00:01 AM [CONVEX Q(messages:list)] [LOG] '"
+    data = head + b"x" * 1500 + b"'\n" + head + b"a'\n  more\n  " + b"y" * 1500 + b"\n" + head + b"b'\n"
+    stats = FileStats()
+    out = list(iter_records(io.BytesIO(data), stats, max_record_bytes=1000, local_zone=LocalZone("UTC")))
+    assert [(k, n) for k, n, _ in out] == [(REJECT, 1), (RECORD, 2), (RECORD, 5)] and stats.lines == 5
+    assert out[0][2][0] == "line longer than the 1000-byte limit"  # type: ignore[index]
+    too_long = out[1][2]
+    assert (
+        isinstance(too_long, TextRecord)
+        and too_long.problem == "record longer than the 1000-byte limit (3 lines from here)"
+    )
+    assert too_long.excerpt() == (head + b"a'").decode()

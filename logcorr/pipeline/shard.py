@@ -91,12 +91,22 @@ def _past_pretty_value(f: IO[bytes], size: int) -> None:
     value, whose lines are indented up to the `}` or `]` at column 0 that closes it (the reader reads it whole:
     see reader._Pretty). An NDJSON line begins one: nothing is read. At most SHARD_BYTES are passed over."""
     start = f.tell()
-    while f.tell() < min(size, start + SHARD_BYTES):
-        head = f.read(1)
-        f.seek(-len(head), 1)
-        if head not in (b" ", b"\t", b"}", b"]", b"\r", b"\n"):
+    while (at := f.tell()) < min(size, start + SHARD_BYTES):
+        head = _line_head(f)
+        f.seek(at)
+        # indented, or blank (any ASCII white space: a line of a form feed is a blank line of the value), or `}`/`]`
+        if not (head.isspace() or head in (b"}", b"]")):
             return
         _to_line_end(f)
+
+
+def _line_head(f: IO[bytes]) -> bytes:
+    """The first byte of the line from here after the NUL bytes it begins with, which the reader passes over
+    (a line of NULs alone: b"\\n"), b"" at the end of the file. Reads on a little at a time while they last."""
+    block = f.read(64)
+    while block[:1] == b"\0":
+        block = block.lstrip(b"\0") or f.read(CHUNK)
+    return block[:1]
 
 
 def _to_line_end(f: IO[bytes]) -> None:

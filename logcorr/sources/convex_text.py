@@ -297,7 +297,18 @@ class Framer:
             self.current.add("", self.max_len)
         self.blanks = 0
         self.current.lines += 1
-        self.current.over = True  # the record is rejected as too long, this line its own
+        if (
+            not self.current.over
+        ):  # the record is rejected as too long, this line its own; its first line the excerpt
+            self.current.over = True
+            self.current._parts = self.current._parts[:1]
+
+    def foreign(self, items: list[tuple[int, int, Any]]) -> Iterator[tuple[int, int, Any]]:
+        """What a line of another format among the text gave (the reader's records of a JSON line): it ends the
+        current record, and is given in file order."""
+        yield from self._end()
+        for kind, line_no, payload in items:
+            yield from self._out(kind, line_no, payload)
 
     def end(self) -> Iterator[tuple[int, int, Any]]:
         yield from self._end()
@@ -328,7 +339,8 @@ class Framer:
         yield from self._out(RECORD, rec.line, rec)
 
     def _out(self, kind: int, line_no: int, payload: Any) -> Iterator[tuple[int, int, Any]]:
-        if self.order.order is None and (self.held or (kind == RECORD and len(payload.date[0]) != 4)):
+        text_record = type(payload) is TextRecord
+        if self.order.order is None and (self.held or (text_record and len(payload.date[0]) != 4)):
             self.held.append((kind, line_no, payload))
             if len(self.held) >= MAX_UNDECIDED:
                 yield from self._decide(by_default=True)
@@ -349,7 +361,7 @@ class Framer:
             yield self._timed(*self.held.popleft())
 
     def _timed(self, kind: int, line_no: int, payload: Any) -> tuple[int, int, Any]:
-        if kind == RECORD and payload.problem is None:
+        if kind == RECORD and type(payload) is TextRecord and payload.problem is None:
             self.order.resolve(payload, self.zone)
             if payload.ts_ms is not None:
                 # the k-th record of one second gets k ms: file order kept (the rules order by time), and

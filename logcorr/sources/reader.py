@@ -102,10 +102,13 @@ class _Source:
     """An opened input with gzip handled by zlib directly, so a truncated stream keeps every byte
     that could be decompressed; `read` raises TruncatedInput once the stream breaks."""
 
-    def __init__(self, raw: IO[bytes], hash_stream: bool, max_decompressed: int) -> None:
+    def __init__(
+        self, raw: IO[bytes], hash_stream: bool, max_decompressed: int, file_start: bool = True
+    ) -> None:
         self.counting = _CountingStream(raw, hashlib.sha256() if hash_stream else None)
         self.head = self.counting.read(2)
-        self.gzip = self.head == b"\x1f\x8b"
+        # mid-file (a shard, a grown log's new lines) the magic bytes are a line's, as in the whole file
+        self.gzip = file_start and self.head == b"\x1f\x8b"
         self.max_decompressed = max_decompressed
         self.decompressed = 0
         self._z: Any = zlib.decompressobj(wbits=31) if self.gzip else None
@@ -301,7 +304,7 @@ def iter_records(
 
     `mode` forces the framing (a shard of a file whose mode was picked from its start); `file_start`
     False means the stream begins mid-file, where a byte-order mark is just bytes of a line."""
-    src = _Source(raw, hash_stream, max_decompressed)
+    src = _Source(raw, hash_stream, max_decompressed, file_start)
     try:
         first = src.read(CHUNK)
     except TruncatedInput as e:
@@ -472,7 +475,7 @@ def _ndjson(
                 oversize = False
                 line_no += 1
                 pos = nl + 1
-                yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(head))
+                yield from pretty.overlong(head, line_no)
             elif pending:
                 part = pending + chunk[:nl]
                 pending = b""
@@ -520,10 +523,13 @@ def _ndjson(
             break
     if oversize:
         line_no += 1
-        yield REJECT, line_no, (f"line longer than the {max_len}-byte limit", excerpt(head))
+        yield from pretty.overlong(head, line_no)
     elif pending.strip() and (pretty.lines is not None or pending.strip() in _OPENERS):
         line_no += 1
         yield from pretty.line(pending, line_no)
+    elif pending.strip() and not truncated:
+        line_no += 1
+        yield from _line(pending, line_no, max_len, stats)  # as any line (a byte-order mark mid-file, …)
     elif nuls and not pending.strip():
         line_no += 1  # NUL bytes alone: the hole a crash leaves at the end of a file
         stats.blank += 1
@@ -577,6 +583,9 @@ class _Pretty:
 
     def line(self, part: bytes, line_no: int) -> Iterator[tuple[int, int, Any]]:
         """One line the fast path left."""
+        if part[:1] == b"\0":
+            # as a line begun in an earlier chunk has them passed over: where the chunks end changes nothing
+            part = _past_nuls(part, self.stats)
         if self.lines is None:
             s = part.strip()
             if s in _OPENERS:
@@ -598,6 +607,20 @@ class _Pretty:
         # a line at column 0 that does not close it: the value was cut off before it
         yield from self._cut("malformed or truncated pretty-printed JSON value")
         yield from self.line(part, line_no)
+
+    def overlong(self, head: bytes, line_no: int) -> Iterator[tuple[int, int, Any]]:
+        """A line longer than the limit, passed over (`head`: its first bytes): a line of the open value makes the
+        value too long (one reject, as when the line is read whole); any other is rejected alone."""
+        if self.lines is not None and (head[:1] in (b" ", b"\t") or not head.strip()):
+            self.last = line_no
+            if not self.over:
+                self.over = True
+                self.head = b"\n".join(self.lines)[:EXCERPT_SOURCE]  # as `_add` keeps it
+                self.lines = []
+            return
+        if self.lines is not None:
+            yield from self._cut("malformed or truncated pretty-printed JSON value")
+        yield REJECT, line_no, (f"line longer than the {self.max_len}-byte limit", excerpt(head))
 
     def end(self) -> Iterator[tuple[int, int, Any]]:
         """At the end of the input: a value still open was cut off."""
@@ -971,7 +994,15 @@ def _convex_text(
             bad_utf8 = True
         if text[:1] == "\ufeff":
             text = text[1:]  # files joined with `cat`: the next one's byte-order mark
-        yield from framer.line(line_no, text.rstrip("\r"))
+        text = text.rstrip("\r")
+        if text[:1] in ("{", "[") and (value := _json_line(text)) is not None:
+            # an NDJSON export joined on (`cat backend.log browser.jsonl`): its records, not lines of the last
+            # message (the CLI prints no JSON at column 0: an object it logs is `{ key: 'value' }`)
+            if JSON_AMONG_TEXT_NOTE not in stats.notes:
+                stats.notes.append(JSON_AMONG_TEXT_NOTE)
+            yield from framer.foreign(list(_value(value, line_no, part)))
+            continue
+        yield from framer.line(line_no, text)
     yield from framer.end()
     stats.lines = line_no
     if bad_utf8:
@@ -979,6 +1010,20 @@ def _convex_text(
     for fault in faults:
         stats.notes.append(fault)
         yield REJECT, line_no, (fault, "")
+
+
+JSON_AMONG_TEXT_NOTE = "JSON lines among its text read as JSON records (an export of another kind joined on?)"
+
+
+def _json_line(text: str) -> Any:
+    """The JSON object, or non-empty array of objects, a line of text is (an NDJSON line), or None."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(value) is dict or (type(value) is list and value and all(type(v) is dict for v in value)):
+        return value
+    return None
 
 
 def _byte_lines(src: _Source, first: bytes, max_len: int, faults: list[str]) -> Iterator[tuple[bytes, bool]]:
@@ -994,6 +1039,10 @@ def _byte_lines(src: _Source, first: bytes, max_len: int, faults: list[str]) -> 
             if over:
                 over = False
                 yield head, True
+            elif (
+                nl - start > max_len + 1
+            ):  # as when it runs past the chunk: where the chunks end changes nothing
+                yield buf[start : start + EXCERPT_SOURCE], True
             else:
                 yield buf[start:nl], False
             start = nl + 1
