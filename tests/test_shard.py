@@ -426,15 +426,12 @@ def test_plan_never_cuts_inside_a_pretty_printed_value_at_a_blank_or_nul_line(
             assert f.tell() == len(ndjson) + len(value), at
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the planner looks at most SHARD_BYTES (24 MiB) ahead for a value's end"
-)
 def test_plan_never_cuts_inside_a_pretty_printed_value_longer_than_a_shard(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Known: a value longer than a shard is cut, and the shard after the cut reads its lines as NDJSON lines
-    (rejects, or a record for an indented line that is a whole object) where one process gives one reject (or,
-    with --max-line-mb above 24, the value's records)."""
+    """A value longer than a shard was cut, and the shard after the cut read its lines as NDJSON lines (rejects,
+    or a record for an indented line that is a whole object) where one process gives one reject (or, with
+    --max-line-mb above 24, the value's records). No cut falls inside it now: the shard before holds it whole."""
     monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
     monkeypatch.setattr(shard, "SHARD_BYTES", 200)
     ndjson = b'{"message": "a", "level": "log"}\n' * 3

@@ -76,7 +76,8 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
         for k in range(1, count):
             f.seek(max(k * size // count, cuts[-1]))
             _to_line_end(f)  # of the line the cut falls in
-            _past_pretty_value(f, size)
+            if not _past_pretty_value(f, size):
+                continue  # inside a value longer than a shard: no cut here, the shard before it holds it whole
             pos = f.tell()
             if pos >= size:
                 break
@@ -86,18 +87,23 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
     return [(a, b) for a, b in pairwise(cuts) if b > a]
 
 
-def _past_pretty_value(f: IO[bytes], size: int) -> None:
+def _past_pretty_value(f: IO[bytes], size: int) -> bool:
     """From a line start, on to the next line that can begin a value: not inside a pretty-printed (multi-line)
     value, whose lines are indented up to the `}` or `]` at column 0 that closes it (the reader reads it whole:
-    see reader._Pretty). An NDJSON line begins one: nothing is read. At most SHARD_BYTES are passed over."""
+    see reader._Pretty). An NDJSON line begins one: nothing is read. False when SHARD_BYTES were passed over
+    without finding one (a value longer than a shard: a cut there would split it, where one process reads it
+    as one value, or one reject)."""
     start = f.tell()
-    while (at := f.tell()) < min(size, start + SHARD_BYTES):
+    while (at := f.tell()) < size:
+        if at >= start + SHARD_BYTES:
+            return False
         head = _line_head(f)
         f.seek(at)
         # indented, or blank (any ASCII white space: a line of a form feed is a blank line of the value), or `}`/`]`
         if not (head.isspace() or head in (b"}", b"]")):
-            return
+            return True
         _to_line_end(f)
+    return True
 
 
 def _line_head(f: IO[bytes]) -> bytes:
