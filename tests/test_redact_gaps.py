@@ -340,6 +340,10 @@ def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
     [("pin=1234", "pin=[REDACTED:secret]"),
      ('{"pin": "4821"}', '{"pin": "[REDACTED:secret]"}'),
      ("PIN:0042 accepted", "PIN:[REDACTED:secret] accepted"),
+     # a space before `=` or `:` (stored as it came: no probe word saw it)
+     ("pin = 1234", "pin = [REDACTED:secret]"),
+     ("card PIN : 1234 entered", "card PIN : [REDACTED:secret] entered"),
+     ("set pin =0042", "set pin =[REDACTED:secret]"),
      ("card { userPin: '482913' }", "card { userPin: '[REDACTED:secret]' }"),
      ('raw {\\"pin\\":\\"4821\\"}', 'raw {\\"pin\\":\\"[REDACTED:secret]\\"}'),
      ("pin_code=123456 PIN code: 9876", "pin_code=[REDACTED:secret] PIN code: [REDACTED:secret]"),
@@ -367,7 +371,8 @@ def test_a_pin_or_a_verification_recovery_or_card_code_in_text_is_redacted(text:
 
 @pytest.mark.parametrize(
     "text",
-    ["Profile unchanged, skipping write", "pinned: 1234", "spinner=1234", "ping: 1234ms", "pin: true", "pin: 13",
+    ["Profile unchanged, skipping write", "pinned: 1234", "spinner=1234", "ping: 1234ms", "pin: true", "pin: 13", "GPIO pin = 13",
+     "pin : 7 (LED)", "spin = 1234", "pin = true",
      "pin_count: 3", "pin: ****", "opinion: 4821", "mfa: enabled", "mfa=required", "backup_codes: 10",
      "recovery_codes=8", "2fa: enabled", "call auth:verify2fa", "id 9c2fa1b3: ok", "verification code sent to +15550001234", "verification_code: sent", "cvv: match",
      "cvc_check: pass", "security_code: 12345", "total_backup_storage_bytes: 209715200", "recovery mode: 2"],

@@ -277,7 +277,8 @@ _SPACED_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({n[0] for n in _SPACED_NAMES})
 # (`_code_key`): `pin`, `pin code`, `mfa`, `mfa code`, `2fa code`, `recovery code(s)`, `backup code(s)`, `verification
 # code`, `security code`, `cvv`, `cvc` (`cvv2`, `cvc2`), their words joined by nothing, `_`, `-`, `.` or a space; not
 # `spin`, `pinned`, `pin_count` (a name about the code: it is not its last word). `pin` is an English word: its key
-# is looked for only as the probe's words find it, with `:`, `=` or a quote right after it (`pin=`, `PIN:`, `"pin"`).
+# is looked for only as the probe's words find it, with `:`, `=` or a quote right after it (`pin=`, `PIN:`, `"pin"`),
+# or one space before `:` or `=` (`pin = 1234`, `PIN : 1234`).
 # The value: a PIN 4 to 12 digits, a card code 3 or 4 (`pin: 3`, `pin: true`, a GPIO `pin: 13` stay); any other code
 # 4 characters or more of letters, digits and `-` with a digit among them (as `otp`'s: `mfa: enabled` stays), and not
 # a bare number under a plural name (`backup_codes: 10` is a count; `"backup_codes": "1234-5678"` is not)
@@ -293,7 +294,7 @@ def _digits(lo: int, hi: int) -> str:
 
 _CODE_KV = (
     r"(?P<code_kv>(?P<ck2_key>(?i:" + _Q + r"?" + _KEY_START
-    + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[:=])))"
+    + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[ ]?[:=])))"
     + r"|(?P<card>(?:cvv|cvc)2?|security" + _CODE_JOIN + r"code)"
     + r"|(?P<codes>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"codes)"
     + r"|(?:(?:mfa|2fa)(?:" + _CODE_JOIN + r"code)?|(?:recovery|backup|verification)" + _CODE_JOIN + r"code))"
@@ -304,7 +305,8 @@ _CODE_KV = (
 _CODE_FIRST = r"(?i:(?=[\\\"'pcsmb2rv]))"
 # every spelling of a key of `_CODE_KV` contains one of these
 _CODE_TRIGGERS = (
-    "pin=", "pin:", 'pin"', "pin'", "pin\\", *(f"pin{j}" for j in ("_", "-", ".", " code", "code")), "mfa", "cvv",
+    "pin=", "pin:", 'pin"', "pin'", "pin\\", "pin =", "pin :",
+    *(f"pin{j}" for j in ("_", "-", ".", " code", "code")), "mfa", "cvv",
     "cvc", "recovery", "verification",
     # `2fa` alone as `mfa` is (`2fa: 123456`, `{"2FA": "…"}`), by what follows it: "2fa" is in hex ids
     "2fa:", "2fa=", '2fa"', "2fa'", "2fa\\", "2fa ",
