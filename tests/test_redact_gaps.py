@@ -358,6 +358,14 @@ def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
      ("recovery_code=ab12-cd34", "recovery_code=[REDACTED:secret]"),
      ('{"backup_codes": "1234-5678"}', '{"backup_codes": "[REDACTED:secret]"}'),
      ("backupCode: x7k2-9qpz", "backupCode: [REDACTED:secret]"),
+     # a list of codes: the first one alone was replaced (a code with a `-` was taken for a count)
+     ("backupCodes=ab12-cd34,ef56-gh78", "backupCodes=[REDACTED:secret]"),
+     ("recovery_codes: 1234-5678 2345-6789", "recovery_codes: [REDACTED:secret]"),
+     ("backup_codes=ab12-cd34, ef56-gh78 user_id=42", "backup_codes=[REDACTED:secret] user_id=42"),
+     ("recovery_codes: 1234-5678 2345-6789 generated", "recovery_codes: [REDACTED:secret] generated"),
+     ('{"backup_codes": ["ab12-cd34", "ef56-gh78"]}', '{"backup_codes": [REDACTED:secret]}'),
+     ('{"backupCodes":[12345678,87654321]}', '{"backupCodes":[REDACTED:secret]}'),
+     ('raw {\\"recovery_codes\\":[\\"ab12-cd34\\",\\"ef56-gh78\\"]}', 'raw {\\"recovery_codes\\":[REDACTED:secret]}'),
      ("SMS body: Your verification code: 654321", "SMS body: Your verification code: [REDACTED:secret]"),
      ("verification_code=654321", "verification_code=[REDACTED:secret]"),
      ("security_code=123", "security_code=[REDACTED:secret]"),
@@ -374,7 +382,8 @@ def test_a_pin_or_a_verification_recovery_or_card_code_in_text_is_redacted(text:
     ["Profile unchanged, skipping write", "pinned: 1234", "spinner=1234", "ping: 1234ms", "pin: true", "pin: 13", "GPIO pin = 13",
      "pin : 7 (LED)", "spin = 1234", "pin = true",
      "pin_count: 3", "pin: ****", "opinion: 4821", "mfa: enabled", "mfa=required", "backup_codes: 10",
-     "recovery_codes=8", "2fa: enabled", "call auth:verify2fa", "id 9c2fa1b3: ok", "verification code sent to +15550001234", "verification_code: sent", "cvv: match",
+     "recovery_codes=8", "recovery_codes: 8 left", "backup codes generated: 10",
+     "backup_codes: 10 remaining of 10", "recovery_codes: []", "backup_codes: [1, 2]", "backup codes: none", "2fa: enabled", "call auth:verify2fa", "id 9c2fa1b3: ok", "verification code sent to +15550001234", "verification_code: sent", "cvv: match",
      "cvc_check: pass", "security_code: 12345", "total_backup_storage_bytes: 209715200", "recovery mode: 2"],
 )  # fmt: skip
 def test_pin_and_code_words_that_are_no_code_are_kept(text: str) -> None:

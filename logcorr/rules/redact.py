@@ -292,6 +292,18 @@ def _digits(lo: int, hi: int) -> str:
     return r"\"" + d + r"\"|'" + d + r"'|\\{1,8}[\"']" + d + r"(?=\\)|" + d + _DIGITS_END
 
 
+# a plural name's value is a list of codes: bare, the codes after the first one each after `,`, `, ` or spaces
+# (`backupCodes=ab12-cd34,ef56-gh78`, `recovery_codes: 1234-5678 2345-6789`), every one letters, digits and `-`
+# with a digit (a word after the list is none: `… used`, `user_id=42`), or in brackets, quoted or not
+# (`"backup_codes": ["ab12-cd34", "ef56-gh78"]`). A bare number is a count (`backup_codes: 10`); a code holding
+# a `-` is none (`1234-5678`)
+_CODE_ITEM = r"(?=[A-Za-z-]*[0-9])[A-Za-z0-9-]{4,}"
+_MORE_CODES = r"(?:(?:,[ ]?|[ ]+)" + _CODE_ITEM + r"(?![^\s,;&}\]\)\"'\\]))*"
+_QUOTED_CODE = (
+    r"\"" + _CODE_ITEM + r"\"|'" + _CODE_ITEM + r"'|\\{1,8}\"" + _CODE_ITEM + r"\\{1,8}\"|" + _CODE_ITEM
+)
+_CODE_LIST = r"\[\s*(?:" + _QUOTED_CODE + r")(?:\s*,\s*(?:" + _QUOTED_CODE + r"))*\s*\]"
+_COUNT_END = r"(?![A-Za-z0-9_-]|\.[0-9])"
 _CODE_KV = (
     r"(?P<code_kv>(?P<ck2_key>(?i:" + _Q + r"?" + _KEY_START
     + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[ ]?[:=])))"
@@ -300,7 +312,8 @@ _CODE_KV = (
     + r"|(?:(?:mfa|2fa)(?:" + _CODE_JOIN + r"code)?|(?:recovery|backup|verification)" + _CODE_JOIN + r"code))"
     + r"(?(pin)|" + _Q + r"?)" + r")" + _WORD_SEP + r")"
     + r"(?P<ck2_val>(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
-    + r"(?(codes)(?![0-9]+" + _DIGITS_END + r"))(?:" + _guarded(_CODE_LIKE) + r")))))"
+    + r"(?(codes)(?![0-9]+" + _COUNT_END + r")(?:" + _CODE_LIST + r"|" + _guarded(_CODE_LIKE) + _MORE_CODES + r")|"
+    + r"(?:" + _guarded(_CODE_LIKE) + r"))))))"
 )  # fmt: skip
 _CODE_FIRST = r"(?i:(?=[\\\"'pcsmb2rv]))"
 # every spelling of a key of `_CODE_KV` contains one of these
