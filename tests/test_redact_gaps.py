@@ -367,6 +367,11 @@ def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
      ('{"backupCodes":[12345678,87654321]}', '{"backupCodes":[REDACTED:secret]}'),
      ('raw {\\"recovery_codes\\":[\\"ab12-cd34\\",\\"ef56-gh78\\"]}', 'raw {\\"recovery_codes\\":[REDACTED:secret]}'),
      ("SMS body: Your verification code: 654321", "SMS body: Your verification code: [REDACTED:secret]"),
+     # the code after a space or `is`, in prose (only `:` and `=` were looked for)
+     ("2FA code 123456", "2FA code [REDACTED:secret]"),
+     ("Your 2FA code is 123456", "Your 2FA code is [REDACTED:secret]"),
+     ("SMS: Your verification code is 654321.", "SMS: Your verification code is [REDACTED:secret]."),
+     ("mfa code 551177 accepted", "mfa code [REDACTED:secret] accepted"),
      ("verification_code=654321", "verification_code=[REDACTED:secret]"),
      ("security_code=123", "security_code=[REDACTED:secret]"),
      ('{"cvv":"123","cvc":"4242"}', '{"cvv":"[REDACTED:secret]","cvc":"[REDACTED:secret]"}'),
@@ -383,7 +388,9 @@ def test_a_pin_or_a_verification_recovery_or_card_code_in_text_is_redacted(text:
      "pin : 7 (LED)", "spin = 1234", "pin = true",
      "pin_count: 3", "pin: ****", "opinion: 4821", "mfa: enabled", "mfa=required", "backup_codes: 10",
      "recovery_codes=8", "recovery_codes: 8 left", "backup codes generated: 10",
-     "backup_codes: 10 remaining of 10", "recovery_codes: []", "backup_codes: [1, 2]", "backup codes: none", "2fa: enabled", "call auth:verify2fa", "id 9c2fa1b3: ok", "verification code sent to +15550001234", "verification_code: sent", "cvv: match",
+     "backup_codes: 10 remaining of 10", "recovery_codes: []", "backup_codes: [1, 2]", "backup codes: none", "2fa: enabled", "call auth:verify2fa", "id 9c2fa1b3: ok", "verification code sent to +15550001234", "verification_code: sent", "2FA code sent", "2FA code expired", "MFA code 2 of 3",
+     "2FA code is invalid", "Your 2FA code is 12", "backup code 2024-05-01 generated", "2FA enabled for user 1234",
+     "mfa 123456", "cvv: match",
      "cvc_check: pass", "security_code: 12345", "total_backup_storage_bytes: 209715200", "recovery mode: 2"],
 )  # fmt: skip
 def test_pin_and_code_words_that_are_no_code_are_kept(text: str) -> None:

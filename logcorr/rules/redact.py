@@ -304,16 +304,20 @@ _QUOTED_CODE = (
 )
 _CODE_LIST = r"\[\s*(?:" + _QUOTED_CODE + r")(?:\s*,\s*(?:" + _QUOTED_CODE + r"))*\s*\]"
 _COUNT_END = r"(?![A-Za-z0-9_-]|\.[0-9])"
+# a code's name with the word `code` in prose, and the code after a space or `is` (`2FA code 123456`, "Your
+# verification code is 654321"): only digits, 4 to 12 ("2FA code sent", "MFA code 2 of 3", "backup code
+# 2024-05-01" stay)
+_PROSE_CODE = r"[0-9]{4,12}(?![A-Za-z0-9_-]|[.:][0-9])"
 _CODE_KV = (
     r"(?P<code_kv>(?P<ck2_key>(?i:" + _Q + r"?" + _KEY_START
     + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[ ]?[:=])))"
     + r"|(?P<card>(?:cvv|cvc)2?|security" + _CODE_JOIN + r"code)"
     + r"|(?P<codes>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"codes)"
-    + r"|(?:(?:mfa|2fa)(?:" + _CODE_JOIN + r"code)?|(?:recovery|backup|verification)" + _CODE_JOIN + r"code))"
-    + r"(?(pin)|" + _Q + r"?)" + r")" + _WORD_SEP + r")"
-    + r"(?P<ck2_val>(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
+    + r"|(?P<code1>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"code)|mfa|2fa)"
+    + r"(?(pin)|" + _Q + r"?)" + r")" + r"(?:" + _WORD_SEP + r"|(?(code1)(?P<prose>[ ](?i:is[ ])?)|(?!))))"
+    + r"(?P<ck2_val>(?(prose)" + _PROSE_CODE + r"|(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
     + r"(?(codes)(?![0-9]+" + _COUNT_END + r")(?:" + _CODE_LIST + r"|" + _guarded(_CODE_LIKE) + _MORE_CODES + r")|"
-    + r"(?:" + _guarded(_CODE_LIKE) + r"))))))"
+    + r"(?:" + _guarded(_CODE_LIKE) + r")))))))"
 )  # fmt: skip
 _CODE_FIRST = r"(?i:(?=[\\\"'pcsmb2rv]))"
 # every spelling of a key of `_CODE_KV` contains one of these
