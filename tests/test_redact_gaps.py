@@ -306,7 +306,16 @@ def test_a_key_named_by_its_algorithm_or_id_after_a_spaced_name_is_kept(text: st
      ("go {Auth:a5600ea69243d50c User:bob}", "go {Auth:[REDACTED:secret] User:bob}"),
      ("cfg {User:bob Auth:muO6RvvB7fOHZ1Fz}", "cfg {User:bob Auth:[REDACTED:secret]}"),
      ("headers map[auth:abc123def456 accept:json]", "headers map[auth:[REDACTED:secret] accept:json]"),
-     ('sent auth:"abc123def"', 'sent auth:"[REDACTED:secret]"')],
+     ('sent auth:"abc123def"', 'sent auth:"[REDACTED:secret]"'),
+     # a user and a password after a kind of auth (`_auth`), with no space after `:` too
+     ("basic_auth:user:pass", "basic_auth:[REDACTED:secret]"),
+     ("proxy_auth:bob:hunter2 set", "proxy_auth:[REDACTED:secret] set"),
+     ("cfg proxy_auth: deploy:s3cret", "cfg proxy_auth: [REDACTED:secret]"),
+     ('{"basic_auth": "user:pass"}', '{"basic_auth": "[REDACTED:secret]"}'),
+     ("BASIC_AUTH=admin:admin", "BASIC_AUTH=[REDACTED:secret]"),
+     ("http_auth:a5600ea69243d50c", "http_auth:[REDACTED:secret]"),
+     # `Basic` after `auth:` was caught already, and stays so
+     ("auth: Basic dXNlcjpwYXNz", "auth: [REDACTED:basic_auth]")],
 )  # fmt: skip
 def test_auth_with_a_space_before_its_equals_or_no_space_after_its_colon_is_redacted(
     text: str, expected: str
@@ -315,11 +324,24 @@ def test_auth_with_a_space_before_its_equals_or_no_space_after_its_colon_is_reda
     assert _text(text) == expected
 
 
+def test_a_user_and_password_under_a_kind_of_auth_in_context_is_redacted() -> None:
+    """As in text: `{"basic_auth": "user:pass"}` was kept (no digit, no capital); `auth` alone keeps a pair."""
+    r = Redactor()
+    assert r.value({"basic_auth": "user:pass", "proxyAuth": "bob:pw"}) == {
+        "basic_auth": "[REDACTED:secret]",
+        "proxyAuth": "[REDACTED:secret]",
+    }
+    kept = {"auth": "provider:google", "basic_auth": "enabled", "oauth": "user:pass"}
+    assert r.value(kept) == kept
+
+
 @pytest.mark.parametrize(
     "text",
     ["auth:login", "[auth:login] trace_id: t1 ok", '{"path":"auth:login","type":"mutation"}', "calling auth:signIn",
      "users:auth", "auth: required", "auth=true", "auth = true", "run auth:migrate20240101", "call auth:oauth2Callback",
-     "call auth:verify2fa", "auth:abc123def456 at the start of a text"],
+     "call auth:verify2fa", "auth:abc123def456 at the start of a text", "basic_auth:login", "lib_auth:verify2fa",
+     "email_auth:sendCode", "next-auth:session:update", "basic_auth: enabled", "basic_auth=true",
+     "auth: provider:google", "emit auth:user:created"],
 )  # fmt: skip
 def test_convex_function_paths_and_auth_words_are_kept(text: str) -> None:
     """A Convex function path (`auth:login`) and a name with a number in it are no credential; `auth:x` at the

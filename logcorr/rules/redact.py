@@ -196,27 +196,30 @@ _RANDOM_LIKE = (
     + _TOKEN_CHARS
     + r"*?[0-9])"
 )
+
+
+def _guarded(look: str) -> str:
+    """A value that `look` (a lookahead) admits: quoted (`"…"`, `'…'`, `\\"…`) or bare, to where values end."""
+    return (
+        r"\"" + look + r"(?:[^\"\\]|\\.)*\"|'" + look + r"[^']*'|\\{1,8}[\"']" + look + r"[^\"'\\]*+|"
+        + look + r"[^\s,;&}\]\)\"'\\]+"
+    )  # fmt: skip
+
+
+# … or, after a key naming a kind of auth (`basic_auth`, `proxy_auth`, `http_auth`: `auth` after `_`), a user and
+# a password (`basic_auth: user:pass`, `basic_auth:bob:hunter2`): one `:` between two words, nothing after them. A
+# Convex function path holds one `:` only (`basic_auth:login` stays), a `debug` namespace joins with `-`
+# (`next-auth:session:update`), not `_`. Such a key with no space after its `:` is the probe's word `_auth:`
+_USER_PASS = r"(?=[A-Za-z0-9._~+%@!$-]+:[^\s:,;&}\]\)\"'\\]+(?:[\s,;&}\]\)\"'\\]|$))"
+_AUTH_LOOK = r"(?(ak_q)(?:" + _USER_PASS + r"|" + _TOKEN_LIKE + r")|" + _TOKEN_LIKE + r")"
 _AUTH_KV = (
     r"(?P<auth_kv>(?P<ak_key>(?i:"
-    + _Q
-    + r"?"
-    + _KEY_START
-    + r"auth(?:"
-    + _Q
-    + _WORD_SEP
-    + r"|[ ]?=>?\s*|: \s*)|(?:(?<=[ {])|(?<=map\[))auth:(?="
-    + _RANDOM_LIKE
-    + r"|\\{0,8}[\"'])))"
-    r"(?P<ak_val>\""
-    + _TOKEN_LIKE
-    + r"(?:[^\"\\]|\\.)*\"|'"
-    + _TOKEN_LIKE
-    + r"[^']*'|\\{1,8}[\"']"
-    + _TOKEN_LIKE
-    + r"[^\"'\\]*+|"
-    + _TOKEN_LIKE
-    + r"[^\s,;&}\]\)\"'\\]+))"
-)
+    + r"(?P<ak_q>(?<=_))auth(?:" + _Q + _WORD_SEP + r"|[ ]?=>?\s*|: \s*|:(?=" + _RANDOM_LIKE + r"|" + _USER_PASS
+    + r"|\\{0,8}[\"']))"
+    + r"|" + _Q + r"?" + _KEY_START + r"auth(?:" + _Q + _WORD_SEP + r"|[ ]?=>?\s*|: \s*)"
+    + r"|(?:(?<=[ {])|(?<=map\[))auth:(?=" + _RANDOM_LIKE + r"|\\{0,8}[\"'])))"
+    r"(?P<ak_val>" + _guarded(_AUTH_LOOK) + r"))"
+)  # fmt: skip
 _AUTH_KV_FIRST = r"(?i:(?=[\\\"'a]))"
 # a one-time password in text (`otp=123456`, `"otpCode": "482913"`, `TOTP: 551177`, `user_otp=…`): the key a word
 # of the name as in context (`_OTP_WORDS`; not `footprint`, `hotplug`, `otp_length`), the value a code, four
@@ -242,14 +245,6 @@ _OTP_KV = (
     + r"[^\s,;&}\]\)\"'\\]+))"
 )
 _OTP_KV_FIRST = r"(?i:(?=[\\\"'oth]))"
-
-
-def _guarded(look: str) -> str:
-    """A value that `look` (a lookahead) admits: quoted (`"…"`, `'…'`, `\\"…`) or bare, to where values end."""
-    return (
-        r"\"" + look + r"(?:[^\"\\]|\\.)*\"|'" + look + r"[^']*'|\\{1,8}[\"']" + look + r"[^\"'\\]*+|"
-        + look + r"[^\s,;&}\]\)\"'\\]+"
-    )  # fmt: skip
 
 
 # A two-word secret name split by a space in text (`API Key: …`, `secret key = …`, `Pass Word: …`, `private key: …`):
@@ -582,7 +577,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "auth_kv",
         _AUTH_KV_FIRST + _AUTH_KV,
-        ("auth=", "auth =", "auth: ", " auth:", "{auth:", "map[auth:", 'auth"', "auth'", "auth\\"),
+        ("auth=", "auth =", "auth: ", " auth:", "{auth:", "map[auth:", "_auth:", 'auth"', "auth'", "auth\\"),
     ),
     ("otp_kv", _OTP_KV_FIRST + _OTP_KV, ("otp",)),
     ("code_kv", _CODE_FIRST + _CODE_KV, _CODE_TRIGGERS),
@@ -809,10 +804,14 @@ def _word_key_secret(key: str, x: Any) -> bool:
     last = words[-1].lower() if words else ""
     if last == "pass":
         return _STATE_WORD.fullmatch(x) is None
-    return last == "auth" and _TOKEN_VALUE.match(x) is not None
+    # (after a kind of auth, `basic_auth`, `proxyAuth`, a user and a password too: `user:pass`)
+    return last == "auth" and (
+        _TOKEN_VALUE.match(x) is not None or (len(words) > 1 and _USER_PASS_VALUE.match(x) is not None)
+    )
 
 
 _TOKEN_VALUE = re.compile(_TOKEN_LIKE)
+_USER_PASS_VALUE = re.compile(_USER_PASS)
 
 
 def _otp_key(key: str) -> bool:
