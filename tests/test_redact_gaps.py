@@ -469,3 +469,54 @@ def json_dumps(v: Any) -> str:
     import json
 
     return json.dumps(v)
+
+
+# ordinary lines about pins, auth paths and codes, around today's fixes (a space before `=`, `_auth:`, lists, prose)
+_ORDINARY = [
+    "GPIO pin = 13 set to OUTPUT",
+    "gpio: pin : 7 direction=in",
+    "Configured pin = 4 as PWM, duty=50%",
+    "pin = true (pin mode enabled)",
+    "pin : high",
+    "spin = 1234 rpm",
+    "pinned = 1 message",
+    "[auth:login] trace_id: trace_1754384 user signed in",
+    "'[auth:login] trace_id: trace_1754384 ok",
+    "(auth:signIn) completed in 34ms",
+    "[CONVEX M(auth:login)] [LOG] 'user logged in'",
+    "auth:migrate20240101 ran 3 batches",
+    "auth:verify2fa returned false",
+    '{"path":"auth:login","type":"mutation","cached":false}',
+    "lib_auth:verify2fa scheduled",
+    "basic_auth:login mutation failed: Error: Unauthorized",
+    "next-auth:session:update debug",
+    "emit auth:user:created for user_42",
+    "2FA enabled for user user_42",
+    "2FA code sent to +15550001234",
+    "2FA code expired after 300s",
+    "MFA code 2 of 3 rejected",
+    "Your 2FA code is invalid, try again",
+    "2fa: enabled",
+    "mfa: required",
+    "backup codes generated: 10",
+    "backup_codes: 10 remaining",
+    "recovery_codes=8",
+    "recovery codes regenerated for user_42 (count: 10)",
+    "backup code 2024-05-01 rotation complete",
+    "verification code sent via sms",
+    "PIN reset requested for card c_91",
+    "basic_auth: enabled",
+    "basic_auth=true",
+    "auth: required",
+    "auth = true",
+    "auth: provider:google",
+    "User-Agent: Mozilla/5.0 (auth: none)",
+    "recovery_codes: [] for new user",
+    "2FA code 3 attempts left",
+]
+
+
+@pytest.mark.parametrize("text", _ORDINARY)
+def test_ordinary_lines_about_pins_auth_paths_and_codes_are_kept(text: str) -> None:
+    """GPIO pins, Convex `auth:…` paths, 2FA prose and code counts are no secret."""
+    assert Redactor().text(text) == text
