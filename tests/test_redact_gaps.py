@@ -306,7 +306,16 @@ def test_a_key_named_by_its_algorithm_or_id_after_a_spaced_name_is_kept(text: st
      ("go {Auth:a5600ea69243d50c User:bob}", "go {Auth:[REDACTED:secret] User:bob}"),
      ("cfg {User:bob Auth:muO6RvvB7fOHZ1Fz}", "cfg {User:bob Auth:[REDACTED:secret]}"),
      ("headers map[auth:abc123def456 accept:json]", "headers map[auth:[REDACTED:secret] accept:json]"),
-     ('sent auth:"abc123def"', 'sent auth:"[REDACTED:secret]"')],
+     ('sent auth:"abc123def"', 'sent auth:"[REDACTED:secret]"'),
+     # a user and a password after a kind of auth (`_auth`), with no space after `:` too
+     ("basic_auth:user:pass", "basic_auth:[REDACTED:secret]"),
+     ("proxy_auth:bob:hunter2 set", "proxy_auth:[REDACTED:secret] set"),
+     ("cfg proxy_auth: deploy:s3cret", "cfg proxy_auth: [REDACTED:secret]"),
+     ('{"basic_auth": "user:pass"}', '{"basic_auth": "[REDACTED:secret]"}'),
+     ("BASIC_AUTH=admin:admin", "BASIC_AUTH=[REDACTED:secret]"),
+     ("http_auth:a5600ea69243d50c", "http_auth:[REDACTED:secret]"),
+     # `Basic` after `auth:` was caught already, and stays so
+     ("auth: Basic dXNlcjpwYXNz", "auth: [REDACTED:basic_auth]")],
 )  # fmt: skip
 def test_auth_with_a_space_before_its_equals_or_no_space_after_its_colon_is_redacted(
     text: str, expected: str
@@ -315,11 +324,24 @@ def test_auth_with_a_space_before_its_equals_or_no_space_after_its_colon_is_reda
     assert _text(text) == expected
 
 
+def test_a_user_and_password_under_a_kind_of_auth_in_context_is_redacted() -> None:
+    """As in text: `{"basic_auth": "user:pass"}` was kept (no digit, no capital); `auth` alone keeps a pair."""
+    r = Redactor()
+    assert r.value({"basic_auth": "user:pass", "proxyAuth": "bob:pw"}) == {
+        "basic_auth": "[REDACTED:secret]",
+        "proxyAuth": "[REDACTED:secret]",
+    }
+    kept = {"auth": "provider:google", "basic_auth": "enabled", "oauth": "user:pass"}
+    assert r.value(kept) == kept
+
+
 @pytest.mark.parametrize(
     "text",
     ["auth:login", "[auth:login] trace_id: t1 ok", '{"path":"auth:login","type":"mutation"}', "calling auth:signIn",
      "users:auth", "auth: required", "auth=true", "auth = true", "run auth:migrate20240101", "call auth:oauth2Callback",
-     "call auth:verify2fa", "auth:abc123def456 at the start of a text"],
+     "call auth:verify2fa", "auth:abc123def456 at the start of a text", "basic_auth:login", "lib_auth:verify2fa",
+     "email_auth:sendCode", "next-auth:session:update", "basic_auth: enabled", "basic_auth=true",
+     "auth: provider:google", "emit auth:user:created"],
 )  # fmt: skip
 def test_convex_function_paths_and_auth_words_are_kept(text: str) -> None:
     """A Convex function path (`auth:login`) and a name with a number in it are no credential; `auth:x` at the
@@ -340,6 +362,10 @@ def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
     [("pin=1234", "pin=[REDACTED:secret]"),
      ('{"pin": "4821"}', '{"pin": "[REDACTED:secret]"}'),
      ("PIN:0042 accepted", "PIN:[REDACTED:secret] accepted"),
+     # a space before `=` or `:` (stored as it came: no probe word saw it)
+     ("pin = 1234", "pin = [REDACTED:secret]"),
+     ("card PIN : 1234 entered", "card PIN : [REDACTED:secret] entered"),
+     ("set pin =0042", "set pin =[REDACTED:secret]"),
      ("card { userPin: '482913' }", "card { userPin: '[REDACTED:secret]' }"),
      ('raw {\\"pin\\":\\"4821\\"}', 'raw {\\"pin\\":\\"[REDACTED:secret]\\"}'),
      ("pin_code=123456 PIN code: 9876", "pin_code=[REDACTED:secret] PIN code: [REDACTED:secret]"),
@@ -354,7 +380,20 @@ def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
      ("recovery_code=ab12-cd34", "recovery_code=[REDACTED:secret]"),
      ('{"backup_codes": "1234-5678"}', '{"backup_codes": "[REDACTED:secret]"}'),
      ("backupCode: x7k2-9qpz", "backupCode: [REDACTED:secret]"),
+     # a list of codes: the first one alone was replaced (a code with a `-` was taken for a count)
+     ("backupCodes=ab12-cd34,ef56-gh78", "backupCodes=[REDACTED:secret]"),
+     ("recovery_codes: 1234-5678 2345-6789", "recovery_codes: [REDACTED:secret]"),
+     ("backup_codes=ab12-cd34, ef56-gh78 user_id=42", "backup_codes=[REDACTED:secret] user_id=42"),
+     ("recovery_codes: 1234-5678 2345-6789 generated", "recovery_codes: [REDACTED:secret] generated"),
+     ('{"backup_codes": ["ab12-cd34", "ef56-gh78"]}', '{"backup_codes": [REDACTED:secret]}'),
+     ('{"backupCodes":[12345678,87654321]}', '{"backupCodes":[REDACTED:secret]}'),
+     ('raw {\\"recovery_codes\\":[\\"ab12-cd34\\",\\"ef56-gh78\\"]}', 'raw {\\"recovery_codes\\":[REDACTED:secret]}'),
      ("SMS body: Your verification code: 654321", "SMS body: Your verification code: [REDACTED:secret]"),
+     # the code after a space or `is`, in prose (only `:` and `=` were looked for)
+     ("2FA code 123456", "2FA code [REDACTED:secret]"),
+     ("Your 2FA code is 123456", "Your 2FA code is [REDACTED:secret]"),
+     ("SMS: Your verification code is 654321.", "SMS: Your verification code is [REDACTED:secret]."),
+     ("mfa code 551177 accepted", "mfa code [REDACTED:secret] accepted"),
      ("verification_code=654321", "verification_code=[REDACTED:secret]"),
      ("security_code=123", "security_code=[REDACTED:secret]"),
      ('{"cvv":"123","cvc":"4242"}', '{"cvv":"[REDACTED:secret]","cvc":"[REDACTED:secret]"}'),
@@ -367,9 +406,13 @@ def test_a_pin_or_a_verification_recovery_or_card_code_in_text_is_redacted(text:
 
 @pytest.mark.parametrize(
     "text",
-    ["Profile unchanged, skipping write", "pinned: 1234", "spinner=1234", "ping: 1234ms", "pin: true", "pin: 13",
+    ["Profile unchanged, skipping write", "pinned: 1234", "spinner=1234", "ping: 1234ms", "pin: true", "pin: 13", "GPIO pin = 13",
+     "pin : 7 (LED)", "spin = 1234", "pin = true",
      "pin_count: 3", "pin: ****", "opinion: 4821", "mfa: enabled", "mfa=required", "backup_codes: 10",
-     "recovery_codes=8", "2fa: enabled", "call auth:verify2fa", "id 9c2fa1b3: ok", "verification code sent to +15550001234", "verification_code: sent", "cvv: match",
+     "recovery_codes=8", "recovery_codes: 8 left", "backup codes generated: 10",
+     "backup_codes: 10 remaining of 10", "recovery_codes: []", "backup_codes: [1, 2]", "backup codes: none", "2fa: enabled", "call auth:verify2fa", "id 9c2fa1b3: ok", "verification code sent to +15550001234", "verification_code: sent", "2FA code sent", "2FA code expired", "MFA code 2 of 3",
+     "2FA code is invalid", "Your 2FA code is 12", "backup code 2024-05-01 generated", "2FA enabled for user 1234",
+     "mfa 123456", "cvv: match",
      "cvc_check: pass", "security_code: 12345", "total_backup_storage_bytes: 209715200", "recovery mode: 2"],
 )  # fmt: skip
 def test_pin_and_code_words_that_are_no_code_are_kept(text: str) -> None:
@@ -426,3 +469,54 @@ def json_dumps(v: Any) -> str:
     import json
 
     return json.dumps(v)
+
+
+# ordinary lines about pins, auth paths and codes, around today's fixes (a space before `=`, `_auth:`, lists, prose)
+_ORDINARY = [
+    "GPIO pin = 13 set to OUTPUT",
+    "gpio: pin : 7 direction=in",
+    "Configured pin = 4 as PWM, duty=50%",
+    "pin = true (pin mode enabled)",
+    "pin : high",
+    "spin = 1234 rpm",
+    "pinned = 1 message",
+    "[auth:login] trace_id: trace_1754384 user signed in",
+    "'[auth:login] trace_id: trace_1754384 ok",
+    "(auth:signIn) completed in 34ms",
+    "[CONVEX M(auth:login)] [LOG] 'user logged in'",
+    "auth:migrate20240101 ran 3 batches",
+    "auth:verify2fa returned false",
+    '{"path":"auth:login","type":"mutation","cached":false}',
+    "lib_auth:verify2fa scheduled",
+    "basic_auth:login mutation failed: Error: Unauthorized",
+    "next-auth:session:update debug",
+    "emit auth:user:created for user_42",
+    "2FA enabled for user user_42",
+    "2FA code sent to +15550001234",
+    "2FA code expired after 300s",
+    "MFA code 2 of 3 rejected",
+    "Your 2FA code is invalid, try again",
+    "2fa: enabled",
+    "mfa: required",
+    "backup codes generated: 10",
+    "backup_codes: 10 remaining",
+    "recovery_codes=8",
+    "recovery codes regenerated for user_42 (count: 10)",
+    "backup code 2024-05-01 rotation complete",
+    "verification code sent via sms",
+    "PIN reset requested for card c_91",
+    "basic_auth: enabled",
+    "basic_auth=true",
+    "auth: required",
+    "auth = true",
+    "auth: provider:google",
+    "User-Agent: Mozilla/5.0 (auth: none)",
+    "recovery_codes: [] for new user",
+    "2FA code 3 attempts left",
+]
+
+
+@pytest.mark.parametrize("text", _ORDINARY)
+def test_ordinary_lines_about_pins_auth_paths_and_codes_are_kept(text: str) -> None:
+    """GPIO pins, Convex `auth:…` paths, 2FA prose and code counts are no secret."""
+    assert Redactor().text(text) == text

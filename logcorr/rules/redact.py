@@ -196,27 +196,30 @@ _RANDOM_LIKE = (
     + _TOKEN_CHARS
     + r"*?[0-9])"
 )
+
+
+def _guarded(look: str) -> str:
+    """A value that `look` (a lookahead) admits: quoted (`"…"`, `'…'`, `\\"…`) or bare, to where values end."""
+    return (
+        r"\"" + look + r"(?:[^\"\\]|\\.)*\"|'" + look + r"[^']*'|\\{1,8}[\"']" + look + r"[^\"'\\]*+|"
+        + look + r"[^\s,;&}\]\)\"'\\]+"
+    )  # fmt: skip
+
+
+# … or, after a key naming a kind of auth (`basic_auth`, `proxy_auth`, `http_auth`: `auth` after `_`), a user and
+# a password (`basic_auth: user:pass`, `basic_auth:bob:hunter2`): one `:` between two words, nothing after them. A
+# Convex function path holds one `:` only (`basic_auth:login` stays), a `debug` namespace joins with `-`
+# (`next-auth:session:update`), not `_`. Such a key with no space after its `:` is the probe's word `_auth:`
+_USER_PASS = r"(?=[A-Za-z0-9._~+%@!$-]+:[^\s:,;&}\]\)\"'\\]+(?:[\s,;&}\]\)\"'\\]|$))"
+_AUTH_LOOK = r"(?(ak_q)(?:" + _USER_PASS + r"|" + _TOKEN_LIKE + r")|" + _TOKEN_LIKE + r")"
 _AUTH_KV = (
     r"(?P<auth_kv>(?P<ak_key>(?i:"
-    + _Q
-    + r"?"
-    + _KEY_START
-    + r"auth(?:"
-    + _Q
-    + _WORD_SEP
-    + r"|[ ]?=>?\s*|: \s*)|(?:(?<=[ {])|(?<=map\[))auth:(?="
-    + _RANDOM_LIKE
-    + r"|\\{0,8}[\"'])))"
-    r"(?P<ak_val>\""
-    + _TOKEN_LIKE
-    + r"(?:[^\"\\]|\\.)*\"|'"
-    + _TOKEN_LIKE
-    + r"[^']*'|\\{1,8}[\"']"
-    + _TOKEN_LIKE
-    + r"[^\"'\\]*+|"
-    + _TOKEN_LIKE
-    + r"[^\s,;&}\]\)\"'\\]+))"
-)
+    + r"(?P<ak_q>(?<=_))auth(?:" + _Q + _WORD_SEP + r"|[ ]?=>?\s*|: \s*|:(?=" + _RANDOM_LIKE + r"|" + _USER_PASS
+    + r"|\\{0,8}[\"']))"
+    + r"|" + _Q + r"?" + _KEY_START + r"auth(?:" + _Q + _WORD_SEP + r"|[ ]?=>?\s*|: \s*)"
+    + r"|(?:(?<=[ {])|(?<=map\[))auth:(?=" + _RANDOM_LIKE + r"|\\{0,8}[\"'])))"
+    r"(?P<ak_val>" + _guarded(_AUTH_LOOK) + r"))"
+)  # fmt: skip
 _AUTH_KV_FIRST = r"(?i:(?=[\\\"'a]))"
 # a one-time password in text (`otp=123456`, `"otpCode": "482913"`, `TOTP: 551177`, `user_otp=…`): the key a word
 # of the name as in context (`_OTP_WORDS`; not `footprint`, `hotplug`, `otp_length`), the value a code, four
@@ -244,14 +247,6 @@ _OTP_KV = (
 _OTP_KV_FIRST = r"(?i:(?=[\\\"'oth]))"
 
 
-def _guarded(look: str) -> str:
-    """A value that `look` (a lookahead) admits: quoted (`"…"`, `'…'`, `\\"…`) or bare, to where values end."""
-    return (
-        r"\"" + look + r"(?:[^\"\\]|\\.)*\"|'" + look + r"[^']*'|\\{1,8}[\"']" + look + r"[^\"'\\]*+|"
-        + look + r"[^\s,;&}\]\)\"'\\]+"
-    )  # fmt: skip
-
-
 # A two-word secret name split by a space in text (`API Key: …`, `secret key = …`, `Pass Word: …`, `private key: …`):
 # English as often as a key ("API key: invalid", "access token: expired"), so its value is replaced only when it looks
 # like a credential (`_TOKEN_LIKE`, as `auth`'s). Joined by `_`, `-`, `.` or nothing the name is `kv`'s (any value)
@@ -277,7 +272,8 @@ _SPACED_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({n[0] for n in _SPACED_NAMES})
 # (`_code_key`): `pin`, `pin code`, `mfa`, `mfa code`, `2fa code`, `recovery code(s)`, `backup code(s)`, `verification
 # code`, `security code`, `cvv`, `cvc` (`cvv2`, `cvc2`), their words joined by nothing, `_`, `-`, `.` or a space; not
 # `spin`, `pinned`, `pin_count` (a name about the code: it is not its last word). `pin` is an English word: its key
-# is looked for only as the probe's words find it, with `:`, `=` or a quote right after it (`pin=`, `PIN:`, `"pin"`).
+# is looked for only as the probe's words find it, with `:`, `=` or a quote right after it (`pin=`, `PIN:`, `"pin"`),
+# or one space before `:` or `=` (`pin = 1234`, `PIN : 1234`).
 # The value: a PIN 4 to 12 digits, a card code 3 or 4 (`pin: 3`, `pin: true`, a GPIO `pin: 13` stay); any other code
 # 4 characters or more of letters, digits and `-` with a digit among them (as `otp`'s: `mfa: enabled` stays), and not
 # a bare number under a plural name (`backup_codes: 10` is a count; `"backup_codes": "1234-5678"` is not)
@@ -291,20 +287,38 @@ def _digits(lo: int, hi: int) -> str:
     return r"\"" + d + r"\"|'" + d + r"'|\\{1,8}[\"']" + d + r"(?=\\)|" + d + _DIGITS_END
 
 
+# a plural name's value is a list of codes: bare, the codes after the first one each after `,`, `, ` or spaces
+# (`backupCodes=ab12-cd34,ef56-gh78`, `recovery_codes: 1234-5678 2345-6789`), every one letters, digits and `-`
+# with a digit (a word after the list is none: `… used`, `user_id=42`), or in brackets, quoted or not
+# (`"backup_codes": ["ab12-cd34", "ef56-gh78"]`). A bare number is a count (`backup_codes: 10`); a code holding
+# a `-` is none (`1234-5678`)
+_CODE_ITEM = r"(?=[A-Za-z-]*[0-9])[A-Za-z0-9-]{4,}"
+_MORE_CODES = r"(?:(?:,[ ]?|[ ]+)" + _CODE_ITEM + r"(?![^\s,;&}\]\)\"'\\]))*"
+_QUOTED_CODE = (
+    r"\"" + _CODE_ITEM + r"\"|'" + _CODE_ITEM + r"'|\\{1,8}\"" + _CODE_ITEM + r"\\{1,8}\"|" + _CODE_ITEM
+)
+_CODE_LIST = r"\[\s*(?:" + _QUOTED_CODE + r")(?:\s*,\s*(?:" + _QUOTED_CODE + r"))*\s*\]"
+_COUNT_END = r"(?![A-Za-z0-9_-]|\.[0-9])"
+# a code's name with the word `code` in prose, and the code after a space or `is` (`2FA code 123456`, "Your
+# verification code is 654321"): only digits, 4 to 12 ("2FA code sent", "MFA code 2 of 3", "backup code
+# 2024-05-01" stay)
+_PROSE_CODE = r"[0-9]{4,12}(?![A-Za-z0-9_-]|[.:][0-9])"
 _CODE_KV = (
     r"(?P<code_kv>(?P<ck2_key>(?i:" + _Q + r"?" + _KEY_START
-    + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[:=])))"
+    + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[ ]?[:=])))"
     + r"|(?P<card>(?:cvv|cvc)2?|security" + _CODE_JOIN + r"code)"
     + r"|(?P<codes>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"codes)"
-    + r"|(?:(?:mfa|2fa)(?:" + _CODE_JOIN + r"code)?|(?:recovery|backup|verification)" + _CODE_JOIN + r"code))"
-    + r"(?(pin)|" + _Q + r"?)" + r")" + _WORD_SEP + r")"
-    + r"(?P<ck2_val>(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
-    + r"(?(codes)(?![0-9]+" + _DIGITS_END + r"))(?:" + _guarded(_CODE_LIKE) + r")))))"
+    + r"|(?P<code1>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"code)|mfa|2fa)"
+    + r"(?(pin)|" + _Q + r"?)" + r")" + r"(?:" + _WORD_SEP + r"|(?(code1)(?P<prose>[ ](?i:is[ ])?)|(?!))))"
+    + r"(?P<ck2_val>(?(prose)" + _PROSE_CODE + r"|(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
+    + r"(?(codes)(?![0-9]+" + _COUNT_END + r")(?:" + _CODE_LIST + r"|" + _guarded(_CODE_LIKE) + _MORE_CODES + r")|"
+    + r"(?:" + _guarded(_CODE_LIKE) + r")))))))"
 )  # fmt: skip
 _CODE_FIRST = r"(?i:(?=[\\\"'pcsmb2rv]))"
 # every spelling of a key of `_CODE_KV` contains one of these
 _CODE_TRIGGERS = (
-    "pin=", "pin:", 'pin"', "pin'", "pin\\", *(f"pin{j}" for j in ("_", "-", ".", " code", "code")), "mfa", "cvv",
+    "pin=", "pin:", 'pin"', "pin'", "pin\\", "pin =", "pin :",
+    *(f"pin{j}" for j in ("_", "-", ".", " code", "code")), "mfa", "cvv",
     "cvc", "recovery", "verification",
     # `2fa` alone as `mfa` is (`2fa: 123456`, `{"2FA": "…"}`), by what follows it: "2fa" is in hex ids
     "2fa:", "2fa=", '2fa"', "2fa'", "2fa\\", "2fa ",
@@ -563,7 +577,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "auth_kv",
         _AUTH_KV_FIRST + _AUTH_KV,
-        ("auth=", "auth =", "auth: ", " auth:", "{auth:", "map[auth:", 'auth"', "auth'", "auth\\"),
+        ("auth=", "auth =", "auth: ", " auth:", "{auth:", "map[auth:", "_auth:", 'auth"', "auth'", "auth\\"),
     ),
     ("otp_kv", _OTP_KV_FIRST + _OTP_KV, ("otp",)),
     ("code_kv", _CODE_FIRST + _CODE_KV, _CODE_TRIGGERS),
@@ -790,10 +804,14 @@ def _word_key_secret(key: str, x: Any) -> bool:
     last = words[-1].lower() if words else ""
     if last == "pass":
         return _STATE_WORD.fullmatch(x) is None
-    return last == "auth" and _TOKEN_VALUE.match(x) is not None
+    # (after a kind of auth, `basic_auth`, `proxyAuth`, a user and a password too: `user:pass`)
+    return last == "auth" and (
+        _TOKEN_VALUE.match(x) is not None or (len(words) > 1 and _USER_PASS_VALUE.match(x) is not None)
+    )
 
 
 _TOKEN_VALUE = re.compile(_TOKEN_LIKE)
+_USER_PASS_VALUE = re.compile(_USER_PASS)
 
 
 def _otp_key(key: str) -> bool:
