@@ -288,6 +288,27 @@ def test_the_zone_can_be_set_by_the_environment_and_an_unknown_one_is_a_usage_er
     assert result.exit_code == 2 and "Mars/Olympus" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("given", "hint"),
+    [
+        ("America/New_Yrok", "hint: did you mean America/New_York?"),
+        ("america/new_york", "hint: zone names are case-sensitive: did you mean America/New_York?"),
+        ("+05:00", "a fixed UTC+5 is Etc/GMT-5"),
+        ("UTC-3", "a fixed UTC-3 is Etc/GMT+3"),
+        ("GMT+5:30", "not an offset"),
+        ("Mars/Olympus", "hint: give an IANA zone name"),
+    ],
+)
+def test_an_unknown_zone_gets_a_hint_that_names_the_zone_meant(
+    given: str, hint: str, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # a misspelt zone was answered with "e.g. Europe/Berlin or UTC" alone; an offset gave no hint at all that
+    # zone names are wanted, nor which one is a fixed offset
+    result = cli("ingest", str(DATA / "backend.log"), "--db", str(tmp_path / "x.duckdb"), "--local-tz", given)
+    assert result.exit_code == 2
+    assert hint in " ".join(result.stderr.split())
+
+
 # --------------------------------------------------------------------------- detection
 
 

@@ -31,7 +31,7 @@ from logcorr.pipeline.workers import default_jobs, worker_pool
 from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
-from logcorr.sources.convex_text import ENV_ZONE, LocalZone, zone_from_env
+from logcorr.sources.convex_text import ENV_ZONE, LocalZone, zone_from_env, zone_hint
 from logcorr.sources.detect import FORMATS
 from logcorr.sources.reader import (
     DEFAULT_MAX_DECOMPRESSED,
@@ -203,7 +203,7 @@ def ingest(
         zone = zone_from_env(local_tz)
     except ValueError as e:
         raise UsageError(
-            f"{e} (--local-tz / ${ENV_ZONE})", "give an IANA zone name, e.g. Europe/Berlin or UTC"
+            f"{e} (--local-tz / ${ENV_ZONE})", zone_hint(local_tz or os.environ.get(ENV_ZONE, ""))
         ) from e
     forced = None
     if format_name is not None:
