@@ -309,6 +309,26 @@ def test_an_unknown_zone_gets_a_hint_that_names_the_zone_meant(
     assert hint in " ".join(result.stderr.split())
 
 
+def test_a_file_already_ingested_in_another_zone_says_the_zone_now_given_is_not_applied(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # a first ingest without --local-tz (this machine's zone), then the right zone: "already ingested, nothing
+    # changed" read as if the zone now given were the file's, and its events kept the first zone's times
+    db, log = str(tmp_path / "x.duckdb"), str(DATA / "backend.log")
+    assert cli("ingest", log, "--db", db, "--local-tz", "UTC").exit_code == 0
+    again = cli("ingest", log, "--db", db, "--local-tz", "America/New_York", "--json")
+    assert again.exit_code == 0
+    (f,) = json.loads(again.stdout)["files"]
+    assert f["status"] == "already-ingested"
+    assert f["notes"] == [
+        "its times were read in UTC by run 1, not in America/New_York as now: a file already ingested is not read "
+        "again; to read it in America/New_York, ingest it into a fresh --db"
+    ]
+    # the same zone under another name (a link) is no other zone
+    same = cli("ingest", log, "--db", db, "--local-tz", "Etc/UTC", "--json")
+    assert json.loads(same.stdout)["files"][0]["notes"] == []
+
+
 # --------------------------------------------------------------------------- detection
 
 

@@ -38,7 +38,7 @@ def file_json(f: FileResult) -> dict[str, Any]:
         "rejected": f.rejected,
         "reject_reasons": dict(f.reject_reasons),
         "skip_reasons": dict(f.skip_reasons),
-        "notes": f.stats.notes,
+        "notes": f.stats.notes + f.earlier,
         "balanced": f.balanced,
     }
 
@@ -180,6 +180,8 @@ def render(r: IngestResult, console: Any) -> None:
     else:
         for f in r.files:
             if f.status == "already-ingested":
+                for note in f.earlier:
+                    console.print(f"[yellow]note[/] {escape(f.name)}: {escape(note)}")
                 continue  # read (stdin is read before it is known), then left out: nothing of it counts
             where = escape(f.name)
             top = f.reject_reasons.most_common(REASONS)
