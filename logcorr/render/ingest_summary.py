@@ -107,7 +107,8 @@ def integrity_json(r: IngestResult) -> dict[str, Any] | None:
 # whose records are of a format logcorr reads, each refused for what it lacks (the reasons say what)
 UNREADABLE = (
     "nothing in {where} is an export logcorr reads (the browser console override's JSON, Cloudflare Logpush, "
-    "Workers Logs or wrangler tail JSON, Convex log streams, CLI or snapshot JSON; README, Inputs)"
+    "Workers Logs or wrangler tail JSON, Convex log streams, snapshot JSON, `npx convex logs` text or its --jsonl; "
+    "README, Inputs)"
 )
 
 # the reject reasons of a record over --max-line-mb (reader.py): the file may well be an export logcorr reads, the
