@@ -804,8 +804,8 @@ static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize
 
 /* _MSG_BARE: \b(trace_\d{10,}_[a-z0-9]+(?:_[a-z0-9]+)*)\b (the repeats greedy: a shorter match would end
    before a word character, so none is tried) */
-static int bare_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *gs, Py_ssize_t *ge) {
-    for (Py_ssize_t p = 0; p + 6 <= n; p++) {
+static int bare_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t from, Py_ssize_t *gs, Py_ssize_t *ge) {
+    for (Py_ssize_t p = from; p + 6 <= n; p++) {
         if (memcmp(s + p, "trace_", 6) != 0 || (p > 0 && is_word(s[p - 1]))) continue;
         Py_ssize_t d = p + 6;
         while (d < n && is_digit(s[d])) d++;
@@ -823,6 +823,25 @@ static int bare_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *gs, Py_
         return 1;
     }
     return 0;
+}
+
+/* traceid._after_a_key: the id at `at` is the value of a key ending in a trace id's name (`prev_trace_id: trace_…`):
+   before it only blanks, quotes, `:` and `=`, and before those `traceid`, `trace_id` or `trace-id` */
+static int after_a_key(const unsigned char *s, Py_ssize_t at) {
+    Py_ssize_t i = at;
+    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t' || s[i - 1] == '\n' || s[i - 1] == '\r' || s[i - 1] == '\v' ||
+                     s[i - 1] == '\f' || s[i - 1] == '"' || s[i - 1] == '\'' || s[i - 1] == ':' || s[i - 1] == '='))
+        i--;
+    if (i == at || i < 7) return 0;
+    if (lower(s[i - 2]) != 'i' || lower(s[i - 1]) != 'd') return 0;
+    Py_ssize_t t = i - 2;
+    if (s[t - 1] == '_' || s[t - 1] == '-') t--;
+    if (t < 5) return 0;
+    static const char trace[] = "trace";
+    for (int k = 0; k < 5; k++) {
+        if (lower(s[t - 5 + k]) != (unsigned char)trace[k]) return 0;
+    }
+    return 1;
 }
 
 /* _MSG_TRACEPARENT: \b[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b (group start returned) */
@@ -888,7 +907,8 @@ static int from_message(Text *m, Text *out) {
                 }
             }
         }
-        if (bare_search(s, n, &gs, &ge)) {
+        for (Py_ssize_t from = 0; bare_search(s, n, from, &gs, &ge); from = ge) {
+            if (after_a_key(s, gs)) continue; /* another trace's id, as `prev_trace_id: trace_…` gives */
             out->s = m->s + gs;
             out->n = ge - gs;
             out->ascii = 1;

@@ -1338,6 +1338,10 @@ EDGE_LINES = [
     b'{"message":"m {\\"parent_trace_id\\":\\"abc1\\"}","level":"log","context":{"timestamp":1714910400000,"prev_trace_id":"abc2"}}',
     b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":["retry",{"prev_trace_id":"t2"}]},{"Message":["oldTraceId: t3"]}]}',
     b'{"topic":"console","timestamp":1714910400000,"message":"\'parent_trace_id:\' \'abc1\'"}',
+    # ... nor with an id of the app's form (`trace_<ms>_<rand>`, found bare elsewhere), in text and JSON
+    b'{"message":"retry of prev_trace_id: trace_1714910400000_k3j9x2m1p","level":"log","context":{"timestamp":1714910400000}}',
+    b'{"message":"m {\\"parentTraceId\\":\\"trace_1714910400000_ab1\\"} trace_1714910400000_cd2","level":"log","context":{"timestamp":1714910400000}}',
+    b'{"topic":"console","timestamp":1714910400000,"message":"\'prev_trace_id:\' \'trace_1714910400000_ab1\'"}',
     # lines naming two traces: the line without one is given neither (base.propagate_trace)
     b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":["x"]},{"Message":[{"trace_id":"t2"}]},{"Message":["trace_id: t3"]}]}',
     b'{"EventTimestampMs":1714910400000,"Logs":[{"Message":[{"trace_id":"t2"}]},{"Message":["y"]},{"Message":["trace_id: t2"]}]}',
@@ -1546,6 +1550,8 @@ def test_message_trace_equals_from_message_on_ascii(fast: Any) -> None:
     @example(text="prev_trace_id: abc1 parent-trace-id=abc2 oldTraceId: abc3 x-trace-id: abc4")
     @example(text="a-x-trace-id: abc1 -x-trace-id: abc2")
     @example(text="x-x-trace_id: abc1 --trace-id=abc2")
+    @example(text="prev_trace_id: trace_1714910400000_ab1 then trace_1714910400000_cd2")
+    @example(text="{\"oldTraceId\": 'trace_1714910400000_ab1'} TRACE-ID=\ttrace_1714910400000_cd2")
     @example(text="")
     def run(text: str) -> None:
         want = traceid.from_message(text)

@@ -551,6 +551,8 @@ def test_a_file_with_nothing_logcorr_reads_gets_a_hint(tmp_path: Path, cli: Call
     assert r.exit_code == 0, r.stderr
     hints = [line for line in r.stderr.splitlines() if line.startswith("hint: nothing in ")]
     assert len(hints) == 1 and f"{paths[0]}, {paths[1]} is an export logcorr reads" in hints[0]
+    # the Convex CLI's text, read since it was written, is among the formats it names
+    assert "`npx convex logs` text" in hints[0]
     assert str(good) not in hints[0]
 
 

@@ -288,6 +288,47 @@ def test_the_zone_can_be_set_by_the_environment_and_an_unknown_one_is_a_usage_er
     assert result.exit_code == 2 and "Mars/Olympus" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("given", "hint"),
+    [
+        ("America/New_Yrok", "hint: did you mean America/New_York?"),
+        ("america/new_york", "hint: zone names are case-sensitive: did you mean America/New_York?"),
+        ("+05:00", "a fixed UTC+5 is Etc/GMT-5"),
+        ("UTC-3", "a fixed UTC-3 is Etc/GMT+3"),
+        ("GMT+5:30", "not an offset"),
+        ("Mars/Olympus", "hint: give an IANA zone name"),
+    ],
+)
+def test_an_unknown_zone_gets_a_hint_that_names_the_zone_meant(
+    given: str, hint: str, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # a misspelt zone was answered with "e.g. Europe/Berlin or UTC" alone; an offset gave no hint at all that
+    # zone names are wanted, nor which one is a fixed offset
+    result = cli("ingest", str(DATA / "backend.log"), "--db", str(tmp_path / "x.duckdb"), "--local-tz", given)
+    assert result.exit_code == 2
+    assert hint in " ".join(result.stderr.split())
+
+
+def test_a_file_already_ingested_in_another_zone_says_the_zone_now_given_is_not_applied(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # a first ingest without --local-tz (this machine's zone), then the right zone: "already ingested, nothing
+    # changed" read as if the zone now given were the file's, and its events kept the first zone's times
+    db, log = str(tmp_path / "x.duckdb"), str(DATA / "backend.log")
+    assert cli("ingest", log, "--db", db, "--local-tz", "UTC").exit_code == 0
+    again = cli("ingest", log, "--db", db, "--local-tz", "America/New_York", "--json")
+    assert again.exit_code == 0
+    (f,) = json.loads(again.stdout)["files"]
+    assert f["status"] == "already-ingested"
+    assert f["notes"] == [
+        "its times were read in UTC by run 1, not in America/New_York as now: a file already ingested is not read "
+        "again; to read it in America/New_York, ingest it into a fresh --db"
+    ]
+    # the same zone under another name (a link) is no other zone
+    same = cli("ingest", log, "--db", db, "--local-tz", "Etc/UTC", "--json")
+    assert json.loads(same.stdout)["files"][0]["notes"] == []
+
+
 # --------------------------------------------------------------------------- detection
 
 

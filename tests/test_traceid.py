@@ -71,6 +71,14 @@ def test_message_patterns(message: str, tid: str | None) -> None:
         ("(TRACE_ID: abc123)", "abc123"),
         # the console override's own ids are whole words, as before
         ("prev_trace_1714910400000_k3j9x2m1p", None),
+        # ... and under such a key one is another trace's too, though it has the form of the app's ids (it was
+        # taken as a bare id: `prev_trace_id: trace_…` joined the trace it referred to)
+        ("prev_trace_id: trace_1714910400000_k3j9x2m1p", None),
+        ("{ parentTraceId: 'trace_1714910400000_k3j9x2m1p' }", None),
+        ('{"old_trace_id":"trace_1714910400000_k3j9x2m1p"}', None),
+        ("'prev_trace_id:' 'trace_1714910400000_k3j9x2m1p'", None),
+        ("prev_trace_id: trace_1714910400000_k3j9x2m1p now trace_1714910400999_a1", "trace_1714910400999_a1"),
+        ("retry of trace_1714910400000_k3j9x2m1p", "trace_1714910400000_k3j9x2m1p"),
     ],
 )
 def test_only_a_trace_id_name_is_a_key(message: str, tid: str | None) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
@@ -31,7 +33,7 @@ from logcorr.pipeline.workers import default_jobs, worker_pool
 from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
-from logcorr.sources.convex_text import ENV_ZONE, LocalZone, zone_from_env
+from logcorr.sources.convex_text import ENV_ZONE, LocalZone, zone_from_env, zone_hint
 from logcorr.sources.detect import FORMATS
 from logcorr.sources.reader import (
     DEFAULT_MAX_DECOMPRESSED,
@@ -203,7 +205,7 @@ def ingest(
         zone = zone_from_env(local_tz)
     except ValueError as e:
         raise UsageError(
-            f"{e} (--local-tz / ${ENV_ZONE})", "give an IANA zone name, e.g. Europe/Berlin or UTC"
+            f"{e} (--local-tz / ${ENV_ZONE})", zone_hint(local_tz or os.environ.get(ENV_ZONE, ""))
         ) from e
     forced = None
     if format_name is not None:
@@ -328,6 +330,7 @@ def _run(
                     fr.content_hash = fr.content_hash or file_hash(path, fr.size or 0, ident)
                     if fr.content_hash in known:
                         fr.status = "already-ingested"
+                        fr.earlier = _other_zone(con, fr.content_hash, limits.zone)
                         done_before += fr.size
                         continue
             cb = None
@@ -552,6 +555,39 @@ class _Tail:
     run: int
 
 
+_ZONE_NOTE = re.compile(r"times read in (?:this machine's zone, )?(.+?)(?: \(--local-tz|, to the second)")
+
+
+def _other_zone(con: Any, content_hash: str, zone: LocalZone) -> list[str]:
+    """What to say of an already-ingested `npx convex logs` text file whose times an earlier ingest read in
+    another zone than `zone` (the one now given): its events keep those times, the zone now given is not applied."""
+    row = con.execute(
+        "SELECT run_id, notes FROM ingest_files WHERE content_hash = ? AND status = 'ingested' "
+        "AND mode = 'convex-text' ORDER BY run_id LIMIT 1",
+        [content_hash],
+    ).fetchone()
+    m = _ZONE_NOTE.search(str(row[1] or "")) if row else None
+    if m is None or _same_zone(m.group(1), zone.label):
+        return []
+    return [
+        f"its times were read in {m.group(1)} by run {row[0]}, not in {zone.label} as now: a file already ingested is "
+        f"not read again; to read it in {zone.label}, ingest it into a fresh --db"
+    ]
+
+
+def _same_zone(a: str, b: str) -> bool:
+    """Whether two zone names read wall times alike (`UTC` and `Etc/UTC` are one zone): the same offsets in
+    January and July of 2000-2040; a name that is no zone (a machine's `CET/CEST`) only as the same name."""
+    if a == b:
+        return True
+    try:
+        za, zb = ZoneInfo(a), ZoneInfo(b)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    moments = [datetime(y, mo, 15, tzinfo=UTC) for y in range(2000, 2041) for mo in (1, 7)]
+    return all(t.astimezone(za).utcoffset() == t.astimezone(zb).utcoffset() for t in moments)
+
+
 def _read_before(con: Any) -> dict[str, tuple[int, str, int]]:
     """Per path, what the last ingest that read it whole as lines saw: (size, content hash, run)."""
     rows = con.execute(
@@ -625,7 +661,7 @@ def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:
         ("records_skipped", big, lambda f: f.records_skipped), ("rejected", big, lambda f: f.rejected),
         ("events", big, lambda f: f.events), ("stored", big, lambda f: f.stored),
         ("dropped", big, lambda f: f.dropped), ("metrics", big, lambda f: f.metrics),
-        ("notes", text, lambda f: "; ".join(f.stats.notes) or None),
+        ("notes", text, lambda f: "; ".join(f.stats.notes + f.earlier) or None),
     ]  # fmt: skip
     table = pa.table({name: pa.array([get(f) for f in files], kind) for name, kind, get in columns})
     con.register("_ingest_files", table)

@@ -55,6 +55,8 @@ class FileResult:
     reject_reasons: Counter[str] = field(default_factory=Counter)
     # a grown file read from where an earlier ingest stopped: the lines before (the counts above are the rest's)
     line_base: int = 0
+    # an already-ingested file: what to know of that earlier read (`npx convex logs` text read in another zone)
+    earlier: list[str] = field(default_factory=list)
 
     def merge(self, part: FileResult) -> None:
         """Add the counts of one shard of this file (shards are merged in file order)."""

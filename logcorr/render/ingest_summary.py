@@ -38,7 +38,7 @@ def file_json(f: FileResult) -> dict[str, Any]:
         "rejected": f.rejected,
         "reject_reasons": dict(f.reject_reasons),
         "skip_reasons": dict(f.skip_reasons),
-        "notes": f.stats.notes,
+        "notes": f.stats.notes + f.earlier,
         "balanced": f.balanced,
     }
 
@@ -107,7 +107,8 @@ def integrity_json(r: IngestResult) -> dict[str, Any] | None:
 # whose records are of a format logcorr reads, each refused for what it lacks (the reasons say what)
 UNREADABLE = (
     "nothing in {where} is an export logcorr reads (the browser console override's JSON, Cloudflare Logpush, "
-    "Workers Logs or wrangler tail JSON, Convex log streams, CLI or snapshot JSON; README, Inputs)"
+    "Workers Logs or wrangler tail JSON, Convex log streams, snapshot JSON, `npx convex logs` text or its --jsonl; "
+    "README, Inputs)"
 )
 
 # the reject reasons of a record over --max-line-mb (reader.py): the file may well be an export logcorr reads, the
@@ -180,6 +181,8 @@ def render(r: IngestResult, console: Any) -> None:
     else:
         for f in r.files:
             if f.status == "already-ingested":
+                for note in f.earlier:
+                    console.print(f"[yellow]note[/] {escape(f.name)}: {escape(note)}")
                 continue  # read (stdin is read before it is known), then left out: nothing of it counts
             where = escape(f.name)
             top = f.reject_reasons.most_common(REASONS)

@@ -16,6 +16,7 @@ adapter does an entry.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import time
@@ -23,7 +24,7 @@ from collections import deque
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from logcorr.model import MAX_TS_MS, MIN_TS_MS, Event, Metric, RecordError
 from logcorr.sources.convex_stream import backend_event, execution_message, split_level_prefix, udf_type
@@ -86,6 +87,34 @@ class LocalZone:
         if self.zone is None:
             return datetime(y, mo, d, h, mi, s).timestamp()  # this machine's zone, its DST rules included
         return datetime(y, mo, d, h, mi, s, tzinfo=self.zone).timestamp()
+
+
+_OFFSET = re.compile(r"(?i)(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?")
+
+
+def zone_hint(name: str) -> str:
+    """What to give instead of an unknown zone `name`: the zone it misspells (`America/New_Yrok`,
+    `america/new_york`), the `Etc/GMT` zone of a whole-hour offset (`+05:00`: POSIX signs are reversed), or an
+    example."""
+    zones = available_timezones()
+    by_lower = {z.lower(): z for z in zones}
+    if name.lower() in by_lower:
+        return f"zone names are case-sensitive: did you mean {by_lower[name.lower()]}?"
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.8)
+    if close:
+        return f"did you mean {by_lower[close[0]]}?"
+    m = _OFFSET.fullmatch(name.strip())
+    if m:
+        said = (
+            "give the zone name of the place the CLI ran in (e.g. America/New_York: it keeps that place's daylight "
+            "saving time), not an offset"
+        )
+        hours = int(m.group(2))
+        if hours <= 14 and m.group(3) in (None, "00"):
+            etc = "Etc/GMT" if hours == 0 else f"Etc/GMT{'-' if m.group(1) == '+' else '+'}{hours}"
+            said += f"; a fixed UTC{m.group(1)}{hours} is {etc} (its sign reversed, as POSIX writes it)"
+        return said
+    return "give an IANA zone name, e.g. Europe/Berlin or UTC"
 
 
 def zone_from_env(name: str | None) -> LocalZone:

@@ -49,6 +49,7 @@ _MSG_BARE = re.compile(r"\b(trace_\d{10,}_[a-z0-9]+(?:_[a-z0-9]+)*)\b")
 _MSG_TRACEPARENT = re.compile(r"\b[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}\b")
 
 _TRAILING = ".,:;"
+_KEY_VALUE_GAP = frozenset(" \t\n\r\x0b\x0c\"':=")
 _NOT_IDS = frozenset({"null", "undefined", "none", "unknown", "", "n/a"})
 
 
@@ -106,6 +107,23 @@ def _stated(m: re.Match[str]) -> bool:
     return m.group(1) in ":=" or bool(m.group(2)) or bool(m.group(3))
 
 
+_KEY_TAIL = ("traceid", "trace_id", "trace-id")
+
+
+def _after_a_key(message: str, at: int) -> bool:
+    """Whether the id at `at` is the value of a key that ends in a trace id's name (`prev_trace_id: trace_…`,
+    `{"parentTraceId":"trace_…"}`, `'old_trace_id:' 'trace_…'`): between them only blanks, quotes, `:` and
+    `=`. A key that is the name itself was read by `_MSG_KEYED` already (or its id refused as too long), so
+    such a key names another trace, and its value is none of the line's."""
+    i = at
+    while i > 0 and message[i - 1] in _KEY_VALUE_GAP:
+        i -= 1
+    if i == at:
+        return False
+    word = message[max(0, i - 8) : i].lower()
+    return word.endswith(_KEY_TAIL)
+
+
 def from_message(message: str) -> str | None:
     """A trace id mentioned in free text, or None."""
     if "race" in message or "RACE" in message:
@@ -121,9 +139,9 @@ def from_message(message: str) -> str | None:
             ):
                 return tid
             at = m.start() + 1
-        m = _MSG_BARE.search(message)
-        if m:
-            return m.group(1)
+        for m in _MSG_BARE.finditer(message):
+            if not _after_a_key(message, m.start()):
+                return m.group(1)
     if "-" in message and len(message) >= 55:
         m = _MSG_TRACEPARENT.search(message)
         if m and m.group(1) != "0" * 32:
