@@ -22,6 +22,14 @@ def duration_ms(text: str) -> int | None:
     return round(sum(float(n) * _MS[u] for n, u in _PART.findall(compact)))
 
 
+def say_duration(ms: float) -> str:
+    """A span as people read it, in the largest unit it holds: `45.0 d`, `3.5 h`, `12.0 min`, `30.0 s`."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000)):
+        if ms >= size:
+            return f"{ms / size:.1f} {unit}"
+    return f"{ms / 1000:.1f} s"
+
+
 def is_duration(text: str) -> bool:
     return duration_ms(text) is not None
 

@@ -564,3 +564,21 @@ def test_input_lines_that_could_not_be_read_are_said_to_be_left_out(
     r = cli("budget", "check", str(src), "--max-usd", "10")
     assert r.exit_code == ExitCode.OK, r.stderr
     assert "note: 2 input line(s) could not be read and are left out (2 × malformed JSON)" in r.stderr
+
+
+def test_durations_in_the_basis_and_the_period_error_read_in_days(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """45 days observed: the header said "repeated every 64800 min" (it is not repeated at all), the --period
+    error "shorter than the observed span (64440.0 min)" without the period given."""
+    recs = [r for day in range(45) for r in spread(day, 2, "worker", "long")]
+    db = str(tmp_path / "long.duckdb")
+    ingest([str(write(tmp_path / "long.jsonl", recs))], db)
+    r = cli("budget", "simulate", "--db", db)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert "not repeated" in r.stdout and "64800 min" not in r.stdout
+    one_day = cli(
+        "budget", "simulate", "--db", str(tmp_path / "long.duckdb"), "--days", "3", "--period", "1d"
+    )
+    assert one_day.exit_code == ExitCode.USAGE
+    assert "--period (1.0 d) is shorter than the observed span (44.5 d)" in one_day.stderr, one_day.stderr

@@ -25,7 +25,7 @@ from logcorr.model import SYSTEMS
 from logcorr.rules.policy import Policy
 from logcorr.sim import load
 from logcorr.sim.run import DAY_MS, run
-from logcorr.units import is_positive
+from logcorr.units import is_positive, say_duration
 
 # periods that divide a day, so day boundaries stay aligned when a short observation is repeated
 _PERIODS_MIN = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 16, 20, 24, 30, 32, 40, 45, 48, 60, 72, 80, 90, 96, 120, 144,
@@ -95,7 +95,7 @@ def simulate(
     span = hi - lo + 1
     if period_ms is not None and period_ms < span:
         raise UsageError(
-            f"--period is shorter than the observed span ({span / 60000:.1f} min)",
+            f"--period ({say_duration(period_ms)}) is shorter than the observed span ({say_duration(span)})",
             "give a period at least as long as the data, or leave it out",
         )
     period = period_ms or choose_period(span)

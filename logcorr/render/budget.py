@@ -63,18 +63,20 @@ def _threshold_lines(result: dict[str, Any]) -> list[str]:
 
 
 def _period(ms: int) -> str:
-    """The tiling period as the header says it: whole minutes as before, else seconds (`--period 30s` was
-    "every 0 min")."""
-    if ms % 60_000 == 0:
-        return f"{ms // 60_000} min"
+    """The tiling period as the header says it: whole days, hours or minutes, else seconds (`--period 30s` was
+    "every 0 min", 45 days "every 64800 min")."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000)):
+        if ms % size == 0:
+            return f"{ms // size} {unit}"
     return f"{ms / 1000:g} s"
 
 
 def _basis(result: dict[str, Any]) -> str:
-    """What the month is projected from: the sample and how often it is repeated."""
-    o = result["observed"]
-    return (f"observed {o['events']:,} events, {o['first']} → {o['last']}, "
-            f"repeated every {_period(result['month']['period_ms'])}")  # fmt: skip
+    """What the month is projected from: the sample and how often it is repeated (not at all when it is as
+    long as the month)."""
+    o, m = result["observed"], result["month"]
+    how = "not repeated" if m["copies"] <= 1 else f"repeated every {_period(m['period_ms'])}"
+    return f"observed {o['events']:,} events, {o['first']} → {o['last']}, {how}"
 
 
 def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) -> None:
