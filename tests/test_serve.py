@@ -515,7 +515,7 @@ def in_process(tmp_path: Path) -> Iterator[Callable[..., tuple[Any, Callable[...
         def post(path: str, method: str = "POST", **kwargs: Any) -> Any:
             async def go() -> Any:
                 async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://t"
+                    transport=httpx.ASGITransport(app=app), base_url="http://localhost:8787"
                 ) as c:
                     return await asyncio.wait_for(c.request(method, path, **kwargs), 30)
 
@@ -688,7 +688,9 @@ def test_bodies_held_at_once_are_bounded_and_given_back(
         yield first[2000:]
 
     async def go() -> tuple[Any, Any, Any, int, Any]:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://localhost:8787"
+        ) as c:
             held = asyncio.create_task(c.post("/log", content=slow(), headers=j))
             async with asyncio.timeout(10):
                 while collector.held < 2000:
@@ -749,7 +751,7 @@ def test_sigterm_cuts_stalled_requests_after_a_grace_and_every_answer_matches_th
         second.start()
         slow = socket.create_connection((host, int(port)), timeout=30)
         slow.sendall(
-            b"POST /log HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n{"
+            b"POST /log HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n{"
         )
         time.sleep(1.0)
         started = time.monotonic()
@@ -838,3 +840,250 @@ def test_unknown_paths_and_methods_are_answered_in_json_and_counted(
     assert wrong_method.headers["allow"] == "POST"
     assert collector.counters.rejected == {"unknown_path": 1, "method_not_allowed": 1}
     assert collector.counters.responses == {404: 1, 405: 1}
+
+
+# --- the Host allowlist (DNS rebinding) ----------------------------------------------------------------
+
+REBOUND = "evil.example:8787"  # a page's name whose DNS now answers 127.0.0.1: its browser sends this Host
+
+
+ACTION = {
+    "path": "loggingAction:processLogs",
+    "args": {"level": "log", "args": ["via the action"], "trace_id": "trace_1714910400000_k3j",
+             "user_id": "user-1", "system_area": "browser", "timestamp": T0 + 9},
+}  # fmt: skip
+
+
+def _every_route(post: Callable[..., Any], host: str) -> dict[str, Any]:
+    """One request to each route (and an unknown path) with `Host: host` and no `Origin`: GET requests from a
+    same-origin page carry none, so only the Host tells a rebound page from this machine's own."""
+    j = {"content-type": "application/json", "host": host}
+    record = {"id": f"{T0}_abc", "trace_id": "trace_1714910400000_k3j", "system": "worker", "level": "info",
+              "message": "forwarded", "timestamp": T0}  # fmt: skip
+    return {
+        "GET /health": post("/health", method="GET", headers={"host": host}),
+        "GET /traces/recent": post("/traces/recent", method="GET", headers={"host": host}),
+        "POST /log": post("/log", content=orjson.dumps(browser("from a page")), headers=j),
+        "POST /api/action": post("/api/action", content=orjson.dumps(ACTION), headers=j),
+        "POST /worker": post("/worker", content=orjson.dumps(record), headers=j),
+        "POST /convex/log-stream": post(
+            "/convex/log-stream", content=orjson.dumps([convex_console("'from convex'", T0 + 5)]), headers=j
+        ),
+        "OPTIONS /log": post("/log", method="OPTIONS", headers={"host": host}),
+        "GET /nowhere": post("/nowhere", method="GET", headers={"host": host}),
+    }
+
+
+def test_a_rebound_host_is_refused_on_every_route_and_nothing_is_stored(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    collector, post = in_process()
+    answers = _every_route(post, REBOUND)
+    collector.writer.close()
+    for route, r in answers.items():
+        assert r.status_code == 403, route
+        assert r.headers["content-type"] == "application/json", route
+        assert "access-control-allow-origin" not in r.headers, route
+        assert r.json() == {
+            "success": False,
+            "error": "Host 'evil.example:8787' is not allowed: this server answers requests for localhost, IP "
+            "addresses and the names given with --allow-host (DNS-rebinding protection); to admit this name, "
+            "start it with --allow-host evil.example",
+        }, route
+    assert collector.counters.rejected == {"host_refused": len(answers)}
+    assert collector.counters.responses == {403: len(answers)}
+    assert collector.counters.requests == {}  # no route ran
+    assert not Path(collector.cfg.db).exists() or rows(
+        collector.cfg.db, "SELECT count(*) FROM log_queue"
+    ) == [(0,)]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "localhost:8787",
+        "LOCALHOST:8787",
+        "localhost.:8787",  # the absolute form of the name
+        "app.localhost:3000",
+        "127.0.0.1:8787",
+        "127.0.0.2",
+        "[::1]:8787",
+        "[::1]",
+        "[0:0:0:0:0:0:0:1]:8787",
+        "[::ffff:127.0.0.1]:8787",
+        "192.168.1.20:8787",  # this machine by its LAN address: an IP literal cannot be rebound
+        "[fe80::1]:8787",
+        "[2001:db8::5]",
+    ],
+)
+def test_loopback_names_and_ip_literals_are_answered(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]], host: str
+) -> None:
+    collector, get = in_process()
+    r = get("/health", method="GET", headers={"host": host})
+    collector.writer.close()
+    assert r.status_code == 200 and r.json()["status"] == "healthy"
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("localhost.evil.example:8787", 403),  # not a name under localhost
+        ("evillocalhost", 403),
+        ("127.0.0.1.evil.example", 403),
+        ("127.1", 403),  # not how a browser writes an address (it sends 127.0.0.1): a name
+        ("[::1", 400),  # IPv6 forms a browser never sends
+        ("[::1]x", 400),
+        ("[::1]:port", 400),
+        ("[evil.example]:8787", 400),
+        ("[127.0.0.1]", 400),
+        ("evil.example:port", 400),
+        ("evil example", 400),
+        ("user@evil.example", 400),
+    ],
+)
+def test_other_hosts_and_malformed_ones_are_refused(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]], host: str, status: int
+) -> None:
+    collector, get = in_process()
+    r = get("/traces/recent", method="GET", headers={"host": host})
+    collector.writer.close()
+    assert r.status_code == status and r.json()["success"] is False
+    assert collector.counters.rejected == {"host_refused" if status == 403 else "bad_host": 1}
+
+
+def test_allow_host_admits_a_tunnel_name_on_every_route(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]],
+) -> None:
+    """A tunnel (ngrok, cloudflared) passes the public name on as `Host` unless told to rewrite it; a
+    Convex log stream or a deployed Worker posts through it."""
+    from logcorr.serve.security import HostPolicy
+
+    collector, post = in_process(hosts=HostPolicy(["abc.ngrok-free.app", ".tunnel.example"]))
+    tunnel = _every_route(post, "abc.ngrok-free.app")
+    subdomain = post("/health", method="GET", headers={"host": "a.b.tunnel.example:443"})
+    apex = post("/health", method="GET", headers={"host": "tunnel.example"})
+    other = post("/health", method="GET", headers={"host": "xyz.ngrok-free.app"})
+    collector.writer.close()
+    expected = {"OPTIONS /log": 204, "GET /nowhere": 404, "POST /api/action": 200}
+    assert {k: r.status_code for k, r in tunnel.items()} == {k: expected.get(k, 200) for k in tunnel}
+    assert subdomain.status_code == 200 and apex.status_code == 200
+    assert other.status_code == 403 and other.json()["error"].endswith("--allow-host xyz.ngrok-free.app")
+    assert rows(collector.cfg.db, "SELECT message FROM log_queue ORDER BY message") == [
+        ("forwarded",),
+        ("from a page",),
+        ("from convex",),
+        ("via the action",),
+    ]
+
+
+def test_allow_host_star_admits_any_host(in_process: Callable[..., tuple[Any, Callable[..., Any]]]) -> None:
+    from logcorr.serve.security import HostPolicy
+
+    collector, get = in_process(hosts=HostPolicy(["*"]))
+    r = get("/traces/recent", method="GET", headers={"host": REBOUND})
+    collector.writer.close()
+    assert r.status_code == 200 and r.json()["count"] == 0
+
+
+def test_allow_host_patterns_and_the_listen_name() -> None:
+    from logcorr.errors import UsageError
+    from logcorr.serve.security import HostPolicy, is_loopback_bind, parse_host
+
+    p = HostPolicy(["Abc.Ngrok-Free.App.", "*.lan.example", ".corp.example"], listen_host="mybox.home.arpa")
+    assert p.refusal(["abc.ngrok-free.app:443"]) is None and p.refusal(["mybox.home.arpa:8787"]) is None
+    assert p.refusal(["pc.lan.example"]) is None and p.refusal(["lan.example"]) is not None  # subdomains only
+    assert p.refusal(["corp.example"]) is None and p.refusal(["x.corp.example"]) is None
+    assert p.refusal(["xcorp.example"]) is not None
+    assert p.names == ["Abc.Ngrok-Free.App.", "*.lan.example", ".corp.example", "mybox.home.arpa"]
+    assert HostPolicy(listen_host="0.0.0.0").names == [] and HostPolicy(listen_host="::").names == []
+    for bad in (
+        "https://abc.ngrok-free.app",
+        "abc.ngrok-free.app:443",
+        "a/b",
+        ".",
+        "*.",
+        "*.10.0.0.1",
+        "[::1]",
+    ):
+        with pytest.raises(UsageError, match="bad --allow-host"):
+            HostPolicy([bad])
+    for public_suffix in (".com", "*.app"):  # anyone can register a name under it and resolve it to 127.0.0.1
+        with pytest.raises(UsageError, match="would admit every name under"):
+            HostPolicy([public_suffix])
+    assert parse_host("[::1]:8787") == ("::1", True) and parse_host("LocalHost.:80") == ("localhost", False)
+    assert [
+        is_loopback_bind(h) for h in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::", "192.168.1.5")
+    ] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+
+
+def _raw(url: str, request: bytes) -> bytes:
+    import socket
+
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=30) as s:
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_real_server_refuses_a_rebound_host_and_answers_http10_without_one(
+    serve: Callable[..., Server],
+) -> None:
+    """Through uvicorn's own parser: the Host as the socket carries it, an HTTP/1.0 request without one
+    (not a browser: every browser sends the name it connected to)."""
+    server = serve()
+    rebound = _raw(
+        server.url, f"GET /traces/recent HTTP/1.1\r\nHost: {REBOUND}\r\nConnection: close\r\n\r\n".encode()
+    )
+    no_host = _raw(server.url, b"GET /traces/recent HTTP/1.0\r\n\r\n")
+    by_address = _raw(
+        server.url, f"GET /health HTTP/1.1\r\nHost: {server.url[7:]}\r\nConnection: close\r\n\r\n".encode()
+    )
+    assert rebound.startswith(b"HTTP/1.1 403") and b"--allow-host evil.example" in rebound
+    assert b'"traces"' not in rebound
+    assert no_host.startswith(b"HTTP/1.1 200") and b'"traces":[]' in no_host
+    assert by_address.startswith(b"HTTP/1.1 200")
+    with server.client() as c:
+        health = c.get("/health", headers={"host": "localhost:1"}).json()
+    assert health["rejected"] == {"host_refused": 1} and health["responses"]["403"] == 1
+
+
+def test_a_real_server_admits_the_names_given_with_allow_host(serve: Callable[..., Server]) -> None:
+    server = serve("--allow-host", "abc.trycloudflare.com", "--allow-host", ".tunnel.example")
+    with server.client() as c:
+        stored = c.post(
+            "/convex/log-stream",
+            content=orjson.dumps([convex_console("'through the tunnel'", T0)]),
+            headers={"content-type": "application/json", "host": "abc.trycloudflare.com"},
+        )
+        listed = c.get("/traces/recent", headers={"host": "x.tunnel.example"})
+        refused = c.get("/traces/recent", headers={"host": "other.trycloudflare.com"})
+    assert stored.status_code == 200 and stored.json()["stored"] == 1
+    assert listed.status_code == 200 and listed.json()["traces"] == []  # the event carries no trace id
+    assert refused.status_code == 403
+
+
+def test_a_bad_allow_host_is_one_clear_line(cli: Callable[..., Any], tmp_path: Path) -> None:
+    r = cli(
+        "serve",
+        "--port",
+        "0",
+        "--db",
+        str(tmp_path / "x.duckdb"),
+        "--allow-host",
+        "https://abc.ngrok-free.app",
+    )
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: bad --allow-host 'https://abc.ngrok-free.app'")
+    assert not (tmp_path / "x.duckdb").exists()

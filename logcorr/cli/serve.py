@@ -21,6 +21,10 @@ def serve_cmd(
         None, "--allow-origin", help="Browser origin allowed by CORS; repeatable; http://localhost:* = any port, * = any "
         "(default: localhost and 127.0.0.1 origins)."
     ),
+    allow_host: list[str] = typer.Option(
+        None, "--allow-host", help="Host name the server answers besides localhost and IP addresses (a tunnel's, "
+        "a LAN name); repeatable; .example.com = it and its subdomains, * = any (default: none)."
+    ),
     webhook_secret: str = typer.Option(
         None, "--webhook-secret", envvar="LOGCORR_WEBHOOK_SECRET", show_envvar=True,
         help="Convex log-stream secret; deliveries without a valid x-webhook-signature are refused (default: not checked).",
@@ -41,6 +45,7 @@ def serve_cmd(
 
     \b
     Example: logcorr serve --db app.duckdb --allow-origin http://localhost:3000 --webhook-secret "$SECRET"
+    Through a tunnel: logcorr serve --db app.duckdb --allow-host abc.ngrok-free.app
     """
     from logcorr.errors import UsageError
     from logcorr.rules.policy import load_policy
@@ -68,10 +73,12 @@ def serve_cmd(
             "set it to the secret the Convex dashboard shows for the log stream, or leave both out",
         )
     from logcorr.serve.config import ServeConfig
-    from logcorr.serve.security import DEFAULT_ORIGINS, OriginPolicy
+    from logcorr.serve.security import DEFAULT_ORIGINS, HostPolicy, OriginPolicy, is_loopback_bind
 
+    hosts = HostPolicy(allow_host or (), listen_host=host)
     cfg = ServeConfig(
         db=resolve_db(db), policy=load_policy(policy), origins=OriginPolicy(allow_origin or DEFAULT_ORIGINS),
+        hosts=hosts,
         webhook_secret=webhook_secret, max_event_age_s=max_event_age or None, max_body_bytes=max_body_kb * 1024,
         max_held_bytes=max_held_mb * 1_048_576,
         proxy=proxy, batch_ms=batch_ms, batch_max=batch_max,
@@ -79,6 +86,18 @@ def serve_cmd(
 
     def ready(url: str) -> None:
         sys.stderr.write(f"logcorr serve: listening on {url} (db {cfg.db}); Ctrl-C to stop\n")
+        if hosts.any:
+            sys.stderr.write(
+                "logcorr serve: --allow-host '*': the Host check is off, so a web page whose DNS name is rebound to "
+                "this machine can read /health and /traces/recent\n"
+            )
+        elif not is_loopback_bind(host):
+            # reached by other machines, by a name this process cannot know: say how to admit it
+            sys.stderr.write(
+                "logcorr serve: answering requests for localhost, IP addresses"
+                + "".join(f", {name}" for name in hosts.names)
+                + "; another name (a LAN name, a tunnel's, a reverse proxy's) needs --allow-host NAME\n"
+            )
         sys.stderr.flush()
 
     serve(cfg, host, port, ready)

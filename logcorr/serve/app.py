@@ -415,7 +415,23 @@ class Collector:
             )
 
         app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
-        return self._cut_at_shutdown(app)
+        return self._cut_at_shutdown(self._check_host(app))
+
+    def _check_host(self, app: ASGIApp) -> ASGIApp:
+        """`app`, refusing a request whose `Host` the policy does not admit before any route sees it (GET
+        and POST alike, unknown paths too): a page on a name rebound to 127.0.0.1 is same-origin for its
+        browser, so neither CORS nor the `Origin` check stops it reading `/health` or `/traces/recent`."""
+
+        async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"host"]
+                refusal = self.cfg.hosts.refusal(values)
+                if refusal is not None:
+                    await self._fail(BadRequest(*refusal))(scope, receive, send)
+                    return
+            await app(scope, receive, send)
+
+        return checked
 
     def _cut_at_shutdown(self, app: ASGIApp) -> ASGIApp:
         """`app`, answering 503 instead of leaving a traceback when the server cuts a request that is still

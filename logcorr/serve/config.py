@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from logcorr.rules.policy import Policy
-from logcorr.serve.security import OriginPolicy
+from logcorr.serve.security import HostPolicy, OriginPolicy
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class ServeConfig:
     db: str
     policy: Policy = field(default_factory=Policy)
     origins: OriginPolicy = field(default_factory=OriginPolicy)
+    hosts: HostPolicy = field(default_factory=HostPolicy)  # Host header allowlist (DNS rebinding)
     webhook_secret: str | None = None
     max_event_age_s: float | None = None  # reject webhook deliveries whose first event is older
     max_body_bytes: int = 1_048_576

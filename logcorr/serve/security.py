@@ -1,11 +1,13 @@
-"""Request checks that need no database: CORS origin matching, the Convex webhook signature
-(`x-webhook-signature: sha256=<hex HMAC-SHA256(secret, raw body)>`, compared in constant time) and the
-replay window on a delivery's first event."""
+"""Request checks that need no database: the `Host` allowlist (DNS-rebinding protection), CORS origin
+matching, the Convex webhook signature (`x-webhook-signature: sha256=<hex HMAC-SHA256(secret, raw body)>`,
+compared in constant time) and the replay window on a delivery's first event."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -88,6 +90,134 @@ class OriginPolicy:
             if p.host == host or (p.host.startswith("*.") and host.endswith(p.host[1:])):
                 return True
         return False
+
+
+_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")  # a DNS name as a Host header carries it (lowercased)
+_ALLOW_HOST_HINT = (
+    "use a host name such as abc.ngrok-free.app (no scheme, port or path), .example.com for example.com and "
+    "its subdomains, *.example.com for its subdomains only, or * for any host"
+)
+
+
+def _ip_literal(text: str) -> str | None:
+    """`text` as an IP address (IPv6 without brackets), normalised; None when it is not one."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def parse_host(value: str) -> tuple[str, bool] | None:
+    """(host, is an IP literal) of a `Host` header value: the port dropped, the name lowercased and a
+    trailing dot dropped (`localhost.` is `localhost`), an IPv6 literal without its brackets. None when the
+    value is neither a name nor an IP literal (an empty name, a bad port, a stray character)."""
+    text = value.strip().lower()
+    if text.startswith("["):  # [v6] or [v6]:port
+        end = text.find("]")
+        rest = text[end + 1 :] if end > 0 else "!"
+        if rest and not (rest.startswith(":") and (rest == ":" or rest[1:].isdigit())):
+            return None
+        address = _ip_literal(text[1:end])
+        return (address, True) if address is not None and ":" in address else None
+    if text.count(":") > 1:  # an IPv6 literal without brackets (not a browser's), or nonsense
+        address = _ip_literal(text)
+        return (address, True) if address is not None else None
+    name, _, port = text.partition(":")
+    if port and not port.isdigit():
+        return None
+    name = name[:-1] if name.endswith(".") else name
+    if not _NAME.fullmatch(name):
+        return None
+    address = _ip_literal(name)
+    return (address, True) if address is not None else (name, False)
+
+
+def is_loopback_name(name: str) -> bool:
+    """`localhost` and the names under it (which browsers and resolvers keep on this machine, RFC 6761)."""
+    return name == "localhost" or name.endswith(".localhost")
+
+
+def is_loopback_bind(host: str) -> bool:
+    """Whether `--host` listens on this machine only (127.0.0.0/8, ::1, localhost)."""
+    parsed = parse_host(f"[{host}]" if ":" in host and not host.startswith("[") else host)
+    if parsed is None:
+        return False
+    name, is_ip = parsed
+    return ipaddress.ip_address(name).is_loopback if is_ip else is_loopback_name(name)
+
+
+class HostPolicy:
+    """Which `Host` header values are answered: the defence against DNS rebinding, where a page on an
+    attacker's name that later resolves to 127.0.0.1 reads this server as same-origin (no CORS check
+    applies, and its GET requests carry no `Origin`). Always admitted: loopback names (`localhost`,
+    `*.localhost`) and IP literals (a page can only be served from an address by that address, which
+    cannot be rebound), and `listen_host` when it is a name. Others only by `patterns` (`--allow-host`):
+    an exact name, `.example.com` (the name and its subdomains, as webpack-dev-server's and Vite's
+    `allowedHosts`), `*.example.com` (subdomains only, as `--allow-origin`) or `*` (any host). Ports are
+    not compared. A request without `Host` (HTTP/1.0) or with an empty one is answered: every browser sends
+    the name it connected to, and a client that sends none can name 127.0.0.1 as well."""
+
+    def __init__(self, patterns: tuple[str, ...] | list[str] = (), listen_host: str = "127.0.0.1") -> None:
+        self.patterns = tuple(patterns)
+        self.any = "*" in self.patterns
+        self.exact: set[str] = set()
+        self.suffixes: list[str] = []  # ".example.com": a name ends with it
+        for pattern in self.patterns:
+            if pattern == "*":
+                continue
+            wildcard = pattern.startswith(("*.", "."))
+            body = pattern.removeprefix("*").removeprefix(".") if wildcard else pattern
+            parsed = parse_host(body) if body and not any(c in body for c in "/:@[") else None
+            if parsed is None or (wildcard and parsed[1]):
+                raise UsageError(f"bad --allow-host {pattern!r}", _ALLOW_HOST_HINT)
+            name = parsed[0]
+            if is_loopback_name(name):  # admitted anyway
+                continue
+            # `.com`: anyone can buy a name under it and point it at 127.0.0.1
+            if wildcard and "." not in name:
+                raise UsageError(
+                    f"--allow-host {pattern!r} would admit every name under .{name}, which anyone can register "
+                    "and resolve to 127.0.0.1",
+                    "list the names you use (abc.ngrok-free.app), or a domain whose DNS you control (.example.com)",
+                )
+            if wildcard:
+                self.suffixes.append("." + name)
+            if not pattern.startswith("*."):  # an exact name, or `.example.com`: example.com itself too
+                self.exact.add(name)
+        parsed = parse_host(listen_host if ":" not in listen_host else f"[{listen_host.strip('[]')}]")
+        self.names = [p for p in self.patterns if p != "*"]  # what is admitted beyond the defaults, as given
+        if parsed is not None and not parsed[1] and not is_loopback_name(parsed[0]):
+            self.exact.add(parsed[0])  # `--host mybox.lan`: clients use that name
+            self.names.append(parsed[0])
+
+    def allows(self, name: str, is_ip: bool) -> bool:
+        """Whether a parsed Host (`parse_host`) is answered."""
+        if self.any or is_ip or is_loopback_name(name) or name in self.exact:
+            return True
+        return any(name.endswith(s) for s in self.suffixes)
+
+    def refusal(self, values: list[str]) -> tuple[int, str, str] | None:
+        """(status, kind, message) refusing a request with these `Host` header values, or None to answer it."""
+        if self.any or [v.strip() for v in values] in (
+            [],
+            [""],
+        ):  # no Host (HTTP/1.0), or empty: not a browser
+            return None
+        shown = values[0] if len(values[0]) <= 100 else values[0][:100] + "…"
+        if len(values) > 1:
+            return 400, "bad_host", "the request has more than one Host header"
+        parsed = parse_host(values[0])
+        if parsed is None:
+            return 400, "bad_host", f"Host {shown!r} is not a host name or IP address"
+        if self.allows(*parsed):
+            return None
+        return (
+            403,
+            "host_refused",
+            f"Host {shown!r} is not allowed: this server answers requests for localhost, IP addresses and the "
+            f"names given with --allow-host (DNS-rebinding protection); to admit this name, start it with "
+            f"--allow-host {parsed[0]}",
+        )
 
 
 SIGNATURE_HEADER = "x-webhook-signature"
