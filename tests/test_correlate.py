@@ -898,3 +898,30 @@ def test_an_empty_listing_says_when_the_database_holds_no_events(
     assert cli("ingest", str(FIXTURES / "browser"), "--db", str(full)).exit_code == ExitCode.OK
     r = cli(*command, "--db", str(full), "--format", "json")
     assert r.exit_code == ExitCode.OK and "holds no events" not in r.stderr
+
+
+def test_search_system_is_the_event_s_own_lines_without_a_trace_included(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """`search polling --system backend` found nothing for backend lines of no trace: `--system` filtered by the
+    systems of a trace, which such lines have none of. It is the event's own system now, as `--level` is."""
+    f = tmp_path / "mixed.jsonl"
+    fn = {"path": "orders:status", "type": "query"}
+    recs = [
+        {"topic": "console", "timestamp": 1714910400000 + i, "log_level": "LOG", "message": "'polling'",
+         "function": fn | {"request_id": f"r{i}"}}
+        for i in range(2)
+    ]  # fmt: skip
+    recs.append({"id": "w1", "trace_id": "t-1", "system": "worker", "level": "info", "message": "polling upstream",
+                 "timestamp": 1714910400500})  # fmt: skip
+    f.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    db = str(tmp_path / "s.duckdb")
+    assert cli("ingest", str(f), "--db", db, "-q").exit_code == 0
+    backend = cli("search", "polling", "--system", "backend", "--db", db, "--format", "json").json()
+    assert [(r["system"], r["trace_id"]) for r in backend] == [("backend", None), ("backend", None)]
+    both = cli(
+        "search", "polling", "--system", "backend", "--system", "worker", "--db", db, "--format", "json"
+    )
+    assert sorted(r["system"] for r in both.json()) == ["backend", "backend", "worker"]
+    bad = cli("search", "polling", "--system", "frontend", "--db", db)
+    assert bad.exit_code == ExitCode.USAGE and "unknown system" in bad.stderr

@@ -182,7 +182,9 @@ def search_cmd(
     db: str = DB_OPT,
     regex: bool = Option(False, "--regex", "-E", help="Treat TEXT as a regular expression."),
     level: str = Option(None, "--level", help="Only events of this level (debug, info, log, warn, error)."),
-    system: list[str] = Option(None, "--system", help="Only events in traces that include this system."),
+    system: list[str] = Option(
+        None, "--system", help="Only events of this system (repeatable; lines without a trace id too)."
+    ),
     has_errors: bool = Option(False, "--has-errors", help="Only events in traces with an error."),
     min_systems: int = Option(0, "--min-systems", help="Only events in traces spanning at least N systems."),
     since: str = Option(None, "--since", help="ISO time, or a duration before the newest event."),
@@ -201,8 +203,9 @@ def search_cmd(
 
     con = _open(db)
     try:
-        rows = search_events(con, text, _filter(system, has_errors, min_systems, since, until, user),
-                             regex=regex, level=level, limit=limit)  # fmt: skip
+        # --system is the event's own (as --level is): a trace filter left out the lines of no trace
+        rows = search_events(con, text, _filter([], has_errors, min_systems, since, until, user),
+                             regex=regex, level=level, systems=system or [], limit=limit)  # fmt: skip
         found = write_rows(rows, fmt, title="{n} events", limit=limit)
         _note_if_empty(con, db, found, user)
     finally:

@@ -53,9 +53,11 @@ def list_traces(
 
 
 def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, level: str | None = None,
-                  limit: int = 100) -> RowStream:  # fmt: skip
-    """Events whose message matches `text` (substring, case-insensitive) or a regular expression."""
+                  systems: list[str] | None = None, limit: int = 100) -> RowStream:  # fmt: skip
+    """Events whose message matches `text` (substring, case-insensitive) or a regular expression; `systems`:
+    of these systems only (the event's own, with or without a trace; `f.systems` are a trace's)."""
     f.validate()
+    TraceFilter(systems=list(systems or [])).validate()
     level = (
         level.lower() if level is not None else None
     )  # ERROR as the exports write it: the stored level is error
@@ -74,6 +76,9 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
     if level:
         clauses.append("level = ?")
         params.append(level)
+    if systems:
+        clauses.append(f"system IN ({', '.join('?' for _ in systems)})")
+        params.extend(systems)
     if f.trace_level:
         having, hparams = having_sql(f)
         clauses.append(
