@@ -434,3 +434,19 @@ def test_a_line_over_the_limit_is_read_the_same_wherever_the_chunks_end(
         and too_long.problem == "record longer than the 1000-byte limit (3 lines from here)"
     )
     assert too_long.excerpt() == (head + b"a'").decode()
+
+
+def test_json_lines_among_the_text_are_read_under_format_convex_text_too(tmp_path: Path) -> None:
+    """`ingest mix.log --format convex-text` rejected the JSON lines ("this format reads only such files") while
+    the file's note said they were read as JSON records."""
+    from logcorr.pipeline.ingest import ingest
+
+    mix = tmp_path / "mix.log"
+    mix.write_bytes((DATA / "backend.log").read_bytes() + (DATA / "browser.jsonl").read_bytes())
+    forced = ingest([str(mix)], str(tmp_path / "f.duckdb"), format_name="convex-text", local_tz="UTC")
+    mix2 = tmp_path / "mix2.log"
+    mix2.write_bytes(mix.read_bytes())
+    detected = ingest([str(mix2)], str(tmp_path / "d.duckdb"), local_tz="UTC")
+    assert forced.rejected == detected.rejected == 0
+    assert forced.stored == detected.stored and forced.files[0].formats == detected.files[0].formats
+    assert set(forced.files[0].formats) == {"convex-text", "browser-v2"}

@@ -191,8 +191,12 @@ def _parse(
                 # a record of `npx convex logs` text: its own format, whatever --format says (a JSON one would
                 # reject each)
                 fmt = FORMATS["convex-text"]
+            elif forced is not None and forced.name != "convex-text":
+                fmt = forced
             else:
-                fmt = forced or (detect(payload) if type(payload) is dict else None)
+                # a JSON line among `npx convex logs` text (an export joined on with `cat`) is read as JSON even
+                # under --format convex-text, as the file's note says
+                fmt = detect(payload) if type(payload) is dict else None
             if fmt is None:
                 reason = describe_unknown(payload) if type(payload) is dict else "not a JSON object"
                 _reject(result, stager, line, None, reason, payload, record=True)

@@ -37,7 +37,7 @@ DETECT_BYTES = DEFAULT_MAX_RECORD_BYTES
 EXCERPT = 160  # characters of a rejected line kept in the rejects table
 EXCERPT_SOURCE = 4096  # characters handed on for it: redaction sees whole secrets before the final cut
 
-UTF16_NOTE = "UTF-16 text read as UTF-8 (Windows PowerShell's `>` writes UTF-16)"
+UTF16_NOTE = "UTF-16 text, decoded (Windows PowerShell's `>` writes it)"
 
 # kinds yielded by iter_records
 RECORD = 0
