@@ -352,10 +352,10 @@ def parse_workers_logs(obj: dict[str, Any], events: list[Event], metrics: list[M
 
 
 # the dashboard's copy of one event (its log view's JSON) leaves `timestamp` out: the view prints the time
-# beside it, in the viewer's zone
+# beside it, in the viewer's zone. The advice after `;`: the summary counts reasons cut at " (" and ":"
 NO_TIME_COPIED = (
-    "no 'timestamp', as in an event copied from the dashboard's log view (save the query API's response or the "
-    "dashboard's JSON export instead: they keep it)"
+    "no 'timestamp', as in an event copied from the dashboard's log view; save the query API's response or the "
+    "dashboard's JSON export instead, which keep it"
 )
 
 
