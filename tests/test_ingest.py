@@ -571,7 +571,9 @@ def test_a_file_of_records_logcorr_reads_each_refused_gets_no_unreadable_hint(
     r = cli("ingest", str(path), "--db", str(tmp_path / "db.duckdb"))
     assert r.exit_code == 0, r.stderr
     assert "copied from the dashboard's log view" in r.stderr
-    assert "save the query API's response or the dashboard's JSON export instead" in r.stderr  # it was cut off
+    assert (
+        "save the query API's response or the dashboard's JSON export instead" in r.stderr
+    )  # it was cut off
     assert "hint: nothing in " not in r.stderr
 
 

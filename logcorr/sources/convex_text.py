@@ -100,18 +100,25 @@ def zone_hint(name: str) -> str:
     by_lower = {z.lower(): z for z in zones}
     if name.lower() in by_lower:
         return f"zone names are case-sensitive: did you mean {by_lower[name.lower()]}?"
-    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.8)
+    m = _OFFSET.fullmatch(name.strip())
+    # a misspelt place only (`Area/Place`): a short name is as close to another zone's as to its own (`GMT+5` to
+    # `GMT+0`, `CEST` to `EST`), whose times are hours off
+    close = (
+        []
+        if m or "/" not in name
+        else difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.8)
+    )
     if close:
         return f"did you mean {by_lower[close[0]]}?"
-    m = _OFFSET.fullmatch(name.strip())
     if m:
         said = (
             "give the zone name of the place the CLI ran in (e.g. America/New_York: it keeps that place's daylight "
             "saving time), not an offset"
         )
         hours = int(m.group(2))
-        if hours <= 14 and m.group(3) in (None, "00"):
-            etc = "Etc/GMT" if hours == 0 else f"Etc/GMT{'-' if m.group(1) == '+' else '+'}{hours}"
+        west = m.group(1) == "-"
+        if hours <= (12 if west else 14) and m.group(3) in (None, "00"):  # Etc/GMT-14 … Etc/GMT+12
+            etc = "Etc/GMT" if hours == 0 else f"Etc/GMT{'+' if west else '-'}{hours}"
             said += f"; a fixed UTC{m.group(1)}{hours} is {etc} (its sign reversed, as POSIX writes it)"
         return said
     return "give an IANA zone name, e.g. Europe/Berlin or UTC"
