@@ -393,6 +393,9 @@ def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
      ("2FA code 123456", "2FA code [REDACTED:secret]"),
      ("Your 2FA code is 123456", "Your 2FA code is [REDACTED:secret]"),
      ("SMS: Your verification code is 654321.", "SMS: Your verification code is [REDACTED:secret]."),
+     # ` is: ` as SMS templates write it (` is ` and `:` were looked for, not both)
+     ("Your 2FA code is: 123456", "Your 2FA code is: [REDACTED:secret]"),
+     ("Your backup code is: 12345678", "Your backup code is: [REDACTED:secret]"),
      ("mfa code 551177 accepted", "mfa code [REDACTED:secret] accepted"),
      ("verification_code=654321", "verification_code=[REDACTED:secret]"),
      ("security_code=123", "security_code=[REDACTED:secret]"),
@@ -496,6 +499,8 @@ _ORDINARY = [
     "2FA code expired after 300s",
     "MFA code 2 of 3 rejected",
     "Your 2FA code is invalid, try again",
+    "The 2FA code is: sent",
+    "MFA code is: 2 of 3",
     "2fa: enabled",
     "mfa: required",
     "backup codes generated: 10",

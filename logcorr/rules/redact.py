@@ -309,7 +309,7 @@ _CODE_KV = (
     + r"|(?P<card>(?:cvv|cvc)2?|security" + _CODE_JOIN + r"code)"
     + r"|(?P<codes>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"codes)"
     + r"|(?P<code1>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"code)|mfa|2fa)"
-    + r"(?(pin)|" + _Q + r"?)" + r")" + r"(?:" + _WORD_SEP + r"|(?(code1)(?P<prose>[ ](?i:is[ ])?)|(?!))))"
+    + r"(?(pin)|" + _Q + r"?)" + r")" + r"(?:" + _WORD_SEP + r"|(?(code1)(?P<prose>[ ](?i:is:?[ ])?)|(?!))))"
     + r"(?P<ck2_val>(?(prose)" + _PROSE_CODE + r"|(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
     + r"(?(codes)(?![0-9]+" + _COUNT_END + r")(?:" + _CODE_LIST + r"|" + _guarded(_CODE_LIKE) + _MORE_CODES + r")|"
     + r"(?:" + _guarded(_CODE_LIKE) + r")))))))"
