@@ -314,6 +314,10 @@ def test_a_key_named_by_its_algorithm_or_id_after_a_spaced_name_is_kept(text: st
      ('{"basic_auth": "user:pass"}', '{"basic_auth": "[REDACTED:secret]"}'),
      ("BASIC_AUTH=admin:admin", "BASIC_AUTH=[REDACTED:secret]"),
      ("http_auth:a5600ea69243d50c", "http_auth:[REDACTED:secret]"),
+     # joined by a camel hump, as JavaScript objects are logged (`{"proxyAuth": "bob:pw"}` in context was replaced)
+     ("cfg { basicAuth: 'alice:wonderland' }", "cfg { basicAuth: '[REDACTED:secret]' }"),
+     ('{"proxyAuth":"deploy:secret"}', '{"proxyAuth":"[REDACTED:secret]"}'),
+     ("BasicAuth=admin:admin", "BasicAuth=[REDACTED:secret]"),
      # `Basic` after `auth:` was caught already, and stays so
      ("auth: Basic dXNlcjpwYXNz", "auth: [REDACTED:basic_auth]")],
 )  # fmt: skip
@@ -341,6 +345,7 @@ def test_a_user_and_password_under_a_kind_of_auth_in_context_is_redacted() -> No
      "users:auth", "auth: required", "auth=true", "auth = true", "run auth:migrate20240101", "call auth:oauth2Callback",
      "call auth:verify2fa", "auth:abc123def456 at the start of a text", "basic_auth:login", "lib_auth:verify2fa",
      "email_auth:sendCode", "next-auth:session:update", "basic_auth: enabled", "basic_auth=true",
+     "OAuth: 'google:callback'", "{ requireAuth: true }", "basicAuth: enabled",
      "auth: provider:google", "emit auth:user:created"],
 )  # fmt: skip
 def test_convex_function_paths_and_auth_words_are_kept(text: str) -> None:

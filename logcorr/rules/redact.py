@@ -214,7 +214,7 @@ _USER_PASS = r"(?=[A-Za-z0-9._~+%@!$-]+:[^\s:,;&}\]\)\"'\\]+(?:[\s,;&}\]\)\"'\\]
 _AUTH_LOOK = r"(?(ak_q)(?:" + _USER_PASS + r"|" + _TOKEN_LIKE + r")|" + _TOKEN_LIKE + r")"
 _AUTH_KV = (
     r"(?P<auth_kv>(?P<ak_key>(?i:"
-    + r"(?P<ak_q>(?<=_))auth(?:" + _Q + _WORD_SEP + r"|[ ]?=>?\s*|: \s*|:(?=" + _RANDOM_LIKE + r"|" + _USER_PASS
+    + r"(?P<ak_q>(?<=_)|(?-i:(?<=[a-z])(?=A)))auth(?:" + _Q + _WORD_SEP + r"|[ ]?=>?\s*|: \s*|:(?=" + _RANDOM_LIKE + r"|" + _USER_PASS
     + r"|\\{0,8}[\"']))"
     + r"|" + _Q + r"?" + _KEY_START + r"auth(?:" + _Q + _WORD_SEP + r"|[ ]?=>?\s*|: \s*)"
     + r"|(?:(?<=[ {])|(?<=map\[))auth:(?=" + _RANDOM_LIKE + r"|\\{0,8}[\"'])))"
