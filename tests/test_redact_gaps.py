@@ -335,7 +335,7 @@ def test_a_user_and_password_under_a_kind_of_auth_in_context_is_redacted() -> No
         "basic_auth": "[REDACTED:secret]",
         "proxyAuth": "[REDACTED:secret]",
     }
-    kept = {"auth": "provider:google", "basic_auth": "enabled", "oauth": "user:pass"}
+    kept = {"auth": "provider:google", "basic_auth": "enabled", "oauth": "user:pass", "ldapAuth": "bind:ok"}
     assert r.value(kept) == kept
 
 
@@ -346,6 +346,8 @@ def test_a_user_and_password_under_a_kind_of_auth_in_context_is_redacted() -> No
      "call auth:verify2fa", "auth:abc123def456 at the start of a text", "basic_auth:login", "lib_auth:verify2fa",
      "email_auth:sendCode", "next-auth:session:update", "basic_auth: enabled", "basic_auth=true",
      "OAuth: 'google:callback'", "{ requireAuth: true }", "basicAuth: enabled",
+     # a mode and a state, not a user and a password
+     "ldap_auth: bind:ok", "client_auth: tls:required", "{ twoFactorAuth: 'totp:enabled' }",
      "auth: provider:google", "emit auth:user:created"],
 )  # fmt: skip
 def test_convex_function_paths_and_auth_words_are_kept(text: str) -> None:

@@ -210,7 +210,11 @@ def _guarded(look: str) -> str:
 # a password (`basic_auth: user:pass`, `basic_auth:bob:hunter2`): one `:` between two words, nothing after them. A
 # Convex function path holds one `:` only (`basic_auth:login` stays), a `debug` namespace joins with `-`
 # (`next-auth:session:update`), not `_`. Such a key with no space after its `:` is the probe's word `_auth:`
-_USER_PASS = r"(?=[A-Za-z0-9._~+%@!$-]+:[^\s:,;&}\]\)\"'\\]+(?:[\s,;&}\]\)\"'\\]|$))"
+# The second word no state (`ldap_auth: bind:ok`, `client_auth: tls:required`, `{ twoFactorAuth: 'totp:enabled' }`)
+_USER_PASS = (
+    r"(?=[A-Za-z0-9._~+%@!$-]+:(?!(?i:" + "|".join((*_STATE_WORDS, "true", "false", "on", "off"))
+    + r")(?:[\s,;&}\]\)\"'\\]|$))[^\s:,;&}\]\)\"'\\]+(?:[\s,;&}\]\)\"'\\]|$))"
+)  # fmt: skip
 _AUTH_LOOK = r"(?(ak_q)(?:" + _USER_PASS + r"|" + _TOKEN_LIKE + r")|" + _TOKEN_LIKE + r")"
 _AUTH_KV = (
     r"(?P<auth_kv>(?P<ak_key>(?i:"
