@@ -582,3 +582,16 @@ def test_durations_in_the_basis_and_the_period_error_read_in_days(
     )
     assert one_day.exit_code == ExitCode.USAGE
     assert "--period (1.0 d) is shorter than the observed span (44.5 d)" in one_day.stderr, one_day.stderr
+
+
+def test_a_period_just_under_the_span_says_by_how_much(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    """A span 20 s over an hour and `--period 1h` read "--period (1.0 h) is shorter than the observed span
+    (1.0 h)": both rounded alike."""
+    recs = spread(0, 2, "worker", "edge")
+    recs[1]["timestamp"] = recs[0]["timestamp"] + 3_620_000 - 1  # the span counts both ends
+    db = str(tmp_path / "edge.duckdb")
+    ingest([str(write(tmp_path / "edge.jsonl", recs))], db)
+    r = cli("budget", "simulate", "--db", db, "--period", "1h")
+    assert r.exit_code == ExitCode.USAGE
+    said = " ".join(r.stderr.split())
+    assert "--period (1.0 h) is shorter than the observed span (1.0 h, 20.0 s longer)" in said, r.stderr

@@ -94,8 +94,11 @@ def simulate(
     start, days, notes = month_start(lo, days)
     span = hi - lo + 1
     if period_ms is not None and period_ms < span:
+        said, over = say_duration(span), span - period_ms
+        if said == say_duration(period_ms):  # `1.0 h` both: say by how much the span is longer
+            said += f", {over} ms longer" if over < 1000 else f", {say_duration(over)} longer"
         raise UsageError(
-            f"--period ({say_duration(period_ms)}) is shorter than the observed span ({say_duration(span)})",
+            f"--period ({say_duration(period_ms)}) is shorter than the observed span ({said})",
             "give a period at least as long as the data, or leave it out",
         )
     period = period_ms or choose_period(span)
