@@ -392,6 +392,9 @@ def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
      ("recovery_codes: 1234-5678 2345-6789", "recovery_codes: [REDACTED:secret]"),
      ("backup_codes=ab12-cd34, ef56-gh78 user_id=42", "backup_codes=[REDACTED:secret] user_id=42"),
      ("recovery_codes: 1234-5678 2345-6789 generated", "recovery_codes: [REDACTED:secret] generated"),
+     # numbers of 4 digits or more in a list are codes (Google's backup codes), a number alone a count
+     ("recovery_codes: 12345678 87654321", "recovery_codes: [REDACTED:secret]"),
+     ("backup_codes=1234,5678 used", "backup_codes=[REDACTED:secret] used"),
      ('{"backup_codes": ["ab12-cd34", "ef56-gh78"]}', '{"backup_codes": [REDACTED:secret]}'),
      ('{"backupCodes":[12345678,87654321]}', '{"backupCodes":[REDACTED:secret]}'),
      ('raw {\\"recovery_codes\\":[\\"ab12-cd34\\",\\"ef56-gh78\\"]}', 'raw {\\"recovery_codes\\":[REDACTED:secret]}'),
@@ -524,6 +527,8 @@ _ORDINARY = [
     "auth: provider:google",
     "User-Agent: Mozilla/5.0 (auth: none)",
     "recovery_codes: [] for new user",
+    "backup_codes: 10 20",
+    "backup_codes: 1234 of 5000",
     "2FA code 3 attempts left",
 ]
 

@@ -303,6 +303,9 @@ _QUOTED_CODE = (
 )
 _CODE_LIST = r"\[\s*(?:" + _QUOTED_CODE + r")(?:\s*,\s*(?:" + _QUOTED_CODE + r"))*\s*\]"
 _COUNT_END = r"(?![A-Za-z0-9_-]|\.[0-9])"
+# …but a number of 4 digits or more with more codes after it is the list's first (`recovery_codes: 12345678
+# 87654321`, as Google's backup codes read)
+_NUMBER_LIST = r"[0-9]{4,}(?:(?:,[ ]?|[ ]+)" + _CODE_ITEM + r"(?![^\s,;&}\]\)\"'\\]))+"
 # a code's name with the word `code` in prose, and the code after a space or `is` (`2FA code 123456`, "Your
 # verification code is 654321"): only digits, 4 to 12 ("2FA code sent", "MFA code 2 of 3", "backup code
 # 2024-05-01" stay)
@@ -315,7 +318,8 @@ _CODE_KV = (
     + r"|(?P<code1>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"code)|mfa|2fa)"
     + r"(?(pin)|" + _Q + r"?)" + r")" + r"(?:" + _WORD_SEP + r"|(?(code1)(?P<prose>[ ](?i:is:?[ ])?)|(?!))))"
     + r"(?P<ck2_val>(?(prose)" + _PROSE_CODE + r"|(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
-    + r"(?(codes)(?![0-9]+" + _COUNT_END + r")(?:" + _CODE_LIST + r"|" + _guarded(_CODE_LIKE) + _MORE_CODES + r")|"
+    + r"(?(codes)(?:(?![0-9]+" + _COUNT_END + r")(?:" + _CODE_LIST + r"|" + _guarded(_CODE_LIKE) + _MORE_CODES + r")"
+    + r"|" + _NUMBER_LIST + r")|"
     + r"(?:" + _guarded(_CODE_LIKE) + r")))))))"
 )  # fmt: skip
 _CODE_FIRST = r"(?i:(?=[\\\"'pcsmb2rv]))"
