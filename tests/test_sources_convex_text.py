@@ -458,3 +458,19 @@ def test_json_lines_among_the_text_are_read_under_format_convex_text_too(tmp_pat
     assert forced.rejected == detected.rejected == 0
     assert forced.stored == detected.stored and forced.files[0].formats == detected.files[0].formats
     assert set(forced.files[0].formats) == {"convex-text", "browser-v2"}
+
+
+def test_a_named_zone_is_found_without_the_system_s_zone_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows, Alpine and slim containers have no /usr/share/zoneinfo: `--local-tz Europe/Berlin` was an
+    "unknown time zone" there. The `tzdata` package, a dependency, holds the zones."""
+    import zoneinfo
+
+    monkeypatch.setattr(zoneinfo, "TZPATH", ())
+    zoneinfo.reset_tzpath(to=[])
+    zoneinfo.ZoneInfo.clear_cache()
+    try:
+        zone = LocalZone("Europe/Berlin")
+        assert zone.epoch_s(2026, 1, 4, 13, 17, 46) == 1767529066.0  # 12:17:46Z, CET
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
