@@ -389,6 +389,10 @@ def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
      ("backupCode: x7k2-9qpz", "backupCode: [REDACTED:secret]"),
      # a list of codes: the first one alone was replaced (a code with a `-` was taken for a count)
      ("backupCodes=ab12-cd34,ef56-gh78", "backupCodes=[REDACTED:secret]"),
+     # `;` between codes, a trailing comma or an item that is no code in brackets: the rest leaked
+     ("backup_codes=ab12-cd34;ef56-gh78", "backup_codes=[REDACTED:secret]"),
+     ('backup_codes: ["ab12-cd34", "ef56-gh78",]', "backup_codes: [REDACTED:secret]"),
+     ('backup_codes: ["ab12-cd34", "xyz"]', "backup_codes: [REDACTED:secret]"),
      ("recovery_codes: 1234-5678 2345-6789", "recovery_codes: [REDACTED:secret]"),
      ("backup_codes=ab12-cd34, ef56-gh78 user_id=42", "backup_codes=[REDACTED:secret] user_id=42"),
      ("recovery_codes: 1234-5678 2345-6789 generated", "recovery_codes: [REDACTED:secret] generated"),

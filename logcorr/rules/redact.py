@@ -297,11 +297,13 @@ def _digits(lo: int, hi: int) -> str:
 # (`"backup_codes": ["ab12-cd34", "ef56-gh78"]`). A bare number is a count (`backup_codes: 10`); a code holding
 # a `-` is none (`1234-5678`)
 _CODE_ITEM = r"(?=[A-Za-z-]*[0-9])[A-Za-z0-9-]{4,}"
-_MORE_CODES = r"(?:(?:,[ ]?|[ ]+)" + _CODE_ITEM + r"(?![^\s,;&}\]\)\"'\\]))*"
+_MORE_CODES = r"(?:(?:[,;][ ]?|[ ]+)" + _CODE_ITEM + r"(?![^\s,;&}\]\)\"'\\]))*"
 _QUOTED_CODE = (
     r"\"" + _CODE_ITEM + r"\"|'" + _CODE_ITEM + r"'|\\{1,8}\"" + _CODE_ITEM + r"\\{1,8}\"|" + _CODE_ITEM
 )
-_CODE_LIST = r"\[\s*(?:" + _QUOTED_CODE + r")(?:\s*,\s*(?:" + _QUOTED_CODE + r"))*\s*\]"
+# in brackets, after a first code, any item (`["ab12-cd34", "xyz"]` leaked whole) and a trailing comma
+_ANY_ITEM = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'|\\{1,8}\"[^\"\\]*\\{1,8}\"|" + _CODE_ITEM
+_CODE_LIST = r"\[\s*(?:" + _QUOTED_CODE + r")(?:\s*,\s*(?:" + _ANY_ITEM + r"))*\s*,?\s*\]"
 _COUNT_END = r"(?![A-Za-z0-9_-]|\.[0-9])"
 # …but a number of 4 digits or more with more codes after it is the list's first (`recovery_codes: 12345678
 # 87654321`, as Google's backup codes read)
