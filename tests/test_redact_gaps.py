@@ -407,6 +407,9 @@ def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
      ("2FA code 123456", "2FA code [REDACTED:secret]"),
      ("Your 2FA code is 123456", "Your 2FA code is [REDACTED:secret]"),
      ("SMS: Your verification code is 654321.", "SMS: Your verification code is [REDACTED:secret]."),
+     # a PIN in prose (it was looked for only before `=` or `:`)
+     ("Your PIN is 4821", "Your PIN is [REDACTED:secret]"),
+     ("Your PIN code is: 998877", "Your PIN code is: [REDACTED:secret]"),
      # ` is: ` as SMS templates write it (` is ` and `:` were looked for, not both)
      ("Your 2FA code is: 123456", "Your 2FA code is: [REDACTED:secret]"),
      ("Your backup code is: 12345678", "Your backup code is: [REDACTED:secret]"),
@@ -534,6 +537,9 @@ _ORDINARY = [
     "backup_codes: 10 20",
     "backup_codes: 1234 of 5000",
     "2FA code 3 attempts left",
+    "the pin is 13",
+    "pin is set",
+    "spin is 1234 rpm",
 ]
 
 

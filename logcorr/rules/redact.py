@@ -315,19 +315,21 @@ _PROSE_CODE = r"[0-9]{4,12}(?![A-Za-z0-9_-]|[.:][0-9])"
 _CODE_KV = (
     r"(?P<code_kv>(?P<ck2_key>(?i:" + _Q + r"?" + _KEY_START
     + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[ ]?[:=])))"
+    + r"|(?P<pin_prose>pin(?:[ ]code)?(?=[ ](?i:is:?)[ ][0-9]))"
     + r"|(?P<card>(?:cvv|cvc)2?|security" + _CODE_JOIN + r"code)"
     + r"|(?P<codes>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"codes)"
     + r"|(?P<code1>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"code)|mfa|2fa)"
-    + r"(?(pin)|" + _Q + r"?)" + r")" + r"(?:" + _WORD_SEP + r"|(?(code1)(?P<prose>[ ](?i:is:?[ ])?)|(?!))))"
-    + r"(?P<ck2_val>(?(prose)" + _PROSE_CODE + r"|(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
+    + r"(?(pin)|(?(pin_prose)|" + _Q + r"?))" + r")"
+    + r"(?:(?(pin_prose)(?!)|" + _WORD_SEP + r")|(?(code1)(?P<prose>[ ](?i:is:?[ ])?)|(?(pin_prose)(?P<pin_is>[ ](?i:is:?)[ ])|(?!)))))"
+    + r"(?P<ck2_val>(?(prose)" + _PROSE_CODE + r"|(?(pin_is)" + _PROSE_CODE + r"|(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
     + r"(?(codes)(?:(?![0-9]+" + _COUNT_END + r")(?:" + _CODE_LIST + r"|" + _guarded(_CODE_LIKE) + _MORE_CODES + r")"
     + r"|" + _NUMBER_LIST + r")|"
-    + r"(?:" + _guarded(_CODE_LIKE) + r")))))))"
+    + r"(?:" + _guarded(_CODE_LIKE) + r"))))))))"
 )  # fmt: skip
 _CODE_FIRST = r"(?i:(?=[\\\"'pcsmb2rv]))"
 # every spelling of a key of `_CODE_KV` contains one of these
 _CODE_TRIGGERS = (
-    "pin=", "pin:", 'pin"', "pin'", "pin\\", "pin =", "pin :",
+    "pin=", "pin:", 'pin"', "pin'", "pin\\", "pin =", "pin :", "pin is ", "pin is:", "pin code is",
     *(f"pin{j}" for j in ("_", "-", ".", " code", "code")), "mfa", "cvv",
     "cvc", "recovery", "verification",
     # `2fa` alone as `mfa` is (`2fa: 123456`, `{"2FA": "…"}`), by what follows it: "2fa" is in hex ids
