@@ -460,12 +460,11 @@ def test_json_lines_among_the_text_are_read_under_format_convex_text_too(tmp_pat
     assert set(forced.files[0].formats) == {"convex-text", "browser-v2"}
 
 
-def test_a_named_zone_is_found_without_the_system_s_zone_database(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_named_zone_is_found_without_the_system_s_zone_database() -> None:
     """Windows, Alpine and slim containers have no /usr/share/zoneinfo: `--local-tz Europe/Berlin` was an
     "unknown time zone" there. The `tzdata` package, a dependency, holds the zones."""
     import zoneinfo
 
-    monkeypatch.setattr(zoneinfo, "TZPATH", ())
     zoneinfo.reset_tzpath(to=[])
     zoneinfo.ZoneInfo.clear_cache()
     try:

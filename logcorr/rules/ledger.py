@@ -164,13 +164,11 @@ def explain(db: str, target: str) -> list[dict[str, Any]]:
                 files,
             ).fetchone()
             # a record that runs over several lines is recorded at its first: the nearest line before with a row
-            before = con.execute(
-                " UNION ALL ".join(
-                    f"SELECT max(source_line) FROM {t} WHERE source_file IN ({marks}) AND source_line < ?"
-                    for t in ("log_queue", "drop_ledger", "rejects", "metrics")
-                ).join(("SELECT max(l) FROM (", ") AS b(l)")),
-                [*files, line] * 4,
-            ).fetchone()
+            each = " UNION ALL ".join(
+                f"SELECT max(source_line) FROM {t} WHERE source_file IN ({marks}) AND source_line < ?"
+                for t in ("log_queue", "drop_ledger", "rejects", "metrics")
+            )
+            before = con.execute(f"SELECT max(l) FROM ({each}) AS b(l)", [*files, line] * 4).fetchone()
     finally:
         con.close()
     if not rows:

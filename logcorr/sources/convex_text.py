@@ -318,10 +318,15 @@ class Framer:
         if self.current is None:
             yield from self._out(REJECT, line_no, (NOT_A_LINE, stripped))
             return
+        self._take_blanks()
+        self.current.add(text, self.max_len)
+
+    def _take_blanks(self) -> None:
+        """The blank lines before a line of the current record are its own."""
+        assert self.current is not None
         for _ in range(self.blanks):
             self.current.add("", self.max_len)
         self.blanks = 0
-        self.current.add(text, self.max_len)
 
     def overlong(self, line_no: int, reason: str, head: str) -> Iterator[tuple[int, int, Any]]:
         """A line longer than the record limit (passed over, not held): the current record's, which it makes
@@ -329,9 +334,7 @@ class Framer:
         if self.current is None:
             yield from self._out(REJECT, line_no, (reason, head))
             return
-        for _ in range(self.blanks):
-            self.current.add("", self.max_len)
-        self.blanks = 0
+        self._take_blanks()
         self.current.lines += 1
         if (
             not self.current.over
