@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from logcorr.pipeline import parse
@@ -19,10 +20,11 @@ if not fast.available() and os.environ.get("LOGCORR_ALLOW_NO_EXT"):
     pytest.skip("logcorr._fastparse is not built; LOGCORR_ALLOW_NO_EXT is set", allow_module_level=True)
 
 
-def test_ingest_with_and_without_the_fast_path_is_the_same(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    src = _mixed_file(tmp_path)
+def _same_with_and_without_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, src: Path, *, rejects: int
+) -> tuple[int, int]:
+    """Ingests `src` with the fast path and with the Python path alone and asserts every count and table is
+    the same; returns (records the fast path claimed, records)."""
     compiled = fast.lines_parser()
     assert compiled is not None, "the compiled fast path did not build (logcorr/_fastparse.c)"
     claimed = 0
@@ -39,9 +41,9 @@ def test_ingest_with_and_without_the_fast_path_is_the_same(
     monkeypatch.setenv("LOGCORR_NO_FASTPATH", "1")
     assert fast.line_parser() is None and fast.lines_parser() is None
     python = ingest([str(src)], str(tmp_path / "python.duckdb"), jobs=1, max_record_bytes=4096)
+    monkeypatch.undo()
 
     a, b = with_fast.files[0], python.files[0]
-    assert claimed > a.records // 2  # most generated lines take the compiled path
     assert (a.stats.lines, a.stats.blank, a.records, a.records_with_events, a.records_metric_only,
             a.records_skipped, a.events, a.metrics, a.rejected, a.stored, a.dropped) == (
         b.stats.lines, b.stats.blank, b.records, b.records_with_events, b.records_metric_only,
@@ -50,11 +52,76 @@ def test_ingest_with_and_without_the_fast_path_is_the_same(
     assert (
         a.formats == b.formats and a.reject_reasons == b.reject_reasons and a.skip_reasons == b.skip_reasons
     )
-    assert a.balanced and a.rejected >= 5 and a.dropped > 0
+    assert a.stats.notes == b.stats.notes
+    assert a.balanced and a.rejected >= rejects and a.dropped > 0
     assert with_fast.redactions == python.redactions and sum(python.redactions.values()) > 0
     snap_fast, snap_python = _snapshot(tmp_path / "fast.duckdb"), _snapshot(tmp_path / "python.duckdb")
     for table in snap_python:
         assert snap_fast[table] == snap_python[table], table
+    return claimed, a.records
+
+
+def test_ingest_with_and_without_the_fast_path_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claimed, records = _same_with_and_without_the_fast_path(
+        tmp_path, monkeypatch, _mixed_file(tmp_path), rejects=5
+    )
+    assert claimed > records // 2  # most generated lines take the compiled path
+
+
+def _pretty(value: Any, indent: str = "") -> bytes:
+    text = orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    return text.replace(b"\n", b"\n" + indent.encode())
+
+
+@pytest.mark.parametrize("layout", ["stream", "array", "crlf", "tabs", "joined"])
+def test_pretty_printed_records_take_the_fast_path_and_store_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """`wrangler tail --format json`, `jq .`, a pretty JSON array, and pretty values after an NDJSON line
+    (`cat a.jsonl b.json`): each object is offered to the compiled parser as one compact line (its end found
+    by its indentation, then proven by the parser), so it is read at NDJSON's speed, and what is stored is
+    what the Python path stores, bad values among them too: one whose pretty form is over the record limit
+    (4096 bytes here) is rejected, though compact it is under it."""
+    lines = _mixed_file(tmp_path).read_bytes().removeprefix(b"\xef\xbb\xbf").splitlines()
+    values, parts = [], []
+    for line in lines:
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if layout == "stream" and line.strip():
+                parts.append(line)  # a bad line between the values: rejected either way
+            continue
+        values.append(value)
+        if layout != "array":
+            parts.append(_pretty(value))
+    # a browser payload with a deep list in its context: 2,300 bytes compact, 8,400 pretty
+    wide = next(v for v in values if type(v) is dict and "url" in (v.get("context") or {}))
+    wide = dict(wide, context=dict(wide["context"], deep={"a": {"b": {"c": list(range(400))}}}))
+    compact = orjson.dumps(wide)
+    compiled = fast.lines_parser()
+    assert compiled is not None and compiled(compact, 0, len(compact), 4096, 0, 1, 0)[0] == 1
+    values.append(wide)
+    if layout != "array":
+        parts.append(_pretty(wide))
+    if layout == "joined":
+        parts.insert(0, lines[1])
+    if layout == "array":
+        body = b",\n".join(b"  " + _pretty(v, "  ") for v in values)
+        data = b"[\n" + body + b"\n]\n"
+    else:
+        data = b"\n".join(parts) + b"\n"
+    if layout == "crlf":
+        data = data.replace(b"\n", b"\r\n")
+    if layout == "tabs":
+        data = data.replace(b"\n  ", b"\n\t")
+    src = tmp_path / "pretty.json"
+    src.write_bytes(data)
+    claimed, records = _same_with_and_without_the_fast_path(
+        tmp_path, monkeypatch, src, rejects=6 if layout == "stream" else 1
+    )
+    assert claimed > records // 2
 
 
 def test_a_forced_format_skips_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -339,7 +339,7 @@ def iter_records(
         yield from _convex_text(src, first, stats, max_record_bytes, local_zone)
     elif mode != "archive":
         stats.mode = mode
-        yield from _scan(src, first, stats, max_record_bytes)
+        yield from _scan(src, first, stats, max_record_bytes, claim)
     if src.note:
         stats.notes.append(src.note)
     stats.limited = src.limited
@@ -462,7 +462,7 @@ def _ndjson(
     head = b""  # of a line too long to hold: its first bytes, for the reject's excerpt
     chunk = first
     truncated: str | None = None
-    pretty = _Pretty(max_len, stats)
+    pretty = _Pretty(max_len, stats, claim)
     nuls = False  # the line begun in an earlier chunk began with NUL bytes, passed over
     while chunk:
         end = chunk.rfind(b"\n") + 1  # the complete lines: chunk[:end]
@@ -570,9 +570,10 @@ class _Pretty:
     how many, and that line is read as any. Each of its lines was rejected as `malformed JSON`, and its records
     lost, a dozen rejects per record and no word of why."""
 
-    def __init__(self, max_len: int, stats: FileStats) -> None:
+    def __init__(self, max_len: int, stats: FileStats, claim: LineHook | None = None) -> None:
         self.max_len = max_len
         self.stats = stats
+        self.claim = claim  # the compiled fast path, offered each object as one compact line
         self.lines: list[bytes] | None = None  # the open value's lines (None: no value open)
         self.start = 0  # its first line's number
         self.last = 0  # its last line's number so far
@@ -666,7 +667,17 @@ class _Pretty:
             return
         if PRETTY_NOTE not in self.stats.notes:
             self.stats.notes.append(PRETTY_NOTE)
-        yield from _value(value, self.start, text)
+        if self.claim is None or not value or type(value) not in (dict, list):
+            yield from _value(value, self.start, text)
+            return
+        for item in [value] if type(value) is dict else value:
+            if type(item) is dict:
+                data = orjson.dumps(item)
+                taken, _, claimed = self.claim(data, 0, len(data), self.start - 1)
+                if taken:
+                    yield CLAIMED, self.start, claimed
+                    continue
+            yield RECORD, self.start, item  # as `_value` gives it
 
     def _cut(self, reason: str) -> Iterator[tuple[int, int, Any]]:
         assert self.lines is not None
@@ -889,7 +900,9 @@ def _int(text: str) -> int | float:
 _DECODER = json.JSONDecoder(parse_float=_float, parse_int=_int, parse_constant=_NotFinite)
 
 
-def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterator[tuple[int, int, Any]]:
+def _scan(
+    src: _Source, first: bytes, stats: FileStats, max_len: int, claim: LineHook | None = None
+) -> Iterator[tuple[int, int, Any]]:
     decoder = _DECODER
     t = _Text(src, first)
     pos = 0
@@ -919,6 +932,10 @@ def _scan(src: _Source, first: bytes, stats: FileStats, max_len: int) -> Iterato
         if ch == "[" and not in_array:
             in_array = True
             pos += 1
+            continue
+        if ch == "{" and claim is not None and (got := _claim_pretty(t, pos, line, max_len, claim)):
+            pos, claimed = got
+            yield CLAIMED, line, claimed
             continue
         if ch == "{" or in_array:
             value, end, err = _decode_one(decoder, t, pos, max_len)
@@ -1071,6 +1088,40 @@ def _text_line_reason(text: str) -> str:
     except orjson.JSONDecodeError:
         return "not JSON"
     return "not a JSON object or array"
+
+
+def _claim_pretty(t: _Text, pos: int, line: int, max_len: int, claim: LineHook) -> tuple[int, Any] | None:
+    """A pretty-printed object at buf[pos] (`wrangler tail --format json`, `jq .`, an array's element), offered
+    to the compiled fast path as one compact line: (the position after it, what `claim` returned), or None
+    when it is not laid out so or the fast path leaves it (the decoder then reads it, as it did each record,
+    2.2× slower). Its `{` ends its line; its end is taken to be the first `}` at the same indentation, which
+    parsing proves: text up to a `}` that closes only an inner value is not a whole value, and one that is
+    whole ends there (no JSON value is the prefix of another)."""
+    buf = t.buf
+    if buf[pos + 1 : pos + 2] != "\n" and buf[pos + 1 : pos + 3] != "\r\n":
+        return None
+    indent = buf[buf.rfind("\n", 0, pos) + 1 : pos]
+    if indent.strip(" \t"):
+        return None
+    needle = "\n" + indent + "}"
+    close = buf.find(needle, pos)
+    while close < 0 and len(buf) - pos <= max_len and t.more():
+        buf = t.buf
+        close = buf.find(needle, max(pos, len(buf) - CHUNK - len(needle)))
+    if close < 0:
+        return None
+    end = close + len(needle)
+    raw = buf[pos:end].encode()
+    if len(raw) > max_len:
+        return None  # the decoder rejects it, by the size it has here
+    try:
+        # compact, as an NDJSON line is written: the fast path leaves a record whose context it cannot copy as
+        # orjson writes it (`": "`, indentation), and orjson reads numbers as the decoder is set to
+        data = orjson.dumps(orjson.loads(raw))
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    taken, _, claimed = claim(data, 0, len(data), line - 1)
+    return (end, claimed) if taken else None
 
 
 def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> tuple[Any, int, str | None]:
