@@ -364,6 +364,16 @@ _PACKED: tuple[tuple[bytes, str], ...] = (
 )
 
 
+# reject reasons (up to the ingest summary's cut, see `_short` in pipeline/parse.py) that say what is wrong with a
+# file's container (compression, an archive, a cut-off or corrupt stream), not with the lines in it: a file whose
+# only rejects are these is not "no export logcorr reads", its reject already says what to do
+CONTAINER_FAULTS: tuple[str, ...] = (
+    "truncated gzip file",
+    "corrupt gzip data",
+    *(why.split(":", 1)[0] for _, why in _PACKED),
+)
+
+
 def _packed(first: bytes) -> str | None:
     """Why a file that begins with `first` is not read as a log (an archive or another compression), or None."""
     for magic, why in _PACKED:
