@@ -1092,10 +1092,13 @@ def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> 
                 return None, end, f"JSON value longer than the {max_len}-byte limit"
             return value, end, None
         except json.JSONDecodeError as e:
+            # some of json's messages end in "at" ("Unterminated string starting at", "Invalid control character
+            # at"), written to be followed by a position: "… starting at at line 3" read so
+            msg = e.msg.removesuffix(" at")
             if len(t.buf) - pos > max_len:
-                return None, pos, f"JSON value longer than the {max_len}-byte limit or malformed ({e.msg})"
+                return None, pos, f"JSON value longer than the {max_len}-byte limit or malformed ({msg})"
             if not t.more():
-                return None, pos, f"malformed or truncated JSON ({e.msg} at line {t.line_at(e.pos)})"
+                return None, pos, f"malformed or truncated JSON ({msg} at line {t.line_at(e.pos)})"
         except RecursionError:
             return None, pos, "JSON nested too deeply"
 
