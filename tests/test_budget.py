@@ -595,3 +595,30 @@ def test_a_period_just_under_the_span_says_by_how_much(cli: Callable[..., CliRes
     assert r.exit_code == ExitCode.USAGE
     said = " ".join(r.stderr.split())
     assert "--period (1.0 h) is shorter than the observed span (1.0 h, 20.0 s longer)" in said, r.stderr
+
+
+def test_input_files_without_a_log_event_are_not_told_to_pass_input_files(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    # `budget check access.log` (or an empty export) said "no events to simulate from", "hint: ingest some logs
+    # first, or pass input files": the files had been passed
+    access = tmp_path / "access.log"
+    access.write_text('127.0.0.1 - - [30/Nov/2026:15:00:01 +0000] "GET / HTTP/1.1" 200 5\n')
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    for args in (
+        ("budget", "check", str(access), "--max-usd", "10"),
+        ("budget", "simulate", str(empty)),
+        ("replay", str(empty)),
+    ):
+        r = cli(*args)
+        assert r.exit_code == ExitCode.INPUT, (args, r.stderr)
+        assert "pass input files" not in r.stderr, (args, r.stderr)
+        assert "none of the input files holds a log event logcorr reads" in r.stderr, (args, r.stderr)
+    # without files, the database's emptiness keeps its hint
+    from logcorr.store.connection import connect
+
+    db = tmp_path / "empty.duckdb"
+    connect(str(db)).close()
+    r = cli("budget", "simulate", "--db", str(db))
+    assert r.exit_code == ExitCode.INPUT and "ingest some logs first" in r.stderr, r.stderr

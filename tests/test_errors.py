@@ -307,3 +307,29 @@ def test_a_command_group_alone_prints_its_help_not_an_error_line_holding_it(
     assert res.exit_code == ExitCode.USAGE
     assert res.stderr.startswith(f"Usage: logcorr {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
     assert "error:" not in res.stderr and res.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "wrong", "right"),
+    [
+        (["ingest", "x.json", "--source", "cf-tail"], "--source", "--format"),
+        (["ingest", "x.json", "--database", "a.duckdb"], "--database", "--db"),
+        (["traces", "--database", "a.duckdb"], "--database", "--db"),
+        (["trace", "t1", "--type", "json"], "--type", "--format"),
+    ],
+)
+def test_a_flag_named_as_users_guess_it_names_the_real_one(
+    cli: Callable[..., CliResult], args: list[str], wrong: str, right: str
+) -> None:
+    # `ingest --source cf-tail` said "No such option: --source (Possible options: --strict)", and `--database`
+    # named nothing: neither pointed at the flag the user meant
+    r = cli(*args)
+    assert r.exit_code == ExitCode.USAGE
+    assert f"error: No such option: {wrong} (did you mean {right}?)" in r.stderr, r.stderr
+    assert "--strict" not in r.stderr
+
+
+def test_a_synonym_is_not_offered_where_the_command_has_no_such_option(cli: Callable[..., CliResult]) -> None:
+    r = cli("policy", "validate", "p.toml", "--database", "a.duckdb")  # policy validate takes no --db
+    assert r.exit_code == ExitCode.USAGE
+    assert "No such option: --database" in r.stderr and "did you mean" not in r.stderr, r.stderr

@@ -556,6 +556,35 @@ def test_a_file_with_nothing_logcorr_reads_gets_a_hint(tmp_path: Path, cli: Call
     assert str(good) not in hints[0]
 
 
+def test_a_cut_off_gzip_or_an_archive_gets_its_reject_not_the_unreadable_hint(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # a Logpush .gz cut off before its first whole line, a zip and an xz file were each "rejected 1 × truncated gzip
+    # file" / "a zip archive, unzip it …", then "hint: nothing in … is an export logcorr reads": the hint
+    # contradicted the reject, which had said what the file is and what to do
+    import lzma
+    import zipfile
+
+    line = orjson.dumps(browser_event(T0, "a line of a real export, cut off " + "x" * 2000)) + b"\n"
+    whole = gzip.compress(line * 5)
+    (tmp_path / "cut.log.gz").write_bytes(whole[: len(whole) // 3])
+    with zipfile.ZipFile(tmp_path / "export.zip", "w") as z:
+        z.writestr("log_queue/documents.jsonl", line)
+    (tmp_path / "b.jsonl.xz").write_bytes(lzma.compress(line))
+    names = ["cut.log.gz", "export.zip", "b.jsonl.xz"]
+    for name in names:
+        r = cli("ingest", str(tmp_path / name), "--db", str(tmp_path / "db.duckdb"))
+        assert r.exit_code == 0, r.stderr
+        assert "rejected 1 × " in r.stderr, r.stderr
+        assert "hint: nothing in " not in r.stderr, r.stderr
+    # a cut-off gzip of another tool's log still gets the hint: its whole lines say what it holds
+    text = b'127.0.0.1 - - [30/Nov/2026:15:00:01 +0000] "GET / HTTP/1.1" 200 5\n' * 400
+    packed = gzip.compress(text)
+    (tmp_path / "access.log.gz").write_bytes(packed[: len(packed) // 2])
+    r = cli("ingest", str(tmp_path / "access.log.gz"), "--db", str(tmp_path / "db.duckdb"))
+    assert "truncated gzip file" in r.stderr and "hint: nothing in " in r.stderr, r.stderr
+
+
 def test_a_file_of_records_logcorr_reads_each_refused_gets_no_unreadable_hint(
     tmp_path: Path, cli: Callable[..., Any]
 ) -> None:

@@ -100,6 +100,17 @@ def test_a_pretty_printed_value_cut_off_by_a_truncated_gzip_is_one_reject() -> N
     assert sum(k == RECORD for k, _, _ in out) > 1000
 
 
+def test_a_value_cut_off_in_a_string_names_its_line_once() -> None:
+    # a pretty-printed file cut inside a string read "(Unterminated string starting at at line 3)": json's
+    # message ends in "at", and the line was appended after another "at"
+    _, out = read(b'{\n  "a": 1\n}\n{\n  "message": "cut off here')
+    rejects = [p for k, _, p in out if k == REJECT]
+    assert len(rejects) == 1, out
+    reason = rejects[0][0]  # type: ignore[index]
+    assert "Unterminated string starting at line 5" in reason, reason
+    assert "at at" not in reason
+
+
 @pytest.mark.parametrize(
     ("packed", "why"),
     [

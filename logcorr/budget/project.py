@@ -90,7 +90,7 @@ def simulate(
         raise UsageError("--scale must be positive, e.g. 10x or 0.5")
     n, lo, hi = load.recorded_base(con)
     if n == 0:
-        raise InputError("no events to simulate from", "ingest some logs first, or pass input files")
+        raise InputError("no events to simulate from", load.no_events_hint(source))
     start, days, notes = month_start(lo, days)
     span = hi - lo + 1
     if period_ms is not None and period_ms < span:

@@ -11,6 +11,7 @@ from logcorr.pipeline.ingest import INPUT_SUFFIXES, IngestResult
 from logcorr.pipeline.parse import FileResult
 from logcorr.render.text import first_few
 from logcorr.rules.clock import iso
+from logcorr.sources.reader import CONTAINER_FAULTS
 
 
 def file_json(f: FileResult) -> dict[str, Any]:
@@ -206,6 +207,9 @@ def render(r: IngestResult, console: Any) -> None:
         and not f.metrics
         and not f.rejected_known
         and not all(k.startswith(TOO_LONG) for k in f.reject_reasons)
+        # a zip, an xz file, a gzip cut off before its first whole line: its reject says what it is and what
+        # to do, which "nothing in it is an export logcorr reads" contradicted
+        and not all(k.startswith(CONTAINER_FAULTS) for k in f.reject_reasons)
     ]
     # not in a file that is no export (a text log's long line would still be no JSON)
     too_long = [

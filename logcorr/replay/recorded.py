@@ -51,7 +51,7 @@ class RecordedLoad:
                 raise InputError(f"cannot read recorded events: {e}", "is it a logcorr database?") from e
             raise
         if n == 0:
-            raise InputError("no events to replay", "ingest some logs first, or pass input files")
+            raise InputError("no events to replay", simload.no_events_hint(source))
         self.recorded = n
         if (hi - lo) / speed > MAX_DURATION_MS:
             raise UsageError(

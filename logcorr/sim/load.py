@@ -35,6 +35,17 @@ def recorded_base(con: Any) -> tuple[int, int, int]:
     return int(n), int(lo or 0), int(hi or 0)
 
 
+def no_events_hint(source: dict[str, Any] | None) -> str:
+    """The hint of "no events to simulate/replay": input files given that hold no log event (an empty file, another
+    tool's log) were told to "pass input files"."""
+    if source and source.get("inputs"):
+        return (
+            "none of the input files holds a log event logcorr reads; `logcorr ingest` of the same files says "
+            "what each line became"
+        )
+    return "ingest some logs first, or pass input files"
+
+
 # a fractional scale keeps a share of one more clone in steps of 1 / FRACTION_STEPS (hash(event_id, k) % steps)
 FRACTION_STEPS = 10_000
 

@@ -364,6 +364,16 @@ _PACKED: tuple[tuple[bytes, str], ...] = (
 )
 
 
+# reject reasons (up to the ingest summary's cut, see `_short` in pipeline/parse.py) that say what is wrong with a
+# file's container (compression, an archive, a cut-off or corrupt stream), not with the lines in it: a file whose
+# only rejects are these is not "no export logcorr reads", its reject already says what to do
+CONTAINER_FAULTS: tuple[str, ...] = (
+    "truncated gzip file",
+    "corrupt gzip data",
+    *(why.split(":", 1)[0] for _, why in _PACKED),
+)
+
+
 def _packed(first: bytes) -> str | None:
     """Why a file that begins with `first` is not read as a log (an archive or another compression), or None."""
     for magic, why in _PACKED:
@@ -1133,10 +1143,13 @@ def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> 
                 return None, end, f"JSON value longer than the {max_len}-byte limit"
             return value, end, None
         except json.JSONDecodeError as e:
+            # some of json's messages end in "at" ("Unterminated string starting at", "Invalid control character
+            # at"), written to be followed by a position: "… starting at at line 3" read so
+            msg = e.msg.removesuffix(" at")
             if len(t.buf) - pos > max_len:
-                return None, pos, f"JSON value longer than the {max_len}-byte limit or malformed ({e.msg})"
+                return None, pos, f"JSON value longer than the {max_len}-byte limit or malformed ({msg})"
             if not t.more():
-                return None, pos, f"malformed or truncated JSON ({e.msg} at line {t.line_at(e.pos)})"
+                return None, pos, f"malformed or truncated JSON ({msg} at line {t.line_at(e.pos)})"
         except RecursionError:
             return None, pos, "JSON nested too deeply"
 
