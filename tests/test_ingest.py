@@ -179,6 +179,55 @@ def test_overlapping_exports_do_not_double_events(tmp_path: Path, write_jsonl: C
     assert counts(db)["log_queue"] == 30
 
 
+def test_a_convex_line_in_the_cli_export_and_in_the_log_stream_is_one_event(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """`npx convex logs --jsonl` and a log stream's webhook deliver the same console lines: the CLI's record holds
+    a run's lines as argument lists, the stream one line per event with the arguments joined. Each line is one
+    event, whichever export is ingested first (each was stored twice: the CLI unquoted every argument, and
+    its key held the line's place in its record)."""
+    rid, trace = "e5a7c9b1d3f50624", "trace_1714910415902_h7d2kq0zs"
+    lines = [  # (ms, level, the arguments as object-inspect renders them)
+        (1714910421206, "LOG", ["'Summarizing profile'", f"{{ traceId: '{trace}' }}"]),
+        (1714910422611, "INFO", ["'OpenAI call took'", "1402", "'ms'"]),
+        (1714910422700, "LOG", ["'Sent summary!'"]),
+    ]
+    cli = {
+        "kind": "Progress",
+        "udfType": "Action",
+        "componentPath": None,
+        "identifier": "ai:summarizeProfile",
+        "timestamp": 1714910421.204,
+        "logLines": [
+            {"messages": m, "isTruncated": False, "timestamp": ms, "level": lv, "systemMetadata": None}
+            for ms, lv, m in lines
+        ],
+        "requestId": rid,
+        "executionId": "9c3f1e7a-2b4d-4c6e-8f0a-1b3d5e7f9a2c",
+    }
+    function = {"path": "ai:summarizeProfile", "type": "action", "cached": None, "request_id": rid}
+    stream = [
+        {"topic": "console", "timestamp": ms, "function": function, "log_level": lv, "message": " ".join(m),
+         "is_truncated": False, "system_code": None}
+        for ms, lv, m in lines
+    ]  # fmt: skip
+    a, b = write_jsonl("cli.jsonl", [cli]), write_jsonl("stream.jsonl", stream)
+    for order in ((a, b), (b, a)):
+        db = tmp_path / f"{order[0].stem}-first.duckdb"
+        first = ingest([str(order[0])], str(db))
+        second = ingest([str(order[1])], str(db))
+        assert (first.stored, second.stored, second.dropped) == (3, 0, 3)
+        assert second.drops[("duplicate", "backend")] == 3
+        con = duckdb.connect(str(db), read_only=True)
+        stored = con.execute("SELECT message, trace_id, trace_source FROM log_queue ORDER BY ts").fetchall()
+        con.close()
+        assert stored == [
+            (f"'Summarizing profile' {{ traceId: '{trace}' }}", trace, "message"),
+            ("'OpenAI call took' 1402 'ms'", trace, "request_id"),
+            ("Sent summary!", trace, "request_id"),
+        ]
+
+
 def test_events_an_earlier_ingest_stored_or_dropped_are_duplicates_when_delivered_again(
     tmp_path: Path, write_jsonl: Callable[..., Path]
 ) -> None:

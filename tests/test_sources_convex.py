@@ -631,7 +631,7 @@ def test_a_cli_completion_gives_one_event_per_log_line_and_one_for_the_execution
     assert [e.ts_ms for e in events] == [1714910426114, 1714910426116, 1714910426120]
     first, second, done = events
     assert (first.system, first.system_label, first.level) == ("backend", "convex", "log")
-    assert first.message == "Marked 3 notifications read"
+    assert first.message == "'Marked' 3 'notifications read'"  # as a log stream's `message` holds it
     assert second.level == "info"
     assert all(e.request_id == "2a4c6e8f0b1d3957" for e in events)
     assert done.message == "mutation notifications:markRead failure in 11 ms: Uncaught Error: nope"
@@ -645,11 +645,13 @@ def test_a_cli_completion_gives_one_event_per_log_line_and_one_for_the_execution
     assert m.data["file_storage_read_bytes"] == 0 and "storage_read_bytes" not in m.data  # format 1's mapping
 
 
-def test_a_trace_id_on_one_cli_log_line_is_given_to_the_other_lines_of_the_same_run() -> None:
+def test_a_trace_id_on_one_cli_log_line_is_left_to_the_request_map_for_the_other_lines_of_the_run() -> None:
+    """As a log stream's lines are: the stager's request map gives them the id (then their event key does not
+    hold it, as the stream's copies' does not; tests/test_ingest.py, the CLI export and the stream)."""
     first, second, done = run(convex_cli.parse, completion())[0]
     assert (second.trace_id, second.trace_source) == (TRACE_C, "message")
-    assert (first.trace_id, first.trace_source) == (TRACE_C, "request_id")
-    assert (done.trace_id, done.trace_source) == (TRACE_C, "request_id")
+    assert (first.trace_id, first.request_id) == (None, "2a4c6e8f0b1d3957")
+    assert (done.trace_id, done.request_id) == (None, "2a4c6e8f0b1d3957")
 
 
 def test_a_cli_progress_entry_gives_only_its_log_lines() -> None:
@@ -674,7 +676,8 @@ def test_a_cli_progress_entry_gives_only_its_log_lines() -> None:
     events, metrics, _ = run(convex_cli.parse, obj)
     assert metrics == []
     (ev,) = events
-    assert (ev.ts_ms, ev.level, ev.message) == (1714910422611, "info", "OpenAI call took 1402 ms")
+    # the arguments joined, then unquoted as a whole: the text a log stream's `message` holds for the same line
+    assert (ev.ts_ms, ev.level, ev.message) == (1714910422611, "info", "'OpenAI call took' 1402 'ms'")
 
 
 def test_legacy_string_log_lines_of_the_cli_take_the_record_time_and_their_level_prefix() -> None:

@@ -19,7 +19,7 @@ from logcorr.model import (
     to_ms,
     valid_ts,
 )
-from logcorr.sources.base import propagate_trace, sub
+from logcorr.sources.base import sub
 from logcorr.sources.convex_stream import (
     backend_event,
     camel_to_snake,
@@ -64,7 +64,6 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
     }
     if obj.get("componentPath"):
         context["component_path"] = obj["componentPath"]
-    start = len(events)
     lines = obj.get("logLines")
     if lines is not None and not isinstance(lines, list):
         raise RecordError("'logLines' must be a list")
@@ -75,7 +74,10 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
         elif isinstance(line, dict):
             msgs = line.get("messages")
             if isinstance(msgs, list):
-                message = " ".join(unquote_inspect(m) if isinstance(m, str) else as_text(m) for m in msgs)
+                # joined, then unquoted as a whole, as a log stream's `message` is the same arguments joined
+                # (`'took' 1402 'ms'`): the two exports of one line are then one event, and it matches the
+                # browser's echo of it (rule 5)
+                message = unquote_inspect(" ".join(m if isinstance(m, str) else as_text(m) for m in msgs))
             else:
                 message = as_text(msgs) if msgs is not None else ""
             level = norm_level(line.get("level"))
@@ -110,5 +112,7 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
                 },
             )
         )
-    propagate_trace(events, start)
+    # the other lines of the run take the trace id one of them carries from the stager's request map, as a log
+    # stream's lines (one record each) do: given here, it was part of these lines' event key and not of the
+    # stream's copies, and the two exports of one line were stored twice
     return None

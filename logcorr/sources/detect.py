@@ -32,7 +32,7 @@ FORMATS: dict[str, Format] = {
         Format("convex-stream", "backend", convex_stream.parse_v2, "Convex log stream format 2 (also {\"data\": …})"),
         Format("convex-stream-v1", "backend", convex_stream.parse_v1, "Convex log stream legacy format 1 (_topic, _timestamp)"),
         Format("convex-repo-webhook", "backend", convex_stream.parse_repo_webhook, "the live repo's webhook body {logs:[{level, message, context{requestId}}]}"),
-        Format("convex-cli", "backend", convex_cli.parse, "npx convex logs --jsonl (Completion/Progress)"),
+        Format("convex-cli", "backend", convex_cli.parse, "npx convex logs --jsonl (Completion/Progress)", own_records=True),
         Format("convex-text", "backend", convex_text.parse, "npx convex logs text (no --jsonl): `<local time> [CONVEX Q(path)] [LOG] …`"),
         Format("convex-snapshot", "backend", convex_snapshot.parse, "Convex export of log_queue / recent_log_entries / debug_logs"),
     )
