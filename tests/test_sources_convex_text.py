@@ -586,3 +586,8 @@ def test_grown_text_that_continues_its_last_record_and_its_second_accounts_for_e
     assert reason.startswith(
         "continuation of a record read before it was written (line 2's, 2 lines more, written"
     )
+    # `explain` of the frame's line gives that reject
+    from logcorr.rules.ledger import explain
+
+    found = explain(db, f"{log}:4")
+    assert [(r["source"], r["fate"]) for r in found.rows] == [(f"{log}:3", "rejected")]
