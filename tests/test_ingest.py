@@ -766,9 +766,10 @@ def test_explain_finds_a_line_of_a_grown_file_past_the_last_reads_own_lines(
     ingest([str(log)], db)
     r = cli("explain", f"{log}:55", "--db", db, "-f", "jsonl")
     assert r.exit_code == 0 and '"m54"' in r.stdout
-    r = cli("explain", f"{log}:61", "--db", db)
-    assert r.exit_code == 3 and "nothing is recorded" in r.stderr and "there is no line" not in r.stderr
-    assert cli("explain", f"{log}:62", "--db", db).exit_code == 3
+    r = cli("explain", f"{log}:61", "--db", db, "-f", "jsonl")
+    assert r.exit_code == 0 and '"fate":"blank"' in r.stdout and '"run_id":2' in r.stdout
+    r = cli("explain", f"{log}:62", "--db", db)
+    assert r.exit_code == 1 and "has 61 lines (as run 2 read it); there is no line 62" in r.stderr
 
 
 def test_a_file_rejected_for_an_overlong_record_names_the_flag_not_an_unknown_export(

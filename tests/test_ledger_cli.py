@@ -175,8 +175,9 @@ def test_explain_matches_a_stored_file_by_its_path_steps(
     [
         ("app.jsonl", ExitCode.USAGE, "expected FILE:LINE"),
         ("app.jsonl:x", ExitCode.USAGE, "expected FILE:LINE"),
-        ("other.jsonl:1", ExitCode.INPUT, "was never ingested"),
-        ("app.jsonl:999", ExitCode.INPUT, "there is no line 999"),
+        # no such file or line: exit 1, as `trace` of no such trace (it was 3, an input or database error)
+        ("other.jsonl:1", ExitCode.CHECK_FAILED, "was never ingested"),
+        ("app.jsonl:999", ExitCode.CHECK_FAILED, "there is no line 999"),
     ],
 )
 def test_explain_says_what_is_wrong_with_a_target(
@@ -209,10 +210,18 @@ def test_explain_says_a_line_was_kept_as_a_metric_skipped_or_is_past_the_end(
     assert r.exit_code == 0, r.stderr
     (row,) = r.json()
     assert row["fate"] == "metric" and row["message"].startswith("current_storage_usage {")
-    r = cli("explain", f"{src}:{verification}", "--db", db)
-    assert r.exit_code == 3 and "nothing is recorded" in r.stderr and "verification ping" in r.stderr
+    # a line accounted for without a row says what it became, exit 0 (it was "nothing is recorded", exit 3)
+    r = cli("explain", f"{src}:{verification}", "--db", db, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert [(row["fate"], row["reason"]) for row in r.json()] == [
+        ("skipped", "verification event (convex-stream)")
+    ]
+    # no such line: exit 1 (it was 3)
     r = cli("explain", f"{src}:{len(lines) + 5}", "--db", db)
-    assert r.exit_code == 3 and f"has {len(lines)} lines; there is no line {len(lines) + 5}" in r.stderr
+    assert (
+        r.exit_code == 1
+        and f"has {len(lines)} lines (as run 1 read it); there is no line {len(lines) + 5}" in r.stderr
+    )
 
 
 def test_explain_a_line_inside_a_multi_line_record_names_the_record_s_first_line(
@@ -232,8 +241,104 @@ def test_explain_a_line_inside_a_multi_line_record_names_the_record_s_first_line
     db = str(tmp_path / "db.duckdb")
     assert cli("ingest", str(src), "--db", db, "-q").exit_code == 0
     second = 1 + len(orjson.dumps(rec, option=orjson.OPT_INDENT_2).splitlines())
-    r = cli("explain", f"{src}:{second + 3}", "--db", db)
-    assert r.exit_code == 3 and "nothing is recorded" in r.stderr
-    assert f"the nearest line before with a row is {second}" in r.stderr, r.stderr
+    # the record's rows, and which line it begins at (it was "nothing is recorded", exit 3, and the line named)
+    r = cli("explain", f"{src}:{second + 3}", "--db", db, "--format", "json")
+    assert r.exit_code == 0 and [row["message"] for row in r.json()] == ["two"]
+    assert (
+        f"note: line {second + 3} of {src} belongs to what is recorded at line {second} (a record over several lines is recorded at its first): its rows"
+        in r.stderr
+    )
     r = cli("explain", f"{src}:{second}", "--db", db, "--format", "json")
     assert r.exit_code == 0 and r.json()[0]["message"] == "two"
+
+
+def _verification(ts: int) -> dict[str, Any]:
+    return {"topic": "verification", "timestamp": ts, "message": "Convex connection test"}
+
+
+def test_explain_answers_for_a_file_whose_every_line_left_no_row(cli: Cli, tmp_path: Path) -> None:
+    # a log stream's first delivery (a verification ping) and a blank line: the file is in `ingest_files`, but
+    # `explain` looked for it among the rows only: "was never ingested", exit 3
+    src = tmp_path / "stream.jsonl"
+    src.write_text(orjson.dumps(_verification(T0)).decode() + "\n\n")
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(src), "--db", db, "-q").exit_code == 0
+    r = cli("explain", f"{src}:1", "--db", db, "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    ((fate, reason, run),) = [(row["fate"], row["reason"], row["run_id"]) for row in r.json()]
+    assert (fate, reason, run) == ("skipped", "verification event (convex-stream)", 1)
+    r = cli("explain", f"{src}:2", "--db", db)
+    assert r.exit_code == ExitCode.OK and "blank" in r.stdout and "a blank line" in r.stdout
+    r = cli("explain", f"{src}:3", "--db", db)
+    assert (
+        r.exit_code == ExitCode.CHECK_FAILED
+        and "has 2 lines (as run 1 read it); there is no line 3" in r.stderr
+    )
+
+
+def test_explain_a_blank_line_inside_a_convex_text_message_gives_the_message_s_rows(
+    cli: Cli, tmp_path: Path
+) -> None:
+    src = tmp_path / "backend.log"
+    src.write_text(
+        "1/4/2026, 1:17:47 PM [CONVEX M(a:c)] Uncaught Error: boom\n\n    at handler (../convex/a.ts:3:9)\n\n"
+        "1/4/2026, 1:17:48 PM [CONVEX Q(a:b)] [LOG] 'next'\n"
+    )
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(src), "--db", db, "-q", "--local-tz", "UTC").exit_code == 0
+    for line in (2, 3):  # the blank line before the stack frame is the message's, as the frame is
+        r = cli("explain", f"{src}:{line}", "--db", db, "--format", "json")
+        assert r.exit_code == ExitCode.OK
+        assert [(row["source"], row["fate"]) for row in r.json()] == [
+            (f"{src}:1", "stored"),
+            (f"{src}:1", "metric"),
+        ]
+        assert f"line {line} of {src} belongs to what is recorded at line 1" in r.stderr
+    r = cli("explain", f"{src}:4", "--db", db, "--format", "json")
+    assert [row["fate"] for row in r.json()] == ["blank"]
+
+
+def test_explain_a_copy_found_already_ingested_gives_the_rows_of_the_file_it_copies(
+    cli: Cli, tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    src = write_jsonl("app.jsonl", [browser(T0, "one"), browser(T0 + 1, "two")])
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(src.read_bytes())
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(src), str(copy), "--db", db, "-q").exit_code == 0
+    r = cli("explain", f"{copy}:2", "--db", db, "--format", "json")
+    assert r.exit_code == ExitCode.OK and [row["message"] for row in r.json()] == ["two"]
+    assert f"{copy} held the same bytes as {src}, which run 1 ingested" in r.stderr
+
+
+def test_explain_a_line_past_what_was_ingested_says_the_file_has_it_now(
+    cli: Cli, tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # the lines it gained were in an ingest that was rolled back (--strict, for the bad one): not in the database
+    src = write_jsonl("app.jsonl", [browser(T0, "one")])
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(src), "--db", db, "-q").exit_code == 0
+    with src.open("a") as f:
+        f.write(orjson.dumps(browser(T0 + 1, "two")).decode() + "\n{bad\n")
+    assert cli("ingest", str(src), "--db", db, "-q", "--strict").exit_code == ExitCode.INPUT
+    r = cli("explain", f"{src}:2", "--db", db)
+    assert r.exit_code == ExitCode.CHECK_FAILED and r.stdout == ""
+    assert "has 1 line (as run 1 read it); there is no line 2" in r.stderr
+    assert (
+        "it has 3 lines now: line 2 was written after the last ingest of it (or read by an ingest" in r.stderr
+    )
+
+
+def test_explain_a_line_of_a_file_no_longer_at_hand_says_what_it_may_have_been(
+    cli: Cli, tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    src = write_jsonl("app.jsonl", [browser(T0, "one"), _verification(T0 + 1)])
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(src), "--db", db, "-q").exit_code == 0
+    src.write_text("rewritten\n")
+    r = cli("explain", f"{src}:2", "--db", db, "--format", "json")
+    assert r.exit_code == ExitCode.OK
+    (row,) = r.json()
+    assert row["fate"] == "no row" and "a blank line, a skipped record" in row["reason"]
+    assert f"the nearest line before with a row is 1: logcorr explain {src}:1" in row["reason"]
+    assert f"{src} is not at hand as run 1 read it (moved or changed)" in row["reason"]

@@ -473,3 +473,121 @@ def test_a_named_zone_is_found_without_the_system_s_zone_database() -> None:
     finally:
         zoneinfo.reset_tzpath()
         zoneinfo.ZoneInfo.clear_cache()
+
+
+# --------------------------------------------------------------------------- a file that grows
+
+
+def _rows(db: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(db, read_only=True) as con:
+        return con.execute(
+            "SELECT source_line, epoch_ms(ts), message, run_id FROM log_queue ORDER BY source_line, run_id"
+        ).fetchall()
+
+
+def _duplicates(db: str) -> int:
+    with duckdb.connect(db, read_only=True) as con:
+        return int(con.execute("SELECT count(*) FROM drop_ledger WHERE rule = 'duplicate'").fetchone()[0])
+
+
+def test_grown_text_whose_new_lines_contradict_the_order_assumed_is_read_on_in_theirs_and_says_what_was_misdated(
+    tmp_path: Path,
+) -> None:
+    # the lines it gained told month first where the first ingest had assumed day first: the file was read whole
+    # again, its 3 old lines stored again at their new dates beside the old rows (8 rows for 5 lines), nothing said
+    log, db = tmp_path / "backend.log", str(tmp_path / "x.duckdb")
+    log.write_text(
+        "03/04/2026, 10:00:00 [CONVEX Q(messages:list)] [LOG] 'first'\n"
+        "03/04/2026, 10:00:05 [CONVEX M(messages:send)] [INFO] 'second'\n"
+        "05/05/2026, 11:00:00 [CONVEX Q(messages:list)] [LOG] 'third'\n"
+    )
+    first = ingest([str(log)], db, local_tz="UTC")
+    assert "read day first" in first.files[0].stats.notes[0]
+    with log.open("a") as f:
+        f.write("04/13/2026, 09:00:00 [CONVEX Q(messages:list)] [LOG] 'fourth'\n")
+        f.write("04/03/2026, 09:00:00 [CONVEX Q(messages:list)] [LOG] 'fifth'\n")
+    grown = ingest([str(log)], db, local_tz="UTC")
+    (f,) = grown.files
+    assert (f.stats.lines, f.records, f.stored, f.rejected) == (2, 2, 2, 0)
+    assert _rows(db) == [
+        (1, utc_ms(2026, 4, 3, 10, 0, 0), "first", 1),  # as run 1 stored them: day first
+        (2, utc_ms(2026, 4, 3, 10, 0, 5), "second", 1),
+        (3, utc_ms(2026, 5, 5, 11, 0, 0), "third", 1),
+        (4, utc_ms(2026, 4, 13, 9, 0, 0), "fourth", 2),  # month first, as line 4 tells
+        (5, utc_ms(2026, 4, 3, 9, 0, 0), "fifth", 2),
+    ]
+    assert f.stats.swapped == 2  # lines 1 and 2: line 3's 05/05 reads alike either way
+    notes = "\n".join(f.stats.notes)
+    assert "grown since run 1: read from line 4" in notes
+    assert (
+        "dates read month first, as line 4 tells ('04/13/2026, 09:00:00'); run 1 read the 3 lines before line 4 day "
+        "first, assumed (none of them told day from month): 2 records it read have their day and month swapped "
+        "(line 1, '03/04/2026, 10:00:00', is 2026-03-04, stored as 2026-04-03)"
+    ) in notes
+    assert f"logcorr ingest {log} --db NEW.duckdb --local-tz UTC (with the other inputs of {db}" in notes
+    # the command the note gives stores the whole file right
+    fresh = str(tmp_path / "new.duckdb")
+    ingest([str(log)], fresh, local_tz="UTC")
+    assert [r[:3] for r in _rows(fresh)][:2] == [
+        (1, utc_ms(2026, 3, 4, 10, 0, 0), "first"),
+        (2, utc_ms(2026, 3, 4, 10, 0, 5), "second"),
+    ]
+
+
+def test_grown_text_whose_new_lines_tell_nothing_keeps_the_order_and_zone_of_the_first_read(
+    tmp_path: Path,
+) -> None:
+    # the new lines alone (03/04) are ambiguous: read as the file's earlier lines told (month first, line 2), in the
+    # zone given then (not this machine's, the default now). They were read whole again in the zone of the moment:
+    # the old lines came again an hour off and were stored twice
+    log, db = tmp_path / "backend.log", str(tmp_path / "x.duckdb")
+    log.write_text(
+        "03/04/2026, 10:00:00 [CONVEX Q(a:b)] [LOG] 'one'\n04/13/2026, 10:00:00 [CONVEX Q(a:b)] [LOG] 'two'\n"
+    )
+    ingest([str(log)], db, local_tz="Europe/Berlin")
+    with log.open("a") as f:
+        f.write("03/05/2026, 10:00:00 [CONVEX Q(a:b)] [LOG] 'three'\n")
+    grown = ingest([str(log)], db, local_tz="UTC")
+    (f,) = grown.files
+    assert (f.records, f.stored, f.dropped) == (1, 1, 0)
+    assert _rows(db)[2] == (3, utc_ms(2026, 3, 5, 9, 0, 0), "three", 2)  # 10:00 in Berlin, 5 March
+    assert _duplicates(db) == 0 and len(_rows(db)) == 3
+    notes = "\n".join(f.stats.notes)
+    assert "dates read month first, as line 2 tells" in notes and "swapped" not in notes
+    assert (
+        "its new lines are read in Europe/Berlin, the zone run 1 read its earlier lines in, not in UTC"
+        in notes
+    )
+
+
+def test_grown_text_that_continues_its_last_record_and_its_second_accounts_for_every_line(
+    tmp_path: Path,
+) -> None:
+    # the stack trace written after the first ingest stored the error: its lines are no record of their own; a
+    # new record in the last second read gets the next ms (two identical lines of one second are two events)
+    log, db = tmp_path / "backend.log", str(tmp_path / "x.duckdb")
+    log.write_text(
+        "1/4/2026, 1:17:46 PM [CONVEX Q(a:b)] [LOG] 'polling'\n"
+        "1/4/2026, 1:17:47 PM [CONVEX M(a:c)] Uncaught Error: boom\n"
+    )
+    ingest([str(log)], db, local_tz="UTC")
+    with log.open("a") as f:
+        f.write("\n    at handler (../convex/a.ts:3:9)\n\n")
+        f.write("1/4/2026, 1:17:47 PM [CONVEX Q(a:b)] [LOG] 'polling'\n\n")
+    grown = ingest([str(log)], db, local_tz="UTC")
+    (f,) = grown.files
+    assert (f.stats.lines, f.stats.blank, f.records, f.stored, f.rejected) == (5, 2, 1, 1, 1)
+    assert _rows(db)[2] == (6, utc_ms(2026, 1, 4, 13, 17, 47) + 1, "polling", 2)
+    with duckdb.connect(db, read_only=True) as con:
+        ((line, reason, excerpt),) = con.execute(
+            "SELECT source_line, reason, excerpt FROM rejects"
+        ).fetchall()
+    assert line == 3 and excerpt == "at handler (../convex/a.ts:3:9)"
+    assert reason.startswith(
+        "continuation of a record read before it was written (line 2's, 2 lines more, written"
+    )
+    # `explain` of the frame's line gives that reject
+    from logcorr.rules.ledger import explain
+
+    found = explain(db, f"{log}:4")
+    assert [(r["source"], r["fate"]) for r in found.rows] == [(f"{log}:3", "rejected")]

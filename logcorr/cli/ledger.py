@@ -3,6 +3,7 @@ input line was stored or dropped). Thin commands over `logcorr.rules.ledger`."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,9 @@ def explain_cmd(
 ) -> None:
     """Say why each event of one input line was stored or dropped (rule, reason, rule state).
 
+    A line that left no row says what it became (blank, skipped and why, a line of a record over several
+    lines). Exits 1 when the file was never ingested or has no such line.
+
     \b
     Example: logcorr explain exports/browser.jsonl:42
     """
@@ -60,9 +64,11 @@ def explain_cmd(
     from logcorr.rules.ledger import EXPLAIN_COLUMNS, explain
     from logcorr.store.connection import resolve_db
 
-    rows = explain(resolve_db(db), target)
+    found = explain(resolve_db(db), target)
+    if found.note:
+        sys.stderr.write(f"note: {found.note}\n")
     cols = _TABLE_EXPLAIN if fmt is RowFormat.table else EXPLAIN_COLUMNS
-    write_rows(rows, fmt, cols, title=target if fmt is RowFormat.table else None)
+    write_rows(found.rows, fmt, cols, title=target if fmt is RowFormat.table else None)
 
 
 COMMANDS: dict[str, Callable[..., Any]] = {"ledger": ledger_cmd, "explain": explain_cmd}

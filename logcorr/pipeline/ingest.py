@@ -355,6 +355,8 @@ def _run(
                     fr.status = "already-ingested"
                     done_before += fr.size or 0
                     continue
+            elif tail is not None and tail.mode == "convex-text":
+                _read_grown_text(path, ident, fr, stager, tail, forced, limits, cb, db)
             elif tail is not None:
                 fr.line_base = tail.lines  # `ingest_files.lines` counts the file's lines so far (`explain`)
                 with open_same(path, ident) as f:
@@ -548,11 +550,62 @@ def ingest_streams(
 
 @dataclass(frozen=True)
 class _Tail:
-    """Where a grown file's new lines start: byte, lines before it, the run that read those."""
+    """Where a grown file's new lines start: byte, lines before it, the run that read those; how that run read
+    the file (`ndjson`, `convex-text`) and its notes on it."""
 
     start: int
     lines: int
     run: int
+    mode: str = "ndjson"
+    notes: str = ""
+
+
+class _Before(NamedTuple):
+    """What the last ingest that read a file whole as lines saw of it (see `_read_before`)."""
+
+    size: int
+    content_hash: str
+    run: int
+    mode: str = "ndjson"
+    notes: str = ""
+
+
+def _read_grown_text(
+    path: str,
+    ident: tuple[int, int] | None,
+    fr: FileResult,
+    stager: Stager,
+    tail: _Tail,
+    forced: Any,
+    limits: _Limits,
+    progress: Callable[[int], None] | None,
+    db: str,
+) -> None:
+    """`npx convex logs` text that grew since run `tail.run`: its new lines staged, read in the zone that run
+    read the file in. The file is framed from its start: its earlier lines are that run's (not staged again),
+    but they tell the day/month order as they did then (new lines that are ambiguous alone take it; new lines
+    that tell the other order than the one that run assumed are read in it, and the note says which stored
+    records that run misdated), a record of theirs continued on a new line is found, and their seconds count
+    in the new records' ms."""
+    fr.line_base = tail.lines  # `ingest_files.lines` counts the file's lines so far (`explain`)
+    zone, said = _zone_then(tail, limits.zone)
+    with open_same(path, ident) as f:
+        parse_file(ByteRange(f, 0, fr.size or 0, path), fr, stager, forced=forced, mode="convex-text",  # type: ignore[arg-type]
+                   max_record_bytes=limits.record_bytes, progress=progress, local_zone=zone,
+                   text_before=(tail.lines, tail.run))  # fmt: skip
+    notes = fr.stats.notes
+    notes.insert(
+        0,
+        f"grown since run {tail.run}: read from line {tail.lines + 1:,}; the {tail.lines:,} lines before were ingested "
+        "then (read again only for the order of their dates, not stored again)",
+    )
+    notes.extend(said)
+    if fr.stats.swapped:
+        tz = f" --local-tz {zone.label}" if zone.given else ""
+        notes.append(
+            f"to store them with the right dates, ingest the log anew into a fresh database: logcorr ingest {path} "
+            f"--db NEW.duckdb{tz} (with the other inputs of {db}, to keep them together)"
+        )
 
 
 _ZONE_NOTE = re.compile(r"times read in (?:this machine's zone, )?(.+?)(?: \(--local-tz|, to the second)")
@@ -588,28 +641,54 @@ def _same_zone(a: str, b: str) -> bool:
     return all(t.astimezone(za).utcoffset() == t.astimezone(zb).utcoffset() for t in moments)
 
 
-def _read_before(con: Any) -> dict[str, tuple[int, str, int]]:
-    """Per path, what the last ingest that read it whole as lines saw: (size, content hash, run)."""
+def _read_before(con: Any) -> dict[str, _Before]:
+    """Per path, what the last ingest that read it whole as lines (NDJSON, `npx convex logs` text) saw."""
     rows = con.execute(
-        "SELECT path, arg_max(size, run_id), arg_max(content_hash, run_id), max(run_id) FROM ingest_files "
-        "WHERE status = 'ingested' AND mode = 'ndjson' AND lines > blank AND size IS NOT NULL "
+        "SELECT path, arg_max(size, run_id), arg_max(content_hash, run_id), max(run_id), arg_max(mode, run_id), "
+        "arg_max(coalesce(notes, ''), run_id) FROM ingest_files "
+        "WHERE status = 'ingested' AND mode IN ('ndjson', 'convex-text') AND lines > blank AND size IS NOT NULL "
         "AND content_hash IS NOT NULL "
         "GROUP BY path"
     ).fetchall()
-    return {str(p): (int(size), str(h), int(run)) for p, size, h, run in rows}
+    return {
+        str(p): _Before(int(size), str(h), int(run), str(mode), str(notes))
+        for p, size, h, run, mode, notes in rows
+    }
+
+
+def _zone_then(tail: _Tail, zone: LocalZone) -> tuple[LocalZone, list[str]]:
+    """The zone to read the new lines of grown `npx convex logs` text in: the one run `tail.run` read its
+    earlier lines in (one file is one CLI's, in one zone), and what to say when it is not `zone`, the one now
+    given."""
+    m = _ZONE_NOTE.search(tail.notes)
+    if m is None or _same_zone(m.group(1), zone.label):
+        return zone, []
+    label = m.group(1)
+    try:
+        then = LocalZone(label)
+    except ValueError:  # a machine's zone known by its abbreviations only (`CET/CEST`)
+        return zone, [
+            f"run {tail.run} read its earlier lines in {label}, which names no zone here: its new lines are read "
+            f"in {zone.label}"
+        ]
+    then.given = tail.notes.startswith(" (--local-tz", m.end(1))
+    return then, [
+        f"its new lines are read in {label}, the zone run {tail.run} read its earlier lines in, not in {zone.label} "
+        f"as now: one file is read in one zone (to read it in {zone.label}, ingest it into a fresh --db)"
+    ]
 
 
 def _appended(
-    path: str, fr: FileResult, before: tuple[int, str, int] | None, ident: tuple[int, int] | None = None
+    path: str, fr: FileResult, before: _Before | None, ident: tuple[int, int] | None = None
 ) -> _Tail | None:
     """The new part of `path` when it is a line-per-record file that an earlier ingest read whole at a smaller
     size (`before`, see `_read_before`), and whose first bytes are still exactly what that ingest read
     (ending at a line's end): a log that grew, as a shipper tails it. Else None. Sets `fr.content_hash` to the
     whole file's hash when it reads the file (once), so that the same content met again under any name is
     already ingested."""
-    if before is None or not 0 < before[0] < (fr.size or 0):
+    if before is None or not 0 < before.size < (fr.size or 0):
         return None
-    old_size, old_hash, run = before
+    old_size, old_hash, run = before.size, before.content_hash, before.run
     digest = hashlib.sha256()
     lines = 0
     with open_same(path, ident) as f:
@@ -634,7 +713,7 @@ def _appended(
     fr.content_hash = digest.hexdigest()
     if prefix != old_hash or last != b"\n":
         return None
-    return _Tail(old_size, lines, run)
+    return _Tail(old_size, lines, run, before.mode, before.notes)
 
 
 def _status(f: FileResult) -> str:

@@ -111,16 +111,18 @@ def parse_file(
     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
     line_base: int = 0,
     local_zone: LocalZone | None = None,
+    text_before: tuple[int, int] = (0, 0),
 ) -> None:
     """Stage every record of one input (or one shard of it: see `iter_records`); fills `result`'s counters.
     `line_base`: the lines before the stream's first in its file (a file read from where an earlier ingest
     stopped), added to every line number staged. `local_zone`: the zone of times written without one
-    (`npx convex logs` text; default: $LOGCORR_LOCAL_TZ, else this machine's)."""
+    (`npx convex logs` text; default: $LOGCORR_LOCAL_TZ, else this machine's). `text_before`: (lines, run) of
+    `npx convex logs` text that grew: the lines that earlier run read, not staged again (see `iter_records`)."""
     if forced is not None and forced.name == "convex-text" and mode is None:
         mode = "convex-text"  # read as such text whatever its first line
     with gc_paused():
         _parse(stream, result, stager, forced, hash_stream, max_record_bytes, progress, mode, file_start,
-               max_decompressed, line_base, local_zone)  # fmt: skip
+               max_decompressed, line_base, local_zone, text_before)  # fmt: skip
 
 
 def _parse(
@@ -136,6 +138,7 @@ def _parse(
     max_decompressed: int,
     line_base: int = 0,
     local_zone: LocalZone | None = None,
+    text_before: tuple[int, int] = (0, 0),
 ) -> None:
     events: list[Event] = []
     metrics: list[Metric] = []
@@ -166,6 +169,7 @@ def _parse(
         max_decompressed=max_decompressed,
         claim=claim,
         local_zone=local_zone,
+        text_before=text_before,
     ):
         line += line_base
         if kind == CLAIMED:

@@ -145,7 +145,7 @@ def _machine_zone() -> str:
 class TextRecord:
     """One record of `npx convex logs` text: its head line's fields, its continuation lines, its time."""
 
-    __slots__ = ("_parts", "body", "date", "line", "lines", "over", "path", "problem", "size", "time_text", "ts_ms", "udf")  # fmt: skip
+    __slots__ = ("_parts", "body", "date", "late", "line", "lines", "over", "path", "problem", "size", "time_text", "ts_ms", "udf")  # fmt: skip
 
     def __init__(self, line: int, m: re.Match[str], rest: str) -> None:
         self.line = line
@@ -161,6 +161,7 @@ class TextRecord:
         self.date = (m.group("a"), m.group("sep"), m.group("b"), m.group("c"), m.group("h"), m.group("mi"),
                      m.group("s"), m.group("ap"))  # fmt: skip
         self.body = ""
+        self.late = 0  # a grown file: the first of its lines an earlier ingest, which stored it, did not see
 
     def add(self, text: str, max_len: int) -> None:
         self.lines += 1
@@ -277,19 +278,35 @@ class Framer:
     RECORD → a `TextRecord` (its first line's number), SKIP/REJECT → (reason, excerpt). Records are held
     while the file has not told its day/month order (at most `MAX_UNDECIDED`), then given in file order."""
 
-    def __init__(self, stats: Any, zone: LocalZone, max_len: int) -> None:
+    def __init__(
+        self, stats: Any, zone: LocalZone, max_len: int, before: int = 0, run_before: int = 0
+    ) -> None:
         self.stats = stats
         self.zone = zone
         self.max_len = max_len
         self.order = DateOrder()
         self.current: TextRecord | None = None
         self.blanks = 0  # blank lines after the current record's last line: its own if a line of it follows
+        self.blanks_before = 0  # of them, lines of the earlier read (`before`)
         self.held: deque[tuple[int, int, Any]] = deque()
         self.second = -1  # the second of the last record given a time, and how many records had it
         self.in_second = 0
         self.ambiguous = False  # a date whose order was unknown was read
+        # a file that grew: its first `before` lines were read by run `run_before`. They are framed again, so
+        # that their dates decide the order as they did then and their seconds count in the new records' ms,
+        # but not given (nor counted): they were that run's
+        self.before = before
+        self.run_before = run_before
+        self.crossed = before == 0
+        self.then: tuple[str, bool] | None = (
+            None  # the order that run read them in, and whether it assumed it
+        )
+        self.swapped = 0  # of its records, those whose date the order now told reads otherwise
+        self.swapped_example = ""
 
     def line(self, line_no: int, text: str) -> Iterator[tuple[int, int, Any]]:
+        if not self.crossed and line_no > self.before:
+            self._cross()
         if "\x1b" in text:
             text = _ANSI.sub("", text)  # colours, when the CLI was made to print them (FORCE_COLOR)
         m = HEAD.match(text)
@@ -302,7 +319,8 @@ class Framer:
         if not stripped:
             if self.current is not None:
                 self.blanks += 1
-            else:
+                self.blanks_before += line_no <= self.before
+            elif line_no > self.before:
                 self.stats.blank += 1
             return
         if _UNPARSED.match(stripped) or _BANNER.match(stripped):
@@ -318,23 +336,39 @@ class Framer:
         if self.current is None:
             yield from self._out(REJECT, line_no, (NOT_A_LINE, stripped))
             return
-        self._take_blanks()
+        self._take_blanks(line_no)
         self.current.add(text, self.max_len)
 
-    def _take_blanks(self) -> None:
-        """The blank lines before a line of the current record are its own."""
-        assert self.current is not None
+    def _take_blanks(self, line_no: int) -> None:
+        """The blank lines before a line (`line_no`) of the current record are its own."""
+        rec = self.current
+        assert rec is not None
+        if rec.line <= self.before < line_no and not rec.late:
+            rec.late = max(self.before + 1, line_no - self.blanks)  # written after the earlier read
         for _ in range(self.blanks):
-            self.current.add("", self.max_len)
-        self.blanks = 0
+            rec.add("", self.max_len)
+        self.blanks = self.blanks_before = 0
+
+    def _cross(self) -> None:
+        """At the first line after those an earlier ingest read: the order it read their dates in."""
+        self.crossed = True
+        rec = self.current
+        if rec is not None:
+            self.order.see(rec)  # its last record (seen again when it ends)
+        if self.order.order is not None:
+            self.then = (self.order.order, self.order.assumed)
+        elif self.ambiguous or (rec is not None and len(rec.date[0]) != 4):
+            self.then = (self.order.default()[0], True)  # what it took at its end
 
     def overlong(self, line_no: int, reason: str, head: str) -> Iterator[tuple[int, int, Any]]:
         """A line longer than the record limit (passed over, not held): the current record's, which it makes
         too long, or rejected alone."""
+        if not self.crossed and line_no > self.before:
+            self._cross()
         if self.current is None:
             yield from self._out(REJECT, line_no, (reason, head))
             return
-        self._take_blanks()
+        self._take_blanks(line_no)
         self.current.lines += 1
         if (
             not self.current.over
@@ -345,6 +379,8 @@ class Framer:
     def foreign(self, items: list[tuple[int, int, Any]]) -> Iterator[tuple[int, int, Any]]:
         """What a line of another format among the text gave (the reader's records of a JSON line): it ends the
         current record, and is given in file order."""
+        if not self.crossed and items and items[0][1] > self.before:
+            self._cross()
         yield from self._end()
         for kind, line_no, payload in items:
             yield from self._out(kind, line_no, payload)
@@ -354,6 +390,9 @@ class Framer:
         if self.held:
             yield from self._decide(by_default=True)
         said = [self.order.said()] if self.ambiguous else []
+        if self.then is not None and self.then[1] and self.order.order != self.then[0]:
+            said = [self._contradicted(self.then[0])]
+            self.stats.swapped = self.swapped
         if self.zone.given:
             said.append(f"times read in {self.zone.label} (--local-tz / ${ENV_ZONE}), to the second")
         else:
@@ -369,13 +408,24 @@ class Framer:
         if rec is None:
             return
         self.current = None
-        self.stats.blank += self.blanks
-        self.blanks = 0
+        self.stats.blank += self.blanks - self.blanks_before
+        self.blanks = self.blanks_before = 0
         rec.close(self.max_len)
         self.order.see(rec)
         if len(rec.date[0]) != 4:
             self.ambiguous = True
         yield from self._out(RECORD, rec.line, rec)
+        if rec.late:
+            # lines of a record the earlier ingest stored whole as it then was: they are not added to it
+            lines = rec.line + rec.lines - rec.late
+            rest = rec.body.split("\n")[rec.late - rec.line :] if not rec.over else []
+            why = (
+                f"continuation of a record read before it was written (line {rec.line}'s, {lines} line"
+                f"{'s' if lines != 1 else ''} more, written after run {self.run_before} read the file): not added to it"
+            )
+            yield from self._out(
+                REJECT, rec.late, (why, next((x.strip() for x in rest if x.strip()), "")[:160])
+            )
 
     def _out(self, kind: int, line_no: int, payload: Any) -> Iterator[tuple[int, int, Any]]:
         text_record = type(payload) is TextRecord
@@ -386,7 +436,11 @@ class Framer:
             return
         if self.held:
             yield from self._decide(by_default=False)
-        yield self._timed(kind, line_no, payload)
+        item = self._timed(kind, line_no, payload)
+        if line_no > self.before:
+            yield item
+        elif text_record:
+            self._read_before(payload)
 
     def _decide(self, by_default: bool) -> Iterator[tuple[int, int, Any]]:
         if self.order.order is None and by_default:
@@ -397,7 +451,41 @@ class Framer:
                     f" (taken after {len(self.held):,} records; a later date may contradict it)"
                 )
         while self.held:
-            yield self._timed(*self.held.popleft())
+            kind, line_no, payload = self.held.popleft()
+            item = self._timed(kind, line_no, payload)
+            if line_no > self.before:
+                yield item
+            elif type(payload) is TextRecord:
+                self._read_before(payload)
+
+    def _read_before(self, rec: TextRecord) -> None:
+        """A record the earlier ingest read (and stored): not given again. Counted when its date, read in the
+        order now known, is not the one that read gave it (its day and month swapped, were the order other)."""
+        a, _, b, c = rec.date[:4]
+        if rec.ts_ms is not None and len(a) != 4 and int(a) != int(b):
+            self.swapped += 1
+            if not self.swapped_example:
+                d, mo = (int(b), int(a)) if self.order.order == "mdy" else (int(a), int(b))
+                self.swapped_example = (
+                    f"line {rec.line}, {rec.time_text!r}, is {c}-{mo:02}-{d:02}, stored as {c}-{d:02}-{mo:02}"
+                )
+
+    def _contradicted(self, then: str) -> str:
+        """The note on a grown file whose earlier lines were read in an order assumed, that its new lines
+        contradict."""
+        how = {"dmy": "day first", "mdy": "month first"}
+        n = self.swapped
+        read = (
+            f"{n:,} record{'s' if n != 1 else ''} it read {'has its' if n == 1 else 'have their'} day and month "
+            f"swapped ({self.swapped_example})"
+            if n
+            else "no record it read is misdated by it (each has the same day and month number)"
+        )
+        return (
+            f"dates read {how[self.order.order or '']}, as line {self.order.decided_at:,} tells "
+            f"({self.order.example!r}); run {self.run_before} read the {self.before:,} lines before line "
+            f"{self.before + 1:,} {how[then]}, assumed (none of them told day from month): {read}"
+        )
 
     def _timed(self, kind: int, line_no: int, payload: Any) -> tuple[int, int, Any]:
         if kind == RECORD and type(payload) is TextRecord and payload.problem is None:

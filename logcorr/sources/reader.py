@@ -77,6 +77,9 @@ class FileStats:
     content_hash: str = ""
     notes: list[str] = field(default_factory=list)
     limited: bool = False  # stopped at the decompressed-size limit: the rest of the file is unread
+    # `npx convex logs` text that grew: records an earlier ingest stored with day and month swapped (it assumed
+    # the order its lines did not tell, and the new lines tell the other)
+    swapped: int = 0
 
 
 class _CountingStream:
@@ -296,6 +299,7 @@ def iter_records(
     file_start: bool = True,
     claim: LineHook | None = None,
     local_zone: Any = None,
+    text_before: tuple[int, int] = (0, 0),
 ) -> Iterator[tuple[int, int, Any]]:
     """Yield (kind, line, payload): RECORD → parsed JSON value (a `convex_text.TextRecord` in a file of
     `npx convex logs` text, whose times are read in `local_zone`); REJECT/SKIP → (reason, excerpt);
@@ -303,7 +307,8 @@ def iter_records(
     them). Each such line is offered to it before orjson; the lines it leaves go the Python path.
 
     `mode` forces the framing (a shard of a file whose mode was picked from its start); `file_start`
-    False means the stream begins mid-file, where a byte-order mark is just bytes of a line."""
+    False means the stream begins mid-file, where a byte-order mark is just bytes of a line. `text_before`:
+    (lines, run) of `npx convex logs` text that grew, the lines that run read: framed again, not given."""
     src = _Source(raw, hash_stream, max_decompressed, file_start)
     try:
         first = src.read(CHUNK)
@@ -336,7 +341,7 @@ def iter_records(
         yield from _ndjson(src, first, stats, max_record_bytes, claim)
     elif mode == "convex-text":
         stats.mode = mode
-        yield from _convex_text(src, first, stats, max_record_bytes, local_zone)
+        yield from _convex_text(src, first, stats, max_record_bytes, local_zone, text_before)
     elif mode != "archive":
         stats.mode = mode
         yield from _scan(src, first, stats, max_record_bytes, claim)
@@ -1000,12 +1005,16 @@ def _scan(
 
 
 def _convex_text(
-    src: _Source, first: bytes, stats: FileStats, max_len: int, zone: Any
+    src: _Source, first: bytes, stats: FileStats, max_len: int, zone: Any, before: tuple[int, int] = (0, 0)
 ) -> Iterator[tuple[int, int, Any]]:
     """A file of `npx convex logs` text: its lines through `convex_text.Framer`, which makes records of them
     (a record's continuation lines are its own). Read whole by one process: never split into shards, whose
-    cut could fall inside a record (`shard.plan` splits only NDJSON files)."""
-    framer = convex_text.Framer(stats, zone if zone is not None else convex_text.zone_from_env(None), max_len)
+    cut could fall inside a record (`shard.plan` splits only NDJSON files). A file that grew is read whole
+    too, the lines an earlier ingest read (`before`: their number, that run) only framed: they tell the day/
+    month order and the ms within a second as they did then."""
+    framer = convex_text.Framer(
+        stats, zone if zone is not None else convex_text.zone_from_env(None), max_len, *before
+    )
     line_no = 0
     bad_utf8 = False
     faults: list[str] = []
@@ -1017,7 +1026,7 @@ def _convex_text(
         if part[:1] == b"\0":
             part = _past_nuls(part, stats)
         text = part.decode("utf-8", "replace")
-        if "\ufffd" in text:
+        if "\ufffd" in text and line_no > before[0]:
             bad_utf8 = True
         if text[:1] == "\ufeff":
             text = text[1:]  # files joined with `cat`: the next one's byte-order mark
@@ -1025,13 +1034,13 @@ def _convex_text(
         if text[:1] in ("{", "[") and (value := _json_line(text)) is not None:
             # an NDJSON export joined on (`cat backend.log browser.jsonl`): its records, not lines of the last
             # message (the CLI prints no JSON at column 0: an object it logs is `{ key: 'value' }`)
-            if JSON_AMONG_TEXT_NOTE not in stats.notes:
+            if JSON_AMONG_TEXT_NOTE not in stats.notes and line_no > before[0]:
                 stats.notes.append(JSON_AMONG_TEXT_NOTE)
             yield from framer.foreign(list(_value(value, line_no, part)))
             continue
         yield from framer.line(line_no, text)
     yield from framer.end()
-    stats.lines = line_no
+    stats.lines = line_no - before[0]
     if bad_utf8:
         stats.notes.append("invalid UTF-8 bytes replaced with U+FFFD")
     for fault in faults:
