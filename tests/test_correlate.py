@@ -250,6 +250,27 @@ def test_trace_outputs_match_the_golden_files(
     assert r.stdout_bytes == golden.read_bytes()
 
 
+def test_trace_csv_and_jsonl_are_the_json_events_one_a_row_with_the_trace_id(
+    cli: Callable[..., CliResult], db: str
+) -> None:
+    """To share a trace as a spreadsheet or load it elsewhere: the events of `--format json`, each a row that
+    names its trace (the exports of several traces can be joined), every key a column, in the same order."""
+    events = trace_json(cli, db, CHAIN, "--include-dropped")["events"]
+    assert len(events) > 3
+    want = [{"trace_id": CHAIN, **e} for e in events]
+    r = cli("trace", CHAIN[:16], "--db", db, "--format", "jsonl", "--include-dropped")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert [json.loads(line) for line in r.stdout.splitlines()] == want
+    r = cli("trace", CHAIN, "--db", db, "--format", "csv", "--include-dropped")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(rows[0]) == list(want[0])
+    assert [{k: v or None for k, v in row.items()} for row in rows] == [
+        {k: None if v is None else str(v) for k, v in w.items()} for w in want
+    ]
+    assert len(cli("trace", CHAIN, "--db", db, "--format", "csv", "--limit", "2").stdout.splitlines()) == 3
+
+
 def test_chrome_output_has_a_process_per_system_and_an_event_per_line(
     cli: Callable[..., CliResult], db: str
 ) -> None:
@@ -436,6 +457,13 @@ def test_search_finds_text_and_regex_with_trace_filters(cli: Callable[..., CliRe
     assert len(rows) == 2
     rows = cli("search", "clicked", "--has-errors", "--db", db, "--format", "json").json()
     assert [r["trace_id"] for r in rows] == [CHAIN]
+    # within one trace (an id or a unique prefix, as `trace` takes it); no such trace exits 1, as `trace` does
+    every = cli("search", "", "--db", db, "--format", "json", "--limit", "0").json()
+    assert len({r["trace_id"] for r in every}) > 1
+    mine = cli("search", "", "--trace", CHAIN[:16], "--db", db, "--format", "json", "--limit", "0").json()
+    assert mine == [r for r in every if r["trace_id"] == CHAIN] and mine
+    missing = cli("search", "x", "--trace", "trace_nosuch", "--db", db)
+    assert missing.exit_code == ExitCode.CHECK_FAILED and "no trace" in missing.stderr
     bad = cli("search", "(", "--regex", "--db", db)
     assert bad.exit_code == ExitCode.USAGE and "regular expression" in bad.stderr
     # a level as the exports write it (Convex's ERROR): it was refused as unknown

@@ -20,6 +20,8 @@ DB_OPT = Option(None, "--db", envvar="LOGCORR_DB", help="DuckDB file (default: .
 class TraceFormat(StrEnum):
     table = "table"
     json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
     chrome = "chrome"
 
 
@@ -71,7 +73,11 @@ def trace_cmd(
     trace_id: str = Argument(None, help="Trace id, or a unique prefix of one."),
     db: str = DB_OPT,
     fmt: TraceFormat = Option(
-        TraceFormat.table, "--format", "-f", help="table, json or chrome (default: table)."
+        TraceFormat.table,
+        "--format",
+        "-f",
+        help="table, json (the trace: summary, spans, errors, events), jsonl or csv (its events, one a row, "
+        "with the trace id), or chrome (default: table).",
     ),
     no_skew: bool = Option(False, "--no-skew", help="Show raw clock times (no skew correction)."),
     include_dropped: bool = Option(
@@ -84,13 +90,14 @@ def trace_cmd(
         None,
         "--limit",
         help="List at most this many events, the first in time; 0 lists all (default: 1000 in the table, "
-        "all in json and chrome). The summary, spans and errors cover the whole trace.",
+        "all in the others). The summary, spans and errors cover the whole trace.",
     ),
 ) -> None:
     """Show one request's timeline across browser → worker → backend.
 
     \b
     Example: logcorr trace trace_1714910405337 --format chrome > trace.json
+    Example: logcorr trace trace_1714910405337 --format csv > trace.csv
     """
     from logcorr.correlate import trace as tr
     from logcorr.errors import UsageError
@@ -128,6 +135,14 @@ def _render_trace(model: dict[str, Any], fmt: TraceFormat) -> None:
         from logcorr.render.timeline import render
 
         render(model)
+    elif fmt in (TraceFormat.jsonl, TraceFormat.csv):
+        from logcorr.correlate import trace as tr
+        from logcorr.render.rows import write_rows
+
+        # each row names its trace: the exports of several traces can be joined (`cat`, `COPY … FROM`)
+        tid = model["trace_id"]
+        rows = ({"trace_id": tid, **ev} for ev in model["events"])
+        write_rows(rows, RowFormat(fmt.value), ["trace_id", *tr.EVENT_COLUMNS])
     else:  # pragma: no cover - exhaustive
         raise AssertionError(fmt)
 
@@ -190,6 +205,7 @@ def search_cmd(
     since: str = Option(None, "--since", help="ISO time, or a duration before the newest event."),
     until: str = Option(None, "--until", help="ISO time, or a duration before the newest event."),
     user: str = Option(None, "--user", help="Only events in traces of this user id."),
+    trace_id: str = Option(None, "--trace", help="Only events of this trace (its id, or a unique prefix)."),
     limit: int = Option(100, "--limit", help="At most this many rows; 0 lists all (default: 100)."),
     fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
@@ -197,15 +213,21 @@ def search_cmd(
 
     \b
     Example: logcorr search "timeout" --system worker --since 2h
+    Example: logcorr search "retry" --trace trace_1714910405337
     """
     from logcorr.correlate.listing import search_events
     from logcorr.render.rows import write_rows
 
     con = _open(db)
     try:
+        if trace_id is not None:
+            from logcorr.correlate.trace import resolve
+
+            trace_id = resolve(con, trace_id)  # a prefix as `trace` takes it; no such trace exits 1, as there
         # --system is the event's own (as --level is): a trace filter left out the lines of no trace
         rows = search_events(con, text, _filter([], has_errors, min_systems, since, until, user),
-                             regex=regex, level=level, systems=system or [], limit=limit)  # fmt: skip
+                             regex=regex, level=level, systems=system or [], limit=limit,
+                             trace_id=trace_id)  # fmt: skip
         found = write_rows(rows, fmt, title="{n} events", limit=limit)
         _note_if_empty(con, db, found, user)
     finally:

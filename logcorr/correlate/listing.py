@@ -53,9 +53,10 @@ def list_traces(
 
 
 def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, level: str | None = None,
-                  systems: list[str] | None = None, limit: int = 100) -> RowStream:  # fmt: skip
+                  systems: list[str] | None = None, limit: int = 100, trace_id: str | None = None) -> RowStream:  # fmt: skip
     """Events whose message matches `text` (substring, case-insensitive) or a regular expression; `systems`:
-    of these systems only (the event's own, with or without a trace; `f.systems` are a trace's)."""
+    of these systems only (the event's own, with or without a trace; `f.systems` are a trace's); `trace_id`:
+    of that trace only (a whole id)."""
     f.validate()
     TraceFilter(systems=list(systems or [])).validate()
     level = (
@@ -79,6 +80,9 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
     if systems:
         clauses.append(f"system IN ({', '.join('?' for _ in systems)})")
         params.extend(systems)
+    if trace_id is not None:
+        clauses.append("trace_id = ?")
+        params.append(trace_id)
     if f.trace_level:
         having, hparams = having_sql(f)
         clauses.append(

@@ -130,6 +130,13 @@ _DROPPED_SQL = f"""
 """
 
 
+# the keys of each of a trace's events (`build`), in order: the columns of `trace --format csv/jsonl`
+EVENT_COLUMNS = (
+    "event_id", "ts", "ts_corrected", "offset_ms", "system", "system_label", "level", "message", "request_id",
+    "user_id", "source_file", "source_line", "source_format", "trace_source", "dropped_by", "drop_reason",
+)  # fmt: skip
+
+
 def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool = False) -> dict[str, Any]:
     """The trace model (the documented JSON schema of `logcorr trace --format json`)."""
     span = dropped_span(con, trace_id) if include_dropped else None
@@ -170,7 +177,7 @@ def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool =
     def at(ms: int) -> str | None:
         return iso(epoch + timedelta(milliseconds=ms))
 
-    out_events = []
+    out_events: list[dict[str, Any]] = []
     for e in events:
         out_events.append(
             {
