@@ -50,6 +50,8 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("database missing", ["stats", "--db", "{dir}/nope.duckdb"], 3, ["does not exist", "logcorr ingest"]),
     ("database directory missing (read)", ["stats", "--db", "{dir}/nodir/x.duckdb"], 3, ["does not exist", "its directory", "nodir"]),
     ("database directory missing (ingest)", ["ingest", "{log}", "--db", "{dir}/nodir/x.duckdb"], 3, ["directory", "nodir", "does not exist", "mkdir -p"]),
+    ("database is a directory (ingest)", ["ingest", "{log}", "--db", "{dir}"], 3, ["is a directory, not a database file", "logcorr.duckdb"]),
+    ("database is a directory (read)", ["traces", "--db", "{dir}"], 3, ["is a directory, not a database file", "logcorr.duckdb"]),
     ("not a DuckDB file (read)", ["stats", "--db", "{dir}/notdb.duckdb"], 3, ["notdb.duckdb"]),
     ("not a DuckDB file (ingest)", ["ingest", "{log}", "--db", "{dir}/notdb.duckdb"], 3, ["notdb.duckdb"]),
     ("database is a data file (ingest)", ["ingest", "{log}", "--db", "{dir}/data.json"], 3, ["data.json", "not a database file"]),
