@@ -540,6 +540,29 @@ _ORDINARY = [
     "the pin is 13",
     "pin is set",
     "spin is 1234 rpm",
+    # a number with a unit or the noun of what it counts after it is a quantity, not a code
+    "map pin = 1024 entries",
+    "lru pin = 4096 bytes reserved",
+    "pin: 2000 ms debounce",
+    "pin_code: 1500 requests served",
+    "Your PIN is 1234 characters too long",
+    "mfa = 3000 ms timeout",
+    "otp: 1000 times sent",
+    "2FA code 5000 attempts blocked",
+    "cvv = 250 rows",
+    # a word and a number of 1 to 3 digits under `auth` is an id or a count (a namespaced key), not a user and password
+    "session_auth:user:42",
+    "cache hit session_auth:user:42 ttl=300",
+    "rate_auth:ip:3 blocked",
+    "auth: user:42",
+    '{"auth": "user:7"}',
+    # spaces or tabs before the separator, and a value that is no secret
+    "auth  = true",
+    "auth : required",
+    "auth\t: none",
+    "pin  = 13",
+    "GPIO pin\t= 7",
+    "2fa\tenabled",
 ]
 
 
@@ -547,3 +570,62 @@ _ORDINARY = [
 def test_ordinary_lines_about_pins_auth_paths_and_codes_are_kept(text: str) -> None:
     """GPIO pins, Convex `auth:…` paths, 2FA prose and code counts are no secret."""
     assert Redactor().text(text) == text
+
+
+def test_a_word_and_a_short_number_under_auth_in_context_is_kept() -> None:
+    """As in text: `user:42` is an id; a number of 4 digits or more can be a password."""
+    kept = {"session_auth": "user:42", "auth": "ip:3", "proxyAuth": "tenant:999"}
+    assert Redactor().value(kept) == kept
+    assert Redactor().value({"basic_auth": "admin:1234"}) == {"basic_auth": "[REDACTED:secret]"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("pin = 1234 entered", "pin = [REDACTED:secret] entered"),
+     ("pin=1234 entries_total=3", "pin=[REDACTED:secret] entries_total=3"),
+     ("PIN: 4821 accepted, 3 entries left", "PIN: [REDACTED:secret] accepted, 3 entries left"),
+     ('{"pin": "1024"} entries', '{"pin": "[REDACTED:secret]"} entries'),
+     ("mfa code 551177 accepted", "mfa code [REDACTED:secret] accepted"),
+     ("basic_auth:admin:1234", "basic_auth:[REDACTED:secret]"),
+     ("session_auth:user:4821x", "session_auth:[REDACTED:secret]")],
+)  # fmt: skip
+def test_a_code_with_a_word_after_it_or_a_pair_with_a_long_number_is_still_redacted(
+    text: str, expected: str
+) -> None:
+    """The quantity rule takes only a bare number with a unit or a counted noun right after it; the id rule only a
+    number of 1 to 3 digits."""
+    assert _text(text) == expected
+
+
+# --- spaces and tabs between a key and its separator ---------------------------------------------------------------
+
+_SPACINGS = [("", ""), (" ", " "), ("  ", " "), ("\t", " "), (" \t", " "), ("  ", "  "), ("\t", "\t"), ("\t", ""),
+             ("  ", ""), ("", "\t")]  # fmt: skip
+_SPACED_SECRETS = [("pin", "1234"), ("PIN", "482913"), ("pin code", "1234"), ("pin_code", "1234"),
+                   ("auth", "abc123def456"), ("basic_auth", "abc123def456"), ("2fa", "123456"),
+                   ("password", "hunter2"), ("pass", "hunter2"), ("token", "abc123"), ("otp", "123456"),
+                   ("mfa", "123456"), ("api key", "abc123def")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "value"), _SPACED_SECRETS)
+@pytest.mark.parametrize("sep", ["=", ":"])
+def test_a_key_with_spaces_or_tabs_around_its_separator_has_its_value_redacted(
+    key: str, value: str, sep: str
+) -> None:
+    """`pin  = 1234`, `pin\t= 1234`, `auth  = …`, `auth : …` and `2fa\t= …` were stored as they came: the patterns
+    took one space before `=` (`auth`, `pin`) or `:` (`pin`), and no probe word saw a tab after `2fa`. Each
+    spacing is seen by the compiled probe too (the stager redacts only the rows it flags)."""
+    from logcorr.pipeline.stage import _EVENT_TEXT, STAGING_SCHEMA, _probe
+    from logcorr.rules.redact import trigger_words
+    from logcorr.sources.fast import flag_rows
+
+    texts = [f"cfg {key}{a}{sep}{b}{value} end" for a, b in _SPACINGS]
+    for text in texts:
+        out = _text(text)
+        assert value not in out and out.endswith(" end"), text
+    flag, probe = flag_rows(), _probe(STAGING_SCHEMA, _EVENT_TEXT, trigger_words(), [], False)
+    if flag is None or probe is None:
+        pytest.skip("the compiled fast path is not built")
+    at = STAGING_SCHEMA.get_field_index("message")
+    rows = [tuple(text if k == at else None for k in range(len(STAGING_SCHEMA))) for text in texts]
+    assert [(i, redact) for i, redact, _ in flag(rows, *probe)] == [(i, True) for i in range(len(rows))]

@@ -252,7 +252,9 @@ _FRAGMENTS = st.sampled_from(
      "ĸey", "eyJ", "eyJhbGciOiJIUzI1NiJ9", ".", "-", "_", "beArer", "BASIC", "xBearer", "_basic", "ABCdef0123456789+/=",
      ">", "=>", ":=", "->", "credentials", "pass", "db_pass", "smtpPass", "passphrase", "ok", "3", "otp", "TOTP", "otpCode", "user_otp", " code", "123456", "hotplug", "footprint", "auth", "X-Auth", "basic_auth", "authKey", "auth_key", "abc123def", "Xy9zAbCdEf", "required", "oauth",
      "author", "signingKey", "ENCRYPTION_KEY", "master_key", "jwt_key", "privKey", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
-     "_type", "_expires_in", "ExpiresAt", "true", "30", "3.5", ".json", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:"]
+     "_type", "_expires_in", "ExpiresAt", "true", "30", "3.5", ".json", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:",
+     # spaces and tabs between a key and its separator (`pin  = 1234`, `auth\t: …`, `2fa\t= …`)
+     "\t", "  ", "pin", "PIN", "2fa", "1234", "user:42"]
 )  # fmt: skip
 
 
