@@ -343,7 +343,7 @@ def test_a_user_and_password_under_a_kind_of_auth_in_context_is_redacted() -> No
     "text",
     ["auth:login", "[auth:login] trace_id: t1 ok", '{"path":"auth:login","type":"mutation"}', "calling auth:signIn",
      "users:auth", "auth: required", "auth=true", "auth = true", "run auth:migrate20240101", "call auth:oauth2Callback",
-     "call auth:verify2fa", "auth:abc123def456 at the start of a text", "basic_auth:login", "lib_auth:verify2fa",
+     "call auth:verify2fa", "auth:verify2fa at the start of a text", "basic_auth:login", "lib_auth:verify2fa",
      "email_auth:sendCode", "next-auth:session:update", "basic_auth: enabled", "basic_auth=true",
      "OAuth: 'google:callback'", "{ requireAuth: true }", "basicAuth: enabled",
      # a mode and a state, not a user and a password
@@ -351,9 +351,63 @@ def test_a_user_and_password_under_a_kind_of_auth_in_context_is_redacted() -> No
      "auth: provider:google", "emit auth:user:created"],
 )  # fmt: skip
 def test_convex_function_paths_and_auth_words_are_kept(text: str) -> None:
-    """A Convex function path (`auth:login`) and a name with a number in it are no credential; `auth:x` at the
-    start of a text is not looked for (no probe word sees it there)."""
+    """A Convex function path (`auth:login`) and a name with a number in it are no credential."""
     assert Redactor().text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("auth:a5600ea69243d50c", "auth:[REDACTED:secret]"),
+     ("auth:muO6RvvB7fOHZ1Fz1 rejected", "auth:[REDACTED:secret] rejected"),
+     ("[auth:a5600ea69243d50c] trace_id: t1", "[auth:[REDACTED:secret]] trace_id: t1"),
+     ("retry (auth:abc123XYZ456def) failed", "retry (auth:[REDACTED:secret]) failed"),
+     ("Error\nauth:a5600ea69243d50c\n    at f (x.ts:1:2)", "Error\nauth:[REDACTED:secret]\n    at f (x.ts:1:2)")],
+)  # fmt: skip
+def test_auth_and_a_credential_at_the_start_of_a_text_or_after_a_bracket_is_redacted(
+    text: str, expected: str
+) -> None:
+    """`auth:<token>` at the start of a text (or of a line of it), after `[` or `(` was stored as it came: no probe
+    word saw it (`[auth:` would flag every `[auth:login]` line). The probe word `auth:` is found only before a
+    run holding a digit, a letter and a digit, in message, stack and context alike."""
+    assert _text(text) == expected
+    r = Redactor()
+    out = r.value({"message": text, "stack": text, "context": {"note": text}})
+    assert out == {"message": expected, "stack": expected, "context": {"note": expected}}
+
+
+def test_the_probe_word_auth_colon_is_found_only_before_a_credential_like_run() -> None:
+    """The compiled probe, DuckDB's and `might_hold_secret` alike: `auth:` flags `auth:a5600ea6…`, not a function
+    path, and gives its bit in the masks only there."""
+    import duckdb
+    import pyarrow as pa
+
+    from logcorr.pipeline.stage import _flag_sql
+    from logcorr.rules.redact import TAIL, trigger_words, word_found
+    from logcorr.sources.fast import flag_rows
+
+    word = "auth:" + TAIL
+    assert word in trigger_words()
+    flagged = ["auth:a5600ea69243d50c", "[AUTH:muO6RvvB7fOHZ1Fz1]", "(auth:x.1a2)", "auth:1a2"]
+    kept = [
+        "auth:login",
+        "[auth:verify2fa]",
+        "(auth:migrate20240101)",
+        "auth:abc 1a2",
+        "auth:",
+        "xauth:a1",
+        "auth:1a-",
+    ]
+    assert [word_found(word, t.lower()) for t in flagged + kept] == [True] * 4 + [False] * 7
+    texts = [f"{t}." for t in flagged + kept]
+    assert [might_hold_secret(t) for t in texts] == [True] * 4 + [False] * 7
+    flag = flag_rows()
+    if flag is not None:
+        hits = flag([(t,) for t in texts], (0,), (word,), -1, False, (), False, True)
+        assert hits == [(i, True, (1,)) for i in range(4)]
+    sql, _ = _flag_sql(("message",), (word,), [], False)
+    con = duckdb.connect()
+    con.register("_t", pa.table({"message": texts}))
+    assert [f for (f,) in con.execute(f"SELECT {sql} FROM _t").fetchall()] == [True] * 4 + [False] * 7
 
 
 def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:

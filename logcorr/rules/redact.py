@@ -170,8 +170,9 @@ _WORD_FIRST = r"(?i:(?=[\\\"'p]))"
 # a Convex function path (`auth:login`, `auth:signIn`, `"path":"auth:login"`, `[auth:verify2fa]`, in 3 % of the
 # benchmark's lines), and a key so written mostly as Go prints a struct or a map (`{Auth:… User:bob}`, `{User:bob
 # Auth:…}`, `map[auth:…]`): it is looked for only there, the key `auth` alone after `{`, a space or `map[` (the
-# probe's words ` auth:`, `{auth:`, `map[auth:`, which flag no function path but one in prose), and its value must
-# look random, not like a name (`_RANDOM_LIKE`)
+# probe's words ` auth:`, `{auth:`, `map[auth:`, which flag no function path but one in prose), or at the start of
+# a text or a line, after `[` or `(` (`[auth:a5600ea6…]`: the probe's word `auth:` + TAIL, found only before a value
+# that can be one), and its value must look random, not like a name (`_RANDOM_LIKE`)
 _TOKEN_CHARS = r"[A-Za-z0-9._~+/=:%-]"
 _TOKEN_LIKE = (
     r"(?="
@@ -196,6 +197,28 @@ _RANDOM_LIKE = (
     + _TOKEN_CHARS
     + r"*?[0-9])"
 )
+
+# A probe word ending in TAIL is found only where a run of a token's characters follows it holding a digit, then a
+# letter, then a digit (`auth:` + TAIL: `auth:a5600ea6…`, `[auth:muO6RvvB7fOH…`; not `auth:login`, `[auth:verify2fa]`,
+# `auth:migrate20240101`): what `_RANDOM_LIKE` asks but its length, so the probe finds every such value and flags
+# no Convex function path. The compiled probe (`_fastparse.c`, `tail_found`), DuckDB's (`stage._flag_sql`, by
+# `tail_pattern`) and `might_hold_secret` alike
+TAIL = "\x01"
+_TAIL_CHAR = r"[a-z0-9._~+/=:%-]"
+
+
+def tail_pattern(word: str) -> str:
+    """The case-insensitive regex (Python's and RE2's) of what follows a probe word ending in TAIL."""
+    assert word.endswith(TAIL)
+    return _TAIL_CHAR + r"*[0-9]" + _TAIL_CHAR + r"*[a-z]" + _TAIL_CHAR + r"*[0-9]"
+
+
+def word_found(word: str, low: str) -> bool:
+    """Whether the probe finds `word` in `low` (lower-case text): as a substring, or ending in TAIL, followed
+    by its run (`tail_pattern`)."""
+    if not word.endswith(TAIL):
+        return word in low
+    return word[:-1] in low and re.search(re.escape(word[:-1]) + tail_pattern(word), low, re.I) is not None
 
 
 def _guarded(look: str, bare: str = "") -> str:
@@ -232,7 +255,8 @@ _AUTH_KV = (
     + r"(?P<ak_q>(?<=_)|(?-i:(?<=[a-z])(?=A)))auth(?:" + _Q + _WORD_SEP + r"|" + _AUTH_SEP + r"|:(?=" + _RANDOM_LIKE + r"|" + _USER_PASS
     + r"|\\{0,8}[\"']))"
     + r"|" + _Q + r"?" + _KEY_START + r"auth(?:" + _Q + _WORD_SEP + r"|" + _AUTH_SEP + r")"
-    + r"|(?:(?<=[ {])|(?<=map\[))auth:(?=" + _RANDOM_LIKE + r"|\\{0,8}[\"'])))"
+    + r"|(?:(?<=[ {])|(?<=map\[))auth:(?=" + _RANDOM_LIKE + r"|\\{0,8}[\"'])"
+    + r"|(?:^|(?<=[\n\[(]))auth:(?=" + _RANDOM_LIKE + r")))"
     r"(?P<ak_val>" + _guarded(_AUTH_LOOK) + r"))"
 )  # fmt: skip
 _AUTH_KV_FIRST = r"(?i:(?=[\\\"'a]))"
@@ -627,6 +651,8 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "{auth:",
             "map[auth:",
             "_auth:",
+            # `auth:` anywhere (at the start of a text, `[auth:…`, `(auth:…`) before a credential-like value only
+            "auth:" + TAIL,
             'auth"',
             "auth'",
             "auth\\",
@@ -803,8 +829,14 @@ def _any_trigger_source(words: tuple[str, ...]) -> str:
 
 
 def _build_any_trigger(words: tuple[str, ...]) -> Callable[[str], bool]:
+    """`any(word_found(w, low) for w in words)`, as one expression (`_any_trigger_source`). A word ending in TAIL is
+    grouped as the others are (behind `'auth' in low`), its test `in` replaced by its regex's."""
     body = _any_trigger_source(words)
     ns: dict[str, Any] = {}
+    for k, w in enumerate(w for w in words if w.endswith(TAIL)):
+        ns[f"tail{k}"] = re.compile(re.escape(w[:-1]) + tail_pattern(w), re.I).search
+        assert body.count(f"{w!r} in low") == 1, w
+        body = body.replace(f"{w!r} in low", f"tail{k}(low) is not None")
     exec(f"def any_trigger(low):\n    return {body}\n", ns)  # built from our own literals
     fn: Callable[[str], bool] = ns["any_trigger"]
     return fn
@@ -972,7 +1004,8 @@ def _reclose(val: str) -> str:
 
 
 def trigger_words() -> tuple[str, ...]:
-    """The lower-case words without which no pattern can match (the test `might_hold_secret` makes)."""
+    """The lower-case words without which no pattern can match (the test `might_hold_secret` makes); a word ending
+    in TAIL is found only before a credential-like run (`word_found`)."""
     return _ALL_TRIGGERS
 
 
