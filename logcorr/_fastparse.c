@@ -2315,16 +2315,33 @@ typedef struct {
     const char *word[WORDS_MAX];
     Py_ssize_t len[WORDS_MAX];
     int16_t next[WORDS_MAX];   /* the next word with the same first two bytes, or -1 */
+    uint8_t tail[WORDS_MAX];   /* found only before a credential-like run (TAIL) */
     uint64_t single[256][WORDS_LANES]; /* the one-byte words that are this byte, as their bits (0: none) */
     uint8_t one[256];          /* some one-byte word is this byte */
     uint8_t pairs[8192];       /* bit (b0 << 8 | b1): a word starts with these two bytes, or b0 is one */
     int16_t head[65536];       /* the first longer word starting with each two bytes, or -1 */
 } Words;
 
-/* ASCII letters folded to lower case, and every byte as it is (filled once, by the module's init) */
-static unsigned char FOLD[256], SAME[256];
+/* ASCII letters folded to lower case, and every byte as it is; a token's characters [A-Za-z0-9._~+/=:%-] (filled
+   once, by the module's init) */
+static unsigned char FOLD[256], SAME[256], TOKEN_CHAR[256];
 
-static int words_init(Words *w, PyObject *seq, int fold) {
+/* A trigger word that ends in TAIL (byte 1, logcorr.rules.redact.TAIL) is found only where a run of a token's
+   characters follows it holding a digit, then a letter, then a digit (`auth:a5600ea6…`; not `auth:login`,
+   `auth:verify2fa`): redact.tail_found, and the pattern of the same word in DuckDB's probe (stage._flag_sql) */
+#define TAIL 1
+static int tail_found(const unsigned char *t, Py_ssize_t n) {
+    int want = 0; /* 0, 2: a digit; 1: a letter */
+    for (Py_ssize_t i = 0; i < n && TOKEN_CHAR[t[i]]; i++) {
+        unsigned char c = FOLD[t[i]];
+        int digit = c >= '0' && c <= '9', letter = c >= 'a' && c <= 'z';
+        if ((want == 1 ? letter : digit) && ++want == 3) return 1;
+    }
+    return 0;
+}
+
+/* `tails`: a word ending in TAIL is such a word (the trigger words; not suppression patterns) */
+static int words_init(Words *w, PyObject *seq, int fold, int tails) {
     memset(w->head, -1, sizeof w->head);
     memset(w->single, 0, sizeof w->single);
     memset(w->one, 0, sizeof w->one);
@@ -2349,6 +2366,8 @@ static int words_init(Words *w, PyObject *seq, int fold) {
                 PyErr_SetString(PyExc_ValueError, "flag_rows: case-insensitive words must be lower-case");
                 return -1;
             }
+        w->tail[w->n] = tails && len > 2 && c[len - 1] == TAIL;
+        if (w->tail[w->n]) len--;
         w->word[w->n] = (const char *)c;
         w->len[w->n] = len;
         w->next[w->n] = -1;
@@ -2390,7 +2409,7 @@ static int words_found(const Words *w, const unsigned char *text, Py_ssize_t n, 
                 if (len > n - i) continue;
                 const unsigned char *word = (const unsigned char *)w->word[k];
                 while (j < len && f[text[i + j]] == word[j]) j++;
-                if (j == len) {
+                if (j == len && (!w->tail[k] || tail_found(text + i + len, n - i - len))) {
                     if (first) return 1;
                     found[k / 64] |= 1ULL << (k % 64);
                     any = 1;
@@ -2466,7 +2485,7 @@ static PyObject *flag_rows(PyObject *self, PyObject *args) {
     Words *words = PyMem_Malloc(2 * sizeof(Words)); /* 2 x 143 KB: not on the stack */
     if (words == NULL) return PyErr_NoMemory();
     Words *trig = &words[0], *pat = &words[1];
-    if (words_init(trig, triggers, 1) < 0 || words_init(pat, patterns, !case_sensitive) < 0) {
+    if (words_init(trig, triggers, 1, 1) < 0 || words_init(pat, patterns, !case_sensitive, 0) < 0) {
         PyMem_Free(words);
         return NULL;
     }
@@ -3521,7 +3540,8 @@ static PyObject *Batch_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
         Py_DECREF(b);
         return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     }
-    if (words_init(&b->words[0], triggers, 1) < 0 || words_init(&b->words[1], patterns, !case_sensitive) < 0) {
+    if (words_init(&b->words[0], triggers, 1, 1) < 0 ||
+        words_init(&b->words[1], patterns, !case_sensitive, 0) < 0) {
         Py_DECREF(b);
         return NULL;
     }
@@ -3673,6 +3693,8 @@ static PyObject *intern(const char *s) { return PyUnicode_InternFromString(s); }
 PyMODINIT_FUNC PyInit__fastparse(void) {
     for (int b = 0; b < 256; b++) {
         FOLD[b] = (unsigned char)((b >= 'A' && b <= 'Z') ? b + 32 : b);
+        TOKEN_CHAR[b] = (unsigned char)((b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') ||
+                                        (b != 0 && strchr("._~+/=:%-", b) != NULL));
         SAME[b] = (unsigned char)b;
     }
     S_BROWSER = intern("browser");

@@ -343,7 +343,7 @@ def test_a_user_and_password_under_a_kind_of_auth_in_context_is_redacted() -> No
     "text",
     ["auth:login", "[auth:login] trace_id: t1 ok", '{"path":"auth:login","type":"mutation"}', "calling auth:signIn",
      "users:auth", "auth: required", "auth=true", "auth = true", "run auth:migrate20240101", "call auth:oauth2Callback",
-     "call auth:verify2fa", "auth:abc123def456 at the start of a text", "basic_auth:login", "lib_auth:verify2fa",
+     "call auth:verify2fa", "auth:verify2fa at the start of a text", "basic_auth:login", "lib_auth:verify2fa",
      "email_auth:sendCode", "next-auth:session:update", "basic_auth: enabled", "basic_auth=true",
      "OAuth: 'google:callback'", "{ requireAuth: true }", "basicAuth: enabled",
      # a mode and a state, not a user and a password
@@ -351,9 +351,63 @@ def test_a_user_and_password_under_a_kind_of_auth_in_context_is_redacted() -> No
      "auth: provider:google", "emit auth:user:created"],
 )  # fmt: skip
 def test_convex_function_paths_and_auth_words_are_kept(text: str) -> None:
-    """A Convex function path (`auth:login`) and a name with a number in it are no credential; `auth:x` at the
-    start of a text is not looked for (no probe word sees it there)."""
+    """A Convex function path (`auth:login`) and a name with a number in it are no credential."""
     assert Redactor().text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("auth:a5600ea69243d50c", "auth:[REDACTED:secret]"),
+     ("auth:muO6RvvB7fOHZ1Fz1 rejected", "auth:[REDACTED:secret] rejected"),
+     ("[auth:a5600ea69243d50c] trace_id: t1", "[auth:[REDACTED:secret]] trace_id: t1"),
+     ("retry (auth:abc123XYZ456def) failed", "retry (auth:[REDACTED:secret]) failed"),
+     ("Error\nauth:a5600ea69243d50c\n    at f (x.ts:1:2)", "Error\nauth:[REDACTED:secret]\n    at f (x.ts:1:2)")],
+)  # fmt: skip
+def test_auth_and_a_credential_at_the_start_of_a_text_or_after_a_bracket_is_redacted(
+    text: str, expected: str
+) -> None:
+    """`auth:<token>` at the start of a text (or of a line of it), after `[` or `(` was stored as it came: no probe
+    word saw it (`[auth:` would flag every `[auth:login]` line). The probe word `auth:` is found only before a
+    run holding a digit, a letter and a digit, in message, stack and context alike."""
+    assert _text(text) == expected
+    r = Redactor()
+    out = r.value({"message": text, "stack": text, "context": {"note": text}})
+    assert out == {"message": expected, "stack": expected, "context": {"note": expected}}
+
+
+def test_the_probe_word_auth_colon_is_found_only_before_a_credential_like_run() -> None:
+    """The compiled probe, DuckDB's and `might_hold_secret` alike: `auth:` flags `auth:a5600ea6…`, not a function
+    path, and gives its bit in the masks only there."""
+    import duckdb
+    import pyarrow as pa
+
+    from logcorr.pipeline.stage import _flag_sql
+    from logcorr.rules.redact import TAIL, trigger_words, word_found
+    from logcorr.sources.fast import flag_rows
+
+    word = "auth:" + TAIL
+    assert word in trigger_words()
+    flagged = ["auth:a5600ea69243d50c", "[AUTH:muO6RvvB7fOHZ1Fz1]", "(auth:x.1a2)", "auth:1a2"]
+    kept = [
+        "auth:login",
+        "[auth:verify2fa]",
+        "(auth:migrate20240101)",
+        "auth:abc 1a2",
+        "auth:",
+        "xauth:a1",
+        "auth:1a-",
+    ]
+    assert [word_found(word, t.lower()) for t in flagged + kept] == [True] * 4 + [False] * 7
+    texts = [f"{t}." for t in flagged + kept]
+    assert [might_hold_secret(t) for t in texts] == [True] * 4 + [False] * 7
+    flag = flag_rows()
+    if flag is not None:
+        hits = flag([(t,) for t in texts], (0,), (word,), -1, False, (), False, True)
+        assert hits == [(i, True, (1,)) for i in range(4)]
+    sql, _ = _flag_sql(("message",), (word,), [], False)
+    con = duckdb.connect()
+    con.register("_t", pa.table({"message": texts}))
+    assert [f for (f,) in con.execute(f"SELECT {sql} FROM _t").fetchall()] == [True] * 4 + [False] * 7
 
 
 def test_a_convex_function_path_alone_is_not_flagged_by_the_probe() -> None:
@@ -540,6 +594,29 @@ _ORDINARY = [
     "the pin is 13",
     "pin is set",
     "spin is 1234 rpm",
+    # a number with a unit or the noun of what it counts after it is a quantity, not a code
+    "map pin = 1024 entries",
+    "lru pin = 4096 bytes reserved",
+    "pin: 2000 ms debounce",
+    "pin_code: 1500 requests served",
+    "Your PIN is 1234 characters too long",
+    "mfa = 3000 ms timeout",
+    "otp: 1000 times sent",
+    "2FA code 5000 attempts blocked",
+    "cvv = 250 rows",
+    # a word and a number of 1 to 3 digits under `auth` is an id or a count (a namespaced key), not a user and password
+    "session_auth:user:42",
+    "cache hit session_auth:user:42 ttl=300",
+    "rate_auth:ip:3 blocked",
+    "auth: user:42",
+    '{"auth": "user:7"}',
+    # spaces or tabs before the separator, and a value that is no secret
+    "auth  = true",
+    "auth : required",
+    "auth\t: none",
+    "pin  = 13",
+    "GPIO pin\t= 7",
+    "2fa\tenabled",
 ]
 
 
@@ -547,3 +624,62 @@ _ORDINARY = [
 def test_ordinary_lines_about_pins_auth_paths_and_codes_are_kept(text: str) -> None:
     """GPIO pins, Convex `auth:…` paths, 2FA prose and code counts are no secret."""
     assert Redactor().text(text) == text
+
+
+def test_a_word_and_a_short_number_under_auth_in_context_is_kept() -> None:
+    """As in text: `user:42` is an id; a number of 4 digits or more can be a password."""
+    kept = {"session_auth": "user:42", "auth": "ip:3", "proxyAuth": "tenant:999"}
+    assert Redactor().value(kept) == kept
+    assert Redactor().value({"basic_auth": "admin:1234"}) == {"basic_auth": "[REDACTED:secret]"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("pin = 1234 entered", "pin = [REDACTED:secret] entered"),
+     ("pin=1234 entries_total=3", "pin=[REDACTED:secret] entries_total=3"),
+     ("PIN: 4821 accepted, 3 entries left", "PIN: [REDACTED:secret] accepted, 3 entries left"),
+     ('{"pin": "1024"} entries', '{"pin": "[REDACTED:secret]"} entries'),
+     ("mfa code 551177 accepted", "mfa code [REDACTED:secret] accepted"),
+     ("basic_auth:admin:1234", "basic_auth:[REDACTED:secret]"),
+     ("session_auth:user:4821x", "session_auth:[REDACTED:secret]")],
+)  # fmt: skip
+def test_a_code_with_a_word_after_it_or_a_pair_with_a_long_number_is_still_redacted(
+    text: str, expected: str
+) -> None:
+    """The quantity rule takes only a bare number with a unit or a counted noun right after it; the id rule only a
+    number of 1 to 3 digits."""
+    assert _text(text) == expected
+
+
+# --- spaces and tabs between a key and its separator ---------------------------------------------------------------
+
+_SPACINGS = [("", ""), (" ", " "), ("  ", " "), ("\t", " "), (" \t", " "), ("  ", "  "), ("\t", "\t"), ("\t", ""),
+             ("  ", ""), ("", "\t")]  # fmt: skip
+_SPACED_SECRETS = [("pin", "1234"), ("PIN", "482913"), ("pin code", "1234"), ("pin_code", "1234"),
+                   ("auth", "abc123def456"), ("basic_auth", "abc123def456"), ("2fa", "123456"),
+                   ("password", "hunter2"), ("pass", "hunter2"), ("token", "abc123"), ("otp", "123456"),
+                   ("mfa", "123456"), ("api key", "abc123def")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "value"), _SPACED_SECRETS)
+@pytest.mark.parametrize("sep", ["=", ":"])
+def test_a_key_with_spaces_or_tabs_around_its_separator_has_its_value_redacted(
+    key: str, value: str, sep: str
+) -> None:
+    """`pin  = 1234`, `pin\t= 1234`, `auth  = …`, `auth : …` and `2fa\t= …` were stored as they came: the patterns
+    took one space before `=` (`auth`, `pin`) or `:` (`pin`), and no probe word saw a tab after `2fa`. Each
+    spacing is seen by the compiled probe too (the stager redacts only the rows it flags)."""
+    from logcorr.pipeline.stage import _EVENT_TEXT, STAGING_SCHEMA, _probe
+    from logcorr.rules.redact import trigger_words
+    from logcorr.sources.fast import flag_rows
+
+    texts = [f"cfg {key}{a}{sep}{b}{value} end" for a, b in _SPACINGS]
+    for text in texts:
+        out = _text(text)
+        assert value not in out and out.endswith(" end"), text
+    flag, probe = flag_rows(), _probe(STAGING_SCHEMA, _EVENT_TEXT, trigger_words(), [], False)
+    if flag is None or probe is None:
+        pytest.skip("the compiled fast path is not built")
+    at = STAGING_SCHEMA.get_field_index("message")
+    rows = [tuple(text if k == at else None for k in range(len(STAGING_SCHEMA))) for text in texts]
+    assert [(i, redact) for i, redact, _ in flag(rows, *probe)] == [(i, True) for i in range(len(rows))]

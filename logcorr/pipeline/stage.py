@@ -15,7 +15,7 @@ from logcorr.gcpause import gc_paused
 from logcorr.model import LEVELS, SYSTEMS, Event, Metric
 from logcorr.pipeline.spool import Spool
 from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
-from logcorr.rules.redact import Redactor, might_hold_secret, trigger_words
+from logcorr.rules.redact import TAIL, Redactor, might_hold_secret, tail_pattern, trigger_words
 from logcorr.rules.suppress import Suppressor
 from logcorr.sources.fast import ColumnBuffers, StageBatch, column_buffers, flag_rows, stage_batch, stage_keys
 from logcorr.sources.reader import EXCERPT, excerpt
@@ -253,19 +253,27 @@ def literal_rx(words: list[str] | tuple[str, ...]) -> str:
     return "|".join("".join(c if c.isalnum() or c == "_" else f"\\x{{{ord(c):x}}}" for c in w) for w in words)
 
 
+def trigger_rx(words: tuple[str, ...]) -> str:
+    """`literal_rx` of the redactor's trigger words, a word ending in TAIL followed by its run (`tail_pattern`)."""
+    return "|".join(
+        literal_rx([w[:-1]]) + tail_pattern(w) if w.endswith(TAIL) else literal_rx([w]) for w in words
+    )
+
+
 def _flag_sql(
     columns: tuple[str, ...], triggers: tuple[str, ...], suppress: list[str], case_sensitive: bool
 ) -> tuple[str, str]:
     """Two predicates over a batch's text columns. The first is true for every row the redactor must look
     at: any text that is not ASCII (so DuckDB's case folding never has to agree with Python's), any
-    redaction trigger word (the same case-insensitive substring test as `might_hold_secret`). The second
+    redaction trigger word (the same case-insensitive substring test as `might_hold_secret`; a word ending in
+    TAIL where its run follows it, `trigger_rx`). The second
     for every row the suppressor must look at: a first column that is not ASCII, or holds a suppression
     pattern. A row false for the first passes redaction unchanged, false for both it passes both, so
     checking in DuckDB gives the same result as checking every row in Python."""
     non_ascii = [f"strlen(coalesce({c}, '')) <> length(coalesce({c}, ''))" for c in columns]
     redact = "false"
     if triggers:
-        rx = "(?i)(?:" + literal_rx(triggers) + ")"
+        rx = "(?i)(?:" + trigger_rx(triggers) + ")"
         redact = " OR ".join(non_ascii + [f"regexp_matches(coalesce({c}, ''), '{rx}')" for c in columns])
     # a non-ASCII pattern cannot occur in ASCII text, and non-ASCII text is flagged already
     ascii_patterns = [p for p in suppress if p.isascii() and p]

@@ -170,8 +170,9 @@ _WORD_FIRST = r"(?i:(?=[\\\"'p]))"
 # a Convex function path (`auth:login`, `auth:signIn`, `"path":"auth:login"`, `[auth:verify2fa]`, in 3 % of the
 # benchmark's lines), and a key so written mostly as Go prints a struct or a map (`{Auth:… User:bob}`, `{User:bob
 # Auth:…}`, `map[auth:…]`): it is looked for only there, the key `auth` alone after `{`, a space or `map[` (the
-# probe's words ` auth:`, `{auth:`, `map[auth:`, which flag no function path but one in prose), and its value must
-# look random, not like a name (`_RANDOM_LIKE`)
+# probe's words ` auth:`, `{auth:`, `map[auth:`, which flag no function path but one in prose), or at the start of
+# a text or a line, after `[` or `(` (`[auth:a5600ea6…]`: the probe's word `auth:` + TAIL, found only before a value
+# that can be one), and its value must look random, not like a name (`_RANDOM_LIKE`)
 _TOKEN_CHARS = r"[A-Za-z0-9._~+/=:%-]"
 _TOKEN_LIKE = (
     r"(?="
@@ -197,12 +198,35 @@ _RANDOM_LIKE = (
     + r"*?[0-9])"
 )
 
+# A probe word ending in TAIL is found only where a run of a token's characters follows it holding a digit, then a
+# letter, then a digit (`auth:` + TAIL: `auth:a5600ea6…`, `[auth:muO6RvvB7fOH…`; not `auth:login`, `[auth:verify2fa]`,
+# `auth:migrate20240101`): what `_RANDOM_LIKE` asks but its length, so the probe finds every such value and flags
+# no Convex function path. The compiled probe (`_fastparse.c`, `tail_found`), DuckDB's (`stage._flag_sql`, by
+# `tail_pattern`) and `might_hold_secret` alike
+TAIL = "\x01"
+_TAIL_CHAR = r"[a-z0-9._~+/=:%-]"
 
-def _guarded(look: str) -> str:
-    """A value that `look` (a lookahead) admits: quoted (`"…"`, `'…'`, `\\"…`) or bare, to where values end."""
+
+def tail_pattern(word: str) -> str:
+    """The case-insensitive regex (Python's and RE2's) of what follows a probe word ending in TAIL."""
+    assert word.endswith(TAIL)
+    return _TAIL_CHAR + r"*[0-9]" + _TAIL_CHAR + r"*[a-z]" + _TAIL_CHAR + r"*[0-9]"
+
+
+def word_found(word: str, low: str) -> bool:
+    """Whether the probe finds `word` in `low` (lower-case text): as a substring, or ending in TAIL, followed
+    by its run (`tail_pattern`)."""
+    if not word.endswith(TAIL):
+        return word in low
+    return word[:-1] in low and re.search(re.escape(word[:-1]) + tail_pattern(word), low, re.I) is not None
+
+
+def _guarded(look: str, bare: str = "") -> str:
+    """A value that `look` (a lookahead) admits: quoted (`"…"`, `'…'`, `\\"…`) or bare, to where values end; a bare
+    one admitted by `bare` too (a lookahead: `_NOT_QUANTITY`)."""
     return (
         r"\"" + look + r"(?:[^\"\\]|\\.)*\"|'" + look + r"[^']*'|\\{1,8}[\"']" + look + r"[^\"'\\]*+|"
-        + look + r"[^\s,;&}\]\)\"'\\]+"
+        + bare + look + r"[^\s,;&}\]\)\"'\\]+"
     )  # fmt: skip
 
 
@@ -215,16 +239,37 @@ _USER_PASS = (
     r"(?=[A-Za-z0-9._~+%@!$-]+:(?!(?i:" + "|".join((*_STATE_WORDS, "true", "false", "on", "off"))
     + r")(?:[\s,;&}\]\)\"'\\]|$))[^\s:,;&}\]\)\"'\\]+(?:[\s,;&}\]\)\"'\\]|$))"
 )  # fmt: skip
-_AUTH_LOOK = r"(?(ak_q)(?:" + _USER_PASS + r"|" + _TOKEN_LIKE + r")|" + _TOKEN_LIKE + r")"
+# between `auth` and its value, unquoted: spaces or tabs and `=` or `=>` (`auth=`, `auth  =`, `auth\t=>`), spaces or
+# tabs and `:` (`auth : x`, `auth\t: x`), or `:` and a space or a tab (`auth: x`); `auth:x` is a path (above)
+_AUTH_SEP = r"[ \t]*=>?\s*|[ \t]+:(?!=)\s*|:[ \t]\s*"
+# No value of `auth` is a word and a number of 1 to 3 digits (`user:42`, `ip:3`): an id or a count, as a namespaced
+# key ends (`session_auth:user:42`, `{"auth": "user:42"}`), shorter than any password or PIN (4 digits or more, as
+# `_CODE_KV`'s: `basic_auth:admin:1234` is replaced)
+_ID_PAIR = r"[A-Za-z0-9._~+%@!$-]+:[0-9]{1,3}"
+_AUTH_LOOK = (
+    r"(?!" + _ID_PAIR + r"(?:[\s,;&}\]\)\"'\\]|$))"
+    + r"(?(ak_q)(?:" + _USER_PASS + r"|" + _TOKEN_LIKE + r")|" + _TOKEN_LIKE + r")"
+)  # fmt: skip
 _AUTH_KV = (
     r"(?P<auth_kv>(?P<ak_key>(?i:"
-    + r"(?P<ak_q>(?<=_)|(?-i:(?<=[a-z])(?=A)))auth(?:" + _Q + _WORD_SEP + r"|[ ]?=>?\s*|: \s*|:(?=" + _RANDOM_LIKE + r"|" + _USER_PASS
+    + r"(?P<ak_q>(?<=_)|(?-i:(?<=[a-z])(?=A)))auth(?:" + _Q + _WORD_SEP + r"|" + _AUTH_SEP + r"|:(?=" + _RANDOM_LIKE + r"|" + _USER_PASS
     + r"|\\{0,8}[\"']))"
-    + r"|" + _Q + r"?" + _KEY_START + r"auth(?:" + _Q + _WORD_SEP + r"|[ ]?=>?\s*|: \s*)"
-    + r"|(?:(?<=[ {])|(?<=map\[))auth:(?=" + _RANDOM_LIKE + r"|\\{0,8}[\"'])))"
+    + r"|" + _Q + r"?" + _KEY_START + r"auth(?:" + _Q + _WORD_SEP + r"|" + _AUTH_SEP + r")"
+    + r"|(?:(?<=[ {])|(?<=map\[))auth:(?=" + _RANDOM_LIKE + r"|\\{0,8}[\"'])"
+    + r"|(?:^|(?<=[\n\[(]))auth:(?=" + _RANDOM_LIKE + r")))"
     r"(?P<ak_val>" + _guarded(_AUTH_LOOK) + r"))"
 )  # fmt: skip
 _AUTH_KV_FIRST = r"(?i:(?=[\\\"'a]))"
+# A bare number followed by a unit or the plural noun of what it counts is a quantity, not a code (`map pin = 1024
+# entries`, `pin: 4096 bytes`, `mfa = 3000 ms`, "2FA code 1000 times"): a code is followed by what became of it (`PIN:0042
+# accepted`, `pin = 1234 entered`, "mfa code 551177 accepted"), if by anything. A quoted value is not looked at
+# (`"pin": "1024"`), nor one in context (a number has no word after it)
+_COUNT_WORDS = ("entries", "entry", "items", "elements", "records", "rows", "slots", "buckets", "pages", "blocks",
+                "lines", "keys", "values", "objects", "nodes", "files", "users", "requests", "calls", "retries",
+                "attempts", "tries", "times", "steps", "cycles", "ticks", "frames", "samples", "bytes", "bits",
+                "chars", "characters", "kb", "mb", "gb", "kib", "mib", "gib", "ms", "ns", "sec", "secs", "seconds",
+                "min", "mins", "minutes", "hours", "days", "hz", "khz", "mhz", "rpm", "px")  # fmt: skip
+_NOT_QUANTITY = r"(?![0-9]+[ \t]+(?i:" + "|".join(_COUNT_WORDS) + r")(?![A-Za-z0-9_]))"
 # a one-time password in text (`otp=123456`, `"otpCode": "482913"`, `TOTP: 551177`, `user_otp=…`): the key a word
 # of the name as in context (`_OTP_WORDS`; not `footprint`, `hotplug`, `otp_length`), the value a code, four
 # characters or more of letters, digits and `-` with a digit among them (`otp: required`, `otp: 6` stay)
@@ -245,6 +290,7 @@ _OTP_KV = (
     + r"[^']*'|\\{1,8}[\"']"
     + _CODE_LIKE
     + r"[^\"'\\]*+|"
+    + _NOT_QUANTITY
     + _CODE_LIKE
     + r"[^\s,;&}\]\)\"'\\]+))"
 )
@@ -277,18 +323,21 @@ _SPACED_FIRST = r"(?i:(?=[\\\"'" + "".join(sorted({n[0] for n in _SPACED_NAMES})
 # code`, `security code`, `cvv`, `cvc` (`cvv2`, `cvc2`), their words joined by nothing, `_`, `-`, `.` or a space; not
 # `spin`, `pinned`, `pin_count` (a name about the code: it is not its last word). `pin` is an English word: its key
 # is looked for only as the probe's words find it, with `:`, `=` or a quote right after it (`pin=`, `PIN:`, `"pin"`),
-# or one space before `:` or `=` (`pin = 1234`, `PIN : 1234`).
+# or spaces or tabs before `:` or `=` (`pin = 1234`, `PIN : 1234`, `pin  = 1234`, `pin\t= 1234`; the probe's words
+# `pin =`, `pin :`, `pin  `, `pin \t`, `pin\t` see each). `2fa` alone is followed by a space, a tab, a quote or the
+# separator (no probe word sees it before a line break).
 # The value: a PIN 4 to 12 digits, a card code 3 or 4 (`pin: 3`, `pin: true`, a GPIO `pin: 13` stay); any other code
 # 4 characters or more of letters, digits and `-` with a digit among them (as `otp`'s: `mfa: enabled` stays), and not
-# a bare number under a plural name (`backup_codes: 10` is a count; `"backup_codes": "1234-5678"` is not)
+# a bare number under a plural name (`backup_codes: 10` is a count; `"backup_codes": "1234-5678"` is not); nor a
+# bare number with a unit or a counted noun after it (`_NOT_QUANTITY`: `map pin = 1024 entries`)
 _CODE_JOIN = r"[ _.-]?"
 _DIGITS_END = r"(?![A-Za-z0-9_]|\.[0-9])"
 
 
 def _digits(lo: int, hi: int) -> str:
-    """A value of `lo` to `hi` digits, quoted or bare."""
+    """A value of `lo` to `hi` digits, quoted or bare (not a quantity: `_NOT_QUANTITY`)."""
     d = r"[0-9]{" + f"{lo},{hi}" + r"}"
-    return r"\"" + d + r"\"|'" + d + r"'|\\{1,8}[\"']" + d + r"(?=\\)|" + d + _DIGITS_END
+    return r"\"" + d + r"\"|'" + d + r"'|\\{1,8}[\"']" + d + r"(?=\\)|" + _NOT_QUANTITY + d + _DIGITS_END
 
 
 # a plural name's value is a list of codes: bare, the codes after the first one each after `,`, `, ` or spaces
@@ -311,29 +360,29 @@ _NUMBER_LIST = r"[0-9]{4,}(?:(?:,[ ]?|[ ]+)" + _CODE_ITEM + r"(?![^\s,;&}\]\)\"'
 # a code's name with the word `code` in prose, and the code after a space or `is` (`2FA code 123456`, "Your
 # verification code is 654321"): only digits, 4 to 12 ("2FA code sent", "MFA code 2 of 3", "backup code
 # 2024-05-01" stay)
-_PROSE_CODE = r"[0-9]{4,12}(?![A-Za-z0-9_-]|[.:][0-9])"
+_PROSE_CODE = _NOT_QUANTITY + r"[0-9]{4,12}(?![A-Za-z0-9_-]|[.:][0-9])"
 _CODE_KV = (
     r"(?P<code_kv>(?P<ck2_key>(?i:" + _Q + r"?" + _KEY_START
-    + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[ ]?[:=])))"
+    + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[ \t]*[:=])))"
     + r"|(?P<pin_prose>pin(?:[ ]code)?(?=[ ](?i:is:?)[ ][0-9]))"
     + r"|(?P<card>(?:cvv|cvc)2?|security" + _CODE_JOIN + r"code)"
     + r"|(?P<codes>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"codes)"
-    + r"|(?P<code1>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"code)|mfa|2fa)"
+    + r"|(?P<code1>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"code)|mfa|2fa(?![^\S \t]))"
     + r"(?(pin)|(?(pin_prose)|" + _Q + r"?))" + r")"
     + r"(?:(?(pin_prose)(?!)|" + _WORD_SEP + r")|(?(code1)(?P<prose>[ ](?i:is:?[ ])?)|(?(pin_prose)(?P<pin_is>[ ](?i:is:?)[ ])|(?!)))))"
     + r"(?P<ck2_val>(?(prose)" + _PROSE_CODE + r"|(?(pin_is)" + _PROSE_CODE + r"|(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
     + r"(?(codes)(?:(?![0-9]+" + _COUNT_END + r")(?:" + _CODE_LIST + r"|" + _guarded(_CODE_LIKE) + _MORE_CODES + r")"
     + r"|" + _NUMBER_LIST + r")|"
-    + r"(?:" + _guarded(_CODE_LIKE) + r"))))))))"
+    + r"(?:" + _guarded(_CODE_LIKE, _NOT_QUANTITY) + r"))))))))"
 )  # fmt: skip
 _CODE_FIRST = r"(?i:(?=[\\\"'pcsmb2rv]))"
 # every spelling of a key of `_CODE_KV` contains one of these
 _CODE_TRIGGERS = (
-    "pin=", "pin:", 'pin"', "pin'", "pin\\", "pin =", "pin :", "pin is ", "pin is:", "pin code is",
+    "pin=", "pin:", 'pin"', "pin'", "pin\\", "pin =", "pin :", "pin  ", "pin \t", "pin\t", "pin is ", "pin is:", "pin code is",
     *(f"pin{j}" for j in ("_", "-", ".", " code", "code")), "mfa", "cvv",
     "cvc", "recovery", "verification",
     # `2fa` alone as `mfa` is (`2fa: 123456`, `{"2FA": "…"}`), by what follows it: "2fa" is in hex ids
-    "2fa:", "2fa=", '2fa"', "2fa'", "2fa\\", "2fa ",
+    "2fa:", "2fa=", '2fa"', "2fa'", "2fa\\", "2fa ", "2fa\t",
     *(f"{w}{j}code" for w in ("2fa", "backup", "security") for j in ("", "_", "-", ".", " ")),
 )  # fmt: skip
 
@@ -589,7 +638,25 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "auth_kv",
         _AUTH_KV_FIRST + _AUTH_KV,
-        ("auth=", "auth =", "auth: ", " auth:", "{auth:", "map[auth:", "_auth:", 'auth"', "auth'", "auth\\"),
+        (
+            "auth=",
+            "auth =",
+            "auth :",
+            "auth  ",
+            "auth \t",
+            "auth\t",
+            "auth: ",
+            "auth:\t",
+            " auth:",
+            "{auth:",
+            "map[auth:",
+            "_auth:",
+            # `auth:` anywhere (at the start of a text, `[auth:…`, `(auth:…`) before a credential-like value only
+            "auth:" + TAIL,
+            'auth"',
+            "auth'",
+            "auth\\",
+        ),
     ),
     ("otp_kv", _OTP_KV_FIRST + _OTP_KV, ("otp",)),
     ("code_kv", _CODE_FIRST + _CODE_KV, _CODE_TRIGGERS),
@@ -762,8 +829,14 @@ def _any_trigger_source(words: tuple[str, ...]) -> str:
 
 
 def _build_any_trigger(words: tuple[str, ...]) -> Callable[[str], bool]:
+    """`any(word_found(w, low) for w in words)`, as one expression (`_any_trigger_source`). A word ending in TAIL is
+    grouped as the others are (behind `'auth' in low`), its test `in` replaced by its regex's."""
     body = _any_trigger_source(words)
     ns: dict[str, Any] = {}
+    for k, w in enumerate(w for w in words if w.endswith(TAIL)):
+        ns[f"tail{k}"] = re.compile(re.escape(w[:-1]) + tail_pattern(w), re.I).search
+        assert body.count(f"{w!r} in low") == 1, w
+        body = body.replace(f"{w!r} in low", f"tail{k}(low) is not None")
     exec(f"def any_trigger(low):\n    return {body}\n", ns)  # built from our own literals
     fn: Callable[[str], bool] = ns["any_trigger"]
     return fn
@@ -817,13 +890,16 @@ def _word_key_secret(key: str, x: Any) -> bool:
     if last == "pass":
         return _STATE_WORD.fullmatch(x) is None
     # (after a kind of auth, `basic_auth`, `proxyAuth`, a user and a password too: `user:pass`)
-    return last == "auth" and (
-        _TOKEN_VALUE.match(x) is not None or (len(words) > 1 and _USER_PASS_VALUE.match(x) is not None)
+    return (
+        last == "auth"
+        and _ID_PAIR_VALUE.fullmatch(x) is None
+        and (_TOKEN_VALUE.match(x) is not None or (len(words) > 1 and _USER_PASS_VALUE.match(x) is not None))
     )
 
 
 _TOKEN_VALUE = re.compile(_TOKEN_LIKE)
 _USER_PASS_VALUE = re.compile(_USER_PASS)
+_ID_PAIR_VALUE = re.compile(_ID_PAIR)
 
 
 def _otp_key(key: str) -> bool:
@@ -928,7 +1004,8 @@ def _reclose(val: str) -> str:
 
 
 def trigger_words() -> tuple[str, ...]:
-    """The lower-case words without which no pattern can match (the test `might_hold_secret` makes)."""
+    """The lower-case words without which no pattern can match (the test `might_hold_secret` makes); a word ending
+    in TAIL is found only before a credential-like run (`word_found`)."""
     return _ALL_TRIGGERS
 
 
