@@ -31,6 +31,7 @@ KINDS: list[tuple[str, str, str]] = [
     ("jwt", f"session {JWT} restored", JWT),
     ("openai_key", "using sk-proj-abcdefghijklmnopqrstuvwxyz123456", "abcdefghijklmnopqrstuvwxyz123456"),
     ("anthropic_key", "key sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123", "abcdefghijklmnopqrstuvwxyz0123"),
+    ("openrouter_key", "router sk-or-v1-" + "0123456789abcdef" * 4 + " ok", "0123456789abcdef" * 4),
     ("stripe_key", "charge with sk_live_51HabcdefghijKLMN", "sk_live_51HabcdefghijKLMN"),
     (
         "github_token",

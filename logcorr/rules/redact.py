@@ -435,6 +435,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "provider",
         r"(?P<anthropic_key>\bsk-ant-[a-z0-9]+-[A-Za-z0-9_-]{20,})"
+        r"|(?P<openrouter_key>\bsk-or-v1-[A-Fa-f0-9]{32,})"
         r"|(?P<openai_key>\bsk-(?:proj-)?[A-Za-z0-9_-]{20,})"
         r"|(?P<stripe_key>\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,})"
         r"|(?P<webhook_secret>\bwhsec_[A-Za-z0-9+/=]{16,})"
