@@ -8,12 +8,13 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -25,11 +26,17 @@ from logcorr.gcpause import gc_paused
 from logcorr.pipeline import scratch
 from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
-from logcorr.pipeline.shard import ByteRange, ShardDone, parse_sharded, plan
+from logcorr.pipeline.shard import ByteRange, ShardDone, parse_sharded, plan, stop_workers, submit_whole
 from logcorr.pipeline.spool import SpoolWriteError
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
-from logcorr.pipeline.workers import default_jobs, worker_pool
+from logcorr.pipeline.workers import (
+    GZIP_RATIO,
+    INPUT_SUFFIXES,
+    WHOLE_FILES_MIN_BYTES,
+    default_jobs,
+    worker_pool,
+)
 from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
@@ -56,8 +63,6 @@ from logcorr.units import size_bytes
 
 # rejected lines --strict names
 FIRST_REJECTS = 5
-
-INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
 
 
 @dataclass
@@ -305,99 +310,29 @@ def _run(
     with Stager(con, policy) as stager, contextlib.ExitStack() as workers:
         result = IngestResult(db=db, run_id=run_id, files=[])
         total = sum(os.path.getsize(f) for f in files if f != "-")
-        done_before = 0
         if pool is not None:
             workers.callback(pool.shutdown, wait=True, cancel_futures=True)
-
-        for file_id, path in enumerate(files, start=1):
-            fr = FileResult(file_id=file_id, path=path)
-            result.files.append(fr)
-            ranges = None
-            tail: _Tail | None = None
-            ident: tuple[int, int] | None = None
-            if path != "-":
-                # what this ingest reads of the file: its bytes now (a log may grow while it is read: the next
-                # ingest reads from here), of this file (one rotated in under its name meanwhile is refused)
-                st = os.stat(path)
-                fr.size, ident = st.st_size, (st.st_dev, st.st_ino)
-                tail = _appended(path, fr, read_before.get(fr.name), ident)  # a log that grew: its new lines
-                if tail is None:
-                    ranges = plan(path, fr.size, jobs)
-                if ranges is not None and pool is None:
+        ahead: dict[int, _Ahead] = {}
+        planned: dict[int, list[tuple[int, int]] | None] = {}
+        if jobs >= 2 and len(files) > 1:
+            chosen = _whole_files(files, read_before, known, jobs, planned)
+            if chosen:
+                if pool is None:
                     pool = worker_pool(jobs)
                     workers.callback(pool.shutdown, wait=True, cancel_futures=True)
-                if ranges is None:
-                    fr.content_hash = fr.content_hash or file_hash(path, fr.size or 0, ident)
-                    if fr.content_hash in known:
-                        fr.status = "already-ingested"
-                        fr.earlier = _other_zone(con, fr.content_hash, limits.zone)
-                        done_before += fr.size
-                        continue
-            cb = None
-            if progress is not None:
-                base = done_before
-
-                def cb(n: int, base: int = base) -> None:
-                    progress(base + n, total)
-
-            if ranges is not None:
-                # the workers parse while this process hashes the file (0.27 s at 1M records, 1.35 s at 5M,
-                # with the workers idle before); a file seen before costs the shards they had begun
-                def seen(
-                    fr: FileResult = fr, path: str = path, ident: tuple[int, int] | None = ident
-                ) -> bool:
-                    fr.content_hash = file_hash(path, fr.size or 0, ident)
-                    return fr.content_hash in known
-
-                if not _parse_sharded(
-                    path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb, pool, seen, ident
-                ):
-                    fr.status = "already-ingested"
-                    done_before += fr.size or 0
-                    continue
-            elif tail is not None and tail.mode == "convex-text":
-                _read_grown_text(path, ident, fr, stager, tail, forced, limits, cb, db)
-            elif tail is not None:
-                fr.line_base = tail.lines  # `ingest_files.lines` counts the file's lines so far (`explain`)
-                with open_same(path, ident) as f:
-                    parse_file(ByteRange(f, tail.start, fr.size, path), fr, stager, forced=forced,  # type: ignore[arg-type]
-                               max_record_bytes=limits.record_bytes, progress=cb, mode="ndjson", file_start=False,
-                               line_base=tail.lines)  # fmt: skip
-                fr.stats.notes.append(
-                    f"grown since run {tail.run}: read from line {tail.lines + 1:,} (byte {tail.start:,}); the "
-                    f"{tail.lines:,} lines before were ingested then"
-                )
-            else:
-                redacted = Counter(stager.redactor.counts)  # stdin may turn out to be known: its own undone
-                raw = open_input(path) if path == "-" else open_same(path, ident)
-                try:
-                    # a file: the bytes it had when it was measured and hashed (see above)
-                    stream = raw if path == "-" else ByteRange(raw, 0, fr.size or 0, path)
-                    parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-",  # type: ignore[arg-type]
-                               max_record_bytes=limits.record_bytes, max_decompressed=limits.decompressed,
-                               progress=cb, local_zone=limits.zone)  # fmt: skip
-                finally:
-                    if path != "-":
-                        raw.close()
-            if path == "-":
-                fr.content_hash = fr.stats.content_hash
-                fr.size = fr.stats.bytes_read
-                if fr.content_hash in known:
-                    stager.flush_events()  # its buffered rows are redacted (and counted) now, then forgotten
-                    stager.flush_metrics()
-                    stager.discard_file(file_id)
-                    stager.redactor.counts.clear()
-                    stager.redactor.counts.update(redacted)
-                    fr.status = "already-ingested"
-                    continue
-            if fr.stats.lines == 0 and not fr.rejected:
-                # nothing to lose, as a file of blank lines: said, not rejected (an hour without traffic leaves
-                # an empty export file, and --strict would fail the whole directory on it)
-                fr.stats.notes.append("empty file: no lines to read")
-            elif fr.records == 0 and fr.rejected == 0 and not fr.skipped_lines:
-                fr.stats.notes.append("no records (only blank lines)")
-            known.add(fr.content_hash)
-            done_before += fr.size or 0
+                for file_id, size, ident, digest in chosen:
+                    future = submit_whole(pool, files[file_id - 1], file_id, size, ident,
+                                          forced=forced.name if forced else None, max_record_bytes=limits.record_bytes,
+                                          policy=policy, out_dir=stager.spool_directory(),
+                                          max_decompressed=limits.decompressed, zone=limits.zone)  # fmt: skip
+                    ahead[file_id] = _Ahead(future, size, digest)
+        try:
+            _parse_files(con, db, files, result, stager, known, read_before, ahead, planned, forced, limits, policy,
+                         progress, total, jobs, pool, workers)  # fmt: skip
+        except BaseException:
+            if ahead and pool is not None:
+                stop_workers(pool)  # what they parse now would be thrown away
+            raise
         workers.close()  # the workers end before the rules run
 
         def open_run() -> None:
@@ -410,6 +345,195 @@ def _run(
         loop_limits = (memory_limit_setting(ENGINE_MEMORY_LIMIT), memory_limit_setting(INGEST_MEMORY_LIMIT))
         _finish_run(con, run_id, stager, policy, result, open_run, loop_limits)
         return result
+
+
+def _parse_files(
+    con: Any,
+    db: str,
+    files: list[str],
+    result: IngestResult,
+    stager: Stager,
+    known: set[str],
+    read_before: dict[str, Any],
+    ahead: dict[int, _Ahead],
+    planned: dict[int, list[tuple[int, int]] | None],
+    forced: Any,
+    limits: _Limits,
+    policy: Policy,
+    progress: Callable[[int, int], None] | None,
+    total: int,
+    jobs: int,
+    pool: ProcessPoolExecutor | None,
+    workers: contextlib.ExitStack,
+) -> None:
+    """Parse and stage every input in order: a large file split between the workers, the whole files of
+    `ahead` adopted as their workers finish them, the rest here."""
+    done_before = 0
+    for file_id, path in enumerate(files, start=1):
+        fr = FileResult(file_id=file_id, path=path)
+        result.files.append(fr)
+        if file_id in ahead:
+            _adopt_whole(ahead[file_id], fr, stager, known)
+            if progress is not None:
+                progress(done_before + (fr.size or 0), total)
+            if fr.status == "ingested":
+                _note_empty(fr)
+                known.add(fr.content_hash)
+            done_before += fr.size or 0
+            continue
+        ranges = None
+        tail: _Tail | None = None
+        ident: tuple[int, int] | None = None
+        if path != "-":
+            # what this ingest reads of the file: its bytes now (a log may grow while it is read: the next
+            # ingest reads from here), of this file (one rotated in under its name meanwhile is refused)
+            st = os.stat(path)
+            fr.size, ident = st.st_size, (st.st_dev, st.st_ino)
+            tail = _appended(path, fr, read_before.get(fr.name), ident)  # a log that grew: its new lines
+            if tail is None:
+                ranges = planned[file_id] if file_id in planned else plan(path, fr.size, jobs)
+            if ranges is not None and pool is None:
+                pool = worker_pool(jobs)
+                workers.callback(pool.shutdown, wait=True, cancel_futures=True)
+            if ranges is None:
+                fr.content_hash = fr.content_hash or file_hash(path, fr.size or 0, ident)
+                if fr.content_hash in known:
+                    fr.status = "already-ingested"
+                    fr.earlier = _other_zone(con, fr.content_hash, limits.zone)
+                    done_before += fr.size
+                    continue
+        cb = None
+        if progress is not None:
+            base = done_before
+
+            def cb(n: int, base: int = base) -> None:
+                progress(base + n, total)
+
+        if ranges is not None:
+            # the workers parse while this process hashes the file (0.27 s at 1M records, 1.35 s at 5M,
+            # with the workers idle before); a file seen before costs the shards they had begun
+            def seen(fr: FileResult = fr, path: str = path, ident: tuple[int, int] | None = ident) -> bool:
+                fr.content_hash = file_hash(path, fr.size or 0, ident)
+                return fr.content_hash in known
+
+            if not _parse_sharded(
+                path, fr, stager, ranges, jobs, forced, limits.record_bytes, policy, cb, pool, seen, ident
+            ):
+                fr.status = "already-ingested"
+                done_before += fr.size or 0
+                continue
+        elif tail is not None and tail.mode == "convex-text":
+            _read_grown_text(path, ident, fr, stager, tail, forced, limits, cb, db)
+        elif tail is not None:
+            fr.line_base = tail.lines  # `ingest_files.lines` counts the file's lines so far (`explain`)
+            with open_same(path, ident) as f:
+                parse_file(ByteRange(f, tail.start, fr.size, path), fr, stager, forced=forced,  # type: ignore[arg-type]
+                           max_record_bytes=limits.record_bytes, progress=cb, mode="ndjson", file_start=False,
+                           line_base=tail.lines)  # fmt: skip
+            fr.stats.notes.append(
+                f"grown since run {tail.run}: read from line {tail.lines + 1:,} (byte {tail.start:,}); the "
+                f"{tail.lines:,} lines before were ingested then"
+            )
+        else:
+            redacted = Counter(stager.redactor.counts)  # stdin may turn out to be known: its own undone
+            raw = open_input(path) if path == "-" else open_same(path, ident)
+            try:
+                # a file: the bytes it had when it was measured and hashed (see above)
+                stream = raw if path == "-" else ByteRange(raw, 0, fr.size or 0, path)
+                parse_file(stream, fr, stager, forced=forced, hash_stream=path == "-",  # type: ignore[arg-type]
+                           max_record_bytes=limits.record_bytes, max_decompressed=limits.decompressed,
+                           progress=cb, local_zone=limits.zone)  # fmt: skip
+            finally:
+                if path != "-":
+                    raw.close()
+        if path == "-":
+            fr.content_hash = fr.stats.content_hash
+            fr.size = fr.stats.bytes_read
+            if fr.content_hash in known:
+                stager.flush_events()  # its buffered rows are redacted (and counted) now, then forgotten
+                stager.flush_metrics()
+                stager.discard_file(file_id)
+                stager.redactor.counts.clear()
+                stager.redactor.counts.update(redacted)
+                fr.status = "already-ingested"
+                continue
+        _note_empty(fr)
+        known.add(fr.content_hash)
+        done_before += fr.size or 0
+
+
+def _note_empty(fr: FileResult) -> None:
+    if fr.stats.lines == 0 and not fr.rejected:
+        # nothing to lose, as a file of blank lines: said, not rejected (an hour without traffic leaves
+        # an empty export file, and --strict would fail the whole directory on it)
+        fr.stats.notes.append("empty file: no lines to read")
+    elif fr.records == 0 and fr.rejected == 0 and not fr.skipped_lines:
+        fr.stats.notes.append("no records (only blank lines)")
+
+
+class _Ahead(NamedTuple):
+    """A whole file a worker parses while this process goes through the inputs before it."""
+
+    future: Future[ShardDone]
+    size: int
+    content_hash: str
+
+
+def _whole_files(
+    files: list[str],
+    read_before: dict[str, Any],
+    known: set[str],
+    jobs: int,
+    planned: dict[int, list[tuple[int, int]] | None],
+) -> list[tuple[int, int, tuple[int, int], str]]:
+    """The inputs to parse whole on the workers, each (file id, size, (st_dev, st_ino), content hash): regular
+    files not split into shards, not read before under their name (a log that grew is read from where it
+    stopped, here), of content not ingested before and not met earlier in `files`. None when they are fewer
+    than two or too little work. `planned` gets each file's `plan` (asked once)."""
+    chosen: list[tuple[int, int, tuple[int, int], str]] = []
+    hashes: set[str] = set()
+    work = 0
+    for file_id, path in enumerate(files, start=1):
+        if path == "-" or path in read_before:
+            continue
+        try:
+            st = os.stat(path)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            planned[file_id] = plan(path, st.st_size, jobs)
+            if planned[file_id] is not None:
+                continue
+            ident = (st.st_dev, st.st_ino)
+            digest = file_hash(path, st.st_size, ident)
+            with open_same(path, ident) as f:
+                gz = f.read(2) == b"\x1f\x8b"
+        except OSError:
+            continue  # said when the file's turn comes
+        if digest in known or digest in hashes:
+            continue
+        hashes.add(digest)
+        chosen.append((file_id, st.st_size, ident, digest))
+        work += st.st_size * (GZIP_RATIO if gz else 1)
+    return chosen if len(chosen) >= 2 and work >= WHOLE_FILES_MIN_BYTES else []
+
+
+def _adopt_whole(ahead: _Ahead, fr: FileResult, stager: Stager, known: set[str]) -> None:
+    """A whole file a worker parsed (see `_whole_files`), staged as the next rows: what it counted is `fr`'s.
+    Its content met meanwhile in another input (read here, before it) makes it already ingested."""
+    fr.size, fr.content_hash = ahead.size, ahead.content_hash
+    done = ahead.future.result()
+    if fr.content_hash in known:
+        fr.status = "already-ingested"  # its worker's files go with the spool's directory
+        return
+    stager.adopt(done.outputs, done.rows, 0)
+    stager.redactor.counts.update(done.redactions)
+    for f in fields(FileResult):
+        if f.name not in _OWN_FIELDS:
+            setattr(fr, f.name, getattr(done.result, f.name))
+
+
+# what `_adopt_whole` keeps of the ingest's own FileResult; the rest is the worker's reading of the file
+_OWN_FIELDS = frozenset({"file_id", "path", "size", "content_hash", "status", "line_base", "earlier"})
 
 
 def _parse_sharded(

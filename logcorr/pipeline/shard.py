@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from logcorr.pipeline.parse import FileResult
 from logcorr.pipeline.stage import StageRules
@@ -49,6 +49,11 @@ class ShardTask:
     # the file the ranges were planned on (st_dev, st_ino), checked when the worker opens the path: a log
     # rotated or replaced meanwhile would give the worker another file's bytes
     ident: tuple[int, int] | None = None
+    # the whole file [0, end), read as the ingesting process reads a file it does not split (framing detected:
+    # gzip, pretty JSON, `npx convex logs` text; `max_decompressed`, `zone` as there): see `submit_whole`
+    whole: bool = False
+    max_decompressed: int = 0
+    zone: Any = None
 
 
 @dataclass
@@ -174,9 +179,14 @@ def run_shard(task: ShardTask) -> ShardDone:
     with gc_paused():
         try:
             with open_same(task.path, task.ident) as f:
-                parse_file(ByteRange(f, task.start, task.end, task.path), result, stager,  # type: ignore[arg-type]
-                           forced=FORMATS[task.forced] if task.forced else None,
-                           max_record_bytes=task.max_record_bytes, mode="ndjson", file_start=task.start == 0)  # fmt: skip
+                forced = FORMATS[task.forced] if task.forced else None
+                if task.whole:
+                    parse_file(ByteRange(f, 0, task.end, task.path), result, stager, forced=forced,  # type: ignore[arg-type]
+                               max_record_bytes=task.max_record_bytes, max_decompressed=task.max_decompressed,
+                               local_zone=task.zone)  # fmt: skip
+                else:
+                    parse_file(ByteRange(f, task.start, task.end, task.path), result, stager, forced=forced,  # type: ignore[arg-type]
+                               max_record_bytes=task.max_record_bytes, mode="ndjson", file_start=task.start == 0)  # fmt: skip
             stager.flush()
         finally:
             sink.close()
@@ -228,14 +238,36 @@ def parse_sharded(
             line_base += done.result.stats.lines
         return True
     except BaseException:
-        _stop_workers(pool)  # Ctrl-C or an error: what they parse now would be thrown away
+        stop_workers(pool)  # Ctrl-C or an error: what they parse now would be thrown away
         raise
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
+def submit_whole(
+    pool: ProcessPoolExecutor,
+    path: str,
+    file_id: int,
+    size: int,
+    ident: tuple[int, int] | None,
+    *,
+    forced: str | None,
+    max_record_bytes: int,
+    policy: Policy,
+    out_dir: str,
+    max_decompressed: int,
+    zone: Any,
+) -> Future[ShardDone]:
+    """A whole file that is not split (gzip, pretty JSON, text, or too small to split) parsed by a worker, as
+    the ingesting process would parse it: a directory of Logpush batches or daily exports is parsed file by file
+    on every core, not one file after another on one. Its `ShardDone` is adopted as a file's single shard."""
+    task = ShardTask(path, file_id, 0, 0, size, forced, max_record_bytes, StageRules.of(policy), out_dir, ident,
+                     whole=True, max_decompressed=max_decompressed, zone=zone)  # fmt: skip
+    return pool.submit(run_shard, task)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
     """Terminate the pool's worker processes and wait for them, so that none still writes into the
     directory the caller removes next. (Python 3.14 has `terminate_workers()`; this is what it does.)"""
     processes = list((getattr(pool, "_processes", None) or {}).values())

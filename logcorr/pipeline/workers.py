@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 # files smaller than this are parsed in-process (starting workers costs ~0.5 s)
 MIN_SPLIT_BYTES = 48 << 20
+# the names of the files a directory given to ingest is read for
+INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
+# whole files go to the workers (one each, see `ingest._whole_files`) when there are two or more that hold
+# this much to read together, a gzip counted at `GZIP_RATIO` times its size (as logs compress)
+WHOLE_FILES_MIN_BYTES = 32 << 20
+GZIP_RATIO = 6
 
 
 def default_jobs() -> int:
@@ -34,15 +40,34 @@ def worker_pool(jobs: int) -> ProcessPoolExecutor:
 
 
 def early_pool(paths: Iterable[str], jobs: int) -> ProcessPoolExecutor | None:
-    """The workers, started before the caller's own imports (0.27 s) and its database connection, when one
-    of `paths` is a regular file large enough to be parsed in shards (a directory's files are looked at
-    later: ingest starts the workers then); None otherwise."""
+    """The workers, started before the caller's own imports (0.27 s) and its database connection, when
+    `paths` (files, and the log files of directories) hold one file large enough to be parsed in shards, or
+    files enough to be parsed whole on the workers (`WHOLE_FILES_MIN_BYTES`); None otherwise."""
     if jobs < 2:
         return None
+    count = work = 0
     for p in paths:
         try:
-            if p != "-" and os.path.isfile(p) and os.path.getsize(p) >= MIN_SPLIT_BYTES:
-                return worker_pool(jobs)
+            if p == "-":
+                continue
+            found: Iterator[str]
+            if os.path.isdir(p):
+                found = (
+                    os.path.join(root, n)
+                    for root, _, names in os.walk(p)
+                    for n in names
+                    if n.lower().endswith(INPUT_SUFFIXES)
+                )
+            else:
+                found = iter((p,)) if os.path.isfile(p) else iter(())
+            for f in found:
+                size = os.path.getsize(f)
+                if size >= MIN_SPLIT_BYTES:
+                    return worker_pool(jobs)
+                count += 1
+                work += size * (GZIP_RATIO if f.lower().endswith(".gz") else 1)
+                if count >= 2 and work >= WHOLE_FILES_MIN_BYTES:
+                    return worker_pool(jobs)
         except OSError:
             continue
     return None

@@ -7,8 +7,9 @@ from typing import Any
 
 from rich.markup import escape
 
-from logcorr.pipeline.ingest import INPUT_SUFFIXES, IngestResult
+from logcorr.pipeline.ingest import IngestResult
 from logcorr.pipeline.parse import FileResult
+from logcorr.pipeline.workers import INPUT_SUFFIXES
 from logcorr.render.text import first_few
 from logcorr.rules.clock import iso
 from logcorr.sources.reader import CONTAINER_FAULTS
