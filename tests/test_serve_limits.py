@@ -274,3 +274,84 @@ def test_the_open_files_limit_is_raised_to_hold_the_connections_or_refused(
     with pytest.raises(UsageError, match=r"--max-connections 512 needs 576 open files") as refused:
         run._fd_room(512)
     assert "--max-connections 236 or less" in (refused.value.hint or "")
+
+
+# --- --allow-host and the Host forms -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "pattern", [".co.uk", "*.co.uk", ".CO.UK.", ".com.au", "*.co.jp", ".duckdns.org", ".рф", "*.xn--p1ai"]
+)
+def test_allow_host_refuses_a_public_suffix(pattern: str) -> None:
+    """`.co.uk` passed the one-label check (`.com` was refused): anyone can register a name under it and
+    point it at 127.0.0.1, which is what the Host check is there to stop."""
+    from logcorr.errors import UsageError
+    from logcorr.serve.security import HostPolicy
+
+    with pytest.raises(UsageError, match=r"would admit every name under .*, a public suffix") as refused:
+        HostPolicy([pattern])
+    assert "127.0.0.1" in refused.value.message
+
+
+def test_a_public_suffix_given_to_serve_is_a_usage_error(tmp_path: Path) -> None:
+    """Exit 2 and one line, before anything listens (it listened, for every name under co.uk)."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "x.duckdb"
+    args = ["serve", "--port", "0", "--db", str(db), "--allow-host", ".co.uk"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "logcorr", *args], stderr=subprocess.PIPE, stdout=subprocess.PIPE, cwd=tmp_path
+    )
+    try:
+        out, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("logcorr serve --allow-host .co.uk started serving")
+    assert proc.returncode == 2 and out == b""
+    assert err.decode().startswith(
+        "error: --allow-host '.co.uk' would admit every name under .co.uk, a public suffix"
+    )
+    assert b"Traceback" not in err and not db.exists()
+
+
+def test_allow_host_takes_a_domain_under_a_public_suffix_and_an_idn() -> None:
+    from logcorr.serve.security import HostPolicy
+
+    p = HostPolicy([".shop.co.uk", ".ngrok-free.app", ".Bücher.example"])
+    assert p.refusal(["api.shop.co.uk:443"]) is None and p.refusal(["other.co.uk"]) is not None
+    assert p.refusal(["abc.ngrok-free.app"]) is None  # the tunnel provider alone sets its names' addresses
+    # a browser sends an internationalised name in its ASCII form (IDNA), in any case, maybe with a dot
+    assert p.refusal(["xn--bcher-kva.example"]) is None
+    assert p.refusal(["WWW.XN--BCHER-KVA.EXAMPLE.:8787"]) is None
+    assert p.refusal(["xn--bcher-kva.example.evil"]) is not None
+
+
+def test_a_real_server_reads_host_forms_as_browsers_send_them(serve: Callable[..., Server]) -> None:
+    server = serve("--allow-host", "bücher.example")
+    answered = {
+        host: _exchange(
+            server, f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        )[:12]
+        for host in (
+            "LOCALHOST.",
+            "localhost:8080",
+            "LocalHost.:8080",
+            "[::1]:8080",
+            "127.0.0.1.",
+            "xn--bcher-kva.example:8787",
+            "Evil.Example.",
+            "localhost..",
+        )
+    }
+    assert answered == {
+        "LOCALHOST.": b"HTTP/1.1 200",
+        "localhost:8080": b"HTTP/1.1 200",
+        "LocalHost.:8080": b"HTTP/1.1 200",
+        "[::1]:8080": b"HTTP/1.1 200",
+        "127.0.0.1.": b"HTTP/1.1 200",
+        "xn--bcher-kva.example:8787": b"HTTP/1.1 200",
+        "Evil.Example.": b"HTTP/1.1 403",
+        "localhost..": b"HTTP/1.1 400",
+    }

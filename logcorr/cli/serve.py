@@ -23,7 +23,8 @@ def serve_cmd(
     ),
     allow_host: list[str] = typer.Option(
         None, "--allow-host", help="Host name the server answers besides localhost and IP addresses (a tunnel's, "
-        "a LAN name); repeatable; .example.com = it and its subdomains, * = any (default: none)."
+        "a LAN name); repeatable; .example.com = it and its subdomains (not a public suffix: .co.uk), * = any "
+        "(default: none)."
     ),
     webhook_secret: str = typer.Option(
         None, "--webhook-secret", envvar="LOGCORR_WEBHOOK_SECRET", show_envvar=True,
