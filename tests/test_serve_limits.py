@@ -117,6 +117,23 @@ def test_a_body_that_never_comes_is_408_and_the_connection_closed(serve: Callabl
     assert _health(server)["rejected"] == {"slow_body": 1}
 
 
+def test_a_client_that_hangs_up_during_its_body_is_counted_not_a_traceback(
+    serve: Callable[..., Server],
+) -> None:
+    """It printed uvicorn's "Exception in ASGI application" and a 40-line traceback (ClientDisconnect)."""
+    server = serve()
+    with _connect(server) as s:
+        s.sendall(b"POST /log HTTP/1.1\r\nHost: localhost\r\n" + JSON + b"Content-Length: 100\r\n\r\n{")
+        time.sleep(0.2)  # the route is reading the body
+    deadline = time.monotonic() + 3
+    while (health := _health(server))["rejected"] == {} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.stop()
+    stderr = server.proc.stderr.read().decode() if server.proc.stderr else ""
+    assert health["rejected"] == {"disconnected": 1} and health["requests"] == {"POST /log": 1}
+    assert "Traceback" not in stderr and "Exception" not in stderr, stderr
+
+
 def test_a_client_that_never_reads_its_answers_is_dropped(serve: Callable[..., Server]) -> None:
     """A client pipelining requests and reading none: once the socket's buffers are full the server waits
     to write; it waited for good, holding the connection (and the answers) as long as the client liked."""
@@ -143,14 +160,40 @@ def test_a_client_that_never_reads_its_answers_is_dropped(serve: Callable[..., S
 # --- limits ------------------------------------------------------------------------------------------
 
 
-def test_connections_over_the_limit_are_answered_503_and_threads_stay_few(
+def test_a_connection_over_the_limit_takes_the_place_of_the_longest_idle_one(
+    serve: Callable[..., Server],
+) -> None:
+    """Sockets left idle (or sending a head slowly) cannot keep out a client that has a request: at
+    --max-connections, the one that has waited longest for a head is closed to make room."""
+    server = serve("--max-connections", "4", "--header-timeout", "5")
+    oldest = _connect(server)
+    time.sleep(0.05)
+    slow = [_connect(server) for _ in range(3)]
+    for s in slow:
+        s.sendall(b"GET /health HTTP/1.1\r\nHo")
+    time.sleep(0.1)  # accepted by the server
+    with server.client() as c:
+        served = c.get("/health")
+    closed = _read_all(oldest, timeout=2)
+    for s in [oldest, *slow]:
+        s.close()
+    assert served.status_code == 200 and served.json()["connections"]["max"] == 4
+    assert closed == b""  # it had sent nothing: closed without an answer
+    assert served.json()["connections"]["idle_closed"] == 1
+
+
+def test_a_connection_over_the_limit_is_503_when_every_one_has_a_request(
     serve: Callable[..., Server],
 ) -> None:
     server = serve("--max-connections", "4", "--header-timeout", "5")
-    idle = [_connect(server) for _ in range(4)]
-    time.sleep(0.1)  # accepted by the server
+    busy = [_connect(server) for _ in range(4)]
+    for s in busy:  # requests whose bodies are still coming: being answered, not waiting for a head
+        s.sendall(b"POST /log HTTP/1.1\r\nHost: localhost\r\n" + JSON + b"Content-Length: 100\r\n\r\n{")
+    time.sleep(0.1)
+    started = time.monotonic()
     refused = _exchange(server, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    for s in idle:
+    refused_in = time.monotonic() - started
+    for s in busy:
         s.close()
     deadline = time.monotonic() + 3
     while True:  # the closed connections are given back
@@ -160,7 +203,7 @@ def test_connections_over_the_limit_are_answered_503_and_threads_stay_few(
             break
         time.sleep(0.05)
     assert refused.startswith(b"HTTP/1.1 503 ") and b"connection: close" in refused.lower()
-    assert "--max-connections" in _json_body(refused)["error"]
+    assert "--max-connections" in _json_body(refused)["error"] and refused_in < 1.0
     assert r.status_code == 200
     assert r.json()["connections"] == {"open": 1, "max": 4, "idle_closed": 0}
     assert r.json()["rejected"]["too_many_connections"] >= 1

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -159,6 +159,10 @@ class Collector:
                         raise BadRequest(413, "too_large", f"body is over the {limit}-byte limit")
                     self._hold(request, len(chunk))
                     chunks.append(chunk)
+        except ClientDisconnect:  # nobody to answer: counted (as nginx logs it, 499), not a traceback
+            raise BadRequest(
+                499, "disconnected", "the client closed the connection before its body arrived"
+            ) from None
         except TimeoutError:
             raise BadRequest(
                 408,

@@ -11,7 +11,9 @@ held anyway) nor answers an oversized head with anything but a plain-text 400. H
   connection after 5 s itself);
 - `send_timeout_s`: a response the client does not read (the socket's buffers full) for this long is
   dropped with its connection;
-- `max_connections`: a connection over it is answered 503 and closed at once, not queued;
+- `max_connections`: a connection over it takes the place of the one that has waited longest for a
+  request's head (idle, or sending one slowly: closed as by the header timeout), or, when every connection
+  has a request being answered, is answered 503 and closed at once;
 - a head that h11 refuses gets a JSON answer: 431 when it is over `MAX_HEAD_BYTES` while incomplete (h11's
   own hint), 400 otherwise; a complete head over the limits is refused by the app (`Collector`).
 
@@ -77,15 +79,16 @@ def guarded_protocol(
             self._send_timer: asyncio.TimerHandle | None = None
             self._refused = False
             self._refused_until = 0.0
+            self._waiting_since = 0.0  # loop time the connection began waiting for a request's head
             self._counted = False
 
         # --- connections over the limit --------------------------------------------------------------
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            if len(self.connections) >= max_connections:
-                # answered at once, before its request arrives (that would take a slot); the request is
-                # read and dropped for a moment so that closing does not reset the connection before the
-                # client read the answer
+            if len(self.connections) >= max_connections and not self._evict_one():
+                # every connection has a request being answered: this one is answered at once, before its
+                # request arrives (that would take a slot); the request is read and dropped for a moment
+                # so that closing does not reset the connection before the client read the answer
                 self._refused = True
                 self.transport = transport
                 reject("too_many_connections", 503)
@@ -103,6 +106,26 @@ def guarded_protocol(
             self._counted = True
             opened(1)
             self._arm_head_timer()
+
+        def _evict_one(self) -> bool:
+            """Close the connection that has waited longest for a request's head (idle, or sending one
+            slowly), so that a flood of idle or slow sockets cannot keep out a client with a request;
+            False when every connection has a request being answered."""
+            waiting = [
+                c
+                for c in self.connections
+                if isinstance(c, GuardedH11Protocol)
+                and c._head_timer is not None
+                and not c.transport.is_closing()
+            ]
+            if not waiting:
+                return False
+            oldest = min(waiting, key=lambda c: c._waiting_since)
+            oldest._cancel_head_timer()
+            oldest._close_waiting(
+                "the request's headers had not arrived when another connection needed the place (--max-connections)"
+            )
+            return True
 
         def data_received(self, data: bytes) -> None:
             if self._refused:  # closed once the request stops coming (closing sooner would reset it)
@@ -136,6 +159,7 @@ def guarded_protocol(
 
         def _arm_head_timer(self) -> None:
             self._cancel_head_timer()
+            self._waiting_since = self.loop.time()
             self._head_timer = self.loop.call_later(header_timeout_s, self._head_timed_out)
 
         def _cancel_head_timer(self) -> None:
@@ -147,16 +171,13 @@ def guarded_protocol(
             self._head_timer = None
             if self.transport.is_closing() or not self._awaiting_head():
                 return
+            self._close_waiting(f"the request's headers did not arrive within {header_timeout_s:g} s")
+
+        def _close_waiting(self, why: str) -> None:
+            """Close a connection waiting for a request's head: 408 when part of one came."""
             if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0].strip():
-                # part of a head: say why it is closed
-                reject("slow_headers", 408)
-                self.transport.write(
-                    error_response(
-                        408,
-                        "Request Timeout",
-                        f"the request's headers did not arrive within {header_timeout_s:g} s",
-                    )
-                )
+                reject("slow_headers", 408)  # part of a head: say why it is closed
+                self.transport.write(error_response(408, "Request Timeout", why))
             else:
                 # nothing sent (a browser's pre-connect), or the rest of a body the answer did not need
                 # still trickling in (a refused request's): closed as uvicorn closes an idle connection
