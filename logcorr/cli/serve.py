@@ -23,7 +23,8 @@ def serve_cmd(
     ),
     allow_host: list[str] = typer.Option(
         None, "--allow-host", help="Host name the server answers besides localhost and IP addresses (a tunnel's, "
-        "a LAN name); repeatable; .example.com = it and its subdomains, * = any (default: none)."
+        "a LAN name); repeatable; .example.com = it and its subdomains (not a public suffix: .co.uk), * = any "
+        "(default: none)."
     ),
     webhook_secret: str = typer.Option(
         None, "--webhook-secret", envvar="LOGCORR_WEBHOOK_SECRET", show_envvar=True,
@@ -38,6 +39,12 @@ def serve_cmd(
     max_body_kb: int = typer.Option(1024, "--max-body-kb", help="Largest request body (default: 1024 KiB)."),
     max_held_mb: int = typer.Option(64, "--max-held-mb", help="Request bodies held in memory at once, waiting "
                                     "for the writer; more are answered 503 (default: 64 MiB)."),
+    max_connections: int = typer.Option(512, "--max-connections", help="Connections served at once; more are "
+                                        "answered 503 and closed (default: 512)."),
+    header_timeout: float = typer.Option(10.0, "--header-timeout", help="Seconds a client may take to send a "
+                                         "request's line and headers; then 408 and closed (default: 10)."),
+    body_timeout: float = typer.Option(30.0, "--body-timeout", help="Seconds a client may take to send a request "
+                                       "body (then 408), or leave a response unread (then dropped) (default: 30)."),
     batch_ms: int = typer.Option(50, "--batch-ms", help="Wait this long for requests to join a batch (default: 50)."),
     batch_max: int = typer.Option(512, "--batch-max", help="Requests per batch at most (default: 512)."),
 ) -> None:  # fmt: skip
@@ -59,6 +66,9 @@ def serve_cmd(
         ("--batch-ms", batch_ms, batch_ms >= 0, "0 or more"),
         ("--batch-max", batch_max, batch_max >= 1, "1 or more"),
         ("--max-event-age", max_event_age, max_event_age >= 0, "0 (off) or more"),
+        ("--max-connections", max_connections, max_connections >= 1, "1 or more"),
+        ("--header-timeout", header_timeout, 0 < header_timeout <= 3600, "over 0 and at most 3600 s"),
+        ("--body-timeout", body_timeout, 0 < body_timeout <= 3600, "over 0 and at most 3600 s"),
     ):
         if not ok:
             raise UsageError(f"{option} {value:g}: must be {wanted}")
@@ -81,7 +91,8 @@ def serve_cmd(
         hosts=hosts,
         webhook_secret=webhook_secret, max_event_age_s=max_event_age or None, max_body_bytes=max_body_kb * 1024,
         max_held_bytes=max_held_mb * 1_048_576,
-        proxy=proxy, batch_ms=batch_ms, batch_max=batch_max,
+        proxy=proxy, batch_ms=batch_ms, batch_max=batch_max, max_connections=max_connections,
+        header_timeout_s=header_timeout, body_timeout_s=body_timeout, send_timeout_s=body_timeout,
     )  # fmt: skip
 
     def ready(url: str) -> None:

@@ -15,14 +15,14 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from logcorr import __version__
 from logcorr.errors import LogcorrError
-from logcorr.serve.config import ServeConfig
+from logcorr.serve.config import MAX_HEAD_BYTES, MAX_HEADERS, ServeConfig
 from logcorr.serve.payloads import (
     BadRequest,
     Checked,
@@ -53,7 +53,23 @@ class Counters:
     responses: Counter[int] = field(default_factory=Counter)  # status → n
     rejected: Counter[str] = field(default_factory=Counter)  # kind → n (nothing stored)
     verification: int = 0
+    connections: int = 0  # open now (served, not refused)
+    idle_closed: int = 0  # connections closed by the header timeout before a byte of a request
     started: float = field(default_factory=time.time)
+
+
+def _head_too_large(scope: Scope) -> str | None:
+    """Why a request's head is refused (431), or None: more than `MAX_HEADERS` fields, or over
+    `MAX_HEAD_BYTES` — h11 refuses a head over that size only while it is incomplete, so one that arrives
+    in one piece (up to the 256 KiB a read takes) passed."""
+    headers = scope["headers"]
+    if len(headers) > MAX_HEADERS:
+        return f"the request has {len(headers)} header fields, over the limit of {MAX_HEADERS}"
+    size = len(scope["method"]) + len(scope["raw_path"]) + len(scope["query_string"]) + 12
+    size += sum(len(k) + len(v) + 4 for k, v in headers)
+    if size > MAX_HEAD_BYTES:
+        return f"the request line and headers are over {MAX_HEAD_BYTES:,} bytes"
+    return None
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -92,9 +108,24 @@ class Collector:
         if origin is not None and not self.cfg.origins.allows(origin):
             raise BadRequest(403, "origin_refused", f"origin {origin!r} is not allowed")
 
+    def connection_event(self, kind: str, status: int) -> None:
+        """A connection refused or closed below the app (`protocol.guarded_protocol`): counted as a refused
+        request (`status` 0: dropped without an answer), or as an idle connection closed."""
+        if kind == "idle_closed":
+            self.counters.idle_closed += 1
+            return
+        self.counters.rejected[kind] += 1
+        if status:
+            self.counters.responses[status] += 1
+
+    def connection_opened(self, n: int) -> None:
+        self.counters.connections += n
+
     def _fail(self, e: BadRequest, headers: dict[str, str] | None = None) -> Response:
         self.counters.rejected[e.kind] += 1
         self.counters.responses[e.status] += 1
+        if e.close:
+            headers = {**(headers or {}), "Connection": "close"}
         return _json(e.status, {"success": False, "error": e.message}, headers)
 
     def _ok(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -128,9 +159,16 @@ class Collector:
                         raise BadRequest(413, "too_large", f"body is over the {limit}-byte limit")
                     self._hold(request, len(chunk))
                     chunks.append(chunk)
+        except ClientDisconnect:  # nobody to answer: counted (as nginx logs it, 499), not a traceback
+            raise BadRequest(
+                499, "disconnected", "the client closed the connection before its body arrived"
+            ) from None
         except TimeoutError:
             raise BadRequest(
-                408, "slow_body", f"the body did not arrive within {self.cfg.body_timeout_s:g} s"
+                408,
+                "slow_body",
+                f"the body did not arrive within {self.cfg.body_timeout_s:g} s",
+                close=True,  # the rest of it would hold the connection: uvicorn skips it as it comes
             ) from None
         raw = body = b"".join(chunks)
         if (
@@ -336,6 +374,11 @@ class Collector:
                 "responses": {str(k): v for k, v in sorted(c.responses.items())},
                 "rejected": dict(c.rejected),
                 "verification_events": c.verification,
+                "connections": {
+                    "open": c.connections,
+                    "max": self.cfg.max_connections,
+                    "idle_closed": c.idle_closed,
+                },
                 "events": {"stored": w.stored, "dropped": dict(w.dropped)},
                 "batches": {
                     "written": w.batches,
@@ -418,12 +461,19 @@ class Collector:
         return self._cut_at_shutdown(self._check_host(app))
 
     def _check_host(self, app: ASGIApp) -> ASGIApp:
-        """`app`, refusing a request whose `Host` the policy does not admit before any route sees it (GET
+        """`app`, refusing a request whose head is over the limits (431), or whose `Host` the policy does not
+        admit, before any route sees it (GET
         and POST alike, unknown paths too): a page on a name rebound to 127.0.0.1 is same-origin for its
         browser, so neither CORS nor the `Origin` check stops it reading `/health` or `/traces/recent`."""
 
         async def checked(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":
+                too_large = _head_too_large(scope)
+                if too_large is not None:
+                    await self._fail(BadRequest(431, "headers_too_large", too_large, close=True))(
+                        scope, receive, send
+                    )
+                    return
                 values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"host"]
                 refusal = self.cfg.hosts.refusal(values)
                 if refusal is not None:

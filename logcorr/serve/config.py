@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from logcorr.rules.policy import Policy
 from logcorr.serve.security import HostPolicy, OriginPolicy
 
+MAX_HEAD_BYTES = 16 * 1024  # a request's line and headers, as h11's default and Node's (431 over it)
+MAX_HEADERS = 100  # header fields per request, as Apache's LimitRequestFields (431 over it)
+
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -26,3 +29,6 @@ class ServeConfig:
     answer_timeout_s: float = 30.0
     max_held_bytes: int = 64 * 1_048_576  # request bodies in memory at once; more are answered 503 `busy`
     body_timeout_s: float = 30.0  # the whole request body must arrive within this (slow clients get 408)
+    header_timeout_s: float = 10.0  # the request line and headers must arrive within this (408, closed)
+    send_timeout_s: float = 30.0  # a response the client does not read for this long is dropped
+    max_connections: int = 512  # connections served at once; more are answered 503 and closed

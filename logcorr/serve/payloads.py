@@ -38,11 +38,12 @@ CONVEX_ACTION = "loggingAction:processLogs"
 class BadRequest(Exception):
     """A request refused before anything is staged: HTTP status, counter name, one-line message."""
 
-    def __init__(self, status: int, kind: str, message: str) -> None:
+    def __init__(self, status: int, kind: str, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
+        self.close = close  # answered with `Connection: close`
 
 
 @dataclass

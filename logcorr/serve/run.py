@@ -18,18 +18,28 @@ def serve(cfg: ServeConfig, host: str, port: int, ready: Callable[[str], None]) 
         import uvicorn
 
         from logcorr.serve.app import Collector
+        from logcorr.serve.protocol import guarded_protocol
     except ImportError as e:
         raise UsageError(
             f"logcorr serve needs its optional dependencies ({e.name} is missing)",
             "pip install 'logcorr[serve]'",
         ) from None
+    _fd_room(cfg.max_connections)
     socks = _listen(host, port)
     collector = Collector(cfg)
+    protocol = guarded_protocol(
+        header_timeout_s=cfg.header_timeout_s,
+        send_timeout_s=cfg.send_timeout_s,
+        max_connections=cfg.max_connections,
+        reject=collector.connection_event,
+        opened=collector.connection_opened,
+    )
     try:
         collector.writer.start()
         server = uvicorn.Server(
             uvicorn.Config(
                 collector.app(),
+                http=protocol,  # h11 with header and send timeouts and a connection limit
                 log_level="warning",
                 access_log=False,
                 lifespan="on",
@@ -45,6 +55,30 @@ def serve(cfg: ServeConfig, host: str, port: int, ready: Callable[[str], None]) 
         collector.writer.close()
         for sock in socks:
             sock.close()
+
+
+FD_RESERVE = 64  # file descriptors besides the connections: the database, its WAL, listening sockets, stdio
+
+
+def _fd_room(max_connections: int) -> None:
+    """Raise the soft limit on open files to hold `max_connections` (up to the hard limit): past it the
+    server could accept no connection at all, not even a `/health`. Refused (exit 2) when even the hard
+    limit is too low."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + FD_RESERVE
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise UsageError(
+            f"--max-connections {max_connections} needs {needed} open files, and this process may open "
+            f"{hard} (ulimit -Hn)",
+            f"use --max-connections {max(1, hard - FD_RESERVE)} or less, or raise the limit",
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def _listen(host: str, port: int) -> list[socket.socket]:

@@ -99,6 +99,40 @@ _ALLOW_HOST_HINT = (
 )
 
 
+# Suffixes under which anyone can register a name and set its DNS records, so a wildcard over one admits
+# names an attacker can rebind to 127.0.0.1: second-level registries of common country domains (one-label
+# suffixes, `.com` or `.uk`, are refused whatever they are), dynamic-DNS services, whose users set the
+# address themselves, and public DNS-rebinding services. A short list, not the Public Suffix List: a
+# tunnel's or host's domain (`.ngrok-free.app`, `.trycloudflare.com`) is not in it, as its provider alone
+# sets the addresses of the names under it.
+_PUBLIC_SUFFIXES = """
+    co.uk org.uk me.uk ltd.uk plc.uk net.uk ac.uk gov.uk sch.uk
+    com.au net.au org.au edu.au gov.au id.au asn.au
+    co.nz net.nz org.nz ac.nz geek.nz
+    co.jp ne.jp or.jp ac.jp go.jp gr.jp ed.jp ad.jp
+    com.br net.br org.br gov.br com.cn net.cn org.cn gov.cn edu.cn
+    com.hk org.hk net.hk com.tw org.tw net.tw idv.tw co.kr or.kr ne.kr go.kr ac.kr
+    co.in net.in org.in firm.in gen.in ind.in co.za org.za net.za web.za
+    com.sg com.my com.mx com.ar com.tr com.ua co.il org.il co.id com.ph com.vn com.pl com.es
+    com.co com.pe com.ec co.th in.th com.pk com.ng com.eg com.sa co.ke co.at or.at
+    duckdns.org ddns.net hopto.org zapto.org sytes.net no-ip.biz no-ip.info no-ip.org dyndns.org
+    dynv6.net freeddns.org mooo.com dnsalias.com dnsalias.net dnsalias.org
+    rbndr.us 1u.ms
+"""
+PUBLIC_SUFFIXES = frozenset(_PUBLIC_SUFFIXES.split())
+
+
+def _ascii_name(name: str) -> str:
+    """An internationalised name (`bücher.example`) as browsers send it in `Host` (`xn--bcher-kva.example`);
+    other names as they are. A name IDNA cannot encode is returned as it is (and refused by the caller)."""
+    if name.isascii():
+        return name
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return name
+
+
 def _ip_literal(text: str) -> str | None:
     """`text` as an IP address (IPv6 without brackets), normalised; None when it is not one."""
     try:
@@ -153,8 +187,9 @@ class HostPolicy:
     `*.localhost`) and IP literals (a page can only be served from an address by that address, which
     cannot be rebound), and `listen_host` when it is a name. Others only by `patterns` (`--allow-host`):
     an exact name, `.example.com` (the name and its subdomains, as webpack-dev-server's and Vite's
-    `allowedHosts`), `*.example.com` (subdomains only, as `--allow-origin`) or `*` (any host). Ports are
-    not compared. A request without `Host` (HTTP/1.0) or with an empty one is answered: every browser sends
+    `allowedHosts`), `*.example.com` (subdomains only, as `--allow-origin`) or `*` (any host); a wildcard
+    over a public suffix (`.com`, `.co.uk`, `PUBLIC_SUFFIXES`) is refused, and a name is taken in the
+    ASCII form browsers send (IDNA). Ports are not compared. A request without `Host` (HTTP/1.0) or with an empty one is answered: every browser sends
     the name it connected to, and a client that sends none can name 127.0.0.1 as well."""
 
     def __init__(self, patterns: tuple[str, ...] | list[str] = (), listen_host: str = "127.0.0.1") -> None:
@@ -166,18 +201,18 @@ class HostPolicy:
             if pattern == "*":
                 continue
             wildcard = pattern.startswith(("*.", "."))
-            body = pattern.removeprefix("*").removeprefix(".") if wildcard else pattern
+            body = _ascii_name(pattern.removeprefix("*").removeprefix(".") if wildcard else pattern)
             parsed = parse_host(body) if body and not any(c in body for c in "/:@[") else None
             if parsed is None or (wildcard and parsed[1]):
                 raise UsageError(f"bad --allow-host {pattern!r}", _ALLOW_HOST_HINT)
             name = parsed[0]
             if is_loopback_name(name):  # admitted anyway
                 continue
-            # `.com`: anyone can buy a name under it and point it at 127.0.0.1
-            if wildcard and "." not in name:
+            # `.com`, `.co.uk`: anyone can buy a name under it and point it at 127.0.0.1
+            if wildcard and ("." not in name or name in PUBLIC_SUFFIXES):
                 raise UsageError(
-                    f"--allow-host {pattern!r} would admit every name under .{name}, which anyone can register "
-                    "and resolve to 127.0.0.1",
+                    f"--allow-host {pattern!r} would admit every name under .{name}, a public suffix: anyone "
+                    "can register a name under it and point its DNS at 127.0.0.1 (DNS rebinding)",
                     "list the names you use (abc.ngrok-free.app), or a domain whose DNS you control (.example.com)",
                 )
             if wildcard:
