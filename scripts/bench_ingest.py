@@ -47,6 +47,29 @@ def _fail(name: str, m: Measured, code: int) -> int:
     return code
 
 
+def _gz_files(path: Path, n: int) -> Path:
+    """The lines of `path` cut into `n` gzip files of about one size (kept beside it, made once)."""
+    import gzip
+
+    out = path.with_name(f"{path.stem}-gz{n}")
+    done = out.with_name(out.name + ".done")
+    if done.exists():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    per = -(-path.stat().st_size // n)
+    with path.open("rb") as f:
+        for k in range(n):
+            part = f.read(per)
+            part += f.readline()  # to the end of the line the cut falls in
+            if not part:
+                break
+            (out / f"part-{k:05d}.log.gz").write_bytes(gzip.compress(part, compresslevel=6))
+    done.write_text("")
+    log(f"wrote {n} gzip files of {path.name} to {out}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description="Time `logcorr ingest` vs DuckDB read_json_auto (fresh process each, peak RSS).",
@@ -57,11 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=1, help="runs per pipeline; the median time is shown")
     ap.add_argument("--keep", metavar="DIR", help="keep the DuckDB files of the last run in DIR")
     ap.add_argument("--json", action="store_true", help="print all figures as JSON on stdout")
+    ap.add_argument("--gz-files", type=int, default=0, metavar="N",
+                    help="the same records as N gzip files in a directory (as Logpush delivers them): logcorr "
+                         "ingests the directory, read_json_auto reads DIR/*.log.gz")  # fmt: skip
     args = ap.parse_args(argv)
 
     BENCH_OUT.mkdir(exist_ok=True)
     data = dataset(args.records, args.seed, log=log)
     path, n_rec, n_bytes = Path(data["path"]).resolve(), data["records"], data["bytes"]
+    source = str(path)  # what read_json_auto is given
+    if args.gz_files:
+        path = _gz_files(path, args.gz_files)
+        source = str(path / "*.log.gz")
 
     work = (
         Path(args.keep).resolve()
@@ -75,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "logcorr ingest": (work / "logcorr.duckdb", lambda db: [sys.executable, "-m", "logcorr", "ingest", str(path),
                                                                  "--db", str(db), "--json", "-q"]),
         "duckdb read_json_auto": (work / "read_json_auto.duckdb", lambda db: [sys.executable, "-c", DUCKDB_CHILD,
-                                                                              str(path), str(db)]),
+                                                                              source, str(db)]),
     }  # fmt: skip
     results: dict[str, list[Measured]] = {name: [] for name in PIPELINES}
     reports: dict[str, dict] = {}  # type: ignore[type-arg]
