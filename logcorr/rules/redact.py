@@ -263,13 +263,14 @@ _AUTH_KV_FIRST = r"(?i:(?=[\\\"'a]))"
 # A bare number followed by a unit or the plural noun of what it counts is a quantity, not a code (`map pin = 1024
 # entries`, `pin: 4096 bytes`, `mfa = 3000 ms`, "2FA code 1000 times"): a code is followed by what became of it (`PIN:0042
 # accepted`, `pin = 1234 entered`, "mfa code 551177 accepted"), if by anything. A quoted value is not looked at
-# (`"pin": "1024"`), nor one in context (a number has no word after it)
+# (`"pin": "1024"`), nor one in context (a number has no word after it). A word followed by `=` or `:` is the next
+# key of a logfmt line, not a unit (`otp=482913 attempts=1`, `pin=4821 ms=12`: redacted)
 _COUNT_WORDS = ("entries", "entry", "items", "elements", "records", "rows", "slots", "buckets", "pages", "blocks",
                 "lines", "keys", "values", "objects", "nodes", "files", "users", "requests", "calls", "retries",
                 "attempts", "tries", "times", "steps", "cycles", "ticks", "frames", "samples", "bytes", "bits",
                 "chars", "characters", "kb", "mb", "gb", "kib", "mib", "gib", "ms", "ns", "sec", "secs", "seconds",
                 "min", "mins", "minutes", "hours", "days", "hz", "khz", "mhz", "rpm", "px")  # fmt: skip
-_NOT_QUANTITY = r"(?![0-9]+[ \t]+(?i:" + "|".join(_COUNT_WORDS) + r")(?![A-Za-z0-9_]))"
+_NOT_QUANTITY = r"(?![0-9]+[ \t]+(?i:" + "|".join(_COUNT_WORDS) + r")(?![A-Za-z0-9_]|[ \t]*[=:]))"
 # a one-time password in text (`otp=123456`, `"otpCode": "482913"`, `TOTP: 551177`, `user_otp=…`): the key a word
 # of the name as in context (`_OTP_WORDS`; not `footprint`, `hotplug`, `otp_length`), the value a code, four
 # characters or more of letters, digits and `-` with a digit among them (`otp: required`, `otp: 6` stay)
