@@ -318,6 +318,12 @@ def test_a_command_group_alone_prints_its_help_not_an_error_line_holding_it(
         (["ingest", "x.json", "--database", "a.duckdb"], "--database", "--db"),
         (["traces", "--database", "a.duckdb"], "--database", "--db"),
         (["trace", "t1", "--type", "json"], "--type", "--format"),
+        # where the command filters by system or level, that is what `--source` and `--type` mean: they were pointed
+        # at the output --format (`search x --source worker` → "did you mean --format?", then an invalid choice)
+        (["search", "x", "--source", "worker"], "--source", "--system"),
+        (["traces", "--source", "worker"], "--source", "--system"),
+        (["ledger", "--source", "worker"], "--source", "--system"),
+        (["search", "x", "--type", "error"], "--type", "--level"),
     ],
 )
 def test_a_flag_named_as_users_guess_it_names_the_real_one(
@@ -335,3 +341,7 @@ def test_a_synonym_is_not_offered_where_the_command_has_no_such_option(cli: Call
     r = cli("policy", "validate", "p.toml", "--database", "a.duckdb")  # policy validate takes no --db
     assert r.exit_code == ExitCode.USAGE
     assert "No such option: --database" in r.stderr and "did you mean" not in r.stderr, r.stderr
+    # an output format is no source: `budget simulate --source x` was pointed at --format (table, json, markdown)
+    r = cli("budget", "simulate", "--source", "x")
+    assert r.exit_code == ExitCode.USAGE
+    assert "No such option: --source" in r.stderr and "did you mean" not in r.stderr, r.stderr

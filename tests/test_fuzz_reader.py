@@ -248,6 +248,40 @@ def test_staged_rows_are_the_same_whole_or_in_shards_with_or_without_the_fast_pa
     assert len(tried) >= 20
 
 
+# a `wrangler tail --format json` object (`cf-tail`): one the compiled parser leaves
+_TAIL_OBJECT = {"outcome": "ok", "scriptName": "w", "eventTimestamp": 1714910420071, "exceptions": [],
+                "logs": [{"message": ["trace_id: trace_1"], "level": "log", "timestamp": 1714910420074}]}  # fmt: skip
+
+
+def test_a_pretty_printed_file_stages_the_same_with_or_without_the_fast_path(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A file that begins with a pretty-printed value (`wrangler tail --format json`, `jq .`: read by the scanner,
+    whose objects are offered to the compiled parser as compact lines, or read by orjson when it leaves them),
+    anything after it: the same counts and staged rows as the scanner's decoder alone gives, in any chunk size."""
+    path = tmp_path / "x.json"
+    tried: list[int] = []
+
+    @settings(max_examples=_n(request, 25, 2000), deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from([b"", b"\xef\xbb\xbf", b"\n\n", b"\0\0", b"[\n", b"Connected to worker\n"]),
+           st.sampled_from([_rec(-1), _TAIL_OBJECT]), st.lists(_piece(), min_size=1, max_size=12),
+           st.integers(5, 300))  # fmt: skip
+    def run(head: bytes, first: dict[str, Any], pieces: list[bytes], chunk: int) -> None:
+        tried.append(1)
+        path.write_bytes(b"\n".join([head + json.dumps(first, indent=2).encode(), *pieces]) + b"\n")
+        slow = _staged(path, None, fast=False)
+        assert _staged(path, None, fast=True) == slow
+        old = reader.CHUNK
+        reader.CHUNK = chunk
+        try:
+            assert _staged(path, None, fast=True) == _staged(path, None, fast=False)
+        finally:
+            reader.CHUNK = old
+
+    run()
+    assert len(tried) >= 20
+
+
 _TEXT_HEADS = [
     b"8/5/2025, 9:00:01 AM [CONVEX Q(messages:list)] [LOG] 'listing'",
     b"13/05/2025, 09:00:02 [CONVEX M(messages:send)] Uncaught Error: boom",

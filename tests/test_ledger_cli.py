@@ -175,6 +175,14 @@ def test_explain_matches_a_stored_file_by_its_path_steps(
     [
         ("app.jsonl", ExitCode.USAGE, "expected FILE:LINE"),
         ("app.jsonl:x", ExitCode.USAGE, "expected FILE:LINE"),
+        # lines are numbered from 1: line 0 was answered "no row … was it ingested with --format?", exit 0
+        ("app.jsonl:0", ExitCode.USAGE, "lines are numbered from 1"),
+        ("app.jsonl:00", ExitCode.USAGE, "lines are numbered from 1"),
+        (
+            "app.jsonl:\u00b2",
+            ExitCode.USAGE,
+            "expected FILE:LINE",
+        ),  # a digit to str.isdigit: an internal error
         # no such file or line: exit 1, as `trace` of no such trace (it was 3, an input or database error)
         ("other.jsonl:1", ExitCode.CHECK_FAILED, "was never ingested"),
         ("app.jsonl:999", ExitCode.CHECK_FAILED, "there is no line 999"),

@@ -651,6 +651,20 @@ def test_a_code_with_a_word_after_it_or_a_pair_with_a_long_number_is_still_redac
     assert _text(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [("verify otp=482913 attempts=1", "482913"), ("login user=bob pin=4821 ms=12", "4821"),
+     ("mfa_code=551177 retries=0 ok", "551177"), ("pin: 4821 keys: 3", "4821"), ("card cvv=123 items=2", "123"),
+     ("verification_code=847261 users=1", "847261"), ("otp=482913\tms=12", "482913"),
+     ("pin = 4821 bytes =100", "4821")],
+)  # fmt: skip
+def test_a_code_followed_by_a_key_named_like_a_unit_is_still_redacted(text: str, secret: str) -> None:
+    """A logfmt line's next key (`attempts=1`, `ms=12`, `retries=0`) is no unit of the code before it: the quantity
+    rule took `otp=482913 attempts=1` for 482913 attempts and kept the code."""
+    out = _text(text)
+    assert secret not in out and "[REDACTED:secret]" in out, out
+
+
 # --- spaces and tabs between a key and its separator ---------------------------------------------------------------
 
 _SPACINGS = [("", ""), (" ", " "), ("  ", " "), ("\t", " "), (" \t", " "), ("  ", "  "), ("\t", "\t"), ("\t", ""),

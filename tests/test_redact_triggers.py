@@ -479,3 +479,24 @@ def test_the_grouped_trigger_tests_are_any_word_in_the_text(s: str) -> None:
     assert R.might_hold_secret(s) == any(R.word_found(w, low) for w in R.trigger_words()), s
     for (_, _, tr), (_, has_trigger, _) in zip(R._GROUPS, R._TEXT_GROUPS, strict=True):
         assert has_trigger(low) == any(R.word_found(t, low) for t in tr), (tr, s)
+
+
+@pytest.mark.parametrize("key", ["auth:", "[auth:", " auth:", "{auth:", "map[auth:", "basic_auth:"])
+def test_a_long_run_with_no_digit_letter_digit_after_auth_is_refused_in_linear_time(key: str) -> None:
+    """`auth:` + 1,500 digits + 1,500 letters (no digit after a letter: not credential-like) took the probe's word
+    `auth:` + TAIL and `_RANDOM_LIKE` cubic time to refuse, each of their runs of token characters able to end at
+    any of the digits and letters (800 + 800: 4.6 s in `might_hold_secret`, 14 s in `Redactor().text`); a client
+    could stall an ingest with one such line. Run in a child process, killed after 20 s."""
+    import subprocess
+    import sys
+
+    text = f"x {key}" + "1" * 1500 + "a" * 1500 + " end"
+    code = (
+        "import sys; from logcorr.rules.redact import Redactor, might_hold_secret; t = sys.argv[1]; "
+        "might_hold_secret(t); assert Redactor().text(t) == t; print('done')"
+    )
+    try:
+        out = subprocess.run([sys.executable, "-c", code, text], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{key!r} + a long run: not refused in 20 s")
+    assert out.stdout.strip() == "done", out.stderr

@@ -231,20 +231,31 @@ def _exit_now(code: int) -> None:
 
 
 # flags users type for an option logcorr spells otherwise: click's spelling suggestions miss them (`--source`,
-# which DESIGN.md names beside --format, was answered "Possible options: --strict")
-SYNONYMS = {"--source": "--format", "--type": "--format", "--database": "--db", "--db-path": "--db"}
+# which DESIGN.md names beside --format, was answered "Possible options: --strict"). The first the command has is
+# offered: `search --source worker` means the event's system and `search --type error` its level, not the output
+# --format (table, json, …) that `--source` and `--type` were pointed at; `--source` means ingest's input --format
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "--source": ("--system", "--format"),
+    "--type": ("--level", "--format"),
+    "--database": ("--db",),
+    "--db-path": ("--db",),
+}
 
 
 def _synonym(e: BaseException, ctx: Any) -> str | None:
-    """ "No such option: --source (did you mean --format?)" when the command has the option a known synonym
+    """ "No such option: --source (did you mean --format?)" when the command has an option a known synonym
     stands for, else None."""
     name = getattr(e, "option_name", None)
-    target = SYNONYMS.get(name) if isinstance(name, str) else None
-    if target is None or ctx is None:
+    if not isinstance(name, str) or ctx is None:
         return None
-    if not any(target in getattr(p, "opts", ()) for p in ctx.command.params):
-        return None
-    return f"No such option: {name} (did you mean {target}?)"
+    for target in SYNONYMS.get(name, ()):
+        param = next((p for p in ctx.command.params if target in getattr(p, "opts", ())), None)
+        if param is None:
+            continue
+        if name == "--source" and target == "--format" and ctx.command.name != "ingest":
+            continue  # an output format (table, json, …): only ingest's --format names a source's
+        return f"No such option: {name} (did you mean {target}?)"
+    return None
 
 
 def _fail(message: str, hint: str | None, code: int, debug: bool, exc: BaseException) -> int:

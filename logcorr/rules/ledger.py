@@ -89,8 +89,16 @@ def ledger_rows(db: str, f: LedgerFilter) -> RowStream:
 def parse_target(target: str) -> tuple[str, int]:
     """`FILE:LINE` → (file, line)."""
     path, sep, line = target.rpartition(":")
-    if not sep or not path or not line.isdigit():
+    if (
+        not sep or not path or not (line.isascii() and line.isdigit())
+    ):  # `²` is a digit to isdigit, not to int
         raise UsageError(f"expected FILE:LINE, got {target!r}", "e.g. logcorr explain exports/app.jsonl:12")
+    if int(line) < 1:
+        # no line has a row at 0: it was answered as a line that left none ("no row", exit 0)
+        raise UsageError(
+            f"no line {line} in {target!r}: lines are numbered from 1",
+            f"e.g. logcorr explain {path}:1",
+        )
     return path, int(line)
 
 

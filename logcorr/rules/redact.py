@@ -186,16 +186,10 @@ _TOKEN_LIKE = (
 # … eight characters or more of a token's alphabet with a digit, a letter and a digit again in that order: a
 # random token's characters are mixed (`a5600ea69243…`, `muO6RvvB7fOH…`), a function's name is words with at most a
 # number at its end or in one place (`migrate20240101`, `oauth2Callback`, `verify2fa`)
+# (each run up to the next character wanted holds none of it: one way to match, tried in linear time; with
+# `_TOKEN_CHARS*?` before each, a run with no such order, `auth:` + 800 digits + 800 letters, took 14 s to refuse)
 _RANDOM_LIKE = (
-    r"(?="
-    + _TOKEN_CHARS
-    + r"{8})(?="
-    + _TOKEN_CHARS
-    + r"*?[0-9]"
-    + _TOKEN_CHARS
-    + r"*?[A-Za-z]"
-    + _TOKEN_CHARS
-    + r"*?[0-9])"
+    r"(?=" + _TOKEN_CHARS + r"{8})(?=[A-Za-z._~+/=:%-]*[0-9][0-9._~+/=:%-]*[A-Za-z][A-Za-z._~+/=:%-]*[0-9])"
 )
 
 # A probe word ending in TAIL is found only where a run of a token's characters follows it holding a digit, then a
@@ -204,13 +198,14 @@ _RANDOM_LIKE = (
 # no Convex function path. The compiled probe (`_fastparse.c`, `tail_found`), DuckDB's (`stage._flag_sql`, by
 # `tail_pattern`) and `might_hold_secret` alike
 TAIL = "\x01"
-_TAIL_CHAR = r"[a-z0-9._~+/=:%-]"
 
 
 def tail_pattern(word: str) -> str:
     """The case-insensitive regex (Python's and RE2's) of what follows a probe word ending in TAIL."""
     assert word.endswith(TAIL)
-    return _TAIL_CHAR + r"*[0-9]" + _TAIL_CHAR + r"*[a-z]" + _TAIL_CHAR + r"*[0-9]"
+    # each run up to the next character wanted holds none of it (`_RANDOM_LIKE`'s): Python's regex tries it in
+    # linear time (`[a-z0-9._~+/=:%-]*` before each took 4.6 s to refuse `auth:` + 800 digits + 800 letters)
+    return r"[a-z._~+/=:%-]*[0-9][0-9._~+/=:%-]*[a-z][a-z._~+/=:%-]*[0-9]"
 
 
 def word_found(word: str, low: str) -> bool:
@@ -263,13 +258,14 @@ _AUTH_KV_FIRST = r"(?i:(?=[\\\"'a]))"
 # A bare number followed by a unit or the plural noun of what it counts is a quantity, not a code (`map pin = 1024
 # entries`, `pin: 4096 bytes`, `mfa = 3000 ms`, "2FA code 1000 times"): a code is followed by what became of it (`PIN:0042
 # accepted`, `pin = 1234 entered`, "mfa code 551177 accepted"), if by anything. A quoted value is not looked at
-# (`"pin": "1024"`), nor one in context (a number has no word after it)
+# (`"pin": "1024"`), nor one in context (a number has no word after it). A word followed by `=` or `:` is the next
+# key of a logfmt line, not a unit (`otp=482913 attempts=1`, `pin=4821 ms=12`: redacted)
 _COUNT_WORDS = ("entries", "entry", "items", "elements", "records", "rows", "slots", "buckets", "pages", "blocks",
                 "lines", "keys", "values", "objects", "nodes", "files", "users", "requests", "calls", "retries",
                 "attempts", "tries", "times", "steps", "cycles", "ticks", "frames", "samples", "bytes", "bits",
                 "chars", "characters", "kb", "mb", "gb", "kib", "mib", "gib", "ms", "ns", "sec", "secs", "seconds",
                 "min", "mins", "minutes", "hours", "days", "hz", "khz", "mhz", "rpm", "px")  # fmt: skip
-_NOT_QUANTITY = r"(?![0-9]+[ \t]+(?i:" + "|".join(_COUNT_WORDS) + r")(?![A-Za-z0-9_]))"
+_NOT_QUANTITY = r"(?![0-9]+[ \t]+(?i:" + "|".join(_COUNT_WORDS) + r")(?![A-Za-z0-9_]|[ \t]*[=:]))"
 # a one-time password in text (`otp=123456`, `"otpCode": "482913"`, `TOTP: 551177`, `user_otp=…`): the key a word
 # of the name as in context (`_OTP_WORDS`; not `footprint`, `hotplug`, `otp_length`), the value a code, four
 # characters or more of letters, digits and `-` with a digit among them (`otp: required`, `otp: 6` stay)
