@@ -259,3 +259,18 @@ def test_a_missing_database_names_itself_in_the_hint(tmp_path: Any, cli: Cli) ->
     out = cli("stats", "--db", db)
     assert out.exit_code == int(ExitCode.INPUT)
     assert f"logcorr ingest FILES --db {db}" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "says"),
+    [
+        # one connection over the limit evicts the one longest idle; 503 only when each has a request
+        (["serve"], "--max-connections", "takes the place of the one waiting longest for a request's head"),
+        # a directory of small files is parsed on the workers too, each file whole
+        (["ingest"], "--jobs", "many smaller ones each whole"),
+    ],
+)
+def test_an_options_help_says_what_it_does_now(cli: Cli, argv: list[str], option: str, says: str) -> None:
+    text = " ".join(cli(*argv, "--help").stdout.split())  # rewrapped
+    start = text.index(option)
+    assert says in text[start : start + 400], text[start : start + 400]

@@ -170,8 +170,9 @@ def _commands(corpus: Corpus, full: bool) -> list[tuple[str, list[str]]]:
     db = ["--db", corpus.db]
     cmds: list[tuple[str, list[str]]] = []
     for t in traces if full else traces[::3]:
-        for f in ("table", "json", "chrome"):
-            cmds.append((f"trace {f}", ["trace", t, "--format", f, "--include-dropped", *db]))
+        for f in ("table", "json", "jsonl", "csv", "chrome"):
+            cmds.append((f"trace {t} {f}", ["trace", t, "--format", f, "--include-dropped", *db]))
+        cmds.append((f"search in trace {t}", ["search", "REDACTED", "--trace", t, "--format", "csv", *db]))
     for f in ("table", "json", "jsonl", "csv"):
         cmds.append((f"traces {f}", ["traces", "--format", f, "--limit", "1000", *db]))
         rows = limit if f == "table" else "1000"

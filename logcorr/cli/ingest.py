@@ -40,7 +40,12 @@ def ingest_cmd(
         help="Stop inflating a .gz input beyond this (default: 64; env LOGCORR_MAX_DECOMPRESSED_GB).",
     ),
     jobs: int = typer.Option(
-        0, "--jobs", "-j", min=0, help="Worker processes parsing large files (default: 0 = one per core)."
+        0,
+        "--jobs",
+        "-j",
+        min=0,
+        help="Worker processes parsing large files, and many smaller ones each whole "
+        "(default: 0 = one per core).",
     ),
     local_tz: str = typer.Option(
         None,

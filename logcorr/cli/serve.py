@@ -39,8 +39,9 @@ def serve_cmd(
     max_body_kb: int = typer.Option(1024, "--max-body-kb", help="Largest request body (default: 1024 KiB)."),
     max_held_mb: int = typer.Option(64, "--max-held-mb", help="Request bodies held in memory at once, waiting "
                                     "for the writer; more are answered 503 (default: 64 MiB)."),
-    max_connections: int = typer.Option(512, "--max-connections", help="Connections served at once; more are "
-                                        "answered 503 and closed (default: 512)."),
+    max_connections: int = typer.Option(512, "--max-connections", help="Connections served at once; one more "
+                                        "takes the place of the one waiting longest for a request's head, or is "
+                                        "answered 503 and closed when each has a request (default: 512)."),
     header_timeout: float = typer.Option(10.0, "--header-timeout", help="Seconds a client may take to send a "
                                          "request's line and headers; then 408 and closed (default: 10)."),
     body_timeout: float = typer.Option(30.0, "--body-timeout", help="Seconds a client may take to send a request "

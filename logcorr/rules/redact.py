@@ -759,7 +759,8 @@ _NAME_TRIGGERS = ("pwd", "otp", *(join.join(words) for words in _KEY_STEM_WORDS 
 _GROUP_TRIGGERS = tuple(dict.fromkeys(t for _, _, tr in _GROUPS for t in tr))
 # The probe's words (one list, derived): every group's trigger words and every name trigger, less each that holds
 # another of them (`pass_word` holds `passw`, `private key-----` holds `private key`): a text holding the longer
-# one holds the shorter, so the probe flags the same rows with fewer words (the compiled probe takes 128)
+# one holds the shorter, so the probe flags the same rows with fewer words (the compiled probe takes up to 192:
+# `WORDS_MAX` in _fastparse.c)
 _WANTED_TRIGGERS = tuple(dict.fromkeys((*_GROUP_TRIGGERS, *_NAME_TRIGGERS)))
 _ALL_TRIGGERS: tuple[str, ...] = tuple(
     w for w in _WANTED_TRIGGERS if not any(t != w and t in w for t in _WANTED_TRIGGERS)

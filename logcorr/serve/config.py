@@ -31,4 +31,4 @@ class ServeConfig:
     body_timeout_s: float = 30.0  # the whole request body must arrive within this (slow clients get 408)
     header_timeout_s: float = 10.0  # the request line and headers must arrive within this (408, closed)
     send_timeout_s: float = 30.0  # a response the client does not read for this long is dropped
-    max_connections: int = 512  # connections served at once; more are answered 503 and closed
+    max_connections: int = 512  # connections served at once; see protocol.py for one more
