@@ -254,7 +254,9 @@ _FRAGMENTS = st.sampled_from(
      "author", "signingKey", "ENCRYPTION_KEY", "master_key", "jwt_key", "privKey", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
      "_type", "_expires_in", "ExpiresAt", "true", "30", "3.5", ".json", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:",
      # spaces and tabs between a key and its separator (`pin  = 1234`, `auth\t: …`, `2fa\t= …`)
-     "\t", "  ", "pin", "PIN", "2fa", "1234", "user:42"]
+     "\t", "  ", "pin", "PIN", "2fa", "1234", "user:42",
+     # a user and a short number under a kind of auth, a one-time code before a unit-like word
+     "root:123", "proxy_auth", "Proxy-Auth", "basicAuth", "482913", " times", "mfa code"]
 )  # fmt: skip
 
 
@@ -481,7 +483,12 @@ def test_the_grouped_trigger_tests_are_any_word_in_the_text(s: str) -> None:
         assert has_trigger(low) == any(R.word_found(t, low) for t in tr), (tr, s)
 
 
-@pytest.mark.parametrize("key", ["auth:", "[auth:", " auth:", "{auth:", "map[auth:", "basic_auth:"])
+@pytest.mark.parametrize(
+    "key",
+    ["auth:", "[auth:", " auth:", "{auth:", "map[auth:", "basic_auth:",
+     # after a tab, a quote, or a JSON text's escaped tab or line break
+     "\tauth:", '"auth:', "'auth:", '\\"auth:', "\\tauth:", "\\nauth:"],
+)  # fmt: skip
 def test_a_long_run_with_no_digit_letter_digit_after_auth_is_refused_in_linear_time(key: str) -> None:
     """`auth:` + 1,500 digits + 1,500 letters (no digit after a letter: not credential-like) took the probe's word
     `auth:` + TAIL and `_RANDOM_LIKE` cubic time to refuse, each of their runs of token characters able to end at
