@@ -209,12 +209,40 @@ def tail_pattern(word: str) -> str:
     return r"[a-z._~+/=:%-]*[0-9][0-9._~+/=:%-]*[a-z][a-z._~+/=:%-]*[0-9]"
 
 
+# the run `tail_pattern` looks at: every character any part of it takes
+_TAIL_RUN = re.compile(r"[a-z0-9._~+/=:%-]*", re.I)
+
+
+@functools.cache
+def _tail_finder(word: str) -> Callable[[str], bool]:
+    """`re.search(word[:-1] + tail_pattern(word), low, re.I) is not None`, in time linear in `low`'s length. The
+    search tried the run after each place the word is, to its end: in `auth:auth:auth:…` each run holds the next
+    ones, and a line of 80,000 such characters took 11 s. The run after a later place inside a run refused is a part
+    of it, without a digit, a letter and a digit in order either: it is not looked at again."""
+    head = re.compile(re.escape(word[:-1]), re.I)
+    tail = re.compile(tail_pattern(word), re.I)
+
+    def found(low: str) -> bool:
+        refused = 0  # a run starting before this is part of one refused
+        m = head.search(low)
+        while m is not None:
+            at = m.end()
+            if at >= refused:
+                if tail.match(low, at):
+                    return True
+                refused = _TAIL_RUN.match(low, at).end()  # type: ignore[union-attr]
+            m = head.search(low, m.start() + 1)
+        return False
+
+    return found
+
+
 def word_found(word: str, low: str) -> bool:
     """Whether the probe finds `word` in `low` (lower-case text): as a substring, or ending in TAIL, followed
     by its run (`tail_pattern`)."""
     if not word.endswith(TAIL):
         return word in low
-    return word[:-1] in low and re.search(re.escape(word[:-1]) + tail_pattern(word), low, re.I) is not None
+    return word[:-1] in low and _tail_finder(word)(low)
 
 
 def _guarded(look: str, bare: str = "") -> str:
@@ -855,9 +883,9 @@ def _build_any_trigger(words: tuple[str, ...]) -> Callable[[str], bool]:
     body = _any_trigger_source(words)
     ns: dict[str, Any] = {}
     for k, w in enumerate(w for w in words if w.endswith(TAIL)):
-        ns[f"tail{k}"] = re.compile(re.escape(w[:-1]) + tail_pattern(w), re.I).search
+        ns[f"tail{k}"] = _tail_finder(w)
         assert body.count(f"{w!r} in low") == 1, w
-        body = body.replace(f"{w!r} in low", f"tail{k}(low) is not None")
+        body = body.replace(f"{w!r} in low", f"tail{k}(low)")
     exec(f"def any_trigger(low):\n    return {body}\n", ns)  # built from our own literals
     fn: Callable[[str], bool] = ns["any_trigger"]
     return fn
