@@ -2328,15 +2328,20 @@ static unsigned char FOLD[256], SAME[256], TOKEN_CHAR[256];
 
 /* A trigger word that ends in TAIL (byte 1, logcorr.rules.redact.TAIL) is found only where a run of a token's
    characters follows it holding a digit, then a letter, then a digit (`auth:a5600ea6…`; not `auth:login`,
-   `auth:verify2fa`): redact.tail_found, and the pattern of the same word in DuckDB's probe (stage._flag_sql) */
+   `auth:verify2fa`): redact.word_found, and the pattern of the same word in DuckDB's probe (stage._flag_sql) */
 #define TAIL 1
-static int tail_found(const unsigned char *t, Py_ssize_t n) {
+/* Not found: `*run` is the length of the run looked at. A run that follows a word at a later start inside it is
+   a part of that run, and holds no digit, letter, digit either (`auth:auth:auth:…`): `words_found` does not look
+   again, or a line of such words took time quadratic in its length */
+static int tail_found(const unsigned char *t, Py_ssize_t n, Py_ssize_t *run) {
     int want = 0; /* 0, 2: a digit; 1: a letter */
-    for (Py_ssize_t i = 0; i < n && TOKEN_CHAR[t[i]]; i++) {
+    Py_ssize_t i = 0;
+    for (; i < n && TOKEN_CHAR[t[i]]; i++) {
         unsigned char c = FOLD[t[i]];
         int digit = c >= '0' && c <= '9', letter = c >= 'a' && c <= 'z';
         if ((want == 1 ? letter : digit) && ++want == 3) return 1;
     }
+    *run = i;
     return 0;
 }
 
@@ -2395,6 +2400,7 @@ static int words_found(const Words *w, const unsigned char *text, Py_ssize_t n, 
     if (n <= 0) return 0;
     const unsigned char *f = w->fold;
     int any = 0;
+    Py_ssize_t refused = 0; /* a tail starting before this offset is refused (`tail_found`) */
     unsigned b0 = f[text[0]];
     for (Py_ssize_t i = 0; i + 1 < n; i++) {
         unsigned b1 = f[text[i + 1]], pair = b0 << 8 | b1;
@@ -2409,7 +2415,13 @@ static int words_found(const Words *w, const unsigned char *text, Py_ssize_t n, 
                 if (len > n - i) continue;
                 const unsigned char *word = (const unsigned char *)w->word[k];
                 while (j < len && f[text[i + j]] == word[j]) j++;
-                if (j == len && (!w->tail[k] || tail_found(text + i + len, n - i - len))) {
+                int ok = j == len;
+                if (ok && w->tail[k]) {
+                    Py_ssize_t at = i + len, run = 0;
+                    ok = at >= refused && tail_found(text + at, n - at, &run);
+                    if (!ok && at >= refused) refused = at + run;
+                }
+                if (ok) {
                     if (first) return 1;
                     found[k / 64] |= 1ULL << (k % 64);
                     any = 1;

@@ -617,6 +617,20 @@ _ORDINARY = [
     "pin  = 13",
     "GPIO pin\t= 7",
     "2fa\tenabled",
+    # a word naming what a short number is of, under `auth` or another kind of it: an id
+    "auth: tenant:7",
+    "rate_auth:user:9 limited",
+    "acl auth=role:2 granted",
+    # a quantity of a one-time code's length after `pin` (a memory pin), or a count of another length after `otp`
+    "pin = 1048576 bytes locked",
+    "otp: 100 times in 5 minutes",
+    "mfa = 120000000 ns",
+    # Convex paths after a tab or a quote, and a tab before a quoted word
+    '"auth:login"',
+    "\tauth:signIn ok",
+    "'auth:verify2fa'",
+    'x\tauth:"login"',
+    "X-Proxy-Auth: required",
 ]
 
 
@@ -627,10 +641,113 @@ def test_ordinary_lines_about_pins_auth_paths_and_codes_are_kept(text: str) -> N
 
 
 def test_a_word_and_a_short_number_under_auth_in_context_is_kept() -> None:
-    """As in text: `user:42` is an id; a number of 4 digits or more can be a password."""
-    kept = {"session_auth": "user:42", "auth": "ip:3", "proxyAuth": "tenant:999"}
+    """As in text: `user:42` is an id (its word names what it numbers); a number of 4 digits or more can be a
+    password."""
+    kept = {"session_auth": "user:42", "auth": "ip:3", "rateAuth": "tenant:999"}
     assert Redactor().value(kept) == kept
     assert Redactor().value({"basic_auth": "admin:1234"}) == {"basic_auth": "[REDACTED:secret]"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("basic_auth: root:123", "basic_auth: [REDACTED:secret]"),
+     ("cfg basicAuth: 'root:123'", "cfg basicAuth: '[REDACTED:secret]'"),
+     ("proxy_auth:admin:42 set", "proxy_auth:[REDACTED:secret] set"),
+     ("http_auth=bob:007", "http_auth=[REDACTED:secret]"),
+     ('{"smtp_auth": "mailer:99"}', '{"smtp_auth": "[REDACTED:secret]"}'),
+     # even a pair that reads as an id, and a pair of words after a `-` (a header's name)
+     ("proxy_auth: user:42", "proxy_auth: [REDACTED:secret]"),
+     ("X-Proxy-Auth: bob:pw", "X-Proxy-Auth: [REDACTED:secret]"),
+     # `auth` alone, or another kind: a user and a password unless the word names what the number is of
+     ("auth=bob:007", "auth=[REDACTED:secret]"),
+     ("auth: admin:123", "auth: [REDACTED:secret]"),
+     ("http.request { host: 'x', auth: 'admin:123' }", "http.request { host: 'x', auth: '[REDACTED:secret]' }"),
+     ('{"auth":"root:12"}', '{"auth":"[REDACTED:secret]"}'),
+     ("session_auth:admin:123", "session_auth:[REDACTED:secret]")],
+)  # fmt: skip
+def test_a_user_and_a_short_number_password_under_auth_is_redacted(text: str, expected: str) -> None:
+    """`basic_auth: root:123`, `auth=bob:007`, `auth: admin:123` were kept: any word and 1 to 3 digits under `auth`
+    was taken for an id (`session_auth:user:42`)."""
+    assert _text(text) == expected
+
+
+def test_a_user_and_a_short_number_password_under_auth_in_context_is_redacted() -> None:
+    r = Redactor()
+    out = r.value({"basic_auth": "root:123", "auth": "bob:007", "proxyAuth": "tenant:999",
+                   "X-Proxy-Auth": "user:42", "opts": {"auth": "admin:123"}})  # fmt: skip
+    assert out == {"basic_auth": "[REDACTED:secret]", "auth": "[REDACTED:secret]", "proxyAuth": "[REDACTED:secret]",
+                   "X-Proxy-Auth": "[REDACTED:secret]", "opts": {"auth": "[REDACTED:secret]"}}  # fmt: skip
+    kept = {"auth": "user:42", "session_auth": "tenant:7", "ldapAuth": "bind:ok", "basic_auth": "enabled"}
+    assert r.value(kept) == kept
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [("otp: 482913 times out in 30s", "482913"), ("otp=48291377 retries left", "48291377"),
+     ("mfa: 551177 attempts remaining", "551177"), ("verification code 482913 times out", "482913"),
+     ("Your 2FA code is 654321 times out in 5 minutes", "654321"), ("mfa_code = 918273 ms", "918273"),
+     ("TOTP: 123456 seconds left", "123456")],
+)  # fmt: skip
+def test_a_one_time_code_of_its_length_with_a_unit_like_word_after_it_is_redacted(
+    text: str, secret: str
+) -> None:
+    """The quantity rule read `times` in "otp: 482913 times out" as the code's unit and kept it: after a one-time
+    code's key a number of 6 to 8 digits (RFC 4226 / 6238) is the code."""
+    out = _text(text)
+    assert secret not in out and "[REDACTED:secret]" in out, out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("\tauth:abc123XYZ456def", "\tauth:[REDACTED:secret]"),
+     ("level=warn\tauth:a5600ea69243d50c\tok", "level=warn\tauth:[REDACTED:secret]\tok"),
+     ('"auth:abc123XYZ456def"', '"auth:[REDACTED:secret]"'),
+     ("'auth:abc123XYZ456def'", "'auth:[REDACTED:secret]'"),
+     ('{"message":"auth:muO6RvvB7fOHZ1Fz1","level":"warn"}', '{"message":"auth:[REDACTED:secret]","level":"warn"}'),
+     ('raw {\\"note\\":\\"auth:a5600ea69243d50c\\"}', 'raw {\\"note\\":\\"auth:[REDACTED:secret]\\"}'),
+     # a tab as a space: a quoted value too (probe word `\tauth:`)
+     ('cfg\tauth:"abc123def"', 'cfg\tauth:"[REDACTED:secret]"'),
+     # a JSON text's escaped tab or line break (a raw line)
+     ('{"message":"x\\tauth:abc123XYZ456def"}', '{"message":"x\\tauth:[REDACTED:secret]"}'),
+     ('{"stack":"Error\\nauth:a5600ea69243d50c"}', '{"stack":"Error\\nauth:[REDACTED:secret]"}')],
+)  # fmt: skip
+def test_auth_and_a_credential_after_a_tab_or_a_quote_is_redacted(text: str, expected: str) -> None:
+    """`auth:<token>` after a tab or a quote was stored as it came: the probe's word `auth:` + TAIL flagged it, the
+    pattern looked for it only at the start of a line, after `[`, `(`, a space or `{`."""
+    assert _text(text) == expected
+
+
+def test_the_three_probes_flag_auth_after_a_tab_or_a_quote_alike() -> None:
+    """The compiled probe, DuckDB's and `might_hold_secret` give the same answer on each, with every trigger word:
+    flagged wherever the pattern redacts (and where it may: `\tauth:"login"`), a path alone not."""
+    import duckdb
+    import pyarrow as pa
+
+    from logcorr.pipeline.stage import _flag_sql
+    from logcorr.rules.redact import trigger_words
+    from logcorr.sources.fast import flag_rows
+
+    redacted = ["\tauth:abc123XYZ456def", '"auth:abc123XYZ456def"', "'auth:abc123XYZ456def'", 'cfg\tauth:"abc123def"',
+                '{"m":"x\\tauth:abc123XYZ456def"}', '{"m":"Error\\nauth:a5600ea69243d50c"}',
+                "basic_auth: root:123", "auth=bob:007", "otp: 482913 times out"]  # fmt: skip
+    kept = ['"auth:login"', "'auth:signIn'", '{"m":"x\\tauth:signIn"}', '"auth:migrate20240101"']
+    also = ['x\tauth:"login"']  # flagged, kept: the probe may flag more than the patterns redact
+    texts = redacted + kept + also
+    expected = [True] * len(redacted) + [False] * len(kept) + [True] * len(also)
+    for t in redacted:
+        assert Redactor().text(t) != t, t
+    for t in kept + also:
+        assert Redactor().text(t) == t, t
+    words = trigger_words()
+    assert [might_hold_secret(t) for t in texts] == expected
+    flag = flag_rows()
+    if flag is not None:
+        hits = flag([(t,) for t in texts], (0,), words, -1, False, (), False, True)
+        assert [i for i, redact, _ in hits if redact] == [i for i, e in enumerate(expected) if e]
+    sql, _ = _flag_sql(("message",), words, [], False)
+    con = duckdb.connect()
+    con.register("_t", pa.table({"message": texts}))
+    assert [f for (f,) in con.execute(f"SELECT {sql} FROM _t").fetchall()] == expected
 
 
 @pytest.mark.parametrize(

@@ -254,7 +254,9 @@ _FRAGMENTS = st.sampled_from(
      "author", "signingKey", "ENCRYPTION_KEY", "master_key", "jwt_key", "privKey", "Credential", "SECRET_KEY_BASE", "_KEY", "_base", "Value", "_count",
      "_type", "_expires_in", "ExpiresAt", "true", "30", "3.5", ".json", "Digest ", "Proxy-", "HTTP_AUTHORIZATION", ";", "&", "\\n", "\\t", '="', "Cookie:",
      # spaces and tabs between a key and its separator (`pin  = 1234`, `auth\t: …`, `2fa\t= …`)
-     "\t", "  ", "pin", "PIN", "2fa", "1234", "user:42"]
+     "\t", "  ", "pin", "PIN", "2fa", "1234", "user:42",
+     # a user and a short number under a kind of auth, a one-time code before a unit-like word
+     "root:123", "proxy_auth", "Proxy-Auth", "basicAuth", "482913", " times", "mfa code"]
 )  # fmt: skip
 
 
@@ -481,7 +483,12 @@ def test_the_grouped_trigger_tests_are_any_word_in_the_text(s: str) -> None:
         assert has_trigger(low) == any(R.word_found(t, low) for t in tr), (tr, s)
 
 
-@pytest.mark.parametrize("key", ["auth:", "[auth:", " auth:", "{auth:", "map[auth:", "basic_auth:"])
+@pytest.mark.parametrize(
+    "key",
+    ["auth:", "[auth:", " auth:", "{auth:", "map[auth:", "basic_auth:",
+     # after a tab, a quote, or a JSON text's escaped tab or line break
+     "\tauth:", '"auth:', "'auth:", '\\"auth:', "\\tauth:", "\\nauth:"],
+)  # fmt: skip
 def test_a_long_run_with_no_digit_letter_digit_after_auth_is_refused_in_linear_time(key: str) -> None:
     """`auth:` + 1,500 digits + 1,500 letters (no digit after a letter: not credential-like) took the probe's word
     `auth:` + TAIL and `_RANDOM_LIKE` cubic time to refuse, each of their runs of token characters able to end at
@@ -500,3 +507,82 @@ def test_a_long_run_with_no_digit_letter_digit_after_auth_is_refused_in_linear_t
     except subprocess.TimeoutExpired:
         pytest.fail(f"{key!r} + a long run: not refused in 20 s")
     assert out.stdout.strip() == "done", out.stderr
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["auth:", "AUTH:", "auth", ":", "1", "a", "Z", "_", ".", " ", "[", '"', "\\", "x1a", "ſ", "é"]
+        ),
+        max_size=16,
+    ).map("".join)
+)
+def test_the_tail_word_is_found_where_its_regex_searched(s: str) -> None:
+    """A word ending in TAIL is found where `re.search(word + tail_pattern)` finds it, though a run inside a run
+    refused is not looked at again (`auth:auth:…`); by the compiled probe on ASCII text too."""
+    from logcorr.rules.redact import TAIL, tail_pattern, word_found
+    from logcorr.sources.fast import flag_rows
+
+    word = "auth:" + TAIL
+    low = s.lower()
+    expected = re.search(re.escape("auth:") + tail_pattern(word), low, re.I) is not None
+    assert word_found(word, low) is expected, s
+    flag = flag_rows()
+    if flag is not None and s.isascii():
+        hits = flag([(s,)], (0,), (word,), -1, False, (), False, True)
+        assert bool(hits) is expected, s
+
+
+@pytest.mark.parametrize("unit", ["auth:", "auth:a", "auth:1", ".auth:", "AUTH:"])
+def test_many_tail_words_in_one_run_are_refused_in_linear_time(unit: str) -> None:
+    """`auth:` 16,000 times (80,000 characters, one run with no digit, letter, digit in order) took
+    `might_hold_secret` 10.8 s, `Redactor().text` 11.4 s and the compiled probe 0.5 s, quadratic: the run after each
+    `auth:` was looked at to its end. 40,000 times here, in a child process killed after 20 s; the compiled probe
+    and the Python one agree."""
+    import subprocess
+    import sys
+
+    text = unit * 40000 + "x end"  # (not `auth: `, a word of its own)
+    code = (
+        "import sys; from logcorr.rules.redact import Redactor, might_hold_secret, trigger_words; "
+        "from logcorr.sources.fast import flag_rows; t = sys.stdin.read(); m = might_hold_secret(t); "
+        "f = flag_rows(); c = m if f is None else bool(f([(t,)], (0,), trigger_words(), -1, False, (), False, True)); "
+        "Redactor().text(t); print('done', m, c)"
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], input=text, capture_output=True, text=True, timeout=20
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{unit!r} * 40000: not refused in 20 s")
+    assert out.stdout.split()[:1] == ["done"], out.stderr
+    _, python, compiled = out.stdout.split()
+    assert python == compiled, out.stdout
+
+
+def test_the_compiled_probe_refuses_many_tail_words_in_one_run_in_linear_time() -> None:
+    """The compiled probe alone (the stager's, on every row): `auth:` 16,000 times took it 0.5 s, quadratic, so a
+    line of a megabyte of them over a minute. 200,000 times (1 MB) here, in a child process killed after 20 s."""
+    import subprocess
+    import sys
+
+    from logcorr.sources.fast import flag_rows
+
+    if flag_rows() is None:
+        pytest.skip("the compiled fast path is not built")
+    code = (
+        "import sys; from logcorr.rules.redact import trigger_words; from logcorr.sources.fast import flag_rows; "
+        "t = sys.stdin.read(); print('done', flag_rows()([(t,)], (0,), trigger_words(), -1, False, (), False, True))"
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            input="auth:" * 200000 + "x",
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("'auth:' * 200000: not refused in 20 s")
+    assert out.stdout.strip() == "done []", out.stdout + out.stderr

@@ -169,10 +169,11 @@ _WORD_FIRST = r"(?i:(?=[\\\"'p]))"
 # `auth=`, `auth =`, `auth: ` or `auth` and a quote (its trigger words). `auth:` with no space after it is most often
 # a Convex function path (`auth:login`, `auth:signIn`, `"path":"auth:login"`, `[auth:verify2fa]`, in 3 % of the
 # benchmark's lines), and a key so written mostly as Go prints a struct or a map (`{Auth:… User:bob}`, `{User:bob
-# Auth:…}`, `map[auth:…]`): it is looked for only there, the key `auth` alone after `{`, a space or `map[` (the
-# probe's words ` auth:`, `{auth:`, `map[auth:`, which flag no function path but one in prose), or at the start of
-# a text or a line, after `[` or `(` (`[auth:a5600ea6…]`: the probe's word `auth:` + TAIL, found only before a value
-# that can be one), and its value must look random, not like a name (`_RANDOM_LIKE`)
+# Auth:…}`, `map[auth:…]`): it is looked for only there, the key `auth` alone after `{`, a space, a tab or `map[`
+# (the probe's words ` auth:`, `\tauth:`, `{auth:`, `map[auth:`, which flag no function path but one in prose), or at
+# the start of a text or a line, after `[`, `(` or a quote, or after an escaped line break or tab of JSON text
+# (`[auth:a5600ea6…]`, `"auth:a5600ea6…"`: the probe's word `auth:` + TAIL, found only before a value that can be
+# one), and its value must look random, not like a name (`_RANDOM_LIKE`)
 _TOKEN_CHARS = r"[A-Za-z0-9._~+/=:%-]"
 _TOKEN_LIKE = (
     r"(?="
@@ -208,12 +209,40 @@ def tail_pattern(word: str) -> str:
     return r"[a-z._~+/=:%-]*[0-9][0-9._~+/=:%-]*[a-z][a-z._~+/=:%-]*[0-9]"
 
 
+# the run `tail_pattern` looks at: every character any part of it takes
+_TAIL_RUN = re.compile(r"[a-z0-9._~+/=:%-]*", re.I)
+
+
+@functools.cache
+def _tail_finder(word: str) -> Callable[[str], bool]:
+    """`re.search(word[:-1] + tail_pattern(word), low, re.I) is not None`, in time linear in `low`'s length. The
+    search tried the run after each place the word is, to its end: in `auth:auth:auth:…` each run holds the next
+    ones, and a line of 80,000 such characters took 11 s. The run after a later place inside a run refused is a part
+    of it, without a digit, a letter and a digit in order either: it is not looked at again."""
+    head = re.compile(re.escape(word[:-1]), re.I)
+    tail = re.compile(tail_pattern(word), re.I)
+
+    def found(low: str) -> bool:
+        refused = 0  # a run starting before this is part of one refused
+        m = head.search(low)
+        while m is not None:
+            at = m.end()
+            if at >= refused:
+                if tail.match(low, at):
+                    return True
+                refused = _TAIL_RUN.match(low, at).end()  # type: ignore[union-attr]
+            m = head.search(low, m.start() + 1)
+        return False
+
+    return found
+
+
 def word_found(word: str, low: str) -> bool:
     """Whether the probe finds `word` in `low` (lower-case text): as a substring, or ending in TAIL, followed
     by its run (`tail_pattern`)."""
     if not word.endswith(TAIL):
         return word in low
-    return word[:-1] in low and re.search(re.escape(word[:-1]) + tail_pattern(word), low, re.I) is not None
+    return word[:-1] in low and _tail_finder(word)(low)
 
 
 def _guarded(look: str, bare: str = "") -> str:
@@ -237,21 +266,36 @@ _USER_PASS = (
 # between `auth` and its value, unquoted: spaces or tabs and `=` or `=>` (`auth=`, `auth  =`, `auth\t=>`), spaces or
 # tabs and `:` (`auth : x`, `auth\t: x`), or `:` and a space or a tab (`auth: x`); `auth:x` is a path (above)
 _AUTH_SEP = r"[ \t]*=>?\s*|[ \t]+:(?!=)\s*|:[ \t]\s*"
-# No value of `auth` is a word and a number of 1 to 3 digits (`user:42`, `ip:3`): an id or a count, as a namespaced
-# key ends (`session_auth:user:42`, `{"auth": "user:42"}`), shorter than any password or PIN (4 digits or more, as
-# `_CODE_KV`'s: `basic_auth:admin:1234` is replaced)
-_ID_PAIR = r"[A-Za-z0-9._~+%@!$-]+:[0-9]{1,3}"
+# A word and a number of 1 to 3 digits after `auth` (`user:42`, `ip:3`) is an id or a count when the word names the
+# kind of thing it numbers, as a namespaced key or an access rule's subject reads (`session_auth:user:42`,
+# `rate_auth:ip:3`, `{"auth": "tenant:7"}`): such a pair is kept. With any other word it is a user and a password
+# (`auth=bob:007`, `auth: admin:123`: Node's `http.request` option `auth` and `url.parse()`'s are `'user:password'`,
+# and `123` is a password as weak ones are), as a number of 4 digits or more always was (`basic_auth:admin:1234`)
+_ID_WORDS = ("user", "users", "uid", "id", "ip", "tenant", "org", "team", "account", "group", "role", "session",
+             "client", "app", "project", "device", "node", "host", "customer", "member", "workspace")  # fmt: skip
+_ID_PAIR = r"(?i:" + "|".join(_ID_WORDS) + r"):[0-9]{1,3}"
+# After a key naming a scheme or protocol that signs in with a user and a password (`basic_auth`, `basicAuth`,
+# `proxy_auth`, `Proxy-Auth`, `http_auth`, `smtp_auth`, …) the value is that pair, whatever its words: no id is kept
+# (`basic_auth: root:123`, `proxy_auth:user:42` are replaced), and a pair of words is one too (`Proxy-Auth: bob:pw`)
+_BASIC_KINDS = ("basic", "proxy", "http", "https", "digest", "smtp", "imap", "ftp", "ldap")
+_BASIC_BEFORE = r"(?P<ak_basic>" + "|".join(
+    rf"(?<={k}[_-])|(?<={k})(?-i:(?=A))" for k in _BASIC_KINDS
+) + r")?"  # fmt: skip
 _AUTH_LOOK = (
-    r"(?!" + _ID_PAIR + r"(?:[\s,;&}\]\)\"'\\]|$))"
-    + r"(?(ak_q)(?:" + _USER_PASS + r"|" + _TOKEN_LIKE + r")|" + _TOKEN_LIKE + r")"
+    r"(?(ak_basic)(?:" + _USER_PASS + r"|" + _TOKEN_LIKE + r")|"
+    + r"(?!" + _ID_PAIR + r"(?:[\s,;&}\]\)\"'\\]|$))"
+    + r"(?(ak_q)(?:" + _USER_PASS + r"|" + _TOKEN_LIKE + r")|" + _TOKEN_LIKE + r"))"
 )  # fmt: skip
+# (`auth:` with no space after it: after a space, a tab, `{` or `map[` as Go prints a struct or a map, its value
+# random-like or quoted; at the start of a text or a line, after `[`, `(` or a quote, or after an escaped line break
+# or tab of JSON text (`"auth:a5600ea6…"`, `\tauth:a5600ea6…`), random-like only: the probe's word `auth:` + TAIL)
 _AUTH_KV = (
-    r"(?P<auth_kv>(?P<ak_key>(?i:"
-    + r"(?P<ak_q>(?<=_)|(?-i:(?<=[a-z])(?=A)))auth(?:" + _Q + _WORD_SEP + r"|" + _AUTH_SEP + r"|:(?=" + _RANDOM_LIKE + r"|" + _USER_PASS
+    r"(?P<auth_kv>(?P<ak_key>(?i:" + _BASIC_BEFORE
+    + r"(?:(?P<ak_q>(?<=_)|(?-i:(?<=[a-z])(?=A)))auth(?:" + _Q + _WORD_SEP + r"|" + _AUTH_SEP + r"|:(?=" + _RANDOM_LIKE + r"|" + _USER_PASS
     + r"|\\{0,8}[\"']))"
     + r"|" + _Q + r"?" + _KEY_START + r"auth(?:" + _Q + _WORD_SEP + r"|" + _AUTH_SEP + r")"
-    + r"|(?:(?<=[ {])|(?<=map\[))auth:(?=" + _RANDOM_LIKE + r"|\\{0,8}[\"'])"
-    + r"|(?:^|(?<=[\n\[(]))auth:(?=" + _RANDOM_LIKE + r")))"
+    + r"|(?:(?<=[ \t{])|(?<=map\[))auth:(?=" + _RANDOM_LIKE + r"|\\{0,8}[\"'])"
+    + r"|(?:^|(?<=[\n\[(\"'])|(?<=\\[nt]))auth:(?=" + _RANDOM_LIKE + r"))))"
     r"(?P<ak_val>" + _guarded(_AUTH_LOOK) + r"))"
 )  # fmt: skip
 _AUTH_KV_FIRST = r"(?i:(?=[\\\"'a]))"
@@ -266,6 +310,11 @@ _COUNT_WORDS = ("entries", "entry", "items", "elements", "records", "rows", "slo
                 "chars", "characters", "kb", "mb", "gb", "kib", "mib", "gib", "ms", "ns", "sec", "secs", "seconds",
                 "min", "mins", "minutes", "hours", "days", "hz", "khz", "mhz", "rpm", "px")  # fmt: skip
 _NOT_QUANTITY = r"(?![0-9]+[ \t]+(?i:" + "|".join(_COUNT_WORDS) + r")(?![A-Za-z0-9_]|[ \t]*[=:]))"
+# …but after the key of a one-time code (`otp`, `mfa`, `2fa`, `verification code`, `backup code`: not `pin`, a GPIO or
+# a memory pin too, nor a card's code) a number of 6 to 8 digits is the code whatever follows it: a one-time password
+# is that long (RFC 4226, 6238), a count after such a key is not ("otp: 482913 times out in 30s": `times` is a verb
+# there; "otp: 1000 times sent", "mfa = 3000 ms timeout" stay)
+_NOT_QUANTITY_BUT_CODE = r"(?:(?=[0-9]{6,8}(?![0-9]|\.[0-9]))|" + _NOT_QUANTITY + r")"
 # a one-time password in text (`otp=123456`, `"otpCode": "482913"`, `TOTP: 551177`, `user_otp=…`): the key a word
 # of the name as in context (`_OTP_WORDS`; not `footprint`, `hotplug`, `otp_length`), the value a code, four
 # characters or more of letters, digits and `-` with a digit among them (`otp: required`, `otp: 6` stay)
@@ -286,7 +335,7 @@ _OTP_KV = (
     + r"[^']*'|\\{1,8}[\"']"
     + _CODE_LIKE
     + r"[^\"'\\]*+|"
-    + _NOT_QUANTITY
+    + _NOT_QUANTITY_BUT_CODE
     + _CODE_LIKE
     + r"[^\s,;&}\]\)\"'\\]+))"
 )
@@ -357,6 +406,8 @@ _NUMBER_LIST = r"[0-9]{4,}(?:(?:,[ ]?|[ ]+)" + _CODE_ITEM + r"(?![^\s,;&}\]\)\"'
 # verification code is 654321"): only digits, 4 to 12 ("2FA code sent", "MFA code 2 of 3", "backup code
 # 2024-05-01" stay)
 _PROSE_CODE = _NOT_QUANTITY + r"[0-9]{4,12}(?![A-Za-z0-9_-]|[.:][0-9])"
+# (the same after a one-time code's name: `2FA code 482913 times out`)
+_PROSE_OTP = _NOT_QUANTITY_BUT_CODE + r"[0-9]{4,12}(?![A-Za-z0-9_-]|[.:][0-9])"
 _CODE_KV = (
     r"(?P<code_kv>(?P<ck2_key>(?i:" + _Q + r"?" + _KEY_START
     + r"(?:(?P<pin>pin(?:" + _CODE_JOIN + r"code)?(?:" + _Q + r"\s*(?=[:=])|(?=[ \t]*[:=])))"
@@ -366,10 +417,10 @@ _CODE_KV = (
     + r"|(?P<code1>(?:mfa|2fa|recovery|backup|verification)" + _CODE_JOIN + r"code)|mfa|2fa(?![^\S \t]))"
     + r"(?(pin)|(?(pin_prose)|" + _Q + r"?))" + r")"
     + r"(?:(?(pin_prose)(?!)|" + _WORD_SEP + r")|(?(code1)(?P<prose>[ ](?i:is:?[ ])?)|(?(pin_prose)(?P<pin_is>[ ](?i:is:?)[ ])|(?!)))))"
-    + r"(?P<ck2_val>(?(prose)" + _PROSE_CODE + r"|(?(pin_is)" + _PROSE_CODE + r"|(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
+    + r"(?P<ck2_val>(?(prose)" + _PROSE_OTP + r"|(?(pin_is)" + _PROSE_CODE + r"|(?(pin)(?:" + _digits(4, 12) + r")|(?(card)(?:" + _digits(3, 4) + r")|"
     + r"(?(codes)(?:(?![0-9]+" + _COUNT_END + r")(?:" + _CODE_LIST + r"|" + _guarded(_CODE_LIKE) + _MORE_CODES + r")"
     + r"|" + _NUMBER_LIST + r")|"
-    + r"(?:" + _guarded(_CODE_LIKE, _NOT_QUANTITY) + r"))))))))"
+    + r"(?:" + _guarded(_CODE_LIKE, _NOT_QUANTITY_BUT_CODE) + r"))))))))"
 )  # fmt: skip
 _CODE_FIRST = r"(?i:(?=[\\\"'pcsmb2rv]))"
 # every spelling of a key of `_CODE_KV` contains one of these
@@ -645,6 +696,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
             "auth: ",
             "auth:\t",
             " auth:",
+            "\tauth:",
             "{auth:",
             "map[auth:",
             "_auth:",
@@ -832,9 +884,9 @@ def _build_any_trigger(words: tuple[str, ...]) -> Callable[[str], bool]:
     body = _any_trigger_source(words)
     ns: dict[str, Any] = {}
     for k, w in enumerate(w for w in words if w.endswith(TAIL)):
-        ns[f"tail{k}"] = re.compile(re.escape(w[:-1]) + tail_pattern(w), re.I).search
+        ns[f"tail{k}"] = _tail_finder(w)
         assert body.count(f"{w!r} in low") == 1, w
-        body = body.replace(f"{w!r} in low", f"tail{k}(low) is not None")
+        body = body.replace(f"{w!r} in low", f"tail{k}(low)")
     exec(f"def any_trigger(low):\n    return {body}\n", ns)  # built from our own literals
     fn: Callable[[str], bool] = ns["any_trigger"]
     return fn
@@ -887,11 +939,13 @@ def _word_key_secret(key: str, x: Any) -> bool:
     last = words[-1].lower() if words else ""
     if last == "pass":
         return _STATE_WORD.fullmatch(x) is None
-    # (after a kind of auth, `basic_auth`, `proxyAuth`, a user and a password too: `user:pass`)
-    return (
-        last == "auth"
-        and _ID_PAIR_VALUE.fullmatch(x) is None
-        and (_TOKEN_VALUE.match(x) is not None or (len(words) > 1 and _USER_PASS_VALUE.match(x) is not None))
+    # (after a kind of auth, `basic_auth`, `proxyAuth`, a user and a password too: `user:pass`; after one that signs
+    # in with a user and a password, `basic_auth`, `proxyAuth`, `X-Proxy-Auth`, even one that reads as an id, `_BASIC_KINDS`)
+    if last != "auth":
+        return False
+    basic = len(words) > 1 and words[-2].lower() in _BASIC_KINDS
+    return (basic or _ID_PAIR_VALUE.fullmatch(x) is None) and (
+        _TOKEN_VALUE.match(x) is not None or (len(words) > 1 and _USER_PASS_VALUE.match(x) is not None)
     )
 
 
