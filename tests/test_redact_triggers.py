@@ -586,3 +586,25 @@ def test_the_compiled_probe_refuses_many_tail_words_in_one_run_in_linear_time() 
     except subprocess.TimeoutExpired:
         pytest.fail("'auth:' * 200000: not refused in 20 s")
     assert out.stdout.strip() == "done []", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    "unit", ["pwd", "pass", "xtoken", "bearer", "secretkey-", "basic_auth:", "proxy_auth:"]
+)
+def test_a_megabyte_line_of_one_key_word_over_and_over_is_redacted_in_linear_time(unit: str) -> None:
+    """A line that repeats a key word (one run of a key's characters): from each word the compiled `kv_near` read
+    the run to its end (`pwd` 53,000 times, 160 KB: 3.9 s; a 1 MB line, the default record limit, some minutes),
+    and the token tests after `basic_auth:` did the same (8,000 times, 88 KB: 13 s). A client can send such a
+    line. 1 MB of each here, in a child process killed after 20 s (0.1-2.3 s now)."""
+    import subprocess
+    import sys
+
+    text = (unit * (1_000_000 // len(unit) + 1))[:1_000_000]
+    code = "import sys; from logcorr.rules.redact import Redactor; t = sys.stdin.read(); Redactor().text(t); print('done')"
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", code], input=text, capture_output=True, text=True, timeout=20
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{unit!r} over 1 MB: not redacted in 20 s")
+    assert out.stdout.split() == ["done"], out.stderr

@@ -175,12 +175,18 @@ _WORD_FIRST = r"(?i:(?=[\\\"'p]))"
 # (`[auth:a5600ea6…]`, `"auth:a5600ea6…"`: the probe's word `auth:` + TAIL, found only before a value that can be
 # one), and its value must look random, not like a name (`_RANDOM_LIKE`)
 _TOKEN_CHARS = r"[A-Za-z0-9._~+/=:%-]"
+# (each scan reads at most `_SCAN` characters: a line of `basic_auth:` 8,000 times over, one run of token
+# characters, was scanned to its end from each `auth`, 13 s; a credential has its digit, hump or mix long before)
+_SCAN = "{0,512}"
 _TOKEN_LIKE = (
     r"(?="
     + _TOKEN_CHARS
-    + r"{6})(?=[A-Za-z._~+/=:%-]*[0-9]|"
+    + r"{6})(?=[A-Za-z._~+/=:%-]"
+    + _SCAN
+    + r"[0-9]|"
     + _TOKEN_CHARS
-    + r"*?[a-z][A-Z]|"
+    + _SCAN
+    + r"?[a-z][A-Z]|"
     + _TOKEN_CHARS
     + r"{20})"
 )
@@ -190,8 +196,9 @@ _TOKEN_LIKE = (
 # (each run up to the next character wanted holds none of it: one way to match, tried in linear time; with
 # `_TOKEN_CHARS*?` before each, a run with no such order, `auth:` + 800 digits + 800 letters, took 14 s to refuse)
 _RANDOM_LIKE = (
-    r"(?=" + _TOKEN_CHARS + r"{8})(?=[A-Za-z._~+/=:%-]*[0-9][0-9._~+/=:%-]*[A-Za-z][A-Za-z._~+/=:%-]*[0-9])"
-)
+    r"(?=" + _TOKEN_CHARS + r"{8})(?=[A-Za-z._~+/=:%-]" + _SCAN + r"[0-9][0-9._~+/=:%-]" + _SCAN
+    + r"[A-Za-z][A-Za-z._~+/=:%-]" + _SCAN + r"[0-9])"
+)  # fmt: skip
 
 # A probe word ending in TAIL is found only where a run of a token's characters follows it holding a digit, then a
 # letter, then a digit (`auth:` + TAIL: `auth:a5600ea6…`, `[auth:muO6RvvB7fOH…`; not `auth:login`, `[auth:verify2fa]`,
