@@ -429,6 +429,34 @@ def test_compiled_kv_near_is_the_regex_on_ascii_text_and_defers_on_the_rest(s: s
     assert bool(R._MAY_MATCH["kv"](s)) is expected, s
 
 
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_KV_PARTS, max_size=12).map("".join))
+def test_kv_near_in_python_is_the_regex_on_any_text(s: str) -> None:
+    """The linear `_kv_near` (every text where the compiled one defers: not ASCII, or no build) answers as
+    `_KV_NEAR.search`, case folding beyond ASCII (`ſecret`, the Kelvin sign's `Key`) and `->` included."""
+    from logcorr.rules import redact as R
+
+    assert R._kv_near(s) is (R._KV_NEAR.search(s) is not None), s
+
+
+@pytest.mark.parametrize("unit", ["pwd", "token", "secretkey-", "key->"])
+def test_a_line_repeating_a_key_word_with_text_not_ascii_is_redacted_in_linear_time(unit: str) -> None:
+    """Text that is not ASCII is tested by the regex, not the compiled `kv_near`: `_KV_NEAR` read the run after each
+    key word to its end and back, cubic (`é` and 21 KB of `pwd`: 4.9 s, 40 KB: 18 s). 1 MB here, in a child process
+    killed after 20 s."""
+    import subprocess
+    import sys
+
+    text = "é " + (unit * (1_000_000 // len(unit) + 1))[:1_000_000]
+    code = "import sys; from logcorr.rules.redact import Redactor; t = sys.stdin.read(); Redactor().text(t); print('done')"
+    try:
+        out = subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True, timeout=20,
+                             encoding="utf-8")  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"é and {unit!r} over 1 MB: not redacted in 20 s")
+    assert out.stdout.split() == ["done"], out.stderr
+
+
 def test_compiled_kv_near_on_the_edges_of_each_part() -> None:
     near = _compiled_kv_near()
     assert near("token: abc") and near('"Token" = abc') and near("x\\\\\\'pwd\\\\\\': v")
