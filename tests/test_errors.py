@@ -52,6 +52,7 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("database directory missing (ingest)", ["ingest", "{log}", "--db", "{dir}/nodir/x.duckdb"], 3, ["directory", "nodir", "does not exist", "mkdir -p"]),
     ("database is a directory (ingest)", ["ingest", "{log}", "--db", "{dir}"], 3, ["is a directory, not a database file", "logcorr.duckdb"]),
     ("database is a directory (read)", ["traces", "--db", "{dir}"], 3, ["is a directory, not a database file", "logcorr.duckdb"]),
+    ("database is a directory ($LOGCORR_DB)", ["traces"], 3, ["database /tmp is a directory, not a database file", "$LOGCORR_DB"]),
     ("not a DuckDB file (read)", ["stats", "--db", "{dir}/notdb.duckdb"], 3, ["notdb.duckdb"]),
     ("not a DuckDB file (ingest)", ["ingest", "{log}", "--db", "{dir}/notdb.duckdb"], 3, ["notdb.duckdb"]),
     ("database is a data file (ingest)", ["ingest", "{log}", "--db", "{dir}/data.json"], 3, ["data.json", "not a database file"]),
@@ -96,6 +97,7 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
 ]  # fmt: skip
 # the environment a case runs with, by name
 CASE_ENV = {
+    "database is a directory ($LOGCORR_DB)": {"LOGCORR_DB": "/tmp"},
     "bad LOGCORR_MEMORY_LIMIT": {"LOGCORR_MEMORY_LIMIT": "lots"},
     # read whenever a database is opened, not only when another process holds it (then it was exit 3)
     "bad LOGCORR_LOCK_WAIT": {"LOGCORR_LOCK_WAIT": "abc"},

@@ -139,8 +139,8 @@ def connect(
     if Path(path).is_dir():
         # DuckDB said only "Could not read from file …: Is a directory"
         raise DatabaseError(
-            f"--db {path} is a directory, not a database file",
-            f"name a file in it, e.g. --db {Path(path) / DEFAULT_DB}",
+            f"database {path} is a directory, not a database file",
+            f"name a file in it (--db, $LOGCORR_DB), e.g. --db {Path(path) / DEFAULT_DB}",
         )
     if read_only and not Path(path).exists():
         hint = f"run `logcorr ingest FILES --db {path}` first"
