@@ -132,7 +132,9 @@ def test_whole_files_parsed_on_the_workers_equal_one_process(
         submitted.append(Path(path).name)
         return real(pool, path, *args, **kw)
 
-    monkeypatch.setattr(ingest_module, "WHOLE_FILES_MIN_BYTES", 1)
+    from logcorr.pipeline import workers
+
+    monkeypatch.setattr(workers, "WHOLE_FILES_MIN_BYTES", 1)
     monkeypatch.setattr(ingest_module, "submit_whole", counting)
     many = ingest([str(d)], str(tmp_path / "many.duckdb"), jobs=2, max_record_bytes=4096, local_tz="UTC")
     # the copy is known before it is read (its content is a's), so it is not parsed at all

@@ -30,13 +30,7 @@ from logcorr.pipeline.shard import ByteRange, ShardDone, parse_sharded, plan, st
 from logcorr.pipeline.spool import SpoolWriteError
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
-from logcorr.pipeline.workers import (
-    GZIP_RATIO,
-    INPUT_SUFFIXES,
-    WHOLE_FILES_MIN_BYTES,
-    default_jobs,
-    worker_pool,
-)
+from logcorr.pipeline.workers import INPUT_SUFFIXES, default_jobs, enough_whole, work_of, worker_pool
 from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
@@ -488,8 +482,8 @@ def _whole_files(
 ) -> list[tuple[int, int, tuple[int, int], str]]:
     """The inputs to parse whole on the workers, each (file id, size, (st_dev, st_ino), content hash): regular
     files not split into shards, not read before under their name (a log that grew is read from where it
-    stopped, here), of content not ingested before and not met earlier in `files`. None when they are fewer
-    than two or too little work. `planned` gets each file's `plan` (asked once)."""
+    stopped, here), of content not ingested before and not met earlier in `files`. None of them when they are
+    too few or hold too little to read (`workers.enough_whole`). `planned` gets each file's `plan` (asked once)."""
     chosen: list[tuple[int, int, tuple[int, int], str]] = []
     hashes: set[str] = set()
     work = 0
@@ -505,16 +499,14 @@ def _whole_files(
                 continue
             ident = (st.st_dev, st.st_ino)
             digest = file_hash(path, st.st_size, ident)
-            with open_same(path, ident) as f:
-                gz = f.read(2) == b"\x1f\x8b"
         except OSError:
             continue  # said when the file's turn comes
         if digest in known or digest in hashes:
             continue
         hashes.add(digest)
         chosen.append((file_id, st.st_size, ident, digest))
-        work += st.st_size * (GZIP_RATIO if gz else 1)
-    return chosen if len(chosen) >= 2 and work >= WHOLE_FILES_MIN_BYTES else []
+        work += work_of(path, st.st_size)
+    return chosen if enough_whole(len(chosen), work) else []
 
 
 def _adopt_whole(ahead: _Ahead, fr: FileResult, stager: Stager, known: set[str]) -> None:

@@ -23,7 +23,7 @@ from logcorr.pipeline.parse import FileResult
 from logcorr.pipeline.stage import StageRules
 from logcorr.pipeline.workers import MIN_SPLIT_BYTES as _MIN_SPLIT_BYTES
 from logcorr.pipeline.workers import worker_pool
-from logcorr.sources.reader import CHUNK, ndjson_start, open_same
+from logcorr.sources.reader import CHUNK, DEFAULT_MAX_DECOMPRESSED, ndjson_start, open_same
 
 if TYPE_CHECKING:
     from logcorr.rules.policy import Policy
@@ -52,7 +52,7 @@ class ShardTask:
     # the whole file [0, end), read as the ingesting process reads a file it does not split (framing detected:
     # gzip, pretty JSON, `npx convex logs` text; `max_decompressed`, `zone` as there): see `submit_whole`
     whole: bool = False
-    max_decompressed: int = 0
+    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED
     zone: Any = None
 
 
@@ -179,14 +179,12 @@ def run_shard(task: ShardTask) -> ShardDone:
     with gc_paused():
         try:
             with open_same(task.path, task.ident) as f:
-                forced = FORMATS[task.forced] if task.forced else None
-                if task.whole:
-                    parse_file(ByteRange(f, 0, task.end, task.path), result, stager, forced=forced,  # type: ignore[arg-type]
-                               max_record_bytes=task.max_record_bytes, max_decompressed=task.max_decompressed,
-                               local_zone=task.zone)  # fmt: skip
-                else:
-                    parse_file(ByteRange(f, task.start, task.end, task.path), result, stager, forced=forced,  # type: ignore[arg-type]
-                               max_record_bytes=task.max_record_bytes, mode="ndjson", file_start=task.start == 0)  # fmt: skip
+                # a shard is read line by line (its file's framing); a whole file's framing is found as here
+                parse_file(ByteRange(f, task.start, task.end, task.path), result, stager,  # type: ignore[arg-type]
+                           forced=FORMATS[task.forced] if task.forced else None,
+                           max_record_bytes=task.max_record_bytes, mode=None if task.whole else "ndjson",
+                           file_start=task.start == 0, max_decompressed=task.max_decompressed,
+                           local_zone=task.zone)  # fmt: skip
             stager.flush()
         finally:
             sink.close()

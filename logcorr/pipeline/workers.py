@@ -39,6 +39,17 @@ def worker_pool(jobs: int) -> ProcessPoolExecutor:
     return pool
 
 
+def work_of(path: str, size: int) -> int:
+    """What a whole file holds to read, for `WHOLE_FILES_MIN_BYTES`: a gzip (by its name) `GZIP_RATIO` times
+    its size."""
+    return size * (GZIP_RATIO if path.lower().endswith(".gz") else 1)
+
+
+def enough_whole(count: int, work: int) -> bool:
+    """Whether `count` whole files holding `work` (`work_of`) are worth parsing on the workers."""
+    return count >= 2 and work >= WHOLE_FILES_MIN_BYTES
+
+
 def early_pool(paths: Iterable[str], jobs: int) -> ProcessPoolExecutor | None:
     """The workers, started before the caller's own imports (0.27 s) and its database connection, when
     `paths` (files, and the log files of directories) hold one file large enough to be parsed in shards, or
@@ -65,8 +76,8 @@ def early_pool(paths: Iterable[str], jobs: int) -> ProcessPoolExecutor | None:
                 if size >= MIN_SPLIT_BYTES:
                     return worker_pool(jobs)
                 count += 1
-                work += size * (GZIP_RATIO if f.lower().endswith(".gz") else 1)
-                if count >= 2 and work >= WHOLE_FILES_MIN_BYTES:
+                work += work_of(f, size)
+                if enough_whole(count, work):
                     return worker_pool(jobs)
         except OSError:
             continue

@@ -736,21 +736,14 @@ _KEY_ENDS = (
 )
 # the same first-character guard as `kv`'s (without it this test cost more than the pattern)
 _ENDS_FIRST = r"(?i:(?=[" + "".join(sorted({w[0] for w in _KEY_ENDS})) + r"]))"
-_KV_NEAR = re.compile(
-    _ENDS_FIRST
-    + r"(?i:(?:"
-    + "|".join(_KEY_ENDS)
-    + r")[a-z0-9_.-]*)"
-    + _Q
-    + r"?\s*(?:[:=]|->)\s*+"
-    + _NOT_MARK
-)
-
-
-# `_KV_NEAR`'s parts, for `_kv_near`: a key word, the run of a key's characters after it, and what must follow
-_KV_WORD = re.compile(r"(?i:" + "|".join(_KEY_ENDS) + r")")
+# `_KV_NEAR`'s parts, which `_kv_near` also uses one by one: a key word, the run of a key's characters after
+# it, and what must follow
+_KV_WORD_RX = r"(?i:" + "|".join(_KEY_ENDS) + r")"
+_KV_TAIL_RX = _Q + r"?\s*(?:[:=]|->)\s*+" + _NOT_MARK
+_KV_NEAR = re.compile(_ENDS_FIRST + _KV_WORD_RX + r"(?i:[a-z0-9_.-]*)" + _KV_TAIL_RX)
+_KV_WORD = re.compile(_KV_WORD_RX)
 _KV_RUN = re.compile(r"(?i:[a-z0-9_.-]*+)")
-_KV_TAIL = re.compile(_Q + r"?\s*(?:[:=]|->)\s*+" + _NOT_MARK)
+_KV_TAIL = re.compile(_KV_TAIL_RX)
 
 
 def _kv_near(s: str) -> bool:

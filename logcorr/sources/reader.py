@@ -687,12 +687,10 @@ class _Pretty:
             return
         for item in [value] if type(value) is dict else value:
             if type(item) is dict:
-                data = orjson.dumps(item)
-                taken, _, claimed = self.claim(data, 0, len(data), self.start - 1)
-                if taken:
-                    yield CLAIMED, self.start, claimed
-                    continue
-            yield RECORD, self.start, item  # as `_value` gives it
+                kind, payload = _offered(item, self.start, self.claim)
+                yield kind, self.start, payload
+            else:
+                yield RECORD, self.start, item  # as `_value` gives it
 
     def _cut(self, reason: str) -> Iterator[tuple[int, int, Any]]:
         assert self.lines is not None
@@ -1138,17 +1136,23 @@ def _claim_pretty(
     if len(raw) > max_len:
         return None  # the decoder rejects it, by the size it has here
     try:
-        # compact, as an NDJSON line is written: the fast path leaves a record whose context it cannot copy as
-        # orjson writes it (`": "`, indentation), and orjson reads numbers as the decoder is set to (what it reads
-        # otherwise it refuses: an integer beyond 64 bits, NaN, a lone surrogate, nesting past 1024)
-        value = orjson.loads(raw)
-        data = orjson.dumps(value)
+        # orjson reads numbers as the decoder is set to (what it reads otherwise it refuses: an integer beyond 64
+        # bits, NaN, a lone surrogate, nesting past 1024)
+        kind, payload = _offered(orjson.loads(raw), line, claim)
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         return None
+    return end, kind, payload
+
+
+def _offered(obj: dict[str, Any], line: int, claim: LineHook) -> tuple[int, Any]:
+    """An object read whole (pretty-printed), offered to the compiled fast path as the compact line orjson writes
+    of it (the fast path leaves a record whose context it cannot copy as orjson writes it: `": "`, indentation):
+    (CLAIMED, what `claim` returned), or (RECORD, the object) when it leaves it, not decoded again (`wrangler
+    tail` objects, which the fast path does not read, were parsed twice: ingest's parse phase 1.12 s → 1.37 s
+    on 40,000 of them)."""
+    data = orjson.dumps(obj)
     taken, _, claimed = claim(data, 0, len(data), line - 1)
-    # left: the value read already, not decoded again (`wrangler tail` objects, which the fast path does not read,
-    # were parsed twice: ingest's parse phase 1.12 s → 1.37 s on 40,000 of them)
-    return (end, CLAIMED, claimed) if taken else (end, RECORD, value)
+    return (CLAIMED, claimed) if taken else (RECORD, obj)
 
 
 def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> tuple[Any, int, str | None]:
