@@ -814,7 +814,6 @@ _MAY_MATCH: dict[str, Callable[[str], object]] = {
 _COMPILED: list[tuple[re.Pattern[str], tuple[str, ...], Callable[[str], object] | None]] = [
     (re.compile(rx), tr, _MAY_MATCH.get(name)) for name, rx, tr in _GROUPS
 ]
-_ALL = re.compile("|".join(rx for _, rx, _ in _GROUPS))
 # A key of a context object is secret-named (its value replaced whole, `Redactor.value`) when it is one of
 # `_SECRET_KEYS` (each spelling holds a `_KV_TRIGGERS` word), or its letters and digits hold a stem of
 # `_KEY_STEMS` (`_secret_in_name`). The stager looks at a row only when its text holds a trigger word, so the
@@ -1257,6 +1256,12 @@ class Redactor:
         return v
 
 
+@functools.cache
+def _all_groups() -> re.Pattern[str]:
+    # compiled on first use: 23 ms, which every ingest and parse worker paid at import for tests' sake
+    return re.compile("|".join(rx for _, rx, _ in _GROUPS))
+
+
 def contains_secret(s: str) -> bool:
     """True when any pattern still matches `s` (used by tests and self-checks)."""
-    return _ALL.search(s) is not None
+    return _all_groups().search(s) is not None
