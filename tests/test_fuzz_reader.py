@@ -181,6 +181,81 @@ def test_a_file_read_whole_in_small_chunks_gzipped_or_in_shards_gives_the_same(
     assert len(tried) >= 20
 
 
+@st.composite
+def pretty_object_file(draw: st.DrawFn) -> bytes:
+    """A file of objects pretty-printed from column 0 (`wrangler tail --format json`, `jq .`), which the planner cuts
+    where a `}` line meets a `{` line, with odd pieces among them: a `[` at column 0 whose objects follow without
+    commas (the scanner is inside an array at the cuts after it), objects whose `{` does not stand alone, values
+    cut off, stray closers."""
+    odd = st.sampled_from([b"[", b"[\n", b"]", b"}", b"{", b'{"message":\n  "x"}', b"{\n  \"message\": NaN\n}",
+                           b'{\n  "message": "cut off",', b"{\n{\n}\n}", b"{\n}\n{\n}", b"  {\n  }"])  # fmt: skip
+    objects = st.builds(lambda i, crlf: json.dumps(_rec(i), indent=2).encode().replace(b"\n", b"\r\n" if crlf else b"\n"),
+                        st.integers(0, 10**6), st.booleans())  # fmt: skip
+    first = draw(st.sampled_from([b"", b"\xef\xbb\xbf", b"\n"])) + json.dumps(_rec(-1), indent=2).encode()
+    pieces = draw(st.lists(st.one_of(objects, objects, objects, odd, _piece()), min_size=4, max_size=30))
+    return b"\n".join([first, *pieces]) + draw(st.sampled_from([b"", b"\n"]))
+
+
+def _sharded_scan(path: Path, ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], list[Any]]:
+    """`path` read in `ranges` as the workers read a pretty-printed file's shards, and as `shard.parse_sharded`
+    adopts them: a shard that ends inside a value is read again with all after it, as one part."""
+    lines = blank = 0
+    out: list[Any] = []
+    with path.open("rb") as f:
+        for a, b in ranges:
+            for end in (b, ranges[-1][1]):
+                stats = FileStats()
+                part = list(iter_records(shard.ByteRange(f, a, end), stats, max_record_bytes=MAX, mode="scan",
+                                         file_start=a == 0))  # type: ignore[arg-type]  # fmt: skip
+                if not stats.open_end or end == ranges[-1][1]:
+                    break
+            out += _norm(part, lines)
+            lines += stats.lines
+            blank += stats.blank
+            if end != b:
+                break
+    return (lines, blank), out
+
+
+def test_a_pretty_printed_file_read_whole_or_in_shards_gives_the_same(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    path = tmp_path / "x.json"
+    tried: list[int] = []
+    fell_back: list[bool] = []
+
+    @settings(max_examples=_n(request, 60, 5000), deadline=None, suppress_health_check=list(HealthCheck))
+    @given(pretty_object_file(), st.integers(2, 8))
+    def run(data: bytes, jobs: int) -> None:
+        path.write_bytes(data)
+        old = shard.MIN_SPLIT_BYTES, shard.SHARD_BYTES
+        shard.MIN_SPLIT_BYTES, shard.SHARD_BYTES = 1, 1 << 20
+        try:
+            ranges = shard.plan(str(path), len(data), jobs)
+        finally:
+            shard.MIN_SPLIT_BYTES, shard.SHARD_BYTES = old
+        if ranges is None:
+            return  # no `}` line meets a `{` line past the first cut
+        assert ranges.mode == "scan" and len(ranges) > 1
+        tried.append(1)
+        counts, whole = _whole(data)
+        assert _sharded_scan(path, ranges) == (counts, whole), ranges
+        fell_back.append(any(_open_end(path, r) for r in ranges[:-1]))
+
+    run()
+    assert len(tried) >= 20 and any(fell_back) and not all(fell_back)
+
+
+def _open_end(path: Path, r: tuple[int, int]) -> bool:
+    stats = FileStats()
+    with path.open("rb") as f:
+        for _ in iter_records(
+            shard.ByteRange(f, *r), stats, max_record_bytes=MAX, mode="scan", file_start=r[0] == 0
+        ):  # type: ignore[arg-type]
+            pass
+    return stats.open_end
+
+
 _RULES = StageRules.of(load_policy(None))
 
 

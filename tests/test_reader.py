@@ -107,8 +107,25 @@ def test_a_value_cut_off_in_a_string_names_its_line_once() -> None:
     rejects = [p for k, _, p in out if k == REJECT]
     assert len(rejects) == 1, out
     reason = rejects[0][0]  # type: ignore[index]
-    assert "Unterminated string starting at line 5" in reason, reason
+    # the value begins on line 4 (the reject's line); the string on its second
+    assert [n for k, n, _ in out if k == REJECT] == [4]
+    assert "Unterminated string starting at the value's line 2" in reason, reason
     assert "at at" not in reason
+
+
+def test_a_malformed_value_is_rejected_for_what_is_wrong_not_for_what_follows_it() -> None:
+    """A value wrong where the text goes on is rejected at once, saying what is wrong and where in it: it was read on
+    to the record limit and said "longer than the limit or malformed" in a long file, "malformed or truncated" near
+    the end of one, so that a part of a file (a shard) could say otherwise than the whole."""
+    bad = b'{\n  "message": "cut off",\n  "level": "log",\n{\n  "message": "next"\n}\n'
+    good = b'{\n  "message": "m",\n  "level": "log"\n}\n'
+    for after in (b"", good * 3, good * 3000):
+        _, out = read(good + bad + after, max_record_bytes=4096)
+        rejects = [(n, p[0]) for k, n, p in out if k == REJECT]  # type: ignore[index]
+        assert rejects == [
+            (5, "malformed JSON (Expecting property name enclosed in double quotes at the value's line 4)")
+        ], after[:20]
+        assert sum(k == RECORD for k, _, _ in out) == 2 + after.count(b"{")
 
 
 @pytest.mark.parametrize(

@@ -194,7 +194,8 @@ def test_a_file_is_cut_into_a_multiple_of_the_workers_shards_of_about_one_size(
     ("content", "why"),
     [
         (b'[\n  {"message": "pretty", "level": "log"}\n]\n', "a JSON array is not line-per-record"),
-        (b'{\n  "message": "pretty"\n}\n', "pretty-printed objects"),
+        (b'  {\n    "message": "indented"\n  }\n', "pretty-printed objects not from column 0"),
+        (b'{"message":\n  "pretty"}\n', "a value that does not open alone on its line"),
     ],
 )
 def test_files_that_are_not_line_per_record_are_read_whole(
@@ -204,6 +205,98 @@ def test_files_that_are_not_line_per_record_are_read_whole(
     path = tmp_path / "x.json"
     path.write_bytes(content * 50)
     assert shard.plan(str(path), path.stat().st_size, 4) is None, why
+
+
+def _pretty_file(tmp_path: Path, odd: list[bytes], every: int) -> Path:
+    """The mixed file's records pretty-printed from column 0 (`wrangler tail --format json`, `jq .`), its bad lines
+    as they are, and `odd` pieces in turn after every `every`-th record."""
+    out = []
+    for i, line in enumerate(
+        _mixed_file(tmp_path).read_bytes().removeprefix(b"\xef\xbb\xbf").splitlines(True)
+    ):
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            value = None
+        out.append(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n" if type(value) is dict else line)
+        if odd and i % every == every - 1:
+            out.append(odd[(i // every) % len(odd)])
+    path = tmp_path / "tail.json"
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def test_plan_cuts_pretty_printed_objects_where_one_ends_and_the_next_begins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 50_000)
+    path = _pretty_file(tmp_path, [], 0)
+    data = path.read_bytes()
+    ranges = shard.plan(str(path), len(data), 2)
+    assert ranges is not None and ranges.mode == "scan" and len(ranges) >= 10
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    for (_, end), (start, _) in pairwise(ranges):
+        assert end == start
+        assert data[start:].startswith(b"{\n") and data[:start].endswith(b"\n}\n"), data[
+            start - 20 : start + 20
+        ]
+
+
+@pytest.mark.parametrize(
+    ("odd", "falls_back"),
+    [
+        ([], False),
+        # a `[` at column 0 whose objects follow it without commas: the scanner is inside an array at every
+        # cut after it, which a shard cannot know (each shard ending so is read on past its cut)
+        ([b'[\n{\n  "message": "in an array",\n  "level": "log"\n}'], True),
+        # a value cut off by the next object, a `}` line alone, a pretty array, an object whose `{` is not alone
+        (
+            [
+                b'{\n  "message": "cut off",\n  "level": "log",',
+                b"}",
+                b'[\n  {\n    "message": "element",\n    "level": "warn"\n  },\n  {\n    "message": "x"\n  }\n]',
+                b'{"message":\n  "odd", "level": "log"}',
+                b'{\n  "message": NaN\n}',
+            ],
+            False,
+        ),
+    ],
+)
+def test_a_pretty_printed_file_in_shards_ingests_as_one_process_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, odd: list[bytes], falls_back: bool
+) -> None:
+    path = _pretty_file(tmp_path, odd, 40)
+    one = ingest([str(path)], str(tmp_path / "one.duckdb"), jobs=1, max_record_bytes=4096)
+
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 60_000)
+    ranges = shard.plan(str(path), path.stat().st_size, 2)
+    assert ranges is not None and ranges.mode == "scan" and len(ranges) >= 8
+    open_ends = []
+    with path.open("rb") as f:
+        for a, b in ranges[:-1]:
+            stats = reader.FileStats()
+            for _ in reader.iter_records(shard.ByteRange(f, a, b), stats, max_record_bytes=4096, mode="scan",
+                                         file_start=a == 0):  # fmt: skip
+                pass
+            open_ends.append(stats.open_end)
+    # the case this input is for: most cuts are between two values (a value rejected within its excerpt's length
+    # before one makes the shard read on), or the scanner is inside an array at one
+    assert any(open_ends) if falls_back else sum(open_ends) <= len(open_ends) // 4, open_ends
+    many = ingest([str(path)], str(tmp_path / "many.duckdb"), jobs=2, max_record_bytes=4096)
+
+    a, b = one.files[0], many.files[0]
+    assert (a.stats.lines, a.stats.blank, a.records, a.events, a.metrics, a.rejected, a.stored, a.dropped) == (
+        b.stats.lines, b.stats.blank, b.records, b.events, b.metrics, b.rejected, b.stored, b.dropped,
+    )  # fmt: skip
+    assert a.reject_reasons == b.reject_reasons and a.formats == b.formats and a.stats.notes == b.stats.notes
+    assert (
+        a.records > 3000 and a.stored > 0 and a.rejected >= 10
+    )  # the mixed file's bad lines, and the odd pieces
+    assert one.redactions == many.redactions
+    assert b.balanced
+    _assert_same_tables(tmp_path / "one.duckdb", tmp_path / "many.duckdb")
 
 
 def test_gzip_and_one_job_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,7 +26,15 @@ from logcorr.gcpause import gc_paused
 from logcorr.pipeline import scratch
 from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
-from logcorr.pipeline.shard import ByteRange, ShardDone, parse_sharded, plan, stop_workers, submit_whole
+from logcorr.pipeline.shard import (
+    ByteRange,
+    ShardDone,
+    Shards,
+    parse_sharded,
+    plan,
+    stop_workers,
+    submit_whole,
+)
 from logcorr.pipeline.spool import SpoolWriteError
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
@@ -307,7 +315,7 @@ def _run(
         if pool is not None:
             workers.callback(pool.shutdown, wait=True, cancel_futures=True)
         ahead: dict[int, _Ahead] = {}
-        planned: dict[int, list[tuple[int, int]] | None] = {}
+        planned: dict[int, Shards | None] = {}
         if jobs >= 2 and len(files) > 1:
             chosen = _whole_files(files, read_before, known, jobs, planned)
             if chosen:
@@ -350,7 +358,7 @@ def _parse_files(
     known: set[str],
     read_before: dict[str, Any],
     ahead: dict[int, _Ahead],
-    planned: dict[int, list[tuple[int, int]] | None],
+    planned: dict[int, Shards | None],
     forced: Any,
     limits: _Limits,
     policy: Policy,
@@ -478,7 +486,7 @@ def _whole_files(
     read_before: dict[str, Any],
     known: set[str],
     jobs: int,
-    planned: dict[int, list[tuple[int, int]] | None],
+    planned: dict[int, Shards | None],
 ) -> list[tuple[int, int, tuple[int, int], str]]:
     """The inputs to parse whole on the workers, each (file id, size, (st_dev, st_ino), content hash): regular
     files not split into shards, not read before under their name (a log that grew is read from where it
@@ -532,7 +540,7 @@ def _parse_sharded(
     path: str,
     fr: FileResult,
     stager: Stager,
-    ranges: list[tuple[int, int]],
+    ranges: Shards,
     jobs: int,
     forced: Any,
     max_record_bytes: int,

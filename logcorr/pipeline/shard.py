@@ -1,5 +1,6 @@
-"""Parallel parse: a large line-per-record file is cut at newlines into shards that worker processes
-parse, redact and stage on their own; the ingesting process adopts their staged rows in file order.
+"""Parallel parse: a large line-per-record file is cut at newlines (a file of pretty-printed objects where a
+`}` line meets a `{` line) into shards that worker processes parse, redact and stage on their own; the
+ingesting process adopts their staged rows in file order.
 
 Parsing is the per-record Python work of an ingest, and one process uses one core. Shards give every
 core a part of it without changing a result: each shard is framed, detected, adapted, redacted and
@@ -12,6 +13,7 @@ rows when parsing ends (see `spool.py`).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, wait
@@ -23,7 +25,7 @@ from logcorr.pipeline.parse import FileResult
 from logcorr.pipeline.stage import StageRules
 from logcorr.pipeline.workers import MIN_SPLIT_BYTES as _MIN_SPLIT_BYTES
 from logcorr.pipeline.workers import worker_pool
-from logcorr.sources.reader import CHUNK, DEFAULT_MAX_DECOMPRESSED, ndjson_start, open_same
+from logcorr.sources.reader import CHUNK, DEFAULT_MAX_DECOMPRESSED, open_same, split_mode
 
 if TYPE_CHECKING:
     from logcorr.rules.policy import Policy
@@ -54,6 +56,7 @@ class ShardTask:
     whole: bool = False
     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED
     zone: Any = None
+    mode: str = "ndjson"  # a shard's framing (`Shards.mode`)
 
 
 @dataclass
@@ -65,15 +68,26 @@ class ShardDone:
     outputs: dict[str, str]  # table → Arrow IPC stream file (the tables that got rows)
 
 
-def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
-    """Byte ranges [start, end) that cut `path` at newlines, or None when it is read whole (small,
-    gzip, UTF-16, not line-per-record, or one job)."""
+class Shards(list[tuple[int, int]]):
+    """A file's shards: byte ranges [start, end) cut at line starts, each read in `mode` ("ndjson": line by
+    line; "scan": a pretty-printed file, each range beginning with a `{` line after a `}` line)."""
+
+    def __init__(self, ranges: list[tuple[int, int]], mode: str = "ndjson") -> None:
+        super().__init__(ranges)
+        self.mode = mode
+
+
+def plan(path: str, size: int, jobs: int) -> Shards | None:
+    """The shards `path` is cut into, or None when it is read whole (small, gzip, UTF-16, neither
+    line-per-record nor objects pretty-printed from column 0, or one job)."""
     if jobs < 2 or size < MIN_SPLIT_BYTES:
         return None
     with open(path, "rb") as f:
         first = f.read(CHUNK)
-        if first[:2] in (b"\x1f\x8b", b"\xff\xfe", b"\xfe\xff") or not ndjson_start(first, f.read):
+        mode = None if first[:2] in (b"\x1f\x8b", b"\xff\xfe", b"\xfe\xff") else split_mode(first, f.read)
+        if mode is None:
             return None
+        boundary = _past_pretty_value if mode == "ndjson" else _at_next_object
         # a multiple of the workers: shards of one size then end together, where one more would leave all
         # workers but one idle while it runs (1M-record file: 17 shards of 0.3 s each on two workers)
         count = jobs * -(-size // (SHARD_BYTES * jobs))  # at least one shard per worker
@@ -81,7 +95,7 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
         for k in range(1, count):
             f.seek(max(k * size // count, cuts[-1]))
             _to_line_end(f)  # of the line the cut falls in
-            if not _past_pretty_value(f, size):
+            if not boundary(f, size):
                 continue  # inside a value longer than a shard: no cut here, the shard before it holds it whole
             pos = f.tell()
             if pos >= size:
@@ -89,7 +103,39 @@ def plan(path: str, size: int, jobs: int) -> list[tuple[int, int]] | None:
             if pos > cuts[-1]:
                 cuts.append(pos)
     cuts.append(size)
-    return [(a, b) for a, b in pairwise(cuts) if b > a]
+    shards = Shards([(a, b) for a, b in pairwise(cuts) if b > a], mode)
+    return shards if len(shards) > 1 or mode == "ndjson" else None  # no object began where one was looked for
+
+
+# a `}` line then a `{` line (CRLF or not): in JSON, no value holds a `{` right after a `}` (a `,` parts them) and
+# no string a line feed, so in a well-formed file the scanner stands between two values here; a file that is
+# not is read on past the cut (`FileStats.open_end`)
+_OBJECT_AFTER_OBJECT = re.compile(rb"\n\}\r?\n(?=\{\r?\n)")
+
+
+def _at_next_object(f: IO[bytes], size: int) -> bool:
+    """From a line start, on to the start of the next `{` line after a `}` line (objects pretty-printed from
+    column 0, as `wrangler tail --format json` and `jq .` write them); False when none begins within
+    SHARD_BYTES."""
+    start = f.tell()
+    if start == 0:
+        return True
+    f.seek(start - 1)  # the line feed before: a `}` line may end there
+    carry = b""
+    base = start - 1
+    while base < start + SHARD_BYTES:
+        block = f.read(CHUNK)
+        if not block:
+            f.seek(size)
+            return True
+        data = carry + block
+        found = _OBJECT_AFTER_OBJECT.search(data)
+        if found is not None:
+            f.seek(base - len(carry) + found.end())
+            return True
+        carry = data[-8:]
+        base += len(block)
+    return False
 
 
 def _past_pretty_value(f: IO[bytes], size: int) -> bool:
@@ -182,7 +228,7 @@ def run_shard(task: ShardTask) -> ShardDone:
                 # a shard is read line by line (its file's framing); a whole file's framing is found as here
                 parse_file(ByteRange(f, task.start, task.end, task.path), result, stager,  # type: ignore[arg-type]
                            forced=FORMATS[task.forced] if task.forced else None,
-                           max_record_bytes=task.max_record_bytes, mode=None if task.whole else "ndjson",
+                           max_record_bytes=task.max_record_bytes, mode=None if task.whole else task.mode,
                            file_start=task.start == 0, max_decompressed=task.max_decompressed,
                            local_zone=task.zone)  # fmt: skip
             stager.flush()
@@ -195,7 +241,7 @@ def run_shard(task: ShardTask) -> ShardDone:
 def parse_sharded(
     path: str,
     file_id: int,
-    ranges: list[tuple[int, int]],
+    ranges: Shards,
     *,
     jobs: int,
     forced: str | None,
@@ -212,26 +258,38 @@ def parse_sharded(
     file order, with the number of lines before it. `drop` is called once the shards are under way (the
     caller's work meanwhile, e.g. hashing the file): when it returns True, the shards not started are
     cancelled, none is loaded, and the result is False. `ident` ((st_dev, st_ino) of the file the ranges
-    were planned on): a worker that opens another file under `path` raises OSError."""
+    were planned on): a worker that opens another file under `path` raises OSError.
+
+    A scanned shard that ends inside a value (`FileStats.open_end`: a malformed pretty-printed file) shows its
+    cut was no boundary: it and the shards after it are not loaded, and the file is read on from its start as
+    one more task, as one process would read it."""
     rules = StageRules.of(policy)
     own = pool is None
     if pool is None:
         pool = worker_pool(min(jobs, len(ranges)))
+
+    def task(i: int, a: int, b: int) -> ShardTask:
+        return ShardTask(
+            path, file_id, i, a, b, forced, max_record_bytes, rules, out_dir, ident, mode=ranges.mode
+        )
+
     try:
-        futures = [
-            pool.submit(
-                run_shard, ShardTask(path, file_id, i, a, b, forced, max_record_bytes, rules, out_dir, ident)
-            )
-            for i, (a, b) in enumerate(ranges)
-        ]
+        futures = [pool.submit(run_shard, task(i, a, b)) for i, (a, b) in enumerate(ranges)]
         if drop is not None and drop():
             for fut in futures:
                 fut.cancel()
             wait(futures)  # the shards already running end; their files go with the directory
             return False
         line_base = 0
-        for fut in futures:  # in file order
+        for i, fut in enumerate(futures):  # in file order
             done = fut.result()
+            if done.result.stats.open_end and i + 1 < len(futures):
+                for later in futures[i + 1 :]:
+                    later.cancel()
+                # its index after every shard's: the files it writes are its own
+                done = pool.submit(run_shard, task(len(ranges) + i, ranges[i][0], ranges[-1][1])).result()
+                load(done, line_base)
+                break
             load(done, line_base)
             line_base += done.result.stats.lines
         return True

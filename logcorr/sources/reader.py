@@ -80,6 +80,9 @@ class FileStats:
     # `npx convex logs` text that grew: records an earlier ingest stored with day and month swapped (it assumed
     # the order its lines did not tell, and the new lines tell the other)
     swapped: int = 0
+    # scanned JSON (a shard of a pretty-printed file): the input ended inside a value, a line of one or an array,
+    # so the cut it ends at is no boundary between values (`shard.parse_sharded` reads on past it)
+    open_end: bool = False
 
 
 class _CountingStream:
@@ -389,13 +392,21 @@ def _packed(first: bytes) -> str | None:
     return None
 
 
-def ndjson_start(first: bytes, read: Callable[[int], bytes]) -> bool:
-    """True when a file beginning with `first` (`read` gives what follows) is read line by line (and so can be
-    split at newlines)."""
+def split_mode(first: bytes, read: Callable[[int], bytes]) -> str | None:
+    """How a file beginning with `first` (`read` gives what follows) can be read in parts cut at line starts:
+    "ndjson" when it is read line by line, "scan" when it is scanned and begins with an object pretty-printed
+    from column 0 (`wrangler tail --format json`, `jq .`: a part then begins with such an object), else None."""
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
     first, cut = _first_line_whole(read, first)
-    return _pick_mode(first, cut) == "ndjson"
+    mode = _pick_mode(first, cut)
+    if mode == "ndjson":
+        return mode
+    if mode == "scan":
+        for line in first.split(b"\n", 64)[:64]:
+            if line.strip():
+                return mode if line.lstrip(b"\0").rstrip() == b"{" else None
+    return None
 
 
 def _first_line_whole(src: Any, first: bytes) -> tuple[bytes, bool]:
@@ -823,6 +834,7 @@ class _Text:
         self.eof = not first
         self.error: str | None = None
         self.bad_utf8 = "\ufffd" in self.buf
+        self.starved = False  # a value, or a search for where one ends, ran into the end of the input
 
     def more(self) -> bool:
         """Append the next chunk; False at end of input."""
@@ -967,6 +979,12 @@ def _scan(
                 err = f"{t.error}; its last value cut off ({err})"
                 stats.notes.append(t.error)
                 t.error = None
+            while len(t.buf) - pos < EXCERPT_SOURCE:
+                # the excerpt, as far as the text goes (a value is rejected where it goes wrong, maybe before the
+                # window holds as much); when the input ends first, a shard's cut may have shortened it
+                if not t.more():
+                    t.starved = True
+                    break
             yield REJECT, line, (err, excerpt(t.buf[pos : pos + EXCERPT_SOURCE]))
             if end > pos:  # read whole, but too long: the next value follows it
                 pos = end
@@ -995,6 +1013,7 @@ def _scan(
             yield REJECT, line, (_text_line_reason(text), excerpt(text))
         pos = end
     stats.lines = t.total_lines()
+    stats.open_end = t.starved or in_array
     if t.bad_utf8:
         stats.notes.append("invalid UTF-8 bytes replaced with U+FFFD")
     if t.error:
@@ -1007,7 +1026,7 @@ def _convex_text(
 ) -> Iterator[tuple[int, int, Any]]:
     """A file of `npx convex logs` text: its lines through `convex_text.Framer`, which makes records of them
     (a record's continuation lines are its own). Read whole by one process: never split into shards, whose
-    cut could fall inside a record (`shard.plan` splits only NDJSON files). A file that grew is read whole
+    cut could fall inside a record (`shard.plan` splits only NDJSON and pretty-printed JSON files). A file that grew is read whole
     too, the lines an earlier ingest read (`before`: their number, that run) only framed: they tell the day/
     month order and the ms within a second as they did then."""
     framer = convex_text.Framer(
@@ -1155,6 +1174,11 @@ def _offered(obj: dict[str, Any], line: int, claim: LineHook) -> tuple[int, Any]
     return (CLAIMED, claimed) if taken else (RECORD, obj)
 
 
+# how near the end of the text read a decoding error may lie and still be mended by what follows: a token is
+# wrong at its start (`tru`, `-Infinit`, `\\u12`) and a string that runs on at its opening quote
+_MENDABLE = 16
+
+
 def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> tuple[Any, int, str | None]:
     while True:
         try:
@@ -1167,12 +1191,28 @@ def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> 
             # some of json's messages end in "at" ("Unterminated string starting at", "Invalid control character
             # at"), written to be followed by a position: "… starting at at line 3" read so
             msg = e.msg.removesuffix(" at")
-            if len(t.buf) - pos > max_len:
-                return None, pos, f"JSON value longer than the {max_len}-byte limit or malformed ({msg})"
+            # how far the value surely runs: to where it went wrong, or to the end of what was read for a string
+            # still open there. Each verdict rests on the text up to that point, never on where the window ends
+            # (the chunks, or a shard's cut): it was read on to the record limit, and the reason said "or
+            # malformed" or "or truncated" as the file went on or ended
+            open_string = msg.startswith("Unterminated string")
+            if (len(t.buf) if open_string else e.pos) - pos > max_len:
+                return None, pos, f"JSON value longer than the {max_len}-byte limit"
+            if not open_string and e.pos + _MENDABLE < len(t.buf):
+                # wrong where the text goes on: what follows cannot mend it
+                return None, pos, f"malformed JSON ({msg}{_where(t, pos, e.pos)})"
             if not t.more():
-                return None, pos, f"malformed or truncated JSON ({msg} at line {t.line_at(e.pos)})"
+                t.starved = True
+                return None, pos, f"malformed or truncated JSON ({msg}{_where(t, pos, e.pos)})"
         except RecursionError:
             return None, pos, "JSON nested too deeply"
+
+
+def _where(t: _Text, pos: int, at: int) -> str:
+    """Where in the value at `pos` its error at `at` lies (the reject gives the value's first line): counted from
+    the value, so that a part of a file read on its own (a shard) says what the whole file does."""
+    first = t.line_at(pos)
+    return f" at the value's line {t.line_at(at) - first + 1}"
 
 
 def _unstorable(value: Any) -> str | None:
@@ -1196,6 +1236,9 @@ def _resync(t: _Text, pos: int, indent: int = 0) -> int:
         while nl < 0 and t.more():
             nl = t.buf.find("\n", p)
         if nl < 0:
+            # a line at column 0 stops a search at indent 0, and a shard's end is one: a search for an
+            # array's next element would have read on
+            t.starved = t.starved or indent > 0
             return len(t.buf)
         p = nl + 1
         while len(t.buf) - p <= indent and t.more():
