@@ -2868,6 +2868,12 @@ static int64_t event_key_of(const char *const text[7], const Py_ssize_t len[7]) 
     return (int64_t)(hi >> 1);
 }
 
+/* fingerprint.lc_key_trace: whether a line of this format (its UTF-8, `fl` bytes) is keyed without its trace id
+ * when it has a request id (a Cloudflare Logpush or tail line of a request: fingerprint.KEY_WITHOUT_TRACE) */
+static int key_without_trace(const char *fmt, Py_ssize_t fl) {
+    return (fl == 10 && memcmp(fmt, "cf-logpush", 10) == 0) || (fl == 7 && memcmp(fmt, "cf-tail", 7) == 0);
+}
+
 /* The fingerprint of a message (its UTF-8 `msg`, `ml` bytes) into out[0:16]: 16 hex digits of md5 of the
  * message trimmed of RE2 white space; a message starting "[CONVEX " is left to `fallback(message)`, the
  * Python function. -1 with an exception set. */
@@ -2905,18 +2911,19 @@ static int fingerprint_of(const char *msg, Py_ssize_t ml, PyObject *message, PyO
 
 /* stage_keys(rows, columns, fingerprint) -> (offsets, fingerprints, event keys): the Arrow buffers of the
  * two columns the stager's DuckDB macros compute (rules/fingerprint.py), for row tuples whose `columns`
- * are (ts_ms, system, level, message, trace_id, request_id, part[, client_ts_ms]); with client_ts_ms, the
- * key's time is coalesce(client_ts_ms, ts_ms), as the stager's select gives it (`event_key_of`,
+ * are (ts_ms, system, level, message, trace_id, request_id, part[, client_ts_ms[, source_format]]); with
+ * client_ts_ms, the key's time is coalesce(client_ts_ms, ts_ms), and with source_format the trace id is
+ * left out as lc_key_trace leaves it, as the stager's select gives them (`event_key_of`,
  * `fingerprint_of`; the fingerprints 16 bytes a row, the offsets 16 apart; the keys an int64 a row).
  * A message that is not a str, a value of another type, or text that is not UTF-8 (lone surrogates)
  * raises: the caller leaves the batch to DuckDB. */
 static PyObject *stage_keys(PyObject *self, PyObject *args) {
     PyObject *rows, *cols, *fallback;
     if (!PyArg_ParseTuple(args, "O!O!O", &PyList_Type, &rows, &PyTuple_Type, &cols, &fallback)) return NULL;
-    Py_ssize_t idx[8];
+    Py_ssize_t idx[9];
     int ncols = (int)PyTuple_GET_SIZE(cols);
-    if (ncols != 7 && ncols != 8) {
-        PyErr_SetString(PyExc_ValueError, "stage_keys: 7 or 8 column indices");
+    if (ncols < 7 || ncols > 9) {
+        PyErr_SetString(PyExc_ValueError, "stage_keys: 7, 8 or 9 column indices");
         return NULL;
     }
     for (int c = 0; c < ncols; c++) {
@@ -2939,10 +2946,10 @@ static PyObject *stage_keys(PyObject *self, PyObject *args) {
     for (Py_ssize_t r = 0; r <= n; r++) off[r] = (int32_t)(16 * r);
     char *fp = PyBytes_AS_STRING(fps), *kp = PyBytes_AS_STRING(keys);
     for (Py_ssize_t r = 0; r < n; r++) {
-        PyObject *v[8];
+        PyObject *v[9];
         for (int c = 0; c < ncols; c++)
             if ((v[c] = cell(rows, r, idx[c])) == NULL) goto fail;
-        if (ncols == 8 && v[7] != Py_None) v[0] = v[7]; /* the client's clock, when the event has one */
+        if (ncols >= 8 && v[7] != Py_None) v[0] = v[7]; /* the client's clock, when the event has one */
         if (!PyUnicode_CheckExact(v[3])) {
             PyErr_SetString(PyExc_TypeError, "stage_keys: the message is not a str");
             goto fail;
@@ -2955,6 +2962,12 @@ static PyObject *stage_keys(PyObject *self, PyObject *args) {
         text[6] = part_buf;
         for (int c = 1; c < 6; c++)
             if (key_text(v[c], &text[c], &len[c]) < 0) goto fail;
+        if (ncols == 9) {
+            const char *fmt;
+            Py_ssize_t fl;
+            if (key_text(v[8], &fmt, &fl) < 0) goto fail;
+            if (len[5] >= 0 && key_without_trace(fmt, fl)) len[4] = -1; /* lc_key_trace */
+        }
         int64_t key = event_key_of(text, len);
         memcpy(kp + 8 * r, &key, 8);
         if (fingerprint_of(text[3], len[3], v[3], fallback, fp + 16 * r) < 0) goto fail;
@@ -3204,6 +3217,8 @@ static int batch_keys(Batch *b, Cells *k, Py_ssize_t i) {
     }
     len[6] = k->valid[C_PART] ? decimal(k->iv[C_PART], part_buf) : -1;
     text[6] = part_buf;
+    if (k->valid[C_REQUEST] && k->valid[C_FORMAT] && key_without_trace(k->sv[C_FORMAT], k->sl[C_FORMAT]))
+        len[4] = -1; /* lc_key_trace */
     b->key[i] = event_key_of(text, len);
     return fingerprint_of(k->sv[C_MESSAGE], k->sl[C_MESSAGE], k->message, b->fallback, b->fp + 16 * i);
 }
@@ -3691,7 +3706,7 @@ static PyMethodDef methods[] = {
     {"column_buffers", column_buffers, METH_VARARGS,
      "column_buffers(rows: list[tuple], columns: list[(index, 's'|'l'|'i')]) -> Arrow buffers per column"},
     {"stage_keys", stage_keys, METH_VARARGS,
-     "stage_keys(rows, (ts, system, level, message, trace, request, part), fingerprint) -> (offsets, "
+     "stage_keys(rows, (ts, system, level, message, trace, request, part[, client ts[, format]]), fingerprint) -> (offsets, "
      "fingerprints, event keys): the stager's fingerprint and event-key macros"},
     {"kv_near", kv_near, METH_O,
      "kv_near(text: str) -> bool | None: whether redact._KV_NEAR matches an ASCII text (None: not ASCII)"},

@@ -12,6 +12,7 @@ import pytest
 
 from logcorr.model import RecordError
 from logcorr.pipeline.ingest import ingest
+from logcorr.rules.fingerprint import MACROS_SQL
 from logcorr.sources.cloudflare import parse_logpush, parse_tail, parse_workers_logs, ray_id
 from logcorr.sources.detect import detect
 from tests.conftest import FIXTURES
@@ -912,3 +913,134 @@ def test_a_workers_logs_export_ingested_the_day_after_gives_the_stored_lines_of_
         ("monday.json", TRACE_D, "request_id"),
         ("tuesday.json", TRACE_D, "field"),
     ]
+
+
+# --------------------------------------------------------------------------- one invocation in two exports
+# A Worker's `console.log` reaches Logpush and `wrangler tail` alike: workerd records each call once, with its
+# time (`ioContext.now()`, whole ms) and its arguments as one JSON array, and both exports are written from
+# that record (cloudflare/workerd: src/workerd/io/worker.c++ `handleLog`, src/workerd/api/trace.c++). Only the
+# tail has the request's headers, and so the trace its `x-trace-id` names.
+
+RAY = "87f0a1b3d9e8f701"
+LINES = [
+    ("log", ["Log received"], 1714910401044),
+    ("log", ["polling"], 1714910401050),  # the same line twice in one millisecond: two events, not a copy
+    ("log", ["polling"], 1714910401050),
+    ("warn", ["slow redis", 42, None], 1714910401069),
+]
+
+
+def _same_invocation(tmp_path: Path) -> tuple[Path, Path]:
+    """The Logpush record and the `wrangler tail` object of one invocation: the tail's `cf-ray` with its colo,
+    its `x-trace-id` header naming a trace no line names."""
+    push = logpush(
+        Event={
+            "RayID": RAY,
+            "Request": {"URL": f"{WORKER}/log", "Method": "POST"},
+            "Response": {"Status": 200},
+        },
+        Logs=[{"Level": lv, "Message": m, "TimestampMs": t} for lv, m, t in LINES],
+        Exceptions=[{"Name": "Error", "Message": "boom", "TimestampMs": 1714910401070}],
+    )
+    capture = tail(
+        logs=[{"message": m, "level": lv, "timestamp": t} for lv, m, t in LINES],
+        exceptions=[{"name": "Error", "message": "boom", "timestamp": 1714910401070}],
+        event={
+            "request": {
+                "url": f"{WORKER}/log",
+                "method": "POST",
+                "headers": {"cf-ray": f"{RAY}-LHR", "x-trace-id": TRACE_A},
+            },
+            "response": {"status": 200},
+        },
+    )
+    lp = tmp_path / "logpush.jsonl"
+    lp.write_text(json.dumps(push) + "\n")
+    tl = tmp_path / "tail.json"
+    tl.write_text(
+        "Connected to log-ingestion-worker, waiting for logs...\n" + json.dumps(capture, indent=2) + "\n"
+    )
+    return lp, tl
+
+
+@pytest.mark.parametrize("tail_first", [False, True], ids=["logpush-then-tail", "tail-then-logpush"])
+@pytest.mark.parametrize("apart", [False, True], ids=["one-ingest", "two-ingests"])
+def test_a_line_in_a_logpush_export_and_a_tail_capture_is_stored_once(
+    tmp_path: Path, tail_first: bool, apart: bool
+) -> None:
+    lp, tl = _same_invocation(tmp_path)
+    first, second = (tl, lp) if tail_first else (lp, tl)
+    db = tmp_path / "cf.duckdb"
+    if apart:
+        ingest([str(first)], str(db))
+        ingest([str(second)], str(db))
+    else:
+        ingest([str(first), str(second)], str(db))
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute(
+            "SELECT source_format, message, trace_id, request_id FROM log_queue ORDER BY ts, event_id"
+        ).fetchall()
+        kept = "cf-tail" if tail_first else "cf-logpush"
+        assert stored == [
+            (kept, "Log received", TRACE_A, RAY),
+            (kept, "polling", TRACE_A, RAY),
+            (kept, "polling", TRACE_A, RAY),
+            (kept, "slow redis 42 null", TRACE_A, RAY),
+            (kept, "Error: boom", TRACE_A, RAY),
+        ]
+        dropped = con.execute("SELECT source_format, rule, count(*) FROM drop_ledger GROUP BY ALL").fetchall()
+        assert dropped == [("cf-logpush" if tail_first else "cf-tail", "duplicate", 5)]
+
+
+def test_two_invocations_without_a_ray_id_keep_the_trace_in_their_key(tmp_path: Path) -> None:
+    """A cron's lines carry no Ray ID: two runs in one millisecond whose lines of the same text belong to other
+    traces (their siblings name them) stay two events."""
+    ts = 1714910460000
+
+    def cron(trace: str) -> dict[str, Any]:
+        return tail(
+            event={"cron": "*/1 * * * *", "scheduledTime": ts},
+            logs=[
+                {"message": ["sweep started"], "level": "log", "timestamp": ts},
+                {"message": [f"sweeping trace_id: {trace}"], "level": "log", "timestamp": ts},
+            ],
+        )
+
+    path = tmp_path / "crons.json"
+    path.write_text(json.dumps(cron(TRACE_A), indent=2) + "\n" + json.dumps(cron(TRACE_B), indent=2) + "\n")
+    db = tmp_path / "cf.duckdb"
+    ingest([str(path)], str(db))
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT trace_id, request_id FROM log_queue WHERE message = 'sweep started' ORDER BY trace_id"
+        ).fetchall()
+        assert rows == [(TRACE_A, None), (TRACE_B, None)]
+        assert con.execute("SELECT count(*) FROM drop_ledger").fetchone() == (0,)
+
+
+def test_a_database_written_before_keeps_its_tail_lines_from_being_stored_again_from_logpush(
+    tmp_path: Path,
+) -> None:
+    """Schema v6 rewrites the keys an earlier logcorr gave Logpush and tail lines of a request (with the trace
+    id in them): the Logpush copy of a tail capture ingested then is recognised."""
+    lp, tl = _same_invocation(tmp_path)
+    db = tmp_path / "cf.duckdb"
+    ingest([str(tl)], str(db))
+    with duckdb.connect(str(db)) as con:
+        # the keys as logcorr before v6 computed them: the trace id in them; the lines' positions in their
+        # record follow their times here
+        con.execute(MACROS_SQL)
+        for table in ("log_queue", "recent_log_entries"):
+            con.execute(
+                f"""UPDATE {table} SET event_key = o.k FROM (
+                        SELECT event_id, lc_event_key(epoch_ms(ts), system, level, message, trace_id, request_id,
+                                                      row_number() OVER (ORDER BY ts, event_id) - 1) AS k
+                        FROM log_queue) o
+                    WHERE {table}.event_id = o.event_id"""
+            )
+        con.execute("DELETE FROM schema_migrations WHERE version = 6")
+    result = ingest([str(lp)], str(db))
+    assert (result.stored, result.dropped) == (0, 5)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT rule FROM drop_ledger").fetchall() == [("duplicate",)]
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (6,)

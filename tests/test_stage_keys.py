@@ -75,6 +75,10 @@ ROW = st.tuples(
     st.one_of(st.none(), st.text(max_size=30)),  # request_id
     st.one_of(st.none(), st.integers(0, 2**31 - 1)),  # part
     INT64,  # client_ts_ms: the key's time when not None
+    # source_format: a Cloudflare Logpush or tail line with a request id is keyed without its trace id
+    st.one_of(
+        st.none(), st.sampled_from(["cf-logpush", "cf-tail", "cf-workers-logs", "cf-logpus", "browser-v1"])
+    ),
 )
 
 
@@ -85,7 +89,17 @@ def _no_surrogates(row: tuple[Any, ...]) -> bool:
 def _duckdb_keys(values: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
     con = duckdb.connect()
     con.execute(MACROS_SQL)
-    names = ["ts_ms", "system", "level", "message", "trace_id", "request_id", "part", "client_ts_ms"]
+    names = [
+        "ts_ms",
+        "system",
+        "level",
+        "message",
+        "trace_id",
+        "request_id",
+        "part",
+        "client_ts_ms",
+        "source_format",
+    ]
     types = [
         pa.int64(),
         pa.string(),
@@ -95,22 +109,26 @@ def _duckdb_keys(values: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
         pa.string(),
         pa.int32(),
         pa.int64(),
+        pa.string(),
     ]
     table = pa.table(
-        {n: pa.array([v[i] for v in values], t) for i, (n, t) in enumerate(zip(names, types, strict=True))}
+        {
+            n: pa.array([v[i] if i < len(v) else None for v in values], t)
+            for i, (n, t) in enumerate(zip(names, types, strict=True))
+        }
     )
     con.register("_t", table.append_column("_i", pa.array(range(len(values)), pa.int64())))
     return [
         (fp, int(key))
         for fp, key in con.execute(
             "SELECT lc_fingerprint(message), lc_event_key(coalesce(client_ts_ms, ts_ms), system, level, message, "
-            "trace_id, request_id, part) FROM _t ORDER BY _i"
+            "lc_key_trace(trace_id, request_id, source_format), request_id, part) FROM _t ORDER BY _i"
         ).fetchall()
     ]
 
 
 def _compiled_keys(values: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
-    offsets, fingerprints, keys = _compiled()(values, tuple(range(8)), fingerprint)
+    offsets, fingerprints, keys = _compiled()(values, tuple(range(len(values[0]))), fingerprint)
     n = len(values)
     fp = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(fingerprints)])
     ek = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(keys)])
@@ -165,6 +183,23 @@ def test_a_worker_copy_redacted_by_the_live_worker_is_the_browsers_event() -> No
     keys = [k for _, k in _compiled_keys([record, payload, other, plain])]
     assert keys[0] == keys[1] and len(set(keys[1:])) == 3
     assert [k for _, k in _duckdb_keys([record, payload, other, plain])] == keys
+
+
+def test_a_cloudflare_request_line_is_keyed_without_its_trace_id() -> None:
+    """One `console.log` line in a Logpush export (its trace from a sibling line) and in a tail capture (from the
+    request's `x-trace-id`): one key. Without a Ray ID, or of another format, the trace id stays in the key."""
+    logpush = (1044, "worker", "log", "polling", "t1", "87f0a1b3d9e8f701", 1, None, "cf-logpush")
+    tail = (1044, "worker", "log", "polling", "t2", "87f0a1b3d9e8f701", 1, None, "cf-tail")
+    bare = (1044, "worker", "log", "polling", None, "87f0a1b3d9e8f701", 1, None, "cf-tail")
+    cron = (1044, "worker", "log", "polling", "t1", None, 1, None, "cf-tail")
+    cron_other = (1044, "worker", "log", "polling", "t2", None, 1, None, "cf-tail")
+    logs = (1044, "worker", "log", "polling", "t1", "87f0a1b3d9e8f701", 1, None, "cf-workers-logs")
+    logs_other = (1044, "worker", "log", "polling", "t2", "87f0a1b3d9e8f701", 1, None, "cf-workers-logs")
+    rows = [logpush, tail, bare, cron, cron_other, logs, logs_other]
+    keys = [k for _, k in _compiled_keys(rows)]
+    assert keys[0] == keys[1] == keys[2]
+    assert len(set(keys[2:])) == 5
+    assert [k for _, k in _duckdb_keys(rows)] == keys
 
 
 @pytest.mark.parametrize(

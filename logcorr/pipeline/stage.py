@@ -231,15 +231,27 @@ STAGED_SCHEMA = pa.schema(
 )
 # the event key's time is the client's clock when the event has one: a Worker's stored record of a browser line
 # (receive time, and the client time it was sent with) and the browser's own payload of it (client time) are
-# then one event (and so are identical lines of one client millisecond: see docs/rules.md §3)
+# then one event (and so are identical lines of one client millisecond: see docs/rules.md §3). The format says
+# whether the trace id is part of the key (`lc_key_trace`: not for a Cloudflare Logpush or tail line of a request)
 _KEY_COLUMNS = tuple(
     STAGING_SCHEMA.get_field_index(n)
-    for n in ("ts_ms", "system", "level", "message", "trace_id", "request_id", "part", "client_ts_ms")
+    for n in (
+        "ts_ms",
+        "system",
+        "level",
+        "message",
+        "trace_id",
+        "request_id",
+        "part",
+        "client_ts_ms",
+        "source_format",
+    )
 )
 _STAGE_SELECT = """
     seq, file_id, ts_ms, client_ts_ms, system, system_label, level, message, trace_id, trace_source, request_id,
     user_id, context, stack, source_line, source_format, lc_fingerprint(message) AS fingerprint,
-    lc_event_key(coalesce(client_ts_ms, ts_ms), system, level, message, trace_id, request_id, part) AS event_key,
+    lc_event_key(coalesce(client_ts_ms, ts_ms), system, level, message, lc_key_trace(trace_id, request_id, source_format),
+                 request_id, part) AS event_key,
     suppressed
 """
 

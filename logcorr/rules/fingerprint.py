@@ -40,6 +40,16 @@ def fingerprint(message: str) -> str:
 KEY_MARK = r"\[REDACTED:[A-Za-z0-9_]+\]"
 
 
+# A Cloudflare Logpush or tail line with a Ray ID is keyed without its trace id: the same `console.log` line
+# reaches both exports, but only a tail capture has the request's headers, whose `x-trace-id` / `traceparent`
+# give the line a trace its Logpush copy lacks (and lines that name none take their siblings' one in either).
+# The Ray ID, the line's time, text and position in the invocation already tell the line apart; the trace id a
+# line names itself is in its text. Without a Ray ID (an invocation that is not a request) the trace stays in
+# the key. See docs/formats.md "Duplicate delivery"
+KEY_WITHOUT_TRACE = ("cf-logpush", "cf-tail")
+_KEY_WITHOUT_TRACE_SQL = ", ".join(f"'{f}'" for f in KEY_WITHOUT_TRACE)
+
+
 # DuckDB macros with the same meaning, used when rows are staged
 MACROS_SQL = f"""
 CREATE OR REPLACE TEMP MACRO lc_echo_strip(m) AS
@@ -51,6 +61,8 @@ CREATE OR REPLACE TEMP MACRO lc_normalise(m) AS
 CREATE OR REPLACE TEMP MACRO lc_fingerprint(m) AS left(md5(lc_normalise(m)), 16);
 CREATE OR REPLACE TEMP MACRO lc_key_message(m) AS
     CASE WHEN contains(m, '[REDACTED:') THEN regexp_replace(m, '{KEY_MARK}', '[REDACTED]', 'g') ELSE m END;
+CREATE OR REPLACE TEMP MACRO lc_key_trace(trace_id, request_id, source_format) AS
+    CASE WHEN request_id IS NOT NULL AND source_format IN ({_KEY_WITHOUT_TRACE_SQL}) THEN NULL ELSE trace_id END;
 CREATE OR REPLACE TEMP MACRO lc_event_key(ts_ms, system, level, message, trace_id, request_id, part) AS
     (md5_number(concat_ws(chr(31), ts_ms::VARCHAR, system, level, lc_key_message(message), coalesce(trace_id, ''),
                           coalesce(request_id, ''), part::VARCHAR)) >> 65)::BIGINT;

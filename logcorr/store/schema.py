@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from logcorr.errors import DatabaseError
+from logcorr.rules.fingerprint import KEY_WITHOUT_TRACE, MACROS_SQL
 
 EVENT_COLUMNS = """
     event_id BIGINT NOT NULL,
@@ -92,6 +93,41 @@ def refresh_trace_summary(con: Any, run_id: int, also: list[str] | tuple[str, ..
     )
     con.execute("DROP TABLE touched")
 
+
+# v6: a Cloudflare Logpush or tail line with a Ray ID is keyed without its trace id (`lc_key_trace`), so its
+# copy in the other export is recognised. The rows earlier ingests wrote with a trace id in the key get the key
+# an ingest now gives them, so the same lines delivered again (the other export, an overlapping capture) are
+# recognised as copies of them too. A key is recomputed from the row's columns and its position in its record
+# (`part`, not stored): each position 0…n-1 of a record of n events is tried, and the key is rewritten only for
+# the position whose key with the trace id is the row's stored key — a row whose key cannot be reproduced so
+# (none of a record of more than 1,000 events is tried) keeps it, as before
+_CF_FORMATS = ", ".join(f"'{f}'" for f in KEY_WITHOUT_TRACE)
+_CF_ROWS = f"""
+    SELECT event_id, coalesce(epoch_ms(client_ts), epoch_ms(ts)) AS key_ts, system, level, message, trace_id,
+           request_id, event_key, run_id, source_file, source_line, source_format
+    FROM {{table}} WHERE source_format IN ({_CF_FORMATS})"""
+_REKEY_CLOUDFLARE = f"""
+    {MACROS_SQL}
+    CREATE TEMP TABLE cf_rows AS
+        SELECT * FROM ({_CF_ROWS.format(table="log_queue")} UNION ALL {_CF_ROWS.format(table="drop_events")});
+    CREATE TEMP TABLE cf_rekey AS
+    WITH records AS (
+        SELECT run_id, source_file, source_line, source_format, count(*) AS n FROM cf_rows
+        GROUP BY ALL HAVING count(*) <= 1000),
+    tried AS (
+        SELECT r.event_id, r.event_key,
+               lc_event_key(r.key_ts, r.system, r.level, r.message, r.trace_id, r.request_id, p.part) AS was,
+               lc_event_key(r.key_ts, r.system, r.level, r.message, NULL, r.request_id, p.part) AS now
+        FROM cf_rows r JOIN records c USING (run_id, source_file, source_line, source_format),
+             LATERAL (SELECT range AS part FROM range(c.n)) p
+        WHERE r.request_id IS NOT NULL AND r.trace_id IS NOT NULL)
+    SELECT event_id, any_value(now) AS event_key FROM tried WHERE was = event_key GROUP BY event_id;
+    UPDATE log_queue SET event_key = k.event_key FROM cf_rekey k WHERE log_queue.event_id = k.event_id;
+    UPDATE recent_log_entries SET event_key = k.event_key FROM cf_rekey k WHERE recent_log_entries.event_id = k.event_id;
+    UPDATE drop_events SET event_key = k.event_key FROM cf_rekey k WHERE drop_events.event_id = k.event_id;
+    DROP TABLE cf_rekey;
+    DROP TABLE cf_rows;
+"""
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
@@ -265,6 +301,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         # what each ingest replaced, by kind (`[REDACTED:<kind>]`): it was in the ingest summary only
         "ALTER TABLE ingest_runs ADD COLUMN redactions MAP(VARCHAR, BIGINT);",
     ),
+    (6, "Cloudflare request lines keyed without their trace id", _REKEY_CLOUDFLARE),
 ]
 
 LATEST = MIGRATIONS[-1][0]
