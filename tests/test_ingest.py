@@ -275,14 +275,21 @@ def _stream_execution(end: int, took: int, rid: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("compiled", ["1", "0"], ids=["fast-path", "python"])
 @pytest.mark.parametrize("together", [False, True], ids=["one-ingest-each", "one-ingest"])
 def test_a_convex_run_in_the_cli_export_and_in_the_log_stream_is_one_execution_event_and_one_metric(
-    tmp_path: Path, write_jsonl: Callable[..., Path], together: bool
+    tmp_path: Path,
+    write_jsonl: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    together: bool,
+    compiled: str,
 ) -> None:
     """A Completion gives its end time in float seconds and its run time in seconds, a stream's
     `function_execution` both in ms truncated: read as the stream gives them, the two are one event and one
     metric, whichever is ingested first (the CLI's were a ms later for half the runs, its `in 74 ms` the
-    stream's `in 73 ms`, and its metric another). Runs in one millisecond stay one each."""
+    stream's `in 73 ms`, and its metric another). Runs in one millisecond stay one each. The stream's lines are
+    the compiled parser's (logcorr/_fastparse.c, `convex_execution`) or Python's, the CLI's always Python's."""
+    monkeypatch.setenv("LOGCORR_NO_FASTPATH", "0" if compiled == "1" else "1")
     a = write_jsonl("cli.jsonl", [_cli_completion(*r) for r in _RUNS])
     b = write_jsonl("stream.jsonl", [_stream_execution(*r) for r in _RUNS])
     expected = [
