@@ -228,6 +228,103 @@ def test_a_convex_line_in_the_cli_export_and_in_the_log_stream_is_one_event(
         ]
 
 
+def _secs_f64(ns: int) -> float:
+    """Rust's `Duration::as_secs_f64()` of `ns`: what `npx convex logs --jsonl` prints for a time or a duration."""
+    return float(ns // 10**9) + float(ns % 10**9) / 1e9
+
+
+# runs of `messages:send` (end of run and run time in ns, as the backend holds them; request id): the first two end
+# in one millisecond, the last two are of one request, end in one millisecond and differ only in run time (9 ms
+# is 0.009 s, a double a hair below it; 10.999999 ms is 10 ms truncated)
+_RUNS = [
+    (1714910426548_731_204, 73_612_345, "d064ef901f7ec0b7"),
+    (1714910426548_902_117, 12_345_678, "a1b2c3d4e5f60718"),
+    (1714910426600_000_000, 9_000_000, "5f3e1d7c9b2a4e60"),
+    (1714910426600_400_000, 10_999_999, "5f3e1d7c9b2a4e60"),
+]
+
+
+def _cli_completion(end: int, took: int, rid: str) -> dict[str, Any]:
+    """A `--jsonl` Completion as `stream_function_logs` serialises it (crates/local_backend/src/logs.rs)."""
+    return {
+        "kind": "Completion", "udfType": "Mutation", "componentPath": None, "identifier": "messages:send",
+        "logLines": [], "timestamp": _secs_f64(end), "cachedResult": False, "executionTime": _secs_f64(took),
+        "success": None, "error": None, "requestId": rid, "executionId": f"{rid}-exec",
+        "usageStats": {"databaseReadBytes": 210, "databaseWriteBytes": 96, "databaseReadDocuments": 2,
+                       "storageReadBytes": 0, "storageWriteBytes": 0, "vectorIndexReadBytes": 0,
+                       "vectorIndexWriteBytes": 0, "memoryUsedMb": 64},
+        "occInfo": None, "executionTimestamp": _secs_f64(end - took), "identityType": "user",
+        "environment": "isolate",
+    }  # fmt: skip
+
+
+def _stream_execution(end: int, took: int, rid: str) -> dict[str, Any]:
+    """The same run as a log stream's `function_execution` event (crates/common/src/log_streaming.rs): the time
+    and run time `as_millis()`, usage counters the CLI does not print among them."""
+    return {
+        "timestamp": end // 10**6, "topic": "function_execution",
+        "function": {"path": "messages:send", "type": "mutation", "cached": None, "request_id": rid,
+                     "mutation_queue_length": None, "mutation_retry_count": None},
+        "execution_time_ms": took // 10**6, "status": "success", "error_message": None, "occ_info": None,
+        "scheduler_info": None, "will_retry": False,
+        "usage": {"database_read_bytes": 210, "database_write_bytes": 96, "database_read_documents": 2,
+                  "file_storage_read_bytes": 0, "file_storage_write_bytes": 0, "vector_storage_read_bytes": 0,
+                  "vector_storage_write_bytes": 0, "memory_used_mb": 64, "function_args_bytes": 31,
+                  "audit_log_egress_bytes": 0},
+        "convex": {"deployment_name": "happy-otter-123", "deployment_type": "prod"},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("compiled", ["1", "0"], ids=["fast-path", "python"])
+@pytest.mark.parametrize("together", [False, True], ids=["one-ingest-each", "one-ingest"])
+def test_a_convex_run_in_the_cli_export_and_in_the_log_stream_is_one_execution_event_and_one_metric(
+    tmp_path: Path,
+    write_jsonl: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    together: bool,
+    compiled: str,
+) -> None:
+    """A Completion gives its end time in float seconds and its run time in seconds, a stream's
+    `function_execution` both in ms truncated: read as the stream gives them, the two are one event and one
+    metric, whichever is ingested first (the CLI's were a ms later for half the runs, its `in 74 ms` the
+    stream's `in 73 ms`, and its metric another). Runs in one millisecond stay one each. The stream's lines are
+    the compiled parser's (logcorr/_fastparse.c, `convex_execution`) or Python's, the CLI's always Python's."""
+    monkeypatch.setenv("LOGCORR_NO_FASTPATH", "0" if compiled == "1" else "1")
+    a = write_jsonl("cli.jsonl", [_cli_completion(*r) for r in _RUNS])
+    b = write_jsonl("stream.jsonl", [_stream_execution(*r) for r in _RUNS])
+    expected = [
+        (1714910426548, "mutation messages:send success in 12 ms", "a1b2c3d4e5f60718"),
+        (1714910426548, "mutation messages:send success in 73 ms", "d064ef901f7ec0b7"),
+        (1714910426600, "mutation messages:send success in 10 ms", "5f3e1d7c9b2a4e60"),
+        (1714910426600, "mutation messages:send success in 9 ms", "5f3e1d7c9b2a4e60"),
+    ]
+    for order in ((a, b), (b, a)):
+        db = tmp_path / f"{order[0].stem}-first-{together}.duckdb"
+        if together:
+            (result,) = (ingest([str(order[0]), str(order[1])], str(db)),)
+            assert (result.stored, result.drops) == (4, {("duplicate", "backend"): 4})
+        else:
+            first, second = ingest([str(order[0])], str(db)), ingest([str(order[1])], str(db))
+            assert (first.stored, first.dropped) == (4, 0)
+            assert (second.stored, second.drops) == (0, {("duplicate", "backend"): 4})
+        with duckdb.connect(str(db), read_only=True) as con:
+            events = con.execute(
+                "SELECT epoch_ms(ts), message, request_id FROM log_queue ORDER BY ts, message"
+            ).fetchall()
+            runs = con.execute(
+                "SELECT epoch_ms(ts), data->>'request_id', (data->>'execution_time_ms')::INT, source_format "
+                "FROM metrics ORDER BY ts, 3"
+            ).fetchall()
+        assert events == expected
+        kept = order[0].stem.replace("cli", "convex-cli").replace("stream", "convex-stream")
+        assert runs == [
+            (1714910426548, "a1b2c3d4e5f60718", 12, kept),
+            (1714910426548, "d064ef901f7ec0b7", 73, kept),
+            (1714910426600, "5f3e1d7c9b2a4e60", 9, kept),
+            (1714910426600, "5f3e1d7c9b2a4e60", 10, kept),
+        ]
+
+
 def test_events_an_earlier_ingest_stored_or_dropped_are_duplicates_when_delivered_again(
     tmp_path: Path, write_jsonl: Callable[..., Path]
 ) -> None:

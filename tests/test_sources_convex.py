@@ -645,6 +645,51 @@ def test_a_cli_completion_gives_one_event_per_log_line_and_one_for_the_execution
     assert m.data["file_storage_read_bytes"] == 0 and "storage_read_bytes" not in m.data  # format 1's mapping
 
 
+@pytest.mark.parametrize(
+    "printed, ms",
+    [(1714910426.5489, 1714910426548), (1714910426.12, 1714910426120), (1714910426.999999, 1714910426999)],
+)
+def test_a_cli_record_time_is_the_millisecond_a_log_stream_gives_it(printed: float, ms: int) -> None:
+    """The backend prints one instant (`FunctionExecution.unix_timestamp`) as `as_secs_f64()` here and as
+    `as_millis()` in a stream's `function_execution`: truncated, not rounded (1714910426549 before)."""
+    events, metrics, _ = run(convex_cli.parse, completion(logLines=[], timestamp=printed))
+    assert [e.ts_ms for e in events] == [m.ts_ms for m in metrics] == [ms]
+
+
+@pytest.mark.parametrize(
+    "secs, ms",
+    [(0.0736, 73), (0.009, 9), (0.010999999, 10), (0.0, 0), (2.5, 2500), (None, None), (True, None)],
+)
+def test_a_cli_run_time_is_the_stream_s_execution_time_ms(secs: Any, ms: int | None) -> None:
+    """`Duration::from_secs_f64(executionTime).as_millis()`, as the backend gives a stream: the double rounded to
+    the ns (0.009 is a hair below 9 ms as a double, and 9 ms as a Duration), then truncated to the ms."""
+    events, metrics, _ = run(convex_cli.parse, completion(logLines=[], executionTime=secs))
+    took = f" in {ms} ms" if ms is not None else ""
+    assert events[0].message == f"mutation notifications:markRead success{took}"
+    assert metrics[0].data.get("execution_time_ms") == ms
+    assert type(metrics[0].data.get("execution_time_ms")) is type(ms)
+
+
+def test_a_cli_metric_has_the_fields_of_a_stream_s_function_execution_metric() -> None:
+    """`cached` only for a query (a stream's `function.cached` is null for the others), the component's path,
+    and the vector counters under the stream's names (the same `AggregatedFunctionUsageStats` fields)."""
+    usage = {
+        **usage_stats(),
+        "vectorIndexReadBytes": 5,
+        "vectorIndexWriteBytes": 6,
+        "actionMemoryUsedMb": None,
+    }
+    (m,) = run(convex_cli.parse, completion(usageStats=usage, componentPath="ratelimiter"))[1]
+    assert "cached" not in m.data and m.data["component_path"] == "ratelimiter"
+    assert (m.data["vector_storage_read_bytes"], m.data["vector_storage_write_bytes"]) == (5, 6)
+    assert "action_memory_used_mb" not in m.data
+    assert list(m.data)[:7] == [
+        "type", "path", "component_path", "status", "execution_time_ms", "request_id", "database_read_bytes"
+    ]  # fmt: skip
+    (q,) = run(convex_cli.parse, completion(udfType="Query", cachedResult=True))[1]
+    assert q.data["cached"] is True and "component_path" not in q.data
+
+
 def test_a_trace_id_on_one_cli_log_line_is_left_to_the_request_map_for_the_other_lines_of_the_run() -> None:
     """As a log stream's lines are: the stager's request map gives them the id (then their event key does not
     hold it, as the stream's copies' does not; tests/test_ingest.py, the CLI export and the stream)."""

@@ -105,12 +105,34 @@ def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> dict[int,
     return repeated
 
 
+# what names one run in a `function_execution` metric whichever export gave it: `npx convex logs --jsonl`'s
+# Completion and a log stream's event carry different usage counters (each has some the other has not), so
+# two exports of one run are the same metric when these agree (docs/formats.md, "Duplicate delivery")
+_RUN_FIELDS = ("type", "path", "component_path", "status", "cached", "execution_time_ms", "request_id")
+
+
+def _run(alias: str) -> str:
+    paths = ", ".join(f"'$.{k}'" for k in _RUN_FIELDS)
+    return f"json_extract_string({alias}.data, [{paths}])"
+
+
+def _same_metric(a: str, b: str) -> str:
+    """SQL: the metrics `a` and `b` (of one time, system and topic) are one: the same data, or a function run
+    that two exports (source formats) of it both gave."""
+    # (a list's null elements compare equal: a run outside a component has no `component_path` in either; one
+    # without a request id is named by nothing that tells runs apart)
+    return f"""({a}.data IS NOT DISTINCT FROM {b}.data
+        OR ({a}.topic = 'function_execution' AND {a}.source_format <> {b}.source_format
+            AND json_extract_string({a}.data, '$.request_id') IS NOT NULL AND {_run(a)} = {_run(b)}))"""
+
+
 def _store_metrics(con: Any, run_id: int) -> dict[int, int]:
     """The staged metrics into `metrics`, each once: a Convex log-stream retry or two overlapping Logpush
     exports deliver the same record again, and a usage record counted twice is a cost counted twice. The same
     metric is the same time, system, topic and data (function executions carry their request id, Worker
-    invocations their Ray ID); the first in input order is kept, and none that an earlier ingest kept. Returns
-    how many were left out, per file id (each line is accounted for: a left-out metric is counted to its file)."""
+    invocations their Ray ID), or a function run as `npx convex logs --jsonl` and a log stream both give it
+    (`_same_metric`); the first in input order is kept, and none that an earlier ingest kept. Returns how many
+    were left out, per file id (each line is accounted for: a left-out metric is counted to its file)."""
     staged, lo, hi = con.execute("SELECT count(*), min(ts_ms), max(ts_ms) FROM staged_metrics").fetchall()[0]
     if not staged:
         return {}
@@ -122,7 +144,7 @@ def _store_metrics(con: Any, run_id: int) -> dict[int, int]:
         f"""AND NOT EXISTS (
             SELECT 1 FROM metrics e
             WHERE {span} AND e.ts = make_timestamp(m.ts_ms * 1000) AND e.system = m.system AND e.topic = m.topic
-              AND e.data IS NOT DISTINCT FROM m.data
+              AND {_same_metric("e", "m")}
         )"""
         if earlier
         else ""
@@ -144,6 +166,18 @@ def _store_metrics(con: Any, run_id: int) -> dict[int, int]:
                     SELECT ts_ms, system, topic FROM staged_metrics GROUP BY ALL HAVING count(*) > 1
                 ) USING (ts_ms, system, topic)
             ) WHERE k > 1
+            UNION ALL
+            -- a function run both exports gave, where a millisecond holds runs from two formats
+            SELECT c.rowid FROM staged_metrics c SEMI JOIN (
+                SELECT ts_ms, system FROM staged_metrics WHERE topic = 'function_execution'
+                GROUP BY ALL HAVING count(DISTINCT source_format) > 1
+            ) USING (ts_ms, system)
+            WHERE c.topic = 'function_execution' AND EXISTS (
+                SELECT 1 FROM staged_metrics d
+                WHERE d.ts_ms = c.ts_ms AND d.system = c.system AND d.topic = c.topic
+                  AND (d.file_id, d.source_line, d.rowid) < (c.file_id, c.source_line, c.rowid)
+                  AND {_same_metric("d", "c")}
+            )
         ) {not_earlier}
         """
     ).fetchall()[0]
