@@ -30,6 +30,8 @@ class Request:
     # models whose `cost_usd.<model>` a threshold reads (`asserts.cost_models`): a built-in one is simulated too,
     # and any other must be a --pricing model's name, checked before the replay runs
     cost_metrics: list[str] = field(default_factory=list)
+    # recorded input files: the zone of times written without one (`ingest --local-tz`)
+    local_tz: str | None = None
 
 
 def execute(req: Request, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
@@ -95,7 +97,7 @@ def _open(req: Request, policy: Any) -> tuple[Any, Callable[[], None], Any]:
     if req.inputs:
         from logcorr.budget.project import with_inputs
 
-        con, tmp = with_inputs(req.inputs, policy)
+        con, tmp = with_inputs(req.inputs, policy, req.local_tz)
         source, cleanup = {"inputs": req.inputs}, tmp.cleanup
     else:
         from logcorr.store.connection import resolve_db
