@@ -25,7 +25,7 @@ def ledger_cmd(
         help="Only this rule (suppress, duplicate, loop, cross_system, trace, rate_limit, budget).",
     ),
     system: str = Option(None, "--system", help="Only this system (browser, worker, backend)."),
-    trace: str = Option(None, "--trace", help="Only this trace id."),
+    trace: str = Option(None, "--trace", help="Only this trace (its id, or a unique prefix)."),
     limit: int = Option(100, "--limit", "-n", help="At most N rows; 0 lists all (default: 100)."),
     fmt: RowFormat = FMT_OPT,
     db: str = DB_OPT,

@@ -61,15 +61,21 @@ def ledger_rows(db: str, f: LedgerFilter) -> RowStream:
     try:
         where: list[str] = []
         params: list[Any] = []
-        if f.trace is not None:
+        trace = f.trace
+        if trace is not None:
+            from logcorr.correlate.trace import resolve
+
+            # an id or a unique prefix, as `trace` and `search --trace` take it; no such trace exits 1 as there
+            # (a prefix listed no rows, read as "nothing of this trace was dropped")
+            trace = resolve(con, trace)
             # the trace's dropped events lie in its span: the zone maps of `ts` skip the rest
-            span = dropped_span(con, f.trace)
+            span = dropped_span(con, trace)
             if span is None:
                 con.close()
                 return RowStream(list(LEDGER_COLUMNS), iter(()))
             where.append("ts BETWEEN ? AND ?")
             params += span
-        for col, value in (("rule", f.rule), ("system", f.system), ("trace_id", f.trace)):
+        for col, value in (("rule", f.rule), ("system", f.system), ("trace_id", trace)):
             if value is not None:
                 where.append(f"{col} = ?")
                 params.append(value)
