@@ -373,3 +373,28 @@ def test_ledger_trace_takes_a_unique_prefix_and_says_when_there_is_no_such_trace
     # a trace with nothing dropped: no rows, as before
     r = cli("ledger", "--db", database, "--trace", "trace_17172999", "--format", "json")
     assert r.exit_code == ExitCode.OK and r.json() == []
+
+
+def test_explain_of_a_repeated_delivery_says_where_its_first_copy_is(
+    cli: Cli, tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # the reason said "delivered again" and the state only which ingest holds the first copy: a support engineer
+    # asking why a line is missing was not told which line was kept
+    first = write_jsonl("a.jsonl", [browser(T0, "checkout clicked"), browser(T0, "checkout clicked")])
+    database = str(tmp_path / "d.duckdb")
+    ingest([str(first)], database)
+    again = tmp_path / "b.jsonl"
+    again.write_bytes(first.read_bytes().splitlines(keepends=True)[0])
+    ingest([str(again)], database)
+    (kept,) = cli("explain", f"{first}:1", "--db", database, "--format", "json").json()
+    assert kept["fate"] == "stored"
+    for target in (f"{first}:2", f"{again}:1"):
+        r = cli("explain", target, "--db", database, "--format", "json")
+        (row,) = r.json()
+        assert r.exit_code == ExitCode.OK and row["rule"] == "duplicate"
+        assert (
+            r.stderr
+            == f"note: event {row['event_id']} is a copy of event {kept['event_id']}, stored, from {first}:1\n"
+        )
+    # a line with no repeated delivery gets no such note
+    assert cli("explain", f"{first}:1", "--db", database).stderr == ""

@@ -65,8 +65,8 @@ def explain_cmd(
     from logcorr.store.connection import resolve_db
 
     found = explain(resolve_db(db), target)
-    if found.note:
-        sys.stderr.write(f"note: {found.note}\n")
+    for note in found.note.splitlines() if found.note else ():
+        sys.stderr.write(f"note: {note}\n")
     cols = _TABLE_EXPLAIN if fmt is RowFormat.table else EXPLAIN_COLUMNS
     write_rows(found.rows, fmt, cols, title=target if fmt is RowFormat.table else None)
 
