@@ -394,7 +394,7 @@ def test_explain_of_a_repeated_delivery_says_where_its_first_copy_is(
         assert r.exit_code == ExitCode.OK and row["rule"] == "duplicate"
         assert (
             r.stderr
-            == f"note: event {row['event_id']} is a copy of event {kept['event_id']}, stored, from {first}:1\n"
+            == f"note: event {row['event_id']} is a copy of event {kept['event_id']}, stored, from {first}:1 (run 1)\n"
         )
     # a line with no repeated delivery gets no such note
     assert cli("explain", f"{first}:1", "--db", database).stderr == ""

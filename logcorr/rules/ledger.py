@@ -213,10 +213,10 @@ def _first_copies(con: Any, rows: list[dict[str, Any]]) -> str | None:
             continue
         found = con.execute(
             """
-            SELECT event_id, 'stored', NULL, source_file || ':' || source_line FROM log_queue
+            SELECT event_id, 'stored', NULL, source_file || ':' || source_line, run_id FROM log_queue
             WHERE event_key = (SELECT event_key FROM drop_events WHERE event_id = $id)
             UNION ALL
-            SELECT event_id, 'dropped', rule, source_file || ':' || source_line FROM drop_events
+            SELECT event_id, 'dropped', rule, source_file || ':' || source_line, run_id FROM drop_events
             WHERE event_key = (SELECT event_key FROM drop_events WHERE event_id = $id) AND rule <> 'duplicate'
             ORDER BY 1 LIMIT 1
             """,
@@ -224,9 +224,12 @@ def _first_copies(con: Any, rows: list[dict[str, Any]]) -> str | None:
         ).fetchone()
         if found is None:  # pragma: no cover - every repeated delivery has a first copy
             continue
-        first_id, fate, rule, source = found
+        first_id, fate, rule, source, run = found
         how = "stored" if fate == "stored" else f"dropped by {rule}"
-        said.append(f"event {row['event_id']} is a copy of event {first_id}, {how}, from {source}")
+        # the run too: one path may be several inputs (`-` is `<stdin>` in every run)
+        said.append(
+            f"event {row['event_id']} is a copy of event {first_id}, {how}, from {source} (run {run})"
+        )
     return "\n".join(said) or None
 
 
