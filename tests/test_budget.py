@@ -654,3 +654,8 @@ def test_input_files_take_the_zone_of_npx_convex_logs_text_as_ingest_does_and_sa
     assert "times read in Asia/Tokyo" in r.stderr
     r = cli(*command, str(log), "--local-tz", "Asia/Tokio", env=env)
     assert r.exit_code == ExitCode.USAGE and "Asia/Tokyo" in r.stderr
+    # a database's times were read when it was ingested: the option is refused there, not passed over
+    db = str(tmp_path / "d.duckdb")
+    ingest([str(log)], db, local_tz="UTC")
+    r = cli(*command, "--db", db, "--local-tz", "Asia/Tokyo", env=env)
+    assert r.exit_code == ExitCode.USAGE and "--local-tz applies to input files" in r.stderr

@@ -101,6 +101,10 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     amp = load_amplification(amplification)
     base = _read_baseline(baseline) if baseline else None
     tmp = None
+    if local_tz is not None and not inputs:
+        from logcorr.replay.session import LOCAL_TZ_HINT, LOCAL_TZ_WITHOUT_FILES
+
+        raise UsageError(LOCAL_TZ_WITHOUT_FILES, LOCAL_TZ_HINT)
     if inputs:
         con, tmp = with_inputs(inputs, pol, local_tz)
         source: dict[str, Any] = {"inputs": inputs}

@@ -9,6 +9,12 @@ from typing import Any
 
 from logcorr.errors import UsageError
 
+# `--local-tz` reads input files: a database's events were read (and their zone chosen) when ingested
+LOCAL_TZ_WITHOUT_FILES = (
+    "--local-tz applies to input files: a database's times were read when it was ingested"
+)
+LOCAL_TZ_HINT = "pass the input files, or ingest them again with --local-tz into a fresh database"
+
 
 @dataclass(frozen=True)
 class Request:
@@ -51,6 +57,8 @@ def execute(req: Request, progress: Callable[[int, int, int], None] | None = Non
         raise UsageError(
             "--speed and --multiply apply to recorded logs", "scale a scenario with --param scale=N"
         )
+    if req.local_tz is not None and not req.inputs:
+        raise UsageError(LOCAL_TZ_WITHOUT_FILES, LOCAL_TZ_HINT)
     models, names = select_models(
         req.pricing, [req.cost_model, *(m for m in req.cost_metrics if m in BUILTIN)]
     )
