@@ -622,3 +622,40 @@ def test_input_files_without_a_log_event_are_not_told_to_pass_input_files(
     connect(str(db)).close()
     r = cli("budget", "simulate", "--db", str(db))
     assert r.exit_code == ExitCode.INPUT and "ingest some logs first" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "first"),
+    [
+        (("budget", "simulate"), lambda r: r["observed"]["first"]),
+        (("budget", "check", "--max-quota-pct", "100"), lambda r: r["observed"]["first"]),
+        (("replay",), lambda r: r["replay"]["start"]),
+    ],
+)
+def test_input_files_take_the_zone_of_npx_convex_logs_text_as_ingest_does_and_say_it(
+    cli: Callable[..., CliResult], tmp_path: Path, command: tuple[str, ...], first: Callable[[Any], str]
+) -> None:
+    # `npx convex logs > backend.log` on a machine in Tokyo: local times without a zone. A CI runner is in UTC;
+    # read there, every event moved 9 h and the observed span the month is tiled from with it, and nothing
+    # said so (the zone was only named by `ingest`'s summary) — nor could another zone be given but by env
+    log = tmp_path / "backend.log"
+    log.write_text(
+        "5/2/2024, 9:00:00 AM [CONVEX M(orders:checkout)] [LOG] 'checkout start'\n"
+        "5/2/2024, 9:00:05 AM [CONVEX M(orders:checkout)] [LOG] 'reserving inventory'\n"
+    )
+    env = {"LOGCORR_LOCAL_TZ": "UTC"}
+    r = cli(*command, str(log), "--format", "json", env=env)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert first(r.json()).startswith("2024-05-02T09:00:00")
+    assert f"note: {log}: npx convex logs text:" in r.stderr and "times read in UTC" in r.stderr
+    r = cli(*command, str(log), "--format", "json", "--local-tz", "Asia/Tokyo", env=env)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert first(r.json()).startswith("2024-05-02T00:00:00")
+    assert "times read in Asia/Tokyo" in r.stderr
+    r = cli(*command, str(log), "--local-tz", "Asia/Tokio", env=env)
+    assert r.exit_code == ExitCode.USAGE and "Asia/Tokyo" in r.stderr
+    # a database's times were read when it was ingested: the option is refused there, not passed over
+    db = str(tmp_path / "d.duckdb")
+    ingest([str(log)], db, local_tz="UTC")
+    r = cli(*command, "--db", db, "--local-tz", "Asia/Tokyo", env=env)
+    assert r.exit_code == ExitCode.USAGE and "--local-tz applies to input files" in r.stderr

@@ -953,3 +953,10 @@ def test_search_system_is_the_event_s_own_lines_without_a_trace_included(
     assert sorted(r["system"] for r in both.json()) == ["backend", "backend", "worker"]
     bad = cli("search", "polling", "--system", "frontend", "--db", db)
     assert bad.exit_code == ExitCode.USAGE and "unknown system" in bad.stderr
+
+
+def test_the_table_says_a_large_skew_in_minutes_hours_or_days(cli: Callable[..., CliResult], db: str) -> None:
+    # "+89920 ms" of a browser clock set wrong is read as 1.5 min only after some arithmetic (an hour: +3719965 ms)
+    r = cli("trace", "trace_1714910600000_pair01", "--db", db)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert "skew: browser clock +89920 ms (1.5 min ahead) vs worker (paired, trace" in r.stdout

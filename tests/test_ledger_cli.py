@@ -350,3 +350,51 @@ def test_explain_a_line_of_a_file_no_longer_at_hand_says_what_it_may_have_been(
     assert row["fate"] == "no row" and "a blank line, a skipped record" in row["reason"]
     assert f"the nearest line before with a row is 1: logcorr explain {src}:1" in row["reason"]
     assert f"{src} is not at hand as run 1 read it (moved or changed)" in row["reason"]
+
+
+def test_ledger_trace_takes_a_unique_prefix_and_says_when_there_is_no_such_trace(
+    cli: Cli, tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # `trace` and `search --trace` take a unique prefix (the README's own examples give one); `ledger --trace`
+    # compared it whole and listed "drop ledger: 0 events", read as "nothing of this trace was dropped"
+    tid = "trace_1717200000000_k3j9x2m1p"
+    recs = [browser(T0 + i, "polling", trace=tid) for i in range(7)]
+    recs.append(browser(T0 + 50, "other", trace="trace_1717299999999_zz"))
+    database = str(tmp_path / "p.duckdb")
+    ingest([str(write_jsonl("p.jsonl", recs))], database)
+    whole = cli("ledger", "--db", database, "--trace", tid, "--format", "json")
+    assert whole.exit_code == ExitCode.OK and [r["rule"] for r in whole.json()] == ["loop", "loop"]
+    r = cli("ledger", "--db", database, "--trace", "trace_17172000", "--format", "json")
+    assert r.exit_code == ExitCode.OK and r.json() == whole.json()
+    r = cli("ledger", "--db", database, "--trace", "trace_1717")
+    assert r.exit_code == ExitCode.CHECK_FAILED and "is ambiguous" in r.stderr
+    r = cli("ledger", "--db", database, "--trace", "trace_17173")
+    assert r.exit_code == ExitCode.CHECK_FAILED and "no trace 'trace_17173'" in r.stderr
+    # a trace with nothing dropped: no rows, as before
+    r = cli("ledger", "--db", database, "--trace", "trace_17172999", "--format", "json")
+    assert r.exit_code == ExitCode.OK and r.json() == []
+
+
+def test_explain_of_a_repeated_delivery_says_where_its_first_copy_is(
+    cli: Cli, tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # the reason said "delivered again" and the state only which ingest holds the first copy: a support engineer
+    # asking why a line is missing was not told which line was kept
+    first = write_jsonl("a.jsonl", [browser(T0, "checkout clicked"), browser(T0, "checkout clicked")])
+    database = str(tmp_path / "d.duckdb")
+    ingest([str(first)], database)
+    again = tmp_path / "b.jsonl"
+    again.write_bytes(first.read_bytes().splitlines(keepends=True)[0])
+    ingest([str(again)], database)
+    (kept,) = cli("explain", f"{first}:1", "--db", database, "--format", "json").json()
+    assert kept["fate"] == "stored"
+    for target in (f"{first}:2", f"{again}:1"):
+        r = cli("explain", target, "--db", database, "--format", "json")
+        (row,) = r.json()
+        assert r.exit_code == ExitCode.OK and row["rule"] == "duplicate"
+        assert (
+            r.stderr
+            == f"note: event {row['event_id']} is a copy of event {kept['event_id']}, stored, from {first}:1 (run 1)\n"
+        )
+    # a line with no repeated delivery gets no such note
+    assert cli("explain", f"{first}:1", "--db", database).stderr == ""

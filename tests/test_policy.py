@@ -138,6 +138,18 @@ def test_policy_validate_reports_unreadable_files(
     assert r.exit_code == ExitCode.USAGE and message in r.stderr
 
 
+def test_a_missing_policy_file_hint_names_no_option_that_was_not_given(cli: Cli, tmp_path: Path) -> None:
+    # `policy validate F` and `replay --compare-policy F` were told to "check the --policy path"
+    missing = str(tmp_path / "none.toml")
+    for args in (
+        ("policy", "validate", missing),
+        ("replay", "--scenario", "steady", "--compare-policy", missing),
+    ):
+        r = cli(*args)
+        assert r.exit_code == ExitCode.USAGE and f"policy file {missing} not found" in r.stderr
+        assert "--policy" not in r.stderr, r.stderr
+
+
 def test_ingest_uses_the_policy_file(cli: Cli, tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
     path = tmp_path / "p.toml"
     path.write_text("[loop]\nmax_identical = 2\n")

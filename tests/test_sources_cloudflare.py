@@ -415,6 +415,16 @@ def test_a_tail_object_becomes_events_with_the_cf_ray_as_request_id() -> None:
     assert [(m.topic, m.data["logs"]) for m in metrics] == [("worker_invocation", 2)]
 
 
+def test_a_tail_invocation_counts_its_exceptions_as_a_logpush_one_does() -> None:
+    # the same invocation from Logpush had `exceptions: 1` in its metric and from `wrangler tail` no such key
+    exc = [{"name": "Error", "message": "upstream orders:checkout returned 500", "timestamp": 1714910420080}]
+    _, metrics, _ = run(parse_tail, tail(outcome="exception", exceptions=exc))
+    (m,) = metrics
+    assert (m.data["outcome"], m.data["logs"], m.data["exceptions"]) == ("exception", 2, 1)
+    _, metrics, _ = run(parse_tail, tail())
+    assert metrics[0].data["exceptions"] == 0
+
+
 def test_a_tail_request_with_a_traceparent_header_gives_its_lines_a_header_trace() -> None:
     obj = tail(logs=[{"message": ["no id here"], "level": "info", "timestamp": 1714910420074}])
     obj["event"]["request"]["headers"]["traceparent"] = (

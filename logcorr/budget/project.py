@@ -197,14 +197,29 @@ def simulate(
     }
 
 
-def with_inputs(paths: list[str], policy: Policy) -> tuple[Any, tempfile.TemporaryDirectory[str]]:
-    """Ingest input files into a throw-away database (same pipeline, same rules); returns a connection."""
+_NOTES_SHOWN = 20  # as many as the ingest summary lists
+
+
+def with_inputs(
+    paths: list[str], policy: Policy, local_tz: str | None = None
+) -> tuple[Any, tempfile.TemporaryDirectory[str]]:
+    """Ingest input files into a throw-away database (same pipeline, same rules); returns a connection.
+    `local_tz`: the zone of times written without one, as `ingest --local-tz` takes it."""
     from logcorr.pipeline.ingest import ingest
     from logcorr.store.query import open_read_only
 
     tmp = tempfile.TemporaryDirectory(prefix="logcorr-sim-")
     db = str(Path(tmp.name) / "sim.duckdb")
-    result = ingest(paths, db, policy)
+    result = ingest(paths, db, policy, local_tz=local_tz)
+    # how the files were read, as ingest's summary says it: the zone `npx convex logs` text was read in moves
+    # every backend event of the file, and with them the observed span the month is tiled from
+    notes = [(f.name, note) for f in result.files for note in f.stats.notes]
+    for name, note in notes[:_NOTES_SHOWN]:
+        sys.stderr.write(f"note: {name}: {note}\n")
+    if len(notes) > _NOTES_SHOWN:
+        sys.stderr.write(
+            f"note: … {len(notes) - _NOTES_SHOWN} more notes (`logcorr ingest --json` lists every file's)\n"
+        )
     if result.rejected:
         # the projection leaves them out: said, so that a gate passing on half an export does not look whole
         reasons: Counter[str] = Counter()

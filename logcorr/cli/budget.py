@@ -36,6 +36,12 @@ SCALE_OPT = typer.Option("1x", "--scale", help="Multiply the observed load, e.g.
 PERIOD_OPT = typer.Option(
     None, "--period", help="How much time the input represents, e.g. 1d (default: its span)."
 )
+LOCAL_TZ_OPT = typer.Option(
+    None,
+    "--local-tz",
+    help="Input files: IANA zone of times written without one, as `npx convex logs` text prints them, as for "
+    "ingest (default: this machine's; env LOGCORR_LOCAL_TZ).",
+)
 
 
 class SimFormat(StrEnum):
@@ -79,7 +85,8 @@ def _limit(option: str, text: str | None, prefix: str, suffix: str) -> float | N
 
 def _project(inputs: list[str] | None, db: str | None, policy: str | None, pricing: list[str] | None,
              amplification: str | None, days: int | None, scale: str, baseline: str | None,
-             period: str | None, wanted: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+             period: str | None, wanted: list[str] | None = None,
+             local_tz: str | None = None) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
     """The projection, and the simulated names of the `wanted` pricing models (see `select_models`)."""
     from logcorr.budget.amplification import load_amplification
     from logcorr.budget.pricing import select_models
@@ -94,8 +101,12 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     amp = load_amplification(amplification)
     base = _read_baseline(baseline) if baseline else None
     tmp = None
+    if local_tz is not None and not inputs:
+        from logcorr.replay.session import LOCAL_TZ_HINT, LOCAL_TZ_WITHOUT_FILES
+
+        raise UsageError(LOCAL_TZ_WITHOUT_FILES, LOCAL_TZ_HINT)
     if inputs:
-        con, tmp = with_inputs(inputs, pol)
+        con, tmp = with_inputs(inputs, pol, local_tz)
         source: dict[str, Any] = {"inputs": inputs}
     else:
         path = resolve_db(db)
@@ -161,6 +172,7 @@ def simulate_cmd(
     days: int = DAYS_OPT,
     scale: str = SCALE_OPT,
     period: str = PERIOD_OPT,
+    local_tz: str = LOCAL_TZ_OPT,
     baseline: str = typer.Option(None, "--baseline", help="An earlier --format json result to diff against."),
     fmt: SimFormat = typer.Option(SimFormat.table, "--format", "-f", help="table, json or markdown."),
 ) -> None:
@@ -169,7 +181,9 @@ def simulate_cmd(
     \b
     Example: logcorr budget simulate --db app.duckdb --scale 10x --format markdown
     """
-    result, _ = _project(inputs, db, policy, pricing, amplification, days, scale, baseline, period)
+    result, _ = _project(
+        inputs, db, policy, pricing, amplification, days, scale, baseline, period, local_tz=local_tz
+    )
     _emit(result, fmt.value, None)
 
 
@@ -182,6 +196,7 @@ def check_cmd(
     days: int = DAYS_OPT,
     scale: str = SCALE_OPT,
     period: str = PERIOD_OPT,
+    local_tz: str = LOCAL_TZ_OPT,
     max_usd_text: str = typer.Option(
         None,
         "--max-usd",
@@ -237,7 +252,7 @@ def check_cmd(
                 "e.g. --max-usd 10 --max-quota-pct 100",
             )
     result, names = _project(inputs, db, policy, pricing or None, amplification, days, scale, None, period,
-                             [model] if max_usd is not None else [])  # fmt: skip
+                             [model] if max_usd is not None else [], local_tz)  # fmt: skip
     checks = evaluate(result, max_usd=max_usd, model=names[0] if names else model, basis=basis, max_quota_pct=max_quota_pct,
                       fail_on_degrade=fail_on_degrade)  # fmt: skip
     _emit(result, fmt.value, checks)

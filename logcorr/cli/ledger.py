@@ -25,7 +25,7 @@ def ledger_cmd(
         help="Only this rule (suppress, duplicate, loop, cross_system, trace, rate_limit, budget).",
     ),
     system: str = Option(None, "--system", help="Only this system (browser, worker, backend)."),
-    trace: str = Option(None, "--trace", help="Only this trace id."),
+    trace: str = Option(None, "--trace", help="Only this trace (its id, or a unique prefix)."),
     limit: int = Option(100, "--limit", "-n", help="At most N rows; 0 lists all (default: 100)."),
     fmt: RowFormat = FMT_OPT,
     db: str = DB_OPT,
@@ -65,8 +65,8 @@ def explain_cmd(
     from logcorr.store.connection import resolve_db
 
     found = explain(resolve_db(db), target)
-    if found.note:
-        sys.stderr.write(f"note: {found.note}\n")
+    for note in found.note.splitlines() if found.note else ():
+        sys.stderr.write(f"note: {note}\n")
     cols = _TABLE_EXPLAIN if fmt is RowFormat.table else EXPLAIN_COLUMNS
     write_rows(found.rows, fmt, cols, title=target if fmt is RowFormat.table else None)
 

@@ -41,6 +41,12 @@ def replay_cmd(
     multiply: float = typer.Option(
         1.0, "--multiply", help="Recorded logs: N× the rate by cloning traces with new ids."
     ),
+    local_tz: str = typer.Option(
+        None,
+        "--local-tz",
+        help="Recorded log files: IANA zone of times written without one, as `npx convex logs` text prints "
+        "them, as for ingest (default: this machine's; env LOGCORR_LOCAL_TZ).",
+    ),
     policy: str = typer.Option(None, "--policy", help="Policy TOML (default: the story's numbers)."),
     compare_policy: str = typer.Option(
         None, "--compare-policy", help="Run the same load under this policy too, side by side."
@@ -86,7 +92,7 @@ def replay_cmd(
     validate(asserts or [], compare=bool(compare_policy))
     req = Request(scenario, list(param or []), list(inputs or []), db, speed, multiply, policy, compare_policy,
                   list(pricing or []), model, amplification, _bucket(bucket), top,
-                  cost_models(list(asserts or [])))  # fmt: skip
+                  cost_models(list(asserts or [])), local_tz)  # fmt: skip
     from logcorr.render.console import counted_progress
 
     progress, stop = counted_progress("replay")

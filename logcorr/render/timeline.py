@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from logcorr.units import say_duration
+
 COLOURS = {"browser": "cyan", "worker": "magenta", "backend": "green"}
 LEVEL_STYLE = {"error": "bold red", "warn": "yellow", "debug": "dim", "info": "", "log": ""}
 BAR = 40
@@ -47,8 +49,11 @@ def render(model: dict[str, Any], width: int | None = None) -> None:
         + (f"  dropped {model['dropped_count']}" if model["dropped_count"] else "")
     )
     for system, s in model["skew"].items():
+        off = s["offset_ms"]
+        # a clock set an hour wrong reads +3719965 ms: said in minutes, hours or days too
+        said = f" ({say_duration(abs(off))} {'ahead' if off > 0 else 'behind'})" if abs(off) >= 60_000 else ""
         con.print(
-            f"[dim]skew: {system} clock {'+' if s['offset_ms'] >= 0 else ''}{s['offset_ms']} ms vs worker "
+            f"[dim]skew: {system} clock {'+' if off >= 0 else ''}{off} ms{said} vs worker "
             f"({s['method']}, {escape(visible(s['scope']))}, {s['samples']} sample{'s' if s['samples'] != 1 else ''}); times corrected[/]"
         )
     if not model["skew_applied"]:

@@ -9,6 +9,12 @@ from typing import Any
 
 from logcorr.errors import UsageError
 
+# `--local-tz` reads input files: a database's events were read (and their zone chosen) when ingested
+LOCAL_TZ_WITHOUT_FILES = (
+    "--local-tz applies to input files: a database's times were read when it was ingested"
+)
+LOCAL_TZ_HINT = "pass the input files, or ingest them again with --local-tz into a fresh database"
+
 
 @dataclass(frozen=True)
 class Request:
@@ -30,6 +36,8 @@ class Request:
     # models whose `cost_usd.<model>` a threshold reads (`asserts.cost_models`): a built-in one is simulated too,
     # and any other must be a --pricing model's name, checked before the replay runs
     cost_metrics: list[str] = field(default_factory=list)
+    # recorded input files: the zone of times written without one (`ingest --local-tz`)
+    local_tz: str | None = None
 
 
 def execute(req: Request, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
@@ -49,6 +57,8 @@ def execute(req: Request, progress: Callable[[int, int, int], None] | None = Non
         raise UsageError(
             "--speed and --multiply apply to recorded logs", "scale a scenario with --param scale=N"
         )
+    if req.local_tz is not None and not req.inputs:
+        raise UsageError(LOCAL_TZ_WITHOUT_FILES, LOCAL_TZ_HINT)
     models, names = select_models(
         req.pricing, [req.cost_model, *(m for m in req.cost_metrics if m in BUILTIN)]
     )
@@ -95,7 +105,7 @@ def _open(req: Request, policy: Any) -> tuple[Any, Callable[[], None], Any]:
     if req.inputs:
         from logcorr.budget.project import with_inputs
 
-        con, tmp = with_inputs(req.inputs, policy)
+        con, tmp = with_inputs(req.inputs, policy, req.local_tz)
         source, cleanup = {"inputs": req.inputs}, tmp.cleanup
     else:
         from logcorr.store.connection import resolve_db

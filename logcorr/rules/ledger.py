@@ -61,15 +61,21 @@ def ledger_rows(db: str, f: LedgerFilter) -> RowStream:
     try:
         where: list[str] = []
         params: list[Any] = []
-        if f.trace is not None:
+        trace = f.trace
+        if trace is not None:
+            from logcorr.correlate.trace import resolve
+
+            # an id or a unique prefix, as `trace` and `search --trace` take it; no such trace exits 1 as there
+            # (a prefix listed no rows, read as "nothing of this trace was dropped")
+            trace = resolve(con, trace)
             # the trace's dropped events lie in its span: the zone maps of `ts` skip the rest
-            span = dropped_span(con, f.trace)
+            span = dropped_span(con, trace)
             if span is None:
                 con.close()
                 return RowStream(list(LEDGER_COLUMNS), iter(()))
             where.append("ts BETWEEN ? AND ?")
             params += span
-        for col, value in (("rule", f.rule), ("system", f.system), ("trace_id", f.trace)):
+        for col, value in (("rule", f.rule), ("system", f.system), ("trace_id", trace)):
             if value is not None:
                 where.append(f"{col} = ?")
                 params.append(value)
@@ -130,7 +136,7 @@ class Explained:
     became when that left none: `blank`, `skipped`, `no row`), and a note for stderr."""
 
     rows: list[dict[str, Any]]
-    note: str | None = None
+    note: str | None = None  # one or more lines
 
 
 class _Run(NamedTuple):
@@ -173,7 +179,7 @@ def explain(db: str, target: str) -> Explained:
             )
         rows = _line_rows(con, files, line)
         if rows:
-            return Explained(rows)
+            return Explained(rows, _first_copies(con, rows))
         runs = _runs(con, files)
         note = None
         if not any(r.status in ("ingested", "partial") for r in runs):
@@ -190,10 +196,41 @@ def explain(db: str, target: str) -> Explained:
             files, runs = [first.path], _runs(con, [first.path])
             rows = _line_rows(con, files, line)
             if rows:
-                return Explained(rows, note)
+                return Explained(rows, "\n".join(n for n in (note, _first_copies(con, rows)) if n) or None)
         return _without_rows(con, files, runs, path, line, note)
     finally:
         con.close()
+
+
+def _first_copies(con: Any, rows: list[dict[str, Any]]) -> str | None:
+    """Where the first copy of each event the duplicate rule dropped is: the reason says only "delivered again"
+    and the state only which ingest holds the first copy, and a user asking why a line is missing looks for the
+    one kept. The copies share the dropped event's `event_key`; the first is the one the duplicate rule did not
+    drop (stored, or dropped by another rule)."""
+    said = []
+    for row in rows:
+        if row["fate"] != "dropped" or row["rule"] != "duplicate":
+            continue
+        found = con.execute(
+            """
+            SELECT event_id, 'stored', NULL, source_file || ':' || source_line, run_id FROM log_queue
+            WHERE event_key = (SELECT event_key FROM drop_events WHERE event_id = $id)
+            UNION ALL
+            SELECT event_id, 'dropped', rule, source_file || ':' || source_line, run_id FROM drop_events
+            WHERE event_key = (SELECT event_key FROM drop_events WHERE event_id = $id) AND rule <> 'duplicate'
+            ORDER BY 1 LIMIT 1
+            """,
+            {"id": row["event_id"]},
+        ).fetchone()
+        if found is None:  # pragma: no cover - every repeated delivery has a first copy
+            continue
+        first_id, fate, rule, source, run = found
+        how = "stored" if fate == "stored" else f"dropped by {rule}"
+        # the run too: one path may be several inputs (`-` is `<stdin>` in every run)
+        said.append(
+            f"event {row['event_id']} is a copy of event {first_id}, {how}, from {source} (run {run})"
+        )
+    return "\n".join(said) or None
 
 
 def _line_rows(con: Any, files: list[str], line: int) -> list[dict[str, Any]]:

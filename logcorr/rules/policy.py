@@ -278,7 +278,7 @@ def load_policy(path: str | None) -> Policy:
 
     p = Path(path)
     try:
-        raw = tomllib.loads(read_text(p, "policy file", "check the --policy path"))
+        raw = tomllib.loads(read_text(p, "policy file", "check the path"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"policy file {path} is not valid TOML: {e}") from e
     data: Any = raw

@@ -242,6 +242,8 @@ def parse_tail(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) 
             "wall_ms": obj.get("wallTime"),
             "ray_id": rid,
             "logs": len(logs) if isinstance(logs, list) else 0,
+            # as a Logpush invocation's: how many uncaught exceptions (its `outcome` says only that one was)
+            "exceptions": len(exceptions) if isinstance(exceptions, list) else 0,
         }
     )
     return _invocation(
