@@ -702,13 +702,19 @@ static PyObject *opt_str(P *p, int i, int *rc) {
 /* trace ids: logcorr.sources.traceid                                                              */
 
 static const char *FIELD_NAMES[] = {"trace_id", "traceId", "traceID", "trace-id", "correlation_id", "correlationId"};
-static const char *NOT_IDS[] = {"null", "undefined", "none", "unknown", "", "n/a"};
+static const char *NOT_IDS[] = {"null", "undefined", "none", "unknown", "", "n/a", "nan", "nil", "true", "false",
+                                "[object object]", "(null)", "<nil>", "<null>", "%s"};
 
+/* traceid.placeholder: a word of NOT_IDS, a template never filled in (`${`, `{{`), or only `0` and `-` */
 static int not_an_id(const char *s, Py_ssize_t n) {
     for (size_t k = 0; k < sizeof NOT_IDS / sizeof NOT_IDS[0]; k++) {
         if (word_is(s, n, NOT_IDS[k])) return 1;
     }
-    return 0;
+    if (n >= 2 && (s[0] == '$' || s[0] == '{') && s[1] == '{') return 1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (s[k] != '0' && s[k] != '-') return 0;
+    }
+    return 1;
 }
 
 /* clean_id(value of token i): OK with *out, TS_NONE, or BAIL */
@@ -718,7 +724,7 @@ static int clean_id(P *p, int i, Text *out) {
         out->s = (const char *)p->s + t->start;
         out->n = t->end - t->start;
         out->ascii = 1;
-        return OK; /* a decimal is never a placeholder, never long */
+        return not_an_id(out->s, out->n) ? TS_NONE : OK; /* 0 (or -0) is a placeholder; never long */
     }
     if (t->type != T_STR) return TS_NONE;
     Text tx;
@@ -897,7 +903,7 @@ static int from_message(Text *m, Text *out) {
         int stated;
         for (Py_ssize_t p = 0; p < n; p++) {
             if (keyed_at(s, n, p, &gs, &ge, &stated)) {
-                if (ge < n && is_idchar(s[ge])) continue; /* a run longer than MAX_ID: no id */
+                if (ge < n && (is_idchar(s[ge]) || s[ge] == '/')) continue; /* longer than MAX_ID, or N/A: no id */
                 while (ge > gs && (s[ge - 1] == '.' || s[ge - 1] == ',' || s[ge - 1] == ':' || s[ge - 1] == ';')) ge--;
                 if (ge > gs && !not_an_id(m->s + gs, ge - gs) && (stated || has_digit(s + gs, ge - gs))) {
                     out->s = m->s + gs;

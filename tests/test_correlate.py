@@ -953,3 +953,40 @@ def test_search_system_is_the_event_s_own_lines_without_a_trace_included(
     assert sorted(r["system"] for r in both.json()) == ["backend", "backend", "worker"]
     bad = cli("search", "polling", "--system", "frontend", "--db", db)
     assert bad.exit_code == ExitCode.USAGE and "unknown system" in bad.stderr
+
+
+def test_a_placeholder_id_shared_by_unrelated_requests_makes_no_trace(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """Requests that had no id, each logging the value its program writes then (`0…0`, `NaN`, `[object Object]`,
+    `N/A`), were one trace of them all; each of those lines is an orphan, and a request's lines that name a
+    real id still form its trace."""
+    from tests.conftest import browser_event, convex_console
+
+    t0 = 1714910800000
+    placeholder_lines = [
+        *(
+            browser_event(t0 + i, f"page {i}", trace=v)
+            for i, v in enumerate(["NaN", "[object Object]", "0" * 32])
+        ),
+        {
+            "id": "w1",
+            "trace_id": 0,
+            "system": "worker",
+            "level": "info",
+            "message": "POST /log",
+            "timestamp": t0,
+        },
+        *(convex_console(f"'handled trace_id=N/A in {i} ms'", t0 + i, f"{i:016x}") for i in range(5)),
+        *(
+            convex_console(f"'{{ traceId: \\'{'0' * 32}\\' }}'", t0 + 10 + i, f"{i + 9:016x}")
+            for i in range(5)
+        ),
+        convex_console("'real trace_id: trace_1714910800000_ok1'", t0 + 20, "a" * 16),
+    ]
+    db = str(tmp_path / "junk.duckdb")
+    ingest([str(write_jsonl("junk.jsonl", placeholder_lines))], db)
+    rows = cli("traces", "--db", db, "--format", "json").json()
+    assert [r["trace_id"] for r in rows] == ["trace_1714910800000_ok1"]
+    stats = cli("stats", "--db", db, "--json").json()
+    assert stats["orphans"] == len(placeholder_lines) - 1

@@ -50,7 +50,21 @@ _MSG_TRACEPARENT = re.compile(r"\b[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-
 
 _TRAILING = ".,:;"
 _KEY_VALUE_GAP = frozenset(" \t\n\r\x0b\x0c\"':=")
-_NOT_IDS = frozenset({"null", "undefined", "none", "unknown", "", "n/a"})
+# values a program writes where it has no id: JavaScript's `${undefined}`, `String(NaN)`, `String({})`, Go's
+# `<nil>`, C's `(null)`, a template never filled in (`${traceId}`, `{{trace_id}}`, `%s`), and the all-zero ids
+# (W3C's invalid trace id, the nil UUID, `0`). One such value, shared by every request that had no id, joined
+# thousands of unrelated requests into one "trace"
+_NOT_IDS = frozenset(
+    {"null", "undefined", "none", "unknown", "", "n/a", "nan", "nil", "true", "false", "[object object]",
+     "(null)", "<nil>", "<null>", "%s"}
+)  # fmt: skip
+_UNFILLED = ("${", "{{")
+_ZERO_ID = frozenset("0-")
+
+
+def placeholder(value: str) -> bool:
+    """Whether `value` (stripped) is no id but what a program writes where it has none (`_NOT_IDS`)."""
+    return value.lower() in _NOT_IDS or value.startswith(_UNFILLED) or all(c in _ZERO_ID for c in value)
 
 
 def clean_id(value: Any) -> str | None:
@@ -60,7 +74,7 @@ def clean_id(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     v = value.strip()
-    if v.lower() in _NOT_IDS or len(v) > MAX_ID:
+    if placeholder(v) or len(v) > MAX_ID:
         return None
     return v
 
@@ -91,7 +105,7 @@ def from_headers(headers: Any, names: tuple[str, ...] = APP_HEADERS + TRACING_HE
                 return m.group(1)
         elif name == "sentry-trace":
             m = _SENTRY.match(raw.lower())
-            if m:
+            if m and not placeholder(m.group(1)):
                 return m.group(1)
         else:
             tid = clean_id(raw)
@@ -130,11 +144,12 @@ def from_message(message: str) -> str | None:
         at = 0
         while (m := _MSG_KEYED.search(message, at)) is not None:
             tid = m.group(4).rstrip(_TRAILING)
-            longer = m.end(4) < len(message) and message[m.end(4)] in _ID_CHARS
+            # a run longer than MAX_ID, or one going on with `/` (`trace_id=N/A`, a path), is no id
+            longer = m.end(4) < len(message) and (message[m.end(4)] in _ID_CHARS or message[m.end(4)] == "/")
             if (
                 tid
                 and not longer
-                and tid.lower() not in _NOT_IDS
+                and not placeholder(tid)
                 and (_stated(m) or any("0" <= c <= "9" for c in tid))
             ):
                 return tid
