@@ -990,3 +990,85 @@ def test_a_placeholder_id_shared_by_unrelated_requests_makes_no_trace(
     assert [r["trace_id"] for r in rows] == ["trace_1714910800000_ok1"]
     stats = cli("stats", "--db", db, "--json").json()
     assert stats["orphans"] == len(placeholder_lines) - 1
+
+
+def _worker_record(ts: int, message: str, tid: str, level: str = "info") -> dict[str, Any]:
+    return {
+        "id": f"{ts}_w",
+        "trace_id": tid,
+        "system": "worker",
+        "level": level,
+        "message": message,
+        "timestamp": ts,
+    }
+
+
+def test_a_convex_clock_a_second_behind_the_workers_is_corrected_by_causal_order(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """The backend's first line of a trace follows its start: a Convex clock 1 s behind the Worker's put the
+    mutation a second before the click and the request that caused it, and the flow read backend → browser →
+    worker. The backend is moved by the least that restores the order, and the output says so."""
+    from tests.conftest import convex_console
+
+    tid, t0 = "trace_1714911000000_cvx1", 1714911000000
+    lines = [
+        _worker_record(t0, "POST /api/orders received", tid),
+        convex_console(f"'creating order trace_id: {tid}'", t0 + 60 - 1000),
+        convex_console("'inventory check failed'", t0 + 400 - 1000) | {"log_level": "ERROR"},
+        _worker_record(t0 + 500, "upstream 500 from convex", tid, "error"),
+    ]
+    db = str(tmp_path / "cvx.duckdb")
+    ingest([str(write_jsonl("t.jsonl", lines))], db)
+    model = trace_json(cli, db, tid)
+    assert model["systems"] == ["worker", "backend"]
+    # the least that restores the order: the first backend line at the Worker's first (listed after it)
+    assert model["skew"]["backend"] == {"offset_ms": -940, "method": "causal", "samples": 1, "scope": "trace"}
+    assert [e["message"] for e in model["events"]] == [
+        "POST /api/orders received", f"creating order trace_id: {tid}", "inventory check failed",
+        "upstream 500 from convex",
+    ]  # fmt: skip
+    assert model["errors"]["chain"] == ["backend", "worker"]
+    assert model["events"][1]["ts"] == "2024-05-05T12:09:59.060Z"  # the raw time is kept beside the corrected
+    assert model["events"][1]["ts_corrected"] == "2024-05-05T12:10:00.000Z"
+    jsonschema.validate(model, SCHEMA)
+    table = cli("trace", tid, "--db", db).stdout
+    assert "skew: backend clock -940 ms vs worker (causal, trace, 1 sample); times corrected" in table
+    raw = trace_json(cli, db, tid, "--no-skew")
+    assert raw["systems"] == ["backend", "worker"] and raw["skew"] == {}
+
+
+def test_a_browser_ahead_of_convex_with_no_worker_line_is_corrected_by_causal_order(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """A browser that calls Convex directly (no Worker line in the trace): its clock 90 s ahead put the click
+    after the mutation it caused; the Convex clock is the server's then."""
+    from tests.conftest import browser_event, convex_console
+
+    tid, t0 = "trace_1714911100000_cvx2", 1714911100000
+    lines = [
+        browser_event(t0 + 90_000, "Save clicked", trace=tid),
+        convex_console(f"'saving trace_id: {tid}'", t0 + 50),
+    ]
+    db = str(tmp_path / "cvx2.duckdb")
+    ingest([str(write_jsonl("t.jsonl", lines))], db)
+    model = trace_json(cli, db, tid)
+    assert model["skew"] == {
+        "browser": {"offset_ms": 89_951, "method": "causal", "samples": 1, "scope": "trace"}
+    }
+    assert model["systems"] == ["browser", "backend"] and model["duration_ms"] == 1
+
+
+def test_a_backend_line_long_before_the_trace_began_is_not_called_skew(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """Servers keep NTP time: a backend line minutes before the Worker's first is no clock's error (another
+    request named the id), so it is not moved."""
+    from tests.conftest import convex_console
+
+    tid, t0 = "trace_1714911200000_cvx3", 1714911200000
+    lines = [_worker_record(t0, "POST /x", tid), convex_console(f"'trace_id: {tid}'", t0 - 120_000)]
+    db = str(tmp_path / "cvx3.duckdb")
+    ingest([str(write_jsonl("t.jsonl", lines))], db)
+    model = trace_json(cli, db, tid)
+    assert model["skew"] == {} and model["systems"] == ["backend", "worker"]

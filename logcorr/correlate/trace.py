@@ -8,7 +8,7 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
-from logcorr.correlate.skew import CLOCK_SQL, Skew, estimate_browser
+from logcorr.correlate.skew import CLOCK_SQL, Skew, estimate_backend, estimate_browser
 from logcorr.errors import ExitCode, LogcorrError
 from logcorr.model import SYSTEMS
 from logcorr.render.rows import iso
@@ -163,6 +163,9 @@ def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool =
         b = estimate_browser(con, trace_id, events)
         if b.offset_ms:
             skews["browser"] = b
+        k = estimate_backend(events, b.offset_ms)
+        if k.offset_ms:
+            skews["backend"] = k
     for e in events:
         off = skews[e["clock"]].offset_ms if e["clock"] in skews else 0
         e["ts_corrected_ms"] = e["ts_ms"] - off
