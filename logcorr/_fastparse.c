@@ -1321,8 +1321,8 @@ static int convex_console(P *p, int obj, Row *r) {
         int ty = p->toks[trunc].type;
         if (ty == T_FALSE || ty == T_NULL) {
             trunc = -1;
-        } else if (ty != T_TRUE) {
-            return BAIL;
+        } else {
+            return BAIL; /* true: its last word may be an id cut short (traceid.from_message's `cut`): Python's */
         }
     }
     int members[6] = {get(p, fn, "path"), get(p, fn, "type"), get(p, fn, "component_path"), trunc,

@@ -591,3 +591,13 @@ def test_grown_text_that_continues_its_last_record_and_its_second_accounts_for_e
 
     found = explain(db, f"{log}:4")
     assert [(r["source"], r["fate"]) for r in found.rows] == [(f"{log}:3", "rejected")]
+
+
+def test_an_id_at_the_end_of_a_truncated_line_is_no_id() -> None:
+    text = (
+        "1/4/2026, 1:17:46 PM [CONVEX M(a:b)] [LOG] 'checkout trace_id: trace_17645' (truncated due to length)\n"
+        "1/4/2026, 1:17:47 PM [CONVEX M(a:b)] [LOG] 'checkout trace_id: trace_17645'\n"
+    )
+    (cut, whole), _, _ = events_of(text)
+    assert (cut.trace_id, cut.context["is_truncated"]) == (None, True)
+    assert whole.trace_id == "trace_17645"

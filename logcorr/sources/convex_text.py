@@ -538,7 +538,7 @@ def parse(rec: Any, events: list[Event], metrics: list[Metric]) -> str | None:
             text = text[: -len(TRUNCATED)]
             context["is_truncated"] = True
         level, message = split_level_prefix(text)
-        events.append(backend_event(ts, level, message, None, context, stack))
+        events.append(backend_event(ts, level, message, None, context, stack, cut="is_truncated" in context))
         return None
     done = _EXECUTED.fullmatch(text)
     if done is not None and stack is None:

@@ -42,7 +42,8 @@ _MSG_KEYED = re.compile(
     _KEY_START + r"""trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,255})""",
     re.IGNORECASE,
 )
-_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
+_ID_TEXT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-"
+_ID_CHARS = frozenset(_ID_TEXT)
 # the browser console override's own ids, trace_<epoch-ms>_<base36>, and its test generator's,
 # trace_<epoch-ms>_test_<system>
 _MSG_BARE = re.compile(r"\b(trace_\d{10,}_[a-z0-9]+(?:_[a-z0-9]+)*)\b")
@@ -138,8 +139,12 @@ def _after_a_key(message: str, at: int) -> bool:
     return word.endswith(_KEY_TAIL)
 
 
-def from_message(message: str) -> str | None:
-    """A trace id mentioned in free text, or None."""
+def from_message(message: str, cut: bool = False) -> str | None:
+    """A trace id mentioned in free text, or None. `cut`: the text was cut at a length limit (Convex's
+    `is_truncated`, 4 KiB), so the run of id characters it ends with may be an id's first part, which named
+    a trace of its own (`trace_17645472`): it names none, and the line takes its request's id."""
+    if cut:
+        message = message.rstrip(_ID_TEXT)
     if "race" in message or "RACE" in message:
         at = 0
         while (m := _MSG_KEYED.search(message, at)) is not None:
