@@ -257,9 +257,9 @@ class DateOrder:
         try:
             secs = zone.epoch_s(y, mo, d, hour, int(mi), int(s))
             if near_ms >= 0 and secs * 1000 < near_ms:
-                second = zone.epoch_s(y, mo, d, hour, int(mi), int(s), fold=1)
-                if second > secs and abs(second * 1000 - near_ms) < near_ms - secs * 1000:
-                    secs = second
+                later = zone.epoch_s(y, mo, d, hour, int(mi), int(s), fold=1)
+                if later > secs and abs(later * 1000 - near_ms) < near_ms - secs * 1000:
+                    secs = later
         except (ValueError, OverflowError, OSError):
             order = {"dmy": "day first", "mdy": "month first"}.get(self.order or "", "")
             why = (
