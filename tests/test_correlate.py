@@ -1072,3 +1072,24 @@ def test_a_backend_line_long_before_the_trace_began_is_not_called_skew(
     ingest([str(write_jsonl("t.jsonl", lines))], db)
     model = trace_json(cli, db, tid)
     assert model["skew"] == {} and model["systems"] == ["backend", "worker"]
+
+
+def test_tables_show_bidirectional_controls_of_log_text_escaped(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """A right-to-left override (U+202E) in a log line reversed the text after it on a terminal that lays out
+    bidirectional text (VTE, Konsole, mlterm): `payment ok \\u202e"deliaf"` read `payment ok "failed"`. Tables
+    show it escaped, as other control characters; the data formats keep it."""
+    from tests.conftest import browser_event
+
+    text = "payment ok \u202e\u2066deliaf\u2069\u202c \u200f."
+    db = str(tmp_path / "bidi.duckdb")
+    ingest(
+        [str(write_jsonl("b.jsonl", [browser_event(1714910700000, text, trace="trace_1714910700000_bidi")]))],
+        db,
+    )
+    for args in (("trace", "trace_1714910700000_bidi"), ("search", "payment")):
+        out = cli(*args, "--db", db).stdout
+        assert not any(c in out for c in "\u202e\u2066\u2069\u202c\u200f"), out
+        assert "payment ok \\u202e\\u2066deliaf\\u2069\\u202c \\u200f." in out
+    assert cli("search", "payment", "--db", db, "--format", "json").json()[0]["message"] == text
