@@ -883,18 +883,25 @@ static int has_digit(const unsigned char *s, Py_ssize_t n) {
     return 0;
 }
 
-static int contains(const char *s, Py_ssize_t n, const char *w) {
+static Py_ssize_t find_at(const char *s, Py_ssize_t n, const char *w) {
     size_t wn = strlen(w);
     for (Py_ssize_t p = 0; p + (Py_ssize_t)wn <= n; p++) {
-        if (memcmp(s + p, w, wn) == 0) return 1;
+        if (memcmp(s + p, w, wn) == 0) return p;
     }
-    return 0;
+    return -1;
 }
+
+static int contains(const char *s, Py_ssize_t n, const char *w) { return find_at(s, n, w) >= 0; }
 
 /* traceid.from_message on text `m`: OK with *out, TS_NONE, or BAIL (text that is not ASCII) */
 static int from_message(Text *m, Text *out) {
     const unsigned char *s = (const unsigned char *)m->s;
     Py_ssize_t n = m->n, gs, ge;
+    Py_ssize_t cut = find_at(m->s, n, "<<<Logpush: "); /* traceid._LOGPUSH_CUT: the text before it, cut */
+    if (cut >= 0) {
+        n = cut;
+        while (n > 0 && is_idchar(s[n - 1])) n--;
+    }
     int race = contains(m->s, n, "race") || contains(m->s, n, "RACE");
     int dash = n >= 55 && memchr(m->s, '-', (size_t)n) != NULL;
     if (!race && !dash) return TS_NONE;

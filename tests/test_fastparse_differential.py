@@ -1288,6 +1288,10 @@ EDGE_LINES = [
     b'{"message":"m","trace_id":-0,"context":{"timestamp":1714910400000}}',
     b'{"message":"m","trace_id":1.0,"correlationId":"c","context":{"timestamp":1714910400000}}',
     b'{"message":"m","level":"log","context":{"timestamp":1714910400000,"traceId":"ctx"}}',
+    # Logpush's mark of a cut message: the id characters before it are no id (traceid._LOGPUSH_CUT)
+    b'{"message":"x trace_id: trace_17149<<<Logpush: messages truncated>>>","level":"log","context":{"timestamp":1714910400000}}',
+    b'{"message":"trace_id: ok1 x<<<Logpush: messages truncated>>> trace_id: ok2","level":"log","context":{"timestamp":1714910400000}}',
+    b'{"message":"x <<<Logpush: trace_id: ok3","level":"log","context":{"timestamp":1714910400000}}',
     # placeholders (traceid.placeholder): a program's value for no id is none, in a field and in text
     b'{"message":"m","trace_id":0,"traceId":"t2","context":{"timestamp":1714910400000}}',
     b'{"message":"m","trace_id":-0,"context":{"timestamp":1714910400000}}',
@@ -1491,6 +1495,7 @@ TRACE_ALPHABET = [
     "00-", "-01", "null", "n/a", "none", "undefined", "unknown", "NULL", "a", "z", "A", "Z", "x", "_abc", "b18ue01s4",
     "trace_1754384400000_abc", "trace_1754384400000_", TRACEPARENT_OK, TRACEPARENT_ZERO, "0" * 32, "f" * 16,
     "a" * 127, "a" * 128, "a" * 129, "\x00", "\x7f", "\\", "/", "(", ")", "[", "]",
+    "NaN", "nil", "0", "0-0", "${x}", "{{x}}", "%s", "<<<Logpush: ", "<<<Logpush: messages truncated>>>",
 ]  # fmt: skip
 ASCII = "".join(chr(c) for c in range(128))
 ID_CHARS = "abcXYZ019_.:-/'\\\" ,;"
@@ -1563,6 +1568,8 @@ def test_message_trace_equals_from_message_on_ascii(fast: Any) -> None:
     @example(text="prev_trace_id: trace_1714910400000_ab1 then trace_1714910400000_cd2")
     @example(text="{\"oldTraceId\": 'trace_1714910400000_ab1'} TRACE-ID=\ttrace_1714910400000_cd2")
     @example(text="")
+    @example(text="x trace_id: trace_17149<<<Logpush: messages truncated>>> trace_id: abc")
+    @example(text="trace_id=N/A trace_id: NaN trace_id: 0-0 trace_id: a/b")
     def run(text: str) -> None:
         want = traceid.from_message(text)
         assert fast.message_trace(text) == want, text

@@ -144,3 +144,16 @@ def test_zero_ids_are_no_ids_in_every_form() -> None:
 )
 def test_a_value_going_on_with_a_slash_is_no_id(message: str, tid: str | None) -> None:
     assert from_message(message) == tid
+
+
+@pytest.mark.parametrize(
+    ("message", "tid"),
+    [
+        ("unable to trace_id: trace_17149<<<Logpush: messages truncated>>>", None),
+        ("trace_id: abc123 then more<<<Logpush: messages truncated>>>", "abc123"),
+        ("<<<Logpush: messages truncated>>>", None),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0<<<Logpush: messages truncated>>>", None),
+    ],
+)
+def test_a_logpush_cut_ends_the_text_and_the_id_it_cut(message: str, tid: str | None) -> None:
+    assert from_message(message) == tid

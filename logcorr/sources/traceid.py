@@ -44,6 +44,8 @@ _MSG_KEYED = re.compile(
 )
 _ID_TEXT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-"
 _ID_CHARS = frozenset(_ID_TEXT)
+# what Logpush writes where it cut a message at the invocation's 16,384 characters
+_LOGPUSH_CUT = "<<<Logpush: "
 # the browser console override's own ids, trace_<epoch-ms>_<base36>, and its test generator's,
 # trace_<epoch-ms>_test_<system>
 _MSG_BARE = re.compile(r"\b(trace_\d{10,}_[a-z0-9]+(?:_[a-z0-9]+)*)\b")
@@ -142,7 +144,11 @@ def _after_a_key(message: str, at: int) -> bool:
 def from_message(message: str, cut: bool = False) -> str | None:
     """A trace id mentioned in free text, or None. `cut`: the text was cut at a length limit (Convex's
     `is_truncated`, 4 KiB), so the run of id characters it ends with may be an id's first part, which named
-    a trace of its own (`trace_17645472`): it names none, and the line takes its request's id."""
+    a trace of its own (`trace_17645472`): it names none, and the line takes its request's id. Logpush marks
+    its cut (`unable to <<<Logpush: messages truncated>>>`): the text before the mark is read so."""
+    at = message.find(_LOGPUSH_CUT)
+    if at >= 0:
+        message, cut = message[:at], True
     if cut:
         message = message.rstrip(_ID_TEXT)
     if "race" in message or "RACE" in message:
