@@ -1062,12 +1062,12 @@ def test_a_browser_ahead_of_convex_with_no_worker_line_is_corrected_by_causal_or
 def test_a_backend_line_long_before_the_trace_began_is_not_called_skew(
     cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
 ) -> None:
-    """Servers keep NTP time: a backend line minutes before the Worker's first is no clock's error (another
-    request named the id), so it is not moved."""
+    """Servers keep NTP time: a backend line seconds before the Worker's first is no clock's error (a call the
+    page made before its first line reached the Worker), so it is not moved."""
     from tests.conftest import convex_console
 
     tid, t0 = "trace_1714911200000_cvx3", 1714911200000
-    lines = [_worker_record(t0, "POST /x", tid), convex_console(f"'trace_id: {tid}'", t0 - 120_000)]
+    lines = [_worker_record(t0, "POST /x", tid), convex_console(f"'trace_id: {tid}'", t0 - 2_001)]
     db = str(tmp_path / "cvx3.duckdb")
     ingest([str(write_jsonl("t.jsonl", lines))], db)
     model = trace_json(cli, db, tid)

@@ -23,7 +23,8 @@ The Convex clock is taken as in sync with the Worker's, but the two servers may 
 a trace begins in the browser, so its first backend line follows the first line of the other clocks (the
 browser's corrected). A backend line earlier than that means the Convex clock is behind by at least the gap
 (`estimate_backend`): the least correction that restores the order, and only up to `MAX_SERVER_SKEW_MS` —
-servers keep NTP time, so a backend line minutes early was logged by another request that named the id.
+servers keep NTP time, so a backend line seconds or minutes early is more likely a call the page made before
+its first line reached the Worker (a query on mount) than a clock, and is left where it is.
 
 Which clock an event's `ts` is on follows from its source format: Cloudflare exports and stored worker
 records are on the Worker's clock even when the line came from a browser, and so (the Convex server's) are
@@ -134,8 +135,8 @@ def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> S
 
 
 # two servers' clocks (NTP) disagree by a second or so; a backend line further before the trace's start is no
-# skew of the Convex clock
-MAX_SERVER_SKEW_MS = 10_000
+# skew of the Convex clock (and the least a wrong guess can move a line that was early)
+MAX_SERVER_SKEW_MS = 2_000
 
 
 def _stamps(events: list[dict[str, Any]], clock: str) -> list[int]:
