@@ -706,7 +706,9 @@ def test_a_long_trace_lists_its_first_events_and_says_how_many_it_left_out(
     assert table.exit_code == ExitCode.OK
     assert table.stderr == f"(the first 3 of {n} events: --limit 0 lists all)\n"
     listed = [e["message"] for e in whole["events"]]
-    assert listed[2] in table.stdout and listed[3] not in table.stdout
+    assert listed[2] in table.stdout
+    # past the cut only the first error is shown (it is listed after the events, as the next test says)
+    assert [m for m in listed[3:] if m in table.stdout] == [whole["errors"]["first"]["message"]]
     assert cli("trace", CHAIN, "--db", db, "--limit", "0").stderr == ""
     cut = trace_json(cli, db, CHAIN, "--limit", "2")
     assert [e["event_id"] for e in cut["events"]] == [e["event_id"] for e in whole["events"][:2]]
@@ -1093,3 +1095,26 @@ def test_tables_show_bidirectional_controls_of_log_text_escaped(
         assert not any(c in out for c in "\u202e\u2066\u2069\u202c\u200f"), out
         assert "payment ok \\u202e\\u2066deliaf\\u2069\\u202c \\u200f." in out
     assert cli("search", "payment", "--db", db, "--format", "json").json()[0]["message"] == text
+
+
+def test_a_long_trace_whose_first_error_is_past_the_listed_events_still_shows_it(
+    cli: Callable[..., CliResult], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 10,000-line trace with its one error at line 5,001: the table said `errors 1` and listed the first 1,000
+    lines, none of them the error. It is listed after them, marked, and said to be beyond the list."""
+    import logcorr.cli.query
+
+    whole = trace_json(cli, db, CHAIN)
+    first = whole["errors"]["first"]
+    at = next(i for i, e in enumerate(whole["events"]) if e["event_id"] == first["event_id"])
+    assert at >= 2
+    monkeypatch.setattr(logcorr.cli.query, "TABLE_EVENTS", at)  # the error is the first line left out
+    table = cli("trace", CHAIN, "--db", db)
+    assert table.exit_code == ExitCode.OK
+    rows = table.stdout.splitlines()
+    assert first["message"] in rows[-1] and rows[-1].startswith("▶"), table.stdout
+    assert f"the first error, event {at + 1} of {len(whole['events'])}, past the {at} listed" in rows[-2]
+    assert table.stderr == f"(the first {at} of {len(whole['events'])} events: --limit 0 lists all)\n"
+    # listed among the events, it is not repeated
+    monkeypatch.setattr(logcorr.cli.query, "TABLE_EVENTS", at + 1)
+    assert cli("trace", CHAIN, "--db", db).stdout.count(first["message"]) == 1
