@@ -299,6 +299,14 @@ def test_an_unknown_id_exits_1_with_close_matches(cli: Callable[..., CliResult],
     assert r.stdout == ""
 
 
+def test_an_id_given_in_other_case_names_the_stored_one(cli: Callable[..., CliResult], db: str) -> None:
+    """Trace ids are matched exactly; one typed or copied in capitals (`TRACE_…_CHAIN01`) got "no id is close to
+    it", as the comparison counted each changed case a changed letter."""
+    r = cli("trace", CHAIN.upper(), "--db", db)
+    assert r.exit_code == ExitCode.CHECK_FAILED
+    assert r.stderr.splitlines()[1].startswith(f"hint: close matches: {CHAIN}"), r.stderr  # the nearest first
+
+
 def test_the_terminal_timeline_shows_spans_the_first_error_and_dropped_lines(
     cli: Callable[..., CliResult], db: str
 ) -> None:
