@@ -702,13 +702,19 @@ static PyObject *opt_str(P *p, int i, int *rc) {
 /* trace ids: logcorr.sources.traceid                                                              */
 
 static const char *FIELD_NAMES[] = {"trace_id", "traceId", "traceID", "trace-id", "correlation_id", "correlationId"};
-static const char *NOT_IDS[] = {"null", "undefined", "none", "unknown", "", "n/a"};
+static const char *NOT_IDS[] = {"null", "undefined", "none", "unknown", "", "n/a", "nan", "nil", "true", "false",
+                                "[object object]", "(null)", "<nil>", "<null>", "%s"};
 
+/* traceid.placeholder: a word of NOT_IDS, a template never filled in (`${`, `{{`), or only `0` and `-` */
 static int not_an_id(const char *s, Py_ssize_t n) {
     for (size_t k = 0; k < sizeof NOT_IDS / sizeof NOT_IDS[0]; k++) {
         if (word_is(s, n, NOT_IDS[k])) return 1;
     }
-    return 0;
+    if (n >= 2 && (s[0] == '$' || s[0] == '{') && s[1] == '{') return 1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (s[k] != '0' && s[k] != '-') return 0;
+    }
+    return 1;
 }
 
 /* clean_id(value of token i): OK with *out, TS_NONE, or BAIL */
@@ -718,7 +724,7 @@ static int clean_id(P *p, int i, Text *out) {
         out->s = (const char *)p->s + t->start;
         out->n = t->end - t->start;
         out->ascii = 1;
-        return OK; /* a decimal is never a placeholder, never long */
+        return not_an_id(out->s, out->n) ? TS_NONE : OK; /* 0 (or -0) is a placeholder; never long */
     }
     if (t->type != T_STR) return TS_NONE;
     Text tx;
@@ -877,18 +883,25 @@ static int has_digit(const unsigned char *s, Py_ssize_t n) {
     return 0;
 }
 
-static int contains(const char *s, Py_ssize_t n, const char *w) {
+static Py_ssize_t find_at(const char *s, Py_ssize_t n, const char *w) {
     size_t wn = strlen(w);
     for (Py_ssize_t p = 0; p + (Py_ssize_t)wn <= n; p++) {
-        if (memcmp(s + p, w, wn) == 0) return 1;
+        if (memcmp(s + p, w, wn) == 0) return p;
     }
-    return 0;
+    return -1;
 }
+
+static int contains(const char *s, Py_ssize_t n, const char *w) { return find_at(s, n, w) >= 0; }
 
 /* traceid.from_message on text `m`: OK with *out, TS_NONE, or BAIL (text that is not ASCII) */
 static int from_message(Text *m, Text *out) {
     const unsigned char *s = (const unsigned char *)m->s;
     Py_ssize_t n = m->n, gs, ge;
+    Py_ssize_t cut = find_at(m->s, n, "<<<Logpush: "); /* traceid._LOGPUSH_CUT: the text before it, cut */
+    if (cut >= 0) {
+        n = cut;
+        while (n > 0 && is_idchar(s[n - 1])) n--;
+    }
     int race = contains(m->s, n, "race") || contains(m->s, n, "RACE");
     int dash = n >= 55 && memchr(m->s, '-', (size_t)n) != NULL;
     if (!race && !dash) return TS_NONE;
@@ -897,7 +910,7 @@ static int from_message(Text *m, Text *out) {
         int stated;
         for (Py_ssize_t p = 0; p < n; p++) {
             if (keyed_at(s, n, p, &gs, &ge, &stated)) {
-                if (ge < n && is_idchar(s[ge])) continue; /* a run longer than MAX_ID: no id */
+                if (ge < n && (is_idchar(s[ge]) || s[ge] == '/')) continue; /* longer than MAX_ID, or N/A: no id */
                 while (ge > gs && (s[ge - 1] == '.' || s[ge - 1] == ',' || s[ge - 1] == ':' || s[ge - 1] == ';')) ge--;
                 if (ge > gs && !not_an_id(m->s + gs, ge - gs) && (stated || has_digit(s + gs, ge - gs))) {
                     out->s = m->s + gs;
@@ -1315,8 +1328,8 @@ static int convex_console(P *p, int obj, Row *r) {
         int ty = p->toks[trunc].type;
         if (ty == T_FALSE || ty == T_NULL) {
             trunc = -1;
-        } else if (ty != T_TRUE) {
-            return BAIL;
+        } else {
+            return BAIL; /* true: its last word may be an id cut short (traceid.from_message's `cut`): Python's */
         }
     }
     int members[6] = {get(p, fn, "path"), get(p, fn, "type"), get(p, fn, "component_path"), trunc,

@@ -299,6 +299,14 @@ def test_an_unknown_id_exits_1_with_close_matches(cli: Callable[..., CliResult],
     assert r.stdout == ""
 
 
+def test_an_id_given_in_other_case_names_the_stored_one(cli: Callable[..., CliResult], db: str) -> None:
+    """Trace ids are matched exactly; one typed or copied in capitals (`TRACE_…_CHAIN01`) got "no id is close to
+    it", as the comparison counted each changed case a changed letter."""
+    r = cli("trace", CHAIN.upper(), "--db", db)
+    assert r.exit_code == ExitCode.CHECK_FAILED
+    assert r.stderr.splitlines()[1].startswith(f"hint: close matches: {CHAIN}"), r.stderr  # the nearest first
+
+
 def test_the_terminal_timeline_shows_spans_the_first_error_and_dropped_lines(
     cli: Callable[..., CliResult], db: str
 ) -> None:
@@ -706,7 +714,9 @@ def test_a_long_trace_lists_its_first_events_and_says_how_many_it_left_out(
     assert table.exit_code == ExitCode.OK
     assert table.stderr == f"(the first 3 of {n} events: --limit 0 lists all)\n"
     listed = [e["message"] for e in whole["events"]]
-    assert listed[2] in table.stdout and listed[3] not in table.stdout
+    assert listed[2] in table.stdout
+    # past the cut only the first error is shown (it is listed after the events, as the next test says)
+    assert [m for m in listed[3:] if m in table.stdout] == [whole["errors"]["first"]["message"]]
     assert cli("trace", CHAIN, "--db", db, "--limit", "0").stderr == ""
     cut = trace_json(cli, db, CHAIN, "--limit", "2")
     assert [e["event_id"] for e in cut["events"]] == [e["event_id"] for e in whole["events"][:2]]
@@ -960,3 +970,166 @@ def test_the_table_says_a_large_skew_in_minutes_hours_or_days(cli: Callable[...,
     r = cli("trace", "trace_1714910600000_pair01", "--db", db)
     assert r.exit_code == ExitCode.OK, r.stderr
     assert "skew: browser clock +89920 ms (1.5 min ahead) vs worker (paired, trace" in r.stdout
+
+
+def test_a_placeholder_id_shared_by_unrelated_requests_makes_no_trace(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """Requests that had no id, each logging the value its program writes then (`0…0`, `NaN`, `[object Object]`,
+    `N/A`), were one trace of them all; each of those lines is an orphan, and a request's lines that name a
+    real id still form its trace."""
+    from tests.conftest import browser_event, convex_console
+
+    t0 = 1714910800000
+    placeholder_lines = [
+        *(
+            browser_event(t0 + i, f"page {i}", trace=v)
+            for i, v in enumerate(["NaN", "[object Object]", "0" * 32])
+        ),
+        {
+            "id": "w1",
+            "trace_id": 0,
+            "system": "worker",
+            "level": "info",
+            "message": "POST /log",
+            "timestamp": t0,
+        },
+        *(convex_console(f"'handled trace_id=N/A in {i} ms'", t0 + i, f"{i:016x}") for i in range(5)),
+        *(
+            convex_console(f"'{{ traceId: \\'{'0' * 32}\\' }}'", t0 + 10 + i, f"{i + 9:016x}")
+            for i in range(5)
+        ),
+        convex_console("'real trace_id: trace_1714910800000_ok1'", t0 + 20, "a" * 16),
+    ]
+    db = str(tmp_path / "junk.duckdb")
+    ingest([str(write_jsonl("junk.jsonl", placeholder_lines))], db)
+    rows = cli("traces", "--db", db, "--format", "json").json()
+    assert [r["trace_id"] for r in rows] == ["trace_1714910800000_ok1"]
+    stats = cli("stats", "--db", db, "--json").json()
+    assert stats["orphans"] == len(placeholder_lines) - 1
+
+
+def _worker_record(ts: int, message: str, tid: str, level: str = "info") -> dict[str, Any]:
+    return {
+        "id": f"{ts}_w",
+        "trace_id": tid,
+        "system": "worker",
+        "level": level,
+        "message": message,
+        "timestamp": ts,
+    }
+
+
+def test_a_convex_clock_a_second_behind_the_workers_is_corrected_by_causal_order(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """The backend's first line of a trace follows its start: a Convex clock 1 s behind the Worker's put the
+    mutation a second before the click and the request that caused it, and the flow read backend → browser →
+    worker. The backend is moved by the least that restores the order, and the output says so."""
+    from tests.conftest import convex_console
+
+    tid, t0 = "trace_1714911000000_cvx1", 1714911000000
+    lines = [
+        _worker_record(t0, "POST /api/orders received", tid),
+        convex_console(f"'creating order trace_id: {tid}'", t0 + 60 - 1000),
+        convex_console("'inventory check failed'", t0 + 400 - 1000) | {"log_level": "ERROR"},
+        _worker_record(t0 + 500, "upstream 500 from convex", tid, "error"),
+    ]
+    db = str(tmp_path / "cvx.duckdb")
+    ingest([str(write_jsonl("t.jsonl", lines))], db)
+    model = trace_json(cli, db, tid)
+    assert model["systems"] == ["worker", "backend"]
+    # the least that restores the order: the first backend line at the Worker's first (listed after it)
+    assert model["skew"]["backend"] == {"offset_ms": -940, "method": "causal", "samples": 1, "scope": "trace"}
+    assert [e["message"] for e in model["events"]] == [
+        "POST /api/orders received", f"creating order trace_id: {tid}", "inventory check failed",
+        "upstream 500 from convex",
+    ]  # fmt: skip
+    assert model["errors"]["chain"] == ["backend", "worker"]
+    assert model["events"][1]["ts"] == "2024-05-05T12:09:59.060Z"  # the raw time is kept beside the corrected
+    assert model["events"][1]["ts_corrected"] == "2024-05-05T12:10:00.000Z"
+    jsonschema.validate(model, SCHEMA)
+    table = cli("trace", tid, "--db", db).stdout
+    assert "skew: backend clock -940 ms vs worker (causal, trace, 1 sample); times corrected" in table
+    raw = trace_json(cli, db, tid, "--no-skew")
+    assert raw["systems"] == ["backend", "worker"] and raw["skew"] == {}
+
+
+def test_a_browser_ahead_of_convex_with_no_worker_line_is_corrected_by_causal_order(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """A browser that calls Convex directly (no Worker line in the trace): its clock 90 s ahead put the click
+    after the mutation it caused; the Convex clock is the server's then."""
+    from tests.conftest import browser_event, convex_console
+
+    tid, t0 = "trace_1714911100000_cvx2", 1714911100000
+    lines = [
+        browser_event(t0 + 90_000, "Save clicked", trace=tid),
+        convex_console(f"'saving trace_id: {tid}'", t0 + 50),
+    ]
+    db = str(tmp_path / "cvx2.duckdb")
+    ingest([str(write_jsonl("t.jsonl", lines))], db)
+    model = trace_json(cli, db, tid)
+    assert model["skew"] == {
+        "browser": {"offset_ms": 89_951, "method": "causal", "samples": 1, "scope": "trace"}
+    }
+    assert model["systems"] == ["browser", "backend"] and model["duration_ms"] == 1
+
+
+def test_a_backend_line_long_before_the_trace_began_is_not_called_skew(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """Servers keep NTP time: a backend line seconds before the Worker's first is no clock's error (a call the
+    page made before its first line reached the Worker), so it is not moved."""
+    from tests.conftest import convex_console
+
+    tid, t0 = "trace_1714911200000_cvx3", 1714911200000
+    lines = [_worker_record(t0, "POST /x", tid), convex_console(f"'trace_id: {tid}'", t0 - 2_001)]
+    db = str(tmp_path / "cvx3.duckdb")
+    ingest([str(write_jsonl("t.jsonl", lines))], db)
+    model = trace_json(cli, db, tid)
+    assert model["skew"] == {} and model["systems"] == ["backend", "worker"]
+
+
+def test_tables_show_bidirectional_controls_of_log_text_escaped(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """A right-to-left override (U+202E) in a log line reversed the text after it on a terminal that lays out
+    bidirectional text (VTE, Konsole, mlterm): `payment ok \\u202e"deliaf"` read `payment ok "failed"`. Tables
+    show it escaped, as other control characters; the data formats keep it."""
+    from tests.conftest import browser_event
+
+    text = "payment ok \u202e\u2066deliaf\u2069\u202c \u200f."
+    db = str(tmp_path / "bidi.duckdb")
+    ingest(
+        [str(write_jsonl("b.jsonl", [browser_event(1714910700000, text, trace="trace_1714910700000_bidi")]))],
+        db,
+    )
+    for args in (("trace", "trace_1714910700000_bidi"), ("search", "payment")):
+        out = cli(*args, "--db", db).stdout
+        assert not any(c in out for c in "\u202e\u2066\u2069\u202c\u200f"), out
+        assert "payment ok \\u202e\\u2066deliaf\\u2069\\u202c \\u200f." in out
+    assert cli("search", "payment", "--db", db, "--format", "json").json()[0]["message"] == text
+
+
+def test_a_long_trace_whose_first_error_is_past_the_listed_events_still_shows_it(
+    cli: Callable[..., CliResult], db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 10,000-line trace with its one error at line 5,001: the table said `errors 1` and listed the first 1,000
+    lines, none of them the error. It is listed after them, marked, and said to be beyond the list."""
+    import logcorr.cli.query
+
+    whole = trace_json(cli, db, CHAIN)
+    first = whole["errors"]["first"]
+    at = next(i for i, e in enumerate(whole["events"]) if e["event_id"] == first["event_id"])
+    assert at >= 2
+    monkeypatch.setattr(logcorr.cli.query, "TABLE_EVENTS", at)  # the error is the first line left out
+    table = cli("trace", CHAIN, "--db", db)
+    assert table.exit_code == ExitCode.OK
+    rows = table.stdout.splitlines()
+    assert first["message"] in rows[-1] and rows[-1].startswith("▶"), table.stdout
+    assert f"the first error, event {at + 1} of {len(whole['events'])}, past the {at} listed" in rows[-2]
+    assert table.stderr == f"(the first {at} of {len(whole['events'])} events: --limit 0 lists all)\n"
+    # listed among the events, it is not repeated
+    monkeypatch.setattr(logcorr.cli.query, "TABLE_EVENTS", at + 1)
+    assert cli("trace", CHAIN, "--db", db).stdout.count(first["message"]) == 1

@@ -1288,6 +1288,20 @@ EDGE_LINES = [
     b'{"message":"m","trace_id":-0,"context":{"timestamp":1714910400000}}',
     b'{"message":"m","trace_id":1.0,"correlationId":"c","context":{"timestamp":1714910400000}}',
     b'{"message":"m","level":"log","context":{"timestamp":1714910400000,"traceId":"ctx"}}',
+    # Logpush's mark of a cut message: the id characters before it are no id (traceid._LOGPUSH_CUT)
+    b'{"message":"x trace_id: trace_17149<<<Logpush: messages truncated>>>","level":"log","context":{"timestamp":1714910400000}}',
+    b'{"message":"trace_id: ok1 x<<<Logpush: messages truncated>>> trace_id: ok2","level":"log","context":{"timestamp":1714910400000}}',
+    b'{"message":"x <<<Logpush: trace_id: ok3","level":"log","context":{"timestamp":1714910400000}}',
+    # placeholders (traceid.placeholder): a program's value for no id is none, in a field and in text
+    b'{"message":"m","trace_id":0,"traceId":"t2","context":{"timestamp":1714910400000}}',
+    b'{"message":"m","trace_id":-0,"context":{"timestamp":1714910400000}}',
+    b'{"message":"m","trace_id":"NaN","traceId":" [object Object] ","context":{"timestamp":1714910400000}}',
+    b'{"message":"m","trace_id":"00000000-0000-0000-0000-000000000000","context":{"timestamp":1714910400000}}',
+    b'{"message":"m","trace_id":"${traceId}","correlationId":"{{id}}","context":{"timestamp":1714910400000}}',
+    b'{"message":"m","trace_id":"<NIL>","traceId":"(null)","traceID":"%s","context":{"timestamp":1714910400000}}',
+    b'{"message":"m","trace_id":"-","traceId":"0-0","trace-id":"a0","context":{"timestamp":1714910400000}}',
+    b'{"message":"trace_id=N/A trace_id: nil, trace_id: 000 trace_id=abc/d trace-id: ok1","level":"log","context":{"timestamp":1714910400000}}',
+    b'{"message":"traceparent: 00-00000000000000000000000000000000-00f067aa0ba902b7-01 trace_id=False","level":"log","context":{"timestamp":1714910400000}}',
     b'{"message":"m","level":"log","context":{"timestamp":1714910400000,"headers":{"TraceParent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}}',
     b'{"message":"m","level":"log","context":{"timestamp":1714910400000,"headers":{"traceparent":"x","sentry-trace":"4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-1"}}}',
     b'{"message":"trace_id: null trace_1754384400000_abc","level":"log","context":{"timestamp":1714910400000}}',
@@ -1481,6 +1495,7 @@ TRACE_ALPHABET = [
     "00-", "-01", "null", "n/a", "none", "undefined", "unknown", "NULL", "a", "z", "A", "Z", "x", "_abc", "b18ue01s4",
     "trace_1754384400000_abc", "trace_1754384400000_", TRACEPARENT_OK, TRACEPARENT_ZERO, "0" * 32, "f" * 16,
     "a" * 127, "a" * 128, "a" * 129, "\x00", "\x7f", "\\", "/", "(", ")", "[", "]",
+    "NaN", "nil", "0", "0-0", "${x}", "{{x}}", "%s", "<<<Logpush: ", "<<<Logpush: messages truncated>>>",
 ]  # fmt: skip
 ASCII = "".join(chr(c) for c in range(128))
 ID_CHARS = "abcXYZ019_.:-/'\\\" ,;"
@@ -1553,6 +1568,8 @@ def test_message_trace_equals_from_message_on_ascii(fast: Any) -> None:
     @example(text="prev_trace_id: trace_1714910400000_ab1 then trace_1714910400000_cd2")
     @example(text="{\"oldTraceId\": 'trace_1714910400000_ab1'} TRACE-ID=\ttrace_1714910400000_cd2")
     @example(text="")
+    @example(text="x trace_id: trace_17149<<<Logpush: messages truncated>>> trace_id: abc")
+    @example(text="trace_id=N/A trace_id: NaN trace_id: 0-0 trace_id: a/b")
     def run(text: str) -> None:
         want = traceid.from_message(text)
         assert fast.message_trace(text) == want, text

@@ -1054,3 +1054,29 @@ def test_a_database_written_before_keeps_its_tail_lines_from_being_stored_again_
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT DISTINCT rule FROM drop_ledger").fetchall() == [("duplicate",)]
         assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (6,)
+
+
+def test_an_id_logpush_cut_short_is_no_id_and_the_line_takes_its_invocations(tmp_path: Path) -> None:
+    """Logpush cuts an invocation's messages at 16,384 characters and marks the cut (`<<<Logpush: messages
+    truncated>>>`): `trace_id: trace_17149` before the mark was a trace of its own. The text before the mark
+    names none; the line takes the id its invocation's other line names."""
+    cut = "x" * 300 + " trace_id: trace_17149<<<Logpush: messages truncated>>>"
+    obj = logpush(
+        Logs=[
+            {"Level": "log", "Message": ["stored", {"trace_id": TRACE_A}], "TimestampMs": 1714910401044},
+            {"Level": "log", "Message": [cut], "TimestampMs": 1714910401045},
+        ]
+    )
+    events = run(parse_logpush, obj)[0]
+    assert [(e.trace_id, e.trace_source) for e in events] == [(TRACE_A, "field"), (TRACE_A, "request_id")]
+    alone = run(parse_logpush, logpush(Logs=[obj["Logs"][1]]))[0]
+    assert [e.trace_id for e in alone] == [None]
+    # an id before the cut, not at it, is whole
+    whole = f"trace_id: {TRACE_A} " + "x" * 300 + "<<<Logpush: messages truncated>>>"
+    assert run(parse_logpush, logpush(Logs=[{"Level": "log", "Message": [whole]}]))[0][0].trace_id == TRACE_A
+    path = tmp_path / "logpush.jsonl"  # through the compiled parser, as an ingest reads it
+    path.write_text(json.dumps(logpush(Logs=[obj["Logs"][1]])) + "\n")
+    db = str(tmp_path / "db.duckdb")
+    ingest([str(path)], db)
+    with duckdb.connect(db, read_only=True) as con:
+        assert con.execute("SELECT trace_id, trace_source FROM log_queue").fetchall() == [(None, "none")]

@@ -1338,3 +1338,35 @@ def test_a_failure_while_earlier_lines_take_their_trace_is_reported_as_itself(
         ingest([str(path)], db)
     with duckdb.connect(db, read_only=True) as con:
         assert con.execute("SELECT trace_id FROM log_queue").fetchall() == [(None,)]
+
+
+def test_an_id_at_the_end_of_a_truncated_line_is_no_id_and_the_line_takes_its_requests(
+    tmp_path: Path,
+) -> None:
+    """Convex cuts a console line at 4 KiB: an id it ends with may be cut short, and `trace_17645472` was a trace
+    of its own. The line names none; its request's other line gives it the id."""
+    tid = "trace_1764547200000_k3x9a2b"
+    cut = console(message="'" + "x" * 4000 + " trace_id: trace_17645472", is_truncated=True)
+    (ev,) = run(parse_v2, cut)[0]
+    assert (ev.trace_id, ev.trace_source) == (None, "none")
+    whole = console(message=f"'trace_id: {tid} " + "x" * 4000, is_truncated=True)  # cut far from the id
+    assert run(parse_v2, whole)[0][0].trace_id == tid
+    assert run(parse_v2, console(message="'trace_id: trace_17645472'"))[0][0].trace_id == "trace_17645472"
+    path = tmp_path / "convex.jsonl"
+    path.write_bytes(
+        orjson.dumps(cut) + b"\n" + orjson.dumps(console(message=f"'done trace_id: {tid}'")) + b"\n"
+    )
+    db = str(tmp_path / "db.duckdb")
+    ingest([str(path)], db)
+    with duckdb.connect(db, read_only=True) as con:
+        got = con.execute("SELECT trace_id, trace_source FROM log_queue ORDER BY source_line").fetchall()
+    assert got == [(tid, "request_id"), (tid, "message")]
+
+
+def test_an_id_at_the_end_of_a_truncated_cli_line_is_no_id() -> None:
+    line = {"messages": ["'" + "x" * 100 + " trace_id: trace_1764'"], "isTruncated": True, "level": "LOG",
+            "timestamp": 1714910401458}  # fmt: skip
+    obj = {"kind": "Progress", "udfType": "Mutation", "identifier": "a:b", "requestId": "r1",
+           "timestamp": 1714910401.458, "logLines": [line]}  # fmt: skip
+    events = run(convex_cli.parse, obj)[0]
+    assert [e.trace_id for e in events] == [None]

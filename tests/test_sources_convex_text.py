@@ -591,3 +591,38 @@ def test_grown_text_that_continues_its_last_record_and_its_second_accounts_for_e
 
     found = explain(db, f"{log}:4")
     assert [(r["source"], r["fate"]) for r in found.rows] == [(f"{log}:3", "rejected")]
+
+
+def test_an_id_at_the_end_of_a_truncated_line_is_no_id() -> None:
+    text = (
+        "1/4/2026, 1:17:46 PM [CONVEX M(a:b)] [LOG] 'checkout trace_id: trace_17645' (truncated due to length)\n"
+        "1/4/2026, 1:17:47 PM [CONVEX M(a:b)] [LOG] 'checkout trace_id: trace_17645'\n"
+    )
+    (cut, whole), _, _ = events_of(text)
+    assert (cut.trace_id, cut.context["is_truncated"]) == (None, True)
+    assert whole.trace_id == "trace_17645"
+
+
+def test_a_log_across_the_hour_clocks_go_back_keeps_its_order() -> None:
+    """`toLocaleString` prints 1:00-1:59 AM twice on the night clocks go back. The second pass was read as the
+    first, an hour early: a trace's backend lines went before the Worker lines that caused them. A repeated wall
+    time is read as the pass nearer the record before it (the CLI prints in time order)."""
+    text = (
+        "11/2/2025, 12:59:58 AM [CONVEX M(a:b)] [LOG] 'before'\n"  # EDT
+        "11/2/2025, 1:00:01 AM [CONVEX M(a:b)] [LOG] 'first pass'\n"  # EDT, 05:00:01Z
+        "11/2/2025, 1:59:59 AM [CONVEX M(a:b)] [LOG] 'end of first pass'\n"  # EDT, 05:59:59Z
+        "11/2/2025, 1:00:05 AM [CONVEX M(a:b)] [LOG] 'second pass'\n"  # EST, 06:00:05Z
+        "11/2/2025, 1:00:04 AM [CONVEX M(a:b)] [LOG] 'printed late'\n"  # EST, 06:00:04Z
+        "11/2/2025, 2:00:00 AM [CONVEX M(a:b)] [LOG] 'after'\n"  # EST, 07:00:00Z
+    )
+    events, _, _ = events_of(text, LocalZone("America/New_York"))
+    assert [e.ts_ms for e in events] == [
+        utc_ms(2025, 11, 2, 4, 59, 58), utc_ms(2025, 11, 2, 5, 0, 1), utc_ms(2025, 11, 2, 5, 59, 59),
+        utc_ms(2025, 11, 2, 6, 0, 5), utc_ms(2025, 11, 2, 6, 0, 4), utc_ms(2025, 11, 2, 7, 0, 0),
+    ]  # fmt: skip
+    # a line printed a little late in the first pass stays in it
+    late = (
+        "11/2/2025, 1:30:00 AM [CONVEX M(a:b)] [LOG] 'x'\n11/2/2025, 1:29:50 AM [CONVEX M(a:b)] [LOG] 'y'\n"
+    )
+    events, _, _ = events_of(late, LocalZone("America/New_York"))
+    assert [e.ts_ms for e in events] == [utc_ms(2025, 11, 2, 5, 30, 0), utc_ms(2025, 11, 2, 5, 29, 50)]

@@ -103,3 +103,57 @@ LONG = "sess-" + "a" * 150 + "-1"  # 157 characters: a field takes it whole (up 
 def test_a_long_id_in_text_is_taken_whole_or_not_at_all(message: str, tid: str | None) -> None:
     assert from_message(message) == tid
     assert clean_id(LONG) == LONG and clean_id("x" * 257) is None
+
+
+# what a program writes where it has no id: each request that had none carried the same value, and thousands of
+# unrelated requests were listed as one trace
+PLACEHOLDERS = ["NaN", "nil", "false", "true", "[object Object]", "(null)", "<nil>", "<null>", "%s", "${traceId}",
+                "{{trace_id}}", "0", "0" * 32, "00000000-0000-0000-0000-000000000000", "-"]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", PLACEHOLDERS)
+def test_a_placeholder_is_no_trace_id(value: str) -> None:
+    from logcorr.sources.traceid import find, from_fields
+
+    assert clean_id(value) is None and clean_id(f" {value} ") is None
+    assert from_fields({"trace_id": value, "traceId": "abc123"}) == "abc123"  # the next field is taken
+    assert find(None, "m", None, {"x-trace-id": value}) == (None, "none")
+    if value[0].isalnum():  # text: an id starts with a letter or digit
+        assert from_message(f"handled trace_id={value} in 3 ms") is None
+        assert from_message(f"trace_id: {value}, trace-id: abc123") == "abc123"
+
+
+def test_zero_ids_are_no_ids_in_every_form() -> None:
+    from logcorr.sources.traceid import from_headers
+
+    assert clean_id(0) is None and clean_id(7) == "7"
+    assert from_headers({"sentry-trace": "0" * 32 + "-00f067aa0ba902b7-1"}) is None
+    assert clean_id("trace_0") == "trace_0" and clean_id("a0-0") == "a0-0"  # only all-zero ids
+
+
+@pytest.mark.parametrize(
+    ("message", "tid"),
+    [
+        # `N/A` was read as the id `N`: every line saying so joined one trace `N`
+        ("trace_id=N/A", None),
+        ("payment ok (trace_id: n/a, user: u1)", None),
+        ("trace_id: N/A trace_id: abc123", "abc123"),
+        ("trace_id=abc/def", None),  # a path, not an id
+        ("[trace_id=abc123]/done", "abc123"),
+    ],
+)
+def test_a_value_going_on_with_a_slash_is_no_id(message: str, tid: str | None) -> None:
+    assert from_message(message) == tid
+
+
+@pytest.mark.parametrize(
+    ("message", "tid"),
+    [
+        ("unable to trace_id: trace_17149<<<Logpush: messages truncated>>>", None),
+        ("trace_id: abc123 then more<<<Logpush: messages truncated>>>", "abc123"),
+        ("<<<Logpush: messages truncated>>>", None),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0<<<Logpush: messages truncated>>>", None),
+    ],
+)
+def test_a_logpush_cut_ends_the_text_and_the_id_it_cut(message: str, tid: str | None) -> None:
+    assert from_message(message) == tid

@@ -90,7 +90,8 @@ def trace_cmd(
         None,
         "--limit",
         help="List at most this many events, the first in time; 0 lists all (default: 1000 in the table, "
-        "all in the others). The summary, spans and errors cover the whole trace.",
+        "all in the others). The summary, spans and errors cover the whole trace; the table shows the first "
+        "error after the events it lists when it is past them.",
     ),
 ) -> None:
     """Show one request's timeline across browser → worker → backend.
@@ -114,15 +115,22 @@ def trace_cmd(
     model = tr.build(con, tr.resolve(con, trace_id), skew=not no_skew, include_dropped=include_dropped)
     con.close()
     total = len(model["events"])
+    # where the first error is among all the events: the table shows it after the events it lists when the
+    # cut left it out (a long session's one error was counted in the header and shown nowhere)
+    first = model["errors"]["first"]
+    first_at = next(
+        (i for i, e in enumerate(model["events"]) if first and e["event_id"] == first["event_id"]), None
+    )
     if shown is not None and total > shown:
         model["events"] = model["events"][:shown]
-    _render_trace(model, fmt)
+    _render_trace(model, fmt, (first_at, total))
     if len(model["events"]) < total:
         sys.stdout.flush()
         sys.stderr.write(f"(the first {len(model['events'])} of {total} events: --limit 0 lists all)\n")
 
 
-def _render_trace(model: dict[str, Any], fmt: TraceFormat) -> None:
+def _render_trace(model: dict[str, Any], fmt: TraceFormat, first_error_at: tuple[int | None, int]) -> None:
+    """`first_error_at`: the first error's index among all the trace's events, and their number (the table's)."""
     from logcorr.render.console import write_json
 
     if fmt is TraceFormat.json:
@@ -134,7 +142,7 @@ def _render_trace(model: dict[str, Any], fmt: TraceFormat) -> None:
     elif fmt is TraceFormat.table:
         from logcorr.render.timeline import render
 
-        render(model)
+        render(model, first_error_at=first_error_at)
     elif fmt in (TraceFormat.jsonl, TraceFormat.csv):
         from logcorr.correlate import trace as tr
         from logcorr.render.rows import write_rows

@@ -14,9 +14,17 @@ estimated, most specific first, from:
    dropped count too, one sample per event (`event_key`): the Worker's record of a line whose browser
    payload was stored first (ingested earlier, or a clock behind the Worker's) is dropped as its duplicate,
    and it is that line's only pair;
-2. causal order — a trace's first browser line causes its first Worker line, so when the browser line is
-   later than the Worker line, the browser clock is ahead by at least that much: offset = gap + 1 ms.
-   Only that direction is evidence: an early browser line is ordinary (the trace id lives for a page load).
+2. causal order — a trace's first browser line causes its first Worker line (or, in a trace without one, its
+   first Convex line: the browser calls Convex directly), so when the browser line is later than that line,
+   the browser clock is ahead by at least that much: offset = gap + 1 ms. Only that direction is evidence: an
+   early browser line is ordinary (the trace id lives for a page load).
+
+The Convex clock is taken as in sync with the Worker's, but the two servers may disagree by a second or so;
+a trace begins in the browser, so its first backend line follows the first line of the other clocks (the
+browser's corrected). A backend line earlier than that means the Convex clock is behind by at least the gap
+(`estimate_backend`): the least correction that restores the order, and only up to `MAX_SERVER_SKEW_MS` —
+servers keep NTP time, so a backend line seconds or minutes early is more likely a call the page made before
+its first line reached the Worker (a query on mount) than a clock, and is left where it is.
 
 Which clock an event's `ts` is on follows from its source format: Cloudflare exports and stored worker
 records are on the Worker's clock even when the line came from a browser, and so (the Convex server's) are
@@ -117,10 +125,34 @@ def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> S
         offset, n = _paired(con, f"user_id = ? AND {window}", [user, min(stamps), max(stamps)], "true", [])
         if n:
             return Skew("browser", offset, "paired", n, f"user {user}")
-    browser = [e["ts_ms"] for e in events if e["clock"] == "browser" and not e.get("rule")]
-    worker = [e["ts_ms"] for e in events if e["clock"] == "worker" and not e.get("rule")]
-    if browser and worker:
-        gap = min(browser) - min(worker)
+    browser = _stamps(events, "browser")
+    server = _stamps(events, "worker") or _stamps(events, "backend")
+    if browser and server:
+        gap = min(browser) - min(server)
         if gap >= 0:
             return Skew("browser", gap + 1, "causal", 1, "trace")
     return Skew("browser", 0, "none", 0, "")
+
+
+# two servers' clocks (NTP) disagree by a second or so; a backend line further before the trace's start is no
+# skew of the Convex clock (and the least a wrong guess can move a line that was early)
+MAX_SERVER_SKEW_MS = 2_000
+
+
+def _stamps(events: list[dict[str, Any]], clock: str) -> list[int]:
+    """The times of the stored events on `clock` (those of dropped ones, shown by --include-dropped, measure
+    nothing more)."""
+    return [e["ts_ms"] for e in events if e["clock"] == clock and not e.get("rule")]
+
+
+def estimate_backend(events: list[dict[str, Any]], browser_offset_ms: int) -> Skew:
+    """The Convex clock's offset for one trace, by causal order: its first line is not before the trace's first
+    on the Worker's clock or the browser's (corrected by `browser_offset_ms`). Negative: behind the Worker."""
+    backend = _stamps(events, "backend")
+    others = _stamps(events, "worker") + [t - browser_offset_ms for t in _stamps(events, "browser")]
+    if backend and others:
+        gap = min(others) - min(backend)
+        # an equal time needs no correction: events of one millisecond are listed browser, worker, backend
+        if 0 < gap <= MAX_SERVER_SKEW_MS:
+            return Skew("backend", -gap, "causal", 1, "trace")
+    return Skew("backend", 0, "none", 0, "")

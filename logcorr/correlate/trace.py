@@ -8,7 +8,7 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
-from logcorr.correlate.skew import CLOCK_SQL, Skew, estimate_browser
+from logcorr.correlate.skew import CLOCK_SQL, Skew, estimate_backend, estimate_browser
 from logcorr.errors import ExitCode, LogcorrError
 from logcorr.model import SYSTEMS
 from logcorr.render.rows import iso
@@ -24,7 +24,8 @@ class TraceNotFound(LogcorrError):
 
 # Jaro-Winkler similarity from which a stored id counts as a close match of a wanted one: a digit or two off
 # in one id of the same app scores over 0.9; "nosuch" against `trace_<ms>_<rand>` ids scores 0.4, and
-# listing those five as "close matches" sent the user to unrelated requests
+# listing those five as "close matches" sent the user to unrelated requests. Compared in lower case: an id
+# typed in capitals is that id (ids are matched exactly, so it is only named)
 CLOSE = 0.85
 
 
@@ -58,10 +59,10 @@ def resolve(con: Any, wanted: str) -> str:
         for r in con.execute(
             """
             SELECT trace_id FROM (SELECT DISTINCT trace_id FROM log_queue WHERE trace_id IS NOT NULL)
-            WHERE jaro_winkler_similarity(trace_id, ?) >= ?
-            ORDER BY jaro_winkler_similarity(trace_id, ?) DESC, trace_id LIMIT 5
+            WHERE jaro_winkler_similarity(lower(trace_id), ?) >= ?
+            ORDER BY jaro_winkler_similarity(lower(trace_id), ?) DESC, trace_id LIMIT 5
             """,
-            [wanted, CLOSE, wanted],
+            [wanted.lower(), CLOSE, wanted.lower()],
         ).fetchall()
     ]
     if close:
@@ -163,6 +164,9 @@ def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool =
         b = estimate_browser(con, trace_id, events)
         if b.offset_ms:
             skews["browser"] = b
+        k = estimate_backend(events, b.offset_ms)
+        if k.offset_ms:
+            skews["backend"] = k
     for e in events:
         off = skews[e["clock"]].offset_ms if e["clock"] in skews else 0
         e["ts_corrected_ms"] = e["ts_ms"] - off

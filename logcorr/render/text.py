@@ -8,18 +8,24 @@ from collections.abc import Iterable
 from typing import Any
 
 # C0 but tab and line feed (a table lays those out), DEL and C1: bytes a terminal acts on. Log text is
-# untrusted: `\x1b[2J` in a browser message would clear the reader's screen, `\x1b]8;;…` plant a link
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# untrusted: `\x1b[2J` in a browser message would clear the reader's screen, `\x1b]8;;…` plant a link. And the
+# bidirectional controls (ALM, LRM, RLM, the embeddings, overrides and isolates): a terminal that lays out
+# bidirectional text (VTE, Konsole) shows the text after a right-to-left override reversed, so a line can
+# read as another ("Trojan Source", CVE-2021-42574)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _escape(m: re.Match[str]) -> str:
     c = m.group()
-    return "\\r" if c == "\r" else f"\\x{ord(c):02x}"
+    if c == "\r":
+        return "\\r"
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
 
 def visible(text: str) -> str:
-    """`text` with each control character but tab and line feed written as Python writes it (`\\x1b`,
-    `\\r`), for tables, the trace waterfall and error lines. Data formats (JSON, CSV) keep the exact text."""
+    """`text` with each control character but tab and line feed, and each bidirectional control, written as
+    Python writes it (`\\x1b`, `\\r`, `\\u202e`), for tables, the trace waterfall and error lines. Data formats
+    (JSON, CSV) keep the exact text."""
     return text if _CONTROL.search(text) is None else _CONTROL.sub(_escape, text)
 
 

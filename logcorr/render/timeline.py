@@ -31,8 +31,12 @@ def _bar(start: int, dur: int, total: int) -> str:
     return " " * a + "█" * (b - a) + " " * (BAR - b)
 
 
-def render(model: dict[str, Any], width: int | None = None) -> None:
-    """Print the waterfall to stdout (it is the data the user asked for)."""
+def render(
+    model: dict[str, Any], width: int | None = None, first_error_at: tuple[int | None, int] | None = None
+) -> None:
+    """Print the waterfall to stdout (it is the data the user asked for). `first_error_at`: the first error's
+    index among all the trace's events and their number, when `model["events"]` lists only the first of them:
+    an error past them is shown after them."""
     from rich.markup import escape
 
     from logcorr.render.console import stdout_console
@@ -71,7 +75,8 @@ def render(model: dict[str, Any], width: int | None = None) -> None:
         con.print("  error chain: " + " → ".join(f"[red]{s}[/]" for s in model["errors"]["chain"]))
     con.print()
     first_error = model["errors"]["first"]["event_id"] if model["errors"]["first"] else None
-    for e in model["events"]:
+
+    def line(e: dict[str, Any]) -> None:
         colour = COLOURS.get(e["system"], "white")
         where = visible(f"{os.path.basename(e['source_file'])}:{e['source_line']}")
         # offset, system, level and spacing take 29 columns; the dropped note up to 30 more
@@ -84,7 +89,7 @@ def render(model: dict[str, Any], width: int | None = None) -> None:
                 f"[dim]{_fmt_offset(e['offset_ms']):>11} {e['system']:<8} {e['level']:<5} {escape(msg)}  "
                 f"(dropped: {e['dropped_by']}) {escape(where)}[/]"
             )
-            continue
+            return
         marker = "[bold red]▶[/]" if e["event_id"] == first_error else " "
         style = LEVEL_STYLE.get(e["level"], "")
         level = f"[{style}]{e['level']:<5}[/]" if style else f"{e['level']:<5}"
@@ -92,3 +97,11 @@ def render(model: dict[str, Any], width: int | None = None) -> None:
         con.print(
             f"{marker}{_fmt_offset(e['offset_ms']):>10} [{colour}]{e['system']:<8}[/] {level} {text}  [dim]{escape(where)}[/]"
         )
+
+    for e in model["events"]:
+        line(e)
+    at, n_events = first_error_at or (None, len(model["events"]))
+    listed = len(model["events"])
+    if model["errors"]["first"] is not None and at is not None and at >= listed:
+        con.print(f"[dim]  … the first error, event {at + 1} of {n_events}, past the {listed} listed:[/]")
+        line(model["errors"]["first"])

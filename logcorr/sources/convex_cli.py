@@ -118,7 +118,8 @@ def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> st
             lts = own if own is not None and valid_ts(own) else ts
         else:
             continue
-        events.append(backend_event(lts, level, message, request_id, context or None))
+        cut = isinstance(line, dict) and bool(line.get("isTruncated"))
+        events.append(backend_event(lts, level, message, request_id, context or None, cut=cut))
     if kind == "Completion":
         error = obj.get("error")
         # the serializer writes `success: null` for queries, mutations and actions (only HTTP actions

@@ -64,9 +64,11 @@ def backend_event(
     context: dict[str, Any] | None,
     stack: str | None = None,
     extra_trace: dict[str, Any] | None = None,
+    cut: bool = False,
 ) -> Event:
-    """A Convex backend line (trace id from its text, else from `extra_trace`'s fields); shared with the CLI adapter."""
-    tid = traceid.from_message(message)
+    """A Convex backend line (trace id from its text, else from `extra_trace`'s fields); shared with the CLI adapter.
+    `cut`: Convex truncated the text (`traceid.from_message`)."""
+    tid = traceid.from_message(message, cut)
     how = "message" if tid else "none"
     if tid is None and extra_trace:
         tid = traceid.from_fields(extra_trace)
@@ -120,7 +122,14 @@ def parse_v2(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) ->
             }
         )
         events.append(
-            backend_event(ts, norm_level(obj.get("log_level")), message, request_id, context or None)
+            backend_event(
+                ts,
+                norm_level(obj.get("log_level")),
+                message,
+                request_id,
+                context or None,
+                cut=bool(obj.get("is_truncated")),
+            )
         )
         return None
     if topic == "function_execution":

@@ -82,11 +82,12 @@ class LocalZone:
         self.label = name or _machine_zone()
         self.given = bool(name)
 
-    def epoch_s(self, y: int, mo: int, d: int, h: int, mi: int, s: int) -> float:
-        """Seconds since the epoch of that wall time here (the first of a repeated hour, as JS reads it)."""
-        if self.zone is None:
-            return datetime(y, mo, d, h, mi, s).timestamp()  # this machine's zone, its DST rules included
-        return datetime(y, mo, d, h, mi, s, tzinfo=self.zone).timestamp()
+    def epoch_s(self, y: int, mo: int, d: int, h: int, mi: int, s: int, fold: int = 0) -> float:
+        """Seconds since the epoch of that wall time here: of a repeated hour (clocks going back) its first
+        pass, as JS reads it, or with `fold=1` its second."""
+        if self.zone is None:  # this machine's zone, its DST rules included
+            return datetime(y, mo, d, h, mi, s, fold=fold).timestamp()
+        return datetime(y, mo, d, h, mi, s, tzinfo=self.zone, fold=fold).timestamp()
 
 
 _OFFSET = re.compile(r"(?i)(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?")
@@ -233,8 +234,10 @@ class DateOrder:
         why = self.default()[1]
         return f"no date told day from month (none has a number over 12): read {why}{self.early}"
 
-    def resolve(self, rec: TextRecord, zone: LocalZone) -> None:
-        """`rec.ts_ms` from its date (seconds), or `rec.problem` when the date or time cannot be."""
+    def resolve(self, rec: TextRecord, zone: LocalZone, near_ms: int = -1) -> None:
+        """`rec.ts_ms` from its date (seconds), or `rec.problem` when the date or time cannot be. A wall time
+        clocks going back repeat is read as the pass nearer `near_ms`, the record's before it: the CLI prints in
+        time order, and the second pass read as the first put its records an hour early."""
         a, _, b, c, h, mi, s, ap = rec.date
         if len(a) == 4:
             y, mo, d = int(a), int(b), int(c)
@@ -253,6 +256,10 @@ class DateOrder:
             hour = hour % 12 + (12 if ap in "Pp" else 0)
         try:
             secs = zone.epoch_s(y, mo, d, hour, int(mi), int(s))
+            if near_ms >= 0 and secs * 1000 < near_ms:
+                later = zone.epoch_s(y, mo, d, hour, int(mi), int(s), fold=1)
+                if later > secs and abs(later * 1000 - near_ms) < near_ms - secs * 1000:
+                    secs = later
         except (ValueError, OverflowError, OSError):
             order = {"dmy": "day first", "mdy": "month first"}.get(self.order or "", "")
             why = (
@@ -489,7 +496,7 @@ class Framer:
 
     def _timed(self, kind: int, line_no: int, payload: Any) -> tuple[int, int, Any]:
         if kind == RECORD and type(payload) is TextRecord and payload.problem is None:
-            self.order.resolve(payload, self.zone)
+            self.order.resolve(payload, self.zone, self.second)
             if payload.ts_ms is not None:
                 # the k-th record of one second gets k ms: file order kept (the rules order by time), and
                 # two identical lines of one second are two events, not one delivered twice
@@ -538,7 +545,7 @@ def parse(rec: Any, events: list[Event], metrics: list[Metric]) -> str | None:
             text = text[: -len(TRUNCATED)]
             context["is_truncated"] = True
         level, message = split_level_prefix(text)
-        events.append(backend_event(ts, level, message, None, context, stack))
+        events.append(backend_event(ts, level, message, None, context, stack, cut="is_truncated" in context))
         return None
     done = _EXECUTED.fullmatch(text)
     if done is not None and stack is None:

@@ -42,7 +42,10 @@ _MSG_KEYED = re.compile(
     _KEY_START + r"""trace[_-]?id["']?\s*([:=\s])(["']?)\s*(["']?)([A-Za-z0-9][A-Za-z0-9_.:\-]{0,255})""",
     re.IGNORECASE,
 )
-_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
+_ID_TEXT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-"
+_ID_CHARS = frozenset(_ID_TEXT)
+# what Logpush writes where it cut a message at the invocation's 16,384 characters
+_LOGPUSH_CUT = "<<<Logpush: "
 # the browser console override's own ids, trace_<epoch-ms>_<base36>, and its test generator's,
 # trace_<epoch-ms>_test_<system>
 _MSG_BARE = re.compile(r"\b(trace_\d{10,}_[a-z0-9]+(?:_[a-z0-9]+)*)\b")
@@ -50,7 +53,21 @@ _MSG_TRACEPARENT = re.compile(r"\b[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-
 
 _TRAILING = ".,:;"
 _KEY_VALUE_GAP = frozenset(" \t\n\r\x0b\x0c\"':=")
-_NOT_IDS = frozenset({"null", "undefined", "none", "unknown", "", "n/a"})
+# values a program writes where it has no id: JavaScript's `${undefined}`, `String(NaN)`, `String({})`, Go's
+# `<nil>`, C's `(null)`, a template never filled in (`${traceId}`, `{{trace_id}}`, `%s`), and the all-zero ids
+# (W3C's invalid trace id, the nil UUID, `0`). One such value, shared by every request that had no id, joined
+# thousands of unrelated requests into one "trace"
+_NOT_IDS = frozenset(
+    {"null", "undefined", "none", "unknown", "", "n/a", "nan", "nil", "true", "false", "[object object]",
+     "(null)", "<nil>", "<null>", "%s"}
+)  # fmt: skip
+_UNFILLED = ("${", "{{")
+_ZERO_ID = frozenset("0-")
+
+
+def placeholder(value: str) -> bool:
+    """Whether `value` (stripped) is no id but what a program writes where it has none (`_NOT_IDS`)."""
+    return value.lower() in _NOT_IDS or value.startswith(_UNFILLED) or all(c in _ZERO_ID for c in value)
 
 
 def clean_id(value: Any) -> str | None:
@@ -60,7 +77,7 @@ def clean_id(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     v = value.strip()
-    if v.lower() in _NOT_IDS or len(v) > MAX_ID:
+    if placeholder(v) or len(v) > MAX_ID:
         return None
     return v
 
@@ -91,7 +108,7 @@ def from_headers(headers: Any, names: tuple[str, ...] = APP_HEADERS + TRACING_HE
                 return m.group(1)
         elif name == "sentry-trace":
             m = _SENTRY.match(raw.lower())
-            if m:
+            if m and not placeholder(m.group(1)):
                 return m.group(1)
         else:
             tid = clean_id(raw)
@@ -124,17 +141,26 @@ def _after_a_key(message: str, at: int) -> bool:
     return word.endswith(_KEY_TAIL)
 
 
-def from_message(message: str) -> str | None:
-    """A trace id mentioned in free text, or None."""
+def from_message(message: str, cut: bool = False) -> str | None:
+    """A trace id mentioned in free text, or None. `cut`: the text was cut at a length limit (Convex's
+    `is_truncated`, 4 KiB), so the run of id characters it ends with may be an id's first part, which named
+    a trace of its own (`trace_17645472`): it names none, and the line takes its request's id. Logpush marks
+    its cut (`unable to <<<Logpush: messages truncated>>>`): the text before the mark is read so."""
+    at = message.find(_LOGPUSH_CUT)
+    if at >= 0:
+        message, cut = message[:at], True
+    if cut:
+        message = message.rstrip(_ID_TEXT)
     if "race" in message or "RACE" in message:
         at = 0
         while (m := _MSG_KEYED.search(message, at)) is not None:
             tid = m.group(4).rstrip(_TRAILING)
-            longer = m.end(4) < len(message) and message[m.end(4)] in _ID_CHARS
+            # a run longer than MAX_ID, or one going on with `/` (`trace_id=N/A`, a path), is no id
+            longer = m.end(4) < len(message) and (message[m.end(4)] in _ID_CHARS or message[m.end(4)] == "/")
             if (
                 tid
                 and not longer
-                and tid.lower() not in _NOT_IDS
+                and not placeholder(tid)
                 and (_stated(m) or any("0" <= c <= "9" for c in tid))
             ):
                 return tid
