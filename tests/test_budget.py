@@ -659,3 +659,128 @@ def test_input_files_take_the_zone_of_npx_convex_logs_text_as_ingest_does_and_sa
     ingest([str(log)], db, local_tz="UTC")
     r = cli(*command, "--db", db, "--local-tz", "Asia/Tokyo", env=env)
     assert r.exit_code == ExitCode.USAGE and "--local-tz applies to input files" in r.stderr
+
+
+HOUR = 3_600_000
+NOV29_13H = 1795957200000  # 2026-11-29 13:00:00 UTC
+
+
+def afternoon(n: int, systems: tuple[str, ...] = ("browser", "worker", "backend")) -> list[dict[str, Any]]:
+    """n distinct logs per system over four hours of 2026-11-29, each its own trace: an afternoon's exports."""
+    out = []
+    for system in systems:
+        for i in range(n):
+            ts = NOV29_13H + i * (4 * HOUR // n)
+            msg = f"afternoon {system} {i}"
+            if system == "browser":  # a console line: the browser's own clock is its only time
+                out.append({"message": msg, "level": "log", "system": "browser", "trace_id": f"tb-{i}", "user_id": "u1",
+                            "context": {"timestamp": ts, "url": "http://localhost/", "userAgent": "M"}})  # fmt: skip
+            elif system == "worker":
+                out.append({"id": f"{ts}_{i}", "trace_id": f"tw-{i}", "system": "worker", "level": "log",
+                            "message": msg, "timestamp": ts})  # fmt: skip
+            else:
+                out.append({"topic": "console", "timestamp": ts, "log_level": "LOG", "message": f"'{msg}'",
+                            "function": {"path": "a:b", "type": "mutation", "request_id": f"r{i}"}})  # fmt: skip
+    return out
+
+
+# one visitor whose clock runs 2 days ahead
+SKEWED = {"message": "Page view /cart", "level": "info", "system": "browser", "trace_id": "tb-skewed",
+          "user_id": "u_9999", "context": {"timestamp": NOV29_13H + 2 * DAY + 2 * HOUR, "url": "http://localhost/",
+                                           "userAgent": "M"}}  # fmt: skip
+
+
+@pytest.mark.parametrize("systems", [("browser", "worker", "backend"), ("browser",)])
+def test_one_browser_line_days_ahead_does_not_flip_the_gate(
+    cli: Callable[..., CliResult], tmp_path: Path, systems: tuple[str, ...]
+) -> None:
+    """An afternoon that reaches essential-only mode, plus one console line of a browser 2 days ahead: the span
+    stretched to 2.1 d, the afternoon was repeated every 3 days and the gate passed at a fraction of the quota.
+    The line is left out, and said; the projection is the afternoon's alone (also with browser lines only)."""
+    n = 800 // len(systems)
+    clean = write(tmp_path / "clean.jsonl", afternoon(n, systems))
+    skewed = write(tmp_path / "skewed.jsonl", [*afternoon(n, systems), SKEWED])
+    gate = ("budget", "check", "--fail-on-degrade", "--max-quota-pct", "100", "--format", "json")
+    want = cli(*gate, str(clean))
+    assert want.exit_code == ExitCode.CHECK_FAILED, want.stderr  # the afternoon's load fails the gate
+    got = cli(*gate, str(skewed))
+    assert got.exit_code == ExitCode.CHECK_FAILED, got.stderr
+    a, b = want.json(), got.json()
+    assert b["month"] == a["month"] and a["month"]["period_ms"] == 4 * HOUR
+    assert b["total"] == a["total"] and b["thresholds"] == a["thresholds"] and b["checks"] == a["checks"]
+    assert a["observed"]["left_out"] == []
+    (group,) = b["observed"]["left_out"]
+    gap = group.pop("gap_ms")  # after the afternoon's last event (n-1 steps of 4 h / n in)
+    assert abs(gap - (2 * DAY + 2 * HOUR - (n - 1) * (4 * HOUR // n))) < 1000, gap
+    assert group == {"side": "after", "events": 1, "systems": {"browser": 1}, "first": "2026-12-01T15:00:00Z",
+                     "last": "2026-12-01T15:00:00Z"}  # fmt: skip
+    assert b["observed"]["events"] == a["observed"]["events"]
+    assert "note: left out of the projection: 1 browser event 1.9 d after the rest" in got.stderr, got.stderr
+    assert any(note.startswith("left out: 1 browser event 1.9 d after the rest") for note in b["notes"])
+    table = cli("budget", "simulate", str(skewed))
+    assert "(left out: 1 browser event 1.9 d after the rest)" in " ".join(table.stdout.split()), table.stdout
+
+
+def test_a_period_may_be_shorter_than_a_span_a_stray_browser_line_stretched(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """`--period 1d` was refused: "shorter than the observed span (2.1 d)", the span of the one stray line."""
+    skewed = str(write(tmp_path / "skewed.jsonl", [*afternoon(50), SKEWED]))
+    r = cli("budget", "simulate", skewed, "--period", "1d", "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert r.json()["month"]["period_ms"] == DAY and r.json()["observed"]["left_out"][0]["events"] == 1
+    short = cli("budget", "simulate", skewed, "--period", "1h")
+    assert short.exit_code == ExitCode.USAGE
+    assert "observed span (3.9 h, without 1 browser event 1.9 d after the rest)" in " ".join(
+        short.stderr.split()
+    )
+
+
+@pytest.mark.parametrize(
+    ("late", "why"),
+    [
+        # a server's clock keeps NTP time: what it saw 2 days later was observed
+        ([{"id": "late", "trace_id": "tw-late", "system": "worker", "level": "log", "message": "late",
+           "timestamp": NOV29_13H + 2 * DAY}], "a Worker's event"),
+        # 20 browser lines of 150 events (13 %) are no stray clock: a second afternoon of a console export
+        ([{**SKEWED, "message": f"next day {i}", "trace_id": f"tn-{i}"} for i in range(20)], "many"),
+        # 3 h after a 4 h afternoon: not apart from it by more than its span
+        ([{**SKEWED, "context": {**SKEWED["context"], "timestamp": NOV29_13H + 7 * HOUR}}], "near"),
+    ],
+)  # fmt: skip
+def test_what_is_not_a_stray_browser_clock_stays_in_the_span(
+    cli: Callable[..., CliResult], tmp_path: Path, late: list[dict[str, Any]], why: str
+) -> None:
+    src = str(write(tmp_path / "late.jsonl", [*afternoon(50), *late]))
+    res = cli("budget", "simulate", src, "--format", "json").json()
+    assert res["observed"]["left_out"] == [], why
+    assert res["observed"]["events"] == 150 + len(late) and res["observed"]["span_ms"] > 4 * HOUR, why
+    # too many to leave out, but said: a span mostly observed by browser clocks alone dilutes the load if one is wrong
+    reach = [n for n in res["notes"] if "on the browsers' own clocks" in n]
+    if why == "many":
+        assert reach == [
+            "the Worker's and Convex's events span 3.9 h; 20 browser events reach 1.9 d after them, on the browsers' "
+            "own clocks: if a browser clock is wrong, the month is tiled from a span mostly empty and the load is "
+            "diluted: check those events' times"
+        ]
+    else:
+        assert reach == [], why
+
+
+def test_a_browser_line_a_month_behind_does_not_move_the_month(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A clock 30 days behind put the first event in October: the month simulated was October, from a span of
+    30 days, not repeated at all."""
+    behind = {**SKEWED, "context": {**SKEWED["context"], "timestamp": NOV29_13H - 30 * DAY}}
+    res = cli(
+        "budget", "simulate", str(write(tmp_path / "b.jsonl", [*afternoon(50), behind])), "--format", "json"
+    )
+    assert res.exit_code == ExitCode.OK, res.stderr
+    got = res.json()
+    assert got["month"]["start"] == "2026-11-01" and got["month"]["period_ms"] == 4 * HOUR
+    (group,) = got["observed"]["left_out"]
+    assert group["side"] == "before" and group["first"] == "2026-10-30T13:00:00Z" and group["events"] == 1
+    assert "note: left out of the projection: 1 browser event 30.0 d before the rest" in res.stderr, (
+        res.stderr
+    )

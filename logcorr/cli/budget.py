@@ -90,7 +90,7 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     """The projection, and the simulated names of the `wanted` pricing models (see `select_models`)."""
     from logcorr.budget.amplification import load_amplification
     from logcorr.budget.pricing import select_models
-    from logcorr.budget.project import diff, simulate, with_inputs
+    from logcorr.budget.project import diff, say_left_out, simulate, with_inputs
     from logcorr.rules.policy import load_policy
     from logcorr.store.connection import resolve_db
     from logcorr.store.query import open_read_only
@@ -123,6 +123,10 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
         con.close()
         if tmp is not None:
             tmp.cleanup()
+    for g in result["observed"]["left_out"]:
+        # on stderr too: a CI log shows why a gate's figures rest on fewer events than the inputs hold
+        sys.stderr.write(f"note: left out of the projection: {say_left_out(g)}, on a browser's clock "
+                         f"({g['first']}{'' if g['first'] == g['last'] else ' → ' + g['last']}); see the notes\n")  # fmt: skip
     if base is not None:
         result["baseline"] = diff(result, base)
     return result, names

@@ -8,6 +8,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from logcorr.budget.check import Threshold
+from logcorr.budget.project import say_left_out
 from logcorr.model import SYSTEMS
 from logcorr.render.text import xml_tree
 
@@ -76,7 +77,9 @@ def _basis(result: dict[str, Any]) -> str:
     long as the month)."""
     o, m = result["observed"], result["month"]
     how = "not repeated" if m["copies"] <= 1 else f"repeated every {_period(m['period_ms'])}"
-    return f"observed {o['events']:,} events, {o['first']} → {o['last']}, {how}"
+    left = "; ".join(say_left_out(g) for g in o.get("left_out", []))
+    left = f" (left out: {left})" if left else ""
+    return f"observed {o['events']:,} events, {o['first']} → {o['last']}, {how}{left}"
 
 
 def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) -> None:

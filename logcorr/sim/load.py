@@ -9,21 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from logcorr.correlate.skew import CLOCK_SQL
+
 # the most events a simulation (replay, budget projection) generates: it runs window by window, so memory is no
 # limit; time is (the built-in month scenario is 28M events). Far beyond this a rate, a multiplier or a scale
 # was mistyped (a rate of 1e308 broke DuckDB's range(), --multiply 1e12 never ended)
 MAX_EVENTS = 1_000_000_000
 
-BASE_DDL = """
+# `browser_clock`: the event's time is a browser's own (which may be days off, docs/formats.md), not a server's
+BASE_DDL = f"""
 CREATE OR REPLACE TEMP TABLE sim_base AS
 SELECT epoch_ms(ts) AS ts_ms, system, level, trace_id, fingerprint,
        CASE WHEN rule = 'suppress' THEN reason END AS suppressed,
-       (rule = 'duplicate') AS dup, event_id
+       (rule = 'duplicate') AS dup, event_id, ({CLOCK_SQL}) = 'browser' AS browser_clock
 FROM (
-    SELECT ts, system, level, trace_id, fingerprint, event_id, NULL::VARCHAR AS rule, NULL::VARCHAR AS reason
+    SELECT ts, system, level, trace_id, fingerprint, event_id, NULL::VARCHAR AS rule, NULL::VARCHAR AS reason,
+           source_format, client_ts
     FROM log_queue
     UNION ALL
-    SELECT ts, system, level, trace_id, fingerprint, event_id, rule, reason FROM drop_ledger
+    SELECT ts, system, level, trace_id, fingerprint, event_id, rule, reason, source_format, client_ts
+    FROM drop_ledger
 )
 """
 
