@@ -760,8 +760,8 @@ def test_what_is_not_a_stray_browser_clock_stays_in_the_span(
     if why == "many":
         assert reach == [
             "the Worker's and Convex's events span 3.9 h; 20 browser events reach 1.9 d after them, on the browsers' "
-            "own clocks: if a browser clock is wrong, the month is tiled from a span mostly empty and the load is "
-            "diluted: check those events' times"
+            "own clocks: if a browser clock is wrong, the observed span is mostly empty and the load diluted: "
+            "check those events' times"
         ]
     else:
         assert reach == [], why

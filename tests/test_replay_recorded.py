@@ -156,3 +156,29 @@ def test_logcorr_db_in_the_environment_does_not_get_in_a_scenario_s_way(cli: Cli
     r = cli("replay", "--format", "json", env={"LOGCORR_DB": fixtures_db})
     assert r.exit_code == ExitCode.OK, r.stderr
     assert r.json()["replay"]["source"] == {"db": fixtures_db}
+
+
+def test_a_browser_line_days_ahead_does_not_dilute_the_replay(cli: Cli, tmp_path: Path) -> None:
+    """One console line of a browser 2 days ahead, beside an afternoon of worker logs, stretched the replay to
+    2 days: its rate, and the month's cost scaled from it, fell twelvefold. It is left out, and said."""
+    import orjson
+
+    afternoon = [{"id": f"w{i}", "trace_id": f"tw-{i}", "system": "worker", "level": "log", "message": f"w {i}",
+                  "timestamp": T0 + i * 36_000} for i in range(400)]  # fmt: skip
+    skewed = {"message": "Page view", "level": "info", "system": "browser", "trace_id": "tb-skewed",
+              "context": {"timestamp": T0 + 2 * 86_400_000, "url": "http://localhost/", "userAgent": "M"}}  # fmt: skip
+    clean, late = tmp_path / "clean.jsonl", tmp_path / "late.jsonl"
+    clean.write_bytes(b"\n".join(orjson.dumps(r) for r in afternoon) + b"\n")
+    late.write_bytes(b"\n".join(orjson.dumps(r) for r in [*afternoon, skewed]) + b"\n")
+    want = replay_json(cli, str(clean))
+    r = cli("replay", str(late), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    got = r.json()
+    assert got["replay"]["span_ms"] == want["replay"]["span_ms"] < 4 * 3_600_000
+    for k in ("events", "events_per_s", "cost_usd", "quota_pct"):
+        assert got["metrics"][k] == want["metrics"][k], k
+    (group,) = got["replay"]["left_out"]
+    assert group["events"] == 1 and group["systems"] == {"browser": 1} and group["side"] == "after"
+    assert "note: left out of the replay: 1 browser event 1.8 d after the rest" in r.stderr, r.stderr
+    assert got["notes"][0].startswith("left out: 1 browser event 1.8 d after the rest")
+    assert want["replay"]["left_out"] == []

@@ -90,8 +90,9 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     """The projection, and the simulated names of the `wanted` pricing models (see `select_models`)."""
     from logcorr.budget.amplification import load_amplification
     from logcorr.budget.pricing import select_models
-    from logcorr.budget.project import diff, say_left_out, simulate, with_inputs
+    from logcorr.budget.project import diff, simulate, with_inputs
     from logcorr.rules.policy import load_policy
+    from logcorr.sim.load import say_left_out
     from logcorr.store.connection import resolve_db
     from logcorr.store.query import open_read_only
     from logcorr.units import parse_duration_ms

@@ -8,9 +8,9 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from logcorr.budget.check import Threshold
-from logcorr.budget.project import say_left_out
 from logcorr.model import SYSTEMS
 from logcorr.render.text import xml_tree
+from logcorr.sim.load import say_left_out
 
 
 def _n(v: Any) -> str:

@@ -9,6 +9,7 @@ every rule from there (loop, cross-system, trace, rate limit, budget).
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from typing import Any
 
@@ -52,6 +53,19 @@ class RecordedLoad:
             raise
         if n == 0:
             raise InputError("no events to replay", simload.no_events_hint(source))
+        # a browser clock days off stretched the replay's span, and its month's cost fell as much (as budget's)
+        n, lo, hi, self.left_out = simload.leave_out_strays(con, n, lo, hi)
+        self.notes: list[str] = []
+        for g in self.left_out:
+            when = g["first"] if g["first"] == g["last"] else f"{g['first']} → {g['last']}"
+            said = f"{simload.say_left_out(g)}, on a browser's clock ({when})"
+            sys.stderr.write(f"note: left out of the replay: {said}\n")
+            self.notes.append(
+                f"left out: {said}, which can be days off: it is no time the recording observed"
+            )
+        reach = simload.browser_only_reach(con)
+        if reach:
+            self.notes.append(reach)
         self.recorded = n
         if (hi - lo) / speed > MAX_DURATION_MS:
             raise UsageError(
@@ -83,7 +97,7 @@ class RecordedLoad:
 
     def header(self) -> dict[str, Any]:
         return {"kind": self.kind, "source": self.source, "recorded_events": self.recorded,
-                "speed": self.speed, "multiply": self.multiply}  # fmt: skip
+                "speed": self.speed, "multiply": self.multiply, "left_out": self.left_out}  # fmt: skip
 
     def prepare(self, con: Any, policy: Policy) -> None:
         """Nothing depends on the policy here: the base was built once."""

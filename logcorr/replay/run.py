@@ -210,7 +210,7 @@ def _result(
         "cost_model": opts.cost_model,
         "costs": costs,
         "series": _series(con, codes, start, end, opts.bucket_ms),
-        "notes": _notes(span),
+        "notes": [*getattr(load, "notes", []), *_notes(span)],
     }
 
 

@@ -7,9 +7,11 @@ evenly inside each copy to multiply the rate — so a few observed hours become 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from logcorr.correlate.skew import CLOCK_SQL
+from logcorr.units import say_duration
 
 # the most events a simulation (replay, budget projection) generates: it runs window by window, so memory is no
 # limit; time is (the built-in month scenario is 28M events). Far beyond this a rate, a multiplier or a scale
@@ -38,6 +40,107 @@ def recorded_base(con: Any) -> tuple[int, int, int]:
     con.execute(BASE_DDL)
     n, lo, hi = con.execute("SELECT count(*), min(ts_ms), max(ts_ms) FROM sim_base").fetchall()[0]
     return int(n), int(lo or 0), int(hi or 0)
+
+
+# A browser's clock may be days off (docs/formats.md; a server's keeps NTP time), and a browser console line has
+# only that clock. One such line 2 days after an afternoon's exports stretched the observed span from 4 h to
+# 2.1 d: `budget` repeated the afternoon every 3 days, and a failing gate (95 % of the quota, essential-only on
+# day 27) passed at 6 %; `replay` spread it over 2.1 d, and its month's cost fell from $10 to $0.87. So a few events on browser clocks at either end, apart from the rest by a gap longer than the
+# rest's span (and at least STRAY_MIN_GAP_MS), are left out of the span and of the load, and said: at most
+# STRAY_MAX_SHARE of the events (at least one), and never past a server clock's event (what lies beyond a
+# Worker's or Convex's event is observed time). Data without such a gap is tiled as before.
+STRAY_MIN_GAP_MS = 3_600_000
+STRAY_MAX_SHARE = 0.01
+
+
+def _stray_end(con: Any, newest_first: bool, other_end: int, most: int) -> int | None:
+    """The time of the last event kept at one end of the observation (the newest when `newest_first`), when a
+    few browser-clock events beyond it lie apart from the rest; else None. `other_end`: the rest's far end."""
+    # of events at one time, a server's first: the walk stops at it whatever order DuckDB gives ties
+    rows = con.execute(
+        f"SELECT ts_ms, browser_clock FROM sim_base ORDER BY ts_ms {'DESC' if newest_first else 'ASC'}, "
+        "browser_clock LIMIT ?",
+        [most + 1],
+    ).fetchall()
+    for k in range(1, len(rows)):
+        if not rows[k - 1][1]:
+            return None
+        gap, rest = abs(rows[k - 1][0] - rows[k][0]), abs(rows[k][0] - other_end)
+        if gap >= STRAY_MIN_GAP_MS and gap > rest:
+            return int(rows[k][0])
+    return None
+
+
+def leave_out_strays(con: Any, n: int, lo: int, hi: int) -> tuple[int, int, int, list[dict[str, Any]]]:
+    """Drop from `sim_base` the stray browser-clock events at either end (see STRAY_MIN_GAP_MS); returns the
+    events, first and last ms kept, and what was left out: one group per end, with its systems and times."""
+    most = max(1, int(n * STRAY_MAX_SHARE))
+    new_lo, new_hi = lo, hi
+    for _ in range(2):  # an end cut can make the other end's gap longer than the (shorter) rest
+        cut = _stray_end(con, True, new_lo, most) if new_hi == hi else None
+        new_hi = cut if cut is not None else new_hi
+        cut = _stray_end(con, False, new_hi, most) if new_lo == lo else None
+        new_lo = cut if cut is not None else new_lo
+    if (new_lo, new_hi) == (lo, hi):
+        return n, lo, hi, []
+    groups: list[dict[str, Any]] = []
+    for side, where, edge in (("after", "ts_ms > ?", new_hi), ("before", "ts_ms < ?", new_lo)):
+        rows = con.execute(
+            f"SELECT system, count(*), min(ts_ms), max(ts_ms) FROM sim_base WHERE {where} GROUP BY system "
+            "ORDER BY system",
+            [edge],
+        ).fetchall()
+        if not rows:
+            continue
+        first, last = min(r[2] for r in rows), max(r[3] for r in rows)
+        groups.append({
+            "side": side,
+            "events": sum(int(r[1]) for r in rows),
+            "systems": {r[0]: int(r[1]) for r in rows},
+            "first": _iso(first),
+            "last": _iso(last),
+            "gap_ms": int(first - new_hi) if side == "after" else int(new_lo - last),
+        })  # fmt: skip
+    con.execute("DELETE FROM sim_base WHERE ts_ms < ? OR ts_ms > ?", [new_lo, new_hi])
+    return n - sum(g["events"] for g in groups), new_lo, new_hi, groups
+
+
+def browser_only_reach(con: Any) -> str | None:
+    """When events on browser clocks alone reach beyond every Worker and Convex event by more than the servers'
+    own span (and at least STRAY_MIN_GAP_MS), too many to be left out as strays: what a note says of them."""
+    row = con.execute(
+        "SELECT min(ts_ms) FILTER (NOT browser_clock), max(ts_ms) FILTER (NOT browser_clock), "
+        "min(ts_ms), max(ts_ms) FROM sim_base"
+    ).fetchall()[0]
+    if row[0] is None:
+        return None  # browser clocks only: nothing to measure them against
+    slo, shi, lo, hi = (int(v) for v in row)
+    said = []
+    for side, reach, where in (("after", hi - shi, "ts_ms > ?"), ("before", slo - lo, "ts_ms < ?")):
+        if reach >= STRAY_MIN_GAP_MS and reach > shi - slo:
+            edge = shi if side == "after" else slo
+            count = con.execute(f"SELECT count(*) FROM sim_base WHERE {where}", [edge]).fetchall()[0][0]
+            said.append(
+                f"{count:,} browser event{'s' if count != 1 else ''} reach {say_duration(reach)} {side} them"
+            )
+    if not said:
+        return None
+    return (
+        f"the Worker's and Convex's events span {say_duration(shi - slo + 1)}; {' and '.join(said)}, on the "
+        "browsers' own clocks: if a browser clock is wrong, the observed span is mostly empty and the load "
+        "diluted: check those events' times"
+    )
+
+
+def say_left_out(group: dict[str, Any]) -> str:
+    """`1 browser event 2.1 d after the rest`, as the header and the note say a group left out."""
+    systems = ", ".join(f"{n:,} {s}" for s, n in group["systems"].items())
+    plural = "s" if group["events"] != 1 else ""
+    return f"{systems} event{plural} {say_duration(group['gap_ms'])} {group['side']} the rest"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def no_events_hint(source: dict[str, Any] | None) -> str:
