@@ -20,6 +20,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import IO, Any
 
 import orjson
@@ -1179,10 +1180,36 @@ def _offered(obj: dict[str, Any], line: int, claim: LineHook) -> tuple[int, Any]
 _MENDABLE = 16
 
 
+# how deeply nested a value the decoder reads: the same in every process. Its recursion counts against the
+# interpreter's limit with the frames of the caller, fewer in a parse worker than in the ingesting process, and
+# a value nested about 990 deep was read by one (then rejected as "unsupported JSON value (Recursion limit
+# reached)", which orjson says of nesting past 255) and "nested too deeply" for the other
+_DECODE_DEPTH = 1100
+
+
+def _raw_decode(decoder: json.JSONDecoder, text: str, pos: int) -> tuple[Any, int]:
+    """`decoder.raw_decode`, with _DECODE_DEPTH levels of recursion above this frame whatever the stack below it."""
+    try:
+        return decoder.raw_decode(text, pos)
+    except RecursionError:
+        pass  # rare: only then is the stack measured and the limit moved
+    depth = 0
+    frame: FrameType | None = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + _DECODE_DEPTH)
+    try:
+        return decoder.raw_decode(text, pos)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> tuple[Any, int, str | None]:
     while True:
         try:
-            value, end = decoder.raw_decode(t.buf, pos)
+            value, end = _raw_decode(decoder, t.buf, pos)
             # the record limit, as for a line: characters first (a character is 1-4 bytes), then bytes
             if end - pos > max_len or ((end - pos) * 4 > max_len and len(t.buf[pos:end].encode()) > max_len):
                 return None, end, f"JSON value longer than the {max_len}-byte limit"
