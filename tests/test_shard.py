@@ -299,6 +299,30 @@ def test_a_pretty_printed_file_in_shards_ingests_as_one_process_reads_it(
     _assert_same_tables(tmp_path / "one.duckdb", tmp_path / "many.duckdb")
 
 
+def test_a_pretty_printed_file_in_shards_gives_its_notes_in_the_order_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bad UTF-8 in the first shard, NUL bytes in the last: the scanner read whole notes the NUL bytes where it met
+    them and the bad UTF-8 at the end, the shards each their own, joined in file order, and `ingest_files` held
+    "NUL bytes …; invalid UTF-8 …" for `--jobs 1` and the other way round for `--jobs 2`."""
+    path = _pretty_file(tmp_path, [], 0)
+    data = path.read_bytes()
+    first = data.index(b'"message": "') + len(b'"message": "')
+    last = data.rindex(b"\n}\n{\n") + len(b"\n}\n")
+    path.write_bytes(data[:first] + b"\xff" + data[first:last] + b"\0\0\0\n" + data[last:])
+    one = ingest([str(path)], str(tmp_path / "one.duckdb"), jobs=1, max_record_bytes=4096)
+
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 60_000)
+    ranges = shard.plan(str(path), path.stat().st_size, 2)
+    assert ranges is not None and ranges.mode == "scan" and len(ranges) >= 8
+    assert ranges[0][1] > first and ranges[-1][0] < last  # one in the first shard, the other in the last
+    many = ingest([str(path)], str(tmp_path / "many.duckdb"), jobs=2, max_record_bytes=4096)
+
+    assert one.files[0].stats.notes == many.files[0].stats.notes == [reader.UTF8_NOTE, reader.NUL_NOTE]
+    _assert_same_tables(tmp_path / "one.duckdb", tmp_path / "many.duckdb")
+
+
 def test_gzip_and_one_job_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gzip
 

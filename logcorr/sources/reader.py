@@ -746,6 +746,18 @@ NUL_NOTE = (
 )
 
 
+UTF8_NOTE = "invalid UTF-8 bytes replaced with U+FFFD"
+# notes any part of a file may give: last, in this order, wherever in the file they were met. A scanned file
+# says the first at its end (its chunks, not its lines, tell where), so a file read in shards, whose notes
+# are joined in file order (`FileResult.merge`), would otherwise say them in another order than read whole
+_ANYWHERE_NOTES = (UTF8_NOTE, NUL_NOTE)
+
+
+def order_notes(notes: list[str]) -> None:
+    """Put the notes any part of a file may give last, in one order (see `_ANYWHERE_NOTES`)."""
+    notes.sort(key=lambda n: _ANYWHERE_NOTES.index(n) + 1 if n in _ANYWHERE_NOTES else 0)
+
+
 def _past_nuls(part: bytes, stats: FileStats) -> bytes:
     """A line without the NUL bytes it begins with (said once in the notes): a file cut while still written to
     (`logrotate copytruncate`, the writer at its old offset) or a crash leaves a run of them, and the record
@@ -1016,7 +1028,8 @@ def _scan(
     stats.lines = t.total_lines()
     stats.open_end = t.starved or in_array
     if t.bad_utf8:
-        stats.notes.append("invalid UTF-8 bytes replaced with U+FFFD")
+        stats.notes.append(UTF8_NOTE)
+    order_notes(stats.notes)
     if t.error:
         stats.notes.append(t.error)
         yield REJECT, stats.lines, (t.error, "")
@@ -1060,7 +1073,7 @@ def _convex_text(
     yield from framer.end()
     stats.lines = line_no - before[0]
     if bad_utf8:
-        stats.notes.append("invalid UTF-8 bytes replaced with U+FFFD")
+        stats.notes.append(UTF8_NOTE)
     for fault in faults:
         stats.notes.append(fault)
         yield REJECT, line_no, (fault, "")
