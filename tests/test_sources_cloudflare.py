@@ -940,7 +940,9 @@ LINES = [
 ]
 
 
-def _same_invocation(tmp_path: Path) -> tuple[Path, Path]:
+def _same_invocation(
+    tmp_path: Path, lines: list[tuple[str, list[Any], int]] = LINES, exception: bool = True
+) -> tuple[Path, Path]:
     """The Logpush record and the `wrangler tail` object of one invocation: the tail's `cf-ray` with its colo,
     its `x-trace-id` header naming a trace no line names."""
     push = logpush(
@@ -949,12 +951,12 @@ def _same_invocation(tmp_path: Path) -> tuple[Path, Path]:
             "Request": {"URL": f"{WORKER}/log", "Method": "POST"},
             "Response": {"Status": 200},
         },
-        Logs=[{"Level": lv, "Message": m, "TimestampMs": t} for lv, m, t in LINES],
-        Exceptions=[{"Name": "Error", "Message": "boom", "TimestampMs": 1714910401070}],
+        Logs=[{"Level": lv, "Message": m, "TimestampMs": t} for lv, m, t in lines],
+        Exceptions=[{"Name": "Error", "Message": "boom", "TimestampMs": 1714910401070}] if exception else [],
     )
     capture = tail(
-        logs=[{"message": m, "level": lv, "timestamp": t} for lv, m, t in LINES],
-        exceptions=[{"name": "Error", "message": "boom", "timestamp": 1714910401070}],
+        logs=[{"message": m, "level": lv, "timestamp": t} for lv, m, t in lines],
+        exceptions=[{"name": "Error", "message": "boom", "timestamp": 1714910401070}] if exception else [],
         event={
             "request": {
                 "url": f"{WORKER}/log",
@@ -1080,22 +1082,10 @@ def test_v6_rewrites_the_keys_of_an_invocation_of_more_than_1000_lines(tmp_path:
     copy is recognised after the upgrade. The migration tried every position of a record for each of its rows,
     and so left a record of more than 1,000 events with its old keys: the Logpush lines were taken for new ones
     (the rate limit dropped them here, as it dropped the tail's)."""
-    lines = [("log", [f"item {i}"], 1714910401044 + i // 10) for i in range(1001)]
-    push = logpush(Logs=[{"Level": lv, "Message": m, "TimestampMs": t} for lv, m, t in lines])
-    capture = tail(
-        logs=[{"message": m, "level": lv, "timestamp": t} for lv, m, t in lines],
-        event={
-            "request": {
-                "url": f"{WORKER}/log",
-                "method": "POST",
-                "headers": {"cf-ray": f"{RAY}-LHR", "x-trace-id": TRACE_A},
-            },
-            "response": {"status": 200},
-        },
-    )
-    lp, tl = tmp_path / "logpush.jsonl", tmp_path / "tail.json"
-    lp.write_text(json.dumps(push) + "\n")
-    tl.write_text(json.dumps(capture, indent=2) + "\n")
+    lines: list[tuple[str, list[Any], int]] = [
+        ("log", [f"item {i}"], 1714910401044 + i // 10) for i in range(1001)
+    ]
+    lp, tl = _same_invocation(tmp_path, lines, exception=False)
     db = tmp_path / "cf.duckdb"
     first = ingest([str(tl)], str(db))
     assert first.stored + first.dropped == 1001
