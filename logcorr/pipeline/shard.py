@@ -315,9 +315,10 @@ def submit_whole(
     max_decompressed: int,
     zone: Any,
 ) -> Future[ShardDone]:
-    """A whole file that is not split (gzip, pretty JSON, text, or too small to split) parsed by a worker, as
-    the ingesting process would parse it: a directory of Logpush batches or daily exports is parsed file by file
-    on every core, not one file after another on one. Its `ShardDone` is adopted as a file's single shard."""
+    """A whole file that is not split (gzip, pretty JSON not pretty-printed from column 0, text, or too small to
+    split) parsed by a worker, as the ingesting process would parse it: a directory of Logpush batches or daily
+    exports is parsed file by file on every core, not one file after another on one. Its `ShardDone` is adopted
+    as a file's single shard."""
     task = ShardTask(path, file_id, 0, 0, size, forced, max_record_bytes, StageRules.of(policy), out_dir, ident,
                      whole=True, max_decompressed=max_decompressed, zone=zone)  # fmt: skip
     return pool.submit(run_shard, task)
