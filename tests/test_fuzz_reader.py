@@ -198,25 +198,26 @@ def pretty_object_file(draw: st.DrawFn) -> bytes:
 
 def _sharded_scan(path: Path, ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], list[Any], list[str]]:
     """`path` read in `ranges` as the workers read a pretty-printed file's shards, and as `shard.parse_sharded`
-    adopts them: a shard that ends inside a value is read again with all after it, as one part. The notes as
-    the shards' results merge them."""
+    adopts them: a shard that ends inside a value is read again with the next as one part, and when that ends
+    inside one too, with all after it. The notes as the shards' results merge them."""
     lines = blank = 0
     out: list[Any] = []
     merged = FileResult(0, str(path))
+    last = len(ranges) - 1
     with path.open("rb") as f:
-        for a, b in ranges:
-            for end in (b, ranges[-1][1]):
+        i = 0
+        while i <= last:
+            for j in (i, i + 1, last):
                 stats = FileStats()
-                part = list(iter_records(shard.ByteRange(f, a, end), stats, max_record_bytes=MAX, mode="scan",
-                                         file_start=a == 0))  # type: ignore[arg-type]  # fmt: skip
-                if not stats.open_end or end == ranges[-1][1]:
+                part = list(iter_records(shard.ByteRange(f, ranges[i][0], ranges[min(j, last)][1]), stats,
+                                         max_record_bytes=MAX, mode="scan", file_start=i == 0))  # type: ignore[arg-type]  # fmt: skip
+                if not stats.open_end or j >= last:
                     break
             out += _norm(part, lines)
             lines += stats.lines
             blank += stats.blank
             merged.merge(FileResult(0, str(path), stats=stats))
-            if end != b:
-                break
+            i = min(j, last) + 1
     return (lines, blank), out, merged.stats.notes
 
 
