@@ -243,6 +243,29 @@ def test_plan_cuts_pretty_printed_objects_where_one_ends_and_the_next_begins(
         ]
 
 
+def test_a_wrangler_tail_capture_that_begins_with_its_banner_is_split_and_ingests_as_one_process_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`wrangler tail --format json > tail.json` may hold `Connected to …, waiting for logs...` before the first
+    object (the scanner skips it): the planner looked only at the first line, took the file for one it cannot
+    cut, and it was read by one process."""
+    path = _pretty_file(tmp_path, [], 0)
+    path.write_bytes(b"Connected to log-ingestion-worker, waiting for logs...\n" + path.read_bytes())
+    one = ingest([str(path)], str(tmp_path / "one.duckdb"), jobs=1, max_record_bytes=4096)
+
+    monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
+    monkeypatch.setattr(shard, "SHARD_BYTES", 60_000)
+    ranges = shard.plan(str(path), path.stat().st_size, 2)
+    assert ranges is not None and ranges.mode == "scan" and len(ranges) >= 8
+    many = ingest([str(path)], str(tmp_path / "many.duckdb"), jobs=2, max_record_bytes=4096)
+    a, b = one.files[0], many.files[0]
+    assert (a.stats.lines, a.records, a.skipped_lines, a.rejected, a.stored, a.dropped) == (
+        b.stats.lines, b.records, b.skipped_lines, b.rejected, b.stored, b.dropped,
+    )  # fmt: skip
+    assert a.skipped_lines == 1 and a.records > 3000
+    _assert_same_tables(tmp_path / "one.duckdb", tmp_path / "many.duckdb")
+
+
 @pytest.mark.parametrize(
     ("odd", "falls_back"),
     [

@@ -396,7 +396,9 @@ def _packed(first: bytes) -> str | None:
 def split_mode(first: bytes, read: Callable[[int], bytes]) -> str | None:
     """How a file beginning with `first` (`read` gives what follows) can be read in parts cut at line starts:
     "ndjson" when it is read line by line, "scan" when it is scanned and begins with an object pretty-printed
-    from column 0 (`wrangler tail --format json`, `jq .`: a part then begins with such an object), else None."""
+    from column 0 (`wrangler tail --format json`, `jq .`: a part then begins with such an object), after the
+    banner lines wrangler may print first (`Connected to …, waiting for logs...`, which the scanner skips),
+    else None."""
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
     first, cut = _first_line_whole(read, first)
@@ -405,7 +407,7 @@ def split_mode(first: bytes, read: Callable[[int], bytes]) -> str | None:
         return mode
     if mode == "scan":
         for line in first.split(b"\n", 64)[:64]:
-            if line.strip():
+            if line.strip() and not _BANNER.match(line.decode("utf-8", "replace")):
                 return mode if line.lstrip(b"\0").rstrip() == b"{" else None
     return None
 
