@@ -229,6 +229,32 @@ def test_a_pretty_printed_object_the_fast_path_leaves_is_read_once(monkeypatch: 
     assert stats.lines == 17
 
 
+def _read_from_a_stack_deeper_by(frames: int, data: bytes) -> list[tuple[int, int, object]]:
+    if frames:
+        return _read_from_a_stack_deeper_by(frames - 1, data)
+    return list(iter_records(io.BytesIO(data), FileStats(), max_record_bytes=1 << 20))
+
+
+def test_how_deeply_nested_a_scanned_value_may_be_does_not_depend_on_the_callers_stack() -> None:
+    """A parse worker calls the reader from fewer frames than the ingesting process: a value nested about 990 deep
+    was rejected as "JSON nested too deeply" by one and read (then rejected as unsupported, as orjson refuses to
+    write it) by the other, so `--jobs 2` and `--jobs 1` gave its line different reasons."""
+    data = b"\n".join(
+        b'{\n  "message": "deep %d",\n  "x": ' % d + b"[" * d + b"]" * d + b"\n}"
+        for d in (300, 850, 900, 950, 1050, 1200)
+    )
+    shallow = _read_from_a_stack_deeper_by(0, data)
+    assert shallow == _read_from_a_stack_deeper_by(200, data)
+    assert [(kind, line, reason.split(" (")[0]) for kind, line, (reason, _) in shallow] == [
+        (REJECT, 1, "unsupported JSON value"),
+        (REJECT, 5, "unsupported JSON value"),
+        (REJECT, 9, "unsupported JSON value"),
+        (REJECT, 13, "unsupported JSON value"),
+        (REJECT, 17, "unsupported JSON value"),
+        (REJECT, 21, "JSON nested too deeply"),
+    ]
+
+
 def test_pretty_printed_array_elements_keep_their_own_line_numbers() -> None:
     _stats, out = read(b'[\n  {"topic": "console"},\n  {"topic": "x"}\n]\n')
     assert [(k, line) for k, line, _ in out] == [(RECORD, 2), (RECORD, 3)]

@@ -940,7 +940,9 @@ LINES = [
 ]
 
 
-def _same_invocation(tmp_path: Path) -> tuple[Path, Path]:
+def _same_invocation(
+    tmp_path: Path, lines: list[tuple[str, list[Any], int]] = LINES, exception: bool = True
+) -> tuple[Path, Path]:
     """The Logpush record and the `wrangler tail` object of one invocation: the tail's `cf-ray` with its colo,
     its `x-trace-id` header naming a trace no line names."""
     push = logpush(
@@ -949,12 +951,12 @@ def _same_invocation(tmp_path: Path) -> tuple[Path, Path]:
             "Request": {"URL": f"{WORKER}/log", "Method": "POST"},
             "Response": {"Status": 200},
         },
-        Logs=[{"Level": lv, "Message": m, "TimestampMs": t} for lv, m, t in LINES],
-        Exceptions=[{"Name": "Error", "Message": "boom", "TimestampMs": 1714910401070}],
+        Logs=[{"Level": lv, "Message": m, "TimestampMs": t} for lv, m, t in lines],
+        Exceptions=[{"Name": "Error", "Message": "boom", "TimestampMs": 1714910401070}] if exception else [],
     )
     capture = tail(
-        logs=[{"message": m, "level": lv, "timestamp": t} for lv, m, t in LINES],
-        exceptions=[{"name": "Error", "message": "boom", "timestamp": 1714910401070}],
+        logs=[{"message": m, "level": lv, "timestamp": t} for lv, m, t in lines],
+        exceptions=[{"name": "Error", "message": "boom", "timestamp": 1714910401070}] if exception else [],
         event={
             "request": {
                 "url": f"{WORKER}/log",
@@ -1054,6 +1056,46 @@ def test_a_database_written_before_keeps_its_tail_lines_from_being_stored_again_
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT DISTINCT rule FROM drop_ledger").fetchall() == [("duplicate",)]
         assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (6,)
+
+
+def _keys_before_v6(db: Path) -> None:
+    """The keys logcorr before v6 gave the stored Cloudflare lines: the trace id in them, each line's position in
+    its record being its rank there by event id (as the old code's ingest of a tail capture stored them)."""
+    with duckdb.connect(str(db)) as con:
+        con.execute(MACROS_SQL)
+        for table in ("log_queue", "recent_log_entries", "drop_events"):
+            con.execute(
+                f"""UPDATE {table} SET event_key = o.k FROM (
+                        SELECT event_id, lc_event_key(epoch_ms(ts), system, level, message, trace_id, request_id,
+                            row_number() OVER (PARTITION BY run_id, source_file, source_line ORDER BY event_id) - 1) AS k
+                        FROM (SELECT event_id, ts, system, level, message, trace_id, request_id, run_id, source_file,
+                                     source_line FROM log_queue
+                              UNION ALL SELECT event_id, ts, system, level, message, trace_id, request_id, run_id,
+                                     source_file, source_line FROM drop_events)) o
+                    WHERE {table}.event_id = o.event_id"""
+            )
+        con.execute("DELETE FROM schema_migrations WHERE version = 6")
+
+
+def test_v6_rewrites_the_keys_of_an_invocation_of_more_than_1000_lines(tmp_path: Path) -> None:
+    """A tail capture of a request that logged 1,001 lines (a loop's `console.log`), ingested before v6: its Logpush
+    copy is recognised after the upgrade. The migration tried every position of a record for each of its rows,
+    and so left a record of more than 1,000 events with its old keys: the Logpush lines were taken for new ones
+    (the rate limit dropped them here, as it dropped the tail's)."""
+    lines: list[tuple[str, list[Any], int]] = [
+        ("log", [f"item {i}"], 1714910401044 + i // 10) for i in range(1001)
+    ]
+    lp, tl = _same_invocation(tmp_path, lines, exception=False)
+    db = tmp_path / "cf.duckdb"
+    first = ingest([str(tl)], str(db))
+    assert first.stored + first.dropped == 1001
+    _keys_before_v6(db)
+    result = ingest([str(lp)], str(db))
+    assert (result.stored, result.dropped) == (0, 1001)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(
+            "SELECT rule, count(*) FROM drop_ledger WHERE run_id = 2 GROUP BY ALL"
+        ).fetchall() == [("duplicate", 1001)]
 
 
 def test_an_id_logpush_cut_short_is_no_id_and_the_line_takes_its_invocations(tmp_path: Path) -> None:

@@ -158,7 +158,7 @@ def test_finish_puts_the_checked_rows_in_their_places() -> None:
     compiled = fast.stage_keys()
     assert compiled is not None
     final = [rows[0], checked[0], rows[2]]
-    assert keys == compiled(final, stage._KEY_COLUMNS, fingerprint)
+    assert keys == compiled(final, stage.KEY_COLUMNS, fingerprint)
 
 
 def test_a_row_it_refuses_leaves_the_batch_as_it_was() -> None:

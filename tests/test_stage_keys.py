@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from logcorr import native
 from logcorr.model import Event
-from logcorr.pipeline.stage import STAGED_SCHEMA, Stager
+from logcorr.pipeline.stage import KEY_COLUMNS, STAGED_SCHEMA, STAGING_SCHEMA, Stager
 from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
 from logcorr.rules.policy import Policy
 from logcorr.sources import fast
@@ -89,32 +89,12 @@ def _no_surrogates(row: tuple[Any, ...]) -> bool:
 def _duckdb_keys(values: list[tuple[Any, ...]]) -> list[tuple[str, int]]:
     con = duckdb.connect()
     con.execute(MACROS_SQL)
-    names = [
-        "ts_ms",
-        "system",
-        "level",
-        "message",
-        "trace_id",
-        "request_id",
-        "part",
-        "client_ts_ms",
-        "source_format",
-    ]
-    types = [
-        pa.int64(),
-        pa.string(),
-        pa.string(),
-        pa.string(),
-        pa.string(),
-        pa.string(),
-        pa.int32(),
-        pa.int64(),
-        pa.string(),
-    ]
+    # the staging table's key columns, as the stager hands them to the compiled keys
+    fields = [STAGING_SCHEMA.field(i) for i in KEY_COLUMNS]
     table = pa.table(
         {
-            n: pa.array([v[i] if i < len(v) else None for v in values], t)
-            for i, (n, t) in enumerate(zip(names, types, strict=True))
+            f.name: pa.array([v[i] if i < len(v) else None for v in values], f.type)
+            for i, f in enumerate(fields)
         }
     )
     con.register("_t", table.append_column("_i", pa.array(range(len(values)), pa.int64())))

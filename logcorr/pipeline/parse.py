@@ -24,6 +24,7 @@ from logcorr.sources.reader import (
     FileStats,
     excerpt,
     iter_records,
+    order_notes,
 )
 
 
@@ -73,6 +74,7 @@ class FileResult:
         st.mode = st.mode or other.mode
         st.limited = st.limited or other.limited
         st.notes.extend(n for n in other.notes if n not in st.notes)
+        order_notes(st.notes)  # as the file read whole gives them
 
     @property
     def name(self) -> str:

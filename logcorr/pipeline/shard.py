@@ -261,8 +261,11 @@ def parse_sharded(
     were planned on): a worker that opens another file under `path` raises OSError.
 
     A scanned shard that ends inside a value (`FileStats.open_end`: a malformed pretty-printed file) shows its
-    cut was no boundary: it and the shards after it are not loaded, and the file is read on from its start as
-    one more task, as one process would read it."""
+    cut was no boundary: it is read again with the shard after it as one task, and when that ends between two
+    values the shards after them stand (each began where one process is between values too); when it does not,
+    it and the shards after it are not loaded, and the file is read on from its start as one more task, as one
+    process would read it. A reject's excerpt reading on past the cut (a value rejected within 4 KiB before it)
+    is the common case, and it took the rest of the file to one worker (51 MB, 4 shards: 2.99 s → 5.31 s)."""
     rules = StageRules.of(policy)
     own = pool is None
     if pool is None:
@@ -281,17 +284,25 @@ def parse_sharded(
             wait(futures)  # the shards already running end; their files go with the directory
             return False
         line_base = 0
-        for i, fut in enumerate(futures):  # in file order
-            done = fut.result()
+        i = 0
+        while i < len(futures):  # in file order
+            done = futures[i].result()
             if done.result.stats.open_end and i + 1 < len(futures):
-                for later in futures[i + 1 :]:
-                    later.cancel()
+                futures[i + 1].cancel()
                 # its index after every shard's: the files it writes are its own
-                done = pool.submit(run_shard, task(len(ranges) + i, ranges[i][0], ranges[-1][1])).result()
-                load(done, line_base)
-                break
+                done = pool.submit(run_shard, task(len(ranges) + i, ranges[i][0], ranges[i + 1][1])).result()
+                i += 1
+                if done.result.stats.open_end and i + 1 < len(futures):
+                    for later in futures[i + 1 :]:
+                        later.cancel()
+                    done = pool.submit(
+                        run_shard, task(2 * len(ranges) + i, ranges[i - 1][0], ranges[-1][1])
+                    ).result()
+                    load(done, line_base)
+                    break
             load(done, line_base)
             line_base += done.result.stats.lines
+            i += 1
         return True
     except BaseException:
         stop_workers(pool)  # Ctrl-C or an error: what they parse now would be thrown away
@@ -315,9 +326,10 @@ def submit_whole(
     max_decompressed: int,
     zone: Any,
 ) -> Future[ShardDone]:
-    """A whole file that is not split (gzip, pretty JSON, text, or too small to split) parsed by a worker, as
-    the ingesting process would parse it: a directory of Logpush batches or daily exports is parsed file by file
-    on every core, not one file after another on one. Its `ShardDone` is adopted as a file's single shard."""
+    """A whole file that is not split (gzip, pretty JSON not pretty-printed from column 0, text, or too small to
+    split) parsed by a worker, as the ingesting process would parse it: a directory of Logpush batches or daily
+    exports is parsed file by file on every core, not one file after another on one. Its `ShardDone` is adopted
+    as a file's single shard."""
     task = ShardTask(path, file_id, 0, 0, size, forced, max_record_bytes, StageRules.of(policy), out_dir, ident,
                      whole=True, max_decompressed=max_decompressed, zone=zone)  # fmt: skip
     return pool.submit(run_shard, task)

@@ -233,7 +233,7 @@ STAGED_SCHEMA = pa.schema(
 # (receive time, and the client time it was sent with) and the browser's own payload of it (client time) are
 # then one event (and so are identical lines of one client millisecond: see docs/rules.md §3). The format says
 # whether the trace id is part of the key (`lc_key_trace`: not for a Cloudflare Logpush or tail line of a request)
-_KEY_COLUMNS = tuple(
+KEY_COLUMNS = tuple(
     STAGING_SCHEMA.get_field_index(n)
     for n in (
         "ts_ms",
@@ -757,7 +757,7 @@ class Stager:
         if self._stage_keys is None:
             return None
         try:
-            keys = self._stage_keys(rows, _KEY_COLUMNS, fingerprint)
+            keys = self._stage_keys(rows, KEY_COLUMNS, fingerprint)
         except (TypeError, ValueError, OverflowError):
             return None
         return [_staged_batch(columns, keys)]

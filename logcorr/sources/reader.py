@@ -20,6 +20,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import IO, Any
 
 import orjson
@@ -395,7 +396,9 @@ def _packed(first: bytes) -> str | None:
 def split_mode(first: bytes, read: Callable[[int], bytes]) -> str | None:
     """How a file beginning with `first` (`read` gives what follows) can be read in parts cut at line starts:
     "ndjson" when it is read line by line, "scan" when it is scanned and begins with an object pretty-printed
-    from column 0 (`wrangler tail --format json`, `jq .`: a part then begins with such an object), else None."""
+    from column 0 (`wrangler tail --format json`, `jq .`: a part then begins with such an object), after the
+    banner lines wrangler may print first (`Connected to …, waiting for logs...`, which the scanner skips),
+    else None."""
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8) :]
     first, cut = _first_line_whole(read, first)
@@ -404,7 +407,7 @@ def split_mode(first: bytes, read: Callable[[int], bytes]) -> str | None:
         return mode
     if mode == "scan":
         for line in first.split(b"\n", 64)[:64]:
-            if line.strip():
+            if line.strip() and not _BANNER.match(line.decode("utf-8", "replace")):
                 return mode if line.lstrip(b"\0").rstrip() == b"{" else None
     return None
 
@@ -745,6 +748,18 @@ NUL_NOTE = (
 )
 
 
+UTF8_NOTE = "invalid UTF-8 bytes replaced with U+FFFD"
+# notes any part of a file may give: last, in this order, wherever in the file they were met. A scanned file
+# says the first at its end (its chunks, not its lines, tell where), so a file read in shards, whose notes
+# are joined in file order (`FileResult.merge`), would otherwise say them in another order than read whole
+_ANYWHERE_NOTES = (UTF8_NOTE, NUL_NOTE)
+
+
+def order_notes(notes: list[str]) -> None:
+    """Put the notes any part of a file may give last, in one order (see `_ANYWHERE_NOTES`)."""
+    notes.sort(key=lambda n: _ANYWHERE_NOTES.index(n) + 1 if n in _ANYWHERE_NOTES else 0)
+
+
 def _past_nuls(part: bytes, stats: FileStats) -> bytes:
     """A line without the NUL bytes it begins with (said once in the notes): a file cut while still written to
     (`logrotate copytruncate`, the writer at its old offset) or a crash leaves a run of them, and the record
@@ -1015,7 +1030,8 @@ def _scan(
     stats.lines = t.total_lines()
     stats.open_end = t.starved or in_array
     if t.bad_utf8:
-        stats.notes.append("invalid UTF-8 bytes replaced with U+FFFD")
+        stats.notes.append(UTF8_NOTE)
+    order_notes(stats.notes)
     if t.error:
         stats.notes.append(t.error)
         yield REJECT, stats.lines, (t.error, "")
@@ -1059,7 +1075,7 @@ def _convex_text(
     yield from framer.end()
     stats.lines = line_no - before[0]
     if bad_utf8:
-        stats.notes.append("invalid UTF-8 bytes replaced with U+FFFD")
+        stats.notes.append(UTF8_NOTE)
     for fault in faults:
         stats.notes.append(fault)
         yield REJECT, line_no, (fault, "")
@@ -1179,10 +1195,36 @@ def _offered(obj: dict[str, Any], line: int, claim: LineHook) -> tuple[int, Any]
 _MENDABLE = 16
 
 
+# how deeply nested a value the decoder reads: the same in every process. Its recursion counts against the
+# interpreter's limit with the frames of the caller, fewer in a parse worker than in the ingesting process, and
+# a value nested about 990 deep was read by one (then rejected as "unsupported JSON value (Recursion limit
+# reached)", which orjson says of nesting past 255) and "nested too deeply" for the other
+_DECODE_DEPTH = 1100
+
+
+def _raw_decode(decoder: json.JSONDecoder, text: str, pos: int) -> tuple[Any, int]:
+    """`decoder.raw_decode`, with _DECODE_DEPTH levels of recursion above this frame whatever the stack below it."""
+    try:
+        return decoder.raw_decode(text, pos)
+    except RecursionError:
+        pass  # rare: only then is the stack measured and the limit moved
+    depth = 0
+    frame: FrameType | None = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + _DECODE_DEPTH)
+    try:
+        return decoder.raw_decode(text, pos)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def _decode_one(decoder: json.JSONDecoder, t: _Text, pos: int, max_len: int) -> tuple[Any, int, str | None]:
     while True:
         try:
-            value, end = decoder.raw_decode(t.buf, pos)
+            value, end = _raw_decode(decoder, t.buf, pos)
             # the record limit, as for a line: characters first (a character is 1-4 bytes), then bytes
             if end - pos > max_len or ((end - pos) * 4 > max_len and len(t.buf[pos:end].encode()) > max_len):
                 return None, end, f"JSON value longer than the {max_len}-byte limit"

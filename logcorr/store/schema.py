@@ -98,9 +98,13 @@ def refresh_trace_summary(con: Any, run_id: int, also: list[str] | tuple[str, ..
 # copy in the other export is recognised. The rows earlier ingests wrote with a trace id in the key get the key
 # an ingest now gives them, so the same lines delivered again (the other export, an overlapping capture) are
 # recognised as copies of them too. A key is recomputed from the row's columns and its position in its record
-# (`part`, not stored): each position 0…n-1 of a record of n events is tried, and the key is rewritten only for
-# the position whose key with the trace id is the row's stored key — a row whose key cannot be reproduced so
-# (none of a record of more than 1,000 events is tried) keeps it, as before
+# (`part`, not stored), and rewritten only for the position whose key with the trace id is the row's stored
+# key. The position tried first is the row's rank among its record's rows by event id (ids are given in the
+# order the events were staged, which is their order in the record); only a row that key does not reproduce
+# tries each position 0…n-1 of its record of n events (a stored record of several events whose lines were
+# not all stored, say). A row whose key cannot be reproduced so (a record of more than 1,000 events is not
+# searched) keeps it, as before. Trying every position of every row was quadratic in a record's events
+# (650k tail rows in records of 1-20 lines: 7.2-7.8 s, now 2.5 s)
 _CF_FORMATS = ", ".join(f"'{f}'" for f in KEY_WITHOUT_TRACE)
 _CF_ROWS = f"""
     SELECT event_id, coalesce(epoch_ms(client_ts), epoch_ms(ts)) AS key_ts, system, level, message, trace_id,
@@ -109,18 +113,22 @@ _CF_ROWS = f"""
 _REKEY_CLOUDFLARE = f"""
     {MACROS_SQL}
     CREATE TEMP TABLE cf_rows AS
-        SELECT * FROM ({_CF_ROWS.format(table="log_queue")} UNION ALL {_CF_ROWS.format(table="drop_events")});
+        SELECT *, count(*) OVER w AS n, row_number() OVER (w ORDER BY event_id) - 1 AS rank
+        FROM ({_CF_ROWS.format(table="log_queue")} UNION ALL {_CF_ROWS.format(table="drop_events")})
+        WINDOW w AS (PARTITION BY run_id, source_file, source_line, source_format);
     CREATE TEMP TABLE cf_rekey AS
-    WITH records AS (
-        SELECT run_id, source_file, source_line, source_format, count(*) AS n FROM cf_rows
-        GROUP BY ALL HAVING count(*) <= 1000),
-    tried AS (
+        SELECT event_id, lc_event_key(key_ts, system, level, message, NULL, request_id, rank) AS event_key
+        FROM cf_rows
+        WHERE request_id IS NOT NULL AND trace_id IS NOT NULL
+          AND lc_event_key(key_ts, system, level, message, trace_id, request_id, rank) = event_key;
+    INSERT INTO cf_rekey
+    WITH tried AS (
         SELECT r.event_id, r.event_key,
                lc_event_key(r.key_ts, r.system, r.level, r.message, r.trace_id, r.request_id, p.part) AS was,
                lc_event_key(r.key_ts, r.system, r.level, r.message, NULL, r.request_id, p.part) AS now
-        FROM cf_rows r JOIN records c USING (run_id, source_file, source_line, source_format),
-             LATERAL (SELECT range AS part FROM range(c.n)) p
-        WHERE r.request_id IS NOT NULL AND r.trace_id IS NOT NULL)
+        FROM cf_rows r ANTI JOIN cf_rekey k USING (event_id),
+             LATERAL (SELECT range AS part FROM range(r.n)) p
+        WHERE r.request_id IS NOT NULL AND r.trace_id IS NOT NULL AND r.n BETWEEN 2 AND 1000)
     SELECT event_id, any_value(now) AS event_key FROM tried WHERE was = event_key GROUP BY event_id;
     UPDATE log_queue SET event_key = k.event_key FROM cf_rekey k WHERE log_queue.event_id = k.event_id;
     UPDATE recent_log_entries SET event_key = k.event_key FROM cf_rekey k WHERE recent_log_entries.event_id = k.event_id;
