@@ -957,6 +957,7 @@ def _same_invocation(
     capture = tail(
         logs=[{"message": m, "level": lv, "timestamp": t} for lv, m, t in lines],
         exceptions=[{"name": "Error", "message": "boom", "timestamp": 1714910401070}] if exception else [],
+        eventTimestamp=push["EventTimestampMs"],  # one Trace's eventTimestamp in both
         event={
             "request": {
                 "url": f"{WORKER}/log",
@@ -1122,3 +1123,121 @@ def test_an_id_logpush_cut_short_is_no_id_and_the_line_takes_its_invocations(tmp
     ingest([str(path)], db)
     with duckdb.connect(db, read_only=True) as con:
         assert con.execute("SELECT trace_id, trace_source FROM log_queue").fetchall() == [(None, "none")]
+
+
+# --------------------------------------------------------------------------- one invocation's metric in two exports
+# Logpush and the tail are written from one workerd Trace: its eventTimestamp (whole ms), scriptName, outcome and
+# the request's Ray ID are in both; only Logpush has CPUTimeMs and WallTimeMs (and EventType), the tail has neither
+
+
+def _invocations(con: Any) -> list[tuple[Any, ...]]:
+    return con.execute(
+        "SELECT source_format, epoch_ms(ts), data FROM metrics WHERE topic = 'worker_invocation' "
+        "ORDER BY ts, source_format, source_line"
+    ).fetchall()
+
+
+@pytest.mark.parametrize("tail_first", [False, True], ids=["logpush-then-tail", "tail-then-logpush"])
+@pytest.mark.parametrize("apart", [False, True], ids=["one-ingest", "two-ingests"])
+def test_an_invocation_in_a_logpush_export_and_a_tail_capture_is_one_metric_with_its_cpu_time(
+    tmp_path: Path, tail_first: bool, apart: bool
+) -> None:
+    lp, tl = _same_invocation(tmp_path)
+    first, second = (tl, lp) if tail_first else (lp, tl)
+    db = tmp_path / "cf.duckdb"
+    if apart:
+        ingest([str(first)], str(db))
+        result = ingest([str(second)], str(db))
+    else:
+        result = ingest([str(first), str(second)], str(db))
+    assert result.metrics_repeated == 1  # the second copy: counted to its file, not stored
+    assert [f.metrics_repeated for f in result.files] == ([1] if apart else [0, 1])
+    with duckdb.connect(str(db), read_only=True) as con:
+        [(fmt, ts, data)] = _invocations(con)
+    # the first copy's row is kept; a tail copy kept first takes the Logpush copy's CPU and wall time
+    assert (fmt, ts) == ("cf-tail" if tail_first else "cf-logpush", 1714910401041)
+    assert json.loads(data) == {
+        "script": "log-ingestion-worker",
+        "outcome": "ok",
+        "event_type": "fetch",
+        "cpu_ms": 2,
+        "wall_ms": 31,
+        "ray_id": RAY,
+        "logs": 4,
+        "exceptions": 1,
+    }
+
+
+def test_a_logpush_copy_delivered_again_adds_nothing_more_to_the_kept_tail_invocation(tmp_path: Path) -> None:
+    """Two overlapping Logpush exports of an invocation a tail capture gave first: one metric, completed once."""
+    lp, tl = _same_invocation(tmp_path)
+    again = tmp_path / "logpush-again.jsonl"
+    # (other bytes: a file with the bytes of one already ingested is passed over whole)
+    again.write_text(json.dumps(json.loads(lp.read_text()), separators=(",", ":")) + "\n")
+    db = tmp_path / "cf.duckdb"
+    ingest([str(tl), str(lp)], str(db))
+    result = ingest([str(again)], str(db))
+    assert result.metrics_repeated == 1
+    with duckdb.connect(str(db), read_only=True) as con:
+        [(fmt, _, data)] = _invocations(con)
+    assert fmt == "cf-tail"
+    assert (json.loads(data)["cpu_ms"], json.loads(data)["wall_ms"]) == (2, 31)
+
+
+def _pair(tmp_path: Path, push: dict[str, Any], capture: dict[str, Any]) -> list[tuple[Any, ...]]:
+    lp = tmp_path / "logpush.jsonl"
+    lp.write_text(json.dumps(push) + "\n")
+    tl = tmp_path / "tail.json"
+    tl.write_text(json.dumps(capture, indent=2) + "\n")
+    db = tmp_path / "cf.duckdb"
+    ingest([str(tl), str(lp)], str(db))
+    with duckdb.connect(str(db), read_only=True) as con:
+        return _invocations(con)
+
+
+def test_two_invocations_in_one_millisecond_with_two_ray_ids_stay_two_metrics(tmp_path: Path) -> None:
+    ts = 1714910401041
+    push = logpush(
+        EventTimestampMs=ts, Event={"RayID": "87f0a1b3d9e8f701", "Request": {"URL": f"{WORKER}/log"}}
+    )
+    capture = tail(eventTimestamp=ts)  # cf-ray 87f0a1ce4b5a6d79-LHR: another request in the same ms
+    rows = _pair(tmp_path, push, capture)
+    assert [(fmt, json.loads(data)["ray_id"]) for fmt, _, data in rows] == [
+        ("cf-logpush", "87f0a1b3d9e8f701"),
+        ("cf-tail", "87f0a1ce4b5a6d79"),
+    ]
+
+
+def test_copies_of_one_ray_id_that_disagree_in_what_both_carry_stay_two_metrics(tmp_path: Path) -> None:
+    """The same Ray ID and ms but another outcome (or script): not one Trace, so not one invocation."""
+    ts = 1714910420071
+    push = logpush(EventTimestampMs=ts, Outcome="exception", Event={"RayID": "87f0a1ce4b5a6d79"})
+    rows = _pair(tmp_path, push, tail())
+    assert [(fmt, json.loads(data)["outcome"]) for fmt, _, data in rows] == [
+        ("cf-logpush", "exception"),
+        ("cf-tail", "ok"),
+    ]
+
+
+def test_a_tail_workers_cpu_time_must_agree_with_logpushs_for_one_metric(tmp_path: Path) -> None:
+    """A Tail Worker's TraceItem carries the Trace's cpuTime and wallTime too: equal, the copies are one."""
+    ts = 1714910420071
+    push = logpush(EventTimestampMs=ts, Event={"RayID": "87f0a1ce4b5a6d79"}, CPUTimeMs=2, WallTimeMs=31)
+    rows = _pair(tmp_path, push, tail(cpuTime=2, wallTime=31))
+    assert [(fmt, json.loads(data)["cpu_ms"]) for fmt, _, data in rows] == [("cf-tail", 2)]
+    (tmp_path / "other").mkdir()
+    rows = _pair(tmp_path / "other", push, tail(cpuTime=3, wallTime=31))
+    assert [(fmt, json.loads(data)["cpu_ms"]) for fmt, _, data in rows] == [("cf-logpush", 2), ("cf-tail", 3)]
+
+
+def test_invocations_without_a_ray_id_are_not_one_metric_across_exports(tmp_path: Path) -> None:
+    """A cron in Logpush (no Event.RayID) and a cron in a tail capture (no cf-ray) in one ms of one script: nothing
+    tells them from two runs of two cron triggers, so both are kept."""
+    ts = 1714910460000
+    push = logpush(EventTimestampMs=ts, EventType="scheduled", Event={"Cron": "*/1 * * * *"}, Logs=[])
+    capture = tail(eventTimestamp=ts, event={"cron": "*/1 * * * *", "scheduledTime": ts}, logs=[])
+    rows = _pair(tmp_path, push, capture)
+    assert [(fmt, ts_, "ray_id" in json.loads(data)) for fmt, ts_, data in rows] == [
+        ("cf-logpush", ts, False),
+        ("cf-tail", ts, False),
+    ]

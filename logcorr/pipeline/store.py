@@ -116,7 +116,54 @@ def _run(alias: str) -> str:
     return f"json_extract_string({alias}.data, [{paths}])"
 
 
-def _same_metric(a: str, b: str) -> str:
+# what a Worker invocation's two exports may both carry, beside its Ray ID: Logpush `workers_trace_events` and a
+# tail capture (`wrangler tail`, a Tail Worker's TraceItems) are written from one workerd Trace (its
+# eventTimestamp, scriptName, outcome, cpuTime, wallTime), but each carries fields the other lacks (the tail no
+# CPU or wall time, no event type), so two copies are one invocation when those both carry agree
+# (docs/formats.md, "Duplicate delivery"). The counts of lines are left out: Logpush drops the lines past its
+# 16,384-character limit, the tail does not
+_INVOCATION_TEXT = ("script", "dispatch_namespace", "entrypoint", "event_type", "outcome")
+_INVOCATION_NUMBERS = ("cpu_ms", "wall_ms")
+
+
+def _invocation_fields(data: str) -> str:
+    """SQL: the Ray ID and the fields of `_INVOCATION_TEXT` and `_INVOCATION_NUMBERS` of the data `data`, as a
+    list of text (one parse of the data)."""
+    paths = ", ".join(f"'$.{k}'" for k in ("ray_id", *_INVOCATION_TEXT, *_INVOCATION_NUMBERS))
+    return f"json_extract_string({data}, [{paths}])"
+
+
+def _other_export(alias: str) -> str:
+    """SQL: the source format of the other export of a Worker invocation `alias` gives (the two that carry its
+    Ray ID), NULL for any other; as a join key it pairs only copies of two exports."""
+    return f"CASE {alias}.source_format WHEN 'cf-logpush' THEN 'cf-tail' WHEN 'cf-tail' THEN 'cf-logpush' END"
+
+
+def _one_invocation(a: str, b: str) -> str:
+    """SQL: the `worker_invocation` fields (`_invocation_fields`) `a` and `b` of two exports name one invocation:
+    the same Ray ID (one without is named by nothing that tells invocations apart), and the fields both carry
+    agree (numbers as numbers)."""
+    agree = []
+    for i, k in enumerate((*_INVOCATION_TEXT, *_INVOCATION_NUMBERS), start=2):
+        x, y = f"{a}[{i}]", f"{b}[{i}]"
+        if k in _INVOCATION_NUMBERS:
+            x, y = f"TRY_CAST({x} AS DOUBLE)", f"TRY_CAST({y} AS DOUBLE)"
+        agree.append(f"({x} IS NULL OR {y} IS NULL OR {x} = {y})")
+    return f"({a}[1] = {b}[1] AND {' AND '.join(agree)})"
+
+
+def _invocation(a: str, b: str) -> str:
+    """SQL: the metrics `a` and `b` (of one time, system and topic) are one Worker invocation that Logpush and
+    a tail capture both gave (`_one_invocation`)."""
+    return f"""({a}.topic = 'worker_invocation' AND {a}.source_format = {_other_export(b)}
+            AND {_one_invocation(_invocation_fields(f"{a}.data"), _invocation_fields(f"{b}.data"))})"""
+
+
+# the topics two exports of one record may give with other data (`_same_metric`)
+_ACROSS_EXPORTS = "('function_execution', 'worker_invocation')"
+
+
+def _same_delivery(a: str, b: str) -> str:
     """SQL: the metrics `a` and `b` (of one time, system and topic) are one: the same data, or a function run
     that two exports (source formats) of it both gave."""
     # (a list's null elements compare equal: a run outside a component has no `component_path` in either; one
@@ -126,13 +173,21 @@ def _same_metric(a: str, b: str) -> str:
             AND json_extract_string({a}.data, '$.request_id') IS NOT NULL AND {_run(a)} = {_run(b)}))"""
 
 
+def _same_metric(a: str, b: str) -> str:
+    """SQL: the metrics `a` and `b` (of one time, system and topic) are one: `_same_delivery`, or a Worker
+    invocation that Logpush and a tail both gave (`_invocation`)."""
+    return f"({_same_delivery(a, b)} OR {_invocation(a, b)})"
+
+
 def _store_metrics(con: Any, run_id: int) -> dict[int, int]:
     """The staged metrics into `metrics`, each once: a Convex log-stream retry or two overlapping Logpush
     exports deliver the same record again, and a usage record counted twice is a cost counted twice. The same
     metric is the same time, system, topic and data (function executions carry their request id, Worker
-    invocations their Ray ID), or a function run as `npx convex logs --jsonl` and a log stream both give it
-    (`_same_metric`); the first in input order is kept, and none that an earlier ingest kept. Returns how many
-    were left out, per file id (each line is accounted for: a left-out metric is counted to its file)."""
+    invocations their Ray ID), a function run as `npx convex logs --jsonl` and a log stream both give it, or a
+    Worker invocation as Logpush and a tail capture both give it (`_same_metric`); the first in input order is
+    kept, and none that an earlier ingest kept, but a kept invocation takes the fields only its other copy has
+    (`_complete_invocations`). Returns how many were left out, per file id (each line is accounted for: a
+    left-out metric is counted to its file)."""
     staged, lo, hi = con.execute("SELECT count(*), min(ts_ms), max(ts_ms) FROM staged_metrics").fetchall()[0]
     if not staged:
         return {}
@@ -140,13 +195,45 @@ def _store_metrics(con: Any, run_id: int) -> dict[int, int]:
     # the earlier ones looked for only when there are any in the input's time range (the zone maps of `ts`
     # answer that): against none, the anti-join still cost 0.1 s at 1M records
     (earlier,) = con.execute(f"SELECT count(*) FROM metrics e WHERE {span}").fetchall()[0]
+    # invocations of two exports paired only where the input or the database in its time range has both (a
+    # Logpush-only ingest spends nothing on it)
+    (invocation_exports,) = con.execute(
+        f"""SELECT count(DISTINCT source_format) FROM (
+            SELECT source_format FROM metrics e WHERE {span} AND topic = 'worker_invocation'
+            UNION ALL SELECT source_format FROM staged_metrics WHERE topic = 'worker_invocation')
+        WHERE source_format IN ('cf-logpush', 'cf-tail')"""
+    ).fetchall()[0]
     not_earlier = (
         f"""AND NOT EXISTS (
             SELECT 1 FROM metrics e
             WHERE {span} AND e.ts = make_timestamp(m.ts_ms * 1000) AND e.system = m.system AND e.topic = m.topic
-              AND {_same_metric("e", "m")}
+              AND {_same_delivery("e", "m")}
         )"""
         if earlier
+        else ""
+    )
+    if earlier and invocation_exports > 1:
+        _invocation_copies(con, span)
+        not_earlier += "AND m.rowid NOT IN (SELECT copy FROM invocation_copies)"
+    # a function run or a Worker invocation two exports gave, where a millisecond holds such metrics from two
+    # formats: looked for only when the input has two (else each millisecond of a Logpush-only input would be
+    # grouped for nothing)
+    (formats,) = con.execute(
+        f"SELECT count(DISTINCT source_format) FROM staged_metrics WHERE topic IN {_ACROSS_EXPORTS}"
+    ).fetchall()[0]
+    across = (
+        f"""UNION ALL
+            SELECT c.rowid FROM staged_metrics c SEMI JOIN (
+                SELECT ts_ms, system, topic FROM staged_metrics WHERE topic IN {_ACROSS_EXPORTS}
+                GROUP BY ALL HAVING min(source_format) <> max(source_format)
+            ) USING (ts_ms, system, topic)
+            WHERE EXISTS (
+                SELECT 1 FROM staged_metrics d
+                WHERE d.ts_ms = c.ts_ms AND d.system = c.system AND d.topic = c.topic
+                  AND (d.file_id, d.source_line, d.rowid) < (c.file_id, c.source_line, c.rowid)
+                  AND {_same_metric("d", "c")}
+            )"""
+        if formats > 1
         else ""
     )
     (stored,) = con.execute(
@@ -166,21 +253,13 @@ def _store_metrics(con: Any, run_id: int) -> dict[int, int]:
                     SELECT ts_ms, system, topic FROM staged_metrics GROUP BY ALL HAVING count(*) > 1
                 ) USING (ts_ms, system, topic)
             ) WHERE k > 1
-            UNION ALL
-            -- a function run both exports gave, where a millisecond holds runs from two formats
-            SELECT c.rowid FROM staged_metrics c SEMI JOIN (
-                SELECT ts_ms, system FROM staged_metrics WHERE topic = 'function_execution'
-                GROUP BY ALL HAVING count(DISTINCT source_format) > 1
-            ) USING (ts_ms, system)
-            WHERE c.topic = 'function_execution' AND EXISTS (
-                SELECT 1 FROM staged_metrics d
-                WHERE d.ts_ms = c.ts_ms AND d.system = c.system AND d.topic = c.topic
-                  AND (d.file_id, d.source_line, d.rowid) < (c.file_id, c.source_line, c.rowid)
-                  AND {_same_metric("d", "c")}
-            )
+            {across}
         ) {not_earlier}
         """
     ).fetchall()[0]
+    if stored < staged and invocation_exports > 1:
+        _complete_invocations(con, span)
+    con.execute("DROP TABLE IF EXISTS invocation_copies")
     if stored == staged:
         return {}
     # per file: staged against stored (this run's rows, by the file's path)
@@ -193,6 +272,47 @@ def _store_metrics(con: Any, run_id: int) -> dict[int, int]:
         """
     ).fetchall()
     return {int(fid): int(n) for fid, n in rows if n}
+
+
+def _invocation_copies(con: Any, span: str) -> None:
+    """The staged `worker_invocation` metrics (`copy`, their rowid; `data`, `file_id`, `source_line`) that a
+    stored one of the other export (`kept`, its rowid; `kept_data`) in `span` is the same invocation of, into
+    the temporary table `invocation_copies`."""
+    # the pairs of one millisecond and two exports first, joined on keys read without parsing the data, then
+    # their data compared (apart: in one statement the Ray IDs become join keys, each record's data parsed
+    # for it, 0.1 s per 100k records)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE invocation_copies AS
+        SELECT m.rowid AS copy, m.data, m.file_id, m.source_line, e.rowid AS kept, e.data AS kept_data,
+               {_invocation_fields("m.data")} AS fields, {_invocation_fields("e.data")} AS kept_fields
+        FROM staged_metrics m JOIN metrics e
+          ON e.ts = make_timestamp(m.ts_ms * 1000) AND e.system = m.system AND e.topic = m.topic
+             AND e.source_format = {_other_export("m")}
+        WHERE {span} AND m.topic = 'worker_invocation'
+        """
+    )
+    con.execute(f"DELETE FROM invocation_copies WHERE {_one_invocation('kept_fields', 'fields')} IS NOT TRUE")
+
+
+def _complete_invocations(con: Any, span: str) -> None:
+    """A kept `worker_invocation` metric whose other export's copy was left out takes the fields only that copy
+    has: a tail capture's has no CPU or wall time, which its Logpush copy (ingested with it or later) gives. Its
+    own fields are kept as they are (its source too); where several copies were left out, the first in input
+    order gives."""
+    _invocation_copies(con, span)  # (again: the kept one may be of this ingest)
+    con.execute(
+        """
+        UPDATE metrics SET data = u.data
+        FROM (
+            SELECT kept, json_merge_patch(arg_min(data, (file_id, source_line, copy)), any_value(kept_data)) AS data
+            FROM invocation_copies
+            WHERE NOT list_has_all(json_keys(kept_data), json_keys(data))
+            GROUP BY kept
+        ) u
+        WHERE metrics.rowid = u.kept
+        """
+    )
 
 
 def count(con: Any, result: IngestResult) -> None:
