@@ -784,3 +784,107 @@ def test_a_browser_line_a_month_behind_does_not_move_the_month(
     assert "note: left out of the projection: 1 browser event 30.0 d before the rest" in res.stderr, (
         res.stderr
     )
+
+
+def _ci_inputs(tmp_path: Path) -> list[str]:
+    """An afternoon with one console line of a browser 2 days ahead and one line that is not JSON, beside
+    `npx convex logs` text: each says a note on stderr (a stray clock, a rejected line, the zone read in)."""
+    src = write(tmp_path / "afternoon.jsonl", [*afternoon(50), SKEWED])
+    with src.open("a") as f:
+        f.write("not json\n")
+    log = tmp_path / "backend.log"
+    log.write_text("11/29/2026, 1:00:00 PM [CONVEX M(orders:checkout)] [LOG] 'checkout start'\n")
+    return [str(src), str(log)]
+
+
+CI_NOTES = (
+    "npx convex logs text: dates read month first",
+    "1 input line(s) could not be read and are left out (1 × malformed JSON)",
+    "left out: 1 browser event 1.9 d after the rest (2026-12-01T15:00:00Z), on a browser's clock",
+    "The story's arithmetic does not hold",
+)
+
+
+def _said(notes: list[str]) -> list[str]:
+    """Which of CI_NOTES each note is, in order (a note not one of them is said as itself)."""
+    return [next((w for w in CI_NOTES if w in n), n) for n in notes]
+
+
+@pytest.mark.parametrize("output", ["junit", "markdown", "step-summary", "json"])
+def test_ci_outputs_carry_the_notes_the_terminal_prints_on_stderr(
+    cli: Callable[..., CliResult], tmp_path: Path, output: str
+) -> None:
+    """In CI nobody reads the stderr of a passing step: the zone `npx convex logs` text was read in, the rejected
+    lines and the browser event left out of the span were on stderr only (the JUnit report had no note at all,
+    the Markdown summary only the projection's own two, as one `> ` paragraph; the JSON had no word of the
+    files)."""
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    fmt = "markdown" if output == "step-summary" else output
+    r = cli("budget", "check", *_ci_inputs(tmp_path), "--max-quota-pct", "100", "--format", fmt,
+            env={"LOGCORR_LOCAL_TZ": "UTC", "GITHUB_STEP_SUMMARY": str(summary)})  # fmt: skip
+    assert r.exit_code == ExitCode.OK, r.stderr
+    for note in CI_NOTES[:3]:  # the terminal's, unchanged
+        assert note.split(" (2026")[0].replace("left out:", "left out of the projection:") in r.stderr, (
+            r.stderr
+        )
+    if output == "junit":
+        suite = ET.fromstring(r.stdout_bytes).find("testsuite")
+        assert suite is not None
+        props = [(p.get("name"), p.get("value") or "") for p in suite.iter("property")]
+        assert ("rejected_lines", "1") in props and ("left_out_events", "1") in props
+        assert _said([v for k, v in props if k == "note"]) == list(CI_NOTES)
+        (case,) = suite.iter("testcase")
+        out = case.findtext("system-out") or ""
+        assert out.startswith("measured ") and _said(out.split("\nnote: ")[1:]) == list(CI_NOTES), out
+        assert [child.tag for child in suite] == ["properties", "testcase"]
+        return
+    if output == "json":
+        source = r.json()["source"]
+        assert source["rejected"] == 1 and source["reject_reasons"] == {"malformed JSON": 1}
+        assert _said(source["notes"] + r.json()["notes"]) == list(CI_NOTES)
+        return
+    text = summary.read_text() if output == "step-summary" else r.stdout
+    if output == "step-summary":  # appended after what an earlier step wrote, not over it
+        assert text.startswith("earlier step\n### logcorr budget check: ✅ pass\n"), text
+        assert text.count("#### Notes") == 1 and text == "earlier step\n" + r.stdout, text
+    # a list after the verdict's table, one note an item, before the projection's tables
+    after_table = text.split("| ✅ | monthly quota used | <= 100 % |")[1]
+    notes, projection = after_table.split("#### Notes\n\n")[1].split("\n\n#### Projection", 1)
+    items = notes.split("\n")
+    assert all(i.startswith("- ") for i in items) and _said(items) == list(CI_NOTES), notes
+    assert "| browser |" in projection
+
+
+def test_ci_outputs_count_ten_thousand_rejected_lines_in_one_note(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """10,000 lines that cannot be read, for 4 reasons, and 22 files of `npx convex logs` text: the notes are
+    as many as the terminal's (a file's at most 20, the rejected lines counted by reason in one)."""
+    src = write(tmp_path / "afternoon.jsonl", afternoon(50))
+    bad = ["not json", '"a string"', "[1]", "{"]
+    with src.open("a") as f:
+        f.writelines(f"{bad[i % 4]} {i}\n" if i % 4 == 0 else f"{bad[i % 4]}\n" for i in range(10_000))
+    logs = []
+    for i in range(22):
+        log = tmp_path / f"backend{i}.log"
+        log.write_text(f"11/29/2026, 1:00:{i:02d} PM [CONVEX M(a:b)] [LOG] 'start {i}'\n")
+        logs.append(str(log))
+    env = {"LOGCORR_LOCAL_TZ": "UTC"}
+    md = cli("budget", "check", str(src), *logs, "--max-quota-pct", "100", "--format", "markdown", env=env)
+    assert md.exit_code == ExitCode.OK, md.stderr
+    items = [line for line in md.stdout.splitlines() if line.startswith("- ")]
+    rejected = [i for i in items if "input line(s) could not be read" in i]
+    assert len(items) == 20 + 3 and items[20].startswith("- … 2 more notes"), items
+    # four reasons, 2,500 lines each: the first three named, the fourth counted (ties in the files' order)
+    (note,) = rejected
+    assert re.fullmatch(
+        r"- 10000 input line\(s\) could not be read and are left out \((2500 × [a-zA-Z ]+; ){3}2500 more for 1 "
+        r"other reason\(s\)\); `logcorr ingest` of the same files says where",
+        note,
+    ), note
+    junit = cli("budget", "check", str(src), *logs, "--max-quota-pct", "100", "--format", "junit", env=env)
+    suite = ET.fromstring(junit.stdout_bytes).find("testsuite")
+    assert suite is not None
+    assert len([p for p in suite.iter("property") if p.get("name") == "note"]) == 23
+    assert len(junit.stdout_bytes) < 20_000

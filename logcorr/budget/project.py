@@ -219,6 +219,19 @@ def with_inputs(
 ) -> tuple[Any, tempfile.TemporaryDirectory[str]]:
     """Ingest input files into a throw-away database (same pipeline, same rules); returns a connection.
     `local_tz`: the zone of times written without one, as `ingest --local-tz` takes it."""
+    con, tmp, _ = read_inputs(paths, policy, local_tz)
+    return con, tmp
+
+
+_REASONS_SHOWN = 3  # as many as the ingest summary lists a file's
+
+
+def read_inputs(
+    paths: list[str], policy: Policy, local_tz: str | None = None
+) -> tuple[Any, tempfile.TemporaryDirectory[str], dict[str, Any]]:
+    """`with_inputs`, and how the files were read, as said on stderr: `notes` (the lines after `note: `, at
+    most `_NOTES_SHOWN` of the files' own and one for the rejected lines, counted by reason), `rejected` and
+    `reject_reasons` — for the reports a CI reader sees instead of stderr (`source` in the projection)."""
     from logcorr.pipeline.ingest import ingest
     from logcorr.store.query import open_read_only
 
@@ -227,22 +240,28 @@ def with_inputs(
     result = ingest(paths, db, policy, local_tz=local_tz)
     # how the files were read, as ingest's summary says it: the zone `npx convex logs` text was read in moves
     # every backend event of the file, and with them the observed span the month is tiled from
-    notes = [(f.name, note) for f in result.files for note in f.stats.notes]
-    for name, note in notes[:_NOTES_SHOWN]:
-        sys.stderr.write(f"note: {name}: {note}\n")
-    if len(notes) > _NOTES_SHOWN:
-        sys.stderr.write(
-            f"note: … {len(notes) - _NOTES_SHOWN} more notes (`logcorr ingest --json` lists every file's)\n"
+    file_notes = [f"{f.name}: {note}" for f in result.files for note in f.stats.notes]
+    said = file_notes[:_NOTES_SHOWN]
+    if len(file_notes) > _NOTES_SHOWN:
+        said.append(
+            f"… {len(file_notes) - _NOTES_SHOWN} more notes (`logcorr ingest --json` lists every file's)"
         )
+    reasons: Counter[str] = Counter()
+    for f in result.files:
+        reasons.update(f.reject_reasons)
     if result.rejected:
         # the projection leaves them out: said, so that a gate passing on half an export does not look whole
-        reasons: Counter[str] = Counter()
-        for f in result.files:
-            reasons.update(f.reject_reasons)
-        why = "; ".join(f"{n} × {r}" for r, n in reasons.most_common(3))
-        sys.stderr.write(f"note: {result.rejected} input line(s) could not be read and are left out ({why}); "
-                         "`logcorr ingest` of the same files says where\n")  # fmt: skip
-    return open_read_only(db), tmp
+        top = reasons.most_common(_REASONS_SHOWN)
+        why = "; ".join(f"{n} × {r}" for r, n in top)
+        if len(reasons) > _REASONS_SHOWN:
+            rest = sum(reasons.values()) - sum(n for _, n in top)
+            why += f"; {rest} more for {len(reasons) - _REASONS_SHOWN} other reason(s)"
+        said.append(f"{result.rejected} input line(s) could not be read and are left out ({why}); "
+                    "`logcorr ingest` of the same files says where")  # fmt: skip
+    for note in said:
+        sys.stderr.write(f"note: {note}\n")
+    read = {"notes": said, "rejected": result.rejected, "reject_reasons": dict(reasons.most_common())}
+    return open_read_only(db), tmp, read
 
 
 def diff(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:

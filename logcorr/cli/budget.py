@@ -90,7 +90,7 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     """The projection, and the simulated names of the `wanted` pricing models (see `select_models`)."""
     from logcorr.budget.amplification import load_amplification
     from logcorr.budget.pricing import select_models
-    from logcorr.budget.project import diff, simulate, with_inputs
+    from logcorr.budget.project import diff, read_inputs, simulate
     from logcorr.rules.policy import load_policy
     from logcorr.sim.load import say_left_out
     from logcorr.store.connection import resolve_db
@@ -107,8 +107,9 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
 
         raise UsageError(LOCAL_TZ_WITHOUT_FILES, LOCAL_TZ_HINT)
     if inputs:
-        con, tmp = with_inputs(inputs, pol, local_tz)
-        source: dict[str, Any] = {"inputs": inputs}
+        con, tmp, read = read_inputs(inputs, pol, local_tz)
+        # how the files were read goes with the result: a CI reader sees the reports, not stderr
+        source: dict[str, Any] = {"inputs": inputs, **read}
     else:
         path = resolve_db(db)
         con, source = open_read_only(path), {"db": path}

@@ -82,6 +82,14 @@ def _basis(result: dict[str, Any]) -> str:
     return f"observed {o['events']:,} events, {o['first']} → {o['last']}, {how}{left}"
 
 
+def report_notes(result: dict[str, Any]) -> list[str]:
+    """Every note the terminal shows, for a report read where stderr is not (a CI step's summary, a JUnit
+    report): how the input files were read — the zone of `npx convex logs` text, the lines rejected, counted by
+    reason — then the projection's own (browser events left out of the span, the story's arithmetic). Bounded:
+    a file's notes at most 20, the rejected lines one note however many."""
+    return [*result.get("source", {}).get("notes", []), *result.get("notes", [])]
+
+
 def render_table(result: dict[str, Any], checks: list[Threshold] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -139,12 +147,17 @@ def _md_table(cols: list[str], rows: list[list[str]]) -> str:
 def to_markdown(result: dict[str, Any], checks: list[Threshold] | None = None) -> str:
     m = result["month"]
     parts = []
+    # a list, one note an item: as `> ` lines they ran together into one paragraph
+    notes = ["#### Notes\n", *(f"- {' '.join(n.splitlines())}" for n in report_notes(result)), ""]
     if checks:
         ok = all(c.passed for c in checks)
         parts.append(f"### logcorr budget check: {'✅ pass' if ok else '❌ fail'}\n")
         parts.append(_md_table(["", "threshold", "limit", "measured"],
                                [["✅" if c.passed else "❌", c.name, c.limit, c.measured] for c in checks]))  # fmt: skip
         parts.append("")
+        # after the verdict, before the projection's tables: what a passing gate rests on is read first
+        parts += notes
+        notes = []
     parts.append(f"#### Projection: {m['days']} days from {m['start']} (scale {m['scale']:g}×)\n")
     parts.append(f"{_basis(result)}\n")
     parts.append(_md_table(SYSTEM_COLS, _rows(result)))
@@ -155,8 +168,8 @@ def to_markdown(result: dict[str, Any], checks: list[Threshold] | None = None) -
         parts.append("#### Against the baseline\n")
         parts.append(_md_table(["", "baseline", "current", "change"], _baseline_rows(result["baseline"])))
         parts.append("")
-    parts += [f"> {n}" for n in result["notes"]]
-    return "\n".join(parts) + "\n"
+    parts += notes
+    return "\n".join(parts).rstrip("\n") + "\n"
 
 
 def _baseline_rows(d: dict[str, Any]) -> list[list[str]]:
@@ -191,6 +204,18 @@ def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:
         ET.SubElement(props, "property", name="projection", value=_basis(result))
     for cost in result["costs"]:
         ET.SubElement(props, "property", name=f"usd.{cost['model']}", value=str(cost["total_usd"]))
+    # what the terminal says on stderr, which nobody reads of a passing CI step: counts for a program, and each
+    # note in every case's system-out (what GitLab and Jenkins show of a case)
+    source, observed = result.get("source", {}), result.get("observed", {})
+    if "rejected" in source:
+        ET.SubElement(props, "property", name="rejected_lines", value=str(source["rejected"]))
+    if "left_out" in observed:
+        left_out = sum(g["events"] for g in observed["left_out"])
+        ET.SubElement(props, "property", name="left_out_events", value=str(left_out))
+    notes = report_notes(result)
+    for note in notes:
+        ET.SubElement(props, "property", name="note", value=note)
+    said = "".join(f"\nnote: {n}" for n in notes)
     for c in checks:
         case = ET.SubElement(suite, "testcase", classname="logcorr.budget", name=f"{c.name} {c.limit}")
         if not c.passed:
@@ -198,6 +223,6 @@ def to_junit(checks: list[Threshold], result: dict[str, Any]) -> bytes:
                               type="ThresholdBreached")  # fmt: skip
             f.text = c.detail
         out = ET.SubElement(case, "system-out")
-        out.text = f"measured {c.measured}; {c.detail}"
+        out.text = f"measured {c.measured}; {c.detail}{said}"
     body: bytes = ET.tostring(xml_tree(suites), encoding="utf-8")
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
