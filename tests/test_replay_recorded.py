@@ -182,3 +182,11 @@ def test_a_browser_line_days_ahead_does_not_dilute_the_replay(cli: Cli, tmp_path
     assert "note: left out of the replay: 1 browser event 1.8 d after the rest" in r.stderr, r.stderr
     assert got["notes"][0].startswith("left out: 1 browser event 1.8 d after the rest")
     assert want["replay"]["left_out"] == []
+
+
+def test_local_tz_with_a_scenario_is_refused_for_what_was_given(cli: Cli) -> None:
+    # the zone reads recorded files; a scenario's times are simulated. The error named "a database's times",
+    # and the hint told the user to ingest again, with no database given
+    r = cli("replay", "--scenario", "steady", "--local-tz", "UTC", "-p", "duration=1m")
+    assert r.exit_code == ExitCode.USAGE
+    assert "not to a scenario" in r.stderr and "database" not in r.stderr

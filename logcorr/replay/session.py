@@ -57,6 +57,11 @@ def execute(req: Request, progress: Callable[[int, int, int], None] | None = Non
         raise UsageError(
             "--speed and --multiply apply to recorded logs", "scale a scenario with --param scale=N"
         )
+    if req.local_tz is not None and req.scenario:
+        # a scenario's times are simulated: "a database's times" named a database the user never gave
+        raise UsageError(
+            "--local-tz applies to recorded log files, not to a scenario (its times are simulated)"
+        )
     if req.local_tz is not None and not req.inputs:
         raise UsageError(LOCAL_TZ_WITHOUT_FILES, LOCAL_TZ_HINT)
     models, names = select_models(
