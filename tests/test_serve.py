@@ -143,6 +143,46 @@ def test_a_refused_origin_gets_no_cors_headers_and_nothing_is_stored(serve: Call
     assert rows(s.db, "SELECT message FROM log_queue") == [("from the allowed origin",)]
 
 
+def test_a_refused_origin_is_told_the_flag_and_said_on_stderr_once(serve: Callable[..., Server]) -> None:
+    """A browser shows the page only a CORS error, never the 403's body: the server says on stderr which
+    origin it refused and the flag that admits it (once per origin), and the answer says it too."""
+    s = serve("--allow-origin", "http://localhost:3000")
+    vite = "http://localhost:5173"
+    with s.client() as c:
+        pre = c.options("/log", headers={"Origin": vite, "Access-Control-Request-Method": "POST"})
+        post = c.post("/log", json=browser("from vite"), headers={"Origin": vite})
+        ok = c.post("/log", json=browser("from next"), headers={"Origin": ALLOWED})
+        null = c.post("/log", json=browser("from a file"), headers={"Origin": "null"})
+    assert pre.status_code == 403 and post.status_code == 403 and ok.status_code == 200
+    for r in (pre, post):
+        assert r.json()["error"] == (
+            "Origin 'http://localhost:5173' is not allowed: this server takes browser requests from "
+            "http://localhost:3000 (--allow-origin); to admit this page, start it with "
+            "--allow-origin http://localhost:5173 (repeatable)"
+        )
+    assert "--allow-origin '*'" in null.json()["error"]
+    assert s.stop(signal.SIGINT) == 130  # Ctrl-C: "interrupted" (README, exit codes)
+    err = s.proc.stderr.read().decode() if s.proc.stderr else ""
+    noted = [line for line in err.splitlines() if "refused a request" in line]
+    assert noted[0] == f"logcorr serve: refused a request: {pre.json()['error']}"
+    assert len(noted) == 2 and "Origin 'null'" in noted[1]  # the second 5173 refusal is not said again
+    assert err.splitlines()[-2:] == [
+        f"logcorr serve: stopped; 4 requests answered (3 refused), 1 event stored, 0 dropped, "
+        f"in 1 batch (0 failed) to {s.db}",
+        "interrupted",
+    ]
+
+
+def test_an_origin_refusal_prints_no_odd_characters() -> None:
+    policy = OriginPolicy(("http://localhost:3000",))
+    assert policy.refusal("http://a\x1b[31mb.example").endswith("it is not an origin (scheme://host[:port])")
+    assert "\\x1b" in policy.refusal("http://a\x1b[31mb.example")  # escaped by repr, not the raw escape
+    assert "\x1b" not in policy.refusal("http://a\x1b[31mb.example")
+    assert policy.refusal("https://app.example.com:443").endswith(
+        "--allow-origin https://app.example.com (repeatable)"
+    )
+
+
 def test_an_allowed_origin_posts_a_log_and_gets_the_workers_answer(serve: Callable[..., Server]) -> None:
     with serve().client() as c:
         r = c.post("/log", json=browser("User clicked checkout"), headers={"Origin": ALLOWED})
