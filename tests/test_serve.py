@@ -254,6 +254,12 @@ def test_a_signed_webhook_is_stored_and_a_tampered_one_is_refused(serve: Callabl
     assert lines.status_code == 200 and lines.json()["processed"] == 2
     assert health["rejected"]["bad_signature"] == 2
     s.stop()
+    # the answer goes to Convex, not to the developer: which failure it was is said, and on stderr too
+    assert bad.json()["error"].startswith("x-webhook-signature does not sign this body with the secret given")
+    assert unsigned.json()["error"].startswith("no x-webhook-signature header, and this server checks one")
+    err = s.proc.stderr.read().decode() if s.proc.stderr else ""
+    assert f"logcorr serve: refused a Convex log-stream delivery (401): {bad.json()['error']}" in err
+    assert f"logcorr serve: refused a Convex log-stream delivery (401): {unsigned.json()['error']}" in err
     assert sorted(m for (m,) in rows(s.db, "SELECT message FROM log_queue")) == [
         "'order created' trace_id: trace_1714910400000_k3j",
         "second line",

@@ -96,6 +96,7 @@ class Collector:
         self.counters = Counters()
         self.held = 0  # bytes of request bodies held now (read, queued or being written): `max_held_bytes`
         self.refused_origins: set[str] = set()  # origins said on stderr (at most MAX_NOTED_ORIGINS)
+        self.noted_signatures: set[str] = set()  # "missing" / "wrong": said on stderr once each
         self.note: Callable[[str], None] = _stderr_line
 
     # --- plumbing ----------------------------------------------------------------------------------
@@ -133,6 +134,32 @@ class Collector:
             )
             self.note(f"logcorr serve: refused a request: {message}{more}")
         return BadRequest(403, "origin_refused", message)
+
+    def _bad_signature(self, header: str | None) -> BadRequest:
+        """401 `bad_signature`, saying whether the header was missing or did not match; the first of each
+        is also said on stderr: the answer goes to Convex, which retries and then drops the delivery, so
+        a stream created before Convex signed deliveries, or a secret mistyped, lost every log silently."""
+        if not header or not header.strip():
+            kind, message = (
+                "missing",
+                (
+                    f"no {SIGNATURE_HEADER} header, and this server checks one (--webhook-secret or "
+                    "LOGCORR_WEBHOOK_SECRET): a log stream created before Convex signed its deliveries (2025-11-24) "
+                    "sends none; start the server without a secret to take it"
+                ),
+            )
+        else:
+            kind, message = (
+                "wrong",
+                (
+                    f"{SIGNATURE_HEADER} does not sign this body with the secret given (--webhook-secret or "
+                    "LOGCORR_WEBHOOK_SECRET): give the one the Convex dashboard shows for this log stream"
+                ),
+            )
+        if kind not in self.noted_signatures:
+            self.noted_signatures.add(kind)
+            self.note(f"logcorr serve: refused a Convex log-stream delivery (401): {message}")
+        return BadRequest(401, "bad_signature", message)
 
     def stop_summary(self) -> str:
         """What the server did, said when it stops (after the writer wrote what was queued): a Ctrl-C
@@ -361,7 +388,7 @@ class Collector:
             raw, body = await self._body(request)
             secret = self.cfg.webhook_secret
             if secret is not None and not signature_ok(secret, raw, request.headers.get(SIGNATURE_HEADER)):
-                raise BadRequest(401, "bad_signature", f"missing or wrong {SIGNATURE_HEADER}")
+                raise self._bad_signature(request.headers.get(SIGNATURE_HEADER))
             values = decode(body)
             checked = check(values, Endpoint.CONVEX)
             if checked.verification_only:
