@@ -500,6 +500,9 @@ class Collector:
                 yield
             finally:
                 await asyncio.to_thread(self.writer.close)
+                # stopped (Ctrl-C, SIGTERM), the queue written: what was done. Here, not after uvicorn returns:
+                # it raises SIGTERM again once stopped, and that ends the process (exit 143) before then
+                self.note(self.stop_summary())
 
         routes = [
             Route("/log", self.browser_log, methods=["POST"]),

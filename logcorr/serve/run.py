@@ -55,8 +55,6 @@ def serve(cfg: ServeConfig, host: str, port: int, ready: Callable[[str], None]) 
         collector.writer.close()
         for sock in socks:
             sock.close()
-        # stopped (Ctrl-C: uvicorn raises it again once it has stopped, exit 130; SIGTERM): what was written
-        collector.note(collector.stop_summary())
 
 
 FD_RESERVE = 64  # file descriptors besides the connections: the database, its WAL, listening sockets, stdio
