@@ -167,6 +167,26 @@ def test_same_file_twice_changes_nothing_and_says_so(
     }
 
 
+def test_a_file_whose_bytes_were_read_under_another_name_says_which(
+    tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    """A Logpush batch posted to `serve` and saved as a file too, or a copy of an export: the file was never
+    ingested, yet the summary said only "already ingested"."""
+    path = write_jsonl("a.jsonl", [browser_event(T0 + i, f"m{i}") for i in range(3)])
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(path.read_bytes())
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(path), "--db", db).exit_code == 0
+    again = cli("ingest", str(copy), str(path), "--db", db)
+    said = " ".join(again.stderr.split())  # the terminal's width wraps a note
+    assert again.exit_code == 0
+    assert f"note {copy}: its bytes are those run 1 read as {path}: nothing of it is stored again" in said
+    assert f"note {path}:" not in said  # the same file again: nothing to say
+    fresh = str(tmp_path / "fresh.duckdb")
+    both = " ".join(cli("ingest", str(path), str(copy), "--db", fresh).stderr.split())
+    assert f"note {copy}: its bytes are those of {path}, read in this run" in both
+
+
 def test_overlapping_exports_do_not_double_events(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
     events = [browser_event(T0 + i * 10, f"m{i}") for i in range(30)]
     a = write_jsonl("a.jsonl", events[:20])

@@ -143,6 +143,46 @@ def test_a_refused_origin_gets_no_cors_headers_and_nothing_is_stored(serve: Call
     assert rows(s.db, "SELECT message FROM log_queue") == [("from the allowed origin",)]
 
 
+def test_a_refused_origin_is_told_the_flag_and_said_on_stderr_once(serve: Callable[..., Server]) -> None:
+    """A browser shows the page only a CORS error, never the 403's body: the server says on stderr which
+    origin it refused and the flag that admits it (once per origin), and the answer says it too."""
+    s = serve("--allow-origin", "http://localhost:3000")
+    vite = "http://localhost:5173"
+    with s.client() as c:
+        pre = c.options("/log", headers={"Origin": vite, "Access-Control-Request-Method": "POST"})
+        post = c.post("/log", json=browser("from vite"), headers={"Origin": vite})
+        ok = c.post("/log", json=browser("from next"), headers={"Origin": ALLOWED})
+        null = c.post("/log", json=browser("from a file"), headers={"Origin": "null"})
+    assert pre.status_code == 403 and post.status_code == 403 and ok.status_code == 200
+    for r in (pre, post):
+        assert r.json()["error"] == (
+            "Origin 'http://localhost:5173' is not allowed: this server takes browser requests from "
+            "http://localhost:3000 (--allow-origin); to admit this page, start it with "
+            "--allow-origin http://localhost:5173 (repeatable)"
+        )
+    assert "--allow-origin '*'" in null.json()["error"]
+    assert s.stop(signal.SIGINT) == 130  # Ctrl-C: "interrupted" (README, exit codes)
+    err = s.proc.stderr.read().decode() if s.proc.stderr else ""
+    noted = [line for line in err.splitlines() if "refused a request" in line]
+    assert noted[0] == f"logcorr serve: refused a request: {pre.json()['error']}"
+    assert len(noted) == 2 and "Origin 'null'" in noted[1]  # the second 5173 refusal is not said again
+    assert err.splitlines()[-2:] == [
+        f"logcorr serve: stopped; 4 requests answered (3 refused), 1 event stored, 0 dropped, "
+        f"in 1 batch (0 failed) to {s.db}",
+        "interrupted",
+    ]
+
+
+def test_an_origin_refusal_prints_no_odd_characters() -> None:
+    policy = OriginPolicy(("http://localhost:3000",))
+    assert policy.refusal("http://a\x1b[31mb.example").endswith("it is not an origin (scheme://host[:port])")
+    assert "\\x1b" in policy.refusal("http://a\x1b[31mb.example")  # escaped by repr, not the raw escape
+    assert "\x1b" not in policy.refusal("http://a\x1b[31mb.example")
+    assert policy.refusal("https://app.example.com:443").endswith(
+        "--allow-origin https://app.example.com (repeatable)"
+    )
+
+
 def test_an_allowed_origin_posts_a_log_and_gets_the_workers_answer(serve: Callable[..., Server]) -> None:
     with serve().client() as c:
         r = c.post("/log", json=browser("User clicked checkout"), headers={"Origin": ALLOWED})
@@ -214,6 +254,16 @@ def test_a_signed_webhook_is_stored_and_a_tampered_one_is_refused(serve: Callabl
     assert lines.status_code == 200 and lines.json()["processed"] == 2
     assert health["rejected"]["bad_signature"] == 2
     s.stop()
+    # the answer goes to Convex, not to the developer: which failure it was is said, and on stderr too
+    assert bad.json()["error"].startswith("x-webhook-signature does not sign this body with the secret given")
+    assert unsigned.json()["error"].startswith("no x-webhook-signature header, and this server checks one")
+    err = s.proc.stderr.read().decode() if s.proc.stderr else ""
+    assert f"logcorr serve: refused a Convex log-stream delivery (401): {bad.json()['error']}" in err
+    assert f"logcorr serve: refused a Convex log-stream delivery (401): {unsigned.json()['error']}" in err
+    assert (
+        "logcorr serve: stopped; 5 requests answered (2 refused), 3 events stored, 0 dropped, in 2 batches"
+        in err
+    )
     assert sorted(m for (m,) in rows(s.db, "SELECT message FROM log_queue")) == [
         "'order created' trace_id: trace_1714910400000_k3j",
         "second line",

@@ -336,6 +336,7 @@ def _run(
                 stop_workers(pool)  # what they parse now would be thrown away
             raise
         workers.close()  # the workers end before the rules run
+        _name_first_reads(con, result.files)
 
         def open_run() -> None:
             limit = memory_limit_setting(STORE_MEMORY_LIMIT)
@@ -347,6 +348,34 @@ def _run(
         loop_limits = (memory_limit_setting(ENGINE_MEMORY_LIMIT), memory_limit_setting(INGEST_MEMORY_LIMIT))
         _finish_run(con, run_id, stager, policy, result, open_run, loop_limits)
         return result
+
+
+def _name_first_reads(con: Any, files: list[FileResult]) -> None:
+    """An input left out because its bytes were read before under another name says which: a file never
+    ingested was reported "already ingested" when a server had taken its bytes as a request body (a Logpush
+    batch posted to `serve` and saved too, `serve:POST /worker#12`) or a copy of it had been ingested."""
+    left = [f for f in files if f.status == "already-ingested" and f.content_hash]
+    if not left:
+        return
+    first: dict[str, tuple[int, str]] = {}
+    for digest, run, path in con.execute(
+        "SELECT content_hash, run_id, path FROM ingest_files WHERE status = 'ingested' AND content_hash IN "
+        "(SELECT unnest(?)) ORDER BY run_id, file_id",
+        [sorted({f.content_hash for f in left})],
+    ).fetchall():
+        first.setdefault(digest, (run, path))
+    here: dict[str, str] = {}  # read earlier in this run
+    for f in files:
+        if f.status == "ingested" and f.content_hash:
+            here.setdefault(f.content_hash, f.name)
+    for f in left:
+        if f.content_hash in first and first[f.content_hash][1] != f.name:
+            run, path = first[f.content_hash]
+            f.earlier.append(f"its bytes are those run {run} read as {path}: nothing of it is stored again")
+        elif f.content_hash not in first and here.get(f.content_hash, f.name) != f.name:
+            f.earlier.append(
+                f"its bytes are those of {here[f.content_hash]}, read in this run: nothing of it is stored again"
+            )
 
 
 def _parse_files(

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,14 @@ def _head_too_large(scope: Scope) -> str | None:
     return None
 
 
+MAX_NOTED_ORIGINS = 20  # refused origins said on stderr, each once: a page cannot flood the terminal
+
+
+def _stderr_line(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
 
@@ -86,6 +95,9 @@ class Collector:
         )
         self.counters = Counters()
         self.held = 0  # bytes of request bodies held now (read, queued or being written): `max_held_bytes`
+        self.refused_origins: set[str] = set()  # origins said on stderr (at most MAX_NOTED_ORIGINS)
+        self.noted_signatures: set[str] = set()  # "missing" / "wrong": said on stderr once each
+        self.note: Callable[[str], None] = _stderr_line
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -106,7 +118,61 @@ class Collector:
         same-origin, where no pre-flight stops it)."""
         origin = request.headers.get("origin")
         if origin is not None and not self.cfg.origins.allows(origin):
-            raise BadRequest(403, "origin_refused", f"origin {origin!r} is not allowed")
+            raise self._origin_refused(origin)
+
+    def _origin_refused(self, origin: str) -> BadRequest:
+        """403 `origin_refused`, saying which flag admits the origin; the first refusals of each origin are
+        also said on stderr: the browser shows the page only a CORS error, never this answer, and the
+        server was silent, so a page on another port (Vite's 5173) looked like a server that got nothing."""
+        message = self.cfg.origins.refusal(origin)
+        if origin not in self.refused_origins and len(self.refused_origins) < MAX_NOTED_ORIGINS:
+            self.refused_origins.add(origin)
+            more = (
+                "; further refused origins are only counted (/health: rejected.origin_refused)"
+                if len(self.refused_origins) == MAX_NOTED_ORIGINS
+                else ""
+            )
+            self.note(f"logcorr serve: refused a request: {message}{more}")
+        return BadRequest(403, "origin_refused", message)
+
+    def _bad_signature(self, header: str | None) -> BadRequest:
+        """401 `bad_signature`, saying whether the header was missing or did not match; the first of each
+        is also said on stderr: the answer goes to Convex, which retries and then drops the delivery, so
+        a stream created before Convex signed deliveries, or a secret mistyped, lost every log silently."""
+        if not header or not header.strip():
+            kind, message = (
+                "missing",
+                (
+                    f"no {SIGNATURE_HEADER} header, and this server checks one (--webhook-secret or "
+                    "LOGCORR_WEBHOOK_SECRET): a log stream created before Convex signed its deliveries (2025-11-24) "
+                    "sends none; start the server without a secret to take it"
+                ),
+            )
+        else:
+            kind, message = (
+                "wrong",
+                (
+                    f"{SIGNATURE_HEADER} does not sign this body with the secret given (--webhook-secret or "
+                    "LOGCORR_WEBHOOK_SECRET): give the one the Convex dashboard shows for this log stream"
+                ),
+            )
+        if kind not in self.noted_signatures:
+            self.noted_signatures.add(kind)
+            self.note(f"logcorr serve: refused a Convex log-stream delivery (401): {message}")
+        return BadRequest(401, "bad_signature", message)
+
+    def stop_summary(self) -> str:
+        """What the server did, said when it stops (after the writer wrote what was queued): a Ctrl-C
+        otherwise ended it without a word, leaving the user to wonder whether the last logs were written."""
+        c, w = self.counters, self.writer.stats
+        answered, refused = sum(c.responses.values()), sum(c.rejected.values())
+        dropped = sum(w.dropped.values())
+        rules = ", ".join(f"{rule} {n}" for rule, n in sorted(w.dropped.items()))
+        return (
+            f"logcorr serve: stopped; {answered} request{'s' * (answered != 1)} answered ({refused} refused), "
+            f"{w.stored} event{'s' * (w.stored != 1)} stored, {dropped} dropped{f' ({rules})' if rules else ''}, "
+            f"in {w.batches} batch{'es' * (w.batches != 1)} ({w.failed_batches} failed) to {self.cfg.db}"
+        )
 
     def connection_event(self, kind: str, status: int) -> None:
         """A connection refused or closed below the app (`protocol.guarded_protocol`): counted as a refused
@@ -255,7 +321,7 @@ class Collector:
         self.counters.requests[f"OPTIONS {request.url.path}"] += 1
         headers, refused = self._cors(request)
         if refused:
-            return self._fail(BadRequest(403, "origin_refused", "origin not allowed"), headers)
+            return self._fail(self._origin_refused(request.headers["origin"]), headers)
         if "Access-Control-Allow-Origin" in headers:
             headers.update(
                 {
@@ -275,9 +341,7 @@ class Collector:
         headers, refused = self._cors(request)
         try:
             if refused:
-                raise BadRequest(
-                    403, "origin_refused", f"origin {request.headers['origin']!r} is not allowed"
-                )
+                raise self._origin_refused(request.headers["origin"])
             _, body = await self._body(request)
             values = decode(body)
             if route == "/api/action":
@@ -324,7 +388,7 @@ class Collector:
             raw, body = await self._body(request)
             secret = self.cfg.webhook_secret
             if secret is not None and not signature_ok(secret, raw, request.headers.get(SIGNATURE_HEADER)):
-                raise BadRequest(401, "bad_signature", f"missing or wrong {SIGNATURE_HEADER}")
+                raise self._bad_signature(request.headers.get(SIGNATURE_HEADER))
             values = decode(body)
             checked = check(values, Endpoint.CONVEX)
             if checked.verification_only:
@@ -436,6 +500,9 @@ class Collector:
                 yield
             finally:
                 await asyncio.to_thread(self.writer.close)
+                # stopped (Ctrl-C, SIGTERM), the queue written: what was done. Here, not after uvicorn returns:
+                # it raises SIGTERM again once stopped, and that ends the process (exit 143) before then
+                self.note(self.stop_summary())
 
         routes = [
             Route("/log", self.browser_log, methods=["POST"]),

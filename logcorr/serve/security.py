@@ -91,6 +91,30 @@ class OriginPolicy:
                 return True
         return False
 
+    def refusal(self, origin: str) -> str:
+        """Why a request from `origin` is refused, naming the flag that admits it. A browser hides this
+        answer from the page (no `Access-Control-Allow-Origin`: devtools shows only a CORS error), so the
+        server also prints it (`Collector`)."""
+        shown = origin if len(origin) <= 100 else origin[:100] + "…"
+        why = (
+            f"Origin {shown!r} is not allowed: this server takes browser requests from "
+            f"{', '.join(self.patterns)} (--allow-origin)"
+        )
+        if origin.strip().lower() == "null":  # a file:// page, a sandboxed frame: only `*` admits it
+            return (
+                why
+                + "; to admit a page without an origin (file://, a sandboxed frame), start it with --allow-origin '*'"
+            )
+        parts = _split_origin(origin)
+        if parts is None or not re.fullmatch(
+            r"[a-z0-9._:-]+", parts[1]
+        ):  # printed as it is: no odd characters
+            return why + "; it is not an origin (scheme://host[:port])"
+        scheme, host, port = parts
+        default = port == _DEFAULT_PORTS[scheme]
+        admit = f"{scheme}://{'[' + host + ']' if ':' in host else host}{'' if default else f':{port}'}"
+        return why + f"; to admit this page, start it with --allow-origin {admit} (repeatable)"
+
 
 _NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")  # a DNS name as a Host header carries it (lowercased)
 _ALLOW_HOST_HINT = (
