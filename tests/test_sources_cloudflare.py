@@ -1184,6 +1184,27 @@ def test_a_logpush_copy_delivered_again_adds_nothing_more_to_the_kept_tail_invoc
     assert (json.loads(data)["cpu_ms"], json.loads(data)["wall_ms"]) == (2, 31)
 
 
+@pytest.mark.parametrize("tail_first", [False, True], ids=["logpush-kept", "tail-kept"])
+def test_the_kept_copy_delivered_again_after_its_completion_is_not_stored_again(
+    tmp_path: Path, tail_first: bool
+) -> None:
+    """A tail copy kept first gains Logpush's CPU time; the tail's record delivered again (an overlapping capture)
+    is still that invocation, though its data is no longer the kept row's: 2 rows for 1 invocation before."""
+    lp, tl = _same_invocation(tmp_path)
+    first, second = (tl, lp) if tail_first else (lp, tl)
+    again = tmp_path / f"again-{first.name}"
+    again.write_text(first.read_text() + "\n")  # (other bytes: not passed over as a file already ingested)
+    db = str(tmp_path / "cf.duckdb")
+    ingest([str(first)], db)
+    ingest([str(second)], db)
+    result = ingest([str(again)], db)
+    assert (result.metrics_repeated, [f.metrics_repeated for f in result.files]) == (1, [1])
+    with duckdb.connect(db, read_only=True) as con:
+        [(fmt, _, data)] = _invocations(con)
+    assert fmt == ("cf-tail" if tail_first else "cf-logpush")
+    assert (json.loads(data)["cpu_ms"], json.loads(data)["wall_ms"]) == (2, 31)
+
+
 def _pair(tmp_path: Path, push: dict[str, Any], capture: dict[str, Any]) -> list[tuple[Any, ...]]:
     lp = tmp_path / "logpush.jsonl"
     lp.write_text(json.dumps(push) + "\n")

@@ -173,6 +173,17 @@ def _same_delivery(a: str, b: str) -> str:
             AND json_extract_string({a}.data, '$.request_id') IS NOT NULL AND {_run(a)} = {_run(b)}))"""
 
 
+def _completed_copy(e: str, m: str) -> str:
+    """SQL: the stored metric `e` is the Worker invocation `m` (of one time, system and topic) delivers again,
+    since completed by its other export's copy (`_complete_invocations`): of one export and Ray ID, and `e`'s
+    data holds all of `m`'s. (A tail capture kept first gains Logpush's cpu_ms, wall_ms and event_type: the same
+    tail record ingested again no longer has its data, and was stored a second time.)"""
+    entries = "map_entries(json_transform({}.data, '\"MAP(VARCHAR, JSON)\"'))"
+    return f"""({e}.topic = 'worker_invocation' AND {e}.source_format = {m}.source_format
+        AND json_extract_string({m}.data, '$.ray_id') IS NOT NULL
+        AND list_has_all({entries.format(e)}, {entries.format(m)}))"""
+
+
 def _same_metric(a: str, b: str) -> str:
     """SQL: the metrics `a` and `b` (of one time, system and topic) are one: `_same_delivery`, or a Worker
     invocation that Logpush and a tail both gave (`_invocation`)."""
@@ -207,7 +218,7 @@ def _store_metrics(con: Any, run_id: int) -> dict[int, int]:
         f"""AND NOT EXISTS (
             SELECT 1 FROM metrics e
             WHERE {span} AND e.ts = make_timestamp(m.ts_ms * 1000) AND e.system = m.system AND e.topic = m.topic
-              AND {_same_delivery("e", "m")}
+              AND ({_same_delivery("e", "m")} OR {_completed_copy("e", "m")})
         )"""
         if earlier
         else ""
