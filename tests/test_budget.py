@@ -767,6 +767,24 @@ def test_what_is_not_a_stray_browser_clock_stays_in_the_span(
         assert reach == [], why
 
 
+@pytest.mark.parametrize(
+    ("hours", "offered"), [([0, 1], 1_200), ([0, 1 / 60, 2], 900)], ids=["2-events", "3-events"]
+)
+def test_a_sample_under_100_events_leaves_no_browser_event_out(
+    cli: Callable[..., CliResult], tmp_path: Path, hours: list[float], offered: int
+) -> None:
+    """1 % of fewer than 100 events is none: a browser-only sample of 2 console lines 1 h apart lost its second
+    (half the input), and the one left was tiled every minute: 43,200 events in the month, not 1,200."""
+    lines = [{**SKEWED, "message": f"click {i}", "trace_id": f"tc-{i}",
+              "context": {**SKEWED["context"], "timestamp": NOV29_13H + round(h * HOUR)}}
+             for i, h in enumerate(hours)]  # fmt: skip
+    r = cli("budget", "simulate", str(write(tmp_path / "few.jsonl", lines)), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    res = r.json()
+    assert res["observed"]["left_out"] == [] and "left out" not in r.stderr
+    assert (res["observed"]["events"], res["total"]["offered"]) == (len(hours), offered)
+
+
 def test_a_browser_line_a_month_behind_does_not_move_the_month(
     cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
