@@ -1205,6 +1205,32 @@ def test_the_kept_copy_delivered_again_after_its_completion_is_not_stored_again(
     assert (json.loads(data)["cpu_ms"], json.loads(data)["wall_ms"]) == (2, 31)
 
 
+def test_two_invocations_of_one_millisecond_in_both_exports_and_a_logpush_export_again(
+    tmp_path: Path,
+) -> None:
+    """Several copies in one ingest: two requests of one ms, each in a tail capture and in two overlapping
+    Logpush exports, are two metrics, each paired by its Ray ID; the four other copies are counted to their
+    files."""
+    ts, rays = 1714910420071, ("87f0a1ce4b5a6d79", "87f0a1ce4b5a6d7a")
+    captures = [tail(eventTimestamp=ts, wallTime=None, event={"request": {"url": f"{WORKER}/log", "headers":
+                {"cf-ray": f"{r}-LHR"}}}) for r in rays]  # fmt: skip
+    tl = tmp_path / "tail.json"
+    tl.write_text("\n".join(json.dumps(c) for c in captures) + "\n")
+    pushes = [logpush(EventTimestampMs=ts, Event={"RayID": r}, WallTimeMs=31 + k) for k, r in enumerate(rays)]
+    lp, lp2 = tmp_path / "logpush.jsonl", tmp_path / "logpush-overlap.jsonl"
+    lp.write_text("\n".join(json.dumps(x) for x in reversed(pushes)) + "\n")
+    lp2.write_text("\n".join(json.dumps(x, separators=(",", ":")) for x in pushes) + "\n")
+    db = str(tmp_path / "cf.duckdb")
+    result = ingest([str(tl), str(lp), str(lp2)], db)
+    assert (result.metrics_repeated, [f.metrics_repeated for f in result.files]) == (4, [0, 2, 2])
+    with duckdb.connect(db, read_only=True) as con:
+        rows = _invocations(con)
+    assert [(fmt, json.loads(d)["ray_id"], json.loads(d)["wall_ms"]) for fmt, _, d in rows] == [
+        ("cf-tail", rays[0], 31),
+        ("cf-tail", rays[1], 32),
+    ]
+
+
 def _pair(tmp_path: Path, push: dict[str, Any], capture: dict[str, Any]) -> list[tuple[Any, ...]]:
     lp = tmp_path / "logpush.jsonl"
     lp.write_text(json.dumps(push) + "\n")
