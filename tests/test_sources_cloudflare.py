@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from logcorr.model import RecordError
-from logcorr.pipeline.ingest import ingest
+from logcorr.pipeline.ingest import IngestResult, ingest
 from logcorr.rules.fingerprint import MACROS_SQL
 from logcorr.sources.cloudflare import parse_logpush, parse_tail, parse_workers_logs, ray_id
 from logcorr.sources.detect import detect
@@ -976,19 +976,24 @@ def _same_invocation(
     return lp, tl
 
 
-@pytest.mark.parametrize("tail_first", [False, True], ids=["logpush-then-tail", "tail-then-logpush"])
-@pytest.mark.parametrize("apart", [False, True], ids=["one-ingest", "two-ingests"])
-def test_a_line_in_a_logpush_export_and_a_tail_capture_is_stored_once(
-    tmp_path: Path, tail_first: bool, apart: bool
-) -> None:
+def _ingest_both(tmp_path: Path, tail_first: bool, apart: bool) -> tuple[Path, IngestResult]:
+    """`_same_invocation`'s two files into a new database, the tail's first or the Logpush export's, in one
+    ingest or two; returns the database and the (last) ingest's result."""
     lp, tl = _same_invocation(tmp_path)
     first, second = (tl, lp) if tail_first else (lp, tl)
     db = tmp_path / "cf.duckdb"
     if apart:
         ingest([str(first)], str(db))
-        ingest([str(second)], str(db))
-    else:
-        ingest([str(first), str(second)], str(db))
+        return db, ingest([str(second)], str(db))
+    return db, ingest([str(first), str(second)], str(db))
+
+
+@pytest.mark.parametrize("tail_first", [False, True], ids=["logpush-then-tail", "tail-then-logpush"])
+@pytest.mark.parametrize("apart", [False, True], ids=["one-ingest", "two-ingests"])
+def test_a_line_in_a_logpush_export_and_a_tail_capture_is_stored_once(
+    tmp_path: Path, tail_first: bool, apart: bool
+) -> None:
+    db, _ = _ingest_both(tmp_path, tail_first, apart)
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute(
             "SELECT source_format, message, trace_id, request_id FROM log_queue ORDER BY ts, event_id"
@@ -1142,14 +1147,7 @@ def _invocations(con: Any) -> list[tuple[Any, ...]]:
 def test_an_invocation_in_a_logpush_export_and_a_tail_capture_is_one_metric_with_its_cpu_time(
     tmp_path: Path, tail_first: bool, apart: bool
 ) -> None:
-    lp, tl = _same_invocation(tmp_path)
-    first, second = (tl, lp) if tail_first else (lp, tl)
-    db = tmp_path / "cf.duckdb"
-    if apart:
-        ingest([str(first)], str(db))
-        result = ingest([str(second)], str(db))
-    else:
-        result = ingest([str(first), str(second)], str(db))
+    db, result = _ingest_both(tmp_path, tail_first, apart)
     assert result.metrics_repeated == 1  # the second copy: counted to its file, not stored
     assert [f.metrics_repeated for f in result.files] == ([1] if apart else [0, 1])
     with duckdb.connect(str(db), read_only=True) as con:
