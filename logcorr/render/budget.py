@@ -86,7 +86,7 @@ def report_notes(result: dict[str, Any]) -> list[str]:
     """Every note the terminal shows, for a report read where stderr is not (a CI step's summary, a JUnit
     report): how the input files were read — the zone of `npx convex logs` text, the lines rejected, counted by
     reason — then the projection's own (browser events left out of the span, the story's arithmetic). Bounded:
-    a file's notes at most 20, the rejected lines one note however many."""
+    the files' notes at most 20 in all, the rejected lines one note however many."""
     return [*result.get("source", {}).get("notes", []), *result.get("notes", [])]
 
 
