@@ -729,6 +729,11 @@ def test_a_period_may_be_shorter_than_a_span_a_stray_browser_line_stretched(
     r = cli("budget", "simulate", skewed, "--period", "1d", "--format", "json")
     assert r.exit_code == ExitCode.OK, r.stderr
     assert r.json()["month"]["period_ms"] == DAY and r.json()["observed"]["left_out"][0]["events"] == 1
+    # the note said "the observed span the month is tiled from would be 2.1 d", untrue of --period 1d
+    (note,) = [n for n in r.json()["notes"] if n.startswith("left out:")]
+    assert note.endswith(
+        "with it the observed span would be 2.1 d, not 3.9 h; the month is tiled from --period 1.0 d"
+    )
     short = cli("budget", "simulate", skewed, "--period", "1h")
     assert short.exit_code == ExitCode.USAGE
     assert "observed span (3.9 h, without 1 browser event 1.9 d after the rest)" in " ".join(
