@@ -879,6 +879,28 @@ def test_ci_outputs_carry_the_notes_the_terminal_prints_on_stderr(
     assert "| browser |" in projection
 
 
+def test_a_file_names_control_characters_are_made_visible_in_the_markdown_notes(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A note names its file: `b\\x1b[2Jx.log`'s escape went raw into the Markdown summary (the JUnit report made it
+    visible), where a terminal acts on it."""
+    log = tmp_path / "b\x1b[2Jx.log"
+    log.write_text("11/29/2026, 1:00:00 PM [CONVEX M(orders:checkout)] [LOG] 'checkout start'\n")
+    r = cli(
+        "budget",
+        "check",
+        str(log),
+        "--max-usd",
+        "10",
+        "--format",
+        "markdown",
+        env={"LOGCORR_LOCAL_TZ": "UTC"},
+    )
+    assert r.exit_code == ExitCode.OK, r.stderr
+    (note,) = [line for line in r.stdout.splitlines() if "npx convex logs text" in line]
+    assert "\x1b" not in note and note.startswith(f"- {tmp_path}/b\\x1b[2Jx.log: npx convex logs text"), note
+
+
 def test_ci_outputs_count_ten_thousand_rejected_lines_in_one_note(
     cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
