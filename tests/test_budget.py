@@ -729,6 +729,11 @@ def test_a_period_may_be_shorter_than_a_span_a_stray_browser_line_stretched(
     r = cli("budget", "simulate", skewed, "--period", "1d", "--format", "json")
     assert r.exit_code == ExitCode.OK, r.stderr
     assert r.json()["month"]["period_ms"] == DAY and r.json()["observed"]["left_out"][0]["events"] == 1
+    # the note said "the observed span the month is tiled from would be 2.1 d", untrue of --period 1d
+    (note,) = [n for n in r.json()["notes"] if n.startswith("left out:")]
+    assert note.endswith(
+        "with it the observed span would be 2.1 d, not 3.9 h; the month is tiled from --period 1.0 d"
+    )
     short = cli("budget", "simulate", skewed, "--period", "1h")
     assert short.exit_code == ExitCode.USAGE
     assert "observed span (3.9 h, without 1 browser event 1.9 d after the rest)" in " ".join(
@@ -765,6 +770,24 @@ def test_what_is_not_a_stray_browser_clock_stays_in_the_span(
         ]
     else:
         assert reach == [], why
+
+
+@pytest.mark.parametrize(
+    ("hours", "offered"), [([0, 1], 1_200), ([0, 1 / 60, 2], 900)], ids=["2-events", "3-events"]
+)
+def test_a_sample_under_100_events_leaves_no_browser_event_out(
+    cli: Callable[..., CliResult], tmp_path: Path, hours: list[float], offered: int
+) -> None:
+    """1 % of fewer than 100 events is none: a browser-only sample of 2 console lines 1 h apart lost its second
+    (half the input), and the one left was tiled every minute: 43,200 events in the month, not 1,200."""
+    lines = [{**SKEWED, "message": f"click {i}", "trace_id": f"tc-{i}",
+              "context": {**SKEWED["context"], "timestamp": NOV29_13H + round(h * HOUR)}}
+             for i, h in enumerate(hours)]  # fmt: skip
+    r = cli("budget", "simulate", str(write(tmp_path / "few.jsonl", lines)), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    res = r.json()
+    assert res["observed"]["left_out"] == [] and "left out" not in r.stderr
+    assert (res["observed"]["events"], res["total"]["offered"]) == (len(hours), offered)
 
 
 def test_a_browser_line_a_month_behind_does_not_move_the_month(
@@ -854,6 +877,28 @@ def test_ci_outputs_carry_the_notes_the_terminal_prints_on_stderr(
     items = notes.split("\n")
     assert all(i.startswith("- ") for i in items) and _said(items) == list(CI_NOTES), notes
     assert "| browser |" in projection
+
+
+def test_a_file_names_control_characters_are_made_visible_in_the_markdown_notes(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A note names its file: `b\\x1b[2Jx.log`'s escape went raw into the Markdown summary (the JUnit report made it
+    visible), where a terminal acts on it."""
+    log = tmp_path / "b\x1b[2Jx.log"
+    log.write_text("11/29/2026, 1:00:00 PM [CONVEX M(orders:checkout)] [LOG] 'checkout start'\n")
+    r = cli(
+        "budget",
+        "check",
+        str(log),
+        "--max-usd",
+        "10",
+        "--format",
+        "markdown",
+        env={"LOGCORR_LOCAL_TZ": "UTC"},
+    )
+    assert r.exit_code == ExitCode.OK, r.stderr
+    (note,) = [line for line in r.stdout.splitlines() if "npx convex logs text" in line]
+    assert "\x1b" not in note and note.startswith(f"- {tmp_path}/b\\x1b[2Jx.log: npx convex logs text"), note
 
 
 def test_ci_outputs_count_ten_thousand_rejected_lines_in_one_note(

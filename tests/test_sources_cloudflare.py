@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from logcorr.model import RecordError
-from logcorr.pipeline.ingest import ingest
+from logcorr.pipeline.ingest import IngestResult, ingest
 from logcorr.rules.fingerprint import MACROS_SQL
 from logcorr.sources.cloudflare import parse_logpush, parse_tail, parse_workers_logs, ray_id
 from logcorr.sources.detect import detect
@@ -976,19 +976,24 @@ def _same_invocation(
     return lp, tl
 
 
-@pytest.mark.parametrize("tail_first", [False, True], ids=["logpush-then-tail", "tail-then-logpush"])
-@pytest.mark.parametrize("apart", [False, True], ids=["one-ingest", "two-ingests"])
-def test_a_line_in_a_logpush_export_and_a_tail_capture_is_stored_once(
-    tmp_path: Path, tail_first: bool, apart: bool
-) -> None:
+def _ingest_both(tmp_path: Path, tail_first: bool, apart: bool) -> tuple[Path, IngestResult]:
+    """`_same_invocation`'s two files into a new database, the tail's first or the Logpush export's, in one
+    ingest or two; returns the database and the (last) ingest's result."""
     lp, tl = _same_invocation(tmp_path)
     first, second = (tl, lp) if tail_first else (lp, tl)
     db = tmp_path / "cf.duckdb"
     if apart:
         ingest([str(first)], str(db))
-        ingest([str(second)], str(db))
-    else:
-        ingest([str(first), str(second)], str(db))
+        return db, ingest([str(second)], str(db))
+    return db, ingest([str(first), str(second)], str(db))
+
+
+@pytest.mark.parametrize("tail_first", [False, True], ids=["logpush-then-tail", "tail-then-logpush"])
+@pytest.mark.parametrize("apart", [False, True], ids=["one-ingest", "two-ingests"])
+def test_a_line_in_a_logpush_export_and_a_tail_capture_is_stored_once(
+    tmp_path: Path, tail_first: bool, apart: bool
+) -> None:
+    db, _ = _ingest_both(tmp_path, tail_first, apart)
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute(
             "SELECT source_format, message, trace_id, request_id FROM log_queue ORDER BY ts, event_id"
@@ -1142,14 +1147,7 @@ def _invocations(con: Any) -> list[tuple[Any, ...]]:
 def test_an_invocation_in_a_logpush_export_and_a_tail_capture_is_one_metric_with_its_cpu_time(
     tmp_path: Path, tail_first: bool, apart: bool
 ) -> None:
-    lp, tl = _same_invocation(tmp_path)
-    first, second = (tl, lp) if tail_first else (lp, tl)
-    db = tmp_path / "cf.duckdb"
-    if apart:
-        ingest([str(first)], str(db))
-        result = ingest([str(second)], str(db))
-    else:
-        result = ingest([str(first), str(second)], str(db))
+    db, result = _ingest_both(tmp_path, tail_first, apart)
     assert result.metrics_repeated == 1  # the second copy: counted to its file, not stored
     assert [f.metrics_repeated for f in result.files] == ([1] if apart else [0, 1])
     with duckdb.connect(str(db), read_only=True) as con:
@@ -1182,6 +1180,53 @@ def test_a_logpush_copy_delivered_again_adds_nothing_more_to_the_kept_tail_invoc
         [(fmt, _, data)] = _invocations(con)
     assert fmt == "cf-tail"
     assert (json.loads(data)["cpu_ms"], json.loads(data)["wall_ms"]) == (2, 31)
+
+
+@pytest.mark.parametrize("tail_first", [False, True], ids=["logpush-kept", "tail-kept"])
+def test_the_kept_copy_delivered_again_after_its_completion_is_not_stored_again(
+    tmp_path: Path, tail_first: bool
+) -> None:
+    """A tail copy kept first gains Logpush's CPU time; the tail's record delivered again (an overlapping capture)
+    is still that invocation, though its data is no longer the kept row's: 2 rows for 1 invocation before."""
+    lp, tl = _same_invocation(tmp_path)
+    first, second = (tl, lp) if tail_first else (lp, tl)
+    again = tmp_path / f"again-{first.name}"
+    again.write_text(first.read_text() + "\n")  # (other bytes: not passed over as a file already ingested)
+    db = str(tmp_path / "cf.duckdb")
+    ingest([str(first)], db)
+    ingest([str(second)], db)
+    result = ingest([str(again)], db)
+    assert (result.metrics_repeated, [f.metrics_repeated for f in result.files]) == (1, [1])
+    with duckdb.connect(db, read_only=True) as con:
+        [(fmt, _, data)] = _invocations(con)
+    assert fmt == ("cf-tail" if tail_first else "cf-logpush")
+    assert (json.loads(data)["cpu_ms"], json.loads(data)["wall_ms"]) == (2, 31)
+
+
+def test_two_invocations_of_one_millisecond_in_both_exports_and_a_logpush_export_again(
+    tmp_path: Path,
+) -> None:
+    """Several copies in one ingest: two requests of one ms, each in a tail capture and in two overlapping
+    Logpush exports, are two metrics, each paired by its Ray ID; the four other copies are counted to their
+    files."""
+    ts, rays = 1714910420071, ("87f0a1ce4b5a6d79", "87f0a1ce4b5a6d7a")
+    captures = [tail(eventTimestamp=ts, wallTime=None, event={"request": {"url": f"{WORKER}/log", "headers":
+                {"cf-ray": f"{r}-LHR"}}}) for r in rays]  # fmt: skip
+    tl = tmp_path / "tail.json"
+    tl.write_text("\n".join(json.dumps(c) for c in captures) + "\n")
+    pushes = [logpush(EventTimestampMs=ts, Event={"RayID": r}, WallTimeMs=31 + k) for k, r in enumerate(rays)]
+    lp, lp2 = tmp_path / "logpush.jsonl", tmp_path / "logpush-overlap.jsonl"
+    lp.write_text("\n".join(json.dumps(x) for x in reversed(pushes)) + "\n")
+    lp2.write_text("\n".join(json.dumps(x, separators=(",", ":")) for x in pushes) + "\n")
+    db = str(tmp_path / "cf.duckdb")
+    result = ingest([str(tl), str(lp), str(lp2)], db)
+    assert (result.metrics_repeated, [f.metrics_repeated for f in result.files]) == (4, [0, 2, 2])
+    with duckdb.connect(db, read_only=True) as con:
+        rows = _invocations(con)
+    assert [(fmt, json.loads(d)["ray_id"], json.loads(d)["wall_ms"]) for fmt, _, d in rows] == [
+        ("cf-tail", rays[0], 31),
+        ("cf-tail", rays[1], 32),
+    ]
 
 
 def _pair(tmp_path: Path, push: dict[str, Any], capture: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -107,10 +107,18 @@ def simulate(
         )
     for g in strays:
         first_last = g["first"] if g["first"] == g["last"] else f"{g['first']} → {g['last']}"
+        them = "it" if g["events"] == 1 else "them"
+        # with --period the span does not set the tiling: "the span the month is tiled from would be 2.1 d" was
+        # untrue of `--period 1d`, which the 2.1 d would have refused
+        why = (
+            f"with {them} the observed span the month is tiled from would be {say_duration(whole_span)}, not "
+            f"{say_duration(span)}, and the load diluted as much"
+            if period_ms is None
+            else f"with {them} the observed span would be {say_duration(whole_span)}, not {say_duration(span)}; the "
+            f"month is tiled from --period {say_duration(period_ms)}"
+        )
         notes.append(
-            f"left out: {load.say_left_out(g)} ({first_last}), on a browser's clock, which can be days off: with "
-            f"{'it' if g['events'] == 1 else 'them'} the observed span the month is tiled from would be "
-            f"{say_duration(whole_span)}, not {say_duration(span)}, and the load diluted as much"
+            f"left out: {load.say_left_out(g)} ({first_last}), on a browser's clock, which can be days off: {why}"
         )
     reach = load.browser_only_reach(con)
     if reach:

@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 
 from logcorr.budget.check import Threshold
 from logcorr.model import SYSTEMS
-from logcorr.render.text import xml_tree
+from logcorr.render.text import visible, xml_tree
 from logcorr.sim.load import say_left_out
 
 
@@ -86,7 +86,7 @@ def report_notes(result: dict[str, Any]) -> list[str]:
     """Every note the terminal shows, for a report read where stderr is not (a CI step's summary, a JUnit
     report): how the input files were read — the zone of `npx convex logs` text, the lines rejected, counted by
     reason — then the projection's own (browser events left out of the span, the story's arithmetic). Bounded:
-    a file's notes at most 20, the rejected lines one note however many."""
+    the files' notes at most 20 in all, the rejected lines one note however many."""
     return [*result.get("source", {}).get("notes", []), *result.get("notes", [])]
 
 
@@ -147,8 +147,9 @@ def _md_table(cols: list[str], rows: list[list[str]]) -> str:
 def to_markdown(result: dict[str, Any], checks: list[Threshold] | None = None) -> str:
     m = result["month"]
     parts = []
-    # a list, one note an item: as `> ` lines they ran together into one paragraph
-    notes = ["#### Notes\n", *(f"- {' '.join(n.splitlines())}" for n in report_notes(result)), ""]
+    # a list, one note an item: as `> ` lines they ran together into one paragraph. A note names input files, and
+    # a file name's control characters went raw into the summary (as the JUnit report's are, made visible)
+    notes = ["#### Notes\n", *(f"- {visible(' '.join(n.splitlines()))}" for n in report_notes(result)), ""]
     if checks:
         ok = all(c.passed for c in checks)
         parts.append(f"### logcorr budget check: {'✅ pass' if ok else '❌ fail'}\n")

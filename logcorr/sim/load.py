@@ -47,8 +47,8 @@ def recorded_base(con: Any) -> tuple[int, int, int]:
 # 2.1 d: `budget` repeated the afternoon every 3 days, and a failing gate (95 % of the quota, essential-only on
 # day 27) passed at 6 %; `replay` spread it over 2.1 d, and its month's cost fell from $10 to $0.87. So a few events on browser clocks at either end, apart from the rest by a gap longer than the
 # rest's span (and at least STRAY_MIN_GAP_MS), are left out of the span and of the load, and said: at most
-# STRAY_MAX_SHARE of the events (at least one), and never past a server clock's event (what lies beyond a
-# Worker's or Convex's event is observed time). Data without such a gap is tiled as before.
+# STRAY_MAX_SHARE of the events (none of fewer than 100), and never past a server clock's event (what lies
+# beyond a Worker's or Convex's event is observed time). Data without such a gap is tiled as before.
 STRAY_MIN_GAP_MS = 3_600_000
 STRAY_MAX_SHARE = 0.01
 
@@ -74,7 +74,11 @@ def _stray_end(con: Any, newest_first: bool, other_end: int, most: int) -> int |
 def leave_out_strays(con: Any, n: int, lo: int, hi: int) -> tuple[int, int, int, list[dict[str, Any]]]:
     """Drop from `sim_base` the stray browser-clock events at either end (see STRAY_MIN_GAP_MS); returns the
     events, first and last ms kept, and what was left out: one group per end, with its systems and times."""
-    most = max(1, int(n * STRAY_MAX_SHARE))
+    # no floor of one: of 2 events (a browser-only sample, 1 h apart) the second was left out, half the input,
+    # and the one left was tiled every minute (43,200 events in the month, not 1,200)
+    most = int(n * STRAY_MAX_SHARE)
+    if most == 0:
+        return n, lo, hi, []
     new_lo, new_hi = lo, hi
     for _ in range(2):  # an end cut can make the other end's gap longer than the (shorter) rest
         cut = _stray_end(con, True, new_lo, most) if new_hi == hi else None
