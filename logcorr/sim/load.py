@@ -46,9 +46,10 @@ def recorded_base(con: Any) -> tuple[int, int, int]:
 # only that clock. One such line 2 days after an afternoon's exports stretched the observed span from 4 h to
 # 2.1 d: `budget` repeated the afternoon every 3 days, and a failing gate (95 % of the quota, essential-only on
 # day 27) passed at 6 %; `replay` spread it over 2.1 d, and its month's cost fell from $10 to $0.87.
-# So a few events on browser clocks at either end, apart from the rest by a gap longer than the rest's span (and at least STRAY_MIN_GAP_MS), are left out of the span and of the load, and said: at most
-# STRAY_MAX_SHARE of the events at each end (none of fewer than 100), and never past a server clock's event (what lies
-# beyond a Worker's or Convex's event is observed time). Data without such a gap is tiled as before.
+# So a few events on browser clocks at either end, apart from the rest by a gap longer than the rest's span (and
+# at least STRAY_MIN_GAP_MS), are left out of the span and of the load, and said: at most STRAY_MAX_SHARE of the
+# events at each end (none of fewer than 100), and never past a server clock's event (what lies beyond a Worker's
+# or Convex's event is observed time). Data without such a gap is tiled as before.
 STRAY_MIN_GAP_MS = 3_600_000
 STRAY_MAX_SHARE = 0.01
 
