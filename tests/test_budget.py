@@ -933,3 +933,33 @@ def test_ci_outputs_count_ten_thousand_rejected_lines_in_one_note(
     assert suite is not None
     assert len([p for p in suite.iter("property") if p.get("name") == "note"]) == 23
     assert len(junit.stdout_bytes) < 20_000
+
+
+def test_a_file_names_html_is_shown_as_text_in_the_markdown_notes(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A note names its file, and GitHub renders a step summary's HTML: a file `<!--x.log` hid every note after
+    it (a comment left open), and `<script>x.log` went raw into the summary. `<`, `>` and `&` are written as
+    entities outside code spans; inside one (`npx convex logs`) Markdown shows them as they are."""
+    names = ["<!--a.log", "<script>b&c.log"]
+    logs = []
+    for i, name in enumerate(names):
+        (tmp_path / "d").mkdir(exist_ok=True)
+        log = tmp_path / "d" / name
+        log.write_text(f"11/29/2026, 1:00:0{i} PM [CONVEX M(orders:checkout)] [LOG] 'checkout start'\n")
+        logs.append(str(log))
+    r = cli(
+        "budget", "check", *logs, "--max-usd", "10", "--format", "markdown", env={"LOGCORR_LOCAL_TZ": "UTC"}
+    )
+    assert r.exit_code == ExitCode.OK, r.stderr
+    notes = [line for line in r.stdout.splitlines() if "npx convex logs text" in line]
+    assert [n.split(": npx convex logs text")[0] for n in notes] == [
+        f"- {tmp_path}/d/&lt;!--a.log",
+        f"- {tmp_path}/d/&lt;script&gt;b&amp;c.log",
+    ], notes
+    assert not any(c in r.stdout for c in ("<!--", "<script", "b&c")), r.stdout
+    # a code span's text is left as it is (an entity in one is shown as typed)
+    from logcorr.render.budget import markdown_text
+
+    assert markdown_text("`a<b` & ``x`<y`` <z> \\`<w`") == "`a<b` &amp; ``x`<y`` &lt;z&gt; \\`&lt;w`"
+    assert markdown_text("`open <b") == "`open &lt;b"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -138,6 +139,23 @@ def _signed(v: float | None, unit: str = "") -> str:
     return f"{'+' if v >= 0 else '-'}{unit}{abs(v):,.2f}"
 
 
+# a code span: a run of backticks not escaped by a backslash, to the next run of as many (CommonMark)
+_CODE_SPAN = re.compile(r"(?<!\\)((?:\\\\)*)(?<!`)(`+)(?!`)(.*?)(?<!`)\2(?!`)", re.S)
+_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def markdown_text(text: str) -> str:
+    """`text` for Markdown that GitHub renders (a step summary): `&`, `<` and `>` as entities outside code spans,
+    so that a note naming a file `<!--x.log` or `<script>.log` shows the name (an open comment hid every note
+    after it); a code span's text is shown as it is, and is left so. Control characters written visible."""
+    out, at = [], 0
+    for m in _CODE_SPAN.finditer(text):
+        out += [text[at : m.start()].translate(_HTML), m.group(1), m.group(2), m.group(3), m.group(2)]
+        at = m.end()
+    out.append(text[at:].translate(_HTML))
+    return visible("".join(out))
+
+
 def _md_table(cols: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -148,8 +166,12 @@ def to_markdown(result: dict[str, Any], checks: list[Threshold] | None = None) -
     m = result["month"]
     parts = []
     # a list, one note an item: as `> ` lines they ran together into one paragraph. A note names input files, and
-    # a file name's control characters went raw into the summary (as the JUnit report's are, made visible)
-    notes = ["#### Notes\n", *(f"- {visible(' '.join(n.splitlines()))}" for n in report_notes(result)), ""]
+    # a file name's control characters and HTML went raw into the summary (`markdown_text`)
+    notes = [
+        "#### Notes\n",
+        *(f"- {markdown_text(' '.join(n.splitlines()))}" for n in report_notes(result)),
+        "",
+    ]
     if checks:
         ok = all(c.passed for c in checks)
         parts.append(f"### logcorr budget check: {'✅ pass' if ok else '❌ fail'}\n")
