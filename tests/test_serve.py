@@ -651,6 +651,12 @@ def test_an_unexpected_error_fails_its_batch_and_the_writer_goes_on(
     assert after.status_code == 200
     assert collector.writer.stats.failed_batches == 1
     assert rows(collector.cfg.db, "SELECT message FROM log_queue") == [("after the bug",)]
+    # the stop summary counts both batches: it said "in 1 batch (1 failed)" of one written and one failed, and
+    # the request the database failed (503, retry) among the refused
+    assert collector.stop_summary() == (
+        "logcorr serve: stopped; 2 requests answered (0 refused, 1 failed), 1 event stored, 0 dropped, "
+        f"in 2 batches (1 failed, nothing of it stored) to {collector.cfg.db}"
+    )
 
 
 def test_a_gzip_body_is_inflated_within_the_body_limit(

@@ -73,6 +73,9 @@ def _head_too_large(scope: Scope) -> str | None:
     return None
 
 
+# the rejected kinds that are the server's failure, not a refusal of the request (`stop_summary`)
+_SERVER_FAILURES = frozenset({"database", "timeout"})
+
 MAX_NOTED_ORIGINS = 20  # refused origins said on stderr, each once: a page cannot flood the terminal
 
 
@@ -165,13 +168,21 @@ class Collector:
         """What the server did, said when it stops (after the writer wrote what was queued): a Ctrl-C
         otherwise ended it without a word, leaving the user to wonder whether the last logs were written."""
         c, w = self.counters, self.writer.stats
-        answered, refused = sum(c.responses.values()), sum(c.rejected.values())
+        answered = sum(c.responses.values())
+        # a request the database failed (503, retry) is no refusal of the client's: said apart
+        failed = sum(n for kind, n in c.rejected.items() if kind in _SERVER_FAILURES)
+        refused = sum(c.rejected.values()) - failed
         dropped = sum(w.dropped.values())
         rules = ", ".join(f"{rule} {n}" for rule, n in sorted(w.dropped.items()))
+        # `batches` counts the written ones only: "in 1 batch (1 failed)" was said of one written and one failed
+        batches, lost = w.batches + w.failed_batches, w.failed_batches
+        them = "it" if lost == 1 else "them"
         return (
-            f"logcorr serve: stopped; {answered} request{'s' * (answered != 1)} answered ({refused} refused), "
+            f"logcorr serve: stopped; {answered} request{'s' * (answered != 1)} answered ({refused} refused"
+            f"{f', {failed} failed' if failed else ''}), "
             f"{w.stored} event{'s' * (w.stored != 1)} stored, {dropped} dropped{f' ({rules})' if rules else ''}, "
-            f"in {w.batches} batch{'es' * (w.batches != 1)} ({w.failed_batches} failed) to {self.cfg.db}"
+            f"in {batches} batch{'es' * (batches != 1)} ({lost} failed"
+            f"{f', nothing of {them} stored' if lost else ''}) to {self.cfg.db}"
         )
 
     def connection_event(self, kind: str, status: int) -> None:
