@@ -187,6 +187,22 @@ def test_a_file_whose_bytes_were_read_under_another_name_says_which(
     assert f"note {copy}: its bytes are those of {path}, read in this run" in both
 
 
+def test_stdin_whose_bytes_were_read_before_says_which_run(
+    tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    """`<stdin>` names no input: stdin given again said only "already ingested" (the name it was read as before
+    is the same), where a file's copy says which run read its bytes."""
+    path = write_jsonl("a.jsonl", [browser_event(T0 + i, f"m{i}") for i in range(3)])
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", "-", "--db", db, input=path.read_bytes()).exit_code == 0
+    again = cli("ingest", "-", "--db", db, input=path.read_bytes())
+    said = " ".join(again.stderr.split())
+    assert again.exit_code == 0 and "already ingested" in said
+    assert "note <stdin>: its bytes are those run 1 read as <stdin>: nothing of it is stored again" in said, (
+        said
+    )
+
+
 def test_overlapping_exports_do_not_double_events(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
     events = [browser_event(T0 + i * 10, f"m{i}") for i in range(30)]
     a = write_jsonl("a.jsonl", events[:20])

@@ -369,7 +369,8 @@ def _name_first_reads(con: Any, files: list[FileResult]) -> None:
         if f.status == "ingested" and f.content_hash:
             here.setdefault(f.content_hash, f.name)
     for f in left:
-        if f.content_hash in first and first[f.content_hash][1] != f.name:
+        # `<stdin>` names no input: stdin given again said only "already ingested", of bytes from anywhere
+        if f.content_hash in first and (first[f.content_hash][1] != f.name or f.path == "-"):
             run, path = first[f.content_hash]
             f.earlier.append(f"its bytes are those run {run} read as {path}: nothing of it is stored again")
         elif f.content_hash not in first and here.get(f.content_hash, f.name) != f.name:
