@@ -963,3 +963,19 @@ def test_a_file_names_html_is_shown_as_text_in_the_markdown_notes(
 
     assert markdown_text("`a<b` & ``x`<y`` <z> \\`<w`") == "`a<b` &amp; ``x`<y`` &lt;z&gt; \\`&lt;w`"
     assert markdown_text("`open <b") == "`open &lt;b"
+
+
+def test_a_file_names_control_characters_are_visible_in_the_stderr_note_and_a_carriage_return_in_markdown(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """The note naming `b\\x1b[2Jc\\rd.log` went raw to stderr (the terminal cleared its screen), and the Markdown
+    note split the name at its `\\r` and wrote a space there (`b\\x1b[2Jc d.log`: no such file)."""
+    log = tmp_path / "b\x1b[2Jc\rd.log"
+    log.write_text("11/29/2026, 1:00:00 PM [CONVEX M(orders:checkout)] [LOG] 'checkout start'\n")
+    env = {"LOGCORR_LOCAL_TZ": "UTC"}
+    r = cli("budget", "check", str(log), "--max-usd", "10", "--format", "markdown", env=env)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    (said,) = [line for line in r.stderr.splitlines() if "npx convex logs text" in line]
+    assert said.startswith(f"note: {tmp_path}/b\\x1b[2Jc\\rd.log: npx convex logs text"), said
+    (note,) = [line for line in r.stdout.splitlines() if "npx convex logs text" in line]
+    assert note.startswith(f"- {tmp_path}/b\\x1b[2Jc\\rd.log: npx convex logs text"), note

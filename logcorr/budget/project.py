@@ -22,6 +22,7 @@ from logcorr.budget.amplification import Amplification, usage
 from logcorr.budget.pricing import PricingModel, price
 from logcorr.errors import InputError, UsageError
 from logcorr.model import SYSTEMS
+from logcorr.render.text import visible
 from logcorr.rules.policy import Policy
 from logcorr.sim import load
 from logcorr.sim.run import DAY_MS, run
@@ -266,8 +267,8 @@ def read_inputs(
             why += f"; {rest} more for {len(reasons) - _REASONS_SHOWN} other reason(s)"
         said.append(f"{result.rejected} input line(s) could not be read and are left out ({why}); "
                     "`logcorr ingest` of the same files says where")  # fmt: skip
-    for note in said:
-        sys.stderr.write(f"note: {note}\n")
+    for note in said:  # a note names its file: a name's control characters made visible, not acted on
+        sys.stderr.write(f"note: {visible(note)}\n")
     read = {"notes": said, "rejected": result.rejected, "reject_reasons": dict(reasons.most_common())}
     return open_read_only(db), tmp, read
 

@@ -166,10 +166,11 @@ def to_markdown(result: dict[str, Any], checks: list[Threshold] | None = None) -
     m = result["month"]
     parts = []
     # a list, one note an item: as `> ` lines they ran together into one paragraph. A note names input files, and
-    # a file name's control characters and HTML went raw into the summary (`markdown_text`)
+    # a file name's control characters and HTML went raw into the summary (`markdown_text`); lines joined at line
+    # feeds only (`splitlines` also split a name at its `\r`, written as a space)
     notes = [
         "#### Notes\n",
-        *(f"- {markdown_text(' '.join(n.splitlines()))}" for n in report_notes(result)),
+        *(f"- {markdown_text(n.replace(chr(10), ' '))}" for n in report_notes(result)),
         "",
     ]
     if checks:
