@@ -936,3 +936,20 @@ def test_a_grown_utf16_file_is_read_whole_again_not_from_its_old_end(tmp_path: P
     log.write_bytes(("\ufeff" + "".join(x + "\n" for x in lines)).encode("utf-16-be"))
     again = ingest([str(log)], db)
     assert again.rejected == 0 and again.stored == 3 and again.dropped == 3  # the first three: duplicates
+
+
+def test_a_file_names_control_characters_are_visible_in_the_ingest_summary(
+    tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., Any]
+) -> None:
+    """A file named `b\\x1b[2Jx.jsonl` went raw into the summary's table and the note naming the input that had its
+    bytes first: the terminal acted on the escape (cleared the screen)."""
+    path = write_jsonl("b\x1b[2Jx.jsonl", [browser_event(T0 + i, f"m{i}") for i in range(3)])
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(path.read_bytes())
+    db = str(tmp_path / "db.duckdb")
+    first = cli("ingest", str(path), "--db", db)
+    # (the table folds a long name over lines: its escape is looked for, written visible)
+    assert first.exit_code == 0 and "\x1b" not in first.stderr and "\\x1b" in first.stderr
+    again = cli("ingest", str(copy), "--db", db)
+    said = " ".join(again.stderr.split())
+    assert "\x1b" not in said and f"run 1 read as {tmp_path}/b\\x1b[2Jx.jsonl" in said, said

@@ -5,14 +5,20 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from rich.markup import escape
+from rich.markup import escape as _markup_escape
 
 from logcorr.pipeline.ingest import IngestResult
 from logcorr.pipeline.parse import FileResult
 from logcorr.pipeline.workers import INPUT_SUFFIXES
-from logcorr.render.text import first_few
+from logcorr.render.text import first_few, visible
 from logcorr.rules.clock import iso
 from logcorr.sources.reader import CONTAINER_FAULTS
+
+
+def escape(text: str) -> str:
+    """Text the summary shows (file names, reasons, notes): not read as Rich markup, and its control characters
+    made visible: a file named `b\\x1b[2Jx.log` cleared the terminal from the table and from its notes."""
+    return _markup_escape(visible(text))
 
 
 def file_json(f: FileResult) -> dict[str, Any]:
