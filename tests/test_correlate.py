@@ -679,6 +679,51 @@ def test_search_text_is_a_substring_even_with_like_wildcards_in_it(
     assert found("café") == ["CAFÉ ouvert"]
 
 
+def test_search_finds_a_convex_line_of_several_arguments_by_the_text_as_written(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """`console.log('charge failed:', err.message)` is stored as Convex gives it, `'charge failed:' 'card
+    declined'`, and `search "charge failed: card declined"` found nothing. A plain search also reads such a
+    line without its arguments' quotes (a `\\'` inside one is a `'`); the stored text stays as it was."""
+    stored = ["'charge failed:' 'card declined'", "'it\\'s' 'gone'", "'x:' [Error: can't, won't]",
+              "'took' 1402 'ms'"]  # fmt: skip
+    fn = {"path": "payments:charge", "type": "action"}
+    recs = [{"topic": "console", "timestamp": 1714910400000 + i, "log_level": "LOG", "message": m,
+             "function": fn | {"request_id": f"r{i}"}} for i, m in enumerate(stored)]  # fmt: skip
+    path = tmp_path / "convex.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    db = str(tmp_path / "db.duckdb")
+    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
+
+    def found(text: str) -> list[str]:
+        r = cli("search", text, "--db", db, "--format", "json", "--limit", "0")
+        assert r.exit_code == ExitCode.OK, r.stderr
+        return sorted(e["message"] for e in r.json())
+
+    assert found("") == sorted(stored)  # stored as given
+    charge = [stored[0]]
+    assert found("charge failed: card declined") == charge  # as the developer wrote it
+    assert found("failed: card") == charge  # a part of it, across the two arguments
+    assert found("CHARGE FAILED: Card") == charge
+    assert found("'charge failed:' 'card declined'") == charge  # the stored form
+    assert found("failed:' 'card") == charge
+    for text in (
+        "failed:card",
+        "failed:  card",
+        "failed: 'card",
+        "charge failed: card declined!",
+        "charge card",
+    ):
+        assert found(text) == [], text
+    assert found("it's gone") == [stored[1]]  # the escaped quote read as a quote
+    assert found("it\\'s") == [stored[1]]
+    assert found("took 1402 ms") == [stored[3]]
+    # an apostrophe of an argument that is no string opens no argument: nothing joins across it
+    assert found("can't, won't") == [stored[2]]
+    assert found("cant, wont") == []
+    assert found("x: [Error: can't") == [stored[2]]
+
+
 def test_showing_dropped_events_does_not_move_the_stored_ones(
     cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:

@@ -52,6 +52,46 @@ def list_traces(
     )
 
 
+# A Convex line of several arguments is stored as the log stream gives it, each string argument quoted by
+# object-inspect (a `'` inside written `\'`) and the arguments joined with a space: `console.log('charge
+# failed:', err.message)` is `'charge failed:' 'card declined'` (only a single string argument is unquoted,
+# `sources/convex_stream.unquote_inspect`; the stored text is part of the duplicate key, so it stays). A plain
+# search also compares the text with the quotes of such arguments taken away, as that function takes a single
+# one's: `charge failed: card declined`. An argument is a quoted string that begins the text or follows a
+# space, and ends it or is followed by one; the `'` inside it are all escaped, so a `\'` never closes one nor
+# an apostrophe in an error's rendering (`[Error: can't connect]`) opens one, and the space between two
+# arguments stays (`'a' 'b'` is `a b`, never `ab`). A pass takes every other argument of a run of them (the
+# space after one is the one before the next, and RE2 has no look-ahead), so two passes take them all.
+_ARG = r"(^| )'((?:[^'\\]|\\.)*)'( |$)"
+_ONE_PASS = "regexp_replace({}, '" + _ARG.replace("'", "''") + r"', '\1\2\3', 'g')"
+UNQUOTED_ARGS_SQL = "replace(" + _ONE_PASS.format(_ONE_PASS.format("message")) + r", '\''', '''')"
+
+
+def _plain_match(text: str) -> tuple[str, list[Any]]:
+    """The condition of a plain (not `--regex`) search and its parameters: `text` a substring of the message,
+    case-insensitive (`%` and `_` in it are text, not LIKE's wildcards), or of the message with its quoted
+    arguments' quotes taken away (`UNQUOTED_ARGS_SQL`).
+
+    Taking the quotes away only deletes characters: a `'` beside a space or an end of the text, the `\\` of a
+    `\\'`. So a text with no space and no `'` is in the unquoted message only where it is in the stored one,
+    and the plain test is all there is to it; and a message whose unquoted form holds the text holds the text
+    with more characters around its spaces and before its `'` (`loose`), which is tested before the two
+    rewrites are made: on the 10M-event bench database with every backend line quoted, rewriting every quoted
+    line took 1.8 s against 0.4 s for the plain search. The condition reads the message only, so DuckDB tests
+    it in its scan: with the row's system in it too (backend rows only), DuckDB read every column of every
+    row to test it, +16 % on a search that finds nothing."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    plain = f"%{escaped}%"
+    if " " not in text and "'" not in text:
+        return "message ILIKE ? ESCAPE '\\'", [plain]
+    loose = "%" + escaped.replace(" ", "% %").replace("'", "%'") + "%"
+    return (
+        "(message ILIKE ? ESCAPE '\\' OR (contains(message, '''') AND message ILIKE ? ESCAPE '\\' "
+        f"AND {UNQUOTED_ARGS_SQL} ILIKE ? ESCAPE '\\'))",
+        [plain, loose, plain],
+    )
+
+
 def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, level: str | None = None,
                   systems: list[str] | None = None, limit: int = 100, trace_id: str | None = None) -> RowStream:  # fmt: skip
     """Events whose message matches `text` (substring, case-insensitive) or a regular expression; `systems`:
@@ -66,14 +106,10 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
         raise UsageError(f"unknown level {level!r}", f"choose from {', '.join(LEVELS)}")
     import duckdb
 
-    if regex:
-        match, pattern = "regexp_matches(message, ?)", text
-    else:  # a substring: `%` and `_` in it are text, not LIKE's wildcards
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        match, pattern = "message ILIKE ? ESCAPE '\\'", f"%{escaped}%"
+    match, mparams = ("regexp_matches(message, ?)", [text]) if regex else _plain_match(text)
     where, wparams = time_sql(con, f)
     clauses = [match, where]
-    params: list[Any] = [pattern, *wparams]
+    params: list[Any] = [*mparams, *wparams]
     if level:
         clauses.append("level = ?")
         params.append(level)
