@@ -656,15 +656,12 @@ def test_trace_summaries_follow_a_trace_split_across_two_ingests(
     )
 
 
-def test_search_text_is_a_substring_even_with_like_wildcards_in_it(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
-    """`%` and `_` are text: "100%" matched any line with "100" in it, "_" every line."""
-    lines = [{"message": m, "level": "info", "trace_id": f"t{i}", "context": {"timestamp": 1714910400000 + 60_000 * i}}
-             for i, m in enumerate(["disk at 100% full", "disk at 1000 blocks", "user_id set", "userid set",
-                                    "path a\\b", "CAFÉ ouvert"])]  # fmt: skip
-    path = tmp_path / "b.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+def _searcher(
+    cli: Callable[..., CliResult], tmp_path: Path, name: str, records: list[dict[str, Any]]
+) -> Callable[[str], list[str]]:
+    """`records` ingested as the NDJSON file `name` into a fresh database; the messages `search TEXT` finds there."""
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
     db = str(tmp_path / "db.duckdb")
     assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
 
@@ -673,6 +670,17 @@ def test_search_text_is_a_substring_even_with_like_wildcards_in_it(
         assert r.exit_code == ExitCode.OK, r.stderr
         return sorted(e["message"] for e in r.json())
 
+    return found
+
+
+def test_search_text_is_a_substring_even_with_like_wildcards_in_it(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """`%` and `_` are text: "100%" matched any line with "100" in it, "_" every line."""
+    lines = [{"message": m, "level": "info", "trace_id": f"t{i}", "context": {"timestamp": 1714910400000 + 60_000 * i}}
+             for i, m in enumerate(["disk at 100% full", "disk at 1000 blocks", "user_id set", "userid set",
+                                    "path a\\b", "CAFÉ ouvert"])]  # fmt: skip
+    found = _searcher(cli, tmp_path, "b.jsonl", lines)
     assert found("100%") == ["disk at 100% full"]
     assert found("_") == ["user_id set"]
     assert found("a\\b") == ["path a\\b"]
@@ -690,16 +698,7 @@ def test_search_finds_a_convex_line_of_several_arguments_by_the_text_as_written(
     fn = {"path": "payments:charge", "type": "action"}
     recs = [{"topic": "console", "timestamp": 1714910400000 + i, "log_level": "LOG", "message": m,
              "function": fn | {"request_id": f"r{i}"}} for i, m in enumerate(stored)]  # fmt: skip
-    path = tmp_path / "convex.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
-    db = str(tmp_path / "db.duckdb")
-    assert cli("ingest", str(path), "--db", db, "-q").exit_code == ExitCode.OK
-
-    def found(text: str) -> list[str]:
-        r = cli("search", text, "--db", db, "--format", "json", "--limit", "0")
-        assert r.exit_code == ExitCode.OK, r.stderr
-        return sorted(e["message"] for e in r.json())
-
+    found = _searcher(cli, tmp_path, "convex.jsonl", recs)
     assert found("") == sorted(stored)  # stored as given
     charge = [stored[0]]
     assert found("charge failed: card declined") == charge  # as the developer wrote it

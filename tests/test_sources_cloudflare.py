@@ -976,6 +976,13 @@ def _same_invocation(
     return lp, tl
 
 
+# the orders and ingests two exports of one invocation may come in (`_ingest_both`)
+_EITHER_ORDER = pytest.mark.parametrize(
+    "tail_first", [False, True], ids=["logpush-then-tail", "tail-then-logpush"]
+)
+_ONE_OR_TWO_INGESTS = pytest.mark.parametrize("apart", [False, True], ids=["one-ingest", "two-ingests"])
+
+
 def _ingest_both(tmp_path: Path, tail_first: bool, apart: bool) -> tuple[Path, IngestResult]:
     """`_same_invocation`'s two files into a new database, the tail's first or the Logpush export's, in one
     ingest or two; returns the database and the (last) ingest's result."""
@@ -988,8 +995,8 @@ def _ingest_both(tmp_path: Path, tail_first: bool, apart: bool) -> tuple[Path, I
     return db, ingest([str(first), str(second)], str(db))
 
 
-@pytest.mark.parametrize("tail_first", [False, True], ids=["logpush-then-tail", "tail-then-logpush"])
-@pytest.mark.parametrize("apart", [False, True], ids=["one-ingest", "two-ingests"])
+@_EITHER_ORDER
+@_ONE_OR_TWO_INGESTS
 def test_a_line_in_a_logpush_export_and_a_tail_capture_is_stored_once(
     tmp_path: Path, tail_first: bool, apart: bool
 ) -> None:
@@ -1142,8 +1149,8 @@ def _invocations(con: Any) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-@pytest.mark.parametrize("tail_first", [False, True], ids=["logpush-then-tail", "tail-then-logpush"])
-@pytest.mark.parametrize("apart", [False, True], ids=["one-ingest", "two-ingests"])
+@_EITHER_ORDER
+@_ONE_OR_TWO_INGESTS
 def test_an_invocation_in_a_logpush_export_and_a_tail_capture_is_one_metric_with_its_cpu_time(
     tmp_path: Path, tail_first: bool, apart: bool
 ) -> None:

@@ -43,10 +43,6 @@ def _iso_day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def choose_period(span_ms: int) -> int:
     """Whole days for a day or more of data; else the smallest day-divisor of at least the span."""
     if span_ms >= DAY_MS:
@@ -172,11 +168,16 @@ def simulate(
         m = next((m for m in st.moments if m.scope == "total" and m.pct == pct), None)
         thresholds[key] = {
             "pct": pct,
-            "reached": _iso(m.ts_ms) if m else None,
+            "reached": load.iso_seconds(m.ts_ms) if m else None,
             "day": (m.ts_ms - start) // DAY_MS + 1 if m else None,
         }
     per_system_moments = [
-        {"system": m.scope, "pct": m.pct, "reached": _iso(m.ts_ms), "day": (m.ts_ms - start) // DAY_MS + 1}
+        {
+            "system": m.scope,
+            "pct": m.pct,
+            "reached": load.iso_seconds(m.ts_ms),
+            "day": (m.ts_ms - start) // DAY_MS + 1,
+        }
         for m in st.moments
         if m.scope != "total"
     ]
@@ -190,7 +191,13 @@ def simulate(
         daily.append(row)
     return {
         "source": source or {},
-        "observed": {"events": n, "first": _iso(lo), "last": _iso(hi), "span_ms": span, "left_out": strays},
+        "observed": {
+            "events": n,
+            "first": load.iso_seconds(lo),
+            "last": load.iso_seconds(hi),
+            "span_ms": span,
+            "left_out": strays,
+        },
         "month": {
             "start": _iso_day(start),
             "days": days,

@@ -102,8 +102,8 @@ def leave_out_strays(con: Any, n: int, lo: int, hi: int) -> tuple[int, int, int,
             "side": side,
             "events": sum(int(r[1]) for r in rows),
             "systems": {r[0]: int(r[1]) for r in rows},
-            "first": _iso(first),
-            "last": _iso(last),
+            "first": iso_seconds(first),
+            "last": iso_seconds(last),
             "gap_ms": int(first - new_hi) if side == "after" else int(new_lo - last),
         })  # fmt: skip
     con.execute("DELETE FROM sim_base WHERE ts_ms < ? OR ts_ms > ?", [new_lo, new_hi])
@@ -144,7 +144,8 @@ def say_left_out(group: dict[str, Any]) -> str:
     return f"{systems} event{plural} {say_duration(group['gap_ms'])} {group['side']} the rest"
 
 
-def _iso(ms: int) -> str:
+def iso_seconds(ms: int) -> str:
+    """`ms` (epoch ms, UTC) as `2024-06-01T12:03:04Z`, as the projection and its notes give times."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
