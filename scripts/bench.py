@@ -120,6 +120,10 @@ def report(f: dict[str, Any]) -> str:
         label = f"{int(n) / 1e6:g}M"
         row(f"ingest {label} records, s", f"{lc['seconds']:.1f}", f"read_json_auto {rj['seconds']:.1f}",
             ing["ratio_ingest_to_read_json_auto"], "≤ 1.0x")  # fmt: skip
+        if lc.get("cpu_s") and rj.get("cpu_s"):
+            # CPU of the whole process tree (parse workers included): what no parallelism can take back
+            row(f"ingest {label} CPU (user+system), s", f"{lc['cpu_s']:.1f}", f"read_json_auto {rj['cpu_s']:.1f}",
+                lc["cpu_s"] / rj["cpu_s"], "")  # fmt: skip
         row(f"ingest {label} records/s", f"{lc['records_per_s']:,}", f"{rj['records_per_s']:,}", None, "")
         row(f"ingest {label} MB/s", f"{lc['mb_per_s']:.1f}", f"{rj['mb_per_s']:.1f}", None, "≥ 80 MB/s")
         row(f"ingest {label} peak RSS, MB", f"{lc['peak_rss_mb']:,.0f}", f"{rj['peak_rss_mb']:,.0f}",

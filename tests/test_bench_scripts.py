@@ -66,3 +66,41 @@ def test_bench_formats_grows_every_fixture_into_an_ingestible_file_of_its_own_fo
     (after,) = duckdb.connect(big, read_only=True).execute(traces).fetchone() or (0,)
     assert after >= 2 * before
     assert result.stored > 0.5 * (result.stored + sum(result.drops.values()))
+
+
+def test_bench_report_sets_the_ingest_cpu_beside_read_json_auto(tmp_path: Path) -> None:
+    # CPU of the process tree is what no parallelism takes back: the table gives it with its ratio
+    def pipeline(seconds: float, cpu: float | None) -> dict[str, object]:
+        return {"seconds": seconds, "records_per_s": 1, "mb_per_s": 1.0, "peak_rss_mb": 500.0, "cpu_s": cpu}
+
+    figures = {
+        "machine": {
+            "cores": 2,
+            "memory": "24 GiB",
+            "python": "3.11",
+            "duckdb": "2.0.1",
+            "load_average_at_start": 0.1,
+        },
+        "total_s": 1.0,
+        "ingest": {
+            "1000000": {
+                "pipelines": [pipeline(8.0, 12.8), pipeline(5.0, 6.4)],
+                "ratio_ingest_to_read_json_auto": 1.6,
+            },
+            "5000000": {
+                "pipelines": [pipeline(40.0, None), pipeline(20.0, 30.0)],
+                "ratio_ingest_to_read_json_auto": 2,
+            },
+        },
+        "rules": {"us_per_event": 0.7, "empty_loop_ns": 13, "cpu_us_per_event": 0.7},
+        "query": {"rows": [], "events": 0},
+    }
+    figures["query"]["rows"] = [  # type: ignore[index]
+        {"command": "logcorr --help", "median_s": 0.08, "floor": "python -c pass", "floor_median_s": 0.02,
+         "ratio": 4.0, "peak_rss_mb": 18, "runs": 5}
+    ]  # fmt: skip
+    table = _script("bench").report(figures)
+    cpu = [line for line in table.splitlines() if "CPU (user+system)" in line]
+    assert len(cpu) == 1  # a run without the figure has no row, not a made-up one
+    assert cpu[0].split()[:3] == ["ingest", "1M", "CPU"] and "12.8" in cpu[0]
+    assert "read_json_auto 6.4" in cpu[0] and cpu[0].rstrip().endswith("2.00x")
