@@ -1143,3 +1143,27 @@ def test_a_bad_allow_host_is_one_clear_line(cli: Callable[..., Any], tmp_path: P
     assert r.exit_code == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: bad --allow-host 'https://abc.ngrok-free.app'")
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_a_browser_line_of_level_verbose_is_stored_as_debug_as_ingest_stores_it(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    """The console override sends `log`, `info`, `warn` or `error`; Chrome DevTools calls debug "verbose", and a
+    capture of it is kept as `debug`, by serve as by `ingest` of the same record in a file (not refused by one
+    and stored by the other, and not `log`, which an unknown level is)."""
+    s = serve()
+    with s.client() as c:
+        r = c.post("/log", json=browser("from devtools", level="verbose"), headers={"Origin": ALLOWED})
+    assert r.status_code == 200, r.text
+    s.stop()
+    from logcorr.pipeline.ingest import ingest
+
+    path = tmp_path / "verbose.jsonl"
+    path.write_bytes(orjson.dumps(browser("from devtools", level="verbose")) + b"\n")
+    db = tmp_path / "ingested.duckdb"
+    assert ingest([str(path)], str(db)).stored == 1
+    assert (
+        rows(s.db, "SELECT level FROM log_queue")
+        == rows(str(db), "SELECT level FROM log_queue")
+        == [("debug",)]
+    )
