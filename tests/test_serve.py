@@ -659,6 +659,38 @@ def test_an_unexpected_error_fails_its_batch_and_the_writer_goes_on(
     )
 
 
+def test_the_stop_summary_says_what_a_writer_given_up_on_may_not_have_stored(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer has 30 s to write the queue when serve stops; past that the process ends, and the summary
+    said "N events stored … in B batches (0 failed)" as if everything was written. It now counts the requests
+    still queued or being written. (The writer is slowed by waiting on an event, not by a clock.)"""
+    import logcorr.serve.writer as writer_module
+
+    real, release, writing = writer_module.ingest_streams, threading.Event(), threading.Event()
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        writing.set()
+        release.wait()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module, "ingest_streams", slow)
+    collector, _ = in_process(batch_ms=0)
+    first = collector.writer.submit("POST /log", orjson.dumps(browser("being written")))
+    assert writing.wait(30)  # the first body is being written; two more queue behind it
+    queued = [
+        collector.writer.submit("POST /log", orjson.dumps(browser(f"queued {i}", ts=T0 + i))) for i in (1, 2)
+    ]
+    assert collector.writer.close(timeout=0) is False
+    assert collector.stop_summary() == (
+        "logcorr serve: stopped; 0 requests answered (0 refused), 0 events stored, 0 dropped, in 0 batches "
+        f"(0 failed) to {collector.cfg.db}; the writer did not finish within 0 s: 3 requests queued or being "
+        "written may not be stored"
+    )
+    release.set()
+    assert collector.writer.close() is True and all(f.result(30).stored == 1 for f in [first, *queued])
+
+
 def test_a_gzip_body_is_inflated_within_the_body_limit(
     in_process: Callable[..., tuple[Any, Callable[..., Any]]],
 ) -> None:
