@@ -898,7 +898,9 @@ def test_a_file_names_control_characters_are_made_visible_in_the_markdown_notes(
     )
     assert r.exit_code == ExitCode.OK, r.stderr
     (note,) = [line for line in r.stdout.splitlines() if "npx convex logs text" in line]
-    assert "\x1b" not in note and note.startswith(f"- {tmp_path}/b\\x1b[2Jx.log: npx convex logs text"), note
+    assert "\x1b" not in note and note.startswith(f"- {tmp_path}/b\\x1b\\[2Jx.log: npx convex logs text"), (
+        note
+    )  # `[` escaped
 
 
 def test_ci_outputs_count_ten_thousand_rejected_lines_in_one_note(
@@ -958,11 +960,12 @@ def test_a_file_names_html_is_shown_as_text_in_the_markdown_notes(
         f"- {tmp_path}/d/&lt;script&gt;b&amp;c.log",
     ], notes
     assert not any(c in r.stdout for c in ("<!--", "<script", "b&c")), r.stdout
-    # a code span's text is left as it is (an entity in one is shown as typed)
-    from logcorr.render.budget import markdown_text
+    # a code span's text is left as it is (an entity in one is shown as typed); the text is plain, so a backslash
+    # is one (written `\\`) and does not escape the backtick after it; a backtick opening no span is escaped
+    from logcorr.render.markdown import block
 
-    assert markdown_text("`a<b` & ``x`<y`` <z> \\`<w`") == "`a<b` &amp; ``x`<y`` &lt;z&gt; \\`&lt;w`"
-    assert markdown_text("`open <b") == "`open &lt;b"
+    assert block("`a<b` & ``x`<y`` <z> \\`<w`") == "`a<b` &amp; ``x`<y`` &lt;z&gt; \\\\`<w`"
+    assert block("`open <b") == "\\`open &lt;b"
 
 
 def test_a_file_names_control_characters_are_visible_in_the_stderr_note_and_a_carriage_return_in_markdown(
@@ -978,4 +981,29 @@ def test_a_file_names_control_characters_are_visible_in_the_stderr_note_and_a_ca
     (said,) = [line for line in r.stderr.splitlines() if "npx convex logs text" in line]
     assert said.startswith(f"note: {tmp_path}/b\\x1b[2Jc\\rd.log: npx convex logs text"), said
     (note,) = [line for line in r.stdout.splitlines() if "npx convex logs text" in line]
-    assert note.startswith(f"- {tmp_path}/b\\x1b[2Jc\\rd.log: npx convex logs text"), note
+    assert note.startswith(f"- {tmp_path}/b\\x1b\\[2Jc\\rd.log: npx convex logs text"), note  # `[` escaped
+
+
+def test_a_note_or_model_name_of_markdown_renders_as_its_text_in_the_summary(
+    cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A note starting with its file's name `# a.log` was a heading in GitHub's step summary (`1. b.log` a list
+    in the list, `[x](y)` a link), and a pricing model named `a|b` split its table row: each is written so
+    that it renders as the text."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("# a.log", "[x](y) 1.log"):
+        (tmp_path / name).write_text(
+            f"11/29/2026, 1:00:0{len(name) % 10} PM [CONVEX M(a:{len(name)})] [LOG] 'x'\n"
+        )
+    story = (ROOT / "logcorr/data/pricing/story.toml").read_text()
+    (tmp_path / "ab.toml").write_text(story.replace('name = "story"', 'name = "a|b"', 1))
+    summary = tmp_path / "summary.md"
+    r = cli("budget", "check", "# a.log", "[x](y) 1.log", "--pricing", "ab.toml", "--model", "a|b",
+            "--max-usd", "10", env={"LOGCORR_LOCAL_TZ": "UTC", "GITHUB_STEP_SUMMARY": str(summary)})  # fmt: skip
+    assert r.exit_code == ExitCode.OK, r.stderr
+    text = summary.read_text()
+    assert "| ✅ | cost (a\\|b, total) | <= $10.00 |" in text, text
+    notes = [
+        line.split(": npx convex logs text")[0] for line in text.splitlines() if "npx convex logs" in line
+    ]
+    assert notes == ["- \\# a.log", "- \\[x\\](y) 1.log"], notes

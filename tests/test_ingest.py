@@ -11,10 +11,10 @@ import duckdb
 import orjson
 import pytest
 
-from logcorr.errors import InputError, UsageError
+from logcorr.errors import ExitCode, InputError, UsageError
 from logcorr.pipeline import ingest as ingest_mod
 from logcorr.pipeline.ingest import ingest
-from tests.conftest import FIXTURES, browser_event, convex_console
+from tests.conftest import FIXTURES, CliResult, browser_event, convex_console
 
 T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
 
@@ -470,6 +470,38 @@ def test_strict_stores_nothing_when_a_line_is_rejected(
     assert counts(db)["log_queue"] == 0 and counts(db)["rejects"] == 0
     assert cli("ingest", str(path), "--db", str(db)).exit_code == 0  # type: ignore[attr-defined]
     assert counts(db)["log_queue"] == 1
+
+
+def test_strict_fails_on_a_file_already_ingested_that_holds_rejected_lines(
+    tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., CliResult]
+) -> None:
+    """`ingest --strict` in CI against a kept database: a file with a bad line, ingested once without --strict,
+    exited 0 the second time ("already ingested", rejected 0). The file still holds the line, and --strict
+    fails on bad input: exit 3, the line named by this input's name and line, nothing stored; a clean file
+    already ingested still passes."""
+    path = write_jsonl("a.jsonl", [browser_event(T0, "fine"), b"{broken"])
+    good = write_jsonl("good.jsonl", [browser_event(T0 + 1, "also fine")])
+    db = tmp_path / "db.duckdb"
+    assert cli("ingest", str(path), str(good), "--db", str(db)).exit_code == ExitCode.OK
+    before = counts(db)
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(path.read_bytes())
+    new = write_jsonl("new.jsonl", [browser_event(T0 + 2, "new")])
+    r = cli("ingest", str(copy), str(new), "--db", str(db), "--strict")
+    assert r.exit_code == ExitCode.INPUT, r.stderr
+    assert (
+        "error: --strict: 1 line(s) rejected (1 in files already ingested: an earlier run rejected them, and "
+        "the files still hold them), nothing was stored" in r.stderr
+    ), r.stderr
+    assert (
+        f"rejected {copy}:2: malformed JSON" in r.stderr
+        and "(rejected by run 1; already ingested)" in r.stderr
+    )
+    assert "rejected 0 (+1 in files already ingested)" in r.stderr
+    assert counts(db) == before  # new.jsonl is not stored either
+    assert cli("ingest", str(good), "--db", str(db), "--strict").exit_code == ExitCode.OK
+    j = cli("ingest", str(path), "--db", str(db), "--strict", "--json", "-q")
+    assert j.exit_code == ExitCode.INPUT and orjson.loads(j.stdout)["earlier_rejected"] == 1
 
 
 def test_strict_says_a_budget_moment_would_have_been_reached(

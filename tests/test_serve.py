@@ -659,6 +659,38 @@ def test_an_unexpected_error_fails_its_batch_and_the_writer_goes_on(
     )
 
 
+def test_the_stop_summary_says_what_a_writer_given_up_on_may_not_have_stored(
+    in_process: Callable[..., tuple[Any, Callable[..., Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer has 30 s to write the queue when serve stops; past that the process ends, and the summary
+    said "N events stored … in B batches (0 failed)" as if everything was written. It now counts the requests
+    still queued or being written. (The writer is slowed by waiting on an event, not by a clock.)"""
+    import logcorr.serve.writer as writer_module
+
+    real, release, writing = writer_module.ingest_streams, threading.Event(), threading.Event()
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        writing.set()
+        release.wait()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module, "ingest_streams", slow)
+    collector, _ = in_process(batch_ms=0)
+    first = collector.writer.submit("POST /log", orjson.dumps(browser("being written")))
+    assert writing.wait(30)  # the first body is being written; two more queue behind it
+    queued = [
+        collector.writer.submit("POST /log", orjson.dumps(browser(f"queued {i}", ts=T0 + i))) for i in (1, 2)
+    ]
+    assert collector.writer.close(timeout=0) is False
+    assert collector.stop_summary() == (
+        "logcorr serve: stopped; 0 requests answered (0 refused), 0 events stored, 0 dropped, in 0 batches "
+        f"(0 failed) to {collector.cfg.db}; the writer did not finish within 0 s: 3 requests queued or being "
+        "written may not be stored"
+    )
+    release.set()
+    assert collector.writer.close() is True and all(f.result(30).stored == 1 for f in [first, *queued])
+
+
 def test_a_gzip_body_is_inflated_within_the_body_limit(
     in_process: Callable[..., tuple[Any, Callable[..., Any]]],
 ) -> None:
@@ -1143,3 +1175,27 @@ def test_a_bad_allow_host_is_one_clear_line(cli: Callable[..., Any], tmp_path: P
     assert r.exit_code == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: bad --allow-host 'https://abc.ngrok-free.app'")
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_a_browser_line_of_level_verbose_is_stored_as_debug_as_ingest_stores_it(
+    serve: Callable[..., Server], tmp_path: Path
+) -> None:
+    """The console override sends `log`, `info`, `warn` or `error`; Chrome DevTools calls debug "verbose", and a
+    capture of it is kept as `debug`, by serve as by `ingest` of the same record in a file (not refused by one
+    and stored by the other, and not `log`, which an unknown level is)."""
+    s = serve()
+    with s.client() as c:
+        r = c.post("/log", json=browser("from devtools", level="verbose"), headers={"Origin": ALLOWED})
+    assert r.status_code == 200, r.text
+    s.stop()
+    from logcorr.pipeline.ingest import ingest
+
+    path = tmp_path / "verbose.jsonl"
+    path.write_bytes(orjson.dumps(browser("from devtools", level="verbose")) + b"\n")
+    db = tmp_path / "ingested.duckdb"
+    assert ingest([str(path)], str(db)).stored == 1
+    assert (
+        rows(s.db, "SELECT level FROM log_queue")
+        == rows(str(db), "SELECT level FROM log_queue")
+        == [("debug",)]
+    )

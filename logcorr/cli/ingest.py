@@ -28,7 +28,12 @@ def ingest_cmd(
         help="Force one input format for all files, e.g. cf-logpush (default: detected per record; an unknown "
         "name lists them all, docs/formats.md describes them).",
     ),
-    strict: bool = typer.Option(False, "--strict", help="Store nothing and exit 3 if any line is rejected."),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Store nothing and exit 3 if any line is rejected (in a file already ingested too: the lines an "
+        "earlier ingest rejected).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the machine summary as JSON on stdout."),
     max_line_mb: float = typer.Option(
         8.0, "--max-line-mb", help="Reject records longer than this (default: 8)."
@@ -94,8 +99,15 @@ def ingest_cmd(
 
         where = result.first_rejects[0] if result.first_rejects else None
         first = f"the first: {where[0]}:{where[1]}: {where[2]}; " if where else ""
+        n = result.rejected + result.earlier_rejected
+        earlier = (
+            f" ({result.earlier_rejected} in files already ingested: an earlier run rejected them, and the files "
+            "still hold them)"
+            if result.earlier_rejected
+            else ""
+        )
         raise InputError(
-            f"--strict: {result.rejected} line(s) rejected, nothing was stored",
+            f"--strict: {n} line(s) rejected{earlier}, nothing was stored",
             f"{first}fix the input, or ingest without --strict to store the rest and keep the rejects in `rejects`",
         )
 

@@ -36,17 +36,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from logcorr.sources.worker_formats import WORKER_FORMATS
+from logcorr.store.query import sql_words
 from logcorr.store.schema import dropped_span
 
-WORKER_CLOCK_FORMATS = ("worker-record", "worker-logs", "cf-logpush", "cf-tail", "cf-workers-logs")
+WORKER_CLOCK_FORMATS = WORKER_FORMATS
 
 # the clock an event's `ts` is on: the Worker's for the formats above; the Convex server's (taken as in sync
 # with it) for a snapshot row of a browser line, which has the row's `_creationTime` as `ts` and the
 # browser's clock as `client_ts`; else its system's
 CLOCK_SQL = (
-    "CASE WHEN source_format IN ({}) OR (source_format = 'convex-snapshot' AND client_ts IS NOT NULL) "
-    "THEN 'worker' ELSE system END"
-).format(", ".join(f"'{f}'" for f in WORKER_CLOCK_FORMATS))
+    f"CASE WHEN source_format IN ({sql_words(WORKER_CLOCK_FORMATS)}) "
+    "OR (source_format = 'convex-snapshot' AND client_ts IS NOT NULL) THEN 'worker' ELSE system END"
+)
 
 
 @dataclass(frozen=True)

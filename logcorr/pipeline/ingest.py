@@ -84,6 +84,9 @@ class IngestResult:
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds per pipeline phase
     # with --strict and rejects, the first few (file, line, reason): rolled back with the rest
     first_rejects: list[tuple[str, int, str]] = field(default_factory=list)
+    # with --strict: the lines an earlier run rejected in the files this one found already ingested (they still
+    # hold them; --strict fails on them as on this run's)
+    earlier_rejected: int = 0
     metrics_repeated: int = 0  # staged metrics left out: an earlier delivery of each was kept
     # temporary directories of killed ingests this one removed first: (path, bytes)
     swept: list[tuple[str, int]] = field(default_factory=list)
@@ -234,7 +237,10 @@ def ingest(
         # memory (DuckDB cannot spill transaction-local data), outside one they spill under memory_limit.
         # Nothing persistent is written before it, and the file lock keeps other writers out meanwhile.
         result = _run(con, db, files, policy, forced, limits, progress, jobs or default_jobs(), pool)
-        if strict and result.rejected:
+        earlier: list[tuple[str, int, str]] = []
+        if strict:
+            result.earlier_rejected, earlier = _earlier_rejects(con, result.run_id, result.files)
+        if strict and (result.rejected or result.earlier_rejected):
             # named before the rollback takes them: --strict stores nothing, so the summary is where they are
             result.first_rejects = [
                 (str(p), int(n), str(why))
@@ -245,6 +251,7 @@ def ingest(
                     [result.run_id, FIRST_REJECTS],
                 ).fetchall()
             ]
+            result.first_rejects += earlier[: FIRST_REJECTS - len(result.first_rejects)]
             con.execute("ROLLBACK")
             result.committed = False
         else:
@@ -348,6 +355,40 @@ def _run(
         loop_limits = (memory_limit_setting(ENGINE_MEMORY_LIMIT), memory_limit_setting(INGEST_MEMORY_LIMIT))
         _finish_run(con, run_id, stager, policy, result, open_run, loop_limits)
         return result
+
+
+def _earlier_rejects(
+    con: Any, run_id: int, files: list[FileResult]
+) -> tuple[int, list[tuple[str, int, str]]]:
+    """Of the inputs an earlier run ingested (their bytes): how many lines that run rejected, and the first
+    few as (this input's name, line, reason). `ingest --strict` of a file with a bad line, already ingested
+    without it, exited 0: the file still holds the line, and --strict fails on bad input."""
+    left = [f for f in files if f.status == "already-ingested" and f.content_hash]
+    if not left:
+        return 0, []
+    first: dict[str, tuple[int, str]] = {}
+    for digest, run, path in con.execute(
+        "SELECT content_hash, run_id, path FROM ingest_files WHERE status = 'ingested' AND run_id < ? "
+        "AND content_hash IN (SELECT unnest(?)) ORDER BY run_id, file_id",
+        [run_id, sorted({f.content_hash for f in left})],
+    ).fetchall():
+        first.setdefault(digest, (run, path))
+    total, named = 0, []
+    for f in left:
+        if f.content_hash not in first:  # read earlier in this run: its rejects are this run's
+            continue
+        run, path = first[f.content_hash]
+        rows = con.execute(
+            "SELECT source_line, reason, count(*) OVER () FROM rejects WHERE run_id = ? AND source_file = ? "
+            "ORDER BY source_line LIMIT ?",
+            [run, path, FIRST_REJECTS],
+        ).fetchall()
+        if rows:
+            total += rows[0][2]
+            named += [
+                (f.name, int(n), f"{why} (rejected by run {run}; already ingested)") for n, why, _ in rows
+            ]
+    return total, named
 
 
 def _name_first_reads(con: Any, files: list[FileResult]) -> None:

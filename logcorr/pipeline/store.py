@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from logcorr.pipeline.stage import give_orphans_their_trace
 from logcorr.rules.policy import Policy
-from logcorr.store.query import ts_between
+from logcorr.sources.worker_formats import RAY_ID_EXPORTS
+from logcorr.store.query import sql_words, ts_between
 from logcorr.store.schema import EVENT_NAMES, refresh_trace_summary
 
 if TYPE_CHECKING:
@@ -136,7 +137,8 @@ def _invocation_fields(data: str) -> str:
 def _other_export(alias: str) -> str:
     """SQL: the source format of the other export of a Worker invocation `alias` gives (the two that carry its
     Ray ID), NULL for any other; as a join key it pairs only copies of two exports."""
-    return f"CASE {alias}.source_format WHEN 'cf-logpush' THEN 'cf-tail' WHEN 'cf-tail' THEN 'cf-logpush' END"
+    a, b = RAY_ID_EXPORTS
+    return f"CASE {alias}.source_format WHEN '{a}' THEN '{b}' WHEN '{b}' THEN '{a}' END"
 
 
 def _one_invocation(a: str, b: str) -> str:
@@ -199,7 +201,7 @@ def _store_metrics(con: Any, run_id: int) -> dict[int, int]:
         f"""SELECT count(DISTINCT source_format) FROM (
             SELECT source_format FROM metrics e WHERE {span} AND topic = 'worker_invocation'
             UNION ALL SELECT source_format FROM staged_metrics WHERE topic = 'worker_invocation')
-        WHERE source_format IN ('cf-logpush', 'cf-tail')"""
+        WHERE source_format IN ({sql_words(RAY_ID_EXPORTS)})"""
     ).fetchall()[0]
     not_earlier = (
         f"""AND NOT EXISTS (

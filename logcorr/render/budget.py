@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from logcorr.budget.check import Threshold
 from logcorr.model import SYSTEMS
-from logcorr.render.text import visible, xml_tree
+from logcorr.render import markdown as md
+from logcorr.render.text import xml_tree
 from logcorr.sim.load import say_left_out
 
 
@@ -139,26 +139,10 @@ def _signed(v: float | None, unit: str = "") -> str:
     return f"{'+' if v >= 0 else '-'}{unit}{abs(v):,.2f}"
 
 
-# a code span: a run of backticks not escaped by a backslash, to the next run of as many (CommonMark)
-_CODE_SPAN = re.compile(r"(?<!\\)((?:\\\\)*)(?<!`)(`+)(?!`)(.*?)(?<!`)\2(?!`)", re.S)
-_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-
-
-def markdown_text(text: str) -> str:
-    """`text` for Markdown that GitHub renders (a step summary): `&`, `<` and `>` as entities outside code spans,
-    so that a note naming a file `<!--x.log` or `<script>.log` shows the name (an open comment hid every note
-    after it); a code span's text is shown as it is, and is left so. Control characters written visible."""
-    out, at = [], 0
-    for m in _CODE_SPAN.finditer(text):
-        out += [text[at : m.start()].translate(_HTML), m.group(1), m.group(2), m.group(3), m.group(2)]
-        at = m.end()
-    out.append(text[at:].translate(_HTML))
-    return visible("".join(out))
-
-
 def _md_table(cols: list[str], rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
+    # a cell's text as written: a pricing model named `a|b` (a TOML's `name`) split its row
+    out = ["| " + " | ".join(md.inline(c, cell=True) for c in cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(md.inline(c, cell=True) for c in r) + " |" for r in rows]
     return "\n".join(out)
 
 
@@ -166,13 +150,10 @@ def to_markdown(result: dict[str, Any], checks: list[Threshold] | None = None) -
     m = result["month"]
     parts = []
     # a list, one note an item: as `> ` lines they ran together into one paragraph. A note names input files, and
-    # a file name's control characters and HTML went raw into the summary (`markdown_text`); lines joined at line
-    # feeds only (`splitlines` also split a name at its `\r`, written as a space)
-    notes = [
-        "#### Notes\n",
-        *(f"- {markdown_text(n.replace(chr(10), ' '))}" for n in report_notes(result)),
-        "",
-    ]
+    # a file name's control characters, HTML and Markdown went raw into the summary (`# a.log` a heading, `1. b`
+    # a list in the list, `[x](y)` a link); lines joined at line feeds only (`splitlines` also split a name at
+    # its `\r`, written as a space)
+    notes = ["#### Notes\n", *(f"- {md.block(n)}" for n in report_notes(result)), ""]
     if checks:
         ok = all(c.passed for c in checks)
         parts.append(f"### logcorr budget check: {'✅ pass' if ok else '❌ fail'}\n")

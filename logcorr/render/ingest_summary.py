@@ -66,6 +66,7 @@ def to_json(r: IngestResult) -> dict[str, Any]:
         "stored": r.stored,
         "dropped": r.dropped,
         "rejected": r.rejected,
+        "earlier_rejected": r.earlier_rejected,
         "stored_by_system": dict(sorted(r.stored_by_system.items())),
         "dropped_by_rule": drops,
         "redactions": dict(sorted(r.redactions.items())),
@@ -170,8 +171,10 @@ def render(r: IngestResult, console: Any) -> None:
         if r.committed
         else f"[red]nothing stored (--strict)[/]: would store {r.stored}"
     )
+    # --strict: the lines an earlier run rejected in files already ingested, which fail it too
+    earlier = f" (+{r.earlier_rejected} in files already ingested)" if r.earlier_rejected else ""
     console.print(
-        f"{stored} · dropped {r.dropped} · rejected {r.rejected} · {mb:.1f} MB in {r.elapsed_s:.2f} s{rate}"
+        f"{stored} · dropped {r.dropped} · rejected {r.rejected}{earlier} · {mb:.1f} MB in {r.elapsed_s:.2f} s{rate}"
     )
     if r.stored_by_system:
         console.print(

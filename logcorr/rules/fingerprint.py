@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from hashlib import md5
 
+from logcorr.sources.worker_formats import RAY_ID_EXPORTS
+from logcorr.store.query import sql_words
+
 # the Convex client's echo of a server log line in the browser console:
 # "[CONVEX M(messages:send)] [LOG] 'Sent message!'"
 # (white space spelled out: Python's \s also matches \v and Unicode spaces, RE2's in DuckDB does not)
@@ -46,8 +49,8 @@ KEY_MARK = r"\[REDACTED:[A-Za-z0-9_]+\]"
 # The Ray ID, the line's time, text and position in the invocation already tell the line apart; the trace id a
 # line names itself is in its text. Without a Ray ID (an invocation that is not a request) the trace stays in
 # the key. See docs/formats.md "Duplicate delivery"
-KEY_WITHOUT_TRACE = ("cf-logpush", "cf-tail")
-_KEY_WITHOUT_TRACE_SQL = ", ".join(f"'{f}'" for f in KEY_WITHOUT_TRACE)
+KEY_WITHOUT_TRACE = RAY_ID_EXPORTS
+_KEY_WITHOUT_TRACE_SQL = sql_words(KEY_WITHOUT_TRACE)
 
 
 # DuckDB macros with the same meaning, used when rows are staged

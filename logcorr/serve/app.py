@@ -177,12 +177,19 @@ class Collector:
         # `batches` counts the written ones only: "in 1 batch (1 failed)" was said of one written and one failed
         batches, lost = w.batches + w.failed_batches, w.failed_batches
         them = "it" if lost == 1 else "them"
+        # the writer given up on (`BatchWriter.close`): what it had not written is said, not passed over as stored
+        unwritten = (
+            f"; the writer did not finish within {w.gave_up_s:g} s: {w.unwritten} request"
+            f"{'s' * (w.unwritten != 1)} queued or being written may not be stored"
+            if w.unwritten
+            else ""
+        )
         return (
             f"logcorr serve: stopped; {answered} request{'s' * (answered != 1)} answered ({refused} refused"
             f"{f', {failed} failed' if failed else ''}), "
             f"{w.stored} event{'s' * (w.stored != 1)} stored, {dropped} dropped{f' ({rules})' if rules else ''}, "
             f"in {batches} batch{'es' * (batches != 1)} ({lost} failed"
-            f"{f', nothing of {them} stored' if lost else ''}) to {self.cfg.db}"
+            f"{f', nothing of {them} stored' if lost else ''}) to {self.cfg.db}{unwritten}"
         )
 
     def connection_event(self, kind: str, status: int) -> None:

@@ -15,6 +15,7 @@ from logcorr.model import Event, Metric, RecordError
 from logcorr.pipeline.stage import staged_rows
 from logcorr.sources.base import SHAPE_ERRORS
 from logcorr.sources.detect import FORMATS, describe_unknown, detect
+from logcorr.sources.worker_formats import WORKER_FORMATS
 
 
 class Endpoint(Enum):
@@ -27,7 +28,7 @@ class Endpoint(Enum):
 
 ALLOWED: dict[Endpoint, frozenset[str]] = {
     Endpoint.BROWSER: frozenset({"browser-v1", "browser-v2"}),
-    Endpoint.WORKER: frozenset({"worker-record", "worker-logs", "cf-tail", "cf-logpush", "cf-workers-logs"}),
+    Endpoint.WORKER: frozenset(WORKER_FORMATS),
     Endpoint.CONVEX: frozenset({"convex-stream", "convex-stream-v1", "convex-repo-webhook"}),
 }
 

@@ -64,6 +64,10 @@ class WriterStats:
     stored: int = 0
     dropped: Counter[str] = field(default_factory=Counter)  # rule → events
     quota: QuotaReport | None = None
+    # when `close` gave up waiting (after `gave_up_s`): the requests then queued or being written, which the
+    # process ending may leave unstored
+    unwritten: int = 0
+    gave_up_s: float = 0.0
 
 
 def _remaining(report: QuotaReport | None) -> dict[str, int]:
@@ -84,6 +88,7 @@ class BatchWriter:
         self.stats = WriterStats()
         self._queue: queue.Queue[_Job | _Read | None] = queue.Queue()
         self._seq = 0
+        self._writing = 0  # requests of the batch being gathered or written
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="logcorr-writer", daemon=True)
 
@@ -118,11 +123,18 @@ class BatchWriter:
     def pending(self) -> int:
         return self._queue.qsize()
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued, then stop the thread."""
+    def close(self, timeout: float = 30.0) -> bool:
+        """Write what is queued, then stop the thread; False when it has not finished within `timeout` s (then
+        `stats.unwritten` counts the requests still queued or being written)."""
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout)
+        if not self._thread.is_alive():
+            return True
+        with self._queue.mutex:
+            queued = sum(isinstance(i, _Job) for i in self._queue.queue)
+        self.stats.unwritten, self.stats.gave_up_s = queued + self._writing, timeout
+        return False
 
     def _loop(self) -> None:
         stop = False
@@ -131,6 +143,7 @@ class BatchWriter:
             if first is None:
                 break
             items = [first]
+            self._writing = isinstance(first, _Job)  # taken off the queue: counted by `close` from here
             deadline = time.monotonic() + self.batch_s
             while len(items) < self.batch_max:
                 left = deadline - time.monotonic()
@@ -142,13 +155,14 @@ class BatchWriter:
                     stop = True
                     break
                 items.append(item)
+                self._writing += isinstance(item, _Job)
             # a request whose answer timed out while it queued was cancelled: it is not written (its client
             # was told nothing was stored); the others can no longer be cancelled from here on
             items = [i for i in items if i.future.set_running_or_notify_cancel()]
+            jobs = [i for i in items if isinstance(i, _Job)]
+            self._writing = len(jobs)
             try:
-                self._run(
-                    [i for i in items if isinstance(i, _Job)], [i for i in items if isinstance(i, _Read)]
-                )
+                self._run(jobs, [i for i in items if isinstance(i, _Read)])
             except Exception as e:  # a fault in one batch must not stop the only writer: fail it, go on
                 err = LogcorrError(
                     f"internal error writing the batch ({type(e).__name__}); nothing of it was stored"
@@ -157,6 +171,7 @@ class BatchWriter:
                 for i in items:
                     if not i.future.done():
                         i.future.set_exception(err)
+            self._writing = 0
 
     def _run(self, jobs: list[_Job], reads: list[_Read]) -> None:
         started = time.perf_counter()

@@ -18,17 +18,18 @@ from logcorr.sources import (
     worker,
 )
 from logcorr.sources.base import Format
+from logcorr.sources.worker_formats import CF_LOGPUSH, CF_TAIL, CF_WORKERS_LOGS, WORKER_LOGS, WORKER_RECORD
 
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         Format("browser-v1", "browser", browser.parse_v1, "console-override payload {level, args[], trace_id, timestamp, …}"),
         Format("browser-v2", "browser", browser.parse_v2, "console-override payload {trace_id, message, level, system, context{timestamp}}"),
-        Format("worker-record", "worker", worker.parse_record, "stored worker record {id, trace_id, system, level, message, timestamp}"),
-        Format("worker-logs", "worker", worker.parse_wrapped, "worker records wrapped as {trace_id, logs:[…]}", own_records=True),
-        Format("cf-logpush", "worker", cloudflare.parse_logpush, "Cloudflare Logpush workers_trace_events (NDJSON, .gz)"),
-        Format("cf-tail", "worker", cloudflare.parse_tail, "wrangler tail --format json / Tail Worker TraceItem"),
-        Format("cf-workers-logs", "worker", cloudflare.parse_workers_logs, "Workers Logs query-API events ($metadata, $workers), or a whole query response", own_records=True),
+        Format(WORKER_RECORD, "worker", worker.parse_record, "stored worker record {id, trace_id, system, level, message, timestamp}"),
+        Format(WORKER_LOGS, "worker", worker.parse_wrapped, "worker records wrapped as {trace_id, logs:[…]}", own_records=True),
+        Format(CF_LOGPUSH, "worker", cloudflare.parse_logpush, "Cloudflare Logpush workers_trace_events (NDJSON, .gz)"),
+        Format(CF_TAIL, "worker", cloudflare.parse_tail, "wrangler tail --format json / Tail Worker TraceItem"),
+        Format(CF_WORKERS_LOGS, "worker", cloudflare.parse_workers_logs, "Workers Logs query-API events ($metadata, $workers), or a whole query response", own_records=True),
         Format("convex-stream", "backend", convex_stream.parse_v2, "Convex log stream format 2 (also {\"data\": …})"),
         Format("convex-stream-v1", "backend", convex_stream.parse_v1, "Convex log stream legacy format 1 (_topic, _timestamp)"),
         Format("convex-repo-webhook", "backend", convex_stream.parse_repo_webhook, "the live repo's webhook body {logs:[{level, message, context{requestId}}]}"),
@@ -46,13 +47,13 @@ def detect(obj: dict[str, Any]) -> Format | None:
     if "_topic" in obj:
         return FORMATS["convex-stream-v1"]
     if "EventTimestampMs" in obj or "Logs" in obj or "Exceptions" in obj or "ScriptName" in obj:
-        return FORMATS["cf-logpush"]
+        return FORMATS[CF_LOGPUSH]
     if "$metadata" in obj or "$workers" in obj:
-        return FORMATS["cf-workers-logs"]
+        return FORMATS[CF_WORKERS_LOGS]
     if "result" in obj and "success" in obj and cloudflare.workers_logs_events(obj) is not None:
-        return FORMATS["cf-workers-logs"]
+        return FORMATS[CF_WORKERS_LOGS]
     if "eventTimestamp" in obj or ("outcome" in obj and ("logs" in obj or "exceptions" in obj)):
-        return FORMATS["cf-tail"]
+        return FORMATS[CF_TAIL]
     if "kind" in obj and ("logLines" in obj or "udfType" in obj or "identifier" in obj):
         return FORMATS["convex-cli"]
     if "_creationTime" in obj or "_id" in obj:
@@ -69,7 +70,7 @@ def detect(obj: dict[str, Any]) -> Format | None:
         ctx = first.get("context")
         if obj.get("source") == "convex" or (type(ctx) is dict and "functionName" in ctx):
             return FORMATS["convex-repo-webhook"]
-        return FORMATS["worker-logs"]
+        return FORMATS[WORKER_LOGS]
     ctx = obj.get("context")
     if type(ctx) is dict and "functionName" in ctx and "system" not in obj:  # one entry of the repo's body
         return FORMATS["convex-repo-webhook"]
@@ -80,7 +81,7 @@ def detect(obj: dict[str, Any]) -> Format | None:
     # the Worker's stored record has a top-level `timestamp` (its receive time), the browser's payload never
     # does (its time is `context.timestamp`), whether or not the record kept its `id`
     if "message" in obj and "timestamp" in obj:
-        return FORMATS["worker-record"]
+        return FORMATS[WORKER_RECORD]
     if "message" in obj and ("level" in obj or "trace_id" in obj):
         return FORMATS["browser-v2"]
     return None

@@ -17,9 +17,14 @@ def open_read_only(path: str) -> Any:
     return con
 
 
+def sql_words(values: tuple[str, ...]) -> str:
+    """`values` as SQL string literals, comma-separated, for `IN (…)` (plain words: nothing to quote)."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
 def sql_enum(values: tuple[str, ...]) -> str:
     """A DuckDB ENUM type of `values` (plain words: nothing to quote)."""
-    return "ENUM(" + ", ".join(f"'{v}'" for v in values) + ")"
+    return f"ENUM({sql_words(values)})"
 
 
 def ts_between(column: str, lo_ms: int, hi_ms: int) -> str:
