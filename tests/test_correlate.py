@@ -512,10 +512,16 @@ def test_sql_writes_every_duckdb_type_in_every_format(
     query = "SELECT '\\xAA\\x41'::BLOB AS b, 1.5::DECIMAL(4,2) AS d, INTERVAL 3 HOUR AS i, [2.25::DECIMAL(4,2)] AS l"
     r = cli("sql", query, "--db", db, "--format", fmt)
     assert r.exit_code == ExitCode.OK, r.stderr
+    # a DECIMAL is a JSON number with its digits (test_sql_writes_decimals_as_numbers)
     if fmt == "json":
-        assert r.json() == [{"b": "\\xAAA", "d": "1.50", "i": "3:00:00", "l": ["2.25"]}]
+        assert (
+            r.json() == [{"b": "\\xAAA", "d": 1.5, "i": "3:00:00", "l": [2.25]}] and '"d": 1.50' in r.stdout
+        )
     elif fmt == "jsonl":
-        assert json.loads(r.stdout) == {"b": "\\xAAA", "d": "1.50", "i": "3:00:00", "l": ["2.25"]}
+        assert (
+            json.loads(r.stdout) == {"b": "\\xAAA", "d": 1.5, "i": "3:00:00", "l": [2.25]}
+            and '"d":1.50' in r.stdout
+        )
     else:
         assert "\\xAAA" in r.stdout and "1.50" in r.stdout and "3:00:00" in r.stdout
 
@@ -569,6 +575,22 @@ def test_sql_writes_integers_beyond_64_bits_exactly(cli: Callable[..., CliResult
     assert r.exit_code == ExitCode.OK, r.stderr
     want = {"h": big, "lo": low, "s": {"a": 2**64}, "l": [2**64 - 1, 2**70]}
     cells = [str(big), str(low), f'{{"a":{2**64}}}', f"[{2**64 - 1},{2**70}]"]
+    _one_row_is(r, fmt, want, cells)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_writes_decimals_as_numbers(cli: Callable[..., CliResult], db: str, fmt: str) -> None:
+    """`SELECT 100.0 * count(*) …` and `sum(1.5)` are DECIMALs (a literal with a point is one): JSON wrote them
+    as strings ("97000.0"), which `jq '.[0].pct > 50'` compares as text. Now exact JSON numbers, as DuckDB's
+    own JSON writes them; a zero of scale 10 is 0.0000000000 in every format, not 0E-10."""
+    query = "SELECT 100.0 * 3 AS pct, 1.50::DECIMAL(4, 2) AS d, 0::DECIMAL(38, 10) AS z, [-0.001::DECIMAL(10, 3)] AS l"
+    r = cli("sql", query, "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    if fmt in ("json", "jsonl"):
+        line = r.stdout.replace(" ", "").replace("\n", "")
+        assert '"pct":300.0,"d":1.50,"z":0.0000000000,"l":[-0.001]' in line
+    want = {"pct": 300.0, "d": 1.5, "z": 0, "l": [-0.001]}
+    cells = ["300.0", "1.50", "0.0000000000", "[-0.001]"]
     _one_row_is(r, fmt, want, cells)
 
 
