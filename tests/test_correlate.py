@@ -1199,3 +1199,25 @@ def test_a_long_trace_whose_first_error_is_past_the_listed_events_still_shows_it
     # listed among the events, it is not repeated
     monkeypatch.setattr(logcorr.cli.query, "TABLE_EVENTS", at + 1)
     assert cli("trace", CHAIN, "--db", db).stdout.count(first["message"]) == 1
+
+
+def test_top_errors_count_a_message_that_names_its_trace_once(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """The app logs its trace id in its messages (`upstream failed trace_id=…`, how step 3 of trace-id
+    extraction finds it), so every request's error was a message of its own: the top errors listed ten of
+    them once each and never said the same failure hit three requests."""
+    from tests.conftest import browser_event
+
+    ids = [f"trace_171491070{n}000_top{n}" for n in range(3)]
+    rows = [browser_event(1714910700000 + n * 1000, f"upstream failed trace_id={t} (502)", trace=None, level="error")
+            for n, t in enumerate(ids)]  # fmt: skip
+    rows.append(browser_event(1714910704000, "payment declined", trace=ids[0], level="error"))
+    db = str(tmp_path / "top.duckdb")
+    assert cli("ingest", str(write_jsonl("top.jsonl", rows)), "--db", db, "-q").exit_code == ExitCode.OK
+    top = cli("stats", "--db", db, "--json").json()["top_errors"]
+    assert [(e["message"], e["n"], e["traces"]) for e in top] == [
+        ("upstream failed trace_id=<trace_id> (502)", 3, 3),
+        ("payment declined", 1, 1),
+    ]
+    assert "upstream failed trace_id=<trace_id> (502)" in cli("stats", "--db", db).stdout

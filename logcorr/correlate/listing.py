@@ -143,6 +143,11 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
     )
 
 
+MESSAGE_WITHOUT_TRACE_SQL = (
+    "CASE WHEN length(trace_id) >= 8 THEN replace(message, trace_id, '<trace_id>') ELSE message END"
+)
+
+
 def stats(con: Any, top: int = 10) -> dict[str, Any]:
     """Events per system, trace-id coverage, traces by number of systems, integrity, top errors, what redaction
     replaced."""
@@ -193,11 +198,14 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
     multi = integrity["multi_system_traces"]
     integrity["integrity"] = round(1 - integrity["cut_by_rules"] / multi, 4) if multi else None
     # the top messages first (a count per message), then systems and distinct traces for those only:
-    # a distinct count per message over every error message was most of the time of `stats`
+    # a distinct count per message over every error message was most of the time of `stats`. A message names
+    # its own trace as `<trace_id>` (the app logs `failed trace_id=…`: each request's error was a message of
+    # its own); an id shorter than 8 characters may be a word of the text too, and is left in it
     top_errors = fetch_dicts(
         con,
-        """
-        WITH errs AS (SELECT left(message, 120) AS message, system, trace_id FROM log_queue WHERE level = 'error'),
+        f"""
+        WITH errs AS (SELECT left({MESSAGE_WITHOUT_TRACE_SQL}, 120) AS message, system, trace_id
+                      FROM log_queue WHERE level = 'error'),
              top AS (SELECT message, count(*) AS n FROM errs GROUP BY message ORDER BY n DESC, message LIMIT ?)
         SELECT message, n, list_sort(list_distinct(list(system))) AS systems, count(DISTINCT trace_id) AS traces
         FROM errs JOIN top USING (message) GROUP BY message, n ORDER BY n DESC, message
