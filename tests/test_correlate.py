@@ -1221,3 +1221,36 @@ def test_top_errors_count_a_message_that_names_its_trace_once(
         ("payment declined", 1, 1),
     ]
     assert "upstream failed trace_id=<trace_id> (502)" in cli("stats", "--db", db).stdout
+
+
+def test_search_include_dropped_finds_what_the_rules_dropped(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """A failing request's line the rules dropped (dev noise, a loop, a rate limit) is in the drop ledger only,
+    and `search` said "0 events" with nothing more: the ledger has no text filter, so it could be found by
+    SQL only. `--include-dropped` lists it with the rule (`dropped_by`), and a search that finds nothing
+    stored says on stderr how many dropped events match."""
+    from tests.conftest import browser_event
+
+    t = "trace_1714910700000_drop01"
+    rows = [browser_event(1714910700000, "checkout failed: card declined", trace=t, level="error")]
+    rows += [browser_event(1714910700100 + n, "[HMR] checkout module updated", trace=t) for n in range(2)]
+    db = str(tmp_path / "drop.duckdb")
+    assert cli("ingest", str(write_jsonl("drop.jsonl", rows)), "--db", db, "-q").exit_code == ExitCode.OK
+
+    plain = cli("search", "checkout module", "--db", db, "--format", "json")
+    assert plain.exit_code == ExitCode.OK and plain.json() == []
+    assert "2 events the rules dropped match: --include-dropped lists them" in plain.stderr
+
+    r = cli("search", "checkout", "--db", db, "--format", "json", "--include-dropped", "--trace", t[:20])
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert [(e["message"], e["dropped_by"], e["source_line"]) for e in r.json()] == [
+        ("checkout failed: card declined", None, 1),
+        ("[HMR] checkout module updated", "suppress", 2),
+        ("[HMR] checkout module updated", "suppress", 3),
+    ]
+    assert "dropped" not in cli("search", "checkout", "--db", db).stderr  # something stored was found
+    csv_out = cli("search", "HMR", "--db", db, "--format", "csv", "--include-dropped", "--limit", "1").stdout
+    assert csv_out.splitlines()[0].endswith(",source_line,dropped_by") and csv_out.splitlines()[1].endswith(
+        ",suppress"
+    )
