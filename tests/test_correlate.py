@@ -915,6 +915,19 @@ def test_a_reader_gone_before_rich_output_ends_the_command_quietly(
     assert proc.returncode == ExitCode.OK and proc.stderr == b"", proc.stderr
 
 
+@pytest.mark.parametrize("args", [("stats",), ("traces", "--format", "json"), ("sql", "SELECT 1 AS n")])
+def test_a_closed_standard_output_is_no_internal_error(db: str, args: tuple[str, ...]) -> None:
+    """Run with standard output closed (`logcorr stats >&-`, a job started with no stdout), Python has no
+    `sys.stdout`: every read command ended in `internal error: AttributeError: 'NoneType' object has no
+    attribute 'isatty'` and a traceback, exit 3. What it writes goes nowhere, as to a reader gone away."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "logcorr", *args, "--db", db], stdin=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=60)  # fmt: skip
+    assert proc.returncode == ExitCode.OK and proc.stderr == b"", proc.stderr
+
+
 ANSI = "\x1b[31mred\x1b[0m \x07bell\rcr \x9bc1 \x7fdel"  # a log line that would restyle the terminal
 
 
