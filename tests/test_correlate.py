@@ -1267,3 +1267,11 @@ def test_search_include_dropped_finds_what_the_rules_dropped(
     assert csv_out.splitlines()[0].endswith(",source_line,dropped_by") and csv_out.splitlines()[1].endswith(
         ",suppress"
     )
+
+
+def test_a_trace_id_with_first_with_errors_is_a_usage_error(cli: Callable[..., CliResult], db: str) -> None:
+    """`trace ID --first-with-errors` showed another trace than the one asked for, the first with errors, and
+    said nothing of ID: a user who added the flag to jump to its errors read a stranger's request as theirs."""
+    r = cli("trace", "trace_1714910600000_pair01", "--first-with-errors", "--db", db)
+    assert r.exit_code == ExitCode.USAGE and r.stdout == ""
+    assert "not both" in r.stderr and "trace_1714910600000_pair01" in r.stderr

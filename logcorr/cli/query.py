@@ -107,6 +107,9 @@ def trace_cmd(
     # a trace id lives for a page load: a long session is a trace of 100k lines, which the waterfall took 18 s
     # to print, line by line, to no reader
     shown = sql_limit(TABLE_EVENTS if limit is None and fmt is TraceFormat.table else (limit or 0))
+    if first_with_errors and trace_id:  # it showed another trace than the one named, and said nothing of it
+        raise UsageError(f"give a trace id ({trace_id}) or --first-with-errors, not both",
+                         f"logcorr trace {trace_id}, or logcorr trace --first-with-errors")  # fmt: skip
     con = _open(db)
     if first_with_errors:
         trace_id = tr.first_with_errors(con)
