@@ -512,10 +512,16 @@ def test_sql_writes_every_duckdb_type_in_every_format(
     query = "SELECT '\\xAA\\x41'::BLOB AS b, 1.5::DECIMAL(4,2) AS d, INTERVAL 3 HOUR AS i, [2.25::DECIMAL(4,2)] AS l"
     r = cli("sql", query, "--db", db, "--format", fmt)
     assert r.exit_code == ExitCode.OK, r.stderr
+    # a DECIMAL is a JSON number with its digits (test_sql_writes_decimals_as_numbers)
     if fmt == "json":
-        assert r.json() == [{"b": "\\xAAA", "d": "1.50", "i": "3:00:00", "l": ["2.25"]}]
+        assert (
+            r.json() == [{"b": "\\xAAA", "d": 1.5, "i": "3:00:00", "l": [2.25]}] and '"d": 1.50' in r.stdout
+        )
     elif fmt == "jsonl":
-        assert json.loads(r.stdout) == {"b": "\\xAAA", "d": "1.50", "i": "3:00:00", "l": ["2.25"]}
+        assert (
+            json.loads(r.stdout) == {"b": "\\xAAA", "d": 1.5, "i": "3:00:00", "l": [2.25]}
+            and '"d":1.50' in r.stdout
+        )
     else:
         assert "\\xAAA" in r.stdout and "1.50" in r.stdout and "3:00:00" in r.stdout
 
@@ -569,6 +575,22 @@ def test_sql_writes_integers_beyond_64_bits_exactly(cli: Callable[..., CliResult
     assert r.exit_code == ExitCode.OK, r.stderr
     want = {"h": big, "lo": low, "s": {"a": 2**64}, "l": [2**64 - 1, 2**70]}
     cells = [str(big), str(low), f'{{"a":{2**64}}}', f"[{2**64 - 1},{2**70}]"]
+    _one_row_is(r, fmt, want, cells)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv", "table"])
+def test_sql_writes_decimals_as_numbers(cli: Callable[..., CliResult], db: str, fmt: str) -> None:
+    """`SELECT 100.0 * count(*) …` and `sum(1.5)` are DECIMALs (a literal with a point is one): JSON wrote them
+    as strings ("97000.0"), which `jq '.[0].pct > 50'` compares as text. Now exact JSON numbers, as DuckDB's
+    own JSON writes them; a zero of scale 10 is 0.0000000000 in every format, not 0E-10."""
+    query = "SELECT 100.0 * 3 AS pct, 1.50::DECIMAL(4, 2) AS d, 0::DECIMAL(38, 10) AS z, [-0.001::DECIMAL(10, 3)] AS l"
+    r = cli("sql", query, "--db", db, "--format", fmt)
+    assert r.exit_code == ExitCode.OK, r.stderr
+    if fmt in ("json", "jsonl"):
+        line = r.stdout.replace(" ", "").replace("\n", "")
+        assert '"pct":300.0,"d":1.50,"z":0.0000000000,"l":[-0.001]' in line
+    want = {"pct": 300.0, "d": 1.5, "z": 0, "l": [-0.001]}
+    cells = ["300.0", "1.50", "0.0000000000", "[-0.001]"]
     _one_row_is(r, fmt, want, cells)
 
 
@@ -893,6 +915,19 @@ def test_a_reader_gone_before_rich_output_ends_the_command_quietly(
     assert proc.returncode == ExitCode.OK and proc.stderr == b"", proc.stderr
 
 
+@pytest.mark.parametrize("args", [("stats",), ("traces", "--format", "json"), ("sql", "SELECT 1 AS n")])
+def test_a_closed_standard_output_is_no_internal_error(db: str, args: tuple[str, ...]) -> None:
+    """Run with standard output closed (`logcorr stats >&-`, a job started with no stdout), Python has no
+    `sys.stdout`: every read command ended in `internal error: AttributeError: 'NoneType' object has no
+    attribute 'isatty'` and a traceback, exit 3. What it writes goes nowhere, as to a reader gone away."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "logcorr", *args, "--db", db], stdin=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=60)  # fmt: skip
+    assert proc.returncode == ExitCode.OK and proc.stderr == b"", proc.stderr
+
+
 ANSI = "\x1b[31mred\x1b[0m \x07bell\rcr \x9bc1 \x7fdel"  # a log line that would restyle the terminal
 
 
@@ -1177,3 +1212,66 @@ def test_a_long_trace_whose_first_error_is_past_the_listed_events_still_shows_it
     # listed among the events, it is not repeated
     monkeypatch.setattr(logcorr.cli.query, "TABLE_EVENTS", at + 1)
     assert cli("trace", CHAIN, "--db", db).stdout.count(first["message"]) == 1
+
+
+def test_top_errors_count_a_message_that_names_its_trace_once(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """The app logs its trace id in its messages (`upstream failed trace_id=…`, how step 3 of trace-id
+    extraction finds it), so every request's error was a message of its own: the top errors listed ten of
+    them once each and never said the same failure hit three requests."""
+    from tests.conftest import browser_event
+
+    ids = [f"trace_171491070{n}000_top{n}" for n in range(3)]
+    rows = [browser_event(1714910700000 + n * 1000, f"upstream failed trace_id={t} (502)", trace=None, level="error")
+            for n, t in enumerate(ids)]  # fmt: skip
+    rows.append(browser_event(1714910704000, "payment declined", trace=ids[0], level="error"))
+    db = str(tmp_path / "top.duckdb")
+    assert cli("ingest", str(write_jsonl("top.jsonl", rows)), "--db", db, "-q").exit_code == ExitCode.OK
+    top = cli("stats", "--db", db, "--json").json()["top_errors"]
+    assert [(e["message"], e["n"], e["traces"]) for e in top] == [
+        ("upstream failed trace_id=<trace_id> (502)", 3, 3),
+        ("payment declined", 1, 1),
+    ]
+    assert "upstream failed trace_id=<trace_id> (502)" in cli("stats", "--db", db).stdout
+
+
+def test_search_include_dropped_finds_what_the_rules_dropped(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """A failing request's line the rules dropped (dev noise, a loop, a rate limit) is in the drop ledger only,
+    and `search` said "0 events" with nothing more: the ledger has no text filter, so it could be found by
+    SQL only. `--include-dropped` lists it with the rule (`dropped_by`), and a search that finds nothing
+    stored says on stderr how many dropped events match."""
+    from tests.conftest import browser_event
+
+    t = "trace_1714910700000_drop01"
+    rows = [browser_event(1714910700000, "checkout failed: card declined", trace=t, level="error")]
+    rows += [browser_event(1714910700100 + n, "[HMR] checkout module updated", trace=t) for n in range(2)]
+    db = str(tmp_path / "drop.duckdb")
+    assert cli("ingest", str(write_jsonl("drop.jsonl", rows)), "--db", db, "-q").exit_code == ExitCode.OK
+
+    plain = cli("search", "checkout module", "--db", db, "--format", "json")
+    assert plain.exit_code == ExitCode.OK and plain.json() == []
+    assert "2 events the rules dropped match: --include-dropped lists them" in plain.stderr
+
+    r = cli("search", "checkout", "--db", db, "--format", "json", "--include-dropped", "--trace", t[:20])
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert [(e["message"], e["dropped_by"], e["source_line"]) for e in r.json()] == [
+        ("checkout failed: card declined", None, 1),
+        ("[HMR] checkout module updated", "suppress", 2),
+        ("[HMR] checkout module updated", "suppress", 3),
+    ]
+    assert "dropped" not in cli("search", "checkout", "--db", db).stderr  # something stored was found
+    csv_out = cli("search", "HMR", "--db", db, "--format", "csv", "--include-dropped", "--limit", "1").stdout
+    assert csv_out.splitlines()[0].endswith(",source_line,dropped_by") and csv_out.splitlines()[1].endswith(
+        ",suppress"
+    )
+
+
+def test_a_trace_id_with_first_with_errors_is_a_usage_error(cli: Callable[..., CliResult], db: str) -> None:
+    """`trace ID --first-with-errors` showed another trace than the one asked for, the first with errors, and
+    said nothing of ID: a user who added the flag to jump to its errors read a stranger's request as theirs."""
+    r = cli("trace", "trace_1714910600000_pair01", "--first-with-errors", "--db", db)
+    assert r.exit_code == ExitCode.USAGE and r.stdout == ""
+    assert "not both" in r.stderr and "trace_1714910600000_pair01" in r.stderr

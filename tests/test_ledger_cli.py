@@ -73,6 +73,18 @@ def test_ledger_filters_by_rule_system_trace_and_limit(
     assert r.exit_code == ExitCode.OK and [row["rule"] for row in r.json()] == rules
 
 
+def test_ledger_rule_and_system_are_repeatable(cli: Cli, db: tuple[str, Path]) -> None:
+    """`--system` is repeatable in `traces` and `search`; in `ledger` a second one (or a second `--rule`) took
+    the place of the first with nothing said: `--rule loop --rule suppress` listed the suppressed line only."""
+    r = cli("ledger", "--db", db[0], "--format", "json", "--rule", "loop", "--rule", "suppress")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert [row["rule"] for row in r.json()] == ["loop", "suppress"]
+    both = cli("ledger", "--db", db[0], "--format", "json", "--system", "worker", "--system", "browser")
+    assert [row["rule"] for row in both.json()] == ["loop", "suppress", "rate_limit"]
+    bad = cli("ledger", "--db", db[0], "--system", "browser", "--system", "convex")
+    assert bad.exit_code == ExitCode.USAGE and "unknown system 'convex'" in bad.stderr
+
+
 @pytest.mark.parametrize("fmt", list(RowFormat))
 def test_ledger_writes_every_format(cli: Cli, db: tuple[str, Path], fmt: RowFormat) -> None:
     r = cli("ledger", "--db", db[0], "--format", fmt.value)

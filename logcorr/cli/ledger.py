@@ -19,12 +19,14 @@ _TABLE_EXPLAIN = ("source", "event_id", "fate", "rule", "reason", "rule_state", 
 
 
 def ledger_cmd(
-    rule: str = Option(
+    rule: list[str] = Option(
         None,
         "--rule",
-        help="Only this rule (suppress, duplicate, loop, cross_system, trace, rate_limit, budget).",
+        help="Only this rule (suppress, duplicate, loop, cross_system, trace, rate_limit, budget; repeatable).",
     ),
-    system: str = Option(None, "--system", help="Only this system (browser, worker, backend)."),
+    system: list[str] = Option(
+        None, "--system", help="Only this system (browser, worker, backend; repeatable)."
+    ),
     trace: str = Option(None, "--trace", help="Only this trace (its id, or a unique prefix)."),
     limit: int = Option(100, "--limit", "-n", help="At most N rows; 0 lists all (default: 100)."),
     fmt: RowFormat = FMT_OPT,
@@ -39,7 +41,7 @@ def ledger_cmd(
     from logcorr.rules.ledger import LEDGER_COLUMNS, LedgerFilter, ledger_rows
     from logcorr.store.connection import resolve_db
 
-    rows = ledger_rows(resolve_db(db), LedgerFilter(rule, system, trace, limit))
+    rows = ledger_rows(resolve_db(db), LedgerFilter(tuple(rule or ()), tuple(system or ()), trace, limit))
     cols = _TABLE_LEDGER if fmt is RowFormat.table else LEDGER_COLUMNS
     # the limit: a table cut at it says so (100 rows of a 105,000-row ledger read as the whole of it)
     write_rows(

@@ -116,6 +116,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     """Run the app on `argv` and return the documented exit code (the one error boundary)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("LOGCORR_DEBUG") == "1"
+    _open_missing_streams()
     try:
         ran, rv = _run_fast(args)
         if not ran:
@@ -131,6 +132,15 @@ def cli_main(argv: list[str] | None = None) -> int:
     if code == ExitCode.INTERRUPTED:  # typer returns 130 for Ctrl-C in a command, and says nothing
         _interrupted(args)
     return code
+
+
+def _open_missing_streams() -> None:
+    """Standard output or error the process was started without (`logcorr stats >&-`, a job with no
+    stdout) is None in Python, and the first write was an internal error: what goes there goes to the null
+    device instead, as it does once a reader has gone away (which takes the closed descriptor's number)."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 (the process's own)
 
 
 def _interrupted(args: list[str]) -> None:

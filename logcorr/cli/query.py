@@ -107,6 +107,9 @@ def trace_cmd(
     # a trace id lives for a page load: a long session is a trace of 100k lines, which the waterfall took 18 s
     # to print, line by line, to no reader
     shown = sql_limit(TABLE_EVENTS if limit is None and fmt is TraceFormat.table else (limit or 0))
+    if first_with_errors and trace_id:  # it showed another trace than the one named, and said nothing of it
+        raise UsageError(f"give a trace id ({trace_id}) or --first-with-errors, not both",
+                         f"logcorr trace {trace_id}, or logcorr trace --first-with-errors")  # fmt: skip
     con = _open(db)
     if first_with_errors:
         trace_id = tr.first_with_errors(con)
@@ -200,6 +203,13 @@ def traces_cmd(
         con.close()
 
 
+def _note_dropped(n: int) -> None:
+    """Under a search that found nothing stored: how many events the rules dropped match."""
+    if n:
+        what = "1 event the rules dropped matches" if n == 1 else f"{n} events the rules dropped match"
+        sys.stderr.write(f"note: {what}: --include-dropped lists them\n")
+
+
 def search_cmd(
     text: str = Argument(..., help="Text to find in messages (case-insensitive), or a regex with --regex."),
     db: str = DB_OPT,
@@ -214,6 +224,9 @@ def search_cmd(
     until: str = Option(None, "--until", help="ISO time, or a duration before the newest event."),
     user: str = Option(None, "--user", help="Only events in traces of this user id."),
     trace_id: str = Option(None, "--trace", help="Only events of this trace (its id, or a unique prefix)."),
+    include_dropped: bool = Option(
+        False, "--include-dropped", help="Also find events rules dropped (their rule in dropped_by)."
+    ),
     limit: int = Option(100, "--limit", help="At most this many rows; 0 lists all (default: 100)."),
     fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
@@ -221,9 +234,9 @@ def search_cmd(
 
     \b
     Example: logcorr search "timeout" --system worker --since 2h
-    Example: logcorr search "retry" --trace trace_1714910405337
+    Example: logcorr search "retry" --trace trace_1714910405337 --include-dropped
     """
-    from logcorr.correlate.listing import search_events
+    from logcorr.correlate.listing import dropped_matches, search_events
     from logcorr.render.rows import write_rows
 
     con = _open(db)
@@ -233,11 +246,17 @@ def search_cmd(
 
             trace_id = resolve(con, trace_id)  # a prefix as `trace` takes it; no such trace exits 1, as there
         # --system is the event's own (as --level is): a trace filter left out the lines of no trace
-        rows = search_events(con, text, _filter([], has_errors, min_systems, since, until, user),
-                             regex=regex, level=level, systems=system or [], limit=limit,
-                             trace_id=trace_id)  # fmt: skip
+        f = _filter([], has_errors, min_systems, since, until, user)
+        rows = search_events(con, text, f, regex=regex, level=level, systems=system or [], limit=limit,
+                             trace_id=trace_id, include_dropped=include_dropped)  # fmt: skip
         found = write_rows(rows, fmt, title="{n} events", limit=limit)
         _note_if_empty(con, db, found, user)
+        if found == 0 and not include_dropped:
+            # the line looked for may be one a rule dropped, which the ledger lists by trace or rule, not by text
+            n = dropped_matches(
+                con, text, f, regex=regex, level=level, systems=system or [], trace_id=trace_id
+            )
+            _note_dropped(n)
     finally:
         con.close()
 

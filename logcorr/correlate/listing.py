@@ -93,10 +93,47 @@ def _plain_match(text: str) -> tuple[str, list[Any]]:
 
 
 def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, level: str | None = None,
-                  systems: list[str] | None = None, limit: int = 100, trace_id: str | None = None) -> RowStream:  # fmt: skip
+                  systems: list[str] | None = None, limit: int = 100, trace_id: str | None = None,
+                  include_dropped: bool = False) -> RowStream:  # fmt: skip
     """Events whose message matches `text` (substring, case-insensitive) or a regular expression; `systems`:
     of these systems only (the event's own, with or without a trace; `f.systems` are a trace's); `trace_id`:
-    of that trace only (a whole id)."""
+    of that trace only (a whole id); `include_dropped`: the events the rules dropped too, each with its rule
+    in `dropped_by` (None for a stored one)."""
+    sql, params = _search_sql(con, text, f, regex, level, systems, trace_id)
+    n = sql_limit(limit)
+    if include_dropped:
+        columns = "ts, system, level, trace_id, message, source_file, source_line"
+        sql = f"""
+            SELECT {columns}, dropped_by FROM (
+                SELECT {columns}, event_id, NULL::VARCHAR AS dropped_by FROM log_queue WHERE {sql}
+                UNION ALL
+                SELECT {columns}, event_id, rule FROM drop_events WHERE {sql})
+            ORDER BY ts, event_id LIMIT ?
+            """
+        return stream_dicts(con, sql, [*params, *params, n], limited=n is not None)
+    return stream_dicts(
+        con,
+        f"""
+        SELECT ts, system, level, trace_id, message, source_file, source_line
+        FROM log_queue WHERE {sql}
+        ORDER BY ts, event_id LIMIT ?
+        """,
+        [*params, n],
+        limited=n is not None,
+    )
+
+
+def dropped_matches(con: Any, text: str, f: TraceFilter, *, regex: bool = False, level: str | None = None,
+                    systems: list[str] | None = None, trace_id: str | None = None) -> int:  # fmt: skip
+    """How many events the rules dropped `search_events` would find with `include_dropped`."""
+    sql, params = _search_sql(con, text, f, regex, level, systems, trace_id)
+    return int(con.execute(f"SELECT count(*) FROM drop_events WHERE {sql}", params).fetchone()[0])
+
+
+def _search_sql(con: Any, text: str, f: TraceFilter, regex: bool, level: str | None, systems: list[str] | None,
+                trace_id: str | None) -> tuple[str, list[Any]]:  # fmt: skip
+    """The condition on an event's columns (`log_queue`'s, or `drop_events'`) of a search, and its
+    parameters."""
     f.validate()
     TraceFilter(systems=list(systems or [])).validate()
     level = (
@@ -125,22 +162,17 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
             f"trace_id IN (SELECT trace_id FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id HAVING {having})"
         )
         params.extend(hparams)
-    n = sql_limit(limit)
     if regex:  # checked first: the rows are read while they are written
         try:
             con.execute("SELECT regexp_matches('', ?)", [text]).fetchall()
         except duckdb.Error as e:
             raise UsageError(f"bad regular expression {text!r}: {str(e).splitlines()[0]}") from e
-    return stream_dicts(
-        con,
-        f"""
-        SELECT ts, system, level, trace_id, message, source_file, source_line
-        FROM log_queue WHERE {" AND ".join(clauses)}
-        ORDER BY ts, event_id LIMIT ?
-        """,
-        [*params, n],
-        limited=n is not None,
-    )
+    return " AND ".join(clauses), params
+
+
+MESSAGE_WITHOUT_TRACE_SQL = (
+    "CASE WHEN length(trace_id) >= 8 THEN replace(message, trace_id, '<trace_id>') ELSE message END"
+)
 
 
 def stats(con: Any, top: int = 10) -> dict[str, Any]:
@@ -193,11 +225,14 @@ def stats(con: Any, top: int = 10) -> dict[str, Any]:
     multi = integrity["multi_system_traces"]
     integrity["integrity"] = round(1 - integrity["cut_by_rules"] / multi, 4) if multi else None
     # the top messages first (a count per message), then systems and distinct traces for those only:
-    # a distinct count per message over every error message was most of the time of `stats`
+    # a distinct count per message over every error message was most of the time of `stats`. A message names
+    # its own trace as `<trace_id>` (the app logs `failed trace_id=…`: each request's error was a message of
+    # its own); an id shorter than 8 characters may be a word of the text too, and is left in it
     top_errors = fetch_dicts(
         con,
-        """
-        WITH errs AS (SELECT left(message, 120) AS message, system, trace_id FROM log_queue WHERE level = 'error'),
+        f"""
+        WITH errs AS (SELECT left({MESSAGE_WITHOUT_TRACE_SQL}, 120) AS message, system, trace_id
+                      FROM log_queue WHERE level = 'error'),
              top AS (SELECT message, count(*) AS n FROM errs GROUP BY message ORDER BY n DESC, message LIMIT ?)
         SELECT message, n, list_sort(list_distinct(list(system))) AS systems, count(DISTINCT trace_id) AS traces
         FROM errs JOIN top USING (message) GROUP BY message, n ORDER BY n DESC, message

@@ -58,15 +58,18 @@ _JSON = orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def _json_default(v: Any) -> Any:
-    """What orjson does not write as logcorr does, as `logcorr sql` can return it: BLOB, DECIMAL, INTERVAL,
-    TIMESTAMP (`iso`), DATE and TIME (with its zone, which orjson refuses)."""
+    """What orjson does not write as logcorr does, as `logcorr sql` can return it: BLOB, DECIMAL (a number,
+    exactly: `100.0 * n` and `sum(1.5)` are DECIMALs, and jq compared their text), INTERVAL, TIMESTAMP (`iso`),
+    DATE and TIME (with its zone, which orjson refuses)."""
     if isinstance(v, datetime):
         return iso(v)
     if isinstance(v, date | time):
         return v.isoformat()
     if isinstance(v, bytes | bytearray | memoryview):
         return _blob(bytes(v))
-    if isinstance(v, Decimal | timedelta):
+    if isinstance(v, Decimal):
+        return orjson.Fragment(_decimal(v)) if v.is_finite() else None
+    if isinstance(v, timedelta):
         return str(v)
     raise TypeError(f"{type(v).__name__} is not JSON serializable")
 
@@ -93,6 +96,11 @@ def _fit(v: Any) -> Any:
     return v
 
 
+def _decimal(v: Decimal) -> str:
+    """A DECIMAL's digits as DuckDB writes them: `0.0000000000`, never Python's `0E-10`."""
+    return format(v, "f")
+
+
 def _key(k: Any) -> str:
     """A MAP key as text, exactly (a float key keeps every digit, unlike a table cell)."""
     if k is True or k is False:
@@ -113,6 +121,8 @@ def _cell(v: Any) -> str:
         return iso(v) or ""
     if isinstance(v, float):
         return f"{v:.3f}".rstrip("0").rstrip(".")
+    if isinstance(v, Decimal):
+        return _decimal(v)
     if isinstance(v, dict | list):
         return _dumps(v).decode()
     if isinstance(v, bytes | bytearray | memoryview):

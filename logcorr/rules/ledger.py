@@ -29,10 +29,11 @@ EXPLAIN_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class LedgerFilter:
-    """Which ledger rows to list; None means any. `limit` 0 lists all."""
+    """Which ledger rows to list: of any of `rules` and `systems` (none: any), of `trace` (None: any). `limit`
+    0 lists all."""
 
-    rule: str | None = None
-    system: str | None = None
+    rules: tuple[str, ...] = ()
+    systems: tuple[str, ...] = ()
     trace: str | None = None
     limit: int = 100
 
@@ -52,10 +53,12 @@ def _state_parsed(rec: dict[str, Any]) -> dict[str, Any]:
 def ledger_rows(db: str, f: LedgerFilter) -> RowStream:
     """Drop-ledger rows matching `f`, in decision order (event id), streamed (the connection closes after
     them)."""
-    if f.rule is not None and f.rule not in RULES:
-        raise UsageError(f"unknown rule {f.rule!r}", f"choose one of: {', '.join(RULES)}")
-    if f.system is not None and f.system not in SYSTEMS:
-        raise UsageError(f"unknown system {f.system!r}", f"choose one of: {', '.join(SYSTEMS)}")
+    for rule in f.rules:
+        if rule not in RULES:
+            raise UsageError(f"unknown rule {rule!r}", f"choose one of: {', '.join(RULES)}")
+    for system in f.systems:
+        if system not in SYSTEMS:
+            raise UsageError(f"unknown system {system!r}", f"choose one of: {', '.join(SYSTEMS)}")
     limit = sql_limit(f.limit)
     con = connect(db, read_only=True)
     try:
@@ -75,10 +78,14 @@ def ledger_rows(db: str, f: LedgerFilter) -> RowStream:
                 return RowStream(list(LEDGER_COLUMNS), iter(()))
             where.append("ts BETWEEN ? AND ?")
             params += span
-        for col, value in (("rule", f.rule), ("system", f.system), ("trace_id", trace)):
-            if value is not None:
-                where.append(f"{col} = ?")
-                params.append(value)
+        for col, values in (
+            ("rule", f.rules),
+            ("system", f.systems),
+            ("trace_id", (trace,) if trace else ()),
+        ):
+            if values:
+                where.append(f"{col} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
         sql = f"""
             SELECT event_id, ts, system, level, rule, reason, trace_id, source_file || ':' || source_line AS source,
                    message, rule_state::VARCHAR AS rule_state, run_id
