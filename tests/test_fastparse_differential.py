@@ -39,7 +39,8 @@ from logcorr.pipeline.stage import staged_rows
 from logcorr.sources import traceid
 from logcorr.sources.base import SHAPE_ERRORS
 from logcorr.sources.detect import detect
-from logcorr.sources.reader import RECORD, FileStats, iter_records
+from logcorr.sources.outcomes import RECORD, FileStats
+from logcorr.sources.reader import iter_records
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

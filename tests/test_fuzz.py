@@ -27,7 +27,8 @@ from logcorr.model import LEVELS, SYSTEMS, Event, Metric, RecordError
 from logcorr.pipeline.ingest import ingest
 from logcorr.sources.base import SHAPE_ERRORS
 from logcorr.sources.detect import FORMATS, detect
-from logcorr.sources.reader import RECORD, REJECT, SKIP, FileStats, iter_records
+from logcorr.sources.outcomes import RECORD, REJECT, SKIP, FileStats
+from logcorr.sources.reader import iter_records
 from tests.conftest import FIXTURES
 
 # what parse.py's safety net turns into a rejected record; anything else escaping an adapter is a bug

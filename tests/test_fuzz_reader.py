@@ -23,9 +23,10 @@ from logcorr.pipeline import shard
 from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.stage import Stager, StageRules
 from logcorr.rules.policy import load_policy
-from logcorr.sources import reader
+from logcorr.sources import bytestream
 from logcorr.sources.convex_text import LocalZone
-from logcorr.sources.reader import RECORD, FileStats, iter_records
+from logcorr.sources.outcomes import RECORD, FileStats
+from logcorr.sources.reader import iter_records
 from tests.test_fuzz import LINES
 
 MAX = 4096  # the record limit of these tests: overlong lines stay small
@@ -167,12 +168,12 @@ def test_a_file_read_whole_in_small_chunks_gzipped_or_in_shards_gives_the_same(
         body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
         assert counts[0] == body.count(b"\n") + (not body.endswith(b"\n"))  # every physical line counted
         assert _whole(gzip.compress(data)) == (counts, whole)
-        old = reader.CHUNK
-        reader.CHUNK = chunk
+        old = bytestream.CHUNK
+        bytestream.CHUNK = chunk
         try:
             assert _whole(data) == (counts, whole), chunk
         finally:
-            reader.CHUNK = old
+            bytestream.CHUNK = old
         path.write_bytes(data)
         ranges = _ranges(path, jobs)
         assert _sharded(path, ranges) == (counts, whole), ranges
@@ -358,12 +359,12 @@ def test_a_pretty_printed_file_stages_the_same_with_or_without_the_fast_path(
         path.write_bytes(b"\n".join([head + json.dumps(first, indent=2).encode(), *pieces]) + b"\n")
         slow = _staged(path, None, fast=False)
         assert _staged(path, None, fast=True) == slow
-        old = reader.CHUNK
-        reader.CHUNK = chunk
+        old = bytestream.CHUNK
+        bytestream.CHUNK = chunk
         try:
             assert _staged(path, None, fast=True) == _staged(path, None, fast=False)
         finally:
-            reader.CHUNK = old
+            bytestream.CHUNK = old
 
     run()
     assert len(tried) >= 20
@@ -403,12 +404,12 @@ def test_npx_convex_logs_text_reads_the_same_whole_in_small_chunks_or_gzipped(
             return st2.lines, st2.blank, [(k, n, _text(p)) for k, n, p in out]
 
         assert again(gzip.compress(data)) == (stats.lines, stats.blank, seen)
-        old = reader.CHUNK
-        reader.CHUNK = chunk
+        old = bytestream.CHUNK
+        bytestream.CHUNK = chunk
         try:
             assert again(data) == (stats.lines, stats.blank, seen)
         finally:
-            reader.CHUNK = old
+            bytestream.CHUNK = old
 
     run()
     assert len(tried) >= 20

@@ -8,7 +8,8 @@ import zlib
 
 import pytest
 
-from logcorr.sources.reader import RECORD, REJECT, SKIP, FileStats, iter_records
+from logcorr.sources.outcomes import RECORD, REJECT, SKIP, FileStats
+from logcorr.sources.reader import iter_records
 
 
 def read(data: bytes, **kw: int) -> tuple[FileStats, list[tuple[int, int, object]]]:
@@ -173,11 +174,11 @@ def test_an_overlong_lines_excerpt_is_its_own_wherever_the_chunks_end(
 ) -> None:
     """A line too long to hold is rejected with an excerpt of its own first bytes, the same whether it was
     read whole or across chunk ends (then it is dropped as it goes), never with bytes of the lines after it."""
-    from logcorr.sources import reader
+    from logcorr.sources import bytestream
 
     data = b'{"a":1}\n{"m":"' + b"abcdefghij" * 20 + b'"}\n{"b":2}\n{"c":"next line"}\n'
     whole = read(data, max_record_bytes=40)[1]
-    monkeypatch.setattr(reader, "CHUNK", 64)  # the long line spans four chunks
+    monkeypatch.setattr(bytestream, "CHUNK", 64)  # the long line spans four chunks
     cut = read(data, max_record_bytes=40)[1]
     assert cut == whole
     reason, text = cut[1][2]  # type: ignore[misc]
@@ -202,11 +203,11 @@ def test_a_pretty_printed_object_the_fast_path_leaves_is_read_once(monkeypatch: 
     """`wrangler tail --format json` objects, which the compiled parser does not read: each was read by orjson to
     be offered to it, then decoded again by the scanner (ingest's parse phase 1.12 s → 1.37 s on 40,000 of
     them). What orjson read is the record; the scanner decodes only what orjson refuses (`NaN`)."""
-    from logcorr.sources import reader
+    from logcorr.sources import scan
 
     decoded: list[int] = []
-    real = reader._decode_one
-    monkeypatch.setattr(reader, "_decode_one", lambda *a: decoded.append(1) or real(*a))
+    real = scan._decode_one
+    monkeypatch.setattr(scan, "_decode_one", lambda *a: decoded.append(1) or real(*a))
     offered: list[bytes] = []
 
     def leave(buf: bytes, pos: int, end: int, line_no: int) -> tuple[int, int, None]:
@@ -307,7 +308,7 @@ def test_gzip_bomb_is_stopped_at_the_limit() -> None:
 def test_a_gzip_bomb_is_inflated_a_few_megabytes_at_a_time() -> None:
     # 256 MB of zeros in 250 KB: the whole compressed megabyte was inflated at once before the limit was
     # looked at (a 1 MB file with a 1 MB limit peaked at 2.2 GB)
-    from logcorr.sources.reader import CHUNK, TruncatedInput, _Source
+    from logcorr.sources.bytestream import CHUNK, TruncatedInput, _Source
 
     z = zlib.compressobj(9, zlib.DEFLATED, 31)
     bomb = b"".join([z.compress(b'{"a":1}\n'), *(z.compress(bytes(1 << 20)) for _ in range(256)), z.flush()])
@@ -414,7 +415,7 @@ def test_the_line_limit_counts_the_line_not_its_ending(ending: bytes) -> None:
     _stats, out = read(body + ending + body + b"x" + ending, max_record_bytes=limit)
     assert [k for k, _, _ in out] == [RECORD, REJECT]
     # across read chunks too: the line longer than a chunk
-    from logcorr.sources.reader import CHUNK
+    from logcorr.sources.bytestream import CHUNK
 
     big = b'{"m":"' + b"y" * (CHUNK + 100) + b'"}'
     _stats, out = read(big + ending, max_record_bytes=len(big))
@@ -426,9 +427,9 @@ def test_an_ndjson_file_whose_first_record_is_longer_than_a_chunk_is_read_line_b
 ) -> None:
     """The mode is picked from the first line whole: a first record over the first chunk (a megabyte) made the
     whole file scanned, 2.4× slower (and never split between workers)."""
-    from logcorr.sources import reader
+    from logcorr.sources import bytestream
 
-    monkeypatch.setattr(reader, "CHUNK", 64)
+    monkeypatch.setattr(bytestream, "CHUNK", 64)
     big = b'{"message":"' + b"x" * 300 + b'","level":"log"}'
     stats, out = read(big + b'\n{"a":1}\n{"b":2}\n')
     assert stats.mode == "ndjson"
@@ -442,9 +443,9 @@ def test_a_one_line_json_array_is_read_element_by_element_wherever_the_first_chu
     """A JSON array on one line (an API dump): within the detection window it is one NDJSON line; beyond it
     it is scanned element by element (never held whole). It was rejected whole as one overlong line when the
     first chunk happened to end with a `}` (then it looked like a complete NDJSON line), and scanned when not."""
-    from logcorr.sources import reader
+    from logcorr.sources import bytestream, reader
 
-    monkeypatch.setattr(reader, "CHUNK", 64)
+    monkeypatch.setattr(bytestream, "CHUNK", 64)
     monkeypatch.setattr(reader, "DETECT_BYTES", 256, raising=False)
     items = [b'{"n":%d,"pad":"%s"}' % (i, b"y" * (i % 5)) for i in range(60)]
     data = b" " * pad + b"[" + b",".join(items) + b"]\n"
@@ -461,9 +462,9 @@ def test_a_one_line_json_array_is_read_element_by_element_wherever_the_first_chu
 def test_a_gzip_file_cut_off_in_its_first_line_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from logcorr.sources import reader
+    from logcorr.sources import bytestream
 
-    monkeypatch.setattr(reader, "CHUNK", 64)
+    monkeypatch.setattr(bytestream, "CHUNK", 64)
     cut = gzip.compress(b'{"message":"' + bytes(range(65, 91)) * 40 + b'"}\n{"a":1}\n')[:-30]
     stats, out = read(cut)
     # the mode is picked while the first line is read on: the cut met then is still said, as the last reject
@@ -477,7 +478,7 @@ def test_pretty_printed_values_after_ndjson_lines_are_read_whole() -> None:
     """An NDJSON export and a pretty-printed one joined with `cat`: each line of the pretty part was rejected as
     malformed JSON (a dozen rejects per record, and the records lost). Each value is read whole, its records
     with its first line's number, and a note says so."""
-    from logcorr.sources import reader
+    from logcorr.sources import ndjson
 
     data = (
         b'{"n":1}\n'
@@ -492,7 +493,7 @@ def test_pretty_printed_values_after_ndjson_lines_are_read_whole() -> None:
     value = {"a": 1, "ctx": {"b": [2]}}
     assert out == [(RECORD, 1, {"n": 1}), (RECORD, 2, value), (RECORD, 11, {"n": 2}), (RECORD, 12, {"e": 1}),
                    (RECORD, 12, {"e": 2}), (RECORD, 16, value)]  # fmt: skip
-    assert reader.PRETTY_NOTE in stats.notes
+    assert ndjson.PRETTY_NOTE in stats.notes
 
 
 def test_a_pretty_printed_value_cut_off_is_one_reject_for_its_lines_and_the_next_record_is_read() -> None:
@@ -520,11 +521,11 @@ def test_a_pretty_printed_value_that_is_not_json_or_too_long_is_one_reject() -> 
 def test_pretty_printed_values_are_read_the_same_wherever_the_chunks_end(
     monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    from logcorr.sources import reader
+    from logcorr.sources import bytestream
 
     data = b'{"n":1}\n' + PRETTY * 3 + b'{"n":2}\n{\n  "cut": 1\n' + PRETTY + b'{"n":3}'
     whole = read(data)
-    monkeypatch.setattr(reader, "CHUNK", chunk)
+    monkeypatch.setattr(bytestream, "CHUNK", chunk)
     assert read(data) == whole
 
 
@@ -532,7 +533,7 @@ def test_pretty_printed_values_are_read_the_same_wherever_the_chunks_end(
 def test_a_utf16_file_is_read_as_text_with_a_note(monkeypatch: pytest.MonkeyPatch, codec: str) -> None:
     """Windows PowerShell 5's `>` writes UTF-16 with a byte-order mark: each line was rejected as "not JSON" (every
     other byte a NUL) and the file called no export logcorr reads."""
-    from logcorr.sources import reader
+    from logcorr.sources import bytestream, reader
 
     text = '{"m":"caf\u00e9 \U0001f600"}\r\n{\n  "n": 2\n}\n{"o":3}'
     data = "\ufeff".encode(codec) + text.encode(codec)
@@ -542,7 +543,7 @@ def test_a_utf16_file_is_read_as_text_with_a_note(monkeypatch: pytest.MonkeyPatc
         assert out == expected and stats.lines == 5
         assert reader.UTF16_NOTE in stats.notes and stats.bytes_read == len(raw)
     monkeypatch.setattr(
-        reader, "CHUNK", 3
+        bytestream, "CHUNK", 3
     )  # odd reads: half a character, half a surrogate pair at a chunk's end
     assert read(data)[1] == expected
 
@@ -572,11 +573,11 @@ def test_an_arrays_trailing_comma_is_passed_over_on_a_line_as_in_a_pretty_printe
 def test_nul_bytes_before_a_line_are_passed_over_with_a_note(
     data: bytes, expected: list[tuple[int, int, object]], lines: int
 ) -> None:
-    from logcorr.sources import reader
+    from logcorr.sources import outcomes
 
     stats, out = read(data)
     assert out == expected and stats.lines == lines
-    assert reader.NUL_NOTE in stats.notes
+    assert outcomes.NUL_NOTE in stats.notes
 
 
 @pytest.mark.parametrize("chunk", [16, 1 << 20])
@@ -584,18 +585,18 @@ def test_a_run_of_nul_bytes_longer_than_the_limit_is_not_held_nor_the_record_aft
     monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     # a copytruncate hole is as long as the file was: it was one overlong line, with the record ending it
-    from logcorr.sources import reader
+    from logcorr.sources import bytestream, outcomes
 
-    monkeypatch.setattr(reader, "CHUNK", chunk)
+    monkeypatch.setattr(bytestream, "CHUNK", chunk)
     data = b'{"a":1}\n' + b"\0" * 5000 + b'{"b":2}\n' + b"\0" * 3000
     stats, out = read(data, max_record_bytes=1000)
     assert out == [(RECORD, 1, {"a": 1}), (RECORD, 2, {"b": 2})] and stats.lines == 3 and stats.blank == 1
-    assert reader.NUL_NOTE in stats.notes
+    assert outcomes.NUL_NOTE in stats.notes
 
 
 def test_npx_convex_logs_text_is_read_as_such_and_among_json_lines_rejected_with_the_hint() -> None:
     # a file of it is read (sources/convex_text.py); its lines after a JSON line are rejected, saying why
-    from logcorr.sources import reader
+    from logcorr.sources import outcomes
     from logcorr.sources.convex_text import TextRecord
 
     text = (
@@ -605,7 +606,7 @@ def test_npx_convex_logs_text_is_read_as_such_and_among_json_lines_rejected_with
     stats, out = read(text)
     assert stats.mode == "convex-text" and [(k, type(p)) for k, _, p in out] == [(RECORD, TextRecord)] * 2
     _, out = read(b'{"a":1}\n' + text)
-    assert [p[0] for k, _, p in out if k == REJECT] == [reader.CONVEX_TEXT] * 2  # type: ignore[index]
+    assert [p[0] for k, _, p in out if k == REJECT] == [outcomes.CONVEX_TEXT] * 2  # type: ignore[index]
 
 
 def test_a_last_line_without_a_line_feed_is_read_as_any_line_after_a_byte_order_mark() -> None:
@@ -621,9 +622,9 @@ def test_a_line_longer_than_the_limit_inside_a_pretty_printed_value_rejects_the_
 ) -> None:
     # a line too long that runs past a chunk's end was rejected alone and the value read without it (a record
     # stored without its field), the reject's line before the value's; within a chunk the value was one reject
-    from logcorr.sources import reader
+    from logcorr.sources import bytestream
 
-    monkeypatch.setattr(reader, "CHUNK", chunk)
+    monkeypatch.setattr(bytestream, "CHUNK", chunk)
     long = b'  "x": "' + b"x" * 2000 + b'",\n'
     stats, out = read(b'{"n":1}\n{\n  "a": 1,\n' + long + b'  "z": 2\n}\n{"n":2}\n', max_record_bytes=1000)
     assert [(k, n) for k, n, _ in out] == [(RECORD, 1), (REJECT, 2), (RECORD, 7)] and stats.lines == 7
@@ -641,14 +642,14 @@ def test_nul_bytes_before_a_line_of_a_pretty_printed_value_are_passed_over_where
 ) -> None:
     # the NULs of a line begun in an earlier chunk were passed over, those of a line within one were not: the
     # same line was the value's, or cut it off, as the chunks happened to end
-    from logcorr.sources import reader
+    from logcorr.sources import bytestream, outcomes
 
-    monkeypatch.setattr(reader, "CHUNK", chunk)
+    monkeypatch.setattr(bytestream, "CHUNK", chunk)
     stats, out = read(
         b'{"n":1}\n{\n' + b"\0" * 40 + b'  "a": 1\n}\n' + b"\0" * 40 + b"{\n" + b'  "b": 2\n}\n'
     )
     assert out == [(RECORD, 1, {"n": 1}), (RECORD, 2, {"a": 1}), (RECORD, 5, {"b": 2})] and stats.lines == 7
-    assert reader.NUL_NOTE in stats.notes
+    assert outcomes.NUL_NOTE in stats.notes
 
 
 def test_a_stream_that_begins_mid_file_is_never_taken_for_gzip() -> None:

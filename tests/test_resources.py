@@ -16,7 +16,8 @@ import duckdb
 import pytest
 
 from logcorr.pipeline.ingest import ingest
-from logcorr.sources.reader import REJECT, FileStats, iter_records
+from logcorr.sources.outcomes import REJECT, FileStats
+from logcorr.sources.reader import iter_records
 from tests.reliability_helpers import ROOT, env, generated, logcorr_cmd
 
 GOOD = b'{"message": "ok", "level": "log", "trace_id": "t1", "timestamp": 1714910400000}'

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from logcorr.cli.main import cli_main
 from logcorr.rules.redact import Redactor
 from logcorr.sources.detect import FORMATS
-from logcorr.sources.reader import EXCERPT
+from logcorr.sources.outcomes import EXCERPT
 from tests.conftest import CliResult
 from tests.secrets_corpus import BUILDERS, Kind, load_kinds, write_format
 

@@ -17,7 +17,7 @@ import pytest
 from logcorr.pipeline import ingest as ingest_module
 from logcorr.pipeline import parse, shard
 from logcorr.pipeline.ingest import ingest
-from logcorr.sources import reader
+from logcorr.sources import bytestream, outcomes, reader
 from tests.conftest import ROOT
 
 FIXTURE_LINES = [
@@ -299,7 +299,7 @@ def test_a_pretty_printed_file_in_shards_ingests_as_one_process_reads_it(
     open_ends = []
     with path.open("rb") as f:
         for a, b in ranges[:-1]:
-            stats = reader.FileStats()
+            stats = outcomes.FileStats()
             for _ in reader.iter_records(shard.ByteRange(f, a, b), stats, max_record_bytes=4096, mode="scan",
                                          file_start=a == 0):  # fmt: skip
                 pass
@@ -395,7 +395,7 @@ def test_a_pretty_printed_file_in_shards_gives_its_notes_in_the_order_one_proces
     assert ranges[0][1] > first and ranges[-1][0] < last  # one in the first shard, the other in the last
     many = ingest([str(path)], str(tmp_path / "many.duckdb"), jobs=2, max_record_bytes=4096)
 
-    assert one.files[0].stats.notes == many.files[0].stats.notes == [reader.UTF8_NOTE, reader.NUL_NOTE]
+    assert one.files[0].stats.notes == many.files[0].stats.notes == [outcomes.UTF8_NOTE, outcomes.NUL_NOTE]
     _assert_same_tables(tmp_path / "one.duckdb", tmp_path / "many.duckdb")
 
 
@@ -499,7 +499,7 @@ def test_reading_in_small_chunks_with_or_without_the_fast_path_stages_the_same(
     src = _mixed_file(tmp_path)
     whole = tmp_path / "whole.duckdb"
     ingest([str(src)], str(whole), jobs=1, max_record_bytes=4096)
-    monkeypatch.setattr(reader, "CHUNK", chunk)
+    monkeypatch.setattr(bytestream, "CHUNK", chunk)
     cut = tmp_path / "cut.duckdb"
     result = ingest([str(src)], str(cut), jobs=1, max_record_bytes=4096)
     assert result.files[0].formats["browser-v2"] > 100  # the fast path read most lines
@@ -635,7 +635,7 @@ def test_a_file_whose_first_record_is_longer_than_a_chunk_is_still_split(
     monkeypatch.setattr(shard, "MIN_SPLIT_BYTES", 1)
     monkeypatch.setattr(shard, "SHARD_BYTES", 1000)
     monkeypatch.setattr(shard, "CHUNK", 64)
-    monkeypatch.setattr(reader, "CHUNK", 64)
+    monkeypatch.setattr(bytestream, "CHUNK", 64)
     path = tmp_path / "x.jsonl"
     data = b'{"message": "' + b"x" * 500 + b'"}\n' + b'{"message": "a", "level": "log"}\n' * 200
     path.write_bytes(data)

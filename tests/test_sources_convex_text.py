@@ -21,7 +21,8 @@ from logcorr.pipeline import shard
 from logcorr.pipeline.ingest import ingest
 from logcorr.sources import convex_text
 from logcorr.sources.convex_text import LocalZone, TextRecord
-from logcorr.sources.reader import CONVEX_TEXT, RECORD, REJECT, SKIP, FileStats, iter_records
+from logcorr.sources.outcomes import CONVEX_TEXT, RECORD, REJECT, SKIP, FileStats
+from logcorr.sources.reader import iter_records
 
 DATA = Path(__file__).parent / "data" / "convex-text"
 TRACE = "trace_1767550665810_q7m2x9k4p"
@@ -407,17 +408,17 @@ def test_json_lines_joined_after_the_text_are_read_as_json_records_not_as_the_la
 ) -> None:
     # `cat backend.log browser.jsonl`: the JSON lines were taken as lines of the last text record, their records
     # lost without a reject and a successful run's `Function executed in 7 ms` made a failed run's error
-    from logcorr.sources import reader
+    from logcorr.sources import convex_text_lines, outcomes, reader
 
     text = (DATA / "backend.log").read_bytes()
     js = (DATA / "browser.jsonl").read_bytes()
-    stats = reader.FileStats()
+    stats = outcomes.FileStats()
     out = list(reader.iter_records(io.BytesIO(text + js), stats))
-    records = [p for k, _, p in out if k == reader.RECORD]
+    records = [p for k, _, p in out if k == outcomes.RECORD]
     assert [r for r in records if isinstance(r, dict)] == [json.loads(line) for line in js.splitlines()]
     last = [r for r in records if not isinstance(r, dict)][-1]
     assert last.body == "Function executed in 7 ms" and stats.lines == text.count(b"\n") + 2
-    assert reader.JSON_AMONG_TEXT_NOTE in stats.notes
+    assert convex_text_lines.JSON_AMONG_TEXT_NOTE in stats.notes
 
 
 @pytest.mark.parametrize("chunk", [64, 1 << 20])
@@ -427,9 +428,9 @@ def test_a_line_over_the_limit_is_read_the_same_wherever_the_chunks_end(
     # within a chunk (a limit under a megabyte: --max-line-mb 0.5) such a line was held, and a record that began
     # with it stored whole; run past a chunk's end it was rejected. And the too-long record's excerpt is its
     # first line either way
-    from logcorr.sources import reader
+    from logcorr.sources import bytestream
 
-    monkeypatch.setattr(reader, "CHUNK", chunk)
+    monkeypatch.setattr(bytestream, "CHUNK", chunk)
     head = b"8/5/2025, 9:00:01 AM [CONVEX Q(messages:list)] [LOG] '"
     data = head + b"x" * 1500 + b"'\n" + head + b"a'\n  more\n  " + b"y" * 1500 + b"\n" + head + b"b'\n"
     stats = FileStats()

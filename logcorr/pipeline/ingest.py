@@ -42,15 +42,10 @@ from logcorr.pipeline.workers import INPUT_SUFFIXES, default_jobs, enough_whole,
 from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
+from logcorr.sources.bytestream import file_hash, open_input, open_same
 from logcorr.sources.convex_text import ENV_ZONE, LocalZone, zone_from_env, zone_hint
 from logcorr.sources.detect import FORMATS
-from logcorr.sources.reader import (
-    DEFAULT_MAX_DECOMPRESSED,
-    DEFAULT_MAX_RECORD_BYTES,
-    file_hash,
-    open_input,
-    open_same,
-)
+from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, DEFAULT_MAX_RECORD_BYTES
 from logcorr.store import interrupt
 from logcorr.store.connection import (
     ENGINE_MEMORY_LIMIT,

@@ -16,16 +16,8 @@ from logcorr.sources.base import SHAPE_ERRORS, Format
 from logcorr.sources.convex_text import LocalZone, TextRecord
 from logcorr.sources.detect import FORMATS, describe_unknown, detect
 from logcorr.sources.fast import lines_parser
-from logcorr.sources.reader import (
-    CLAIMED,
-    DEFAULT_MAX_DECOMPRESSED,
-    RECORD,
-    REJECT,
-    FileStats,
-    excerpt,
-    iter_records,
-    order_notes,
-)
+from logcorr.sources.outcomes import CLAIMED, RECORD, REJECT, FileStats, excerpt, order_notes
+from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, iter_records
 
 
 @dataclass

@@ -25,7 +25,8 @@ from logcorr.pipeline.parse import FileResult
 from logcorr.pipeline.stage import StageRules
 from logcorr.pipeline.workers import MIN_SPLIT_BYTES as _MIN_SPLIT_BYTES
 from logcorr.pipeline.workers import worker_pool
-from logcorr.sources.reader import CHUNK, DEFAULT_MAX_DECOMPRESSED, open_same, split_mode
+from logcorr.sources.bytestream import CHUNK, open_same
+from logcorr.sources.reader import DEFAULT_MAX_DECOMPRESSED, split_mode
 
 if TYPE_CHECKING:
     from logcorr.rules.policy import Policy
@@ -141,7 +142,7 @@ def _at_next_object(f: IO[bytes], size: int) -> bool:
 def _past_pretty_value(f: IO[bytes], size: int) -> bool:
     """From a line start, on to the next line that can begin a value: not inside a pretty-printed (multi-line)
     value, whose lines are indented up to the `}` or `]` at column 0 that closes it (the reader reads it whole:
-    see reader._Pretty). An NDJSON line begins one: nothing is read. False when SHARD_BYTES were passed over
+    see ndjson._Pretty). An NDJSON line begins one: nothing is read. False when SHARD_BYTES were passed over
     without finding one (a value longer than a shard: a cut there would split it, where one process reads it
     as one value, or one reject)."""
     start = f.tell()

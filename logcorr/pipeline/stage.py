@@ -18,7 +18,7 @@ from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
 from logcorr.rules.redact import TAIL, Redactor, might_hold_secret, tail_pattern, trigger_words
 from logcorr.rules.suppress import Suppressor
 from logcorr.sources.fast import ColumnBuffers, StageBatch, column_buffers, flag_rows, stage_batch, stage_keys
-from logcorr.sources.reader import EXCERPT, excerpt
+from logcorr.sources.outcomes import EXCERPT, excerpt
 from logcorr.store.query import sql_enum
 
 if TYPE_CHECKING:

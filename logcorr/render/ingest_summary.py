@@ -12,7 +12,7 @@ from logcorr.pipeline.parse import FileResult
 from logcorr.pipeline.workers import INPUT_SUFFIXES
 from logcorr.render.text import first_few, visible
 from logcorr.rules.clock import iso
-from logcorr.sources.reader import CONTAINER_FAULTS
+from logcorr.sources.bytestream import CONTAINER_FAULTS
 
 
 def escape(text: str) -> str:
@@ -120,8 +120,8 @@ UNREADABLE = (
     "README, Inputs)"
 )
 
-# the reject reasons of a record over --max-line-mb (reader.py): the file may well be an export logcorr reads, the
-# hint says which flag reads it, and what it costs
+# the reject reasons of a record over --max-line-mb (sources/ndjson.py, scan.py, convex_text_lines.py): the file may
+# well be an export logcorr reads, the hint says which flag reads it, and what it costs
 TOO_LONG = ("line longer than", "JSON value longer than")
 OVERLONG = (
     "records in {where} were rejected as longer than --max-line-mb (default 8 MiB): a higher --max-line-mb reads "

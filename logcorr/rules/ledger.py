@@ -390,7 +390,7 @@ _BLANK = b" \t\r\n\0\x0b\x0c"
 def _readable(given: str, stored: str, run: _Run) -> str | None:
     """The path to read the file at (the one given, else the one stored) when its first bytes are still what
     `run` read (its size and content hash), else None."""
-    from logcorr.sources.reader import file_hash
+    from logcorr.sources.bytestream import file_hash
 
     if run.size is None or not run.content_hash:
         return None
@@ -441,7 +441,8 @@ def _read_line(
     """Line `line` of the file (None if it is not there), what the reader makes of the records at it or of the
     record it is a line of ((kind, payload) each), and that record's first line."""
     from logcorr.sources.convex_text import LocalZone
-    from logcorr.sources.reader import RECORD, FileStats, iter_records
+    from logcorr.sources.outcomes import RECORD, FileStats
+    from logcorr.sources.reader import iter_records
 
     text = None
     try:
@@ -475,7 +476,7 @@ def _skip_reason(kind: int, payload: Any) -> str | None:
     from logcorr.model import Event, Metric, RecordError
     from logcorr.sources.convex_text import TextRecord
     from logcorr.sources.detect import FORMATS, detect
-    from logcorr.sources.reader import RECORD, SKIP
+    from logcorr.sources.outcomes import RECORD, SKIP
 
     if kind == SKIP:
         return str(payload[0])

@@ -36,7 +36,7 @@ from logcorr.serve.payloads import (
 )
 from logcorr.serve.security import SIGNATURE_HEADER, first_event_ms, signature_ok
 from logcorr.serve.writer import BatchWriter, Outcome
-from logcorr.sources.reader import TruncatedInput, gunzip
+from logcorr.sources.bytestream import TruncatedInput, gunzip
 
 # rules whose drop means "refused under pressure": answered 429, as the live Worker does
 REFUSING_RULES = frozenset({"loop", "trace", "rate_limit", "budget"})

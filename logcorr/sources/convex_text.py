@@ -276,7 +276,7 @@ class DateOrder:
         rec.ts_ms = ms
 
 
-# kinds the framer yields, as the reader's (reader.RECORD, REJECT, SKIP)
+# kinds the framer yields, as the reader's (outcomes.RECORD, REJECT, SKIP)
 RECORD, REJECT, SKIP = 0, 1, 2
 
 
