@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from logcorr.model import MAX_TS_MS, MIN_TS_MS, Event, Metric, RecordError
 from logcorr.sources.convex_stream import backend_event, execution_message, split_level_prefix, udf_type
+from logcorr.sources.outcomes import RECORD, REJECT, SKIP
 
 # the time as `toLocaleString()` prints it in the locales seen (en-US `1/4/2026, 1:17:46 PM`, en-AU/en-IN
 # `12/08/2025, 11:58:25 am`, en-GB/fr `04/01/2026, 13:17:46` (fr without the comma), de/ru `4.1.2026, 13:17:46`,
@@ -274,10 +275,6 @@ class DateOrder:
             rec.problem = f"time {rec.time_text!r} is outside 2000..2100"
             return
         rec.ts_ms = ms
-
-
-# kinds the framer yields, as the reader's (outcomes.RECORD, REJECT, SKIP)
-RECORD, REJECT, SKIP = 0, 1, 2
 
 
 class Framer:
