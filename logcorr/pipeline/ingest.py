@@ -92,6 +92,9 @@ class IngestResult:
     future: dict[str, tuple[int, int]] = field(default_factory=dict)
     # per system, its saved clock where some of its input was older (late events: decided at that clock)
     late_clocks: dict[str, int] = field(default_factory=dict)
+    # content hash → (run, path) of its first ingest before this run, for the inputs found already ingested
+    # (`_first_reads`): what their notes and `--strict` name
+    first_reads: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False)
     _lap_start: float = field(default_factory=time.perf_counter, repr=False)
 
     def lap(self, phase: str) -> None:
@@ -234,7 +237,7 @@ def ingest(
         result = _run(con, db, files, policy, forced, limits, progress, jobs or default_jobs(), pool)
         earlier: list[tuple[str, int, str]] = []
         if strict:
-            result.earlier_rejected, earlier = _earlier_rejects(con, result.run_id, result.files)
+            result.earlier_rejected, earlier = _earlier_rejects(con, result.files, result.first_reads)
         if strict and (result.rejected or result.earlier_rejected):
             # named before the rollback takes them: --strict stores nothing, so the summary is where they are
             result.first_rejects = [
@@ -338,7 +341,8 @@ def _run(
                 stop_workers(pool)  # what they parse now would be thrown away
             raise
         workers.close()  # the workers end before the rules run
-        _name_first_reads(con, result.files)
+        result.first_reads = _first_reads(con, result.files)
+        _name_first_reads(result.files, result.first_reads)
 
         def open_run() -> None:
             limit = memory_limit_setting(STORE_MEMORY_LIMIT)
@@ -352,26 +356,34 @@ def _run(
         return result
 
 
-def _earlier_rejects(
-    con: Any, run_id: int, files: list[FileResult]
-) -> tuple[int, list[tuple[str, int, str]]]:
-    """Of the inputs an earlier run ingested (their bytes): how many lines that run rejected, and the first
-    few as (this input's name, line, reason). `ingest --strict` of a file with a bad line, already ingested
-    without it, exited 0: the file still holds the line, and --strict fails on bad input."""
-    left = [f for f in files if f.status == "already-ingested" and f.content_hash]
-    if not left:
-        return 0, []
+def _first_reads(con: Any, files: list[FileResult]) -> dict[str, tuple[int, str]]:
+    """Of the inputs found already ingested: their content hash → the run and path that first ingested the
+    same bytes (the earliest run, its first file). Called before this run's files are recorded, so only
+    earlier runs answer."""
+    hashes = sorted({f.content_hash for f in files if f.status == "already-ingested" and f.content_hash})
     first: dict[str, tuple[int, str]] = {}
+    if not hashes:
+        return first
     for digest, run, path in con.execute(
-        "SELECT content_hash, run_id, path FROM ingest_files WHERE status = 'ingested' AND run_id < ? "
-        "AND content_hash IN (SELECT unnest(?)) ORDER BY run_id, file_id",
-        [run_id, sorted({f.content_hash for f in left})],
+        "SELECT content_hash, run_id, path FROM ingest_files WHERE status = 'ingested' AND content_hash IN "
+        "(SELECT unnest(?)) ORDER BY run_id, file_id",
+        [hashes],
     ).fetchall():
         first.setdefault(digest, (run, path))
+    return first
+
+
+def _earlier_rejects(
+    con: Any, files: list[FileResult], first: dict[str, tuple[int, str]]
+) -> tuple[int, list[tuple[str, int, str]]]:
+    """Of the inputs an earlier run ingested (their bytes; `first`: see `_first_reads`): how many lines that run
+    rejected, and the first few as (this input's name, line, reason). `ingest --strict` of a file with a bad
+    line, already ingested without it, exited 0: the file still holds the line, and --strict fails on bad
+    input."""
     total, named = 0, []
-    for f in left:
-        if f.content_hash not in first:  # read earlier in this run: its rejects are this run's
-            continue
+    for f in files:
+        if f.status != "already-ingested" or not f.content_hash or f.content_hash not in first:
+            continue  # not found in an earlier run: read earlier in this run, its rejects are this run's
         run, path = first[f.content_hash]
         rows = con.execute(
             "SELECT source_line, reason, count(*) OVER () FROM rejects WHERE run_id = ? AND source_file = ? "
@@ -386,20 +398,12 @@ def _earlier_rejects(
     return total, named
 
 
-def _name_first_reads(con: Any, files: list[FileResult]) -> None:
-    """An input left out because its bytes were read before under another name says which: a file never
-    ingested was reported "already ingested" when a server had taken its bytes as a request body (a Logpush
-    batch posted to `serve` and saved too, `serve:POST /worker#12`) or a copy of it had been ingested."""
+def _name_first_reads(files: list[FileResult], first: dict[str, tuple[int, str]]) -> None:
+    """An input left out because its bytes were read before under another name says which (`first`: see
+    `_first_reads`): a file never ingested was reported "already ingested" when a server had taken its bytes
+    as a request body (a Logpush batch posted to `serve` and saved too, `serve:POST /worker#12`) or a copy of
+    it had been ingested."""
     left = [f for f in files if f.status == "already-ingested" and f.content_hash]
-    if not left:
-        return
-    first: dict[str, tuple[int, str]] = {}
-    for digest, run, path in con.execute(
-        "SELECT content_hash, run_id, path FROM ingest_files WHERE status = 'ingested' AND content_hash IN "
-        "(SELECT unnest(?)) ORDER BY run_id, file_id",
-        [sorted({f.content_hash for f in left})],
-    ).fetchall():
-        first.setdefault(digest, (run, path))
     here: dict[str, str] = {}  # read earlier in this run
     for f in files:
         if f.status == "ingested" and f.content_hash:
