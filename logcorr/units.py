@@ -30,6 +30,12 @@ def say_duration(ms: float) -> str:
     return f"{ms / 1000:.1f} s"
 
 
+def say_count(n: int, noun: str, plural: str | None = None) -> str:
+    """`n` and the noun that counts it, singular for 1: `1 event`, `2 events`, `1,200 directories` (`plural`
+    when the noun does not take an `s`)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def is_duration(text: str) -> bool:
     return duration_ms(text) is not None
 

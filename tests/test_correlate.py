@@ -797,7 +797,8 @@ def test_a_long_trace_lists_its_first_events_and_says_how_many_it_left_out(
 
 def test_a_table_cut_at_its_limit_says_so_on_stderr(cli: Callable[..., CliResult], db: str) -> None:
     r = cli("search", "a", "--limit", "1", "--db", db)
-    assert r.exit_code == ExitCode.OK and "(the first 1: there may be more; --limit 0 lists all)" in r.stderr
+    # search lists the oldest first: the note says which end it kept
+    assert r.exit_code == ExitCode.OK and "(the 1 oldest: there may be more; --limit 0 lists all)" in r.stderr
     assert "there may be more" not in r.stdout
     for args in (("--limit", "0"), ("--limit", "1", "--format", "csv")):
         r = cli("search", "a", *args, "--db", db)
@@ -1275,3 +1276,67 @@ def test_a_trace_id_with_first_with_errors_is_a_usage_error(cli: Callable[..., C
     r = cli("trace", "trace_1714910600000_pair01", "--first-with-errors", "--db", db)
     assert r.exit_code == ExitCode.USAGE and r.stdout == ""
     assert "not both" in r.stderr and "trace_1714910600000_pair01" in r.stderr
+
+
+def test_a_listing_of_one_row_is_titled_in_the_singular(cli: Callable[..., CliResult], db: str) -> None:
+    """The tables of one row were titled "1 events" and "1 traces"."""
+    one = cli("search", "a", "--limit", "1", "--db", db)
+    assert one.exit_code == ExitCode.OK and one.stdout.startswith("1 event\n"), one.stdout
+    two = cli("search", "a", "--limit", "2", "--db", db)
+    assert two.exit_code == ExitCode.OK and two.stdout.startswith("2 events\n"), two.stdout
+    traces = cli("traces", "--limit", "1", "--db", db)
+    assert traces.exit_code == ExitCode.OK and traces.stdout.startswith("1 trace\n"), traces.stdout
+
+
+def test_a_traces_list_cut_at_its_limit_says_which_end_it_kept(
+    cli: Callable[..., CliResult], db: str
+) -> None:
+    """`traces` lists the newest first, `search` the oldest: "the first 1" did not say which."""
+    r = cli("traces", "--limit", "1", "--db", db)
+    assert r.exit_code == ExitCode.OK and "(the 1 newest: there may be more; --limit 0 lists all)" in r.stderr
+    longest = cli("traces", "--limit", "1", "--sort", "duration", "--db", db)
+    assert longest.exit_code == ExitCode.OK and "(the 1 longest: there may be more" in longest.stderr
+
+
+def test_each_listing_command_says_its_order_in_its_help(cli: Callable[..., CliResult]) -> None:
+    """Neither `search --help` nor `traces --help` said in which order they list (oldest first; newest first)."""
+    said = {
+        "search": "oldest first",
+        "traces": "newest first",
+        "ledger": "ingest order",
+    }
+    for command, order in said.items():
+        r = cli(command, "--help", env={"COLUMNS": "200"})
+        assert r.exit_code == ExitCode.OK and order in " ".join(r.stdout.split()), (command, r.stdout)
+
+
+def test_long_messages_are_cut_in_tables_and_whole_in_the_data_formats(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """An 11,600-character message took about 150 wrapped lines of one row in the tables of `search`, `sql`
+    and `ledger` (the trace waterfall cuts long messages with "…"); json, jsonl and csv keep it whole."""
+    from tests.conftest import browser_event
+
+    long = "boom " + "x" * 11_600
+    # the ledger's table has no message column: a long suppression pattern is a long reason there
+    pattern = "noise " + "y" * 300
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f'[suppression]\npatterns = ["{pattern}"]\n')
+    lines = [
+        browser_event(message=long, ts=1_714_910_405_337),
+        browser_event(message=pattern, ts=1_714_910_405_338),
+    ]
+    path = write_jsonl("long.jsonl", lines)
+    db = str(tmp_path / "long.duckdb")
+    assert cli("ingest", path, "--db", db, "--policy", policy).exit_code == ExitCode.OK
+    for args in (("search", "boom"), ("sql", "SELECT message FROM log_queue"), ("ledger",)):
+        table = cli(*args, "--db", db)
+        assert table.exit_code == ExitCode.OK, table.stderr
+        assert long not in table.stdout and pattern not in table.stdout and "…" in table.stdout, args
+        assert len(table.stdout.splitlines()) < 40, (args, len(table.stdout.splitlines()))
+        assert table.stderr.count("--format json, jsonl or csv shows them whole") == 1, (args, table.stderr)
+        for fmt in ("json", "jsonl", "csv"):
+            whole = cli(*args, "--db", db, "--format", fmt)
+            assert whole.exit_code == ExitCode.OK, whole.stderr
+            assert (pattern if args == ("ledger",) else long) in whole.stdout, (args, fmt)
+            assert "shows them whole" not in whole.stderr, (args, fmt)

@@ -111,9 +111,12 @@ def test_a_ledger_table_cut_at_its_limit_says_so(cli: Cli, db: tuple[str, Path])
     # 100 rows of a 105,000-row ledger were shown with nothing saying there were more (`traces` says it)
     r = cli("ledger", "--db", db[0], "--limit", "2")
     assert r.exit_code == ExitCode.OK and "drop ledger: 2 events" in r.stdout
-    assert "(the first 2: there may be more; --limit 0 lists all)" in r.stderr
+    # which end the cut kept: the ledger is listed in ingest order
+    assert "(the first 2 ingested: there may be more; --limit 0 lists all)" in r.stderr
     whole = cli("ledger", "--db", db[0])
     assert whole.exit_code == ExitCode.OK and "there may be more" not in whole.stderr
+    one = cli("ledger", "--db", db[0], "--limit", "1")
+    assert one.exit_code == ExitCode.OK and "drop ledger: 1 event\n" in one.stdout  # not "1 events"
 
 
 def test_ledger_rejects_an_unknown_rule(cli: Cli, db: tuple[str, Path]) -> None:

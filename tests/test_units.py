@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from logcorr.errors import UsageError
-from logcorr.units import duration_ms, parse_duration_ms
+from logcorr.units import duration_ms, parse_duration_ms, say_count
 
 
 @pytest.mark.parametrize(
@@ -36,3 +36,9 @@ def test_since_takes_a_compound_duration_as_replay_does(cli, tmp_path) -> None:
     assert a.exit_code == b.exit_code == 0 and a.stdout == b.stdout and a.json()
     bad = cli("replay", "--scenario", "steady", "--bucket", "0m")
     assert bad.exit_code == 2 and "--bucket '0m' must be longer than 0" in bad.stderr
+
+
+def test_a_count_of_one_takes_the_singular() -> None:
+    assert say_count(1, "event") == "1 event"
+    assert [say_count(n, "trace") for n in (0, 2, 1200)] == ["0 traces", "2 traces", "1,200 traces"]
+    assert say_count(3, "temporary directory", "temporary directories") == "3 temporary directories"

@@ -32,6 +32,7 @@ def export_cmd(
     """
     from logcorr.export import export_parquet
     from logcorr.store.connection import resolve_db
+    from logcorr.units import say_count
 
     result = export_parquet(resolve_db(db), parquet, since=since, until=until, include_dropped=include_dropped,
                             overwrite=overwrite)  # fmt: skip
@@ -43,7 +44,8 @@ def export_cmd(
         if not r["rows"]:  # no file, and so no folder: a reader's glob there would find nothing to read
             sys.stderr.write(f"{table}: 0 rows, nothing written\n")
             continue
-        sys.stderr.write(f"{table}: {r['rows']:,} rows in {r['files']} files ({len(r['partitions'])} partitions, "
+        sys.stderr.write(f"{table}: {say_count(r['rows'], 'row')} in {say_count(r['files'], 'file')} "
+                         f"({say_count(len(r['partitions']), 'partition')}, "
                          f"{r['bytes'] / 1e6:.1f} MB) → {result.out_dir}/{table}/\n")  # fmt: skip
 
 

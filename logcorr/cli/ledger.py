@@ -28,11 +28,13 @@ def ledger_cmd(
         None, "--system", help="Only this system (browser, worker, backend; repeatable)."
     ),
     trace: str = Option(None, "--trace", help="Only this trace (its id, or a unique prefix)."),
-    limit: int = Option(100, "--limit", "-n", help="At most N rows; 0 lists all (default: 100)."),
+    limit: int = Option(
+        100, "--limit", "-n", help="At most N rows, the first ingested; 0 lists all (default: 100)."
+    ),
     fmt: RowFormat = FMT_OPT,
     db: str = DB_OPT,
 ) -> None:
-    """List dropped events with the rule, the reason and the rule's state at that moment.
+    """List dropped events with the rule, the reason and the rule's state at that moment, in ingest order.
 
     \b
     Example: logcorr ledger --rule rate_limit --system browser --format json
@@ -40,13 +42,13 @@ def ledger_cmd(
     from logcorr.render.rows import write_rows
     from logcorr.rules.ledger import LEDGER_COLUMNS, LedgerFilter, ledger_rows
     from logcorr.store.connection import resolve_db
+    from logcorr.units import say_count
 
     rows = ledger_rows(resolve_db(db), LedgerFilter(tuple(rule or ()), tuple(system or ()), trace, limit))
     cols = _TABLE_LEDGER if fmt is RowFormat.table else LEDGER_COLUMNS
     # the limit: a table cut at it says so (100 rows of a 105,000-row ledger read as the whole of it)
-    write_rows(
-        rows, fmt, cols, title="drop ledger: {n} events" if fmt is RowFormat.table else None, limit=limit
-    )
+    write_rows(rows, fmt, cols, title=lambda n: f"drop ledger: {say_count(n, 'event')}", limit=limit,
+               kept="the first {n} ingested")  # fmt: skip
 
 
 def explain_cmd(

@@ -172,32 +172,49 @@ def traces_cmd(
         help="The N longest traces, longest first (0: every trace). N is the number of rows: "
         "not with --limit or --sort.",
     ),
-    sort: str = Option(None, "--sort", help="start, duration, events, errors or systems (default: start)."),
-    limit: int = Option(None, "--limit", help="At most this many rows; 0 lists all (default: 50)."),
+    sort: str = Option(
+        None,
+        "--sort",
+        help="start (newest first), duration (longest first), events, errors or systems (most first); "
+        "default: start.",
+    ),
+    limit: int = Option(
+        None,
+        "--limit",
+        help="At most this many rows, the first in --sort's order; 0 lists all (default: 50).",
+    ),
     fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
-    """List traces with their systems, duration and errors.
+    """List traces with their systems, duration and errors, newest first (see --sort).
 
     \b
     Example: logcorr traces --has-errors --min-systems 3 --format csv
     """
-    from logcorr.correlate.listing import list_traces
+    from logcorr.correlate.listing import TRACE_SORT_KEPT, list_traces
     from logcorr.errors import UsageError
     from logcorr.render.rows import write_rows
+    from logcorr.units import say_count
 
     if slowest is not None and (limit is not None or sort not in (None, "duration")):
         other = f"--limit {limit}" if limit is not None else f"--sort {sort}"
         raise UsageError(f"--slowest is the number of rows, sorted by duration: not with {other}",
                          f"logcorr traces --slowest {slowest}, or --sort duration --limit N")  # fmt: skip
     # the number of rows, and the option that sets it (named by the note under a table it cut)
-    rows_n, option = (
-        (slowest, "--slowest") if slowest is not None else (50 if limit is None else limit, "--limit")
+    rows_n, option, kept = (
+        (slowest, "--slowest", "the {n} slowest")
+        if slowest is not None
+        else (
+            50 if limit is None else limit,
+            "--limit",
+            TRACE_SORT_KEPT.get(sort or "start", "the first {n}"),
+        )
     )
     con = _open(db)
     try:
         rows = list_traces(con, _filter(system, has_errors, min_systems, since, until, user),
                            sort=sort or "start", limit=rows_n, slowest=slowest)  # fmt: skip
-        found = write_rows(rows, fmt, title="{n} traces", limit=rows_n, limit_option=option)
+        found = write_rows(rows, fmt, title=lambda n: say_count(n, "trace"), limit=rows_n, limit_option=option,
+                           kept=kept)  # fmt: skip
         _note_if_empty(con, db, found, user)
     finally:
         con.close()
@@ -206,7 +223,9 @@ def traces_cmd(
 def _note_dropped(n: int) -> None:
     """Under a search that found nothing stored: how many events the rules dropped match."""
     if n:
-        what = "1 event the rules dropped matches" if n == 1 else f"{n} events the rules dropped match"
+        from logcorr.units import say_count
+
+        what = f"{say_count(n, 'event')} the rules dropped {'matches' if n == 1 else 'match'}"
         sys.stderr.write(f"note: {what}: --include-dropped lists them\n")
 
 
@@ -227,17 +246,20 @@ def search_cmd(
     include_dropped: bool = Option(
         False, "--include-dropped", help="Also find events rules dropped (their rule in dropped_by)."
     ),
-    limit: int = Option(100, "--limit", help="At most this many rows; 0 lists all (default: 100)."),
+    limit: int = Option(
+        100, "--limit", help="At most this many rows, the oldest; 0 lists all (default: 100)."
+    ),
     fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
-    """Find events by message text.
+    """Find events by message text, oldest first.
 
     \b
     Example: logcorr search "timeout" --system worker --since 2h
     Example: logcorr search "retry" --trace trace_1714910405337 --include-dropped
     """
-    from logcorr.correlate.listing import dropped_matches, search_events
+    from logcorr.correlate.listing import SEARCH_KEPT, dropped_matches, search_events
     from logcorr.render.rows import write_rows
+    from logcorr.units import say_count
 
     con = _open(db)
     try:
@@ -249,7 +271,7 @@ def search_cmd(
         f = _filter([], has_errors, min_systems, since, until, user)
         rows = search_events(con, text, f, regex=regex, level=level, systems=system or [], limit=limit,
                              trace_id=trace_id, include_dropped=include_dropped)  # fmt: skip
-        found = write_rows(rows, fmt, title="{n} events", limit=limit)
+        found = write_rows(rows, fmt, title=lambda n: say_count(n, "event"), limit=limit, kept=SEARCH_KEPT)
         _note_if_empty(con, db, found, user)
         if found == 0 and not include_dropped:
             # the line looked for may be one a rule dropped, which the ledger lists by trace or rule, not by text

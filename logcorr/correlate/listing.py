@@ -18,6 +18,17 @@ TRACE_SORTS = {
     "systems": "n_systems",
 }
 
+# which traces a list cut at its limit holds, by sort ("the 50 newest"; `{n}` the limit)
+TRACE_SORT_KEPT = {
+    "start": "the {n} newest",
+    "duration": "the {n} longest",
+    "events": "the {n} with the most events",
+    "errors": "the {n} with the most errors",
+    "systems": "the {n} spanning the most systems",
+}
+# `search`: events oldest first (by time, then as ingested), so a cut list holds the oldest
+SEARCH_KEPT = "the {n} oldest"
+
 
 def list_traces(
     con: Any, f: TraceFilter, *, sort: str = "start", limit: int = 50, slowest: int | None = None

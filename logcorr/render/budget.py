@@ -12,6 +12,7 @@ from logcorr.model import SYSTEMS
 from logcorr.render import markdown as md
 from logcorr.render.text import xml_tree
 from logcorr.sim.load import say_left_out
+from logcorr.units import say_count
 
 
 def _n(v: Any) -> str:
@@ -80,7 +81,7 @@ def _basis(result: dict[str, Any]) -> str:
     how = "not repeated" if m["copies"] <= 1 else f"repeated every {_period(m['period_ms'])}"
     left = "; ".join(say_left_out(g) for g in o.get("left_out", []))
     left = f" (left out: {left})" if left else ""
-    return f"observed {o['events']:,} events, {o['first']} → {o['last']}, {how}{left}"
+    return f"observed {say_count(o['events'], 'event')}, {o['first']} → {o['last']}, {how}{left}"
 
 
 def report_notes(result: dict[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from logcorr.model import SYSTEMS
+from logcorr.render.text import clip
 
 
 def to_chrome(model: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def to_chrome(model: dict[str, Any]) -> dict[str, Any]:
         )
     for e in model["events"]:
         tid = tids.get((e["system"], e["request_id"] or ""), 0)
-        name = e["message"] if len(e["message"]) <= 80 else e["message"][:79] + "…"
+        name = clip(e["message"], 80)
         args = {
             "level": e["level"],
             "message": e["message"],

@@ -13,6 +13,7 @@ from logcorr.pipeline.workers import INPUT_SUFFIXES
 from logcorr.render.text import first_few, visible
 from logcorr.rules.clock import iso
 from logcorr.sources.bytestream import CONTAINER_FAULTS
+from logcorr.units import say_count
 
 
 def escape(text: str) -> str:
@@ -259,7 +260,7 @@ def render(r: IngestResult, console: Any) -> None:
     if r.swept:
         size = sum(n for _, n in r.swept) / 1e6
         console.print(
-            f"[dim]removed {len(r.swept)} temporary {'directory' if len(r.swept) == 1 else 'directories'} "
+            f"[dim]removed {say_count(len(r.swept), 'temporary directory', 'temporary directories')} "
             f"({size:.1f} MB) left by killed ingests, e.g. {escape(r.swept[0][0])}[/]"
         )
     for path, line, reason in r.first_rejects if not r.committed else ():
@@ -339,13 +340,13 @@ def _render_rules(r: IngestResult, console: Any) -> None:
         )
     for name, (n, ms) in r.future.items():
         console.print(
-            f"[yellow]note[/] {n:,} {name} event{'s are' if n != 1 else ' is'} dated over a day after this machine's "
+            f"[yellow]note[/] {say_count(n, f'{name} event')} {'is' if n == 1 else 'are'} dated over a day after this machine's "
             f"clock (the newest {iso(ms)}): a client clock set ahead? One the rules decided (not suppressed, not a "
             f"repeat) moved the {name} rule clock and the budget month, so a later ingest of {name} logs is decided "
             "at that time (docs/rules.md, Late events)"
         )
     if i is not None and i.stats.get("late"):
         at = ", ".join(f"{name} {iso(ms)}" for name, ms in sorted(r.late_clocks.items()))
-        console.print(f"[yellow]note[/] {i.stats['late']} events were older than what an earlier ingest decided for "
+        console.print(f"[yellow]note[/] {say_count(i.stats['late'], 'event')} {'was' if i.stats['late'] == 1 else 'were'} older than what an earlier ingest decided for "
                       f"their system; they were decided at that system's clock{f' ({at})' if at else ''} (ingest each "
                       "system's exports in time order, see docs/rules.md)")  # fmt: skip

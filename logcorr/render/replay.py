@@ -7,9 +7,10 @@ import sys
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from logcorr.render.text import xml_tree
+from logcorr.render.text import clip, xml_tree
 from logcorr.replay.asserts import Check
 from logcorr.replay.chart import terminal
+from logcorr.units import say_count
 
 KEY_METRICS = ("events", "accepted", "dropped", "quota_pct", "cost_usd", "replay_cost_usd", "trace_integrity",
                "traces.multi_system", "traces.cut", "max_identical_per_s", "essential.errors_through", "redactions",
@@ -48,8 +49,8 @@ def _span(ms: int) -> str:
 def headline(result: dict[str, Any]) -> str:
     r, m = result["replay"], result["metrics"]
     what = f"scenario {r['name']} ({r['source']}, seed {r['seed']})" if r["kind"] == "scenario" else (
-        f"recorded {r['recorded_events']:,} events ×{r['multiply']:g} at {r['speed']:g}× speed")  # fmt: skip
-    return (f"replay {what}: {m['events']:,} events over {_span(r['span_ms'])} from {r['start'][:16].replace('T', ' ')} "
+        f"recorded {say_count(r['recorded_events'], 'event')} ×{r['multiply']:g} at {r['speed']:g}× speed")  # fmt: skip
+    return (f"replay {what}: {say_count(m['events'], 'event')} over {_span(r['span_ms'])} from {r['start'][:16].replace('T', ' ')} "
             f"({m['events_per_s']:,.2f}/s) · policy {result['policy']['source']} [{result['policy']['digest']}]")  # fmt: skip
 
 
@@ -57,7 +58,7 @@ def chart_title(result: dict[str, Any]) -> str:
     """A short title for a chart: what was replayed, under which policy."""
     r = result["replay"]
     what = r["name"] if r["kind"] == "scenario" else f"recorded ×{r['multiply']:g} at {r['speed']:g}× speed"
-    return f"logcorr replay: {what} · {result['metrics']['events']:,} events · policy {result['policy']['digest']}"
+    return f"logcorr replay: {what} · {say_count(result['metrics']['events'], 'event')} · policy {result['policy']['digest']}"
 
 
 def system_rows(result: dict[str, Any]) -> list[list[str]]:
@@ -102,7 +103,7 @@ def cost_rows(result: dict[str, Any]) -> list[list[str]]:
 def message_rows(result: dict[str, Any]) -> list[list[str]]:
     rows = []
     for m in result["messages"]:
-        text = m["message"] if len(m["message"]) <= 72 else m["message"][:71] + "…"
+        text = clip(m["message"], 72)
         drops = ", ".join(f"{k} {n:,}" for k, n in m["dropped"].items()) or "-"
         rows.append([m["system"], m["level"], text, _n(m["offered"]), _n(m["accepted"]), drops])
     return rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from logcorr.render.text import visible
+from logcorr.render.text import clip, visible
 
 
 class RowFormat(StrEnum):
@@ -131,23 +131,27 @@ def _cell(v: Any) -> str:
 
 
 def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence[str] | None = None,
-               title: str | None = None, limit: int = 0, limit_option: str = "--limit") -> int:  # fmt: skip
-    """Write rows to stdout in `fmt` (exhaustive over RowFormat). JSON, JSONL and CSV are written as the rows
-    come (a `RowStream` is read a batch at a time, its `columns` the header); a table lays out all of them,
-    and `{n}` in its `title` becomes their number. A table as long as `limit` (the query's row limit, 0
-    none) says on stderr that there may be more, and that `limit_option` 0 lists all. Returns how many rows it
-    wrote."""
+               title: str | Callable[[int], str] | None = None, limit: int = 0, limit_option: str = "--limit",
+               kept: str = "the first {n}") -> int:  # fmt: skip
+    """Write rows to stdout in `fmt` (exhaustive over RowFormat). JSON, JSONL and CSV are written whole, as the
+    rows come (a `RowStream` is read a batch at a time, its `columns` the header); a table lays out all of
+    them, each cell cut to `CELL_WIDTH` characters (said once on stderr), under `title` (a function of their
+    number, or a fixed text). A table as long as `limit` (the query's row limit, 0 none) says on stderr which
+    rows it holds (`kept`, `{n}` the limit: "the {n} newest") and that `limit_option` 0 lists all. Returns
+    how many rows it wrote."""
     labels = None if columns else getattr(rows, "labels", None)  # the header of a table or CSV
     if fmt is RowFormat.table:
         named = getattr(rows, "columns", None)
         rows = list(rows)
         cols = list(columns or named or (rows[0].keys() if rows else []))
-        write_table(rows, cols, title.replace("{n}", str(len(rows))) if title else None, labels)
-        if limit and len(rows) >= limit:
+        cells, cut = table_cells(rows, cols)
+        write_table(cells, cols, title(len(rows)) if callable(title) else title, labels)
+        if cut or (limit and len(rows) >= limit):
             sys.stdout.flush()
-            # `traces --slowest N` lists the N slowest: "the first N" read as the N that started first
-            which = f"the {limit} slowest" if limit_option == "--slowest" else f"the first {limit}"
-            sys.stderr.write(f"({which}: there may be more; {limit_option} 0 lists all)\n")
+        if cut:
+            sys.stderr.write(CUT_NOTE)
+        if limit and len(rows) >= limit:
+            sys.stderr.write(f"({kept.format(n=limit)}: there may be more; {limit_option} 0 lists all)\n")
         return len(rows)
     stream = iter(rows)
     head = list(columns or getattr(rows, "columns", None) or [])
@@ -212,6 +216,26 @@ class _CsvRows:
 def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     yield first
     yield from rest
+
+
+# the longest cell a table shows whole: an 11,600-character message took 150 lines of one row (the trace
+# waterfall cuts its messages the same way, `clip`); the data formats keep every value whole
+CELL_WIDTH = 120
+CUT_NOTE = (
+    f"(values over {CELL_WIDTH} characters cut, ending in …: --format json, jsonl or csv shows them whole)\n"
+)
+
+
+def table_cells(rows: Iterable[dict[str, Any]], cols: Sequence[str]) -> tuple[list[dict[str, str]], bool]:
+    """The rows' `cols` as a table shows them (text, control characters visible, each cut to `CELL_WIDTH`),
+    and whether a cell was cut."""
+    cells = [{c: visible(_cell(r.get(c))) for c in cols} for r in rows]
+    cut = False
+    for row in cells:
+        for c, text in row.items():
+            if len(text) > CELL_WIDTH:
+                row[c], cut = clip(text, CELL_WIDTH), True
+    return cells, cut
 
 
 PIPE_WIDTH = 200  # the table width when stdout is not a terminal

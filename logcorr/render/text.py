@@ -29,6 +29,12 @@ def visible(text: str) -> str:
     return text if _CONTROL.search(text) is None else _CONTROL.sub(_escape, text)
 
 
+def clip(text: str, width: int) -> str:
+    """`text`, or its first `width - 1` characters and `…` when it is longer than `width`: a long message in the
+    trace waterfall, a long cell in a table."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def first_few(items: Iterable[str], n: int = 5) -> str:
     """The first `n` of `items`, comma-separated, and `…` when there are more: names in a message."""
     taken = list(itertools.islice(items, n + 1))

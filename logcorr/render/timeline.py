@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from logcorr.units import say_duration
+from logcorr.units import say_count, say_duration
 
 COLOURS = {"browser": "cyan", "worker": "magenta", "backend": "green"}
 LEVEL_STYLE = {"error": "bold red", "warn": "yellow", "debug": "dim", "info": "", "log": ""}
@@ -40,7 +40,7 @@ def render(
     from rich.markup import escape
 
     from logcorr.render.console import stdout_console
-    from logcorr.render.text import visible
+    from logcorr.render.text import clip, visible
 
     con = stdout_console(160)
     if width:
@@ -58,7 +58,7 @@ def render(
         said = f" ({say_duration(abs(off))} {'ahead' if off > 0 else 'behind'})" if abs(off) >= 60_000 else ""
         con.print(
             f"[dim]skew: {system} clock {'+' if off >= 0 else ''}{off} ms{said} vs worker "
-            f"({s['method']}, {escape(visible(s['scope']))}, {s['samples']} sample{'s' if s['samples'] != 1 else ''}); times corrected[/]"
+            f"({s['method']}, {escape(visible(s['scope']))}, {say_count(s['samples'], 'sample')}); times corrected[/]"
         )
     if not model["skew_applied"]:
         con.print("[dim]skew correction off (--no-skew): raw clock times[/]")
@@ -68,8 +68,8 @@ def render(
         colour = COLOURS[s["system"]]
         con.print(
             f"  [{colour}]{s['system']:<8}[/] [{colour}]{_bar(s['start_offset_ms'], s['duration_ms'], total)}[/] "
-            f"{_fmt_offset(s['start_offset_ms']):>10} {s['duration_ms']:>7} ms  {s['events']} events"
-            + (f", [red]{s['errors']} errors[/]" if s["errors"] else "")
+            f"{_fmt_offset(s['start_offset_ms']):>10} {s['duration_ms']:>7} ms  {say_count(s['events'], 'event')}"
+            + (f", [red]{say_count(s['errors'], 'error')}[/]" if s["errors"] else "")
         )
     if model["errors"]["chain"]:
         con.print("  error chain: " + " → ".join(f"[red]{s}[/]" for s in model["errors"]["chain"]))
@@ -81,9 +81,7 @@ def render(
         where = visible(f"{os.path.basename(e['source_file'])}:{e['source_line']}")
         # offset, system, level and spacing take 29 columns; the dropped note up to 30 more
         msg_width = max(30, (con.width or 160) - 29 - len(where) - (30 if e["dropped_by"] else 2))
-        msg = visible(e["message"].replace("\n", " ⏎ "))
-        if len(msg) > msg_width:
-            msg = msg[: msg_width - 1] + "…"
+        msg = clip(visible(e["message"].replace("\n", " ⏎ ")), msg_width)
         if e["dropped_by"]:
             con.print(
                 f"[dim]{_fmt_offset(e['offset_ms']):>11} {e['system']:<8} {e['level']:<5} {escape(msg)}  "

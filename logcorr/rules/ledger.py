@@ -17,6 +17,7 @@ from logcorr.sources.convex_text import TextRecord
 from logcorr.store.connection import connect
 from logcorr.store.query import RowStream, sql_limit, stream_dicts
 from logcorr.store.schema import dropped_span
+from logcorr.units import say_count
 
 LEDGER_COLUMNS: tuple[str, ...] = (
     "event_id", "ts", "system", "level", "rule", "reason", "trace_id", "source", "message", "rule_state", "run_id",
@@ -320,7 +321,7 @@ def _without_rows(
     name = files[0]
     last = max(read, key=lambda r: (r.lines or 0, r.run_id)) if read else None
     if last is None or line > (last.lines or 0):
-        n = last.lines if last is not None else 0
+        n = (last.lines or 0) if last is not None else 0
         hint = None
         if last is not None and last.status == "partial":
             hint = (
@@ -331,12 +332,13 @@ def _without_rows(
             now = _lines_now(given, name)
             if now is not None and now >= line:
                 hint = (
-                    f"it has {now:,} lines now: line {line:,} was written after the last ingest of it (or read by "
+                    f"it has {say_count(now, 'line')} now: line {line:,} was written after the last ingest of it (or read by "
                     "an ingest that was rolled back, which stores nothing); ingest it again to read it"
                 )
         when = f" (as run {last.run_id} read it)" if last is not None else ""
-        lines = f"{n:,} line{'s' if n != 1 else ''}"
-        raise LineNotFound(f"{', '.join(files)} has {lines}{when}; there is no line {line:,}", hint)
+        raise LineNotFound(
+            f"{', '.join(files)} has {say_count(n, 'line')}{when}; there is no line {line:,}", hint
+        )
     run = min((r for r in read if (r.lines or 0) >= line), key=lambda r: r.run_id)
     where = f"{name}:{line}"
     source = _readable(given, name, last)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from logcorr.correlate.skew import CLOCK_SQL
-from logcorr.units import say_duration
+from logcorr.units import say_count, say_duration
 
 # the most events a simulation (replay, budget projection) generates: it runs window by window, so memory is no
 # limit; time is (the built-in month scenario is 28M events). Far beyond this a rate, a multiplier or a scale
@@ -125,9 +125,7 @@ def browser_only_reach(con: Any) -> str | None:
         if reach >= STRAY_MIN_GAP_MS and reach > shi - slo:
             edge = shi if side == "after" else slo
             count = con.execute(f"SELECT count(*) FROM sim_base WHERE {where}", [edge]).fetchall()[0][0]
-            said.append(
-                f"{count:,} browser event{'s' if count != 1 else ''} reach {say_duration(reach)} {side} them"
-            )
+            said.append(f"{say_count(count, 'browser event')} reach {say_duration(reach)} {side} them")
     if not said:
         return None
     return (

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from logcorr.model import MAX_TS_MS, MIN_TS_MS, Event, Metric, RecordError
 from logcorr.sources.convex_stream import backend_event, execution_message, split_level_prefix, udf_type
 from logcorr.sources.outcomes import RECORD, REJECT, SKIP
+from logcorr.units import say_count
 
 # the time as `toLocaleString()` prints it in the locales seen (en-US `1/4/2026, 1:17:46 PM`, en-AU/en-IN
 # `12/08/2025, 11:58:25 am`, en-GB/fr `04/01/2026, 13:17:46` (fr without the comma), de/ru `4.1.2026, 13:17:46`,
@@ -424,8 +425,8 @@ class Framer:
             lines = rec.line + rec.lines - rec.late
             rest = rec.body.split("\n")[rec.late - rec.line :] if not rec.over else []
             why = (
-                f"continuation of a record read before it was written (line {rec.line}'s, {lines} line"
-                f"{'s' if lines != 1 else ''} more, written after run {self.run_before} read the file): not added to it"
+                f"continuation of a record read before it was written (line {rec.line}'s, {say_count(lines, 'line')} "
+                f"more, written after run {self.run_before} read the file): not added to it"
             )
             yield from self._out(
                 REJECT, rec.late, (why, next((x.strip() for x in rest if x.strip()), "")[:160])
@@ -480,7 +481,7 @@ class Framer:
         how = {"dmy": "day first", "mdy": "month first"}
         n = self.swapped
         read = (
-            f"{n:,} record{'s' if n != 1 else ''} it read {'has its' if n == 1 else 'have their'} day and month "
+            f"{say_count(n, 'record')} it read {'has its' if n == 1 else 'have their'} day and month "
             f"swapped ({self.swapped_example})"
             if n
             else "no record it read is misdated by it (each has the same day and month number)"
