@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from logcorr.errors import ConfigError, UsageError
+from logcorr.errors import ConfigError, ExitCode, UsageError
 from logcorr.replay import synth
 from logcorr.replay.scenario import BUILTIN, load_scenario
 from logcorr.replay.synth import SyntheticLoad
@@ -211,3 +211,31 @@ def test_month_averages_at_least_ten_events_a_second_over_one_budget_month() -> 
     assert sc.start.day == 1 and sc.start.hour == 0
     assert load.expected / (sc.duration / 1000) >= 10
     assert len(load.windows()) > 1
+
+
+def test_a_scenario_that_offers_no_event_is_refused_not_passed(tmp_path: Path, cli: Any) -> None:
+    # a flow started after the end replayed 0 events, exit 0, and `cost_usd<10` passed on nothing
+    path = scenario_file(
+        tmp_path, ONE_FLOW.format(duration="1h", flow='rate = 5\ntime_unit = "1m"\nstart = "2h"')
+    )
+    r = cli("replay", "--scenario", path, "--assert", "cost_usd<10")
+    assert r.exit_code == ExitCode.USAGE
+    assert r.stdout == ""
+    assert "offers no event to replay: flow f emits no event: it starts at 2.0 h" in r.stderr
+    for param in ("flows.f.rate=0", "flows.f.enabled=false", "flows.f.steps.0.probability=0"):
+        r = cli("replay", "--scenario", "steady", "-p", "flows.action.enabled=false", "-p", "flows.page.enabled=false",
+                "-p", "flows.cron.enabled=false", "-p", "flows.health.enabled=false",
+                "-p", 'flows.f.steps=[{system="browser", message="m"}]', "-p", "flows.f.rate=1",
+                "-p", param)  # fmt: skip
+        assert r.exit_code == ExitCode.USAGE, (param, r.stderr)
+        assert "offers no event to replay" in r.stderr
+
+
+def test_a_flow_that_emits_nothing_is_said_on_stderr_and_in_the_notes(cli: Any) -> None:
+    # a prefix of `month` is a fair question, but its floods that start later are not in it: say so
+    r = cli("replay", "--scenario", "month", "-p", "duration=3h", "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    said = "flow flood-backend emits no event: it starts at 18.0 h, at or after the scenario's end (3.0 h)"
+    assert f"note: {said}" in r.stderr
+    assert said in r.json()["notes"]
+    assert "flood-browser emits" not in r.stderr
