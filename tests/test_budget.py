@@ -927,7 +927,8 @@ def test_ci_outputs_count_ten_thousand_rejected_lines_in_one_note(
     (note,) = rejected
     assert re.fullmatch(
         r"- 10000 input line\(s\) could not be read and are left out \((2500 × [a-zA-Z ]+; ){3}2500 more for 1 "
-        r"other reason\(s\)\); `logcorr ingest` of the same files says where",
+        r"other reason\(s\)\), the first at \S+afternoon\.jsonl:\d+ \(.+\); `logcorr ingest` of the same files "
+        r"says where each is",
         note,
     ), note
     junit = cli("budget", "check", str(src), *logs, "--max-quota-pct", "100", "--format", "junit", env=env)

@@ -190,3 +190,18 @@ def test_local_tz_with_a_scenario_is_refused_for_what_was_given(cli: Cli) -> Non
     r = cli("replay", "--scenario", "steady", "--local-tz", "UTC", "-p", "duration=1m")
     assert r.exit_code == ExitCode.USAGE
     assert "not to a scenario" in r.stderr and "database" not in r.stderr
+
+
+def test_lines_left_out_of_a_replay_are_named_by_file_and_line(cli: Cli, tmp_path: Path) -> None:
+    # the note counted them by reason only: which line of which export was wrong took a separate ingest
+    good = '{"trace_id":"t1","message":"ok","level":"log","system":"browser","user_id":"u","context":{"timestamp":%d}}'
+    (tmp_path / "a.jsonl").write_text(f"{good % T0}\n{good % (T0 + 60_000)}\n")
+    bad = tmp_path / "b.jsonl"
+    bad.write_text(f"{good % (T0 + 1000)}\n{good % (T0 + 2000)}\n{{cut off\n[1]\n")
+    r = cli("replay", str(tmp_path), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert (
+        f"left out (1 × malformed JSON; 1 × not a JSON object), the first at {bad}:3 (malformed JSON"
+        in r.stderr
+    )
+    assert r.stderr.count(f"{bad}:") == 1
