@@ -239,3 +239,33 @@ def test_a_flow_that_emits_nothing_is_said_on_stderr_and_in_the_notes(cli: Any) 
     assert f"note: {said}" in r.stderr
     assert said in r.json()["notes"]
     assert "flood-browser emits" not in r.stderr
+
+
+def test_a_param_of_no_flow_names_the_flows_there_are() -> None:
+    # it said `flows.chekout.steps: Field required`, of a flow the user never meant to add
+    with pytest.raises(
+        UsageError,
+        match=r"--param flows\.acton\.rate: the scenario has no flow 'acton' \(did you mean action\?\)",
+    ) as e:
+        load_scenario("steady", ["flows.acton.rate=1"])
+    assert "its flows: action, cron, health, page" in (e.value.hint or "")
+    sc, _, _ = load_scenario(
+        "steady", ["flows.new.rate=1", 'flows.new.steps=[{system = "browser", message = "hi"}]']
+    )
+    assert sc.flows["new"].rate == 1  # a new flow, steps and all, is still one
+
+
+@pytest.mark.parametrize(
+    ("param", "said"),
+    [
+        ("flows.action.rat=1", "flows.action.rat: unknown field (did you mean rate?)"),
+        (
+            "flows.action.steps.0.levle=warn",
+            "flows.action.steps.0.levle: unknown field (did you mean level?)",
+        ),
+    ],
+)
+def test_a_misspelt_field_inside_a_flow_names_the_one_meant(param: str, said: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_scenario("steady", [param])
+    assert said in str(e.value)

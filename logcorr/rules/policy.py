@@ -261,13 +261,33 @@ def _did_you_mean(model: Any, loc: tuple[Any, ...]) -> str:
     import difflib
 
     for part in loc[:-1]:
-        field = getattr(model, "model_fields", {}).get(part)
-        model = field.annotation if field is not None else None
+        if hasattr(model, "model_fields"):
+            field = model.model_fields.get(part)
+            model = _optional_model(field.annotation) if field is not None else None
+        else:  # a key or an index: a scenario's `flows.checkout.rat`, through dict[str, Flow] to Flow
+            model = _item_model(model)
     names = list(getattr(model, "model_fields", {}))
     close = difflib.get_close_matches(str(loc[-1]), names, n=1) if loc else []
     return (
         f" (did you mean {close[0]}?)" if close else (f"; fields here: {', '.join(names)}" if names else "")
     )
+
+
+def _item_model(annotation: Any) -> Any:
+    """What a `dict[str, Flow]` or `list[Step]` holds under a key or an index (None when it is not one)."""
+    from typing import get_args, get_origin
+
+    if get_origin(annotation) in (dict, list) and get_args(annotation):
+        return _optional_model(get_args(annotation)[-1])
+    return None
+
+
+def _optional_model(annotation: Any) -> Any:
+    """`Flow` of `Flow | None`; any other annotation as it is."""
+    from typing import get_args
+
+    models = [a for a in get_args(annotation) if hasattr(a, "model_fields")]
+    return models[0] if len(models) == 1 and type(None) in get_args(annotation) else annotation
 
 
 def load_policy(path: str | None) -> Policy:
