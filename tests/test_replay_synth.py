@@ -269,3 +269,35 @@ def test_a_misspelt_field_inside_a_flow_names_the_one_meant(param: str, said: st
     with pytest.raises(ConfigError) as e:
         load_scenario("steady", [param])
     assert said in str(e.value)
+
+
+LINED = """name = "checkout"
+duration = "1h"
+
+[flows.checkout]
+rate = -5
+time_unit = "1m"
+steps = [
+  { system = "browser", message = "checkout {v}", variants = 10 },
+  { system = "worker", message = "POST /log 200", after = "35sec" },
+]
+"""
+
+
+def test_a_scenario_files_bad_fields_are_named_with_their_lines(tmp_path: Path) -> None:
+    # the field's path alone left the user to count a flow's steps in a long file
+    path = scenario_file(tmp_path, LINED)
+    with pytest.raises(ConfigError) as e:
+        load_scenario(path)
+    assert str(e.value).splitlines()[1:] == [
+        "  flows.checkout.rate: Input should be greater than or equal to 0 (line 5)",
+        "  flows.checkout.steps.1.after: '35sec' is not a duration; write it like 500ms, 90s, 30m, 2h, 1d "
+        "or 1h30m (line 9)",
+    ]
+    # a value an override set is not in the file: said as such, not given the file's line
+    with pytest.raises(ConfigError) as e:
+        load_scenario(path, ["flows.checkout.steps.1.after=20ms", "flows.checkout.steps.0.variants=0"])
+    assert str(e.value).splitlines()[1:] == [
+        "  flows.checkout.rate: Input should be greater than or equal to 0 (line 5)",
+        "  flows.checkout.steps.0.variants: Input should be greater than or equal to 1 (set by --param)",
+    ]

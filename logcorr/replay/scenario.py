@@ -298,7 +298,9 @@ def load_scenario(name_or_path: str, params: list[str] | None = None) -> tuple[S
     try:
         return Scenario.model_validate(doc), source, applied
     except ValidationError as e:
+        # the user's own file: each bad field's line (a built-in's lines are no use to a user)
+        text = None if source.startswith("built-in:") else read_text(Path(source), "scenario")
         raise ConfigError(
-            format_errors(e, source, "scenario", Scenario),
+            format_errors(e, source, "scenario", Scenario, text, tuple(applied)),
             "see docs/replay.md for every field",
         ) from e
