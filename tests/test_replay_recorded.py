@@ -235,3 +235,17 @@ def test_browser_lines_days_beyond_a_week_of_exports_are_said_not_silently_kept(
     assert said in r.json()["notes"]
     assert f"note: {said}" in r.stderr
     assert r.json()["replay"]["left_out"] == [] and r.json()["metrics"]["events"] == len(lines) + 3
+
+
+def test_a_file_level_fault_is_named_by_its_file_alone(cli: Cli, tmp_path: Path) -> None:
+    # a gzip cut off before its first line was said to be at `trunc.gz:0`
+    import gzip
+
+    good = tmp_path / "a.jsonl"
+    good.write_text(orjson.dumps(browser_event(T0, "ok")).decode() + "\n")
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(b"{\"message\": \"x\"}\n" * 100)[:10])
+    r = cli("replay", str(good), str(cut), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert f"the first at {cut} (truncated gzip file" in r.stderr
+    assert f"{cut}:0" not in r.stderr

@@ -287,7 +287,10 @@ def _first_reject(con: Any) -> str:
         "SELECT f.path, r.source_line, r.reason FROM rejects r JOIN ingest_files f "
         "ON f.run_id = r.run_id AND f.path = r.source_file ORDER BY r.run_id, f.file_id, r.source_line LIMIT 1"
     ).fetchone()
-    return f", the first at {row[0]}:{row[1]} ({row[2]})" if row else ""
+    if not row:
+        return ""
+    where = f"{row[0]}:{row[1]}" if row[1] > 0 else row[0]  # line 0: the file itself (a gzip cut off)
+    return f", the first at {where} ({row[2]})"
 
 
 def diff(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
