@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -43,4 +44,42 @@ def validate_toml(model: type[M], text: str, source: str, what: str) -> M:
     except ValidationError as e:
         from logcorr.rules.policy import format_errors
 
-        raise ConfigError(format_errors(e, source, what, model)) from e
+        raise ConfigError(format_errors(e, source, what, model, text)) from e
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+
+
+def toml_line(text: str, loc: tuple[Any, ...], missing: bool = False) -> int | None:
+    """The line (from 1) of `text` that holds the field at pydantic location `loc` (`flows.checkout.rate`,
+    `flows.checkout.steps.1.after`: a table header, then a key in it, then the n-th inline table of an array,
+    one a line), or None when it is not written there (an inherited or a default value). A `missing` field is
+    at its table's header."""
+    lines = text.splitlines()
+    headers = [(i, tuple(p.strip().strip("\"'") for p in m.group(1).split("."))) for i, line in enumerate(lines)
+               if (m := _HEADER.match(line))]  # fmt: skip
+    keys = tuple(str(p) for p in loc)
+    start, depth = -1, 0
+    for i, parts in headers:
+        if keys[: len(parts)] == parts and len(parts) > depth:
+            start, depth = i, len(parts)
+    rest = loc[depth:]
+    if start >= 0 and rest and isinstance(rest[0], int) and lines[start].lstrip().startswith("[["):
+        # an array of tables (a pricing model's [[resources]]): its n-th header
+        same = [i for i, parts in headers if parts == keys[:depth]]
+        if rest[0] >= len(same):
+            return None
+        start, rest = same[rest[0]], rest[1:]
+    end = next((i for i, _ in headers if i > start), len(lines))
+    if not rest or not isinstance(rest[0], str):
+        return start + 1 if start >= 0 else None
+    key = re.escape(rest[0])
+    rx = re.compile(rf"^\s*(?:\"{key}\"|'{key}'|{key})\s*=")
+    hit = next((j for j in range(start + 1, end) if rx.match(lines[j])), None)
+    if hit is None:
+        return start + 1 if missing and start >= 0 else None
+    if len(rest) < 2 or not isinstance(rest[1], int):
+        return hit + 1
+    items = [hit] if re.search(r"=\s*\[\s*\{", lines[hit]) else []
+    items += [j for j in range(hit + 1, end) if lines[j].lstrip().startswith("{")]
+    return items[rest[1]] + 1 if rest[1] < len(items) else hit + 1

@@ -159,3 +159,35 @@ def test_ingest_uses_the_policy_file(cli: Cli, tmp_path: Path, write_jsonl: Call
     data = write_jsonl("in.jsonl", recs)
     r = cli("ingest", str(data), "--db", str(tmp_path / "db.duckdb"), "--policy", str(path), "--json", "-q")
     assert r.exit_code == ExitCode.OK and r.json()["dropped_by_rule"] == {"loop": {"browser": 2}}
+
+
+def test_a_policy_files_bad_field_is_named_with_its_line(tmp_path: Path) -> None:
+    p = tmp_path / "policy.toml"
+    p.write_text("[loop]\nmax_identical = 5\n\n[budget]\nmonthy_writes = 1\n")
+    with pytest.raises(ConfigError) as e:
+        load_policy(str(p))
+    assert "  budget.monthy_writes: unknown field (did you mean monthly_writes?) (line 5)" in str(e.value)
+
+
+def test_a_field_is_found_in_tables_arrays_of_tables_and_inline_tables() -> None:
+    from logcorr.datafiles import toml_line
+
+    text = (
+        'name = "m"\n'  # 1
+        "[[resources]]\n"  # 2
+        "price_usd = 2.0\n"  # 3
+        "[[resources]]\n"  # 4
+        "per = 5\n"  # 5
+        "price_usd = -1\n"  # 6
+        "[flows.a]\n"  # 7
+        'steps = [{ system = "browser" },\n'  # 8
+        '  { system = "x", after = "1s" }]\n'  # 9
+    )
+    assert toml_line(text, ("resources", 1, "price_usd")) == 6
+    assert toml_line(text, ("resources", 0, "price_usd")) == 3
+    assert toml_line(text, ("resources", 2, "price_usd")) is None
+    assert toml_line(text, ("flows", "a", "steps", 1, "after")) == 9
+    assert toml_line(text, ("flows", "a", "steps", 0)) == 8
+    assert toml_line(text, ("flows", "a", "rate")) is None  # inherited or a default: no line holds it
+    assert toml_line(text, ("flows", "a", "rate"), missing=True) == 7
+    assert toml_line(text, ("name",)) == 1

@@ -458,3 +458,12 @@ def test_control_characters_of_a_name_leave_the_junit_report_and_the_chart_parse
     assert "\\x1b" in ET.tostring(
         ET.fromstring(svg(series, "title\x1b", "2024-06-01T00:01:00Z")), encoding="unicode"
     )
+
+
+def test_the_headline_gives_a_low_rate_in_a_unit_that_shows_it(cli: Cli) -> None:
+    # `steady` said (0.04/s), a week's exports (0.00/s): a rate that rounds to nothing tells nothing
+    r = cli("replay", "--scenario", "steady")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert "146 events over 1 h from 2025-06-02 09:00 (2.43/min) · policy" in r.stdout.splitlines()[0]
+    r = cli("replay", "--scenario", "flood-browser")
+    assert "(22.5/s)" in r.stdout.splitlines()[0]

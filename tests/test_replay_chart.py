@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
 
-from logcorr.errors import UsageError
+from logcorr.errors import ExitCode, UsageError
 from logcorr.replay.asserts import evaluate, parse
 from logcorr.replay.chart import BLOCKS, rebucket, svg, terminal
 
@@ -77,3 +79,20 @@ def test_thresholds_check_values_and_fail_when_not_measured() -> None:
     assert e.value.hint is not None and "did you mean a" in e.value.hint
     with pytest.raises(UsageError, match="compare-policy"):
         evaluate(result, ["compare.a<1"])
+
+
+def test_an_svg_path_that_cannot_be_written_is_refused_before_the_replay_runs(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it failed after the replay: two minutes of `month` and its report lost to a typo in the path
+    from logcorr.replay import session
+
+    def ran(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the replay ran")
+
+    monkeypatch.setattr(session, "execute", ran)
+    for target, said in ((tmp_path / "no" / "flood.svg", "does not exist"), (tmp_path, "is a directory")):
+        r = cli("replay", "--scenario", "month", "--svg", str(target))
+        assert r.exit_code == ExitCode.INPUT, r.stderr
+        assert f"cannot write --svg {target}: " in r.stderr and said in r.stderr
+        assert r.stdout == ""

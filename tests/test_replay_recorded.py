@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from logcorr.errors import ExitCode
@@ -190,3 +191,61 @@ def test_local_tz_with_a_scenario_is_refused_for_what_was_given(cli: Cli) -> Non
     r = cli("replay", "--scenario", "steady", "--local-tz", "UTC", "-p", "duration=1m")
     assert r.exit_code == ExitCode.USAGE
     assert "not to a scenario" in r.stderr and "database" not in r.stderr
+
+
+def test_lines_left_out_of_a_replay_are_named_by_file_and_line(cli: Cli, tmp_path: Path) -> None:
+    # the note counted them by reason only: which line of which export was wrong took a separate ingest
+    good = '{"trace_id":"t1","message":"ok","level":"log","system":"browser","user_id":"u","context":{"timestamp":%d}}'
+    (tmp_path / "a.jsonl").write_text(f"{good % T0}\n{good % (T0 + 60_000)}\n")
+    bad = tmp_path / "b.jsonl"
+    bad.write_text(f"{good % (T0 + 1000)}\n{good % (T0 + 2000)}\n{{cut off\n[1]\n")
+    r = cli("replay", str(tmp_path), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert (
+        f"left out (1 × malformed JSON; 1 × not a JSON object), the first at {bad}:3 (malformed JSON"
+        in r.stderr
+    )
+    assert r.stderr.count(f"{bad}:") == 1
+
+
+def test_browser_lines_days_beyond_a_week_of_exports_are_said_not_silently_kept(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A week's exports and 3 console lines of a browser 2 days ahead: apart from the rest by less than the
+    week, they are kept (the rule of docs/budget.md), but they stretched the span from 7 to 9 days and diluted
+    `cost_usd` by 22 % without a word."""
+    minute, day = 60_000, 86_400_000
+    lines = []
+    for i in range(7 * 24 * 6):  # every 10 minutes for a week, a console line and the Worker's record
+        ts = T0 + i * 10 * minute
+        lines.append(browser_event(ts, f"click {i}", trace=f"tb-{i}"))
+        lines.append({"id": f"w{i}", "trace_id": f"tw-{i}", "system": "worker", "level": "log",
+                      "message": f"POST /log {i}", "timestamp": ts})  # fmt: skip
+    week_end = T0 + (7 * 24 * 6 - 1) * 10 * minute
+    strays = [browser_event(week_end + 2 * day + k * 1000, f"resumed {k}", trace=f"ts-{k}") for k in range(3)]
+    src = tmp_path / "week.jsonl"
+    src.write_text("".join(orjson.dumps(x).decode() + "\n" for x in [*lines, *strays]))
+    r = cli("replay", str(src), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    said = (
+        "3 browser events lie 2.0 d after every Worker and Convex event, apart from the rest by 2.0 d without any "
+        "event, on the browsers' own clocks: with them the observed span is 9.0 d, not 7.0 d; if a browser clock is "
+        "wrong, the load is diluted by 22 %: check those events' times"
+    )
+    assert said in r.json()["notes"]
+    assert f"note: {said}" in r.stderr
+    assert r.json()["replay"]["left_out"] == [] and r.json()["metrics"]["events"] == len(lines) + 3
+
+
+def test_a_file_level_fault_is_named_by_its_file_alone(cli: Cli, tmp_path: Path) -> None:
+    # a gzip cut off before its first line was said to be at `trunc.gz:0`
+    import gzip
+
+    good = tmp_path / "a.jsonl"
+    good.write_text(orjson.dumps(browser_event(T0, "ok")).decode() + "\n")
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(b'{"message": "x"}\n' * 100)[:10])
+    r = cli("replay", str(good), str(cut), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    assert f"the first at {cut} (truncated gzip file" in r.stderr
+    assert f"{cut}:0" not in r.stderr

@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from logcorr.errors import ConfigError, UsageError
+from logcorr.errors import ConfigError, ExitCode, UsageError
 from logcorr.replay import synth
 from logcorr.replay.scenario import BUILTIN, load_scenario
 from logcorr.replay.synth import SyntheticLoad
@@ -211,3 +211,93 @@ def test_month_averages_at_least_ten_events_a_second_over_one_budget_month() -> 
     assert sc.start.day == 1 and sc.start.hour == 0
     assert load.expected / (sc.duration / 1000) >= 10
     assert len(load.windows()) > 1
+
+
+def test_a_scenario_that_offers_no_event_is_refused_not_passed(tmp_path: Path, cli: Any) -> None:
+    # a flow started after the end replayed 0 events, exit 0, and `cost_usd<10` passed on nothing
+    path = scenario_file(
+        tmp_path, ONE_FLOW.format(duration="1h", flow='rate = 5\ntime_unit = "1m"\nstart = "2h"')
+    )
+    r = cli("replay", "--scenario", path, "--assert", "cost_usd<10")
+    assert r.exit_code == ExitCode.USAGE
+    assert r.stdout == ""
+    assert "offers no event to replay: flow f emits no event: it starts at 2.0 h" in r.stderr
+    for param in ("flows.f.rate=0", "flows.f.enabled=false", "flows.f.steps.0.probability=0"):
+        r = cli("replay", "--scenario", "steady", "-p", "flows.action.enabled=false", "-p", "flows.page.enabled=false",
+                "-p", "flows.cron.enabled=false", "-p", "flows.health.enabled=false",
+                "-p", 'flows.f.steps=[{system="browser", message="m"}]', "-p", "flows.f.rate=1",
+                "-p", param)  # fmt: skip
+        assert r.exit_code == ExitCode.USAGE, (param, r.stderr)
+        assert "offers no event to replay" in r.stderr
+
+
+def test_a_flow_that_emits_nothing_is_said_on_stderr_and_in_the_notes(cli: Any) -> None:
+    # a prefix of `month` is a fair question, but its floods that start later are not in it: say so
+    r = cli("replay", "--scenario", "month", "-p", "duration=3h", "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    said = "flow flood-backend emits no event: it starts at 18.0 h, at or after the scenario's end (3.0 h)"
+    assert f"note: {said}" in r.stderr
+    assert said in r.json()["notes"]
+    assert "flood-browser emits" not in r.stderr
+
+
+def test_a_param_of_no_flow_names_the_flows_there_are() -> None:
+    # it said `flows.chekout.steps: Field required`, of a flow the user never meant to add
+    with pytest.raises(
+        UsageError,
+        match=r"--param flows\.acton\.rate: the scenario has no flow 'acton' \(did you mean action\?\)",
+    ) as e:
+        load_scenario("steady", ["flows.acton.rate=1"])
+    assert "its flows: action, cron, health, page" in (e.value.hint or "")
+    sc, _, _ = load_scenario(
+        "steady", ["flows.new.rate=1", 'flows.new.steps=[{system = "browser", message = "hi"}]']
+    )
+    assert sc.flows["new"].rate == 1  # a new flow, steps and all, is still one
+
+
+@pytest.mark.parametrize(
+    ("param", "said"),
+    [
+        ("flows.action.rat=1", "flows.action.rat: unknown field (did you mean rate?)"),
+        (
+            "flows.action.steps.0.levle=warn",
+            "flows.action.steps.0.levle: unknown field (did you mean level?)",
+        ),
+    ],
+)
+def test_a_misspelt_field_inside_a_flow_names_the_one_meant(param: str, said: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_scenario("steady", [param])
+    assert said in str(e.value)
+
+
+LINED = """name = "checkout"
+duration = "1h"
+
+[flows.checkout]
+rate = -5
+time_unit = "1m"
+steps = [
+  { system = "browser", message = "checkout {v}", variants = 10 },
+  { system = "worker", message = "POST /log 200", after = "35sec" },
+]
+"""
+
+
+def test_a_scenario_files_bad_fields_are_named_with_their_lines(tmp_path: Path) -> None:
+    # the field's path alone left the user to count a flow's steps in a long file
+    path = scenario_file(tmp_path, LINED)
+    with pytest.raises(ConfigError) as e:
+        load_scenario(path)
+    assert str(e.value).splitlines()[1:] == [
+        "  flows.checkout.rate: Input should be greater than or equal to 0 (line 5)",
+        "  flows.checkout.steps.1.after: '35sec' is not a duration; write it like 500ms, 90s, 30m, 2h, 1d "
+        "or 1h30m (line 9)",
+    ]
+    # a value an override set is not in the file: said as such, not given the file's line
+    with pytest.raises(ConfigError) as e:
+        load_scenario(path, ["flows.checkout.steps.1.after=20ms", "flows.checkout.steps.0.variants=0"])
+    assert str(e.value).splitlines()[1:] == [
+        "  flows.checkout.rate: Input should be greater than or equal to 0 (line 5)",
+        "  flows.checkout.steps.0.variants: Input should be greater than or equal to 1 (set by --param)",
+    ]

@@ -254,6 +254,7 @@ def read_inputs(
     tmp = tempfile.TemporaryDirectory(prefix="logcorr-sim-")
     db = str(Path(tmp.name) / "sim.duckdb")
     result = ingest(paths, db, policy, local_tz=local_tz)
+    con = open_read_only(db)
     # how the files were read, as ingest's summary says it: the zone `npx convex logs` text was read in moves
     # every backend event of the file, and with them the observed span the month is tiled from
     file_notes = [f"{f.name}: {note}" for f in result.files for note in f.stats.notes]
@@ -272,12 +273,24 @@ def read_inputs(
         if len(reasons) > _REASONS_SHOWN:
             rest = sum(reasons.values()) - sum(n for _, n in top)
             why += f"; {rest} more for {len(reasons) - _REASONS_SHOWN} other reason(s)"
-        said.append(f"{result.rejected} input line(s) could not be read and are left out ({why}); "
-                    "`logcorr ingest` of the same files says where")  # fmt: skip
+        said.append(f"{result.rejected} input line(s) could not be read and are left out ({why}){_first_reject(con)}; "
+                    "`logcorr ingest` of the same files says where each is")  # fmt: skip
     for note in said:  # a note names its file: a name's control characters made visible, not acted on
         sys.stderr.write(f"note: {visible(note)}\n")
     read = {"notes": said, "rejected": result.rejected, "reject_reasons": dict(reasons.most_common())}
-    return open_read_only(db), tmp, read
+    return con, tmp, read
+
+
+def _first_reject(con: Any) -> str:
+    """`, the first at exports/app.log:3 (not JSON)`: the file and line a reader can open (the note named neither)."""
+    row = con.execute(
+        "SELECT f.path, r.source_line, r.reason FROM rejects r JOIN ingest_files f "
+        "ON f.run_id = r.run_id AND f.path = r.source_file ORDER BY r.run_id, f.file_id, r.source_line LIMIT 1"
+    ).fetchone()
+    if not row:
+        return ""
+    where = f"{row[0]}:{row[1]}" if row[1] > 0 else row[0]  # line 0: the file itself (a gzip cut off)
+    return f", the first at {where} ({row[2]})"
 
 
 def diff(current: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:

@@ -90,6 +90,8 @@ def replay_cmd(
     if list_scenarios:
         return _list()
     validate(asserts or [], compare=bool(compare_policy))
+    if svg:
+        _check_svg_target(svg)
     req = Request(scenario, list(param or []), list(inputs or []), db, speed, multiply, policy, compare_policy,
                   list(pricing or []), model, amplification, _bucket(bucket), top,
                   cost_models(list(asserts or [])), local_tz)  # fmt: skip
@@ -147,6 +149,25 @@ def _emit(result: dict[str, Any], fmt: ReplayFormat, checks: list[Any], svg: str
         raise AssertionError(fmt)
     for line in out.check_lines(checks):
         sys.stderr.write(line + "\n")
+
+
+def _check_svg_target(path: str) -> None:
+    """Refuse an --svg path that cannot be written before the replay runs: it failed after it, and a month's
+    two minutes of replay and its report were lost with it."""
+    import os
+    from pathlib import Path
+
+    from logcorr.errors import InputError
+
+    p = Path(path)
+    folder = p.parent
+    if p.is_dir():
+        raise InputError(f"cannot write --svg {path}: it is a directory", "name a file, e.g. --svg chart.svg")
+    if not folder.is_dir():
+        raise InputError(f"cannot write --svg {path}: directory {folder} does not exist",
+                         f"create it first (mkdir -p {folder}), or choose another path")  # fmt: skip
+    if not os.access(folder, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(f"cannot write --svg {path}: permission denied")
 
 
 def _write_svg(result: dict[str, Any], path: str) -> None:

@@ -46,12 +46,23 @@ def _span(ms: int) -> str:
     return f"{ms} ms"
 
 
+def rate(per_s: float) -> str:
+    """Events per second as people read them: `22.54/s`, `2.43/min` or `34.8/h` (a week's exports at `0.00/s`
+    said nothing)."""
+    if per_s <= 0:
+        return "0/s"
+    for unit, size in (("s", 1), ("min", 60), ("h", 3600)):
+        if per_s * size >= 1:
+            return f"{per_s * size:,.3g}/{unit}" if per_s * size < 100 else f"{per_s * size:,.0f}/{unit}"
+    return f"{per_s * 86_400:,.3g}/d"
+
+
 def headline(result: dict[str, Any]) -> str:
     r, m = result["replay"], result["metrics"]
     what = f"scenario {r['name']} ({r['source']}, seed {r['seed']})" if r["kind"] == "scenario" else (
         f"recorded {say_count(r['recorded_events'], 'event')} ×{r['multiply']:g} at {r['speed']:g}× speed")  # fmt: skip
     return (f"replay {what}: {say_count(m['events'], 'event')} over {_span(r['span_ms'])} from {r['start'][:16].replace('T', ' ')} "
-            f"({m['events_per_s']:,.2f}/s) · policy {result['policy']['source']} [{result['policy']['digest']}]")  # fmt: skip
+            f"({rate(m['events'] / max(1, r['span_ms']) * 1000)}) · policy {result['policy']['source']} [{result['policy']['digest']}]")  # fmt: skip
 
 
 def chart_title(result: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ an offset, a probability, repeats (loops) and redeliveries (Convex retries).
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from datetime import UTC, datetime
 from importlib import resources
@@ -211,6 +212,8 @@ def parse_value(text: str) -> Any:
 def apply_params(doc: dict[str, Any], params: list[str]) -> dict[str, str]:
     """Apply `key=value` overrides in order; returns them as given (for the result's header)."""
     applied: dict[str, str] = {}
+    flows = doc.get("flows")
+    known = set(flows) if isinstance(flows, dict) else set()
     for p in params:
         key, sep, value = p.partition("=")
         key = key.strip()
@@ -220,7 +223,25 @@ def apply_params(doc: dict[str, Any], params: list[str]) -> dict[str, str]:
             )
         _set(doc, key, parse_value(value.strip()))
         applied[key] = value.strip()
+    _new_flows_have_steps(doc, known, list(applied))
     return applied
+
+
+def _new_flows_have_steps(doc: dict[str, Any], known: set[str], keys: list[str]) -> None:
+    """A `--param flows.NAME.…` of no flow the scenario has, giving no steps, is a misspelt flow: say so, with the
+    flows there are (it was `flows.nosuch.steps: Field required`, of a flow the user never meant to add)."""
+    flows = doc.get("flows")
+    for name, flow in flows.items() if isinstance(flows, dict) else ():
+        if name in known or not isinstance(flow, dict) or "steps" in flow:
+            continue
+        key = next(k for k in keys if k.startswith(f"flows.{name}.") or k == f"flows.{name}")
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        raise UsageError(
+            f"--param {key}: the scenario has no flow {name!r}"
+            + (f" (did you mean {close[0]}?)" if close else ""),
+            f"its flows: {', '.join(sorted(known)) or 'none'}; a new flow needs its steps too, e.g. "
+            f'--param \'flows.{name}.steps=[{{system = "browser", message = "hello"}}]\'',
+        )
 
 
 def _read_one(name_or_path: str, base_dir: Path | None) -> tuple[dict[str, Any], str, Path | None]:
@@ -277,7 +298,9 @@ def load_scenario(name_or_path: str, params: list[str] | None = None) -> tuple[S
     try:
         return Scenario.model_validate(doc), source, applied
     except ValidationError as e:
+        # the user's own file: each bad field's line (a built-in's lines are no use to a user)
+        text = None if source.startswith("built-in:") else read_text(Path(source), "scenario")
         raise ConfigError(
-            format_errors(e, source, "scenario", Scenario),
+            format_errors(e, source, "scenario", Scenario, text, tuple(applied)),
             "see docs/replay.md for every field",
         ) from e

@@ -14,6 +14,7 @@ per distinct template (step × variant), exactly as ingest stages an event, and 
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from logcorr.rules.policy import Policy
 from logcorr.rules.redact import Redactor, might_hold_secret
 from logcorr.rules.suppress import Suppressor
 from logcorr.sim.load import MAX_EVENTS
+from logcorr.units import say_duration
 
 MAX_TEMPLATES = 1_000_000
 TARGET_CHUNK_EVENTS = 250_000
@@ -129,6 +131,38 @@ def expected_events(sc: Scenario, segs: list[Segment]) -> float:
         sum(s.probability * s.repeat * (1 + s.redeliver) for s in f.steps) for _, f in _enabled(sc)
     ]
     return sum((g.k_hi - g.k_lo) * per_arrival[g.flow] for g in segs)
+
+
+def silent_flows(sc: Scenario, segs: list[Segment]) -> list[str]:
+    """Why each enabled flow emits no event in the scenario's time (`flow flood starts at 10.0 h, at or after
+    the scenario's end (3.0 h)`), one line per such flow: a prefix of `month` is meant, a typo is not."""
+    arrivals = Counter[int]()
+    for g in segs:
+        arrivals[g.flow] += g.k_hi - g.k_lo
+    out = []
+    for fi, (name, flow) in enumerate(_enabled(sc)):
+        if flow.start >= sc.duration:
+            why = f"starts at {say_duration(flow.start)}, at or after the scenario's end ({say_duration(sc.duration)})"
+        elif flow.duration == 0:
+            why = "lasts 0 ms (its duration)"
+        elif not arrivals[fi]:
+            why = "has no arrival in its time (its rate is 0, or too low for its duration)"
+        elif not any(s.probability for s in flow.steps):
+            why = "has no step of probability above 0"
+        else:
+            continue
+        out.append(f"flow {name} emits no event: it {why}")
+    return out
+
+
+def no_event_error(sc: Scenario, source: str, silent: list[str]) -> ConfigError:
+    """A scenario that offers no event at all: its thresholds would pass whatever the policy does."""
+    why = "; ".join(silent) if silent else "every flow is switched off (enabled = false)"
+    return ConfigError(
+        f"scenario {sc.name} ({source}) offers no event to replay: {why}",
+        "check the flows' start, duration, rate and enabled (and --param); a threshold on no events passes "
+        "whatever the policy",
+    )
 
 
 def build_templates(sc: Scenario, policy: Policy) -> tuple[list[Template], list[int]]:
@@ -257,6 +291,12 @@ class SyntheticLoad:
         self.expected = expected_events(sc, self.segments)
         if not self.expected <= MAX_EVENTS:
             _too_many(sc, self.expected)
+        # a flow started after the end replayed 0 events, exit 0, and `cost_usd<10` passed on nothing
+        self.notes = silent_flows(sc, self.segments)
+        if not self.expected:
+            raise no_event_error(sc, source, self.notes)
+        for note in self.notes:
+            sys.stderr.write(f"note: {note}\n")
         self.templates: list[Template] = []
         self._by_tpl: tuple[list[Any], ...] = ([], [], [], [])
         self.view = """SELECT c.ts_ms, t.system, t.level, c.trace_id, t.fingerprint, c.tpl, c.d

@@ -243,15 +243,29 @@ class Policy(_Model):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
-def format_errors(err: ValidationError, source: str, what: str = "policy", model: Any = None) -> str:
+def format_errors(
+    err: ValidationError,
+    source: str,
+    what: str = "policy",
+    model: Any = None,
+    text: str | None = None,
+    given: tuple[str, ...] = (),
+) -> str:
     """One line per invalid field: `  section.field: message`, under `invalid {what} in {source}:`. With the
-    pydantic `model` validated, a misspelt field names the one meant."""
+    pydantic `model` validated, a misspelt field names the one meant; with the file's `text`, the line that
+    holds it (`  flows.checkout.steps.1.after: … (line 12)`), or `(set by --param)` for a field a `given` override set."""
+    from logcorr.datafiles import toml_line
+
     lines = [f"invalid {what} in {source}:"]
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")  # pydantic's words for a ValueError our checks raise
         if e["type"] == "extra_forbidden":  # pydantic says "Extra inputs are not permitted"
             msg = "unknown field" + _did_you_mean(model, e["loc"])
+        if any(where == g or where.startswith(g + ".") or g.startswith(where + ".") for g in given):
+            msg += " (set by --param)"
+        elif text is not None and (n := toml_line(text, tuple(e["loc"]), e["type"] == "missing")):
+            msg += f" (line {n})"
         lines.append(f"  {where}: {msg}")
     return "\n".join(lines)
 
@@ -261,13 +275,33 @@ def _did_you_mean(model: Any, loc: tuple[Any, ...]) -> str:
     import difflib
 
     for part in loc[:-1]:
-        field = getattr(model, "model_fields", {}).get(part)
-        model = field.annotation if field is not None else None
+        if hasattr(model, "model_fields"):
+            field = model.model_fields.get(part)
+            model = _optional_model(field.annotation) if field is not None else None
+        else:  # a key or an index: a scenario's `flows.checkout.rat`, through dict[str, Flow] to Flow
+            model = _item_model(model)
     names = list(getattr(model, "model_fields", {}))
     close = difflib.get_close_matches(str(loc[-1]), names, n=1) if loc else []
     return (
         f" (did you mean {close[0]}?)" if close else (f"; fields here: {', '.join(names)}" if names else "")
     )
+
+
+def _item_model(annotation: Any) -> Any:
+    """What a `dict[str, Flow]` or `list[Step]` holds under a key or an index (None when it is not one)."""
+    from typing import get_args, get_origin
+
+    if get_origin(annotation) in (dict, list) and get_args(annotation):
+        return _optional_model(get_args(annotation)[-1])
+    return None
+
+
+def _optional_model(annotation: Any) -> Any:
+    """`Flow` of `Flow | None`; any other annotation as it is."""
+    from typing import get_args
+
+    models = [a for a in get_args(annotation) if hasattr(a, "model_fields")]
+    return models[0] if len(models) == 1 and type(None) in get_args(annotation) else annotation
 
 
 def load_policy(path: str | None) -> Policy:
@@ -277,8 +311,9 @@ def load_policy(path: str | None) -> Policy:
     from logcorr.datafiles import read_text
 
     p = Path(path)
+    text = read_text(p, "policy file", "check the path")
     try:
-        raw = tomllib.loads(read_text(p, "policy file", "check the path"))
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"policy file {path} is not valid TOML: {e}") from e
     data: Any = raw
@@ -293,5 +328,7 @@ def load_policy(path: str | None) -> Policy:
         return Policy.model_validate(data)
     except ValidationError as e:
         raise ConfigError(
-            format_errors(e, path, model=Policy), "see `logcorr policy show` for every field and its default"
+            # a pyproject's fields lie under [tool.logcorr], which the lines are not looked up in
+            format_errors(e, path, model=Policy, text=None if p.name == "pyproject.toml" else text),
+            "see `logcorr policy show` for every field and its default",
         ) from e

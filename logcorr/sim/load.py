@@ -120,19 +120,50 @@ def browser_only_reach(con: Any) -> str | None:
     if row[0] is None:
         return None  # browser clocks only: nothing to measure them against
     slo, shi, lo, hi = (int(v) for v in row)
-    said = []
+    said, silent = [], []
     for side, reach, where in (("after", hi - shi, "ts_ms > ?"), ("before", slo - lo, "ts_ms < ?")):
-        if reach >= STRAY_MIN_GAP_MS and reach > shi - slo:
-            edge = shi if side == "after" else slo
-            count = con.execute(f"SELECT count(*) FROM sim_base WHERE {where}", [edge]).fetchall()[0][0]
+        if reach < STRAY_MIN_GAP_MS:
+            continue
+        edge = shi if side == "after" else slo
+        count = con.execute(f"SELECT count(*) FROM sim_base WHERE {where}", [edge]).fetchall()[0][0]
+        them = f"{say_count(count, 'browser event')} {'lie' if count != 1 else 'lies'}"
+        if reach > shi - slo:
             said.append(f"{say_count(count, 'browser event')} reach {say_duration(reach)} {side} them")
-    if not said:
+            continue
+        quiet = _silence_beyond(con, side, edge)
+        if quiet >= STRAY_MIN_GAP_MS:  # a week's exports and a clock 2 days ahead: kept, and said
+            silent.append((side, reach, them, quiet))
+    if said:
+        return (
+            f"the Worker's and Convex's events span {say_duration(shi - slo + 1)}; {' and '.join(said)}, on the "
+            "browsers' own clocks: if a browser clock is wrong, the observed span is mostly empty and the load "
+            "diluted: check those events' times"
+        )
+    if not silent:
         return None
+    span = hi - lo + 1
+    without = span - sum(reach for _, reach, _, _ in silent)
+    parts = [
+        f"{them} {say_duration(reach)} {side} every Worker and Convex event, apart from the rest by "
+        f"{say_duration(quiet)} without any event"
+        for side, reach, them, quiet in silent
+    ]
     return (
-        f"the Worker's and Convex's events span {say_duration(shi - slo + 1)}; {' and '.join(said)}, on the "
-        "browsers' own clocks: if a browser clock is wrong, the observed span is mostly empty and the load "
-        "diluted: check those events' times"
+        f"{' and '.join(parts)}, on the browsers' own clocks: with them the observed span is {say_duration(span)}, "
+        f"not {say_duration(without)}; if a browser clock is wrong, the load is diluted by "
+        f"{100 * (span - without) / span:.0f} %: check those events' times"
     )
+
+
+def _silence_beyond(con: Any, side: str, edge: int) -> int:
+    """How long no event was observed between the last event at or inside `edge` (a server clock's far end) and
+    the first browser event beyond it, on `side`."""
+    if side == "after":
+        sql = "SELECT min(ts_ms) FILTER (ts_ms > $e) - max(ts_ms) FILTER (ts_ms <= $e) FROM sim_base"
+    else:
+        sql = "SELECT min(ts_ms) FILTER (ts_ms >= $e) - max(ts_ms) FILTER (ts_ms < $e) FROM sim_base"
+    ((gap,),) = con.execute(sql, {"e": edge}).fetchall()
+    return int(gap or 0)
 
 
 def say_left_out(group: dict[str, Any]) -> str:
