@@ -238,7 +238,7 @@ def _tail_finder(word: str) -> Callable[[str], bool]:
     head = re.compile(re.escape(word[:-1]), re.I)
     tail = re.compile(tail_pattern(word), re.I)
 
-    def found(low: str) -> bool:
+    def search(low: str) -> bool:
         refused = 0  # a run starting before this is part of one refused
         m = head.search(low)
         while m is not None:
@@ -250,6 +250,18 @@ def _tail_finder(word: str) -> Callable[[str], bool]:
             # (a place whose run would end before `refused` is skipped: each `auth:` of `_auth:_auth:…` was one loop)
             m = head.search(low, max(m.start() + 1, refused - len(word) + 1))
         return False
+
+    # the answer for the text last asked about, kept with it (one tuple: threads may share it): `Redactor.text` asks
+    # for the probe and again for `auth_kv`'s trigger words, and a line of `\tauth:` over and over is one loop a
+    # place (0.35 s a MB)
+    last: list[tuple[str | None, bool]] = [(None, False)]
+
+    def found(low: str) -> bool:
+        text, answer = last[0]
+        if text is not low:
+            answer = search(low)
+            last[0] = (low, answer)
+        return answer
 
     return found
 
