@@ -112,6 +112,8 @@ def hostile(size: int, seed: int = 1) -> Iterator[tuple[str, str]]:
             else _fill(unit, size, prefix)
         )
         yield name, text[:size]
+    # a Convex deploy key's name over and over before its `|` (its words are no trigger words: `|` is)
+    yield "prod:…|", _fill("prod:", size - 1) + "|"
 
 
 def baseline(records: int) -> list[str]:
