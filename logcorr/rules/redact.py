@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from logcorr.rules.runsub import Starts, Sub, merged_sub
 from logcorr.sources.fast import kv_near as _compiled_kv_near
 
 MARK = "[REDACTED"
@@ -120,7 +121,9 @@ _KV_START = r"(?:" + _KEY_START + r"|(?<=[A-Za-z0-9])(?=(?i:token|secret|passw|c
 # `DB_PASSWORD_PROD=…`, `credentials.json=…`, `apiSecretValue: …` (joined by `_`, `.`, `-` or a camelCase hump);
 # not when the key ends in a word of `_KEY_ABOUT`, written whole or with its parts joined (`token_type=bearer`,
 # `secret_count=3`, `access_token_expires_in=3600`: what a context key is not secret-named for either). The
-# suffix is all or nothing: a shorter one is followed by another character of the key, not by `:`/`=`/`->`
+# suffix is all or nothing: a shorter one is followed by another character of the key, not by `:`/`=`/`->`. So it is
+# an atomic group: where the key is refused at its end, its shorter splits (`AbAb…`: each hump a part, or part of
+# the one before) are not tried, 2 ** humps of them (`token` + 18 humps + `Count: x` took 1.2 s, 30 humps an hour)
 _ABOUT_SPELLINGS = tuple(
     dict.fromkeys(
         w[: len(w) - 2] + join + w[len(w) - 2 :] if w in ("expiresin", "expiresat") else w
@@ -128,7 +131,7 @@ _ABOUT_SPELLINGS = tuple(
         for join in ("", "_", "-", ".")
     )
 )
-_KEY_SUFFIX = r"(?:[_.-][a-z0-9]+|(?-i:(?<=[a-z0-9])[A-Z][A-Za-z0-9]*))+" + "".join(
+_KEY_SUFFIX = r"(?>(?:[_.-][a-z0-9]+|(?-i:(?<=[a-z0-9])[A-Z][A-Za-z0-9]*))+)" + "".join(
     f"(?<!{re.escape(w)})" for w in _ABOUT_SPELLINGS
 )
 # …and, as in context (where a longer name's text is replaced, not its number or flag, and an object's texts
@@ -178,27 +181,33 @@ _TOKEN_CHARS = r"[A-Za-z0-9._~+/=:%-]"
 # (each scan reads at most `_SCAN` characters: a line of `basic_auth:` 8,000 times over, one run of token
 # characters, was scanned to its end from each `auth`, 13 s; a credential has its digit, hump or mix long before)
 _SCAN = "{0,512}"
+# (twenty of them tested first: a long run is taken at once, not read up to 512 for a digit and a hump first, as
+# after each `basic_auth:` of a line of them)
 _TOKEN_LIKE = (
-    r"(?="
-    + _TOKEN_CHARS
-    + r"{6})(?=[A-Za-z._~+/=:%-]"
-    + _SCAN
-    + r"[0-9]|"
-    + _TOKEN_CHARS
-    + _SCAN
-    + r"?[a-z][A-Z]|"
-    + _TOKEN_CHARS
-    + r"{20})"
-)
+    r"(?=" + _TOKEN_CHARS + r"{6})(?=" + _TOKEN_CHARS + r"{20}|[A-Za-z._~+/=:%-]" + _SCAN + r"+[0-9]|"
+    + _TOKEN_CHARS + _SCAN + r"?[a-z][A-Z])"
+)  # fmt: skip
 # … eight characters or more of a token's alphabet with a digit, a letter and a digit again in that order: a
 # random token's characters are mixed (`a5600ea69243…`, `muO6RvvB7fOH…`), a function's name is words with at most a
 # number at its end or in one place (`migrate20240101`, `oauth2Callback`, `verify2fa`)
 # (each run up to the next character wanted holds none of it: one way to match, tried in linear time; with
 # `_TOKEN_CHARS*?` before each, a run with no such order, `auth:` + 800 digits + 800 letters, took 14 s to refuse)
-_RANDOM_LIKE = (
-    r"(?=" + _TOKEN_CHARS + r"{8})(?=[A-Za-z._~+/=:%-]" + _SCAN + r"[0-9][0-9._~+/=:%-]" + _SCAN
-    + r"[A-Za-z][A-Za-z._~+/=:%-]" + _SCAN + r"[0-9])"
-)  # fmt: skip
+# (possessive: a run holding none of the character after it is refused without giving back, one at a time)
+
+
+def _random_like(letters: str) -> str:
+    """`_RANDOM_LIKE` with `letters` (a class's inside) for its letters."""
+    return (
+        r"(?=[" + letters + r"0-9._~+/=:%-]{8})(?=[" + letters + r"._~+/=:%-]" + _SCAN + r"+[0-9][0-9._~+/=:%-]"
+        + _SCAN + r"+[" + letters + r"][" + letters + r"._~+/=:%-]" + _SCAN + r"+[0-9])"
+    )  # fmt: skip
+
+
+# (it is looked for in the key of `auth_kv`, which is case-insensitive: its letters are ASCII's and the characters
+# beyond that fold to them there, İ, ı, ſ and the Kelvin sign, written out and read case-sensitively: the engine folds
+# each character it reads under (?i), and this reads up to 512 after each `auth:`; `proxy_auth:` over 100 KB took 1 s)
+_FOLDED_LETTERS = "A-Za-z\u0130\u0131\u017f\u212a"
+_RANDOM_LIKE = r"(?-i:" + _random_like(_FOLDED_LETTERS) + r")"
 
 # A probe word ending in TAIL is found only where a run of a token's characters follows it holding a digit, then a
 # letter, then a digit (`auth:` + TAIL: `auth:a5600ea6…`, `[auth:muO6RvvB7fOH…`; not `auth:login`, `[auth:verify2fa]`,
@@ -229,7 +238,7 @@ def _tail_finder(word: str) -> Callable[[str], bool]:
     head = re.compile(re.escape(word[:-1]), re.I)
     tail = re.compile(tail_pattern(word), re.I)
 
-    def found(low: str) -> bool:
+    def search(low: str) -> bool:
         refused = 0  # a run starting before this is part of one refused
         m = head.search(low)
         while m is not None:
@@ -238,8 +247,21 @@ def _tail_finder(word: str) -> Callable[[str], bool]:
                 if tail.match(low, at):
                     return True
                 refused = _TAIL_RUN.match(low, at).end()  # type: ignore[union-attr]
-            m = head.search(low, m.start() + 1)
+            # (a place whose run would end before `refused` is skipped: each `auth:` of `_auth:_auth:…` was one loop)
+            m = head.search(low, max(m.start() + 1, refused - len(word) + 1))
         return False
+
+    # the answer for the text last asked about, kept with it (one tuple: threads may share it): `Redactor.text` asks
+    # for the probe and again for `auth_kv`'s trigger words, and a line of `\tauth:` over and over is one loop a
+    # place (0.35 s a MB)
+    last: list[tuple[str | None, bool]] = [(None, False)]
+
+    def found(low: str) -> bool:
+        text, answer = last[0]
+        if text is not low:
+            answer = search(low)
+            last[0] = (low, answer)
+        return answer
 
     return found
 
@@ -285,9 +307,12 @@ _ID_PAIR = r"(?i:" + "|".join(_ID_WORDS) + r"):[0-9]{1,3}"
 # `proxy_auth`, `Proxy-Auth`, `http_auth`, `smtp_auth`, …) the value is that pair, whatever its words: no id is kept
 # (`basic_auth: root:123`, `proxy_auth:user:42` are replaced), and a pair of words is one too (`Proxy-Auth: bob:pw`)
 _BASIC_KINDS = ("basic", "proxy", "http", "https", "digest", "smtp", "imap", "ftp", "ldap")
-_BASIC_BEFORE = r"(?P<ak_basic>" + "|".join(
-    rf"(?<={k}[_-])|(?<={k})(?-i:(?=A))" for k in _BASIC_KINDS
-) + r")?"  # fmt: skip
+# (after `_` or `-`, or before `A`, first: most places `auth` is are neither. Possessive: where the value after the
+# key is refused with `ak_basic` set, it is refused without it, a narrower test)
+_BASIC_BEFORE = (
+    r"(?P<ak_basic>(?<=[_-])(?:" + "|".join(rf"(?<={k}[_-])" for k in _BASIC_KINDS) + r")"
+    + r"|(?-i:(?=A))(?:" + "|".join(rf"(?<={k})" for k in _BASIC_KINDS) + r"))?+"
+)  # fmt: skip
 _AUTH_LOOK = (
     r"(?(ak_basic)(?:" + _USER_PASS + r"|" + _TOKEN_LIKE + r")|"
     + r"(?!" + _ID_PAIR + r"(?:[\s,;&}\]\)\"'\\]|$))"
@@ -360,7 +385,10 @@ _SPACED_KEYS = ("api key", "private key", "account key", "auth key", "signing ke
 _SPACED_NAMES = ("access token", "refresh token", "id token", "auth token", "session token", "csrf token",
                  "client secret", "app secret", "secret key", "secret access key", "pass word", "pass phrase",
                  *_SPACED_KEYS)  # fmt: skip
-_NAMED_ID = r"(?!(?:[A-Za-z]{2,}[-_.]?)+[0-9]{0,5}(?:[-_.][A-Za-z]{2,})*(?![A-Za-z0-9._~+/=:%-]))"
+# (written with one way to match each text: words of two letters or more, one of `-_.` between two and one at their
+# end; `(?:[A-Za-z]{2,}[-_.]?)+` split a run of letters every way before refusing it, `API key: ` + 36 letters + `+`
+# took 3 s, 50 letters hours)
+_NAMED_ID = r"(?![A-Za-z]{2,}+(?:[-_.][A-Za-z]{2,}+)*+[-_.]?+[0-9]{0,5}+(?:[-_.][A-Za-z]{2,}+)*+(?![A-Za-z0-9._~+/=:%-]))"
 _SPACED_KV = (
     r"(?P<spaced_kv>(?P<sk_key>(?i:" + _Q + r"?" + _KEY_START + r"(?:(?P<sk_kind>" + "|".join(_SPACED_KEYS) + r")|"
     + "|".join(n for n in _SPACED_NAMES if n not in _SPACED_KEYS) + r")" + _Q + r"?)"
@@ -451,6 +479,16 @@ _NAMED_TRIGGERS = ("auth_key", "auth-key", "auth.key", "authkey", "signing", "en
 # `kv`'s: those and `credential` (`credentials: …`; a trigger of the probe already, for context keys)
 _KV_TEXT_TRIGGERS = (*_KV_TRIGGERS, "credential")
 
+# A JWT's first part is read to the end of its run of characters, a '.' being none of them (possessive: no shorter
+# part is followed by one), and so is a Convex deploy key's name (a '|' after it): from a later start in the same run
+# the part ends where it did and the same text follows, a shorter first part, so where the first start fails the
+# later ones do (`runsub.Starts`: tried at each, `eyJ-` 25,000 times took 5 s, `prod:` 20,000 times and `|` 132 s)
+_JWT = r"(?P<jwt>\beyJ[A-Za-z0-9_-]{4,}+\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,})"
+_JWT_START = r"\beyJ[A-Za-z0-9_-]*+"
+# (a preview or project key names its team and project: `preview:team:project|…`)
+_CONVEX_START = r"\b(?:prod|dev|preview|project):[a-z0-9-]++(?::[a-z0-9-]++)*+"
+_CONVEX_KEY = r"(?P<convex_deploy_key>" + _CONVEX_START + r"\|[A-Za-z0-9+/=_-]{20,})"
+
 # (group, regex, lower-case trigger words: the regex can only match text containing one of them)
 _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
@@ -462,7 +500,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     (
         "jwt",
-        _JWT_FIRST + r"(?P<jwt>\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,})",
+        _JWT_FIRST + _JWT,
         ("eyj",),
     ),
     (
@@ -501,8 +539,7 @@ _GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
         r"|(?P<slack_webhook>hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{20,})"
         r"|(?P<sendgrid_key>\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{20,})"
         r"|(?P<npm_token>\bnpm_[A-Za-z0-9]{30,})"
-        # (a preview or project key names its team and project: `preview:team:project|…`)
-        r"|(?P<convex_deploy_key>\b(?:prod|dev|preview|project):[a-z0-9-]+(?::[a-z0-9-]+)*\|[A-Za-z0-9+/=_-]{20,})",
+        r"|" + _CONVEX_KEY,
         (
             "sk-",
             "_live_",
@@ -814,6 +851,20 @@ _MAY_MATCH: dict[str, Callable[[str], object]] = {
 _COMPILED: list[tuple[re.Pattern[str], tuple[str, ...], Callable[[str], object] | None]] = [
     (re.compile(rx), tr, _MAY_MATCH.get(name)) for name, rx, tr in _GROUPS
 ]
+# the groups replaced in linear time by `runsub` (`_JWT`, `_CONVEX_KEY`: the last of `provider`'s alternatives), the
+# others by their regex's `sub`
+_PROVIDER = next(rx for name, rx, _ in _GROUPS if name == "provider")
+assert _PROVIDER.endswith("|" + _CONVEX_KEY)
+_LINEAR_SUBS: dict[str, Sub] = {
+    "jwt": merged_sub([Starts(re.compile(_JWT_FIRST + _JWT), re.compile(_JWT_START))]),
+    "provider": merged_sub([
+        re.compile(_PROVIDER[: -len("|" + _CONVEX_KEY)]).search,
+        Starts(re.compile(_CONVEX_KEY), re.compile(_CONVEX_START)),
+    ]),
+}  # fmt: skip
+_SUBS: list[Sub] = [
+    _LINEAR_SUBS.get(name, rx.sub) for (name, _, _), (rx, _, _) in zip(_GROUPS, _COMPILED, strict=True)
+]
 # A key of a context object is secret-named (its value replaced whole, `Redactor.value`) when it is one of
 # `_SECRET_KEYS` (each spelling holds a `_KV_TRIGGERS` word), or its letters and digits hold a stem of
 # `_KEY_STEMS` (`_secret_in_name`). The stager looks at a row only when its text holds a trigger word, so the
@@ -918,13 +969,15 @@ def _build_any_trigger(words: tuple[str, ...]) -> Callable[[str], bool]:
 
 _any_trigger = _build_any_trigger(_ALL_TRIGGERS)
 # each pattern with the test of its own trigger words, for `Redactor.text` (tested before its cheaper test)
-_TEXT_GROUPS = [(rx, _build_any_trigger(tr), may) for rx, tr, may in _COMPILED]
+_TEXT_GROUPS = [
+    (sub, _build_any_trigger(tr), may) for sub, (_, tr, may) in zip(_SUBS, _COMPILED, strict=True)
+]
 # each pattern with its trigger words as bits of `_ALL_TRIGGERS` (bit k: word k), for `Redactor.text_masked`: the
 # probe's words inside its trigger words (`private key` for `private key-----`). Where one is found but not the
 # trigger word the pattern runs and finds nothing, as it would have
-_MASKED: list[tuple[re.Pattern[str], int, Callable[[str], object] | None]] = [
-    (rx, sum(1 << k for k, w in enumerate(_ALL_TRIGGERS) if any(w in t for t in tr)), may)
-    for rx, tr, may in _COMPILED
+_MASKED: list[tuple[Sub, int, Callable[[str], object] | None]] = [
+    (sub, sum(1 << k for k, w in enumerate(_ALL_TRIGGERS) if any(w in t for t in tr)), may)
+    for sub, (_, tr, may) in zip(_SUBS, _COMPILED, strict=True)
 ]
 _KEY_RX = re.compile(r"(?i)^(?:" + _SECRET_KEYS + r")$")
 # a key that names a secret inside a longer name (`db_password`, `X-Auth-Token`, `stripeSecretKey`,
@@ -1177,18 +1230,18 @@ class Redactor:
         if not _any_trigger(low):
             return s
         out = s
-        for rx, has_trigger, may in _TEXT_GROUPS:
+        for sub, has_trigger, may in _TEXT_GROUPS:
             if has_trigger(low) and (may is None or may(out)):
-                out = rx.sub(self._sub, out)
+                out = sub(self._sub, out)
         return out
 
     def text_masked(self, s: str, found: int) -> str:
         """`text(s)` when the trigger words in `s` are known: `found` has bit k set when `trigger_words()[k]`
         occurs in `s.lower()` (the compiled probe finds them while flagging the row)."""
         out = s
-        for rx, triggers, may in _MASKED:
+        for sub, triggers, may in _MASKED:
             if found & triggers and (may is None or may(out)):
-                out = rx.sub(self._sub, out)
+                out = sub(self._sub, out)
         return out
 
     def _every_text(self, v: Any, kind: str, depth: int) -> Any:
