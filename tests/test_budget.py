@@ -749,8 +749,8 @@ def test_a_period_may_be_shorter_than_a_span_a_stray_browser_line_stretched(
            "timestamp": NOV29_13H + 2 * DAY}], "a Worker's event"),
         # 20 browser lines of 150 events (13 %) are no stray clock: a second afternoon of a console export
         ([{**SKEWED, "message": f"next day {i}", "trace_id": f"tn-{i}"} for i in range(20)], "many"),
-        # 3 h after a 4 h afternoon: not apart from it by more than its span
-        ([{**SKEWED, "context": {**SKEWED["context"], "timestamp": NOV29_13H + 7 * HOUR}}], "near"),
+        # 50 min after a 4 h afternoon: a silence under an hour is no stray clock's
+        ([{**SKEWED, "context": {**SKEWED["context"], "timestamp": NOV29_13H + 4 * HOUR + 50 * 60_000}}], "near"),
     ],
 )  # fmt: skip
 def test_what_is_not_a_stray_browser_clock_stays_in_the_span(
@@ -768,14 +768,84 @@ def test_what_is_not_a_stray_browser_clock_stays_in_the_span(
             "own clocks: if a browser clock is wrong, the observed span is mostly empty and the load diluted: "
             "check those events' times"
         ]
-    elif why == "near":  # kept, but a wrong clock would dilute the load: said (it was not)
-        assert reach == [
-            "1 browser event lies 3.1 h after every Worker and Convex event, apart from the rest by 3.1 h without any "
-            "event, on the browsers' own clocks: with them the observed span is 7.0 h, not 3.9 h; if a browser clock "
-            "is wrong, the load is diluted by 44 %: check those events' times"
-        ]
     else:
         assert reach == [], why
+
+
+def test_a_browser_line_hours_after_an_afternoon_without_such_a_quiet_is_left_out(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """One console line 3 h after a 4 h afternoon whose events are never more than 5 min apart: apart from the
+    rest by less than its span, it was kept (and only said), and the afternoon was tiled from 7 h, not 4 h."""
+    near = {**SKEWED, "context": {**SKEWED["context"], "timestamp": NOV29_13H + 7 * HOUR}}
+    gate = ("budget", "simulate", "--format", "json")
+    want = cli(*gate, str(write(tmp_path / "clean.jsonl", afternoon(50)))).json()
+    r = cli(*gate, str(write(tmp_path / "near.jsonl", [*afternoon(50), near])))
+    assert r.exit_code == ExitCode.OK, r.stderr
+    got = r.json()
+    assert got["month"] == want["month"] and got["total"] == want["total"]
+    (group,) = got["observed"]["left_out"]
+    assert (group["side"], group["events"], group["first"]) == ("after", 1, "2026-11-29T20:00:00Z")
+    assert "note: left out of the projection: 1 browser event 3.1 h after the rest" in r.stderr, r.stderr
+    assert not [n for n in got["notes"] if "on the browsers' own clocks" in n]
+
+
+def week_with_nights(systems: tuple[str, ...] = ("browser", "worker")) -> list[dict[str, Any]]:
+    """A week's exports with nightly 8 h lulls: every 10 min from 06:00 to 22:00 UTC, one log per system."""
+    out: list[dict[str, Any]] = []
+    start = NOV29_13H - 7 * HOUR  # 2026-11-29 06:00 UTC
+    for d in range(7):
+        for m in range(0, 16 * 60, 10):
+            ts, i = start + d * DAY + m * 60_000, d * 1000 + m
+            for system in systems:
+                if system == "browser":
+                    out.append({"message": f"click {i}", "level": "log", "system": "browser", "trace_id": f"tb-{i}",
+                                "user_id": "u1",
+                                "context": {"timestamp": ts, "url": "http://localhost/", "userAgent": "M"}})  # fmt: skip
+                else:
+                    out.append({"id": f"w{i}", "trace_id": f"tw-{i}", "system": "worker", "level": "log",
+                                "message": f"POST /log {i}", "timestamp": ts})  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize(
+    ("after_hours", "left_out"),
+    [(6, None), (9, "9.0 h"), (48, "2.0 d")],
+    ids=["inside-a-night", "past-a-night", "two-days"],
+)
+def test_browser_lines_beyond_a_week_are_strays_past_its_longest_quiet(
+    cli: Callable[..., CliResult], tmp_path: Path, after_hours: int, left_out: str | None
+) -> None:
+    """A week's exports (nightly 8 h lulls) and 3 console lines some hours after its last event. Apart from the
+    rest by less than the week, 3 lines 2 days ahead were kept: the span went from 7 d to 9 d and the month's
+    load was diluted by 22 %, so a cost gate could pass that should fail. Past a silence longer than the week's
+    own longest quiet (a night) they are left out, and said; inside one they are the recording's rhythm.
+    `replay` leaves out the same events (both read sim.load)."""
+    week = week_with_nights()
+    last = max(int(r.get("timestamp") or r["context"]["timestamp"]) for r in week)
+    lines = [{**SKEWED, "message": f"resumed {k}", "trace_id": f"tr-{k}",
+              "context": {**SKEWED["context"], "timestamp": last + after_hours * HOUR + k * 1000}}
+             for k in range(3)]  # fmt: skip
+    clean = str(write(tmp_path / "clean.jsonl", week))
+    late = str(write(tmp_path / "late.jsonl", [*week, *lines]))
+    want = cli("budget", "simulate", clean, "--format", "json").json()
+    r = cli("budget", "simulate", late, "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    got = r.json()
+    assert want["observed"]["left_out"] == [] and want["month"]["period_ms"] == 7 * DAY
+    replayed = cli("replay", late, "--format", "json")
+    assert replayed.exit_code == ExitCode.OK, replayed.stderr
+    assert replayed.json()["replay"]["left_out"] == got["observed"]["left_out"]
+    if left_out is None:
+        assert got["observed"]["left_out"] == [] and got["observed"]["events"] == len(week) + 3
+        assert not [n for n in got["notes"] if "on the browsers' own clocks" in n], got["notes"]
+        return
+    assert got["month"] == want["month"] and got["total"] == want["total"]
+    (group,) = got["observed"]["left_out"]
+    assert (group["side"], group["events"], group["systems"]) == ("after", 3, {"browser": 3})
+    assert group["gap_ms"] == after_hours * HOUR
+    said = f"note: left out of the projection: 3 browser events {left_out} after the rest"
+    assert said in " ".join(r.stderr.split()), r.stderr
 
 
 @pytest.mark.parametrize(

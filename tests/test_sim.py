@@ -3,6 +3,7 @@ and the engine decides the same over it (one query or parts, compiled loop or Py
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -153,3 +154,28 @@ def test_a_fractional_scale_keeps_that_share_of_one_more_clone() -> None:
     for scale, lo, hi in [(1.5, 1.45, 1.55), (0.001, 0.0, 0.005), (0.25, 0.2, 0.3)]:
         n = len(_rows(con, load.tiled(START, START, 10 * MINUTE, 1, scale, START + 10 * MINUTE)))
         assert lo * 1620 <= n <= hi * 1620, (scale, n)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_longest_quiet_is_the_longest_silence_inside_the_servers_span(seed: int) -> None:
+    """`load.longest_quiet` reads each minute's first and last event, not every event: the longest silence
+    between consecutive events from the first to the last server-clock event, exact from a minute up."""
+    rnd = random.Random(seed)
+    con = duckdb.connect()
+    con.execute("CREATE TEMP TABLE sim_base (ts_ms BIGINT, browser_clock BOOLEAN)")
+    n = rnd.randrange(0, 60)
+    # silences from none (ties) to hours, across minutes' boundaries and inside a minute
+    steps = [0, 1, 59_999, 60_000, 61_000, 3_599_999, 3_600_000, 9_000_000]
+    times = list(
+        itertools.accumulate((rnd.choice(steps) + rnd.randrange(3) for _ in range(n)), initial=START)
+    )
+    rows = [(t, rnd.random() < 0.6) for t in times for _ in range(rnd.choice([1, 1, 2]))]
+    con.executemany("INSERT INTO sim_base VALUES (?, ?)", rows)
+    servers = [t for t, browser in rows if not browser]
+    got = load.longest_quiet(con)
+    if not servers:
+        assert got is None
+        return
+    inside = sorted(t for t, _ in rows if min(servers) <= t <= max(servers))
+    want = max((b - a for a, b in itertools.pairwise(inside)), default=0)
+    assert got == max(want, load.QUIET_STEP_MS), (rows, want)
