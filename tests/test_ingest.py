@@ -504,6 +504,48 @@ def test_strict_fails_on_a_file_already_ingested_that_holds_rejected_lines(
     assert j.exit_code == ExitCode.INPUT and orjson.loads(j.stdout)["earlier_rejected"] == 1
 
 
+def test_strict_fails_on_a_grown_file_whose_earlier_lines_an_earlier_run_rejected(
+    tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., CliResult]
+) -> None:
+    """A log that grew since an ingest that rejected one of its lines still holds the line: `--strict` over it
+    exited 0 (its new lines read, the earlier ones not looked at), and so did `--strict` over the same bytes once
+    a later run had read the new lines (that run's rejects only)."""
+    path = write_jsonl("a.jsonl", [browser_event(T0, "fine"), b"{broken"])
+    db = tmp_path / "db.duckdb"
+    assert cli("ingest", str(path), "--db", str(db)).exit_code == ExitCode.OK
+    with path.open("ab") as f:
+        f.write(orjson.dumps(browser_event(T0 + 1, "new")) + b"\n")
+    before = counts(db)
+    r = cli("ingest", str(path), "--db", str(db), "--strict")
+    assert r.exit_code == ExitCode.INPUT, r.stderr
+    assert "grown since run 1" in r.stderr
+    assert (
+        f"rejected {path}:2: malformed JSON" in r.stderr
+        and "(rejected by run 1; already ingested)" in r.stderr
+    )
+    assert "rejected 0 (+1 in files already ingested)" in r.stderr
+    assert counts(db) == before
+    assert cli("ingest", str(path), "--db", str(db)).exit_code == ExitCode.OK  # its new line stored
+    j = cli("ingest", str(path), "--db", str(db), "--strict", "--json", "-q")
+    assert j.exit_code == ExitCode.INPUT and orjson.loads(j.stdout)["earlier_rejected"] == 1
+
+
+def test_strict_counts_a_rejected_line_of_stdin_given_again_once(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """stdin is read before it is known: given again, its lines were this run's rejects as well as the earlier
+    run's (`2 line(s) rejected` for one bad line, `rejected 1` in the summary with no reject stored)."""
+    data = orjson.dumps(browser_event(T0, "fine")) + b"\n{broken\n"
+    db = tmp_path / "db.duckdb"
+    assert cli("ingest", "-", "--db", str(db), input=data).exit_code == ExitCode.OK
+    r = cli("ingest", "-", "--db", str(db), "--strict", input=data)
+    assert r.exit_code == ExitCode.INPUT, r.stderr
+    assert "--strict: 1 line(s) rejected (1 in files already ingested" in r.stderr, r.stderr
+    assert "rejected 0 (+1 in files already ingested)" in r.stderr
+    again = cli("ingest", "-", "--db", str(db), "--json", "-q", input=data).json()
+    assert again["rejected"] == 0 and again["files"][0]["rejected"] == 0
+
+
 def test_strict_says_a_budget_moment_would_have_been_reached(
     tmp_path: Path, write_jsonl: Callable[..., Path], cli: Callable[..., object]
 ) -> None:

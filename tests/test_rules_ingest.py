@@ -351,6 +351,19 @@ def test_every_drop_lands_in_the_ledger_with_rule_reason_and_json_state(
     assert all(r[1] and isinstance(orjson.loads(r[2]), dict) for r in rows)
 
 
+def test_one_older_event_ingested_later_is_said_in_the_singular(tmp_path: Path, write_jsonl: Write) -> None:
+    """The note on late events counted one as "1 event was older than what an earlier ingest decided for their
+    system; they were decided": its pronouns follow the count too."""
+    db = tmp_path / "db.duckdb"
+    ingest([str(write_jsonl("june.jsonl", [browser(T0 + DAY, "june", trace=None)]))], str(db))
+    result = ingest([str(write_jsonl("older.jsonl", [browser(T0, "may", trace=None)]))], str(db))
+    assert result.integrity is not None and result.integrity.stats["late"] == 1
+    out = " ".join(_render(result).split())
+    assert (
+        "1 event was older than what an earlier ingest decided for its system; it was decided at that" in out
+    )
+
+
 def test_an_older_file_ingested_later_is_decided_at_the_saved_clock_and_the_summary_says_so(
     tmp_path: Path, write_jsonl: Write
 ) -> None:

@@ -376,26 +376,48 @@ def _first_reads(con: Any, files: list[FileResult]) -> dict[str, tuple[int, str]
 def _earlier_rejects(
     con: Any, files: list[FileResult], first: dict[str, tuple[int, str]]
 ) -> tuple[int, list[tuple[str, int, str]]]:
-    """Of the inputs an earlier run ingested (their bytes; `first`: see `_first_reads`): how many lines that run
-    rejected, and the first few as (this input's name, line, reason). `ingest --strict` of a file with a bad
-    line, already ingested without it, exited 0: the file still holds the line, and --strict fails on bad
-    input."""
+    """Of the inputs an earlier run ingested (their bytes; `first`: see `_first_reads`), and of the lines before
+    a grown file's new ones: how many lines those runs rejected, and the first few as (this input's name, line,
+    reason). `ingest --strict` of a file with a bad line, already ingested without it, exited 0: the file still
+    holds the line, and --strict fails on bad input."""
     total, named = 0, []
     for f in files:
-        if f.status != "already-ingested" or not f.content_hash or f.content_hash not in first:
-            continue  # not found in an earlier run: read earlier in this run, its rejects are this run's
-        run, path = first[f.content_hash]
+        if f.status == "already-ingested" and f.content_hash in first:
+            run, path = first[f.content_hash]
+        elif f.status == "ingested" and (grown := _GROWN_SINCE.search("; ".join(f.stats.notes))):
+            run, path = int(grown.group(1)), f.name
+        else:
+            continue  # new, or read earlier in this run: its rejects are this run's
         rows = con.execute(
-            "SELECT source_line, reason, count(*) OVER () FROM rejects WHERE run_id = ? AND source_file = ? "
-            "ORDER BY source_line LIMIT ?",
-            [run, path, FIRST_REJECTS],
+            "SELECT source_line, reason, run_id, count(*) OVER () FROM rejects WHERE run_id IN (SELECT unnest(?)) "
+            "AND source_file = ? ORDER BY source_line LIMIT ?",
+            [_runs_that_read(con, run, path), path, FIRST_REJECTS],
         ).fetchall()
         if rows:
-            total += rows[0][2]
+            total += rows[0][3]
             named += [
-                (f.name, int(n), f"{why} (rejected by run {run}; already ingested)") for n, why, _ in rows
+                (f.name, int(n), f"{why} (rejected by run {r}; already ingested)") for n, why, r, _ in rows
             ]
     return total, named
+
+
+# the note of a grown file's read (`_parse_files`, `_read_grown_text`), in `ingest_files.notes` too
+_GROWN_SINCE = re.compile(r"(?:^|; )grown since run ([0-9]+):")
+
+
+def _runs_that_read(con: Any, run: int, path: str) -> list[int]:
+    """The runs that read the lines of the bytes run `run` ingested as `path`: it, and where it read only the
+    new lines of a grown file, the runs that read the lines before (each a part of the file, its lines once)."""
+    runs = [run]
+    while True:
+        row = con.execute(
+            "SELECT notes FROM ingest_files WHERE run_id = ? AND path = ? AND status = 'ingested'",
+            [runs[-1], path],
+        ).fetchone()
+        grown = _GROWN_SINCE.search(row[0] or "") if row else None
+        if grown is None or int(grown.group(1)) in runs:
+            return runs
+        runs.append(int(grown.group(1)))
 
 
 def _name_first_reads(files: list[FileResult], first: dict[str, tuple[int, str]]) -> None:
@@ -527,7 +549,11 @@ def _parse_files(
                 stager.discard_file(file_id)
                 stager.redactor.counts.clear()
                 stager.redactor.counts.update(redacted)
-                fr.status = "already-ingested"
+                # nothing of it is this run's, as of any input found known before it is read: its counts
+                # (rejects: `--strict` counted them again as an earlier run's) go with its rows
+                result.files[-1] = FileResult(
+                    file_id, path, fr.size, fr.content_hash, status="already-ingested"
+                )
                 continue
         _note_empty(fr)
         known.add(fr.content_hash)

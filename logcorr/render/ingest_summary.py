@@ -347,6 +347,7 @@ def _render_rules(r: IngestResult, console: Any) -> None:
         )
     if i is not None and i.stats.get("late"):
         at = ", ".join(f"{name} {iso(ms)}" for name, ms in sorted(r.late_clocks.items()))
-        console.print(f"[yellow]note[/] {say_count(i.stats['late'], 'event')} {'was' if i.stats['late'] == 1 else 'were'} older than what an earlier ingest decided for "
-                      f"their system; they were decided at that system's clock{f' ({at})' if at else ''} (ingest each "
+        were, their, they = ("was", "its", "it") if i.stats["late"] == 1 else ("were", "their", "they")
+        console.print(f"[yellow]note[/] {say_count(i.stats['late'], 'event')} {were} older than what an earlier ingest decided for "
+                      f"{their} system; {they} {were} decided at that system's clock{f' ({at})' if at else ''} (ingest each "
                       "system's exports in time order, see docs/rules.md)")  # fmt: skip
