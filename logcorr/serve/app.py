@@ -37,6 +37,7 @@ from logcorr.serve.payloads import (
 from logcorr.serve.security import SIGNATURE_HEADER, first_event_ms, signature_ok
 from logcorr.serve.writer import BatchWriter, Outcome
 from logcorr.sources.bytestream import TruncatedInput, gunzip
+from logcorr.units import say_count
 
 # rules whose drop means "refused under pressure": answered 429, as the live Worker does
 REFUSING_RULES = frozenset({"loop", "trace", "rate_limit", "budget"})
@@ -179,16 +180,16 @@ class Collector:
         them = "it" if lost == 1 else "them"
         # the writer given up on (`BatchWriter.close`): what it had not written is said, not passed over as stored
         unwritten = (
-            f"; the writer did not finish within {w.gave_up_s:g} s: {w.unwritten} request"
-            f"{'s' * (w.unwritten != 1)} queued or being written may not be stored"
+            f"; the writer did not finish within {w.gave_up_s:g} s: {say_count(w.unwritten, 'request')} queued or "
+            "being written may not be stored"
             if w.unwritten
             else ""
         )
         return (
-            f"logcorr serve: stopped; {answered} request{'s' * (answered != 1)} answered ({refused} refused"
+            f"logcorr serve: stopped; {say_count(answered, 'request')} answered ({refused} refused"
             f"{f', {failed} failed' if failed else ''}), "
-            f"{w.stored} event{'s' * (w.stored != 1)} stored, {dropped} dropped{f' ({rules})' if rules else ''}, "
-            f"in {batches} batch{'es' * (batches != 1)} ({lost} failed"
+            f"{say_count(w.stored, 'event')} stored, {dropped} dropped{f' ({rules})' if rules else ''}, "
+            f"in {say_count(batches, 'batch', 'batches')} ({lost} failed"
             f"{f', nothing of {them} stored' if lost else ''}) to {self.cfg.db}{unwritten}"
         )
 
