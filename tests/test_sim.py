@@ -179,3 +179,39 @@ def test_the_longest_quiet_is_the_longest_silence_inside_the_servers_span(seed: 
     inside = sorted(t for t, _ in rows if min(servers) <= t <= max(servers))
     want = max((b - a for a, b in itertools.pairwise(inside)), default=0)
     assert got == max(want, load.QUIET_STEP_MS), (rows, want)
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0, 5.5, 20.0, 0.3, 1.00001, 3000.0])
+@pytest.mark.parametrize("windows", [1, 7, 61])
+def test_a_window_s_clones_are_the_tiled_load_in_that_window(
+    monkeypatch: pytest.MonkeyPatch, scale: float, windows: int
+) -> None:
+    # `replay --multiply` made the whole multiplied load as one table (1.6 GB at ×20 of a million events);
+    # each window now makes its own clones: the windows together are `tiled`'s one copy, row for row, in its order,
+    # whether a window reads the base's ranges its clones come from or, past MAX_WINDOW_RANGES, the whole base
+    con = _base(seed=7)
+    period = 10 * MINUTE + 1
+    whole = _rows(con, load.tiled(START, START, period, 1, scale, START + period))
+    width = -(-period // windows)
+    bounds = [(t, min(START + period, t + width)) for t in range(START, START + period, width)]
+    for ranges in (load.MAX_WINDOW_RANGES, 0):
+        monkeypatch.setattr(load, "MAX_WINDOW_RANGES", ranges)
+        got = [
+            row for c0, c1 in bounds for row in _rows(con, load.scaled_window(START, period, scale, c0, c1))
+        ]
+        assert got == whole, (scale, windows, ranges)
+    assert load.scaled_count(con, scale) == len(whole)
+
+
+def test_clones_of_a_recording_shorter_than_the_clones_share_its_milliseconds() -> None:
+    # every event in 3 ms, 8 clones: a clone's shift (period // clones) is 0
+    con = _base(seed=3, n=50)
+    con.execute(
+        f"DELETE FROM sim_base WHERE fingerprint LIKE 'burst%'; UPDATE sim_base SET ts_ms = {START} + event_id % 3"
+    )
+    whole = _rows(con, load.tiled(START, START, 3, 1, 8, START + 3))
+    got = [
+        row for t in range(START, START + 3) for row in _rows(con, load.scaled_window(START, 3, 8, t, t + 1))
+    ]
+    assert got == whole
+    assert len(got) == load.scaled_count(con, 8) == 8 * 50

@@ -1,7 +1,8 @@
 """Recorded logs as a replay load: the events a database holds (stored and dropped alike: the offered
 load), or input files ingested first into a throw-away database with the same pipeline and rules,
 time-compressed by `speed` and multiplied by cloning traces with new ids (`sim.load.tiled`, one copy,
-`multiply` clones spread across the recording so identical lines do not pile onto one millisecond).
+`multiply` clones spread across the recording so identical lines do not pile onto one millisecond), each
+window's clones made in its own query (`sim.load.scaled_window`): memory holds the recording, not its multiple.
 
 Suppression and duplicate-delivery flags are the ones the ingest decided; the engine re-decides
 every rule from there (loop, cross-system, trace, rate limit, budget).
@@ -89,12 +90,14 @@ class RecordedLoad:
                 DROP TABLE replay_base"""
             )
             hi = con.execute("SELECT max(ts_ms) FROM sim_base").fetchall()[0][0]
-        period = int(hi) - lo + 1
+        # in time order, so that a window's query reads only the row groups its clones come from
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE replay_src AS {simload.tiled(lo, lo, period, 1, multiply, lo + period)}"
+            "CREATE OR REPLACE TEMP TABLE replay_base AS SELECT * FROM sim_base ORDER BY ts_ms, event_id; "
+            "CREATE OR REPLACE TEMP TABLE sim_base AS SELECT * FROM replay_base; DROP TABLE replay_base"
         )
-        self.events = int(con.execute("SELECT count(*) FROM replay_src").fetchall()[0][0])
-        self.start_ms, self.end_ms = lo, lo + period
+        self.period = int(hi) - lo + 1
+        self.events = simload.scaled_count(con, multiply)
+        self.start_ms, self.end_ms = lo, lo + self.period
 
     def header(self) -> dict[str, Any]:
         return {"kind": self.kind, "source": self.source, "recorded_events": self.recorded,
@@ -110,10 +113,9 @@ class RecordedLoad:
         return [(t, min(self.end_ms, t + width)) for t in range(self.start_ms, self.end_ms, width)]
 
     def chunk_sql(self, c0: int, c1: int) -> str | None:
-        return f"""
-        SELECT ts_ms, system, level, trace_id, fingerprint, suppressed, dup, NULL::INTEGER AS tpl
-        FROM replay_src WHERE ts_ms >= {int(c0)} AND ts_ms < {int(c1)} ORDER BY pos
-        """
+        return simload.scaled_window(
+            self.start_ms, self.period, self.multiply, c0, c1, ", NULL::INTEGER AS tpl"
+        )
 
     def columns(self, batch: pa.RecordBatch) -> dict[str, list[Any]]:
         cols: dict[str, list[Any]] = batch.select(list(COLUMNS[1:])).to_pydict()

@@ -254,6 +254,21 @@ def _clones(scale: float) -> tuple[int, int, int]:
     return whole + (1 if frac_keep else 0), whole, frac_keep
 
 
+# a clone's trace id: the base's own for copy 0's clone 0, else `<id>~k.j`
+_CLONE_TRACE = """CASE WHEN trace_id IS NULL OR (k = 0 AND j = 0) THEN trace_id
+                ELSE trace_id || '~' || k || '.' || j END AS trace_id"""
+
+
+def _keep(scale: float) -> str:
+    """Which (event, copy k, clone j) rows a scale keeps: every whole clone, and a deterministic share of the last."""
+    clones, whole, frac_keep = _clones(scale)
+    if clones == 0:  # a scale too small to keep one event in 10,000
+        return "false"
+    if frac_keep == 0:
+        return "true"
+    return f"(j < {whole} OR hash(event_id, k) % {FRACTION_STEPS} < {frac_keep})"
+
+
 def tiled(
     start_ms: int,
     base_start: int,
@@ -267,25 +282,17 @@ def tiled(
     copy's period (wrapping), so every copy holds `scale` times the base; a fractional
     scale keeps a deterministic share of the last clone's events. Events at or after end_ms are cut.
     `first_copy`: only copies `first_copy` … `copies - 1` (`pos` then counts from the first of them)."""
-    clones, whole, frac_keep = _clones(scale)
+    clones, _, _ = _clones(scale)
     step = period_ms // max(1, clones)
-    if clones == 0:  # a scale too small to keep one event in 10,000
-        keep = "false"
-    elif frac_keep == 0:
-        keep = "true"
-    else:
-        keep = f"(j < {whole} OR hash(event_id, k) % {FRACTION_STEPS} < {frac_keep})"
     return f"""
-    SELECT row_number() OVER (ORDER BY ts_ms, k, j, event_id) AS pos, ts_ms, system, level,
-           CASE WHEN trace_id IS NULL OR (k = 0 AND j = 0) THEN trace_id
-                ELSE trace_id || '~' || k || '.' || j END AS trace_id,
+    SELECT row_number() OVER (ORDER BY ts_ms, k, j, event_id) AS pos, ts_ms, system, level, {_CLONE_TRACE},
            fingerprint, suppressed, dup
     FROM (
         SELECT {int(start_ms)} + k * {int(period_ms)}
                + (b.ts_ms - {int(base_start)} + j * {int(step)}) % {int(period_ms)} AS ts_ms,
                b.system, b.level, b.trace_id, b.fingerprint, b.suppressed, b.dup, b.event_id, k, j
         FROM sim_base b, range({int(first_copy)}, {int(copies)}) AS c(k), range({max(1, clones)}) AS d(j)
-        WHERE {keep}
+        WHERE {_keep(scale)}
     )
     WHERE ts_ms < {int(end_ms)}
     ORDER BY pos
@@ -311,3 +318,79 @@ def tiled_in_parts(
         tiled(start_ms, base_start, period_ms, min(copies, k + per), scale, end_ms, first_copy=k)
         for k in range(0, copies, per)
     ]
+
+
+# a window's query names the base's time ranges its clones come from (so DuckDB skips the rest of `sim_base`'s row
+# groups) up to this many; beyond, it reads the whole base and keeps what lands in the window
+MAX_WINDOW_RANGES = 64
+
+
+def scaled_count(con: Any, scale: float) -> int:
+    """How many events `scaled_window` yields over the whole period: `tiled`'s one copy, counted without it."""
+    clones, whole, frac_keep = _clones(scale)
+    if clones == 0:
+        return 0
+    frac = (
+        f"count(*) FILTER (WHERE hash(event_id, 0::BIGINT) % {FRACTION_STEPS} < {frac_keep})"
+        if frac_keep
+        else "0"
+    )
+    return int(con.execute(f"SELECT count(*) * {whole} + {frac} FROM sim_base").fetchall()[0][0])
+
+
+def scaled_window(base_start: int, period_ms: int, scale: float, c0: int, c1: int, extra: str = "") -> str:
+    """The rows of `tiled(base_start, base_start, period_ms, 1, scale, base_start + period_ms)` whose time lies in
+    [c0, c1), in its order, generated from `sim_base` for this window alone (without `pos`). `replay --multiply 20`
+    of a million events built all 20 million, sorted, in a table: 1.6 GB; a window's clones take a window's memory.
+
+    Clone j of an event at offset o (from base_start) lies at (o + j·step) mod period, so o + j·step falls in
+    [c0, c1) or in [c0 + period, c1 + period) (offsets): the candidate clones of each event are the j of
+    those two ranges (a few more, whatever way the division rounds), and the window keeps those whose time lies
+    in it, by `tiled`'s own formula. `extra`: more columns, e.g. `, NULL::INTEGER AS tpl`."""
+    clones = _clones(scale)[0]
+    step = period_ms // max(1, clones)
+    lo, w0, w1, period = int(base_start), int(c0) - int(base_start), int(c1) - int(base_start), int(period_ms)
+    if step > 0:
+        first, past, second = (f"({w} - (ts_ms - {lo})) // {step}" for w in (w0, w1, w0 + period))
+        # the second range starts where the first ends: a clone in both would be replayed twice
+        cand = (
+            f"range(greatest(0, {first} - 1), least({clones}, {past} + 1)) || "
+            f"range(greatest(0, {second} - 1, {past} + 1), least({clones}, ({w1 + period} - (ts_ms - {lo})) // {step} + 1))"
+        )
+    else:  # a period shorter than the clones: every clone shifted by 0
+        cand = f"range({max(1, clones)})"
+    return f"""
+    SELECT ts_ms, system, level, {_CLONE_TRACE}, fingerprint, suppressed, dup{extra}
+    FROM (
+        SELECT {lo} + (ts_ms - {lo} + j * {step}) % {period} AS ts_ms,
+               system, level, trace_id, fingerprint, suppressed, dup, event_id, 0::BIGINT AS k, j
+        FROM (SELECT *, unnest({cand}) AS j FROM sim_base WHERE {_base_ranges(lo, period, clones, step, w0, w1)})
+        WHERE {_keep(scale)}
+    )
+    WHERE ts_ms >= {int(c0)} AND ts_ms < {int(c1)}
+    ORDER BY ts_ms, k, j, event_id
+    """
+
+
+def _base_ranges(lo: int, period: int, clones: int, step: int, w0: int, w1: int) -> str:
+    """A filter on `sim_base.ts_ms` holding every event one of whose clones lands in offsets [w0, w1) (more, when
+    the ranges are many): `true` beyond MAX_WINDOW_RANGES."""
+    if clones > 4 * MAX_WINDOW_RANGES:
+        return "true"
+    spans: list[tuple[int, int]] = []
+    for j in range(max(1, clones)):
+        for a, b in ((w0 - j * step, w1 - j * step), (w0 + period - j * step, w1 + period - j * step)):
+            a, b = max(a, 0), min(b, period)
+            if a < b:
+                spans.append((a, b))
+    merged: list[list[int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    if not merged:
+        return "false"
+    if len(merged) > MAX_WINDOW_RANGES:
+        return "true"
+    return " OR ".join(f"(ts_ms >= {lo + a} AND ts_ms < {lo + b})" for a, b in merged)
