@@ -563,7 +563,7 @@ def test_input_lines_that_could_not_be_read_are_said_to_be_left_out(
     src.write_text('{"message":"ok","level":"log","timestamp":1714910400000}\nnot json\n{bad\n')
     r = cli("budget", "check", str(src), "--max-usd", "10")
     assert r.exit_code == ExitCode.OK, r.stderr
-    assert "note: 2 input line(s) could not be read and are left out (2 × malformed JSON)" in r.stderr
+    assert "note: 2 input lines could not be read and are left out (2 × malformed JSON)" in r.stderr
 
 
 def test_durations_in_the_basis_and_the_period_error_read_in_days(
@@ -898,7 +898,7 @@ def _ci_inputs(tmp_path: Path) -> list[str]:
 
 CI_NOTES = (
     "npx convex logs text: dates read month first",
-    "1 input line(s) could not be read and are left out (1 × malformed JSON)",
+    "1 input line could not be read and is left out (1 × malformed JSON)",
     "left out: 1 browser event 1.9 d after the rest (2026-12-01T15:00:00Z), on a browser's clock",
     "The story's arithmetic does not hold",
 )
@@ -997,13 +997,13 @@ def test_ci_outputs_count_ten_thousand_rejected_lines_in_one_note(
     md = cli("budget", "check", str(src), *logs, "--max-quota-pct", "100", "--format", "markdown", env=env)
     assert md.exit_code == ExitCode.OK, md.stderr
     items = [line for line in md.stdout.splitlines() if line.startswith("- ")]
-    rejected = [i for i in items if "input line(s) could not be read" in i]
+    rejected = [i for i in items if "could not be read and" in i]
     assert len(items) == 20 + 3 and items[20].startswith("- … 2 more notes"), items
     # four reasons, 2,500 lines each: the first three named, the fourth counted (ties in the files' order)
     (note,) = rejected
     assert re.fullmatch(
-        r"- 10000 input line\(s\) could not be read and are left out \((2500 × [a-zA-Z ]+; ){3}2500 more for 1 "
-        r"other reason\(s\)\), the first at \S+afternoon\.jsonl:\d+ \(.+\); `logcorr ingest` of the same files "
+        r"- 10,000 input lines could not be read and are left out \((2500 × [a-zA-Z ]+; ){3}2500 more for 1 "
+        r"other reason\), the first at \S+afternoon\.jsonl:\d+ \(.+\); `logcorr ingest` of the same files "
         r"says where each is",
         note,
     ), note

@@ -461,7 +461,7 @@ def test_strict_stores_nothing_when_a_line_is_rejected(
     assert r.exit_code == 3  # type: ignore[attr-defined]
     err = r.stderr  # type: ignore[attr-defined]
     # one error line, and the rejected line named by file and line: the rejects table is rolled back too
-    assert "error: --strict: 1 line(s) rejected, nothing was stored" in err
+    assert "error: --strict: 1 line rejected, nothing was stored" in err
     assert f"rejected {path}:2: malformed JSON" in err and f"the first: {path}:2: malformed JSON" in err
     assert "nothing stored (--strict): would store 1" in err and "see rejected lines" not in err
     # the per-system and quota lines say so too: they read as what the database holds
@@ -490,7 +490,7 @@ def test_strict_fails_on_a_file_already_ingested_that_holds_rejected_lines(
     r = cli("ingest", str(copy), str(new), "--db", str(db), "--strict")
     assert r.exit_code == ExitCode.INPUT, r.stderr
     assert (
-        "error: --strict: 1 line(s) rejected (1 in files already ingested: an earlier run rejected them, and "
+        "error: --strict: 1 line rejected (1 in files already ingested: an earlier run rejected them, and "
         "the files still hold them), nothing was stored" in r.stderr
     ), r.stderr
     assert (
@@ -540,7 +540,7 @@ def test_strict_counts_a_rejected_line_of_stdin_given_again_once(
     assert cli("ingest", "-", "--db", str(db), input=data).exit_code == ExitCode.OK
     r = cli("ingest", "-", "--db", str(db), "--strict", input=data)
     assert r.exit_code == ExitCode.INPUT, r.stderr
-    assert "--strict: 1 line(s) rejected (1 in files already ingested" in r.stderr, r.stderr
+    assert "--strict: 1 line rejected (1 in files already ingested" in r.stderr, r.stderr
     assert "rejected 0 (+1 in files already ingested)" in r.stderr
     again = cli("ingest", "-", "--db", str(db), "--json", "-q", input=data).json()
     assert again["rejected"] == 0 and again["files"][0]["rejected"] == 0
@@ -776,7 +776,7 @@ def test_files_of_a_directory_not_named_as_logs_are_named_in_the_summary(
     r = cli("ingest", str(d), "--db", str(tmp_path / "db.duckdb"), "--json")
     assert r.exit_code == 0, r.stderr
     assert r.json()["passed_over"] == [str(d / "README"), str(d / "app.log.1"), str(d / "sub" / "y.gzip")]
-    assert "passed over 3 file(s) in the input directories not named as logs" in r.stderr
+    assert "passed over 3 files in the input directories not named as logs" in r.stderr
 
 
 def test_a_database_given_as_input_is_refused_with_the_flag_meant(

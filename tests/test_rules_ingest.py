@@ -435,7 +435,7 @@ def test_the_summary_lists_every_file_or_sums_the_quiet_ones(tmp_path: Path, fil
     assert f"note {d / '0006.jsonl'}: empty file: no lines to read" in text
     assert f'every file: logcorr sql "SELECT * FROM ingest_files WHERE run_id = {result.run_id}"' in text
     again = _render(ingest([str(d)], str(tmp_path / "db.duckdb")))
-    assert f"{files} file(s) already ingested" in again and "0004.jsonl" not in again
+    assert f"{files} files already ingested" in again and "0004.jsonl" not in again
 
 
 def _worker_copy(ts: int, client: int, message: str, rid: str, trace: str = "trace_1") -> dict[str, Any]:
@@ -556,7 +556,7 @@ def test_a_metric_delivered_again_is_stored_once(tmp_path: Path, write_jsonl: Wr
     assert [f["metrics_repeated"] for f in to_json(again)["files"]] == [
         2
     ]  # counted to the file that held them
-    assert "2 metric record(s) delivered again" in _render(again)
+    assert "2 metric records delivered again" in _render(again)
 
 
 def test_every_repeated_delivery_shares_one_reason_row(tmp_path: Path, write_jsonl: Write) -> None:

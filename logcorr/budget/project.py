@@ -26,7 +26,7 @@ from logcorr.render.text import visible
 from logcorr.rules.policy import Policy
 from logcorr.sim import load
 from logcorr.sim.run import DAY_MS, run
-from logcorr.units import is_positive, say_duration
+from logcorr.units import is_positive, say_count, say_duration
 
 # periods that divide a day, so day boundaries stay aligned when a short observation is repeated
 _PERIODS_MIN = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 16, 20, 24, 30, 32, 40, 45, 48, 60, 72, 80, 90, 96, 120, 144,
@@ -272,8 +272,8 @@ def read_inputs(
         why = "; ".join(f"{n} × {r}" for r, n in top)
         if len(reasons) > _REASONS_SHOWN:
             rest = sum(reasons.values()) - sum(n for _, n in top)
-            why += f"; {rest} more for {len(reasons) - _REASONS_SHOWN} other reason(s)"
-        said.append(f"{result.rejected} input line(s) could not be read and are left out ({why}){_first_reject(con)}; "
+            why += f"; {rest} more for {say_count(len(reasons) - _REASONS_SHOWN, 'other reason')}"
+        said.append(f"{say_count(result.rejected, 'input line')} could not be read and {'is' if result.rejected == 1 else 'are'} left out ({why}){_first_reject(con)}; "
                     "`logcorr ingest` of the same files says where each is")  # fmt: skip
     for note in said:  # a note names its file: a name's control characters made visible, not acted on
         sys.stderr.write(f"note: {visible(note)}\n")

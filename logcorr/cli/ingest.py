@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from logcorr.units import size_bytes
+from logcorr.units import say_count, size_bytes
 
 
 def register(app: typer.Typer) -> None:
@@ -107,7 +107,7 @@ def ingest_cmd(
             else ""
         )
         raise InputError(
-            f"--strict: {n} line(s) rejected{earlier}, nothing was stored",
+            f"--strict: {say_count(n, 'line')} rejected{earlier}, nothing was stored",
             f"{first}fix the input, or ingest without --strict to store the rest and keep the rejects in `rejects`",
         )
 

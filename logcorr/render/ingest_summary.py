@@ -203,7 +203,7 @@ def render(r: IngestResult, console: Any) -> None:
             if len(f.reject_reasons) > REASONS:
                 rest = sum(f.reject_reasons.values()) - sum(n for _, n in top)
                 console.print(
-                    f"[yellow]rejected[/] {rest} more, for {len(f.reject_reasons) - REASONS} other reason(s), in {where}"
+                    f"[yellow]rejected[/] {rest} more, for {say_count(len(f.reject_reasons) - REASONS, 'other reason')}, in {where}"
                 )
             for note in f.stats.notes:
                 console.print(f"[yellow]note[/] {where}: {escape(note)}")
@@ -236,7 +236,7 @@ def render(r: IngestResult, console: Any) -> None:
         console.print(f"[yellow]hint[/]: {OVERLONG.format(where=names)}", soft_wrap=True)
     already = [f.path for f in r.files if f.status == "already-ingested"]
     if already:
-        console.print(f"[dim]{len(already)} file(s) already ingested, nothing changed for them[/]")
+        console.print(f"[dim]{say_count(len(already), 'file')} already ingested, nothing changed for them[/]")
     if many:
         console.print(
             f"[dim]every file: {escape(sql_hint(r, f'SELECT * FROM ingest_files WHERE run_id = {r.run_id}'))}[/]",
@@ -247,13 +247,13 @@ def render(r: IngestResult, console: Any) -> None:
         console.print(f"[dim]see rejected lines: {escape(sql_hint(r, query))}[/]", soft_wrap=True)
     if r.metrics_repeated:
         console.print(
-            f"[dim]{r.metrics_repeated} metric record(s) delivered again (retries, overlapping exports) were "
-            "already kept: stored once[/]"
+            f"[dim]{say_count(r.metrics_repeated, 'metric record')} delivered again (retries, overlapping exports) "
+            f"{'was' if r.metrics_repeated == 1 else 'were'} already kept: stored once[/]"
         )
     if r.passed_over:
         names = first_few((escape(p) for p in r.passed_over), 3)
         console.print(
-            f"[dim]passed over {len(r.passed_over)} file(s) in the input directories not named as logs "
+            f"[dim]passed over {say_count(len(r.passed_over), 'file')} in the input directories not named as logs "
             f"({', '.join(INPUT_SUFFIXES)}): {names}; give a file's path to read it[/]",
             soft_wrap=True,
         )
