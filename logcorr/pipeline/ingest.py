@@ -401,8 +401,14 @@ def _earlier_rejects(
     return total, named
 
 
-# the note of a grown file's read (`_parse_files`, `_read_grown_text`), in `ingest_files.notes` too
+# how the note of a grown file's read begins (`_parse_files`, `_read_grown_text`), in `ingest_files.notes` too:
+# the run that read the lines before is read back from it (`_runs_that_read`)
+_GROWN_NOTE = "grown since run {run}: read from line {line:,}"
 _GROWN_SINCE = re.compile(r"(?:^|; )grown since run ([0-9]+):")
+
+
+def _grown_note(tail: _Tail) -> str:
+    return _GROWN_NOTE.format(run=tail.run, line=tail.lines + 1)
 
 
 def _runs_that_read(con: Any, run: int, path: str) -> list[int]:
@@ -525,7 +531,7 @@ def _parse_files(
                            max_record_bytes=limits.record_bytes, progress=cb, mode="ndjson", file_start=False,
                            line_base=tail.lines)  # fmt: skip
             fr.stats.notes.append(
-                f"grown since run {tail.run}: read from line {tail.lines + 1:,} (byte {tail.start:,}); the "
+                f"{_grown_note(tail)} (byte {tail.start:,}); the "
                 f"{tail.lines:,} lines before were ingested then"
             )
         else:
@@ -816,7 +822,7 @@ def _read_grown_text(
     notes = fr.stats.notes
     notes.insert(
         0,
-        f"grown since run {tail.run}: read from line {tail.lines + 1:,}; the {tail.lines:,} lines before were ingested "
+        f"{_grown_note(tail)}; the {tail.lines:,} lines before were ingested "
         "then (read again only for the order of their dates, not stored again)",
     )
     notes.extend(said)
