@@ -165,19 +165,12 @@ def test_logcorr_db_in_the_environment_does_not_get_in_a_scenario_s_way(cli: Cli
 def test_a_browser_line_days_ahead_does_not_dilute_the_replay(cli: Cli, tmp_path: Path) -> None:
     """One console line of a browser 2 days ahead, beside an afternoon of worker logs, stretched the replay to
     2 days: its rate, and the month's cost scaled from it, fell twelvefold. It is left out, and said."""
-    import orjson
 
     afternoon = [{"id": f"w{i}", "trace_id": f"tw-{i}", "system": "worker", "level": "log", "message": f"w {i}",
                   "timestamp": T0 + i * 36_000} for i in range(400)]  # fmt: skip
     skewed = {"message": "Page view", "level": "info", "system": "browser", "trace_id": "tb-skewed",
               "context": {"timestamp": T0 + 2 * 86_400_000, "url": "http://localhost/", "userAgent": "M"}}  # fmt: skip
-    clean, late = tmp_path / "clean.jsonl", tmp_path / "late.jsonl"
-    clean.write_bytes(b"\n".join(orjson.dumps(r) for r in afternoon) + b"\n")
-    late.write_bytes(b"\n".join(orjson.dumps(r) for r in [*afternoon, skewed]) + b"\n")
-    want = replay_json(cli, str(clean))
-    r = cli("replay", str(late), "--format", "json")
-    assert r.exit_code == ExitCode.OK, r.stderr
-    got = r.json()
+    want, r, got = replay_with_and_without(cli, tmp_path, afternoon, [skewed])
     assert got["replay"]["span_ms"] == want["replay"]["span_ms"] < 4 * 3_600_000
     for k in ("events", "events_per_s", "cost_usd", "quota_pct"):
         assert got["metrics"][k] == want["metrics"][k], k
@@ -211,6 +204,19 @@ def test_lines_left_out_of_a_replay_are_named_by_file_and_line(cli: Cli, tmp_pat
     assert r.stderr.count(f"{bad}:") == 1
 
 
+def replay_with_and_without(
+    cli: Cli, tmp_path: Path, lines: list[dict[str, Any]], strays: list[dict[str, Any]]
+) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """`replay --format json` of `lines` alone (the JSON), and of `lines` and `strays` (the result, its JSON)."""
+    clean, late = tmp_path / "clean.jsonl", tmp_path / "late.jsonl"
+    clean.write_text("".join(orjson.dumps(x).decode() + "\n" for x in lines))
+    late.write_text("".join(orjson.dumps(x).decode() + "\n" for x in [*lines, *strays]))
+    want = replay_json(cli, str(clean))
+    r = cli("replay", str(late), "--format", "json")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    return want, r, r.json()
+
+
 def week_of_exports(strays: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A week's exports, a console line and the Worker's record every 10 minutes, and `strays` console lines of
     a browser whose clock is 2 days ahead, 2 days after the week's last event."""
@@ -232,14 +238,7 @@ def test_browser_lines_days_beyond_a_week_of_exports_are_left_out(cli: Cli, tmp_
     """A week's exports and 3 console lines of a browser 2 days ahead: apart from the rest by less than the
     week, they were kept (a note said so): the span was 9 days, not 7, and `cost_usd` 22 % low. Apart by more
     than the week's longest quiet (10 min), they are left out, as an afternoon's are."""
-    lines, late = week_of_exports(3)
-    clean, src = tmp_path / "clean.jsonl", tmp_path / "week.jsonl"
-    clean.write_text("".join(orjson.dumps(x).decode() + "\n" for x in lines))
-    src.write_text("".join(orjson.dumps(x).decode() + "\n" for x in [*lines, *late]))
-    want = replay_json(cli, str(clean))
-    r = cli("replay", str(src), "--format", "json")
-    assert r.exit_code == ExitCode.OK, r.stderr
-    got = r.json()
+    want, r, got = replay_with_and_without(cli, tmp_path, *week_of_exports(3))
     assert got["replay"]["span_ms"] == want["replay"]["span_ms"] < 7 * 86_400_000
     for k in ("events", "events_per_s", "cost_usd", "quota_pct"):
         assert got["metrics"][k] == want["metrics"][k], k
