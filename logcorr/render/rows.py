@@ -145,7 +145,7 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
         rows = list(rows)
         cols = list(columns or named or (rows[0].keys() if rows else []))
         cells, cut = table_cells(rows, cols)
-        write_table(cells, cols, title(len(rows)) if callable(title) else title, labels)
+        _write_cells(cells, cols, title(len(rows)) if callable(title) else title, labels)
         if cut or (limit and len(rows) >= limit):
             sys.stdout.flush()
         if cut:
@@ -229,7 +229,7 @@ CUT_NOTE = (
 def table_cells(rows: Iterable[dict[str, Any]], cols: Sequence[str]) -> tuple[list[dict[str, str]], bool]:
     """The rows' `cols` as a table shows them (text, control characters visible, each cut to `CELL_WIDTH`),
     and whether a cell was cut."""
-    cells = [{c: visible(_cell(r.get(c))) for c in cols} for r in rows]
+    cells = _text_cells(rows, cols)
     cut = False
     for row in cells:
         for c, text in row.items():
@@ -277,18 +277,31 @@ def write_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str 
                 labels: Sequence[str] | None = None) -> None:  # fmt: skip
     """A rich table on stdout (plain text when stdout is not a terminal): the rows' `cols`, headed by
     `labels` (default: the column names)."""
+    _write_cells(_text_cells(rows, cols), cols, title, labels)
+
+
+def _text_cells(rows: Iterable[dict[str, Any]], cols: Sequence[str]) -> list[dict[str, str]]:
+    """The rows' `cols` as a table shows them: text, control characters visible."""
+    return [{c: visible(_cell(r.get(c))) for c in cols} for r in rows]
+
+
+def _write_cells(cells: list[dict[str, str]], cols: Sequence[str], title: str | None,
+                 labels: Sequence[str] | None) -> None:  # fmt: skip
+    """`write_table` of rows already made table text (`_text_cells`)."""
     import os
 
     # FORCE_COLOR and TTY_COMPATIBLE make rich style a pipe like a terminal
     if not sys.stdout.isatty() and not {"FORCE_COLOR", "TTY_COMPATIBLE"} & os.environ.keys():
-        cells = [[visible(_cell(r.get(c))) for c in cols] for r in rows]
-        text = plain_table(cells, [visible(c) for c in labels or cols], visible(title) if title else title)
+        text = plain_table(
+            [[row[c] for c in cols] for row in cells],
+            [visible(c) for c in labels or cols],
+            visible(title) if title else title,
+        )
         if text is not None:
             sys.stdout.write(text)
             sys.stdout.flush()
             return
-        rows = [dict(zip(cols, row, strict=True)) for row in cells]  # rich gets the same cells
-    rich_table(rows, cols, title, labels)
+    rich_table(cells, cols, title, labels)  # (text cells: `_cell` and `visible` leave them as they are)
 
 
 def rich_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None,
