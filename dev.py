@@ -75,7 +75,8 @@ def demo() -> None:
 def test() -> None:
     setup()
     sh(PY, "-m", "ruff", "check", "logcorr", "tests", "scripts", "dev.py", "setup.py")
-    sh(PY, "-m", "ruff", "format", "--check", "logcorr", "tests", "scripts", "dev.py", "setup.py")
+    # the whole tree: the Python examples in README.md and docs/ too, which ruff formats as it formats code
+    sh(PY, "-m", "ruff", "format", "--check", ".")
     sh(PY, "-m", "mypy", "logcorr")
     sh(BIN / "logcorr", "--help")  # clean-install smoke: the console script starts
     rc = sh(PY, "-m", "pytest", *sys.argv[2:], check=False)
