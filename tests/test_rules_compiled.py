@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from logcorr import native
 from logcorr.rules import loop
 from logcorr.rules.columns import engine_columns
-from logcorr.rules.engine import RULES, Engine, compiled_loop
+from logcorr.rules.engine import _SWEEP_MIN, RULES, Engine, compiled_loop
 from logcorr.rules.policy import Policy
 from logcorr.rules.state import RuleState
 
@@ -351,3 +351,19 @@ def test_replay_decision_codes_from_numbered_drops_equal_the_drops_one_by_one(
         got = _decision_codes(other.decide_numbered(part), codes, rows)
         assert got.type == pa.uint8() and got.null_count == 0
         assert got.to_pylist() == expected
+
+
+MANY = _SWEEP_MIN + 10  # more entries than the engine's sweep minimum: the windows' containers are swept
+UNLIMITED = Policy.model_validate({"rate_limit": {"enabled": False}, "budget": {"enabled": False}})
+
+
+def test_compiled_loop_sweeps_a_cross_system_copy_exactly_the_window_before_as_the_python_loop() -> None:
+    # a sweep at the first event's time + 5 min, where the echo comes exactly 2000 ms after the backend's line
+    events = [(0, "worker", "log", None, "start", None, 0), (298_000, "backend", "info", "t", "x", None, 0)]
+    events += [(int(i == 0), "backend", "info", f"o{i}", f"row {i}", None, 0) for i in range(MANY)]
+    cols = columns([*events, (1999, "browser", "info", "t", "x", None, 0)])
+    assert cols["ts_ms"][-1] == T0 + 300_000
+    for compiled in (False, True):
+        drops = Engine(UNLIMITED, compiled=compiled).decide(cols)
+        assert [(p, d[0]) for p, d in drops] == [(len(cols["pos"]), "cross_system")]
+    both(UNLIMITED, [cols])

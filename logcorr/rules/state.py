@@ -119,8 +119,9 @@ def sweep_loop(seen: dict[LoopKey, list[int]], cutoff: int) -> dict[LoopKey, lis
 
 
 def sweep_cross(seen: dict[CrossKey, tuple[str, int]], cutoff: int) -> dict[CrossKey, tuple[str, int]]:
-    """The fingerprints last stored after `cutoff`."""
-    return {k: v for k, v in seen.items() if v[1] > cutoff}
+    """The fingerprints last stored at or after `cutoff`: a copy exactly the window before an event is
+    still a copy of it (the window is inclusive)."""
+    return {k: v for k, v in seen.items() if v[1] >= cutoff}
 
 
 def sweep_traces(traces: dict[str, list[Any]], cutoff: int, now: int) -> dict[str, list[Any]]:
