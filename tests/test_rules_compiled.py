@@ -357,6 +357,21 @@ MANY = _SWEEP_MIN + 10  # more entries than the engine's sweep minimum: the wind
 UNLIMITED = Policy.model_validate({"rate_limit": {"enabled": False}, "budget": {"enabled": False}})
 
 
+def test_compiled_loop_sweeps_a_system_behind_the_others_as_the_python_loop() -> None:
+    # the browser's 5 copies in its last second, the backend's many lines 9 minutes ahead; then the browser's
+    # next export: its sixth copy meets the browser's own window
+    first = columns([(0, "browser", "log", None, "x", None, 0)] * 5
+                    + [(540_000 if i == 0 else 0, "backend", "log", None, f"row {i}", None, 0) for i in range(MANY)])  # fmt: skip
+    second = columns([(10, "browser", "log", None, "x", None, 0)], start=T0)
+    second["pos"] = [len(first["pos"]) + 1]
+    for compiled in (False, True):
+        engine = Engine(UNLIMITED, compiled=compiled)
+        assert engine.decide(first) == []
+        drops = Engine(UNLIMITED, engine.state, compiled=compiled).decide(second)
+        assert [d[1][0] for d in drops] == ["loop"]
+    both(UNLIMITED, [first, second])
+
+
 def test_compiled_loop_sweeps_a_cross_system_copy_exactly_the_window_before_as_the_python_loop() -> None:
     # a sweep at the first event's time + 5 min, where the echo comes exactly 2000 ms after the backend's line
     events = [(0, "worker", "log", None, "start", None, 0), (298_000, "backend", "info", "t", "x", None, 0)]

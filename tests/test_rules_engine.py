@@ -546,6 +546,17 @@ MANY = _SWEEP_MIN + 10  # more entries than the engine's sweep minimum: the swee
 UNLIMITED = {"rate_limit": NO_RATE, "budget": {"enabled": False}}
 
 
+def test_a_sweep_keeps_the_loop_window_of_a_system_behind_the_others() -> None:
+    # the browser stored 5 copies in its last second; the backend, 9 minutes ahead, many distinct lines
+    first = [ev(T0 + MIN - 500 + i, msg="retrying") for i in range(5)]
+    first += [ev(T0 + 10 * MIN + i % 900, "backend", msg=f"row {i}") for i in range(MANY)]
+    engine, drops = decide(first, policy(**UNLIMITED))
+    assert drops == {}
+    # the browser's next export (the next ingest): its window is its own clock's, whatever the backend's
+    _, drops = decide([ev(T0 + MIN + 10, msg="retrying")], engine=Engine(engine.policy, engine.state))
+    assert drops[1][0] == "loop"
+
+
 def test_a_sweep_keeps_a_cross_system_copy_exactly_the_window_before() -> None:
     # the engine sweeps at its first event and every 5 minutes of event time after: here at T0 + 5 min, the
     # browser's echo exactly 2000 ms (inclusive) after the backend's line
