@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 from logcorr import native
 from logcorr.rules import loop
 from logcorr.rules.columns import engine_columns
-from logcorr.rules.engine import RULES, Engine, compiled_loop
+from logcorr.rules.engine import _SWEEP_MIN, RULES, Engine, compiled_loop
 from logcorr.rules.policy import Policy
 from logcorr.rules.state import RuleState
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_717_200_000_000 - 2 * 86_400_000  # two days before a month boundary
+MIN = 60_000
 
 if native.built("_fastrules") is None and os.environ.get("LOGCORR_ALLOW_NO_EXT"):
     pytest.skip("logcorr._fastrules is not built; LOGCORR_ALLOW_NO_EXT is set", allow_module_level=True)
@@ -351,3 +352,99 @@ def test_replay_decision_codes_from_numbered_drops_equal_the_drops_one_by_one(
         got = _decision_codes(other.decide_numbered(part), codes, rows)
         assert got.type == pa.uint8() and got.null_count == 0
         assert got.to_pylist() == expected
+
+
+MANY = _SWEEP_MIN + 10  # more entries than the engine's sweep minimum: the windows' containers are swept
+UNLIMITED = Policy.model_validate({"rate_limit": {"enabled": False}, "budget": {"enabled": False}})
+
+
+def test_compiled_loop_sweeps_a_system_behind_the_others_as_the_python_loop() -> None:
+    # the browser's 5 copies in its last second, the backend's many lines 9 minutes ahead; then the browser's
+    # next export: its sixth copy meets the browser's own window
+    first = columns([(0, "browser", "log", None, "x", None, 0)] * 5
+                    + [(540_000 if i == 0 else 0, "backend", "log", None, f"row {i}", None, 0) for i in range(MANY)])  # fmt: skip
+    second = columns([(10, "browser", "log", None, "x", None, 0)], start=T0)
+    second["pos"] = [len(first["pos"]) + 1]
+    for compiled in (False, True):
+        engine = Engine(UNLIMITED, compiled=compiled)
+        assert engine.decide(first) == []
+        drops = Engine(UNLIMITED, engine.state, compiled=compiled).decide(second)
+        assert [d[1][0] for d in drops] == ["loop"]
+    both(UNLIMITED, [first, second])
+
+
+def test_compiled_loop_sweeps_a_cross_system_copy_exactly_the_window_before_as_the_python_loop() -> None:
+    # a sweep at the first event's time + 5 min, where the echo comes exactly 2000 ms after the backend's line
+    events = [(0, "worker", "log", None, "start", None, 0), (298_000, "backend", "info", "t", "x", None, 0)]
+    events += [(int(i == 0), "backend", "info", f"o{i}", f"row {i}", None, 0) for i in range(MANY)]
+    cols = columns([*events, (1999, "browser", "info", "t", "x", None, 0)])
+    assert cols["ts_ms"][-1] == T0 + 300_000
+    for compiled in (False, True):
+        drops = Engine(UNLIMITED, compiled=compiled).decide(cols)
+        assert [(p, d[0]) for p, d in drops] == [(len(cols["pos"]), "cross_system")]
+    both(UNLIMITED, [cols])
+
+
+def expect(cols: dict[str, list[Any]], drops: dict[int, str], policy: Policy | None = None) -> None:
+    """Both loops drop exactly `drops` (position: rule) of `cols`, and agree on everything else too."""
+    policy = policy or Policy()
+    for compiled in (False, True):
+        got = Engine(policy, compiled=compiled).decide(cols)
+        assert {p: d[0] for p, d in got} == drops
+    both(policy, [cols])
+
+
+def browser_fill(n: int, first_gap: int) -> list[tuple[Any, ...]]:
+    """`n` distinct browser lines 1 ms apart, the first `first_gap` ms after the event before."""
+    return [(first_gap if i == 0 else 1, "browser", "log", None, f"fill {i}", None, 0) for i in range(n)]
+
+
+@pytest.mark.parametrize("at", [59_999, 60_000])
+def test_compiled_loop_at_the_rate_limit_windows_edge(at: int) -> None:
+    # 50 lines by T0 + 59,999 (the last ms of minute 0), then one more at `at`: the 51st of minute 0 is dropped,
+    # the first of minute 1 stored
+    cols = columns([*browser_fill(50, 59_950), (at - 59_999, "browser", "log", None, "one more", None, 0)])
+    assert cols["ts_ms"][49] == T0 + 59_999
+    expect(cols, {51: "rate_limit"} if at < 60_000 else {})
+
+
+@pytest.mark.parametrize("offered", [40, 41])
+def test_compiled_loop_at_the_calm_level(offered: int) -> None:
+    # minute 0 drops (60 offered): minute 1 at 25. Minute 1's load of 40 (80 % of 50) is calm and steps the
+    # limit back up to 50 for minute 2; 41 is not calm and, over 25, tightens it to 12
+    events = browser_fill(60, 0) + browser_fill(offered, MIN - 59) + browser_fill(60, MIN - offered + 1)
+    cols = columns(events)
+    assert [t // MIN - T0 // MIN for t in cols["ts_ms"][59:61]] == [0, 1]
+    assert cols["ts_ms"][60 + offered] == T0 + 2 * MIN
+    limit = 50 if offered == 40 else 12
+    minute_2 = 61 + offered
+    expect(cols, {**{p: "rate_limit" for p in range(51, 61)}, **{p: "rate_limit" for p in range(86, 61 + offered)},
+                  **{p: "rate_limit" for p in range(minute_2 + limit, minute_2 + 60)}})  # fmt: skip
+
+
+@pytest.mark.parametrize("gap", [3_599_999, 3_600_000])
+def test_compiled_loop_at_the_trace_idle_edge(gap: int) -> None:
+    # the worker stored trace tr; `gap` ms later the browser is at its limit and logs tr: within the hour the
+    # trace is still admitted and the grace stores it, an hour after it is forgotten and the limit drops it
+    events = [(30_000, "worker", "info", "tr", "fetch", None, 0), *browser_fill(50, gap - 60)]
+    cols = columns([*events, (11, "browser", "log", "tr", "click", None, 0)])
+    assert cols["ts_ms"][-1] - cols["ts_ms"][0] == gap and len({t // MIN for t in cols["ts_ms"][1:]}) == 1
+    expect(cols, {} if gap < 3_600_000 else {52: "rate_limit"})
+
+
+@pytest.mark.parametrize("gap", [0, 1, 59_999, 60_000])
+def test_compiled_loop_at_the_trace_refusals_edges(gap: int) -> None:
+    # the browser's limit refuses trace tr at T0 + 30,049; the backend's line of tr `gap` ms later is refused
+    # from that very ms (a tie) up to 60 s after it, then the trace is judged afresh
+    events = [*browser_fill(51, 30_000)]
+    events[-1] = (1, "browser", "log", "tr", "click", None, 0)
+    cols = columns([*events, (gap, "backend", "info", "tr", "query", None, 0)])
+    expect(cols, {51: "rate_limit", **({52: "trace"} if gap < 60_000 else {})})
+
+
+def test_compiled_loop_keeps_the_first_copy_in_input_order_at_a_cross_system_tie() -> None:
+    cols = columns([(0, "backend", "info", "t", "x", None, 0), (0, "browser", "info", "t", "x", None, 0),
+                    (0, "worker", "info", "t", "x", None, 0)])  # fmt: skip
+    expect(cols, {2: "cross_system", 3: "cross_system"})
+    got = Engine(Policy()).decide(cols)
+    assert all("stored by backend for trace t 0 ms earlier" in d[1] for _, d in got)

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from logcorr.rules.engine import Engine
+from logcorr.rules.engine import _SWEEP_MIN, Engine
 from logcorr.rules.policy import Policy
 
 T0 = 1_717_200_000_000  # 2024-06-01T00:00:00Z: a minute and a month boundary
@@ -538,3 +538,31 @@ def test_a_disabled_rule_drops_nothing(rule: str) -> None:
         sections["budget"]["monthly_writes"] = 10
     _, drops = decide(events, policy(**sections))
     assert rule not in {d[0] for d in drops.values()}
+
+
+# -- pruning the windows' containers (every few minutes of event time, once they are large) -------------
+
+MANY = _SWEEP_MIN + 10  # more entries than the engine's sweep minimum: the sweep runs
+UNLIMITED = {"rate_limit": NO_RATE, "budget": {"enabled": False}}
+
+
+def test_a_sweep_keeps_the_loop_window_of_a_system_behind_the_others() -> None:
+    # the browser stored 5 copies in its last second; the backend, 9 minutes ahead, many distinct lines
+    first = [ev(T0 + MIN - 500 + i, msg="retrying") for i in range(5)]
+    first += [ev(T0 + 10 * MIN + i % 900, "backend", msg=f"row {i}") for i in range(MANY)]
+    engine, drops = decide(first, policy(**UNLIMITED))
+    assert drops == {}
+    # the browser's next export (the next ingest): its window is its own clock's, whatever the backend's
+    _, drops = decide([ev(T0 + MIN + 10, msg="retrying")], engine=Engine(engine.policy, engine.state))
+    assert drops[1][0] == "loop"
+
+
+def test_a_sweep_keeps_a_cross_system_copy_exactly_the_window_before() -> None:
+    # the engine sweeps at its first event and every 5 minutes of event time after: here at T0 + 5 min, the
+    # browser's echo exactly 2000 ms (inclusive) after the backend's line
+    events = [ev(T0, "worker", msg="start"), ev(T0 + 298_000, "backend", trace="t", msg="Saved profile")]
+    events += [ev(T0 + 298_001 + i % 1999, "backend", trace=f"other{i}", msg=f"row {i}") for i in range(MANY)]
+    events.sort(key=lambda e: e[0])
+    events.append(ev(T0 + 300_000, trace="t", msg="Saved profile"))
+    _, drops = decide(events, policy(**UNLIMITED))
+    assert {p: d[0] for p, d in drops.items()} == {len(events): "cross_system"}

@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 from logcorr.pipeline.ingest import ingest
 from logcorr.rules.clock import month_of
 from logcorr.rules.engine import RULES, Engine, hot_flags_sql
+from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.redact import Redactor, contains_secret
+from logcorr.store.schema import migrate_schema
 
 T0 = 1_717_200_000_000 - 3 * 86_400_000  # a few days before a month boundary
 
@@ -28,14 +30,22 @@ LEVELS = ("log", "info", "warn", "error")
 FPS = ("a", "b", "c", "d")
 TRACES = (None, "t1", "t2", "t3", "critical_t4")
 
-event = st.tuples(
-    st.one_of(st.just(0), st.integers(0, 400), st.integers(0, 5_000), st.integers(0, 2 * 86_400_000)),  # gap
-    st.sampled_from(SYSTEMS),
-    st.sampled_from(LEVELS),
-    st.sampled_from(TRACES),
-    st.sampled_from(FPS),
-    st.sampled_from((None,) * 20 + ("[HMR]",)),
-    st.sampled_from((0,) * 20 + (1,)),
+
+def events_after(gaps: st.SearchStrategy[int]) -> st.SearchStrategy[tuple[Any, ...]]:
+    """An event `gaps` ms after the one before: (gap, system, level, trace, fingerprint, suppressed, dup)."""
+    return st.tuples(
+        gaps,
+        st.sampled_from(SYSTEMS),
+        st.sampled_from(LEVELS),
+        st.sampled_from(TRACES),
+        st.sampled_from(FPS),
+        st.sampled_from((None,) * 20 + ("[HMR]",)),
+        st.sampled_from((0,) * 20 + (1,)),
+    )
+
+
+event = events_after(
+    st.one_of(st.just(0), st.integers(0, 400), st.integers(0, 5_000), st.integers(0, 2 * 86_400_000))
 )
 policies = st.builds(
     lambda q, tiers, grace, lending: Policy.model_validate(
@@ -150,6 +160,42 @@ def test_hot_flags_from_sql_change_no_decision_even_across_ingests(
     later = Engine(policy, engine.state)
     got += later.process(with_hot_flags(second, policy)) if second["pos"] else []
     assert got == expected
+
+
+# gaps that land exactly on the rules' edges: the loop and cross-system windows, a minute, a refusal, an hour
+edge_event = events_after(
+    st.one_of(st.just(0), st.integers(0, 400), st.sampled_from((999, 1000, 1999, 2000, 2001, 59_999, 60_000,
+                                                                  3_599_999, 3_600_000, 2 * 86_400_000)))
+)  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=st.lists(edge_event, max_size=150),
+    policy=policies,
+    cut=st.integers(0, 150),
+    compiled=st.booleans(),
+)
+def test_an_ingest_split_in_two_through_the_saved_state_decides_as_one_run(
+    events: list[tuple[Any, ...]], policy: Policy, cut: int, compiled: bool
+) -> None:
+    """What `save_state` writes and `load_state` reads back is all the rules need: the second half decided
+    after a save and a load (an ingest after an ingest) drops what one run over both halves drops."""
+    (cols,) = columns(events)
+    whole = Engine(policy, compiled=compiled).process(cols)
+    first = {k: v[:cut] for k, v in cols.items()}
+    second = {k: v[cut:] for k, v in cols.items()}
+    con = duckdb.connect()
+    try:
+        migrate_schema(con)
+        engine = Engine(policy, compiled=compiled)
+        got = engine.process(first) if first["pos"] else []
+        save_state(con, engine.state, policy, 1)
+        later = Engine(policy, load_state(con, policy), compiled=compiled)
+        got += later.process(second) if second["pos"] else []
+    finally:
+        con.close()
+    assert got == whole
 
 
 @settings(max_examples=200, deadline=None)

@@ -23,7 +23,15 @@ from logcorr.rules import budget, cross_system, duplicate, loop, rate, suppress,
 from logcorr.rules.budget import BudgetConfig
 from logcorr.rules.policy import Policy
 from logcorr.rules.rate import RateConfig
-from logcorr.rules.state import Decision, RuleState, SystemState, sweep_cross, sweep_loop, sweep_traces
+from logcorr.rules.state import (
+    Decision,
+    RuleState,
+    SystemState,
+    loop_cutoffs,
+    sweep_cross,
+    sweep_loop,
+    sweep_traces,
+)
 from logcorr.rules.traces import TraceConfig
 
 Drop = tuple[int, str, str, str | None]
@@ -163,7 +171,8 @@ class Engine:
             pol = self.policy
             self._loop_drops.clear()
             if len(st.loop) > _SWEEP_MIN:
-                st.loop = sweep_loop(st.loop, t - pol.loop.window_ms)
+                w = pol.loop.window_ms
+                st.loop = sweep_loop(st.loop, loop_cutoffs(st, w), t - w)
             if len(st.cross) > _SWEEP_MIN:
                 st.cross = sweep_cross(st.cross, t - pol.cross_system.window_ms)
             if len(st.traces) > _SWEEP_MIN and t >= self._sweep_traces_at:

@@ -14,7 +14,14 @@ import pyarrow as pa
 
 from logcorr.rules.clock import month_bounds
 from logcorr.rules.policy import Policy
-from logcorr.rules.state import TRACE_LAST, TRACE_REFUSAL, TRACE_REFUSED_UNTIL, Moment, RuleState
+from logcorr.rules.state import (
+    TRACE_LAST,
+    TRACE_REFUSAL,
+    TRACE_REFUSED_UNTIL,
+    Moment,
+    RuleState,
+    loop_cutoffs,
+)
 from logcorr.rules.traces import refusal
 
 _TS = pa.timestamp("ms")
@@ -145,7 +152,7 @@ def _save_fingerprints(con: Any, st: RuleState, policy: Policy, run_id: int) -> 
     # every few minutes of event time, not at the ingest's end)
     loop_w = policy.loop.window_ms
     # a loop window is its system's: a system whose clock is behind the others keeps its own last second
-    since = {s.name: (s.clock if s.clock >= 0 else st.clock) - loop_w for s in st.systems.values()}
+    since = loop_cutoffs(st, loop_w)
     loop_from = min(since.values(), default=st.clock - loop_w)
     for (system, level, fp), stored in sorted(
         kv for kv in st.loop.items() if kv[1] and kv[1][-1] > loop_from

@@ -21,7 +21,8 @@ from pydantic import (
 
 from logcorr.errors import ConfigError
 
-# the live system's suppression lists (reference: live-system-formats-and-rules.md §1.4, §2.2)
+# the live system's suppression lists (reference: live-system-formats-and-rules.md §1.4, §2.2): the browser's
+# base list and v8's lines, the Worker's two; not v7's Redis/Convex sync chatter (docs/rules.md rule 2 says why)
 DEFAULT_SUPPRESS: tuple[str, ...] = (
     "[HMR]",
     "unexpected require",

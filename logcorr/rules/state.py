@@ -112,15 +112,25 @@ def system_key(name: str) -> tuple[int, str]:
     return (SYSTEM_ORDER.index(name) if name in SYSTEM_ORDER else len(SYSTEM_ORDER), name)
 
 
-def sweep_loop(seen: dict[LoopKey, list[int]], cutoff: int) -> dict[LoopKey, list[int]]:
-    """The loop keys whose newest stored copy is after `cutoff` (inside a window); a new dict, since
-    rebuilding is cheaper than deleting most entries one by one."""
-    return {k: v for k, v in seen.items() if v[-1] > cutoff}
+def loop_cutoffs(st: RuleState, window_ms: int) -> dict[str, int]:
+    """Per system, the time at or before which its stored copies have left its loop window. A loop window is
+    its system's own: a system whose clock is behind the others keeps its own last window."""
+    return {s.name: (s.clock if s.clock >= 0 else st.clock) - window_ms for s in st.systems.values()}
+
+
+def sweep_loop(
+    seen: dict[LoopKey, list[int]], cutoffs: dict[str, int], cutoff: int
+) -> dict[LoopKey, list[int]]:
+    """The loop keys whose newest stored copy is after their system's cutoff (`loop_cutoffs`, else
+    `cutoff`): inside its window. A new dict, since rebuilding is cheaper than deleting most entries one
+    by one."""
+    return {k: v for k, v in seen.items() if v[-1] > cutoffs.get(k[0], cutoff)}
 
 
 def sweep_cross(seen: dict[CrossKey, tuple[str, int]], cutoff: int) -> dict[CrossKey, tuple[str, int]]:
-    """The fingerprints last stored after `cutoff`."""
-    return {k: v for k, v in seen.items() if v[1] > cutoff}
+    """The fingerprints last stored at or after `cutoff`: a copy exactly the window before an event is
+    still a copy of it (the window is inclusive)."""
+    return {k: v for k, v in seen.items() if v[1] >= cutoff}
 
 
 def sweep_traces(traces: dict[str, list[Any]], cutoff: int, now: int) -> dict[str, list[Any]]:
