@@ -176,7 +176,7 @@ def test_a_minute_exactly_at_the_limit_does_not_tighten_the_next() -> None:
     assert stored_per_minute(events, drops) == [50, 50]
 
 
-def test_load_between_the_calm_level_and_the_limit_holds_the_tier() -> None:
+def test_load_over_the_calm_level_and_the_tightened_limit_keeps_tightening() -> None:
     events = minute(0, 60) + minute(1, 45) + minute(2, 45)  # 45 > 40 (not calm), > 25 (drops): tighten
     _, drops = decide(events)
     assert stored_per_minute(events, drops) == [50, 25, 12]
