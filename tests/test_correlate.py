@@ -1298,6 +1298,39 @@ def test_a_traces_list_cut_at_its_limit_says_which_end_it_kept(
     assert longest.exit_code == ExitCode.OK and "(the 1 longest: there may be more" in longest.stderr
 
 
+def test_wide_messages_are_cut_to_the_columns_of_the_table_and_the_waterfall(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """Cuts counted characters: 120 CJK characters are 240 columns, so a `search` cell folded over two lines and
+    the waterfall's line wrapped; 120 accented letters written with combining marks were cut at 60 columns."""
+    from rich.cells import cell_len
+
+    from tests.conftest import browser_event
+
+    messages = [
+        "注文の処理に失敗しました" * 12,
+        "🎉 deployed " * 20,
+        "e\u0301" * 150,
+        "混合 mixed テキスト " * 12,
+    ]
+    lines = [browser_event(message=m, ts=1_714_910_405_337 + i) for i, m in enumerate(messages)]
+    db = str(tmp_path / "wide.duckdb")
+    assert cli("ingest", write_jsonl("wide.jsonl", lines), "--db", db).exit_code == ExitCode.OK
+    table = cli("sql", "SELECT message FROM log_queue ORDER BY ts", "--db", db)
+    assert table.exit_code == ExitCode.OK, table.stderr
+    rows = table.stdout.splitlines()[2:]
+    assert len(rows) == len(messages), table.stdout  # one line each: none folded
+    for row in rows:
+        assert row.rstrip().endswith("…") and 119 <= cell_len(row.strip()) <= 120, row
+    assert "values over 120 columns cut" in table.stderr
+    waterfall = cli("trace", "trace_1714910400000_abc", "--db", db, env={"NO_COLOR": "1"})
+    assert waterfall.exit_code == ExitCode.OK, waterfall.stderr
+    shown = [line for line in waterfall.stdout.splitlines() if " browser  log " in line]
+    assert len(shown) == len(messages), waterfall.stdout  # one line each: none wrapped
+    for line in shown:
+        assert "…" in line and 150 <= cell_len(line) <= 160, line
+
+
 def test_each_listing_command_says_its_order_in_its_help(cli: Callable[..., CliResult]) -> None:
     """Neither `search --help` nor `traces --help` said in which order they list (oldest first; newest first)."""
     said = {
