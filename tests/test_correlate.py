@@ -1270,6 +1270,97 @@ def test_search_include_dropped_finds_what_the_rules_dropped(
     )
 
 
+@pytest.fixture
+def noisy_db(cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]) -> str:
+    """Three checkout traces, a suppression rule dropping every line with NOISE: t1dropd's error was dropped,
+    t2whole was dropped whole (an error, two systems, user u2), t3store keeps its error."""
+    from tests.conftest import browser_event
+
+    def line(ts: int, message: str, trace: str, system: str, level: str, user: str) -> dict[str, Any]:
+        if system == "browser":
+            return {**browser_event(ts, message, trace, level), "user_id": user}
+        return {"id": f"{ts}_w", "trace_id": trace, "user_id": user, "system": system, "level": level,
+                "message": message, "timestamp": ts, "context": {"timestamp": ts}}  # fmt: skip
+
+    t0 = 1714910500000
+    rows = [
+        line(t0, "checkout clicked", "trace_1714910500000_t1dropd", "browser", "log", "u1"),
+        line(t0 + 40, "checkout upstream NOISE", "trace_1714910500000_t1dropd", "worker", "error", "u1"),
+        line(t0 + 1000, "checkout NOISE failed", "trace_1714910500000_t2whole", "browser", "error", "u2"),
+        line(t0 + 1040, "checkout NOISE received", "trace_1714910500000_t2whole", "worker", "info", "u2"),
+        line(t0 + 2000, "checkout clicked", "trace_1714910500000_t3store", "browser", "log", "u3"),
+        line(t0 + 2040, "checkout failed", "trace_1714910500000_t3store", "worker", "error", "u3"),
+    ]
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[suppression]\npatterns = ["NOISE"]\n')
+    db = str(tmp_path / "noisy.duckdb")
+    r = cli("ingest", str(write_jsonl("noisy.jsonl", rows)), "--db", db, "--policy", str(policy), "-q")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    return db
+
+
+@pytest.mark.parametrize(
+    "args, stored, with_dropped",
+    [
+        (("--has-errors",), ["t3store"] * 2, ["t1dropd"] * 2 + ["t2whole"] * 2 + ["t3store"] * 2),
+        (("--min-systems", "2"), ["t3store"] * 2, ["t1dropd"] * 2 + ["t2whole"] * 2 + ["t3store"] * 2),
+        (("--user", "u2"), [], ["t2whole"] * 2),
+        (("--has-errors", "--level", "error"), ["t3store"], ["t1dropd", "t2whole", "t3store"]),
+        (("--has-errors", "--system", "browser"), ["t3store"], ["t1dropd", "t2whole", "t3store"]),
+        (("--has-errors", "--until", "2024-05-05T12:01:41.500Z"), [], ["t1dropd"] * 2 + ["t2whole"] * 2),
+    ],
+)
+def test_search_trace_filters_judge_a_trace_by_its_dropped_events_too_with_include_dropped(
+    cli: Callable[..., CliResult],
+    noisy_db: str,
+    args: tuple[str, ...],
+    stored: list[str],
+    with_dropped: list[str],
+) -> None:
+    """`search --include-dropped --has-errors` judged a trace by its stored events only: the lines of a request
+    whose error a rule dropped, or that the rules dropped whole, were not found, though the dropped lines were
+    what was asked for (and `--user` of such a trace said "no event has user id"). With --include-dropped a
+    trace is judged by every event logged for it; without it, by its stored events, as `traces` lists them.
+    The time bounds, --level and --system stay each event's own."""
+
+    def traces(*extra: str) -> list[str]:
+        r = cli("search", "checkout", "--db", noisy_db, "--format", "json", *args, *extra)
+        assert r.exit_code == ExitCode.OK, r.stderr
+        return [e["trace_id"].rsplit("_", 1)[1] for e in r.json()]
+
+    assert traces() == stored
+    assert traces("--include-dropped") == with_dropped
+    assert set(stored) <= set(with_dropped)  # --include-dropped only adds lines
+
+
+def test_the_dropped_events_a_search_notes_are_those_include_dropped_lists(
+    cli: Callable[..., CliResult], noisy_db: str
+) -> None:
+    """The note under a search that found nothing stored counted dropped events in traces qualifying by their
+    stored events: `search NOISE --has-errors` said nothing, and --include-dropped listed 3."""
+    for args in (("--has-errors",), ("--user", "u2"), ("--min-systems", "2")):
+        plain = cli("search", "NOISE", "--db", noisy_db, "--format", "json", *args)
+        assert plain.exit_code == ExitCode.OK and plain.json() == [], plain.stderr
+        listed = cli(
+            "search", "NOISE", "--db", noisy_db, "--format", "json", "--include-dropped", *args
+        ).json()
+        assert listed and all(e["dropped_by"] == "suppress" for e in listed), args
+        assert (
+            f"note: {len(listed)} events the rules dropped match: --include-dropped lists them"
+            in plain.stderr
+        )
+
+
+def test_search_help_says_which_events_the_trace_filters_judge(cli: Callable[..., CliResult]) -> None:
+    r = cli("search", "--help", env={"COLUMNS": "200"})
+    assert r.exit_code == ExitCode.OK
+    said = " ".join(r.stdout.split())
+    assert (
+        "by their stored events, as traces counts them; with --include-dropped, by their stored and dropped"
+        in said
+    )
+
+
 def test_a_trace_id_with_first_with_errors_is_a_usage_error(cli: Callable[..., CliResult], db: str) -> None:
     """`trace ID --first-with-errors` showed another trace than the one asked for, the first with errors, and
     said nothing of ID: a user who added the flag to jump to its errors read a stranger's request as theirs."""

@@ -244,7 +244,9 @@ def search_cmd(
     user: str = Option(None, "--user", help="Only events in traces of this user id."),
     trace_id: str = Option(None, "--trace", help="Only events of this trace (its id, or a unique prefix)."),
     include_dropped: bool = Option(
-        False, "--include-dropped", help="Also find events rules dropped (their rule in dropped_by)."
+        False,
+        "--include-dropped",
+        help="Also find events rules dropped (their rule in dropped_by); trace filters then count them too.",
     ),
     limit: int = Option(
         100, "--limit", help="At most this many rows, the oldest; 0 lists all (default: 100)."
@@ -252,6 +254,10 @@ def search_cmd(
     fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """Find events by message text, oldest first.
+
+    --has-errors, --min-systems and --user keep the events of traces that qualify by their stored events, as
+    traces counts them; with --include-dropped, by their stored and dropped events together (a trace whose
+    error line a rule dropped has an error). --level, --system, --since and --until are each event's own.
 
     \b
     Example: logcorr search "timeout" --system worker --since 2h
