@@ -1351,6 +1351,46 @@ def test_the_dropped_events_a_search_notes_are_those_include_dropped_lists(
         )
 
 
+def test_a_user_whose_every_event_was_dropped_is_not_said_to_have_none(
+    cli: Callable[..., CliResult], noisy_db: str
+) -> None:
+    """`search NOISE --user u2` said "no event has user id 'u2'" and then that 2 dropped events of it match."""
+    for command in (("search", "NOISE"), ("traces",)):
+        r = cli(*command, "--db", noisy_db, "--user", "u2")
+        assert r.exit_code == ExitCode.OK, r.stderr
+        assert "no event has user id" not in r.stderr, command
+        assert "note: no stored event has user id 'u2': the rules dropped every one that has it" in r.stderr
+    # read with the dropped events, the user id is not why nothing was found
+    r = cli("search", "no such text", "--db", noisy_db, "--user", "u2", "--include-dropped")
+    assert r.exit_code == ExitCode.OK and "user id" not in r.stderr, r.stderr
+    assert (
+        "no event has user id 'u9' (matched exactly)"
+        in cli("traces", "--db", noisy_db, "--user", "u9").stderr
+    )
+
+
+def test_a_database_whose_every_event_was_dropped_is_not_said_to_be_empty(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """`search --include-dropped` listed the dropped events of such a database and said it "holds no events
+    yet; ingest some"; `search` said so and then that the dropped events match, and `traces` said so too."""
+    from tests.conftest import browser_event
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[suppression]\npatterns = ["checkout"]\n')
+    rows = [browser_event(1714910500000 + n, f"checkout step {n}") for n in range(3)]
+    db = str(tmp_path / "dropped.duckdb")
+    r = cli("ingest", str(write_jsonl("dropped.jsonl", rows)), "--db", db, "--policy", str(policy), "-q")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    listed = cli("search", "checkout", "--db", db, "--include-dropped", "--format", "json")
+    assert len(listed.json()) == 3 and "note" not in listed.stderr, listed.stderr
+    for command in (("search", "checkout"), ("traces",)):
+        r = cli(*command, "--db", db)
+        assert r.exit_code == ExitCode.OK, r.stderr
+        assert "holds no events yet" not in r.stderr, command
+        assert f"note: {db} holds no stored events: the rules dropped all 3 events ingested" in r.stderr
+
+
 def test_search_help_says_which_events_the_trace_filters_judge(cli: Callable[..., CliResult]) -> None:
     r = cli("search", "--help", env={"COLUMNS": "200"})
     assert r.exit_code == ExitCode.OK
