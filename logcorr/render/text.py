@@ -44,8 +44,8 @@ def cells(text: str) -> int:
     """The terminal columns `text` takes, as rich counts them: 2 for an East Asian wide or fullwidth character
     (CJK, most emoji), 0 for a combining mark or a format character (zero-width space, joiner), 1 for any
     other; the character after a zero-width joiner joins the glyph before it, and an emoji variation selector
-    (U+FE0F) draws a 1-column symbol in 2 (`❤️`). Python's `len` counts characters: `日本` is 2 of them and 4
-    columns."""
+    (U+FE0F) draws a 1-column character in 2 (`❤️`; rich widens only the ~200 it lists, `a️` stays 1 there).
+    Python's `len` counts characters: `日本` is 2 of them and 4 columns."""
     return len(text) if text.isascii() else _scan(text, -1)[1]
 
 
