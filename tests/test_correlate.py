@@ -1270,6 +1270,137 @@ def test_search_include_dropped_finds_what_the_rules_dropped(
     )
 
 
+@pytest.fixture
+def noisy_db(cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]) -> str:
+    """Three checkout traces, a suppression rule dropping every line with NOISE: t1dropd's error was dropped,
+    t2whole was dropped whole (an error, two systems, user u2), t3store keeps its error."""
+    from tests.conftest import browser_event
+
+    def line(ts: int, message: str, trace: str, system: str, level: str, user: str) -> dict[str, Any]:
+        if system == "browser":
+            return {**browser_event(ts, message, trace, level), "user_id": user}
+        return {"id": f"{ts}_w", "trace_id": trace, "user_id": user, "system": system, "level": level,
+                "message": message, "timestamp": ts, "context": {"timestamp": ts}}  # fmt: skip
+
+    t0 = 1714910500000
+    rows = [
+        line(t0, "checkout clicked", "trace_1714910500000_t1dropd", "browser", "log", "u1"),
+        line(t0 + 40, "checkout upstream NOISE", "trace_1714910500000_t1dropd", "worker", "error", "u1"),
+        line(t0 + 1000, "checkout NOISE failed", "trace_1714910500000_t2whole", "browser", "error", "u2"),
+        line(t0 + 1040, "checkout NOISE received", "trace_1714910500000_t2whole", "worker", "info", "u2"),
+        line(t0 + 2000, "checkout clicked", "trace_1714910500000_t3store", "browser", "log", "u3"),
+        line(t0 + 2040, "checkout failed", "trace_1714910500000_t3store", "worker", "error", "u3"),
+    ]
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[suppression]\npatterns = ["NOISE"]\n')
+    db = str(tmp_path / "noisy.duckdb")
+    r = cli("ingest", str(write_jsonl("noisy.jsonl", rows)), "--db", db, "--policy", str(policy), "-q")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    return db
+
+
+@pytest.mark.parametrize(
+    "args, stored, with_dropped",
+    [
+        (("--has-errors",), ["t3store"] * 2, ["t1dropd"] * 2 + ["t2whole"] * 2 + ["t3store"] * 2),
+        (("--min-systems", "2"), ["t3store"] * 2, ["t1dropd"] * 2 + ["t2whole"] * 2 + ["t3store"] * 2),
+        (("--user", "u2"), [], ["t2whole"] * 2),
+        (("--has-errors", "--level", "error"), ["t3store"], ["t1dropd", "t2whole", "t3store"]),
+        (("--has-errors", "--system", "browser"), ["t3store"], ["t1dropd", "t2whole", "t3store"]),
+        (("--has-errors", "--until", "2024-05-05T12:01:41.500Z"), [], ["t1dropd"] * 2 + ["t2whole"] * 2),
+    ],
+)
+def test_search_trace_filters_judge_a_trace_by_its_dropped_events_too_with_include_dropped(
+    cli: Callable[..., CliResult],
+    noisy_db: str,
+    args: tuple[str, ...],
+    stored: list[str],
+    with_dropped: list[str],
+) -> None:
+    """`search --include-dropped --has-errors` judged a trace by its stored events only: the lines of a request
+    whose error a rule dropped, or that the rules dropped whole, were not found, though the dropped lines were
+    what was asked for (and `--user` of such a trace said "no event has user id"). With --include-dropped a
+    trace is judged by every event logged for it; without it, by its stored events, as `traces` lists them.
+    The time bounds, --level and --system stay each event's own."""
+
+    def traces(*extra: str) -> list[str]:
+        r = cli("search", "checkout", "--db", noisy_db, "--format", "json", *args, *extra)
+        assert r.exit_code == ExitCode.OK, r.stderr
+        return [e["trace_id"].rsplit("_", 1)[1] for e in r.json()]
+
+    assert traces() == stored
+    assert traces("--include-dropped") == with_dropped
+    assert set(stored) <= set(with_dropped)  # --include-dropped only adds lines
+
+
+def test_the_dropped_events_a_search_notes_are_those_include_dropped_lists(
+    cli: Callable[..., CliResult], noisy_db: str
+) -> None:
+    """The note under a search that found nothing stored counted dropped events in traces qualifying by their
+    stored events: `search NOISE --has-errors` said nothing, and --include-dropped listed 3."""
+    for args in (("--has-errors",), ("--user", "u2"), ("--min-systems", "2")):
+        plain = cli("search", "NOISE", "--db", noisy_db, "--format", "json", *args)
+        assert plain.exit_code == ExitCode.OK and plain.json() == [], plain.stderr
+        listed = cli(
+            "search", "NOISE", "--db", noisy_db, "--format", "json", "--include-dropped", *args
+        ).json()
+        assert listed and all(e["dropped_by"] == "suppress" for e in listed), args
+        assert (
+            f"note: {len(listed)} events the rules dropped match: --include-dropped lists them"
+            in plain.stderr
+        )
+
+
+def test_a_user_whose_every_event_was_dropped_is_not_said_to_have_none(
+    cli: Callable[..., CliResult], noisy_db: str
+) -> None:
+    """`search NOISE --user u2` said "no event has user id 'u2'" and then that 2 dropped events of it match."""
+    for command in (("search", "NOISE"), ("traces",)):
+        r = cli(*command, "--db", noisy_db, "--user", "u2")
+        assert r.exit_code == ExitCode.OK, r.stderr
+        assert "no event has user id" not in r.stderr, command
+        assert "note: no stored event has user id 'u2': the rules dropped every one that has it" in r.stderr
+    # read with the dropped events, the user id is not why nothing was found
+    r = cli("search", "no such text", "--db", noisy_db, "--user", "u2", "--include-dropped")
+    assert r.exit_code == ExitCode.OK and "user id" not in r.stderr, r.stderr
+    assert (
+        "no event has user id 'u9' (matched exactly)"
+        in cli("traces", "--db", noisy_db, "--user", "u9").stderr
+    )
+
+
+def test_a_database_whose_every_event_was_dropped_is_not_said_to_be_empty(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """`search --include-dropped` listed the dropped events of such a database and said it "holds no events
+    yet; ingest some"; `search` said so and then that the dropped events match, and `traces` said so too."""
+    from tests.conftest import browser_event
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[suppression]\npatterns = ["checkout"]\n')
+    rows = [browser_event(1714910500000 + n, f"checkout step {n}") for n in range(3)]
+    db = str(tmp_path / "dropped.duckdb")
+    r = cli("ingest", str(write_jsonl("dropped.jsonl", rows)), "--db", db, "--policy", str(policy), "-q")
+    assert r.exit_code == ExitCode.OK, r.stderr
+    listed = cli("search", "checkout", "--db", db, "--include-dropped", "--format", "json")
+    assert len(listed.json()) == 3 and "note" not in listed.stderr, listed.stderr
+    for command in (("search", "checkout"), ("traces",)):
+        r = cli(*command, "--db", db)
+        assert r.exit_code == ExitCode.OK, r.stderr
+        assert "holds no events yet" not in r.stderr, command
+        assert f"note: {db} holds no stored events: the rules dropped all 3 events ingested" in r.stderr
+
+
+def test_search_help_says_which_events_the_trace_filters_judge(cli: Callable[..., CliResult]) -> None:
+    r = cli("search", "--help", env={"COLUMNS": "200"})
+    assert r.exit_code == ExitCode.OK
+    said = " ".join(r.stdout.split())
+    assert (
+        "by their stored events, as traces counts them; with --include-dropped, by their stored and dropped"
+        in said
+    )
+
+
 def test_a_trace_id_with_first_with_errors_is_a_usage_error(cli: Callable[..., CliResult], db: str) -> None:
     """`trace ID --first-with-errors` showed another trace than the one asked for, the first with errors, and
     said nothing of ID: a user who added the flag to jump to its errors read a stranger's request as theirs."""
@@ -1296,6 +1427,39 @@ def test_a_traces_list_cut_at_its_limit_says_which_end_it_kept(
     assert r.exit_code == ExitCode.OK and "(the 1 newest: there may be more; --limit 0 lists all)" in r.stderr
     longest = cli("traces", "--limit", "1", "--sort", "duration", "--db", db)
     assert longest.exit_code == ExitCode.OK and "(the 1 longest: there may be more" in longest.stderr
+
+
+def test_wide_messages_are_cut_to_the_columns_of_the_table_and_the_waterfall(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """Cuts counted characters: 120 CJK characters are 240 columns, so a `search` cell folded over two lines and
+    the waterfall's line wrapped; 120 accented letters written with combining marks were cut at 60 columns."""
+    from rich.cells import cell_len
+
+    from tests.conftest import browser_event
+
+    messages = [
+        "注文の処理に失敗しました" * 12,
+        "🎉 deployed " * 20,
+        "e\u0301" * 150,
+        "混合 mixed テキスト " * 12,
+    ]
+    lines = [browser_event(message=m, ts=1_714_910_405_337 + i) for i, m in enumerate(messages)]
+    db = str(tmp_path / "wide.duckdb")
+    assert cli("ingest", write_jsonl("wide.jsonl", lines), "--db", db).exit_code == ExitCode.OK
+    table = cli("sql", "SELECT message FROM log_queue ORDER BY ts", "--db", db)
+    assert table.exit_code == ExitCode.OK, table.stderr
+    rows = table.stdout.splitlines()[2:]
+    assert len(rows) == len(messages), table.stdout  # one line each: none folded
+    for row in rows:
+        assert row.rstrip().endswith("…") and 119 <= cell_len(row.strip()) <= 120, row
+    assert "values over 120 columns cut" in table.stderr
+    waterfall = cli("trace", "trace_1714910400000_abc", "--db", db, env={"NO_COLOR": "1"})
+    assert waterfall.exit_code == ExitCode.OK, waterfall.stderr
+    shown = [line for line in waterfall.stdout.splitlines() if " browser  log " in line]
+    assert len(shown) == len(messages), waterfall.stdout  # one line each: none wrapped
+    for line in shown:
+        assert "…" in line and 150 <= cell_len(line) <= 160, line
 
 
 def test_each_listing_command_says_its_order_in_its_help(cli: Callable[..., CliResult]) -> None:

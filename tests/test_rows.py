@@ -14,13 +14,26 @@ from typing import Any
 import duckdb
 import orjson
 import pytest
+from rich.cells import cell_len
 
-from logcorr.render.rows import PIPE_WIDTH, RowFormat, iso, plain_table, rich_table, write_rows
+from logcorr.render.rows import (
+    CELL_WIDTH,
+    PIPE_WIDTH,
+    RowFormat,
+    _plain_wide_ok,
+    iso,
+    plain_table,
+    rich_table,
+    table_cells,
+    write_rows,
+)
+from logcorr.render.text import cells
 from logcorr.store.query import RowStream
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 _-.:/→"
 TRICKY = ["[bold]x[/]", "a [red]b", ":smile:", "x:100:y", "12:00:30.540Z", "é", "日本", "tab\there", "two\nlines",
-          "emoji 🎉", "trailing ", " leading", ""]  # fmt: skip
+          "emoji 🎉", "trailing ", " leading", "", "e\u0301", "\u0301x", "注文の処理に失敗しました", "한국어", "ｆｕｌｌ",
+          "cut…", "👍🏽", "❤️", "👨\u200d👩", "混合 mixed テキスト", "a\u200bb"]  # fmt: skip
 
 
 def _rich(
@@ -64,7 +77,60 @@ def test_the_plain_writer_takes_the_common_tables_and_declines_the_rest() -> Non
     assert plain_table([], [], "0 traces") is not None
     assert plain_table([["[bold]x"]], ["m"], None) == " m       \n━━━━━━━━━\n [bold]x \n"  # text, not markup
     assert plain_table([["ok :smile:"]], ["m"], None) is not None  # nor an emoji code
-    assert plain_table([["日本"]], ["m"], None) is None  # wide characters
+    assert plain_table([["tab\there"]], ["m"], None) is None  # rich lays out a tab
+    assert plain_table([["❤️"]], ["m"], None) is None  # rich widens only the symbols it lists
+    assert plain_table([["👨\u200d👩"]], ["m"], None) is None  # format characters: the zero-width joiner
+
+
+def test_the_plain_writer_pads_wide_and_combining_text_by_its_columns(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A cell of CJK text or emoji, with combining accents or a cut cell's `…`, sent the table to rich, which
+    costs ~0.1 s to import and ~4 ms a row; the plain writer padded by characters and could not take them."""
+    rows = [["日本", "e\u0301t\u00e9"], ["🎉 ok", "cut…"]]
+    plain = plain_table(rows, ["m", "n"], "2 rows 日本")
+    assert plain == (
+        "2 rows 日本\n m     ┃ n    \n━━━━━━━╇━━━━━━\n 日本  │ e\u0301t\u00e9  \n 🎉 ok │ cut… \n"
+    )
+    assert plain == _rich(rows, ["m", "n"], "2 rows 日本", capsys)
+
+
+def test_the_plain_writer_measures_every_character_it_takes_as_rich_does() -> None:
+    differ = []
+    for o in range(0x80, 0x110000):
+        c = chr(o)
+        if not 0xD800 <= o < 0xE000 and _plain_wide_ok(c) and cells(c) != cell_len(c):
+            differ.append(f"U+{o:04X}")
+    assert differ == []
+
+
+def test_a_unicode_version_rich_is_told_leaves_wide_text_to_rich(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich measures by `$UNICODE_VERSION` when it is set: an emoji is 1 column under Unicode 8."""
+    assert plain_table([["日本"]], ["m"], None) is not None
+    monkeypatch.setenv("UNICODE_VERSION", "8.0.0")
+    assert plain_table([["日本"]], ["m"], None) is None
+    assert plain_table([["ascii"]], ["m"], None) is not None
+
+
+@pytest.mark.parametrize(
+    "text, cut",
+    [
+        ("注" * 61, True),  # 122 columns in 61 characters: cut, though under 120 characters
+        ("注" * 60, False),
+        ("e\u0301" * 120, False),  # 240 characters in 120 columns: whole
+        ("e\u0301" * 121, True),
+        ("🎉" * 59 + "ab", False),
+        ("🎉" * 59 + "abc", True),
+        ("x" * 121, True),
+    ],
+    ids=["61 CJK", "60 CJK", "120 accented", "121 accented", "59 emoji ab", "59 emoji abc", "121 ASCII"],
+)
+def test_table_cells_are_cut_at_120_columns(text: str, cut: bool) -> None:
+    table, was_cut = table_cells([{"message": text}], ["message"])
+    shown = table[0]["message"]
+    assert was_cut == cut
+    assert shown == text if not cut else (shown.endswith("…") and 119 <= cells(shown) <= CELL_WIDTH)
+    assert cells(shown) == cell_len(shown)
     assert plain_table([["x" * PIPE_WIDTH]], ["m"], None) is None  # rich would fold it
 
 

@@ -32,34 +32,51 @@ def _open(db: str | None) -> Any:
     return open_read_only(resolve_db(db))
 
 
-def _note_if_empty(con: Any, db: str | None, found: int, user: str | None) -> None:
+def _note_if_empty(con: Any, db: str | None, found: int, user: str | None, dropped_too: bool = False) -> None:
     """Under a listing, say when the database is empty (an ingest that rejected every line,
-    or `--db` pointing at another file), not the filters that matched nothing; and when nothing was found
-    for a `--user` no event has (it is matched exactly), which user ids hold what was given."""
+    or `--db` pointing at another file), or stores nothing because the rules dropped every event, not the
+    filters that matched nothing; and when nothing was found for a `--user` no event has (it is matched
+    exactly), which user ids hold what was given. `dropped_too`: the listing read the dropped events too."""
     import shlex
 
     from logcorr.render.text import first_few
     from logcorr.store.connection import resolve_db
+    from logcorr.units import say_count
 
     if con.execute("SELECT 1 FROM log_queue LIMIT 1").fetchone() is None:
-        sys.stderr.write(
-            f"note: {resolve_db(db)} holds no events yet; ingest some with "
-            f"`logcorr ingest FILES --db {shlex.quote(resolve_db(db))}`\n"
-        )
-    elif (
-        found == 0
-        and user
-        and con.execute("SELECT 1 FROM log_queue WHERE user_id = ? LIMIT 1", [user]).fetchone() is None
+        (dropped,) = con.execute("SELECT count(*) FROM drop_events").fetchone()
+        if not dropped:
+            sys.stderr.write(
+                f"note: {resolve_db(db)} holds no events yet; ingest some with "
+                f"`logcorr ingest FILES --db {shlex.quote(resolve_db(db))}`\n"
+            )
+        elif found == 0:
+            sys.stderr.write(
+                f"note: {resolve_db(db)} holds no stored events: the rules dropped all "
+                f"{say_count(dropped, 'event')} ingested (`logcorr ledger` lists them)\n"
+            )
+        return
+    if (
+        found
+        or not user
+        or con.execute("SELECT 1 FROM log_queue WHERE user_id = ? LIMIT 1", [user]).fetchone()
     ):
-        like = con.execute(
-            "SELECT DISTINCT user_id FROM log_queue WHERE contains(lower(user_id), lower(?)) ORDER BY 1 LIMIT 6",
-            [user],
-        ).fetchall()
-        names = first_few(r[0] for r in like)
-        sys.stderr.write(
-            f"note: no event has user id {user!r} (matched exactly)"
-            + (f"; user ids holding it: {names}\n" if like else "\n")
-        )
+        return
+    if con.execute("SELECT 1 FROM drop_events WHERE user_id = ? LIMIT 1", [user]).fetchone() is not None:
+        if not dropped_too:  # (read with them, the user id is not why nothing was found)
+            sys.stderr.write(
+                f"note: no stored event has user id {user!r}: the rules dropped every one that has it\n"
+            )
+        return
+    like = con.execute(
+        "SELECT DISTINCT user_id FROM log_queue WHERE contains(lower(user_id), lower(?)) ORDER BY 1 LIMIT 6",
+        [user],
+    ).fetchall()
+    names = first_few(r[0] for r in like)
+    sys.stderr.write(
+        f"note: no event has user id {user!r} (matched exactly)"
+        + (f"; user ids holding it: {names}\n" if like else "\n")
+    )
 
 
 def _filter(system: list[str] | None, has_errors: bool, min_systems: int, since: str | None, until: str | None,
@@ -244,7 +261,9 @@ def search_cmd(
     user: str = Option(None, "--user", help="Only events in traces of this user id."),
     trace_id: str = Option(None, "--trace", help="Only events of this trace (its id, or a unique prefix)."),
     include_dropped: bool = Option(
-        False, "--include-dropped", help="Also find events rules dropped (their rule in dropped_by)."
+        False,
+        "--include-dropped",
+        help="Also find events rules dropped (their rule in dropped_by); trace filters then count them too.",
     ),
     limit: int = Option(
         100, "--limit", help="At most this many rows, the oldest; 0 lists all (default: 100)."
@@ -252,6 +271,10 @@ def search_cmd(
     fmt: RowFormat = Option(RowFormat.table, "--format", "-f", help="table, json, jsonl or csv."),
 ) -> None:
     """Find events by message text, oldest first.
+
+    --has-errors, --min-systems and --user keep the events of traces that qualify by their stored events, as
+    traces counts them; with --include-dropped, by their stored and dropped events together (a trace whose
+    error line a rule dropped has an error). --level, --system, --since and --until are each event's own.
 
     \b
     Example: logcorr search "timeout" --system worker --since 2h
@@ -272,7 +295,7 @@ def search_cmd(
         rows = search_events(con, text, f, regex=regex, level=level, systems=system or [], limit=limit,
                              trace_id=trace_id, include_dropped=include_dropped)  # fmt: skip
         found = write_rows(rows, fmt, title=lambda n: say_count(n, "event"), limit=limit, kept=SEARCH_KEPT)
-        _note_if_empty(con, db, found, user)
+        _note_if_empty(con, db, found, user, dropped_too=include_dropped)
         if found == 0 and not include_dropped:
             # the line looked for may be one a rule dropped, which the ledger lists by trace or rule, not by text
             n = dropped_matches(

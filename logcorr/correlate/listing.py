@@ -109,19 +109,21 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
     """Events whose message matches `text` (substring, case-insensitive) or a regular expression; `systems`:
     of these systems only (the event's own, with or without a trace; `f.systems` are a trace's); `trace_id`:
     of that trace only (a whole id); `include_dropped`: the events the rules dropped too, each with its rule
-    in `dropped_by` (None for a stored one)."""
-    sql, params = _search_sql(con, text, f, regex, level, systems, trace_id)
+    in `dropped_by` (None for a stored one), and the trace conditions of `f` (errors, systems, user) judged on
+    a trace's stored and dropped events together (`_search_sql`)."""
+    sql, params = _search_sql(con, text, f, regex, level, systems, trace_id, include_dropped)
     n = sql_limit(limit)
     if include_dropped:
         columns = "ts, system, level, trace_id, message, source_file, source_line"
         sql = f"""
             SELECT {columns}, dropped_by FROM (
-                SELECT {columns}, event_id, NULL::VARCHAR AS dropped_by FROM log_queue WHERE {sql}
+                SELECT {columns}, event_id, NULL::VARCHAR AS dropped_by FROM log_queue
                 UNION ALL
-                SELECT {columns}, event_id, rule FROM drop_events WHERE {sql})
+                SELECT {columns}, event_id, rule FROM drop_events)
+            WHERE {sql}
             ORDER BY ts, event_id LIMIT ?
             """
-        return stream_dicts(con, sql, [*params, *params, n], limited=n is not None)
+        return stream_dicts(con, sql, [*params, n], limited=n is not None)
     return stream_dicts(
         con,
         f"""
@@ -137,14 +139,23 @@ def search_events(con: Any, text: str, f: TraceFilter, *, regex: bool = False, l
 def dropped_matches(con: Any, text: str, f: TraceFilter, *, regex: bool = False, level: str | None = None,
                     systems: list[str] | None = None, trace_id: str | None = None) -> int:  # fmt: skip
     """How many events the rules dropped `search_events` would find with `include_dropped`."""
-    sql, params = _search_sql(con, text, f, regex, level, systems, trace_id)
+    sql, params = _search_sql(con, text, f, regex, level, systems, trace_id, include_dropped=True)
     return int(con.execute(f"SELECT count(*) FROM drop_events WHERE {sql}", params).fetchone()[0])
 
 
+# every event logged, stored or dropped, as the trace conditions of a search with the dropped events read them
+_LOGGED = """(SELECT trace_id, system, level, user_id FROM log_queue
+              UNION ALL SELECT trace_id, system, level, user_id FROM drop_events)"""
+
+
 def _search_sql(con: Any, text: str, f: TraceFilter, regex: bool, level: str | None, systems: list[str] | None,
-                trace_id: str | None) -> tuple[str, list[Any]]:  # fmt: skip
+                trace_id: str | None, include_dropped: bool = False) -> tuple[str, list[Any]]:  # fmt: skip
     """The condition on an event's columns (`log_queue`'s, or `drop_events'`) of a search, and its
-    parameters."""
+    parameters. The trace conditions of `f` (an error, systems, a user) are judged on a trace's stored events,
+    as `traces` lists them; with `include_dropped`, on its stored and dropped events together: the search
+    asks what was logged, and a trace whose error line a rule dropped, or whose every line was dropped,
+    had that error, those systems, that user. Either way the time bounds and `level` and `systems` are each
+    event's own."""
     f.validate()
     TraceFilter(systems=list(systems or [])).validate()
     level = (
@@ -169,8 +180,9 @@ def _search_sql(con: Any, text: str, f: TraceFilter, regex: bool, level: str | N
         params.append(trace_id)
     if f.trace_level:
         having, hparams = having_sql(f)
+        events = _LOGGED if include_dropped else "log_queue"
         clauses.append(
-            f"trace_id IN (SELECT trace_id FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id HAVING {having})"
+            f"trace_id IN (SELECT trace_id FROM {events} WHERE trace_id IS NOT NULL GROUP BY trace_id HAVING {having})"
         )
         params.extend(hparams)
     if regex:  # checked first: the rows are read while they are written

@@ -7,8 +7,11 @@ bytes; JSONL and CSV stream row by row.
 from __future__ import annotations
 
 import csv
+import functools
+import os
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -17,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from logcorr.render.text import clip, visible
+from logcorr.render.text import cells, clip, visible
 
 
 class RowFormat(StrEnum):
@@ -144,8 +147,8 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: RowFormat, columns: Sequence
         named = getattr(rows, "columns", None)
         rows = list(rows)
         cols = list(columns or named or (rows[0].keys() if rows else []))
-        cells, cut = table_cells(rows, cols)
-        _write_cells(cells, cols, title(len(rows)) if callable(title) else title, labels)
+        table, cut = table_cells(rows, cols)
+        _write_cells(table, cols, title(len(rows)) if callable(title) else title, labels)
         if cut or (limit and len(rows) >= limit):
             sys.stdout.flush()
         if cut:
@@ -218,57 +221,79 @@ def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[di
     yield from rest
 
 
-# the longest cell a table shows whole: an 11,600-character message took 150 lines of one row (the trace
-# waterfall cuts its messages the same way, `clip`); the data formats keep every value whole
+# the widest cell a table shows whole, in terminal columns: an 11,600-character message took 150 lines of one
+# row (the trace waterfall cuts its messages the same way, `clip`); the data formats keep every value whole
 CELL_WIDTH = 120
 CUT_NOTE = (
-    f"(values over {CELL_WIDTH} characters cut, ending in …: --format json, jsonl or csv shows them whole)\n"
+    f"(values over {CELL_WIDTH} columns cut, ending in …: --format json, jsonl or csv shows them whole)\n"
 )
 
 
 def table_cells(rows: Iterable[dict[str, Any]], cols: Sequence[str]) -> tuple[list[dict[str, str]], bool]:
-    """The rows' `cols` as a table shows them (text, control characters visible, each cut to `CELL_WIDTH`),
-    and whether a cell was cut."""
-    cells = _text_cells(rows, cols)
+    """The rows' `cols` as a table shows them (text, control characters visible, each cut to `CELL_WIDTH`
+    columns), and whether a cell was cut."""
+    table = _text_cells(rows, cols)
     cut = False
-    for row in cells:
+    for row in table:
         for c, text in row.items():
-            if len(text) > CELL_WIDTH:
-                row[c], cut = clip(text, CELL_WIDTH), True
-    return cells, cut
+            # a character takes at most 2 columns: a shorter text fits
+            if len(text) > CELL_WIDTH // 2 and (short := clip(text, CELL_WIDTH)) != text:
+                row[c], cut = short, True
+    return table, cut
 
 
 PIPE_WIDTH = 200  # the table width when stdout is not a terminal
-# what the plain writer may print as rich would: printable ASCII and the arrow of `systems` (rich is given
+# what the plain writer prints as rich would at once: printable ASCII and the arrow of `systems` (rich is given
 # every cell as Text, so brackets and colons are text to both)
 _PLAIN_SAFE = re.compile(r"[\x20-\x7e→]*")
+# characters beyond it rich measures as `cells` does (test_rows.py checks every one) but for these: control and
+# format characters (zero-width joiner), private use, unassigned ones, line and paragraph separators
+_NOT_PLAIN = frozenset(("Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"))
 
 
-def _plain_ok(text: str) -> bool:
-    return _PLAIN_SAFE.fullmatch(text) is not None  # else wide or control characters: rich lays them out
+def _plain_wide_ok(text: str) -> bool:
+    """Whether the plain writer lays out `text`, not all of it plain ASCII, as rich does (else rich lays out the
+    table): rich measures by the Unicode version in $UNICODE_VERSION when it is set."""
+    return "UNICODE_VERSION" not in os.environ and all(map(_plain_char, text))
+
+
+@functools.cache
+def _plain_char(c: str) -> bool:
+    if c.isascii():
+        return c.isprintable()
+    # the emoji variation selector widens only the symbols rich lists (`❤️`, not `a️`)
+    return c != "\ufe0f" and unicodedata.category(c) not in _NOT_PLAIN
 
 
 def plain_table(
-    cells: list[list[str]], cols: Sequence[str], title: str | None, width: int = PIPE_WIDTH
+    table: list[list[str]], cols: Sequence[str], title: str | None, width: int = PIPE_WIDTH
 ) -> str | None:
-    """The text rich prints for this table on a non-terminal (no edge, heavy head, `(no rows)`), when every
-    cell is plain and the table fits `width` — else None. Rich costs ~0.1 s to import and ~4 ms a row to lay
-    out; a pipe only ever gets this text (test_rows.py compares the two on random tables)."""
-    if title is not None and (not _plain_ok(title) or len(title) > width):
+    """The text rich prints for this table on a non-terminal (no edge, heavy head, `(no rows)`), when rich
+    measures every cell as `cells` does and the table fits `width` columns — else None. Rich costs ~0.1 s to
+    import and ~4 ms a row to lay out; a pipe only ever gets this text (test_rows.py compares the two on
+    random tables)."""
+    texts = [*cols, *(c for row in table for c in row), *([title] if title else [])]
+    wide = [t for t in texts if _PLAIN_SAFE.fullmatch(t) is None]
+    if not all(map(_plain_wide_ok, wide)):
         return None
-    if not all(_plain_ok(c) for c in cols) or not all(_plain_ok(c) for row in cells for c in row):
+    measure = cells if wide else len  # a character of plain ASCII (or →) is a column
+    if title is not None and measure(title) > width:
         return None
-    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(cols)]
+    widths = [max([measure(c), *(measure(row[i]) for row in table)]) for i, c in enumerate(cols)]
     if sum(w + 2 for w in widths) + max(len(widths) - 1, 0) > width:
         return None  # rich would shrink and fold columns
+
+    def line(texts: Iterable[str], sep: str) -> str:
+        return sep.join(f" {t}{' ' * (w - measure(t))} " for t, w in zip(texts, widths, strict=True))
+
     lines = [title] if title else []
     if cols:
-        lines.append("┃".join(f" {c:<{w}} " for c, w in zip(cols, widths, strict=True)))
+        lines.append(line(cols, "┃"))
         lines.append("╇".join("━" * (w + 2) for w in widths))
-        lines.extend("│".join(f" {v:<{w}} " for v, w in zip(row, widths, strict=True)) for row in cells)
+        lines.extend(line(row, "│") for row in table)
     else:
         lines.append("")
-    if not cells:
+    if not table:
         lines.append("(no rows)")
     return "\n".join(lines) + "\n"
 
@@ -285,15 +310,13 @@ def _text_cells(rows: Iterable[dict[str, Any]], cols: Sequence[str]) -> list[dic
     return [{c: visible(_cell(r.get(c))) for c in cols} for r in rows]
 
 
-def _write_cells(cells: list[dict[str, str]], cols: Sequence[str], title: str | None,
+def _write_cells(table: list[dict[str, str]], cols: Sequence[str], title: str | None,
                  labels: Sequence[str] | None) -> None:  # fmt: skip
     """`write_table` of rows already made table text (`_text_cells`)."""
-    import os
-
     # FORCE_COLOR and TTY_COMPATIBLE make rich style a pipe like a terminal
     if not sys.stdout.isatty() and not {"FORCE_COLOR", "TTY_COMPATIBLE"} & os.environ.keys():
         text = plain_table(
-            [[row[c] for c in cols] for row in cells],
+            [[row[c] for c in cols] for row in table],
             [visible(c) for c in labels or cols],
             visible(title) if title else title,
         )
@@ -301,7 +324,7 @@ def _write_cells(cells: list[dict[str, str]], cols: Sequence[str], title: str | 
             sys.stdout.write(text)
             sys.stdout.flush()
             return
-    rich_table(cells, cols, title, labels)  # (text cells: `_cell` and `visible` leave them as they are)
+    rich_table(table, cols, title, labels)  # (text cells: `_cell` and `visible` leave them as they are)
 
 
 def rich_table(rows: Iterable[dict[str, Any]], cols: Sequence[str], title: str | None = None,

@@ -40,7 +40,7 @@ def render(
     from rich.markup import escape
 
     from logcorr.render.console import stdout_console
-    from logcorr.render.text import clip, visible
+    from logcorr.render.text import cells, clip, visible
 
     con = stdout_console(160)
     if width:
@@ -80,7 +80,7 @@ def render(
         colour = COLOURS.get(e["system"], "white")
         where = visible(f"{os.path.basename(e['source_file'])}:{e['source_line']}")
         # offset, system, level and spacing take 29 columns; the dropped note up to 30 more
-        msg_width = max(30, (con.width or 160) - 29 - len(where) - (30 if e["dropped_by"] else 2))
+        msg_width = max(30, (con.width or 160) - 29 - cells(where) - (30 if e["dropped_by"] else 2))
         msg = clip(visible(e["message"].replace("\n", " ⏎ ")), msg_width)
         if e["dropped_by"]:
             con.print(
