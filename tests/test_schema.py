@@ -26,6 +26,18 @@ def _ledger(con: Any) -> list[tuple[Any, ...]]:
     return con.execute("SELECT * FROM drop_ledger ORDER BY event_id").fetchall()  # type: ignore[no-any-return]
 
 
+def _database_at(path: Path, version: int) -> Any:
+    """A database as the logcorr of schema v`version` made it (its migrations applied), open for writing."""
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
+    for number, name, sql in MIGRATIONS[:version]:
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    return con
+
+
 def _flood(path: Path, n: int, t0: int) -> None:
     """A browser flood: the rate limit and the loop rule drop most of it, many events per decision."""
     lines = [json.dumps(browser_event(t0 + i, f"tick {i % 3}", f"trace_{t0}_{i % 7}")) for i in range(n)]
@@ -44,13 +56,7 @@ def test_a_v3_ledger_reads_back_row_for_row_after_the_migration(tmp_path: Path) 
 
     # a v3 database holding them in its drop_ledger table
     old = tmp_path / "v3.duckdb"
-    con = duckdb.connect(str(old))
-    con.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-    )
-    for number, name, sql in MIGRATIONS[:3]:
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con = _database_at(old, 3)
     con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
     con.execute("INSERT INTO drop_ledger SELECT * FROM src.drop_ledger")
     con.execute("DETACH src")
@@ -157,13 +163,7 @@ def test_each_ingest_records_what_it_redacted_and_stats_sums_it(tmp_path: Path, 
 
     db = tmp_path / "red.duckdb"
     # a v4 database first (as the last logcorr wrote it): its run has no counts, and is not counted as zero
-    con = duckdb.connect(str(db))
-    con.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-    )
-    for number, name, sql in MIGRATIONS[:4]:
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con = _database_at(db, 4)
     con.execute("INSERT INTO ingest_runs (run_id, started_at) VALUES (1, now())")
     con.close()
     lines = [
