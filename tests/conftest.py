@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,3 +129,13 @@ def convex_console(msg: str, ts: int, request_id: str = "d064ef901f7ec0b7") -> d
         "log_level": "LOG",
         "message": msg,
     }
+
+
+def earlier_rejects(result: Any) -> list[tuple[str, int, int]]:
+    """The lines of earlier runs that an `ingest(…, strict=True)` failed on, as it names them: (input, line, the
+    run that rejected it)."""
+    named = []
+    for name, line, why in result.first_rejects:
+        if m := re.search(r"\(rejected by run ([0-9]+); already ingested\)$", why):
+            named.append((name, line, int(m.group(1))))
+    return named

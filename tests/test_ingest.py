@@ -14,7 +14,7 @@ import pytest
 from logcorr.errors import ExitCode, InputError, UsageError
 from logcorr.pipeline import ingest as ingest_mod
 from logcorr.pipeline.ingest import ingest
-from tests.conftest import FIXTURES, CliResult, browser_event, convex_console
+from tests.conftest import FIXTURES, CliResult, browser_event, convex_console, earlier_rejects
 
 T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
 
@@ -528,6 +528,37 @@ def test_strict_fails_on_a_grown_file_whose_earlier_lines_an_earlier_run_rejecte
     assert cli("ingest", str(path), "--db", str(db)).exit_code == ExitCode.OK  # its new line stored
     j = cli("ingest", str(path), "--db", str(db), "--strict", "--json", "-q")
     assert j.exit_code == ExitCode.INPUT and orjson.loads(j.stdout)["earlier_rejected"] == 1
+
+
+@pytest.mark.parametrize("wording", [None, "appended to since run {run}, its lines from {line:,} read now"])
+def test_strict_on_a_log_grown_twice_names_the_rejects_of_both_runs_that_read_its_earlier_lines(
+    tmp_path: Path, write_jsonl: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, wording: str | None
+) -> None:
+    """Read, grown, grown: the third run reads line 5 on, run 1 read lines 1-2 and run 2 lines 3-4, each rejecting
+    one. `--strict` follows the reads back through `ingest_files.continues_run`; it read the runs back from the
+    prose of the note, and a note worded otherwise passed `--strict` with both bad lines in the file."""
+    if wording is not None:
+        monkeypatch.setattr(ingest_mod, "_GROWN_NOTE", wording)
+    path = write_jsonl("a.jsonl", [browser_event(T0, "one"), b"{broken one"])
+    db = str(tmp_path / "db.duckdb")
+    for grown in ([browser_event(T0 + 1, "two"), b"{broken two"], [browser_event(T0 + 2, "three")]):
+        assert ingest([str(path)], db).committed
+        with path.open("ab") as f:
+            f.writelines((g if isinstance(g, bytes) else orjson.dumps(g)) + b"\n" for g in grown)
+    before = counts(Path(db))
+    result = ingest([str(path)], db, strict=True)
+    assert not result.committed and counts(Path(db)) == before
+    assert (result.rejected, result.earlier_rejected) == (0, 2)
+    assert earlier_rejects(result) == [(str(path), 2, 1), (str(path), 4, 2)]
+    if wording is not None:
+        assert result.files[0].stats.notes[0].startswith("appended to since run 2, its lines from 5 read now")
+    ingest([str(path)], db)
+    con = duckdb.connect(db, read_only=True)
+    reads = con.execute(
+        "SELECT run_id, lines, continues_run, first_line FROM ingest_files ORDER BY run_id"
+    ).fetchall()
+    con.close()
+    assert reads == [(1, 2, None, 1), (2, 4, 1, 3), (3, 5, 2, 5)]
 
 
 def test_strict_counts_a_rejected_line_of_stdin_given_again_once(

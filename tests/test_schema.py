@@ -16,7 +16,7 @@ from logcorr.correlate.trace import TraceNotFound
 from logcorr.pipeline.ingest import ingest
 from logcorr.store.connection import connect
 from logcorr.store.schema import LATEST, MIGRATIONS
-from tests.conftest import browser_event
+from tests.conftest import browser_event, earlier_rejects
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
@@ -24,6 +24,18 @@ T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
 
 def _ledger(con: Any) -> list[tuple[Any, ...]]:
     return con.execute("SELECT * FROM drop_ledger ORDER BY event_id").fetchall()  # type: ignore[no-any-return]
+
+
+def _database_at(path: Path, version: int) -> Any:
+    """A database as the logcorr of schema v`version` made it (its migrations applied), open for writing."""
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
+    for number, name, sql in MIGRATIONS[:version]:
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    return con
 
 
 def _flood(path: Path, n: int, t0: int) -> None:
@@ -44,13 +56,7 @@ def test_a_v3_ledger_reads_back_row_for_row_after_the_migration(tmp_path: Path) 
 
     # a v3 database holding them in its drop_ledger table
     old = tmp_path / "v3.duckdb"
-    con = duckdb.connect(str(old))
-    con.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-    )
-    for number, name, sql in MIGRATIONS[:3]:
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con = _database_at(old, 3)
     con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
     con.execute("INSERT INTO drop_ledger SELECT * FROM src.drop_ledger")
     con.execute("DETACH src")
@@ -157,13 +163,7 @@ def test_each_ingest_records_what_it_redacted_and_stats_sums_it(tmp_path: Path, 
 
     db = tmp_path / "red.duckdb"
     # a v4 database first (as the last logcorr wrote it): its run has no counts, and is not counted as zero
-    con = duckdb.connect(str(db))
-    con.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-    )
-    for number, name, sql in MIGRATIONS[:4]:
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    con = _database_at(db, 4)
     con.execute("INSERT INTO ingest_runs (run_id, started_at) VALUES (1, now())")
     con.close()
     lines = [
@@ -183,3 +183,66 @@ def test_each_ingest_records_what_it_redacted_and_stats_sums_it(tmp_path: Path, 
     assert summed == [{"kind": "bearer", "replaced": 2}, {"kind": "password", "replaced": 1}]
     shown = cli("stats", "--db", str(db))
     assert "secrets redacted (every ingest)" in shown.stdout and "bearer" in shown.stdout
+
+
+def test_a_v6_database_gets_where_each_read_of_a_grown_log_began_from_its_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v7 puts the run a grown log's read continues and the line it began at in columns of `ingest_files`; up to
+    v6 they were only in the note (`grown since run 2: read from line 1,203`), which `--strict` read back. A v6
+    database gets them from its notes, and `--strict` then still names every earlier run's rejected lines."""
+    from logcorr.pipeline import ingest as ingest_mod
+
+    # the notes as logcorr up to v6 worded them, whatever the note says now
+    monkeypatch.setattr(ingest_mod, "_GROWN_NOTE", "grown since run {run}: read from line {line:,}")
+    log = tmp_path / "app.jsonl"
+    source = tmp_path / "source.duckdb"
+    good = [json.dumps(browser_event(T0 + i, f"line {i}")) for i in range(1204)]
+    # read (a bad line 2), grown (a bad line 1,202), grown, then given again unchanged: already ingested
+    for lines in ([good[0], "{broken", *good[2:1200]], [good[1200], "{broken too"], [good[1202]], []):
+        with log.open("a") as f:
+            f.write("".join(line + "\n" for line in lines))
+        ingest([str(log)], str(source))
+    src = duckdb.connect(str(source), read_only=True)
+    reads = (
+        "SELECT run_id, file_id, status, continues_run, first_line FROM ingest_files ORDER BY run_id, file_id"
+    )
+    expected = src.execute(reads).fetchall()
+    notes = [n for (n,) in src.execute("SELECT notes FROM ingest_files ORDER BY run_id").fetchall()]
+    tables = [
+        t
+        for (t,) in src.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE table_name <> 'schema_migrations'"
+        ).fetchall()
+    ]
+    src.close()
+    assert expected == [
+        (1, 1, "ingested", None, 1),
+        (2, 1, "ingested", 1, 1201),
+        (3, 1, "ingested", 2, 1203),
+        (4, 1, "already-ingested", None, None),
+    ]
+    assert notes[2].startswith("grown since run 2: read from line 1,203 (byte")
+
+    # a v6 database holding the same rows, its ingest_files without the new columns
+    old = tmp_path / "v6.duckdb"
+    con = _database_at(old, 6)
+    con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
+    for t in tables:
+        new = " EXCLUDE (continues_run, first_line)" if t == "ingest_files" else ""
+        con.execute(f"INSERT INTO {t} BY NAME SELECT *{new} FROM src.{t}")
+    con.execute("DETACH src")
+    assert "continues_run" not in [c[0] for c in con.execute("DESCRIBE ingest_files").fetchall()]
+    con.close()
+
+    con = connect(str(old))  # migrates
+    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (LATEST,)
+    assert con.execute(reads).fetchall() == expected
+    con.close()
+
+    # grown once more: --strict names both earlier runs' rejected lines, found through the migrated columns
+    with log.open("a") as f:
+        f.write(good[1203] + "\n")
+    result = ingest([str(log)], str(old), strict=True)
+    assert not result.committed and (result.rejected, result.earlier_rejected) == (0, 2)
+    assert earlier_rejects(result) == [(str(log), 2, 1), (str(log), 1202, 2)]

@@ -23,6 +23,7 @@ from logcorr.sources import convex_text
 from logcorr.sources.convex_text import LocalZone, TextRecord
 from logcorr.sources.outcomes import CONVEX_TEXT, RECORD, REJECT, SKIP, FileStats
 from logcorr.sources.reader import iter_records
+from tests.conftest import earlier_rejects
 
 DATA = Path(__file__).parent / "data" / "convex-text"
 TRACE = "trace_1767550665810_q7m2x9k4p"
@@ -592,6 +593,38 @@ def test_grown_text_that_continues_its_last_record_and_its_second_accounts_for_e
 
     found = explain(db, f"{log}:4")
     assert [(r["source"], r["fate"]) for r in found.rows] == [(f"{log}:3", "rejected")]
+
+
+def test_strict_over_grown_text_names_the_line_an_earlier_read_of_it_rejected_however_its_note_is_worded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # read, grown (its line 2 a stack frame of the record run 1 read: rejected), grown: the runs that read a grown
+    # file's earlier lines are in `ingest_files.continues_run`; `--strict` read them back from the note's words,
+    # and a note worded otherwise let the rejected line 2 pass
+    from logcorr.pipeline import ingest as ingest_mod
+
+    monkeypatch.setattr(ingest_mod, "_GROWN_NOTE", "more since run {run}: lines {line:,} on")
+    log, db = tmp_path / "backend.log", str(tmp_path / "x.duckdb")
+    log.write_text("1/4/2026, 1:17:47 PM [CONVEX M(a:c)] Uncaught Error: boom\n")
+    ingest([str(log)], db, local_tz="UTC")
+    for more, strict in (
+        (
+            "    at handler (../convex/a.ts:3:9)\n1/4/2026, 1:17:48 PM [CONVEX Q(a:b)] [LOG] 'polling'\n",
+            False,
+        ),
+        ("1/4/2026, 1:17:49 PM [CONVEX Q(a:b)] [LOG] 'polling'\n", True),
+    ):
+        with log.open("a") as f:
+            f.write(more)
+        result = ingest([str(log)], db, local_tz="UTC", strict=strict)
+    assert result.files[0].stats.notes[0].startswith("more since run 2: lines 4 on")
+    assert not result.committed and result.earlier_rejected == 1
+    assert earlier_rejects(result) == [(str(log), 2, 2)]
+    with duckdb.connect(db, read_only=True) as con:
+        reads = con.execute(
+            "SELECT run_id, continues_run, first_line FROM ingest_files ORDER BY run_id"
+        ).fetchall()
+    assert reads == [(1, None, 1), (2, 1, 2)]
 
 
 def test_an_id_at_the_end_of_a_truncated_line_is_no_id() -> None:

@@ -384,8 +384,8 @@ def _earlier_rejects(
     for f in files:
         if f.status == "already-ingested" and f.content_hash in first:
             run, path = first[f.content_hash]
-        elif f.status == "ingested" and (grown := _GROWN_SINCE.search("; ".join(f.stats.notes))):
-            run, path = int(grown.group(1)), f.name
+        elif f.status == "ingested" and f.continues_run is not None:
+            run, path = f.continues_run, f.name
         else:
             continue  # new, or read earlier in this run: its rejects are this run's
         rows = con.execute(
@@ -401,10 +401,9 @@ def _earlier_rejects(
     return total, named
 
 
-# how the note of a grown file's read begins (`_parse_files`, `_read_grown_text`), in `ingest_files.notes` too:
-# the run that read the lines before is read back from it (`_runs_that_read`)
+# how the note of a grown file's read begins (`_parse_files`, `_read_grown_text`), for people: what the program
+# reads back of that read is in the columns `continues_run` and `first_line` (see `_record_files`)
 _GROWN_NOTE = "grown since run {run}: read from line {line:,}"
-_GROWN_SINCE = re.compile(r"(?:^|; )grown since run ([0-9]+):")
 
 
 def _grown_note(tail: _Tail) -> str:
@@ -417,13 +416,12 @@ def _runs_that_read(con: Any, run: int, path: str) -> list[int]:
     runs = [run]
     while True:
         row = con.execute(
-            "SELECT notes FROM ingest_files WHERE run_id = ? AND path = ? AND status = 'ingested'",
+            "SELECT continues_run FROM ingest_files WHERE run_id = ? AND path = ? AND status = 'ingested'",
             [runs[-1], path],
         ).fetchone()
-        grown = _GROWN_SINCE.search(row[0] or "") if row else None
-        if grown is None or int(grown.group(1)) in runs:
+        if row is None or row[0] is None or int(row[0]) in runs:
             return runs
-        runs.append(int(grown.group(1)))
+        runs.append(int(row[0]))
 
 
 def _name_first_reads(files: list[FileResult], first: dict[str, tuple[int, str]]) -> None:
@@ -525,7 +523,8 @@ def _parse_files(
         elif tail is not None and tail.mode == "convex-text":
             _read_grown_text(path, ident, fr, stager, tail, forced, limits, cb, db)
         elif tail is not None:
-            fr.line_base = tail.lines  # `ingest_files.lines` counts the file's lines so far (`explain`)
+            # `ingest_files.lines` counts the file's lines so far (`explain`); `first_line` is the one after them
+            fr.line_base, fr.continues_run = tail.lines, tail.run
             with open_same(path, ident) as f:
                 parse_file(ByteRange(f, tail.start, fr.size, path), fr, stager, forced=forced,  # type: ignore[arg-type]
                            max_record_bytes=limits.record_bytes, progress=cb, mode="ndjson", file_start=False,
@@ -635,7 +634,9 @@ def _adopt_whole(ahead: _Ahead, fr: FileResult, stager: Stager, known: set[str])
 
 
 # what `_adopt_whole` keeps of the ingest's own FileResult; the rest is the worker's reading of the file
-_OWN_FIELDS = frozenset({"file_id", "path", "size", "content_hash", "status", "line_base", "earlier"})
+_OWN_FIELDS = frozenset(
+    {"file_id", "path", "size", "content_hash", "status", "line_base", "continues_run", "earlier"}
+)
 
 
 def _parse_sharded(
@@ -813,7 +814,7 @@ def _read_grown_text(
     that tell the other order than the one that run assumed are read in it, and the note says which stored
     records that run misdated), a record of theirs continued on a new line is found, and their seconds count
     in the new records' ms."""
-    fr.line_base = tail.lines  # `ingest_files.lines` counts the file's lines so far (`explain`)
+    fr.line_base, fr.continues_run = tail.lines, tail.run  # see `_parse_files`
     zone, said = _zone_then(tail, limits.zone)
     with open_same(path, ident) as f:
         parse_file(ByteRange(f, 0, fr.size or 0, path), fr, stager, forced=forced, mode="convex-text",  # type: ignore[arg-type]
@@ -967,6 +968,8 @@ def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:
         ("events", big, lambda f: f.events), ("stored", big, lambda f: f.stored),
         ("dropped", big, lambda f: f.dropped), ("metrics", big, lambda f: f.metrics),
         ("notes", text, lambda f: "; ".join(f.stats.notes + f.earlier) or None),
+        ("continues_run", pa.int32(), lambda f: f.continues_run),
+        ("first_line", big, lambda f: f.line_base + 1 if f.status == "ingested" else None),
     ]  # fmt: skip
     table = pa.table({name: pa.array([get(f) for f in files], kind) for name, kind, get in columns})
     con.register("_ingest_files", table)

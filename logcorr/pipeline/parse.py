@@ -46,8 +46,10 @@ class FileResult:
     dropped: int = 0
     skip_reasons: Counter[str] = field(default_factory=Counter)
     reject_reasons: Counter[str] = field(default_factory=Counter)
-    # a grown file read from where an earlier ingest stopped: the lines before (the counts above are the rest's)
+    # a grown file read from where an earlier ingest stopped: the lines before (the counts above are the rest's),
+    # and the run that read them (`ingest_files.continues_run`)
     line_base: int = 0
+    continues_run: int | None = None
     # an already-ingested file: what to know of that earlier read (`npx convex logs` text read in another zone)
     earlier: list[str] = field(default_factory=list)
 

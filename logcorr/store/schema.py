@@ -138,6 +138,23 @@ _REKEY_CLOUDFLARE = f"""
     DROP TABLE cf_rows;
 """
 
+# v7: where each run's read of a file began. A log that grew since a run read it is read from the line after
+# that run's last (`ingest._appended`): `continues_run` is the run whose read this one continues (NULL: read
+# from its start), `first_line` the file's first line this run read (NULL: none read, the file was already
+# ingested). Both were in the prose of `notes` only, and `ingest --strict` read them back from it with a
+# pattern. An earlier logcorr's rows get them from that note (worded so since grown logs were first read on:
+# `grown since run 1: read from line 1,201`); a row without it read the file from line 1, or none of it
+_GROWN_READ = r"(?:^|; )grown since run ([0-9]+): read from line ([0-9][0-9,]*)"
+_READ_STARTS = f"""
+    ALTER TABLE ingest_files ADD COLUMN continues_run INTEGER;
+    ALTER TABLE ingest_files ADD COLUMN first_line BIGINT;
+    UPDATE ingest_files SET
+        continues_run = CAST(nullif(regexp_extract(coalesce(notes, ''), '{_GROWN_READ}', 1), '') AS INTEGER),
+        first_line = CASE WHEN status IN ('ingested', 'partial') THEN coalesce(
+            CAST(nullif(replace(regexp_extract(coalesce(notes, ''), '{_GROWN_READ}', 2), ',', ''), '') AS BIGINT),
+            1) END;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -311,6 +328,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "ALTER TABLE ingest_runs ADD COLUMN redactions MAP(VARCHAR, BIGINT);",
     ),
     (6, "Cloudflare request lines keyed without their trace id", _REKEY_CLOUDFLARE),
+    (7, "where each read of a file began", _READ_STARTS),
 ]
 
 LATEST = MIGRATIONS[-1][0]
