@@ -246,3 +246,63 @@ def test_a_v6_database_gets_where_each_read_of_a_grown_log_began_from_its_notes(
     result = ingest([str(log)], str(old), strict=True)
     assert not result.committed and (result.rejected, result.earlier_rejected) == (0, 2)
     assert earlier_rejects(result) == [(str(log), 2, 1), (str(log), 1202, 2)]
+
+
+def _summaries(con: Any) -> list[tuple[Any, ...]]:
+    return con.execute("SELECT * FROM trace_summary ORDER BY trace_id").fetchall()  # type: ignore[no-any-return]
+
+
+def test_a_v7_databases_trace_summaries_read_back_row_for_row_without_their_key(tmp_path: Path) -> None:
+    """v8 drops `trace_summary`'s PRIMARY KEY: each ingest deletes and rewrites the summaries of the traces it
+    touched, and with the key DuckDB held every deleted key until COMMIT — a browser export of 600k requests
+    ingested after their backend's export ran out of the store phase's memory. The rows stay as they were."""
+    source = tmp_path / "source.duckdb"
+    ingest([str(FIXTURES)], str(source))
+    old = tmp_path / "v7.duckdb"
+    con = _database_at(old, 7)
+    con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
+    con.execute("INSERT INTO trace_summary SELECT * FROM src.trace_summary")
+    con.execute("DETACH src")
+    expected = _summaries(con)
+    keyed = (
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'trace_summary' AND constraint_type = ?"
+    )
+    assert len(expected) > 3 and con.execute(keyed, ["PRIMARY KEY"]).fetchone() == (1,)
+    con.close()
+
+    con = connect(str(old))  # migrates
+    assert _summaries(con) == expected
+    assert con.execute(keyed, ["PRIMARY KEY"]).fetchone() == (0,)
+    assert con.execute(keyed, ["NOT NULL"]).fetchone() == (11,)  # trace_id and the ten it had
+    con.close()
+
+
+def test_trace_summaries_refreshed_in_parts_are_those_of_the_stored_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest that touches many traces refreshes their summaries a part at a time (`SUMMARY_PART` traces a
+    statement); the parts together give one row a trace, each what its stored events say, whether the trace
+    was new or joined by this ingest's lines."""
+    from logcorr.store import schema
+
+    monkeypatch.setattr(schema, "SUMMARY_PART", 3)
+    db = tmp_path / "parts.duckdb"
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(json.dumps(browser_event(T0 + i * 10_000, f"a {i}", f"trace_{T0}_{i}")) + "\n"
+                             for i in range(11)))  # fmt: skip
+    # half of them again with a line each (and a user), and new ones
+    second.write_text("".join(json.dumps(browser_event(T0 + i * 10_000 + 500, f"b {i}", f"trace_{T0}_{i}")
+                                         | {"user_id": f"u{i}"}) + "\n"
+                              for i in range(5, 17)))  # fmt: skip
+    ingest([str(first)], str(db))
+    ingest([str(second)], str(db))
+    con = duckdb.connect(str(db), read_only=True)
+    assert (
+        _summaries(con)
+        == con.execute(
+            f"{schema.TRACE_SUMMARY_SELECT} WHERE trace_id IS NOT NULL GROUP BY trace_id ORDER BY trace_id"
+        ).fetchall()
+    )
+    assert len(_summaries(con)) == 17
+    assert con.execute(f"SELECT events FROM trace_summary WHERE trace_id = 'trace_{T0}_6'").fetchone() == (2,)
+    con.close()

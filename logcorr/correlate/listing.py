@@ -178,13 +178,19 @@ def _search_sql(con: Any, text: str, f: TraceFilter, regex: bool, level: str | N
     if trace_id is not None:
         clauses.append("trace_id = ?")
         params.append(trace_id)
-    if f.trace_level:
+    if f.trace_level and include_dropped:
         having, hparams = having_sql(f)
-        events = _LOGGED if include_dropped else "log_queue"
         clauses.append(
-            f"trace_id IN (SELECT trace_id FROM {events} WHERE trace_id IS NOT NULL GROUP BY trace_id HAVING {having})"
+            f"trace_id IN (SELECT trace_id FROM {_LOGGED} WHERE trace_id IS NOT NULL GROUP BY trace_id "
+            f"HAVING {having})"
         )
         params.extend(hparams)
+    elif f.trace_level:
+        # the stored events' traces as `traces` reads them: a row a trace, where grouping every stored event
+        # took 1.4-2.3 s of a 10M-event search (0.8-1.3 s so)
+        summary, sparams = summary_sql(f)
+        clauses.append(f"trace_id IN (SELECT trace_id FROM trace_summary WHERE {summary})")
+        params.extend(sparams)
     if regex:  # checked first: the rows are read while they are written
         try:
             con.execute("SELECT regexp_matches('', ?)", [text]).fetchall()

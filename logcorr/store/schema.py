@@ -79,6 +79,13 @@ TRACE_SUMMARY_SELECT = """
 """
 
 
+# a trace summary's columns after its id (v3 made `trace_id` the key, v8 a plain NOT NULL column)
+TRACE_SUMMARY_COLUMNS = """first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP NOT NULL, duration_ms BIGINT NOT NULL,
+    events BIGINT NOT NULL, errors BIGINT NOT NULL, has_browser BOOLEAN NOT NULL, has_worker BOOLEAN NOT NULL,
+    has_backend BOOLEAN NOT NULL, n_systems INTEGER NOT NULL, systems VARCHAR NOT NULL, first_user VARCHAR,
+    users VARCHAR[]"""
+
+
 def refresh_trace_summary(con: Any, run_id: int, also: list[str] | tuple[str, ...] = ()) -> None:
     """Recompute the summaries of the traces that run `run_id` stored events for, and of the traces `also`
     (ones earlier runs' events joined, see `stage.give_orphans_their_trace`)."""
@@ -87,12 +94,21 @@ def refresh_trace_summary(con: Any, run_id: int, also: list[str] | tuple[str, ..
         "WHERE run_id = ? AND trace_id IS NOT NULL UNION SELECT unnest(?::VARCHAR[])",
         [run_id, list(also)],
     )
-    con.execute("DELETE FROM trace_summary WHERE trace_id IN (SELECT trace_id FROM touched)")
-    con.execute(
-        f"INSERT INTO trace_summary {TRACE_SUMMARY_SELECT} "
-        "WHERE trace_id IN (SELECT trace_id FROM touched) GROUP BY trace_id"
-    )
+    # a part of the traces a statement: the aggregate's state (lists of users, distinct systems) is held whole,
+    # and 600k traces at once did not fit the store phase's memory (`SUMMARY_PART`)
+    (n,) = con.execute("SELECT count(*) FROM touched").fetchall()[0]
+    parts = max(1, -(-int(n) // SUMMARY_PART))
+    for part in range(parts):
+        these = f"(SELECT trace_id FROM touched WHERE hash(trace_id) % {parts} = {part})"
+        con.execute(f"DELETE FROM trace_summary WHERE trace_id IN {these}")
+        con.execute(
+            f"INSERT INTO trace_summary {TRACE_SUMMARY_SELECT} WHERE trace_id IN {these} GROUP BY trace_id"
+        )
     con.execute("DROP TABLE touched")
+
+
+# how many traces' summaries one statement computes (see `refresh_trace_summary`)
+SUMMARY_PART = 100_000
 
 
 # v6: a Cloudflare Logpush or tail line with a Ray ID is keyed without its trace id (`lc_key_trace`), so its
@@ -153,6 +169,18 @@ _READ_STARTS = f"""
         first_line = CASE WHEN status IN ('ingested', 'partial') THEN coalesce(
             CAST(nullif(replace(regexp_extract(coalesce(notes, ''), '{_GROWN_READ}', 2), ',', ''), '') AS BIGINT),
             1) END;
+"""
+
+# v8: `trace_summary` without its PRIMARY KEY. Each ingest deletes and rewrites the summaries of the traces it
+# touched, and DuckDB's key index made that cost more than the rest of the ingest where they are many: the
+# browser's export of 600k requests ingested after the backend's ran out of the store phase's memory, and with
+# more memory its COMMIT took 22 s (without the key 0.03 s). Nothing looks a summary up by its id (`traces`,
+# `stats` and `search` read the table whole), and `refresh_trace_summary` keeps one row a trace
+_SUMMARY_UNKEYED = f"""
+    CREATE TABLE trace_summary_v8 (trace_id VARCHAR NOT NULL, {TRACE_SUMMARY_COLUMNS});
+    INSERT INTO trace_summary_v8 SELECT * FROM trace_summary;
+    DROP TABLE trace_summary;
+    ALTER TABLE trace_summary_v8 RENAME TO trace_summary;
 """
 
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -277,21 +305,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         3,
         "trace summaries",
         f"""
-        CREATE TABLE trace_summary (
-            trace_id VARCHAR PRIMARY KEY,
-            first_ts TIMESTAMP NOT NULL,
-            last_ts TIMESTAMP NOT NULL,
-            duration_ms BIGINT NOT NULL,
-            events BIGINT NOT NULL,
-            errors BIGINT NOT NULL,
-            has_browser BOOLEAN NOT NULL,
-            has_worker BOOLEAN NOT NULL,
-            has_backend BOOLEAN NOT NULL,
-            n_systems INTEGER NOT NULL,
-            systems VARCHAR NOT NULL,
-            first_user VARCHAR,
-            users VARCHAR[]
-        );
+        CREATE TABLE trace_summary (trace_id VARCHAR PRIMARY KEY, {TRACE_SUMMARY_COLUMNS});
         INSERT INTO trace_summary {TRACE_SUMMARY_SELECT} WHERE trace_id IS NOT NULL GROUP BY trace_id;
         """,
     ),
@@ -329,6 +343,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (6, "Cloudflare request lines keyed without their trace id", _REKEY_CLOUDFLARE),
     (7, "where each read of a file began", _READ_STARTS),
+    (8, "trace summaries without a primary key", _SUMMARY_UNKEYED),
 ]
 
 LATEST = MIGRATIONS[-1][0]
