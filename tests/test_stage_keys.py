@@ -142,6 +142,17 @@ def test_a_browser_echo_of_a_backend_line_takes_the_python_fingerprint() -> None
     assert got[0][0] == got[1][0] == fingerprint("Sent message!")
 
 
+def test_a_styled_browser_echo_of_a_backend_line_takes_the_python_fingerprint() -> None:
+    styled = "%c[CONVEX M(messages:send)] [LOG] color:rgb(0, 145, 255) 'Sent message!'"
+    got = _compiled_keys(
+        [
+            (1, "browser", "log", styled, None, None, 0, None),
+            (1, "backend", "log", "Sent message!", None, None, 0, None),
+        ]
+    )
+    assert got[0][0] == got[1][0] == fingerprint("Sent message!")
+
+
 def test_the_key_time_is_the_clients_when_the_event_has_one() -> None:
     """A Worker's stored record of a browser line (received at 1,250, sent at 1,000) and the browser's payload of
     it (1,000) are one event; two records the Worker received in one millisecond are two."""
