@@ -42,6 +42,7 @@ from logcorr.pipeline.workers import INPUT_SUFFIXES, default_jobs, enough_whole,
 from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
+from logcorr.sources import convex_snapshot
 from logcorr.sources.bytestream import file_hash, open_input, open_same
 from logcorr.sources.convex_text import ENV_ZONE, LocalZone, zone_from_env, zone_hint
 from logcorr.sources.detect import FORMATS
@@ -87,6 +88,8 @@ class IngestResult:
     swept: list[tuple[str, int]] = field(default_factory=list)
     # files in the input directories not read: not named as logs (see `expand_inputs`)
     passed_over: list[str] = field(default_factory=list)
+    # files of a Convex snapshot export's folder not read: tables that hold no logs (see `expand_inputs`)
+    passed_over_tables: list[str] = field(default_factory=list)
     # events dated over a day after this machine's clock, per system: (count, newest ms): a client clock set
     # ahead, which moves that system's rule clock (see `decide.FUTURE_MARGIN_MS`)
     future: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -150,10 +153,13 @@ def _is_duckdb(path: Path) -> bool:
         return False  # reading it later says why it cannot be read
 
 
-def expand_inputs(paths: list[str], passed: list[str] | None = None) -> list[str]:
+def expand_inputs(
+    paths: list[str], passed: list[str] | None = None, tables: list[str] | None = None
+) -> list[str]:
     """Files to read: each path, with directories expanded to their log files (sorted). The other files found
     in those directories are added to `passed` (a rotated `app.log.1`, `x.gzip`, a file without a suffix:
-    the summary names them, so that none is left out unsaid)."""
+    the summary names them, so that none is left out unsaid), and those of a Convex snapshot export that are
+    no log table (`users/documents.jsonl`) to `tables`."""
     out: list[str] = []
     for p in paths:
         if p == "-":
@@ -162,14 +168,26 @@ def expand_inputs(paths: list[str], passed: list[str] | None = None) -> list[str
         path = Path(p)
         if path.is_dir():
             every = sorted(path.rglob("*"))
-            found = [str(f) for f in every if f.is_file() and f.name.lower().endswith(INPUT_SUFFIXES)]
+            no_logs = {str(f) for f in convex_snapshot.export_files_without_logs(every) if f.is_file()}
+            found = [
+                str(f) for f in every
+                if f.is_file() and f.name.lower().endswith(INPUT_SUFFIXES) and str(f) not in no_logs
+            ]  # fmt: skip
+            if tables is not None:
+                tables.extend(sorted(no_logs))
             if passed is not None:  # hidden ones (`.git/…`, `.DS_Store`) are no one's logs: not named
-                taken = set(found)
+                taken = set(found) | no_logs
                 passed.extend(
                     str(f) for f in every
                     if str(f) not in taken and not f.is_dir()
                     and not any(part.startswith(".") for part in f.relative_to(path).parts)
                 )  # fmt: skip
+            if not found and no_logs:
+                raise InputError(
+                    f"directory {p} holds a Convex export without a log table "
+                    f"({', '.join(convex_snapshot.LOG_TABLES)})",
+                    "give a table's documents.jsonl to read it",
+                )
             if not found:
                 raise InputError(f"directory {p} holds no log files ({', '.join(INPUT_SUFFIXES)})")
             out.extend(found)
@@ -221,7 +239,8 @@ def ingest(
         if forced is None:
             raise UsageError(f"unknown format {format_name!r}", f"choose one of: {', '.join(FORMATS)}")
     passed: list[str] = []
-    files = expand_inputs(paths, passed)
+    tables: list[str] = []
+    files = expand_inputs(paths, passed, tables)
     limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env(), zone)
     started = time.perf_counter()
     interrupt.reset()
@@ -291,6 +310,7 @@ def ingest(
     result.elapsed_s = time.perf_counter() - started
     result.swept = swept
     result.passed_over = passed
+    result.passed_over_tables = tables
     return result
 
 
