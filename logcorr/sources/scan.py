@@ -38,8 +38,16 @@ from logcorr.sources.outcomes import (
 _BANNER = re.compile(
     r"^\s*(?:⛅️|Connected to|Successfully created tail|Waiting for logs|waiting for logs|Retrieving|"
     r"Tail is|Ctrl-C|--+|wrangler|\[wrangler|Using .*account|Getting User settings|Need to login|"
-    r"Listening|Press|GET |POST |PUT |DELETE |OPTIONS |\(log\)|\(error\)|\(warn\)|\(info\))",
+    r"Listening|Press)",
 )
+# what `wrangler tail` prints without `--format json` (its default, "pretty"): an invocation's line
+# (`POST https://w.example.workers.dev/log - Ok @ 1/4/2026, 1:17:46 PM`) and its console lines indented under
+# it (`  (log) Log received {…}`), in this machine's locale and zone. They are log lines, not banners: skipped
+# as banners, a capture of them stored nothing and said only "non-JSON banner line"
+_TAIL_PRETTY = re.compile(
+    r"^(?:(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \S+ - .* @ |\s*\((?:log|info|warn|error|debug)\) )"
+)
+TAIL_PRETTY = "wrangler tail's pretty output, not JSON (capture it with `wrangler tail --format json`)"
 
 
 class _Text:
@@ -246,6 +254,8 @@ def _scan(
 def _text_line_reason(text: str) -> str:
     if _CONVEX_TEXT.search(text[:200].encode("utf-8", "replace")):
         return CONVEX_TEXT
+    if _TAIL_PRETTY.match(text):
+        return TAIL_PRETTY
     try:
         orjson.loads(text)
     except orjson.JSONDecodeError:
