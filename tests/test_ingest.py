@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -827,6 +828,34 @@ def test_a_convex_export_folder_is_read_for_its_log_tables_alone(
     r = cli("ingest", str(d), "--db", str(tmp_path / "other.duckdb"))
     assert r.exit_code == ExitCode.INPUT
     assert "holds a Convex export without a log table (log_queue, recent_log_entries, debug_logs)" in r.stderr
+
+
+def test_a_file_whose_name_is_not_utf8_is_ingested_under_its_name_with_the_odd_bytes_escaped(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """A Latin-1 name (`caf\\xe9.jsonl`, from an old tool or a Windows zip) failed the whole ingest after parsing
+    ("internal error: UnicodeEncodeError … surrogates not allowed"): the name could not be stored."""
+    d = tmp_path / "in"
+    d.mkdir()
+    name = os.fsdecode(b"caf\xe9.jsonl")
+    try:
+        (d / name).write_bytes(orjson.dumps(browser_event(T0, "x")) + b"\n")
+        (d / os.fsdecode(b"old\xe9.log.1")).write_text("x\n")
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system holds UTF-8 names only")
+    db = str(tmp_path / "db.duckdb")
+    r = cli("ingest", str(d), "--db", db, "--json")
+    assert r.exit_code == 0, r.stderr
+    shown = str(d / "caf\\xe9.jsonl")
+    assert [f["path"] for f in r.json()["files"]] == [shown]
+    assert r.json()["passed_over"] == [str(d / "old\\xe9.log.1")]
+    with duckdb.connect(db, read_only=True) as con:
+        assert con.execute("SELECT DISTINCT source_file FROM log_queue").fetchall() == [(shown,)]
+    again = cli("ingest", str(d / name), "--db", db, "--json")
+    assert [f["status"] for f in again.json()["files"]] == ["already-ingested"]
+    explained = cli("explain", f"{d / name}:1", "--db", db, "--format", "json")
+    assert explained.exit_code == 0, explained.stderr
+    assert explained.json()[0]["fate"] == "stored"
 
 
 def test_a_database_given_as_input_is_refused_with_the_flag_meant(

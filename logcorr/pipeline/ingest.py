@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from logcorr import __version__
 from logcorr.errors import DatabaseError, InputError, UsageError
 from logcorr.gcpause import gc_paused
+from logcorr.model import path_text
 from logcorr.pipeline import scratch
 from logcorr.pipeline.decide import decide, register_files
 from logcorr.pipeline.parse import FileResult, parse_file
@@ -174,22 +175,22 @@ def expand_inputs(
                 if f.is_file() and f.name.lower().endswith(INPUT_SUFFIXES) and str(f) not in no_logs
             ]  # fmt: skip
             if tables is not None:
-                tables.extend(sorted(no_logs))
+                tables.extend(sorted(path_text(f) for f in no_logs))
             if passed is not None:  # hidden ones (`.git/…`, `.DS_Store`) are no one's logs: not named
                 taken = set(found) | no_logs
                 passed.extend(
-                    str(f) for f in every
+                    path_text(str(f)) for f in every
                     if str(f) not in taken and not f.is_dir()
                     and not any(part.startswith(".") for part in f.relative_to(path).parts)
                 )  # fmt: skip
             if not found and no_logs:
                 raise InputError(
-                    f"directory {p} holds a Convex export without a log table "
+                    f"directory {path_text(p)} holds a Convex export without a log table "
                     f"({', '.join(convex_snapshot.LOG_TABLES)})",
                     "give a table's documents.jsonl to read it",
                 )
             if not found:
-                raise InputError(f"directory {p} holds no log files ({', '.join(INPUT_SUFFIXES)})")
+                raise InputError(f"directory {path_text(p)} holds no log files ({', '.join(INPUT_SUFFIXES)})")
             out.extend(found)
         elif path.is_file():
             if _is_duckdb(path):  # `logcorr ingest app.duckdb`: its pages were rejected as "not JSON" lines
@@ -197,9 +198,11 @@ def expand_inputs(
                                  f"give it as --db {p} (to add logs to it: logcorr ingest FILES --db {p})")  # fmt: skip
             out.append(p)
         elif path.exists():
-            raise InputError(f"{p} is not a regular file")
+            raise InputError(f"{path_text(p)} is not a regular file")
         else:
-            raise InputError(f"input file {p} not found", "check the path; use - to read standard input")
+            raise InputError(
+                f"input file {path_text(p)} not found", "check the path; use - to read standard input"
+            )
     if out.count("-") > 1:
         raise UsageError("standard input (-) can be read only once")
     return out
