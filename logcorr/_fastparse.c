@@ -2888,10 +2888,11 @@ static int key_without_trace(const char *fmt, Py_ssize_t fl) {
 }
 
 /* The fingerprint of a message (its UTF-8 `msg`, `ml` bytes) into out[0:16]: 16 hex digits of md5 of the
- * message trimmed of RE2 white space; a message starting "[CONVEX " is left to `fallback(message)`, the
- * Python function. -1 with an exception set. */
+ * message trimmed of RE2 white space; a message starting "[CONVEX " or "%c[CONVEX " (a Convex line echoed in the
+ * browser console: fingerprint.ECHO_PREFIX) is left to `fallback(message)`, the Python function. -1 with an
+ * exception set. */
 static int fingerprint_of(const char *msg, Py_ssize_t ml, PyObject *message, PyObject *fallback, char *out) {
-    if (ml >= 8 && memcmp(msg, "[CONVEX ", 8) == 0) {
+    if ((ml >= 8 && memcmp(msg, "[CONVEX ", 8) == 0) || (ml >= 10 && memcmp(msg, "%c[CONVEX ", 10) == 0)) {
         PyObject *got = PyObject_CallOneArg(fallback, message);
         if (got == NULL) return -1;
         Py_ssize_t gl;

@@ -190,3 +190,14 @@ def opt_str(value: Any) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+def path_text(path: str) -> str:
+    """A file's name as text the database and a terminal can hold: a name that is not UTF-8 (Latin-1 `caf\\xe9.jsonl`
+    from an old tool or a Windows zip, which Python holds with surrogate escapes) with its odd bytes written
+    `\\xe9`; any other name as it is."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return path

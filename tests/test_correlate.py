@@ -1504,3 +1504,37 @@ def test_long_messages_are_cut_in_tables_and_whole_in_the_data_formats(
             assert whole.exit_code == ExitCode.OK, whole.stderr
             assert (pattern if args == ("ledger",) else long) in whole.stdout, (args, fmt)
             assert "shows them whole" not in whole.stderr, (args, fmt)
+
+
+def test_a_request_id_finds_the_trace_its_lines_carry(
+    cli: Callable[..., CliResult], tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    """The id a developer has of one request (an error page's Ray ID, `cf-ray: …-FRA`; a Convex request id) was
+    "no trace …": trace ids only. It names the trace the request's lines carry, said on stderr."""
+    tid = "trace_1714910700000_ray1"
+    invocation = {
+        "Event": {"RayID": "87f0a1ce4b5a6d79", "Request": {"URL": "https://w/log", "Method": "POST"}},
+        "EventTimestampMs": 1714910700100,
+        "Outcome": "ok",
+        "ScriptName": "w",
+        "Exceptions": [],
+        "Logs": [
+            {"Level": "log", "Message": ["Log received", {"trace_id": tid}], "TimestampMs": 1714910700100},
+            {"Level": "warn", "Message": ["slow redis"], "TimestampMs": 1714910700101},
+        ],
+    }
+    lone = dict(
+        invocation, Event={"RayID": "87f0a1ce4b5a0000"}, Logs=[{"Level": "log", "Message": ["health"]}]
+    )
+    convex = {"topic": "console", "timestamp": 1714910700200, "log_level": "LOG", "message": f"'saved' {tid}",
+              "function": {"path": "orders:save", "request_id": "d064ef901f7ec0b7", "type": "mutation"}}  # fmt: skip
+    db = str(tmp_path / "req.duckdb")
+    ingest([str(write_jsonl("logpush.jsonl", [invocation, lone])), str(write_jsonl("c.jsonl", [convex]))], db)
+    for wanted in ("87f0a1ce4b5a6d79-FRA", "87F0A1CE4B5A6D79", "d064ef901f7ec0b7"):
+        r = cli("trace", wanted, "--db", db, "--format", "json")
+        assert r.exit_code == ExitCode.OK, r.stderr
+        assert r.json()["trace_id"] == tid and r.json()["event_count"] == 3
+        assert r.stderr == f"note: {wanted!r} is a request of trace {tid}\n"
+    r = cli("trace", "87f0a1ce4b5a0000-SJC", "--db", db)
+    assert r.exit_code == ExitCode.CHECK_FAILED and r.stdout == ""
+    assert "the Ray ID of request '87f0a1ce4b5a0000', whose lines carry no trace id" in r.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -808,6 +809,84 @@ def test_files_of_a_directory_not_named_as_logs_are_named_in_the_summary(
     assert r.exit_code == 0, r.stderr
     assert r.json()["passed_over"] == [str(d / "README"), str(d / "app.log.1"), str(d / "sub" / "y.gzip")]
     assert "passed over 3 files in the input directories not named as logs" in r.stderr
+
+
+def test_a_convex_export_folder_is_read_for_its_log_tables_alone(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """`npx convex export`'s zip unpacked, as the zip's reject says to: every row of the app's own tables was a
+    reject (`missing 'message'`) keeping the row, an e-mail address, in the rejects table."""
+    d = tmp_path / "snapshot"
+    row = {"_id": "k1", "_creationTime": T0 + 5.5, "level": "info", "message": "Dashboard opened",
+           "trace_id": "trace_1", "user_id": "u1", "system_area": "browser", "timestamp": T0, "raw_args": []}  # fmt: skip
+    tables = {
+        "log_queue/documents.jsonl": [row],
+        "users/documents.jsonl": [
+            {"_id": f"u{i}", "_creationTime": T0, "email": f"u{i}@example.com"} for i in range(3)
+        ],
+        "users/generated_schema.jsonl": [{"_id": "normalfloat64", "email": "string"}],
+        "_tables/documents.jsonl": [{"_id": "t1", "_creationTime": T0, "name": "users", "id": 1}],
+    }
+    for name, rows in tables.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    (d / "README.md").write_text("This is a Convex snapshot export.\n")
+    db = str(tmp_path / "db.duckdb")
+    r = cli("ingest", str(d), "--db", db, "--json")
+    assert r.exit_code == 0, r.stderr
+    out = r.json()
+    assert (out["stored"], out["rejected"], [f["path"] for f in out["files"]]) == (
+        1, 0, [str(d / "log_queue" / "documents.jsonl")]
+    )  # fmt: skip
+    assert out["passed_over"] == []
+    assert out["passed_over_tables"] == sorted(
+        str(d / n)
+        for n in (
+            "README.md",
+            "_tables/documents.jsonl",
+            "users/documents.jsonl",
+            "users/generated_schema.jsonl",
+        )
+    )
+    assert "passed over 4 files of a Convex export that hold no logs: the tables users, _tables" in r.stderr
+    # given by its path, a table is read
+    r = cli("ingest", str(d / "users" / "documents.jsonl"), "--db", db, "-q")
+    assert r.exit_code == 0 and duckdb.connect(db, read_only=True).execute(
+        "SELECT count(*) FROM rejects"
+    ).fetchone() == (3,)
+    # an export without a log table says so
+    (d / "log_queue" / "documents.jsonl").unlink()
+    r = cli("ingest", str(d), "--db", str(tmp_path / "other.duckdb"))
+    assert r.exit_code == ExitCode.INPUT
+    assert "holds a Convex export without a log table (log_queue, recent_log_entries, debug_logs)" in r.stderr
+
+
+def test_a_file_whose_name_is_not_utf8_is_ingested_under_its_name_with_the_odd_bytes_escaped(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """A Latin-1 name (`caf\\xe9.jsonl`, from an old tool or a Windows zip) failed the whole ingest after parsing
+    ("internal error: UnicodeEncodeError … surrogates not allowed"): the name could not be stored."""
+    d = tmp_path / "in"
+    d.mkdir()
+    name = os.fsdecode(b"caf\xe9.jsonl")
+    try:
+        (d / name).write_bytes(orjson.dumps(browser_event(T0, "x")) + b"\n")
+        (d / os.fsdecode(b"old\xe9.log.1")).write_text("x\n")
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system holds UTF-8 names only")
+    db = str(tmp_path / "db.duckdb")
+    r = cli("ingest", str(d), "--db", db, "--json")
+    assert r.exit_code == 0, r.stderr
+    shown = str(d / "caf\\xe9.jsonl")
+    assert [f["path"] for f in r.json()["files"]] == [shown]
+    assert r.json()["passed_over"] == [str(d / "old\\xe9.log.1")]
+    with duckdb.connect(db, read_only=True) as con:
+        assert con.execute("SELECT DISTINCT source_file FROM log_queue").fetchall() == [(shown,)]
+    again = cli("ingest", str(d / name), "--db", db, "--json")
+    assert [f["status"] for f in again.json()["files"]] == ["already-ingested"]
+    explained = cli("explain", f"{d / name}:1", "--db", db, "--format", "json")
+    assert explained.exit_code == 0, explained.stderr
+    assert explained.json()[0]["fate"] == "stored"
 
 
 def test_a_database_given_as_input_is_refused_with_the_flag_meant(

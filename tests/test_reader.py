@@ -7,6 +7,8 @@ import io
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logcorr.sources.outcomes import RECORD, REJECT, SKIP, FileStats
 from logcorr.sources.reader import iter_records
@@ -184,6 +186,40 @@ def test_an_overlong_lines_excerpt_is_its_own_wherever_the_chunks_end(
     reason, text = cut[1][2]  # type: ignore[misc]
     assert cut[1][:2] == (REJECT, 2) and "longer than the 40-byte limit" in reason
     assert text.startswith('{"m":"abcdefghij') and "next line" not in text and '"b"' not in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(["banner", "blank", "spaces", "pretty", "compact"]), min_size=1, max_size=12),
+    st.sampled_from(["\n", "\r\n"]),
+    st.booleans(),
+)
+def test_every_line_of_a_scanned_file_is_in_a_record_skipped_rejected_or_blank(
+    items: list[str], eol: str, last_eol: bool
+) -> None:
+    """The blank lines of a scanned file (a `wrangler tail` capture's empty line after its banner, between its
+    objects) were counted nowhere: the file's lines did not add up."""
+    parts = {
+        "banner": "Connected to worker, waiting for logs...",
+        "blank": "",
+        "spaces": " \t ",
+        "pretty": '{\n  "outcome": "ok",\n  "logs": []\n}'.replace("\n", eol),
+        "compact": '{"outcome": "ok"}',
+    }
+    text = (
+        "Successfully created tail, expires at 2024-05-05T12:00:00Z" + eol + eol.join(parts[i] for i in items)
+    )
+    if last_eol:
+        text += eol
+    stats, out = read(text.encode())
+    assert stats.mode == "scan"
+    in_records = sum(parts[i].count("\n") + 1 for i in items if i in ("pretty", "compact"))
+    skipped = sum(1 for k, _, _ in out if k == SKIP)
+    assert sum(1 for k, _, _ in out if k == REJECT) == 0
+    assert stats.blank == sum(1 for i in items if i in ("blank", "spaces")) - (
+        not last_eol and items[-1] == "blank"
+    )
+    assert stats.lines == in_records + skipped + stats.blank
 
 
 def test_pretty_printed_objects_with_banner_lines_are_scanned() -> None:

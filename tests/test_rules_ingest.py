@@ -163,6 +163,30 @@ def test_ingest_keeps_a_convex_line_echoed_in_the_browser_console_once(
     ) and "stored by backend for trace trace_9 250 ms earlier" in reason
 
 
+def test_ingest_keeps_a_convex_line_the_console_override_shipped_styled_once(
+    tmp_path: Path, write_jsonl: Write
+) -> None:
+    # the Convex client logs a server line as console.log("%c[CONVEX M(path)] [LOG]", "color:rgb(0, 145, 255)",
+    # text) and the console override joins the arguments with a space: what the live system ships
+    styled = (
+        "%c[CONVEX M(orders:create)] [LOG] color:rgb(0, 145, 255) 'Processing checkout' { orderId: 'ord_9' }"
+    )
+    recs = [
+        stored_record(T0, "'Processing checkout' { orderId: 'ord_9' }", "convex", trace="trace_9"),
+        browser(T0 + 40, styled, trace="trace_9"),
+        browser(
+            T0 + 60,
+            "%c[CONVEX M(orders:create)] [INFO] color:rgb(0, 145, 255) 'Order stored'",
+            trace="trace_9",
+        ),
+        stored_record(T0 + 10, "Order stored", "convex", trace="trace_9"),
+    ]
+    db = tmp_path / "db.duckdb"
+    result = ingest([str(write_jsonl("styled.jsonl", recs))], str(db))
+    assert result.stored == 2 and result.drops == {("cross_system", "browser"): 2}
+    assert [(line, rule) for line, rule, _, _ in ledger(db)] == [(2, "cross_system"), (3, "cross_system")]
+
+
 def test_a_copy_an_earlier_ingest_stored_for_another_system_is_kept_once_across_ingests(
     tmp_path: Path, write_jsonl: Write
 ) -> None:

@@ -689,6 +689,28 @@ def test_wrangler_tail_banner_lines_are_skipped_not_rejected(tmp_path: Path) -> 
         ).fetchone() == (1,)
 
 
+def test_wrangler_tails_pretty_output_is_rejected_as_such_not_skipped_as_banners(tmp_path: Path) -> None:
+    """`wrangler tail > tail.log` without `--format json`: its invocation and console lines were skipped as
+    "non-JSON banner line", so the capture stored nothing and said nothing of what it held."""
+    log = tmp_path / "tail.log"
+    log.write_text(
+        " ⛅️ wrangler 3.99.0\n-------------------\n"
+        "Connected to log-ingestion-worker, waiting for logs...\n"
+        "POST https://log-ingestion.example.workers.dev/log - Ok @ 1/4/2026, 1:17:46 PM\n"
+        '  (log) Log received {"trace_id":"trace_1767532666120_k3j9x2m1p"}\n'
+        "  (error) Redis write failed\n"
+        "GET https://log-ingestion.example.workers.dev/health - Exception Thrown @ 1/4/2026, 1:17:50 PM\n"
+    )
+    result = ingest([str(log)], str(tmp_path / "db.duckdb"))
+    (f,) = result.files
+    assert (f.skipped_lines, f.rejected_lines) == (3, 4)
+    assert set(f.reject_reasons) == {"wrangler tail's pretty output, not JSON"}
+    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT reason FROM rejects").fetchall() == [
+            ("wrangler tail's pretty output, not JSON (capture it with `wrangler tail --format json`)",)
+        ]
+
+
 def test_the_workers_logs_fixture_ingests_with_its_password_redacted(tmp_path: Path) -> None:
     result, con = _open(tmp_path, "worker/workers-logs-query.json")
     with con:

@@ -131,8 +131,15 @@ def test_md5_is_md5(data: bytes) -> None:
     assert ext.md5_hex(data) == hashlib.md5(data).hexdigest()
 
 
-def test_a_browser_echo_of_a_backend_line_takes_the_python_fingerprint() -> None:
-    echo = "[CONVEX M(messages:send)] [LOG] 'Sent message!'"
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "[CONVEX M(messages:send)] [LOG] 'Sent message!'",
+        # styled, as the live console override ships it: console.log("%c[CONVEX …] [LOG]", css, text)
+        "%c[CONVEX M(messages:send)] [LOG] color:rgb(0, 145, 255) 'Sent message!'",
+    ],
+)
+def test_a_browser_echo_of_a_backend_line_takes_the_python_fingerprint(echo: str) -> None:
     got = _compiled_keys(
         [
             (1, "browser", "log", echo, None, None, 0, None),

@@ -91,6 +91,7 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     from logcorr.budget.amplification import load_amplification
     from logcorr.budget.pricing import select_models
     from logcorr.budget.project import diff, read_inputs, simulate
+    from logcorr.model import path_text
     from logcorr.rules.policy import load_policy
     from logcorr.sim.load import say_left_out
     from logcorr.store.connection import resolve_db
@@ -109,7 +110,7 @@ def _project(inputs: list[str] | None, db: str | None, policy: str | None, prici
     if inputs:
         con, tmp, read = read_inputs(inputs, pol, local_tz)
         # how the files were read goes with the result: a CI reader sees the reports, not stderr
-        source: dict[str, Any] = {"inputs": inputs, **read}
+        source: dict[str, Any] = {"inputs": [path_text(p) for p in inputs], **read}
     else:
         path = resolve_db(db)
         con, source = open_read_only(path), {"db": path}

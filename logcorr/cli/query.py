@@ -87,7 +87,11 @@ def _filter(system: list[str] | None, has_errors: bool, min_systems: int, since:
 
 
 def trace_cmd(
-    trace_id: str = Argument(None, help="Trace id, or a unique prefix of one."),
+    trace_id: str = Argument(
+        None,
+        help="Trace id, or a unique prefix of one, or a request's id: a Cloudflare Ray ID (8a1f00bb33cc44dd-FRA), "
+        "a Convex request id.",
+    ),
     db: str = DB_OPT,
     fmt: TraceFormat = Option(
         TraceFormat.table,
@@ -132,7 +136,10 @@ def trace_cmd(
         trace_id = tr.first_with_errors(con)
     elif not trace_id:
         raise UsageError("give a trace id (or --first-with-errors)", "list traces with: logcorr traces")
-    model = tr.build(con, tr.resolve(con, trace_id), skew=not no_skew, include_dropped=include_dropped)
+    resolved = tr.resolve(con, trace_id)
+    if not resolved.startswith(trace_id):  # a request's id (a Ray ID, a Convex request id) names its trace
+        sys.stderr.write(f"note: {trace_id!r} is a request of trace {resolved}\n")
+    model = tr.build(con, resolved, skew=not no_skew, include_dropped=include_dropped)
     con.close()
     total = len(model["events"])
     # where the first error is among all the events: the table shows it after the events it lists when the

@@ -5,6 +5,7 @@ the database does the lookup through the trace-id index)."""
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +31,8 @@ CLOSE = 0.85
 
 
 def resolve(con: Any, wanted: str) -> str:
-    """The full trace id for an id or a unique prefix; TraceNotFound (exit 1) names close matches."""
+    """The full trace id for an id, a unique prefix, or the id of a request whose lines carry one trace;
+    TraceNotFound (exit 1) names close matches."""
     for table in ("log_queue", "drop_traces"):  # drop_traces: the traces with dropped events
         if con.execute(f"SELECT 1 FROM {table} WHERE trace_id = ? LIMIT 1", [wanted]).fetchone():
             return wanted
@@ -53,7 +55,17 @@ def resolve(con: Any, wanted: str) -> str:
             f"trace id prefix {wanted!r} is ambiguous: {first_few(matches)}", "give more characters"
         )
     if wanted.startswith(FALLBACK_PREFIX) and len(wanted) > len(FALLBACK_PREFIX):
-        return _by_request(con, wanted, wanted[len(FALLBACK_PREFIX) :])
+        request_id = wanted[len(FALLBACK_PREFIX) :]
+        return _by_request(
+            con, wanted, request_id, f"the live webhook's id for Convex request {request_id!r}"
+        )
+    ray = _RAY_ID.fullmatch(wanted)
+    request_id = ray.group(1).lower() if ray else wanted
+    if con.execute("SELECT 1 FROM log_queue WHERE request_id = ? LIMIT 1", [request_id]).fetchone():
+        # a request's id, as a user has it: a Cloudflare Ray ID (`cf-ray: 8a1f00bb33cc44dd-FRA`, an error
+        # page's "Ray ID"), a Convex `request_id`, a Workers Logs `requestId`; stored as `request_id`
+        what = "a request's id" if request_id == wanted else f"the Ray ID of request {request_id!r}"
+        return _by_request(con, wanted, request_id, what)
     close = [
         r[0]
         for r in con.execute(
@@ -77,10 +89,14 @@ def resolve(con: Any, wanted: str) -> str:
 # the live Log Streams webhook's trace id for a Convex line that names none: `convex_req_<requestId>`. Ingest
 # reads it as the request id it is (see sources/convex_snapshot.py); a user may still have it from the live UI
 FALLBACK_PREFIX = "convex_req_"
+# a Ray ID as Cloudflare shows it (16 hex digits, `-COLO` on the visitor's side); stored as its 16-hex part,
+# lower case (sources/cloudflare.py `ray_id`)
+_RAY_ID = re.compile(r"([0-9A-Fa-f]{16})(?:-[A-Za-z]{3})?")
 
 
-def _by_request(con: Any, wanted: str, request_id: str) -> str:
-    """The trace that a Convex request's lines belong to, for the live system's fallback id of that request."""
+def _by_request(con: Any, wanted: str, request_id: str, what: str) -> str:
+    """The trace that the lines of request `request_id` belong to, for `wanted`, an id of that request (`what`
+    it is: its own id, its Ray ID, or the live system's fallback id of a Convex request)."""
     found = [
         r[0]
         for r in con.execute(
@@ -94,13 +110,11 @@ def _by_request(con: Any, wanted: str, request_id: str) -> str:
     sql = f"SELECT * FROM log_queue WHERE request_id = '{quoted}'"
     if found:
         raise TraceNotFound(
-            f"{wanted!r} is the live webhook's id for Convex request {request_id!r}, whose lines are in more "
-            f"than one trace ({', '.join(found)})",
+            f"{wanted!r} is {what}, whose lines are in more than one trace ({', '.join(found)})",
             f'logcorr sql "{sql}"',
         )
     raise TraceNotFound(
-        f"no trace {wanted!r}: it is the live webhook's id for Convex request {request_id!r}, whose lines carry "
-        "no trace id (or are not in the database)",
+        f"no trace {wanted!r}: it is {what}, whose lines carry no trace id (or are not in the database)",
         f'see them: logcorr sql "{sql}"',
     )
 

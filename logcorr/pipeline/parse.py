@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from logcorr.gcpause import gc_paused
-from logcorr.model import Event, Metric, RecordError
+from logcorr.model import Event, Metric, RecordError, path_text
 from logcorr.pipeline.stage import Stager
 from logcorr.sources.base import SHAPE_ERRORS, Format
 from logcorr.sources.convex_text import LocalZone, TextRecord
@@ -72,8 +72,8 @@ class FileResult:
 
     @property
     def name(self) -> str:
-        """The file's name as the tables and the summary give it (`-` is `<stdin>`)."""
-        return "<stdin>" if self.path == "-" else self.path
+        """The file's name as the tables and the summary give it (`-` is `<stdin>`; see `path_text`)."""
+        return "<stdin>" if self.path == "-" else path_text(self.path)
 
     @property
     def rejected(self) -> int:

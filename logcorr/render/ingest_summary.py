@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape as _markup_escape
@@ -13,6 +14,7 @@ from logcorr.pipeline.workers import INPUT_SUFFIXES
 from logcorr.render.text import first_few, visible
 from logcorr.rules.clock import iso
 from logcorr.sources.bytestream import CONTAINER_FAULTS
+from logcorr.sources.convex_snapshot import LOG_TABLES
 from logcorr.units import say_count
 
 
@@ -77,6 +79,7 @@ def to_json(r: IngestResult) -> dict[str, Any]:
         "files": [file_json(f) for f in r.files],
         "swept_temp_dirs": [{"path": path, "bytes": size} for path, size in r.swept],
         "passed_over": r.passed_over,
+        "passed_over_tables": r.passed_over_tables,
         "future_events": {name: {"count": n, "newest": iso(ms)} for name, (n, ms) in r.future.items()},
         "late_clocks": {name: iso(ms) for name, ms in sorted(r.late_clocks.items())},
     }
@@ -255,6 +258,18 @@ def render(r: IngestResult, console: Any) -> None:
         console.print(
             f"[dim]passed over {say_count(len(r.passed_over), 'file')} in the input directories not named as logs "
             f"({', '.join(INPUT_SUFFIXES)}): {names}; give a file's path to read it[/]",
+            soft_wrap=True,
+        )
+    if r.passed_over_tables:
+        # the app's tables first (`users`), then Convex's own (`_storage`)
+        tables = sorted({Path(p).parent.name for p in r.passed_over_tables if Path(p).name == "documents.jsonl"},
+                        key=lambda t: (t.startswith("_"), t))  # fmt: skip
+        docs = [p for p in r.passed_over_tables if Path(p).name == "documents.jsonl"]
+        example = next((p for p in docs if Path(p).parent.name == tables[0]), r.passed_over_tables[0])
+        console.print(
+            f"[dim]passed over {say_count(len(r.passed_over_tables), 'file')} of a Convex export that hold no "
+            f"logs: the tables {first_few((escape(t) for t in tables), 5)}, their schemas (logcorr reads "
+            f"{', '.join(LOG_TABLES)}); give a file's path to read it ({escape(example)})[/]",
             soft_wrap=True,
         )
     if r.swept:

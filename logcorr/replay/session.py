@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from logcorr.errors import UsageError
+from logcorr.model import path_text
 
 # `--local-tz` reads input files: a database's events were read (and their zone chosen) when ingested
 LOCAL_TZ_WITHOUT_FILES = (
@@ -111,7 +112,7 @@ def _open(req: Request, policy: Any) -> tuple[Any, Callable[[], None], Any]:
         from logcorr.budget.project import with_inputs
 
         con, tmp = with_inputs(req.inputs, policy, req.local_tz)
-        source, cleanup = {"inputs": req.inputs}, tmp.cleanup
+        source, cleanup = {"inputs": [path_text(p) for p in req.inputs]}, tmp.cleanup
     else:
         from logcorr.store.connection import resolve_db
         from logcorr.store.query import open_read_only

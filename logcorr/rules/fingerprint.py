@@ -11,23 +11,41 @@ from __future__ import annotations
 import re
 from hashlib import md5
 
+from logcorr.sources.convex_stream import unquote_inspect
 from logcorr.sources.worker_formats import RAY_ID_EXPORTS
 from logcorr.store.query import sql_words
 
 # the Convex client's echo of a server log line in the browser console:
-# "[CONVEX M(messages:send)] [LOG] 'Sent message!'"
+# "[CONVEX M(messages:send)] [LOG] 'Sent message!'". The client logs a console line styled
+# (npm `convex`, `browser/logging.ts` `logForFunction`: `console.log("%c[CONVEX M(path)] [LOG]",
+# "color:rgb(0, 145, 255)", text)`), and the console override joins the arguments with a space, so the live
+# system ships "%c[CONVEX M(messages:send)] [LOG] color:rgb(0, 145, 255) 'Sent message!'": the `%c` and the
+# style argument it consumes are part of the prefix. Its errors are logged unstyled ("[CONVEX M(path)] Uncaught …")
 # (white space spelled out: Python's \s also matches \v and Unicode spaces, RE2's in DuckDB does not)
-ECHO_PREFIX = r"^\[CONVEX [QMAH]\([^)]*\)\][ \t\n\f\r]*(?:\[(?:LOG|INFO|WARN|ERROR|DEBUG)\][ \t\n\f\r]*)?"
+_ECHO_LEVEL = r"\[(?:LOG|INFO|WARN|ERROR|DEBUG)\]"
+_ECHO_WS = r"[ \t\n\f\r]*"
+ECHO_PREFIX = (
+    r"^(?:\[CONVEX [QMAH]\([^)]*\)\]" + _ECHO_WS + "(?:" + _ECHO_LEVEL + _ECHO_WS + ")?"
+    r"|%c\[CONVEX [QMAH]\([^)]*\)\]"
+    + _ECHO_WS
+    + "(?:"
+    + _ECHO_LEVEL
+    + _ECHO_WS
+    + r"(?:color:[ \t]*[^ \t\n\f\r(;]*(?:\([^)]*\))?;?"
+    + _ECHO_WS
+    + ")?)?)"
+)
 _ECHO = re.compile(ECHO_PREFIX)
+_ECHO_STARTS = ("[CONVEX ", "%c[CONVEX ")
 _WS = " \t\n\f\r"  # RE2's \s, so Python and DuckDB trim alike
 
 
 def normalise(message: str) -> str:
-    """The text compared across systems: echo prefix and object-inspect quotes removed, trimmed."""
-    if message[:8] == "[CONVEX ":
-        message = _ECHO.sub("", message, count=1)
-        if len(message) >= 2 and message[0] == "'" and message[-1] == "'":
-            message = message[1:-1]
+    """The text compared across systems: an echo's prefix removed, and the quotes object-inspect puts around a
+    single string argument, as the Convex adapters remove them from the backend's copy (`unquote_inspect`: a
+    line of several arguments, `'took' 1402 'ms'`, keeps them there and here); trimmed."""
+    if message.startswith(_ECHO_STARTS):
+        message = unquote_inspect(_ECHO.sub("", message, count=1))
     return message.strip(_WS)
 
 
@@ -53,13 +71,19 @@ KEY_WITHOUT_TRACE = RAY_ID_EXPORTS
 _KEY_WITHOUT_TRACE_SQL = sql_words(KEY_WITHOUT_TRACE)
 
 
+# `unquote_inspect` in RE2 (`(?s)`: its Python regex is DOTALL), as SQL string literals' text
+_INSPECT_SQL = r"(?s)'(?:[^'\\]|\\.)*'".replace("'", "''")
+_ESCAPED_QUOTE_SQL = "\\''"
+
+
 # DuckDB macros with the same meaning, used when rows are staged
 MACROS_SQL = f"""
 CREATE OR REPLACE TEMP MACRO lc_echo_strip(m) AS
-    CASE WHEN length(m) >= 2 AND starts_with(m, '''') AND ends_with(m, '''') THEN substr(m, 2, length(m) - 2) ELSE m END;
+    CASE WHEN regexp_full_match(m, '{_INSPECT_SQL}') THEN replace(substr(m, 2, length(m) - 2), '{_ESCAPED_QUOTE_SQL}', '''')
+         ELSE m END;
 CREATE OR REPLACE TEMP MACRO lc_normalise(m) AS
     regexp_replace(
-        CASE WHEN starts_with(m, '[CONVEX ') THEN lc_echo_strip(regexp_replace(m, '{ECHO_PREFIX}', '')) ELSE m END,
+        CASE WHEN starts_with(m, '[CONVEX ') OR starts_with(m, '%c[CONVEX ') THEN lc_echo_strip(regexp_replace(m, '{ECHO_PREFIX}', '')) ELSE m END,
         '^[ \\t\\n\\f\\r]+|[ \\t\\n\\f\\r]+$', '', 'g');
 CREATE OR REPLACE TEMP MACRO lc_fingerprint(m) AS left(md5(lc_normalise(m)), 16);
 CREATE OR REPLACE TEMP MACRO lc_key_message(m) AS

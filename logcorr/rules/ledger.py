@@ -10,7 +10,7 @@ from typing import IO, Any, NamedTuple
 import orjson
 
 from logcorr.errors import ExitCode, LogcorrError, UsageError
-from logcorr.model import SYSTEMS
+from logcorr.model import SYSTEMS, path_text
 from logcorr.rules.engine import RULES
 from logcorr.sources.base import SHAPE_ERRORS
 from logcorr.sources.convex_text import TextRecord
@@ -163,6 +163,7 @@ def explain(db: str, target: str) -> Explained:
     says what it became (blank, skipped and why, a line of a record over several lines: that record's rows);
     a file never ingested, or a line past what was ingested of it, raises `LineNotFound`."""
     path, line = parse_target(target)
+    path = path_text(path)  # a name that is not UTF-8 is stored so
     con = connect(db, read_only=True)
     try:
         known = [

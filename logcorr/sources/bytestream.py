@@ -220,7 +220,7 @@ _PACKED: tuple[tuple[bytes, str], ...] = (
     (
         b"PK\x03\x04",
         "a zip archive, unzip it and ingest its folder: `npx convex export` writes one, and logcorr "
-        "reads its */documents.jsonl files",
+        "reads the documents.jsonl of its log tables (log_queue, recent_log_entries, debug_logs)",
     ),
     (b"PK\x05\x06", "an empty zip archive, no log file in it"),
     (b"BZh", "a bzip2-compressed file, decompress it first: logcorr reads plain and gzip files"),

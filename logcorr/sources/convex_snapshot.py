@@ -7,6 +7,8 @@ duplicate-delivery rule keeps one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,6 +27,27 @@ from logcorr.model import (
 )
 from logcorr.sources import traceid
 from logcorr.sources.worker import parse_record
+
+# the live system's tables that hold its logs (eras A/B, era C); what a snapshot export's folder is read for
+LOG_TABLES = ("log_queue", "recent_log_entries", "debug_logs")
+
+
+def export_files_without_logs(files: Iterable[Path]) -> list[Path]:
+    """Of the files found under a directory, those of a Convex snapshot export (the folder `npx convex export`'s
+    zip unpacks to, known by its `_tables/documents.jsonl`) other than a log table's `documents.jsonl`: the
+    app's own tables (`users`, `messages`), the system ones (`_tables`, `_storage`), each table's
+    `generated_schema.jsonl`. Read, each of their rows was a reject (`missing 'message'`) that kept the row
+    (an e-mail address, a name) in the rejects table."""
+    files = list(files)
+    roots = {f.parent.parent for f in files if f.name == "documents.jsonl" and f.parent.name == "_tables"}
+    if not roots:
+        return []
+    return [
+        f
+        for f in files
+        if any(root in f.parents for root in roots)
+        and not (f.name == "documents.jsonl" and f.parent.name in LOG_TABLES and f.parent.parent in roots)
+    ]
 
 
 def parse(obj: dict[str, Any], events: list[Event], metrics: list[Metric]) -> str | None:

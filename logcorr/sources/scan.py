@@ -38,8 +38,16 @@ from logcorr.sources.outcomes import (
 _BANNER = re.compile(
     r"^\s*(?:⛅️|Connected to|Successfully created tail|Waiting for logs|waiting for logs|Retrieving|"
     r"Tail is|Ctrl-C|--+|wrangler|\[wrangler|Using .*account|Getting User settings|Need to login|"
-    r"Listening|Press|GET |POST |PUT |DELETE |OPTIONS |\(log\)|\(error\)|\(warn\)|\(info\))",
+    r"Listening|Press)",
 )
+# what `wrangler tail` prints without `--format json` (its default, "pretty"): an invocation's line
+# (`POST https://w.example.workers.dev/log - Ok @ 1/4/2026, 1:17:46 PM`) and its console lines indented under
+# it (`  (log) Log received {…}`), in this machine's locale and zone. They are log lines, not banners: skipped
+# as banners, a capture of them stored nothing and said only "non-JSON banner line"
+_TAIL_PRETTY = re.compile(
+    r"^(?:(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) \S+ - .* @ |\s*\((?:log|info|warn|error|debug)\) )"
+)
+TAIL_PRETTY = "wrangler tail's pretty output, not JSON (capture it with `wrangler tail --format json`)"
 
 
 class _Text:
@@ -153,13 +161,25 @@ def _scan(
     t = _Text(src, first)
     pos = 0
     in_array = False
+    cut_line = False  # buf begins with the line feed of a line passed over (`pass_line`)
     while True:
+        # white space between values: the lines in it that hold nothing else are blank lines, counted as the
+        # line-per-record framing counts them (a capture's empty line between its banner and its first object)
+        mid = t.buf[pos - 1] not in "\n\0" if pos > 0 else cut_line
+        start, newlines, last_nl = pos, 0, -1
         while True:
             n = len(t.buf)
             while pos < n and t.buf[pos] in _WS:
+                if t.buf[pos] == "\n":
+                    newlines += 1
+                    last_nl = pos
                 pos += 1
             if pos < n or not t.more():
                 break
+        stats.blank += max(0, newlines - mid)
+        if pos >= len(t.buf) and (pos - last_nl - 1 if newlines else 0 if mid else pos - start) > 0:
+            stats.blank += 1  # the input ends in a line of white space alone
+        cut_line = False
         if pos >= len(t.buf):
             break
         pos = t.trim(pos)
@@ -223,7 +243,10 @@ def _scan(
             # a text line longer than the limit (a bundle logged whole): its head for the excerpt, the rest
             # passed over without holding it (a 150 MB first line peaked at 746 MB)
             head = t.buf[pos : pos + EXCERPT_SOURCE]
-            pos = t.pass_line(pos) if end < 0 else end
+            if end < 0:
+                pos, cut_line = t.pass_line(pos), True
+            else:
+                pos = end
             yield REJECT, line, (f"line longer than the {max_len}-byte limit", excerpt(head))
             continue
         end = len(t.buf) if end < 0 else end
@@ -246,6 +269,8 @@ def _scan(
 def _text_line_reason(text: str) -> str:
     if _CONVEX_TEXT.search(text[:200].encode("utf-8", "replace")):
         return CONVEX_TEXT
+    if _TAIL_PRETTY.match(text):
+        return TAIL_PRETTY
     try:
         orjson.loads(text)
     except orjson.JSONDecodeError:
