@@ -15,8 +15,8 @@ import pytest
 from logcorr.correlate.trace import TraceNotFound
 from logcorr.pipeline.ingest import ingest
 from logcorr.store.connection import connect
-from logcorr.store.schema import LATEST, MIGRATIONS
-from tests.conftest import browser_event, earlier_rejects
+from logcorr.store.schema import LATEST
+from tests.conftest import browser_event, database_at, earlier_rejects, schema_back_to
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
@@ -24,18 +24,6 @@ T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
 
 def _ledger(con: Any) -> list[tuple[Any, ...]]:
     return con.execute("SELECT * FROM drop_ledger ORDER BY event_id").fetchall()  # type: ignore[no-any-return]
-
-
-def _database_at(path: Path, version: int) -> Any:
-    """A database as the logcorr of schema v`version` made it (its migrations applied), open for writing."""
-    con = duckdb.connect(str(path))
-    con.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-    )
-    for number, name, sql in MIGRATIONS[:version]:
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
-    return con
 
 
 def _flood(path: Path, n: int, t0: int) -> None:
@@ -56,7 +44,7 @@ def test_a_v3_ledger_reads_back_row_for_row_after_the_migration(tmp_path: Path) 
 
     # a v3 database holding them in its drop_ledger table
     old = tmp_path / "v3.duckdb"
-    con = _database_at(old, 3)
+    con = database_at(old, 3)
     con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
     con.execute("INSERT INTO drop_ledger SELECT * FROM src.drop_ledger")
     con.execute("DETACH src")
@@ -163,7 +151,7 @@ def test_each_ingest_records_what_it_redacted_and_stats_sums_it(tmp_path: Path, 
 
     db = tmp_path / "red.duckdb"
     # a v4 database first (as the last logcorr wrote it): its run has no counts, and is not counted as zero
-    con = _database_at(db, 4)
+    con = database_at(db, 4)
     con.execute("INSERT INTO ingest_runs (run_id, started_at) VALUES (1, now())")
     con.close()
     lines = [
@@ -209,12 +197,6 @@ def test_a_v6_database_gets_where_each_read_of_a_grown_log_began_from_its_notes(
     )
     expected = src.execute(reads).fetchall()
     notes = [n for (n,) in src.execute("SELECT notes FROM ingest_files ORDER BY run_id").fetchall()]
-    tables = [
-        t
-        for (t,) in src.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE table_name <> 'schema_migrations'"
-        ).fetchall()
-    ]
     src.close()
     assert expected == [
         (1, 1, "ingested", None, 1),
@@ -225,15 +207,10 @@ def test_a_v6_database_gets_where_each_read_of_a_grown_log_began_from_its_notes(
     assert notes[2].startswith("grown since run 2: read from line 1,203 (byte")
 
     # a v6 database holding the same rows, its ingest_files without the new columns
-    old = tmp_path / "v6.duckdb"
-    con = _database_at(old, 6)
-    con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
-    for t in tables:
-        new = " EXCLUDE (continues_run, first_line)" if t == "ingest_files" else ""
-        con.execute(f"INSERT INTO {t} BY NAME SELECT *{new} FROM src.{t}")
-    con.execute("DETACH src")
-    assert "continues_run" not in [c[0] for c in con.execute("DESCRIBE ingest_files").fetchall()]
-    con.close()
+    old = source
+    schema_back_to(old, 6)
+    with duckdb.connect(str(old), read_only=True) as con:
+        assert "continues_run" not in [c[0] for c in con.execute("DESCRIBE ingest_files").fetchall()]
 
     con = connect(str(old))  # migrates
     assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (LATEST,)
