@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import stat
 import tempfile
 import time
@@ -778,23 +777,27 @@ def ingest_streams(
 @dataclass(frozen=True)
 class _Tail:
     """Where a grown file's new lines start: byte, lines before it, the run that read those; how that run read
-    the file (`ndjson`, `convex-text`) and its notes on it."""
+    the file (`ndjson`, `convex-text`), and the zone it read `npx convex logs` text in (see `_Before`)."""
 
     start: int
     lines: int
     run: int
     mode: str = "ndjson"
-    notes: str = ""
+    zone: str | None = None
+    zone_given: bool = False
 
 
 class _Before(NamedTuple):
-    """What the last ingest that read a file whole as lines saw of it (see `_read_before`)."""
+    """What the last ingest that read a file whole as lines saw of it (see `_read_before`); of `npx convex logs`
+    text, the zone it read its times in (`ingest_files.local_tz`) and whether that zone was named
+    (`--local-tz`) rather than that machine's."""
 
     size: int
     content_hash: str
     run: int
     mode: str = "ndjson"
-    notes: str = ""
+    zone: str | None = None
+    zone_given: bool = False
 
 
 def _read_grown_text(
@@ -835,22 +838,18 @@ def _read_grown_text(
         )
 
 
-_ZONE_NOTE = re.compile(r"times read in (?:this machine's zone, )?(.+?)(?: \(--local-tz|, to the second)")
-
-
 def _other_zone(con: Any, content_hash: str, zone: LocalZone) -> list[str]:
     """What to say of an already-ingested `npx convex logs` text file whose times an earlier ingest read in
     another zone than `zone` (the one now given): its events keep those times, the zone now given is not applied."""
     row = con.execute(
-        "SELECT run_id, notes FROM ingest_files WHERE content_hash = ? AND status = 'ingested' "
+        "SELECT run_id, local_tz FROM ingest_files WHERE content_hash = ? AND status = 'ingested' "
         "AND mode = 'convex-text' ORDER BY run_id LIMIT 1",
         [content_hash],
     ).fetchone()
-    m = _ZONE_NOTE.search(str(row[1] or "")) if row else None
-    if m is None or _same_zone(m.group(1), zone.label):
+    if row is None or row[1] is None or _same_zone(row[1], zone.label):
         return []
     return [
-        f"its times were read in {m.group(1)} by run {row[0]}, not in {zone.label} as now: a file already ingested is "
+        f"its times were read in {row[1]} by run {row[0]}, not in {zone.label} as now: a file already ingested is "
         f"not read again; to read it in {zone.label}, ingest it into a fresh --db"
     ]
 
@@ -871,15 +870,14 @@ def _same_zone(a: str, b: str) -> bool:
 def _read_before(con: Any) -> dict[str, _Before]:
     """Per path, what the last ingest that read it whole as lines (NDJSON, `npx convex logs` text) saw."""
     rows = con.execute(
-        "SELECT path, arg_max(size, run_id), arg_max(content_hash, run_id), max(run_id), arg_max(mode, run_id), "
-        "arg_max(coalesce(notes, ''), run_id) FROM ingest_files "
+        "SELECT path, size, content_hash, run_id, mode, local_tz, local_tz_given FROM ingest_files "
         "WHERE status = 'ingested' AND mode IN ('ndjson', 'convex-text') AND lines > blank AND size IS NOT NULL "
         "AND content_hash IS NOT NULL "
-        "GROUP BY path"
+        "QUALIFY row_number() OVER (PARTITION BY path ORDER BY run_id DESC) = 1"
     ).fetchall()
     return {
-        str(p): _Before(int(size), str(h), int(run), str(mode), str(notes))
-        for p, size, h, run, mode, notes in rows
+        str(p): _Before(int(size), str(h), int(run), str(mode), zone, bool(given))
+        for p, size, h, run, mode, zone, given in rows
     }
 
 
@@ -887,10 +885,9 @@ def _zone_then(tail: _Tail, zone: LocalZone) -> tuple[LocalZone, list[str]]:
     """The zone to read the new lines of grown `npx convex logs` text in: the one run `tail.run` read its
     earlier lines in (one file is one CLI's, in one zone), and what to say when it is not `zone`, the one now
     given."""
-    m = _ZONE_NOTE.search(tail.notes)
-    if m is None or _same_zone(m.group(1), zone.label):
+    label = tail.zone
+    if label is None or _same_zone(label, zone.label):
         return zone, []
-    label = m.group(1)
     try:
         then = LocalZone(label)
     except ValueError:  # a machine's zone known by its abbreviations only (`CET/CEST`)
@@ -898,7 +895,7 @@ def _zone_then(tail: _Tail, zone: LocalZone) -> tuple[LocalZone, list[str]]:
             f"run {tail.run} read its earlier lines in {label}, which names no zone here: its new lines are read "
             f"in {zone.label}"
         ]
-    then.given = tail.notes.startswith(" (--local-tz", m.end(1))
+    then.given = tail.zone_given
     return then, [
         f"its new lines are read in {label}, the zone run {tail.run} read its earlier lines in, not in {zone.label} "
         f"as now: one file is read in one zone (to read it in {zone.label}, ingest it into a fresh --db)"
@@ -940,7 +937,7 @@ def _appended(
     fr.content_hash = digest.hexdigest()
     if prefix != old_hash or last != b"\n":
         return None
-    return _Tail(old_size, lines, run, before.mode, before.notes)
+    return _Tail(old_size, lines, run, before.mode, before.zone, before.zone_given)
 
 
 def _status(f: FileResult) -> str:
@@ -970,6 +967,8 @@ def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:
         ("notes", text, lambda f: "; ".join(f.stats.notes + f.earlier) or None),
         ("continues_run", pa.int32(), lambda f: f.continues_run),
         ("first_line", big, lambda f: f.line_base + 1 if f.status == "ingested" else None),
+        ("local_tz", text, lambda f: f.stats.local_tz),
+        ("local_tz_given", pa.bool_(), lambda f: f.stats.local_tz_given),
     ]  # fmt: skip
     table = pa.table({name: pa.array([get(f) for f in files], kind) for name, kind, get in columns})
     con.register("_ingest_files", table)

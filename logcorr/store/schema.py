@@ -155,6 +155,23 @@ _READ_STARTS = f"""
             1) END;
 """
 
+# v8: the zone an `npx convex logs` text file's times were read in (`local_tz`), and whether it was named
+# (`--local-tz`, `$LOGCORR_LOCAL_TZ`: `local_tz_given`) rather than that machine's. A grown file's new lines are
+# read in it (`ingest._zone_then`), and a copy met again says it when another zone is given (`_other_zone`); it
+# was in the prose of `notes` only, which they read back with a pattern. An earlier logcorr's text rows get them
+# from that note as they read it: the first `times read in UTC (--local-tz / $LOGCORR_LOCAL_TZ), to the second`
+# or `times read in this machine's zone, Asia/Tokyo, to the second (…)` in the notes; a row without one (or not
+# of text: they read only those) has neither
+_ZONE_READ = r"times read in (?:this machine''s zone, )?(.+?)( \(--local-tz|, to the second)"
+_READ_ZONES = f"""
+    ALTER TABLE ingest_files ADD COLUMN local_tz VARCHAR;
+    ALTER TABLE ingest_files ADD COLUMN local_tz_given BOOLEAN;
+    UPDATE ingest_files SET
+        local_tz = regexp_extract(notes, '{_ZONE_READ}', 1),
+        local_tz_given = regexp_extract(notes, '{_ZONE_READ}', 2) = ' (--local-tz'
+    WHERE mode = 'convex-text' AND regexp_matches(notes, '{_ZONE_READ}');
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -329,6 +346,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (6, "Cloudflare request lines keyed without their trace id", _REKEY_CLOUDFLARE),
     (7, "where each read of a file began", _READ_STARTS),
+    (8, "the zone each text log was read in", _READ_ZONES),
 ]
 
 LATEST = MIGRATIONS[-1][0]
