@@ -139,3 +139,47 @@ def earlier_rejects(result: Any) -> list[tuple[str, int, int]]:
         if m := re.search(r"\(rejected by run ([0-9]+); already ingested\)$", why):
             named.append((name, line, int(m.group(1))))
     return named
+
+
+def database_at(path: Path, version: int) -> Any:
+    """A database as the logcorr of schema v`version` made it (its migrations applied, none after), open for
+    writing."""
+    import duckdb
+
+    from logcorr.store.schema import MIGRATIONS
+
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
+    for number, name, sql in MIGRATIONS[:version]:
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
+    return con
+
+
+def schema_back_to(db: Path, version: int) -> None:
+    """Make the logcorr database `db` (closed) one as the logcorr of schema v`version` left it, its rows kept: the
+    tables that version's migrations make, each filled with the columns it has there (those later migrations
+    added are left out), and no later migration recorded, so the next connection migrates it as it would a
+    database that old. Undoing what a later migration did to rows is the caller's. A new migration needs no
+    change here."""
+    older = db.with_name(f"{db.name}.v{version}")
+    con = database_at(older, version)
+    try:
+        con.execute(f"ATTACH '{db}' AS src (READ_ONLY)")
+        here = "database_name = current_database()"  # not the attached one's
+        tables = con.execute(
+            f"SELECT table_name FROM duckdb_tables() WHERE {here} AND table_name <> 'schema_migrations'"
+        ).fetchall()
+        for (table,) in tables:
+            names = con.execute(
+                f"SELECT column_name FROM duckdb_columns() WHERE {here} AND table_name = ? ORDER BY column_index",
+                [table],
+            ).fetchall()
+            columns = ", ".join(f'"{n}"' for (n,) in names)
+            con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM src."{table}"')
+        con.execute("DETACH src")
+    finally:
+        con.close()
+    older.replace(db)

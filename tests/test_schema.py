@@ -6,6 +6,7 @@ columns the table had; a v3 database's ledger must read back row for row after t
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ import pytest
 from logcorr.correlate.trace import TraceNotFound
 from logcorr.pipeline.ingest import ingest
 from logcorr.store.connection import connect
-from logcorr.store.schema import LATEST, MIGRATIONS
-from tests.conftest import browser_event, earlier_rejects
+from logcorr.store.schema import LATEST
+from tests.conftest import browser_event, database_at, earlier_rejects, schema_back_to
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
@@ -24,18 +25,6 @@ T0 = 1714910400000  # 2024-05-05 12:00:00 UTC
 
 def _ledger(con: Any) -> list[tuple[Any, ...]]:
     return con.execute("SELECT * FROM drop_ledger ORDER BY event_id").fetchall()  # type: ignore[no-any-return]
-
-
-def _database_at(path: Path, version: int) -> Any:
-    """A database as the logcorr of schema v`version` made it (its migrations applied), open for writing."""
-    con = duckdb.connect(str(path))
-    con.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
-    )
-    for number, name, sql in MIGRATIONS[:version]:
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
-    return con
 
 
 def _flood(path: Path, n: int, t0: int) -> None:
@@ -56,7 +45,7 @@ def test_a_v3_ledger_reads_back_row_for_row_after_the_migration(tmp_path: Path) 
 
     # a v3 database holding them in its drop_ledger table
     old = tmp_path / "v3.duckdb"
-    con = _database_at(old, 3)
+    con = database_at(old, 3)
     con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
     con.execute("INSERT INTO drop_ledger SELECT * FROM src.drop_ledger")
     con.execute("DETACH src")
@@ -163,7 +152,7 @@ def test_each_ingest_records_what_it_redacted_and_stats_sums_it(tmp_path: Path, 
 
     db = tmp_path / "red.duckdb"
     # a v4 database first (as the last logcorr wrote it): its run has no counts, and is not counted as zero
-    con = _database_at(db, 4)
+    con = database_at(db, 4)
     con.execute("INSERT INTO ingest_runs (run_id, started_at) VALUES (1, now())")
     con.close()
     lines = [
@@ -183,6 +172,20 @@ def test_each_ingest_records_what_it_redacted_and_stats_sums_it(tmp_path: Path, 
     assert summed == [{"kind": "bearer", "replaced": 2}, {"kind": "password", "replaced": 1}]
     shown = cli("stats", "--db", str(db))
     assert "secrets redacted (every ingest)" in shown.stdout and "bearer" in shown.stdout
+
+
+def _migrated_from(db: Path, version: int, column: str, query: str) -> list[tuple[Any, ...]]:
+    """`query`'s rows once `db`, taken back to schema v`version` (its `ingest_files` without `column`), is
+    migrated to the latest by a connection."""
+    schema_back_to(db, version)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert column not in [c[0] for c in con.execute("DESCRIBE ingest_files").fetchall()]
+    con = connect(str(db))  # migrates
+    try:
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (LATEST,)
+        return con.execute(query).fetchall()  # type: ignore[no-any-return]
+    finally:
+        con.close()
 
 
 def test_a_v6_database_gets_where_each_read_of_a_grown_log_began_from_its_notes(
@@ -209,12 +212,6 @@ def test_a_v6_database_gets_where_each_read_of_a_grown_log_began_from_its_notes(
     )
     expected = src.execute(reads).fetchall()
     notes = [n for (n,) in src.execute("SELECT notes FROM ingest_files ORDER BY run_id").fetchall()]
-    tables = [
-        t
-        for (t,) in src.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE table_name <> 'schema_migrations'"
-        ).fetchall()
-    ]
     src.close()
     assert expected == [
         (1, 1, "ingested", None, 1),
@@ -225,20 +222,8 @@ def test_a_v6_database_gets_where_each_read_of_a_grown_log_began_from_its_notes(
     assert notes[2].startswith("grown since run 2: read from line 1,203 (byte")
 
     # a v6 database holding the same rows, its ingest_files without the new columns
-    old = tmp_path / "v6.duckdb"
-    con = _database_at(old, 6)
-    con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
-    for t in tables:
-        new = " EXCLUDE (continues_run, first_line)" if t == "ingest_files" else ""
-        con.execute(f"INSERT INTO {t} BY NAME SELECT *{new} FROM src.{t}")
-    con.execute("DETACH src")
-    assert "continues_run" not in [c[0] for c in con.execute("DESCRIBE ingest_files").fetchall()]
-    con.close()
-
-    con = connect(str(old))  # migrates
-    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (LATEST,)
-    assert con.execute(reads).fetchall() == expected
-    con.close()
+    old = source
+    assert _migrated_from(old, 6, "continues_run", reads) == expected
 
     # grown once more: --strict names both earlier runs' rejected lines, found through the migrated columns
     with log.open("a") as f:
@@ -248,18 +233,120 @@ def test_a_v6_database_gets_where_each_read_of_a_grown_log_began_from_its_notes(
     assert earlier_rejects(result) == [(str(log), 2, 1), (str(log), 1202, 2)]
 
 
+# the notes on the zone `npx convex logs` text was read in, as logcorr up to schema v7 worded them
+_V7_GIVEN = "times read in {zone} (--local-tz / $LOGCORR_LOCAL_TZ), to the second"
+_V7_MACHINE = (
+    "times read in this machine's zone, {zone}, to the second (the CLI prints local time without a zone: give "
+    "--local-tz or $LOGCORR_LOCAL_TZ if it ran elsewhere)"
+)
+
+
+def test_a_v7_database_gets_the_zone_each_text_log_was_read_in_from_its_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v8 puts the zone an `npx convex logs` text file was read in, and whether it was named, in columns of
+    `ingest_files`; up to v7 it was only in the note, which a grown file's next read took its zone from. A v7
+    database gets them from its notes, and the new lines of its logs are read in the zone the notes name."""
+    from logcorr.sources import convex_text
+
+    monkeypatch.setattr(convex_text, "ZONE_GIVEN_NOTE", _V7_GIVEN)
+    monkeypatch.setattr(convex_text, "ZONE_MACHINE_NOTE", _V7_MACHINE)
+    monkeypatch.delenv(convex_text.ENV_ZONE, raising=False)
+    berlin, tokyo, app = tmp_path / "berlin.log", tmp_path / "tokyo.log", tmp_path / "app.jsonl"
+    berlin.write_text("2026-01-04 13:17:46 [CONVEX Q(a:b)] [LOG] 'one'\n")
+    tokyo.write_text("2026-01-04 13:17:46 [CONVEX Q(a:b)] [LOG] 'uno'\n")
+    app.write_text(json.dumps(browser_event(T0, "hello")) + "\n")
+    db = tmp_path / "x.duckdb"
+    ingest([str(berlin), str(app)], str(db), local_tz="Europe/Berlin")
+    try:
+        with monkeypatch.context() as machine:
+            machine.setenv("TZ", "Asia/Tokyo")  # this machine's zone, read in when none is named
+            time.tzset()
+            ingest([str(tokyo)], str(db))
+    finally:
+        time.tzset()
+    zones = (
+        "SELECT run_id, file_id, mode, local_tz, local_tz_given FROM ingest_files ORDER BY run_id, file_id"
+    )
+    expected = [
+        (1, 1, "convex-text", "Europe/Berlin", True),
+        (1, 2, "ndjson", None, None),
+        (2, 1, "convex-text", "Asia/Tokyo", False),
+    ]
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(zones).fetchall() == expected
+        notes = [
+            n for (n,) in con.execute("SELECT notes FROM ingest_files ORDER BY run_id, file_id").fetchall()
+        ]
+    assert "times read in Europe/Berlin (--local-tz" in notes[0]
+    assert "times read in this machine's zone, Asia/Tokyo, to the second" in notes[2]
+
+    assert _migrated_from(db, 7, "local_tz", zones) == expected
+
+    # grown: their new lines are read in the zones the migrated columns name, not in the zone now given
+    for log, message in ((berlin, "two"), (tokyo, "dos")):
+        with log.open("a") as f:
+            f.write(f"2026-01-04 13:17:47 [CONVEX Q(a:b)] [LOG] '{message}'\n")
+    ingest([str(berlin), str(tokyo)], str(db), local_tz="UTC")
+    with duckdb.connect(str(db), read_only=True) as con:
+        new = con.execute(
+            "SELECT source_file, epoch_ms(ts) FROM log_queue WHERE run_id = 3 ORDER BY source_file"
+        ).fetchall()
+        assert con.execute(zones + " OFFSET 3").fetchall() == [
+            (3, 1, "convex-text", "Europe/Berlin", True),
+            (3, 2, "convex-text", "Asia/Tokyo", False),
+        ]
+    assert new == [(str(berlin), 1767529067000), (str(tokyo), 1767500267000)]  # 12:17:47 and 04:17:47 UTC
+
+
+@pytest.mark.parametrize(
+    "notes",
+    [
+        _V7_GIVEN.format(zone="UTC"),
+        "npx convex logs text: dates read day first, as line 2 tells ('13/01/2026, 10:00:00'); "
+        + _V7_MACHINE.format(zone="CET/CEST"),  # a machine's zone known by its abbreviations only
+        "grown since run 1: read from line 4; the 3 lines before were ingested then (read again only for the order "
+        "of their dates, not stored again); npx convex logs text: "
+        + _V7_GIVEN.format(zone="America/New_York")
+        + "; its new lines are read in America/New_York, the zone run 1 read its earlier lines in, not in UTC as now",
+        _V7_MACHINE.format(zone="Etc/GMT-5") + "; " + _V7_GIVEN.format(zone="UTC"),  # the first
+        "empty file: no lines to read",
+        None,
+    ],
+    ids=["named", "machine-abbreviations", "grown", "the-first-of-two", "no-zone", "no-notes"],
+)
+def test_v8_reads_the_zone_out_of_a_note_as_logcorr_up_to_v7_did(tmp_path: Path, notes: str | None) -> None:
+    # the pattern the zone was read back from the notes with, up to v7 (`ingest._ZONE_NOTE`), and how it told a
+    # zone named from this machine's: what followed the name
+    import re
+
+    pattern = re.compile(r"times read in (?:this machine's zone, )?(.+?)(?: \(--local-tz|, to the second)")
+    m = pattern.search(notes or "")
+    then = (m.group(1), (notes or "").startswith(" (--local-tz", m.end(1))) if m else (None, None)
+    db = tmp_path / "v7.duckdb"
+    con = database_at(db, 7)
+    con.execute(
+        "INSERT INTO ingest_files (run_id, file_id, path, status, mode, notes) VALUES (1, 1, 'b.log', 'ingested', "
+        "'convex-text', ?)",
+        [notes],
+    )
+    con.close()
+    con = connect(str(db))
+    assert con.execute("SELECT local_tz, local_tz_given FROM ingest_files").fetchone() == then
+
+
 def _summaries(con: Any) -> list[tuple[Any, ...]]:
     return con.execute("SELECT * FROM trace_summary ORDER BY trace_id").fetchall()  # type: ignore[no-any-return]
 
 
-def test_a_v7_databases_trace_summaries_read_back_row_for_row_without_their_key(tmp_path: Path) -> None:
-    """v8 drops `trace_summary`'s PRIMARY KEY: each ingest deletes and rewrites the summaries of the traces it
+def test_a_v8_databases_trace_summaries_read_back_row_for_row_without_their_key(tmp_path: Path) -> None:
+    """v9 drops `trace_summary`'s PRIMARY KEY: each ingest deletes and rewrites the summaries of the traces it
     touched, and with the key DuckDB held every deleted key until COMMIT — a browser export of 600k requests
     ingested after their backend's export ran out of the store phase's memory. The rows stay as they were."""
     source = tmp_path / "source.duckdb"
     ingest([str(FIXTURES)], str(source))
-    old = tmp_path / "v7.duckdb"
-    con = _database_at(old, 7)
+    old = tmp_path / "v8.duckdb"
+    con = database_at(old, 8)
     con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
     con.execute("INSERT INTO trace_summary SELECT * FROM src.trace_summary")
     con.execute("DETACH src")

@@ -16,7 +16,7 @@ from logcorr.rules.fingerprint import MACROS_SQL
 from logcorr.sources.cloudflare import parse_logpush, parse_tail, parse_workers_logs, ray_id
 from logcorr.sources.detect import detect
 from logcorr.store.schema import LATEST
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, schema_back_to
 from tests.conftest import run_adapter as run
 
 REALWORLD = Path(__file__).parent / "data" / "realworld"
@@ -1086,20 +1086,12 @@ def test_a_database_written_before_keeps_its_tail_lines_from_being_stored_again_
                         FROM log_queue) o
                     WHERE {table}.event_id = o.event_id"""
             )
-        _schema_before_v6(con)
+    schema_back_to(db, 5)
     result = ingest([str(lp)], str(db))
     assert (result.stored, result.dropped) == (0, 5)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT DISTINCT rule FROM drop_ledger").fetchall() == [("duplicate",)]
         assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (LATEST,)
-
-
-def _schema_before_v6(con: Any) -> None:
-    """The database's schema as logcorr before v6 left it: v6 and every migration after it to apply again (the
-    columns v7 added dropped), so the next connection migrates it as it would a database that old."""
-    con.execute("DELETE FROM schema_migrations WHERE version >= 6")
-    con.execute("ALTER TABLE ingest_files DROP COLUMN continues_run")
-    con.execute("ALTER TABLE ingest_files DROP COLUMN first_line")
 
 
 def _keys_before_v6(db: Path) -> None:
@@ -1118,7 +1110,7 @@ def _keys_before_v6(db: Path) -> None:
                                      source_file, source_line FROM drop_events)) o
                     WHERE {table}.event_id = o.event_id"""
             )
-        _schema_before_v6(con)
+    schema_back_to(db, 5)
 
 
 def test_v6_rewrites_the_keys_of_an_invocation_of_more_than_1000_lines(tmp_path: Path) -> None:

@@ -666,6 +666,47 @@ def test_strict_over_grown_text_names_the_line_an_earlier_read_of_it_rejected_ho
     assert reads == [(1, None, 1), (2, 1, 2)]
 
 
+@pytest.mark.parametrize("first_zone", ["Europe/Berlin", None], ids=["named", "machine"])
+def test_grown_text_is_read_on_in_the_zone_its_first_read_recorded_however_the_note_on_it_is_worded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_zone: str | None
+) -> None:
+    # the zone a run read a text log in is in `ingest_files.local_tz`; the zone its new lines are read in, and the
+    # one said of a copy met again, were read back from the words of the note: a note worded otherwise read the
+    # new lines in the zone now given (UTC: an hour off Berlin's, nine off Tokyo's) and said nothing of the copy
+    monkeypatch.setattr(convex_text, "ZONE_GIVEN_NOTE", "clock: {zone}, as named")
+    monkeypatch.setattr(convex_text, "ZONE_MACHINE_NOTE", "clock: {zone}, this machine's")
+    monkeypatch.delenv(convex_text.ENV_ZONE, raising=False)
+    log, copy, db = tmp_path / "backend.log", tmp_path / "copy.log", str(tmp_path / "x.duckdb")
+    log.write_text("2026-01-04 13:17:46 [CONVEX Q(a:b)] [LOG] 'one'\n")
+    copy.write_bytes(log.read_bytes())
+    try:
+        with monkeypatch.context() as machine:
+            machine.setenv("TZ", "Asia/Tokyo")  # this machine's zone, read in when none is named
+            time.tzset()
+            first = ingest([str(log)], db, local_tz=first_zone)
+    finally:
+        time.tzset()
+    zone, named = first_zone or "Asia/Tokyo", first_zone is not None
+    said = "as named" if named else "this machine's"
+    assert f"clock: {zone}, {said}" in first.files[0].stats.notes[0]
+    with log.open("a") as f:
+        f.write("2026-01-04 13:17:47 [CONVEX Q(a:b)] [LOG] 'two'\n")
+    grown, again = ingest([str(log), str(copy)], db, local_tz="UTC").files
+    assert (grown.status, grown.stored, again.status) == ("ingested", 1, "already-ingested")
+    assert _rows(db)[1][:2] == (2, utc_ms(2026, 1, 4, 12 if named else 4, 17, 47))
+    assert (
+        f"its new lines are read in {zone}, the zone run 1 read its earlier lines in, not in UTC as now"
+        in "\n".join(grown.stats.notes)
+    )
+    assert again.earlier[0] == (
+        f"its times were read in {zone} by run 1, not in UTC as now: a file already ingested is not read again; to "
+        "read it in UTC, ingest it into a fresh --db"
+    )
+    with duckdb.connect(db, read_only=True) as con:
+        zones = con.execute("SELECT run_id, file_id, local_tz, local_tz_given FROM ingest_files ORDER BY ALL")
+        assert zones.fetchall() == [(1, 1, zone, named), (2, 1, zone, named), (2, 2, None, None)]
+
+
 def test_an_id_at_the_end_of_a_truncated_line_is_no_id() -> None:
     text = (
         "1/4/2026, 1:17:46 PM [CONVEX M(a:b)] [LOG] 'checkout trace_id: trace_17645' (truncated due to length)\n"

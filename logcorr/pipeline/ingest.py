@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import stat
 import tempfile
 import time
@@ -490,7 +489,9 @@ def _parse_files(
     """Parse and stage every input in order: a large file split between the workers, the whole files of
     `ahead` adopted as their workers finish them, the rest here."""
     done_before = 0
-    text_zones: dict[str, tuple[int, str]] | None = None  # read once, when a file is found already ingested
+    text_zones: dict[str, tuple[int, str | None]] | None = (
+        None  # read once, when a file is found already ingested
+    )
     for file_id, path in enumerate(files, start=1):
         fr = FileResult(file_id=file_id, path=path)
         result.files.append(fr)
@@ -803,23 +804,27 @@ def ingest_streams(
 @dataclass(frozen=True)
 class _Tail:
     """Where a grown file's new lines start: byte, lines before it, the run that read those; how that run read
-    the file (`ndjson`, `convex-text`) and its notes on it."""
+    the file (`ndjson`, `convex-text`), and the zone it read `npx convex logs` text in (see `_Before`)."""
 
     start: int
     lines: int
     run: int
     mode: str = "ndjson"
-    notes: str = ""
+    zone: str | None = None
+    zone_given: bool = False
 
 
 class _Before(NamedTuple):
-    """What the last ingest that read a file whole as lines saw of it (see `_read_before`)."""
+    """What the last ingest that read a file whole as lines saw of it (see `_read_before`); of `npx convex logs`
+    text, the zone it read its times in (`ingest_files.local_tz`) and whether that zone was named
+    (`--local-tz`) rather than that machine's."""
 
     size: int
     content_hash: str
     run: int
     mode: str = "ndjson"
-    notes: str = ""
+    zone: str | None = None
+    zone_given: bool = False
 
 
 def _read_grown_text(
@@ -860,34 +865,27 @@ def _read_grown_text(
         )
 
 
-_ZONE_NOTE = re.compile(r"times read in (?:this machine's zone, )?(.+?)(?: \(--local-tz|, to the second)")
-
-
-def _text_zones(con: Any) -> dict[str, tuple[int, str]]:
-    """Content hash → (run, notes) of the first ingest of each `npx convex logs` text file: one query for every
-    input found already ingested (a query each took 2.6 ms: 5.3 s of a directory of 2,000 Logpush batches
-    ingested again, twice as long as ingesting them)."""
-    zones: dict[str, tuple[int, str]] = {}
-    for content_hash, run_id, notes in con.execute(
-        "SELECT content_hash, run_id, notes FROM ingest_files WHERE status = 'ingested' AND mode = 'convex-text' "
-        "ORDER BY run_id"
+def _text_zones(con: Any) -> dict[str, tuple[int, str | None]]:
+    """Content hash → (run, zone its times were read in, `ingest_files.local_tz`) of the first ingest of each
+    `npx convex logs` text file: one query for every input found already ingested (a query each took 2.6 ms:
+    5.3 s of a directory of 2,000 Logpush batches ingested again, twice as long as ingesting them)."""
+    zones: dict[str, tuple[int, str | None]] = {}
+    for content_hash, run_id, local_tz in con.execute(
+        "SELECT content_hash, run_id, local_tz FROM ingest_files WHERE status = 'ingested' "
+        "AND mode = 'convex-text' ORDER BY run_id"
     ).fetchall():
-        zones.setdefault(content_hash, (run_id, notes))
+        zones.setdefault(content_hash, (run_id, local_tz))
     return zones
 
 
-def _other_zone(row: tuple[int, str] | None, zone: LocalZone) -> list[str]:
-    """What to say of an already-ingested `npx convex logs` text file (`row`: the run that read it and its notes,
-    `_text_zones`) whose times that ingest read in another zone than `zone` (the one now given): its events keep
-    those times, the zone now given is not applied."""
-    if row is None:
-        return []
-    run_id, notes = row
-    m = _ZONE_NOTE.search(str(notes or ""))
-    if m is None or _same_zone(m.group(1), zone.label):
+def _other_zone(row: tuple[int, str | None] | None, zone: LocalZone) -> list[str]:
+    """What to say of an already-ingested `npx convex logs` text file (`row`: the run that read it and the zone
+    it read its times in, `_text_zones`) whose times that ingest read in another zone than `zone` (the one now
+    given): its events keep those times, the zone now given is not applied."""
+    if row is None or row[1] is None or _same_zone(row[1], zone.label):
         return []
     return [
-        f"its times were read in {m.group(1)} by run {run_id}, not in {zone.label} as now: a file already ingested is "
+        f"its times were read in {row[1]} by run {row[0]}, not in {zone.label} as now: a file already ingested is "
         f"not read again; to read it in {zone.label}, ingest it into a fresh --db"
     ]
 
@@ -908,15 +906,14 @@ def _same_zone(a: str, b: str) -> bool:
 def _read_before(con: Any) -> dict[str, _Before]:
     """Per path, what the last ingest that read it whole as lines (NDJSON, `npx convex logs` text) saw."""
     rows = con.execute(
-        "SELECT path, arg_max(size, run_id), arg_max(content_hash, run_id), max(run_id), arg_max(mode, run_id), "
-        "arg_max(coalesce(notes, ''), run_id) FROM ingest_files "
+        "SELECT path, size, content_hash, run_id, mode, local_tz, local_tz_given FROM ingest_files "
         "WHERE status = 'ingested' AND mode IN ('ndjson', 'convex-text') AND lines > blank AND size IS NOT NULL "
         "AND content_hash IS NOT NULL "
-        "GROUP BY path"
+        "QUALIFY row_number() OVER (PARTITION BY path ORDER BY run_id DESC) = 1"
     ).fetchall()
     return {
-        str(p): _Before(int(size), str(h), int(run), str(mode), str(notes))
-        for p, size, h, run, mode, notes in rows
+        str(p): _Before(int(size), str(h), int(run), str(mode), zone, bool(given))
+        for p, size, h, run, mode, zone, given in rows
     }
 
 
@@ -924,10 +921,9 @@ def _zone_then(tail: _Tail, zone: LocalZone) -> tuple[LocalZone, list[str]]:
     """The zone to read the new lines of grown `npx convex logs` text in: the one run `tail.run` read its
     earlier lines in (one file is one CLI's, in one zone), and what to say when it is not `zone`, the one now
     given."""
-    m = _ZONE_NOTE.search(tail.notes)
-    if m is None or _same_zone(m.group(1), zone.label):
+    label = tail.zone
+    if label is None or _same_zone(label, zone.label):
         return zone, []
-    label = m.group(1)
     try:
         then = LocalZone(label)
     except ValueError:  # a machine's zone known by its abbreviations only (`CET/CEST`)
@@ -935,7 +931,7 @@ def _zone_then(tail: _Tail, zone: LocalZone) -> tuple[LocalZone, list[str]]:
             f"run {tail.run} read its earlier lines in {label}, which names no zone here: its new lines are read "
             f"in {zone.label}"
         ]
-    then.given = tail.notes.startswith(" (--local-tz", m.end(1))
+    then.given = tail.zone_given
     return then, [
         f"its new lines are read in {label}, the zone run {tail.run} read its earlier lines in, not in {zone.label} "
         f"as now: one file is read in one zone (to read it in {zone.label}, ingest it into a fresh --db)"
@@ -977,7 +973,7 @@ def _appended(
     fr.content_hash = digest.hexdigest()
     if prefix != old_hash or last != b"\n":
         return None
-    return _Tail(old_size, lines, run, before.mode, before.notes)
+    return _Tail(old_size, lines, run, before.mode, before.zone, before.zone_given)
 
 
 def _status(f: FileResult) -> str:
@@ -1007,6 +1003,8 @@ def _record_files(con: Any, run_id: int, files: list[FileResult]) -> None:
         ("notes", text, lambda f: "; ".join(f.stats.notes + f.earlier) or None),
         ("continues_run", pa.int32(), lambda f: f.continues_run),
         ("first_line", big, lambda f: f.line_base + 1 if f.status == "ingested" else None),
+        ("local_tz", text, lambda f: f.stats.local_tz),
+        ("local_tz_given", pa.bool_(), lambda f: f.stats.local_tz_given),
     ]  # fmt: skip
     table = pa.table({name: pa.array([get(f) for f in files], kind) for name, kind, get in columns})
     con.register("_ingest_files", table)

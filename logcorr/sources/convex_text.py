@@ -57,6 +57,13 @@ UDF_TYPES = {"Q": "Query", "M": "Mutation", "A": "Action", "H": "HttpAction"}
 # records held while a file has not told its day/month order (see `_Framer`); past it the default is taken
 MAX_UNDECIDED = 50_000
 ENV_ZONE = "LOGCORR_LOCAL_TZ"
+# what a file's notes say of the zone its times were read in, named or this machine's: for people only. The
+# zone a grown file's new lines are read in is the one `ingest_files.local_tz` (`local_tz_given`) records
+ZONE_GIVEN_NOTE = "times read in {zone} (--local-tz / $" + ENV_ZONE + "), to the second"
+ZONE_MACHINE_NOTE = (
+    "times read in this machine's zone, {zone}, to the second (the CLI prints local time without a zone: give "
+    "--local-tz or $" + ENV_ZONE + " if it ran elsewhere)"
+)
 
 
 def is_head(line: bytes | str) -> bool:
@@ -398,14 +405,9 @@ class Framer:
         if self.then is not None and self.then[1] and self.order.order != self.then[0]:
             said = [self._contradicted(self.then[0])]
             self.stats.swapped = self.swapped
-        if self.zone.given:
-            said.append(f"times read in {self.zone.label} (--local-tz / ${ENV_ZONE}), to the second")
-        else:
-            said.append(
-                f"times read in this machine's zone, {self.zone.label}, to the second (the CLI prints local time "
-                f"without a zone: give --local-tz or ${ENV_ZONE} if it ran elsewhere)"
-            )
+        said.append((ZONE_GIVEN_NOTE if self.zone.given else ZONE_MACHINE_NOTE).format(zone=self.zone.label))
         self.stats.notes.append("npx convex logs text: " + "; ".join(said))
+        self.stats.local_tz, self.stats.local_tz_given = self.zone.label, self.zone.given
 
     def _end(self) -> Iterator[tuple[int, int, Any]]:
         """Close the current record: into the held ones, or out with its time."""

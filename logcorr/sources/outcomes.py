@@ -49,6 +49,10 @@ class FileStats:
     # `npx convex logs` text that grew: records an earlier ingest stored with day and month swapped (it assumed
     # the order its lines did not tell, and the new lines tell the other)
     swapped: int = 0
+    # `npx convex logs` text: the zone its times were read in, and whether it was named (--local-tz,
+    # $LOGCORR_LOCAL_TZ) rather than this machine's (`ingest_files.local_tz`, `local_tz_given`)
+    local_tz: str | None = None
+    local_tz_given: bool | None = None
     # scanned JSON (a shard of a pretty-printed file): the input ended inside a value, a line of one or an array,
     # so the cut it ends at is no boundary between values (`shard.parse_sharded` reads on past it)
     open_end: bool = False

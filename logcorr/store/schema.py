@@ -79,7 +79,7 @@ TRACE_SUMMARY_SELECT = """
 """
 
 
-# a trace summary's columns after its id (v3 made `trace_id` the key, v8 a plain NOT NULL column)
+# a trace summary's columns after its id (v3 made `trace_id` the key, v9 a plain NOT NULL column)
 TRACE_SUMMARY_COLUMNS = """first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP NOT NULL, duration_ms BIGINT NOT NULL,
     events BIGINT NOT NULL, errors BIGINT NOT NULL, has_browser BOOLEAN NOT NULL, has_worker BOOLEAN NOT NULL,
     has_backend BOOLEAN NOT NULL, n_systems INTEGER NOT NULL, systems VARCHAR NOT NULL, first_user VARCHAR,
@@ -171,16 +171,33 @@ _READ_STARTS = f"""
             1) END;
 """
 
-# v8: `trace_summary` without its PRIMARY KEY. Each ingest deletes and rewrites the summaries of the traces it
+# v8: the zone an `npx convex logs` text file's times were read in (`local_tz`), and whether it was named
+# (`--local-tz`, `$LOGCORR_LOCAL_TZ`: `local_tz_given`) rather than that machine's. A grown file's new lines are
+# read in it (`ingest._zone_then`), and a copy met again says it when another zone is given (`_other_zone`); it
+# was in the prose of `notes` only, which they read back with a pattern. An earlier logcorr's text rows get them
+# from that note as they read it: the first `times read in UTC (--local-tz / $LOGCORR_LOCAL_TZ), to the second`
+# or `times read in this machine's zone, Asia/Tokyo, to the second (…)` in the notes; a row without one (or not
+# of text: they read only those) has neither
+_ZONE_READ = r"times read in (?:this machine''s zone, )?(.+?)( \(--local-tz|, to the second)"
+_READ_ZONES = f"""
+    ALTER TABLE ingest_files ADD COLUMN local_tz VARCHAR;
+    ALTER TABLE ingest_files ADD COLUMN local_tz_given BOOLEAN;
+    UPDATE ingest_files SET
+        local_tz = regexp_extract(notes, '{_ZONE_READ}', 1),
+        local_tz_given = regexp_extract(notes, '{_ZONE_READ}', 2) = ' (--local-tz'
+    WHERE mode = 'convex-text' AND regexp_matches(notes, '{_ZONE_READ}');
+"""
+
+# v9: `trace_summary` without its PRIMARY KEY. Each ingest deletes and rewrites the summaries of the traces it
 # touched, and DuckDB's key index made that cost more than the rest of the ingest where they are many: the
 # browser's export of 600k requests ingested after the backend's ran out of the store phase's memory, and with
 # more memory its COMMIT took 22 s (without the key 0.03 s). Nothing looks a summary up by its id (`traces`,
 # `stats` and `search` read the table whole), and `refresh_trace_summary` keeps one row a trace
 _SUMMARY_UNKEYED = f"""
-    CREATE TABLE trace_summary_v8 (trace_id VARCHAR NOT NULL, {TRACE_SUMMARY_COLUMNS});
-    INSERT INTO trace_summary_v8 SELECT * FROM trace_summary;
+    CREATE TABLE trace_summary_v9 (trace_id VARCHAR NOT NULL, {TRACE_SUMMARY_COLUMNS});
+    INSERT INTO trace_summary_v9 SELECT * FROM trace_summary;
     DROP TABLE trace_summary;
-    ALTER TABLE trace_summary_v8 RENAME TO trace_summary;
+    ALTER TABLE trace_summary_v9 RENAME TO trace_summary;
 """
 
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -343,7 +360,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (6, "Cloudflare request lines keyed without their trace id", _REKEY_CLOUDFLARE),
     (7, "where each read of a file began", _READ_STARTS),
-    (8, "trace summaries without a primary key", _SUMMARY_UNKEYED),
+    (8, "the zone each text log was read in", _READ_ZONES),
+    (9, "trace summaries without a primary key", _SUMMARY_UNKEYED),
 ]
 
 LATEST = MIGRATIONS[-1][0]
