@@ -490,7 +490,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
     Out *drops = &out;
     PyObject *systems = get(st, ST_OFF[ST_SYSTEMS], "systems");
     PyObject *loop_seen = NULL, *cross_seen = NULL, *trace_recs = NULL;
-    long long clock, boundary = -1, late = 0, n_crit = 0, n_refused = 0, n_grace = 0;
+    long long clock, boundary = -1, sweep_due = -1, late = 0, n_crit = 0, n_refused = 0, n_grace = 0;
     if (systems == NULL || !PyDict_Check(systems) || ST_LL(st, ST_CLOCK, &clock) < 0) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_TypeError, "RuleState.systems must be a dict");
@@ -550,8 +550,9 @@ static PyObject *decide(PyObject *self, PyObject *args)
             continue;
         }
 
-        long long t;
+        long long t, raw;
         CHECK(ll_of(COL(ts_c, i), &t));
+        raw = t; /* its own time: what no later event is before (the sweeps' cutoffs, see Engine._boundary) */
         ss = PyDict_GetItemWithError(systems, system);
         if (ss != NULL)
             Py_INCREF(ss);
@@ -576,14 +577,19 @@ static PyObject *decide(PyObject *self, PyObject *args)
         }
         if (t > clock)
             clock = t;
-        if (clock >= boundary) {
-            PyObject *clock_obj = PyLong_FromLongLong(clock);
-            NOTNULL(clock_obj);
-            int rc = set(st, ST_OFF[ST_CLOCK], Py_NewRef(clock_obj));
-            tmp = rc < 0 ? NULL : call(c.boundary, &clock_obj, 1); /* may replace the containers below */
-            Py_DECREF(clock_obj);
+        if (clock >= boundary || raw >= sweep_due) {
+            PyObject *a[2] = {PyLong_FromLongLong(clock), PyLong_FromLongLong(raw)};
+            int rc = a[0] == NULL || a[1] == NULL ? -1 : set(st, ST_OFF[ST_CLOCK], Py_NewRef(a[0]));
+            tmp = rc < 0 ? NULL : call(c.boundary, a, 2); /* may replace the containers below */
+            Py_XDECREF(a[0]);
+            Py_XDECREF(a[1]);
             NOTNULL(tmp);
-            CHECK(ll_of(tmp, &boundary));
+            if (!PyTuple_Check(tmp) || PyTuple_GET_SIZE(tmp) != 2) {
+                PyErr_SetString(PyExc_TypeError, "Engine._boundary must return (month end, next sweep)");
+                FAIL;
+            }
+            CHECK(ll_of(PyTuple_GET_ITEM(tmp, 0), &boundary));
+            CHECK(ll_of(PyTuple_GET_ITEM(tmp, 1), &sweep_due));
             Py_CLEAR(tmp);
             CHECK(containers(st, &loop_seen, &cross_seen, &trace_recs));
         }

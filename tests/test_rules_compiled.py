@@ -385,6 +385,27 @@ def test_compiled_loop_sweeps_a_cross_system_copy_exactly_the_window_before_as_t
     both(UNLIMITED, [cols])
 
 
+def test_both_loops_sweep_a_system_s_export_ingested_after_another_system_s_later_one() -> None:
+    """The sweeps ran when the newest decided time moved: while the browser's export of a day was decided after
+    the backend's export of that day (every browser line before the backend's clock), it never moved, and the
+    cross-system and trace containers held every browser line of the ingest (1.2M lines: 824 MB). They count
+    back from each event's own time now, and decide the same."""
+    backend = columns([(0, "backend", "info", "b", "late", None, 0)], start=T0 + 6 * 3_600_000)
+    n = 3 * MANY  # a line a second for 3.4 hours, each of its own trace: 1 h of traces is live at a time
+    browser = columns([(1000, "browser", "info", f"t{i}", f"line {i}", None, 0) for i in range(n)])
+    browser["pos"] = [p + 1 for p in browser["pos"]]
+    assert browser["ts_ms"][-1] < backend["ts_ms"][0]
+    for compiled in (False, True):
+        engine = Engine(UNLIMITED, compiled=compiled)
+        assert engine.decide(backend) == []
+        engine = Engine(UNLIMITED, engine.state, compiled=compiled)
+        assert engine.decide(browser) == []
+        # swept every 5 minutes once over the minimum: the last window's copies, the last hour's traces
+        assert len(engine.state.cross) <= _SWEEP_MIN + 300, compiled
+        assert len(engine.state.traces) <= 3_600 + 900 + 1, compiled
+    both(UNLIMITED, [backend, browser])
+
+
 def expect(cols: dict[str, list[Any]], drops: dict[int, str], policy: Policy | None = None) -> None:
     """Both loops drop exactly `drops` (position: rule) of `cols`, and agree on everything else too."""
     policy = policy or Policy()
