@@ -111,7 +111,7 @@ def _drive(
 ) -> Tally:
     load.prepare(con, policy)
     con.execute(_TABLES)
-    engine = Engine(policy)
+    engine = Engine(policy, ordered=True)  # the loop below refuses a load out of event-time order
     tally = Tally(engine, ["stored", *RULES])
     code = _Codes(tally.codes)
     idle = policy.trace_aware.idle_ms
