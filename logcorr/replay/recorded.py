@@ -31,7 +31,7 @@ class RecordedLoad:
     """Events from the database behind `con` as a load for the replay driver."""
 
     kind = "recorded"
-    view = "SELECT ts_ms, system, level, trace_id, fingerprint, tpl, d FROM replay_chunk_raw"
+    view = None  # a window's query gives the columns the driver aggregates (`chunk_sql`'s `tpl` included)
 
     def __init__(
         self, con: Any, source: dict[str, Any], *, speed: float = 1.0, multiply: float = 1.0
