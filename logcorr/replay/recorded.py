@@ -82,9 +82,8 @@ class RecordedLoad:
                 f"at most --multiply {simload.MAX_EVENTS // n:,} for these {n:,} events",
             )
         self.first_ms, self.last_ms = lo, hi
-        if (
-            speed != 1
-        ):  # a copy in the same order (this connection preserves insertion order): times only shrink
+        # with --speed, a copy in the same order (this connection preserves insertion order): times only shrink
+        if speed != 1:
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE replay_base AS
                 SELECT {lo} + CAST(floor((ts_ms - {lo}) / {float(speed)!r}) AS BIGINT) AS ts_ms, system, level,

@@ -177,7 +177,7 @@ class Engine:
             if len(st.traces) > _SWEEP_MIN and t >= self._sweep_traces_at:
                 st.traces = sweep_traces(st.traces, t - self.traces.idle_ms, t, self._ordered)
                 # ordered, the refused traces go a few minutes after their refusal, not after an hour idle: a
-                # `replay --multiply 20` held 280,000 of them (1 KB each, their reasons), 238,000 traces alive
+                # `replay --multiply 20` of a million events held 280,000 of them, 1 KB each (their reasons)
                 self._sweep_traces_at = t + (_SWEEP_MS if self._ordered else self.traces.idle_ms // 4)
             self._sweep_at = t + _SWEEP_MS
         return min(st.month_end, self._sweep_at)
