@@ -467,3 +467,43 @@ def test_the_headline_gives_a_low_rate_in_a_unit_that_shows_it(cli: Cli) -> None
     assert "146 events over 1 h from 2025-06-02 09:00 (2.43/min) · policy" in r.stdout.splitlines()[0]
     r = cli("replay", "--scenario", "flood-browser")
     assert "(22.5/s)" in r.stdout.splitlines()[0]
+
+
+class _DistinctTraces:
+    """A load of one browser event every 10 ms, each of its own trace, for `minutes`: past the rate limit,
+    almost every trace is refused."""
+
+    kind = "test"
+    view = "SELECT ts_ms, system, level, trace_id, fingerprint, tpl, d FROM replay_chunk_raw"
+    start_ms = 1_717_200_000_000
+
+    def __init__(self, minutes: int) -> None:
+        self.end_ms = self.start_ms + minutes * 60_000
+
+    def prepare(self, con: Any, policy: Policy) -> None:
+        """Nothing to prepare."""
+
+    def windows(self) -> list[tuple[int, int]]:
+        return [(t, t + 300_000) for t in range(self.start_ms, self.end_ms, 300_000)]
+
+    def chunk_sql(self, c0: int, c1: int) -> str:
+        return f"""SELECT ts_ms, 'browser' AS system, 'log' AS level, 't' || ts_ms AS trace_id, 'f' || ts_ms AS
+            fingerprint, NULL::VARCHAR AS suppressed, false AS dup, NULL::INTEGER AS tpl
+            FROM range({c0}, {c1}, 10) r(ts_ms)"""
+
+    def columns(self, batch: Any) -> dict[str, list[Any]]:
+        from logcorr.rules.engine import COLUMNS
+
+        cols: dict[str, list[Any]] = batch.select(list(COLUMNS[1:])).to_pydict()
+        return cols
+
+
+def test_the_replay_forgets_a_refused_trace_minutes_after_its_refusal_not_an_hour() -> None:
+    # the live traces grew with --multiply's density: 280,000 refused ones (1 KB each) at ×20 of a million events
+    from logcorr.replay.drive import drive
+
+    tally = drive(duckdb.connect(), _DistinctTraces(20), Policy())
+    assert tally.events == 120_000 and tally.engine.stats["trace_refused"] > 110_000
+    # those refused since the sweep before the last (every 5 minutes: 6 minutes' 36,000) and the few admitted,
+    # not the 20 minutes' 120,000 traces
+    assert len(tally.engine.state.traces) < 37_000

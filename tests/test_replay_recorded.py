@@ -83,6 +83,47 @@ def test_multiplied_clones_have_their_own_trace_ids(fixtures_db: str) -> None:
     assert suffixed == 3 * con_count_with_trace(fixtures_db)
 
 
+@pytest.mark.parametrize("speed", [1.0, 7.0])
+def test_the_recorded_events_are_kept_in_time_order_for_the_window_queries(
+    fixtures_db: str, speed: float
+) -> None:
+    # a window's query reads only the row groups its clones come from when they are in time order; they were
+    # sorted after being built, holding a second copy of a million events and its sort buffers (100 MB more)
+    con = open_read_only(fixtures_db)
+    try:
+        RecordedLoad(con, {"db": fixtures_db}, speed=speed)
+        times = [t for (t,) in con.execute("SELECT ts_ms FROM sim_base").fetchall()]
+        (tables,) = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'replay_base'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert len(times) == recorded_count(fixtures_db) and times == sorted(times)
+    assert tables == (0,)
+
+
+def test_a_recorded_window_is_aggregated_where_it_is_not_copied_into_a_table(
+    fixtures_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each window was copied into a TEMP table for the aggregates: 40 MB of DuckDB's memory at half a million
+    # events, beside the Arrow table it came from
+    from logcorr.replay import drive
+    from logcorr.replay.session import Request, execute
+
+    tables: list[int] = []
+    aggregate = drive._aggregate
+
+    def counted(con: Any, *args: Any) -> None:
+        sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'replay_chunk'"
+        tables.append(int(con.execute(sql).fetchall()[0][0]))
+        aggregate(con, *args)
+
+    monkeypatch.setattr(drive, "_aggregate", counted)
+    result = execute(Request(db=fixtures_db, multiply=3))
+    assert result["metrics"]["events"] == 3 * recorded_count(fixtures_db)
+    assert tables and set(tables) == {0}
+
+
 def con_count_with_trace(db: str) -> int:
     con = open_read_only(db)
     try:

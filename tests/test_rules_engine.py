@@ -317,6 +317,38 @@ def test_a_trace_idle_for_an_hour_is_forgotten_as_a_saved_state_forgets_it() -> 
     assert drops == {} and engine.stats["trace_grace"] == 1
 
 
+def refused_traces(minutes: int, per_minute: int) -> list[tuple[Any, ...]]:
+    """Each minute, `per_minute` traces of a browser event and a worker one 1 ms later: past the browser's
+    limit most are refused; every fifth comes back 2 minutes later, after its refusal ended."""
+    events = []
+    for m in range(minutes):
+        step = MIN // per_minute
+        for i in range(per_minute):
+            t, tid = T0 + m * MIN + i * step, f"tr{m}.{i}"
+            events += [
+                ev(t, "browser", trace=tid, msg=f"click {i}"),
+                ev(t + 1, "worker", trace=tid, msg="fetch"),
+            ]
+            if i % 10 in (0, 5):  # stored by the backend, refused again by the browser
+                events.append(ev(t + 2 * MIN + 2, "backend" if i % 10 else "browser", trace=tid, msg="again"))
+    return sorted(events, key=lambda e: e[0])
+
+
+def test_an_ordered_engine_forgets_refused_traces_when_their_refusal_ends_and_decides_the_same() -> None:
+    # a replay's engine (events in time order, nothing saved) holds the traces refused in the last minutes,
+    # not every trace of the last hour: `replay --multiply 20` held 280,000 of them, 1 KB each
+    events = refused_traces(30, 200)
+    engine, drops = decide(events)
+    ordered, same = decide(events, engine=Engine(Policy(), ordered=True))
+    assert same == drops and ordered.stats == engine.stats
+    assert engine.stats["trace_refused"] > 5000 and len(engine.state.traces) == 6000
+    refused = [r for r in ordered.state.traces.values() if not r[0]]
+    assert 0 < len(refused) <= 6 * 200  # refused since the sweep before the last (every 5 minutes)
+    # the admitted traces alike (systems, last event); those stored after their refusal ended have none to show
+    admitted = {k: r[:2] for k, r in engine.state.traces.items() if r[0]}
+    assert {k: r[:2] for k, r in ordered.state.traces.items() if r[0]} == admitted
+
+
 def test_trace_awareness_can_be_switched_off() -> None:
     events = [
         *minute(0, 50),

@@ -50,8 +50,9 @@ class Load(Protocol):
     start_ms: int
     end_ms: int
     # SQL over `replay_chunk_raw` (a window's query result plus the decision `d`) giving ts_ms, system,
-    # level, trace_id, fingerprint, tpl, d
-    view: str
+    # level, trace_id, fingerprint, tpl, d; None when the window's own columns are those (it is then read where
+    # it is, not copied into a table)
+    view: str | None
 
     def prepare(self, con: Any, policy: Policy) -> None:
         """Create what the window queries need for this policy."""
@@ -111,7 +112,7 @@ def _drive(
 ) -> Tally:
     load.prepare(con, policy)
     con.execute(_TABLES)
-    engine = Engine(policy)
+    engine = Engine(policy, ordered=True)  # the loop below refuses a load out of event-time order
     tally = Tally(engine, ["stored", *RULES])
     code = _Codes(tally.codes)
     idle = policy.trace_aware.idle_ms
@@ -175,12 +176,21 @@ class _Folder:
 
     def _fold(self, table: pa.Table, phase: str, idle_before: int) -> None:
         con = self.con
-        con.register("replay_chunk_raw", table)
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE replay_chunk AS {self.load.view}")
-        finally:
-            con.unregister("replay_chunk_raw")
-        _aggregate(con, phase, self.pressure, idle_before, self.tally)
+        view = self.load.view
+        if view is None:
+            # a recorded window copied into a table was 40 MB of DuckDB's memory beside the Arrow table it came from
+            con.register("replay_chunk", table)
+            try:
+                _aggregate(con, phase, self.pressure, idle_before, self.tally)
+            finally:
+                con.unregister("replay_chunk")
+        else:
+            con.register("replay_chunk_raw", table)
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE replay_chunk AS {view}")
+            finally:
+                con.unregister("replay_chunk_raw")
+            _aggregate(con, phase, self.pressure, idle_before, self.tally)
         self.msg_rows = _compact_messages(con, self.msg_rows)
 
     def wait(self) -> None:

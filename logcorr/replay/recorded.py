@@ -31,7 +31,7 @@ class RecordedLoad:
     """Events from the database behind `con` as a load for the replay driver."""
 
     kind = "recorded"
-    view = "SELECT ts_ms, system, level, trace_id, fingerprint, tpl, d FROM replay_chunk_raw"
+    view = None  # a window's query gives the columns the driver aggregates (`chunk_sql`'s `tpl` included)
 
     def __init__(
         self, con: Any, source: dict[str, Any], *, speed: float = 1.0, multiply: float = 1.0
@@ -45,7 +45,8 @@ class RecordedLoad:
         self.speed = speed
         self.multiply = multiply
         try:
-            n, lo, hi = simload.recorded_base(con)
+            # in time order, so that a window's query reads only the row groups its clones come from
+            n, lo, hi = simload.recorded_base(con, in_time_order=True)
         except Exception as e:  # a database without logcorr's tables
             import duckdb
 
@@ -81,6 +82,7 @@ class RecordedLoad:
                 f"at most --multiply {simload.MAX_EVENTS // n:,} for these {n:,} events",
             )
         self.first_ms, self.last_ms = lo, hi
+        # with --speed, a copy in the same order (this connection preserves insertion order): times only shrink
         if speed != 1:
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE replay_base AS
@@ -90,11 +92,6 @@ class RecordedLoad:
                 DROP TABLE replay_base"""
             )
             hi = con.execute("SELECT max(ts_ms) FROM sim_base").fetchall()[0][0]
-        # in time order, so that a window's query reads only the row groups its clones come from
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE replay_base AS SELECT * FROM sim_base ORDER BY ts_ms, event_id; "
-            "CREATE OR REPLACE TEMP TABLE sim_base AS SELECT * FROM replay_base; DROP TABLE replay_base"
-        )
         self.period = int(hi) - lo + 1
         self.events = simload.scaled_count(con, multiply)
         self.start_ms, self.end_ms = lo, lo + self.period

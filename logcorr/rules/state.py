@@ -133,6 +133,16 @@ def sweep_cross(seen: dict[CrossKey, tuple[str, int]], cutoff: int) -> dict[Cros
     return {k: v for k, v in seen.items() if v[1] >= cutoff}
 
 
-def sweep_traces(traces: dict[str, list[Any]], cutoff: int, now: int) -> dict[str, list[Any]]:
-    """The traces seen after `cutoff`, or whose refusal lasts beyond `now`."""
+def sweep_traces(
+    traces: dict[str, list[Any]], cutoff: int, now: int, ordered: bool = False
+) -> dict[str, list[Any]]:
+    """The traces seen after `cutoff`, or whose refusal lasts beyond `now`. `ordered` (no later event is older
+    than `now`): a trace nothing was stored of only while its refusal lasts, since once it has ended the
+    record decides nothing an absent one would not (see `Engine`)."""
+    if ordered:
+        return {
+            k: v
+            for k, v in traces.items()
+            if v[TRACE_REFUSED_UNTIL] > now or (v[TRACE_MASK] and v[TRACE_LAST] > cutoff)
+        }
     return {k: v for k, v in traces.items() if v[TRACE_LAST] > cutoff or v[TRACE_REFUSED_UNTIL] > now}
