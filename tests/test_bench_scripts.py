@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +13,7 @@ import duckdb
 from logcorr.correlate.filters import TraceFilter
 from logcorr.correlate.listing import list_traces
 from logcorr.pipeline.ingest import ingest
+from logcorr.rules.policy import Policy
 from tests.conftest import FIXTURES, ROOT
 
 
@@ -104,3 +106,31 @@ def test_bench_report_sets_the_ingest_cpu_beside_read_json_auto(tmp_path: Path) 
     assert len(cpu) == 1  # a run without the figure has no row, not a made-up one
     assert cpu[0].split()[:3] == ["ingest", "1M", "CPU"] and "12.8" in cpu[0]
     assert "read_json_auto 6.4" in cpu[0] and cpu[0].rstrip().endswith("2.00x")
+
+
+def test_bench_split_stores_both_exports_of_every_request(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # each request's two browser lines and two backend lines are stored (rules that drop are off), the second
+    # export's lines joining the traces the first one wrote
+    bs = _script("bench_split")
+    out = tmp_path / "figures.json"
+    monkeypatch.setattr(
+        sys, "argv", ["bench_split.py", "--requests", "40", "--out", str(tmp_path), "--json", str(out)]
+    )
+    assert bs.main() == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["export"], r["lines"]) for r in rows] == [
+        ("backend export", 80),
+        ("browser export after it", 80),
+    ]
+    backend, browser = bs.write_exports(40, tmp_path)
+    db = str(tmp_path / "again.duckdb")
+    policy = Policy.model_validate({"rate_limit": {"enabled": False}, "budget": {"enabled": False}})
+    ingest([str(backend)], db, policy)
+    ingest([str(browser)], db, policy)
+    con = duckdb.connect(db, read_only=True)
+    assert con.execute("SELECT count(*), sum(events), min(n_systems) FROM trace_summary").fetchone() == (
+        40,
+        160,
+        2,
+    )
+    con.close()
