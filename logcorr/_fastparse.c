@@ -9,9 +9,10 @@
  *   - the formats browser-v1, browser-v2, worker-record, cf-logpush and convex-stream (topics `console`
  *     and `function_execution`),
  *     detected by the same key cascade as logcorr.sources.detect;
- *   - every value it copies as JSON (a context object, an object console argument) already in the
- *     form orjson.dumps writes: no whitespace between tokens, no floats, only the escapes orjson
- *     writes (\" \\ \n \r \t \b \f);
+ *   - every value it copies as JSON (a context object, an object console argument) in the form
+ *     orjson.dumps writes but for whitespace between its tokens (` ` `\t` `\r` `\n`, as json.dumps and
+ *     `jq` write it), which the copy leaves out (`put_json`): no floats, only the escapes orjson writes
+ *     (\" \\ \n \r \t \b \f);
  *   - timestamps as integers, or ISO strings of the form YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM];
  *   - text the trace-id rules read as ASCII whenever the Python rules would look inside it.
  *
@@ -41,7 +42,9 @@ enum { T_OBJ, T_ARR, T_STR, T_INT, T_FLOAT, T_TRUE, T_FALSE, T_NULL };
 
 #define F_ESC 1      /* a string holding backslash escapes */
 #define F_NONASCII 2 /* a string holding bytes >= 0x80 */
-#define F_NONCANON 4 /* not byte-identical to what orjson.dumps would write for the value */
+#define F_NONCANON 4 /* orjson.dumps would write the value otherwise, and not only without whitespace */
+#define F_WS 8       /* whitespace between the tokens of a container (or of one inside it): orjson.dumps writes
+                        the bytes without it, when F_NONCANON is not set too */
 
 typedef struct {
     uint8_t type;
@@ -277,7 +280,7 @@ static int parse_container(P *p, int depth, int is_obj) {
     int keys[MAX_KEYS];
     unsigned char close = is_obj ? '}' : ']';
     p->pos++;
-    if (skip_ws(p)) flags |= F_NONCANON;
+    if (skip_ws(p)) flags |= F_WS;
     if (p->pos < p->len && p->s[p->pos] == close) {
         p->pos++;
     } else {
@@ -293,21 +296,21 @@ static int parse_container(P *p, int depth, int is_obj) {
                     if (keys_equal(p, &p->toks[keys[j]], kt)) return BAIL; /* orjson keeps the last */
                 }
                 keys[n] = k;
-                if (skip_ws(p)) flags |= F_NONCANON;
+                if (skip_ws(p)) flags |= F_WS;
                 if (p->pos >= p->len || p->s[p->pos] != ':') return BAIL;
                 p->pos++;
-                if (skip_ws(p)) flags |= F_NONCANON;
+                if (skip_ws(p)) flags |= F_WS;
             }
             int v = parse_value(p, depth + 1);
             if (v < 0) return v;
-            flags |= p->toks[v].flags & F_NONCANON;
+            flags |= p->toks[v].flags & (F_NONCANON | F_WS);
             n++;
-            if (skip_ws(p)) flags |= F_NONCANON;
+            if (skip_ws(p)) flags |= F_WS;
             if (p->pos >= p->len) return BAIL;
             unsigned char c = p->s[p->pos];
             if (c == ',') {
                 p->pos++;
-                if (skip_ws(p)) flags |= F_NONCANON;
+                if (skip_ws(p)) flags |= F_WS;
                 continue;
             }
             if (c == close) {
@@ -465,17 +468,56 @@ static PyObject *text_obj(Text *t) {
     return PyUnicode_DecodeUTF8(t->s, t->n, "strict");
 }
 
-/* the raw JSON of token i as a str (for values already in orjson's form) */
-static PyObject *raw_obj(P *p, int i) {
-    Text t = {(const char *)p->s + p->toks[i].start, p->toks[i].end - p->toks[i].start, 1};
-    /* raw JSON of a container may hold non-ASCII in strings: decode as UTF-8 then */
-    for (Py_ssize_t k = 0; k < t.n; k++) {
-        if ((unsigned char)t.s[k] >= 0x80) {
-            t.ascii = 0;
+/* the JSON of token i (not flagged F_NONCANON) as orjson.dumps writes it, at o, where there is room for its
+   bytes in the line: those bytes, or for a container spelled with whitespace between its tokens (F_WS) the
+   bytes without that whitespace. The strings in it (keys too) are copied whole, so only whitespace between
+   tokens is left out: numbers, literals and punctuation hold none. Returns the end of what it wrote. */
+static char *put_json(P *p, int i, char *o) {
+    const unsigned char *s = p->s;
+    int32_t pos = p->toks[i].start, end = p->toks[i].end;
+    if (!(p->toks[i].flags & F_WS)) {
+        memcpy(o, s + pos, (size_t)(end - pos));
+        return o + (end - pos);
+    }
+    for (int k = i + 1; k < p->toks[i].next; k++) {
+        const Tok *t = &p->toks[k];
+        if (t->type != T_STR) continue;
+        for (; pos < t->start; pos++) {
+            if (!is_jws(s[pos])) *o++ = (char)s[pos];
+        }
+        memcpy(o, s + t->start, (size_t)(t->end - t->start));
+        o += t->end - t->start;
+        pos = t->end;
+    }
+    for (; pos < end; pos++) {
+        if (!is_jws(s[pos])) *o++ = (char)s[pos];
+    }
+    return o;
+}
+
+/* the JSON text of token i as orjson.dumps writes it (put_json), in the line or in the arena; BAIL when
+   orjson would write it otherwise than without whitespace (F_NONCANON: floats, escapes it writes differently) */
+static int json_text(P *p, int i, Text *out) {
+    Tok *t = &p->toks[i];
+    if (t->flags & F_NONCANON) return BAIL;
+    if (t->flags & F_WS) {
+        char *buf = arena_alloc(p, t->end - t->start);
+        if (buf == NULL) return ERR;
+        out->s = buf;
+        out->n = put_json(p, i, buf) - buf;
+    } else {
+        out->s = (const char *)p->s + t->start;
+        out->n = t->end - t->start;
+    }
+    /* the JSON of a container may hold non-ASCII in strings: decoded as UTF-8 then */
+    out->ascii = 1;
+    for (Py_ssize_t k = 0; k < out->n; k++) {
+        if ((unsigned char)out->s[k] >= 0x80) {
+            out->ascii = 0;
             break;
         }
     }
-    return text_obj(&t);
+    return OK;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1119,8 +1161,9 @@ static int request_body(P *p, int obj, int is_worker, Row *r) {
     r->user_id = opt_str(p, get(p, obj, "user_id"), &rc);
     NEED(r->user_id, rc);
     if (ctx >= 0) {
-        if (p->toks[ctx].flags & F_NONCANON) return BAIL;
-        r->context = raw_obj(p, ctx);
+        Text ct;
+        CHECK(json_text(p, ctx, &ct));
+        r->context = text_obj(&ct);
         NEED(r->context, ERR);
     } else {
         r->context = new_ref(Py_None);
@@ -1146,17 +1189,7 @@ static int as_text(P *p, int i, Text *tx) {
             return OK;
         case T_OBJ:
         case T_ARR:
-            if (t->flags & F_NONCANON) return BAIL; /* orjson.dumps would write it differently */
-            tx->s = (const char *)p->s + t->start;
-            tx->n = t->end - t->start;
-            tx->ascii = 1;
-            for (Py_ssize_t k = 0; k < tx->n; k++) {
-                if ((unsigned char)tx->s[k] >= 0x80) {
-                    tx->ascii = 0;
-                    break;
-                }
-            }
-            return OK;
+            return json_text(p, i, tx); /* orjson.dumps(value).decode() */
         default:
             return BAIL;
     }
@@ -1280,9 +1313,7 @@ static int put_member(P *p, char **o, int *first, const char *key, int v) {
     w += kn;
     *w++ = '"';
     *w++ = ':';
-    memcpy(w, p->s + t->start, (size_t)(t->end - t->start));
-    w += t->end - t->start;
-    *o = w;
+    *o = put_json(p, v, w);
     return OK;
 }
 
@@ -1502,8 +1533,7 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
             memcpy(o, p->s + kt->start, (size_t)(kt->end - kt->start));
             o += kt->end - kt->start;
             *o++ = ':';
-            memcpy(o, p->s + p->toks[v].start, (size_t)(p->toks[v].end - p->toks[v].start));
-            o += p->toks[v].end - p->toks[v].start;
+            o = put_json(p, v, o);
         }
     }
     *o++ = '}';

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import gc
 import gzip
+import json
 import os
 import random
 import sys
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -144,6 +145,7 @@ class Style:
     long_escapes: bool = False  # \\u000a for \\n, \\u0022 for ", about half the time
     float_form: str = "orjson"  # orjson | repr (1e+16) | long (1.00000000000000000e+16)
     dup_keys: bool = False  # some keys twice, the decoy first (the real value wins) or last (it wins)
+    ws: bool = False  # whitespace drawn anew wherever JSON allows it between tokens, nested values too
     lead: str = ""
     trail: str = ""
     seed: int = 0
@@ -151,6 +153,8 @@ class Style:
 
 CANONICAL = Style()
 _SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+# what `Style.ws` puts between two tokens: often nothing, else JSON's four whitespace characters in runs
+_GAPS = ["", "", "", " ", " ", "  ", "\t", "\r", "\n", "\r\n", " \t", "\t\t", "\n    "]
 
 
 def _u(code: int, upper: bool) -> str:
@@ -181,6 +185,10 @@ class _Encoder:
         out.append('"')
         return "".join(out)
 
+    def gap(self) -> str:
+        """Whitespace between two tokens: none unless the style's `ws`."""
+        return self.rng.choice(_GAPS) if self.s.ws else ""
+
     def number(self, x: float) -> str:
         form = self.s.float_form
         if form == "repr":
@@ -207,23 +215,34 @@ class _Encoder:
             return self.string(v)
         if isinstance(v, list):
             if not v:
-                return "[]"
-            return "[" + s.pad + s.item_sep.join(self.value(x) for x in v) + s.pad + "]"
+                return "[" + self.gap() + "]"
+            return (
+                "[" + s.pad + self.gap() + self.items([self.value(x) for x in v]) + self.gap() + s.pad + "]"
+            )
         if isinstance(v, dict):
             if not v:
-                return "{}"
+                return "{" + self.gap() + "}"
             pairs = []
             for k, x in v.items():
-                pair = self.string(k) + s.key_sep + self.value(x)
+                pair = self.member(self.string(k), x)
                 if s.dup_keys and self.rng.random() < 0.3:
-                    decoy = (
-                        self.string(k) + s.key_sep + self.value(self.rng.choice([None, "decoy", 0, {}, x]))
-                    )
+                    decoy = self.member(self.string(k), self.rng.choice([None, "decoy", 0, {}, x]))
                     pairs.extend([decoy, pair] if self.rng.random() < 0.5 else [pair, decoy])
                 else:
                     pairs.append(pair)
-            return "{" + s.pad + s.item_sep.join(pairs) + s.pad + "}"
+            return "{" + s.pad + self.gap() + self.items(pairs) + self.gap() + s.pad + "}"
         raise TypeError(f"cannot encode {type(v).__name__}")
+
+    def member(self, key: str, value: Any) -> str:
+        """`key` (already spelled) and `value` as an object's member."""
+        return key + self.gap() + self.s.key_sep + self.gap() + self.value(value)
+
+    def items(self, parts: list[str]) -> str:
+        """Spelled elements or members, separated."""
+        out = parts[0]
+        for part in parts[1:]:
+            out += self.gap() + self.s.item_sep + self.gap() + part
+        return out
 
 
 def encode(value: Any, style: Style = CANONICAL) -> bytes:
@@ -269,7 +288,7 @@ STYLES = st.one_of(
         lead=st.sampled_from(["", " ", "\t", "\r"]),
         trail=st.sampled_from(["", " ", "\r", "\t\r", "\n"]),
         seed=st.integers(0, 2**16),
-    ),
+    ).map(lambda style: replace(style, ws=style.seed % 2 == 1)),
 )
 
 
@@ -1187,6 +1206,105 @@ def test_plain_generated_records_are_claimed(fast: Any, name: str) -> None:
     run()
 
 
+def test_spaced_browser_payload_is_claimed(fast: Any) -> None:
+    """A browser payload as Python's json.dumps writes it (", " and ": " between tokens, in its context too) is
+    claimed, its context stored as orjson writes it: whitespace between tokens left out, none inside strings."""
+    record = {
+        "trace_id": "trace_1714910400000_00000000",
+        "message": "click 0 on item 0",
+        "level": "info",
+        "system": "browser",
+        "user_id": "user_0",
+        "context": {"timestamp": 1714910400000, "url": "http://localhost:3000/chat", "note": "a, b: c"},
+    }
+    line = json.dumps(record).encode()
+    assert b'"context": {"timestamp": 1714910400000, "url": ' in line
+    assert agree(fast, line, 7, 2, 3) == "claimed"
+    got = fast.parse_line(line, 7, 2, 3)
+    assert got[1][0][12] == '{"timestamp":1714910400000,"url":"http://localhost:3000/chat","note":"a, b: c"}'
+    # tabs, CR, LF and runs of them, inside nested and empty values and before a closing bracket; escapes
+    # and whitespace inside strings kept as they are
+    spaced = (
+        b'{ "message" :\t"m", "level": "log",\r"context": {\t"timestamp" :1714910400000 ,\r\n"a b":[ 1 ,'
+        b' {  } ,[\t] , {"k" : " v \\"q\\" , \\t"\n} ] ,"e" :{\r}\t} }'
+    )
+    assert agree(fast, spaced, 0, 1, 1) == "claimed"
+    assert (
+        fast.parse_line(spaced, 0, 1, 1)[1][0][12]
+        == '{"timestamp":1714910400000,"a b":[1,{},[],{"k":" v \\"q\\" , \\t"}],"e":{}}'
+    )
+
+
+# records of each claimed format holding a value the fast path copies as JSON text (a context, an object console
+# argument or exception message, a Convex component path, occ_info and usage entry, a Logpush status)
+COPIED_VALUES = {
+    "browser-v1": {"level": "log", "args": ["Search", {"page": "/knowledge", "ms": [585, {}]}],
+                   "timestamp": 1714910400000, "system_area": "browser"},
+    "browser-v2": {"message": "m", "level": "info", "context": {"timestamp": 1714910400000, "headers": {}}},
+    "worker-record": {"id": "1", "message": "m", "level": "log", "timestamp": 1714910400000,
+                      "context": {"timestamp": 1714910399990, "url": "http://x/", "tags": ["a", "b"]}},
+    "convex-stream console": {"topic": "console", "timestamp": 1714910400000, "message": "'x'",
+                              "function": {"path": "a:b", "type": "query", "component_path": {"name": "agents"}},
+                              "convex": {"deployment_name": "d"}},
+    "convex-stream execution": {"topic": "function_execution", "timestamp": 1714910400000,
+                                "function": {"path": "a:b", "type": "query", "request_id": "r1",
+                                             "component_path": {"name": "agents", "at": [1, 2]}},
+                                "status": "success", "execution_time_ms": 12, "occ_info": {"retries": []},
+                                "usage": {"database_read_bytes": 2048, "by_table": {"messages": 3}}},
+    "cf-logpush": {"EventTimestampMs": 1714910400000, "ScriptName": "api",
+                   "Event": {"RayID": "abc", "Response": {"Status": {"code": 200}}},
+                   "Logs": [{"Level": "log", "Message": ["x", {"trace_id": "t2", "n": [1, 2]}]}],
+                   "Exceptions": [{"Name": "E", "Message": {"why": []}}]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", COPIED_VALUES)
+def test_spaced_copied_values_are_claimed(fast: Any, name: str) -> None:
+    """Each format's copied values spelled by json.dumps, or with whitespace drawn at every place: claimed, with
+    the Python path's rows (the values as orjson writes them)."""
+    record = COPIED_VALUES[name]
+    for line in [json.dumps(record).encode()] + [
+        encode(record, Style(ws=True, seed=seed)) for seed in range(20)
+    ]:
+        assert agree(fast, line, 4, 2, 8) == "claimed", f"spaced {name} line not claimed: {line!r}"
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_whitespace_between_tokens_changes_no_claim(fast: Any, name: str) -> None:
+    """A record spelled with whitespace between its tokens (json.dumps's separators, or drawn at every place
+    anew, nested values and empty ones included) is claimed exactly when its compact spelling is, with the
+    same rows; plain records so spelled are claimed (for cf-logpush too)."""
+    seen: Counter[str] = Counter()
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        record=st.one_of(FORMATS[name](), FORMATS[name](one=True), FORMATS[name](plain=True)),
+        style=st.one_of(
+            st.builds(Style, ws=st.just(True), seed=st.integers(0, 2**16)),
+            st.just(Style(item_sep=", ", key_sep=": ")),
+        ),
+    )
+    def run(record: dict[str, Any], style: Style) -> None:
+        compact, spaced = encode(record), encode(record, style)
+        fate = agree(fast, spaced, 4, 2, 8)
+        assert fate == agree(fast, compact, 4, 2, 8), (compact, spaced)
+        if fate == "claimed":
+            assert fast.parse_line(spaced, 4, 2, 8) == fast.parse_line(compact, 4, 2, 8)
+        seen[fate] += 1
+
+    run()
+    assert seen["claimed"] >= 20, seen
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(record=FORMATS[name](plain=True), seed=st.integers(0, 2**16))
+    def plain(record: dict[str, Any], seed: int) -> None:
+        for style in (Style(ws=True, seed=seed), Style(item_sep=", ", key_sep=": ")):
+            line = encode(record, style)
+            assert agree(fast, line, 4, 2, 8) == "claimed", f"spaced plain {name} line not claimed: {line!r}"
+
+    plain()
+
+
 @pytest.mark.parametrize("name", FORMATS)
 def test_each_format_agrees_with_the_python_path(fast: Any, name: str) -> None:
     """Records of each claimed format, rich and odd, in every spelling: the fast path declines or agrees
@@ -1281,6 +1399,24 @@ EDGE_LINES = [
     b' \t{"message":"m","level":"log","context":{"timestamp":1714910400000}} \r\n',
     b'{ "message" : "m" , "level" : "log" , "context" : { "timestamp" : 1714910400000 } }',
     b'{"message":"m","level":"log","context":{"timestamp":1714910400000}} x',
+    b'{"message":"m","level":"log","context":{ }, "timestamp":1714910400000}',
+    b'{"message":"m","level":"log","context":{"timestamp": 1714910400000, "n": 1.50}}',
+    b'{"message":"m","level":"log","context":{ "timestamp":1714910400000, "url":"http:\\/\\/x\\/" }}',
+    b'{"message":"m","level":"log","context":{"timestamp":1714910400000, "x": "\\u00e9 "}}',
+    b'{"message":"m","level":"log","context":{"timestamp":1714910400000, "x": [\t"a ,: b" ,\r[ ] ]\n}}',
+    b'{"id": "1", "message": "m", "timestamp": 1714910400000, "context": {"timestamp": 1714910399990, "k": {}}}',
+    b'{"level": "log", "args": ["a", {"page": "/k", "ms": 585}, [ ], { }], "timestamp": 1714910400000}',
+    b'{"level": "log", "args": ["a", {"n": 1.5}], "timestamp": 1714910400000}',
+    b'{"topic": "console", "timestamp": 1714910400000, "message": "\'x\'", "function": {"path": "a:b", '
+    b'"type": "query", "component_path": {"a": [1, 2]}}, "convex": {"deployment_name": "d"}}',
+    b'{"topic":"function_execution","timestamp":1714910400000,"function":{"path":"a:b","type":"query",'
+    b'"request_id":"r"},"status":"success","execution_time_ms":12,"occ_info":{ "retries" : [ 1 , 2 ] },'
+    b'"usage":{ "x" : { "y" : [ ] } , "z" : null }}',
+    b'{"topic":"function_execution","timestamp":1714910400000,"function":{"path":"a:b"},"usage":{"x": 0.5}}',
+    b'{"EventTimestampMs": 1714910400000, "Event": {"RayID": "abc", "Request": {"URL": "http://x", '
+    b'"Method": "GET"}, "Response": {"Status": {"code": 200}}}, "Logs": [{"Level": "log", "Message": ["x", '
+    b'{"trace_id": "t2", "n": [1, 2]}], "TimestampMs": 1714910400001}], "Exceptions": [{"Name": "E", '
+    b'"Message": {"a": [ ]}}], "ScriptName": "api"}',
     b'{"message":"m","level":"log","context":{"timestamp":1714910400000}}{}',
     # trace ids in fields, headers and text
     b'{"message":"m","trace_id":" abc\\u001c","context":{"timestamp":1714910400000}}',

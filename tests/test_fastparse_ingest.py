@@ -3,6 +3,7 @@ with the Python path alone (LOGCORR_NO_FASTPATH=1), gives the same tables row fo
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -68,6 +69,26 @@ def test_ingest_with_and_without_the_fast_path_is_the_same(
         tmp_path, monkeypatch, _mixed_file(tmp_path), rejects=5
     )
     assert claimed > records // 2  # most generated lines take the compiled path
+
+
+def test_spaced_lines_take_the_fast_path_and_store_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NDJSON written by Python's json.dumps (", " and ": " between tokens, inside contexts and object arguments
+    too, `\\u` escapes for non-ASCII): read by the compiled parser, which writes the values it copies as orjson
+    does, and stored exactly as the Python path stores them."""
+    out = []
+    for line in _mixed_file(tmp_path).read_bytes().removeprefix(b"\xef\xbb\xbf").splitlines(keepends=True):
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            out.append(line)  # the bad lines as they were
+            continue
+        out.append(json.dumps(value).encode() + b"\n")
+    src = tmp_path / "spaced.jsonl"
+    src.write_bytes(b"".join(out))
+    claimed, records = _same_with_and_without_the_fast_path(tmp_path, monkeypatch, src, rejects=5)
+    assert claimed > records * 3 // 4
 
 
 def _pretty(value: Any, indent: str = "") -> bytes:

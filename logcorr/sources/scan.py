@@ -317,7 +317,8 @@ def _claim_pretty(
 
 def _offered(obj: dict[str, Any], line: int, claim: LineHook) -> tuple[int, Any]:
     """An object read whole (pretty-printed), offered to the compiled fast path as the compact line orjson writes
-    of it (the fast path leaves a record whose context it cannot copy as orjson writes it: `": "`, indentation):
+    of it (the fast path reads a line at a time, which the pretty form's line feeds would cut; and it leaves a
+    value it cannot copy as orjson writes it, `\\u` escapes or floats, which the compact line writes as orjson does):
     (CLAIMED, what `claim` returned), or (RECORD, the object) when it leaves it, not decoded again (`wrangler
     tail` objects, which the fast path does not read, were parsed twice: ingest's parse phase 1.12 s → 1.37 s
     on 40,000 of them)."""
