@@ -347,3 +347,13 @@ def test_a_synonym_is_not_offered_where_the_command_has_no_such_option(cli: Call
     r = cli("budget", "simulate", "--source", "x")
     assert r.exit_code == ExitCode.USAGE
     assert "No such option: --source" in r.stderr and "did you mean" not in r.stderr, r.stderr
+
+
+def test_an_empty_memory_limit_is_no_limit_set(env: dict[str, str], cli: Callable[..., CliResult]) -> None:
+    """`LOGCORR_MEMORY_LIMIT=` (a CI variable left blank) was "bad LOGCORR_MEMORY_LIMIT: Memory must have a
+    number", exit 2, where an empty $LOGCORR_DB is unset."""
+    res = cli(
+        "ingest", env["log"], "--db", f"{env['dir']}/blank.duckdb", "-q", env={"LOGCORR_MEMORY_LIMIT": ""}
+    )
+    assert res.exit_code == 0, res.stderr
+    assert cli("stats", "--db", f"{env['dir']}/blank.duckdb", env={"LOGCORR_MEMORY_LIMIT": ""}).exit_code == 0

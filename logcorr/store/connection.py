@@ -72,8 +72,9 @@ def out_of_memory(e: BaseException) -> tuple[str, str, str]:
 
 def memory_limit_setting(default: str) -> str:
     """DuckDB's memory limit: $LOGCORR_MEMORY_LIMIT when the user set one (it then holds throughout),
-    else `default`."""
-    return os.environ.get("LOGCORR_MEMORY_LIMIT", default)
+    else `default`. Set empty (`LOGCORR_MEMORY_LIMIT= logcorr …`, a CI variable left blank) it is unset, as
+    $LOGCORR_DB is: it was a configuration error ("Memory must have a number")."""
+    return os.environ.get("LOGCORR_MEMORY_LIMIT") or default
 
 
 # how long opening waits for another process's write lock ($LOGCORR_LOCK_WAIT seconds)
