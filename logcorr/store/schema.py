@@ -191,7 +191,7 @@ _READ_ZONES = f"""
 # v9: `trace_summary` without its PRIMARY KEY. Each ingest deletes and rewrites the summaries of the traces it
 # touched, and DuckDB's key index made that cost more than the rest of the ingest where they are many: the
 # browser's export of 600k requests ingested after the backend's ran out of the store phase's memory, and with
-# more memory its COMMIT took 22 s (without the key 0.03 s). Nothing looks a summary up by its id (`traces`,
+# the new summaries computed into a TEMP table first its COMMIT took 22 s (without the key 0.03 s). Nothing looks a summary up by its id (`traces`,
 # `stats` and `search` read the table whole), and `refresh_trace_summary` keeps one row a trace
 _SUMMARY_UNKEYED = f"""
     CREATE TABLE trace_summary_v9 (trace_id VARCHAR NOT NULL, {TRACE_SUMMARY_COLUMNS});
