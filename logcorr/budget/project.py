@@ -25,7 +25,7 @@ from logcorr.model import SYSTEMS
 from logcorr.render.text import visible
 from logcorr.rules.policy import Policy
 from logcorr.sim import load
-from logcorr.sim.run import DAY_MS, run
+from logcorr.sim.run import DAY_MS, Tiling, run_tiled
 from logcorr.units import is_positive, say_count, say_duration
 
 # periods that divide a day, so day boundaries stay aligned when a short observation is repeated
@@ -135,8 +135,7 @@ def simulate(
             f"the observed events span {period / DAY_MS:g} days, more than the {days}-day month: the month holds "
             f"the first {days} days of them, the rest are not simulated (--days, or fewer input files, to choose)"
         )
-    parts = load.tiled_in_parts(start, lo, period, copies, scale, end, n)
-    res = run(con, parts, policy, start_ms=start, progress=progress)
+    res = run_tiled(con, Tiling(start, lo, period, copies, scale, end, n), policy, progress=progress)
     engine = res.engine
     st = engine.state
     systems: dict[str, Any] = {}

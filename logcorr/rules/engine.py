@@ -199,6 +199,15 @@ class Engine:
             self._sweep_at = raw + _SWEEP_MS
         return st.month_end, self._sweep_at
 
+    def state_moved(self) -> None:
+        """A caller moved the state in time (`logcorr.sim.steady`): the decisions cached for its loops and
+        rate windows name times no longer theirs, and the sweeps are due at the next event (a sweep only frees
+        memory, so an early one decides nothing otherwise)."""
+        self._loop_drops.clear()
+        for ss in self.state.systems.values():
+            ss.drop_info = ss.grace_drop_info = None
+        self._sweep_at = self._sweep_traces_at = -1
+
     def process(self, cols: dict[str, list[Any]]) -> list[Drop]:
         """Decide one batch; `cols` holds equal-length lists (see COLUMNS), rows in event-time order
         (ties in input order). Returns the drops, in order."""

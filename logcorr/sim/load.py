@@ -245,7 +245,7 @@ def no_events_hint(source: dict[str, Any] | None) -> str:
 FRACTION_STEPS = 10_000
 
 
-def _clones(scale: float) -> tuple[int, int, int]:
+def clones_of(scale: float) -> tuple[int, int, int]:
     """(clones, whole clones, events in FRACTION_STEPS kept of the last clone) for a scale. A fractional part that
     rounds to no event in FRACTION_STEPS adds no clone (1.00001 is 1×, 0.00001 is nothing): it once made the
     filter keep the whole extra clone, twice the load; one that rounds to all of it is a whole clone."""
@@ -263,7 +263,7 @@ _CLONE_TRACE = """CASE WHEN trace_id IS NULL OR (k = 0 AND j = 0) THEN trace_id
 
 def _keep(scale: float) -> str:
     """Which (event, copy k, clone j) rows a scale keeps: every whole clone, and a deterministic share of the last."""
-    clones, whole, frac_keep = _clones(scale)
+    clones, whole, frac_keep = clones_of(scale)
     if clones == 0:  # a scale too small to keep one event in 10,000
         return "false"
     if frac_keep == 0:
@@ -284,7 +284,7 @@ def tiled(
     copy's period (wrapping), so every copy holds `scale` times the base; a fractional
     scale keeps a deterministic share of the last clone's events. Events at or after end_ms are cut.
     `first_copy`: only copies `first_copy` … `copies - 1` (`pos` then counts from the first of them)."""
-    clones, _, _ = _clones(scale)
+    clones, _, _ = clones_of(scale)
     step = period_ms // max(1, clones)
     return f"""
     SELECT row_number() OVER (ORDER BY ts_ms, k, j, event_id) AS pos, ts_ms, system, level, {_CLONE_TRACE},
@@ -306,19 +306,26 @@ PART_EVENTS = 250000
 
 
 def tiled_in_parts(
-    start_ms: int, base_start: int, period_ms: int, copies: int, scale: float, end_ms: int, base_events: int
+    start_ms: int,
+    base_start: int,
+    period_ms: int,
+    copies: int,
+    scale: float,
+    end_ms: int,
+    base_events: int,
+    first_copy: int = 0,
 ) -> list[str]:
     """`tiled` as consecutive queries of a few copies each, whose rows one after the other are `tiled`'s
     rows in its order (`pos` aside: each part counts from 1). Copy k lies in [start + k·period,
     start + (k+1)·period), since an event's offset in its copy, (ts − base_start + j·step) mod period, is
     under the period: copies never interleave, so sorting each part alone orders the whole. A month
     tiled from a dense hour is hundreds of millions of events: one sort of them all took more than 1 GB
-    and spilled; a part's sort takes a part's memory."""
-    clones = max(1, _clones(scale)[0])
+    and spilled; a part's sort takes a part's memory. `first_copy`: the copies from that one on."""
+    clones = max(1, clones_of(scale)[0])
     per = max(1, PART_EVENTS // max(1, base_events * clones))
     return [
         tiled(start_ms, base_start, period_ms, min(copies, k + per), scale, end_ms, first_copy=k)
-        for k in range(0, copies, per)
+        for k in range(first_copy, copies, per)
     ]
 
 
@@ -329,7 +336,7 @@ MAX_WINDOW_RANGES = 64
 
 def scaled_count(con: Any, scale: float) -> int:
     """How many events `scaled_window` yields over the whole period: `tiled`'s one copy, counted without it."""
-    clones, whole, frac_keep = _clones(scale)
+    clones, whole, frac_keep = clones_of(scale)
     if clones == 0:
         return 0
     frac = (
@@ -349,7 +356,7 @@ def scaled_window(base_start: int, period_ms: int, scale: float, c0: int, c1: in
     [c0, c1) or in [c0 + period, c1 + period) (offsets): the candidate clones of each event are the j of
     those two ranges (a few more, whatever way the division rounds), and the window keeps those whose time lies
     in it, by `tiled`'s own formula. `extra`: more columns, e.g. `, NULL::INTEGER AS tpl`."""
-    clones = _clones(scale)[0]
+    clones = clones_of(scale)[0]
     step = period_ms // max(1, clones)
     lo, w0, w1, period = int(base_start), int(c0) - int(base_start), int(c1) - int(base_start), int(period_ms)
     if step > 0:

@@ -1,7 +1,8 @@
 """Drive the rule engine over an ordered load and count what it decided.
 
 The load is any SQL query returning the engine's columns (`pos, ts_ms, system, level, trace_id,
-fingerprint, suppressed, dup`) in event-time order; DuckDB sorts and spills, the engine streams.
+fingerprint, suppressed, dup`) in event-time order; DuckDB sorts and spills, the engine streams. A tiled load
+(`run_tiled`) has its copies that the engine decides alike counted without deciding them again (`sim.steady`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from logcorr.gcpause import gc_paused
 from logcorr.rules.columns import drop_numbers, engine_columns
 from logcorr.rules.engine import Engine
 from logcorr.rules.policy import Policy
+from logcorr.sim import load, steady
 
 DAY_MS = 86_400_000
 
@@ -63,6 +65,12 @@ def run(
                 _count(engine, batch, encode, res, counts, start_ms)
             if progress is not None:
                 progress(res.events, done, len(parts))
+    _tally(res, counts)
+    return res
+
+
+def _tally(res: SimResult, counts: Counter[tuple[int, str, str | None]]) -> None:
+    """The counts by (day, system, rule) into `res`'s offered, accepted, dropped and daily counts."""
     daily: Counter[tuple[int, str]] = Counter()
     kept: Counter[tuple[int, str]] = Counter()
     for (day, system, rule), k in counts.items():
@@ -75,7 +83,168 @@ def run(
             res.dropped[(rule, system)] += k
     for key, k in daily.items():
         res.daily[key] = [k, kept[key]]
-    return res
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """A load `load.tiled` makes: `copies` copies of `sim_base` (its events from `base_start`, `base_events` of
+    them), one every `period_ms` from `start_ms`, at `scale`, cut at `end_ms`."""
+
+    start_ms: int
+    base_start: int
+    period_ms: int
+    copies: int
+    scale: float
+    end_ms: int
+    base_events: int
+
+    def parts(self, first_copy: int = 0) -> list[str]:
+        """The load from copy `first_copy` on, in parts (`load.tiled_in_parts`)."""
+        t = self
+        return load.tiled_in_parts(
+            t.start_ms, t.base_start, t.period_ms, t.copies, t.scale, t.end_ms, t.base_events, first_copy
+        )
+
+
+# copies decided between two checks for copies alike at most, while they keep failing (a check decides a copy on
+# its own and compares the engine's state at its ends)
+MAX_GAP = 64
+
+
+def run_tiled(
+    con: Any,
+    tiling: Tiling,
+    policy: Policy,
+    *,
+    batch_rows: int = 131_072,
+    progress: Callable[[int, int, int], None] | None = None,
+    skip: bool = True,
+) -> SimResult:
+    """`run` over a tiled load; where its copies repeat for the engine (`steady.repeats`) and `skip`, the copies
+    it would decide as the one before are counted without deciding them (the same result: `sim.steady`).
+    `progress(events, copies done, copies)`, then, after each check."""
+    if not (skip and steady.repeats(con, policy, tiling.period_ms, tiling.scale)):
+        return run(
+            con, tiling.parts(), policy, start_ms=tiling.start_ms, batch_rows=batch_rows, progress=progress
+        )
+    stepper = _Stepper(Engine(policy), tiling, progress)
+    first: int | None = 0
+    with gc_paused():
+        while first is not None:
+            first = stepper.decide(con, first, batch_rows)
+    return stepper.result()
+
+
+class _Stepper:
+    """`run_tiled`'s loop: the load's batches through the engine, cut where a checked copy starts and ends."""
+
+    def __init__(
+        self, engine: Engine, tiling: Tiling, progress: Callable[[int, int, int], None] | None
+    ) -> None:
+        self.engine, self.tiling, self.progress = engine, tiling, progress
+        self.encode = engine.compiled
+        self.res = SimResult(start_ms=tiling.start_ms, engine=engine)
+        self.counts: Counter[tuple[int, str, str | None]] = Counter()
+        # copies the end does not cut: only those are checked or counted alike
+        self.full = (tiling.end_ms - tiling.start_ms) // tiling.period_ms
+        self.gap = 1
+        self.template: int | None = 0  # the copy checked next
+        self.inside = False  # deciding it
+        self.copy_counts: Counter[tuple[int, str, str | None]] = Counter()
+        self.sig: tuple[Any, ...] = ()
+        self.before = steady.Counters(0, {})
+        self.stats: Counter[str] = Counter()
+        self.events = 0
+
+    def decide(self, con: Any, first: int, batch_rows: int) -> int | None:
+        """Decide the load from copy `first` on; returns the copy to go on from after copies counted alike, or
+        None at the load's end."""
+        for query in self.tiling.parts(first):
+            reader = con.sql(query).to_arrow_reader(batch_rows)
+            try:
+                for batch in reader:
+                    goon = self._feed(batch)
+                    if goon is not None:
+                        return goon
+            finally:
+                reader.close()
+        return None
+
+    def _feed(self, batch: pa.RecordBatch) -> int | None:
+        t = self.tiling
+        while batch.num_rows:
+            if self.template is None:
+                _count(self.engine, batch, self.encode, self.res, self.counts, t.start_ms)
+                return None
+            edge = self.template + self.inside  # the copy whose start is looked at next
+            at = t.start_ms + edge * t.period_ms
+            before = pc.sum(pc.less(batch.column("ts_ms"), at)).as_py() or 0  # rows in time order
+            if before:
+                into = self.copy_counts if self.inside else self.counts
+                _count(self.engine, batch.slice(0, before), self.encode, self.res, into, t.start_ms)
+            if before == batch.num_rows:
+                return None
+            batch = batch.slice(before)
+            goon = self._edge(edge, at)
+            if goon is not None:
+                return goon
+        return None
+
+    def _edge(self, edge: int, at: int) -> int | None:
+        """Copy `edge` starts at `at`: the checked copy starts, or it ended and the copies after it alike are
+        counted (returns the copy to go on from)."""
+        engine, st, pol = self.engine, self.engine.state, self.engine.policy
+        sig = steady.carried(st, at, pol.loop.window_ms, pol.rate_limit.window_ms)
+        now = steady.Counters.of(st)
+        if self.progress is not None:
+            self.progress(self.res.events, edge, self.tiling.copies)
+        if not self.inside:
+            self._check_from(sig, now)
+            return None
+        self.counts.update(self.copy_counts)
+        alike = 0
+        if sig == self.sig:
+            budget_drops = sum(n for (_, _, rule), n in self.copy_counts.items() if rule == "budget")
+            alike = steady.copies_alike(engine, self.before, now, budget_drops, self.full - edge)
+        if alike:
+            self._count_alike(edge, alike)
+            steady.advance(
+                engine, at, alike, self.tiling.period_ms, self.before, now, engine.stats - self.stats
+            )
+            self.gap = 1
+            self._next_check(edge + alike)
+            return edge + alike
+        self.gap = min(2 * self.gap, MAX_GAP)
+        self._next_check(edge + self.gap - 1)
+        return None
+
+    def _next_check(self, copy: int) -> None:
+        self.inside = False
+        self.template = copy if copy < self.full else None
+
+    def _check_from(self, sig: tuple[Any, ...], now: steady.Counters) -> None:
+        self.inside = True
+        self.sig, self.before, self.stats = sig, now, Counter(self.engine.stats)
+        self.copy_counts = Counter()
+        self.events = self.res.events
+
+    def _count_alike(self, edge: int, alike: int) -> None:
+        """Copies `edge` … `edge + alike − 1` counted as the checked copy, `edge − 1`, was: its counts on the day
+        each of them starts plus its own day's offset (a copy lies in one day, or starts one)."""
+        period = self.tiling.period_ms
+        own_day = (edge - 1) * period // DAY_MS
+        days = Counter(c * period // DAY_MS for c in range(edge, edge + alike))
+        for (day, system, rule), n in self.copy_counts.items():
+            for d, k in days.items():
+                self.counts[(d + day - own_day, system, rule)] += k * n
+        self.res.events += alike * (self.res.events - self.events)
+
+    def result(self) -> SimResult:
+        if self.inside:
+            self.counts.update(self.copy_counts)
+            self.inside = False
+        _tally(self.res, self.counts)
+        return self.res
 
 
 def _count(
