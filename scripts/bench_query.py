@@ -2,7 +2,8 @@
 """Time the read commands on a large database, as whole processes (start-up included), against a floor.
 
 Builds (once, cached in bench-out/) a database of N events in realistic shapes directly with SQL —
-traces of 1–9 events across browser → worker → backend, 3 % errors, orphans — then times
+traces of 1–9 events across browser → worker → backend, 3 % errors, orphans — and its ingest run (in
+`ingest_runs`, as an ingest records it; a cached database without it is rebuilt), then times
 `logcorr --help`, `logcorr trace <id>`, `logcorr traces --has-errors` and `logcorr stats` as fresh
 processes, each beside its floor measured in the same rounds: a bare `python -c` that imports duckdb,
 opens the same file read-only and runs exactly the SQL statements that command runs (recorded from
@@ -43,11 +44,21 @@ FLOOR = (
 )
 
 
+RUN = 1  # the ingest run the built events are stored by
+
+
 def build(path: Path, events: int) -> None:
+    """A database of `events` events stored by one ingest run, `RUN`, recorded in `ingest_runs` as an ingest
+    records its run: without that row a later `logcorr ingest` into the database took run 1 again."""
+    from datetime import UTC, datetime
+
+    from logcorr import __version__
+    from logcorr.rules.policy import Policy
     from logcorr.store.connection import connect
 
     con = connect(str(path))
     t0 = time.perf_counter()
+    started = datetime.now(UTC).replace(tzinfo=None)
     con.execute(
         f"""
         INSERT INTO log_queue
@@ -60,7 +71,7 @@ def build(path: Path, events: int) -> None:
                'message ' || (hash(i) % 5000)::VARCHAR || ' for request ' || (i // 5)::VARCHAR AS message,
                CASE WHEN i % 50 = 0 THEN NULL ELSE 'trace_' || (1714521600000 + (i // 5))::VARCHAR || '_' || (hash(i // 5) % 100000)::VARCHAR END AS trace_id,
                'field', NULL, 'u' || (hash(i // 5) % 20000)::VARCHAR, NULL, NULL,
-               'bench.jsonl', i + 1, 'browser-v2', left(md5((hash(i) % 5000)::VARCHAR), 16), (hash(i) >> 1)::BIGINT, 1, false
+               'bench.jsonl', i + 1, 'browser-v2', left(md5((hash(i) % 5000)::VARCHAR), 16), (hash(i) >> 1)::BIGINT, {RUN}, false
         FROM range({events}) AS r(i)
         """
     )
@@ -70,11 +81,27 @@ def build(path: Path, events: int) -> None:
     con.execute(
         f"INSERT INTO trace_summary {TRACE_SUMMARY_SELECT} WHERE trace_id IS NOT NULL GROUP BY trace_id"
     )
+    # the run, as `ingest._open_run` opens it and `_finish_run` closes it: one input, every event stored
+    con.execute(
+        "INSERT INTO ingest_runs (run_id, started_at, finished_at, logcorr_version, policy_hash, files, "
+        "events_stored, events_dropped, rejected, redactions) "
+        "VALUES (?, ?, now(), ?, ?, 1, ?, 0, 0, map([]::VARCHAR[], []::BIGINT[]))",
+        [RUN, started, __version__, Policy().digest(), events],
+    )
     con.execute("CHECKPOINT")
     con.close()
     print(
         f"built {events:,} events in {time.perf_counter() - t0:.1f} s → {path} ({path.stat().st_size / 1e6:.0f} MB)"
     )
+
+
+def has_run(path: Path) -> bool:
+    """Whether a cached database records the run its events carry (one built before `build` wrote it does not)."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute("SELECT count(*) FROM ingest_runs WHERE run_id = ?", [RUN]).fetchone()
+    return bool(row and row[0])
 
 
 class Recorder:
@@ -145,6 +172,9 @@ def main() -> None:
     from logcorr.store.schema import LATEST
 
     db = OUT / f"query-v{LATEST}-{args.events}.duckdb"  # rebuilt when the schema changes
+    if db.exists() and not args.rebuild and not has_run(db):
+        print(f"{db} was built without its ingest run: rebuilding it", flush=True)
+        args.rebuild = True
     if args.rebuild and db.exists():
         db.unlink()
     if not db.exists():

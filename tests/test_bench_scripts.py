@@ -46,6 +46,34 @@ def test_bench_query_records_the_statements_each_command_runs(tmp_path: Path) ->
     con.close()
 
 
+def test_bench_query_builds_a_database_whose_run_is_recorded_as_an_ingest_records_it(tmp_path: Path) -> None:
+    # its events carried run 1 with no `ingest_runs` row: a later ingest into the database took run 1 again
+    bq = _script("bench_query")
+    db, real = tmp_path / "built.duckdb", tmp_path / "real.duckdb"
+    bq.build(db, 2_000)
+    ingest([str(FIXTURES / "browser")], str(real))
+    runs = "SELECT * FROM ingest_runs ORDER BY run_id"
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT run_id FROM log_queue").fetchall() == [(1,)]
+        cur = con.execute(runs)
+        names = [d[0] for d in cur.description]
+        (built,) = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    with duckdb.connect(str(real), read_only=True) as con:
+        cur = con.execute(runs)
+        (ingested,) = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    assert {k: v is None for k, v in built.items()} == {k: v is None for k, v in ingested.items()}
+    assert {k: built[k] for k in ("run_id", "files", "events_stored", "events_dropped", "rejected")} == {
+        "run_id": 1, "files": 1, "events_stored": 2_000, "events_dropped": 0, "rejected": 0
+    }  # fmt: skip
+    assert (built["logcorr_version"], built["policy_hash"]) == (
+        ingested["logcorr_version"], ingested["policy_hash"]
+    )  # fmt: skip
+    assert built["started_at"] <= built["finished_at"]
+    # a later ingest is the next run
+    assert ingest([str(FIXTURES / "browser")], str(db)).run_id == 2
+    assert bq.has_run(db)  # a database cached before is rebuilt
+
+
 def test_bench_formats_grows_every_fixture_into_an_ingestible_file_of_its_own_format(tmp_path: Path) -> None:
     # every copy moves the times on and makes the trace ids its own, so the grown file is traffic the rules
     # store, not one burst they drop as repeats

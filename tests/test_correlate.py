@@ -1351,6 +1351,39 @@ def test_the_dropped_events_a_search_notes_are_those_include_dropped_lists(
         )
 
 
+@pytest.mark.parametrize(
+    "trace, plain, wide",
+    [
+        ("t1dropd", "events 1  errors 0", "events 2 (1 dropped)  errors 1 (1 dropped)"),  # its error dropped
+        ("t2whole", None, "events 2 (2 dropped)  errors 1 (1 dropped)"),  # dropped whole
+        ("t3store", "events 2  errors 1", "events 2  errors 1"),
+    ],
+)
+def test_the_trace_header_counts_the_events_and_errors_it_shows(
+    cli: Callable[..., CliResult], noisy_db: str, trace: str, plain: str | None, wide: str
+) -> None:
+    """`trace --include-dropped` showed a request's dropped error line under a header counting the stored
+    events' errors alone (`events 1  errors 0  dropped 1`): the header and its JSON count the events listed."""
+    tid = f"trace_1714910500000_{trace}"
+    for args, header in (((), plain), (("--include-dropped",), wide)):
+        if header is None:  # every event of it dropped: no trace without them
+            assert cli("trace", tid, "--db", noisy_db).exit_code == ExitCode.CHECK_FAILED
+            continue
+        model = trace_json(cli, noisy_db, tid, *args)
+        jsonschema.validate(model, SCHEMA)
+        events = model["events"]
+        errors = [e for e in events if e["level"] == "error"]
+        assert (model["event_count"], model["dropped_count"]) == (
+            len(events), sum(1 for e in events if e["dropped_by"])
+        )  # fmt: skip
+        assert (model["errors"]["count"], model["errors"]["dropped_count"]) == (
+            len(errors), sum(1 for e in errors if e["dropped_by"])
+        )  # fmt: skip
+        r = cli("trace", tid, "--db", noisy_db, *args, env={"NO_COLOR": "1"})
+        assert r.exit_code == ExitCode.OK, r.stderr
+        assert r.stdout.splitlines()[1].endswith(header), r.stdout
+
+
 def test_a_user_whose_every_event_was_dropped_is_not_said_to_have_none(
     cli: Callable[..., CliResult], noisy_db: str
 ) -> None:

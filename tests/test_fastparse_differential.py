@@ -676,9 +676,11 @@ def _maybe(strategy: Any) -> Any:
 
 
 @st.composite
-def contexts(draw: Any, ts: Any, browser: bool, plain: bool) -> Any:
+def contexts(draw: Any, ts: Any, browser: bool, plain: bool, timed: bool = False) -> Any:
     """A `context` object: the client time, the page (browser bodies), and sometimes trace-id fields,
-    trace headers and other values."""
+    trace headers and other values. Some of its keys are left out at times, the time too unless the record's
+    time is in it alone (`timed`: a browser body's, whose rich value without it was a reject, not a rich
+    record: the odd contexts leave it out)."""
     ctx: dict[str, Any] = {"timestamp": draw(ts)}
     if browser:
         ctx["url"] = draw(URLS)
@@ -700,7 +702,8 @@ def contexts(draw: Any, ts: Any, browser: bool, plain: bool) -> Any:
     }
     for key in draw(st.lists(st.sampled_from(list(extra)), unique=True, max_size=3)):
         ctx[key] = draw(extra[key])
-    for key in draw(st.lists(st.sampled_from(["timestamp", "url", "userAgent"]), unique=True, max_size=2)):
+    keys = ["url", "userAgent"] if timed else ["timestamp", "url", "userAgent"]
+    for key in draw(st.lists(st.sampled_from(keys), unique=True, max_size=2)):
         ctx.pop(key, None)
     if draw(st.booleans()):
         ctx = dict(draw(st.permutations(list(ctx.items()))))
@@ -745,7 +748,10 @@ def browser_v1(draw: Any, plain: bool = False, one: bool = False) -> dict[str, A
 
 @st.composite
 def browser_v2(draw: Any, plain: bool = False, one: bool = False) -> dict[str, Any]:
-    """Era C bodies {trace_id, message, level, system, user_id, [stack], context{timestamp, url, userAgent}}."""
+    """Era C bodies {trace_id, message, level, system, user_id, [stack], context{timestamp, url, userAgent}}.
+    Never a top-level `timestamp`: the browser does not send one, and `detect` takes a record with one for
+    the Worker's stored record (one in ten were given one, which Hypothesis drew for a quarter of them: lines
+    of another format, `near_misses` adds the key)."""
     fields = {
         "trace_id": F(TRACE_REAL, TRACE_REAL, TRACE_ODD),
         "message": F(PLAIN_MESSAGES, MESSAGES, st.one_of(JSON_VALUES, DEEP)),
@@ -753,12 +759,11 @@ def browser_v2(draw: Any, plain: bool = False, one: bool = False) -> dict[str, A
         "system": F(st.sampled_from(["browser", "convex"]), LABELS, LABEL_ODD),
         "user_id": F(USERS, USERS, USER_ODD),
         "stack": F(_maybe(STACKS), _maybe(STACKS), STACK_ODD),
-        "context": F(contexts(REAL_MS, True, True), contexts(VALID_MS, True, False), ODD_CONTEXTS),
+        "context": F(
+            contexts(REAL_MS, True, True), contexts(VALID_MS, True, False, timed=True), ODD_CONTEXTS
+        ),
     }
-    rec = _record(draw, fields, plain or one, one=one)
-    if not (plain or one) and draw(st.integers(0, 9)) == 0:
-        rec["timestamp"] = draw(TIMESTAMPS)  # read when context.timestamp is unusable
-    return rec
+    return _record(draw, fields, plain or one, one=one)
 
 
 @st.composite
@@ -1134,10 +1139,13 @@ def test_canonical_style_is_orjson_spelling() -> None:
 @pytest.mark.parametrize("name", FORMATS)
 def test_generators_make_a_mix_the_python_path_accepts_and_rejects(name: str) -> None:
     """Each format's generator makes mostly lines the Python path parses as that format, and some it
-    rejects; plain records are always that format (so the non-vacuity tests assert about real records)."""
+    rejects; plain records are always that format (so the non-vacuity tests assert about real records). The
+    CI profile draws the same lines every run, `--runslow` new ones, and the share must hold for those too:
+    browser-v2's, over 60 lines, ranged from 0.45 to 0.9 in 200 runs of random seeds, and one run in fifty
+    drew no reject; over 120 lines from 0.56 to 0.9 in 100, each with rejects."""
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
     @given(line=lines(FORMATS[name]()), plain=FORMATS[name](plain=True))
     def run(line: bytes, plain: dict[str, Any]) -> None:
         ref = reference(line, 0, 1, 1)

@@ -811,6 +811,87 @@ def test_files_of_a_directory_not_named_as_logs_are_named_in_the_summary(
     assert "passed over 3 files in the input directories not named as logs" in r.stderr
 
 
+def test_hidden_entries_of_a_directory_are_passed_over_and_named_but_read_when_given(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """As ripgrep and fd walk: a `.git/config.json` was rejected as an "unknown record shape", a `.cache/x.log`
+    as "not JSON", and the hint named them as exports logcorr could not read."""
+    d = tmp_path / "logs"
+    for sub in (".git", ".cache", "sub"):
+        (d / sub).mkdir(parents=True)
+    (d / "a.jsonl").write_bytes(orjson.dumps(browser_event(T0, "x")) + b"\n")
+    (d / ".git" / "config.json").write_text('{"x":1}\n')
+    (d / ".cache" / "x.log").write_text("garbage\n")
+    (d / "sub" / ".old.jsonl").write_bytes(orjson.dumps(browser_event(T0 + 1, "y")) + b"\n")
+    (d / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    db = str(tmp_path / "db.duckdb")
+    r = cli("ingest", str(d), "--db", db, "--json")
+    assert r.exit_code == 0, r.stderr
+    out = r.json()
+    assert ([f["path"] for f in out["files"]], out["stored"], out["rejected"]) == ([str(d / "a.jsonl")], 1, 0)
+    assert out["passed_over"] == []
+    hidden = [str(d / n) for n in (".DS_Store", ".cache", ".git", "sub/.old.jsonl")]
+    assert out["passed_over_hidden"] == hidden
+    assert (
+        f"passed over 4 hidden entries in the input directories: {', '.join(hidden[:3])}, …; give a path to read it"
+        in r.stderr
+    )
+    assert "not JSON" not in r.stderr and "unknown record shape" not in r.stderr and "hint:" not in r.stderr
+    # a hidden file or directory given by its path is read
+    r = cli("ingest", str(d / "sub" / ".old.jsonl"), str(d / ".cache"), "--db", db, "--json")
+    assert r.exit_code == 0, r.stderr
+    out = r.json()
+    assert [(f["path"], f["stored"], f["rejected"]) for f in out["files"]] == [
+        (str(d / "sub" / ".old.jsonl"), 1, 0), (str(d / ".cache" / "x.log"), 0, 1)
+    ]  # fmt: skip
+    # a directory holding hidden entries alone says they were not read
+    only = tmp_path / "only"
+    (only / ".git").mkdir(parents=True)
+    (only / ".git" / "x.json").write_text("{}\n")
+    r = cli("ingest", str(only), "--db", db)
+    assert r.exit_code == ExitCode.INPUT
+    assert f"its hidden entries are not read ({only / '.git'}): give a path to read it" in r.stderr
+
+
+def test_a_broken_symbolic_link_is_said_to_be_one_in_a_directory_and_given(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """A `dangling.jsonl` in a directory was "passed over … not named as logs (.json, .jsonl, …)", and given by
+    its path, "input file … not found" of a name `ls` lists."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "a.jsonl").write_bytes(orjson.dumps(browser_event(T0, "x")) + b"\n")
+    (d / "dangling.jsonl").symlink_to(tmp_path / "nonexistent")
+    db = str(tmp_path / "db.duckdb")
+    r = cli("ingest", str(d), "--db", db, "--json")
+    assert r.exit_code == 0, r.stderr
+    out = r.json()
+    assert (out["stored"], out["rejected"], out["passed_over"]) == (1, 0, [])
+    assert out["broken_links"] == [
+        {"path": str(d / "dangling.jsonl"), "target": str(tmp_path / "nonexistent")}
+    ]
+    assert "not named as logs" not in r.stderr
+    assert (
+        f"passed over 1 entry in the input directories: {d / 'dangling.jsonl'} is a broken symbolic link "
+        f"(→ {tmp_path / 'nonexistent'})"
+    ) in r.stderr
+    (d / "loop.log").symlink_to("loop.log")  # a link to itself points nowhere either
+    r = cli("ingest", str(d), "--db", str(tmp_path / "other.duckdb"))
+    assert r.exit_code == 0, r.stderr
+    assert (
+        f"passed over 2 broken symbolic links in the input directories: {d / 'dangling.jsonl'} "
+        f"(→ {tmp_path / 'nonexistent'}), {d / 'loop.log'} (→ loop.log)"
+    ) in r.stderr
+    # given by its path: an error naming it, nothing stored
+    r = cli("ingest", str(d / "a.jsonl"), str(d / "dangling.jsonl"), "--db", str(tmp_path / "third.duckdb"))
+    assert r.exit_code == ExitCode.INPUT
+    assert (
+        f"input file {d / 'dangling.jsonl'} is a broken symbolic link (→ {tmp_path / 'nonexistent'})"
+        in r.stderr
+    )
+    assert not (tmp_path / "third.duckdb").exists()
+
+
 def test_a_convex_export_folder_is_read_for_its_log_tables_alone(
     tmp_path: Path, cli: Callable[..., Any]
 ) -> None:

@@ -266,13 +266,16 @@ def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool =
         "start": at(start_ms) if kept else None,
         "end": at(end_ms) if kept else None,
         "duration_ms": end_ms - start_ms,
-        "event_count": len(kept) if any(e["rule"] is None for e in events) else 0,
+        # what the events list: with --include-dropped the dropped ones too, counted in them (the header said
+        # the stored events' errors alone above a timeline showing the dropped errors)
+        "event_count": len(events),
         "dropped_count": sum(1 for e in events if e["rule"] is not None),
         "skew": {k: v.as_dict() for k, v in skews.items()},
         "skew_applied": skew,
         "spans": spans,
         "errors": {
-            "count": len(errors),
+            "count": sum(1 for e in events if e["level"] == "error"),
+            "dropped_count": sum(1 for e in events if e["level"] == "error" and e["rule"] is not None),
             "first": errors[0] if errors else None,
             "chain": chain,
         },

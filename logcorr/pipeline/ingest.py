@@ -38,7 +38,14 @@ from logcorr.pipeline.shard import (
 from logcorr.pipeline.spool import SpoolWriteError
 from logcorr.pipeline.stage import Stager
 from logcorr.pipeline.store import count, store
-from logcorr.pipeline.workers import INPUT_SUFFIXES, default_jobs, enough_whole, work_of, worker_pool
+from logcorr.pipeline.workers import (
+    INPUT_SUFFIXES,
+    default_jobs,
+    enough_whole,
+    walk_dir,
+    work_of,
+    worker_pool,
+)
 from logcorr.rules.persist import load_state, save_state
 from logcorr.rules.policy import Policy
 from logcorr.rules.report import QuotaReport, TraceIntegrity
@@ -88,6 +95,10 @@ class IngestResult:
     swept: list[tuple[str, int]] = field(default_factory=list)
     # files in the input directories not read: not named as logs (see `expand_inputs`)
     passed_over: list[str] = field(default_factory=list)
+    # entries of the input directories not read: hidden ones (`.git`, `.cache`; see `workers.walk_dir`)
+    passed_over_hidden: list[str] = field(default_factory=list)
+    # symbolic links in the input directories to nothing: (path, where it points)
+    broken_links: list[tuple[str, str]] = field(default_factory=list)
     # files of a Convex snapshot export's folder not read: tables that hold no logs (see `expand_inputs`)
     passed_over_tables: list[str] = field(default_factory=list)
     # events dated over a day after this machine's clock, per system: (count, newest ms): a client clock set
@@ -153,13 +164,27 @@ def _is_duckdb(path: Path) -> bool:
         return False  # reading it later says why it cannot be read
 
 
+def _link_target(link: Path) -> str:
+    """Where a symbolic link points, as it says it (relative to its folder, or absolute), for a message."""
+    try:
+        return path_text(os.readlink(link))
+    except OSError as e:  # gone since
+        return e.strerror or "unreadable"
+
+
 def expand_inputs(
-    paths: list[str], passed: list[str] | None = None, tables: list[str] | None = None
+    paths: list[str],
+    passed: list[str] | None = None,
+    tables: list[str] | None = None,
+    hidden: list[str] | None = None,
+    broken: list[tuple[str, str]] | None = None,
 ) -> list[str]:
     """Files to read: each path, with directories expanded to their log files (sorted). The other files found
     in those directories are added to `passed` (a rotated `app.log.1`, `x.gzip`, a file without a suffix:
-    the summary names them, so that none is left out unsaid), and those of a Convex snapshot export that are
-    no log table (`users/documents.jsonl`) to `tables`."""
+    the summary names them, so that none is left out unsaid), those of a Convex snapshot export that are
+    no log table (`users/documents.jsonl`) to `tables`, their hidden entries, not walked into (`.git`,
+    `.DS_Store`: `workers.walk_dir`), to `hidden`, and their broken symbolic links to `broken` (with where
+    each points). A path given, hidden or not, is read; a broken link given is an error."""
     out: list[str] = []
     for p in paths:
         if p == "-":
@@ -167,7 +192,10 @@ def expand_inputs(
             continue
         path = Path(p)
         if path.is_dir():
-            every = sorted(path.rglob("*"))
+            dotted: list[Path] = []
+            every = walk_dir(path, dotted)
+            if hidden is not None:
+                hidden.extend(path_text(str(f)) for f in dotted)
             no_logs = {str(f) for f in convex_snapshot.export_files_without_logs(every) if f.is_file()}
             found = [
                 str(f) for f in every
@@ -175,13 +203,13 @@ def expand_inputs(
             ]  # fmt: skip
             if tables is not None:
                 tables.extend(sorted(path_text(f) for f in no_logs))
-            if passed is not None:  # hidden ones (`.git/…`, `.DS_Store`) are no one's logs: not named
-                taken = set(found) | no_logs
-                passed.extend(
-                    path_text(str(f)) for f in every
-                    if str(f) not in taken and not f.is_dir()
-                    and not any(part.startswith(".") for part in f.relative_to(path).parts)
-                )  # fmt: skip
+            # a link to nothing was said to be "not named as logs" of a `dangling.jsonl`
+            links = [(str(f), _link_target(f)) for f in every if f.is_symlink() and not f.exists()]
+            if broken is not None:
+                broken.extend((path_text(f), target) for f, target in links)
+            if passed is not None:
+                taken = set(found) | no_logs | {f for f, _ in links}
+                passed.extend(path_text(str(f)) for f in every if str(f) not in taken and not f.is_dir())
             if not found and no_logs:
                 raise InputError(
                     f"directory {path_text(p)} holds a Convex export without a log table "
@@ -189,7 +217,13 @@ def expand_inputs(
                     "give a table's documents.jsonl to read it",
                 )
             if not found:
-                raise InputError(f"directory {path_text(p)} holds no log files ({', '.join(INPUT_SUFFIXES)})")
+                names = ", ".join(path_text(str(f)) for f in dotted[:3]) + (", …" if len(dotted) > 3 else "")
+                why = [f"its hidden entries are not read ({names}): give a path to read it"] if dotted else []
+                why += [f"{path_text(f)} is a broken symbolic link (→ {target})" for f, target in links[:3]]
+                raise InputError(
+                    f"directory {path_text(p)} holds no log files ({', '.join(INPUT_SUFFIXES)})",
+                    "; ".join(why) or None,
+                )
             out.extend(found)
         elif path.is_file():
             if _is_duckdb(path):  # `logcorr ingest app.duckdb`: its pages were rejected as "not JSON" lines
@@ -198,6 +232,11 @@ def expand_inputs(
             out.append(p)
         elif path.exists():
             raise InputError(f"{path_text(p)} is not a regular file")
+        elif path.is_symlink():  # it said "input file … not found" of a path `ls` lists
+            raise InputError(
+                f"input file {path_text(p)} is a broken symbolic link (→ {_link_target(path)})",
+                "nothing is where it points: fix the link, or give the log file's own path",
+            )
         else:
             raise InputError(
                 f"input file {path_text(p)} not found", "check the path; use - to read standard input"
@@ -242,7 +281,9 @@ def ingest(
             raise UsageError(f"unknown format {format_name!r}", f"choose one of: {', '.join(FORMATS)}")
     passed: list[str] = []
     tables: list[str] = []
-    files = expand_inputs(paths, passed, tables)
+    hidden: list[str] = []
+    broken: list[tuple[str, str]] = []
+    files = expand_inputs(paths, passed, tables, hidden, broken)
     limits = _Limits(max_record_bytes, max_decompressed or max_decompressed_from_env(), zone)
     started = time.perf_counter()
     interrupt.reset()
@@ -313,6 +354,8 @@ def ingest(
     result.swept = swept
     result.passed_over = passed
     result.passed_over_tables = tables
+    result.passed_over_hidden = hidden
+    result.broken_links = broken
     return result
 
 

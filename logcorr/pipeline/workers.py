@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 # files smaller than this are parsed in-process (starting workers costs ~0.5 s)
 MIN_SPLIT_BYTES = 48 << 20
@@ -16,6 +17,23 @@ INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".log", ".txt", ".gz")
 # this much to read together, a gzip counted at `GZIP_RATIO` times its size (as logs compress)
 WHOLE_FILES_MIN_BYTES = 32 << 20
 GZIP_RATIO = 6
+
+
+def walk_dir(top: str | os.PathLike[str], hidden: list[Path] | None = None) -> list[Path]:
+    """Every entry under the directory `top` at any depth (files, directories, symbolic links: those to a
+    directory not walked into), sorted: the one walk of an input directory (`ingest.expand_inputs`,
+    `early_pool`). An entry whose name starts with `.` (`.git`, `.cache`, `.DS_Store`) is passed over with all
+    it holds, as ripgrep and fd do, and added to `hidden` (sorted): no one's logs, and reading them rejected a
+    `.git/config.json` as an "unknown record shape". `top` itself is walked whatever its name."""
+    out: list[Path] = []
+    passed: list[Path] = []
+    for root, dirs, names in os.walk(top):
+        for name in (*dirs, *names):
+            (passed if name.startswith(".") else out).append(Path(root, name))
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    if hidden is not None:
+        hidden.extend(sorted(passed))
+    return sorted(out)
 
 
 def default_jobs() -> int:
@@ -61,16 +79,13 @@ def early_pool(paths: Iterable[str], jobs: int) -> ProcessPoolExecutor | None:
         try:
             if p == "-":
                 continue
-            found: Iterator[str]
+            found: Iterable[str]
             if os.path.isdir(p):
                 found = (
-                    os.path.join(root, n)
-                    for root, _, names in os.walk(p)
-                    for n in names
-                    if n.lower().endswith(INPUT_SUFFIXES)
+                    str(f) for f in walk_dir(p) if f.name.lower().endswith(INPUT_SUFFIXES) and f.is_file()
                 )
             else:
-                found = iter((p,)) if os.path.isfile(p) else iter(())
+                found = (p,) if os.path.isfile(p) else ()
             for f in found:
                 size = os.path.getsize(f)
                 if size >= MIN_SPLIT_BYTES:

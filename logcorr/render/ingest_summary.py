@@ -80,6 +80,8 @@ def to_json(r: IngestResult) -> dict[str, Any]:
         "swept_temp_dirs": [{"path": path, "bytes": size} for path, size in r.swept],
         "passed_over": r.passed_over,
         "passed_over_tables": r.passed_over_tables,
+        "passed_over_hidden": r.passed_over_hidden,
+        "broken_links": [{"path": path, "target": target} for path, target in r.broken_links],
         "future_events": {name: {"count": n, "newest": iso(ms)} for name, (n, ms) in r.future.items()},
         "late_clocks": {name: iso(ms) for name, ms in sorted(r.late_clocks.items())},
     }
@@ -253,13 +255,28 @@ def render(r: IngestResult, console: Any) -> None:
             f"[dim]{say_count(r.metrics_repeated, 'metric record')} delivered again (retries, overlapping exports) "
             f"{'was' if r.metrics_repeated == 1 else 'were'} already kept: stored once[/]"
         )
-    if r.passed_over:
-        names = first_few((escape(p) for p in r.passed_over), 3)
-        console.print(
-            f"[dim]passed over {say_count(len(r.passed_over), 'file')} in the input directories not named as logs "
-            f"({', '.join(INPUT_SUFFIXES)}): {names}; give a file's path to read it[/]",
-            soft_wrap=True,
+    if r.passed_over or r.passed_over_hidden:
+        said = []
+        if r.passed_over:
+            names = first_few((escape(p) for p in r.passed_over), 3)
+            said.append(f"{say_count(len(r.passed_over), 'file')} in the input directories not named as logs "
+                        f"({', '.join(INPUT_SUFFIXES)}): {names}")  # fmt: skip
+        if r.passed_over_hidden:  # `.git`, `.cache`: not walked into, as ripgrep and fd pass them over
+            names = first_few((escape(p) for p in r.passed_over_hidden), 3)
+            where = "" if said else " in the input directories"
+            said.append(
+                f"{say_count(len(r.passed_over_hidden), 'hidden entry', 'hidden entries')}{where}: {names}"
+            )
+        console.print(f"[dim]passed over {' and '.join(said)}; give a path to read it[/]", soft_wrap=True)
+    if r.broken_links:  # not "not named as logs" of a `dangling.jsonl`: there is nothing to read
+        links = [f"{escape(path)} (→ {escape(target)})" for path, target in r.broken_links]
+        what = (
+            f"1 entry in the input directories: {escape(r.broken_links[0][0])} is a broken symbolic link "
+            f"(→ {escape(r.broken_links[0][1])})"
+            if len(links) == 1
+            else f"{len(links):,} broken symbolic links in the input directories: {first_few(links, 3)}"
         )
+        console.print(f"[dim]passed over {what}[/]", soft_wrap=True)
     if r.passed_over_tables:
         # the app's tables first (`users`), then Convex's own (`_storage`)
         tables = sorted({Path(p).parent.name for p in r.passed_over_tables if Path(p).name == "documents.jsonl"},

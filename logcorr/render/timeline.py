@@ -31,6 +31,11 @@ def _bar(start: int, dur: int, total: int) -> str:
     return " " * a + "█" * (b - a) + " " * (BAR - b)
 
 
+def _dropped(n: int) -> str:
+    """` (2 dropped)`: how many of the events counted before it are dropped ones (`--include-dropped`)."""
+    return f" ({n} dropped)" if n else ""
+
+
 def render(
     model: dict[str, Any], width: int | None = None, first_error_at: tuple[int | None, int] | None = None
 ) -> None:
@@ -49,8 +54,8 @@ def render(
     con.print(f"[bold]trace {escape(visible(model['trace_id']))}[/]  {flow}")
     con.print(
         f"start {model['start']}  duration {_fmt_offset(model['duration_ms']).lstrip('+')}  "
-        f"events {model['event_count']}  errors {model['errors']['count']}"
-        + (f"  dropped {model['dropped_count']}" if model["dropped_count"] else "")
+        f"events {model['event_count']}{_dropped(model['dropped_count'])}  "
+        f"errors {model['errors']['count']}{_dropped(model['errors']['dropped_count'])}"
     )
     for system, s in model["skew"].items():
         off = s["offset_ms"]
