@@ -218,3 +218,30 @@ def test_copies_a_loop_window_spans_are_decided_in_its_cycle(monkeypatch: pytest
     fast, every, jumps = _both(con, tiling, policy, monkeypatch)
     assert fast == every and jumps == []
     assert every["dropped"] == {("loop", "backend"): 100} and every["accepted"] == {"backend": 200}
+
+
+def test_a_share_refused_under_prorated_lending_is_decided_while_a_lender_may_lend_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the browser's and the worker's shares (400 each) are used up on the first day. The backend writes 4 an
+    # hour of the 4.3 its share allots, so every third or fourth hour it has a write to lend: the hours of
+    # refusals between are not alike for long. The worker writes 40 an hour of the 0.5 its share allots: it
+    # never has one to lend
+    rows = [(START + 90_000 * k, "browser", "log", None, f"b{k}", None, False, k + 1) for k in range(40)]
+    rows += [
+        (START + 900_000 * k + 1, "backend", "log", None, f"c{k}", None, False, 100 + k) for k in range(4)
+    ]
+    rows += [
+        (START + 90_000 * k + 7, "worker", "log", None, f"w{k}", None, False, 200 + k) for k in range(40)
+    ]
+    con = _base(random.Random(0), 0, HOUR, [None], edges=False)
+    con.executemany("INSERT INTO sim_base VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    shares = {"browser": 0.1, "worker": 0.1, "backend": 0.8}
+    policy = Policy.model_validate(
+        {"budget": {"monthly_writes": 4000, "shares": shares, "lending": "prorated"}}
+    )
+    tiling = sim_run.Tiling(START, START, HOUR, 240, 1.0, START + 10 * DAY, len(rows))
+    fast, every, _ = _both(con, tiling, policy, monkeypatch)
+    assert fast == every
+    browser, worker, backend = (every["systems"][s] for s in ("browser", "worker", "backend"))
+    assert backend[:2] == (4 * 240, 0) and browser[1] + worker[1] == backend[2] > 20

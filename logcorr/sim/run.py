@@ -205,7 +205,9 @@ class _Stepper:
         alike = 0
         if sig == self.sig:
             budget_drops = sum(n for (_, _, rule), n in self.copy_counts.items() if rule == "budget")
-            alike = steady.copies_alike(engine, self.before, now, budget_drops, self.full - edge)
+            alike = steady.copies_alike(
+                engine, self.before, now, budget_drops, self.full - edge, at, self.tiling.period_ms
+            )
         if alike:
             self._count_alike(edge, alike)
             steady.advance(

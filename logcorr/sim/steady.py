@@ -17,8 +17,8 @@ What of the state decides a later copy's events (see docs/rules.md and `Engine._
 - the month's counters (writes per system, borrowed and lent, the total) only through comparisons with fixed
   numbers: the essential gate, the cap, each share, the next threshold moment (`_marks`). While none of those
   comparisons changes, the counters grow by the same amount each copy. Borrowing is not repeated (which
-  lender pays depends on their counters), nor a refused borrowing under prorated lending (what a lender may
-  lend grows with time).
+  lender pays depends on their counters); a share that refuses writes under prorated lending is, for as long
+  as no system has anything to lend (what a lender may lend grows with time: `_nothing_to_lend`).
 
 A copy is checked against the one before it: equal states at both starts, the same comparisons from its start to
 where the skipped copies would end. The days the skipped copies fall on are counted: a copy lies in one day
@@ -115,10 +115,20 @@ def _marks(st: RuleState, cfg: BudgetConfig, c: Counters) -> list[tuple[int, int
     return out
 
 
-def copies_alike(engine: Engine, before: Counters, after: Counters, budget_drops: int, at_most: int) -> int:
-    """How many more copies decide as the one that took the counters from `before` to `after` did (the engine's
-    state at its end being the one at its start, moved by a period: the caller checks `carried`), at most
-    `at_most`: every comparison of `_marks` the same from that copy's start to the end of the last of them."""
+def copies_alike(
+    engine: Engine,
+    before: Counters,
+    after: Counters,
+    budget_drops: int,
+    at_most: int,
+    at: int,
+    period_ms: int,
+) -> int:
+    """How many more copies decide as the one that ended at `at` and took the counters from `before` to `after`
+    did (the engine's state at its end being the one at its start, moved by a period: the caller checks
+    `carried`), at most `at_most`: every comparison of `_marks` the same from that copy's start to the end of the
+    last of them, and a share that refused writes (`budget_drops`) under prorated lending still without a lender
+    (`_nothing_to_lend`)."""
     st, cfg = engine.state, engine.budget
     if at_most <= 0 or set(before.systems) != set(after.systems):
         return 0
@@ -128,16 +138,41 @@ def copies_alike(engine: Engine, before: Counters, after: Counters, budget_drops
         if borrowed != b_borrowed or lent != b_lent:
             return 0  # borrowing: which lender pays depends on the lenders' counters
         step.systems[name] = (own - b_own, 0, 0)
-    if budget_drops and cfg.borrowing and cfg.prorated and after.total < cfg.essential_at:
-        return 0  # a share refused its writes: what prorated lenders may lend grows with time
-    start, end, delta = _marks(st, cfg, before), _marks(st, cfg, after), _marks(st, cfg, step)
     n = at_most
+    if budget_drops and cfg.borrowing and cfg.prorated and after.total < cfg.essential_at:
+        # a share refused writes: what prorated lenders may lend grows with time
+        n = _nothing_to_lend(st, after, step, at, period_ms, n)
+    start, end, delta = _marks(st, cfg, before), _marks(st, cfg, after), _marks(st, cfg, step)
     for (v0, limit), (v1, _), (dv, _) in zip(start, end, delta, strict=True):
         if (v0 < limit) != (v1 < limit):
             return 0  # the copy itself crossed it
         if v1 < limit and dv > 0:
             n = min(n, (limit - 1 - v1) // dv)  # v1 + n·dv stays below the limit
     return max(n, 0)
+
+
+def _nothing_to_lend(
+    st: RuleState, after: Counters, step: Counters, at: int, period_ms: int, at_most: int
+) -> int:
+    """How many copies from `at` (at most `at_most`) no system can lend a write in under prorated lending
+    (`budget.lendable`: its share's part of the month elapsed, minus what it wrote and lent), its writes growing
+    by `step` each copy: copy i (from 1) ends before at + i·period, and its lender has written at least what it
+    had at its start. Without the floor of the share's part, C + D·i ≤ 0 over the copies (times the month's
+    length): a copy fewer at most."""
+    span = st.month_end - st.month_start
+    n = at_most
+    for name, s in st.systems.items():
+        if s.quota <= 0:
+            continue
+        own, _, lent = after.systems[name]
+        d = step.systems[name][0]
+        c = s.quota * (at - st.month_start) - span * (own + lent - d)
+        slope = s.quota * period_ms - span * d
+        if c + slope > 0:
+            return 0  # the next copy may find it lending
+        if slope > 0:
+            n = min(n, -c // slope)
+    return n
 
 
 def advance(engine: Engine, at: int, copies: int, period_ms: int, before: Counters, after: Counters,
