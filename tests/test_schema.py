@@ -393,3 +393,54 @@ def test_trace_summaries_refreshed_in_parts_are_those_of_the_stored_events(
     assert len(_summaries(con)) == 17
     assert con.execute(f"SELECT events FROM trace_summary WHERE trace_id = 'trace_{T0}_6'").fetchone() == (2,)
     con.close()
+
+
+# the summary as schema v3 to v9 wrote it: its systems by a DISTINCT count (`TRACE_SUMMARY_SELECT` counts them
+# without one)
+_DISTINCT_SUMMARY = """
+    SELECT trace_id, min(ts), max(ts), date_diff('millisecond', min(ts), max(ts)), count(*),
+           count(*) FILTER (WHERE level = 'error'),
+           bool_or(system = 'browser'), bool_or(system = 'worker'), bool_or(system = 'backend'),
+           count(DISTINCT system),
+           concat_ws('→', CASE WHEN bool_or(system = 'browser') THEN 'browser' END,
+                     CASE WHEN bool_or(system = 'worker') THEN 'worker' END,
+                     CASE WHEN bool_or(system = 'backend') THEN 'backend' END),
+           arg_min(user_id, ts) FILTER (WHERE user_id IS NOT NULL),
+           list_sort(list_distinct(list(user_id) FILTER (WHERE user_id IS NOT NULL)))
+    FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id ORDER BY trace_id
+"""
+
+
+@pytest.mark.parametrize("part", [2, 100_000])
+def test_trace_summaries_count_systems_as_a_distinct_count_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part: int
+) -> None:
+    """`n_systems` without a DISTINCT aggregate is the number of distinct systems, names ingest never writes
+    among them too; the summaries refreshed in parts by ranges of trace ids (ids with quotes and without a
+    time in them) are those of all of a trace's events."""
+    from logcorr.store import schema
+
+    monkeypatch.setattr(schema, "SUMMARY_PART", part)
+    con = connect(str(tmp_path / "db.duckdb"))
+    names = ["browser", "worker", "backend", "mobile", "cli"]
+    con.execute(
+        """
+        INSERT INTO log_queue (event_id, ts, system, level, message, trace_id, trace_source, user_id, source_file,
+                               source_line, source_format, fingerprint, event_key, run_id)
+        SELECT i, make_timestamp(1714910400000000 + (i * 7919 % 1000) * 1000),
+               CASE WHEN i % 23 < 8 THEN $names[1 + (i // 23) % 3] WHEN i % 23 < 12 THEN 'browser'
+                    ELSE $names[1 + (i // 23) % 5] END,
+               CASE WHEN i % 11 = 0 THEN 'error' ELSE 'log' END, 'm ' || i,
+               CASE WHEN i % 13 <> 0 THEN 'it''s ' || (i * 31 % 23) END, 'field',
+               CASE WHEN i % 4 <> 0 THEN 'u' || (i % 6) END, 'f.jsonl', i, 'browser-v2', 'fp', i,
+               1 + i % 2
+        FROM range(1, 400) r(i)
+        """,
+        {"names": names},
+    )
+    schema.refresh_trace_summary(con, 1)
+    schema.refresh_trace_summary(con, 2)
+    expected = con.execute(_DISTINCT_SUMMARY).fetchall()
+    assert len(expected) == 23 and {r[9] for r in expected} == {1, 3, 5}
+    assert _summaries(con) == expected
+    con.close()

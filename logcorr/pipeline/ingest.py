@@ -786,7 +786,7 @@ def _finish_run(
     # counted before store, while DuckDB's buffers hold little else (after store they hold the written tables)
     count(con, result)
     result.lap("rules")
-    repeated = store(con, run_id, policy, stager.events)
+    repeated = store(con, run_id, policy, stager)
     for f in result.files:
         f.metrics_repeated = repeated.get(f.file_id, 0)
     result.metrics_repeated = sum(repeated.values())

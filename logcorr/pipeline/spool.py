@@ -16,7 +16,7 @@ import contextlib
 import mmap
 import os
 import tempfile
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,11 @@ from logcorr.pipeline import scratch
 
 # held in memory up to this many bytes of Arrow data; an ingest that stages more writes files
 HOLD_BYTES = 16 << 20
+
+
+# columns added to each batch a scan reads (`Spool.scan`'s `extend`): their fields, and a function of a batch that
+# gives their arrays, or None to leave the batch out of the scan
+Extend = tuple[list[pa.Field], Callable[[pa.RecordBatch], "list[pa.Array] | None"]]
 
 
 class SpoolWriteError(OSError):
@@ -173,14 +178,29 @@ class Spool:
         json: tuple[str, ...] = (),
         seq_range: tuple[int, int] | None = None,
         fetch: bool = False,
+        extend: Extend | None = None,
     ) -> list[tuple[Any, ...]]:
         """Run `sql` over a kept table's batches (`_spooled`, renumbered; `json` as in `load`); with
         `seq_range` (lo, hi) only the batches holding a `seq` in [lo, hi) are read (the others are skipped
-        unread by the query: each batch's rows are numbered in order). With `fetch`, the result's rows."""
+        unread by the query: each batch's rows are numbered in order). With `fetch`, the result's rows. With
+        `extend` (fields, function), each batch read gains the function's arrays of it as those columns
+        (or is left out where it gives None). The batches come in the order of `seq_spans`."""
         parts = self._kept.get(table, [])
         if not parts:
             return []
-        return self._execute(sql, parts, True, json, seq_range, fetch) or []
+        return self._execute(sql, parts, True, json, seq_range, fetch, extend) or []
+
+    def seq_spans(self, table: str) -> list[tuple[int, int]]:
+        """The first and last `seq` of each batch of a kept table (renumbered; empty ones left out), in the
+        order a scan reads them. Reads only those two values of a batch."""
+        spans = []
+        for part in self._kept.get(table, []):
+            add = part.seq_offset if part.path is not None else 0  # (held batches are numbered already)
+            for batch in part.batches if part.path is None else _mapped_batches(part.path):
+                if batch.num_rows:
+                    seq = batch.column("seq")
+                    spans.append((int(seq[0].as_py()) + add, int(seq[-1].as_py()) + add))
+        return spans
 
     def release(self, table: str) -> None:
         """Forget a kept table's batches and remove its files."""
@@ -198,9 +218,10 @@ class Spool:
         as_json: tuple[str, ...] = (),
         seq_range: tuple[int, int] | None = None,
         fetch: bool = False,
+        extend: Extend | None = None,
     ) -> list[tuple[Any, ...]] | None:
         """`sql` with `_spooled` the parts' batches (`keep`: the held batches stay for another pass; `as_json`:
-        columns typed as JSON text, see `load`; `seq_range`, `fetch`: see `scan`)."""
+        columns typed as JSON text, see `load`; `seq_range`, `fetch`, `extend`: see `scan`)."""
         raised: list[BaseException] = []
         schema = _schema(parts[0])
         batches = _batches(parts, raised, keep)
@@ -215,6 +236,9 @@ class Spool:
                 fields[i] = pa.field(fields[i].name, typed)
             batches = _as_json(batches, at, typed, pa.schema(fields))
             schema = pa.schema(fields)
+        if extend is not None:
+            schema = pa.schema([*schema, *extend[0]])
+            batches = _extended(batches, extend[1], schema)
         reader = pa.RecordBatchReader.from_batches(schema, batches)
         self.con.register("_spooled", reader)
         try:
@@ -357,6 +381,18 @@ def _as_json(
         for i in at:
             columns[i] = pa.ExtensionArray.from_storage(typed, columns[i])
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _extended(
+    batches: Iterator[pa.RecordBatch],
+    make: Callable[[pa.RecordBatch], list[pa.Array] | None],
+    schema: pa.Schema,
+) -> Iterator[pa.RecordBatch]:
+    """The batches with `make`'s arrays of each added as the last columns (those it gives None for left out)."""
+    for batch in batches:
+        added = make(batch)
+        if added is not None:
+            yield pa.RecordBatch.from_arrays([*batch.columns, *added], schema=schema)
 
 
 def _renumber(batch: pa.RecordBatch, seq_offset: int, line_base: int) -> pa.RecordBatch:

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from logcorr.gcpause import gc_paused
 from logcorr.model import LEVELS, SYSTEMS, Event, Metric
-from logcorr.pipeline.spool import Spool
+from logcorr.pipeline.spool import Extend, Spool
 from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
 from logcorr.rules.redact import TAIL, Redactor, might_hold_secret, tail_pattern, trigger_words
 from logcorr.rules.suppress import Suppressor
@@ -647,14 +647,26 @@ class Stager:
             self.con.execute("DROP TABLE IF EXISTS request_traces")
 
     def events(
-        self, sql: str, seq_range: tuple[int, int] | None = None, fetch: bool = False
+        self,
+        sql: str,
+        seq_range: tuple[int, int] | None = None,
+        fetch: bool = False,
+        extend: Extend | None = None,
     ) -> list[tuple[Any, ...]]:
         """Run `sql` over every staged event row (`_spooled`, `STAGED_SCHEMA`, `context` typed JSON), after
         `flush`; the rows of discarded files are among them (their `seq` is in no other table). See
-        `Spool.scan` for `seq_range` and `fetch`."""
+        `Spool.scan` for `seq_range`, `fetch` and `extend`."""
         if self.spool is None:
             raise RuntimeError("events: the staged rows went to a sink, not to this stager's spool")
-        return self.spool.scan("staging", sql, json=("context",), seq_range=seq_range, fetch=fetch)
+        return self.spool.scan(
+            "staging", sql, json=("context",), seq_range=seq_range, fetch=fetch, extend=extend
+        )
+
+    def event_spans(self) -> list[tuple[int, int]]:
+        """The first and last `seq` of each batch `events` reads, in the order it reads them."""
+        if self.spool is None:
+            raise RuntimeError("event_spans: the staged rows went to a sink, not to this stager's spool")
+        return self.spool.seq_spans("staging")
 
     def release_events(self) -> None:
         """Forget the staged event rows (the store has read them)."""

@@ -4,9 +4,15 @@ counts read back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import contextlib
+import itertools
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logcorr.pipeline.spool import Extend
 from logcorr.pipeline.stage import give_orphans_their_trace
 from logcorr.rules.policy import Policy
 from logcorr.sources.worker_formats import RAY_ID_EXPORTS
@@ -23,17 +29,33 @@ _LEDGER_SLICE = 1 << 20
 # in from a line of the same request, if any: `fate.trace_id` would put every trace id into the ledger join's
 # build side, 50 MB more at 1M rows), its file `f`
 _SELECT_EVENT = """
-    {base} + o.pos, make_timestamp(s.ts_ms * 1000), make_timestamp(s.client_ts_ms * 1000), s.system,
-    s.system_label, s.level, s.message, coalesce(s.trace_id, o.request_trace),
-    CASE WHEN o.request_trace IS NULL THEN s.trace_source ELSE 'request_id' END, s.request_id, s.user_id,
-    s.context, s.stack, f.path, s.source_line, s.source_format, s.fingerprint, s.event_key, {run_id}
+    {base} + {pos}, make_timestamp(s.ts_ms * 1000), make_timestamp(s.client_ts_ms * 1000), s.system,
+    s.system_label, s.level, s.message, coalesce(s.trace_id, {request_trace}),
+    CASE WHEN {request_trace} IS NULL THEN s.trace_source ELSE 'request_id' END, s.request_id, s.user_id,
+    s.context, s.stack, {path}, s.source_line, s.source_format, s.fingerprint, s.event_key, {run_id}
 """
-# runs a statement over the staged event rows, `_spooled` (`Stager.events`), optionally over only the batches
-# holding a given range of sequence numbers
-EventScan = Callable[..., Any]
+# the staged event rows, each joined with its fate and file, and those of `_SELECT_EVENT`
+_JOINED = "_spooled s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id"
+_JOINED_COLUMNS = {"pos": "o.pos", "request_trace": "o.request_trace", "path": "f.path"}
+# … or as the columns `_fate_columns` adds to the staged rows read in order
+_ADDED_COLUMNS = {"pos": "s._pos", "request_trace": "s._request_trace", "path": "s._path"}
 
 
-def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> dict[int, int]:
+class StagedEvents(Protocol):
+    """What the store reads the staged event rows through (`Stager`)."""
+
+    def events(
+        self,
+        sql: str,
+        seq_range: tuple[int, int] | None = None,
+        fetch: bool = False,
+        extend: Extend | None = None,
+    ) -> list[tuple[Any, ...]]: ...
+
+    def event_spans(self) -> list[tuple[int, int]]: ...
+
+
+def store(con: Any, run_id: int, policy: Policy, staged: StagedEvents) -> dict[int, int]:
     """Write the run's rows; returns, per file id, how many staged metrics were already kept (see
     `_store_metrics`)."""
     base = con.execute(
@@ -41,16 +63,8 @@ def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> dict[int,
         "(SELECT coalesce(max(event_id), 0) FROM drop_events))"
     ).fetchall()[0][0]  # fetched whole: a registered scan needs the connection without an open result
     cols = ", ".join(EVENT_NAMES)
-    select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id))
-    events(
-        f"""
-        INSERT INTO log_queue ({cols}, processed)
-        SELECT {select}, false
-        FROM _spooled s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id
-        WHERE o.rule IS NULL
-        ORDER BY o.pos
-        """
-    )
+    _store_accepted(con, int(base), int(run_id), staged)
+    select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id), **_JOINED_COLUMNS)
     # the drop ledger: each of this run's decisions once in drop_reasons, the dropped events in drop_events
     # with their decision's reason_id (the `drop_ledger` view joins them)
     reasons = int(con.execute("SELECT coalesce(max(reason_id), 0) + 1 FROM drop_reasons").fetchall()[0][0])
@@ -66,11 +80,11 @@ def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> dict[int,
     slices = con.execute(f"SELECT DISTINCT seq // {_LEDGER_SLICE} AS k FROM fate ORDER BY k").fetchall()
     for (k,) in slices:
         lo, hi = int(k) * _LEDGER_SLICE, (int(k) + 1) * _LEDGER_SLICE
-        events(
+        staged.events(
             f"""
             INSERT INTO drop_events ({cols}, rule, reason_id)
             SELECT {select}, o.rule, {reasons} + o.decision
-            FROM _spooled s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file_id
+            FROM {_JOINED}
             WHERE o.seq >= {lo} AND o.seq < {hi} AND o.rule IS NOT NULL
             """,
             seq_range=(lo, hi),
@@ -104,6 +118,116 @@ def store(con: Any, run_id: int, policy: Policy, events: EventScan) -> dict[int,
         """
     )
     return repeated
+
+
+def _store_accepted(con: Any, base: int, run_id: int, staged: StagedEvents) -> None:
+    """The accepted events into `log_queue`, in event-time order (their fate's `pos`, which their event ids
+    follow: `base` + pos). Where the staged rows, read in input order, are already in that order (one system's
+    export is written in time order: `_in_order`), they are written as read, without a sort, in slices of input
+    order (`_fate_columns`); otherwise joined with their fate and sorted."""
+    cols = ", ".join(EVENT_NAMES)
+    if not _in_order(con, staged):
+        select = _SELECT_EVENT.format(base=base, run_id=run_id, **_JOINED_COLUMNS)
+        staged.events(
+            f"""
+            INSERT INTO log_queue ({cols}, processed)
+            SELECT {select}, false FROM {_JOINED}
+            WHERE o.rule IS NULL
+            ORDER BY o.pos
+            """
+        )
+        return
+    # no join: DuckDB keeps a scan's order into the table (preserve_insertion_order), a hash join's not
+    select = _SELECT_EVENT.format(base=base, run_id=run_id, **_ADDED_COLUMNS)
+    slices = con.execute(
+        f"SELECT DISTINCT seq // {_LEDGER_SLICE} AS k FROM fate WHERE rule IS NULL ORDER BY k"
+    ).fetchall()
+    with _insertion_order(con):
+        for (k,) in slices:
+            lo, hi = int(k) * _LEDGER_SLICE, (int(k) + 1) * _LEDGER_SLICE
+            staged.events(
+                f"""
+                INSERT INTO log_queue ({cols}, processed)
+                SELECT {select}, false FROM _spooled s
+                WHERE s._pos IS NOT NULL
+                """,
+                seq_range=(lo, hi),
+                extend=_fate_columns(con, lo, hi),
+            )
+
+
+def _in_order(con: Any, staged: StagedEvents) -> bool:
+    """Whether the accepted events, in the order the staged rows are read, are in event-time order: each batch's
+    sequence numbers after the last batch's, and the accepted events' `pos` rising with their `seq` (a sort of
+    two numbers an event, where sorting the accepted events' whole rows by `pos` spilled)."""
+    spans = staged.event_spans()
+    if any(first <= last for (_, last), (first, _) in itertools.pairwise(spans)):
+        return False
+    (back,) = con.execute(
+        "SELECT count(*) FILTER (WHERE pos < before) FROM "
+        "(SELECT pos, lag(pos) OVER (ORDER BY seq) AS before FROM fate WHERE rule IS NULL)"
+    ).fetchall()[0]
+    return not back
+
+
+def _fate_columns(con: Any, lo: int, hi: int) -> Extend:
+    """The columns of their fate and file that `_store_accepted` adds to each staged batch read in order, for
+    the accepted events with a `seq` in [lo, hi): `_pos` (NULL for a row not among them), `_request_trace`,
+    `_path`; a batch without such an event is left out. Read from `fate` in `seq` order (`_in_order` holds)."""
+    accepted = con.sql(
+        f"SELECT seq, pos, request_trace FROM fate WHERE rule IS NULL AND seq >= {lo} AND seq < {hi} ORDER BY seq"
+    ).to_arrow_table()
+    seq = accepted.column("seq").combine_chunks()
+    pos = accepted.column("pos").combine_chunks()
+    traces = accepted.column("request_trace").combine_chunks()
+    files = con.execute("SELECT file_id, path FROM files").fetchall()
+    file_ids = pa.array([f for f, _ in files], pa.int32())
+    paths = pa.array([p for _, p in files], pa.string())
+    at = 0  # the accepted events before this batch's
+
+    def columns(batch: pa.RecordBatch) -> list[pa.Array] | None:
+        nonlocal at
+        n = batch.num_rows
+        staged_seq = batch.column("seq")
+        # the accepted events of this batch: the next ones whose seq is at most its last (at most n of them)
+        ahead = seq.slice(at, n)
+        k = (pc.sum(pc.less_equal(ahead, staged_seq[-1])).as_py() or 0) if n else 0
+        if not k:
+            return None
+        if k == n:  # every row accepted: the same seqs, in the same order
+            if ahead[0].as_py() != staged_seq[0].as_py():
+                raise RuntimeError(f"store: accepted event {ahead[0]} is not staged row {staged_seq[0]}")
+            mine_pos, mine_traces = pos.slice(at, k), traces.slice(at, k)
+        else:
+            where = pc.index_in(staged_seq, value_set=ahead.slice(0, k))
+            if where.null_count != n - k:  # an accepted event not among the staged rows: nothing is stored
+                raise RuntimeError(
+                    f"store: {k} accepted events up to seq {staged_seq[-1]}, {n - where.null_count} staged"
+                )
+            mine_pos, mine_traces = pos.slice(at, k).take(where), traces.slice(at, k).take(where)
+        at += k
+        path = pa.DictionaryArray.from_arrays(pc.index_in(batch.column("file_id"), value_set=file_ids), paths)
+        return [mine_pos, mine_traces, path]
+
+    fields = [
+        pa.field("_pos", pa.int64()),
+        pa.field("_request_trace", pa.string()),
+        pa.field("_path", pa.dictionary(pa.int32(), pa.string())),
+    ]
+    return fields, columns
+
+
+@contextlib.contextmanager
+def _insertion_order(con: Any) -> Iterator[None]:
+    """DuckDB's `preserve_insertion_order` on for the statements inside (ingest turns it off: see
+    `ingest.ingest`), and back as it was after them."""
+    (was,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a failed statement may have aborted the transaction
+            con.execute(f"SET preserve_insertion_order = {'true' if was else 'false'}")
 
 
 # what names one run in a `function_execution` metric whichever export gave it: `npx convex logs --jsonl`'s
