@@ -5,14 +5,16 @@
  * it, or None when it does not claim the line. It claims only what it reproduces exactly:
  *
  *   - one JSON object, strictly valid (what orjson accepts), no duplicate keys at any level,
- *     nesting under 64 levels, integers of at most 18 digits, no `\u` surrogate escapes;
+ *     nesting under 64 levels, integers of at most 18 digits, `\u` surrogate escapes only in pairs (orjson
+ *     refuses the line otherwise); keys without escapes that spell a plain ASCII character (`\u0061`);
  *   - the formats browser-v1, browser-v2, worker-record, cf-logpush and convex-stream (topics `console`
  *     and `function_execution`),
  *     detected by the same key cascade as logcorr.sources.detect;
  *   - every value it copies as JSON (a context object, an object console argument) in the form
  *     orjson.dumps writes but for whitespace between its tokens (` ` `\t` `\r` `\n`, as json.dumps and
- *     `jq` write it), which the copy leaves out (`put_json`): no floats, only the escapes orjson writes
- *     (\" \\ \n \r \t \b \f);
+ *     `jq` write it), which the copy leaves out (`put_json`), and for escapes orjson writes otherwise (`\u`
+ *     and `\/`, as Python's json.dumps writes non-ASCII text) the characters they stand for, escaped again as
+ *     orjson escapes (`put_str`); no floats;
  *   - timestamps as integers, or ISO strings of the form YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM];
  *   - text the trace-id rules read as ASCII whenever the Python rules would look inside it.
  *
@@ -42,9 +44,13 @@ enum { T_OBJ, T_ARR, T_STR, T_INT, T_FLOAT, T_TRUE, T_FALSE, T_NULL };
 
 #define F_ESC 1      /* a string holding backslash escapes */
 #define F_NONASCII 2 /* a string holding bytes >= 0x80 */
-#define F_NONCANON 4 /* orjson.dumps would write the value otherwise, and not only without whitespace */
+#define F_NONCANON 4 /* a float (or a container holding one): orjson.dumps may write it otherwise */
 #define F_WS 8       /* whitespace between the tokens of a container (or of one inside it): orjson.dumps writes
                         the bytes without it, when F_NONCANON is not set too */
+#define F_REESC 16   /* a `\u` or `\/` escape in a string (or in a container, keys too): orjson.dumps writes the
+                        character it stands for as the rest of the text (`put_str`) */
+#define F_ALIAS 32   /* a string with a `\u` escape of a printable ASCII character other than " \ /: it may be a
+                        name spelled without escapes (`mess\u0061ge`), which lookups compare as written */
 
 typedef struct {
     uint8_t type;
@@ -130,6 +136,43 @@ static int hexval(unsigned char c) {
     return -1;
 }
 
+/* the value of the 4 hex digits at s (of at most `left` bytes), or -1 */
+static int hex4(const unsigned char *s, Py_ssize_t left) {
+    if (left < 4) return -1;
+    int v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(s[k]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* the character of the escape at s[*k] (a backslash, in a string parse_string accepted), *k moved past it: a
+   surrogate pair is one character */
+static unsigned int escaped_char(const unsigned char *s, Py_ssize_t *k) {
+    unsigned char e = s[*k + 1];
+    *k += 2;
+    switch (e) {
+        case 'n': return '\n';
+        case 'r': return '\r';
+        case 't': return '\t';
+        case 'b': return '\b';
+        case 'f': return '\f';
+        case 'u': {
+            unsigned int v = (unsigned int)hex4(s + *k, 4);
+            *k += 4;
+            if (v >= 0xD800 && v <= 0xDBFF) { /* its low half follows (parse_string made sure) */
+                unsigned int w = (unsigned int)hex4(s + *k + 2, 4);
+                *k += 6;
+                v = 0x10000 + ((v - 0xD800) << 10) + (w - 0xDC00);
+            }
+            return v;
+        }
+        default: return e; /* " \ / */
+    }
+}
+
 /* whether any of the 8 bytes in x may be one parse_string must look at: a quote, a backslash, a control
    character or a byte >= 0x80 (exact when there is none; a byte after one may be reported too) */
 #define ONES 0x0101010101010101ULL
@@ -164,21 +207,28 @@ static int parse_string(P *p) {
                     pos += 2;
                     break;
                 case '/':
-                    flags |= F_NONCANON;
+                    flags |= F_REESC;
                     pos += 2;
                     break;
                 case 'u': {
-                    if (pos + 6 > len) return BAIL;
-                    int v = 0;
-                    for (int k = 2; k < 6; k++) {
-                        int h = hexval(s[pos + k]);
-                        if (h < 0) return BAIL;
-                        v = v * 16 + h;
+                    int v = hex4(s + pos + 2, len - pos - 2);
+                    if (v < 0) return BAIL;
+                    if (v >= 0xD800 && v <= 0xDBFF) {
+                        /* a pair, high then low: anything else (a lone half, halves reversed, a high one followed by
+                           another character) orjson refuses, and the Python path rejects the line */
+                        if (pos + 12 > len || s[pos + 6] != '\\' || s[pos + 7] != 'u') return BAIL;
+                        int w = hex4(s + pos + 8, len - pos - 8);
+                        if (w < 0xDC00 || w > 0xDFFF) return BAIL;
+                        flags |= F_NONASCII;
+                        pos += 12;
+                    } else if (v >= 0xDC00 && v <= 0xDFFF) {
+                        return BAIL;
+                    } else {
+                        if (v >= 0x80) flags |= F_NONASCII;
+                        if (v > 0x20 && v < 0x7F && v != '"' && v != '\\' && v != '/') flags |= F_ALIAS;
+                        pos += 6;
                     }
-                    if (v >= 0xD800 && v <= 0xDFFF) return BAIL; /* surrogates: left to orjson */
-                    flags |= F_NONCANON;
-                    if (v >= 0x80) flags |= F_NONASCII;
-                    pos += 6;
+                    flags |= F_REESC;
                     break;
                 }
                 default:
@@ -266,9 +316,31 @@ static int parse_literal(P *p, const char *word, int type) {
     return i;
 }
 
+/* the character at s[*k] of a string parse_string accepted (escapes and UTF-8 decoded), *k moved past it */
+static unsigned int next_char(const unsigned char *s, Py_ssize_t *k) {
+    unsigned char c = s[*k];
+    if (c == '\\') return escaped_char(s, k);
+    if (c < 0x80) {
+        (*k)++;
+        return c;
+    }
+    int n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    unsigned int v = c & (0x7F >> n);
+    for (int j = 1; j < n; j++) v = v << 6 | (s[*k + j] & 0x3F);
+    *k += n;
+    return v;
+}
+
+/* whether two keys are the same text: as written, or when either holds escapes, character by character */
 static int keys_equal(P *p, Tok *a, Tok *b) {
     int32_t la = a->end - a->start, lb = b->end - b->start;
-    return la == lb && memcmp(p->s + a->start, p->s + b->start, (size_t)la) == 0;
+    if (!((a->flags | b->flags) & F_ESC))
+        return la == lb && memcmp(p->s + a->start, p->s + b->start, (size_t)la) == 0;
+    Py_ssize_t i = a->start + 1, j = b->start + 1, ie = a->end - 1, je = b->end - 1;
+    while (i < ie && j < je) {
+        if (next_char(p->s, &i) != next_char(p->s, &j)) return 0;
+    }
+    return i == ie && j == je;
 }
 
 static int parse_container(P *p, int depth, int is_obj) {
@@ -290,7 +362,11 @@ static int parse_container(P *p, int depth, int is_obj) {
                 int k = parse_string(p);
                 if (k < 0) return k;
                 Tok *kt = &p->toks[k];
-                if (kt->flags & F_ESC) return BAIL; /* escaped keys could be duplicates in disguise */
+                /* a key spelling a plain character with an escape may be a name looked up as written: Python's.
+                   Other escapes (`\u00e9`, `\"`) make a key no name this module looks up; keys_equal compares their
+                   characters */
+                if (kt->flags & F_ALIAS) return BAIL;
+                flags |= kt->flags & F_REESC;
                 if (n >= MAX_KEYS) return BAIL;
                 for (int j = 0; j < n; j++) {
                     if (keys_equal(p, &p->toks[keys[j]], kt)) return BAIL; /* orjson keeps the last */
@@ -303,7 +379,7 @@ static int parse_container(P *p, int depth, int is_obj) {
             }
             int v = parse_value(p, depth + 1);
             if (v < 0) return v;
-            flags |= p->toks[v].flags & (F_NONCANON | F_WS);
+            flags |= p->toks[v].flags & (F_NONCANON | F_WS | F_REESC);
             n++;
             if (skip_ws(p)) flags |= F_WS;
             if (p->pos >= p->len) return BAIL;
@@ -409,8 +485,13 @@ static void put_utf8(char **out, unsigned int v) {
     } else if (v < 0x800) {
         *o++ = (char)(0xC0 | (v >> 6));
         *o++ = (char)(0x80 | (v & 0x3F));
-    } else {
+    } else if (v < 0x10000) {
         *o++ = (char)(0xE0 | (v >> 12));
+        *o++ = (char)(0x80 | ((v >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (v & 0x3F));
+    } else {
+        *o++ = (char)(0xF0 | (v >> 18));
+        *o++ = (char)(0x80 | ((v >> 12) & 0x3F));
         *o++ = (char)(0x80 | ((v >> 6) & 0x3F));
         *o++ = (char)(0x80 | (v & 0x3F));
     }
@@ -431,28 +512,12 @@ static int str_text(P *p, int i, Text *out) {
     char *buf = arena_alloc(p, n);
     if (buf == NULL) return ERR;
     char *o = buf;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        char c = raw[k];
-        if (c != '\\') {
-            *o++ = c;
+    for (Py_ssize_t k = 0; k < n;) {
+        if (raw[k] != '\\') {
+            *o++ = raw[k++];
             continue;
         }
-        char e = raw[++k];
-        switch (e) {
-            case 'n': *o++ = '\n'; break;
-            case 'r': *o++ = '\r'; break;
-            case 't': *o++ = '\t'; break;
-            case 'b': *o++ = '\b'; break;
-            case 'f': *o++ = '\f'; break;
-            case 'u': {
-                unsigned int v = 0;
-                for (int j = 1; j <= 4; j++) v = v * 16 + (unsigned int)hexval((unsigned char)raw[k + j]);
-                put_utf8(&o, v);
-                k += 4;
-                break;
-            }
-            default: *o++ = e; /* " \ / */
-        }
+        put_utf8(&o, escaped_char((const unsigned char *)raw, &k)); /* never longer than the escape */
     }
     out->s = buf;
     out->n = o - buf;
@@ -468,25 +533,75 @@ static PyObject *text_obj(Text *t) {
     return PyUnicode_DecodeUTF8(t->s, t->n, "strict");
 }
 
+/* string token i (a key too) as orjson.dumps writes it, at o: its bytes, or with `\u` or `\/` escapes (F_REESC)
+   the characters they stand for, escaped as orjson escapes (" \ and the control characters, \b \t \n \f \r
+   or \u00xx) and else as UTF-8; the escapes orjson writes itself kept. Never longer than the string. */
+static char *put_str(P *p, int i, char *o) {
+    const unsigned char *s = p->s;
+    const Tok *t = &p->toks[i];
+    if (!(t->flags & F_REESC)) {
+        memcpy(o, s + t->start, (size_t)(t->end - t->start));
+        return o + (t->end - t->start);
+    }
+    static const char hex[] = "0123456789abcdef";
+    Py_ssize_t k = t->start + 1, end = t->end - 1;
+    *o++ = '"';
+    while (k < end) {
+        if (s[k] != '\\') {
+            *o++ = (char)s[k++];
+            continue;
+        }
+        if (s[k + 1] != 'u' && s[k + 1] != '/') { /* \" \\ \n \r \t \b \f: orjson's own */
+            *o++ = '\\';
+            *o++ = (char)s[k + 1];
+            k += 2;
+            continue;
+        }
+        unsigned int v = escaped_char(s, &k);
+        if (v == '"' || v == '\\') {
+            *o++ = '\\';
+            *o++ = (char)v;
+        } else if (v < 0x20) {
+            *o++ = '\\';
+            switch (v) {
+                case '\b': *o++ = 'b'; break;
+                case '\t': *o++ = 't'; break;
+                case '\n': *o++ = 'n'; break;
+                case '\f': *o++ = 'f'; break;
+                case '\r': *o++ = 'r'; break;
+                default:
+                    memcpy(o, "u00", 3);
+                    o[3] = hex[v >> 4];
+                    o[4] = hex[v & 15];
+                    o += 5;
+            }
+        } else {
+            put_utf8(&o, v);
+        }
+    }
+    *o++ = '"';
+    return o;
+}
+
 /* the JSON of token i (not flagged F_NONCANON) as orjson.dumps writes it, at o, where there is room for its
    bytes in the line: those bytes, or for a container spelled with whitespace between its tokens (F_WS) the
-   bytes without that whitespace. The strings in it (keys too) are copied whole, so only whitespace between
-   tokens is left out: numbers, literals and punctuation hold none. Returns the end of what it wrote. */
+   bytes without that whitespace, and its strings (keys too) as put_str writes them: numbers, literals and
+   punctuation hold no whitespace. Returns the end of what it wrote. */
 static char *put_json(P *p, int i, char *o) {
     const unsigned char *s = p->s;
     int32_t pos = p->toks[i].start, end = p->toks[i].end;
-    if (!(p->toks[i].flags & F_WS)) {
+    if (!(p->toks[i].flags & (F_WS | F_REESC))) {
         memcpy(o, s + pos, (size_t)(end - pos));
         return o + (end - pos);
     }
+    if (p->toks[i].type == T_STR) return put_str(p, i, o);
     for (int k = i + 1; k < p->toks[i].next; k++) {
         const Tok *t = &p->toks[k];
         if (t->type != T_STR) continue;
         for (; pos < t->start; pos++) {
             if (!is_jws(s[pos])) *o++ = (char)s[pos];
         }
-        memcpy(o, s + t->start, (size_t)(t->end - t->start));
-        o += t->end - t->start;
+        o = put_str(p, k, o);
         pos = t->end;
     }
     for (; pos < end; pos++) {
@@ -496,11 +611,11 @@ static char *put_json(P *p, int i, char *o) {
 }
 
 /* the JSON text of token i as orjson.dumps writes it (put_json), in the line or in the arena; BAIL when
-   orjson would write it otherwise than without whitespace (F_NONCANON: floats, escapes it writes differently) */
+   orjson would write it otherwise than put_json does (F_NONCANON: floats) */
 static int json_text(P *p, int i, Text *out) {
     Tok *t = &p->toks[i];
     if (t->flags & F_NONCANON) return BAIL;
-    if (t->flags & F_WS) {
+    if (t->flags & (F_WS | F_REESC)) {
         char *buf = arena_alloc(p, t->end - t->start);
         if (buf == NULL) return ERR;
         out->s = buf;
@@ -1530,8 +1645,7 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
             if (p->toks[v].flags & F_NONCANON) return BAIL;
             if (!first) *o++ = ',';
             first = 0;
-            memcpy(o, p->s + kt->start, (size_t)(kt->end - kt->start));
-            o += kt->end - kt->start;
+            o = put_str(p, k, o);
             *o++ = ':';
             o = put_json(p, v, o);
         }
@@ -1653,13 +1767,18 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
     const char *rid = NULL;
     Py_ssize_t rid_n = 0;
     if (ray >= 0 && p->toks[ray].type == T_STR && p->toks[ray].end - p->toks[ray].start > 2) {
-        if (p->toks[ray].flags & (F_ESC | F_NONASCII)) return BAIL;
-        const char *raw = (const char *)p->s + p->toks[ray].start + 1;
-        Py_ssize_t n = p->toks[ray].end - p->toks[ray].start - 2, k = 0;
-        while (k < n && raw[k] != '-') k++;
+        if (p->toks[ray].flags & F_NONASCII) return BAIL; /* str.lower() knows more than ASCII */
+        Text rt;
+        CHECK(str_text(p, ray, &rt));
+        Py_ssize_t k = 0;
+        while (k < rt.n && rt.s[k] != '-') k++;
         char *low = arena_alloc(p, k + 1);
         if (low == NULL) return ERR;
-        for (Py_ssize_t j = 0; j < k; j++) low[j] = (char)lower((unsigned char)raw[j]);
+        for (Py_ssize_t j = 0; j < k; j++) {
+            unsigned char c = (unsigned char)rt.s[j];
+            if (c == '"' || c == '\\' || c < 0x20) return BAIL; /* written into the context as it is: no escapes */
+            low[j] = (char)lower(c);
+        }
         rid = low;
         rid_n = k;
     }

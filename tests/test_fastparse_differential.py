@@ -1313,6 +1313,168 @@ def test_whitespace_between_tokens_changes_no_claim(fast: Any, name: str) -> Non
     plain()
 
 
+# non-ASCII text (accents, CJK, an emoji above the BMP, a line separator, DEL, a slash) in the strings of each claimed
+# format that the fast path decodes (a message, a console argument, an error message, a Logpush part) or copies as
+# JSON (a context, its keys too, an object argument, a component path, occ_info and usage entries, a Logpush status,
+# URL and script name)
+UNI = "Café Zürich — 日本語 😀 \u2028\x7f/"
+NON_ASCII_VALUES = {
+    "browser-v1": {"level": "log", "args": [f"Suche {UNI}", {"page": "/wissen/é", "ms": [585, {"ü": "😀"}]}],
+                   "timestamp": 1714910400000, "system_area": "browser", "user_id": "user_é",
+                   "stack_trace": f"Error: {UNI}\n    at x (é.js:1:2)"},
+    "browser-v2": {"trace_id": "trace_1714910400000_abc", "message": f"Klick {UNI}", "level": "info",
+                   "system": "browser", "user_id": "user_é",
+                   "context": {"timestamp": 1714910400000, "url": "http://x/é?q=😀", "títel": UNI, "headers": {}}},
+    "worker-record": {"id": "1_é", "trace_id": "trace_1714910400000_abc", "message": f"gespeichert {UNI}",
+                      "level": "log", "timestamp": 1714910400000,
+                      "context": {"timestamp": 1714910399990, "url": "http://x/é", "tags": ["ä", "😀", "\u0000"]}},
+    "convex-stream console": {"topic": "console", "timestamp": 1714910400000, "message": f"'Grüße {UNI}'",
+                              "function": {"path": "a:b", "type": "query", "request_id": "r1",
+                                           "component_path": {"name": f"agents {UNI}"}},
+                              "convex": {"deployment_name": "otter-é"}},
+    "convex-stream execution": {"topic": "function_execution", "timestamp": 1714910400000,
+                                "function": {"path": "a:b", "type": "query", "request_id": "r1",
+                                             "component_path": "agents/é"},
+                                "status": "failure", "error_message": f"Fehler {UNI}", "execution_time_ms": 12,
+                                "occ_info": {"table": "nachrichten_é"},
+                                "usage": {"by_table": {"nachrichten_é": 3}, "😀": 1, "database_read_bytes": 2}},
+    "cf-logpush": {"EventTimestampMs": 1714910400000, "ScriptName": "api-é", "Outcome": "ok",
+                   "Event": {"RayID": "abc", "Request": {"URL": "http://x/é", "Method": "GET"},
+                             "Response": {"Status": {"text": UNI}}},
+                   "Logs": [{"Level": "log", "Message": [f"x {UNI}", {"trace_id": "t2", "note": UNI}]}],
+                   "Exceptions": [{"Name": "Fehler", "Message": {"warum": UNI}}]},
+}  # fmt: skip
+
+
+def _escaped_spellings(record: dict[str, Any]) -> list[bytes]:
+    """`record` as Python's json.dumps writes it (non-ASCII as \\uXXXX, surrogate pairs above the BMP), with and
+    without its spaces, and with the escapes orjson writes otherwise: upper-case hex, `\\/`, `\\u0022` for a quote
+    and `\\u000a` for a line feed, whitespace drawn between tokens."""
+    out = [json.dumps(record).encode(), json.dumps(record, separators=(",", ":")).encode()]
+    out.append(encode(record, Style(ascii_only=True, upper_hex=True)))
+    for seed in range(6):
+        style = Style(
+            ascii_only=True, escape_slash=True, long_escapes=True, upper_hex=seed % 2 == 1, seed=seed
+        )
+        out.append(encode(record, replace(style, ws=seed >= 3)))
+    return out
+
+
+@pytest.mark.parametrize("name", NON_ASCII_VALUES)
+def test_non_ascii_text_escaped_or_raw_is_claimed_alike(fast: Any, name: str) -> None:
+    """Non-ASCII text in the values a record's rows decode or copy, written raw (orjson, json.dumps with
+    ensure_ascii=False) or escaped (json.dumps's default, `\\/`, long and upper-case escapes): claimed, with the
+    Python path's rows, which are those of the raw spelling (the copied values as orjson writes them: raw UTF-8)."""
+    record = NON_ASCII_VALUES[name]
+    raw = orjson.dumps(record)
+    assert agree(fast, raw, 4, 2, 8) == "claimed", f"raw {name} line not claimed: {raw!r}"
+    want = fast.parse_line(raw, 4, 2, 8)
+    assert b"\\ud83d" not in raw.lower() and all(
+        b"\\ud83d\\ude00" in line.lower() for line in _escaped_spellings(record)
+    )
+    for line in [json.dumps(record, ensure_ascii=False).encode(), *_escaped_spellings(record)]:
+        assert agree(fast, line, 4, 2, 8) == "claimed", f"{name} line not claimed: {line!r}"
+        assert fast.parse_line(line, 4, 2, 8) == want, line
+
+
+ESCAPING = st.builds(
+    Style,
+    ascii_only=st.booleans(),
+    escape_slash=st.booleans(),
+    long_escapes=st.booleans(),
+    upper_hex=st.booleans(),
+    ws=st.booleans(),
+    seed=st.integers(0, 2**16),
+).filter(lambda style: style.ascii_only or style.escape_slash or style.long_escapes)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_escapes_change_no_claim(fast: Any, name: str) -> None:
+    """A record spelled with escapes orjson does not write (non-ASCII as \\uXXXX with surrogate pairs, as json.dumps
+    writes it; `\\/`; `\\u0022`, `\\u005c` and `\\u000a` for a quote, a backslash and a line feed; upper-case hex),
+    keys and nested values included, is claimed exactly when its orjson spelling is, with the same rows."""
+    seen: Counter[str] = Counter()
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        record=st.one_of(FORMATS[name](), FORMATS[name](one=True), FORMATS[name](plain=True)), style=ESCAPING
+    )
+    def run(record: dict[str, Any], style: Style) -> None:
+        compact, escaped = encode(record), encode(record, style)
+        fate = agree(fast, escaped, 4, 2, 8)
+        assert fate == agree(fast, compact, 4, 2, 8), (compact, escaped)
+        if fate == "claimed":
+            assert fast.parse_line(escaped, 4, 2, 8) == fast.parse_line(compact, 4, 2, 8)
+        seen[fate + (" escaped" if b"\\u" in escaped or b"\\/" in escaped else "")] += 1
+
+    run()
+    assert seen["claimed escaped"] >= 10, seen
+
+
+def _browser_line(message: bytes, context: bytes = b"") -> bytes:
+    return (b'{"trace_id":"t1","message":"' + message + b'","level":"info","context":{"timestamp":1714910400000'
+            + context + b"}}")  # fmt: skip
+
+
+# escapes the Python path reads (orjson): claimed, the decoded text and the copied JSON as orjson writes them
+ESCAPES_READ = [
+    _browser_line(b"\\ud83d\\ude00 \\uD83D\\uDE00 \\udbff\\udfff \\ud800\\udc00"),
+    _browser_line(b"m", b',"k":"\\ud83d\\ude00 \\uDBFF\\uDFFF"'),
+    _browser_line(b"\\u0000\\u001F\\u0008\\u0009\\u000a\\u000C\\u000d\\u0022\\u005c\\u002f\\/\\u007f"),
+    _browser_line(
+        b"m", b',"k":"\\u0000\\u001F\\u0008\\u0009\\u000a\\u000C\\u000d\\u0022\\u005c\\u002f\\/\\u007f"'
+    ),
+    _browser_line(b"m", b',"k":"\\b\\f\\n\\r\\t\\"\\\\ \\u00e9\\u00E9\\u2028\\ufeff\\uffff"'),
+    _browser_line(b"m", b',"\\u00e9":1,"\\ud83d\\ude00":{"\\u0000\\"\\\\\\/\\n":[2]}'),
+    _browser_line(b"m", b',"\\u00e9":1,"\\u00e8":2,"e\\u0301":3'),
+    _browser_line(b"\\u0042earer abcdef0123456789abcdef \\u0070assword\\u003d hunter2"),
+    b'{"EventTimestampMs":1714910400000,"Event":{"RayID":"\\u0041b\\/c-SJC"},"Logs":[{"Message":["x"]}]}',
+    b'{"topic":"console","timestamp":1714910400000,"message":"\'\\u00e9\\\\\'s\'","function":{"path":"a\\/b",'
+    b'"component_path":"\\ud83d\\ude00"}}',
+]
+# escapes orjson refuses (a lone or reversed surrogate half, a high half before another character or escape, bad
+# hex, escapes JSON does not have): the Python path rejects the line, the fast path declines it
+ESCAPES_REFUSED = [
+    _browser_line(b"\\ud800"),
+    _browser_line(b"a\\udbffb"),
+    _browser_line(b"\\udc00"),
+    _browser_line(b"\\udc00\\ud800"),
+    _browser_line(b"\\ud800\\u0041"),
+    _browser_line(b"\\ud800\\ud800\\udc00"),
+    _browser_line(b"\\ud800\\n"),
+    _browser_line(b"\\ud800\\"),
+    _browser_line(b"m", b',"k":"\\ud800"'),
+    _browser_line(b"m", b',"\\udc00":1'),
+    _browser_line(b"\\u12G4"),
+    _browser_line(b"\\u12"),
+    _browser_line(b"\\x41"),
+    _browser_line(b"\\'"),
+    _browser_line(b"\\U00e9"),
+    _browser_line(b"\\u"),
+]
+# read by the Python path, declined: a key spelling a name's character with an escape, and keys that are the same
+# text spelled two ways (orjson keeps the last)
+ESCAPES_DECLINED = [
+    b'{"trace_id":"t1","mess\\u0061ge":"m","level":"info","context":{"timestamp":1714910400000}}',
+    _browser_line(b"m", b',"\\u00e9":1,"\xc3\xa9":2'),
+    _browser_line(b"m", b',"\\ud83d\\ude00":1,"\\uD83D\\uDE00":2'),
+]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ESCAPES_READ + ESCAPES_REFUSED + ESCAPES_DECLINED,
+    ids=range(len(ESCAPES_READ + ESCAPES_REFUSED + ESCAPES_DECLINED)),
+)
+def test_escape_corners_agree(fast: Any, line: bytes) -> None:
+    """Surrogate pairs in either case and at the edges, each escape orjson writes or not, escaped keys, secrets
+    spelled with escapes: claimed with the Python path's rows; lone or reversed surrogates and escapes JSON does not
+    have: rejected by the Python path, declined; keys that may alias a name or each other: declined."""
+    fate = agree(fast, line, 12, 3, 45)
+    want = "claimed" if line in ESCAPES_READ else "rejected" if line in ESCAPES_REFUSED else "declined"
+    assert fate == want, line
+
+
 @pytest.mark.parametrize("name", FORMATS)
 def test_each_format_agrees_with_the_python_path(fast: Any, name: str) -> None:
     """Records of each claimed format, rich and odd, in every spelling: the fast path declines or agrees
