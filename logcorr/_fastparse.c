@@ -16,7 +16,8 @@
  *     and `\/`, as Python's json.dumps writes non-ASCII text) the characters they stand for, escaped again as
  *     orjson escapes (`put_str`); no floats;
  *   - timestamps as integers, or ISO strings of the form YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM];
- *   - text the trace-id rules read as ASCII whenever the Python rules would look inside it.
+ *   - text the trace-id rules read without a character their regexes match otherwise than its class says
+ *     (`shadow_text`: İ ı ſ K, which IGNORECASE matches to ASCII letters; decimal digits beyond ASCII).
  *
  * Everything else (and every record the Python path would reject or skip) returns None and goes the
  * Python way, which stays the reference: tests/test_fastparse_differential.py compares the two.
@@ -908,6 +909,17 @@ static int from_fields(P *p, int obj, Text *out) {
 static inline int is_word(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
+
+/* Text beyond ASCII is matched on its shadow (`shadow_text`): one byte a character, ASCII as it is, and each other
+   character as the class the regexes put it in. These bytes are no ASCII character, so the ASCII classes below
+   (`[A-Za-z0-9_]`, the id's characters, hex, quotes) match none of them; `\b` and `\s`, which know Unicode, do */
+#define SH_WORD 0x80  /* \w: str.isalnum() */
+#define SH_SPACE 0x81 /* \s: str.isspace() */
+#define SH_OTHER 0x82
+/* \w of the regexes' `\b` */
+static inline int is_reword(unsigned char c) { return is_word(c) || c == SH_WORD; }
+/* \s of the regexes */
+static inline int is_respace(unsigned char c) { return is_pyspace(c) || c == SH_SPACE; }
 static inline int is_alnum(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
@@ -937,13 +949,13 @@ static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize
         for (int qt = 1; qt >= 0; qt--) {
             if (qt && !(r0 < n && is_quote(s[r0]))) continue;
             Py_ssize_t r = r0 + qt, w = r;
-            while (w < n && is_pyspace(s[w])) w++;
+            while (w < n && is_respace(s[w])) w++;
             for (Py_ssize_t k = w; k >= r; k--) {
-                if (!(k < n && (s[k] == ':' || s[k] == '=' || is_pyspace(s[k])))) continue;
+                if (!(k < n && (s[k] == ':' || s[k] == '=' || is_respace(s[k])))) continue;
                 for (int qt1 = 1; qt1 >= 0; qt1--) {
                     if (qt1 && !(k + 1 < n && is_quote(s[k + 1]))) continue;
                     Py_ssize_t t0 = k + 1 + qt1, w2 = t0;
-                    while (w2 < n && is_pyspace(s[w2])) w2++;
+                    while (w2 < n && is_respace(s[w2])) w2++;
                     for (Py_ssize_t k2 = w2; k2 >= t0; k2--) {
                         for (int qt2 = 1; qt2 >= 0; qt2--) {
                             if (qt2 && !(k2 < n && is_quote(s[k2]))) continue;
@@ -969,7 +981,7 @@ static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize
    before a word character, so none is tried) */
 static int bare_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t from, Py_ssize_t *gs, Py_ssize_t *ge) {
     for (Py_ssize_t p = from; p + 6 <= n; p++) {
-        if (memcmp(s + p, "trace_", 6) != 0 || (p > 0 && is_word(s[p - 1]))) continue;
+        if (memcmp(s + p, "trace_", 6) != 0 || (p > 0 && is_reword(s[p - 1]))) continue;
         Py_ssize_t d = p + 6;
         while (d < n && is_digit(s[d])) d++;
         if (d - (p + 6) < 10 || !(d < n && s[d] == '_')) continue;
@@ -980,7 +992,7 @@ static int bare_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t from, Py
             e += 2;
             while (e < n && ((s[e] >= 'a' && s[e] <= 'z') || is_digit(s[e]))) e++;
         }
-        if (e < n && is_word(s[e])) continue;
+        if (e < n && is_reword(s[e])) continue;
         *gs = p;
         *ge = e;
         return 1;
@@ -1011,7 +1023,7 @@ static int after_a_key(const unsigned char *s, Py_ssize_t at) {
 static int traceparent_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *gs) {
     static const int lens[] = {2, 32, 16, 2};
     for (Py_ssize_t p = 0; p + 55 <= n; p++) {
-        if (p > 0 && is_word(s[p - 1])) continue;
+        if (p > 0 && is_reword(s[p - 1])) continue;
         Py_ssize_t q = p;
         int ok = 1;
         for (int part = 0; part < 4 && ok; part++) {
@@ -1026,7 +1038,7 @@ static int traceparent_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *
                 q++;
             }
         }
-        if (!ok || (q < n && is_word(s[q]))) continue;
+        if (!ok || (q < n && is_reword(s[q]))) continue;
         *gs = p + 3;
         return 1;
     }
@@ -1050,8 +1062,49 @@ static Py_ssize_t find_at(const char *s, Py_ssize_t n, const char *w) {
 
 static int contains(const char *s, Py_ssize_t n, const char *w) { return find_at(s, n, w) >= 0; }
 
-/* traceid.from_message on text `m`: OK with *out, TS_NONE, or BAIL (text that is not ASCII) */
-static int from_message(Text *m, Text *out) {
+/* the shadow of UTF-8 text `m` at buf (room for m->n bytes): one byte a character, ASCII as it is, another
+   character SH_WORD, SH_SPACE or SH_OTHER by the class `\w` and `\s` give it. BAIL for a character the rules'
+   regexes match otherwise: one IGNORECASE matches to an ASCII letter (İ ı ſ and the Kelvin sign K, in `trace`,
+   `id` and `[A-Za-z0-9]`; the only ones, tests/test_fastparse_differential.py checks), and a decimal digit
+   beyond ASCII (`\d` of the bare id) */
+static int shadow_text(const Text *m, char *buf, Text *out) {
+    const unsigned char *s = (const unsigned char *)m->s;
+    Py_ssize_t n = 0;
+    for (Py_ssize_t k = 0; k < m->n;) {
+        unsigned char c = s[k];
+        if (c < 0x80) {
+            buf[n++] = (char)c;
+            k++;
+            continue;
+        }
+        int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        Py_UCS4 v = c & (0x7F >> len);
+        for (int j = 1; j < len; j++) v = v << 6 | (s[k + j] & 0x3F);
+        k += len;
+        if (v == 0x130 || v == 0x131 || v == 0x17F || v == 0x212A || Py_UNICODE_ISDECIMAL(v)) return BAIL;
+        buf[n++] = (char)(Py_UNICODE_ISALNUM(v) ? SH_WORD : Py_UNICODE_ISSPACE(v) ? SH_SPACE : SH_OTHER);
+    }
+    out->s = buf;
+    out->n = n;
+    out->ascii = 1;
+    return OK;
+}
+
+/* traceid.from_message on text `m`: OK with *out, TS_NONE, or BAIL. Text beyond ASCII is read on its shadow
+   (`shadow_text`, at `scratch`: room for m->n bytes; NULL: BAIL) when the rules would look inside it */
+static int from_message(Text *m, Text *out, char *scratch) {
+    Text shadow;
+    if (!m->ascii) {
+        /* what the rules look for, on the bytes: `race` in the text, or a `-` in 55 characters or more (the
+           text before Logpush's cut, below, holds no more) */
+        if (!contains(m->s, m->n, "race") && !contains(m->s, m->n, "RACE") &&
+            !(m->n >= 55 && memchr(m->s, '-', (size_t)m->n) != NULL))
+            return TS_NONE;
+        if (scratch == NULL) return BAIL;
+        int r = shadow_text(m, scratch, &shadow);
+        if (r != OK) return r;
+        m = &shadow;
+    }
     const unsigned char *s = (const unsigned char *)m->s;
     Py_ssize_t n = m->n, gs, ge;
     Py_ssize_t cut = find_at(m->s, n, "<<<Logpush: "); /* traceid._LOGPUSH_CUT: the text before it, cut */
@@ -1062,7 +1115,6 @@ static int from_message(Text *m, Text *out) {
     int race = contains(m->s, n, "race") || contains(m->s, n, "RACE");
     int dash = n >= 55 && memchr(m->s, '-', (size_t)n) != NULL;
     if (!race && !dash) return TS_NONE;
-    if (!m->ascii) return BAIL;
     if (race) {
         int stated;
         for (Py_ssize_t p = 0; p < n; p++) {
@@ -1116,7 +1168,9 @@ static int find_trace(P *p, int obj, Text *message, int ctx, PyObject **tid, PyO
         int h = get(p, ctx, "headers");
         if (h >= 0 && p->toks[h].type == T_OBJ && p->toks[h].n > 0) return BAIL; /* headers: Python's */
     }
-    r = from_message(message, &t);
+    char *scratch = message->ascii ? NULL : arena_alloc(p, message->n);
+    if (!message->ascii && scratch == NULL) return ERR;
+    r = from_message(message, &t, scratch);
     if (r == OK) {
         *how = S_MESSAGE;
         goto make;
@@ -1433,9 +1487,11 @@ static int put_member(P *p, char **o, int *first, const char *key, int v) {
 }
 
 /* convex_stream.backend_event: a Convex line's message, its trace id (from the text only), system and label */
-static int backend_event(Row *r, Text *msg) {
+static int backend_event(P *p, Row *r, Text *msg) {
     Text t;
-    int tr = from_message(msg, &t);
+    char *scratch = msg->ascii ? NULL : arena_alloc(p, msg->n);
+    if (!msg->ascii && scratch == NULL) return ERR;
+    int tr = from_message(msg, &t, scratch);
     if (tr == OK) {
         r->tid = text_obj(&t);
         NEED(r->tid, ERR);
@@ -1506,7 +1562,7 @@ static int convex_console(P *p, int obj, Row *r) {
     int lv = norm_level(p, get(p, obj, "log_level"), L_LOG);
     if (lv < 0) return lv;
     r->level = new_ref(S_LEVELS[lv]);
-    CHECK(backend_event(r, &msg));
+    CHECK(backend_event(p, r, &msg));
     return OK;
 }
 
@@ -1655,7 +1711,7 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
         if ((unsigned char)*c >= 0x80) ctx.ascii = 0;
     }
     Text mt = {mb, o - mb, ctx.ascii};
-    CHECK(backend_event(r, &msg));
+    CHECK(backend_event(p, r, &msg));
     r->context = ctx_empty ? new_ref(Py_None) : text_obj(&ctx);
     NEED(r->context, ERR);
     r->request_id = rr == OK ? text_obj(&rid) : new_ref(Py_None);
@@ -1855,7 +1911,9 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
         if (has_tid) {
             r->how = new_ref(S_FIELD);
         } else {
-            rc = from_message(&msg, &tid);
+            char *scratch = msg.ascii ? NULL : arena_alloc(p, msg.n);
+            if (!msg.ascii && scratch == NULL) goto fail_err;
+            rc = from_message(&msg, &tid, scratch);
             if (rc == OK) {
                 has_tid = 1;
                 r->how = new_ref(S_MESSAGE);
@@ -1905,7 +1963,9 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
         } else {
             msg = name;
         }
-        rc = from_message(&msg, &tid);
+        char *scratch = msg.ascii ? NULL : arena_alloc(p, msg.n);
+        if (!msg.ascii && scratch == NULL) goto fail_err;
+        rc = from_message(&msg, &tid, scratch);
         if (rc != OK && rc != TS_NONE) goto fail;
         int has_tid = rc == OK;
         rc = OK;
@@ -2268,13 +2328,17 @@ static PyObject *message_trace(PyObject *self, PyObject *arg) {
     if (s == NULL) return NULL;
     Text m = {s, n, PyUnicode_IS_ASCII(arg)};
     Text out;
-    int r = from_message(&m, &out);
+    char *scratch = m.ascii ? NULL : PyMem_Malloc((size_t)n);
+    if (!m.ascii && scratch == NULL) return PyErr_NoMemory();
+    int r = from_message(&m, &out, scratch);
+    PyObject *tid = r == OK ? text_obj(&out) : NULL;
+    PyMem_Free(scratch);
     if (r == BAIL) {
-        PyErr_SetString(PyExc_ValueError, "text the compiled matcher does not handle (not ASCII)");
+        PyErr_SetString(PyExc_ValueError, "text the compiled matcher does not handle (a character its classes do not)");
         return NULL;
     }
     if (r == TS_NONE) Py_RETURN_NONE;
-    return text_obj(&out);
+    return tid;
 }
 
 /* ---------------------------------------------------------------------------------------------- */

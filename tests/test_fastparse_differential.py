@@ -20,6 +20,7 @@ import gzip
 import json
 import os
 import random
+import re
 import sys
 import tracemalloc
 from collections import Counter
@@ -1338,6 +1339,14 @@ NON_ASCII_VALUES = {
                                 "status": "failure", "error_message": f"Fehler {UNI}", "execution_time_ms": 12,
                                 "occ_info": {"table": "nachrichten_é"},
                                 "usage": {"by_table": {"nachrichten_é": 3}, "😀": 1, "database_read_bytes": 2}},
+    # trace ids in text beyond ASCII (the matcher reads it by its characters' classes: `shadow_text`)
+    "browser-v2 text": {"message": f"Klick {UNI} traceparent {TRACEPARENT_OK}\u00a0angenommen", "level": "info",
+                        "context": {"timestamp": 1714910400000, "títel": UNI}},
+    "convex-stream console text": {"topic": "console", "timestamp": 1714910400000,
+                                   "message": f"'[users:get] trace_id:\u00a0trace_1754384400000_d30d10gy1 Grüße {UNI}'"},
+    "cf-logpush text": {"EventTimestampMs": 1714910400000,
+                        "Logs": [{"Level": "log", "Message": [f"[api] GET /é trace_id=trace_1754384400000_b18 {UNI}"]},
+                                 {"Level": "log", "Message": [f"😀étrace_1754384400000_x {UNI}"]}]},
     "cf-logpush": {"EventTimestampMs": 1714910400000, "ScriptName": "api-é", "Outcome": "ok",
                    "Event": {"RayID": "abc", "Request": {"URL": "http://x/é", "Method": "GET"},
                              "Response": {"Status": {"text": UNI}}},
@@ -1889,8 +1898,8 @@ def test_message_trace_equals_from_message_on_ascii(fast: Any) -> None:
 
 
 def test_message_trace_on_any_text_raises_or_agrees(fast: Any) -> None:
-    """For any text, message_trace either raises ValueError (text it does not handle) or equals
-    traceid.from_message."""
+    """For any text, message_trace either raises ValueError (text it does not read: a look-alike of an ASCII letter,
+    a decimal digit beyond ASCII, a lone surrogate) or equals traceid.from_message."""
 
     @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
@@ -1908,9 +1917,70 @@ def test_message_trace_on_any_text_raises_or_agrees(fast: Any) -> None:
         want = traceid.from_message(text)
         try:
             got = fast.message_trace(text)
-        except ValueError:
-            assert not text.isascii(), f"raised on ASCII text {text!r}"
+        except ValueError:  # a look-alike or digit it refuses, or a lone surrogate (no UTF-8 form)
+            assert _refused(text) or any(0xD800 <= ord(c) <= 0xDFFF for c in text), f"raised on {text!r}"
             return
         assert got == want, text
 
     run()
+
+
+# characters beyond ASCII in each class the trace-id regexes put them in: `\w` (letters, a superscript, a roman
+# numeral, a combining mark is not one), `\s` (no-break space, line and paragraph separators, NEL, ideographic space)
+# and neither (emoji, dashes, quotes, a zero-width space, the BOM, the euro sign)
+UNICODE_PIECES = ["é", "É", "日本", "ß", "²", "Ⅷ", "\u0301", "ª", "\u00a0", "\u2028", "\u2029", "\x85", "\u3000",
+                  "\u1680", "😀", "—", "–", "„", "“", "\u200b", "\ufeff", "€", "\U0001d7d8"]  # fmt: skip
+# what the compiled matcher refuses: the characters IGNORECASE matches to ASCII letters (the keyed pattern's
+# `trace`, `id` and `[A-Za-z0-9]`), and decimal digits beyond ASCII (`\d` of the bare id)
+LOOKALIKES = "\u0130\u0131\u017f\u212a"
+
+
+def _refused(text: str) -> bool:
+    return any(c in LOOKALIKES or (not c.isascii() and c.isdecimal()) for c in text)
+
+
+def test_the_characters_ignorecase_matches_to_ascii_letters_are_the_lookalikes() -> None:
+    """The compiled matcher reads other characters beyond ASCII by their `\\w` and `\\s` classes alone; these four
+    are the only ones the keyed pattern's letters and classes match under IGNORECASE (so it refuses them)."""
+    classes = re.compile(r"[A-Za-z0-9_.:\-]|x|t|r|a|c|e|i|d", re.IGNORECASE)
+    found = {chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF and classes.fullmatch(chr(c))}
+    assert found == set(LOOKALIKES)
+
+
+def test_message_trace_on_text_beyond_ascii_agrees(fast: Any) -> None:
+    """Text of the patterns' pieces with characters beyond ASCII of every class around them: message_trace equals
+    traceid.from_message, and raises (text it does not read) only for the look-alikes and digits it refuses."""
+    found = Counter[bool]()
+
+    @settings(max_examples=700, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        text=st.lists(
+            st.one_of(TRACE_TEXT, st.sampled_from(UNICODE_PIECES), st.text(alphabet=UNICODE, max_size=2)),
+            min_size=1,
+            max_size=6,
+        ).map("".join)
+    )
+    @example(text="é trace_id: abc1")
+    @example(text="étrace_1754384400000_abc trace_1754384400000_def")
+    @example(text="trace_1754384400000_abcé trace_1754384400000_abc😀")
+    @example(text="trace_id:\u00a0abc trace_id\u2028=\u3000'abc2'")
+    @example(text="日本 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01é")
+    @example(text="😀00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01—")
+    @example(text="—" * 50 + "-")
+    @example(text="trace_id: abcé")
+    @example(text="x<<<Logpush: é trace_id: abc")
+    @example(text="prev_trace_id:\u00a0trace_1754384400000_ab1 trace_1754384400000_cd2")
+    @example(text="trace_id: \u212aabc")
+    @example(text="trace_\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660_abc")
+    def run(text: str) -> None:
+        want = traceid.from_message(text)
+        try:
+            got = fast.message_trace(text)
+        except ValueError:
+            assert _refused(text), f"raised on text it reads: {text!r}"
+            return
+        assert got == want, text
+        found[want is not None] += 1
+
+    run()
+    assert found[True] >= 60, found

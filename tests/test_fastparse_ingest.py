@@ -151,9 +151,7 @@ def test_escaped_non_ascii_lines_take_the_fast_path_and_store_the_same(
     src.write_bytes(b"".join(out))
     assert b"\\ud83d\\ude00" in src.read_bytes()
     claimed, records = _same_with_and_without_the_fast_path(tmp_path, monkeypatch, src, rejects=5)
-    # the lines not claimed: non-ASCII text where a trace id is looked for in it (Convex console lines, Logpush
-    # parts naming `trace_id: …`), which the compiled matcher reads only as ASCII
-    assert claimed > records * 2 // 3
+    assert claimed > records * 4 // 5
 
 
 def _pretty(value: Any, indent: str = "") -> bytes:
