@@ -332,16 +332,20 @@ static unsigned int next_char(const unsigned char *s, Py_ssize_t *k) {
     return v;
 }
 
-/* whether two keys are the same text: as written, or when either holds escapes, character by character */
-static int keys_equal(P *p, Tok *a, Tok *b) {
-    int32_t la = a->end - a->start, lb = b->end - b->start;
-    if (!((a->flags | b->flags) & F_ESC))
-        return la == lb && memcmp(p->s + a->start, p->s + b->start, (size_t)la) == 0;
+/* whether two keys, one holding escapes, are the same text: character by character */
+static int same_chars(P *p, Tok *a, Tok *b) {
     Py_ssize_t i = a->start + 1, j = b->start + 1, ie = a->end - 1, je = b->end - 1;
     while (i < ie && j < je) {
         if (next_char(p->s, &i) != next_char(p->s, &j)) return 0;
     }
     return i == ie && j == je;
+}
+
+/* whether two keys are the same text: as written, or when either holds escapes, by their characters */
+static inline int keys_equal(P *p, Tok *a, Tok *b) {
+    int32_t la = a->end - a->start, lb = b->end - b->start;
+    if ((a->flags | b->flags) & F_ESC) return same_chars(p, a, b);
+    return la == lb && memcmp(p->s + a->start, p->s + b->start, (size_t)la) == 0;
 }
 
 static int parse_container(P *p, int depth, int is_obj) {
