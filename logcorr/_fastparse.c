@@ -5,16 +5,19 @@
  * it, or None when it does not claim the line. It claims only what it reproduces exactly:
  *
  *   - one JSON object, strictly valid (what orjson accepts), no duplicate keys at any level,
- *     nesting under 64 levels, integers of at most 18 digits, no `\u` surrogate escapes;
+ *     nesting under 64 levels, integers of at most 18 digits, `\u` surrogate escapes only in pairs (orjson
+ *     refuses the line otherwise); keys without escapes that spell a plain ASCII character (`\u0061`);
  *   - the formats browser-v1, browser-v2, worker-record, cf-logpush and convex-stream (topics `console`
  *     and `function_execution`),
  *     detected by the same key cascade as logcorr.sources.detect;
  *   - every value it copies as JSON (a context object, an object console argument) in the form
  *     orjson.dumps writes but for whitespace between its tokens (` ` `\t` `\r` `\n`, as json.dumps and
- *     `jq` write it), which the copy leaves out (`put_json`): no floats, only the escapes orjson writes
- *     (\" \\ \n \r \t \b \f);
+ *     `jq` write it), which the copy leaves out (`put_json`), and for escapes orjson writes otherwise (`\u`
+ *     and `\/`, as Python's json.dumps writes non-ASCII text) the characters they stand for, escaped again as
+ *     orjson escapes (`put_str`); no floats;
  *   - timestamps as integers, or ISO strings of the form YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|+HH:MM];
- *   - text the trace-id rules read as ASCII whenever the Python rules would look inside it.
+ *   - text the trace-id rules read without a character their regexes match otherwise than its class says
+ *     (`shadow_text`: İ ı ſ K, which IGNORECASE matches to ASCII letters; decimal digits beyond ASCII).
  *
  * Everything else (and every record the Python path would reject or skip) returns None and goes the
  * Python way, which stays the reference: tests/test_fastparse_differential.py compares the two.
@@ -42,9 +45,13 @@ enum { T_OBJ, T_ARR, T_STR, T_INT, T_FLOAT, T_TRUE, T_FALSE, T_NULL };
 
 #define F_ESC 1      /* a string holding backslash escapes */
 #define F_NONASCII 2 /* a string holding bytes >= 0x80 */
-#define F_NONCANON 4 /* orjson.dumps would write the value otherwise, and not only without whitespace */
+#define F_NONCANON 4 /* a float (or a container holding one): orjson.dumps may write it otherwise */
 #define F_WS 8       /* whitespace between the tokens of a container (or of one inside it): orjson.dumps writes
                         the bytes without it, when F_NONCANON is not set too */
+#define F_REESC 16   /* a `\u` or `\/` escape in a string (or in a container, keys too): orjson.dumps writes the
+                        character it stands for as the rest of the text (`put_str`) */
+#define F_ALIAS 32   /* a string with a `\u` escape of a printable ASCII character other than " \ /: it may be a
+                        name spelled without escapes (`mess\u0061ge`), which lookups compare as written */
 
 typedef struct {
     uint8_t type;
@@ -130,6 +137,43 @@ static int hexval(unsigned char c) {
     return -1;
 }
 
+/* the value of the 4 hex digits at s (of at most `left` bytes), or -1 */
+static int hex4(const unsigned char *s, Py_ssize_t left) {
+    if (left < 4) return -1;
+    int v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(s[k]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* the character of the escape at s[*k] (a backslash, in a string parse_string accepted), *k moved past it: a
+   surrogate pair is one character */
+static unsigned int escaped_char(const unsigned char *s, Py_ssize_t *k) {
+    unsigned char e = s[*k + 1];
+    *k += 2;
+    switch (e) {
+        case 'n': return '\n';
+        case 'r': return '\r';
+        case 't': return '\t';
+        case 'b': return '\b';
+        case 'f': return '\f';
+        case 'u': {
+            unsigned int v = (unsigned int)hex4(s + *k, 4);
+            *k += 4;
+            if (v >= 0xD800 && v <= 0xDBFF) { /* its low half follows (parse_string made sure) */
+                unsigned int w = (unsigned int)hex4(s + *k + 2, 4);
+                *k += 6;
+                v = 0x10000 + ((v - 0xD800) << 10) + (w - 0xDC00);
+            }
+            return v;
+        }
+        default: return e; /* " \ / */
+    }
+}
+
 /* whether any of the 8 bytes in x may be one parse_string must look at: a quote, a backslash, a control
    character or a byte >= 0x80 (exact when there is none; a byte after one may be reported too) */
 #define ONES 0x0101010101010101ULL
@@ -164,21 +208,28 @@ static int parse_string(P *p) {
                     pos += 2;
                     break;
                 case '/':
-                    flags |= F_NONCANON;
+                    flags |= F_REESC;
                     pos += 2;
                     break;
                 case 'u': {
-                    if (pos + 6 > len) return BAIL;
-                    int v = 0;
-                    for (int k = 2; k < 6; k++) {
-                        int h = hexval(s[pos + k]);
-                        if (h < 0) return BAIL;
-                        v = v * 16 + h;
+                    int v = hex4(s + pos + 2, len - pos - 2);
+                    if (v < 0) return BAIL;
+                    if (v >= 0xD800 && v <= 0xDBFF) {
+                        /* a pair, high then low: anything else (a lone half, halves reversed, a high one followed by
+                           another character) orjson refuses, and the Python path rejects the line */
+                        if (pos + 12 > len || s[pos + 6] != '\\' || s[pos + 7] != 'u') return BAIL;
+                        int w = hex4(s + pos + 8, len - pos - 8);
+                        if (w < 0xDC00 || w > 0xDFFF) return BAIL;
+                        flags |= F_NONASCII;
+                        pos += 12;
+                    } else if (v >= 0xDC00 && v <= 0xDFFF) {
+                        return BAIL;
+                    } else {
+                        if (v >= 0x80) flags |= F_NONASCII;
+                        if (v > 0x20 && v < 0x7F && v != '"' && v != '\\' && v != '/') flags |= F_ALIAS;
+                        pos += 6;
                     }
-                    if (v >= 0xD800 && v <= 0xDFFF) return BAIL; /* surrogates: left to orjson */
-                    flags |= F_NONCANON;
-                    if (v >= 0x80) flags |= F_NONASCII;
-                    pos += 6;
+                    flags |= F_REESC;
                     break;
                 }
                 default:
@@ -266,8 +317,34 @@ static int parse_literal(P *p, const char *word, int type) {
     return i;
 }
 
-static int keys_equal(P *p, Tok *a, Tok *b) {
+/* the character at s[*k] of a string parse_string accepted (escapes and UTF-8 decoded), *k moved past it */
+static unsigned int next_char(const unsigned char *s, Py_ssize_t *k) {
+    unsigned char c = s[*k];
+    if (c == '\\') return escaped_char(s, k);
+    if (c < 0x80) {
+        (*k)++;
+        return c;
+    }
+    int n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    unsigned int v = c & (0x7F >> n);
+    for (int j = 1; j < n; j++) v = v << 6 | (s[*k + j] & 0x3F);
+    *k += n;
+    return v;
+}
+
+/* whether two keys, one holding escapes, are the same text: character by character */
+static int same_chars(P *p, Tok *a, Tok *b) {
+    Py_ssize_t i = a->start + 1, j = b->start + 1, ie = a->end - 1, je = b->end - 1;
+    while (i < ie && j < je) {
+        if (next_char(p->s, &i) != next_char(p->s, &j)) return 0;
+    }
+    return i == ie && j == je;
+}
+
+/* whether two keys are the same text: as written, or when either holds escapes, by their characters */
+static inline int keys_equal(P *p, Tok *a, Tok *b) {
     int32_t la = a->end - a->start, lb = b->end - b->start;
+    if ((a->flags | b->flags) & F_ESC) return same_chars(p, a, b);
     return la == lb && memcmp(p->s + a->start, p->s + b->start, (size_t)la) == 0;
 }
 
@@ -290,7 +367,11 @@ static int parse_container(P *p, int depth, int is_obj) {
                 int k = parse_string(p);
                 if (k < 0) return k;
                 Tok *kt = &p->toks[k];
-                if (kt->flags & F_ESC) return BAIL; /* escaped keys could be duplicates in disguise */
+                /* a key spelling a plain character with an escape may be a name looked up as written: Python's.
+                   Other escapes (`\u00e9`, `\"`) make a key no name this module looks up; keys_equal compares their
+                   characters */
+                if (kt->flags & F_ALIAS) return BAIL;
+                flags |= kt->flags & F_REESC;
                 if (n >= MAX_KEYS) return BAIL;
                 for (int j = 0; j < n; j++) {
                     if (keys_equal(p, &p->toks[keys[j]], kt)) return BAIL; /* orjson keeps the last */
@@ -303,7 +384,7 @@ static int parse_container(P *p, int depth, int is_obj) {
             }
             int v = parse_value(p, depth + 1);
             if (v < 0) return v;
-            flags |= p->toks[v].flags & (F_NONCANON | F_WS);
+            flags |= p->toks[v].flags & (F_NONCANON | F_WS | F_REESC);
             n++;
             if (skip_ws(p)) flags |= F_WS;
             if (p->pos >= p->len) return BAIL;
@@ -409,8 +490,13 @@ static void put_utf8(char **out, unsigned int v) {
     } else if (v < 0x800) {
         *o++ = (char)(0xC0 | (v >> 6));
         *o++ = (char)(0x80 | (v & 0x3F));
-    } else {
+    } else if (v < 0x10000) {
         *o++ = (char)(0xE0 | (v >> 12));
+        *o++ = (char)(0x80 | ((v >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (v & 0x3F));
+    } else {
+        *o++ = (char)(0xF0 | (v >> 18));
+        *o++ = (char)(0x80 | ((v >> 12) & 0x3F));
         *o++ = (char)(0x80 | ((v >> 6) & 0x3F));
         *o++ = (char)(0x80 | (v & 0x3F));
     }
@@ -431,28 +517,12 @@ static int str_text(P *p, int i, Text *out) {
     char *buf = arena_alloc(p, n);
     if (buf == NULL) return ERR;
     char *o = buf;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        char c = raw[k];
-        if (c != '\\') {
-            *o++ = c;
+    for (Py_ssize_t k = 0; k < n;) {
+        if (raw[k] != '\\') {
+            *o++ = raw[k++];
             continue;
         }
-        char e = raw[++k];
-        switch (e) {
-            case 'n': *o++ = '\n'; break;
-            case 'r': *o++ = '\r'; break;
-            case 't': *o++ = '\t'; break;
-            case 'b': *o++ = '\b'; break;
-            case 'f': *o++ = '\f'; break;
-            case 'u': {
-                unsigned int v = 0;
-                for (int j = 1; j <= 4; j++) v = v * 16 + (unsigned int)hexval((unsigned char)raw[k + j]);
-                put_utf8(&o, v);
-                k += 4;
-                break;
-            }
-            default: *o++ = e; /* " \ / */
-        }
+        put_utf8(&o, escaped_char((const unsigned char *)raw, &k)); /* never longer than the escape */
     }
     out->s = buf;
     out->n = o - buf;
@@ -468,25 +538,75 @@ static PyObject *text_obj(Text *t) {
     return PyUnicode_DecodeUTF8(t->s, t->n, "strict");
 }
 
+/* string token i (a key too) as orjson.dumps writes it, at o: its bytes, or with `\u` or `\/` escapes (F_REESC)
+   the characters they stand for, escaped as orjson escapes (" \ and the control characters, \b \t \n \f \r
+   or \u00xx) and else as UTF-8; the escapes orjson writes itself kept. Never longer than the string. */
+static char *put_str(P *p, int i, char *o) {
+    const unsigned char *s = p->s;
+    const Tok *t = &p->toks[i];
+    if (!(t->flags & F_REESC)) {
+        memcpy(o, s + t->start, (size_t)(t->end - t->start));
+        return o + (t->end - t->start);
+    }
+    static const char hex[] = "0123456789abcdef";
+    Py_ssize_t k = t->start + 1, end = t->end - 1;
+    *o++ = '"';
+    while (k < end) {
+        if (s[k] != '\\') {
+            *o++ = (char)s[k++];
+            continue;
+        }
+        if (s[k + 1] != 'u' && s[k + 1] != '/') { /* \" \\ \n \r \t \b \f: orjson's own */
+            *o++ = '\\';
+            *o++ = (char)s[k + 1];
+            k += 2;
+            continue;
+        }
+        unsigned int v = escaped_char(s, &k);
+        if (v == '"' || v == '\\') {
+            *o++ = '\\';
+            *o++ = (char)v;
+        } else if (v < 0x20) {
+            *o++ = '\\';
+            switch (v) {
+                case '\b': *o++ = 'b'; break;
+                case '\t': *o++ = 't'; break;
+                case '\n': *o++ = 'n'; break;
+                case '\f': *o++ = 'f'; break;
+                case '\r': *o++ = 'r'; break;
+                default:
+                    memcpy(o, "u00", 3);
+                    o[3] = hex[v >> 4];
+                    o[4] = hex[v & 15];
+                    o += 5;
+            }
+        } else {
+            put_utf8(&o, v);
+        }
+    }
+    *o++ = '"';
+    return o;
+}
+
 /* the JSON of token i (not flagged F_NONCANON) as orjson.dumps writes it, at o, where there is room for its
    bytes in the line: those bytes, or for a container spelled with whitespace between its tokens (F_WS) the
-   bytes without that whitespace. The strings in it (keys too) are copied whole, so only whitespace between
-   tokens is left out: numbers, literals and punctuation hold none. Returns the end of what it wrote. */
+   bytes without that whitespace, and its strings (keys too) as put_str writes them: numbers, literals and
+   punctuation hold no whitespace. Returns the end of what it wrote. */
 static char *put_json(P *p, int i, char *o) {
     const unsigned char *s = p->s;
     int32_t pos = p->toks[i].start, end = p->toks[i].end;
-    if (!(p->toks[i].flags & F_WS)) {
+    if (!(p->toks[i].flags & (F_WS | F_REESC))) {
         memcpy(o, s + pos, (size_t)(end - pos));
         return o + (end - pos);
     }
+    if (p->toks[i].type == T_STR) return put_str(p, i, o);
     for (int k = i + 1; k < p->toks[i].next; k++) {
         const Tok *t = &p->toks[k];
         if (t->type != T_STR) continue;
         for (; pos < t->start; pos++) {
             if (!is_jws(s[pos])) *o++ = (char)s[pos];
         }
-        memcpy(o, s + t->start, (size_t)(t->end - t->start));
-        o += t->end - t->start;
+        o = put_str(p, k, o);
         pos = t->end;
     }
     for (; pos < end; pos++) {
@@ -496,11 +616,11 @@ static char *put_json(P *p, int i, char *o) {
 }
 
 /* the JSON text of token i as orjson.dumps writes it (put_json), in the line or in the arena; BAIL when
-   orjson would write it otherwise than without whitespace (F_NONCANON: floats, escapes it writes differently) */
+   orjson would write it otherwise than put_json does (F_NONCANON: floats) */
 static int json_text(P *p, int i, Text *out) {
     Tok *t = &p->toks[i];
     if (t->flags & F_NONCANON) return BAIL;
-    if (t->flags & F_WS) {
+    if (t->flags & (F_WS | F_REESC)) {
         char *buf = arena_alloc(p, t->end - t->start);
         if (buf == NULL) return ERR;
         out->s = buf;
@@ -793,6 +913,17 @@ static int from_fields(P *p, int obj, Text *out) {
 static inline int is_word(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
+
+/* Text beyond ASCII is matched on its shadow (`shadow_text`): one byte a character, ASCII as it is, and each other
+   character as the class the regexes put it in. These bytes are no ASCII character, so the ASCII classes below
+   (`[A-Za-z0-9_]`, the id's characters, hex, quotes) match none of them; `\b` and `\s`, which know Unicode, do */
+#define SH_WORD 0x80  /* \w: str.isalnum() */
+#define SH_SPACE 0x81 /* \s: str.isspace() */
+#define SH_OTHER 0x82
+/* \w of the regexes' `\b` */
+static inline int is_reword(unsigned char c) { return is_word(c) || c == SH_WORD; }
+/* \s of the regexes */
+static inline int is_respace(unsigned char c) { return is_pyspace(c) || c == SH_SPACE; }
 static inline int is_alnum(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
@@ -822,13 +953,13 @@ static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize
         for (int qt = 1; qt >= 0; qt--) {
             if (qt && !(r0 < n && is_quote(s[r0]))) continue;
             Py_ssize_t r = r0 + qt, w = r;
-            while (w < n && is_pyspace(s[w])) w++;
+            while (w < n && is_respace(s[w])) w++;
             for (Py_ssize_t k = w; k >= r; k--) {
-                if (!(k < n && (s[k] == ':' || s[k] == '=' || is_pyspace(s[k])))) continue;
+                if (!(k < n && (s[k] == ':' || s[k] == '=' || is_respace(s[k])))) continue;
                 for (int qt1 = 1; qt1 >= 0; qt1--) {
                     if (qt1 && !(k + 1 < n && is_quote(s[k + 1]))) continue;
                     Py_ssize_t t0 = k + 1 + qt1, w2 = t0;
-                    while (w2 < n && is_pyspace(s[w2])) w2++;
+                    while (w2 < n && is_respace(s[w2])) w2++;
                     for (Py_ssize_t k2 = w2; k2 >= t0; k2--) {
                         for (int qt2 = 1; qt2 >= 0; qt2--) {
                             if (qt2 && !(k2 < n && is_quote(s[k2]))) continue;
@@ -854,7 +985,7 @@ static int keyed_at(const unsigned char *s, Py_ssize_t n, Py_ssize_t p, Py_ssize
    before a word character, so none is tried) */
 static int bare_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t from, Py_ssize_t *gs, Py_ssize_t *ge) {
     for (Py_ssize_t p = from; p + 6 <= n; p++) {
-        if (memcmp(s + p, "trace_", 6) != 0 || (p > 0 && is_word(s[p - 1]))) continue;
+        if (memcmp(s + p, "trace_", 6) != 0 || (p > 0 && is_reword(s[p - 1]))) continue;
         Py_ssize_t d = p + 6;
         while (d < n && is_digit(s[d])) d++;
         if (d - (p + 6) < 10 || !(d < n && s[d] == '_')) continue;
@@ -865,7 +996,7 @@ static int bare_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t from, Py
             e += 2;
             while (e < n && ((s[e] >= 'a' && s[e] <= 'z') || is_digit(s[e]))) e++;
         }
-        if (e < n && is_word(s[e])) continue;
+        if (e < n && is_reword(s[e])) continue;
         *gs = p;
         *ge = e;
         return 1;
@@ -896,7 +1027,7 @@ static int after_a_key(const unsigned char *s, Py_ssize_t at) {
 static int traceparent_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *gs) {
     static const int lens[] = {2, 32, 16, 2};
     for (Py_ssize_t p = 0; p + 55 <= n; p++) {
-        if (p > 0 && is_word(s[p - 1])) continue;
+        if (p > 0 && is_reword(s[p - 1])) continue;
         Py_ssize_t q = p;
         int ok = 1;
         for (int part = 0; part < 4 && ok; part++) {
@@ -911,7 +1042,7 @@ static int traceparent_search(const unsigned char *s, Py_ssize_t n, Py_ssize_t *
                 q++;
             }
         }
-        if (!ok || (q < n && is_word(s[q]))) continue;
+        if (!ok || (q < n && is_reword(s[q]))) continue;
         *gs = p + 3;
         return 1;
     }
@@ -935,8 +1066,49 @@ static Py_ssize_t find_at(const char *s, Py_ssize_t n, const char *w) {
 
 static int contains(const char *s, Py_ssize_t n, const char *w) { return find_at(s, n, w) >= 0; }
 
-/* traceid.from_message on text `m`: OK with *out, TS_NONE, or BAIL (text that is not ASCII) */
-static int from_message(Text *m, Text *out) {
+/* the shadow of UTF-8 text `m` at buf (room for m->n bytes): one byte a character, ASCII as it is, another
+   character SH_WORD, SH_SPACE or SH_OTHER by the class `\w` and `\s` give it. BAIL for a character the rules'
+   regexes match otherwise: one IGNORECASE matches to an ASCII letter (İ ı ſ and the Kelvin sign K, in `trace`,
+   `id` and `[A-Za-z0-9]`; the only ones, tests/test_fastparse_differential.py checks), and a decimal digit
+   beyond ASCII (`\d` of the bare id) */
+static int shadow_text(const Text *m, char *buf, Text *out) {
+    const unsigned char *s = (const unsigned char *)m->s;
+    Py_ssize_t n = 0;
+    for (Py_ssize_t k = 0; k < m->n;) {
+        unsigned char c = s[k];
+        if (c < 0x80) {
+            buf[n++] = (char)c;
+            k++;
+            continue;
+        }
+        int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        Py_UCS4 v = c & (0x7F >> len);
+        for (int j = 1; j < len; j++) v = v << 6 | (s[k + j] & 0x3F);
+        k += len;
+        if (v == 0x130 || v == 0x131 || v == 0x17F || v == 0x212A || Py_UNICODE_ISDECIMAL(v)) return BAIL;
+        buf[n++] = (char)(Py_UNICODE_ISALNUM(v) ? SH_WORD : Py_UNICODE_ISSPACE(v) ? SH_SPACE : SH_OTHER);
+    }
+    out->s = buf;
+    out->n = n;
+    out->ascii = 1;
+    return OK;
+}
+
+/* traceid.from_message on text `m`: OK with *out, TS_NONE, or BAIL. Text beyond ASCII is read on its shadow
+   (`shadow_text`, at `scratch`: room for m->n bytes; NULL: BAIL) when the rules would look inside it */
+static int from_message(Text *m, Text *out, char *scratch) {
+    Text shadow;
+    if (!m->ascii) {
+        /* what the rules look for, on the bytes: `race` in the text, or a `-` in 55 characters or more (the
+           text before Logpush's cut, below, holds no more) */
+        if (!contains(m->s, m->n, "race") && !contains(m->s, m->n, "RACE") &&
+            !(m->n >= 55 && memchr(m->s, '-', (size_t)m->n) != NULL))
+            return TS_NONE;
+        if (scratch == NULL) return BAIL;
+        int r = shadow_text(m, scratch, &shadow);
+        if (r != OK) return r;
+        m = &shadow;
+    }
     const unsigned char *s = (const unsigned char *)m->s;
     Py_ssize_t n = m->n, gs, ge;
     Py_ssize_t cut = find_at(m->s, n, "<<<Logpush: "); /* traceid._LOGPUSH_CUT: the text before it, cut */
@@ -947,7 +1119,6 @@ static int from_message(Text *m, Text *out) {
     int race = contains(m->s, n, "race") || contains(m->s, n, "RACE");
     int dash = n >= 55 && memchr(m->s, '-', (size_t)n) != NULL;
     if (!race && !dash) return TS_NONE;
-    if (!m->ascii) return BAIL;
     if (race) {
         int stated;
         for (Py_ssize_t p = 0; p < n; p++) {
@@ -1001,7 +1172,9 @@ static int find_trace(P *p, int obj, Text *message, int ctx, PyObject **tid, PyO
         int h = get(p, ctx, "headers");
         if (h >= 0 && p->toks[h].type == T_OBJ && p->toks[h].n > 0) return BAIL; /* headers: Python's */
     }
-    r = from_message(message, &t);
+    char *scratch = message->ascii ? NULL : arena_alloc(p, message->n);
+    if (!message->ascii && scratch == NULL) return ERR;
+    r = from_message(message, &t, scratch);
     if (r == OK) {
         *how = S_MESSAGE;
         goto make;
@@ -1318,9 +1491,11 @@ static int put_member(P *p, char **o, int *first, const char *key, int v) {
 }
 
 /* convex_stream.backend_event: a Convex line's message, its trace id (from the text only), system and label */
-static int backend_event(Row *r, Text *msg) {
+static int backend_event(P *p, Row *r, Text *msg) {
     Text t;
-    int tr = from_message(msg, &t);
+    char *scratch = msg->ascii ? NULL : arena_alloc(p, msg->n);
+    if (!msg->ascii && scratch == NULL) return ERR;
+    int tr = from_message(msg, &t, scratch);
     if (tr == OK) {
         r->tid = text_obj(&t);
         NEED(r->tid, ERR);
@@ -1391,7 +1566,7 @@ static int convex_console(P *p, int obj, Row *r) {
     int lv = norm_level(p, get(p, obj, "log_level"), L_LOG);
     if (lv < 0) return lv;
     r->level = new_ref(S_LEVELS[lv]);
-    CHECK(backend_event(r, &msg));
+    CHECK(backend_event(p, r, &msg));
     return OK;
 }
 
@@ -1530,8 +1705,7 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
             if (p->toks[v].flags & F_NONCANON) return BAIL;
             if (!first) *o++ = ',';
             first = 0;
-            memcpy(o, p->s + kt->start, (size_t)(kt->end - kt->start));
-            o += kt->end - kt->start;
+            o = put_str(p, k, o);
             *o++ = ':';
             o = put_json(p, v, o);
         }
@@ -1541,7 +1715,7 @@ static int convex_execution(P *p, int obj, Row *r, PyObject **metric, int64_t *m
         if ((unsigned char)*c >= 0x80) ctx.ascii = 0;
     }
     Text mt = {mb, o - mb, ctx.ascii};
-    CHECK(backend_event(r, &msg));
+    CHECK(backend_event(p, r, &msg));
     r->context = ctx_empty ? new_ref(Py_None) : text_obj(&ctx);
     NEED(r->context, ERR);
     r->request_id = rr == OK ? text_obj(&rid) : new_ref(Py_None);
@@ -1653,13 +1827,18 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
     const char *rid = NULL;
     Py_ssize_t rid_n = 0;
     if (ray >= 0 && p->toks[ray].type == T_STR && p->toks[ray].end - p->toks[ray].start > 2) {
-        if (p->toks[ray].flags & (F_ESC | F_NONASCII)) return BAIL;
-        const char *raw = (const char *)p->s + p->toks[ray].start + 1;
-        Py_ssize_t n = p->toks[ray].end - p->toks[ray].start - 2, k = 0;
-        while (k < n && raw[k] != '-') k++;
+        if (p->toks[ray].flags & F_NONASCII) return BAIL; /* str.lower() knows more than ASCII */
+        Text rt;
+        CHECK(str_text(p, ray, &rt));
+        Py_ssize_t k = 0;
+        while (k < rt.n && rt.s[k] != '-') k++;
         char *low = arena_alloc(p, k + 1);
         if (low == NULL) return ERR;
-        for (Py_ssize_t j = 0; j < k; j++) low[j] = (char)lower((unsigned char)raw[j]);
+        for (Py_ssize_t j = 0; j < k; j++) {
+            unsigned char c = (unsigned char)rt.s[j];
+            if (c == '"' || c == '\\' || c < 0x20) return BAIL; /* written into the context as it is: no escapes */
+            low[j] = (char)lower(c);
+        }
         rid = low;
         rid_n = k;
     }
@@ -1736,7 +1915,9 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
         if (has_tid) {
             r->how = new_ref(S_FIELD);
         } else {
-            rc = from_message(&msg, &tid);
+            char *scratch = msg.ascii ? NULL : arena_alloc(p, msg.n);
+            if (!msg.ascii && scratch == NULL) goto fail_err;
+            rc = from_message(&msg, &tid, scratch);
             if (rc == OK) {
                 has_tid = 1;
                 r->how = new_ref(S_MESSAGE);
@@ -1786,7 +1967,9 @@ static int logpush(P *p, int obj, Row *rows, int *nrows, PyObject **metric, int6
         } else {
             msg = name;
         }
-        rc = from_message(&msg, &tid);
+        char *scratch = msg.ascii ? NULL : arena_alloc(p, msg.n);
+        if (!msg.ascii && scratch == NULL) goto fail_err;
+        rc = from_message(&msg, &tid, scratch);
         if (rc != OK && rc != TS_NONE) goto fail;
         int has_tid = rc == OK;
         rc = OK;
@@ -2149,13 +2332,17 @@ static PyObject *message_trace(PyObject *self, PyObject *arg) {
     if (s == NULL) return NULL;
     Text m = {s, n, PyUnicode_IS_ASCII(arg)};
     Text out;
-    int r = from_message(&m, &out);
+    char *scratch = m.ascii ? NULL : PyMem_Malloc((size_t)n);
+    if (!m.ascii && scratch == NULL) return PyErr_NoMemory();
+    int r = from_message(&m, &out, scratch);
+    PyObject *tid = r == OK ? text_obj(&out) : NULL;
+    PyMem_Free(scratch);
     if (r == BAIL) {
-        PyErr_SetString(PyExc_ValueError, "text the compiled matcher does not handle (not ASCII)");
+        PyErr_SetString(PyExc_ValueError, "text the compiled matcher does not handle (a character its classes do not)");
         return NULL;
     }
     if (r == TS_NONE) Py_RETURN_NONE;
-    return text_obj(&out);
+    return tid;
 }
 
 /* ---------------------------------------------------------------------------------------------- */

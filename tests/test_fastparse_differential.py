@@ -20,6 +20,7 @@ import gzip
 import json
 import os
 import random
+import re
 import sys
 import tracemalloc
 from collections import Counter
@@ -1313,6 +1314,215 @@ def test_whitespace_between_tokens_changes_no_claim(fast: Any, name: str) -> Non
     plain()
 
 
+# non-ASCII text (accents, CJK, an emoji above the BMP, a line separator, DEL, a slash) in the strings of each claimed
+# format that the fast path decodes (a message, a console argument, an error message, a Logpush part) or copies as
+# JSON (a context, its keys too, an object argument, a component path, occ_info and usage entries, a Logpush status,
+# URL and script name)
+UNI = "Café Zürich — 日本語 😀 \u2028\x7f/"
+NON_ASCII_VALUES = {
+    "browser-v1": {"level": "log", "args": [f"Suche {UNI}", {"page": "/wissen/é", "ms": [585, {"ü": "😀"}]}],
+                   "timestamp": 1714910400000, "system_area": "browser", "user_id": "user_é",
+                   "stack_trace": f"Error: {UNI}\n    at x (é.js:1:2)"},
+    "browser-v2": {"trace_id": "trace_1714910400000_abc", "message": f"Klick {UNI}", "level": "info",
+                   "system": "browser", "user_id": "user_é",
+                   "context": {"timestamp": 1714910400000, "url": "http://x/é?q=😀", "títel": UNI, "headers": {}}},
+    "worker-record": {"id": "1_é", "trace_id": "trace_1714910400000_abc", "message": f"gespeichert {UNI}",
+                      "level": "log", "timestamp": 1714910400000,
+                      "context": {"timestamp": 1714910399990, "url": "http://x/é", "tags": ["ä", "😀", "\u0000"]}},
+    "convex-stream console": {"topic": "console", "timestamp": 1714910400000, "message": f"'Grüße {UNI}'",
+                              "function": {"path": "a:b", "type": "query", "request_id": "r1",
+                                           "component_path": {"name": f"agents {UNI}"}},
+                              "convex": {"deployment_name": "otter-é"}},
+    "convex-stream execution": {"topic": "function_execution", "timestamp": 1714910400000,
+                                "function": {"path": "a:b", "type": "query", "request_id": "r1",
+                                             "component_path": "agents/é"},
+                                "status": "failure", "error_message": f"Fehler {UNI}", "execution_time_ms": 12,
+                                "occ_info": {"table": "nachrichten_é"},
+                                "usage": {"by_table": {"nachrichten_é": 3}, "😀": 1, "database_read_bytes": 2}},
+    # trace ids in text beyond ASCII (the matcher reads it by its characters' classes: `shadow_text`)
+    "browser-v2 text": {"message": f"Klick {UNI} traceparent {TRACEPARENT_OK}\u00a0angenommen", "level": "info",
+                        "context": {"timestamp": 1714910400000, "títel": UNI}},
+    "convex-stream console text": {"topic": "console", "timestamp": 1714910400000,
+                                   "message": f"'[users:get] trace_id:\u00a0trace_1754384400000_d30d10gy1 Grüße {UNI}'"},
+    "cf-logpush text": {"EventTimestampMs": 1714910400000,
+                        "Logs": [{"Level": "log", "Message": [f"[api] GET /é trace_id=trace_1754384400000_b18 {UNI}"]},
+                                 {"Level": "log", "Message": [f"😀étrace_1754384400000_x {UNI}"]}]},
+    "cf-logpush": {"EventTimestampMs": 1714910400000, "ScriptName": "api-é", "Outcome": "ok",
+                   "Event": {"RayID": "abc", "Request": {"URL": "http://x/é", "Method": "GET"},
+                             "Response": {"Status": {"text": UNI}}},
+                   "Logs": [{"Level": "log", "Message": [f"x {UNI}", {"trace_id": "t2", "note": UNI}]}],
+                   "Exceptions": [{"Name": "Fehler", "Message": {"warum": UNI}}]},
+}  # fmt: skip
+
+
+def _escaped_spellings(record: dict[str, Any]) -> list[bytes]:
+    """`record` as Python's json.dumps writes it (non-ASCII as \\uXXXX, surrogate pairs above the BMP), with and
+    without its spaces, and with the escapes orjson writes otherwise: upper-case hex, `\\/`, `\\u0022` for a quote
+    and `\\u000a` for a line feed, whitespace drawn between tokens."""
+    out = [json.dumps(record).encode(), json.dumps(record, separators=(",", ":")).encode()]
+    out.append(encode(record, Style(ascii_only=True, upper_hex=True)))
+    for seed in range(6):
+        style = Style(
+            ascii_only=True, escape_slash=True, long_escapes=True, upper_hex=seed % 2 == 1, seed=seed
+        )
+        out.append(encode(record, replace(style, ws=seed >= 3)))
+    return out
+
+
+@pytest.mark.parametrize("name", NON_ASCII_VALUES)
+def test_non_ascii_text_escaped_or_raw_is_claimed_alike(fast: Any, name: str) -> None:
+    """Non-ASCII text in the values a record's rows decode or copy, written raw (orjson, json.dumps with
+    ensure_ascii=False) or escaped (json.dumps's default, `\\/`, long and upper-case escapes): claimed, with the
+    Python path's rows, which are those of the raw spelling (the copied values as orjson writes them: raw UTF-8)."""
+    record = NON_ASCII_VALUES[name]
+    raw = orjson.dumps(record)
+    assert agree(fast, raw, 4, 2, 8) == "claimed", f"raw {name} line not claimed: {raw!r}"
+    want = fast.parse_line(raw, 4, 2, 8)
+    assert b"\\ud83d" not in raw.lower() and all(
+        b"\\ud83d\\ude00" in line.lower() for line in _escaped_spellings(record)
+    )
+    for line in [json.dumps(record, ensure_ascii=False).encode(), *_escaped_spellings(record)]:
+        assert agree(fast, line, 4, 2, 8) == "claimed", f"{name} line not claimed: {line!r}"
+        assert fast.parse_line(line, 4, 2, 8) == want, line
+
+
+ESCAPING = st.builds(
+    Style,
+    ascii_only=st.booleans(),
+    escape_slash=st.booleans(),
+    long_escapes=st.booleans(),
+    upper_hex=st.booleans(),
+    ws=st.booleans(),
+    seed=st.integers(0, 2**16),
+).filter(lambda style: style.ascii_only or style.escape_slash or style.long_escapes)
+
+
+# words beyond ASCII put into a record (`_with_words`): accents, an emoji above the BMP, CJK, a no-break space, typographic
+# quotes and dash, a line separator, a digit beyond ASCII
+BEYOND_ASCII = ["Café", "Grüße 😀", "日本語", "naïve\u00a0façade", "„Senden“ – ok", "\u2028é", "𝟘 ²"]
+
+
+def _with_words(record: Any, word: str) -> Any:
+    """`record` with `word` in its message (inside Convex's quotes), first console argument and first Logpush message
+    parts, and as a value of its context and a Convex function's component path, where they are there."""
+    if type(record) is not dict:
+        return record
+    rec = dict(record)
+    m = rec.get("message")
+    if isinstance(m, str):
+        rec["message"] = m[:1] + word + m[1:] if m.startswith("'") else f"{m} {word}"
+    if type(rec.get("context")) is dict:
+        rec["context"] = {**rec["context"], "títel": word}
+    if type(rec.get("args")) is list and rec["args"] and isinstance(rec["args"][0], str):
+        rec["args"] = [f"{rec['args'][0]} {word}", *rec["args"][1:]]
+    if type(rec.get("function")) is dict:
+        rec["function"] = {**rec["function"], "component_path": word}
+    if type(rec.get("Logs")) is list:
+        items = []
+        for item in rec["Logs"]:
+            parts = item.get("Message") if type(item) is dict else None
+            if type(parts) is list and parts and isinstance(parts[0], str):
+                item = {**item, "Message": [f"{parts[0]} {word}", *parts[1:]]}
+            items.append(item)
+        rec["Logs"] = items
+    return rec
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_escapes_change_no_claim(fast: Any, name: str) -> None:
+    """A record spelled with escapes orjson does not write (non-ASCII as \\uXXXX with surrogate pairs, as json.dumps
+    writes it; `\\/`; `\\u0022`, `\\u005c` and `\\u000a` for a quote, a backslash and a line feed; upper-case hex),
+    keys and nested values included, is claimed exactly when its orjson spelling is, with the same rows."""
+    seen: Counter[str] = Counter()
+
+    records = st.one_of(FORMATS[name](), FORMATS[name](one=True), FORMATS[name](plain=True))
+    words = st.sampled_from(BEYOND_ASCII)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        record=st.one_of(
+            records,
+            st.builds(_with_words, records, words),
+            st.builds(_with_words, FORMATS[name](plain=True), words),
+        ),
+        style=st.one_of(ESCAPING, ESCAPING.map(lambda style: replace(style, ascii_only=True))),
+    )
+    def run(record: dict[str, Any], style: Style) -> None:
+        compact, escaped = encode(record), encode(record, style)
+        fate = agree(fast, escaped, 4, 2, 8)
+        assert fate == agree(fast, compact, 4, 2, 8), (compact, escaped)
+        if fate == "claimed":
+            assert fast.parse_line(escaped, 4, 2, 8) == fast.parse_line(compact, 4, 2, 8)
+        seen[fate + (" escaped" if b"\\u" in escaped or b"\\/" in escaped else "")] += 1
+
+    run()
+    assert seen["claimed escaped"] >= 20, seen
+
+
+def _browser_line(message: bytes, context: bytes = b"") -> bytes:
+    return (b'{"trace_id":"t1","message":"' + message + b'","level":"info","context":{"timestamp":1714910400000'
+            + context + b"}}")  # fmt: skip
+
+
+# escapes the Python path reads (orjson): claimed, the decoded text and the copied JSON as orjson writes them
+ESCAPES_READ = [
+    _browser_line(b"\\ud83d\\ude00 \\uD83D\\uDE00 \\udbff\\udfff \\ud800\\udc00"),
+    _browser_line(b"m", b',"k":"\\ud83d\\ude00 \\uDBFF\\uDFFF"'),
+    _browser_line(b"\\u0000\\u001F\\u0008\\u0009\\u000a\\u000C\\u000d\\u0022\\u005c\\u002f\\/\\u007f"),
+    _browser_line(
+        b"m", b',"k":"\\u0000\\u001F\\u0008\\u0009\\u000a\\u000C\\u000d\\u0022\\u005c\\u002f\\/\\u007f"'
+    ),
+    _browser_line(b"m", b',"k":"\\b\\f\\n\\r\\t\\"\\\\ \\u00e9\\u00E9\\u2028\\ufeff\\uffff"'),
+    _browser_line(b"m", b',"\\u00e9":1,"\\ud83d\\ude00":{"\\u0000\\"\\\\\\/\\n":[2]}'),
+    _browser_line(b"m", b',"\\u00e9":1,"\\u00e8":2,"e\\u0301":3'),
+    _browser_line(b"\\u0042earer abcdef0123456789abcdef \\u0070assword\\u003d hunter2"),
+    b'{"EventTimestampMs":1714910400000,"Event":{"RayID":"\\u0041b\\/c-SJC"},"Logs":[{"Message":["x"]}]}',
+    b'{"topic":"console","timestamp":1714910400000,"message":"\'\\u00e9\\\\\'s\'","function":{"path":"a\\/b",'
+    b'"component_path":"\\ud83d\\ude00"}}',
+]
+# escapes orjson refuses (a lone or reversed surrogate half, a high half before another character or escape, bad
+# hex, escapes JSON does not have): the Python path rejects the line, the fast path declines it
+ESCAPES_REFUSED = [
+    _browser_line(b"\\ud800"),
+    _browser_line(b"a\\udbffb"),
+    _browser_line(b"\\udc00"),
+    _browser_line(b"\\udc00\\ud800"),
+    _browser_line(b"\\ud800\\u0041"),
+    _browser_line(b"\\ud800\\ud800\\udc00"),
+    _browser_line(b"\\ud800\\n"),
+    _browser_line(b"\\ud800\\"),
+    _browser_line(b"m", b',"k":"\\ud800"'),
+    _browser_line(b"m", b',"\\udc00":1'),
+    _browser_line(b"\\u12G4"),
+    _browser_line(b"\\u12"),
+    _browser_line(b"\\x41"),
+    _browser_line(b"\\'"),
+    _browser_line(b"\\U00e9"),
+    _browser_line(b"\\u"),
+]
+# read by the Python path, declined: a key spelling a name's character with an escape, and keys that are the same
+# text spelled two ways (orjson keeps the last)
+ESCAPES_DECLINED = [
+    b'{"trace_id":"t1","mess\\u0061ge":"m","level":"info","context":{"timestamp":1714910400000}}',
+    _browser_line(b"m", b',"\\u00e9":1,"\xc3\xa9":2'),
+    _browser_line(b"m", b',"\\ud83d\\ude00":1,"\\uD83D\\uDE00":2'),
+]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ESCAPES_READ + ESCAPES_REFUSED + ESCAPES_DECLINED,
+    ids=range(len(ESCAPES_READ + ESCAPES_REFUSED + ESCAPES_DECLINED)),
+)
+def test_escape_corners_agree(fast: Any, line: bytes) -> None:
+    """Surrogate pairs in either case and at the edges, each escape orjson writes or not, escaped keys, secrets
+    spelled with escapes: claimed with the Python path's rows; lone or reversed surrogates and escapes JSON does not
+    have: rejected by the Python path, declined; keys that may alias a name or each other: declined."""
+    fate = agree(fast, line, 12, 3, 45)
+    want = "claimed" if line in ESCAPES_READ else "rejected" if line in ESCAPES_REFUSED else "declined"
+    assert fate == want, line
+
+
 @pytest.mark.parametrize("name", FORMATS)
 def test_each_format_agrees_with_the_python_path(fast: Any, name: str) -> None:
     """Records of each claimed format, rich and odd, in every spelling: the fast path declines or agrees
@@ -1727,8 +1937,8 @@ def test_message_trace_equals_from_message_on_ascii(fast: Any) -> None:
 
 
 def test_message_trace_on_any_text_raises_or_agrees(fast: Any) -> None:
-    """For any text, message_trace either raises ValueError (text it does not handle) or equals
-    traceid.from_message."""
+    """For any text, message_trace either raises ValueError (text it does not read: a look-alike of an ASCII letter,
+    a decimal digit beyond ASCII, a lone surrogate) or equals traceid.from_message."""
 
     @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
@@ -1746,9 +1956,70 @@ def test_message_trace_on_any_text_raises_or_agrees(fast: Any) -> None:
         want = traceid.from_message(text)
         try:
             got = fast.message_trace(text)
-        except ValueError:
-            assert not text.isascii(), f"raised on ASCII text {text!r}"
+        except ValueError:  # a look-alike or digit it refuses, or a lone surrogate (no UTF-8 form)
+            assert _refused(text) or any(0xD800 <= ord(c) <= 0xDFFF for c in text), f"raised on {text!r}"
             return
         assert got == want, text
 
     run()
+
+
+# characters beyond ASCII in each class the trace-id regexes put them in: `\w` (letters, a superscript, a roman
+# numeral, a combining mark is not one), `\s` (no-break space, line and paragraph separators, NEL, ideographic space)
+# and neither (emoji, dashes, quotes, a zero-width space, the BOM, the euro sign)
+UNICODE_PIECES = ["é", "É", "日本", "ß", "²", "Ⅷ", "\u0301", "ª", "\u00a0", "\u2028", "\u2029", "\x85", "\u3000",
+                  "\u1680", "😀", "—", "–", "„", "“", "\u200b", "\ufeff", "€", "\U0001d7d8"]  # fmt: skip
+# what the compiled matcher refuses: the characters IGNORECASE matches to ASCII letters (the keyed pattern's
+# `trace`, `id` and `[A-Za-z0-9]`), and decimal digits beyond ASCII (`\d` of the bare id)
+LOOKALIKES = "\u0130\u0131\u017f\u212a"
+
+
+def _refused(text: str) -> bool:
+    return any(c in LOOKALIKES or (not c.isascii() and c.isdecimal()) for c in text)
+
+
+def test_the_characters_ignorecase_matches_to_ascii_letters_are_the_lookalikes() -> None:
+    """The compiled matcher reads other characters beyond ASCII by their `\\w` and `\\s` classes alone; these four
+    are the only ones the keyed pattern's letters and classes match under IGNORECASE (so it refuses them)."""
+    classes = re.compile(r"[A-Za-z0-9_.:\-]|x|t|r|a|c|e|i|d", re.IGNORECASE)
+    found = {chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF and classes.fullmatch(chr(c))}
+    assert found == set(LOOKALIKES)
+
+
+def test_message_trace_on_text_beyond_ascii_agrees(fast: Any) -> None:
+    """Text of the patterns' pieces with characters beyond ASCII of every class around them: message_trace equals
+    traceid.from_message, and raises (text it does not read) only for the look-alikes and digits it refuses."""
+    found = Counter[bool]()
+
+    @settings(max_examples=700, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        text=st.lists(
+            st.one_of(TRACE_TEXT, st.sampled_from(UNICODE_PIECES), st.text(alphabet=UNICODE, max_size=2)),
+            min_size=1,
+            max_size=6,
+        ).map("".join)
+    )
+    @example(text="é trace_id: abc1")
+    @example(text="étrace_1754384400000_abc trace_1754384400000_def")
+    @example(text="trace_1754384400000_abcé trace_1754384400000_abc😀")
+    @example(text="trace_id:\u00a0abc trace_id\u2028=\u3000'abc2'")
+    @example(text="日本 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01é")
+    @example(text="😀00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01—")
+    @example(text="—" * 50 + "-")
+    @example(text="trace_id: abcé")
+    @example(text="x<<<Logpush: é trace_id: abc")
+    @example(text="prev_trace_id:\u00a0trace_1754384400000_ab1 trace_1754384400000_cd2")
+    @example(text="trace_id: \u212aabc")
+    @example(text="trace_\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0660_abc")
+    def run(text: str) -> None:
+        want = traceid.from_message(text)
+        try:
+            got = fast.message_trace(text)
+        except ValueError:
+            assert _refused(text), f"raised on text it reads: {text!r}"
+            return
+        assert got == want, text
+        found[want is not None] += 1
+
+    run()
+    assert found[True] >= 60, found

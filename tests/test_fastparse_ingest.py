@@ -91,6 +91,69 @@ def test_spaced_lines_take_the_fast_path_and_store_the_same(
     assert claimed > records * 3 // 4
 
 
+# non-ASCII text put into the generated records: accents, CJK, emoji above the BMP (a surrogate pair escaped)
+WORDS = [
+    "Café",
+    "naïve façade",
+    "Zürich",
+    "日本語のテキスト",
+    "emoji 😀",
+    "✓ fertig",
+    "„Senden“ – ok",
+    "🚀 los",
+]
+# secrets spelled with escapes (`\\u0042earer` is `Bearer`), in a message and in a context
+ESCAPED_SECRETS = [
+    b'{"trace_id": "trace_1754384400000_esc1", "message": "Authorization: \\u0042earer P1nWJxGH6Fr9qfnAw2i9C2eXnUf5'
+    b'45k3RfLw6gRZ \\ud83d\\ude00", "level": "log", "system": "browser", "context": {"timestamp": 1754384400100}}\n',
+    b'{"trace_id": "trace_1754384400000_esc2", "message": "Login {\\"email\\":\\"ann@example.com\\",\\"p\\u0061ssword'
+    b'\\":\\"h\\u00fcnter2-Secret!\\"}", "level": "log", "system": "browser", "context": {"timestamp": 1754384400200'
+    b', "form": {"password": "h\\u00fcnter2", "api_key": "sk_live_\\u0031234567890abcdefghij"}}}\n',
+]
+
+
+def _with_text(value: Any, word: str) -> Any:
+    """A generated record with `word` in its message, first console argument or Logpush part, and its context."""
+    if isinstance(value.get("message"), str):
+        m = value["message"]
+        value["message"] = m[:1] + word + " " + m[1:] if m.startswith("'") else f"{m} ({word})"
+    if isinstance(value.get("context"), dict):
+        value["context"]["title"] = f"Chat — {word}"
+    if isinstance(value.get("args"), list) and value["args"] and isinstance(value["args"][0], str):
+        value["args"][0] += f" ({word})"
+    for item in value.get("Logs") or []:
+        parts = item.get("Message") if isinstance(item, dict) else None
+        if isinstance(parts, list) and parts and isinstance(parts[0], str):
+            parts[0] += f" ({word})"
+    return value
+
+
+def test_escaped_non_ascii_lines_take_the_fast_path_and_store_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NDJSON written by json.dumps with its default ensure_ascii=True, non-ASCII text in messages, console
+    arguments and contexts (so `\\uXXXX` escapes, surrogate pairs for emoji), and secrets spelled with escapes:
+    read by the compiled parser, which decodes the escapes and writes the values it copies as orjson does (raw
+    UTF-8), and stored and redacted exactly as the Python path stores them."""
+    out = []
+    lines = _mixed_file(tmp_path).read_bytes().removeprefix(b"\xef\xbb\xbf").splitlines(keepends=True)
+    for n, line in enumerate(lines):
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            out.append(line)  # the bad lines as they were
+            continue
+        if type(value) is dict:
+            value = _with_text(value, WORDS[n % len(WORDS)])
+        out.append(json.dumps(value).encode() + b"\n")
+    out[10:10] = ESCAPED_SECRETS
+    src = tmp_path / "escaped.jsonl"
+    src.write_bytes(b"".join(out))
+    assert b"\\ud83d\\ude00" in src.read_bytes()
+    claimed, records = _same_with_and_without_the_fast_path(tmp_path, monkeypatch, src, rejects=5)
+    assert claimed > records * 4 // 5
+
+
 def _pretty(value: Any, indent: str = "") -> bytes:
     text = orjson.dumps(value, option=orjson.OPT_INDENT_2)
     return text.replace(b"\n", b"\n" + indent.encode())
