@@ -847,10 +847,21 @@ def functions(draw: Any, plain: bool) -> dict[str, Any]:
     return fn
 
 
+# the deployment a format-2 event names
+CONVEX_META = F(st.just({"deployment_name": "fearless-otter-482", "deployment_type": "prod"}),
+                st.sampled_from([CONVEX_FULL, {"deployment_name": "fearless-otter-482"}]),
+                st.one_of(st.sampled_from([None, [], "convex", {}]),
+                          st.fixed_dictionaries({"deployment_name": JSON_VALUES})))  # fmt: skip
+
+
 @st.composite
 def convex_stream(draw: Any, plain: bool = False, one: bool = False) -> dict[str, Any]:
-    """Convex log stream events (format 2): mostly `console`, some `function_execution` and other topics,
-    sometimes wrapped as {"data": …}."""
+    """Convex log stream events (format 2): mostly `console`, some `function_execution`, `verification`
+    pings (which the Python path skips) and other topics, sometimes wrapped as {"data": …}.
+
+    The pings are a topic of their own, drawn as often as `function_execution`: as one name of the eight
+    other topics they were one record in a hundred, and Hypothesis draws a run's records in clusters (a
+    value comes back in several records in a row), so a third of the runs of 120 lines had none."""
     topic = "console"
     plain = plain or one
     if not plain:
@@ -858,9 +869,11 @@ def convex_stream(draw: Any, plain: bool = False, one: bool = False) -> dict[str
         if roll >= 17:
             topic = "function_execution"
         elif roll >= 14:
+            return draw(verification_pings())
+        elif roll >= 11:
             topic = draw(st.one_of(
-                st.sampled_from(["verification", "audit_log", "scheduler_stats", "concurrency_stats", "Console",
-                                 "console ", "", "_console"]),
+                st.sampled_from(["audit_log", "scheduler_stats", "concurrency_stats", "Console", "console ", "",
+                                 "_console", "Verification", "verification "]),
                 st.sampled_from([None, 1, ["console"], {}])))  # fmt: skip
     fields = {
         "topic": F(st.just(topic), st.just(topic), st.one_of(st.just(None), st.sampled_from([1, True, []]))),
@@ -873,10 +886,7 @@ def convex_stream(draw: Any, plain: bool = False, one: bool = False) -> dict[str
         "is_truncated": F(st.just(False), st.sampled_from([False, True, None]),
                           st.sampled_from([0, 1, "", "yes", [], [1], {}, {"a": 1}, 0.0, -0.0, Raw("0.0"), Raw("-0")])),
         "system_code": F(_maybe(st.none()), _maybe(st.none()), st.one_of(st.just("nearing_limit"), JSON_VALUES)),
-        "convex": F(st.just({"deployment_name": "fearless-otter-482", "deployment_type": "prod"}),
-                    st.sampled_from([CONVEX_FULL, {"deployment_name": "fearless-otter-482"}]),
-                    st.one_of(st.sampled_from([None, [], "convex", {}]),
-                              st.fixed_dictionaries({"deployment_name": JSON_VALUES}))),
+        "convex": CONVEX_META,
     }  # fmt: skip
     if topic == "function_execution":
         fields.update(
@@ -898,6 +908,24 @@ def convex_stream(draw: Any, plain: bool = False, one: bool = False) -> dict[str
     if one:
         return rec
     if not plain and draw(st.integers(0, 9)) == 0:
+        rec = {"_time": "2024-05-05T12:00:30.572Z", "data": rec}
+    return rec
+
+
+@st.composite
+def verification_pings(draw: Any) -> dict[str, Any]:
+    """The event Convex sends when a log stream is set up, {topic: "verification", timestamp, message,
+    convex}: the Python path skips it once its time is read (an unusable time is a reject), sometimes
+    wrapped as {"data": …}. Its topic is always `verification` (an odd one makes another topic's record)."""
+    fields = {
+        "timestamp": F(REAL_MS, VALID_MS, TIMESTAMPS),
+        "message": F(st.just("Convex connection test"), MESSAGES, st.one_of(JSON_VALUES, DEEP)),
+        "convex": CONVEX_META,
+    }
+    rec = {"topic": "verification", **_record(draw, fields, False)}
+    if draw(st.booleans()):
+        rec = dict(draw(st.permutations(list(rec.items()))))
+    if draw(st.integers(0, 9)) == 0:
         rec = {"_time": "2024-05-05T12:00:30.572Z", "data": rec}
     return rec
 
@@ -1143,10 +1171,12 @@ def test_generators_make_a_mix_the_python_path_accepts_and_rejects(name: str) ->
     rejects; plain records are always that format (so the non-vacuity tests assert about real records). The
     CI profile draws the same lines every run, `--runslow` new ones, and the share must hold for those too:
     browser-v2's, over 60 lines, ranged from 0.45 to 0.9 in 200 runs of random seeds, and one run in fifty
-    drew no reject; over 120 lines from 0.56 to 0.9 in 100, each with rejects."""
+    drew no reject; over 120 lines from 0.56 to 0.9 in 100, each with rejects. Convex-stream's skipped
+    pings, three records in twenty but drawn in clusters, were missing from one run of 120 lines in fifty;
+    over 200 lines every one of 200 runs had some (1 to 53), its share 0.4 to 0.77."""
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
     @given(line=lines(FORMATS[name]()), plain=FORMATS[name](plain=True))
     def run(line: bytes, plain: dict[str, Any]) -> None:
         ref = reference(line, 0, 1, 1)
