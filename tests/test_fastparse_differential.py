@@ -1193,10 +1193,13 @@ def test_generators_make_a_mix_the_python_path_accepts_and_rejects(name: str) ->
 
 def test_near_miss_and_damage_generators_reach_every_fate() -> None:
     """Near-misses land in other formats, unknown shapes, non-objects and rejects; damaged lines are
-    mostly invalid JSON, but not all."""
+    mostly invalid JSON, but not all. Hypothesis draws a run's examples in clusters (a value comes back in
+    several examples in a row), so over 120 some fates were missed in one run of random seeds in twenty
+    (`unknown` or `other format` none, the others as few as one); over 300 each fate was seen 8 times or
+    more in each of 60 runs."""
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
     @given(near=lines(near_misses()), damaged=damaged_lines())
     def run(near: bytes, damaged: bytes) -> None:
         ref = reference(near, 0, 1, 1)
@@ -1209,7 +1212,7 @@ def test_near_miss_and_damage_generators_reach_every_fate() -> None:
     run()
     for fate in ("unknown", "not-object", "rejected", "claimed format", "other format"):
         assert seen["near:" + fate] > 0, seen
-    assert seen["damaged:rejected"] > 60 and seen["damaged:other"] > 0, seen
+    assert seen["damaged:rejected"] > seen["damaged:other"] > 0, seen  # most of them, not all
 
 
 # ------------------------------------------------------------------------------------ the fast path
@@ -1933,7 +1936,7 @@ def test_message_trace_equals_from_message_on_ascii(fast: Any) -> None:
     the pattern's pieces and on plain random ASCII."""
     found = Counter[bool]()
 
-    @settings(max_examples=700, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=1400, deadline=None, suppress_health_check=list(HealthCheck))
     @given(text=st.one_of(TRACE_TEXT, st.text(alphabet=ASCII, max_size=80)))
     @example(text="trace_id: null trace_1754384400000_abc")
     @example(text="trace_id:\x1c abc.,:;")
@@ -1961,8 +1964,10 @@ def test_message_trace_equals_from_message_on_ascii(fast: Any) -> None:
         found[want is not None] += 1
 
     run()
-    # the alphabet reaches the patterns often enough to test them (85 of 716 in the derandomized run: half the
-    # texts are plain ASCII, and a third of the generated keys are joined to a name before them, so no key)
+    # the alphabet reaches the patterns often enough to test them. Half the texts are plain ASCII, and most
+    # pieces sit on a pattern's edge (a third of the keys are joined to a name before them, so no key): one
+    # text in ten has an id, drawn in clusters, so 700 texts held 85 in the derandomized run but 29 to 107 over
+    # 40 random seeds (one run in ten failed); 1400 held 84 to 190, and the 20 examples add 13
     assert found[True] >= 60, found
 
 
