@@ -75,12 +75,10 @@ def build(path: Path, events: int) -> None:
         FROM range({events}) AS r(i)
         """
     )
-    from logcorr.store.schema import TRACE_SUMMARY_SELECT
+    from logcorr.store.schema import summary_insert
 
     # what ingest keeps up to date as it stores events
-    con.execute(
-        f"INSERT INTO trace_summary {TRACE_SUMMARY_SELECT} WHERE trace_id IS NOT NULL GROUP BY trace_id"
-    )
+    con.execute(summary_insert("trace_id IS NOT NULL"))
     # the run, as `ingest._open_run` opens it and `_finish_run` closes it: one input, every event stored
     con.execute(
         "INSERT INTO ingest_runs (run_id, started_at, finished_at, logcorr_version, policy_hash, files, "

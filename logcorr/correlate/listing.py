@@ -8,6 +8,7 @@ from logcorr.correlate.filters import TraceFilter, having_sql, summary_sql, time
 from logcorr.errors import UsageError
 from logcorr.model import LEVELS, PRESSURE_RULES
 from logcorr.store.query import RowStream, fetch_dicts, sql_limit, stream_dicts
+from logcorr.store.schema import trace_span
 
 # sort name -> trace_summary column, always descending, ties by trace_id
 TRACE_SORTS = {
@@ -176,8 +177,9 @@ def _search_sql(con: Any, text: str, f: TraceFilter, regex: bool, level: str | N
         clauses.append(f"system IN ({', '.join('?' for _ in systems)})")
         params.extend(systems)
     if trace_id is not None:
-        clauses.append("trace_id = ?")
-        params.append(trace_id)
+        # its events lie in its span, stored and dropped: the zone maps of `ts` skip the rest
+        clauses.append("trace_id = ? AND ts BETWEEN ? AND ?")
+        params += [trace_id, *(trace_span(con, trace_id) or (None, None))]
     if f.trace_level and include_dropped:
         having, hparams = having_sql(f)
         clauses.append(

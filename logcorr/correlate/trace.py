@@ -14,7 +14,7 @@ from logcorr.errors import ExitCode, LogcorrError
 from logcorr.model import SYSTEMS
 from logcorr.render.rows import iso
 from logcorr.render.text import first_few
-from logcorr.store.schema import dropped_span
+from logcorr.store.schema import dropped_span, stored_span
 
 GAP_MS = 1000  # gaps longer than this are reported
 
@@ -33,15 +33,14 @@ CLOSE = 0.85
 def resolve(con: Any, wanted: str) -> str:
     """The full trace id for an id, a unique prefix, or the id of a request whose lines carry one trace;
     TraceNotFound (exit 1) names close matches."""
-    for table in ("log_queue", "drop_traces"):  # drop_traces: the traces with dropped events
-        if con.execute(f"SELECT 1 FROM {table} WHERE trace_id = ? LIMIT 1", [wanted]).fetchone():
-            return wanted
+    if stored_span(con, wanted) is not None or dropped_span(con, wanted) is not None:
+        return wanted
     matches = [
         r[0]
         for r in con.execute(
             """
             SELECT DISTINCT trace_id FROM (
-                SELECT trace_id FROM log_queue WHERE starts_with(trace_id, ?)
+                SELECT trace_id FROM trace_summary WHERE starts_with(trace_id, ?)
                 UNION SELECT trace_id FROM drop_traces WHERE starts_with(trace_id, ?))
             ORDER BY trace_id LIMIT 6
             """,
@@ -70,7 +69,7 @@ def resolve(con: Any, wanted: str) -> str:
         r[0]
         for r in con.execute(
             """
-            SELECT trace_id FROM (SELECT DISTINCT trace_id FROM log_queue WHERE trace_id IS NOT NULL)
+            SELECT trace_id FROM trace_summary
             WHERE jaro_winkler_similarity(lower(trace_id), ?) >= ?
             ORDER BY jaro_winkler_similarity(lower(trace_id), ?) DESC, trace_id LIMIT 5
             """,
@@ -79,7 +78,7 @@ def resolve(con: Any, wanted: str) -> str:
     ]
     if close:
         hint = "close matches: " + ", ".join(close)
-    elif con.execute("SELECT 1 FROM log_queue WHERE trace_id IS NOT NULL LIMIT 1").fetchone():
+    elif con.execute("SELECT 1 FROM trace_summary LIMIT 1").fetchone():
         hint = "no id is close to it; list traces with `logcorr traces`, or find one by its text: `logcorr search TEXT`"
     else:
         hint = "the database holds no traces yet"
@@ -123,8 +122,7 @@ def first_with_errors(con: Any) -> str:
     """The trace spanning the most systems, with errors, that started first (for demos)."""
     row = con.execute(
         """
-        SELECT trace_id FROM log_queue WHERE trace_id IS NOT NULL GROUP BY trace_id
-        HAVING bool_or(level = 'error') ORDER BY count(DISTINCT system) DESC, min(ts), trace_id LIMIT 1
+        SELECT trace_id FROM trace_summary WHERE errors > 0 ORDER BY n_systems DESC, first_ts, trace_id LIMIT 1
         """
     ).fetchone()
     if row is None:
@@ -136,7 +134,7 @@ _EVENTS_SQL = f"""
     SELECT event_id, ts, epoch_ms(ts) AS ts_ms, epoch_ms(client_ts) AS client_ts_ms, system, system_label, level,
            message, request_id, user_id, source_file, source_line, source_format, trace_source, stack,
            {CLOCK_SQL} AS clock, NULL AS rule, NULL AS reason
-    FROM log_queue WHERE trace_id = ?
+    FROM log_queue WHERE trace_id = ? AND ts BETWEEN ? AND ?
 """
 _DROPPED_SQL = f"""
     SELECT event_id, ts, epoch_ms(ts), epoch_ms(client_ts), system, system_label, level, message, request_id,
@@ -154,9 +152,10 @@ EVENT_COLUMNS = (
 
 def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool = False) -> dict[str, Any]:
     """The trace model (the documented JSON schema of `logcorr trace --format json`)."""
-    span = dropped_span(con, trace_id) if include_dropped else None
+    # each table's rows in the trace's span only (`stored_span`, `dropped_span`); none stored, a NULL span
+    stored, span = stored_span(con, trace_id), dropped_span(con, trace_id) if include_dropped else None
     sql = _EVENTS_SQL + (f" UNION ALL {_DROPPED_SQL}" if span else "")
-    params = [trace_id, trace_id, *span] if span else [trace_id]
+    params = [trace_id, *(stored or (None, None)), *([trace_id, *span] if span else [])]
     cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
     events = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -20,6 +20,7 @@ from logcorr.rules.suppress import Suppressor
 from logcorr.sources.fast import ColumnBuffers, StageBatch, column_buffers, flag_rows, stage_batch, stage_keys
 from logcorr.sources.outcomes import EXCERPT, excerpt
 from logcorr.store.query import sql_enum
+from logcorr.store.schema import TRACE_KEY
 
 if TYPE_CHECKING:
     from logcorr.rules.policy import Policy
@@ -186,8 +187,8 @@ def _join_orphans(con: Any, run_id: int) -> list[str]:
         con.execute(_ORPHAN_UPDATE.format(table=table, stored=stored))
     # `dropped_span` reads every row of a trace: one more row covers the dropped lines that joined it
     con.execute(
-        f"INSERT INTO drop_traces SELECT trace_id, min(ts), max(ts), {run_id} FROM request_orphans "
-        "WHERE NOT stored GROUP BY trace_id"
+        f"INSERT INTO drop_traces SELECT trace_id, min(ts), max(ts), {run_id}, {TRACE_KEY} AS k FROM request_orphans "
+        "WHERE NOT stored GROUP BY trace_id ORDER BY k"
     )
     rows = con.execute("SELECT DISTINCT trace_id FROM request_orphans WHERE stored ORDER BY 1").fetchall()
     return [str(r[0]) for r in rows]

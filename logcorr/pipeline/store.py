@@ -17,7 +17,7 @@ from logcorr.pipeline.stage import give_orphans_their_trace
 from logcorr.rules.policy import Policy
 from logcorr.sources.worker_formats import RAY_ID_EXPORTS
 from logcorr.store.query import sql_words, ts_between
-from logcorr.store.schema import EVENT_NAMES, refresh_trace_summary
+from logcorr.store.schema import EVENT_NAMES, TRACE_KEY, refresh_trace_summary
 
 if TYPE_CHECKING:
     from logcorr.pipeline.ingest import IngestResult
@@ -92,8 +92,8 @@ def store(con: Any, run_id: int, policy: Policy, staged: StagedEvents) -> dict[i
     con.execute(
         f"""
         INSERT INTO drop_traces
-        SELECT trace_id, min(ts), max(ts), {int(run_id)} FROM drop_events
-        WHERE run_id = {int(run_id)} AND trace_id IS NOT NULL GROUP BY trace_id
+        SELECT trace_id, min(ts), max(ts), {int(run_id)}, {TRACE_KEY} AS k FROM drop_events
+        WHERE run_id = {int(run_id)} AND trace_id IS NOT NULL GROUP BY trace_id ORDER BY k
         """
     )
     # lines earlier ingests wrote without a trace id, of a request a line of this run names the trace of

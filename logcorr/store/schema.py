@@ -56,13 +56,39 @@ FROM drop_events e JOIN drop_reasons r USING (reason_id)
 """
 
 
+# A trace is looked up by a 64-bit key of its id, not through an index. `trace_summary` (its stored events) and
+# `drop_traces` (its dropped ones) hold a row per trace with its first and last event time, each ingest's rows
+# written in key order: the zone maps of `trace_key` skip all but a row group or so of each ingest's, and the
+# span then lets those of `ts` skip all of `log_queue` and `drop_events` but the trace's time (schema v10).
+# DuckDB's ART index on `log_queue(trace_id)` held every id an ingest stored in memory until COMMIT, beyond
+# the store phase's limit: 5M stored lines could not be committed. MD5, not DuckDB's `hash()`, whose values a
+# DuckDB release may change: the keys are stored
+TRACE_KEY = "md5_number_lower(trace_id)"
+_BY_KEY = "trace_key = md5_number_lower($trace) AND trace_id = $trace"
+
+
+def stored_span(con: Any, trace_id: str) -> tuple[Any, Any] | None:
+    """The first and last event time of a trace's stored events (in `log_queue`), or None when none is stored:
+    `log_queue WHERE trace_id = ? AND ts BETWEEN first AND last` then reads only that span."""
+    row = con.execute(
+        f"SELECT first_ts, last_ts FROM trace_summary WHERE {_BY_KEY}", {"trace": trace_id}
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
 def dropped_span(con: Any, trace_id: str) -> tuple[Any, Any] | None:
     """The first and last event time of a trace's dropped events (in `drop_events`), or None when none was
     dropped: `drop_ledger WHERE trace_id = ? AND ts BETWEEN first AND last` then reads only that span."""
     row = con.execute(
-        "SELECT min(first_ts), max(last_ts) FROM drop_traces WHERE trace_id = ?", [trace_id]
+        f"SELECT min(first_ts), max(last_ts) FROM drop_traces WHERE {_BY_KEY}", {"trace": trace_id}
     ).fetchone()
     return None if row is None or row[0] is None else (row[0], row[1])
+
+
+def trace_span(con: Any, trace_id: str) -> tuple[Any, Any] | None:
+    """The span of a trace's events, stored and dropped together, or None when it has none."""
+    spans = [s for s in (stored_span(con, trace_id), dropped_span(con, trace_id)) if s is not None]
+    return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
 
 
 # one row per trace, kept up to date by every ingest for the traces it touched (`refresh_trace_summary`):
@@ -97,6 +123,14 @@ TRACE_SUMMARY_COLUMNS = """first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP NOT NU
     users VARCHAR[]"""
 
 
+def summary_insert(where: str) -> str:
+    """The statement that writes the summaries of the stored traces `where` selects, in key order (`TRACE_KEY`)."""
+    return (
+        f"INSERT INTO trace_summary SELECT *, {TRACE_KEY} AS k FROM ({TRACE_SUMMARY_SELECT} WHERE {where} "
+        "GROUP BY trace_id) ORDER BY k"
+    )
+
+
 def refresh_trace_summary(con: Any, run_id: int, also: list[str] | tuple[str, ...] = ()) -> None:
     """Recompute the summaries of the traces that run `run_id` stored events for, and of the traces `also`
     (ones earlier runs' events joined, see `stage.give_orphans_their_trace`)."""
@@ -115,7 +149,12 @@ def refresh_trace_summary(con: Any, run_id: int, also: list[str] | tuple[str, ..
     bounds: list[str] = []
     if parts > 1:
         at = ", ".join(str(k / parts) for k in range(1, parts))
-        (bounds,) = con.execute(f"SELECT quantile_disc(trace_id, [{at}]) FROM touched").fetchall()[0]
+        # of a sample: the quantiles of every id are held in memory whole, and 2.5M did not fit the store phase's.
+        # The parts come out about as large; any bounds give the same summaries
+        (bounds,) = con.execute(
+            f"SELECT quantile_disc(trace_id, [{at}]) FROM (SELECT trace_id FROM touched "
+            f"USING SAMPLE reservoir({SUMMARY_SAMPLE} ROWS) REPEATABLE (1))"
+        ).fetchall()[0]
     edges: list[str | None] = [None, *bounds, None]
     for lo, hi in itertools.pairwise(edges):
         within = " AND ".join(
@@ -127,14 +166,14 @@ def refresh_trace_summary(con: Any, run_id: int, also: list[str] | tuple[str, ..
         params = {k: v for k, v in (("lo", lo), ("hi", hi)) if v is not None}
         where = f"{within or 'true'} AND trace_id IN (SELECT trace_id FROM touched WHERE {within or 'true'})"
         con.execute(f"DELETE FROM trace_summary WHERE {where}", params)
-        con.execute(
-            f"INSERT INTO trace_summary {TRACE_SUMMARY_SELECT} WHERE {where} GROUP BY trace_id", params
-        )
+        con.execute(summary_insert(where), params)
     con.execute("DROP TABLE touched")
 
 
 # how many traces' summaries one statement computes (see `refresh_trace_summary`)
 SUMMARY_PART = 100_000
+# how many of the touched ids the parts' bounds are taken from
+SUMMARY_SAMPLE = 100_000
 
 
 # v6: a Cloudflare Logpush or tail line with a Ray ID is keyed without its trace id (`lc_key_trace`), so its
@@ -224,6 +263,23 @@ _SUMMARY_UNKEYED = f"""
     INSERT INTO trace_summary_v9 SELECT * FROM trace_summary;
     DROP TABLE trace_summary;
     ALTER TABLE trace_summary_v9 RENAME TO trace_summary;
+"""
+
+# v10: traces looked up by key, not through an index (see `TRACE_KEY`). The ART indexes on `log_queue(trace_id)`
+# and `drop_traces(trace_id)` go; `trace_summary` and `drop_traces` get `trace_key`, their rows rewritten in
+# its order
+_TRACE_KEYS = f"""
+    DROP INDEX log_queue_trace;
+    DROP INDEX drop_traces_trace;
+    CREATE TABLE trace_summary_v10 (trace_id VARCHAR NOT NULL, {TRACE_SUMMARY_COLUMNS}, trace_key UBIGINT NOT NULL);
+    INSERT INTO trace_summary_v10 SELECT *, {TRACE_KEY} AS k FROM trace_summary ORDER BY k, trace_id;
+    DROP TABLE trace_summary;
+    ALTER TABLE trace_summary_v10 RENAME TO trace_summary;
+    CREATE TABLE drop_traces_v10 (trace_id VARCHAR NOT NULL, first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP NOT NULL,
+                                  run_id INTEGER NOT NULL, trace_key UBIGINT NOT NULL);
+    INSERT INTO drop_traces_v10 SELECT *, {TRACE_KEY} AS k FROM drop_traces ORDER BY run_id, k;
+    DROP TABLE drop_traces;
+    ALTER TABLE drop_traces_v10 RENAME TO drop_traces;
 """
 
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -388,6 +444,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (7, "where each read of a file began", _READ_STARTS),
     (8, "the zone each text log was read in", _READ_ZONES),
     (9, "trace summaries without a primary key", _SUMMARY_UNKEYED),
+    (10, "traces looked up by key, not by index", _TRACE_KEYS),
 ]
 
 LATEST = MIGRATIONS[-1][0]
