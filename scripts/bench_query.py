@@ -102,19 +102,24 @@ def has_run(path: Path) -> bool:
     return bool(row and row[0])
 
 
+def _kept(params: list[Any] | dict[str, Any] | None) -> list[Any] | dict[str, Any]:
+    """A statement's parameters as the floor passes them again: named ones by name, others in order."""
+    return dict(params) if isinstance(params, dict) else list(params or [])
+
+
 class Recorder:
     """A connection stand-in that runs statements and remembers them (the floor replays them)."""
 
     def __init__(self, con: Any) -> None:
         self.con = con
-        self.statements: list[tuple[str, list[Any]]] = []
+        self.statements: list[tuple[str, list[Any] | dict[str, Any]]] = []
 
-    def execute(self, sql: str, params: list[Any] | None = None) -> Any:
-        self.statements.append((sql, list(params or [])))
+    def execute(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
+        self.statements.append((sql, _kept(params)))
         return self.con.execute(sql, params or [])
 
-    def sql(self, sql: str, params: list[Any] | None = None) -> Any:
-        self.statements.append((sql, list(params or [])))
+    def sql(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
+        self.statements.append((sql, _kept(params)))
         return self.con.sql(sql, params=params)
 
     def cursor(self) -> Recorder:
@@ -133,7 +138,7 @@ class Recorder:
         return getattr(self.con, name)
 
 
-def record_sql(db: Path, trace_id: str) -> dict[str, list[tuple[str, list[Any]]]]:
+def record_sql(db: Path, trace_id: str) -> dict[str, list[tuple[str, list[Any] | dict[str, Any]]]]:
     """The statements `trace`, `traces --has-errors` and `stats` run, recorded from the library."""
     import duckdb
 
