@@ -43,6 +43,9 @@ def test_bench_query_records_the_statements_each_command_runs(tmp_path: Path) ->
     cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
     assert [dict(zip(names, r, strict=True)) for r in cur.fetchall()] == expected
+    # every statement runs again from its JSON, as the floor's process gets them (named parameters by name)
+    for sql, params in (st for statements in recorded.values() for st in statements):
+        con.execute(sql, json.loads(json.dumps(params, default=str))).fetchall()
     con.close()
 
 
