@@ -1379,9 +1379,22 @@ def test_the_trace_header_counts_the_events_and_errors_it_shows(
         assert (model["errors"]["count"], model["errors"]["dropped_count"]) == (
             len(errors), sum(1 for e in errors if e["dropped_by"])
         )  # fmt: skip
+        # each system's span counts the events listed of it, as the header does: a system whose every event was
+        # dropped has one too (a span line said "1 event" beside the header's "events 2 (1 dropped)")
+        spans = model["spans"]
+        assert {s["system"] for s in spans} == {e["system"] for e in events}
+        assert sum(s["events"] for s in spans) == model["event_count"]
+        assert sum(s["dropped_count"] for s in spans) == model["dropped_count"]
+        assert sum(s["errors"] for s in spans) == model["errors"]["count"]
+        assert sum(s["errors_dropped"] for s in spans) == model["errors"]["dropped_count"]
         r = cli("trace", tid, "--db", noisy_db, *args, env={"NO_COLOR": "1"})
         assert r.exit_code == ExitCode.OK, r.stderr
         assert r.stdout.splitlines()[1].endswith(header), r.stdout
+        for s in spans:
+            said = f"{s['events']} event{'s' if s['events'] != 1 else ''}"
+            said += f" ({s['dropped_count']} dropped)" if s["dropped_count"] else ""
+            (row,) = [x for x in r.stdout.splitlines() if x.startswith(f"  {s['system']} ")]
+            assert said in row, r.stdout
 
 
 def test_a_user_whose_every_event_was_dropped_is_not_said_to_have_none(

@@ -218,9 +218,12 @@ def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool =
         )
     spans = []
     for system in SYSTEMS:
-        mine = [e for e in kept if e["system"] == system]
-        if not mine:
+        shown = [e for e in events if e["system"] == system]
+        if not shown:
             continue
+        # its time is its stored events' (a dropped flood would stretch it), or with none stored its dropped
+        # ones'; its counts are of the events shown, as the header's (`--include-dropped`: dropped ones too)
+        mine = [e for e in shown if e["rule"] is None] or shown
         first, last = mine[0]["ts_corrected_ms"], mine[-1]["ts_corrected_ms"]
         spans.append(
             {
@@ -229,8 +232,10 @@ def build(con: Any, trace_id: str, *, skew: bool = True, include_dropped: bool =
                 "last": at(last),
                 "start_offset_ms": first - start_ms,
                 "duration_ms": last - first,
-                "events": len(mine),
-                "errors": sum(1 for e in mine if e["level"] == "error"),
+                "events": len(shown),
+                "dropped_count": sum(1 for e in shown if e["rule"] is not None),
+                "errors": sum(1 for e in shown if e["level"] == "error"),
+                "errors_dropped": sum(1 for e in shown if e["level"] == "error" and e["rule"] is not None),
             }
         )
     flow = [

@@ -26,7 +26,9 @@ def _fmt_offset(ms: int) -> str:
 def _bar(start: int, dur: int, total: int) -> str:
     if total <= 0:
         return "█" + " " * (BAR - 1)
-    a = min(BAR - 1, int(start * BAR / total))
+    a = max(
+        0, min(BAR - 1, int(start * BAR / total))
+    )  # a system's dropped events may lie before the trace's start
     b = max(a + 1, min(BAR, round((start + dur) * BAR / total)))
     return " " * a + "█" * (b - a) + " " * (BAR - b)
 
@@ -74,7 +76,12 @@ def render(
         con.print(
             f"  [{colour}]{s['system']:<8}[/] [{colour}]{_bar(s['start_offset_ms'], s['duration_ms'], total)}[/] "
             f"{_fmt_offset(s['start_offset_ms']):>10} {s['duration_ms']:>7} ms  {say_count(s['events'], 'event')}"
-            + (f", [red]{say_count(s['errors'], 'error')}[/]" if s["errors"] else "")
+            f"{_dropped(s['dropped_count'])}"
+            + (
+                f", [red]{say_count(s['errors'], 'error')}[/]{_dropped(s['errors_dropped'])}"
+                if s["errors"]
+                else ""
+            )
         )
     if model["errors"]["chain"]:
         con.print("  error chain: " + " → ".join(f"[red]{s}[/]" for s in model["errors"]["chain"]))
