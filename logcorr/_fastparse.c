@@ -2706,14 +2706,62 @@ static int ascii_text(PyObject *v, const unsigned char **out, Py_ssize_t *len) {
     return 1;
 }
 
+/* A text as the trigger words are looked for in it: 0 None (empty text), 1 `*out`, `*len`, 2 not searched, -1 not a
+   str (error set). ASCII text and text of Latin-1 characters are their bytes; other text is narrowed into `nb`, a
+   byte a character: ASCII as it is, any other as 0x80. A character beyond ASCII is no byte of a word, starts no
+   pair and is no token character (`tail_found`), and Python's `s.lower()` makes it one beyond ASCII too, but for
+   four: İ ı ſ and the Kelvin sign, which `lower()` or the tail's case-insensitive class take to an ASCII letter
+   (`redact._FOLDED_LETTERS`). Text holding one of them is not searched: the redactor reads it whole. So the words
+   found are those `redact.word_found` finds in `s.lower()`. */
+typedef struct {
+    unsigned char *buf;
+    Py_ssize_t cap;
+} Narrow;
+
+static int probe_text(PyObject *v, const unsigned char **out, Py_ssize_t *len, Narrow *nb) {
+    if (v == Py_None) {
+        *len = 0;
+        return 0;
+    }
+    if (!PyUnicode_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "flag_rows: text columns must hold str or None");
+        return -1;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(v);
+    int kind = PyUnicode_KIND(v);
+    if (kind == PyUnicode_1BYTE_KIND) { /* ASCII, or Latin-1: none of the four is below U+0100 */
+        *out = PyUnicode_1BYTE_DATA(v);
+        *len = n;
+        return 1;
+    }
+    if (n > nb->cap) {
+        unsigned char *grown = PyMem_Realloc(nb->buf, (size_t)n);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        nb->buf = grown;
+        nb->cap = n;
+    }
+    const void *data = PyUnicode_DATA(v);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c == 0x130 || c == 0x131 || c == 0x17f || c == 0x212a) return 2;
+        nb->buf[i] = c < 0x80 ? (unsigned char)c : 0x80;
+    }
+    *out = nb->buf;
+    *len = n;
+    return 1;
+}
+
 /* flag_rows(rows, text_columns, triggers, suppress_column, suppress_non_ascii, patterns, case_sensitive,
  *           masks=False)
  *   -> [(row index, needs redaction)] for the rows that need the redactor or the suppressor; with `masks`,
  *   [(row index, needs redaction, per text column: the trigger words in it as bits (bit k: triggers[k]),
- *   -1 when it is not ASCII (not searched), 0 for None)], the masks None when it needs no redaction.
+ *   -1 when it is not searched (`probe_text`), 0 for None)], the masks None when it needs no redaction.
  * The predicates of stage._flag_sql, evaluated here instead of in DuckDB: a row needs the redactor when
- * there are trigger words and one of its text columns is not ASCII or holds a trigger word (ASCII case
- * folded; the words lower-case); it needs the suppressor when `suppress_non_ascii` and its suppression
+ * there are trigger words and one of its text columns holds a trigger word (ASCII case folded; the words
+ * lower-case) or is not searched (`probe_text`: DuckDB's predicate flags all text beyond ASCII); it needs the suppressor when `suppress_non_ascii` and its suppression
  * column is not ASCII, or that column holds one of the (ASCII) patterns, case folded unless
  * `case_sensitive` (then the patterns as given). A column of None is empty text. */
 static PyObject *flag_rows(PyObject *self, PyObject *args) {
@@ -2752,13 +2800,14 @@ static PyObject *flag_rows(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_ssize_t n = PyList_GET_SIZE(rows);
+    Narrow nb = {NULL, 0};
     for (Py_ssize_t i = 0; i < n; i++) {
         int redact = 0, other = 0;
         const unsigned char *text;
         Py_ssize_t len;
         for (Py_ssize_t c = 0; trig->n > 0 && !redact && c < ncol; c++) {
             PyObject *v = cell(rows, i, idx[c]);
-            int kind = v ? ascii_text(v, &text, &len) : -1;
+            int kind = v ? probe_text(v, &text, &len, &nb) : -1;
             if (kind < 0) goto error;
             redact = kind == 2 || (kind == 1 && words_in(trig, text, len));
         }
@@ -2776,7 +2825,7 @@ static PyObject *flag_rows(PyObject *self, PyObject *args) {
                 if ((masks = PyTuple_New(ncol)) == NULL) goto error;
                 for (Py_ssize_t c = 0; c < ncol; c++) {
                     PyObject *v = cell(rows, i, idx[c]);
-                    int kind = v ? ascii_text(v, &text, &len) : -1;
+                    int kind = v ? probe_text(v, &text, &len, &nb) : -1;
                     PyObject *m = kind < 0    ? NULL
                                   : kind == 2 ? PyLong_FromLong(-1)
                                   : kind == 0 ? PyLong_FromLong(0)
@@ -2804,9 +2853,11 @@ static PyObject *flag_rows(PyObject *self, PyObject *args) {
         }
     }
     PyMem_Free(words);
+    PyMem_Free(nb.buf);
     return out;
 error:
     PyMem_Free(words);
+    PyMem_Free(nb.buf);
     Py_DECREF(out);
     return NULL;
 }
@@ -3247,8 +3298,22 @@ typedef struct {
     const char *sv[NCOL]; /* string cells: UTF-8 */
     Py_ssize_t sl[NCOL];
     uint8_t valid[NCOL], ascii[NCOL];
+    uint8_t folding[NCOL]; /* text holding İ ı ſ or the Kelvin sign: not searched for trigger words (`probe_text`) */
     PyObject *message; /* borrowed: for the fingerprint's Python fallback */
 } Cells;
+
+/* whether UTF-8 text holds one of the four characters case folding takes to an ASCII letter (`probe_text`): U+0130
+   C4 B0, U+0131 C4 B1, U+017F C5 BF, U+212A E2 84 AA. Their first bytes begin a character wherever they are */
+static int utf8_folding(const unsigned char *s, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        unsigned char c = s[i];
+        if (c < 0xc4) continue;
+        if ((c == 0xc4 && (s[i + 1] == 0xb0 || s[i + 1] == 0xb1)) || (c == 0xc5 && s[i + 1] == 0xbf) ||
+            (c == 0xe2 && i + 2 < n && s[i + 1] == 0x84 && s[i + 2] == 0xaa))
+            return 1;
+    }
+    return 0;
+}
 
 struct Batch {
     PyObject_HEAD
@@ -3332,6 +3397,7 @@ static int cells_str(Cells *k, int c, PyObject *v) {
     } else {
         k->sv[c] = PyUnicode_AsUTF8AndSize(v, &k->sl[c]);
         if (k->sv[c] == NULL) return -1;
+        k->folding[c] = (uint8_t)utf8_folding((const unsigned char *)k->sv[c], k->sl[c]);
     }
     k->valid[c] = 1;
     return 0;
@@ -3341,6 +3407,7 @@ static int cells_str(Cells *k, int c, PyObject *v) {
 static int cells_of_tuple(PyObject *row, Cells *k) {
     memset(k->valid, 0, sizeof k->valid);
     memset(k->ascii, 0, sizeof k->ascii);
+    memset(k->folding, 0, sizeof k->folding);
     if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) != NCOL) {
         PyErr_SetString(PyExc_TypeError, "StageBatch: rows must be tuples of the staging columns");
         return -1;
@@ -3377,6 +3444,7 @@ static int cells_of_tuple(PyObject *row, Cells *k) {
 static int cells_of_row(Row *r, long long seq, int part, long long file_id, long long line, PyObject *fmt, Cells *k) {
     memset(k->valid, 0, sizeof k->valid);
     memset(k->ascii, 0, sizeof k->ascii);
+    memset(k->folding, 0, sizeof k->folding);
     k->iv[C_SEQ] = seq + part + 1;
     k->iv[C_FILE] = file_id;
     k->iv[C_TS] = r->ts;
@@ -3405,7 +3473,8 @@ static void batch_flags(Batch *b, Cells *k, int *redact, int *other) {
     for (Py_ssize_t j = 0; trig->n > 0 && !*redact && j < b->ntext; j++) {
         Py_ssize_t c = b->text[j];
         if (!k->valid[c]) continue;
-        *redact = !k->ascii[c] || words_in(trig, (const unsigned char *)k->sv[c], k->sl[c]);
+        /* text beyond ASCII is searched as its UTF-8 bytes (`probe_text`) */
+        *redact = k->folding[c] || words_in(trig, (const unsigned char *)k->sv[c], k->sl[c]);
     }
     if (b->sup_on) {
         Py_ssize_t c = b->sup_col;
@@ -3421,9 +3490,9 @@ static PyObject *batch_masks(Batch *b, Cells *k) {
     if (masks == NULL) return NULL;
     for (Py_ssize_t j = 0; j < b->ntext; j++) {
         Py_ssize_t c = b->text[j];
-        PyObject *m = !k->valid[c]  ? PyLong_FromLong(0)
-                      : !k->ascii[c] ? PyLong_FromLong(-1)
-                                     : words_mask(&b->words[0], (const unsigned char *)k->sv[c], k->sl[c]);
+        PyObject *m = !k->valid[c]    ? PyLong_FromLong(0)
+                      : k->folding[c] ? PyLong_FromLong(-1)
+                                      : words_mask(&b->words[0], (const unsigned char *)k->sv[c], k->sl[c]);
         if (m == NULL) {
             Py_DECREF(masks);
             return NULL;

@@ -13,6 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import logcorr.pipeline.stage as stage
 from logcorr.model import Event
@@ -20,6 +22,7 @@ from logcorr.pipeline.parse import FileResult, parse_file
 from logcorr.pipeline.stage import STAGING_SCHEMA, Stager, StageRules
 from logcorr.rules.fingerprint import fingerprint
 from logcorr.rules.policy import Policy, Redaction, Suppression
+from logcorr.rules.redact import FOLDING
 from logcorr.sources import fast
 from logcorr.sources.reader import DEFAULT_MAX_RECORD_BYTES
 
@@ -250,3 +253,43 @@ def test_pending_is_a_copy() -> None:
     *built, _ = batch.finish([(*rows[1][:7], "password=[REDACTED]", *rows[1][8:])])
     table = pa.Table.from_arrays(stage.from_buffers(list(STAGING_SCHEMA), 2, built), schema=STAGING_SCHEMA)
     assert table.column("message").to_pylist() == ["ok", "password=[REDACTED]"]
+
+
+_PIECES = st.sampled_from(
+    ["password", "Bearer ", "auth:", "a5600ea6", "token", "secret", "x", "1", ":", " ", "é", "ß", "日本", "→", "😀",
+     "\u00a0", "ĸ", *FOLDING]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(*(st.one_of(st.none(), st.lists(_PIECES, max_size=8).map("".join)),) * 3), max_size=12)
+)
+def test_the_batch_finds_the_trigger_words_flag_rows_finds_beyond_ascii_too(
+    texts: list[tuple[str | None, str | None, str | None]],
+) -> None:
+    """The batch searches a row's UTF-8 text as `flag_rows` its characters: the same rows to redact, the same
+    words in each column (-1 for text holding a character that folds to an ASCII letter)."""
+    from logcorr.rules.redact import trigger_words, word_found
+
+    cls, flag = fast.stage_batch(), fast.flag_rows()
+    assert cls is not None and flag is not None
+    kinds = "".join(stage._KINDS[f.type] for f in STAGING_SCHEMA)
+    batch = cls(kinds, (7, 13, 12), trigger_words(), -1, False, (), False, fingerprint)
+    rows = [_row(i + 1, m or "", c) for i, (m, _, c) in enumerate(texts)]
+    rows = [(*r[:13], s, *r[14:]) for r, (_, s, _) in zip(rows, texts, strict=True)]
+    batch.add_rows(rows)
+    got = [(i, needs, masks) for i, _, needs, masks in batch.pending()]
+    assert got == flag(rows, (7, 13, 12), trigger_words(), -1, False, (), False, True)
+    # … which are the words `word_found` finds in each text lowered (text beyond ASCII was not searched: -1)
+    expected = []
+    for i, row in enumerate(rows):
+        masks = tuple(
+            0 if t is None
+            else -1 if any(c in t for c in FOLDING)
+            else sum(1 << k for k, w in enumerate(trigger_words()) if word_found(w, t.lower()))
+            for t in (row[7], row[13], row[12])
+        )  # fmt: skip
+        if any(masks):
+            expected.append((i, True, masks))
+    assert got == expected

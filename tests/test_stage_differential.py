@@ -187,7 +187,7 @@ def test_the_compiled_probe_flags_exactly_the_rows_duckdb_flags(
     import pyarrow as pa
 
     from logcorr.pipeline.stage import _EVENT_TEXT, STAGING_SCHEMA, _flag_sql, _probe
-    from logcorr.rules.redact import trigger_words, word_found
+    from logcorr.rules.redact import FOLDING, trigger_words, word_found
     from logcorr.sources.fast import flag_rows
 
     flag = flag_rows()
@@ -220,7 +220,7 @@ def test_the_compiled_probe_flags_exactly_the_rows_duckdb_flags(
         for text in texts[i]:
             if text is None:
                 want.append(0)
-            elif not text.isascii():
+            elif any(c in text for c in FOLDING):
                 want.append(-1)
             else:
                 want.append(sum(1 << k for k, word in enumerate(triggers) if word_found(word, text.lower())))

@@ -15,7 +15,7 @@ from logcorr.gcpause import gc_paused
 from logcorr.model import LEVELS, SYSTEMS, Event, Metric
 from logcorr.pipeline.spool import Extend, Spool
 from logcorr.rules.fingerprint import MACROS_SQL, fingerprint
-from logcorr.rules.redact import TAIL, Redactor, might_hold_secret, tail_pattern, trigger_words
+from logcorr.rules.redact import FOLDING, TAIL, Redactor, might_hold_secret, tail_pattern, trigger_words
 from logcorr.rules.suppress import Suppressor
 from logcorr.sources.fast import ColumnBuffers, StageBatch, column_buffers, flag_rows, stage_batch, stage_keys
 from logcorr.sources.outcomes import EXCERPT, excerpt
@@ -277,9 +277,10 @@ def _flag_sql(
     columns: tuple[str, ...], triggers: tuple[str, ...], suppress: list[str], case_sensitive: bool
 ) -> tuple[str, str]:
     """Two predicates over a batch's text columns. The first is true for every row the redactor must look
-    at: any text that is not ASCII (so DuckDB's case folding never has to agree with Python's), any
-    redaction trigger word (the same case-insensitive substring test as `might_hold_secret`; a word ending in
-    TAIL where its run follows it, `trigger_rx`). The second
+    at: any redaction trigger word (the same case-insensitive substring test as `might_hold_secret`; a word
+    ending in TAIL where its run follows it, `trigger_rx`), or any text holding one of the four characters
+    beyond ASCII that Python's `lower()` or RE2's case folding take to an ASCII letter (`FOLDING`: there the two
+    need not agree; no other character folds to one, `tests/test_redact_triggers.py`). The second
     for every row the suppressor must look at: a first column that is not ASCII, or holds a suppression
     pattern. A row false for the first passes redaction unchanged, false for both it passes both, so
     checking in DuckDB gives the same result as checking every row in Python."""
@@ -287,7 +288,8 @@ def _flag_sql(
     redact = "false"
     if triggers:
         rx = "(?i)(?:" + trigger_rx(triggers) + ")"
-        redact = " OR ".join(non_ascii + [f"regexp_matches(coalesce({c}, ''), '{rx}')" for c in columns])
+        folding = [f"regexp_matches(coalesce({c}, ''), '[{FOLDING}]')" for c in columns]
+        redact = " OR ".join(folding + [f"regexp_matches(coalesce({c}, ''), '{rx}')" for c in columns])
     # a non-ASCII pattern cannot occur in ASCII text, and non-ASCII text is flagged already
     ascii_patterns = [p for p in suppress if p.isascii() and p]
     sup = "false"
@@ -311,8 +313,8 @@ def _probe(
     case_sensitive: bool,
 ) -> tuple[Any, ...] | None:
     """`_flag_sql`'s predicates as the compiled `flag_rows` takes them (its arguments after the rows), or
-    None when they are not all ASCII words (then DuckDB evaluates them). Only ASCII text is searched: a row
-    with text that is not ASCII is flagged whole, as in SQL."""
+    None when they are not all ASCII words (then DuckDB evaluates them). Text holding a `FOLDING` character is
+    flagged whole, as in SQL; other text beyond ASCII is searched as ASCII text is."""
     patterns = tuple(p if case_sensitive else p.lower() for p in suppress if p.isascii() and p)
     words = tuple(t.lower() for t in triggers)
     if not all(w.isascii() and w for w in words) or len(words) > PROBE_WORDS or len(patterns) > PROBE_WORDS:
@@ -421,7 +423,7 @@ def staged_rows(
 
 def _text(redactor: Redactor, s: str, found: int) -> str:
     """`s` redacted, given the trigger words the compiled probe found in it (`Redactor.text_masked`): 0
-    none (nothing to redact), -1 not known (text that is not ASCII, or no compiled probe)."""
+    none (nothing to redact), -1 not known (text holding a `FOLDING` character, or no compiled probe)."""
     if found < 0:
         return redactor.text(s)
     return redactor.text_masked(s, found) if found else s

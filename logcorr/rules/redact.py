@@ -206,7 +206,10 @@ def _random_like(letters: str) -> str:
 # (it is looked for in the key of `auth_kv`, which is case-insensitive: its letters are ASCII's and the characters
 # beyond that fold to them there, İ, ı, ſ and the Kelvin sign, written out and read case-sensitively: the engine folds
 # each character it reads under (?i), and this reads up to 512 after each `auth:`; `proxy_auth:` over 100 KB took 1 s)
-_FOLDED_LETTERS = "A-Za-z\u0130\u0131\u017f\u212a"
+# the characters beyond ASCII that case folding takes to an ASCII letter (`lower()`, a case-insensitive class,
+# RE2's (?i)); the probes read text holding one whole (`stage._flag_sql`, `probe_text` in `_fastparse.c`)
+FOLDING = "\u0130\u0131\u017f\u212a"
+_FOLDED_LETTERS = "A-Za-z" + FOLDING
 _RANDOM_LIKE = r"(?-i:" + _random_like(_FOLDED_LETTERS) + r")"
 
 # A probe word ending in TAIL is found only where a run of a token's characters follows it holding a digit, then a
