@@ -2761,9 +2761,10 @@ static int probe_text(PyObject *v, const unsigned char **out, Py_ssize_t *len, N
  *   -1 when it is not searched (`probe_text`), 0 for None)], the masks None when it needs no redaction.
  * The predicates of stage._flag_sql, evaluated here instead of in DuckDB: a row needs the redactor when
  * there are trigger words and one of its text columns holds a trigger word (ASCII case folded; the words
- * lower-case) or is not searched (`probe_text`: DuckDB's predicate flags all text beyond ASCII); it needs the suppressor when `suppress_non_ascii` and its suppression
- * column is not ASCII, or that column holds one of the (ASCII) patterns, case folded unless
- * `case_sensitive` (then the patterns as given). A column of None is empty text. */
+ * lower-case) or is not searched (`probe_text`); it needs the suppressor when its suppression column holds one
+ * of the (ASCII) patterns, case folded unless `case_sensitive` (then the patterns as given), or is not searched:
+ * with `suppress_non_ascii` (a pattern is beyond ASCII) any text beyond ASCII, else as `probe_text` says.
+ * A column of None is empty text. */
 static PyObject *flag_rows(PyObject *self, PyObject *args) {
     PyObject *rows, *cols, *triggers, *patterns;
     Py_ssize_t sup_col;
@@ -2812,10 +2813,11 @@ static PyObject *flag_rows(PyObject *self, PyObject *args) {
             redact = kind == 2 || (kind == 1 && words_in(trig, text, len));
         }
         if (sup_on) {
+            /* with a pattern beyond ASCII, all such text is flagged; else it is searched as the trigger words are */
             PyObject *v = cell(rows, i, sup_col);
-            int kind = v ? ascii_text(v, &text, &len) : -1;
+            int kind = v == NULL ? -1 : sup_non_ascii ? ascii_text(v, &text, &len) : probe_text(v, &text, &len, &nb);
             if (kind < 0) goto error;
-            other = (kind == 2 && sup_non_ascii) || (kind == 1 && pat->n > 0 && words_in(pat, text, len));
+            other = kind == 2 || (kind == 1 && pat->n > 0 && words_in(pat, text, len));
         }
         if ((redact || other) && want_masks) {
             PyObject *masks = Py_None;
@@ -3478,9 +3480,10 @@ static void batch_flags(Batch *b, Cells *k, int *redact, int *other) {
     }
     if (b->sup_on) {
         Py_ssize_t c = b->sup_col;
-        if (k->valid[c])
-            *other = (!k->ascii[c] && b->sup_non_ascii) ||
-                     (k->ascii[c] && pat->n > 0 && words_in(pat, (const unsigned char *)k->sv[c], k->sl[c]));
+        if (k->valid[c]) /* as in flag_rows */
+            *other = (b->sup_non_ascii ? !k->ascii[c] : k->folding[c]) ||
+                     ((k->ascii[c] || !b->sup_non_ascii) && pat->n > 0 &&
+                      words_in(pat, (const unsigned char *)k->sv[c], k->sl[c]));
     }
 }
 

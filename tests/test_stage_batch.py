@@ -293,3 +293,40 @@ def test_the_batch_finds_the_trigger_words_flag_rows_finds_beyond_ascii_too(
         if any(masks):
             expected.append((i, True, masks))
     assert got == expected
+
+
+@pytest.mark.parametrize("case_sensitive", [False, True])
+def test_text_beyond_ascii_is_searched_for_ascii_suppression_patterns(case_sensitive: bool) -> None:
+    """Every message beyond ASCII went to the Python suppressor, whatever the patterns. With ASCII patterns only,
+    the probes search it as they search ASCII text (one holding a FOLDING character still goes: `lower()` takes
+    `İ` to `i`); a pattern beyond ASCII sends them all, as before."""
+    from logcorr.rules.suppress import Suppressor
+
+    cls, flag = fast.stage_batch(), fast.flag_rows()
+    assert cls is not None and flag is not None
+    messages = [
+        "café [HMR] ok",
+        "café ok",
+        "日本 webpack-internal:///x",
+        "[hmr] 😀",
+        "\u0130 [hmr]",
+        "plain",
+        "[HMR]",
+    ]
+    kinds = "".join(stage._KINDS[f.type] for f in STAGING_SCHEMA)
+    for patterns in (["[HMR]", "webpack-internal"], ["[HMR]", "Zeitüberschreitung"]):
+        probe = stage._probe(STAGING_SCHEMA, ("message",), (), patterns, case_sensitive)
+        assert probe is not None
+        _, words, _, sup_non_ascii, ascii_patterns, cs, _ = probe
+        assert sup_non_ascii is not all(p.isascii() for p in patterns)
+        rows = [_row(i + 1, m) for i, m in enumerate(messages)]
+        flagged = [i for i, _ in flag(rows, (7,), words, 7, sup_non_ascii, ascii_patterns, cs)]
+        batch = cls(kinds, (7,), words, 7, sup_non_ascii, ascii_patterns, cs, fingerprint)
+        batch.add_rows(rows)
+        assert [i for i, *_ in batch.pending()] == flagged
+        suppressor = Suppressor(Suppression(enabled=True, patterns=patterns, case_sensitive=case_sensitive))
+        matched = [i for i, m in enumerate(messages) if suppressor.match(m)]
+        if sup_non_ascii:  # a pattern beyond ASCII: every message beyond ASCII, and the ASCII ones it matches
+            assert flagged == sorted({0, 1, 2, 3, 4} | set(matched))
+        else:  # those it matches, and the one holding İ
+            assert flagged == sorted({4} | set(matched))

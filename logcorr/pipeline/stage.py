@@ -281,8 +281,8 @@ def _flag_sql(
     ending in TAIL where its run follows it, `trigger_rx`), or any text holding one of the four characters
     beyond ASCII that Python's `lower()` or RE2's case folding take to an ASCII letter (`FOLDING`: there the two
     need not agree; no other character folds to one, `tests/test_redact_triggers.py`). The second
-    for every row the suppressor must look at: a first column that is not ASCII, or holds a suppression
-    pattern. A row false for the first passes redaction unchanged, false for both it passes both, so
+    for every row the suppressor must look at: a first column that holds a suppression pattern, or text beyond
+    ASCII where a pattern is (`_beyond_ascii`), else a FOLDING character. A row false for the first passes redaction unchanged, false for both it passes both, so
     checking in DuckDB gives the same result as checking every row in Python."""
     non_ascii = [f"strlen(coalesce({c}, '')) <> length(coalesce({c}, ''))" for c in columns]
     redact = "false"
@@ -290,11 +290,16 @@ def _flag_sql(
         rx = "(?i)(?:" + trigger_rx(triggers) + ")"
         folding = [f"regexp_matches(coalesce({c}, ''), '[{FOLDING}]')" for c in columns]
         redact = " OR ".join(folding + [f"regexp_matches(coalesce({c}, ''), '{rx}')" for c in columns])
-    # a non-ASCII pattern cannot occur in ASCII text, and non-ASCII text is flagged already
+    # a non-ASCII pattern cannot occur in ASCII text: with one, all text beyond ASCII is flagged; without, such text
+    # is searched as ASCII text is, but for text holding a FOLDING character (as for the trigger words)
     ascii_patterns = [p for p in suppress if p.isascii() and p]
     sup = "false"
     if suppress:
-        sup = non_ascii[0]
+        sup = (
+            non_ascii[0]
+            if _beyond_ascii(suppress)
+            else f"regexp_matches(coalesce({columns[0]}, ''), '[{FOLDING}]')"
+        )
     if ascii_patterns:
         rx = ("" if case_sensitive else "(?i)") + "(?:" + literal_rx(ascii_patterns) + ")"
         sup += f" OR regexp_matches(coalesce({columns[0]}, ''), '{rx.replace(chr(39), chr(39) * 2)}')"
@@ -321,7 +326,13 @@ def _probe(
         return None
     index = tuple(schema.get_field_index(c) for c in columns)
     # with the trigger words found in each column of a row to redact (`Redactor.text_masked`)
-    return index, words, index[0] if suppress else -1, bool(suppress), patterns, case_sensitive, True
+    return index, words, index[0] if suppress else -1, _beyond_ascii(suppress), patterns, case_sensitive, True
+
+
+def _beyond_ascii(patterns: list[str]) -> bool:
+    """Whether a suppression pattern is beyond ASCII: then the probes flag every text beyond ASCII for the
+    suppressor (they search bytes for ASCII patterns only)."""
+    return any(not p.isascii() for p in patterns)
 
 
 # the text columns the rules read (suppression reads the first)
