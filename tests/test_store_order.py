@@ -1,6 +1,6 @@
 """The order `log_queue` is written in: its rows in event-id order, and event ids in event-time order (ties in
 input order) within a run, whether the input came in time order (written as read, without a sort) or not
-(sorted)."""
+(sorted). And the drop ledger written as read: each row with its own fate and file."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pytest
 
 from logcorr.pipeline import ingest as ingest_mod
-from logcorr.pipeline import shard, spool
+from logcorr.pipeline import parse, shard, spool
 from logcorr.pipeline import store as store_mod
 from logcorr.pipeline.ingest import ingest
 from logcorr.pipeline.stage import Stager
@@ -42,8 +43,6 @@ def _lines(n: int, start: int = T0, step: int = 1_000, tag: str = "b") -> list[d
 
 
 def _write(path: Path, records: list[dict[str, Any]]) -> Path:
-    import orjson
-
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
     return path
 
@@ -51,8 +50,10 @@ def _write(path: Path, records: list[dict[str, Any]]) -> Path:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Staged batches of 7 rows, each spilled to a spool file of its own; returns the statements the store runs
-    over the staged rows, as it runs them."""
+    over the staged rows, as it runs them. (The compiled parser of runs of lines is off: it stages a run's rows,
+    a small file's all, as one batch.)"""
     monkeypatch.setattr(ingest_mod, "Stager", functools.partial(Stager, batch_rows=7))
+    monkeypatch.setattr(parse, "lines_parser", lambda: None)
     monkeypatch.setattr(spool, "HOLD_BYTES", 1)
     seen: list[str] = []
     real = Stager.events
@@ -160,3 +161,132 @@ def test_stored_as_read_or_sorted_the_tables_are_the_same(
     for name in ("read", "sliced", "sorted"):
         as_stored, by_time = _stored_order(tmp_path / f"{name}.duckdb")
         assert as_stored == sorted(as_stored) == by_time, name
+
+
+# the drop ledger, written as read like the accepted events (`store._store_dropped`): each dropped event's row
+# with its own fate's rule, decision (its reason), position (its event id) and request trace, and its own
+# file's path
+
+
+def _ledger_lines(n: int, start: int, tag: str) -> list[dict[str, Any]]:
+    """`_lines` at two a second, each browser line of the trace of the Convex request of its six lines: the rate
+    limit drops browser lines past its limit a minute, and then the other lines of their traces (rule `trace`);
+    every fifth line a repeat (`duplicate`); and after every fortieth a burst of twenty identical browser lines
+    within 200 ms (`loop` from the sixth, or the rate limit first). Batches of a few rows then hold accepted and
+    dropped rows of several rules, or dropped rows only."""
+    source = _lines(n, start, step=500, tag=tag)
+    out: list[dict[str, Any]] = []
+    for i, record in enumerate(source):
+        if i and record is source[i - 1]:
+            record = out[-1]
+        elif record.get("system") == "browser":
+            record = {**record, "trace_id": f"trace_{start + (i - i % 6) * 500}_{tag}{i // 6}"}
+        out.append(record)
+        if i % 40 == 39:
+            ts = start + i * 500
+            out += [browser_event(ts + 1 + j * 10, f"{tag} retrying {i}", trace=None) for j in range(20)]
+    return out
+
+
+# a rule's reason, as it reads for the row it dropped (its system, its trace)
+_REASON = {
+    "duplicate": lambda row: row["reason"] == "same event delivered again in this input (same event key)",
+    "loop": lambda row: f" identical {row['system']}/" in row["reason"],
+    "rate_limit": lambda row: row["reason"].startswith(f"{row['system']} already stored "),
+    "trace": lambda row: row["reason"].startswith(f"trace {row['trace_id']} was refused by the "),
+}
+
+
+def _ledger_inserts(seen: list[str]) -> list[str]:
+    return [s for s in seen if s.startswith("INSERT INTO drop_events")]
+
+
+def _check_ledger(db: Path, files: dict[str, Path]) -> dict[str, int]:
+    """Each dropped row as its input line and its rule say: its path the file its line is in (the line's text
+    its message, the file's tag its request id's or message's first), its rule's reason about this row, its
+    event id its place in event time among all events of the run, one trace a request. Returns rows by rule."""
+    lines = {str(p): p.read_text().splitlines() for p in files.values()}
+    order = {str(p): i for i, p in enumerate(files.values())}
+    with duckdb.connect(str(db), read_only=True) as con:
+        cur = con.execute(
+            "SELECT event_id, ts, system, message, trace_id, trace_source, request_id, source_file, source_line, "
+            "rule, reason FROM drop_ledger"
+        )
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        stored = con.execute(
+            "SELECT event_id, ts, source_file, source_line, request_id, trace_id FROM log_queue"
+        ).fetchall()
+    by_rule: dict[str, int] = {}
+    for row in rows:
+        by_rule[row["rule"]] = by_rule.get(row["rule"], 0) + 1
+        path = row["source_file"]
+        record = orjson.loads(lines[path][row["source_line"] - 1])
+        tag = row["request_id"][0] if row["request_id"] else row["message"].split()[0]
+        assert files[tag] == Path(path), row
+        if row["system"] == "browser":
+            assert record["message"] == row["message"], row
+        else:
+            assert record["function"]["request_id"] == row["request_id"], row
+        assert _REASON[row["rule"]](row), row
+        # a repeated line is the duplicate rule's, and only such a line
+        repeat = lines[path][row["source_line"] - 2] == lines[path][row["source_line"] - 1]
+        assert (row["rule"] == "duplicate") == repeat, row
+    # event ids: event-time order, ties in input order, over the stored and the dropped events together
+    events = [(r["event_id"], r["ts"], r["source_file"], r["source_line"]) for r in rows] + [
+        s[:4] for s in stored
+    ]
+    by_time = sorted(events, key=lambda e: (e[1], order[e[2]], e[3]))
+    assert [e[0] for e in by_time] == sorted(e[0] for e in events) == list(range(1, len(events) + 1))
+    # the trace a request's line names, its other lines' (some dropped, some stored)
+    traces: dict[str, set[str | None]] = {}
+    for request, trace in [(r["request_id"], r["trace_id"]) for r in rows] + [s[4:] for s in stored]:
+        if request is not None:
+            traces.setdefault(request, set()).add(trace)
+    assert all(len(t) == 1 for t in traces.values()), traces
+    joined = [r for r in rows if r["trace_source"] == "request_id"]
+    assert len(joined) > 5, "no dropped line took its request's trace"
+    return by_rule
+
+
+def test_the_ledger_written_as_read_is_the_ledger_joined(
+    tmp_path: Path, small_batches: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three files, batches of 7 rows holding accepted rows and dropped rows of several rules: written as read
+    (the columns of each row's fate and file added to its batch), in slices of 16 rows (batches across a
+    slice's bounds read by two statements), and joined, the ledger is the same, and each row as its line and
+    its rule say."""
+    files = {tag: _write(tmp_path / f"{tag}.jsonl", _ledger_lines(n, T0 + k * 600_000, tag))
+             for k, (tag, n) in enumerate((("b", 240), ("c", 90), ("d", 160)))}  # fmt: skip
+    paths = [str(p) for p in files.values()]
+    result = ingest(paths, str(tmp_path / "read.duckdb"), jobs=1)
+    assert result.dropped > 150 and result.stored > 150
+    inserts = _ledger_inserts(small_batches)
+    assert len(inserts) == 1 and " JOIN " not in inserts[0], inserts
+    by_rule = _check_ledger(tmp_path / "read.duckdb", files)
+    assert set(by_rule) == {"duplicate", "loop", "rate_limit", "trace"} and min(by_rule.values()) > 5, by_rule
+    # batches of accepted and dropped rows: 7-line windows of a file with both
+    with duckdb.connect(str(tmp_path / "read.duckdb"), read_only=True) as con:
+        (mixed,) = con.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT source_file, (source_line - 1) // 7 FROM log_queue "
+            "INTERSECT SELECT DISTINCT source_file, (source_line - 1) // 7 FROM drop_events)"
+        ).fetchall()[0]
+    assert mixed > 20
+
+    monkeypatch.setattr(store_mod, "_LEDGER_SLICE", 16)
+    small_batches.clear()
+    ingest(paths, str(tmp_path / "sliced.duckdb"), jobs=1)
+    inserts = _ledger_inserts(small_batches)
+    assert len(inserts) > 20 and not any(" JOIN " in s for s in inserts)
+    assert _check_ledger(tmp_path / "sliced.duckdb", files) == by_rule
+
+    monkeypatch.setattr(store_mod, "_read_in_order", lambda staged: False)
+    small_batches.clear()
+    ingest(paths, str(tmp_path / "joined.duckdb"), jobs=1)
+    assert all(" JOIN " in s for s in _ledger_inserts(small_batches))
+    for table in ("drop_events", "drop_reasons", "drop_traces", "log_queue", "trace_summary"):
+        rows = []
+        for name in ("read", "sliced", "joined"):
+            with duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True) as con:
+                rows.append(con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall())
+        assert rows[0] == rows[1] == rows[2] and rows[0], table

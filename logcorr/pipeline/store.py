@@ -39,6 +39,9 @@ _JOINED = "_spooled s JOIN fate o USING (seq) JOIN files f ON f.file_id = s.file
 _JOINED_COLUMNS = {"pos": "o.pos", "request_trace": "o.request_trace", "path": "f.path"}
 # … or as the columns `_fate_columns` adds to the staged rows read in order
 _ADDED_COLUMNS = {"pos": "s._pos", "request_trace": "s._request_trace", "path": "s._path"}
+# the columns of its fate `_fate_columns` adds to an accepted event's staged row, and to a dropped one's
+_ACCEPTED_FATE = ("pos", "request_trace")
+_DROPPED_FATE = ("pos", "request_trace", "rule", "decision")
 
 
 class StagedEvents(Protocol):
@@ -64,7 +67,6 @@ def store(con: Any, run_id: int, policy: Policy, staged: StagedEvents) -> dict[i
     ).fetchall()[0][0]  # fetched whole: a registered scan needs the connection without an open result
     cols = ", ".join(EVENT_NAMES)
     _store_accepted(con, int(base), int(run_id), staged)
-    select = _SELECT_EVENT.format(base=int(base), run_id=int(run_id), **_JOINED_COLUMNS)
     # the drop ledger: each of this run's decisions once in drop_reasons, the dropped events in drop_events
     # with their decision's reason_id (the `drop_ledger` view joins them)
     reasons = int(con.execute("SELECT coalesce(max(reason_id), 0) + 1 FROM drop_reasons").fetchall()[0][0])
@@ -74,21 +76,7 @@ def store(con: Any, run_id: int, policy: Policy, staged: StagedEvents) -> dict[i
         SELECT {reasons} + decision, reason, rule_state::JSON FROM decisions
         """
     )
-    # the events can be millions: written in slices of input order, so that each join's build side is one
-    # slice of `fate` (its zone maps skip the other slices) and its probe side only the staged batches that
-    # hold that slice's rows
-    slices = con.execute(f"SELECT DISTINCT seq // {_LEDGER_SLICE} AS k FROM fate ORDER BY k").fetchall()
-    for (k,) in slices:
-        lo, hi = int(k) * _LEDGER_SLICE, (int(k) + 1) * _LEDGER_SLICE
-        staged.events(
-            f"""
-            INSERT INTO drop_events ({cols}, rule, reason_id)
-            SELECT {select}, o.rule, {reasons} + o.decision
-            FROM {_JOINED}
-            WHERE o.seq >= {lo} AND o.seq < {hi} AND o.rule IS NOT NULL
-            """,
-            seq_range=(lo, hi),
-        )
+    _store_dropped(con, int(base), int(run_id), reasons, staged)
     con.execute(
         f"""
         INSERT INTO drop_traces
@@ -152,16 +140,56 @@ def _store_accepted(con: Any, base: int, run_id: int, staged: StagedEvents) -> N
                 WHERE s._pos IS NOT NULL
                 """,
                 seq_range=(lo, hi),
-                extend=_fate_columns(con, lo, hi),
+                extend=_fate_columns(con, lo, hi, dropped=False),
             )
+
+
+def _store_dropped(con: Any, base: int, run_id: int, reasons: int, staged: StagedEvents) -> None:
+    """The dropped events into `drop_events`, with their decision's reason_id (`reasons` + decision), in slices
+    of input order. Where the staged rows are read in input order (`_read_in_order`), the columns of their fate
+    and file are added to each batch as it is read (`_fate_columns`) and the rows written as read, without a
+    hash join of a slice of `fate` (1M records: 3.5 CPU-s against 4.1, docs/performance.md, "the drop ledger
+    written as read"); otherwise each slice is joined with its fate and file. Either way DuckDB writes the rows
+    in the order its threads read them (`preserve_insertion_order` stays off: each thread's run of batches)."""
+    cols = ", ".join(EVENT_NAMES)
+    as_read = _read_in_order(staged)
+    # the events can be millions: written in slices of input order, so that each statement reads only the
+    # staged batches that hold its slice's rows and one slice of `fate` (a join's build side, whose zone maps
+    # skip the other slices; or the columns `_fate_columns` holds in memory for it)
+    slices = con.execute(
+        f"SELECT DISTINCT seq // {_LEDGER_SLICE} AS k FROM fate WHERE rule IS NOT NULL ORDER BY k"
+    ).fetchall()
+    for (k,) in slices:
+        lo, hi = int(k) * _LEDGER_SLICE, (int(k) + 1) * _LEDGER_SLICE
+        if as_read:
+            select = _SELECT_EVENT.format(base=base, run_id=run_id, **_ADDED_COLUMNS)
+            staged.events(
+                f"""
+                INSERT INTO drop_events ({cols}, rule, reason_id)
+                SELECT {select}, s._rule, {reasons} + s._decision FROM _spooled s
+                WHERE s._rule IS NOT NULL
+                """,
+                seq_range=(lo, hi),
+                extend=_fate_columns(con, lo, hi, dropped=True),
+            )
+            continue
+        select = _SELECT_EVENT.format(base=base, run_id=run_id, **_JOINED_COLUMNS)
+        staged.events(
+            f"""
+            INSERT INTO drop_events ({cols}, rule, reason_id)
+            SELECT {select}, o.rule, {reasons} + o.decision
+            FROM {_JOINED}
+            WHERE o.seq >= {lo} AND o.seq < {hi} AND o.rule IS NOT NULL
+            """,
+            seq_range=(lo, hi),
+        )
 
 
 def _in_order(con: Any, staged: StagedEvents) -> bool:
     """Whether the accepted events, in the order the staged rows are read, are in event-time order: each batch's
     sequence numbers after the last batch's, and the accepted events' `pos` rising with their `seq` (a sort of
     two numbers an event, where sorting the accepted events' whole rows by `pos` spilled)."""
-    spans = staged.event_spans()
-    if any(first <= last for (_, last), (first, _) in itertools.pairwise(spans)):
+    if not _read_in_order(staged):
         return False
     (back,) = con.execute(
         "SELECT count(*) FILTER (WHERE pos < before) FROM "
@@ -170,51 +198,58 @@ def _in_order(con: Any, staged: StagedEvents) -> bool:
     return not back
 
 
-def _fate_columns(con: Any, lo: int, hi: int) -> Extend:
-    """The columns of their fate and file that `_store_accepted` adds to each staged batch read in order, for
-    the accepted events with a `seq` in [lo, hi): `_pos` (NULL for a row not among them), `_request_trace`,
-    `_path`; a batch without such an event is left out. Read from `fate` in `seq` order (`_in_order` holds)."""
-    accepted = con.sql(
-        f"SELECT seq, pos, request_trace FROM fate WHERE rule IS NULL AND seq >= {lo} AND seq < {hi} ORDER BY seq"
+def _read_in_order(staged: StagedEvents) -> bool:
+    """Whether the staged rows are read in input order: each batch's sequence numbers after the last batch's."""
+    spans = staged.event_spans()
+    return not any(first <= last for (_, last), (first, _) in itertools.pairwise(spans))
+
+
+def _fate_columns(con: Any, lo: int, hi: int, dropped: bool) -> Extend:
+    """The columns of their fate and file that the store adds to each staged batch read in order
+    (`_read_in_order`), for the events with a `seq` in [lo, hi) that one statement writes: the accepted ones
+    (`_store_accepted`), or with `dropped` the dropped ones (`_store_dropped`). Each column of `_ACCEPTED_FATE`
+    or `_DROPPED_FATE` named `_` + its name, NULL for a row not among those events (`_pos` is NULL for none of
+    them, `_rule` for none of the dropped), then `_path`; a batch without such an event is left out. Read from
+    `fate` in `seq` order."""
+    names = _DROPPED_FATE if dropped else _ACCEPTED_FATE
+    fate = con.sql(
+        f"SELECT seq, {', '.join(names)} FROM fate WHERE rule IS {'NOT ' if dropped else ''}NULL "
+        f"AND seq >= {lo} AND seq < {hi} ORDER BY seq"
     ).to_arrow_table()
-    seq = accepted.column("seq").combine_chunks()
-    pos = accepted.column("pos").combine_chunks()
-    traces = accepted.column("request_trace").combine_chunks()
+    seq = fate.column("seq").combine_chunks()
+    values = [fate.column(name).combine_chunks() for name in names]
+    fields = [pa.field(f"_{name}", fate.schema.field(name).type) for name in names]
+    del fate
     files = con.execute("SELECT file_id, path FROM files").fetchall()
     file_ids = pa.array([f for f, _ in files], pa.int32())
     paths = pa.array([p for _, p in files], pa.string())
-    at = 0  # the accepted events before this batch's
+    at = 0  # the events before this batch's
 
     def columns(batch: pa.RecordBatch) -> list[pa.Array] | None:
         nonlocal at
         n = batch.num_rows
         staged_seq = batch.column("seq")
-        # the accepted events of this batch: the next ones whose seq is at most its last (at most n of them)
+        # the events of this batch: the next ones whose seq is at most its last (at most n of them)
         ahead = seq.slice(at, n)
         k = (pc.sum(pc.less_equal(ahead, staged_seq[-1])).as_py() or 0) if n else 0
         if not k:
             return None
-        if k == n:  # every row accepted: the same seqs, in the same order
+        if k == n:  # every row among them: the same seqs, in the same order
             if ahead[0].as_py() != staged_seq[0].as_py():
-                raise RuntimeError(f"store: accepted event {ahead[0]} is not staged row {staged_seq[0]}")
-            mine_pos, mine_traces = pos.slice(at, k), traces.slice(at, k)
+                raise RuntimeError(f"store: event {ahead[0]} is not staged row {staged_seq[0]}")
+            mine = [v.slice(at, k) for v in values]
         else:
             where = pc.index_in(staged_seq, value_set=ahead.slice(0, k))
-            if where.null_count != n - k:  # an accepted event not among the staged rows: nothing is stored
+            if where.null_count != n - k:  # an event not among the staged rows: nothing is stored
                 raise RuntimeError(
-                    f"store: {k} accepted events up to seq {staged_seq[-1]}, {n - where.null_count} staged"
+                    f"store: {k} events up to seq {staged_seq[-1]}, {n - where.null_count} staged"
                 )
-            mine_pos, mine_traces = pos.slice(at, k).take(where), traces.slice(at, k).take(where)
+            mine = [v.slice(at, k).take(where) for v in values]
         at += k
         path = pa.DictionaryArray.from_arrays(pc.index_in(batch.column("file_id"), value_set=file_ids), paths)
-        return [mine_pos, mine_traces, path]
+        return [*mine, path]
 
-    fields = [
-        pa.field("_pos", pa.int64()),
-        pa.field("_request_trace", pa.string()),
-        pa.field("_path", pa.dictionary(pa.int32(), pa.string())),
-    ]
-    return fields, columns
+    return [*fields, pa.field("_path", pa.dictionary(pa.int32(), pa.string()))], columns
 
 
 @contextlib.contextmanager
