@@ -175,6 +175,14 @@ def _nothing_to_lend(
     return n
 
 
+def forget_copies(st: RuleState) -> None:
+    """At a copy's start, let go of the cross-system copies and trace records the copies before it left: no event
+    of it or a later copy has their trace ids (`repeats`), so they decide nothing; kept, a trace's record stays an
+    hour after its last event (`trace_aware.idle_ms`), 60 copies of a minute."""
+    st.cross = {}
+    st.traces = {}
+
+
 def advance(engine: Engine, at: int, copies: int, period_ms: int, before: Counters, after: Counters,
             stats: Counter[str]) -> None:  # fmt: skip
     """Move the engine's state from `at`, the end of a copy decided from counters `before` to `after`, past
@@ -200,8 +208,7 @@ def advance(engine: Engine, at: int, copies: int, period_ms: int, before: Counte
         for key, stored in st.loop.items()
         if stored and stored[-1] > cut
     }
-    st.cross = {}
-    st.traces = {}
+    forget_copies(st)
     for key, n in stats.items():
         engine.stats[key] += copies * n
     engine.state_moved()
