@@ -261,6 +261,67 @@ def _cycling() -> tuple[duckdb.DuckDBPyConnection, Policy, sim_run.Tiling]:
     return con, policy, sim_run.Tiling(START, START, 10 * MINUTE, 300, 50.0, START + 3000 * MINUTE, 1)
 
 
+def test_the_limit_is_on_the_events_decided_not_on_those_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 7,200 copies of a minute of 40-odd events, twice over: 8 times the limit counted, a few hundred copies
+    # decided
+    rnd = random.Random(7)
+    con = _base(rnd, 40, MINUTE, [None, *(f"t{i}" for i in range(15))], edges=False)
+    n = con.execute("SELECT count(*) FROM sim_base").fetchall()[0][0]
+    policy = Policy.model_validate({"budget": {"monthly_writes": 4_000, "lending": "unused"}})
+    tiling = sim_run.Tiling(START, START, MINUTE, 5 * 24 * 60, 2.0, START + 5 * DAY, n)
+    limit = 100_000
+    assert tiling.copy_events * tiling.copies > 8 * limit
+    fast = sim_run.run_tiled(con, tiling, policy, max_decided=limit)
+    assert fast.events == tiling.copies * n * 2
+    # as deciding every copy gives, and each copy twice what the load once over offers
+    every = sim_run.run_tiled(con, tiling, policy, skip=False)
+    assert _outcome(fast) == _outcome(every)
+    once = sim_run.run_tiled(con, dataclasses.replace(tiling, scale=1.0), policy, max_decided=limit)
+    assert {s: 2 * k for s, k in once.offered.items()} == fast.offered
+    assert {k: 2 * v[0] for k, v in once.daily.items()} == {k: v[0] for k, v in fast.daily.items()}
+
+
+def test_a_load_that_keeps_changing_is_stopped_before_deciding_more_than_the_limit() -> None:
+    con, policy, tiling = _cycling()
+    with pytest.raises(sim_run.TooMuchWork) as caught:
+        sim_run.run_tiled(con, tiling, policy, batch_rows=64, max_decided=1_000)
+    e = caught.value
+    # stopped in the copy the next batch starts in, having decided what the limit let it, every event of it
+    assert 1_000 - 64 < e.decided <= 1_000 and e.counted == e.decided
+    assert e.copy == e.decided // 50 and e.why is None and e.limit == 1_000
+    # a limit it stays under: the month, as without one
+    assert _outcome(sim_run.run_tiled(con, tiling, policy, max_decided=15_000)) == _outcome(
+        sim_run.run_tiled(con, tiling, policy)
+    )
+
+
+@pytest.mark.parametrize(
+    ("scale", "limit", "at_least", "why"),
+    [
+        # a fractional scale: every copy is decided, 300 copies of 50.5 events
+        (50.5, 15_000, 15_150, steady.FRACTIONAL),
+        # copies alike counted, but the first two always decided: 2 copies of 5,000 events
+        (5_000.0, 9_999, 10_000, None),
+    ],
+)
+def test_a_load_that_certainly_decides_more_than_the_limit_is_refused_before_deciding_any(
+    monkeypatch: pytest.MonkeyPatch, scale: float, limit: int, at_least: int, why: str | None
+) -> None:
+    con, policy, tiling = _cycling()
+    tiling = dataclasses.replace(tiling, scale=scale)
+    decided = 0
+
+    def counting(*args: Any) -> None:
+        nonlocal decided
+        decided += 1
+
+    monkeypatch.setattr(sim_run, "_count", counting)
+    with pytest.raises(sim_run.TooMuchWork) as caught:
+        sim_run.run_tiled(con, tiling, policy, max_decided=limit)
+    e = caught.value
+    assert (e.copy, e.decided, e.at_least, e.why) == (None, 0, at_least, why) and decided == 0
+
+
 def test_large_copies_hold_the_trace_records_of_a_copy_not_an_hour_of_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
