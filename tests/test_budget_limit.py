@@ -40,11 +40,12 @@ def _offered(res: dict[str, Any]) -> dict[str, Any]:
 def test_a_scale_beyond_a_billion_events_counted_runs_and_offers_each_copy_that_many_times(
     cli: Callable[..., CliResult], sample: str
 ) -> None:
-    # 300x is 1.2 billion events: refused while the limit was on the events counted (at most --scale 243)
+    # 300x is 1.2 billion events: refused while the limit was on the events counted (at most --scale 243); it
+    # decides 662,400
     once, many = _simulate(cli, sample, "1x"), _simulate(cli, sample, "300x")
     assert once.exit_code == many.exit_code == ExitCode.OK, many.stderr
     one, res = once.json(), many.json()
-    assert res["total"]["offered"] == 300 * one["total"]["offered"] == 300 * 92 * 44_640 > load.MAX_EVENTS
+    assert res["total"]["offered"] == 300 * one["total"]["offered"] == 300 * 92 * 44_640 > 10**9
     scaled = _offered(one)
     scaled["systems"] = {s: 300 * n for s, n in scaled["systems"].items()}
     scaled["daily"] = [[300 * n for n in day] for day in scaled["daily"]]
@@ -56,17 +57,17 @@ def test_a_scale_beyond_a_billion_events_counted_runs_and_offers_each_copy_that_
 def test_a_fractional_scale_beyond_the_limit_is_refused_before_any_event_is_decided(
     cli: Callable[..., CliResult], sample: str
 ) -> None:
-    # a fractional scale keeps another share of each copy: every copy is decided, 1.2 billion events
-    r = _simulate(cli, sample, "300.5x")
+    # a fractional scale keeps another share of each copy: every copy is decided, 276M events
+    r = _simulate(cli, sample, "67.5x")
     assert r.exit_code == ExitCode.USAGE and r.stdout == ""
     error, hint = r.stderr.splitlines()
     assert error == (
-        "error: --scale 300.5 would simulate about 1.23e+09 events (92 observed, repeated 44,640 times over the "
+        "error: --scale 67.5 would simulate about 2.77e+08 events (92 observed, repeated 44,640 times over the "
         "month), every one decided by the rules (a fractional scale keeps another share of each copy); a "
-        "simulation decides at most 1,000,000,000"
+        "simulation decides at most 250,000,000"
     )
     assert hint == (
-        "hint: a whole --scale (copies alike are then counted, not decided), or at most --scale 243, or a longer "
+        "hint: a whole --scale (copies alike are then counted, not decided), or at most --scale 60.9, or a longer "
         "--period for these events"
     )
 
@@ -79,8 +80,8 @@ def test_a_scale_whose_first_copies_alone_pass_the_limit_is_refused_before_any_e
     assert r.stderr.splitlines() == [
         "error: --scale 1e+07 would simulate about 4.11e+13 events (92 observed, repeated 44,640 times over the "
         "month); the rules decide every event of the first 2 copies at least, about 1.84e+09; a simulation "
-        "decides at most 1,000,000,000",
-        "hint: at most --scale 5.43e+06 for these events",
+        "decides at most 250,000,000",
+        "hint: at most --scale 1.36e+06 for these events",
     ]
 
 
@@ -89,7 +90,7 @@ def test_a_month_whose_copies_keep_changing_is_stopped_at_the_limit_saying_how_f
 ) -> None:
     # at 300x the rules decide 662,400 of the month's 1.2 billion events (27,600 a copy), its state changing
     # from copy to copy until the quota is used up: under a limit of 200,000 it stops in copy 17
-    monkeypatch.setattr(load, "MAX_EVENTS", 200_000)
+    monkeypatch.setattr(load, "MAX_DECIDED", 200_000)
     r = _simulate(cli, sample, "300x")
     assert r.exit_code == ExitCode.USAGE and r.stdout == ""
     error, hint = r.stderr.splitlines()
@@ -97,12 +98,9 @@ def test_a_month_whose_copies_keep_changing_is_stopped_at_the_limit_saying_how_f
         "error: --scale 300 would simulate about 1.23e+09 events (92 observed, repeated 44,640 times over the "
         "month): stopped in copy "
     )
-    assert error.endswith(
-        " counted, with the copies decided alike); a simulation decides at most 200,000, and the rules' state kept "
-        "changing from copy to copy"
-    )
     where, decided, counted = re.fullmatch(
-        r".*stopped in copy (\d+) \(day 1\), with ([\d,]+) events decided by the rules \(([\d,]+) counted.*",
+        r".*: stopped in copy (\d+) \(day 1\) with ([\d,]+) events decided by the rules and ([\d,]+) counted "
+        r"\(copies decided alike are counted, not decided again\); a simulation decides at most 200,000",
         error,
     ).groups()  # type: ignore[union-attr]
     assert where == "17" and 200_000 - 131_072 < int(decided.replace(",", "")) <= 200_000
@@ -115,7 +113,7 @@ def test_a_limit_the_decided_events_stay_under_gives_the_month_unchanged(
 ) -> None:
     # 100x decides 294,400 of its 411M events
     free = _simulate(cli, sample, "100x")
-    monkeypatch.setattr(load, "MAX_EVENTS", 300_000)
+    monkeypatch.setattr(load, "MAX_DECIDED", 300_000)
     bound = _simulate(cli, sample, "100x")
     assert free.exit_code == bound.exit_code == ExitCode.OK, bound.stderr
     assert free.stdout == bound.stdout

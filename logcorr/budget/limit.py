@@ -1,8 +1,8 @@
 """What `budget simulate` says of a month the rule engine would decide too many events of (`sim.run.TooMuchWork`).
 
-The limit is on the events the engine decides, what costs the time (about 1.5 µs each) and the memory: copies of
-the observation it decides as the one before are counted, not decided (`sim.steady`), so a month of billions of
-events may decide a few hundred thousand.
+The limit is on the events the engine decides (`load.MAX_DECIDED`), what costs the time (about 2 µs each) and the
+memory: copies of the observation it decides as the one before are counted, not decided (`sim.steady`), so a month
+of billions of events may decide a few hundred thousand.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ def too_much_work(e: TooMuchWork) -> UsageError:
         )
     day = e.copy * t.period_ms // DAY_MS + 1
     return UsageError(
-        f"{asked}: stopped in copy {e.copy + 1:,} (day {day}), with {e.decided:,} events decided by the rules "
-        f"({e.counted:,} counted, with the copies decided alike); {most}, and the rules' state kept changing from "
-        "copy to copy",
+        f"{asked}: stopped in copy {e.copy + 1:,} (day {day}) with {e.decided:,} events decided by the rules and "
+        f"{e.counted:,} counted (copies decided alike are counted, not decided again); {most}",
         "a smaller --scale, or a longer --period if these events represent more time",
     )

@@ -132,7 +132,7 @@ def simulate(
         )
     tiling = Tiling(start, lo, period, copies, scale, end, n)
     try:
-        res = run_tiled(con, tiling, policy, progress=progress, max_decided=load.MAX_EVENTS)
+        res = run_tiled(con, tiling, policy, progress=progress, max_decided=load.MAX_DECIDED)
     except TooMuchWork as e:
         raise too_much_work(e) from None
     engine = res.engine
