@@ -88,7 +88,7 @@ CASES: list[tuple[str, list[str], int, list[str]]] = [
     ("ingest line limit not a number", ["ingest", "{log}", "--max-line-mb", "nan", "--db", "{dir}/new.duckdb"], 2, ["--max-line-mb nan"]),
     ("ingest gzip limit infinite", ["ingest", "{log}", "--max-decompressed-gb", "inf", "--db", "{dir}/new.duckdb"], 2, ["--max-decompressed-gb inf"]),
     ("gzip limit variable infinite", ["ingest", "{log}", "--db", "{dir}/new.duckdb"], 2, ["LOGCORR_MAX_DECOMPRESSED_GB='inf'"]),
-    ("budget scale beyond a simulation", ["budget", "simulate", "--scale", "1000000x", "--db", "{db}"], 2, ["a simulation takes at most 1,000,000,000", "at most --scale"]),
+    ("budget scale beyond a simulation", ["budget", "simulate", "--scale", "10000000000x", "--db", "{db}"], 2, ["the rules decide every event of the first 2 copies", "a simulation decides at most 250,000,000", "at most --scale"]),
     ("replay negative top", ["replay", "--scenario", "steady", "--param", "duration=2m", "--top", "-1"], 2, ["--top -1: must be 0 or more"]),
     ("replay scale beyond floats", ["replay", "--scenario", "steady", "--param", "scale=1e308"], 2, ["a replay takes at most 1,000,000,000"]),
     ("budget baseline is a directory", ["budget", "simulate", "--baseline", "{dir}/empty_dir", "--db", "{db}"], 3, ["cannot read baseline file", "empty_dir"]),

@@ -4,6 +4,7 @@ not decided."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -135,6 +136,10 @@ def test_copies_counted_alike_give_what_deciding_every_copy_gives(
     monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
     rnd = random.Random(seed)
+    if (
+        seed % 2
+    ):  # every copy checked, the records of the copies before it let go at each (as of large copies)
+        monkeypatch.setattr(sim_run, "GAP_EVENTS", 1)
     # a period dividing a day (copies inside one day) or of whole days (a copy over several)
     period = rnd.choice([10 * MINUTE, 30 * MINUTE, 2 * HOUR, 2 * DAY])
     days = rnd.randrange(2, 5) if period < DAY else 9
@@ -245,3 +250,102 @@ def test_a_share_refused_under_prorated_lending_is_decided_while_a_lender_may_le
     assert fast == every
     browser, worker, backend = (every["systems"][s] for s in ("browser", "worker", "backend"))
     assert backend[:2] == (4 * 240, 0) and browser[1] + worker[1] == backend[2] > 20
+
+
+def _cycling() -> tuple[duckdb.DuckDBPyConnection, Policy, sim_run.Tiling]:
+    """A load whose copies are never decided as the one before (one message a copy, 10 min apart, at most 2 in
+    25 min): every copy is decided."""
+    con = _base(random.Random(0), 0, 10 * MINUTE, [None], edges=False)
+    con.execute(f"INSERT INTO sim_base VALUES ({START}, 'backend', 'log', NULL, 'again', NULL, false, 1)")
+    policy = Policy.model_validate({"loop": {"max_identical": 2, "window_ms": 25 * MINUTE}})
+    return con, policy, sim_run.Tiling(START, START, 10 * MINUTE, 300, 50.0, START + 3000 * MINUTE, 1)
+
+
+def test_the_limit_is_on_the_events_decided_not_on_those_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 7,200 copies of a minute of 40-odd events, twice over: 8 times the limit counted, a few hundred copies
+    # decided
+    rnd = random.Random(7)
+    con = _base(rnd, 40, MINUTE, [None, *(f"t{i}" for i in range(15))], edges=False)
+    n = con.execute("SELECT count(*) FROM sim_base").fetchall()[0][0]
+    policy = Policy.model_validate({"budget": {"monthly_writes": 4_000, "lending": "unused"}})
+    tiling = sim_run.Tiling(START, START, MINUTE, 5 * 24 * 60, 2.0, START + 5 * DAY, n)
+    limit = 100_000
+    assert tiling.copy_events * tiling.copies > 8 * limit
+    fast = sim_run.run_tiled(con, tiling, policy, max_decided=limit)
+    assert fast.events == tiling.copies * n * 2
+    # as deciding every copy gives, and each copy twice what the load once over offers
+    every = sim_run.run_tiled(con, tiling, policy, skip=False)
+    assert _outcome(fast) == _outcome(every)
+    once = sim_run.run_tiled(con, dataclasses.replace(tiling, scale=1.0), policy, max_decided=limit)
+    assert {s: 2 * k for s, k in once.offered.items()} == fast.offered
+    assert {k: 2 * v[0] for k, v in once.daily.items()} == {k: v[0] for k, v in fast.daily.items()}
+
+
+def test_a_load_that_keeps_changing_is_stopped_before_deciding_more_than_the_limit() -> None:
+    con, policy, tiling = _cycling()
+    with pytest.raises(sim_run.TooMuchWork) as caught:
+        sim_run.run_tiled(con, tiling, policy, batch_rows=64, max_decided=1_000)
+    e = caught.value
+    # stopped in the copy the next batch starts in, having decided what the limit let it, every event of it
+    assert 1_000 - 64 < e.decided <= 1_000 and e.counted == e.decided
+    assert e.copy == e.decided // 50 and e.why is None and e.limit == 1_000
+    # a limit it stays under: the month, as without one
+    assert _outcome(sim_run.run_tiled(con, tiling, policy, max_decided=15_000)) == _outcome(
+        sim_run.run_tiled(con, tiling, policy)
+    )
+
+
+@pytest.mark.parametrize(
+    ("scale", "limit", "at_least", "why"),
+    [
+        # a fractional scale: every copy is decided, 300 copies of 50.5 events
+        (50.5, 15_000, 15_150, steady.FRACTIONAL),
+        # copies alike counted, but the first two always decided: 2 copies of 5,000 events
+        (5_000.0, 9_999, 10_000, None),
+    ],
+)
+def test_a_load_that_certainly_decides_more_than_the_limit_is_refused_before_deciding_any(
+    monkeypatch: pytest.MonkeyPatch, scale: float, limit: int, at_least: int, why: str | None
+) -> None:
+    con, policy, tiling = _cycling()
+    tiling = dataclasses.replace(tiling, scale=scale)
+    decided = 0
+
+    def counting(*args: Any) -> None:
+        nonlocal decided
+        decided += 1
+
+    monkeypatch.setattr(sim_run, "_count", counting)
+    with pytest.raises(sim_run.TooMuchWork) as caught:
+        sim_run.run_tiled(con, tiling, policy, max_decided=limit)
+    e = caught.value
+    assert (e.copy, e.decided, e.at_least, e.why) == (None, 0, at_least, why) and decided == 0
+
+
+def test_large_copies_hold_the_trace_records_of_a_copy_not_an_hour_of_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # copies never decided alike (`_cycling`), with 50 traces each, a record each kept an hour after its last
+    # event (and here all: fewer than the engine sweeps). Copies of more than GAP_EVENTS are checked one by one, and each check lets go of
+    # the records the copies before it left (the bundled sample at 10,000x held 1.9M of them, 2.6 GB)
+    con, policy, tiling = _cycling()
+    rows = [
+        (START + 1 + 11_000 * i, "worker", "log", f"r{i}", f"w{i}", None, False, 10 + i) for i in range(50)
+    ]
+    con.executemany("INSERT INTO sim_base VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    tiling = dataclasses.replace(tiling, copies=60, scale=1.0, end_ms=START + 600 * MINUTE, base_events=51)
+    held = []
+    count = sim_run._count
+
+    def counting(engine: Any, *rest: Any) -> None:
+        count(engine, *rest)
+        held.append(len(engine.state.traces))
+
+    monkeypatch.setattr(sim_run, "_count", counting)
+    monkeypatch.setattr(sim_run, "GAP_EVENTS", 51)
+    fast = sim_run.run_tiled(con, tiling, policy, batch_rows=997)
+    assert max(held) == 50
+    held.clear()
+    every = sim_run.run_tiled(con, tiling, policy, batch_rows=997, skip=False)
+    assert max(held) > 20 * 50
+    assert _outcome(fast) == _outcome(every)

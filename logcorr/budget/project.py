@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from logcorr.budget.amplification import Amplification, usage
+from logcorr.budget.limit import too_much_work
 from logcorr.budget.pricing import PricingModel, price
 from logcorr.errors import InputError, UsageError
 from logcorr.model import SYSTEMS
 from logcorr.render.text import visible
 from logcorr.rules.policy import Policy
 from logcorr.sim import load
-from logcorr.sim.run import DAY_MS, Tiling, run_tiled
+from logcorr.sim.run import DAY_MS, Tiling, TooMuchWork, run_tiled
 from logcorr.units import is_positive, say_count, say_duration
 
 # periods that divide a day, so day boundaries stay aligned when a short observation is repeated
@@ -123,19 +124,17 @@ def simulate(
     period = period_ms or choose_period(span)
     end = start + days * DAY_MS
     copies = max(1, math.ceil(days * DAY_MS / period))
-    if n * copies * scale > load.MAX_EVENTS:
-        raise UsageError(
-            f"--scale {scale:g} would simulate about {n * copies * scale:,.3g} events ({n:,} observed, repeated "
-            f"{copies:,} times over the month); a simulation takes at most {load.MAX_EVENTS:,}",
-            f"at most --scale {load.MAX_EVENTS / (n * copies):.3g}, or a longer --period for these events",
-        )
     if period > days * DAY_MS:
         # the tiling cuts at the month's end: say so, else the offered count reads as a projection of them all
         notes.append(
             f"the observed events span {period / DAY_MS:g} days, more than the {days}-day month: the month holds "
             f"the first {days} days of them, the rest are not simulated (--days, or fewer input files, to choose)"
         )
-    res = run_tiled(con, Tiling(start, lo, period, copies, scale, end, n), policy, progress=progress)
+    tiling = Tiling(start, lo, period, copies, scale, end, n)
+    try:
+        res = run_tiled(con, tiling, policy, progress=progress, max_decided=load.MAX_DECIDED)
+    except TooMuchWork as e:
+        raise too_much_work(e) from None
     engine = res.engine
     st = engine.state
     systems: dict[str, Any] = {}

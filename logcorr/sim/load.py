@@ -15,10 +15,16 @@ from typing import Any
 from logcorr.correlate.skew import CLOCK_SQL
 from logcorr.units import say_count, say_duration
 
-# the most events a simulation (replay, budget projection) generates: it runs window by window, so memory is no
-# limit; time is (the built-in month scenario is 28M events). Far beyond this a rate, a multiplier or a scale
-# was mistyped (a rate of 1e308 broke DuckDB's range(), --multiply 1e12 never ended)
+# the most events a replay generates: it runs window by window, so memory is no limit; time is (the built-in month
+# scenario is 28M events). Far beyond this a rate or a multiplier was mistyped (a rate of 1e308 broke DuckDB's
+# range(), --multiply 1e12 never ended)
 MAX_EVENTS = 1_000_000_000
+
+# the most events a budget projection decides (`sim.run.run_tiled`): it counts the copies it decides alike, so the
+# events it simulates are not its limit; the events it decides are. A decided event took 1.8 µs (the bundled sample
+# at 1000x, 92,000 events a copy) to 2.4 µs (at 100,000x, 9.2M a copy, generated and sorted by DuckDB): about 10
+# minutes at most. Under 1e9, 100,000x ran to its end: 53 minutes on a shared machine (40 of CPU); now it stops
+MAX_DECIDED = 250_000_000
 
 # `browser_clock`: the event's time is a browser's own (which may be days off, docs/formats.md), not a server's
 BASE_DDL = f"""

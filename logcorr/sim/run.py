@@ -2,7 +2,8 @@
 
 The load is any SQL query returning the engine's columns (`pos, ts_ms, system, level, trace_id,
 fingerprint, suppressed, dup`) in event-time order; DuckDB sorts and spills, the engine streams. A tiled load
-(`run_tiled`) has its copies that the engine decides alike counted without deciding them again (`sim.steady`).
+(`run_tiled`) has its copies that the engine decides alike counted without deciding them again (`sim.steady`), and
+what it may cost is the events it decides, not the events it counts (`TooMuchWork`).
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ class Tiling:
     end_ms: int
     base_events: int
 
+    @property
+    def copy_events(self) -> float:
+        """About how many events a copy holds (`scale` times the base's)."""
+        return self.base_events * self.scale
+
     def parts(self, first_copy: int = 0) -> list[str]:
         """The load from copy `first_copy` on, in parts (`load.tiled_in_parts`)."""
         t = self
@@ -109,6 +115,22 @@ class Tiling:
 # copies decided between two checks for copies alike at most, while they keep failing (a check decides a copy on
 # its own and compares the engine's state at its ends)
 MAX_GAP = 64
+# …and events: copies of a million events each are checked one by one. Each check lets go of the trace records of
+# the copies before it (`steady.forget_copies`): 64 copies of the bundled sample at 10,000× held 1.9M of them, 2.6 GB
+GAP_EVENTS = 1_000_000
+
+
+class TooMuchWork(Exception):
+    """A tiled load the engine would decide more than `limit` events of: refused before deciding any (`copy` None;
+    `at_least` the events it would decide at least), or stopped in copy `copy` (of `copies`) with `decided` events
+    decided and `counted` counted, those decided included. `why`: why every copy is decided (`steady.why_not`),
+    None when copies alike are counted."""
+
+    def __init__(self, limit: int, tiling: Tiling, *, at_least: float = 0, copy: int | None = None,
+                 decided: int = 0, counted: int = 0, why: str | None = None) -> None:  # fmt: skip
+        super().__init__(f"more than {limit:,} events to decide")
+        self.limit, self.tiling, self.at_least, self.copy = limit, tiling, at_least, copy
+        self.decided, self.counted, self.why = decided, counted, why
 
 
 def run_tiled(
@@ -119,15 +141,23 @@ def run_tiled(
     batch_rows: int = 131_072,
     progress: Callable[[int, int, int], None] | None = None,
     skip: bool = True,
+    max_decided: int | None = None,
 ) -> SimResult:
     """`run` over a tiled load; where its copies repeat for the engine (`steady.repeats`) and `skip`, the copies
     it would decide as the one before are counted without deciding them (the same result: `sim.steady`).
-    `progress(events, copies done, copies)`, then, after each check."""
-    if not (skip and steady.repeats(con, policy, tiling.period_ms, tiling.scale)):
+    `progress(events, copies done, copies)`, then, after each check. `max_decided`: the most events the engine may
+    decide: a load that would decide more is refused before any is decided, when that is certain (every copy
+    decided, or the first two copies, which always are), else stopped before the batch that would pass it
+    (`TooMuchWork`)."""
+    why = steady.why_not(con, policy, tiling.period_ms, tiling.scale) if skip else "every copy asked for"
+    most = tiling.copies if why is not None else min(tiling.copies, 2)
+    if max_decided is not None and tiling.copy_events * most > max_decided:
+        raise TooMuchWork(max_decided, tiling, at_least=tiling.copy_events * most, why=why)
+    if why is not None:
         return run(
             con, tiling.parts(), policy, start_ms=tiling.start_ms, batch_rows=batch_rows, progress=progress
         )
-    stepper = _Stepper(Engine(policy), tiling, progress)
+    stepper = _Stepper(Engine(policy), tiling, progress, max_decided)
     first: int | None = 0
     with gc_paused():
         while first is not None:
@@ -139,15 +169,20 @@ class _Stepper:
     """`run_tiled`'s loop: the load's batches through the engine, cut where a checked copy starts and ends."""
 
     def __init__(
-        self, engine: Engine, tiling: Tiling, progress: Callable[[int, int, int], None] | None
+        self,
+        engine: Engine,
+        tiling: Tiling,
+        progress: Callable[[int, int, int], None] | None,
+        limit: int | None = None,
     ) -> None:
-        self.engine, self.tiling, self.progress = engine, tiling, progress
+        self.engine, self.tiling, self.progress, self.limit = engine, tiling, progress, limit
         self.encode = engine.compiled
         self.res = SimResult(start_ms=tiling.start_ms, engine=engine)
         self.counts: Counter[tuple[int, str, str | None]] = Counter()
         # copies the end does not cut: only those are checked or counted alike
         self.full = (tiling.end_ms - tiling.start_ms) // tiling.period_ms
         self.gap = 1
+        self.most_gap = max(1, min(MAX_GAP, int(GAP_EVENTS // max(1.0, tiling.copy_events))))
         self.template: int | None = 0  # the copy checked next
         self.inside = False  # deciding it
         self.copy_counts: Counter[tuple[int, str, str | None]] = Counter()
@@ -155,6 +190,7 @@ class _Stepper:
         self.before = steady.Counters(0, {})
         self.stats: Counter[str] = Counter()
         self.events = 0
+        self.decided = 0  # events the engine decided (`res.events` counts those counted alike too)
 
     def decide(self, con: Any, first: int, batch_rows: int) -> int | None:
         """Decide the load from copy `first` on; returns the copy to go on from after copies counted alike, or
@@ -174,14 +210,13 @@ class _Stepper:
         t = self.tiling
         while batch.num_rows:
             if self.template is None:
-                _count(self.engine, batch, self.encode, self.res, self.counts, t.start_ms)
+                self._decide(batch, self.counts)
                 return None
             edge = self.template + self.inside  # the copy whose start is looked at next
             at = t.start_ms + edge * t.period_ms
             before = pc.sum(pc.less(batch.column("ts_ms"), at)).as_py() or 0  # rows in time order
             if before:
-                into = self.copy_counts if self.inside else self.counts
-                _count(self.engine, batch.slice(0, before), self.encode, self.res, into, t.start_ms)
+                self._decide(batch.slice(0, before), self.copy_counts if self.inside else self.counts)
             if before == batch.num_rows:
                 return None
             batch = batch.slice(before)
@@ -190,10 +225,21 @@ class _Stepper:
                 return goon
         return None
 
+    def _decide(self, batch: pa.RecordBatch, into: Counter[tuple[int, str, str | None]]) -> None:
+        """`batch` through the engine, counted into `into`; `TooMuchWork` instead when it would take the events
+        decided beyond the limit."""
+        t = self.tiling
+        if self.limit is not None and self.decided + batch.num_rows > self.limit:
+            copy = (batch.column("ts_ms")[0].as_py() - t.start_ms) // t.period_ms
+            raise TooMuchWork(self.limit, t, copy=copy, decided=self.decided, counted=self.res.events)
+        _count(self.engine, batch, self.encode, self.res, into, t.start_ms)
+        self.decided += batch.num_rows
+
     def _edge(self, edge: int, at: int) -> int | None:
         """Copy `edge` starts at `at`: the checked copy starts, or it ended and the copies after it alike are
         counted (returns the copy to go on from)."""
         engine, st, pol = self.engine, self.engine.state, self.engine.policy
+        steady.forget_copies(st)
         sig = steady.carried(st, at, pol.loop.window_ms, pol.rate_limit.window_ms)
         now = steady.Counters.of(st)
         if self.progress is not None:
@@ -216,7 +262,7 @@ class _Stepper:
             self.gap = 1
             self._next_check(edge + alike)
             return edge + alike
-        self.gap = min(2 * self.gap, MAX_GAP)
+        self.gap = min(2 * self.gap, self.most_gap)
         self._next_check(edge + self.gap - 1)
         return None
 

@@ -40,22 +40,40 @@ from logcorr.sim import load
 
 DAY_MS = 86_400_000
 
+# `why_not`'s reason when the scale's fraction is all that keeps the copies from repeating
+FRACTIONAL = "a fractional scale keeps another share of each copy"
+
 # a critical-trace pattern that could match a copy's `~k.j` suffix: one with a `~`, or of digits and dots alone
 _SUFFIX_LIKE = re.compile(r"~|^[0-9.]*$")
 
 
 def repeats(con: Any, policy: Policy, period_ms: int, scale: float) -> bool:
     """Whether the copies of `sim_base` tiled every `period_ms` at `scale` repeat one another for the engine (see
-    the module docstring): whole clones (a fractional scale keeps a different share of each copy), whole rate
-    windows a period, whole days or a whole number of periods a day, no `~` in the observed trace ids and no
-    critical-trace pattern the copies' suffixes could match."""
+    the module docstring and `why_not`)."""
+    return why_not(con, policy, period_ms, scale) is None
+
+
+def why_not(con: Any, policy: Policy, period_ms: int, scale: float) -> str | None:
+    """Why the copies of `sim_base` tiled every `period_ms` at `scale` may not repeat one another for the engine,
+    so that each is decided (a phrase), or None when they may: whole clones (a fractional scale keeps a different
+    share of each copy), whole rate windows a period, whole days or a whole number of periods a day, no `~` in
+    the observed trace ids and no critical-trace pattern the copies' suffixes could match. The fractional scale
+    is said last: when it is the reason, a whole scale's copies may repeat."""
     clones, _, fraction = load.clones_of(scale)
     window = policy.rate_limit.window_ms
-    if clones == 0 or fraction or period_ms % window or (DAY_MS % period_ms and period_ms % DAY_MS):
-        return False
+    if clones == 0:
+        return "no event is kept at this scale"
+    if period_ms % window:
+        return "the rate limit's window does not divide the period the events are repeated every"
+    if DAY_MS % period_ms and period_ms % DAY_MS:
+        return "the period the events are repeated every neither divides a day nor is whole days"
     if any(_SUFFIX_LIKE.search(p) for p in policy.critical.trace_id_patterns):
-        return False
-    return not con.execute("SELECT count(*) FROM sim_base WHERE contains(trace_id, '~')").fetchall()[0][0]
+        return "a critical-trace pattern could match a copy's trace ids (`<id>~k.j`)"
+    if con.execute("SELECT count(*) FROM sim_base WHERE contains(trace_id, '~')").fetchall()[0][0]:
+        return "observed trace ids hold a `~`, as a copy's do (`<id>~k.j`)"
+    if fraction:
+        return FRACTIONAL
+    return None
 
 
 def carried(st: RuleState, at: int, loop_window_ms: int, rate_window_ms: int) -> tuple[Any, ...]:
@@ -175,6 +193,14 @@ def _nothing_to_lend(
     return n
 
 
+def forget_copies(st: RuleState) -> None:
+    """At a copy's start, let go of the cross-system copies and trace records the copies before it left: no event
+    of it or a later copy has their trace ids (`repeats`), so they decide nothing; kept, a trace's record stays an
+    hour after its last event (`trace_aware.idle_ms`), 60 copies of a minute."""
+    st.cross = {}
+    st.traces = {}
+
+
 def advance(engine: Engine, at: int, copies: int, period_ms: int, before: Counters, after: Counters,
             stats: Counter[str]) -> None:  # fmt: skip
     """Move the engine's state from `at`, the end of a copy decided from counters `before` to `after`, past
@@ -200,8 +226,7 @@ def advance(engine: Engine, at: int, copies: int, period_ms: int, before: Counte
         for key, stored in st.loop.items()
         if stored and stored[-1] > cut
     }
-    st.cross = {}
-    st.traces = {}
+    forget_copies(st)
     for key, n in stats.items():
         engine.stats[key] += copies * n
     engine.state_moved()
