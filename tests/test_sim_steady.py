@@ -157,14 +157,19 @@ def test_copies_counted_alike_give_what_deciding_every_copy_gives(
     assert every["events"] > 0
 
 
+def _steady(scale: float) -> tuple[duckdb.DuckDBPyConnection, Policy, sim_run.Tiling]:
+    """A minute of 40-odd events repeated over 5 days (7,200 copies), the month's budget used up on the second."""
+    con = _base(random.Random(7), 40, MINUTE, [None, *(f"t{i}" for i in range(15))], edges=False)
+    n = con.execute("SELECT count(*) FROM sim_base").fetchall()[0][0]
+    policy = Policy.model_validate({"budget": {"monthly_writes": 4_000, "lending": "unused"}})
+    return con, policy, sim_run.Tiling(START, START, MINUTE, 5 * 24 * 60, scale, START + 5 * DAY, n)
+
+
 def test_a_steady_month_is_decided_in_a_few_copies(monkeypatch: pytest.MonkeyPatch) -> None:
     # a minute of events repeated over 5 days, the month's budget used up on the second: 7,200 copies, of which a
     # few hundred are decided (until the state repeats, around each threshold)
-    rnd = random.Random(7)
-    con = _base(rnd, 40, MINUTE, [None, *(f"t{i}" for i in range(15))], edges=False)
-    n = con.execute("SELECT count(*) FROM sim_base").fetchall()[0][0]
-    policy = Policy.model_validate({"budget": {"monthly_writes": 4_000, "lending": "unused"}})
-    tiling = sim_run.Tiling(START, START, MINUTE, 5 * 24 * 60, 1.0, START + 5 * DAY, n)
+    con, policy, tiling = _steady(1.0)
+    n = tiling.base_events
     decided = 0
     count = sim_run._count
 
@@ -264,11 +269,8 @@ def _cycling() -> tuple[duckdb.DuckDBPyConnection, Policy, sim_run.Tiling]:
 def test_the_limit_is_on_the_events_decided_not_on_those_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     # 7,200 copies of a minute of 40-odd events, twice over: 8 times the limit counted, a few hundred copies
     # decided
-    rnd = random.Random(7)
-    con = _base(rnd, 40, MINUTE, [None, *(f"t{i}" for i in range(15))], edges=False)
-    n = con.execute("SELECT count(*) FROM sim_base").fetchall()[0][0]
-    policy = Policy.model_validate({"budget": {"monthly_writes": 4_000, "lending": "unused"}})
-    tiling = sim_run.Tiling(START, START, MINUTE, 5 * 24 * 60, 2.0, START + 5 * DAY, n)
+    con, policy, tiling = _steady(2.0)
+    n = tiling.base_events
     limit = 100_000
     assert tiling.copy_events * tiling.copies > 8 * limit
     fast = sim_run.run_tiled(con, tiling, policy, max_decided=limit)

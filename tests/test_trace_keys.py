@@ -4,6 +4,7 @@ reader that wants one trace's rows reads them within that span."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -108,10 +109,12 @@ def test_each_ingests_keys_are_written_in_order(several_runs: Path) -> None:
             "SELECT run_id, list(trace_key ORDER BY rowid) FROM drop_traces GROUP BY ALL"
         ).fetchall():
             assert keys == sorted(keys), run
-        # the sample's traces were summarised by the first three ingests; a later one rewrote the joined trace
+        # each ingest appends its summaries as one run in key order (fewer traces than `SUMMARY_PART`): the rows
+        # in table order fall back at most once an ingest after the first, where ids in no order would at about
+        # every other row
         keys = [k for (k,) in con.execute("SELECT trace_key FROM trace_summary ORDER BY rowid").fetchall()]
-        runs = [keys[:i] for i in range(len(keys) + 1) if keys[:i] == sorted(keys[:i])]
-        assert len(runs[-1]) > 1
+        assert len(keys) > 10
+        assert sum(a > b for a, b in itertools.pairwise(keys)) <= 4
 
 
 def _rows(con: Any, table: str) -> list[tuple[Any, ...]]:

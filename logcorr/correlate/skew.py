@@ -38,7 +38,7 @@ from typing import Any
 
 from logcorr.sources.worker_formats import WORKER_FORMATS
 from logcorr.store.query import sql_words
-from logcorr.store.schema import dropped_span, trace_span
+from logcorr.store.schema import dropped_span, stored_span, union_span
 
 WORKER_CLOCK_FORMATS = WORKER_FORMATS
 
@@ -112,7 +112,8 @@ def estimate_browser(con: Any, trace_id: str, events: list[dict[str, Any]]) -> S
         }
     )
     stamps = [e["ts"] for e in events if not e.get("rule")] or [e["ts"] for e in events]
-    span, whole = dropped_span(con, trace_id), trace_span(con, trace_id)
+    span = dropped_span(con, trace_id)
+    whole = union_span(stored_span(con, trace_id), span)
     offset, n = _paired(
         con,
         "trace_id = ? AND ts BETWEEN ? AND ?",  # the span of its events, stored and dropped: the zone maps skip the rest

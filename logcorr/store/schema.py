@@ -85,10 +85,15 @@ def dropped_span(con: Any, trace_id: str) -> tuple[Any, Any] | None:
     return None if row is None or row[0] is None else (row[0], row[1])
 
 
+def union_span(*spans: tuple[Any, Any] | None) -> tuple[Any, Any] | None:
+    """The span covering every given one (None: none given)."""
+    given = [s for s in spans if s is not None]
+    return (min(s[0] for s in given), max(s[1] for s in given)) if given else None
+
+
 def trace_span(con: Any, trace_id: str) -> tuple[Any, Any] | None:
     """The span of a trace's events, stored and dropped together, or None when it has none."""
-    spans = [s for s in (stored_span(con, trace_id), dropped_span(con, trace_id)) if s is not None]
-    return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
+    return union_span(stored_span(con, trace_id), dropped_span(con, trace_id))
 
 
 # one row per trace, kept up to date by every ingest for the traces it touched (`refresh_trace_summary`):
