@@ -5,6 +5,7 @@ input order) within a run, whether the input came in time order (written as read
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,55 @@ def test_input_out_of_time_order_is_stored_sorted(
     assert len(inserts) == 1 and "ORDER BY" in inserts[0], inserts
     as_stored, by_time = _stored_order(db)
     assert as_stored == sorted(as_stored) == by_time
+
+
+def _runs(ids: list[int]) -> int:
+    """How many runs of rising event ids `ids` is."""
+    return 1 + sum(b < a for a, b in itertools.pairwise(ids))
+
+
+@pytest.mark.parametrize("shape", ["interleaved files", "shuffled lines"])
+def test_long_runs_of_time_order_are_stored_as_read(
+    tmp_path: Path, small_batches: list[str], monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    """Two systems' exports of one period in one ingest: each file in time order, the two interleaved in time.
+    Where their runs are a row group long on average (here 20 rows), the rows are written as read, without a
+    sort: each file's in event-id order, and the tables as the sort gives them. Lines out of order throughout
+    are sorted whatever the run length."""
+    monkeypatch.setattr(store_mod, "_RUN_ROWS", 20)
+    if shape == "interleaved files":
+        paths = [_write(tmp_path / "a.jsonl", _lines(120, step=2_000)),
+                 _write(tmp_path / "b.jsonl", _lines(120, T0 + 1_000, step=2_000, tag="c"))]  # fmt: skip
+    else:
+        lines = _lines(240)
+        random.Random(7).shuffle(lines)
+        paths = [_write(tmp_path / "a.jsonl", lines)]
+    result = ingest([str(p) for p in paths], str(tmp_path / "read.duckdb"), jobs=1)
+    assert result.stored > 150
+    (insert,) = _log_queue_inserts(small_batches)
+    as_stored, by_time = _stored_order(tmp_path / "read.duckdb")
+    assert by_time == sorted(by_time)
+    if shape == "shuffled lines":
+        assert "ORDER BY" in insert and as_stored == by_time
+        return
+    assert "ORDER BY" not in insert
+    assert as_stored != by_time and _runs(as_stored) == 2
+    with duckdb.connect(str(tmp_path / "read.duckdb"), read_only=True) as con:
+        per_file = con.execute(
+            "SELECT source_file, list(event_id ORDER BY rowid) FROM log_queue GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert [p for p, _ in per_file] == [str(p) for p in paths]
+    assert all(ids == sorted(ids) for _, ids in per_file)
+    monkeypatch.setattr(store_mod, "_RUN_ROWS", 10_000)
+    ingest([str(p) for p in paths], str(tmp_path / "sorted.duckdb"), jobs=1)
+    assert "ORDER BY" in _log_queue_inserts(small_batches)[-1]
+    assert _stored_order(tmp_path / "sorted.duckdb")[0] == by_time
+    for table in ("log_queue", "recent_log_entries", "drop_events", "trace_summary", "drop_traces"):
+        rows = []
+        for name in ("read", "sorted"):
+            with duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True) as con:
+                rows.append(con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall())
+        assert rows[0] == rows[1], table
 
 
 def test_stored_as_read_or_sorted_the_tables_are_the_same(
