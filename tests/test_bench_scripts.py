@@ -152,7 +152,9 @@ def test_bench_split_stores_both_exports_of_every_request(tmp_path: Path, monkey
     assert [(r["export"], r["lines"]) for r in rows] == [
         ("backend export", 80),
         ("browser export after it", 80),
+        ("both in one ingest", 160),
     ]
+    assert rows[2]["read_json_auto_s"] == round(rows[0]["read_json_auto_s"] + rows[1]["read_json_auto_s"], 2)
     backend, browser = bs.write_exports(40, tmp_path)
     db = str(tmp_path / "again.duckdb")
     policy = Policy.model_validate({"rate_limit": {"enabled": False}, "budget": {"enabled": False}})
