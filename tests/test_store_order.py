@@ -1,6 +1,6 @@
-"""The order `log_queue` is written in: its rows in event-id order, and event ids in event-time order (ties in
-input order) within a run, whether the input came in time order (written as read, without a sort) or not
-(sorted). And the drop ledger written as read: each row with its own fate and file."""
+"""The order `log_queue` is written in: event ids in event-time order (ties in input order) within a run, and
+the rows in event-id order where the input came in time order (written as read, without a sort) or far from it
+(sorted); where input order keeps time together (nearly in order, a few exports each in order) as read. And the drop ledger written as read: each row with its own fate and file."""
 
 from __future__ import annotations
 
@@ -116,23 +116,19 @@ def test_an_export_in_time_order_is_stored_as_read_without_a_sort(
         assert joined is not None and joined[0] > 20
 
 
-@pytest.mark.parametrize("shape", ["interleaved files", "shuffled lines"])
-def test_input_out_of_time_order_is_stored_sorted(
-    tmp_path: Path, small_batches: list[str], shape: str
+def test_input_out_of_time_order_throughout_is_stored_sorted(
+    tmp_path: Path, small_batches: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "db.duckdb"
-    if shape == "interleaved files":
-        paths = [_write(tmp_path / "a.jsonl", _lines(120, step=2_000)),
-                 _write(tmp_path / "b.jsonl", _lines(120, T0 + 1_000, step=2_000, tag="c"))]  # fmt: skip
-    else:
-        lines = _lines(200)
-        random.Random(5).shuffle(lines)
-        paths = [_write(tmp_path / "a.jsonl", lines)]
-    result = ingest([str(p) for p in paths], str(db), jobs=1)
+    """Lines shuffled over many row groups (here 8 rows each): written as read, each row group would span most of
+    the input's time, so they are sorted."""
+    monkeypatch.setattr(store_mod, "_ROW_GROUP", 8)
+    lines = _lines(200)
+    random.Random(5).shuffle(lines)
+    result = ingest([str(_write(tmp_path / "a.jsonl", lines))], str(tmp_path / "db.duckdb"), jobs=1)
     assert result.stored > 100
     inserts = _log_queue_inserts(small_batches)
     assert len(inserts) == 1 and "ORDER BY" in inserts[0], inserts
-    as_stored, by_time = _stored_order(db)
+    as_stored, by_time = _stored_order(tmp_path / "db.duckdb")
     assert as_stored == sorted(as_stored) == by_time
 
 
@@ -141,18 +137,29 @@ def _runs(ids: list[int]) -> int:
     return 1 + sum(b < a for a, b in itertools.pairwise(ids))
 
 
-@pytest.mark.parametrize("shape", ["interleaved files", "shuffled lines"])
-def test_long_runs_of_time_order_are_stored_as_read(
+def _nearly(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`records` with each pair of neighbours swapped: out of time order, but only by a line."""
+    out = list(records)
+    for i in range(0, len(out) - 1, 2):
+        out[i], out[i + 1] = out[i + 1], out[i]
+    return out
+
+
+@pytest.mark.parametrize("shape", ["interleaved files", "nearly in order", "shuffled, one row group"])
+def test_input_that_keeps_time_together_is_stored_as_read(
     tmp_path: Path, small_batches: list[str], monkeypatch: pytest.MonkeyPatch, shape: str
 ) -> None:
-    """Two systems' exports of one period in one ingest: each file in time order, the two interleaved in time.
-    Where their runs are a row group long on average (here 20 rows), the rows are written as read, without a
-    sort: each file's in event-id order, and the tables as the sort gives them. Lines out of order throughout
-    are sorted whatever the run length."""
-    monkeypatch.setattr(store_mod, "_RUN_ROWS", 20)
+    """Two systems' exports of one period in one ingest (each in time order, the two interleaved), an export a
+    line out of order here and there (row groups of 8 rows), or any order within one row group: each row group
+    written as read spans little more of the input's time than sorted ones would, so the rows are written as
+    read, without a sort. Event ids are event-time order all the same, and every table is as the sort gives it."""
     if shape == "interleaved files":
+        monkeypatch.setattr(store_mod, "_ROW_GROUP", 8)
         paths = [_write(tmp_path / "a.jsonl", _lines(120, step=2_000)),
                  _write(tmp_path / "b.jsonl", _lines(120, T0 + 1_000, step=2_000, tag="c"))]  # fmt: skip
+    elif shape == "nearly in order":
+        monkeypatch.setattr(store_mod, "_ROW_GROUP", 8)
+        paths = [_write(tmp_path / "a.jsonl", _nearly(_lines(240)))]
     else:
         lines = _lines(240)
         random.Random(7).shuffle(lines)
@@ -160,20 +167,18 @@ def test_long_runs_of_time_order_are_stored_as_read(
     result = ingest([str(p) for p in paths], str(tmp_path / "read.duckdb"), jobs=1)
     assert result.stored > 150
     (insert,) = _log_queue_inserts(small_batches)
-    as_stored, by_time = _stored_order(tmp_path / "read.duckdb")
-    assert by_time == sorted(by_time)
-    if shape == "shuffled lines":
-        assert "ORDER BY" in insert and as_stored == by_time
-        return
     assert "ORDER BY" not in insert
-    assert as_stored != by_time and _runs(as_stored) == 2
-    with duckdb.connect(str(tmp_path / "read.duckdb"), read_only=True) as con:
-        per_file = con.execute(
-            "SELECT source_file, list(event_id ORDER BY rowid) FROM log_queue GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-    assert [p for p, _ in per_file] == [str(p) for p in paths]
-    assert all(ids == sorted(ids) for _, ids in per_file)
-    monkeypatch.setattr(store_mod, "_RUN_ROWS", 10_000)
+    as_stored, by_time = _stored_order(tmp_path / "read.duckdb")
+    assert by_time == sorted(by_time) and as_stored != by_time
+    if shape == "interleaved files":  # each file's rows in event-id order, one file after the other
+        assert _runs(as_stored) == 2
+        with duckdb.connect(str(tmp_path / "read.duckdb"), read_only=True) as con:
+            per_file = con.execute(
+                "SELECT source_file, list(event_id ORDER BY rowid) FROM log_queue GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        assert [p for p, _ in per_file] == [str(p) for p in paths]
+        assert all(ids == sorted(ids) for _, ids in per_file)
+    monkeypatch.setattr(store_mod, "_as_read", lambda con, staged: False)
     ingest([str(p) for p in paths], str(tmp_path / "sorted.duckdb"), jobs=1)
     assert "ORDER BY" in _log_queue_inserts(small_batches)[-1]
     assert _stored_order(tmp_path / "sorted.duckdb")[0] == by_time
@@ -199,7 +204,7 @@ def test_stored_as_read_or_sorted_the_tables_are_the_same(
     ingest(paths, str(tmp_path / "sliced.duckdb"), jobs=1)
     inserts = _log_queue_inserts(small_batches)
     assert len(inserts) > 10 and not any("ORDER BY" in s for s in inserts)
-    monkeypatch.setattr(store_mod, "_in_order", lambda con, staged: False)
+    monkeypatch.setattr(store_mod, "_as_read", lambda con, staged: False)
     ingest(paths, str(tmp_path / "sorted.duckdb"), jobs=1)
     assert "ORDER BY" in _log_queue_inserts(small_batches)[-1]
     for table in ("log_queue", "recent_log_entries", "drop_events", "trace_summary"):

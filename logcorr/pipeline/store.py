@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 
 
 _LEDGER_SLICE = 1 << 20
-# the accepted events per run of event-time order, on average, at and above which input in such runs is stored as
-# read rather than sorted (`_in_order`): DuckDB's row group
-_RUN_ROWS = 122_880
+# DuckDB's row group (rows), and how many of them at most may hold one moment's accepted events on average for
+# them to be written as read rather than sorted (`_as_read`)
+_ROW_GROUP = 122_880
+_SPREAD = 8
 
 # an event's row: the staged row `s` (see `Stager.events`), its fate `o` (with the trace id the stager joined
 # in from a line of the same request, if any: `fate.trace_id` would put every trace id into the ledger join's
@@ -113,12 +114,11 @@ def store(con: Any, run_id: int, policy: Policy, staged: StagedEvents) -> dict[i
 
 def _store_accepted(con: Any, base: int, run_id: int, staged: StagedEvents) -> None:
     """The accepted events into `log_queue`, with event ids in event-time order (their fate's `pos`: `base` +
-    pos). Where the staged rows, read in input order, are already in that order or in a few long runs of it
-    (each system's export is written in time order, and one ingest reads them one after another: `_in_order`),
-    they are written as read, without a sort, in slices of input order (`_fate_columns`); otherwise joined with
-    their fate and sorted."""
+    pos). Where input order keeps event time together enough for the zone maps (`_as_read`), they are written as
+    read, without a sort, in slices of input order (`_fate_columns`); otherwise joined with their fate and sorted
+    (the table's rows then in event-id order)."""
     cols = ", ".join(EVENT_NAMES)
-    if not _in_order(con, staged):
+    if not _as_read(con, staged):
         select = _SELECT_EVENT.format(base=base, run_id=run_id, **_JOINED_COLUMNS)
         staged.events(
             f"""
@@ -189,22 +189,29 @@ def _store_dropped(con: Any, base: int, run_id: int, reasons: int, staged: Stage
         )
 
 
-def _in_order(con: Any, staged: StagedEvents) -> bool:
-    """Whether the accepted events, in the order the staged rows are read, are in event-time order or in runs of
-    it at least a row group long on average: each batch's sequence numbers after the last batch's, and the
-    accepted events' `pos` rising with their `seq` but at most once in `_RUN_ROWS` events (a sort of two numbers
-    an event, where sorting the accepted events' whole rows by `pos` spilled). Such runs (the exports of two
-    systems over one period, in one ingest) are stored as read: the rows are then in event-id order within each
-    run, and on average a row group's `ts` zone map spans at most about two runs' times, so that a lookup by time
-    still skips most others (docs/performance.md, "runs of time order stored as read"). The sort they are spared
-    took about 2.5 CPU-s a million rows, and most of the store phase's wall time."""
+def _as_read(con: Any, staged: StagedEvents) -> bool:
+    """Whether the accepted events are written as read (without a sort): where the staged rows are read in input
+    order (`_read_in_order`) and that order keeps event time together enough for the zone maps of `ts` (and of
+    `event_id`). Written as read, the accepted events fill row groups of `_ROW_GROUP` rows in input order, each
+    spanning a range of event time (of `pos`, which numbers all the events); where those ranges, summed, are at
+    most `_SPREAD` times all the events' range, a lookup of one moment reads at most `_SPREAD` row groups on average
+    (the sorted table: one). That holds for input in time order, for nearly so (lines a few apart out of order),
+    for the exports of a few systems over one period in one ingest (each a run in time order), and for fewer
+    than `_SPREAD` row groups in any order; lines out of order throughout a longer input are sorted. Event ids are
+    event-time order either way (`base` + pos); the sort spared took about 2.5 CPU-s a million rows, and most of
+    the store phase's wall time (docs/performance.md, "accepted events written as read")."""
     if not _read_in_order(staged):
         return False
-    back, accepted = con.execute(
-        "SELECT count(*) FILTER (WHERE pos < before), count(*) FROM "
-        "(SELECT pos, lag(pos) OVER (ORDER BY seq) AS before FROM fate WHERE rule IS NULL)"
+    spans, events = con.execute(
+        f"""
+        SELECT coalesce(sum(hi - lo + 1), 0), (SELECT count(*) FROM fate) FROM (
+            SELECT max(pos) AS hi, min(pos) AS lo FROM (
+                SELECT pos, (row_number() OVER (ORDER BY seq) - 1) // {_ROW_GROUP} AS g FROM fate WHERE rule IS NULL
+            ) GROUP BY g
+        )
+        """
     ).fetchall()[0]
-    return not back or (back + 1) * _RUN_ROWS <= accepted
+    return int(spans) <= _SPREAD * int(events)
 
 
 def _read_in_order(staged: StagedEvents) -> bool:
