@@ -1,6 +1,6 @@
-"""The order `log_queue` is written in: event ids in event-time order (ties in input order) within a run, and
-the rows in event-id order where the input came in time order (written as read, without a sort) or far from it
-(sorted); where input order keeps time together (nearly in order, a few exports each in order) as read. And the drop ledger written as read: each row with its own fate and file."""
+"""The order `log_queue` is written in: event ids in event-time order (ties in input order) within a run; the
+rows as read, without a sort, where input order keeps time together (in time order or nearly, a few exports each
+in time order: by two threads, or by one in input order), else sorted (in event-id order). And the drop ledger written as read: each row with its own fate and file."""
 
 from __future__ import annotations
 
@@ -67,6 +67,29 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+@pytest.fixture
+def ways(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The DuckDB settings each as-read write of the accepted events ran under, as `store._settings` got them."""
+    seen: list[dict[str, Any]] = []
+    real = store_mod._settings
+    monkeypatch.setattr(
+        store_mod, "_settings", lambda con, **values: seen.append(values) or real(con, **values)
+    )
+    return seen
+
+
+ORDERED = {"preserve_insertion_order": True}
+
+
+def _unordered(way: dict[str, Any]) -> bool:
+    """Whether `way` is two threads (at most: as many as DuckDB has) without keeping input order."""
+    return (
+        way.keys() == {"preserve_insertion_order", "threads"}
+        and not way["preserve_insertion_order"]
+        and (1 <= way["threads"] <= 2)
+    )
+
+
 def _stored_order(db: Path) -> tuple[list[int], list[int]]:
     """The event ids of `log_queue` as its rows are stored, and as event time then input order (file, line)
     order them, run by run."""
@@ -87,10 +110,21 @@ def _log_queue_inserts(seen: list[str]) -> list[str]:
     return [s for s in seen if s.startswith("INSERT INTO log_queue")]
 
 
+@pytest.mark.parametrize("ordered", [False, True], ids=["two threads", "in input order"])
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_an_export_in_time_order_is_stored_as_read_without_a_sort(
-    tmp_path: Path, small_batches: list[str], monkeypatch: pytest.MonkeyPatch, jobs: int
+    tmp_path: Path,
+    small_batches: list[str],
+    ways: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    jobs: int,
+    ordered: bool,
 ) -> None:
+    """Written by two threads, each filling its own row groups (their order is theirs); or, where input order
+    spreads time more than `_SPREAD_UNORDERED` (here always), by one thread in input order, which is then
+    event-id order."""
+    if ordered:
+        monkeypatch.setattr(store_mod, "_SPREAD_UNORDERED", -1.0)
     db = tmp_path / "db.duckdb"
     adopted: list[int] = []
     if jobs > 1:  # the first file in shards, their rows renumbered as their workers' files are read
@@ -109,8 +143,11 @@ def test_an_export_in_time_order_is_stored_as_read_without_a_sort(
     assert first.dropped > 30 and first.stored > 100 and second.stored > 80
     inserts = _log_queue_inserts(small_batches)
     assert len(inserts) == 2 and not any("ORDER BY" in s for s in inserts), inserts
+    assert len(ways) == 2 and all(w == ORDERED if ordered else _unordered(w) for w in ways), ways
     as_stored, by_time = _stored_order(db)
-    assert as_stored == sorted(as_stored) == by_time
+    assert by_time == sorted(by_time) == sorted(as_stored)
+    if ordered:
+        assert as_stored == by_time
     with duckdb.connect(str(db), read_only=True) as con:
         joined = con.execute("SELECT count(*) FROM log_queue WHERE trace_source = 'request_id'").fetchone()
         assert joined is not None and joined[0] > 20
@@ -152,7 +189,9 @@ def test_input_that_keeps_time_together_is_stored_as_read(
     """Two systems' exports of one period in one ingest (each in time order, the two interleaved), an export a
     line out of order here and there (row groups of 8 rows), or any order within one row group: each row group
     written as read spans little more of the input's time than sorted ones would, so the rows are written as
-    read, without a sort. Event ids are event-time order all the same, and every table is as the sort gives it."""
+    read, without a sort (here by one thread, in input order). Event ids are event-time order all the same, and
+    every table is as the sort gives it."""
+    monkeypatch.setattr(store_mod, "_SPREAD_UNORDERED", -1.0)
     if shape == "interleaved files":
         monkeypatch.setattr(store_mod, "_ROW_GROUP", 8)
         paths = [_write(tmp_path / "a.jsonl", _lines(120, step=2_000)),
@@ -178,7 +217,7 @@ def test_input_that_keeps_time_together_is_stored_as_read(
             ).fetchall()
         assert [p for p, _ in per_file] == [str(p) for p in paths]
         assert all(ids == sorted(ids) for _, ids in per_file)
-    monkeypatch.setattr(store_mod, "_as_read", lambda con, staged: False)
+    monkeypatch.setattr(store_mod, "_spread", lambda con, staged: None)
     ingest([str(p) for p in paths], str(tmp_path / "sorted.duckdb"), jobs=1)
     assert "ORDER BY" in _log_queue_inserts(small_batches)[-1]
     assert _stored_order(tmp_path / "sorted.duckdb")[0] == by_time
@@ -191,20 +230,20 @@ def test_input_that_keeps_time_together_is_stored_as_read(
 
 
 def test_stored_as_read_or_sorted_the_tables_are_the_same(
-    tmp_path: Path, small_batches: list[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, small_batches: list[str], ways: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The columns the store adds to the staged rows read in order (their fate's position and request trace,
-    their file's path) are those the join with `fate` and `files` gives."""
+    their file's path) are those the join with `fate` and `files` gives, whichever threads write them."""
     paths = [str(_write(tmp_path / "a.jsonl", _lines(150))),
              str(_write(tmp_path / "b.jsonl", _lines(80, T0 + 400_000, tag="c")))]  # fmt: skip
     ingest(paths, str(tmp_path / "read.duckdb"), jobs=1)
-    assert len(_log_queue_inserts(small_batches)) == 1
+    assert len(_log_queue_inserts(small_batches)) == 1 and len(ways) == 1 and _unordered(ways[0]), ways
     # in slices of input order: each statement reads the batches holding its slice's rows (some in two)
     monkeypatch.setattr(store_mod, "_LEDGER_SLICE", 16)
     ingest(paths, str(tmp_path / "sliced.duckdb"), jobs=1)
     inserts = _log_queue_inserts(small_batches)
     assert len(inserts) > 10 and not any("ORDER BY" in s for s in inserts)
-    monkeypatch.setattr(store_mod, "_as_read", lambda con, staged: False)
+    monkeypatch.setattr(store_mod, "_spread", lambda con, staged: None)
     ingest(paths, str(tmp_path / "sorted.duckdb"), jobs=1)
     assert "ORDER BY" in _log_queue_inserts(small_batches)[-1]
     for table in ("log_queue", "recent_log_entries", "drop_events", "trace_summary"):
@@ -215,7 +254,8 @@ def test_stored_as_read_or_sorted_the_tables_are_the_same(
         assert rows[0] == rows[1] == rows[2] and rows[0], table
     for name in ("read", "sliced", "sorted"):
         as_stored, by_time = _stored_order(tmp_path / f"{name}.duckdb")
-        assert as_stored == sorted(as_stored) == by_time, name
+        assert by_time == sorted(by_time) == sorted(as_stored), name
+        assert name != "sorted" or as_stored == by_time
 
 
 # the drop ledger, written as read like the accepted events (`store._store_dropped`): each dropped event's row

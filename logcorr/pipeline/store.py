@@ -25,9 +25,15 @@ if TYPE_CHECKING:
 
 _LEDGER_SLICE = 1 << 20
 # DuckDB's row group (rows), and how many of them at most may hold one moment's accepted events on average for
-# them to be written as read rather than sorted (`_as_read`)
+# them to be written as read rather than sorted (`_spread`)
 _ROW_GROUP = 122_880
 _SPREAD = 8
+# the spread of input order at most for which the accepted events are written by two threads without keeping
+# their order (`_store_accepted`): each thread fills its own row groups with the batches it takes, which spread
+# one moment's rows over about 2.5 times as many row groups (one export in time order: 1.0 → 2.6; two
+# interleaved: 2.9 → 6.4; docs/performance.md, "accepted events written as read")
+_SPREAD_UNORDERED = 3.0
+_UNORDERED_THREADS = 2
 
 # an event's row: the staged row `s` (see `Stager.events`), its fate `o` (with the trace id the stager joined
 # in from a line of the same request, if any: `fate.trace_id` would put every trace id into the ledger join's
@@ -114,11 +120,13 @@ def store(con: Any, run_id: int, policy: Policy, staged: StagedEvents) -> dict[i
 
 def _store_accepted(con: Any, base: int, run_id: int, staged: StagedEvents) -> None:
     """The accepted events into `log_queue`, with event ids in event-time order (their fate's `pos`: `base` +
-    pos). Where input order keeps event time together enough for the zone maps (`_as_read`), they are written as
-    read, without a sort, in slices of input order (`_fate_columns`); otherwise joined with their fate and sorted
-    (the table's rows then in event-id order)."""
+    pos). Where input order keeps event time together enough for the zone maps (`_spread`), they are written as
+    read, without a sort, in slices of input order (`_fate_columns`): by two threads where it keeps time closely
+    together (at most `_SPREAD_UNORDERED`), else by one in input order. Otherwise they are joined with their fate
+    and sorted (the table's rows then in event-id order)."""
     cols = ", ".join(EVENT_NAMES)
-    if not _as_read(con, staged):
+    spread = _spread(con, staged)
+    if spread is None or spread > _SPREAD:
         select = _SELECT_EVENT.format(base=base, run_id=run_id, **_JOINED_COLUMNS)
         staged.events(
             f"""
@@ -129,12 +137,19 @@ def _store_accepted(con: Any, base: int, run_id: int, staged: StagedEvents) -> N
             """
         )
         return
-    # no join: DuckDB keeps a scan's order into the table (preserve_insertion_order), a hash join's not
+    # no join: DuckDB keeps a scan's order into the table (preserve_insertion_order), a hash join's not. Without
+    # that order, two threads write less CPU too (the 600,000-request backend export: 15.1 → 13.6 CPU-s), but
+    # more than two would spread the rows further
     select = _SELECT_EVENT.format(base=base, run_id=run_id, **_ADDED_COLUMNS)
     slices = con.execute(
         f"SELECT DISTINCT seq // {_LEDGER_SLICE} AS k FROM fate WHERE rule IS NULL ORDER BY k"
     ).fetchall()
-    with _insertion_order(con):
+    if spread <= _SPREAD_UNORDERED:
+        (threads,) = con.execute("SELECT current_setting('threads')").fetchall()[0]
+        how = _settings(con, preserve_insertion_order=False, threads=min(int(threads), _UNORDERED_THREADS))
+    else:
+        how = _settings(con, preserve_insertion_order=True)
+    with how:
         for (k,) in slices:
             lo, hi = int(k) * _LEDGER_SLICE, (int(k) + 1) * _LEDGER_SLICE
             staged.events(
@@ -189,19 +204,19 @@ def _store_dropped(con: Any, base: int, run_id: int, reasons: int, staged: Stage
         )
 
 
-def _as_read(con: Any, staged: StagedEvents) -> bool:
-    """Whether the accepted events are written as read (without a sort): where the staged rows are read in input
-    order (`_read_in_order`) and that order keeps event time together enough for the zone maps of `ts` (and of
-    `event_id`). Written as read, the accepted events fill row groups of `_ROW_GROUP` rows in input order, each
-    spanning a range of event time (of `pos`, which numbers all the events); where those ranges, summed, are at
-    most `_SPREAD` times all the events' range, a lookup of one moment reads at most `_SPREAD` row groups on average
-    (the sorted table: one). That holds for input in time order, for nearly so (lines a few apart out of order),
-    for the exports of a few systems over one period in one ingest (each a run in time order), and for fewer
-    than `_SPREAD` row groups in any order; lines out of order throughout a longer input are sorted. Event ids are
+def _spread(con: Any, staged: StagedEvents) -> float | None:
+    """How far input order spreads event time over the zone maps of `ts` (and of `event_id`): the number of row
+    groups, on average, that would hold one moment's accepted events were they written as read by one thread; None
+    where the staged rows are not read in input order (`_read_in_order`). Written so, the accepted events fill
+    row groups of `_ROW_GROUP` rows in input order, each spanning a range of event time (of `pos`, which numbers
+    all the events): the spread is those ranges summed over all the events' range. The sorted table's is 1. Input
+    in time order or nearly so has about 1, a few exports each in time order about their number and more (two
+    interleaved: 2.9), fewer than `_SPREAD` row groups in any order at most their number; lines out of order
+    throughout a longer input more than `_SPREAD`, and those are sorted (`_store_accepted`). Event ids are
     event-time order either way (`base` + pos); the sort spared took about 2.5 CPU-s a million rows, and most of
     the store phase's wall time (docs/performance.md, "accepted events written as read")."""
     if not _read_in_order(staged):
-        return False
+        return None
     spans, events = con.execute(
         f"""
         SELECT coalesce(sum(hi - lo + 1), 0), (SELECT count(*) FROM fate) FROM (
@@ -211,7 +226,7 @@ def _as_read(con: Any, staged: StagedEvents) -> bool:
         )
         """
     ).fetchall()[0]
-    return int(spans) <= _SPREAD * int(events)
+    return int(spans) / int(events) if events else 0.0
 
 
 def _read_in_order(staged: StagedEvents) -> bool:
@@ -269,16 +284,18 @@ def _fate_columns(con: Any, lo: int, hi: int, dropped: bool) -> Extend:
 
 
 @contextlib.contextmanager
-def _insertion_order(con: Any) -> Iterator[None]:
-    """DuckDB's `preserve_insertion_order` on for the statements inside (ingest turns it off: see
-    `ingest.ingest`), and back as it was after them."""
-    (was,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
-    con.execute("SET preserve_insertion_order = true")
+def _settings(con: Any, **values: bool | int) -> Iterator[None]:
+    """DuckDB's settings `values` for the statements inside (ingest turns `preserve_insertion_order` off: see
+    `ingest.ingest`), and back as they were after them."""
+    was = {name: con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0] for name in values}
+    for name, value in values.items():
+        con.execute(f"SET {name} = {str(value).lower()}")
     try:
         yield
     finally:
         with contextlib.suppress(Exception):  # a failed statement may have aborted the transaction
-            con.execute(f"SET preserve_insertion_order = {'true' if was else 'false'}")
+            for name, value in was.items():
+                con.execute(f"SET {name} = {str(value).lower()}")
 
 
 # what names one run in a `function_execution` metric whichever export gave it: `npx convex logs --jsonl`'s
