@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import orjson
@@ -9,6 +10,7 @@ import pytest
 
 from logcorr.rules.engine import _SWEEP_MIN, Engine
 from logcorr.rules.policy import Policy
+from logcorr.rules.state import TRACE_LAST, TRACE_MASK, TRACE_REFUSED_UNTIL, sweep_traces
 
 T0 = 1_717_200_000_000  # 2024-06-01T00:00:00Z: a minute and a month boundary
 MIN = 60_000
@@ -598,3 +600,34 @@ def test_a_sweep_keeps_a_cross_system_copy_exactly_the_window_before() -> None:
     events.append(ev(T0 + 300_000, trace="t", msg="Saved profile"))
     _, drops = decide(events, policy(**UNLIMITED))
     assert {p: d[0] for p, d in drops.items()} == {len(events): "cross_system"}
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+@pytest.mark.parametrize("gone_share", [0.1, 0.5, 0.9])
+def test_a_trace_sweep_keeps_what_the_rule_says_in_place_or_anew(ordered: bool, gone_share: float) -> None:
+    """`sweep_traces` keeps the records the rule names (the comprehension below, its reference), deleting the
+    others from the dict itself where most stay, into a new dict where most go."""
+    rng = random.Random(int(gone_share * 10) + ordered)
+    cutoff, now = 10_000, 20_000
+    traces: dict[str, list[Any]] = {}
+    for i in range(2_000):
+        idle = rng.random() < gone_share
+        refused = rng.random() < 0.2
+        traces[f"t{i}"] = [
+            rng.choice([0, 1, 5]),
+            rng.randrange(0, cutoff + 1) if idle else rng.randrange(cutoff + 1, now + 1),
+            rng.choice([0, rng.randrange(now - 5, now + 6)]) if refused else 0,
+            None,
+        ]
+
+    def kept(k: str, v: list[Any]) -> bool:
+        if ordered:
+            return v[TRACE_REFUSED_UNTIL] > now or bool(v[TRACE_MASK] and v[TRACE_LAST] > cutoff)
+        return v[TRACE_LAST] > cutoff or v[TRACE_REFUSED_UNTIL] > now
+
+    expected = {k: v for k, v in traces.items() if kept(k, v)}
+    assert 0 < len(expected) < len(traces)
+    before = traces
+    swept = sweep_traces(traces, cutoff, now, ordered)
+    assert swept == expected and list(swept) == list(expected)
+    assert (swept is before) == (len(expected) * 2 >= 2_000)
