@@ -95,6 +95,32 @@ def test_ingest_writes_each_decision_once_and_the_view_has_the_ledgers_columns(t
     con.close()
 
 
+def test_a_new_databases_contexts_are_stored_with_zstd(tmp_path: Path) -> None:
+    """`context` (JSON of a page's or a request's state, often kilobytes) is compressed with zstd in every event
+    table: DuckDB's default for text, dictionary + FSST, took twice the CPU for a file three times as large
+    (docs/performance.md, "contexts stored with zstd"); the contexts read back as written."""
+    db = tmp_path / "db.duckdb"
+    _flood(tmp_path / "flood.jsonl", 500, T0)
+    result = ingest([str(tmp_path / "flood.jsonl")], str(db))
+    assert result.stored and result.dropped
+    con = duckdb.connect(str(db), read_only=True)
+    for table in ("log_queue", "recent_log_entries", "drop_events"):
+        methods = {
+            m
+            for (m,) in con.execute(
+                f"SELECT DISTINCT compression FROM pragma_storage_info('{table}') "
+                "WHERE column_name = 'context' AND segment_type <> 'VALIDITY'"
+            ).fetchall()
+        }
+        assert methods == {"ZSTD"}, (table, methods)
+    contexts = con.execute(
+        "SELECT context->>'$.url', count(*) FROM (SELECT context FROM log_queue UNION ALL "
+        "SELECT context FROM drop_events) GROUP BY 1"
+    ).fetchall()
+    assert contexts == [("http://localhost:3000/", result.stored + result.dropped)]
+    con.close()
+
+
 def test_a_traces_dropped_events_are_found_through_its_spans_across_ingests(tmp_path: Path) -> None:
     """`drop_traces` has a row per trace and run with the time span of its dropped events; `trace
     --include-dropped` and `ledger --trace` read the ledger within those spans and find every one."""
