@@ -1,6 +1,7 @@
 """The order `log_queue` is written in: event ids in event-time order (ties in input order) within a run; the
 rows as read, without a sort, where input order keeps time together (in time order or nearly, a few exports each
-in time order: by two threads, or by one in input order), else sorted (in event-id order). And the drop ledger written as read: each row with its own fate and file."""
+in time order: by two threads, or by one in input order), else sorted (in event-id order). And the drop ledger
+written as read: each row with its own fate and file."""
 
 from __future__ import annotations
 

@@ -151,7 +151,7 @@ def refresh_trace_summary(con: Any, run_id: int, also: list[str] | tuple[str, ..
     # a part of the traces a statement: the aggregate's state (lists of users) is held whole, and 600k traces at
     # once did not fit the store phase's memory (`SUMMARY_PART`). The parts are ranges of trace ids, which the
     # scan of `log_queue` tests before the join with `touched` (by a hash of the id, every part joined every
-    # row), and where ids grow with time (`trace_<ms>_…`) the zone maps of its rows, stored in time order,
+    # row), and where ids grow with time (`trace_<ms>_…`) the zone maps of its rows, stored in or near time order,
     # skip the row groups of the other parts
     (n,) = con.execute("SELECT count(*) FROM touched").fetchall()[0]
     parts = max(1, -(-int(n) // SUMMARY_PART))
