@@ -935,12 +935,169 @@ error:
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* hot flags of one batch                                                                          */
+
+/* A batch's events that may meet the loop or the cross-system rule, found in one pass each: what
+ * Engine.hot_flags_sql computes over a whole input, but per batch and coarser, so it flags a superset.
+ * An event is hot when an event of the same key comes within the window before or after it in the batch,
+ * when it lies within the window of the batch's first or last event (its neighbour may be in the batch
+ * before or after), or within the window before the input's end (its system's newest time for the loop
+ * rule, the newest overall for the cross-system rule: the next ingest's events meet what the saved state
+ * keeps). An event flagged cold has no such neighbour anywhere, which is all the engine's bookkeeping
+ * needs to skip it. Keys are codes, collisions of packed codes only merge keys (more events hot). */
+
+typedef struct {
+    uint64_t *keys;
+    int32_t *last; /* row of the key's latest event in the batch; -1: an empty slot */
+    size_t mask;
+    int bits;
+} Near;
+
+static int near_init(Near *h, Py_ssize_t n)
+{
+    int bits = 4;
+    while (((size_t)1 << bits) < (size_t)n * 2)
+        bits++;
+    size_t size = (size_t)1 << bits;
+    h->keys = PyMem_Malloc(size * sizeof(uint64_t));
+    h->last = PyMem_Malloc(size * sizeof(int32_t));
+    if (h->keys == NULL || h->last == NULL) {
+        PyMem_Free(h->keys);
+        PyMem_Free(h->last);
+        PyErr_NoMemory();
+        return -1;
+    }
+    h->mask = size - 1;
+    h->bits = bits;
+    return 0;
+}
+
+static void near_clear(Near *h) { memset(h->last, 0xff, (h->mask + 1) * sizeof(int32_t)); }
+
+/* the row of `key`'s previous event (-1: none), and `row` its latest from now on */
+static int32_t near_swap(Near *h, uint64_t key, int32_t row)
+{
+    size_t i = (size_t)((key * 0x9E3779B97F4A7C15ull) >> (64 - h->bits));
+    while (h->last[i] >= 0 && h->keys[i] != key)
+        i = (i + 1) & h->mask;
+    int32_t prev = h->last[i];
+    h->keys[i] = key;
+    h->last[i] = row;
+    return prev;
+}
+
+static inline long long ts_at(const char *ts, Py_ssize_t i)
+{
+    int64_t v;
+    memcpy(&v, ts + i * 8, 8);
+    return v;
+}
+
+static inline int32_t code_at(const char *codes, Py_ssize_t i)
+{
+    int32_t v;
+    memcpy(&v, codes + i * 4, 4);
+    return v;
+}
+
+static PyObject *hot_flags(PyObject *self, PyObject *args)
+{
+    Py_buffer ts, sy, lv, fp, tid;
+    long long tid_none, loop_w, cross_w, cross_last;
+    PyObject *loop_last;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*LLO!LL", &ts, &sy, &lv, &fp, &tid, &tid_none, &loop_w, &PyList_Type,
+                          &loop_last, &cross_w, &cross_last))
+        return NULL;
+    PyObject *result = NULL, *loop_out = NULL, *cross_out = NULL;
+    long long *sys_last = NULL;
+    char *sys_all = NULL;
+    Near h = {0};
+    Py_ssize_t n = ts.len / 8, k = PyList_GET_SIZE(loop_last);
+    if (ts.len % 8 || sy.len != n * 4 || lv.len != n * 4 || fp.len != n * 4 || tid.len != n * 4 || n > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "hot_flags: the columns' lengths differ");
+        goto done;
+    }
+    const char *t = ts.buf, *s = sy.buf, *l = lv.buf, *f = fp.buf, *d = tid.buf;
+    for (Py_ssize_t i = 1; i < n; i++)
+        if (ts_at(t, i) < ts_at(t, i - 1)) { /* not in time order: no flags (every event checked) */
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+    sys_last = PyMem_Malloc((k + 1) * sizeof(long long));
+    sys_all = PyMem_Calloc(k + 1, 1);
+    if (sys_last == NULL || sys_all == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *v = PyList_GET_ITEM(loop_last, j);
+        if (v == Py_None)
+            sys_all[j] = 1; /* its end unknown: every event of it hot */
+        else if (ll_of(v, &sys_last[j]) < 0)
+            goto done;
+    }
+    if ((loop_out = PyBytes_FromStringAndSize(NULL, n * 4)) == NULL ||
+        (cross_out = PyBytes_FromStringAndSize(NULL, n * 4)) == NULL || (n && near_init(&h, n) < 0))
+        goto done;
+    int32_t *lo = (int32_t *)PyBytes_AS_STRING(loop_out), *cr = (int32_t *)PyBytes_AS_STRING(cross_out);
+    long long first = n ? ts_at(t, 0) : 0, last = n ? ts_at(t, n - 1) : 0;
+    if (n)
+        near_clear(&h);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long long at = ts_at(t, i);
+        int32_t sc = code_at(s, i);
+        if (sc < 0 || sc >= k) {
+            PyErr_Format(PyExc_ValueError, "hot_flags: system code %d at row %zd has no newest time", (int)sc, i);
+            goto done;
+        }
+        lo[i] = at - first <= loop_w || last - at <= loop_w || sys_all[sc] || at >= sys_last[sc] - loop_w;
+        uint64_t key = ((uint64_t)(uint32_t)code_at(f, i) << 32) ^ ((uint64_t)(uint32_t)sc << 16) ^
+                       (uint64_t)(uint32_t)code_at(l, i);
+        int32_t prev = near_swap(&h, key, (int32_t)i);
+        if (prev >= 0 && at - ts_at(t, prev) < loop_w)
+            lo[i] = lo[prev] = 1;
+    }
+    if (n)
+        near_clear(&h);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int32_t dc = code_at(d, i);
+        if (dc == tid_none) {
+            cr[i] = 0; /* no trace: the rule does not apply */
+            continue;
+        }
+        long long at = ts_at(t, i);
+        cr[i] = at - first <= cross_w || last - at <= cross_w || at >= cross_last - cross_w;
+        int32_t prev = near_swap(&h, ((uint64_t)(uint32_t)dc << 32) | (uint32_t)code_at(f, i), (int32_t)i);
+        if (prev >= 0 && at - ts_at(t, prev) <= cross_w)
+            cr[i] = cr[prev] = 1;
+    }
+    result = PyTuple_Pack(2, loop_out, cross_out);
+done:
+    PyMem_Free(h.keys);
+    PyMem_Free(h.last);
+    PyMem_Free(sys_last);
+    PyMem_Free(sys_all);
+    Py_XDECREF(loop_out);
+    Py_XDECREF(cross_out);
+    PyBuffer_Release(&ts);
+    PyBuffer_Release(&sy);
+    PyBuffer_Release(&lv);
+    PyBuffer_Release(&fp);
+    PyBuffer_Release(&tid);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(SystemState, RuleState): learn the classes' slot offsets."},
     {"decide", decide, METH_VARARGS,
      "decide(context, columns, numbered=False) -> [(pos, decision)]: Engine._process_py over one batch (see\n"
      "engine.py). numbered: (positions as int64 bytes, decision numbers as int32 bytes, distinct decisions)."},
+    {"hot_flags", hot_flags, METH_VARARGS,
+     "hot_flags(ts, system, level, fingerprint, trace_id, trace_none, loop_ms, loop_newest, cross_ms,\n"
+     "cross_newest) -> (loop, cross) int32 0/1 per row as bytes, or None for rows out of time order: the\n"
+     "events of one batch that may meet the loop or cross-system rule (see logcorr/rules/columns.py)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from logcorr import native
 from logcorr.rules import engine as engine_mod
 from logcorr.rules import loop
-from logcorr.rules.columns import engine_columns
+from logcorr.rules.columns import HotWindows, engine_columns
 from logcorr.rules.engine import _SWEEP_MIN, RULES, Engine, compiled_loop
 from logcorr.rules.policy import Policy
 from logcorr.rules.state import RuleState
@@ -125,30 +125,35 @@ _TYPES = {"pos": pa.int64(), "ts_ms": pa.int64(), "dup": pa.int8(), "loop_hot": 
           "cross_hot": pa.bool_(), "prior_ts": pa.int64()}  # fmt: skip
 
 
-def encoded(cols: dict[str, list[Any]]) -> dict[str, Any]:
+def encoded(cols: dict[str, list[Any]], hot: HotWindows | None = None) -> dict[str, Any]:
     """The columns as ingest gives them to the compiled loop: through Arrow, the text dictionary-encoded,
-    the earlier copies as the reader's two columns."""
+    the earlier copies as the reader's two columns (`hot`: and the hot flags the batch gives)."""
     cols = dict(cols)
     prior = cols.pop("cross_prior", None)
     if prior is not None:
         cols["prior_system"] = [None if k is None else k[0] for k in prior]
         cols["prior_ts"] = [None if k is None else k[1] for k in prior]
     batch = pa.record_batch({k: pa.array(v, _TYPES.get(k, pa.string())) for k, v in cols.items()})
-    out = engine_columns(batch, encode=True)
+    out = engine_columns(batch, encode=True, hot=hot)
     assert isinstance(out["system"], tuple) and isinstance(out["trace_id"], tuple)
+    assert hot is None or (isinstance(out["loop_hot"], tuple) and isinstance(out["cross_hot"], tuple))
     return out
 
 
 def decide_all_numbered(
-    engine: Engine, cols: dict[str, list[Any]], batch: int, encode: bool = False
+    engine: Engine,
+    cols: dict[str, list[Any]],
+    batch: int,
+    encode: bool = False,
+    hot: HotWindows | None = None,
 ) -> list[tuple[int, Any]]:
-    """`decide_numbered` over the batches (`encode`: their columns as ingest gives them, see `encoded`),
-    read back as pairs (checking the numbering on the way)."""
+    """`decide_numbered` over the batches (`encode`: their columns as ingest gives them, see `encoded`, with
+    the hot flags of `hot`), read back as pairs (checking the numbering on the way)."""
     n = len(cols["pos"])
     out: list[tuple[int, Any]] = []
     for start in range(0, n, batch or n or 1):
         part = {k: v[start : start + (batch or n)] for k, v in cols.items()}
-        valid, numbers, distinct = engine.decide_numbered(encoded(part) if encode else part)
+        valid, numbers, distinct = engine.decide_numbered(encoded(part, hot) if encode else part)
         every = array("i", numbers)
         assert len(every) == len(part["pos"]) and len(valid) == (len(every) + 7) // 8
         rows = [i for i in range(len(every)) if valid[i >> 3] >> (i & 7) & 1]
@@ -494,3 +499,178 @@ def test_compiled_loop_keeps_the_first_copy_in_input_order_at_a_cross_system_tie
     expect(cols, {2: "cross_system", 3: "cross_system"})
     got = Engine(Policy()).decide(cols)
     assert all("stored by backend for trace t 0 ms earlier" in d[1] for _, d in got)
+
+
+def reaching_newest(cols: dict[str, list[Any]], policy: Policy) -> HotWindows:
+    """The windows ingest's `decide` gives `engine_columns`: the newest time of an event that reaches the
+    engine (not suppressed, not a repeat, where those rules are on), overall and per system."""
+    by_system: dict[str, int] = {}
+    for t, system, sup, dup in zip(
+        cols["ts_ms"], cols["system"], cols["suppressed"], cols["dup"], strict=True
+    ):
+        if (sup is not None and policy.suppression.enabled) or (dup and policy.duplicates.enabled):
+            continue
+        by_system[system] = max(t, by_system.get(system, t))
+    newest = max(by_system.values(), default=-1)
+    return HotWindows(policy.loop.window_ms, policy.cross_system.window_ms, newest, by_system)
+
+
+def copies_stored_before(
+    earlier: dict[str, list[Any]], drops: list[tuple[int, Any]], cols: dict[str, list[Any]], window_ms: int
+) -> list[Any]:
+    """`cross_prior` as ingest's `_cross_prior` finds it for `cols` after an ingest of `earlier` that dropped
+    `drops`: per event with a trace, the nearest copy (same trace and fingerprint, another system) stored
+    within the cross-system window, as (system, ts), else None."""
+    dropped = {p for p, _ in drops}
+    names = ("pos", "ts_ms", "system", "trace_id", "fingerprint")
+    stored = [
+        (t, system, tid, fp)
+        for p, t, system, tid, fp in zip(*(earlier[k] for k in names), strict=True)
+        if p not in dropped and tid is not None
+    ]
+    out: list[Any] = []
+    for t, system, tid, fp in zip(
+        *(cols[k] for k in ("ts_ms", "system", "trace_id", "fingerprint")), strict=True
+    ):
+        near = [
+            (abs(q - t), q, s) for q, s, qt, qf in stored if (qt, qf) == (tid, fp) and s != system and abs(q - t) <= window_ms
+        ]  # fmt: skip
+        out.append(None if tid is None or not near else (min(near)[2], min(near)[1]))
+    return out
+
+
+# few keys, gaps on and around the windows' lengths (loop 1000 or 250 ms, cross-system 2000 or 500 ms): where
+# batches' edges, a neighbour just outside a window and the input's end decide whether an event is hot
+near_event = st.tuples(
+    st.sampled_from((0, 1, 124, 249, 250, 251, 499, 500, 501, 999, 1000, 1001, 1999, 2000, 2001, 2500, 5000)),
+    st.sampled_from(SYSTEMS[:2]),
+    st.sampled_from(("log", "error")),
+    st.sampled_from(TRACES[:4]),
+    st.sampled_from(FPS[:2]),
+    st.sampled_from((None,) * 15 + ("[HMR]",)),
+    st.sampled_from((0,) * 15 + (1,)),
+)
+# the window rules in front: the budget and the rate limit would drop most of such a stream whatever it repeats
+window_policies = st.builds(
+    lambda on, loop_max, loop_w, cross_w: Policy.model_validate(
+        {
+            "suppression": {"enabled": on[0]},
+            "duplicates": {"enabled": on[1]},
+            "loop": {"max_identical": loop_max, "window_ms": loop_w},
+            "cross_system": {"window_ms": cross_w},
+            "trace_aware": {"enabled": on[2]},
+            "rate_limit": {"enabled": False},
+            "budget": {"enabled": False},
+        }
+    ),
+    st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    st.integers(1, 3),
+    st.sampled_from([1000, 250]),
+    st.sampled_from([2000, 500]),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=st.lists(near_event, max_size=200),
+    second=st.lists(near_event, max_size=200),
+    start=st.sampled_from((None, 0, 500, 1000, 2000, 60_000)),
+    only=st.sampled_from((None, *SYSTEMS)),
+    policy=window_policies,
+    batch=st.integers(0, 40),
+)
+def test_hot_flags_found_in_each_batch_change_no_decision_even_across_ingests(
+    first: list[tuple[Any, ...]],
+    second: list[tuple[Any, ...]],
+    start: int | None,
+    only: str | None,
+    policy: Policy,
+    batch: int,
+) -> None:
+    """Two ingests, the second continuing the first one's state: after it, or (`start`) from near the first
+    one's start, one system's export after another's (`only`), with the copies the first stored as ingest
+    finds them (`cross_prior`). With each batch's hot flags the compiled loop drops what it drops checking
+    every event, and counts the same."""
+    one = columns(first)
+    if only is not None:
+        second = [(gap, only, *rest) for gap, _, *rest in second]
+    end = one["ts_ms"][-1] if first else T0
+    two = columns(second, start=end if start is None else T0 + start)
+    two["pos"] = [p + len(first) for p in two["pos"]]
+    results = []
+    for flagged in (False, True):
+        engine = Engine(policy)
+        drops = decide_all_numbered(
+            engine, one, batch, True, reaching_newest(one, policy) if flagged else None
+        )
+        later = dict(two, cross_prior=copies_stored_before(one, drops, two, policy.cross_system.window_ms))
+        stats = dict(engine.stats)
+        engine = Engine(policy, engine.state)
+        drops += decide_all_numbered(
+            engine, later, batch, True, reaching_newest(two, policy) if flagged else None
+        )
+        for k, v in engine.stats.items():
+            stats[k] = stats.get(k, 0) + v
+        results.append((drops, stats))
+    assert results[1] == results[0]
+
+
+def test_hot_flags_leave_cold_only_events_with_no_neighbour_of_their_key_in_the_window() -> None:
+    """One batch, loop window 1000 ms and cross-system window 2000 ms, the input's end far after it: the
+    batch's first and last second are hot, an event with a copy of its key within the window either side
+    is, and a line of its own in the middle is not."""
+    rows = [
+        (0, "browser", "log", "t1", "a"),  # within the window of the batch's first event
+        (5_000, "browser", "log", "t1", "b"),  # alone: cold
+        (10_000, "browser", "log", "t2", "c"),  # loop: "c" again 999 ms later; cross: t2/c
+        (10_999, "browser", "log", "t3", "c"),
+        (11_000, "backend", "log", "t2", "c"),  # cross: t2/c 1000 ms after; loop: another system's key
+        (20_000, "worker", "warn", "t4", "d"),  # loop: the same line 1000 ms later is not within 1000 ms
+        (21_000, "worker", "warn", None, "d"),  # no trace: never cross-hot
+        (30_000, "browser", "log", "t5", "e"),  # cross: t5/e again 2000 ms later (inclusive)
+        (32_000, "backend", "log", "t5", "e"),
+        (40_000, "browser", "log", "t6", "f"),  # within the window of the batch's last event
+    ]
+    cols = {
+        "ts_ms": [T0 + r[0] for r in rows], "system": [r[1] for r in rows], "level": [r[2] for r in rows],
+        "trace_id": [r[3] for r in rows], "fingerprint": [r[4] for r in rows],
+        "suppressed": [None] * len(rows), "dup": [0] * len(rows),
+    }  # fmt: skip
+    table = pa.record_batch({k: pa.array(v, _TYPES.get(k, pa.string())) for k, v in cols.items()})
+    far = T0 + 86_400_000
+    windows = HotWindows(1000, 2000, far, {"browser": far, "worker": far, "backend": far})
+    enc = engine_columns(table, encode=True, hot=windows)
+
+    def flags(name: str) -> list[bool]:
+        codes, values = enc[name]
+        return [values[c] for c in array("i", codes)]
+
+    assert flags("loop_hot") == [True, False, True, True, False, False, False, False, False, True]
+    assert flags("cross_hot") == [True, False, True, False, True, False, False, True, True, True]
+    # the input's end within the window: the worker's lines are its system's last, and hot for the loop rule
+    windows = HotWindows(1000, 2000, far, {"browser": far, "worker": T0 + 21_500, "backend": far})
+    enc = engine_columns(table, encode=True, hot=windows)
+    assert flags("loop_hot") == [True, False, True, True, False, False, True, False, False, True]
+    # out of time order: no flags, every event is checked
+    shuffled = table.take(pa.array([1, 0, *range(2, len(rows))]))
+    assert "loop_hot" not in engine_columns(shuffled, encode=True, hot=windows)
+
+
+def test_hot_flags_keep_the_last_window_of_a_system_whose_export_ends_before_the_others() -> None:
+    """The browser's one line mid-batch, no copy near it, the backend's lines for a minute after: the browser's
+    next export continues its own clock, and its copy half a second later is the line's second in a second."""
+    policy = Policy.model_validate({"loop": {"max_identical": 1}, "rate_limit": {"enabled": False}})
+    first = columns(
+        [(0, "worker", "log", None, "w", None, 0), (10_000, "browser", "log", None, "x", None, 0)]
+        + [(10_000 if i == 0 else 1000, "backend", "log", None, f"row {i}", None, 0) for i in range(60)]
+    )  # fmt: skip
+    second = columns([(10_500, "browser", "log", None, "x", None, 0)], start=T0)
+    second["pos"] = [len(first["pos"]) + 1]
+    engine = Engine(policy)
+    windows = reaching_newest(first, policy)
+    enc = encoded(first, windows)
+    assert array("i", enc["loop_hot"][0])[1] == 1  # the browser's last line, not near the batch's edges
+    assert decide_all_numbered(engine, first, 0, True, windows) == []
+    later = Engine(policy, engine.state)
+    drops = decide_all_numbered(later, second, 0, True, reaching_newest(second, policy))
+    assert [d[0] for _, d in drops] == ["loop"]
