@@ -285,8 +285,8 @@ static int kept_near(PyObject *kept, PyObject *system, long long t, long long w)
 typedef struct {
     PyObject *engine, *state;
     int sup_on, dup_on, loop_on, cross_on, trace_on, rate_on;
-    long long loop_max, loop_w, cross_w, gate, essential_at, fresh_loop, fresh_cross, idle_ms, refuse_ms;
-    PyObject *loop_max_o, *loop_w_o, *cross_w_o;
+    long long loop_max, loop_w, cross_w, gate, essential_at, fresh_cross, idle_ms, refuse_ms;
+    PyObject *loop_max_o, *loop_w_o, *cross_w_o, *fresh_loop; /* fresh_loop: system -> time (a dict) */
     PyObject *crit_levels, *exempt_levels, *essential_levels, *patterns;
     PyObject *loop_cache, *sup_cache;
     PyObject *suppress_drop, *duplicate_drop, *loop_prune, *loop_drop, *cross_drop;
@@ -432,7 +432,7 @@ static int containers(PyObject *st, PyObject **loop, PyObject **cross, PyObject 
     return 0;
 }
 
-#define CTX_FORMAT "OOppppppOOOLLLLLLOOOOOOOOOOOOOOOOOOOOOOO"
+#define CTX_FORMAT "OOppppppOOOLLOLLLOOOOOOOOOOOOOOOOOOOOOOO"
 
 static PyObject *decide(PyObject *self, PyObject *args)
 {
@@ -456,7 +456,7 @@ static PyObject *decide(PyObject *self, PyObject *args)
     }
     if (!PyAnySet_Check(c.crit_levels) || !PyAnySet_Check(c.exempt_levels) ||
         !PyAnySet_Check(c.essential_levels) || !PyTuple_Check(c.patterns) || !PyDict_Check(c.loop_cache) ||
-        !PyDict_Check(c.sup_cache)) {
+        !PyDict_Check(c.sup_cache) || !PyDict_Check(c.fresh_loop)) {
         PyErr_SetString(PyExc_TypeError, "decide(): a context entry has the wrong type");
         return NULL;
     }
@@ -601,7 +601,14 @@ static PyObject *decide(PyObject *self, PyObject *args)
         }
 
         /* rule 4: loop (skipped for a message with no identical one within the window either side) */
-        int loop_check = c.loop_on && (loop_hot || t < c.fresh_loop);
+        int loop_check = c.loop_on && loop_hot;
+        if (c.loop_on && !loop_hot && PyDict_GET_SIZE(c.fresh_loop)) {
+            PyObject *f = PyDict_GetItemWithError(c.fresh_loop, system);
+            if (f == NULL && PyErr_Occurred())
+                FAIL;
+            CHECK(f == NULL ? 0 : ll_of(f, &v));
+            loop_check = f != NULL && t < v;
+        }
         if (loop_check) {
             NOTNULL(lk = PyTuple_Pack(3, system, level, fp));
             stored = PyDict_GetItemWithError(loop_seen, lk);

@@ -674,3 +674,23 @@ def test_hot_flags_keep_the_last_window_of_a_system_whose_export_ends_before_the
     later = Engine(policy, engine.state)
     drops = decide_all_numbered(later, second, 0, True, reaching_newest(second, policy))
     assert [d[0] for _, d in drops] == ["loop"]
+
+
+def test_a_system_s_export_after_another_s_later_one_keeps_no_loop_entry_per_cold_event() -> None:
+    """The browser's distinct lines, all before the backend's clock, in batches with their hot flags: only a
+    loop copy of the browser's own could meet them, and the browser had none, so the engine keeps none of
+    theirs but its batch's edges (before, the backend's clock made every one of them fresh)."""
+    backend = columns([(0, "backend", "info", "b", "late", None, 0)], start=T0 + 6 * 3_600_000)
+    browser = columns([(1000, "browser", "info", f"t{i}", f"line {i}", None, 0) for i in range(3000)])
+    browser["pos"] = [p + 1 for p in browser["pos"]]
+    engine = Engine(UNLIMITED)
+    assert decide_all_numbered(engine, backend, 0, True, reaching_newest(backend, UNLIMITED)) == []
+    engine = Engine(UNLIMITED, engine.state)
+    assert decide_all_numbered(engine, browser, 0, True, reaching_newest(browser, UNLIMITED)) == []
+    # the lines within a second of the batch's first and last: 4 of 3,000
+    assert sorted(k[2] for k in engine.state.loop if k[0] == "browser") == [
+        "line 0",
+        "line 1",
+        "line 2998",
+        "line 2999",
+    ]

@@ -150,9 +150,15 @@ class Engine:
         self._sweep_at = self._sweep_traces_at = -1
         self._loop_drops: dict[Any, Any] = {}  # loop key → (stored list, its length, decision)
         self._suppress_drops: dict[str, Decision] = {}  # pattern → decision
-        # events this close after the loaded state's clock may meet copies an earlier ingest stored
+        # events this close after the loaded state's clock may meet copies an earlier ingest stored. A loop
+        # copy is its own system's, decided at or before that system's clock: a system whose export comes
+        # after another's later one meets none past its own window (a system with copies and no clock, which
+        # no saved state holds, gets the newest clock's)
         clock = self.state.clock
-        self._fresh_loop = clock + policy.loop.window_ms if clock >= 0 else -1
+        w = policy.loop.window_ms
+        self._fresh_loop = {name: ss.clock + w for name, ss in self.state.systems.items() if ss.clock >= 0}
+        for system, *_ in self.state.loop:
+            self._fresh_loop.setdefault(system, clock + w)
         self._fresh_cross = clock + policy.cross_system.window_ms if clock >= 0 else -1
         self._budget_drops = budget.DropCache(self.budget)
         self._compiled = compiled_loop() if compiled else None
@@ -342,7 +348,7 @@ class Engine:
                 rate.roll(ss, t, rcfg)
 
             # rule 4: loop (skipped for a message with no identical one within the window either side)
-            loop_check = loop_on and (loop_hot or t < fresh_loop)
+            loop_check = loop_on and (loop_hot or (fresh_loop and t < fresh_loop.get(system, -1)))
             stored = None
             if loop_check:
                 lk = (system, level, fp)
