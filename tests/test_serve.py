@@ -65,6 +65,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             stdout=subprocess.DEVNULL,
             env=env,
             cwd=tmp_path,
+            # Ctrl-C as a terminal gives it: a test run started in the background (`.ci/run &`) ignores SIGINT,
+            # its children inherit that, and uvicorn re-raises the signal it caught into the ignored disposition
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         line: list[bytes] = []
         reader = threading.Thread(target=lambda: line.append(proc.stderr.readline() if proc.stderr else b""))
