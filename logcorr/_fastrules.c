@@ -945,7 +945,7 @@ error:
 /* hot flags of one batch                                                                          */
 
 /* A batch's events that may meet the loop or the cross-system rule, found in one pass each: what
- * Engine.hot_flags_sql computes over a whole input, but per batch and coarser, so it flags a superset.
+ * hot_flags_sql (logcorr/rules/engine.py) computes over a whole input, but per batch and coarser, so it flags a superset.
  * An event is hot when an event of the same key comes within the window before or after it in the batch,
  * when it lies within the window of the batch's first or last event (its neighbour may be in the batch
  * before or after), or within the window before the input's end (its system's newest time for the loop
